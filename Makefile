@@ -1,0 +1,45 @@
+# The two commands of the README, and the variants CI and developers use.
+# Everything goes through scripts/bootstrap first, so a fresh Debian 12
+# machine needs nothing installed by hand.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: up test test-plain test-asan build deps bench fuzz docs clean
+
+up: build
+	./$(BUILD)/bin/caisson up
+
+test: test-plain test-asan
+
+deps:
+	@scripts/bootstrap
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test-plain: build
+	ctest --test-dir $(BUILD) --output-on-failure -j 2
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCAISSON_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
+
+bench: build
+	./$(BUILD)/bin/bench-bus
+
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz-proto
+	./build-fuzz/bin/fuzz-proto -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 build-fuzz/corpus
+
+docs: build
+	./$(BUILD)/bin/caisson-docgen protocol > docs/protocol.md
+	./$(BUILD)/bin/caisson-docgen configuration > docs/configuration.md
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -1,0 +1,38 @@
+/* bus_client: sends requests to a service through the broker.
+ *
+ * A client is one DEALER socket. bus_client_request is the simple path:
+ * send, wait, resend the very same frame (same message id and correlation
+ * id) when no reply comes in time, so workers can recognise the retry and
+ * not redo the work, and take the first reply whose cause is the request's
+ * id; late duplicates are dropped. send/recv are the pipelined path. */
+#ifndef CAISSON_BUS_CLIENT_H
+#define CAISSON_BUS_CLIENT_H
+
+#include "proto.h"
+
+typedef struct _bus_client_t bus_client_t;
+
+/* Connects to the broker at endpoint. Timeout and retries default to
+ * CAISSON_REQUEST_TIMEOUT_MS and CAISSON_REQUEST_RETRIES. Returns NULL on
+ * a bad endpoint. */
+bus_client_t *bus_client_new (const char *endpoint);
+void bus_client_destroy (bus_client_t **self_p);
+
+void bus_client_set_timeout (bus_client_t *self, int timeout_ms, int retries);
+
+/* Sends req to service (`name` or `name.instance`) and returns the reply,
+ * or NULL when every try timed out (errno ETIMEDOUT) or the process was
+ * interrupted (EINTR). An `error` reply is a reply: check its type. */
+proto_msg_t *bus_client_request (bus_client_t *self, const char *service,
+                                 const proto_msg_t *req);
+
+/* Pipelined path: sends one already-encoded request. Returns 0 or -1. */
+int bus_client_send (bus_client_t *self, const char *service,
+                     const uint8_t *data, size_t size);
+
+/* Receives the next reply, whatever request it answers, waiting at most
+ * timeout_ms (-1: forever). Returns a message, or NULL on timeout or an
+ * undecodable reply (err filled in when err is not NULL). */
+proto_msg_t *bus_client_recv (bus_client_t *self, int timeout_ms, proto_err_t *err);
+
+#endif

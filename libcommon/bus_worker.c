@@ -1,0 +1,294 @@
+/* bus_worker: Majordomo worker with heartbeats, reconnect and a reply
+ * cache. See bus_worker.h and mdp.h. */
+#include "bus_worker.h"
+#include "busio.h"
+#include "cfg.h"
+#include "cid.h"
+#include "clog.h"
+#include "mdp.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REPLY_CACHE 1024
+
+typedef struct {
+    char id[CID_SIZE];
+    uint8_t *data;
+    size_t size;
+} cached_t;
+
+struct _bus_worker_t {
+    char *endpoint;
+    char service[MDP_MAX_SERVICE];
+    char instance[64];
+    char version[32];
+    bus_handler_fn *handler;
+    void *arg;
+    zsock_t *sock;
+    void *raw;
+    zloop_t *loop;
+    int timer;
+    int64_t started;
+    int64_t heartbeat_ms;
+    int64_t liveness;           /* heartbeats missed before giving up */
+    int64_t broker_expiry;      /* when a silent broker is taken for dead */
+    int64_t next_heartbeat;
+    uint64_t handled;
+    zhashx_t *cache_index;      /* request id -> cached_t */
+    cached_t cache[REPLY_CACHE];
+    size_t cache_next;          /* ring position of the oldest entry */
+};
+
+static int
+send_command (bus_worker_t *self, const char *cmd, int n, const void *const extra[],
+              const size_t sizes[])
+{
+    const void *parts[8] = { "", MDP_WORKER, cmd };
+    size_t psizes[8] = { 0, strlen (MDP_WORKER), 1 };
+    for (int i = 0; i < n; i++) {
+        parts[3 + i] = extra[i];
+        psizes[3 + i] = sizes[i];
+    }
+    return busio_send (self->raw, 3 + n, parts, psizes);
+}
+
+static int s_on_input (zloop_t *loop, zsock_t *sock, void *arg);
+
+/* Announces the worker to the broker. Sent at start, and again whenever the
+ * broker has been silent too long or says it does not know us: the DEALER
+ * socket reconnects by itself, so a restarted broker learns of us from the
+ * READY that follows, and the broker treats a repeated READY as an update. */
+static void
+send_ready (bus_worker_t *self)
+{
+    char credit[24];
+    snprintf (credit, sizeof credit, "%llu",
+              (unsigned long long) cfg_u64 ("CAISSON_WORKER_CREDIT"));
+    const void *extra[] = { self->service, self->instance, credit };
+    size_t sizes[] = { strlen (self->service), strlen (self->instance), strlen (credit) };
+    send_command (self, MDP_READY, 3, extra, sizes);
+    int64_t now = zclock_mono ();
+    self->broker_expiry = now + self->heartbeat_ms * self->liveness;
+    self->next_heartbeat = now + self->heartbeat_ms;
+}
+
+static int
+s_on_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    bus_worker_t *self = arg;
+    int64_t now = zclock_mono ();
+    if (now >= self->broker_expiry) {
+        clog_warn (NULL, "broker at %s silent; registering again", self->endpoint);
+        send_ready (self);
+        return 0;
+    }
+    if (now >= self->next_heartbeat) {
+        send_command (self, MDP_HEARTBEAT, 0, NULL, NULL);
+        self->next_heartbeat = now + self->heartbeat_ms;
+    }
+    return 0;
+}
+
+bus_worker_t *
+bus_worker_new (const char *endpoint, const char *service, const char *instance,
+                const char *version, bus_handler_fn *handler, void *arg)
+{
+    if (!endpoint || !service || !*service || strlen (service) >= 64 || strchr (service, '.'))
+        return NULL;
+    bus_worker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoint = strdup (endpoint);
+    snprintf (self->service, sizeof self->service, "%s", service);
+    if (!instance || !*instance)
+        instance = cfg_str ("CAISSON_INSTANCE");
+    if (*instance)
+        snprintf (self->instance, sizeof self->instance, "%s", instance);
+    else
+        cid_token (self->instance, 8);
+    snprintf (self->version, sizeof self->version, "%s", version ? version : "");
+    self->handler = handler;
+    self->arg = arg;
+    self->started = zclock_mono ();
+    self->heartbeat_ms = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_MS");
+    self->liveness = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_LIVENESS");
+    self->cache_index = zhashx_new ();
+    if (!self->endpoint || !self->cache_index)
+        bus_worker_destroy (&self);
+    return self;
+}
+
+void
+bus_worker_destroy (bus_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_worker_t *self = *self_p;
+    if (self->loop) {
+        zloop_timer_end (self->loop, self->timer);
+        if (self->sock)
+            zloop_reader_end (self->loop, self->sock);
+    }
+    zsock_destroy (&self->sock);
+    zhashx_destroy (&self->cache_index);
+    for (size_t i = 0; i < REPLY_CACHE; i++)
+        free (self->cache[i].data);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+bus_worker_start (bus_worker_t *self, zloop_t *loop)
+{
+    self->loop = loop;
+    self->sock = zsock_new (ZMQ_DEALER);
+    if (!self->sock)
+        return -1;
+    self->raw = zsock_resolve (self->sock);
+    busio_tune (self->raw, proto_max_frame ());
+    if (zsock_connect (self->sock, "%s", self->endpoint)
+        || zloop_reader (loop, self->sock, s_on_input, self))
+        return -1;
+    send_ready (self);
+    size_t tick = (size_t) (self->heartbeat_ms / 4 > 0 ? self->heartbeat_ms / 4 : 1);
+    self->timer = zloop_timer (loop, tick, 0, s_on_timer, self);
+    return self->timer < 0 ? -1 : 0;
+}
+
+void
+bus_worker_stop (bus_worker_t *self)
+{
+    if (self->sock)
+        send_command (self, MDP_DISCONNECT, 0, NULL, NULL);
+}
+
+const char *
+bus_worker_instance (bus_worker_t *self)
+{
+    return self->instance;
+}
+
+uint64_t
+bus_worker_handled (bus_worker_t *self)
+{
+    return self->handled;
+}
+
+static void
+cache_put (bus_worker_t *self, const char *id, const uint8_t *data, size_t size)
+{
+    cached_t *slot = &self->cache[self->cache_next];
+    self->cache_next = (self->cache_next + 1) % REPLY_CACHE;
+    if (slot->data)
+        zhashx_delete (self->cache_index, slot->id);
+    free (slot->data);
+    slot->data = malloc (size);
+    if (!slot->data)
+        return;
+    memcpy (slot->data, data, size);
+    slot->size = size;
+    snprintf (slot->id, sizeof slot->id, "%s", id);
+    zhashx_insert (self->cache_index, slot->id, slot);
+}
+
+static proto_msg_t *
+builtin (bus_worker_t *self, const proto_msg_t *req)
+{
+    proto_msg_t *rep = NULL;
+    if (req->type == PROTO_health_req) {
+        rep = proto_msg_new (PROTO_health_rep, req);
+        if (!rep)
+            return NULL;
+        proto_health_rep_t *b = &rep->body.health_rep;
+        proto_set_str (&b->service, self->service);
+        proto_set_str (&b->instance, self->instance);
+        proto_set_str (&b->version, self->version);
+        b->pid = (uint64_t) getpid ();
+        b->uptime_ms = (uint64_t) (zclock_mono () - self->started);
+    }
+    else if (req->type == PROTO_ping) {
+        rep = proto_msg_new (PROTO_pong, req);
+        if (rep && req->body.ping.data.data)
+            proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data,
+                             req->body.ping.data.size);
+    }
+    return rep;
+}
+
+/* Works out the reply to one request frame, from the cache, the built-in
+ * handlers or the service's handler, and sends it to client. */
+static void
+serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
+{
+    proto_err_t err;
+    proto_msg_t *req = proto_decode (zmq_msg_data (body), zmq_msg_size (body), &err);
+    proto_msg_t *rep = NULL;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    const cached_t *hit = req ? zhashx_lookup (self->cache_index, req->env.id) : NULL;
+
+    if (hit) {
+        clog_debug (req->env.corr, "retry of %s answered from cache", req->env.id);
+        data = hit->data;
+        size = hit->size;
+    }
+    else {
+        if (!req) {
+            clog_warn (NULL, "undecodable request: %s", err.text);
+            rep = proto_error_new (NULL, proto_errcode_name (err.code), "%s", err.text);
+        }
+        else if (!(rep = builtin (self, req))) {
+            self->handled++;
+            rep = self->handler ? self->handler (req, self->arg) : NULL;
+            if (!rep)
+                rep = proto_error_new (req, "internal", "%s: no answer to %s",
+                                       self->service, proto_type_name (req->type));
+        }
+        if (rep && proto_encode (rep, &data, &size) == 0 && req)
+            cache_put (self, req->env.id, data, size);
+    }
+    if (data) {
+        busio_send_copy (self->raw, "", 0, true);
+        busio_send_copy (self->raw, MDP_WORKER, strlen (MDP_WORKER), true);
+        busio_send_copy (self->raw, MDP_REPLY, 1, true);
+        busio_send_move (self->raw, client, true);
+        busio_send_copy (self->raw, "", 0, true);
+        busio_send_copy (self->raw, data, size, false);
+    }
+    if (!hit)
+        free (data);
+    proto_msg_destroy (&req);
+    proto_msg_destroy (&rep);
+}
+
+static int
+s_on_input (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop, (void) sock;
+    bus_worker_t *self = arg;
+    busio_msg_t m;
+    /* Drain what is queued: one zloop wake-up per batch, not per request. */
+    for (int batch = 0; batch < 256; batch++) {
+        if (busio_recv (self->raw, &m, ZMQ_DONTWAIT)) {
+            if (errno == EPROTO)
+                continue;       /* too many frames: dropped */
+            return 0;
+        }
+        self->broker_expiry = zclock_mono () + self->heartbeat_ms * self->liveness;
+        if (m.n >= 3 && busio_is (&m.f[1], MDP_WORKER)) {
+            zmq_msg_t *cmd = &m.f[2];
+            if (busio_is (cmd, MDP_REQUEST) && m.n == 6)
+                serve (self, &m.f[3], &m.f[5]);
+            else if (busio_is (cmd, MDP_DISCONNECT)) {
+                clog_info (NULL, "broker does not know us; registering again");
+                send_ready (self);
+            }
+        }
+        busio_close (&m);
+    }
+    return 0;
+}

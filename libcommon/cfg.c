@@ -1,0 +1,121 @@
+/* cfg: the one table of settings. See cfg.h. */
+#include "cfg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALL "all"
+static const cfg_entry_t table[] = {
+    { "CAISSON_DATA", "./var", "caisson, services",
+      "Data directory: LMDB files, logs, and the endpoints a running stack "
+      "uses (`run/endpoints.env`)." },
+    { "CAISSON_BUS", "tcp://127.0.0.1:5550", ALL,
+      "Broker endpoint for requests (Majordomo clients and workers)." },
+    { "CAISSON_BUS_PUB", "tcp://127.0.0.1:5551", ALL,
+      "Event proxy endpoint that publishers connect to (XSUB side)." },
+    { "CAISSON_BUS_SUB", "tcp://127.0.0.1:5552", ALL,
+      "Event proxy endpoint that subscribers and taps connect to (XPUB "
+      "side)." },
+    { "CAISSON_HTTP", "127.0.0.1:8080", "ui-bridge, caisson",
+      "HTTP listen address of ui-bridge." },
+    { "CAISSON_INSTANCE", "", "services",
+      "Instance id of this process; empty means a random 8-character token. "
+      "Requests to `<service>.<instance>` reach only this process." },
+    { "CAISSON_LOG_LEVEL", "info", ALL,
+      "Lowest level logged: `debug`, `info`, `warn` or `error`." },
+    { "CAISSON_MAX_FRAME", "16777216", ALL,
+      "Largest bus frame accepted, in bytes (also set as ZMQ_MAXMSGSIZE)." },
+    { "CAISSON_MAX_DEPTH", "32", ALL,
+      "Deepest msgpack nesting accepted in a message." },
+    { "CAISSON_HEARTBEAT_MS", "1000", ALL,
+      "Heartbeat interval between broker and workers, in milliseconds." },
+    { "CAISSON_HEARTBEAT_LIVENESS", "3", ALL,
+      "Heartbeats missed before a peer is taken for dead." },
+    { "CAISSON_REQUEST_TIMEOUT_MS", "2500", ALL,
+      "How long a client waits for a reply before resending the request." },
+    { "CAISSON_REQUEST_RETRIES", "3", ALL,
+      "How many times a client resends an unanswered request (same message "
+      "and correlation id) before it gives up." },
+    { "CAISSON_WORKER_CREDIT", "64", "services",
+      "Requests the broker may have in flight to one worker at once." },
+    { "CAISSON_BROKER_QUEUE", "10000", "bus",
+      "Requests the broker holds per service while no worker is ready; past "
+      "that it answers with an error." },
+    { "CAISSON_LMDB_MAP_MB", "1024", "event-log",
+      "Initial LMDB map size in MiB; grown by doubling when full." },
+    { "CAISSON_LMDB_MAX_MB", "65536", "event-log",
+      "Largest the LMDB map may grow to, in MiB." },
+    { "CAISSON_RESTART_MAX_MS", "5000", "caisson",
+      "Longest back-off before the supervisor restarts a crashed process." },
+    { "CAISSON_HEALTH_TIMEOUT_MS", "5000", "caisson",
+      "How long `caisson up` waits for every process to report healthy." },
+};
+
+const cfg_entry_t *
+cfg_table (size_t *count)
+{
+    *count = sizeof table / sizeof table[0];
+    return table;
+}
+
+static const cfg_entry_t *
+lookup (const char *name)
+{
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp (table[i].name, name) == 0)
+            return &table[i];
+    fprintf (stderr, "cfg: undeclared setting %s\n", name);
+    abort ();
+}
+
+const char *
+cfg_str (const char *name)
+{
+    const cfg_entry_t *e = lookup (name);
+    const char *v = getenv (name);
+    return v && *v ? v : e->fallback;
+}
+
+static int
+parse_u64 (const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull (s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+uint64_t
+cfg_u64 (const char *name)
+{
+    uint64_t v;
+    if (parse_u64 (cfg_str (name), &v) == 0)
+        return v;
+    parse_u64 (lookup (name)->fallback, &v);
+    return v;
+}
+
+int
+cfg_check (char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        uint64_t v;
+        const char *fb = table[i].fallback;
+        if (parse_u64 (fb, &v) != 0)
+            continue;       /* not an integer setting */
+        const char *s = getenv (table[i].name);
+        if (s && *s && parse_u64 (s, &v) != 0) {
+            snprintf (err, errlen, "%s: expected a non-negative integer, got '%s'",
+                      table[i].name, s);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,141 @@
+/* store: LMDB environment, named databases and batched writes. See
+ * store.h. */
+#include "store.h"
+#include "clog.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct _store_t {
+    MDB_env *env;
+    MDB_dbi dbi[STORE_MAX_DBS];
+    size_t count;
+    uint64_t map_bytes;
+    uint64_t max_bytes;
+    int error;
+};
+
+store_t *
+store_new (const char *dir, const char *const names[], size_t count,
+           uint64_t map_bytes, uint64_t max_bytes, unsigned env_flags)
+{
+    if (count > STORE_MAX_DBS)
+        return NULL;
+    if (mkdir (dir, 0700) && errno != EEXIST) {
+        clog_error (NULL, "store: cannot create %s: %s", dir, strerror (errno));
+        return NULL;
+    }
+    store_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->count = count;
+    self->map_bytes = map_bytes;
+    self->max_bytes = max_bytes > map_bytes ? max_bytes : map_bytes;
+    int rc = mdb_env_create (&self->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs (self->env, (MDB_dbi) count);
+    if (!rc)
+        rc = mdb_env_set_mapsize (self->env, (size_t) map_bytes);
+    if (!rc)
+        rc = mdb_env_open (self->env, dir, env_flags, 0600);
+    MDB_txn *txn = NULL;
+    if (!rc)
+        rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    for (size_t i = 0; !rc && i < count; i++)
+        rc = mdb_dbi_open (txn, names[i], MDB_CREATE, &self->dbi[i]);
+    if (txn)
+        rc = rc ? (mdb_txn_abort (txn), rc) : mdb_txn_commit (txn);
+    MDB_envinfo info;
+    if (!rc && !mdb_env_info (self->env, &info) && info.me_mapsize > self->map_bytes)
+        self->map_bytes = info.me_mapsize;     /* an earlier run grew it */
+    if (rc) {
+        clog_error (NULL, "store: cannot open %s: %s", dir, mdb_strerror (rc));
+        store_destroy (&self);
+    }
+    return self;
+}
+
+void
+store_destroy (store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    if ((*self_p)->env)
+        mdb_env_close ((*self_p)->env);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+MDB_dbi
+store_dbi (store_t *self, size_t index)
+{
+    return index < self->count ? self->dbi[index] : 0;
+}
+
+static int
+grow (store_t *self)
+{
+    if (self->map_bytes >= self->max_bytes)
+        return MDB_MAP_FULL;
+    uint64_t next = self->map_bytes * 2;
+    if (next > self->max_bytes)
+        next = self->max_bytes;
+    int rc = mdb_env_set_mapsize (self->env, (size_t) next);
+    if (rc)
+        return rc;
+    clog_info (NULL, "store: map grown from %llu to %llu bytes",
+               (unsigned long long) self->map_bytes, (unsigned long long) next);
+    self->map_bytes = next;
+    return 0;
+}
+
+static int
+run (store_t *self, store_fn *fn, void *arg, unsigned flags)
+{
+    for (;;) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin (self->env, NULL, flags, &txn);
+        if (rc == MDB_MAP_RESIZED) {     /* another process grew it */
+            rc = mdb_env_set_mapsize (self->env, 0);
+            if (!rc)
+                continue;
+        }
+        if (!rc) {
+            rc = fn (txn, arg);
+            if (rc || (flags & MDB_RDONLY))
+                mdb_txn_abort (txn);
+            else
+                rc = mdb_txn_commit (txn);
+        }
+        if (rc == MDB_MAP_FULL && !(flags & MDB_RDONLY) && (rc = grow (self)) == 0)
+            continue;
+        self->error = rc;
+        return rc ? -1 : 0;
+    }
+}
+
+int
+store_write (store_t *self, store_fn *fn, void *arg)
+{
+    return run (self, fn, arg, 0);
+}
+
+int
+store_read (store_t *self, store_fn *fn, void *arg)
+{
+    return run (self, fn, arg, MDB_RDONLY);
+}
+
+int
+store_error (store_t *self)
+{
+    return self->error;
+}
+
+uint64_t
+store_map_size (store_t *self)
+{
+    return self->map_bytes;
+}

@@ -1,0 +1,121 @@
+/* svc: the shared life of a service process. See svc.h. */
+#include "svc.h"
+#include "cfg.h"
+#include "clog.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef CAISSON_VERSION
+#define CAISSON_VERSION "0.0.0"
+#endif
+
+struct _svc_t {
+    const svc_def_t *def;
+    zloop_t *loop;
+    bus_worker_t *worker;
+    bus_pub_t *pub;
+    void *state;
+};
+
+zloop_t *svc_loop (svc_t *self) { return self->loop; }
+bus_pub_t *svc_pub (svc_t *self) { return self->pub; }
+const char *svc_instance (svc_t *self) { return bus_worker_instance (self->worker); }
+void svc_set_state (svc_t *self, void *state) { self->state = state; }
+void *svc_state (svc_t *self) { return self->state; }
+
+void
+svc_usage (const char *program, const char *summary, const char *usage)
+{
+    printf ("%s %s: %s\n\nUsage: %s\n\nSettings (environment):\n", program,
+            CAISSON_VERSION, summary, usage);
+    size_t n;
+    const cfg_entry_t *t = cfg_table (&n);
+    for (size_t i = 0; i < n; i++)
+        printf ("  %-28s default '%s'\n", t[i].name, t[i].fallback);
+    printf ("\nSee docs/configuration.md for what each one does.\n");
+}
+
+/* The handler the worker calls: hands the request to the service with its
+ * svc_t as argument. */
+static proto_msg_t *
+s_dispatch (const proto_msg_t *req, void *arg)
+{
+    svc_t *self = arg;
+    if (!self->def->handler)
+        return proto_error_new (req, "unknown_request", "%s does not serve %s",
+                                self->def->name, proto_type_name (req->type));
+    return self->def->handler (req, self);
+}
+
+static void
+announce (svc_t *self, const char *state)
+{
+    proto_msg_t *m = proto_msg_new (PROTO_service_state, NULL);
+    if (!m)
+        return;
+    proto_service_state_t *b = &m->body.service_state;
+    proto_set_str (&b->service, self->def->name);
+    proto_set_str (&b->instance, svc_instance (self));
+    proto_set_str (&b->version, CAISSON_VERSION);
+    proto_set_str (&b->state, state);
+    char topic[160];
+    snprintf (topic, sizeof topic, "svc.%s.%s", self->def->name, state);
+    bus_pub_send (self->pub, topic, m);
+    proto_msg_destroy (&m);
+}
+
+int
+svc_main (int argc, char **argv, const svc_def_t *def)
+{
+    char program[96];
+    snprintf (program, sizeof program, "caisson-%s", def->name);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) {
+            svc_usage (program, def->summary, "caisson-<service> [--help] [--version]");
+            return 0;
+        }
+        if (!strcmp (argv[i], "--version")) {
+            printf ("%s %s\n", program, CAISSON_VERSION);
+            return 0;
+        }
+        fprintf (stderr, "%s: unknown argument '%s' (try --help)\n", program, argv[i]);
+        return 2;
+    }
+    char err[256];
+    if (cfg_check (err, sizeof err)) {
+        fprintf (stderr, "%s: %s\n", program, err);
+        return 2;
+    }
+    proto_limits_load ();
+    zsys_init ();
+    zsys_set_logstream (NULL);
+
+    svc_t self = { .def = def };
+    int status = 1;
+    self.loop = zloop_new ();
+    self.pub = bus_pub_new (cfg_str ("CAISSON_BUS_PUB"));
+    self.worker = bus_worker_new (cfg_str ("CAISSON_BUS"), def->name, NULL,
+                                  CAISSON_VERSION, s_dispatch, &self);
+    if (!self.loop || !self.pub || !self.worker) {
+        fprintf (stderr, "%s: cannot set up the bus (check CAISSON_BUS*)\n", program);
+        goto done;
+    }
+    clog_init (def->name, svc_instance (&self));
+    if (bus_worker_start (self.worker, self.loop) || (def->setup && def->setup (&self)))
+        goto done;
+    clog_info (NULL, "started: version %s, bus %s", CAISSON_VERSION, cfg_str ("CAISSON_BUS"));
+    announce (&self, "started");
+    zloop_start (self.loop);
+    clog_info (NULL, "stopping");
+    announce (&self, "stopping");
+    bus_worker_stop (self.worker);
+    status = 0;
+done:
+    if (def->teardown)
+        def->teardown (&self);
+    bus_worker_destroy (&self.worker);
+    bus_pub_destroy (&self.pub);
+    zloop_destroy (&self.loop);
+    return status;
+}

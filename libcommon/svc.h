@@ -1,0 +1,43 @@
+/* svc: what every Caisson service process does the same way.
+ *
+ * A service's main.c fills an svc_def_t and calls svc_main, which parses
+ * --help and --version, checks the configuration, names the log, registers
+ * a bus worker for the service (which answers health and ping), publishes
+ * `svc.<name>.started`, runs one zloop until SIGTERM or SIGINT, and then
+ * publishes `svc.<name>.stopping` and releases everything. */
+#ifndef CAISSON_SVC_H
+#define CAISSON_SVC_H
+
+#include <czmq.h>
+#include "bus_pub.h"
+#include "bus_worker.h"
+
+typedef struct _svc_t svc_t;
+
+typedef struct {
+    const char *name;           /* service name, e.g. "event-log" */
+    const char *summary;        /* one line for --help */
+    bus_handler_fn *handler;    /* the service's requests; may be NULL */
+    /* Called once the bus is up, before the loop runs: open stores, add
+     * readers and timers. Returns 0, or -1 to exit with status 1. */
+    int (*setup) (svc_t *svc);
+    /* Called after the loop ends, to release what setup made. */
+    void (*teardown) (svc_t *svc);
+} svc_def_t;
+
+/* Runs the service to completion. Returns the process exit status. */
+int svc_main (int argc, char **argv, const svc_def_t *def);
+
+/* What the setup and handler functions work with (all borrowed). */
+zloop_t *svc_loop (svc_t *self);
+bus_pub_t *svc_pub (svc_t *self);
+const char *svc_instance (svc_t *self);
+/* Per-service state that setup stores and the handler reads. */
+void svc_set_state (svc_t *self, void *state);
+void *svc_state (svc_t *self);
+
+/* Prints the standard --help text for a program: summary, usage, and the
+ * settings from cfg that apply to it. */
+void svc_usage (const char *program, const char *summary, const char *usage);
+
+#endif

@@ -1,0 +1,540 @@
+/* broker: Majordomo broker with credit, instance addressing, and the
+ * event proxy. See broker.h and mdp.h.
+ *
+ * Hot path: a request's frames are received into a busio_msg_t and moved
+ * (never copied) to the chosen worker; a reply's likewise to the client. */
+#include "broker.h"
+#include "busio.h"
+#include "cfg.h"
+#include "clog.h"
+#include "mdp.h"
+#include "proto.h"
+
+#include <ctype.h>
+#include <czmq.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_SERVICES 4096
+#define MAX_CREDIT 10000
+
+typedef struct _request_t request_t;
+struct _request_t {
+    zmq_msg_t client;
+    zmq_msg_t body;
+    int64_t expiry;
+    request_t *next;
+};
+
+typedef struct _worker_t worker_t;
+
+typedef struct {
+    char name[MDP_MAX_SERVICE + 1];
+    worker_t **workers;
+    size_t nworkers;
+    size_t rr;                  /* where the next round-robin scan starts */
+    request_t *head, *tail;
+    size_t queued;
+} service_t;
+
+struct _worker_t {
+    char key[64];               /* hex of the ROUTER identity */
+    zmq_msg_t identity;
+    service_t *service;         /* by name */
+    service_t *instance;        /* by name.instance */
+    uint32_t credit;
+    uint32_t inflight;
+    int64_t expiry;
+};
+
+struct _broker_t {
+    zsock_t *router, *xsub, *xpub;
+    void *rraw, *xsub_raw, *xpub_raw;
+    zhashx_t *services;         /* name -> service_t */
+    zhashx_t *workers;          /* key -> worker_t */
+    char instance[64];
+    int64_t started;
+    int64_t heartbeat_ms;
+    int64_t liveness;
+    int64_t request_ttl;
+    size_t queue_max;
+};
+
+static void
+identity_key (zmq_msg_t *id, char key[64])
+{
+    const uint8_t *p = zmq_msg_data (id);
+    size_t n = zmq_msg_size (id);
+    if (n > 31)
+        n = 31;
+    for (size_t i = 0; i < n; i++)
+        snprintf (key + 2 * i, 3, "%02x", p[i]);
+    key[2 * n] = '\0';
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void
+send_to_worker (broker_t *self, worker_t *w, const char *cmd, zmq_msg_t *client,
+                zmq_msg_t *body)
+{
+    zmq_msg_t id;
+    zmq_msg_init (&id);
+    zmq_msg_copy (&id, &w->identity);
+    busio_send_move (self->rraw, &id, true);
+    busio_send_copy (self->rraw, "", 0, true);
+    busio_send_copy (self->rraw, MDP_WORKER, strlen (MDP_WORKER), true);
+    busio_send_copy (self->rraw, cmd, 1, client != NULL);
+    if (client) {
+        busio_send_move (self->rraw, client, true);
+        busio_send_copy (self->rraw, "", 0, true);
+        busio_send_move (self->rraw, body, false);
+    }
+}
+
+static void
+send_to_client (broker_t *self, zmq_msg_t *client, const char *service,
+                zmq_msg_t *body)
+{
+    busio_send_move (self->rraw, client, true);
+    busio_send_copy (self->rraw, "", 0, true);
+    busio_send_copy (self->rraw, MDP_CLIENT, strlen (MDP_CLIENT), true);
+    busio_send_copy (self->rraw, service, strlen (service), true);
+    busio_send_move (self->rraw, body, false);
+}
+
+/* Answers a client with a proto message made here (errors, and the
+ * broker's own health). */
+static void
+answer (broker_t *self, zmq_msg_t *client, const char *service, proto_msg_t *reply)
+{
+    uint8_t *data;
+    size_t size;
+    if (reply && proto_encode (reply, &data, &size) == 0) {
+        zmq_msg_t body;
+        zmq_msg_init_size (&body, size);
+        memcpy (zmq_msg_data (&body), data, size);
+        free (data);
+        send_to_client (self, client, service, &body);
+    }
+    proto_msg_destroy (&reply);
+}
+
+/* ---- services and workers ----------------------------------------------- */
+
+static service_t *
+service_require (broker_t *self, const char *name)
+{
+    service_t *s = zhashx_lookup (self->services, name);
+    if (s || zhashx_size (self->services) >= MAX_SERVICES)
+        return s;
+    s = calloc (1, sizeof *s);
+    if (!s)
+        return NULL;
+    snprintf (s->name, sizeof s->name, "%s", name);
+    zhashx_insert (self->services, s->name, s);
+    return s;
+}
+
+static void
+service_attach (service_t *s, worker_t *w)
+{
+    worker_t **grown = realloc (s->workers, (s->nworkers + 1) * sizeof *grown);
+    if (!grown)
+        return;
+    s->workers = grown;
+    s->workers[s->nworkers++] = w;
+}
+
+static void
+service_detach (service_t *s, worker_t *w)
+{
+    for (size_t i = 0; s && i < s->nworkers; i++)
+        if (s->workers[i] == w) {
+            s->workers[i] = s->workers[--s->nworkers];
+            return;
+        }
+}
+
+static void
+worker_delete (broker_t *self, worker_t *w, const char *why)
+{
+    clog_info (NULL, "worker %s of %s dropped: %s", w->key,
+               w->service ? w->service->name : "?", why);
+    service_detach (w->service, w);
+    service_detach (w->instance, w);
+    zmq_msg_close (&w->identity);
+    zhashx_delete (self->workers, w->key);
+    free (w);
+}
+
+static worker_t *
+ready_worker (service_t *s)
+{
+    for (size_t i = 0; i < s->nworkers; i++) {
+        worker_t *w = s->workers[(s->rr + i) % s->nworkers];
+        if (w->inflight < w->credit) {
+            s->rr = (s->rr + i + 1) % s->nworkers;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static void
+request_free (request_t *r)
+{
+    zmq_msg_close (&r->client);
+    zmq_msg_close (&r->body);
+    free (r);
+}
+
+/* Sends queued requests of s to its workers while any has credit; drops
+ * those whose client has given up on them by now (and resent). */
+static void
+service_dispatch (broker_t *self, service_t *s)
+{
+    int64_t now = zclock_mono ();
+    worker_t *w = NULL;
+    while (s->head && (s->head->expiry <= now || (w = ready_worker (s)))) {
+        request_t *r = s->head;
+        s->head = r->next;
+        if (!s->head)
+            s->tail = NULL;
+        s->queued--;
+        if (r->expiry > now) {
+            w->inflight++;
+            send_to_worker (self, w, MDP_REQUEST, &r->client, &r->body);
+        }
+        request_free (r);
+    }
+}
+
+/* ---- client requests ---------------------------------------------------- */
+
+static proto_msg_t *
+own_reply (broker_t *self, zmq_msg_t *body)
+{
+    proto_err_t err;
+    proto_msg_t *req = proto_decode (zmq_msg_data (body), zmq_msg_size (body), &err);
+    if (!req)
+        return proto_error_new (NULL, proto_errcode_name (err.code), "%s", err.text);
+    proto_msg_t *rep = NULL;
+    if (req->type == PROTO_health_req && (rep = proto_msg_new (PROTO_health_rep, req))) {
+        proto_health_rep_t *b = &rep->body.health_rep;
+        proto_set_str (&b->service, MDP_BROKER_SERVICE);
+        proto_set_str (&b->instance, self->instance);
+        proto_set_str (&b->version, CAISSON_VERSION);
+        b->pid = (uint64_t) getpid ();
+        b->uptime_ms = (uint64_t) (zclock_mono () - self->started);
+    }
+    else if (req->type == PROTO_ping && (rep = proto_msg_new (PROTO_pong, req)))
+        proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data,
+                         req->body.ping.data.size);
+    else if (!rep)
+        rep = proto_error_new (req, "unknown_request", "bus answers health.req and ping, not %s",
+                               proto_type_name (req->type));
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+static void
+on_client (broker_t *self, busio_msg_t *m)
+{
+    if (m->n != 5)
+        return;                 /* not MDP: nothing sensible to answer */
+    zmq_msg_t *client = &m->f[0], *body = &m->f[4];
+    char name[MDP_MAX_SERVICE + 1];
+    size_t len = zmq_msg_size (&m->f[3]);
+    if (len == 0 || len > MDP_MAX_SERVICE || memchr (zmq_msg_data (&m->f[3]), 0, len)) {
+        answer (self, client, "?", proto_error_new (NULL, "bad_service",
+                                "service name must be 1 to %d bytes", MDP_MAX_SERVICE));
+        return;
+    }
+    memcpy (name, zmq_msg_data (&m->f[3]), len);
+    name[len] = '\0';
+    if (strcmp (name, MDP_BROKER_SERVICE) == 0) {
+        answer (self, client, name, own_reply (self, body));
+        return;
+    }
+    service_t *s = service_require (self, name);
+    worker_t *w = s && !s->head ? ready_worker (s) : NULL;
+    if (w) {
+        w->inflight++;
+        send_to_worker (self, w, MDP_REQUEST, client, body);
+        return;
+    }
+    if (!s || s->queued >= self->queue_max) {
+        answer (self, client, name, proto_error_new (NULL, "service_busy",
+                "bus: service '%s' has %zu requests queued and no ready worker",
+                name, s ? s->queued : 0));
+        return;
+    }
+    request_t *r = calloc (1, sizeof *r);
+    if (!r)
+        return;
+    zmq_msg_init (&r->client);
+    zmq_msg_init (&r->body);
+    zmq_msg_move (&r->client, client);
+    zmq_msg_move (&r->body, body);
+    r->expiry = zclock_mono () + self->request_ttl;
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
+    s->tail = r;
+    s->queued++;
+}
+
+/* ---- worker commands ---------------------------------------------------- */
+
+static bool
+valid_name (zmq_msg_t *f, size_t max, bool dots, char *out)
+{
+    size_t len = zmq_msg_size (f);
+    const char *p = zmq_msg_data (f);
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(isalnum ((unsigned char) p[i]) || p[i] == '-' || p[i] == '_'
+              || (dots && p[i] == '.')))
+            return false;
+    memcpy (out, p, len);
+    out[len] = '\0';
+    return true;
+}
+
+static void
+on_ready (broker_t *self, busio_msg_t *m, worker_t *w, const char *key)
+{
+    char service[64], instance[64], credit_s[16];
+    if (m->n != 7 || !valid_name (&m->f[4], 63, false, service)
+        || !valid_name (&m->f[5], 63, false, instance)
+        || !valid_name (&m->f[6], 5, false, credit_s)) {
+        clog_warn (NULL, "malformed READY from %s dropped", key);
+        return;
+    }
+    if (w) {                    /* a repeated READY updates the registration */
+        service_detach (w->service, w);
+        service_detach (w->instance, w);
+    }
+    else {
+        if (!(w = calloc (1, sizeof *w)))
+            return;
+        snprintf (w->key, sizeof w->key, "%s", key);
+        zmq_msg_init (&w->identity);
+        zmq_msg_copy (&w->identity, &m->f[0]);
+        zhashx_insert (self->workers, w->key, w);
+    }
+    char full[MDP_MAX_SERVICE + 1];
+    snprintf (full, sizeof full, "%s.%s", service, instance);
+    w->service = service_require (self, service);
+    w->instance = service_require (self, full);
+    long credit = strtol (credit_s, NULL, 10);
+    w->credit = credit < 1 ? 1 : credit > MAX_CREDIT ? MAX_CREDIT : (uint32_t) credit;
+    w->inflight = 0;
+    if (w->service)
+        service_attach (w->service, w);
+    if (w->instance)
+        service_attach (w->instance, w);
+    clog_info (NULL, "worker %s ready for %s (credit %u)", key, full, w->credit);
+    if (w->service)
+        service_dispatch (self, w->service);
+    if (w->instance)
+        service_dispatch (self, w->instance);
+}
+
+static void
+on_worker (broker_t *self, busio_msg_t *m)
+{
+    if (m->n < 4)
+        return;
+    char key[64];
+    identity_key (&m->f[0], key);
+    worker_t *w = zhashx_lookup (self->workers, key);
+    zmq_msg_t *cmd = &m->f[3];
+    if (w)
+        w->expiry = zclock_mono () + self->heartbeat_ms * self->liveness;
+
+    if (busio_is (cmd, MDP_READY))
+        on_ready (self, m, w, key);
+    else if (!w) {
+        /* Not registered here (e.g. we restarted): ask it to register. */
+        zmq_msg_t id;
+        zmq_msg_init (&id);
+        zmq_msg_copy (&id, &m->f[0]);
+        busio_send_move (self->rraw, &id, true);
+        busio_send_copy (self->rraw, "", 0, true);
+        busio_send_copy (self->rraw, MDP_WORKER, strlen (MDP_WORKER), true);
+        busio_send_copy (self->rraw, MDP_DISCONNECT, 1, false);
+    }
+    else if (busio_is (cmd, MDP_REPLY) && m->n == 8) {
+        if (w->inflight)
+            w->inflight--;
+        send_to_client (self, &m->f[4], w->service ? w->service->name : "?", &m->f[7]);
+        if (w->service)
+            service_dispatch (self, w->service);
+        if (w->instance)
+            service_dispatch (self, w->instance);
+    }
+    else if (busio_is (cmd, MDP_DISCONNECT))
+        worker_delete (self, w, "disconnected");
+}
+
+/* ---- heartbeats --------------------------------------------------------- */
+
+static void
+heartbeat (broker_t *self)
+{
+    int64_t now = zclock_mono ();
+    worker_t *w = zhashx_first (self->workers);
+    zlistx_t *dead = zlistx_new ();
+    while (w) {
+        if (w->expiry <= now)
+            zlistx_add_end (dead, w);
+        else
+            send_to_worker (self, w, MDP_HEARTBEAT, NULL, NULL);
+        w = zhashx_next (self->workers);
+    }
+    for (w = zlistx_first (dead); w; w = zlistx_next (dead))
+        worker_delete (self, w, "missed heartbeats");
+    zlistx_destroy (&dead);
+    for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services))
+        service_dispatch (self, s);     /* also expires stale queued requests */
+}
+
+/* ---- life --------------------------------------------------------------- */
+
+static void
+service_free (void **item)
+{
+    service_t *s = *item;
+    while (s->head) {
+        request_t *r = s->head;
+        s->head = r->next;
+        request_free (r);
+    }
+    free (s->workers);
+    free (s);
+    *item = NULL;
+}
+
+static zsock_t *
+bound (int type, const char *endpoint)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock)
+        return NULL;
+    busio_tune (zsock_resolve (sock), proto_max_frame ());
+    if (zsock_bind (sock, "%s", endpoint) < 0) {
+        clog_error (NULL, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+    }
+    return sock;
+}
+
+broker_t *
+broker_new (const char *requests, const char *events_in, const char *events_out,
+            const char *instance)
+{
+    broker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf (self->instance, sizeof self->instance, "%s", instance);
+    self->started = zclock_mono ();
+    self->heartbeat_ms = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_MS");
+    self->liveness = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_LIVENESS");
+    self->request_ttl = (int64_t) cfg_u64 ("CAISSON_REQUEST_TIMEOUT_MS");
+    self->queue_max = (size_t) cfg_u64 ("CAISSON_BROKER_QUEUE");
+    self->services = zhashx_new ();
+    self->workers = zhashx_new ();
+    self->router = bound (ZMQ_ROUTER, requests);
+    self->xsub = bound (ZMQ_XSUB, events_in);
+    self->xpub = bound (ZMQ_XPUB, events_out);
+    if (!self->services || !self->workers || !self->router || !self->xsub || !self->xpub) {
+        broker_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->services, service_free);
+    self->rraw = zsock_resolve (self->router);
+    self->xsub_raw = zsock_resolve (self->xsub);
+    self->xpub_raw = zsock_resolve (self->xpub);
+    return self;
+}
+
+void
+broker_destroy (broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_t *self = *self_p;
+    if (self->workers) {
+        for (worker_t *w = zhashx_first (self->workers); w; w = zhashx_next (self->workers)) {
+            zmq_msg_close (&w->identity);
+            free (w);
+        }
+        zhashx_destroy (&self->workers);
+    }
+    zhashx_destroy (&self->services);
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->xsub);
+    zsock_destroy (&self->xpub);
+    free (self);
+    *self_p = NULL;
+}
+
+/* Moves one whole message from one socket to another, for the event
+ * proxy. */
+static void
+relay (void *from, void *to)
+{
+    busio_msg_t m;
+    for (int batch = 0; batch < 256 && busio_recv (from, &m, ZMQ_DONTWAIT) == 0; batch++) {
+        for (int i = 0; i < m.n; i++)
+            busio_send_move (to, &m.f[i], i + 1 < m.n);
+        m.n = 0;
+    }
+}
+
+int
+broker_run (broker_t *self)
+{
+    zmq_pollitem_t items[] = {
+        { self->rraw, 0, ZMQ_POLLIN, 0 },
+        { self->xsub_raw, 0, ZMQ_POLLIN, 0 },
+        { self->xpub_raw, 0, ZMQ_POLLIN, 0 },
+    };
+    int64_t next_beat = zclock_mono () + self->heartbeat_ms;
+    while (!zsys_interrupted) {
+        int64_t wait = next_beat - zclock_mono ();
+        int rc = zmq_poll (items, 3, wait > 0 ? wait : 0);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (items[0].revents & ZMQ_POLLIN) {
+            busio_msg_t m;
+            for (int batch = 0; batch < 1024; batch++) {
+                if (busio_recv (self->rraw, &m, ZMQ_DONTWAIT)) {
+                    if (errno == EPROTO)
+                        continue;
+                    break;
+                }
+                if (m.n >= 3 && busio_is (&m.f[2], MDP_CLIENT))
+                    on_client (self, &m);
+                else if (m.n >= 3 && busio_is (&m.f[2], MDP_WORKER))
+                    on_worker (self, &m);
+                busio_close (&m);
+            }
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            relay (self->xsub_raw, self->xpub_raw);
+        if (items[2].revents & ZMQ_POLLIN)
+            relay (self->xpub_raw, self->xsub_raw);
+        if (zclock_mono () >= next_beat) {
+            heartbeat (self);
+            next_beat = zclock_mono () + self->heartbeat_ms;
+        }
+    }
+    return 0;
+}
