@@ -330,11 +330,18 @@ on_ready (broker_t *self, busio_msg_t *m, worker_t *w, const char *key)
     }
     char full[MDP_MAX_SERVICE + 1];
     snprintf (full, sizeof full, "%s.%s", service, instance);
+    /* An instance id names one process: a restarted process registering
+     * the same id replaces its dead predecessor at once, rather than share
+     * its requests with it until heartbeats expire. */
+    service_t *same = zhashx_lookup (self->services, full);
+    while (same && same->nworkers)     /* w itself was detached above */
+        worker_delete (self, same->workers[0], "replaced by a new registration");
     w->service = service_require (self, service);
     w->instance = service_require (self, full);
     long credit = strtol (credit_s, NULL, 10);
     w->credit = credit < 1 ? 1 : credit > MAX_CREDIT ? MAX_CREDIT : (uint32_t) credit;
     w->inflight = 0;
+    w->expiry = zclock_mono () + self->heartbeat_ms * self->liveness;
     if (w->service)
         service_attach (w->service, w);
     if (w->instance)
@@ -370,10 +377,10 @@ on_worker (broker_t *self, busio_msg_t *m)
         busio_send_copy (self->rraw, MDP_WORKER, strlen (MDP_WORKER), true);
         busio_send_copy (self->rraw, MDP_DISCONNECT, 1, false);
     }
-    else if (busio_is (cmd, MDP_REPLY) && m->n == 8) {
+    else if (busio_is (cmd, MDP_REPLY) && m->n == 7) {
         if (w->inflight)
             w->inflight--;
-        send_to_client (self, &m->f[4], w->service ? w->service->name : "?", &m->f[7]);
+        send_to_client (self, &m->f[4], w->service ? w->service->name : "?", &m->f[6]);
         if (w->service)
             service_dispatch (self, w->service);
         if (w->instance)

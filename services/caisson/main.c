@@ -1,0 +1,307 @@
+/* caisson: the one command a user touches. `up` starts and supervises a
+ * stack, `down` stops it, `status` shows it, `tap` watches its events.
+ * Client commands find a running stack through its data directory (see
+ * stack.h), so two stacks with different data dirs and endpoints run side
+ * by side. */
+#include "bus_client.h"
+#include "bus_tap.h"
+#include "cfg.h"
+#include "clog.h"
+#include "probe.h"
+#include "stack.h"
+#include "supervisor.h"
+#include "svc.h"
+
+#include <czmq.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *usage =
+    "caisson COMMAND [options]\n\n"
+    "  up [--detach] [--data DIR]   start the stack and supervise it (Ctrl-C stops it)\n"
+    "  down [--data DIR]            stop the stack started for DIR\n"
+    "  status [--json] [--data DIR] each process: pid, health, uptime, restarts\n"
+    "  tap [PREFIX] [--data DIR]    print events whose topic starts with PREFIX\n\n"
+    "DIR defaults to $CAISSON_DATA, else ./var";
+
+typedef struct {
+    const char *command;
+    char data[PATH_MAX];
+    bool detach;
+    bool json;
+    const char *prefix;
+} args_t;
+
+static int
+parse (int argc, char **argv, args_t *a)
+{
+    a->command = argc > 1 ? argv[1] : "";
+    const char *data = cfg_str ("CAISSON_DATA");
+    a->prefix = "";
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp (argv[i], "--data") && i + 1 < argc)
+            data = argv[++i];
+        else if (!strcmp (argv[i], "--detach"))
+            a->detach = true;
+        else if (!strcmp (argv[i], "--json"))
+            a->json = true;
+        else if (!strcmp (a->command, "tap") && argv[i][0] != '-')
+            a->prefix = argv[i];
+        else {
+            fprintf (stderr, "caisson: unexpected argument '%s' (try --help)\n", argv[i]);
+            return -1;
+        }
+    }
+    return stack_prepare (data, a->data, sizeof a->data);
+}
+
+static void
+bin_dir (char *out, size_t outlen)
+{
+    ssize_t n = readlink ("/proc/self/exe", out, outlen - 1);
+    out[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr (out, '/');
+    if (slash)
+        *slash = '\0';
+}
+
+/* ---- up ----------------------------------------------------------------- */
+
+/* Runs the supervisor in this process. ready, when not -1, is a pipe to
+ * the `up --detach` parent, told one line once the stack is healthy or
+ * has failed to become so. */
+static int
+run_stack (const args_t *a, int ready)
+{
+    char bindir[PATH_MAX], what[64], line[PATH_MAX + 256];
+    bin_dir (bindir, sizeof bindir);
+    setenv ("CAISSON_DATA", a->data, 1);   /* children see the absolute path */
+    stack_write_pid (a->data, getpid ());
+    stack_write_endpoints (a->data);
+    supervisor_t *sup = supervisor_new (a->data, bindir);
+    int64_t took = 0;
+    int status = 1;
+    if (!sup || supervisor_start (sup))
+        snprintf (line, sizeof line, "fail cannot start processes\n");
+    else if (supervisor_wait_healthy (sup, (int) cfg_u64 ("CAISSON_HEALTH_TIMEOUT_MS"), &took,
+                                      what, sizeof what))
+        snprintf (line, sizeof line, "fail %s did not report healthy; see %s/log/%s.log\n",
+                  what, a->data, what);
+    else {
+        snprintf (line, sizeof line, "ok %lld\n", (long long) took);
+        status = 0;
+    }
+    clog_info (NULL, "%s", line);
+    if (ready >= 0) {
+        ssize_t w = write (ready, line, strlen (line));
+        (void) w;
+        close (ready);
+    }
+    else if (status == 0)
+        printf ("caisson: 6 processes healthy in %lld ms\n"
+                "  data     %s\n  logs     %s/log/*.log\n  bus      %s\n  events   %s"
+                "  (watch: caisson tap --data %s)\n  stop     Ctrl-C, or caisson down --data %s\n",
+                (long long) took, a->data, a->data, cfg_str ("CAISSON_BUS"),
+                cfg_str ("CAISSON_BUS_SUB"), a->data, a->data);
+    else
+        fprintf (stderr, "caisson: %s", line + 5);
+    fflush (stdout);
+    if (status == 0)
+        supervisor_run (sup);
+    if (sup)
+        supervisor_stop_all (sup);
+    supervisor_destroy (&sup);
+    stack_clear (a->data);
+    if (ready < 0 && status == 0)
+        printf ("caisson: stopped\n");
+    return status;
+}
+
+static int
+cmd_up (const args_t *a)
+{
+    pid_t running = stack_supervisor (a->data);
+    if (running) {
+        fprintf (stderr, "caisson: a stack is already running for %s (pid %d)\n", a->data,
+                 (int) running);
+        return 1;
+    }
+    if (!a->detach)
+        return run_stack (a, -1);
+
+    int fds[2];
+    if (pipe (fds))
+        return 1;
+    pid_t pid = fork ();
+    if (pid == 0) {
+        close (fds[0]);
+        setsid ();
+        char log[PATH_MAX + 32];
+        snprintf (log, sizeof log, "%s/log/caisson.log", a->data);
+        if (!freopen ("/dev/null", "r", stdin) || !freopen (log, "a", stdout)
+            || !freopen (log, "a", stderr))
+            _exit (1);
+        _exit (run_stack (a, fds[1]));
+    }
+    close (fds[1]);
+    char line[PATH_MAX + 256] = "";
+    ssize_t n = read (fds[0], line, sizeof line - 1);
+    close (fds[0]);
+    line[n > 0 ? n : 0] = '\0';
+    if (strncmp (line, "ok ", 3) != 0) {
+        fprintf (stderr, "caisson: %s", n > 5 ? line + 5 : "the supervisor died; see log/caisson.log\n");
+        waitpid (pid, NULL, 0);
+        return 1;
+    }
+    printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n"
+            "  data %s, logs %s/log; stop with: caisson down --data %s\n",
+            strtok (line + 3, "\n"), (int) pid, a->data, a->data, a->data);
+    return 0;
+}
+
+/* ---- down --------------------------------------------------------------- */
+
+static int
+cmd_down (const args_t *a)
+{
+    pid_t sup = stack_supervisor (a->data);
+    stack_proc_t procs[STACK_MAX_PROCS];
+    int n = stack_read_procs (a->data, procs, STACK_MAX_PROCS);
+    if (!sup && n <= 0) {
+        printf ("caisson: nothing running for %s\n", a->data);
+        return 0;
+    }
+    if (sup) {
+        kill (sup, SIGTERM);
+        for (int waited = 0; stack_is_ours (sup) && waited < 15000; waited += 20)
+            usleep (20000);
+    }
+    /* A supervisor that was killed outright leaves its children to their
+     * death signal; make sure of them. */
+    for (int i = 0; i < n; i++)
+        if (stack_is_ours (procs[i].pid))
+            kill (procs[i].pid, SIGKILL);
+    if (sup && stack_is_ours (sup))
+        kill (sup, SIGKILL);
+    stack_clear (a->data);
+    printf ("caisson: stopped the stack in %s\n", a->data);
+    return 0;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static int
+cmd_status (const args_t *a)
+{
+    pid_t sup = stack_supervisor (a->data);
+    stack_proc_t procs[STACK_MAX_PROCS];
+    int n = sup ? stack_read_procs (a->data, procs, STACK_MAX_PROCS) : -1;
+    if (n < 0) {
+        if (a->json)
+            printf ("{\"data\":\"%s\",\"running\":false,\"processes\":[]}\n", a->data);
+        else
+            printf ("caisson: no stack running for %s\n", a->data);
+        return 3;
+    }
+    stack_load_endpoints (a->data);
+    bus_client_t *client = bus_client_new (cfg_str ("CAISSON_BUS"));
+    int unhealthy = 0;
+    if (a->json)
+        printf ("{\"data\":\"%s\",\"running\":true,\"supervisor\":%d,\"processes\":[", a->data,
+                (int) sup);
+    else
+        printf ("%-16s %8s  %-8s %-8s %10s %8s\n", "PROCESS", "PID", "INSTANCE", "HEALTH",
+                "UPTIME", "RESTARTS");
+    for (int i = 0; i < n; i++) {
+        proto_msg_t *rep = client && procs[i].pid
+                             ? probe_health (client, procs[i].name, procs[i].instance, 500)
+                             : NULL;
+        bool ok = rep && rep->body.health_rep.pid == (uint64_t) procs[i].pid;
+        uint64_t up = ok ? rep->body.health_rep.uptime_ms : 0;
+        unhealthy += !ok;
+        if (a->json)
+            printf ("%s{\"name\":\"%s\",\"pid\":%d,\"instance\":\"%s\",\"healthy\":%s,"
+                    "\"uptime_ms\":%llu,\"restarts\":%u,\"version\":\"%s\"}",
+                    i ? "," : "", procs[i].name, (int) procs[i].pid, procs[i].instance,
+                    ok ? "true" : "false", (unsigned long long) up, procs[i].restarts,
+                    ok ? rep->body.health_rep.version : "");
+        else
+            printf ("%-16s %8d  %-8s %-8s %9.1fs %8u\n", procs[i].name, (int) procs[i].pid,
+                    procs[i].instance, ok ? "healthy" : "DOWN", (double) up / 1000.0,
+                    procs[i].restarts);
+        proto_msg_destroy (&rep);
+    }
+    if (a->json)
+        printf ("]}\n");
+    bus_client_destroy (&client);
+    return unhealthy ? 1 : 0;
+}
+
+/* ---- tap ---------------------------------------------------------------- */
+
+static int
+cmd_tap (const args_t *a)
+{
+    if (stack_load_endpoints (a->data))
+        fprintf (stderr, "caisson: no stack recorded in %s; using configured endpoints\n",
+                 a->data);
+    bus_tap_t *tap = bus_tap_new (cfg_str ("CAISSON_BUS_SUB"), a->prefix);
+    if (!tap)
+        return 1;
+    while (!zsys_interrupted) {
+        char topic[256];
+        proto_err_t err;
+        proto_msg_t *m = bus_tap_recv (tap, topic, sizeof topic, 500, &err);
+        if (m)
+            printf ("{\"topic\":\"%s\",\"type\":\"%s\",\"id\":\"%s\",\"corr\":\"%s\",\"ts\":%llu}\n",
+                    topic, proto_type_name (m->type), m->env.id, m->env.corr,
+                    (unsigned long long) m->env.ts);
+        else if (err.code)
+            fprintf (stderr, "caisson: undecodable event on %s: %s\n", topic, err.text);
+        fflush (stdout);
+        proto_msg_destroy (&m);
+    }
+    bus_tap_destroy (&tap);
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h"))) {
+        svc_usage ("caisson", "start, stop and watch a Caisson stack", usage);
+        return 0;
+    }
+    if (argc > 1 && !strcmp (argv[1], "--version")) {
+        printf ("caisson %s\n", CAISSON_VERSION);
+        return 0;
+    }
+    char err[256];
+    if (cfg_check (err, sizeof err)) {
+        fprintf (stderr, "caisson: %s\n", err);
+        return 2;
+    }
+    args_t a = { 0 };
+    if (argc < 2 || parse (argc, argv, &a)) {
+        fprintf (stderr, "usage: %s\n", usage);
+        return 2;
+    }
+    proto_limits_load ();
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    clog_init ("caisson", "");
+    if (!strcmp (a.command, "up"))
+        return cmd_up (&a);
+    if (!strcmp (a.command, "down"))
+        return cmd_down (&a);
+    if (!strcmp (a.command, "status"))
+        return cmd_status (&a);
+    if (!strcmp (a.command, "tap"))
+        return cmd_tap (&a);
+    fprintf (stderr, "caisson: unknown command '%s'\nusage: %s\n", a.command, usage);
+    return 2;
+}

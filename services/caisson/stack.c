@@ -1,0 +1,188 @@
+/* stack: the run-time files of one stack. See stack.h. */
+#include "stack.h"
+#include "cfg.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const endpoint_keys[] = {
+    "CAISSON_BUS", "CAISSON_BUS_PUB", "CAISSON_BUS_SUB", "CAISSON_HTTP",
+};
+#define ENDPOINT_KEYS (sizeof endpoint_keys / sizeof endpoint_keys[0])
+
+void
+stack_path (const char *data, const char *rel, char *out, size_t outlen)
+{
+    snprintf (out, outlen, "%s/%s", data, rel);
+}
+
+int
+stack_prepare (const char *data, char *out, size_t outlen)
+{
+    if (mkdir (data, 0755) && errno != EEXIST) {
+        fprintf (stderr, "caisson: cannot create %s: %s\n", data, strerror (errno));
+        return -1;
+    }
+    char abs[PATH_MAX];
+    if (!realpath (data, abs) || strlen (abs) + 32 > outlen) {
+        fprintf (stderr, "caisson: bad data directory %s\n", data);
+        return -1;
+    }
+    snprintf (out, outlen, "%s", abs);
+    char dir[PATH_MAX + 8];
+    const char *subs[] = { "run", "log" };
+    for (int i = 0; i < 2; i++) {
+        stack_path (out, subs[i], dir, sizeof dir);
+        if (mkdir (dir, 0755) && errno != EEXIST) {
+            fprintf (stderr, "caisson: cannot create %s: %s\n", dir, strerror (errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Writes text to path through a temporary file and rename, so readers
+ * never see half a file. */
+static int
+write_atomic (const char *path, const char *text)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf (tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen (tmp, "w");
+    if (!f)
+        return -1;
+    int rc = fputs (text, f) < 0;
+    rc |= fclose (f) != 0;
+    if (rc || rename (tmp, path)) {
+        unlink (tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int
+stack_write_endpoints (const char *data)
+{
+    char text[4096] = "", path[PATH_MAX];
+    size_t used = 0;
+    for (size_t i = 0; i < ENDPOINT_KEYS; i++)
+        used += (size_t) snprintf (text + used, sizeof text - used, "%s=%s\n",
+                                   endpoint_keys[i], cfg_str (endpoint_keys[i]));
+    stack_path (data, "run/endpoints.env", path, sizeof path);
+    return write_atomic (path, text);
+}
+
+int
+stack_load_endpoints (const char *data)
+{
+    char path[PATH_MAX], line[1024];
+    stack_path (data, "run/endpoints.env", path, sizeof path);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    while (fgets (line, sizeof line, f)) {
+        line[strcspn (line, "\n")] = '\0';
+        char *eq = strchr (line, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        for (size_t i = 0; i < ENDPOINT_KEYS; i++)
+            if (strcmp (line, endpoint_keys[i]) == 0)
+                setenv (line, eq + 1, 1);
+    }
+    fclose (f);
+    return 0;
+}
+
+bool
+stack_is_ours (pid_t pid)
+{
+    if (pid <= 0 || kill (pid, 0))
+        return false;
+    char path[64], exe[PATH_MAX];
+    snprintf (path, sizeof path, "/proc/%d/exe", (int) pid);
+    ssize_t n = readlink (path, exe, sizeof exe - 1);
+    if (n < 0)
+        return errno == EACCES;     /* alive, and not ours to inspect */
+    exe[n] = '\0';
+    const char *base = strrchr (exe, '/');
+    return base && strncmp (base + 1, "caisson", 7) == 0;
+}
+
+pid_t
+stack_supervisor (const char *data)
+{
+    char path[PATH_MAX];
+    stack_path (data, "run/caisson.pid", path, sizeof path);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return 0;
+    int pid = 0;
+    if (fscanf (f, "%d", &pid) != 1)
+        pid = 0;
+    fclose (f);
+    return stack_is_ours (pid) ? pid : 0;
+}
+
+int
+stack_write_pid (const char *data, pid_t pid)
+{
+    char path[PATH_MAX], text[32];
+    stack_path (data, "run/caisson.pid", path, sizeof path);
+    snprintf (text, sizeof text, "%d\n", (int) pid);
+    return write_atomic (path, text);
+}
+
+int
+stack_write_procs (const char *data, const stack_proc_t *procs, size_t count)
+{
+    char text[STACK_MAX_PROCS * 160] = "", path[PATH_MAX];
+    size_t used = 0;
+    for (size_t i = 0; i < count && used < sizeof text; i++)
+        used += (size_t) snprintf (text + used, sizeof text - used, "%s %d %s %llu %u\n",
+                                   procs[i].name, (int) procs[i].pid, procs[i].instance,
+                                   (unsigned long long) procs[i].started_ms,
+                                   procs[i].restarts);
+    stack_path (data, "run/procs", path, sizeof path);
+    return write_atomic (path, text);
+}
+
+int
+stack_read_procs (const char *data, stack_proc_t *procs, size_t max)
+{
+    char path[PATH_MAX];
+    stack_path (data, "run/procs", path, sizeof path);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    int count = 0;
+    stack_proc_t p;
+    unsigned long long started;
+    int pid;
+    while ((size_t) count < max
+           && fscanf (f, "%31s %d %63s %llu %u", p.name, &pid, p.instance, &started,
+                      &p.restarts) == 5) {
+        p.pid = pid;
+        p.started_ms = started;
+        procs[count++] = p;
+    }
+    fclose (f);
+    return count;
+}
+
+void
+stack_clear (const char *data)
+{
+    const char *files[] = { "run/caisson.pid", "run/procs", "run/endpoints.env" };
+    char path[PATH_MAX];
+    for (int i = 0; i < 3; i++) {
+        stack_path (data, files[i], path, sizeof path);
+        unlink (path);
+    }
+}

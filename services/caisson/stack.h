@@ -1,0 +1,57 @@
+/* stack: the files a running stack keeps under its data directory, so
+ * that client commands (`status`, `down`, `tap`) find it without being
+ * told its endpoints again.
+ *
+ *   <data>/run/caisson.pid     the supervisor's pid
+ *   <data>/run/endpoints.env   KEY=VALUE of every endpoint in use
+ *   <data>/run/procs           one line per process: name pid instance
+ *                              started_ms restarts
+ *   <data>/log/<name>.log      each process's JSON-lines log */
+#ifndef CAISSON_STACK_H
+#define CAISSON_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STACK_MAX_PROCS 16
+
+typedef struct {
+    char name[32];
+    pid_t pid;
+    char instance[64];
+    uint64_t started_ms;        /* wall clock, ms since the epoch */
+    unsigned restarts;
+} stack_proc_t;
+
+/* Makes data (and run/, log/) absolute and existing; writes the absolute
+ * path into out. Returns 0 or -1 with a message on stderr. */
+int stack_prepare (const char *data, char *out, size_t outlen);
+
+/* Writes a path under the data directory into out. */
+void stack_path (const char *data, const char *rel, char *out, size_t outlen);
+
+/* The endpoints file: written by `up` from the current settings; read by
+ * client commands, which setenv each KEY so libcommon uses them. */
+int stack_write_endpoints (const char *data);
+int stack_load_endpoints (const char *data);
+
+/* The supervisor's pid from run/caisson.pid if that process is alive,
+ * else 0. */
+pid_t stack_supervisor (const char *data);
+int stack_write_pid (const char *data, pid_t pid);
+
+/* Replaces run/procs atomically, and reads it back (count returned, or -1
+ * when there is no such file). */
+int stack_write_procs (const char *data, const stack_proc_t *procs, size_t count);
+int stack_read_procs (const char *data, stack_proc_t *procs, size_t max);
+
+/* Removes the run/ files of a stack that has stopped. */
+void stack_clear (const char *data);
+
+/* True when pid is alive and runs one of our binaries (guards against a
+ * recycled pid). */
+bool stack_is_ours (pid_t pid);
+
+#endif

@@ -1,0 +1,247 @@
+/* supervisor: the process tree of one stack. See supervisor.h. */
+#include "supervisor.h"
+#include "cfg.h"
+#include "cid.h"
+#include "clog.h"
+#include "probe.h"
+#include "stack.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BACKOFF_MIN_MS 100
+#define STABLE_MS 10000
+#define GRACE_MS 5000
+
+/* Start order: the broker first, since every other process connects to
+ * it; stop order is the reverse. */
+static const char *const names[] = {
+    "bus", "event-log", "sandbox-manager", "tool-runner", "orchestrator", "ui-bridge",
+};
+#define NPROCS (sizeof names / sizeof names[0])
+
+typedef struct {
+    stack_proc_t info;
+    int64_t started_mono;
+    int64_t backoff_ms;
+    int64_t restart_at;         /* 0 while running */
+} slot_t;
+
+struct _supervisor_t {
+    char data[PATH_MAX];
+    char bindir[PATH_MAX];
+    slot_t slots[NPROCS];
+    bus_client_t *client;
+};
+
+static uint64_t
+wall_ms (void)
+{
+    return (uint64_t) zclock_time ();
+}
+
+supervisor_t *
+supervisor_new (const char *data, const char *bindir)
+{
+    supervisor_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf (self->data, sizeof self->data, "%s", data);
+    snprintf (self->bindir, sizeof self->bindir, "%s", bindir);
+    for (size_t i = 0; i < NPROCS; i++) {
+        slot_t *s = &self->slots[i];
+        snprintf (s->info.name, sizeof s->info.name, "%s", names[i]);
+        cid_token (s->info.instance, 8);
+        s->backoff_ms = BACKOFF_MIN_MS;
+    }
+    self->client = bus_client_new (cfg_str ("CAISSON_BUS"));
+    if (!self->client)
+        supervisor_destroy (&self);
+    return self;
+}
+
+void
+supervisor_destroy (supervisor_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_client_destroy (&(*self_p)->client);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+static void
+publish (supervisor_t *self)
+{
+    stack_proc_t procs[NPROCS];
+    for (size_t i = 0; i < NPROCS; i++)
+        procs[i] = self->slots[i].info;
+    stack_write_procs (self->data, procs, NPROCS);
+}
+
+static int
+spawn (supervisor_t *self, slot_t *s)
+{
+    char path[PATH_MAX + 64], log[PATH_MAX + 64], inst[96];
+    snprintf (path, sizeof path, "%s/caisson-%s", self->bindir, s->info.name);
+    snprintf (log, sizeof log, "%s/log/%s.log", self->data, s->info.name);
+    snprintf (inst, sizeof inst, "CAISSON_INSTANCE=%s", s->info.instance);
+    pid_t parent = getpid ();
+    pid_t pid = fork ();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid () != parent)
+            _exit (1);          /* the supervisor died before prctl */
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int null = open ("/dev/null", O_RDWR);
+        if (fd >= 0 && null >= 0) {
+            dup2 (null, STDIN_FILENO);
+            dup2 (fd, STDOUT_FILENO);
+            dup2 (fd, STDERR_FILENO);
+        }
+        setpgid (0, 0);         /* Ctrl-C reaches the supervisor only */
+        putenv (inst);
+        execl (path, path, (char *) NULL);
+        _exit (127);
+    }
+    s->info.pid = pid;
+    s->info.started_ms = wall_ms ();
+    s->started_mono = zclock_mono ();
+    s->restart_at = 0;
+    return 0;
+}
+
+int
+supervisor_start (supervisor_t *self)
+{
+    for (size_t i = 0; i < NPROCS; i++)
+        if (spawn (self, &self->slots[i])) {
+            clog_error (NULL, "cannot start %s: %s", names[i], strerror (errno));
+            return -1;
+        }
+    publish (self);
+    return 0;
+}
+
+int
+supervisor_wait_healthy (supervisor_t *self, int timeout_ms, int64_t *elapsed_ms,
+                         char *what, size_t whatlen)
+{
+    int64_t start = zclock_mono (), deadline = start + timeout_ms;
+    size_t next = 0;
+    while (next < NPROCS && zclock_mono () < deadline && !zsys_interrupted) {
+        slot_t *s = &self->slots[next];
+        proto_msg_t *rep = probe_health (self->client, s->info.name, s->info.instance, 100);
+        if (rep && rep->body.health_rep.pid == (uint64_t) s->info.pid)
+            next++;
+        proto_msg_destroy (&rep);
+    }
+    *elapsed_ms = zclock_mono () - start;
+    if (next < NPROCS) {
+        snprintf (what, whatlen, "%s", names[next]);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+describe_exit (int status, char *out, size_t outlen)
+{
+    if (WIFSIGNALED (status))
+        snprintf (out, outlen, "killed by signal %d", WTERMSIG (status));
+    else
+        snprintf (out, outlen, "exited with status %d", WEXITSTATUS (status));
+}
+
+/* Notes every child that has exited and schedules its restart. Returns
+ * whether any had. */
+static bool
+reap (supervisor_t *self)
+{
+    bool any = false;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
+        for (size_t i = 0; i < NPROCS; i++) {
+            slot_t *s = &self->slots[i];
+            if (s->info.pid != pid)
+                continue;
+            int64_t now = zclock_mono ();
+            if (now - s->started_mono >= STABLE_MS)
+                s->backoff_ms = BACKOFF_MIN_MS;
+            char why[64];
+            describe_exit (status, why, sizeof why);
+            clog_warn (NULL, "%s (pid %d) %s; restarting in %lld ms", s->info.name,
+                       (int) pid, why, (long long) s->backoff_ms);
+            s->info.pid = 0;
+            s->restart_at = now + s->backoff_ms;
+            int64_t max = (int64_t) cfg_u64 ("CAISSON_RESTART_MAX_MS");
+            s->backoff_ms = s->backoff_ms * 2 > max ? max : s->backoff_ms * 2;
+            any = true;
+        }
+    return any;
+}
+
+void
+supervisor_run (supervisor_t *self)
+{
+    while (!zsys_interrupted) {
+        bool changed = reap (self);
+        int64_t now = zclock_mono ();
+        for (size_t i = 0; i < NPROCS; i++) {
+            slot_t *s = &self->slots[i];
+            if (s->restart_at && now >= s->restart_at) {
+                if (spawn (self, s) == 0) {
+                    s->info.restarts++;
+                    clog_info (NULL, "%s restarted as pid %d (restart %u)", s->info.name,
+                               (int) s->info.pid, s->info.restarts);
+                }
+                else
+                    s->restart_at = now + s->backoff_ms;
+                changed = true;
+            }
+        }
+        if (changed)
+            publish (self);
+        usleep (20000);
+    }
+}
+
+void
+supervisor_stop_all (supervisor_t *self)
+{
+    for (size_t i = NPROCS; i-- > 0;)
+        if (self->slots[i].info.pid > 0)
+            kill (self->slots[i].info.pid, SIGTERM);
+    int64_t deadline = zclock_mono () + GRACE_MS;
+    size_t running = NPROCS;
+    while (running && zclock_mono () < deadline) {
+        running = 0;
+        for (size_t i = 0; i < NPROCS; i++) {
+            slot_t *s = &self->slots[i];
+            if (s->info.pid > 0 && waitpid (s->info.pid, NULL, WNOHANG) == s->info.pid)
+                s->info.pid = 0;
+            running += s->info.pid > 0;
+        }
+        if (running)
+            usleep (10000);
+    }
+    for (size_t i = 0; i < NPROCS; i++) {
+        slot_t *s = &self->slots[i];
+        if (s->info.pid > 0) {
+            clog_warn (NULL, "%s (pid %d) ignored SIGTERM; killing it", s->info.name,
+                       (int) s->info.pid);
+            kill (s->info.pid, SIGKILL);
+            waitpid (s->info.pid, NULL, 0);
+            s->info.pid = 0;
+        }
+    }
+}

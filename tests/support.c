@@ -1,0 +1,115 @@
+/* support: shared test helpers. See support.h. */
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char s_dir[512];
+
+const char *
+support_sandbox_env (const char *name)
+{
+    const char *tmp = getenv ("TMPDIR");
+    snprintf (s_dir, sizeof s_dir, "%s/caisson-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    if (!mkdtemp (s_dir))
+        return NULL;
+    char ep[600];
+    snprintf (ep, sizeof ep, "ipc://%s/bus", s_dir);
+    setenv ("CAISSON_BUS", ep, 1);
+    snprintf (ep, sizeof ep, "ipc://%s/events-in", s_dir);
+    setenv ("CAISSON_BUS_PUB", ep, 1);
+    snprintf (ep, sizeof ep, "ipc://%s/events-out", s_dir);
+    setenv ("CAISSON_BUS_SUB", ep, 1);
+    setenv ("CAISSON_DATA", s_dir, 1);
+    return s_dir;
+}
+
+pid_t
+support_spawn (const char *program, const char *const extra_env[])
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    for (int i = 0; extra_env && extra_env[i]; i++)
+        putenv ((char *) extra_env[i]);
+    char path[1024], log[1024];
+    snprintf (path, sizeof path, "%s/%s", CAISSON_BIN_DIR, program);
+    snprintf (log, sizeof log, "%s/%s.log", s_dir[0] ? s_dir : "/tmp", program);
+    int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+        dup2 (fd, STDERR_FILENO);
+        close (fd);
+    }
+    execl (path, path, (char *) NULL);
+    _exit (127);
+}
+
+int
+support_stop (pid_t pid, int sig, int timeout_ms)
+{
+    int status = 0;
+    kill (pid, sig);
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (waitpid (pid, &status, WNOHANG) == pid)
+            return status;
+        usleep (10000);
+    }
+    kill (pid, SIGKILL);
+    waitpid (pid, &status, 0);
+    return status;
+}
+
+int
+support_run (const char *const argv[], char *out, size_t outlen)
+{
+    int fds[2];
+    if (pipe (fds))
+        return -1;
+    pid_t pid = fork ();
+    if (pid == 0) {
+        dup2 (fds[1], STDOUT_FILENO);
+        close (fds[0]);
+        close (fds[1]);
+        char path[1024];
+        snprintf (path, sizeof path, "%s/%s", CAISSON_BIN_DIR, argv[0]);
+        execv (path, (char *const *) argv);
+        _exit (127);
+    }
+    close (fds[1]);
+    size_t used = 0;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read (fds[0], buf, sizeof buf)) > 0)
+        if (out && used + 1 < outlen) {
+            size_t take = (size_t) n < outlen - 1 - used ? (size_t) n : outlen - 1 - used;
+            memcpy (out + used, buf, take);
+            used += take;
+        }
+    if (out && outlen)
+        out[used] = '\0';
+    close (fds[0]);
+    int status;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+bool
+support_alive (pid_t pid)
+{
+    char path[64], state = 0;
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return false;
+    int rc = fscanf (f, "%*d %*s %c", &state);
+    fclose (f);
+    return rc == 1 && state != 'Z' && state != 'X';
+}

@@ -1,0 +1,37 @@
+/* support: what the tests share: temporary directories, unique bus
+ * endpoints, and starting and stopping the stack's real binaries. */
+#ifndef CAISSON_TEST_SUPPORT_H
+#define CAISSON_TEST_SUPPORT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+/* Makes a fresh directory under $TMPDIR (or /tmp) and points the bus
+ * settings (CAISSON_BUS, CAISSON_BUS_PUB, CAISSON_BUS_SUB) at ipc
+ * endpoints inside it, and CAISSON_DATA at it, so tests never collide with
+ * each other or a running stack. Returns the directory (static storage). */
+const char *support_sandbox_env (const char *name);
+
+/* Starts build/bin/<program> with the current environment plus the given
+ * NULL-terminated "KEY=VALUE" list; its stderr goes to <dir>/<program>.log.
+ * Returns the pid or -1. */
+pid_t support_spawn (const char *program, const char *const extra_env[]);
+
+/* Sends sig to pid and reaps it, waiting at most timeout_ms before
+ * SIGKILL. Returns the wait status. */
+int support_stop (pid_t pid, int sig, int timeout_ms);
+
+/* Runs build/bin/<argv[0]> with argv, waits, and returns its exit status;
+ * its stdout is captured into out (NUL-terminated, truncated to outlen)
+ * when out is not NULL. */
+int support_run (const char *const argv[], char *out, size_t outlen);
+
+/* True when a process with this pid exists (and is not a zombie). */
+bool support_alive (pid_t pid);
+
+#endif
