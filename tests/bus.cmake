@@ -1,0 +1,7 @@
+# The bus through its public interface: the real broker binary, real
+# workers, the libcommon client, publisher and tap; the whole stack through
+# the caisson command; and the LMDB helpers.
+caisson_test(test_bus test_bus.c)
+caisson_test(test_stack test_stack.c)
+target_compile_definitions(test_stack PRIVATE CAISSON_VERSION_STRING="${CAISSON_VERSION}")
+caisson_test(test_store test_store.c)

@@ -1,0 +1,395 @@
+/* test_bus: the broker, workers, clients and the event proxy, as separate
+ * processes talking over ipc endpoints in a private directory.
+ *
+ * Besides the real service binaries, this program is its own test worker:
+ * run as `test_bus worker NAME MODE`, it serves service `echo` as instance
+ * NAME, answering any request with a pong that holds its instance name.
+ * In MODE `slow-first`, the first request any worker of the test sees
+ * (whoever creates <dir>/first) is held for 30 s, so the test can kill the
+ * worker holding it mid-request. */
+#include "support.h"
+#include "bus_client.h"
+#include "bus_pub.h"
+#include "bus_tap.h"
+#include "bus_worker.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *s_dir;
+static char s_self[1024];
+
+/* ---- the test worker ---------------------------------------------------- */
+
+typedef struct {
+    const char *instance;
+    bool slow_first;
+} echo_t;
+
+static proto_msg_t *
+echo_handler (const proto_msg_t *req, void *arg)
+{
+    echo_t *echo = arg;
+    char path[1024];
+    snprintf (path, sizeof path, "%s/first", s_dir);
+    if (echo->slow_first) {
+        int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0) {
+            dprintf (fd, "%d\n", (int) getpid ());
+            close (fd);
+            sleep (30);
+        }
+    }
+    /* Record every request handled, to count executions per request id. */
+    snprintf (path, sizeof path, "%s/handled", s_dir);
+    FILE *f = fopen (path, "a");
+    if (f) {
+        fprintf (f, "%s %s\n", req->env.id, echo->instance);
+        fclose (f);
+    }
+    proto_msg_t *rep = proto_msg_new (PROTO_pong, req);
+    proto_set_bytes (&rep->body.pong.data, echo->instance, strlen (echo->instance));
+    return rep;
+}
+
+static int
+worker_main (const char *instance, const char *mode)
+{
+    s_dir = getenv ("CAISSON_DATA");
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    echo_t echo = { instance, strcmp (mode, "slow-first") == 0 };
+    zloop_t *loop = zloop_new ();
+    bus_worker_t *w = bus_worker_new (getenv ("CAISSON_BUS"), "echo", instance, "test",
+                                      echo_handler, &echo);
+    if (!w || bus_worker_start (w, loop))
+        return 1;
+    zloop_start (loop);
+    bus_worker_destroy (&w);
+    zloop_destroy (&loop);
+    return 0;
+}
+
+static pid_t
+spawn_echo (const char *instance, const char *mode)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        execl (s_self, s_self, "worker", instance, mode, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static bus_client_t *
+client_new (int timeout_ms, int retries)
+{
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    assert_non_null (c);
+    bus_client_set_timeout (c, timeout_ms, retries);
+    return c;
+}
+
+/* Sends a request of type to service and returns the reply's type, with
+ * the pong's data or the health reply's instance copied into who. */
+static proto_type_t
+ask (bus_client_t *c, const char *service, proto_type_t type, char *who, size_t wholen)
+{
+    proto_msg_t *req = proto_msg_new (type, NULL);
+    proto_msg_t *rep = bus_client_request (c, service, req);
+    proto_type_t t = rep ? rep->type : PROTO_TYPE_COUNT;
+    if (who && rep && rep->type == PROTO_pong)
+        snprintf (who, wholen, "%.*s", (int) rep->body.pong.data.size,
+                  (char *) rep->body.pong.data.data);
+    else if (who && rep && rep->type == PROTO_health_rep)
+        snprintf (who, wholen, "%s", rep->body.health_rep.instance);
+    proto_msg_destroy (&req);
+    proto_msg_destroy (&rep);
+    return t;
+}
+
+/* Waits until service answers health (a worker has registered). */
+static void
+await_service (bus_client_t *c, const char *service)
+{
+    for (int i = 0; i < 100; i++)
+        if (ask (c, service, PROTO_health_req, NULL, 0) == PROTO_health_rep)
+            return;
+    fail_msg ("%s never answered", service);
+}
+
+static int
+setup (void **state)
+{
+    (void) state;
+    assert_non_null (s_dir = support_sandbox_env ("bus"));
+    setenv ("CAISSON_HEARTBEAT_MS", "100", 1);
+    return 0;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void
+test_load_is_shared (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t a = spawn_echo ("a", "plain"), b = spawn_echo ("b", "plain");
+    bus_client_t *c = client_new (300, 10);
+    await_service (c, "echo.a");
+    await_service (c, "echo.b");
+    int by_a = 0, by_b = 0;
+    for (int i = 0; i < 100; i++) {
+        char who[16] = "";
+        assert_int_equal (ask (c, "echo", PROTO_pong, who, sizeof who), PROTO_pong);
+        by_a += strcmp (who, "a") == 0;
+        by_b += strcmp (who, "b") == 0;
+    }
+    assert_int_equal (by_a + by_b, 100);
+    assert_in_range (by_a, 30, 70);     /* round robin: about half each */
+
+    /* Instance addressing reaches that one process only. */
+    for (int i = 0; i < 20; i++) {
+        char who[16] = "";
+        assert_int_equal (ask (c, "echo.b", PROTO_pong, who, sizeof who), PROTO_pong);
+        assert_string_equal (who, "b");
+    }
+    bus_client_destroy (&c);
+    support_stop (a, SIGTERM, 2000);
+    support_stop (b, SIGTERM, 2000);
+    support_stop (bus, SIGTERM, 2000);
+}
+
+static void
+test_killed_worker_request_is_retried_once (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t a = spawn_echo ("a", "slow-first"), b = spawn_echo ("b", "slow-first");
+    bus_client_t *c = client_new (300, 10);
+    await_service (c, "echo.a");
+    await_service (c, "echo.b");
+
+    proto_msg_t *req = proto_msg_new (PROTO_pong, NULL);
+    uint8_t *data;
+    size_t size;
+    assert_int_equal (proto_encode (req, &data, &size), 0);
+
+    /* Send the request, wait for the worker that took it to say so, kill
+     * it, then let the client's retry (same bytes, same ids) find the
+     * other worker. */
+    assert_int_equal (bus_client_send (c, "echo", data, size), 0);
+    char path[1024];
+    snprintf (path, sizeof path, "%s/first", s_dir);
+    int victim = 0;
+    for (int i = 0; i < 200 && !victim; i++) {
+        FILE *f = fopen (path, "r");
+        if (f) {
+            if (fscanf (f, "%d", &victim) != 1)
+                victim = 0;
+            fclose (f);
+        }
+        if (!victim)
+            usleep (10000);
+    }
+    assert_true (victim == a || victim == b);
+    support_stop (victim, SIGKILL, 1000);
+    pid_t survivor = victim == a ? b : a;
+
+    proto_msg_t *rep = bus_client_request (c, "echo", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_pong);
+    assert_string_equal (rep->env.cause, req->env.id);
+    assert_string_equal (rep->env.corr, req->env.corr);
+    proto_msg_destroy (&rep);
+    /* Answered once: nothing else arrives for it. */
+    assert_null (bus_client_recv (c, 500, NULL));
+
+    /* And the surviving worker ran it once. */
+    snprintf (path, sizeof path, "%s/handled", s_dir);
+    FILE *f = fopen (path, "r");
+    assert_non_null (f);
+    char id[64], who[16];
+    int runs = 0;
+    while (fscanf (f, "%63s %15s", id, who) == 2)
+        runs += strcmp (id, req->env.id) == 0;
+    fclose (f);
+    assert_int_equal (runs, 1);
+
+    free (data);
+    proto_msg_destroy (&req);
+    bus_client_destroy (&c);
+    support_stop (survivor, SIGTERM, 2000);
+    support_stop (bus, SIGTERM, 2000);
+}
+
+static void
+test_retry_is_answered_from_cache (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t a = spawn_echo ("a", "plain");
+    bus_client_t *c = client_new (300, 10);
+    await_service (c, "echo.a");
+    proto_msg_t *req = proto_msg_new (PROTO_pong, NULL);
+    for (int i = 0; i < 3; i++) {       /* the same message three times */
+        proto_msg_t *rep = bus_client_request (c, "echo", req);
+        assert_non_null (rep);
+        assert_int_equal (rep->type, PROTO_pong);
+        proto_msg_destroy (&rep);
+    }
+    char path[1024], id[64], who[16];
+    snprintf (path, sizeof path, "%s/handled", s_dir);
+    FILE *f = fopen (path, "r");
+    assert_non_null (f);
+    int runs = 0;
+    while (fscanf (f, "%63s %15s", id, who) == 2)
+        runs += strcmp (id, req->env.id) == 0;
+    fclose (f);
+    assert_int_equal (runs, 1);
+    proto_msg_destroy (&req);
+    bus_client_destroy (&c);
+    support_stop (a, SIGTERM, 2000);
+    support_stop (bus, SIGTERM, 2000);
+}
+
+static void
+test_workers_reregister_after_broker_restart (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t tr = support_spawn ("caisson-tool-runner", NULL);
+    bus_client_t *c = client_new (300, 10);
+    await_service (c, "tool-runner");
+
+    support_stop (bus, SIGKILL, 1000);
+    bus = support_spawn ("caisson-bus", NULL);
+    /* Within a few heartbeats the worker notices and registers again. */
+    char who[64] = "";
+    assert_int_equal (ask (c, "tool-runner", PROTO_health_req, who, sizeof who),
+                      PROTO_health_rep);
+    assert_true (strlen (who) > 0);
+    bus_client_destroy (&c);
+    support_stop (tr, SIGTERM, 2000);
+    support_stop (bus, SIGTERM, 2000);
+}
+
+static void
+test_errors_name_the_fault (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t tr = support_spawn ("caisson-tool-runner", NULL);
+    bus_client_t *c = client_new (300, 10);
+    await_service (c, "tool-runner");
+
+    /* The broker answers for itself. */
+    char who[64];
+    assert_int_equal (ask (c, "bus", PROTO_health_req, who, sizeof who), PROTO_health_rep);
+    assert_int_equal (ask (c, "bus", PROTO_ping, NULL, 0), PROTO_pong);
+
+    /* A request the service does not serve. */
+    proto_msg_t *req = proto_msg_new (PROTO_pong, NULL);
+    proto_msg_t *rep = bus_client_request (c, "tool-runner", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "unknown_request");
+    assert_non_null (strstr (rep->body.error.message, "pong"));
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&req);
+
+    /* Frames that do not decode: each gets an error naming the fault. */
+    static const struct { const char *bytes; size_t len; const char *code; } bad[] = {
+        { "\xdd\xff\xff\xff\xff", 5, "alloc_bomb" },
+        { "\x81\xa4type", 6, "truncated" },
+        { "\xc1", 1, "invalid" },
+        { "\x90", 1, "bad_type" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal (bus_client_send (c, "tool-runner", (const uint8_t *) bad[i].bytes,
+                                           bad[i].len), 0);
+        rep = bus_client_recv (c, 2000, NULL);
+        assert_non_null (rep);
+        assert_int_equal (rep->type, PROTO_error);
+        assert_string_equal (rep->body.error.code, bad[i].code);
+        proto_msg_destroy (&rep);
+    }
+    bus_client_destroy (&c);
+    support_stop (tr, SIGTERM, 2000);
+    support_stop (bus, SIGTERM, 2000);
+}
+
+static void
+test_tap_receives_exactly_its_prefix (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    bus_pub_t *pub = bus_pub_new (getenv ("CAISSON_BUS_PUB"));
+    bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), "run.A.");
+    assert_non_null (pub);
+    assert_non_null (tap);
+    proto_msg_t *m = proto_msg_new (PROTO_ping, NULL);
+
+    /* Subscriptions travel to the proxy asynchronously: publish a marker
+     * until the tap sees one. */
+    char topic[64];
+    proto_msg_t *got = NULL;
+    for (int i = 0; i < 200 && !got; i++) {
+        bus_pub_send (pub, "run.A.sync", m);
+        got = bus_tap_recv (tap, topic, sizeof topic, 20, NULL);
+    }
+    assert_non_null (got);
+    proto_msg_destroy (&got);
+
+    const char *topics[] = { "run.A.step", "run.B.step", "run.AB.step", "svc.x.started",
+                             "run.A.tool", "run", "run.A.", "run.a.step" };
+    int expected = 0;
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
+        bus_pub_send (pub, topics[i], m);
+        expected += strncmp (topics[i], "run.A.", 6) == 0;
+    }
+    bus_pub_send (pub, "run.A.end", m);
+    int matched = 0;
+    while ((got = bus_tap_recv (tap, topic, sizeof topic, 2000, NULL))) {
+        proto_msg_destroy (&got);
+        assert_int_equal (strncmp (topic, "run.A.", 6), 0);
+        if (!strcmp (topic, "run.A.end"))
+            break;
+        if (strcmp (topic, "run.A.sync"))
+            matched++;
+    }
+    assert_string_equal (topic, "run.A.end");
+    assert_int_equal (matched, expected);
+    proto_msg_destroy (&m);
+    bus_pub_destroy (&pub);
+    bus_tap_destroy (&tap);
+    support_stop (bus, SIGTERM, 2000);
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc == 4 && !strcmp (argv[1], "worker"))
+        return worker_main (argv[2], argv[3]);
+    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
+    s_self[n > 0 ? n : 0] = '\0';
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_load_is_shared),
+        cmocka_unit_test (test_killed_worker_request_is_retried_once),
+        cmocka_unit_test (test_retry_is_answered_from_cache),
+        cmocka_unit_test (test_workers_reregister_after_broker_restart),
+        cmocka_unit_test (test_errors_name_the_fault),
+        cmocka_unit_test (test_tap_receives_exactly_its_prefix),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
