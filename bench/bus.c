@@ -54,7 +54,7 @@ typedef struct {
     int pipelined;              /* requests in the pipelined run */
     int window;                 /* pipelined requests in flight */
     int warmup;                 /* untimed round trips before timing */
-    size_t payload;             /* bytes of ping data */
+    int payload;                /* bytes of ping data */
     bool ipc;
     int port;                   /* first of four tcp ports; 0: free ones */
 } opts_t;
@@ -91,11 +91,11 @@ cmp_i64 (const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Nearest-rank percentile of sorted values, in microseconds. */
+/* Nearest-rank percentile (pct of 100) of sorted values, in microseconds. */
 static double
-percentile_us (const int64_t *sorted, size_t n, double q)
+percentile_us (const int64_t *sorted, size_t n, size_t pct)
 {
-    size_t rank = (size_t) (q * (double) n + 0.999999);
+    size_t rank = (pct * n + 99) / 100;
     return (double) sorted[rank > 0 ? rank - 1 : 0] / 1000.0;
 }
 
@@ -109,7 +109,7 @@ send_ping (path_t *p, const opts_t *o, char id[CID_SIZE])
     uint8_t *data = NULL;
     size_t size;
     int rc = -1;
-    if (m && (o->payload == 0 || proto_set_bytes (&m->body.ping.data, s_payload, o->payload) == 0)
+    if (m && (o->payload == 0 || proto_set_bytes (&m->body.ping.data, s_payload, (size_t) o->payload) == 0)
         && proto_encode (m, &data, &size) == 0) {
         if (id)
             snprintf (id, CID_SIZE, "%s", m->env.id);
@@ -132,9 +132,10 @@ recv_reply (path_t *p, int timeout_ms)
     while (busio_recv (p->sock, &m, ZMQ_DONTWAIT))
         if (zmq_poll (&item, 1, timeout_ms) <= 0)
             return NULL;
+    proto_err_t err;
     proto_msg_t *reply = NULL;
     if (m.n == 1)
-        reply = proto_decode (zmq_msg_data (&m.f[0]), zmq_msg_size (&m.f[0]), NULL);
+        reply = proto_decode (zmq_msg_data (&m.f[0]), zmq_msg_size (&m.f[0]), &err);
     busio_close (&m);
     return reply;
 }
@@ -157,9 +158,10 @@ expect_reply (path_t *p, const char *id)
 {
     proto_msg_t *reply = recv_reply (p, REPLY_TIMEOUT_MS);
     int rc = -1;
-    if (!reply)
-        fprintf (stderr, "bench-bus: no reply within %d ms (%s)\n", REPLY_TIMEOUT_MS,
-                 errno == EINTR ? "interrupted" : "timed out or undecodable");
+    if (zsys_interrupted)
+        fprintf (stderr, "bench-bus: interrupted\n");
+    else if (!reply)
+        fprintf (stderr, "bench-bus: no decodable reply within %d ms\n", REPLY_TIMEOUT_MS);
     else if (reply->type == PROTO_error)
         fprintf (stderr, "bench-bus: error reply: %s: %s\n", reply->body.error.code,
                  reply->body.error.message);
@@ -201,8 +203,8 @@ measure (path_t *p, const opts_t *o, result_t *r)
     }
     r->seq_rps = o->requests / ((double) (now_ns () - start) / 1e9);
     qsort (lat, (size_t) o->requests, sizeof *lat, cmp_i64);
-    r->p50_us = percentile_us (lat, (size_t) o->requests, 0.50);
-    r->p99_us = percentile_us (lat, (size_t) o->requests, 0.99);
+    r->p50_us = percentile_us (lat, (size_t) o->requests, 50);
+    r->p99_us = percentile_us (lat, (size_t) o->requests, 99);
     free (lat);
 
     int sent = 0, got = 0;
@@ -224,15 +226,13 @@ measure (path_t *p, const opts_t *o, result_t *r)
 /* ---- child processes ---------------------------------------------------- */
 
 /* The child's half of a fork: dies with the benchmark even if it is
- * killed outright, and writes its output to <dir>/<name>.log. */
+ * killed outright, and writes its output to log. */
 static void
-child_setup (pid_t parent, const char *name)
+child_setup (pid_t parent, const char *log)
 {
     prctl (PR_SET_PDEATHSIG, SIGKILL);
     if (getppid () != parent)
         _exit (1);              /* the benchmark died before prctl */
-    char log[PATH_MAX + 64];
-    snprintf (log, sizeof log, "%s/%s.log", s_dir, name);
     int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
         dup2 (fd, STDOUT_FILENO);
@@ -305,6 +305,8 @@ echo_serve (const char *endpoint, int ready_fd)
 static pid_t
 start_echo (const char *endpoint)
 {
+    char log[PATH_MAX + 64];
+    snprintf (log, sizeof log, "%s/echo.log", s_dir);
     int fds[2];
     if (pipe (fds))
         return -1;
@@ -312,7 +314,7 @@ start_echo (const char *endpoint)
     pid_t pid = fork ();
     if (pid == 0) {
         close (fds[0]);
-        child_setup (parent, "echo");
+        child_setup (parent, log);
         echo_serve (endpoint, fds[1]);
     }
     close (fds[1]);
@@ -326,14 +328,15 @@ start_echo (const char *endpoint)
     return pid;
 }
 
-/* Starts bindir/program with envp. The environment is built before the
- * fork because the benchmark then has ZeroMQ's threads running, and after
- * a fork only async-signal-safe calls are safe until exec. */
+/* Starts bindir/program with envp. Everything the child needs is made
+ * before the fork because the benchmark then has ZeroMQ's threads running,
+ * and after a fork only async-signal-safe calls are safe until exec. */
 static pid_t
 start_program (const char *bindir, const char *program, char *const envp[])
 {
-    char path[PATH_MAX + 64];
+    char path[PATH_MAX + 64], log[PATH_MAX + 64];
     snprintf (path, sizeof path, "%s/%s", bindir, program);
+    snprintf (log, sizeof log, "%s/%s.log", s_dir, program);
     if (access (path, X_OK)) {
         fprintf (stderr, "bench-bus: cannot run %s: %s\n", path, strerror (errno));
         return -1;
@@ -341,7 +344,7 @@ start_program (const char *bindir, const char *program, char *const envp[])
     pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
-        child_setup (parent, program);
+        child_setup (parent, log);
         execve (path, (char *const[]) { path, NULL }, envp);
         _exit (127);
     }
@@ -592,7 +595,7 @@ parse (int argc, char **argv, opts_t *o)
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int payload, rc = 0;
+        int rc = 0;
         if (!strcmp (a, "--help") || !strcmp (a, "-h")) {
             usage (stdout);
             exit (0);
@@ -609,10 +612,8 @@ parse (int argc, char **argv, opts_t *o)
             rc = int_arg (v, true, &o->warmup), i++;
         else if (!strcmp (a, "--port"))
             rc = int_arg (v, false, &o->port), i++;
-        else if (!strcmp (a, "--payload")) {
-            rc = int_arg (v, true, &payload), i++;
-            o->payload = (size_t) payload;
-        }
+        else if (!strcmp (a, "--payload"))
+            rc = int_arg (v, true, &o->payload), i++;
         else
             rc = -1;
         if (rc) {
@@ -635,7 +636,7 @@ main (int argc, char **argv)
     if (parse (argc, argv, &o))
         return 2;
     proto_limits_load ();
-    if (o.payload && !(s_payload = calloc (1, o.payload)))
+    if (o.payload && !(s_payload = calloc (1, (size_t) o.payload)))
         return 1;
 
     const char *tmp = getenv ("TMPDIR");
@@ -650,7 +651,7 @@ main (int argc, char **argv)
     proto_msg_t *sample = proto_msg_new (PROTO_ping, NULL);
     uint8_t *data = NULL;
     size_t ping_size = 0;
-    if (sample && (!o.payload || proto_set_bytes (&sample->body.ping.data, s_payload, o.payload) == 0)
+    if (sample && (!o.payload || proto_set_bytes (&sample->body.ping.data, s_payload, (size_t) o.payload) == 0)
         && proto_encode (sample, &data, &ping_size) == 0)
         free (data);
     proto_msg_destroy (&sample);

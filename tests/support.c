@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -38,6 +39,7 @@ support_spawn (const char *program, const char *const extra_env[])
     pid_t pid = fork ();
     if (pid != 0)
         return pid;
+    prctl (PR_SET_PDEATHSIG, SIGKILL);     /* a failed test leaves no orphan */
     for (int i = 0; extra_env && extra_env[i]; i++)
         putenv ((char *) extra_env[i]);
     char path[1024], log[1024];
@@ -65,6 +67,14 @@ support_stop (pid_t pid, int sig, int timeout_ms)
     kill (pid, SIGKILL);
     waitpid (pid, &status, 0);
     return status;
+}
+
+void
+support_expect_clean_exit (pid_t pid)
+{
+    int status = support_stop (pid, SIGTERM, 5000);
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+        fail_msg ("pid %d did not exit cleanly (wait status 0x%x)", (int) pid, status);
 }
 
 int

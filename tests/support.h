@@ -19,12 +19,17 @@ const char *support_sandbox_env (const char *name);
 
 /* Starts build/bin/<program> with the current environment plus the given
  * NULL-terminated "KEY=VALUE" list; its stderr goes to <dir>/<program>.log.
- * Returns the pid or -1. */
+ * The child dies with the test process. Returns the pid or -1. */
 pid_t support_spawn (const char *program, const char *const extra_env[]);
 
 /* Sends sig to pid and reaps it, waiting at most timeout_ms before
  * SIGKILL. Returns the wait status. */
 int support_stop (pid_t pid, int sig, int timeout_ms);
+
+/* Stops pid with SIGTERM and asserts it exited with status 0: a clean
+ * shutdown, and, in the sanitizer build (abort_on_error), no ASan, UBSan
+ * or leak report. */
+void support_expect_clean_exit (pid_t pid);
 
 /* Runs build/bin/<argv[0]> with argv, waits, and returns its exit status;
  * its stdout is captured into out (NUL-terminated, truncated to outlen)

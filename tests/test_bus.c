@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +82,7 @@ spawn_echo (const char *instance, const char *mode)
 {
     pid_t pid = fork ();
     if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
         execl (s_self, s_self, "worker", instance, mode, (char *) NULL);
         _exit (127);
     }
@@ -163,9 +165,9 @@ test_load_is_shared (void **state)
         assert_string_equal (who, "b");
     }
     bus_client_destroy (&c);
-    support_stop (a, SIGTERM, 2000);
-    support_stop (b, SIGTERM, 2000);
-    support_stop (bus, SIGTERM, 2000);
+    support_expect_clean_exit (a);
+    support_expect_clean_exit (b);
+    support_expect_clean_exit (bus);
 }
 
 static void
@@ -227,8 +229,8 @@ test_killed_worker_request_is_retried_once (void **state)
     free (data);
     proto_msg_destroy (&req);
     bus_client_destroy (&c);
-    support_stop (survivor, SIGTERM, 2000);
-    support_stop (bus, SIGTERM, 2000);
+    support_expect_clean_exit (survivor);
+    support_expect_clean_exit (bus);
 }
 
 static void
@@ -257,8 +259,8 @@ test_retry_is_answered_from_cache (void **state)
     assert_int_equal (runs, 1);
     proto_msg_destroy (&req);
     bus_client_destroy (&c);
-    support_stop (a, SIGTERM, 2000);
-    support_stop (bus, SIGTERM, 2000);
+    support_expect_clean_exit (a);
+    support_expect_clean_exit (bus);
 }
 
 static void
@@ -278,8 +280,8 @@ test_workers_reregister_after_broker_restart (void **state)
                       PROTO_health_rep);
     assert_true (strlen (who) > 0);
     bus_client_destroy (&c);
-    support_stop (tr, SIGTERM, 2000);
-    support_stop (bus, SIGTERM, 2000);
+    support_expect_clean_exit (tr);
+    support_expect_clean_exit (bus);
 }
 
 static void
@@ -323,8 +325,8 @@ test_errors_name_the_fault (void **state)
         proto_msg_destroy (&rep);
     }
     bus_client_destroy (&c);
-    support_stop (tr, SIGTERM, 2000);
-    support_stop (bus, SIGTERM, 2000);
+    support_expect_clean_exit (tr);
+    support_expect_clean_exit (bus);
 }
 
 static void
@@ -371,7 +373,7 @@ test_tap_receives_exactly_its_prefix (void **state)
     proto_msg_destroy (&m);
     bus_pub_destroy (&pub);
     bus_tap_destroy (&tap);
-    support_stop (bus, SIGTERM, 2000);
+    support_expect_clean_exit (bus);
 }
 
 int

@@ -25,7 +25,9 @@ static const char *usage =
     "  up [--detach] [--data DIR]   start the stack and supervise it (Ctrl-C stops it)\n"
     "  down [--data DIR]            stop the stack started for DIR\n"
     "  status [--json] [--data DIR] each process: pid, health, uptime, restarts\n"
-    "  tap [PREFIX] [--data DIR]    print events whose topic starts with PREFIX\n\n"
+    "  tap [PREFIX] [--data DIR]    print events whose topic starts with PREFIX\n"
+    "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
+    "                               its health; exit 0 when it answers\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -49,7 +51,8 @@ parse (int argc, char **argv, args_t *a)
             a->detach = true;
         else if (!strcmp (argv[i], "--json"))
             a->json = true;
-        else if (!strcmp (a->command, "tap") && argv[i][0] != '-')
+        else if ((!strcmp (a->command, "tap") || !strcmp (a->command, "health"))
+                 && argv[i][0] != '-')
             a->prefix = argv[i];
         else {
             fprintf (stderr, "caisson: unexpected argument '%s' (try --help)\n", argv[i]);
@@ -269,6 +272,40 @@ cmd_tap (const args_t *a)
     return 0;
 }
 
+/* ---- health ------------------------------------------------------------- */
+
+static int
+cmd_health (const args_t *a)
+{
+    if (!*a->prefix) {
+        fprintf (stderr, "caisson: health needs a target (bus, a service, or service.instance)\n");
+        return 2;
+    }
+    stack_load_endpoints (a->data);
+    bus_client_t *client = bus_client_new (cfg_str ("CAISSON_BUS"));
+    proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
+    proto_msg_t *rep = NULL;
+    if (client && req) {
+        bus_client_set_timeout (client, 1000, 1);
+        rep = bus_client_request (client, a->prefix, req);
+    }
+    int status = 1;
+    if (rep && rep->type == PROTO_health_rep) {
+        const proto_health_rep_t *h = &rep->body.health_rep;
+        printf ("{\"service\":\"%s\",\"instance\":\"%s\",\"version\":\"%s\","
+                "\"pid\":%llu,\"uptime_ms\":%llu}\n", h->service, h->instance, h->version,
+                (unsigned long long) h->pid, (unsigned long long) h->uptime_ms);
+        status = 0;
+    }
+    else
+        fprintf (stderr, "caisson: %s did not answer health at %s\n", a->prefix,
+                 cfg_str ("CAISSON_BUS"));
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&req);
+    bus_client_destroy (&client);
+    return status;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -302,6 +339,8 @@ main (int argc, char **argv)
         return cmd_status (&a);
     if (!strcmp (a.command, "tap"))
         return cmd_tap (&a);
+    if (!strcmp (a.command, "health"))
+        return cmd_health (&a);
     fprintf (stderr, "caisson: unknown command '%s'\nusage: %s\n", a.command, usage);
     return 2;
 }
