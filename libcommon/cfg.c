@@ -43,6 +43,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_BROKER_QUEUE", "10000", "bus",
       "Requests the broker holds per service while no worker is ready; past "
       "that it answers with an error." },
+    { "CAISSON_BROKER_QUEUE_MB", "256", "bus",
+      "Bytes of request bodies the broker holds queued across all services, "
+      "in MiB; past that new requests for a service with no ready worker get "
+      "an error." },
     { "CAISSON_LMDB_MAP_MB", "1024", "event-log",
       "Initial LMDB map size in MiB; grown by doubling when full." },
     { "CAISSON_LMDB_MAX_MB", "65536", "event-log",

@@ -57,16 +57,29 @@ process (json_t *doc, const char *name)
     return NULL;
 }
 
-static const char *s_dir;
+static char s_dirs[2][512];
 
-/* Whatever an assertion skipped, the stack this test started goes. */
+/* Makes stack slot i a fresh data dir with its own endpoints. */
+static const char *
+new_stack_dir (int i, const char *name)
+{
+    const char *dir = support_sandbox_env (name);
+    assert_non_null (dir);
+    snprintf (s_dirs[i], sizeof s_dirs[i], "%s", dir);
+    return s_dirs[i];
+}
+
+/* Whatever an assertion skipped, the stacks a test started go. */
 static int
 teardown (void **state)
 {
     (void) state;
-    const char *down[] = { "caisson", "down", "--data", s_dir, NULL };
-    if (s_dir)
-        support_run (down, NULL, 0);
+    for (int i = 0; i < 2; i++)
+        if (s_dirs[i][0]) {
+            const char *down[] = { "caisson", "down", "--data", s_dirs[i], NULL };
+            support_run (down, NULL, 0);
+            s_dirs[i][0] = '\0';
+        }
     return 0;
 }
 
@@ -74,8 +87,7 @@ static void
 test_up_kill_restart_down (void **state)
 {
     (void) state;
-    const char *dir = s_dir = support_sandbox_env ("stack");
-    assert_non_null (dir);
+    const char *dir = new_stack_dir (0, "stack");
     setenv ("CAISSON_HEARTBEAT_MS", "200", 1);
 
     const char *up[] = { "caisson", "up", "--detach", "--data", dir, NULL };
@@ -132,12 +144,52 @@ test_up_kill_restart_down (void **state)
     json_decref (doc);
 }
 
+static void
+test_two_stacks_side_by_side (void **state)
+{
+    (void) state;
+    const char *dirs[2] = { new_stack_dir (0, "stack-a"), new_stack_dir (1, "stack-b") };
+    /* new_stack_dir left the environment on stack b's endpoints; stack a
+     * needs its own. */
+    char ep[600];
+    for (int i = 0; i < 2; i++) {
+        snprintf (ep, sizeof ep, "ipc://%s/bus", dirs[i]);
+        setenv ("CAISSON_BUS", ep, 1);
+        snprintf (ep, sizeof ep, "ipc://%s/events-in", dirs[i]);
+        setenv ("CAISSON_BUS_PUB", ep, 1);
+        snprintf (ep, sizeof ep, "ipc://%s/events-out", dirs[i]);
+        setenv ("CAISSON_BUS_SUB", ep, 1);
+        const char *up[] = { "caisson", "up", "--detach", "--data", dirs[i], NULL };
+        assert_int_equal (support_run (up, NULL, 0), 0);
+    }
+    /* Client commands find each stack from its data dir alone, whatever
+     * the environment says. */
+    unsetenv ("CAISSON_BUS");
+    int rc;
+    pid_t sup[2];
+    for (int i = 0; i < 2; i++) {
+        json_t *doc = status (dirs[i], &rc);
+        assert_int_equal (rc, 0);
+        sup[i] = (pid_t) json_integer_value (json_object_get (doc, "supervisor"));
+        json_decref (doc);
+    }
+    assert_int_not_equal (sup[0], sup[1]);
+
+    const char *down[] = { "caisson", "down", "--data", dirs[0], NULL };
+    assert_int_equal (support_run (down, NULL, 0), 0);
+    assert_false (support_alive (sup[0]));
+    json_t *doc = status (dirs[1], &rc);
+    assert_int_equal (rc, 0);       /* the other stack is untouched */
+    json_decref (doc);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_help_and_version),
         cmocka_unit_test_teardown (test_up_kill_restart_down, teardown),
+        cmocka_unit_test_teardown (test_two_stacks_side_by_side, teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -59,7 +59,9 @@ struct _broker_t {
     int64_t heartbeat_ms;
     int64_t liveness;
     int64_t request_ttl;
-    size_t queue_max;
+    size_t queue_max;           /* requests per service */
+    size_t queued_bytes;        /* bodies held in all queues */
+    size_t queued_bytes_max;
 };
 
 static void
@@ -184,8 +186,9 @@ ready_worker (service_t *s)
 }
 
 static void
-request_free (request_t *r)
+request_free (broker_t *self, request_t *r)
 {
+    self->queued_bytes -= zmq_msg_size (&r->body);
     zmq_msg_close (&r->client);
     zmq_msg_close (&r->body);
     free (r);
@@ -208,7 +211,7 @@ service_dispatch (broker_t *self, service_t *s)
             w->inflight++;
             send_to_worker (self, w, MDP_REQUEST, &r->client, &r->body);
         }
-        request_free (r);
+        request_free (self, r);
     }
 }
 
@@ -266,10 +269,16 @@ on_client (broker_t *self, busio_msg_t *m)
         send_to_worker (self, w, MDP_REQUEST, client, body);
         return;
     }
-    if (!s || s->queued >= self->queue_max) {
+    if (!s) {
         answer (self, client, name, proto_error_new (NULL, "service_busy",
-                "bus: service '%s' has %zu requests queued and no ready worker",
-                name, s ? s->queued : 0));
+                "bus: %d service names in use; '%s' refused", MAX_SERVICES, name));
+        return;
+    }
+    size_t size = zmq_msg_size (body);
+    if (s->queued >= self->queue_max || self->queued_bytes + size > self->queued_bytes_max) {
+        answer (self, client, name, proto_error_new (NULL, "service_busy",
+                "bus: no ready worker for '%s' and its queue is full (%zu requests, "
+                "%zu bytes queued in all)", name, s->queued, self->queued_bytes));
         return;
     }
     request_t *r = calloc (1, sizeof *r);
@@ -280,6 +289,7 @@ on_client (broker_t *self, busio_msg_t *m)
     zmq_msg_move (&r->client, client);
     zmq_msg_move (&r->body, body);
     r->expiry = zclock_mono () + self->request_ttl;
+    self->queued_bytes += size;
     if (s->tail)
         s->tail->next = r;
     else
@@ -421,7 +431,9 @@ service_free (void **item)
     while (s->head) {
         request_t *r = s->head;
         s->head = r->next;
-        request_free (r);
+        zmq_msg_close (&r->client);
+        zmq_msg_close (&r->body);
+        free (r);
     }
     free (s->workers);
     free (s);
@@ -455,6 +467,7 @@ broker_new (const char *requests, const char *events_in, const char *events_out,
     self->liveness = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_LIVENESS");
     self->request_ttl = (int64_t) cfg_u64 ("CAISSON_REQUEST_TIMEOUT_MS");
     self->queue_max = (size_t) cfg_u64 ("CAISSON_BROKER_QUEUE");
+    self->queued_bytes_max = (size_t) cfg_u64 ("CAISSON_BROKER_QUEUE_MB") << 20;
     self->services = zhashx_new ();
     self->workers = zhashx_new ();
     self->router = bound (ZMQ_ROUTER, requests);

@@ -98,7 +98,7 @@ run_stack (const args_t *a, int ready)
         snprintf (line, sizeof line, "ok %lld\n", (long long) took);
         status = 0;
     }
-    clog_info (NULL, "%s", line);
+    clog_info (NULL, "%.*s", (int) strcspn (line, "\n"), line);
     if (ready >= 0) {
         ssize_t w = write (ready, line, strlen (line));
         (void) w;
