@@ -239,7 +239,7 @@ serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
     else {
         if (!req) {
             clog_warn (NULL, "undecodable request: %s", err.text);
-            rep = proto_error_new (NULL, proto_errcode_name (err.code), "%s", err.text);
+            rep = proto_error_from (&err);
         }
         else if (!(rep = builtin (self, req))) {
             self->handled++;

@@ -518,6 +518,10 @@ proto_decode (const uint8_t *data, size_t size, proto_err_t *err)
         goto bad;
     return msg;
 bad:
+    if (msg->env.id && cid_valid (msg->env.id))
+        snprintf (err->id, sizeof err->id, "%s", msg->env.id);
+    if (msg->env.corr && cid_valid (msg->env.corr))
+        snprintf (err->corr, sizeof err->corr, "%s", msg->env.corr);
     proto_msg_destroy (&msg);
     return NULL;
 }
@@ -535,6 +539,17 @@ proto_error_new (const proto_msg_t *req, const char *code, const char *fmt, ...)
     va_end (ap);
     if (proto_set_str (&msg->body.error.code, code)
         || proto_set_str (&msg->body.error.message, text))
+        proto_msg_destroy (&msg);
+    return msg;
+}
+
+proto_msg_t *
+proto_error_from (const proto_err_t *err)
+{
+    proto_msg_t *msg = proto_error_new (NULL, proto_errcode_name (err->code), "%s", err->text);
+    if (msg && err->id[0] && proto_set_str (&msg->env.cause, err->id))
+        proto_msg_destroy (&msg);
+    if (msg && err->corr[0] && proto_set_str (&msg->env.corr, err->corr))
         proto_msg_destroy (&msg);
     return msg;
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cid.h"
 #include "proto/catalogue.def"
 
 #define PROTO_VERSION 1
@@ -80,6 +81,8 @@ typedef enum {
 typedef struct {
     proto_errcode_t code;
     char text[256];             /* names the field or value at fault */
+    char id[CID_SIZE];          /* the frame's message id, when it was read */
+    char corr[CID_SIZE];        /* its correlation id, likewise */
 } proto_err_t;
 
 /* Limits applied by proto_decode. Defaults come from CAISSON_MAX_FRAME and
@@ -123,5 +126,10 @@ proto_msg_t *proto_decode (const uint8_t *data, size_t size, proto_err_t *err);
 proto_msg_t *proto_error_new (const proto_msg_t *req, const char *code,
                               const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
+
+/* A new `error` reply to a frame that did not decode: code and message
+ * from err, and, when the frame's ids could be read, cause and
+ * correlation id set from them so the sender can match the reply. */
+proto_msg_t *proto_error_from (const proto_err_t *err);
 
 #endif

@@ -308,6 +308,19 @@ test_errors_name_the_fault (void **state)
     proto_msg_destroy (&rep);
     proto_msg_destroy (&req);
 
+    /* A request whose envelope is sound but whose body is not: the error
+     * answers it (cause = its id), so the synchronous client returns it. */
+    req = proto_msg_new (PROTO_error, NULL);    /* code and message missing */
+    rep = bus_client_request (c, "tool-runner", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "missing");
+    assert_non_null (strstr (rep->body.error.message, "body.code"));
+    assert_string_equal (rep->env.cause, req->env.id);
+    assert_string_equal (rep->env.corr, req->env.corr);
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&req);
+
     /* Frames that do not decode: each gets an error naming the fault. */
     static const struct { const char *bytes; size_t len; const char *code; } bad[] = {
         { "\xdd\xff\xff\xff\xff", 5, "alloc_bomb" },

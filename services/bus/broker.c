@@ -223,7 +223,7 @@ own_reply (broker_t *self, zmq_msg_t *body)
     proto_err_t err;
     proto_msg_t *req = proto_decode (zmq_msg_data (body), zmq_msg_size (body), &err);
     if (!req)
-        return proto_error_new (NULL, proto_errcode_name (err.code), "%s", err.text);
+        return proto_error_from (&err);
     proto_msg_t *rep = NULL;
     if (req->type == PROTO_health_req && (rep = proto_msg_new (PROTO_health_rep, req))) {
         proto_health_rep_t *b = &rep->body.health_rep;
