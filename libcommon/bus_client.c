@@ -21,17 +21,12 @@ bus_client_new (const char *endpoint)
     bus_client_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->sock = zsock_new (ZMQ_DEALER);
+    self->sock = busio_socket (ZMQ_DEALER, endpoint, false);
     if (!self->sock) {
         free (self);
         return NULL;
     }
     self->raw = zsock_resolve (self->sock);
-    busio_tune (self->raw, proto_max_frame ());
-    if (zsock_connect (self->sock, "%s", endpoint)) {
-        bus_client_destroy (&self);
-        return NULL;
-    }
     self->timeout_ms = (int) cfg_u64 ("CAISSON_REQUEST_TIMEOUT_MS");
     self->retries = (int) cfg_u64 ("CAISSON_REQUEST_RETRIES");
     return self;

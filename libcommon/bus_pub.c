@@ -15,12 +15,11 @@ bus_pub_new (const char *endpoint)
     bus_pub_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->sock = zsock_new (ZMQ_PUB);
-    if (!self->sock || zsock_connect (self->sock, "%s", endpoint)) {
-        bus_pub_destroy (&self);
+    self->sock = busio_socket (ZMQ_PUB, endpoint, false);
+    if (!self->sock) {
+        free (self);
         return NULL;
     }
-    busio_tune (zsock_resolve (self->sock), proto_max_frame ());
     return self;
 }
 

@@ -17,13 +17,12 @@ bus_tap_new (const char *endpoint, const char *prefix)
     bus_tap_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->sock = zsock_new (ZMQ_SUB);
-    if (!self->sock || zsock_connect (self->sock, "%s", endpoint)) {
-        bus_tap_destroy (&self);
+    self->sock = busio_socket (ZMQ_SUB, endpoint, false);
+    if (!self->sock) {
+        free (self);
         return NULL;
     }
     self->raw = zsock_resolve (self->sock);
-    busio_tune (self->raw, proto_max_frame ());
     if (bus_tap_subscribe (self, prefix))
         bus_tap_destroy (&self);
     return self;

@@ -145,13 +145,11 @@ int
 bus_worker_start (bus_worker_t *self, zloop_t *loop)
 {
     self->loop = loop;
-    self->sock = zsock_new (ZMQ_DEALER);
+    self->sock = busio_socket (ZMQ_DEALER, self->endpoint, false);
     if (!self->sock)
         return -1;
     self->raw = zsock_resolve (self->sock);
-    busio_tune (self->raw, proto_max_frame ());
-    if (zsock_connect (self->sock, "%s", self->endpoint)
-        || zloop_reader (loop, self->sock, s_on_input, self))
+    if (zloop_reader (loop, self->sock, s_on_input, self))
         return -1;
     send_ready (self);
     size_t tick = (size_t) (self->heartbeat_ms / 4 > 0 ? self->heartbeat_ms / 4 : 1);

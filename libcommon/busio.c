@@ -1,5 +1,7 @@
 /* busio: multipart frame I/O. See busio.h. */
 #include "busio.h"
+#include "clog.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -76,11 +78,21 @@ busio_is (zmq_msg_t *frame, const char *s)
     return zmq_msg_size (frame) == len && memcmp (zmq_msg_data (frame), s, len) == 0;
 }
 
-void
-busio_tune (void *sock, size_t max_frame)
+zsock_t *
+busio_socket (int type, const char *endpoint, bool bind)
 {
+    zsock_t *sock = zsock_new (type);
+    if (!sock)
+        return NULL;
     int zero = 0;
-    int64_t max = (int64_t) max_frame + 1024;
-    zmq_setsockopt (sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt (sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    int64_t max = (int64_t) proto_max_frame () + 1024;
+    zmq_setsockopt (zsock_resolve (sock), ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt (zsock_resolve (sock), ZMQ_MAXMSGSIZE, &max, sizeof max);
+    int rc = bind ? zsock_bind (sock, "%s", endpoint) : zsock_connect (sock, "%s", endpoint);
+    if (rc < 0) {
+        clog_error (NULL, "cannot %s %s: %s", bind ? "bind" : "connect to", endpoint,
+                    zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+    }
+    return sock;
 }

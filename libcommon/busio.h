@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <zmq.h>
+#include <czmq.h>
 
 #define BUSIO_MAX_FRAMES 8
 
@@ -42,9 +42,11 @@ int busio_send_copy (void *sock, const void *data, size_t size, bool more);
 /* True when frame holds exactly the NUL-terminated string s. */
 bool busio_is (zmq_msg_t *frame, const char *s);
 
-/* Sets the options every bus socket gets: no linger on close, and a
- * maximum inbound message size of max_frame plus room for routing frames,
- * so ZeroMQ drops an oversized peer before it is buffered. */
-void busio_tune (void *sock, size_t max_frame);
+/* A new socket of type, with the options every bus socket gets (no linger
+ * on close; a maximum inbound message size of the frame limit plus room for
+ * routing frames, so ZeroMQ drops an oversized peer before buffering it),
+ * set before it is bound to or connected to endpoint. NULL on a bad
+ * endpoint, with the reason logged. */
+zsock_t *busio_socket (int type, const char *endpoint, bool bind);
 
 #endif

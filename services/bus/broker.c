@@ -440,20 +440,6 @@ service_free (void **item)
     *item = NULL;
 }
 
-static zsock_t *
-bound (int type, const char *endpoint)
-{
-    zsock_t *sock = zsock_new (type);
-    if (!sock)
-        return NULL;
-    busio_tune (zsock_resolve (sock), proto_max_frame ());
-    if (zsock_bind (sock, "%s", endpoint) < 0) {
-        clog_error (NULL, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
-        zsock_destroy (&sock);
-    }
-    return sock;
-}
-
 broker_t *
 broker_new (const char *requests, const char *events_in, const char *events_out,
             const char *instance)
@@ -470,9 +456,9 @@ broker_new (const char *requests, const char *events_in, const char *events_out,
     self->queued_bytes_max = (size_t) cfg_u64 ("CAISSON_BROKER_QUEUE_MB") << 20;
     self->services = zhashx_new ();
     self->workers = zhashx_new ();
-    self->router = bound (ZMQ_ROUTER, requests);
-    self->xsub = bound (ZMQ_XSUB, events_in);
-    self->xpub = bound (ZMQ_XPUB, events_out);
+    self->router = busio_socket (ZMQ_ROUTER, requests, true);
+    self->xsub = busio_socket (ZMQ_XSUB, events_in, true);
+    self->xpub = busio_socket (ZMQ_XPUB, events_out, true);
     if (!self->services || !self->workers || !self->router || !self->xsub || !self->xpub) {
         broker_destroy (&self);
         return NULL;
