@@ -128,6 +128,21 @@ await_service (bus_client_t *c, const char *service)
     fail_msg ("%s never answered", service);
 }
 
+/* How many times any echo worker ran the request with this id. */
+static int
+runs_of (const char *request_id)
+{
+    char path[1024], id[64], who[16];
+    snprintf (path, sizeof path, "%s/handled", s_dir);
+    FILE *f = fopen (path, "r");
+    assert_non_null (f);
+    int runs = 0;
+    while (fscanf (f, "%63s %15s", id, who) == 2)
+        runs += strcmp (id, request_id) == 0;
+    fclose (f);
+    return runs;
+}
+
 static int
 setup (void **state)
 {
@@ -216,15 +231,7 @@ test_killed_worker_request_is_retried_once (void **state)
     assert_null (bus_client_recv (c, 500, NULL));
 
     /* And the surviving worker ran it once. */
-    snprintf (path, sizeof path, "%s/handled", s_dir);
-    FILE *f = fopen (path, "r");
-    assert_non_null (f);
-    char id[64], who[16];
-    int runs = 0;
-    while (fscanf (f, "%63s %15s", id, who) == 2)
-        runs += strcmp (id, req->env.id) == 0;
-    fclose (f);
-    assert_int_equal (runs, 1);
+    assert_int_equal (runs_of (req->env.id), 1);
 
     free (data);
     proto_msg_destroy (&req);
@@ -248,15 +255,7 @@ test_retry_is_answered_from_cache (void **state)
         assert_int_equal (rep->type, PROTO_pong);
         proto_msg_destroy (&rep);
     }
-    char path[1024], id[64], who[16];
-    snprintf (path, sizeof path, "%s/handled", s_dir);
-    FILE *f = fopen (path, "r");
-    assert_non_null (f);
-    int runs = 0;
-    while (fscanf (f, "%63s %15s", id, who) == 2)
-        runs += strcmp (id, req->env.id) == 0;
-    fclose (f);
-    assert_int_equal (runs, 1);
+    assert_int_equal (runs_of (req->env.id), 1);
     proto_msg_destroy (&req);
     bus_client_destroy (&c);
     support_expect_clean_exit (a);
