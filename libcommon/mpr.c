@@ -75,7 +75,7 @@ mpr_next (mpr_t *r, mpr_item_t *it)
         it->kind = MPR_STR;
         uint32_t n = c & 0x1f;
         if (n > mpr_left (r))
-            return MPR_E_TRUNCATED;
+            return MPR_E_BOMB;
         it->ptr = r->p;
         it->len = n;
         r->p += n;

@@ -20,7 +20,7 @@ typedef enum {
 
 typedef enum {
     MPR_OK = 0,
-    MPR_E_TRUNCATED = -1,   /* the bytes end inside an item */
+    MPR_E_TRUNCATED = -1,   /* the bytes end inside a header or fixed-size value */
     MPR_E_BOMB = -2,        /* a length or count larger than the rest */
     MPR_E_INVALID = -3,     /* the reserved byte 0xc1 */
     MPR_E_DEEP = -4,        /* nesting past the caller's limit */

@@ -39,9 +39,10 @@ void
 proto_limits_load (void)
 {
     s_max_frame = (size_t) cfg_u64 ("CAISSON_MAX_FRAME");
-    s_max_depth = (int) cfg_u64 ("CAISSON_MAX_DEPTH");
-    if (s_max_depth > 256)
-        s_max_depth = 256;     /* the skip walk recurses once per level */
+    uint64_t depth = cfg_u64 ("CAISSON_MAX_DEPTH");
+    /* The skip walk recurses once per level; below 3 not even an envelope
+     * with a nested value fits. */
+    s_max_depth = depth > 256 ? 256 : depth < 3 ? 3 : (int) depth;
 }
 
 size_t
@@ -216,7 +217,8 @@ pack_fields (msgpack_packer *pk, const void *base, const proto_field_t *fields,
             const proto_bytes_t *b = slot;
             mpr_t r;
             mpr_init (&r, b->data, b->size);
-            if (mpr_skip (&r, s_max_depth) != MPR_OK || mpr_left (&r) != 0)
+            /* The envelope and body maps take two levels of the limit. */
+            if (mpr_skip (&r, s_max_depth - 2) != MPR_OK || mpr_left (&r) != 0)
                 return -1;
             msgpack_sbuffer_write (pk->data, (const char *) b->data, b->size);
             break;
@@ -402,7 +404,7 @@ read_map (mpr_t *r, void *base, const proto_field_t *table, const char *scope,
     if (it.kind != MPR_MAP)
         return fail (err, PROTO_E_BAD_TYPE, "%s: expected map, got %s", scope,
                      mpr_kind_name (it.kind));
-    uint64_t seen = 0;
+    uint64_t seen = 0, got = 0;    /* keys met; fields with a value */
     bool body_seen = false;
     for (uint32_t i = 0; i < it.v.count; i++) {
         mpr_item_t key;
@@ -435,15 +437,15 @@ read_map (mpr_t *r, void *base, const proto_field_t *table, const char *scope,
         mpr_next (&peek, &v);
         if (v.kind == MPR_NIL) {    /* null is absent, as JSON peers send it */
             *r = peek;
-            seen &= ~(UINT64_C (1) << idx);
             continue;
         }
         if (read_field (r, base, f, scope, err))
             return -1;
+        got |= UINT64_C (1) << idx;
     }
     int idx = 0;
     for (const proto_field_t *f = table; f->name; f++, idx++)
-        if (f->required && !(seen & (UINT64_C (1) << idx)))
+        if (f->required && !(got & (UINT64_C (1) << idx)))
             return fail (err, PROTO_E_MISSING, "%s.%s: missing", scope, f->name);
     if (body && !body_seen)
         return fail (err, PROTO_E_MISSING, "body: missing");

@@ -8,7 +8,8 @@
  *
  * Decoding trusts nothing: frame size, nesting depth, every count against
  * the bytes left (see mpr.h), every field's type and range, and reports the
- * first fault as a code and a message that names the field. */
+ * first fault as a code and a message that names the field (or, for a
+ * fault in the frame's structure, the byte offset where it lies). */
 #ifndef CAISSON_PROTO_H
 #define CAISSON_PROTO_H
 

@@ -46,7 +46,7 @@ set_any (proto_bytes_t *slot, unsigned seed)
 }
 
 /* Gives a field a value no decoder default could match: at its limit when
- * it has one (len bytes past it when over is set), else something large. */
+ * it has one (one past it when over is set), else something large. */
 static void
 fill_field (void *base, const proto_field_t *f, unsigned seed, bool over)
 {
@@ -100,7 +100,9 @@ make_msg (proto_type_t t, bool full)
         assert_int_equal (proto_set_str (&m->env.cause, id), 0);
         cid_new (id);
         assert_int_equal (proto_set_str (&m->env.run, id), 0);
-        assert_int_equal (proto_set_str (&m->env.user, "someone"), 0);
+        for (const proto_field_t *f = envelope (); f->name; f++)
+            if (strcmp (f->name, "user") == 0)
+                fill_field (&m->env, f, t, false);
     }
     unsigned seed = 0;
     for (const proto_field_t *f = proto_def (t)->fields; f->name; f++, seed++)
@@ -275,6 +277,17 @@ test_any_holds_exactly_one_item (void **state)
     proto_set_bytes (&m->body.error.detail, deep + 20, 20);
     assert_int_equal (proto_encode (m, &buf, &len), 0);
     free (buf);
+    /* What encodes, decodes: the envelope and body take two levels of the
+     * 32, so 30 levels pass both ways and 31 neither. */
+    proto_set_bytes (&m->body.error.detail, deep + 10, 30);
+    assert_int_equal (proto_encode (m, &buf, &len), 0);
+    proto_err_t err;
+    proto_msg_t *back = proto_decode (buf, len, &err);
+    assert_non_null (back);
+    proto_msg_destroy (&back);
+    free (buf);
+    proto_set_bytes (&m->body.error.detail, deep + 9, 31);
+    assert_int_equal (proto_encode (m, &buf, &len), -1);
     proto_msg_destroy (&m);
 }
 
@@ -306,14 +319,17 @@ raw (msgpack_packer *pk, const void *bytes, size_t len)
 }
 
 /* Opens an envelope map holding v, type, id, corr and ts except omit (may
- * be NULL), sized for extra more pairs the caller then writes. */
+ * be NULL or another key), sized for extra more pairs the caller writes. */
 static void
 env_begin (msgpack_packer *pk, const char *type, const char *omit, size_t extra)
 {
     static const char *keys[] = { "v", "type", "id", "corr", "ts" };
-    msgpack_pack_map (pk, 5 - (omit != NULL) + extra);
+    bool skip[5], skipped = false;
+    for (int i = 0; i < 5; i++)
+        skipped |= skip[i] = omit && strcmp (omit, keys[i]) == 0;
+    msgpack_pack_map (pk, 5 - skipped + extra);
     for (int i = 0; i < 5; i++) {
-        if (omit && strcmp (omit, keys[i]) == 0)
+        if (skip[i])
             continue;
         str (pk, keys[i]);
         if (i == 0 || i == 4)
@@ -324,9 +340,10 @@ env_begin (msgpack_packer *pk, const char *type, const char *omit, size_t extra)
 }
 
 /* Writes "body" and a health.rep body without omit, sized for extra more
- * pairs; pid is written as the string pid_str when that is not NULL. */
+ * pairs; pid is the raw item pid when that is not NULL. */
 static void
-health_body (msgpack_packer *pk, const char *omit, const char *pid_str, size_t extra)
+health_body (msgpack_packer *pk, const char *omit, const char *pid, size_t pid_len,
+             size_t extra)
 {
     static const char *keys[] = { "service", "instance", "version", "pid", "uptime_ms" };
     str (pk, "body");
@@ -335,49 +352,72 @@ health_body (msgpack_packer *pk, const char *omit, const char *pid_str, size_t e
         if (omit && strcmp (omit, keys[i]) == 0)
             continue;
         str (pk, keys[i]);
-        if (i < 3 || (i == 3 && pid_str))
-            str (pk, i < 3 ? "x" : pid_str);
+        if (i < 3)
+            str (pk, "x");
+        else if (i == 3 && pid)
+            raw (pk, pid, pid_len);
         else
             msgpack_pack_uint64 (pk, 42);
     }
 }
 
-/* A health.rep frame whose envelope has one more pair: key and a string
- * value (a raw item instead when raw_len is not 0). */
+/* A health.rep frame whose envelope key is set to a string value (a raw
+ * item instead when raw_len is not 0), in place of its usual value. */
 static void
 health_with (frame_t *f, const char *key, const char *value, size_t raw_len)
 {
     msgpack_packer *pk = frame_init (f);
-    env_begin (pk, "health.rep", strcmp (key, "v") ? NULL : "v", 2);
+    env_begin (pk, "health.rep", key, 2);
     str (pk, key);
     if (raw_len)
         raw (pk, value, raw_len);
     else
         str (pk, value);
-    health_body (pk, NULL, NULL, 0);
+    health_body (pk, NULL, NULL, 0, 0);
 }
 
+/* An error frame whose detail is the raw bytes given. */
 static void
-expect_reject_bytes (const void *data, size_t size, proto_errcode_t code, const char *needle)
+error_with_detail (frame_t *f, const void *detail, size_t len)
+{
+    msgpack_packer *pk = frame_init (f);
+    env_begin (pk, "error", NULL, 1);
+    str (pk, "body");
+    msgpack_pack_map (pk, 3);
+    str (pk, "code");
+    str (pk, "c");
+    str (pk, "message");
+    str (pk, "m");
+    str (pk, "detail");
+    raw (pk, detail, len);
+}
+
+/* Decodes bytes expecting code and a text containing needle; line is the
+ * caller's, for the failure message. Destroys owned (may be NULL), which
+ * holds the bytes, before it returns or fails. */
+static void
+reject_at (const void *data, size_t size, proto_errcode_t code, const char *needle,
+           int line, msgpack_sbuffer *owned)
 {
     proto_err_t err;
     proto_msg_t *m = proto_decode (data, size, &err);
-    if (m) {
-        proto_msg_destroy (&m);
-        fail_msg ("decoded; expected %s naming %s", proto_errcode_name (code), needle);
-    }
-    assert_string_equal (proto_errcode_name (err.code), proto_errcode_name (code));
-    if (!strstr (err.text, needle))
-        fail_msg ("'%s' does not name %s", err.text, needle);
+    bool decoded = m != NULL;
+    proto_msg_destroy (&m);
+    if (owned)
+        msgpack_sbuffer_destroy (owned);
+    if (decoded)
+        fail_msg ("line %d: decoded; expected %s naming %s", line,
+                  proto_errcode_name (code), needle);
+    if (err.code != code || !strstr (err.text, needle))
+        fail_msg ("line %d: got %s '%s'; expected %s naming %s", line,
+                  proto_errcode_name (err.code), err.text, proto_errcode_name (code), needle);
 }
 
-/* Decodes the frame expecting code and a text containing needle; frees it. */
-static void
-expect_reject (frame_t *f, proto_errcode_t code, const char *needle)
-{
-    expect_reject_bytes (f->sb.data, f->sb.size, code, needle);
-    msgpack_sbuffer_destroy (&f->sb);
-}
+#define expect_reject_bytes(data, size, code, needle) \
+    reject_at (data, size, code, needle, __LINE__, NULL)
+/* The same for a built frame, which it frees. */
+#define expect_reject(f, code, needle) \
+    reject_at ((f)->sb.data, (f)->sb.size, code, needle, __LINE__, &(f)->sb)
 
 /* Decodes the frame, which must be accepted, and frees it. */
 static proto_msg_t *
@@ -391,3 +431,401 @@ expect_accept (frame_t *f)
     return m;
 }
 
+/* ---- rejections ---------------------------------------------------------- */
+
+static int
+restore_limits (void **state)
+{
+    (void) state;
+    unsetenv ("CAISSON_MAX_FRAME");
+    unsetenv ("CAISSON_MAX_DEPTH");
+    proto_limits_load ();
+    return 0;
+}
+
+static void
+test_truncated (void **state)
+{
+    (void) state;
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++) {
+        proto_msg_t *m = make_msg ((proto_type_t) t, true);
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal (proto_encode (m, &buf, &len), 0);
+        for (size_t cut = 0; cut < len; cut++) {
+            proto_err_t err;
+            proto_msg_t *d = proto_decode (buf, cut, &err);
+            /* A cut leaves some declared length or count larger than the
+             * rest (alloc_bomb), or ends inside a fixed-size item. */
+            if (d || (err.code != PROTO_E_TRUNCATED && err.code != PROTO_E_ALLOC_BOMB)
+                || strncmp (err.text, "frame: ", 7) != 0)
+                fail_msg ("%s cut to %zu of %zu bytes: %s", proto_type_name ((proto_type_t) t),
+                          cut, len, d ? "decoded" : err.text);
+        }
+        free (buf);
+        proto_msg_destroy (&m);
+    }
+    /* A minimal health.req ends with ts (uint64: cf + 8 bytes), then
+     * "body" (a4 + 4 bytes) and its empty map (80). */
+    proto_msg_t *m = make_msg (PROTO_health_req, false);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal (proto_encode (m, &buf, &len), 0);
+    assert_int_equal (buf[len - 15], 0xcf);
+    expect_reject_bytes (buf, len - 1, PROTO_E_TRUNCATED, "frame: ends inside an item");
+    expect_reject_bytes (buf, len - 7, PROTO_E_TRUNCATED, "frame: ends inside an item");
+    expect_reject_bytes (buf, 1, PROTO_E_ALLOC_BOMB, "frame: declares");
+    expect_reject_bytes (buf, 0, PROTO_E_TRUNCATED, "frame");
+    free (buf);
+    proto_msg_destroy (&m);
+}
+
+static void
+test_too_big (void **state)
+{
+    (void) state;
+    proto_msg_t *m = make_msg (PROTO_health_req, false);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal (proto_encode (m, &buf, &len), 0);
+    char limit[32];
+    snprintf (limit, sizeof limit, "%zu", len);
+    setenv ("CAISSON_MAX_FRAME", limit, 1);
+    proto_limits_load ();
+    assert_int_equal (proto_max_frame (), len);
+    proto_err_t err;
+    proto_msg_t *d = proto_decode (buf, len, &err);
+    assert_non_null (d);
+    snprintf (limit, sizeof limit, "%zu", len - 1);
+    setenv ("CAISSON_MAX_FRAME", limit, 1);
+    proto_limits_load ();
+    expect_reject_bytes (buf, len, PROTO_E_TOO_BIG, "frame");
+    free (buf);
+    proto_msg_destroy (&d);
+    proto_msg_destroy (&m);
+}
+
+/* error.detail as count nested arrays, innermost empty. */
+static void
+expect_detail_depth (int count, bool accepted)
+{
+    uint8_t deep[64];
+    memset (deep, 0x91, sizeof deep);
+    deep[count - 1] = 0x90;
+    frame_t f;
+    error_with_detail (&f, deep, (size_t) count);
+    if (accepted) {
+        proto_msg_t *m = expect_accept (&f);
+        assert_int_equal (m->body.error.detail.size, count);
+        proto_msg_destroy (&m);
+    }
+    else
+        expect_reject (&f, PROTO_E_TOO_DEEP, "frame: nests deeper");
+}
+
+static void
+test_too_deep (void **state)
+{
+    (void) state;
+    /* The envelope and the body take two of the 32 levels. */
+    expect_detail_depth (30, true);
+    expect_detail_depth (31, false);
+    setenv ("CAISSON_MAX_DEPTH", "4", 1);
+    proto_limits_load ();
+    expect_detail_depth (2, true);
+    expect_detail_depth (3, false);
+    /* A limit too large for an int is capped, not wrapped to nothing. */
+    setenv ("CAISSON_MAX_DEPTH", "4294967296", 1);
+    proto_limits_load ();
+    expect_detail_depth (30, true);
+}
+
+static void
+test_bad_type (void **state)
+{
+    (void) state;
+    frame_t f;
+    static const struct { const char *pid; size_t len; } pids[] = {
+        { "\xa2" "12", 3 }, { "\xff", 1 }, { "\xcb\x3f\xf8\0\0\0\0\0\0", 9 },
+        { "\xc3", 1 }, { "\x90", 1 },
+    };
+    for (size_t i = 0; i < sizeof pids / sizeof pids[0]; i++) {
+        msgpack_packer *pk = frame_init (&f);
+        env_begin (pk, "health.rep", NULL, 1);
+        health_body (pk, NULL, pids[i].pid, pids[i].len, 0);
+        expect_reject (&f, PROTO_E_BAD_TYPE, "body.pid: expected unsigned integer");
+    }
+    health_with (&f, "user", "\x2a", 1);
+    expect_reject (&f, PROTO_E_BAD_TYPE, "envelope.user: expected string");
+    health_with (&f, "ts", "now", 0);
+    expect_reject (&f, PROTO_E_BAD_TYPE, "envelope.ts");
+    msgpack_packer *pk = frame_init (&f);
+    env_begin (pk, "ping", NULL, 1);
+    str (pk, "body");
+    str (pk, "x");
+    expect_reject (&f, PROTO_E_BAD_TYPE, "body: expected map, got string");
+    expect_reject_bytes ("\x90", 1, PROTO_E_BAD_TYPE, "envelope: expected map");
+    pk = frame_init (&f);
+    env_begin (pk, "ping", NULL, 2);
+    msgpack_pack_int (pk, 1);
+    msgpack_pack_nil (pk);
+    str (pk, "body");
+    msgpack_pack_map (pk, 0);
+    expect_reject (&f, PROTO_E_BAD_TYPE, "envelope: key 5");
+}
+
+static void
+test_missing (void **state)
+{
+    (void) state;
+    frame_t f;
+    msgpack_packer *pk = frame_init (&f);
+    env_begin (pk, "health.rep", NULL, 1);
+    health_body (pk, "pid", NULL, 0, 0);
+    expect_reject (&f, PROTO_E_MISSING, "body.pid: missing");
+    pk = frame_init (&f);
+    env_begin (pk, "health.rep", NULL, 1);
+    health_body (pk, NULL, "\xc0", 1, 0);           /* null is absent */
+    expect_reject (&f, PROTO_E_MISSING, "body.pid: missing");
+    pk = frame_init (&f);
+    env_begin (pk, "health.rep", "id", 1);
+    health_body (pk, NULL, NULL, 0, 0);
+    expect_reject (&f, PROTO_E_MISSING, "envelope.id: missing");
+    pk = frame_init (&f);
+    env_begin (pk, "health.rep", "type", 1);
+    health_body (pk, NULL, NULL, 0, 0);
+    expect_reject (&f, PROTO_E_MISSING, "envelope.type: missing");
+    pk = frame_init (&f);
+    env_begin (pk, "health.req", NULL, 0);
+    expect_reject (&f, PROTO_E_MISSING, "body: missing");
+}
+
+static void
+test_unknown_type (void **state)
+{
+    (void) state;
+    frame_t f;
+    health_with (&f, "type", "health.nope", 0);
+    expect_reject (&f, PROTO_E_UNKNOWN_TYPE, "envelope.type: 'health.nope'");
+    health_with (&f, "type", "", 0);
+    expect_reject (&f, PROTO_E_UNKNOWN_TYPE, "envelope.type: ''");
+}
+
+static void
+test_bad_version (void **state)
+{
+    (void) state;
+    frame_t f;
+    health_with (&f, "v", "\x00", 1);
+    expect_reject (&f, PROTO_E_VERSION, "envelope.v: version 0");
+    health_with (&f, "v", "\x02", 1);
+    expect_reject (&f, PROTO_E_VERSION, "envelope.v");
+}
+
+static void
+test_duplicate (void **state)
+{
+    (void) state;
+    frame_t f;
+    msgpack_packer *pk = frame_init (&f);
+    env_begin (pk, "health.rep", NULL, 2);
+    str (pk, "corr");
+    str (pk, ID);
+    health_body (pk, NULL, NULL, 0, 0);
+    expect_reject (&f, PROTO_E_DUPLICATE, "envelope.corr: appears twice");
+    pk = frame_init (&f);
+    env_begin (pk, "health.rep", NULL, 1);
+    health_body (pk, NULL, NULL, 0, 1);
+    str (pk, "pid");
+    msgpack_pack_uint64 (pk, 7);
+    expect_reject (&f, PROTO_E_DUPLICATE, "body.pid: appears twice");
+    pk = frame_init (&f);
+    env_begin (pk, "health.rep", NULL, 2);
+    health_body (pk, NULL, NULL, 0, 0);
+    health_body (pk, NULL, NULL, 0, 0);
+    expect_reject (&f, PROTO_E_DUPLICATE, "body: appears twice");
+    /* A null first does not make room for a second value. */
+    pk = frame_init (&f);
+    env_begin (pk, "health.rep", NULL, 3);
+    str (pk, "user");
+    msgpack_pack_nil (pk);
+    str (pk, "user");
+    str (pk, "second");
+    health_body (pk, NULL, NULL, 0, 0);
+    expect_reject (&f, PROTO_E_DUPLICATE, "envelope.user: appears twice");
+}
+
+static void
+test_trailing (void **state)
+{
+    (void) state;
+    frame_t f;
+    health_with (&f, "user", "u", 0);
+    raw (&f.pk, "\xc0", 1);
+    expect_reject (&f, PROTO_E_TRAILING, "frame: 1 bytes after");
+}
+
+/* Sets f one past its limit in a full message of type t and expects the
+ * decoder to name it. */
+static void
+expect_over_limit (proto_type_t t, bool in_env, const proto_field_t *f)
+{
+    proto_msg_t *m = make_msg (t, true);
+    fill_field (in_env ? (void *) &m->env : (void *) &m->body, f, 1, true);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal (proto_encode (m, &buf, &len), 0);
+    char needle[80];
+    snprintf (needle, sizeof needle, "%s.%s: ", in_env ? "envelope" : "body", f->name);
+    bool integer = f->type == PROTO_T_U64 || f->type == PROTO_T_I64;
+    expect_reject_bytes (buf, len, integer ? PROTO_E_RANGE : PROTO_E_TOO_LONG, needle);
+    free (buf);
+    proto_msg_destroy (&m);
+}
+
+static void
+test_over_every_limit (void **state)
+{
+    (void) state;
+    /* v and type are written by the encoder, whatever the struct holds. */
+    for (const proto_field_t *f = envelope (); f->name; f++)
+        if (f->max && strcmp (f->name, "v") && strcmp (f->name, "type"))
+            expect_over_limit (PROTO_health_req, true, f);
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++)
+        for (const proto_field_t *f = proto_def ((proto_type_t) t)->fields; f->name; f++)
+            if (f->max && f->type != PROTO_T_BOOL)
+                expect_over_limit ((proto_type_t) t, false, f);
+    char user[130];
+    memset (user, 'u', 128);
+    user[128] = '\0';
+    frame_t f;
+    health_with (&f, "user", user, 0);
+    proto_msg_t *m = expect_accept (&f);
+    assert_string_equal (m->env.user, user);
+    proto_msg_destroy (&m);
+    strcat (user, "u");
+    health_with (&f, "user", user, 0);
+    expect_reject (&f, PROTO_E_TOO_LONG, "envelope.user: 129 bytes");
+}
+
+static void
+test_nul_in_string (void **state)
+{
+    (void) state;
+    frame_t f;
+    health_with (&f, "user", "\xa3" "a\0b", 4);
+    expect_reject (&f, PROTO_E_INVALID, "envelope.user: string holds a NUL");
+}
+
+static void
+test_invalid_id (void **state)
+{
+    (void) state;
+    static const struct { const char *key, *value; } bad[] = {
+        { "id", "not-an-id" },
+        { "corr", "01j00000000000000000000000" },      /* lower case */
+        { "cause", "80000000000000000000000000" },     /* more than 128 bits */
+        { "run", "01U00000000000000000000000" },       /* not Crockford */
+        { "id", "" },
+    };
+    frame_t f;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        health_with (&f, bad[i].key, bad[i].value, 0);
+        char needle[64];
+        snprintf (needle, sizeof needle, "envelope.%s: '%s'", bad[i].key, bad[i].value);
+        expect_reject (&f, PROTO_E_INVALID, needle);
+    }
+    health_with (&f, "run", "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", 0);
+    proto_msg_t *m = expect_accept (&f);
+    proto_msg_destroy (&m);
+}
+
+static void
+test_alloc_bomb (void **state)
+{
+    (void) state;
+    static const char arr32[] = "\xdd\xff\xff\xff\xff", map32[] = "\xdf\xff\xff\xff\xff",
+                      str32[] = "\xdb\xff\xff\xff\xff";
+    expect_reject_bytes (arr32, 5, PROTO_E_ALLOC_BOMB, "frame: declares a length or count");
+    expect_reject_bytes (map32, 5, PROTO_E_ALLOC_BOMB, "frame: declares a length or count");
+    expect_reject_bytes (str32, 5, PROTO_E_ALLOC_BOMB, "frame: declares a length or count");
+    expect_reject_bytes (arr32, 3, PROTO_E_TRUNCATED, "frame: ends inside");
+    frame_t f;
+    error_with_detail (&f, arr32, 5);
+    expect_reject (&f, PROTO_E_ALLOC_BOMB, "frame: declares");
+    health_with (&f, "user", str32, 5);
+    expect_reject (&f, PROTO_E_ALLOC_BOMB, "frame: declares");
+    health_with (&f, "unknown", map32, 5);
+    expect_reject (&f, PROTO_E_ALLOC_BOMB, "frame: declares");
+}
+
+static void
+test_reserved_byte (void **state)
+{
+    (void) state;
+    expect_reject_bytes ("\xc1", 1, PROTO_E_INVALID, "0xc1");
+    frame_t f;
+    msgpack_packer *pk = frame_init (&f);
+    env_begin (pk, "health.rep", NULL, 1);
+    health_body (pk, NULL, "\xc1", 1, 0);
+    expect_reject (&f, PROTO_E_INVALID, "frame: holds the reserved byte 0xc1");
+}
+
+static void
+test_null_absent_unknown_ignored (void **state)
+{
+    (void) state;
+    frame_t f;
+    health_with (&f, "user", "\xc0", 1);
+    proto_msg_t *m = expect_accept (&f);
+    assert_null (m->env.user);
+    proto_msg_destroy (&m);
+    error_with_detail (&f, "\xc0", 1);
+    m = expect_accept (&f);
+    assert_int_equal (m->body.error.detail.size, 0);
+    proto_msg_destroy (&m);
+
+    msgpack_packer *pk = frame_init (&f);
+    env_begin (pk, "ping", NULL, 2);
+    str (pk, "from_the_future");
+    raw (pk, "\x92\x01\x81\xa1" "a" "\x91\xc0", 7);
+    str (pk, "body");
+    msgpack_pack_map (pk, 2);
+    str (pk, "data");
+    msgpack_pack_nil (pk);
+    str (pk, "extra");
+    msgpack_pack_bin_with_body (pk, "xy", 2);
+    m = expect_accept (&f);
+    assert_int_equal (m->type, PROTO_ping);
+    assert_null (m->body.ping.data.data);
+    assert_string_equal (m->env.id, ID);
+    proto_msg_destroy (&m);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_round_trip_every_type),
+        cmocka_unit_test (test_tables),
+        cmocka_unit_test (test_msg_new_with_cause),
+        cmocka_unit_test (test_error_new),
+        cmocka_unit_test (test_any_holds_exactly_one_item),
+        cmocka_unit_test (test_truncated),
+        cmocka_unit_test_teardown (test_too_big, restore_limits),
+        cmocka_unit_test_teardown (test_too_deep, restore_limits),
+        cmocka_unit_test (test_bad_type),
+        cmocka_unit_test (test_missing),
+        cmocka_unit_test (test_unknown_type),
+        cmocka_unit_test (test_bad_version),
+        cmocka_unit_test (test_duplicate),
+        cmocka_unit_test (test_trailing),
+        cmocka_unit_test (test_over_every_limit),
+        cmocka_unit_test (test_nul_in_string),
+        cmocka_unit_test (test_invalid_id),
+        cmocka_unit_test (test_alloc_bomb),
+        cmocka_unit_test (test_reserved_byte),
+        cmocka_unit_test (test_null_absent_unknown_ignored),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
