@@ -215,8 +215,11 @@ measure (path_t *p, const opts_t *o, result_t *r)
                 return -1;
             sent++;
         }
-        if (expect_reply (p, NULL))
+        if (expect_reply (p, NULL)) {
+            fprintf (stderr, "bench-bus: (with %d requests in flight, a ROUTER may have dropped "
+                     "replies at its high-water mark; try a smaller --window)\n", o->window);
             return -1;
+        }
         got++;
     }
     r->pipe_rps = o->pipelined / ((double) (now_ns () - start) / 1e9);
@@ -278,25 +281,22 @@ child_exited (pid_t *pid)
 }
 
 /* The echo server. Forked before the benchmark makes any ZeroMQ context,
- * so it starts from a clean process; it serves until killed. Writes '1' to
- * ready_fd once bound, '0' if it cannot bind. */
+ * so it starts from a clean process; it serves until SIGTERM interrupts
+ * its blocking receive. Writes '1' to ready_fd once bound, '0' if it
+ * cannot bind (the reason is in its log). */
 static void
 echo_serve (const char *endpoint, int ready_fd)
 {
-    void *ctx = zmq_ctx_new ();
-    void *router = ctx ? zmq_socket (ctx, ZMQ_ROUTER) : NULL;
-    if (router)
-        busio_tune (router, proto_max_frame ());
-    char ok = router && zmq_bind (router, endpoint) == 0 ? '1' : '0';
-    if (ok == '0')
-        fprintf (stderr, "echo: cannot bind %s: %s\n", endpoint, zmq_strerror (zmq_errno ()));
-    if (write (ready_fd, &ok, 1) != 1 || ok == '0')
+    zsock_t *router = busio_socket (ZMQ_ROUTER, endpoint, true);
+    char ok = router ? '1' : '0';
+    if (write (ready_fd, &ok, 1) != 1 || !router)
         _exit (1);
     close (ready_fd);
+    void *raw = zsock_resolve (router);
     busio_msg_t m;
-    while (busio_recv (router, &m, 0) == 0) {
+    while (!zsys_interrupted && busio_recv (raw, &m, 0) == 0) {
         for (int i = 0; i < m.n; i++)
-            busio_send_move (router, &m.f[i], i + 1 < m.n);
+            busio_send_move (raw, &m.f[i], i + 1 < m.n);
         m.n = 0;
     }
     _exit (0);
@@ -441,13 +441,11 @@ bench_raw (const opts_t *o, const char *endpoint, result_t *r)
         fprintf (stderr, "bench-bus: echo server did not start\n");
         return -1;
     }
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    zsock_t *sock = busio_socket (ZMQ_DEALER, endpoint, false);
     int rc = -1;
     if (sock) {
         path_t p = { .sock = zsock_resolve (sock) };
-        busio_tune (p.sock, proto_max_frame ());
-        if (zsock_connect (sock, "%s", endpoint) == 0)
-            rc = measure (&p, o, r);
+        rc = measure (&p, o, r);
     }
     zsock_destroy (&sock);
     /* Stopped now so it takes no CPU from the broker's run. */
