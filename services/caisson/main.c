@@ -98,8 +98,9 @@ run_stack (const args_t *a, int ready)
         snprintf (line, sizeof line, "ok %lld\n", (long long) took);
         status = 0;
     }
-    clog_info (NULL, "%.*s", (int) strcspn (line, "\n"), line);
     if (ready >= 0) {
+        /* Detached: the terminal is gone, so the log keeps the outcome. */
+        clog_info (NULL, "stack start: %.*s", (int) strcspn (line, "\n"), line);
         ssize_t w = write (ready, line, strlen (line));
         (void) w;
         close (ready);
