@@ -19,6 +19,13 @@ typedef struct {
     size_t size;
 } cached_t;
 
+proto_msg_t bus_deferred;
+
+struct _bus_pending_t {
+    proto_msg_t *req;           /* the request's envelope; its body is empty */
+    zmq_msg_t client;
+};
+
 struct _bus_worker_t {
     char *endpoint;
     char service[MDP_MAX_SERVICE];
@@ -37,9 +44,20 @@ struct _bus_worker_t {
     int64_t next_heartbeat;
     uint64_t handled;
     zhashx_t *cache_index;      /* request id -> cached_t */
+    zhashx_t *pending;          /* request id -> bus_pending_t, deferred */
+    const proto_msg_t *current; /* the request the handler is running */
+    zmq_msg_t *current_client;
     cached_t cache[REPLY_CACHE];
     size_t cache_next;          /* ring position of the oldest entry */
 };
+
+static void
+pending_free (bus_pending_t *p)
+{
+    proto_msg_destroy (&p->req);
+    zmq_msg_close (&p->client);
+    free (p);
+}
 
 static int
 send_command (bus_worker_t *self, const char *cmd, int n, const void *const extra[],
@@ -116,7 +134,8 @@ bus_worker_new (const char *endpoint, const char *service, const char *instance,
     self->heartbeat_ms = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_MS");
     self->liveness = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_LIVENESS");
     self->cache_index = zhashx_new ();
-    if (!self->endpoint || !self->cache_index)
+    self->pending = zhashx_new ();
+    if (!self->endpoint || !self->cache_index || !self->pending)
         bus_worker_destroy (&self);
     return self;
 }
@@ -134,6 +153,11 @@ bus_worker_destroy (bus_worker_t **self_p)
     }
     zsock_destroy (&self->sock);
     zhashx_destroy (&self->cache_index);
+    if (self->pending) {
+        for (bus_pending_t *p = zhashx_first (self->pending); p; p = zhashx_next (self->pending))
+            pending_free (p);
+        zhashx_destroy (&self->pending);
+    }
     for (size_t i = 0; i < REPLY_CACHE; i++)
         free (self->cache[i].data);
     free (self->endpoint);
@@ -217,8 +241,21 @@ builtin (bus_worker_t *self, const proto_msg_t *req)
     return rep;
 }
 
+/* Sends one encoded reply to the client whose routing frame is client. */
+static void
+send_reply (bus_worker_t *self, zmq_msg_t *client, const uint8_t *data, size_t size)
+{
+    busio_send_copy (self->raw, "", 0, true);
+    busio_send_copy (self->raw, MDP_WORKER, strlen (MDP_WORKER), true);
+    busio_send_copy (self->raw, MDP_REPLY, 1, true);
+    busio_send_move (self->raw, client, true);
+    busio_send_copy (self->raw, "", 0, true);
+    busio_send_copy (self->raw, data, size, false);
+}
+
 /* Works out the reply to one request frame, from the cache, the built-in
- * handlers or the service's handler, and sends it to client. */
+ * handlers or the service's handler, and sends it to client unless the
+ * handler deferred it. */
 static void
 serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
 {
@@ -229,6 +266,11 @@ serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
     size_t size = 0;
     const cached_t *hit = req ? zhashx_lookup (self->cache_index, req->env.id) : NULL;
 
+    if (req && !hit && zhashx_lookup (self->pending, req->env.id)) {
+        clog_debug (req->env.corr, "retry of %s dropped: its answer is pending", req->env.id);
+        proto_msg_destroy (&req);
+        return;
+    }
     if (hit) {
         clog_debug (req->env.corr, "retry of %s answered from cache", req->env.id);
         data = hit->data;
@@ -241,7 +283,15 @@ serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
         }
         else if (!(rep = builtin (self, req))) {
             self->handled++;
+            self->current = req;
+            self->current_client = client;
             rep = self->handler ? self->handler (req, self->arg) : NULL;
+            self->current = NULL;
+            self->current_client = NULL;
+            if (rep == BUS_DEFERRED) {
+                proto_msg_destroy (&req);
+                return;
+            }
             if (!rep)
                 rep = proto_error_new (req, "internal", "%s: no answer to %s",
                                        self->service, proto_type_name (req->type));
@@ -249,18 +299,83 @@ serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
         if (rep && proto_encode (rep, &data, &size) == 0 && req)
             cache_put (self, req->env.id, data, size);
     }
-    if (data) {
-        busio_send_copy (self->raw, "", 0, true);
-        busio_send_copy (self->raw, MDP_WORKER, strlen (MDP_WORKER), true);
-        busio_send_copy (self->raw, MDP_REPLY, 1, true);
-        busio_send_move (self->raw, client, true);
-        busio_send_copy (self->raw, "", 0, true);
-        busio_send_copy (self->raw, data, size, false);
-    }
+    if (data)
+        send_reply (self, client, data, size);
     if (!hit)
         free (data);
     proto_msg_destroy (&req);
     proto_msg_destroy (&rep);
+}
+
+bus_pending_t *
+bus_worker_defer (bus_worker_t *self)
+{
+    const proto_msg_t *cur = self->current;
+    if (!cur)
+        return NULL;
+    bus_pending_t *p = calloc (1, sizeof *p);
+    proto_msg_t *copy = p ? calloc (1, sizeof *copy) : NULL;
+    if (!copy) {
+        free (p);
+        return NULL;
+    }
+    /* Only the envelope is kept: enough to address the reply and carry the
+     * correlation, run and user on. The body type with no fields to free
+     * keeps proto_msg_destroy from touching the empty body. */
+    copy->type = PROTO_health_req;
+    copy->env = (proto_env_t) { .v = cur->env.v, .ts = cur->env.ts };
+    p->req = copy;
+    zmq_msg_init (&p->client);
+    if (proto_set_str (&copy->env.type, cur->env.type) || proto_set_str (&copy->env.id, cur->env.id)
+        || proto_set_str (&copy->env.corr, cur->env.corr)
+        || proto_set_str (&copy->env.cause, cur->env.cause)
+        || proto_set_str (&copy->env.run, cur->env.run)
+        || proto_set_str (&copy->env.user, cur->env.user)
+        || zmq_msg_copy (&p->client, self->current_client)) {
+        pending_free (p);
+        return NULL;
+    }
+    zhashx_insert (self->pending, copy->env.id, p);
+    return p;
+}
+
+const proto_msg_t *
+bus_pending_request (const bus_pending_t *pending)
+{
+    return pending->req;
+}
+
+int
+bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_t *rep)
+{
+    if (!pending_p || !*pending_p) {
+        proto_msg_destroy (&rep);
+        return -1;
+    }
+    bus_pending_t *p = *pending_p;
+    if (!rep)
+        rep = proto_error_new (p->req, "internal", "%s: no answer to %s", self->service,
+                               p->req->env.type);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc = -1;
+    if (rep && proto_encode (rep, &data, &size) == 0) {
+        cache_put (self, p->req->env.id, data, size);
+        send_reply (self, &p->client, data, size);
+        rc = 0;
+    }
+    free (data);
+    proto_msg_destroy (&rep);
+    zhashx_delete (self->pending, p->req->env.id);
+    pending_free (p);
+    *pending_p = NULL;
+    return rc;
+}
+
+size_t
+bus_worker_pending (bus_worker_t *self)
+{
+    return zhashx_size (self->pending);
 }
 
 static int

@@ -19,8 +19,15 @@
 typedef struct _bus_worker_t bus_worker_t;
 
 /* Handles one decoded request and returns its reply (which the worker
- * sends and destroys), or NULL for an `internal` error reply. */
+ * sends and destroys), NULL for an `internal` error reply, or
+ * BUS_DEFERRED after taking the request's slot with bus_worker_defer. */
 typedef proto_msg_t *(bus_handler_fn) (const proto_msg_t *req, void *arg);
+
+/* A request whose reply comes later (a long command, a batched commit). */
+typedef struct _bus_pending_t bus_pending_t;
+
+extern proto_msg_t bus_deferred;
+#define BUS_DEFERRED (&bus_deferred)
 
 /* A worker for service at the broker's endpoint. instance NULL or empty
  * takes CAISSON_INSTANCE, else a random token. version is reported in
@@ -36,6 +43,23 @@ int bus_worker_start (bus_worker_t *self, zloop_t *loop);
 
 /* Tells the broker this worker is leaving, so no more requests come. */
 void bus_worker_stop (bus_worker_t *self);
+
+/* Inside a handler only: takes the current request's reply slot, so the
+ * handler can return BUS_DEFERRED and answer later with bus_worker_answer.
+ * A retry of a deferred request that arrives meanwhile is dropped: the one
+ * answer reaches the client. Returns NULL when out of memory. */
+bus_pending_t *bus_worker_defer (bus_worker_t *self);
+
+/* Sends rep (NULL: an `internal` error) as the answer to *pending_p,
+ * keeps it for retries, and destroys rep and the slot. Returns 0 or -1. */
+int bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_t *rep);
+
+/* The deferred request's envelope (borrowed, body empty): the cause to
+ * build its reply from with proto_msg_new. */
+const proto_msg_t *bus_pending_request (const bus_pending_t *pending);
+
+/* How many deferred requests await their answer. */
+size_t bus_worker_pending (bus_worker_t *self);
 
 /* The instance id in use (borrowed). */
 const char *bus_worker_instance (bus_worker_t *self);

@@ -20,6 +20,7 @@ struct _svc_t {
 
 zloop_t *svc_loop (svc_t *self) { return self->loop; }
 bus_pub_t *svc_pub (svc_t *self) { return self->pub; }
+bus_worker_t *svc_worker (svc_t *self) { return self->worker; }
 const char *svc_instance (svc_t *self) { return bus_worker_instance (self->worker); }
 void svc_set_state (svc_t *self, void *state) { self->state = state; }
 void *svc_state (svc_t *self) { return self->state; }

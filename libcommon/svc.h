@@ -31,6 +31,7 @@ int svc_main (int argc, char **argv, const svc_def_t *def);
 /* What the setup and handler functions work with (all borrowed). */
 zloop_t *svc_loop (svc_t *self);
 bus_pub_t *svc_pub (svc_t *self);
+bus_worker_t *svc_worker (svc_t *self);
 const char *svc_instance (svc_t *self);
 /* Per-service state that setup stores and the handler reads. */
 void svc_set_state (svc_t *self, void *state);

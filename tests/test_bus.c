@@ -6,7 +6,9 @@
  * NAME, answering any request with a pong that holds its instance name.
  * In MODE `slow-first`, the first request any worker of the test sees
  * (whoever creates <dir>/first) is held for 30 s, so the test can kill the
- * worker holding it mid-request. */
+ * worker holding it mid-request. In MODE `deferred`, the worker defers
+ * each reply and gives it 400 ms later from a timer, as a service with a
+ * long-running job does. */
 #include "support.h"
 #include "bus_client.h"
 #include "bus_pub.h"
@@ -31,7 +33,28 @@ static char s_self[1024];
 typedef struct {
     const char *instance;
     bool slow_first;
+    bool deferred;
+    bus_worker_t *worker;
+    zloop_t *loop;
 } echo_t;
+
+typedef struct {
+    echo_t *echo;
+    bus_pending_t *pending;
+} later_t;
+
+static int
+answer_later (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    later_t *later = arg;
+    const char *who = later->echo->instance;
+    proto_msg_t *rep = proto_msg_new (PROTO_pong, bus_pending_request (later->pending));
+    proto_set_bytes (&rep->body.pong.data, who, strlen (who));
+    bus_worker_answer (later->echo->worker, &later->pending, rep);
+    free (later);
+    return 0;
+}
 
 static proto_msg_t *
 echo_handler (const proto_msg_t *req, void *arg)
@@ -54,6 +77,17 @@ echo_handler (const proto_msg_t *req, void *arg)
         fprintf (f, "%s %s\n", req->env.id, echo->instance);
         fclose (f);
     }
+    if (echo->deferred) {
+        later_t *later = calloc (1, sizeof *later);
+        later->echo = echo;
+        later->pending = bus_worker_defer (echo->worker);
+        if (!later->pending) {
+            free (later);
+            return NULL;
+        }
+        zloop_timer (echo->loop, 400, 1, answer_later, later);
+        return BUS_DEFERRED;
+    }
     proto_msg_t *rep = proto_msg_new (PROTO_pong, req);
     proto_set_bytes (&rep->body.pong.data, echo->instance, strlen (echo->instance));
     return rep;
@@ -65,10 +99,13 @@ worker_main (const char *instance, const char *mode)
     s_dir = getenv ("CAISSON_DATA");
     zsys_init ();
     zsys_set_logstream (NULL);
-    echo_t echo = { instance, strcmp (mode, "slow-first") == 0 };
+    echo_t echo = { instance, strcmp (mode, "slow-first") == 0, strcmp (mode, "deferred") == 0,
+                    NULL, NULL };
     zloop_t *loop = zloop_new ();
     bus_worker_t *w = bus_worker_new (getenv ("CAISSON_BUS"), "echo", instance, "test",
                                       echo_handler, &echo);
+    echo.worker = w;
+    echo.loop = loop;
     if (!w || bus_worker_start (w, loop))
         return 1;
     zloop_start (loop);
@@ -263,6 +300,37 @@ test_retry_is_answered_from_cache (void **state)
 }
 
 static void
+test_deferred_reply_is_given_once (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t a = spawn_echo ("a", "deferred");
+    bus_client_t *c = client_new (150, 10);
+    await_service (c, "echo.a");
+    proto_msg_t *req = proto_msg_new (PROTO_pong, NULL);   /* ping is built in */
+    /* The client resends twice or so while the answer is pending; the
+     * worker drops those, runs the handler once, and answers once. */
+    proto_msg_t *rep = bus_client_request (c, "echo", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_pong);
+    assert_string_equal (rep->env.cause, req->env.id);
+    assert_string_equal (rep->env.corr, req->env.corr);
+    assert_int_equal (runs_of (req->env.id), 1);
+    proto_msg_destroy (&rep);
+    /* The answer is kept: a late retry gets it again, at once. */
+    bus_client_set_timeout (c, 100, 0);
+    rep = bus_client_request (c, "echo", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_pong);
+    assert_int_equal (runs_of (req->env.id), 1);
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&req);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (a);
+    support_expect_clean_exit (bus);
+}
+
+static void
 test_workers_reregister_after_broker_restart (void **state)
 {
     setup (state);
@@ -401,6 +469,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_load_is_shared),
         cmocka_unit_test (test_killed_worker_request_is_retried_once),
         cmocka_unit_test (test_retry_is_answered_from_cache),
+        cmocka_unit_test (test_deferred_reply_is_given_once),
         cmocka_unit_test (test_workers_reregister_after_broker_restart),
         cmocka_unit_test (test_errors_name_the_fault),
         cmocka_unit_test (test_tap_receives_exactly_its_prefix),
