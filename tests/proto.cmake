@@ -2,6 +2,7 @@
 # CAISSON_FUZZ, under clang) the libFuzzer target for the decoder.
 caisson_test(test_mpr test_mpr.c)
 caisson_test(test_proto test_proto.c)
+caisson_test(test_mpjson test_mpjson.c)
 caisson_test(test_docs test_docs.c)
 add_dependencies(test_docs caisson-docgen)
 

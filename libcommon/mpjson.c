@@ -1,0 +1,165 @@
+/* mpjson: msgpack <-> JSON. See mpjson.h. */
+#include "mpjson.h"
+#include "mpr.h"
+
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *decode_item (mpr_t *r, int depth_left, char *why, size_t whylen);
+
+static json_t *
+decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, char *why, size_t whylen)
+{
+    if (depth_left <= 0) {
+        snprintf (why, whylen, "nested deeper than the limit");
+        return NULL;
+    }
+    bool map = it->kind == MPR_MAP;
+    json_t *out = map ? json_object () : json_array ();
+    for (uint32_t i = 0; out && i < it->v.count; i++) {
+        char key[1024];
+        if (map) {
+            mpr_item_t k;
+            if (mpr_next (r, &k) != MPR_OK || k.kind != MPR_STR) {
+                snprintf (why, whylen, "a map key is not a string");
+                json_decref (out);
+                return NULL;
+            }
+            if (k.len >= sizeof key || memchr (k.ptr, 0, k.len)) {
+                snprintf (why, whylen, "a map key is longer than %zu bytes or holds NUL",
+                          sizeof key - 1);
+                json_decref (out);
+                return NULL;
+            }
+            memcpy (key, k.ptr, k.len);
+            key[k.len] = '\0';
+        }
+        json_t *v = decode_item (r, depth_left - 1, why, whylen);
+        int rc = !v ? -1 : map ? json_object_set_new (out, key, v) : json_array_append_new (out, v);
+        if (rc) {
+            if (v && map)
+                snprintf (why, whylen, "map key '%.64s' is not valid UTF-8", key);
+            json_decref (out);
+            return NULL;
+        }
+    }
+    if (!out)
+        snprintf (why, whylen, "out of memory");
+    return out;
+}
+
+static json_t *
+decode_item (mpr_t *r, int depth_left, char *why, size_t whylen)
+{
+    mpr_item_t it;
+    mpr_err_t rc = mpr_next (r, &it);
+    if (rc != MPR_OK) {
+        snprintf (why, whylen, "%s", rc == MPR_E_TRUNCATED ? "truncated msgpack"
+                  : rc == MPR_E_BOMB ? "a length runs past the end of the data"
+                  : "invalid msgpack");
+        return NULL;
+    }
+    json_t *v = NULL;
+    switch (it.kind) {
+    case MPR_NIL: v = json_null (); break;
+    case MPR_BOOL: v = json_boolean (it.v.b); break;
+    case MPR_UINT:
+        if (it.v.u > (uint64_t) INT64_MAX) {
+            snprintf (why, whylen, "integer %llu is too large for JSON",
+                      (unsigned long long) it.v.u);
+            return NULL;
+        }
+        v = json_integer ((json_int_t) it.v.u);
+        break;
+    case MPR_INT: v = json_integer ((json_int_t) it.v.i); break;
+    case MPR_FLOAT: v = json_real (it.v.f); break;
+    case MPR_STR:
+    case MPR_BIN:
+        v = json_stringn ((const char *) it.ptr, it.len);
+        if (!v) {
+            snprintf (why, whylen, "a %s is not valid UTF-8", mpr_kind_name (it.kind));
+            return NULL;
+        }
+        break;
+    case MPR_ARRAY:
+    case MPR_MAP: return decode_container (r, &it, depth_left, why, whylen);
+    case MPR_EXT:
+        snprintf (why, whylen, "msgpack ext values have no JSON form");
+        return NULL;
+    }
+    if (!v)
+        snprintf (why, whylen, "out of memory");
+    return v;
+}
+
+json_t *
+mpjson_decode (const uint8_t *data, size_t size, int max_depth, char *why, size_t whylen)
+{
+    mpr_t r;
+    mpr_init (&r, data, size);
+    json_t *v = decode_item (&r, max_depth, why, whylen);
+    if (v && mpr_left (&r)) {
+        snprintf (why, whylen, "%zu bytes after the value", mpr_left (&r));
+        json_decref (v);
+        return NULL;
+    }
+    return v;
+}
+
+static int
+encode_item (msgpack_packer *pk, const json_t *v, int depth_left)
+{
+    switch (json_typeof (v)) {
+    case JSON_NULL: return msgpack_pack_nil (pk);
+    case JSON_TRUE: return msgpack_pack_true (pk);
+    case JSON_FALSE: return msgpack_pack_false (pk);
+    case JSON_INTEGER: return msgpack_pack_int64 (pk, json_integer_value (v));
+    case JSON_REAL: return msgpack_pack_double (pk, json_real_value (v));
+    case JSON_STRING: {
+        size_t n = json_string_length (v);
+        return msgpack_pack_str (pk, n) || msgpack_pack_str_body (pk, json_string_value (v), n);
+    }
+    case JSON_ARRAY: {
+        if (depth_left <= 0 || msgpack_pack_array (pk, json_array_size (v)))
+            return -1;
+        size_t i;
+        json_t *item;
+        json_array_foreach (v, i, item)
+            if (encode_item (pk, item, depth_left - 1))
+                return -1;
+        return 0;
+    }
+    case JSON_OBJECT: {
+        if (depth_left <= 0 || msgpack_pack_map (pk, json_object_size (v)))
+            return -1;
+        const char *key;
+        json_t *item;
+        json_object_foreach ((json_t *) v, key, item) {
+            size_t n = strlen (key);
+            if (msgpack_pack_str (pk, n) || msgpack_pack_str_body (pk, key, n)
+                || encode_item (pk, item, depth_left - 1))
+                return -1;
+        }
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int
+mpjson_encode (const json_t *value, int max_depth, uint8_t **data, size_t *size)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init (&sb);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
+    if (!value || encode_item (&pk, value, max_depth)) {
+        msgpack_sbuffer_destroy (&sb);
+        return -1;
+    }
+    *data = (uint8_t *) sb.data;
+    *size = sb.size;
+    return 0;
+}

@@ -1,0 +1,28 @@
+/* mpjson: converts between msgpack (the bus's ANY fields) and JSON values
+ * (jansson), for the parts of Caisson that speak JSON to the outside: tool
+ * arguments and results, model requests, the HTTP API.
+ *
+ * Decoding reads untrusted bytes with mpr, so it allocates only for items
+ * that are really there, stops at a depth limit, and names what was wrong.
+ * msgpack has no JSON counterpart for bin and ext: bin becomes a string
+ * when it is valid UTF-8 and is refused otherwise; ext is refused. Map keys
+ * must be strings. */
+#ifndef CAISSON_MPJSON_H
+#define CAISSON_MPJSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Decodes exactly one msgpack item of size bytes into a new JSON value, or
+ * returns NULL with a reason in why (at least 128 bytes). max_depth bounds
+ * nesting (0: no containers). */
+json_t *mpjson_decode (const uint8_t *data, size_t size, int max_depth, char *why,
+                       size_t whylen);
+
+/* Encodes value as one msgpack item into a new buffer the caller frees.
+ * Integers stay integers; reals become doubles. Returns 0, or -1 when out
+ * of memory or nesting passes max_depth. */
+int mpjson_encode (const json_t *value, int max_depth, uint8_t **data, size_t *size);
+
+#endif
