@@ -99,7 +99,7 @@ parse_u64 (const char *s, uint64_t *out)
 uint64_t
 cfg_u64 (const char *name)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_u64 (cfg_str (name), &v) == 0)
         return v;
     parse_u64 (lookup (name)->fallback, &v);
