@@ -7,6 +7,7 @@
 #include "bus_tap.h"
 #include "cfg.h"
 #include "clog.h"
+#include "cmd_tool.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -27,7 +28,9 @@ static const char *usage =
     "  status [--json] [--data DIR] each process: pid, health, uptime, restarts\n"
     "  tap [PREFIX] [--data DIR]    print events whose topic starts with PREFIX\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
-    "                               its health; exit 0 when it answers\n\n"
+    "                               its health; exit 0 when it answers\n"
+    "  tool list|call ...           the agent's tools: list them, or call one\n"
+    "  prs, pr ID                   the local forge's pull requests\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -322,6 +325,14 @@ main (int argc, char **argv)
     if (cfg_check (err, sizeof err)) {
         fprintf (stderr, "caisson: %s\n", err);
         return 2;
+    }
+    if (argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
+                     || !strcmp (argv[1], "pr"))) {
+        proto_limits_load ();
+        zsys_init ();
+        zsys_set_logstream (NULL);
+        clog_init ("caisson", "");
+        return cmd_tool_main (argc, argv);
     }
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
