@@ -89,6 +89,12 @@ static const cfg_entry_t table[] = {
       "Most files repo.readFiles returns." },
     { "CAISSON_TOOLS_TEST_COMMAND", "", "tool-runner",
       "Test command ci.runTests runs; empty means detected from the repository." },
+    { "CAISSON_TOOLS_GITHUB_TOKEN", "", "tool-runner",
+      "GitHub token for repositories on github.com: clones and pushes are made "
+      "with it on the host, and git.openPR opens pull requests through the REST "
+      "API. It never enters a sandbox. Empty: GitHub repositories are refused." },
+    { "CAISSON_TOOLS_GITHUB_API", "https://api.github.com", "tool-runner",
+      "Base URL of the GitHub REST API (GitHub Enterprise, or a test server)." },
     { "CAISSON_TOOLS_FORGE_URL", "", "tool-runner",
       "Base of the URLs local pull requests are given, e.g. "
       "`https://caisson.example/prs/`; empty gives `caisson pr <id>`." },
