@@ -72,13 +72,18 @@ static const cfg_entry_t table[] = {
       "is cut and retried." },
     { "CAISSON_LLM_RETRIES", "4", "orchestrator",
       "Retries of a model call after 429, 5xx, a cut stream or a timeout." },
+    { "CAISSON_APPROVAL", "ask", "orchestrator",
+      "Deployment approval policy for tools that mutate beyond the sandbox: `ask`, "
+      "`auto` or `never` (a run's policy may override)." },
+    { "CAISSON_AUTO_APPROVE", "", "orchestrator",
+      "Comma-separated tool-name patterns (fnmatch) that run without asking." },
     { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
       "Base URL of the scripted model for models named `replay/...`." },
     { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",
       "Loopback port the scripted model listens on." },
     { "CAISSON_LLM_REPLAY_DIR", "", "caisson-llm-replay",
-      "Directory of cassettes (*.json) the scripted model plays; empty: the demo "
-      "cassettes built in." },
+      "Directories (colon-separated) of cassettes (*.json) the scripted model plays; "
+      "empty: the demo cassettes built in." },
     { "CAISSON_LLM_REPLAY_LATENCY_MS", "0", "caisson-llm-replay",
       "Latency added before every scripted reply, in ms." },
 };

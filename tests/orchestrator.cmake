@@ -14,3 +14,9 @@ if(CAISSON_FUZZ)
     target_link_libraries(fuzz-llm PRIVATE PkgConfig::JANSSON)
     set_target_properties(fuzz-llm PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 endif()
+
+# The loop end to end over the bus and real HTTP, with orch_fixture
+# standing in for tool-runner and event-log.
+caisson_test(test_orchestrator test_orchestrator.c orch_fixture.c)
+add_dependencies(test_orchestrator caisson-orchestrator caisson-llm-replay caisson-bus)
+set_tests_properties(test_orchestrator PROPERTIES TIMEOUT 300)

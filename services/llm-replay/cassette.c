@@ -53,16 +53,14 @@ load_one (cassette_set_t *self, const char *dir, const char *name)
     return 0;
 }
 
-cassette_set_t *
-cassette_set_load (const char *dir)
+static int
+load_dir (cassette_set_t *self, const char *dir)
 {
     DIR *d = opendir (dir);
     if (!d) {
         clog_error (NULL, "cannot open the cassette directory %s", dir);
-        return NULL;
+        return -1;
     }
-    cassette_set_t *self = calloc (1, sizeof *self);
-    pthread_mutex_init (&self->lock, NULL);
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir (d))) {
@@ -71,6 +69,22 @@ cassette_set_load (const char *dir)
             rc = load_one (self, dir, e->d_name);
     }
     closedir (d);
+    return rc;
+}
+
+cassette_set_t *
+cassette_set_load (const char *dirs)
+{
+    cassette_set_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    pthread_mutex_init (&self->lock, NULL);
+    char *list = strdup (dirs);
+    int rc = list ? 0 : -1;
+    for (char *save = NULL, *dir = strtok_r (list, ":", &save); rc == 0 && dir;
+         dir = strtok_r (NULL, ":", &save))
+        rc = load_dir (self, dir);
+    free (list);
     if (rc) {
         cassette_set_destroy (&self);
         return NULL;

@@ -33,7 +33,7 @@ typedef struct {
     json_t *tool_calls;         /* [{id, name, args}] (may be NULL) */
 } cassette_reply_t;
 
-/* Loads every *.json file of dir. Returns NULL (with a log line naming
+/* Loads every *.json file of each directory in dirs (colon-separated). Returns NULL (with a log line naming
  * the file and the fault) when one does not load. */
 cassette_set_t *cassette_set_load (const char *dir);
 void cassette_set_destroy (cassette_set_t **self_p);
