@@ -479,6 +479,39 @@ test_hundred_runs (void **state)
     stack_down ();
 }
 
+static void
+test_cli (void **state)
+{
+    (void) state;
+    stack_up ();
+    static char out[65536];
+    const char *seed[] = { "caisson", "run", SEED, NULL };
+    assert_int_equal (support_run (seed, out, sizeof out), 0);
+    assert_non_null (strstr (out, "-> writeFiles"));
+    assert_non_null (strstr (out, "Ran 4 tests"));
+    assert_non_null (strstr (out, "ran 4 tests: OK"));
+    const char *json[] = { "caisson", "run", "--json", "--model", "replay-anthropic/x", SEED, NULL };
+    assert_int_equal (support_run (json, out, sizeof out), 0);
+    assert_non_null (strstr (out, "\"kind\":\"complete\""));
+    const char *bad[] = { "caisson", "run", "--model", "nobody/x", "task", NULL };
+    assert_int_equal (support_run (bad, out, sizeof out), 1);
+    const char *budget[] = { "caisson", "run", "test: many tool calls", "--thread", "t-cli", NULL };
+    assert_int_equal (support_run (budget, out, sizeof out), 0);
+
+    char id[128];
+    info_t info;
+    start_run (PR_TASK, NULL, NULL, NULL, NULL, id);
+    await_status (id, "awaiting_approval", &info);
+    const char *wrong[] = { "caisson", "approve", id, "call_0_0", NULL };
+    assert_int_equal (support_run (wrong, out, sizeof out), 1);
+    const char *no[] = { "caisson", "decline", id, "call_4_1", "--reason", "no thanks", NULL };
+    assert_int_equal (support_run (no, out, sizeof out), 0);
+    await_status (id, "", &info);
+    assert_non_null (strstr (info.answer, "no thanks"));
+    assert_int_equal (count_lines ("tools.log", "git.openPR"), 0);
+    stack_down ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -498,6 +531,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_verify_and_threads),
         cmocka_unit_test (test_restart),
         cmocka_unit_test (test_hundred_runs),
+        cmocka_unit_test (test_cli),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include "bus_tap.h"
 #include "cfg.h"
 #include "clog.h"
+#include "cmd_run.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -27,7 +28,11 @@ static const char *usage =
     "  status [--json] [--data DIR] each process: pid, health, uptime, restarts\n"
     "  tap [PREFIX] [--data DIR]    print events whose topic starts with PREFIX\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
-    "                               its health; exit 0 when it answers\n\n"
+    "                               its health; exit 0 when it answers\n"
+    "  run [--model M] [--thread T] [--json] \"TASK\"\n"
+    "                               run an agent task, streaming it; exit 0 when completed\n"
+    "  approve|decline RUN CALL [--reason R]\n"
+    "                               answer a run awaiting approval\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -322,6 +327,13 @@ main (int argc, char **argv)
     if (cfg_check (err, sizeof err)) {
         fprintf (stderr, "caisson: %s\n", err);
         return 2;
+    }
+    if (argc > 1 && cmd_run_handles (argv[1])) {
+        proto_limits_load ();
+        zsys_init ();
+        zsys_set_logstream (NULL);
+        clog_init ("caisson", "");
+        return cmd_run_main (argc, argv);
     }
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
