@@ -47,6 +47,11 @@ typedef struct {
     int wall_timer;
     char last_event[CID_SIZE];  /* causation of the next event */
     bool waiting_catalogue;
+    /* orchestration overhead: time spent between getting control back
+     * (a model turn or tool result arrived) and handing it off again;
+     * reported per step in step_started's overheadUs */
+    int64_t mark_us;
+    uint64_t overhead_us;
 } run_t;
 
 /* orch.c */

@@ -197,6 +197,7 @@ on_model (const llm_result_t *res, void *arg)
 {
     run_t *r = arg;
     r->llm = NULL;
+    r->mark_us = zclock_usecs ();
     if (!res->turn) {
         char why[512];
         snprintf (why, sizeof why, "model call failed after %d attempt%s: %s", res->attempts,
@@ -276,7 +277,6 @@ call_model (run_t *r)
         return;
     }
     r->used.steps++;
-    orch_emit (r->orch, r, "step_started", json_pack ("{s:I}", "step", (json_int_t) r->used.steps));
     const json_t *tools = orch_tools (r->orch);
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
     uint64_t max_out = room < 8192 ? room : 8192;
@@ -289,8 +289,17 @@ call_model (run_t *r)
                                      on_model, r)
                   : NULL;
     free (body);
-    if (!r->llm)
+    if (!r->llm) {
         run_end (r, "failed", "cannot start the model request");
+        return;
+    }
+    if (r->mark_us)
+        r->overhead_us += (uint64_t) (zclock_usecs () - r->mark_us);
+    orch_emit (r->orch, r, "step_started", json_pack ("{s:I, s:I}", "step",
+                                                      (json_int_t) r->used.steps, "overheadUs",
+                                                      (json_int_t) r->overhead_us));
+    r->overhead_us = 0;
+    r->mark_us = 0;
 }
 
 /* Records a call's result (ran, refused or declined) and moves on. */
@@ -320,6 +329,7 @@ on_tool (const proto_msg_t *reply, const char *error, void *arg)
 {
     run_t *r = arg;
     r->tool_req[0] = '\0';
+    r->mark_us = zclock_usecs ();
     json_t *c = json_array_get (r->calls, r->next);
     json_t *result = NULL;
     bool ok = false;
@@ -375,6 +385,9 @@ send_call (run_t *r, json_t *c)
     }
     snprintf (r->tool_req, sizeof r->tool_req, "%s", req->env.id);
     proto_msg_destroy (&req);
+    if (r->mark_us)
+        r->overhead_us += (uint64_t) (zclock_usecs () - r->mark_us);
+    r->mark_us = 0;
 }
 
 static void
@@ -452,6 +465,7 @@ run_decide (run_t *r, const char *call_id, bool approve, const char *reason, cha
                json_pack ("{s:s, s:b, s:s?}", "toolCallId", call_id, "approved", approve,
                           "reason", reason));
     snprintf (r->status, sizeof r->status, "running");
+    r->mark_us = zclock_usecs ();
     if (approve)
         json_object_set_new (c, "state", json_string ("approved"));
     else
