@@ -101,7 +101,7 @@ static void
 stack_up (stack_t_ *s, int latency_ms)
 {
     static char lat[64], dirs[1200], port[64], url[128];
-    int p = 40000 + getpid () % 10000 + latency_ms % 7;
+    int p = 10000 + getpid () % 20000 + latency_ms % 7;  /* below the ephemeral range */
     snprintf (lat, sizeof lat, "CAISSON_LLM_REPLAY_LATENCY_MS=%d", latency_ms);
     snprintf (dirs, sizeof dirs, "CAISSON_LLM_REPLAY_DIR=%s", CAISSON_BENCH_CASSETTES);
     snprintf (port, sizeof port, "CAISSON_LLM_REPLAY_PORT=%d", p);
@@ -192,6 +192,24 @@ peak_rss_kb (pid_t pid)
     return kb;
 }
 
+/* CPU seconds (user + system) the process has used so far. */
+static double
+cpu_seconds (pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen (path, "r");
+    size_t n = f ? fread (buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose (f);
+    buf[n] = '\0';
+    char *p = strrchr (buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (p)
+        sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st);
+    return (double) (ut + st) / (double) sysconf (_SC_CLK_TCK);
+}
+
 static void
 overhead (size_t runs)
 {
@@ -238,6 +256,7 @@ concurrent (size_t runs, int latency_ms)
     send_start (&s);
     size_t one = await_runs (&s, 1, NULL, NULL, 0);
     double single = (double) (zclock_usecs () - t0) / 1000.0;
+    double cpu0 = cpu_seconds (s.orch), rcpu0 = cpu_seconds (s.replay);
     t0 = zclock_usecs ();
     for (size_t i = 0; i < runs; i++)
         send_start (&s);
@@ -245,6 +264,7 @@ concurrent (size_t runs, int latency_ms)
     double wall = (double) (zclock_usecs () - t0) / 1000.0;
     double ideal = (double) STEPS * latency_ms;
     uint64_t rss = peak_rss_kb (s.orch);
+    double cpu = cpu_seconds (s.orch) - cpu0, rcpu = cpu_seconds (s.replay) - rcpu0;
     printf ("%zu concurrent runs x %d steps at %d ms model latency (%zu completed):\n", runs,
             STEPS, latency_ms, done);
     printf ("  wall %.0f ms   ideal %.0f ms   ratio %.2f   (target <= 1.20)\n", wall, ideal,
@@ -252,6 +272,7 @@ concurrent (size_t runs, int latency_ms)
     printf ("  baseline: one run alone %.0f ms (%s), ratio to ideal %.2f\n", single,
             one ? "completed" : "FAILED", single / ideal);
     printf ("  orchestrator peak RSS %.1f MB   (target <= 64 MB)\n", (double) rss / 1024.0);
+    printf ("  CPU during the runs: orchestrator %.2f s, scripted model %.2f s\n", cpu, rcpu);
     stack_down (&s);
 }
 

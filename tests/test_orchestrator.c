@@ -80,7 +80,9 @@ static void
 stack_up (void)
 {
     assert_non_null (s_dir = support_sandbox_env ("orch"));
-    int port = 20000 + (int) (getpid () % 20000) + (int) (time (NULL) % 7) * 3;
+    /* below the kernel's ephemeral range (32768 up), where no client
+     * connection can be holding it */
+    int port = 10000 + (int) (getpid () % 20000) + (int) (time (NULL) % 7) * 3;
     snprintf (s_port_env, sizeof s_port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
     snprintf (s_url_env, sizeof s_url_env, "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:%d/v1", port);
     static char dir_env[1024];

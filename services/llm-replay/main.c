@@ -355,6 +355,7 @@ main (int argc, char **argv)
         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) 4096,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t) 256 * 1024,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_END);
     if (!d) {
         clog_error (NULL, "cannot listen on port %llu", (unsigned long long) port);

@@ -1,6 +1,8 @@
-/* llm_client: see llm_client.h. curl's socket and timer callbacks map to
- * zloop pollers and one zloop timer; completed transfers are collected
- * after each curl_multi_socket_action. */
+/* llm_client: see llm_client.h. curl's sockets go into one epoll set,
+ * which is a single zloop poller (so a thousand open streams do not make
+ * every loop iteration poll a thousand descriptors); curl's timer is one
+ * zloop timer; completed transfers are collected after each
+ * curl_multi_socket_action. */
 #define _GNU_SOURCE
 #include "llm_client.h"
 #include "clog.h"
@@ -9,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 struct _llm_client_t {
     zloop_t *loop;
     CURLM *multi;
     int timer;                  /* curl's timeout, or -1 */
+    int epfd;                   /* curl's sockets */
     int retries;
     uint64_t total_ms, idle_ms;
     size_t active;
@@ -42,16 +47,24 @@ struct _llm_req_t {
 static void check_done (llm_client_t *self);
 
 static int
-on_socket_ready (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+on_sockets_ready (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
+    (void) item;
     llm_client_t *self = arg;
-    int flags = (item->revents & ZMQ_POLLIN ? CURL_CSELECT_IN : 0)
-              | (item->revents & ZMQ_POLLOUT ? CURL_CSELECT_OUT : 0)
-              | (item->revents & ZMQ_POLLERR ? CURL_CSELECT_ERR : 0);
-    int running;
-    curl_multi_socket_action (self->multi, item->fd, flags, &running);
-    check_done (self);
+    struct epoll_event evs[64];
+    int n, running;
+    while ((n = epoll_wait (self->epfd, evs, 64, 0)) > 0) {
+        for (int i = 0; i < n; i++) {
+            int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0)
+                      | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0)
+                      | (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action (self->multi, evs[i].data.fd, flags, &running);
+        }
+        check_done (self);
+        if (n < 64)
+            break;
+    }
     return 0;
 }
 
@@ -60,17 +73,17 @@ on_socket (CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void) easy;
     llm_client_t *self = userp;
-    zmq_pollitem_t item = { NULL, s, 0, 0 };
-    if (socketp)                /* registered before: replace its events */
-        zloop_poller_end (self->loop, &item);
     if (what == CURL_POLL_REMOVE) {
+        if (socketp)
+            epoll_ctl (self->epfd, EPOLL_CTL_DEL, s, NULL);
         curl_multi_assign (self->multi, s, NULL);
         return 0;
     }
-    item.events = (what & CURL_POLL_IN ? ZMQ_POLLIN : 0) | (what & CURL_POLL_OUT ? ZMQ_POLLOUT : 0);
-    if (zloop_poller (self->loop, &item, on_socket_ready, self))
+    struct epoll_event ev = { .events = (what & CURL_POLL_IN ? EPOLLIN : 0)
+                                      | (what & CURL_POLL_OUT ? EPOLLOUT : 0) };
+    ev.data.fd = s;
+    if (epoll_ctl (self->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev))
         return -1;
-    zloop_poller_set_tolerant (self->loop, &item);
     curl_multi_assign (self->multi, s, self);
     return 0;
 }
@@ -113,7 +126,13 @@ llm_client_new (zloop_t *loop)
     self->total_ms = 120000;
     self->idle_ms = 12000;
     self->multi = curl_multi_init ();
-    if (!self->multi) {
+    self->epfd = epoll_create1 (EPOLL_CLOEXEC);
+    zmq_pollitem_t item = { NULL, self->epfd, ZMQ_POLLIN, 0 };
+    if (!self->multi || self->epfd < 0 || zloop_poller (loop, &item, on_sockets_ready, self)) {
+        if (self->multi)
+            curl_multi_cleanup (self->multi);
+        if (self->epfd >= 0)
+            close (self->epfd);
         free (self);
         return NULL;
     }
@@ -133,7 +152,10 @@ llm_client_destroy (llm_client_t **self_p)
     llm_client_t *self = *self_p;
     if (self->timer >= 0)
         zloop_timer_end (self->loop, self->timer);
+    zmq_pollitem_t item = { NULL, self->epfd, ZMQ_POLLIN, 0 };
+    zloop_poller_end (self->loop, &item);
     curl_multi_cleanup (self->multi);
+    close (self->epfd);
     free (self);
     *self_p = NULL;
 }
@@ -240,6 +262,8 @@ attempt (llm_req_t *req)
     curl_easy_setopt (e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt (e, CURLOPT_LOW_SPEED_TIME, (long) (c->idle_ms < 1000 ? 1 : c->idle_ms / 1000));
     curl_easy_setopt (e, CURLOPT_TCP_NODELAY, 1L);
+    /* small buffers: a thousand streams in flight at 16 KiB each add up */
+    curl_easy_setopt (e, CURLOPT_BUFFERSIZE, 4096L);
     return curl_multi_add_handle (c->multi, e) == CURLM_OK ? 0 : -1;
 }
 

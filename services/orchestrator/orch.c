@@ -327,7 +327,6 @@ handle (const proto_msg_t *req, void *arg)
             if (r && req->type == PROTO_run_cancel)
                 run_end (r, "cancelled", "cancelled on request");
             else if (r) {
-                runstore_save (r);
                 json_t *pending = run_pending (r);
                 json_t *snap = runstore_load (id);
                 proto_msg_t *rep = info (req, snap, pending);

@@ -90,7 +90,11 @@ json_t *run_pending (const run_t *r);
 /* runstore.c */
 int runstore_open (orch_t *orch, const char *dir);
 void runstore_close (void);
+/* Records the run's state: written within 20 ms, or at once when the run
+ * has finished. Returns 0 or -1. */
 int runstore_save (const run_t *r);
+/* Forgets a run about to be freed (its pending save is dropped). */
+void runstore_drop (const run_t *r);
 /* The stored snapshot of a run (new), or NULL. */
 json_t *runstore_load (const char *run_id);
 /* The conversation of a thread so far (new array, maybe empty). */

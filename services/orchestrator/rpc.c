@@ -1,12 +1,17 @@
 /* rpc: see rpc.h. Pending requests are kept by id in a hash (which does
  * not own them: a callback may run after its entry is gone); one timer
- * sweeps them for deadlines every 50 ms. */
+ * sweeps them for deadlines every 50 ms. At most WINDOW requests are on
+ * the wire at once, the rest wait here: the broker's socket towards us
+ * drops replies past its high-water mark (1000), and a burst of a
+ * thousand runs' events would otherwise lose tool results. */
 #include "rpc.h"
 #include "bus_client.h"
 #include "clog.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#define WINDOW 256
 
 typedef struct {
     char id[CID_SIZE];
@@ -18,14 +23,41 @@ typedef struct {
     int64_t deadline;
     rpc_done_fn *fn;
     void *arg;
+    bool sent;
 } pending_t;
 
 struct _rpc_t {
     zloop_t *loop;
     bus_client_t *client;
     zhashx_t *pending;
+    zlist_t *queue;             /* waiting for room in the window */
+    size_t inflight;
     int timer;
 };
+
+static void
+transmit (rpc_t *self, pending_t *p)
+{
+    p->sent = true;
+    p->deadline = zclock_mono () + p->timeout_ms;
+    self->inflight++;
+    bus_client_send (self->client, p->service, p->data, p->size);
+}
+
+/* A sent request is answered or abandoned: room for a queued one. */
+static void
+settle (rpc_t *self, pending_t *p)
+{
+    zhashx_delete (self->pending, p->id);
+    if (!p->sent) {
+        zlist_remove (self->queue, p);
+        return;
+    }
+    self->inflight--;
+    pending_t *next;
+    while (self->inflight < WINDOW && (next = zlist_pop (self->queue)))
+        transmit (self, next);
+}
 
 static void
 pending_free (void **item)
@@ -50,8 +82,8 @@ on_reply (zloop_t *loop, zsock_t *sock, void *arg)
         if (!reply)
             continue;
         pending_t *p = reply->env.cause ? zhashx_lookup (self->pending, reply->env.cause) : NULL;
-        if (p) {
-            zhashx_delete (self->pending, p->id);
+        if (p && p->sent) {
+            settle (self, p);
             if (p->fn)
                 p->fn (reply, NULL, p->arg);
             else if (reply->type == PROTO_error)
@@ -73,7 +105,7 @@ on_sweep (zloop_t *loop, int timer_id, void *arg)
     int64_t now = zclock_mono ();
     zlist_t *expired = NULL;
     for (pending_t *p = zhashx_first (self->pending); p; p = zhashx_next (self->pending)) {
-        if (p->deadline > now)
+        if (!p->sent || p->deadline > now)
             continue;
         if (p->retries-- > 0) {
             p->deadline = now + p->timeout_ms;
@@ -87,7 +119,7 @@ on_sweep (zloop_t *loop, int timer_id, void *arg)
     }
     for (char *id = expired ? zlist_first (expired) : NULL; id; id = zlist_next (expired)) {
         pending_t *p = zhashx_lookup (self->pending, id);
-        zhashx_delete (self->pending, p->id);
+        settle (self, p);
         char why[128];
         snprintf (why, sizeof why, "%s got no answer from %s", p->type, p->service);
         if (p->fn)
@@ -109,7 +141,8 @@ rpc_new (zloop_t *loop, const char *endpoint)
     self->loop = loop;
     self->client = bus_client_new (endpoint);
     self->pending = zhashx_new ();
-    if (!self->client || !self->pending) {
+    self->queue = zlist_new ();
+    if (!self->client || !self->pending || !self->queue) {
         rpc_destroy (&self);
         return NULL;
     }
@@ -132,6 +165,7 @@ rpc_destroy (rpc_t **self_p)
          p = zhashx_next (self->pending))
         pending_free (&p);
     zhashx_destroy (&self->pending);
+    zlist_destroy (&self->queue);
     bus_client_destroy (&self->client);
     free (self);
     *self_p = NULL;
@@ -151,21 +185,23 @@ rpc_call (rpc_t *self, const char *service, const proto_msg_t *req, int timeout_
     snprintf (p->type, sizeof p->type, "%s", proto_type_name (req->type));
     p->timeout_ms = timeout_ms;
     p->retries = retries;
-    p->deadline = zclock_mono () + timeout_ms;
     p->fn = fn;
     p->arg = arg;
     zhashx_update (self->pending, p->id, p);
-    bus_client_send (self->client, service, p->data, p->size);
+    if (self->inflight < WINDOW)
+        transmit (self, p);
+    else
+        zlist_append (self->queue, p);
     return 0;
 }
 
 void
 rpc_forget (rpc_t *self, const char *req_id)
 {
-    void *p = zhashx_lookup (self->pending, req_id);
+    pending_t *p = zhashx_lookup (self->pending, req_id);
     if (p) {
-        zhashx_delete (self->pending, req_id);
-        pending_free (&p);
+        settle (self, p);
+        pending_free ((void **) &p);
     }
 }
 

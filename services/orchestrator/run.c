@@ -41,6 +41,7 @@ run_free (run_t **r_p)
     if (!r_p || !*r_p)
         return;
     run_t *r = *r_p;
+    runstore_drop (r);
     llm_req_cancel (&r->llm);
     if (r->tool_req[0])
         rpc_forget (orch_rpc (r->orch), r->tool_req);
@@ -377,8 +378,10 @@ send_call (run_t *r, json_t *c)
                                                    json_object_get (c, "name"), "args",
                                                    json_object_get (c, "args")));
     r->used.tool_calls++;
-    int timeout = (int) (left < 3600000 ? left + 5000 : 3605000);
-    if (!req || rpc_call (orch_rpc (r->orch), "tool-runner", req, timeout, 0, on_tool, r)) {
+    /* resent every 10 s until the budget ends: a lost reply costs 10 s,
+     * and tool-runner answers a resent id from its cache */
+    int retries = (int) (left / 10000 < 360 ? left / 10000 : 360);
+    if (!req || rpc_call (orch_rpc (r->orch), "tool-runner", req, 10000, retries, on_tool, r)) {
         proto_msg_destroy (&req);
         run_end (r, "failed", "cannot send the tool call");
         return;

@@ -2,9 +2,15 @@
  * `runs` maps a run id to its latest snapshot (JSON), `live` lists the
  * runs not finished (what a restart resumes), `threads` maps a thread to
  * its conversation after its last completed run, trimmed to a size the
- * model's context can take. The environment runs with MDB_NOSYNC: a
- * killed process loses nothing (the pages are the kernel's), only a host
- * crash may lose the last transitions. */
+ * model's context can take.
+ *
+ * Saves are grouped: a transition marks the run dirty, and every 20 ms
+ * one transaction writes the snapshots of all dirty runs (a run that moved
+ * three times meanwhile is written once). A finished run's snapshot is
+ * taken at once, since the run is freed. Reads see unwritten snapshots.
+ * The environment runs with MDB_NOSYNC: a killed process loses only the
+ * transitions of the last 20 ms (resumed from the one before: tool calls
+ * are idempotent), a host crash perhaps a little more. */
 #include "orch.h"
 #include "cfg.h"
 #include "clog.h"
@@ -14,23 +20,71 @@
 #include <string.h>
 
 #define THREAD_MAX_BYTES (256u << 10)
+#define FLUSH_MS 20
 
 enum { DB_RUNS, DB_LIVE, DB_THREADS };
 static const char *const dbnames[] = { "runs", "live", "threads" };
 static store_t *s_store;
+static zhashx_t *s_dirty;       /* run id -> run_t *, to snapshot at the flush */
+static zhashx_t *s_ready;       /* run id -> ready_t, to write at the flush */
+static zloop_t *s_loop;
+static int s_timer = -1;
+
+static void flush (void);
+
+typedef struct {
+    char *text;
+    bool live;
+} ready_t;
+
+static void
+ready_free (void **item)
+{
+    ready_t *r = *item;
+    if (r) {
+        free (r->text);
+        free (r);
+        *item = NULL;
+    }
+}
+
+
+static int
+on_flush (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    (void) arg;
+    flush ();
+    return 0;
+}
 
 int
 runstore_open (orch_t *orch, const char *dir)
 {
-    (void) orch;
     s_store = store_new (dir, dbnames, 3, cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
                          cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20, MDB_NOSYNC);
-    return s_store ? 0 : -1;
+    s_dirty = zhashx_new ();
+    s_ready = zhashx_new ();
+    if (s_ready)
+        zhashx_set_destructor (s_ready, ready_free);
+    s_loop = orch_loop (orch);
+    if (!s_store || !s_dirty || !s_ready)
+        return -1;
+    s_timer = zloop_timer (s_loop, FLUSH_MS, 0, on_flush, NULL);
+    return 0;
 }
 
 void
 runstore_close (void)
 {
+    if (s_store)
+        flush ();
+    if (s_timer >= 0)
+        zloop_timer_end (s_loop, s_timer);
+    s_timer = -1;
+    zhashx_destroy (&s_dirty);
+    zhashx_destroy (&s_ready);
     store_destroy (&s_store);
 }
 
@@ -74,22 +128,85 @@ snapshot (const run_t *r)
                       (json_int_t) r->out_tokens, "cached", (json_int_t) r->cached_tokens);
 }
 
-int
-runstore_save (const run_t *r)
+static char *
+snapshot_text (const run_t *r)
 {
     json_t *snap = snapshot (r);
     json_object_set_new (snap, "startedWall", json_integer ((json_int_t) r->started_wall));
     char *text = snap ? json_dumps (snap, JSON_COMPACT) : NULL;
     json_decref (snap);
+    return text;
+}
+
+static bool
+is_live (const char *status)
+{
+    return strcmp (status, "running") == 0 || strcmp (status, "awaiting_approval") == 0;
+}
+
+/* Moves a snapshot into the ready set, replacing an older one. */
+static void
+ready (const char *id, char *text, bool live)
+{
+    ready_t *r = malloc (sizeof *r);
+    if (!r) {
+        free (text);
+        return;
+    }
+    *r = (ready_t) { text, live };
+    zhashx_update (s_ready, id, r);
+}
+
+int
+runstore_save (const run_t *r)
+{
+    if (is_live (r->status)) {
+        zhashx_update (s_dirty, r->id, (void *) r);
+        return 0;
+    }
+    zhashx_delete (s_dirty, r->id);
+    char *text = snapshot_text (r);
     if (!text)
         return -1;
-    bool live = strcmp (r->status, "running") == 0 || strcmp (r->status, "awaiting_approval") == 0;
-    put_t p = { r->id, text, live, DB_RUNS };
-    int rc = store_write (s_store, put_fn, &p);
-    if (rc)
-        clog_error (r->id, "cannot save run: %s", mdb_strerror (store_error (s_store)));
-    free (text);
-    return rc;
+    ready (r->id, text, false);
+    return 0;
+}
+
+void
+runstore_drop (const run_t *r)
+{
+    if (s_dirty && zhashx_lookup (s_dirty, r->id) == r)
+        zhashx_delete (s_dirty, r->id);
+}
+
+static int
+flush_fn (MDB_txn *txn, void *arg)
+{
+    (void) arg;
+    for (ready_t *r = zhashx_first (s_ready); r; r = zhashx_next (s_ready)) {
+        put_t p = { zhashx_cursor (s_ready), r->text, r->live, DB_RUNS };
+        int rc = put_fn (txn, &p);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void
+flush (void)
+{
+    for (run_t *r = zhashx_first (s_dirty); r; r = zhashx_next (s_dirty)) {
+        char *text = snapshot_text (r);
+        if (text)
+            ready (r->id, text, is_live (r->status));
+    }
+    zhashx_purge (s_dirty);
+    if (!zhashx_size (s_ready))
+        return;
+    if (store_write (s_store, flush_fn, NULL))
+        clog_error (NULL, "cannot save %zu runs: %s", zhashx_size (s_ready),
+                    mdb_strerror (store_error (s_store)));
+    zhashx_purge (s_ready);
 }
 
 typedef struct {
@@ -112,6 +229,15 @@ get_fn (MDB_txn *txn, void *arg)
 json_t *
 runstore_load (const char *run_id)
 {
+    run_t *r = zhashx_lookup (s_dirty, run_id);
+    if (r) {
+        json_t *snap = snapshot (r);
+        json_object_set_new (snap, "startedWall", json_integer ((json_int_t) r->started_wall));
+        return snap;
+    }
+    const ready_t *ready = zhashx_lookup (s_ready, run_id);
+    if (ready)
+        return json_loads (ready->text, 0, NULL);
     get_t g = { run_id, DB_RUNS, NULL };
     store_read (s_store, get_fn, &g);
     return g.out;
