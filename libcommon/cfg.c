@@ -111,6 +111,37 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_FORGE_URL", "", "tool-runner",
       "Base of the URLs local pull requests are given, e.g. "
       "`https://caisson.example/prs/`; empty gives `caisson pr <id>`." },
+    /* orchestrator and caisson-llm-replay (the scripted model) */
+    { "MODEL", "", "orchestrator",
+      "Default model as `provider/model` (e.g. `openai/gpt-4o-mini`); empty: the first "
+      "provider whose key is set, else the scripted model (`replay/demo`)." },
+    { "CAISSON_RUN_MAX_STEPS", "20", "orchestrator",
+      "Default step budget of a run (model turns)." },
+    { "CAISSON_RUN_MAX_TOOL_CALLS", "50", "orchestrator",
+      "Default tool-call budget of a run." },
+    { "CAISSON_RUN_MAX_SECONDS", "900", "orchestrator",
+      "Default wall-clock budget of a run, in seconds." },
+    { "CAISSON_RUN_MAX_TOKENS", "500000", "orchestrator",
+      "Default token budget of a run (input plus output, summed over turns)." },
+    { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
+      "Longest a model response may take, in ms; a stream silent for a tenth of this "
+      "is cut and retried." },
+    { "CAISSON_LLM_RETRIES", "4", "orchestrator",
+      "Retries of a model call after 429, 5xx, a cut stream or a timeout." },
+    { "CAISSON_APPROVAL", "ask", "orchestrator",
+      "Deployment approval policy for tools that mutate beyond the sandbox: `ask`, "
+      "`auto` or `never` (a run's policy may override)." },
+    { "CAISSON_AUTO_APPROVE", "", "orchestrator",
+      "Comma-separated tool-name patterns (fnmatch) that run without asking." },
+    { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
+      "Base URL of the scripted model for models named `replay/...`." },
+    { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",
+      "Loopback port the scripted model listens on." },
+    { "CAISSON_LLM_REPLAY_DIR", "", "caisson-llm-replay",
+      "Directories (colon-separated) of cassettes (*.json) the scripted model plays; "
+      "empty: the demo cassettes built in." },
+    { "CAISSON_LLM_REPLAY_LATENCY_MS", "0", "caisson-llm-replay",
+      "Latency added before every scripted reply, in ms." },
 };
 
 const cfg_entry_t *

@@ -154,13 +154,13 @@ read_all (bus_client_t *c, const char *run, uint64_t from)
 }
 
 static json_t *
-run_get (bus_client_t *c, const char *run)
+run_record_get (bus_client_t *c, const char *run)
 {
-    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
-    proto_set_str (&req->body.run_get.run, run);
+    proto_msg_t *req = proto_msg_new (PROTO_run_record_get, NULL);
+    proto_set_str (&req->body.run_record_get.run, run);
     proto_msg_t *rep = request (c, req);
     assert_non_null (rep);
-    json_t *rec = rep->type == PROTO_run_info ? any_json (&rep->body.run_info.run) : NULL;
+    json_t *rec = rep->type == PROTO_run_record ? any_json (&rep->body.run_record.run) : NULL;
     proto_msg_destroy (&rep);
     return rec;
 }
@@ -247,8 +247,8 @@ test_append_ack_dedup_order (void **state)
     assert_int_equal (rep->type, PROTO_error);
     assert_string_equal (rep->body.error.code, "bad_kind");
     proto_msg_destroy (&rep);
-    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
-    proto_set_str (&req->body.run_get.run, "nosuch");
+    proto_msg_t *req = proto_msg_new (PROTO_run_record_get, NULL);
+    proto_set_str (&req->body.run_record_get.run, "nosuch");
     rep = request (c, req);
     assert_int_equal (rep->type, PROTO_error);
     assert_string_equal (rep->body.error.code, "not_found");
@@ -323,7 +323,7 @@ test_run_record_and_exports (void **state)
     append (c, rid ("RUN2"), "failed", "{\"status\":\"budget_exhausted\",\"reason\":\"step budget\"}");
     append (c, rid ("RUN3"), "run_started", "{\"task\":\"still going\",\"user\":\"ann\"}");
 
-    json_t *rec = run_get (c, rid ("RUN1"));
+    json_t *rec = run_record_get (c, rid ("RUN1"));
     assert_non_null (rec);
     assert_string_equal (json_string_value (json_object_get (rec, "status")), "completed");
     assert_string_equal (json_string_value (json_object_get (rec, "task")), "fix the build");
@@ -337,7 +337,7 @@ test_run_record_and_exports (void **state)
     assert_int_equal (int_at (tok, "cached"), 50);
     assert_int_equal (json_array_size (json_object_get (rec, "artifacts")), 1);
     json_decref (rec);
-    rec = run_get (c, rid ("RUN2"));
+    rec = run_record_get (c, rid ("RUN2"));
     assert_string_equal (json_string_value (json_object_get (rec, "status")), "budget_exhausted");
     assert_string_equal (json_string_value (json_object_get (rec, "failure")), "step budget");
     json_decref (rec);
@@ -700,9 +700,9 @@ test_retention (void **state)
 
     static const char *const keep30[] = { "CAISSON_EVENTLOG_RETENTION_DAYS=30", NULL };
     el = start_eventlog (keep30);
-    json_t *rec = run_get (c, rid ("OLD"));
+    json_t *rec = run_record_get (c, rid ("OLD"));
     assert_null (rec);
-    rec = run_get (c, rid ("NEW"));
+    rec = run_record_get (c, rid ("NEW"));
     assert_non_null (rec);
     json_decref (rec);
     assert_true (artifact_exists (c, shared->body.artifact_ref.hash));

@@ -9,6 +9,7 @@
 #include "cmd_events.h"
 #include "clog.h"
 #include "cmd_tool.h"
+#include "cmd_run.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -36,7 +37,11 @@ static const char *usage =
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
     "                               its health; exit 0 when it answers\n"
     "  tool list|call ...           the agent's tools: list them, or call one\n"
-    "  prs, pr ID                   the local forge's pull requests\n\n"
+    "  prs, pr ID                   the local forge's pull requests\n"
+    "  run [--model M] [--thread T] [--json] \"TASK\"\n"
+    "                               run an agent task, streaming it; exit 0 when completed\n"
+    "  approve|decline RUN CALL [--reason R]\n"
+    "                               answer a run awaiting approval\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -305,13 +310,14 @@ main (int argc, char **argv)
     }
     if (argc > 1 && cmd_events_is (argv[1]))
         return cmd_events_main (argc, argv);
-    if (argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
-                     || !strcmp (argv[1], "pr"))) {
+    bool tool = argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
+                             || !strcmp (argv[1], "pr"));
+    if (tool || (argc > 1 && cmd_run_handles (argv[1]))) {
         proto_limits_load ();
         zsys_init ();
         zsys_set_logstream (NULL);
         clog_init ("caisson", "");
-        return cmd_tool_main (argc, argv);
+        return tool ? cmd_tool_main (argc, argv) : cmd_run_main (argc, argv);
     }
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {

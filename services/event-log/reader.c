@@ -27,7 +27,7 @@ set_json (proto_bytes_t *field, const json_t *value)
     return 0;
 }
 
-/* ---- run.get ------------------------------------------------------------- */
+/* ---- run.record.get---------------------------------------------------------- */
 
 typedef struct {
     elog_t *el;
@@ -44,15 +44,15 @@ get_run (MDB_txn *txn, void *arg)
 }
 
 static proto_msg_t *
-run_get (elog_t *el, const proto_msg_t *req)
+run_record_get (elog_t *el, const proto_msg_t *req)
 {
-    get_t g = { el, req->body.run_get.run, NULL };
+    get_t g = { el, req->body.run_record_get.run, NULL };
     if (store_read (el->store, get_run, &g))
         return proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
     if (!g.rec)
-        return proto_error_new (req, "not_found", "run.get: no run '%s'", g.run);
-    proto_msg_t *rep = proto_msg_new (PROTO_run_info, req);
-    if (rep && set_json (&rep->body.run_info.run, g.rec))
+        return proto_error_new (req, "not_found", "run.record.get: no run '%s'", g.run);
+    proto_msg_t *rep = proto_msg_new (PROTO_run_record, req);
+    if (rep && set_json (&rep->body.run_record.run, g.rec))
         proto_msg_destroy (&rep);
     json_decref (g.rec);
     return rep;
@@ -419,7 +419,7 @@ proto_msg_t *
 reader_handle (elog_t *el, const proto_msg_t *req)
 {
     switch (req->type) {
-    case PROTO_run_get: return run_get (el, req);
+    case PROTO_run_record_get: return run_record_get (el, req);
     case PROTO_runs_list: return runs_list (el, req);
     case PROTO_events_read: return events_read (el, req);
     case PROTO_stats_get: return stats_get (el, req);
