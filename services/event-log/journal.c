@@ -35,6 +35,7 @@ struct _journal_t {
     msgpack_sbuffer buf;
     cached_run_t *runs;
     size_t nruns;
+    uint64_t batches, events;
 };
 
 static bool
@@ -299,6 +300,10 @@ flush (zloop_t *loop, int timer_id, void *arg)
     int code = failed ? store_error (el->store) : 0;
     if (failed)
         clog_error (NULL, "append batch of %zu failed: %s", self->count, mdb_strerror (code));
+    else {
+        self->batches++;
+        self->events += self->count;
+    }
     for (size_t i = 0; i < self->count; i++) {
         item_t *it = &self->items[i];
         const proto_msg_t *req = bus_pending_request (it->pending);
@@ -360,6 +365,13 @@ journal_destroy (journal_t **self_p)
     msgpack_sbuffer_destroy (&self->buf);
     free (self);
     *self_p = NULL;
+}
+
+void
+journal_counts (journal_t *self, uint64_t *batches, uint64_t *events)
+{
+    *batches = self->batches;
+    *events = self->events;
 }
 
 proto_msg_t *
