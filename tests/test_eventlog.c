@@ -691,6 +691,12 @@ test_retention (void **state)
     proto_msg_t *own = put_artifact (c, "old run's own bytes", 19, "diff");
     char art[256];
     uint64_t now = (uint64_t) time (NULL) * 1000000, old = now - 40ull * 86400 * 1000000;
+    /* Put long ago and never referenced by any run. */
+    proto_msg_t *req = proto_msg_new (PROTO_artifact_put, NULL);
+    proto_set_bytes (&req->body.artifact_put.data, "orphan", 6);
+    req->env.ts = old;
+    proto_msg_t *orphan = request (c, req);
+    assert_int_equal (orphan->type, PROTO_artifact_ref);
     append_at (c, rid ("OLD"), "run_started", "{\"task\":\"old\"}", old);
     snprintf (art, sizeof art, "{\"hash\":\"%s\",\"size\":12}", shared->body.artifact_ref.hash);
     append_at (c, rid ("OLD"), "artifact", art, old);
@@ -709,6 +715,8 @@ test_retention (void **state)
     json_decref (rec);
     assert_true (artifact_exists (c, shared->body.artifact_ref.hash));
     assert_false (artifact_exists (c, own->body.artifact_ref.hash));
+    assert_false (artifact_exists (c, orphan->body.artifact_ref.hash));
+    proto_msg_destroy (&orphan);
     json_t *all = read_all (c, NULL, 1);
     assert_int_equal (json_array_size (all), 2);
     json_decref (all);
