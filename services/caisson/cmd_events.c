@@ -118,23 +118,6 @@ print_json (json_t *v, size_t flags)
 
 /* ---- tap ------------------------------------------------------------------- */
 
-/* Prints one event (a JSON object with topic, seq, run_seq, run, id,
- * kind, ts, data). */
-static void
-print_event (const opts_t *o, json_t *ev)
-{
-    if (o->json) {
-        print_json (ev, JSON_COMPACT);
-        return;
-    }
-    char *d = json_dumps (json_object_get (ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
-    json_t *seq = json_object_get (ev, "seq");
-    printf ("%8s %5s  %-40s %s\n", seq ? json_string_value (json_object_get (ev, "_seq")) : "-",
-            seq ? json_string_value (json_object_get (ev, "_rseq")) : "-",
-            json_string_value (json_object_get (ev, "topic")), d ? d : "");
-    free (d);
-}
-
 static bool
 wanted (const opts_t *o, const char *topic)
 {
@@ -142,22 +125,27 @@ wanted (const opts_t *o, const char *topic)
     return !strncmp (topic, prefix, strlen (prefix));
 }
 
-/* Adds what the plain output shows, then prints. Returns 1 when printed. */
+/* Prints one event, a JSON object with topic, seq, run_seq, run, id,
+ * kind, ts and data, when its topic is wanted. Returns 1 when printed. */
 static int
 emit (const opts_t *o, json_t *ev)
 {
     const char *topic = json_string_value (json_object_get (ev, "topic"));
     if (!topic || !wanted (o, topic))
         return 0;
-    if (!o->json && json_object_get (ev, "seq")) {
-        char a[24], b[24];
-        snprintf (a, sizeof a, "%" JSON_INTEGER_FORMAT, json_integer_value (json_object_get (ev, "seq")));
-        snprintf (b, sizeof b, "%" JSON_INTEGER_FORMAT,
-                  json_integer_value (json_object_get (ev, "run_seq")));
-        json_object_set_new (ev, "_seq", json_string (a));
-        json_object_set_new (ev, "_rseq", json_string (b));
+    if (o->json)
+        print_json (ev, JSON_COMPACT);
+    else {
+        char seq[24] = "-", rseq[24] = "-";
+        if (json_object_get (ev, "seq")) {
+            snprintf (seq, sizeof seq, "%lld", (long long) json_integer_value (json_object_get (ev, "seq")));
+            snprintf (rseq, sizeof rseq, "%lld",
+                      (long long) json_integer_value (json_object_get (ev, "run_seq")));
+        }
+        char *d = json_dumps (json_object_get (ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+        printf ("%8s %5s  %-40s %s\n", seq, rseq, topic, d ? d : "");
+        free (d);
     }
-    print_event (o, ev);
     fflush (stdout);
     return 1;
 }
