@@ -9,6 +9,7 @@
 #include "bus_client.h"
 #include "bus_tap.h"
 #include "mpjson.h"
+#include "store.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -502,6 +503,23 @@ test_catch_up_then_live (void **state)
     support_expect_clean_exit (bus);
 }
 
+typedef struct {
+    store_t *st;
+    size_t i, n;
+} count_t;
+
+static int
+count_db (MDB_txn *txn, void *arg)
+{
+    count_t *c = arg;
+    MDB_stat stat;
+    int rc = mdb_stat (txn, store_dbi (c->st, c->i), &stat);
+    c->n = stat.ms_entries;
+    return rc;
+}
+
+static void count_entries (size_t counts[3]);
+
 /* ---- kill -9 during a burst -------------------------------------------------- */
 
 typedef struct {
@@ -610,7 +628,32 @@ test_kill9_during_burst (void **state)
     json_decref (all);
     bus_client_destroy (&c);
     support_expect_clean_exit (el);
+
+    /* The database opens clean, and its indexes agree with each other. */
+    size_t counts[3];
+    count_entries (counts);
+    assert_int_equal (counts[0], (size_t) acked);
+    assert_int_equal (counts[1], (size_t) acked);
+    assert_int_equal (counts[2], (size_t) acked);
     support_expect_clean_exit (bus);
+}
+
+/* Opens the stopped event-log's LMDB environment directly and counts the
+ * entries of the event, global-order and id databases. */
+static void
+count_entries (size_t counts[3])
+{
+    static const char *const names[] = { "events", "global", "ids" };
+    char path[1024];
+    snprintf (path, sizeof path, "%s/event-log", s_dir);
+    store_t *st = store_new (path, names, 3, 1 << 20, 1 << 20, 0);
+    assert_non_null (st);
+    for (size_t i = 0; i < 3; i++) {
+        count_t arg = { st, i, 0 };
+        assert_int_equal (store_read (st, count_db, &arg), 0);
+        counts[i] = arg.n;
+    }
+    store_destroy (&st);
 }
 
 /* ---- a full map ---------------------------------------------------------------- */
