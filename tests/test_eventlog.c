@@ -250,8 +250,44 @@ test_append_ack_dedup_order (void **state)
     assert_int_equal (rep->type, PROTO_error);
     assert_string_equal (rep->body.error.code, "bad_kind");
     proto_msg_destroy (&rep);
+    char unknown[CID_SIZE];
+    cid_new (unknown);
     proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
-    proto_set_str (&req->body.run_get.run, "nosuch");
+    proto_set_str (&req->body.run_get.run, unknown);
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "not_found");
+    proto_msg_destroy (&rep);
+
+    /* Untrusted reads: each refusal names the field. */
+    req = proto_msg_new (PROTO_events_read, NULL);
+    req->body.events_read.limit = 10001;
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_non_null (strstr (rep->body.error.message, "limit"));
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_events_read, NULL);
+    proto_set_str (&req->body.events_read.run, "not-a-run");
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_run");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_transcript_get, NULL);
+    proto_set_str (&req->body.transcript_get.run, rid ("R1"));
+    proto_set_str (&req->body.transcript_get.format, "html");
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_format");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_artifact_get, NULL);
+    proto_set_str (&req->body.artifact_get.hash, "../../etc/passwd");
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_hash");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_artifact_get, NULL);
+    proto_set_str (&req->body.artifact_get.hash,
+                   "0000000000000000000000000000000000000000000000000000000000000000");
     rep = request (c, req);
     assert_int_equal (rep->type, PROTO_error);
     assert_string_equal (rep->body.error.code, "not_found");
