@@ -222,6 +222,19 @@ raw_rate (unsigned flags, uint64_t events, double batch, int runs, const char *n
 
 /* ---- main ------------------------------------------------------------------------ */
 
+/* The 1-minute load average: the figures mean little on a busy machine. */
+static double
+load (void)
+{
+    double avg = 0;
+    FILE *f = fopen ("/proc/loadavg", "r");
+    if (f && fscanf (f, "%lf", &avg) != 1)
+        avg = 0;
+    if (f)
+        fclose (f);
+    return avg;
+}
+
 static void
 bin_dir (void)
 {
@@ -266,8 +279,8 @@ main (int argc, char **argv)
     static const char *const policies[] = { "full", "nometasync" };
     static const unsigned flags[] = { 0, MDB_NOMETASYNC };
     static const int producers[] = { 1, 4, 16 };
-    printf ("bench-eventlog: %.1f s per point, window %d per producer, data in %s\n", s_seconds,
-            s_window, s_dir);
+    printf ("bench-eventlog: %.1f s per point, window %d per producer, load %.2f on %ld cores, "
+            "data in %s\n", s_seconds, s_window, load (), sysconf (_SC_NPROCESSORS_ONLN), s_dir);
     printf ("%-11s %9s %12s %9s %12s %7s\n", "sync", "producers", "acked/s", "batch", "raw puts/s",
             "ratio");
     int status = 0;
@@ -332,6 +345,7 @@ main (int argc, char **argv)
     stop (bus);
     if (status)
         return status;
+    printf ("load at the end: %.2f\n", load ());
     printf ("targets: acked/raw >= %.0f%% (worst %.0f%%: %s); 16 producers relaxed >= %.0f/s "
             "(%.0f: %s)\n", 100 * TARGET_RATIO, 100 * worst, worst >= TARGET_RATIO ? "met" : "MISSED",
             TARGET_RELAXED_16, relaxed16, relaxed16 >= TARGET_RELAXED_16 ? "met" : "MISSED");
