@@ -9,8 +9,9 @@
  * SECONDS of appending, event-log's journal counters give the mean batch
  * (events per commit); the baseline then writes the same number of
  * records, in batches of that size, straight into an LMDB environment with
- * the same flags: per event the event record, the global-order entry and
- * the id entry, and per batch one run record per run in it. The ratio is
+ * the same flags: per event the same msgpack event record, the
+ * global-order entry and the id entry, and per batch one run record per
+ * run in it. The ratio is
  * acked/raw. It is a benchmark: a missed target still exits 0. */
 #define _GNU_SOURCE
 #include "bus_client.h"
@@ -21,6 +22,7 @@
 #include <czmq.h>
 #include <lmdb.h>
 #include <limits.h>
+#include <msgpack.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -185,9 +187,12 @@ raw_rate (unsigned flags, uint64_t events, double batch, int runs, const char *n
     mdb_dbi_open (txn, "ids", MDB_CREATE, &ids);
     mdb_dbi_open (txn, "runs", MDB_CREATE, &rn);
     mdb_txn_commit (txn);
-    char record[96 + 128], runrec[320], run[32][CID_SIZE];
-    memset (record, 'r', sizeof record);
+    char runrec[320], run[32][CID_SIZE];
     memset (runrec, 'j', sizeof runrec);
+    msgpack_sbuffer record;
+    msgpack_sbuffer_init (&record);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &record, msgpack_sbuffer_write);
     for (int r = 0; r < runs && r < 32; r++)
         cid_new (run[r]);
     uint64_t per = batch < 1 ? 1 : (uint64_t) (batch + 0.5), seq = 0;
@@ -202,7 +207,25 @@ raw_rate (unsigned flags, uint64_t events, double batch, int runs, const char *n
             memcpy (key, run[seq % (uint64_t) runs], 26);
             for (int b = 0; b < 8; b++)
                 key[26 + b] = gkey[b] = idv[b] = idv[8 + b] = (uint8_t) (seq >> (56 - 8 * b));
-            MDB_val k = { 34, key }, v = { sizeof record, record };
+            /* The record event-log stores: {seq, run_seq, run, id, kind, ts, data}. */
+            const char *r = run[seq % (uint64_t) runs];
+            msgpack_sbuffer_clear (&record);
+            msgpack_pack_map (&pk, 7);
+            msgpack_pack_str_with_body (&pk, "seq", 3);
+            msgpack_pack_uint64 (&pk, seq);
+            msgpack_pack_str_with_body (&pk, "run_seq", 7);
+            msgpack_pack_uint64 (&pk, seq);
+            msgpack_pack_str_with_body (&pk, "run", 3);
+            msgpack_pack_str_with_body (&pk, r, CID_LEN);
+            msgpack_pack_str_with_body (&pk, "id", 2);
+            msgpack_pack_str_with_body (&pk, id, CID_LEN);
+            msgpack_pack_str_with_body (&pk, "kind", 4);
+            msgpack_pack_str_with_body (&pk, "tool_result", 11);
+            msgpack_pack_str_with_body (&pk, "ts", 2);
+            msgpack_pack_uint64 (&pk, (uint64_t) zclock_time () * 1000);
+            msgpack_pack_str_with_body (&pk, "data", 4);
+            msgpack_sbuffer_write (&record, (const char *) s_data.data, s_data.size);
+            MDB_val k = { 34, key }, v = { record.size, record.data };
             mdb_put (txn, ev, &k, &v, 0);
             MDB_val gk = { 8, gkey }, gv = { 34, key };
             mdb_put (txn, gl, &gk, &gv, MDB_APPEND);
@@ -216,6 +239,7 @@ raw_rate (unsigned flags, uint64_t events, double batch, int runs, const char *n
         mdb_txn_commit (txn);
     }
     double secs = (double) (zclock_usecs () - t0) / 1e6;
+    msgpack_sbuffer_destroy (&record);
     mdb_env_close (env);
     return (double) events / secs;
 }
