@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "cmd_events.h"
 #include "clog.h"
+#include "cmd_tool.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -33,7 +34,9 @@ static const char *usage =
     "  artifact HASH > FILE         download an artifact\n"
     "  stats [--json]               pass rate, tokens, runtime, steps, failure causes\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
-    "                               its health; exit 0 when it answers\n\n"
+    "                               its health; exit 0 when it answers\n"
+    "  tool list|call ...           the agent's tools: list them, or call one\n"
+    "  prs, pr ID                   the local forge's pull requests\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -302,6 +305,14 @@ main (int argc, char **argv)
     }
     if (argc > 1 && cmd_events_is (argv[1]))
         return cmd_events_main (argc, argv);
+    if (argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
+                     || !strcmp (argv[1], "pr"))) {
+        proto_limits_load ();
+        zsys_init ();
+        zsys_set_logstream (NULL);
+        clog_init ("caisson", "");
+        return cmd_tool_main (argc, argv);
+    }
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
         fprintf (stderr, "usage: %s\n", usage);
