@@ -8,10 +8,13 @@
 #include "bus_tap.h"
 #include "cid.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- append, ack, dedup, ordering ------------------------------------------ */
@@ -309,9 +312,17 @@ test_run_record_and_exports (void **state)
 
 typedef struct {
     const char *run;
-    int count;
+    const char *gate;       /* a file that must be non-empty before the last part */
+    int count, last;
     int done;
 } producer_t;
+
+static bool
+non_empty (const char *path)
+{
+    struct stat st;
+    return !stat (path, &st) && st.st_size > 0;
+}
 
 static void *
 produce (void *arg)
@@ -319,6 +330,9 @@ produce (void *arg)
     producer_t *p = arg;
     bus_client_t *c = client_new (2000, 5);
     for (int i = 0; i < p->count; i++) {
+        for (int waited = 0; i == p->count - p->last && !non_empty (p->gate) && waited < 30000;
+             waited++)
+            usleep (1000);      /* at most 30 s: a tap that never prints fails below */
         char data[64];
         snprintf (data, sizeof data, "{\"i\":%d}", i);
         proto_msg_t *rep = request (c, append_msg (p->run, "text", data));
@@ -327,6 +341,25 @@ produce (void *arg)
     }
     bus_client_destroy (&c);
     return NULL;
+}
+
+/* Starts `caisson` with argv, its stdout into path. */
+static pid_t
+spawn_cli (const char *const argv[], const char *path)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0)
+            _exit (127);
+        dup2 (fd, STDOUT_FILENO);
+        close (fd);
+        char bin[1024];
+        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
+        execv (bin, (char *const *) argv);
+        _exit (127);
+    }
+    return pid;
 }
 
 static void
@@ -338,30 +371,44 @@ test_catch_up_then_live (void **state)
     bus_client_t *c = client_new (2000, 2);
     for (int i = 0; i < 300; i++)
         append (c, rid ("CU"), "text", "{\"i\":-1}");
-    producer_t p = { rid ("CU"), 1500, 0 };
+
+    /* The tap starts while the producer writes, and the producer's last 500
+     * events wait until the tap has printed its first line, so the tap
+     * surely reads history and then goes live, both under load. */
+    enum { TOTAL = 1800 };
+    char out[1024];
+    snprintf (out, sizeof out, "%s/tap.out", s_dir);
+    producer_t p = { rid ("CU"), out, 1500, 500, 0 };
     pthread_t th;
     pthread_create (&th, NULL, produce, &p);
     usleep (50000);
-
-    /* The tap starts while the producer is writing: history, then live. */
-    enum { TOTAL = 1800 };
-    static char out[4 << 20];
     const char *tap[] = { "caisson", "tap", "--run", rid ("CU"), "--from", "1", "--count", "1800",
                           "--json", "--data", s_dir, NULL };
-    assert_int_equal (support_run (tap, out, sizeof out), 0);
+    pid_t cli = spawn_cli (tap, out);
     pthread_join (th, NULL);
     assert_int_equal (p.done, 1500);
-    int n = 0;
-    for (char *line = strtok (out, "\n"); line; line = strtok (NULL, "\n")) {
+    int status;
+    assert_int_equal (waitpid (cli, &status, 0), cli);
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+
+    FILE *f = fopen (out, "r");
+    assert_non_null (f);
+    static char line[4096];
+    int n = 0, live = 0;
+    while (fgets (line, sizeof line, f)) {
         json_t *ev = json_loads (line, 0, NULL);
         assert_non_null (ev);
         if (int_at (ev, "run_seq") != n + 1)
             fail_msg ("line %d has run_seq %lld: a gap or a duplicate", n + 1,
                       (long long) int_at (ev, "run_seq"));
+        live += json_is_true (json_object_get (ev, "live"));
         n++;
         json_decref (ev);
     }
+    fclose (f);
     assert_int_equal (n, TOTAL);
+    print_message ("tap: %d events from history, then %d live\n", n - live, live);
+    assert_in_range (live, 1, TOTAL - 300);
     bus_client_destroy (&c);
     support_expect_clean_exit (el);
     support_expect_clean_exit (bus);

@@ -126,7 +126,8 @@ wanted (const opts_t *o, const char *topic)
 }
 
 /* Prints one event, a JSON object with topic, seq, run_seq, run, id,
- * kind, ts and data, when its topic is wanted. Returns 1 when printed. */
+ * kind, ts, data and live (false when it came from the stored history),
+ * when its topic is wanted. Returns 1 when printed. */
 static int
 emit (const opts_t *o, json_t *ev)
 {
@@ -153,9 +154,9 @@ emit (const opts_t *o, json_t *ev)
 static json_t *
 live_json (const char *topic, const proto_msg_t *m)
 {
-    json_t *ev = json_pack ("{s:s, s:s, s:s, s:I}", "topic", topic, "type",
+    json_t *ev = json_pack ("{s:s, s:s, s:s, s:I, s:b}", "topic", topic, "type",
                             proto_type_name (m->type), "id", m->env.cause ? m->env.cause : m->env.id,
-                            "ts", (json_int_t) m->env.ts);
+                            "ts", (json_int_t) m->env.ts, "live", 1);
     if (m->env.run)
         json_object_set_new (ev, "run", json_string (m->env.run));
     if (m->type == PROTO_event) {
@@ -232,6 +233,7 @@ history (opts_t *o, uint64_t *last)
                       json_string_value (json_object_get (ev, "kind")));
             json_object_set_new (ev, "topic", json_string (topic));
             json_object_set_new (ev, "type", json_string ("event"));
+            json_object_set_new (ev, "live", json_false ());
             if (!o->count || (uint64_t) printed < o->count)
                 printed += emit (o, ev);
         }
