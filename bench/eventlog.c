@@ -22,6 +22,7 @@
 #include "proto.h"
 
 #include <czmq.h>
+#include <ftw.h>
 #include <lmdb.h>
 #include <limits.h>
 #include <msgpack.h>
@@ -248,6 +249,13 @@ raw_rate (unsigned flags, uint64_t events, double batch, int runs, const char *n
     return (double) events / secs;
 }
 
+static int
+remove_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) flag, (void) ftw;
+    return remove (path);
+}
+
 /* ---- one point ----------------------------------------------------------------- */
 
 /* Appends from n producers for s_seconds; returns acked/s, with the mean
@@ -358,7 +366,7 @@ main (int argc, char **argv)
     static const unsigned flags[] = { 0, MDB_NOMETASYNC };
     static const int producers[] = { 1, 4, 16 };
     printf ("bench-eventlog: %.1f s per run, median of %d runs per point, window %d per producer, "
-            "load %.2f on %ld cores, data in %s\n", s_seconds, s_repeat, s_window, load (),
+            "load %.2f on %ld cores, data (removed at the end) in %s\n", s_seconds, s_repeat, s_window, load (),
             sysconf (_SC_NPROCESSORS_ONLN), s_dir);
     printf ("%-11s %9s %12s %9s %12s %7s\n", "sync", "producers", "acked/s", "batch", "raw puts/s",
             "ratio");
@@ -407,8 +415,9 @@ main (int argc, char **argv)
     }
     stop (bus);
     if (status)
-        return status;
+        return status;     /* the data directory stays, with the logs */
     printf ("load at the end: %.2f\n", load ());
+    nftw (s_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
     printf ("targets: acked/raw >= %.0f%% (worst %.0f%%: %s); 16 producers relaxed >= %.0f/s "
             "(%.0f: %s)\n", 100 * TARGET_RATIO, 100 * worst, worst >= TARGET_RATIO ? "met" : "MISSED",
             TARGET_RELAXED_16, relaxed16, relaxed16 >= TARGET_RELAXED_16 ? "met" : "MISSED");
