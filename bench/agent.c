@@ -177,16 +177,18 @@ await_runs (stack_t_ *s, size_t n, uint64_t *samples, size_t *nsamples, size_t c
     return completed;
 }
 
+/* A field of /proc/<pid>/status, in kB. */
 static uint64_t
-peak_rss_kb (pid_t pid)
+status_kb (pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
     FILE *f = fopen (path, "r");
     uint64_t kb = 0;
+    size_t n = strlen (field);
     while (f && fgets (line, sizeof line, f))
-        if (!strncmp (line, "VmHWM:", 6))
-            kb = strtoull (line + 6, NULL, 10);
+        if (!strncmp (line, field, n) && line[n] == ':')
+            kb = strtoull (line + n + 1, NULL, 10);
     if (f)
         fclose (f);
     return kb;
@@ -263,7 +265,8 @@ concurrent (size_t runs, int latency_ms)
     size_t done = await_runs (&s, runs, NULL, NULL, 0);
     double wall = (double) (zclock_usecs () - t0) / 1000.0;
     double ideal = (double) STEPS * latency_ms;
-    uint64_t rss = peak_rss_kb (s.orch);
+    uint64_t rss = status_kb (s.orch, "VmHWM"), anon = status_kb (s.orch, "RssAnon"),
+             file = status_kb (s.orch, "RssFile");
     double cpu = cpu_seconds (s.orch) - cpu0, rcpu = cpu_seconds (s.replay) - rcpu0;
     printf ("%zu concurrent runs x %d steps at %d ms model latency (%zu completed):\n", runs,
             STEPS, latency_ms, done);
@@ -271,7 +274,9 @@ concurrent (size_t runs, int latency_ms)
             wall / ideal);
     printf ("  baseline: one run alone %.0f ms (%s), ratio to ideal %.2f\n", single,
             one ? "completed" : "FAILED", single / ideal);
-    printf ("  orchestrator peak RSS %.1f MB   (target <= 64 MB)\n", (double) rss / 1024.0);
+    printf ("  orchestrator peak RSS %.1f MB   (target <= 64 MB); at the end: heap and stacks "
+            "%.1f MB, mapped files (LMDB, libraries) %.1f MB\n", (double) rss / 1024.0,
+            (double) anon / 1024.0, (double) file / 1024.0);
     printf ("  CPU during the runs: orchestrator %.2f s, scripted model %.2f s\n", cpu, rcpu);
     stack_down (&s);
 }

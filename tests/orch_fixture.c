@@ -24,6 +24,7 @@ typedef struct {
     bus_worker_t *tools, *events;
     bus_pub_t *pub;
     zhashx_t *seen;             /* call ids already run */
+    zlist_t *later;             /* deferred answers not yet sent */
     uint64_t seq;
 } fixture_t;
 
@@ -109,6 +110,7 @@ answer_later (zloop_t *loop, int timer_id, void *arg)
     proto_msg_t *rep = tool_reply (bus_pending_request (l->pending), "runCommand", l->call_id,
                                    NULL);
     bus_worker_answer (s_fx.tools, &l->pending, rep);
+    zlist_remove (s_fx.later, l);
     free (l);
     return 0;
 }
@@ -137,6 +139,7 @@ tools_handler (const proto_msg_t *req, void *arg)
         l->pending = bus_worker_defer (s_fx.tools);
         snprintf (l->call_id, sizeof l->call_id, "%s", b->call_id);
         zloop_timer (s_fx.loop, 30000, 1, answer_later, l);
+        zlist_append (s_fx.later, l);
         json_decref (args);
         return BUS_DEFERRED;
     }
@@ -177,6 +180,7 @@ orch_fixture_main (void)
     zsys_set_logstream (NULL);
     s_fx.loop = zloop_new ();
     s_fx.seen = zhashx_new ();
+    s_fx.later = zlist_new ();
     s_fx.pub = bus_pub_new (getenv ("CAISSON_BUS_PUB"));
     s_fx.tools = bus_worker_new (getenv ("CAISSON_BUS"), "tool-runner", "fixture", "test",
                                  tools_handler, NULL);
@@ -190,6 +194,9 @@ orch_fixture_main (void)
     bus_worker_destroy (&s_fx.events);
     bus_pub_destroy (&s_fx.pub);
     zhashx_destroy (&s_fx.seen);
+    for (later_t *l = zlist_first (s_fx.later); l; l = zlist_next (s_fx.later))
+        free (l);
+    zlist_destroy (&s_fx.later);
     zloop_destroy (&s_fx.loop);
     return 0;
 }

@@ -6,6 +6,7 @@
  * well, so the command ends even when no event reaches it. */
 #include "cmd_run.h"
 #include "bus_client.h"
+#include "bus_pub.h"
 #include "bus_tap.h"
 #include "cfg.h"
 #include "mpjson.h"
@@ -230,10 +231,38 @@ poll_status (bus_client_t *c, const opts_t *o, const char *run)
     return rc;
 }
 
+/* Waits (at most 2 s) until the tap's subscription has reached the event
+ * proxy, by publishing probes until one comes back: a subscription takes
+ * a moment to propagate, and the run's first events must not be missed. */
+static void
+await_subscription (bus_tap_t *tap)
+{
+    bus_pub_t *pub = bus_pub_new (cfg_str ("CAISSON_BUS_PUB"));
+    char topic[64], got[256];
+    snprintf (topic, sizeof topic, "run.-probe-%d.probe", (int) getpid ());
+    for (int i = 0; pub && i < 40; i++) {
+        proto_msg_t *probe = proto_msg_new (PROTO_event, NULL);
+        proto_set_str (&probe->body.event.kind, "probe");
+        bus_pub_send (pub, topic, probe);
+        proto_msg_destroy (&probe);
+        proto_msg_t *m;
+        bool seen = false;
+        while (!seen && (m = bus_tap_recv (tap, got, sizeof got, 50, NULL))) {
+            seen = strcmp (got, topic) == 0;
+            proto_msg_destroy (&m);
+        }
+        if (seen)
+            break;
+    }
+    bus_pub_destroy (&pub);
+}
+
 static int
 run (bus_client_t *c, const opts_t *o)
 {
     bus_tap_t *tap = bus_tap_new (cfg_str ("CAISSON_BUS_SUB"), "run.");
+    if (tap)
+        await_subscription (tap);
     proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
     proto_set_str (&req->body.run_start.task, o->task);
     proto_set_str (&req->body.run_start.model, o->model);

@@ -124,7 +124,9 @@ run_stack (const args_t *a, int ready)
                 "  (watch: caisson tap --data %s)\n  stop     Ctrl-C, or caisson down --data %s\n",
                 (long long) took, a->data, a->data, cfg_str ("CAISSON_BUS"),
                 cfg_str ("CAISSON_BUS_SUB"), a->data, a->data);
-    else
+    if (ready < 0 && status == 0 && supervisor_offline_notice ())
+        fprintf (stderr, "%s", supervisor_offline_notice ());
+    else if (status != 0 && ready < 0)
         fprintf (stderr, "caisson: %s", line + 5);
     fflush (stdout);
     if (status == 0)
@@ -177,6 +179,8 @@ cmd_up (const args_t *a)
     printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n"
             "  data %s, logs %s/log; stop with: caisson down --data %s\n",
             strtok (line + 3, "\n"), (int) pid, a->data, a->data, a->data);
+    if (supervisor_offline_notice ())
+        fprintf (stderr, "%s", supervisor_offline_notice ());
     return 0;
 }
 

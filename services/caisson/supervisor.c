@@ -134,17 +134,24 @@ supervisor_start (supervisor_t *self)
             clog_error (NULL, "cannot start %s: %s", names[i], strerror (errno));
             return -1;
         }
-    const char *model = cfg_str ("MODEL");
-    if ((!*model && !llm_provider_configured ()) || !strncmp (model, "replay", 6)) {
+    if (supervisor_offline_notice ()) {
         if (spawn (self, &self->slots[REPLAY]))
             return -1;
-        fprintf (stderr, "caisson: *** NO MODEL PROVIDER KEY IS SET: runs use the scripted "
-                 "model (caisson-llm-replay), which only knows its demo tasks. Set "
-                 "OPENAI_API_KEY or ANTHROPIC_API_KEY (or MODEL) for a real model. ***\n");
         clog_warn (NULL, "no model provider key: started the scripted model (llm-replay)");
     }
     publish (self);
     return 0;
+}
+
+const char *
+supervisor_offline_notice (void)
+{
+    const char *model = cfg_str ("MODEL");
+    if ((*model || llm_provider_configured ()) && strncmp (model, "replay", 6) != 0)
+        return NULL;
+    return "caisson: *** NO MODEL PROVIDER KEY IS SET: runs use the scripted model "
+           "(caisson-llm-replay), which only knows its demo tasks. Set OPENAI_API_KEY or "
+           "ANTHROPIC_API_KEY (or MODEL) for a real model. ***\n";
 }
 
 int

@@ -141,6 +141,9 @@ llm_client_new (zloop_t *loop)
     curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt (self->multi, CURLMOPT_TIMERDATA, self);
     curl_multi_setopt (self->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 2048L);
+    /* idle connections kept for reuse: enough for steady traffic, without
+     * a thousand-run burst leaving a thousand open behind it */
+    curl_multi_setopt (self->multi, CURLMOPT_MAXCONNECTS, 128L);
     return self;
 }
 

@@ -328,7 +328,7 @@ handle (const proto_msg_t *req, void *arg)
                 run_end (r, "cancelled", "cancelled on request");
             else if (r) {
                 json_t *pending = run_pending (r);
-                json_t *snap = runstore_load (id);
+                json_t *snap = runstore_snapshot (r);
                 proto_msg_t *rep = info (req, snap, pending);
                 json_decref (snap);
                 json_decref (pending);

@@ -95,6 +95,8 @@ void runstore_close (void);
 int runstore_save (const run_t *r);
 /* Forgets a run about to be freed (its pending save is dropped). */
 void runstore_drop (const run_t *r);
+/* A live run's state as a snapshot (new). */
+json_t *runstore_snapshot (const run_t *r);
 /* The stored snapshot of a run (new), or NULL. */
 json_t *runstore_load (const char *run_id);
 /* The conversation of a thread so far (new array, maybe empty). */

@@ -227,14 +227,19 @@ get_fn (MDB_txn *txn, void *arg)
 }
 
 json_t *
+runstore_snapshot (const run_t *r)
+{
+    json_t *snap = snapshot (r);
+    json_object_set_new (snap, "startedWall", json_integer ((json_int_t) r->started_wall));
+    return snap;
+}
+
+json_t *
 runstore_load (const char *run_id)
 {
     run_t *r = zhashx_lookup (s_dirty, run_id);
-    if (r) {
-        json_t *snap = snapshot (r);
-        json_object_set_new (snap, "startedWall", json_integer ((json_int_t) r->started_wall));
-        return snap;
-    }
+    if (r)
+        return runstore_snapshot (r);
     const ready_t *ready = zhashx_lookup (s_ready, run_id);
     if (ready)
         return json_loads (ready->text, 0, NULL);
