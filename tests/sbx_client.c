@@ -38,6 +38,12 @@ void
 start_stack (void)
 {
     s_bus = support_spawn ("caisson-bus", NULL);
+    start_stack_manager ();
+}
+
+void
+start_stack_manager (void)
+{
     s_mgr = support_spawn ("caisson-sandbox-manager", NULL);
     for (int i = 0; i < 200; i++) {
         proto_msg_t *rep = bus_client_request (s_c, "sandbox-manager", proto_msg_new (PROTO_health_req, NULL));

@@ -15,6 +15,8 @@ extern bus_client_t *s_c;
 int sbx_setup (void **state);
 int sbx_teardown (void **state);
 void start_stack (void);
+/* (Re)starts sandbox-manager alone and waits until it answers. */
+void start_stack_manager (void);
 /* Sets an ANY field from j (consumed). */
 void any_set (proto_bytes_t *b, json_t *j);
 /* Sends req (consumed) to sandbox-manager; asserts a reply came. */
