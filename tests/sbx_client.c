@@ -46,7 +46,9 @@ start_stack_manager (void)
 {
     s_mgr = support_spawn ("caisson-sandbox-manager", NULL);
     for (int i = 0; i < 200; i++) {
-        proto_msg_t *rep = bus_client_request (s_c, "sandbox-manager", proto_msg_new (PROTO_health_req, NULL));
+        proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
+        proto_msg_t *rep = bus_client_request (s_c, "sandbox-manager", req);
+        proto_msg_destroy (&req);
         bool ok = rep && rep->type == PROTO_health_rep;
         proto_msg_destroy (&rep);
         if (ok)
