@@ -5,6 +5,7 @@
  * by side. */
 #include "bus_client.h"
 #include "bus_tap.h"
+#include "cmd_sandbox.h"
 #include "cfg.h"
 #include "clog.h"
 #include "probe.h"
@@ -27,7 +28,9 @@ static const char *usage =
     "  status [--json] [--data DIR] each process: pid, health, uptime, restarts\n"
     "  tap [PREFIX] [--data DIR]    print events whose topic starts with PREFIX\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
-    "                               its health; exit 0 when it answers\n\n"
+    "                               its health; exit 0 when it answers\n"
+    "  sandbox create|ls|info|exec|write|read|rm|pause|resume ...\n"
+    "                               sandboxes (`caisson sandbox` for its usage)\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -322,6 +325,10 @@ main (int argc, char **argv)
     if (cfg_check (err, sizeof err)) {
         fprintf (stderr, "caisson: %s\n", err);
         return 2;
+    }
+    if (argc > 1 && !strcmp (argv[1], "sandbox")) {
+        proto_limits_load ();
+        return cmd_sandbox (argc - 2, argv + 2);
     }
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
