@@ -214,6 +214,8 @@ test_lifecycle (void **state)
     assert_int_equal (rep->type, PROTO_error);
     assert_string_equal (rep->body.error.code, "not_found");
     proto_msg_destroy (&rep);
+    for (int i = 0; i < 100 && support_alive ((pid_t) init); i++)
+        usleep (10000);
     assert_false (support_alive ((pid_t) init));
     free (id);
     req = proto_msg_new (PROTO_sandbox_list, NULL);

@@ -90,6 +90,7 @@ static int
 refill (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop, (void) timer_id;
+    sbx_host_bury (arg);
     sbx_pool_fill (arg);
     return 0;
 }
@@ -121,13 +122,16 @@ setup (svc_t *svc)
     }
     m->boxes = zhashx_new ();
     zhashx_set_destructor (m->boxes, box_free);
+    m->graves = zlistx_new ();
+    zlistx_set_duplicator (m->graves, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (m->graves, (zlistx_destructor_fn *) zstr_free);
     m->pending = zhashx_new ();
     zhashx_set_destructor (m->pending, (zhashx_destructor_fn *) zstr_free);
     svc_set_state (svc, m);
     sbx_registry_each (m->reg, restore, m);
     reconnect_all (m);
     zloop_timer (svc_loop (svc), 200, 0, sweep, m);
-    zloop_timer (svc_loop (svc), 50, 0, refill, m);
+    zloop_timer (svc_loop (svc), 10, 0, refill, m);
     clog_info (NULL, "%zu sandboxes restored; sandboxes under %s/sandboxes",
                zhashx_size (m->boxes), m->data);
     return 0;
@@ -142,6 +146,8 @@ teardown (svc_t *svc)
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
         sbx_host_release (b);
     zhashx_destroy (&m->boxes);
+    sbx_host_bury (m);
+    zlistx_destroy (&m->graves);
     zhashx_destroy (&m->pending);
     sbx_registry_destroy (&m->reg);
     free (m);

@@ -132,6 +132,20 @@ kill_all (const char *dir)
     return n;
 }
 
+int
+sbx_cgroup_kill (const char *id)
+{
+    char dir[512];
+    if (is_v2 ())
+        snprintf (dir, sizeof dir, ROOT "/caisson/%s", id);
+    else
+        snprintf (dir, sizeof dir, ROOT "/pids/caisson/%s", id);
+    if (access (dir, F_OK))
+        return 0;
+    put (dir, "cgroup.kill", "1");
+    return kill_all (dir);
+}
+
 void
 sbx_cgroup_destroy (const char *id)
 {
@@ -148,10 +162,10 @@ sbx_cgroup_destroy (const char *id)
         return;
     put (dirs[0], "cgroup.kill", "1");
     sbx_cgroup_freeze (id, false);
-    for (int round = 0; round < 100; round++) {
+    for (int round = 0; round < 1000; round++) {
         if (kill_all (dirs[0]) == 0)
             break;
-        nanosleep (&(struct timespec) { 0, 10000000 }, NULL);
+        nanosleep (&(struct timespec) { 0, 1000000 }, NULL);
     }
     for (size_t i = 0; i < nd; i++)
         rmdir (dirs[i]);

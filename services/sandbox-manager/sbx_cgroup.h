@@ -25,6 +25,10 @@ int sbx_cgroup_freeze (const char *id, bool frozen);
  * about 1 s) for them to go, and removes the cgroups. */
 void sbx_cgroup_destroy (const char *id);
 
+/* Kills every process in the sandbox's cgroups without waiting. Returns
+ * how many there were (0: the cgroups are empty, or absent). */
+int sbx_cgroup_kill (const char *id);
+
 /* True when the sandbox's memory cgroup recorded an OOM kill. */
 bool sbx_cgroup_oom (const char *id);
 

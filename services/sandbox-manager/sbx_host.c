@@ -58,16 +58,22 @@ set_status (box_t *box, const char *status, const char *reason)
         json_object_set_new (box->rec, "reason", json_string (reason));
 }
 
-void
-sbx_host_save (box_t *box)
+static void
+publish (box_t *box)
 {
-    sbx_registry_put (box->mgr->reg, box->id, box->rec);
     char topic[160];
     snprintf (topic, sizeof topic, "sandbox.%s.status", box->id);
     proto_msg_t *ev = sbx_host_info (box, NULL);
     if (ev)
         bus_pub_send (svc_pub (box->mgr->svc), topic, ev);
     proto_msg_destroy (&ev);
+}
+
+void
+sbx_host_save (box_t *box)
+{
+    sbx_registry_put (box->mgr->reg, box->id, box->rec);
+    publish (box);
 }
 
 static void
@@ -287,17 +293,29 @@ sbx_host_destroy (box_t *box)
     disconnect (box);
     fail_pending (box, "sandbox_destroyed", "destroyed");
     pid_t pid = (pid_t) rec_u64 (box, "initPid");
+    /* The init's death ends its pid namespace: the kernel kills the rest. */
     if (pid > 0)
         kill (pid, SIGKILL);
-    sbx_cgroup_destroy (box->id);
-    char dir[4200];
-    snprintf (dir, sizeof dir, "%s/sandboxes/%s", m->data, box->id);
-    umount2 (dir, 0);
-    nftw (dir, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    sbx_cgroup_kill (box->id);
     set_status (box, "destroyed", NULL);
-    sbx_host_save (box);
+    publish (box);
     sbx_registry_del (m->reg, box->id);
+    zlistx_add_end (m->graves, box->id);
     zhashx_delete (m->boxes, box->id);
+}
+
+void
+sbx_host_bury (sbx_mgr_t *m)
+{
+    for (char *id = zlistx_first (m->graves); id; id = zlistx_next (m->graves)) {
+        if (sbx_cgroup_kill (id))
+            continue;
+        sbx_cgroup_destroy (id);
+        char dir[1024];
+        snprintf (dir, sizeof dir, "%s/sandboxes/%s", m->data, id);
+        nftw (dir, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        zlistx_delete (m->graves, zlistx_cursor (m->graves));
+    }
 }
 
 void

@@ -20,6 +20,7 @@ typedef struct {
     char data[512];             /* $CAISSON_DATA */
     char initbin[4096];         /* caisson-sandbox-init beside this binary */
     uint64_t next_uid;
+    zlistx_t *graves;           /* ids of destroyed sandboxes still to clean up */
 } sbx_mgr_t;
 
 typedef struct {
@@ -40,6 +41,9 @@ int sbx_host_connect (box_t *box);
 /* Kills every process, deletes the workspace and the record, and frees
  * box (removing it from the table). */
 void sbx_host_destroy (box_t *box);
+/* Removes the cgroups and directories of destroyed sandboxes whose
+ * processes are all gone (run from a timer, so destroy answers at once). */
+void sbx_host_bury (sbx_mgr_t *m);
 /* Closes the connection without touching the sandbox (manager shutdown). */
 void sbx_host_release (box_t *box);
 /* Stores box's record and publishes it on `sandbox.<id>.status`. */
