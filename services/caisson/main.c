@@ -5,6 +5,7 @@
  * stack.h), so two stacks with different data dirs and endpoints run side
  * by side. */
 #include "bus_client.h"
+#include "cmd_sandbox.h"
 #include "cfg.h"
 #include "cmd_events.h"
 #include "clog.h"
@@ -41,7 +42,9 @@ static const char *usage =
     "  run [--model M] [--thread T] [--json] \"TASK\"\n"
     "                               run an agent task, streaming it; exit 0 when completed\n"
     "  approve|decline RUN CALL [--reason R]\n"
-    "                               answer a run awaiting approval\n\n"
+    "                               answer a run awaiting approval\n"
+    "  sandbox create|ls|info|exec|write|read|rm|pause|resume ...\n"
+    "                               sandboxes (`caisson sandbox` for its usage)\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -322,6 +325,10 @@ main (int argc, char **argv)
         zsys_set_logstream (NULL);
         clog_init ("caisson", "");
         return tool ? cmd_tool_main (argc, argv) : cmd_run_main (argc, argv);
+    }
+    if (argc > 1 && !strcmp (argv[1], "sandbox")) {
+        proto_limits_load ();
+        return cmd_sandbox (argc - 2, argv + 2);
     }
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
