@@ -137,8 +137,10 @@ content_of (const json_t *m)
     return json_string_value (json_object_get (m, "content")) ?: "";
 }
 
-/* The value of {{key}}: the key in the latest tool results, at top level
- * or under "result" (NULL when absent). New string. */
+/* The value of {{key}}: the key in the most recent tool result of the
+ * conversation that has it, at top level or under "result" (NULL when
+ * absent), so a sandboxId from the first call still fills the third.
+ * New string. */
 static char *
 lookup (const json_t *results, const char *key)
 {
@@ -283,9 +285,11 @@ unknown_task (cassette_set_t *self, cassette_reply_t *reply)
     reply->text = text;
 }
 
-/* Fills reply from turn number idx of c, given the latest results. */
+/* Fills reply from turn number idx of c, given the latest results (for
+ * the turn's expectations) and every tool result so far (for templates). */
 static void
 play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *results,
+           const json_t *history,
            const json_t *raw, cassette_reply_t *reply)
 {
     json_t *turns = json_object_get (c->root, "turns");
@@ -329,7 +333,7 @@ play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *result
     reply->chunk = (uint64_t) json_integer_value (chunk);
     const char *text = json_string_value (json_object_get (turn, "text"));
     if (text)
-        reply->text = expand (text, results);
+        reply->text = expand (text, history);
     json_t *calls = json_object_get (turn, "toolCalls");
     if (json_array_size (calls)) {
         reply->tool_calls = json_array ();
@@ -338,7 +342,7 @@ play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *result
         json_array_foreach (calls, i, call) {
             char id[64];
             snprintf (id, sizeof id, "call_%zu_%zu", idx + 1, i + 1);
-            json_t *args = expand_json (json_object_get (call, "args") ?: json_object (), results);
+            json_t *args = expand_json (json_object_get (call, "args") ?: json_object (), history);
             json_array_append_new (reply->tool_calls,
                                    json_pack ("{s:s, s:O?, s:o}", "id", id, "name",
                                               json_object_get (call, "name"), "args", args));
@@ -363,8 +367,8 @@ cassette_set_play (cassette_set_t *self, const json_t *conv, cassette_reply_t *r
             assistants++;
             last_assistant = i + 1;
         }
-    json_t *results = json_array (), *raw = json_array ();
-    for (size_t i = last_assistant; assistants && i < json_array_size (conv); i++) {
+    json_t *results = json_array (), *history = json_array (), *raw = json_array ();
+    for (size_t i = after; assistants && i < json_array_size (conv); i++) {
         json_t *m = json_array_get (conv, i);
         if (strcmp (role_of (m), "tool") != 0)
             continue;
@@ -374,10 +378,15 @@ cassette_set_play (cassette_set_t *self, const json_t *conv, cassette_reply_t *r
             r = json_object ();
         }
         json_object_set (r, "_name", json_object_get (m, "name") ?: json_null ());
-        json_array_append_new (results, r);
-        json_array_append_new (raw, json_string (content_of (m)));
+        json_array_append (history, r);
+        if (i >= last_assistant) {
+            json_array_append (results, r);
+            json_array_append_new (raw, json_string (content_of (m)));
+        }
+        json_decref (r);
     }
-    play_turn (self, c, assistants, results, raw, reply);
+    play_turn (self, c, assistants, results, history, raw, reply);
     json_decref (results);
+    json_decref (history);
     json_decref (raw);
 }
