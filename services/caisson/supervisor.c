@@ -1,5 +1,6 @@
 /* supervisor: the process tree of one stack. See supervisor.h. */
 #include "supervisor.h"
+#include "demo.h"
 #include "cfg.h"
 #include "cid.h"
 #include "clog.h"
@@ -135,6 +136,7 @@ supervisor_start (supervisor_t *self)
             return -1;
         }
     if (supervisor_offline_notice ()) {
+        demo_repo_prepare (self->data);
         if (spawn (self, &self->slots[REPLAY]))
             return -1;
         clog_warn (NULL, "no model provider key: started the scripted model (llm-replay)");

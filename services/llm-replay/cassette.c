@@ -2,6 +2,7 @@
  * cassette.h and docs/llm-replay.md). */
 #define _GNU_SOURCE
 #include "cassette.h"
+#include "cfg.h"
 #include "clog.h"
 
 #include <dirent.h>
@@ -144,6 +145,10 @@ content_of (const json_t *m)
 static char *
 lookup (const json_t *results, const char *key)
 {
+    /* The one value not from a tool result: where the launcher keeps the
+     * offline demos' repository. Nothing else of the environment is. */
+    if (strcmp (key, "dataDir") == 0)
+        return strdup (cfg_str ("CAISSON_DATA"));
     for (size_t i = json_array_size (results); i-- > 0;) {
         json_t *r = json_array_get (results, i);
         json_t *v = json_object_get (r, key);
