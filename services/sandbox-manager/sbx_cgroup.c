@@ -24,7 +24,8 @@ static int
 put (const char *dir, const char *file, const char *val)
 {
     char p[512];
-    snprintf (p, sizeof p, "%s/%s", dir, file);
+    if (snprintf (p, sizeof p, "%s/%s", dir, file) >= (int) sizeof p)
+        return -1;
     int fd = open (p, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
