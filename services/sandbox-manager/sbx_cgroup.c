@@ -38,10 +38,11 @@ static int
 make (const char *parent, const char *id, char *dir, size_t len)
 {
     char p[512];
+    /* dir is named first, so a failure at the parent still says where. */
+    snprintf (dir, len, "%s/caisson/%s", parent, id);
     snprintf (p, sizeof p, "%s/caisson", parent);
     if (mkdir (p, 0755) && errno != EEXIST)
         return -1;
-    snprintf (dir, len, "%s/caisson/%s", parent, id);
     return mkdir (dir, 0755) && errno != EEXIST ? -1 : 0;
 }
 
