@@ -136,7 +136,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
       "Base URL of the scripted model for models named `replay/...`." },
     { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",
-      "Loopback port the scripted model listens on." },
+      "Port the scripted model listens on." },
+    { "CAISSON_LLM_REPLAY_ADDR", "127.0.0.1", "caisson-llm-replay",
+      "IPv4 address the scripted model listens on: loopback, or 0.0.0.0 in a "
+      "container that others reach by name." },
     { "CAISSON_LLM_REPLAY_DIR", "", "caisson-llm-replay",
       "Directories (colon-separated) of cassettes (*.json) the scripted model plays; "
       "empty: the demo cassettes built in." },

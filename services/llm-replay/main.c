@@ -348,7 +348,12 @@ main (int argc, char **argv)
     signal (SIGTERM, on_signal);
     signal (SIGINT, on_signal);
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    const char *host = cfg_str ("CAISSON_LLM_REPLAY_ADDR");
+    if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        clog_error (NULL, "CAISSON_LLM_REPLAY_ADDR: '%s' is not an IPv4 address", host);
+        cassette_set_destroy (&s_set);
+        return 2;
+    }
     struct MHD_Daemon *d = MHD_start_daemon (
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
         (uint16_t) port, NULL, NULL, on_request, NULL,
@@ -362,7 +367,7 @@ main (int argc, char **argv)
         cassette_set_destroy (&s_set);
         return 1;
     }
-    clog_info (NULL, "scripted model on http://127.0.0.1:%llu/v1 with %zu cassettes from %s",
+    clog_info (NULL, "scripted model on http://%s:%llu/v1 with %zu cassettes from %s", host,
                (unsigned long long) port, cassette_set_size (s_set), dir);
     while (!s_stop)
         pause ();
