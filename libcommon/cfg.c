@@ -21,8 +21,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP", "127.0.0.1:8080", "ui-bridge, caisson",
       "HTTP listen address of ui-bridge." },
     { "CAISSON_INSTANCE", "", "services",
-      "Instance id of this process; empty means a random 8-character token. "
-      "Requests to `<service>.<instance>` reach only this process." },
+      "Instance id of this process; empty means a random 8-character token, "
+      "`@hostname` the host name's letters and digits (stable across a "
+      "container's restarts). Requests to `<service>.<instance>` reach only "
+      "this process." },
     { "CAISSON_LOG_LEVEL", "info", ALL,
       "Lowest level logged: `debug`, `info`, `warn` or `error`." },
     { "CAISSON_MAX_FRAME", "16777216", ALL,

@@ -10,6 +10,7 @@
 #include "bus_tap.h"
 #include "cfg.h"
 #include "mpjson.h"
+#include "runroute.h"
 #include "stack.h"
 
 #include <czmq.h>
@@ -102,7 +103,9 @@ decide (bus_client_t *c, const char *run, const char *call, bool approve, const 
     proto_set_str (&req->body.run_approve.run_id, run);
     proto_set_str (&req->body.run_approve.tool_call_id, call);
     proto_set_str (&req->body.run_approve.reason, reason);
-    proto_msg_t *rep = bus_client_request (c, "orchestrator", req);
+    char owner[96];
+    runroute_service (c, run, owner, sizeof owner);
+    proto_msg_t *rep = bus_client_request (c, owner, req);
     proto_msg_destroy (&req);
     return rep;
 }
@@ -212,7 +215,9 @@ poll_status (bus_client_t *c, const opts_t *o, const char *run)
 {
     proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
     proto_set_str (&req->body.run_get.run_id, run);
-    proto_msg_t *rep = bus_client_request (c, "orchestrator", req);
+    char owner[96];
+    runroute_service (c, run, owner, sizeof owner);
+    proto_msg_t *rep = bus_client_request (c, owner, req);
     proto_msg_destroy (&req);
     int rc = -1;
     if (rep && rep->type == PROTO_run_info) {

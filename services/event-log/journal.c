@@ -154,6 +154,7 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
         copy_field (rec, "model", d, "model");
         copy_field (rec, "promptVersion", d, "promptVersion");
         copy_field (rec, "budgets", d, "budgets");
+        copy_field (rec, "orchestrator", d, "orchestrator");
         json_object_set_new (rec, "started", json_integer ((json_int_t) ts));
     }
     else if (!strcmp (k, "usage")) {

@@ -32,6 +32,7 @@ drop_run (void **item)
 }
 
 zloop_t *orch_loop (orch_t *self) { return self->loop; }
+const char *orch_instance (orch_t *self) { return svc_instance (self->svc); }
 llm_client_t *orch_llm (orch_t *self) { return self->llm; }
 rpc_t *orch_rpc (orch_t *self) { return self->rpc; }
 const json_t *orch_tools (orch_t *self) { return self->tools; }
@@ -255,8 +256,9 @@ start (orch_t *self, const proto_msg_t *req)
     json_decref (policy);
     snprintf (r->last_event, sizeof r->last_event, "%s", req->env.id);
     orch_emit (self, r, "run_started",
-               json_pack ("{s:s, s:s?, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:O}", "task",
+               json_pack ("{s:s, s:s?, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:O}", "task",
                           r->task, "user", req->env.user, "threadId", r->thread, "model", r->model,
+                          "orchestrator", svc_instance (self->svc),
                           "promptVersion", PROMPT_VERSION, "budgets", "steps",
                           (json_int_t) r->max.steps, "toolCalls", (json_int_t) r->max.tool_calls,
                           "wallSeconds", (json_int_t) r->max.seconds, "tokens",

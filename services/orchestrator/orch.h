@@ -58,6 +58,8 @@ typedef struct {
 /* The service's main: svc_main with the runs family's handler. */
 int orch_main (int argc, char **argv);
 zloop_t *orch_loop (orch_t *self);
+/* This process's instance id: runs it starts are its own to resume. */
+const char *orch_instance (orch_t *self);
 llm_client_t *orch_llm (orch_t *self);
 rpc_t *orch_rpc (orch_t *self);
 const json_t *orch_tools (orch_t *self);

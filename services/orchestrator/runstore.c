@@ -133,6 +133,7 @@ snapshot_text (const run_t *r)
 {
     json_t *snap = snapshot (r);
     json_object_set_new (snap, "startedWall", json_integer ((json_int_t) r->started_wall));
+    json_object_set_new (snap, "owner", json_string (orch_instance (r->orch)));
     char *text = snap ? json_dumps (snap, JSON_COMPACT) : NULL;
     json_decref (snap);
     return text;
@@ -231,6 +232,7 @@ runstore_snapshot (const run_t *r)
 {
     json_t *snap = snapshot (r);
     json_object_set_new (snap, "startedWall", json_integer ((json_int_t) r->started_wall));
+    json_object_set_new (snap, "owner", json_string (orch_instance (r->orch)));
     return snap;
 }
 
@@ -342,9 +344,20 @@ int
 runstore_resume (orch_t *orch, void (*fn) (run_t *r, void *arg), void *arg)
 {
     zlist_t *ids = zlist_new ();
+    bool shared = *cfg_str ("CAISSON_INSTANCE") != '\0';
     int rc = store_read (s_store, live_fn, ids);
     for (char *id = zlist_first (ids); id; id = zlist_next (ids)) {
         json_t *snap = runstore_load (id);
+        /* Instances that share this store have stable ids (the launcher's
+         * slots, a container's host name) and resume only the runs they
+         * started, since a run is addressed to its owner (runroute.h). A
+         * process with a random id is alone with its store and resumes
+         * every run, whoever started it. */
+        const char *owner = json_string_value (json_object_get (snap, "owner"));
+        if (shared && owner && strcmp (owner, orch_instance (orch)) != 0) {
+            json_decref (snap);
+            continue;
+        }
         run_t *r = snap ? runstore_rebuild (orch, snap) : NULL;
         json_decref (snap);
         if (r)

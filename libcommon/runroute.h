@@ -1,0 +1,17 @@
+/* runroute: where to send a request about a run. With several
+ * orchestrators, only the one that started a run holds it; event-log's
+ * record of the run names that instance (from its `run_started` event), so
+ * clients (the CLI, ui-bridge) address `orchestrator.<instance>` and the
+ * broker routes there. */
+#ifndef CAISSON_RUNROUTE_H
+#define CAISSON_RUNROUTE_H
+
+#include "bus_client.h"
+#include <stddef.h>
+
+/* Writes into service the address for requests about run: the owning
+ * instance's, or plain `orchestrator` when event-log does not know it
+ * (yet). Returns 0 when an owner was found, -1 when falling back. */
+int runroute_service (bus_client_t *client, const char *run, char *service, size_t len);
+
+#endif
