@@ -112,6 +112,16 @@ test_exec (void **state)
     rep = call (req);
     assert_string_equal (rep->body.sandbox_exec_result.stdout, "42\n");
     proto_msg_destroy (&rep);
+    if (access ("/usr/bin/tsc", X_OK) == 0) {
+        req = proto_msg_new (PROTO_sandbox_run_code, NULL);
+        proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+        proto_set_str (&req->body.sandbox_run_code.language, "typescript");
+        proto_set_str (&req->body.sandbox_run_code.code, "const n: number = 6 * 7;\nconsole.log(n);\n");
+        rep = call (req);
+        assert_int_equal (rep->type, PROTO_sandbox_exec_result);
+        assert_string_equal (rep->body.sandbox_exec_result.stdout, "42\n");
+        proto_msg_destroy (&rep);
+    }
     destroy (id);
 }
 

@@ -348,12 +348,23 @@ sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
         return rep;
     }
     size_t n = extra ? json_array_size (extra) : 0;
-    char **argv = calloc (n + 4, sizeof *argv);
+    char **argv = calloc (n + 8, sizeof *argv);
     int a = 0;
-    argv[a++] = strdup (langs[li][2]);
-    if (li == 2)
-        argv[a++] = strdup ("--experimental-strip-types");
-    argv[a++] = strdup (path);
+    if (li == 2) {
+        /* TypeScript: Debian's tsc compiles to /tmp, then node runs the
+         * output (docs/sandbox.md); extra arguments follow as "$@". */
+        char script[512];
+        snprintf (script, sizeof script, "tsc --outDir %s.out --module commonjs --target es2020 "
+                  "--skipLibCheck %s && exec node %s.out/.caisson-code-%u.js \"$@\"", path, path,
+                  path, seq);
+        argv[a++] = strdup ("/bin/sh");
+        argv[a++] = strdup ("-c");
+        argv[a++] = strdup (script);
+        argv[a++] = strdup ("runCode");
+    } else {
+        argv[a++] = strdup (langs[li][2]);
+        argv[a++] = strdup (path);
+    }
     for (size_t i = 0; i < n; i++)
         if (json_is_string (json_array_get (extra, i)))
             argv[a++] = strdup (json_string_value (json_array_get (extra, i)));
