@@ -3,6 +3,7 @@
  * truncation, stdin, background), runCode and the seed example. */
 #define _GNU_SOURCE
 #include "sbx_client.h"
+#include "bus_tap.h"
 #include "mpjson.h"
 
 #include <stdio.h>
@@ -274,6 +275,74 @@ test_heal_and_restart (void **state)
     destroy (id);
 }
 
+static void
+test_events_and_refusals (void **state)
+{
+    (void) state;
+    char *id = create ("python", 600), prefix[160], topic[256];
+    snprintf (prefix, sizeof prefix, "sandbox.%s.", id);
+    bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), prefix);
+    assert_non_null (tap);
+    usleep (200000);            /* the subscription reaches the proxy */
+    /* Output streams live on sandbox.<id>.proc.<pid>. */
+    proto_msg_t *rep = sh (id, "echo streamed", 10, NULL), *ev;
+    assert_int_equal (rep->type, PROTO_sandbox_exec_result);
+    proto_msg_destroy (&rep);
+    bool seen = false;
+    while (!seen && (ev = bus_tap_recv (tap, topic, sizeof topic, 2000, NULL))) {
+        seen = ev->type == PROTO_sandbox_output && strstr (topic, ".proc.")
+               && ev->body.sandbox_output.data.size == 9
+               && !memcmp (ev->body.sandbox_output.data.data, "streamed\n", 9);
+        proto_msg_destroy (&ev);
+    }
+    assert_true (seen);
+    /* watchDirectory: a write under the directory becomes an fs_event. */
+    proto_msg_t *req = file_req (PROTO_sandbox_watch_start, id, ".");
+    req->body.sandbox_watch_start.recursive = true;
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_sandbox_watch);
+    uint64_t watch = rep->body.sandbox_watch.watchId;
+    proto_msg_destroy (&rep);
+    rep = write_file (id, "watched.txt", "x");
+    proto_msg_destroy (&rep);
+    seen = false;
+    while (!seen && (ev = bus_tap_recv (tap, topic, sizeof topic, 2000, NULL))) {
+        seen = ev->type == PROTO_sandbox_fs_event && strstr (topic, ".watch.")
+               && strstr (ev->body.sandbox_fs_event.path, "/workspace/watched.txt");
+        proto_msg_destroy (&ev);
+    }
+    assert_true (seen);
+    req = proto_msg_new (PROTO_sandbox_watch_stop, NULL);
+    proto_set_str (&req->body.sandbox_watch_stop.sandboxId, id);
+    req->body.sandbox_watch_stop.watchId = watch;
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_sandbox_ack);
+    proto_msg_destroy (&rep);
+    bus_tap_destroy (&tap);
+    /* Refusals name what was wrong. */
+    req = proto_msg_new (PROTO_sandbox_create, NULL);
+    proto_set_str (&req->body.sandbox_create.network, "host");
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "forbidden");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_sandbox_create, NULL);
+    req->body.sandbox_create.memoryMb = 1 << 20;
+    rep = call (req);
+    assert_string_equal (rep->body.error.code, "over_limit");
+    proto_msg_destroy (&rep);
+    rep = get ("elsewhere-0123456789ab");
+    assert_string_equal (rep->body.error.code, "wrong_instance");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_sandbox_exec, NULL);
+    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    any_set (&req->body.sandbox_exec.command, json_pack ("[s,i]", "echo", 3));
+    rep = call (req);
+    assert_string_equal (rep->body.error.code, "bad_command");
+    proto_msg_destroy (&rep);
+    destroy (id);
+}
+
 int
 main (void)
 {
@@ -282,6 +351,7 @@ main (void)
         cmocka_unit_test (test_exec),
         cmocka_unit_test (test_files),
         cmocka_unit_test (test_lifecycle),
+        cmocka_unit_test (test_events_and_refusals),
         cmocka_unit_test (test_heal_and_restart),
     };
     return cmocka_run_group_tests (tests, sbx_setup, sbx_teardown);

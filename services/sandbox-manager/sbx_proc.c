@@ -384,60 +384,6 @@ find (sbx_procs_t *self, uint64_t pid)
     return NULL;
 }
 
-/* Signals the process's whole tree: its descendants by parent link (so a
- * child that started its own session is caught while its parent lives),
- * and whatever is left in its session or group. Stopped first, then
- * signalled, a few rounds, so a fork bomb cannot outrun it. */
-static void
-kill_tree (pid_t root, int sig)
-{
-    enum { MAX = 4096 };
-    static int pid[MAX], ppid[MAX], sid[MAX], pgid[MAX];
-    static bool in[MAX];
-    for (int round = 0; round < 3; round++) {
-        int n = 0;
-        DIR *d = opendir ("/proc");
-        struct dirent *e;
-        while (d && (e = readdir (d)) && n < MAX) {
-            int q = atoi (e->d_name);
-            if (q <= 1)
-                continue;
-            char path[64], buf[512];
-            snprintf (path, sizeof path, "/proc/%d/stat", q);
-            FILE *f = fopen (path, "re");
-            if (!f)
-                continue;
-            size_t len = fread (buf, 1, sizeof buf - 1, f);
-            fclose (f);
-            buf[len] = 0;
-            char *rp = strrchr (buf, ')');
-            if (rp && sscanf (rp + 2, "%*c %d %d %d", &ppid[n], &pgid[n], &sid[n]) == 3) {
-                pid[n] = q;
-                in[n] = q == root || sid[n] == root || pgid[n] == root;
-                n++;
-            }
-        }
-        if (d)
-            closedir (d);
-        for (bool grew = true; grew;) {
-            grew = false;
-            for (int a = 0; a < n; a++)
-                for (int b = 0; b < n && !in[a]; b++)
-                    if (in[b] && ppid[a] == pid[b])
-                        in[a] = grew = true;
-        }
-        int hit = 0;
-        for (int a = 0; a < n; a++)
-            if (in[a] && (sig == SIGKILL ? kill (pid[a], SIGSTOP) == 0 : true))
-                hit++;
-        for (int a = 0; a < n; a++)
-            if (in[a])
-                kill (pid[a], sig);
-        if (!hit || sig != SIGKILL)
-            break;
-    }
-}
-
 proto_msg_t *
 sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
 {
@@ -471,7 +417,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
                                (unsigned long long) b->pid);
     else if (req->type == PROTO_sandbox_exec_kill) {
         if (!p->exited)
-            kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
+            sbx_kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
         rep = proto_msg_new (PROTO_sandbox_ack, req);
         proto_set_str (&rep->body.sandbox_ack.sandboxId, self->ctx->id);
     } else if (req->type == PROTO_sandbox_exec_wait && !(p->exited && p->fd[1] < 0 && p->fd[2] < 0)) {
@@ -580,7 +526,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     bool done = p->exited && p->fd[1] < 0 && p->fd[2] < 0;
     if (!p->exited && now >= p->deadline) {
         p->timed_out = true;
-        kill_tree (p->pid, SIGKILL);
+        sbx_kill_tree (p->pid, SIGKILL);
         p->deadline = UINT64_MAX;
     }
     if (done) {
@@ -620,7 +566,7 @@ sbx_procs_reap (sbx_procs_t *self)
             p->end = sbx_now_ms ();
             p->drain_until = p->end + DRAIN_MS;
             if (p->timed_out || WIFSIGNALED (status))
-                kill_tree (pid, SIGKILL);
+                sbx_kill_tree (pid, SIGKILL);
         }
     }
 }
