@@ -323,6 +323,17 @@ sbx_host_release (box_t *box)
 {
     disconnect (box);
     fail_pending (box, "unavailable", "sandbox-manager is stopping");
+    if (!json_is_true (json_object_get (box->rec, "pool")))
+        return;
+    /* An unclaimed pooled sandbox has nothing to keep: it goes with its manager. */
+    pid_t pid = (pid_t) rec_u64 (box, "initPid");
+    if (pid > 0)
+        kill (pid, SIGKILL);
+    sbx_cgroup_destroy (box->id);
+    sbx_registry_del (box->mgr->reg, box->id);
+    char dir[1024];
+    snprintf (dir, sizeof dir, "%s/sandboxes/%s", box->mgr->data, box->id);
+    nftw (dir, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 proto_msg_t *

@@ -44,7 +44,8 @@ void sbx_host_destroy (box_t *box);
 /* Removes the cgroups and directories of destroyed sandboxes whose
  * processes are all gone (run from a timer, so destroy answers at once). */
 void sbx_host_bury (sbx_mgr_t *m);
-/* Closes the connection without touching the sandbox (manager shutdown). */
+/* Closes the connection without touching the sandbox (manager shutdown),
+ * except an unclaimed pooled one, which is destroyed. */
 void sbx_host_release (box_t *box);
 /* Stores box's record and publishes it on `sandbox.<id>.status`. */
 void sbx_host_save (box_t *box);
