@@ -331,6 +331,18 @@ test_events_and_refusals (void **state)
     rep = call (req);
     assert_string_equal (rep->body.error.code, "over_limit");
     proto_msg_destroy (&rep);
+    /* The per-user maximum (this test's stack allows 3 at once). */
+    char *more[2];
+    for (int i = 0; i < 2; i++)
+        more[i] = create ("python", 600);
+    req = proto_msg_new (PROTO_sandbox_create, NULL);
+    proto_set_str (&req->env.user, "tester");
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "too_many_sandboxes");
+    proto_msg_destroy (&rep);
+    for (int i = 0; i < 2; i++)
+        destroy (more[i]);
     rep = get ("elsewhere-0123456789ab");
     assert_string_equal (rep->body.error.code, "wrong_instance");
     proto_msg_destroy (&rep);
