@@ -249,6 +249,17 @@ test_heal_and_restart (void **state)
     char out[256];
     assert_int_equal (run (id, "cat keep.txt", out, sizeof out), 0);
     assert_string_equal (out, "kept");
+    /* An init that died while the manager was down is re-created on restart. */
+    proto_msg_t *g = get (id);
+    pid_t first = (pid_t) g->body.sandbox_info.initPid;
+    proto_msg_destroy (&g);
+    support_expect_clean_exit (s_mgr);
+    kill (first, SIGKILL);
+    for (int i = 0; i < 100 && support_alive (first); i++)
+        usleep (10000);
+    start_stack_manager ();
+    assert_int_equal (run (id, "cat keep.txt", out, sizeof out), 0);
+    assert_string_equal (out, "kept");
     /* Healing: the init killed three times comes back; the fourth, broken. */
     for (int death = 1; death <= 4; death++) {
         proto_msg_t *rep = get (id);
