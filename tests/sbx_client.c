@@ -141,6 +141,7 @@ sbx_setup (void **state)
         skip ();
     s_dir = support_sandbox_env ("sandbox");
     setenv ("CAISSON_SANDBOX_POOL", "1", 1);
+    setenv ("CAISSON_SANDBOX_MAX_PER_USER", "3", 1);
     s_c = bus_client_new (getenv ("CAISSON_BUS"));
     bus_client_set_timeout (s_c, 30000, 0);
     start_stack ();

@@ -3,6 +3,7 @@
  * truncation, stdin, background), runCode and the seed example. */
 #define _GNU_SOURCE
 #include "sbx_client.h"
+#include "bus_tap.h"
 #include "mpjson.h"
 
 #include <stdio.h>
@@ -112,6 +113,16 @@ test_exec (void **state)
     rep = call (req);
     assert_string_equal (rep->body.sandbox_exec_result.stdout, "42\n");
     proto_msg_destroy (&rep);
+    if (access ("/usr/bin/tsc", X_OK) == 0) {
+        req = proto_msg_new (PROTO_sandbox_run_code, NULL);
+        proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+        proto_set_str (&req->body.sandbox_run_code.language, "typescript");
+        proto_set_str (&req->body.sandbox_run_code.code, "const n: number = 6 * 7;\nconsole.log(n);\n");
+        rep = call (req);
+        assert_int_equal (rep->type, PROTO_sandbox_exec_result);
+        assert_string_equal (rep->body.sandbox_exec_result.stdout, "42\n");
+        proto_msg_destroy (&rep);
+    }
     destroy (id);
 }
 
@@ -238,6 +249,17 @@ test_heal_and_restart (void **state)
     char out[256];
     assert_int_equal (run (id, "cat keep.txt", out, sizeof out), 0);
     assert_string_equal (out, "kept");
+    /* An init that died while the manager was down is re-created on restart. */
+    proto_msg_t *g = get (id);
+    pid_t first = (pid_t) g->body.sandbox_info.initPid;
+    proto_msg_destroy (&g);
+    support_expect_clean_exit (s_mgr);
+    kill (first, SIGKILL);
+    for (int i = 0; i < 100 && support_alive (first); i++)
+        usleep (10000);
+    start_stack_manager ();
+    assert_int_equal (run (id, "cat keep.txt", out, sizeof out), 0);
+    assert_string_equal (out, "kept");
     /* Healing: the init killed three times comes back; the fourth, broken. */
     for (int death = 1; death <= 4; death++) {
         proto_msg_t *rep = get (id);
@@ -264,6 +286,86 @@ test_heal_and_restart (void **state)
     destroy (id);
 }
 
+static void
+test_events_and_refusals (void **state)
+{
+    (void) state;
+    char *id = create ("python", 600), prefix[160], topic[256];
+    snprintf (prefix, sizeof prefix, "sandbox.%s.", id);
+    bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), prefix);
+    assert_non_null (tap);
+    usleep (200000);            /* the subscription reaches the proxy */
+    /* Output streams live on sandbox.<id>.proc.<pid>. */
+    proto_msg_t *rep = sh (id, "echo streamed", 10, NULL), *ev;
+    assert_int_equal (rep->type, PROTO_sandbox_exec_result);
+    proto_msg_destroy (&rep);
+    bool seen = false;
+    while (!seen && (ev = bus_tap_recv (tap, topic, sizeof topic, 2000, NULL))) {
+        seen = ev->type == PROTO_sandbox_output && strstr (topic, ".proc.")
+               && ev->body.sandbox_output.data.size == 9
+               && !memcmp (ev->body.sandbox_output.data.data, "streamed\n", 9);
+        proto_msg_destroy (&ev);
+    }
+    assert_true (seen);
+    /* watchDirectory: a write under the directory becomes an fs_event. */
+    proto_msg_t *req = file_req (PROTO_sandbox_watch_start, id, ".");
+    req->body.sandbox_watch_start.recursive = true;
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_sandbox_watch);
+    uint64_t watch = rep->body.sandbox_watch.watchId;
+    proto_msg_destroy (&rep);
+    rep = write_file (id, "watched.txt", "x");
+    proto_msg_destroy (&rep);
+    seen = false;
+    while (!seen && (ev = bus_tap_recv (tap, topic, sizeof topic, 2000, NULL))) {
+        seen = ev->type == PROTO_sandbox_fs_event && strstr (topic, ".watch.")
+               && strstr (ev->body.sandbox_fs_event.path, "/workspace/watched.txt");
+        proto_msg_destroy (&ev);
+    }
+    assert_true (seen);
+    req = proto_msg_new (PROTO_sandbox_watch_stop, NULL);
+    proto_set_str (&req->body.sandbox_watch_stop.sandboxId, id);
+    req->body.sandbox_watch_stop.watchId = watch;
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_sandbox_ack);
+    proto_msg_destroy (&rep);
+    bus_tap_destroy (&tap);
+    /* Refusals name what was wrong. */
+    req = proto_msg_new (PROTO_sandbox_create, NULL);
+    proto_set_str (&req->body.sandbox_create.network, "host");
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "forbidden");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_sandbox_create, NULL);
+    req->body.sandbox_create.memoryMb = 1 << 20;
+    rep = call (req);
+    assert_string_equal (rep->body.error.code, "over_limit");
+    proto_msg_destroy (&rep);
+    /* The per-user maximum (this test's stack allows 3 at once). */
+    char *more[2];
+    for (int i = 0; i < 2; i++)
+        more[i] = create ("python", 600);
+    req = proto_msg_new (PROTO_sandbox_create, NULL);
+    proto_set_str (&req->env.user, "tester");
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "too_many_sandboxes");
+    proto_msg_destroy (&rep);
+    for (int i = 0; i < 2; i++)
+        destroy (more[i]);
+    rep = get ("elsewhere-0123456789ab");
+    assert_string_equal (rep->body.error.code, "wrong_instance");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_sandbox_exec, NULL);
+    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    any_set (&req->body.sandbox_exec.command, json_pack ("[s,i]", "echo", 3));
+    rep = call (req);
+    assert_string_equal (rep->body.error.code, "bad_command");
+    proto_msg_destroy (&rep);
+    destroy (id);
+}
+
 int
 main (void)
 {
@@ -272,6 +374,7 @@ main (void)
         cmocka_unit_test (test_exec),
         cmocka_unit_test (test_files),
         cmocka_unit_test (test_lifecycle),
+        cmocka_unit_test (test_events_and_refusals),
         cmocka_unit_test (test_heal_and_restart),
     };
     return cmocka_run_group_tests (tests, sbx_setup, sbx_teardown);

@@ -18,6 +18,7 @@ box_new (sbx_mgr_t *m)
     box_t *box = calloc (1, sizeof *box);
     box->mgr = m;
     box->fd = -1;
+    box->spawn_fd = -1;
     char token[CID_SIZE];
     cid_new (token);
     snprintf (box->id, sizeof box->id, "%s-%.12s", svc_instance (m->svc), token + 14);
@@ -41,8 +42,11 @@ int
 sbx_pool_fill (sbx_mgr_t *m)
 {
     size_t have = 0;
-    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
         have += json_is_true (json_object_get (b->rec, "pool"));
+        if (b->spawn_fd >= 0)
+            return 0;           /* one start at a time */
+    }
     if (have >= cfg_u64 ("CAISSON_SANDBOX_POOL"))
         return 0;
     box_t *box = box_new (m);
@@ -53,12 +57,10 @@ sbx_pool_fill (sbx_mgr_t *m)
     json_object_set_new (box->rec, "expiresAt", json_integer (INT64_MAX / 2));
     zhashx_insert (m->boxes, box->id, box);
     box = zhashx_lookup (m->boxes, box->id);
-    if (sbx_host_spawn (box)) {
+    if (sbx_host_spawn_async (box)) {
         sbx_host_destroy (box);
         return -1;
     }
-    json_object_set_new (box->rec, "status", json_string ("ready"));
-    sbx_registry_put (m->reg, box->id, box->rec);
     return 1;
 }
 

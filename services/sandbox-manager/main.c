@@ -35,6 +35,7 @@ restore (const char *id, json_t *rec, void *arg)
     box->rec = json_deep_copy (rec);
     box->mgr = m;
     box->fd = -1;
+    box->spawn_fd = -1;
     uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
     uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE");
     if (uid >= base && uid - base + 1 > m->next_uid)

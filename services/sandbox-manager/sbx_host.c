@@ -219,8 +219,12 @@ mkdirs_for (box_t *box, char *dir, size_t len)
         clog_warn (NULL, "chown %s: %s", p, strerror (errno));
 }
 
-int
-sbx_host_spawn (box_t *box)
+static int finish (box_t *box, int fd, pid_t helper);
+
+/* Starts the helper; its word is read by finish. Returns 0, or -1 with the
+ * sandbox broken. */
+static int
+spawn_start (box_t *box)
 {
     char dir[4200], procs[2200], why[600] = "", uid[24], tmp[24], nofile[24], fsize[24], cap[24],
          rcap[24];
@@ -252,19 +256,37 @@ sbx_host_spawn (box_t *box)
     int rc = posix_spawn (&helper, box->mgr->initbin, &fa, NULL, argv, envp);
     posix_spawn_file_actions_destroy (&fa);
     close (pfd[1]);
+    if (rc) {
+        close (pfd[0]);
+        errno = rc;
+        return finish (box, -1, 0);
+    }
+    box->spawn_fd = pfd[0];
+    box->spawn_pid = helper;
+    return 0;
+}
+
+/* Reads the helper's word (its init's pid, or `E reason`), reaps it and
+ * connects to the init. Returns 0, or -1 with the sandbox broken. */
+static int
+finish (box_t *box, int fd, pid_t helper)
+{
     char out[700] = "";
     size_t got = 0;
     ssize_t n;
-    while (rc == 0 && got < sizeof out - 1 && (n = read (pfd[0], out + got, sizeof out - 1 - got)) > 0)
+    int err = errno;
+    while (fd >= 0 && got < sizeof out - 1 && (n = read (fd, out + got, sizeof out - 1 - got)) > 0)
         got += (size_t) n;
     out[got] = 0;
-    close (pfd[0]);
-    if (rc == 0)
+    if (fd >= 0) {
+        close (fd);
         waitpid (helper, NULL, 0);
-    long pid = rc == 0 ? atol (out) : 0;
+    }
+    box->spawn_fd = -1;
+    long pid = fd >= 0 ? atol (out) : 0;
     if (pid <= 0 || connect_init (box)) {
         char reason[800];
-        snprintf (reason, sizeof reason, "cannot start: %s", rc ? strerror (rc)
+        snprintf (reason, sizeof reason, "cannot start: %s", fd < 0 ? strerror (err)
                   : *out ? out + (out[0] == 'E' ? 2 : 0) : "no word from the helper");
         reason[strcspn (reason, "\n")] = 0;
         clog_error (NULL, "sandbox %s %s", box->id, reason);
@@ -279,6 +301,45 @@ sbx_host_spawn (box_t *box)
     return 0;
 }
 
+int
+sbx_host_spawn (box_t *box)
+{
+    if (spawn_start (box))
+        return -1;
+    return sbx_host_spawn_finish (box);
+}
+
+int
+sbx_host_spawn_finish (box_t *box)
+{
+    if (box->spawn_fd < 0)
+        return box->wire ? 0 : -1;
+    zmq_pollitem_t item = { .fd = box->spawn_fd };
+    zloop_poller_end (svc_loop (box->mgr->svc), &item);
+    return finish (box, box->spawn_fd, box->spawn_pid);
+}
+
+static int
+on_spawned (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop, (void) item;
+    box_t *box = arg;
+    if (sbx_host_spawn_finish (box) == 0) {
+        json_object_set_new (box->rec, "status", json_string ("ready"));
+        sbx_registry_put (box->mgr->reg, box->id, box->rec);
+    }
+    return 0;
+}
+
+int
+sbx_host_spawn_async (box_t *box)
+{
+    if (spawn_start (box))
+        return -1;
+    zmq_pollitem_t item = { .fd = box->spawn_fd, .events = ZMQ_POLLIN };
+    return zloop_poller (svc_loop (box->mgr->svc), &item, on_spawned, box);
+}
+
 static int
 rm_one (const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -290,6 +351,8 @@ void
 sbx_host_destroy (box_t *box)
 {
     sbx_mgr_t *m = box->mgr;
+    if (box->spawn_fd >= 0)
+        sbx_host_spawn_finish (box);
     disconnect (box);
     fail_pending (box, "sandbox_destroyed", "destroyed");
     pid_t pid = (pid_t) rec_u64 (box, "initPid");
@@ -323,6 +386,19 @@ sbx_host_release (box_t *box)
 {
     disconnect (box);
     fail_pending (box, "unavailable", "sandbox-manager is stopping");
+    if (!json_is_true (json_object_get (box->rec, "pool")))
+        return;
+    sbx_host_spawn_finish (box);
+    disconnect (box);
+    /* An unclaimed pooled sandbox has nothing to keep: it goes with its manager. */
+    pid_t pid = (pid_t) rec_u64 (box, "initPid");
+    if (pid > 0)
+        kill (pid, SIGKILL);
+    sbx_cgroup_destroy (box->id);
+    sbx_registry_del (box->mgr->reg, box->id);
+    char dir[1024];
+    snprintf (dir, sizeof dir, "%s/sandboxes/%s", box->mgr->data, box->id);
+    nftw (dir, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 proto_msg_t *

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proto.h"
 #include "sbx_wire.h"
@@ -44,6 +45,12 @@ int sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *time
 /* Handles what poll reported on fds, reaps children, enforces deadlines. */
 void sbx_procs_service (sbx_procs_t *self, const struct pollfd *fds, int nfds);
 void sbx_procs_reap (sbx_procs_t *self);
+
+/* Signals root's whole tree: descendants by parent link (a child that
+ * started its own session included), and what is left of its session and
+ * group; SIGKILL rounds stop everything first so a fork bomb cannot
+ * outrun it (sbx_tree.c). */
+void sbx_kill_tree (pid_t root, int sig);
 
 /* Files (sbx_files.c): answers one file request at once. Returns the reply
  * (an `error` naming the path on refusal). */

@@ -29,6 +29,8 @@ typedef struct {
     sbx_mgr_t *mgr;
     sbx_wire_t *wire;
     int fd;                     /* connection to init, or -1 */
+    int spawn_fd;               /* the helper's pipe while it starts, or -1 */
+    pid_t spawn_pid;            /* the helper, while spawn_fd is open */
 } box_t;
 
 uint64_t sbx_wall_ms (void);
@@ -36,6 +38,11 @@ uint64_t sbx_wall_ms (void);
 /* Starts box's init (fresh, or again after a death) and connects to it.
  * Returns 0, or -1 with the record's status set to broken and reason. */
 int sbx_host_spawn (box_t *box);
+/* The same without waiting: the helper's word is read from the loop, and
+ * the sandbox becomes ready then (the warm pool's refill). Returns 0 or -1. */
+int sbx_host_spawn_async (box_t *box);
+/* Completes a started spawn now (waiting for the helper). Returns 0 or -1. */
+int sbx_host_spawn_finish (box_t *box);
 /* Reconnects to a running init after a manager restart. Returns 0 or -1. */
 int sbx_host_connect (box_t *box);
 /* Kills every process, deletes the workspace and the record, and frees
@@ -44,7 +51,8 @@ void sbx_host_destroy (box_t *box);
 /* Removes the cgroups and directories of destroyed sandboxes whose
  * processes are all gone (run from a timer, so destroy answers at once). */
 void sbx_host_bury (sbx_mgr_t *m);
-/* Closes the connection without touching the sandbox (manager shutdown). */
+/* Closes the connection without touching the sandbox (manager shutdown),
+ * except an unclaimed pooled one, which is destroyed. */
 void sbx_host_release (box_t *box);
 /* Stores box's record and publishes it on `sandbox.<id>.status`. */
 void sbx_host_save (box_t *box);

@@ -348,12 +348,23 @@ sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
         return rep;
     }
     size_t n = extra ? json_array_size (extra) : 0;
-    char **argv = calloc (n + 4, sizeof *argv);
+    char **argv = calloc (n + 8, sizeof *argv);
     int a = 0;
-    argv[a++] = strdup (langs[li][2]);
-    if (li == 2)
-        argv[a++] = strdup ("--experimental-strip-types");
-    argv[a++] = strdup (path);
+    if (li == 2) {
+        /* TypeScript: Debian's tsc compiles to /tmp, then node runs the
+         * output (docs/sandbox.md); extra arguments follow as "$@". */
+        char script[512];
+        snprintf (script, sizeof script, "tsc --outDir %s.out --module commonjs --target es2020 "
+                  "--skipLibCheck %s && exec node %s.out/.caisson-code-%u.js \"$@\"", path, path,
+                  path, seq);
+        argv[a++] = strdup ("/bin/sh");
+        argv[a++] = strdup ("-c");
+        argv[a++] = strdup (script);
+        argv[a++] = strdup ("runCode");
+    } else {
+        argv[a++] = strdup (langs[li][2]);
+        argv[a++] = strdup (path);
+    }
     for (size_t i = 0; i < n; i++)
         if (json_is_string (json_array_get (extra, i)))
             argv[a++] = strdup (json_string_value (json_array_get (extra, i)));
@@ -371,60 +382,6 @@ find (sbx_procs_t *self, uint64_t pid)
         if (self->p[i].used && (uint64_t) self->p[i].pid == pid)
             return &self->p[i];
     return NULL;
-}
-
-/* Signals the process's whole tree: its descendants by parent link (so a
- * child that started its own session is caught while its parent lives),
- * and whatever is left in its session or group. Stopped first, then
- * signalled, a few rounds, so a fork bomb cannot outrun it. */
-static void
-kill_tree (pid_t root, int sig)
-{
-    enum { MAX = 4096 };
-    static int pid[MAX], ppid[MAX], sid[MAX], pgid[MAX];
-    static bool in[MAX];
-    for (int round = 0; round < 3; round++) {
-        int n = 0;
-        DIR *d = opendir ("/proc");
-        struct dirent *e;
-        while (d && (e = readdir (d)) && n < MAX) {
-            int q = atoi (e->d_name);
-            if (q <= 1)
-                continue;
-            char path[64], buf[512];
-            snprintf (path, sizeof path, "/proc/%d/stat", q);
-            FILE *f = fopen (path, "re");
-            if (!f)
-                continue;
-            size_t len = fread (buf, 1, sizeof buf - 1, f);
-            fclose (f);
-            buf[len] = 0;
-            char *rp = strrchr (buf, ')');
-            if (rp && sscanf (rp + 2, "%*c %d %d %d", &ppid[n], &pgid[n], &sid[n]) == 3) {
-                pid[n] = q;
-                in[n] = q == root || sid[n] == root || pgid[n] == root;
-                n++;
-            }
-        }
-        if (d)
-            closedir (d);
-        for (bool grew = true; grew;) {
-            grew = false;
-            for (int a = 0; a < n; a++)
-                for (int b = 0; b < n && !in[a]; b++)
-                    if (in[b] && ppid[a] == pid[b])
-                        in[a] = grew = true;
-        }
-        int hit = 0;
-        for (int a = 0; a < n; a++)
-            if (in[a] && (sig == SIGKILL ? kill (pid[a], SIGSTOP) == 0 : true))
-                hit++;
-        for (int a = 0; a < n; a++)
-            if (in[a])
-                kill (pid[a], sig);
-        if (!hit || sig != SIGKILL)
-            break;
-    }
 }
 
 proto_msg_t *
@@ -460,7 +417,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
                                (unsigned long long) b->pid);
     else if (req->type == PROTO_sandbox_exec_kill) {
         if (!p->exited)
-            kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
+            sbx_kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
         rep = proto_msg_new (PROTO_sandbox_ack, req);
         proto_set_str (&rep->body.sandbox_ack.sandboxId, self->ctx->id);
     } else if (req->type == PROTO_sandbox_exec_wait && !(p->exited && p->fd[1] < 0 && p->fd[2] < 0)) {
@@ -569,7 +526,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     bool done = p->exited && p->fd[1] < 0 && p->fd[2] < 0;
     if (!p->exited && now >= p->deadline) {
         p->timed_out = true;
-        kill_tree (p->pid, SIGKILL);
+        sbx_kill_tree (p->pid, SIGKILL);
         p->deadline = UINT64_MAX;
     }
     if (done) {
@@ -609,7 +566,7 @@ sbx_procs_reap (sbx_procs_t *self)
             p->end = sbx_now_ms ();
             p->drain_until = p->end + DRAIN_MS;
             if (p->timed_out || WIFSIGNALED (status))
-                kill_tree (pid, SIGKILL);
+                sbx_kill_tree (pid, SIGKILL);
         }
     }
 }
