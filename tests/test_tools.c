@@ -301,6 +301,12 @@ test_guardrails (void **state)
     assert_true (json_is_true (json_object_get (r, "truncated")));
     assert_int_equal (strlen (str (r, "stdout")), 100);
     json_decref (r);
+    /* A sandbox-manager that does not answer: a clear error by the deadline. */
+    r = call_at ("tool-runner", "readFile", "{\"sandboxId\":\"gone-1\",\"path\":\"x\"}", NULL,
+                 false, "{\"timeoutSeconds\":1}", &ok);
+    assert_false (ok);
+    assert_string_equal (code (r), "sandbox_unavailable");
+    json_decref (r);
     r = call ("noSuchTool", "{}", false);
     assert_string_equal (code (r), "unknown_tool");
     json_decref (r);

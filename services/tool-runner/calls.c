@@ -176,31 +176,49 @@ typedef struct {
     const char *id;
     const json_t *result;
     bool ok;
+    json_t *stored;
+    bool stored_ok;
 } finish_t;
 
 static int
 finish_txn (MDB_txn *txn, void *arg)
 {
     finish_t *f = arg;
+    json_decref (f->stored);
+    f->stored = NULL;
     json_t *rec = get_record (f->self, txn, f->id);
     if (!rec)
         return MDB_NOTFOUND;
     int rc = 0;
-    /* A result stored first (by an instance that took over) stays. */
-    if (!json_is_true (json_object_get (rec, "done"))) {
+    if (json_is_true (json_object_get (rec, "done"))) {
+        f->stored = json_incref (json_object_get (rec, "result"));
+        f->stored_ok = json_is_true (json_object_get (rec, "ok"));
+    }
+    else {
         json_object_set_new (rec, "done", json_true ());
         json_object_set_new (rec, "ok", json_boolean (f->ok));
         json_object_set (rec, "result", (json_t *) f->result);
         json_object_set_new (rec, "finished", json_integer ((json_int_t) calls_now_ms ()));
         rc = put_record (f->self, txn, f->id, rec);
+        f->stored = json_incref ((json_t *) f->result);
+        f->stored_ok = f->ok;
     }
     json_decref (rec);
     return rc;
 }
 
 int
-calls_finish (calls_t *self, const char *call_id, const json_t *result, bool ok)
+calls_finish (calls_t *self, const char *call_id, const json_t *result, bool ok,
+              json_t **stored, bool *stored_ok)
 {
-    finish_t f = { self, call_id, result, ok };
-    return store_write (self->store, finish_txn, &f);
+    finish_t f = { self, call_id, result, ok, NULL, false };
+    int rc = store_write (self->store, finish_txn, &f);
+    if (rc) {
+        json_decref (f.stored);
+        f.stored = json_incref ((json_t *) result);
+        f.stored_ok = ok;
+    }
+    *stored = f.stored;
+    *stored_ok = f.stored_ok;
+    return rc;
 }
