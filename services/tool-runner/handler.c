@@ -22,7 +22,7 @@
 
 #define MAX_WAITERS 8
 
-typedef enum { JOB_WAITING, JOB_RUNNING, JOB_DONE } job_state_t;
+typedef enum { JOB_WAITING, JOB_RUNNING } job_state_t;
 
 typedef struct _job_t job_t;
 struct _job_t {
