@@ -222,3 +222,41 @@ calls_finish (calls_t *self, const char *call_id, const json_t *result, bool ok,
     *stored_ok = f.stored_ok;
     return rc;
 }
+
+typedef struct {
+    calls_t *self;
+    uint64_t before;
+    size_t max;
+    int removed;
+} expire_t;
+
+static int
+expire_txn (MDB_txn *txn, void *arg)
+{
+    expire_t *e = arg;
+    e->removed = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (txn, store_dbi (e->self->store, 0), &cur);
+    if (rc)
+        return rc;
+    MDB_val key, val;
+    for (rc = mdb_cursor_get (cur, &key, &val, MDB_FIRST); !rc && (size_t) e->removed < e->max;
+         rc = mdb_cursor_get (cur, &key, &val, MDB_NEXT)) {
+        json_t *rec = json_loadb (val.mv_data, val.mv_size, 0, NULL);
+        json_t *fin = json_object_get (rec, "finished");
+        bool old = json_is_true (json_object_get (rec, "done")) && fin
+                   && (uint64_t) json_integer_value (fin) < e->before;
+        json_decref (rec);
+        if (old && (rc = mdb_cursor_del (cur, 0)) == 0)
+            e->removed++;
+    }
+    mdb_cursor_close (cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+int
+calls_expire (calls_t *self, uint64_t before_ms, size_t max)
+{
+    expire_t e = { self, before_ms, max, 0 };
+    return store_write (self->store, expire_txn, &e) ? -1 : e.removed;
+}

@@ -53,6 +53,11 @@ int calls_renew (calls_t *self, const char *const ids[], size_t count);
 int calls_finish (calls_t *self, const char *call_id, const json_t *result, bool ok,
                   json_t **stored, bool *stored_ok);
 
+/* Deletes the records of calls finished before before_ms (wall clock),
+ * at most max of them per call, so the store does not grow forever.
+ * Returns how many went, or -1. */
+int calls_expire (calls_t *self, uint64_t before_ms, size_t max);
+
 /* The shared environment, for the forge's records. */
 store_t *calls_store (calls_t *self);
 

@@ -56,6 +56,7 @@ struct _handler_t {
     int timer;
     size_t running;
     size_t max_running;
+    uint64_t ticks;
     job_t *jobs;
 };
 
@@ -204,6 +205,10 @@ on_timer (zloop_t *loop, int timer_id, void *arg)
         if (j->state == JOB_RUNNING)
             ids[n++] = j->call_id;
     calls_renew (self->calls, ids, n);
+    /* Old results go a few at a time, so no tick holds the store long. */
+    uint64_t keep = cfg_u64 ("CAISSON_TOOLS_KEEP_HOURS") * 3600000;
+    if (++self->ticks % 60 == 0 && calls_now_ms () > keep)
+        calls_expire (self->calls, calls_now_ms () - keep, 1000);
     for (job_t *j = self->jobs, *next; j; j = next) {
         next = j->next;
         if (j->state != JOB_WAITING)
