@@ -85,9 +85,10 @@ test_catalogue (void **state)
         assert_true (json_is_object (json_object_get (t, "outputSchema")));
         assert_true (json_integer_value (json_object_get (t, "timeoutSeconds")) > 0);
         assert_true (json_integer_value (json_object_get (t, "maxOutputBytes")) > 0);
-        /* Only opening a pull request changes the world beyond the sandbox. */
+        /* What approval gates key on: applying a diff to the repository
+         * under review, and opening a pull request. */
         assert_int_equal (json_is_true (json_object_get (t, "mutates")),
-                          !strcmp (names[i], "git.openPR"));
+                          !strcmp (names[i], "git.openPR") || !strcmp (names[i], "repo.applyDiff"));
     }
     assert_null (catalogue_find (s_cat, "rm", NULL));
 }
