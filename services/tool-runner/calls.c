@@ -31,7 +31,7 @@ calls_new (const char *dir, const char *instance, uint64_t lease_ms)
     if (!self)
         return NULL;
     self->store = store_new (dir, dbnames, 3, 64ull << 20, cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20,
-                             MDB_NOTLS);
+                             MDB_NOTLS | MDB_NOMETASYNC);
     if (!self->store) {
         free (self);
         return NULL;
