@@ -38,6 +38,7 @@ bench: build
 	./$(BUILD)/bin/bench-agent
 	./$(BUILD)/bin/bench-eventlog
 	./$(BUILD)/bin/bench-sandbox
+	./$(BUILD)/bin/bench-tools
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null

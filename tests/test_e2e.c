@@ -50,6 +50,16 @@ stack_down (void **state)
     (void) state;
     const char *down[] = { "caisson", "down", NULL };
     assert_int_equal (support_run (down, NULL, 0), 0);
+    /* Nothing is left running: the sandboxes' inits went with the stack. */
+    char cmd[1200];
+    snprintf (cmd, sizeof cmd, "pgrep -f 'caisson-sandbox-init .* %s/sandboxes/' | wc -l",
+              getenv ("CAISSON_DATA"));
+    FILE *p = popen (cmd, "r");
+    int left = -1;
+    assert_non_null (p);
+    assert_int_equal (fscanf (p, "%d", &left), 1);
+    pclose (p);
+    assert_int_equal (left, 0);
     return 0;
 }
 

@@ -9,3 +9,9 @@ add_dependencies(test_tools caisson caisson-tool-runner caisson-bus)
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 caisson_test(test_github test_github.c)
 target_link_libraries(test_github PRIVATE toolrunner PkgConfig::MHD)
+# The same tests against real sandboxes from caisson-sandbox-manager.
+caisson_test(test_tools_sandbox test_tools.c)
+target_compile_definitions(test_tools_sandbox PRIVATE TOOLS_REAL_SANDBOX)
+target_link_libraries(test_tools_sandbox PRIVATE toolrunner)
+add_dependencies(test_tools_sandbox caisson caisson-tool-runner caisson-bus caisson-sandbox-manager
+                 caisson-sandbox-init)

@@ -211,6 +211,7 @@ cmd_down (const args_t *a)
             kill (procs[i].pid, SIGKILL);
     if (sup && stack_is_ours (sup))
         kill (sup, SIGKILL);
+    stack_kill_sandboxes (a->data);
     stack_clear (a->data);
     printf ("caisson: stopped the stack in %s\n", a->data);
     return 0;

@@ -2,6 +2,7 @@
 #include "stack.h"
 #include "cfg.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -185,4 +186,41 @@ stack_clear (const char *data)
         stack_path (data, files[i], path, sizeof path);
         unlink (path);
     }
+}
+
+int
+stack_kill_sandboxes (const char *data)
+{
+    char prefix[PATH_MAX + 16];
+    int plen = snprintf (prefix, sizeof prefix, "%s/sandboxes/", data);
+    DIR *proc = opendir ("/proc");
+    if (!proc || plen <= 0 || (size_t) plen >= sizeof prefix) {
+        if (proc)
+            closedir (proc);
+        return 0;
+    }
+    int killed = 0;
+    struct dirent *e;
+    while ((e = readdir (proc))) {
+        pid_t pid = (pid_t) atoi (e->d_name);
+        char path[64], argv[4096];
+        if (pid <= 0)
+            continue;
+        snprintf (path, sizeof path, "/proc/%d/cmdline", (int) pid);
+        FILE *f = fopen (path, "r");
+        size_t n = f ? fread (argv, 1, sizeof argv - 1, f) : 0;
+        if (f)
+            fclose (f);
+        argv[n] = '\0';
+        /* argv: the init's path, the sandbox id, the sandbox directory. */
+        const char *a0 = argv, *a1 = a0 + strlen (a0) + 1, *a2 = a1 + strlen (a1) + 1;
+        const char *base = strrchr (a0, '/');
+        if (a2 >= argv + n || strcmp (base ? base + 1 : a0, "caisson-sandbox-init")
+            || strncmp (a2, prefix, (size_t) plen))
+            continue;
+        if (kill (pid, SIGKILL) == 0)
+            killed++;
+    }
+    closedir (proc);
+    return killed;
 }

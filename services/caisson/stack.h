@@ -50,6 +50,13 @@ int stack_read_procs (const char *data, stack_proc_t *procs, size_t max);
 /* Removes the run/ files of a stack that has stopped. */
 void stack_clear (const char *data);
 
+/* Kills the sandboxes of the stack in data: every caisson-sandbox-init
+ * whose sandbox directory lies under data/sandboxes. Sandboxes outlive a
+ * restarted sandbox-manager on purpose; a stopped stack leaves nothing
+ * running, and the next start heals them from their kept workspaces.
+ * Returns how many were killed. */
+int stack_kill_sandboxes (const char *data);
+
 /* True when pid is alive and runs one of our binaries (guards against a
  * recycled pid). */
 bool stack_is_ours (pid_t pid);

@@ -269,4 +269,7 @@ supervisor_stop_all (supervisor_t *self)
             s->info.pid = 0;
         }
     }
+    int n = stack_kill_sandboxes (self->data);
+    if (n)
+        clog_info (NULL, "stopped %d sandboxes (their workspaces are kept)", n);
 }
