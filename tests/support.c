@@ -14,6 +14,18 @@
 #include <unistd.h>
 
 static char s_dir[512];
+static pid_t s_owner;
+
+/* Sandboxes that outlive their manager (by design, so a restart keeps them)
+ * must not outlive the test: `caisson down` ends those under the test's dir. */
+static void
+sweep_sandboxes (void)
+{
+    if (getpid () != s_owner)
+        return;
+    const char *argv[] = { "caisson", "down", "--data", s_dir, NULL };
+    support_run (argv, NULL, 0);
+}
 
 const char *
 support_sandbox_env (const char *name)
@@ -30,6 +42,9 @@ support_sandbox_env (const char *name)
     snprintf (ep, sizeof ep, "ipc://%s/events-out", s_dir);
     setenv ("CAISSON_BUS_SUB", ep, 1);
     setenv ("CAISSON_DATA", s_dir, 1);
+    if (!s_owner)
+        atexit (sweep_sandboxes);
+    s_owner = getpid ();
     return s_dir;
 }
 

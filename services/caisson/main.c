@@ -196,7 +196,12 @@ cmd_down (const args_t *a)
     stack_proc_t procs[STACK_MAX_PROCS];
     int n = stack_read_procs (a->data, procs, STACK_MAX_PROCS);
     if (!sup && n <= 0) {
-        printf ("caisson: nothing running for %s\n", a->data);
+        /* Sandboxes of a stack that crashed outright are still ours to end. */
+        int boxes = stack_kill_sandboxes (a->data);
+        if (boxes > 0)
+            printf ("caisson: stopped %d sandbox(es) left behind in %s\n", boxes, a->data);
+        else
+            printf ("caisson: nothing running for %s\n", a->data);
         return 0;
     }
     if (sup) {

@@ -251,7 +251,11 @@ spawn_start (box_t *box)
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init (&fa);
     posix_spawn_file_actions_adddup2 (&fa, pfd[1], 3);
+    /* The init outlives its manager (claimed sandboxes survive a restart), so
+     * it must not hold the manager's terminal or output pipes open. */
     posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen (&fa, 2, "/dev/null", O_WRONLY, 0);
     pid_t helper;
     int rc = posix_spawn (&helper, box->mgr->initbin, &fa, NULL, argv, envp);
     posix_spawn_file_actions_destroy (&fa);
