@@ -30,6 +30,8 @@ support_sandbox_env (const char *name)
     snprintf (ep, sizeof ep, "ipc://%s/events-out", s_dir);
     setenv ("CAISSON_BUS_SUB", ep, 1);
     setenv ("CAISSON_DATA", s_dir, 1);
+    /* Any free port: stacks side by side, and other tests, never collide. */
+    setenv ("CAISSON_HTTP", "127.0.0.1:0", 1);
     return s_dir;
 }
 

@@ -7,6 +7,7 @@
 #include "bus_tap.h"
 #include "cfg.h"
 #include "clog.h"
+#include "cmd_token.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -27,7 +28,9 @@ static const char *usage =
     "  status [--json] [--data DIR] each process: pid, health, uptime, restarts\n"
     "  tap [PREFIX] [--data DIR]    print events whose topic starts with PREFIX\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
-    "                               its health; exit 0 when it answers\n\n"
+    "                               its health; exit 0 when it answers\n"
+    "  token create --user NAME [--operator] [--data DIR]\n"
+    "                               print a new API bearer token for NAME\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -105,12 +108,15 @@ run_stack (const args_t *a, int ready)
         (void) w;
         close (ready);
     }
-    else if (status == 0)
-        printf ("caisson: 6 processes healthy in %lld ms\n"
+    else if (status == 0) {
+        char note[512] = "";
+        cmd_token_local (a->data, note, sizeof note);
+        printf ("caisson: 6 processes healthy in %lld ms\n%s"
                 "  data     %s\n  logs     %s/log/*.log\n  bus      %s\n  events   %s"
                 "  (watch: caisson tap --data %s)\n  stop     Ctrl-C, or caisson down --data %s\n",
-                (long long) took, a->data, a->data, cfg_str ("CAISSON_BUS"),
+                (long long) took, note, a->data, a->data, cfg_str ("CAISSON_BUS"),
                 cfg_str ("CAISSON_BUS_SUB"), a->data, a->data);
+    }
     else
         fprintf (stderr, "caisson: %s", line + 5);
     fflush (stdout);
@@ -323,6 +329,8 @@ main (int argc, char **argv)
         fprintf (stderr, "caisson: %s\n", err);
         return 2;
     }
+    if (argc > 1 && !strcmp (argv[1], "token"))
+        return cmd_token (argc, argv);
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
         fprintf (stderr, "usage: %s\n", usage);

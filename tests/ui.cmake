@@ -1,0 +1,5 @@
+# ui-bridge through HTTP: the server core, tokens, limits, isolation,
+# health and metrics (test_ui).
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+caisson_test(test_ui test_ui.c ui_support.c)
+target_link_libraries(test_ui PRIVATE PkgConfig::CURL)
