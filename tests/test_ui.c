@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *s_self;
@@ -436,6 +437,65 @@ test_metrics (void **state)
     assert_true (samples > 10);
 }
 
+/* The embedded UI is served, and unknown UI paths fall back to it. */
+static void
+test_static (void **state)
+{
+    (void) state;
+    ui_res_t r = ui_request ("GET", "/", NULL, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    assert_non_null (strstr (r.body, "<title>Caisson</title>"));
+    char type[128];
+    ui_header (&r, "Content-Type", type, sizeof type);
+    assert_string_equal (type, "text/html; charset=utf-8");
+    ui_res_free (&r);
+    r = ui_request ("GET", "/app.js", NULL, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    ui_header (&r, "Content-Type", type, sizeof type);
+    assert_string_equal (type, "text/javascript; charset=utf-8");
+    ui_res_free (&r);
+    r = ui_request ("GET", "/runs/01J0000000000000000000ABCD", NULL, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    ui_res_free (&r);
+    r = ui_request ("GET", "/missing.png", NULL, NULL, NULL);
+    assert_int_equal (r.status, 404);
+    ui_res_free (&r);
+}
+
+/* Runs tests/agui/NAME with node, from that directory; 0 when it passes. */
+static int
+run_node (const char *const args[])
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
+            _exit (126);
+        execvp ("node", (char *const *) args);
+        _exit (127);
+    }
+    int status;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
+}
+
+/* The web UI in headless Chromium: the sandboxes view lists alice's
+ * sandbox; screenshots go to build/ui-screenshots/sandboxes. */
+static void
+test_browser (void **state)
+{
+    (void) state;
+    long status;
+    json_t *doc = ui_json ("POST", "/api/sandboxes", s_alice, "{\"name\":\"browser-box\"}",
+                           &status);
+    assert_int_equal (status, 201);
+    char id[64];
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (doc, "sandboxId")));
+    json_decref (doc);
+    const char *args[] = { "node", "browser.mjs", ui_base, s_alice,
+                           CAISSON_BIN_DIR "/../ui-screenshots/sandboxes", "sandboxes", id, NULL };
+    assert_int_equal (run_node (args), 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -450,6 +510,8 @@ main (int argc, char **argv)
         cmocka_unit_test (test_cors),
         cmocka_unit_test (test_stalled_client),
         cmocka_unit_test (test_metrics),
+        cmocka_unit_test (test_static),
+        cmocka_unit_test (test_browser),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -32,7 +32,7 @@ int
 ui_wait_ready (void)
 {
     for (int i = 0; i < 300; i++) {
-        ui_res_t r = ui_request ("GET", "/nope", NULL, NULL, NULL);
+        ui_res_t r = ui_request ("GET", "/api/nope", NULL, NULL, NULL);
         long status = r.status;
         ui_res_free (&r);
         if (status == 404)
