@@ -437,6 +437,48 @@ test_metrics (void **state)
     assert_true (samples > 10);
 }
 
+/* Input errors of the runs API and /agui are caught before any bus
+ * request, whatever services run. */
+static void
+test_runs_input_errors (void **state)
+{
+    (void) state;
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", NULL, "{\"task\":\"x\"}", &status);
+    assert_int_equal (status, 401);
+    json_decref (doc);
+    doc = ui_json ("POST", "/api/runs", s_alice, "not json", &status);
+    assert_int_equal (status, 400);
+    assert_string_equal (error_code (doc), "bad_json");
+    json_decref (doc);
+    doc = ui_json ("POST", "/api/runs", s_alice, "{\"model\":\"m\"}", &status);
+    assert_int_equal (status, 400);
+    assert_non_null (strstr (json_string_value (json_object_get (json_object_get (doc, "error"),
+                                                                 "message")), "task"));
+    json_decref (doc);
+    doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"x\",\"colour\":1}", &status);
+    assert_int_equal (status, 400);
+    json_decref (doc);
+    doc = ui_json ("GET", "/api/runs/..%2F..%2Fetc/events", s_alice, NULL, &status);
+    assert_int_equal (status, 404);
+    json_decref (doc);
+    doc = ui_json ("POST", "/agui", NULL, "{}", &status);
+    assert_int_equal (status, 401);
+    json_decref (doc);
+    doc = ui_json ("POST", "/agui", s_alice, "{\"threadId\":\"t\"}", &status);
+    assert_int_equal (status, 400);
+    json_decref (doc);
+    doc = ui_json ("POST", "/agui", s_alice,
+                   "{\"threadId\":\"t\",\"runId\":\"r\",\"messages\":[]}", &status);
+    assert_int_equal (status, 400);
+    json_decref (doc);
+    doc = ui_json ("POST", "/agui", s_alice,
+                   "{\"threadId\":\"t\",\"runId\":\"r\",\"resume\":[{\"interruptId\":"
+                   "\"forged\",\"status\":\"resolved\"}]}", &status);
+    assert_int_equal (status, 400);
+    json_decref (doc);
+}
+
 /* The embedded UI is served, and unknown UI paths fall back to it. */
 static void
 test_static (void **state)
@@ -510,6 +552,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_cors),
         cmocka_unit_test (test_stalled_client),
         cmocka_unit_test (test_metrics),
+        cmocka_unit_test (test_runs_input_errors),
         cmocka_unit_test (test_static),
         cmocka_unit_test (test_browser),
     };

@@ -21,6 +21,16 @@ typedef struct {
 static const route_t s_routes[] = {
     { "GET",    "/healthz",                     "healthz",           false, api_healthz },
     { "GET",    "/metrics",                     "metrics",           false, api_metrics },
+    { "POST",   "/api/runs",                    "runs.start",        true,  api_runs_start },
+    { "GET",    "/api/runs",                    "runs.list",         true,  api_runs_list },
+    { "GET",    "/api/runs/{}",                 "runs.get",          true,  api_runs_get },
+    { "GET",    "/api/runs/{}/events",          "runs.events",       true,  api_runs_events },
+    { "POST",   "/api/runs/{}/approve",         "runs.approve",      true,  api_runs_approve },
+    { "POST",   "/api/runs/{}/decline",         "runs.decline",      true,  api_runs_decline },
+    { "POST",   "/api/runs/{}/cancel",          "runs.cancel",       true,  api_runs_cancel },
+    { "GET",    "/api/runs/{}/transcript",      "runs.transcript",   true,  api_runs_transcript },
+    { "POST",   "/agui",                        "agui",              true,  api_agui },
+    { "GET",    "/api/artifacts/{}",            "artifacts.get",     true,  api_artifacts_get },
     { "GET",    "/api/sandboxes",               "sandboxes.list",    true,  api_sandboxes_list },
     { "POST",   "/api/sandboxes",               "sandboxes.create",  true,  api_sandboxes_create },
     { "GET",    "/api/sandboxes/{}",            "sandboxes.get",     true,  api_sandboxes_get },
@@ -210,4 +220,46 @@ app_reply_json (int status, proto_msg_t *rep)
     if (!doc)
         return http_res_error (502, "bad_reply", "the reply did not convert to JSON");
     return http_res_json (status, doc);
+}
+
+static proto_type_t
+s_type (const char *wire)
+{
+    return proto_type_lookup (wire, strlen (wire));
+}
+
+bool
+app_has_field (const char *wire, const char *name)
+{
+    proto_type_t t = s_type (wire);
+    if (t == PROTO_TYPE_COUNT)
+        return false;
+    const proto_msgdef_t *def = proto_def (t);
+    for (size_t i = 0; i < def->nfields; i++)
+        if (!strcmp (def->fields[i].name, name))
+            return true;
+    return false;
+}
+
+http_res_t *
+app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire, json_t *obj,
+               int timeout_ms, const char *want, json_t **out)
+{
+    *out = NULL;
+    proto_type_t t = s_type (wire), w = s_type (want);
+    if (t == PROTO_TYPE_COUNT || w == PROTO_TYPE_COUNT)
+        return http_res_error (501, "not_implemented",
+                               "this build has no %s message (its service's contract)", wire);
+    proto_msg_t *msg = app_msg (req, t), *rep;
+    char why[256];
+    if (msg && pjson_to_body (msg, obj, NULL, why, sizeof why)) {
+        proto_msg_destroy (&msg);
+        return http_res_error (400, "bad_request", "%s", why);
+    }
+    http_res_t *err = app_call (app, service, msg, timeout_ms, w, &rep);
+    if (err)
+        return err;
+    *out = pjson_from_body (rep);
+    proto_msg_destroy (&rep);
+    return *out ? NULL : http_res_error (502, "bad_reply", "%s did not convert to JSON", want);
 }
