@@ -81,9 +81,10 @@ api_runs_start (app_t *app, http_req_t *req)
         while (i < 5 && strcmp (allowed[i][0], key))
             i++;
         if (i == 5) {
+            http_res_t *res = http_res_error (400, "bad_request", "unknown field '%s'", key);
             json_decref (body);
             json_decref (in);
-            return http_res_error (400, "bad_request", "unknown field '%s'", key);
+            return res;
         }
         json_object_set (body, fname ("run.start", allowed[i][1], allowed[i][0]), v);
     }
