@@ -437,6 +437,39 @@ test_metrics (void **state)
     assert_true (samples > 10);
 }
 
+/* A second bridge with a tiny budget: the burst passes, then 429 with
+ * Retry-After; another user is not affected. */
+static void
+test_rate_limit (void **state)
+{
+    (void) state;
+    char saved[96];
+    snprintf (saved, sizeof saved, "%s", ui_base);
+    ui_pick_port ();
+    const char *env[] = { "CAISSON_HTTP_RATE=1", "CAISSON_HTTP_BURST=3", NULL };
+    pid_t bridge = support_spawn ("caisson-ui-bridge", env);
+    assert_int_equal (ui_wait_ready (), 0);
+    long status;
+    for (int i = 0; i < 3; i++) {
+        json_t *doc = ui_json ("GET", "/api/sandboxes", s_bob, NULL, &status);
+        assert_int_equal (status, 200);
+        json_decref (doc);
+    }
+    ui_res_t r = ui_request ("GET", "/api/sandboxes", s_bob, NULL, NULL);
+    assert_int_equal (r.status, 429);
+    assert_non_null (strstr (r.body, "rate_limited"));
+    char after[32];
+    ui_header (&r, "Retry-After", after, sizeof after);
+    assert_true (atoi (after) >= 1);
+    ui_res_free (&r);
+    json_t *doc = ui_json ("GET", "/api/sandboxes", s_alice, NULL, &status);
+    assert_int_equal (status, 200);
+    json_decref (doc);
+    support_expect_clean_exit (bridge);
+    snprintf (ui_base, sizeof ui_base, "%s", saved);
+    setenv ("CAISSON_HTTP", saved + strlen ("http://"), 1);
+}
+
 /* Input errors of the runs API and /agui are caught before any bus
  * request, whatever services run. */
 static void
@@ -552,6 +585,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_cors),
         cmocka_unit_test (test_stalled_client),
         cmocka_unit_test (test_metrics),
+        cmocka_unit_test (test_rate_limit),
         cmocka_unit_test (test_runs_input_errors),
         cmocka_unit_test (test_static),
         cmocka_unit_test (test_browser),
