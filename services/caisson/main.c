@@ -167,9 +167,11 @@ cmd_up (const args_t *a)
         waitpid (pid, NULL, 0);
         return 1;
     }
-    printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n"
+    char note[512] = "";
+    cmd_token_local (a->data, note, sizeof note);
+    printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n%s"
             "  data %s, logs %s/log; stop with: caisson down --data %s\n",
-            strtok (line + 3, "\n"), (int) pid, a->data, a->data, a->data);
+            strtok (line + 3, "\n"), (int) pid, note, a->data, a->data, a->data);
     return 0;
 }
 
