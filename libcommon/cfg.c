@@ -80,6 +80,43 @@ static const cfg_entry_t table[] = {
       "ui-bridge instances that share it share tokens." },
     { "CAISSON_SSE_HEARTBEAT_MS", "15000", "ui-bridge",
       "Interval of keep-alive comments on idle event streams." },
+    /* tool-runner */
+    { "CAISSON_TOOLS_WRITE_GLOBS", "*", "tool-runner",
+      "Comma-separated fnmatch globs (`*` crosses `/`), relative to a sandbox's "
+      "workspace, that file writes, deletes and applied diffs must match." },
+    { "CAISSON_TOOLS_WRITE_DENY", ".git,.git/*", "tool-runner",
+      "Comma-separated globs that writes and diffs must not match, even when "
+      "allowed above." },
+    { "CAISSON_TOOLS_COMMAND_ALLOW", "*", "tool-runner",
+      "Comma-separated globs a runCommand command string must match." },
+    { "CAISSON_TOOLS_COMMAND_DENY", "", "tool-runner",
+      "Comma-separated globs a runCommand command string must not match, e.g. "
+      "`*sudo *`." },
+    { "CAISSON_TOOLS_REPO_ALLOW", "/*,file:///*", "tool-runner",
+      "Comma-separated globs of repositories repo.clone may fetch: local paths "
+      "and file:// URLs by default; add remotes, e.g. `https://github.com/org/*`." },
+    { "CAISSON_TOOLS_MAX_OUTPUT", "1048576", "tool-runner",
+      "Most bytes of a command's stdout or stderr, a file's content or a test "
+      "log returned in a result; the rest is cut and `truncated` set." },
+    { "CAISSON_TOOLS_TIMEOUT_S", "600", "tool-runner",
+      "Longest any tool call may run, in seconds (each tool has its own, "
+      "smaller or equal, and a run's remaining budget may be smaller still)." },
+    { "CAISSON_TOOLS_CONCURRENCY", "16", "tool-runner",
+      "Tool calls one tool-runner instance runs at once; more are refused with "
+      "`busy`, which the caller retries." },
+    { "CAISSON_TOOLS_LEASE_MS", "3000", "tool-runner",
+      "A running call's lease: an instance renews it every third of this; a "
+      "retry reaching another instance takes the call over once it lapses." },
+    { "CAISSON_TOOLS_SANDBOX_TRY_MS", "2000", "tool-runner",
+      "How long one request to sandbox-manager waits before it is resent "
+      "(same id, so it never runs twice), until the call's deadline." },
+    { "CAISSON_TOOLS_READ_MAX_FILES", "200", "tool-runner",
+      "Most files repo.readFiles returns." },
+    { "CAISSON_TOOLS_TEST_COMMAND", "", "tool-runner",
+      "Test command ci.runTests runs; empty means detected from the repository." },
+    { "CAISSON_TOOLS_FORGE_URL", "", "tool-runner",
+      "Base of the URLs local pull requests are given, e.g. "
+      "`https://caisson.example/prs/`; empty gives `caisson pr <id>`." },
 };
 
 const cfg_entry_t *

@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "clog.h"
 #include "cmd_token.h"
+#include "cmd_tool.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -30,7 +31,9 @@ static const char *usage =
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
     "                               its health; exit 0 when it answers\n"
     "  token create --user NAME [--operator] [--data DIR]\n"
-    "                               print a new API bearer token for NAME\n\n"
+    "                               print a new API bearer token for NAME\n"
+    "  tool list|call ...           the agent's tools: list them, or call one\n"
+    "  prs, pr ID                   the local forge's pull requests\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -333,6 +336,14 @@ main (int argc, char **argv)
     }
     if (argc > 1 && !strcmp (argv[1], "token"))
         return cmd_token (argc, argv);
+    if (argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
+                     || !strcmp (argv[1], "pr"))) {
+        proto_limits_load ();
+        zsys_init ();
+        zsys_set_logstream (NULL);
+        clog_init ("caisson", "");
+        return cmd_tool_main (argc, argv);
+    }
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
         fprintf (stderr, "usage: %s\n", usage);

@@ -1,0 +1,420 @@
+/* handler: tools.list and tools.call on job threads. See handler.h. */
+#define _GNU_SOURCE
+#include "handler.h"
+#include "calls.h"
+#include "catalogue.h"
+#include "cfg.h"
+#include "clog.h"
+#include "forge.h"
+#include "guard.h"
+#include "mpjson.h"
+#include "sbxcall.h"
+#include "schema.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_WAITERS 8
+
+typedef enum { JOB_WAITING, JOB_RUNNING, JOB_DONE } job_state_t;
+
+typedef struct _job_t job_t;
+struct _job_t {
+    handler_t *owner;
+    job_state_t state;
+    const tool_def_t *tool;
+    char call_id[129];
+    char fp[CID_SIZE];
+    char corr[CID_SIZE];
+    char *user;
+    json_t *args;
+    guard_t *guard;
+    bool dry_run;
+    unsigned timeout_s;
+    int64_t started;            /* zclock_usecs */
+    int64_t give_up;            /* zclock_mono: a waiting job stops waiting */
+    bus_pending_t *pending[MAX_WAITERS];
+    int npending;
+    pthread_t thread;
+    json_t *result;
+    job_t *next;
+};
+
+struct _handler_t {
+    svc_t *svc;
+    catalogue_t *catalogue;
+    guard_t *guard;
+    calls_t *calls;
+    forge_t *forge;
+    int pipe[2];
+    int timer;
+    size_t running;
+    size_t max_running;
+    job_t *jobs;
+};
+
+static void
+job_free (job_t *job)
+{
+    json_decref (job->args);
+    json_decref (job->result);
+    guard_destroy (&job->guard);
+    free (job->user);
+    free (job);
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static proto_msg_t *
+result_msg (const proto_msg_t *cause, const char *call_id, const char *name,
+            const json_t *result, bool ok, int64_t duration_us)
+{
+    proto_msg_t *rep = proto_msg_new (PROTO_tools_result, cause);
+    if (!rep)
+        return NULL;
+    proto_tools_result_t *b = &rep->body.tools_result;
+    proto_set_str (&b->call_id, call_id);
+    proto_set_str (&b->name, name);
+    b->ok = ok;
+    b->duration_us = duration_us > 0 ? (uint64_t) duration_us : 0;
+    if (sbx_set_any (&b->result, result)) {
+        json_t *e = tool_error ("output_too_large", NULL, "the result could not be encoded");
+        sbx_set_any (&b->result, e);
+        b->ok = false;
+        json_decref (e);
+    }
+    return rep;
+}
+
+static void
+answer_all (handler_t *self, job_t *job, const json_t *result, bool ok)
+{
+    int64_t took = zclock_usecs () - job->started;
+    for (int i = 0; i < job->npending; i++) {
+        proto_msg_t *rep = result_msg (bus_pending_request (job->pending[i]), job->call_id,
+                                       job->tool->name, result, ok, took);
+        bus_worker_answer (svc_worker (self->svc), &job->pending[i], rep);
+    }
+    job->npending = 0;
+}
+
+static void
+unlink_job (handler_t *self, job_t *job)
+{
+    for (job_t **p = &self->jobs; *p; p = &(*p)->next)
+        if (*p == job) {
+            *p = job->next;
+            return;
+        }
+}
+
+/* ---- job threads -------------------------------------------------------- */
+
+static void *
+job_main (void *arg)
+{
+    job_t *job = arg;
+    tool_ctx_t ctx = {
+        .call_id = job->call_id, .corr = job->corr, .user = job->user, .dry_run = job->dry_run,
+        .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
+        .deadline = zclock_mono () + (int64_t) job->timeout_s * 1000 + 5000,
+    };
+    ctx.client = bus_client_new (cfg_str ("CAISSON_BUS"));
+    json_t *result = ctx.client ? job->tool->fn (&ctx, job->args)
+                                : tool_error ("internal", NULL, "cannot reach the bus");
+    bus_client_destroy (&ctx.client);
+    if (!result)
+        result = tool_error ("internal", NULL, "the tool failed without saying why");
+    char *text = json_dumps (result, JSON_COMPACT);
+    size_t size = text ? strlen (text) : 0;
+    free (text);
+    if (size > job->tool->max_output + (job->tool->max_output >> 2)) {
+        json_decref (result);
+        result = tool_error ("output_too_large", NULL, "the result is %zu bytes, more than this "
+                             "tool may return; ask for less (a narrower path or glob)", size);
+    }
+    job->result = result;
+    ssize_t w = write (job->owner->pipe[1], &job, sizeof job);
+    (void) w;
+    return NULL;
+}
+
+static int
+start_job (handler_t *self, job_t *job)
+{
+    sigset_t all, old;
+    sigfillset (&all);
+    /* Signals stay with the service loop's thread. */
+    pthread_sigmask (SIG_BLOCK, &all, &old);
+    job->state = JOB_RUNNING;
+    job->started = zclock_usecs ();
+    int rc = pthread_create (&job->thread, NULL, job_main, job);
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    if (rc) {
+        job->state = JOB_WAITING;
+        return -1;
+    }
+    self->running++;
+    return 0;
+}
+
+static int
+on_job_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop, (void) item;
+    handler_t *self = arg;
+    job_t *job;
+    while (read (self->pipe[0], &job, sizeof job) == (ssize_t) sizeof job) {
+        pthread_join (job->thread, NULL);
+        self->running--;
+        bool ok = !tool_failed (job->result);
+        if (calls_finish (self->calls, job->call_id, job->result, ok))
+            clog_error (job->corr, "call %s: result not stored", job->call_id);
+        clog_info (job->corr, "call %s %s: %s in %lld ms", job->call_id, job->tool->name,
+                   ok ? "ok" : "error", (long long) (zclock_usecs () - job->started) / 1000);
+        answer_all (self, job, job->result, ok);
+        unlink_job (self, job);
+        job_free (job);
+    }
+    return 0;
+}
+
+/* Renews the leases of running calls; looks again at calls waiting on
+ * another instance: done (answer), lapsed (take over) or still running. */
+static int
+on_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    handler_t *self = arg;
+    const char *ids[256];
+    size_t n = 0;
+    for (job_t *j = self->jobs; j && n < 256; j = j->next)
+        if (j->state == JOB_RUNNING)
+            ids[n++] = j->call_id;
+    calls_renew (self->calls, ids, n);
+    for (job_t *j = self->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->state != JOB_WAITING)
+            continue;
+        json_t *result = NULL;
+        bool ok = false;
+        calls_state_t st = calls_claim (self->calls, j->call_id, j->fp, &result, &ok);
+        if (st == CALLS_DONE)
+            answer_all (self, j, result, ok);
+        else if (st == CALLS_MINE && start_job (self, j) == 0)
+            continue;
+        else if (st == CALLS_BUSY && zclock_mono () < j->give_up)
+            continue;
+        else {
+            json_t *e = tool_error ("busy", NULL, "the call is still running elsewhere; ask "
+                                    "again with the same callId later");
+            answer_all (self, j, e, false);
+            json_decref (e);
+        }
+        json_decref (result);
+        unlink_job (self, j);
+        job_free (j);
+    }
+    return 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static proto_msg_t *
+refuse (const proto_msg_t *req, const char *name, json_t *error)
+{
+    proto_msg_t *rep = result_msg (req, req->body.tools_call.call_id, name, error, false, 0);
+    json_decref (error);
+    return rep;
+}
+
+static void
+fingerprint (const char *name, const json_t *args, bool dry, char out[CID_SIZE])
+{
+    char *text = json_dumps (args, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t len = strlen (name) + (text ? strlen (text) : 0) + 8;
+    char *key = malloc (len);
+    if (key) {
+        snprintf (key, len, "%s\n%s\n%d", name, text ? text : "", dry);
+        sbx_derive_id (key, out);
+    }
+    else
+        sbx_derive_id (name, out);
+    free (key);
+    free (text);
+}
+
+static proto_msg_t *
+call (handler_t *self, const proto_msg_t *req)
+{
+    const proto_tools_call_t *c = &req->body.tools_call;
+    size_t index;
+    const tool_def_t *tool = catalogue_find (self->catalogue, c->name, &index);
+    if (!tool)
+        return refuse (req, c->name, tool_error ("unknown_tool", "name", "there is no tool named "
+                                                 "%s; tools.list gives the catalogue", c->name));
+    char why[160];
+    json_t *args = c->args.size ? mpjson_decode (c->args.data, c->args.size, 24, why, sizeof why)
+                                : json_object ();
+    if (!args)
+        return refuse (req, c->name, tool_error ("invalid_arguments", NULL, "arguments are not "
+                                                 "valid JSON: %s", why));
+    json_t *error = NULL;
+    if (schema_validate (catalogue_input (self->catalogue, index), args, &error)) {
+        json_decref (args);
+        return refuse (req, c->name, error);
+    }
+    json_t *limits = c->limits.size ? mpjson_decode (c->limits.data, c->limits.size, 8, why,
+                                                     sizeof why)
+                                    : NULL;
+    guard_t *guard = c->limits.size && !limits ? NULL
+                                               : guard_narrow (self->guard, limits, &error);
+    json_decref (limits);
+    if (!guard) {
+        json_decref (args);
+        return refuse (req, c->name, error ? error : tool_error ("bad_limits", "limits",
+                                                                 "limits are not valid"));
+    }
+    job_t *job = calloc (1, sizeof *job);
+    if (!job) {
+        json_decref (args);
+        guard_destroy (&guard);
+        return NULL;
+    }
+    *job = (job_t) { .owner = self, .tool = tool, .args = args, .guard = guard,
+                     .dry_run = c->dry_run, .user = req->env.user ? strdup (req->env.user) : NULL };
+    snprintf (job->call_id, sizeof job->call_id, "%s", c->call_id);
+    snprintf (job->corr, sizeof job->corr, "%s", req->env.corr);
+    fingerprint (tool->name, args, c->dry_run, job->fp);
+    unsigned t = tool->timeout_s < guard_timeout (guard) ? tool->timeout_s : guard_timeout (guard);
+    if (c->timeout_ms && (c->timeout_ms + 999) / 1000 < t)
+        t = (unsigned) ((c->timeout_ms + 999) / 1000);
+    job->timeout_s = t ? t : 1;
+    job->give_up = zclock_mono () + (int64_t) job->timeout_s * 1000 + 10000;
+
+    /* Already running here (a retry that reached us again): wait for it. */
+    for (job_t *j = self->jobs; j; j = j->next)
+        if (!strcmp (j->call_id, job->call_id) && !strcmp (j->fp, job->fp)
+            && j->npending < MAX_WAITERS) {
+            j->pending[j->npending] = bus_worker_defer (svc_worker (self->svc));
+            job_free (job);
+            return j->pending[j->npending++] ? BUS_DEFERRED : NULL;
+        }
+    if (self->running >= self->max_running) {
+        job_free (job);
+        return proto_error_new (req, "busy", "tool-runner %s runs %zu calls already",
+                                svc_instance (self->svc), self->running);
+    }
+    json_t *stored = NULL;
+    bool ok = false;
+    calls_state_t st = calls_claim (self->calls, job->call_id, job->fp, &stored, &ok);
+    proto_msg_t *rep = NULL;
+    switch (st) {
+    case CALLS_DONE:
+        rep = result_msg (req, job->call_id, tool->name, stored, ok, 0);
+        break;
+    case CALLS_CONFLICT:
+        rep = refuse (req, tool->name, tool_error ("call_id_reused", "callId", "callId %s was "
+                                                   "already used for a different call",
+                                                   job->call_id));
+        break;
+    case CALLS_ERROR:
+        rep = proto_error_new (req, "store_failed", "the call could not be recorded");
+        break;
+    case CALLS_BUSY:
+    case CALLS_MINE:
+        job->pending[job->npending++] = bus_worker_defer (svc_worker (self->svc));
+        if (!job->pending[0] || (st == CALLS_MINE && start_job (self, job))) {
+            clog_error (job->corr, "call %s could not be started", job->call_id);
+            if (job->pending[0]) {
+                json_t *e = tool_error ("internal", NULL, "the call could not be started");
+                answer_all (self, job, e, false);
+                json_decref (e);
+                rep = BUS_DEFERRED;
+            }
+            break;
+        }
+        job->next = self->jobs;
+        self->jobs = job;
+        if (st == CALLS_BUSY)
+            clog_info (job->corr, "call %s runs on another instance; waiting", job->call_id);
+        return BUS_DEFERRED;
+    }
+    json_decref (stored);
+    job_free (job);
+    return rep;
+}
+
+proto_msg_t *
+handler_serve (const proto_msg_t *req, void *arg)
+{
+    handler_t *self = svc_state (arg);
+    if (req->type == PROTO_tools_list) {
+        proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
+        if (rep && sbx_set_any (&rep->body.tools_catalogue.tools,
+                                catalogue_json (self->catalogue)))
+            proto_msg_destroy (&rep);
+        return rep;
+    }
+    if (req->type == PROTO_tools_call)
+        return call (self, req);
+    return proto_error_new (req, "unknown_request", "tool-runner does not serve %s",
+                            proto_type_name (req->type));
+}
+
+handler_t *
+handler_new (svc_t *svc)
+{
+    handler_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->svc = svc;
+    self->pipe[0] = self->pipe[1] = -1;
+    self->max_running = cfg_u64 ("CAISSON_TOOLS_CONCURRENCY");
+    char dir[4096];
+    snprintf (dir, sizeof dir, "%s/tool-runner", cfg_str ("CAISSON_DATA"));
+    uint64_t lease = cfg_u64 ("CAISSON_TOOLS_LEASE_MS");
+    self->catalogue = catalogue_new ();
+    self->guard = guard_new ();
+    self->calls = calls_new (dir, svc_instance (svc), lease);
+    self->forge = self->calls ? forge_new (self->calls) : NULL;
+    if (!self->catalogue || !self->guard || !self->forge || pipe2 (self->pipe, O_NONBLOCK | O_CLOEXEC)) {
+        handler_destroy (&self);
+        return NULL;
+    }
+    zmq_pollitem_t item = { NULL, self->pipe[0], ZMQ_POLLIN, 0 };
+    zloop_poller (svc_loop (svc), &item, on_job_done, self);
+    self->timer = zloop_timer (svc_loop (svc), lease / 3 ? lease / 3 : 1, 0, on_timer, self);
+    clog_info (NULL, "%zu tools; store %s; lease %llu ms", catalogue_count (self->catalogue), dir,
+               (unsigned long long) lease);
+    return self;
+}
+
+void
+handler_destroy (handler_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    handler_t *self = *self_p;
+    for (job_t *j = self->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->state == JOB_RUNNING)
+            pthread_join (j->thread, NULL);
+        job_free (j);
+    }
+    if (self->pipe[0] >= 0) {
+        close (self->pipe[0]);
+        close (self->pipe[1]);
+    }
+    forge_destroy (&self->forge);
+    calls_destroy (&self->calls);
+    guard_destroy (&self->guard);
+    catalogue_destroy (&self->catalogue);
+    free (self);
+    *self_p = NULL;
+}

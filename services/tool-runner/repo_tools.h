@@ -1,0 +1,18 @@
+/* repo_tools: the repository workflow: clone into a sandbox, read files,
+ * apply a diff within the allowed paths, run the tests, open a pull request.
+ * The repository lives in the sandbox's workspace as `repo`; its origin is
+ * known only to tool-runner (forge.h). Globs for diffs are relative to the
+ * repository's root. */
+#ifndef TR_REPO_TOOLS_H
+#define TR_REPO_TOOLS_H
+
+#include "toolctx.h"
+
+tool_fn repo_clone, repo_read_files, repo_apply_diff, ci_run_tests, git_open_pr;
+
+/* The branch name a pull request for title opened by call_id gets:
+ * `caisson/<slug>-<8 characters from call_id>`, so a retried call reuses
+ * it. Returns 0, or -1 when title has nothing to make a slug of. */
+int repo_branch_name (const char *title, const char *call_id, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,510 @@
+/* sbx_tools: createSandbox ... runCommand over the bus. See sbx_tools.h. */
+#include "sbx_tools.h"
+#include "bus_tap.h"
+#include "cfg.h"
+#include "mpjson.h"
+#include "sbxcall.h"
+
+#include <czmq.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define S(args, key) json_string_value (json_object_get (args, key))
+#define OOM() tool_error ("internal", NULL, "out of memory")
+
+static json_t *
+dry (const char *what, json_t *detail)
+{
+    return json_pack ("{s:b, s:b, s:s, s:o*}", "success", 1, "dryRun", 1, "wouldDo", what,
+                      "detail", detail);
+}
+
+/* Resolves args.path (or path) inside the sandbox; when writing, inside
+ * the workspace and allowed by the guard. */
+static int
+target (tool_ctx_t *ctx, const char *sbx, const char *path, bool write, const char *field,
+        char *abs, size_t abslen, json_t **error)
+{
+    char ws[4096];
+    if (sbx_workspace (ctx, sbx, ws, sizeof ws, error)
+        || guard_resolve (ws, path, write, abs, abslen, error))
+        return -1;
+    if (write && guard_write (ctx->guard, ws, abs, field, error))
+        return -1;
+    return 0;
+}
+
+json_t *
+sbx_create_sandbox (tool_ctx_t *ctx, json_t *args)
+{
+    if (ctx->dry_run)
+        return dry ("create a sandbox", json_deep_copy (args));
+    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_create);
+    if (!req)
+        return OOM ();
+    proto_sandbox_create_t *b = &req->body.sandbox_create;
+    proto_set_str (&b->name, S (args, "name"));
+    proto_set_str (&b->language, S (args, "language"));
+    if (json_object_get (args, "labels"))
+        sbx_set_any (&b->labels, json_object_get (args, "labels"));
+    if (json_object_get (args, "envVars"))
+        sbx_set_any (&b->envVars, json_object_get (args, "envVars"));
+    json_t *error;
+    proto_msg_t *rep = sbx_call (ctx, NULL, req, PROTO_sandbox_info, &error);
+    if (!rep)
+        return error;
+    json_t *out = json_pack ("{s:s}", "sandboxId", rep->body.sandbox_info.sandboxId);
+    proto_msg_destroy (&rep);
+    return out;
+}
+
+json_t *
+sbx_exec_json (tool_ctx_t *ctx, const proto_msg_t *rep, bool capture)
+{
+    const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+    size_t cap = guard_max_output (ctx->guard);
+    size_t lo = r->stdout ? strlen (r->stdout) : 0, le = r->stderr ? strlen (r->stderr) : 0;
+    bool cut = r->truncated || (capture && (lo > cap || le > cap));
+    json_t *out = json_pack ("{s:b, s:I, s:I, s:b}", "success", r->exitCode == 0 && !r->timedOut,
+                             "exitCode", (json_int_t) r->exitCode, "executionTime",
+                             (json_int_t) r->executionTime, "truncated", cut);
+    json_object_set_new (out, "stdout", capture ? sbx_text (r->stdout ? r->stdout : "",
+                                                            lo < cap ? lo : cap)
+                                                : json_string (""));
+    json_object_set_new (out, "stderr", capture ? sbx_text (r->stderr ? r->stderr : "",
+                                                            le < cap ? le : cap)
+                                                : json_string (""));
+    if (r->timedOut)
+        json_object_set_new (out, "timedOut", json_true ());
+    return out;
+}
+
+proto_msg_t *
+sbx_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command, const char *cwd,
+          const json_t *envs, json_t **error)
+{
+    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_exec);
+    json_t *cmd = json_string (command);
+    if (!req || !cmd || sbx_set_any (&req->body.sandbox_exec.command, cmd)) {
+        json_decref (cmd);
+        proto_msg_destroy (&req);
+        *error = OOM ();
+        return NULL;
+    }
+    json_decref (cmd);
+    proto_sandbox_exec_t *b = &req->body.sandbox_exec;
+    proto_set_str (&b->sandboxId, sandbox_id);
+    proto_set_str (&b->cwd, cwd);
+    if (envs)
+        sbx_set_any (&b->envs, envs);
+    b->timeoutSeconds = ctx->timeout_s;
+    b->maxOutputBytes = guard_max_output (ctx->guard);
+    return sbx_call (ctx, sandbox_id, req, PROTO_sandbox_exec_result, error);
+}
+
+json_t *
+sbx_run_command (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId"), *command = S (args, "command");
+    json_t *error;
+    if (guard_command (ctx->guard, command, &error))
+        return error;
+    json_t *t = json_object_get (args, "timeoutSeconds");
+    if (t && (unsigned) json_integer_value (t) < ctx->timeout_s)
+        ctx->timeout_s = (unsigned) json_integer_value (t);
+    if (ctx->dry_run)
+        return dry ("run a command", json_pack ("{s:s, s:i}", "command", command,
+                                                "timeoutSeconds", (int) ctx->timeout_s));
+    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_exec);
+    if (!req)
+        return OOM ();
+    proto_sandbox_exec_t *b = &req->body.sandbox_exec;
+    proto_set_str (&b->sandboxId, sbx);
+    sbx_set_any (&b->command, json_object_get (args, "command"));
+    if (json_object_get (args, "envs"))
+        sbx_set_any (&b->envs, json_object_get (args, "envs"));
+    proto_set_str (&b->cwd, S (args, "workingDirectory"));
+    b->timeoutSeconds = ctx->timeout_s;
+    b->maxOutputBytes = guard_max_output (ctx->guard);
+    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
+    if (!rep)
+        return error;
+    json_t *capture = json_object_get (args, "captureOutput");
+    json_t *out = sbx_exec_json (ctx, rep, !json_is_false (capture));
+    json_object_set_new (out, "command", json_string (command));
+    proto_msg_destroy (&rep);
+    return out;
+}
+
+json_t *
+sbx_run_code (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    json_t *t = json_object_get (args, "timeoutSeconds");
+    if (t && (unsigned) json_integer_value (t) < ctx->timeout_s)
+        ctx->timeout_s = (unsigned) json_integer_value (t);
+    if (ctx->dry_run)
+        return dry ("run code", json_pack ("{s:s*, s:I}", "language", S (args, "language"),
+                                           "bytes", (json_int_t) strlen (S (args, "code"))));
+    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_run_code);
+    if (!req)
+        return OOM ();
+    proto_sandbox_run_code_t *b = &req->body.sandbox_run_code;
+    proto_set_str (&b->sandboxId, sbx);
+    proto_set_str (&b->code, S (args, "code"));
+    proto_set_str (&b->language, S (args, "language"));
+    if (json_object_get (args, "argv"))
+        sbx_set_any (&b->argv, json_object_get (args, "argv"));
+    if (json_object_get (args, "envs"))
+        sbx_set_any (&b->envs, json_object_get (args, "envs"));
+    b->timeoutSeconds = ctx->timeout_s;
+    json_t *error;
+    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
+    if (!rep)
+        return error;
+    json_t *out = sbx_exec_json (ctx, rep, true);
+    json_object_del (out, "success");
+    proto_msg_destroy (&rep);
+    return out;
+}
+
+/* The path request types share one body layout (PROTO_SANDBOX_PATH_REQ). */
+static proto_msg_t *
+path_req (tool_ctx_t *ctx, proto_type_t type, const char *sbx, const char *path,
+          bool recursive)
+{
+    proto_msg_t *req = sbx_new (ctx, type);
+    if (!req)
+        return NULL;
+    proto_sandbox_read_file_t *b = &req->body.sandbox_read_file;
+    proto_set_str (&b->sandboxId, sbx);
+    proto_set_str (&b->path, path);
+    b->recursive = recursive;
+    b->depth = 1;
+    b->maxBytes = guard_max_output (ctx->guard);
+    return req;
+}
+
+json_t *
+sbx_read_file (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    char abs[4200];
+    json_t *error;
+    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
+        return error;
+    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_read_file, sbx, abs, false),
+                                 PROTO_sandbox_file, &error);
+    if (!rep)
+        return error;
+    const proto_sandbox_file_t *f = &rep->body.sandbox_file;
+    json_t *content = json_stringn ((const char *) f->content.data, f->content.size);
+    json_t *out = content ? json_pack ("{s:o, s:s, s:b}", "content", content, "path", f->path,
+                                       "truncated", f->truncated)
+                          : tool_error ("binary_file", "path", "%s is not UTF-8 text; use "
+                                        "runCommand (e.g. xxd or base64) to inspect it", f->path);
+    proto_msg_destroy (&rep);
+    return out;
+}
+
+json_t *
+sbx_write_file (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    char abs[4200];
+    json_t *error;
+    if (target (ctx, sbx, S (args, "path"), true, "path", abs, sizeof abs, &error))
+        return error;
+    json_t *content = json_object_get (args, "content");
+    if (ctx->dry_run)
+        return dry ("write a file", json_pack ("{s:s, s:I}", "path", abs, "bytes",
+                                               (json_int_t) json_string_length (content)));
+    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_write_file);
+    if (!req)
+        return OOM ();
+    proto_set_str (&req->body.sandbox_write_file.sandboxId, sbx);
+    proto_set_str (&req->body.sandbox_write_file.path, abs);
+    proto_set_bytes (&req->body.sandbox_write_file.content, json_string_value (content),
+                     json_string_length (content));
+    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_path, &error);
+    if (!rep)
+        return error;
+    json_t *out = json_pack ("{s:b, s:s}", "success", 1, "path", rep->body.sandbox_path.path);
+    proto_msg_destroy (&rep);
+    return out;
+}
+
+json_t *
+sbx_write_files (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    char ws[4096], abs[4200], field[64];
+    json_t *error, *files = json_array (), *item;
+    size_t i;
+    if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error)) {
+        json_decref (files);
+        return error;
+    }
+    json_array_foreach (json_object_get (args, "files"), i, item) {
+        snprintf (field, sizeof field, "files[%zu].path", i);
+        if (guard_resolve (ws, S (item, "path"), true, abs, sizeof abs, &error)
+            || guard_write (ctx->guard, ws, abs, field, &error)) {
+            json_object_set_new (json_object_get (error, "error"), "field", json_string (field));
+            json_decref (files);
+            return error;
+        }
+        json_array_append_new (files, json_pack ("{s:s, s:O}", "path", abs, "data",
+                                                 json_object_get (item, "data")));
+    }
+    if (ctx->dry_run) {
+        json_t *paths = json_array ();
+        json_array_foreach (files, i, item)
+            json_array_append (paths, json_object_get (item, "path"));
+        json_decref (files);
+        return dry ("write files", json_pack ("{s:o}", "paths", paths));
+    }
+    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_write_files);
+    if (!req || sbx_set_any (&req->body.sandbox_write_files.files, files)) {
+        json_decref (files);
+        proto_msg_destroy (&req);
+        return OOM ();
+    }
+    json_decref (files);
+    proto_set_str (&req->body.sandbox_write_files.sandboxId, sbx);
+    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_paths, &error);
+    if (!rep)
+        return error;
+    char why[128];
+    const proto_bytes_t *w = &rep->body.sandbox_paths.filesWritten;
+    json_t *written = mpjson_decode (w->data, w->size, 4, why, sizeof why);
+    proto_msg_destroy (&rep);
+    return json_pack ("{s:b, s:o}", "success", 1, "filesWritten",
+                      written ? written : json_array ());
+}
+
+json_t *
+sbx_list_files (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    char abs[4200], why[128];
+    json_t *error;
+    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
+        return error;
+    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_list_files, sbx, abs, false),
+                                 PROTO_sandbox_file_list, &error);
+    if (!rep)
+        return error;
+    const proto_bytes_t *f = &rep->body.sandbox_file_list.files;
+    json_t *in = mpjson_decode (f->data, f->size, 8, why, sizeof why), *e, *files = json_array ();
+    size_t i;
+    json_array_foreach (in, i, e)
+        json_array_append_new (files, json_pack (
+            "{s:O*, s:O*, s:b}", "name", json_object_get (e, "name"), "path",
+            json_object_get (e, "path"), "isDirectory",
+            !strcmp (S (e, "type") ? S (e, "type") : "", "directory")));
+    json_decref (in);
+    json_t *out = json_pack ("{s:o, s:s}", "files", files, "path", rep->body.sandbox_file_list.path);
+    proto_msg_destroy (&rep);
+    return out;
+}
+
+static json_t *
+path_op (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *what)
+{
+    const char *sbx = S (args, "sandboxId");
+    char abs[4200];
+    json_t *error;
+    if (target (ctx, sbx, S (args, "path"), true, "path", abs, sizeof abs, &error))
+        return error;
+    if (ctx->dry_run)
+        return dry (what, json_pack ("{s:s}", "path", abs));
+    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, type, sbx, abs, true), PROTO_sandbox_path,
+                                 &error);
+    if (!rep)
+        return error;
+    json_t *out = json_pack ("{s:b, s:s}", "success", 1, "path", rep->body.sandbox_path.path);
+    proto_msg_destroy (&rep);
+    return out;
+}
+
+json_t *
+sbx_delete_file (tool_ctx_t *ctx, json_t *args)
+{
+    return path_op (ctx, args, PROTO_sandbox_delete_file, "delete a path");
+}
+
+json_t *
+sbx_create_directory (tool_ctx_t *ctx, json_t *args)
+{
+    return path_op (ctx, args, PROTO_sandbox_create_directory, "create a directory");
+}
+
+static void
+iso_time (uint64_t ms, char out[32])
+{
+    time_t s = (time_t) (ms / 1000);
+    struct tm tm;
+    gmtime_r (&s, &tm);
+    size_t n = strftime (out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (out + n, 32 - n, ".%03uZ", (unsigned) (ms % 1000));
+}
+
+static proto_msg_t *
+file_info (tool_ctx_t *ctx, const char *sbx, const char *abs, json_t **error)
+{
+    return sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_get_file_info, sbx, abs, false),
+                     PROTO_sandbox_file_info, error);
+}
+
+json_t *
+sbx_get_file_info (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    char abs[4200], when[32];
+    json_t *error;
+    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
+        return error;
+    proto_msg_t *rep = file_info (ctx, sbx, abs, &error);
+    if (!rep)
+        return error;
+    const proto_sandbox_file_info_t *f = &rep->body.sandbox_file_info;
+    iso_time (f->modifiedTime, when);
+    json_t *out = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "name", f->name,
+                             "type", f->type, "path", f->path, "size", (json_int_t) f->size,
+                             "mode", (json_int_t) f->mode, "permissions", f->permissions,
+                             "owner", f->owner, "group", f->group, "modifiedTime", when);
+    if (f->symlinkTarget)
+        json_object_set_new (out, "symlinkTarget", sbx_text (f->symlinkTarget,
+                                                             strlen (f->symlinkTarget)));
+    proto_msg_destroy (&rep);
+    return out;
+}
+
+json_t *
+sbx_check_file_exists (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    char abs[4200];
+    json_t *error;
+    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
+        return error;
+    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_check_file_exists, sbx,
+                                                     abs, false),
+                                 PROTO_sandbox_file_exists, &error);
+    if (!rep)
+        return error;
+    bool exists = rep->body.sandbox_file_exists.exists;
+    proto_msg_destroy (&rep);
+    json_t *out = json_pack ("{s:b, s:s}", "exists", exists, "path", abs);
+    if (exists && (rep = file_info (ctx, sbx, abs, &error))) {
+        json_object_set_new (out, "isDirectory",
+                             json_boolean (!strcmp (rep->body.sandbox_file_info.type, "directory")));
+        proto_msg_destroy (&rep);
+    }
+    else if (exists)
+        json_decref (error);
+    return out;
+}
+
+static void
+human (uint64_t n, char out[32])
+{
+    static const char *const units[] = { "B", "KB", "MB", "GB", "TB" };
+    double v = (double) n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf (out, 32, "%llu B", (unsigned long long) n);
+    else
+        snprintf (out, 32, "%.2f %s", v, units[u]);
+}
+
+json_t *
+sbx_get_file_size (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    char abs[4200], hr[32];
+    json_t *error;
+    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
+        return error;
+    proto_msg_t *info = file_info (ctx, sbx, abs, &error);
+    if (!info)
+        return error;
+    bool dir = !strcmp (info->body.sandbox_file_info.type, "directory");
+    uint64_t size = info->body.sandbox_file_info.size;
+    proto_msg_destroy (&info);
+    if (dir) {
+        proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_get_file_size, sbx, abs,
+                                                         true),
+                                     PROTO_sandbox_file_size, &error);
+        if (!rep)
+            return error;
+        size = rep->body.sandbox_file_size.size;
+        proto_msg_destroy (&rep);
+    }
+    json_t *out = json_pack ("{s:I, s:s, s:b}", "size", (json_int_t) size, "path", abs,
+                             "isDirectory", dir);
+    if (json_is_true (json_object_get (args, "humanReadable"))) {
+        human (size, hr);
+        json_object_set_new (out, "humanReadableSize", json_string (hr));
+    }
+    return out;
+}
+
+json_t *
+sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
+{
+    const char *sbx = S (args, "sandboxId");
+    char abs[4200], prefix[160], topic[256];
+    json_t *error;
+    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
+        return error;
+    json_t *d = json_object_get (args, "watchDuration");
+    int duration = d ? (int) json_integer_value (d) : 5000;
+    snprintf (prefix, sizeof prefix, "sandbox.%s.watch.", sbx);
+    bus_tap_t *tap = bus_tap_new (cfg_str ("CAISSON_BUS_SUB"), prefix);
+    if (!tap)
+        return tool_error ("internal", NULL, "cannot subscribe to the sandbox's events");
+    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_watch_start, sbx, abs,
+                                                     json_is_true (json_object_get (args,
+                                                                                   "recursive"))),
+                                 PROTO_sandbox_watch, &error);
+    if (!rep) {
+        bus_tap_destroy (&tap);
+        return error;
+    }
+    uint64_t watch_id = rep->body.sandbox_watch.watchId;
+    proto_msg_destroy (&rep);
+    json_t *events = json_array ();
+    int64_t until = zclock_mono () + duration;
+    while (zclock_mono () < until && tool_left_ms (ctx) > 1000) {
+        proto_msg_t *ev = bus_tap_recv (tap, topic, sizeof topic, (int) (until - zclock_mono ()),
+                                        NULL);
+        if (ev && ev->type == PROTO_sandbox_fs_event
+            && ev->body.sandbox_fs_event.watchId == watch_id) {
+            char when[32];
+            iso_time (ev->env.ts / 1000, when);
+            const char *p = ev->body.sandbox_fs_event.path, *slash = strrchr (p, '/');
+            json_array_append_new (events, json_pack ("{s:s, s:s, s:s, s:s}", "type",
+                                                      ev->body.sandbox_fs_event.event, "name",
+                                                      slash ? slash + 1 : p, "path", p,
+                                                      "timestamp", when));
+        }
+        proto_msg_destroy (&ev);
+    }
+    bus_tap_destroy (&tap);
+    proto_msg_t *stop = sbx_new (ctx, PROTO_sandbox_watch_stop);
+    if (stop) {
+        proto_set_str (&stop->body.sandbox_watch_stop.sandboxId, sbx);
+        stop->body.sandbox_watch_stop.watchId = watch_id;
+        proto_msg_t *ack = sbx_call (ctx, sbx, stop, PROTO_sandbox_ack, &error);
+        if (!ack)
+            json_decref (error);
+        proto_msg_destroy (&ack);
+    }
+    return json_pack ("{s:b, s:s, s:o}", "watchStarted", 1, "path", abs, "events", events);
+}

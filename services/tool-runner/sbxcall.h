@@ -1,0 +1,43 @@
+/* sbxcall: one request from a tool to sandbox-manager, made safe to repeat.
+ *
+ * Each request a tool makes gets an id derived from the call id and the
+ * request's position in the tool (its step) and try, not a random one. A
+ * tool run again for the same call (a retry that another instance took
+ * over) therefore sends the very same ids, and sandbox-manager's worker
+ * answers a request id it has already served from its reply cache, or
+ * drops it while the first is still running, instead of running it twice.
+ * Requests are sent to `sandbox-manager.<instance>`, the instance named in
+ * the sandboxId. A try that gets no answer is resent (same bytes) every
+ * CAISSON_TOOLS_SANDBOX_TRY_MS until the call's deadline; a busy answer is
+ * retried with jittered backoff under the next try's id. */
+#ifndef TR_SBXCALL_H
+#define TR_SBXCALL_H
+
+#include <jansson.h>
+#include "toolctx.h"
+
+/* Sends req (consumed) about sandbox_id (NULL: any instance) and returns
+ * the reply, or NULL with *error set: sandbox_unavailable on no answer by
+ * the deadline, or the sandbox's own error code and message. A reply of
+ * another type than want is an error too. */
+proto_msg_t *sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req,
+                       proto_type_t want, json_t **error);
+
+/* The workspace directory of a sandbox, into out. Returns 0 or -1. */
+int sbx_workspace (tool_ctx_t *ctx, const char *sandbox_id, char *out, size_t outlen,
+                   json_t **error);
+
+/* A new request of type with the call's correlation id and user. */
+proto_msg_t *sbx_new (tool_ctx_t *ctx, proto_type_t type);
+
+/* Sets an ANY field from a JSON value. Returns 0 or -1. */
+int sbx_set_any (proto_bytes_t *field, const json_t *value);
+
+/* A JSON string of len bytes, with bytes that are not UTF-8 replaced by
+ * U+FFFD, so that any output can be returned. */
+json_t *sbx_text (const char *s, size_t len);
+
+/* Writes the id derived from key into out (a valid message id). */
+void sbx_derive_id (const char *key, char out[CID_SIZE]);
+
+#endif

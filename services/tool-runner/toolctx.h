@@ -1,0 +1,45 @@
+/* toolctx: what a tool function is given, and how it reports an error.
+ *
+ * A tool runs on a job thread (handler.c) with its own bus client, the
+ * call's effective guardrails, a deadline and its call id. It returns a
+ * new JSON result: its output shape, or tool_error's structured error. */
+#ifndef TR_TOOLCTX_H
+#define TR_TOOLCTX_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus_client.h"
+#include "guard.h"
+#include "proto.h"
+
+typedef struct _forge_t forge_t;
+
+typedef struct {
+    const char *call_id;
+    const char *corr;           /* the tools.call's correlation id */
+    const char *user;
+    bool dry_run;
+    const guard_t *guard;       /* effective: deployment narrowed by the run */
+    int64_t deadline;           /* zclock_mono milliseconds */
+    unsigned timeout_s;         /* the call's effective timeout */
+    bus_client_t *client;       /* this job's own connection to the broker */
+    unsigned step;              /* counts requests, for their derived ids */
+    forge_t *forge;
+} tool_ctx_t;
+
+typedef json_t *(tool_fn) (tool_ctx_t *ctx, json_t *args);
+
+/* A new `{success: false, error: {code, message, field?}}`. field may be
+ * NULL. */
+json_t *tool_error (const char *code, const char *field, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+/* True when result is a tool_error value. */
+bool tool_failed (const json_t *result);
+
+/* Milliseconds left before the deadline (at least 1). */
+int tool_left_ms (const tool_ctx_t *ctx);
+
+#endif

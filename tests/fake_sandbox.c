@@ -1,0 +1,412 @@
+/* fake_sandbox: the sandbox family served from host directories. See
+ * fake_sandbox.h. */
+#include "fake_sandbox.h"
+#include "bus_worker.h"
+#include "mpjson.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *dir;
+    bus_worker_t *worker;
+    zloop_t *loop;
+    int next_id;
+} fake_t;
+
+typedef struct {
+    fake_t *fake;
+    bus_pending_t *pending;
+    pid_t pid;
+    char out[600], err[600];
+    int64_t started, deadline;
+    char sandbox[96];
+} proc_t;
+
+static void
+workspace (fake_t *f, const char *id, char *out, size_t outlen)
+{
+    snprintf (out, outlen, "%s/sbx/%s", f->dir, id);
+}
+
+static void
+resolve (fake_t *f, const char *id, const char *path, char *out, size_t outlen)
+{
+    char ws[512];
+    workspace (f, id, ws, sizeof ws);
+    if (path[0] == '/')
+        snprintf (out, outlen, "%s", path);
+    else
+        snprintf (out, outlen, "%s/%s", ws, path);
+}
+
+static void
+mkdir_p (const char *path)
+{
+    char tmp[1024];
+    snprintf (tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir (tmp, 0755);
+            *p = '/';
+        }
+    mkdir (tmp, 0755);
+}
+
+static void
+parent (const char *path)
+{
+    char tmp[1024];
+    snprintf (tmp, sizeof tmp, "%s", path);
+    char *slash = strrchr (tmp, '/');
+    if (slash && slash != tmp) {
+        *slash = '\0';
+        mkdir_p (tmp);
+    }
+}
+
+static char *
+slurp (const char *path, size_t max, size_t *size, bool *cut)
+{
+    FILE *fp = fopen (path, "rb");
+    if (!fp)
+        return NULL;
+    char *buf = malloc (max + 1);
+    *size = fread (buf, 1, max + 1, fp);
+    fclose (fp);
+    *cut = *size > max;
+    if (*cut)
+        *size = max;
+    buf[*size] = '\0';
+    return buf;
+}
+
+static proto_msg_t *
+info (fake_t *f, const proto_msg_t *req, const char *id)
+{
+    char ws[512];
+    workspace (f, id, ws, sizeof ws);
+    struct stat st;
+    if (stat (ws, &st))
+        return proto_error_new (req, "not_found", "no sandbox %s", id);
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
+    proto_sandbox_info_t *b = &rep->body.sandbox_info;
+    proto_set_str (&b->sandboxId, id);
+    proto_set_str (&b->status, "ready");
+    proto_set_str (&b->workspace, ws);
+    b->createdAt = (uint64_t) time (NULL) * 1000;
+    b->expiresAt = b->createdAt + 3600000;
+    return rep;
+}
+
+static int
+check_proc (zloop_t *loop, int timer_id, void *arg)
+{
+    proc_t *p = arg;
+    int status;
+    pid_t done = waitpid (p->pid, &status, WNOHANG);
+    if (done == 0 && zclock_mono () > p->deadline) {
+        kill (-p->pid, SIGKILL);
+        return 0;
+    }
+    if (done == 0)
+        return 0;
+    zloop_timer_end (loop, timer_id);
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_exec_result, bus_pending_request (p->pending));
+    proto_sandbox_exec_result_t *b = &rep->body.sandbox_exec_result;
+    size_t size;
+    bool cut1 = false, cut2 = false;
+    char *o = slurp (p->out, 1 << 20, &size, &cut1), *e = slurp (p->err, 1 << 20, &size, &cut2);
+    proto_set_str (&b->sandboxId, p->sandbox);
+    b->pid = (uint64_t) p->pid;
+    b->exitCode = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    b->timedOut = WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL;
+    b->executionTime = (uint64_t) (zclock_mono () - p->started);
+    b->truncated = cut1 || cut2;
+    proto_set_str (&b->stdout, o ? o : "");
+    proto_set_str (&b->stderr, e ? e : "");
+    free (o);
+    free (e);
+    unlink (p->out);
+    unlink (p->err);
+    bus_worker_answer (p->fake->worker, &p->pending, rep);
+    free (p);
+    return 0;
+}
+
+static proto_msg_t *
+run (fake_t *f, const proto_msg_t *req, const char *id, const char *cwd, json_t *argv,
+     json_t *envs, uint64_t timeout_s)
+{
+    char ws[512], dir[1024];
+    workspace (f, id, ws, sizeof ws);
+    if (cwd && cwd[0] == '/')
+        snprintf (dir, sizeof dir, "%s", cwd);
+    else
+        snprintf (dir, sizeof dir, "%s/%s", ws, cwd ? cwd : "");
+    proc_t *p = calloc (1, sizeof *p);
+    p->fake = f;
+    snprintf (p->sandbox, sizeof p->sandbox, "%s", id);
+    snprintf (p->out, sizeof p->out, "%s/out-%s", f->dir, req->env.id);
+    snprintf (p->err, sizeof p->err, "%s/err-%s", f->dir, req->env.id);
+    char log[600];
+    snprintf (log, sizeof log, "%s/execs", f->dir);
+    FILE *lf = fopen (log, "a");
+    if (lf) {
+        fprintf (lf, "%s\n", req->env.id);
+        fclose (lf);
+    }
+    p->started = zclock_mono ();
+    p->deadline = p->started + (int64_t) (timeout_s ? timeout_s : 60) * 1000;
+    p->pid = fork ();
+    if (p->pid == 0) {
+        setpgid (0, 0);
+        int o = open (p->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open (p->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int n = open ("/dev/null", O_RDONLY);
+        dup2 (n, 0);
+        dup2 (o, 1);
+        dup2 (e, 2);
+        if (chdir (dir))
+            _exit (126);
+        const char *k;
+        json_t *v;
+        json_object_foreach (envs, k, v)
+            setenv (k, json_string_value (v), 1);
+        char *args[64];
+        size_t i, n_args = 0;
+        json_t *a;
+        json_array_foreach (argv, i, a)
+            if (n_args < 63)
+                args[n_args++] = (char *) json_string_value (a);
+        args[n_args] = NULL;
+        execvp (args[0], args);
+        _exit (127);
+    }
+    p->pending = bus_worker_defer (f->worker);
+    zloop_timer (f->loop, 20, 0, check_proc, p);
+    return BUS_DEFERRED;
+}
+
+static json_t *
+any (const proto_bytes_t *b)
+{
+    char why[128];
+    return b->size ? mpjson_decode (b->data, b->size, 16, why, sizeof why) : NULL;
+}
+
+static proto_msg_t *
+path_reply (const proto_msg_t *req, const char *id, const char *path)
+{
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_path, req);
+    proto_set_str (&rep->body.sandbox_path.sandboxId, id);
+    proto_set_str (&rep->body.sandbox_path.path, path);
+    return rep;
+}
+
+static proto_msg_t *
+files_op (fake_t *f, const proto_msg_t *req)
+{
+    const proto_sandbox_read_file_t *b = &req->body.sandbox_read_file;
+    char path[1024];
+    resolve (f, b->sandboxId, b->path, path, sizeof path);
+    struct stat st;
+    bool exists = lstat (path, &st) == 0;
+    proto_msg_t *rep;
+    switch (req->type) {
+    case PROTO_sandbox_read_file: {
+        size_t size;
+        bool cut;
+        char *data = slurp (path, b->maxBytes ? b->maxBytes : 1 << 20, &size, &cut);
+        if (!data)
+            return proto_error_new (req, "not_found", "no file %s", b->path);
+        rep = proto_msg_new (PROTO_sandbox_file, req);
+        proto_set_str (&rep->body.sandbox_file.sandboxId, b->sandboxId);
+        proto_set_str (&rep->body.sandbox_file.path, path);
+        proto_set_bytes (&rep->body.sandbox_file.content, data, size);
+        rep->body.sandbox_file.size = (uint64_t) st.st_size;
+        rep->body.sandbox_file.truncated = cut;
+        free (data);
+        return rep;
+    }
+    case PROTO_sandbox_delete_file: {
+        char cmd[1100];
+        snprintf (cmd, sizeof cmd, "rm -rf '%s'", path);
+        if (!exists || system (cmd))
+            return proto_error_new (req, "not_found", "no file %s", b->path);
+        return path_reply (req, b->sandboxId, path);
+    }
+    case PROTO_sandbox_create_directory:
+        mkdir_p (path);
+        return path_reply (req, b->sandboxId, path);
+    case PROTO_sandbox_check_file_exists:
+        rep = proto_msg_new (PROTO_sandbox_file_exists, req);
+        proto_set_str (&rep->body.sandbox_file_exists.sandboxId, b->sandboxId);
+        proto_set_str (&rep->body.sandbox_file_exists.path, path);
+        rep->body.sandbox_file_exists.exists = exists;
+        return rep;
+    case PROTO_sandbox_get_file_size:
+    case PROTO_sandbox_get_file_info:
+        if (!exists)
+            return proto_error_new (req, "not_found", "no such file: %s", b->path);
+        if (req->type == PROTO_sandbox_get_file_size) {
+            rep = proto_msg_new (PROTO_sandbox_file_size, req);
+            proto_set_str (&rep->body.sandbox_file_size.sandboxId, b->sandboxId);
+            proto_set_str (&rep->body.sandbox_file_size.path, path);
+            rep->body.sandbox_file_size.size = (uint64_t) st.st_size;
+            return rep;
+        }
+        rep = proto_msg_new (PROTO_sandbox_file_info, req);
+        proto_sandbox_file_info_t *i = &rep->body.sandbox_file_info;
+        proto_set_str (&i->sandboxId, b->sandboxId);
+        proto_set_str (&i->path, path);
+        proto_set_str (&i->name, strrchr (path, '/') + 1);
+        proto_set_str (&i->type, S_ISDIR (st.st_mode) ? "directory" : "file");
+        i->size = (uint64_t) st.st_size;
+        i->mode = st.st_mode;
+        proto_set_str (&i->permissions, "rw-r--r--");
+        proto_set_str (&i->owner, "user");
+        proto_set_str (&i->group, "user");
+        i->modifiedTime = (uint64_t) st.st_mtime * 1000;
+        return rep;
+    case PROTO_sandbox_list_files: {
+        DIR *d = opendir (path);
+        if (!d)
+            return proto_error_new (req, "not_found", "no directory %s", b->path);
+        json_t *files = json_array ();
+        struct dirent *e;
+        while ((e = readdir (d)))
+            if (strcmp (e->d_name, ".") && strcmp (e->d_name, ".."))
+                json_array_append_new (files, json_pack ("{s:s, s:s++, s:s}", "name", e->d_name,
+                                                         "path", path, "/", e->d_name, "type",
+                                                         e->d_type == DT_DIR ? "directory"
+                                                                             : "file"));
+        closedir (d);
+        rep = proto_msg_new (PROTO_sandbox_file_list, req);
+        proto_set_str (&rep->body.sandbox_file_list.sandboxId, b->sandboxId);
+        proto_set_str (&rep->body.sandbox_file_list.path, path);
+        uint8_t *data;
+        size_t size;
+        mpjson_encode (files, 8, &data, &size);
+        proto_set_bytes (&rep->body.sandbox_file_list.files, data, size);
+        free (data);
+        json_decref (files);
+        return rep;
+    }
+    case PROTO_sandbox_watch_start:
+        rep = proto_msg_new (PROTO_sandbox_watch, req);
+        proto_set_str (&rep->body.sandbox_watch.sandboxId, b->sandboxId);
+        rep->body.sandbox_watch.watchId = 1;
+        return rep;
+    default:
+        return proto_error_new (req, "unknown_request", "the fake does not serve %s",
+                                proto_type_name (req->type));
+    }
+}
+
+static proto_msg_t *
+handler (const proto_msg_t *req, void *arg)
+{
+    fake_t *f = arg;
+    char path[1024], id[96];
+    switch (req->type) {
+    case PROTO_sandbox_create: {
+        snprintf (id, sizeof id, "fake-%d%d", (int) getpid (), ++f->next_id);
+        workspace (f, id, path, sizeof path);
+        mkdir_p (path);
+        return info (f, req, id);
+    }
+    case PROTO_sandbox_get:
+        return info (f, req, req->body.sandbox_get.sandboxId);
+    case PROTO_sandbox_exec: {
+        const proto_sandbox_exec_t *b = &req->body.sandbox_exec;
+        json_t *cmd = any (&b->command), *envs = any (&b->envs);
+        json_t *argv = json_is_string (cmd) ? json_pack ("[s, s, O]", "/bin/sh", "-c", cmd)
+                                            : json_incref (cmd);
+        proto_msg_t *rep = run (f, req, b->sandboxId, b->cwd, argv, envs, b->timeoutSeconds);
+        json_decref (cmd);
+        json_decref (envs);
+        json_decref (argv);
+        return rep;
+    }
+    case PROTO_sandbox_run_code: {
+        const proto_sandbox_run_code_t *b = &req->body.sandbox_run_code;
+        bool js = b->language && strcmp (b->language, "python");
+        json_t *argv = json_pack ("[s, s, s]", js ? "node" : "python3", js ? "-e" : "-c", b->code);
+        proto_msg_t *rep = run (f, req, b->sandboxId, NULL, argv, NULL, b->timeoutSeconds);
+        json_decref (argv);
+        return rep;
+    }
+    case PROTO_sandbox_write_file: {
+        const proto_sandbox_write_file_t *b = &req->body.sandbox_write_file;
+        resolve (f, b->sandboxId, b->path, path, sizeof path);
+        parent (path);
+        FILE *fp = fopen (path, "wb");
+        if (!fp)
+            return proto_error_new (req, "io", "cannot write %s", b->path);
+        fwrite (b->content.data, 1, b->content.size, fp);
+        fclose (fp);
+        return path_reply (req, b->sandboxId, path);
+    }
+    case PROTO_sandbox_write_files: {
+        const proto_sandbox_write_files_t *b = &req->body.sandbox_write_files;
+        json_t *files = any (&b->files), *item, *written = json_array ();
+        size_t i;
+        json_array_foreach (files, i, item) {
+            resolve (f, b->sandboxId, json_string_value (json_object_get (item, "path")), path,
+                     sizeof path);
+            parent (path);
+            FILE *fp = fopen (path, "wb");
+            if (fp) {
+                fputs (json_string_value (json_object_get (item, "data")), fp);
+                fclose (fp);
+            }
+            json_array_append_new (written, json_string (path));
+        }
+        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_paths, req);
+        proto_set_str (&rep->body.sandbox_paths.sandboxId, b->sandboxId);
+        uint8_t *data;
+        size_t size;
+        mpjson_encode (written, 4, &data, &size);
+        proto_set_bytes (&rep->body.sandbox_paths.filesWritten, data, size);
+        free (data);
+        json_decref (written);
+        json_decref (files);
+        return rep;
+    }
+    case PROTO_sandbox_watch_stop: {
+        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
+        proto_set_str (&rep->body.sandbox_ack.sandboxId, req->body.sandbox_watch_stop.sandboxId);
+        return rep;
+    }
+    default:
+        return files_op (f, req);
+    }
+}
+
+int
+fake_sandbox_main (const char *dir)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    fake_t f = { .dir = dir };
+    f.loop = zloop_new ();
+    f.worker = bus_worker_new (getenv ("CAISSON_BUS"), "sandbox-manager", "fake", "test",
+                               handler, &f);
+    if (!f.worker || bus_worker_start (f.worker, f.loop))
+        return 1;
+    zloop_start (f.loop);
+    bus_worker_destroy (&f.worker);
+    zloop_destroy (&f.loop);
+    return 0;
+}

@@ -1,0 +1,503 @@
+/* test_tools: tool-runner through the bus, with the real broker and two
+ * tool-runner instances, and the caisson CLI.
+ *
+ * Until sandbox-manager is merged, sandbox requests are served by
+ * fake_sandbox.c (this program run as `test_tools fake-sandbox`), which
+ * keeps workspaces as host directories: what is tested here is
+ * tool-runner's side (arguments, guardrails, results, idempotency, the
+ * local forge), not isolation. */
+#include "support.h"
+#include "bus_client.h"
+#include "fake_sandbox.h"
+#include "mpjson.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *s_dir;
+static char s_self[1024];
+static pid_t s_bus, s_fake, s_ta, s_tb;
+static bus_client_t *s_client;
+static char s_sandbox[96];
+
+static pid_t
+spawn_fake (void)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        execl (s_self, s_self, "fake-sandbox", (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+static void
+wait_healthy (const char *target)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
+    for (int i = 0; i < 100; i++) {
+        bus_client_set_timeout (s_client, 200, 0);
+        proto_msg_t *rep = bus_client_request (s_client, target, req);
+        bool ok = rep && rep->type == PROTO_health_rep;
+        proto_msg_destroy (&rep);
+        if (ok)
+            break;
+        usleep (50000);
+    }
+    proto_msg_destroy (&req);
+}
+
+static int
+setup (void **state)
+{
+    (void) state;
+    s_dir = support_sandbox_env ("tools");
+    setenv ("CAISSON_TOOLS_LEASE_MS", "1500", 1);
+    setenv ("CAISSON_TOOLS_SANDBOX_TRY_MS", "1000", 1);
+    s_bus = support_spawn ("caisson-bus", NULL);
+    s_fake = spawn_fake ();
+    static const char *const ta[] = { "CAISSON_INSTANCE=ta", NULL };
+    static const char *const tb[] = { "CAISSON_INSTANCE=tb", NULL };
+    s_ta = support_spawn ("caisson-tool-runner", ta);
+    s_tb = support_spawn ("caisson-tool-runner", tb);
+    s_client = bus_client_new (getenv ("CAISSON_BUS"));
+    wait_healthy ("tool-runner.ta");
+    wait_healthy ("tool-runner.tb");
+    wait_healthy ("sandbox-manager.fake");
+    return s_client ? 0 : -1;
+}
+
+static int
+teardown (void **state)
+{
+    (void) state;
+    bus_client_destroy (&s_client);
+    if (s_ta > 0 && support_alive (s_ta))
+        support_expect_clean_exit (s_ta);
+    support_expect_clean_exit (s_tb);
+    support_stop (s_fake, SIGTERM, 2000);
+    support_stop (s_bus, SIGTERM, 2000);
+    return 0;
+}
+
+/* Calls tool name with JSON args through service; returns the result and
+ * sets *ok. limits may be NULL. */
+static json_t *
+call_at (const char *service, const char *name, const char *args, const char *call_id,
+         bool dry, const char *limits, bool *ok)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
+    proto_tools_call_t *c = &req->body.tools_call;
+    char id[CID_SIZE];
+    cid_new (id);
+    proto_set_str (&c->name, name);
+    proto_set_str (&c->call_id, call_id ? call_id : id);
+    c->dry_run = dry;
+    json_t *a = json_loads (args, 0, NULL);
+    assert_non_null (a);
+    uint8_t *data;
+    size_t size;
+    assert_int_equal (mpjson_encode (a, 32, &data, &size), 0);
+    proto_set_bytes (&c->args, data, size);
+    free (data);
+    json_decref (a);
+    if (limits) {
+        json_t *l = json_loads (limits, 0, NULL);
+        assert_int_equal (mpjson_encode (l, 8, &data, &size), 0);
+        proto_set_bytes (&c->limits, data, size);
+        free (data);
+        json_decref (l);
+    }
+    bus_client_set_timeout (s_client, 4000, 10);
+    proto_msg_t *rep = bus_client_request (s_client, service, req);
+    proto_msg_destroy (&req);
+    assert_non_null (rep);
+    if (rep->type != PROTO_tools_result)
+        fail_msg ("%s answered %s", name, proto_type_name (rep->type));
+    char why[128];
+    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
+                                    rep->body.tools_result.result.size, 32, why, sizeof why);
+    *ok = rep->body.tools_result.ok;
+    proto_msg_destroy (&rep);
+    assert_non_null (result);
+    return result;
+}
+
+static json_t *
+call (const char *name, const char *args, bool expect_ok)
+{
+    bool ok;
+    json_t *r = call_at ("tool-runner", name, args, NULL, false, NULL, &ok);
+    if (ok != expect_ok) {
+        char *text = json_dumps (r, JSON_COMPACT);
+        fail_msg ("%s %s: %s", name, expect_ok ? "failed" : "succeeded", text);
+    }
+    return r;
+}
+
+static const char *
+str (const json_t *v, const char *key)
+{
+    const char *s = json_string_value (json_object_get (v, key));
+    return s ? s : "";
+}
+
+static const char *
+code (const json_t *v)
+{
+    return str (json_object_get (v, "error"), "code");
+}
+
+static void
+ensure_sandbox (void)
+{
+    if (*s_sandbox)
+        return;
+    json_t *r = call ("createSandbox", "{\"name\":\"reverse_string_project\",\"language\":\"python\","
+                      "\"labels\":null,\"envVars\":null}", true);
+    snprintf (s_sandbox, sizeof s_sandbox, "%s", str (r, "sandboxId"));
+    assert_true (strlen (s_sandbox) > 5);
+    json_decref (r);
+}
+
+/* printf-style JSON args with the sandbox id as the first %s. */
+static char *
+with_sbx (const char *fmt, ...)
+{
+    static char buf[17000];
+    char tmp[16384];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (tmp, sizeof tmp, fmt, ap);
+    va_end (ap);
+    snprintf (buf, sizeof buf, "{\"sandboxId\":\"%s\",%s}", s_sandbox, tmp);
+    return buf;
+}
+
+static void
+test_seed_example (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    json_t *r = call ("writeFiles", with_sbx (
+        "\"files\":[{\"path\":\"reverse_string.py\",\"data\":\"def reverse_string(s):\\n    return "
+        "s[::-1]\\n\"},{\"path\":\"test_reverse_string.py\",\"data\":\"import unittest\\nfrom "
+        "reverse_string import reverse_string\\n\\nclass T(unittest.TestCase):\\n    def test_a(self):"
+        "\\n        self.assertEqual(reverse_string('hello'), 'olleh')\\n    def test_b(self):\\n"
+        "        self.assertEqual(reverse_string(''), '')\\n    def test_c(self):\\n        "
+        "self.assertEqual(reverse_string('a'), 'a')\\n    def test_d(self):\\n        "
+        "self.assertEqual(reverse_string('12345'), '54321')\\n\\nif __name__ == '__main__':\\n    "
+        "unittest.main()\\n\"}]"), true);
+    json_t *written = json_object_get (r, "filesWritten");
+    assert_int_equal (json_array_size (written), 2);
+    assert_true (json_string_value (json_array_get (written, 0))[0] == '/');
+    json_decref (r);
+    r = call ("runCommand", with_sbx ("\"command\":\"python3 test_reverse_string.py\",\"envs\":null,"
+                                      "\"workingDirectory\":null,\"timeoutSeconds\":20,"
+                                      "\"captureOutput\":true"), true);
+    assert_true (json_is_true (json_object_get (r, "success")));
+    assert_int_equal (json_integer_value (json_object_get (r, "exitCode")), 0);
+    assert_non_null (strstr (str (r, "stderr"), "Ran 4 tests"));
+    assert_non_null (strstr (str (r, "stderr"), "OK"));
+    assert_string_equal (str (r, "command"), "python3 test_reverse_string.py");
+    assert_true (json_is_integer (json_object_get (r, "executionTime")));
+    json_decref (r);
+}
+
+static void
+test_file_tools (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    json_t *r = call ("writeFile", with_sbx ("\"path\":\"src/hello.js\",\"content\":\"console.log"
+                                             "('hi')\""), true);
+    assert_true (json_is_true (json_object_get (r, "success")));
+    assert_non_null (strstr (str (r, "path"), "/src/hello.js"));
+    json_decref (r);
+    r = call ("readFile", with_sbx ("\"path\":\"src/hello.js\""), true);
+    assert_string_equal (str (r, "content"), "console.log('hi')");
+    json_decref (r);
+    r = call ("listFiles", with_sbx ("\"path\":\"src\""), true);
+    json_t *f = json_array_get (json_object_get (r, "files"), 0);
+    assert_string_equal (str (f, "name"), "hello.js");
+    assert_true (json_is_false (json_object_get (f, "isDirectory")));
+    json_decref (r);
+    r = call ("getFileInfo", with_sbx ("\"path\":\"src/hello.js\""), true);
+    assert_string_equal (str (r, "type"), "file");
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), 17);
+    assert_non_null (strchr (str (r, "modifiedTime"), 'T'));
+    json_decref (r);
+    r = call ("checkFileExists", with_sbx ("\"path\":\"src\""), true);
+    assert_true (json_is_true (json_object_get (r, "exists")));
+    assert_true (json_is_true (json_object_get (r, "isDirectory")));
+    json_decref (r);
+    r = call ("getFileSize", with_sbx ("\"path\":\"src/hello.js\",\"humanReadable\":true"), true);
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), 17);
+    assert_string_equal (str (r, "humanReadableSize"), "17 B");
+    json_decref (r);
+    r = call ("createDirectory", with_sbx ("\"path\":\"a/b/c\""), true);
+    json_decref (r);
+    r = call ("deleteFile", with_sbx ("\"path\":\"a\""), true);
+    json_decref (r);
+    r = call ("checkFileExists", with_sbx ("\"path\":\"a/b\""), true);
+    assert_true (json_is_false (json_object_get (r, "exists")));
+    json_decref (r);
+    r = call ("runCode", with_sbx ("\"code\":\"print(6*7)\",\"language\":\"python\""), true);
+    assert_string_equal (str (r, "stdout"), "42\n");
+    json_decref (r);
+    r = call ("watchDirectory", with_sbx ("\"path\":\".\",\"recursive\":false,\"watchDuration\":200"),
+              true);
+    assert_true (json_is_true (json_object_get (r, "watchStarted")));
+    assert_true (json_is_array (json_object_get (r, "events")));
+    json_decref (r);
+}
+
+static void
+test_guardrails (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    json_t *r = call ("writeFile", with_sbx ("\"path\":\"../../etc/evil\",\"content\":\"x\""), false);
+    assert_string_equal (code (r), "path_outside_workspace");
+    assert_non_null (strstr (str (json_object_get (r, "error"), "message"), "path must stay inside"));
+    json_decref (r);
+    r = call ("deleteFile", with_sbx ("\"path\":\".git\""), false);
+    assert_string_equal (code (r), "path_not_allowed");
+    json_decref (r);
+    r = call ("readFile", with_sbx ("\"path\":\"x\",\"encoding\":\"utf8\""), false);
+    assert_string_equal (code (r), "unknown_field");
+    json_decref (r);
+    bool ok;
+    r = call_at ("tool-runner", "runCommand", with_sbx ("\"command\":\"curl http://x\""), NULL,
+                 false, "{\"commandDeny\":[\"curl *\"]}", &ok);
+    assert_false (ok);
+    assert_string_equal (code (r), "command_denied");
+    json_decref (r);
+    r = call_at ("tool-runner", "writeFile", with_sbx ("\"path\":\"README.md\",\"content\":\"x\""),
+                 NULL, false, "{\"writeGlobs\":[\"src/*\"]}", &ok);
+    assert_false (ok);
+    assert_string_equal (code (r), "path_not_allowed");
+    json_decref (r);
+    /* A dry run says what it would do and does nothing. */
+    r = call_at ("tool-runner", "writeFile", with_sbx ("\"path\":\"dry.txt\",\"content\":\"x\""),
+                 NULL, true, NULL, &ok);
+    assert_true (ok);
+    assert_true (json_is_true (json_object_get (r, "dryRun")));
+    json_decref (r);
+    r = call ("checkFileExists", with_sbx ("\"path\":\"dry.txt\""), true);
+    assert_true (json_is_false (json_object_get (r, "exists")));
+    json_decref (r);
+    /* Output is capped with a flag. */
+    r = call_at ("tool-runner", "runCommand", with_sbx ("\"command\":\"seq 1 1000\""), NULL, false,
+                 "{\"maxOutputBytes\":100}", &ok);
+    assert_true (ok);
+    assert_true (json_is_true (json_object_get (r, "truncated")));
+    assert_int_equal (strlen (str (r, "stdout")), 100);
+    json_decref (r);
+    r = call ("noSuchTool", "{}", false);
+    assert_string_equal (code (r), "unknown_tool");
+    json_decref (r);
+}
+
+static void
+sh (const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (cmd, sizeof cmd, fmt, ap);
+    va_end (ap);
+    if (system (cmd) != 0)
+        fail_msg ("failed: %s", cmd);
+}
+
+static void
+test_repo_workflow (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    /* An origin on the host: a bare repository with one commit on main. */
+    sh ("cd %s && git init -q --bare -b main origin.git && git init -q -b main seed && cd seed && "
+        "printf 'def add(a, b):\\n    return a + b\\n' > calc.py && printf 'import unittest\\n"
+        "from calc import add\\nclass T(unittest.TestCase):\\n    def test_add(self):\\n"
+        "        self.assertEqual(add(1, 2), 3)\\n' > test_calc.py && mkdir docs && echo doc > "
+        "docs/a.md && git add -A && git -c user.name=t -c user.email=t@t commit -q -m init && "
+        "git push -q ../origin.git main", s_dir);
+    char args[8192];
+    snprintf (args, sizeof args, "\"url\":\"file://%s/origin.git\"", s_dir);
+    json_t *r = call ("repo.clone", with_sbx ("%s", args), true);
+    assert_string_equal (str (r, "branch"), "main");
+    assert_int_equal (strlen (str (r, "head")), 40);
+    json_decref (r);
+    r = call ("repo.clone", with_sbx ("\"url\":\"https://example.com/x.git\""), false);
+    assert_string_equal (code (r), "repo_not_allowed");
+    json_decref (r);
+
+    r = call ("repo.readFiles", with_sbx ("\"glob\":\"*.py\""), true);
+    assert_int_equal (json_array_size (r), 2);
+    assert_string_equal (str (json_array_get (r, 0), "path"), "calc.py");
+    assert_non_null (strstr (str (json_array_get (r, 0), "content"), "return a + b"));
+    json_decref (r);
+
+    const char *patch = "\"patch\":\"--- a/calc.py\\n+++ b/calc.py\\n@@ -1,2 +1,5 @@\\n def add(a, b):"
+                        "\\n     return a + b\\n+\\n+def sub(a, b):\\n+    return a - b\\n\"";
+    r = call ("repo.applyDiff", with_sbx ("%s,\"dryRun\":true", patch), true);
+    assert_true (json_is_false (json_object_get (r, "applied")));
+    assert_string_equal (json_string_value (json_array_get (json_object_get (r, "files"), 0)),
+                         "calc.py");
+    json_decref (r);
+    r = call ("repo.readFiles", with_sbx ("\"glob\":\"calc.py\""), true);
+    assert_null (strstr (str (json_array_get (r, 0), "content"), "def sub"));
+    json_decref (r);
+    bool ok;
+    r = call_at ("tool-runner", "repo.applyDiff", with_sbx ("%s", patch), NULL, false,
+                 "{\"writeGlobs\":[\"docs/*\"]}", &ok);
+    assert_false (ok);
+    assert_string_equal (code (r), "path_not_allowed");
+    json_decref (r);
+    r = call ("repo.applyDiff", with_sbx ("%s", patch), true);
+    assert_true (json_is_true (json_object_get (r, "applied")));
+    json_decref (r);
+    r = call ("repo.readFiles", with_sbx ("\"glob\":\"calc.py\""), true);
+    assert_non_null (strstr (str (json_array_get (r, 0), "content"), "def sub"));
+    json_decref (r);
+
+    r = call ("ci.runTests", with_sbx ("\"target\":null"), true);
+    assert_string_equal (str (r, "runner"), "unittest");
+    assert_int_equal (json_integer_value (json_object_get (r, "passed")), 1);
+    assert_int_equal (json_integer_value (json_object_get (r, "failed")), 0);
+    json_decref (r);
+
+    /* The pull request, twice with one call id: one commit, one record. */
+    const char *pr = "\"title\":\"Add sub to calc\",\"body\":\"Adds subtraction.\"";
+    json_t *first = call_at ("tool-runner", "git.openPR", with_sbx ("%s", pr), "pr-call-1", false,
+                             NULL, &ok);
+    assert_true (ok);
+    json_t *second = call_at ("tool-runner", "git.openPR", with_sbx ("%s", pr), "pr-call-1", false,
+                              NULL, &ok);
+    assert_true (ok);
+    assert_true (json_equal (first, second));
+    const char *branch = str (first, "branch");
+    assert_int_equal (strncmp (branch, "caisson/add-sub-to-calc-", 24), 0);
+    char out[65536];
+    snprintf (args, sizeof args, "git -C %s/origin.git rev-list --count main..%s > %s/count",
+              s_dir, branch, s_dir);
+    sh ("%s", args);
+    snprintf (args, sizeof args, "%s/count", s_dir);
+    FILE *fc = fopen (args, "r");
+    int commits = 0;
+    assert_int_equal (fscanf (fc, "%d", &commits), 1);
+    fclose (fc);
+    assert_int_equal (commits, 1);
+    const char *prs[] = { "caisson", "prs", NULL };
+    assert_int_equal (support_run (prs, out, sizeof out), 0);
+    assert_non_null (strstr (out, "Add sub to calc"));
+    assert_non_null (strstr (out, branch));
+    const char *one[] = { "caisson", "pr", str (first, "id"), "--json", NULL };
+    assert_int_equal (support_run (one, out, sizeof out), 0);
+    json_t *rec = json_loads (out, 0, NULL);
+    assert_non_null (rec);
+    assert_non_null (strstr (str (rec, "diff"), "+def sub(a, b):"));
+    assert_string_equal (str (rec, "base"), "main");
+    assert_string_equal (str (rec, "status"), "open");
+    json_decref (rec);
+    json_decref (first);
+    json_decref (second);
+    /* The same call id for another call is refused, not confused. */
+    r = call_at ("tool-runner", "readFile", with_sbx ("\"path\":\"x\""), "pr-call-1", false, NULL,
+                 &ok);
+    assert_string_equal (code (r), "call_id_reused");
+    json_decref (r);
+}
+
+static void
+test_cli (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    char out[65536];
+    const char *list[] = { "caisson", "tool", "list", "--json", NULL };
+    assert_int_equal (support_run (list, out, sizeof out), 0);
+    json_t *tools = json_loads (out, 0, NULL);
+    assert_int_equal (json_array_size (tools), 18);
+    json_decref (tools);
+    const char *good[] = { "caisson", "tool", "call", "runCommand", with_sbx ("\"command\":\"echo hi\""),
+                           "--json", NULL };
+    assert_int_equal (support_run (good, out, sizeof out), 0);
+    assert_non_null (strstr (out, "\"stdout\":\"hi\\n\""));
+    const char *bad[] = { "caisson", "tool", "call", "readFile", "{\"path\":\"x\"}", "--json", NULL };
+    assert_int_equal (support_run (bad, out, sizeof out), 1);
+    assert_non_null (strstr (out, "missing_field"));
+}
+
+/* A call whose tool-runner dies mid-way is retried on the other instance
+ * and runs once: the command's side effect happens once. */
+static void
+test_killed_mid_call (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
+    proto_set_str (&req->body.tools_call.name, "runCommand");
+    proto_set_str (&req->body.tools_call.call_id, "killed-call-1");
+    json_t *a = json_loads (with_sbx ("\"command\":\"echo run >> runs.txt; sleep 5; echo done\""),
+                            0, NULL);
+    uint8_t *data;
+    size_t size;
+    mpjson_encode (a, 8, &data, &size);
+    proto_set_bytes (&req->body.tools_call.args, data, size);
+    free (data);
+    json_decref (a);
+    assert_int_equal (proto_encode (req, &data, &size), 0);
+    assert_int_equal (bus_client_send (s_client, "tool-runner.ta", data, size), 0);
+    free (data);
+    proto_msg_destroy (&req);
+    /* Wait until the command runs, then kill ta outright. */
+    char runs[1200];
+    snprintf (runs, sizeof runs, "%s/sbx/%s/runs.txt", s_dir, s_sandbox);
+    for (int i = 0; i < 200 && access (runs, F_OK); i++)
+        usleep (20000);
+    assert_int_equal (access (runs, F_OK), 0);
+    support_stop (s_ta, SIGKILL, 100);
+    s_ta = -1;
+    /* The orchestrator's retry reaches the surviving instance. */
+    bool ok;
+    json_t *r = call_at ("tool-runner", "runCommand",
+                         with_sbx ("\"command\":\"echo run >> runs.txt; sleep 5; echo done\""),
+                         "killed-call-1", false, NULL, &ok);
+    assert_true (ok);
+    assert_string_equal (str (r, "stdout"), "done\n");
+    json_decref (r);
+    FILE *f = fopen (runs, "r");
+    char line[64];
+    int n = 0;
+    while (fgets (line, sizeof line, f))
+        n++;
+    fclose (f);
+    assert_int_equal (n, 1);
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc > 1 && !strcmp (argv[1], "fake-sandbox"))
+        return fake_sandbox_main (getenv ("CAISSON_DATA"));
+    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
+    s_self[n > 0 ? n : 0] = '\0';
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_seed_example),
+        cmocka_unit_test (test_file_tools),
+        cmocka_unit_test (test_guardrails),
+        cmocka_unit_test (test_repo_workflow),
+        cmocka_unit_test (test_cli),
+        cmocka_unit_test (test_killed_mid_call),
+    };
+    return cmocka_run_group_tests (tests, setup, teardown);
+}
