@@ -117,6 +117,19 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_FORGE_URL", "", "tool-runner",
       "Base of the URLs local pull requests are given, e.g. "
       "`https://caisson.example/prs/`; empty gives `caisson pr <id>`." },
+    /* event-log */
+    { "CAISSON_EVENTLOG_SYNC", "full", "event-log",
+      "Durability of each batch commit: `full` (data and meta page synced), "
+      "`nometasync` (meta page not synced: a crash may lose the last batch, never "
+      "corrupts) or `nosync` (synced every CAISSON_EVENTLOG_SYNC_MS; see docs/storage.md)." },
+    { "CAISSON_EVENTLOG_SYNC_MS", "100", "event-log",
+      "With CAISSON_EVENTLOG_SYNC=nosync, how often the store is synced, in milliseconds." },
+    { "CAISSON_EVENTLOG_BATCH_MS", "0", "event-log",
+      "How long queued appends may wait for more to join their commit, in "
+      "milliseconds; 0 commits once per loop turn, whatever has arrived." },
+    { "CAISSON_EVENTLOG_RETENTION_DAYS", "0", "event-log",
+      "Runs started more than this many days ago are deleted, with the artifacts "
+      "only they referenced; 0 keeps everything." },
 };
 
 const cfg_entry_t *

@@ -129,6 +129,13 @@ store_read (store_t *self, store_fn *fn, void *arg)
 }
 
 int
+store_sync (store_t *self)
+{
+    self->error = mdb_env_sync (self->env, 1);
+    return self->error ? -1 : 0;
+}
+
+int
 store_error (store_t *self)
 {
     return self->error;

@@ -41,6 +41,10 @@ int store_write (store_t *self, store_fn *fn, void *arg);
 /* Runs fn in a read-only transaction. Returns 0 or -1 as store_write. */
 int store_read (store_t *self, store_fn *fn, void *arg);
 
+/* Flushes committed transactions to disk (for environments opened with
+ * MDB_NOSYNC or MDB_NOMETASYNC). Returns 0 or -1 with store_error set. */
+int store_sync (store_t *self);
+
 /* The LMDB code of the last failure, and the current map size. */
 int store_error (store_t *self);
 uint64_t store_map_size (store_t *self);

@@ -1,11 +1,12 @@
 /* caisson: the one command a user touches. `up` starts and supervises a
- * stack, `down` stops it, `status` shows it, `tap` watches its events.
+ * stack, `down` stops it, `status` shows it, `tap`, `runs`, `show`,
+ * `artifact` and `stats` read event-log (cmd_events.c).
  * Client commands find a running stack through its data directory (see
  * stack.h), so two stacks with different data dirs and endpoints run side
  * by side. */
 #include "bus_client.h"
-#include "bus_tap.h"
 #include "cfg.h"
+#include "cmd_events.h"
 #include "clog.h"
 #include "cmd_token.h"
 #include "cmd_tool.h"
@@ -27,7 +28,12 @@ static const char *usage =
     "  up [--detach] [--data DIR]   start the stack and supervise it (Ctrl-C stops it)\n"
     "  down [--data DIR]            stop the stack started for DIR\n"
     "  status [--json] [--data DIR] each process: pid, health, uptime, restarts\n"
-    "  tap [PREFIX] [--data DIR]    print events whose topic starts with PREFIX\n"
+    "  tap [--run ID] [--topic PREFIX] [--from SEQ] [--count N] [--json] [--data DIR]\n"
+    "                               print live events (stored history first with --from)\n"
+    "  runs [--json]                list runs, newest first\n"
+    "  show RUN [--json|--markdown] a run's transcript (JSON Lines or Markdown)\n"
+    "  artifact HASH > FILE         download an artifact\n"
+    "  stats [--json]               pass rate, tokens, runtime, steps, failure causes\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
     "                               its health; exit 0 when it answers\n"
     "  token create --user NAME [--operator] [--data DIR]\n"
@@ -57,8 +63,7 @@ parse (int argc, char **argv, args_t *a)
             a->detach = true;
         else if (!strcmp (argv[i], "--json"))
             a->json = true;
-        else if ((!strcmp (a->command, "tap") || !strcmp (a->command, "health"))
-                 && argv[i][0] != '-')
+        else if (!strcmp (a->command, "health") && argv[i][0] != '-')
             a->prefix = argv[i];
         else {
             fprintf (stderr, "caisson: unexpected argument '%s' (try --help)\n", argv[i]);
@@ -256,34 +261,6 @@ cmd_status (const args_t *a)
     return unhealthy ? 1 : 0;
 }
 
-/* ---- tap ---------------------------------------------------------------- */
-
-static int
-cmd_tap (const args_t *a)
-{
-    if (stack_load_endpoints (a->data))
-        fprintf (stderr, "caisson: no stack recorded in %s; using configured endpoints\n",
-                 a->data);
-    bus_tap_t *tap = bus_tap_new (cfg_str ("CAISSON_BUS_SUB"), a->prefix);
-    if (!tap)
-        return 1;
-    while (!zsys_interrupted) {
-        char topic[256];
-        proto_err_t err;
-        proto_msg_t *m = bus_tap_recv (tap, topic, sizeof topic, 500, &err);
-        if (m)
-            printf ("{\"topic\":\"%s\",\"type\":\"%s\",\"id\":\"%s\",\"corr\":\"%s\",\"ts\":%llu}\n",
-                    topic, proto_type_name (m->type), m->env.id, m->env.corr,
-                    (unsigned long long) m->env.ts);
-        else if (err.code)
-            fprintf (stderr, "caisson: undecodable event on %s: %s\n", topic, err.text);
-        fflush (stdout);
-        proto_msg_destroy (&m);
-    }
-    bus_tap_destroy (&tap);
-    return 0;
-}
-
 /* ---- health ------------------------------------------------------------- */
 
 static int
@@ -344,6 +321,8 @@ main (int argc, char **argv)
         clog_init ("caisson", "");
         return cmd_tool_main (argc, argv);
     }
+    if (argc > 1 && cmd_events_is (argv[1]))
+        return cmd_events_main (argc, argv);
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
         fprintf (stderr, "usage: %s\n", usage);
@@ -359,8 +338,6 @@ main (int argc, char **argv)
         return cmd_down (&a);
     if (!strcmp (a.command, "status"))
         return cmd_status (&a);
-    if (!strcmp (a.command, "tap"))
-        return cmd_tap (&a);
     if (!strcmp (a.command, "health"))
         return cmd_health (&a);
     fprintf (stderr, "caisson: unknown command '%s'\nusage: %s\n", a.command, usage);

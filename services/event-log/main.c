@@ -1,52 +1,127 @@
 /* caisson-event-log: the system's memory. This process owns the LMDB
- * environment under $CAISSON_DATA/event-log; durable append, replay and the
- * reading API arrive with its issue. Here it opens the store, records the
- * schema version, and answers health over the bus. */
+ * environment under $CAISSON_DATA/event-log: it commits appended events in
+ * batches before acknowledging them (journal.c), answers reads of runs,
+ * events, transcripts and figures (reader.c, transcript.c), keeps
+ * artifacts and applies retention (artifact.c). docs/storage.md gives the
+ * layout, docs/events.md the event kinds. */
 #include "cfg.h"
 #include "clog.h"
-#include "store.h"
-#include "svc.h"
+#include "elog.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SCHEMA_VERSION "1"
+#define RETENTION_EVERY_MS (3600 * 1000)
 
-static const char *const dbnames[] = { "meta" };
+static const char *const dbnames[DB_COUNT] = {
+    "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs"
+};
 
 static int
 write_schema (MDB_txn *txn, void *arg)
 {
     store_t *store = arg;
     MDB_val key = { 6, "schema" }, val = { strlen (SCHEMA_VERSION), SCHEMA_VERSION };
-    return mdb_put (txn, store_dbi (store, 0), &key, &val, 0);
+    return mdb_put (txn, store_dbi (store, DB_META), &key, &val, 0);
+}
+
+static int
+sync_now (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    elog_t *el = arg;
+    if (store_sync (el->store))
+        clog_error (NULL, "store sync failed: %s", mdb_strerror (store_error (el->store)));
+    return 0;
+}
+
+static int
+retain (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    elog_t *el = arg;
+    uint64_t cutoff = (uint64_t) zclock_time () * 1000 - el->retention_days * 86400000000ull;
+    int gone = artifact_retain (el, cutoff);
+    if (gone)
+        clog_info (NULL, "retention: %d runs older than %llu days deleted", gone,
+                   (unsigned long long) el->retention_days);
+    return 0;
 }
 
 static int
 setup (svc_t *svc)
 {
-    char dir[4096];
-    snprintf (dir, sizeof dir, "%s/event-log", cfg_str ("CAISSON_DATA"));
-    store_t *store = store_new (dir, dbnames, 1, cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
-                                cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20, 0);
-    if (!store)
-        return -1;
-    if (store_write (store, write_schema, store)) {
-        clog_error (NULL, "cannot write to %s: %s", dir, mdb_strerror (store_error (store)));
-        store_destroy (&store);
+    const char *policy = cfg_str ("CAISSON_EVENTLOG_SYNC");
+    unsigned flags = !strcmp (policy, "nometasync") ? MDB_NOMETASYNC
+                   : !strcmp (policy, "nosync") ? MDB_NOSYNC : 0;
+    if (!flags && strcmp (policy, "full")) {
+        clog_error (NULL, "CAISSON_EVENTLOG_SYNC: expected full, nometasync or nosync, got '%s'",
+                    policy);
         return -1;
     }
-    clog_info (NULL, "store open at %s (map %llu MiB)", dir,
-               (unsigned long long) (store_map_size (store) >> 20));
-    svc_set_state (svc, store);
+    elog_t *el = calloc (1, sizeof *el);
+    if (!el)
+        return -1;
+    el->svc = svc;
+    svc_set_state (svc, el);
+    char dir[4096];
+    snprintf (dir, sizeof dir, "%s/event-log", cfg_str ("CAISSON_DATA"));
+    el->store = store_new (dir, dbnames, DB_COUNT, cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
+                           cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20, flags);
+    if (!el->store)
+        return -1;
+    if (store_write (el->store, write_schema, el->store)) {
+        clog_error (NULL, "cannot write to %s: %s", dir, mdb_strerror (store_error (el->store)));
+        return -1;
+    }
+    el->journal = journal_new (el);
+    if (!el->journal)
+        return -1;
+    if (flags == MDB_NOSYNC
+        && zloop_timer (svc_loop (svc), cfg_u64 ("CAISSON_EVENTLOG_SYNC_MS"), 0, sync_now, el) < 0)
+        return -1;
+    el->retention_days = cfg_u64 ("CAISSON_EVENTLOG_RETENTION_DAYS");
+    if (el->retention_days) {
+        retain (NULL, 0, el);
+        if (zloop_timer (svc_loop (svc), RETENTION_EVERY_MS, 0, retain, el) < 0)
+            return -1;
+    }
+    clog_info (NULL, "store open at %s (map %llu MiB, sync %s)", dir,
+               (unsigned long long) (store_map_size (el->store) >> 20), policy);
     return 0;
 }
 
 static void
 teardown (svc_t *svc)
 {
-    store_t *store = svc_state (svc);
-    store_destroy (&store);
+    elog_t *el = svc_state (svc);
+    if (!el)
+        return;
+    journal_destroy (&el->journal);
+    if (el->store)
+        store_sync (el->store);
+    store_destroy (&el->store);
+    free (el);
+    svc_set_state (svc, NULL);
+}
+
+static proto_msg_t *
+handle (const proto_msg_t *req, void *arg)
+{
+    elog_t *el = svc_state (arg);
+    if (req->type == PROTO_event_append)
+        return journal_append (el->journal, req);
+    proto_msg_t *rep = reader_handle (el, req);
+    if (!rep)
+        rep = artifact_handle (el, req);
+    if (!rep)
+        rep = transcript_handle (el, req);
+    if (!rep)
+        rep = proto_error_new (req, "unknown_request", "event-log does not serve %s",
+                               proto_type_name (req->type));
+    return rep;
 }
 
 int
@@ -55,6 +130,7 @@ main (int argc, char **argv)
     static const svc_def_t def = {
         .name = "event-log",
         .summary = "durable events, transcripts, artifacts, replay and the live tap",
+        .handler = handle,
         .setup = setup,
         .teardown = teardown,
     };

@@ -1,0 +1,77 @@
+/* elog: what the event-log modules share: the service state, the layout of
+ * the LMDB databases (docs/storage.md) and the key helpers.
+ *
+ * journal.c appends (group commit, dedup, sequences, the run record
+ * derived from events, publishing); reader.c answers the reading requests;
+ * artifact.c keeps content-addressed blobs and applies retention;
+ * transcript.c renders a run as JSON Lines or Markdown. */
+#ifndef CAISSON_ELOG_H
+#define CAISSON_ELOG_H
+
+#include "proto.h"
+#include "store.h"
+#include "svc.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The databases, in the order store_new opens them. */
+enum {
+    DB_META,        /* "schema" -> version */
+    DB_EVENTS,      /* run key + be64 run_seq -> event map (msgpack) */
+    DB_GLOBAL,      /* be64 seq -> run key + be64 run_seq */
+    DB_IDS,         /* event id -> be64 seq + be64 run_seq (dedup) */
+    DB_RUNS,        /* run key -> run record (JSON text) */
+    DB_ARTIFACTS,   /* sha256 hex -> artifact record (JSON text) */
+    DB_CHUNKS,      /* sha256 hex + be32 index -> up to 1 MiB of bytes */
+    DB_REFS,        /* sha256 hex + run key -> "" (which runs use it) */
+    DB_COUNT
+};
+
+#define ELOG_RUN_KEY 26             /* run ids are cids */
+#define ELOG_EVENT_KEY (ELOG_RUN_KEY + 8)
+#define ELOG_HASH_HEX 64
+#define ELOG_CHUNK (1u << 20)
+#define ELOG_PAGE_BYTES (4u << 20)  /* a reply stops growing past this */
+
+typedef struct _journal_t journal_t;
+
+typedef struct {
+    svc_t *svc;
+    store_t *store;
+    journal_t *journal;
+    uint64_t retention_days;
+} elog_t;
+
+/* Writes the fixed-size key of run (NUL padded). */
+void elog_run_key (const char *run, uint8_t key[ELOG_RUN_KEY]);
+/* True when s is a run id (a cid, as the envelope requires). */
+bool elog_run_valid (const char *s);
+void elog_be64 (uint8_t out[8], uint64_t v);
+uint64_t elog_get64 (const uint8_t in[8]);
+
+/* The run record stored for run, parsed, or NULL when there is none. */
+json_t *elog_run_load (MDB_txn *txn, elog_t *el, const char *run);
+
+/* One stored event map decoded to JSON (data included), or NULL. */
+json_t *elog_event_json (const MDB_val *val);
+
+/* Handlers, each answering one request type; NULL for others. */
+proto_msg_t *reader_handle (elog_t *el, const proto_msg_t *req);
+proto_msg_t *artifact_handle (elog_t *el, const proto_msg_t *req);
+proto_msg_t *transcript_handle (elog_t *el, const proto_msg_t *req);
+
+/* Deletes runs started before cutoff_us, their events, and the artifacts
+ * only they referenced. Returns how many runs went, or -1. */
+int artifact_retain (elog_t *el, uint64_t cutoff_us);
+
+/* Append path: a journal queues event.append requests and commits them in
+ * batches from the service loop. */
+journal_t *journal_new (elog_t *el);
+void journal_destroy (journal_t **self_p);
+/* Takes an event.append request: defers it and queues it for the next
+ * batch, or returns an error reply at once. */
+proto_msg_t *journal_append (journal_t *self, const proto_msg_t *req);
+
+#endif

@@ -1,0 +1,399 @@
+/* journal: the append path. Each event.append is checked, deferred and
+ * queued; once per loop turn (or after CAISSON_EVENTLOG_BATCH_MS) the whole
+ * queue is committed in one LMDB write transaction, so a batch costs one
+ * sync. Only after the commit are the acks sent and the events published
+ * on `run.<run>.<kind>`. The run record is derived from the events in the
+ * same transaction (event sourcing), so it never disagrees with them. */
+#include "elog.h"
+#include "cfg.h"
+#include "clog.h"
+#include "mpjson.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    bus_pending_t *pending;
+    char *kind;
+    proto_bytes_t data;
+    uint64_t seq, run_seq;
+    bool duplicate;
+} item_t;
+
+typedef struct {
+    char run[ELOG_RUN_KEY + 1];
+    json_t *rec;
+} cached_run_t;
+
+struct _journal_t {
+    elog_t *el;
+    item_t *items;
+    size_t count, cap;
+    int timer;
+    int batch_ms;
+    msgpack_sbuffer buf;
+    cached_run_t *runs;
+    size_t nruns;
+};
+
+static bool
+kind_valid (const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+static void
+item_free (item_t *it)
+{
+    free (it->kind);
+    free (it->data.data);
+    memset (it, 0, sizeof *it);
+}
+
+/* ---- the run record ------------------------------------------------------ */
+
+static json_t *
+run_record (journal_t *self, MDB_txn *txn, const char *run, uint64_t ts)
+{
+    for (size_t i = 0; i < self->nruns; i++)
+        if (!strcmp (self->runs[i].run, run))
+            return self->runs[i].rec;
+    json_t *rec = elog_run_load (txn, self->el, run);
+    if (!rec)
+        rec = json_pack ("{s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:[]}", "run", run,
+                         "status", "running", "started", (json_int_t) ts, "events",
+                         (json_int_t) 0, "steps", (json_int_t) 0, "tokens", "input",
+                         (json_int_t) 0, "output", (json_int_t) 0, "cached", (json_int_t) 0,
+                         "artifacts");
+    cached_run_t *grown = rec ? realloc (self->runs, (self->nruns + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        json_decref (rec);
+        return NULL;
+    }
+    self->runs = grown;
+    snprintf (grown[self->nruns].run, sizeof grown[0].run, "%s", run);
+    grown[self->nruns++].rec = rec;
+    return rec;
+}
+
+static void
+runs_clear (journal_t *self)
+{
+    for (size_t i = 0; i < self->nruns; i++)
+        json_decref (self->runs[i].rec);
+    self->nruns = 0;
+}
+
+static void
+add_int (json_t *obj, const char *key, json_int_t by)
+{
+    json_object_set_new (obj, key, json_integer (json_integer_value (json_object_get (obj, key)) + by));
+}
+
+static void
+copy_field (json_t *to, const char *tokey, json_t *from, const char *fromkey)
+{
+    json_t *v = json_object_get (from, fromkey);
+    if (v)
+        json_object_set (to, tokey, v);
+}
+
+/* Folds one event into its run's record. Unknown kinds only count. */
+static int
+run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t *it,
+           uint64_t ts)
+{
+    json_object_set_new (rec, "events", json_integer ((json_int_t) it->run_seq));
+    json_object_set_new (rec, "updated", json_integer ((json_int_t) ts));
+    const char *k = it->kind;
+    if (!strcmp (k, "tool_call"))
+        add_int (rec, "steps", 1);
+    static const char *const decoded[] = { "run_started", "usage", "complete", "failed",
+                                           "artifact", NULL };
+    bool wanted = false;
+    for (int i = 0; decoded[i]; i++)
+        wanted |= !strcmp (k, decoded[i]);
+    if (!wanted || !it->data.data)
+        return 0;
+    char why[160];
+    json_t *d = mpjson_decode (it->data.data, it->data.size, 32, why, sizeof why);
+    if (!json_is_object (d)) {
+        json_decref (d);
+        return 0;
+    }
+    if (!strcmp (k, "run_started")) {
+        copy_field (rec, "task", d, "task");
+        copy_field (rec, "user", d, "user");
+        copy_field (rec, "thread", d, "threadId");
+        copy_field (rec, "model", d, "model");
+        copy_field (rec, "promptVersion", d, "promptVersion");
+        copy_field (rec, "budgets", d, "budgets");
+        json_object_set_new (rec, "started", json_integer ((json_int_t) ts));
+    }
+    else if (!strcmp (k, "usage")) {
+        json_t *t = json_object_get (rec, "tokens");
+        add_int (t, "input", json_integer_value (json_object_get (d, "inputTokens")));
+        add_int (t, "output", json_integer_value (json_object_get (d, "outputTokens")));
+        add_int (t, "cached", json_integer_value (json_object_get (d, "cachedTokens")));
+    }
+    else if (!strcmp (k, "complete") || !strcmp (k, "failed")) {
+        json_t *st = json_object_get (d, "status");
+        json_object_set_new (rec, "status", json_is_string (st) ? json_copy (st)
+                                            : json_string (!strcmp (k, "complete") ? "completed"
+                                                                                   : "failed"));
+        copy_field (rec, "answer", d, "answer");
+        copy_field (rec, "failure", d, "reason");
+        json_object_set_new (rec, "ended", json_integer ((json_int_t) ts));
+        json_int_t started = json_integer_value (json_object_get (rec, "started"));
+        json_object_set_new (rec, "runtimeMs", json_integer (((json_int_t) ts - started) / 1000));
+    }
+    else if (!strcmp (k, "artifact")) {
+        json_t *h = json_object_get (d, "hash");
+        const char *hash = json_string_value (h);
+        if (hash && strlen (hash) == ELOG_HASH_HEX) {
+            uint8_t key[ELOG_HASH_HEX + ELOG_RUN_KEY];
+            memcpy (key, hash, ELOG_HASH_HEX);
+            elog_run_key (run, key + ELOG_HASH_HEX);
+            MDB_val k2 = { sizeof key, key }, v = { 0, "" };
+            int rc = mdb_put (txn, store_dbi (el->store, DB_REFS), &k2, &v, 0);
+            if (rc) {
+                json_decref (d);
+                return rc;
+            }
+            json_array_append (json_object_get (rec, "artifacts"), d);
+        }
+    }
+    json_decref (d);
+    return 0;
+}
+
+/* ---- one batch ----------------------------------------------------------- */
+
+static int
+pack_event (journal_t *self, const char *run, const char *id, const item_t *it, uint64_t ts)
+{
+    msgpack_sbuffer_clear (&self->buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &self->buf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 7);
+#define KEY(s) msgpack_pack_str_with_body (&pk, s, strlen (s))
+    KEY ("seq");
+    msgpack_pack_uint64 (&pk, it->seq);
+    KEY ("run_seq");
+    msgpack_pack_uint64 (&pk, it->run_seq);
+    KEY ("run");
+    KEY (run);
+    KEY ("id");
+    KEY (id);
+    KEY ("kind");
+    KEY (it->kind);
+    KEY ("ts");
+    msgpack_pack_uint64 (&pk, ts);
+    KEY ("data");
+#undef KEY
+    if (it->data.data)
+        return msgpack_sbuffer_write (&self->buf, (const char *) it->data.data, it->data.size);
+    return msgpack_pack_nil (&pk);
+}
+
+static int
+write_batch (MDB_txn *txn, void *arg)
+{
+    journal_t *self = arg;
+    elog_t *el = self->el;
+    runs_clear (self);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (txn, store_dbi (el->store, DB_GLOBAL), &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    uint64_t last = 0;
+    rc = mdb_cursor_get (cur, &k, &v, MDB_LAST);
+    if (!rc && k.mv_size == 8)
+        last = elog_get64 (k.mv_data);
+    mdb_cursor_close (cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+
+    for (size_t i = 0; i < self->count; i++) {
+        item_t *it = &self->items[i];
+        const proto_msg_t *env = bus_pending_request (it->pending);
+        const char *run = env->env.run, *id = env->env.id;
+        MDB_val idk = { strlen (id), (void *) id }, idv;
+        it->duplicate = false;
+        rc = mdb_get (txn, store_dbi (el->store, DB_IDS), &idk, &idv);
+        if (!rc && idv.mv_size == 16) {
+            it->duplicate = true;
+            it->seq = elog_get64 (idv.mv_data);
+            it->run_seq = elog_get64 ((uint8_t *) idv.mv_data + 8);
+            continue;
+        }
+        if (rc != MDB_NOTFOUND)
+            return rc ? rc : MDB_CORRUPTED;
+        json_t *rec = run_record (self, txn, run, env->env.ts);
+        if (!rec)
+            return ENOMEM;
+        it->seq = ++last;
+        it->run_seq = (uint64_t) json_integer_value (json_object_get (rec, "events")) + 1;
+        if (pack_event (self, run, id, it, env->env.ts))
+            return ENOMEM;
+        uint8_t ekey[ELOG_EVENT_KEY], gkey[8], ids[16];
+        elog_run_key (run, ekey);
+        elog_be64 (ekey + ELOG_RUN_KEY, it->run_seq);
+        elog_be64 (gkey, it->seq);
+        elog_be64 (ids, it->seq);
+        elog_be64 (ids + 8, it->run_seq);
+        MDB_val ek = { sizeof ekey, ekey }, ev = { self->buf.size, self->buf.data };
+        MDB_val gk = { 8, gkey }, gv = { sizeof ekey, ekey }, iv = { 16, ids };
+        if ((rc = mdb_put (txn, store_dbi (el->store, DB_EVENTS), &ek, &ev, 0))
+            || (rc = mdb_put (txn, store_dbi (el->store, DB_GLOBAL), &gk, &gv, MDB_APPEND))
+            || (rc = mdb_put (txn, store_dbi (el->store, DB_IDS), &idk, &iv, 0))
+            || (rc = run_apply (txn, el, rec, run, it, env->env.ts)))
+            return rc;
+    }
+    for (size_t i = 0; i < self->nruns; i++) {
+        char *text = json_dumps (self->runs[i].rec, JSON_COMPACT);
+        if (!text)
+            return ENOMEM;
+        uint8_t rk[ELOG_RUN_KEY];
+        elog_run_key (self->runs[i].run, rk);
+        MDB_val key = { sizeof rk, rk }, val = { strlen (text), text };
+        rc = mdb_put (txn, store_dbi (el->store, DB_RUNS), &key, &val, 0);
+        free (text);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static proto_msg_t *
+published (const item_t *it)
+{
+    proto_msg_t *ev = proto_msg_new (PROTO_event, bus_pending_request (it->pending));
+    if (!ev)
+        return NULL;
+    proto_set_str (&ev->body.event.kind, it->kind);
+    if (it->data.data)
+        proto_set_bytes (&ev->body.event.data, it->data.data, it->data.size);
+    ev->body.event.seq = it->seq;
+    ev->body.event.run_seq = it->run_seq;
+    return ev;
+}
+
+/* Commits the queue, then answers and publishes every request in it. */
+static int
+flush (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    journal_t *self = arg;
+    self->timer = -1;
+    elog_t *el = self->el;
+    bus_worker_t *worker = svc_worker (el->svc);
+    int failed = store_write (el->store, write_batch, self);
+    int code = failed ? store_error (el->store) : 0;
+    if (failed)
+        clog_error (NULL, "append batch of %zu failed: %s", self->count, mdb_strerror (code));
+    for (size_t i = 0; i < self->count; i++) {
+        item_t *it = &self->items[i];
+        const proto_msg_t *req = bus_pending_request (it->pending);
+        proto_msg_t *rep, *ev = NULL;
+        if (failed)
+            rep = proto_error_new (req, code == MDB_MAP_FULL ? "store_full" : "store_failed",
+                                   "event not stored: %s%s", mdb_strerror (code),
+                                   code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)" : "");
+        else {
+            rep = proto_msg_new (PROTO_event_ack, req);
+            if (rep) {
+                rep->body.event_ack.seq = it->seq;
+                rep->body.event_ack.run_seq = it->run_seq;
+                rep->body.event_ack.duplicate = it->duplicate;
+            }
+            if (!it->duplicate)
+                ev = published (it);
+        }
+        char topic[160];
+        snprintf (topic, sizeof topic, "run.%s.%s", req->env.run, it->kind);
+        bus_worker_answer (worker, &it->pending, rep);
+        if (ev)
+            bus_pub_send (svc_pub (el->svc), topic, ev);
+        proto_msg_destroy (&ev);
+        item_free (it);
+    }
+    self->count = 0;
+    runs_clear (self);
+    return 0;
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+journal_t *
+journal_new (elog_t *el)
+{
+    journal_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->el = el;
+    self->timer = -1;
+    self->batch_ms = (int) cfg_u64 ("CAISSON_EVENTLOG_BATCH_MS");
+    msgpack_sbuffer_init (&self->buf);
+    return self;
+}
+
+void
+journal_destroy (journal_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    journal_t *self = *self_p;
+    if (self->count)        /* the loop has ended: commit what was accepted */
+        flush (NULL, 0, self);
+    if (self->timer >= 0)
+        zloop_timer_end (svc_loop (self->el->svc), self->timer);
+    free (self->items);
+    free (self->runs);
+    msgpack_sbuffer_destroy (&self->buf);
+    free (self);
+    *self_p = NULL;
+}
+
+proto_msg_t *
+journal_append (journal_t *self, const proto_msg_t *req)
+{
+    const proto_event_append_t *b = &req->body.event_append;
+    if (!req->env.run || !elog_run_valid (req->env.run))
+        return proto_error_new (req, "bad_run",
+                                "event.append: envelope field run must be a 26-character id");
+    if (!kind_valid (b->kind))
+        return proto_error_new (req, "bad_kind", "event.append: field kind must be [a-z0-9_]+");
+    if (self->count == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 256;
+        item_t *grown = realloc (self->items, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        self->items = grown;
+        self->cap = cap;
+    }
+    item_t *it = &self->items[self->count];
+    memset (it, 0, sizeof *it);
+    it->kind = strdup (b->kind);
+    if (!it->kind || (b->data.data && proto_set_bytes (&it->data, b->data.data, b->data.size))
+        || !(it->pending = bus_worker_defer (svc_worker (self->el->svc)))) {
+        item_free (it);
+        return NULL;
+    }
+    self->count++;
+    if (self->timer < 0) {
+        self->timer = zloop_timer (svc_loop (self->el->svc), (size_t) self->batch_ms, 1, flush,
+                                   self);
+        if (self->timer < 0) {
+            flush (NULL, 0, self);
+        }
+    }
+    return BUS_DEFERRED;
+}

@@ -1,0 +1,428 @@
+/* reader: the reading side of event-log: one run's record, the list of
+ * runs, stored events by run or in the global order, and the eval figures
+ * over runs. Every answer comes from one read transaction, so it is a
+ * consistent snapshot; event pages are copied straight from the stored
+ * msgpack without decoding them. */
+#include "elog.h"
+#include "clog.h"
+#include "mpjson.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_EVENTS 1000
+#define DEFAULT_RUNS 50
+
+/* Sets an ANY field from a JSON value; returns 0 or -1. */
+static int
+set_json (proto_bytes_t *field, const json_t *value)
+{
+    uint8_t *data;
+    size_t size;
+    if (mpjson_encode (value, 64, &data, &size))
+        return -1;
+    field->data = data;
+    field->size = size;
+    return 0;
+}
+
+/* ---- run.get ------------------------------------------------------------- */
+
+typedef struct {
+    elog_t *el;
+    const char *run;
+    json_t *rec;
+} get_t;
+
+static int
+get_run (MDB_txn *txn, void *arg)
+{
+    get_t *g = arg;
+    g->rec = elog_run_load (txn, g->el, g->run);
+    return 0;
+}
+
+static proto_msg_t *
+run_get (elog_t *el, const proto_msg_t *req)
+{
+    get_t g = { el, req->body.run_get.run, NULL };
+    if (store_read (el->store, get_run, &g))
+        return proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+    if (!g.rec)
+        return proto_error_new (req, "not_found", "run.get: no run '%s'", g.run);
+    proto_msg_t *rep = proto_msg_new (PROTO_run_info, req);
+    if (rep && set_json (&rep->body.run_info.run, g.rec))
+        proto_msg_destroy (&rep);
+    json_decref (g.rec);
+    return rep;
+}
+
+/* ---- runs.list ----------------------------------------------------------- */
+
+typedef struct {
+    elog_t *el;
+    const proto_runs_list_t *q;
+    json_t *runs;
+    char next[ELOG_RUN_KEY + 1];
+} list_t;
+
+static bool
+str_match (json_t *rec, const char *key, const char *want)
+{
+    const char *v = json_string_value (json_object_get (rec, key));
+    return !want || (v && !strcmp (v, want));
+}
+
+static int
+list_runs (MDB_txn *txn, void *arg)
+{
+    list_t *l = arg;
+    const proto_runs_list_t *q = l->q;
+    size_t limit = q->limit ? q->limit : DEFAULT_RUNS;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (txn, store_dbi (l->el->store, DB_RUNS), &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    uint8_t start[ELOG_RUN_KEY];
+    if (q->before) {
+        elog_run_key (q->before, start);
+        k = (MDB_val) { sizeof start, start };
+        rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
+        rc = rc == MDB_NOTFOUND ? mdb_cursor_get (cur, &k, &v, MDB_LAST)
+                                : mdb_cursor_get (cur, &k, &v, MDB_PREV);
+    }
+    else
+        rc = mdb_cursor_get (cur, &k, &v, MDB_LAST);
+    for (; !rc; rc = mdb_cursor_get (cur, &k, &v, MDB_PREV)) {
+        if (q->before && k.mv_size == ELOG_RUN_KEY && memcmp (k.mv_data, start, ELOG_RUN_KEY) >= 0)
+            continue;
+        json_t *rec = json_loadb (v.mv_data, v.mv_size, 0, NULL);
+        if (!rec)
+            continue;
+        uint64_t started = (uint64_t) json_integer_value (json_object_get (rec, "started"));
+        if (str_match (rec, "status", q->status) && str_match (rec, "user", q->user)
+            && str_match (rec, "thread", q->thread) && (!q->since || started >= q->since)
+            && (!q->until || started < q->until)) {
+            if (json_array_size (l->runs) == limit) {
+                json_decref (rec);
+                snprintf (l->next, sizeof l->next, "%s",
+                          json_string_value (json_object_get (
+                              json_array_get (l->runs, limit - 1), "run")));
+                break;
+            }
+            json_array_append_new (l->runs, rec);
+        }
+        else
+            json_decref (rec);
+    }
+    mdb_cursor_close (cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static proto_msg_t *
+runs_list (elog_t *el, const proto_msg_t *req)
+{
+    list_t l = { el, &req->body.runs_list, json_array (), "" };
+    proto_msg_t *rep = NULL;
+    if (store_read (el->store, list_runs, &l))
+        rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+    else if ((rep = proto_msg_new (PROTO_runs_page, req))) {
+        if (set_json (&rep->body.runs_page.runs, l.runs)
+            || (*l.next && proto_set_str (&rep->body.runs_page.next, l.next)))
+            proto_msg_destroy (&rep);
+    }
+    json_decref (l.runs);
+    return rep;
+}
+
+/* ---- events.read --------------------------------------------------------- */
+
+typedef struct {
+    elog_t *el;
+    const proto_events_read_t *q;
+    msgpack_sbuffer out;
+    uint64_t next, head;
+} read_t;
+
+/* The stored values are msgpack maps already: the page is an array header
+ * followed by them, byte for byte. */
+static int
+emit (read_t *r, MDB_val *vals, size_t n)
+{
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &r->out, msgpack_sbuffer_write);
+    if (msgpack_pack_array (&pk, n))
+        return ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (msgpack_sbuffer_write (&r->out, vals[i].mv_data, vals[i].mv_size))
+            return ENOMEM;
+    return 0;
+}
+
+static int
+read_events (MDB_txn *txn, void *arg)
+{
+    read_t *r = arg;
+    const proto_events_read_t *q = r->q;
+    store_t *st = r->el->store;
+    size_t limit = q->limit ? q->limit : DEFAULT_EVENTS, n = 0, bytes = 0;
+    uint64_t from = q->from_seq ? q->from_seq : 1;
+    MDB_val *vals = calloc (limit, sizeof *vals);
+    MDB_cursor *cur;
+    int rc = vals ? 0 : ENOMEM;
+    if (!rc)
+        rc = mdb_cursor_open (txn, store_dbi (st, q->run ? DB_EVENTS : DB_GLOBAL), &cur);
+    if (rc) {
+        free (vals);
+        return rc;
+    }
+    uint8_t key[ELOG_EVENT_KEY];
+    MDB_val k, v;
+    r->next = from;
+    if (q->run) {
+        elog_run_key (q->run, key);
+        elog_be64 (key + ELOG_RUN_KEY, from);
+        k = (MDB_val) { sizeof key, key };
+        for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
+             !rc && n < limit && bytes < ELOG_PAGE_BYTES;
+             rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != ELOG_EVENT_KEY || memcmp (k.mv_data, key, ELOG_RUN_KEY))
+                break;
+            vals[n++] = v;
+            bytes += v.mv_size;
+            r->next = elog_get64 ((uint8_t *) k.mv_data + ELOG_RUN_KEY) + 1;
+        }
+        json_t *rec = elog_run_load (txn, r->el, q->run);
+        r->head = (uint64_t) json_integer_value (json_object_get (rec, "events"));
+        json_decref (rec);
+    }
+    else {
+        elog_be64 (key, from);
+        k = (MDB_val) { 8, key };
+        for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
+             !rc && n < limit && bytes < ELOG_PAGE_BYTES;
+             rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+            MDB_val ev;
+            if (mdb_get (txn, store_dbi (st, DB_EVENTS), &v, &ev))
+                continue;
+            vals[n++] = ev;
+            bytes += ev.mv_size;
+            r->next = elog_get64 (k.mv_data) + 1;
+        }
+        r->head = 0;
+        if (!mdb_cursor_get (cur, &k, &v, MDB_LAST))
+            r->head = elog_get64 (k.mv_data);
+    }
+    mdb_cursor_close (cur);
+    rc = emit (r, vals, n);
+    free (vals);
+    return rc;
+}
+
+static proto_msg_t *
+events_read (elog_t *el, const proto_msg_t *req)
+{
+    const proto_events_read_t *q = &req->body.events_read;
+    if (q->run && !elog_run_valid (q->run))
+        return proto_error_new (req, "bad_run", "events.read: field run must be a 26-character id");
+    read_t r = { .el = el, .q = q };
+    msgpack_sbuffer_init (&r.out);
+    proto_msg_t *rep = NULL;
+    if (store_read (el->store, read_events, &r))
+        rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+    else if ((rep = proto_msg_new (PROTO_events_page, req))) {
+        rep->body.events_page.events.size = r.out.size;
+        rep->body.events_page.events.data = (uint8_t *) msgpack_sbuffer_release (&r.out);
+        rep->body.events_page.next = r.next;
+        rep->body.events_page.head = r.head;
+    }
+    msgpack_sbuffer_destroy (&r.out);
+    if (rep && q->sync) {
+        proto_msg_t *mark = proto_msg_new (PROTO_event, req);
+        char topic[64];
+        snprintf (topic, sizeof topic, "sync.%s", q->sync);
+        if (mark && !proto_set_str (&mark->body.event.kind, "sync"))
+            bus_pub_send (svc_pub (el->svc), topic, mark);
+        proto_msg_destroy (&mark);
+    }
+    return rep;
+}
+
+/* ---- stats --------------------------------------------------------------- */
+
+typedef struct {
+    json_t *tokens;     /* array of totals, for the median */
+    json_int_t runs, finished, passed, runtime, steps, cached;
+    json_t *causes;     /* cause -> count */
+} group_t;
+
+typedef struct {
+    elog_t *el;
+    uint64_t since;
+    json_t *groups;     /* "all", "model:<m>", "prompt:<p>" -> group_t* as integer */
+} stats_t;
+
+static int
+cmp_int (const void *a, const void *b)
+{
+    json_int_t x = *(const json_int_t *) a, y = *(const json_int_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+static group_t *
+group (json_t *map, const char *name)
+{
+    json_t *g = json_object_get (map, name);
+    if (g)
+        return (group_t *) (uintptr_t) json_integer_value (g);
+    group_t *n = calloc (1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->tokens = json_array ();
+    n->causes = json_object ();
+    json_object_set_new (map, name, json_integer ((json_int_t) (uintptr_t) n));
+    return n;
+}
+
+static void
+count_run (group_t *g, json_t *rec)
+{
+    if (!g)
+        return;
+    const char *status = json_string_value (json_object_get (rec, "status"));
+    g->runs++;
+    if (!status || !strcmp (status, "running"))
+        return;
+    g->finished++;
+    json_t *t = json_object_get (rec, "tokens");
+    json_int_t total = json_integer_value (json_object_get (t, "input"))
+                     + json_integer_value (json_object_get (t, "output"));
+    json_array_append_new (g->tokens, json_integer (total));
+    g->cached += json_integer_value (json_object_get (t, "cached"));
+    g->runtime += json_integer_value (json_object_get (rec, "runtimeMs"));
+    g->steps += json_integer_value (json_object_get (rec, "steps"));
+    if (!strcmp (status, "completed")) {
+        g->passed++;
+        return;
+    }
+    const char *why = json_string_value (json_object_get (rec, "failure"));
+    char cause[160];
+    snprintf (cause, sizeof cause, "%s%s%.120s", status, why ? ": " : "", why ? why : "");
+    json_object_set_new (g->causes, cause,
+                         json_integer (json_integer_value (json_object_get (g->causes, cause)) + 1));
+}
+
+static int
+scan_runs (MDB_txn *txn, void *arg)
+{
+    stats_t *s = arg;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (txn, store_dbi (s->el->store, DB_RUNS), &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); !rc;
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+        json_t *rec = json_loadb (v.mv_data, v.mv_size, 0, NULL);
+        if (!rec)
+            continue;
+        if ((uint64_t) json_integer_value (json_object_get (rec, "started")) >= s->since) {
+            char name[300];
+            count_run (group (s->groups, "all"), rec);
+            const char *m = json_string_value (json_object_get (rec, "model"));
+            snprintf (name, sizeof name, "model:%.200s", m ? m : "?");
+            count_run (group (s->groups, name), rec);
+            json_t *pv = json_object_get (rec, "promptVersion");
+            char *pvs = pv ? json_dumps (pv, JSON_ENCODE_ANY) : NULL;
+            snprintf (name, sizeof name, "prompt:%.200s",
+                      json_is_string (pv) ? json_string_value (pv) : pvs ? pvs : "?");
+            free (pvs);
+            count_run (group (s->groups, name), rec);
+        }
+        json_decref (rec);
+    }
+    mdb_cursor_close (cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The figures of one group, and frees it. */
+static json_t *
+figures (group_t *g)
+{
+    size_t n = json_array_size (g->tokens);
+    json_int_t *sorted = calloc (n ? n : 1, sizeof *sorted), sum = 0;
+    for (size_t i = 0; sorted && i < n; i++)
+        sum += sorted[i] = json_integer_value (json_array_get (g->tokens, i));
+    if (sorted)
+        qsort (sorted, n, sizeof *sorted, cmp_int);
+    double median = !n || !sorted ? 0 : n % 2 ? (double) sorted[n / 2]
+                                              : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+    json_t *causes = json_array ();
+    for (int top = 0; top < 5; top++) {
+        const char *best = NULL, *key;
+        json_int_t bestn = 0;
+        json_t *val;
+        json_object_foreach (g->causes, key, val)
+            if (json_integer_value (val) > bestn) {
+                best = key;
+                bestn = json_integer_value (val);
+            }
+        if (!best)
+            break;
+        json_array_append_new (causes, json_pack ("{s:s, s:I}", "cause", best, "runs", bestn));
+        json_object_del (g->causes, best);
+    }
+    double fin = g->finished ? (double) g->finished : 1.0;
+    json_t *out = json_pack ("{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "runs", g->runs,
+                             "finished", g->finished, "passed", g->passed, "passRate",
+                             g->finished ? g->passed / fin : 0.0, "tokensMean", sum / fin,
+                             "tokensMedian", median, "cachedTokensMean", g->cached / fin,
+                             "runtimeMsMean", g->runtime / fin, "stepsMean", g->steps / fin,
+                             "failureCauses", causes);
+    free (sorted);
+    json_decref (g->tokens);
+    json_decref (g->causes);
+    free (g);
+    return out;
+}
+
+static proto_msg_t *
+stats_get (elog_t *el, const proto_msg_t *req)
+{
+    stats_t s = { el, req->body.stats_get.since, json_object () };
+    int failed = store_read (el->store, scan_runs, &s);
+    json_t *out = json_pack ("{s:{}, s:{}, s:{}}", "all", "byModel", "byPromptVersion");
+    const char *key;
+    json_t *val;
+    json_object_foreach (s.groups, key, val) {
+        json_t *f = figures ((group_t *) (uintptr_t) json_integer_value (val));
+        if (!strcmp (key, "all"))
+            json_object_set_new (out, "all", f);
+        else if (!strncmp (key, "model:", 6))
+            json_object_set_new (json_object_get (out, "byModel"), key + 6, f);
+        else
+            json_object_set_new (json_object_get (out, "byPromptVersion"), key + 7, f);
+    }
+    json_decref (s.groups);
+    proto_msg_t *rep = failed ? proto_error_new (req, "store_failed", "%s",
+                                                 mdb_strerror (store_error (el->store)))
+                              : proto_msg_new (PROTO_stats, req);
+    if (rep && !failed && set_json (&rep->body.stats.stats, out))
+        proto_msg_destroy (&rep);
+    json_decref (out);
+    return rep;
+}
+
+proto_msg_t *
+reader_handle (elog_t *el, const proto_msg_t *req)
+{
+    switch (req->type) {
+    case PROTO_run_get: return run_get (el, req);
+    case PROTO_runs_list: return runs_list (el, req);
+    case PROTO_events_read: return events_read (el, req);
+    case PROTO_stats_get: return stats_get (el, req);
+    default: return NULL;
+    }
+}
