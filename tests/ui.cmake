@@ -6,3 +6,6 @@ target_link_libraries(test_ui PRIVATE PkgConfig::CURL)
 # The AG-UI translation on its own (test_agui).
 caisson_test(test_agui test_agui.c ${PROJECT_SOURCE_DIR}/services/ui-bridge/agui.c)
 target_include_directories(test_agui PRIVATE ${PROJECT_SOURCE_DIR}/services/ui-bridge)
+# The runs API over the real event-log (test_ui_runs).
+caisson_test(test_ui_runs test_ui_runs.c ui_support.c)
+target_link_libraries(test_ui_runs PRIVATE PkgConfig::CURL)
