@@ -6,8 +6,12 @@
 #include "support.h"
 #include "agui.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static json_t *
 ev (const char *json)
@@ -143,6 +147,78 @@ test_failed_and_cancelled (void **state)
     agui_destroy (&t);
 }
 
+/* Writes the frames of out to path. */
+static void
+write_sse (const char *path, json_t *out)
+{
+    FILE *f = fopen (path, "w");
+    assert_non_null (f);
+    size_t i;
+    json_t *e;
+    json_array_foreach (out, i, e) {
+        char *frame = agui_frame (e);
+        fputs (frame, f);
+        free (frame);
+    }
+    fclose (f);
+}
+
+/* A run that asks for approval, and its resumption, through the real
+ * @ag-ui/client pipeline and @ag-ui/core schemas (tests/agui). */
+static void
+test_client_conformance (void **state)
+{
+    (void) state;
+    const char *dir = CAISSON_BIN_DIR "/../agui";
+    mkdir (dir, 0755);
+    agui_t *t = agui_new ("__THREAD__", "__RUN__", "01JRUN");
+    json_t *out = json_array ();
+    agui_start (t, out);
+    feed (t, "run_started", "{\"sandboxId\":\"h1-abc\",\"task\":\"seed\"}", 1, out);
+    feed (t, "step_started", "{}", 2, out);
+    feed (t, "plan", "{\"plan\":[\"write\",\"test\",\"open PR\"]}", 3, out);
+    feed (t, "text_delta", "{\"delta\":\"Writing \"}", 0, out);
+    feed (t, "text_delta", "{\"delta\":\"the code.\"}", 0, out);
+    feed (t, "text", "{\"text\":\"Writing the code.\"}", 4, out);
+    feed (t, "tool_call", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\",\"args\":{\"files\":[]}}", 5, out);
+    feed (t, "tool_result", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\",\"ok\":true,\"result\":{}}", 6, out);
+    feed (t, "step_finished", "{}", 7, out);
+    feed (t, "step_started", "{}", 8, out);
+    feed (t, "tool_call", "{\"toolCallId\":\"c2\",\"name\":\"git.openPR\",\"args\":{\"title\":\"t\"}}", 9, out);
+    feed (t, "ask_approval", "{\"toolCallId\":\"c2\",\"name\":\"git.openPR\",\"args\":{\"title\":\"t\"}}", 10, out);
+    write_sse (CAISSON_BIN_DIR "/../agui/first.sse", out);
+    json_decref (out);
+    agui_destroy (&t);
+
+    t = agui_new ("__THREAD__", "__RUN__", "01JRUN");
+    out = json_array ();
+    agui_start (t, out);
+    feed (t, "approval_decision", "{\"toolCallId\":\"c2\",\"approved\":true}", 11, out);
+    feed (t, "tool_result", "{\"toolCallId\":\"c2\",\"name\":\"git.openPR\",\"ok\":true,\"result\":{\"url\":\"pr/1\"}}", 12, out);
+    feed (t, "step_finished", "{}", 13, out);
+    feed (t, "step_started", "{}", 14, out);
+    feed (t, "text_delta", "{\"delta\":\"Opened the PR.\"}", 0, out);
+    feed (t, "text", "{\"text\":\"Opened the PR.\"}", 15, out);
+    feed (t, "step_finished", "{}", 16, out);
+    feed (t, "complete", "{\"answer\":\"Opened the PR.\"}", 17, out);
+    write_sse (CAISSON_BIN_DIR "/../agui/resumed.sse", out);
+    json_decref (out);
+    agui_destroy (&t);
+
+    pid_t pid = fork ();
+    if (pid == 0) {
+        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
+            _exit (126);
+        execlp ("node", "node", "agui_replay.mjs", CAISSON_BIN_DIR "/../agui/first.sse",
+                CAISSON_BIN_DIR "/../agui/resumed.sse", (char *) NULL);
+        _exit (127);
+    }
+    int status;
+    waitpid (pid, &status, 0);
+    assert_true (WIFEXITED (status));
+    assert_int_equal (WEXITSTATUS (status), 0);
+}
+
 int
 main (void)
 {
@@ -150,6 +226,7 @@ main (void)
         cmocka_unit_test (test_completed_run),
         cmocka_unit_test (test_interrupt),
         cmocka_unit_test (test_failed_and_cancelled),
+        cmocka_unit_test (test_client_conformance),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

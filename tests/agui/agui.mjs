@@ -7,7 +7,7 @@
 // must finish with a tool result. A raw read of a third run checks the
 // framing: LF only, one `data: <json>` per frame, no null fields.
 import { HttpAgent } from "@ag-ui/client";
-import { EventSchemas } from "@ag-ui/core";
+import { EventSchemas } from "@ag-ui/core/schemas";
 
 const [base, token, task] = process.argv.slice(2);
 const problems = [];
