@@ -215,6 +215,21 @@ test_sse_resume (void **state)
     close (fd);
     ids_of (buf, ids, sizeof ids);
     assert_string_equal (ids, "8");
+
+    /* The watcher counted what went by live (its own subscription, so
+     * wait for it to catch up with the stream). */
+    ui_res_t r = { 0 };
+    for (int i = 0; i < 100; i++) {
+        ui_res_free (&r);
+        r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+        if (strstr (r.body, "caisson_runs_total{status=\"completed\"} 1\n"))
+            break;
+        usleep (50000);
+    }
+    assert_non_null (strstr (r.body, "caisson_runs_total{status=\"completed\"} 1\n"));
+    assert_non_null (strstr (r.body, "caisson_model_tokens_total{kind=\"input\"} 100\n"));
+    assert_non_null (strstr (r.body, "caisson_steps_total 1\n"));
+    ui_res_free (&r);
 }
 
 static void

@@ -31,7 +31,8 @@ s_count (watcher_t *self, const char *kind, json_t *data)
     if (!strcmp (kind, "run_started") || !strcmp (kind, "complete") || !strcmp (kind, "failed")
         || !strcmp (kind, "cancelled")) {
         metrics_label (labels, sizeof labels, "status",
-                       !strcmp (kind, "run_started") ? "started" : kind);
+                       !strcmp (kind, "run_started") ? "started"
+                       : !strcmp (kind, "complete") ? "completed" : kind);
         metrics_add (self->metrics, "caisson_runs_total", labels, 1);
     }
     else if (!strcmp (kind, "step_finished"))

@@ -145,12 +145,31 @@ function onEvent(kind, data) {
     case "tool_result": toolResult(data); break;
     case "ask_approval": setStatus("awaiting_approval"); approval(data); break;
     case "approval_decision": setStatus("running"); note(`${data.approved ? "approved" : "declined"} ${data.toolCallId || ""}`); break;
-    case "complete": setStatus("completed"); note("run completed" + (data.answer ? ": " + data.answer : "")); break;
-    case "failed": setStatus("failed"); note("run failed: " + (data.reason || data.message || ""), "error"); break;
+    case "complete": setStatus("completed"); note("run completed" + (data.answer ? ": " + data.answer : "")); showArtifacts(); break;
+    case "failed": setStatus("failed"); note("run failed: " + (data.reason || data.message || ""), "error"); showArtifacts(); break;
+    case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`); break;
     case "cancelled": setStatus("cancelled"); note("run cancelled"); break;
     case "step_started": case "step_finished": case "usage": break;
     default: break;
   }
+}
+
+// The run's artifacts (diffs, test logs), from its record.
+async function showArtifacts() {
+  const runId = current.runId;
+  let rec;
+  try { rec = await api("GET", `/api/runs/${runId}`); } catch (e) { return; }
+  if (!rec.artifacts || !rec.artifacts.length || !current || current.runId !== runId) return;
+  const box = el("div", { class: "artifacts" }, el("h3", {}, "Artifacts"));
+  for (const a of rec.artifacts) {
+    const view = el("div");
+    box.append(el("details", { class: "tool", ontoggle: async (e) => {
+      if (!e.target.open || view.childNodes.length) return;
+      const text = await api("GET", `/api/artifacts/${a.hash}?run=${runId}`);
+      view.append(a.kind === "diff" ? renderDiff(text) : el("pre", {}, text));
+    } }, el("summary", {}, `${a.name || a.hash.slice(0, 12)} · ${a.kind || "file"}`), view));
+  }
+  $("#transcript").append(box);
 }
 
 // Reads the run's event stream (history, then live) until it ends.
@@ -216,14 +235,13 @@ async function refreshRuns(more = false) {
   const body = $("#runs-table tbody");
   if (!more) body.replaceChildren();
   for (const r of page.runs || []) {
-    const id = r.runId || r.run || r.id;
-    const usage = r.usage || {};
+    const id = r.run || r.runId || r.id;
+    const tokens = r.tokens ? (r.tokens.input || 0) + (r.tokens.output || 0) : "";
     const row = el("tr", { "data-run": id, onclick: () => { show("chat"); follow(id); } },
       el("td", {}, id.slice(-8)), el("td", { class: "task" }, r.task || ""),
       el("td", {}, el("span", { class: "status " + r.status }, r.status || "")), el("td", {}, r.model || ""),
-      el("td", {}, String(r.steps ?? usage.steps ?? "")),
-      el("td", {}, String((usage.inputTokens ?? 0) + (usage.outputTokens ?? 0) || r.tokens || "")),
-      el("td", {}, fmtDuration(r.durationMs ?? (usage.seconds !== undefined ? usage.seconds * 1000 : undefined))));
+      el("td", {}, String(r.steps ?? "")), el("td", {}, String(tokens)),
+      el("td", {}, fmtDuration(r.runtimeMs)));
     body.append(row);
   }
   nextPage = page.next || null;
@@ -268,5 +286,5 @@ async function listFiles() {
 $("#files-go").onclick = listFiles;
 $("#sandboxes-refresh").onclick = refreshSandboxes;
 
-api("GET", "/healthz").catch(() => {});
+fetch("/healthz").then((r) => r.json()).then((h) => { $("#who").textContent = h.status === "ok" ? "stack healthy" : "stack degraded"; }).catch(() => {});
 if (location.pathname.startsWith("/runs/")) follow(location.pathname.slice(6));
