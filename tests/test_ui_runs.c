@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static pid_t s_bus, s_elog, s_bridge;
@@ -291,6 +292,39 @@ test_transcript_and_artifact (void **state)
     ui_res_free (&r);
 }
 
+/* The dashboard lists alice's run; opening it replays its events (text,
+ * tool card, status) and shows its artifact as a diff, in headless
+ * Chromium; screenshots in build/ui-screenshots/replay. */
+static void
+test_browser_replay (void **state)
+{
+    (void) state;
+    const char *diff = "--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x\n+print('reversed')\n";
+    proto_msg_t *m = proto_msg_new (PROTO_artifact_put, NULL);
+    proto_set_bytes (&m->body.artifact_put.data, diff, strlen (diff));
+    proto_set_str (&m->body.artifact_put.kind, "diff");
+    proto_msg_t *rep = bus_client_request (s_client, "event-log", m);
+    assert_non_null (rep);
+    char data[256];
+    snprintf (data, sizeof data, "{\"hash\":\"%s\",\"kind\":\"diff\",\"name\":\"a.py\"}",
+              rep->body.artifact_ref.hash);
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&m);
+    append (s_run, "artifact", data);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
+            _exit (126);
+        execlp ("node", "node", "browser.mjs", ui_base, s_alice,
+                CAISSON_BIN_DIR "/../ui-screenshots/replay", "replay", s_run, (char *) NULL);
+        _exit (127);
+    }
+    int status;
+    waitpid (pid, &status, 0);
+    assert_true (WIFEXITED (status));
+    assert_int_equal (WEXITSTATUS (status), 0);
+}
+
 int
 main (void)
 {
@@ -298,6 +332,7 @@ main (void)
         cmocka_unit_test (test_list_and_isolation),
         cmocka_unit_test (test_sse_resume),
         cmocka_unit_test (test_transcript_and_artifact),
+        cmocka_unit_test (test_browser_replay),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -2,6 +2,7 @@
 // playwright-core): loads the page with a token in the URL, and walks the
 // given scenario, keeping a screenshot of each screen under OUTDIR.
 //   node browser.mjs BASE_URL TOKEN OUTDIR sandboxes SANDBOX_ID
+//   node browser.mjs BASE_URL TOKEN OUTDIR replay RUN_ID
 //   node browser.mjs BASE_URL TOKEN OUTDIR run TASK
 // Exits 0 when every expectation held, 1 with the reason otherwise.
 import { chromium } from "playwright-core";
@@ -34,6 +35,19 @@ try {
     await page.click("nav button[data-view=runs]");
     await page.waitForSelector("#runs-table");
     await shot("03-runs");
+  } else if (scenario === "replay") {
+    await page.click("nav button[data-view=runs]");
+    await page.click(`#runs-table tr[data-run="${arg}"]`, { timeout: 10000 });
+    await page.waitForSelector("details.tool", { timeout: 10000 });
+    await page.waitForSelector(".msg.assistant", { timeout: 10000 });
+    await page.waitForSelector("#run-status.completed", { timeout: 10000 });
+    await page.click("details.tool summary");
+    await page.waitForSelector(".artifacts details summary", { timeout: 10000 });
+    await page.click(".artifacts details summary");
+    await page.waitForSelector(".artifacts pre.diff .add", { timeout: 10000 });
+    await shot("02-replay");
+    await page.click("nav button[data-view=runs]");
+    await shot("03-dashboard");
   } else if (scenario === "run") {
     await page.fill("#task", arg);
     await page.click("#send");
