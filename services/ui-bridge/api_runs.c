@@ -45,7 +45,7 @@ api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
     json_t *body = json_pack ("{s:s}", app_has_field ("run.get", "run") ? "run" : "run_id", id),
            *rep;
     const char *service = app_has_field ("run.get", "run") ? "event-log" : "orchestrator";
-    http_res_t *err = app_call_json (app, req, service, "run.get", body, TIMEOUT_MS, "run.info",
+    http_res_t *err = app_call_json (app, req, service, "run.get", body, TIMEOUT_MS, NULL,
                                      &rep);
     json_decref (body);
     if (err)
@@ -147,8 +147,8 @@ api_run_decide (app_t *app, http_req_t *req, const char *run, const char *call, 
                               fname (wire, "tool_call_id", "toolCallId"), call), *rep;
     if (reason)
         json_object_set_new (body, "reason", json_string (reason));
-    http_res_t *err = app_call_json (app, req, "orchestrator", wire, body, TIMEOUT_MS,
-                                     "run.info", &rep);
+    http_res_t *err = app_call_json (app, req, "orchestrator", wire, body, TIMEOUT_MS, NULL,
+                                     &rep);
     json_decref (body);
     json_decref (rep);
     return err;
@@ -181,7 +181,7 @@ s_act (app_t *app, http_req_t *req, const char *wire)
             json_object_set (body, "reason", reason);
         json_decref (in);
     }
-    err = app_call_json (app, req, "orchestrator", wire, body, TIMEOUT_MS, "run.info", &rep);
+    err = app_call_json (app, req, "orchestrator", wire, body, TIMEOUT_MS, NULL, &rep);
     json_decref (body);
     return err ? err : http_res_json (200, rep);
 }

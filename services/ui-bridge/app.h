@@ -43,7 +43,7 @@ http_res_t *app_body (http_req_t *req, json_t **obj);
 proto_msg_t *app_msg (http_req_t *req, proto_type_t type);
 
 /* Sends msg to service and returns the reply in *rep when it is of type
- * want; otherwise NULL goes to *rep and the HTTP error to answer with is
+ * want (PROTO_TYPE_COUNT: any type but `error`); otherwise NULL goes to *rep and the HTTP error to answer with is
  * returned (504 on timeout, 404/400/409/503/502 from an `error` reply).
  * Takes msg. */
 http_res_t *app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms,
@@ -52,7 +52,8 @@ http_res_t *app_call (app_t *app, const char *service, proto_msg_t *msg, int tim
 /* The same by wire names, for messages other services declare: sends a
  * request of type `wire` whose body fields come from obj (not taken) and
  * gives the reply's body as a new JSON object in *out when the reply is
- * of type `want`. Answers 501 when this build's catalogue lacks either. */
+ * of type `want` (NULL: any but `error`). Answers 501 when this build's
+ * catalogue lacks either. */
 http_res_t *app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire,
                            json_t *obj, int timeout_ms, const char *want, json_t **out);
 

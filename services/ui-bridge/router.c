@@ -197,7 +197,7 @@ app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms, pro
     proto_msg_destroy (&msg);
     if (!r)
         return http_res_error (504, "bus_timeout", "%s did not answer %s in time", svc, type);
-    if (r->type == want) {
+    if (r->type == want || (want == PROTO_TYPE_COUNT && r->type != PROTO_error)) {
         *rep = r;
         return NULL;
     }
@@ -246,8 +246,8 @@ app_call_json (app_t *app, http_req_t *req, const char *service, const char *wir
                int timeout_ms, const char *want, json_t **out)
 {
     *out = NULL;
-    proto_type_t t = s_type (wire), w = s_type (want);
-    if (t == PROTO_TYPE_COUNT || w == PROTO_TYPE_COUNT)
+    proto_type_t t = s_type (wire), w = want ? s_type (want) : PROTO_TYPE_COUNT;
+    if (t == PROTO_TYPE_COUNT || (want && w == PROTO_TYPE_COUNT))
         return http_res_error (501, "not_implemented",
                                "this build has no %s message (its service's contract)", wire);
     proto_msg_t *msg = app_msg (req, t), *rep;
@@ -261,5 +261,6 @@ app_call_json (app_t *app, http_req_t *req, const char *service, const char *wir
         return err;
     *out = pjson_from_body (rep);
     proto_msg_destroy (&rep);
-    return *out ? NULL : http_res_error (502, "bad_reply", "%s did not convert to JSON", want);
+    return *out ? NULL : http_res_error (502, "bad_reply", "the answer to %s did not convert to JSON",
+                                         wire);
 }
