@@ -31,6 +31,7 @@ test-asan: deps
 
 bench: build
 	./$(BUILD)/bin/bench-bus
+	./$(BUILD)/bin/bench-ui
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null
