@@ -140,7 +140,7 @@ function onEvent(kind, data) {
   if (current.bubble) { current.bubble.classList.remove("streaming"); current.bubble = null; }
   switch (kind) {
     case "run_started": setStatus("running"); if (data.task) $("#transcript").append(el("div", { class: "msg user" }, data.task)); break;
-    case "plan": note("plan: " + (Array.isArray(data.plan) ? data.plan.join(" → ") : JSON.stringify(data))); break;
+    case "plan": note("plan: " + (Array.isArray(data.plan) ? data.plan.join(" → ") : data.text || JSON.stringify(data))); break;
     case "tool_call": toolCard(data); break;
     case "tool_result": toolResult(data); break;
     case "ask_approval": setStatus("awaiting_approval"); approval(data); break;
