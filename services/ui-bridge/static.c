@@ -6,6 +6,9 @@
 
 #include <string.h>
 
+/* The page loads nothing from elsewhere, and nothing may frame it. */
+#define CSP "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+
 http_res_t *
 api_static (app_t *app, http_req_t *req)
 {
@@ -15,8 +18,10 @@ api_static (app_t *app, http_req_t *req)
     for (const static_asset_t *a = static_assets; a->path; a++) {
         if (!strcmp (a->path, path)) {
             http_res_t *res = http_res_bytes (200, a->type, a->data, a->size, false);
-            if (res)
+            if (res) {
                 http_res_header (res, "Cache-Control", "no-cache");
+                http_res_header (res, "Content-Security-Policy", CSP);
+            }
             return res;
         }
         if (!strcmp (a->path, "/index.html"))
@@ -24,5 +29,8 @@ api_static (app_t *app, http_req_t *req)
     }
     if (strchr (path + 1, '.') || !index)
         return http_res_error (404, "not_found", "no file %s", req->path);
-    return http_res_bytes (200, index->type, index->data, index->size, false);
+    http_res_t *res = http_res_bytes (200, index->type, index->data, index->size, false);
+    if (res)
+        http_res_header (res, "Content-Security-Policy", CSP);
+    return res;
 }
