@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: up test test-plain test-asan build deps bench fuzz docs clean
+.PHONY: up test test-plain test-asan test-deploy build deps bench fuzz docs clean
 
 up: build
 	./$(BUILD)/bin/caisson up
@@ -28,6 +28,10 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
+
+# Builds the images and proves compose.yaml with podman (tests/deploy/run).
+test-deploy:
+	tests/deploy/run
 
 bench: build
 	./$(BUILD)/bin/bench-bus

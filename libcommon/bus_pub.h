@@ -14,7 +14,8 @@ bus_pub_t *bus_pub_new (const char *endpoint);
 void bus_pub_destroy (bus_pub_t **self_p);
 
 /* Publishes msg under topic. Returns 0 or -1. Like any PUB socket, events
- * sent before the connection is up, or to nobody, are dropped: durable
+ * sent to nobody are dropped (the first send waits up to a second for the
+ * broker to subscribe, so a fresh process's first events arrive): durable
  * events go to event-log by request. */
 int bus_pub_send (bus_pub_t *self, const char *topic, const proto_msg_t *msg);
 

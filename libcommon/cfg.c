@@ -80,6 +80,19 @@ static const cfg_entry_t table[] = {
       "ui-bridge instances that share it share tokens." },
     { "CAISSON_SSE_HEARTBEAT_MS", "15000", "ui-bridge",
       "Interval of keep-alive comments on idle event streams." },
+    /* event-log */
+    { "CAISSON_EVENTLOG_SYNC", "full", "event-log",
+      "Durability of each batch commit: `full` (data and meta page synced), "
+      "`nometasync` (meta page not synced: a crash may lose the last batch, never "
+      "corrupts) or `nosync` (synced every CAISSON_EVENTLOG_SYNC_MS; see docs/storage.md)." },
+    { "CAISSON_EVENTLOG_SYNC_MS", "100", "event-log",
+      "With CAISSON_EVENTLOG_SYNC=nosync, how often the store is synced, in milliseconds." },
+    { "CAISSON_EVENTLOG_BATCH_MS", "0", "event-log",
+      "How long queued appends may wait for more to join their commit, in "
+      "milliseconds; 0 commits once per loop turn, whatever has arrived." },
+    { "CAISSON_EVENTLOG_RETENTION_DAYS", "0", "event-log",
+      "Runs started more than this many days ago are deleted, with the artifacts "
+      "only they referenced; 0 keeps everything." },
     /* tool-runner */
     { "CAISSON_TOOLS_WRITE_GLOBS", "*", "tool-runner",
       "Comma-separated fnmatch globs (`*` crosses `/`), relative to a sandbox's "
@@ -114,22 +127,15 @@ static const cfg_entry_t table[] = {
       "Most files repo.readFiles returns." },
     { "CAISSON_TOOLS_TEST_COMMAND", "", "tool-runner",
       "Test command ci.runTests runs; empty means detected from the repository." },
+    { "CAISSON_TOOLS_GITHUB_TOKEN", "", "tool-runner",
+      "GitHub token for repositories on github.com: clones and pushes are made "
+      "with it on the host, and git.openPR opens pull requests through the REST "
+      "API. It never enters a sandbox. Empty: GitHub repositories are refused." },
+    { "CAISSON_TOOLS_GITHUB_API", "https://api.github.com", "tool-runner",
+      "Base URL of the GitHub REST API (GitHub Enterprise, or a test server)." },
     { "CAISSON_TOOLS_FORGE_URL", "", "tool-runner",
       "Base of the URLs local pull requests are given, e.g. "
       "`https://caisson.example/prs/`; empty gives `caisson pr <id>`." },
-    /* event-log */
-    { "CAISSON_EVENTLOG_SYNC", "full", "event-log",
-      "Durability of each batch commit: `full` (data and meta page synced), "
-      "`nometasync` (meta page not synced: a crash may lose the last batch, never "
-      "corrupts) or `nosync` (synced every CAISSON_EVENTLOG_SYNC_MS; see docs/storage.md)." },
-    { "CAISSON_EVENTLOG_SYNC_MS", "100", "event-log",
-      "With CAISSON_EVENTLOG_SYNC=nosync, how often the store is synced, in milliseconds." },
-    { "CAISSON_EVENTLOG_BATCH_MS", "0", "event-log",
-      "How long queued appends may wait for more to join their commit, in "
-      "milliseconds; 0 commits once per loop turn, whatever has arrived." },
-    { "CAISSON_EVENTLOG_RETENTION_DAYS", "0", "event-log",
-      "Runs started more than this many days ago are deleted, with the artifacts "
-      "only they referenced; 0 keeps everything." },
 };
 
 const cfg_entry_t *
@@ -174,7 +180,7 @@ parse_u64 (const char *s, uint64_t *out)
 uint64_t
 cfg_u64 (const char *name)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_u64 (cfg_str (name), &v) == 0)
         return v;
     parse_u64 (lookup (name)->fallback, &v);

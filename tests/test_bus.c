@@ -456,6 +456,29 @@ test_tap_receives_exactly_its_prefix (void **state)
     support_expect_clean_exit (bus);
 }
 
+/* A process's first event, sent just after it connects, reaches a tap
+ * that was already listening (the publisher waits for the broker's
+ * subscription rather than dropping it). */
+static void
+test_first_event_is_not_lost (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), "svc.tool-runner.");
+    assert_non_null (tap);
+    zclock_sleep (200);     /* the tap's subscription reaches the broker */
+    pid_t svc = support_spawn ("caisson-tool-runner", NULL);
+    char topic[64];
+    proto_msg_t *got = bus_tap_recv (tap, topic, sizeof topic, 5000, NULL);
+    assert_non_null (got);
+    assert_string_equal (topic, "svc.tool-runner.started");
+    assert_int_equal (got->type, PROTO_service_state);
+    proto_msg_destroy (&got);
+    bus_tap_destroy (&tap);
+    support_expect_clean_exit (svc);
+    support_expect_clean_exit (bus);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -473,6 +496,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_workers_reregister_after_broker_restart),
         cmocka_unit_test (test_errors_name_the_fault),
         cmocka_unit_test (test_tap_receives_exactly_its_prefix),
+        cmocka_unit_test (test_first_event_is_not_lost),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -64,7 +64,7 @@ start_eventlog (const char *const env[])
     pid_t pid = support_spawn ("caisson-event-log", env);
     bus_client_t *c = client_new (200, 0);
     for (int i = 0; i < 100; i++) {
-        proto_msg_t *rep = bus_client_request (c, "event-log", proto_msg_new (PROTO_health_req, NULL));
+        proto_msg_t *rep = request (c, proto_msg_new (PROTO_health_req, NULL));
         bool up = rep && rep->type == PROTO_health_rep
                   && rep->body.health_rep.pid == (uint64_t) pid;
         proto_msg_destroy (&rep);

@@ -452,7 +452,10 @@ test_truncated (void **state)
         uint8_t *buf;
         size_t len;
         assert_int_equal (proto_encode (m, &buf, &len), 0);
-        for (size_t cut = 0; cut < len; cut++) {
+        /* Every cut near either end, where the headers are; inside the
+         * long payloads between, every cut fails the same way, so a prime
+         * stride keeps the test quick as fields grow to megabytes. */
+        for (size_t cut = 0; cut < len; cut += cut < 4096 || cut + 4096 > len ? 1 : 4093) {
             proto_err_t err;
             proto_msg_t *d = proto_decode (buf, cut, &err);
             /* A cut leaves some declared length or count larger than the

@@ -466,6 +466,10 @@ broker_new (const char *requests, const char *events_in, const char *events_out,
     zhashx_set_destructor (self->services, service_free);
     self->rraw = zsock_resolve (self->router);
     self->xsub_raw = zsock_resolve (self->xsub);
+    /* Everything is forwarded to the broker, whoever listens: a publisher
+     * waits for this subscription before its first event (see bus_pub.c),
+     * and the XPUB side filters by what taps ask for. */
+    zmq_send (self->xsub_raw, "\x01", 1, 0);
     self->xpub_raw = zsock_resolve (self->xpub);
     return self;
 }

@@ -313,6 +313,8 @@ main (int argc, char **argv)
     }
     if (argc > 1 && !strcmp (argv[1], "token"))
         return cmd_token (argc, argv);
+    if (argc > 1 && cmd_events_is (argv[1]))
+        return cmd_events_main (argc, argv);
     if (argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
                      || !strcmp (argv[1], "pr"))) {
         proto_limits_load ();
@@ -321,8 +323,6 @@ main (int argc, char **argv)
         clog_init ("caisson", "");
         return cmd_tool_main (argc, argv);
     }
-    if (argc > 1 && cmd_events_is (argv[1]))
-        return cmd_events_main (argc, argv);
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {
         fprintf (stderr, "usage: %s\n", usage);

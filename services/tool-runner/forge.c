@@ -1,12 +1,14 @@
 /* forge: host git, origins and the local forge's records. See forge.h. */
 #define _GNU_SOURCE
 #include "forge.h"
+#include "github.h"
 #include "cfg.h"
 #include "clog.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 struct _forge_t {
     store_t *store;
@@ -37,16 +41,94 @@ forge_destroy (forge_t **self_p)
     *self_p = NULL;
 }
 
-int
-forge_git (const char *const argv[], char *out, size_t outlen, unsigned timeout_s)
+const char *const *
+forge_auth_env (const char *url, forge_env_t *env)
 {
+    const char *token = cfg_str ("CAISSON_TOOLS_GITHUB_TOKEN");
+    char slug[256], cred[400], b64[600];
+    if (!*token || github_slug (url, slug, sizeof slug))
+        return NULL;
+    snprintf (cred, sizeof cred, "x-access-token:%s", token);
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen (cred), o = 0;
+    for (size_t i = 0; i < n && o + 5 < sizeof b64; i += 3) {
+        uint32_t v = (uint32_t) (unsigned char) cred[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t) (unsigned char) cred[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char) cred[i + 2];
+        b64[o++] = tbl[(v >> 18) & 63];
+        b64[o++] = tbl[(v >> 12) & 63];
+        b64[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        b64[o++] = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    b64[o] = '\0';
+    snprintf (env->entries[0], sizeof env->entries[0], "GIT_CONFIG_COUNT=1");
+    snprintf (env->entries[1], sizeof env->entries[1], "GIT_CONFIG_KEY_0=http.extraHeader");
+    snprintf (env->entries[2], sizeof env->entries[2],
+              "GIT_CONFIG_VALUE_0=Authorization: Basic %s", b64);
+    for (int i = 0; i < 3; i++)
+        env->list[i] = env->entries[i];
+    env->list[3] = NULL;
+    return env->list;
+}
+
+static char s_git[4096];
+
+static void
+find_git (void)
+{
+    const char *path = getenv ("PATH");
+    char copy[8192], *save = NULL;
+    snprintf (copy, sizeof copy, "%s", path && *path ? path : "/usr/bin:/bin");
+    for (char *dir = strtok_r (copy, ":", &save); dir; dir = strtok_r (NULL, ":", &save)) {
+        snprintf (s_git, sizeof s_git, "%s/git", dir);
+        if (access (s_git, X_OK) == 0)
+            return;
+    }
+    s_git[0] = '\0';
+}
+
+/* The child of a process with threads may only exec after fork, so the
+ * program's path and its environment are made here, in the parent. */
+static char **
+child_env (const char *const extra[])
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once (&once, find_git);
+    size_t n = 0, m = 0;
+    while (environ[n])
+        n++;
+    while (extra && extra[m])
+        m++;
+    char **envp = calloc (n + m + 2, sizeof *envp);
+    if (!envp)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp (environ[i], "GIT_", 4))
+            envp[k++] = environ[i];
+    envp[k++] = "GIT_TERMINAL_PROMPT=0";      /* never prompt: fail instead */
+    for (size_t i = 0; i < m; i++)
+        envp[k++] = (char *) extra[i];
+    return envp;
+}
+
+int
+forge_git (const char *const argv[], const char *const env[], char *out, size_t outlen,
+           unsigned timeout_s)
+{
+    char **envp = child_env (env);
     int fds[2];
-    if (pipe2 (fds, O_CLOEXEC))
+    if (!envp || !s_git[0] || pipe2 (fds, O_CLOEXEC)) {
+        free (envp);
         return -1;
+    }
     pid_t pid = fork ();
     if (pid < 0) {
         close (fds[0]);
         close (fds[1]);
+        free (envp);
         return -1;
     }
     if (pid == 0) {
@@ -55,11 +137,10 @@ forge_git (const char *const argv[], char *out, size_t outlen, unsigned timeout_
         int null = open ("/dev/null", O_RDONLY);
         if (null >= 0)
             dup2 (null, STDIN_FILENO);
-        /* Never prompt for credentials: fail instead. */
-        setenv ("GIT_TERMINAL_PROMPT", "0", 1);
-        execvp ("git", (char *const *) argv);
+        execve (s_git, (char *const *) argv, envp);
         _exit (127);
     }
+    free (envp);
     close (fds[1]);
     size_t used = 0;
     int64_t deadline = (int64_t) time (NULL) + timeout_s;

@@ -21,10 +21,24 @@ forge_t *forge_new (calls_t *calls);
 void forge_destroy (forge_t **self_p);
 
 /* Runs git with argv (argv[0] is "git") on the host, without a shell,
- * capturing stdout and stderr into out (NUL-terminated, cut to outlen).
- * Returns the exit status, or -1 when it could not run or took longer than
- * timeout_s. */
-int forge_git (const char *const argv[], char *out, size_t outlen, unsigned timeout_s);
+ * with env ("KEY=VALUE" entries, NULL-terminated; env itself may be NULL)
+ * added to its environment, capturing stdout and stderr into out
+ * (NUL-terminated, cut to outlen). Returns the exit status, or -1 when it
+ * could not run or took longer than timeout_s. */
+int forge_git (const char *const argv[], const char *const env[], char *out, size_t outlen,
+               unsigned timeout_s);
+
+/* Environment entries that make git authenticate to a GitHub url with the
+ * configured token (an http.extraHeader through GIT_CONFIG_*, so the token
+ * is on no command line). */
+typedef struct {
+    char entries[3][700];
+    const char *list[4];
+} forge_env_t;
+
+/* Fills env and returns its list when url is a GitHub URL and a token is
+ * configured; else returns NULL (no extra environment). */
+const char *const *forge_auth_env (const char *url, forge_env_t *env);
 
 /* Remembers which origin a sandbox's repository was cloned from, so a
  * pull request goes back there whatever the sandbox's git config says. */

@@ -11,6 +11,7 @@
 #include "sbxcall.h"
 #include "schema.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -376,6 +377,7 @@ handler_new (svc_t *svc)
     self->svc = svc;
     self->pipe[0] = self->pipe[1] = -1;
     self->max_running = cfg_u64 ("CAISSON_TOOLS_CONCURRENCY");
+    curl_global_init (CURL_GLOBAL_DEFAULT);     /* once, before any job thread */
     char dir[4096];
     snprintf (dir, sizeof dir, "%s/tool-runner", cfg_str ("CAISSON_DATA"));
     uint64_t lease = cfg_u64 ("CAISSON_TOOLS_LEASE_MS");
@@ -415,6 +417,7 @@ handler_destroy (handler_t **self_p)
     calls_destroy (&self->calls);
     guard_destroy (&self->guard);
     catalogue_destroy (&self->catalogue);
+    curl_global_cleanup ();
     free (self);
     *self_p = NULL;
 }

@@ -7,6 +7,7 @@
 #include "cfg.h"
 #include "clog.h"
 #include "forge.h"
+#include "github.h"
 #include "repo_tools.h"
 #include "sbx_tools.h"
 #include "sbxcall.h"
@@ -53,8 +54,10 @@ run_sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, json_t *envs, const c
     return error;
 }
 
+/* Reads the sandbox's pull-request bundle and fetches its branch into the
+ * repository at into (the origin itself, or a staging copy of it). */
 static json_t *
-fetch_bundle (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *origin,
+fetch_bundle (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *into,
               const char *branch)
 {
     json_t *error = NULL;
@@ -82,12 +85,49 @@ fetch_bundle (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *orig
         close (fd);
     proto_msg_destroy (&rep);
     snprintf (refspec, sizeof refspec, "+refs/heads/%s:refs/heads/%s", branch, branch);
-    const char *fetch[] = { "git", "-C", origin, "fetch", "-q", tmp, refspec, NULL };
-    if (!ok || forge_git (fetch, out, sizeof out, ctx->timeout_s))
+    const char *fetch[] = { "git", "-C", into, "fetch", "-q", tmp, refspec, NULL };
+    if (!ok || forge_git (fetch, NULL, out, sizeof out, ctx->timeout_s))
         error = tool_error ("push_failed", NULL, "could not push %s to the origin: %.400s", branch,
                             ok ? out : "temporary file");
     unlink (tmp);
     return error;
+}
+
+/* The branch goes to GitHub through a staging bare repository on the
+ * host (the base fetched from GitHub, the bundle's commits on top), then
+ * the pull request is opened through the REST API. */
+static json_t *
+open_on_github (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *origin,
+                const char *slug, const char *branch, const char *base, json_t *args)
+{
+    char stage[] = "/tmp/caisson-stage-XXXXXX", out[2048], ref[600], push[600];
+    if (!mkdtemp (stage))
+        return tool_error ("internal", NULL, "cannot make a temporary directory");
+    forge_env_t env;
+    const char *const *auth = forge_auth_env (origin, &env);
+    snprintf (ref, sizeof ref, "+refs/heads/%s:refs/heads/%s", base, base);
+    snprintf (push, sizeof push, "+refs/heads/%s:refs/heads/%s", branch, branch);
+    const char *init[] = { "git", "init", "-q", "--bare", stage, NULL };
+    const char *get[] = { "git", "-C", stage, "fetch", "-q", "--", origin, ref, NULL };
+    const char *put[] = { "git", "-C", stage, "push", "-q", "--", origin, push, NULL };
+    json_t *result = NULL;
+    if (forge_git (init, NULL, out, sizeof out, 30)
+        || forge_git (get, auth, out, sizeof out, ctx->timeout_s))
+        result = tool_error ("push_failed", NULL, "could not fetch %s from %s: %.300s", base,
+                             origin, out);
+    else if (!(result = fetch_bundle (ctx, sbx, ws, stage, branch))
+             && forge_git (put, auth, out, sizeof out, ctx->timeout_s))
+        result = tool_error ("push_failed", NULL, "could not push %s to %s: %.300s", branch,
+                             origin, out);
+    if (!result)
+        result = github_open_pr (cfg_str ("CAISSON_TOOLS_GITHUB_API"),
+                                 cfg_str ("CAISSON_TOOLS_GITHUB_TOKEN"), slug, branch, base,
+                                 S (args, "title"), S (args, "body"), ctx->timeout_s);
+    char cmd[128];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", stage);
+    if (system (cmd) != 0)
+        clog_warn (ctx->corr, "could not remove %s", stage);
+    return result;
 }
 
 json_t *
@@ -103,16 +143,20 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
     if (repo_branch_name (title, ctx->call_id, branch, sizeof branch))
         return tool_error ("bad_title", "title", "title must contain letters or digits");
     const char *check[] = { "git", "check-ref-format", "--branch", branch, NULL };
-    if (forge_git (check, NULL, 0, 10) != 0)
+    if (forge_git (check, NULL, NULL, 0, 10) != 0)
         return tool_error ("bad_branch", "title", "%s is not a valid branch name", branch);
     if (forge_get_origin (ctx->forge, sbx, origin, sizeof origin, base, sizeof base))
         return tool_error ("no_repository", "sandboxId", "no repository was cloned into this "
                            "sandbox: use repo.clone first");
     if (S (args, "base"))
         snprintf (base, sizeof base, "%s", S (args, "base"));
-    if (origin[0] != '/')
-        return tool_error ("forge_unavailable", NULL, "pull requests to %s need a GitHub token "
-                           "configured; the local forge serves local repositories only", origin);
+    char slug[256];
+    bool github = origin[0] != '/';
+    if (github && (!*cfg_str ("CAISSON_TOOLS_GITHUB_TOKEN")
+                   || github_slug (origin, slug, sizeof slug)))
+        return tool_error ("forge_unavailable", NULL, "pull requests to %s need a GitHub "
+                           "repository and token (CAISSON_TOOLS_GITHUB_TOKEN); the local forge "
+                           "serves local repositories only", origin);
     if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error))
         return error;
     snprintf (repo, sizeof repo, "%s/repo", ws);
@@ -137,12 +181,21 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
     char commit[64];
     snprintf (commit, sizeof commit, "%.*s", (int) strcspn (out, "\n"), out);
     free (out);
+    if (github) {
+        json_t *r = open_on_github (ctx, sbx, ws, origin, slug, branch, base, args);
+        if (!tool_failed (r)) {
+            json_object_set_new (r, "branch", json_string (branch));
+            json_object_set_new (r, "base", json_string (base));
+            json_object_set_new (r, "commit", json_string (commit));
+        }
+        return r;
+    }
     if ((error = fetch_bundle (ctx, sbx, ws, origin, branch)))
         return error;
     char range[600], *diff = malloc (DIFF_MAX);
     snprintf (range, sizeof range, "%s...%s", base, branch);
     const char *show[] = { "git", "-C", origin, "diff", range, "--", NULL };
-    if (!diff || forge_git (show, diff, DIFF_MAX, 60) != 0) {
+    if (!diff || forge_git (show, NULL, diff, DIFF_MAX, 60) != 0) {
         free (diff);
         return tool_error ("push_failed", NULL, "the branch was pushed but its diff against %s "
                            "could not be made", base);

@@ -111,17 +111,18 @@ repo_clone (tool_ctx_t *ctx, json_t *args)
     const char *pack[] = { "git", "-C", bare, "bundle", "create", "-q", bundle, "--all", NULL };
     size_t size = 0;
     char *data = NULL, base[256];
-    if (forge_git (clone, out, sizeof out, ctx->timeout_s)) {
+    forge_env_t env;
+    if (forge_git (clone, forge_auth_env (url, &env), out, sizeof out, ctx->timeout_s)) {
         error = tool_error ("clone_failed", "url", "git could not clone %s: %.300s", url, out);
         goto done;
     }
     if (branch)
         snprintf (base, sizeof base, "%s", branch);
-    else if (forge_git (head, out, sizeof out, 30) == 0)
+    else if (forge_git (head, NULL, out, sizeof out, 30) == 0)
         snprintf (base, sizeof base, "%.*s", (int) strcspn (out, "\n"), out);
     else
         snprintf (base, sizeof base, "main");
-    if (forge_git (pack, out, sizeof out, ctx->timeout_s)
+    if (forge_git (pack, NULL, out, sizeof out, ctx->timeout_s)
         || !(data = slurp (bundle, BUNDLE_MAX, &size))) {
         error = tool_error ("repo_too_large", "url", "the repository could not be packed within "
                             "%u MiB: %.300s", BUNDLE_MAX >> 20, out);
