@@ -36,6 +36,7 @@ test-deploy:
 bench: build
 	./$(BUILD)/bin/bench-bus
 	./$(BUILD)/bin/bench-ui
+	./$(BUILD)/bin/bench-eventlog
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null

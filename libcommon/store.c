@@ -4,6 +4,7 @@
 #include "clog.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,8 +15,12 @@ struct _store_t {
     size_t count;
     uint64_t map_bytes;
     uint64_t max_bytes;
-    int error;
+    pthread_rwlock_t resize;    /* transactions hold it shared; a resize, alone */
 };
+
+/* Per thread, so a thread reads its own failure even when another thread
+ * uses the same store meanwhile. */
+static _Thread_local int s_error;
 
 store_t *
 store_new (const char *dir, const char *const names[], size_t count,
@@ -31,6 +36,7 @@ store_new (const char *dir, const char *const names[], size_t count,
     if (!self)
         return NULL;
     self->count = count;
+    pthread_rwlock_init (&self->resize, NULL);
     self->map_bytes = map_bytes;
     self->max_bytes = max_bytes > map_bytes ? max_bytes : map_bytes;
     int rc = mdb_env_create (&self->env);
@@ -64,6 +70,7 @@ store_destroy (store_t **self_p)
         return;
     if ((*self_p)->env)
         mdb_env_close ((*self_p)->env);
+    pthread_rwlock_destroy (&(*self_p)->resize);
     free (*self_p);
     *self_p = NULL;
 }
@@ -96,12 +103,8 @@ run (store_t *self, store_fn *fn, void *arg, unsigned flags)
 {
     for (;;) {
         MDB_txn *txn;
+        pthread_rwlock_rdlock (&self->resize);
         int rc = mdb_txn_begin (self->env, NULL, flags, &txn);
-        if (rc == MDB_MAP_RESIZED) {     /* another process grew it */
-            rc = mdb_env_set_mapsize (self->env, 0);
-            if (!rc)
-                continue;
-        }
         if (!rc) {
             rc = fn (txn, arg);
             if (rc || (flags & MDB_RDONLY))
@@ -109,9 +112,22 @@ run (store_t *self, store_fn *fn, void *arg, unsigned flags)
             else
                 rc = mdb_txn_commit (txn);
         }
-        if (rc == MDB_MAP_FULL && !(flags & MDB_RDONLY) && (rc = grow (self)) == 0)
-            continue;
-        self->error = rc;
+        pthread_rwlock_unlock (&self->resize);
+        if (rc == MDB_MAP_RESIZED) {     /* another process grew it */
+            pthread_rwlock_wrlock (&self->resize);
+            rc = mdb_env_set_mapsize (self->env, 0);
+            pthread_rwlock_unlock (&self->resize);
+            if (!rc)
+                continue;
+        }
+        if (rc == MDB_MAP_FULL && !(flags & MDB_RDONLY)) {
+            pthread_rwlock_wrlock (&self->resize);
+            rc = grow (self);
+            pthread_rwlock_unlock (&self->resize);
+            if (!rc)
+                continue;
+        }
+        s_error = rc;
         return rc ? -1 : 0;
     }
 }
@@ -131,14 +147,15 @@ store_read (store_t *self, store_fn *fn, void *arg)
 int
 store_sync (store_t *self)
 {
-    self->error = mdb_env_sync (self->env, 1);
-    return self->error ? -1 : 0;
+    s_error = mdb_env_sync (self->env, 1);
+    return s_error ? -1 : 0;
 }
 
 int
 store_error (store_t *self)
 {
-    return self->error;
+    (void) self;
+    return s_error;
 }
 
 uint64_t

@@ -5,7 +5,11 @@
  * batch (the caller drains what is queued into one call), which handles a
  * full map by growing it and running the batch again, so a full map never
  * half-applies a batch; past the configured maximum the batch fails whole
- * with MDB_MAP_FULL and nothing stored before is touched. */
+ * with MDB_MAP_FULL and nothing stored before is touched.
+ *
+ * A store may be used from several threads (e.g. a writer thread and the
+ * service loop reading): growing the map waits until no transaction of the
+ * process is open, as LMDB requires. */
 #ifndef CAISSON_STORE_H
 #define CAISSON_STORE_H
 
@@ -45,7 +49,8 @@ int store_read (store_t *self, store_fn *fn, void *arg);
  * MDB_NOSYNC or MDB_NOMETASYNC). Returns 0 or -1 with store_error set. */
 int store_sync (store_t *self);
 
-/* The LMDB code of the last failure, and the current map size. */
+/* The LMDB code of the calling thread's last failure, and the current map
+ * size. */
 int store_error (store_t *self);
 uint64_t store_map_size (store_t *self);
 

@@ -1,6 +1,6 @@
 # event-log through its public interface: the real bus and event-log
 # binaries, appends and reads over the bus, the caisson CLI. The kill -9
-# burst size is CAISSON_TEST_BURST (default 4000); run it once by hand with
-# 100000 to check the issue's figure.
-caisson_test(test_eventlog test_eventlog.c)
-target_link_libraries(test_eventlog PRIVATE pthread)
+# burst size is CAISSON_TEST_BURST (default 4000); run test_eventlog_crash
+# once by hand with 100000 to check the issue's figure.
+caisson_test(test_eventlog test_eventlog.c eventlog_util.c)
+caisson_test(test_eventlog_crash test_eventlog_crash.c eventlog_util.c)

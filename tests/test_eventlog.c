@@ -1,175 +1,21 @@
-/* test_eventlog: event-log as the rest of the system sees it. Each test
- * starts the real broker and event-log in a private directory and talks
- * to them over the bus and through the caisson CLI: acknowledged appends,
- * de-duplication across a restart, ordering, the run record, catch-up then
- * live with no gap under a concurrent producer, kill -9 during a burst
- * from several producers, a full map, retention, and both transcript
- * formats. */
-#include "support.h"
-#include "bus_client.h"
+/* test_eventlog: event-log as the rest of the system sees it, through the
+ * real broker and event-log binaries, the bus, and the caisson CLI:
+ * acknowledged appends, de-duplication across a restart, ordering, refused
+ * input, the run record, artifacts, both transcript formats, figures, and
+ * catch-up then live with no gap under a concurrent producer.
+ * test_eventlog_crash covers kill -9, a full map and retention. */
+#include "eventlog_util.h"
 #include "bus_tap.h"
-#include "mpjson.h"
+#include "cid.h"
 
-#include <jansson.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-static const char *s_dir;
-
-/* A run id for a short test name: a fresh cid per name and sandbox, made
- * 2 ms apart so runs made later sort later, as in a real stack. */
-static const char *
-rid (const char *name)
-{
-    static char names[32][16], ids[32][CID_SIZE];
-    static int n;
-    for (int i = 0; i < n; i++)
-        if (!strcmp (names[i], name))
-            return ids[i];
-    assert_true (n < 32);
-    usleep (2000);
-    snprintf (names[n], sizeof names[n], "%s", name);
-    cid_new (ids[n]);
-    return ids[n++];
-}
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static bus_client_t *
-client_new (int timeout_ms, int retries)
-{
-    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
-    assert_non_null (c);
-    bus_client_set_timeout (c, timeout_ms, retries);
-    return c;
-}
-
-static proto_msg_t *
-request (bus_client_t *c, proto_msg_t *req)
-{
-    proto_msg_t *rep = bus_client_request (c, "event-log", req);
-    proto_msg_destroy (&req);
-    return rep;
-}
-
-static pid_t
-start_eventlog (const char *const env[])
-{
-    pid_t pid = support_spawn ("caisson-event-log", env);
-    bus_client_t *c = client_new (200, 0);
-    for (int i = 0; i < 100; i++) {
-        proto_msg_t *rep = request (c, proto_msg_new (PROTO_health_req, NULL));
-        bool up = rep && rep->type == PROTO_health_rep
-                  && rep->body.health_rep.pid == (uint64_t) pid;
-        proto_msg_destroy (&rep);
-        if (up) {
-            bus_client_destroy (&c);
-            return pid;
-        }
-    }
-    fail_msg ("event-log never answered");
-    return -1;
-}
-
-static pid_t
-setup_stack (const char *name)
-{
-    assert_non_null (s_dir = support_sandbox_env (name));
-    setenv ("CAISSON_HEARTBEAT_MS", "100", 1);
-    return support_spawn ("caisson-bus", NULL);
-}
-
-/* A new event.append for run with data given as JSON text (NULL: none). */
-static proto_msg_t *
-append_msg (const char *run, const char *kind, const char *json)
-{
-    proto_msg_t *m = proto_msg_new (PROTO_event_append, NULL);
-    assert_non_null (m);
-    proto_set_str (&m->env.run, run);
-    proto_set_str (&m->body.event_append.kind, kind);
-    if (json) {
-        json_t *v = json_loads (json, JSON_DECODE_ANY, NULL);
-        assert_non_null (v);
-        uint8_t *data;
-        size_t size;
-        assert_int_equal (mpjson_encode (v, 32, &data, &size), 0);
-        m->body.event_append.data.data = data;
-        m->body.event_append.data.size = size;
-        json_decref (v);
-    }
-    return m;
-}
-
-/* Appends and expects an ack; returns its global seq. */
-static uint64_t
-append (bus_client_t *c, const char *run, const char *kind, const char *json)
-{
-    proto_msg_t *rep = request (c, append_msg (run, kind, json));
-    assert_non_null (rep);
-    if (rep->type != PROTO_event_ack)
-        fail_msg ("append %s: %s", kind, rep->type == PROTO_error ? rep->body.error.message : "?");
-    uint64_t seq = rep->body.event_ack.seq;
-    proto_msg_destroy (&rep);
-    return seq;
-}
-
-static json_t *
-any_json (const proto_bytes_t *b)
-{
-    char why[160];
-    json_t *v = mpjson_decode (b->data, b->size, 64, why, sizeof why);
-    if (!v)
-        fail_msg ("undecodable ANY: %s", why);
-    return v;
-}
-
-/* Every stored event of run (NULL: the global order) from from_seq on. */
-static json_t *
-read_all (bus_client_t *c, const char *run, uint64_t from)
-{
-    json_t *all = json_array ();
-    for (;;) {
-        proto_msg_t *req = proto_msg_new (PROTO_events_read, NULL);
-        req->body.events_read.from_seq = from;
-        if (run)
-            proto_set_str (&req->body.events_read.run, run);
-        proto_msg_t *rep = request (c, req);
-        assert_non_null (rep);
-        assert_int_equal (rep->type, PROTO_events_page);
-        json_t *page = any_json (&rep->body.events_page.events);
-        json_array_extend (all, page);
-        bool done = !json_array_size (page);
-        from = rep->body.events_page.next;
-        json_decref (page);
-        proto_msg_destroy (&rep);
-        if (done)
-            return all;
-    }
-}
-
-static json_t *
-run_get (bus_client_t *c, const char *run)
-{
-    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
-    proto_set_str (&req->body.run_get.run, run);
-    proto_msg_t *rep = request (c, req);
-    assert_non_null (rep);
-    json_t *rec = rep->type == PROTO_run_info ? any_json (&rep->body.run_info.run) : NULL;
-    proto_msg_destroy (&rep);
-    return rec;
-}
-
-static json_int_t
-int_at (json_t *obj, const char *key)
-{
-    return json_integer_value (json_object_get (obj, key));
-}
 
 /* ---- append, ack, dedup, ordering ------------------------------------------ */
 
@@ -247,8 +93,44 @@ test_append_ack_dedup_order (void **state)
     assert_int_equal (rep->type, PROTO_error);
     assert_string_equal (rep->body.error.code, "bad_kind");
     proto_msg_destroy (&rep);
+    char unknown[CID_SIZE];
+    cid_new (unknown);
     proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
-    proto_set_str (&req->body.run_get.run, "nosuch");
+    proto_set_str (&req->body.run_get.run, unknown);
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "not_found");
+    proto_msg_destroy (&rep);
+
+    /* Untrusted reads: each refusal names the field. */
+    req = proto_msg_new (PROTO_events_read, NULL);
+    req->body.events_read.limit = 10001;
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_non_null (strstr (rep->body.error.message, "limit"));
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_events_read, NULL);
+    proto_set_str (&req->body.events_read.run, "not-a-run");
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_run");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_transcript_get, NULL);
+    proto_set_str (&req->body.transcript_get.run, rid ("R1"));
+    proto_set_str (&req->body.transcript_get.format, "html");
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_format");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_artifact_get, NULL);
+    proto_set_str (&req->body.artifact_get.hash, "../../etc/passwd");
+    rep = request (c, req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_hash");
+    proto_msg_destroy (&rep);
+    req = proto_msg_new (PROTO_artifact_get, NULL);
+    proto_set_str (&req->body.artifact_get.hash,
+                   "0000000000000000000000000000000000000000000000000000000000000000");
     rep = request (c, req);
     assert_int_equal (rep->type, PROTO_error);
     assert_string_equal (rep->body.error.code, "not_found");
@@ -261,18 +143,6 @@ test_append_ack_dedup_order (void **state)
 }
 
 /* ---- the run record, artifacts, exports, CLI ---------------------------------- */
-
-static proto_msg_t *
-put_artifact (bus_client_t *c, const void *data, size_t size, const char *kind)
-{
-    proto_msg_t *req = proto_msg_new (PROTO_artifact_put, NULL);
-    proto_set_bytes (&req->body.artifact_put.data, data, size);
-    proto_set_str (&req->body.artifact_put.kind, kind);
-    proto_msg_t *rep = request (c, req);
-    assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_artifact_ref);
-    return rep;
-}
 
 static void
 test_run_record_and_exports (void **state)
@@ -442,9 +312,17 @@ test_run_record_and_exports (void **state)
 
 typedef struct {
     const char *run;
-    int count;
+    const char *gate;       /* a file that must be non-empty before the last part */
+    int count, last;
     int done;
 } producer_t;
+
+static bool
+non_empty (const char *path)
+{
+    struct stat st;
+    return !stat (path, &st) && st.st_size > 0;
+}
 
 static void *
 produce (void *arg)
@@ -452,6 +330,9 @@ produce (void *arg)
     producer_t *p = arg;
     bus_client_t *c = client_new (2000, 5);
     for (int i = 0; i < p->count; i++) {
+        for (int waited = 0; i == p->count - p->last && !non_empty (p->gate) && waited < 30000;
+             waited++)
+            usleep (1000);      /* at most 30 s: a tap that never prints fails below */
         char data[64];
         snprintf (data, sizeof data, "{\"i\":%d}", i);
         proto_msg_t *rep = request (c, append_msg (p->run, "text", data));
@@ -460,6 +341,25 @@ produce (void *arg)
     }
     bus_client_destroy (&c);
     return NULL;
+}
+
+/* Starts `caisson` with argv, its stdout into path. */
+static pid_t
+spawn_cli (const char *const argv[], const char *path)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0)
+            _exit (127);
+        dup2 (fd, STDOUT_FILENO);
+        close (fd);
+        char bin[1024];
+        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
+        execv (bin, (char *const *) argv);
+        _exit (127);
+    }
+    return pid;
 }
 
 static void
@@ -471,250 +371,44 @@ test_catch_up_then_live (void **state)
     bus_client_t *c = client_new (2000, 2);
     for (int i = 0; i < 300; i++)
         append (c, rid ("CU"), "text", "{\"i\":-1}");
-    producer_t p = { rid ("CU"), 1500, 0 };
+
+    /* The tap starts while the producer writes, and the producer's last 500
+     * events wait until the tap has printed its first line, so the tap
+     * surely reads history and then goes live, both under load. */
+    enum { TOTAL = 1800 };
+    char out[1024];
+    snprintf (out, sizeof out, "%s/tap.out", s_dir);
+    producer_t p = { rid ("CU"), out, 1500, 500, 0 };
     pthread_t th;
     pthread_create (&th, NULL, produce, &p);
     usleep (50000);
-
-    /* The tap starts while the producer is writing: history, then live. */
-    enum { TOTAL = 1800 };
-    static char out[4 << 20];
     const char *tap[] = { "caisson", "tap", "--run", rid ("CU"), "--from", "1", "--count", "1800",
                           "--json", "--data", s_dir, NULL };
-    assert_int_equal (support_run (tap, out, sizeof out), 0);
+    pid_t cli = spawn_cli (tap, out);
     pthread_join (th, NULL);
     assert_int_equal (p.done, 1500);
-    int n = 0;
-    for (char *line = strtok (out, "\n"); line; line = strtok (NULL, "\n")) {
+    int status;
+    assert_int_equal (waitpid (cli, &status, 0), cli);
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+
+    FILE *f = fopen (out, "r");
+    assert_non_null (f);
+    static char line[4096];
+    int n = 0, live = 0;
+    while (fgets (line, sizeof line, f)) {
         json_t *ev = json_loads (line, 0, NULL);
         assert_non_null (ev);
         if (int_at (ev, "run_seq") != n + 1)
             fail_msg ("line %d has run_seq %lld: a gap or a duplicate", n + 1,
                       (long long) int_at (ev, "run_seq"));
+        live += json_is_true (json_object_get (ev, "live"));
         n++;
         json_decref (ev);
     }
+    fclose (f);
     assert_int_equal (n, TOTAL);
-    bus_client_destroy (&c);
-    support_expect_clean_exit (el);
-    support_expect_clean_exit (bus);
-}
-
-/* ---- kill -9 during a burst -------------------------------------------------- */
-
-typedef struct {
-    const char *run;
-    int count;
-    char (*ids)[CID_SIZE];      /* ids acknowledged */
-    uint64_t *seqs;
-    int acked, duplicates;
-    volatile int *total;
-} burst_t;
-
-static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void *
-burst (void *arg)
-{
-    burst_t *b = arg;
-    bus_client_t *c = client_new (500, 60);
-    const char *run = b->run;
-    for (int i = 0; i < b->count; i++) {
-        proto_msg_t *req = append_msg (run, "text", "{\"text\":\"burst\"}");
-        proto_msg_t *rep = bus_client_request (c, "event-log", req);
-        if (rep && rep->type == PROTO_event_ack) {
-            snprintf (b->ids[b->acked], CID_SIZE, "%s", req->env.id);
-            b->seqs[b->acked++] = rep->body.event_ack.seq;
-            b->duplicates += rep->body.event_ack.duplicate;
-            pthread_mutex_lock (&s_lock);
-            (*b->total)++;
-            pthread_mutex_unlock (&s_lock);
-        }
-        proto_msg_destroy (&rep);
-        proto_msg_destroy (&req);
-    }
-    bus_client_destroy (&c);
-    return NULL;
-}
-
-static void
-test_kill9_during_burst (void **state)
-{
-    (void) state;
-    enum { PRODUCERS = 4 };
-    const char *env = getenv ("CAISSON_TEST_BURST");
-    int total_events = env && atoi (env) > 0 ? atoi (env) : 4000;
-    pid_t bus = setup_stack ("elog-kill");
-    static const char *const relaxed[] = { "CAISSON_EVENTLOG_SYNC=nometasync", NULL };
-    pid_t el = start_eventlog (relaxed);
-    volatile int total = 0;
-    burst_t b[PRODUCERS];
-    pthread_t th[PRODUCERS];
-    for (int i = 0; i < PRODUCERS; i++) {
-        int n = total_events / PRODUCERS;
-        char name[8];
-        snprintf (name, sizeof name, "B%d", i);
-        b[i] = (burst_t) { rid (name), n, calloc ((size_t) n, CID_SIZE), calloc ((size_t) n, 8), 0, 0,
-                           &total };
-        pthread_create (&th[i], NULL, burst, &b[i]);
-    }
-    /* Kill it outright a third of the way in, and start it again. */
-    for (;;) {
-        pthread_mutex_lock (&s_lock);
-        int now = total;
-        pthread_mutex_unlock (&s_lock);
-        if (now >= total_events / 3)
-            break;
-        assert_true (support_alive (el));
-        usleep (2000);
-    }
-    kill (el, SIGKILL);
-    waitpid (el, NULL, 0);
-    el = start_eventlog (relaxed);
-    int acked = 0, dups = 0;
-    for (int i = 0; i < PRODUCERS; i++) {
-        pthread_join (th[i], NULL);
-        acked += b[i].acked;
-        dups += b[i].duplicates;
-    }
-    print_message ("burst: %d events, %d acked, %d acked as duplicates after the restart\n",
-                   total_events, acked, dups);
-    assert_int_equal (acked, total_events / PRODUCERS * PRODUCERS);
-
-    /* Every acknowledged event is stored exactly once, where its ack said. */
-    bus_client_t *c = client_new (5000, 2);
-    json_t *all = read_all (c, NULL, 1);
-    json_t *seen = json_object ();
-    size_t i;
-    json_t *ev;
-    json_array_foreach (all, i, ev) {
-        const char *id = json_string_value (json_object_get (ev, "id"));
-        if (json_object_get (seen, id))
-            fail_msg ("event %s stored twice", id);
-        json_object_set_new (seen, id, json_integer (int_at (ev, "seq")));
-    }
-    for (int p = 0; p < PRODUCERS; p++) {
-        for (int k = 0; k < b[p].acked; k++) {
-            json_t *seq = json_object_get (seen, b[p].ids[k]);
-            if (!seq)
-                fail_msg ("acked event %s is missing", b[p].ids[k]);
-            assert_int_equal ((uint64_t) json_integer_value (seq), b[p].seqs[k]);
-        }
-        free (b[p].ids);
-        free (b[p].seqs);
-    }
-    assert_int_equal (json_array_size (all), (size_t) acked);
-    json_decref (seen);
-    json_decref (all);
-    bus_client_destroy (&c);
-    support_expect_clean_exit (el);
-    support_expect_clean_exit (bus);
-}
-
-/* ---- a full map ---------------------------------------------------------------- */
-
-static void
-test_map_full (void **state)
-{
-    (void) state;
-    pid_t bus = setup_stack ("elog-full");
-    static const char *const small[] = { "CAISSON_LMDB_MAP_MB=1", "CAISSON_LMDB_MAX_MB=2", NULL };
-    pid_t el = start_eventlog (small);
-    bus_client_t *c = client_new (5000, 1);
-    char *big = malloc (300000);
-    memset (big, 'x', 299990);
-    big[0] = '"';
-    big[299990] = '"';
-    big[299991] = '\0';
-    int stored = 0;
-    proto_msg_t *rep = NULL;
-    for (; stored < 20; stored++) {
-        rep = request (c, append_msg (rid ("FULL"), "text", big));
-        assert_non_null (rep);
-        if (rep->type != PROTO_event_ack)
-            break;
-        proto_msg_destroy (&rep);
-    }
-    assert_in_range (stored, 2, 8);
-    assert_int_equal (rep->type, PROTO_error);
-    assert_string_equal (rep->body.error.code, "store_full");
-    assert_non_null (strstr (rep->body.error.message, "CAISSON_LMDB_MAX_MB"));
-    proto_msg_destroy (&rep);
-    /* What was acked is intact, small events still fit, and it reopens. */
-    append (c, rid ("FULL"), "text", "{\"small\":1}");
-    support_expect_clean_exit (el);
-    el = start_eventlog (small);
-    json_t *evs = read_all (c, rid ("FULL"), 1);
-    assert_int_equal (json_array_size (evs), (size_t) stored + 1);
-    json_decref (evs);
-    free (big);
-    bus_client_destroy (&c);
-    support_expect_clean_exit (el);
-    support_expect_clean_exit (bus);
-}
-
-/* ---- retention ------------------------------------------------------------------ */
-
-static void
-append_at (bus_client_t *c, const char *run, const char *kind, const char *json, uint64_t ts)
-{
-    proto_msg_t *req = append_msg (run, kind, json);
-    req->env.ts = ts;
-    proto_msg_t *rep = request (c, req);
-    assert_int_equal (rep->type, PROTO_event_ack);
-    proto_msg_destroy (&rep);
-}
-
-static bool
-artifact_exists (bus_client_t *c, const char *hash)
-{
-    proto_msg_t *req = proto_msg_new (PROTO_artifact_get, NULL);
-    proto_set_str (&req->body.artifact_get.hash, hash);
-    proto_msg_t *rep = request (c, req);
-    bool found = rep && rep->type == PROTO_artifact_data;
-    if (!found)
-        assert_string_equal (rep->body.error.code, "not_found");
-    proto_msg_destroy (&rep);
-    return found;
-}
-
-static void
-test_retention (void **state)
-{
-    (void) state;
-    pid_t bus = setup_stack ("elog-retain");
-    pid_t el = start_eventlog (NULL);
-    bus_client_t *c = client_new (5000, 1);
-    proto_msg_t *shared = put_artifact (c, "shared bytes", 12, "file");
-    proto_msg_t *own = put_artifact (c, "old run's own bytes", 19, "diff");
-    char art[256];
-    uint64_t now = (uint64_t) time (NULL) * 1000000, old = now - 40ull * 86400 * 1000000;
-    append_at (c, rid ("OLD"), "run_started", "{\"task\":\"old\"}", old);
-    snprintf (art, sizeof art, "{\"hash\":\"%s\",\"size\":12}", shared->body.artifact_ref.hash);
-    append_at (c, rid ("OLD"), "artifact", art, old);
-    append_at (c, rid ("NEW"), "run_started", "{\"task\":\"new\"}", now);
-    append_at (c, rid ("NEW"), "artifact", art, now);
-    snprintf (art, sizeof art, "{\"hash\":\"%s\",\"size\":19}", own->body.artifact_ref.hash);
-    append_at (c, rid ("OLD"), "artifact", art, old);
-    support_expect_clean_exit (el);
-
-    static const char *const keep30[] = { "CAISSON_EVENTLOG_RETENTION_DAYS=30", NULL };
-    el = start_eventlog (keep30);
-    json_t *rec = run_get (c, rid ("OLD"));
-    assert_null (rec);
-    rec = run_get (c, rid ("NEW"));
-    assert_non_null (rec);
-    json_decref (rec);
-    assert_true (artifact_exists (c, shared->body.artifact_ref.hash));
-    assert_false (artifact_exists (c, own->body.artifact_ref.hash));
-    json_t *all = read_all (c, NULL, 1);
-    assert_int_equal (json_array_size (all), 2);
-    json_decref (all);
-    all = read_all (c, rid ("OLD"), 1);
-    assert_int_equal (json_array_size (all), 0);
-    json_decref (all);
-    proto_msg_destroy (&shared);
-    proto_msg_destroy (&own);
+    print_message ("tap: %d events from history, then %d live\n", n - live, live);
+    assert_in_range (live, 1, TOTAL - 300);
     bus_client_destroy (&c);
     support_expect_clean_exit (el);
     support_expect_clean_exit (bus);
@@ -727,9 +421,6 @@ main (void)
         cmocka_unit_test (test_append_ack_dedup_order),
         cmocka_unit_test (test_run_record_and_exports),
         cmocka_unit_test (test_catch_up_then_live),
-        cmocka_unit_test (test_kill9_during_burst),
-        cmocka_unit_test (test_map_full),
-        cmocka_unit_test (test_retention),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -118,23 +118,6 @@ print_json (json_t *v, size_t flags)
 
 /* ---- tap ------------------------------------------------------------------- */
 
-/* Prints one event (a JSON object with topic, seq, run_seq, run, id,
- * kind, ts, data). */
-static void
-print_event (const opts_t *o, json_t *ev)
-{
-    if (o->json) {
-        print_json (ev, JSON_COMPACT);
-        return;
-    }
-    char *d = json_dumps (json_object_get (ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
-    json_t *seq = json_object_get (ev, "seq");
-    printf ("%8s %5s  %-40s %s\n", seq ? json_string_value (json_object_get (ev, "_seq")) : "-",
-            seq ? json_string_value (json_object_get (ev, "_rseq")) : "-",
-            json_string_value (json_object_get (ev, "topic")), d ? d : "");
-    free (d);
-}
-
 static bool
 wanted (const opts_t *o, const char *topic)
 {
@@ -142,22 +125,28 @@ wanted (const opts_t *o, const char *topic)
     return !strncmp (topic, prefix, strlen (prefix));
 }
 
-/* Adds what the plain output shows, then prints. Returns 1 when printed. */
+/* Prints one event, a JSON object with topic, seq, run_seq, run, id,
+ * kind, ts, data and live (false when it came from the stored history),
+ * when its topic is wanted. Returns 1 when printed. */
 static int
 emit (const opts_t *o, json_t *ev)
 {
     const char *topic = json_string_value (json_object_get (ev, "topic"));
     if (!topic || !wanted (o, topic))
         return 0;
-    if (!o->json && json_object_get (ev, "seq")) {
-        char a[24], b[24];
-        snprintf (a, sizeof a, "%" JSON_INTEGER_FORMAT, json_integer_value (json_object_get (ev, "seq")));
-        snprintf (b, sizeof b, "%" JSON_INTEGER_FORMAT,
-                  json_integer_value (json_object_get (ev, "run_seq")));
-        json_object_set_new (ev, "_seq", json_string (a));
-        json_object_set_new (ev, "_rseq", json_string (b));
+    if (o->json)
+        print_json (ev, JSON_COMPACT);
+    else {
+        char seq[24] = "-", rseq[24] = "-";
+        if (json_object_get (ev, "seq")) {
+            snprintf (seq, sizeof seq, "%lld", (long long) json_integer_value (json_object_get (ev, "seq")));
+            snprintf (rseq, sizeof rseq, "%lld",
+                      (long long) json_integer_value (json_object_get (ev, "run_seq")));
+        }
+        char *d = json_dumps (json_object_get (ev, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+        printf ("%8s %5s  %-40s %s\n", seq, rseq, topic, d ? d : "");
+        free (d);
     }
-    print_event (o, ev);
     fflush (stdout);
     return 1;
 }
@@ -165,9 +154,9 @@ emit (const opts_t *o, json_t *ev)
 static json_t *
 live_json (const char *topic, const proto_msg_t *m)
 {
-    json_t *ev = json_pack ("{s:s, s:s, s:s, s:I}", "topic", topic, "type",
+    json_t *ev = json_pack ("{s:s, s:s, s:s, s:I, s:b}", "topic", topic, "type",
                             proto_type_name (m->type), "id", m->env.cause ? m->env.cause : m->env.id,
-                            "ts", (json_int_t) m->env.ts);
+                            "ts", (json_int_t) m->env.ts, "live", 1);
     if (m->env.run)
         json_object_set_new (ev, "run", json_string (m->env.run));
     if (m->type == PROTO_event) {
@@ -244,6 +233,7 @@ history (opts_t *o, uint64_t *last)
                       json_string_value (json_object_get (ev, "kind")));
             json_object_set_new (ev, "topic", json_string (topic));
             json_object_set_new (ev, "type", json_string ("event"));
+            json_object_set_new (ev, "live", json_false ());
             if (!o->count || (uint64_t) printed < o->count)
                 printed += emit (o, ev);
         }

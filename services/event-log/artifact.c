@@ -299,9 +299,63 @@ retain_txn (MDB_txn *txn, void *arg)
     return rc;
 }
 
+/* Artifacts put before the cutoff that no run references (a producer put
+ * them and never sent the `artifact` event) go too, 256 per call. */
+static int
+orphans_txn (MDB_txn *txn, void *arg)
+{
+    retain_t *r = arg;
+    store_t *st = r->el->store;
+    r->gone = 0;
+    MDB_cursor *cur, *refs;
+    int rc = mdb_cursor_open (txn, store_dbi (st, DB_ARTIFACTS), &cur);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open (txn, store_dbi (st, DB_REFS), &refs))) {
+        mdb_cursor_close (cur);
+        return rc;
+    }
+    static char doomed[256][ELOG_HASH_HEX];
+    int n = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); !rc && n < 256;
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != ELOG_HASH_HEX)
+            continue;
+        json_t *meta = json_loadb (v.mv_data, v.mv_size, 0, NULL);
+        uint64_t created = (uint64_t) json_integer_value (json_object_get (meta, "created"));
+        json_decref (meta);
+        MDB_val rk = k, rv;
+        int more = mdb_cursor_get (refs, &rk, &rv, MDB_SET_RANGE);
+        bool used = !more && rk.mv_size >= ELOG_HASH_HEX && !memcmp (rk.mv_data, k.mv_data, ELOG_HASH_HEX);
+        if (!used && created < r->cutoff)
+            memcpy (doomed[n++], k.mv_data, ELOG_HASH_HEX);
+    }
+    mdb_cursor_close (refs);
+    mdb_cursor_close (cur);
+    rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        MDB_val key = { ELOG_HASH_HEX, doomed[i] };
+        rc = mdb_del (txn, store_dbi (st, DB_ARTIFACTS), &key, NULL);
+        if (!rc)
+            rc = del_prefix (txn, store_dbi (st, DB_CHUNKS), doomed[i], ELOG_HASH_HEX, NULL, NULL);
+        r->gone++;
+    }
+    return rc;
+}
+
 int
 artifact_retain (elog_t *el, uint64_t cutoff_us)
 {
+    for (;;) {
+        retain_t r = { el, cutoff_us, 0 };
+        if (store_write (el->store, orphans_txn, &r)) {
+            clog_error (NULL, "retention failed: %s", mdb_strerror (store_error (el->store)));
+            return -1;
+        }
+        if (r.gone < 256)
+            break;
+    }
     int total = 0;
     for (;;) {     /* 64 runs per transaction, so a big sweep does not hold the writer long */
         retain_t r = { el, cutoff_us, 0 };

@@ -73,5 +73,7 @@ void journal_destroy (journal_t **self_p);
 /* Takes an event.append request: defers it and queues it for the next
  * batch, or returns an error reply at once. */
 proto_msg_t *journal_append (journal_t *self, const proto_msg_t *req);
+/* Batches committed and events stored since start (for stats.get). */
+void journal_counts (journal_t *self, uint64_t *batches, uint64_t *events);
 
 #endif

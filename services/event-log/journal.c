@@ -1,17 +1,23 @@
 /* journal: the append path. Each event.append is checked, deferred and
  * queued; once per loop turn (or after CAISSON_EVENTLOG_BATCH_MS) the whole
- * queue is committed in one LMDB write transaction, so a batch costs one
- * sync. Only after the commit are the acks sent and the events published
- * on `run.<run>.<kind>`. The run record is derived from the events in the
- * same transaction (event sourcing), so it never disagrees with them. */
+ * queue is handed to the writer thread, which commits it in one LMDB write
+ * transaction, so a batch costs one sync. Only after the commit are the
+ * acks sent and the events published on `run.<run>.<kind>`, back on the
+ * loop thread (the bus objects are not shared). While one batch commits,
+ * the loop keeps taking requests into the next, so the sync overlaps the
+ * bus work instead of stalling it. The run record is derived from the
+ * events in the same transaction (event sourcing), so it never disagrees
+ * with them. */
 #include "elog.h"
 #include "cfg.h"
 #include "clog.h"
 #include "mpjson.h"
 
 #include <msgpack.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     bus_pending_t *pending;
@@ -26,15 +32,29 @@ typedef struct {
     json_t *rec;
 } cached_run_t;
 
-struct _journal_t {
-    elog_t *el;
+typedef struct {
     item_t *items;
     size_t count, cap;
+} queue_t;
+
+struct _journal_t {
+    elog_t *el;
+    queue_t filling;            /* loop thread: requests taken since the last handover */
+    queue_t busy;               /* writer thread while committing, then loop thread */
+    bool committing;            /* a batch is with the writer (loop thread's view) */
+    int result;                 /* the writer's store_write outcome, 0 or an LMDB code */
+    bool work, quit;            /* under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t writer;
+    bool started;
+    int done[2];                /* writer -> loop: a batch is committed */
     int timer;
     int batch_ms;
     msgpack_sbuffer buf;
     cached_run_t *runs;
     size_t nruns;
+    uint64_t batches, events;
 };
 
 static bool
@@ -221,8 +241,8 @@ write_batch (MDB_txn *txn, void *arg)
     if (rc && rc != MDB_NOTFOUND)
         return rc;
 
-    for (size_t i = 0; i < self->count; i++) {
-        item_t *it = &self->items[i];
+    for (size_t i = 0; i < self->busy.count; i++) {
+        item_t *it = &self->busy.items[i];
         const proto_msg_t *env = bus_pending_request (it->pending);
         const char *run = env->env.run, *id = env->env.id;
         MDB_val idk = { strlen (id), (void *) id }, idv;
@@ -286,24 +306,23 @@ published (const item_t *it)
     return ev;
 }
 
-/* Commits the queue, then answers and publishes every request in it. */
-static int
-flush (zloop_t *loop, int timer_id, void *arg)
+/* Answers and publishes every request of the committed batch. */
+static void
+answer_all (journal_t *self, int code)
 {
-    (void) loop, (void) timer_id;
-    journal_t *self = arg;
-    self->timer = -1;
     elog_t *el = self->el;
     bus_worker_t *worker = svc_worker (el->svc);
-    int failed = store_write (el->store, write_batch, self);
-    int code = failed ? store_error (el->store) : 0;
-    if (failed)
-        clog_error (NULL, "append batch of %zu failed: %s", self->count, mdb_strerror (code));
-    for (size_t i = 0; i < self->count; i++) {
-        item_t *it = &self->items[i];
+    if (code)
+        clog_error (NULL, "append batch of %zu failed: %s", self->busy.count, mdb_strerror (code));
+    else {
+        self->batches++;
+        self->events += self->busy.count;
+    }
+    for (size_t i = 0; i < self->busy.count; i++) {
+        item_t *it = &self->busy.items[i];
         const proto_msg_t *req = bus_pending_request (it->pending);
         proto_msg_t *rep, *ev = NULL;
-        if (failed)
+        if (code)
             rep = proto_error_new (req, code == MDB_MAP_FULL ? "store_full" : "store_failed",
                                    "event not stored: %s%s", mdb_strerror (code),
                                    code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)" : "");
@@ -325,8 +344,82 @@ flush (zloop_t *loop, int timer_id, void *arg)
         proto_msg_destroy (&ev);
         item_free (it);
     }
-    self->count = 0;
+    self->busy.count = 0;
     runs_clear (self);
+}
+
+static int
+commit (journal_t *self)
+{
+    return store_write (self->el->store, write_batch, self) ? store_error (self->el->store) : 0;
+}
+
+static void *
+writer_main (void *arg)
+{
+    journal_t *self = arg;
+    pthread_mutex_lock (&self->lock);
+    for (;;) {
+        while (!self->work && !self->quit)
+            pthread_cond_wait (&self->wake, &self->lock);
+        if (!self->work)
+            break;
+        pthread_mutex_unlock (&self->lock);
+        int result = commit (self);
+        pthread_mutex_lock (&self->lock);
+        self->result = result;
+        self->work = false;
+        char one = 1;
+        if (write (self->done[1], &one, 1) != 1)
+            clog_error (NULL, "journal: cannot signal a committed batch");
+    }
+    pthread_mutex_unlock (&self->lock);
+    return NULL;
+}
+
+/* Gives the filling queue to the writer, when it is free and there is
+ * something to commit. */
+static void
+handover (journal_t *self)
+{
+    if (self->committing || !self->filling.count)
+        return;
+    queue_t swap = self->busy;
+    self->busy = self->filling;
+    self->filling = swap;
+    self->committing = true;
+    pthread_mutex_lock (&self->lock);
+    self->work = true;
+    pthread_cond_signal (&self->wake);
+    pthread_mutex_unlock (&self->lock);
+}
+
+static int
+on_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    journal_t *self = arg;
+    self->timer = -1;
+    handover (self);
+    return 0;
+}
+
+/* The writer has committed (or failed) a batch: answer it, and start the
+ * next one with whatever arrived meanwhile. */
+static int
+on_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop, (void) item;
+    journal_t *self = arg;
+    char one;
+    if (read (self->done[0], &one, 1) != 1)
+        return 0;
+    pthread_mutex_lock (&self->lock);
+    int result = self->result;
+    pthread_mutex_unlock (&self->lock);
+    self->committing = false;
+    answer_all (self, result);
+    handover (self);
     return 0;
 }
 
@@ -340,8 +433,22 @@ journal_new (elog_t *el)
         return NULL;
     self->el = el;
     self->timer = -1;
+    self->done[0] = self->done[1] = -1;
     self->batch_ms = (int) cfg_u64 ("CAISSON_EVENTLOG_BATCH_MS");
     msgpack_sbuffer_init (&self->buf);
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->wake, NULL);
+    if (pipe (self->done)) {
+        journal_destroy (&self);
+        return NULL;
+    }
+    zmq_pollitem_t item = { .fd = self->done[0], .events = ZMQ_POLLIN };
+    if (zloop_poller (svc_loop (el->svc), &item, on_done, self)
+        || pthread_create (&self->writer, NULL, writer_main, self)) {
+        journal_destroy (&self);
+        return NULL;
+    }
+    self->started = true;
     return self;
 }
 
@@ -351,15 +458,48 @@ journal_destroy (journal_t **self_p)
     if (!self_p || !*self_p)
         return;
     journal_t *self = *self_p;
-    if (self->count)        /* the loop has ended: commit what was accepted */
-        flush (NULL, 0, self);
+    if (self->started) {
+        pthread_mutex_lock (&self->lock);
+        self->quit = true;
+        pthread_cond_signal (&self->wake);
+        pthread_mutex_unlock (&self->lock);
+        pthread_join (self->writer, NULL);
+    }
+    /* The loop has ended: answer the batch in flight, and commit what was
+     * accepted after it, here. */
+    if (self->committing) {
+        self->committing = false;
+        answer_all (self, self->result);
+    }
+    if (self->filling.count) {
+        queue_t swap = self->busy;
+        self->busy = self->filling;
+        self->filling = swap;
+        answer_all (self, commit (self));
+    }
     if (self->timer >= 0)
         zloop_timer_end (svc_loop (self->el->svc), self->timer);
-    free (self->items);
+    if (self->done[0] >= 0) {
+        zmq_pollitem_t item = { .fd = self->done[0], .events = ZMQ_POLLIN };
+        zloop_poller_end (svc_loop (self->el->svc), &item);
+        close (self->done[0]);
+        close (self->done[1]);
+    }
+    pthread_mutex_destroy (&self->lock);
+    pthread_cond_destroy (&self->wake);
+    free (self->filling.items);
+    free (self->busy.items);
     free (self->runs);
     msgpack_sbuffer_destroy (&self->buf);
     free (self);
     *self_p = NULL;
+}
+
+void
+journal_counts (journal_t *self, uint64_t *batches, uint64_t *events)
+{
+    *batches = self->batches;
+    *events = self->events;
 }
 
 proto_msg_t *
@@ -371,15 +511,16 @@ journal_append (journal_t *self, const proto_msg_t *req)
                                 "event.append: envelope field run must be a 26-character id");
     if (!kind_valid (b->kind))
         return proto_error_new (req, "bad_kind", "event.append: field kind must be [a-z0-9_]+");
-    if (self->count == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 256;
-        item_t *grown = realloc (self->items, cap * sizeof *grown);
+    queue_t *q = &self->filling;
+    if (q->count == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 256;
+        item_t *grown = realloc (q->items, cap * sizeof *grown);
         if (!grown)
             return NULL;
-        self->items = grown;
-        self->cap = cap;
+        q->items = grown;
+        q->cap = cap;
     }
-    item_t *it = &self->items[self->count];
+    item_t *it = &q->items[q->count];
     memset (it, 0, sizeof *it);
     it->kind = strdup (b->kind);
     if (!it->kind || (b->data.data && proto_set_bytes (&it->data, b->data.data, b->data.size))
@@ -387,13 +528,13 @@ journal_append (journal_t *self, const proto_msg_t *req)
         item_free (it);
         return NULL;
     }
-    self->count++;
-    if (self->timer < 0) {
-        self->timer = zloop_timer (svc_loop (self->el->svc), (size_t) self->batch_ms, 1, flush,
+    q->count++;
+    /* While a batch commits, the next one fills; on_done hands it over. */
+    if (!self->committing && self->timer < 0) {
+        self->timer = zloop_timer (svc_loop (self->el->svc), (size_t) self->batch_ms, 1, on_timer,
                                    self);
-        if (self->timer < 0) {
-            flush (NULL, 0, self);
-        }
+        if (self->timer < 0)
+            handover (self);
     }
     return BUS_DEFERRED;
 }

@@ -406,6 +406,10 @@ stats_get (elog_t *el, const proto_msg_t *req)
             json_object_set_new (json_object_get (out, "byPromptVersion"), key + 7, f);
     }
     json_decref (s.groups);
+    uint64_t batches, events;
+    journal_counts (el->journal, &batches, &events);
+    json_object_set_new (out, "journal", json_pack ("{s:I, s:I}", "batches", (json_int_t) batches,
+                                                    "events", (json_int_t) events));
     proto_msg_t *rep = failed ? proto_error_new (req, "store_failed", "%s",
                                                  mdb_strerror (store_error (el->store)))
                               : proto_msg_new (PROTO_stats, req);

@@ -1,0 +1,40 @@
+/* eventlog_util: what the event-log tests share: a private stack (broker
+ * and event-log), requests, appends, and reading events and runs back. */
+#ifndef CAISSON_TEST_EVENTLOG_UTIL_H
+#define CAISSON_TEST_EVENTLOG_UTIL_H
+
+#include "support.h"
+#include "bus_client.h"
+
+#include <jansson.h>
+
+/* The sandbox directory of the current test. */
+extern const char *s_dir;
+
+/* A run id for a short test name: a fresh cid per name, made 2 ms apart so
+ * runs named later sort later, as in a real stack. */
+const char *rid (const char *name);
+
+bus_client_t *client_new (int timeout_ms, int retries);
+/* Sends req (consumed) to event-log; returns the reply or NULL. */
+proto_msg_t *request (bus_client_t *c, proto_msg_t *req);
+/* Starts the broker in a new sandbox named name; returns its pid. */
+pid_t setup_stack (const char *name);
+/* Starts event-log with extra "KEY=VALUE" settings and waits for it. */
+pid_t start_eventlog (const char *const env[]);
+
+/* A new event.append for run with data given as JSON text (NULL: none). */
+proto_msg_t *append_msg (const char *run, const char *kind, const char *json);
+/* Appends and asserts an ack; returns its global seq. */
+uint64_t append (bus_client_t *c, const char *run, const char *kind, const char *json);
+/* Stores bytes with artifact.put and asserts the artifact.ref reply. */
+proto_msg_t *put_artifact (bus_client_t *c, const void *data, size_t size, const char *kind);
+
+json_t *any_json (const proto_bytes_t *b);
+/* Every stored event of run (NULL: the global order) from from_seq on. */
+json_t *read_all (bus_client_t *c, const char *run, uint64_t from);
+/* The run record, or NULL when event-log has none. */
+json_t *run_get (bus_client_t *c, const char *run);
+json_int_t int_at (json_t *obj, const char *key);
+
+#endif
