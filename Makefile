@@ -37,6 +37,7 @@ bench: build
 	./$(BUILD)/bin/bench-bus
 	./$(BUILD)/bin/bench-ui
 	./$(BUILD)/bin/bench-eventlog
+	./$(BUILD)/bin/bench-tools
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null

@@ -120,6 +120,9 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_LEASE_MS", "3000", "tool-runner",
       "A running call's lease: an instance renews it every third of this; a "
       "retry reaching another instance takes the call over once it lapses." },
+    { "CAISSON_TOOLS_KEEP_HOURS", "168", "tool-runner",
+      "How long a finished call's result is kept, answering repeats of its "
+      "call id; older results are deleted." },
     { "CAISSON_TOOLS_SANDBOX_TRY_MS", "2000", "tool-runner",
       "How long one request to sandbox-manager waits before it is resent "
       "(same id, so it never runs twice), until the call's deadline." },

@@ -1,15 +1,18 @@
 /* test_tools: tool-runner through the bus, with the real broker and two
  * tool-runner instances, and the caisson CLI.
  *
- * Until sandbox-manager is merged, sandbox requests are served by
- * fake_sandbox.c (this program run as `test_tools fake-sandbox`), which
- * keeps workspaces as host directories: what is tested here is
+ * Built twice. test_tools_sandbox (TOOLS_REAL_SANDBOX) runs every tool
+ * against real sandboxes from caisson-sandbox-manager. test_tools serves
+ * sandbox requests with fake_sandbox.c (this program run as `test_tools
+ * fake-sandbox`), which keeps workspaces as host directories: it tests
  * tool-runner's side (arguments, guardrails, results, idempotency, the
- * local forge), not isolation. */
+ * local forge) wherever sandboxes cannot be made. */
 #include "support.h"
 #include "bus_client.h"
-#include "fake_sandbox.h"
 #include "mpjson.h"
+#ifndef TOOLS_REAL_SANDBOX
+#include "fake_sandbox.h"
+#endif
 
 #include <czmq.h>
 #include <signal.h>
@@ -27,8 +30,11 @@ static bus_client_t *s_client;
 static char s_sandbox[96];
 
 static pid_t
-spawn_fake (void)
+spawn_sandbox_manager (void)
 {
+#ifdef TOOLS_REAL_SANDBOX
+    return support_spawn ("caisson-sandbox-manager", NULL);
+#else
     pid_t pid = fork ();
     if (pid == 0) {
         prctl (PR_SET_PDEATHSIG, SIGKILL);
@@ -36,6 +42,7 @@ spawn_fake (void)
         _exit (127);
     }
     return pid;
+#endif
 }
 
 static void
@@ -62,7 +69,7 @@ setup (void **state)
     setenv ("CAISSON_TOOLS_LEASE_MS", "1500", 1);
     setenv ("CAISSON_TOOLS_SANDBOX_TRY_MS", "1000", 1);
     s_bus = support_spawn ("caisson-bus", NULL);
-    s_fake = spawn_fake ();
+    s_fake = spawn_sandbox_manager ();
     static const char *const ta[] = { "CAISSON_INSTANCE=ta", NULL };
     static const char *const tb[] = { "CAISSON_INSTANCE=tb", NULL };
     s_ta = support_spawn ("caisson-tool-runner", ta);
@@ -70,7 +77,7 @@ setup (void **state)
     s_client = bus_client_new (getenv ("CAISSON_BUS"));
     wait_healthy ("tool-runner.ta");
     wait_healthy ("tool-runner.tb");
-    wait_healthy ("sandbox-manager.fake");
+    wait_healthy ("sandbox-manager");
     return s_client ? 0 : -1;
 }
 
@@ -301,6 +308,12 @@ test_guardrails (void **state)
     assert_true (json_is_true (json_object_get (r, "truncated")));
     assert_int_equal (strlen (str (r, "stdout")), 100);
     json_decref (r);
+    /* A sandbox-manager that does not answer: a clear error by the deadline. */
+    r = call_at ("tool-runner", "readFile", "{\"sandboxId\":\"gone-1\",\"path\":\"x\"}", NULL,
+                 false, "{\"timeoutSeconds\":1}", &ok);
+    assert_false (ok);
+    assert_string_equal (code (r), "sandbox_unavailable");
+    json_decref (r);
     r = call ("noSuchTool", "{}", false);
     assert_string_equal (code (r), "unknown_tool");
     json_decref (r);
@@ -437,6 +450,56 @@ test_cli (void **state)
     assert_non_null (strstr (out, "missing_field"));
 }
 
+#ifdef TOOLS_REAL_SANDBOX
+/* watchDirectory really watches: a file written while it runs is seen. */
+static void
+test_watch_events (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    bus_client_t *other = bus_client_new (getenv ("CAISSON_BUS"));
+    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
+    char id[CID_SIZE];
+    cid_new (id);
+    proto_set_str (&req->body.tools_call.name, "watchDirectory");
+    proto_set_str (&req->body.tools_call.call_id, id);
+    json_t *a = json_loads (with_sbx ("\"path\":\".\",\"recursive\":true,\"watchDuration\":2000"),
+                            0, NULL);
+    uint8_t *data;
+    size_t size;
+    mpjson_encode (a, 8, &data, &size);
+    proto_set_bytes (&req->body.tools_call.args, data, size);
+    free (data);
+    json_decref (a);
+    assert_int_equal (proto_encode (req, &data, &size), 0);
+    assert_int_equal (bus_client_send (other, "tool-runner", data, size), 0);
+    free (data);
+    proto_msg_destroy (&req);
+    usleep (700000);
+    json_t *r = call ("writeFile", with_sbx ("\"path\":\"watched.txt\",\"content\":\"x\""), true);
+    json_decref (r);
+    proto_msg_t *rep = bus_client_recv (other, 15000, NULL);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_tools_result);
+    char why[128];
+    r = mpjson_decode (rep->body.tools_result.result.data, rep->body.tools_result.result.size, 16,
+                       why, sizeof why);
+    proto_msg_destroy (&rep);
+    bus_client_destroy (&other);
+    assert_true (json_is_true (json_object_get (r, "watchStarted")));
+    size_t i;
+    json_t *ev;
+    bool seen = false;
+    json_array_foreach (json_object_get (r, "events"), i, ev)
+        seen = seen || strstr (str (ev, "name"), "watched.txt");
+    if (!seen) {
+        char *text = json_dumps (r, JSON_COMPACT);
+        fail_msg ("no event for watched.txt: %s", text);
+    }
+    json_decref (r);
+}
+#endif
+
 /* A call whose tool-runner dies mid-way is retried on the other instance
  * and runs once: the command's side effect happens once. */
 static void
@@ -460,11 +523,15 @@ test_killed_mid_call (void **state)
     free (data);
     proto_msg_destroy (&req);
     /* Wait until the command runs, then kill ta outright. */
-    char runs[1200];
-    snprintf (runs, sizeof runs, "%s/sbx/%s/runs.txt", s_dir, s_sandbox);
-    for (int i = 0; i < 200 && access (runs, F_OK); i++)
-        usleep (20000);
-    assert_int_equal (access (runs, F_OK), 0);
+    bool started = false;
+    for (int i = 0; i < 100 && !started; i++) {
+        json_t *r = call ("checkFileExists", with_sbx ("\"path\":\"runs.txt\""), true);
+        started = json_is_true (json_object_get (r, "exists"));
+        json_decref (r);
+        if (!started)
+            usleep (50000);
+    }
+    assert_true (started);
     support_stop (s_ta, SIGKILL, 100);
     s_ta = -1;
     /* The orchestrator's retry reaches the surviving instance. */
@@ -475,20 +542,19 @@ test_killed_mid_call (void **state)
     assert_true (ok);
     assert_string_equal (str (r, "stdout"), "done\n");
     json_decref (r);
-    FILE *f = fopen (runs, "r");
-    char line[64];
-    int n = 0;
-    while (fgets (line, sizeof line, f))
-        n++;
-    fclose (f);
-    assert_int_equal (n, 1);
+    r = call ("readFile", with_sbx ("\"path\":\"runs.txt\""), true);
+    assert_string_equal (str (r, "content"), "run\n");
+    json_decref (r);
 }
 
 int
 main (int argc, char **argv)
 {
+#ifndef TOOLS_REAL_SANDBOX
     if (argc > 1 && !strcmp (argv[1], "fake-sandbox"))
         return fake_sandbox_main (getenv ("CAISSON_DATA"));
+#endif
+    (void) argc, (void) argv;
     ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
     s_self[n > 0 ? n : 0] = '\0';
     const struct CMUnitTest tests[] = {
@@ -497,6 +563,9 @@ main (int argc, char **argv)
         cmocka_unit_test (test_guardrails),
         cmocka_unit_test (test_repo_workflow),
         cmocka_unit_test (test_cli),
+#ifdef TOOLS_REAL_SANDBOX
+        cmocka_unit_test (test_watch_events),
+#endif
         cmocka_unit_test (test_killed_mid_call),
     };
     return cmocka_run_group_tests (tests, setup, teardown);

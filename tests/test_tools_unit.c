@@ -3,6 +3,7 @@
  * code, field and message), the guardrails (path escapes, globs, command
  * lists, narrowing that never widens), test-log counting, branch names. */
 #include "support.h"
+#include "calls.h"
 #include "catalogue.h"
 #include "guard.h"
 #include "repo_tools.h"
@@ -10,6 +11,7 @@
 #include "testlog.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 static catalogue_t *s_cat;
@@ -83,9 +85,10 @@ test_catalogue (void **state)
         assert_true (json_is_object (json_object_get (t, "outputSchema")));
         assert_true (json_integer_value (json_object_get (t, "timeoutSeconds")) > 0);
         assert_true (json_integer_value (json_object_get (t, "maxOutputBytes")) > 0);
-        /* Only opening a pull request changes the world beyond the sandbox. */
+        /* What approval gates key on: applying a diff to the repository
+         * under review, and opening a pull request. */
         assert_int_equal (json_is_true (json_object_get (t, "mutates")),
-                          !strcmp (names[i], "git.openPR"));
+                          !strcmp (names[i], "git.openPR") || !strcmp (names[i], "repo.applyDiff"));
     }
     assert_null (catalogue_find (s_cat, "rm", NULL));
 }
@@ -225,9 +228,10 @@ test_guard_narrowing (void **state)
     unsetenv ("CAISSON_TOOLS_COMMAND_DENY");
     unsetenv ("CAISSON_TOOLS_MAX_OUTPUT");
 
-    char s[] = "h\xc3\xa9llo";
-    assert_true (guard_cap (s, 2));
-    assert_string_equal (s, "h");
+    const char *s = "h\xc3\xa9llo";
+    assert_int_equal (guard_cut (s, 6, 2), 1);      /* not inside the two-byte e-acute */
+    assert_int_equal (guard_cut (s, 6, 3), 3);
+    assert_int_equal (guard_cut (s, 6, 100), 6);
 }
 
 static void
@@ -281,6 +285,56 @@ test_branch_names (void **state)
     assert_int_equal (repo_branch_name ("!!!", "x", a, sizeof a), -1);
 }
 
+/* Two instances sharing one store: claim, busy, done, conflict, takeover
+ * after a lapsed lease, and expiry. */
+static void
+test_calls (void **state)
+{
+    (void) state;
+    const char *dir = support_sandbox_env ("calls");
+    assert_non_null (dir);
+    calls_t *a = calls_new (dir, "a", 60000), *b = calls_new (dir, "b", 60000);
+    assert_non_null (a);
+    assert_non_null (b);
+    json_t *r = NULL;
+    bool ok = false;
+    assert_int_equal (calls_claim (a, "c1", "fp1", &r, &ok), CALLS_MINE);
+    assert_int_equal (calls_claim (b, "c1", "fp1", &r, &ok), CALLS_BUSY);
+    assert_int_equal (calls_claim (b, "c1", "fp2", &r, &ok), CALLS_CONFLICT);
+    json_t *result = json_pack ("{s:b, s:s}", "success", 1, "path", "/workspace/x");
+    json_t *kept;
+    bool kept_ok;
+    assert_int_equal (calls_finish (a, "c1", result, true, &kept, &kept_ok), 0);
+    assert_true (json_equal (kept, result) && kept_ok);
+    json_decref (kept);
+    assert_int_equal (calls_claim (b, "c1", "fp1", &r, &ok), CALLS_DONE);
+    assert_true (json_equal (r, result) && ok);
+    json_decref (r);
+    /* A second finish (a taken-over run) keeps the first result. */
+    json_t *other = json_pack ("{s:b}", "success", 0);
+    assert_int_equal (calls_finish (b, "c1", other, false, &kept, &kept_ok), 0);
+    assert_true (json_equal (kept, result) && kept_ok);
+    json_decref (kept);
+    json_decref (other);
+    json_decref (result);
+
+    /* An owner whose lease lapses loses the call to the next claimant. */
+    calls_t *quick = calls_new (dir, "q", 1);
+    assert_int_equal (calls_claim (quick, "c2", "fp", &r, &ok), CALLS_MINE);
+    usleep (5000);
+    assert_int_equal (calls_claim (b, "c2", "fp", &r, &ok), CALLS_MINE);
+    assert_int_equal (calls_claim (a, "c2", "fp", &r, &ok), CALLS_BUSY);
+    const char *ids[] = { "c2" };
+    assert_int_equal (calls_renew (b, ids, 1), 0);
+
+    assert_int_equal (calls_expire (a, calls_now_ms () + 1000, 100), 1);
+    assert_int_equal (calls_claim (a, "c1", "fp-new", &r, &ok), CALLS_MINE);
+    calls_destroy (&quick);
+    calls_destroy (&a);
+    calls_destroy (&b);
+    calls_destroy (&b);
+}
+
 int
 main (void)
 {
@@ -292,6 +346,7 @@ main (void)
         cmocka_unit_test (test_guard_narrowing),
         cmocka_unit_test (test_testlog),
         cmocka_unit_test (test_branch_names),
+        cmocka_unit_test (test_calls),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -31,7 +31,7 @@ calls_new (const char *dir, const char *instance, uint64_t lease_ms)
     if (!self)
         return NULL;
     self->store = store_new (dir, dbnames, 3, 64ull << 20, cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20,
-                             MDB_NOTLS);
+                             MDB_NOTLS | MDB_NOMETASYNC);
     if (!self->store) {
         free (self);
         return NULL;
@@ -176,31 +176,87 @@ typedef struct {
     const char *id;
     const json_t *result;
     bool ok;
+    json_t *stored;
+    bool stored_ok;
 } finish_t;
 
 static int
 finish_txn (MDB_txn *txn, void *arg)
 {
     finish_t *f = arg;
+    json_decref (f->stored);
+    f->stored = NULL;
     json_t *rec = get_record (f->self, txn, f->id);
     if (!rec)
         return MDB_NOTFOUND;
     int rc = 0;
-    /* A result stored first (by an instance that took over) stays. */
-    if (!json_is_true (json_object_get (rec, "done"))) {
+    if (json_is_true (json_object_get (rec, "done"))) {
+        f->stored = json_incref (json_object_get (rec, "result"));
+        f->stored_ok = json_is_true (json_object_get (rec, "ok"));
+    }
+    else {
         json_object_set_new (rec, "done", json_true ());
         json_object_set_new (rec, "ok", json_boolean (f->ok));
         json_object_set (rec, "result", (json_t *) f->result);
         json_object_set_new (rec, "finished", json_integer ((json_int_t) calls_now_ms ()));
         rc = put_record (f->self, txn, f->id, rec);
+        f->stored = json_incref ((json_t *) f->result);
+        f->stored_ok = f->ok;
     }
     json_decref (rec);
     return rc;
 }
 
 int
-calls_finish (calls_t *self, const char *call_id, const json_t *result, bool ok)
+calls_finish (calls_t *self, const char *call_id, const json_t *result, bool ok,
+              json_t **stored, bool *stored_ok)
 {
-    finish_t f = { self, call_id, result, ok };
-    return store_write (self->store, finish_txn, &f);
+    finish_t f = { self, call_id, result, ok, NULL, false };
+    int rc = store_write (self->store, finish_txn, &f);
+    if (rc) {
+        json_decref (f.stored);
+        f.stored = json_incref ((json_t *) result);
+        f.stored_ok = ok;
+    }
+    *stored = f.stored;
+    *stored_ok = f.stored_ok;
+    return rc;
+}
+
+typedef struct {
+    calls_t *self;
+    uint64_t before;
+    size_t max;
+    int removed;
+} expire_t;
+
+static int
+expire_txn (MDB_txn *txn, void *arg)
+{
+    expire_t *e = arg;
+    e->removed = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (txn, store_dbi (e->self->store, 0), &cur);
+    if (rc)
+        return rc;
+    MDB_val key, val;
+    for (rc = mdb_cursor_get (cur, &key, &val, MDB_FIRST); !rc && (size_t) e->removed < e->max;
+         rc = mdb_cursor_get (cur, &key, &val, MDB_NEXT)) {
+        json_t *rec = json_loadb (val.mv_data, val.mv_size, 0, NULL);
+        json_t *fin = json_object_get (rec, "finished");
+        bool old = json_is_true (json_object_get (rec, "done")) && fin
+                   && (uint64_t) json_integer_value (fin) < e->before;
+        json_decref (rec);
+        if (old && (rc = mdb_cursor_del (cur, 0)) == 0)
+            e->removed++;
+    }
+    mdb_cursor_close (cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+int
+calls_expire (calls_t *self, uint64_t before_ms, size_t max)
+{
+    expire_t e = { self, before_ms, max, 0 };
+    return store_write (self->store, expire_txn, &e) ? -1 : e.removed;
 }

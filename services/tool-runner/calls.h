@@ -46,8 +46,17 @@ calls_state_t calls_claim (calls_t *self, const char *call_id, const char *fp,
 /* Renews the lease of each call in ids that this instance owns. */
 int calls_renew (calls_t *self, const char *const ids[], size_t count);
 
-/* Stores the result of a call this instance owns. Returns 0 or -1. */
-int calls_finish (calls_t *self, const char *call_id, const json_t *result, bool ok);
+/* Stores the result of a call this instance ran, unless another instance
+ * stored one first (it took the call over): either way *stored gets a new
+ * reference to the result kept, the one every attempt is answered with,
+ * and *stored_ok its flag. Returns 0 or -1. */
+int calls_finish (calls_t *self, const char *call_id, const json_t *result, bool ok,
+                  json_t **stored, bool *stored_ok);
+
+/* Deletes the records of calls finished before before_ms (wall clock),
+ * at most max of them per call, so the store does not grow forever.
+ * Returns how many went, or -1. */
+int calls_expire (calls_t *self, uint64_t before_ms, size_t max);
 
 /* The shared environment, for the forge's records. */
 store_t *calls_store (calls_t *self);

@@ -149,7 +149,7 @@ static const tool_def_t s_tools[] = {
            "'dryRun':{'type':'boolean'}", "'sandboxId','patch'"),
       OUT ("'success':{'type':'boolean'},'applied':{'type':'boolean'},'dryRun':{'type':'boolean'},"
            "'files':{'type':'array','items':{'type':'string'}},'check':{'type':'string'}"),
-      60, 256 KiB, TOOL_SANDBOX, repo_apply_diff },
+      60, 256 KiB, TOOL_REPOSITORY, repo_apply_diff },
     { "ci.runTests",
       "Run the repository's tests (the test command is detected, or configured) and return "
       "the exit code, the log, and passed/failed/skipped counts.",
@@ -214,7 +214,7 @@ catalogue_new (void)
         free (self);
         return NULL;
     }
-    static const char *const effects[] = { "none", "sandbox", "external" };
+    static const char *const effects[] = { "none", "sandbox", "repository", "external" };
     for (size_t i = 0; i < NTOOLS; i++) {
         const tool_def_t *t = &s_tools[i];
         json_t *in = parse_quoted (t->input, t->name);
@@ -230,7 +230,7 @@ catalogue_new (void)
         json_array_append_new (self->list, json_pack (
             "{s:s, s:s, s:o, s:o, s:b, s:s, s:b, s:i, s:I}", "name", t->name,
             "description", t->description, "inputSchema", in, "outputSchema", out,
-            "mutates", t->effect == TOOL_EXTERNAL, "effect", effects[t->effect],
+            "mutates", t->effect >= TOOL_REPOSITORY, "effect", effects[t->effect],
             "dryRun", t->effect != TOOL_READS, "timeoutSeconds", (int) t->timeout_s,
             "maxOutputBytes", (json_int_t) t->max_output));
     }

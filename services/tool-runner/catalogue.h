@@ -15,7 +15,10 @@
 
 #include "toolctx.h"
 
-typedef enum { TOOL_READS, TOOL_SANDBOX, TOOL_EXTERNAL } tool_effect_t;
+/* What a tool changes: nothing; the sandbox only; the repository under
+ * review (a diff applied to it, which is what a pull request will carry);
+ * the world beyond the sandbox. The last two are `mutates`. */
+typedef enum { TOOL_READS, TOOL_SANDBOX, TOOL_REPOSITORY, TOOL_EXTERNAL } tool_effect_t;
 
 typedef struct {
     const char *name;

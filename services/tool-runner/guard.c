@@ -273,14 +273,12 @@ guard_repo (const guard_t *self, const char *url)
 size_t guard_max_output (const guard_t *self) { return self->max_output; }
 unsigned guard_timeout (const guard_t *self) { return self->timeout_s; }
 
-bool
-guard_cap (char *s, size_t max)
+size_t
+guard_cut (const char *s, size_t len, size_t max)
 {
-    size_t n = strlen (s);
-    if (n <= max)
-        return false;
+    if (len <= max)
+        return len;
     while (max > 0 && ((unsigned char) s[max] & 0xC0) == 0x80)
         max--;
-    s[max] = '\0';
-    return true;
+    return max;
 }

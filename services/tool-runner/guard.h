@@ -52,8 +52,8 @@ bool guard_repo (const guard_t *self, const char *url);
 size_t guard_max_output (const guard_t *self);
 unsigned guard_timeout (const guard_t *self);
 
-/* Cuts s in place to at most max bytes (never inside a UTF-8 sequence).
- * Returns true when it cut. */
-bool guard_cap (char *s, size_t max);
+/* How many of s's len bytes to keep under a cap of max bytes: len when it
+ * fits, else at most max, never ending inside a UTF-8 sequence. */
+size_t guard_cut (const char *s, size_t len, size_t max);
 
 #endif

@@ -22,7 +22,7 @@
 
 #define MAX_WAITERS 8
 
-typedef enum { JOB_WAITING, JOB_RUNNING, JOB_DONE } job_state_t;
+typedef enum { JOB_WAITING, JOB_RUNNING } job_state_t;
 
 typedef struct _job_t job_t;
 struct _job_t {
@@ -56,6 +56,7 @@ struct _handler_t {
     int timer;
     size_t running;
     size_t max_running;
+    uint64_t ticks;
     job_t *jobs;
 };
 
@@ -123,8 +124,12 @@ job_main (void *arg)
     tool_ctx_t ctx = {
         .call_id = job->call_id, .corr = job->corr, .user = job->user, .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
-        .deadline = zclock_mono () + (int64_t) job->timeout_s * 1000 + 5000,
     };
+    /* Past the tool's timeout, a little time for sandbox-manager to report
+     * the timeout itself (timedOut) before tool-runner gives up waiting. */
+    int64_t margin = (int64_t) job->timeout_s * 200;
+    margin = margin < 1000 ? 1000 : margin > 5000 ? 5000 : margin;
+    ctx.deadline = zclock_mono () + (int64_t) job->timeout_s * 1000 + margin;
     ctx.client = bus_client_new (cfg_str ("CAISSON_BUS"));
     json_t *result = ctx.client ? job->tool->fn (&ctx, job->args)
                                 : tool_error ("internal", NULL, "cannot reach the bus");
@@ -173,12 +178,14 @@ on_job_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     while (read (self->pipe[0], &job, sizeof job) == (ssize_t) sizeof job) {
         pthread_join (job->thread, NULL);
         self->running--;
-        bool ok = !tool_failed (job->result);
-        if (calls_finish (self->calls, job->call_id, job->result, ok))
+        bool ok = !tool_failed (job->result), kept_ok;
+        json_t *kept;
+        if (calls_finish (self->calls, job->call_id, job->result, ok, &kept, &kept_ok))
             clog_error (job->corr, "call %s: result not stored", job->call_id);
         clog_info (job->corr, "call %s %s: %s in %lld ms", job->call_id, job->tool->name,
                    ok ? "ok" : "error", (long long) (zclock_usecs () - job->started) / 1000);
-        answer_all (self, job, job->result, ok);
+        answer_all (self, job, kept, kept_ok);
+        json_decref (kept);
         unlink_job (self, job);
         job_free (job);
     }
@@ -198,6 +205,10 @@ on_timer (zloop_t *loop, int timer_id, void *arg)
         if (j->state == JOB_RUNNING)
             ids[n++] = j->call_id;
     calls_renew (self->calls, ids, n);
+    /* Old results go a few at a time, so no tick holds the store long. */
+    uint64_t keep = cfg_u64 ("CAISSON_TOOLS_KEEP_HOURS") * 3600000;
+    if (++self->ticks % 60 == 0 && calls_now_ms () > keep)
+        calls_expire (self->calls, calls_now_ms () - keep, 1000);
     for (job_t *j = self->jobs, *next; j; j = next) {
         next = j->next;
         if (j->state != JOB_WAITING)

@@ -69,11 +69,10 @@ sbx_exec_json (tool_ctx_t *ctx, const proto_msg_t *rep, bool capture)
     json_t *out = json_pack ("{s:b, s:I, s:I, s:b}", "success", r->exitCode == 0 && !r->timedOut,
                              "exitCode", (json_int_t) r->exitCode, "executionTime",
                              (json_int_t) r->executionTime, "truncated", cut);
-    json_object_set_new (out, "stdout", capture ? sbx_text (r->stdout ? r->stdout : "",
-                                                            lo < cap ? lo : cap)
+    const char *so = r->stdout ? r->stdout : "", *se = r->stderr ? r->stderr : "";
+    json_object_set_new (out, "stdout", capture ? sbx_text (so, guard_cut (so, lo, cap))
                                                 : json_string (""));
-    json_object_set_new (out, "stderr", capture ? sbx_text (r->stderr ? r->stderr : "",
-                                                            le < cap ? le : cap)
+    json_object_set_new (out, "stderr", capture ? sbx_text (se, guard_cut (se, le, cap))
                                                 : json_string (""));
     if (r->timedOut)
         json_object_set_new (out, "timedOut", json_true ());
