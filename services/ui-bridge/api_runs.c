@@ -9,6 +9,8 @@
 #include "cfg.h"
 #include "runstream.h"
 
+#include <czmq.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,32 @@ api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
     return NULL;
 }
 
+/* Waits (at most 3 s) until event-log has the new run's record, so a
+ * client that opens the run's events or record right after the 201 finds
+ * it: the orchestrator answers run.start before its first event is
+ * committed. */
+static void
+s_await_record (app_t *app, http_req_t *req, json_t *run_id)
+{
+    const char *id = json_string_value (run_id);
+    if (!id || !app_has_field ("run.get", "run"))
+        return;
+    for (int i = 0; i < 150 && !atomic_load (&app->stopping); i++) {
+        json_t *body = json_pack ("{s:s}", "run", id), *rep;
+        http_res_t *err = app_call_json (app, req, "event-log", "run.get", body, 1000, NULL,
+                                         &rep);
+        json_decref (body);
+        json_decref (rep);
+        if (!err)
+            return;
+        int status = http_res_status (err);
+        http_res_destroy (&err);
+        if (status != 404)
+            return;
+        zclock_sleep (20);
+    }
+}
+
 http_res_t *
 api_runs_start (app_t *app, http_req_t *req)
 {
@@ -101,6 +129,7 @@ api_runs_start (app_t *app, http_req_t *req)
         return err;
     json_t *out = json_object ();
     json_object_set (out, "runId", json_object_get (rep, fname ("run.started", "run_id", "runId")));
+    s_await_record (app, req, json_object_get (out, "runId"));
     json_t *thread = json_object_get (rep, fname ("run.started", "thread_id", "threadId"));
     if (thread)
         json_object_set (out, "threadId", thread);

@@ -179,9 +179,14 @@ async function follow(runId) {
   $("#transcript").replaceChildren();
   $("#run-title").textContent = "Run " + runId;
   setStatus("");
-  const res = await fetch(`/api/runs/${runId}/events`, {
-    headers: { Authorization: "Bearer " + token, Accept: "text/event-stream" }, signal: current.abort.signal,
-  });
+  let res;
+  for (let tries = 0; tries < 10; tries++) {     // a run just started may not be stored yet
+    res = await fetch(`/api/runs/${runId}/events`, {
+      headers: { Authorization: "Bearer " + token, Accept: "text/event-stream" }, signal: current.abort.signal,
+    });
+    if (res.status !== 404) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   if (!res.ok) { note("cannot open the run's events: " + res.status, "error"); return; }
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
