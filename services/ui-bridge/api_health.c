@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #define HEALTH_TIMEOUT_MS 1500
+#define GAUGE_TIMEOUT_MS 300
 
 static const char *const s_targets[] = {
     "bus", "orchestrator", "tool-runner", "sandbox-manager", "event-log", "ui-bridge",
@@ -83,10 +84,17 @@ api_healthz (app_t *app, http_req_t *req)
 static void
 s_sandbox_gauge (app_t *app, http_req_t *req)
 {
-    proto_msg_t *msg = app_msg (req, PROTO_sandbox_list), *rep;
-    http_res_t *err = app_call (app, "sandbox-manager", msg, 500, PROTO_sandbox_listed, &rep);
-    if (err) {
-        http_res_destroy (&err);
+    proto_msg_t *msg = app_msg (req, PROTO_sandbox_list), *rep = NULL;
+    bus_client_t *client = buspool_take (app->bus);
+    if (client && msg) {
+        /* One short try: a scrape must not wait on a missing manager. */
+        bus_client_set_timeout (client, GAUGE_TIMEOUT_MS, 0);
+        rep = bus_client_request (client, "sandbox-manager", msg);
+    }
+    buspool_give (app->bus, client);
+    proto_msg_destroy (&msg);
+    if (!rep || rep->type != PROTO_sandbox_listed) {
+        proto_msg_destroy (&rep);
         return;
     }
     char why[160];
