@@ -37,6 +37,16 @@ valid_id (const char *id)
     return true;
 }
 
+/* event-log's request for a run's record (it carries the owner):
+ * `run.record.get {run}`, or in older catalogues `run.get {run}`. */
+static const char *
+record_wire (void)
+{
+    if (app_has_field ("run.record.get", "run"))
+        return "run.record.get";
+    return app_has_field ("run.get", "run") ? "run.get" : "run.record.get";
+}
+
 /* The run's record when the caller may see it; else the 404 to send. */
 http_res_t *
 api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
@@ -44,11 +54,9 @@ api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
     *record = NULL;
     if (!valid_id (id))
         return http_res_error (404, "not_found", "no run '%s'", id);
-    json_t *body = json_pack ("{s:s}", app_has_field ("run.get", "run") ? "run" : "run_id", id),
-           *rep;
-    const char *service = app_has_field ("run.get", "run") ? "event-log" : "orchestrator";
-    http_res_t *err = app_call_json (app, req, service, "run.get", body, TIMEOUT_MS, NULL,
-                                     &rep);
+    json_t *body = json_pack ("{s:s}", "run", id), *rep;
+    http_res_t *err = app_call_json (app, req, "event-log", record_wire (), body, TIMEOUT_MS,
+                                     NULL, &rep);
     json_decref (body);
     if (err)
         return err;
@@ -72,11 +80,11 @@ static void
 s_await_record (app_t *app, http_req_t *req, json_t *run_id)
 {
     const char *id = json_string_value (run_id);
-    if (!id || !app_has_field ("run.get", "run"))
+    if (!id || !app_has_field (record_wire (), "run"))
         return;
     for (int i = 0; i < 150 && !atomic_load (&app->stopping); i++) {
         json_t *body = json_pack ("{s:s}", "run", id), *rep;
-        http_res_t *err = app_call_json (app, req, "event-log", "run.get", body, 1000, NULL,
+        http_res_t *err = app_call_json (app, req, "event-log", record_wire (), body, 1000, NULL,
                                          &rep);
         json_decref (body);
         json_decref (rep);
