@@ -36,13 +36,18 @@ test-deploy:
 bench: build
 	./$(BUILD)/bin/bench-bus
 	./$(BUILD)/bin/bench-ui
-	./$(BUILD)/bin/bench-eventlog
 	./$(BUILD)/bin/bench-tools
+	./$(BUILD)/bin/bench-agent
+	./$(BUILD)/bin/bench-eventlog
+	./$(BUILD)/bin/bench-sandbox
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz-proto
 	./build-fuzz/bin/fuzz-proto -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 build-fuzz/corpus
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz-llm
+	@mkdir -p build-fuzz/corpus-llm
+	./build-fuzz/bin/fuzz-llm -max_total_time=$${FUZZ_SECONDS:-60} -max_len=8192 build-fuzz/corpus-llm
 
 docs: build
 	./$(BUILD)/bin/caisson-docgen protocol > docs/protocol.md

@@ -3,7 +3,7 @@
  *
  *   request  GET /api/runs/{id} over HTTP/1.1 keep-alive (token check,
  *            rate limit, JSON, one event-log request), against the same
- *            `run.get` sent straight to event-log with a bus_client;
+ *            `run.record.get` sent straight to event-log with a bus_client;
  *   stream   an event appended to event-log until it arrives on an open
  *            SSE stream of /api/runs/{id}/events, against its arrival on
  *            a plain bus subscriber listening at the same time.
@@ -228,8 +228,8 @@ main (void)
     }
     static double base[REQUESTS], ui[REQUESTS];
     for (int i = 0; i < REQUESTS; i++) {
-        proto_msg_t *m = proto_msg_new (PROTO_run_get, NULL);
-        proto_set_str (&m->body.run_get.run, run);
+        proto_msg_t *m = proto_msg_new (PROTO_run_record_get, NULL);
+        proto_set_str (&m->body.run_record_get.run, run);
         double t0 = now_ms ();
         proto_msg_t *rep = bus_client_request (c, "event-log", m);
         base[i] = now_ms () - t0;

@@ -130,3 +130,9 @@ done:
         errno = ETIMEDOUT;
     return reply;
 }
+
+zsock_t *
+bus_client_socket (bus_client_t *self)
+{
+    return self->sock;
+}

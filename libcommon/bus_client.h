@@ -8,6 +8,7 @@
 #ifndef CAISSON_BUS_CLIENT_H
 #define CAISSON_BUS_CLIENT_H
 
+#include <czmq.h>
 #include "proto.h"
 
 typedef struct _bus_client_t bus_client_t;
@@ -34,5 +35,9 @@ int bus_client_send (bus_client_t *self, const char *service,
  * timeout_ms (-1: forever). Returns a message, or NULL on timeout or an
  * undecodable reply (err filled in when err is not NULL). */
 proto_msg_t *bus_client_recv (bus_client_t *self, int timeout_ms, proto_err_t *err);
+
+/* The client's DEALER socket (borrowed), for a zloop reader that calls
+ * bus_client_recv when replies arrive: requests from an event loop. */
+zsock_t *bus_client_socket (bus_client_t *self);
 
 #endif

@@ -140,11 +140,11 @@ read_all (bus_client_t *c, const char *run, uint64_t from)
 json_t *
 run_get (bus_client_t *c, const char *run)
 {
-    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
-    proto_set_str (&req->body.run_get.run, run);
+    proto_msg_t *req = proto_msg_new (PROTO_run_record_get, NULL);
+    proto_set_str (&req->body.run_record_get.run, run);
     proto_msg_t *rep = request (c, req);
     assert_non_null (rep);
-    json_t *rec = rep->type == PROTO_run_info ? any_json (&rep->body.run_info.run) : NULL;
+    json_t *rec = rep->type == PROTO_run_record ? any_json (&rep->body.run_record.run) : NULL;
     proto_msg_destroy (&rep);
     return rec;
 }

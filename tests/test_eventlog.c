@@ -95,8 +95,8 @@ test_append_ack_dedup_order (void **state)
     proto_msg_destroy (&rep);
     char unknown[CID_SIZE];
     cid_new (unknown);
-    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
-    proto_set_str (&req->body.run_get.run, unknown);
+    proto_msg_t *req = proto_msg_new (PROTO_run_record_get, NULL);
+    proto_set_str (&req->body.run_record_get.run, unknown);
     rep = request (c, req);
     assert_int_equal (rep->type, PROTO_error);
     assert_string_equal (rep->body.error.code, "not_found");

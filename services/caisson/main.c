@@ -5,11 +5,13 @@
  * stack.h), so two stacks with different data dirs and endpoints run side
  * by side. */
 #include "bus_client.h"
+#include "cmd_sandbox.h"
 #include "cfg.h"
 #include "cmd_events.h"
 #include "clog.h"
 #include "cmd_token.h"
 #include "cmd_tool.h"
+#include "cmd_run.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -39,7 +41,13 @@ static const char *usage =
     "  token create --user NAME [--operator] [--data DIR]\n"
     "                               print a new API bearer token for NAME\n"
     "  tool list|call ...           the agent's tools: list them, or call one\n"
-    "  prs, pr ID                   the local forge's pull requests\n\n"
+    "  prs, pr ID                   the local forge's pull requests\n"
+    "  run [--model M] [--thread T] [--json] \"TASK\"\n"
+    "                               run an agent task, streaming it; exit 0 when completed\n"
+    "  approve|decline RUN CALL [--reason R]\n"
+    "                               answer a run awaiting approval\n"
+    "  sandbox create|ls|info|exec|write|read|rm|pause|resume ...\n"
+    "                               sandboxes (`caisson sandbox` for its usage)\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var";
 
 typedef struct {
@@ -125,7 +133,9 @@ run_stack (const args_t *a, int ready)
                 (long long) took, note, a->data, a->data, cfg_str ("CAISSON_BUS"),
                 cfg_str ("CAISSON_BUS_SUB"), a->data, a->data);
     }
-    else
+    if (ready < 0 && status == 0 && supervisor_offline_notice ())
+        fprintf (stderr, "%s", supervisor_offline_notice ());
+    else if (status != 0 && ready < 0)
         fprintf (stderr, "caisson: %s", line + 5);
     fflush (stdout);
     if (status == 0)
@@ -180,6 +190,8 @@ cmd_up (const args_t *a)
     printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n%s"
             "  data %s, logs %s/log; stop with: caisson down --data %s\n",
             strtok (line + 3, "\n"), (int) pid, note, a->data, a->data, a->data);
+    if (supervisor_offline_notice ())
+        fprintf (stderr, "%s", supervisor_offline_notice ());
     return 0;
 }
 
@@ -315,13 +327,18 @@ main (int argc, char **argv)
         return cmd_token (argc, argv);
     if (argc > 1 && cmd_events_is (argv[1]))
         return cmd_events_main (argc, argv);
-    if (argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
-                     || !strcmp (argv[1], "pr"))) {
+    bool tool = argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
+                             || !strcmp (argv[1], "pr"));
+    if (tool || (argc > 1 && cmd_run_handles (argv[1]))) {
         proto_limits_load ();
         zsys_init ();
         zsys_set_logstream (NULL);
         clog_init ("caisson", "");
-        return cmd_tool_main (argc, argv);
+        return tool ? cmd_tool_main (argc, argv) : cmd_run_main (argc, argv);
+    }
+    if (argc > 1 && !strcmp (argv[1], "sandbox")) {
+        proto_limits_load ();
+        return cmd_sandbox (argc - 2, argv + 2);
     }
     args_t a = { 0 };
     if (argc < 2 || parse (argc, argv, &a)) {

@@ -1,8 +1,10 @@
 /* supervisor: the process tree of one stack. See supervisor.h. */
 #include "supervisor.h"
+#include "demo.h"
 #include "cfg.h"
 #include "cid.h"
 #include "clog.h"
+#include "llm_provider.h"
 #include "probe.h"
 #include "stack.h"
 
@@ -25,6 +27,10 @@ static const char *const names[] = {
     "bus", "event-log", "sandbox-manager", "tool-runner", "orchestrator", "ui-bridge",
 };
 #define NPROCS (sizeof names / sizeof names[0])
+/* One more slot, off the bus and not in run/procs: the scripted model,
+ * started only when no model provider is configured. */
+#define REPLAY NPROCS
+#define NSLOTS (NPROCS + 1)
 
 typedef struct {
     stack_proc_t info;
@@ -36,7 +42,7 @@ typedef struct {
 struct _supervisor_t {
     char data[PATH_MAX];
     char bindir[PATH_MAX];
-    slot_t slots[NPROCS];
+    slot_t slots[NSLOTS];
     bus_client_t *client;
 };
 
@@ -60,6 +66,8 @@ supervisor_new (const char *data, const char *bindir)
         cid_token (s->info.instance, 8);
         s->backoff_ms = BACKOFF_MIN_MS;
     }
+    snprintf (self->slots[REPLAY].info.name, sizeof self->slots[REPLAY].info.name, "llm-replay");
+    self->slots[REPLAY].backoff_ms = BACKOFF_MIN_MS;
     self->client = bus_client_new (cfg_str ("CAISSON_BUS"));
     if (!self->client)
         supervisor_destroy (&self);
@@ -127,8 +135,25 @@ supervisor_start (supervisor_t *self)
             clog_error (NULL, "cannot start %s: %s", names[i], strerror (errno));
             return -1;
         }
+    if (supervisor_offline_notice ()) {
+        demo_repo_prepare (self->data);
+        if (spawn (self, &self->slots[REPLAY]))
+            return -1;
+        clog_warn (NULL, "no model provider key: started the scripted model (llm-replay)");
+    }
     publish (self);
     return 0;
+}
+
+const char *
+supervisor_offline_notice (void)
+{
+    const char *model = cfg_str ("MODEL");
+    if ((*model || llm_provider_configured ()) && strncmp (model, "replay", 6) != 0)
+        return NULL;
+    return "caisson: *** NO MODEL PROVIDER KEY IS SET: runs use the scripted model "
+           "(caisson-llm-replay), which only knows its demo tasks. Set OPENAI_API_KEY or "
+           "ANTHROPIC_API_KEY (or MODEL) for a real model. ***\n";
 }
 
 int
@@ -170,7 +195,7 @@ reap (supervisor_t *self)
     int status;
     pid_t pid;
     while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
-        for (size_t i = 0; i < NPROCS; i++) {
+        for (size_t i = 0; i < NSLOTS; i++) {
             slot_t *s = &self->slots[i];
             if (s->info.pid != pid)
                 continue;
@@ -196,7 +221,7 @@ supervisor_run (supervisor_t *self)
     while (!zsys_interrupted) {
         bool changed = reap (self);
         int64_t now = zclock_mono ();
-        for (size_t i = 0; i < NPROCS; i++) {
+        for (size_t i = 0; i < NSLOTS; i++) {
             slot_t *s = &self->slots[i];
             if (s->restart_at && now >= s->restart_at) {
                 if (spawn (self, s) == 0) {
@@ -218,14 +243,14 @@ supervisor_run (supervisor_t *self)
 void
 supervisor_stop_all (supervisor_t *self)
 {
-    for (size_t i = NPROCS; i-- > 0;)
+    for (size_t i = NSLOTS; i-- > 0;)
         if (self->slots[i].info.pid > 0)
             kill (self->slots[i].info.pid, SIGTERM);
     int64_t deadline = zclock_mono () + GRACE_MS;
-    size_t running = NPROCS;
+    size_t running = NSLOTS;
     while (running && zclock_mono () < deadline) {
         running = 0;
-        for (size_t i = 0; i < NPROCS; i++) {
+        for (size_t i = 0; i < NSLOTS; i++) {
             slot_t *s = &self->slots[i];
             if (s->info.pid > 0 && waitpid (s->info.pid, NULL, WNOHANG) == s->info.pid)
                 s->info.pid = 0;
@@ -234,7 +259,7 @@ supervisor_stop_all (supervisor_t *self)
         if (running)
             usleep (10000);
     }
-    for (size_t i = 0; i < NPROCS; i++) {
+    for (size_t i = 0; i < NSLOTS; i++) {
         slot_t *s = &self->slots[i];
         if (s->info.pid > 0) {
             clog_warn (NULL, "%s (pid %d) ignored SIGTERM; killing it", s->info.name,

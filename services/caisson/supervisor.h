@@ -23,6 +23,10 @@ void supervisor_destroy (supervisor_t **self_p);
 /* Starts every process, broker first. Returns 0 or -1. */
 int supervisor_start (supervisor_t *self);
 
+/* The warning to show when no model provider is configured (so the stack
+ * runs the scripted model, caisson-llm-replay), or NULL. */
+const char *supervisor_offline_notice (void);
+
 /* Waits until every process answers health, at most timeout_ms. Returns
  * 0 with the time taken in *elapsed_ms, or -1 with the name of the first
  * process that did not answer written to what. */

@@ -27,7 +27,7 @@ set_json (proto_bytes_t *field, const json_t *value)
     return 0;
 }
 
-/* ---- run.get ------------------------------------------------------------- */
+/* ---- run.record.get---------------------------------------------------------- */
 
 typedef struct {
     elog_t *el;
@@ -44,15 +44,15 @@ get_run (MDB_txn *txn, void *arg)
 }
 
 static proto_msg_t *
-run_get (elog_t *el, const proto_msg_t *req)
+run_record_get (elog_t *el, const proto_msg_t *req)
 {
-    get_t g = { el, req->body.run_get.run, NULL };
+    get_t g = { el, req->body.run_record_get.run, NULL };
     if (store_read (el->store, get_run, &g))
         return proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
     if (!g.rec)
-        return proto_error_new (req, "not_found", "run.get: no run '%s'", g.run);
-    proto_msg_t *rep = proto_msg_new (PROTO_run_info, req);
-    if (rep && set_json (&rep->body.run_info.run, g.rec))
+        return proto_error_new (req, "not_found", "run.record.get: no run '%s'", g.run);
+    proto_msg_t *rep = proto_msg_new (PROTO_run_record, req);
+    if (rep && set_json (&rep->body.run_record.run, g.rec))
         proto_msg_destroy (&rep);
     json_decref (g.rec);
     return rep;
@@ -253,6 +253,7 @@ events_read (elog_t *el, const proto_msg_t *req)
 /* ---- stats --------------------------------------------------------------- */
 
 typedef struct {
+    char name[224];     /* "all", "model:<m>" or "prompt:<p>" */
     json_t *tokens;     /* array of totals, for the median */
     json_int_t runs, finished, passed, runtime, steps, cached;
     json_t *causes;     /* cause -> count */
@@ -261,7 +262,8 @@ typedef struct {
 typedef struct {
     elog_t *el;
     uint64_t since;
-    json_t *groups;     /* "all", "model:<m>", "prompt:<p>" -> group_t* as integer */
+    group_t *groups;
+    size_t ngroups;
 } stats_t;
 
 static int
@@ -271,19 +273,23 @@ cmp_int (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The group named name, made empty when new; valid until the next call. */
 static group_t *
-group (json_t *map, const char *name)
+group (stats_t *s, const char *name)
 {
-    json_t *g = json_object_get (map, name);
-    if (g)
-        return (group_t *) (uintptr_t) json_integer_value (g);
-    group_t *n = calloc (1, sizeof *n);
-    if (!n)
+    for (size_t i = 0; i < s->ngroups; i++)
+        if (!strcmp (s->groups[i].name, name))
+            return &s->groups[i];
+    group_t *grown = realloc (s->groups, (s->ngroups + 1) * sizeof *grown);
+    if (!grown)
         return NULL;
-    n->tokens = json_array ();
-    n->causes = json_object ();
-    json_object_set_new (map, name, json_integer ((json_int_t) (uintptr_t) n));
-    return n;
+    s->groups = grown;
+    group_t *g = &grown[s->ngroups++];
+    memset (g, 0, sizeof *g);
+    snprintf (g->name, sizeof g->name, "%s", name);
+    g->tokens = json_array ();
+    g->causes = json_object ();
+    return g;
 }
 
 static void
@@ -330,16 +336,16 @@ scan_runs (MDB_txn *txn, void *arg)
             continue;
         if ((uint64_t) json_integer_value (json_object_get (rec, "started")) >= s->since) {
             char name[300];
-            count_run (group (s->groups, "all"), rec);
+            count_run (group (s, "all"), rec);
             const char *m = json_string_value (json_object_get (rec, "model"));
             snprintf (name, sizeof name, "model:%.200s", m ? m : "?");
-            count_run (group (s->groups, name), rec);
+            count_run (group (s, name), rec);
             json_t *pv = json_object_get (rec, "promptVersion");
             char *pvs = pv ? json_dumps (pv, JSON_ENCODE_ANY) : NULL;
             snprintf (name, sizeof name, "prompt:%.200s",
                       json_is_string (pv) ? json_string_value (pv) : pvs ? pvs : "?");
             free (pvs);
-            count_run (group (s->groups, name), rec);
+            count_run (group (s, name), rec);
         }
         json_decref (rec);
     }
@@ -347,7 +353,7 @@ scan_runs (MDB_txn *txn, void *arg)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* The figures of one group, and frees it. */
+/* The figures of one group; releases what the group holds. */
 static json_t *
 figures (group_t *g)
 {
@@ -384,20 +390,18 @@ figures (group_t *g)
     free (sorted);
     json_decref (g->tokens);
     json_decref (g->causes);
-    free (g);
     return out;
 }
 
 static proto_msg_t *
 stats_get (elog_t *el, const proto_msg_t *req)
 {
-    stats_t s = { el, req->body.stats_get.since, json_object () };
+    stats_t s = { el, req->body.stats_get.since, NULL, 0 };
     int failed = store_read (el->store, scan_runs, &s);
     json_t *out = json_pack ("{s:{}, s:{}, s:{}}", "all", "byModel", "byPromptVersion");
-    const char *key;
-    json_t *val;
-    json_object_foreach (s.groups, key, val) {
-        json_t *f = figures ((group_t *) (uintptr_t) json_integer_value (val));
+    for (size_t i = 0; i < s.ngroups; i++) {
+        const char *key = s.groups[i].name;
+        json_t *f = figures (&s.groups[i]);
         if (!strcmp (key, "all"))
             json_object_set_new (out, "all", f);
         else if (!strncmp (key, "model:", 6))
@@ -405,7 +409,7 @@ stats_get (elog_t *el, const proto_msg_t *req)
         else
             json_object_set_new (json_object_get (out, "byPromptVersion"), key + 7, f);
     }
-    json_decref (s.groups);
+    free (s.groups);
     uint64_t batches, events;
     journal_counts (el->journal, &batches, &events);
     json_object_set_new (out, "journal", json_pack ("{s:I, s:I}", "batches", (json_int_t) batches,
@@ -423,7 +427,7 @@ proto_msg_t *
 reader_handle (elog_t *el, const proto_msg_t *req)
 {
     switch (req->type) {
-    case PROTO_run_get: return run_get (el, req);
+    case PROTO_run_record_get: return run_record_get (el, req);
     case PROTO_runs_list: return runs_list (el, req);
     case PROTO_events_read: return events_read (el, req);
     case PROTO_stats_get: return stats_get (el, req);

@@ -1,11 +1,167 @@
 /* caisson-sandbox-manager: isolated Linux sandboxes on this host.
- * This process joins the bus and answers health; its own requests arrive
- * with its issue. svc_main (libcommon/svc.h) does the wiring. */
-#include "svc.h"
+ *
+ * setup opens the registry (LMDB) and takes back the sandboxes a previous
+ * run left: it reconnects to each live init, and re-creates on the same
+ * workspace those whose init is gone. Two timers run in the service's
+ * loop: the TTL sweep, which destroys expired sandboxes (every process of
+ * theirs gone within a second), and the warm pool's refill, one sandbox a
+ * tick. The requests are in handler.c; sandboxes in sbx_host.c. */
+#define _GNU_SOURCE
+#include "sbx_mgr.h"
+#include "cfg.h"
+#include "clog.h"
+
+#include <libgen.h>
+#include <string.h>
+#include <unistd.h>
+
+int sbx_pool_fill (sbx_mgr_t *m);
+
+static void
+box_free (void **item)
+{
+    box_t *box = *item;
+    json_decref (box->rec);
+    free (box);
+    *item = NULL;
+}
+
+static void
+restore (const char *id, json_t *rec, void *arg)
+{
+    sbx_mgr_t *m = arg;
+    box_t *box = calloc (1, sizeof *box);
+    snprintf (box->id, sizeof box->id, "%s", id);
+    box->rec = json_deep_copy (rec);
+    box->mgr = m;
+    box->fd = -1;
+    uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
+    uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE");
+    if (uid >= base && uid - base + 1 > m->next_uid)
+        m->next_uid = uid - base + 1;
+    zhashx_insert (m->boxes, box->id, box);
+}
+
+static void
+reconnect_all (sbx_mgr_t *m)
+{
+    zlistx_t *keys = zhashx_keys (m->boxes);
+    for (const char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        box_t *box = zhashx_lookup (m->boxes, k);
+        const char *st = json_string_value (json_object_get (box->rec, "status"));
+        if (!strcmp (st, "broken"))
+            continue;
+        if (sbx_host_connect (box) == 0) {
+            clog_info (NULL, "sandbox %s: reconnected (%s)", k, st);
+            continue;
+        }
+        if (json_is_true (json_object_get (box->rec, "pool"))) {
+            sbx_host_destroy (box);
+            continue;
+        }
+        clog_warn (NULL, "sandbox %s: init gone while sandbox-manager was down; re-creating", k);
+        if (sbx_host_spawn (box) == 0) {
+            json_object_set_new (box->rec, "status", json_string ("ready"));
+            sbx_host_save (box);
+        }
+    }
+    zlistx_destroy (&keys);
+}
+
+static int
+sweep (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    sbx_mgr_t *m = arg;
+    uint64_t now = sbx_wall_ms ();
+    zlistx_t *keys = zhashx_keys (m->boxes);
+    for (const char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        box_t *box = zhashx_lookup (m->boxes, k);
+        if ((uint64_t) json_integer_value (json_object_get (box->rec, "expiresAt")) <= now) {
+            clog_info (NULL, "sandbox %s: TTL expired; destroying", k);
+            sbx_host_destroy (box);
+        }
+    }
+    zlistx_destroy (&keys);
+    return 0;
+}
+
+static int
+refill (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    sbx_host_bury (arg);
+    sbx_pool_fill (arg);
+    return 0;
+}
+
+static int
+setup (svc_t *svc)
+{
+    sbx_mgr_t *m = calloc (1, sizeof *m);
+    m->svc = svc;
+    if (strlen (cfg_str ("CAISSON_DATA")) > 300) {
+        clog_error (NULL, "CAISSON_DATA: longer than 300 bytes, too long for sandbox sockets");
+        free (m);
+        return -1;
+    }
+    snprintf (m->data, sizeof m->data, "%s", cfg_str ("CAISSON_DATA"));
+    char self[4096];
+    ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = 0;
+    snprintf (m->initbin, sizeof m->initbin, "%s/caisson-sandbox-init", dirname (self));
+    if (access (m->initbin, X_OK)) {
+        clog_error (NULL, "cannot run %s", m->initbin);
+        free (m);
+        return -1;
+    }
+    m->reg = sbx_registry_new (m->data);
+    if (!m->reg) {
+        free (m);
+        return -1;
+    }
+    m->boxes = zhashx_new ();
+    zhashx_set_destructor (m->boxes, box_free);
+    m->graves = zlistx_new ();
+    zlistx_set_duplicator (m->graves, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (m->graves, (zlistx_destructor_fn *) zstr_free);
+    m->pending = zhashx_new ();
+    zhashx_set_destructor (m->pending, (zhashx_destructor_fn *) zstr_free);
+    svc_set_state (svc, m);
+    sbx_registry_each (m->reg, restore, m);
+    reconnect_all (m);
+    zloop_timer (svc_loop (svc), 200, 0, sweep, m);
+    zloop_timer (svc_loop (svc), 10, 0, refill, m);
+    clog_info (NULL, "%zu sandboxes restored; sandboxes under %s/sandboxes",
+               zhashx_size (m->boxes), m->data);
+    return 0;
+}
+
+static void
+teardown (svc_t *svc)
+{
+    sbx_mgr_t *m = svc_state (svc);
+    if (!m)
+        return;
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
+        sbx_host_release (b);
+    zhashx_destroy (&m->boxes);
+    sbx_host_bury (m);
+    zlistx_destroy (&m->graves);
+    zhashx_destroy (&m->pending);
+    sbx_registry_destroy (&m->reg);
+    free (m);
+}
 
 int
 main (int argc, char **argv)
 {
-    static const svc_def_t def = { .name = "sandbox-manager", .summary = "isolated Linux sandboxes on this host" };
+    static const svc_def_t def = {
+        .name = "sandbox-manager",
+        .summary = "isolated Linux sandboxes on this host",
+        .handler = sbx_handle,
+        .setup = setup,
+        .teardown = teardown,
+    };
     return svc_main (argc, argv, &def);
 }

@@ -1,0 +1,337 @@
+/* cmd_run: see cmd_run.h. `run` subscribes to `run.` before starting the
+ * run (so no early event is missed), then prints the run's events as they
+ * come: model text as it streams, each tool call and its result, a
+ * spinner while waiting. A gated call is asked about on a terminal, else
+ * the command says how to answer it. run.get is polled once a second as
+ * well, so the command ends even when no event reaches it. */
+#include "cmd_run.h"
+#include "bus_client.h"
+#include "bus_pub.h"
+#include "bus_tap.h"
+#include "cfg.h"
+#include "mpjson.h"
+#include "stack.h"
+
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The model text streamed since the last tool call: on completion, the
+ * answer is printed unless it already streamed (deltas and stored events
+ * travel separately and may cross). */
+static char s_streamed[65536];
+static size_t s_streamed_len;
+
+static void
+streamed (const char *text)
+{
+    size_t n = strlen (text);
+    if (s_streamed_len + n < sizeof s_streamed) {
+        memcpy (s_streamed + s_streamed_len, text, n + 1);
+        s_streamed_len += n;
+    }
+}
+
+static void
+print_answer (const char *answer)
+{
+    if (answer && *answer && !strstr (s_streamed, answer))
+        printf ("%s", answer);
+    printf ("\n");
+}
+
+typedef struct {
+    const char *command, *task, *model, *thread, *reason, *run, *call;
+    const char *data;
+    bool json;
+} opts_t;
+
+bool
+cmd_run_handles (const char *command)
+{
+    return !strcmp (command, "run") || !strcmp (command, "approve") || !strcmp (command, "decline");
+}
+
+static int
+parse (int argc, char **argv, opts_t *o)
+{
+    o->command = argv[1];
+    o->data = cfg_str ("CAISSON_DATA");
+    const char **positional[] = { NULL, NULL };
+    if (!strcmp (o->command, "run"))
+        positional[0] = &o->task;
+    else {
+        positional[0] = &o->run;
+        positional[1] = &o->call;
+    }
+    size_t np = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        bool more = i + 1 < argc;
+        if (!strcmp (a, "--model") && more)
+            o->model = argv[++i];
+        else if (!strcmp (a, "--thread") && more)
+            o->thread = argv[++i];
+        else if (!strcmp (a, "--reason") && more)
+            o->reason = argv[++i];
+        else if (!strcmp (a, "--data") && more)
+            o->data = argv[++i];
+        else if (!strcmp (a, "--json"))
+            o->json = true;
+        else if (a[0] != '-' && np < 2 && positional[np])
+            *positional[np++] = a;
+        else {
+            fprintf (stderr, "caisson: unexpected argument '%s'\n", a);
+            return -1;
+        }
+    }
+    if (!strcmp (o->command, "run") ? !o->task : !o->run || !o->call) {
+        fprintf (stderr, "usage: caisson run [--model M] [--thread T] [--json] \"task\"\n"
+                         "       caisson approve|decline RUN CALL [--reason R]\n");
+        return -1;
+    }
+    return 0;
+}
+
+static proto_msg_t *
+decide (bus_client_t *c, const char *run, const char *call, bool approve, const char *reason)
+{
+    proto_msg_t *req = proto_msg_new (approve ? PROTO_run_approve : PROTO_run_decline, NULL);
+    proto_set_str (&req->body.run_approve.run_id, run);
+    proto_set_str (&req->body.run_approve.tool_call_id, call);
+    proto_set_str (&req->body.run_approve.reason, reason);
+    proto_msg_t *rep = bus_client_request (c, "orchestrator", req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+static int
+report_error (const proto_msg_t *rep)
+{
+    if (!rep)
+        fprintf (stderr, "caisson: the orchestrator did not answer at %s\n", cfg_str ("CAISSON_BUS"));
+    else if (rep->type == PROTO_error)
+        fprintf (stderr, "caisson: %s: %s\n", rep->body.error.code, rep->body.error.message);
+    return rep && rep->type != PROTO_error ? 0 : 1;
+}
+
+/* Prints at most max bytes of a JSON value. */
+static void
+print_json (FILE *f, const json_t *v, size_t max)
+{
+    char *s = json_dumps (v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s && strlen (s) > max)
+        fprintf (f, "%.*s...", (int) max, s);
+    else
+        fprintf (f, "%s", s ? s : "null");
+    free (s);
+}
+
+static void
+ask_human (bus_client_t *c, const char *run, const json_t *data)
+{
+    const char *call = json_string_value (json_object_get (data, "toolCallId")) ?: "";
+    printf ("\n? approval needed: %s ", json_string_value (json_object_get (data, "name")) ?: "");
+    print_json (stdout, json_object_get (data, "args"), 2000);
+    if (!isatty (STDIN_FILENO)) {
+        printf ("\n  answer with: caisson approve %s %s\n"
+                "           or: caisson decline %s %s --reason \"...\"\n", run, call, run, call);
+        fflush (stdout);
+        return;
+    }
+    printf ("\n  approve? [y/N] ");
+    fflush (stdout);
+    char line[512] = "", reason[512] = "";
+    if (!fgets (line, sizeof line, stdin))
+        line[0] = '\0';
+    bool yes = line[0] == 'y' || line[0] == 'Y';
+    if (!yes) {
+        printf ("  reason (optional): ");
+        fflush (stdout);
+        if (fgets (reason, sizeof reason, stdin))
+            reason[strcspn (reason, "\n")] = '\0';
+    }
+    proto_msg_t *rep = decide (c, run, call, yes, reason[0] ? reason : NULL);
+    report_error (rep);
+    proto_msg_destroy (&rep);
+}
+
+/* Prints one event; returns the exit status when the run ended, else -1. */
+static int
+show (bus_client_t *c, const opts_t *o, const char *run, const char *kind, const json_t *data)
+{
+    if (o->json) {
+        json_t *line = json_pack ("{s:s, s:s, s:O?}", "run", run, "kind", kind, "data", data);
+        print_json (stdout, line, 1u << 30);
+        printf ("\n");
+        json_decref (line);
+    }
+    else if (!strcmp (kind, "text_delta")) {
+        printf ("%s", json_string_value (json_object_get (data, "text")) ?: "");
+        streamed (json_string_value (json_object_get (data, "text")) ?: "");
+    }
+    else if (!strcmp (kind, "complete"))
+        print_answer (json_string_value (json_object_get (data, "answer")));
+    else if (!strcmp (kind, "tool_call")) {
+        s_streamed_len = 0;
+        s_streamed[0] = '\0';
+        printf ("\n-> %s ", json_string_value (json_object_get (data, "name")) ?: "");
+        print_json (stdout, json_object_get (data, "args"), 300);
+        printf ("\n");
+    }
+    else if (!strcmp (kind, "tool_result")) {
+        printf ("   %s %s (%lld ms): ", json_is_true (json_object_get (data, "ok")) ? "ok" : "FAILED",
+                json_string_value (json_object_get (data, "name")) ?: "",
+                (long long) json_integer_value (json_object_get (data, "durationMs")));
+        print_json (stdout, json_object_get (data, "result"), 400);
+        printf ("\n");
+    }
+    else if (!strcmp (kind, "check"))
+        printf ("   check %s: %s\n", json_string_value (json_object_get (data, "name")) ?: "",
+                json_string_value (json_object_get (data, "detail")) ?: "");
+    if (!strcmp (kind, "ask_approval") && !o->json)
+        ask_human (c, run, data);
+    fflush (stdout);
+    if (!strcmp (kind, "complete"))
+        return 0;
+    if (!strcmp (kind, "failed")) {
+        if (!o->json)
+            fprintf (stderr, "\ncaisson: run %s %s: %s\n", run,
+                     json_string_value (json_object_get (data, "status")) ?: "failed",
+                     json_string_value (json_object_get (data, "reason")) ?: "");
+        return 1;
+    }
+    return -1;
+}
+
+/* The run's status through run.get: the exit status once it ended, else -1. */
+static int
+poll_status (bus_client_t *c, const opts_t *o, const char *run)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
+    proto_set_str (&req->body.run_get.run_id, run);
+    proto_msg_t *rep = bus_client_request (c, "orchestrator", req);
+    proto_msg_destroy (&req);
+    int rc = -1;
+    if (rep && rep->type == PROTO_run_info) {
+        const proto_run_info_t *b = &rep->body.run_info;
+        if (!strcmp (b->status, "completed")) {
+            if (!o->json)
+                print_answer (b->answer);
+            rc = 0;
+        }
+        else if (strcmp (b->status, "running") && strcmp (b->status, "awaiting_approval")) {
+            fprintf (stderr, "\ncaisson: run %s %s: %s\n", run, b->status, b->reason ?: "");
+            rc = 1;
+        }
+    }
+    proto_msg_destroy (&rep);
+    return rc;
+}
+
+/* Waits (at most 2 s) until the tap's subscription has reached the event
+ * proxy, by publishing probes until one comes back: a subscription takes
+ * a moment to propagate, and the run's first events must not be missed. */
+static void
+await_subscription (bus_tap_t *tap)
+{
+    bus_pub_t *pub = bus_pub_new (cfg_str ("CAISSON_BUS_PUB"));
+    char topic[64], got[256];
+    snprintf (topic, sizeof topic, "run.-probe-%d.probe", (int) getpid ());
+    for (int i = 0; pub && i < 40; i++) {
+        proto_msg_t *probe = proto_msg_new (PROTO_event, NULL);
+        proto_set_str (&probe->body.event.kind, "probe");
+        bus_pub_send (pub, topic, probe);
+        proto_msg_destroy (&probe);
+        proto_msg_t *m;
+        bool seen = false;
+        while (!seen && (m = bus_tap_recv (tap, got, sizeof got, 50, NULL))) {
+            seen = strcmp (got, topic) == 0;
+            proto_msg_destroy (&m);
+        }
+        if (seen)
+            break;
+    }
+    bus_pub_destroy (&pub);
+}
+
+static int
+run (bus_client_t *c, const opts_t *o)
+{
+    bus_tap_t *tap = bus_tap_new (cfg_str ("CAISSON_BUS_SUB"), "run.");
+    if (tap)
+        await_subscription (tap);
+    proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
+    proto_set_str (&req->body.run_start.task, o->task);
+    proto_set_str (&req->body.run_start.model, o->model);
+    proto_set_str (&req->body.run_start.thread_id, o->thread);
+    proto_set_str (&req->env.user, getenv ("USER"));
+    proto_msg_t *rep = bus_client_request (c, "orchestrator", req);
+    proto_msg_destroy (&req);
+    if (!tap || report_error (rep)) {
+        proto_msg_destroy (&rep);
+        bus_tap_destroy (&tap);
+        return 1;
+    }
+    char id[128], prefix[160];
+    snprintf (id, sizeof id, "%s", rep->body.run_started.run_id);
+    snprintf (prefix, sizeof prefix, "run.%s.", id);
+    if (!o->json)
+        fprintf (stderr, "caisson: run %s (model %s, thread %s)\n", id,
+                 rep->body.run_started.model, rep->body.run_started.thread_id);
+    proto_msg_destroy (&rep);
+    int status = -1, spin = 0;
+    int64_t next_poll = zclock_mono () + 1000;
+    bool tty = isatty (STDERR_FILENO) && !o->json;
+    while (status < 0 && !zsys_interrupted) {
+        char topic[256];
+        proto_err_t err;
+        proto_msg_t *ev = bus_tap_recv (tap, topic, sizeof topic, 200, &err);
+        if (ev && ev->type == PROTO_event && !strncmp (topic, prefix, strlen (prefix))) {
+            char why[64];
+            json_t *data = ev->body.event.data.size
+                ? mpjson_decode (ev->body.event.data.data, ev->body.event.data.size, 64, why,
+                                 sizeof why) : NULL;
+            status = show (c, o, id, ev->body.event.kind, data);
+            json_decref (data);
+        }
+        else if (!ev && tty)
+            fprintf (stderr, "%c\b", "|/-\\"[spin++ % 4]);
+        proto_msg_destroy (&ev);
+        if (status < 0 && zclock_mono () >= next_poll) {
+            status = poll_status (c, o, id);
+            next_poll = zclock_mono () + 1000;
+        }
+    }
+    bus_tap_destroy (&tap);
+    return status < 0 ? 130 : status;
+}
+
+int
+cmd_run_main (int argc, char **argv)
+{
+    opts_t o = { 0 };
+    if (parse (argc, argv, &o))
+        return 2;
+    char data[4096];
+    if (stack_prepare (o.data, data, sizeof data) == 0)
+        stack_load_endpoints (data);
+    bus_client_t *c = bus_client_new (cfg_str ("CAISSON_BUS"));
+    if (!c)
+        return 1;
+    bus_client_set_timeout (c, 2000, 2);
+    int rc;
+    if (!strcmp (o.command, "run"))
+        rc = run (c, &o);
+    else {
+        proto_msg_t *rep = decide (c, o.run, o.call, !strcmp (o.command, "approve"), o.reason);
+        rc = report_error (rep);
+        if (!rc)
+            printf ("caisson: run %s is %s\n", o.run, rep->body.run_info.status);
+        proto_msg_destroy (&rep);
+    }
+    bus_client_destroy (&c);
+    return rc;
+}

@@ -1,0 +1,262 @@
+/* cmd_sandbox: see cmd_sandbox.h. Requests for one sandbox go to
+ * `sandbox-manager.<instance>`, the instance named by the sandboxId (the
+ * part before its last '-'), so they reach the host that owns it. */
+#define _GNU_SOURCE
+#include "cmd_sandbox.h"
+#include "bus_client.h"
+#include "cfg.h"
+#include "mpjson.h"
+#include "stack.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *usage =
+    "caisson sandbox create [--name N] [--language L] [--ttl S] [--memory MB] [--cpus N]\n"
+    "caisson sandbox ls | info ID | rm ID | pause ID | resume ID\n"
+    "caisson sandbox exec ID [--timeout S] -- CMD ARGS...\n"
+    "caisson sandbox write ID PATH < data | read ID PATH > data\n"
+    "  (each takes --data DIR; DIR defaults to $CAISSON_DATA, else ./var)";
+
+static void
+route (const char *id, char *out, size_t len)
+{
+    const char *dash = strrchr (id, '-');
+    if (dash)
+        snprintf (out, len, "sandbox-manager.%.*s", (int) (dash - id), id);
+    else
+        snprintf (out, len, "sandbox-manager");
+}
+
+/* Sends req (consumed); prints an error reply and returns NULL for it. */
+static proto_msg_t *
+ask (const char *service, proto_msg_t *req, int timeout_ms)
+{
+    bus_client_t *c = bus_client_new (cfg_str ("CAISSON_BUS"));
+    proto_msg_t *rep = NULL;
+    if (c) {
+        bus_client_set_timeout (c, timeout_ms, 0);
+        rep = bus_client_request (c, service, req);
+    }
+    bus_client_destroy (&c);
+    proto_msg_destroy (&req);
+    if (!rep)
+        fprintf (stderr, "caisson: %s did not answer at %s\n", service, cfg_str ("CAISSON_BUS"));
+    else if (rep->type == PROTO_error) {
+        fprintf (stderr, "caisson: %s: %s\n", rep->body.error.code, rep->body.error.message);
+        proto_msg_destroy (&rep);
+    }
+    return rep;
+}
+
+static void
+print_info (const proto_sandbox_info_t *i)
+{
+    printf ("%s\t%s\t%s\t%s\texpires %llu\t%s\n", i->sandboxId, i->status, i->name ? i->name : "",
+            i->language ? i->language : "", (unsigned long long) i->expiresAt,
+            i->reason ? i->reason : "");
+}
+
+static int
+create (int argc, char **argv)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_create, NULL);
+    proto_sandbox_create_t *c = &req->body.sandbox_create;
+    for (int i = 0; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf (stderr, "caisson: %s needs a value\n", argv[i]);
+            proto_msg_destroy (&req);
+            return 2;
+        }
+        if (!strcmp (argv[i], "--name"))
+            proto_set_str (&c->name, v);
+        else if (!strcmp (argv[i], "--language"))
+            proto_set_str (&c->language, v);
+        else if (!strcmp (argv[i], "--ttl"))
+            c->ttlSeconds = strtoull (v, NULL, 10);
+        else if (!strcmp (argv[i], "--memory"))
+            c->memoryMb = strtoull (v, NULL, 10);
+        else if (!strcmp (argv[i], "--cpus"))
+            c->cpus = strtoull (v, NULL, 10);
+        else {
+            fprintf (stderr, "caisson: unexpected argument '%s'\nusage: %s\n", argv[i], usage);
+            proto_msg_destroy (&req);
+            return 2;
+        }
+        i++;
+    }
+    proto_set_str (&req->env.user, getenv ("USER") ? getenv ("USER") : "cli");
+    proto_msg_t *rep = ask ("sandbox-manager", req, 30000);
+    if (!rep)
+        return 1;
+    printf ("%s\n", rep->body.sandbox_info.sandboxId);
+    proto_msg_destroy (&rep);
+    return 0;
+}
+
+static int
+list (void)
+{
+    proto_msg_t *rep = ask ("sandbox-manager", proto_msg_new (PROTO_sandbox_list, NULL), 5000);
+    if (!rep)
+        return 1;
+    char why[128];
+    json_t *arr = mpjson_decode (rep->body.sandbox_listed.sandboxes.data,
+                                 rep->body.sandbox_listed.sandboxes.size, 8, why, sizeof why);
+    size_t i;
+    json_t *o;
+    json_array_foreach (arr, i, o)
+        printf ("%s\t%s\t%s\t%s\n", json_string_value (json_object_get (o, "sandboxId")),
+                json_string_value (json_object_get (o, "status")),
+                json_string_value (json_object_get (o, "name")) ?: "",
+                json_string_value (json_object_get (o, "language")) ?: "");
+    json_decref (arr);
+    proto_msg_destroy (&rep);
+    return 0;
+}
+
+static int
+simple (proto_type_t type, const char *id)
+{
+    char svc[160];
+    route (id, svc, sizeof svc);
+    proto_msg_t *req = proto_msg_new (type, NULL);
+    proto_set_str (&req->body.sandbox_get.sandboxId, id);
+    proto_msg_t *rep = ask (svc, req, 10000);
+    if (!rep)
+        return 1;
+    print_info (&rep->body.sandbox_info);
+    proto_msg_destroy (&rep);
+    return 0;
+}
+
+static int
+exec_cmd (const char *id, int argc, char **argv)
+{
+    uint64_t timeout = 60;
+    int i = 0;
+    for (; i < argc && strcmp (argv[i], "--"); i++)
+        if (!strcmp (argv[i], "--timeout") && i + 1 < argc)
+            timeout = strtoull (argv[++i], NULL, 10);
+    if (i + 1 >= argc) {
+        fprintf (stderr, "caisson: exec needs -- CMD ARGS...\nusage: %s\n", usage);
+        return 2;
+    }
+    json_t *cmd = json_array ();
+    for (int k = i + 1; k < argc; k++)
+        json_array_append_new (cmd, json_string (argv[k]));
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
+    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    mpjson_encode (cmd, 2, &req->body.sandbox_exec.command.data, &req->body.sandbox_exec.command.size);
+    json_decref (cmd);
+    req->body.sandbox_exec.timeoutSeconds = timeout;
+    char svc[160];
+    route (id, svc, sizeof svc);
+    proto_msg_t *rep = ask (svc, req, (int) (timeout + 10) * 1000);
+    if (!rep)
+        return 1;
+    const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+    fputs (r->stdout ? r->stdout : "", stdout);
+    fputs (r->stderr ? r->stderr : "", stderr);
+    if (r->timedOut)
+        fprintf (stderr, "caisson: timed out after %llu s\n", (unsigned long long) timeout);
+    int code = (int) r->exitCode;
+    proto_msg_destroy (&rep);
+    return code;
+}
+
+static int
+write_cmd (const char *id, const char *path)
+{
+    size_t len = 0, cap = 65536;
+    uint8_t *buf = malloc (cap);
+    size_t n;
+    while (buf && (n = fread (buf + len, 1, cap - len, stdin)) > 0)
+        if ((len += n) == cap && cap < (8u << 20))
+            buf = realloc (buf, cap *= 2);
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_write_file, NULL);
+    proto_set_str (&req->body.sandbox_write_file.sandboxId, id);
+    proto_set_str (&req->body.sandbox_write_file.path, path);
+    req->body.sandbox_write_file.content.data = buf;
+    req->body.sandbox_write_file.content.size = len;
+    char svc[160];
+    route (id, svc, sizeof svc);
+    proto_msg_t *rep = ask (svc, req, 30000);
+    if (!rep)
+        return 1;
+    printf ("%s\n", rep->body.sandbox_path.path);
+    proto_msg_destroy (&rep);
+    return 0;
+}
+
+static int
+read_cmd (const char *id, const char *path)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_read_file, NULL);
+    proto_set_str (&req->body.sandbox_read_file.sandboxId, id);
+    proto_set_str (&req->body.sandbox_read_file.path, path);
+    char svc[160];
+    route (id, svc, sizeof svc);
+    proto_msg_t *rep = ask (svc, req, 30000);
+    if (!rep)
+        return 1;
+    fwrite (rep->body.sandbox_file.content.data, 1, rep->body.sandbox_file.content.size, stdout);
+    int truncated = rep->body.sandbox_file.truncated;
+    proto_msg_destroy (&rep);
+    if (truncated)
+        fprintf (stderr, "caisson: output cut at the read cap\n");
+    return truncated ? 1 : 0;
+}
+
+int
+cmd_sandbox (int argc, char **argv)
+{
+    const char *data = cfg_str ("CAISSON_DATA");
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp (argv[i], "--"))
+            for (; i < argc; i++)
+                argv[n++] = argv[i];
+        else if (!strcmp (argv[i], "--data") && i + 1 < argc)
+            data = argv[++i];
+        else
+            argv[n++] = argv[i];
+        if (i >= argc)
+            break;
+    }
+    argc = n;
+    char dir[PATH_MAX];
+    if (argc < 1 || stack_prepare (data, dir, sizeof dir)) {
+        fprintf (stderr, "usage: %s\n", usage);
+        return 2;
+    }
+    stack_load_endpoints (dir);
+    const char *sub = argv[0];
+    if (!strcmp (sub, "create"))
+        return create (argc - 1, argv + 1);
+    if (!strcmp (sub, "ls"))
+        return list ();
+    if (argc < 2) {
+        fprintf (stderr, "caisson: sandbox %s needs a sandbox id\nusage: %s\n", sub, usage);
+        return 2;
+    }
+    const char *id = argv[1];
+    if (!strcmp (sub, "info"))
+        return simple (PROTO_sandbox_get, id);
+    if (!strcmp (sub, "rm"))
+        return simple (PROTO_sandbox_destroy, id);
+    if (!strcmp (sub, "pause"))
+        return simple (PROTO_sandbox_pause, id);
+    if (!strcmp (sub, "resume"))
+        return simple (PROTO_sandbox_resume, id);
+    if (!strcmp (sub, "exec"))
+        return exec_cmd (id, argc - 2, argv + 2);
+    if ((!strcmp (sub, "write") || !strcmp (sub, "read")) && argc == 3)
+        return sub[0] == 'w' ? write_cmd (id, argv[2]) : read_cmd (id, argv[2]);
+    fprintf (stderr, "caisson: unknown sandbox command '%s'\nusage: %s\n", sub, usage);
+    return 2;
+}

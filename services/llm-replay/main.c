@@ -1,0 +1,372 @@
+/* caisson-llm-replay: the scripted model. An HTTP server speaking OpenAI
+ * Chat Completions (POST /v1/chat/completions) and Anthropic Messages
+ * (POST /v1/messages), streaming replies from cassettes (cassette.h,
+ * docs/llm-replay.md) with their latency, chunking and faults. Tests and
+ * the offline default (`caisson up` with no provider key) point the
+ * orchestrator at it, so they exercise the production HTTP path.
+ *
+ * One thread per connection: a reply's latency or stall is a plain sleep
+ * in that connection's thread and costs nothing to the others. */
+#include "cassette.h"
+#include "cfg.h"
+#include "clog.h"
+#include "llm.h"
+#include "render.h"
+#include "svc.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_BODY (16u << 20)
+
+static volatile sig_atomic_t s_stop;
+static cassette_set_t *s_set;
+static uint64_t s_extra_latency_ms;
+
+typedef struct {
+    char *buf;
+    size_t len;
+    bool too_big;
+} upload_t;
+
+typedef struct {
+    char *body;
+    size_t len, pos, cut_at, write;
+    uint64_t latency_ms;
+    bool stall, started;
+} stream_t;
+
+static void
+nap_ms (uint64_t ms)
+{
+    while (ms && !s_stop) {
+        uint64_t step = ms < 50 ? ms : 50;
+        usleep ((useconds_t) step * 1000);
+        ms -= step;
+    }
+}
+
+static ssize_t
+read_stream (void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_t *s = cls;
+    if (!s->started) {
+        s->started = true;
+        nap_ms (s->latency_ms);
+    }
+    size_t end = s->cut_at ? s->cut_at : s->len;
+    if (pos >= end) {
+        if (s->cut_at) {
+            if (s->stall)
+                nap_ms (120000);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = end - (size_t) pos;
+    if (n > max)
+        n = max;
+    if (s->write && n > s->write)
+        n = s->write;
+    memcpy (buf, s->body + pos, n);
+    return (ssize_t) n;
+}
+
+static void
+free_stream (void *cls)
+{
+    stream_t *s = cls;
+    free (s->body);
+    free (s);
+}
+
+/* Text of an Anthropic or OpenAI content value: a string or text parts. */
+static char *
+text_of (const json_t *content)
+{
+    if (json_is_string (content))
+        return strdup (json_string_value (content));
+    size_t cap = 1, len = 0;
+    size_t i;
+    json_t *part;
+    json_array_foreach (content, i, part)
+        cap += json_string_length (json_object_get (part, "text"));
+    char *out = calloc (1, cap);
+    json_array_foreach (content, i, part) {
+        json_t *t = json_object_get (part, "text");
+        if (json_is_string (t)) {
+            memcpy (out + len, json_string_value (t), json_string_length (t));
+            len += json_string_length (t);
+        }
+    }
+    return out;
+}
+
+static void
+add (json_t *conv, const char *role, const char *content, const char *name)
+{
+    json_array_append_new (conv, json_pack ("{s:s, s:s, s:s?}", "role", role, "content",
+                                            content ? content : "", "name", name));
+}
+
+/* The request's messages as a neutral conversation (see cassette.h),
+ * tool results named after the call they answer. */
+static json_t *
+conversation (const json_t *req, bool anthropic)
+{
+    json_t *conv = json_array (), *names = json_object ();
+    size_t i;
+    json_t *m;
+    json_array_foreach (json_object_get (req, "messages"), i, m) {
+        const char *role = json_string_value (json_object_get (m, "role")) ?: "";
+        json_t *content = json_object_get (m, "content");
+        size_t j;
+        json_t *b;
+        if (strcmp (role, "assistant") == 0) {
+            json_t *calls = json_object_get (m, "tool_calls");
+            json_array_foreach (calls, j, b) {
+                char *n = llm_tool_name (json_string_value (json_object_get (
+                    json_object_get (b, "function"), "name")) ?: "");
+                json_object_set_new (names, json_string_value (json_object_get (b, "id")) ?: "",
+                                     json_string (n));
+                free (n);
+            }
+            json_array_foreach (json_is_array (content) ? content : NULL, j, b) {
+                if (json_is_string (json_object_get (b, "name"))) {
+                    char *n = llm_tool_name (json_string_value (json_object_get (b, "name")));
+                    json_object_set_new (names, json_string_value (json_object_get (b, "id")) ?: "",
+                                         json_string (n));
+                    free (n);
+                }
+            }
+            char *text = text_of (content);
+            add (conv, "assistant", text, NULL);
+            free (text);
+        }
+        else if (strcmp (role, "tool") == 0) {
+            const char *id = json_string_value (json_object_get (m, "tool_call_id")) ?: "";
+            char *text = text_of (content);
+            add (conv, "tool", text, json_string_value (json_object_get (names, id)));
+            free (text);
+        }
+        else if (strcmp (role, "user") == 0) {
+            bool results = false;
+            json_array_foreach (anthropic && json_is_array (content) ? content : NULL, j, b) {
+                if (strcmp (json_string_value (json_object_get (b, "type")) ?: "", "tool_result"))
+                    continue;
+                results = true;
+                const char *id = json_string_value (json_object_get (b, "tool_use_id")) ?: "";
+                char *text = text_of (json_object_get (b, "content"));
+                add (conv, "tool", text, json_string_value (json_object_get (names, id)));
+                free (text);
+            }
+            if (!results) {
+                char *text = text_of (content);
+                add (conv, "user", text, NULL);
+                free (text);
+            }
+        }
+    }
+    json_decref (names);
+    return conv;
+}
+
+static enum MHD_Result
+answer_error (struct MHD_Connection *con, bool anthropic, int status, const char *msg,
+              uint64_t retry_after)
+{
+    char *body = render_error (anthropic, status, msg);
+    struct MHD_Response *rsp = MHD_create_response_from_buffer (strlen (body), body,
+                                                                MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (rsp, "Content-Type", "application/json");
+    if (retry_after) {
+        char v[32];
+        snprintf (v, sizeof v, "%llu", (unsigned long long) retry_after);
+        MHD_add_response_header (rsp, "Retry-After", v);
+    }
+    enum MHD_Result rc = MHD_queue_response (con, (unsigned) status, rsp);
+    MHD_destroy_response (rsp);
+    return rc;
+}
+
+static enum MHD_Result
+play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
+{
+    json_error_t jerr;
+    json_t *req = json_loadb (up->buf ? up->buf : "", up->len, 0, &jerr);
+    if (!json_is_object (req)) {
+        json_decref (req);
+        char msg[256];
+        snprintf (msg, sizeof msg, "request body is not a JSON object: %s", jerr.text);
+        return answer_error (con, anthropic, 400, msg, 0);
+    }
+    const char *model = json_string_value (json_object_get (req, "model")) ?: "replay";
+    json_t *conv = conversation (req, anthropic);
+    cassette_reply_t r;
+    cassette_set_play (s_set, conv, &r);
+    json_decref (conv);
+    enum MHD_Result rc;
+    if (r.status != 200 || r.fault == FAULT_429 || r.fault == FAULT_500) {
+        int status = r.status != 200 ? r.status : r.fault == FAULT_429 ? 429 : 500;
+        const char *msg = r.error ? r.error : status == 429 ? "rate limited (scripted fault)"
+                                                            : "server error (scripted fault)";
+        clog_warn (NULL, "answering %d: %s", status, msg);
+        rc = answer_error (con, anthropic, status, msg, r.retry_after);
+    }
+    else {
+        stream_t *s = calloc (1, sizeof *s);
+        s->body = anthropic ? render_anthropic (&r, model, up->len / 4)
+                            : render_openai (&r, model, up->len / 4);
+        s->len = s->body ? strlen (s->body) : 0;
+        s->write = r.chunk;
+        s->latency_ms = r.latency_ms + s_extra_latency_ms;
+        if (r.fault == FAULT_CUT || r.fault == FAULT_STALL) {
+            s->cut_at = s->len / 2 ? s->len / 2 : 1;
+            s->stall = r.fault == FAULT_STALL;
+        }
+        struct MHD_Response *rsp = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096,
+                                                                      read_stream, s,
+                                                                      free_stream);
+        MHD_add_response_header (rsp, "Content-Type", "text/event-stream");
+        MHD_add_response_header (rsp, "Cache-Control", "no-cache");
+        rc = MHD_queue_response (con, MHD_HTTP_OK, rsp);
+        MHD_destroy_response (rsp);
+    }
+    cassette_reply_clear (&r);
+    json_decref (req);
+    return rc;
+}
+
+static enum MHD_Result
+on_request (void *cls, struct MHD_Connection *con, const char *url, const char *method,
+            const char *version, const char *data, size_t *size, void **con_cls)
+{
+    (void) cls;
+    (void) version;
+    upload_t *up = *con_cls;
+    if (!up) {
+        *con_cls = calloc (1, sizeof (upload_t));
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    if (*size) {
+        if (up->len + *size > MAX_BODY)
+            up->too_big = true;
+        else {
+            char *b = realloc (up->buf, up->len + *size + 1);
+            if (!b)
+                return MHD_NO;
+            memcpy (b + up->len, data, *size);
+            up->buf = b;
+            up->len += *size;
+            up->buf[up->len] = '\0';
+        }
+        *size = 0;
+        return MHD_YES;
+    }
+    bool anthropic = strcmp (url, "/v1/messages") == 0;
+    if (strcmp (method, "GET") == 0 && strcmp (url, "/health") == 0) {
+        static char ok[] = "{\"ok\":true}";
+        struct MHD_Response *rsp = MHD_create_response_from_buffer (strlen (ok), ok,
+                                                                    MHD_RESPMEM_PERSISTENT);
+        enum MHD_Result rc = MHD_queue_response (con, MHD_HTTP_OK, rsp);
+        MHD_destroy_response (rsp);
+        return rc;
+    }
+    if (strcmp (method, "POST") != 0
+        || (!anthropic && strcmp (url, "/v1/chat/completions") != 0))
+        return answer_error (con, anthropic, 404,
+                             "unknown endpoint: use POST /v1/chat/completions or POST /v1/messages",
+                             0);
+    if (up->too_big)
+        return answer_error (con, anthropic, 413, "request body larger than 16 MiB", 0);
+    return play (con, up, anthropic);
+}
+
+static void
+on_done (void *cls, struct MHD_Connection *con, void **con_cls,
+         enum MHD_RequestTerminationCode code)
+{
+    (void) cls;
+    (void) con;
+    (void) code;
+    upload_t *up = *con_cls;
+    if (up) {
+        free (up->buf);
+        free (up);
+        *con_cls = NULL;
+    }
+}
+
+static void
+on_signal (int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+int
+main (int argc, char **argv)
+{
+    const char *usage = "[--port N] [--cassettes DIR] [--latency-ms N]";
+    const char *dir = cfg_str ("CAISSON_LLM_REPLAY_DIR");
+    if (!*dir)
+        dir = CAISSON_CASSETTE_DIR;
+    uint64_t port = cfg_u64 ("CAISSON_LLM_REPLAY_PORT");
+    s_extra_latency_ms = cfg_u64 ("CAISSON_LLM_REPLAY_LATENCY_MS");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
+            svc_usage ("caisson-llm-replay", "the scripted model: plays cassettes over the "
+                       "OpenAI and Anthropic streaming protocols", usage);
+            return 0;
+        }
+        if (i + 1 < argc && strcmp (argv[i], "--port") == 0)
+            port = strtoull (argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp (argv[i], "--cassettes") == 0)
+            dir = argv[++i];
+        else if (i + 1 < argc && strcmp (argv[i], "--latency-ms") == 0)
+            s_extra_latency_ms = strtoull (argv[++i], NULL, 10);
+        else {
+            fprintf (stderr, "caisson-llm-replay: unknown argument '%s'\nusage: "
+                     "caisson-llm-replay %s\n", argv[i], usage);
+            return 2;
+        }
+    }
+    clog_init ("llm-replay", NULL);
+    if (port == 0 || port > 65535) {
+        clog_error (NULL, "port must be 1..65535");
+        return 2;
+    }
+    if (!(s_set = cassette_set_load (dir)))
+        return 1;
+    signal (SIGPIPE, SIG_IGN);
+    signal (SIGTERM, on_signal);
+    signal (SIGINT, on_signal);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    struct MHD_Daemon *d = MHD_start_daemon (
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+        (uint16_t) port, NULL, NULL, on_request, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned) 4096,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t) 256 * 1024,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_END);
+    if (!d) {
+        clog_error (NULL, "cannot listen on port %llu", (unsigned long long) port);
+        cassette_set_destroy (&s_set);
+        return 1;
+    }
+    clog_info (NULL, "scripted model on http://127.0.0.1:%llu/v1 with %zu cassettes from %s",
+               (unsigned long long) port, cassette_set_size (s_set), dir);
+    while (!s_stop)
+        pause ();
+    MHD_stop_daemon (d);
+    cassette_set_destroy (&s_set);
+    return 0;
+}

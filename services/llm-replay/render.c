@@ -1,0 +1,214 @@
+/* render: SSE bodies for both protocols (see render.h). The body is built
+ * whole; the server decides how it reaches the wire (pieces, latency,
+ * cuts). */
+#include "render.h"
+#include "llm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} out_t;
+
+static void
+put (out_t *o, const char *s, size_t n)
+{
+    if (o->oom)
+        return;
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 1024;
+        while (cap < o->len + n + 1)
+            cap *= 2;
+        char *b = realloc (o->buf, cap);
+        if (!b) {
+            o->oom = true;
+            return;
+        }
+        o->buf = b;
+        o->cap = cap;
+    }
+    memcpy (o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+/* Writes one SSE event (name may be NULL) whose data is value; steals value. */
+static void
+event (out_t *o, const char *name, json_t *value)
+{
+    char *data = value ? json_dumps (value, JSON_COMPACT) : NULL;
+    json_decref (value);
+    if (!data) {
+        o->oom = true;
+        return;
+    }
+    if (name) {
+        put (o, "event: ", 7);
+        put (o, name, strlen (name));
+        put (o, "\n", 1);
+    }
+    put (o, "data: ", 6);
+    put (o, data, strlen (data));
+    put (o, "\n\n", 2);
+    free (data);
+}
+
+/* Length of the next piece of s (at most about chunk bytes), ending on a
+ * UTF-8 character boundary. */
+static size_t
+piece (const char *s, size_t chunk)
+{
+    size_t n = strlen (s);
+    if (!chunk || n <= chunk)
+        return n;
+    size_t k = chunk;
+    while (k < n && ((unsigned char) s[k] & 0xC0) == 0x80)
+        k++;
+    return k;
+}
+
+static json_t *
+strn (const char *s, size_t n)
+{
+    return json_stringn (s, n);
+}
+
+static uint64_t
+out_tokens (const cassette_reply_t *r)
+{
+    return (r->text ? strlen (r->text) / 4 : 0) + json_array_size (r->tool_calls) * 20 + 1;
+}
+
+static json_t *
+oai_chunk (const char *model, json_t *delta, json_t *finish)
+{
+    return json_pack ("{s:s, s:s, s:s, s:[{s:i, s:o, s:o}]}", "id", "chatcmpl-replay",
+                      "object", "chat.completion.chunk", "model", model, "choices", "index", 0,
+                      "delta", delta, "finish_reason", finish ? finish : json_null ());
+}
+
+char *
+render_openai (const cassette_reply_t *r, const char *model, uint64_t input_tokens)
+{
+    out_t o = { 0 };
+    event (&o, NULL, oai_chunk (model, json_pack ("{s:s, s:n}", "role", "assistant", "content"),
+                                NULL));
+    for (const char *t = r->text; t && *t;) {
+        size_t n = piece (t, r->chunk);
+        event (&o, NULL, oai_chunk (model, json_pack ("{s:o}", "content", strn (t, n)), NULL));
+        t += n;
+    }
+    size_t i;
+    json_t *call;
+    json_array_foreach (r->tool_calls, i, call) {
+        char *wire = llm_wire_name (json_string_value (json_object_get (call, "name")) ?: "");
+        char *args = json_dumps (json_object_get (call, "args"), JSON_COMPACT);
+        event (&o, NULL, oai_chunk (model, json_pack ("{s:[{s:I, s:O, s:s, s:{s:s, s:s}}]}",
+                                                      "tool_calls", "index", (json_int_t) i,
+                                                      "id", json_object_get (call, "id"),
+                                                      "type", "function", "function", "name",
+                                                      wire ?: "", "arguments", ""), NULL));
+        for (const char *a = args; a && *a;) {
+            size_t n = piece (a, r->chunk);
+            event (&o, NULL, oai_chunk (model, json_pack ("{s:[{s:I, s:{s:o}}]}", "tool_calls",
+                                                          "index", (json_int_t) i, "function",
+                                                          "arguments", strn (a, n)), NULL));
+            a += n;
+        }
+        free (wire);
+        free (args);
+    }
+    const char *finish = json_array_size (r->tool_calls) ? "tool_calls" : "stop";
+    event (&o, NULL, oai_chunk (model, json_object (), json_string (finish)));
+    event (&o, NULL, json_pack ("{s:s, s:s, s:[], s:{s:I, s:I, s:{s:i}}}", "id", "chatcmpl-replay",
+                                "object", "chat.completion.chunk", "choices", "usage",
+                                "prompt_tokens", (json_int_t) input_tokens, "completion_tokens",
+                                (json_int_t) out_tokens (r), "prompt_tokens_details",
+                                "cached_tokens", 0));
+    put (&o, "data: [DONE]\n\n", 14);
+    if (o.oom) {
+        free (o.buf);
+        return NULL;
+    }
+    return o.buf;
+}
+
+char *
+render_anthropic (const cassette_reply_t *r, const char *model, uint64_t input_tokens)
+{
+    out_t o = { 0 };
+    event (&o, "message_start",
+           json_pack ("{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:{s:I, s:i, s:i, s:i}}}", "type",
+                      "message_start", "message", "id", "msg_replay", "type", "message", "role",
+                      "assistant", "model", model, "content", "usage", "input_tokens",
+                      (json_int_t) input_tokens, "output_tokens", 1,
+                      "cache_read_input_tokens", 0, "cache_creation_input_tokens", 0));
+    event (&o, "ping", json_pack ("{s:s}", "type", "ping"));
+    int block = 0;
+    if (r->text && *r->text) {
+        event (&o, "content_block_start",
+               json_pack ("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index",
+                          block, "content_block", "type", "text", "text", ""));
+        for (const char *t = r->text; *t;) {
+            size_t n = piece (t, r->chunk);
+            event (&o, "content_block_delta",
+                   json_pack ("{s:s, s:i, s:{s:s, s:o}}", "type", "content_block_delta", "index",
+                              block, "delta", "type", "text_delta", "text", strn (t, n)));
+            t += n;
+        }
+        event (&o, "content_block_stop", json_pack ("{s:s, s:i}", "type", "content_block_stop",
+                                                    "index", block));
+        block++;
+    }
+    size_t i;
+    json_t *call;
+    json_array_foreach (r->tool_calls, i, call) {
+        char *wire = llm_wire_name (json_string_value (json_object_get (call, "name")) ?: "");
+        char *args = json_dumps (json_object_get (call, "args"), JSON_COMPACT);
+        event (&o, "content_block_start",
+               json_pack ("{s:s, s:i, s:{s:s, s:O, s:s, s:{}}}", "type", "content_block_start",
+                          "index", block, "content_block", "type", "tool_use", "id",
+                          json_object_get (call, "id"), "name", wire ?: "", "input"));
+        for (const char *a = args; a && *a;) {
+            size_t n = piece (a, r->chunk);
+            event (&o, "content_block_delta",
+                   json_pack ("{s:s, s:i, s:{s:s, s:o}}", "type", "content_block_delta", "index",
+                              block, "delta", "type", "input_json_delta", "partial_json",
+                              strn (a, n)));
+            a += n;
+        }
+        event (&o, "content_block_stop", json_pack ("{s:s, s:i}", "type", "content_block_stop",
+                                                    "index", block));
+        block++;
+        free (wire);
+        free (args);
+    }
+    event (&o, "message_delta",
+           json_pack ("{s:s, s:{s:s, s:n}, s:{s:I}}", "type", "message_delta", "delta",
+                      "stop_reason", json_array_size (r->tool_calls) ? "tool_use" : "end_turn",
+                      "stop_sequence", "usage", "output_tokens", (json_int_t) out_tokens (r)));
+    event (&o, "message_stop", json_pack ("{s:s}", "type", "message_stop"));
+    if (o.oom) {
+        free (o.buf);
+        return NULL;
+    }
+    return o.buf;
+}
+
+char *
+render_error (bool anthropic, int status, const char *message)
+{
+    const char *type = status == 429 ? "rate_limit_error"
+                     : status >= 500 ? "api_error" : "invalid_request_error";
+    json_t *body = anthropic
+        ? json_pack ("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type, "message",
+                     message)
+        : json_pack ("{s:{s:s, s:s}}", "error", "message", message, "type", type);
+    char *out = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    return out;
+}

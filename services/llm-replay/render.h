@@ -1,0 +1,18 @@
+/* render: a cassette reply as a streamed response body, in either wire
+ * protocol, byte for byte what a provider would send (see llm.h on the
+ * client side). Text and tool arguments are split into deltas of about
+ * `chunk` bytes, never inside a UTF-8 character. */
+#ifndef CAISSON_RENDER_H
+#define CAISSON_RENDER_H
+
+#include "cassette.h"
+
+/* New strings the caller frees, or NULL when out of memory. input_tokens
+ * is reported as the request's usage. */
+char *render_openai (const cassette_reply_t *reply, const char *model, uint64_t input_tokens);
+char *render_anthropic (const cassette_reply_t *reply, const char *model, uint64_t input_tokens);
+
+/* The error body each protocol uses for a non-200 status. */
+char *render_error (bool anthropic, int status, const char *message);
+
+#endif

@@ -1,0 +1,53 @@
+/* llm_client: model calls over libcurl's multi interface, inside a zloop.
+ *
+ * Every transfer of every run shares one curl multi handle driven by the
+ * service's zloop (curl's socket callback adds zloop pollers, its timer
+ * callback a zloop timer), so a thousand runs streaming at once cost no
+ * thread. A call streams its body into an llm_stream_t, hands text deltas
+ * to the caller as they come, and retries 429, 5xx, transport failures and
+ * cut or stalled streams with exponential backoff and jitter, honouring
+ * Retry-After, as long as the retry fits before the caller's deadline.
+ * API keys go into request headers only, never into logs or errors. */
+#ifndef CAISSON_LLM_CLIENT_H
+#define CAISSON_LLM_CLIENT_H
+
+#include <czmq.h>
+#include "llm.h"
+#include "llm_provider.h"
+
+typedef struct _llm_client_t llm_client_t;
+typedef struct _llm_req_t llm_req_t;
+
+typedef struct {
+    const llm_turn_t *turn;     /* the complete turn, or NULL on failure */
+    const char *error;          /* why it failed (after retries), or NULL */
+    int attempts;               /* how many HTTP requests it took */
+    long http_status;           /* of the last attempt; 0: no response */
+} llm_result_t;
+
+/* Called once per call, unless cancelled. The request is freed when it
+ * returns: the caller drops its pointer. */
+typedef void (llm_done_fn) (const llm_result_t *result, void *arg);
+
+llm_client_t *llm_client_new (zloop_t *loop);
+void llm_client_destroy (llm_client_t **self_p);
+
+/* Retries after the first attempt, and the timeouts (ms): the whole
+ * response, and silence within it (a stall). */
+void llm_client_set_limits (llm_client_t *self, int retries, uint64_t total_ms,
+                            uint64_t idle_ms);
+
+/* Posts body (a request from llm_*_request) to the provider. deadline is
+ * a zclock_mono time after which no retry starts (0: none). Returns the
+ * call, or NULL when it cannot start. */
+llm_req_t *llm_client_post (llm_client_t *self, const llm_provider_t *p, const char *body,
+                            uint64_t deadline, llm_delta_fn *delta, llm_done_fn *done,
+                            void *arg);
+
+/* Stops a call in flight; its done callback never runs. Safe on NULL. */
+void llm_req_cancel (llm_req_t **req_p);
+
+/* Transfers in flight (or waiting to retry). */
+size_t llm_client_active (llm_client_t *self);
+
+#endif

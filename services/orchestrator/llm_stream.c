@@ -1,0 +1,218 @@
+/* llm_stream: feeds SSE events to the protocol's handler and accumulates
+ * the turn (see llm.h). */
+#include "llm.h"
+#include "sse.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _llm_stream_t {
+    llm_proto_t proto;
+    sse_t *sse;
+    llm_turn_t turn;
+    llm_delta_fn *fn;
+    void *arg;
+};
+
+static int
+on_event (const char *event, const char *data, size_t len, void *arg)
+{
+    llm_stream_t *self = arg;
+    (void) event;               /* Anthropic repeats the name in the data's type */
+    if (self->turn.error[0])
+        return -1;
+    if (self->proto == LLM_OPENAI)
+        return llm_openai_event (&self->turn, data, len, self->fn, self->arg);
+    return llm_anthropic_event (&self->turn, data, len, self->fn, self->arg);
+}
+
+llm_stream_t *
+llm_stream_new (llm_proto_t proto, llm_delta_fn *fn, void *arg)
+{
+    llm_stream_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->proto = proto;
+    self->fn = fn;
+    self->arg = arg;
+    self->sse = sse_new (LLM_MAX_TEXT, on_event, self);
+    if (!self->sse)
+        llm_stream_destroy (&self);
+    return self;
+}
+
+void
+llm_stream_destroy (llm_stream_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    llm_stream_t *self = *self_p;
+    sse_destroy (&self->sse);
+    free (self->turn.text);
+    for (size_t i = 0; i < LLM_MAX_CALLS; i++) {
+        free (self->turn.calls[i].id);
+        free (self->turn.calls[i].name);
+        free (self->turn.calls[i].args);
+    }
+    free (self);
+    *self_p = NULL;
+}
+
+static int
+sse_status (llm_stream_t *self, int rc)
+{
+    if (rc && !self->turn.error[0])
+        llm_turn_fail (&self->turn, "bad event stream: %s", sse_error (self->sse));
+    return rc;
+}
+
+int
+llm_stream_feed (llm_stream_t *self, const char *data, size_t len)
+{
+    if (self->turn.error[0])
+        return -1;
+    return sse_status (self, sse_feed (self->sse, data, len));
+}
+
+int
+llm_stream_finish (llm_stream_t *self)
+{
+    if (self->turn.error[0] || sse_status (self, sse_finish (self->sse)))
+        return -1;
+    if (!self->turn.complete) {
+        llm_turn_fail (&self->turn, "stream cut: the response ended before the model finished");
+        return -1;
+    }
+    for (size_t i = 0; i < self->turn.ncalls; i++) {
+        llm_call_t *c = &self->turn.calls[i];
+        if (!c->name || !c->name[0]) {
+            llm_turn_fail (&self->turn, "tool call %zu has no name", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+llm_turn_t *
+llm_stream_turn (llm_stream_t *self)
+{
+    return &self->turn;
+}
+
+bool
+llm_turn_wants_tools (const llm_turn_t *turn)
+{
+    return turn->ncalls > 0;
+}
+
+void
+llm_turn_fail (llm_turn_t *turn, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (turn->error, sizeof turn->error, fmt, ap);
+    va_end (ap);
+}
+
+static int
+grow (char **buf, size_t *len, size_t *cap, const char *src, size_t n)
+{
+    if (*len + n > LLM_MAX_TEXT)
+        return -1;
+    if (*len + n + 1 > *cap) {
+        size_t ncap = *cap ? *cap : 128;
+        while (ncap < *len + n + 1)
+            ncap *= 2;
+        char *nb = realloc (*buf, ncap);
+        if (!nb)
+            return -1;
+        *buf = nb;
+        *cap = ncap;
+    }
+    memcpy (*buf + *len, src, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+int
+llm_turn_text (llm_turn_t *turn, const char *text, size_t len)
+{
+    if (grow (&turn->text, &turn->text_len, &turn->text_cap, text, len)) {
+        llm_turn_fail (turn, "model text larger than %u bytes", LLM_MAX_TEXT);
+        return -1;
+    }
+    return 0;
+}
+
+llm_call_t *
+llm_turn_call (llm_turn_t *turn, size_t index)
+{
+    if (index >= LLM_MAX_CALLS) {
+        llm_turn_fail (turn, "more than %d tool calls in one turn", LLM_MAX_CALLS);
+        return NULL;
+    }
+    if (index >= turn->ncalls)
+        turn->ncalls = index + 1;
+    return &turn->calls[index];
+}
+
+int
+llm_call_args (llm_turn_t *turn, llm_call_t *call, const char *frag, size_t len)
+{
+    if (grow (&call->args, &call->args_len, &call->args_cap, frag, len)) {
+        llm_turn_fail (turn, "tool call arguments larger than %u bytes", LLM_MAX_TEXT);
+        return -1;
+    }
+    return 0;
+}
+
+int
+llm_call_set (char **field, const char *value)
+{
+    char *copy = strdup (value);
+    if (!copy)
+        return -1;
+    free (*field);
+    *field = copy;
+    return 0;
+}
+
+char *
+llm_wire_name (const char *name)
+{
+    size_t n = strlen (name);
+    char *out = malloc (2 * n + 1), *p = out;
+    if (!out)
+        return NULL;
+    for (const char *s = name; *s; s++) {
+        if (*s == '.') {
+            *p++ = '_';
+            *p++ = '_';
+        }
+        else
+            *p++ = *s;
+    }
+    *p = '\0';
+    return out;
+}
+
+char *
+llm_tool_name (const char *wire)
+{
+    char *out = malloc (strlen (wire) + 1), *p = out;
+    if (!out)
+        return NULL;
+    for (const char *s = wire; *s; s++) {
+        if (s[0] == '_' && s[1] == '_') {
+            *p++ = '.';
+            s++;
+        }
+        else
+            *p++ = *s;
+    }
+    *p = '\0';
+    return out;
+}

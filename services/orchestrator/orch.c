@@ -1,0 +1,433 @@
+/* orch: the orchestrator service: answers the runs family on the bus,
+ * keeps the runs it owns, loads the tool catalogue, sends events, and
+ * resumes unfinished runs after a restart (see orch.h). */
+#include "orch.h"
+#include "cfg.h"
+#include "clog.h"
+#include "mpjson.h"
+#include "policy.h"
+#include "prompt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _orch_t {
+    svc_t *svc;
+    zloop_t *loop;
+    rpc_t *rpc;
+    llm_client_t *llm;
+    zhashx_t *runs;             /* id -> run_t *, the runs in flight */
+    json_t *tools;              /* for the model: [{name, description, inputSchema}] */
+    json_t *mutates;            /* name -> true */
+    bool catalogue_pending;
+    zlist_t *waiting;           /* runs waiting for the catalogue */
+    budgets_t defaults;
+};
+
+static void
+drop_run (void **item)
+{
+    run_free ((run_t **) item);
+}
+
+zloop_t *orch_loop (orch_t *self) { return self->loop; }
+llm_client_t *orch_llm (orch_t *self) { return self->llm; }
+rpc_t *orch_rpc (orch_t *self) { return self->rpc; }
+const json_t *orch_tools (orch_t *self) { return self->tools; }
+
+bool
+orch_mutates (orch_t *self, const char *tool)
+{
+    return json_is_true (json_object_get (self->mutates, tool));
+}
+
+void
+orch_forget (orch_t *self, run_t *r)
+{
+    runstore_save (r);
+    zlist_remove (self->waiting, r);
+    zhashx_delete (self->runs, r->id);
+}
+
+void
+orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data)
+{
+    proto_msg_t *msg = proto_msg_new (PROTO_event_append, NULL);
+    if (msg && data) {
+        proto_set_str (&msg->env.corr, r->id);
+        proto_set_str (&msg->env.run, r->id);
+        proto_set_str (&msg->env.cause, r->last_event[0] ? r->last_event : NULL);
+        proto_set_str (&msg->env.user, r->user[0] ? r->user : NULL);
+        proto_set_str (&msg->body.event_append.kind, kind);
+        mpjson_encode (data, 64, &msg->body.event_append.data.data,
+                       &msg->body.event_append.data.size);
+        snprintf (r->last_event, sizeof r->last_event, "%s", msg->env.id);
+        rpc_call (self->rpc, "event-log", msg, 5000, 3, NULL, NULL);
+    }
+    proto_msg_destroy (&msg);
+    json_decref (data);
+}
+
+void
+orch_delta (orch_t *self, run_t *r, const char *kind, json_t *data)
+{
+    proto_msg_t *msg = proto_msg_new (PROTO_event, NULL);
+    if (msg && data) {
+        proto_set_str (&msg->env.corr, r->id);
+        proto_set_str (&msg->env.run, r->id);
+        proto_set_str (&msg->env.cause, r->last_event[0] ? r->last_event : NULL);
+        proto_set_str (&msg->body.event.kind, kind);
+        mpjson_encode (data, 64, &msg->body.event.data.data, &msg->body.event.data.size);
+        char topic[256];
+        snprintf (topic, sizeof topic, "run.%s.%s", r->id, kind);
+        bus_pub_send (svc_pub (self->svc), topic, msg);
+    }
+    proto_msg_destroy (&msg);
+    json_decref (data);
+}
+
+static void
+on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
+{
+    orch_t *self = arg;
+    self->catalogue_pending = false;
+    char why[256] = "";
+    json_t *list = NULL;
+    if (!reply)
+        snprintf (why, sizeof why, "%s", error);
+    else if (reply->type != PROTO_tools_catalogue)
+        snprintf (why, sizeof why, "tools.list failed: %s",
+                  reply->type == PROTO_error ? reply->body.error.message : "unexpected reply");
+    else
+        list = mpjson_decode (reply->body.tools_catalogue.tools.data,
+                              reply->body.tools_catalogue.tools.size, 64, why, sizeof why);
+    if (json_is_array (list)) {
+        json_decref (self->tools);
+        json_decref (self->mutates);
+        self->tools = json_array ();
+        self->mutates = json_object ();
+        size_t i;
+        json_t *t;
+        json_array_foreach (list, i, t) {
+            const char *name = json_string_value (json_object_get (t, "name"));
+            if (!name)
+                continue;
+            json_array_append_new (self->tools, json_pack ("{s:s, s:O?, s:O?}", "name", name,
+                                                           "description",
+                                                           json_object_get (t, "description"),
+                                                           "inputSchema",
+                                                           json_object_get (t, "inputSchema")));
+            if (json_is_true (json_object_get (t, "mutates")))
+                json_object_set_new (self->mutates, name, json_true ());
+        }
+        clog_info (NULL, "tool catalogue: %zu tools", json_array_size (self->tools));
+    }
+    json_decref (list);
+    run_t *r;
+    while ((r = zlist_pop (self->waiting))) {
+        r->waiting_catalogue = false;
+        if (self->tools)
+            run_advance (r);
+        else {
+            char reason[320];
+            snprintf (reason, sizeof reason, "no tool catalogue: %s", why);
+            run_end (r, "failed", reason);
+        }
+    }
+}
+
+bool
+orch_need_catalogue (orch_t *self, run_t *r)
+{
+    if (self->tools)
+        return false;
+    if (!r->waiting_catalogue) {
+        r->waiting_catalogue = true;
+        zlist_append (self->waiting, r);
+    }
+    if (!self->catalogue_pending) {
+        proto_msg_t *req = proto_msg_new (PROTO_tools_list, NULL);
+        if (req && rpc_call (self->rpc, "tool-runner", req, 5000, 2, on_catalogue, self) == 0)
+            self->catalogue_pending = true;
+        proto_msg_destroy (&req);
+    }
+    return true;
+}
+
+static int
+on_wall (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    run_t *r = arg;
+    r->wall_timer = -1;
+    char why[128];
+    snprintf (why, sizeof why, "budget exhausted: wallSeconds (limit %llu)",
+              (unsigned long long) r->max.seconds);
+    run_end (r, "budget_exhausted", why);
+    return 0;
+}
+
+/* Takes r into the running set with its wall-clock timer. */
+static void
+adopt (orch_t *self, run_t *r)
+{
+    zhashx_update (self->runs, r->id, r);
+    int64_t left = (int64_t) (r->started_wall + r->max.seconds * 1000) - zclock_time ();
+    r->wall_timer = zloop_timer (self->loop, left > 0 ? (size_t) left : 0, 1, on_wall, r);
+}
+
+/* The model to use when the request names none. */
+static const char *
+default_model (void)
+{
+    const char *m = cfg_str ("MODEL");
+    if (*m)
+        return m;
+    const llm_provider_t *p = llm_provider_configured ();
+    if (p && strcmp (p->name, "anthropic") == 0)
+        return "anthropic/claude-sonnet-4-5";
+    if (p && strcmp (p->name, "openai") == 0)
+        return "openai/gpt-4o-mini";
+    return "replay/demo";
+}
+
+static uint64_t
+budget (const json_t *b, const char *key, uint64_t fallback)
+{
+    json_t *v = json_object_get (b, key);
+    return json_is_integer (v) && json_integer_value (v) > 0 ? (uint64_t) json_integer_value (v)
+                                                             : fallback;
+}
+
+static json_t *
+decode_map (const proto_bytes_t *f, const char *field, char *why, size_t whylen)
+{
+    if (!f->size)
+        return NULL;
+    json_t *v = mpjson_decode (f->data, f->size, 32, why, whylen);
+    if (!json_is_object (v)) {
+        json_decref (v);
+        snprintf (why, whylen, "%s: expected a map", field);
+        return json_false ();
+    }
+    return v;
+}
+
+static proto_msg_t *
+start (orch_t *self, const proto_msg_t *req)
+{
+    const proto_run_start_t *b = &req->body.run_start;
+    const char *model = b->model && *b->model ? b->model : default_model ();
+    const char *name;
+    const llm_provider_t *p = llm_provider_find (model, &name);
+    if (!p || !*name)
+        return proto_error_new (req, "bad_value", "model: unknown provider in '%s' (expected "
+                                "provider/model, e.g. openai/gpt-4o-mini)", model);
+    char why[256] = "";
+    json_t *budgets = decode_map (&b->budgets, "budgets", why, sizeof why);
+    json_t *policy = decode_map (&b->policy, "policy", why, sizeof why);
+    if (json_is_false (budgets) || json_is_false (policy)) {
+        json_decref (budgets);
+        json_decref (policy);
+        return proto_error_new (req, "bad_value", "%s", why);
+    }
+    char id[CID_SIZE];
+    cid_new (id);
+    run_t *r = run_new (self, id);
+    snprintf (r->thread, sizeof r->thread, "%s", b->thread_id && *b->thread_id ? b->thread_id : id);
+    snprintf (r->model, sizeof r->model, "%s", model);
+    snprintf (r->user, sizeof r->user, "%s", req->env.user ? req->env.user : "");
+    r->provider = llm_provider_find (r->model, &r->model_name);
+    r->task = strdup (b->task);
+    json_decref (r->messages);
+    r->messages = runstore_thread (r->thread);
+    json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
+                                                   b->task));
+    r->policy = policy_effective (policy);
+    r->max = (budgets_t) { budget (budgets, "steps", self->defaults.steps),
+                           budget (budgets, "toolCalls", self->defaults.tool_calls),
+                           budget (budgets, "wallSeconds", self->defaults.seconds),
+                           budget (budgets, "tokens", self->defaults.tokens) };
+    r->started_wall = (uint64_t) zclock_time ();
+    json_decref (budgets);
+    json_decref (policy);
+    snprintf (r->last_event, sizeof r->last_event, "%s", req->env.id);
+    orch_emit (self, r, "run_started",
+               json_pack ("{s:s, s:s?, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:O}", "task",
+                          r->task, "user", req->env.user, "threadId", r->thread, "model", r->model,
+                          "promptVersion", PROMPT_VERSION, "budgets", "steps",
+                          (json_int_t) r->max.steps, "toolCalls", (json_int_t) r->max.tool_calls,
+                          "wallSeconds", (json_int_t) r->max.seconds, "tokens",
+                          (json_int_t) r->max.tokens, "policy", r->policy));
+    clog_info (id, "run started: model %s, thread %s", r->model, r->thread);
+    adopt (self, r);
+    runstore_save (r);
+    proto_msg_t *rep = proto_msg_new (PROTO_run_started, req);
+    proto_set_str (&rep->body.run_started.run_id, id);
+    proto_set_str (&rep->body.run_started.thread_id, r->thread);
+    proto_set_str (&rep->body.run_started.model, r->model);
+    run_advance (r);
+    return rep;
+}
+
+/* run.info from a snapshot (a live run's or a stored one). */
+static proto_msg_t *
+info (const proto_msg_t *req, const json_t *snap, const json_t *pending)
+{
+    proto_msg_t *rep = proto_msg_new (PROTO_run_info, req);
+    proto_run_info_t *b = &rep->body.run_info;
+    proto_set_str (&b->run_id, json_string_value (json_object_get (snap, "id")));
+    proto_set_str (&b->status, json_string_value (json_object_get (snap, "status")));
+    proto_set_str (&b->task, json_string_value (json_object_get (snap, "task")));
+    proto_set_str (&b->thread_id, json_string_value (json_object_get (snap, "thread")));
+    proto_set_str (&b->model, json_string_value (json_object_get (snap, "model")));
+    proto_set_str (&b->answer, json_string_value (json_object_get (snap, "answer")));
+    const char *reason = json_string_value (json_object_get (snap, "reason"));
+    proto_set_str (&b->reason, reason && *reason ? reason : NULL);
+    if (pending)
+        mpjson_encode (pending, 32, &b->pending.data, &b->pending.size);
+    json_t *used = json_object_get (snap, "used"), *tok = json_object_get (snap, "tokens");
+    json_t *usage = json_pack ("{s:O?, s:O?, s:O?, s:O?, s:O?}", "steps",
+                               json_object_get (used, "steps"), "toolCalls",
+                               json_object_get (used, "toolCalls"), "inputTokens",
+                               json_object_get (tok, "input"), "outputTokens",
+                               json_object_get (tok, "output"), "cachedTokens",
+                               json_object_get (tok, "cached"));
+    mpjson_encode (usage, 8, &b->usage.data, &b->usage.size);
+    json_decref (usage);
+    return rep;
+}
+
+static proto_msg_t *
+stored_info (const proto_msg_t *req, const char *run_id)
+{
+    json_t *snap = runstore_load (run_id);
+    if (!snap)
+        return proto_error_new (req, "not_found", "run_id: no run %s", run_id);
+    proto_msg_t *rep = info (req, snap, NULL);
+    json_decref (snap);
+    return rep;
+}
+
+static proto_msg_t *
+handle (const proto_msg_t *req, void *arg)
+{
+    svc_t *svc = arg;
+    orch_t *self = svc_state (svc);
+    switch (req->type) {
+        case PROTO_run_start:
+            return start (self, req);
+        case PROTO_run_get:
+        case PROTO_run_cancel: {
+            const char *id = req->type == PROTO_run_get ? req->body.run_get.run_id
+                                                        : req->body.run_cancel.run_id;
+            run_t *r = zhashx_lookup (self->runs, id);
+            if (r && req->type == PROTO_run_cancel)
+                run_end (r, "cancelled", "cancelled on request");
+            else if (r) {
+                json_t *pending = run_pending (r);
+                json_t *snap = runstore_snapshot (r);
+                proto_msg_t *rep = info (req, snap, pending);
+                json_decref (snap);
+                json_decref (pending);
+                return rep;
+            }
+            return stored_info (req, id);
+        }
+        case PROTO_run_approve:
+        case PROTO_run_decline: {
+            const proto_run_approve_t *b = &req->body.run_approve;
+            run_t *r = zhashx_lookup (self->runs, b->run_id);
+            char why[256];
+            if (!r) {
+                json_t *snap = runstore_load (b->run_id);
+                proto_msg_t *err = proto_error_new (req, snap ? "conflict" : "not_found",
+                                                    "run_id: run %s is %s", b->run_id,
+                                                    snap ? json_string_value (json_object_get (snap, "status"))
+                                                         : "unknown");
+                json_decref (snap);
+                return err;
+            }
+            if (run_decide (r, b->tool_call_id, req->type == PROTO_run_approve, b->reason, why,
+                            sizeof why))
+                return proto_error_new (req, "conflict", "%s", why);
+            return stored_info (req, b->run_id);
+        }
+        default:
+            return proto_error_new (req, "unknown_type", "orchestrator does not answer %s",
+                                    proto_type_name (req->type));
+    }
+}
+
+static void
+resume (run_t *r, void *arg)
+{
+    orch_t *self = arg;
+    adopt (self, r);
+    if (!r->provider) {
+        run_end (r, "orchestrator_restarted", "the run's model is no longer known");
+        return;
+    }
+    clog_info (r->id, "resumed after a restart (%s)", r->status);
+    orch_emit (self, r, "resumed", json_pack ("{s:s}", "status", r->status));
+    run_advance (r);
+}
+
+static int
+setup (svc_t *svc)
+{
+    orch_t *self = calloc (1, sizeof *self);
+    self->svc = svc;
+    self->loop = svc_loop (svc);
+    self->rpc = rpc_new (self->loop, cfg_str ("CAISSON_BUS"));
+    self->llm = llm_client_new (self->loop);
+    self->runs = zhashx_new ();
+    self->waiting = zlist_new ();
+    zhashx_set_destructor (self->runs, drop_run);
+    uint64_t total = cfg_u64 ("CAISSON_LLM_TIMEOUT_MS");
+    llm_client_set_limits (self->llm, (int) cfg_u64 ("CAISSON_LLM_RETRIES"), total, total / 10);
+    self->defaults = (budgets_t) { cfg_u64 ("CAISSON_RUN_MAX_STEPS"),
+                                   cfg_u64 ("CAISSON_RUN_MAX_TOOL_CALLS"),
+                                   cfg_u64 ("CAISSON_RUN_MAX_SECONDS"),
+                                   cfg_u64 ("CAISSON_RUN_MAX_TOKENS") };
+    svc_set_state (svc, self);
+    char dir[4096];
+    snprintf (dir, sizeof dir, "%s/orchestrator", cfg_str ("CAISSON_DATA"));
+    if (!self->rpc || !self->llm || runstore_open (self, dir))
+        return -1;
+    clog_info (NULL, "default model %s%s", default_model (),
+               strncmp (default_model (), "replay/", 7) == 0
+                   ? " (the scripted model: no provider key is configured)" : "");
+    return runstore_resume (self, resume, self);
+}
+
+static void
+teardown (svc_t *svc)
+{
+    orch_t *self = svc_state (svc);
+    if (!self)
+        return;
+    zhashx_destroy (&self->runs);
+    zlist_destroy (&self->waiting);
+    llm_client_destroy (&self->llm);
+    rpc_destroy (&self->rpc);
+    json_decref (self->tools);
+    json_decref (self->mutates);
+    runstore_close ();
+    free (self);
+}
+
+int
+orch_main (int argc, char **argv)
+{
+    static const svc_def_t def = {
+        .name = "orchestrator",
+        .summary = "the agent loop: model calls, tool dispatch, approvals and budgets",
+        .handler = handle,
+        .setup = setup,
+        .teardown = teardown,
+    };
+    return svc_main (argc, argv, &def);
+}

@@ -1,0 +1,246 @@
+/* handler: sandbox-manager's bus requests. Lifecycle requests (create, get,
+ * list, destroy, set_timeout, pause, resume) are answered here from the
+ * records; exec, runCode and the file operations are forwarded to the
+ * sandbox's init and answered when it replies (bus_worker_defer), so the
+ * loop never waits on a sandbox's process. */
+#define _GNU_SOURCE
+#include "sbx_mgr.h"
+#include "sbx_cgroup.h"
+#include "cfg.h"
+#include "clog.h"
+#include "mpjson.h"
+
+#include <string.h>
+
+static box_t *
+box_new (sbx_mgr_t *m)
+{
+    box_t *box = calloc (1, sizeof *box);
+    box->mgr = m;
+    box->fd = -1;
+    char token[CID_SIZE];
+    cid_new (token);
+    snprintf (box->id, sizeof box->id, "%s-%.12s", svc_instance (m->svc), token + 14);
+    for (char *c = box->id + strlen (svc_instance (m->svc)) + 1; *c; c++)
+        *c = (char) tolower ((unsigned char) *c);
+    box->rec = json_pack ("{s:s, s:s, s:I, s:I}", "sandboxId", box->id, "status", "provisioning",
+                          "createdAt", (json_int_t) sbx_wall_ms (), "uid",
+                          (json_int_t) (cfg_u64 ("CAISSON_SANDBOX_UID_BASE") + m->next_uid++));
+    return box;
+}
+
+static json_t *
+any_json (const proto_bytes_t *b)
+{
+    char why[128];
+    return b->size ? mpjson_decode (b->data, b->size, 2, why, sizeof why) : NULL;
+}
+
+/* A started sandbox with default limits, kept unclaimed for a fast create. */
+int
+sbx_pool_fill (sbx_mgr_t *m)
+{
+    size_t have = 0;
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
+        have += json_is_true (json_object_get (b->rec, "pool"));
+    if (have >= cfg_u64 ("CAISSON_SANDBOX_POOL"))
+        return 0;
+    box_t *box = box_new (m);
+    json_object_set_new (box->rec, "pool", json_true ());
+    json_object_set_new (box->rec, "memoryMb", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB")));
+    json_object_set_new (box->rec, "cpus", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_CPUS")));
+    json_object_set_new (box->rec, "network", json_string ("none"));
+    json_object_set_new (box->rec, "expiresAt", json_integer (INT64_MAX / 2));
+    zhashx_insert (m->boxes, box->id, box);
+    box = zhashx_lookup (m->boxes, box->id);
+    if (sbx_host_spawn (box)) {
+        sbx_host_destroy (box);
+        return -1;
+    }
+    json_object_set_new (box->rec, "status", json_string ("ready"));
+    sbx_registry_put (m->reg, box->id, box->rec);
+    return 1;
+}
+
+static box_t *
+pool_take (sbx_mgr_t *m)
+{
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
+        if (json_is_true (json_object_get (b->rec, "pool")) && b->wire)
+            return b;
+    return NULL;
+}
+
+static bool
+visible (box_t *b)
+{
+    return !json_is_true (json_object_get (b->rec, "pool"));
+}
+
+static proto_msg_t *
+create (sbx_mgr_t *m, const proto_msg_t *req)
+{
+    const proto_sandbox_create_t *c = &req->body.sandbox_create;
+    const char *user = req->env.user ? req->env.user : "";
+    size_t mine = 0;
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
+        if (visible (b) && !strcmp (json_string_value (json_object_get (b->rec, "user")) ?: "", user))
+            mine++;
+    if (mine >= cfg_u64 ("CAISSON_SANDBOX_MAX_PER_USER"))
+        return proto_error_new (req, "too_many_sandboxes", "user '%s' already has %zu sandboxes "
+                                "(CAISSON_SANDBOX_MAX_PER_USER)", user, mine);
+    const char *net = c->network ? c->network : "none";
+    if (strcmp (net, "none") && strcmp (net, "host"))
+        return proto_error_new (req, "bad_network", "network: expected none or host, got '%s'", net);
+    if (!strcmp (net, "host") && !cfg_u64 ("CAISSON_SANDBOX_ALLOW_HOST_NET"))
+        return proto_error_new (req, "forbidden", "network: host is not allowed here "
+                                "(CAISSON_SANDBOX_ALLOW_HOST_NET=0)");
+    if (c->memoryMb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") || c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX")
+        || c->ttlSeconds > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
+        return proto_error_new (req, "over_limit", "%s: over the operator's maximum",
+                                c->memoryMb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") ? "memoryMb"
+                                : c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX") ? "cpus" : "ttlSeconds");
+    json_t *labels = any_json (&c->labels), *env = any_json (&c->envVars);
+    if ((labels && !json_is_object (labels)) || (env && !json_is_object (env))) {
+        json_decref (labels);
+        json_decref (env);
+        return proto_error_new (req, "bad_type", "%s: expected a map of strings",
+                                env && !json_is_object (env) ? "envVars" : "labels");
+    }
+    bool defaults = !c->memoryMb && !c->cpus && !strcmp (net, "none");
+    box_t *box = defaults ? pool_take (m) : NULL;
+    if (!box) {
+        box = box_new (m);
+        json_object_set_new (box->rec, "memoryMb", json_integer ((json_int_t) (c->memoryMb ?: cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB"))));
+        json_object_set_new (box->rec, "cpus", json_integer ((json_int_t) (c->cpus ?: cfg_u64 ("CAISSON_SANDBOX_CPUS"))));
+        json_object_set_new (box->rec, "network", json_string (net));
+        zhashx_insert (m->boxes, box->id, box);
+        box = zhashx_lookup (m->boxes, box->id);
+    }
+    json_object_del (box->rec, "pool");
+    json_object_set_new (box->rec, "name", json_string (c->name ? c->name : ""));
+    json_object_set_new (box->rec, "language", json_string (c->language ? c->language : "python"));
+    json_object_set_new (box->rec, "user", json_string (user));
+    json_object_set_new (box->rec, "labels", labels ? labels : json_object ());
+    json_object_set_new (box->rec, "envVars", env ? env : json_object ());
+    uint64_t ttl = c->ttlSeconds ? c->ttlSeconds : cfg_u64 ("CAISSON_SANDBOX_TTL_S");
+    json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) (sbx_wall_ms () + ttl * 1000)));
+    if (!box->wire && sbx_host_spawn (box)) {
+        proto_msg_t *rep = proto_error_new (req, "create_failed", "%s",
+                                            json_string_value (json_object_get (box->rec, "reason")));
+        sbx_host_destroy (box);
+        return rep;
+    }
+    if (box->wire) {
+        /* Re-send the defaults: a pooled init was configured before its owner was known. */
+        proto_msg_t *cfgmsg = proto_msg_new (PROTO_sandbox_create, NULL);
+        proto_set_str (&cfgmsg->body.sandbox_create.language, json_string_value (json_object_get (box->rec, "language")));
+        mpjson_encode (json_object_get (box->rec, "envVars"), 2, &cfgmsg->body.sandbox_create.envVars.data,
+                       &cfgmsg->body.sandbox_create.envVars.size);
+        sbx_wire_send (box->wire, cfgmsg);
+        proto_msg_destroy (&cfgmsg);
+    }
+    json_object_set_new (box->rec, "status", json_string ("ready"));
+    sbx_host_save (box);
+    return sbx_host_info (box, req);
+}
+
+static bool
+labels_match (box_t *b, json_t *want)
+{
+    const char *k;
+    json_t *v;
+    json_t *have = json_object_get (b->rec, "labels");
+    json_object_foreach (want, k, v) {
+        if (!json_equal (json_object_get (have, k), v))
+            return false;
+    }
+    return true;
+}
+
+static proto_msg_t *
+list (sbx_mgr_t *m, const proto_msg_t *req)
+{
+    const proto_sandbox_list_t *l = &req->body.sandbox_list;
+    json_t *want = any_json (&l->labels), *arr = json_array ();
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
+        if (!visible (b) || (want && !labels_match (b, want))
+            || (l->user && strcmp (l->user, json_string_value (json_object_get (b->rec, "user")) ?: ""))
+            || (l->status && strcmp (l->status, json_string_value (json_object_get (b->rec, "status")))))
+            continue;
+        json_t *o = json_deep_copy (b->rec);
+        json_object_del (o, "envVars");
+        json_object_del (o, "uid");
+        json_object_set_new (o, "workspace", json_string ("/workspace"));
+        json_array_append_new (arr, o);
+    }
+    json_decref (want);
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_listed, req);
+    mpjson_encode (arr, 4, &rep->body.sandbox_listed.sandboxes.data, &rep->body.sandbox_listed.sandboxes.size);
+    json_decref (arr);
+    return rep;
+}
+
+static proto_msg_t *
+lifecycle (box_t *box, const proto_msg_t *req)
+{
+    const char *status = json_string_value (json_object_get (box->rec, "status"));
+    switch (req->type) {
+    case PROTO_sandbox_get:
+        return sbx_host_info (box, req);
+    case PROTO_sandbox_destroy: {
+        sbx_host_destroy (box);
+        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
+        proto_set_str (&rep->body.sandbox_info.sandboxId, req->body.sandbox_destroy.sandboxId);
+        proto_set_str (&rep->body.sandbox_info.status, "destroyed");
+        proto_set_str (&rep->body.sandbox_info.workspace, "/workspace");
+        return rep;
+    }
+    case PROTO_sandbox_set_timeout: {
+        uint64_t ttl = req->body.sandbox_set_timeout.ttlSeconds;
+        if (ttl > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
+            return proto_error_new (req, "over_limit", "ttlSeconds: %llu is over the maximum %llu",
+                                    (unsigned long long) ttl, (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"));
+        json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) (sbx_wall_ms () + ttl * 1000)));
+        break;
+    }
+    case PROTO_sandbox_pause:
+    case PROTO_sandbox_resume: {
+        bool pause = req->type == PROTO_sandbox_pause;
+        if (strcmp (status, pause ? "ready" : "paused"))
+            return proto_error_new (req, "bad_state", "sandboxId: %s is %s", box->id, status);
+        if (sbx_cgroup_freeze (box->id, pause))
+            return proto_error_new (req, "unsupported", "sandboxId: no freezer cgroup for %s", box->id);
+        json_object_set_new (box->rec, "status", json_string (pause ? "paused" : "ready"));
+        break;
+    }
+    default:
+        return sbx_host_forward (box, req);
+    }
+    sbx_host_save (box);
+    return sbx_host_info (box, req);
+}
+
+proto_msg_t *
+sbx_handle (const proto_msg_t *req, void *arg)
+{
+    sbx_mgr_t *m = svc_state ((svc_t *) arg);
+    if (req->type == PROTO_sandbox_create)
+        return create (m, req);
+    if (req->type == PROTO_sandbox_list)
+        return list (m, req);
+    /* Every other sandbox request starts with its sandboxId. */
+    const char *name = proto_type_name (req->type);
+    if (strncmp (name, "sandbox.", 8))
+        return proto_error_new (req, "unknown_type", "type: sandbox-manager does not serve '%s'", name);
+    const char *id = req->body.sandbox_get.sandboxId;
+    box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
+    if (!box || !visible (box)) {
+        const char *inst = svc_instance (m->svc);
+        if (id && (strncmp (id, inst, strlen (inst)) || id[strlen (inst)] != '-'))
+            return proto_error_new (req, "wrong_instance", "sandboxId: %s belongs to another "
+                                    "sandbox-manager; send to service sandbox-manager.<instance>", id);
+        return proto_error_new (req, "not_found", "sandboxId: no sandbox %s", id ? id : "");
+    }
+    return lifecycle (box, req);
+}

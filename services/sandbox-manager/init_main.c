@@ -1,0 +1,142 @@
+/* caisson-sandbox-init: makes one sandbox and becomes its pid 1.
+ *
+ * sandbox-manager starts this single-threaded helper (as root on the host,
+ * with an empty environment) for each sandbox:
+ *
+ *   caisson-sandbox-init ID DIR UID NET TMP_MB NOFILE FSIZE_MB CAP READ_CAP CGROUPS ROOT
+ *
+ * It joins the sandbox's cgroups (CGROUPS: ':'-separated cgroup.procs
+ * files, or '-'), listens on DIR/ctl.sock, forks the sandbox's init into
+ * new namespaces (sbx_ns), writes its id maps, waits until the init has
+ * built its filesystem and confined itself (sbx_seccomp), then writes the
+ * init's host pid (or `E <reason>`) on fd 3 and exits. The init serves the
+ * manager on ctl.sock (sbx_init.c) until it is killed; when it dies, the
+ * kernel kills everything else in the sandbox. */
+#define _GNU_SOURCE
+#include "sbx_initd.h"
+#include "sbx_ns.h"
+#include "sbx_seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int sbx_init_run (sbx_ictx_t *ctx, int listen_fd);
+
+static int
+join_cgroups (char *list)
+{
+    if (!strcmp (list, "-"))
+        return 0;
+    for (char *save, *p = strtok_r (list, ":", &save); p; p = strtok_r (NULL, ":", &save)) {
+        int fd = open (p, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        int rc = dprintf (fd, "%d\n", (int) getpid ()) > 0 ? 0 : -1;
+        close (fd);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+listen_on (const char *dir)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    if (snprintf (a.sun_path, sizeof a.sun_path, "%s/ctl.sock", dir) >= (int) sizeof a.sun_path)
+        return -1;
+    unlink (a.sun_path);
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0 || bind (fd, (struct sockaddr *) &a, sizeof a) || chmod (a.sun_path, 0600)
+        || listen (fd, 4))
+        return -1;
+    return fd;
+}
+
+static void
+child (const sbx_ns_opts_t *o, const sbx_rlimits_t *lim, sbx_ictx_t *ctx, int go, int ready,
+       int lfd)
+{
+    char why[512] = "", c;
+    close (3);
+    if (read (go, &c, 1) != 1)
+        _exit (1);
+    close (go);
+    if (sbx_ns_setup (o, why, sizeof why) == 0 && sbx_confine (lim, why, sizeof why) == 0) {
+        setsid ();
+        if (write (ready, "OK", 2) != 2)
+            _exit (1);
+        close (ready);
+        _exit (sbx_init_run (ctx, lfd));
+    }
+    dprintf (ready, "E %s", why);
+    _exit (1);
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc != 12) {
+        fprintf (stderr, "usage: caisson-sandbox-init ID DIR UID NET TMP_MB NOFILE FSIZE_MB CAP "
+                         "READ_CAP CGROUPS ROOT (started by sandbox-manager)\n");
+        return 2;
+    }
+    sbx_ns_opts_t o = { .id = argv[1], .dir = argv[2], .host_uid = (uid_t) atol (argv[3]),
+                        .host_net = !strcmp (argv[4], "host"), .tmp_mb = (unsigned) atoi (argv[5]),
+                        .template_root = argv[11] };
+    sbx_rlimits_t lim = { .nofile = strtoull (argv[6], NULL, 10),
+                          .fsize_mb = strtoull (argv[7], NULL, 10) };
+    sbx_ictx_t ctx = { .cap_bytes = strtoull (argv[8], NULL, 10),
+                       .read_cap = strtoull (argv[9], NULL, 10) };
+    snprintf (ctx.id, sizeof ctx.id, "%s", argv[1]);
+    if (join_cgroups (argv[10])) {
+        dprintf (3, "E joining cgroup: %s\n", strerror (errno));
+        return 1;
+    }
+    int lfd = chdir (o.dir) ? -1 : listen_on (o.dir);
+    int go[2], ready[2];
+    if (lfd < 0 || pipe2 (go, O_CLOEXEC) || pipe2 (ready, O_CLOEXEC)) {
+        dprintf (3, "E control socket: %s\n", strerror (errno));
+        return 1;
+    }
+    pid_t pid = (pid_t) syscall (SYS_clone, sbx_ns_flags (&o) | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        close (go[1]);
+        close (ready[0]);
+        child (&o, &lim, &ctx, go[0], ready[1], lfd);
+    }
+    if (pid < 0) {
+        dprintf (3, "E clone: %s\n", strerror (errno));
+        return 1;
+    }
+    close (go[0]);
+    close (ready[1]);
+    close (lfd);
+    if (sbx_ns_map_ids (pid, o.host_uid)) {
+        dprintf (3, "E id maps: %s\n", strerror (errno));
+        kill (pid, SIGKILL);
+        return 1;
+    }
+    char buf[600];
+    ssize_t n = write (go[1], "g", 1) == 1 ? read (ready[0], buf, sizeof buf - 1) : -1;
+    if (n == 2 && !memcmp (buf, "OK", 2)) {
+        dprintf (3, "%d\n", (int) pid);
+        return 0;
+    }
+    buf[n > 0 ? n : 0] = 0;
+    dprintf (3, "%s\n", n > 0 ? buf : "E init died during set-up");
+    kill (pid, SIGKILL);
+    waitpid (pid, NULL, 0);
+    return 1;
+}

@@ -1,0 +1,398 @@
+/* sbx_files: file operations and watches, answered by a sandbox's init
+ * inside the sandbox's own mount namespace. Every path is resolved there:
+ * relative paths start at /workspace, `..` is refused outright, and the
+ * resolved path (symlinks followed, as the kernel would) must lie under
+ * one of the writable roots, /workspace or /tmp. Since init has the
+ * sandbox's uid, no capabilities and the sandbox's view, a race that
+ * swaps a symlink after the check still reaches only what the sandbox's
+ * own processes could. Writes are atomic: a temporary file beside the
+ * target, then rename. */
+#define _GNU_SOURCE
+#include "sbx_initd.h"
+#include "mpjson.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_LIST 10000
+
+static bool
+under_roots (const char *p)
+{
+    static const char *const roots[] = { "/workspace", "/tmp" };
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen (roots[i]);
+        if (strncmp (p, roots[i], n) == 0 && (p[n] == 0 || p[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
+int
+sbx_files_resolve (const char *path, bool want_parent, char *out, size_t outlen, char *why,
+                   size_t whylen)
+{
+    char full[PATH_MAX], res[PATH_MAX];
+    if (!path || !*path) {
+        snprintf (why, whylen, "path: empty");
+        return -1;
+    }
+    if (snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : "/workspace/", path)
+        >= (int) sizeof full) {
+        snprintf (why, whylen, "path: too long");
+        return -1;
+    }
+    for (char *s = full; (s = strstr (s, "..")); s += 2)
+        if ((s == full || s[-1] == '/') && (s[2] == 0 || s[2] == '/')) {
+            snprintf (why, whylen, "path: '%s' contains '..'", path);
+            return -1;
+        }
+    size_t n = strlen (full);
+    while (n > 1 && full[n - 1] == '/')
+        full[--n] = 0;
+    char base[NAME_MAX + 1] = "";
+    if (want_parent) {
+        char *slash = strrchr (full, '/');
+        if (strlen (slash + 1) > NAME_MAX || !slash[1]) {
+            snprintf (why, whylen, "path: '%s' names no file", path);
+            return -1;
+        }
+        strcpy (base, slash + 1);
+        if (slash == full)
+            slash[1] = 0;
+        else
+            *slash = 0;
+    }
+    if (!realpath (full, res)) {
+        snprintf (why, whylen, "path: '%s': %s", path, strerror (errno));
+        return -1;
+    }
+    if (!under_roots (res)) {
+        snprintf (why, whylen, "path: '%s' resolves to %s, outside the sandbox's writable "
+                  "roots (/workspace, /tmp)", path, res);
+        return -1;
+    }
+    if (snprintf (out, outlen, "%s%s%s", res, *base ? "/" : "", base) >= (int) outlen) {
+        snprintf (why, whylen, "path: too long");
+        return -1;
+    }
+    if (want_parent && (strcmp (out, "/workspace") == 0 || strcmp (out, "/tmp") == 0)) {
+        snprintf (why, whylen, "path: '%s' is a sandbox root", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p of the parents of path (or of path itself with self). */
+static int
+make_dirs (const char *path, bool self, char *why, size_t whylen)
+{
+    char full[PATH_MAX], probe[PATH_MAX];
+    snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : "/workspace/", path);
+    for (char *s = full + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (sbx_files_resolve (full, false, probe, sizeof probe, why, whylen) && errno != ENOENT)
+            return -1;
+        if (mkdir (full, 0755) && errno != EEXIST) {
+            snprintf (why, whylen, "path: mkdir %.400s: %s", full, strerror (errno));
+            return -1;
+        }
+        *s = '/';
+    }
+    if (self && mkdir (full, 0755) && errno != EEXIST) {
+        snprintf (why, whylen, "path: mkdir %.400s: %s", full, strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+write_atomic (const char *path, const void *data, size_t len, unsigned mode, char *out,
+              size_t outlen, char *why, size_t whylen)
+{
+    if (make_dirs (path, false, why, whylen)
+        || sbx_files_resolve (path, true, out, outlen, why, whylen))
+        return -1;
+    char tmp[PATH_MAX + 32];
+    static unsigned seq;
+    snprintf (tmp, sizeof tmp, "%s.caisson-tmp-%u", out, ++seq);
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ? mode : 0644);
+    if (fd < 0) {
+        snprintf (why, whylen, "path: %.400s: %s", out, strerror (errno));
+        return -1;
+    }
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write (fd, p, left);
+        if (w <= 0) {
+            snprintf (why, whylen, "path: writing %.400s: %s", out, strerror (errno));
+            close (fd);
+            unlink (tmp);
+            return -1;
+        }
+        p += w;
+        left -= (size_t) w;
+    }
+    close (fd);
+    if (rename (tmp, out)) {
+        snprintf (why, whylen, "path: %.400s: %s", out, strerror (errno));
+        unlink (tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *
+type_name (mode_t m)
+{
+    return S_ISREG (m) ? "file" : S_ISDIR (m) ? "directory" : S_ISLNK (m) ? "symlink" : "other";
+}
+
+static void
+list_dir (const char *dir, unsigned depth, json_t *arr)
+{
+    DIR *d = opendir (dir);
+    struct dirent *e;
+    while (d && (e = readdir (d)) && json_array_size (arr) < MAX_LIST) {
+        if (!strcmp (e->d_name, ".") || !strcmp (e->d_name, ".."))
+            continue;
+        char p[PATH_MAX];
+        struct stat st;
+        if (snprintf (p, sizeof p, "%s/%s", strcmp (dir, "/") ? dir : "", e->d_name) >= (int) sizeof p
+            || fstatat (dirfd (d), e->d_name, &st, AT_SYMLINK_NOFOLLOW))
+            continue;
+        json_array_append_new (arr, json_pack ("{s:s, s:s, s:s, s:I, s:I}", "name", e->d_name,
+                                               "path", p, "type", type_name (st.st_mode), "size",
+                                               (json_int_t) st.st_size, "modifiedTime",
+                                               (json_int_t) st.st_mtime * 1000));
+        if (S_ISDIR (st.st_mode) && depth > 1)
+            list_dir (p, depth - 1, arr);
+    }
+    if (d)
+        closedir (d);
+}
+
+static int
+rm_one (const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) ftw;
+    return flag == FTW_DP ? rmdir (p) : unlink (p);
+}
+
+static void
+perms (mode_t m, char out[10])
+{
+    const char *c = "rwxrwxrwx";
+    for (int i = 0; i < 9; i++)
+        out[i] = m & (1 << (8 - i)) ? c[i] : '-';
+    out[9] = 0;
+}
+
+static proto_msg_t *
+file_info (const proto_msg_t *req, const char *sid, const char *path, const struct stat *st)
+{
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_info, req);
+    proto_sandbox_file_info_t *r = &rep->body.sandbox_file_info;
+    proto_set_str (&r->sandboxId, sid);
+    proto_set_str (&r->path, path);
+    proto_set_str (&r->name, strrchr (path, '/') + 1);
+    proto_set_str (&r->type, type_name (st->st_mode));
+    r->size = (uint64_t) st->st_size;
+    r->mode = st->st_mode;
+    char pm[10], num[24];
+    perms (st->st_mode, pm);
+    proto_set_str (&r->permissions, pm);
+    struct passwd *pw = getpwuid (st->st_uid);
+    snprintf (num, sizeof num, "%u", (unsigned) st->st_uid);
+    proto_set_str (&r->owner, pw ? pw->pw_name : num);
+    struct group *gr = getgrgid (st->st_gid);
+    snprintf (num, sizeof num, "%u", (unsigned) st->st_gid);
+    proto_set_str (&r->group, gr ? gr->gr_name : num);
+    r->modifiedTime = (uint64_t) st->st_mtim.tv_sec * 1000 + (uint64_t) st->st_mtim.tv_nsec / 1000000;
+    if (S_ISLNK (st->st_mode)) {
+        char t[PATH_MAX];
+        ssize_t n = readlink (path, t, sizeof t - 1);
+        if (n >= 0) {
+            t[n] = 0;
+            proto_set_str (&r->symlinkTarget, t);
+        }
+    }
+    return rep;
+}
+
+static proto_msg_t *
+path_reply (const proto_msg_t *req, const char *sid, const char *path)
+{
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_path, req);
+    proto_set_str (&rep->body.sandbox_path.sandboxId, sid);
+    proto_set_str (&rep->body.sandbox_path.path, path);
+    return rep;
+}
+
+static proto_msg_t *
+write_files (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char why[512], out[PATH_MAX];
+    const proto_bytes_t *f = &req->body.sandbox_write_files.files;
+    json_t *arr = mpjson_decode (f->data, f->size, 2, why, sizeof why);
+    if (!arr || !json_is_array (arr) || !json_array_size (arr)) {
+        json_decref (arr);
+        return proto_error_new (req, "bad_files", "files: expected a non-empty array of {path, data}");
+    }
+    json_t *done = json_array ();
+    size_t i;
+    json_t *it;
+    proto_msg_t *rep = NULL;
+    json_array_foreach (arr, i, it) {
+        json_t *p = json_object_get (it, "path"), *d = json_object_get (it, "data");
+        if (!d)
+            d = json_object_get (it, "content");
+        if (!json_is_string (p) || !json_is_string (d)) {
+            rep = proto_error_new (req, "bad_files", "files[%zu]: expected {path, data} strings", i);
+            break;
+        }
+        if (write_atomic (json_string_value (p), json_string_value (d), json_string_length (d), 0,
+                          out, sizeof out, why, sizeof why)) {
+            rep = proto_error_new (req, "bad_path", "files[%zu].%s", i, why);
+            break;
+        }
+        json_array_append_new (done, json_string (out));
+    }
+    if (!rep) {
+        rep = proto_msg_new (PROTO_sandbox_paths, req);
+        proto_set_str (&rep->body.sandbox_paths.sandboxId, ctx->id);
+        mpjson_encode (done, 2, &rep->body.sandbox_paths.filesWritten.data,
+                       &rep->body.sandbox_paths.filesWritten.size);
+    }
+    json_decref (done);
+    json_decref (arr);
+    return rep;
+}
+
+static proto_msg_t *
+read_file (sbx_ictx_t *ctx, const proto_msg_t *req, const char *path)
+{
+    uint64_t cap = req->body.sandbox_read_file.maxBytes;
+    if (!cap || cap > ctx->read_cap)
+        cap = ctx->read_cap;
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat (fd, &st) || !S_ISREG (st.st_mode)) {
+        int e = fd < 0 ? errno : EISDIR;
+        if (fd >= 0)
+            close (fd);
+        return proto_error_new (req, "bad_path", "path: %s: %s", path, strerror (e));
+    }
+    size_t want = (uint64_t) st.st_size < cap ? (size_t) st.st_size : (size_t) cap, got = 0;
+    uint8_t *buf = malloc (want + 1);
+    ssize_t r;
+    while (buf && got < want && (r = read (fd, buf + got, want - got)) > 0)
+        got += (size_t) r;
+    close (fd);
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file, req);
+    proto_sandbox_file_t *b = &rep->body.sandbox_file;
+    proto_set_str (&b->sandboxId, ctx->id);
+    proto_set_str (&b->path, path);
+    b->content.data = buf;
+    b->content.size = got;
+    b->size = (uint64_t) st.st_size;
+    b->truncated = got < (size_t) st.st_size;
+    return rep;
+}
+
+proto_msg_t *
+sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char why[512], path[PATH_MAX];
+    const proto_sandbox_read_file_t *pr = &req->body.sandbox_read_file;
+    struct stat st;
+    switch (req->type) {
+    case PROTO_sandbox_write_file: {
+        const proto_sandbox_write_file_t *w = &req->body.sandbox_write_file;
+        if (write_atomic (w->path, w->content.data, w->content.size, (unsigned) w->mode, path,
+                          sizeof path, why, sizeof why))
+            return proto_error_new (req, "bad_path", "%s", why);
+        return path_reply (req, ctx->id, path);
+    }
+    case PROTO_sandbox_write_files:
+        return write_files (ctx, req);
+    case PROTO_sandbox_create_directory:
+        if (make_dirs (pr->path, true, why, sizeof why)
+            || sbx_files_resolve (pr->path, false, path, sizeof path, why, sizeof why))
+            return proto_error_new (req, "bad_path", "%s", why);
+        return path_reply (req, ctx->id, path);
+    default:
+        break;
+    }
+    bool nofollow = req->type == PROTO_sandbox_get_file_info || req->type == PROTO_sandbox_delete_file
+                    || req->type == PROTO_sandbox_check_file_exists;
+    if (sbx_files_resolve (pr->path, nofollow, path, sizeof path, why, sizeof why)) {
+        if (req->type == PROTO_sandbox_check_file_exists && errno == ENOENT && !strstr (why, "outside")) {
+            proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_exists, req);
+            proto_set_str (&rep->body.sandbox_file_exists.sandboxId, ctx->id);
+            proto_set_str (&rep->body.sandbox_file_exists.path, pr->path);
+            return rep;
+        }
+        return proto_error_new (req, "bad_path", "%s", why);
+    }
+    int st_rc = lstat (path, &st);
+    if (req->type == PROTO_sandbox_check_file_exists) {
+        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_exists, req);
+        proto_set_str (&rep->body.sandbox_file_exists.sandboxId, ctx->id);
+        proto_set_str (&rep->body.sandbox_file_exists.path, path);
+        rep->body.sandbox_file_exists.exists = st_rc == 0;
+        return rep;
+    }
+    if (st_rc)
+        return proto_error_new (req, "bad_path", "path: %s: %s", path, strerror (errno));
+    switch (req->type) {
+    case PROTO_sandbox_read_file:
+        return read_file (ctx, req, path);
+    case PROTO_sandbox_get_file_info:
+        return file_info (req, ctx->id, path, &st);
+    case PROTO_sandbox_get_file_size: {
+        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_size, req);
+        proto_set_str (&rep->body.sandbox_file_size.sandboxId, ctx->id);
+        proto_set_str (&rep->body.sandbox_file_size.path, path);
+        rep->body.sandbox_file_size.size = (uint64_t) st.st_size;
+        return rep;
+    }
+    case PROTO_sandbox_list_files: {
+        if (!S_ISDIR (st.st_mode))
+            return proto_error_new (req, "bad_path", "path: %s is not a directory", path);
+        json_t *arr = json_array ();
+        list_dir (path, pr->depth ? (unsigned) pr->depth : 1, arr);
+        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_list, req);
+        proto_set_str (&rep->body.sandbox_file_list.sandboxId, ctx->id);
+        proto_set_str (&rep->body.sandbox_file_list.path, path);
+        mpjson_encode (arr, 3, &rep->body.sandbox_file_list.files.data,
+                       &rep->body.sandbox_file_list.files.size);
+        json_decref (arr);
+        return rep;
+    }
+    case PROTO_sandbox_delete_file: {
+        int rc = !S_ISDIR (st.st_mode) ? unlink (path)
+                 : pr->recursive ? nftw (path, rm_one, 32, FTW_DEPTH | FTW_PHYS) : rmdir (path);
+        if (rc)
+            return proto_error_new (req, "bad_path", "path: deleting %s: %s%s", path,
+                                    strerror (errno), errno == ENOTEMPTY ? " (use recursive)" : "");
+        return path_reply (req, ctx->id, path);
+    }
+    default:
+        return proto_error_new (req, "unknown_type", "not a file operation");
+    }
+}

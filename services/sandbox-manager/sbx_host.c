@@ -1,0 +1,368 @@
+/* sbx_host: starting, connecting, healing and destroying sandboxes. A
+ * sandbox starts by running caisson-sandbox-init (posix_spawn, empty
+ * environment), which reports its init's host pid on a pipe within a few
+ * milliseconds; the manager then connects to DIR/ctl.sock and reads the
+ * init's messages from its zloop: replies to forwarded requests (matched by
+ * cause) are answered on the bus, output and watch events are published.
+ * End of stream means the init died: the sandbox heals (a new init on the
+ * same workspace), at most CAISSON_SANDBOX_HEAL_MAX times, then is broken. */
+#define _GNU_SOURCE
+#include "sbx_mgr.h"
+#include "sbx_cgroup.h"
+#include "cfg.h"
+#include "clog.h"
+#include "mpjson.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+typedef struct {
+    bus_pending_t *pending;
+    box_t *box;
+} pend_t;
+
+uint64_t
+sbx_wall_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static const char *
+rec_str (box_t *box, const char *key)
+{
+    return json_string_value (json_object_get (box->rec, key));
+}
+
+static uint64_t
+rec_u64 (box_t *box, const char *key)
+{
+    return (uint64_t) json_integer_value (json_object_get (box->rec, key));
+}
+
+static void
+set_status (box_t *box, const char *status, const char *reason)
+{
+    json_object_set_new (box->rec, "status", json_string (status));
+    if (reason)
+        json_object_set_new (box->rec, "reason", json_string (reason));
+}
+
+static void
+publish (box_t *box)
+{
+    char topic[160];
+    snprintf (topic, sizeof topic, "sandbox.%s.status", box->id);
+    proto_msg_t *ev = sbx_host_info (box, NULL);
+    if (ev)
+        bus_pub_send (svc_pub (box->mgr->svc), topic, ev);
+    proto_msg_destroy (&ev);
+}
+
+void
+sbx_host_save (box_t *box)
+{
+    sbx_registry_put (box->mgr->reg, box->id, box->rec);
+    publish (box);
+}
+
+static void
+fail_pending (box_t *box, const char *code, const char *why)
+{
+    sbx_mgr_t *m = box->mgr;
+    zlistx_t *keys = zhashx_keys (m->pending);
+    for (const char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        pend_t *p = zhashx_lookup (m->pending, k);
+        if (p->box != box)
+            continue;
+        const proto_msg_t *req = bus_pending_request (p->pending);
+        bus_worker_answer (svc_worker (m->svc), &p->pending,
+                           proto_error_new (req, code, "sandboxId: %s: %s", box->id, why));
+        zhashx_delete (m->pending, k);
+    }
+    zlistx_destroy (&keys);
+}
+
+static void
+disconnect (box_t *box)
+{
+    if (box->fd >= 0) {
+        zmq_pollitem_t item = { .fd = box->fd };
+        zloop_poller_end (svc_loop (box->mgr->svc), &item);
+        close (box->fd);
+    }
+    box->fd = -1;
+    sbx_wire_destroy (&box->wire);
+}
+
+static void
+heal (box_t *box)
+{
+    disconnect (box);
+    fail_pending (box, "sandbox_died", "its init died; the sandbox is healing");
+    uint64_t restarts = rec_u64 (box, "restarts") + 1;
+    json_object_set_new (box->rec, "restarts", json_integer ((json_int_t) restarts));
+    sbx_cgroup_destroy (box->id);
+    if (restarts > cfg_u64 ("CAISSON_SANDBOX_HEAL_MAX")) {
+        char why[128];
+        snprintf (why, sizeof why, "its init died %llu times", (unsigned long long) restarts);
+        clog_warn (NULL, "sandbox %s broken: %s", box->id, why);
+        set_status (box, "broken", why);
+        sbx_host_save (box);
+        return;
+    }
+    clog_warn (NULL, "sandbox %s: init died; healing (restart %llu)", box->id,
+               (unsigned long long) restarts);
+    set_status (box, "healing", NULL);
+    sbx_host_save (box);
+    if (sbx_host_spawn (box) == 0) {
+        set_status (box, "ready", NULL);
+        sbx_host_save (box);
+    }
+}
+
+static int
+on_init (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop, (void) item;
+    box_t *box = arg;
+    sbx_mgr_t *m = box->mgr;
+    int gone = sbx_wire_fill (box->wire), bad;
+    proto_msg_t *msg;
+    while ((msg = sbx_wire_next (box->wire, &bad))) {
+        char topic[200];
+        if (msg->type == PROTO_sandbox_output || msg->type == PROTO_sandbox_fs_event) {
+            if (msg->type == PROTO_sandbox_output)
+                snprintf (topic, sizeof topic, "sandbox.%s.proc.%llu", box->id,
+                          (unsigned long long) msg->body.sandbox_output.pid);
+            else
+                snprintf (topic, sizeof topic, "sandbox.%s.watch.%llu", box->id,
+                          (unsigned long long) msg->body.sandbox_fs_event.watchId);
+            bus_pub_send (svc_pub (m->svc), topic, msg);
+            proto_msg_destroy (&msg);
+            continue;
+        }
+        pend_t *p = msg->env.cause ? zhashx_lookup (m->pending, msg->env.cause) : NULL;
+        if (p) {
+            char key[CID_SIZE];
+            snprintf (key, sizeof key, "%s", msg->env.cause);
+            bus_worker_answer (svc_worker (m->svc), &p->pending, msg);
+            zhashx_delete (m->pending, key);
+        } else
+            proto_msg_destroy (&msg);
+    }
+    if (gone)
+        heal (box);
+    return 0;
+}
+
+static int
+connect_init (box_t *box)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    if (snprintf (a.sun_path, sizeof a.sun_path, "%s/sandboxes/%s/ctl.sock", box->mgr->data, box->id)
+        >= (int) sizeof a.sun_path)
+        return -1;
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect (fd, (struct sockaddr *) &a, sizeof a)) {
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    fcntl (fd, F_SETFL, O_NONBLOCK);
+    box->fd = fd;
+    box->wire = sbx_wire_new (fd);
+    zmq_pollitem_t item = { .fd = fd, .events = ZMQ_POLLIN };
+    zloop_poller (svc_loop (box->mgr->svc), &item, on_init, box);
+    /* The init's defaults for processes: language and envVars. */
+    proto_msg_t *cfgmsg = proto_msg_new (PROTO_sandbox_create, NULL);
+    proto_set_str (&cfgmsg->body.sandbox_create.language, rec_str (box, "language"));
+    json_t *env = json_object_get (box->rec, "envVars");
+    if (env)
+        mpjson_encode (env, 2, &cfgmsg->body.sandbox_create.envVars.data,
+                       &cfgmsg->body.sandbox_create.envVars.size);
+    int rc = sbx_wire_send (box->wire, cfgmsg);
+    proto_msg_destroy (&cfgmsg);
+    return rc;
+}
+
+int
+sbx_host_connect (box_t *box)
+{
+    return connect_init (box);
+}
+
+static void
+mkdirs_for (box_t *box, char *dir, size_t len)
+{
+    char p[1024];
+    snprintf (p, sizeof p, "%s/sandboxes", box->mgr->data);
+    mkdir (p, 0711);
+    snprintf (dir, len, "%s/sandboxes/%s", box->mgr->data, box->id);
+    mkdir (dir, 0711);
+    chmod (dir, 0711);
+    snprintf (p, sizeof p, "%s/sandboxes/%s/root", box->mgr->data, box->id);
+    mkdir (p, 0755);
+    snprintf (p, sizeof p, "%s/sandboxes/%s/workspace", box->mgr->data, box->id);
+    mkdir (p, 0755);
+    if (chown (p, (uid_t) rec_u64 (box, "uid"), (gid_t) rec_u64 (box, "uid")))
+        clog_warn (NULL, "chown %s: %s", p, strerror (errno));
+}
+
+int
+sbx_host_spawn (box_t *box)
+{
+    char dir[4200], procs[2200], why[600] = "", uid[24], tmp[24], nofile[24], fsize[24], cap[24],
+         rcap[24];
+    mkdirs_for (box, dir, sizeof dir);
+    sbx_cgroup_destroy (box->id);
+    if (sbx_cgroup_create (box->id, rec_u64 (box, "memoryMb"), rec_u64 (box, "cpus"),
+                           cfg_u64 ("CAISSON_SANDBOX_PIDS"), procs, sizeof procs, why, sizeof why)) {
+        clog_warn (NULL, "sandbox %s runs without cgroup limits: %s", box->id, why);
+        json_object_set_new (box->rec, "reason", json_string (why));
+    }
+    snprintf (uid, sizeof uid, "%llu", (unsigned long long) rec_u64 (box, "uid"));
+    snprintf (tmp, sizeof tmp, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_TMP_MB"));
+    snprintf (nofile, sizeof nofile, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_NOFILE"));
+    snprintf (fsize, sizeof fsize, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_FSIZE_MB"));
+    snprintf (cap, sizeof cap, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_OUTPUT_CAP"));
+    snprintf (rcap, sizeof rcap, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_READ_CAP"));
+    const char *net = rec_str (box, "network");
+    char *argv[] = { box->mgr->initbin, box->id, dir, uid, (char *) (net ? net : "none"), tmp,
+                     nofile, fsize, cap, rcap, procs, (char *) cfg_str ("CAISSON_SANDBOX_ROOT"), NULL };
+    char *envp[] = { NULL };
+    int pfd[2];
+    if (pipe2 (pfd, O_CLOEXEC))
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init (&fa);
+    posix_spawn_file_actions_adddup2 (&fa, pfd[1], 3);
+    posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
+    pid_t helper;
+    int rc = posix_spawn (&helper, box->mgr->initbin, &fa, NULL, argv, envp);
+    posix_spawn_file_actions_destroy (&fa);
+    close (pfd[1]);
+    char out[700] = "";
+    size_t got = 0;
+    ssize_t n;
+    while (rc == 0 && got < sizeof out - 1 && (n = read (pfd[0], out + got, sizeof out - 1 - got)) > 0)
+        got += (size_t) n;
+    out[got] = 0;
+    close (pfd[0]);
+    if (rc == 0)
+        waitpid (helper, NULL, 0);
+    long pid = rc == 0 ? atol (out) : 0;
+    if (pid <= 0 || connect_init (box)) {
+        char reason[800];
+        snprintf (reason, sizeof reason, "cannot start: %s", rc ? strerror (rc)
+                  : *out ? out + (out[0] == 'E' ? 2 : 0) : "no word from the helper");
+        reason[strcspn (reason, "\n")] = 0;
+        clog_error (NULL, "sandbox %s %s", box->id, reason);
+        if (pid > 0)
+            kill ((pid_t) pid, SIGKILL);
+        disconnect (box);
+        set_status (box, "broken", reason);
+        sbx_host_save (box);
+        return -1;
+    }
+    json_object_set_new (box->rec, "initPid", json_integer (pid));
+    return 0;
+}
+
+static int
+rm_one (const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) ftw;
+    return flag == FTW_DP ? rmdir (p) : unlink (p);
+}
+
+void
+sbx_host_destroy (box_t *box)
+{
+    sbx_mgr_t *m = box->mgr;
+    disconnect (box);
+    fail_pending (box, "sandbox_destroyed", "destroyed");
+    pid_t pid = (pid_t) rec_u64 (box, "initPid");
+    /* The init's death ends its pid namespace: the kernel kills the rest. */
+    if (pid > 0)
+        kill (pid, SIGKILL);
+    sbx_cgroup_kill (box->id);
+    set_status (box, "destroyed", NULL);
+    publish (box);
+    sbx_registry_del (m->reg, box->id);
+    zlistx_add_end (m->graves, box->id);
+    zhashx_delete (m->boxes, box->id);
+}
+
+void
+sbx_host_bury (sbx_mgr_t *m)
+{
+    for (char *id = zlistx_first (m->graves); id; id = zlistx_next (m->graves)) {
+        if (sbx_cgroup_kill (id))
+            continue;
+        sbx_cgroup_destroy (id);
+        char dir[1024];
+        snprintf (dir, sizeof dir, "%s/sandboxes/%s", m->data, id);
+        nftw (dir, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        zlistx_delete (m->graves, zlistx_cursor (m->graves));
+    }
+}
+
+void
+sbx_host_release (box_t *box)
+{
+    disconnect (box);
+    fail_pending (box, "unavailable", "sandbox-manager is stopping");
+}
+
+proto_msg_t *
+sbx_host_forward (box_t *box, const proto_msg_t *req)
+{
+    const char *status = rec_str (box, "status");
+    if (strcmp (status, "ready") || !box->wire)
+        return proto_error_new (req, "not_ready", "sandboxId: %s is %s", box->id, status);
+    if (sbx_wire_send (box->wire, req))
+        return proto_error_new (req, "sandbox_died", "sandboxId: %s: its init is gone", box->id);
+    pend_t *p = calloc (1, sizeof *p);
+    p->box = box;
+    p->pending = bus_worker_defer (svc_worker (box->mgr->svc));
+    zhashx_insert (box->mgr->pending, req->env.id, p);
+    return BUS_DEFERRED;
+}
+
+proto_msg_t *
+sbx_host_info (box_t *box, const proto_msg_t *req)
+{
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
+    if (!rep)
+        return NULL;
+    proto_sandbox_info_t *i = &rep->body.sandbox_info;
+    proto_set_str (&i->sandboxId, box->id);
+    proto_set_str (&i->name, rec_str (box, "name"));
+    proto_set_str (&i->language, rec_str (box, "language"));
+    proto_set_str (&i->status, rec_str (box, "status"));
+    proto_set_str (&i->reason, rec_str (box, "reason"));
+    proto_set_str (&i->user, rec_str (box, "user"));
+    proto_set_str (&i->workspace, "/workspace");
+    proto_set_str (&i->network, rec_str (box, "network"));
+    json_t *labels = json_object_get (box->rec, "labels");
+    if (labels)
+        mpjson_encode (labels, 2, &i->labels.data, &i->labels.size);
+    i->createdAt = rec_u64 (box, "createdAt");
+    i->expiresAt = rec_u64 (box, "expiresAt");
+    i->cpus = rec_u64 (box, "cpus");
+    i->memoryMb = rec_u64 (box, "memoryMb");
+    i->restarts = rec_u64 (box, "restarts");
+    i->initPid = rec_u64 (box, "initPid");
+    return rep;
+}

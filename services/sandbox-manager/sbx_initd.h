@@ -1,0 +1,63 @@
+/* sbx_initd: what the modules of a sandbox's pid 1 share. The init serves
+ * the manager over one Unix socket connection at a time: it answers file
+ * operations at once, and runs processes (sbx_proc) whose output and exit
+ * it reports as they happen, all from one poll loop (sbx_init). It runs
+ * inside the sandbox with the same view, uid and filter as the sandbox's
+ * own processes, so nothing it does for a request can reach further than
+ * the sandbox could by itself. */
+#ifndef CAISSON_SBX_INITD_H
+#define CAISSON_SBX_INITD_H
+
+#include <jansson.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "sbx_wire.h"
+
+typedef struct {
+    sbx_wire_t *wire;       /* the manager, or NULL while none is connected */
+    char id[96];
+    char language[32];
+    json_t *env;            /* the sandbox's envVars (object) */
+    uint64_t cap_bytes;     /* output cap per stream */
+    uint64_t read_cap;      /* readFile cap */
+} sbx_ictx_t;
+
+/* Sends msg to the manager (dropped when none is connected) and destroys it. */
+void sbx_init_send (sbx_ictx_t *ctx, proto_msg_t *msg);
+uint64_t sbx_now_ms (void);
+
+/* Processes (sbx_proc.c). exec and run_code take ownership of req and
+ * return its reply, or NULL when the reply is sent later. */
+typedef struct _sbx_procs_t sbx_procs_t;
+sbx_procs_t *sbx_procs_new (sbx_ictx_t *ctx);
+void sbx_procs_destroy (sbx_procs_t **self_p);
+proto_msg_t *sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req);
+proto_msg_t *sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req);
+/* exec.list, exec.kill, exec.wait, exec.output: as exec. */
+proto_msg_t *sbx_procs_control (sbx_procs_t *self, proto_msg_t *req);
+/* Adds the fds to poll (at most max) and returns how many; *timeout_ms is
+ * lowered to the nearest deadline. */
+int sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_ms);
+/* Handles what poll reported on fds, reaps children, enforces deadlines. */
+void sbx_procs_service (sbx_procs_t *self, const struct pollfd *fds, int nfds);
+void sbx_procs_reap (sbx_procs_t *self);
+
+/* Files (sbx_files.c): answers one file request at once. Returns the reply
+ * (an `error` naming the path on refusal). */
+proto_msg_t *sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req);
+/* Resolves path (relative to /workspace) into out, refusing `..`, paths
+ * outside /workspace and /tmp, and symlinks that lead out. want_parent
+ * resolves all but the last component (for creating it). Returns 0 or -1
+ * with why set. */
+int sbx_files_resolve (const char *path, bool want_parent, char *out, size_t outlen,
+                       char *why, size_t whylen);
+
+/* Watches (sbx_files.c): inotify. */
+proto_msg_t *sbx_watch_handle (sbx_ictx_t *ctx, const proto_msg_t *req);
+int sbx_watch_fd (void);
+void sbx_watch_service (sbx_ictx_t *ctx);
+
+#endif

@@ -1,0 +1,60 @@
+/* sbx_mgr: the manager's sandboxes. Each sandbox is a JSON record (kept in
+ * sbx_registry) and, while it runs, a connection to its init. sbx_host.c
+ * starts, connects, heals and destroys sandboxes; handler.c answers the
+ * bus requests with them. */
+#ifndef CAISSON_SBX_MGR_H
+#define CAISSON_SBX_MGR_H
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "sbx_registry.h"
+#include "sbx_wire.h"
+#include "svc.h"
+
+typedef struct {
+    svc_t *svc;
+    sbx_registry_t *reg;
+    zhashx_t *boxes;            /* id -> box_t */
+    zhashx_t *pending;          /* request id -> pend_t */
+    char data[512];             /* $CAISSON_DATA */
+    char initbin[4096];         /* caisson-sandbox-init beside this binary */
+    uint64_t next_uid;
+    zlistx_t *graves;           /* ids of destroyed sandboxes still to clean up */
+} sbx_mgr_t;
+
+typedef struct {
+    char id[96];
+    json_t *rec;                /* the record, as stored */
+    sbx_mgr_t *mgr;
+    sbx_wire_t *wire;
+    int fd;                     /* connection to init, or -1 */
+} box_t;
+
+uint64_t sbx_wall_ms (void);
+
+/* Starts box's init (fresh, or again after a death) and connects to it.
+ * Returns 0, or -1 with the record's status set to broken and reason. */
+int sbx_host_spawn (box_t *box);
+/* Reconnects to a running init after a manager restart. Returns 0 or -1. */
+int sbx_host_connect (box_t *box);
+/* Kills every process, deletes the workspace and the record, and frees
+ * box (removing it from the table). */
+void sbx_host_destroy (box_t *box);
+/* Removes the cgroups and directories of destroyed sandboxes whose
+ * processes are all gone (run from a timer, so destroy answers at once). */
+void sbx_host_bury (sbx_mgr_t *m);
+/* Closes the connection without touching the sandbox (manager shutdown). */
+void sbx_host_release (box_t *box);
+/* Stores box's record and publishes it on `sandbox.<id>.status`. */
+void sbx_host_save (box_t *box);
+/* Sends req to box's init and takes its reply slot. Returns BUS_DEFERRED,
+ * or an error reply. */
+proto_msg_t *sbx_host_forward (box_t *box, const proto_msg_t *req);
+/* A `sandbox.info` for box, as the reply to req (NULL: an event). */
+proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);
+
+/* Bus requests (handler.c). */
+proto_msg_t *sbx_handle (const proto_msg_t *req, void *arg);
+
+#endif

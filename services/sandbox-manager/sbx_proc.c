@@ -1,0 +1,630 @@
+/* sbx_proc: processes run by a sandbox's init. Each runs in its own session
+ * (setsid: a new process group, no controlling terminal), with pipes for
+ * its three streams, a clean environment (PATH, HOME, LANG, the sandbox's
+ * envVars, the request's envs) and a deadline. Output is captured up to
+ * the cap (then flagged truncated) and streamed to the manager as
+ * `sandbox.output` chunks. A timeout or kill signals the session and its
+ * process group, so the whole tree goes. Foreground replies go when the
+ * process has exited and its pipes are drained; background processes stay
+ * listed until the sandbox ends, for wait and output. */
+#define _GNU_SOURCE
+#include "sbx_initd.h"
+#include "mpjson.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_PROCS 64
+#define MAX_WAITERS 8
+#define DRAIN_MS 200
+
+typedef struct { uint8_t *data; size_t len; } buf_t;
+
+typedef struct {
+    bool used, background, exited, timed_out, truncated;
+    pid_t pid;
+    int fd[3];                  /* stdin (write end), stdout, stderr; -1 closed */
+    uint8_t *in;
+    size_t in_len, in_off;
+    buf_t out[2];
+    int status;
+    uint64_t start, end, deadline, drain_until;
+    char *command;
+    proto_msg_t *req;           /* foreground: the exec to answer */
+    proto_msg_t *waiters[MAX_WAITERS];
+    uint64_t wait_deadline[MAX_WAITERS];
+} proc_t;
+
+struct _sbx_procs_t {
+    sbx_ictx_t *ctx;
+    proc_t p[MAX_PROCS];
+};
+
+sbx_procs_t *
+sbx_procs_new (sbx_ictx_t *ctx)
+{
+    sbx_procs_t *self = calloc (1, sizeof *self);
+    if (self)
+        self->ctx = ctx;
+    return self;
+}
+
+static void
+proc_free (proc_t *p)
+{
+    for (int i = 0; i < 3; i++)
+        if (p->fd[i] >= 0)
+            close (p->fd[i]);
+    free (p->in);
+    free (p->out[0].data);
+    free (p->out[1].data);
+    free (p->command);
+    proto_msg_destroy (&p->req);
+    for (int i = 0; i < MAX_WAITERS; i++)
+        proto_msg_destroy (&p->waiters[i]);
+    memset (p, 0, sizeof *p);
+}
+
+void
+sbx_procs_destroy (sbx_procs_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    for (int i = 0; i < MAX_PROCS; i++)
+        if ((*self_p)->p[i].used)
+            proc_free (&(*self_p)->p[i]);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+/* Builds "KEY=VALUE" strings from a JSON object into env; returns the count. */
+static int
+env_add (char **env, int n, int max, json_t *obj)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach (obj, k, v) {
+        if (n >= max || !json_is_string (v) || !*k || strchr (k, '='))
+            continue;
+        if (asprintf (&env[n], "%s=%s", k, json_string_value (v)) > 0)
+            n++;
+    }
+    return n;
+}
+
+static proto_msg_t *
+result_new (sbx_procs_t *self, proc_t *p, const proto_msg_t *cause)
+{
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_exec_result, cause);
+    if (!rep)
+        return NULL;
+    proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+    proto_set_str (&r->sandboxId, self->ctx->id);
+    r->pid = (uint64_t) p->pid;
+    r->running = !p->exited;
+    if (p->exited)
+        r->exitCode = WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
+    r->stdout = strndup (p->out[0].data ? (char *) p->out[0].data : "", p->out[0].len);
+    r->stderr = strndup (p->out[1].data ? (char *) p->out[1].data : "", p->out[1].len);
+    r->executionTime = (p->exited ? p->end : sbx_now_ms ()) - p->start;
+    r->timedOut = p->timed_out;
+    r->truncated = p->truncated;
+    return rep;
+}
+
+static proto_msg_t *
+bad (const proto_msg_t *req, const char *code, const char *text)
+{
+    return proto_error_new (req, code, "%s", text);
+}
+
+/* Fills argv from the command ANY (array of strings, or a shell string). */
+static int
+parse_command (const proto_bytes_t *cmd, char ***argv_p, char **text_p, char *why, size_t whylen)
+{
+    json_t *j = mpjson_decode (cmd->data, cmd->size, 2, why, whylen);
+    if (!j)
+        return -1;
+    char **argv = NULL;
+    size_t n = json_is_array (j) ? json_array_size (j) : 0;
+    if (json_is_string (j) && json_string_length (j)) {
+        argv = calloc (4, sizeof *argv);
+        argv[0] = strdup ("/bin/sh");
+        argv[1] = strdup ("-c");
+        argv[2] = strdup (json_string_value (j));
+        *text_p = strdup (json_string_value (j));
+    } else if (n > 0 && n < 4096) {
+        argv = calloc (n + 1, sizeof *argv);
+        size_t tl = 0;
+        for (size_t i = 0; i < n; i++) {
+            json_t *a = json_array_get (j, i);
+            if (!json_is_string (a)) {
+                snprintf (why, whylen, "command[%zu]: expected a string", i);
+                for (size_t k = 0; k < i; k++)
+                    free (argv[k]);
+                free (argv);
+                json_decref (j);
+                return -1;
+            }
+            argv[i] = strdup (json_string_value (a));
+            tl += strlen (argv[i]) + 1;
+        }
+        *text_p = calloc (1, tl + 1);
+        for (size_t i = 0; i < n; i++)
+            strcat (strcat (*text_p, i ? " " : ""), argv[i]);
+    } else {
+        snprintf (why, whylen, "command: expected a non-empty string or array of strings");
+        json_decref (j);
+        return -1;
+    }
+    json_decref (j);
+    *argv_p = argv;
+    return 0;
+}
+
+static void
+free_strv (char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free (v[i]);
+    free (v);
+}
+
+/* Starts argv; returns the slot or NULL with why set. */
+static proc_t *
+spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cwd,
+       uint64_t timeout_s, const proto_bytes_t *in, char *why, size_t whylen)
+{
+    proc_t *p = NULL;
+    for (int i = 0; i < MAX_PROCS && !p; i++)
+        if (!self->p[i].used)
+            p = &self->p[i];
+    if (!p) {
+        snprintf (why, whylen, "too many processes in this sandbox (%d)", MAX_PROCS);
+        return NULL;
+    }
+    char dir[4096];
+    if (sbx_files_resolve (cwd && *cwd ? cwd : "/workspace", false, dir, sizeof dir, why, whylen))
+        return NULL;
+    struct stat st;
+    if (stat (dir, &st) || !S_ISDIR (st.st_mode)) {
+        snprintf (why, whylen, "cwd: %.400s is not a directory", dir);
+        return NULL;
+    }
+    char *env[256] = { "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace", "LANG=C.UTF-8" };
+    int n = 3;
+    for (int i = 0; i < 3; i++)
+        env[i] = strdup (env[i]);
+    n = env_add (env, n, 255, self->ctx->env);
+    if (envs && envs->size) {
+        json_t *j = mpjson_decode (envs->data, envs->size, 1, why, whylen);
+        if (!j || !json_is_object (j)) {
+            json_decref (j);
+            snprintf (why, whylen, "envs: expected a map of strings");
+            for (int i = 0; i < n; i++)
+                free (env[i]);
+            return NULL;
+        }
+        n = env_add (env, n, 255, j);
+        json_decref (j);
+    }
+    env[n] = NULL;
+    int pin[2], pout[2], perr[2];
+    if (pipe2 (pin, O_CLOEXEC) || pipe2 (pout, O_CLOEXEC) || pipe2 (perr, O_CLOEXEC)) {
+        snprintf (why, whylen, "pipe: %s", strerror (errno));
+        for (int i = 0; i < n; i++)
+            free (env[i]);
+        return NULL;
+    }
+    pid_t pid = fork ();
+    if (pid == 0) {
+        sigset_t all;
+        sigemptyset (&all);
+        sigprocmask (SIG_SETMASK, &all, NULL);
+        setsid ();
+        dup2 (pin[0], 0);
+        dup2 (pout[1], 1);
+        dup2 (perr[1], 2);
+        if (chdir (dir))
+            _exit (126);
+        execvpe (argv[0], argv, env);
+        dprintf (2, "%s: %s\n", argv[0], strerror (errno));
+        _exit (errno == ENOENT ? 127 : 126);
+    }
+    for (int i = 0; i < n; i++)
+        free (env[i]);
+    close (pin[0]);
+    close (pout[1]);
+    close (perr[1]);
+    if (pid < 0) {
+        snprintf (why, whylen, "fork: %s", strerror (errno));
+        close (pin[1]);
+        close (pout[0]);
+        close (perr[0]);
+        return NULL;
+    }
+    memset (p, 0, sizeof *p);
+    p->used = true;
+    p->pid = pid;
+    p->fd[0] = pin[1];
+    p->fd[1] = pout[0];
+    p->fd[2] = perr[0];
+    for (int i = 0; i < 3; i++)
+        fcntl (p->fd[i], F_SETFL, O_NONBLOCK);
+    if (in && in->size) {
+        p->in = malloc (in->size);
+        memcpy (p->in, in->data, in->size);
+        p->in_len = in->size;
+    } else {
+        close (p->fd[0]);
+        p->fd[0] = -1;
+    }
+    p->start = sbx_now_ms ();
+    p->deadline = p->start + timeout_s * 1000;
+    return p;
+}
+
+static proto_msg_t *
+start (sbx_procs_t *self, proto_msg_t *req, char **argv, char *text, const proto_bytes_t *envs,
+       const char *cwd, uint64_t timeout_s, const proto_bytes_t *in, bool background)
+{
+    char why[512];
+    proc_t *p = spawn (self, argv, envs, cwd, timeout_s ? timeout_s : 60, in, why, sizeof why);
+    free_strv (argv);
+    if (!p) {
+        free (text);
+        proto_msg_t *rep = bad (req, "exec_failed", why);
+        proto_msg_destroy (&req);
+        return rep;
+    }
+    p->command = text;
+    p->background = background;
+    if (!background) {
+        p->req = req;
+        return NULL;
+    }
+    proto_msg_t *rep = result_new (self, p, req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+proto_msg_t *
+sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req)
+{
+    proto_sandbox_exec_t *e = &req->body.sandbox_exec;
+    char why[256], **argv, *text = NULL;
+    if (parse_command (&e->command, &argv, &text, why, sizeof why)) {
+        proto_msg_t *rep = bad (req, "bad_command", why);
+        proto_msg_destroy (&req);
+        return rep;
+    }
+    return start (self, req, argv, text, &e->envs, e->cwd, e->timeoutSeconds, &e->stdin,
+                  e->background);
+}
+
+proto_msg_t *
+sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
+{
+    proto_sandbox_run_code_t *c = &req->body.sandbox_run_code;
+    const char *lang = c->language && *c->language ? c->language : self->ctx->language;
+    static const char *const langs[][3] = { { "python", "py", "/usr/bin/python3" },
+                                            { "javascript", "js", "/usr/bin/node" },
+                                            { "typescript", "ts", "/usr/bin/node" } };
+    int li = -1;
+    for (int i = 0; i < 3; i++)
+        if (lang && strcmp (lang, langs[i][0]) == 0)
+            li = i;
+    proto_msg_t *rep = NULL;
+    char path[128], why[256];
+    static unsigned seq;
+    snprintf (path, sizeof path, "/tmp/.caisson-code-%u.%s", ++seq, li >= 0 ? langs[li][1] : "");
+    json_t *extra = NULL;
+    if (li < 0)
+        rep = proto_error_new (req, "bad_language", "language: expected python, javascript or "
+                               "typescript, got '%s'", lang ? lang : "");
+    else if (c->argv.size && !(extra = mpjson_decode (c->argv.data, c->argv.size, 1, why, sizeof why)))
+        rep = bad (req, "bad_argv", why);
+    else if (extra && !json_is_array (extra))
+        rep = bad (req, "bad_argv", "argv: expected an array of strings");
+    if (!rep) {
+        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        size_t len = strlen (c->code);
+        if (fd < 0 || write (fd, c->code, len) != (ssize_t) len)
+            rep = proto_error_new (req, "exec_failed", "writing %s: %s", path, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+    }
+    if (rep) {
+        json_decref (extra);
+        proto_msg_destroy (&req);
+        return rep;
+    }
+    size_t n = extra ? json_array_size (extra) : 0;
+    char **argv = calloc (n + 4, sizeof *argv);
+    int a = 0;
+    argv[a++] = strdup (langs[li][2]);
+    if (li == 2)
+        argv[a++] = strdup ("--experimental-strip-types");
+    argv[a++] = strdup (path);
+    for (size_t i = 0; i < n; i++)
+        if (json_is_string (json_array_get (extra, i)))
+            argv[a++] = strdup (json_string_value (json_array_get (extra, i)));
+    json_decref (extra);
+    char *text = NULL;
+    if (asprintf (&text, "%s %s", langs[li][2], path) < 0)
+        text = NULL;
+    return start (self, req, argv, text, &c->envs, NULL, c->timeoutSeconds, NULL, false);
+}
+
+static proc_t *
+find (sbx_procs_t *self, uint64_t pid)
+{
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (self->p[i].used && (uint64_t) self->p[i].pid == pid)
+            return &self->p[i];
+    return NULL;
+}
+
+/* Signals the process's whole tree: its descendants by parent link (so a
+ * child that started its own session is caught while its parent lives),
+ * and whatever is left in its session or group. Stopped first, then
+ * signalled, a few rounds, so a fork bomb cannot outrun it. */
+static void
+kill_tree (pid_t root, int sig)
+{
+    enum { MAX = 4096 };
+    static int pid[MAX], ppid[MAX], sid[MAX], pgid[MAX];
+    static bool in[MAX];
+    for (int round = 0; round < 3; round++) {
+        int n = 0;
+        DIR *d = opendir ("/proc");
+        struct dirent *e;
+        while (d && (e = readdir (d)) && n < MAX) {
+            int q = atoi (e->d_name);
+            if (q <= 1)
+                continue;
+            char path[64], buf[512];
+            snprintf (path, sizeof path, "/proc/%d/stat", q);
+            FILE *f = fopen (path, "re");
+            if (!f)
+                continue;
+            size_t len = fread (buf, 1, sizeof buf - 1, f);
+            fclose (f);
+            buf[len] = 0;
+            char *rp = strrchr (buf, ')');
+            if (rp && sscanf (rp + 2, "%*c %d %d %d", &ppid[n], &pgid[n], &sid[n]) == 3) {
+                pid[n] = q;
+                in[n] = q == root || sid[n] == root || pgid[n] == root;
+                n++;
+            }
+        }
+        if (d)
+            closedir (d);
+        for (bool grew = true; grew;) {
+            grew = false;
+            for (int a = 0; a < n; a++)
+                for (int b = 0; b < n && !in[a]; b++)
+                    if (in[b] && ppid[a] == pid[b])
+                        in[a] = grew = true;
+        }
+        int hit = 0;
+        for (int a = 0; a < n; a++)
+            if (in[a] && (sig == SIGKILL ? kill (pid[a], SIGSTOP) == 0 : true))
+                hit++;
+        for (int a = 0; a < n; a++)
+            if (in[a])
+                kill (pid[a], sig);
+        if (!hit || sig != SIGKILL)
+            break;
+    }
+}
+
+proto_msg_t *
+sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
+{
+    proto_msg_t *rep = NULL;
+    if (req->type == PROTO_sandbox_exec_list) {
+        json_t *arr = json_array ();
+        for (int i = 0; i < MAX_PROCS; i++) {
+            proc_t *p = &self->p[i];
+            if (!p->used || !p->background)
+                continue;
+            json_t *o = json_pack ("{s:I, s:s, s:b, s:I}", "pid", (json_int_t) p->pid, "command",
+                                   p->command ? p->command : "", "running", !p->exited,
+                                   "startedAt", (json_int_t) p->start);
+            if (p->exited)
+                json_object_set_new (o, "exitCode", json_integer (
+                    WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status)));
+            json_array_append_new (arr, o);
+        }
+        rep = proto_msg_new (PROTO_sandbox_exec_procs, req);
+        proto_set_str (&rep->body.sandbox_exec_procs.sandboxId, self->ctx->id);
+        mpjson_encode (arr, 4, &rep->body.sandbox_exec_procs.processes.data,
+                       &rep->body.sandbox_exec_procs.processes.size);
+        json_decref (arr);
+        proto_msg_destroy (&req);
+        return rep;
+    }
+    proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
+    proc_t *p = find (self, b->pid);
+    if (!p)
+        rep = proto_error_new (req, "not_found", "pid: no process %llu in this sandbox",
+                               (unsigned long long) b->pid);
+    else if (req->type == PROTO_sandbox_exec_kill) {
+        if (!p->exited)
+            kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
+        rep = proto_msg_new (PROTO_sandbox_ack, req);
+        proto_set_str (&rep->body.sandbox_ack.sandboxId, self->ctx->id);
+    } else if (req->type == PROTO_sandbox_exec_wait && !(p->exited && p->fd[1] < 0 && p->fd[2] < 0)) {
+        for (int i = 0; i < MAX_WAITERS; i++)
+            if (!p->waiters[i]) {
+                p->waiters[i] = req;
+                p->wait_deadline[i] = sbx_now_ms () + (b->timeoutSeconds ? b->timeoutSeconds : 3600) * 1000;
+                return NULL;
+            }
+        rep = proto_error_new (req, "busy", "pid: too many waiters");
+    } else
+        rep = result_new (self, p, req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+int
+sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_ms)
+{
+    int n = 0;
+    uint64_t now = sbx_now_ms ();
+    for (int i = 0; i < MAX_PROCS; i++) {
+        proc_t *p = &self->p[i];
+        if (!p->used)
+            continue;
+        for (int s = 0; s < 3 && n < max; s++)
+            if (p->fd[s] >= 0)
+                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = s ? POLLIN : POLLOUT };
+        uint64_t next = p->exited ? p->drain_until : p->deadline;
+        for (int w = 0; w < MAX_WAITERS; w++)
+            if (p->waiters[w] && p->wait_deadline[w] < next)
+                next = p->wait_deadline[w];
+        if (p->exited && !p->drain_until && !p->req && !p->waiters[0])
+            continue;
+        int t = next > now ? (int) (next - now) : 0;
+        if (*timeout_ms < 0 || t < *timeout_ms)
+            *timeout_ms = t;
+    }
+    return n;
+}
+
+static void
+chunk (sbx_procs_t *self, proc_t *p, int s, const uint8_t *data, size_t len)
+{
+    buf_t *b = &p->out[s - 1];
+    size_t room = self->ctx->cap_bytes > b->len ? self->ctx->cap_bytes - b->len : 0;
+    if (len > room) {
+        p->truncated = true;
+        len = room;
+    }
+    if (!len)
+        return;
+    uint8_t *d = realloc (b->data, b->len + len + 1);
+    if (!d)
+        return;
+    memcpy (d + b->len, data, len);
+    b->data = d;
+    b->len += len;
+    proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
+    if (ev) {
+        proto_set_str (&ev->body.sandbox_output.sandboxId, self->ctx->id);
+        ev->body.sandbox_output.pid = (uint64_t) p->pid;
+        proto_set_str (&ev->body.sandbox_output.stream, s == 1 ? "stdout" : "stderr");
+        proto_set_bytes (&ev->body.sandbox_output.data, data, len);
+        sbx_init_send (self->ctx, ev);
+    }
+}
+
+static void
+io (sbx_procs_t *self, proc_t *p, int fd, short revents)
+{
+    for (int s = 0; s < 3; s++) {
+        if (p->fd[s] != fd)
+            continue;
+        if (s == 0) {
+            ssize_t w = write (fd, p->in + p->in_off, p->in_len - p->in_off);
+            if (w > 0)
+                p->in_off += (size_t) w;
+            if ((w < 0 && errno != EAGAIN) || p->in_off == p->in_len || (revents & (POLLERR | POLLHUP))) {
+                close (fd);
+                p->fd[0] = -1;
+            }
+            return;
+        }
+        uint8_t buf[65536];
+        ssize_t r = read (fd, buf, sizeof buf);
+        if (r > 0)
+            chunk (self, p, s, buf, (size_t) r);
+        else if (r == 0 || errno != EAGAIN) {
+            close (fd);
+            p->fd[s] = -1;
+        }
+    }
+}
+
+/* Answers the foreground request and waiters once the process is done. */
+static void
+settle (sbx_procs_t *self, proc_t *p, uint64_t now)
+{
+    if (p->exited && (p->fd[1] >= 0 || p->fd[2] >= 0) && now >= p->drain_until)
+        for (int s = 1; s < 3; s++)
+            if (p->fd[s] >= 0) {
+                close (p->fd[s]);
+                p->fd[s] = -1;
+            }
+    bool done = p->exited && p->fd[1] < 0 && p->fd[2] < 0;
+    if (!p->exited && now >= p->deadline) {
+        p->timed_out = true;
+        kill_tree (p->pid, SIGKILL);
+        p->deadline = UINT64_MAX;
+    }
+    if (done) {
+        p->drain_until = 0;
+        if (p->req) {
+            sbx_init_send (self->ctx, result_new (self, p, p->req));
+            proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
+            if (ev) {
+                proto_set_str (&ev->body.sandbox_output.sandboxId, self->ctx->id);
+                ev->body.sandbox_output.pid = (uint64_t) p->pid;
+                proto_set_str (&ev->body.sandbox_output.stream, "exit");
+                ev->body.sandbox_output.exitCode = WIFEXITED (p->status)
+                    ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
+                sbx_init_send (self->ctx, ev);
+            }
+            proc_free (p);
+            return;
+        }
+    }
+    for (int w = 0; w < MAX_WAITERS; w++)
+        if (p->waiters[w] && (done || now >= p->wait_deadline[w])) {
+            sbx_init_send (self->ctx, result_new (self, p, p->waiters[w]));
+            proto_msg_destroy (&p->waiters[w]);
+        }
+}
+
+void
+sbx_procs_reap (sbx_procs_t *self)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
+        proc_t *p = find (self, (uint64_t) pid);
+        if (p && !p->exited) {
+            p->exited = true;
+            p->status = status;
+            p->end = sbx_now_ms ();
+            p->drain_until = p->end + DRAIN_MS;
+            if (p->timed_out || WIFSIGNALED (status))
+                kill_tree (pid, SIGKILL);
+        }
+    }
+}
+
+void
+sbx_procs_service (sbx_procs_t *self, const struct pollfd *fds, int nfds)
+{
+    for (int i = 0; i < nfds; i++)
+        if (fds[i].revents)
+            for (int k = 0; k < MAX_PROCS; k++)
+                if (self->p[k].used)
+                    io (self, &self->p[k], fds[i].fd, fds[i].revents);
+    sbx_procs_reap (self);
+    uint64_t now = sbx_now_ms ();
+    for (int k = 0; k < MAX_PROCS; k++)
+        if (self->p[k].used)
+            settle (self, &self->p[k], now);
+}

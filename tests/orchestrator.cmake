@@ -1,0 +1,22 @@
+# The orchestrator: model stream parsers and request builders (unit), and
+# (with CAISSON_FUZZ, under clang) fuzz-llm, the libFuzzer target for both
+# stream parsers.
+caisson_test(test_llm test_llm.c)
+target_link_libraries(test_llm PRIVATE llm)
+
+if(CAISSON_FUZZ)
+    set(llm_dir ${PROJECT_SOURCE_DIR}/services/orchestrator)
+    add_executable(fuzz-llm fuzz_llm.c ${llm_dir}/sse.c ${llm_dir}/llm_stream.c
+                   ${llm_dir}/llm_openai.c ${llm_dir}/llm_anthropic.c)
+    target_include_directories(fuzz-llm PRIVATE ${llm_dir})
+    target_compile_options(fuzz-llm PRIVATE ${fuzz_flags})
+    target_link_options(fuzz-llm PRIVATE ${fuzz_flags})
+    target_link_libraries(fuzz-llm PRIVATE PkgConfig::JANSSON)
+    set_target_properties(fuzz-llm PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+endif()
+
+# The loop end to end over the bus and real HTTP, with orch_fixture
+# standing in for tool-runner and event-log.
+caisson_test(test_orchestrator test_orchestrator.c orch_fixture.c)
+add_dependencies(test_orchestrator caisson-orchestrator caisson-llm-replay caisson-bus caisson)
+set_tests_properties(test_orchestrator PROPERTIES TIMEOUT 300)

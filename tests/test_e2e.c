@@ -1,0 +1,170 @@
+/* test_e2e: the whole stack as a user runs it, with nothing standing in
+ * but the scripted model: `caisson up --detach` starts the broker, the
+ * five real services and caisson-llm-replay; `caisson run` drives the
+ * orchestrator, which calls the real tool-runner, which works in a real
+ * sandbox from the real sandbox-manager; event-log keeps the record. */
+#include "support.h"
+
+#include <czmq.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SEED "write a python reverse_string function with unit tests and run them"
+#define PR_TASK "add a CONTRIBUTING.md to the demo repository and open a pull request"
+
+static char s_out[1 << 17];
+
+static int
+stack_up (void **state)
+{
+    (void) state;
+    const char *dir = support_sandbox_env ("e2e");
+    assert_non_null (dir);
+    /* The scripted model and the HTTP API on ports of this test's own. */
+    char port[16], url[64], http[64];
+    int base = 20000 + (int) (getpid () % 20000);
+    snprintf (port, sizeof port, "%d", base);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", base);
+    snprintf (http, sizeof http, "127.0.0.1:%d", base + 1);
+    setenv ("CAISSON_LLM_REPLAY_PORT", port, 1);
+    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
+    setenv ("CAISSON_HTTP", http, 1);
+    unsetenv ("MODEL");
+    unsetenv ("OPENAI_API_KEY");
+    unsetenv ("ANTHROPIC_API_KEY");
+    const char *up[] = { "caisson", "up", "--detach", NULL };
+    assert_int_equal (support_run (up, s_out, sizeof s_out), 0);
+    return 0;
+}
+
+static int
+stack_down (void **state)
+{
+    (void) state;
+    const char *down[] = { "caisson", "down", NULL };
+    assert_int_equal (support_run (down, NULL, 0), 0);
+    return 0;
+}
+
+static void
+test_seed_task_end_to_end (void **state)
+{
+    (void) state;
+    const char *run[] = { "caisson", "run", SEED, NULL };
+    int rc = support_run (run, s_out, sizeof s_out);
+    if (rc != 0 || !strstr (s_out, "Ran 4 tests") || !strstr (s_out, "OK"))
+        fail_msg ("caisson run exited %d:\n%s", rc, s_out);
+    /* event-log has the completed run, with the task it was given. */
+    const char *runs[] = { "caisson", "runs", "--json", NULL };
+    assert_int_equal (support_run (runs, s_out, sizeof s_out), 0);
+    assert_non_null (strstr (s_out, "completed"));
+    assert_non_null (strstr (s_out, "reverse_string"));
+}
+
+/* Runs `caisson run --json TASK` in the background with its output in
+ * path, and returns its pid. */
+static pid_t
+run_in_background (const char *task, const char *path)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2 (fd, 1) < 0)
+            _exit (127);
+        char bin[1024];
+        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
+        execl (bin, bin, "run", "--json", task, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+/* Waits for the `ask_approval` event in the run's output; fills in the
+ * run id and the call awaiting approval. */
+static void
+await_approval (const char *path, char *run, char *call, size_t len)
+{
+    for (int i = 0; i < 600; i++) {
+        FILE *f = fopen (path, "r");
+        char line[1 << 16];
+        while (f && fgets (line, sizeof line, f)) {
+            json_t *ev = json_loads (line, 0, NULL);
+            const char *kind = json_string_value (json_object_get (ev, "kind"));
+            if (kind && !strcmp (kind, "ask_approval")) {
+                snprintf (run, len, "%s", json_string_value (json_object_get (ev, "run")));
+                snprintf (call, len, "%s", json_string_value (
+                          json_object_get (json_object_get (ev, "data"), "toolCallId")));
+                json_decref (ev);
+                fclose (f);
+                return;
+            }
+            json_decref (ev);
+        }
+        if (f)
+            fclose (f);
+        zclock_sleep (100);
+    }
+    fail_msg ("no ask_approval event within 60 s");
+}
+
+/* How many branches the demo's origin repository has. */
+static int
+origin_branches (void)
+{
+    char cmd[1200];
+    snprintf (cmd, sizeof cmd, "git --git-dir='%s/demo/repo.git' branch --list | wc -l",
+              getenv ("CAISSON_DATA"));
+    FILE *p = popen (cmd, "r");
+    assert_non_null (p);
+    int n = -1;
+    assert_int_equal (fscanf (p, "%d", &n), 1);
+    pclose (p);
+    return n;
+}
+
+static void
+test_gated_pull_request_after_approval (void **state)
+{
+    (void) state;
+    char path[1024], run[128], call[128];
+    snprintf (path, sizeof path, "%s/pr-run.jsonl", getenv ("CAISSON_DATA"));
+    pid_t pid = run_in_background (PR_TASK, path);
+    await_approval (path, run, call, sizeof run);
+
+    /* Nothing reached the origin before the approval. */
+    assert_int_equal (origin_branches (), 1);
+    const char *prs[] = { "caisson", "prs", NULL };
+    assert_int_equal (support_run (prs, s_out, sizeof s_out), 0);
+    assert_null (strstr (s_out, "Add CONTRIBUTING.md"));
+
+    const char *approve[] = { "caisson", "approve", run, call, NULL };
+    assert_int_equal (support_run (approve, s_out, sizeof s_out), 0);
+    int status;
+    assert_int_equal (waitpid (pid, &status, 0), pid);
+    assert_true (WIFEXITED (status));
+    assert_int_equal (WEXITSTATUS (status), 0);
+
+    assert_int_equal (support_run (prs, s_out, sizeof s_out), 0);
+    assert_non_null (strstr (s_out, "Add CONTRIBUTING.md"));
+    assert_int_equal (origin_branches (), 2);   /* main and the PR's branch */
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_seed_task_end_to_end),
+        cmocka_unit_test (test_gated_pull_request_after_approval),
+    };
+    return cmocka_run_group_tests (tests, stack_up, stack_down);
+}

@@ -1,0 +1,539 @@
+/* test_orchestrator: the agent loop through its public interface: the
+ * real broker, orchestrator and scripted model (caisson-llm-replay, over
+ * real HTTP in both wire protocols), with orch_fixture standing in for
+ * tool-runner and event-log. Runs as `test_orchestrator fixture` too,
+ * which is the fixture process. */
+#include "support.h"
+#include "bus_client.h"
+#include "mpjson.h"
+#include "orch_fixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEED "write a python reverse_string function with unit tests and run them"
+#define PR_TASK "add a CONTRIBUTING.md to the demo repository and open a pull request"
+
+static char s_self[1024];
+static char s_port_env[64], s_url_env[128];
+static const char *s_dir;
+static pid_t s_bus, s_fixture, s_replay, s_orch;
+static bus_client_t *s_client;
+
+typedef struct {
+    char status[32];
+    char reason[512];
+    char answer[2048];
+    char pending_call[128];
+    uint64_t steps, tool_calls;
+} info_t;
+
+static pid_t
+spawn_fixture (void)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        execl (s_self, s_self, "fixture", (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+static pid_t
+spawn_orchestrator (void)
+{
+    static const char *const env[] = { "CAISSON_LLM_TIMEOUT_MS=10000", "MODEL=replay/demo",
+                                       NULL, NULL };
+    const char *e[] = { env[0], env[1], s_url_env, NULL };
+    return support_spawn ("caisson-orchestrator", e);
+}
+
+static proto_msg_t *
+request (const char *service, proto_msg_t *req)
+{
+    proto_msg_t *rep = bus_client_request (s_client, service, req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+static void
+await_service (const char *service)
+{
+    for (int i = 0; i < 200; i++) {
+        proto_msg_t *rep = request (service, proto_msg_new (PROTO_health_req, NULL));
+        bool up = rep && rep->type == PROTO_health_rep;
+        proto_msg_destroy (&rep);
+        if (up)
+            return;
+        usleep (50000);
+    }
+    fail_msg ("%s never answered", service);
+}
+
+static void
+stack_up (void)
+{
+    assert_non_null (s_dir = support_sandbox_env ("orch"));
+    /* below the kernel's ephemeral range (32768 up), where no client
+     * connection can be holding it */
+    int port = 10000 + (int) (getpid () % 20000) + (int) (time (NULL) % 7) * 3;
+    snprintf (s_port_env, sizeof s_port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
+    snprintf (s_url_env, sizeof s_url_env, "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:%d/v1", port);
+    static char dir_env[1024];
+    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s/tests/cassettes:%s/services/"
+              "llm-replay/cassettes", CAISSON_SOURCE_DIR, CAISSON_SOURCE_DIR);
+    const char *renv[] = { s_port_env, dir_env, NULL };
+    s_bus = support_spawn ("caisson-bus", NULL);
+    s_replay = support_spawn ("caisson-llm-replay", renv);
+    s_fixture = spawn_fixture ();
+    s_orch = spawn_orchestrator ();
+    s_client = bus_client_new (getenv ("CAISSON_BUS"));
+    bus_client_set_timeout (s_client, 1000, 2);
+    await_service ("tool-runner");
+    await_service ("orchestrator");
+}
+
+static void
+stack_down (void)
+{
+    bus_client_destroy (&s_client);
+    support_expect_clean_exit (s_orch);
+    support_stop (s_replay, SIGTERM, 5000);
+    support_stop (s_fixture, SIGTERM, 5000);
+    support_stop (s_bus, SIGTERM, 5000);
+}
+
+/* Starts a run; budgets and policy are JSON text or NULL. */
+static void
+start_run (const char *task, const char *model, const char *budgets, const char *policy,
+           const char *thread, char run_id[128])
+{
+    proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
+    proto_set_str (&req->body.run_start.task, task);
+    proto_set_str (&req->body.run_start.model, model);
+    proto_set_str (&req->body.run_start.thread_id, thread);
+    json_t *b = budgets ? json_loads (budgets, 0, NULL) : NULL;
+    json_t *p = policy ? json_loads (policy, 0, NULL) : NULL;
+    if (b)
+        mpjson_encode (b, 8, &req->body.run_start.budgets.data, &req->body.run_start.budgets.size);
+    if (p)
+        mpjson_encode (p, 8, &req->body.run_start.policy.data, &req->body.run_start.policy.size);
+    json_decref (b);
+    json_decref (p);
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_non_null (rep);
+    if (rep->type != PROTO_run_started)
+        fail_msg ("run.start answered %s", proto_type_name (rep->type));
+    snprintf (run_id, 128, "%s", rep->body.run_started.run_id);
+    proto_msg_destroy (&rep);
+}
+
+static int
+get_info (const char *run_id, info_t *info)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
+    proto_set_str (&req->body.run_get.run_id, run_id);
+    proto_msg_t *rep = request ("orchestrator", req);
+    memset (info, 0, sizeof *info);
+    if (!rep || rep->type != PROTO_run_info) {
+        proto_msg_destroy (&rep);
+        return -1;
+    }
+    const proto_run_info_t *b = &rep->body.run_info;
+    snprintf (info->status, sizeof info->status, "%s", b->status);
+    snprintf (info->reason, sizeof info->reason, "%s", b->reason ? b->reason : "");
+    snprintf (info->answer, sizeof info->answer, "%s", b->answer ? b->answer : "");
+    char why[64];
+    json_t *pending = b->pending.size ? mpjson_decode (b->pending.data, b->pending.size, 16, why,
+                                                       sizeof why) : NULL;
+    snprintf (info->pending_call, sizeof info->pending_call, "%s",
+              json_string_value (json_object_get (pending, "toolCallId")) ?: "");
+    json_decref (pending);
+    json_t *usage = mpjson_decode (b->usage.data, b->usage.size, 16, why, sizeof why);
+    info->steps = (uint64_t) json_integer_value (json_object_get (usage, "steps"));
+    info->tool_calls = (uint64_t) json_integer_value (json_object_get (usage, "toolCalls"));
+    json_decref (usage);
+    proto_msg_destroy (&rep);
+    return 0;
+}
+
+static bool
+finished (const char *status)
+{
+    return strcmp (status, "running") != 0 && strcmp (status, "awaiting_approval") != 0;
+}
+
+/* Waits until the run's status is want ("" for any finished status). */
+static void
+await_status (const char *run_id, const char *want, info_t *info)
+{
+    for (int i = 0; i < 600; i++) {
+        if (get_info (run_id, info) == 0
+            && (*want ? strcmp (info->status, want) == 0 : finished (info->status)))
+            return;
+        if (get_info (run_id, info) == 0 && *want && finished (info->status))
+            break;
+        usleep (50000);
+    }
+    fail_msg ("run %s: status %s (%s), wanted %s", run_id, info->status, info->reason,
+              *want ? want : "finished");
+}
+
+static int
+count_lines (const char *file, const char *needle)
+{
+    char path[1024], line[1024];
+    snprintf (path, sizeof path, "%s/%s", s_dir, file);
+    FILE *f = fopen (path, "r");
+    int n = 0;
+    while (f && fgets (line, sizeof line, f))
+        n += strstr (line, needle) != NULL;
+    if (f)
+        fclose (f);
+    return n;
+}
+
+/* How many events of kind the run has sent, waiting a little for the
+ * wanted count: events are appended asynchronously to the run. */
+static int
+events_of (const char *run_id, const char *kind, int want)
+{
+    char file[256], needle[64];
+    snprintf (file, sizeof file, "events-%s.log", run_id);
+    snprintf (needle, sizeof needle, "%s\n", kind);
+    int n = 0;
+    for (int i = 0; i < 100 && (n = count_lines (file, needle)) != want; i++)
+        usleep (50000);
+    return n;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void
+seed_with (const char *model)
+{
+    stack_up ();
+    char id[128];
+    info_t info;
+    start_run (SEED, model, NULL, NULL, NULL, id);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_non_null (strstr (info.answer, "ran 4 tests: OK"));
+    assert_int_equal (info.steps, 4);
+    assert_int_equal (info.tool_calls, 3);
+    assert_int_equal (count_lines ("tools.log", "writeFiles"), 1);
+    assert_int_equal (count_lines ("tools.log", "runCommand"), 1);
+    assert_int_equal (events_of (id, "run_started", 1), 1);
+    assert_int_equal (events_of (id, "tool_call", 3), 3);
+    assert_int_equal (events_of (id, "tool_result", 3), 3);
+    assert_int_equal (events_of (id, "plan", 1), 1);
+    assert_int_equal (events_of (id, "complete", 1), 1);
+    stack_down ();
+}
+
+static void
+test_seed_openai (void **state)
+{
+    (void) state;
+    seed_with ("replay/demo");
+}
+
+static void
+test_seed_anthropic (void **state)
+{
+    (void) state;
+    seed_with ("replay-anthropic/demo");
+}
+
+static void
+decide (const char *run_id, const char *call, bool approve, const char *reason)
+{
+    proto_msg_t *req = proto_msg_new (approve ? PROTO_run_approve : PROTO_run_decline, NULL);
+    proto_set_str (&req->body.run_approve.run_id, run_id);
+    proto_set_str (&req->body.run_approve.tool_call_id, call);
+    proto_set_str (&req->body.run_approve.reason, reason);
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_run_info);
+    proto_msg_destroy (&rep);
+}
+
+static void
+test_approve_and_decline (void **state)
+{
+    (void) state;
+    stack_up ();
+    char a[128], d[128];
+    info_t info;
+    start_run (PR_TASK, NULL, NULL, NULL, NULL, a);
+    start_run (PR_TASK, NULL, NULL, NULL, NULL, d);
+    await_status (a, "awaiting_approval", &info);
+    assert_string_equal (info.pending_call, "call_4_1");
+    await_status (d, "awaiting_approval", &info);
+    assert_int_equal (count_lines ("tools.log", "git.openPR"), 0);
+
+    /* a wrong call id is refused and changes nothing */
+    proto_msg_t *req = proto_msg_new (PROTO_run_approve, NULL);
+    proto_set_str (&req->body.run_approve.run_id, a);
+    proto_set_str (&req->body.run_approve.tool_call_id, "call_9_9");
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "conflict");
+    proto_msg_destroy (&rep);
+
+    decide (d, "call_4_1", false, "not today");
+    await_status (d, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_non_null (strstr (info.answer, "not opened (not today)"));
+    assert_int_equal (count_lines ("tools.log", "git.openPR"), 0);
+    assert_int_equal (events_of (d, "approval_decision", 1), 1);
+
+    decide (a, "call_4_1", true, NULL);
+    await_status (a, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_non_null (strstr (info.answer, "local:pr-1"));
+    assert_int_equal (count_lines ("tools.log", "git.openPR"), 1);
+
+    /* policy: auto-approve by pattern, and never */
+    start_run (PR_TASK, NULL, NULL, "{\"autoApprove\":[\"git.*\"]}", NULL, a);
+    await_status (a, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_int_equal (count_lines ("tools.log", "git.openPR"), 2);
+    start_run (PR_TASK, NULL, NULL, "{\"approval\":\"never\"}", NULL, d);
+    await_status (d, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_int_equal (count_lines ("tools.log", "git.openPR"), 2);
+    stack_down ();
+}
+
+static void
+expect_exhausted (const char *task, const char *budgets, const char *name)
+{
+    char id[128];
+    info_t info;
+    start_run (task, NULL, budgets, NULL, NULL, id);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "budget_exhausted");
+    assert_non_null (strstr (info.reason, name));
+    assert_int_equal (events_of (id, "failed", 1), 1);
+}
+
+static void
+test_budgets (void **state)
+{
+    (void) state;
+    stack_up ();
+    expect_exhausted ("test: many tool calls", "{\"steps\":2}", "steps");
+    expect_exhausted ("test: many tool calls", "{\"toolCalls\":2}", "toolCalls");
+    expect_exhausted ("test: many tool calls", "{\"tokens\":50}", "tokens");
+    expect_exhausted ("test: slow three steps", "{\"wallSeconds\":1}", "wallSeconds");
+    char id[128];
+    info_t info;
+    start_run ("test: many tool calls", NULL, "{\"steps\":5,\"toolCalls\":5}", NULL, NULL, id);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "completed");
+    stack_down ();
+}
+
+static void
+test_cancel (void **state)
+{
+    (void) state;
+    stack_up ();
+    char id[128];
+    info_t info;
+    start_run ("test: long command", NULL, NULL, NULL, NULL, id);
+    for (int i = 0; i < 200 && count_lines ("tools.log", "runCommand") == 0; i++)
+        usleep (50000);
+    proto_msg_t *req = proto_msg_new (PROTO_run_cancel, NULL);
+    proto_set_str (&req->body.run_cancel.run_id, id);
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_int_equal (rep->type, PROTO_run_info);
+    assert_string_equal (rep->body.run_info.status, "cancelled");
+    proto_msg_destroy (&rep);
+    /* cancelling during a model stream too */
+    start_run ("test: slow three steps", NULL, NULL, NULL, NULL, id);
+    req = proto_msg_new (PROTO_run_cancel, NULL);
+    proto_set_str (&req->body.run_cancel.run_id, id);
+    proto_msg_destroy (&rep);
+    rep = request ("orchestrator", req);
+    assert_string_equal (rep->body.run_info.status, "cancelled");
+    proto_msg_destroy (&rep);
+    get_info (id, &info);
+    assert_string_equal (info.status, "cancelled");
+    stack_down ();
+}
+
+static void
+test_faults (void **state)
+{
+    (void) state;
+    stack_up ();
+    char id[128];
+    info_t info;
+    int64_t t0 = zclock_mono ();
+    start_run ("test: flaky model", NULL, NULL, NULL, NULL, id);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "completed");
+    /* the 429 said Retry-After: 1, so the run cannot be faster than 1 s */
+    assert_true (zclock_mono () - t0 >= 1000);
+    start_run ("test: stalled stream", "replay-anthropic/x", NULL, NULL, NULL, id);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_string_equal (info.answer, "Stall task done after a retry.");
+    stack_down ();
+}
+
+static void
+test_unknown_task_and_model (void **state)
+{
+    (void) state;
+    stack_up ();
+    char id[128];
+    info_t info;
+    start_run ("make me a sandwich", NULL, NULL, NULL, NULL, id);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_non_null (strstr (info.answer, "only knows its demo tasks"));
+    assert_non_null (strstr (info.answer, SEED));
+    proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
+    proto_set_str (&req->body.run_start.task, "x");
+    proto_set_str (&req->body.run_start.model, "nobody/model");
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_non_null (strstr (rep->body.error.message, "unknown provider"));
+    proto_msg_destroy (&rep);
+    stack_down ();
+}
+
+static void
+test_verify_and_threads (void **state)
+{
+    (void) state;
+    stack_up ();
+    char id[128], id2[128];
+    info_t info;
+    start_run ("test: verify feedback", NULL, NULL, "{\"verify\":[\"tests_passed\"]}", "th-1", id);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_string_equal (info.answer, "Tests pass now.");
+    assert_int_equal (events_of (id, "check", 2), 2);
+    /* the same thread's next run sees the first one's conversation: the
+     * scripted model would answer turn 5 if it counted the old turns */
+    start_run (SEED, NULL, NULL, NULL, "th-1", id2);
+    await_status (id2, "", &info);
+    assert_string_equal (info.status, "completed");
+    stack_down ();
+}
+
+static void
+test_restart (void **state)
+{
+    (void) state;
+    stack_up ();
+    char slow[128], pr[128];
+    info_t info;
+    start_run ("test: slow three steps", NULL, NULL, NULL, NULL, slow);
+    start_run (PR_TASK, NULL, NULL, NULL, NULL, pr);
+    await_status (pr, "awaiting_approval", &info);
+    for (int i = 0; i < 200; i++) {
+        get_info (slow, &info);
+        if (info.steps >= 2)
+            break;
+        usleep (50000);
+    }
+    support_stop (s_orch, SIGKILL, 5000);
+    s_orch = spawn_orchestrator ();
+    await_service ("orchestrator");
+    await_status (slow, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_string_equal (info.answer, "Slow task done.");
+    assert_int_equal (count_lines ("tools.log", "createSandbox"), 2);
+    await_status (pr, "awaiting_approval", &info);
+    assert_string_equal (info.pending_call, "call_4_1");
+    decide (pr, "call_4_1", true, NULL);
+    await_status (pr, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_int_equal (count_lines ("tools.log", "git.openPR"), 1);
+    stack_down ();
+}
+
+static void
+test_hundred_runs (void **state)
+{
+    (void) state;
+    stack_up ();
+    static char ids[100][128];
+    info_t info;
+    for (int i = 0; i < 100; i++)
+        start_run (SEED, i % 2 ? "replay-anthropic/demo" : NULL, NULL, NULL, NULL, ids[i]);
+    for (int i = 0; i < 100; i++) {
+        await_status (ids[i], "", &info);
+        assert_string_equal (info.status, "completed");
+    }
+    assert_int_equal (count_lines ("tools.log", "runCommand"), 100);
+    stack_down ();
+}
+
+static void
+test_cli (void **state)
+{
+    (void) state;
+    stack_up ();
+    static char out[65536];
+    const char *seed[] = { "caisson", "run", SEED, NULL };
+    assert_int_equal (support_run (seed, out, sizeof out), 0);
+    assert_non_null (strstr (out, "-> writeFiles"));
+    assert_non_null (strstr (out, "Ran 4 tests"));
+    assert_non_null (strstr (out, "ran 4 tests: OK"));
+    const char *json[] = { "caisson", "run", "--json", "--model", "replay-anthropic/x", SEED, NULL };
+    assert_int_equal (support_run (json, out, sizeof out), 0);
+    assert_non_null (strstr (out, "\"kind\":\"complete\""));
+    const char *bad[] = { "caisson", "run", "--model", "nobody/x", "task", NULL };
+    assert_int_equal (support_run (bad, out, sizeof out), 1);
+    const char *budget[] = { "caisson", "run", "test: many tool calls", "--thread", "t-cli", NULL };
+    assert_int_equal (support_run (budget, out, sizeof out), 0);
+
+    char id[128];
+    info_t info;
+    start_run (PR_TASK, NULL, NULL, NULL, NULL, id);
+    await_status (id, "awaiting_approval", &info);
+    const char *wrong[] = { "caisson", "approve", id, "call_0_0", NULL };
+    assert_int_equal (support_run (wrong, out, sizeof out), 1);
+    const char *no[] = { "caisson", "decline", id, "call_4_1", "--reason", "no thanks", NULL };
+    assert_int_equal (support_run (no, out, sizeof out), 0);
+    await_status (id, "", &info);
+    assert_non_null (strstr (info.answer, "no thanks"));
+    assert_int_equal (count_lines ("tools.log", "git.openPR"), 0);
+    stack_down ();
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc == 2 && strcmp (argv[1], "fixture") == 0)
+        return orch_fixture_main ();
+    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
+    assert_true (n > 0);
+    s_self[n] = '\0';
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_seed_openai),
+        cmocka_unit_test (test_seed_anthropic),
+        cmocka_unit_test (test_approve_and_decline),
+        cmocka_unit_test (test_budgets),
+        cmocka_unit_test (test_cancel),
+        cmocka_unit_test (test_faults),
+        cmocka_unit_test (test_unknown_task_and_model),
+        cmocka_unit_test (test_verify_and_threads),
+        cmocka_unit_test (test_restart),
+        cmocka_unit_test (test_hundred_runs),
+        cmocka_unit_test (test_cli),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
