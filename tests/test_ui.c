@@ -330,6 +330,7 @@ test_sandboxes_isolation (void **state)
     doc = ui_json ("POST", path, s_alice, "{\"command\":[\"echo\",\"hi\"]}", &status);
     assert_int_equal (status, 200);
     assert_string_equal (json_string_value (json_object_get (doc, "stdout")), "[\"echo\",\"hi\"]");
+    assert_true (json_is_integer (json_object_get (doc, "exitCode")));     /* 0 is shown */
     json_decref (doc);
     doc = ui_json ("POST", path, s_alice, "{\"command\":[\"id\"],\"sandboxId\":\"x\"}", &status);
     assert_int_equal (status, 400);

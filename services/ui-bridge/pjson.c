@@ -185,8 +185,9 @@ pjson_from_body (const proto_msg_t *msg)
                 v = json_integer ((json_int_t) *(const uint64_t *) slot);
             break;
         case PROTO_T_I64:
-            if (f->required || *(const int64_t *) slot)
-                v = json_integer (*(const int64_t *) slot);
+            /* Signed fields are values like exit codes, where 0 says
+             * something: always present. */
+            v = json_integer (*(const int64_t *) slot);
             break;
         case PROTO_T_BOOL:
             if (f->required || *(const bool *) slot)

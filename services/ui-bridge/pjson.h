@@ -18,8 +18,9 @@
 int pjson_to_body (proto_msg_t *msg, const json_t *obj, const char *const skip[], char *why,
                    size_t whylen);
 
-/* A new JSON object holding msg's body. Optional numbers equal to zero and
- * optional false booleans are left out. NULL when out of memory or when an
+/* A new JSON object holding msg's body. Optional unsigned numbers equal
+ * to zero and optional false booleans are left out (the codec has no
+ * presence bit for them); signed numbers (exit codes) always appear. NULL when out of memory or when an
  * ANY field does not decode. */
 json_t *pjson_from_body (const proto_msg_t *msg);
 
