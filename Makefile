@@ -35,10 +35,11 @@ test-deploy:
 
 bench: build
 	./$(BUILD)/bin/bench-bus
+	./$(BUILD)/bin/bench-ui
+	./$(BUILD)/bin/bench-tools
 	./$(BUILD)/bin/bench-agent
 	./$(BUILD)/bin/bench-eventlog
 	./$(BUILD)/bin/bench-sandbox
-	./$(BUILD)/bin/bench-tools
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null

@@ -57,6 +57,31 @@ static const cfg_entry_t table[] = {
       "Longest back-off before the supervisor restarts a crashed process." },
     { "CAISSON_HEALTH_TIMEOUT_MS", "5000", "caisson",
       "How long `caisson up` waits for every process to report healthy." },
+    /* ui-bridge: the HTTP API, AG-UI and the web UI. */
+    { "CAISSON_HTTP_MAX_BODY", "1048576", "ui-bridge",
+      "Largest HTTP request body accepted, in bytes (413 beyond)." },
+    { "CAISSON_HTTP_MAX_HEADER", "16384", "ui-bridge",
+      "Largest request line plus headers accepted, in bytes (431 beyond)." },
+    { "CAISSON_HTTP_MAX_CONNECTIONS", "256", "ui-bridge",
+      "HTTP connections served at once (each has its own thread); more wait "
+      "in the listen queue." },
+    { "CAISSON_HTTP_MAX_PER_IP", "64", "ui-bridge",
+      "HTTP connections accepted at once from one client address." },
+    { "CAISSON_HTTP_IDLE_S", "30", "ui-bridge",
+      "Seconds without progress after which an HTTP connection is closed, "
+      "so a stalled client frees its slot." },
+    { "CAISSON_HTTP_RATE", "50", "ui-bridge",
+      "Requests per second each user may make (a token bucket; 429 beyond)." },
+    { "CAISSON_HTTP_BURST", "100", "ui-bridge",
+      "Requests a user may make at once before CAISSON_HTTP_RATE applies." },
+    { "CAISSON_HTTP_CORS", "", "ui-bridge",
+      "Comma-separated origins allowed to call the API from a browser "
+      "(e.g. `http://localhost:3000`); empty allows none but the UI's own." },
+    { "CAISSON_TOKENS_FILE", "", "ui-bridge, caisson",
+      "File of hashed API tokens; empty means `$CAISSON_DATA/ui-bridge/tokens`. "
+      "ui-bridge instances that share it share tokens." },
+    { "CAISSON_SSE_HEARTBEAT_MS", "15000", "ui-bridge",
+      "Interval of keep-alive comments on idle event streams." },
     /* event-log */
     { "CAISSON_EVENTLOG_SYNC", "full", "event-log",
       "Durability of each batch commit: `full` (data and meta page synced), "

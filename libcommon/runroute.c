@@ -6,6 +6,19 @@
 #include <string.h>
 
 int
+runroute_of_record (const json_t *record, char *service, size_t len)
+{
+    const char *owner = json_string_value (json_object_get (record, "orchestrator"));
+    /* An owner with a dot would address some other service's instance. */
+    if (owner && *owner && !strchr (owner, '.')) {
+        snprintf (service, len, "orchestrator.%s", owner);
+        return 0;
+    }
+    snprintf (service, len, "orchestrator");
+    return -1;
+}
+
+int
 runroute_service (bus_client_t *client, const char *run, char *service, size_t len)
 {
     snprintf (service, len, "orchestrator");
@@ -21,11 +34,7 @@ runroute_service (bus_client_t *client, const char *run, char *service, size_t l
         char why[128];
         json_t *rec = mpjson_decode (rep->body.run_record.run.data, rep->body.run_record.run.size,
                                      8, why, sizeof why);
-        const char *owner = json_string_value (json_object_get (rec, "orchestrator"));
-        if (owner && *owner && !strchr (owner, '.')) {
-            snprintf (service, len, "orchestrator.%s", owner);
-            rc = 0;
-        }
+        rc = runroute_of_record (rec, service, len);
         json_decref (rec);
     }
     proto_msg_destroy (&rep);

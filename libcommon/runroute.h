@@ -7,11 +7,16 @@
 #define CAISSON_RUNROUTE_H
 
 #include "bus_client.h"
+#include <jansson.h>
 #include <stddef.h>
 
 /* Writes into service the address for requests about run: the owning
  * instance's, or plain `orchestrator` when event-log does not know it
  * (yet). Returns 0 when an owner was found, -1 when falling back. */
 int runroute_service (bus_client_t *client, const char *run, char *service, size_t len);
+
+/* The same from a run's record already at hand (event-log's run.record
+ * decoded to JSON); record may be NULL. */
+int runroute_of_record (const json_t *record, char *service, size_t len);
 
 #endif

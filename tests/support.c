@@ -45,6 +45,8 @@ support_sandbox_env (const char *name)
     if (!s_owner)
         atexit (sweep_sandboxes);
     s_owner = getpid ();
+    /* Any free port: stacks side by side, and other tests, never collide. */
+    setenv ("CAISSON_HTTP", "127.0.0.1:0", 1);
     return s_dir;
 }
 

@@ -13,8 +13,8 @@
 
 /* Makes a fresh directory under $TMPDIR (or /tmp) and points the bus
  * settings (CAISSON_BUS, CAISSON_BUS_PUB, CAISSON_BUS_SUB) at ipc
- * endpoints inside it, and CAISSON_DATA at it, so tests never collide with
- * each other or a running stack. Returns the directory (static storage). */
+ * endpoints inside it, CAISSON_DATA at it, and CAISSON_HTTP at a free port,
+ * so tests never collide with each other or a running stack. Returns the directory (static storage). */
 const char *support_sandbox_env (const char *name);
 
 /* Starts build/bin/<program> with the current environment plus the given

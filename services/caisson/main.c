@@ -9,6 +9,7 @@
 #include "cfg.h"
 #include "cmd_events.h"
 #include "clog.h"
+#include "cmd_token.h"
 #include "cmd_tool.h"
 #include "cmd_run.h"
 #include "probe.h"
@@ -37,6 +38,8 @@ static const char *usage =
     "  stats [--json]               pass rate, tokens, runtime, steps, failure causes\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
     "                               its health; exit 0 when it answers\n"
+    "  token create --user NAME [--operator] [--data DIR]\n"
+    "                               print a new API bearer token for NAME\n"
     "  tool list|call ...           the agent's tools: list them, or call one\n"
     "  prs, pr ID                   the local forge's pull requests\n"
     "  run [--model M] [--thread T] [--json] \"TASK\"\n"
@@ -121,12 +124,15 @@ run_stack (const args_t *a, int ready)
         (void) w;
         close (ready);
     }
-    else if (status == 0)
-        printf ("caisson: 6 processes healthy in %lld ms\n"
+    else if (status == 0) {
+        char note[512] = "";
+        cmd_token_local (a->data, note, sizeof note);
+        printf ("caisson: 6 processes healthy in %lld ms\n%s"
                 "  data     %s\n  logs     %s/log/*.log\n  bus      %s\n  events   %s"
                 "  (watch: caisson tap --data %s)\n  stop     Ctrl-C, or caisson down --data %s\n",
-                (long long) took, a->data, a->data, cfg_str ("CAISSON_BUS"),
+                (long long) took, note, a->data, a->data, cfg_str ("CAISSON_BUS"),
                 cfg_str ("CAISSON_BUS_SUB"), a->data, a->data);
+    }
     if (ready < 0 && status == 0 && supervisor_offline_notice ())
         fprintf (stderr, "%s", supervisor_offline_notice ());
     else if (status != 0 && ready < 0)
@@ -179,9 +185,11 @@ cmd_up (const args_t *a)
         waitpid (pid, NULL, 0);
         return 1;
     }
-    printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n"
+    char note[512] = "";
+    cmd_token_local (a->data, note, sizeof note);
+    printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n%s"
             "  data %s, logs %s/log; stop with: caisson down --data %s\n",
-            strtok (line + 3, "\n"), (int) pid, a->data, a->data, a->data);
+            strtok (line + 3, "\n"), (int) pid, note, a->data, a->data, a->data);
     if (supervisor_offline_notice ())
         fprintf (stderr, "%s", supervisor_offline_notice ());
     return 0;
@@ -321,6 +329,8 @@ main (int argc, char **argv)
         fprintf (stderr, "caisson: %s\n", err);
         return 2;
     }
+    if (argc > 1 && !strcmp (argv[1], "token"))
+        return cmd_token (argc, argv);
     if (argc > 1 && cmd_events_is (argv[1]))
         return cmd_events_main (argc, argv);
     bool tool = argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")

@@ -1,0 +1,275 @@
+/* agui: the event translation. See agui.h. */
+#include "agui.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _agui_t {
+    char thread_id[160];
+    char run_id[160];
+    char crun[160];
+    char message_id[192];       /* the open text message, "" when none */
+    unsigned messages;          /* text messages opened so far */
+    char step[64];              /* the open step's name, "" when none */
+    unsigned steps;
+    bool done;
+};
+
+agui_t *
+agui_new (const char *thread_id, const char *run_id, const char *crun)
+{
+    agui_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf (self->thread_id, sizeof self->thread_id, "%s", thread_id);
+    snprintf (self->run_id, sizeof self->run_id, "%s", run_id);
+    snprintf (self->crun, sizeof self->crun, "%s", crun);
+    return self;
+}
+
+void
+agui_destroy (agui_t **self_p)
+{
+    if (self_p && *self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static void
+emit (json_t *out, const char *type, json_t *fields)
+{
+    json_object_set_new (fields, "type", json_string (type));
+    json_array_append_new (out, fields);
+}
+
+/* A string field copied when present; absent fields stay absent. */
+static void
+copy_str (json_t *to, const char *name, json_t *from, const char *key)
+{
+    json_t *v = json_object_get (from, key);
+    if (json_is_string (v))
+        json_object_set (to, name, v);
+}
+
+static void
+state_delta (agui_t *self, json_t *out, const char *path, json_t *value)
+{
+    (void) self;
+    if (!value)
+        return;
+    emit (out, "STATE_DELTA",
+          json_pack ("{s:[{s:s,s:s,s:o}]}", "delta", "op", "add", "path", path, "value", value));
+}
+
+static void
+close_message (agui_t *self, json_t *out)
+{
+    if (!*self->message_id)
+        return;
+    emit (out, "TEXT_MESSAGE_END", json_pack ("{s:s}", "messageId", self->message_id));
+    self->message_id[0] = '\0';
+}
+
+static void
+open_message (agui_t *self, json_t *out)
+{
+    if (*self->message_id)
+        return;
+    snprintf (self->message_id, sizeof self->message_id, "%s-m%u", self->run_id,
+              ++self->messages);
+    emit (out, "TEXT_MESSAGE_START",
+          json_pack ("{s:s,s:s}", "messageId", self->message_id, "role", "assistant"));
+}
+
+static void
+close_step (agui_t *self, json_t *out)
+{
+    close_message (self, out);
+    if (!*self->step)
+        return;
+    emit (out, "STEP_FINISHED", json_pack ("{s:s}", "stepName", self->step));
+    self->step[0] = '\0';
+}
+
+static void
+content (agui_t *self, json_t *out, const char *text)
+{
+    if (!text || !*text)
+        return;                 /* the schema wants a non-empty delta */
+    open_message (self, out);
+    emit (out, "TEXT_MESSAGE_CONTENT",
+          json_pack ("{s:s,s:s}", "messageId", self->message_id, "delta", text));
+}
+
+void
+agui_start (agui_t *self, json_t *out)
+{
+    emit (out, "RUN_STARTED", json_pack ("{s:s,s:s}", "threadId", self->thread_id, "runId",
+                                         self->run_id));
+    emit (out, "STATE_SNAPSHOT",
+          json_pack ("{s:{s:s,s:s}}", "snapshot", "caissonRunId", self->crun, "status",
+                     "running"));
+}
+
+static void
+finish (agui_t *self, json_t *out, json_t *outcome, json_t *result)
+{
+    close_step (self, out);
+    json_t *ev = json_pack ("{s:s,s:s}", "threadId", self->thread_id, "runId", self->run_id);
+    if (outcome)
+        json_object_set_new (ev, "outcome", outcome);
+    if (result)
+        json_object_set_new (ev, "result", result);
+    emit (out, "RUN_FINISHED", ev);
+    self->done = true;
+}
+
+void
+agui_fail (agui_t *self, const char *code, const char *message, json_t *out)
+{
+    if (self->done)
+        return;
+    close_step (self, out);
+    emit (out, "RUN_ERROR", json_pack ("{s:s,s:s}", "message", message, "code", code));
+    self->done = true;
+}
+
+static const char *
+text_of (json_t *data, const char *a, const char *b)
+{
+    const char *s = json_string_value (json_object_get (data, a));
+    return s ? s : json_string_value (json_object_get (data, b));
+}
+
+bool
+agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_t *out)
+{
+    if (self->done)
+        return true;
+    if (!strcmp (kind, "text_delta"))
+        content (self, out, text_of (data, "delta", "text"));
+    else if (!strcmp (kind, "text")) {
+        /* The whole text of a step's message: after its deltas it only
+         * closes the message; replayed from history it is the message. */
+        if (!*self->message_id)
+            content (self, out, text_of (data, "text", "content"));
+        close_message (self, out);
+    }
+    else if (!strcmp (kind, "step_started")) {
+        close_step (self, out);
+        snprintf (self->step, sizeof self->step, "step %u", ++self->steps);
+        emit (out, "STEP_STARTED", json_pack ("{s:s}", "stepName", self->step));
+    }
+    else if (!strcmp (kind, "step_finished"))
+        close_step (self, out);
+    else if (!strcmp (kind, "tool_call")) {
+        close_message (self, out);
+        const char *id = json_string_value (json_object_get (data, "toolCallId"));
+        const char *name = json_string_value (json_object_get (data, "name"));
+        if (!id || !name)
+            return false;
+        emit (out, "TOOL_CALL_START", json_pack ("{s:s,s:s}", "toolCallId", id,
+                                                 "toolCallName", name));
+        json_t *args = json_object_get (data, "args");
+        char *text = json_dumps (args ? args : json_object (), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text && *text)
+            emit (out, "TOOL_CALL_ARGS", json_pack ("{s:s,s:s}", "toolCallId", id,
+                                                    "delta", text));
+        free (text);
+        emit (out, "TOOL_CALL_END", json_pack ("{s:s}", "toolCallId", id));
+    }
+    else if (!strcmp (kind, "tool_result")) {
+        const char *id = json_string_value (json_object_get (data, "toolCallId"));
+        if (!id)
+            return false;
+        json_t *result = json_object_get (data, "result");
+        char *text = result ? json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char mid[192];
+        snprintf (mid, sizeof mid, "%s-result", id);
+        emit (out, "TOOL_CALL_RESULT", json_pack ("{s:s,s:s,s:s,s:s}", "messageId", mid,
+                                                  "toolCallId", id, "content",
+                                                  text ? text : "null", "role", "tool"));
+        free (text);
+    }
+    else if (!strcmp (kind, "run_started")) {
+        json_t *sandbox = json_object_get (data, "sandboxId");
+        if (json_is_string (sandbox))
+            state_delta (self, out, "/sandbox", json_incref (sandbox));
+    }
+    else if (!strcmp (kind, "plan"))
+        state_delta (self, out, "/plan", json_incref (json_object_get (data, "plan")
+                                                      ? json_object_get (data, "plan") : data));
+    else if (!strcmp (kind, "ask_approval")) {
+        const char *call = json_string_value (json_object_get (data, "toolCallId"));
+        const char *name = json_string_value (json_object_get (data, "name"));
+        if (!call)
+            return false;
+        state_delta (self, out, "/status", json_string ("awaiting_approval"));
+        char id[512], message[512];
+        snprintf (id, sizeof id, "%s:%s:%llu", self->crun, call, (unsigned long long) run_seq);
+        snprintf (message, sizeof message, "Allow the agent to run %s?", name ? name : "this tool");
+        json_t *interrupt = json_pack ("{s:s,s:s,s:s,s:s}", "id", id, "reason", "confirmation",
+                                       "toolCallId", call, "message", message);
+        json_t *args = json_object_get (data, "args");
+        if (args)
+            json_object_set_new (interrupt, "metadata",
+                                 json_pack ("{s:s,s:O}", "tool", name ? name : "", "args", args));
+        finish (self, out, json_pack ("{s:s,s:[o]}", "type", "interrupt", "interrupts",
+                                      interrupt), NULL);
+    }
+    else if (!strcmp (kind, "complete")) {
+        close_step (self, out);
+        state_delta (self, out, "/status", json_string ("completed"));
+        json_t *answer = json_object_get (data, "answer");
+        finish (self, out, NULL, answer ? json_incref (answer) : NULL);
+    }
+    else if (!strcmp (kind, "cancelled")) {
+        close_step (self, out);
+        state_delta (self, out, "/status", json_string ("cancelled"));
+        finish (self, out, json_pack ("{s:s}", "type", "cancelled"), NULL);
+    }
+    else if (!strcmp (kind, "failed")) {
+        close_step (self, out);
+        state_delta (self, out, "/status", json_string ("failed"));
+        const char *why = text_of (data, "reason", "message");
+        json_t *ev = json_pack ("{s:s}", "message", why ? why : "the run failed");
+        copy_str (ev, "code", data, "code");
+        emit (out, "RUN_ERROR", ev);
+        self->done = true;
+    }
+    return self->done;
+}
+
+int
+agui_interrupt_parse (const char *id, char *crun, char *call, uint64_t *run_seq)
+{
+    const char *a = strchr (id, ':');
+    const char *b = a ? strrchr (a + 1, ':') : NULL;
+    if (!a || !b || a == id || b == a + 1 || (size_t) (a - id) > 128
+        || (size_t) (b - a - 1) > 128)
+        return -1;
+    char *end;
+    unsigned long long seq = strtoull (b + 1, &end, 10);
+    if (*end || end == b + 1)
+        return -1;
+    snprintf (crun, 129, "%.*s", (int) (a - id), id);
+    snprintf (call, 129, "%.*s", (int) (b - a - 1), a + 1);
+    *run_seq = seq;
+    return 0;
+}
+
+char *
+agui_frame (const json_t *event)
+{
+    char *text = json_dumps (event, JSON_COMPACT);
+    if (!text)
+        return NULL;
+    size_t n = strlen (text);
+    char *frame = malloc (n + 9);
+    if (frame)
+        snprintf (frame, n + 9, "data: %s\n\n", text);
+    free (text);
+    return frame;
+}

@@ -1,0 +1,48 @@
+/* api: the route functions router.c dispatches to, one module per area. */
+#ifndef CAISSON_API_H
+#define CAISSON_API_H
+
+#include "app.h"
+
+/* api_health.c: GET /healthz (no token), GET /metrics (no token). */
+http_res_t *api_healthz (app_t *app, http_req_t *req);
+http_res_t *api_metrics (app_t *app, http_req_t *req);
+
+/* api_sandboxes.c: /api/sandboxes, what `caisson sandbox` does, per user. */
+http_res_t *api_sandboxes_list (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_create (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_get (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_delete (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_exec (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_files (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_read (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_write (app_t *app, http_req_t *req);
+
+/* api_runs.c: /api/runs and /api/artifacts, per user. */
+http_res_t *api_runs_start (app_t *app, http_req_t *req);
+http_res_t *api_runs_list (app_t *app, http_req_t *req);
+http_res_t *api_runs_get (app_t *app, http_req_t *req);
+http_res_t *api_runs_events (app_t *app, http_req_t *req);
+http_res_t *api_runs_approve (app_t *app, http_req_t *req);
+http_res_t *api_runs_decline (app_t *app, http_req_t *req);
+http_res_t *api_runs_cancel (app_t *app, http_req_t *req);
+http_res_t *api_runs_transcript (app_t *app, http_req_t *req);
+http_res_t *api_artifacts_get (app_t *app, http_req_t *req);
+/* The record of run when req's user may see it (*record, new), else the
+ * error to answer (404 for someone else's run). */
+http_res_t *api_run_record (app_t *app, http_req_t *req, const char *run, json_t **record);
+/* Approves or declines the call a run awaits, asking the orchestrator
+ * instance its record (from api_run_record) names. NULL, or the error. */
+http_res_t *api_run_decide (app_t *app, http_req_t *req, const json_t *record, const char *run,
+                            const char *call, bool approve, const char *reason);
+/* Starts a run for req's user: *run_id receives the new id (129 bytes). */
+http_res_t *api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread,
+                           char *run_id);
+
+/* api_agui.c: POST /agui, AG-UI 1.0 over SSE. */
+http_res_t *api_agui (app_t *app, http_req_t *req);
+
+/* static.c: the web UI, embedded at build time. */
+http_res_t *api_static (app_t *app, http_req_t *req);
+
+#endif

@@ -1,0 +1,207 @@
+/* api_agui: POST /agui, the AG-UI 1.0 endpoint CopilotKit front ends call.
+ *
+ * The body is a RunAgentInput. Without `resume`, the last user message is
+ * the task of a new Caisson run on the thread (threadId). With `resume`,
+ * each entry answers an approval interrupt this endpoint raised earlier
+ * (status `resolved` approves unless payload says `approved: false`;
+ * `cancelled` declines; payload.reason goes to the model), and the
+ * stream continues the same Caisson run after the event that asked. The
+ * answer is text/event-stream, one `data: <json>\n\n` per AG-UI event
+ * (agui.h), ending with RUN_FINISHED or RUN_ERROR. Input errors before the
+ * stream starts are ordinary JSON errors with their status. */
+#include "api.h"
+#include "agui.h"
+#include "cfg.h"
+#include "runstream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    app_t *app;
+    runstream_t *rs;
+    agui_t *tr;
+    json_t *queue;              /* AG-UI events to send */
+    size_t at;
+    int heartbeat_ms;
+    char *pending;
+    size_t len, off;
+    bool ended;
+} agstream_t;
+
+static void
+s_free (void *arg)
+{
+    agstream_t *s = arg;
+    runstream_destroy (&s->rs);
+    agui_destroy (&s->tr);
+    json_decref (s->queue);
+    free (s->pending);
+    free (s);
+}
+
+/* Fills s->pending with the next frame(s). */
+static void
+s_next (agstream_t *s)
+{
+    while (s->at == json_array_size (s->queue) && !s->ended) {
+        json_array_clear (s->queue);
+        s->at = 0;
+        json_t *item = runstream_next (s->rs, s->heartbeat_ms);
+        if (item) {
+            json_int_t rs = json_integer_value (json_object_get (item, "runSeq"));
+            s->ended = agui_feed (s->tr, json_string_value (json_object_get (item, "kind")),
+                                  json_object_get (item, "data"), (uint64_t) rs, s->queue);
+            json_decref (item);
+        }
+        else if (runstream_error (s->rs) || atomic_load (&s->app->stopping)) {
+            agui_fail (s->tr, "stream_failed",
+                       runstream_error (s->rs) ? runstream_error (s->rs) : "server stopping",
+                       s->queue);
+            s->ended = true;
+        }
+        else {
+            s->pending = strdup (": keep-alive\n\n");
+            s->len = s->pending ? strlen (s->pending) : 0;
+            return;
+        }
+    }
+    if (s->at < json_array_size (s->queue)) {
+        s->pending = agui_frame (json_array_get (s->queue, s->at++));
+        s->len = s->pending ? strlen (s->pending) : 0;
+    }
+}
+
+static ssize_t
+s_read (void *arg, uint64_t pos, char *buf, size_t max)
+{
+    (void) pos;
+    agstream_t *s = arg;
+    if (s->off == s->len) {
+        free (s->pending);
+        s->pending = NULL;
+        s->off = s->len = 0;
+        s_next (s);
+        if (!s->pending)
+            return s->ended ? MHD_CONTENT_READER_END_OF_STREAM
+                            : MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = s->len - s->off < max ? s->len - s->off : max;
+    memcpy (buf, s->pending + s->off, n);
+    s->off += n;
+    return (ssize_t) n;
+}
+
+/* The text of the last user message, borrowed from input; NULL if none. */
+static const char *
+last_user_text (json_t *messages)
+{
+    for (size_t i = json_array_size (messages); i-- > 0;) {
+        json_t *m = json_array_get (messages, i);
+        const char *role = json_string_value (json_object_get (m, "role"));
+        if (!role || strcmp (role, "user"))
+            continue;
+        json_t *c = json_object_get (m, "content");
+        if (json_is_string (c))
+            return json_string_value (c);
+        size_t k;
+        json_t *part;
+        json_array_foreach (c, k, part)
+            if (json_is_string (json_object_get (part, "text")))
+                return json_string_value (json_object_get (part, "text"));
+    }
+    return NULL;
+}
+
+/* Answers every resume entry; fills crun and from with where to go on. */
+static http_res_t *
+s_resume (app_t *app, http_req_t *req, json_t *resume, char *crun, uint64_t *from)
+{
+    size_t i;
+    json_t *entry;
+    json_array_foreach (resume, i, entry) {
+        const char *id = json_string_value (json_object_get (entry, "interruptId"));
+        const char *status = json_string_value (json_object_get (entry, "status"));
+        char run[129], call[129];
+        uint64_t seq;
+        if (!id || !status || agui_interrupt_parse (id, run, call, &seq))
+            return http_res_error (400, "bad_request",
+                                   "resume[%zu]: interruptId and status are required, and the "
+                                   "id must be one this endpoint raised", i);
+        if (i && strcmp (run, crun))
+            return http_res_error (400, "bad_request", "resume entries name different runs");
+        json_t *rec;
+        http_res_t *err = api_run_record (app, req, run, &rec);
+        if (err)
+            return err;
+        json_t *payload = json_object_get (entry, "payload");
+        bool approve = !strcmp (status, "resolved")
+                    && !json_is_false (json_is_object (payload)
+                                           ? json_object_get (payload, "approved") : payload);
+        const char *reason = json_string_value (json_object_get (payload, "reason"));
+        err = api_run_decide (app, req, rec, run, call, approve, reason);
+        json_decref (rec);
+        if (err)
+            return err;
+        snprintf (crun, 129, "%s", run);
+        if (seq + 1 > *from)
+            *from = seq + 1;
+    }
+    return NULL;
+}
+
+http_res_t *
+api_agui (app_t *app, http_req_t *req)
+{
+    json_t *in;
+    http_res_t *err = app_body (req, &in);
+    if (err)
+        return err;
+    const char *thread = json_string_value (json_object_get (in, "threadId"));
+    const char *run = json_string_value (json_object_get (in, "runId"));
+    json_t *messages = json_object_get (in, "messages");
+    json_t *resume = json_object_get (in, "resume");
+    if (!thread || !run || (messages && !json_is_array (messages))
+        || (resume && !json_is_array (resume))) {
+        json_decref (in);
+        return http_res_error (400, "bad_request", "a RunAgentInput needs threadId and runId "
+                               "(strings); messages and resume are arrays");
+    }
+    char crun[129] = "";
+    uint64_t from = 1;
+    if (json_array_size (resume))
+        err = s_resume (app, req, resume, crun, &from);
+    else {
+        const char *task = last_user_text (messages);
+        err = task ? api_run_start (app, req, task, thread, crun)
+                   : http_res_error (400, "bad_request", "no user message to act on");
+    }
+    if (err) {
+        json_decref (in);
+        return err;
+    }
+    agstream_t *s = calloc (1, sizeof *s);
+    if (!s) {
+        json_decref (in);
+        return NULL;
+    }
+    s->app = app;
+    s->heartbeat_ms = (int) cfg_u64 ("CAISSON_SSE_HEARTBEAT_MS");
+    s->queue = json_array ();
+    s->tr = agui_new (thread, run, crun);
+    s->rs = runstream_new (app, req, crun, from);
+    json_decref (in);
+    if (!s->tr || !s->rs || !s->queue) {
+        s_free (s);
+        return http_res_error (503, "bus_unavailable", "cannot follow the run's events");
+    }
+    agui_start (s->tr, s->queue);
+    http_res_t *res = http_res_stream ("text/event-stream", s_read, s, s_free);
+    if (!res) {
+        s_free (s);
+        return NULL;
+    }
+    http_res_header (res, "Cache-Control", "no-store");
+    return res;
+}

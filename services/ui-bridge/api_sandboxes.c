@@ -1,0 +1,221 @@
+/* api_sandboxes: sandboxes over HTTP, as the CLI drives them over the
+ * bus. Requests go to `sandbox-manager.<instance>` (the host that owns a
+ * sandbox: the part of its id before `-`), carry the caller as the
+ * envelope's user, and a sandbox that is someone else's answers 404, as
+ * one that does not exist does (operators see all). */
+#include "api.h"
+#include "pjson.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIMEOUT_MS 10000
+#define SVC "sandbox-manager"
+
+static bool
+valid_id (const char *id)
+{
+    size_t n = strlen (id);
+    if (n == 0 || n > 96)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z')
+              || (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
+            return false;
+    return true;
+}
+
+/* The bus address of the manager that owns id. */
+static void
+owner_service (const char *id, char *out, size_t outlen)
+{
+    const char *dash = strchr (id, '-');
+    if (dash)
+        snprintf (out, outlen, SVC ".%.*s", (int) (dash - id), id);
+    else
+        snprintf (out, outlen, SVC);
+}
+
+static bool
+visible (http_req_t *req, const char *owner)
+{
+    return req->operator_ || (owner && !strcmp (owner, req->user));
+}
+
+static http_res_t *
+not_found (const char *id)
+{
+    return http_res_error (404, "not_found", "no sandbox '%s'", id);
+}
+
+/* Checks that req's {id} names a sandbox the caller may see; fills
+ * service with its manager's address. Returns NULL, or the error to send;
+ * *info_p receives the sandbox.info when info_p is not NULL. */
+static http_res_t *
+s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **info_p)
+{
+    const char *id = req->params[0];
+    if (!valid_id (id))
+        return not_found (id);
+    owner_service (id, service, len);
+    proto_msg_t *msg = app_msg (req, PROTO_sandbox_get), *rep;
+    if (msg)
+        proto_set_str (&msg->body.sandbox_get.sandboxId, id);
+    http_res_t *err = app_call (app, service, msg, TIMEOUT_MS, PROTO_sandbox_info, &rep);
+    if (err)
+        return err;
+    bool ok = visible (req, rep->body.sandbox_info.user);
+    if (ok && info_p)
+        *info_p = rep;
+    else
+        proto_msg_destroy (&rep);
+    return ok ? NULL : not_found (id);
+}
+
+http_res_t *
+api_sandboxes_list (app_t *app, http_req_t *req)
+{
+    proto_msg_t *msg = app_msg (req, PROTO_sandbox_list), *rep;
+    if (!msg)
+        return NULL;
+    const char *status = http_query (req, "status");
+    if (status && strlen (status) <= 16)
+        proto_set_str (&msg->body.sandbox_list.status, status);
+    if (!req->operator_)
+        proto_set_str (&msg->body.sandbox_list.user, req->user);
+    else if (http_query (req, "user"))
+        proto_set_str (&msg->body.sandbox_list.user, http_query (req, "user"));
+    http_res_t *err = app_call (app, SVC, msg, TIMEOUT_MS, PROTO_sandbox_listed, &rep);
+    if (err)
+        return err;
+    json_t *doc = pjson_from_body (rep);
+    proto_msg_destroy (&rep);
+    json_t *all = doc ? json_object_get (doc, "sandboxes") : NULL;
+    json_t *mine = json_array ();
+    size_t i;
+    json_t *s;
+    /* The manager filtered by user already; this keeps the rule here too. */
+    json_array_foreach (all, i, s)
+        if (visible (req, json_string_value (json_object_get (s, "user"))))
+            json_array_append (mine, s);
+    json_decref (doc);
+    return http_res_json (200, json_pack ("{s:o}", "sandboxes", mine));
+}
+
+http_res_t *
+api_sandboxes_create (app_t *app, http_req_t *req)
+{
+    json_t *body;
+    http_res_t *bad = app_body (req, &body);
+    if (bad)
+        return bad;
+    proto_msg_t *msg = app_msg (req, PROTO_sandbox_create), *rep;
+    char why[256];
+    if (msg && pjson_to_body (msg, body, NULL, why, sizeof why)) {
+        json_decref (body);
+        proto_msg_destroy (&msg);
+        return http_res_error (400, "bad_request", "%s", why);
+    }
+    json_decref (body);
+    http_res_t *err = app_call (app, SVC, msg, 60000, PROTO_sandbox_info, &rep);
+    return err ? err : app_reply_json (201, rep);
+}
+
+http_res_t *
+api_sandboxes_get (app_t *app, http_req_t *req)
+{
+    char service[160];
+    proto_msg_t *info = NULL;
+    http_res_t *err = s_owned (app, req, service, sizeof service, &info);
+    return err ? err : app_reply_json (200, info);
+}
+
+http_res_t *
+api_sandboxes_delete (app_t *app, http_req_t *req)
+{
+    char service[160];
+    http_res_t *err = s_owned (app, req, service, sizeof service, NULL);
+    if (err)
+        return err;
+    proto_msg_t *msg = app_msg (req, PROTO_sandbox_destroy), *rep;
+    if (msg)
+        proto_set_str (&msg->body.sandbox_destroy.sandboxId, req->params[0]);
+    err = app_call (app, service, msg, 30000, PROTO_sandbox_info, &rep);
+    return err ? err : app_reply_json (200, rep);
+}
+
+/* Sends a request of type built from the JSON body (sandboxId from the
+ * path) to the sandbox's manager, and answers the reply of type want. */
+static http_res_t *
+s_forward (app_t *app, http_req_t *req, proto_type_t type, proto_type_t want, json_t *body,
+           int timeout_ms)
+{
+    char service[160];
+    http_res_t *err = s_owned (app, req, service, sizeof service, NULL);
+    if (err) {
+        json_decref (body);
+        return err;
+    }
+    static const char *const skip[] = { "sandboxId", NULL };
+    proto_msg_t *msg = app_msg (req, type), *rep;
+    char why[256];
+    if (!msg || pjson_to_body (msg, body, skip, why, sizeof why)) {
+        json_decref (body);
+        proto_msg_destroy (&msg);
+        return http_res_error (400, "bad_request", "%s", msg ? why : "out of memory");
+    }
+    json_decref (body);
+    /* Every request of the family starts with sandboxId. */
+    char **id = (char **) ((char *) &msg->body + proto_def (type)->fields[0].offset);
+    proto_set_str (id, req->params[0]);
+    err = app_call (app, service, msg, timeout_ms, want, &rep);
+    return err ? err : app_reply_json (200, rep);
+}
+
+http_res_t *
+api_sandboxes_exec (app_t *app, http_req_t *req)
+{
+    json_t *body;
+    http_res_t *bad = app_body (req, &body);
+    if (bad)
+        return bad;
+    json_int_t secs = json_integer_value (json_object_get (body, "timeoutSeconds"));
+    int timeout_ms = (int) ((secs > 0 && secs < 86400 ? secs : 60) * 1000 + 10000);
+    return s_forward (app, req, PROTO_sandbox_exec, PROTO_sandbox_exec_result, body, timeout_ms);
+}
+
+/* GET .../files?path=&depth=: a directory listing. */
+http_res_t *
+api_sandboxes_files (app_t *app, http_req_t *req)
+{
+    const char *path = http_query (req, "path");
+    const char *depth = http_query (req, "depth");
+    json_t *body = json_pack ("{s:s}", "path", path && *path ? path : ".");
+    if (depth)
+        json_object_set_new (body, "depth", json_integer (strtoll (depth, NULL, 10)));
+    return s_forward (app, req, PROTO_sandbox_list_files, PROTO_sandbox_file_list, body,
+                      TIMEOUT_MS);
+}
+
+/* GET .../file?path=: one file's content. */
+http_res_t *
+api_sandboxes_read (app_t *app, http_req_t *req)
+{
+    const char *path = http_query (req, "path");
+    if (!path || !*path)
+        return http_res_error (400, "bad_request", "query parameter 'path' is required");
+    return s_forward (app, req, PROTO_sandbox_read_file, PROTO_sandbox_file,
+                      json_pack ("{s:s}", "path", path), TIMEOUT_MS);
+}
+
+/* PUT .../files {files: [{path, data}]}: writes several files. */
+http_res_t *
+api_sandboxes_write (app_t *app, http_req_t *req)
+{
+    json_t *body;
+    http_res_t *bad = app_body (req, &body);
+    if (bad)
+        return bad;
+    return s_forward (app, req, PROTO_sandbox_write_files, PROTO_sandbox_paths, body, 30000);
+}

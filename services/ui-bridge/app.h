@@ -1,0 +1,66 @@
+/* app: what every ui-bridge route shares (the bus pool, tokens, limits,
+ * metrics), and the helpers routes use to turn bus replies into HTTP.
+ *
+ * Routes are functions `http_res_t *fn (app_t *, http_req_t *)` listed in
+ * router.c; they run on the connection's own thread (see http.h). */
+#ifndef CAISSON_APP_H
+#define CAISSON_APP_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+#include "auth.h"
+#include "buspool.h"
+#include "http.h"
+#include "metrics.h"
+#include "proto.h"
+#include "tokens.h"
+
+typedef struct {
+    buspool_t *bus;
+    tokens_t *tokens;
+    auth_t *auth;
+    metrics_t *metrics;
+    const char *instance;
+    atomic_bool stopping;       /* set at shutdown: streams end */
+    char sub_endpoint[512];     /* the event proxy, for streams */
+} app_t;
+
+typedef http_res_t *(route_fn) (app_t *app, http_req_t *req);
+
+/* The router: matches req to a route, authenticates /api and /agui, and
+ * runs it. An http_handler_fn with app as its argument. */
+http_res_t *router_handle (http_req_t *req, void *app);
+
+/* Records a finished request in the metrics. An http_done_fn. */
+void router_done (const http_req_t *req, int status, void *app);
+
+/* Parses req's body as a JSON object into *obj. Returns NULL, or the 400
+ * response to send. */
+http_res_t *app_body (http_req_t *req, json_t **obj);
+
+/* A new request of type for req: its correlation id and user set. */
+proto_msg_t *app_msg (http_req_t *req, proto_type_t type);
+
+/* Sends msg to service and returns the reply in *rep when it is of type
+ * want (PROTO_TYPE_COUNT: any type but `error`); otherwise NULL goes to *rep and the HTTP error to answer with is
+ * returned (504 on timeout, 404/400/409/503/502 from an `error` reply).
+ * Takes msg. */
+http_res_t *app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms,
+                      proto_type_t want, proto_msg_t **rep);
+
+/* The same by wire names, for messages other services declare: sends a
+ * request of type `wire` whose body fields come from obj (not taken) and
+ * gives the reply's body as a new JSON object in *out when the reply is
+ * of type `want` (NULL: any but `error`). Answers 501 when this build's
+ * catalogue lacks either. */
+http_res_t *app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire,
+                           json_t *obj, int timeout_ms, const char *want, json_t **out);
+
+/* True when the catalogue's message `wire` has a field `name`. */
+bool app_has_field (const char *wire, const char *name);
+
+/* The reply's body as a JSON response with status. Takes rep. */
+http_res_t *app_reply_json (int status, proto_msg_t *rep);
+
+#endif

@@ -1,0 +1,266 @@
+/* router: the route table, authentication, and shared route helpers.
+ * See app.h. */
+#include "app.h"
+#include "api.h"
+#include "clog.h"
+#include "pjson.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    const char *method;
+    const char *pattern;        /* "{}" matches one path segment */
+    const char *name;           /* the metrics label */
+    bool auth;
+    route_fn *fn;
+} route_t;
+
+static const route_t s_routes[] = {
+    { "GET",    "/healthz",                     "healthz",           false, api_healthz },
+    { "GET",    "/metrics",                     "metrics",           false, api_metrics },
+    { "POST",   "/api/runs",                    "runs.start",        true,  api_runs_start },
+    { "GET",    "/api/runs",                    "runs.list",         true,  api_runs_list },
+    { "GET",    "/api/runs/{}",                 "runs.get",          true,  api_runs_get },
+    { "GET",    "/api/runs/{}/events",          "runs.events",       true,  api_runs_events },
+    { "POST",   "/api/runs/{}/approve",         "runs.approve",      true,  api_runs_approve },
+    { "POST",   "/api/runs/{}/decline",         "runs.decline",      true,  api_runs_decline },
+    { "POST",   "/api/runs/{}/cancel",          "runs.cancel",       true,  api_runs_cancel },
+    { "GET",    "/api/runs/{}/transcript",      "runs.transcript",   true,  api_runs_transcript },
+    { "POST",   "/agui",                        "agui",              true,  api_agui },
+    { "GET",    "/api/artifacts/{}",            "artifacts.get",     true,  api_artifacts_get },
+    { "GET",    "/api/sandboxes",               "sandboxes.list",    true,  api_sandboxes_list },
+    { "POST",   "/api/sandboxes",               "sandboxes.create",  true,  api_sandboxes_create },
+    { "GET",    "/api/sandboxes/{}",            "sandboxes.get",     true,  api_sandboxes_get },
+    { "DELETE", "/api/sandboxes/{}",            "sandboxes.delete",  true,  api_sandboxes_delete },
+    { "POST",   "/api/sandboxes/{}/exec",       "sandboxes.exec",    true,  api_sandboxes_exec },
+    { "GET",    "/api/sandboxes/{}/files",      "sandboxes.files",   true,  api_sandboxes_files },
+    { "GET",    "/api/sandboxes/{}/file",       "sandboxes.read",    true,  api_sandboxes_read },
+    { "PUT",    "/api/sandboxes/{}/files",      "sandboxes.write",   true,  api_sandboxes_write },
+};
+#define NROUTES (sizeof s_routes / sizeof s_routes[0])
+
+/* Matches path against pattern, capturing {} segments into req. */
+static bool
+s_match (const char *pattern, const char *path, http_req_t *req, bool capture)
+{
+    const char *p = pattern, *s = path;
+    int n = 0;
+    while (*p && *s) {
+        if (p[0] == '{' && p[1] == '}') {
+            size_t len = strcspn (s, "/");
+            if (len == 0 || n == HTTP_MAX_PARAMS)
+                return false;
+            if (capture)
+                req->params[n] = strndup (s, len);
+            n++;
+            s += len;
+            p += 2;
+        }
+        else if (*p++ != *s++)
+            return false;
+    }
+    if (capture)
+        req->nparams = n;
+    return !*p && (!*s || (s[0] == '/' && !s[1]));
+}
+
+http_res_t *
+router_handle (http_req_t *req, void *arg)
+{
+    app_t *app = arg;
+    const route_t *found = NULL;
+    char allow[128] = "";
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (!s_match (s_routes[i].pattern, req->path, req, false))
+            continue;
+        if (!strcmp (s_routes[i].method, req->method)) {
+            found = &s_routes[i];
+            break;
+        }
+        size_t n = strlen (allow);
+        snprintf (allow + n, sizeof allow - n, "%s%s", n ? ", " : "", s_routes[i].method);
+    }
+    if (!found) {
+        bool api = !strncmp (req->path, "/api/", 5) || !strcmp (req->path, "/agui");
+        if (*allow) {
+            req->route = "method_not_allowed";
+            http_res_t *res = http_res_error (405, "method_not_allowed",
+                                              "%s is not allowed on %s", req->method,
+                                              req->path);
+            if (res)
+                http_res_header (res, "Allow", allow);
+            return res;
+        }
+        if (!api && (!strcmp (req->method, "GET") || !strcmp (req->method, "HEAD"))) {
+            req->route = "static";
+            return api_static (app, req);
+        }
+        req->route = "not_found";
+        return http_res_error (404, "not_found", "no route for %s %s", req->method, req->path);
+    }
+    req->route = found->name;
+    s_match (found->pattern, req->path, req, true);
+    if (found->auth) {
+        http_res_t *denied = auth_check (app->auth, req);
+        if (denied)
+            return denied;
+    }
+    return found->fn (app, req);
+}
+
+void
+router_done (const http_req_t *req, int status, void *arg)
+{
+    app_t *app = arg;
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+    double secs = (double) (now - req->started_us) / 1e6;
+    char labels[256] = "", code[8];
+    snprintf (code, sizeof code, "%d", status);
+    metrics_label (labels, sizeof labels, "route", req->route ? req->route : "other");
+    metrics_observe (app->metrics, "caisson_http_request_duration_seconds", labels, secs);
+    metrics_label (labels, sizeof labels, "status", code);
+    metrics_add (app->metrics, "caisson_http_requests_total", labels, 1);
+    clog_info (req->corr, "%s %s %d %.1f ms user=%s request_id=%s", req->method, req->path,
+               status, secs * 1000, *req->user ? req->user : "-", req->request_id);
+}
+
+http_res_t *
+app_body (http_req_t *req, json_t **obj)
+{
+    *obj = NULL;
+    if (!req->body_len)
+        return http_res_error (400, "bad_json", "a JSON object body is required");
+    json_error_t err;
+    json_t *doc = json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!doc)
+        return http_res_error (400, "bad_json", "body is not JSON: %s at line %d column %d",
+                               err.text, err.line, err.column);
+    if (!json_is_object (doc)) {
+        json_decref (doc);
+        return http_res_error (400, "bad_json", "the body must be a JSON object");
+    }
+    *obj = doc;
+    return NULL;
+}
+
+proto_msg_t *
+app_msg (http_req_t *req, proto_type_t type)
+{
+    proto_msg_t *msg = proto_msg_new (type, NULL);
+    if (msg && (proto_set_str (&msg->env.corr, req->corr)
+                || (*req->user && proto_set_str (&msg->env.user, req->user))))
+        proto_msg_destroy (&msg);
+    return msg;
+}
+
+/* The HTTP status for an `error` reply's code. */
+static int
+s_status_for (const char *code)
+{
+    static const struct { const char *code; int status; } map[] = {
+        { "not_found", 404 }, { "forbidden", 404 }, { "conflict", 409 },
+        { "exists", 409 }, { "busy", 409 }, { "service_busy", 503 },
+        { "unavailable", 503 }, { "timeout", 504 }, { "limit", 429 },
+        { "quota", 429 }, { "unknown_request", 501 }, { "internal", 502 },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp (code, map[i].code))
+            return map[i].status;
+    return 400;     /* the codec's own codes, and services' validation errors */
+}
+
+http_res_t *
+app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms, proto_type_t want,
+          proto_msg_t **rep)
+{
+    *rep = NULL;
+    if (!msg)
+        return http_res_error (500, "internal", "out of memory");
+    struct timespec t0, t1;
+    clock_gettime (CLOCK_MONOTONIC, &t0);
+    proto_msg_t *r = buspool_request (app->bus, service, msg, timeout_ms);
+    clock_gettime (CLOCK_MONOTONIC, &t1);
+    char labels[128] = "";
+    const char *dot = strchr (service, '.');
+    char svc[64];
+    snprintf (svc, sizeof svc, "%.*s", (int) (dot ? (size_t) (dot - service) : strlen (service)),
+              service);
+    metrics_label (labels, sizeof labels, "service", svc);
+    metrics_observe (app->metrics, "caisson_bus_request_duration_seconds", labels,
+                     (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    const char *type = proto_type_name (msg->type);
+    proto_msg_destroy (&msg);
+    if (!r)
+        return http_res_error (504, "bus_timeout", "%s did not answer %s in time", svc, type);
+    if (r->type == want || (want == PROTO_TYPE_COUNT && r->type != PROTO_error)) {
+        *rep = r;
+        return NULL;
+    }
+    http_res_t *res;
+    if (r->type == PROTO_error)
+        res = http_res_error (s_status_for (r->body.error.code), r->body.error.code, "%s",
+                              r->body.error.message);
+    else
+        res = http_res_error (502, "bad_reply", "%s answered %s with %s", svc, type,
+                              proto_type_name (r->type));
+    proto_msg_destroy (&r);
+    return res;
+}
+
+http_res_t *
+app_reply_json (int status, proto_msg_t *rep)
+{
+    json_t *doc = pjson_from_body (rep);
+    proto_msg_destroy (&rep);
+    if (!doc)
+        return http_res_error (502, "bad_reply", "the reply did not convert to JSON");
+    return http_res_json (status, doc);
+}
+
+static proto_type_t
+s_type (const char *wire)
+{
+    return proto_type_lookup (wire, strlen (wire));
+}
+
+bool
+app_has_field (const char *wire, const char *name)
+{
+    proto_type_t t = s_type (wire);
+    if (t == PROTO_TYPE_COUNT)
+        return false;
+    const proto_msgdef_t *def = proto_def (t);
+    for (size_t i = 0; i < def->nfields; i++)
+        if (!strcmp (def->fields[i].name, name))
+            return true;
+    return false;
+}
+
+http_res_t *
+app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire, json_t *obj,
+               int timeout_ms, const char *want, json_t **out)
+{
+    *out = NULL;
+    proto_type_t t = s_type (wire), w = want ? s_type (want) : PROTO_TYPE_COUNT;
+    if (t == PROTO_TYPE_COUNT || (want && w == PROTO_TYPE_COUNT))
+        return http_res_error (501, "not_implemented",
+                               "this build has no %s message (its service's contract)", wire);
+    proto_msg_t *msg = app_msg (req, t), *rep;
+    char why[256];
+    if (msg && pjson_to_body (msg, obj, NULL, why, sizeof why)) {
+        proto_msg_destroy (&msg);
+        return http_res_error (400, "bad_request", "%s", why);
+    }
+    http_res_t *err = app_call (app, service, msg, timeout_ms, w, &rep);
+    if (err)
+        return err;
+    *out = pjson_from_body (rep);
+    proto_msg_destroy (&rep);
+    return *out ? NULL : http_res_error (502, "bad_reply", "the answer to %s did not convert to JSON",
+                                         wire);
+}

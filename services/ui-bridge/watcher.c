@@ -1,0 +1,109 @@
+/* watcher: run events to metrics. See watcher.h. */
+#include "watcher.h"
+#include "bus_tap.h"
+#include "mpjson.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _watcher_t {
+    pthread_t thread;
+    bus_tap_t *tap;
+    metrics_t *metrics;
+    atomic_bool stop;
+};
+
+static double
+num (json_t *obj, const char *a, const char *b)
+{
+    json_t *v = json_object_get (obj, a);
+    if (!v && b)
+        v = json_object_get (obj, b);
+    return json_is_number (v) ? json_number_value (v) : 0;
+}
+
+static void
+s_count (watcher_t *self, const char *kind, json_t *data)
+{
+    char labels[256] = "";
+    if (!strcmp (kind, "run_started") || !strcmp (kind, "complete") || !strcmp (kind, "failed")
+        || !strcmp (kind, "cancelled")) {
+        metrics_label (labels, sizeof labels, "status",
+                       !strcmp (kind, "run_started") ? "started"
+                       : !strcmp (kind, "complete") ? "completed" : kind);
+        metrics_add (self->metrics, "caisson_runs_total", labels, 1);
+    }
+    else if (!strcmp (kind, "step_finished"))
+        metrics_add (self->metrics, "caisson_steps_total", "", 1);
+    else if (!strcmp (kind, "tool_result")) {
+        const char *name = json_string_value (json_object_get (data, "name"));
+        metrics_label (labels, sizeof labels, "tool", name ? name : "unknown");
+        char tool_only[256];
+        memcpy (tool_only, labels, sizeof labels);
+        metrics_label (labels, sizeof labels, "outcome",
+                       json_is_true (json_object_get (data, "ok")) ? "ok" : "error");
+        metrics_add (self->metrics, "caisson_tool_calls_total", labels, 1);
+        metrics_observe (self->metrics, "caisson_tool_duration_seconds", tool_only,
+                         num (data, "durationMs", NULL) / 1000.0);
+    }
+    else if (!strcmp (kind, "usage")) {
+        metrics_add (self->metrics, "caisson_model_tokens_total", "kind=\"input\"",
+                     num (data, "inputTokens", "promptTokens"));
+        metrics_add (self->metrics, "caisson_model_tokens_total", "kind=\"output\"",
+                     num (data, "outputTokens", "completionTokens"));
+    }
+}
+
+static void *
+s_run (void *arg)
+{
+    watcher_t *self = arg;
+    while (!atomic_load (&self->stop)) {
+        char topic[256];
+        proto_msg_t *m = bus_tap_recv (self->tap, topic, sizeof topic, 500, NULL);
+        if (!m || m->type != PROTO_event) {
+            proto_msg_destroy (&m);
+            continue;
+        }
+        char why[160];
+        json_t *data = m->body.event.data.size
+                     ? mpjson_decode (m->body.event.data.data, m->body.event.data.size, 16, why,
+                                      sizeof why)
+                     : NULL;
+        s_count (self, m->body.event.kind, data);
+        json_decref (data);
+        proto_msg_destroy (&m);
+    }
+    return NULL;
+}
+
+watcher_t *
+watcher_new (const char *endpoint, metrics_t *metrics)
+{
+    watcher_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->metrics = metrics;
+    self->tap = bus_tap_new (endpoint, "run.");
+    if (!self->tap || pthread_create (&self->thread, NULL, s_run, self)) {
+        bus_tap_destroy (&self->tap);
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+watcher_destroy (watcher_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    watcher_t *self = *self_p;
+    atomic_store (&self->stop, true);
+    pthread_join (self->thread, NULL);
+    bus_tap_destroy (&self->tap);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,295 @@
+// Caisson web UI: a chat with the agent (streamed text, tool-call cards,
+// approvals), a runs dashboard whose runs open and replay, and a sandbox
+// file browser. Plain browser JavaScript, no dependencies: the page works
+// offline. The API needs a bearer token, so event streams are read with
+// fetch() rather than EventSource (which cannot send headers).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k);
+  return e;
+};
+
+// ---- token -----------------------------------------------------------------
+const hashToken = new URLSearchParams(location.hash.slice(1)).get("token");
+if (hashToken) { localStorage.setItem("caissonToken", hashToken); history.replaceState(null, "", location.pathname); }
+let token = localStorage.getItem("caissonToken") || "";
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method, headers: { Authorization: "Bearer " + token, ...(body ? { "Content-Type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const type = res.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await res.json() : await res.text();
+  if (res.status === 401) showLogin();
+  if (!res.ok) throw new Error((data.error && data.error.message) || res.statusText);
+  return data;
+}
+
+function showLogin() { $("#login").hidden = false; }
+$("#token-save").onclick = () => {
+  token = $("#token-input").value.trim();
+  localStorage.setItem("caissonToken", token);
+  $("#login").hidden = true;
+  refreshRuns();
+};
+if (!token) showLogin();
+
+// ---- views -----------------------------------------------------------------
+function show(view) {
+  for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.view === view);
+  for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== "view-" + view;
+  if (view === "runs") refreshRuns();
+  if (view === "sandboxes") refreshSandboxes();
+}
+for (const b of document.querySelectorAll("nav button")) b.onclick = () => show(b.dataset.view);
+
+// ---- chat and run rendering ------------------------------------------------
+let current = null;          // { runId, abort, bubble, cards: Map }
+
+function setStatus(status) {
+  const s = $("#run-status");
+  s.textContent = status || "";
+  s.className = "status " + (status || "");
+  $("#run-cancel").hidden = !(status === "running" || status === "awaiting_approval");
+}
+
+function note(text, cls = "event-note") { $("#transcript").append(el("div", { class: cls }, text)); }
+
+function renderDiff(text) {
+  const pre = el("pre", { class: "diff" });
+  for (const line of text.split("\n")) {
+    const cls = line.startsWith("+") && !line.startsWith("+++") ? "add"
+      : line.startsWith("-") && !line.startsWith("---") ? "del" : line.startsWith("@@") ? "hunk" : "";
+    pre.append(el("span", { class: cls }, line + "\n"));
+  }
+  return pre;
+}
+
+function resultBody(result) {
+  const box = el("div");
+  if (result && typeof result === "object") {
+    const { stdout, stderr, diff, patch, testLog, log, ...rest } = result;
+    if (diff || patch) box.append(el("div", {}, "diff"), renderDiff(diff || patch));
+    if (stdout) box.append(el("div", {}, "stdout"), el("pre", {}, stdout));
+    if (stderr) box.append(el("div", {}, "stderr"), el("pre", {}, stderr));
+    if (testLog || log) box.append(el("div", {}, "test log"), el("pre", {}, testLog || log));
+    if (Object.keys(rest).length) box.append(el("pre", {}, JSON.stringify(rest, null, 2)));
+  } else box.append(el("pre", {}, JSON.stringify(result, null, 2)));
+  return box;
+}
+
+function toolCard(data) {
+  const summary = el("summary", {}, data.name + " ", el("span", { class: "state" }, "running…"));
+  const card = el("details", { class: "tool", "data-call": data.toolCallId }, summary,
+    el("div", {}, "arguments"), el("pre", {}, JSON.stringify(data.args ?? {}, null, 2)));
+  $("#transcript").append(card);
+  current.cards.set(data.toolCallId, card);
+}
+
+function toolResult(data) {
+  const card = current.cards.get(data.toolCallId);
+  if (!card) return;
+  const state = card.querySelector(".state");
+  state.textContent = (data.ok ? "ok" : "error") + (data.durationMs !== undefined ? ` · ${data.durationMs} ms` : "");
+  state.className = "state " + (data.ok ? "ok" : "err");
+  card.append(el("div", {}, "result"), resultBody(data.result));
+}
+
+function approval(data) {
+  const reason = el("input", { placeholder: "reason (sent to the agent when declining)", class: "reason" });
+  const box = el("div", { class: "approval", "data-call": data.toolCallId },
+    el("div", {}, `The agent wants to run ${data.name}. Allow it?`),
+    el("pre", {}, JSON.stringify(data.args ?? {}, null, 2)),
+    el("div", { class: "row" }, reason,
+      el("button", { class: "approve", onclick: () => decide(box, "approve", data.toolCallId) }, "Approve"),
+      el("button", { class: "decline", onclick: () => decide(box, "decline", data.toolCallId, reason.value) }, "Decline")));
+  $("#transcript").append(box);
+}
+
+async function decide(box, verb, toolCallId, reason) {
+  for (const b of box.querySelectorAll("button")) b.disabled = true;
+  try {
+    await api("POST", `/api/runs/${current.runId}/${verb}`, reason ? { toolCallId, reason } : { toolCallId });
+    box.append(el("div", { class: "event-note" }, verb === "approve" ? "approved" : "declined"));
+  } catch (e) { box.append(el("div", { class: "error" }, e.message)); }
+}
+
+function onEvent(kind, data) {
+  if (kind === "text_delta") {
+    if (!current.bubble) {
+      current.bubble = el("div", { class: "msg assistant streaming" });
+      $("#transcript").append(current.bubble);
+    }
+    current.bubble.textContent += data.delta ?? data.text ?? "";
+    return;
+  }
+  if (kind === "text") {
+    if (!current.bubble) $("#transcript").append(el("div", { class: "msg assistant" }, data.text ?? ""));
+    else current.bubble.classList.remove("streaming");
+    current.bubble = null;
+    return;
+  }
+  if (current.bubble) { current.bubble.classList.remove("streaming"); current.bubble = null; }
+  switch (kind) {
+    case "run_started": setStatus("running"); if (data.task) $("#transcript").append(el("div", { class: "msg user" }, data.task)); break;
+    case "plan": note("plan: " + (Array.isArray(data.plan) ? data.plan.join(" → ") : data.text || JSON.stringify(data))); break;
+    case "tool_call": toolCard(data); break;
+    case "tool_result": toolResult(data); break;
+    case "ask_approval": setStatus("awaiting_approval"); approval(data); break;
+    case "approval_decision": setStatus("running"); note(`${data.approved ? "approved" : "declined"} ${data.toolCallId || ""}`); break;
+    case "complete": setStatus("completed"); note("run completed" + (data.answer ? ": " + data.answer : "")); showArtifacts(); break;
+    case "failed": setStatus("failed"); note("run failed: " + (data.reason || data.message || ""), "error"); showArtifacts(); break;
+    case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`); break;
+    case "cancelled": setStatus("cancelled"); note("run cancelled"); break;
+    case "step_started": case "step_finished": case "usage": break;
+    default: break;
+  }
+}
+
+// The run's artifacts (diffs, test logs), from its record.
+async function showArtifacts() {
+  const runId = current.runId;
+  let rec;
+  try { rec = await api("GET", `/api/runs/${runId}`); } catch (e) { return; }
+  if (!rec.artifacts || !rec.artifacts.length || !current || current.runId !== runId) return;
+  const box = el("div", { class: "artifacts" }, el("h3", {}, "Artifacts"));
+  for (const a of rec.artifacts) {
+    const view = el("div");
+    box.append(el("details", { class: "tool", ontoggle: async (e) => {
+      if (!e.target.open || view.childNodes.length) return;
+      const text = await api("GET", `/api/artifacts/${a.hash}?run=${runId}`);
+      view.append(a.kind === "diff" ? renderDiff(text) : el("pre", {}, text));
+    } }, el("summary", {}, `${a.name || a.hash.slice(0, 12)} · ${a.kind || "file"}`), view));
+  }
+  $("#transcript").append(box);
+}
+
+// Reads the run's event stream (history, then live) until it ends.
+async function follow(runId) {
+  if (current && current.abort) current.abort.abort();
+  current = { runId, abort: new AbortController(), bubble: null, cards: new Map() };
+  $("#transcript").replaceChildren();
+  $("#run-title").textContent = "Run " + runId;
+  setStatus("");
+  let res;
+  for (let tries = 0; tries < 10; tries++) {     // a run just started may not be stored yet
+    res = await fetch(`/api/runs/${runId}/events`, {
+      headers: { Authorization: "Bearer " + token, Accept: "text/event-stream" }, signal: current.abort.signal,
+    });
+    if (res.status !== 404) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (!res.ok) { note("cannot open the run's events: " + res.status, "error"); return; }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read().catch(() => ({ done: true }));
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buf.indexOf("\n\n")) >= 0) {
+      const frame = buf.slice(0, cut);
+      buf = buf.slice(cut + 2);
+      let kind = "message", data = "";
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event:")) kind = line.slice(6).trim();
+        else if (line.startsWith("data:")) data += line.slice(5).trim();
+      }
+      if (!data) continue;
+      const ev = JSON.parse(data);
+      onEvent(ev.kind || kind, ev.data || {});
+    }
+  }
+}
+
+$("#composer").onsubmit = async (e) => {
+  e.preventDefault();
+  const task = $("#task").value.trim();
+  if (!task) return;
+  const body = { task };
+  if ($("#model").value.trim()) body.model = $("#model").value.trim();
+  $("#send").disabled = true;
+  try {
+    const { runId } = await api("POST", "/api/runs", body);
+    $("#task").value = "";
+    follow(runId);
+  } catch (err) { note(err.message, "error"); }
+  $("#send").disabled = false;
+};
+$("#run-cancel").onclick = () => current && api("POST", `/api/runs/${current.runId}/cancel`).catch((e) => note(e.message, "error"));
+
+// ---- runs dashboard --------------------------------------------------------
+let nextPage = null;
+function fmtDuration(ms) { return ms === undefined ? "" : ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s"; }
+
+async function refreshRuns(more = false) {
+  const q = new URLSearchParams();
+  if ($("#filter-status").value) q.set("status", $("#filter-status").value);
+  if (more && nextPage) q.set("before", nextPage);
+  let page;
+  try { page = await api("GET", "/api/runs?" + q); } catch (e) { return; }
+  const body = $("#runs-table tbody");
+  if (!more) body.replaceChildren();
+  for (const r of page.runs || []) {
+    const id = r.run || r.runId || r.id;
+    const tokens = r.tokens ? (r.tokens.input || 0) + (r.tokens.output || 0) : "";
+    const row = el("tr", { "data-run": id, onclick: () => { show("chat"); follow(id); } },
+      el("td", {}, id.slice(-8)), el("td", { class: "task" }, r.task || ""),
+      el("td", {}, el("span", { class: "status " + r.status }, r.status || "")), el("td", {}, r.model || ""),
+      el("td", {}, String(r.steps ?? "")), el("td", {}, String(tokens)),
+      el("td", {}, fmtDuration(r.runtimeMs)));
+    body.append(row);
+  }
+  nextPage = page.next || null;
+  $("#runs-more").hidden = !nextPage;
+}
+$("#runs-refresh").onclick = () => refreshRuns();
+$("#filter-status").onchange = () => refreshRuns();
+$("#runs-more").onclick = () => refreshRuns(true);
+
+// ---- sandboxes -------------------------------------------------------------
+let sandbox = null;
+async function refreshSandboxes() {
+  const list = $("#sandbox-list");
+  list.replaceChildren();
+  try {
+    const { sandboxes } = await api("GET", "/api/sandboxes");
+    for (const s of sandboxes) list.append(el("li", { onclick: () => openSandbox(s.sandboxId) },
+      `${s.name || s.sandboxId} `, el("span", { class: "status" }, s.status)));
+    if (!sandboxes.length) list.append(el("li", {}, "no sandboxes"));
+  } catch (e) { list.append(el("li", { class: "error" }, e.message)); }
+}
+async function openSandbox(id) {
+  sandbox = id;
+  $("#files").hidden = false;
+  $("#files-title").textContent = id;
+  listFiles();
+}
+async function listFiles() {
+  const path = $("#files-path").value || ".";
+  const list = $("#file-list");
+  list.replaceChildren();
+  try {
+    const { files } = await api("GET", `/api/sandboxes/${sandbox}/files?path=${encodeURIComponent(path)}`);
+    for (const f of files) list.append(el("li", {
+      onclick: async () => {
+        if (f.type === "directory") { $("#files-path").value = f.path; return listFiles(); }
+        const file = await api("GET", `/api/sandboxes/${sandbox}/file?path=${encodeURIComponent(f.path)}`);
+        $("#file-content").textContent = file.content ?? "(binary file)";
+      } }, (f.type === "directory" ? "📁 " : "📄 ") + f.name));
+  } catch (e) { list.append(el("li", { class: "error" }, e.message)); }
+}
+$("#files-go").onclick = listFiles;
+$("#sandboxes-refresh").onclick = refreshSandboxes;
+
+fetch("/healthz").then((r) => r.json()).then((h) => { $("#who").textContent = h.status === "ok" ? "stack healthy" : "stack degraded"; }).catch(() => {});
+if (location.pathname.startsWith("/runs/")) follow(location.pathname.slice(6));

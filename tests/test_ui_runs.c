@@ -1,0 +1,356 @@
+/* test_ui_runs: the runs API over the real event-log (the broker,
+ * event-log and ui-bridge binaries; events appended over the bus as the
+ * orchestrator appends them): listing and records per user (someone
+ * else's run is 404, an operator sees it), SSE from the start and resumed
+ * with Last-Event-ID (history, then events appended while connected,
+ * with no gap and no repeat, closed after the terminal event),
+ * transcripts in both formats, and an artifact reached through its run. */
+#include "support.h"
+#include "ui_support.h"
+
+#include "bus_client.h"
+#include "mpjson.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t s_bus, s_elog, s_bridge;
+static const char *s_alice, *s_bob, *s_root;
+static bus_client_t *s_client;
+static char s_run[CID_SIZE];
+
+static void
+append (const char *run, const char *kind, const char *data)
+{
+    proto_msg_t *m = proto_msg_new (PROTO_event_append, NULL);
+    proto_set_str (&m->env.run, run);
+    proto_set_str (&m->body.event_append.kind, kind);
+    if (data) {
+        json_t *d = json_loads (data, 0, NULL);
+        assert_non_null (d);
+        mpjson_encode (d, 16, &m->body.event_append.data.data, &m->body.event_append.data.size);
+        json_decref (d);
+    }
+    proto_msg_t *rep = bus_client_request (s_client, "event-log", m);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_event_ack);
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&m);
+}
+
+static int
+setup (void **state)
+{
+    (void) state;
+    assert_non_null (support_sandbox_env ("uiruns"));
+    ui_pick_port ();
+    s_bus = support_spawn ("caisson-bus", NULL);
+    s_elog = support_spawn ("caisson-event-log", NULL);
+    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
+    assert_int_equal (ui_wait_ready (), 0);
+    s_alice = ui_token (0, "alice", 0);
+    s_bob = ui_token (1, "bob", 0);
+    s_root = ui_token (2, "root", 1);
+    s_client = bus_client_new (getenv ("CAISSON_BUS"));
+    /* The bridge's metrics watcher subscribes at start; the first events
+     * after a subscription may go by before it reaches the publisher, so
+     * wait until a warm-up run (carol's) is counted. */
+    bool counted = false;
+    for (int i = 0; i < 100 && !counted; i++) {
+        char warm[CID_SIZE];
+        cid_new (warm);
+        append (warm, "run_started", "{\"task\":\"warm-up\",\"user\":\"carol\"}");
+        ui_res_t r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+        counted = strstr (r.body, "caisson_runs_total{status=\"started\"}") != NULL;
+        ui_res_free (&r);
+        if (!counted)
+            usleep (100000);
+    }
+    assert_true (counted);
+    cid_new (s_run);
+    append (s_run, "run_started", "{\"task\":\"reverse a string\",\"user\":\"alice\","
+                                  "\"threadId\":\"th-1\",\"model\":\"replay/demo\"}");
+    append (s_run, "step_started", "{}");
+    append (s_run, "text", "{\"text\":\"I will write it.\"}");
+    append (s_run, "tool_call", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\","
+                                "\"args\":{\"files\":[{\"path\":\"a.py\",\"data\":\"x\"}]}}");
+    append (s_run, "tool_result", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\",\"ok\":true,"
+                                  "\"result\":{\"filesWritten\":[\"/w/a.py\"]},\"durationMs\":4}");
+    return 0;
+}
+
+static int
+teardown (void **state)
+{
+    (void) state;
+    bus_client_destroy (&s_client);
+    support_expect_clean_exit (s_bridge);
+    support_stop (s_elog, SIGTERM, 3000);
+    support_stop (s_bus, SIGTERM, 2000);
+    return 0;
+}
+
+static void
+test_list_and_isolation (void **state)
+{
+    (void) state;
+    long status;
+    json_t *doc = ui_json ("GET", "/api/runs", s_alice, NULL, &status);
+    assert_int_equal (status, 200);
+    json_t *runs = json_object_get (doc, "runs");
+    assert_int_equal (json_array_size (runs), 1);
+    assert_string_equal (json_string_value (json_object_get (json_array_get (runs, 0), "run")),
+                         s_run);
+    json_decref (doc);
+    doc = ui_json ("GET", "/api/runs", s_bob, NULL, &status);
+    assert_int_equal (json_array_size (json_object_get (doc, "runs")), 0);
+    json_decref (doc);
+    doc = ui_json ("GET", "/api/runs?user=alice", s_root, NULL, &status);
+    assert_int_equal (json_array_size (json_object_get (doc, "runs")), 1);
+    json_decref (doc);
+    doc = ui_json ("GET", "/api/runs?user=carol", s_bob, NULL, &status);   /* ignored: bob's */
+    assert_int_equal (json_array_size (json_object_get (doc, "runs")), 0);
+    json_decref (doc);
+
+    char path[128];
+    snprintf (path, sizeof path, "/api/runs/%s", s_run);
+    doc = ui_json ("GET", path, s_alice, NULL, &status);
+    assert_int_equal (status, 200);
+    assert_string_equal (json_string_value (json_object_get (doc, "task")), "reverse a string");
+    json_decref (doc);
+    doc = ui_json ("GET", path, s_bob, NULL, &status);
+    assert_int_equal (status, 404);
+    json_decref (doc);
+    snprintf (path, sizeof path, "/api/runs/%s/events", s_run);
+    doc = ui_json ("GET", path, s_bob, NULL, &status);
+    assert_int_equal (status, 404);
+    json_decref (doc);
+    snprintf (path, sizeof path, "/api/runs/%s/transcript", s_run);
+    doc = ui_json ("GET", path, s_bob, NULL, &status);
+    assert_int_equal (status, 404);
+    json_decref (doc);
+    doc = ui_json ("GET", "/api/runs/01J0000000000000000000ABCD", s_alice, NULL, &status);
+    assert_int_equal (status, 404);
+    json_decref (doc);
+}
+
+/* An SSE request over a raw socket (HTTP/1.0: the body ends when the
+ * server closes). Returns the connected socket. */
+static int
+sse_open (const char *path, const char *last_id)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    const char *port = strrchr (ui_base, ':') + 1;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) atoi (port)),
+                              .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    assert_int_equal (connect (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    char req[1024];
+    int n = snprintf (req, sizeof req, "GET %s HTTP/1.0\r\nAuthorization: Bearer %s\r\n"
+                      "Accept: text/event-stream\r\n%s%s%s\r\n", path, s_alice,
+                      last_id ? "Last-Event-ID: " : "", last_id ? last_id : "",
+                      last_id ? "\r\n" : "");
+    assert_int_equal (write (fd, req, (size_t) n), n);
+    return fd;
+}
+
+/* Reads from fd into buf until needle appears or the peer closes (or 20 s
+ * pass, which fails the test). Returns true when the peer closed. */
+static bool
+sse_read_until (int fd, char *buf, size_t cap, const char *needle)
+{
+    size_t used = strlen (buf);
+    for (int waited = 0; waited < 20000;) {
+        if (needle && strstr (buf, needle))
+            return false;
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll (&p, 1, 100) == 0) {
+            waited += 100;
+            continue;
+        }
+        ssize_t n = read (fd, buf + used, cap - used - 1);
+        if (n <= 0)
+            return true;
+        used += (size_t) n;
+        buf[used] = '\0';
+    }
+    fail_msg ("no '%s' in the stream: %s", needle ? needle : "(close)", buf);
+    return false;
+}
+
+/* The ids of the frames in buf, in order, space-separated. */
+static void
+ids_of (const char *buf, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (const char *p = strstr (buf, "\nid: "); p; p = strstr (p + 1, "\nid: ")) {
+        size_t n = strlen (out);
+        snprintf (out + n, outlen - n, "%s%d", n ? " " : "", atoi (p + 5));
+    }
+}
+
+static void
+test_sse_resume (void **state)
+{
+    (void) state;
+    char path[128], ids[256];
+    static char buf[65536];
+    snprintf (path, sizeof path, "/api/runs/%s/events", s_run);
+
+    /* From the start: the five stored events. */
+    int fd = sse_open (path, NULL);
+    buf[0] = '\0';
+    sse_read_until (fd, buf, sizeof buf, "id: 5\n");
+    assert_non_null (strstr (buf, "Content-Type: text/event-stream"));
+    assert_non_null (strstr (buf, "event: tool_result\n"));
+    ids_of (buf, ids, sizeof ids);
+    assert_string_equal (ids, "1 2 3 4 5");
+    close (fd);
+
+    /* Resumed after 2, then live: what is appended while connected comes
+     * once, in order, and the stream closes after `complete`. */
+    fd = sse_open (path, "2");
+    buf[0] = '\0';
+    sse_read_until (fd, buf, sizeof buf, "id: 5\n");
+    append (s_run, "step_finished", "{}");
+    append (s_run, "usage", "{\"inputTokens\":100,\"outputTokens\":20}");
+    append (s_run, "complete", "{\"answer\":\"done\"}");
+    assert_true (sse_read_until (fd, buf, sizeof buf, NULL));
+    close (fd);
+    ids_of (buf, ids, sizeof ids);
+    assert_string_equal (ids, "3 4 5 6 7 8");
+    assert_non_null (strstr (buf, "event: complete\n"));
+    assert_null (strchr (strstr (buf, "\r\n\r\n") + 4, '\r'));
+
+    /* A finished run's stream is its history, then closed. */
+    fd = sse_open (path, "7");
+    buf[0] = '\0';
+    assert_true (sse_read_until (fd, buf, sizeof buf, NULL));
+    close (fd);
+    ids_of (buf, ids, sizeof ids);
+    assert_string_equal (ids, "8");
+
+    /* The watcher counted what went by live (its own subscription, so
+     * wait for it to catch up with the stream). */
+    ui_res_t r = { 0 };
+    for (int i = 0; i < 100; i++) {
+        ui_res_free (&r);
+        r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+        if (strstr (r.body, "caisson_runs_total{status=\"completed\"} 1\n"))
+            break;
+        usleep (50000);
+    }
+    assert_non_null (strstr (r.body, "caisson_runs_total{status=\"completed\"} 1\n"));
+    assert_non_null (strstr (r.body, "caisson_model_tokens_total{kind=\"input\"} 100\n"));
+    assert_non_null (strstr (r.body, "caisson_steps_total 1\n"));
+    ui_res_free (&r);
+}
+
+static void
+test_transcript_and_artifact (void **state)
+{
+    (void) state;
+    char path[256];
+    snprintf (path, sizeof path, "/api/runs/%s/transcript?format=md", s_run);
+    ui_res_t r = ui_request ("GET", path, s_alice, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    assert_non_null (strstr (r.body, "reverse a string"));
+    char type[128];
+    ui_header (&r, "Content-Type", type, sizeof type);
+    assert_string_equal (type, "text/markdown; charset=utf-8");
+    ui_res_free (&r);
+    snprintf (path, sizeof path, "/api/runs/%s/transcript?format=jsonl", s_run);
+    r = ui_request ("GET", path, s_alice, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    assert_non_null (strstr (r.body, "writeFiles"));
+    ui_res_free (&r);
+    snprintf (path, sizeof path, "/api/runs/%s/transcript?format=pdf", s_run);
+    r = ui_request ("GET", path, s_alice, NULL, NULL);
+    assert_int_equal (r.status, 400);
+    ui_res_free (&r);
+
+    /* An artifact stored and named by an event of alice's run. */
+    const char *diff = "--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x\n+y\n";
+    proto_msg_t *m = proto_msg_new (PROTO_artifact_put, NULL);
+    proto_set_bytes (&m->body.artifact_put.data, diff, strlen (diff));
+    proto_set_str (&m->body.artifact_put.kind, "diff");
+    proto_msg_t *rep = bus_client_request (s_client, "event-log", m);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_artifact_ref);
+    char hash[65], data[256];
+    snprintf (hash, sizeof hash, "%s", rep->body.artifact_ref.hash);
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&m);
+    char other[CID_SIZE];
+    cid_new (other);
+    append (other, "run_started", "{\"task\":\"t\",\"user\":\"alice\"}");
+    snprintf (data, sizeof data, "{\"hash\":\"%s\",\"kind\":\"diff\",\"name\":\"a.py\"}", hash);
+    append (other, "artifact", data);
+
+    snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, other);
+    r = ui_request ("GET", path, s_alice, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    assert_string_equal (r.body, diff);
+    ui_res_free (&r);
+    r = ui_request ("GET", path, s_bob, NULL, NULL);
+    assert_int_equal (r.status, 404);
+    ui_res_free (&r);
+    snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, s_run);
+    r = ui_request ("GET", path, s_alice, NULL, NULL);       /* a run that does not name it */
+    assert_int_equal (r.status, 404);
+    ui_res_free (&r);
+    snprintf (path, sizeof path, "/api/artifacts/%s", hash);
+    r = ui_request ("GET", path, s_root, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    ui_res_free (&r);
+}
+
+/* The dashboard lists alice's run; opening it replays its events (text,
+ * tool card, status) and shows its artifact as a diff, in headless
+ * Chromium; screenshots in build/ui-screenshots/replay. */
+static void
+test_browser_replay (void **state)
+{
+    (void) state;
+    const char *diff = "--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x\n+print('reversed')\n";
+    proto_msg_t *m = proto_msg_new (PROTO_artifact_put, NULL);
+    proto_set_bytes (&m->body.artifact_put.data, diff, strlen (diff));
+    proto_set_str (&m->body.artifact_put.kind, "diff");
+    proto_msg_t *rep = bus_client_request (s_client, "event-log", m);
+    assert_non_null (rep);
+    char data[256];
+    snprintf (data, sizeof data, "{\"hash\":\"%s\",\"kind\":\"diff\",\"name\":\"a.py\"}",
+              rep->body.artifact_ref.hash);
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&m);
+    append (s_run, "artifact", data);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
+            _exit (126);
+        execlp ("node", "node", "browser.mjs", ui_base, s_alice,
+                CAISSON_BIN_DIR "/../ui-screenshots/replay", "replay", s_run, (char *) NULL);
+        _exit (127);
+    }
+    int status;
+    waitpid (pid, &status, 0);
+    assert_true (WIFEXITED (status));
+    assert_int_equal (WEXITSTATUS (status), 0);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_list_and_isolation),
+        cmocka_unit_test (test_sse_resume),
+        cmocka_unit_test (test_transcript_and_artifact),
+        cmocka_unit_test (test_browser_replay),
+    };
+    return cmocka_run_group_tests (tests, setup, teardown);
+}

@@ -1,0 +1,160 @@
+/* ui_support: HTTP helpers for the ui-bridge tests. See ui_support.h. */
+#include "ui_support.h"
+#include "support.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+char ui_base[96];
+static char s_tokens[4][256];
+
+void
+ui_pick_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
+    close (fd);
+    char addr[64];
+    snprintf (addr, sizeof addr, "127.0.0.1:%d", ntohs (sa.sin_port));
+    setenv ("CAISSON_HTTP", addr, 1);
+    snprintf (ui_base, sizeof ui_base, "http://%s", addr);
+}
+
+int
+ui_wait_ready (void)
+{
+    for (int i = 0; i < 300; i++) {
+        ui_res_t r = ui_request ("GET", "/api/nope", NULL, NULL, NULL);
+        long status = r.status;
+        ui_res_free (&r);
+        if (status == 404)
+            return 0;
+        usleep (20000);
+    }
+    return -1;
+}
+
+const char *
+ui_token (int slot, const char *user, int operator_)
+{
+    const char *argv[] = { "caisson", "token", "create", "--user", user,
+                           operator_ ? "--operator" : NULL, NULL };
+    char out[256];
+    assert_int_equal (support_run (argv, out, sizeof out), 0);
+    out[strcspn (out, "\n")] = '\0';
+    snprintf (s_tokens[slot], sizeof s_tokens[slot], "%s", out);
+    return s_tokens[slot];
+}
+
+static size_t
+s_body (char *data, size_t size, size_t n, void *arg)
+{
+    ui_res_t *res = arg;
+    char *grown = realloc (res->body, res->len + size * n + 1);
+    if (!grown)
+        return 0;
+    res->body = grown;
+    memcpy (res->body + res->len, data, size * n);
+    res->len += size * n;
+    res->body[res->len] = '\0';
+    return size * n;
+}
+
+static size_t
+s_header (char *data, size_t size, size_t n, void *arg)
+{
+    ui_res_t *res = arg;
+    size_t used = strlen (res->headers), take = size * n;
+    if (used + take < sizeof res->headers) {
+        memcpy (res->headers + used, data, take);
+        res->headers[used + take] = '\0';
+    }
+    return size * n;
+}
+
+ui_res_t
+ui_request (const char *method, const char *path, const char *token, const char *body,
+            const char *const extra[])
+{
+    ui_res_t res = { 0 };
+    CURL *c = curl_easy_init ();
+    char url[1024], auth[256];
+    snprintf (url, sizeof url, "%s%s", ui_base, path);
+    struct curl_slist *h = NULL;
+    if (token) {
+        snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
+        h = curl_slist_append (h, auth);
+    }
+    for (int i = 0; extra && extra[i]; i++)
+        h = curl_slist_append (h, extra[i]);
+    if (body)
+        h = curl_slist_append (h, "Content-Type: application/json");
+    h = curl_slist_append (h, "Expect:");
+    curl_easy_setopt (c, CURLOPT_URL, url);
+    curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_body);
+    curl_easy_setopt (c, CURLOPT_WRITEDATA, &res);
+    curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, s_header);
+    curl_easy_setopt (c, CURLOPT_HEADERDATA, &res);
+    curl_easy_setopt (c, CURLOPT_TIMEOUT, 60L);
+    if (body) {
+        curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+    }
+    if (curl_easy_perform (c) == CURLE_OK)
+        curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &res.status);
+    curl_slist_free_all (h);
+    curl_easy_cleanup (c);
+    if (!res.body)
+        res.body = calloc (1, 1);
+    return res;
+}
+
+json_t *
+ui_json (const char *method, const char *path, const char *token, const char *body,
+         long *status)
+{
+    ui_res_t r = ui_request (method, path, token, body, NULL);
+    *status = r.status;
+    json_error_t err;
+    json_t *doc = json_loads (r.body, 0, &err);
+    if (!doc)
+        fail_msg ("%s %s answered %ld with no JSON: %s", method, path, r.status, r.body);
+    ui_res_free (&r);
+    return doc;
+}
+
+void
+ui_res_free (ui_res_t *res)
+{
+    free (res->body);
+    res->body = NULL;
+}
+
+void
+ui_header (const ui_res_t *res, const char *name, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    size_t n = strlen (name);
+    for (const char *line = res->headers; line && *line;) {
+        if (!strncasecmp (line, name, n) && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t len = strcspn (v, "\r\n");
+            snprintf (out, outlen, "%.*s", (int) len, v);
+        }
+        line = strchr (line, '\n');
+        if (line)
+            line++;
+    }
+}

@@ -1,0 +1,43 @@
+/* ui_support: what the ui-bridge tests share: a libcurl HTTP client, a
+ * free port, and starting the bus and ui-bridge with a token file. */
+#ifndef CAISSON_UI_SUPPORT_H
+#define CAISSON_UI_SUPPORT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct {
+    long status;
+    char *body;             /* NUL-terminated */
+    size_t len;
+    char headers[8192];     /* raw response headers */
+} ui_res_t;
+
+/* The base URL of the bridge under test ("http://127.0.0.1:PORT"). */
+extern char ui_base[96];
+
+/* Picks a free TCP port on 127.0.0.1 and sets CAISSON_HTTP and ui_base. */
+void ui_pick_port (void);
+
+/* Waits until the bridge accepts connections. Returns 0 or -1. */
+int ui_wait_ready (void);
+
+/* Makes a token for user with the real CLI; returns it (static storage
+ * per slot 0..3). */
+const char *ui_token (int slot, const char *user, int operator_);
+
+/* One request. method "GET"...; token may be NULL; body may be NULL;
+ * extra is a NULL-terminated list of raw header lines or NULL. */
+ui_res_t ui_request (const char *method, const char *path, const char *token,
+                     const char *body, const char *const extra[]);
+/* The same, with the body parsed as JSON (asserted to parse). */
+json_t *ui_json (const char *method, const char *path, const char *token, const char *body,
+                 long *status);
+void ui_res_free (ui_res_t *res);
+
+/* The value of response header name (case-insensitive) copied into out,
+ * or "" when absent. */
+void ui_header (const ui_res_t *res, const char *name, char *out, size_t outlen);
+
+#endif
