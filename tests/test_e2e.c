@@ -76,6 +76,17 @@ test_seed_task_end_to_end (void **state)
     assert_int_equal (support_run (runs, s_out, sizeof s_out), 0);
     assert_non_null (strstr (s_out, "completed"));
     assert_non_null (strstr (s_out, "reverse_string"));
+    /* Each tool result names the tool-runner instance that ran it. */
+    char id[32] = "";
+    const char *at = strstr (s_out, "\"run\":\"");
+    assert_non_null (at);
+    sscanf (at + 7, "%26[0-9A-Z]", id);
+    const char *show[] = { "caisson", "show", id, "--json", NULL };
+    assert_int_equal (support_run (show, s_out, sizeof s_out), 0);
+    int served = 0;
+    for (const char *p = s_out; (p = strstr (p, "\"toolRunner\":\"")); p++)
+        served++;
+    assert_int_equal (served, 3);
 }
 
 /* Runs `caisson run --json TASK` in the background with its output in

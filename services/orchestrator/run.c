@@ -303,15 +303,18 @@ call_model (run_t *r)
     r->mark_us = 0;
 }
 
-/* Records a call's result (ran, refused or declined) and moves on. */
+/* Records a call's result (ran, refused or declined) and moves on.
+ * served_by names the tool-runner instance that ran it, when one did. */
 static void
-finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms)
+finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
+             const char *served_by)
 {
     const char *id = json_string_value (json_object_get (c, "id"));
     const char *name = json_string_value (json_object_get (c, "name"));
     orch_emit (r->orch, r, "tool_result",
-               json_pack ("{s:s, s:s, s:b, s:O, s:I}", "toolCallId", id, "name", name, "ok", ok,
-                          "result", result, "durationMs", (json_int_t) duration_ms));
+               json_pack ("{s:s, s:s, s:b, s:O, s:I, s:s*}", "toolCallId", id, "name", name, "ok",
+                          ok, "result", result, "durationMs", (json_int_t) duration_ms,
+                          "toolRunner", served_by));
     char *text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
     if (text && strlen (text) > MAX_RESULT_TO_MODEL)
         strcpy (text + MAX_RESULT_TO_MODEL - 40, "... (truncated for the model)");
@@ -335,6 +338,7 @@ on_tool (const proto_msg_t *reply, const char *error, void *arg)
     json_t *result = NULL;
     bool ok = false;
     uint64_t us = 0;
+    const char *served_by = NULL;
     if (!reply)
         result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
                             "tool_runner_unavailable", "message", error);
@@ -347,11 +351,12 @@ on_tool (const proto_msg_t *reply, const char *error, void *arg)
         result = mpjson_decode (b->result.data, b->result.size, 64, why, sizeof why);
         ok = b->ok;
         us = b->duration_us;
+        served_by = b->instance;
     }
     if (!result)
         result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code", "bad_reply",
                             "message", "tool-runner answered with an unexpected message");
-    finish_call (r, c, ok, result, us / 1000);
+    finish_call (r, c, ok, result, us / 1000, served_by);
     dispatch_next (r);
 }
 
@@ -412,7 +417,7 @@ dispatch_next (run_t *r)
         if (json_object_get (args, "_unparsed")) {
             finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error",
                                                  "code", "bad_arguments", "message",
-                                                 "the arguments are not a JSON object"), 0);
+                                                 "the arguments are not a JSON object"), 0, NULL);
             continue;
         }
         policy_verdict_t v = strcmp (state, "approved") == 0
@@ -420,7 +425,7 @@ dispatch_next (run_t *r)
         if (v == POLICY_DENY) {
             finish_call (r, c, false, json_pack ("{s:b, s:b, s:s}", "success", 0, "declined", 1,
                                                  "reason", "the policy does not allow this tool"),
-                         0);
+                         0, NULL);
             continue;
         }
         if (v == POLICY_ASK) {
@@ -475,7 +480,7 @@ run_decide (run_t *r, const char *call_id, bool approve, const char *reason, cha
         finish_call (r, c, false, json_pack ("{s:b, s:b, s:s}", "success", 0, "declined", 1,
                                              "reason", reason && *reason ? reason
                                                                          : "declined by a human"),
-                     0);
+                     0, NULL);
     runstore_save (r);
     dispatch_next (r);
     return 0;

@@ -100,6 +100,8 @@ answer_all (handler_t *self, job_t *job, const json_t *result, bool ok)
     for (int i = 0; i < job->npending; i++) {
         proto_msg_t *rep = result_msg (bus_pending_request (job->pending[i]), job->call_id,
                                        job->tool->name, result, ok, took);
+        if (rep)
+            proto_set_str (&rep->body.tools_result.instance, svc_instance (self->svc));
         bus_worker_answer (svc_worker (self->svc), &job->pending[i], rep);
     }
     job->npending = 0;
