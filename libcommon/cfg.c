@@ -25,6 +25,11 @@ static const cfg_entry_t table[] = {
       "`@hostname` the host name's letters and digits (stable across a "
       "container's restarts). Requests to `<service>.<instance>` reach only "
       "this process." },
+    { "CAISSON_STORE_PER_INSTANCE", "0", "orchestrator, tool-runner",
+      "1: keep this instance's LMDB store in DATA/<service>/<instance> "
+      "rather than DATA/<service>. Needed where instances share a volume "
+      "from different pid namespaces (containers): LMDB tells its readers "
+      "apart by pid, so such processes must not share one environment." },
     { "CAISSON_LOG_LEVEL", "info", ALL,
       "Lowest level logged: `debug`, `info`, `warn` or `error`." },
     { "CAISSON_MAX_FRAME", "16777216", ALL,

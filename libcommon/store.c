@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,13 +23,33 @@ struct _store_t {
  * uses the same store meanwhile. */
 static _Thread_local int s_error;
 
+/* mkdir -p: a store may sit below directories not made yet
+ * (DATA/<service>/<instance>). */
+static int
+make_dirs (const char *dir)
+{
+    char path[4096];
+    if (snprintf (path, sizeof path, "%s", dir) >= (int) sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir (path, 0700) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir (path, 0700) && errno != EEXIST ? -1 : 0;
+}
+
 store_t *
 store_new (const char *dir, const char *const names[], size_t count,
            uint64_t map_bytes, uint64_t max_bytes, unsigned env_flags)
 {
     if (count > STORE_MAX_DBS)
         return NULL;
-    if (mkdir (dir, 0700) && errno != EEXIST) {
+    if (make_dirs (dir)) {
         clog_error (NULL, "store: cannot create %s: %s", dir, strerror (errno));
         return NULL;
     }

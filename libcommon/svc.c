@@ -23,6 +23,21 @@ bus_pub_t *svc_pub (svc_t *self) { return self->pub; }
 bus_worker_t *svc_worker (svc_t *self) { return self->worker; }
 const char *svc_instance (svc_t *self) { return bus_worker_instance (self->worker); }
 void svc_set_state (svc_t *self, void *state) { self->state = state; }
+
+int
+svc_store_dir (svc_t *self, char *dir, size_t len)
+{
+    const char *inst = svc_instance (self);
+    int n;
+    if (cfg_u64 ("CAISSON_STORE_PER_INSTANCE")) {
+        if (!*inst || strchr (inst, '/') || inst[0] == '.')
+            return -1;
+        n = snprintf (dir, len, "%s/%s/%s", cfg_str ("CAISSON_DATA"), self->def->name, inst);
+    }
+    else
+        n = snprintf (dir, len, "%s/%s", cfg_str ("CAISSON_DATA"), self->def->name);
+    return n > 0 && (size_t) n < len ? 0 : -1;
+}
 void *svc_state (svc_t *self) { return self->state; }
 
 void

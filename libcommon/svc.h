@@ -33,6 +33,10 @@ zloop_t *svc_loop (svc_t *self);
 bus_pub_t *svc_pub (svc_t *self);
 bus_worker_t *svc_worker (svc_t *self);
 const char *svc_instance (svc_t *self);
+/* Writes the directory of this process's store for its service into dir:
+ * DATA/<service>, or DATA/<service>/<instance> with
+ * CAISSON_STORE_PER_INSTANCE=1. Returns 0, or -1 when it does not fit. */
+int svc_store_dir (svc_t *self, char *dir, size_t len);
 /* Per-service state that setup stores and the handler reads. */
 void svc_set_state (svc_t *self, void *state);
 void *svc_state (svc_t *self);

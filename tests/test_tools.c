@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *s_dir;
@@ -547,6 +548,30 @@ test_killed_mid_call (void **state)
     json_decref (r);
 }
 
+/* With CAISSON_STORE_PER_INSTANCE=1 (instances in separate containers), an
+ * instance keeps its calls in a store of its own and still serves calls. */
+static void
+test_store_per_instance (void **state)
+{
+    (void) state;
+    static const char *const tc[] = { "CAISSON_INSTANCE=tc", "CAISSON_STORE_PER_INSTANCE=1",
+                                      NULL };
+    pid_t tcpid = support_spawn ("caisson-tool-runner", tc);
+    wait_healthy ("tool-runner.tc");
+    bool ok;
+    json_t *r = call_at ("tool-runner.tc", "createSandbox", "{\"name\":\"own-store\"}", NULL,
+                         false, NULL, &ok);
+    assert_true (ok);
+    json_decref (r);
+    char path[1024];
+    struct stat st;
+    snprintf (path, sizeof path, "%s/tool-runner/tc/data.mdb", s_dir);
+    assert_int_equal (stat (path, &st), 0);
+    snprintf (path, sizeof path, "%s/tool-runner/data.mdb", s_dir);
+    assert_int_equal (stat (path, &st), 0);
+    support_expect_clean_exit (tcpid);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -567,6 +592,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_watch_events),
 #endif
         cmocka_unit_test (test_killed_mid_call),
+        cmocka_unit_test (test_store_per_instance),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -396,8 +396,8 @@ setup (svc_t *svc)
                                    cfg_u64 ("CAISSON_RUN_MAX_TOKENS") };
     svc_set_state (svc, self);
     char dir[4096];
-    snprintf (dir, sizeof dir, "%s/orchestrator", cfg_str ("CAISSON_DATA"));
-    if (!self->rpc || !self->llm || runstore_open (self, dir))
+    if (!self->rpc || !self->llm || svc_store_dir (svc, dir, sizeof dir)
+        || runstore_open (self, dir))
         return -1;
     clog_info (NULL, "default model %s%s", default_model (),
                strncmp (default_model (), "replay/", 7) == 0

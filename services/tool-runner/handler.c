@@ -392,7 +392,10 @@ handler_new (svc_t *svc)
     self->max_running = cfg_u64 ("CAISSON_TOOLS_CONCURRENCY");
     curl_global_init (CURL_GLOBAL_DEFAULT);     /* once, before any job thread */
     char dir[4096];
-    snprintf (dir, sizeof dir, "%s/tool-runner", cfg_str ("CAISSON_DATA"));
+    if (svc_store_dir (svc, dir, sizeof dir)) {
+        free (self);
+        return NULL;
+    }
     uint64_t lease = cfg_u64 ("CAISSON_TOOLS_LEASE_MS");
     self->catalogue = catalogue_new ();
     self->guard = guard_new ();
