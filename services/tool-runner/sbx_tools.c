@@ -20,17 +20,19 @@ dry (const char *what, json_t *detail)
                       "detail", detail);
 }
 
-/* Resolves args.path (or path) inside the sandbox; when writing, inside
- * the workspace and allowed by the guard. */
+/* Room for a workspace (4096) and a path resolved inside it. */
+#define ABS_MAX 4200
+
+/* Resolves args.path inside args.sandboxId into abs; when writing, inside
+ * the workspace and allowed by the guard. 0, or -1 with *error set. */
 static int
-target (tool_ctx_t *ctx, const char *sbx, const char *path, bool write, const char *field,
-        char *abs, size_t abslen, json_t **error)
+target (tool_ctx_t *ctx, json_t *args, bool write, char abs[ABS_MAX], json_t **error)
 {
     char ws[4096];
-    if (sbx_workspace (ctx, sbx, ws, sizeof ws, error)
-        || guard_resolve (ws, path, write, abs, abslen, error))
+    if (sbx_workspace (ctx, S (args, "sandboxId"), ws, sizeof ws, error)
+        || guard_resolve (ws, S (args, "path"), write, abs, ABS_MAX, error))
         return -1;
-    if (write && guard_write (ctx->guard, ws, abs, field, error))
+    if (write && guard_write (ctx->guard, ws, abs, "path", error))
         return -1;
     return 0;
 }
@@ -185,16 +187,44 @@ path_req (tool_ctx_t *ctx, proto_type_t type, const char *sbx, const char *path,
     return req;
 }
 
+/* Sends the path request type for abs in args.sandboxId and waits for a
+ * reply of type reply: the reply, or NULL with *error set. */
+static proto_msg_t *
+path_call (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *abs, bool recursive,
+           proto_type_t reply, json_t **error)
+{
+    const char *sbx = S (args, "sandboxId");
+    return sbx_call (ctx, sbx, path_req (ctx, type, sbx, abs, recursive), reply, error);
+}
+
+/* The result of a tool that changes a path, from its sandbox.path reply,
+ * which it destroys. */
+static json_t *
+path_result (proto_msg_t **rep)
+{
+    json_t *out = json_pack ("{s:b, s:s}", "success", 1, "path", (*rep)->body.sandbox_path.path);
+    proto_msg_destroy (rep);
+    return out;
+}
+
+/* The read-only tools' prologue: resolves args.path into abs, then
+ * path_call (not recursive). The reply, or NULL with *error set. */
+static proto_msg_t *
+path_ask (tool_ctx_t *ctx, json_t *args, proto_type_t type, proto_type_t reply,
+          char abs[ABS_MAX], json_t **error)
+{
+    if (target (ctx, args, false, abs, error))
+        return NULL;
+    return path_call (ctx, args, type, abs, false, reply, error);
+}
+
 json_t *
 sbx_read_file (tool_ctx_t *ctx, json_t *args)
 {
-    const char *sbx = S (args, "sandboxId");
-    char abs[4200];
+    char abs[ABS_MAX];
     json_t *error;
-    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
-        return error;
-    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_read_file, sbx, abs, false),
-                                 PROTO_sandbox_file, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_read_file, PROTO_sandbox_file, abs,
+                                 &error);
     if (!rep)
         return error;
     const proto_sandbox_file_t *f = &rep->body.sandbox_file;
@@ -211,9 +241,9 @@ json_t *
 sbx_write_file (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
-    char abs[4200];
+    char abs[ABS_MAX];
     json_t *error;
-    if (target (ctx, sbx, S (args, "path"), true, "path", abs, sizeof abs, &error))
+    if (target (ctx, args, true, abs, &error))
         return error;
     json_t *content = json_object_get (args, "content");
     if (ctx->dry_run)
@@ -227,18 +257,14 @@ sbx_write_file (tool_ctx_t *ctx, json_t *args)
     proto_set_bytes (&req->body.sandbox_write_file.content, json_string_value (content),
                      json_string_length (content));
     proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_path, &error);
-    if (!rep)
-        return error;
-    json_t *out = json_pack ("{s:b, s:s}", "success", 1, "path", rep->body.sandbox_path.path);
-    proto_msg_destroy (&rep);
-    return out;
+    return rep ? path_result (&rep) : error;
 }
 
 json_t *
 sbx_write_files (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
-    char ws[4096], abs[4200], field[64];
+    char ws[4096], abs[ABS_MAX], field[64];
     json_t *error, *files = json_array (), *item;
     size_t i;
     if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error)) {
@@ -285,13 +311,10 @@ sbx_write_files (tool_ctx_t *ctx, json_t *args)
 json_t *
 sbx_list_files (tool_ctx_t *ctx, json_t *args)
 {
-    const char *sbx = S (args, "sandboxId");
-    char abs[4200], why[128];
+    char abs[ABS_MAX], why[128];
     json_t *error;
-    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
-        return error;
-    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_list_files, sbx, abs, false),
-                                 PROTO_sandbox_file_list, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_list_files, PROTO_sandbox_file_list,
+                                 abs, &error);
     if (!rep)
         return error;
     const proto_bytes_t *f = &rep->body.sandbox_file_list.files;
@@ -311,20 +334,14 @@ sbx_list_files (tool_ctx_t *ctx, json_t *args)
 static json_t *
 path_op (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *what)
 {
-    const char *sbx = S (args, "sandboxId");
-    char abs[4200];
+    char abs[ABS_MAX];
     json_t *error;
-    if (target (ctx, sbx, S (args, "path"), true, "path", abs, sizeof abs, &error))
+    if (target (ctx, args, true, abs, &error))
         return error;
     if (ctx->dry_run)
         return dry (what, json_pack ("{s:s}", "path", abs));
-    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, type, sbx, abs, true), PROTO_sandbox_path,
-                                 &error);
-    if (!rep)
-        return error;
-    json_t *out = json_pack ("{s:b, s:s}", "success", 1, "path", rep->body.sandbox_path.path);
-    proto_msg_destroy (&rep);
-    return out;
+    proto_msg_t *rep = path_call (ctx, args, type, abs, true, PROTO_sandbox_path, &error);
+    return rep ? path_result (&rep) : error;
 }
 
 json_t *
@@ -349,22 +366,13 @@ iso_time (uint64_t ms, char out[32])
     snprintf (out + n, 32 - n, ".%03uZ", (unsigned) (ms % 1000));
 }
 
-static proto_msg_t *
-file_info (tool_ctx_t *ctx, const char *sbx, const char *abs, json_t **error)
-{
-    return sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_get_file_info, sbx, abs, false),
-                     PROTO_sandbox_file_info, error);
-}
-
 json_t *
 sbx_get_file_info (tool_ctx_t *ctx, json_t *args)
 {
-    const char *sbx = S (args, "sandboxId");
-    char abs[4200], when[32];
+    char abs[ABS_MAX], when[32];
     json_t *error;
-    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
-        return error;
-    proto_msg_t *rep = file_info (ctx, sbx, abs, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_get_file_info, PROTO_sandbox_file_info,
+                                 abs, &error);
     if (!rep)
         return error;
     const proto_sandbox_file_info_t *f = &rep->body.sandbox_file_info;
@@ -383,20 +391,17 @@ sbx_get_file_info (tool_ctx_t *ctx, json_t *args)
 json_t *
 sbx_check_file_exists (tool_ctx_t *ctx, json_t *args)
 {
-    const char *sbx = S (args, "sandboxId");
-    char abs[4200];
+    char abs[ABS_MAX];
     json_t *error;
-    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
-        return error;
-    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_check_file_exists, sbx,
-                                                     abs, false),
-                                 PROTO_sandbox_file_exists, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_check_file_exists,
+                                 PROTO_sandbox_file_exists, abs, &error);
     if (!rep)
         return error;
     bool exists = rep->body.sandbox_file_exists.exists;
     proto_msg_destroy (&rep);
     json_t *out = json_pack ("{s:b, s:s}", "exists", exists, "path", abs);
-    if (exists && (rep = file_info (ctx, sbx, abs, &error))) {
+    if (exists && (rep = path_call (ctx, args, PROTO_sandbox_get_file_info, abs, false,
+                                    PROTO_sandbox_file_info, &error))) {
         json_object_set_new (out, "isDirectory",
                              json_boolean (!strcmp (rep->body.sandbox_file_info.type, "directory")));
         proto_msg_destroy (&rep);
@@ -425,21 +430,18 @@ human (uint64_t n, char out[32])
 json_t *
 sbx_get_file_size (tool_ctx_t *ctx, json_t *args)
 {
-    const char *sbx = S (args, "sandboxId");
-    char abs[4200], hr[32];
+    char abs[ABS_MAX], hr[32];
     json_t *error;
-    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
-        return error;
-    proto_msg_t *info = file_info (ctx, sbx, abs, &error);
+    proto_msg_t *info = path_ask (ctx, args, PROTO_sandbox_get_file_info, PROTO_sandbox_file_info,
+                                  abs, &error);
     if (!info)
         return error;
     bool dir = !strcmp (info->body.sandbox_file_info.type, "directory");
     uint64_t size = info->body.sandbox_file_info.size;
     proto_msg_destroy (&info);
     if (dir) {
-        proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_get_file_size, sbx, abs,
-                                                         true),
-                                     PROTO_sandbox_file_size, &error);
+        proto_msg_t *rep = path_call (ctx, args, PROTO_sandbox_get_file_size, abs, true,
+                                      PROTO_sandbox_file_size, &error);
         if (!rep)
             return error;
         size = rep->body.sandbox_file_size.size;
@@ -458,9 +460,9 @@ json_t *
 sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
-    char abs[4200], prefix[160], topic[256];
+    char abs[ABS_MAX], prefix[160], topic[256];
     json_t *error;
-    if (target (ctx, sbx, S (args, "path"), false, "path", abs, sizeof abs, &error))
+    if (target (ctx, args, false, abs, &error))
         return error;
     json_t *d = json_object_get (args, "watchDuration");
     int duration = d ? (int) json_integer_value (d) : 5000;
@@ -468,10 +470,9 @@ sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
     bus_tap_t *tap = bus_tap_new (cfg_str ("CAISSON_BUS_SUB"), prefix);
     if (!tap)
         return tool_error ("internal", NULL, "cannot subscribe to the sandbox's events");
-    proto_msg_t *rep = sbx_call (ctx, sbx, path_req (ctx, PROTO_sandbox_watch_start, sbx, abs,
-                                                     json_is_true (json_object_get (args,
-                                                                                   "recursive"))),
-                                 PROTO_sandbox_watch, &error);
+    proto_msg_t *rep = path_call (ctx, args, PROTO_sandbox_watch_start, abs,
+                                  json_is_true (json_object_get (args, "recursive")),
+                                  PROTO_sandbox_watch, &error);
     if (!rep) {
         bus_tap_destroy (&tap);
         return error;
