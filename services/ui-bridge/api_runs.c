@@ -26,19 +26,6 @@ fname (const char *wire, const char *snake, const char *camel)
     return app_has_field (wire, snake) ? snake : camel;
 }
 
-static bool
-valid_id (const char *id)
-{
-    size_t n = strlen (id);
-    if (n == 0 || n > 128)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z')
-              || (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
-            return false;
-    return true;
-}
-
 /* event-log's request for a run's record (it carries the owner):
  * `run.record.get {run}`, or in older catalogues `run.get {run}`. */
 static const char *
@@ -54,7 +41,7 @@ http_res_t *
 api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
 {
     *record = NULL;
-    if (!valid_id (id))
+    if (!app_valid_id (id, 128))
         return http_res_error (404, "not_found", "no run '%s'", id);
     json_t *body = json_pack ("{s:s}", "run", id), *rep;
     http_res_t *err = app_call_json (app, req, "event-log", record_wire (), body, TIMEOUT_MS,
@@ -66,7 +53,7 @@ api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
     json_t *rec = json_is_object (run) ? json_incref (run) : json_incref (rep);
     json_decref (rep);
     const char *owner = json_string_value (json_object_get (rec, "user"));
-    if (!req->operator_ && (!owner || strcmp (owner, req->user))) {
+    if (!app_visible (req, owner)) {
         json_decref (rec);
         return http_res_error (404, "not_found", "no run '%s'", id);
     }

@@ -13,19 +13,6 @@
 #define TIMEOUT_MS 10000
 #define SVC "sandbox-manager"
 
-static bool
-valid_id (const char *id)
-{
-    size_t n = strlen (id);
-    if (n == 0 || n > 96)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z')
-              || (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
-            return false;
-    return true;
-}
-
 /* The bus address of the manager that owns id. */
 static void
 owner_service (const char *id, char *out, size_t outlen)
@@ -35,12 +22,6 @@ owner_service (const char *id, char *out, size_t outlen)
         snprintf (out, outlen, SVC ".%.*s", (int) (dash - id), id);
     else
         snprintf (out, outlen, SVC);
-}
-
-static bool
-visible (http_req_t *req, const char *owner)
-{
-    return req->operator_ || (owner && !strcmp (owner, req->user));
 }
 
 static http_res_t *
@@ -56,7 +37,7 @@ static http_res_t *
 s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **info_p)
 {
     const char *id = req->params[0];
-    if (!valid_id (id))
+    if (!app_valid_id (id, 96))
         return not_found (id);
     owner_service (id, service, len);
     proto_msg_t *msg = app_msg (req, PROTO_sandbox_get), *rep;
@@ -65,7 +46,7 @@ s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **i
     http_res_t *err = app_call (app, service, msg, TIMEOUT_MS, PROTO_sandbox_info, &rep);
     if (err)
         return err;
-    bool ok = visible (req, rep->body.sandbox_info.user);
+    bool ok = app_visible (req, rep->body.sandbox_info.user);
     if (ok && info_p)
         *info_p = rep;
     else
@@ -97,7 +78,7 @@ api_sandboxes_list (app_t *app, http_req_t *req)
     json_t *s;
     /* The manager filtered by user already; this keeps the rule here too. */
     json_array_foreach (all, i, s)
-        if (visible (req, json_string_value (json_object_get (s, "user"))))
+        if (app_visible (req, json_string_value (json_object_get (s, "user"))))
             json_array_append (mine, s);
     json_decref (doc);
     return http_res_json (200, json_pack ("{s:o}", "sandboxes", mine));

@@ -42,6 +42,14 @@ http_res_t *app_body (http_req_t *req, json_t **obj);
 /* A new request of type for req: its correlation id and user set. */
 proto_msg_t *app_msg (http_req_t *req, proto_type_t type);
 
+/* True when id, a path segment naming a run or a sandbox, is 1 to max
+ * letters, digits, '-' and '_': nothing else reaches a bus request. */
+bool app_valid_id (const char *id, size_t max);
+
+/* True when req's user may see what owner owns: their own, and all of it
+ * for an operator. */
+bool app_visible (const http_req_t *req, const char *owner);
+
 /* Sends msg to service and returns the reply in *rep when it is of type
  * want (PROTO_TYPE_COUNT: any type but `error`); otherwise NULL goes to *rep and the HTTP error to answer with is
  * returned (504 on timeout, 404/400/409/503/502 from an `error` reply).

@@ -158,6 +158,25 @@ app_msg (http_req_t *req, proto_type_t type)
     return msg;
 }
 
+bool
+app_valid_id (const char *id, size_t max)
+{
+    size_t n = strlen (id);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z')
+              || (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
+            return false;
+    return true;
+}
+
+bool
+app_visible (const http_req_t *req, const char *owner)
+{
+    return req->operator_ || (owner && !strcmp (owner, req->user));
+}
+
 /* The HTTP status for an `error` reply's code. */
 static int
 s_status_for (const char *code)
