@@ -11,6 +11,7 @@
  *
  * Tool-runner and event-log are orch_fixture's stand-ins (this program
  * run as `bench-agent fixture`), so tool time is a bus round trip. */
+#include "bench_util.h"
 #include "bus_client.h"
 #include "bus_tap.h"
 #include "mpjson.h"
@@ -30,7 +31,7 @@
 #define TASK "bench: ten steps"
 #define STEPS 10
 
-static char s_bindir[1024], s_self[1024], s_dir[256];
+static char s_bindir[1024], s_dir[256];
 
 static pid_t
 spawn (const char *program, const char *arg, const char *const env[])
@@ -47,17 +48,10 @@ spawn (const char *program, const char *arg, const char *const env[])
     int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2 (fd, STDERR_FILENO);
     if (arg)
-        execl (s_self, s_self, arg, (char *) NULL);
+        execl ("/proc/self/exe", "bench-agent", arg, (char *) NULL);
     else
         execl (path, path, (char *) NULL);
     _exit (127);
-}
-
-static void
-stop (pid_t pid)
-{
-    kill (pid, SIGTERM);
-    waitpid (pid, NULL, 0);
 }
 
 static int
@@ -124,10 +118,10 @@ stack_down (stack_t_ *s)
 {
     bus_tap_destroy (&s->tap);
     bus_client_destroy (&s->client);
-    stop (s->orch);
-    stop (s->replay);
-    stop (s->fixture);
-    stop (s->bus);
+    bench_stop (s->orch);
+    bench_stop (s->replay);
+    bench_stop (s->fixture);
+    bench_stop (s->bus);
 }
 
 static void
@@ -293,20 +287,9 @@ main (int argc, char **argv)
         else if (!strcmp (argv[i], "--sequential"))
             seq = strtoull (argv[i + 1], NULL, 10);
     }
-    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
-    s_self[n > 0 ? n : 0] = '\0';
-    snprintf (s_bindir, sizeof s_bindir, "%s", s_self);
-    *strrchr (s_bindir, '/') = '\0';
     snprintf (s_dir, sizeof s_dir, "/tmp/caisson-bench-agent-XXXXXX");
-    if (!mkdtemp (s_dir))
+    if (bench_stack_env (s_bindir, sizeof s_bindir, s_dir))
         return 1;
-    char ep[400];
-    snprintf (ep, sizeof ep, "ipc://%s/bus", s_dir);
-    setenv ("CAISSON_BUS", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/events-in", s_dir);
-    setenv ("CAISSON_BUS_PUB", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/events-out", s_dir);
-    setenv ("CAISSON_BUS_SUB", ep, 1);
     setenv ("CAISSON_DATA", s_dir, 1);
     setenv ("CAISSON_LOG_LEVEL", "warn", 1);
     struct rlimit rl;

@@ -16,6 +16,7 @@
  * worker. It is a benchmark, not a test: a missed target still exits 0;
  * only a failure to run exits 1. Every child is stopped before exit. */
 #define _GNU_SOURCE
+#include "bench_util.h"
 #include "bus_client.h"
 #include "busio.h"
 #include "cid.h"
@@ -74,22 +75,7 @@ static char s_dir[PATH_MAX];    /* logs, data, ipc sockets */
 static pid_t s_children[3];     /* echo, broker, worker; 0 when not running */
 static uint8_t *s_payload;
 
-/* ---- clocks and statistics --------------------------------------------- */
-
-static int64_t
-now_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int
-cmp_i64 (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
+/* ---- statistics --------------------------------------------------------- */
 
 /* Nearest-rank percentile (pct of 100) of sorted values, in microseconds. */
 static double
@@ -192,23 +178,23 @@ measure (path_t *p, const opts_t *o, result_t *r)
     int64_t *lat = malloc ((size_t) o->requests * sizeof *lat);
     if (!lat)
         return -1;
-    int64_t start = now_ns ();
+    int64_t start = bench_now_ns ();
     for (int i = 0; i < o->requests; i++) {
-        int64_t t0 = now_ns ();
+        int64_t t0 = bench_now_ns ();
         if (round_trip (p, o)) {
             free (lat);
             return -1;
         }
-        lat[i] = now_ns () - t0;
+        lat[i] = bench_now_ns () - t0;
     }
-    r->seq_rps = o->requests / ((double) (now_ns () - start) / 1e9);
-    qsort (lat, (size_t) o->requests, sizeof *lat, cmp_i64);
+    r->seq_rps = o->requests / ((double) (bench_now_ns () - start) / 1e9);
+    qsort (lat, (size_t) o->requests, sizeof *lat, bench_cmp_i64);
     r->p50_us = percentile_us (lat, (size_t) o->requests, 50);
     r->p99_us = percentile_us (lat, (size_t) o->requests, 99);
     free (lat);
 
     int sent = 0, got = 0;
-    start = now_ns ();
+    start = bench_now_ns ();
     while (got < o->pipelined) {
         while (sent < o->pipelined && sent - got < o->window) {
             if (send_ping (p, o, NULL))
@@ -222,7 +208,7 @@ measure (path_t *p, const opts_t *o, result_t *r)
         }
         got++;
     }
-    r->pipe_rps = o->pipelined / ((double) (now_ns () - start) / 1e9);
+    r->pipe_rps = o->pipelined / ((double) (bench_now_ns () - start) / 1e9);
     return 0;
 }
 

@@ -16,6 +16,7 @@
  * 3), since a shared machine's disk and CPUs make single runs noisy. It is
  * a benchmark: a missed target still exits 0. */
 #define _GNU_SOURCE
+#include "bench_util.h"
 #include "bus_client.h"
 #include "cid.h"
 #include "mpjson.h"
@@ -27,51 +28,22 @@
 #include <limits.h>
 #include <msgpack.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define TARGET_RATIO 0.5
 #define TARGET_RELAXED_16 50000.0
 #define MAX_REPEAT 9
 
-extern char **environ;
-
 static char s_bin[PATH_MAX], s_dir[PATH_MAX];
 static double s_seconds = 2.0;
 static int s_window = 1;
 static int s_repeat = 3;
 static atomic_bool s_stop;
-
-static pid_t
-spawn (const char *program)
-{
-    char path[PATH_MAX + 64], log[PATH_MAX + 64];
-    snprintf (path, sizeof path, "%s/%s", s_bin, program);
-    snprintf (log, sizeof log, "%s/%s.log", s_dir, program);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        FILE *f = freopen (log, "a", stderr);
-        (void) f;
-        execve (path, (char *const[]) { path, NULL }, environ);
-        _exit (127);
-    }
-    return pid;
-}
-
-static void
-stop (pid_t pid)
-{
-    kill (pid, SIGTERM);
-    waitpid (pid, NULL, 0);
-}
 
 static proto_msg_t *
 ask (bus_client_t *c, proto_msg_t *req)
@@ -288,17 +260,10 @@ acked_rate (bus_client_t *c, int n, double *batch, uint64_t *failed)
     return (double) acked / secs;
 }
 
-static int
-cmp_double (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
 static double
 median (double *v, int n)
 {
-    qsort (v, (size_t) n, sizeof *v, cmp_double);
+    qsort (v, (size_t) n, sizeof *v, bench_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -315,16 +280,6 @@ load (void)
     if (f)
         fclose (f);
     return avg;
-}
-
-static void
-bin_dir (void)
-{
-    ssize_t n = readlink ("/proc/self/exe", s_bin, sizeof s_bin - 1);
-    s_bin[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr (s_bin, '/');
-    if (slash)
-        *slash = '\0';
 }
 
 int
@@ -344,23 +299,15 @@ main (int argc, char **argv)
             return 2;
         }
     }
-    bin_dir ();
     const char *tmp = getenv ("TMPDIR");
     snprintf (s_dir, sizeof s_dir, "%s/caisson-bench-eventlog-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp (s_dir))
+    if (bench_stack_env (s_bin, sizeof s_bin, s_dir))
         return 1;
-    char ep[PATH_MAX + 64];
-    snprintf (ep, sizeof ep, "ipc://%s/bus", s_dir);
-    setenv ("CAISSON_BUS", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/in", s_dir);
-    setenv ("CAISSON_BUS_PUB", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/out", s_dir);
-    setenv ("CAISSON_BUS_SUB", ep, 1);
     setenv ("CAISSON_WORKER_CREDIT", "1024", 1);
     setenv ("CAISSON_LOG_LEVEL", "warn", 1);
     proto_limits_load ();
     make_data ();
-    pid_t bus = spawn ("caisson-bus");
+    pid_t bus = bench_start (s_bin, s_dir, "caisson-bus");
 
     static const char *const policies[] = { "full", "nometasync" };
     static const unsigned flags[] = { 0, MDB_NOMETASYNC };
@@ -378,14 +325,14 @@ main (int argc, char **argv)
         mkdir (data, 0700);
         setenv ("CAISSON_DATA", data, 1);
         setenv ("CAISSON_EVENTLOG_SYNC", policies[p], 1);
-        pid_t el = spawn ("caisson-event-log");
+        pid_t el = bench_start (s_bin, s_dir, "caisson-event-log");
         bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
         bus_client_set_timeout (c, 200, 0);
         if (!c || await_eventlog (c)) {
             fprintf (stderr, "bench-eventlog: event-log did not start; see %s\n", s_dir);
             status = 1;
             bus_client_destroy (&c);
-            stop (el);
+            bench_stop (el);
             break;
         }
         bus_client_set_timeout (c, 5000, 1);
@@ -411,9 +358,9 @@ main (int argc, char **argv)
                 relaxed16 = rate;
         }
         bus_client_destroy (&c);
-        stop (el);
+        bench_stop (el);
     }
-    stop (bus);
+    bench_stop (bus);
     if (status)
         return status;     /* the data directory stays, with the logs */
     printf ("load at the end: %.2f\n", load ());

@@ -12,45 +12,28 @@
  * Prints median and p99 of each, and the ratios the issue sets as
  * targets: (a) / bwrap <= 1, and (b) <= 2 x plain + 0.5 ms. Needs root. */
 #define _GNU_SOURCE
+#include "bench_util.h"
 #include "bus_client.h"
 #include "mpjson.h"
 #include "proto.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
-
-static double
-now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static int
-cmp (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
 
 typedef struct { double median, p99; } stat_t;
 
 static stat_t
 summarise (double *v, int n)
 {
-    qsort (v, (size_t) n, sizeof *v, cmp);
+    qsort (v, (size_t) n, sizeof *v, bench_cmp_double);
     return (stat_t) { v[n / 2], v[(int) ((n - 1) * 0.99)] };
 }
 
@@ -63,22 +46,6 @@ spawn_wait (char *const argv[])
     int st;
     waitpid (pid, &st, 0);
     return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
-}
-
-static pid_t
-start (const char *bindir, const char *program)
-{
-    char path[PATH_MAX], log[PATH_MAX];
-    snprintf (path, sizeof path, "%s/%s", bindir, program);
-    snprintf (log, sizeof log, "%s/%s.log", getenv ("CAISSON_DATA"), program);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init (&fa);
-    posix_spawn_file_actions_addopen (&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    pid_t pid;
-    char *argv[] = { path, NULL };
-    int rc = posix_spawn (&pid, path, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy (&fa);
-    return rc ? -1 : pid;
 }
 
 static proto_msg_t *
@@ -133,20 +100,12 @@ main (int argc, char **argv)
     int n = argc > 1 ? atoi (argv[1]) : 200;
     if (n < 10)
         n = 10;
-    char tmpl[] = "/tmp/bench-sandbox-XXXXXX", bindir[PATH_MAX], ep[PATH_MAX + 16];
-    if (!mkdtemp (tmpl))
+    char tmpl[] = "/tmp/bench-sandbox-XXXXXX", bindir[PATH_MAX];
+    if (bench_stack_env (bindir, sizeof bindir, tmpl))
         return 1;
-    ssize_t len = readlink ("/proc/self/exe", bindir, sizeof bindir - 1);
-    bindir[len > 0 ? len : 0] = 0;
-    *strrchr (bindir, '/') = 0;
     setenv ("CAISSON_DATA", tmpl, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/bus", tmpl);
-    setenv ("CAISSON_BUS", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/pub", tmpl);
-    setenv ("CAISSON_BUS_PUB", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/sub", tmpl);
-    setenv ("CAISSON_BUS_SUB", ep, 1);
-    pid_t bus = start (bindir, "caisson-bus"), mgr = start (bindir, "caisson-sandbox-manager");
+    pid_t bus = bench_start (bindir, tmpl, "caisson-bus");
+    pid_t mgr = bench_start (bindir, tmpl, "caisson-sandbox-manager");
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
     bus_client_set_timeout (c, 10000, 0);
     proto_msg_t *h = NULL;
@@ -167,19 +126,19 @@ main (int argc, char **argv)
            *w = calloc ((size_t) n, sizeof *w), *p = calloc ((size_t) n, sizeof *p),
            *cr = calloc ((size_t) n, sizeof *cr);
     for (int i = 0; i < n; i++) {
-        double t = now_ms ();
+        double t = bench_now_ms ();
         char *id = create (c);
-        cr[i] = now_ms () - t;
+        cr[i] = bench_now_ms () - t;
         exec_true (c, id, cmd, cmdlen);
         destroy (c, id);
-        a[i] = now_ms () - t;
+        a[i] = bench_now_ms () - t;
         usleep (20000);         /* an agent's pace: the pool refills between creates */
     }
     char *id = create (c);
     for (int i = 0; i < n; i++) {
-        double t = now_ms ();
+        double t = bench_now_ms ();
         exec_true (c, id, cmd, cmdlen);
-        b[i] = now_ms () - t;
+        b[i] = bench_now_ms () - t;
     }
     destroy (c, id);
     char *bw[] = { "/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
@@ -187,13 +146,13 @@ main (int argc, char **argv)
     char *pl[] = { "/bin/true", NULL };
     bool have_bwrap = access (bw[0], X_OK) == 0;
     for (int i = 0; i < n; i++) {
-        double t = now_ms ();
+        double t = bench_now_ms ();
         if (have_bwrap && spawn_wait (bw) != 0)
             have_bwrap = false;
-        w[i] = now_ms () - t;
-        t = now_ms ();
+        w[i] = bench_now_ms () - t;
+        t = bench_now_ms ();
         spawn_wait (pl);
-        p[i] = now_ms () - t;
+        p[i] = bench_now_ms () - t;
     }
     stat_t sc = summarise (cr, n), sa = summarise (a, n), sb = summarise (b, n), sw = summarise (w, n), sp = summarise (p, n);
     printf ("bench-sandbox: %d iterations each (ms)\n", n);
@@ -212,10 +171,8 @@ main (int argc, char **argv)
             sb.median / (2 * sp.median + 0.5), sb.p99 / (2 * sp.p99 + 0.5));
     free (a), free (b), free (w), free (p), free (cr), free (cmd);
     bus_client_destroy (&c);
-    kill (mgr, SIGTERM);
-    waitpid (mgr, NULL, 0);
-    kill (bus, SIGTERM);
-    waitpid (bus, NULL, 0);
+    bench_stop (mgr);
+    bench_stop (bus);
     /* The warm pool's sandboxes outlive their manager by design; end them. */
     char cmdline[PATH_MAX + 200];
     snprintf (cmdline, sizeof cmdline, "for d in %s/sandboxes/*; do cat /sys/fs/cgroup/pids/caisson/"

@@ -15,63 +15,25 @@
  * and prints p50 and p99 of each with its ratio to ping's. A benchmark,
  * not a test: it exits 1 only when it cannot run. */
 #define _GNU_SOURCE
+#include "bench_util.h"
 #include "bus_client.h"
 #include "mpjson.h"
 #include "proto.h"
 
 #include <czmq.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 static pid_t s_kids[2];
-
-static int64_t
-now_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int
-cmp (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
-
-static pid_t
-start (const char *bindir, const char *program, const char *dir)
-{
-    char path[PATH_MAX + 64], log[PATH_MAX + 64];
-    snprintf (path, sizeof path, "%s/%s", bindir, program);
-    snprintf (log, sizeof log, "%s/%s.log", dir, program);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (!freopen (log, "a", stderr))
-            _exit (1);
-        execl (path, path, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
-}
 
 static void
 stop_all (void)
 {
     for (int i = 1; i >= 0; i--)
-        if (s_kids[i] > 0) {
-            kill (s_kids[i], SIGTERM);
-            waitpid (s_kids[i], NULL, 0);
-        }
+        if (s_kids[i] > 0)
+            bench_stop (s_kids[i]);
 }
 
 typedef enum { K_PING, K_LIST, K_INVALID, K_NEW, K_REPEAT } kind_t;
@@ -107,9 +69,9 @@ measure (bus_client_t *c, kind_t kind, int n, int64_t *p50, int64_t *p99)
         return -1;
     for (int i = 0; i < n; i++) {
         proto_msg_t *req = make (kind, i);
-        int64_t t0 = now_ns ();
+        int64_t t0 = bench_now_ns ();
         proto_msg_t *rep = bus_client_request (c, "tool-runner", req);
-        t[i] = now_ns () - t0;
+        t[i] = bench_now_ns () - t0;
         bool ok = rep && rep->type != PROTO_error;
         proto_msg_destroy (&rep);
         proto_msg_destroy (&req);
@@ -118,7 +80,7 @@ measure (bus_client_t *c, kind_t kind, int n, int64_t *p50, int64_t *p99)
             return -1;
         }
     }
-    qsort (t, (size_t) n, sizeof *t, cmp);
+    qsort (t, (size_t) n, sizeof *t, bench_cmp_i64);
     *p50 = t[n / 2];
     *p99 = t[n * 99 / 100];
     free (t);
@@ -133,22 +95,12 @@ main (int argc, char **argv)
         fprintf (stderr, "usage: bench-tools [--requests N>=100]\n");
         return 1;
     }
-    char bindir[PATH_MAX], dir[] = "/tmp/bench-tools-XXXXXX", ep[PATH_MAX];
-    ssize_t len = readlink ("/proc/self/exe", bindir, sizeof bindir - 1);
-    bindir[len > 0 ? len : 0] = '\0';
-    if (strrchr (bindir, '/'))
-        *strrchr (bindir, '/') = '\0';
-    if (!mkdtemp (dir))
+    char bindir[PATH_MAX], dir[] = "/tmp/bench-tools-XXXXXX";
+    if (bench_stack_env (bindir, sizeof bindir, dir))
         return 1;
-    snprintf (ep, sizeof ep, "ipc://%s/bus", dir);
-    setenv ("CAISSON_BUS", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/in", dir);
-    setenv ("CAISSON_BUS_PUB", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/out", dir);
-    setenv ("CAISSON_BUS_SUB", ep, 1);
     setenv ("CAISSON_DATA", dir, 1);
-    s_kids[0] = start (bindir, "caisson-bus", dir);
-    s_kids[1] = start (bindir, "caisson-tool-runner", dir);
+    s_kids[0] = bench_start (bindir, dir, "caisson-bus");
+    s_kids[1] = bench_start (bindir, dir, "caisson-tool-runner");
     zsys_init ();
     zsys_set_logstream (NULL);
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));

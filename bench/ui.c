@@ -13,6 +13,7 @@
  * directory and stops them before it exits. Exit 1 only when it cannot
  * run. */
 #define _GNU_SOURCE
+#include "bench_util.h"
 #include "bus_client.h"
 #include "bus_tap.h"
 #include "cid.h"
@@ -23,13 +24,10 @@
 #include <czmq.h>
 #include <ftw.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define REQUESTS 2000
@@ -38,31 +36,6 @@
 static char s_bin[1024], s_dir[256], s_token[128];
 static int s_port;
 
-static double
-now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static pid_t
-spawn (const char *program, char *const argv[], bool quiet_stdout)
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        char path[1200], log[512];
-        snprintf (path, sizeof path, "%s/%s", s_bin, program);
-        snprintf (log, sizeof log, "%s/%s.log", s_dir, program);
-        if (!freopen (log, "a", stderr) || (quiet_stdout && !freopen ("/dev/null", "w", stdout)))
-            _exit (126);
-        execv (path, argv);
-        _exit (127);
-    }
-    return pid;
-}
-
 static int
 s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -70,18 +43,11 @@ s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
     return remove (path);
 }
 
-static int
-cmp (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
 static void
 report (const char *what, double *base, double *ui, int n)
 {
-    qsort (base, (size_t) n, sizeof *base, cmp);
-    qsort (ui, (size_t) n, sizeof *ui, cmp);
+    qsort (base, (size_t) n, sizeof *base, bench_cmp_double);
+    qsort (ui, (size_t) n, sizeof *ui, bench_cmp_double);
     double b50 = base[n / 2], b99 = base[n * 99 / 100], u50 = ui[n / 2], u99 = ui[n * 99 / 100];
     printf ("%-8s bus alone p50 %7.3f ms  p99 %7.3f ms | via ui-bridge p50 %7.3f ms  p99 %7.3f ms"
             " | ratio p50 %.2fx  p99 %.2fx  (n=%d)\n", what, b50, b99, u50, u99, u50 / b50,
@@ -153,19 +119,10 @@ sse_wait (int fd, uint64_t seq, char *buf, size_t cap, size_t *used)
 int
 main (void)
 {
-    ssize_t n = readlink ("/proc/self/exe", s_bin, sizeof s_bin - 1);
-    s_bin[n > 0 ? n : 0] = '\0';
-    *strrchr (s_bin, '/') = '\0';
     snprintf (s_dir, sizeof s_dir, "/tmp/bench-ui-XXXXXX");
-    if (!mkdtemp (s_dir))
+    if (bench_stack_env (s_bin, sizeof s_bin, s_dir))
         return 1;
     char ep[512];
-    snprintf (ep, sizeof ep, "ipc://%s/bus", s_dir);
-    setenv ("CAISSON_BUS", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/in", s_dir);
-    setenv ("CAISSON_BUS_PUB", ep, 1);
-    snprintf (ep, sizeof ep, "ipc://%s/out", s_dir);
-    setenv ("CAISSON_BUS_SUB", ep, 1);
     setenv ("CAISSON_DATA", s_dir, 1);
     setenv ("CAISSON_HTTP_RATE", "1000000", 1);
     setenv ("CAISSON_HTTP_BURST", "1000000", 1);
@@ -177,13 +134,9 @@ main (void)
     zsys_set_logstream (NULL);
     proto_limits_load ();
 
-    char *none[] = { NULL, NULL };
-    none[0] = "caisson-bus";
-    pid_t bus = spawn ("caisson-bus", none, false);
-    none[0] = "caisson-event-log";
-    pid_t elog = spawn ("caisson-event-log", none, false);
-    none[0] = "caisson-ui-bridge";
-    pid_t bridge = spawn ("caisson-ui-bridge", none, false);
+    pid_t bus = bench_start (s_bin, s_dir, "caisson-bus");
+    pid_t elog = bench_start (s_bin, s_dir, "caisson-event-log");
+    pid_t bridge = bench_start (s_bin, s_dir, "caisson-ui-bridge");
     int fds[2];
     if (pipe (fds))
         return 1;
@@ -196,7 +149,7 @@ main (void)
         _exit (127);
     }
     close (fds[1]);
-    n = read (fds[0], s_token, sizeof s_token - 1);
+    ssize_t n = read (fds[0], s_token, sizeof s_token - 1);
     s_token[n > 0 ? n : 0] = '\0';
     s_token[strcspn (s_token, "\n")] = '\0';
     waitpid (tok, NULL, 0);
@@ -230,14 +183,14 @@ main (void)
     for (int i = 0; i < REQUESTS; i++) {
         proto_msg_t *m = proto_msg_new (PROTO_run_record_get, NULL);
         proto_set_str (&m->body.run_record_get.run, run);
-        double t0 = now_ms ();
+        double t0 = bench_now_ms ();
         proto_msg_t *rep = bus_client_request (c, "event-log", m);
-        base[i] = now_ms () - t0;
+        base[i] = bench_now_ms () - t0;
         proto_msg_destroy (&rep);
         proto_msg_destroy (&m);
-        t0 = now_ms ();
+        t0 = bench_now_ms ();
         curl_easy_perform (curl);
-        ui[i] = now_ms () - t0;
+        ui[i] = bench_now_ms () - t0;
     }
     report ("request", base, ui, REQUESTS);
 
@@ -255,17 +208,17 @@ main (void)
     }
     static double sbase[EVENTS], sui[EVENTS];
     for (int i = 0; i < EVENTS; i++) {
-        double t0 = now_ms ();
+        double t0 = bench_now_ms ();
         append (c, run, "text", NULL);
         char t[256];
         proto_msg_t *e = bus_tap_recv (tap, t, sizeof t, 5000, NULL);
-        sbase[i] = now_ms () - t0;
+        sbase[i] = bench_now_ms () - t0;
         proto_msg_destroy (&e);
         if (sse_wait (fd, (uint64_t) i + 2, buf, sizeof buf, &used)) {
             fprintf (stderr, "bench-ui: event %d never reached the stream\n", i + 2);
             goto done;
         }
-        sui[i] = now_ms () - t0;
+        sui[i] = bench_now_ms () - t0;
     }
     report ("stream", sbase, sui, EVENTS);
     close (fd);
@@ -275,12 +228,9 @@ done:
     curl_slist_free_all (h);
     curl_easy_cleanup (curl);
     bus_client_destroy (&c);
-    kill (bridge, SIGTERM);
-    kill (elog, SIGTERM);
-    kill (bus, SIGTERM);
-    waitpid (bridge, NULL, 0);
-    waitpid (elog, NULL, 0);
-    waitpid (bus, NULL, 0);
+    bench_stop (bridge);
+    bench_stop (elog);
+    bench_stop (bus);
     if (status == 0)
         nftw (s_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
     return status;

@@ -1,0 +1,87 @@
+/* bench_util: the helpers every bench program used to carry a copy of.
+ * See bench_util.h. */
+#define _GNU_SOURCE
+#include "bench_util.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t
+bench_now_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+double
+bench_now_ms (void)
+{
+    return (double) bench_now_ns () / 1e6;
+}
+
+int
+bench_cmp_i64 (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+int
+bench_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+int
+bench_stack_env (char *bindir, size_t bindir_len, char *dir)
+{
+    ssize_t n = readlink ("/proc/self/exe", bindir, bindir_len - 1);
+    bindir[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr (bindir, '/');
+    if (slash)
+        *slash = '\0';
+    if (!mkdtemp (dir))
+        return -1;
+    static const char *const vars[][2] = {
+        { "CAISSON_BUS", "bus" }, { "CAISSON_BUS_PUB", "in" }, { "CAISSON_BUS_SUB", "out" },
+    };
+    char ep[PATH_MAX + 16];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (ep, sizeof ep, "ipc://%s/%s", dir, vars[i][1]);
+        setenv (vars[i][0], ep, 1);
+    }
+    return 0;
+}
+
+pid_t
+bench_start (const char *bindir, const char *dir, const char *program)
+{
+    char path[PATH_MAX + 64], log[PATH_MAX + 64];
+    snprintf (path, sizeof path, "%s/%s", bindir, program);
+    snprintf (log, sizeof log, "%s/%s.log", dir, program);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (!freopen (log, "a", stderr))
+            _exit (126);
+        execl (path, path, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+void
+bench_stop (pid_t pid)
+{
+    kill (pid, SIGTERM);
+    waitpid (pid, NULL, 0);
+}

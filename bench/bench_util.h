@@ -1,0 +1,33 @@
+/* bench_util: what the bench programs share: the clock, comparators for
+ * sorting samples, and a private stack of services started from the
+ * program's own bin directory with its endpoints in a temporary one. */
+#ifndef CAISSON_BENCH_UTIL_H
+#define CAISSON_BENCH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The monotonic clock, in nanoseconds and in milliseconds. */
+int64_t bench_now_ns (void);
+double bench_now_ms (void);
+
+/* qsort comparators, ascending, for int64_t and double samples. */
+int bench_cmp_i64 (const void *a, const void *b);
+int bench_cmp_double (const void *a, const void *b);
+
+/* Prepares a private stack: bindir (bindir_len bytes) receives the
+ * directory this program lives in, dir (a mkdtemp template) is made, and
+ * CAISSON_BUS, CAISSON_BUS_PUB and CAISSON_BUS_SUB name ipc endpoints in
+ * it. 0, or -1 when dir cannot be made. */
+int bench_stack_env (char *bindir, size_t bindir_len, char *dir);
+
+/* Starts bindir/program without arguments, in this environment, its
+ * stderr appended to dir/program.log; it dies with this process. Its
+ * pid, or -1. */
+pid_t bench_start (const char *bindir, const char *dir, const char *program);
+
+/* Stops pid (SIGTERM) and waits for it to end. */
+void bench_stop (pid_t pid);
+
+#endif
