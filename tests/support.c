@@ -128,6 +128,21 @@ support_run (const char *const argv[], char *out, size_t outlen)
     return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
 }
 
+int
+support_run_node (const char *const args[])
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
+            _exit (126);
+        execvp ("node", (char *const *) args);
+        _exit (127);
+    }
+    int status;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
 bool
 support_alive (pid_t pid)
 {

@@ -1,5 +1,6 @@
 /* support: what the tests share: temporary directories, unique bus
- * endpoints, and starting and stopping the stack's real binaries. */
+ * endpoints, starting and stopping the stack's real binaries, and the
+ * node scripts in tests/agui. */
 #ifndef CAISSON_TEST_SUPPORT_H
 #define CAISSON_TEST_SUPPORT_H
 
@@ -35,6 +36,11 @@ void support_expect_clean_exit (pid_t pid);
  * its stdout is captured into out (NUL-terminated, truncated to outlen)
  * when out is not NULL. */
 int support_run (const char *const argv[], char *out, size_t outlen);
+
+/* Runs node with args (args[0] is "node") from tests/agui, where the
+ * AG-UI and browser scripts live, waits, and returns its exit status
+ * (128 + the signal when it did not exit). */
+int support_run_node (const char *const args[]);
 
 /* True when a process with this pid exists (and is not a zombie). */
 bool support_alive (pid_t pid);

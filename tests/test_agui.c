@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 static json_t *
 ev (const char *json)
@@ -205,18 +203,9 @@ test_client_conformance (void **state)
     json_decref (out);
     agui_destroy (&t);
 
-    pid_t pid = fork ();
-    if (pid == 0) {
-        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
-            _exit (126);
-        execlp ("node", "node", "agui_replay.mjs", CAISSON_BIN_DIR "/../agui/first.sse",
-                CAISSON_BIN_DIR "/../agui/resumed.sse", (char *) NULL);
-        _exit (127);
-    }
-    int status;
-    waitpid (pid, &status, 0);
-    assert_true (WIFEXITED (status));
-    assert_int_equal (WEXITSTATUS (status), 0);
+    const char *args[] = { "node", "agui_replay.mjs", CAISSON_BIN_DIR "/../agui/first.sse",
+                           CAISSON_BIN_DIR "/../agui/resumed.sse", NULL };
+    assert_int_equal (support_run_node (args), 0);
 }
 
 int

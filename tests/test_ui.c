@@ -538,22 +538,6 @@ test_static (void **state)
     ui_res_free (&r);
 }
 
-/* Runs tests/agui/NAME with node, from that directory; 0 when it passes. */
-static int
-run_node (const char *const args[])
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
-            _exit (126);
-        execvp ("node", (char *const *) args);
-        _exit (127);
-    }
-    int status;
-    waitpid (pid, &status, 0);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
-}
-
 /* The web UI in headless Chromium: the sandboxes view lists alice's
  * sandbox; screenshots go to build/ui-screenshots/sandboxes. */
 static void
@@ -569,7 +553,7 @@ test_browser (void **state)
     json_decref (doc);
     const char *args[] = { "node", "browser.mjs", ui_base, s_alice,
                            CAISSON_BIN_DIR "/../ui-screenshots/sandboxes", "sandboxes", id, NULL };
-    assert_int_equal (run_node (args), 0);
+    assert_int_equal (support_run_node (args), 0);
 }
 
 int

@@ -157,21 +157,6 @@ teardown (void **state)
     return 0;
 }
 
-static int
-run_node (const char *const args[])
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
-            _exit (126);
-        execvp ("node", (char *const *) args);
-        _exit (127);
-    }
-    int status;
-    waitpid (pid, &status, 0);
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
-}
-
 static void
 test_agui_conformance (void **state)
 {
@@ -179,7 +164,7 @@ test_agui_conformance (void **state)
     if (!s_pids[5])
         skip ();
     const char *args[] = { "node", "agui.mjs", ui_base, s_alice, TASK, NULL };
-    assert_int_equal (run_node (args), 0);
+    assert_int_equal (support_run_node (args), 0);
 }
 
 static void
@@ -190,7 +175,7 @@ test_browser_run (void **state)
         skip ();
     const char *args[] = { "node", "browser.mjs", ui_base, s_alice,
                            CAISSON_BIN_DIR "/../ui-screenshots/run", "run", TASK, NULL };
-    assert_int_equal (run_node (args), 0);
+    assert_int_equal (support_run_node (args), 0);
 }
 
 int

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static pid_t s_bus, s_elog, s_bridge;
@@ -329,18 +328,9 @@ test_browser_replay (void **state)
     proto_msg_destroy (&rep);
     proto_msg_destroy (&m);
     append (s_run, "artifact", data);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        if (chdir (CAISSON_SOURCE_DIR "/tests/agui"))
-            _exit (126);
-        execlp ("node", "node", "browser.mjs", ui_base, s_alice,
-                CAISSON_BIN_DIR "/../ui-screenshots/replay", "replay", s_run, (char *) NULL);
-        _exit (127);
-    }
-    int status;
-    waitpid (pid, &status, 0);
-    assert_true (WIFEXITED (status));
-    assert_int_equal (WEXITSTATUS (status), 0);
+    const char *args[] = { "node", "browser.mjs", ui_base, s_alice,
+                           CAISSON_BIN_DIR "/../ui-screenshots/replay", "replay", s_run, NULL };
+    assert_int_equal (support_run_node (args), 0);
 }
 
 int
