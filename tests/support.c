@@ -71,6 +71,18 @@ support_spawn (const char *program, const char *const extra_env[])
     _exit (127);
 }
 
+pid_t
+support_spawn_self (const char *const argv[])
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        execv (argv[0], (char *const *) argv);
+        _exit (127);
+    }
+    return pid;
+}
+
 int
 support_stop (pid_t pid, int sig, int timeout_ms)
 {

@@ -23,6 +23,10 @@ const char *support_sandbox_env (const char *name);
  * The child dies with the test process. Returns the pid or -1. */
 pid_t support_spawn (const char *program, const char *const extra_env[]);
 
+/* Starts argv[0] (the test's own program, playing the part argv[1]
+ * names) with argv; the child dies with the test process. The pid, or -1. */
+pid_t support_spawn_self (const char *const argv[]);
+
 /* Sends sig to pid and reaps it, waiting at most timeout_ms before
  * SIGKILL. Returns the wait status. */
 int support_stop (pid_t pid, int sig, int timeout_ms);

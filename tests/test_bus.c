@@ -21,8 +21,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *s_dir;
@@ -117,13 +115,7 @@ worker_main (const char *instance, const char *mode)
 static pid_t
 spawn_echo (const char *instance, const char *mode)
 {
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execl (s_self, s_self, "worker", instance, mode, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
+    return support_spawn_self ((const char *[]) { s_self, "worker", instance, mode, NULL });
 }
 
 /* ---- helpers ------------------------------------------------------------ */

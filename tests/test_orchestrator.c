@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,13 +35,7 @@ typedef struct {
 static pid_t
 spawn_fixture (void)
 {
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execl (s_self, s_self, "fixture", (char *) NULL);
-        _exit (127);
-    }
-    return pid;
+    return support_spawn_self ((const char *[]) { s_self, "fixture", NULL });
 }
 
 static pid_t

@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,13 +34,7 @@ spawn_sandbox_manager (void)
 #ifdef TOOLS_REAL_SANDBOX
     return support_spawn ("caisson-sandbox-manager", NULL);
 #else
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execl (s_self, s_self, "fake-sandbox", (char *) NULL);
-        _exit (127);
-    }
-    return pid;
+    return support_spawn_self ((const char *[]) { s_self, "fake-sandbox", NULL });
 #endif
 }
 

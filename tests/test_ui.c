@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *s_self;
@@ -144,13 +142,7 @@ setup (void **state)
     setenv ("CAISSON_HTTP_MAX_BODY", "4096", 1);
     setenv ("CAISSON_HTTP_CORS", "http://allowed.example", 1);
     s_bus = support_spawn ("caisson-bus", NULL);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execl (s_self, s_self, "fake-sandbox", (char *) NULL);
-        _exit (127);
-    }
-    s_fake = pid;
+    s_fake = support_spawn_self ((const char *[]) { s_self, "fake-sandbox", NULL });
     s_bridge = support_spawn ("caisson-ui-bridge", NULL);
     assert_int_equal (ui_wait_ready (), 0);
     s_alice = ui_token (0, "alice", 0);

@@ -21,8 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,13 +109,7 @@ setup (void **state)
     s_pids[0] = support_spawn ("caisson-bus", NULL);
     s_pids[1] = support_spawn ("caisson-event-log", NULL);
     s_pids[2] = support_spawn ("caisson-llm-replay", replay_env);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execl (s_self, s_self, "tools", (char *) NULL);
-        _exit (127);
-    }
-    s_pids[3] = pid;
+    s_pids[3] = support_spawn_self ((const char *[]) { s_self, "tools", NULL });
     s_pids[4] = support_spawn ("caisson-orchestrator", orch_env);
     s_pids[5] = support_spawn ("caisson-ui-bridge", NULL);
     assert_int_equal (ui_wait_ready (), 0);
