@@ -86,14 +86,14 @@ run_pending (const run_t *r)
     return p;
 }
 
-/* The client tool of r named name (borrowed), or NULL. */
+/* The tool of tools ([{name, ...}]) named name (borrowed), or NULL. */
 static json_t *
-client_tool (const run_t *r, const char *name)
+named (const json_t *tools, const char *name)
 {
     size_t i;
     json_t *t;
-    json_array_foreach (r->client_tools, i, t)
-        if (strcmp (json_string_value (json_object_get (t, "name")), name) == 0)
+    json_array_foreach (tools, i, t)
+        if (strcmp (json_string_value (json_object_get (t, "name")) ?: "", name) == 0)
             return t;
     return NULL;
 }
@@ -104,16 +104,15 @@ client_tool (const run_t *r, const char *name)
 static int
 clash (const json_t *client, const json_t *catalogue, char *why, size_t whylen)
 {
-    size_t i, k;
-    json_t *t, *u;
+    size_t i;
+    json_t *t;
     json_array_foreach (client, i, t) {
         const char *name = json_string_value (json_object_get (t, "name"));
-        json_array_foreach (catalogue, k, u)
-            if (strcmp (name, json_string_value (json_object_get (u, "name")) ?: "") == 0) {
-                snprintf (why, whylen, "client_tools[%zu].name: '%s' is one of tool-runner's "
-                          "tools", i, name);
-                return -1;
-            }
+        if (named (catalogue, name)) {
+            snprintf (why, whylen, "client_tools[%zu].name: '%s' is one of tool-runner's tools",
+                      i, name);
+            return -1;
+        }
     }
     return 0;
 }
@@ -168,22 +167,14 @@ run_client_tools (const json_t *list, const json_t *catalogue, char *why, size_t
                                        "object") != 0))
             snprintf (why, whylen, "client_tools[%zu].parameters: expected a JSON schema of "
                       "type object", i);
+        else if (named (out, name))
+            snprintf (why, whylen, "client_tools[%zu].name: '%s' is named twice", i, name);
         else {
-            size_t k;
-            json_t *seen;
-            json_array_foreach (out, k, seen)
-                if (strcmp (json_string_value (json_object_get (seen, "name")), name) == 0)
-                    break;
-            if (k < json_array_size (out))
-                snprintf (why, whylen, "client_tools[%zu].name: '%s' is named twice", i, name);
-            else {
-                json_array_append_new (out, json_pack ("{s:s, s:O?, s:o}", "name", name,
-                                                       "description", desc, "inputSchema",
-                                                       params ? json_incref (params)
-                                                              : json_pack ("{s:s}", "type",
-                                                                           "object")));
-                continue;
-            }
+            json_array_append_new (out, json_pack ("{s:s, s:O?, s:o}", "name", name, "description",
+                                                   desc, "inputSchema",
+                                                   params ? json_incref (params)
+                                                          : json_pack ("{s:s}", "type", "object")));
+            continue;
         }
         json_decref (out);
         return NULL;
@@ -551,7 +542,7 @@ dispatch_next (run_t *r)
                                                  "the arguments are not a JSON object"), 0, NULL);
             continue;
         }
-        if (client_tool (r, name)) {
+        if (named (r->client_tools, name)) {
             /* the caller's own tool: no approval gate, since the caller
              * is the person's front end and runs it itself */
             json_object_set_new (c, "state", json_string ("client"));
