@@ -17,6 +17,10 @@
 
 #define SEED "write a python reverse_string function with unit tests and run them"
 #define PR_TASK "add a CONTRIBUTING.md to the demo repository and open a pull request"
+#define CHOICE_TASK "ask me which colour the new button should be, then tell me the CSS for it"
+#define CHOICE_TOOLS "[{\"name\":\"confirmChoice\",\"description\":\"Ask the person to pick\"," \
+                     "\"parameters\":{\"type\":\"object\",\"properties\":{\"question\":" \
+                     "{\"type\":\"string\"}}}}]"
 
 static char s_self[1024];
 static char s_port_env[64], s_url_env[128];
@@ -127,6 +131,40 @@ start_run (const char *task, const char *model, const char *budgets, const char 
     proto_msg_destroy (&rep);
 }
 
+/* Sends run.start with client tools (JSON text); returns the reply. */
+static proto_msg_t *
+start_with_tools (const char *task, const char *model, const char *budgets, const char *tools)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
+    proto_set_str (&req->body.run_start.task, task);
+    proto_set_str (&req->body.run_start.model, model);
+    json_t *t = json_loads (tools, 0, NULL), *b = budgets ? json_loads (budgets, 0, NULL) : NULL;
+    assert_non_null (t);
+    mpjson_encode (t, 16, &req->body.run_start.client_tools.data,
+                   &req->body.run_start.client_tools.size);
+    if (b)
+        mpjson_encode (b, 8, &req->body.run_start.budgets.data, &req->body.run_start.budgets.size);
+    json_decref (t);
+    json_decref (b);
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_non_null (rep);
+    return rep;
+}
+
+/* Sends run.tool_result; returns the reply. */
+static proto_msg_t *
+tool_result (const char *run_id, const char *call, const char *content, bool failed)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_run_tool_result, NULL);
+    proto_set_str (&req->body.run_tool_result.run_id, run_id);
+    proto_set_str (&req->body.run_tool_result.tool_call_id, call);
+    proto_set_str (&req->body.run_tool_result.content, content);
+    req->body.run_tool_result.failed = failed;
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_non_null (rep);
+    return rep;
+}
+
 static int
 get_info (const char *run_id, info_t *info)
 {
@@ -159,7 +197,8 @@ get_info (const char *run_id, info_t *info)
 static bool
 finished (const char *status)
 {
-    return strcmp (status, "running") != 0 && strcmp (status, "awaiting_approval") != 0;
+    return strcmp (status, "running") != 0 && strcmp (status, "awaiting_approval") != 0
+        && strcmp (status, "awaiting_tool_result") != 0;
 }
 
 /* Waits until the run's status is want ("" for any finished status). */
@@ -507,6 +546,120 @@ test_cli (void **state)
     stack_down ();
 }
 
+/* Starts CHOICE_TASK with its client tool and waits until the run awaits
+ * the client's answer to the model's call. */
+static void
+start_choice (const char *model, const char *budgets, char id[128])
+{
+    proto_msg_t *rep = start_with_tools (CHOICE_TASK, model, budgets, CHOICE_TOOLS);
+    if (rep->type != PROTO_run_started)
+        fail_msg ("run.start answered %s: %s", proto_type_name (rep->type),
+                  rep->type == PROTO_error ? rep->body.error.message : "");
+    snprintf (id, 128, "%s", rep->body.run_started.run_id);
+    proto_msg_destroy (&rep);
+    info_t info;
+    /* the cassette's first turn expects confirmChoice among the offered
+     * tools: a request without it fails the run */
+    await_status (id, "awaiting_tool_result", &info);
+    assert_string_equal (info.pending_call, "call_1_1");
+    assert_int_equal (info.tool_calls, 1);
+}
+
+/* A bad client tool list is refused at run.start, naming the field. */
+static void
+expect_refused (const char *tools, const char *field)
+{
+    proto_msg_t *rep = start_with_tools (CHOICE_TASK, NULL, NULL, tools);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_value");
+    if (!strstr (rep->body.error.message, field))
+        fail_msg ("error '%s' does not name %s", rep->body.error.message, field);
+    proto_msg_destroy (&rep);
+}
+
+static void
+test_client_tools (void **state)
+{
+    (void) state;
+    stack_up ();
+    char id[128], other[128];
+    info_t info;
+    start_choice (NULL, NULL, id);
+    assert_int_equal (events_of (id, "tool_call", 1), 1);
+    assert_int_equal (events_of (id, "tool_result", 0), 0);
+
+    /* answers for a call or a run the orchestrator does not await */
+    proto_msg_t *rep = tool_result (id, "call_9_9", "{}", false);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "conflict");
+    assert_non_null (strstr (rep->body.error.message, "call_1_1"));
+    proto_msg_destroy (&rep);
+    rep = tool_result ("no-such-run", "call_1_1", "{}", false);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "not_found");
+    proto_msg_destroy (&rep);
+    start_run (PR_TASK, NULL, NULL, NULL, NULL, other);
+    await_status (other, "awaiting_approval", &info);
+    rep = tool_result (other, "call_4_1", "{}", false);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "conflict");
+    proto_msg_destroy (&rep);
+
+    /* the answer goes to the model, and the run completes */
+    rep = tool_result (id, "call_1_1", "{\"choice\":\"blue\"}", false);
+    assert_int_equal (rep->type, PROTO_run_info);
+    proto_msg_destroy (&rep);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_non_null (strstr (info.answer, "You chose blue."));
+    assert_int_equal (events_of (id, "tool_result", 1), 1);
+    assert_int_equal (count_lines ("tools.log", "confirmChoice"), 0);
+    rep = tool_result (id, "call_1_1", "{}", false);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "conflict");
+    proto_msg_destroy (&rep);
+
+    /* the Anthropic protocol, and a restart while the run waits */
+    start_choice ("replay-anthropic/x", NULL, id);
+    usleep (200000);            /* snapshots are written within 20 ms (runstore.c) */
+    support_stop (s_orch, SIGKILL, 5000);
+    s_orch = spawn_orchestrator ();
+    await_service ("orchestrator");
+    await_status (id, "awaiting_tool_result", &info);
+    assert_string_equal (info.pending_call, "call_1_1");
+    rep = tool_result (id, "call_1_1", "{\"choice\":\"green\"}", false);
+    assert_int_equal (rep->type, PROTO_run_info);
+    proto_msg_destroy (&rep);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "completed");
+    assert_non_null (strstr (info.answer, "You chose green."));
+
+    /* cancel and the wall-clock budget still end a waiting run */
+    start_choice (NULL, NULL, id);
+    proto_msg_t *req = proto_msg_new (PROTO_run_cancel, NULL);
+    proto_set_str (&req->body.run_cancel.run_id, id);
+    rep = request ("orchestrator", req);
+    assert_int_equal (rep->type, PROTO_run_info);
+    assert_string_equal (rep->body.run_info.status, "cancelled");
+    proto_msg_destroy (&rep);
+    start_choice (NULL, "{\"wallSeconds\":1}", id);
+    await_status (id, "", &info);
+    assert_string_equal (info.status, "budget_exhausted");
+
+    /* bad definitions (the catalogue is loaded by now, so a clash with
+     * tool-runner's names is found at once) */
+    expect_refused ("{\"name\":\"x\"}", "client_tools: expected an array");
+    expect_refused ("[{\"name\":\"has space\"}]", "client_tools[0].name");
+    expect_refused ("[{\"name\":\"a__b\"}]", "client_tools[0].name");
+    expect_refused ("[{\"name\":\"ok\"},{\"name\":\"runCommand\"}]",
+                    "client_tools[1].name: 'runCommand' is one of tool-runner's tools");
+    expect_refused ("[{\"name\":\"ok\"},{\"name\":\"ok\"}]", "client_tools[1].name: 'ok' is named twice");
+    expect_refused ("[{\"name\":\"ok\",\"parameters\":{\"type\":\"array\"}}]",
+                    "client_tools[0].parameters");
+    expect_refused ("[{\"name\":\"ok\",\"description\":7}]", "client_tools[0].description");
+    stack_down ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -527,6 +680,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_restart),
         cmocka_unit_test (test_hundred_runs),
         cmocka_unit_test (test_cli),
+        cmocka_unit_test (test_client_tools),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * tools with canned results, so no sandbox is needed. Through HTTP only:
  * - the AG-UI conformance script (tests/agui/agui.mjs) with the real
  *   @ag-ui/client: a run that ends in an approval interrupt, its resume,
+ *   a front-end tool's call and the client's answer to it,
  *   every event checked against the @ag-ui/core schemas, raw framing;
  * - the browser test (tests/agui/browser.mjs, headless Chromium): send the
  *   task, see streamed text and tool cards, approve the gated call, open
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #define TASK "add a CONTRIBUTING.md to the demo repository and open a pull request"
+#define FRONTEND_TASK "ask me which colour the new button should be, then tell me the CSS for it"
 
 static const char *s_self;
 static pid_t s_pids[6];
@@ -155,7 +157,7 @@ test_agui_conformance (void **state)
     (void) state;
     if (!s_pids[5])
         skip ();
-    const char *args[] = { "node", "agui.mjs", ui_base, s_alice, TASK, NULL };
+    const char *args[] = { "node", "agui.mjs", ui_base, s_alice, TASK, FRONTEND_TASK, NULL };
     assert_int_equal (support_run_node (args), 0);
 }
 

@@ -235,16 +235,31 @@ expand_json (const json_t *v, const json_t *results)
 /* Checks the turn's "expect" against the latest tool results; on a
  * mismatch returns a new message saying what was expected. */
 static char *
-check_expect (const json_t *expect, const json_t *results, const json_t *raw)
+check_expect (const json_t *expect, const json_t *results, const json_t *raw,
+              const json_t *offered)
 {
     if (!expect)
         return NULL;
     char *msg = NULL;
     const char *tool = json_string_value (json_object_get (expect, "tool"));
     const char *contains = json_string_value (json_object_get (expect, "contains"));
+    const char *want = json_string_value (json_object_get (expect, "offered"));
     json_t *ok = json_object_get (expect, "ok");
     json_t *last = json_array_get (results, json_array_size (results) - 1);
     const char *lastraw = json_string_value (json_array_get (raw, json_array_size (raw) - 1));
+    if (want) {
+        size_t i;
+        json_t *name;
+        json_array_foreach (offered, i, name)
+            if (strcmp (json_string_value (name) ?: "", want) == 0)
+                break;
+        if (i == json_array_size (offered)) {
+            asprintf (&msg, "expected the request to offer the tool %s", want);
+            return msg;
+        }
+        if (!tool && !contains && !ok)
+            return NULL;
+    }
     if (!last)
         return strdup ("expected a tool result in the request, found none");
     if (tool && strcmp (tool, json_string_value (json_object_get (last, "_name")) ?: "") != 0)
@@ -294,8 +309,8 @@ unknown_task (cassette_set_t *self, cassette_reply_t *reply)
  * the turn's expectations) and every tool result so far (for templates). */
 static void
 play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *results,
-           const json_t *history,
-           const json_t *raw, cassette_reply_t *reply)
+           const json_t *history, const json_t *raw, const json_t *offered,
+           cassette_reply_t *reply)
 {
     json_t *turns = json_object_get (c->root, "turns");
     json_t *turn = json_array_get (turns, idx);
@@ -309,7 +324,8 @@ play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *result
     json_t *alt = json_object_get (turn, "onDeclined");
     if (alt && json_is_true (json_object_get (last, "declined")))
         turn = alt;
-    else if ((reply->error = check_expect (json_object_get (turn, "expect"), results, raw))) {
+    else if ((reply->error = check_expect (json_object_get (turn, "expect"), results, raw,
+                                              offered))) {
         reply->status = 400;
         return;
     }
@@ -356,7 +372,8 @@ play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *result
 }
 
 void
-cassette_set_play (cassette_set_t *self, const json_t *conv, cassette_reply_t *reply)
+cassette_set_play (cassette_set_t *self, const json_t *conv, const json_t *offered,
+                   cassette_reply_t *reply)
 {
     memset (reply, 0, sizeof *reply);
     reply->status = 200;
@@ -390,7 +407,7 @@ cassette_set_play (cassette_set_t *self, const json_t *conv, cassette_reply_t *r
         }
         json_decref (r);
     }
-    play_turn (self, c, assistants, results, history, raw, reply);
+    play_turn (self, c, assistants, results, history, raw, offered, reply);
     json_decref (results);
     json_decref (history);
     json_decref (raw);

@@ -39,10 +39,12 @@ cassette_set_t *cassette_set_load (const char *dir);
 void cassette_set_destroy (cassette_set_t **self_p);
 size_t cassette_set_size (cassette_set_t *self);
 
-/* Decides the reply to a conversation (see above), filling *reply, which
- * the caller releases with cassette_reply_clear. Thread-safe. */
+/* Decides the reply to a conversation (see above), given the names of the
+ * tools the request offers (an array of strings, as the tool-runner names
+ * them), filling *reply, which the caller releases with
+ * cassette_reply_clear. Thread-safe. */
 void cassette_set_play (cassette_set_t *self, const json_t *conversation,
-                        cassette_reply_t *reply);
+                        const json_t *offered, cassette_reply_t *reply);
 void cassette_reply_clear (cassette_reply_t *reply);
 
 #endif

@@ -177,6 +177,23 @@ conversation (const json_t *req, bool anthropic)
     return conv;
 }
 
+/* The names of the tools the request offers, as the tool-runner knows
+ * them: OpenAI's tools[].function.name, Anthropic's tools[].name. */
+static json_t *
+offered (const json_t *req)
+{
+    json_t *names = json_array ();
+    size_t i;
+    json_t *t;
+    json_array_foreach (json_object_get (req, "tools"), i, t) {
+        json_t *fn = json_object_get (t, "function");
+        char *n = llm_tool_name (json_string_value (json_object_get (fn ? fn : t, "name")) ?: "");
+        json_array_append_new (names, json_string (n ? n : ""));
+        free (n);
+    }
+    return names;
+}
+
 static enum MHD_Result
 answer_error (struct MHD_Connection *con, bool anthropic, int status, const char *msg,
               uint64_t retry_after)
@@ -208,9 +225,11 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     }
     const char *model = json_string_value (json_object_get (req, "model")) ?: "replay";
     json_t *conv = conversation (req, anthropic);
+    json_t *tools = offered (req);
     cassette_reply_t r;
-    cassette_set_play (s_set, conv, &r);
+    cassette_set_play (s_set, conv, tools, &r);
     json_decref (conv);
+    json_decref (tools);
     enum MHD_Result rc;
     if (r.status != 200 || r.fault == FAULT_429 || r.fault == FAULT_500) {
         int status = r.status != 200 ? r.status : r.fault == FAULT_429 ? 429 : 500;

@@ -229,9 +229,21 @@ start (orch_t *self, const proto_msg_t *req)
     char why[256] = "";
     json_t *budgets = decode_map (&b->budgets, "budgets", why, sizeof why);
     json_t *policy = decode_map (&b->policy, "policy", why, sizeof why);
-    if (json_is_false (budgets) || json_is_false (policy)) {
+    json_t *client_tools = NULL;
+    if (!json_is_false (budgets) && !json_is_false (policy) && b->client_tools.size) {
+        json_t *list = mpjson_decode (b->client_tools.data, b->client_tools.size, 32, why,
+                                      sizeof why);
+        /* tool-runner's names when the catalogue is loaded; a clash found
+         * only once it loads fails the run (run.c, call_model) */
+        client_tools = list ? run_client_tools (list, self->tools, why, sizeof why) : NULL;
+        json_decref (list);
+        if (!client_tools)
+            client_tools = json_false ();
+    }
+    if (json_is_false (budgets) || json_is_false (policy) || json_is_false (client_tools)) {
         json_decref (budgets);
         json_decref (policy);
+        json_decref (client_tools);
         return proto_error_new (req, "bad_value", "%s", why);
     }
     char id[CID_SIZE];
@@ -247,6 +259,7 @@ start (orch_t *self, const proto_msg_t *req)
     json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
                                                    b->task));
     r->policy = policy_effective (policy);
+    r->client_tools = client_tools;
     r->max = (budgets_t) { budget (budgets, "steps", self->defaults.steps),
                            budget (budgets, "toolCalls", self->defaults.tool_calls),
                            budget (budgets, "wallSeconds", self->defaults.seconds),
@@ -339,23 +352,29 @@ handle (const proto_msg_t *req, void *arg)
             return stored_info (req, id);
         }
         case PROTO_run_approve:
-        case PROTO_run_decline: {
-            const proto_run_approve_t *b = &req->body.run_approve;
-            run_t *r = zhashx_lookup (self->runs, b->run_id);
+        case PROTO_run_decline:
+        case PROTO_run_tool_result: {
+            const char *id = req->type == PROTO_run_tool_result ? req->body.run_tool_result.run_id
+                                                                : req->body.run_approve.run_id;
+            run_t *r = zhashx_lookup (self->runs, id);
             char why[256];
             if (!r) {
-                json_t *snap = runstore_load (b->run_id);
+                json_t *snap = runstore_load (id);
                 proto_msg_t *err = proto_error_new (req, snap ? "conflict" : "not_found",
-                                                    "run_id: run %s is %s", b->run_id,
+                                                    "run_id: run %s is %s", id,
                                                     snap ? json_string_value (json_object_get (snap, "status"))
                                                          : "unknown");
                 json_decref (snap);
                 return err;
             }
-            if (run_decide (r, b->tool_call_id, req->type == PROTO_run_approve, b->reason, why,
-                            sizeof why))
+            const proto_run_tool_result_t *t = &req->body.run_tool_result;
+            const proto_run_approve_t *d = &req->body.run_approve;
+            if (req->type == PROTO_run_tool_result
+                    ? run_tool_result (r, t->tool_call_id, t->content, t->failed, why, sizeof why)
+                    : run_decide (r, d->tool_call_id, req->type == PROTO_run_approve, d->reason,
+                                  why, sizeof why))
                 return proto_error_new (req, "conflict", "%s", why);
-            return stored_info (req, b->run_id);
+            return stored_info (req, id);
         }
         default:
             return proto_error_new (req, "unknown_type", "orchestrator does not answer %s",

@@ -31,6 +31,9 @@ typedef struct {
     const char *model_name;     /* inside model */
     json_t *messages;           /* the conversation: thread history, then this run */
     json_t *policy;             /* effective */
+    json_t *client_tools;       /* the caller's own tools, as the model sees
+                                 * them [{name, description?, inputSchema}];
+                                 * NULL when none */
     budgets_t max, used;
     uint64_t in_tokens, out_tokens, cached_tokens;
     uint64_t started_wall;      /* ms since the epoch */
@@ -39,7 +42,8 @@ typedef struct {
     char reason[512];
     int verify_rounds;
     /* the current turn's tool calls: [{id, name, args, state, result?}],
-     * state pending | asked | done; next is the first not done */
+     * state pending | asked | client | done (client: the caller runs
+     * it, the run waits for run.tool_result); next is the first not done */
     json_t *calls;
     size_t next;
     llm_req_t *llm;
@@ -85,6 +89,17 @@ void run_end (run_t *r, const char *status, const char *reason);
  * why filled when the run does not await that call. */
 int run_decide (run_t *r, const char *call_id, bool approve, const char *reason,
                 char *why, size_t whylen);
+/* The client's result of the call the run awaits (content: JSON text, or
+ * plain text; failed: the client's tool failed). Returns 0, or -1 with
+ * why filled when the run does not await that call. */
+int run_tool_result (run_t *r, const char *call_id, const char *content, bool failed,
+                     char *why, size_t whylen);
+/* The client tools of a run.start (list decoded from msgpack) as the model
+ * sees them (new): [{name, description?, inputSchema}]. NULL, with why
+ * naming the bad field, when one is malformed or repeated, or is a tool of
+ * catalogue (tool-runner's [{name, ...}], when loaded; may be NULL). */
+json_t *run_client_tools (const json_t *list, const json_t *catalogue, char *why,
+                          size_t whylen);
 /* The run's state as JSON (run.info and snapshots). */
 json_t *run_usage (const run_t *r);
 json_t *run_pending (const run_t *r);

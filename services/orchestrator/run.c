@@ -2,7 +2,9 @@
  * and tool calls until the model answers without tools (then verify
  * checks), a budget runs out, it is cancelled, or it fails. Tool calls of
  * one turn run one after another, in the model's order; a gated call
- * parks the run in awaiting_approval until run_decide. The snapshot is
+ * parks the run in awaiting_approval until run_decide; a call to one of
+ * the caller's own tools (client tools) parks it in awaiting_tool_result
+ * until run_tool_result. The snapshot is
  * saved at each transition, so a restart resumes from the last one (tool
  * calls are idempotent by call id, so a call in flight is sent again). */
 #include "orch.h"
@@ -17,6 +19,9 @@
 
 #define MAX_RESULT_TO_MODEL 65536
 #define MAX_VERIFY_ROUNDS 2
+#define MAX_CLIENT_TOOLS 32
+#define MAX_CLIENT_TOOL_NAME 64
+#define MAX_CLIENT_TOOL_DESCRIPTION 4096
 
 static void call_model (run_t *r);
 static void dispatch_next (run_t *r);
@@ -51,6 +56,7 @@ run_free (run_t **r_p)
     free (r->answer);
     json_decref (r->messages);
     json_decref (r->policy);
+    json_decref (r->client_tools);
     json_decref (r->calls);
     free (r);
     *r_p = NULL;
@@ -70,10 +76,114 @@ json_t *
 run_pending (const run_t *r)
 {
     json_t *c = json_array_get (r->calls, r->next);
-    if (strcmp (r->status, "awaiting_approval") != 0 || !c)
+    bool client = strcmp (r->status, "awaiting_tool_result") == 0;
+    if ((!client && strcmp (r->status, "awaiting_approval") != 0) || !c)
         return NULL;
-    return json_pack ("{s:O, s:O, s:O}", "toolCallId", json_object_get (c, "id"), "name",
-                      json_object_get (c, "name"), "args", json_object_get (c, "args"));
+    json_t *p = json_pack ("{s:O, s:O, s:O}", "toolCallId", json_object_get (c, "id"), "name",
+                           json_object_get (c, "name"), "args", json_object_get (c, "args"));
+    if (client)
+        json_object_set_new (p, "client", json_true ());
+    return p;
+}
+
+/* The tool of tools ([{name, ...}]) named name (borrowed), or NULL. */
+static json_t *
+named (const json_t *tools, const char *name)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach (tools, i, t)
+        if (strcmp (json_string_value (json_object_get (t, "name")) ?: "", name) == 0)
+            return t;
+    return NULL;
+}
+
+/* Names the first client tool that is also a catalogue tool in why;
+ * returns -1 then, else 0. The model could not tell them apart, and a
+ * call would go to the wrong side. */
+static int
+clash (const json_t *client, const json_t *catalogue, char *why, size_t whylen)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach (client, i, t) {
+        const char *name = json_string_value (json_object_get (t, "name"));
+        if (named (catalogue, name)) {
+            snprintf (why, whylen, "client_tools[%zu].name: '%s' is one of tool-runner's tools",
+                      i, name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Client tool names travel to the model as they are: no dots, and no
+ * "__" (which the wire encoding decodes as a dot). */
+static bool
+valid_name (const char *name)
+{
+    size_t n = strlen (name);
+    if (n == 0 || n > MAX_CLIENT_TOOL_NAME || strstr (name, "__")
+        || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z')
+              || (name[i] >= '0' && name[i] <= '9') || name[i] == '_' || name[i] == '-'))
+            return false;
+    return true;
+}
+
+json_t *
+run_client_tools (const json_t *list, const json_t *catalogue, char *why, size_t whylen)
+{
+    if (!json_is_array (list)) {
+        snprintf (why, whylen, "client_tools: expected an array of {name, description?, "
+                  "parameters?}");
+        return NULL;
+    }
+    if (json_array_size (list) > MAX_CLIENT_TOOLS) {
+        snprintf (why, whylen, "client_tools: %zu tools, at most %d", json_array_size (list),
+                  MAX_CLIENT_TOOLS);
+        return NULL;
+    }
+    json_t *out = json_array ();
+    size_t i;
+    json_t *t;
+    json_array_foreach (list, i, t) {
+        const char *name = json_string_value (json_object_get (t, "name"));
+        json_t *desc = json_object_get (t, "description");
+        json_t *params = json_object_get (t, "parameters");
+        if (!json_is_object (t))
+            snprintf (why, whylen, "client_tools[%zu]: expected a map", i);
+        else if (!name || !valid_name (name))
+            snprintf (why, whylen, "client_tools[%zu].name: expected ^[A-Za-z][A-Za-z0-9_-]"
+                      "{0,63}$ without '__'", i);
+        else if (desc && (!json_is_string (desc)
+                          || json_string_length (desc) > MAX_CLIENT_TOOL_DESCRIPTION))
+            snprintf (why, whylen, "client_tools[%zu].description: expected a string of at "
+                      "most %d bytes", i, MAX_CLIENT_TOOL_DESCRIPTION);
+        else if (params && (!json_is_object (params)
+                            || strcmp (json_string_value (json_object_get (params, "type")) ?: "",
+                                       "object") != 0))
+            snprintf (why, whylen, "client_tools[%zu].parameters: expected a JSON schema of "
+                      "type object", i);
+        else if (named (out, name))
+            snprintf (why, whylen, "client_tools[%zu].name: '%s' is named twice", i, name);
+        else {
+            json_array_append_new (out, json_pack ("{s:s, s:O?, s:o}", "name", name, "description",
+                                                   desc, "inputSchema",
+                                                   params ? json_incref (params)
+                                                          : json_pack ("{s:s}", "type", "object")));
+            continue;
+        }
+        json_decref (out);
+        return NULL;
+    }
+    if (clash (out, catalogue, why, whylen)) {
+        json_decref (out);
+        return NULL;
+    }
+    return out;
 }
 
 /* Ends a run that did not complete: stops what is in flight, says why. */
@@ -277,13 +387,23 @@ call_model (run_t *r)
         exhausted (r, "tokens", r->max.tokens);
         return;
     }
+    char why[256];
+    if (clash (r->client_tools, orch_tools (r->orch), why, sizeof why)) {
+        run_end (r, "failed", why);
+        return;
+    }
     r->used.steps++;
-    const json_t *tools = orch_tools (r->orch);
+    /* a shallow copy: the catalogue's entries are shared, not changed */
+    json_t *tools = r->client_tools ? json_copy ((json_t *) orch_tools (r->orch))
+                                    : json_incref ((json_t *) orch_tools (r->orch));
+    if (r->client_tools)
+        json_array_extend (tools, r->client_tools);
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
     uint64_t max_out = room < 8192 ? room : 8192;
     char *body = r->provider->proto == LLM_ANTHROPIC
         ? llm_anthropic_request (r->model_name, prompt_system (), r->messages, tools, max_out)
         : llm_openai_request (r->model_name, prompt_system (), r->messages, tools, 0);
+    json_decref (tools);
     uint64_t deadline = (uint64_t) zclock_mono ()
                       + (r->started_wall + r->max.seconds * 1000 - (uint64_t) zclock_time ());
     r->llm = body ? llm_client_post (orch_llm (r->orch), r->provider, body, deadline, on_delta,
@@ -311,10 +431,12 @@ finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
 {
     const char *id = json_string_value (json_object_get (c, "id"));
     const char *name = json_string_value (json_object_get (c, "name"));
-    orch_emit (r->orch, r, "tool_result",
-               json_pack ("{s:s, s:s, s:b, s:O, s:I, s:s*}", "toolCallId", id, "name", name, "ok",
-                          ok, "result", result, "durationMs", (json_int_t) duration_ms,
-                          "toolRunner", served_by));
+    json_t *ev = json_pack ("{s:s, s:s, s:b, s:O, s:I, s:s*}", "toolCallId", id, "name", name,
+                            "ok", ok, "result", result, "durationMs", (json_int_t) duration_ms,
+                            "toolRunner", served_by);
+    if (json_is_true (json_object_get (c, "client")))
+        json_object_set_new (ev, "client", json_true ());
+    orch_emit (r->orch, r, "tool_result", ev);
     char *text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
     if (text && strlen (text) > MAX_RESULT_TO_MODEL)
         strcpy (text + MAX_RESULT_TO_MODEL - 40, "... (truncated for the model)");
@@ -420,6 +542,20 @@ dispatch_next (run_t *r)
                                                  "the arguments are not a JSON object"), 0, NULL);
             continue;
         }
+        if (named (r->client_tools, name)) {
+            /* the caller's own tool: no approval gate, since the caller
+             * is the person's front end and runs it itself */
+            json_object_set_new (c, "state", json_string ("client"));
+            json_object_set_new (c, "client", json_true ());
+            json_object_set_new (c, "askedAt", json_integer (zclock_time ()));
+            snprintf (r->status, sizeof r->status, "awaiting_tool_result");
+            orch_emit (r->orch, r, "tool_call",
+                       json_pack ("{s:O, s:O, s:O, s:b}", "toolCallId", json_object_get (c, "id"),
+                                  "name", json_object_get (c, "name"), "args", args, "client", 1));
+            r->used.tool_calls++;
+            runstore_save (r);
+            return;
+        }
         policy_verdict_t v = strcmp (state, "approved") == 0
             ? POLICY_RUN : policy_check (r->policy, name, args, orch_mutates (r->orch, name));
         if (v == POLICY_DENY) {
@@ -482,6 +618,36 @@ run_decide (run_t *r, const char *call_id, bool approve, const char *reason, cha
                                                                          : "declined by a human"),
                      0, NULL);
     runstore_save (r);
+    dispatch_next (r);
+    return 0;
+}
+
+int
+run_tool_result (run_t *r, const char *call_id, const char *content, bool failed, char *why,
+                 size_t whylen)
+{
+    json_t *c = json_array_get (r->calls, r->next);
+    if (strcmp (r->status, "awaiting_tool_result") != 0 || !c) {
+        snprintf (why, whylen, "run %s is %s, not awaiting a client tool result", r->id,
+                  r->status);
+        return -1;
+    }
+    if (strcmp (json_string_value (json_object_get (c, "id")) ?: "", call_id) != 0) {
+        snprintf (why, whylen, "run %s awaits the result of call %s, not %s", r->id,
+                  json_string_value (json_object_get (c, "id")), call_id);
+        return -1;
+    }
+    json_t *result = failed ? NULL : json_loads (content, JSON_DECODE_ANY, NULL);
+    if (failed)
+        result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
+                            "client_tool_failed", "message", content);
+    else if (!result)
+        result = json_string (content);
+    json_int_t asked = json_integer_value (json_object_get (c, "askedAt"));
+    json_int_t waited = zclock_time () - asked;
+    snprintf (r->status, sizeof r->status, "running");
+    r->mark_us = zclock_usecs ();
+    finish_call (r, c, !failed, result, waited > 0 ? (uint64_t) waited : 0, NULL);
     dispatch_next (r);
     return 0;
 }

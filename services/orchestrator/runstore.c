@@ -113,7 +113,7 @@ put_fn (MDB_txn *txn, void *arg)
 static json_t *
 snapshot (const run_t *r)
 {
-    return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:O, s:O, s:O?, s:I, s:i,"
+    json_t *snap = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:O, s:O, s:O?, s:I, s:i,"
                       " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}}",
                       "id", r->id, "thread", r->thread, "model", r->model, "user", r->user,
                       "task", r->task, "status", r->status, "answer", r->answer, "reason",
@@ -126,6 +126,9 @@ snapshot (const run_t *r)
                       (json_int_t) r->used.tool_calls, "seconds", (json_int_t) 0, "tokens",
                       (json_int_t) 0, "tokens", "input", (json_int_t) r->in_tokens, "output",
                       (json_int_t) r->out_tokens, "cached", (json_int_t) r->cached_tokens);
+    if (snap && r->client_tools)
+        json_object_set (snap, "clientTools", r->client_tools);
+    return snap;
 }
 
 static char *
@@ -142,7 +145,8 @@ snapshot_text (const run_t *r)
 static bool
 is_live (const char *status)
 {
-    return strcmp (status, "running") == 0 || strcmp (status, "awaiting_approval") == 0;
+    return strcmp (status, "running") == 0 || strcmp (status, "awaiting_approval") == 0
+        || strcmp (status, "awaiting_tool_result") == 0;
 }
 
 /* Moves a snapshot into the ready set, replacing an older one. */
@@ -322,6 +326,8 @@ runstore_rebuild (orch_t *orch, const json_t *snap)
     json_decref (r->messages);
     r->messages = json_incref (json_object_get (snap, "messages"));
     r->policy = json_incref (json_object_get (snap, "policy"));
+    json_t *client = json_object_get (snap, "clientTools");
+    r->client_tools = json_is_array (client) ? json_incref (client) : NULL;
     json_t *calls = json_object_get (snap, "calls");
     r->calls = json_is_array (calls) ? json_incref (calls) : NULL;
     r->next = (size_t) json_integer_value (json_object_get (snap, "next"));

@@ -168,8 +168,15 @@ agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_
         close_message (self, out);
         const char *id = json_string_value (json_object_get (data, "toolCallId"));
         const char *name = json_string_value (json_object_get (data, "name"));
+        bool client = json_is_true (json_object_get (data, "client"));
         if (!id || !name)
             return false;
+        char cid[512];
+        if (client) {
+            snprintf (cid, sizeof cid, "%s:%s:%llu", self->crun, id,
+                      (unsigned long long) run_seq);
+            id = cid;
+        }
         emit (out, "TOOL_CALL_START", json_pack ("{s:s,s:s}", "toolCallId", id,
                                                  "toolCallName", name));
         json_t *args = json_object_get (data, "args");
@@ -179,10 +186,16 @@ agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_
                                                     "delta", text));
         free (text);
         emit (out, "TOOL_CALL_END", json_pack ("{s:s}", "toolCallId", id));
+        if (client) {
+            close_step (self, out);
+            state_delta (self, out, "/status", json_string ("awaiting_tool_result"));
+            finish (self, out, NULL, NULL);
+        }
     }
     else if (!strcmp (kind, "tool_result")) {
         const char *id = json_string_value (json_object_get (data, "toolCallId"));
-        if (!id)
+        /* a client tool's result is the client's own tool message */
+        if (!id || json_is_true (json_object_get (data, "client")))
             return false;
         json_t *result = json_object_get (data, "result");
         char *text = result ? json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;

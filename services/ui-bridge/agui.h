@@ -5,6 +5,9 @@
  * plus the live text deltas) and appends the AG-UI events they become to
  * an array: TEXT_MESSAGE_START/CONTENT/END around model text,
  * TOOL_CALL_START/ARGS/END and TOOL_CALL_RESULT for tools Caisson runs,
+ * TOOL_CALL_START/ARGS/END alone for a call to one of the client's own
+ * tools (front-end tools), which ends the stream with a plain
+ * RUN_FINISHED since the run now waits for the client's answer,
  * STEP_STARTED/FINISHED around loop steps, STATE_DELTA for the run's state
  * (status, sandbox, plan), and a terminal RUN_FINISHED (a result, an
  * interrupt for an approval, or cancelled) or RUN_ERROR. It closes what it
@@ -15,7 +18,9 @@
  * An approval interrupt's id is `<caisson run>:<tool call>:<run_seq>`: a
  * later request resuming it names the run to approve in, and where its
  * events continue, with no state kept in the bridge, so any instance can
- * serve the resume. */
+ * serve the resume. A call to a client tool gets an id of the same form
+ * in its TOOL_CALL_* events, so the tool message answering it names the
+ * run, the call and where the events continue in the same way. */
 #ifndef CAISSON_AGUI_H
 #define CAISSON_AGUI_H
 
@@ -42,8 +47,9 @@ bool agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, 
  * failure outside the run's own events (the bus, a timeout). */
 void agui_fail (agui_t *self, const char *code, const char *message, json_t *out);
 
-/* Parses an interrupt id made by this module. Returns 0 and fills the
- * parts (crun and call of at least 129 bytes), or -1. */
+/* Parses an interrupt id or a client tool call id made by this module.
+ * Returns 0 and fills the parts (crun and call of at least 129 bytes), or
+ * -1. */
 int agui_interrupt_parse (const char *id, char *crun, char *call, uint64_t *run_seq);
 
 /* One SSE frame for event: `data: <compact json>\n\n`. A new string. */

@@ -35,9 +35,10 @@ http_res_t *api_run_record (app_t *app, http_req_t *req, const char *run, json_t
  * instance its record (from api_run_record) names. NULL, or the error. */
 http_res_t *api_run_decide (app_t *app, http_req_t *req, const json_t *record, const char *run,
                             const char *call, bool approve, const char *reason);
-/* Starts a run for req's user: *run_id receives the new id (129 bytes). */
+/* Starts a run for req's user: *run_id receives the new id (129 bytes).
+ * thread may be NULL; tools (the client's own tools, AG-UI) may be NULL. */
 http_res_t *api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread,
-                           char *run_id);
+                           json_t *tools, char *run_id);
 
 /* api_agui.c: POST /agui, AG-UI 1.0 over SSE. */
 http_res_t *api_agui (app_t *app, http_req_t *req);

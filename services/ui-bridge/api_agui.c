@@ -1,17 +1,22 @@
 /* api_agui: POST /agui, the AG-UI 1.0 endpoint CopilotKit front ends call.
  *
- * The body is a RunAgentInput. Without `resume`, the last user message is
- * the task of a new Caisson run on the thread (threadId). With `resume`,
- * each entry answers an approval interrupt this endpoint raised earlier
- * (status `resolved` approves unless payload says `approved: false`;
- * `cancelled` declines; payload.reason goes to the model), and the
- * stream continues the same Caisson run after the event that asked. The
+ * The body is a RunAgentInput. With `resume`, each entry answers an
+ * approval interrupt this endpoint raised earlier (status `resolved`
+ * approves unless payload says `approved: false`; `cancelled` declines;
+ * payload.reason goes to the model), and the stream continues the same
+ * Caisson run after the event that asked. Else, when the messages end
+ * with tool messages, they answer calls to the client's own tools (its
+ * `tools`, passed to run.start as client_tools) that this endpoint
+ * streamed, and the stream continues that run after the call in the same
+ * way. Else the last user message is the task of a new Caisson run on the
+ * thread (threadId), offered the client's tools. The
  * answer is text/event-stream, one `data: <json>\n\n` per AG-UI event
  * (agui.h), ending with RUN_FINISHED or RUN_ERROR. Input errors before the
  * stream starts are ordinary JSON errors with their status. */
 #include "api.h"
 #include "agui.h"
 #include "cfg.h"
+#include "runroute.h"
 #include "runstream.h"
 
 #include <stdio.h>
@@ -151,6 +156,63 @@ s_resume (app_t *app, http_req_t *req, json_t *resume, char *crun, uint64_t *fro
     return NULL;
 }
 
+/* Sends each trailing tool message of messages (the client's answers to
+ * calls to its tools) to the orchestrator that owns the run; fills crun
+ * and from with where to go on. NULL, or the error to answer. */
+static http_res_t *
+s_answer (app_t *app, http_req_t *req, json_t *messages, char *crun, uint64_t *from)
+{
+    size_t first = json_array_size (messages);
+    while (first > 0
+           && !strcmp (json_string_value (json_object_get (json_array_get (messages, first - 1),
+                                                           "role")) ?: "", "tool"))
+        first--;
+    for (size_t i = first; i < json_array_size (messages); i++) {
+        json_t *m = json_array_get (messages, i);
+        const char *id = json_string_value (json_object_get (m, "toolCallId"));
+        json_t *content = json_object_get (m, "content"), *error = json_object_get (m, "error");
+        char run[129], call[129];
+        uint64_t seq;
+        if (!id || !json_is_string (content) || (error && !json_is_string (error))
+            || agui_interrupt_parse (id, run, call, &seq))
+            return http_res_error (400, "bad_request",
+                                   "messages[%zu]: a tool message needs toolCallId and content "
+                                   "(strings; error too when present), and the id must be a "
+                                   "call this endpoint streamed", i);
+        if (i > first && strcmp (run, crun))
+            return http_res_error (400, "bad_request", "tool messages answer different runs");
+        json_t *rec;
+        http_res_t *err = api_run_record (app, req, run, &rec);
+        if (err)
+            return err;
+        char service[160];
+        runroute_of_record (rec, service, sizeof service);
+        json_decref (rec);
+        /* a failed tool's error is what the model should read */
+        json_t *body = json_pack ("{s:s, s:s, s:O}", "run_id", run, "tool_call_id", call,
+                                  "content", error ? error : content), *rep;
+        if (error)
+            json_object_set_new (body, "failed", json_true ());
+        err = app_call_json (app, req, service, "run.tool_result", body, 10000, NULL, &rep);
+        json_decref (body);
+        json_decref (rep);
+        if (err)
+            return err;
+        snprintf (crun, 129, "%s", run);
+        if (seq + 1 > *from)
+            *from = seq + 1;
+    }
+    return NULL;
+}
+
+/* True when messages end with a tool message: the client answers. */
+static bool
+ends_with_tool (json_t *messages)
+{
+    json_t *last = json_array_get (messages, json_array_size (messages) - 1);
+    return !strcmp (json_string_value (json_object_get (last, "role")) ?: "", "tool");
+}
+
 http_res_t *
 api_agui (app_t *app, http_req_t *req)
 {
@@ -162,19 +224,22 @@ api_agui (app_t *app, http_req_t *req)
     const char *run = json_string_value (json_object_get (in, "runId"));
     json_t *messages = json_object_get (in, "messages");
     json_t *resume = json_object_get (in, "resume");
+    json_t *tools = json_object_get (in, "tools");
     if (!thread || !run || (messages && !json_is_array (messages))
-        || (resume && !json_is_array (resume))) {
+        || (resume && !json_is_array (resume)) || (tools && !json_is_array (tools))) {
         json_decref (in);
         return http_res_error (400, "bad_request", "a RunAgentInput needs threadId and runId "
-                               "(strings); messages and resume are arrays");
+                               "(strings); messages, resume and tools are arrays");
     }
     char crun[129] = "";
     uint64_t from = 1;
     if (json_array_size (resume))
         err = s_resume (app, req, resume, crun, &from);
+    else if (ends_with_tool (messages))
+        err = s_answer (app, req, messages, crun, &from);
     else {
         const char *task = last_user_text (messages);
-        err = task ? api_run_start (app, req, task, thread, crun)
+        err = task ? api_run_start (app, req, task, thread, tools, crun)
                    : http_res_error (400, "bad_request", "no user message to act on");
     }
     if (err) {

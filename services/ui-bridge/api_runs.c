@@ -406,12 +406,15 @@ api_runs_events (app_t *app, http_req_t *req)
 }
 
 http_res_t *
-api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread, char *run_id)
+api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread,
+               json_t *tools, char *run_id)
 {
     json_t *body = json_pack ("{s:s}", "task", task), *rep;
     if (thread)
         json_object_set_new (body, fname ("run.start", "thread_id", "threadId"),
                              json_string (thread));
+    if (json_array_size (tools))
+        json_object_set (body, "client_tools", tools);
     http_res_t *err = app_call_json (app, req, "orchestrator", "run.start", body, 30000,
                                      "run.started", &rep);
     json_decref (body);

@@ -58,7 +58,7 @@ function setStatus(status) {
   const s = $("#run-status");
   s.textContent = status || "";
   s.className = "status " + (status || "");
-  $("#run-cancel").hidden = !(status === "running" || status === "awaiting_approval");
+  $("#run-cancel").hidden = !["running", "awaiting_approval", "awaiting_tool_result"].includes(status);
 }
 
 function note(text, cls = "event-note") { $("#transcript").append(el("div", { class: cls }, text)); }
@@ -141,8 +141,8 @@ function onEvent(kind, data) {
   switch (kind) {
     case "run_started": setStatus("running"); if (data.task) $("#transcript").append(el("div", { class: "msg user" }, data.task)); break;
     case "plan": note("plan: " + (Array.isArray(data.plan) ? data.plan.join(" → ") : data.text || JSON.stringify(data))); break;
-    case "tool_call": toolCard(data); break;
-    case "tool_result": toolResult(data); break;
+    case "tool_call": toolCard(data); if (data.client) setStatus("awaiting_tool_result"); break;
+    case "tool_result": toolResult(data); if (data.client) setStatus("running"); break;
     case "ask_approval": setStatus("awaiting_approval"); approval(data); break;
     case "approval_decision": setStatus("running"); note(`${data.approved ? "approved" : "declined"} ${data.toolCallId || ""}`); break;
     case "complete": setStatus("completed"); note("run completed" + (data.answer ? ": " + data.answer : "")); showArtifacts(); break;
