@@ -1,8 +1,10 @@
 /* support: shared test helpers. See support.h. */
+#define _GNU_SOURCE     /* nftw beside usleep */
 #include "support.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,16 +17,35 @@
 
 static char s_dir[512];
 static pid_t s_owner;
+static char *s_made[32];        /* every directory made, for the sweep */
+static size_t s_nmade;
 
-/* Sandboxes that outlive their manager (by design, so a restart keeps them)
- * must not outlive the test: `caisson down` ends those under the test's dir. */
+static int
+remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st, (void) flag, (void) ftw;
+    remove (path);
+    return 0;
+}
+
+/* At exit: sandboxes outlive their manager by design (so a restart keeps
+ * them) but must not outlive the test, so `caisson down` ends those under
+ * each directory the test made; then the directories go, unless
+ * CAISSON_KEEP_TEST_DIRS is set (to look at a failure). */
 static void
-sweep_sandboxes (void)
+sweep (void)
 {
     if (getpid () != s_owner)
         return;
-    const char *argv[] = { "caisson", "down", "--data", s_dir, NULL };
-    support_run (argv, NULL, 0);
+    const char *keep = getenv ("CAISSON_KEEP_TEST_DIRS");
+    for (size_t i = 0; i < s_nmade; i++) {
+        const char *argv[] = { "caisson", "down", "--data", s_made[i], NULL };
+        support_run (argv, NULL, 0);
+        if (!keep || !*keep)
+            nftw (s_made[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free (s_made[i]);
+    }
+    s_nmade = 0;
 }
 
 const char *
@@ -43,8 +64,10 @@ support_sandbox_env (const char *name)
     setenv ("CAISSON_BUS_SUB", ep, 1);
     setenv ("CAISSON_DATA", s_dir, 1);
     if (!s_owner)
-        atexit (sweep_sandboxes);
+        atexit (sweep);
     s_owner = getpid ();
+    if (s_nmade < sizeof s_made / sizeof s_made[0])
+        s_made[s_nmade++] = strdup (s_dir);
     /* Any free port: stacks side by side, and other tests, never collide. */
     setenv ("CAISSON_HTTP", "127.0.0.1:0", 1);
     return s_dir;

@@ -15,7 +15,10 @@
 /* Makes a fresh directory under $TMPDIR (or /tmp) and points the bus
  * settings (CAISSON_BUS, CAISSON_BUS_PUB, CAISSON_BUS_SUB) at ipc
  * endpoints inside it, CAISSON_DATA at it, and CAISSON_HTTP at a free port,
- * so tests never collide with each other or a running stack. Returns the directory (static storage). */
+ * so tests never collide with each other or a running stack. At exit the
+ * sandboxes under every such directory are ended and the directories
+ * removed (kept when CAISSON_KEEP_TEST_DIRS is set). Returns the directory
+ * (static storage). */
 const char *support_sandbox_env (const char *name);
 
 /* Starts build/bin/<program> with the current environment plus the given
