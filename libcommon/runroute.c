@@ -1,5 +1,6 @@
 /* runroute: the orchestrator instance that owns a run. See runroute.h. */
 #include "runroute.h"
+#include "mdp.h"
 #include "mpjson.h"
 
 #include <stdio.h>
@@ -16,6 +17,35 @@ runroute_of_record (const json_t *record, char *service, size_t len)
     }
     snprintf (service, len, "orchestrator");
     return -1;
+}
+
+json_t *
+runroute_instances (bus_client_t *client, const char *service)
+{
+    json_t *out = json_array ();
+    proto_msg_t *req = proto_msg_new (PROTO_bus_instances, NULL);
+    proto_msg_t *rep = NULL;
+    if (out && req && proto_set_str (&req->body.bus_instances.service, service) == 0)
+        rep = bus_client_request (client, MDP_BROKER_SERVICE, req);
+    proto_msg_destroy (&req);
+    json_t *ids = NULL;
+    if (rep && rep->type == PROTO_bus_instance_list) {
+        char why[128];
+        ids = mpjson_decode (rep->body.bus_instance_list.instances.data,
+                             rep->body.bus_instance_list.instances.size, 2, why, sizeof why);
+    }
+    proto_msg_destroy (&rep);
+    size_t i;
+    json_t *id;
+    json_array_foreach (ids, i, id) {
+        const char *s = json_string_value (id);
+        if (s && *s && !strchr (s, '.'))
+            json_array_append_new (out, json_sprintf ("%s.%s", service, s));
+    }
+    json_decref (ids);
+    if (out && json_array_size (out) == 0)
+        json_array_append_new (out, json_string (service));
+    return out;
 }
 
 int

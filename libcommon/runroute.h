@@ -1,8 +1,10 @@
-/* runroute: where to send a request about a run. With several
- * orchestrators, only the one that started a run holds it; event-log's
- * record of the run names that instance (from its `run_started` event), so
- * clients (the CLI, ui-bridge) address `orchestrator.<instance>` and the
- * broker routes there. */
+/* runroute: where to send a request when plain `service` is not enough.
+ * With several orchestrators, only the one that started a run holds it;
+ * event-log's record of the run names that instance (from its
+ * `run_started` event), so clients (the CLI, ui-bridge) address
+ * `orchestrator.<instance>` and the broker routes there. And a question
+ * about every host (each sandbox-manager's sandboxes) goes to each
+ * instance the broker knows. */
 #ifndef CAISSON_RUNROUTE_H
 #define CAISSON_RUNROUTE_H
 
@@ -18,5 +20,11 @@ int runroute_service (bus_client_t *client, const char *run, char *service, size
 /* The same from a run's record already at hand (event-log's run.record
  * decoded to JSON); record may be NULL. */
 int runroute_of_record (const json_t *record, char *service, size_t len);
+
+/* The addresses of every instance of service registered with the broker
+ * now (`service.<instance>` strings), from the broker's bus.instances; a
+ * new array the caller releases. When the broker names none or does not
+ * answer, the array holds plain service, so callers still ask once. */
+json_t *runroute_instances (bus_client_t *client, const char *service);
 
 #endif

@@ -14,6 +14,7 @@
 #include "bus_pub.h"
 #include "bus_tap.h"
 #include "bus_worker.h"
+#include "runroute.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -208,6 +209,22 @@ test_load_is_shared (void **state)
         assert_int_equal (ask (c, "echo.b", PROTO_pong, who, sizeof who), PROTO_pong);
         assert_string_equal (who, "b");
     }
+
+    /* The broker names the instances, for a question to each of them. */
+    json_t *addrs = runroute_instances (c, "echo");
+    assert_int_equal (json_array_size (addrs), 2);
+    const char *first = json_string_value (json_array_get (addrs, 0));
+    const char *second = json_string_value (json_array_get (addrs, 1));
+    assert_non_null (first);
+    assert_non_null (second);
+    assert_true ((!strcmp (first, "echo.a") && !strcmp (second, "echo.b"))
+                 || (!strcmp (first, "echo.b") && !strcmp (second, "echo.a")));
+    json_decref (addrs);
+    /* None registered: the plain name, so a caller still asks once. */
+    addrs = runroute_instances (c, "nobody");
+    assert_int_equal (json_array_size (addrs), 1);
+    assert_string_equal (json_string_value (json_array_get (addrs, 0)), "nobody");
+    json_decref (addrs);
     bus_client_destroy (&c);
     support_expect_clean_exit (a);
     support_expect_clean_exit (b);

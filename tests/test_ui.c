@@ -34,6 +34,7 @@ typedef struct {
     bool live;
 } box_t;
 static box_t s_boxes[MAX_BOXES];
+static const char *s_host = "fake1";     /* this stand-in's instance id */
 
 static box_t *
 find_box (const char *id)
@@ -67,7 +68,7 @@ fake_handler (const proto_msg_t *req, void *arg)
     switch (req->type) {
     case PROTO_sandbox_create: {
         box_t *b = &s_boxes[next++ % MAX_BOXES];
-        snprintf (b->id, sizeof b->id, "fake1-box%d", next);
+        snprintf (b->id, sizeof b->id, "%s-box%d", s_host, next);
         snprintf (b->user, sizeof b->user, "%s", req->env.user ? req->env.user : "");
         b->live = true;
         return info_of (req, b);
@@ -121,7 +122,7 @@ fake_main (void)
     zsys_init ();
     zsys_set_logstream (NULL);
     zloop_t *loop = zloop_new ();
-    bus_worker_t *w = bus_worker_new (getenv ("CAISSON_BUS"), "sandbox-manager", "fake1",
+    bus_worker_t *w = bus_worker_new (getenv ("CAISSON_BUS"), "sandbox-manager", s_host,
                                       "test", fake_handler, NULL);
     if (!w || bus_worker_start (w, loop))
         return 1;
@@ -532,6 +533,44 @@ test_static (void **state)
 
 /* The web UI in headless Chromium: the sandboxes view lists alice's
  * sandbox; screenshots go to build/ui-screenshots/sandboxes. */
+/* With sandbox-managers on two hosts, the list holds both hosts' sandboxes
+ * (each instance is asked), and /metrics counts them all. Runs last: the
+ * second host is stopped at the end. */
+static void
+test_sandboxes_on_two_hosts (void **state)
+{
+    (void) state;
+    pid_t second = support_spawn_self ((const char *[]) { s_self, "fake-sandbox", "fake2", NULL });
+    long status;
+    json_t *doc = NULL;
+    for (int i = 0; i < 100; i++) {     /* until fake2 has registered */
+        json_decref (doc);
+        doc = ui_json ("GET", "/api/sandboxes/fake2-nosuch", s_root, NULL, &status);
+        if (status == 404)
+            break;
+        usleep (50000);
+    }
+    json_decref (doc);
+    doc = ui_json ("GET", "/api/sandboxes", s_bob, NULL, &status);
+    size_t before = json_array_size (json_object_get (doc, "sandboxes"));
+    json_decref (doc);
+    /* The broker alternates creates between the hosts: both get some. */
+    bool on[3] = { false, false, false };
+    for (int i = 0; i < 4; i++) {
+        doc = ui_json ("POST", "/api/sandboxes", s_bob, "{\"name\":\"two-hosts\"}", &status);
+        assert_int_equal (status, 201);
+        const char *id = json_string_value (json_object_get (doc, "sandboxId"));
+        on[id && !strncmp (id, "fake2-", 6) ? 2 : 1] = true;
+        json_decref (doc);
+    }
+    assert_true (on[1] && on[2]);
+    doc = ui_json ("GET", "/api/sandboxes", s_bob, NULL, &status);
+    assert_int_equal (status, 200);
+    assert_int_equal (json_array_size (json_object_get (doc, "sandboxes")), before + 4);
+    json_decref (doc);
+    support_stop (second, SIGTERM, 2000);
+}
+
 static void
 test_browser (void **state)
 {
@@ -552,8 +591,11 @@ int
 main (int argc, char **argv)
 {
     s_self = argv[0];
-    if (argc > 1 && !strcmp (argv[1], "fake-sandbox"))
+    if (argc > 1 && !strcmp (argv[1], "fake-sandbox")) {
+        if (argc > 2)
+            s_host = argv[2];
         return fake_main ();
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_healthz),
         cmocka_unit_test (test_errors),
@@ -566,6 +608,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_runs_input_errors),
         cmocka_unit_test (test_static),
         cmocka_unit_test (test_browser),
+        cmocka_unit_test (test_sandboxes_on_two_hosts),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "clog.h"
 #include "mdp.h"
+#include "mpjson.h"
 #include "proto.h"
 
 #include <ctype.h>
@@ -217,6 +218,34 @@ service_dispatch (broker_t *self, service_t *s)
 
 /* ---- client requests ---------------------------------------------------- */
 
+/* The answer to bus.instances: the instance part of each registered
+ * worker's `service.instance` name. */
+static proto_msg_t *
+instance_list (broker_t *self, const proto_msg_t *req)
+{
+    const char *name = req->body.bus_instances.service;
+    service_t *s = zhashx_lookup (self->services, name);
+    size_t skip = strlen (name) + 1;
+    json_t *ids = json_array ();
+    for (size_t i = 0; s && ids && i < s->nworkers; i++) {
+        const service_t *inst = s->workers[i]->instance;
+        if (inst && strlen (inst->name) > skip)
+            json_array_append_new (ids, json_string (inst->name + skip));
+    }
+    proto_msg_t *rep = proto_msg_new (PROTO_bus_instance_list, req);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (!rep || !ids || mpjson_encode (ids, 2, &data, &size)
+        || proto_set_str (&rep->body.bus_instance_list.service, name)
+        || proto_set_bytes (&rep->body.bus_instance_list.instances, data, size)) {
+        proto_msg_destroy (&rep);
+        rep = proto_error_new (req, "internal", "bus: cannot list the instances of '%s'", name);
+    }
+    free (data);
+    json_decref (ids);
+    return rep;
+}
+
 static proto_msg_t *
 own_reply (broker_t *self, zmq_msg_t *body)
 {
@@ -233,11 +262,14 @@ own_reply (broker_t *self, zmq_msg_t *body)
         b->pid = (uint64_t) getpid ();
         b->uptime_ms = (uint64_t) (zclock_mono () - self->started);
     }
+    else if (req->type == PROTO_bus_instances)
+        rep = instance_list (self, req);
     else if (req->type == PROTO_ping && (rep = proto_msg_new (PROTO_pong, req)))
         proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data,
                          req->body.ping.data.size);
     else if (!rep)
-        rep = proto_error_new (req, "unknown_request", "bus answers health.req and ping, not %s",
+        rep = proto_error_new (req, "unknown_request",
+                               "bus answers health.req, ping and bus.instances, not %s",
                                proto_type_name (req->type));
     proto_msg_destroy (&req);
     return rep;

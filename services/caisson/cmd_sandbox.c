@@ -6,6 +6,7 @@
 #include "bus_client.h"
 #include "cfg.h"
 #include "mpjson.h"
+#include "runroute.h"
 #include "stack.h"
 
 #include <limits.h>
@@ -98,25 +99,38 @@ create (int argc, char **argv)
     return 0;
 }
 
+/* Every host's sandboxes: each sandbox-manager instance is asked. */
 static int
 list (void)
 {
-    proto_msg_t *rep = ask ("sandbox-manager", proto_msg_new (PROTO_sandbox_list, NULL), 5000);
-    if (!rep)
-        return 1;
-    char why[128];
-    json_t *arr = mpjson_decode (rep->body.sandbox_listed.sandboxes.data,
-                                 rep->body.sandbox_listed.sandboxes.size, 8, why, sizeof why);
+    bus_client_t *c = bus_client_new (cfg_str ("CAISSON_BUS"));
+    if (c)
+        bus_client_set_timeout (c, 5000, 0);
+    json_t *addrs = c ? runroute_instances (c, "sandbox-manager") : NULL, *addr;
+    bus_client_destroy (&c);
+    int answered = 0;
     size_t i;
-    json_t *o;
-    json_array_foreach (arr, i, o)
-        printf ("%s\t%s\t%s\t%s\n", json_string_value (json_object_get (o, "sandboxId")),
-                json_string_value (json_object_get (o, "status")),
-                json_string_value (json_object_get (o, "name")) ?: "",
-                json_string_value (json_object_get (o, "language")) ?: "");
-    json_decref (arr);
-    proto_msg_destroy (&rep);
-    return 0;
+    json_array_foreach (addrs, i, addr) {
+        proto_msg_t *rep = ask (json_string_value (addr), proto_msg_new (PROTO_sandbox_list, NULL),
+                                5000);
+        if (!rep)
+            continue;
+        answered++;
+        char why[128];
+        json_t *arr = mpjson_decode (rep->body.sandbox_listed.sandboxes.data,
+                                     rep->body.sandbox_listed.sandboxes.size, 8, why, sizeof why);
+        size_t j;
+        json_t *o;
+        json_array_foreach (arr, j, o)
+            printf ("%s\t%s\t%s\t%s\n", json_string_value (json_object_get (o, "sandboxId")),
+                    json_string_value (json_object_get (o, "status")),
+                    json_string_value (json_object_get (o, "name")) ?: "",
+                    json_string_value (json_object_get (o, "language")) ?: "");
+        json_decref (arr);
+        proto_msg_destroy (&rep);
+    }
+    json_decref (addrs);
+    return answered ? 0 : 1;
 }
 
 static int

@@ -10,6 +10,12 @@ http_res_t *api_metrics (app_t *app, http_req_t *req);
 
 /* api_sandboxes.c: /api/sandboxes, what `caisson sandbox` does, per user. */
 http_res_t *api_sandboxes_list (app_t *app, http_req_t *req);
+/* Every host's sandboxes: sandbox.list asked of each sandbox-manager
+ * instance the broker knows, the answers merged; user and status filter
+ * (NULL: all). Each ask waits timeout_ms, with retries more tries. A new
+ * array, or NULL when no instance answered. */
+json_t *api_sandboxes_all (app_t *app, http_req_t *req, const char *user, const char *status,
+                           int timeout_ms, int retries);
 http_res_t *api_sandboxes_create (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_get (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_delete (app_t *app, http_req_t *req);

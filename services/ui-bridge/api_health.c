@@ -84,23 +84,10 @@ api_healthz (app_t *app, http_req_t *req)
 static void
 s_sandbox_gauge (app_t *app, http_req_t *req)
 {
-    proto_msg_t *msg = app_msg (req, PROTO_sandbox_list), *rep = NULL;
-    bus_client_t *client = buspool_take (app->bus);
-    if (client && msg) {
-        /* One short try: a scrape must not wait on a missing manager. */
-        bus_client_set_timeout (client, GAUGE_TIMEOUT_MS, 0);
-        rep = bus_client_request (client, "sandbox-manager", msg);
-    }
-    buspool_give (app->bus, client);
-    proto_msg_destroy (&msg);
-    if (!rep || rep->type != PROTO_sandbox_listed) {
-        proto_msg_destroy (&rep);
+    /* One short try per host: a scrape must not wait on a missing manager. */
+    json_t *list = api_sandboxes_all (app, req, NULL, NULL, GAUGE_TIMEOUT_MS, 0);
+    if (!list)
         return;
-    }
-    char why[160];
-    json_t *list = mpjson_decode (rep->body.sandbox_listed.sandboxes.data,
-                                  rep->body.sandbox_listed.sandboxes.size, 8, why, sizeof why);
-    proto_msg_destroy (&rep);
     metrics_clear (app->metrics, "caisson_sandboxes");
     size_t i;
     json_t *s;

@@ -5,6 +5,7 @@
  * one that does not exist does (operators see all). */
 #include "api.h"
 #include "pjson.h"
+#include "runroute.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,25 +55,48 @@ s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **i
     return ok ? NULL : not_found (id);
 }
 
+json_t *
+api_sandboxes_all (app_t *app, http_req_t *req, const char *user, const char *status,
+                   int timeout_ms, int retries)
+{
+    bus_client_t *client = buspool_take (app->bus);
+    if (!client)
+        return NULL;
+    bus_client_set_timeout (client, timeout_ms, retries);
+    json_t *addrs = runroute_instances (client, SVC), *all = NULL, *addr;
+    size_t i;
+    json_array_foreach (addrs, i, addr) {
+        proto_msg_t *msg = app_msg (req, PROTO_sandbox_list), *rep = NULL;
+        if (msg && status)
+            proto_set_str (&msg->body.sandbox_list.status, status);
+        if (msg && user)
+            proto_set_str (&msg->body.sandbox_list.user, user);
+        if (msg)
+            rep = bus_client_request (client, json_string_value (addr), msg);
+        proto_msg_destroy (&msg);
+        json_t *doc = rep && rep->type == PROTO_sandbox_listed ? pjson_from_body (rep) : NULL;
+        proto_msg_destroy (&rep);
+        /* A host that does not answer leaves its sandboxes out, not the rest. */
+        if (doc && !all)
+            all = json_array ();
+        json_array_extend (all, json_object_get (doc, "sandboxes"));
+        json_decref (doc);
+    }
+    json_decref (addrs);
+    buspool_give (app->bus, client);
+    return all;
+}
+
 http_res_t *
 api_sandboxes_list (app_t *app, http_req_t *req)
 {
-    proto_msg_t *msg = app_msg (req, PROTO_sandbox_list), *rep;
-    if (!msg)
-        return NULL;
     const char *status = http_query (req, "status");
-    if (status && strlen (status) <= 16)
-        proto_set_str (&msg->body.sandbox_list.status, status);
-    if (!req->operator_)
-        proto_set_str (&msg->body.sandbox_list.user, req->user);
-    else if (http_query (req, "user"))
-        proto_set_str (&msg->body.sandbox_list.user, http_query (req, "user"));
-    http_res_t *err = app_call (app, SVC, msg, TIMEOUT_MS, PROTO_sandbox_listed, &rep);
-    if (err)
-        return err;
-    json_t *doc = pjson_from_body (rep);
-    proto_msg_destroy (&rep);
-    json_t *all = doc ? json_object_get (doc, "sandboxes") : NULL;
+    if (status && strlen (status) > 16)
+        status = NULL;
+    const char *user = !req->operator_ ? req->user : http_query (req, "user");
+    json_t *all = api_sandboxes_all (app, req, user, status, TIMEOUT_MS, 1);
+    if (!all)
+        return http_res_error (504, "bus_timeout", "no sandbox-manager answered sandbox.list");
     json_t *mine = json_array ();
     size_t i;
     json_t *s;
@@ -80,7 +104,7 @@ api_sandboxes_list (app_t *app, http_req_t *req)
     json_array_foreach (all, i, s)
         if (app_visible (req, json_string_value (json_object_get (s, "user"))))
             json_array_append (mine, s);
-    json_decref (doc);
+    json_decref (all);
     return http_res_json (200, json_pack ("{s:o}", "sandboxes", mine));
 }
 
