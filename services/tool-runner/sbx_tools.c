@@ -481,7 +481,7 @@ sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
     proto_msg_destroy (&rep);
     json_t *events = json_array ();
     int64_t until = zclock_mono () + duration;
-    while (zclock_mono () < until && tool_left_ms (ctx) > 1000) {
+    while (zclock_mono () < until && tool_left_ms (ctx) > 1000 && !tool_cancelled (ctx)) {
         proto_msg_t *ev = bus_tap_recv (tap, topic, sizeof topic, (int) (until - zclock_mono ()),
                                         NULL);
         if (ev && ev->type == PROTO_sandbox_fs_event
