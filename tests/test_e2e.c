@@ -53,9 +53,10 @@ stack_down (void **state)
     (void) state;
     const char *down[] = { "caisson", "down", NULL };
     assert_int_equal (support_run (down, NULL, 0), 0);
-    /* Nothing is left running: the sandboxes' inits went with the stack. */
+    /* Nothing is left running: the sandboxes' inits went with the stack.
+     * ([c] keeps the pattern from matching the shell that runs pgrep.) */
     char cmd[1200];
-    snprintf (cmd, sizeof cmd, "pgrep -f 'caisson-sandbox-init .* %s/sandboxes/' | wc -l",
+    snprintf (cmd, sizeof cmd, "pgrep -f '[c]aisson-sandbox-init .* %s/sandboxes/' | wc -l",
               getenv ("CAISSON_DATA"));
     FILE *p = popen (cmd, "r");
     int left = -1;
