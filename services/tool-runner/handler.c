@@ -297,7 +297,7 @@ on_cancel (zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void) loop, (void) sock;
     handler_t *self = arg;
-    char topic[256];
+    char topic[256] = "";
     proto_err_t err;
     proto_msg_t *msg = bus_tap_recv (self->cancels, topic, sizeof topic, 0, &err);
     if (!msg || msg->type != PROTO_tools_cancel) {
@@ -321,8 +321,9 @@ on_cancel (zloop_t *loop, zsock_t *sock, void *arg)
         snprintf (sandbox_id, sizeof sandbox_id, "%s", j->cancel.sandbox_id);
         snprintf (request, sizeof request, "%s", j->cancel.request);
         pthread_mutex_unlock (&j->cancel.lock);
-        clog_info (j->corr, "call %s cancelled%s%s", call_id, request[0] ? "; killing exec " : "",
-                   request);
+        clog_info (j->corr, "call %s cancelled (%s)%s%s", call_id,
+                   msg->body.tools_cancel.reason ? msg->body.tools_cancel.reason : "no reason given",
+                   request[0] ? "; killing exec " : "", request);
         if (request[0])
             kill_exec (self, j->corr, sandbox_id, request);
     }
