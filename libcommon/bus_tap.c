@@ -44,6 +44,12 @@ bus_tap_subscribe (bus_tap_t *self, const char *prefix)
     return zmq_setsockopt (self->raw, ZMQ_SUBSCRIBE, prefix, strlen (prefix));
 }
 
+zsock_t *
+bus_tap_socket (bus_tap_t *self)
+{
+    return self->sock;
+}
+
 proto_msg_t *
 bus_tap_recv (bus_tap_t *self, char *topic, size_t topiclen, int timeout_ms,
               proto_err_t *err)

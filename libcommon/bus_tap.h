@@ -5,6 +5,7 @@
 #ifndef CAISSON_BUS_TAP_H
 #define CAISSON_BUS_TAP_H
 
+#include <czmq.h>
 #include "proto.h"
 
 typedef struct _bus_tap_t bus_tap_t;
@@ -21,5 +22,9 @@ int bus_tap_subscribe (bus_tap_t *self, const char *prefix);
  * interrupt, or an undecodable event (err says which when not NULL). */
 proto_msg_t *bus_tap_recv (bus_tap_t *self, char *topic, size_t topiclen,
                            int timeout_ms, proto_err_t *err);
+
+/* The tap's SUB socket (borrowed), for a zloop reader that calls
+ * bus_tap_recv when events arrive. */
+zsock_t *bus_tap_socket (bus_tap_t *self);
 
 #endif

@@ -4,8 +4,10 @@
  * orchestrator, which calls the real tool-runner, which works in a real
  * sandbox from the real sandbox-manager; event-log keeps the record. */
 #include "support.h"
+#include "bus_client.h"
 
 #include <czmq.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 
 #define SEED "write a python reverse_string function with unit tests and run them"
 #define PR_TASK "add a CONTRIBUTING.md to the demo repository and open a pull request"
+#define SOAK_TASK "run the 30-second soak test in a fresh sandbox"
 
 static char s_out[1 << 17];
 
@@ -50,9 +53,10 @@ stack_down (void **state)
     (void) state;
     const char *down[] = { "caisson", "down", NULL };
     assert_int_equal (support_run (down, NULL, 0), 0);
-    /* Nothing is left running: the sandboxes' inits went with the stack. */
+    /* Nothing is left running: the sandboxes' inits went with the stack.
+     * ([c] keeps the pattern from matching the shell that runs pgrep.) */
     char cmd[1200];
-    snprintf (cmd, sizeof cmd, "pgrep -f 'caisson-sandbox-init .* %s/sandboxes/' | wc -l",
+    snprintf (cmd, sizeof cmd, "pgrep -f '[c]aisson-sandbox-init .* %s/sandboxes/' | wc -l",
               getenv ("CAISSON_DATA"));
     FILE *p = popen (cmd, "r");
     int left = -1;
@@ -108,24 +112,22 @@ run_in_background (const char *task, const char *path)
     return pid;
 }
 
-/* Waits for the `ask_approval` event in the run's output; fills in the
- * run id and the call awaiting approval. */
-static void
-await_approval (const char *path, char *run, char *call, size_t len)
+/* Waits for the first event of kind (and, when name is not NULL, whose
+ * data names that tool) in the run's output; returns it (new). */
+static json_t *
+await_event (const char *path, const char *kind, const char *name)
 {
     for (int i = 0; i < 600; i++) {
         FILE *f = fopen (path, "r");
         char line[1 << 16];
         while (f && fgets (line, sizeof line, f)) {
             json_t *ev = json_loads (line, 0, NULL);
-            const char *kind = json_string_value (json_object_get (ev, "kind"));
-            if (kind && !strcmp (kind, "ask_approval")) {
-                snprintf (run, len, "%s", json_string_value (json_object_get (ev, "run")));
-                snprintf (call, len, "%s", json_string_value (
-                          json_object_get (json_object_get (ev, "data"), "toolCallId")));
-                json_decref (ev);
+            const char *k = json_string_value (json_object_get (ev, "kind"));
+            const char *n = json_string_value (json_object_get (json_object_get (ev, "data"),
+                                                                "name"));
+            if (k && !strcmp (k, kind) && (!name || (n && !strcmp (n, name)))) {
                 fclose (f);
-                return;
+                return ev;
             }
             json_decref (ev);
         }
@@ -133,7 +135,20 @@ await_approval (const char *path, char *run, char *call, size_t len)
             fclose (f);
         zclock_sleep (100);
     }
-    fail_msg ("no ask_approval event within 60 s");
+    fail_msg ("no %s event within 60 s", kind);
+    return NULL;
+}
+
+/* Waits for the `ask_approval` event in the run's output; fills in the
+ * run id and the call awaiting approval. */
+static void
+await_approval (const char *path, char *run, char *call, size_t len)
+{
+    json_t *ev = await_event (path, "ask_approval", NULL);
+    snprintf (run, len, "%s", json_string_value (json_object_get (ev, "run")));
+    snprintf (call, len, "%s", json_string_value (
+              json_object_get (json_object_get (ev, "data"), "toolCallId")));
+    json_decref (ev);
 }
 
 /* How many branches the demo's origin repository has. */
@@ -178,6 +193,120 @@ test_gated_pull_request_after_approval (void **state)
     assert_int_equal (origin_branches (), 2);   /* main and the PR's branch */
 }
 
+/* How many `sleep` processes descend from host pid root. */
+static int
+sleeps_under (pid_t root)
+{
+    enum { MAX = 8192 };
+    static int pid[MAX], ppid[MAX];
+    static bool sleep_[MAX];
+    int n = 0;
+    DIR *d = opendir ("/proc");
+    struct dirent *e;
+    while (d && (e = readdir (d)) && n < MAX) {
+        char path[300], buf[512];
+        snprintf (path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = atoi (e->d_name) > 0 ? fopen (path, "r") : NULL;
+        if (!f)
+            continue;
+        size_t len = fread (buf, 1, sizeof buf - 1, f);
+        fclose (f);
+        buf[len] = 0;
+        char *lp = strchr (buf, '('), *rp = strrchr (buf, ')');
+        if (!lp || !rp || sscanf (rp + 2, "%*c %d", &ppid[n]) != 1)
+            continue;
+        pid[n] = atoi (buf);
+        sleep_[n] = rp - lp - 1 == 5 && !strncmp (lp + 1, "sleep", 5);
+        n++;
+    }
+    if (d)
+        closedir (d);
+    int count = 0;
+    for (int a = 0; a < n; a++) {
+        int at = a;
+        for (int hops = 0; sleep_[a] && at >= 0 && hops < 64; hops++) {
+            if (ppid[at] == root) {
+                count++;
+                break;
+            }
+            int up = -1;
+            for (int b = 0; b < n && up < 0; b++)
+                if (pid[b] == ppid[at])
+                    up = b;
+            at = up;
+        }
+    }
+    return count;
+}
+
+/* A run cancelled while its runCommand runs `sleep 30` in a sandbox ends
+ * at once, and the command is killed with it: nothing of it is left in
+ * the sandbox, and the run's record says the call was cancelled. */
+static void
+test_cancel_stops_running_command (void **state)
+{
+    (void) state;
+    char path[1024];
+    snprintf (path, sizeof path, "%s/soak-run.jsonl", getenv ("CAISSON_DATA"));
+    pid_t pid = run_in_background (SOAK_TASK, path);
+    json_t *ev = await_event (path, "tool_call", "runCommand");
+    char run[64], sandbox[128];
+    snprintf (run, sizeof run, "%s", json_string_value (json_object_get (ev, "run")));
+    snprintf (sandbox, sizeof sandbox, "%s", json_string_value (json_object_get (
+              json_object_get (json_object_get (ev, "data"), "args"), "sandboxId")));
+    json_decref (ev);
+
+    bus_client_t *client = bus_client_new (getenv ("CAISSON_BUS"));
+    assert_non_null (client);
+    bus_client_set_timeout (client, 5000, 1);
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
+    proto_set_str (&req->body.sandbox_get.sandboxId, sandbox);
+    proto_msg_t *rep = bus_client_request (client, "sandbox-manager", req);
+    proto_msg_destroy (&req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_sandbox_info);
+    pid_t init = (pid_t) rep->body.sandbox_info.initPid;
+    proto_msg_destroy (&rep);
+    assert_true (init > 0);
+    for (int i = 0; i < 200 && sleeps_under (init) == 0; i++)
+        zclock_sleep (50);
+    assert_int_equal (sleeps_under (init), 1);
+
+    int64_t t0 = zclock_mono ();
+    req = proto_msg_new (PROTO_run_cancel, NULL);
+    proto_set_str (&req->body.run_cancel.run_id, run);
+    rep = bus_client_request (client, "orchestrator", req);
+    proto_msg_destroy (&req);
+    bus_client_destroy (&client);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_run_info);
+    assert_string_equal (rep->body.run_info.status, "cancelled");
+    proto_msg_destroy (&rep);
+
+    /* caisson run sees the run end: within seconds, not the command's 30. */
+    int status = 0;
+    while (waitpid (pid, &status, WNOHANG) == 0 && zclock_mono () - t0 < 20000)
+        zclock_sleep (50);
+    int64_t ended = zclock_mono () - t0;
+    if (ended > 5000)
+        fail_msg ("the cancelled run took %lld ms to end", (long long) ended);
+    int left = 1;
+    while ((left = sleeps_under (init)) > 0 && zclock_mono () - t0 < 5000)
+        zclock_sleep (50);
+    if (left)
+        fail_msg ("sleep 30 still runs in sandbox %s after the cancel", sandbox);
+
+    ev = await_event (path, "tool_result", "runCommand");
+    json_t *result = json_object_get (json_object_get (ev, "data"), "result");
+    assert_string_equal (json_string_value (json_object_get (json_object_get (result, "error"),
+                                                             "code")), "cancelled");
+    json_decref (ev);
+    ev = await_event (path, "failed", NULL);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (ev, "data"),
+                                                             "status")), "cancelled");
+    json_decref (ev);
+}
+
 int
 main (void)
 {
@@ -186,6 +315,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_seed_task_end_to_end),
         cmocka_unit_test (test_gated_pull_request_after_approval),
+        cmocka_unit_test (test_cancel_stops_running_command),
     };
     return cmocka_run_group_tests (tests, stack_up, stack_down);
 }

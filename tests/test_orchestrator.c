@@ -5,6 +5,7 @@
  * which is the fixture process. */
 #include "support.h"
 #include "bus_client.h"
+#include "bus_tap.h"
 #include "mpjson.h"
 #include "orch_fixture.h"
 
@@ -380,15 +381,48 @@ test_cancel (void **state)
     stack_up ();
     char id[128];
     info_t info;
+    /* the tool call in flight is cancelled on the bus, for whichever
+     * tool-runner runs it, and recorded cancelled */
+    bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), "tools.cancel.");
+    assert_non_null (tap);
     start_run ("test: long command", NULL, NULL, NULL, NULL, id);
     for (int i = 0; i < 200 && count_lines ("tools.log", "runCommand") == 0; i++)
         usleep (50000);
+    char topic[256], want[256];
+    snprintf (want, sizeof want, "run.%s.tool_result", id);
+    assert_int_equal (bus_tap_subscribe (tap, want), 0);
+    usleep (300000);
     proto_msg_t *req = proto_msg_new (PROTO_run_cancel, NULL);
     proto_set_str (&req->body.run_cancel.run_id, id);
     proto_msg_t *rep = request ("orchestrator", req);
     assert_int_equal (rep->type, PROTO_run_info);
     assert_string_equal (rep->body.run_info.status, "cancelled");
     proto_msg_destroy (&rep);
+    json_t *result = NULL;
+    proto_msg_t *cancel = NULL, *ev;
+    while ((!result || !cancel) && (ev = bus_tap_recv (tap, topic, sizeof topic, 5000, NULL))) {
+        char why[64];
+        if (ev->type == PROTO_tools_cancel && !cancel) {
+            snprintf (want, sizeof want, "tools.cancel.%s", ev->body.tools_cancel.call_id);
+            assert_string_equal (topic, want);
+            cancel = ev;
+            continue;
+        }
+        if (ev->type == PROTO_event && !result)
+            result = mpjson_decode (ev->body.event.data.data, ev->body.event.data.size, 16, why,
+                                    sizeof why);
+        proto_msg_destroy (&ev);
+    }
+    bus_tap_destroy (&tap);
+    assert_non_null (result);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (json_object_get (
+        result, "result"), "error"), "code")), "cancelled");
+    assert_non_null (cancel);
+    snprintf (want, sizeof want, "%s/%s", id,
+              json_string_value (json_object_get (result, "toolCallId")));
+    assert_string_equal (cancel->body.tools_cancel.call_id, want);
+    json_decref (result);
+    proto_msg_destroy (&cancel);
     /* cancelling during a model stream too */
     start_run ("test: slow three steps", NULL, NULL, NULL, NULL, id);
     req = proto_msg_new (PROTO_run_cancel, NULL);

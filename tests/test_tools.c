@@ -9,6 +9,7 @@
  * local forge) wherever sandboxes cannot be made. */
 #include "support.h"
 #include "bus_client.h"
+#include "bus_pub.h"
 #include "mpjson.h"
 #ifndef TOOLS_REAL_SANDBOX
 #include "fake_sandbox.h"
@@ -26,6 +27,7 @@ static const char *s_dir;
 static char s_self[1024];
 static pid_t s_bus, s_fake, s_ta, s_tb;
 static bus_client_t *s_client;
+static bus_pub_t *s_pub;
 static char s_sandbox[96];
 
 static pid_t
@@ -79,6 +81,7 @@ teardown (void **state)
 {
     (void) state;
     bus_client_destroy (&s_client);
+    bus_pub_destroy (&s_pub);
     if (s_ta > 0 && support_alive (s_ta))
         support_expect_clean_exit (s_ta);
     support_expect_clean_exit (s_tb);
@@ -540,6 +543,158 @@ test_killed_mid_call (void **state)
     json_decref (r);
 }
 
+/* Publishes tools.cancel for call_id, as the orchestrator does, and
+ * leaves the subscribers a moment to get it. */
+static void
+publish_cancel (const char *call_id)
+{
+    if (!s_pub)
+        s_pub = bus_pub_new (getenv ("CAISSON_BUS_PUB"));
+    assert_non_null (s_pub);
+    proto_msg_t *m = proto_msg_new (PROTO_tools_cancel, NULL);
+    proto_set_str (&m->body.tools_cancel.call_id, call_id);
+    char topic[256];
+    snprintf (topic, sizeof topic, "tools.cancel.%s", call_id);
+    assert_int_equal (bus_pub_send (s_pub, topic, m), 0);
+    proto_msg_destroy (&m);
+    usleep (300000);
+}
+
+/* A cancel for a call no instance knows changes nothing; a call whose
+ * cancel came before it is answered cancelled, on every instance, and
+ * never runs. */
+static void
+test_cancel_unknown_and_early (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    publish_cancel ("no-such-call");
+    json_t *r = call ("runCommand", with_sbx ("\"command\":\"echo still-serving\""), true);
+    assert_string_equal (str (r, "stdout"), "still-serving\n");
+    json_decref (r);
+
+    publish_cancel ("early-call-1");
+    const char *targets[] = { "tool-runner.ta", "tool-runner.tb" };
+    for (int i = 0; i < 2; i++) {
+        bool ok = true;
+        r = call_at (targets[i], "runCommand", with_sbx ("\"command\":\"echo ran > early.txt\""),
+                     "early-call-1", false, NULL, &ok);
+        assert_false (ok);
+        assert_string_equal (code (r), "cancelled");
+        json_decref (r);
+    }
+    r = call ("checkFileExists", with_sbx ("\"path\":\"early.txt\""), true);
+    assert_false (json_is_true (json_object_get (r, "exists")));
+    json_decref (r);
+}
+
+#ifdef TOOLS_REAL_SANDBOX
+/* sandbox.exec.cancel naming a request sandbox-manager has not seen: a
+ * no-op answer, and that request is refused when it comes. */
+static void
+test_exec_cancel_unknown (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    char id[CID_SIZE];
+    cid_new (id);
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_cancel, NULL);
+    proto_set_str (&req->body.sandbox_exec_cancel.sandboxId, s_sandbox);
+    proto_set_str (&req->body.sandbox_exec_cancel.request, id);
+    bus_client_set_timeout (s_client, 4000, 2);
+    proto_msg_t *rep = bus_client_request (s_client, "sandbox-manager", req);
+    proto_msg_destroy (&req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_sandbox_ack);
+    char why[64];
+    json_t *d = mpjson_decode (rep->body.sandbox_ack.detail.data,
+                               rep->body.sandbox_ack.detail.size, 4, why, sizeof why);
+    assert_true (json_is_false (json_object_get (d, "cancelled")));
+    json_decref (d);
+    proto_msg_destroy (&rep);
+
+    req = proto_msg_new (PROTO_sandbox_exec, NULL);
+    proto_set_str (&req->env.id, id);
+    proto_set_str (&req->body.sandbox_exec.sandboxId, s_sandbox);
+    json_t *cmd = json_string ("echo ran > late.txt");
+    uint8_t *data;
+    size_t size;
+    mpjson_encode (cmd, 2, &data, &size);
+    proto_set_bytes (&req->body.sandbox_exec.command, data, size);
+    free (data);
+    json_decref (cmd);
+    rep = bus_client_request (s_client, "sandbox-manager", req);
+    proto_msg_destroy (&req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "cancelled");
+    proto_msg_destroy (&rep);
+}
+
+/* A cancel published while the call's command runs kills the command's
+ * whole tree in the sandbox, and the call ends at once, cancelled. */
+static void
+test_cancel_running_call (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    bus_client_t *side = bus_client_new (getenv ("CAISSON_BUS"));
+    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
+    proto_set_str (&req->body.tools_call.name, "runCommand");
+    proto_set_str (&req->body.tools_call.call_id, "cancel-call-1");
+    json_t *a = json_loads (with_sbx ("\"command\":\"echo x > cancel.txt; sleep 30; echo done\""),
+                            0, NULL);
+    uint8_t *data;
+    size_t size;
+    mpjson_encode (a, 8, &data, &size);
+    proto_set_bytes (&req->body.tools_call.args, data, size);
+    free (data);
+    json_decref (a);
+    assert_int_equal (proto_encode (req, &data, &size), 0);
+    assert_int_equal (bus_client_send (side, "tool-runner.tb", data, size), 0);
+    free (data);
+    proto_msg_destroy (&req);
+    bool started = false;
+    for (int i = 0; i < 100 && !started; i++) {
+        json_t *r = call ("checkFileExists", with_sbx ("\"path\":\"cancel.txt\""), true);
+        started = json_is_true (json_object_get (r, "exists"));
+        json_decref (r);
+        if (!started)
+            usleep (50000);
+    }
+    assert_true (started);
+    int64_t t0 = zclock_mono ();
+    publish_cancel ("cancel-call-1");
+    proto_msg_t *rep = bus_client_recv (side, 10000, NULL);
+    int64_t took = zclock_mono () - t0;
+    bus_client_destroy (&side);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_tools_result);
+    assert_false (rep->body.tools_result.ok);
+    char why[64];
+    json_t *r = mpjson_decode (rep->body.tools_result.result.data,
+                               rep->body.tools_result.result.size, 8, why, sizeof why);
+    proto_msg_destroy (&rep);
+    assert_string_equal (code (r), "cancelled");
+    json_decref (r);
+    if (took > 5000)
+        fail_msg ("the cancelled call took %lld ms to end", (long long) took);
+    /* Nothing of it is left: no sleep among the sandbox's processes. */
+    r = call ("runCommand", with_sbx ("\"command\":\"cat /proc/[0-9]*/comm 2>/dev/null | "
+                                      "grep -c '^sleep$' || true\""), true);
+    assert_string_equal (str (r, "stdout"), "0\n");
+    json_decref (r);
+    /* A retry of the call gets the cancelled result, and does not run it again. */
+    bool ok = true;
+    r = call_at ("tool-runner", "runCommand",
+                 with_sbx ("\"command\":\"echo x > cancel.txt; sleep 30; echo done\""),
+                 "cancel-call-1", false, NULL, &ok);
+    assert_false (ok);
+    assert_string_equal (code (r), "cancelled");
+    json_decref (r);
+}
+#endif
+
 /* With CAISSON_STORE_PER_INSTANCE=1 (instances in separate containers), an
  * instance keeps its calls in a store of its own and still serves calls. */
 static void
@@ -582,6 +737,11 @@ main (int argc, char **argv)
         cmocka_unit_test (test_cli),
 #ifdef TOOLS_REAL_SANDBOX
         cmocka_unit_test (test_watch_events),
+#endif
+        cmocka_unit_test (test_cancel_unknown_and_early),
+#ifdef TOOLS_REAL_SANDBOX
+        cmocka_unit_test (test_exec_cancel_unknown),
+        cmocka_unit_test (test_cancel_running_call),
 #endif
         cmocka_unit_test (test_killed_mid_call),
         cmocka_unit_test (test_store_per_instance),

@@ -48,6 +48,7 @@ typedef struct {
     size_t next;
     llm_req_t *llm;
     char tool_req[CID_SIZE];    /* tools.call in flight, or "" */
+    int64_t tool_sent;          /* when it was sent, zclock_mono ms */
     int wall_timer;
     char last_event[CID_SIZE];  /* causation of the next event */
     bool waiting_catalogue;
@@ -72,6 +73,9 @@ bool orch_mutates (orch_t *self, const char *tool);
 void orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data);
 /* Publishes a delta (not stored) on run.<id>.<kind>. */
 void orch_delta (orch_t *self, run_t *r, const char *kind, json_t *data);
+/* Publishes tools.cancel for call_id (`<run>/<call>`): whichever
+ * tool-runner runs it stops it. */
+void orch_cancel_tool (orch_t *self, const char *call_id, const char *reason);
 /* A run ended: keep its snapshot and drop it from memory. */
 void orch_forget (orch_t *self, run_t *r);
 /* Asks for the tool catalogue when it is not loaded; r waits for it. */
@@ -83,7 +87,9 @@ void run_free (run_t **r_p);
 /* Advances a run from where its state says: calls the model, dispatches
  * the next tool call, or waits for a human. */
 void run_advance (run_t *r);
-/* Ends the run with status (not completed) and reason. */
+/* Ends the run with status (not completed) and reason. A tool call in
+ * flight is cancelled and recorded as such (tool_result, code
+ * `cancelled`); its late answer is ignored. */
 void run_end (run_t *r, const char *status, const char *reason);
 /* A human's decision on the call the run awaits. Returns 0, or -1 with
  * why filled when the run does not await that call. */

@@ -25,6 +25,8 @@
 
 static void call_model (run_t *r);
 static void dispatch_next (run_t *r);
+static void finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
+                         const char *served_by);
 
 run_t *
 run_new (orch_t *orch, const char *id)
@@ -194,6 +196,18 @@ run_end (run_t *r, const char *status, const char *reason)
     if (r->tool_req[0]) {
         rpc_forget (orch_rpc (r->orch), r->tool_req);
         r->tool_req[0] = '\0';
+        json_t *c = json_array_get (r->calls, r->next);
+        char call_id[256], why[600];
+        snprintf (call_id, sizeof call_id, "%s/%s", r->id,
+                  json_string_value (json_object_get (c, "id")));
+        snprintf (why, sizeof why, "the run ended (%s: %s)", status, reason);
+        orch_cancel_tool (r->orch, call_id, why);
+        int64_t took = zclock_mono () - r->tool_sent;
+        /* the run does not wait for tool-runner's word: the call is
+         * recorded cancelled now, and the cancel is best effort */
+        finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error",
+                                             "code", "cancelled", "message", why),
+                     took > 0 ? (uint64_t) took : 0, NULL);
     }
     snprintf (r->status, sizeof r->status, "%s", status);
     snprintf (r->reason, sizeof r->reason, "%s", reason);
@@ -514,6 +528,7 @@ send_call (run_t *r, json_t *c)
         return;
     }
     snprintf (r->tool_req, sizeof r->tool_req, "%s", req->env.id);
+    r->tool_sent = zclock_mono ();
     proto_msg_destroy (&req);
     if (r->mark_us)
         r->overhead_us += (uint64_t) (zclock_usecs () - r->mark_us);

@@ -183,6 +183,39 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
     return rep;
 }
 
+static bool
+was_cancelled (sbx_mgr_t *m, const char *request)
+{
+    for (size_t i = 0; i < sizeof m->cancelled / sizeof m->cancelled[0]; i++)
+        if (!strcmp (m->cancelled[i], request))
+            return true;
+    return false;
+}
+
+/* Stops the foreground process a request started. One not forwarded yet
+ * is remembered, so that it is refused when it comes; one already
+ * answered is a no-op (retries of it get the worker's cached reply). */
+static proto_msg_t *
+cancel (box_t *box, const proto_msg_t *req)
+{
+    sbx_mgr_t *m = box->mgr;
+    const char *request = req->body.sandbox_exec_cancel.request;
+    if (sbx_host_pending (box, request))
+        return sbx_host_forward (box, req);
+    if (!was_cancelled (m, request)) {
+        size_t slots = sizeof m->cancelled / sizeof m->cancelled[0];
+        snprintf (m->cancelled[m->cancelled_next++ % slots], sizeof m->cancelled[0], "%s",
+                  request);
+    }
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
+    proto_set_str (&rep->body.sandbox_ack.sandboxId, box->id);
+    json_t *detail = json_pack ("{s:b}", "cancelled", 0);
+    mpjson_encode (detail, 2, &rep->body.sandbox_ack.detail.data,
+                   &rep->body.sandbox_ack.detail.size);
+    json_decref (detail);
+    return rep;
+}
+
 static proto_msg_t *
 lifecycle (box_t *box, const proto_msg_t *req)
 {
@@ -216,6 +249,14 @@ lifecycle (box_t *box, const proto_msg_t *req)
         json_object_set_new (box->rec, "status", json_string (pause ? "paused" : "ready"));
         break;
     }
+    case PROTO_sandbox_exec_cancel:
+        return cancel (box, req);
+    case PROTO_sandbox_exec:
+    case PROTO_sandbox_run_code:
+        if (was_cancelled (box->mgr, req->env.id))
+            return proto_error_new (req, "cancelled", "request %s was cancelled before it "
+                                    "started", req->env.id);
+        return sbx_host_forward (box, req);
     default:
         return sbx_host_forward (box, req);
     }

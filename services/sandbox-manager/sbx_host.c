@@ -420,6 +420,13 @@ sbx_host_forward (box_t *box, const proto_msg_t *req)
     return BUS_DEFERRED;
 }
 
+bool
+sbx_host_pending (box_t *box, const char *request)
+{
+    pend_t *p = zhashx_lookup (box->mgr->pending, request);
+    return p && p->box == box;
+}
+
 proto_msg_t *
 sbx_host_info (box_t *box, const proto_msg_t *req)
 {

@@ -70,6 +70,7 @@ dispatch (sbx_ictx_t *ctx, sbx_procs_t *procs, proto_msg_t *req)
         return sbx_procs_run_code (procs, req);
     case PROTO_sandbox_exec_list:
     case PROTO_sandbox_exec_kill:
+    case PROTO_sandbox_exec_cancel:
     case PROTO_sandbox_exec_wait:
     case PROTO_sandbox_exec_output:
         return sbx_procs_control (procs, req);

@@ -37,7 +37,7 @@ sbx_procs_t *sbx_procs_new (sbx_ictx_t *ctx);
 void sbx_procs_destroy (sbx_procs_t **self_p);
 proto_msg_t *sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req);
 proto_msg_t *sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req);
-/* exec.list, exec.kill, exec.wait, exec.output: as exec. */
+/* exec.list, exec.kill, exec.cancel, exec.wait, exec.output: as exec. */
 proto_msg_t *sbx_procs_control (sbx_procs_t *self, proto_msg_t *req);
 /* Adds the fds to poll (at most max) and returns how many; *timeout_ms is
  * lowered to the nearest deadline. */

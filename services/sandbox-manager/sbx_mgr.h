@@ -21,6 +21,10 @@ typedef struct {
     char initbin[4096];         /* caisson-sandbox-init beside this binary */
     uint64_t next_uid;
     zlistx_t *graves;           /* ids of destroyed sandboxes still to clean up */
+    /* request ids cancelled before they arrived (exec.cancel can overtake
+     * its exec: the two come from different connections); a ring */
+    char cancelled[64][65];
+    unsigned cancelled_next;
 } sbx_mgr_t;
 
 typedef struct {
@@ -59,6 +63,9 @@ void sbx_host_save (box_t *box);
 /* Sends req to box's init and takes its reply slot. Returns BUS_DEFERRED,
  * or an error reply. */
 proto_msg_t *sbx_host_forward (box_t *box, const proto_msg_t *req);
+/* True when request (an envelope id) was forwarded to box's init and is
+ * not answered yet. */
+bool sbx_host_pending (box_t *box, const char *request);
 /* A `sandbox.info` for box, as the reply to req (NULL: an event). */
 proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);
 

@@ -29,7 +29,7 @@
 typedef struct { uint8_t *data; size_t len; } buf_t;
 
 typedef struct {
-    bool used, background, exited, timed_out, truncated;
+    bool used, background, exited, timed_out, truncated, cancelled;
     pid_t pid;
     int fd[3];                  /* stdin (write end), stdout, stderr; -1 closed */
     uint8_t *in;
@@ -116,6 +116,7 @@ result_new (sbx_procs_t *self, proc_t *p, const proto_msg_t *cause)
     r->stderr = strndup (p->out[1].data ? (char *) p->out[1].data : "", p->out[1].len);
     r->executionTime = (p->exited ? p->end : sbx_now_ms ()) - p->start;
     r->timedOut = p->timed_out;
+    r->cancelled = p->cancelled;
     r->truncated = p->truncated;
     return rep;
 }
@@ -407,6 +408,29 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
         mpjson_encode (arr, 4, &rep->body.sandbox_exec_procs.processes.data,
                        &rep->body.sandbox_exec_procs.processes.size);
         json_decref (arr);
+        proto_msg_destroy (&req);
+        return rep;
+    }
+    if (req->type == PROTO_sandbox_exec_cancel) {
+        /* Matched by the request that started it: the caller (a tool
+         * call) knows the ids it sent, not the pid it never got back. */
+        const char *want = req->body.sandbox_exec_cancel.request;
+        proc_t *p = NULL;
+        for (int i = 0; i < MAX_PROCS && !p; i++)
+            if (self->p[i].used && self->p[i].req && self->p[i].req->env.id
+                && !strcmp (self->p[i].req->env.id, want))
+                p = &self->p[i];
+        bool killed = p && !p->exited;
+        if (killed) {
+            p->cancelled = true;
+            sbx_kill_tree (p->pid, SIGKILL);
+        }
+        rep = proto_msg_new (PROTO_sandbox_ack, req);
+        proto_set_str (&rep->body.sandbox_ack.sandboxId, self->ctx->id);
+        json_t *detail = json_pack ("{s:b}", "cancelled", killed);
+        mpjson_encode (detail, 2, &rep->body.sandbox_ack.detail.data,
+                       &rep->body.sandbox_ack.detail.size);
+        json_decref (detail);
         proto_msg_destroy (&req);
         return rep;
     }

@@ -8,6 +8,7 @@
 #include "forge.h"
 #include "guard.h"
 #include "mpjson.h"
+#include "bus_tap.h"
 #include "sbxcall.h"
 #include "schema.h"
 
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #define MAX_WAITERS 8
+#define MAX_CANCELLED 256
 
 typedef enum { JOB_WAITING, JOB_RUNNING } job_state_t;
 
@@ -42,6 +44,7 @@ struct _job_t {
     bus_pending_t *pending[MAX_WAITERS];
     int npending;
     pthread_t thread;
+    tool_cancel_t cancel;
     json_t *result;
     job_t *next;
 };
@@ -58,6 +61,12 @@ struct _handler_t {
     size_t max_running;
     uint64_t ticks;
     job_t *jobs;
+    bus_tap_t *cancels;         /* tools.cancel.* */
+    bus_client_t *ctl;          /* sandbox.exec.cancel, answers only logged */
+    /* call ids cancelled here, so a call that arrives after its cancel
+     * is not started; a ring */
+    char cancelled[MAX_CANCELLED][129];
+    unsigned cancelled_next;
 };
 
 static void
@@ -66,6 +75,7 @@ job_free (job_t *job)
     json_decref (job->args);
     json_decref (job->result);
     guard_destroy (&job->guard);
+    pthread_mutex_destroy (&job->cancel.lock);
     free (job->user);
     free (job);
 }
@@ -126,6 +136,7 @@ job_main (void *arg)
     tool_ctx_t ctx = {
         .call_id = job->call_id, .corr = job->corr, .user = job->user, .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
+        .cancel = &job->cancel,
     };
     /* Past the tool's timeout, a little time for sandbox-manager to report
      * the timeout itself (timedOut) before tool-runner gives up waiting. */
@@ -180,6 +191,13 @@ on_job_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     while (read (self->pipe[0], &job, sizeof job) == (ssize_t) sizeof job) {
         pthread_join (job->thread, NULL);
         self->running--;
+        if (job->cancel.cancelled) {
+            /* whatever the tool made of its killed process, the call did
+             * not do its work: say so */
+            json_decref (job->result);
+            job->result = tool_error ("cancelled", NULL, "the call was cancelled (its run "
+                                      "ended); what it had done before stays done");
+        }
         bool ok = !tool_failed (job->result), kept_ok;
         json_t *kept;
         if (calls_finish (self->calls, job->call_id, job->result, ok, &kept, &kept_ok))
@@ -234,6 +252,95 @@ on_timer (zloop_t *loop, int timer_id, void *arg)
         unlink_job (self, j);
         job_free (j);
     }
+    return 0;
+}
+
+/* ---- cancellation ------------------------------------------------------- */
+
+static bool
+was_cancelled (handler_t *self, const char *call_id)
+{
+    for (size_t i = 0; i < MAX_CANCELLED; i++)
+        if (!strcmp (self->cancelled[i], call_id))
+            return true;
+    return false;
+}
+
+/* Asks the sandbox-manager that owns sandbox_id to kill the process
+ * request started. Not waited for: the job's own exec request ends when
+ * the process does. */
+static void
+kill_exec (handler_t *self, const char *corr, const char *sandbox_id, const char *request)
+{
+    const char *dash = strchr (sandbox_id, '-');
+    char service[160];
+    if (!dash || dash == sandbox_id || dash - sandbox_id >= 64)
+        return;
+    snprintf (service, sizeof service, "sandbox-manager.%.*s", (int) (dash - sandbox_id),
+              sandbox_id);
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_cancel, NULL);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (req && cid_valid (corr))
+        proto_set_str (&req->env.corr, corr);
+    if (!req || proto_set_str (&req->body.sandbox_exec_cancel.sandboxId, sandbox_id)
+        || proto_set_str (&req->body.sandbox_exec_cancel.request, request)
+        || proto_encode (req, &data, &size)
+        || bus_client_send (self->ctl, service, data, size))
+        clog_error (corr, "cannot ask %s to cancel request %s", service, request);
+    free (data);
+    proto_msg_destroy (&req);
+}
+
+static int
+on_cancel (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop, (void) sock;
+    handler_t *self = arg;
+    char topic[256] = "";
+    proto_err_t err;
+    proto_msg_t *msg = bus_tap_recv (self->cancels, topic, sizeof topic, 0, &err);
+    if (!msg || msg->type != PROTO_tools_cancel) {
+        if (msg || err.code)
+            clog_error (NULL, "%s: ignored (%s)", topic, msg ? proto_type_name (msg->type)
+                                                             : err.text);
+        proto_msg_destroy (&msg);
+        return 0;
+    }
+    const char *call_id = msg->body.tools_cancel.call_id;
+    if (!was_cancelled (self, call_id))
+        snprintf (self->cancelled[self->cancelled_next++ % MAX_CANCELLED],
+                  sizeof self->cancelled[0], "%s", call_id);
+    for (job_t *j = self->jobs; j; j = j->next) {
+        /* a waiting job's call runs on another instance, which stops it */
+        if (j->state != JOB_RUNNING || strcmp (j->call_id, call_id))
+            continue;
+        char sandbox_id[sizeof j->cancel.sandbox_id], request[CID_SIZE];
+        pthread_mutex_lock (&j->cancel.lock);
+        j->cancel.cancelled = true;
+        snprintf (sandbox_id, sizeof sandbox_id, "%s", j->cancel.sandbox_id);
+        snprintf (request, sizeof request, "%s", j->cancel.request);
+        pthread_mutex_unlock (&j->cancel.lock);
+        clog_info (j->corr, "call %s cancelled (%s)%s%s", call_id,
+                   msg->body.tools_cancel.reason ? msg->body.tools_cancel.reason : "no reason given",
+                   request[0] ? "; killing exec " : "", request);
+        if (request[0])
+            kill_exec (self, j->corr, sandbox_id, request);
+    }
+    proto_msg_destroy (&msg);
+    return 0;
+}
+
+static int
+on_ctl_reply (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop, (void) sock;
+    handler_t *self = arg;
+    proto_msg_t *rep = bus_client_recv (self->ctl, 0, NULL);
+    if (rep && rep->type == PROTO_error)
+        clog_error (rep->env.corr, "sandbox.exec.cancel: %s: %s", rep->body.error.code,
+                    rep->body.error.message);
+    proto_msg_destroy (&rep);
     return 0;
 }
 
@@ -302,6 +409,7 @@ call (handler_t *self, const proto_msg_t *req)
     }
     *job = (job_t) { .owner = self, .tool = tool, .args = args, .guard = guard,
                      .dry_run = c->dry_run, .user = req->env.user ? strdup (req->env.user) : NULL };
+    pthread_mutex_init (&job->cancel.lock, NULL);
     snprintf (job->call_id, sizeof job->call_id, "%s", c->call_id);
     snprintf (job->corr, sizeof job->corr, "%s", req->env.corr);
     fingerprint (tool->name, args, c->dry_run, job->fp);
@@ -327,6 +435,13 @@ call (handler_t *self, const proto_msg_t *req)
     json_t *stored = NULL;
     bool ok = false;
     calls_state_t st = calls_claim (self->calls, job->call_id, job->fp, &stored, &ok);
+    if (st == CALLS_MINE && was_cancelled (self, job->call_id)) {
+        /* its cancel came first: recorded as cancelled, never started */
+        json_t *e = tool_error ("cancelled", NULL, "the call was cancelled before it started");
+        st = calls_finish (self->calls, job->call_id, e, false, &stored, &ok) ? CALLS_ERROR
+                                                                             : CALLS_DONE;
+        json_decref (e);
+    }
     proto_msg_t *rep = NULL;
     switch (st) {
     case CALLS_DONE:
@@ -405,8 +520,17 @@ handler_new (svc_t *svc)
         handler_destroy (&self);
         return NULL;
     }
+    self->cancels = bus_tap_new (cfg_str ("CAISSON_BUS_SUB"), "tools.cancel.");
+    self->ctl = bus_client_new (cfg_str ("CAISSON_BUS"));
+    if (!self->cancels || !self->ctl) {
+        clog_error (NULL, "cannot connect to the bus for cancellations");
+        handler_destroy (&self);
+        return NULL;
+    }
     zmq_pollitem_t item = { NULL, self->pipe[0], ZMQ_POLLIN, 0 };
     zloop_poller (svc_loop (svc), &item, on_job_done, self);
+    zloop_reader (svc_loop (svc), bus_tap_socket (self->cancels), on_cancel, self);
+    zloop_reader (svc_loop (svc), bus_client_socket (self->ctl), on_ctl_reply, self);
     self->timer = zloop_timer (svc_loop (svc), lease / 3 ? lease / 3 : 1, 0, on_timer, self);
     clog_info (NULL, "%zu tools; store %s; lease %llu ms", catalogue_count (self->catalogue), dir,
                (unsigned long long) lease);
@@ -429,6 +553,12 @@ handler_destroy (handler_t **self_p)
         close (self->pipe[0]);
         close (self->pipe[1]);
     }
+    if (self->cancels)
+        zloop_reader_end (svc_loop (self->svc), bus_tap_socket (self->cancels));
+    if (self->ctl)
+        zloop_reader_end (svc_loop (self->svc), bus_client_socket (self->ctl));
+    bus_tap_destroy (&self->cancels);
+    bus_client_destroy (&self->ctl);
     forge_destroy (&self->forge);
     calls_destroy (&self->calls);
     guard_destroy (&self->guard);

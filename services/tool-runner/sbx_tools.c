@@ -481,8 +481,10 @@ sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
     proto_msg_destroy (&rep);
     json_t *events = json_array ();
     int64_t until = zclock_mono () + duration;
-    while (zclock_mono () < until && tool_left_ms (ctx) > 1000) {
-        proto_msg_t *ev = bus_tap_recv (tap, topic, sizeof topic, (int) (until - zclock_mono ()),
+    while (zclock_mono () < until && tool_left_ms (ctx) > 1000 && !tool_cancelled (ctx)) {
+        /* a short wait, so a cancel is seen within 200 ms */
+        int64_t wait = until - zclock_mono ();
+        proto_msg_t *ev = bus_tap_recv (tap, topic, sizeof topic, (int) (wait < 200 ? wait : 200),
                                         NULL);
         if (ev && ev->type == PROTO_sandbox_fs_event
             && ev->body.sandbox_fs_event.watchId == watch_id) {

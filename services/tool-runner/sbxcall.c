@@ -34,6 +34,36 @@ tool_failed (const json_t *result)
            && json_is_object (json_object_get (result, "error"));
 }
 
+bool
+tool_cancelled (tool_ctx_t *ctx)
+{
+    if (!ctx->cancel)
+        return false;
+    pthread_mutex_lock (&ctx->cancel->lock);
+    bool yes = ctx->cancel->cancelled;
+    pthread_mutex_unlock (&ctx->cancel->lock);
+    return yes;
+}
+
+/* Names the process request id will start in sandbox_id (id NULL: none
+ * runs any more), so a cancel can kill it. Returns -1, naming nothing,
+ * when the call is already cancelled. */
+static int
+name_process (tool_ctx_t *ctx, const char *sandbox_id, const char *id)
+{
+    if (!ctx->cancel)
+        return 0;
+    pthread_mutex_lock (&ctx->cancel->lock);
+    int rc = ctx->cancel->cancelled && id ? -1 : 0;
+    if (rc == 0) {
+        snprintf (ctx->cancel->sandbox_id, sizeof ctx->cancel->sandbox_id, "%s",
+                  id && sandbox_id ? sandbox_id : "");
+        snprintf (ctx->cancel->request, sizeof ctx->cancel->request, "%s", id ? id : "");
+    }
+    pthread_mutex_unlock (&ctx->cancel->lock);
+    return rc;
+}
+
 int
 tool_left_ms (const tool_ctx_t *ctx)
 {
@@ -137,6 +167,9 @@ sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_
                       (int) (dash - sandbox_id), sandbox_id);
     }
     unsigned step = ctx->step++;
+    /* only processes are stopped: other requests are quick, and cleanups
+     * (watch_stop) must still get through */
+    bool process = req->type == PROTO_sandbox_exec || req->type == PROTO_sandbox_run_code;
     int try_ms = (int) cfg_u64 ("CAISSON_TOOLS_SANDBOX_TRY_MS");
     proto_msg_t *rep = NULL;
     *error = NULL;
@@ -145,10 +178,16 @@ sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_
         snprintf (key, sizeof key, "%s/%u/%u", ctx->call_id, step, attempt);
         sbx_derive_id (key, id);
         proto_set_str (&req->env.id, id);
+        if (process && name_process (ctx, sandbox_id, id)) {
+            *error = tool_error ("cancelled", NULL, "the call was cancelled");
+            break;
+        }
         int left = tool_left_ms (ctx);
         int each = try_ms < left ? try_ms : left;
         bus_client_set_timeout (ctx->client, each, left / (each > 0 ? each : 1));
         rep = bus_client_request (ctx->client, service, req);
+        if (process)
+            name_process (ctx, NULL, NULL);
         if (!rep) {
             *error = tool_error ("sandbox_unavailable", NULL, "sandbox-manager did not answer "
                                  "%s in time; try again later", proto_type_name (req->type));

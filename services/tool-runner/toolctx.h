@@ -7,6 +7,7 @@
 #define TR_TOOLCTX_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,6 +16,17 @@
 #include "proto.h"
 
 typedef struct _forge_t forge_t;
+
+/* A call's cancellation, shared by its job thread and the service loop
+ * (handler.c): the loop sets cancelled and kills the process named here;
+ * the thread names each process it starts and starts none once
+ * cancelled, so one of the two always sees the other. */
+typedef struct {
+    pthread_mutex_t lock;
+    bool cancelled;
+    char sandbox_id[97];        /* the sandbox of the exec in flight */
+    char request[CID_SIZE];     /* that exec's request id, or "" */
+} tool_cancel_t;
 
 typedef struct {
     const char *call_id;
@@ -27,6 +39,7 @@ typedef struct {
     bus_client_t *client;       /* this job's own connection to the broker */
     unsigned step;              /* counts requests, for their derived ids */
     forge_t *forge;
+    tool_cancel_t *cancel;      /* NULL: the call cannot be cancelled */
 } tool_ctx_t;
 
 typedef json_t *(tool_fn) (tool_ctx_t *ctx, json_t *args);
@@ -38,6 +51,9 @@ json_t *tool_error (const char *code, const char *field, const char *fmt, ...)
 
 /* True when result is a tool_error value. */
 bool tool_failed (const json_t *result);
+
+/* True once the call is cancelled: a tool that loops should stop. */
+bool tool_cancelled (tool_ctx_t *ctx);
 
 /* Milliseconds left before the deadline (at least 1). */
 int tool_left_ms (const tool_ctx_t *ctx);
