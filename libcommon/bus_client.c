@@ -13,7 +13,11 @@ struct _bus_client_t {
     void *raw;
     int timeout_ms;
     int retries;
+    const atomic_bool *abort;
 };
+
+/* How often a request waiting with an abort flag looks at it. */
+#define ABORT_CHECK_MS 100
 
 bus_client_t *
 bus_client_new (const char *endpoint)
@@ -47,6 +51,18 @@ bus_client_set_timeout (bus_client_t *self, int timeout_ms, int retries)
 {
     self->timeout_ms = timeout_ms;
     self->retries = retries;
+}
+
+void
+bus_client_set_abort (bus_client_t *self, const atomic_bool *abort)
+{
+    self->abort = abort;
+}
+
+static bool
+aborted (const bus_client_t *self)
+{
+    return self->abort && atomic_load (self->abort);
 }
 
 int
@@ -107,17 +123,26 @@ bus_client_request (bus_client_t *self, const char *service, const proto_msg_t *
         return NULL;
     }
     proto_msg_t *reply = NULL;
+    int why = ETIMEDOUT;
     for (int attempt = 0; attempt <= self->retries && !reply; attempt++) {
         if (bus_client_send (self, service, data, size))
             break;
         int64_t deadline = zclock_mono () + self->timeout_ms;
         while (!reply) {
             int64_t left = deadline - zclock_mono ();
+            if (aborted (self)) {
+                why = ECANCELED;
+                goto done;
+            }
             if (left <= 0)
                 break;
+            if (self->abort && left > ABORT_CHECK_MS)
+                left = ABORT_CHECK_MS;
             proto_msg_t *m = bus_client_recv (self, (int) left, NULL);
-            if (!m && errno == EINTR)
+            if (!m && errno == EINTR) {
+                why = EINTR;
                 goto done;
+            }
             if (m && answers (m, req))
                 reply = m;
             else
@@ -126,8 +151,8 @@ bus_client_request (bus_client_t *self, const char *service, const proto_msg_t *
     }
 done:
     free (data);
-    if (!reply && errno != EINTR)
-        errno = ETIMEDOUT;
+    if (!reply)
+        errno = why;
     return reply;
 }
 

@@ -9,6 +9,7 @@
 #define CAISSON_BUS_CLIENT_H
 
 #include <czmq.h>
+#include <stdatomic.h>
 #include "proto.h"
 
 typedef struct _bus_client_t bus_client_t;
@@ -20,6 +21,12 @@ bus_client_t *bus_client_new (const char *endpoint);
 void bus_client_destroy (bus_client_t **self_p);
 
 void bus_client_set_timeout (bus_client_t *self, int timeout_ms, int retries);
+
+/* Gives the client a flag (borrowed, may be NULL) that a process sets when
+ * it stops: while it is true, bus_client_request gives up within about
+ * 100 ms with NULL and errno ECANCELED, so a thread waiting on a silent
+ * service does not hold up the shutdown. */
+void bus_client_set_abort (bus_client_t *self, const atomic_bool *abort);
 
 /* Sends req to service (`name` or `name.instance`) and returns the reply,
  * or NULL when every try timed out (errno ETIMEDOUT) or the process was

@@ -190,3 +190,34 @@ support_alive (pid_t pid)
     fclose (f);
     return rc == 1 && state != 'Z' && state != 'X';
 }
+
+static CMFixtureFunction s_teardown;
+static bool s_teardown_ok;
+
+/* A teardown that fails with fail_msg jumps out of here, never setting
+ * s_teardown_ok. */
+static int
+checked_teardown (void **state)
+{
+    int rc = s_teardown (state);
+    s_teardown_ok = rc == 0;
+    return rc;
+}
+
+int
+support_run_group (const char *name, const struct CMUnitTest *tests, size_t count,
+                   CMFixtureFunction setup, CMFixtureFunction teardown)
+{
+    const char *only = getenv ("CAISSON_TEST_FILTER");
+    if (only && *only)
+        cmocka_set_test_filter (only);
+    s_teardown = teardown;
+    s_teardown_ok = !teardown;
+    int failed = _cmocka_run_group_tests (name, tests, count, setup,
+                                          teardown ? checked_teardown : NULL);
+    if (!s_teardown_ok) {
+        fprintf (stderr, "%s: the group teardown failed (see above)\n", name);
+        return failed + 1;
+    }
+    return failed;
+}

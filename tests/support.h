@@ -52,4 +52,13 @@ int support_run_node (const char *const args[]);
 /* True when a process with this pid exists (and is not a zombie). */
 bool support_alive (pid_t pid);
 
+/* cmocka_run_group_tests, except that a failing group teardown (a service
+ * that did not exit cleanly, a leftover process) fails the program too:
+ * cmocka's own exit status counts only the tests. CAISSON_TEST_FILTER
+ * (a cmocka name pattern, e.g. `test_cors*`) runs only matching tests. */
+#define support_run_group_tests(tests, setup, teardown) \
+    support_run_group (#tests, tests, sizeof (tests) / sizeof ((tests)[0]), setup, teardown)
+int support_run_group (const char *name, const struct CMUnitTest *tests, size_t count,
+                       CMFixtureFunction setup, CMFixtureFunction teardown);
+
 #endif

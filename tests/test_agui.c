@@ -217,5 +217,5 @@ main (void)
         cmocka_unit_test (test_failed_and_cancelled),
         cmocka_unit_test (test_client_conformance),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

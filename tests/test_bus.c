@@ -507,5 +507,5 @@ main (int argc, char **argv)
         cmocka_unit_test (test_tap_receives_exactly_its_prefix),
         cmocka_unit_test (test_first_event_is_not_lost),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

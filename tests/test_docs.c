@@ -133,5 +133,5 @@ main (void)
         cmocka_unit_test (test_every_message_documented),
         cmocka_unit_test (test_command_line),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

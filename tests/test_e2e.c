@@ -317,5 +317,5 @@ main (void)
         cmocka_unit_test (test_gated_pull_request_after_approval),
         cmocka_unit_test (test_cancel_stops_running_command),
     };
-    return cmocka_run_group_tests (tests, stack_up, stack_down);
+    return support_run_group_tests (tests, stack_up, stack_down);
 }

@@ -422,5 +422,5 @@ main (void)
         cmocka_unit_test (test_run_record_and_exports),
         cmocka_unit_test (test_catch_up_then_live),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

@@ -295,5 +295,5 @@ main (void)
         cmocka_unit_test (test_map_full),
         cmocka_unit_test (test_retention),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

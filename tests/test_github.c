@@ -194,5 +194,5 @@ main (void)
         cmocka_unit_test (test_refused_and_unreachable),
         cmocka_unit_test (test_slug),
     };
-    return cmocka_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, setup, teardown);
 }

@@ -315,5 +315,5 @@ main (void)
         cmocka_unit_test (test_requests),
         cmocka_unit_test (test_providers),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

@@ -87,5 +87,5 @@ main (void)
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_encode_depth_limit),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

@@ -248,5 +248,5 @@ main (void)
         cmocka_unit_test (test_lengths_past_the_end),
         cmocka_unit_test (test_skip),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

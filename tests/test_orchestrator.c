@@ -716,5 +716,5 @@ main (int argc, char **argv)
         cmocka_unit_test (test_cli),
         cmocka_unit_test (test_client_tools),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

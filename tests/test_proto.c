@@ -830,5 +830,5 @@ main (void)
         cmocka_unit_test (test_reserved_byte),
         cmocka_unit_test (test_null_absent_unknown_ignored),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

@@ -377,5 +377,5 @@ main (void)
         cmocka_unit_test (test_events_and_refusals),
         cmocka_unit_test (test_heal_and_restart),
     };
-    return cmocka_run_group_tests (tests, sbx_setup, sbx_teardown);
+    return support_run_group_tests (tests, sbx_setup, sbx_teardown);
 }

@@ -130,5 +130,5 @@ main (void)
         cmocka_unit_test (test_filesystem),
         cmocka_unit_test (test_processes_and_network),
     };
-    return cmocka_run_group_tests (tests, sbx_setup, sbx_teardown);
+    return support_run_group_tests (tests, sbx_setup, sbx_teardown);
 }

@@ -191,5 +191,5 @@ main (void)
         cmocka_unit_test_teardown (test_up_kill_restart_down, teardown),
         cmocka_unit_test_teardown (test_two_stacks_side_by_side, teardown),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

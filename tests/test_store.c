@@ -92,5 +92,5 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_grow_and_refuse),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return support_run_group_tests (tests, NULL, NULL);
 }

@@ -746,5 +746,5 @@ main (int argc, char **argv)
         cmocka_unit_test (test_killed_mid_call),
         cmocka_unit_test (test_store_per_instance),
     };
-    return cmocka_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, setup, teardown);
 }

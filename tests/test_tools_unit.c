@@ -348,5 +348,5 @@ main (void)
         cmocka_unit_test (test_branch_names),
         cmocka_unit_test (test_calls),
     };
-    return cmocka_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, setup, teardown);
 }

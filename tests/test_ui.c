@@ -610,5 +610,5 @@ main (int argc, char **argv)
         cmocka_unit_test (test_browser),
         cmocka_unit_test (test_sandboxes_on_two_hosts),
     };
-    return cmocka_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, setup, teardown);
 }

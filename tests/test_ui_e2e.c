@@ -182,5 +182,5 @@ main (int argc, char **argv)
         cmocka_unit_test (test_agui_conformance),
         cmocka_unit_test (test_browser_run),
     };
-    return cmocka_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, setup, teardown);
 }

@@ -342,5 +342,5 @@ main (void)
         cmocka_unit_test (test_transcript_and_artifact),
         cmocka_unit_test (test_browser_replay),
     };
-    return cmocka_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, setup, teardown);
 }

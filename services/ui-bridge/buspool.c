@@ -13,10 +13,11 @@ struct _buspool_t {
     size_t nidle;
     size_t made;
     size_t max;
+    const atomic_bool *stopping;
 };
 
 buspool_t *
-buspool_new (const char *endpoint, size_t max)
+buspool_new (const char *endpoint, size_t max, const atomic_bool *stopping)
 {
     buspool_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -24,6 +25,7 @@ buspool_new (const char *endpoint, size_t max)
     self->endpoint = strdup (endpoint);
     self->idle = calloc (max ? max : 1, sizeof *self->idle);
     self->max = max ? max : 1;
+    self->stopping = stopping;
     if (!self->endpoint || !self->idle) {
         free (self->endpoint);
         free (self->idle);
@@ -64,8 +66,10 @@ buspool_take (buspool_t *self)
         self->made++;
         pthread_mutex_unlock (&self->lock);
         client = bus_client_new (self->endpoint);
-        if (client)
+        if (client) {
+            bus_client_set_abort (client, self->stopping);
             return client;
+        }
         pthread_mutex_lock (&self->lock);
         self->made--;
     }

@@ -12,8 +12,10 @@
 
 typedef struct _buspool_t buspool_t;
 
-/* A pool of at most max clients connected to endpoint. */
-buspool_t *buspool_new (const char *endpoint, size_t max);
+/* A pool of at most max clients connected to endpoint. Their requests
+ * give up once *stopping (borrowed, may be NULL) is true, so HTTP threads
+ * waiting on a silent service do not hold up the shutdown. */
+buspool_t *buspool_new (const char *endpoint, size_t max, const atomic_bool *stopping);
 void buspool_destroy (buspool_t **self_p);
 
 /* A client for this thread's exclusive use until buspool_give, or NULL

@@ -72,7 +72,8 @@ setup (svc_t *svc)
     app->metrics = metrics_new ();
     app->tokens = tokens_new (path);
     app->auth = app->tokens ? auth_new (app->tokens) : NULL;
-    app->bus = buspool_new (cfg_str ("CAISSON_BUS"), cfg_u64 ("CAISSON_HTTP_MAX_CONNECTIONS"));
+    app->bus = buspool_new (cfg_str ("CAISSON_BUS"), cfg_u64 ("CAISSON_HTTP_MAX_CONNECTIONS"),
+                            &app->stopping);
     if (!app->metrics || !app->auth || !app->bus)
         return -1;
     declare_metrics (app->metrics);
