@@ -52,11 +52,7 @@ make (kind_t kind, int i)
     m->body.tools_call.dry_run = true;
     json_t *args = kind == K_INVALID ? json_pack ("{s:s}", "language", "cobol")
                                      : json_pack ("{s:s}", "language", "python");
-    uint8_t *data;
-    size_t size;
-    mpjson_encode (args, 8, &data, &size);
-    proto_set_bytes (&m->body.tools_call.args, data, size);
-    free (data);
+    mpjson_set (&m->body.tools_call.args, args, 8);
     json_decref (args);
     return m;
 }

@@ -163,3 +163,15 @@ mpjson_encode (const json_t *value, int max_depth, uint8_t **data, size_t *size)
     *size = sb.size;
     return 0;
 }
+
+int
+mpjson_set (proto_bytes_t *field, const json_t *value, int max_depth)
+{
+    uint8_t *data;
+    size_t size;
+    if (mpjson_encode (value, max_depth, &data, &size))
+        return -1;
+    int rc = proto_set_bytes (field, data, size);
+    free (data);
+    return rc;
+}

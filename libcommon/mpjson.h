@@ -10,6 +10,7 @@
 #ifndef CAISSON_MPJSON_H
 #define CAISSON_MPJSON_H
 
+#include "proto.h"
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,5 +25,9 @@ json_t *mpjson_decode (const uint8_t *data, size_t size, int max_depth, char *wh
  * Integers stay integers; reals become doubles. Returns 0, or -1 when out
  * of memory or nesting passes max_depth. */
 int mpjson_encode (const json_t *value, int max_depth, uint8_t **data, size_t *size);
+
+/* Encodes value into a message's ANY field (replacing what it held).
+ * Returns 0, or -1 when out of memory or nesting passes max_depth. */
+int mpjson_set (proto_bytes_t *field, const json_t *value, int max_depth);
 
 #endif

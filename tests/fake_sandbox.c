@@ -295,11 +295,7 @@ files_op (fake_t *f, const proto_msg_t *req)
         rep = proto_msg_new (PROTO_sandbox_file_list, req);
         proto_set_str (&rep->body.sandbox_file_list.sandboxId, b->sandboxId);
         proto_set_str (&rep->body.sandbox_file_list.path, path);
-        uint8_t *data;
-        size_t size;
-        mpjson_encode (files, 8, &data, &size);
-        proto_set_bytes (&rep->body.sandbox_file_list.files, data, size);
-        free (data);
+        mpjson_set (&rep->body.sandbox_file_list.files, files, 8);
         json_decref (files);
         return rep;
     }
@@ -375,11 +371,7 @@ handler (const proto_msg_t *req, void *arg)
         }
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_paths, req);
         proto_set_str (&rep->body.sandbox_paths.sandboxId, b->sandboxId);
-        uint8_t *data;
-        size_t size;
-        mpjson_encode (written, 4, &data, &size);
-        proto_set_bytes (&rep->body.sandbox_paths.filesWritten, data, size);
-        free (data);
+        mpjson_set (&rep->body.sandbox_paths.filesWritten, written, 4);
         json_decref (written);
         json_decref (files);
         return rep;

@@ -105,17 +105,11 @@ call_at (const char *service, const char *name, const char *args, const char *ca
     c->dry_run = dry;
     json_t *a = json_loads (args, 0, NULL);
     assert_non_null (a);
-    uint8_t *data;
-    size_t size;
-    assert_int_equal (mpjson_encode (a, 32, &data, &size), 0);
-    proto_set_bytes (&c->args, data, size);
-    free (data);
+    assert_int_equal (mpjson_set (&c->args, a, 32), 0);
     json_decref (a);
     if (limits) {
         json_t *l = json_loads (limits, 0, NULL);
-        assert_int_equal (mpjson_encode (l, 8, &data, &size), 0);
-        proto_set_bytes (&c->limits, data, size);
-        free (data);
+        assert_int_equal (mpjson_set (&c->limits, l, 8), 0);
         json_decref (l);
     }
     bus_client_set_timeout (s_client, 4000, 10);
@@ -463,9 +457,7 @@ test_watch_events (void **state)
                             0, NULL);
     uint8_t *data;
     size_t size;
-    mpjson_encode (a, 8, &data, &size);
-    proto_set_bytes (&req->body.tools_call.args, data, size);
-    free (data);
+    mpjson_set (&req->body.tools_call.args, a, 8);
     json_decref (a);
     assert_int_equal (proto_encode (req, &data, &size), 0);
     assert_int_equal (bus_client_send (other, "tool-runner", data, size), 0);
@@ -496,6 +488,42 @@ test_watch_events (void **state)
 }
 #endif
 
+/* Sends a runCommand call for command with call_id to service through
+ * client, without waiting for its answer. */
+static void
+send_run_command (bus_client_t *client, const char *service, const char *call_id,
+                  const char *command)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
+    proto_set_str (&req->body.tools_call.name, "runCommand");
+    proto_set_str (&req->body.tools_call.call_id, call_id);
+    json_t *a = json_pack ("{s:s, s:s}", "sandboxId", s_sandbox, "command", command);
+    uint8_t *data;
+    size_t size;
+    assert_int_equal (mpjson_set (&req->body.tools_call.args, a, 8), 0);
+    json_decref (a);
+    assert_int_equal (proto_encode (req, &data, &size), 0);
+    assert_int_equal (bus_client_send (client, service, data, size), 0);
+    free (data);
+    proto_msg_destroy (&req);
+}
+
+/* Waits (at most 5 s) until path exists in the test's sandbox: a command
+ * sent without waiting has started. */
+static void
+await_file (const char *path)
+{
+    bool started = false;
+    for (int i = 0; i < 100 && !started; i++) {
+        json_t *r = call ("checkFileExists", with_sbx ("\"path\":\"%s\"", path), true);
+        started = json_is_true (json_object_get (r, "exists"));
+        json_decref (r);
+        if (!started)
+            usleep (50000);
+    }
+    assert_true (started);
+}
+
 /* A call whose tool-runner dies mid-way is retried on the other instance
  * and runs once: the command's side effect happens once. */
 static void
@@ -503,31 +531,10 @@ test_killed_mid_call (void **state)
 {
     (void) state;
     ensure_sandbox ();
-    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
-    proto_set_str (&req->body.tools_call.name, "runCommand");
-    proto_set_str (&req->body.tools_call.call_id, "killed-call-1");
-    json_t *a = json_loads (with_sbx ("\"command\":\"echo run >> runs.txt; sleep 5; echo done\""),
-                            0, NULL);
-    uint8_t *data;
-    size_t size;
-    mpjson_encode (a, 8, &data, &size);
-    proto_set_bytes (&req->body.tools_call.args, data, size);
-    free (data);
-    json_decref (a);
-    assert_int_equal (proto_encode (req, &data, &size), 0);
-    assert_int_equal (bus_client_send (s_client, "tool-runner.ta", data, size), 0);
-    free (data);
-    proto_msg_destroy (&req);
+    send_run_command (s_client, "tool-runner.ta", "killed-call-1",
+                      "echo run >> runs.txt; sleep 5; echo done");
     /* Wait until the command runs, then kill ta outright. */
-    bool started = false;
-    for (int i = 0; i < 100 && !started; i++) {
-        json_t *r = call ("checkFileExists", with_sbx ("\"path\":\"runs.txt\""), true);
-        started = json_is_true (json_object_get (r, "exists"));
-        json_decref (r);
-        if (!started)
-            usleep (50000);
-    }
-    assert_true (started);
+    await_file ("runs.txt");
     support_stop (s_ta, SIGKILL, 100);
     s_ta = -1;
     /* The orchestrator's retry reaches the surviving instance. */
@@ -617,11 +624,7 @@ test_exec_cancel_unknown (void **state)
     proto_set_str (&req->env.id, id);
     proto_set_str (&req->body.sandbox_exec.sandboxId, s_sandbox);
     json_t *cmd = json_string ("echo ran > late.txt");
-    uint8_t *data;
-    size_t size;
-    mpjson_encode (cmd, 2, &data, &size);
-    proto_set_bytes (&req->body.sandbox_exec.command, data, size);
-    free (data);
+    mpjson_set (&req->body.sandbox_exec.command, cmd, 2);
     json_decref (cmd);
     rep = bus_client_request (s_client, "sandbox-manager", req);
     proto_msg_destroy (&req);
@@ -639,30 +642,9 @@ test_cancel_running_call (void **state)
     (void) state;
     ensure_sandbox ();
     bus_client_t *side = bus_client_new (getenv ("CAISSON_BUS"));
-    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
-    proto_set_str (&req->body.tools_call.name, "runCommand");
-    proto_set_str (&req->body.tools_call.call_id, "cancel-call-1");
-    json_t *a = json_loads (with_sbx ("\"command\":\"echo x > cancel.txt; sleep 30; echo done\""),
-                            0, NULL);
-    uint8_t *data;
-    size_t size;
-    mpjson_encode (a, 8, &data, &size);
-    proto_set_bytes (&req->body.tools_call.args, data, size);
-    free (data);
-    json_decref (a);
-    assert_int_equal (proto_encode (req, &data, &size), 0);
-    assert_int_equal (bus_client_send (side, "tool-runner.tb", data, size), 0);
-    free (data);
-    proto_msg_destroy (&req);
-    bool started = false;
-    for (int i = 0; i < 100 && !started; i++) {
-        json_t *r = call ("checkFileExists", with_sbx ("\"path\":\"cancel.txt\""), true);
-        started = json_is_true (json_object_get (r, "exists"));
-        json_decref (r);
-        if (!started)
-            usleep (50000);
-    }
-    assert_true (started);
+    send_run_command (side, "tool-runner.tb", "cancel-call-1",
+                      "echo x > cancel.txt; sleep 30; echo done");
+    await_file ("cancel.txt");
     int64_t t0 = zclock_mono ();
     publish_cancel ("cancel-call-1");
     proto_msg_t *rep = bus_client_recv (side, 10000, NULL);

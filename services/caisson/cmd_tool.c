@@ -143,7 +143,7 @@ tool_call (const opts_t *o)
         proto_set_str (&c->call_id, o->call_id ? o->call_id : id);
         c->dry_run = o->dry_run;
         c->timeout_ms = (uint64_t) o->timeout_s * 1000;
-        sbx_set_any (&c->args, args);
+        mpjson_set (&c->args, args, 32);
     }
     json_decref (args);
     proto_msg_t *rep = ask (o, req);

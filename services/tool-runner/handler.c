@@ -94,9 +94,9 @@ result_msg (const proto_msg_t *cause, const char *call_id, const char *name,
     proto_set_str (&b->name, name);
     b->ok = ok;
     b->duration_us = duration_us > 0 ? (uint64_t) duration_us : 0;
-    if (sbx_set_any (&b->result, result)) {
+    if (mpjson_set (&b->result, result, 32)) {
         json_t *e = tool_error ("output_too_large", NULL, "the result could not be encoded");
-        sbx_set_any (&b->result, e);
+        mpjson_set (&b->result, e, 32);
         b->ok = false;
         json_decref (e);
     }
@@ -485,8 +485,8 @@ handler_serve (const proto_msg_t *req, void *arg)
     handler_t *self = svc_state (arg);
     if (req->type == PROTO_tools_list) {
         proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-        if (rep && sbx_set_any (&rep->body.tools_catalogue.tools,
-                                catalogue_json (self->catalogue)))
+        if (rep && mpjson_set (&rep->body.tools_catalogue.tools,
+                                catalogue_json (self->catalogue), 32))
             proto_msg_destroy (&rep);
         return rep;
     }

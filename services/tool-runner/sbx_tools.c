@@ -49,9 +49,9 @@ sbx_create_sandbox (tool_ctx_t *ctx, json_t *args)
     proto_set_str (&b->name, S (args, "name"));
     proto_set_str (&b->language, S (args, "language"));
     if (json_object_get (args, "labels"))
-        sbx_set_any (&b->labels, json_object_get (args, "labels"));
+        mpjson_set (&b->labels, json_object_get (args, "labels"), 32);
     if (json_object_get (args, "envVars"))
-        sbx_set_any (&b->envVars, json_object_get (args, "envVars"));
+        mpjson_set (&b->envVars, json_object_get (args, "envVars"), 32);
     json_t *error;
     proto_msg_t *rep = sbx_call (ctx, NULL, req, PROTO_sandbox_info, &error);
     if (!rep)
@@ -87,7 +87,7 @@ sbx_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command, const ch
 {
     proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_exec);
     json_t *cmd = json_string (command);
-    if (!req || !cmd || sbx_set_any (&req->body.sandbox_exec.command, cmd)) {
+    if (!req || !cmd || mpjson_set (&req->body.sandbox_exec.command, cmd, 32)) {
         json_decref (cmd);
         proto_msg_destroy (&req);
         *error = OOM ();
@@ -98,7 +98,7 @@ sbx_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command, const ch
     proto_set_str (&b->sandboxId, sandbox_id);
     proto_set_str (&b->cwd, cwd);
     if (envs)
-        sbx_set_any (&b->envs, envs);
+        mpjson_set (&b->envs, envs, 32);
     b->timeoutSeconds = ctx->timeout_s;
     b->maxOutputBytes = guard_max_output (ctx->guard);
     return sbx_call (ctx, sandbox_id, req, PROTO_sandbox_exec_result, error);
@@ -122,9 +122,9 @@ sbx_run_command (tool_ctx_t *ctx, json_t *args)
         return OOM ();
     proto_sandbox_exec_t *b = &req->body.sandbox_exec;
     proto_set_str (&b->sandboxId, sbx);
-    sbx_set_any (&b->command, json_object_get (args, "command"));
+    mpjson_set (&b->command, json_object_get (args, "command"), 32);
     if (json_object_get (args, "envs"))
-        sbx_set_any (&b->envs, json_object_get (args, "envs"));
+        mpjson_set (&b->envs, json_object_get (args, "envs"), 32);
     proto_set_str (&b->cwd, S (args, "workingDirectory"));
     b->timeoutSeconds = ctx->timeout_s;
     b->maxOutputBytes = guard_max_output (ctx->guard);
@@ -156,9 +156,9 @@ sbx_run_code (tool_ctx_t *ctx, json_t *args)
     proto_set_str (&b->code, S (args, "code"));
     proto_set_str (&b->language, S (args, "language"));
     if (json_object_get (args, "argv"))
-        sbx_set_any (&b->argv, json_object_get (args, "argv"));
+        mpjson_set (&b->argv, json_object_get (args, "argv"), 32);
     if (json_object_get (args, "envs"))
-        sbx_set_any (&b->envs, json_object_get (args, "envs"));
+        mpjson_set (&b->envs, json_object_get (args, "envs"), 32);
     b->timeoutSeconds = ctx->timeout_s;
     json_t *error;
     proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
@@ -290,7 +290,7 @@ sbx_write_files (tool_ctx_t *ctx, json_t *args)
         return dry ("write files", json_pack ("{s:o}", "paths", paths));
     }
     proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_write_files);
-    if (!req || sbx_set_any (&req->body.sandbox_write_files.files, files)) {
+    if (!req || mpjson_set (&req->body.sandbox_write_files.files, files, 32)) {
         json_decref (files);
         proto_msg_destroy (&req);
         return OOM ();

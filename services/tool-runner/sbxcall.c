@@ -104,17 +104,6 @@ sbx_new (tool_ctx_t *ctx, proto_type_t type)
     return m;
 }
 
-int
-sbx_set_any (proto_bytes_t *field, const json_t *value)
-{
-    uint8_t *data;
-    size_t size;
-    if (mpjson_encode (value, 32, &data, &size))
-        return -1;
-    int rc = proto_set_bytes (field, data, size);
-    free (data);
-    return rc;
-}
 
 json_t *
 sbx_text (const char *s, size_t len)

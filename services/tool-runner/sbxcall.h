@@ -30,9 +30,6 @@ int sbx_workspace (tool_ctx_t *ctx, const char *sandbox_id, char *out, size_t ou
 /* A new request of type with the call's correlation id and user. */
 proto_msg_t *sbx_new (tool_ctx_t *ctx, proto_type_t type);
 
-/* Sets an ANY field from a JSON value. Returns 0 or -1. */
-int sbx_set_any (proto_bytes_t *field, const json_t *value);
-
 /* A JSON string of len bytes, with bytes that are not UTF-8 replaced by
  * U+FFFD, so that any output can be returned. */
 json_t *sbx_text (const char *s, size_t len);
