@@ -22,9 +22,16 @@ typedef struct {
 
 proto_msg_t bus_deferred;
 
+/* A resend that arrives while its id is pending waits for the answer
+ * too, rather than being dropped: a client that took over from one that
+ * died (a tool-runner retrying a dead instance's call) gets it as soon as
+ * it exists, and every request the broker handed over is answered. The
+ * broker's credit per worker bounds how many can wait. */
 struct _bus_pending_t {
     proto_msg_t *req;           /* the request's envelope; its body is empty */
     zmq_msg_t client;
+    zmq_msg_t *waiters;         /* the resends' clients */
+    size_t nwaiters;
 };
 
 struct _bus_worker_t {
@@ -57,7 +64,23 @@ pending_free (bus_pending_t *p)
 {
     proto_msg_destroy (&p->req);
     zmq_msg_close (&p->client);
+    for (size_t i = 0; i < p->nwaiters; i++)
+        zmq_msg_close (&p->waiters[i]);
+    free (p->waiters);
     free (p);
+}
+
+/* Adds client to the resends waiting for p's answer. Returns 0 or -1. */
+static int
+pending_join (bus_pending_t *p, zmq_msg_t *client)
+{
+    zmq_msg_t *grown = realloc (p->waiters, (p->nwaiters + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    p->waiters = grown;
+    zmq_msg_init (&p->waiters[p->nwaiters]);
+    zmq_msg_copy (&p->waiters[p->nwaiters++], client);
+    return 0;
 }
 
 static int
@@ -284,8 +307,10 @@ serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
     size_t size = 0;
     const cached_t *hit = req ? zhashx_lookup (self->cache_index, req->env.id) : NULL;
 
-    if (req && !hit && zhashx_lookup (self->pending, req->env.id)) {
-        clog_debug (req->env.corr, "retry of %s dropped: its answer is pending", req->env.id);
+    bus_pending_t *waiting = req && !hit ? zhashx_lookup (self->pending, req->env.id) : NULL;
+    if (waiting) {
+        clog_debug (req->env.corr, "retry of %s waits for its pending answer", req->env.id);
+        pending_join (waiting, client);
         proto_msg_destroy (&req);
         return;
     }
@@ -380,6 +405,8 @@ bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_t *r
     if (rep && proto_encode (rep, &data, &size) == 0) {
         cache_put (self, p->req->env.id, data, size);
         send_reply (self, &p->client, data, size);
+        for (size_t i = 0; i < p->nwaiters; i++)
+            send_reply (self, &p->waiters[i], data, size);
         rc = 0;
     }
     free (data);

@@ -333,6 +333,25 @@ test_deferred_reply_is_given_once (void **state)
     assert_int_equal (rep->type, PROTO_pong);
     assert_int_equal (runs_of (req->env.id), 1);
     proto_msg_destroy (&rep);
+
+    /* A second client resending the same id while it is pending (one
+     * taking over from a caller that died) gets the answer as well. */
+    proto_msg_t *again = proto_msg_new (PROTO_pong, NULL);
+    uint8_t *data;
+    size_t size;
+    assert_int_equal (proto_encode (again, &data, &size), 0);
+    assert_int_equal (bus_client_send (c, "echo", data, size), 0);
+    bus_client_t *other = client_new (2000, 0);
+    usleep (100000);
+    proto_msg_t *got = bus_client_request (other, "echo", again);
+    assert_non_null (got);
+    assert_string_equal (got->env.cause, again->env.id);
+    proto_msg_destroy (&got);
+    assert_int_equal (runs_of (again->env.id), 1);
+    free (data);
+    proto_msg_destroy (&again);
+    bus_client_destroy (&other);
+
     proto_msg_destroy (&req);
     bus_client_destroy (&c);
     support_expect_clean_exit (a);
