@@ -287,8 +287,7 @@ main (int argc, char **argv)
         else if (!strcmp (argv[i], "--sequential"))
             seq = strtoull (argv[i + 1], NULL, 10);
     }
-    snprintf (s_dir, sizeof s_dir, "/tmp/caisson-bench-agent-XXXXXX");
-    if (bench_stack_env (s_bindir, sizeof s_bindir, s_dir))
+    if (bench_stack_env ("agent", s_bindir, sizeof s_bindir, s_dir, sizeof s_dir))
         return 1;
     setenv ("CAISSON_DATA", s_dir, 1);
     setenv ("CAISSON_LOG_LEVEL", "warn", 1);

@@ -42,14 +42,22 @@ bench_cmp_double (const void *a, const void *b)
 }
 
 int
-bench_stack_env (char *bindir, size_t bindir_len, char *dir)
+bench_tmpdir (const char *name, char *dir, size_t len)
+{
+    const char *tmp = getenv ("TMPDIR");
+    int n = snprintf (dir, len, "%s/caisson-bench-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    return n > 0 && (size_t) n < len && mkdtemp (dir) ? 0 : -1;
+}
+
+int
+bench_stack_env (const char *name, char *bindir, size_t bindir_len, char *dir, size_t dir_len)
 {
     ssize_t n = readlink ("/proc/self/exe", bindir, bindir_len - 1);
     bindir[n > 0 ? n : 0] = '\0';
     char *slash = strrchr (bindir, '/');
     if (slash)
         *slash = '\0';
-    if (!mkdtemp (dir))
+    if (bench_tmpdir (name, dir, dir_len))
         return -1;
     static const char *const vars[][2] = {
         { "CAISSON_BUS", "bus" }, { "CAISSON_BUS_PUB", "in" }, { "CAISSON_BUS_SUB", "out" },

@@ -16,11 +16,16 @@ double bench_now_ms (void);
 int bench_cmp_i64 (const void *a, const void *b);
 int bench_cmp_double (const void *a, const void *b);
 
+/* Makes a fresh directory $TMPDIR/caisson-bench-<name>-<random> (or under
+ * /tmp) and writes its path into dir (len bytes). 0, or -1. */
+int bench_tmpdir (const char *name, char *dir, size_t len);
+
 /* Prepares a private stack: bindir (bindir_len bytes) receives the
- * directory this program lives in, dir (a mkdtemp template) is made, and
- * CAISSON_BUS, CAISSON_BUS_PUB and CAISSON_BUS_SUB name ipc endpoints in
- * it. 0, or -1 when dir cannot be made. */
-int bench_stack_env (char *bindir, size_t bindir_len, char *dir);
+ * directory this program lives in, dir (dir_len bytes) a new directory
+ * from bench_tmpdir, and CAISSON_BUS, CAISSON_BUS_PUB and CAISSON_BUS_SUB
+ * name ipc endpoints in it. 0, or -1 when dir cannot be made. */
+int bench_stack_env (const char *name, char *bindir, size_t bindir_len, char *dir,
+                     size_t dir_len);
 
 /* Starts bindir/program without arguments, in this environment, its
  * stderr appended to dir/program.log; it dies with this process. Its

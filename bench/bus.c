@@ -623,10 +623,8 @@ main (int argc, char **argv)
     if (o.payload && !(s_payload = calloc (1, (size_t) o.payload)))
         return 1;
 
-    const char *tmp = getenv ("TMPDIR");
-    snprintf (s_dir, sizeof s_dir, "%s/bench-bus-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     char ep[4][PATH_MAX + 32];
-    if (!mkdtemp (s_dir) || make_endpoints (&o, ep)) {
+    if (bench_tmpdir ("bus", s_dir, sizeof s_dir) || make_endpoints (&o, ep)) {
         fprintf (stderr, "bench-bus: cannot set up endpoints: %s\n", strerror (errno));
         return 1;
     }

@@ -299,9 +299,7 @@ main (int argc, char **argv)
             return 2;
         }
     }
-    const char *tmp = getenv ("TMPDIR");
-    snprintf (s_dir, sizeof s_dir, "%s/caisson-bench-eventlog-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (bench_stack_env (s_bin, sizeof s_bin, s_dir))
+    if (bench_stack_env ("eventlog", s_bin, sizeof s_bin, s_dir, sizeof s_dir))
         return 1;
     setenv ("CAISSON_WORKER_CREDIT", "1024", 1);
     setenv ("CAISSON_LOG_LEVEL", "warn", 1);

@@ -100,8 +100,8 @@ main (int argc, char **argv)
     int n = argc > 1 ? atoi (argv[1]) : 200;
     if (n < 10)
         n = 10;
-    char tmpl[] = "/tmp/bench-sandbox-XXXXXX", bindir[PATH_MAX];
-    if (bench_stack_env (bindir, sizeof bindir, tmpl))
+    char tmpl[PATH_MAX], bindir[PATH_MAX];
+    if (bench_stack_env ("sandbox", bindir, sizeof bindir, tmpl, sizeof tmpl))
         return 1;
     setenv ("CAISSON_DATA", tmpl, 1);
     pid_t bus = bench_start (bindir, tmpl, "caisson-bus");

@@ -91,8 +91,8 @@ main (int argc, char **argv)
         fprintf (stderr, "usage: bench-tools [--requests N>=100]\n");
         return 1;
     }
-    char bindir[PATH_MAX], dir[] = "/tmp/bench-tools-XXXXXX";
-    if (bench_stack_env (bindir, sizeof bindir, dir))
+    char bindir[PATH_MAX], dir[PATH_MAX];
+    if (bench_stack_env ("tools", bindir, sizeof bindir, dir, sizeof dir))
         return 1;
     setenv ("CAISSON_DATA", dir, 1);
     s_kids[0] = bench_start (bindir, dir, "caisson-bus");

@@ -119,8 +119,7 @@ sse_wait (int fd, uint64_t seq, char *buf, size_t cap, size_t *used)
 int
 main (void)
 {
-    snprintf (s_dir, sizeof s_dir, "/tmp/bench-ui-XXXXXX");
-    if (bench_stack_env (s_bin, sizeof s_bin, s_dir))
+    if (bench_stack_env ("ui", s_bin, sizeof s_bin, s_dir, sizeof s_dir))
         return 1;
     char ep[512];
     setenv ("CAISSON_DATA", s_dir, 1);
