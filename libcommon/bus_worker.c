@@ -417,12 +417,6 @@ bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_t *r
     return rc;
 }
 
-size_t
-bus_worker_pending (bus_worker_t *self)
-{
-    return zhashx_size (self->pending);
-}
-
 static int
 s_on_input (zloop_t *loop, zsock_t *sock, void *arg)
 {

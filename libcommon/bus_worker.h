@@ -46,8 +46,8 @@ void bus_worker_stop (bus_worker_t *self);
 
 /* Inside a handler only: takes the current request's reply slot, so the
  * handler can return BUS_DEFERRED and answer later with bus_worker_answer.
- * A retry of a deferred request that arrives meanwhile is dropped: the one
- * answer reaches the client. Returns NULL when out of memory. */
+ * A resend of a deferred request that arrives meanwhile (from any client)
+ * waits for that answer and gets it too. Returns NULL when out of memory. */
 bus_pending_t *bus_worker_defer (bus_worker_t *self);
 
 /* Sends rep (NULL: an `internal` error) as the answer to *pending_p,
@@ -57,9 +57,6 @@ int bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_
 /* The deferred request's envelope (borrowed, body empty): the cause to
  * build its reply from with proto_msg_new. */
 const proto_msg_t *bus_pending_request (const bus_pending_t *pending);
-
-/* How many deferred requests await their answer. */
-size_t bus_worker_pending (bus_worker_t *self);
 
 /* The instance id in use (borrowed). */
 const char *bus_worker_instance (bus_worker_t *self);

@@ -65,14 +65,10 @@ int llm_stream_finish (llm_stream_t *self);
 /* The turn built so far (borrowed). */
 llm_turn_t *llm_stream_turn (llm_stream_t *self);
 
-/* True when the turn asks for tools. */
-bool llm_turn_wants_tools (const llm_turn_t *turn);
-
 /* Accumulators the protocol parsers share. Each returns 0 or -1. */
 int llm_turn_text (llm_turn_t *turn, const char *text, size_t len);
 llm_call_t *llm_turn_call (llm_turn_t *turn, size_t index);
 int llm_call_args (llm_turn_t *turn, llm_call_t *call, const char *frag, size_t len);
-int llm_call_set (char **field, const char *value);
 void llm_turn_fail (llm_turn_t *turn, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 

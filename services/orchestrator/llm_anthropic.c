@@ -8,6 +8,7 @@
  * provider fault. Tool-use blocks take call slots in order of appearance,
  * so text blocks leave no holes between tool calls. */
 #include "llm.h"
+#include "proto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,7 @@ block_start (llm_turn_t *turn, const json_t *root)
     call->block = (long) json_integer_value (json_object_get (root, "index"));
     const char *id = json_string_value (json_object_get (block, "id"));
     const char *name = json_string_value (json_object_get (block, "name"));
-    if (id && llm_call_set (&call->id, id))
+    if (id && proto_set_str (&call->id, id))
         return -1;
     if (name) {
         free (call->name);

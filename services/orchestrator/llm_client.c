@@ -21,7 +21,6 @@ struct _llm_client_t {
     int epfd;                   /* curl's sockets */
     int retries;
     uint64_t total_ms, idle_ms;
-    size_t active;
 };
 
 struct _llm_req_t {
@@ -171,12 +170,6 @@ llm_client_set_limits (llm_client_t *self, int retries, uint64_t total_ms, uint6
     self->idle_ms = idle_ms;
 }
 
-size_t
-llm_client_active (llm_client_t *self)
-{
-    return self->active;
-}
-
 static void
 on_delta (const char *text, size_t len, void *arg)
 {
@@ -226,7 +219,6 @@ free_req (llm_req_t *req)
     }
     if (req->retry_timer >= 0)
         zloop_timer_end (req->client->loop, req->retry_timer);
-    req->client->active--;
     curl_slist_free_all (req->headers);
     llm_stream_destroy (&req->stream);
     free (req->url);
@@ -361,7 +353,6 @@ llm_client_post (llm_client_t *self, const llm_provider_t *p, const char *body,
     llm_req_t *req = calloc (1, sizeof *req);
     if (!req)
         return NULL;
-    self->active++;
     req->client = self;
     req->provider = p;
     req->delta = delta;

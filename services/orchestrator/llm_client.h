@@ -47,7 +47,5 @@ llm_req_t *llm_client_post (llm_client_t *self, const llm_provider_t *p, const c
 /* Stops a call in flight; its done callback never runs. Safe on NULL. */
 void llm_req_cancel (llm_req_t **req_p);
 
-/* Transfers in flight (or waiting to retry). */
-size_t llm_client_active (llm_client_t *self);
 
 #endif

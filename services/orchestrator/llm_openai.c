@@ -8,6 +8,7 @@
  * finish_reason closes the choice; usage arrives on a final chunk whose
  * choices may be empty. Any field may be present with null. */
 #include "llm.h"
+#include "proto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ tool_delta (llm_turn_t *turn, const json_t *tc)
     if (!call)
         return -1;
     json_t *id = json_object_get (tc, "id");
-    if (json_is_string (id) && json_string_length (id) && llm_call_set (&call->id, json_string_value (id)))
+    if (json_is_string (id) && json_string_length (id) && proto_set_str (&call->id, json_string_value (id)))
         return -1;
     json_t *fn = json_object_get (tc, "function");
     json_t *name = json_object_get (fn, "name");

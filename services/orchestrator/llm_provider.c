@@ -62,10 +62,3 @@ llm_provider_configured (void)
             return &table[i];
     return NULL;
 }
-
-const llm_provider_t *
-llm_provider_table (size_t *count)
-{
-    *count = sizeof table / sizeof table[0];
-    return table;
-}

@@ -32,7 +32,4 @@ const char *llm_provider_key (const llm_provider_t *p);
 /* The first provider whose key is set, or NULL: what picks a default. */
 const llm_provider_t *llm_provider_configured (void);
 
-/* The table, for --help and docs; *count receives its length. */
-const llm_provider_t *llm_provider_table (size_t *count);
-
 #endif

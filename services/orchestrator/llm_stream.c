@@ -101,12 +101,6 @@ llm_stream_turn (llm_stream_t *self)
     return &self->turn;
 }
 
-bool
-llm_turn_wants_tools (const llm_turn_t *turn)
-{
-    return turn->ncalls > 0;
-}
-
 void
 llm_turn_fail (llm_turn_t *turn, const char *fmt, ...)
 {
@@ -166,17 +160,6 @@ llm_call_args (llm_turn_t *turn, llm_call_t *call, const char *frag, size_t len)
         llm_turn_fail (turn, "tool call arguments larger than %u bytes", LLM_MAX_TEXT);
         return -1;
     }
-    return 0;
-}
-
-int
-llm_call_set (char **field, const char *value)
-{
-    char *copy = strdup (value);
-    if (!copy)
-        return -1;
-    free (*field);
-    *field = copy;
     return 0;
 }
 

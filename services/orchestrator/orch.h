@@ -107,7 +107,6 @@ int run_tool_result (run_t *r, const char *call_id, const char *content, bool fa
 json_t *run_client_tools (const json_t *list, const json_t *catalogue, char *why,
                           size_t whylen);
 /* The run's state as JSON (run.info and snapshots). */
-json_t *run_usage (const run_t *r);
 json_t *run_pending (const run_t *r);
 
 /* runstore.c */
@@ -127,6 +126,5 @@ json_t *runstore_thread (const char *thread);
 int runstore_save_thread (const char *thread, const json_t *messages);
 /* Rebuilds every unfinished run after a restart; calls fn for each. */
 int runstore_resume (orch_t *orch, void (*fn) (run_t *r, void *arg), void *arg);
-run_t *runstore_rebuild (orch_t *orch, const json_t *snap);
 
 #endif

@@ -204,9 +204,3 @@ rpc_forget (rpc_t *self, const char *req_id)
         pending_free ((void **) &p);
     }
 }
-
-size_t
-rpc_pending (rpc_t *self)
-{
-    return zhashx_size (self->pending);
-}

@@ -28,6 +28,4 @@ int rpc_call (rpc_t *self, const char *service, const proto_msg_t *req, int time
 /* Drops the pending request with this id: its callback never runs. */
 void rpc_forget (rpc_t *self, const char *req_id);
 
-size_t rpc_pending (rpc_t *self);
-
 #endif

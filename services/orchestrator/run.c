@@ -65,16 +65,6 @@ run_free (run_t **r_p)
 }
 
 json_t *
-run_usage (const run_t *r)
-{
-    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I}", "steps", (json_int_t) r->used.steps,
-                      "toolCalls", (json_int_t) r->used.tool_calls, "inputTokens",
-                      (json_int_t) r->in_tokens, "outputTokens", (json_int_t) r->out_tokens,
-                      "cachedTokens", (json_int_t) r->cached_tokens, "seconds",
-                      (json_int_t) ((uint64_t) zclock_time () - r->started_wall) / 1000);
-}
-
-json_t *
 run_pending (const run_t *r)
 {
     json_t *c = json_array_get (r->calls, r->next);

@@ -134,9 +134,7 @@ snapshot (const run_t *r)
 static char *
 snapshot_text (const run_t *r)
 {
-    json_t *snap = snapshot (r);
-    json_object_set_new (snap, "startedWall", json_integer ((json_int_t) r->started_wall));
-    json_object_set_new (snap, "owner", json_string (orch_instance (r->orch)));
+    json_t *snap = runstore_snapshot (r);
     char *text = snap ? json_dumps (snap, JSON_COMPACT) : NULL;
     json_decref (snap);
     return text;
@@ -312,7 +310,7 @@ u64 (const json_t *obj, const char *a, const char *b)
     return (uint64_t) json_integer_value (json_object_get (json_object_get (obj, a), b));
 }
 
-run_t *
+static run_t *
 runstore_rebuild (orch_t *orch, const json_t *snap)
 {
     run_t *r = run_new (orch, json_string_value (json_object_get (snap, "id")) ?: "");

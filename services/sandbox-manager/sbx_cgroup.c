@@ -172,20 +172,3 @@ sbx_cgroup_destroy (const char *id)
     for (size_t i = 0; i < nd; i++)
         rmdir (dirs[i]);
 }
-
-bool
-sbx_cgroup_oom (const char *id)
-{
-    char p[512], line[128];
-    snprintf (p, sizeof p, is_v2 () ? ROOT "/caisson/%s/memory.events"
-                                    : ROOT "/memory/caisson/%s/memory.oom_control", id);
-    FILE *f = fopen (p, "re");
-    bool oom = false;
-    unsigned long long v;
-    while (f && fgets (line, sizeof line, f))
-        if (sscanf (line, "oom_kill %llu", &v) == 1 && v > 0)
-            oom = true;
-    if (f)
-        fclose (f);
-    return oom;
-}

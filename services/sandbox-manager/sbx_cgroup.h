@@ -29,7 +29,4 @@ void sbx_cgroup_destroy (const char *id);
  * how many there were (0: the cgroups are empty, or absent). */
 int sbx_cgroup_kill (const char *id);
 
-/* True when the sandbox's memory cgroup recorded an OOM kill. */
-bool sbx_cgroup_oom (const char *id);
-
 #endif

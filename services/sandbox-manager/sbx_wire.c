@@ -33,12 +33,6 @@ sbx_wire_destroy (sbx_wire_t **self_p)
     *self_p = NULL;
 }
 
-int
-sbx_wire_fd (sbx_wire_t *self)
-{
-    return self->fd;
-}
-
 static int
 write_all (int fd, const uint8_t *p, size_t n)
 {

@@ -12,7 +12,6 @@ typedef struct _sbx_wire_t sbx_wire_t;
 /* A reader and writer over fd (borrowed; the caller closes it). */
 sbx_wire_t *sbx_wire_new (int fd);
 void sbx_wire_destroy (sbx_wire_t **self_p);
-int sbx_wire_fd (sbx_wire_t *self);
 
 /* Encodes and sends msg whole, blocking until written. Returns 0 or -1. */
 int sbx_wire_send (sbx_wire_t *self, const proto_msg_t *msg);

@@ -56,7 +56,6 @@ struct _handler_t {
     calls_t *calls;
     forge_t *forge;
     int pipe[2];
-    int timer;
     size_t running;
     size_t max_running;
     uint64_t ticks;
@@ -531,7 +530,7 @@ handler_new (svc_t *svc)
     zloop_poller (svc_loop (svc), &item, on_job_done, self);
     zloop_reader (svc_loop (svc), bus_tap_socket (self->cancels), on_cancel, self);
     zloop_reader (svc_loop (svc), bus_client_socket (self->ctl), on_ctl_reply, self);
-    self->timer = zloop_timer (svc_loop (svc), lease / 3 ? lease / 3 : 1, 0, on_timer, self);
+    zloop_timer (svc_loop (svc), lease / 3 ? lease / 3 : 1, 0, on_timer, self);
     clog_info (NULL, "%zu tools; store %s; lease %llu ms", catalogue_count (self->catalogue), dir,
                (unsigned long long) lease);
     return self;

@@ -127,16 +127,6 @@ metrics_add (metrics_t *self, const char *name, const char *labels, double delta
 }
 
 void
-metrics_set (metrics_t *self, const char *name, const char *labels, double value)
-{
-    pthread_mutex_lock (&self->lock);
-    series_t *s = s_series (self, name, labels);
-    if (s)
-        s->value = value;
-    pthread_mutex_unlock (&self->lock);
-}
-
-void
 metrics_observe (metrics_t *self, const char *name, const char *labels, double value)
 {
     pthread_mutex_lock (&self->lock);

@@ -22,10 +22,9 @@ void metrics_destroy (metrics_t **self_p);
  * (seconds, 5 ms to 60 s). Returns 0 or -1. */
 int metrics_declare (metrics_t *self, const char *name, metrics_type_t type, const char *help);
 
-/* Adds delta to a counter or gauge series; sets a gauge series; observes
- * a value into a histogram series. labels may be "" for none. */
+/* Adds delta to a counter or gauge series; observes a value into a
+ * histogram series. labels may be "" for none. */
 void metrics_add (metrics_t *self, const char *name, const char *labels, double delta);
-void metrics_set (metrics_t *self, const char *name, const char *labels, double value);
 void metrics_observe (metrics_t *self, const char *name, const char *labels, double value);
 
 /* Drops every series of a gauge (before setting a fresh snapshot). */
