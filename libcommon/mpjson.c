@@ -171,7 +171,16 @@ mpjson_set (proto_bytes_t *field, const json_t *value, int max_depth)
     size_t size;
     if (mpjson_encode (value, max_depth, &data, &size))
         return -1;
-    int rc = proto_set_bytes (field, data, size);
-    free (data);
-    return rc;
+    /* The encoder's buffer becomes the field's: no second copy. */
+    free (field->data);
+    field->data = data;
+    field->size = size;
+    return 0;
+}
+
+json_t *
+mpjson_get (const proto_bytes_t *field, int max_depth)
+{
+    char why[128];
+    return mpjson_decode (field->data, field->size, max_depth, why, sizeof why);
 }

@@ -30,4 +30,9 @@ int mpjson_encode (const json_t *value, int max_depth, uint8_t **data, size_t *s
  * Returns 0, or -1 when out of memory or nesting passes max_depth. */
 int mpjson_set (proto_bytes_t *field, const json_t *value, int max_depth);
 
+/* The JSON value a message's ANY field holds, or NULL when it is empty or
+ * not decodable within max_depth (callers that must say why use
+ * mpjson_decode). A new reference. */
+json_t *mpjson_get (const proto_bytes_t *field, int max_depth);
+
 #endif

@@ -30,9 +30,7 @@ runroute_instances (bus_client_t *client, const char *service)
     proto_msg_destroy (&req);
     json_t *ids = NULL;
     if (rep && rep->type == PROTO_bus_instance_list) {
-        char why[128];
-        ids = mpjson_decode (rep->body.bus_instance_list.instances.data,
-                             rep->body.bus_instance_list.instances.size, 2, why, sizeof why);
+        ids = mpjson_get (&rep->body.bus_instance_list.instances, 2);
     }
     proto_msg_destroy (&rep);
     size_t i;
@@ -61,9 +59,7 @@ runroute_service (bus_client_t *client, const char *run, char *service, size_t l
     proto_msg_destroy (&req);
     int rc = -1;
     if (rep && rep->type == PROTO_run_record) {
-        char why[128];
-        json_t *rec = mpjson_decode (rep->body.run_record.run.data, rep->body.run_record.run.size,
-                                     8, why, sizeof why);
+        json_t *rec = mpjson_get (&rep->body.run_record.run, 8);
         rc = runroute_of_record (rec, service, len);
         json_decref (rec);
     }

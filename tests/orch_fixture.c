@@ -56,8 +56,7 @@ catalogue (const proto_msg_t *req)
         "git.openPR", "description", "Open a pull request", "inputSchema", "type", "object",
         "mutates", 1);
     proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-    mpjson_encode (tools, 16, &rep->body.tools_catalogue.tools.data,
-                   &rep->body.tools_catalogue.tools.size);
+    mpjson_set (&rep->body.tools_catalogue.tools, tools, 16);
     json_decref (tools);
     return rep;
 }
@@ -90,8 +89,7 @@ tool_reply (const proto_msg_t *cause, const char *name, const char *call_id, con
     proto_set_str (&rep->body.tools_result.name, name);
     rep->body.tools_result.ok = true;
     rep->body.tools_result.duration_us = 1000;
-    mpjson_encode (result, 16, &rep->body.tools_result.result.data,
-                   &rep->body.tools_result.result.size);
+    mpjson_set (&rep->body.tools_result.result, result, 16);
     json_decref (result);
     return rep;
 }

@@ -119,9 +119,9 @@ start_run (const char *task, const char *model, const char *budgets, const char 
     json_t *b = budgets ? json_loads (budgets, 0, NULL) : NULL;
     json_t *p = policy ? json_loads (policy, 0, NULL) : NULL;
     if (b)
-        mpjson_encode (b, 8, &req->body.run_start.budgets.data, &req->body.run_start.budgets.size);
+        mpjson_set (&req->body.run_start.budgets, b, 8);
     if (p)
-        mpjson_encode (p, 8, &req->body.run_start.policy.data, &req->body.run_start.policy.size);
+        mpjson_set (&req->body.run_start.policy, p, 8);
     json_decref (b);
     json_decref (p);
     proto_msg_t *rep = request ("orchestrator", req);
@@ -141,10 +141,9 @@ start_with_tools (const char *task, const char *model, const char *budgets, cons
     proto_set_str (&req->body.run_start.model, model);
     json_t *t = json_loads (tools, 0, NULL), *b = budgets ? json_loads (budgets, 0, NULL) : NULL;
     assert_non_null (t);
-    mpjson_encode (t, 16, &req->body.run_start.client_tools.data,
-                   &req->body.run_start.client_tools.size);
+    mpjson_set (&req->body.run_start.client_tools, t, 16);
     if (b)
-        mpjson_encode (b, 8, &req->body.run_start.budgets.data, &req->body.run_start.budgets.size);
+        mpjson_set (&req->body.run_start.budgets, b, 8);
     json_decref (t);
     json_decref (b);
     proto_msg_t *rep = request ("orchestrator", req);

@@ -81,8 +81,7 @@ fake_handler (const proto_msg_t *req, void *arg)
                 json_array_append_new (list, json_pack ("{s:s,s:s,s:s}", "sandboxId",
                                        s_boxes[i].id, "user", s_boxes[i].user, "status", "ready"));
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_listed, req);
-        mpjson_encode (list, 8, &rep->body.sandbox_listed.sandboxes.data,
-                       &rep->body.sandbox_listed.sandboxes.size);
+        mpjson_set (&rep->body.sandbox_listed.sandboxes, list, 8);
         json_decref (list);
         return rep;
     }

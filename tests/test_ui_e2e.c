@@ -47,8 +47,7 @@ tools_handler (const proto_msg_t *req, void *arg)
                                    "description", names[i], "inputSchema", "type", "object",
                                    "mutates", i == 4));
         proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-        mpjson_encode (tools, 16, &rep->body.tools_catalogue.tools.data,
-                       &rep->body.tools_catalogue.tools.size);
+        mpjson_set (&rep->body.tools_catalogue.tools, tools, 16);
         json_decref (tools);
         return rep;
     }
@@ -68,7 +67,7 @@ tools_handler (const proto_msg_t *req, void *arg)
     proto_set_str (&r->name, name);
     r->ok = true;
     r->duration_us = 1500;
-    mpjson_encode (result, 16, &r->result.data, &r->result.size);
+    mpjson_set (&r->result, result, 16);
     json_decref (result);
     return rep;
 }

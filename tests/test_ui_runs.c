@@ -33,7 +33,7 @@ append (const char *run, const char *kind, const char *data)
     if (data) {
         json_t *d = json_loads (data, 0, NULL);
         assert_non_null (d);
-        mpjson_encode (d, 16, &m->body.event_append.data.data, &m->body.event_append.data.size);
+        mpjson_set (&m->body.event_append.data, d, 16);
         json_decref (d);
     }
     proto_msg_t *rep = bus_client_request (s_client, "event-log", m);

@@ -233,15 +233,11 @@ instance_list (broker_t *self, const proto_msg_t *req)
             json_array_append_new (ids, json_string (inst->name + skip));
     }
     proto_msg_t *rep = proto_msg_new (PROTO_bus_instance_list, req);
-    uint8_t *data = NULL;
-    size_t size = 0;
-    if (!rep || !ids || mpjson_encode (ids, 2, &data, &size)
-        || proto_set_str (&rep->body.bus_instance_list.service, name)
-        || proto_set_bytes (&rep->body.bus_instance_list.instances, data, size)) {
+    if (!rep || !ids || mpjson_set (&rep->body.bus_instance_list.instances, ids, 2)
+        || proto_set_str (&rep->body.bus_instance_list.service, name)) {
         proto_msg_destroy (&rep);
         rep = proto_error_new (req, "internal", "bus: cannot list the instances of '%s'", name);
     }
-    free (data);
     json_decref (ids);
     return rep;
 }

@@ -103,8 +103,7 @@ ask (opts_t *o, proto_msg_t *req, proto_type_t want)
 static json_t *
 any_json (const proto_bytes_t *b)
 {
-    char why[160];
-    return b->data ? mpjson_decode (b->data, b->size, 64, why, sizeof why) : json_null ();
+    return b->data ? mpjson_get (b, 64) : json_null ();
 }
 
 static void

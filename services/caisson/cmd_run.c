@@ -295,10 +295,7 @@ run (bus_client_t *c, const opts_t *o)
         proto_err_t err;
         proto_msg_t *ev = bus_tap_recv (tap, topic, sizeof topic, 200, &err);
         if (ev && ev->type == PROTO_event && !strncmp (topic, prefix, strlen (prefix))) {
-            char why[64];
-            json_t *data = ev->body.event.data.size
-                ? mpjson_decode (ev->body.event.data.data, ev->body.event.data.size, 64, why,
-                                 sizeof why) : NULL;
+            json_t *data = mpjson_get (&ev->body.event.data, 64);
             status = show (c, o, id, ev->body.event.kind, data);
             json_decref (data);
         }

@@ -116,9 +116,7 @@ list (void)
         if (!rep)
             continue;
         answered++;
-        char why[128];
-        json_t *arr = mpjson_decode (rep->body.sandbox_listed.sandboxes.data,
-                                     rep->body.sandbox_listed.sandboxes.size, 8, why, sizeof why);
+        json_t *arr = mpjson_get (&rep->body.sandbox_listed.sandboxes, 8);
         size_t j;
         json_t *o;
         json_array_foreach (arr, j, o)
@@ -165,7 +163,7 @@ exec_cmd (const char *id, int argc, char **argv)
         json_array_append_new (cmd, json_string (argv[k]));
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
     proto_set_str (&req->body.sandbox_exec.sandboxId, id);
-    mpjson_encode (cmd, 2, &req->body.sandbox_exec.command.data, &req->body.sandbox_exec.command.size);
+    mpjson_set (&req->body.sandbox_exec.command, cmd, 2);
     json_decref (cmd);
     req->body.sandbox_exec.timeoutSeconds = timeout;
     char svc[160];

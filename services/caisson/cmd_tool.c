@@ -83,13 +83,6 @@ ask (const opts_t *o, proto_msg_t *req)
     return rep;
 }
 
-static json_t *
-any_json (const proto_bytes_t *b)
-{
-    char why[160];
-    return mpjson_decode (b->data, b->size, 32, why, sizeof why);
-}
-
 static int
 tool_list (const opts_t *o)
 {
@@ -100,7 +93,7 @@ tool_list (const opts_t *o)
         proto_msg_destroy (&rep);
         return 3;
     }
-    json_t *list = any_json (&rep->body.tools_catalogue.tools);
+    json_t *list = mpjson_get (&rep->body.tools_catalogue.tools, 32);
     proto_msg_destroy (&rep);
     if (o->json)
         print_json (list, true);
@@ -152,7 +145,7 @@ tool_call (const opts_t *o)
         proto_msg_destroy (&rep);
         return 3;
     }
-    json_t *result = any_json (&rep->body.tools_result.result);
+    json_t *result = mpjson_get (&rep->body.tools_result.result, 32);
     bool ok = rep->body.tools_result.ok;
     proto_msg_destroy (&rep);
     print_json (result, o->json);

@@ -14,19 +14,6 @@
 #define DEFAULT_EVENTS 1000
 #define DEFAULT_RUNS 50
 
-/* Sets an ANY field from a JSON value; returns 0 or -1. */
-static int
-set_json (proto_bytes_t *field, const json_t *value)
-{
-    uint8_t *data;
-    size_t size;
-    if (mpjson_encode (value, 64, &data, &size))
-        return -1;
-    field->data = data;
-    field->size = size;
-    return 0;
-}
-
 /* ---- run.record.get---------------------------------------------------------- */
 
 typedef struct {
@@ -52,7 +39,7 @@ run_record_get (elog_t *el, const proto_msg_t *req)
     if (!g.rec)
         return proto_error_new (req, "not_found", "run.record.get: no run '%s'", g.run);
     proto_msg_t *rep = proto_msg_new (PROTO_run_record, req);
-    if (rep && set_json (&rep->body.run_record.run, g.rec))
+    if (rep && mpjson_set (&rep->body.run_record.run, g.rec, 64))
         proto_msg_destroy (&rep);
     json_decref (g.rec);
     return rep;
@@ -129,7 +116,7 @@ runs_list (elog_t *el, const proto_msg_t *req)
     if (store_read (el->store, list_runs, &l))
         rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
     else if ((rep = proto_msg_new (PROTO_runs_page, req))) {
-        if (set_json (&rep->body.runs_page.runs, l.runs)
+        if (mpjson_set (&rep->body.runs_page.runs, l.runs, 64)
             || (*l.next && proto_set_str (&rep->body.runs_page.next, l.next)))
             proto_msg_destroy (&rep);
     }
@@ -417,7 +404,7 @@ stats_get (elog_t *el, const proto_msg_t *req)
     proto_msg_t *rep = failed ? proto_error_new (req, "store_failed", "%s",
                                                  mdb_strerror (store_error (el->store)))
                               : proto_msg_new (PROTO_stats, req);
-    if (rep && !failed && set_json (&rep->body.stats.stats, out))
+    if (rep && !failed && mpjson_set (&rep->body.stats.stats, out, 64))
         proto_msg_destroy (&rep);
     json_decref (out);
     return rep;

@@ -61,8 +61,7 @@ orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data)
         proto_set_str (&msg->env.cause, r->last_event[0] ? r->last_event : NULL);
         proto_set_str (&msg->env.user, r->user[0] ? r->user : NULL);
         proto_set_str (&msg->body.event_append.kind, kind);
-        mpjson_encode (data, 64, &msg->body.event_append.data.data,
-                       &msg->body.event_append.data.size);
+        mpjson_set (&msg->body.event_append.data, data, 64);
         snprintf (r->last_event, sizeof r->last_event, "%s", msg->env.id);
         rpc_call (self->rpc, "event-log", msg, 5000, 3, NULL, NULL);
     }
@@ -79,7 +78,7 @@ orch_delta (orch_t *self, run_t *r, const char *kind, json_t *data)
         proto_set_str (&msg->env.run, r->id);
         proto_set_str (&msg->env.cause, r->last_event[0] ? r->last_event : NULL);
         proto_set_str (&msg->body.event.kind, kind);
-        mpjson_encode (data, 64, &msg->body.event.data.data, &msg->body.event.data.size);
+        mpjson_set (&msg->body.event.data, data, 64);
         char topic[256];
         snprintf (topic, sizeof topic, "run.%s.%s", r->id, kind);
         bus_pub_send (svc_pub (self->svc), topic, msg);
@@ -315,7 +314,7 @@ info (const proto_msg_t *req, const json_t *snap, const json_t *pending)
     const char *reason = json_string_value (json_object_get (snap, "reason"));
     proto_set_str (&b->reason, reason && *reason ? reason : NULL);
     if (pending)
-        mpjson_encode (pending, 32, &b->pending.data, &b->pending.size);
+        mpjson_set (&b->pending, pending, 32);
     json_t *used = json_object_get (snap, "used"), *tok = json_object_get (snap, "tokens");
     json_t *usage = json_pack ("{s:O?, s:O?, s:O?, s:O?, s:O?}", "steps",
                                json_object_get (used, "steps"), "toolCalls",
@@ -323,7 +322,7 @@ info (const proto_msg_t *req, const json_t *snap, const json_t *pending)
                                json_object_get (tok, "input"), "outputTokens",
                                json_object_get (tok, "output"), "cachedTokens",
                                json_object_get (tok, "cached"));
-    mpjson_encode (usage, 8, &b->usage.data, &b->usage.size);
+    mpjson_set (&b->usage, usage, 8);
     json_decref (usage);
     return rep;
 }

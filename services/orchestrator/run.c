@@ -501,8 +501,7 @@ send_call (run_t *r, json_t *c)
         proto_set_str (&req->body.tools_call.name, json_string_value (json_object_get (c, "name")));
         proto_set_str (&req->body.tools_call.call_id, call_id);
         req->body.tools_call.timeout_ms = left;
-        mpjson_encode (json_object_get (c, "args"), 64, &req->body.tools_call.args.data,
-                       &req->body.tools_call.args.size);
+        mpjson_set (&req->body.tools_call.args, json_object_get (c, "args"), 64);
     }
     orch_emit (r->orch, r, "tool_call", json_pack ("{s:O, s:O, s:O}", "toolCallId",
                                                    json_object_get (c, "id"), "name",

@@ -30,13 +30,6 @@ box_new (sbx_mgr_t *m)
     return box;
 }
 
-static json_t *
-any_json (const proto_bytes_t *b)
-{
-    char why[128];
-    return b->size ? mpjson_decode (b->data, b->size, 2, why, sizeof why) : NULL;
-}
-
 /* A started sandbox with default limits, kept unclaimed for a fast create. */
 int
 sbx_pool_fill (sbx_mgr_t *m)
@@ -102,7 +95,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
         return proto_error_new (req, "over_limit", "%s: over the operator's maximum",
                                 c->memoryMb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") ? "memoryMb"
                                 : c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX") ? "cpus" : "ttlSeconds");
-    json_t *labels = any_json (&c->labels), *env = any_json (&c->envVars);
+    json_t *labels = mpjson_get (&c->labels, 2), *env = mpjson_get (&c->envVars, 2);
     if ((labels && !json_is_object (labels)) || (env && !json_is_object (env))) {
         json_decref (labels);
         json_decref (env);
@@ -137,8 +130,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
         /* Re-send the defaults: a pooled init was configured before its owner was known. */
         proto_msg_t *cfgmsg = proto_msg_new (PROTO_sandbox_create, NULL);
         proto_set_str (&cfgmsg->body.sandbox_create.language, json_string_value (json_object_get (box->rec, "language")));
-        mpjson_encode (json_object_get (box->rec, "envVars"), 2, &cfgmsg->body.sandbox_create.envVars.data,
-                       &cfgmsg->body.sandbox_create.envVars.size);
+        mpjson_set (&cfgmsg->body.sandbox_create.envVars, json_object_get (box->rec, "envVars"), 2);
         sbx_wire_send (box->wire, cfgmsg);
         proto_msg_destroy (&cfgmsg);
     }
@@ -164,7 +156,7 @@ static proto_msg_t *
 list (sbx_mgr_t *m, const proto_msg_t *req)
 {
     const proto_sandbox_list_t *l = &req->body.sandbox_list;
-    json_t *want = any_json (&l->labels), *arr = json_array ();
+    json_t *want = mpjson_get (&l->labels, 2), *arr = json_array ();
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
         if (!visible (b) || (want && !labels_match (b, want))
             || (l->user && strcmp (l->user, json_string_value (json_object_get (b->rec, "user")) ?: ""))
@@ -178,7 +170,7 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
     }
     json_decref (want);
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_listed, req);
-    mpjson_encode (arr, 4, &rep->body.sandbox_listed.sandboxes.data, &rep->body.sandbox_listed.sandboxes.size);
+    mpjson_set (&rep->body.sandbox_listed.sandboxes, arr, 4);
     json_decref (arr);
     return rep;
 }
@@ -210,8 +202,7 @@ cancel (box_t *box, const proto_msg_t *req)
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
     proto_set_str (&rep->body.sandbox_ack.sandboxId, box->id);
     json_t *detail = json_pack ("{s:b}", "cancelled", 0);
-    mpjson_encode (detail, 2, &rep->body.sandbox_ack.detail.data,
-                   &rep->body.sandbox_ack.detail.size);
+    mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
     json_decref (detail);
     return rep;
 }

@@ -275,8 +275,7 @@ write_files (sbx_ictx_t *ctx, const proto_msg_t *req)
     if (!rep) {
         rep = proto_msg_new (PROTO_sandbox_paths, req);
         proto_set_str (&rep->body.sandbox_paths.sandboxId, ctx->id);
-        mpjson_encode (done, 2, &rep->body.sandbox_paths.filesWritten.data,
-                       &rep->body.sandbox_paths.filesWritten.size);
+        mpjson_set (&rep->body.sandbox_paths.filesWritten, done, 2);
     }
     json_decref (done);
     json_decref (arr);
@@ -379,8 +378,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_list, req);
         proto_set_str (&rep->body.sandbox_file_list.sandboxId, ctx->id);
         proto_set_str (&rep->body.sandbox_file_list.path, path);
-        mpjson_encode (arr, 3, &rep->body.sandbox_file_list.files.data,
-                       &rep->body.sandbox_file_list.files.size);
+        mpjson_set (&rep->body.sandbox_file_list.files, arr, 3);
         json_decref (arr);
         return rep;
     }

@@ -189,8 +189,7 @@ connect_init (box_t *box)
     proto_set_str (&cfgmsg->body.sandbox_create.language, rec_str (box, "language"));
     json_t *env = json_object_get (box->rec, "envVars");
     if (env)
-        mpjson_encode (env, 2, &cfgmsg->body.sandbox_create.envVars.data,
-                       &cfgmsg->body.sandbox_create.envVars.size);
+        mpjson_set (&cfgmsg->body.sandbox_create.envVars, env, 2);
     int rc = sbx_wire_send (box->wire, cfgmsg);
     proto_msg_destroy (&cfgmsg);
     return rc;
@@ -444,7 +443,7 @@ sbx_host_info (box_t *box, const proto_msg_t *req)
     proto_set_str (&i->network, rec_str (box, "network"));
     json_t *labels = json_object_get (box->rec, "labels");
     if (labels)
-        mpjson_encode (labels, 2, &i->labels.data, &i->labels.size);
+        mpjson_set (&i->labels, labels, 2);
     i->createdAt = rec_u64 (box, "createdAt");
     i->expiresAt = rec_u64 (box, "expiresAt");
     i->cpus = rec_u64 (box, "cpus");

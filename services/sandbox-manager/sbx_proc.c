@@ -405,8 +405,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
         }
         rep = proto_msg_new (PROTO_sandbox_exec_procs, req);
         proto_set_str (&rep->body.sandbox_exec_procs.sandboxId, self->ctx->id);
-        mpjson_encode (arr, 4, &rep->body.sandbox_exec_procs.processes.data,
-                       &rep->body.sandbox_exec_procs.processes.size);
+        mpjson_set (&rep->body.sandbox_exec_procs.processes, arr, 4);
         json_decref (arr);
         proto_msg_destroy (&req);
         return rep;
@@ -428,8 +427,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
         rep = proto_msg_new (PROTO_sandbox_ack, req);
         proto_set_str (&rep->body.sandbox_ack.sandboxId, self->ctx->id);
         json_t *detail = json_pack ("{s:b}", "cancelled", killed);
-        mpjson_encode (detail, 2, &rep->body.sandbox_ack.detail.data,
-                       &rep->body.sandbox_ack.detail.size);
+        mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
         json_decref (detail);
         proto_msg_destroy (&req);
         return rep;
