@@ -19,6 +19,18 @@ runroute_of_record (const json_t *record, char *service, size_t len)
     return -1;
 }
 
+int
+runroute_sandbox (const char *id, char *service, size_t len)
+{
+    const char *dash = id ? strrchr (id, '-') : NULL;
+    if (dash && dash > id && dash - id < 64) {
+        snprintf (service, len, "sandbox-manager.%.*s", (int) (dash - id), id);
+        return 0;
+    }
+    snprintf (service, len, "sandbox-manager");
+    return -1;
+}
+
 json_t *
 runroute_instances (bus_client_t *client, const char *service)
 {

@@ -21,6 +21,12 @@ int runroute_service (bus_client_t *client, const char *run, char *service, size
  * decoded to JSON); record may be NULL. */
 int runroute_of_record (const json_t *record, char *service, size_t len);
 
+/* The address of the sandbox-manager that owns sandbox id (ids read
+ * `<instance>-<token>`, the token free of '-'): `sandbox-manager.<instance>`,
+ * or plain `sandbox-manager` when id names no instance. Returns 0 when it
+ * names one, -1 otherwise. */
+int runroute_sandbox (const char *id, char *service, size_t len);
+
 /* The addresses of every instance of service registered with the broker
  * now (`service.<instance>` strings), from the broker's bus.instances; a
  * new array the caller releases. When the broker names none or does not

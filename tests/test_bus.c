@@ -225,6 +225,12 @@ test_load_is_shared (void **state)
     assert_int_equal (json_array_size (addrs), 1);
     assert_string_equal (json_string_value (json_array_get (addrs, 0)), "nobody");
     json_decref (addrs);
+    /* A sandbox id names its manager before its last '-'. */
+    char svc[96];
+    assert_int_equal (runroute_sandbox ("h-1-tok3n", svc, sizeof svc), 0);
+    assert_string_equal (svc, "sandbox-manager.h-1");
+    assert_int_equal (runroute_sandbox ("-tok3n", svc, sizeof svc), -1);
+    assert_string_equal (svc, "sandbox-manager");
     bus_client_destroy (&c);
     support_expect_clean_exit (a);
     support_expect_clean_exit (b);

@@ -22,16 +22,6 @@ static const char *usage =
     "caisson sandbox write ID PATH < data | read ID PATH > data\n"
     "  (each takes --data DIR; DIR defaults to $CAISSON_DATA, else ./var)";
 
-static void
-route (const char *id, char *out, size_t len)
-{
-    const char *dash = strrchr (id, '-');
-    if (dash)
-        snprintf (out, len, "sandbox-manager.%.*s", (int) (dash - id), id);
-    else
-        snprintf (out, len, "sandbox-manager");
-}
-
 /* Sends req (consumed); prints an error reply and returns NULL for it. */
 static proto_msg_t *
 ask (const char *service, proto_msg_t *req, int timeout_ms)
@@ -135,7 +125,7 @@ static int
 simple (proto_type_t type, const char *id)
 {
     char svc[160];
-    route (id, svc, sizeof svc);
+    runroute_sandbox (id, svc, sizeof svc);
     proto_msg_t *req = proto_msg_new (type, NULL);
     proto_set_str (&req->body.sandbox_get.sandboxId, id);
     proto_msg_t *rep = ask (svc, req, 10000);
@@ -167,7 +157,7 @@ exec_cmd (const char *id, int argc, char **argv)
     json_decref (cmd);
     req->body.sandbox_exec.timeoutSeconds = timeout;
     char svc[160];
-    route (id, svc, sizeof svc);
+    runroute_sandbox (id, svc, sizeof svc);
     proto_msg_t *rep = ask (svc, req, (int) (timeout + 10) * 1000);
     if (!rep)
         return 1;
@@ -196,7 +186,7 @@ write_cmd (const char *id, const char *path)
     req->body.sandbox_write_file.content.data = buf;
     req->body.sandbox_write_file.content.size = len;
     char svc[160];
-    route (id, svc, sizeof svc);
+    runroute_sandbox (id, svc, sizeof svc);
     proto_msg_t *rep = ask (svc, req, 30000);
     if (!rep)
         return 1;
@@ -212,7 +202,7 @@ read_cmd (const char *id, const char *path)
     proto_set_str (&req->body.sandbox_read_file.sandboxId, id);
     proto_set_str (&req->body.sandbox_read_file.path, path);
     char svc[160];
-    route (id, svc, sizeof svc);
+    runroute_sandbox (id, svc, sizeof svc);
     proto_msg_t *rep = ask (svc, req, 30000);
     if (!rep)
         return 1;

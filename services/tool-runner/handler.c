@@ -8,6 +8,7 @@
 #include "forge.h"
 #include "guard.h"
 #include "mpjson.h"
+#include "runroute.h"
 #include "bus_tap.h"
 #include "sbxcall.h"
 #include "schema.h"
@@ -271,12 +272,9 @@ was_cancelled (handler_t *self, const char *call_id)
 static void
 kill_exec (handler_t *self, const char *corr, const char *sandbox_id, const char *request)
 {
-    const char *dash = strchr (sandbox_id, '-');
     char service[160];
-    if (!dash || dash == sandbox_id || dash - sandbox_id >= 64)
+    if (runroute_sandbox (sandbox_id, service, sizeof service))
         return;
-    snprintf (service, sizeof service, "sandbox-manager.%.*s", (int) (dash - sandbox_id),
-              sandbox_id);
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_cancel, NULL);
     uint8_t *data = NULL;
     size_t size = 0;

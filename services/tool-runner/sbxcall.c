@@ -3,6 +3,7 @@
 #include "cfg.h"
 #include "clog.h"
 #include "mpjson.h"
+#include "runroute.h"
 
 #include <czmq.h>
 #include <stdarg.h>
@@ -148,13 +149,8 @@ proto_msg_t *
 sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_t want,
           json_t **error)
 {
-    char service[160] = "sandbox-manager";
-    if (sandbox_id) {
-        const char *dash = strchr (sandbox_id, '-');
-        if (dash && dash > sandbox_id && dash - sandbox_id < 64)
-            snprintf (service, sizeof service, "sandbox-manager.%.*s",
-                      (int) (dash - sandbox_id), sandbox_id);
-    }
+    char service[160];
+    runroute_sandbox (sandbox_id, service, sizeof service);
     unsigned step = ctx->step++;
     /* only processes are stopped: other requests are quick, and cleanups
      * (watch_stop) must still get through */

@@ -14,17 +14,6 @@
 #define TIMEOUT_MS 10000
 #define SVC "sandbox-manager"
 
-/* The bus address of the manager that owns id. */
-static void
-owner_service (const char *id, char *out, size_t outlen)
-{
-    const char *dash = strchr (id, '-');
-    if (dash)
-        snprintf (out, outlen, SVC ".%.*s", (int) (dash - id), id);
-    else
-        snprintf (out, outlen, SVC);
-}
-
 static http_res_t *
 not_found (const char *id)
 {
@@ -40,7 +29,7 @@ s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **i
     const char *id = req->params[0];
     if (!app_valid_id (id, 96))
         return not_found (id);
-    owner_service (id, service, len);
+    runroute_sandbox (id, service, len);
     proto_msg_t *msg = app_msg (req, PROTO_sandbox_get), *rep;
     if (msg)
         proto_set_str (&msg->body.sandbox_get.sandboxId, id);
