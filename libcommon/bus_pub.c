@@ -18,15 +18,18 @@ struct _bus_pub_t {
     zsock_t *sock;
     void *raw;
     bool ready;
+    bool waited;                /* the one wait for the first subscription is spent */
 };
 
-/* Reads the subscriptions that have arrived; waits up to wait_ms for the
- * first one. */
+/* Reads the subscriptions that have arrived; the first time, waits up to
+ * wait_ms for one (only the first send waits, as bus_pub.h says). */
 static void
 take_subscriptions (bus_pub_t *self, int wait_ms)
 {
     zmq_pollitem_t item = { self->raw, 0, ZMQ_POLLIN, 0 };
-    if (!self->ready && zmq_poll (&item, 1, wait_ms) <= 0)
+    bool wait = !self->ready && !self->waited;
+    self->waited = true;
+    if (!self->ready && zmq_poll (&item, 1, wait ? wait_ms : 0) <= 0)
         return;
     char buf[256];
     while (zmq_recv (self->raw, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)

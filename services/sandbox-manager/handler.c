@@ -25,7 +25,7 @@ box_new (sbx_mgr_t *m)
     for (char *c = box->id + strlen (svc_instance (m->svc)) + 1; *c; c++)
         *c = (char) tolower ((unsigned char) *c);
     box->rec = json_pack ("{s:s, s:s, s:I, s:I}", "sandboxId", box->id, "status", "provisioning",
-                          "createdAt", (json_int_t) sbx_wall_ms (), "uid",
+                          "createdAt", (json_int_t) (uint64_t) zclock_time (), "uid",
                           (json_int_t) (cfg_u64 ("CAISSON_SANDBOX_UID_BASE") + m->next_uid++));
     return box;
 }
@@ -119,7 +119,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     json_object_set_new (box->rec, "labels", labels ? labels : json_object ());
     json_object_set_new (box->rec, "envVars", env ? env : json_object ());
     uint64_t ttl = c->ttlSeconds ? c->ttlSeconds : cfg_u64 ("CAISSON_SANDBOX_TTL_S");
-    json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) (sbx_wall_ms () + ttl * 1000)));
+    json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
     if (!box->wire && sbx_host_spawn (box)) {
         proto_msg_t *rep = proto_error_new (req, "create_failed", "%s",
                                             json_string_value (json_object_get (box->rec, "reason")));
@@ -227,7 +227,7 @@ lifecycle (box_t *box, const proto_msg_t *req)
         if (ttl > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
             return proto_error_new (req, "over_limit", "ttlSeconds: %llu is over the maximum %llu",
                                     (unsigned long long) ttl, (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"));
-        json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) (sbx_wall_ms () + ttl * 1000)));
+        json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
         break;
     }
     case PROTO_sandbox_pause:

@@ -74,7 +74,7 @@ sweep (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop, (void) timer_id;
     sbx_mgr_t *m = arg;
-    uint64_t now = sbx_wall_ms ();
+    uint64_t now = (uint64_t) zclock_time ();
     zlistx_t *keys = zhashx_keys (m->boxes);
     for (const char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
         box_t *box = zhashx_lookup (m->boxes, k);

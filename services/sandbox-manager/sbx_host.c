@@ -30,14 +30,6 @@ typedef struct {
     box_t *box;
 } pend_t;
 
-uint64_t
-sbx_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static const char *
 rec_str (box_t *box, const char *key)
 {

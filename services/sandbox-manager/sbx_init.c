@@ -21,14 +21,6 @@
 
 int sbx_init_run (sbx_ictx_t *ctx, int listen_fd);
 
-uint64_t
-sbx_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 void
 sbx_init_send (sbx_ictx_t *ctx, proto_msg_t *msg)
 {

@@ -28,7 +28,6 @@ typedef struct {
 
 /* Sends msg to the manager (dropped when none is connected) and destroys it. */
 void sbx_init_send (sbx_ictx_t *ctx, proto_msg_t *msg);
-uint64_t sbx_now_ms (void);
 
 /* Processes (sbx_proc.c). exec and run_code take ownership of req and
  * return its reply, or NULL when the reply is sent later. */

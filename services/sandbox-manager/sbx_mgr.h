@@ -37,8 +37,6 @@ typedef struct {
     pid_t spawn_pid;            /* the helper, while spawn_fd is open */
 } box_t;
 
-uint64_t sbx_wall_ms (void);
-
 /* Starts box's init (fresh, or again after a death) and connects to it.
  * Returns 0, or -1 with the record's status set to broken and reason. */
 int sbx_host_spawn (box_t *box);

@@ -11,6 +11,7 @@
 #include "sbx_initd.h"
 #include "mpjson.h"
 
+#include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -114,7 +115,7 @@ result_new (sbx_procs_t *self, proc_t *p, const proto_msg_t *cause)
         r->exitCode = WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
     r->stdout = strndup (p->out[0].data ? (char *) p->out[0].data : "", p->out[0].len);
     r->stderr = strndup (p->out[1].data ? (char *) p->out[1].data : "", p->out[1].len);
-    r->executionTime = (p->exited ? p->end : sbx_now_ms ()) - p->start;
+    r->executionTime = (p->exited ? p->end : (uint64_t) zclock_mono ()) - p->start;
     r->timedOut = p->timed_out;
     r->cancelled = p->cancelled;
     r->truncated = p->truncated;
@@ -268,7 +269,7 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
         close (p->fd[0]);
         p->fd[0] = -1;
     }
-    p->start = sbx_now_ms ();
+    p->start = (uint64_t) zclock_mono ();
     p->deadline = p->start + timeout_s * 1000;
     return p;
 }
@@ -446,7 +447,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
         for (int i = 0; i < MAX_WAITERS; i++)
             if (!p->waiters[i]) {
                 p->waiters[i] = req;
-                p->wait_deadline[i] = sbx_now_ms () + (b->timeoutSeconds ? b->timeoutSeconds : 3600) * 1000;
+                p->wait_deadline[i] = (uint64_t) zclock_mono () + (b->timeoutSeconds ? b->timeoutSeconds : 3600) * 1000;
                 return NULL;
             }
         rep = proto_error_new (req, "busy", "pid: too many waiters");
@@ -460,7 +461,7 @@ int
 sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_ms)
 {
     int n = 0;
-    uint64_t now = sbx_now_ms ();
+    uint64_t now = (uint64_t) zclock_mono ();
     for (int i = 0; i < MAX_PROCS; i++) {
         proc_t *p = &self->p[i];
         if (!p->used)
@@ -585,7 +586,7 @@ sbx_procs_reap (sbx_procs_t *self)
         if (p && !p->exited) {
             p->exited = true;
             p->status = status;
-            p->end = sbx_now_ms ();
+            p->end = (uint64_t) zclock_mono ();
             p->drain_until = p->end + DRAIN_MS;
             if (p->timed_out || WIFSIGNALED (status))
                 sbx_kill_tree (pid, SIGKILL);
@@ -602,7 +603,7 @@ sbx_procs_service (sbx_procs_t *self, const struct pollfd *fds, int nfds)
                 if (self->p[k].used)
                     io (self, &self->p[k], fds[i].fd, fds[i].revents);
     sbx_procs_reap (self);
-    uint64_t now = sbx_now_ms ();
+    uint64_t now = (uint64_t) zclock_mono ();
     for (int k = 0; k < MAX_PROCS; k++)
         if (self->p[k].used)
             settle (self, &self->p[k], now);

@@ -149,9 +149,7 @@ job_main (void *arg)
     bus_client_destroy (&ctx.client);
     if (!result)
         result = tool_error ("internal", NULL, "the tool failed without saying why");
-    char *text = json_dumps (result, JSON_COMPACT);
-    size_t size = text ? strlen (text) : 0;
-    free (text);
+    size_t size = json_dumpb (result, NULL, 0, JSON_COMPACT);
     if (size > job->tool->max_output + (job->tool->max_output >> 2)) {
         json_decref (result);
         result = tool_error ("output_too_large", NULL, "the result is %zu bytes, more than this "

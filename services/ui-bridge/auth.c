@@ -23,14 +23,6 @@ struct _auth_t {
     double burst;
 };
 
-static uint64_t
-now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 static void
 s_free_bucket (void **item)
 {
@@ -76,7 +68,7 @@ static int
 s_charge (auth_t *self, const char *key)
 {
     int wait = 0;
-    uint64_t now = now_us ();
+    uint64_t now = (uint64_t) zclock_usecs ();
     pthread_mutex_lock (&self->lock);
     bucket_t *b = zhashx_lookup (self->buckets, key);
     if (!b && (b = calloc (1, sizeof *b))) {

@@ -3,6 +3,7 @@
 #include "cfg.h"
 #include "clog.h"
 
+#include <czmq.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -36,14 +37,6 @@ struct _http_t {
     size_t max_header;
     char cors[1024];            /* comma-separated allowed origins */
 };
-
-static uint64_t
-now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 /* ---- responses ---------------------------------------------------------- */
 
@@ -293,7 +286,7 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         req->conn = conn;
         req->method = method;
         req->path = url;
-        req->started_us = now_us ();
+        req->started_us = (uint64_t) zclock_usecs ();
         cid_new (req->corr);
         const char *rid = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Request-Id");
         if (sane_request_id (rid)) {

@@ -5,6 +5,7 @@
 #include "clog.h"
 #include "pjson.h"
 
+#include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,10 +116,7 @@ void
 router_done (const http_req_t *req, int status, void *arg)
 {
     app_t *app = arg;
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-    double secs = (double) (now - req->started_us) / 1e6;
+    double secs = (double) ((uint64_t) zclock_usecs () - req->started_us) / 1e6;
     char labels[256] = "", code[8];
     snprintf (code, sizeof code, "%d", status);
     metrics_label (labels, sizeof labels, "route", req->route ? req->route : "other");
@@ -200,10 +198,9 @@ app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms, pro
     *rep = NULL;
     if (!msg)
         return http_res_error (500, "internal", "out of memory");
-    struct timespec t0, t1;
-    clock_gettime (CLOCK_MONOTONIC, &t0);
+    int64_t t0 = zclock_usecs ();
     proto_msg_t *r = buspool_request (app->bus, service, msg, timeout_ms);
-    clock_gettime (CLOCK_MONOTONIC, &t1);
+    double took = (double) (zclock_usecs () - t0) / 1e6;
     char labels[128] = "";
     const char *dot = strchr (service, '.');
     char svc[64];
@@ -211,7 +208,7 @@ app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms, pro
               service);
     metrics_label (labels, sizeof labels, "service", svc);
     metrics_observe (app->metrics, "caisson_bus_request_duration_seconds", labels,
-                     (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
+                     took);
     const char *type = proto_type_name (msg->type);
     proto_msg_destroy (&msg);
     if (!r)

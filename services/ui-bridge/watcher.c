@@ -67,11 +67,11 @@ s_run (void *arg)
             proto_msg_destroy (&m);
             continue;
         }
-        char why[160];
-        json_t *data = m->body.event.data.size
-                     ? mpjson_decode (m->body.event.data.data, m->body.event.data.size, 16, why,
-                                      sizeof why)
-                     : NULL;
+        /* Only these kinds' contents are counted; text deltas, most of the
+         * traffic, are not decoded. */
+        const char *kind = m->body.event.kind;
+        json_t *data = !strcmp (kind, "tool_result") || !strcmp (kind, "usage")
+                     ? mpjson_get (&m->body.event.data, 16) : NULL;
         s_count (self, m->body.event.kind, data);
         json_decref (data);
         proto_msg_destroy (&m);
