@@ -208,10 +208,14 @@ s_queue (http_t *self, http_req_t *req, http_res_t *res)
     if (res->stream)
         r = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 16384, res->stream,
                                                res->stream_arg, res->stream_free);
-    else
+    else {
+        /* An owned body (malloc'd) is handed over, not copied again. */
         r = MHD_create_response_from_buffer (res->len, res->body,
-                                             res->owned ? MHD_RESPMEM_MUST_COPY
+                                             res->owned ? MHD_RESPMEM_MUST_FREE
                                                         : MHD_RESPMEM_PERSISTENT);
+        if (r)
+            res->owned = false;
+    }
     if (!r) {
         if (res->stream_free)
             res->stream_free (res->stream_arg);
