@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #define S(args, key) json_string_value (json_object_get (args, key))
-#define BUNDLE_MAX (8u << 20)
 #define DIFF_MAX (1u << 20)
 
 static const char *commit_script =
@@ -123,10 +122,7 @@ open_on_github (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *or
         result = github_open_pr (cfg_str ("CAISSON_TOOLS_GITHUB_API"),
                                  cfg_str ("CAISSON_TOOLS_GITHUB_TOKEN"), slug, branch, base,
                                  S (args, "title"), S (args, "body"), ctx->timeout_s);
-    char cmd[128];
-    snprintf (cmd, sizeof cmd, "rm -rf '%s'", stage);
-    if (system (cmd) != 0)
-        clog_warn (ctx->corr, "could not remove %s", stage);
+    repo_rm_tree (stage);
     return result;
 }
 

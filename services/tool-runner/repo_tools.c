@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #define S(args, key) json_string_value (json_object_get (args, key))
-#define BUNDLE_MAX (8u << 20)
 #define GIT_ID "-c user.name='Caisson agent' -c user.email=agent@caisson.invalid"
 
 /* Runs a shell command in the sandbox; on success *out holds its stdout
@@ -77,8 +76,8 @@ local_path (const char *url)
     return url[0] == '/' ? url : NULL;
 }
 
-static void
-rm_tree (const char *dir)
+void
+repo_rm_tree (const char *dir)
 {
     char cmd[600];
     snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -153,7 +152,7 @@ repo_clone (tool_ctx_t *ctx, json_t *args)
     free (stderr_);
 done:
     free (data);
-    rm_tree (tmp);
+    repo_rm_tree (tmp);
     return error;
 }
 

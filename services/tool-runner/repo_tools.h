@@ -15,4 +15,10 @@ tool_fn repo_clone, repo_read_files, repo_apply_diff, ci_run_tests, git_open_pr;
  * it. Returns 0, or -1 when title has nothing to make a slug of. */
 int repo_branch_name (const char *title, const char *call_id, char *out, size_t outlen);
 
+/* Removes a host-side scratch directory and all in it (warns on failure). */
+void repo_rm_tree (const char *dir);
+
+/* The largest repository bundle or change moved between sandbox and host. */
+#define BUNDLE_MAX (8u << 20)
+
 #endif

@@ -117,18 +117,8 @@ sbx_run_command (tool_ctx_t *ctx, json_t *args)
     if (ctx->dry_run)
         return dry ("run a command", json_pack ("{s:s, s:i}", "command", command,
                                                 "timeoutSeconds", (int) ctx->timeout_s));
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_exec);
-    if (!req)
-        return OOM ();
-    proto_sandbox_exec_t *b = &req->body.sandbox_exec;
-    proto_set_str (&b->sandboxId, sbx);
-    mpjson_set (&b->command, json_object_get (args, "command"), 32);
-    if (json_object_get (args, "envs"))
-        mpjson_set (&b->envs, json_object_get (args, "envs"), 32);
-    proto_set_str (&b->cwd, S (args, "workingDirectory"));
-    b->timeoutSeconds = ctx->timeout_s;
-    b->maxOutputBytes = guard_max_output (ctx->guard);
-    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
+    proto_msg_t *rep = sbx_exec (ctx, sbx, command, S (args, "workingDirectory"),
+                                 json_object_get (args, "envs"), &error);
     if (!rep)
         return error;
     json_t *capture = json_object_get (args, "captureOutput");
