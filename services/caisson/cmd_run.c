@@ -96,6 +96,20 @@ parse (int argc, char **argv, opts_t *o)
     return 0;
 }
 
+/* The address of run's orchestrator. Once event-log names the owner it
+ * cannot change, so it is asked for only until then, not at every poll. */
+static const char *
+owner_of (bus_client_t *c, const char *run)
+{
+    static char owner[96], of[128];
+    static bool known;
+    if (!known || strcmp (of, run)) {
+        snprintf (of, sizeof of, "%s", run);
+        known = runroute_service (c, run, owner, sizeof owner) == 0;
+    }
+    return owner;
+}
+
 static proto_msg_t *
 decide (bus_client_t *c, const char *run, const char *call, bool approve, const char *reason)
 {
@@ -103,9 +117,7 @@ decide (bus_client_t *c, const char *run, const char *call, bool approve, const 
     proto_set_str (&req->body.run_approve.run_id, run);
     proto_set_str (&req->body.run_approve.tool_call_id, call);
     proto_set_str (&req->body.run_approve.reason, reason);
-    char owner[96];
-    runroute_service (c, run, owner, sizeof owner);
-    proto_msg_t *rep = bus_client_request (c, owner, req);
+    proto_msg_t *rep = bus_client_request (c, owner_of (c, run), req);
     proto_msg_destroy (&req);
     return rep;
 }
@@ -215,9 +227,7 @@ poll_status (bus_client_t *c, const opts_t *o, const char *run)
 {
     proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
     proto_set_str (&req->body.run_get.run_id, run);
-    char owner[96];
-    runroute_service (c, run, owner, sizeof owner);
-    proto_msg_t *rep = bus_client_request (c, owner, req);
+    proto_msg_t *rep = bus_client_request (c, owner_of (c, run), req);
     proto_msg_destroy (&req);
     int rc = -1;
     if (rep && rep->type == PROTO_run_info) {
