@@ -438,10 +438,6 @@ cmd_events_main (int argc, char **argv)
     opts_t o = { 0 };
     if (parse (argc, argv, &o))
         return 2;
-    proto_limits_load ();
-    zsys_init ();
-    zsys_set_logstream (NULL);
-    clog_init ("caisson", "");
     if (stack_load_endpoints (o.data) && !strcmp (o.command, "tap"))
         fprintf (stderr, "caisson: no stack recorded in %s; using configured endpoints\n", o.data);
     o.client = bus_client_new (cfg_str ("CAISSON_BUS"));

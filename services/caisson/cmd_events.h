@@ -8,7 +8,8 @@
 /* True when command is one of this module's subcommands. */
 bool cmd_events_is (const char *command);
 
-/* Runs `caisson <argv[1]> ...`. Returns the exit status. */
+/* Runs `caisson <argv[1]> ...` (after the CLI's own set-up: limits, logs).
+ * Returns the exit status. */
 int cmd_events_main (int argc, char **argv);
 
 #endif

@@ -313,6 +313,17 @@ cmd_health (const args_t *a)
     return status;
 }
 
+/* What a client command needs before it talks to the bus: the message
+ * limits, czmq without its own log lines, and our log named `caisson`. */
+static void
+cli_init (void)
+{
+    proto_limits_load ();
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    clog_init ("caisson", "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -331,15 +342,14 @@ main (int argc, char **argv)
     }
     if (argc > 1 && !strcmp (argv[1], "token"))
         return cmd_token (argc, argv);
-    if (argc > 1 && cmd_events_is (argv[1]))
+    if (argc > 1 && cmd_events_is (argv[1])) {
+        cli_init ();
         return cmd_events_main (argc, argv);
+    }
     bool tool = argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
                              || !strcmp (argv[1], "pr"));
     if (tool || (argc > 1 && cmd_run_handles (argv[1]))) {
-        proto_limits_load ();
-        zsys_init ();
-        zsys_set_logstream (NULL);
-        clog_init ("caisson", "");
+        cli_init ();
         return tool ? cmd_tool_main (argc, argv) : cmd_run_main (argc, argv);
     }
     if (argc > 1 && !strcmp (argv[1], "sandbox")) {
@@ -351,10 +361,7 @@ main (int argc, char **argv)
         fprintf (stderr, "usage: %s\n", usage);
         return 2;
     }
-    proto_limits_load ();
-    zsys_init ();
-    zsys_set_logstream (NULL);
-    clog_init ("caisson", "");
+    cli_init ();
     if (!strcmp (a.command, "up"))
         return cmd_up (&a);
     if (!strcmp (a.command, "down"))
