@@ -8,7 +8,6 @@
 #include "bus_client.h"
 #include "bus_tap.h"
 #include "cfg.h"
-#include "clog.h"
 #include "mpjson.h"
 #include "stack.h"
 
