@@ -137,10 +137,12 @@ proto_msg_new (proto_type_t type, const proto_msg_t *cause)
     int rc = proto_set_str (&env->type, proto_type_name (type))
            | proto_set_str (&env->id, id)
            | proto_set_str (&env->corr, cause ? cause->env.corr : id);
-    if (cause)
+    if (cause) {
         rc |= proto_set_str (&env->cause, cause->env.id)
             | proto_set_str (&env->run, cause->env.run)
             | proto_set_str (&env->user, cause->env.user);
+        env->op = cause->env.op;
+    }
     if (rc)
         proto_msg_destroy (&self);
     return self;
