@@ -124,6 +124,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_CONCURRENCY", "16", "tool-runner",
       "Tool calls one tool-runner instance runs at once; more are refused with "
       "`busy`, which the caller retries." },
+    { "CAISSON_TOOLS_SLOTS_PER_USER", "0", "tool-runner",
+      "Of those, how many one user (the envelope's `user`) may hold at once, so "
+      "another user's call still runs while one floods; past it that user's calls "
+      "get `busy`. 0 means half of CAISSON_TOOLS_CONCURRENCY." },
     { "CAISSON_TOOLS_LEASE_MS", "3000", "tool-runner",
       "A running call's lease: an instance renews it every third of this; a "
       "retry reaching another instance takes the call over once it lapses." },

@@ -49,6 +49,10 @@ typedef struct {
     llm_req_t *llm;
     char tool_req[CID_SIZE];    /* tools.call in flight, or "" */
     int64_t tool_sent;          /* when it was sent, zclock_mono ms */
+    /* tool-runner answered `busy`: the call goes again when busy_timer
+     * fires (-1: none); busy_tries counts the tries so far */
+    int busy_timer;
+    unsigned busy_tries;
     int wall_timer;
     char last_event[CID_SIZE];  /* causation of the next event */
     bool waiting_catalogue;

@@ -59,6 +59,7 @@ struct _handler_t {
     int pipe[2];
     size_t running;
     size_t max_running;
+    size_t per_user;            /* running calls one user may hold */
     uint64_t ticks;
     job_t *jobs;
     bus_tap_t *cancels;         /* tools.cancel.* */
@@ -159,6 +160,17 @@ job_main (void *arg)
     ssize_t w = write (job->owner->pipe[1], &job, sizeof job);
     (void) w;
     return NULL;
+}
+
+/* How many calls of user (NULL or "" is one anonymous user) run here. */
+static size_t
+running_for (handler_t *self, const char *user)
+{
+    size_t n = 0;
+    for (job_t *j = self->jobs; j; j = j->next)
+        if (j->state == JOB_RUNNING && !strcmp (j->user ? j->user : "", user ? user : ""))
+            n++;
+    return n;
 }
 
 static int
@@ -427,6 +439,15 @@ call (handler_t *self, const proto_msg_t *req)
         return proto_error_new (req, "busy", "tool-runner %s runs %zu calls already",
                                 svc_instance (self->svc), self->running);
     }
+    /* A user's share: the slots one user cannot take stay for the others. */
+    size_t mine = running_for (self, req->env.user);
+    if (mine >= self->per_user) {
+        job_free (job);
+        return proto_error_new (req, "busy", "user '%s' runs %zu calls on tool-runner %s, "
+                                "the most one user may (CAISSON_TOOLS_SLOTS_PER_USER)",
+                                req->env.user ? req->env.user : "", mine,
+                                svc_instance (self->svc));
+    }
     json_t *stored = NULL;
     bool ok = false;
     calls_state_t st = calls_claim (self->calls, job->call_id, job->fp, &stored, &ok);
@@ -500,6 +521,11 @@ handler_new (svc_t *svc)
     self->svc = svc;
     self->pipe[0] = self->pipe[1] = -1;
     self->max_running = cfg_u64 ("CAISSON_TOOLS_CONCURRENCY");
+    self->per_user = cfg_u64 ("CAISSON_TOOLS_SLOTS_PER_USER");
+    if (self->per_user == 0)
+        self->per_user = self->max_running > 1 ? self->max_running / 2 : 1;
+    if (self->per_user > self->max_running)
+        self->per_user = self->max_running;
     curl_global_init (CURL_GLOBAL_DEFAULT);     /* once, before any job thread */
     char dir[4096];
     if (svc_store_dir (svc, dir, sizeof dir)) {
