@@ -13,6 +13,7 @@
 #include "clog.h"
 #include "mpjson.h"
 
+#include <errno.h>
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -313,6 +314,7 @@ answer_all (journal_t *self, int code)
 {
     elog_t *el = self->el;
     bus_worker_t *worker = svc_worker (el->svc);
+    bool full = code == MDB_MAP_FULL || code == ENOSPC || code == EDQUOT;
     if (code)
         clog_error (NULL, "append batch of %zu failed: %s", self->busy.count, mdb_strerror (code));
     else {
@@ -324,9 +326,12 @@ answer_all (journal_t *self, int code)
         const proto_msg_t *req = bus_pending_request (it->pending);
         proto_msg_t *rep, *ev = NULL;
         if (code)
-            rep = proto_error_new (req, code == MDB_MAP_FULL ? "store_full" : "store_failed",
+            /* full, whether the map or the disk: the caller must not take
+             * the event for stored, and a person can act on the reason */
+            rep = proto_error_new (req, full ? "store_full" : "store_failed",
                                    "event not stored: %s%s", mdb_strerror (code),
-                                   code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)" : "");
+                                   code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)"
+                                   : full ? " (the disk holding the event store is full)" : "");
         else {
             rep = proto_msg_new (PROTO_event_ack, req);
             if (rep) {

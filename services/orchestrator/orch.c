@@ -51,8 +51,9 @@ orch_forget (orch_t *self, run_t *r)
     zhashx_delete (self->runs, r->id);
 }
 
-void
-orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data)
+/* orch_emit, with fn told of event-log's answer when fn is not NULL. */
+static void
+emit (orch_t *self, run_t *r, const char *kind, json_t *data, rpc_done_fn *fn, void *arg)
 {
     proto_msg_t *msg = proto_msg_new (PROTO_event_append, NULL);
     if (msg && data) {
@@ -63,10 +64,16 @@ orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data)
         proto_set_str (&msg->body.event_append.kind, kind);
         mpjson_set (&msg->body.event_append.data, data, 64);
         snprintf (r->last_event, sizeof r->last_event, "%s", msg->env.id);
-        rpc_call (self->rpc, "event-log", msg, 5000, 3, NULL, NULL);
+        rpc_call (self->rpc, "event-log", msg, 5000, 3, fn, arg);
     }
     proto_msg_destroy (&msg);
     json_decref (data);
+}
+
+void
+orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data)
+{
+    emit (self, r, kind, data, NULL, NULL);
 }
 
 void
@@ -228,6 +235,49 @@ decode_map (const proto_bytes_t *f, const char *field, char *why, size_t whylen)
     return v;
 }
 
+/* A run.start waiting for its run_started to be stored. */
+typedef struct {
+    orch_t *orch;
+    run_t *run;
+    bus_pending_t *pending;
+} starting_t;
+
+/* event-log answered run_started: the run goes on and run.start is
+ * answered, or (not stored) the run is dropped and run.start refused
+ * with event-log's reason, e.g. store_full. */
+static void
+on_started (const proto_msg_t *reply, const char *error, void *arg)
+{
+    starting_t *st = arg;
+    orch_t *self = st->orch;
+    run_t *r = st->run;
+    const proto_msg_t *req = bus_pending_request (st->pending);
+    proto_msg_t *rep;
+    if (reply && reply->type == PROTO_event_ack) {
+        clog_info (r->id, "run started: model %s, thread %s", r->model, r->thread);
+        adopt (self, r);
+        runstore_save (r);
+        rep = proto_msg_new (PROTO_run_started, req);
+        proto_set_str (&rep->body.run_started.run_id, r->id);
+        proto_set_str (&rep->body.run_started.thread_id, r->thread);
+        proto_set_str (&rep->body.run_started.model, r->model);
+        bus_worker_answer (svc_worker (self->svc), &st->pending, rep);
+        run_advance (r);
+    }
+    else {
+        const char *code = reply && reply->type == PROTO_error ? reply->body.error.code
+                                                               : "unavailable";
+        const char *why = reply && reply->type == PROTO_error ? reply->body.error.message
+                        : error ? error : "event-log answered with an unexpected message";
+        clog_error (r->id, "run not started: its first event was not stored: %s: %s", code, why);
+        rep = proto_error_new (req, code, "the run was not started: its first event could not "
+                               "be stored: %s", why);
+        bus_worker_answer (svc_worker (self->svc), &st->pending, rep);
+        run_free (&r);
+    }
+    free (st);
+}
+
 static proto_msg_t *
 start (orch_t *self, const proto_msg_t *req)
 {
@@ -280,23 +330,27 @@ start (orch_t *self, const proto_msg_t *req)
     json_decref (budgets);
     json_decref (policy);
     snprintf (r->last_event, sizeof r->last_event, "%s", req->env.id);
-    orch_emit (self, r, "run_started",
+    /* answered once run_started is stored: a run event-log cannot keep
+     * is refused, never acknowledged and then lost */
+    starting_t *st = calloc (1, sizeof *st);
+    if (st)
+        st->pending = bus_worker_defer (svc_worker (self->svc));
+    if (!st || !st->pending) {
+        free (st);
+        run_free (&r);
+        return NULL;
+    }
+    st->orch = self;
+    st->run = r;
+    emit (self, r, "run_started",
                json_pack ("{s:s, s:s?, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:O}", "task",
                           r->task, "user", req->env.user, "threadId", r->thread, "model", r->model,
                           "orchestrator", svc_instance (self->svc),
                           "promptVersion", PROMPT_VERSION, "budgets", "steps",
                           (json_int_t) r->max.steps, "toolCalls", (json_int_t) r->max.tool_calls,
                           "wallSeconds", (json_int_t) r->max.seconds, "tokens",
-                          (json_int_t) r->max.tokens, "policy", r->policy));
-    clog_info (id, "run started: model %s, thread %s", r->model, r->thread);
-    adopt (self, r);
-    runstore_save (r);
-    proto_msg_t *rep = proto_msg_new (PROTO_run_started, req);
-    proto_set_str (&rep->body.run_started.run_id, id);
-    proto_set_str (&rep->body.run_started.thread_id, r->thread);
-    proto_set_str (&rep->body.run_started.model, r->model);
-    run_advance (r);
-    return rep;
+                          (json_int_t) r->max.tokens, "policy", r->policy), on_started, st);
+    return BUS_DEFERRED;
 }
 
 /* run.info from a snapshot (a live run's or a stored one). */

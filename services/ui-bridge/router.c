@@ -184,6 +184,7 @@ s_status_for (const char *code)
         { "exists", 409 }, { "busy", 409 }, { "service_busy", 503 },
         { "unavailable", 503 }, { "timeout", 504 }, { "limit", 429 },
         { "quota", 429 }, { "unknown_request", 501 }, { "internal", 502 },
+        { "store_full", 507 }, { "store_failed", 503 },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp (code, map[i].code))
