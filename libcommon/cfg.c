@@ -85,6 +85,17 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOKENS_FILE", "", "ui-bridge, caisson",
       "File of hashed API tokens; empty means `$CAISSON_DATA/ui-bridge/tokens`. "
       "ui-bridge instances that share it share tokens." },
+    { "CAISSON_TOKENS_EXPIRES", "90d", "caisson",
+      "How long a new token lasts unless `caisson token create --expires` says: "
+      "N followed by `s`, `m`, `h` or `d`, or `never`. ui-bridge refuses an "
+      "expired token (401)." },
+    { "CAISSON_HTTP_AUTH_FAILS", "10", "ui-bridge",
+      "Failed authentications one client address may make within a minute; past "
+      "that it gets 429 (with Retry-After), even with a right token, for "
+      "CAISSON_HTTP_AUTH_COOLDOWN_S." },
+    { "CAISSON_HTTP_AUTH_COOLDOWN_S", "60", "ui-bridge",
+      "Seconds an address that failed too often must wait before it may "
+      "authenticate again." },
     { "CAISSON_SSE_HEARTBEAT_MS", "15000", "ui-bridge",
       "Interval of keep-alive comments on idle event streams." },
     /* event-log */
