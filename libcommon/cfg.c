@@ -70,8 +70,15 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP_MAX_CONNECTIONS", "256", "ui-bridge",
       "HTTP connections served at once (each has its own thread); more wait "
       "in the listen queue." },
-    { "CAISSON_HTTP_MAX_PER_IP", "64", "ui-bridge",
+    { "CAISSON_HTTP_MAX_PER_IP", "32", "ui-bridge",
       "HTTP connections accepted at once from one client address." },
+    { "CAISSON_HTTP_MAX_ANON", "32", "ui-bridge",
+      "HTTP connections not yet authenticated held at once, from all addresses "
+      "together; past that, a new one closes the oldest of them, so stalled "
+      "anonymous clients cannot take the slots of users who authenticate." },
+    { "CAISSON_HTTP_MAX_PER_USER", "32", "ui-bridge",
+      "Requests one user may have being served at once, event streams included "
+      "(429 beyond)." },
     { "CAISSON_HTTP_IDLE_S", "30", "ui-bridge",
       "Seconds without progress after which an HTTP connection is closed, "
       "so a stalled client frees its slot." },

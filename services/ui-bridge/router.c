@@ -116,6 +116,9 @@ void
 router_done (const http_req_t *req, int status, void *arg)
 {
     app_t *app = arg;
+    auth_release (app->auth, req);
+    if (!status)
+        return;
     double secs = (double) ((uint64_t) zclock_usecs () - req->started_us) / 1e6;
     char labels[256] = "", code[8];
     snprintf (code, sizeof code, "%d", status);
