@@ -22,6 +22,7 @@ struct _orch_t {
     json_t *mutates;            /* name -> true */
     bool catalogue_pending;
     zlist_t *waiting;           /* runs waiting for the catalogue */
+    zlist_t *starting;          /* run.starts waiting for run_started to be stored */
     budgets_t defaults;
 };
 
@@ -251,6 +252,7 @@ on_started (const proto_msg_t *reply, const char *error, void *arg)
     starting_t *st = arg;
     orch_t *self = st->orch;
     run_t *r = st->run;
+    zlist_remove (self->starting, st);
     const proto_msg_t *req = bus_pending_request (st->pending);
     proto_msg_t *rep;
     if (reply && reply->type == PROTO_event_ack) {
@@ -342,6 +344,7 @@ start (orch_t *self, const proto_msg_t *req)
     }
     st->orch = self;
     st->run = r;
+    zlist_append (self->starting, st);
     emit (self, r, "run_started",
                json_pack ("{s:s, s:s?, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:O}", "task",
                           r->task, "user", req->env.user, "threadId", r->thread, "model", r->model,
@@ -472,6 +475,7 @@ setup (svc_t *svc)
     self->llm = llm_client_new (self->loop);
     self->runs = zhashx_new ();
     self->waiting = zlist_new ();
+    self->starting = zlist_new ();
     zhashx_set_destructor (self->runs, drop_run);
     uint64_t total = cfg_u64 ("CAISSON_LLM_TIMEOUT_MS");
     llm_client_set_limits (self->llm, (int) cfg_u64 ("CAISSON_LLM_RETRIES"), total, total / 10);
@@ -496,6 +500,12 @@ teardown (svc_t *svc)
     orch_t *self = svc_state (svc);
     if (!self)
         return;
+    for (starting_t *st = self->starting ? zlist_pop (self->starting) : NULL; st;
+         st = zlist_pop (self->starting)) {
+        run_free (&st->run);
+        free (st);
+    }
+    zlist_destroy (&self->starting);
     zhashx_destroy (&self->runs);
     zlist_destroy (&self->waiting);
     llm_client_destroy (&self->llm);

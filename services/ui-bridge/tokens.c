@@ -355,14 +355,18 @@ s_reload (tokens_t *self)
     self->mtime = st.st_mtim;
 }
 
-/* Records e's use in the used file: every entry known here that was used
- * since its last write, merged with what the file holds (other ui-bridge
- * instances write it too), through a renamed temporary file. Called with
- * the lock held, at most once a minute per token. */
+/* Writes the used file: the last use of every token known here, merged
+ * with what the file holds (other ui-bridge instances write it too),
+ * through a renamed temporary file. Called with the lock held, when a
+ * token's last write is a minute old. */
 static void
 write_uses (tokens_t *self)
 {
     char upath[1100], tmp[1200];
+    /* marked written first: a file that cannot be written (a read-only
+     * mount) is tried again a minute later, not at every request */
+    for (size_t i = 0; i < self->count; i++)
+        self->entries[i].written = self->entries[i].used;
     used_path (self->path, upath, sizeof upath);
     snprintf (tmp, sizeof tmp, "%s.%d", upath, (int) getpid ());
     FILE *old = fopen (upath, "re");
@@ -378,8 +382,6 @@ write_uses (tokens_t *self)
         uint64_t theirs = used_of (old, e->hash), ms = e->used > theirs ? e->used : theirs;
         if (ms)
             fprintf (out, "%s %" PRIu64 "\n", e->hash, ms);
-        if (e->used)
-            e->written = e->used;
     }
     if (old)
         fclose (old);
