@@ -11,8 +11,9 @@
  *   guessing tokens from one address gets it 429 (even with a right
  *   token) while another address still authenticates; `caisson token
  *   list` shows the last use and never the token;
- * - with event-log's store full, POST /api/runs is not acknowledged (no
- *   201 for a run that is then lost), and what was stored stays.
+ * - with event-log's store full (its map at the limit, or its disk full),
+ *   POST /api/runs is not acknowledged (no 201 for a run that is then
+ *   lost), and what was stored stays.
  * Real binaries throughout (broker, tool-runner, event-log, orchestrator,
  * ui-bridge, the scripted model); sandbox requests are served by
  * fake_sandbox.c (this program run as `test_redteam_capacity
@@ -33,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -556,6 +559,88 @@ test_store_full (void **state)
     ui_stack_down ();
 }
 
+static char s_mounted[1100];
+
+/* A mount a failed test left behind goes with the test program. */
+static void
+unmount_at_exit (void)
+{
+    if (*s_mounted)
+        umount2 (s_mounted, MNT_DETACH);
+}
+
+/* The same on a full disk: event-log's directory is a 2 MiB tmpfs (its
+ * map is far larger), so appends fail with ENOSPC. event-log answers
+ * store_full naming the disk, POST /api/runs is 507, and what was stored
+ * stays. Skipped where this process may not mount (not root). */
+static void
+test_disk_full (void **state)
+{
+    (void) state;
+    s_bus = setup_stack ("rt-disk");
+    char store[1100];
+    snprintf (store, sizeof store, "%s/event-log", s_dir);
+    assert_int_equal (mkdir (store, 0700), 0);
+    if (mount ("tmpfs", store, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m,mode=0700")) {
+        support_stop (s_bus, SIGTERM, 2000);
+        skip ();
+    }
+    snprintf (s_mounted, sizeof s_mounted, "%s", store);
+    atexit (unmount_at_exit);
+    ui_pick_port ();
+    s_elog = start_eventlog (NULL);
+    const char *oenv[] = { "MODEL=replay/demo", "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:9/v1",
+                           NULL };
+    pid_t orch = support_spawn ("caisson-orchestrator", oenv);
+    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
+    assert_int_equal (ui_wait_ready (), 0);
+    bus_client_t *c = client_new (5000, 0);
+    await_service (c, "orchestrator");
+    bus_client_set_timeout (c, 5000, 0);
+    const char *run = rid ("DISK");
+    int acked = 0;
+    bool disk = false;
+    for (size_t size = 100000; size >= 10; size /= 10) {
+        char *text = malloc (size + 3);
+        memset (text, 'y', size + 2);
+        text[0] = '"';
+        text[size + 1] = '"';
+        text[size + 2] = '\0';
+        for (int tries = 0; tries < 10000; tries++) {
+            proto_msg_t *rep = request (c, append_msg (run, "text", text));
+            assert_non_null (rep);
+            bool ack = rep->type == PROTO_event_ack;
+            if (!ack) {
+                assert_string_equal (rep->body.error.code, "store_full");
+                disk |= strstr (rep->body.error.message, "disk") != NULL;
+            }
+            proto_msg_destroy (&rep);
+            if (!ack)
+                break;
+            acked++;
+        }
+        free (text);
+    }
+    assert_true (acked > 2);
+    assert_true (disk);
+    char token[128], out[8192];
+    make_token ("alice", NULL, token);
+    int status = http_from ("127.0.0.1", "POST", "/api/runs", token,
+                            "{\"task\":\"write a python reverse_string function with unit "
+                            "tests and run them\"}", out, sizeof out);
+    if (status == 201)
+        fail_msg ("a run was acknowledged on a full disk:\n%s", out);
+    assert_int_equal (status, 507);
+    json_t *evs = read_all (c, run, 1);
+    assert_int_equal (json_array_size (evs), (size_t) acked);
+    json_decref (evs);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (orch);
+    ui_stack_down ();
+    assert_int_equal (umount (store), 0);
+    s_mounted[0] = '\0';
+}
+
 int
 main (int argc, char **argv)
 {
@@ -571,6 +656,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_revoke_and_list),
         cmocka_unit_test (test_brute_force),
         cmocka_unit_test (test_store_full),
+        cmocka_unit_test (test_disk_full),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }

@@ -42,6 +42,7 @@ typedef struct {
     store_t *store;
     journal_t *journal;
     uint64_t retention_days;
+    char dir[4096];             /* the store's directory */
 } elog_t;
 
 /* Writes the fixed-size key of run (NUL padded). */

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 typedef struct {
@@ -308,13 +309,26 @@ published (const item_t *it)
     return ev;
 }
 
+/* True when a failed commit (code) failed for want of disk: ENOSPC or
+ * EDQUOT, or another I/O error (LMDB reports a short write as EIO) with
+ * less than a MiB left where the store lives. */
+static bool
+disk_full (elog_t *el, int code)
+{
+    if (code == ENOSPC || code == EDQUOT)
+        return true;
+    struct statvfs st;
+    return code == EIO && statvfs (el->dir, &st) == 0
+        && (uint64_t) st.f_bavail * st.f_frsize < (1u << 20);
+}
+
 /* Answers and publishes every request of the committed batch. */
 static void
 answer_all (journal_t *self, int code)
 {
     elog_t *el = self->el;
     bus_worker_t *worker = svc_worker (el->svc);
-    bool full = code == MDB_MAP_FULL || code == ENOSPC || code == EDQUOT;
+    bool full = code == MDB_MAP_FULL || (code && disk_full (el, code));
     if (code)
         clog_error (NULL, "append batch of %zu failed: %s", self->busy.count, mdb_strerror (code));
     else {
