@@ -355,6 +355,27 @@ s_preflight (http_t *self, http_req_t *req)
     return res;
 }
 
+/* The client's address as per-address limits see it: IPv4 as it is, IPv6
+ * as its /64 (one host commonly holds a whole /64). */
+static void
+s_client_addr (const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char text[INET6_ADDRSTRLEN] = "";
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop (AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, text, sizeof text);
+    else if (sa && sa->sa_family == AF_INET6) {
+        struct in6_addr a = ((const struct sockaddr_in6 *) sa)->sin6_addr;
+        if (!IN6_IS_ADDR_V4MAPPED (&a))
+            memset (a.s6_addr + 8, 0, 8);
+        inet_ntop (AF_INET6, &a, text, sizeof text);
+        if (!IN6_IS_ADDR_V4MAPPED (&a)) {
+            snprintf (out, outlen, "%s/64", text);
+            return;
+        }
+    }
+    snprintf (out, outlen, "%s", *text ? text : "unknown");
+}
+
 static enum MHD_Result
 s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -376,11 +397,7 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         req->sock = info ? info->socket_context : NULL;
         info = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        const struct sockaddr *sa = info ? info->client_addr : NULL;
-        if (!sa || getnameinfo (sa, sa->sa_family == AF_INET6 ? sizeof (struct sockaddr_in6)
-                                                              : sizeof (struct sockaddr_in),
-                                req->addr, sizeof req->addr, NULL, 0, NI_NUMERICHOST))
-            snprintf (req->addr, sizeof req->addr, "unknown");
+        s_client_addr (info ? info->client_addr : NULL, req->addr, sizeof req->addr);
         cid_new (req->corr);
         const char *rid = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Request-Id");
         if (sane_request_id (rid)) {

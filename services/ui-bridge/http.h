@@ -49,7 +49,7 @@ typedef struct {
     char *params[HTTP_MAX_PARAMS];  /* the route's {} segments, decoded */
     int nparams;
     uint64_t started_us;
-    char addr[64];                  /* the client's address, numeric */
+    char addr[64];                  /* the client's address (IPv6: its /64) */
     bool counted;                   /* auth counts it in flight */
     /* private to http.c */
     void *sock;
