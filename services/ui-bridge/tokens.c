@@ -3,6 +3,7 @@
 #include "cfg.h"
 #include "cid.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/crypto.h>
@@ -195,20 +196,45 @@ used_path (const char *path, char *out, size_t outlen)
     snprintf (out, outlen, "%s.used", path);
 }
 
-/* The last use of hash recorded in the used file f (rewound), or 0. */
-static uint64_t
-used_of (FILE *f, const char *hash)
+static void
+s_free_use (void **item)
 {
-    if (!f)
-        return 0;
-    rewind (f);
+    free (*item);
+    *item = NULL;
+}
+
+/* The used file at upath as hash -> last use (uint64_t ms); empty when
+ * there is none; NULL when out of memory. */
+static zhashx_t *
+load_uses (const char *upath)
+{
+    zhashx_t *uses = zhashx_new ();
+    if (!uses)
+        return NULL;
+    zhashx_set_destructor (uses, s_free_use);
+    FILE *f = fopen (upath, "re");
     char line[160], h[HASH_HEX + 1];
     unsigned long long ms;
-    uint64_t best = 0;
-    while (fgets (line, sizeof line, f))
-        if (sscanf (line, "%64s %llu", h, &ms) == 2 && !strcmp (h, hash) && ms > best)
-            best = ms;
-    return best;
+    while (f && fgets (line, sizeof line, f)) {
+        if (sscanf (line, "%64s %llu", h, &ms) != 2 || strlen (h) != HASH_HEX)
+            continue;
+        uint64_t *v = zhashx_lookup (uses, h);
+        if (!v && (v = calloc (1, sizeof *v)))
+            zhashx_insert (uses, h, v);
+        if (v && ms > *v)
+            *v = ms;
+    }
+    if (f)
+        fclose (f);
+    return uses;
+}
+
+/* The last use of hash in uses (from load_uses), or 0. */
+static uint64_t
+used_of (zhashx_t *uses, const char *hash)
+{
+    uint64_t *v = uses ? zhashx_lookup (uses, hash) : NULL;
+    return v ? *v : 0;
 }
 
 int
@@ -219,7 +245,7 @@ tokens_list (const char *path, tokens_list_fn *fn, void *arg)
         return errno == ENOENT ? 0 : -1;
     char upath[1100];
     used_path (path, upath, sizeof upath);
-    FILE *u = fopen (upath, "re");
+    zhashx_t *uses = load_uses (upath);
     char line[512];
     while (fgets (line, sizeof line, f)) {
         entry_t e;
@@ -228,10 +254,9 @@ tokens_list (const char *path, tokens_list_fn *fn, void *arg)
         char id[TOKENS_ID_LEN + 1];
         memcpy (id, e.hash, TOKENS_ID_LEN);
         id[TOKENS_ID_LEN] = '\0';
-        fn (id, e.user, e.operator_, e.created, e.expires, used_of (u, e.hash), arg);
+        fn (id, e.user, e.operator_, e.created, e.expires, used_of (uses, e.hash), arg);
     }
-    if (u)
-        fclose (u);
+    zhashx_destroy (&uses);
     fclose (f);
     return 0;
 }
@@ -369,11 +394,10 @@ write_uses (tokens_t *self)
         self->entries[i].written = self->entries[i].used;
     used_path (self->path, upath, sizeof upath);
     snprintf (tmp, sizeof tmp, "%s.%d", upath, (int) getpid ());
-    FILE *old = fopen (upath, "re");
+    zhashx_t *old = load_uses (upath);
     FILE *out = fopen (tmp, "we");
     if (!out) {
-        if (old)
-            fclose (old);
+        zhashx_destroy (&old);
         return;
     }
     fchmod (fileno (out), 0600);
@@ -383,8 +407,7 @@ write_uses (tokens_t *self)
         if (ms)
             fprintf (out, "%s %" PRIu64 "\n", e->hash, ms);
     }
-    if (old)
-        fclose (old);
+    zhashx_destroy (&old);
     bool ok = fflush (out) == 0 && fsync (fileno (out)) == 0;
     if (fclose (out) || !ok || rename (tmp, upath))
         unlink (tmp);
