@@ -272,7 +272,10 @@ tokens_revoke (const char *path, const char *id)
     int fd = lock_file (path);
     if (fd < 0)
         return -1;
-    FILE *in = fdopen (dup (fd), "re");
+    int copy = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+    FILE *in = copy >= 0 ? fdopen (copy, "r") : NULL;
+    if (!in && copy >= 0)
+        close (copy);
     char tmp[1100];
     snprintf (tmp, sizeof tmp, "%s.new", path);
     int out = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
