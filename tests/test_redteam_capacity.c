@@ -6,7 +6,8 @@
  * - a run whose tool call finds tool-runner busy waits and tries again,
  *   and completes, rather than handing `busy` to the model as the result;
  * - 320 stalled unauthenticated connections from five loopback addresses;
- *   an authenticated user still gets answers;
+ *   an authenticated user still gets answers; one user's requests in
+ *   flight are limited, and another user's are still served;
  * - an expired token, and a token revoked while ui-bridge runs, get 401;
  *   guessing tokens from one address gets it 429 (even with a right
  *   token) while another address still authenticates; `caisson token
@@ -395,6 +396,63 @@ test_stalled_anonymous (void **state)
     ui_stack_down ();
 }
 
+/* One user holds at most CAISSON_HTTP_MAX_PER_USER requests in flight
+ * (here 3): with three event streams of alice's open, her next request is
+ * 429 too_many_requests, bob's is served; once one closes (noticed at its
+ * next heartbeat), hers is too. */
+static void
+test_user_inflight (void **state)
+{
+    (void) state;
+    /* a closed stream is noticed at its next write: a short heartbeat */
+    const char *env[] = { "CAISSON_HTTP_MAX_PER_USER=3", "CAISSON_SSE_HEARTBEAT_MS=300", NULL };
+    ui_stack_up ("rt-inflight", env);
+    char alice[128], bob[128], out[8192];
+    make_token ("alice", NULL, alice);
+    make_token ("bob", NULL, bob);
+    bus_client_t *c = client_new (5000, 0);
+    char run[CID_SIZE];
+    cid_new (run);
+    proto_msg_t *rep = request (c, append_msg (run, "run_started",
+                                               "{\"task\":\"t\",\"user\":\"alice\"}"));
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_event_ack);
+    proto_msg_destroy (&rep);
+    char path[128];
+    snprintf (path, sizeof path, "/api/runs/%s/events", run);
+    int streams[3];
+    for (int i = 0; i < 3; i++) {
+        streams[i] = connect_from ("127.0.0.1");
+        assert_true (streams[i] >= 0);
+        char req[512];
+        int n = snprintf (req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                          "Bearer %s\r\n\r\n", path, alice);
+        assert_int_equal (write (streams[i], req, (size_t) n), n);
+        /* the stream has begun: its status line is here */
+        ssize_t got = read (streams[i], out, sizeof out - 1);
+        assert_true (got > 12);
+        out[got] = '\0';
+        assert_non_null (strstr (out, " 200 "));
+    }
+    int status = http_from ("127.0.0.1", "GET", "/api/runs", alice, NULL, out, sizeof out);
+    if (status != 429)
+        fail_msg ("alice's fourth request in flight: status %d", status);
+    assert_non_null (strstr (out, "too_many_requests"));
+    assert_int_equal (http_from ("127.0.0.1", "GET", "/api/runs", bob, NULL, out, sizeof out),
+                      200);
+    close (streams[0]);
+    status = 0;
+    for (int i = 0; i < 50 && status != 200; i++) {
+        usleep (100000);
+        status = http_from ("127.0.0.1", "GET", "/api/runs", alice, NULL, out, sizeof out);
+    }
+    assert_int_equal (status, 200);
+    close (streams[1]);
+    close (streams[2]);
+    bus_client_destroy (&c);
+    ui_stack_down ();
+}
+
 /* ---- tokens ---------------------------------------------------------------- */
 
 static void
@@ -652,6 +710,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_tool_slots_shared),
         cmocka_unit_test (test_busy_retried),
         cmocka_unit_test (test_stalled_anonymous),
+        cmocka_unit_test (test_user_inflight),
         cmocka_unit_test (test_expired_token),
         cmocka_unit_test (test_revoke_and_list),
         cmocka_unit_test (test_brute_force),
