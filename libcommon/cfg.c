@@ -151,13 +151,13 @@ static const cfg_entry_t table[] = {
       "Default model as `provider/model` (e.g. `openai/gpt-4o-mini`); empty: the first "
       "provider whose key is set, else the scripted model (`replay/demo`)." },
     { "CAISSON_RUN_MAX_STEPS", "20", "orchestrator",
-      "Default step budget of a run (model turns)." },
+      "Step budget of a run (model turns): the default and the ceiling a run may ask below." },
     { "CAISSON_RUN_MAX_TOOL_CALLS", "50", "orchestrator",
-      "Default tool-call budget of a run." },
+      "Tool-call budget of a run: the default and its ceiling." },
     { "CAISSON_RUN_MAX_SECONDS", "900", "orchestrator",
-      "Default wall-clock budget of a run, in seconds." },
+      "Wall-clock budget of a run, in seconds: the default and its ceiling." },
     { "CAISSON_RUN_MAX_TOKENS", "500000", "orchestrator",
-      "Default token budget of a run (input plus output, summed over turns)." },
+      "Token budget of a run (input plus output, summed over turns): the default and its ceiling." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },
@@ -165,9 +165,13 @@ static const cfg_entry_t table[] = {
       "Retries of a model call after 429, 5xx, a cut stream or a timeout." },
     { "CAISSON_APPROVAL", "ask", "orchestrator",
       "Deployment approval policy for tools that mutate beyond the sandbox: `ask`, "
-      "`auto` or `never` (a run's policy may override)." },
+      "`auto` or `never`; a run's policy may make it stricter, never laxer." },
     { "CAISSON_AUTO_APPROVE", "", "orchestrator",
       "Comma-separated tool-name patterns (fnmatch) that run without asking." },
+    { "CAISSON_RUN_ALLOW_AUTO", "0", "orchestrator",
+      "1 lets an operator's run loosen the approval policy (`approval: auto`, "
+      "`autoApprove` patterns not listed above); 0 refuses it. A non-operator's "
+      "run may only tighten the policy and the budgets, whatever this says." },
     { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
       "Base URL of the scripted model for models named `replay/...`." },
     { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",
