@@ -112,9 +112,11 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_COMMAND_DENY", "", "tool-runner",
       "Comma-separated globs a runCommand command string must not match, e.g. "
       "`*sudo *`." },
-    { "CAISSON_TOOLS_REPO_ALLOW", "/*,file:///*", "tool-runner",
-      "Comma-separated globs of repositories repo.clone may fetch: local paths "
-      "and file:// URLs by default; add remotes, e.g. `https://github.com/org/*`." },
+    { "CAISSON_TOOLS_REPO_ALLOW", "", "tool-runner",
+      "Comma-separated globs of repositories repo.clone may fetch and git.openPR "
+      "push to, e.g. `/srv/git/*` or `https://github.com/org/*`; local paths are "
+      "matched after resolving symlinks and `..`. Empty: none (`caisson up` adds "
+      "its offline demo repository)." },
     { "CAISSON_TOOLS_MAX_OUTPUT", "1048576", "tool-runner",
       "Most bytes of a command's stdout or stderr, a file's content or a test "
       "log returned in a result; the rest is cut and `truncated` set." },
