@@ -16,7 +16,8 @@
  * - repo.clone of a repository on the host that no one allowed, or out of
  *   the allowed directory through `..`, and git.openPR into a host
  *   repository the allowed one was swapped for: refused;
- * - bob fetches alice's artifact by naming its hash in his own run: 404. */
+ * - bob fetches alice's artifact by naming its hash in his own run: 404.
+ * And the CLI acts for its --user: the run it starts is that user's. */
 #include "support.h"
 #include "ui_support.h"
 
@@ -708,6 +709,35 @@ test_artifact_of_another_user (void **state)
     ui_res_free (&res);
 }
 
+/* ---- the CLI ------------------------------------------------------------ */
+
+/* The CLI acts for --user: the run it starts is that user's, seen by
+ * their token and not by another's. */
+static void
+test_cli_acts_for_its_user (void **state)
+{
+    (void) state;
+    char out[4096];
+    const char *argv[] = { "caisson", "run", "--user", "carol", "--json", "hello from the cli",
+                           NULL };
+    assert_int_equal (support_run (argv, out, sizeof out), 0);
+    const char *carol = ui_token (3, "carol", 0);
+    long status;
+    json_t *doc = ui_json ("GET", "/api/runs", carol, NULL, &status);
+    assert_int_equal (status, 200);
+    json_t *runs = json_object_get (doc, "runs");
+    assert_int_equal (json_array_size (runs), 1);
+    assert_string_equal (json_string_value (json_object_get (json_array_get (runs, 0), "task")),
+                         "hello from the cli");
+    json_decref (doc);
+    doc = ui_json ("GET", "/api/runs", s_bob, NULL, &status);
+    size_t i;
+    json_t *r;
+    json_array_foreach (json_object_get (doc, "runs"), i, r)
+        assert_string_not_equal (json_string_value (json_object_get (r, "user")), "carol");
+    json_decref (doc);
+}
+
 int
 main (void)
 {
@@ -718,6 +748,7 @@ main (void)
         cmocka_unit_test (test_policy_floor),
         cmocka_unit_test (test_host_repositories),
         cmocka_unit_test (test_artifact_of_another_user),
+        cmocka_unit_test (test_cli_acts_for_its_user),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
