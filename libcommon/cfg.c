@@ -170,6 +170,9 @@ static const cfg_entry_t table[] = {
       "`auto` or `never`; a run's policy may make it stricter, never laxer." },
     { "CAISSON_AUTO_APPROVE", "", "orchestrator",
       "Comma-separated tool-name patterns (fnmatch) that run without asking." },
+    { "CAISSON_DENY", "", "orchestrator",
+      "Comma-separated tool-name patterns (fnmatch) no run may call; a run's "
+      "`deny` adds to them." },
     { "CAISSON_RUN_ALLOW_AUTO", "0", "orchestrator",
       "1 lets an operator's run loosen the approval policy (`approval: auto`, "
       "`autoApprove` patterns not listed above); 0 refuses it. A non-operator's "

@@ -302,7 +302,8 @@ setup (void **state)
     char dir_env[1300];
     snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", s_replay_dir);
     const char *replay_env[] = { s_replay_port, dir_env, NULL };
-    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask", NULL };
+    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask",
+                               "CAISSON_DENY=repo.applyDiff", NULL };
     s_pids[REPLAY] = support_spawn ("caisson-llm-replay", replay_env);
     s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
     wait_healthy ("orchestrator");
@@ -403,7 +404,8 @@ test_thread_of_another_user (void **state)
 
     /* the owner is durable: an orchestrator restart does not forget it */
     support_expect_clean_exit (s_pids[ORCH]);
-    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask", NULL };
+    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask",
+                               "CAISSON_DENY=repo.applyDiff", NULL };
     s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
     wait_healthy ("orchestrator");
     expect_thread_refused ("t1");
@@ -572,11 +574,20 @@ test_policy_floor (void **state)
                          NULL, text, sizeof text);
     if (status != 400 || !strstr (text, "budgets.tokens"))
         fail_msg ("a token budget above the ceiling answered %ld: %s", status, text);
-    /* tightening is anyone's right */
+    /* tightening is anyone's right; the deployment's deny list stays */
     char run[CID_SIZE];
     assert_int_equal (start_http (s_bob, "{\"task\":\"hello\",\"budgets\":{\"steps\":3},"
-                                  "\"policy\":{\"approval\":\"never\"}}", run, NULL, 0), 201);
+                                  "\"policy\":{\"approval\":\"never\",\"deny\":[]}}", run,
+                                  NULL, 0), 201);
     await_status (run, "completed");
+    json_t *started = event_data (run, "run_started");
+    json_t *policy = json_object_get (started, "policy");
+    assert_string_equal (json_string_value (json_object_get (policy, "approval")), "never");
+    assert_string_equal (json_string_value (json_array_get (json_object_get (policy, "deny"), 0)),
+                         "repo.applyDiff");
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (started, "budgets"),
+                                                           "steps")), 3);
+    json_decref (started);
 }
 
 /* ---- host repositories -------------------------------------------------- */

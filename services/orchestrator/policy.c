@@ -90,8 +90,8 @@ json_t *
 policy_effective (const json_t *run_policy, bool op, char *why, size_t whylen)
 {
     const char *floor_mode = cfg_str ("CAISSON_APPROVAL");
-    json_t *p = json_pack ("{s:s, s:o}", "approval", floor_mode, "autoApprove",
-                           split ("CAISSON_AUTO_APPROVE"));
+    json_t *p = json_pack ("{s:s, s:o, s:o}", "approval", floor_mode, "autoApprove",
+                           split ("CAISSON_AUTO_APPROVE"), "deny", split ("CAISSON_DENY"));
     /* what a deployment allows an operator: never a non-operator */
     bool may_loosen = op && cfg_u64 ("CAISSON_RUN_ALLOW_AUTO") == 1;
     const char *key;
@@ -132,6 +132,11 @@ policy_effective (const json_t *run_policy, bool op, char *why, size_t whylen)
             if (!patterns (v)) {
                 snprintf (why, whylen, "policy.%s: expected an array of strings", key);
                 goto refuse;
+            }
+            if (strcmp (key, "deny") == 0) {
+                /* the deployment's refusals stay: a run's only add */
+                json_array_extend (json_object_get (p, "deny"), v);
+                continue;
             }
         }
         else {

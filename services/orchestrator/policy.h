@@ -8,7 +8,8 @@
  * holds gated calls for approval, "auto" runs them, "never" refuses them
  * (never is stricter than ask, ask than auto); `autoApprove` lists
  * tool-name patterns (fnmatch) that run without asking; `deny` lists
- * patterns refused outright, gated or not; `verify` names checks run
+ * patterns refused outright, gated or not (CAISSON_DENY's, and the
+ * run's besides); `verify` names checks run
  * before a run may complete. Loosening (a laxer `approval`, an
  * `autoApprove` pattern the deployment does not list) is an operator's
  * choice only, and only where CAISSON_RUN_ALLOW_AUTO is 1. */
