@@ -130,9 +130,11 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_COMMAND_DENY", "", "tool-runner",
       "Comma-separated globs a runCommand command string must not match, e.g. "
       "`*sudo *`." },
-    { "CAISSON_TOOLS_REPO_ALLOW", "/*,file:///*", "tool-runner",
-      "Comma-separated globs of repositories repo.clone may fetch: local paths "
-      "and file:// URLs by default; add remotes, e.g. `https://github.com/org/*`." },
+    { "CAISSON_TOOLS_REPO_ALLOW", "", "tool-runner",
+      "Comma-separated globs of repositories repo.clone may fetch and git.openPR "
+      "push to, e.g. `/srv/git/*` or `https://github.com/org/*`; local paths are "
+      "matched after resolving symlinks and `..`. Empty: none (`caisson up` adds "
+      "its offline demo repository)." },
     { "CAISSON_TOOLS_MAX_OUTPUT", "1048576", "tool-runner",
       "Most bytes of a command's stdout or stderr, a file's content or a test "
       "log returned in a result; the rest is cut and `truncated` set." },
@@ -173,13 +175,13 @@ static const cfg_entry_t table[] = {
       "Default model as `provider/model` (e.g. `openai/gpt-4o-mini`); empty: the first "
       "provider whose key is set, else the scripted model (`replay/demo`)." },
     { "CAISSON_RUN_MAX_STEPS", "20", "orchestrator",
-      "Default step budget of a run (model turns)." },
+      "Step budget of a run (model turns): the default and the ceiling a run may ask below." },
     { "CAISSON_RUN_MAX_TOOL_CALLS", "50", "orchestrator",
-      "Default tool-call budget of a run." },
+      "Tool-call budget of a run: the default and its ceiling." },
     { "CAISSON_RUN_MAX_SECONDS", "900", "orchestrator",
-      "Default wall-clock budget of a run, in seconds." },
+      "Wall-clock budget of a run, in seconds: the default and its ceiling." },
     { "CAISSON_RUN_MAX_TOKENS", "500000", "orchestrator",
-      "Default token budget of a run (input plus output, summed over turns)." },
+      "Token budget of a run (input plus output, summed over turns): the default and its ceiling." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },
@@ -187,9 +189,16 @@ static const cfg_entry_t table[] = {
       "Retries of a model call after 429, 5xx, a cut stream or a timeout." },
     { "CAISSON_APPROVAL", "ask", "orchestrator",
       "Deployment approval policy for tools that mutate beyond the sandbox: `ask`, "
-      "`auto` or `never` (a run's policy may override)." },
+      "`auto` or `never`; a run's policy may make it stricter, never laxer." },
     { "CAISSON_AUTO_APPROVE", "", "orchestrator",
       "Comma-separated tool-name patterns (fnmatch) that run without asking." },
+    { "CAISSON_DENY", "", "orchestrator",
+      "Comma-separated tool-name patterns (fnmatch) no run may call; a run's "
+      "`deny` adds to them." },
+    { "CAISSON_RUN_ALLOW_AUTO", "0", "orchestrator",
+      "1 lets an operator's run loosen the approval policy (`approval: auto`, "
+      "`autoApprove` patterns not listed above); 0 refuses it. A non-operator's "
+      "run may only tighten the policy and the budgets, whatever this says." },
     { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
       "Base URL of the scripted model for models named `replay/...`." },
     { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",

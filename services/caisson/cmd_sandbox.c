@@ -80,7 +80,6 @@ create (int argc, char **argv)
         }
         i++;
     }
-    proto_set_str (&req->env.user, getenv ("USER") ? getenv ("USER") : "cli");
     proto_msg_t *rep = ask ("sandbox-manager", req, 30000);
     if (!rep)
         return 1;

@@ -8,6 +8,7 @@
 #include "policy.h"
 #include "prompt.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,12 +215,53 @@ default_model (void)
     return "replay/demo";
 }
 
-static uint64_t
-budget (const json_t *b, const char *key, uint64_t fallback)
+/* A run's budgets (b, may be NULL) within the deployment's, which are
+ * both the defaults and the ceilings. Returns 0, or -1 with why naming
+ * the field that is not a positive integer, is unknown, or asks more. */
+static int
+budgets_within (const json_t *b, const budgets_t *ceiling, budgets_t *out, char *why,
+                size_t whylen)
 {
-    json_t *v = json_object_get (b, key);
-    return json_is_integer (v) && json_integer_value (v) > 0 ? (uint64_t) json_integer_value (v)
-                                                             : fallback;
+    static const struct { const char *key, *setting; size_t at; } fields[] = {
+        { "steps", "CAISSON_RUN_MAX_STEPS", offsetof (budgets_t, steps) },
+        { "toolCalls", "CAISSON_RUN_MAX_TOOL_CALLS", offsetof (budgets_t, tool_calls) },
+        { "wallSeconds", "CAISSON_RUN_MAX_SECONDS", offsetof (budgets_t, seconds) },
+        { "tokens", "CAISSON_RUN_MAX_TOKENS", offsetof (budgets_t, tokens) },
+    };
+    *out = *ceiling;
+    const char *key;
+    json_t *v;
+    json_object_foreach ((json_t *) b, key, v) {
+        size_t i = 0;
+        while (i < 4 && strcmp (fields[i].key, key))
+            i++;
+        if (i == 4) {
+            snprintf (why, whylen, "budgets.%.64s: unknown (expected steps, toolCalls, "
+                      "wallSeconds or tokens)", key);
+            return -1;
+        }
+        uint64_t limit = *(const uint64_t *) ((const char *) ceiling + fields[i].at);
+        if (!json_is_integer (v) || json_integer_value (v) <= 0) {
+            snprintf (why, whylen, "budgets.%s: expected a positive integer", key);
+            return -1;
+        }
+        if ((uint64_t) json_integer_value (v) > limit) {
+            snprintf (why, whylen, "budgets.%s: %lld is above this deployment's ceiling of "
+                      "%llu (%s)", key, (long long) json_integer_value (v),
+                      (unsigned long long) limit, fields[i].setting);
+            return -1;
+        }
+        *(uint64_t *) ((char *) out + fields[i].at) = (uint64_t) json_integer_value (v);
+    }
+    return 0;
+}
+
+/* True when req's user may act on what owner owns: their own, and
+ * everything for an operator. Anyone else is told it does not exist. */
+static bool
+may_act (const proto_msg_t *req, const char *owner)
+{
+    return req->env.op || strcmp (req->env.user ? req->env.user : "", owner ? owner : "") == 0;
 }
 
 static json_t *
@@ -304,33 +346,44 @@ start (orch_t *self, const proto_msg_t *req)
         if (!client_tools)
             client_tools = json_false ();
     }
-    if (json_is_false (budgets) || json_is_false (policy) || json_is_false (client_tools)) {
-        json_decref (budgets);
-        json_decref (policy);
+    budgets_t max = self->defaults;
+    json_t *effective = NULL;
+    if (!json_is_false (budgets) && !json_is_false (policy) && !json_is_false (client_tools)
+        && budgets_within (budgets, &self->defaults, &max, why, sizeof why) == 0)
+        effective = policy_effective (policy, req->env.op, why, sizeof why);
+    json_decref (budgets);
+    json_decref (policy);
+    if (!effective) {
         json_decref (client_tools);
         return proto_error_new (req, "bad_value", "%s", why);
     }
     char id[CID_SIZE];
     cid_new (id);
+    const char *thread = b->thread_id && *b->thread_id ? b->thread_id : id;
+    int claim = runstore_claim_thread (thread, req->env.user, req->env.op);
+    if (claim) {
+        json_decref (effective);
+        json_decref (client_tools);
+        /* another user's thread is answered as if it did not exist */
+        return claim > 0 ? proto_error_new (req, "not_found", "thread_id: no thread %s", thread)
+                         : proto_error_new (req, "store_failed", "thread_id: the thread's owner "
+                                            "could not be recorded");
+    }
     run_t *r = run_new (self, id);
-    snprintf (r->thread, sizeof r->thread, "%s", b->thread_id && *b->thread_id ? b->thread_id : id);
+    snprintf (r->thread, sizeof r->thread, "%s", thread);
     snprintf (r->model, sizeof r->model, "%s", model);
     snprintf (r->user, sizeof r->user, "%s", req->env.user ? req->env.user : "");
+    r->op = req->env.op;
     r->provider = llm_provider_find (r->model, &r->model_name);
     r->task = strdup (b->task);
     json_decref (r->messages);
     r->messages = runstore_thread (r->thread);
     json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
                                                    b->task));
-    r->policy = policy_effective (policy);
+    r->policy = effective;
     r->client_tools = client_tools;
-    r->max = (budgets_t) { budget (budgets, "steps", self->defaults.steps),
-                           budget (budgets, "toolCalls", self->defaults.tool_calls),
-                           budget (budgets, "wallSeconds", self->defaults.seconds),
-                           budget (budgets, "tokens", self->defaults.tokens) };
+    r->max = max;
     r->started_wall = (uint64_t) zclock_time ();
-    json_decref (budgets);
-    json_decref (policy);
     snprintf (r->last_event, sizeof r->last_event, "%s", req->env.id);
     /* answered once run_started is stored: a run event-log cannot keep
      * is refused, never acknowledged and then lost */
@@ -388,8 +441,10 @@ static proto_msg_t *
 stored_info (const proto_msg_t *req, const char *run_id)
 {
     json_t *snap = runstore_load (run_id);
-    if (!snap)
+    if (!snap || !may_act (req, json_string_value (json_object_get (snap, "user")))) {
+        json_decref (snap);
         return proto_error_new (req, "not_found", "run_id: no run %s", run_id);
+    }
     proto_msg_t *rep = info (req, snap, NULL);
     json_decref (snap);
     return rep;
@@ -408,6 +463,8 @@ handle (const proto_msg_t *req, void *arg)
             const char *id = req->type == PROTO_run_get ? req->body.run_get.run_id
                                                         : req->body.run_cancel.run_id;
             run_t *r = zhashx_lookup (self->runs, id);
+            if (r && !may_act (req, r->user))
+                return proto_error_new (req, "not_found", "run_id: no run %s", id);
             if (r && req->type == PROTO_run_cancel)
                 run_end (r, "cancelled", "cancelled on request");
             else if (r) {
@@ -427,8 +484,14 @@ handle (const proto_msg_t *req, void *arg)
                                                                 : req->body.run_approve.run_id;
             run_t *r = zhashx_lookup (self->runs, id);
             char why[256];
+            if (r && !may_act (req, r->user))
+                return proto_error_new (req, "not_found", "run_id: no run %s", id);
             if (!r) {
                 json_t *snap = runstore_load (id);
+                if (snap && !may_act (req, json_string_value (json_object_get (snap, "user")))) {
+                    json_decref (snap);
+                    return proto_error_new (req, "not_found", "run_id: no run %s", id);
+                }
                 proto_msg_t *err = proto_error_new (req, snap ? "conflict" : "not_found",
                                                     "run_id: run %s is %s", id,
                                                     snap ? json_string_value (json_object_get (snap, "status"))

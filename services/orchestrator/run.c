@@ -561,6 +561,9 @@ send_call (run_t *r, json_t *c)
         proto_set_str (&req->env.corr, r->id);
         proto_set_str (&req->env.run, r->id);
         proto_set_str (&req->env.cause, r->last_event[0] ? r->last_event : NULL);
+        /* the run's starter: tool-runner acts on their sandboxes only */
+        proto_set_str (&req->env.user, r->user[0] ? r->user : NULL);
+        req->env.op = r->op;
         proto_set_str (&req->body.tools_call.name, json_string_value (json_object_get (c, "name")));
         proto_set_str (&req->body.tools_call.call_id, call_id);
         req->body.tools_call.timeout_ms = left;
