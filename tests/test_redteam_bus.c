@@ -8,6 +8,8 @@
  *   - to register as sandbox-manager under a live instance id, so as to
  *     receive the requests (other users' file writes) meant for it.
  *
+ * And a service whose key is missing must not join the bus without it.
+ *
  * Each attack must get nothing, while the stack's own keys keep working
  * (checked in the same test, so no attack "fails" merely because the
  * stack is down). The attackers use raw ZeroMQ sockets and real MDP
@@ -29,6 +31,8 @@
 #include <czmq.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* How long an attacker waits for something that must never come. */
@@ -343,6 +347,39 @@ test_impostor_sandbox_manager_gets_no_requests (void **state)
     support_expect_clean_exit (bus);
 }
 
+/* A service whose key is missing refuses to start, naming the file,
+ * rather than join the bus without one. */
+static void
+test_service_without_its_key_refuses_to_start (void **state)
+{
+    (void) state;
+    const char *dir = support_sandbox_env ("redbus");
+    assert_non_null (dir);
+    char empty[1024], env[1100], log[1100], want[1100];
+    snprintf (empty, sizeof empty, "%s/no-keys", dir);
+    assert_int_equal (mkdir (empty, 0700), 0);
+    snprintf (env, sizeof env, "CAISSON_BUS_KEYS=%s", empty);
+    pid_t tr = support_spawn ("caisson-tool-runner", (const char *[]) { env, NULL });
+    int status = 0;
+    for (int i = 0; i < 500 && waitpid (tr, &status, WNOHANG) == 0; i++)
+        zclock_sleep (10);
+    if (support_alive (tr))
+        fail_msg ("tool-runner started without its bus key");
+    assert_true (WIFEXITED (status));
+    assert_int_equal (WEXITSTATUS (status), 2);
+    snprintf (log, sizeof log, "%s/caisson-tool-runner.log", dir);
+    snprintf (want, sizeof want, "%s/tool-runner.key_secret", empty);
+    FILE *f = fopen (log, "r");
+    assert_non_null (f);
+    char line[4096];
+    bool named = false;
+    while (fgets (line, sizeof line, f))
+        named |= strstr (line, want) != NULL;
+    fclose (f);
+    if (!named)
+        fail_msg ("tool-runner's refusal does not name %s", want);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -357,6 +394,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_events_without_a_stack_key_are_not_heard),
         cmocka_unit_test (test_forged_events_without_a_key_are_not_delivered),
         cmocka_unit_test (test_impostor_sandbox_manager_gets_no_requests),
+        cmocka_unit_test (test_service_without_its_key_refuses_to_start),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }
