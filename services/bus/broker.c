@@ -58,6 +58,8 @@ struct _broker_t {
     void *rraw, *xsub_raw, *xpub_raw;
     zsock_t *zap;               /* ZAP handler; NULL when CURVE is off */
     zhashx_t *keys;             /* Z85 public key -> role name, the allow-list */
+    int64_t refusal_logged;     /* when a refusal (handshake, READY) was last logged */
+    uint64_t refusals_unlogged; /* refused since then */
     zhashx_t *services;         /* name -> service_t */
     zhashx_t *workers;          /* key -> worker_t */
     char instance[64];
@@ -80,6 +82,24 @@ identity_key (zmq_msg_t *id, char key[64])
     for (size_t i = 0; i < n; i++)
         snprintf (key + 2 * i, 3, "%02x", p[i]);
     key[2 * n] = '\0';
+}
+
+/* True when a refusal may be logged now: one line a second at most, so a
+ * peer looping on refused handshakes or READYs cannot fill the disk with
+ * the log. Counts the refusals it silences; *silenced receives how many
+ * went unlogged before this one. */
+static bool
+refusal_log_due (broker_t *self, uint64_t *silenced)
+{
+    int64_t now = zclock_mono ();
+    if (self->refusal_logged && now - self->refusal_logged < 1000) {
+        self->refusals_unlogged++;
+        return false;
+    }
+    *silenced = self->refusals_unlogged;
+    self->refusals_unlogged = 0;
+    self->refusal_logged = now;
+    return true;
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -364,8 +384,11 @@ on_ready (broker_t *self, busio_msg_t *m, worker_t *w, const char *key)
      * ZAP handler named the connection's key (User-Id) at the handshake. */
     const char *holder = self->zap ? zmq_msg_gets (&m->f[1], "User-Id") : NULL;
     if (self->zap && buskey_is_service (service) && (!holder || strcmp (holder, service))) {
-        clog_warn (NULL, "READY for %s.%s from %s refused: the connection holds the %s key, "
-                   "not %s's", service, instance, key, holder ? holder : "no", service);
+        uint64_t silenced;
+        if (refusal_log_due (self, &silenced))
+            clog_warn (NULL, "READY for %s.%s from %s refused: the connection holds the %s key, "
+                       "not %s's (%llu more refusals unlogged)", service, instance, key,
+                       holder ? holder : "no", service, (unsigned long long) silenced);
         return;
     }
     if (w) {                    /* a repeated READY updates the registration */
@@ -517,19 +540,24 @@ static void
 zap_answer (broker_t *self)
 {
     busio_msg_t m;
-    if (busio_recv (zsock_resolve (self->zap), &m, ZMQ_DONTWAIT))
-        return;
+    if (busio_recv (zsock_resolve (self->zap), &m, ZMQ_DONTWAIT)) {
+        if (errno != EPROTO)
+            return;
+        m.n = 0;                /* too many frames: still owed an answer (REP) */
+    }
     const char *name = NULL;
     if (m.n == 7 && busio_is (&m.f[5], "CURVE") && zmq_msg_size (&m.f[6]) == 32) {
         char txt[41];
         zmq_z85_encode (txt, zmq_msg_data (&m.f[6]), 32);
         name = zhashx_lookup (self->keys, txt);
     }
-    if (!name)
-        clog_warn (NULL, "bus connection from %.*s refused: %s",
+    uint64_t silenced;
+    if (!name && refusal_log_due (self, &silenced))
+        clog_warn (NULL, "bus connection from %.*s refused: %s (%llu more refusals unlogged)",
                    m.n > 3 ? (int) zmq_msg_size (&m.f[3]) : 0,
                    m.n > 3 ? (const char *) zmq_msg_data (&m.f[3]) : "",
-                   m.n == 7 ? "its CURVE key is not in the key directory" : "not a CURVE handshake");
+                   m.n == 7 ? "its CURVE key is not in the key directory" : "not a CURVE handshake",
+                   (unsigned long long) silenced);
     const char *code = name ? "200" : "400", *text = name ? "OK" : "unknown key";
     const void *parts[] = { "1.0", m.n > 1 ? zmq_msg_data (&m.f[1]) : "", code, text,
                             name ? name : "", "" };
