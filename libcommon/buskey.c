@@ -42,22 +42,10 @@ buskey_is_service (const char *name)
     return false;
 }
 
-bool
-buskey_is_role (const char *name)
-{
-    return !strcmp (name, BUSKEY_BUS) || !strcmp (name, BUSKEY_CLIENT) || buskey_is_service (name);
-}
-
 void
 buskey_set_role (const char *role)
 {
     snprintf (s_role, sizeof s_role, "%s", role);
-}
-
-const char *
-buskey_role (void)
-{
-    return s_role;
 }
 
 /* Writes role's keypair into dir unless its secret file is there. */

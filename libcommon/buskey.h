@@ -31,10 +31,6 @@ bool buskey_curve (void);
 /* The key directory: CAISSON_BUS_KEYS, else $CAISSON_DATA/keys. */
 void buskey_dir (char *out, size_t outlen);
 
-/* True when name is one of the stack's roles (bus, the five services,
- * client). */
-bool buskey_is_role (const char *name);
-
 /* True when name is a service of the stack, whose requests only the
  * holder of that service's key may serve. */
 bool buskey_is_service (const char *name);
@@ -42,7 +38,6 @@ bool buskey_is_service (const char *name);
 /* The role this process's bus sockets use unless told otherwise: `client`
  * until set. svc_main sets the service's name, the broker `bus`. */
 void buskey_set_role (const char *role);
-const char *buskey_role (void);
 
 /* Makes dir (0700) and every role's keypair that is missing in it (secret
  * files 0600). Existing keys are kept: rotation is deleting them, then
