@@ -2,6 +2,7 @@
  * See bench_util.h. */
 #define _GNU_SOURCE
 #include "bench_util.h"
+#include "buskey.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -66,6 +67,15 @@ bench_stack_env (const char *name, char *bindir, size_t bindir_len, char *dir, s
     for (size_t i = 0; i < 3; i++) {
         snprintf (ep, sizeof ep, "ipc://%s/%s", dir, vars[i][1]);
         setenv (vars[i][0], ep, 1);
+    }
+    /* The bus is CURVE, as a stack's is: one key directory for the whole
+     * bench, whatever CAISSON_DATA each service is given. */
+    char keys[PATH_MAX + 16], err[PATH_MAX + 160];
+    snprintf (keys, sizeof keys, "%s/keys", dir);
+    setenv ("CAISSON_BUS_KEYS", keys, 1);
+    if (buskey_create (keys, err, sizeof err)) {
+        fprintf (stderr, "bench: %s\n", err);
+        return -1;
     }
     return 0;
 }

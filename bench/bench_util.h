@@ -23,7 +23,8 @@ int bench_tmpdir (const char *name, char *dir, size_t len);
 /* Prepares a private stack: bindir (bindir_len bytes) receives the
  * directory this program lives in, dir (dir_len bytes) a new directory
  * from bench_tmpdir, and CAISSON_BUS, CAISSON_BUS_PUB and CAISSON_BUS_SUB
- * name ipc endpoints in it. 0, or -1 when dir cannot be made. */
+ * name ipc endpoints in it; CAISSON_BUS_KEYS names the bus keys made in
+ * dir/keys. 0, or -1 when dir or the keys cannot be made. */
 int bench_stack_env (const char *name, char *bindir, size_t bindir_len, char *dir,
                      size_t dir_len);
 

@@ -1,7 +1,9 @@
-/* bench-bus: what the broker costs a request, measured against a bare
- * ZeroMQ hop in the same run.
+/* bench-bus: what the broker and CURVE cost a request, measured against a
+ * bare ZeroMQ hop in the same run.
  *
- * Two paths over the same transport (tcp on 127.0.0.1, or ipc with --ipc):
+ * Two paths over the same transport (tcp on 127.0.0.1, or ipc with --ipc),
+ * each run twice: plain ZeroMQ (CAISSON_BUS_CURVE=0), then CURVE with the
+ * keys the benchmark makes in its directory, as a stack's bus is:
  *
  *   raw     a DEALER talking to a forked process whose ROUTER echoes every
  *           message back: the least a request over ZeroMQ can cost;
@@ -19,6 +21,7 @@
 #include "bench_util.h"
 #include "bus_client.h"
 #include "busio.h"
+#include "buskey.h"
 #include "cid.h"
 #include "proto.h"
 
@@ -273,6 +276,7 @@ child_exited (pid_t *pid)
 static void
 echo_serve (const char *endpoint, int ready_fd)
 {
+    buskey_set_role (BUSKEY_BUS);     /* the server key clients expect */
     zsock_t *router = busio_socket (ZMQ_ROUTER, endpoint, true);
     char ok = router ? '1' : '0';
     if (write (ready_fd, &ok, 1) != 1 || !router)
@@ -312,6 +316,14 @@ start_echo (const char *endpoint)
     }
     close (fds[0]);
     return pid;
+}
+
+/* Sets this process's CAISSON_BUS_CURVE, which the children started from
+ * now on inherit. */
+static void
+use_curve (bool curve)
+{
+    setenv ("CAISSON_BUS_CURVE", curve ? "1" : "0", 1);
 }
 
 /* Starts bindir/program with envp. Everything the child needs is made
@@ -420,8 +432,9 @@ remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw
 /* ---- the two paths ------------------------------------------------------ */
 
 static int
-bench_raw (const opts_t *o, const char *endpoint, result_t *r)
+bench_raw (const opts_t *o, const char *endpoint, bool curve, result_t *r)
 {
+    use_curve (curve);
     if ((s_children[0] = start_echo (endpoint)) < 0) {
         s_children[0] = 0;
         fprintf (stderr, "bench-bus: echo server did not start\n");
@@ -471,8 +484,9 @@ wait_ready (bus_client_t *client)
 }
 
 static int
-bench_broker (const opts_t *o, char ep[4][PATH_MAX + 32], result_t *r)
+bench_broker (const opts_t *o, char ep[4][PATH_MAX + 32], bool curve, result_t *r)
 {
+    use_curve (curve);
     char self[PATH_MAX];
     ssize_t len = readlink ("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0)
@@ -505,34 +519,60 @@ bench_broker (const opts_t *o, char ep[4][PATH_MAX + 32], result_t *r)
         rc = measure (&p, o, r);
     }
     bus_client_destroy (&client);
+    /* Stopped now, so the next run binds the same endpoints afresh. */
+    stop_children ();
     return rc;
 }
 
 /* ---- report ------------------------------------------------------------- */
 
+/* One row of the table: the four runs' values, and two ratios. */
 static void
-report (const opts_t *o, size_t ping_size, const result_t *raw, const result_t *brk)
+row (const char *what, const char *fmt, double raw, double raw_c, double brk, double brk_c,
+     bool lower_is_better)
+{
+    printf ("  %-22s", what);
+    const double v[4] = { raw, raw_c, brk, brk_c };
+    for (int i = 0; i < 4; i++)
+        printf (fmt, v[i]);
+    /* How many times worse CURVE makes each path. */
+    printf (" %8.2f %8.2f\n", lower_is_better ? raw_c / raw : raw / raw_c,
+            lower_is_better ? brk_c / brk : brk / brk_c);
+}
+
+static void
+targets (const char *label, const result_t *raw, const result_t *brk)
+{
+    printf ("  %-6s broker p50 <= %.0f x raw p50      %8.1f us <= %8.1f us   %s\n", label,
+            TARGET_P50_RATIO, brk->p50_us, TARGET_P50_RATIO * raw->p50_us,
+            brk->p50_us <= TARGET_P50_RATIO * raw->p50_us ? "PASS" : "MISS");
+    printf ("  %-6s broker pipelined >= %.0f req/s  %8.0f req/s              %s\n", label,
+            TARGET_PIPELINED_RPS, brk->pipe_rps,
+            brk->pipe_rps >= TARGET_PIPELINED_RPS ? "PASS" : "MISS");
+}
+
+/* r[0] raw plain, r[1] raw CURVE, r[2] broker plain, r[3] broker CURVE. */
+static void
+report (const opts_t *o, size_t ping_size, const result_t r[4])
 {
     printf ("bench-bus: %s, ping of %zu bytes encoded; %d sequential requests "
             "(after %d warm-up), %d pipelined with %d in flight\n\n",
             o->ipc ? "ipc" : "tcp 127.0.0.1", ping_size, o->requests, o->warmup,
             o->pipelined, o->window);
-    printf ("  %-22s %12s %12s %8s\n", "", "raw zmq", "broker", "ratio");
-    printf ("  %-22s %12.1f %12.1f %8.2f  broker/raw\n", "sequential p50 (us)",
-            raw->p50_us, brk->p50_us, brk->p50_us / raw->p50_us);
-    printf ("  %-22s %12.1f %12.1f %8.2f  broker/raw\n", "sequential p99 (us)",
-            raw->p99_us, brk->p99_us, brk->p99_us / raw->p99_us);
-    printf ("  %-22s %12.0f %12.0f %8.2f  raw/broker\n", "sequential req/s",
-            raw->seq_rps, brk->seq_rps, raw->seq_rps / brk->seq_rps);
-    printf ("  %-22s %12.0f %12.0f %8.2f  raw/broker\n", "pipelined req/s",
-            raw->pipe_rps, brk->pipe_rps, raw->pipe_rps / brk->pipe_rps);
-    printf ("\n  (each ratio is how many times worse the broker path is)\n\ntargets\n");
-    printf ("  broker p50 <= %.0f x raw p50      %8.1f us <= %8.1f us   %s\n",
-            TARGET_P50_RATIO, brk->p50_us, TARGET_P50_RATIO * raw->p50_us,
-            brk->p50_us <= TARGET_P50_RATIO * raw->p50_us ? "PASS" : "MISS");
-    printf ("  broker pipelined >= %.0f req/s  %8.0f req/s              %s\n",
-            TARGET_PIPELINED_RPS, brk->pipe_rps,
-            brk->pipe_rps >= TARGET_PIPELINED_RPS ? "PASS" : "MISS");
+    printf ("  %-22s %11s %11s %11s %11s %8s %8s\n", "", "raw", "raw+CURVE", "broker",
+            "brk+CURVE", "raw", "broker");
+    row ("sequential p50 (us)", " %11.1f", r[0].p50_us, r[1].p50_us, r[2].p50_us, r[3].p50_us,
+         true);
+    row ("sequential p99 (us)", " %11.1f", r[0].p99_us, r[1].p99_us, r[2].p99_us, r[3].p99_us,
+         true);
+    row ("sequential req/s", " %11.0f", r[0].seq_rps, r[1].seq_rps, r[2].seq_rps, r[3].seq_rps,
+         false);
+    row ("pipelined req/s", " %11.0f", r[0].pipe_rps, r[1].pipe_rps, r[2].pipe_rps,
+         r[3].pipe_rps, false);
+    printf ("\n  (the last two columns: how many times worse CURVE makes the raw hop and "
+            "the broker path)\n\ntargets\n");
+    targets ("plain", &r[0], &r[2]);
+    targets ("CURVE", &r[1], &r[3]);
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -544,7 +584,8 @@ usage (FILE *out)
              "Usage: bench-bus [--requests N] [--pipelined M] [--window W] [--warmup K]\n"
              "                 [--payload BYTES] [--port P] [--ipc]\n\n"
              "Times ping round trips over a raw ZeroMQ DEALER/ROUTER echo and through\n"
-             "caisson-bus to one " WORKER_PROGRAM ", and prints both with the targets.\n\n"
+             "caisson-bus to one " WORKER_PROGRAM ", each plain and with CURVE, and\n"
+             "prints the four side by side with the targets.\n\n"
              "  --requests N     sequential round trips timed (default 20000)\n"
              "  --pipelined M    requests in the pipelined run (default 200000)\n"
              "  --window W       pipelined requests in flight (default 256)\n"
@@ -638,12 +679,27 @@ main (int argc, char **argv)
         free (data);
     proto_msg_destroy (&sample);
 
-    result_t raw, brk;
-    fprintf (stderr, "bench-bus: raw DEALER/ROUTER echo at %s ...\n", ep[0]);
-    int rc = bench_raw (&o, ep[0], &raw);
-    if (rc == 0) {
-        fprintf (stderr, "bench-bus: broker at %s, worker " WORKER_PROGRAM " ...\n", ep[1]);
-        rc = bench_broker (&o, ep, &brk);
+    /* The stack's keys, made here as `caisson up` makes them. */
+    char keys[PATH_MAX + 16], err[PATH_MAX + 160];
+    snprintf (keys, sizeof keys, "%s/keys", s_dir);
+    setenv ("CAISSON_DATA", s_dir, 1);
+    setenv ("CAISSON_BUS_KEYS", keys, 1);
+    if (buskey_create (keys, err, sizeof err)) {
+        fprintf (stderr, "bench-bus: %s\n", err);
+        return 1;
+    }
+
+    result_t r[4];
+    int rc = 0;
+    for (int curve = 0; curve < 2 && rc == 0; curve++) {
+        fprintf (stderr, "bench-bus: raw DEALER/ROUTER echo at %s%s ...\n", ep[0],
+                 curve ? ", CURVE" : "");
+        rc = bench_raw (&o, ep[0], curve, &r[curve]);
+    }
+    for (int curve = 0; curve < 2 && rc == 0; curve++) {
+        fprintf (stderr, "bench-bus: broker at %s, worker " WORKER_PROGRAM "%s ...\n", ep[1],
+                 curve ? ", CURVE" : "");
+        rc = bench_broker (&o, ep, curve, &r[2 + curve]);
     }
     stop_children ();
     free (s_payload);
@@ -652,6 +708,6 @@ main (int argc, char **argv)
         return 1;
     }
     nftw (s_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    report (&o, ping_size, &raw, &brk);
+    report (&o, ping_size, r);
     return 0;
 }

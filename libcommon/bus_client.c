@@ -31,8 +31,8 @@ bus_client_new (const char *endpoint)
         return NULL;
     }
     self->raw = zsock_resolve (self->sock);
-    self->timeout_ms = (int) cfg_u64 ("CAISSON_REQUEST_TIMEOUT_MS");
-    self->retries = (int) cfg_u64 ("CAISSON_REQUEST_RETRIES");
+    bus_client_set_timeout (self, (int) cfg_u64 ("CAISSON_REQUEST_TIMEOUT_MS"),
+                            (int) cfg_u64 ("CAISSON_REQUEST_RETRIES"));
     return self;
 }
 
@@ -51,6 +51,9 @@ bus_client_set_timeout (bus_client_t *self, int timeout_ms, int retries)
 {
     self->timeout_ms = timeout_ms;
     self->retries = retries;
+    /* A DEALER whose handshake the broker refused (a stale or unknown key)
+     * has no peer and would block a send for ever: it times out instead. */
+    zsock_set_sndtimeo (self->sock, timeout_ms);
 }
 
 void

@@ -20,6 +20,8 @@ typedef struct _bus_client_t bus_client_t;
 bus_client_t *bus_client_new (const char *endpoint);
 void bus_client_destroy (bus_client_t **self_p);
 
+/* How long a request waits for its reply (and a send for room) before it
+ * is resent, and how many times. */
 void bus_client_set_timeout (bus_client_t *self, int timeout_ms, int retries);
 
 /* Gives the client a flag (borrowed, may be NULL) that a process sets when

@@ -2,6 +2,7 @@
  * cache. See bus_worker.h and mdp.h. */
 #include "bus_worker.h"
 #include "busio.h"
+#include "buskey.h"
 #include "cfg.h"
 #include "cid.h"
 #include "clog.h"
@@ -210,7 +211,10 @@ int
 bus_worker_start (bus_worker_t *self, zloop_t *loop)
 {
     self->loop = loop;
-    self->sock = busio_socket (ZMQ_DEALER, self->endpoint, false);
+    /* The broker lets only a stack service's own key serve its requests,
+     * so a worker for one uses that key, whatever the process's role. */
+    self->sock = busio_socket_as (ZMQ_DEALER, self->endpoint, false,
+                                  buskey_is_service (self->service) ? self->service : NULL);
     if (!self->sock)
         return -1;
     self->raw = zsock_resolve (self->sock);

@@ -38,7 +38,9 @@ bus_worker_t *bus_worker_new (const char *endpoint, const char *service,
 void bus_worker_destroy (bus_worker_t **self_p);
 
 /* Registers with the broker and adds the worker's reader and heartbeat
- * timer to loop. Returns 0 or -1. */
+ * timer to loop. A worker for one of the stack's services connects with
+ * that service's bus key (buskey.h), any other with the process's. Returns
+ * 0, or -1 (a missing key is logged, naming its file). */
 int bus_worker_start (bus_worker_t *self, zloop_t *loop);
 
 /* Tells the broker this worker is leaving, so no more requests come. */

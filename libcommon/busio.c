@@ -1,9 +1,11 @@
 /* busio: multipart frame I/O. See busio.h. */
 #include "busio.h"
+#include "buskey.h"
 #include "clog.h"
 #include "proto.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -81,9 +83,21 @@ busio_is (zmq_msg_t *frame, const char *s)
 zsock_t *
 busio_socket (int type, const char *endpoint, bool bind)
 {
+    return busio_socket_as (type, endpoint, bind, NULL);
+}
+
+zsock_t *
+busio_socket_as (int type, const char *endpoint, bool bind, const char *role)
+{
     zsock_t *sock = zsock_new (type);
     if (!sock)
         return NULL;
+    char err[PATH_MAX + 160];
+    if (buskey_apply (sock, bind, role, err, sizeof err)) {
+        clog_error (NULL, "%s", err);
+        zsock_destroy (&sock);
+        return NULL;
+    }
     int zero = 0;
     int64_t max = (int64_t) proto_max_frame () + 1024;
     zmq_setsockopt (zsock_resolve (sock), ZMQ_LINGER, &zero, sizeof zero);

@@ -45,8 +45,14 @@ bool busio_is (zmq_msg_t *frame, const char *s);
 /* A new socket of type, with the options every bus socket gets (no linger
  * on close; a maximum inbound message size of the frame limit plus room for
  * routing frames, so ZeroMQ drops an oversized peer before buffering it),
- * set before it is bound to or connected to endpoint. NULL on a bad
- * endpoint, with the reason logged. */
+ * and CURVE unless CAISSON_BUS_CURVE=0: a server when bound, a client of
+ * the broker when connected) set before it is bound to or connected to
+ * endpoint. NULL on a bad endpoint or a missing key, with the reason
+ * logged. */
 zsock_t *busio_socket (int type, const char *endpoint, bool bind);
+
+/* The same with role's CURVE key (buskey.h); busio_socket uses the
+ * process's role. NULL, with the reason logged, when the key is missing. */
+zsock_t *busio_socket_as (int type, const char *endpoint, bool bind, const char *role);
 
 #endif

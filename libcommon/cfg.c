@@ -18,6 +18,13 @@ static const cfg_entry_t table[] = {
     { "CAISSON_BUS_SUB", "tcp://127.0.0.1:5552", ALL,
       "Event proxy endpoint that subscribers and taps connect to (XPUB "
       "side)." },
+    { "CAISSON_BUS_CURVE", "1", ALL,
+      "1: every bus socket uses ZeroMQ CURVE (encrypted; the broker admits "
+      "only the keys in CAISSON_BUS_KEYS). 0: plain ZeroMQ, unauthenticated, "
+      "for a trusted single-user host only (each process logs a warning)." },
+    { "CAISSON_BUS_KEYS", "", ALL,
+      "Directory of the bus's CURVE keys (`<role>.key`, `<role>.key_secret`); "
+      "empty means `$CAISSON_DATA/keys`. `caisson up` creates missing ones." },
     { "CAISSON_HTTP", "127.0.0.1:8080", "ui-bridge, caisson",
       "HTTP listen address of ui-bridge." },
     { "CAISSON_INSTANCE", "", "services",

@@ -1,8 +1,10 @@
 /* svc: the shared life of a service process. See svc.h. */
 #include "svc.h"
+#include "buskey.h"
 #include "cfg.h"
 #include "clog.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -98,7 +100,7 @@ svc_main (int argc, char **argv, const svc_def_t *def)
         fprintf (stderr, "%s: unknown argument '%s' (try --help)\n", program, argv[i]);
         return 2;
     }
-    char err[256];
+    char err[PATH_MAX + 160];
     if (cfg_check (err, sizeof err)) {
         fprintf (stderr, "%s: %s\n", program, err);
         return 2;
@@ -107,6 +109,18 @@ svc_main (int argc, char **argv, const svc_def_t *def)
     zsys_init ();
     zsys_set_logstream (NULL);
 
+    buskey_set_role (def->name);
+    if (!buskey_curve ())
+        fprintf (stderr, "%s: warning: CAISSON_BUS_CURVE=0: the bus is plain ZeroMQ, "
+                 "open to any local process\n", program);
+    else {
+        zcert_t *key = buskey_load (def->name, err, sizeof err);
+        if (!key) {
+            fprintf (stderr, "%s: %s\n", program, err);
+            return 2;
+        }
+        zcert_destroy (&key);
+    }
     svc_t self = { .def = def };
     int status = 1;
     self.loop = zloop_new ();

@@ -1,6 +1,7 @@
 /* support: shared test helpers. See support.h. */
 #define _GNU_SOURCE     /* nftw beside usleep */
 #include "support.h"
+#include "buskey.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,15 @@ support_sandbox_env (const char *name)
     snprintf (ep, sizeof ep, "ipc://%s/events-out", s_dir);
     setenv ("CAISSON_BUS_SUB", ep, 1);
     setenv ("CAISSON_DATA", s_dir, 1);
+    /* Every test's bus is CURVE, as a stack's is: the keys the services
+     * and the test (as `client`) use, made once per directory. */
+    unsetenv ("CAISSON_BUS_KEYS");
+    char kdir[600], err[700];
+    snprintf (kdir, sizeof kdir, "%s/keys", s_dir);
+    if (buskey_create (kdir, err, sizeof err)) {
+        fprintf (stderr, "support: %s\n", err);
+        return NULL;
+    }
     if (!s_owner)
         atexit (sweep);
     s_owner = getpid ();

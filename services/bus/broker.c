@@ -5,6 +5,7 @@
  * (never copied) to the chosen worker; a reply's likewise to the client. */
 #include "broker.h"
 #include "busio.h"
+#include "buskey.h"
 #include "cfg.h"
 #include "clog.h"
 #include "mdp.h"
@@ -13,7 +14,9 @@
 
 #include <ctype.h>
 #include <czmq.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +56,10 @@ struct _worker_t {
 struct _broker_t {
     zsock_t *router, *xsub, *xpub;
     void *rraw, *xsub_raw, *xpub_raw;
+    zsock_t *zap;               /* ZAP handler; NULL when CURVE is off */
+    zhashx_t *keys;             /* Z85 public key -> role name, the allow-list */
+    int64_t refusal_logged;     /* when a refusal (handshake, READY) was last logged */
+    uint64_t refusals_unlogged; /* refused since then */
     zhashx_t *services;         /* name -> service_t */
     zhashx_t *workers;          /* key -> worker_t */
     char instance[64];
@@ -75,6 +82,24 @@ identity_key (zmq_msg_t *id, char key[64])
     for (size_t i = 0; i < n; i++)
         snprintf (key + 2 * i, 3, "%02x", p[i]);
     key[2 * n] = '\0';
+}
+
+/* True when a refusal may be logged now: one line a second at most, so a
+ * peer looping on refused handshakes or READYs cannot fill the disk with
+ * the log. Counts the refusals it silences; *silenced receives how many
+ * went unlogged before this one. */
+static bool
+refusal_log_due (broker_t *self, uint64_t *silenced)
+{
+    int64_t now = zclock_mono ();
+    if (self->refusal_logged && now - self->refusal_logged < 1000) {
+        self->refusals_unlogged++;
+        return false;
+    }
+    *silenced = self->refusals_unlogged;
+    self->refusals_unlogged = 0;
+    self->refusal_logged = now;
+    return true;
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -354,6 +379,18 @@ on_ready (broker_t *self, busio_msg_t *m, worker_t *w, const char *key)
         clog_warn (NULL, "malformed READY from %s dropped", key);
         return;
     }
+    /* A stack service's requests carry its tenants' files, commands and
+     * approvals: only the holder of that service's key may serve them. The
+     * ZAP handler named the connection's key (User-Id) at the handshake. */
+    const char *holder = self->zap ? zmq_msg_gets (&m->f[1], "User-Id") : NULL;
+    if (self->zap && buskey_is_service (service) && (!holder || strcmp (holder, service))) {
+        uint64_t silenced;
+        if (refusal_log_due (self, &silenced))
+            clog_warn (NULL, "READY for %s.%s from %s refused: the connection holds the %s key, "
+                       "not %s's (%llu more refusals unlogged)", service, instance, key,
+                       holder ? holder : "no", service, (unsigned long long) silenced);
+        return;
+    }
     if (w) {                    /* a repeated READY updates the registration */
         service_detach (w->service, w);
         service_detach (w->instance, w);
@@ -450,6 +487,107 @@ heartbeat (broker_t *self)
         service_dispatch (self, s);     /* also expires stale queued requests */
 }
 
+/* ---- authentication (ZAP, RFC 27) --------------------------------------- */
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+
+static void
+key_name_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+/* The allow-list: every `<role>.key` in the key directory, named by role.
+ * Returns the number of keys, or -1 when the directory cannot be read. */
+static int
+keys_load (broker_t *self)
+{
+    char dir[PATH_MAX];
+    buskey_dir (dir, sizeof dir);
+    DIR *d = opendir (dir);
+    if (!d) {
+        clog_error (NULL, "cannot read the bus key directory %s: %s", dir, strerror (errno));
+        return -1;
+    }
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir (d))) {
+        size_t len = strlen (e->d_name);
+        if (len <= 4 || len > 64 + 4 || strcmp (e->d_name + len - 4, ".key"))
+            continue;
+        char path[PATH_MAX + 80];
+        snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+        zcert_t *cert = zcert_load (path);
+        char *name = strndup (e->d_name, len - 4);
+        if (cert && name && zhashx_insert (self->keys, zcert_public_txt (cert), name) == 0) {
+            name = NULL;
+            count++;
+        }
+        else if (!cert)
+            clog_warn (NULL, "%s is not a CURVE key file; ignored", path);
+        free (name);
+        zcert_destroy (&cert);
+    }
+    closedir (d);
+    return count;
+}
+
+/* Answers one ZAP request: 200 with the key's role as User-Id when the
+ * client's public key is in the allow-list, else 400 (the handshake fails
+ * and the peer gets nothing). */
+static void
+zap_answer (broker_t *self)
+{
+    busio_msg_t m;
+    if (busio_recv (zsock_resolve (self->zap), &m, ZMQ_DONTWAIT)) {
+        if (errno != EPROTO)
+            return;
+        m.n = 0;                /* too many frames: still owed an answer (REP) */
+    }
+    const char *name = NULL;
+    if (m.n == 7 && busio_is (&m.f[5], "CURVE") && zmq_msg_size (&m.f[6]) == 32) {
+        char txt[41];
+        zmq_z85_encode (txt, zmq_msg_data (&m.f[6]), 32);
+        name = zhashx_lookup (self->keys, txt);
+    }
+    uint64_t silenced;
+    if (!name && refusal_log_due (self, &silenced))
+        clog_warn (NULL, "bus connection from %.*s refused: %s (%llu more refusals unlogged)",
+                   m.n > 3 ? (int) zmq_msg_size (&m.f[3]) : 0,
+                   m.n > 3 ? (const char *) zmq_msg_data (&m.f[3]) : "",
+                   m.n == 7 ? "its CURVE key is not in the key directory" : "not a CURVE handshake",
+                   (unsigned long long) silenced);
+    const char *code = name ? "200" : "400", *text = name ? "OK" : "unknown key";
+    const void *parts[] = { "1.0", m.n > 1 ? zmq_msg_data (&m.f[1]) : "", code, text,
+                            name ? name : "", "" };
+    size_t sizes[] = { 3, m.n > 1 ? zmq_msg_size (&m.f[1]) : 0, 3, strlen (text),
+                       name ? strlen (name) : 0, 0 };
+    busio_send (zsock_resolve (self->zap), 6, parts, sizes);
+    busio_close (&m);
+}
+
+/* Binds the ZAP handler before any CURVE socket exists, so no handshake
+ * can happen unchecked. Returns 0 or -1. */
+static int
+zap_start (broker_t *self)
+{
+    self->keys = zhashx_new ();
+    if (!self->keys)
+        return -1;
+    zhashx_set_destructor (self->keys, key_name_free);
+    int n = keys_load (self);
+    if (n < 0)
+        return -1;
+    self->zap = zsock_new (ZMQ_REP);
+    if (!self->zap || zsock_bind (self->zap, ZAP_ENDPOINT) < 0) {
+        clog_error (NULL, "cannot bind the ZAP handler at %s", ZAP_ENDPOINT);
+        return -1;
+    }
+    clog_info (NULL, "bus authentication: CURVE, %d keys admitted", n);
+    return 0;
+}
+
 /* ---- life --------------------------------------------------------------- */
 
 static void
@@ -484,6 +622,10 @@ broker_new (const char *requests, const char *events_in, const char *events_out,
     self->queued_bytes_max = (size_t) cfg_u64 ("CAISSON_BROKER_QUEUE_MB") << 20;
     self->services = zhashx_new ();
     self->workers = zhashx_new ();
+    if (buskey_curve () && zap_start (self)) {
+        broker_destroy (&self);
+        return NULL;
+    }
     self->router = busio_socket (ZMQ_ROUTER, requests, true);
     self->xsub = busio_socket (ZMQ_XSUB, events_in, true);
     self->xpub = busio_socket (ZMQ_XPUB, events_out, true);
@@ -519,6 +661,8 @@ broker_destroy (broker_t **self_p)
     zsock_destroy (&self->router);
     zsock_destroy (&self->xsub);
     zsock_destroy (&self->xpub);
+    zsock_destroy (&self->zap);         /* last: no CURVE socket is left to ask it */
+    zhashx_destroy (&self->keys);
     free (self);
     *self_p = NULL;
 }
@@ -543,11 +687,13 @@ broker_run (broker_t *self)
         { self->rraw, 0, ZMQ_POLLIN, 0 },
         { self->xsub_raw, 0, ZMQ_POLLIN, 0 },
         { self->xpub_raw, 0, ZMQ_POLLIN, 0 },
+        { self->zap ? zsock_resolve (self->zap) : NULL, 0, ZMQ_POLLIN, 0 },
     };
+    int nitems = self->zap ? 4 : 3;
     int64_t next_beat = zclock_mono () + self->heartbeat_ms;
     while (!zsys_interrupted) {
         int64_t wait = next_beat - zclock_mono ();
-        int rc = zmq_poll (items, 3, wait > 0 ? wait : 0);
+        int rc = zmq_poll (items, nitems, wait > 0 ? wait : 0);
         if (rc < 0 && errno != EINTR)
             break;
         if (items[0].revents & ZMQ_POLLIN) {
@@ -565,6 +711,8 @@ broker_run (broker_t *self)
                 busio_close (&m);
             }
         }
+        if (nitems > 3 && (items[3].revents & ZMQ_POLLIN))
+            zap_answer (self);
         if (items[1].revents & ZMQ_POLLIN)
             relay (self->xsub_raw, self->xpub_raw);
         if (items[2].revents & ZMQ_POLLIN)

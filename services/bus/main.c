@@ -1,6 +1,7 @@
 /* caisson-bus: the broker process. Reads its endpoints from the
  * configuration and runs the broker until SIGTERM or SIGINT. */
 #include "broker.h"
+#include "buskey.h"
 #include "cfg.h"
 #include "cid.h"
 #include "clog.h"
@@ -40,6 +41,10 @@ main (int argc, char **argv)
     if (!*instance)
         cid_token (instance, 8);
     clog_init ("bus", instance);
+    buskey_set_role (BUSKEY_BUS);
+    if (!buskey_curve ())
+        clog_warn (NULL, "CAISSON_BUS_CURVE=0: the bus is plain ZeroMQ; any process that "
+                   "reaches its endpoints may serve, call and listen");
 
     broker_t *broker = broker_new (cfg_str ("CAISSON_BUS"), cfg_str ("CAISSON_BUS_PUB"),
                                    cfg_str ("CAISSON_BUS_SUB"), instance);

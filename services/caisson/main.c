@@ -12,6 +12,7 @@
 #include "cmd_token.h"
 #include "cmd_tool.h"
 #include "cmd_run.h"
+#include "keys.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -39,6 +40,7 @@ static const char *usage =
     "  stats [--json]               pass rate, tokens, runtime, steps, failure causes\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
     "                               its health; exit 0 when it answers\n"
+    "  keys [--data DIR]            make the bus's missing CURVE keys (up does too)\n"
     "  token create --user NAME [--operator] [--expires 30d] [--data DIR]\n"
     "                               print a new API bearer token for NAME\n"
     "  token list [--json]          tokens: id, user, role, created, expires, last use\n"
@@ -164,6 +166,8 @@ cmd_up (const args_t *a)
                  (int) running);
         return 1;
     }
+    if (keys_prepare (a->data))
+        return 1;
     if (!a->detach)
         return run_stack (a, -1);
 
@@ -404,6 +408,8 @@ main (int argc, char **argv)
         return cmd_status (&a);
     if (!strcmp (a.command, "health"))
         return cmd_health (&a);
+    if (!strcmp (a.command, "keys"))
+        return cmd_keys (a.data);
     fprintf (stderr, "caisson: unknown command '%s'\nusage: %s\n", a.command, usage);
     return 2;
 }

@@ -14,6 +14,7 @@
 
 static const char *const endpoint_keys[] = {
     "CAISSON_BUS", "CAISSON_BUS_PUB", "CAISSON_BUS_SUB", "CAISSON_HTTP",
+    "CAISSON_BUS_KEYS", "CAISSON_BUS_CURVE",
 };
 #define ENDPOINT_KEYS (sizeof endpoint_keys / sizeof endpoint_keys[0])
 
