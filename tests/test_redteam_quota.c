@@ -11,7 +11,8 @@
  *   - /proc/self/mountinfo inside names no host path of the data dir;
  *   - destroy leaves no mount and no loop device behind; `caisson down`
  *     detaches every workspace, and a restarted manager re-attaches it
- *     with the files and the limit intact.
+ *     with the files and the limit intact;
+ *   - the same limit on a tmpfs, where loop devices are missing.
  * Small limits keep it fast: CAISSON_SANDBOX_DISK_MB=8, INODES=500. */
 #define _GNU_SOURCE
 #include "sbx_client.h"
@@ -351,6 +352,48 @@ test_down_and_restore (void **state)
     done (a);
 }
 
+/* Where loop devices are missing (CAISSON_SANDBOX_DISK_BACKEND=tmpfs
+ * stands in for such a container): the limit still holds, mountinfo still
+ * names no host path, and destroy leaves no mount. */
+static void
+test_tmpfs_fallback (void **state)
+{
+    (void) state;
+    support_expect_clean_exit (s_mgr);
+    static const char *const env[] = { "CAISSON_SANDBOX_DISK_BACKEND=tmpfs", NULL };
+    s_mgr = support_spawn ("caisson-sandbox-manager", env);
+    proto_msg_t *rep = NULL;
+    for (int i = 0; i < 200 && !(rep && rep->type == PROTO_health_rep); i++) {
+        proto_msg_destroy (&rep);
+        proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
+        rep = bus_client_request (s_c, "sandbox-manager", req);
+        proto_msg_destroy (&req);
+    }
+    proto_msg_destroy (&rep);
+    char *a = create_as ("tester"), out[8192], id[128];
+    snprintf (id, sizeof id, "%s", a);
+    assert_true (host_mounted (id));
+    assert_false (loop_backed (id));
+    rep = sh (a, "head -c 33554432 /dev/zero > fill", 60, NULL);
+    assert_int_equal (rep->type, PROTO_sandbox_exec_result);
+    assert_int_not_equal (rep->body.sandbox_exec_result.exitCode, 0);
+    assert_non_null (strstr (rep->body.sandbox_exec_result.stderr, "No space left on device"));
+    assert_string_equal (rep->body.sandbox_exec_result.workspaceFull, "workspace full (limit 8 MiB)");
+    proto_msg_destroy (&rep);
+    assert_int_equal (run (a, "cat /proc/self/mountinfo", out, sizeof out), 0);
+    assert_null (strstr (out, s_dir));
+    done (a);
+    bool clean = false;
+    for (int i = 0; i < 500 && !clean; i++) {
+        clean = !host_mounted (id);
+        if (!clean)
+            usleep (10000);
+    }
+    assert_true (clean);
+    support_expect_clean_exit (s_mgr);
+    start_stack_manager ();
+}
+
 static int
 setup (void **state)
 {
@@ -387,6 +430,7 @@ main (void)
         cmocka_unit_test_teardown (test_mountinfo, after),
         cmocka_unit_test_teardown (test_destroy_clean, after),
         cmocka_unit_test_teardown (test_down_and_restore, after),
+        cmocka_unit_test_teardown (test_tmpfs_fallback, after),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

@@ -241,7 +241,8 @@ sbx_disk_prepare (const sbx_disk_opts_t *o, char *backend, char *note, size_t no
     if (any || !strcmp (o->backend, "tmpfs")) {
         if (tmpfs_new (o, why, whylen) == 0) {
             strcpy (backend, "tmpfs");
-            snprintf (note, notelen, "workspace on tmpfs (limited, not persistent): %s", tried);
+            if (*tried)
+                snprintf (note, notelen, "workspace on tmpfs (limited, not persistent): %s", tried);
             return 0;
         }
         if (!any)
