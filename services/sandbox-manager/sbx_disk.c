@@ -35,7 +35,9 @@ struct loop_config {
 /* Formats the image: the inode limit is fixed here (-N), the reserve is
  * 0 (all of it is the sandbox's), no journal (a scratch workspace; its
  * image is checked by nothing and a crash loses at most recent writes),
- * lazy init (format in milliseconds), root owned by the sandbox. */
+ * no blocks reserved for growing it (it never grows) and no discard of a
+ * file that is all holes, lazy init (format in milliseconds), root owned
+ * by the sandbox. */
 static int
 format (const sbx_disk_opts_t *o, char *why, size_t whylen)
 {
@@ -51,10 +53,10 @@ format (const sbx_disk_opts_t *o, char *why, size_t whylen)
     }
     char n[24], ext[128];
     snprintf (n, sizeof n, "%llu", (unsigned long long) o->inodes);
-    snprintf (ext, sizeof ext, "lazy_itable_init=1,lazy_journal_init=1,root_owner=%u:%u",
+    snprintf (ext, sizeof ext, "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=%u:%u",
               (unsigned) o->uid, (unsigned) o->uid);
-    char *argv[] = { (char *) bin, "-q", "-F", "-m", "0", "-N", n, "-O", "^has_journal", "-E",
-                     ext, IMG, NULL };
+    char *argv[] = { (char *) bin, "-q", "-F", "-m", "0", "-N", n, "-O", "^has_journal,^resize_inode",
+                     "-E", ext, IMG, NULL };
     char *envp[] = { NULL };
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init (&fa);
