@@ -332,7 +332,8 @@ finish (box_t *box, int fd, pid_t helper)
         char reason[1024];
         snprintf (reason, sizeof reason, "%s%s%s", was && *was ? was : "", was && *was ? "; " : "",
                   note + 1);
-        json_object_set_new (box->rec, "reason", json_string (reason));
+        if (!was || !strstr (was, note + 1))    /* a heal says it again */
+            json_object_set_new (box->rec, "reason", json_string (reason));
     }
     return 0;
 }
