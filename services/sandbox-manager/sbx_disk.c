@@ -152,6 +152,11 @@ done:
 static int
 loop_new (const sbx_disk_opts_t *o, char *why, size_t whylen)
 {
+    /* No loop devices (a container): say so before formatting for nothing. */
+    if (access ("/dev/loop-control", R_OK | W_OK)) {
+        snprintf (why, whylen, "/dev/loop-control: %s", strerror (errno));
+        return -1;
+    }
     int fd = open (IMG, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         snprintf (why, whylen, "%s: %s", IMG, strerror (errno));
