@@ -9,6 +9,7 @@
 #include <linux/loop.h>
 #include <linux/magic.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -208,6 +209,13 @@ sbx_disk_prepare (const sbx_disk_opts_t *o, char *backend, char *note, size_t no
 {
     struct stat ws, here;
     *note = 0;
+    bool any = !strcmp (o->backend, "auto");
+    if (!any && strcmp (o->backend, "loop") && strcmp (o->backend, "tmpfs")
+        && strcmp (o->backend, "none")) {
+        snprintf (why, whylen, "CAISSON_SANDBOX_DISK_BACKEND: expected auto, loop, tmpfs or none, "
+                  "got '%s'", o->backend);
+        return -1;
+    }
     if (stat (WS, &ws) || stat (".", &here)) {
         snprintf (why, whylen, "workspace: %s", strerror (errno));
         return -1;
@@ -221,12 +229,13 @@ sbx_disk_prepare (const sbx_disk_opts_t *o, char *backend, char *note, size_t no
         strcpy (backend, "loop");
         return attach_mount (why, whylen);
     }
-    if (!o->mb || !o->inodes) {
-        snprintf (why, whylen, "disk limit %llu MiB, %llu inodes: both must be above 0",
-                  (unsigned long long) o->mb, (unsigned long long) o->inodes);
+    /* 16 TiB and 2^32 inodes: what ext4 with 4 KiB blocks can hold */
+    if (!o->mb || !o->inodes || o->mb > (1ull << 24) || o->inodes > UINT32_MAX) {
+        snprintf (why, whylen, "disk limit %llu MiB, %llu inodes: expected 1..16777216 MiB and "
+                  "1..4294967295 inodes", (unsigned long long) o->mb,
+                  (unsigned long long) o->inodes);
         return -1;
     }
-    bool any = !strcmp (o->backend, "auto");
     char tried[512] = "";
     strcpy (backend, "none");
     if (!strcmp (o->backend, "none"))
@@ -256,11 +265,6 @@ sbx_disk_prepare (const sbx_disk_opts_t *o, char *backend, char *note, size_t no
             return -1;
         size_t n = strlen (tried);
         snprintf (tried + n, sizeof tried - n, "; %s", why);
-    }
-    if (!any) {
-        snprintf (why, whylen, "CAISSON_SANDBOX_DISK_BACKEND: expected auto, loop, tmpfs or none, "
-                  "got '%s'", o->backend);
-        return -1;
     }
     snprintf (note, notelen, "workspace has no disk limit: %s", tried);
     return 0;
