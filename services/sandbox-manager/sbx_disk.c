@@ -33,14 +33,14 @@ struct loop_config {
 };
 #endif
 
-/* Formats the image: the inode limit is fixed here (-N), the reserve is
- * 0 (all of it is the sandbox's), no journal (a scratch workspace; its
- * image is checked by nothing and a crash loses at most recent writes),
- * no blocks reserved for growing it (it never grows) and no discard of a
- * file that is all holes, lazy init (format in milliseconds), root owned
- * by the sandbox. */
+/* Formats the image at path: the inode limit is fixed here (-N), the
+ * reserve is 0 (all of it is the sandbox's), no journal (a scratch
+ * workspace; its image is checked by nothing and a crash loses at most
+ * recent writes), no blocks reserved for growing it (it never grows) and
+ * no discard of a file that is all holes, lazy init (format in
+ * milliseconds). */
 static int
-format (const sbx_disk_opts_t *o, char *why, size_t whylen)
+format (const sbx_disk_opts_t *o, const char *path, char *why, size_t whylen)
 {
     static const char *const mkfs[] = { "/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4",
                                         "/usr/bin/mkfs.ext4" };
@@ -54,10 +54,9 @@ format (const sbx_disk_opts_t *o, char *why, size_t whylen)
     }
     char n[24], ext[128];
     snprintf (n, sizeof n, "%llu", (unsigned long long) o->inodes);
-    snprintf (ext, sizeof ext, "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=%u:%u",
-              (unsigned) o->uid, (unsigned) o->uid);
+    snprintf (ext, sizeof ext, "lazy_itable_init=1,lazy_journal_init=1,nodiscard");
     char *argv[] = { (char *) bin, "-q", "-F", "-m", "0", "-N", n, "-O", "^has_journal,^resize_inode",
-                     "-E", ext, IMG, NULL };
+                     "-E", ext, (char *) path, NULL };
     char *envp[] = { NULL };
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init (&fa);
@@ -150,6 +149,69 @@ done:
     return rc;
 }
 
+/* Makes an empty sparse file of o->mb MiB at path (mode 0600). */
+static int
+sparse_new (const sbx_disk_opts_t *o, const char *path, char *why, size_t whylen)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int rc = fd < 0 ? -1 : ftruncate (fd, (off_t) (o->mb << 20));
+    if (rc)
+        snprintf (why, whylen, "%s: %s", path, strerror (errno));
+    if (fd >= 0)
+        close (fd);
+    return rc;
+}
+
+/* The formatted image every workspace with these limits starts as, in the
+ * directory above the sandbox's: formatting once and copying its few
+ * hundred KiB of metadata costs a fraction of a mkfs per sandbox. Made
+ * under a private name and renamed, so helpers running at once never see
+ * half of one. Writes its path into path. */
+static int
+template_get (const sbx_disk_opts_t *o, char *path, size_t pathlen, char *why, size_t whylen)
+{
+    /* v1: the mkfs options above; a change of them needs a new name. */
+    snprintf (path, pathlen, "../.workspace-v1-%llum-%llui.img", (unsigned long long) o->mb,
+              (unsigned long long) o->inodes);
+    if (access (path, R_OK) == 0)
+        return 0;
+    char tmp[240];
+    snprintf (tmp, sizeof tmp, "%s.%d", path, (int) getpid ());
+    if (sparse_new (o, tmp, why, whylen) || format (o, tmp, why, whylen) || rename (tmp, path)) {
+        if (!*why)
+            snprintf (why, whylen, "%s: %s", path, strerror (errno));
+        unlink (tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies the template's data (not its holes) into a new IMG. */
+static int
+copy_template (const sbx_disk_opts_t *o, const char *tpl, char *why, size_t whylen)
+{
+    int in = open (tpl, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = -1, rc = -1;
+    if (in < 0 || sparse_new (o, IMG, why, whylen)
+        || (out = open (IMG, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        goto done;
+    off_t end = lseek (in, 0, SEEK_END), at = 0;
+    while (at < end && (at = lseek (in, at, SEEK_DATA)) >= 0) {
+        off_t hole = lseek (in, at, SEEK_HOLE), dst = at;
+        while (at < hole)
+            if (copy_file_range (in, &at, out, &dst, (size_t) (hole - at), 0) <= 0)
+                goto done;
+    }
+    rc = at < 0 && errno != ENXIO ? -1 : 0;
+done:
+    if (rc && !*why)
+        snprintf (why, whylen, "copying %s: %s", tpl, strerror (errno));
+    if (in >= 0)
+        close (in);
+    if (out >= 0)
+        close (out);
+    return rc;
+}
+
 static int
 loop_new (const sbx_disk_opts_t *o, char *why, size_t whylen)
 {
@@ -158,21 +220,22 @@ loop_new (const sbx_disk_opts_t *o, char *why, size_t whylen)
         snprintf (why, whylen, "/dev/loop-control: %s", strerror (errno));
         return -1;
     }
-    int fd = open (IMG, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        snprintf (why, whylen, "%s: %s", IMG, strerror (errno));
-        return -1;
-    }
-    int rc = ftruncate (fd, (off_t) (o->mb << 20));
-    close (fd);
-    if (rc)
-        snprintf (why, whylen, "%s: %s", IMG, strerror (errno));
-    if (rc || format (o, why, whylen) || attach_mount (why, whylen)) {
+    char tpl[200];
+    *why = 0;
+    if (template_get (o, tpl, sizeof tpl, why, whylen) || copy_template (o, tpl, why, whylen)
+        || attach_mount (why, whylen)) {
         unlink (IMG);
         return -1;
     }
-    /* mkfs's lost+found would show in every listing of the workspace. */
+    /* The root is the sandbox's; mkfs's lost+found would show in every
+     * listing of the workspace. */
     rmdir (WS "/lost+found");
+    if (chown (WS, o->uid, o->uid) || chmod (WS, 0755)) {
+        snprintf (why, whylen, "chown workspace: %s", strerror (errno));
+        umount2 (WS, MNT_DETACH);
+        unlink (IMG);
+        return -1;
+    }
     return 0;
 }
 
