@@ -397,6 +397,12 @@ sbx_host_destroy (box_t *box)
     if (pid > 0)
         kill (pid, SIGKILL);
     sbx_cgroup_kill (box->id);
+    /* Detached now, while the dying sandbox still holds its own copy of the
+     * mount: the filesystem's teardown then falls to its last process, not
+     * to this loop. */
+    char dir[1024];
+    snprintf (dir, sizeof dir, "%s/sandboxes/%s", m->data, box->id);
+    sbx_disk_release (dir);
     set_status (box, "destroyed", NULL);
     publish (box);
     sbx_registry_del (m->reg, box->id);
