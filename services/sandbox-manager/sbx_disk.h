@@ -4,8 +4,9 @@
  * (the services' LMDB stores, logs, tokens) keeps its space and inodes.
  *
  * The backends, in the order `auto` tries them:
- *   loop   an ext4 image (DIR/workspace.img, sparse, 0600) formatted once
- *          with the inode limit, attached to a loop device with
+ *   loop   an ext4 image (DIR/workspace.img, sparse, 0600): a copy of a
+ *          template formatted once per pair of limits (beside the sandboxes'
+ *          directories), attached to a loop device with
  *          LO_FLAGS_AUTOCLEAR and mounted nosuid,nodev on DIR/workspace in
  *          the host's mount namespace. The image keeps the files: a restart
  *          of the manager finds the mount in place, a reboot or `caisson
