@@ -239,6 +239,15 @@ static const cfg_entry_t table[] = {
       "RLIMIT_NOFILE of sandbox processes." },
     { "CAISSON_SANDBOX_FSIZE_MB", "1024", "sandbox-manager",
       "RLIMIT_FSIZE of sandbox processes (largest file one may write), in MiB." },
+    { "CAISSON_SANDBOX_DISK_MB", "1024", "sandbox-manager",
+      "Size of each sandbox's workspace, in MiB: its own filesystem, so a full workspace "
+      "answers ENOSPC to that sandbox alone (docs/sandbox.md)." },
+    { "CAISSON_SANDBOX_INODES", "100000", "sandbox-manager",
+      "Most files and directories one workspace may hold (its filesystem's inodes)." },
+    { "CAISSON_SANDBOX_DISK_BACKEND", "auto", "sandbox-manager",
+      "What holds each workspace: `loop` (an ext4 image on a loop device, kept across "
+      "restarts), `tmpfs` (memory, lost with its mount), `auto` (loop, else tmpfs, else none, "
+      "logged) or `none` (a plain directory: no limit)." },
     { "CAISSON_SANDBOX_OUTPUT_CAP", "1048576", "sandbox-manager",
       "Bytes of stdout and of stderr an exec captures; past that the result is "
       "flagged truncated." },

@@ -2,3 +2,8 @@
 # restart, TTL, healing, pause/resume, and the attack suite.
 caisson_test(test_sandbox test_sandbox.c sbx_client.c)
 caisson_test(test_sandbox_attack test_sandbox_attack.c sbx_client.c)
+# Red team (issue 11): a workspace filled to its disk and inode limits,
+# what the model is told, mountinfo, and no mount or loop device left.
+caisson_test(test_redteam_quota test_redteam_quota.c sbx_client.c)
+add_dependencies(test_redteam_quota caisson caisson-tool-runner caisson-bus caisson-sandbox-manager
+                 caisson-sandbox-init)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,6 +190,30 @@ stack_clear (const char *data)
     }
 }
 
+/* Detaches every mount at data/sandboxes/<id>/workspace (the sandboxes'
+ * own filesystems, see docs/sandbox.md), so a stopped stack leaves no
+ * mount and no loop device behind. */
+static void
+unmount_workspaces (const char *data)
+{
+    char real[PATH_MAX], prefix[PATH_MAX + 16], line[8192], point[4096];
+    if (!realpath (data, real))
+        return;
+    int plen = snprintf (prefix, sizeof prefix, "%s/sandboxes/", real);
+    FILE *f = fopen ("/proc/self/mountinfo", "re");
+    while (f && plen > 0 && (size_t) plen < sizeof prefix && fgets (line, sizeof line, f)) {
+        /* id parent major:minor root MOUNT-POINT ...; spaces come as \040 */
+        if (sscanf (line, "%*s %*s %*s %*s %4095s", point) != 1 || strchr (point, '\\')
+            || strncmp (point, prefix, (size_t) plen))
+            continue;
+        const char *slash = strchr (point + plen, '/');
+        if (slash && !strcmp (slash, "/workspace"))
+            umount2 (point, MNT_DETACH | UMOUNT_NOFOLLOW);
+    }
+    if (f)
+        fclose (f);
+}
+
 int
 stack_kill_sandboxes (const char *data)
 {
@@ -223,5 +248,6 @@ stack_kill_sandboxes (const char *data)
             killed++;
     }
     closedir (proc);
+    unmount_workspaces (data);
     return killed;
 }

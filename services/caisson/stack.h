@@ -54,7 +54,10 @@ void stack_clear (const char *data);
  * whose sandbox directory lies under data/sandboxes. Sandboxes outlive a
  * restarted sandbox-manager on purpose; a stopped stack leaves nothing
  * running, and the next start heals them from their kept workspaces.
- * Returns how many were killed. */
+ * Their workspace filesystems are detached too (lazily): a loop-backed
+ * one keeps its files in its image and is attached again by the next
+ * start; a tmpfs one (no loop devices) is lost. Returns how many were
+ * killed. */
 int stack_kill_sandboxes (const char *data);
 
 /* True when pid is alive and runs one of our binaries (guards against a

@@ -27,6 +27,9 @@ box_new (sbx_mgr_t *m)
     box->rec = json_pack ("{s:s, s:s, s:I, s:I}", "sandboxId", box->id, "status", "provisioning",
                           "createdAt", (json_int_t) (uint64_t) zclock_time (), "uid",
                           (json_int_t) (cfg_u64 ("CAISSON_SANDBOX_UID_BASE") + m->next_uid++));
+    /* The workspace's limits, fixed when its filesystem is made. */
+    json_object_set_new (box->rec, "diskMb", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_DISK_MB")));
+    json_object_set_new (box->rec, "inodes", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_INODES")));
     return box;
 }
 

@@ -4,15 +4,19 @@
  * with an empty environment) for each sandbox:
  *
  *   caisson-sandbox-init ID DIR UID NET TMP_MB NOFILE FSIZE_MB CAP READ_CAP CGROUPS ROOT
+ *                        DISK_MB INODES DISK_BACKEND
  *
  * It joins the sandbox's cgroups (CGROUPS: ':'-separated cgroup.procs
- * files, or '-'), listens on DIR/ctl.sock, forks the sandbox's init into
+ * files, or '-'), makes DIR/workspace a filesystem of its own with the disk
+ * and inode limits (sbx_disk), listens on DIR/ctl.sock, forks the sandbox's init into
  * new namespaces (sbx_ns), writes its id maps, waits until the init has
  * built its filesystem and confined itself (sbx_seccomp), then writes the
- * init's host pid (or `E <reason>`) on fd 3 and exits. The init serves the
+ * init's host pid and the workspace's backend (`PID BACKEND [NOTE]`, or
+ * `E <reason>`) on fd 3 and exits. The init serves the
  * manager on ctl.sock (sbx_init.c) until it is killed; when it dies, the
  * kernel kills everything else in the sandbox. */
 #define _GNU_SOURCE
+#include "sbx_disk.h"
 #include "sbx_initd.h"
 #include "sbx_ns.h"
 #include "sbx_seccomp.h"
@@ -87,9 +91,10 @@ child (const sbx_ns_opts_t *o, const sbx_rlimits_t *lim, sbx_ictx_t *ctx, int go
 int
 main (int argc, char **argv)
 {
-    if (argc != 12) {
+    if (argc != 15) {
         fprintf (stderr, "usage: caisson-sandbox-init ID DIR UID NET TMP_MB NOFILE FSIZE_MB CAP "
-                         "READ_CAP CGROUPS ROOT (started by sandbox-manager)\n");
+                         "READ_CAP CGROUPS ROOT DISK_MB INODES DISK_BACKEND (started by "
+                         "sandbox-manager)\n");
         return 2;
     }
     sbx_ns_opts_t o = { .id = argv[1], .dir = argv[2], .host_uid = (uid_t) atol (argv[3]),
@@ -104,7 +109,23 @@ main (int argc, char **argv)
         dprintf (3, "E joining cgroup: %s\n", strerror (errno));
         return 1;
     }
-    int lfd = chdir (o.dir) ? -1 : listen_on (o.dir);
+    sbx_disk_opts_t disk = { .mb = strtoull (argv[12], NULL, 10),
+                             .inodes = strtoull (argv[13], NULL, 10), .backend = argv[14],
+                             .uid = o.host_uid };
+    char backend[8], note[600], why[600];
+    if (chdir (o.dir)) {
+        dprintf (3, "E %s: %s\n", o.dir, strerror (errno));
+        return 1;
+    }
+    if (sbx_disk_prepare (&disk, backend, note, sizeof note, why, sizeof why)) {
+        dprintf (3, "E workspace: %s\n", why);
+        return 1;
+    }
+    if (strcmp (backend, "none")) {
+        ctx.disk_mb = disk.mb;
+        ctx.disk_inodes = disk.inodes;
+    }
+    int lfd = listen_on (o.dir);
     int go[2], ready[2];
     if (lfd < 0 || pipe2 (go, O_CLOEXEC) || pipe2 (ready, O_CLOEXEC)) {
         dprintf (3, "E control socket: %s\n", strerror (errno));
@@ -131,7 +152,7 @@ main (int argc, char **argv)
     char buf[600];
     ssize_t n = write (go[1], "g", 1) == 1 ? read (ready[0], buf, sizeof buf - 1) : -1;
     if (n == 2 && !memcmp (buf, "OK", 2)) {
-        dprintf (3, "%d\n", (int) pid);
+        dprintf (3, "%d %s%s%s\n", (int) pid, backend, *note ? " " : "", note);
         return 0;
     }
     buf[n > 0 ? n : 0] = 0;

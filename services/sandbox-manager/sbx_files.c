@@ -8,6 +8,7 @@
  * own processes could. Writes are atomic: a temporary file beside the
  * target, then rename. */
 #define _GNU_SOURCE
+#include "sbx_disk.h"
 #include "sbx_initd.h"
 #include "mpjson.h"
 
@@ -131,7 +132,9 @@ write_atomic (const char *path, const void *data, size_t len, unsigned mode, cha
     snprintf (tmp, sizeof tmp, "%s.caisson-tmp-%u", out, ++seq);
     int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ? mode : 0644);
     if (fd < 0) {
-        snprintf (why, whylen, "path: %.400s: %s", out, strerror (errno));
+        int e = errno;
+        snprintf (why, whylen, "path: %.400s: %s", out, strerror (e));
+        errno = e;
         return -1;
     }
     const uint8_t *p = data;
@@ -139,9 +142,11 @@ write_atomic (const char *path, const void *data, size_t len, unsigned mode, cha
     while (left) {
         ssize_t w = write (fd, p, left);
         if (w <= 0) {
-            snprintf (why, whylen, "path: writing %.400s: %s", out, strerror (errno));
+            int e = errno;
+            snprintf (why, whylen, "path: writing %.400s: %s", out, strerror (e));
             close (fd);
             unlink (tmp);
+            errno = e;
             return -1;
         }
         p += w;
@@ -149,11 +154,30 @@ write_atomic (const char *path, const void *data, size_t len, unsigned mode, cha
     }
     close (fd);
     if (rename (tmp, out)) {
-        snprintf (why, whylen, "path: %.400s: %s", out, strerror (errno));
+        int e = errno;
+        snprintf (why, whylen, "path: %.400s: %s", out, strerror (e));
         unlink (tmp);
+        errno = e;
         return -1;
     }
     return 0;
+}
+
+/* The error for a write of path that failed with why (errno still the
+ * cause): `workspace_full`, saying which limit, when the filesystem ran
+ * out of space or inodes; else `bad_path`. */
+static proto_msg_t *
+write_error (const sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, const char *prefix,
+             const char *why)
+{
+    if (errno != ENOSPC && errno != EDQUOT)
+        return proto_error_new (req, "bad_path", "%s%s", prefix, why);
+    char full[200];
+    if (!strncmp (path, "/tmp", 4) && (path[4] == '/' || !path[4]))
+        snprintf (full, sizeof full, "/tmp full");
+    else
+        sbx_disk_full ("/workspace", ctx->disk_mb, ctx->disk_inodes, true, full, sizeof full);
+    return proto_error_new (req, "workspace_full", "%s: %s%s", full, prefix, why);
 }
 
 static const char *
@@ -267,7 +291,9 @@ write_files (sbx_ictx_t *ctx, const proto_msg_t *req)
         }
         if (write_atomic (json_string_value (p), json_string_value (d), json_string_length (d), 0,
                           out, sizeof out, why, sizeof why)) {
-            rep = proto_error_new (req, "bad_path", "files[%zu].%s", i, why);
+            char prefix[32];
+            snprintf (prefix, sizeof prefix, "files[%zu].", i);
+            rep = write_error (ctx, req, json_string_value (p), prefix, why);
             break;
         }
         json_array_append_new (done, json_string (out));
@@ -324,7 +350,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
         const proto_sandbox_write_file_t *w = &req->body.sandbox_write_file;
         if (write_atomic (w->path, w->content.data, w->content.size, (unsigned) w->mode, path,
                           sizeof path, why, sizeof why))
-            return proto_error_new (req, "bad_path", "%s", why);
+            return write_error (ctx, req, w->path, "", why);
         return path_reply (req, ctx->id, path);
     }
     case PROTO_sandbox_write_files:
@@ -332,7 +358,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
     case PROTO_sandbox_create_directory:
         if (make_dirs (pr->path, true, why, sizeof why)
             || sbx_files_resolve (pr->path, false, path, sizeof path, why, sizeof why))
-            return proto_error_new (req, "bad_path", "%s", why);
+            return write_error (ctx, req, pr->path, "", why);
         return path_reply (req, ctx->id, path);
     default:
         break;

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "sbx_mgr.h"
 #include "sbx_cgroup.h"
+#include "sbx_disk.h"
 #include "cfg.h"
 #include "clog.h"
 #include "mpjson.h"
@@ -123,6 +124,21 @@ heal (box_t *box)
     }
 }
 
+/* A process that failed with its workspace at the limit: say so, and
+ * which limit, so the caller (the model) knows what to do about it. */
+static void
+note_full (box_t *box, proto_sandbox_exec_result_t *r)
+{
+    const char *disk = rec_str (box, "disk");
+    if (r->running || r->exitCode == 0 || !disk || !strcmp (disk, "none"))
+        return;
+    char ws[700], text[200];
+    snprintf (ws, sizeof ws, "%s/sandboxes/%s/workspace", box->mgr->data, box->id);
+    if (sbx_disk_full (ws, rec_u64 (box, "diskMb"), rec_u64 (box, "inodes"), false, text,
+                       sizeof text))
+        proto_set_str (&r->workspaceFull, text);
+}
+
 static int
 on_init (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
@@ -144,6 +160,8 @@ on_init (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             proto_msg_destroy (&msg);
             continue;
         }
+        if (msg->type == PROTO_sandbox_exec_result)
+            note_full (box, &msg->body.sandbox_exec_result);
         pend_t *p = msg->env.cause ? zhashx_lookup (m->pending, msg->env.cause) : NULL;
         if (p) {
             char key[CID_SIZE];
@@ -218,8 +236,13 @@ static int
 spawn_start (box_t *box)
 {
     char dir[4200], procs[2200], why[600] = "", uid[24], tmp[24], nofile[24], fsize[24], cap[24],
-         rcap[24];
+         rcap[24], disk[24], inodes[24];
     mkdirs_for (box, dir, sizeof dir);
+    /* A record from before workspaces had limits gets today's. */
+    if (!rec_u64 (box, "diskMb") || !rec_u64 (box, "inodes")) {
+        json_object_set_new (box->rec, "diskMb", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_DISK_MB")));
+        json_object_set_new (box->rec, "inodes", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_INODES")));
+    }
     sbx_cgroup_destroy (box->id);
     if (sbx_cgroup_create (box->id, rec_u64 (box, "memoryMb"), rec_u64 (box, "cpus"),
                            cfg_u64 ("CAISSON_SANDBOX_PIDS"), procs, sizeof procs, why, sizeof why)) {
@@ -232,9 +255,12 @@ spawn_start (box_t *box)
     snprintf (fsize, sizeof fsize, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_FSIZE_MB"));
     snprintf (cap, sizeof cap, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_OUTPUT_CAP"));
     snprintf (rcap, sizeof rcap, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_READ_CAP"));
+    snprintf (disk, sizeof disk, "%llu", (unsigned long long) rec_u64 (box, "diskMb"));
+    snprintf (inodes, sizeof inodes, "%llu", (unsigned long long) rec_u64 (box, "inodes"));
     const char *net = rec_str (box, "network");
     char *argv[] = { box->mgr->initbin, box->id, dir, uid, (char *) (net ? net : "none"), tmp,
-                     nofile, fsize, cap, rcap, procs, (char *) cfg_str ("CAISSON_SANDBOX_ROOT"), NULL };
+                     nofile, fsize, cap, rcap, procs, (char *) cfg_str ("CAISSON_SANDBOX_ROOT"),
+                     disk, inodes, (char *) cfg_str ("CAISSON_SANDBOX_DISK_BACKEND"), NULL };
     char *envp[] = { NULL };
     int pfd[2];
     if (pipe2 (pfd, O_CLOEXEC))
@@ -261,8 +287,10 @@ spawn_start (box_t *box)
     return 0;
 }
 
-/* Reads the helper's word (its init's pid, or `E reason`), reaps it and
- * connects to the init. Returns 0, or -1 with the sandbox broken. */
+/* Reads the helper's word (`PID BACKEND [NOTE]`: its init's pid, what holds
+ * the workspace and why it is not the configured kind; or `E reason`),
+ * reaps it and connects to the init. Returns 0, or -1 with the sandbox
+ * broken. */
 static int
 finish (box_t *box, int fd, pid_t helper)
 {
@@ -293,6 +321,20 @@ finish (box_t *box, int fd, pid_t helper)
         return -1;
     }
     json_object_set_new (box->rec, "initPid", json_integer (pid));
+    char backend[8] = "", *note = strchr (out, ' ');
+    if (note && sscanf (note + 1, "%7[a-z]", backend) == 1)
+        json_object_set_new (box->rec, "disk", json_string (backend));
+    note = note ? strchr (note + 1, ' ') : NULL;
+    if (note) {
+        note[strcspn (note, "\n")] = 0;
+        clog_warn (NULL, "sandbox %s: %s", box->id, note + 1);
+        const char *was = rec_str (box, "reason");
+        char reason[1024];
+        snprintf (reason, sizeof reason, "%s%s%s", was && *was ? was : "", was && *was ? "; " : "",
+                  note + 1);
+        if (!was || !strstr (was, note + 1))    /* a heal says it again */
+            json_object_set_new (box->rec, "reason", json_string (reason));
+    }
     return 0;
 }
 
@@ -355,6 +397,12 @@ sbx_host_destroy (box_t *box)
     if (pid > 0)
         kill (pid, SIGKILL);
     sbx_cgroup_kill (box->id);
+    /* Detached now, while the dying sandbox still holds its own copy of the
+     * mount: the filesystem's teardown then falls to its last process, not
+     * to this loop. */
+    char dir[1024];
+    snprintf (dir, sizeof dir, "%s/sandboxes/%s", m->data, box->id);
+    sbx_disk_release (dir);
     set_status (box, "destroyed", NULL);
     publish (box);
     sbx_registry_del (m->reg, box->id);
@@ -371,6 +419,7 @@ sbx_host_bury (sbx_mgr_t *m)
         sbx_cgroup_destroy (id);
         char dir[1024];
         snprintf (dir, sizeof dir, "%s/sandboxes/%s", m->data, id);
+        sbx_disk_release (dir);
         nftw (dir, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
         zlistx_delete (m->graves, zlistx_cursor (m->graves));
     }
@@ -393,6 +442,7 @@ sbx_host_release (box_t *box)
     sbx_registry_del (box->mgr->reg, box->id);
     char dir[1024];
     snprintf (dir, sizeof dir, "%s/sandboxes/%s", box->mgr->data, box->id);
+    sbx_disk_release (dir);
     nftw (dir, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 

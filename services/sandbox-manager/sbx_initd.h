@@ -24,6 +24,8 @@ typedef struct {
     json_t *env;            /* the sandbox's envVars (object) */
     uint64_t cap_bytes;     /* output cap per stream */
     uint64_t read_cap;      /* readFile cap */
+    uint64_t disk_mb;       /* the workspace's disk limit (0: none) */
+    uint64_t disk_inodes;   /* and its inode limit */
 } sbx_ictx_t;
 
 /* Sends msg to the manager (dropped when none is connected) and destroys it. */

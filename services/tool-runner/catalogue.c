@@ -44,7 +44,8 @@ static const tool_def_t s_tools[] = {
            ENVS ("envs") ",'timeoutSeconds':{'type':'integer','minimum':1,'maximum':3600}",
            "'sandboxId','code'"),
       OUT ("'exitCode':{'type':'integer'},'stdout':{'type':'string'},'stderr':{'type':'string'},"
-           "'executionTime':{'type':'integer'},'truncated':{'type':'boolean'}"),
+           "'executionTime':{'type':'integer'},'truncated':{'type':'boolean'},"
+           "'workspaceFull':{'type':'string'}"),
       300, 1 MiB, TOOL_SANDBOX, sbx_run_code },
     { "readFile",
       "Read a text file from the sandbox. Relative paths are inside the workspace.",
@@ -123,7 +124,7 @@ static const tool_def_t s_tools[] = {
            "'captureOutput':{'type':'boolean'}", "'sandboxId','command'"),
       OUT ("'success':{'type':'boolean'},'exitCode':{'type':'integer'},'stdout':{'type':'string'},"
            "'stderr':{'type':'string'},'command':{'type':'string'},'executionTime':{'type':'integer'},"
-           "'truncated':{'type':'boolean'}"),
+           "'truncated':{'type':'boolean'},'workspaceFull':{'type':'string'}"),
       300, 1 MiB, TOOL_SANDBOX, sbx_run_command },
     { "repo.clone",
       "Clone an allowed repository into the sandbox workspace (directory 'repo'). Local "

@@ -78,6 +78,9 @@ sbx_exec_json (tool_ctx_t *ctx, const proto_msg_t *rep, bool capture)
                                                 : json_string (""));
     if (r->timedOut)
         json_object_set_new (out, "timedOut", json_true ());
+    /* e.g. "workspace full (limit 1 GiB)": the model learns why, and the limit */
+    if (r->workspaceFull)
+        json_object_set_new (out, "workspaceFull", json_string (r->workspaceFull));
     return out;
 }
 
