@@ -4,6 +4,7 @@
  * Client commands find a running stack through its data directory (see
  * stack.h), so two stacks with different data dirs and endpoints run side
  * by side. */
+#define _GNU_SOURCE /* pipe2 */
 #include "bus_client.h"
 #include "cmd_sandbox.h"
 #include "cfg.h"
@@ -18,6 +19,7 @@
 #include "svc.h"
 
 #include <czmq.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -162,7 +164,9 @@ cmd_up (const args_t *a)
         return run_stack (a, -1);
 
     int fds[2];
-    if (pipe (fds))
+    /* Close-on-exec, so the services the supervisor starts (and their
+     * sandboxes) never hold the write end. */
+    if (pipe2 (fds, O_CLOEXEC))
         return 1;
     pid_t pid = fork ();
     if (pid == 0) {

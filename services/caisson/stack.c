@@ -55,7 +55,7 @@ write_atomic (const char *path, const char *text)
 {
     char tmp[PATH_MAX + 8];
     snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen (tmp, "w");
+    FILE *f = fopen (tmp, "we");
     if (!f)
         return -1;
     int rc = fputs (text, f) < 0;
@@ -84,7 +84,7 @@ stack_load_endpoints (const char *data)
 {
     char path[PATH_MAX], line[1024];
     stack_path (data, "run/endpoints.env", path, sizeof path);
-    FILE *f = fopen (path, "r");
+    FILE *f = fopen (path, "re");
     if (!f)
         return -1;
     while (fgets (line, sizeof line, f)) {
@@ -121,7 +121,7 @@ stack_supervisor (const char *data)
 {
     char path[PATH_MAX];
     stack_path (data, "run/caisson.pid", path, sizeof path);
-    FILE *f = fopen (path, "r");
+    FILE *f = fopen (path, "re");
     if (!f)
         return 0;
     int pid = 0;
@@ -159,7 +159,7 @@ stack_read_procs (const char *data, stack_proc_t *procs, size_t max)
 {
     char path[PATH_MAX];
     stack_path (data, "run/procs", path, sizeof path);
-    FILE *f = fopen (path, "r");
+    FILE *f = fopen (path, "re");
     if (!f)
         return -1;
     int count = 0;
@@ -207,7 +207,7 @@ stack_kill_sandboxes (const char *data)
         if (pid <= 0)
             continue;
         snprintf (path, sizeof path, "/proc/%d/cmdline", (int) pid);
-        FILE *f = fopen (path, "r");
+        FILE *f = fopen (path, "re");
         size_t n = f ? fread (argv, 1, sizeof argv - 1, f) : 0;
         if (f)
             fclose (f);

@@ -242,6 +242,9 @@ spawn_start (box_t *box)
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init (&fa);
     posix_spawn_file_actions_adddup2 (&fa, pfd[1], 3);
+    /* Nothing of the manager's beyond its word pipe reaches the helper
+     * (and so the sandbox), whatever was opened without close-on-exec. */
+    posix_spawn_file_actions_addclosefrom_np (&fa, 4);
     /* The init outlives its manager (claimed sandboxes survive a restart), so
      * it must not hold the manager's terminal or output pipes open. */
     posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);

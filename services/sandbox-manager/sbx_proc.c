@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "mpjson.h"
+#include "svc.h"
 
 #include <czmq.h>
 #include <dirent.h>
@@ -237,6 +238,7 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
         dup2 (perr[1], 2);
         if (chdir (dir))
             _exit (126);
+        svc_close_from (3);
         execvpe (argv[0], argv, env);
         dprintf (2, "%s: %s\n", argv[0], strerror (errno));
         _exit (errno == ENOENT ? 127 : 126);
