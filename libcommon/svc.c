@@ -129,6 +129,8 @@ svc_main (int argc, char **argv, const svc_def_t *def)
         fprintf (stderr, "%s: unknown argument '%s' (try --help)\n", program, argv[i]);
         return 2;
     }
+    /* Stores, logs and every file a service makes are its user's alone. */
+    umask (077);
     char err[256];
     if (cfg_check (err, sizeof err)) {
         fprintf (stderr, "%s: %s\n", program, err);

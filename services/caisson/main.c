@@ -160,6 +160,7 @@ cmd_up (const args_t *a)
                  (int) running);
         return 1;
     }
+    stack_tighten (a->data);
     if (!a->detach)
         return run_stack (a, -1);
 
@@ -331,6 +332,9 @@ cli_init (void)
 int
 main (int argc, char **argv)
 {
+    /* Whatever the stack writes (data, logs, stores, tokens) is the
+     * service user's alone. */
+    umask (077);
     if (argc > 1 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h"))) {
         svc_usage ("caisson", "start, stop and watch a Caisson stack", usage);
         return 0;

@@ -197,15 +197,20 @@ static void
 mkdirs_for (box_t *box, char *dir, size_t len)
 {
     char p[1024];
+    /* Nothing here is any other local user's to read: the sandboxes' dir
+     * is 0700; each sandbox's keeps the search bit its own uid needs to
+     * reach workspace/ (0711); a workspace is 0700, its uid's. */
     snprintf (p, sizeof p, "%s/sandboxes", box->mgr->data);
-    mkdir (p, 0711);
+    mkdir (p, 0700);
+    chmod (p, 0700);
     snprintf (dir, len, "%s/sandboxes/%s", box->mgr->data, box->id);
     mkdir (dir, 0711);
     chmod (dir, 0711);
     snprintf (p, sizeof p, "%s/sandboxes/%s/root", box->mgr->data, box->id);
-    mkdir (p, 0755);
+    mkdir (p, 0700);
     snprintf (p, sizeof p, "%s/sandboxes/%s/workspace", box->mgr->data, box->id);
-    mkdir (p, 0755);
+    mkdir (p, 0700);
+    chmod (p, 0700);
     if (chown (p, (uid_t) rec_u64 (box, "uid"), (gid_t) rec_u64 (box, "uid")))
         clog_warn (NULL, "chown %s: %s", p, strerror (errno));
 }
