@@ -1,6 +1,8 @@
-/* handler: sandbox-manager's bus requests. Lifecycle requests (create, get,
- * list, destroy, set_timeout, pause, resume) are answered here from the
- * records; exec, runCode and the file operations are forwarded to the
+/* handler: sandbox-manager's bus requests. Every request naming a sandbox
+ * is checked against its owner (the envelope's user at create; operators
+ * excepted) and answers `not_found` for anyone else; a list shows only the
+ * caller's. Lifecycle requests (create, get, list, destroy, set_timeout,
+ * pause, resume) are answered here from the records; exec, runCode and the file operations are forwarded to the
  * sandbox's init and answered when it replies (bus_worker_defer), so the
  * loop never waits on a sandbox's process. */
 #define _GNU_SOURCE
@@ -70,6 +72,18 @@ static bool
 visible (box_t *b)
 {
     return !json_is_true (json_object_get (b->rec, "pool"));
+}
+
+/* True when req may act on b: its envelope's user is b's owner (a request
+ * with no user is user ""), or an operator's. A record with no owner (one
+ * refused on restore) is the operators' alone. */
+static bool
+owned (box_t *b, const proto_msg_t *req)
+{
+    if (req->env.op)
+        return true;
+    const char *owner = json_string_value (json_object_get (b->rec, "user"));
+    return owner && !strcmp (owner, req->env.user ? req->env.user : "");
 }
 
 static proto_msg_t *
@@ -158,7 +172,7 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
     const proto_sandbox_list_t *l = &req->body.sandbox_list;
     json_t *want = mpjson_get (&l->labels, 2), *arr = json_array ();
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
-        if (!visible (b) || (want && !labels_match (b, want))
+        if (!visible (b) || !owned (b, req) || (want && !labels_match (b, want))
             || (l->user && strcmp (l->user, json_string_value (json_object_get (b->rec, "user")) ?: ""))
             || (l->status && strcmp (l->status, json_string_value (json_object_get (b->rec, "status")))))
             continue;
@@ -269,7 +283,9 @@ sbx_handle (const proto_msg_t *req, void *arg)
         return proto_error_new (req, "unknown_type", "type: sandbox-manager does not serve '%s'", name);
     const char *id = req->body.sandbox_get.sandboxId;
     box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
-    if (!box || !visible (box)) {
+    /* Someone else's sandbox answers as one that does not exist, so its
+     * id tells a caller nothing. */
+    if (!box || !visible (box) || !owned (box, req)) {
         const char *inst = svc_instance (m->svc);
         if (id && (strncmp (id, inst, strlen (inst)) || id[strlen (inst)] != '-'))
             return proto_error_new (req, "wrong_instance", "sandboxId: %s belongs to another "

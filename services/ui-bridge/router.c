@@ -153,6 +153,8 @@ app_msg (http_req_t *req, proto_type_t type)
     if (msg && (proto_set_str (&msg->env.corr, req->corr)
                 || (*req->user && proto_set_str (&msg->env.user, req->user))))
         proto_msg_destroy (&msg);
+    if (msg)
+        msg->env.op = req->operator_;
     return msg;
 }
 
