@@ -14,6 +14,22 @@
 
 #include <string.h>
 
+/* A host uid of the sandbox range that no sandbox of this manager holds. */
+static uint64_t
+free_uid (sbx_mgr_t *m)
+{
+    uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE"), count = cfg_u64 ("CAISSON_SANDBOX_UID_COUNT");
+    for (uint64_t tries = 0; tries < count; tries++) {
+        uint64_t uid = base + m->next_uid++ % count;
+        bool used = false;
+        for (box_t *b = zhashx_first (m->boxes); b && !used; b = zhashx_next (m->boxes))
+            used = (uint64_t) json_integer_value (json_object_get (b->rec, "uid")) == uid;
+        if (!used)
+            return uid;
+    }
+    return base + m->next_uid++ % count;
+}
+
 static box_t *
 box_new (sbx_mgr_t *m)
 {
@@ -28,7 +44,7 @@ box_new (sbx_mgr_t *m)
         *c = (char) tolower ((unsigned char) *c);
     box->rec = json_pack ("{s:s, s:s, s:I, s:I}", "sandboxId", box->id, "status", "provisioning",
                           "createdAt", (json_int_t) (uint64_t) zclock_time (), "uid",
-                          (json_int_t) (cfg_u64 ("CAISSON_SANDBOX_UID_BASE") + m->next_uid++));
+                          (json_int_t) free_uid (m));
     return box;
 }
 
@@ -285,7 +301,9 @@ sbx_handle (const proto_msg_t *req, void *arg)
     box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
     /* Someone else's sandbox answers as one that does not exist, so its
      * id tells a caller nothing. */
-    if (!box || !visible (box) || !owned (box, req)) {
+    if (box && visible (box) && !owned (box, req))
+        return proto_error_new (req, "not_found", "sandboxId: no sandbox %s", id);
+    if (!box || !visible (box)) {
         const char *inst = svc_instance (m->svc);
         if (id && (strncmp (id, inst, strlen (inst)) || id[strlen (inst)] != '-'))
             return proto_error_new (req, "wrong_instance", "sandboxId: %s belongs to another "
