@@ -420,6 +420,19 @@ test_fifo_does_not_stall (void **state)
         assert_non_null (strstr (rep->body.error.message, "not a regular file"));
         proto_msg_destroy (&rep);
     }
+    /* FIFOs where runCode writes its source: the run still answers. */
+    assert_int_equal (run_as ("dave", id, "for i in $(seq 1 64); do mkfifo /tmp/.caisson-code-$i.py; "
+                              "done", NULL, 0), 0);
+    proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_run_code, NULL), "dave", false);
+    proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+    proto_set_str (&req->body.sandbox_run_code.code, "print('ran')");
+    proto_msg_t *rep = bus_client_request (fast, "sandbox-manager", req);
+    proto_msg_destroy (&req);
+    if (!rep)
+        fail_msg ("a FIFO at runCode's source path stalled the init");
+    assert_int_equal (rep->type, PROTO_sandbox_exec_result);
+    assert_string_equal (rep->body.sandbox_exec_result.stdout, "ran\n");
+    proto_msg_destroy (&rep);
     bus_client_destroy (&slow);
     bus_client_destroy (&fast);
     destroy_as ("dave", id);
