@@ -380,6 +380,40 @@ test_forged_record_refused (void **state)
     destroy_op ("ops", true, live);
 }
 
+/* 2. A sealed record that today's settings no longer allow (network host
+ * after CAISSON_SANDBOX_ALLOW_HOST_NET was turned off) is not re-created
+ * either: its owner sees it broken, with the reason. */
+static void
+test_record_checked_against_settings (void **state)
+{
+    (void) state;
+    support_expect_clean_exit (s_mgr);
+    setenv ("CAISSON_SANDBOX_ALLOW_HOST_NET", "1", 1);
+    start_stack_manager ();
+    proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_create, NULL), "frank", false);
+    proto_set_str (&req->body.sandbox_create.network, "host");
+    proto_msg_t *rep = call (req);
+    assert_int_equal (rep->type, PROTO_sandbox_info);
+    char *id = strdup (rep->body.sandbox_info.sandboxId);
+    pid_t init = (pid_t) rep->body.sandbox_info.initPid;
+    proto_msg_destroy (&rep);
+    support_expect_clean_exit (s_mgr);
+    kill (init, SIGKILL);
+    for (int i = 0; i < 100 && support_alive (init); i++)
+        usleep (10000);
+    unsetenv ("CAISSON_SANDBOX_ALLOW_HOST_NET");
+    start_stack_manager ();
+    rep = get_as ("frank", false, id);
+    assert_int_equal (rep->type, PROTO_sandbox_info);
+    if (strcmp (rep->body.sandbox_info.status, "broken"))
+        fail_msg ("a host-network sandbox was re-created after host networking was turned off: %s",
+                  rep->body.sandbox_info.status);
+    assert_non_null (strstr (rep->body.sandbox_info.reason, "CAISSON_SANDBOX_ALLOW_HOST_NET"));
+    proto_msg_destroy (&rep);
+    no_privileged_process (id);
+    destroy_as ("frank", id);
+}
+
 /* 11. readFile on a FIFO answers at once with an error, and the init keeps
  * serving: the next exec answers within 2 s. */
 static void
@@ -638,6 +672,7 @@ main (void)
         cmocka_unit_test (test_pread_of_store),
         cmocka_unit_test (test_owner_checks),
         cmocka_unit_test (test_forged_record_refused),
+        cmocka_unit_test (test_record_checked_against_settings),
         cmocka_unit_test (test_fifo_does_not_stall),
         cmocka_unit_test (test_other_uid_reads_nothing),
         /* Last: it points the environment at a stack of its own. */

@@ -72,9 +72,11 @@ invalid (json_t *rec, char *why, size_t len)
 
 /* Takes back one stored sandbox. A record that is forged (its seal does
  * not hold) or no longer valid is not acted on: the sandbox is kept as
- * broken, with no owner (operators alone see it) and no init pid (the one
- * stored cannot be trusted to be ours), and whatever runs in its cgroup
- * is killed; it is never started from such a record. */
+ * broken with no init pid (the one stored is not ours to signal), and
+ * whatever runs in its cgroup is killed; it is never started from such a
+ * record. A forged record keeps nothing else (no owner: operators alone
+ * see it); a sealed one that today's settings refuse keeps its owner, who
+ * sees why. */
 static void
 restore (const char *id, json_t *rec, const char *forged, void *arg)
 {
@@ -95,9 +97,15 @@ restore (const char *id, json_t *rec, const char *forged, void *arg)
                    id, bad);
         char reason[400];
         snprintf (reason, sizeof reason, "record refused on restore: %s", bad);
-        box->rec = json_pack ("{s:s, s:s, s:s, s:I, s:I}", "sandboxId", id, "status", "broken",
-                              "reason", reason, "createdAt", (json_int_t) zclock_time (), "expiresAt",
-                              (json_int_t) (zclock_time () + (int64_t) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S") * 1000));
+        box->rec = forged || !rec ? json_pack ("{s:s, s:I}", "sandboxId", id, "createdAt",
+                                               (json_int_t) zclock_time ())
+                                  : json_deep_copy (rec);
+        json_object_set_new (box->rec, "status", json_string ("broken"));
+        json_object_set_new (box->rec, "reason", json_string (reason));
+        json_object_set_new (box->rec, "expiresAt", json_integer (
+            (json_int_t) (zclock_time () + (int64_t) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S") * 1000)));
+        json_object_del (box->rec, "initPid");
+        json_object_del (box->rec, "pool");
         sbx_cgroup_kill (id);
         zhashx_insert (m->boxes, box->id, box);
         return;
