@@ -181,6 +181,15 @@ test_pread_of_store (void **state)
     assert_non_null (strstr (out, "none"));
     destroy_as ("mallory", id);
     destroy_as ("victim", victim);
+    /* Nor does the secret reach a log. */
+    char log[600], line[4096];
+    snprintf (log, sizeof log, "%s/caisson-sandbox-manager.log", s_dir);
+    FILE *f = fopen (log, "r");
+    assert_non_null (f);
+    while (fgets (line, sizeof line, f))
+        if (strstr (line, "victim-secret-4242"))
+            fail_msg ("an envVars value reached the log: %s", line);
+    fclose (f);
 }
 
 /* 3. Every request naming alice's sandbox, sent by bob, answers not_found
