@@ -205,8 +205,8 @@ setup (svc_t *svc)
     zhashx_set_destructor (m->pending, (zhashx_destructor_fn *) zstr_free);
     svc_set_state (svc, m);
     sbx_registry_each (m->reg, restore, m);
-    /* Refused records are stored again as what they now are (broken, no
-     * owner), once the registry is no longer being read. */
+    /* Refused records are stored again as what they now are (broken),
+     * once the registry is no longer being read. */
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
         if (!strcmp (json_string_value (json_object_get (b->rec, "status")) ?: "", "broken"))
             sbx_registry_put (m->reg, b->id, b->rec);

@@ -1,9 +1,8 @@
 /* sbx_registry: see sbx_registry.h. */
 #include "sbx_registry.h"
 #include "cfg.h"
-#include "store.h"
-
 #include "clog.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
