@@ -272,6 +272,26 @@ test_owner_checks (void **state)
     assert_int_equal (rep->type, PROTO_sandbox_info);
     assert_string_equal (rep->body.sandbox_info.user, "alice");
     proto_msg_destroy (&rep);
+    /* bob cannot refuse alice's next exec in advance by cancelling its
+     * request id through a sandbox of his own. */
+    char *bobs = create_as ("bob");
+    const char *rid = "01JZZZZZZZZZZZZZZZZZZZZZZZ";
+    req = as_user (proto_msg_new (PROTO_sandbox_exec_cancel, NULL), "bob", false);
+    proto_set_str (&req->body.sandbox_exec_cancel.sandboxId, bobs);
+    proto_set_str (&req->body.sandbox_exec_cancel.request, rid);
+    rep = call (req);
+    assert_int_equal (rep->type, PROTO_sandbox_ack);
+    proto_msg_destroy (&rep);
+    req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "alice", false);
+    proto_set_str (&req->env.id, rid);
+    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    any_set (&req->body.sandbox_exec.command, json_string ("echo ran"));
+    rep = call (req);
+    if (rep->type != PROTO_sandbox_exec_result)
+        fail_msg ("bob's cancel refused alice's exec: %s", rep->type == PROTO_error
+                  ? rep->body.error.message : proto_type_name (rep->type));
+    proto_msg_destroy (&rep);
+    destroy_as ("bob", bobs);
     destroy_as ("alice", id);
 }
 

@@ -205,11 +205,16 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
     return rep;
 }
 
+/* True when request was cancelled, through box (an owner can refuse in
+ * advance only the requests to their own sandboxes). */
 static bool
-was_cancelled (sbx_mgr_t *m, const char *request)
+was_cancelled (box_t *box, const char *request)
 {
+    sbx_mgr_t *m = box->mgr;
+    char key[sizeof m->cancelled[0]];
+    snprintf (key, sizeof key, "%s %s", box->id, request);
     for (size_t i = 0; i < sizeof m->cancelled / sizeof m->cancelled[0]; i++)
-        if (!strcmp (m->cancelled[i], request))
+        if (!strcmp (m->cancelled[i], key))
             return true;
     return false;
 }
@@ -224,10 +229,10 @@ cancel (box_t *box, const proto_msg_t *req)
     const char *request = req->body.sandbox_exec_cancel.request;
     if (sbx_host_pending (box, request))
         return sbx_host_forward (box, req);
-    if (!was_cancelled (m, request)) {
+    if (!was_cancelled (box, request)) {
         size_t slots = sizeof m->cancelled / sizeof m->cancelled[0];
-        snprintf (m->cancelled[m->cancelled_next++ % slots], sizeof m->cancelled[0], "%s",
-                  request);
+        snprintf (m->cancelled[m->cancelled_next++ % slots], sizeof m->cancelled[0], "%s %s",
+                  box->id, request);
     }
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
     proto_set_str (&rep->body.sandbox_ack.sandboxId, box->id);
@@ -274,7 +279,7 @@ lifecycle (box_t *box, const proto_msg_t *req)
         return cancel (box, req);
     case PROTO_sandbox_exec:
     case PROTO_sandbox_run_code:
-        if (was_cancelled (box->mgr, req->env.id))
+        if (was_cancelled (box, req->env.id))
             return proto_error_new (req, "cancelled", "request %s was cancelled before it "
                                     "started", req->env.id);
         return sbx_host_forward (box, req);
