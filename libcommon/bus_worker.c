@@ -363,10 +363,10 @@ bus_worker_defer (bus_worker_t *self)
         return NULL;
     }
     /* Only the envelope is kept: enough to address the reply and carry the
-     * correlation, run and user on. The body type with no fields to free
-     * keeps proto_msg_destroy from touching the empty body. */
+     * correlation, run, user and operator flag on. The body type with no
+     * fields to free keeps proto_msg_destroy from touching the empty body. */
     copy->type = PROTO_health_req;
-    copy->env = (proto_env_t) { .v = cur->env.v, .ts = cur->env.ts };
+    copy->env = (proto_env_t) { .v = cur->env.v, .ts = cur->env.ts, .op = cur->env.op };
     p->req = copy;
     zmq_msg_init (&p->client);
     if (proto_set_str (&copy->env.type, cur->env.type) || proto_set_str (&copy->env.id, cur->env.id)

@@ -70,8 +70,15 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP_MAX_CONNECTIONS", "256", "ui-bridge",
       "HTTP connections served at once (each has its own thread); more wait "
       "in the listen queue." },
-    { "CAISSON_HTTP_MAX_PER_IP", "64", "ui-bridge",
+    { "CAISSON_HTTP_MAX_PER_IP", "32", "ui-bridge",
       "HTTP connections accepted at once from one client address." },
+    { "CAISSON_HTTP_MAX_ANON", "32", "ui-bridge",
+      "HTTP connections not yet authenticated held at once, from all addresses "
+      "together; past that, a new one closes the oldest of them, so stalled "
+      "anonymous clients cannot take the slots of users who authenticate." },
+    { "CAISSON_HTTP_MAX_PER_USER", "32", "ui-bridge",
+      "Requests one user may have being served at once, event streams included "
+      "(429 beyond)." },
     { "CAISSON_HTTP_IDLE_S", "30", "ui-bridge",
       "Seconds without progress after which an HTTP connection is closed, "
       "so a stalled client frees its slot." },
@@ -85,6 +92,17 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOKENS_FILE", "", "ui-bridge, caisson",
       "File of hashed API tokens; empty means `$CAISSON_DATA/ui-bridge/tokens`. "
       "ui-bridge instances that share it share tokens." },
+    { "CAISSON_TOKENS_EXPIRES", "90d", "caisson",
+      "How long a new token lasts unless `caisson token create --expires` says: "
+      "N followed by `s`, `m`, `h` or `d`, or `never`. ui-bridge refuses an "
+      "expired token (401)." },
+    { "CAISSON_HTTP_AUTH_FAILS", "10", "ui-bridge",
+      "Failed authentications one client address may make within a minute; past "
+      "that it gets 429 (with Retry-After), even with a right token, for "
+      "CAISSON_HTTP_AUTH_COOLDOWN_S." },
+    { "CAISSON_HTTP_AUTH_COOLDOWN_S", "60", "ui-bridge",
+      "Seconds an address that failed too often must wait before it may "
+      "authenticate again." },
     { "CAISSON_SSE_HEARTBEAT_MS", "15000", "ui-bridge",
       "Interval of keep-alive comments on idle event streams." },
     /* event-log */
@@ -112,9 +130,11 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_COMMAND_DENY", "", "tool-runner",
       "Comma-separated globs a runCommand command string must not match, e.g. "
       "`*sudo *`." },
-    { "CAISSON_TOOLS_REPO_ALLOW", "/*,file:///*", "tool-runner",
-      "Comma-separated globs of repositories repo.clone may fetch: local paths "
-      "and file:// URLs by default; add remotes, e.g. `https://github.com/org/*`." },
+    { "CAISSON_TOOLS_REPO_ALLOW", "", "tool-runner",
+      "Comma-separated globs of repositories repo.clone may fetch and git.openPR "
+      "push to, e.g. `/srv/git/*` or `https://github.com/org/*`; local paths are "
+      "matched after resolving symlinks and `..`. Empty: none (`caisson up` adds "
+      "its offline demo repository)." },
     { "CAISSON_TOOLS_MAX_OUTPUT", "1048576", "tool-runner",
       "Most bytes of a command's stdout or stderr, a file's content or a test "
       "log returned in a result; the rest is cut and `truncated` set." },
@@ -124,6 +144,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_CONCURRENCY", "16", "tool-runner",
       "Tool calls one tool-runner instance runs at once; more are refused with "
       "`busy`, which the caller retries." },
+    { "CAISSON_TOOLS_SLOTS_PER_USER", "0", "tool-runner",
+      "Of those, how many one user (the envelope's `user`) may hold at once, so "
+      "another user's call still runs while one floods; past it that user's calls "
+      "get `busy`. 0 means half of CAISSON_TOOLS_CONCURRENCY." },
     { "CAISSON_TOOLS_LEASE_MS", "3000", "tool-runner",
       "A running call's lease: an instance renews it every third of this; a "
       "retry reaching another instance takes the call over once it lapses." },
@@ -151,13 +175,13 @@ static const cfg_entry_t table[] = {
       "Default model as `provider/model` (e.g. `openai/gpt-4o-mini`); empty: the first "
       "provider whose key is set, else the scripted model (`replay/demo`)." },
     { "CAISSON_RUN_MAX_STEPS", "20", "orchestrator",
-      "Default step budget of a run (model turns)." },
+      "Step budget of a run (model turns): the default and the ceiling a run may ask below." },
     { "CAISSON_RUN_MAX_TOOL_CALLS", "50", "orchestrator",
-      "Default tool-call budget of a run." },
+      "Tool-call budget of a run: the default and its ceiling." },
     { "CAISSON_RUN_MAX_SECONDS", "900", "orchestrator",
-      "Default wall-clock budget of a run, in seconds." },
+      "Wall-clock budget of a run, in seconds: the default and its ceiling." },
     { "CAISSON_RUN_MAX_TOKENS", "500000", "orchestrator",
-      "Default token budget of a run (input plus output, summed over turns)." },
+      "Token budget of a run (input plus output, summed over turns): the default and its ceiling." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },
@@ -165,9 +189,16 @@ static const cfg_entry_t table[] = {
       "Retries of a model call after 429, 5xx, a cut stream or a timeout." },
     { "CAISSON_APPROVAL", "ask", "orchestrator",
       "Deployment approval policy for tools that mutate beyond the sandbox: `ask`, "
-      "`auto` or `never` (a run's policy may override)." },
+      "`auto` or `never`; a run's policy may make it stricter, never laxer." },
     { "CAISSON_AUTO_APPROVE", "", "orchestrator",
       "Comma-separated tool-name patterns (fnmatch) that run without asking." },
+    { "CAISSON_DENY", "", "orchestrator",
+      "Comma-separated tool-name patterns (fnmatch) no run may call; a run's "
+      "`deny` adds to them." },
+    { "CAISSON_RUN_ALLOW_AUTO", "0", "orchestrator",
+      "1 lets an operator's run loosen the approval policy (`approval: auto`, "
+      "`autoApprove` patterns not listed above); 0 refuses it. A non-operator's "
+      "run may only tighten the policy and the budgets, whatever this says." },
     { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
       "Base URL of the scripted model for models named `replay/...`." },
     { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",

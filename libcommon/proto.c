@@ -122,6 +122,16 @@ proto_set_bytes (proto_bytes_t *field, const void *data, size_t len)
     return 0;
 }
 
+static char s_user[129];
+static bool s_op;
+
+void
+proto_set_identity (const char *user, bool op)
+{
+    snprintf (s_user, sizeof s_user, "%s", user ? user : "");
+    s_op = op;
+}
+
 proto_msg_t *
 proto_msg_new (proto_type_t type, const proto_msg_t *cause)
 {
@@ -142,6 +152,10 @@ proto_msg_new (proto_type_t type, const proto_msg_t *cause)
             | proto_set_str (&env->run, cause->env.run)
             | proto_set_str (&env->user, cause->env.user);
         env->op = cause->env.op;
+    }
+    else {
+        rc |= proto_set_str (&env->user, *s_user ? s_user : NULL);
+        env->op = s_op;
     }
     if (rc)
         proto_msg_destroy (&self);

@@ -105,6 +105,13 @@ const char *proto_errcode_name (proto_errcode_t code);
  * Returns NULL when out of memory. */
 proto_msg_t *proto_msg_new (proto_type_t type, const proto_msg_t *cause);
 
+/* Sets the user and operator flag that messages this process makes with
+ * no cause carry from now on (user NULL: none). For a client that acts
+ * for one person, such as the CLI; a service never calls it, since its
+ * messages carry the identity of the request that caused them. Call it
+ * before any thread makes messages. */
+void proto_set_identity (const char *user, bool op);
+
 /* Frees every owned field and the message; safe on NULL and twice. */
 void proto_msg_destroy (proto_msg_t **self_p);
 

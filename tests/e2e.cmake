@@ -4,3 +4,11 @@ target_link_libraries(test_e2e PRIVATE PkgConfig::JANSSON)
 add_dependencies(test_e2e caisson caisson-bus caisson-event-log caisson-sandbox-manager
                  caisson-tool-runner caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
 set_tests_properties(test_e2e PROPERTIES TIMEOUT 300)
+# A second tenant attacks the first through HTTP, AG-UI and the bus, on
+# the whole stack with the scripted model (issue 11, items 3 to 6 and 11).
+caisson_test(test_redteam_tenant test_redteam_tenant.c ui_support.c)
+target_link_libraries(test_redteam_tenant PRIVATE PkgConfig::CURL)
+add_dependencies(test_redteam_tenant caisson caisson-bus caisson-event-log caisson-sandbox-manager
+                 caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
+                 caisson-llm-replay)
+set_tests_properties(test_redteam_tenant PROPERTIES TIMEOUT 300)

@@ -275,6 +275,7 @@ test_cancel_stops_running_command (void **state)
     int64_t t0 = zclock_mono ();
     req = proto_msg_new (PROTO_run_cancel, NULL);
     proto_set_str (&req->body.run_cancel.run_id, run);
+    req->env.op = true;     /* an operator's cancel: the run is the CLI user's */
     rep = bus_client_request (client, "orchestrator", req);
     proto_msg_destroy (&req);
     bus_client_destroy (&client);

@@ -46,9 +46,10 @@ spawn_fixture (void)
 static pid_t
 spawn_orchestrator (void)
 {
+    /* RUN_ALLOW_AUTO: an operator's run may add autoApprove patterns */
     static const char *const env[] = { "CAISSON_LLM_TIMEOUT_MS=10000", "MODEL=replay/demo",
-                                       NULL, NULL };
-    const char *e[] = { env[0], env[1], s_url_env, NULL };
+                                       "CAISSON_RUN_ALLOW_AUTO=1", NULL };
+    const char *e[] = { env[0], env[1], env[2], s_url_env, NULL };
     return support_spawn ("caisson-orchestrator", e);
 }
 
@@ -130,6 +131,26 @@ start_run (const char *task, const char *model, const char *budgets, const char 
         fail_msg ("run.start answered %s", proto_type_name (rep->type));
     snprintf (run_id, 128, "%s", rep->body.run_started.run_id);
     proto_msg_destroy (&rep);
+}
+
+/* Sends run.start for task with policy (JSON text), expecting an error:
+ * returns its code, its message into why. */
+static const char *
+start_error (const char *task, const char *policy, char *why, size_t whylen)
+{
+    static char code[64];
+    proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
+    proto_set_str (&req->body.run_start.task, task);
+    json_t *p = json_loads (policy, 0, NULL);
+    mpjson_set (&req->body.run_start.policy, p, 8);
+    json_decref (p);
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_error);
+    snprintf (code, sizeof code, "%s", rep->body.error.code);
+    snprintf (why, whylen, "%s", rep->body.error.message);
+    proto_msg_destroy (&rep);
+    return code;
 }
 
 /* Sends run.start with client tools (JSON text); returns the reply. */
@@ -332,9 +353,16 @@ test_approve_and_decline (void **state)
     assert_non_null (strstr (info.answer, "local:pr-1"));
     assert_int_equal (count_lines ("tools.log", "git.openPR"), 1);
 
-    /* policy: auto-approve by pattern, and never */
+    /* policy: auto-approve by pattern (loosening: an operator's choice
+     * only), and never */
+    char refused[128];
+    assert_string_equal (start_error (PR_TASK, "{\"autoApprove\":[\"git.*\"]}", refused,
+                                      sizeof refused), "bad_value");
+    assert_non_null (strstr (refused, "policy.autoApprove"));
+    proto_set_identity ("ops", true);
     start_run (PR_TASK, NULL, NULL, "{\"autoApprove\":[\"git.*\"]}", NULL, a);
     await_status (a, "", &info);
+    proto_set_identity (NULL, false);
     assert_string_equal (info.status, "completed");
     assert_int_equal (count_lines ("tools.log", "git.openPR"), 2);
     start_run (PR_TASK, NULL, NULL, "{\"approval\":\"never\"}", NULL, d);

@@ -14,3 +14,12 @@ target_link_libraries(test_ui_runs PRIVATE PkgConfig::CURL)
 caisson_test(test_ui_e2e test_ui_e2e.c ui_support.c)
 target_link_libraries(test_ui_e2e PRIVATE PkgConfig::CURL)
 set_tests_properties(test_ui_e2e PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+# Red team, issue 11: shared capacity (tool-runner's slots, ui-bridge's
+# connections), tokens (expiry, revoke, last use, guessing) and a full
+# event store, through the real binaries.
+caisson_test(test_redteam_capacity test_redteam_capacity.c ui_support.c eventlog_util.c
+             fake_sandbox.c)
+target_link_libraries(test_redteam_capacity PRIVATE PkgConfig::CURL)
+add_dependencies(test_redteam_capacity caisson caisson-bus caisson-ui-bridge caisson-event-log
+                 caisson-tool-runner caisson-orchestrator caisson-llm-replay)
+set_tests_properties(test_redteam_capacity PROPERTIES TIMEOUT 300)

@@ -282,7 +282,6 @@ run (bus_client_t *c, const opts_t *o)
     proto_set_str (&req->body.run_start.task, o->task);
     proto_set_str (&req->body.run_start.model, o->model);
     proto_set_str (&req->body.run_start.thread_id, o->thread);
-    proto_set_str (&req->env.user, getenv ("USER"));
     proto_msg_t *rep = bus_client_request (c, "orchestrator", req);
     proto_msg_destroy (&req);
     if (!tap || report_error (rep)) {

@@ -28,11 +28,6 @@ ask (const char *service, proto_msg_t *req, int timeout_ms)
 {
     bus_client_t *c = bus_client_new (cfg_str ("CAISSON_BUS"));
     proto_msg_t *rep = NULL;
-    /* The CLI is the host's operator (it holds the data dir): it acts on
-     * every user's sandboxes, and creates as $USER. */
-    if (!req->env.user)
-        proto_set_str (&req->env.user, getenv ("USER") ? getenv ("USER") : "cli");
-    req->env.op = true;
     if (c) {
         bus_client_set_timeout (c, timeout_ms, 0);
         rep = bus_client_request (c, service, req);

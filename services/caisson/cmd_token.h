@@ -1,5 +1,5 @@
-/* cmd_token: `caisson token create --user NAME [--operator] [--data DIR]`,
- * the API's bearer tokens (stored hashed, see services/ui-bridge/tokens.h),
+/* cmd_token: `caisson token create --user NAME [--operator] [--expires D]`,
+ * `caisson token list` and `caisson token revoke ID`: the API's bearer tokens (stored hashed, see services/ui-bridge/tokens.h),
  * and the local token `caisson up` prints with the UI's address. */
 #ifndef CAISSON_CMD_TOKEN_H
 #define CAISSON_CMD_TOKEN_H

@@ -17,6 +17,7 @@
 #include "stack.h"
 #include "supervisor.h"
 #include "svc.h"
+#include "tokens.h"
 
 #include <czmq.h>
 #include <fcntl.h>
@@ -40,8 +41,10 @@ static const char *usage =
     "  stats [--json]               pass rate, tokens, runtime, steps, failure causes\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
     "                               its health; exit 0 when it answers\n"
-    "  token create --user NAME [--operator] [--data DIR]\n"
+    "  token create --user NAME [--operator] [--expires 30d] [--data DIR]\n"
     "                               print a new API bearer token for NAME\n"
+    "  token list [--json]          tokens: id, user, role, created, expires, last use\n"
+    "  token revoke ID              remove a token; a running ui-bridge refuses it at once\n"
     "  tool list|call ...           the agent's tools: list them, or call one\n"
     "  prs, pr ID                   the local forge's pull requests\n"
     "  run [--model M] [--thread T] [--json] \"TASK\"\n"
@@ -50,7 +53,10 @@ static const char *usage =
     "                               answer a run awaiting approval\n"
     "  sandbox create|ls|info|exec|write|read|rm|pause|resume ...\n"
     "                               sandboxes (`caisson sandbox` for its usage)\n\n"
-    "DIR defaults to $CAISSON_DATA, else ./var";
+    "DIR defaults to $CAISSON_DATA, else ./var. Client commands act as an operator\n"
+    "(whoever runs the CLI reaches the bus, which holds the stack's operator key) on\n"
+    "behalf of --user NAME, default $USER, else `cli`: runs and sandboxes they make\n"
+    "are NAME's.";
 
 typedef struct {
     const char *command;
@@ -318,6 +324,32 @@ cmd_health (const args_t *a)
     return status;
 }
 
+/* Takes `--user NAME` out of argv (every command but `token`, whose
+ * --user names the token's user) and makes it the identity of every
+ * request: NAME (default $USER, else `cli`) as an operator, since the
+ * CLI holds the stack's operator key. Returns 0, or -1 on a bad name. */
+static int
+cli_identity (int *argc, char **argv)
+{
+    const char *env = getenv ("USER");
+    const char *user = env && tokens_valid_user (env) ? env : "cli";
+    for (int i = 2; i < *argc; i++) {
+        if (strcmp (argv[i], "--user"))
+            continue;
+        if (i + 1 >= *argc || !tokens_valid_user (argv[i + 1])) {
+            fprintf (stderr, "caisson: --user needs 1 to %d of [A-Za-z0-9._@-]\n",
+                     TOKENS_USER_MAX);
+            return -1;
+        }
+        user = argv[i + 1];
+        memmove (&argv[i], &argv[i + 2], (size_t) (*argc - i - 1) * sizeof *argv);
+        *argc -= 2;
+        break;
+    }
+    proto_set_identity (user, true);
+    return 0;
+}
+
 /* What a client command needs before it talks to the bus: the message
  * limits, czmq without its own log lines, and our log named `caisson`. */
 static void
@@ -350,6 +382,8 @@ main (int argc, char **argv)
     }
     if (argc > 1 && !strcmp (argv[1], "token"))
         return cmd_token (argc, argv);
+    if (cli_identity (&argc, argv))
+        return 2;
     if (argc > 1 && cmd_events_is (argv[1])) {
         cli_init ();
         return cmd_events_main (argc, argv);

@@ -133,16 +133,38 @@ spawn (supervisor_t *self, slot_t *s)
     return 0;
 }
 
+/* Adds the offline demo's repository under data to the repositories
+ * tool-runner may clone and push to (CAISSON_TOOLS_REPO_ALLOW, which the
+ * children inherit): the one host repository a stack allows by itself. */
+static void
+allow_demo_repo (const char *data)
+{
+    char path[PATH_MAX + 16], real[PATH_MAX];
+    snprintf (path, sizeof path, "%s/demo/repo.git", data);
+    if (!realpath (path, real))
+        return;
+    const char *cur = getenv ("CAISSON_TOOLS_REPO_ALLOW");
+    size_t n = (cur ? strlen (cur) : 0) + strlen (real) + 2;
+    char *list = malloc (n);
+    if (!list)
+        return;
+    snprintf (list, n, "%s%s%s", cur && *cur ? cur : "", cur && *cur ? "," : "", real);
+    setenv ("CAISSON_TOOLS_REPO_ALLOW", list, 1);
+    free (list);
+}
+
 int
 supervisor_start (supervisor_t *self)
 {
+    bool offline = supervisor_offline_notice () != NULL;
+    if (offline && demo_repo_prepare (self->data) == 0)
+        allow_demo_repo (self->data);
     for (size_t i = 0; i < NPROCS; i++)
         if (spawn (self, &self->slots[i])) {
             clog_error (NULL, "cannot start %s: %s", names[i], strerror (errno));
             return -1;
         }
-    if (supervisor_offline_notice ()) {
-        demo_repo_prepare (self->data);
+    if (offline) {
         if (spawn (self, &self->slots[REPLAY]))
             return -1;
         clog_warn (NULL, "no model provider key: started the scripted model (llm-replay)");

@@ -105,9 +105,33 @@ artifact_put (elog_t *el, const proto_msg_t *req)
 
 typedef struct {
     elog_t *el;
+    const proto_msg_t *req;
     const proto_artifact_get_t *q;
     proto_msg_t *rep;
 } get_t;
+
+/* True when a run that references hash (its `artifact` event) is one the
+ * caller may read. Naming a hash is no claim to it: the bytes are someone
+ * else's unless one of the caller's own runs produced them. */
+static bool
+referenced_for (MDB_txn *txn, elog_t *el, const proto_msg_t *req, const char *hash)
+{
+    if (req->env.op)
+        return true;
+    MDB_cursor *cur;
+    if (mdb_cursor_open (txn, store_dbi (el->store, DB_REFS), &cur))
+        return false;
+    MDB_val k = { ELOG_HASH_HEX, (void *) hash }, v;
+    bool ok = false;
+    for (int rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE); !rc && !ok;
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != ELOG_HASH_HEX + ELOG_RUN_KEY || memcmp (k.mv_data, hash, ELOG_HASH_HEX))
+            break;
+        ok = elog_may_read_key (txn, el, req, (const uint8_t *) k.mv_data + ELOG_HASH_HEX);
+    }
+    mdb_cursor_close (cur);
+    return ok;
+}
 
 static int
 get_blob (MDB_txn *txn, void *arg)
@@ -115,6 +139,8 @@ get_blob (MDB_txn *txn, void *arg)
     get_t *g = arg;
     store_t *st = g->el->store;
     MDB_val k = { ELOG_HASH_HEX, g->q->hash }, v;
+    if (!referenced_for (txn, g->el, g->req, g->q->hash))
+        return MDB_NOTFOUND;
     int rc = mdb_get (txn, store_dbi (st, DB_ARTIFACTS), &k, &v);
     if (rc)
         return rc;
@@ -157,7 +183,7 @@ artifact_get (elog_t *el, const proto_msg_t *req)
     if (!hash_valid (req->body.artifact_get.hash))
         return proto_error_new (req, "bad_hash",
                                 "artifact.get: field hash must be 64 lower-case hex digits");
-    get_t g = { el, &req->body.artifact_get, proto_msg_new (PROTO_artifact_data, req) };
+    get_t g = { el, req, &req->body.artifact_get, proto_msg_new (PROTO_artifact_data, req) };
     if (!g.rep)
         return NULL;
     proto_set_str (&g.rep->body.artifact_data.hash, g.q->hash);

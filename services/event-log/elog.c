@@ -47,6 +47,27 @@ elog_run_load (MDB_txn *txn, elog_t *el, const char *run)
     return json_loadb (val.mv_data, val.mv_size, 0, NULL);
 }
 
+bool
+elog_may_read (const proto_msg_t *req, const json_t *rec)
+{
+    const char *owner = json_string_value (json_object_get (rec, "user"));
+    return req->env.op || !strcmp (owner ? owner : "", req->env.user ? req->env.user : "");
+}
+
+bool
+elog_may_read_key (MDB_txn *txn, elog_t *el, const proto_msg_t *req, const uint8_t *rk)
+{
+    if (req->env.op)
+        return true;
+    char run[ELOG_RUN_KEY + 1];
+    memcpy (run, rk, ELOG_RUN_KEY);
+    run[ELOG_RUN_KEY] = '\0';
+    json_t *rec = elog_run_load (txn, el, run);
+    bool ok = rec && elog_may_read (req, rec);
+    json_decref (rec);
+    return ok;
+}
+
 json_t *
 elog_event_json (const MDB_val *val)
 {

@@ -42,6 +42,7 @@ typedef struct {
     store_t *store;
     journal_t *journal;
     uint64_t retention_days;
+    char dir[4096];             /* the store's directory */
 } elog_t;
 
 /* Writes the fixed-size key of run (NUL padded). */
@@ -53,6 +54,14 @@ uint64_t elog_get64 (const uint8_t in[8]);
 
 /* The run record stored for run, parsed, or NULL when there is none. */
 json_t *elog_run_load (MDB_txn *txn, elog_t *el, const char *run);
+
+/* True when req's sender may read the run whose record is rec: an
+ * operator, or the user who started it (the envelope's user against the
+ * record's). Anyone else is told the run does not exist. */
+bool elog_may_read (const proto_msg_t *req, const json_t *rec);
+
+/* The same for the run of the stored key rk (ELOG_RUN_KEY bytes). */
+bool elog_may_read_key (MDB_txn *txn, elog_t *el, const proto_msg_t *req, const uint8_t *rk);
 
 /* One stored event map decoded to JSON (data included), or NULL. */
 json_t *elog_event_json (const MDB_val *val);

@@ -14,11 +14,13 @@
 #include "clog.h"
 #include "mpjson.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 typedef struct {
@@ -309,12 +311,26 @@ published (const item_t *it)
     return ev;
 }
 
+/* True when a failed commit (code) failed for want of disk: ENOSPC or
+ * EDQUOT, or another I/O error (LMDB reports a short write as EIO) with
+ * less than a MiB left where the store lives. */
+static bool
+disk_full (elog_t *el, int code)
+{
+    if (code == ENOSPC || code == EDQUOT)
+        return true;
+    struct statvfs st;
+    return code == EIO && statvfs (el->dir, &st) == 0
+        && (uint64_t) st.f_bavail * st.f_frsize < (1u << 20);
+}
+
 /* Answers and publishes every request of the committed batch. */
 static void
 answer_all (journal_t *self, int code)
 {
     elog_t *el = self->el;
     bus_worker_t *worker = svc_worker (el->svc);
+    bool full = code == MDB_MAP_FULL || (code && disk_full (el, code));
     if (code)
         clog_error (NULL, "append batch of %zu failed: %s", self->busy.count, mdb_strerror (code));
     else {
@@ -326,9 +342,12 @@ answer_all (journal_t *self, int code)
         const proto_msg_t *req = bus_pending_request (it->pending);
         proto_msg_t *rep, *ev = NULL;
         if (code)
-            rep = proto_error_new (req, code == MDB_MAP_FULL ? "store_full" : "store_failed",
+            /* full, whether the map or the disk: the caller must not take
+             * the event for stored, and a person can act on the reason */
+            rep = proto_error_new (req, full ? "store_full" : "store_failed",
                                    "event not stored: %s%s", mdb_strerror (code),
-                                   code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)" : "");
+                                   code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)"
+                                   : full ? " (the disk holding the event store is full)" : "");
         else {
             rep = proto_msg_new (PROTO_event_ack, req);
             if (rep) {

@@ -66,8 +66,8 @@ setup (svc_t *svc)
         return -1;
     el->svc = svc;
     svc_set_state (svc, el);
-    char dir[4096];
-    snprintf (dir, sizeof dir, "%s/event-log", cfg_str ("CAISSON_DATA"));
+    const char *dir = el->dir;
+    snprintf (el->dir, sizeof el->dir, "%s/event-log", cfg_str ("CAISSON_DATA"));
     el->store = store_new (dir, dbnames, DB_COUNT, cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
                            cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20, flags);
     if (!el->store)

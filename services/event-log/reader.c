@@ -36,6 +36,8 @@ run_record_get (elog_t *el, const proto_msg_t *req)
     get_t g = { el, req->body.run_record_get.run, NULL };
     if (store_read (el->store, get_run, &g))
         return proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+    if (g.rec && !elog_may_read (req, g.rec))
+        json_decref (g.rec), g.rec = NULL;
     if (!g.rec)
         return proto_error_new (req, "not_found", "run.record.get: no run '%s'", g.run);
     proto_msg_t *rep = proto_msg_new (PROTO_run_record, req);
@@ -49,6 +51,7 @@ run_record_get (elog_t *el, const proto_msg_t *req)
 
 typedef struct {
     elog_t *el;
+    const proto_msg_t *req;     /* a non-operator lists only their runs */
     const proto_runs_list_t *q;
     json_t *runs;
     char next[ELOG_RUN_KEY + 1];
@@ -89,7 +92,8 @@ list_runs (MDB_txn *txn, void *arg)
         if (!rec)
             continue;
         uint64_t started = (uint64_t) json_integer_value (json_object_get (rec, "started"));
-        if (str_match (rec, "status", q->status) && str_match (rec, "user", q->user)
+        if (elog_may_read (l->req, rec)
+            && str_match (rec, "status", q->status) && str_match (rec, "user", q->user)
             && str_match (rec, "thread", q->thread) && (!q->since || started >= q->since)
             && (!q->until || started < q->until)) {
             if (json_array_size (l->runs) == limit) {
@@ -111,7 +115,7 @@ list_runs (MDB_txn *txn, void *arg)
 static proto_msg_t *
 runs_list (elog_t *el, const proto_msg_t *req)
 {
-    list_t l = { el, &req->body.runs_list, json_array (), "" };
+    list_t l = { el, req, &req->body.runs_list, json_array (), "" };
     proto_msg_t *rep = NULL;
     if (store_read (el->store, list_runs, &l))
         rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
@@ -128,9 +132,11 @@ runs_list (elog_t *el, const proto_msg_t *req)
 
 typedef struct {
     elog_t *el;
+    const proto_msg_t *req;
     const proto_events_read_t *q;
     msgpack_sbuffer out;
     uint64_t next, head;
+    bool hidden;                /* the run is someone else's */
 } read_t;
 
 /* The stored values are msgpack maps already: the page is an array header
@@ -169,6 +175,14 @@ read_events (MDB_txn *txn, void *arg)
     MDB_val k, v;
     r->next = from;
     if (q->run) {
+        json_t *owner = elog_run_load (txn, r->el, q->run);
+        r->hidden = owner && !elog_may_read (r->req, owner);
+        json_decref (owner);
+        if (r->hidden) {
+            mdb_cursor_close (cur);
+            free (vals);
+            return 0;
+        }
         elog_run_key (q->run, key);
         elog_be64 (key + ELOG_RUN_KEY, from);
         k = (MDB_val) { sizeof key, key };
@@ -188,15 +202,27 @@ read_events (MDB_txn *txn, void *arg)
     else {
         elog_be64 (key, from);
         k = (MDB_val) { 8, key };
+        /* the global order, less the runs the caller may not read; the
+         * verdict on the last run looked up is kept, since runs' events
+         * come in stretches */
+        uint8_t last[ELOG_RUN_KEY];
+        bool known = false, readable = false;
         for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
              !rc && n < limit && bytes < ELOG_PAGE_BYTES;
              rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
             MDB_val ev;
-            if (mdb_get (txn, store_dbi (st, DB_EVENTS), &v, &ev))
+            r->next = elog_get64 (k.mv_data) + 1;
+            if (v.mv_size != ELOG_EVENT_KEY)
+                continue;
+            if (!known || memcmp (last, v.mv_data, ELOG_RUN_KEY)) {
+                memcpy (last, v.mv_data, ELOG_RUN_KEY);
+                known = true;
+                readable = elog_may_read_key (txn, r->el, r->req, last);
+            }
+            if (!readable || mdb_get (txn, store_dbi (st, DB_EVENTS), &v, &ev))
                 continue;
             vals[n++] = ev;
             bytes += ev.mv_size;
-            r->next = elog_get64 (k.mv_data) + 1;
         }
         r->head = 0;
         if (!mdb_cursor_get (cur, &k, &v, MDB_LAST))
@@ -214,11 +240,13 @@ events_read (elog_t *el, const proto_msg_t *req)
     const proto_events_read_t *q = &req->body.events_read;
     if (q->run && !elog_run_valid (q->run))
         return proto_error_new (req, "bad_run", "events.read: field run must be a 26-character id");
-    read_t r = { .el = el, .q = q };
+    read_t r = { .el = el, .req = req, .q = q };
     msgpack_sbuffer_init (&r.out);
     proto_msg_t *rep = NULL;
     if (store_read (el->store, read_events, &r))
         rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+    else if (r.hidden)
+        rep = proto_error_new (req, "not_found", "events.read: no run '%s'", q->run);
     else if ((rep = proto_msg_new (PROTO_events_page, req))) {
         rep->body.events_page.events.size = r.out.size;
         rep->body.events_page.events.data = (uint8_t *) msgpack_sbuffer_release (&r.out);

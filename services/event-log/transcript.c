@@ -175,6 +175,7 @@ markdown_footer (text_t *t, json_t *rec)
 
 typedef struct {
     elog_t *el;
+    const proto_msg_t *req;
     const char *run;
     bool markdown;
     text_t text;
@@ -186,6 +187,10 @@ render (MDB_txn *txn, void *arg)
 {
     render_t *r = arg;
     json_t *rec = elog_run_load (txn, r->el, r->run);
+    if (rec && !elog_may_read (r->req, rec)) {
+        json_decref (rec);
+        rec = NULL;
+    }
     if (!(r->found = rec != NULL))
         return 0;
     if (r->markdown)
@@ -235,7 +240,7 @@ transcript_handle (elog_t *el, const proto_msg_t *req)
                                 "transcript.get: field format must be jsonl or markdown");
     if (!elog_run_valid (q->run))
         return proto_error_new (req, "bad_run", "transcript.get: field run must be a 26-character id");
-    render_t r = { el, q->run, !strcmp (format, "markdown"), { 0 }, false };
+    render_t r = { el, req, q->run, !strcmp (format, "markdown"), { 0 }, false };
     proto_msg_t *rep = NULL;
     if (store_read (el->store, render, &r))
         rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));

@@ -8,6 +8,7 @@
 #include "policy.h"
 #include "prompt.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct _orch_t {
     json_t *mutates;            /* name -> true */
     bool catalogue_pending;
     zlist_t *waiting;           /* runs waiting for the catalogue */
+    zlist_t *starting;          /* run.starts waiting for run_started to be stored */
     budgets_t defaults;
 };
 
@@ -51,8 +53,9 @@ orch_forget (orch_t *self, run_t *r)
     zhashx_delete (self->runs, r->id);
 }
 
-void
-orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data)
+/* orch_emit, with fn told of event-log's answer when fn is not NULL. */
+static void
+emit (orch_t *self, run_t *r, const char *kind, json_t *data, rpc_done_fn *fn, void *arg)
 {
     proto_msg_t *msg = proto_msg_new (PROTO_event_append, NULL);
     if (msg && data) {
@@ -63,10 +66,16 @@ orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data)
         proto_set_str (&msg->body.event_append.kind, kind);
         mpjson_set (&msg->body.event_append.data, data, 64);
         snprintf (r->last_event, sizeof r->last_event, "%s", msg->env.id);
-        rpc_call (self->rpc, "event-log", msg, 5000, 3, NULL, NULL);
+        rpc_call (self->rpc, "event-log", msg, 5000, 3, fn, arg);
     }
     proto_msg_destroy (&msg);
     json_decref (data);
+}
+
+void
+orch_emit (orch_t *self, run_t *r, const char *kind, json_t *data)
+{
+    emit (self, r, kind, data, NULL, NULL);
 }
 
 void
@@ -206,12 +215,53 @@ default_model (void)
     return "replay/demo";
 }
 
-static uint64_t
-budget (const json_t *b, const char *key, uint64_t fallback)
+/* A run's budgets (b, may be NULL) within the deployment's, which are
+ * both the defaults and the ceilings. Returns 0, or -1 with why naming
+ * the field that is not a positive integer, is unknown, or asks more. */
+static int
+budgets_within (const json_t *b, const budgets_t *ceiling, budgets_t *out, char *why,
+                size_t whylen)
 {
-    json_t *v = json_object_get (b, key);
-    return json_is_integer (v) && json_integer_value (v) > 0 ? (uint64_t) json_integer_value (v)
-                                                             : fallback;
+    static const struct { const char *key, *setting; size_t at; } fields[] = {
+        { "steps", "CAISSON_RUN_MAX_STEPS", offsetof (budgets_t, steps) },
+        { "toolCalls", "CAISSON_RUN_MAX_TOOL_CALLS", offsetof (budgets_t, tool_calls) },
+        { "wallSeconds", "CAISSON_RUN_MAX_SECONDS", offsetof (budgets_t, seconds) },
+        { "tokens", "CAISSON_RUN_MAX_TOKENS", offsetof (budgets_t, tokens) },
+    };
+    *out = *ceiling;
+    const char *key;
+    json_t *v;
+    json_object_foreach ((json_t *) b, key, v) {
+        size_t i = 0;
+        while (i < 4 && strcmp (fields[i].key, key))
+            i++;
+        if (i == 4) {
+            snprintf (why, whylen, "budgets.%.64s: unknown (expected steps, toolCalls, "
+                      "wallSeconds or tokens)", key);
+            return -1;
+        }
+        uint64_t limit = *(const uint64_t *) ((const char *) ceiling + fields[i].at);
+        if (!json_is_integer (v) || json_integer_value (v) <= 0) {
+            snprintf (why, whylen, "budgets.%s: expected a positive integer", key);
+            return -1;
+        }
+        if ((uint64_t) json_integer_value (v) > limit) {
+            snprintf (why, whylen, "budgets.%s: %lld is above this deployment's ceiling of "
+                      "%llu (%s)", key, (long long) json_integer_value (v),
+                      (unsigned long long) limit, fields[i].setting);
+            return -1;
+        }
+        *(uint64_t *) ((char *) out + fields[i].at) = (uint64_t) json_integer_value (v);
+    }
+    return 0;
+}
+
+/* True when req's user may act on what owner owns: their own, and
+ * everything for an operator. Anyone else is told it does not exist. */
+static bool
+may_act (const proto_msg_t *req, const char *owner)
+{
+    return req->env.op || strcmp (req->env.user ? req->env.user : "", owner ? owner : "") == 0;
 }
 
 static json_t *
@@ -226,6 +276,50 @@ decode_map (const proto_bytes_t *f, const char *field, char *why, size_t whylen)
         return json_false ();
     }
     return v;
+}
+
+/* A run.start waiting for its run_started to be stored. */
+typedef struct {
+    orch_t *orch;
+    run_t *run;
+    bus_pending_t *pending;
+} starting_t;
+
+/* event-log answered run_started: the run goes on and run.start is
+ * answered, or (not stored) the run is dropped and run.start refused
+ * with event-log's reason, e.g. store_full. */
+static void
+on_started (const proto_msg_t *reply, const char *error, void *arg)
+{
+    starting_t *st = arg;
+    orch_t *self = st->orch;
+    run_t *r = st->run;
+    zlist_remove (self->starting, st);
+    const proto_msg_t *req = bus_pending_request (st->pending);
+    proto_msg_t *rep;
+    if (reply && reply->type == PROTO_event_ack) {
+        clog_info (r->id, "run started: model %s, thread %s", r->model, r->thread);
+        adopt (self, r);
+        runstore_save (r);
+        rep = proto_msg_new (PROTO_run_started, req);
+        proto_set_str (&rep->body.run_started.run_id, r->id);
+        proto_set_str (&rep->body.run_started.thread_id, r->thread);
+        proto_set_str (&rep->body.run_started.model, r->model);
+        bus_worker_answer (svc_worker (self->svc), &st->pending, rep);
+        run_advance (r);
+    }
+    else {
+        const char *code = reply && reply->type == PROTO_error ? reply->body.error.code
+                                                               : "unavailable";
+        const char *why = reply && reply->type == PROTO_error ? reply->body.error.message
+                        : error ? error : "event-log answered with an unexpected message";
+        clog_error (r->id, "run not started: its first event was not stored: %s: %s", code, why);
+        rep = proto_error_new (req, code, "the run was not started: its first event could not "
+                               "be stored: %s", why);
+        bus_worker_answer (svc_worker (self->svc), &st->pending, rep);
+        run_free (&r);
+    }
+    free (st);
 }
 
 static proto_msg_t *
@@ -252,51 +346,67 @@ start (orch_t *self, const proto_msg_t *req)
         if (!client_tools)
             client_tools = json_false ();
     }
-    if (json_is_false (budgets) || json_is_false (policy) || json_is_false (client_tools)) {
-        json_decref (budgets);
-        json_decref (policy);
+    budgets_t max = self->defaults;
+    json_t *effective = NULL;
+    if (!json_is_false (budgets) && !json_is_false (policy) && !json_is_false (client_tools)
+        && budgets_within (budgets, &self->defaults, &max, why, sizeof why) == 0)
+        effective = policy_effective (policy, req->env.op, why, sizeof why);
+    json_decref (budgets);
+    json_decref (policy);
+    if (!effective) {
         json_decref (client_tools);
         return proto_error_new (req, "bad_value", "%s", why);
     }
     char id[CID_SIZE];
     cid_new (id);
+    const char *thread = b->thread_id && *b->thread_id ? b->thread_id : id;
+    int claim = runstore_claim_thread (thread, req->env.user, req->env.op);
+    if (claim) {
+        json_decref (effective);
+        json_decref (client_tools);
+        /* another user's thread is answered as if it did not exist */
+        return claim > 0 ? proto_error_new (req, "not_found", "thread_id: no thread %s", thread)
+                         : proto_error_new (req, "store_failed", "thread_id: the thread's owner "
+                                            "could not be recorded");
+    }
     run_t *r = run_new (self, id);
-    snprintf (r->thread, sizeof r->thread, "%s", b->thread_id && *b->thread_id ? b->thread_id : id);
+    snprintf (r->thread, sizeof r->thread, "%s", thread);
     snprintf (r->model, sizeof r->model, "%s", model);
     snprintf (r->user, sizeof r->user, "%s", req->env.user ? req->env.user : "");
+    r->op = req->env.op;
     r->provider = llm_provider_find (r->model, &r->model_name);
     r->task = strdup (b->task);
     json_decref (r->messages);
     r->messages = runstore_thread (r->thread);
     json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
                                                    b->task));
-    r->policy = policy_effective (policy);
+    r->policy = effective;
     r->client_tools = client_tools;
-    r->max = (budgets_t) { budget (budgets, "steps", self->defaults.steps),
-                           budget (budgets, "toolCalls", self->defaults.tool_calls),
-                           budget (budgets, "wallSeconds", self->defaults.seconds),
-                           budget (budgets, "tokens", self->defaults.tokens) };
+    r->max = max;
     r->started_wall = (uint64_t) zclock_time ();
-    json_decref (budgets);
-    json_decref (policy);
     snprintf (r->last_event, sizeof r->last_event, "%s", req->env.id);
-    orch_emit (self, r, "run_started",
+    /* answered once run_started is stored: a run event-log cannot keep
+     * is refused, never acknowledged and then lost */
+    starting_t *st = calloc (1, sizeof *st);
+    if (st)
+        st->pending = bus_worker_defer (svc_worker (self->svc));
+    if (!st || !st->pending) {
+        free (st);
+        run_free (&r);
+        return NULL;
+    }
+    st->orch = self;
+    st->run = r;
+    zlist_append (self->starting, st);
+    emit (self, r, "run_started",
                json_pack ("{s:s, s:s?, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:O}", "task",
                           r->task, "user", req->env.user, "threadId", r->thread, "model", r->model,
                           "orchestrator", svc_instance (self->svc),
                           "promptVersion", PROMPT_VERSION, "budgets", "steps",
                           (json_int_t) r->max.steps, "toolCalls", (json_int_t) r->max.tool_calls,
                           "wallSeconds", (json_int_t) r->max.seconds, "tokens",
-                          (json_int_t) r->max.tokens, "policy", r->policy));
-    clog_info (id, "run started: model %s, thread %s", r->model, r->thread);
-    adopt (self, r);
-    runstore_save (r);
-    proto_msg_t *rep = proto_msg_new (PROTO_run_started, req);
-    proto_set_str (&rep->body.run_started.run_id, id);
-    proto_set_str (&rep->body.run_started.thread_id, r->thread);
-    proto_set_str (&rep->body.run_started.model, r->model);
-    run_advance (r);
-    return rep;
+                          (json_int_t) r->max.tokens, "policy", r->policy), on_started, st);
+    return BUS_DEFERRED;
 }
 
 /* run.info from a snapshot (a live run's or a stored one). */
@@ -331,8 +441,10 @@ static proto_msg_t *
 stored_info (const proto_msg_t *req, const char *run_id)
 {
     json_t *snap = runstore_load (run_id);
-    if (!snap)
+    if (!snap || !may_act (req, json_string_value (json_object_get (snap, "user")))) {
+        json_decref (snap);
         return proto_error_new (req, "not_found", "run_id: no run %s", run_id);
+    }
     proto_msg_t *rep = info (req, snap, NULL);
     json_decref (snap);
     return rep;
@@ -351,6 +463,8 @@ handle (const proto_msg_t *req, void *arg)
             const char *id = req->type == PROTO_run_get ? req->body.run_get.run_id
                                                         : req->body.run_cancel.run_id;
             run_t *r = zhashx_lookup (self->runs, id);
+            if (r && !may_act (req, r->user))
+                return proto_error_new (req, "not_found", "run_id: no run %s", id);
             if (r && req->type == PROTO_run_cancel)
                 run_end (r, "cancelled", "cancelled on request");
             else if (r) {
@@ -370,8 +484,14 @@ handle (const proto_msg_t *req, void *arg)
                                                                 : req->body.run_approve.run_id;
             run_t *r = zhashx_lookup (self->runs, id);
             char why[256];
+            if (r && !may_act (req, r->user))
+                return proto_error_new (req, "not_found", "run_id: no run %s", id);
             if (!r) {
                 json_t *snap = runstore_load (id);
+                if (snap && !may_act (req, json_string_value (json_object_get (snap, "user")))) {
+                    json_decref (snap);
+                    return proto_error_new (req, "not_found", "run_id: no run %s", id);
+                }
                 proto_msg_t *err = proto_error_new (req, snap ? "conflict" : "not_found",
                                                     "run_id: run %s is %s", id,
                                                     snap ? json_string_value (json_object_get (snap, "status"))
@@ -418,6 +538,7 @@ setup (svc_t *svc)
     self->llm = llm_client_new (self->loop);
     self->runs = zhashx_new ();
     self->waiting = zlist_new ();
+    self->starting = zlist_new ();
     zhashx_set_destructor (self->runs, drop_run);
     uint64_t total = cfg_u64 ("CAISSON_LLM_TIMEOUT_MS");
     llm_client_set_limits (self->llm, (int) cfg_u64 ("CAISSON_LLM_RETRIES"), total, total / 10);
@@ -442,6 +563,12 @@ teardown (svc_t *svc)
     orch_t *self = svc_state (svc);
     if (!self)
         return;
+    for (starting_t *st = self->starting ? zlist_pop (self->starting) : NULL; st;
+         st = zlist_pop (self->starting)) {
+        run_free (&st->run);
+        free (st);
+    }
+    zlist_destroy (&self->starting);
     zhashx_destroy (&self->runs);
     zlist_destroy (&self->waiting);
     llm_client_destroy (&self->llm);

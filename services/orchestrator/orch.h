@@ -25,7 +25,8 @@ typedef struct {
     char id[CID_SIZE];
     char thread[128];
     char model[256];
-    char user[128];
+    char user[128];             /* its starter: only they (and operators) act on it */
+    bool op;                    /* the starter is an operator: tool calls say so */
     char *task;
     const llm_provider_t *provider;
     const char *model_name;     /* inside model */
@@ -49,6 +50,10 @@ typedef struct {
     llm_req_t *llm;
     char tool_req[CID_SIZE];    /* tools.call in flight, or "" */
     int64_t tool_sent;          /* when it was sent, zclock_mono ms */
+    /* tool-runner answered `busy`: the call goes again when busy_timer
+     * fires (-1: none); busy_tries counts the tries so far */
+    int busy_timer;
+    unsigned busy_tries;
     int wall_timer;
     char last_event[CID_SIZE];  /* causation of the next event */
     bool waiting_catalogue;
@@ -121,6 +126,12 @@ void runstore_drop (const run_t *r);
 json_t *runstore_snapshot (const run_t *r);
 /* The stored snapshot of a run (new), or NULL. */
 json_t *runstore_load (const char *run_id);
+/* Claims thread for user, or checks that it is theirs: a thread belongs
+ * to whoever started its first run, recorded durably before that run
+ * starts. Returns 0 when user (or an operator) may run in it, 1 when it is
+ * another user's (or an older thread whose owner was never recorded), -1
+ * when the store fails. */
+int runstore_claim_thread (const char *thread, const char *user, bool op);
 /* The conversation of a thread so far (new array, maybe empty). */
 json_t *runstore_thread (const char *thread);
 int runstore_save_thread (const char *thread, const json_t *messages);

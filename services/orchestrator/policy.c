@@ -3,6 +3,7 @@
 #include "cfg.h"
 
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,20 +36,118 @@ policy_check (const json_t *policy, const char *tool, const json_t *args, bool m
     return POLICY_ASK;
 }
 
-json_t *
-policy_effective (const json_t *run_policy)
+/* How strict an approval mode is: higher holds more back; -1 unknown. */
+static int
+strictness (const char *mode)
 {
-    json_t *p = json_object ();
-    json_object_set_new (p, "approval", json_string (cfg_str ("CAISSON_APPROVAL")));
-    json_t *auto_ = json_array ();
-    char *list = strdup (cfg_str ("CAISSON_AUTO_APPROVE"));
-    for (char *save = NULL, *tok = strtok_r (list, ",", &save); tok;
+    static const char *const modes[] = { "auto", "ask", "never" };
+    for (int i = 0; i < 3; i++)
+        if (mode && strcmp (mode, modes[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* A comma-separated setting as an array of its non-empty items. */
+static json_t *
+split (const char *setting)
+{
+    json_t *out = json_array ();
+    char *list = strdup (cfg_str (setting));
+    for (char *save = NULL, *tok = list ? strtok_r (list, ",", &save) : NULL; tok;
          tok = strtok_r (NULL, ",", &save))
         if (*tok)
-            json_array_append_new (auto_, json_string (tok));
+            json_array_append_new (out, json_string (tok));
     free (list);
-    json_object_set_new (p, "autoApprove", auto_);
-    if (json_is_object (run_policy))
-        json_object_update (p, (json_t *) run_policy);
+    return out;
+}
+
+/* True when v is an array of at most 256 strings of at most 256 bytes. */
+static bool
+patterns (const json_t *v)
+{
+    size_t i;
+    json_t *p;
+    if (!json_is_array (v) || json_array_size (v) > 256)
+        return false;
+    json_array_foreach (v, i, p)
+        if (!json_is_string (p) || json_string_length (p) > 256)
+            return false;
+    return true;
+}
+
+static bool
+listed (const json_t *list, const char *s)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach (list, i, p)
+        if (strcmp (json_string_value (p), s) == 0)
+            return true;
+    return false;
+}
+
+json_t *
+policy_effective (const json_t *run_policy, bool op, char *why, size_t whylen)
+{
+    const char *floor_mode = cfg_str ("CAISSON_APPROVAL");
+    json_t *p = json_pack ("{s:s, s:o, s:o}", "approval", floor_mode, "autoApprove",
+                           split ("CAISSON_AUTO_APPROVE"), "deny", split ("CAISSON_DENY"));
+    /* what a deployment allows an operator: never a non-operator */
+    bool may_loosen = op && cfg_u64 ("CAISSON_RUN_ALLOW_AUTO") == 1;
+    const char *key;
+    json_t *v;
+    json_object_foreach ((json_t *) run_policy, key, v) {
+        if (strcmp (key, "approval") == 0) {
+            int want = strictness (json_string_value (v));
+            if (want < 0) {
+                snprintf (why, whylen, "policy.approval: expected \"ask\", \"auto\" or \"never\"");
+                goto refuse;
+            }
+            if (want < strictness (floor_mode) && !may_loosen) {
+                snprintf (why, whylen, "policy.approval: '%s' is laxer than this deployment's "
+                          "'%s'; only an operator may choose it, where CAISSON_RUN_ALLOW_AUTO=1",
+                          json_string_value (v), floor_mode);
+                goto refuse;
+            }
+        }
+        else if (strcmp (key, "autoApprove") == 0) {
+            if (!patterns (v)) {
+                snprintf (why, whylen, "policy.autoApprove: expected an array of tool-name "
+                          "patterns");
+                goto refuse;
+            }
+            size_t i;
+            json_t *pat;
+            json_array_foreach (v, i, pat)
+                if (!may_loosen && !listed (json_object_get (p, "autoApprove"),
+                                            json_string_value (pat))) {
+                    snprintf (why, whylen, "policy.autoApprove[%zu]: '%s' is not in this "
+                              "deployment's CAISSON_AUTO_APPROVE; only an operator may add "
+                              "patterns, where CAISSON_RUN_ALLOW_AUTO=1", i,
+                              json_string_value (pat));
+                    goto refuse;
+                }
+        }
+        else if (strcmp (key, "deny") == 0 || strcmp (key, "verify") == 0) {
+            if (!patterns (v)) {
+                snprintf (why, whylen, "policy.%s: expected an array of strings", key);
+                goto refuse;
+            }
+            if (strcmp (key, "deny") == 0) {
+                /* the deployment's refusals stay: a run's only add */
+                json_array_extend (json_object_get (p, "deny"), v);
+                continue;
+            }
+        }
+        else {
+            snprintf (why, whylen, "policy.%.64s: unknown (expected approval, autoApprove, deny "
+                      "or verify)", key);
+            goto refuse;
+        }
+        json_object_set (p, key, v);
+    }
     return p;
+refuse:
+    json_decref (p);
+    return NULL;
 }

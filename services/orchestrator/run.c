@@ -39,6 +39,7 @@ run_new (orch_t *orch, const char *id)
     snprintf (r->status, sizeof r->status, "running");
     r->messages = json_array ();
     r->wall_timer = -1;
+    r->busy_timer = -1;
     return r;
 }
 
@@ -54,6 +55,8 @@ run_free (run_t **r_p)
         rpc_forget (orch_rpc (r->orch), r->tool_req);
     if (r->wall_timer >= 0)
         zloop_timer_end (orch_loop (r->orch), r->wall_timer);
+    if (r->busy_timer >= 0)
+        zloop_timer_end (orch_loop (r->orch), r->busy_timer);
     free (r->task);
     free (r->answer);
     json_decref (r->messages);
@@ -183,6 +186,10 @@ void
 run_end (run_t *r, const char *status, const char *reason)
 {
     llm_req_cancel (&r->llm);
+    if (r->busy_timer >= 0) {
+        zloop_timer_end (orch_loop (r->orch), r->busy_timer);
+        r->busy_timer = -1;
+    }
     if (r->tool_req[0]) {
         rpc_forget (orch_rpc (r->orch), r->tool_req);
         r->tool_req[0] = '\0';
@@ -454,10 +461,66 @@ finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
     runstore_save (r);
 }
 
+static void send_call (run_t *r, json_t *c);
+
+/* True when tool-runner had no room for the call: a `busy` error, or a
+ * `busy` result (the call still runs on an instance that went away). */
+static bool
+busy (const proto_msg_t *reply)
+{
+    if (reply && reply->type == PROTO_error)
+        return strcmp (reply->body.error.code, "busy") == 0;
+    if (!reply || reply->type != PROTO_tools_result || reply->body.tools_result.ok)
+        return false;
+    char why[128];
+    const proto_tools_result_t *b = &reply->body.tools_result;
+    json_t *result = mpjson_decode (b->result.data, b->result.size, 64, why, sizeof why);
+    bool is = strcmp (json_string_value (json_object_get (json_object_get (result, "error"),
+                                                          "code")) ?: "", "busy") == 0;
+    json_decref (result);
+    return is;
+}
+
+static int
+on_busy_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    run_t *r = arg;
+    r->busy_timer = -1;
+    send_call (r, json_array_get (r->calls, r->next));
+    return 0;
+}
+
+/* Sends the call again after a back-off (250 ms doubling to 8 s) when the
+ * run's wall-clock budget leaves room for it. Returns false when it does
+ * not: the busy answer is then the call's result. */
+static bool
+retry_busy (run_t *r)
+{
+    unsigned shift = r->busy_tries < 5 ? r->busy_tries : 5;
+    uint64_t delay = 250u << shift;
+    uint64_t end = r->started_wall + r->max.seconds * 1000;
+    if ((uint64_t) zclock_time () + delay + 1000 >= end)
+        return false;
+    r->busy_timer = zloop_timer (orch_loop (r->orch), delay, 1, on_busy_timer, r);
+    if (r->busy_timer < 0)
+        return false;
+    r->busy_tries++;
+    clog_info (r->id, "tool-runner is busy; call %s goes again in %llu ms (try %u)",
+               json_string_value (json_object_get (json_array_get (r->calls, r->next), "id")),
+               (unsigned long long) delay, r->busy_tries + 1);
+    return true;
+}
+
 static void
 on_tool (const proto_msg_t *reply, const char *error, void *arg)
 {
     run_t *r = arg;
+    /* tool_req stays set while the retry waits: the call is still in
+     * flight for run_end and run_advance */
+    if (busy (reply) && retry_busy (r))
+        return;
+    r->busy_tries = 0;
     r->tool_req[0] = '\0';
     r->mark_us = zclock_usecs ();
     json_t *c = json_array_get (r->calls, r->next);
@@ -498,16 +561,21 @@ send_call (run_t *r, json_t *c)
         proto_set_str (&req->env.corr, r->id);
         proto_set_str (&req->env.run, r->id);
         proto_set_str (&req->env.cause, r->last_event[0] ? r->last_event : NULL);
+        /* the run's starter: tool-runner acts on their sandboxes only */
+        proto_set_str (&req->env.user, r->user[0] ? r->user : NULL);
+        req->env.op = r->op;
         proto_set_str (&req->body.tools_call.name, json_string_value (json_object_get (c, "name")));
         proto_set_str (&req->body.tools_call.call_id, call_id);
         req->body.tools_call.timeout_ms = left;
         mpjson_set (&req->body.tools_call.args, json_object_get (c, "args"), 64);
     }
-    orch_emit (r->orch, r, "tool_call", json_pack ("{s:O, s:O, s:O}", "toolCallId",
-                                                   json_object_get (c, "id"), "name",
-                                                   json_object_get (c, "name"), "args",
-                                                   json_object_get (c, "args")));
-    r->used.tool_calls++;
+    if (!r->busy_tries) {       /* a retry after `busy` is the same call */
+        orch_emit (r->orch, r, "tool_call", json_pack ("{s:O, s:O, s:O}", "toolCallId",
+                                                       json_object_get (c, "id"), "name",
+                                                       json_object_get (c, "name"), "args",
+                                                       json_object_get (c, "args")));
+        r->used.tool_calls++;
+    }
     /* resent every 10 s until the budget ends: a lost reply costs 10 s,
      * and tool-runner answers a resent id from its cache */
     int retries = (int) (left / 10000 < 360 ? left / 10000 : 360);

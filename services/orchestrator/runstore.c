@@ -2,7 +2,8 @@
  * `runs` maps a run id to its latest snapshot (JSON), `live` lists the
  * runs not finished (what a restart resumes), `threads` maps a thread to
  * its conversation after its last completed run, trimmed to a size the
- * model's context can take.
+ * model's context can take; `owners` maps a thread to the user who
+ * started it (its conversation is theirs alone).
  *
  * Saves are grouped: a transition marks the run dirty, and every 20 ms
  * one transaction writes the snapshots of all dirty runs (a run that moved
@@ -22,8 +23,8 @@
 #define THREAD_MAX_BYTES (256u << 10)
 #define FLUSH_MS 20
 
-enum { DB_RUNS, DB_LIVE, DB_THREADS };
-static const char *const dbnames[] = { "runs", "live", "threads" };
+enum { DB_RUNS, DB_LIVE, DB_THREADS, DB_OWNERS };
+static const char *const dbnames[] = { "runs", "live", "threads", "owners" };
 static store_t *s_store;
 static zhashx_t *s_dirty;       /* run id -> run_t *, to snapshot at the flush */
 static zhashx_t *s_ready;       /* run id -> ready_t, to write at the flush */
@@ -62,7 +63,7 @@ on_flush (zloop_t *loop, int timer_id, void *arg)
 int
 runstore_open (orch_t *orch, const char *dir)
 {
-    s_store = store_new (dir, dbnames, 3, cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
+    s_store = store_new (dir, dbnames, 4, cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
                          cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20, MDB_NOSYNC);
     s_dirty = zhashx_new ();
     s_ready = zhashx_new ();
@@ -128,6 +129,8 @@ snapshot (const run_t *r)
                       (json_int_t) r->out_tokens, "cached", (json_int_t) r->cached_tokens);
     if (snap && r->client_tools)
         json_object_set (snap, "clientTools", r->client_tools);
+    if (snap && r->op)
+        json_object_set_new (snap, "op", json_true ());
     return snap;
 }
 
@@ -252,6 +255,48 @@ runstore_load (const char *run_id)
     return g.out;
 }
 
+typedef struct {
+    const char *thread, *user;
+    bool op;
+    int verdict;
+} claim_t;
+
+static int
+claim_fn (MDB_txn *txn, void *arg)
+{
+    claim_t *c = arg;
+    MDB_val k = { strlen (c->thread), (void *) c->thread }, v;
+    int rc = mdb_get (txn, store_dbi (s_store, DB_OWNERS), &k, &v);
+    if (rc == 0) {
+        bool same = v.mv_size == strlen (c->user) && memcmp (v.mv_data, c->user, v.mv_size) == 0;
+        c->verdict = same || c->op ? 0 : 1;
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    /* a conversation kept before owners were recorded: nobody can say
+     * whose it is, so only an operator continues it (and claims nothing) */
+    rc = mdb_get (txn, store_dbi (s_store, DB_THREADS), &k, &v);
+    if (rc == 0) {
+        c->verdict = c->op ? 0 : 1;
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    c->verdict = 0;
+    MDB_val owner = { strlen (c->user), (void *) c->user };
+    return mdb_put (txn, store_dbi (s_store, DB_OWNERS), &k, &owner, 0);
+}
+
+int
+runstore_claim_thread (const char *thread, const char *user, bool op)
+{
+    claim_t c = { thread, user ? user : "", op, 0 };
+    if (store_write (s_store, claim_fn, &c))
+        return -1;
+    return c.verdict;
+}
+
 json_t *
 runstore_thread (const char *thread)
 {
@@ -319,6 +364,7 @@ runstore_rebuild (orch_t *orch, const json_t *snap)
     snprintf (r->thread, sizeof r->thread, "%s", json_string_value (json_object_get (snap, "thread")) ?: "");
     snprintf (r->model, sizeof r->model, "%s", json_string_value (json_object_get (snap, "model")) ?: "");
     snprintf (r->user, sizeof r->user, "%s", json_string_value (json_object_get (snap, "user")) ?: "");
+    r->op = json_is_true (json_object_get (snap, "op"));
     snprintf (r->status, sizeof r->status, "%s", json_string_value (json_object_get (snap, "status")) ?: "");
     r->task = strdup (json_string_value (json_object_get (snap, "task")) ?: "");
     json_decref (r->messages);

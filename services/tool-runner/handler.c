@@ -36,6 +36,7 @@ struct _job_t {
     char fp[CID_SIZE];
     char corr[CID_SIZE];
     char *user;
+    bool op;
     json_t *args;
     guard_t *guard;
     bool dry_run;
@@ -59,6 +60,7 @@ struct _handler_t {
     int pipe[2];
     size_t running;
     size_t max_running;
+    size_t per_user;            /* running calls one user may hold */
     uint64_t ticks;
     job_t *jobs;
     bus_tap_t *cancels;         /* tools.cancel.* */
@@ -134,7 +136,8 @@ job_main (void *arg)
 {
     job_t *job = arg;
     tool_ctx_t ctx = {
-        .call_id = job->call_id, .corr = job->corr, .user = job->user, .dry_run = job->dry_run,
+        .call_id = job->call_id, .corr = job->corr, .user = job->user, .op = job->op,
+        .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
         .cancel = &job->cancel,
     };
@@ -159,6 +162,17 @@ job_main (void *arg)
     ssize_t w = write (job->owner->pipe[1], &job, sizeof job);
     (void) w;
     return NULL;
+}
+
+/* How many calls of user (NULL or "" is one anonymous user) run here. */
+static size_t
+running_for (handler_t *self, const char *user)
+{
+    size_t n = 0;
+    for (job_t *j = self->jobs; j; j = j->next)
+        if (j->state == JOB_RUNNING && !strcmp (j->user ? j->user : "", user ? user : ""))
+            n++;
+    return n;
 }
 
 static int
@@ -268,9 +282,10 @@ was_cancelled (handler_t *self, const char *call_id)
  * request started. Not waited for: the job's own exec request ends when
  * the process does. */
 static void
-kill_exec (handler_t *self, const char *corr, const char *sandbox_id, const char *request)
+kill_exec (handler_t *self, const job_t *job, const char *sandbox_id, const char *request)
 {
     char service[160];
+    const char *corr = job->corr;
     if (runroute_sandbox (sandbox_id, service, sizeof service))
         return;
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_cancel, NULL);
@@ -278,6 +293,11 @@ kill_exec (handler_t *self, const char *corr, const char *sandbox_id, const char
     size_t size = 0;
     if (req && cid_valid (corr))
         proto_set_str (&req->env.corr, corr);
+    /* on behalf of the call's user, as its exec was */
+    if (req && job->user)
+        proto_set_str (&req->env.user, job->user);
+    if (req)
+        req->env.op = job->op;
     if (!req || proto_set_str (&req->body.sandbox_exec_cancel.sandboxId, sandbox_id)
         || proto_set_str (&req->body.sandbox_exec_cancel.request, request)
         || proto_encode (req, &data, &size)
@@ -320,7 +340,7 @@ on_cancel (zloop_t *loop, zsock_t *sock, void *arg)
                    msg->body.tools_cancel.reason ? msg->body.tools_cancel.reason : "no reason given",
                    request[0] ? "; killing exec " : "", request);
         if (request[0])
-            kill_exec (self, j->corr, sandbox_id, request);
+            kill_exec (self, j, sandbox_id, request);
     }
     proto_msg_destroy (&msg);
     return 0;
@@ -403,7 +423,8 @@ call (handler_t *self, const proto_msg_t *req)
         return NULL;
     }
     *job = (job_t) { .owner = self, .tool = tool, .args = args, .guard = guard,
-                     .dry_run = c->dry_run, .user = req->env.user ? strdup (req->env.user) : NULL };
+                     .dry_run = c->dry_run, .op = req->env.op,
+                     .user = req->env.user ? strdup (req->env.user) : NULL };
     pthread_mutex_init (&job->cancel.lock, NULL);
     snprintf (job->call_id, sizeof job->call_id, "%s", c->call_id);
     snprintf (job->corr, sizeof job->corr, "%s", req->env.corr);
@@ -426,6 +447,15 @@ call (handler_t *self, const proto_msg_t *req)
         job_free (job);
         return proto_error_new (req, "busy", "tool-runner %s runs %zu calls already",
                                 svc_instance (self->svc), self->running);
+    }
+    /* A user's share: the slots one user cannot take stay for the others. */
+    size_t mine = running_for (self, req->env.user);
+    if (mine >= self->per_user) {
+        job_free (job);
+        return proto_error_new (req, "busy", "user '%s' runs %zu calls on tool-runner %s, "
+                                "the most one user may (CAISSON_TOOLS_SLOTS_PER_USER)",
+                                req->env.user ? req->env.user : "", mine,
+                                svc_instance (self->svc));
     }
     json_t *stored = NULL;
     bool ok = false;
@@ -500,6 +530,11 @@ handler_new (svc_t *svc)
     self->svc = svc;
     self->pipe[0] = self->pipe[1] = -1;
     self->max_running = cfg_u64 ("CAISSON_TOOLS_CONCURRENCY");
+    self->per_user = cfg_u64 ("CAISSON_TOOLS_SLOTS_PER_USER");
+    if (self->per_user == 0)
+        self->per_user = self->max_running > 1 ? self->max_running / 2 : 1;
+    if (self->per_user > self->max_running)
+        self->per_user = self->max_running;
     curl_global_init (CURL_GLOBAL_DEFAULT);     /* once, before any job thread */
     char dir[4096];
     if (svc_store_dir (svc, dir, sizeof dir)) {

@@ -145,6 +145,11 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
     if (forge_get_origin (ctx->forge, sbx, origin, sizeof origin, base, sizeof base))
         return tool_error ("no_repository", "sandboxId", "no repository was cloned into this "
                            "sandbox: use repo.clone first");
+    /* the allow-list may have narrowed since the clone, or the run narrows it */
+    char allowed[4096];
+    if (!repo_allowed (ctx, origin, allowed, sizeof allowed) || strcmp (allowed, origin))
+        return tool_error ("repo_not_allowed", "sandboxId", "%s is not a repository this "
+                           "deployment allows (CAISSON_TOOLS_REPO_ALLOW)", origin);
     if (S (args, "base"))
         snprintf (base, sizeof base, "%s", S (args, "base"));
     char slug[256];

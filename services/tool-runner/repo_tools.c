@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,14 +86,35 @@ repo_rm_tree (const char *dir)
         clog_warn (NULL, "could not remove %s", dir);
 }
 
+bool
+repo_allowed (const tool_ctx_t *ctx, const char *url, char *resolved, size_t len)
+{
+    const char *path = local_path (url);
+    if (url[0] == '-' || strlen (url) >= len)
+        return false;
+    if (!path) {
+        snprintf (resolved, len, "%s", url);
+        return guard_repo (ctx->guard, url);
+    }
+    /* a glob over a directory of repositories must not admit a path that
+     * climbs out of it with `..`, nor a symlink in it that leads elsewhere */
+    char real[PATH_MAX], as_url[PATH_MAX + 8];
+    if (!realpath (path, real) || strlen (real) >= len)
+        return false;
+    snprintf (as_url, sizeof as_url, "file://%s", real);
+    snprintf (resolved, len, "%s", real);
+    return guard_repo (ctx->guard, real) || guard_repo (ctx->guard, as_url);
+}
+
 json_t *
 repo_clone (tool_ctx_t *ctx, json_t *args)
 {
-    const char *sbx = S (args, "sandboxId"), *url = S (args, "url"), *branch = S (args, "branch");
+    const char *sbx = S (args, "sandboxId"), *given = S (args, "url"), *branch = S (args, "branch");
     json_t *error = NULL;
-    if (!guard_repo (ctx->guard, url) || url[0] == '-')
+    char url[4096];
+    if (!repo_allowed (ctx, given, url, sizeof url))
         return tool_error ("repo_not_allowed", "url", "%s is not a repository this deployment "
-                           "allows (CAISSON_TOOLS_REPO_ALLOW)", url);
+                           "allows (CAISSON_TOOLS_REPO_ALLOW)", given);
     char ws[4096], abs[4200];
     if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error))
         return error;

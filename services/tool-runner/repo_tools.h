@@ -7,6 +7,7 @@
 #define TR_REPO_TOOLS_H
 
 #include "toolctx.h"
+#include <stdbool.h>
 
 tool_fn repo_clone, repo_read_files, repo_apply_diff, ci_run_tests, git_open_pr;
 
@@ -17,6 +18,13 @@ int repo_branch_name (const char *title, const char *call_id, char *out, size_t 
 
 /* Removes a host-side scratch directory and all in it (warns on failure). */
 void repo_rm_tree (const char *dir);
+
+/* True when the deployment's allow-list (CAISSON_TOOLS_REPO_ALLOW, as the
+ * run narrowed it) lets the tools fetch from and push to url. A local
+ * path or file:// URL is resolved first (symlinks, `..`) and matched as a
+ * path and as a file:// URL. resolved receives what to use: that path,
+ * or url unchanged. */
+bool repo_allowed (const tool_ctx_t *ctx, const char *url, char *resolved, size_t len);
 
 /* The largest repository bundle or change moved between sandbox and host. */
 #define BUNDLE_MAX (8u << 20)

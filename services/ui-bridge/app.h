@@ -39,7 +39,8 @@ void router_done (const http_req_t *req, int status, void *app);
  * response to send. */
 http_res_t *app_body (http_req_t *req, json_t **obj);
 
-/* A new request of type for req: its correlation id and user set. */
+/* A new request of type for req: its correlation id, user and operator
+ * flag set. */
 proto_msg_t *app_msg (http_req_t *req, proto_type_t type);
 
 /* True when id, a path segment naming a run or a sandbox, is 1 to max

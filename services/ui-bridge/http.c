@@ -6,10 +6,12 @@
 #include <czmq.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define MAX_EXTRA_HEADERS 8
@@ -28,8 +30,21 @@ struct _http_res_t {
     int nheaders;
 };
 
+/* One connection, in the anonymous list (oldest first) until a request on
+ * it authenticates. */
+typedef struct _sock_t sock_t;
+struct _sock_t {
+    http_t *http;
+    int fd;
+    bool anon;
+    sock_t *prev, *next;
+};
+
 struct _http_t {
     struct MHD_Daemon *daemon;
+    pthread_mutex_t lock;       /* the anonymous list */
+    sock_t *anon_head, *anon_tail;
+    size_t anon, max_anon;
     http_handler_fn *handler;
     http_done_fn *done;
     void *arg;
@@ -136,6 +151,72 @@ http_res_destroy (http_res_t **self_p)
     }
     free (res);
     *self_p = NULL;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+/* Takes sock out of the anonymous list. Called with the lock held. */
+static void
+s_unlink (http_t *self, sock_t *sock)
+{
+    if (!sock->anon)
+        return;
+    *(sock->prev ? &sock->prev->next : &self->anon_head) = sock->next;
+    *(sock->next ? &sock->next->prev : &self->anon_tail) = sock->prev;
+    sock->prev = sock->next = NULL;
+    sock->anon = false;
+    self->anon--;
+}
+
+static void
+s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+    http_t *self = cls;
+    sock_t *sock = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (sock) {
+            pthread_mutex_lock (&self->lock);
+            s_unlink (self, sock);
+            pthread_mutex_unlock (&self->lock);
+            free (sock);
+            *socket_context = NULL;
+        }
+        return;
+    }
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info || !(sock = calloc (1, sizeof *sock)))
+        return;
+    sock->http = self;
+    sock->fd = info->connect_fd;
+    sock->anon = true;
+    pthread_mutex_lock (&self->lock);
+    if (self->anon >= self->max_anon && self->anon_head) {
+        /* the oldest anonymous connection makes room: its thread sees the
+         * socket end and closes it (libmicrohttpd closes the descriptor
+         * only after CLOSED, which waits for this lock) */
+        sock_t *oldest = self->anon_head;
+        s_unlink (self, oldest);
+        shutdown (oldest->fd, SHUT_RDWR);
+    }
+    sock->prev = self->anon_tail;
+    *(self->anon_tail ? &self->anon_tail->next : &self->anon_head) = sock;
+    self->anon_tail = sock;
+    self->anon++;
+    pthread_mutex_unlock (&self->lock);
+    *socket_context = sock;
+}
+
+void
+http_req_authenticated (http_req_t *req)
+{
+    sock_t *sock = req->sock;
+    if (!sock)
+        return;
+    pthread_mutex_lock (&sock->http->lock);
+    s_unlink (sock->http, sock);
+    pthread_mutex_unlock (&sock->http->lock);
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -274,6 +355,27 @@ s_preflight (http_t *self, http_req_t *req)
     return res;
 }
 
+/* The client's address as per-address limits see it: IPv4 as it is, IPv6
+ * as its /64 (one host commonly holds a whole /64). */
+static void
+s_client_addr (const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char text[INET6_ADDRSTRLEN] = "";
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop (AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, text, sizeof text);
+    else if (sa && sa->sa_family == AF_INET6) {
+        struct in6_addr a = ((const struct sockaddr_in6 *) sa)->sin6_addr;
+        if (!IN6_IS_ADDR_V4MAPPED (&a))
+            memset (a.s6_addr + 8, 0, 8);
+        inet_ntop (AF_INET6, &a, text, sizeof text);
+        if (!IN6_IS_ADDR_V4MAPPED (&a)) {
+            snprintf (out, outlen, "%s/64", text);
+            return;
+        }
+    }
+    snprintf (out, outlen, "%s", *text ? text : "unknown");
+}
+
 static enum MHD_Result
 s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -291,6 +393,11 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         req->method = method;
         req->path = url;
         req->started_us = (uint64_t) zclock_usecs ();
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        req->sock = info ? info->socket_context : NULL;
+        info = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        s_client_addr (info ? info->client_addr : NULL, req->addr, sizeof req->addr);
         cid_new (req->corr);
         const char *rid = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Request-Id");
         if (sane_request_id (rid)) {
@@ -353,8 +460,8 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_t *c = *con_cls;
     if (!c)
         return;
-    if (self->done && c->req.answered)
-        self->done (&c->req, c->status, self->arg);
+    if (self->done)
+        self->done (&c->req, c->req.answered ? c->status : 0, self->arg);
     for (int i = 0; i < c->req.nparams; i++)
         free (c->req.params[i]);
     free (c->req.buf);
@@ -403,6 +510,8 @@ http_new (const char *addr, http_handler_fn *handler, http_done_fn *done, void *
     self->arg = arg;
     self->max_body = cfg_u64 ("CAISSON_HTTP_MAX_BODY");
     self->max_header = cfg_u64 ("CAISSON_HTTP_MAX_HEADER");
+    self->max_anon = cfg_u64 ("CAISSON_HTTP_MAX_ANON");
+    pthread_mutex_init (&self->lock, NULL);
     snprintf (self->cors, sizeof self->cors, "%s", cfg_str ("CAISSON_HTTP_CORS"));
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
                    | MHD_USE_POLL;
@@ -417,9 +526,11 @@ http_new (const char *addr, http_handler_fn *handler, http_done_fn *done, void *
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) cfg_u64 ("CAISSON_HTTP_IDLE_S"),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (2 * self->max_header + 8192),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
         MHD_OPTION_END);
     if (!self->daemon) {
         clog_error (NULL, "cannot listen on %s", addr);
+        pthread_mutex_destroy (&self->lock);
         free (self);
         return NULL;
     }
@@ -434,6 +545,7 @@ http_destroy (http_t **self_p)
         return;
     http_t *self = *self_p;
     MHD_stop_daemon (self->daemon);
+    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
 }

@@ -12,7 +12,14 @@
  * bytes (else 431, from libmicrohttpd), a body CAISSON_HTTP_MAX_BODY bytes
  * (else 413, checked on Content-Length before reading and again while
  * reading). Every response carries X-Request-Id (the client's when it sent
- * a sane one) and X-Correlation-Id (the bus correlation id of the work). */
+ * a sane one) and X-Correlation-Id (the bus correlation id of the work).
+ *
+ * Shares: one client address holds at most CAISSON_HTTP_MAX_PER_IP
+ * connections, and connections not yet authenticated (http_req_
+ * authenticated was not called for any request on them) at most
+ * CAISSON_HTTP_MAX_ANON together: past that, accepting one closes the
+ * oldest such connection, so stalled anonymous clients cannot take the
+ * slots of those who authenticate. */
 #ifndef CAISSON_HTTP_H
 #define CAISSON_HTTP_H
 
@@ -42,7 +49,10 @@ typedef struct {
     char *params[HTTP_MAX_PARAMS];  /* the route's {} segments, decoded */
     int nparams;
     uint64_t started_us;
+    char addr[64];                  /* the client's address (IPv6: its /64) */
+    bool counted;                   /* auth counts it in flight */
     /* private to http.c */
+    void *sock;
     char *buf;
     size_t cap;
     bool too_big;
@@ -58,7 +68,8 @@ typedef void (http_stream_free_fn) (void *arg);
 
 typedef http_res_t *(http_handler_fn) (http_req_t *req, void *arg);
 
-/* Called once each request is done, for metrics. */
+/* Called once each request is done (status 0 when none was sent), for
+ * metrics and accounting. */
 typedef void (http_done_fn) (const http_req_t *req, int status, void *arg);
 
 typedef struct _http_t http_t;
@@ -70,6 +81,10 @@ void http_destroy (http_t **self_p);
 
 /* The port actually bound (useful with port 0). */
 int http_port (http_t *self);
+
+/* The request's client proved who it is: its connection no longer counts
+ * against the anonymous share. */
+void http_req_authenticated (http_req_t *req);
 
 /* A header's value (borrowed), or NULL. */
 const char *http_header (http_req_t *req, const char *name);

@@ -116,6 +116,9 @@ void
 router_done (const http_req_t *req, int status, void *arg)
 {
     app_t *app = arg;
+    auth_release (app->auth, req);
+    if (!status)
+        return;
     double secs = (double) ((uint64_t) zclock_usecs () - req->started_us) / 1e6;
     char labels[256] = "", code[8];
     snprintf (code, sizeof code, "%d", status);
@@ -153,6 +156,7 @@ app_msg (http_req_t *req, proto_type_t type)
     if (msg && (proto_set_str (&msg->env.corr, req->corr)
                 || (*req->user && proto_set_str (&msg->env.user, req->user))))
         proto_msg_destroy (&msg);
+    /* every service below checks owners against these two */
     if (msg)
         msg->env.op = req->operator_;
     return msg;
@@ -186,6 +190,7 @@ s_status_for (const char *code)
         { "exists", 409 }, { "busy", 409 }, { "service_busy", 503 },
         { "unavailable", 503 }, { "timeout", 504 }, { "limit", 429 },
         { "quota", 429 }, { "unknown_request", 501 }, { "internal", 502 },
+        { "store_full", 507 }, { "store_failed", 503 },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp (code, map[i].code))
