@@ -261,6 +261,9 @@ static const cfg_entry_t table[] = {
       "How many times a sandbox whose init died is re-created before it is marked broken." },
     { "CAISSON_SANDBOX_UID_BASE", "1100000", "sandbox-manager",
       "First host uid given to sandboxes; each sandbox's root maps to its own uid from here." },
+    { "CAISSON_SANDBOX_UID_COUNT", "65536", "sandbox-manager",
+      "How many host uids from CAISSON_SANDBOX_UID_BASE sandboxes may use; a stored record "
+      "naming a uid outside the range is refused on restart." },
     { "CAISSON_SANDBOX_ROOT", "/", "sandbox-manager",
       "Directory whose usr, etc, opt (and lib, bin symlinks) form every sandbox's read-only "
       "root: the host's own, or a template root." },

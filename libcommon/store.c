@@ -3,12 +3,16 @@
 #include "store.h"
 #include "clog.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct _store_t {
     MDB_env *env;
@@ -43,6 +47,40 @@ make_dirs (const char *dir)
     return mkdir (path, 0700) && errno != EEXIST ? -1 : 0;
 }
 
+/* LMDB opens its data and lock files without close-on-exec, and only the
+ * data file's descriptor is reachable (mdb_env_get_fd), so every
+ * descriptor of this process naming a file in dir gets FD_CLOEXEC: a
+ * child that execs (a sandbox's init above all) must never hold the
+ * store. The files are also made 0600, whatever an older version left. */
+static void
+guard_files (const char *dir)
+{
+    char real[PATH_MAX], link[64], target[PATH_MAX];
+    if (!realpath (dir, real))
+        return;
+    size_t n = strlen (real);
+    DIR *d = opendir ("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir (d))) {
+        int fd = atoi (e->d_name);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd (d))
+            continue;
+        snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink (link, target, sizeof target - 1);
+        if (len <= (ssize_t) n)
+            continue;
+        target[len] = 0;
+        if (strncmp (target, real, n) || target[n] != '/')
+            continue;
+        int flags = fcntl (fd, F_GETFD);
+        if (flags >= 0)
+            fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
+        fchmod (fd, 0600);
+    }
+    if (d)
+        closedir (d);
+}
+
 store_t *
 store_new (const char *dir, const char *const names[], size_t count,
            uint64_t map_bytes, uint64_t max_bytes, unsigned env_flags)
@@ -67,6 +105,10 @@ store_new (const char *dir, const char *const names[], size_t count,
         rc = mdb_env_set_mapsize (self->env, (size_t) map_bytes);
     if (!rc)
         rc = mdb_env_open (self->env, dir, env_flags, 0600);
+    if (!rc) {
+        chmod (dir, 0700);
+        guard_files (dir);
+    }
     MDB_txn *txn = NULL;
     if (!rc)
         rc = mdb_txn_begin (self->env, NULL, 0, &txn);

@@ -1,12 +1,17 @@
 /* svc: the shared life of a service process. See svc.h. */
+#define _GNU_SOURCE     /* close_range */
 #include "svc.h"
 #include "buskey.h"
 #include "cfg.h"
 #include "clog.h"
 
 #include <limits.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef CAISSON_VERSION
 #define CAISSON_VERSION "0.0.0"
@@ -41,6 +46,32 @@ svc_store_dir (svc_t *self, char *dir, size_t len)
     return n > 0 && (size_t) n < len ? 0 : -1;
 }
 void *svc_state (svc_t *self) { return self->state; }
+
+void
+svc_close_from (int lowfd)
+{
+    if (close_range ((unsigned) lowfd, ~0U, 0) == 0)
+        return;
+    for (int more = 1; more;) {
+        int fds[256], n = 0;
+        DIR *d = opendir ("/proc/self/fd");
+        if (!d) {
+            for (int fd = lowfd; fd < 65536; fd++)
+                close (fd);
+            return;
+        }
+        struct dirent *e;
+        while ((e = readdir (d)) && n < 256) {
+            int fd = atoi (e->d_name);
+            if (fd >= lowfd && fd != dirfd (d))
+                fds[n++] = fd;
+        }
+        more = n == 256;
+        closedir (d);
+        for (int i = 0; i < n; i++)
+            close (fds[i]);
+    }
+}
 
 void
 svc_usage (const char *program, const char *summary, const char *usage)
@@ -100,6 +131,8 @@ svc_main (int argc, char **argv, const svc_def_t *def)
         fprintf (stderr, "%s: unknown argument '%s' (try --help)\n", program, argv[i]);
         return 2;
     }
+    /* Stores, logs and every file a service makes are its user's alone. */
+    umask (077);
     char err[PATH_MAX + 160];
     if (cfg_check (err, sizeof err)) {
         fprintf (stderr, "%s: %s\n", program, err);

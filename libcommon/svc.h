@@ -43,6 +43,12 @@ void *svc_state (svc_t *self);
 
 /* Prints the standard --help text for a program: summary, usage, and the
  * settings from cfg that apply to it. */
+/* Closes every descriptor from lowfd up, in a child about to exec, so it
+ * passes on nothing its parent holds (or inherited) beyond what it set up
+ * below lowfd. close_range first; without it (ENOSYS, or a filter), a
+ * loop over /proc/self/fd, and without /proc, every number up to 65535. */
+void svc_close_from (int lowfd);
+
 void svc_usage (const char *program, const char *summary, const char *usage);
 
 #endif

@@ -59,7 +59,7 @@ demo_repo_prepare (const char *data)
     char *clone[] = { "git", "clone", "-q", "--bare", work, bare, NULL };
     FILE *f = NULL;
     int rc = git (init);
-    if (rc == 0 && (f = fopen (readme, "w"))) {
+    if (rc == 0 && (f = fopen (readme, "we"))) {
         fputs ("# demo\n\nA small repository for Caisson's offline pull-request demo.\n", f);
         rc = fclose (f) ? -1 : 0;
     }

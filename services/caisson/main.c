@@ -4,6 +4,7 @@
  * Client commands find a running stack through its data directory (see
  * stack.h), so two stacks with different data dirs and endpoints run side
  * by side. */
+#define _GNU_SOURCE /* pipe2 */
 #include "bus_client.h"
 #include "cmd_sandbox.h"
 #include "cfg.h"
@@ -20,6 +21,7 @@
 #include "tokens.h"
 
 #include <czmq.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -168,11 +170,14 @@ cmd_up (const args_t *a)
     }
     if (keys_prepare (a->data))
         return 1;
+    stack_tighten (a->data);
     if (!a->detach)
         return run_stack (a, -1);
 
     int fds[2];
-    if (pipe (fds))
+    /* Close-on-exec, so the services the supervisor starts (and their
+     * sandboxes) never hold the write end. */
+    if (pipe2 (fds, O_CLOEXEC))
         return 1;
     pid_t pid = fork ();
     if (pid == 0) {
@@ -363,6 +368,9 @@ cli_init (void)
 int
 main (int argc, char **argv)
 {
+    /* Whatever the stack writes (data, logs, stores, tokens) is the
+     * service user's alone. */
+    umask (077);
     if (argc > 1 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h"))) {
         svc_usage ("caisson", "start, stop and watch a Caisson stack", usage);
         return 0;

@@ -1,9 +1,11 @@
 /* stack: the run-time files of one stack. See stack.h. */
+#define _GNU_SOURCE     /* nftw's FTW_ACTIONRETVAL */
 #include "stack.h"
 #include "cfg.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +30,7 @@ stack_path (const char *data, const char *rel, char *out, size_t outlen)
 int
 stack_prepare (const char *data, char *out, size_t outlen)
 {
-    if (mkdir (data, 0755) && errno != EEXIST) {
+    if (mkdir (data, 0700) && errno != EEXIST) {
         fprintf (stderr, "caisson: cannot create %s: %s\n", data, strerror (errno));
         return -1;
     }
@@ -42,12 +44,38 @@ stack_prepare (const char *data, char *out, size_t outlen)
     const char *subs[] = { "run", "log" };
     for (int i = 0; i < 2; i++) {
         stack_path (out, subs[i], dir, sizeof dir);
-        if (mkdir (dir, 0755) && errno != EEXIST) {
+        if (mkdir (dir, 0700) && errno != EEXIST) {
             fprintf (stderr, "caisson: cannot create %s: %s\n", dir, strerror (errno));
             return -1;
         }
     }
     return 0;
+}
+
+static size_t s_root_len;
+
+/* One entry of the data dir: group and other bits off; a sandbox's own
+ * directory keeps the search bit its uid needs (0711); a workspace is
+ * the sandbox's (0700, its files left as the sandbox made them). */
+static int
+tighten_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) flag;
+    const char *rel = path + s_root_len;
+    bool boxdir = ftw->level == 2 && !strncmp (rel, "/sandboxes/", 11);
+    mode_t keep = S_ISLNK (st->st_mode) ? 077 : boxdir ? 011 : 0;
+    if ((st->st_mode & 077 & ~keep) && chmod (path, st->st_mode & 07777 & ~(077 & ~keep)))
+        fprintf (stderr, "caisson: cannot tighten %s: %s\n", path, strerror (errno));
+    if (ftw->level == 3 && !strncmp (rel, "/sandboxes/", 11) && !strcmp (path + ftw->base, "workspace"))
+        return FTW_SKIP_SUBTREE;
+    return FTW_CONTINUE;
+}
+
+int
+stack_tighten (const char *data)
+{
+    s_root_len = strlen (data);
+    return nftw (data, tighten_one, 32, FTW_PHYS | FTW_ACTIONRETVAL | FTW_MOUNT) ? -1 : 0;
 }
 
 /* Writes text to path through a temporary file and rename, so readers
@@ -57,7 +85,7 @@ write_atomic (const char *path, const char *text)
 {
     char tmp[PATH_MAX + 8];
     snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen (tmp, "w");
+    FILE *f = fopen (tmp, "we");
     if (!f)
         return -1;
     int rc = fputs (text, f) < 0;
@@ -86,7 +114,7 @@ stack_load_endpoints (const char *data)
 {
     char path[PATH_MAX], line[1024];
     stack_path (data, "run/endpoints.env", path, sizeof path);
-    FILE *f = fopen (path, "r");
+    FILE *f = fopen (path, "re");
     if (!f)
         return -1;
     while (fgets (line, sizeof line, f)) {
@@ -123,7 +151,7 @@ stack_supervisor (const char *data)
 {
     char path[PATH_MAX];
     stack_path (data, "run/caisson.pid", path, sizeof path);
-    FILE *f = fopen (path, "r");
+    FILE *f = fopen (path, "re");
     if (!f)
         return 0;
     int pid = 0;
@@ -161,7 +189,7 @@ stack_read_procs (const char *data, stack_proc_t *procs, size_t max)
 {
     char path[PATH_MAX];
     stack_path (data, "run/procs", path, sizeof path);
-    FILE *f = fopen (path, "r");
+    FILE *f = fopen (path, "re");
     if (!f)
         return -1;
     int count = 0;
@@ -233,7 +261,7 @@ stack_kill_sandboxes (const char *data)
         if (pid <= 0)
             continue;
         snprintf (path, sizeof path, "/proc/%d/cmdline", (int) pid);
-        FILE *f = fopen (path, "r");
+        FILE *f = fopen (path, "re");
         size_t n = f ? fread (argv, 1, sizeof argv - 1, f) : 0;
         if (f)
             fclose (f);

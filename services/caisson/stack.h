@@ -29,6 +29,12 @@ typedef struct {
  * path into out. Returns 0 or -1 with a message on stderr. */
 int stack_prepare (const char *data, char *out, size_t outlen);
 
+/* Takes group and other permissions off everything under data (which an
+ * older version left 0755/0644), except the search bit of each sandbox's
+ * directory; workspaces' contents are left alone. `up` runs it on start.
+ * Returns 0, or -1 when the walk failed. */
+int stack_tighten (const char *data);
+
 /* Writes a path under the data directory into out. */
 void stack_path (const char *data, const char *rel, char *out, size_t outlen);
 

@@ -7,6 +7,7 @@
 #include "llm_provider.h"
 #include "probe.h"
 #include "stack.h"
+#include "svc.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -108,13 +109,18 @@ spawn (supervisor_t *self, slot_t *s)
         prctl (PR_SET_PDEATHSIG, SIGTERM);
         if (getppid () != parent)
             _exit (1);          /* the supervisor died before prctl */
-        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int null = open ("/dev/null", O_RDWR);
+        /* Close-on-exec: the service gets them as 0-2 only (dup2 clears
+         * the flag), not as extra descriptors its children inherit. */
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
         if (fd >= 0 && null >= 0) {
             dup2 (null, STDIN_FILENO);
             dup2 (fd, STDOUT_FILENO);
             dup2 (fd, STDERR_FILENO);
         }
+        /* Nothing else this process holds (or inherited from whoever
+         * started `caisson up`) reaches a service. */
+        svc_close_from (3);
         setpgid (0, 0);         /* Ctrl-C reaches the supervisor only */
         putenv (inst);
         execl (path, path, (char *) NULL);

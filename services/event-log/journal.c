@@ -8,12 +8,14 @@
  * bus work instead of stalling it. The run record is derived from the
  * events in the same transaction (event sourcing), so it never disagrees
  * with them. */
+#define _GNU_SOURCE /* pipe2 */
 #include "elog.h"
 #include "cfg.h"
 #include "clog.h"
 #include "mpjson.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -458,7 +460,7 @@ journal_new (elog_t *el)
     msgpack_sbuffer_init (&self->buf);
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->wake, NULL);
-    if (pipe (self->done)) {
+    if (pipe2 (self->done, O_CLOEXEC)) {
         journal_destroy (&self);
         return NULL;
     }

@@ -1,6 +1,8 @@
-/* handler: sandbox-manager's bus requests. Lifecycle requests (create, get,
- * list, destroy, set_timeout, pause, resume) are answered here from the
- * records; exec, runCode and the file operations are forwarded to the
+/* handler: sandbox-manager's bus requests. Every request naming a sandbox
+ * is checked against its owner (the envelope's user at create; operators
+ * excepted) and answers `not_found` for anyone else; a list shows only the
+ * caller's. Lifecycle requests (create, get, list, destroy, set_timeout,
+ * pause, resume) are answered here from the records; exec, runCode and the file operations are forwarded to the
  * sandbox's init and answered when it replies (bus_worker_defer), so the
  * loop never waits on a sandbox's process. */
 #define _GNU_SOURCE
@@ -11,6 +13,22 @@
 #include "mpjson.h"
 
 #include <string.h>
+
+/* A host uid of the sandbox range that no sandbox of this manager holds. */
+static uint64_t
+free_uid (sbx_mgr_t *m)
+{
+    uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE"), count = cfg_u64 ("CAISSON_SANDBOX_UID_COUNT");
+    for (uint64_t tries = 0; tries < count; tries++) {
+        uint64_t uid = base + m->next_uid++ % count;
+        bool used = false;
+        for (box_t *b = zhashx_first (m->boxes); b && !used; b = zhashx_next (m->boxes))
+            used = (uint64_t) json_integer_value (json_object_get (b->rec, "uid")) == uid;
+        if (!used)
+            return uid;
+    }
+    return base + m->next_uid++ % count;
+}
 
 static box_t *
 box_new (sbx_mgr_t *m)
@@ -26,7 +44,7 @@ box_new (sbx_mgr_t *m)
         *c = (char) tolower ((unsigned char) *c);
     box->rec = json_pack ("{s:s, s:s, s:I, s:I}", "sandboxId", box->id, "status", "provisioning",
                           "createdAt", (json_int_t) (uint64_t) zclock_time (), "uid",
-                          (json_int_t) (cfg_u64 ("CAISSON_SANDBOX_UID_BASE") + m->next_uid++));
+                          (json_int_t) free_uid (m));
     /* The workspace's limits, fixed when its filesystem is made. */
     json_object_set_new (box->rec, "diskMb", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_DISK_MB")));
     json_object_set_new (box->rec, "inodes", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_INODES")));
@@ -73,6 +91,18 @@ static bool
 visible (box_t *b)
 {
     return !json_is_true (json_object_get (b->rec, "pool"));
+}
+
+/* True when req may act on b: its envelope's user is b's owner (a request
+ * with no user is user ""), or an operator's. A record with no owner (one
+ * refused on restore) is the operators' alone. */
+static bool
+owned (box_t *b, const proto_msg_t *req)
+{
+    if (req->env.op)
+        return true;
+    const char *owner = json_string_value (json_object_get (b->rec, "user"));
+    return owner && !strcmp (owner, req->env.user ? req->env.user : "");
 }
 
 static proto_msg_t *
@@ -161,7 +191,7 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
     const proto_sandbox_list_t *l = &req->body.sandbox_list;
     json_t *want = mpjson_get (&l->labels, 2), *arr = json_array ();
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
-        if (!visible (b) || (want && !labels_match (b, want))
+        if (!visible (b) || !owned (b, req) || (want && !labels_match (b, want))
             || (l->user && strcmp (l->user, json_string_value (json_object_get (b->rec, "user")) ?: ""))
             || (l->status && strcmp (l->status, json_string_value (json_object_get (b->rec, "status")))))
             continue;
@@ -178,11 +208,16 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
     return rep;
 }
 
+/* True when request was cancelled, through box (an owner can refuse in
+ * advance only the requests to their own sandboxes). */
 static bool
-was_cancelled (sbx_mgr_t *m, const char *request)
+was_cancelled (box_t *box, const char *request)
 {
+    sbx_mgr_t *m = box->mgr;
+    char key[sizeof m->cancelled[0]];
+    snprintf (key, sizeof key, "%s %s", box->id, request);
     for (size_t i = 0; i < sizeof m->cancelled / sizeof m->cancelled[0]; i++)
-        if (!strcmp (m->cancelled[i], request))
+        if (!strcmp (m->cancelled[i], key))
             return true;
     return false;
 }
@@ -197,10 +232,10 @@ cancel (box_t *box, const proto_msg_t *req)
     const char *request = req->body.sandbox_exec_cancel.request;
     if (sbx_host_pending (box, request))
         return sbx_host_forward (box, req);
-    if (!was_cancelled (m, request)) {
+    if (!was_cancelled (box, request)) {
         size_t slots = sizeof m->cancelled / sizeof m->cancelled[0];
-        snprintf (m->cancelled[m->cancelled_next++ % slots], sizeof m->cancelled[0], "%s",
-                  request);
+        snprintf (m->cancelled[m->cancelled_next++ % slots], sizeof m->cancelled[0], "%s %s",
+                  box->id, request);
     }
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
     proto_set_str (&rep->body.sandbox_ack.sandboxId, box->id);
@@ -247,7 +282,7 @@ lifecycle (box_t *box, const proto_msg_t *req)
         return cancel (box, req);
     case PROTO_sandbox_exec:
     case PROTO_sandbox_run_code:
-        if (was_cancelled (box->mgr, req->env.id))
+        if (was_cancelled (box, req->env.id))
             return proto_error_new (req, "cancelled", "request %s was cancelled before it "
                                     "started", req->env.id);
         return sbx_host_forward (box, req);
@@ -272,6 +307,10 @@ sbx_handle (const proto_msg_t *req, void *arg)
         return proto_error_new (req, "unknown_type", "type: sandbox-manager does not serve '%s'", name);
     const char *id = req->body.sandbox_get.sandboxId;
     box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
+    /* Someone else's sandbox answers as one that does not exist, so its
+     * id tells a caller nothing. */
+    if (box && visible (box) && !owned (box, req))
+        return proto_error_new (req, "not_found", "sandboxId: no sandbox %s", id);
     if (!box || !visible (box)) {
         const char *inst = svc_instance (m->svc);
         if (id && (strncmp (id, inst, strlen (inst)) || id[strlen (inst)] != '-'))

@@ -20,6 +20,7 @@
 #include "sbx_initd.h"
 #include "sbx_ns.h"
 #include "sbx_seccomp.h"
+#include "svc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +62,7 @@ listen_on (const char *dir)
     if (snprintf (a.sun_path, sizeof a.sun_path, "%s/ctl.sock", dir) >= (int) sizeof a.sun_path)
         return -1;
     unlink (a.sun_path);
-    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind (fd, (struct sockaddr *) &a, sizeof a) || chmod (a.sun_path, 0600)
         || listen (fd, 4))
         return -1;
@@ -97,6 +98,9 @@ main (int argc, char **argv)
                          "sandbox-manager)\n");
         return 2;
     }
+    /* Only the word pipe (3) is ours to hold: nothing else of the manager
+     * may reach the sandbox, even one it forgot to mark close-on-exec. */
+    svc_close_from (4);
     sbx_ns_opts_t o = { .id = argv[1], .dir = argv[2], .host_uid = (uid_t) atol (argv[3]),
                         .host_net = !strcmp (argv[4], "host"), .tmp_mb = (unsigned) atoi (argv[5]),
                         .template_root = argv[11] };

@@ -8,9 +8,11 @@
  * tick. The requests are in handler.c; sandboxes in sbx_host.c. */
 #define _GNU_SOURCE
 #include "sbx_mgr.h"
+#include "sbx_cgroup.h"
 #include "cfg.h"
 #include "clog.h"
 
+#include <ctype.h>
 #include <libgen.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,19 +28,92 @@ box_free (void **item)
     *item = NULL;
 }
 
+/* An id names directories and cgroups: letters, digits and '-' only. */
+static bool
+safe_id (const char *id)
+{
+    size_t n = strlen (id);
+    if (!n || n >= sizeof ((box_t *) 0)->id)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum ((unsigned char) id[i]) && id[i] != '-')
+            return false;
+    return true;
+}
+
+/* Why a sealed record cannot be restored under the current settings, or
+ * NULL: its host uid outside the sandbox range, a network mode no longer
+ * allowed, limits above the maximums, no owner. */
+static const char *
+invalid (json_t *rec, char *why, size_t len)
+{
+    uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
+    uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE"), count = cfg_u64 ("CAISSON_SANDBOX_UID_COUNT");
+    const char *net = json_string_value (json_object_get (rec, "network"));
+    if (!json_is_integer (json_object_get (rec, "uid")) || uid < base || uid - base >= count)
+        snprintf (why, len, "uid %llu is outside the sandbox range %llu+%llu "
+                  "(CAISSON_SANDBOX_UID_BASE, CAISSON_SANDBOX_UID_COUNT)", (unsigned long long) uid,
+                  (unsigned long long) base, (unsigned long long) count);
+    else if (!net || (strcmp (net, "none") && strcmp (net, "host")))
+        snprintf (why, len, "network '%s' is not a network mode", net ? net : "");
+    else if (!strcmp (net, "host") && !cfg_u64 ("CAISSON_SANDBOX_ALLOW_HOST_NET"))
+        snprintf (why, len, "network host is not allowed (CAISSON_SANDBOX_ALLOW_HOST_NET=0)");
+    else if ((uint64_t) json_integer_value (json_object_get (rec, "memoryMb")) > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB")
+             || (uint64_t) json_integer_value (json_object_get (rec, "cpus")) > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX"))
+        snprintf (why, len, "its limits are above the operator's maximums");
+    else if (!json_is_string (json_object_get (rec, "status"))
+             || (!json_is_true (json_object_get (rec, "pool"))
+                 && !json_is_string (json_object_get (rec, "user"))))
+        snprintf (why, len, "it has no status or no owner");
+    else
+        return NULL;
+    return why;
+}
+
+/* Takes back one stored sandbox. A record that is forged (its seal does
+ * not hold) or no longer valid is not acted on: the sandbox is kept as
+ * broken with no init pid (the one stored is not ours to signal), and
+ * whatever runs in its cgroup is killed; it is never started from such a
+ * record. A forged record keeps nothing else (no owner: operators alone
+ * see it); a sealed one that today's settings refuse keeps its owner, who
+ * sees why. */
 static void
-restore (const char *id, json_t *rec, void *arg)
+restore (const char *id, json_t *rec, const char *forged, void *arg)
 {
     sbx_mgr_t *m = arg;
+    char why[300];
+    if (!safe_id (id)) {
+        clog_warn (NULL, "sandbox record with a malformed id (%zu bytes) ignored", strlen (id));
+        return;
+    }
+    const char *bad = forged ? forged : invalid (rec, why, sizeof why);
     box_t *box = calloc (1, sizeof *box);
     snprintf (box->id, sizeof box->id, "%s", id);
-    box->rec = json_deep_copy (rec);
     box->mgr = m;
     box->fd = -1;
     box->spawn_fd = -1;
+    if (bad) {
+        clog_warn (NULL, "sandbox %s: stored record refused: %s; marked broken, not restarted",
+                   id, bad);
+        char reason[400];
+        snprintf (reason, sizeof reason, "record refused on restore: %s", bad);
+        box->rec = forged || !rec ? json_pack ("{s:s, s:I}", "sandboxId", id, "createdAt",
+                                               (json_int_t) zclock_time ())
+                                  : json_deep_copy (rec);
+        json_object_set_new (box->rec, "status", json_string ("broken"));
+        json_object_set_new (box->rec, "reason", json_string (reason));
+        json_object_set_new (box->rec, "expiresAt", json_integer (
+            (json_int_t) (zclock_time () + (int64_t) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S") * 1000)));
+        json_object_del (box->rec, "initPid");
+        json_object_del (box->rec, "pool");
+        sbx_cgroup_kill (id);
+        zhashx_insert (m->boxes, box->id, box);
+        return;
+    }
+    box->rec = json_deep_copy (rec);
     uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
     uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE");
-    if (uid >= base && uid - base + 1 > m->next_uid)
+    if (uid - base + 1 > m->next_uid)
         m->next_uid = uid - base + 1;
     zhashx_insert (m->boxes, box->id, box);
 }
@@ -130,6 +205,11 @@ setup (svc_t *svc)
     zhashx_set_destructor (m->pending, (zhashx_destructor_fn *) zstr_free);
     svc_set_state (svc, m);
     sbx_registry_each (m->reg, restore, m);
+    /* Refused records are stored again as what they now are (broken),
+     * once the registry is no longer being read. */
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
+        if (!strcmp (json_string_value (json_object_get (b->rec, "status")) ?: "", "broken"))
+            sbx_registry_put (m->reg, b->id, b->rec);
     reconnect_all (m);
     zloop_timer (svc_loop (svc), 200, 0, sweep, m);
     zloop_timer (svc_loop (svc), 10, 0, refill, m);

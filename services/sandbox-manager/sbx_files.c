@@ -308,20 +308,36 @@ write_files (sbx_ictx_t *ctx, const proto_msg_t *req)
     return rep;
 }
 
+static const char *
+kind (mode_t m)
+{
+    return S_ISDIR (m) ? "a directory" : S_ISFIFO (m) ? "a FIFO" : S_ISSOCK (m) ? "a socket"
+           : S_ISCHR (m) || S_ISBLK (m) ? "a device" : S_ISLNK (m) ? "a symlink" : "special";
+}
+
+/* Reads a regular file only: a FIFO, socket or device could block the
+ * init (single-threaded: every other request would wait) or answer
+ * without end. The open never waits (O_NONBLOCK: a FIFO swapped in after
+ * the lstat opens at once) and fstat decides. */
 static proto_msg_t *
-read_file (sbx_ictx_t *ctx, const proto_msg_t *req, const char *path)
+read_file (sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, const struct stat *lst)
 {
     uint64_t cap = req->body.sandbox_read_file.maxBytes;
     if (!cap || cap > ctx->read_cap)
         cap = ctx->read_cap;
-    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (!S_ISREG (lst->st_mode))
+        return proto_error_new (req, "bad_path", "path: %s is %s, not a regular file", path,
+                                kind (lst->st_mode));
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     struct stat st;
-    if (fd < 0 || fstat (fd, &st) || !S_ISREG (st.st_mode)) {
-        int e = fd < 0 ? errno : EISDIR;
-        if (fd >= 0)
-            close (fd);
+    int e = fd < 0 ? errno : fstat (fd, &st) ? errno : 0;
+    if (fd >= 0 && (e || !S_ISREG (st.st_mode)))
+        close (fd);
+    if (e)
         return proto_error_new (req, "bad_path", "path: %s: %s", path, strerror (e));
-    }
+    if (!S_ISREG (st.st_mode))
+        return proto_error_new (req, "bad_path", "path: %s is %s, not a regular file", path,
+                                kind (st.st_mode));
     size_t want = (uint64_t) st.st_size < cap ? (size_t) st.st_size : (size_t) cap, got = 0;
     uint8_t *buf = malloc (want + 1);
     ssize_t r;
@@ -386,7 +402,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
         return proto_error_new (req, "bad_path", "path: %s: %s", path, strerror (errno));
     switch (req->type) {
     case PROTO_sandbox_read_file:
-        return read_file (ctx, req, path);
+        return read_file (ctx, req, path, &st);
     case PROTO_sandbox_get_file_info:
         return file_info (req, ctx->id, path, &st);
     case PROTO_sandbox_get_file_size: {

@@ -215,15 +215,20 @@ static void
 mkdirs_for (box_t *box, char *dir, size_t len)
 {
     char p[1024];
+    /* Nothing here is any other local user's to read: the sandboxes' dir
+     * is 0700; each sandbox's keeps the search bit its own uid needs to
+     * reach workspace/ (0711); a workspace is 0700, its uid's. */
     snprintf (p, sizeof p, "%s/sandboxes", box->mgr->data);
-    mkdir (p, 0711);
+    mkdir (p, 0700);
+    chmod (p, 0700);
     snprintf (dir, len, "%s/sandboxes/%s", box->mgr->data, box->id);
     mkdir (dir, 0711);
     chmod (dir, 0711);
     snprintf (p, sizeof p, "%s/sandboxes/%s/root", box->mgr->data, box->id);
-    mkdir (p, 0755);
+    mkdir (p, 0700);
     snprintf (p, sizeof p, "%s/sandboxes/%s/workspace", box->mgr->data, box->id);
-    mkdir (p, 0755);
+    mkdir (p, 0700);
+    chmod (p, 0700);
     if (chown (p, (uid_t) rec_u64 (box, "uid"), (gid_t) rec_u64 (box, "uid")))
         clog_warn (NULL, "chown %s: %s", p, strerror (errno));
 }
@@ -268,6 +273,9 @@ spawn_start (box_t *box)
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init (&fa);
     posix_spawn_file_actions_adddup2 (&fa, pfd[1], 3);
+    /* Nothing of the manager's beyond its word pipe reaches the helper
+     * (and so the sandbox), whatever was opened without close-on-exec. */
+    posix_spawn_file_actions_addclosefrom_np (&fa, 4);
     /* The init outlives its manager (claimed sandboxes survive a restart), so
      * it must not hold the manager's terminal or output pipes open. */
     posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +88,9 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
     sigprocmask (SIG_BLOCK, &set, NULL);
     int sfd = signalfd (-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     int conn = -1;
+    /* The host's services run with umask 077; inside, files are the
+     * sandbox's own (its workspace is 0700 on the host), so the usual 022. */
+    umask (022);
     ctx->env = json_object ();
     sbx_procs_t *procs = sbx_procs_new (ctx);
     struct pollfd fds[MAX_FDS];

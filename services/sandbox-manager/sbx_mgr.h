@@ -23,7 +23,7 @@ typedef struct {
     zlistx_t *graves;           /* ids of destroyed sandboxes still to clean up */
     /* request ids cancelled before they arrived (exec.cancel can overtake
      * its exec: the two come from different connections); a ring */
-    char cancelled[64][65];
+    char cancelled[64][96 + 1 + 64 + 1];  /* "<sandboxId> <request>" */
     unsigned cancelled_next;
 } sbx_mgr_t;
 

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "mpjson.h"
+#include "svc.h"
 
 #include <czmq.h>
 #include <dirent.h>
@@ -237,6 +238,7 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
         dup2 (perr[1], 2);
         if (chdir (dir))
             _exit (126);
+        svc_close_from (3);
         execvpe (argv[0], argv, env);
         dprintf (2, "%s: %s\n", argv[0], strerror (errno));
         _exit (errno == ENOENT ? 127 : 126);
@@ -337,7 +339,10 @@ sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
     else if (extra && !json_is_array (extra))
         rep = bad (req, "bad_argv", "argv: expected an array of strings");
     if (!rep) {
-        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        /* A fresh file: whatever the sandbox left at this name (a FIFO
+         * would block the init's open) goes first. */
+        unlink (path);
+        int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
         size_t len = strlen (c->code);
         if (fd < 0 || write (fd, c->code, len) != (ssize_t) len)
             rep = proto_error_new (req, "exec_failed", "writing %s: %s", path, strerror (errno));

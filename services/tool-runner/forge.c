@@ -134,7 +134,7 @@ forge_git (const char *const argv[], const char *const env[], char *out, size_t 
     if (pid == 0) {
         dup2 (fds[1], STDOUT_FILENO);
         dup2 (fds[1], STDERR_FILENO);
-        int null = open ("/dev/null", O_RDONLY);
+        int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0)
             dup2 (null, STDIN_FILENO);
         execve (s_git, (char *const *) argv, envp);

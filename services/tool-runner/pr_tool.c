@@ -4,6 +4,7 @@
  * repository on the host) and records the pull request (forge.h). Every
  * step is safe to repeat: the branch name, the sandbox requests' ids and
  * the record (one per head branch) all derive from the call id. */
+#define _GNU_SOURCE /* mkostemp */
 #include "cfg.h"
 #include "clog.h"
 #include "forge.h"
@@ -77,7 +78,7 @@ fetch_bundle (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *into
                            BUNDLE_MAX >> 20);
     }
     char tmp[] = "/tmp/caisson-pr-XXXXXX", out[2048], refspec[600];
-    int fd = mkstemp (tmp);
+    int fd = mkostemp (tmp, O_CLOEXEC);
     const proto_bytes_t *c = &rep->body.sandbox_file.content;
     bool ok = fd >= 0 && write (fd, c->data, c->size) == (ssize_t) c->size;
     if (fd >= 0)

@@ -56,7 +56,7 @@ put_bytes (tool_ctx_t *ctx, const char *sbx, const char *path, const void *data,
 static char *
 slurp (const char *path, size_t max, size_t *size)
 {
-    FILE *f = fopen (path, "rb");
+    FILE *f = fopen (path, "rbe");
     if (!f)
         return NULL;
     char *buf = malloc (max + 1);
