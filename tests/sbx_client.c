@@ -82,6 +82,7 @@ destroy (char *id)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_destroy, NULL);
     proto_set_str (&req->body.sandbox_destroy.sandboxId, id);
+    req->env.op = true;         /* clean-up, whoever owns it: an operator's */
     proto_msg_t *rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
     proto_msg_destroy (&rep);
@@ -92,7 +93,15 @@ destroy (char *id)
 proto_msg_t *
 sh (const char *id, const char *cmd, uint64_t timeout, const char *in)
 {
+    return sh_as (NULL, id, cmd, timeout, in);
+}
+
+proto_msg_t *
+sh_as (const char *user, const char *id, const char *cmd, uint64_t timeout, const char *in)
+{
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
+    if (user)
+        proto_set_str (&req->env.user, user);
     proto_set_str (&req->body.sandbox_exec.sandboxId, id);
     any_set (&req->body.sandbox_exec.command, json_string (cmd));
     req->body.sandbox_exec.timeoutSeconds = timeout;
@@ -105,7 +114,13 @@ sh (const char *id, const char *cmd, uint64_t timeout, const char *in)
 int
 run (const char *id, const char *cmd, char *out, size_t outlen)
 {
-    proto_msg_t *rep = sh (id, cmd, 20, NULL);
+    return run_as (NULL, id, cmd, out, outlen);
+}
+
+int
+run_as (const char *user, const char *id, const char *cmd, char *out, size_t outlen)
+{
+    proto_msg_t *rep = sh_as (user, id, cmd, 20, NULL);
     if (rep->type == PROTO_error)
         fail_msg ("exec %s: %s", cmd, rep->body.error.message);
     assert_int_equal (rep->type, PROTO_sandbox_exec_result);

@@ -26,8 +26,12 @@ char *create (const char *language, uint64_t ttl);
 void destroy (char *id);
 /* exec of a shell string; the reply. */
 proto_msg_t *sh (const char *id, const char *cmd, uint64_t timeout, const char *in);
+/* The same as user (NULL: the default user, `tester`), the sandbox's owner. */
+proto_msg_t *sh_as (const char *user, const char *id, const char *cmd, uint64_t timeout,
+                    const char *in);
 /* Its exit code, with stdout and stderr copied into out. */
 int run (const char *id, const char *cmd, char *out, size_t outlen);
+int run_as (const char *user, const char *id, const char *cmd, char *out, size_t outlen);
 /* A file request of type t on path (not sent). */
 proto_msg_t *file_req (proto_type_t t, const char *id, const char *path);
 proto_msg_t *write_file (const char *id, const char *path, const char *data);

@@ -196,7 +196,7 @@ test_disk_full (void **state)
         fail_msg ("the workspace put %llu bytes on the host's data filesystem", on_host);
     /* Another tenant is not affected. */
     b = create_as ("other");
-    assert_int_equal (run (b, "head -c 1048576 /dev/zero > f && mkdir d && touch d/x && "
+    assert_int_equal (run_as ("other", b, "head -c 1048576 /dev/zero > f && mkdir d && touch d/x && "
                               "wc -c < f", out, sizeof out), 0);
     assert_non_null (strstr (out, "1048576"));
     /* Its own /tmp is a separate limit, and freeing space frees it. */
@@ -229,7 +229,7 @@ test_inodes_full (void **state)
     assert_string_equal (r->workspaceFull, "workspace full (limit 500 files and directories)");
     proto_msg_destroy (&rep);
     b = create_as ("other");
-    assert_int_equal (run (b, "for i in $(seq 1 100); do : > g$i || exit 1; done; ls | wc -l", out,
+    assert_int_equal (run_as ("other", b, "for i in $(seq 1 100); do : > g$i || exit 1; done; ls | wc -l", out,
                            sizeof out), 0);
     assert_non_null (strstr (out, "100"));
     done (a);

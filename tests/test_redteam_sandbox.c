@@ -74,25 +74,6 @@ create_as (const char *user)
     return id;
 }
 
-/* exec as user (owner of id) of a shell command; its stdout+stderr. */
-static int
-run_as (const char *user, const char *id, const char *cmd, char *out, size_t outlen)
-{
-    proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), user, false);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
-    any_set (&req->body.sandbox_exec.command, json_string (cmd));
-    req->body.sandbox_exec.timeoutSeconds = 20;
-    proto_msg_t *rep = call (req);
-    if (rep->type != PROTO_sandbox_exec_result)
-        fail_msg ("exec %s: %s", cmd, rep->type == PROTO_error ? rep->body.error.message : "?");
-    int code = (int) rep->body.sandbox_exec_result.exitCode;
-    if (out)
-        snprintf (out, outlen, "%s%s", rep->body.sandbox_exec_result.stdout,
-                  rep->body.sandbox_exec_result.stderr);
-    proto_msg_destroy (&rep);
-    return code;
-}
-
 static void
 destroy_op (const char *user, bool op, char *id)
 {

@@ -230,7 +230,7 @@ loop_new (const sbx_disk_opts_t *o, char *why, size_t whylen)
     /* The root is the sandbox's; mkfs's lost+found would show in every
      * listing of the workspace. */
     rmdir (WS "/lost+found");
-    if (chown (WS, o->uid, o->uid) || chmod (WS, 0755)) {
+    if (chown (WS, o->uid, o->uid) || chmod (WS, 0700)) {
         snprintf (why, whylen, "chown workspace: %s", strerror (errno));
         umount2 (WS, MNT_DETACH);
         unlink (IMG);
@@ -243,7 +243,7 @@ static int
 tmpfs_new (const sbx_disk_opts_t *o, char *why, size_t whylen)
 {
     char opts[160];
-    snprintf (opts, sizeof opts, "size=%llum,nr_inodes=%llu,mode=0755,uid=%u,gid=%u",
+    snprintf (opts, sizeof opts, "size=%llum,nr_inodes=%llu,mode=0700,uid=%u,gid=%u",
               (unsigned long long) o->mb, (unsigned long long) o->inodes, (unsigned) o->uid,
               (unsigned) o->uid);
     if (mount ("caisson-workspace", WS, "tmpfs", MS_NOSUID | MS_NODEV, opts)) {
