@@ -1,0 +1,391 @@
+/* test_redteam_followup: the red team's second pass over the tenant
+ * isolation work (issue 11), on the whole stack with the scripted model.
+ * Each test is an attack that succeeded on the merged defences:
+ * - bob, a bus client whose envelope says bob, appends a `run_started`
+ *   naming himself to alice's run: event-log re-derived the run's owner
+ *   from it, so bob then read alice's run, events and transcript over
+ *   HTTP with his own token (and alice lost them); he could also end her
+ *   run with a forged answer, or start a run in alice's name;
+ * - a repository allow-list of a remote directory
+ *   (`http://host/allowed/` and a star) admitted `http://host/allowed/../host.git`:
+ *   the glob's `*` spans `/` and `..`, and git's HTTP client resolves
+ *   the dot segments, so repo.clone fetched a repository no one allowed. */
+#include "support.h"
+#include "ui_support.h"
+
+#include "bus_client.h"
+#include "mpjson.h"
+
+#include <arpa/inet.h>
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SECRET "ALICE-FOLLOWUP-SECRET-4411"
+#define SECRET_TASK "keep this for me: " SECRET
+
+enum { BUS, ELOG, SBX, TOOLS, BRIDGE, REPLAY, ORCH, HTTPD, NPIDS };
+static pid_t s_pids[NPIDS];
+static const char *s_dir;
+static const char *s_alice, *s_bob, *s_root;
+static bus_client_t *s_client;
+static char s_sandbox[96];          /* alice's */
+static int s_http_port;             /* a plain HTTP server of s_dir (git's dumb protocol) */
+static char s_replay_port[64], s_replay_url[128], s_replay_dir[1200], s_repo_allow[1200];
+
+/* ---- the bus ------------------------------------------------------------ */
+
+/* A new request of type on behalf of user (NULL: none); op: an operator. */
+static proto_msg_t *
+as (const char *user, bool op, proto_type_t type)
+{
+    proto_msg_t *m = proto_msg_new (type, NULL);
+    assert_non_null (m);
+    proto_set_str (&m->env.user, user);
+    m->env.op = op;
+    return m;
+}
+
+/* Sends req (taken) to service and returns the reply (asserted). */
+static proto_msg_t *
+ask (const char *service, proto_msg_t *req, int timeout_ms)
+{
+    bus_client_set_timeout (s_client, timeout_ms, 2);
+    proto_msg_t *rep = bus_client_request (s_client, service, req);
+    proto_msg_destroy (&req);
+    if (!rep)
+        fail_msg ("%s did not answer", service);
+    return rep;
+}
+
+/* Calls tool name with JSON args for user; returns the result, sets *ok. */
+static json_t *
+tool (const char *user, const char *name, const char *args, bool *ok)
+{
+    proto_msg_t *req = as (user, false, PROTO_tools_call);
+    char id[CID_SIZE];
+    cid_new (id);
+    proto_set_str (&req->body.tools_call.name, name);
+    proto_set_str (&req->body.tools_call.call_id, id);
+    json_t *a = json_loads (args, 0, NULL);
+    assert_non_null (a);
+    assert_int_equal (mpjson_set (&req->body.tools_call.args, a, 32), 0);
+    json_decref (a);
+    proto_msg_t *rep = ask ("tool-runner", req, 60000);
+    if (rep->type != PROTO_tools_result)
+        fail_msg ("%s answered %s: %s", name, proto_type_name (rep->type),
+                  rep->type == PROTO_error ? rep->body.error.message : "");
+    char why[128];
+    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
+                                    rep->body.tools_result.result.size, 32, why, sizeof why);
+    *ok = rep->body.tools_result.ok;
+    proto_msg_destroy (&rep);
+    assert_non_null (result);
+    return result;
+}
+
+static const char *
+error_code (const json_t *result)
+{
+    return json_string_value (json_object_get (json_object_get (result, "error"), "code")) ?: "";
+}
+
+/* An event.append of kind with JSON data to run, as user; the reply. */
+static proto_msg_t *
+append_as (const char *user, const char *run, const char *kind, const char *data)
+{
+    proto_msg_t *req = as (user, false, PROTO_event_append);
+    proto_set_str (&req->env.run, run);
+    proto_set_str (&req->body.event_append.kind, kind);
+    json_t *d = json_loads (data, 0, NULL);
+    assert_non_null (d);
+    assert_int_equal (mpjson_set (&req->body.event_append.data, d, 8), 0);
+    json_decref (d);
+    return ask ("event-log", req, 5000);
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+/* The run's status over HTTP, as token sees it ("" when not seen). */
+static void
+status_http (const char *token, const char *run, char *out, size_t len)
+{
+    char path[256];
+    snprintf (path, sizeof path, "/api/runs/%s", run);
+    long status;
+    json_t *doc = ui_json ("GET", path, token, NULL, &status);
+    snprintf (out, len, "%s", status == 200
+              ? json_string_value (json_object_get (doc, "status")) ?: "" : "");
+    json_decref (doc);
+}
+
+/* alice's completed run; its id into run. */
+static void
+alice_run (char run[CID_SIZE])
+{
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"" SECRET_TASK "\"}",
+                           &status);
+    assert_int_equal (status, 201);
+    snprintf (run, CID_SIZE, "%s", json_string_value (json_object_get (doc, "runId")) ?: "");
+    json_decref (doc);
+    char st[64] = "";
+    for (int i = 0; i < 400 && strcmp (st, "completed"); i++) {
+        status_http (s_root, run, st, sizeof st);
+        if (strcmp (st, "completed"))
+            usleep (50000);
+    }
+    assert_string_equal (st, "completed");
+}
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static void
+write_file (const char *path, const char *text)
+{
+    FILE *f = fopen (path, "w");
+    assert_non_null (f);
+    fputs (text, f);
+    assert_int_equal (fclose (f), 0);
+}
+
+static void
+sh (const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (cmd, sizeof cmd, fmt, ap);
+    va_end (ap);
+    if (system (cmd) != 0)
+        fail_msg ("failed: %s", cmd);
+}
+
+static void
+wait_healthy (const char *target)
+{
+    for (int i = 0; i < 200; i++) {
+        proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
+        bus_client_set_timeout (s_client, 200, 0);
+        proto_msg_t *rep = bus_client_request (s_client, target, req);
+        bool ok = rep && rep->type == PROTO_health_rep;
+        proto_msg_destroy (&rep);
+        proto_msg_destroy (&req);
+        if (ok)
+            return;
+        usleep (50000);
+    }
+    fail_msg ("%s never answered health", target);
+}
+
+/* A free TCP port on 127.0.0.1. */
+static int
+free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
+    close (fd);
+    return ntohs (sa.sin_port);
+}
+
+/* Serves s_dir over plain HTTP (python3's http.server): git clones a
+ * bare repository there with its dumb HTTP protocol. */
+static void
+start_httpd (void)
+{
+    s_http_port = free_port ();
+    s_pids[HTTPD] = fork ();
+    assert_true (s_pids[HTTPD] >= 0);
+    if (s_pids[HTTPD] == 0) {
+        char port[16];
+        snprintf (port, sizeof port, "%d", s_http_port);
+        int null = open ("/dev/null", O_WRONLY);
+        dup2 (null, 1);
+        dup2 (null, 2);
+        execlp ("python3", "python3", "-m", "http.server", "--bind", "127.0.0.1",
+                "--directory", s_dir, port, (char *) NULL);
+        _exit (127);
+    }
+    char cmd[256];
+    snprintf (cmd, sizeof cmd, "for i in $(seq 100); do curl -sf -o /dev/null "
+              "http://127.0.0.1:%d/ && exit 0; sleep 0.1; done; exit 1", s_http_port);
+    assert_int_equal (system (cmd), 0);
+}
+
+static int
+setup (void **state)
+{
+    (void) state;
+    s_dir = support_sandbox_env ("redteam-followup");
+    assert_non_null (s_dir);
+    ui_pick_port ();
+    start_httpd ();
+    /* the one remote directory this deployment allows repositories from */
+    snprintf (s_repo_allow, sizeof s_repo_allow,
+              "CAISSON_TOOLS_REPO_ALLOW=http://127.0.0.1:%d/allowed/*", s_http_port);
+    const char *tools_env[] = { s_repo_allow, NULL };
+    s_pids[BUS] = support_spawn ("caisson-bus", NULL);
+    s_pids[ELOG] = support_spawn ("caisson-event-log", NULL);
+    s_pids[SBX] = support_spawn ("caisson-sandbox-manager", NULL);
+    s_pids[TOOLS] = support_spawn ("caisson-tool-runner", tools_env);
+    s_pids[BRIDGE] = support_spawn ("caisson-ui-bridge", NULL);
+    s_client = bus_client_new (getenv ("CAISSON_BUS"));
+    assert_non_null (s_client);
+    assert_int_equal (ui_wait_ready (), 0);
+    wait_healthy ("event-log");
+    wait_healthy ("sandbox-manager");
+    wait_healthy ("tool-runner");
+    s_alice = ui_token (0, "alice", 0);
+    s_bob = ui_token (1, "bob", 0);
+    s_root = ui_token (2, "root", 1);
+
+    bool ok;
+    json_t *r = tool ("alice", "createSandbox", "{}", &ok);
+    assert_true (ok);
+    snprintf (s_sandbox, sizeof s_sandbox, "%s",
+              json_string_value (json_object_get (r, "sandboxId")));
+    json_decref (r);
+
+    char path[1300];
+    snprintf (s_replay_dir, sizeof s_replay_dir, "%s/cassettes", s_dir);
+    mkdir (s_replay_dir, 0700);
+    snprintf (path, sizeof path, "%s/secret.json", s_replay_dir);
+    write_file (path, "{\"task\": \"" SECRET_TASK "\", \"turns\": [{\"text\": \"Kept: "
+                      SECRET ".\"}]}");
+    int port = free_port ();
+    snprintf (s_replay_port, sizeof s_replay_port, "CAISSON_LLM_REPLAY_PORT=%d", port);
+    snprintf (s_replay_url, sizeof s_replay_url, "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:%d/v1",
+              port);
+    char dir_env[1300];
+    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", s_replay_dir);
+    const char *replay_env[] = { s_replay_port, dir_env, NULL };
+    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask", NULL };
+    s_pids[REPLAY] = support_spawn ("caisson-llm-replay", replay_env);
+    s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
+    wait_healthy ("orchestrator");
+    return 0;
+}
+
+static int
+teardown (void **state)
+{
+    (void) state;
+    bus_client_destroy (&s_client);
+    support_expect_clean_exit (s_pids[BRIDGE]);
+    support_expect_clean_exit (s_pids[ORCH]);
+    for (int i = NPIDS - 1; i >= 0; i--)
+        if (i != BRIDGE && i != ORCH && s_pids[i] > 0)
+            support_stop (s_pids[i], SIGTERM, 5000);
+    return 0;
+}
+
+/* ---- event-log: appends to another user's run --------------------------- */
+
+static void
+expect_refused (proto_msg_t *rep, const char *what)
+{
+    if (rep->type != PROTO_error)
+        fail_msg ("%s was accepted (%s)", what, proto_type_name (rep->type));
+    assert_string_equal (rep->body.error.code, "not_found");
+    proto_msg_destroy (&rep);
+}
+
+static void
+test_append_to_another_users_run (void **state)
+{
+    (void) state;
+    char run[CID_SIZE], st[64], path[256];
+    alice_run (run);
+
+    /* bob re-announces alice's run as his own, then ends it his way */
+    expect_refused (append_as ("bob", run, "run_started",
+                               "{\"task\":\"mine now\",\"user\":\"bob\"}"),
+                    "bob's run_started on alice's run");
+    expect_refused (append_as ("bob", run, "complete",
+                               "{\"status\":\"completed\",\"answer\":\"forged by bob\"}"),
+                    "bob's complete on alice's run");
+    expect_refused (append_as ("bob", run, "tool_result", "{\"ok\":true}"),
+                    "bob's tool_result on alice's run");
+
+    /* bob sees nothing of it over HTTP, alice still sees all of it */
+    status_http (s_bob, run, st, sizeof st);
+    if (*st)
+        fail_msg ("bob reads alice's run over HTTP (status %s)", st);
+    snprintf (path, sizeof path, "/api/runs/%s/transcript?format=md", run);
+    ui_res_t res = ui_request ("GET", path, s_bob, NULL, NULL);
+    if (res.status != 404)
+        fail_msg ("bob read alice's transcript: %ld %.200s", res.status, res.body);
+    ui_res_free (&res);
+    snprintf (path, sizeof path, "/api/runs/%s", run);
+    long status;
+    json_t *doc = ui_json ("GET", path, s_alice, NULL, &status);
+    assert_int_equal (status, 200);
+    assert_string_equal (json_string_value (json_object_get (doc, "user")), "alice");
+    assert_null (strstr (json_string_value (json_object_get (doc, "answer")) ?: "", "forged"));
+    json_decref (doc);
+
+    /* nor may bob start a run in alice's name */
+    char fake[CID_SIZE];
+    cid_new (fake);
+    expect_refused (append_as ("bob", fake, "run_started",
+                               "{\"task\":\"alice asked for this\",\"user\":\"alice\"}"),
+                    "bob's run_started naming alice");
+    status_http (s_alice, fake, st, sizeof st);
+    assert_string_equal (st, "");
+
+    /* the owner (as the orchestrator appends for her) still may */
+    proto_msg_t *rep = append_as ("alice", run, "note", "{\"text\":\"hers\"}");
+    assert_int_equal (rep->type, PROTO_event_ack);
+    proto_msg_destroy (&rep);
+}
+
+/* ---- repositories: dot segments in a remote URL ------------------------- */
+
+static void
+test_remote_allow_list_dot_segments (void **state)
+{
+    (void) state;
+    sh ("set -e; cd '%s'; mkdir -p allowed; for r in host ok; do "
+        "git init -q -b main work-$r; git -C work-$r -c user.name=t -c user.email=t@t "
+        "commit -q --allow-empty -m init-$r; git clone -q --bare work-$r $r.git; "
+        "git -C $r.git update-server-info; done; mv ok.git allowed/ok.git", s_dir);
+    char args[1024];
+    bool ok;
+    /* the allowed repository clones */
+    snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":"
+              "\"http://127.0.0.1:%d/allowed/ok.git\"}", s_sandbox, s_http_port);
+    json_t *r = tool ("alice", "repo.clone", args, &ok);
+    if (!ok)
+        fail_msg ("the allowed clone failed: %s", json_dumps (r, JSON_COMPACT));
+    json_decref (r);
+    /* out of the allowed directory with `..`, plain and percent-encoded */
+    static const char *const escapes[] = { "allowed/../host.git", "allowed/./../host.git",
+                                           "allowed/%2e%2e/host.git", "allowed/%2E./host.git",
+                                           "allowed/x/../../host.git" };
+    for (size_t i = 0; i < sizeof escapes / sizeof escapes[0]; i++) {
+        snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"http://127.0.0.1:%d/%s\"}",
+                  s_sandbox, s_http_port, escapes[i]);
+        r = tool ("alice", "repo.clone", args, &ok);
+        if (ok || strcmp (error_code (r), "repo_not_allowed"))
+            fail_msg ("repo.clone of %s answered %s", escapes[i], json_dumps (r, JSON_COMPACT));
+        json_decref (r);
+    }
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_append_to_another_users_run),
+        cmocka_unit_test (test_remote_allow_list_dot_segments),
+    };
+    return support_run_group_tests (tests, setup, teardown);
+}
