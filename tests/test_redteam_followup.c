@@ -9,7 +9,9 @@
  * - a repository allow-list of a remote directory
  *   (`http://host/allowed/` and a star) admitted `http://host/allowed/../host.git`:
  *   the glob's `*` spans `/` and `..`, and git's HTTP client resolves
- *   the dot segments, so repo.clone fetched a repository no one allowed. */
+ *   the dot segments, so repo.clone fetched a repository no one allowed;
+ * - a token revoked while its event stream is open: the stream went on
+ *   receiving the run's events. */
 #include "support.h"
 #include "ui_support.h"
 
@@ -28,6 +30,7 @@
 
 #define SECRET "ALICE-FOLLOWUP-SECRET-4411"
 #define SECRET_TASK "keep this for me: " SECRET
+#define GATED_TASK "open a pull request for the changelog"
 
 enum { BUS, ELOG, SBX, TOOLS, BRIDGE, REPLAY, ORCH, HTTPD, NPIDS };
 static pid_t s_pids[NPIDS];
@@ -260,6 +263,10 @@ setup (void **state)
     snprintf (path, sizeof path, "%s/secret.json", s_replay_dir);
     write_file (path, "{\"task\": \"" SECRET_TASK "\", \"turns\": [{\"text\": \"Kept: "
                       SECRET ".\"}]}");
+    snprintf (path, sizeof path, "%s/gated.json", s_replay_dir);
+    write_file (path, "{\"task\": \"" GATED_TASK "\", \"turns\": [{\"toolCalls\": [{\"name\": "
+                      "\"git.openPR\", \"args\": {\"sandboxId\": \"nowhere-1\", \"title\": "
+                      "\"Changelog\"}}]}, {\"text\": \"Done.\"}]}");
     int port = free_port ();
     snprintf (s_replay_port, sizeof s_replay_port, "CAISSON_LLM_REPLAY_PORT=%d", port);
     snprintf (s_replay_url, sizeof s_replay_url, "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:%d/v1",
@@ -380,12 +387,104 @@ test_remote_allow_list_dot_segments (void **state)
     }
 }
 
+/* ---- tokens: revoked while a stream is open ----------------------------- */
+
+/* The first TOKENS_ID_LEN hex digits of the token's sha256: its id. */
+static void
+token_id (const char *token, char id[16])
+{
+    char cmd[512];
+    snprintf (cmd, sizeof cmd, "printf %%s '%s' | sha256sum | cut -c1-12", token);
+    FILE *p = popen (cmd, "r");
+    assert_non_null (p);
+    assert_non_null (fgets (id, 16, p));
+    id[strcspn (id, "\n")] = '\0';
+    pclose (p);
+}
+
+/* alice opens her run's event stream, then her token is revoked: what the
+ * run does afterwards must not reach that stream. */
+static void
+test_stream_outlives_revoked_token (void **state)
+{
+    (void) state;
+    char token[256];
+    snprintf (token, sizeof token, "%s", ui_token (3, "alice", 0));
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", token, "{\"task\":\"" GATED_TASK "\"}",
+                           &status);
+    assert_int_equal (status, 201);
+    char run[CID_SIZE], st[64] = "";
+    snprintf (run, sizeof run, "%s", json_string_value (json_object_get (doc, "runId")) ?: "");
+    json_decref (doc);
+    for (int i = 0; i < 400 && strcmp (st, "awaiting_approval"); i++) {
+        proto_msg_t *req = as ("root", true, PROTO_run_get);
+        proto_set_str (&req->body.run_get.run_id, run);
+        proto_msg_t *rep = ask ("orchestrator", req, 5000);
+        assert_int_equal (rep->type, PROTO_run_info);
+        snprintf (st, sizeof st, "%s", rep->body.run_info.status);
+        proto_msg_destroy (&rep);
+        if (strcmp (st, "awaiting_approval"))
+            usleep (50000);
+    }
+    assert_string_equal (st, "awaiting_approval");
+
+    /* the stream, as a browser tab left open holds it */
+    char out[1300], url[512], auth[300];
+    snprintf (out, sizeof out, "%s/stream.txt", s_dir);
+    snprintf (url, sizeof url, "%s/api/runs/%s/events", ui_base, run);
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
+    pid_t curl = fork ();
+    assert_true (curl >= 0);
+    if (curl == 0) {
+        execlp ("curl", "curl", "-sN", "--max-time", "30", "-o", out, "-H", auth, url,
+                (char *) NULL);
+        _exit (127);
+    }
+    usleep (1500000);
+
+    char id[16];
+    token_id (token, id);
+    const char *argv[] = { "caisson", "token", "revoke", id, NULL };
+    char text[512];
+    assert_int_equal (support_run (argv, text, sizeof text), 0);
+    for (int i = 0; i < 100; i++) {
+        ui_res_t res = ui_request ("GET", "/api/runs", token, NULL, NULL);
+        status = res.status;
+        ui_res_free (&res);
+        if (status == 401)
+            break;
+        usleep (50000);
+    }
+    assert_int_equal (status, 401);
+
+    /* the run goes on after the revocation: an operator cancels it */
+    char path[256];
+    snprintf (path, sizeof path, "/api/runs/%s/cancel", run);
+    ui_res_t res = ui_request ("POST", path, s_root, NULL, NULL);
+    assert_int_equal (res.status, 200);
+    ui_res_free (&res);
+    usleep (1500000);
+    kill (curl, SIGTERM);
+    support_stop (curl, SIGKILL, 2000);
+    FILE *f = fopen (out, "r");
+    assert_non_null (f);
+    static char seen[65536];
+    size_t n = fread (seen, 1, sizeof seen - 1, f);
+    seen[n] = '\0';
+    fclose (f);
+    assert_non_null (strstr (seen, "ask_approval"));    /* the stream was live */
+    if (strstr (seen, "cancelled on request"))
+        fail_msg ("the revoked token's stream still received the run's end:\n%.2000s", seen);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_append_to_another_users_run),
         cmocka_unit_test (test_remote_allow_list_dot_segments),
+        cmocka_unit_test (test_stream_outlives_revoked_token),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
