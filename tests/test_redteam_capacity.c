@@ -414,8 +414,10 @@ test_user_inflight (void **state)
     bus_client_t *c = client_new (5000, 0);
     char run[CID_SIZE];
     cid_new (run);
-    proto_msg_t *rep = request (c, append_msg (run, "run_started",
-                                               "{\"task\":\"t\",\"user\":\"alice\"}"));
+    /* as the orchestrator appends a run's events: as its user */
+    proto_msg_t *start = append_msg (run, "run_started", "{\"task\":\"t\",\"user\":\"alice\"}");
+    proto_set_str (&start->env.user, "alice");
+    proto_msg_t *rep = request (c, start);
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_event_ack);
     proto_msg_destroy (&rep);
