@@ -11,7 +11,10 @@
  *   the glob's `*` spans `/` and `..`, and git's HTTP client resolves
  *   the dot segments, so repo.clone fetched a repository no one allowed;
  * - a token revoked while its event stream is open: the stream went on
- *   receiving the run's events. */
+ *   receiving the run's events;
+ * - bob, with his token, holds every connection the bridge allows (from a
+ *   few addresses, each connection kept alive after one request): alice
+ *   could not connect. */
 #include "support.h"
 #include "ui_support.h"
 
@@ -478,6 +481,84 @@ test_stream_outlives_revoked_token (void **state)
         fail_msg ("the revoked token's stream still received the run's end:\n%.2000s", seen);
 }
 
+/* ---- connections: one tenant holds them all ---------------------------- */
+
+/* A connection to the bridge from address from (a loopback address), with
+ * 3 s timeouts; -1 when refused. */
+static int
+connect_from (const char *from)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true (fd >= 0);
+    struct timeval tv = { 3, 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in src = { .sin_family = AF_INET };
+    inet_pton (AF_INET, from, &src.sin_addr);
+    assert_int_equal (bind (fd, (struct sockaddr *) &src, sizeof src), 0);
+    struct sockaddr_in dst = { .sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) atoi (strrchr (ui_base, ':') + 1)) };
+    inet_pton (AF_INET, "127.0.0.1", &dst.sin_addr);
+    if (connect (fd, (struct sockaddr *) &dst, sizeof dst)) {
+        close (fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* GET path as token on the open connection fd (kept alive); the status,
+ * 0 when there was no answer. */
+static int
+get_on (int fd, const char *path, const char *token)
+{
+    char req[1024], out[8192];
+    int n = snprintf (req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                      "%s\r\n\r\n", path, token);
+    if (write (fd, req, (size_t) n) != n)
+        return 0;
+    ssize_t got = read (fd, out, sizeof out - 1);
+    if (got <= 0)
+        return 0;
+    out[got] = '\0';
+    int status = 0;
+    sscanf (out, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
+/* bob, with his own token, opens every connection the bridge allows from a
+ * few addresses and keeps them alive, each having made one request: alice
+ * must still be served. */
+static void
+test_connections_of_one_tenant (void **state)
+{
+    (void) state;
+    /* a small bridge: 24 connections, 8 per address, 8 per user */
+    support_expect_clean_exit (s_pids[BRIDGE]);
+    const char *env[] = { "CAISSON_HTTP_MAX_CONNECTIONS=24", "CAISSON_HTTP_MAX_PER_IP=8",
+                          "CAISSON_HTTP_MAX_PER_USER=8", NULL };
+    s_pids[BRIDGE] = support_spawn ("caisson-ui-bridge", env);
+    assert_int_equal (ui_wait_ready (), 0);
+    int fds[24], held = 0;
+    for (int i = 0; i < 24; i++) {
+        char from[32];
+        snprintf (from, sizeof from, "127.0.0.%d", 11 + i / 8);
+        fds[i] = connect_from (from);
+        if (fds[i] >= 0 && get_on (fds[i], "/api/runs?limit=1", s_bob) == 200)
+            held++;
+    }
+    char from[] = "127.0.0.30";
+    int fd = connect_from (from);
+    int status = fd >= 0 ? get_on (fd, "/api/runs?limit=1", s_alice) : 0;
+    if (fd >= 0)
+        close (fd);
+    for (int i = 0; i < 24; i++)
+        if (fds[i] >= 0)
+            close (fds[i]);
+    if (status != 200)
+        fail_msg ("bob holds %d connections; alice's request answered %d", held, status);
+    assert_true (held <= 8);
+}
+
 int
 main (void)
 {
@@ -485,6 +566,7 @@ main (void)
         cmocka_unit_test (test_append_to_another_users_run),
         cmocka_unit_test (test_remote_allow_list_dot_segments),
         cmocka_unit_test (test_stream_outlives_revoked_token),
+        cmocka_unit_test (test_connections_of_one_tenant),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
