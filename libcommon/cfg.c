@@ -79,6 +79,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP_MAX_PER_USER", "32", "ui-bridge",
       "Requests one user may have being served at once, event streams included "
       "(429 beyond)." },
+    { "CAISSON_HTTP_MAX_CONN_PER_USER", "64", "ui-bridge",
+      "HTTP connections one user may hold at once, idle keep-alive ones included "
+      "(a connection is the first user's to authenticate on it; 429 and closed "
+      "beyond), so one tenant cannot take every connection." },
     { "CAISSON_HTTP_IDLE_S", "30", "ui-bridge",
       "Seconds without progress after which an HTTP connection is closed, "
       "so a stalled client frees its slot." },

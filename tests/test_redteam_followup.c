@@ -535,7 +535,7 @@ test_connections_of_one_tenant (void **state)
     /* a small bridge: 24 connections, 8 per address, 8 per user */
     support_expect_clean_exit (s_pids[BRIDGE]);
     const char *env[] = { "CAISSON_HTTP_MAX_CONNECTIONS=24", "CAISSON_HTTP_MAX_PER_IP=8",
-                          "CAISSON_HTTP_MAX_PER_USER=8", NULL };
+                          "CAISSON_HTTP_MAX_CONN_PER_USER=8", NULL };
     s_pids[BRIDGE] = support_spawn ("caisson-ui-bridge", env);
     assert_int_equal (ui_wait_ready (), 0);
     int fds[24], held = 0;
