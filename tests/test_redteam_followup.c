@@ -6,6 +6,8 @@
  *   from it, so bob then read alice's run, events and transcript over
  *   HTTP with his own token (and alice lost them); he could also end her
  *   run with a forged answer, or start a run in alice's name;
+ * - bob references alice's artifact (its hash) from an `artifact` event
+ *   of his own run, and fetched her bytes through that run;
  * - a repository allow-list of a remote directory
  *   (`http://host/allowed/` and a star) admitted `http://host/allowed/../host.git`:
  *   the glob's `*` spans `/` and `..`, and git's HTTP client resolves
@@ -357,6 +359,52 @@ test_append_to_another_users_run (void **state)
     proto_msg_destroy (&rep);
 }
 
+/* ---- artifacts: claimed through an event of one's own run ---------------- */
+
+/* alice's artifact, referenced by her run; bob learns its hash (a link,
+ * a screenshot) and references it from a run of his own: he must still
+ * not get the bytes. */
+static void
+test_artifact_claimed_by_event (void **state)
+{
+    (void) state;
+    char run[CID_SIZE];
+    alice_run (run);
+    proto_msg_t *req = as ("alice", false, PROTO_artifact_put);
+    const char *bytes = "alice's release key: " SECRET "\n";
+    proto_set_bytes (&req->body.artifact_put.data, bytes, strlen (bytes));
+    proto_set_str (&req->body.artifact_put.kind, "file");
+    proto_msg_t *rep = ask ("event-log", req, 5000);
+    assert_int_equal (rep->type, PROTO_artifact_ref);
+    char hash[65], ev[256];
+    snprintf (hash, sizeof hash, "%s", rep->body.artifact_ref.hash);
+    proto_msg_destroy (&rep);
+    snprintf (ev, sizeof ev, "{\"hash\":\"%s\",\"kind\":\"file\",\"name\":\"key.txt\"}", hash);
+    rep = append_as ("alice", run, "artifact", ev);
+    assert_int_equal (rep->type, PROTO_event_ack);
+    proto_msg_destroy (&rep);
+
+    /* bob's own run, and an artifact event in it naming alice's hash */
+    char mine[CID_SIZE], path[256];
+    cid_new (mine);
+    rep = append_as ("bob", mine, "run_started", "{\"task\":\"mine\",\"user\":\"bob\"}");
+    assert_int_equal (rep->type, PROTO_event_ack);
+    proto_msg_destroy (&rep);
+    expect_refused (append_as ("bob", mine, "artifact", ev), "bob's artifact event naming "
+                    "alice's hash");
+    snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, mine);
+    ui_res_t res = ui_request ("GET", path, s_bob, NULL, NULL);
+    if (res.status != 404)
+        fail_msg ("bob fetched alice's artifact through his run: %ld %.200s", res.status,
+                  res.body);
+    ui_res_free (&res);
+    /* alice still can, through hers */
+    snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, run);
+    res = ui_request ("GET", path, s_alice, NULL, NULL);
+    assert_int_equal (res.status, 200);
+    ui_res_free (&res);
+}
+
 /* ---- repositories: dot segments in a remote URL ------------------------- */
 
 static void
@@ -564,6 +612,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_append_to_another_users_run),
+        cmocka_unit_test (test_artifact_claimed_by_event),
         cmocka_unit_test (test_remote_allow_list_dot_segments),
         cmocka_unit_test (test_stream_outlives_revoked_token),
         cmocka_unit_test (test_connections_of_one_tenant),
