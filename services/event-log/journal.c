@@ -127,6 +127,30 @@ copy_field (json_t *to, const char *tokey, json_t *from, const char *fromkey)
         json_object_set (to, tokey, v);
 }
 
+/* True when the artifact event it may reference its hash: the sender put
+ * those bytes (or is an operator). Knowing a hash is no claim to the
+ * bytes, and a hash not stored yet is refused too: no one claims bytes
+ * before someone puts them. */
+static bool
+artifact_claim_ok (MDB_txn *txn, elog_t *el, const proto_msg_t *env, const item_t *it)
+{
+    if (env->env.op)
+        return true;
+    char why[160];
+    json_t *d = it->data.data ? mpjson_decode (it->data.data, it->data.size, 32, why, sizeof why)
+                              : NULL;
+    const char *hash = json_string_value (json_object_get (d, "hash"));
+    bool ok = !hash || strlen (hash) != ELOG_HASH_HEX;      /* run_apply ignores these */
+    MDB_val k = { ELOG_HASH_HEX, (void *) hash }, v;
+    if (!ok && mdb_get (txn, store_dbi (el->store, DB_ARTIFACTS), &k, &v) == 0) {
+        json_t *meta = json_loadb (v.mv_data, v.mv_size, 0, NULL);
+        ok = elog_artifact_put_by (meta, env->env.user ? env->env.user : "");
+        json_decref (meta);
+    }
+    json_decref (d);
+    return ok;
+}
+
 /* Folds one event into its run's record. Unknown kinds only count. */
 static int
 run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t *it,
@@ -265,8 +289,9 @@ write_batch (MDB_txn *txn, void *arg)
             return ENOMEM;
         /* a run that has events is its owner's: another user's event would
          * re-derive its record (a second run_started names a new owner) */
-        it->refused = json_integer_value (json_object_get (rec, "events")) > 0
-                   && !elog_may_read (env, rec);
+        it->refused = (json_integer_value (json_object_get (rec, "events")) > 0
+                       && !elog_may_read (env, rec))
+                   || (!strcmp (it->kind, "artifact") && !artifact_claim_ok (txn, el, env, it));
         if (it->refused)
             continue;
         it->seq = ++last;
