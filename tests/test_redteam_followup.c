@@ -12,6 +12,9 @@
  *   (`http://host/allowed/` and a star) admitted `http://host/allowed/../host.git`:
  *   the glob's `*` spans `/` and `..`, and git's HTTP client resolves
  *   the dot segments, so repo.clone fetched a repository no one allowed;
+ * - a run names a model of a provider the deployment never configured:
+ *   the orchestrator posts the tenant's text to that provider's default
+ *   loopback URL (llamacpp's is ui-bridge's own port);
  * - a token revoked while its event stream is open: the stream went on
  *   receiving the run's events;
  * - bob, with his token, holds every connection the bridge allows (from a
@@ -405,6 +408,36 @@ test_artifact_claimed_by_event (void **state)
     ui_res_free (&res);
 }
 
+/* ---- models: a provider the deployment never configured ----------------- */
+
+/* A run's model names a provider the deployment did not set up (no key,
+ * no URL): its default URL is a loopback port (llamacpp 8080 is
+ * ui-bridge's own default, ollama 11434, vllm 8000), so the orchestrator
+ * would POST the tenant's text to whatever listens there. */
+static void
+test_unconfigured_provider (void **state)
+{
+    (void) state;
+    static const char *const models[] = { "llamacpp/x", "ollama/llama3", "vllm/any" };
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char body[256];
+        snprintf (body, sizeof body, "{\"task\":\"hello\",\"model\":\"%s\"}", models[i]);
+        long status;
+        json_t *doc = ui_json ("POST", "/api/runs", s_bob, body, &status);
+        char *text = json_dumps (doc, JSON_COMPACT);
+        json_decref (doc);
+        if (status != 400 || !strstr (text, "model"))
+            fail_msg ("a run on %s answered %ld: %s", models[i], status, text);
+        free (text);
+    }
+    /* the deployment's own provider is still anyone's */
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", s_bob, "{\"task\":\"hello\",\"model\":"
+                           "\"replay/other\"}", &status);
+    json_decref (doc);
+    assert_int_equal (status, 201);
+}
+
 /* ---- repositories: dot segments in a remote URL ------------------------- */
 
 static void
@@ -614,6 +647,7 @@ main (void)
         cmocka_unit_test (test_append_to_another_users_run),
         cmocka_unit_test (test_artifact_claimed_by_event),
         cmocka_unit_test (test_remote_allow_list_dot_segments),
+        cmocka_unit_test (test_unconfigured_provider),
         cmocka_unit_test (test_stream_outlives_revoked_token),
         cmocka_unit_test (test_connections_of_one_tenant),
     };
