@@ -332,6 +332,13 @@ start (orch_t *self, const proto_msg_t *req)
     if (!p || !*name)
         return proto_error_new (req, "bad_value", "model: unknown provider in '%s' (expected "
                                 "provider/model, e.g. openai/gpt-4o-mini)", model);
+    /* the deployment's default provider, or one it gave a key or a URL:
+     * never a default URL nobody chose (llamacpp's is ui-bridge's port) */
+    const llm_provider_t *own = llm_provider_find (default_model (), NULL);
+    if (p != own && !llm_provider_set_up (p))
+        return proto_error_new (req, "bad_value", "model: provider '%.*s' is not set up in this "
+                                "deployment (no key or URL in its environment)",
+                                (int) (name - 1 - model), model);
     char why[256] = "";
     json_t *budgets = decode_map (&b->budgets, "budgets", why, sizeof why);
     json_t *policy = decode_map (&b->policy, "policy", why, sizeof why);
