@@ -19,7 +19,10 @@
  *   receiving the run's events;
  * - bob, with his token, holds every connection the bridge allows (from a
  *   few addresses, each connection kept alive after one request): alice
- *   could not connect. */
+ *   could not connect.
+ * And one defence that held, kept as a test: bob's approve, decline and
+ * cancel of alice's run over HTTP, and his AG-UI answers to her
+ * interrupt and call, are 404. */
 #include "support.h"
 #include "ui_support.h"
 
@@ -471,6 +474,78 @@ test_remote_allow_list_dot_segments (void **state)
     }
 }
 
+/* ---- HTTP and AG-UI acts on another user's run (held) -------------------- */
+
+/* The run's status and the call it waits on, as an operator sees them. */
+static void
+run_state (const char *run, char *status, size_t len, char call[129])
+{
+    proto_msg_t *req = as ("root", true, PROTO_run_get);
+    proto_set_str (&req->body.run_get.run_id, run);
+    proto_msg_t *rep = ask ("orchestrator", req, 5000);
+    assert_int_equal (rep->type, PROTO_run_info);
+    snprintf (status, len, "%s", rep->body.run_info.status);
+    char why[128];
+    json_t *p = rep->body.run_info.pending.size
+              ? mpjson_decode (rep->body.run_info.pending.data, rep->body.run_info.pending.size,
+                               8, why, sizeof why) : NULL;
+    snprintf (call, 129, "%s", json_string_value (json_object_get (p, "toolCallId")) ?: "");
+    json_decref (p);
+    proto_msg_destroy (&rep);
+}
+
+/* bob approves, declines and cancels alice's gated run over HTTP, and
+ * answers her approval interrupt and a call of hers over AG-UI: 404 each
+ * time, and the run still waits for alice. */
+static void
+test_http_acts_on_another_users_run (void **state)
+{
+    (void) state;
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"" GATED_TASK "\"}",
+                           &status);
+    assert_int_equal (status, 201);
+    char run[CID_SIZE], st[64] = "", call[129] = "";
+    snprintf (run, sizeof run, "%s", json_string_value (json_object_get (doc, "runId")) ?: "");
+    json_decref (doc);
+    for (int i = 0; i < 400 && strcmp (st, "awaiting_approval"); i++) {
+        run_state (run, st, sizeof st, call);
+        if (strcmp (st, "awaiting_approval"))
+            usleep (50000);
+    }
+    assert_string_equal (st, "awaiting_approval");
+    static const char *const acts[] = { "approve", "decline", "cancel" };
+    char path[256], body[1024];
+    snprintf (body, sizeof body, "{\"toolCallId\":\"%s\"}", call);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (path, sizeof path, "/api/runs/%s/%s", run, acts[i]);
+        ui_res_t res = ui_request ("POST", path, s_bob, body, NULL);
+        if (res.status != 404)
+            fail_msg ("bob's %s of alice's run answered %ld: %.200s", acts[i], res.status,
+                      res.body);
+        ui_res_free (&res);
+    }
+    snprintf (body, sizeof body, "{\"threadId\":\"b-1\",\"runId\":\"b-1\",\"resume\":"
+              "[{\"interruptId\":\"%s:%s:5\",\"status\":\"resolved\"}]}", run, call);
+    ui_res_t res = ui_request ("POST", "/agui", s_bob, body, NULL);
+    if (res.status != 404)
+        fail_msg ("bob's AG-UI resume of alice's interrupt answered %ld", res.status);
+    ui_res_free (&res);
+    snprintf (body, sizeof body, "{\"threadId\":\"b-2\",\"runId\":\"b-2\",\"messages\":"
+              "[{\"id\":\"m\",\"role\":\"tool\",\"toolCallId\":\"%s:%s:5\","
+              "\"content\":\"{}\"}]}", run, call);
+    res = ui_request ("POST", "/agui", s_bob, body, NULL);
+    if (res.status != 404)
+        fail_msg ("bob's AG-UI tool result on alice's run answered %ld", res.status);
+    ui_res_free (&res);
+    run_state (run, st, sizeof st, call);
+    assert_string_equal (st, "awaiting_approval");
+    snprintf (path, sizeof path, "/api/runs/%s/cancel", run);
+    res = ui_request ("POST", path, s_alice, NULL, NULL);
+    assert_int_equal (res.status, 200);
+    ui_res_free (&res);
+}
+
 /* ---- tokens: revoked while a stream is open ----------------------------- */
 
 /* The first TOKENS_ID_LEN hex digits of the token's sha256: its id. */
@@ -648,6 +723,7 @@ main (void)
         cmocka_unit_test (test_artifact_claimed_by_event),
         cmocka_unit_test (test_remote_allow_list_dot_segments),
         cmocka_unit_test (test_unconfigured_provider),
+        cmocka_unit_test (test_http_acts_on_another_users_run),
         cmocka_unit_test (test_stream_outlives_revoked_token),
         cmocka_unit_test (test_connections_of_one_tenant),
     };
