@@ -19,7 +19,9 @@
  *   receiving the run's events;
  * - bob, with his token, holds every connection the bridge allows (from a
  *   few addresses, each connection kept alive after one request): alice
- *   could not connect.
+ *   could not connect;
+ * - bob starts runs that stay live (awaiting approval) without limit: one
+ *   tenant holds the orchestrator's runs (and the model's capacity).
  * And one defence that held, kept as a test: bob's approve, decline and
  * cancel of alice's run over HTTP, and his AG-UI answers to her
  * interrupt and call, are 404. */
@@ -546,6 +548,54 @@ test_http_acts_on_another_users_run (void **state)
     ui_res_free (&res);
 }
 
+/* ---- runs: one tenant keeps the orchestrator busy ------------------------ */
+
+/* bob starts runs that stay live (each awaits approval) with no end: with
+ * CAISSON_RUN_MAX_LIVE_PER_USER=3 his fourth is 429, alice's run is still
+ * started, and once one of his ends he may start another. */
+static void
+test_live_runs_of_one_tenant (void **state)
+{
+    (void) state;
+    support_expect_clean_exit (s_pids[ORCH]);
+    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask",
+                               "CAISSON_RUN_MAX_LIVE_PER_USER=3", NULL };
+    s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
+    wait_healthy ("orchestrator");
+    char runs[3][CID_SIZE];
+    for (int i = 0; i < 3; i++) {
+        long status;
+        json_t *doc = ui_json ("POST", "/api/runs", s_bob, "{\"task\":\"" GATED_TASK "\"}",
+                               &status);
+        assert_int_equal (status, 201);
+        snprintf (runs[i], CID_SIZE, "%s", json_string_value (json_object_get (doc, "runId")));
+        json_decref (doc);
+    }
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", s_bob, "{\"task\":\"" GATED_TASK "\"}", &status);
+    char *text = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
+    if (status != 429)
+        fail_msg ("bob's fourth live run answered %ld: %s", status, text);
+    free (text);
+    doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"hello\"}", &status);
+    json_decref (doc);
+    assert_int_equal (status, 201);
+    char path[256];
+    snprintf (path, sizeof path, "/api/runs/%s/cancel", runs[0]);
+    ui_res_t res = ui_request ("POST", path, s_bob, NULL, NULL);
+    assert_int_equal (res.status, 200);
+    ui_res_free (&res);
+    doc = ui_json ("POST", "/api/runs", s_bob, "{\"task\":\"hello\"}", &status);
+    json_decref (doc);
+    assert_int_equal (status, 201);
+    for (int i = 1; i < 3; i++) {
+        snprintf (path, sizeof path, "/api/runs/%s/cancel", runs[i]);
+        res = ui_request ("POST", path, s_bob, NULL, NULL);
+        ui_res_free (&res);
+    }
+}
+
 /* ---- tokens: revoked while a stream is open ----------------------------- */
 
 /* The first TOKENS_ID_LEN hex digits of the token's sha256: its id. */
@@ -725,6 +775,7 @@ main (void)
         cmocka_unit_test (test_unconfigured_provider),
         cmocka_unit_test (test_http_acts_on_another_users_run),
         cmocka_unit_test (test_stream_outlives_revoked_token),
+        cmocka_unit_test (test_live_runs_of_one_tenant),
         cmocka_unit_test (test_connections_of_one_tenant),
     };
     return support_run_group_tests (tests, setup, teardown);
