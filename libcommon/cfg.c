@@ -186,6 +186,10 @@ static const cfg_entry_t table[] = {
       "Wall-clock budget of a run, in seconds: the default and its ceiling." },
     { "CAISSON_RUN_MAX_TOKENS", "500000", "orchestrator",
       "Token budget of a run (input plus output, summed over turns): the default and its ceiling." },
+    { "CAISSON_RUN_MAX_LIVE_PER_USER", "16", "orchestrator",
+      "Runs one user may have live at once on an orchestrator instance (running or "
+      "awaiting approval or a client's result); run.start past that is `limit` (HTTP "
+      "429) until one ends. Operators are not counted." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },

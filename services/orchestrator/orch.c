@@ -322,6 +322,20 @@ on_started (const proto_msg_t *reply, const char *error, void *arg)
     free (st);
 }
 
+/* How many runs of user's (NULL: "") are live here: in flight, or
+ * waiting for their run_started to be stored. */
+static size_t
+live_runs_of (orch_t *self, const char *user)
+{
+    size_t n = 0;
+    user = user ? user : "";
+    for (run_t *r = zhashx_first (self->runs); r; r = zhashx_next (self->runs))
+        n += !strcmp (r->user, user);
+    for (starting_t *st = zlist_first (self->starting); st; st = zlist_next (self->starting))
+        n += !strcmp (st->run->user, user);
+    return n;
+}
+
 static proto_msg_t *
 start (orch_t *self, const proto_msg_t *req)
 {
@@ -363,6 +377,14 @@ start (orch_t *self, const proto_msg_t *req)
     if (!effective) {
         json_decref (client_tools);
         return proto_error_new (req, "bad_value", "%s", why);
+    }
+    size_t live = req->env.op ? 0 : live_runs_of (self, req->env.user);
+    if (live >= cfg_u64 ("CAISSON_RUN_MAX_LIVE_PER_USER")) {
+        json_decref (effective);
+        json_decref (client_tools);
+        return proto_error_new (req, "limit", "user '%s' has %zu live runs, the most one user "
+                                "may (CAISSON_RUN_MAX_LIVE_PER_USER): wait for one to end, or "
+                                "cancel one", req->env.user ? req->env.user : "", live);
     }
     char id[CID_SIZE];
     cid_new (id);
