@@ -15,6 +15,9 @@
  * - a run names a model of a provider the deployment never configured:
  *   the orchestrator posts the tenant's text to that provider's default
  *   loopback URL (llamacpp's is ui-bridge's own port);
+ * - the unauthenticated /metrics labelled tool calls with whatever name
+ *   the model used, so alice's made-up (or client) tool names showed there,
+ *   one new series each;
  * - a token revoked while its event stream is open: the stream went on
  *   receiving the run's events;
  * - bob, with his token, holds every connection the bridge allows (from a
@@ -44,6 +47,7 @@
 #define SECRET "ALICE-FOLLOWUP-SECRET-4411"
 #define SECRET_TASK "keep this for me: " SECRET
 #define GATED_TASK "open a pull request for the changelog"
+#define LEAKY_TASK "use my private tool"
 
 enum { BUS, ELOG, SBX, TOOLS, BRIDGE, REPLAY, ORCH, HTTPD, NPIDS };
 static pid_t s_pids[NPIDS];
@@ -276,6 +280,10 @@ setup (void **state)
     snprintf (path, sizeof path, "%s/secret.json", s_replay_dir);
     write_file (path, "{\"task\": \"" SECRET_TASK "\", \"turns\": [{\"text\": \"Kept: "
                       SECRET ".\"}]}");
+    snprintf (path, sizeof path, "%s/leaky.json", s_replay_dir);
+    write_file (path, "{\"task\": \"" LEAKY_TASK "\", \"turns\": [{\"toolCalls\": [{\"name\": "
+                      "\"aliceAcmeMergerTool\", \"args\": {}}, {\"name\": \"zz-" SECRET "\", "
+                      "\"args\": {}}]}, {\"text\": \"Done.\"}]}");
     snprintf (path, sizeof path, "%s/gated.json", s_replay_dir);
     write_file (path, "{\"task\": \"" GATED_TASK "\", \"turns\": [{\"toolCalls\": [{\"name\": "
                       "\"git.openPR\", \"args\": {\"sandboxId\": \"nowhere-1\", \"title\": "
@@ -474,6 +482,38 @@ test_remote_allow_list_dot_segments (void **state)
             fail_msg ("repo.clone of %s answered %s", escapes[i], json_dumps (r, JSON_COMPACT));
         json_decref (r);
     }
+}
+
+/* ---- /metrics: tool names the model made up ----------------------------- */
+
+/* The model of alice's run calls tools that do not exist, named after her
+ * business: the unauthenticated /metrics must not show those names (nor
+ * grow a series for every name a model invents). */
+static void
+test_metrics_names_of_made_up_tools (void **state)
+{
+    (void) state;
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"" LEAKY_TASK "\"}",
+                           &status);
+    assert_int_equal (status, 201);
+    char run[CID_SIZE], st[64] = "";
+    snprintf (run, sizeof run, "%s", json_string_value (json_object_get (doc, "runId")) ?: "");
+    json_decref (doc);
+    for (int i = 0; i < 400 && strcmp (st, "completed"); i++) {
+        status_http (s_root, run, st, sizeof st);
+        if (strcmp (st, "completed"))
+            usleep (50000);
+    }
+    assert_string_equal (st, "completed");
+    usleep (500000);        /* the bridge's watcher counts from the live events */
+    ui_res_t res = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+    assert_int_equal (res.status, 200);
+    assert_non_null (strstr (res.body, "caisson_tool_calls_total"));
+    if (strstr (res.body, "aliceAcmeMergerTool") || strstr (res.body, SECRET))
+        fail_msg ("/metrics names alice's made-up tools:\n%.1500s",
+                  strstr (res.body, "caisson_tool_calls_total"));
+    ui_res_free (&res);
 }
 
 /* ---- HTTP and AG-UI acts on another user's run (held) -------------------- */
@@ -773,6 +813,7 @@ main (void)
         cmocka_unit_test (test_artifact_claimed_by_event),
         cmocka_unit_test (test_remote_allow_list_dot_segments),
         cmocka_unit_test (test_unconfigured_provider),
+        cmocka_unit_test (test_metrics_names_of_made_up_tools),
         cmocka_unit_test (test_http_acts_on_another_users_run),
         cmocka_unit_test (test_stream_outlives_revoked_token),
         cmocka_unit_test (test_live_runs_of_one_tenant),
