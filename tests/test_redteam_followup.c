@@ -34,7 +34,6 @@
 #include "bus_client.h"
 #include "mpjson.h"
 
-#include <arpa/inet.h>
 #include <czmq.h>
 #include <signal.h>
 #include <stdio.h>
@@ -203,25 +202,12 @@ wait_healthy (const char *target)
     fail_msg ("%s never answered health", target);
 }
 
-/* A free TCP port on 127.0.0.1. */
-static int
-free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
-    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
-    close (fd);
-    return ntohs (sa.sin_port);
-}
-
 /* Serves s_dir over plain HTTP (python3's http.server): git clones a
  * bare repository there with its dumb HTTP protocol. */
 static void
 start_httpd (void)
 {
-    s_http_port = free_port ();
+    s_http_port = ui_free_port ();
     s_pids[HTTPD] = fork ();
     assert_true (s_pids[HTTPD] >= 0);
     if (s_pids[HTTPD] == 0) {
@@ -288,7 +274,7 @@ setup (void **state)
     write_file (path, "{\"task\": \"" GATED_TASK "\", \"turns\": [{\"toolCalls\": [{\"name\": "
                       "\"git.openPR\", \"args\": {\"sandboxId\": \"nowhere-1\", \"title\": "
                       "\"Changelog\"}}]}, {\"text\": \"Done.\"}]}");
-    int port = free_port ();
+    int port = ui_free_port ();
     snprintf (s_replay_port, sizeof s_replay_port, "CAISSON_LLM_REPLAY_PORT=%d", port);
     snprintf (s_replay_url, sizeof s_replay_url, "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:%d/v1",
               port);
@@ -729,29 +715,6 @@ test_stream_outlives_revoked_token (void **state)
 
 /* ---- connections: one tenant holds them all ---------------------------- */
 
-/* A connection to the bridge from address from (a loopback address), with
- * 3 s timeouts; -1 when refused. */
-static int
-connect_from (const char *from)
-{
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true (fd >= 0);
-    struct timeval tv = { 3, 0 };
-    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in src = { .sin_family = AF_INET };
-    inet_pton (AF_INET, from, &src.sin_addr);
-    assert_int_equal (bind (fd, (struct sockaddr *) &src, sizeof src), 0);
-    struct sockaddr_in dst = { .sin_family = AF_INET,
-                               .sin_port = htons ((uint16_t) atoi (strrchr (ui_base, ':') + 1)) };
-    inet_pton (AF_INET, "127.0.0.1", &dst.sin_addr);
-    if (connect (fd, (struct sockaddr *) &dst, sizeof dst)) {
-        close (fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* GET path as token on the open connection fd (kept alive); the status,
  * 0 when there was no answer. */
 static int
@@ -788,12 +751,12 @@ test_connections_of_one_tenant (void **state)
     for (int i = 0; i < 24; i++) {
         char from[32];
         snprintf (from, sizeof from, "127.0.0.%d", 11 + i / 8);
-        fds[i] = connect_from (from);
+        fds[i] = ui_connect_from (from);
         if (fds[i] >= 0 && get_on (fds[i], "/api/runs?limit=1", s_bob) == 200)
             held++;
     }
     char from[] = "127.0.0.30";
-    int fd = connect_from (from);
+    int fd = ui_connect_from (from);
     int status = fd >= 0 ? get_on (fd, "/api/runs?limit=1", s_alice) : 0;
     if (fd >= 0)
         close (fd);
