@@ -86,6 +86,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP_MAX_PER_USER", "32", "ui-bridge",
       "Requests one user may have being served at once, event streams included "
       "(429 beyond)." },
+    { "CAISSON_HTTP_MAX_CONN_PER_USER", "64", "ui-bridge",
+      "HTTP connections one user may hold at once, idle keep-alive ones included "
+      "(a connection is the first user's to authenticate on it; 429 and closed "
+      "beyond), so one tenant cannot take every connection." },
     { "CAISSON_HTTP_IDLE_S", "30", "ui-bridge",
       "Seconds without progress after which an HTTP connection is closed, "
       "so a stalled client frees its slot." },
@@ -189,6 +193,10 @@ static const cfg_entry_t table[] = {
       "Wall-clock budget of a run, in seconds: the default and its ceiling." },
     { "CAISSON_RUN_MAX_TOKENS", "500000", "orchestrator",
       "Token budget of a run (input plus output, summed over turns): the default and its ceiling." },
+    { "CAISSON_RUN_MAX_LIVE_PER_USER", "16", "orchestrator",
+      "Runs one user may have live at once on an orchestrator instance (running or "
+      "awaiting approval or a client's result); run.start past that is `limit` (HTTP "
+      "429) until one ends. Operators are not counted." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },

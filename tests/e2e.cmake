@@ -12,3 +12,11 @@ add_dependencies(test_redteam_tenant caisson caisson-bus caisson-event-log caiss
                  caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
                  caisson-llm-replay)
 set_tests_properties(test_redteam_tenant PROPERTIES TIMEOUT 300)
+# The red team's second pass over the tenant defences: appends to another
+# user's run on event-log, dot segments past a remote repository allow-list.
+caisson_test(test_redteam_followup test_redteam_followup.c ui_support.c)
+target_link_libraries(test_redteam_followup PRIVATE PkgConfig::CURL)
+add_dependencies(test_redteam_followup caisson caisson-bus caisson-event-log
+                 caisson-sandbox-manager caisson-sandbox-init caisson-tool-runner
+                 caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
+set_tests_properties(test_redteam_followup PROPERTIES TIMEOUT 300)

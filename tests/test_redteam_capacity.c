@@ -273,29 +273,6 @@ test_busy_retried (void **state)
 
 /* ---- HTTP from a chosen loopback address ---------------------------------- */
 
-/* A TCP connection to ui-bridge from address from (127.0.0.x), with
- * timeouts on every step; -1 when refused. */
-static int
-connect_from (const char *from)
-{
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true (fd >= 0);
-    struct timeval tv = { 3, 0 };
-    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in src = { .sin_family = AF_INET };
-    inet_pton (AF_INET, from, &src.sin_addr);
-    assert_int_equal (bind (fd, (struct sockaddr *) &src, sizeof src), 0);
-    struct sockaddr_in dst = { .sin_family = AF_INET,
-                               .sin_port = htons ((uint16_t) atoi (strrchr (ui_base, ':') + 1)) };
-    inet_pton (AF_INET, "127.0.0.1", &dst.sin_addr);
-    if (connect (fd, (struct sockaddr *) &dst, sizeof dst)) {
-        close (fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* One request from address from; returns the status (0: no answer) and
  * the response (headers and body) in out. */
 static int
@@ -303,7 +280,7 @@ http_from (const char *from, const char *method, const char *path, const char *t
            const char *body, char *out, size_t outlen)
 {
     out[0] = '\0';
-    int fd = connect_from (from);
+    int fd = ui_connect_from (from);
     if (fd < 0)
         return 0;
     char req[4096], auth[256] = "";
@@ -373,7 +350,7 @@ test_stalled_anonymous (void **state)
     for (int i = 0; i < 320; i++) {
         char from[32];
         snprintf (from, sizeof from, "127.0.0.%d", 2 + i % 5);
-        fds[i] = connect_from (from);
+        fds[i] = ui_connect_from (from);
         if (fds[i] >= 0) {
             open_++;
             const char *part = "GET /api/runs HTTP/1.1\r\nHost: x\r\n";
@@ -414,8 +391,10 @@ test_user_inflight (void **state)
     bus_client_t *c = client_new (5000, 0);
     char run[CID_SIZE];
     cid_new (run);
-    proto_msg_t *rep = request (c, append_msg (run, "run_started",
-                                               "{\"task\":\"t\",\"user\":\"alice\"}"));
+    /* as the orchestrator appends a run's events: as its user */
+    proto_msg_t *start = append_msg (run, "run_started", "{\"task\":\"t\",\"user\":\"alice\"}");
+    proto_set_str (&start->env.user, "alice");
+    proto_msg_t *rep = request (c, start);
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_event_ack);
     proto_msg_destroy (&rep);
@@ -423,7 +402,7 @@ test_user_inflight (void **state)
     snprintf (path, sizeof path, "/api/runs/%s/events", run);
     int streams[3];
     for (int i = 0; i < 3; i++) {
-        streams[i] = connect_from ("127.0.0.1");
+        streams[i] = ui_connect_from ("127.0.0.1");
         assert_true (streams[i] >= 0);
         char req[512];
         int n = snprintf (req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: "

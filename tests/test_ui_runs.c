@@ -28,6 +28,9 @@ static void
 append (const char *run, const char *kind, const char *data)
 {
     proto_msg_t *m = proto_msg_new (PROTO_event_append, NULL);
+    /* the runs here are alice's and carol's, written as the orchestrator
+     * writes each as its user; event-log takes them all from an operator */
+    m->env.op = true;
     proto_set_str (&m->env.run, run);
     proto_set_str (&m->body.event_append.kind, kind);
     if (data) {

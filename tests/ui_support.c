@@ -8,13 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 char ui_base[96];
 static char s_tokens[4][256];
 
-void
-ui_pick_port (void)
+int
+ui_free_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
@@ -22,10 +23,37 @@ ui_pick_port (void)
     assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
     assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
     close (fd);
+    return ntohs (sa.sin_port);
+}
+
+void
+ui_pick_port (void)
+{
     char addr[64];
-    snprintf (addr, sizeof addr, "127.0.0.1:%d", ntohs (sa.sin_port));
+    snprintf (addr, sizeof addr, "127.0.0.1:%d", ui_free_port ());
     setenv ("CAISSON_HTTP", addr, 1);
     snprintf (ui_base, sizeof ui_base, "http://%s", addr);
+}
+
+int
+ui_connect_from (const char *from)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true (fd >= 0);
+    struct timeval tv = { 3, 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in src = { .sin_family = AF_INET };
+    inet_pton (AF_INET, from, &src.sin_addr);
+    assert_int_equal (bind (fd, (struct sockaddr *) &src, sizeof src), 0);
+    struct sockaddr_in dst = { .sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) atoi (strrchr (ui_base, ':') + 1)) };
+    inet_pton (AF_INET, "127.0.0.1", &dst.sin_addr);
+    if (connect (fd, (struct sockaddr *) &dst, sizeof dst)) {
+        close (fd);
+        return -1;
+    }
+    return fd;
 }
 
 int

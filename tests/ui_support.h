@@ -17,8 +17,16 @@ typedef struct {
 /* The base URL of the bridge under test ("http://127.0.0.1:PORT"). */
 extern char ui_base[96];
 
+/* A free TCP port on 127.0.0.1 (free when asked). */
+int ui_free_port (void);
+
 /* Picks a free TCP port on 127.0.0.1 and sets CAISSON_HTTP and ui_base. */
 void ui_pick_port (void);
+
+/* A connection to the bridge at ui_base from loopback address from (e.g.
+ * "127.0.0.7", so per-address limits can be tried), with 3 s timeouts on
+ * every step; -1 when refused. */
+int ui_connect_from (const char *from);
 
 /* Waits until the bridge accepts connections. Returns 0 or -1. */
 int ui_wait_ready (void);

@@ -38,10 +38,48 @@ hash_valid (const char *h)
 typedef struct {
     elog_t *el;
     const proto_artifact_put_t *b;
+    const char *user;           /* the putter: the envelope's user, or "" */
     char hash[ELOG_HASH_HEX + 1];
     uint64_t ts;
     bool duplicate;
 } put_t;
+
+/* Adds user to the putters of the artifact whose meta is v (key k): who
+ * has put the bytes has them, and may reference them from a run. */
+static int
+add_putter (MDB_txn *txn, store_t *st, MDB_val *k, const MDB_val *v, const char *user)
+{
+    json_t *meta = json_loadb (v->mv_data, v->mv_size, 0, NULL);
+    if (!meta)
+        return MDB_CORRUPTED;
+    if (elog_artifact_put_by (meta, user)) {
+        json_decref (meta);
+        return 0;
+    }
+    json_t *users = json_object_get (meta, "users");
+    if (!json_is_array (users))
+        json_object_set_new (meta, "users", users = json_array ());
+    json_array_append_new (users, json_string (user));
+    char *text = json_dumps (meta, JSON_COMPACT);
+    json_decref (meta);
+    if (!text)
+        return ENOMEM;
+    MDB_val nv = { strlen (text), text };
+    int rc = mdb_put (txn, store_dbi (st, DB_ARTIFACTS), k, &nv, 0);
+    free (text);
+    return rc;
+}
+
+bool
+elog_artifact_put_by (const json_t *meta, const char *user)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach (json_object_get (meta, "users"), i, u)
+        if (json_is_string (u) && !strcmp (json_string_value (u), user))
+            return true;
+    return false;
+}
 
 static int
 put_blob (MDB_txn *txn, void *arg)
@@ -51,6 +89,8 @@ put_blob (MDB_txn *txn, void *arg)
     MDB_val k = { ELOG_HASH_HEX, p->hash }, v;
     int rc = mdb_get (txn, store_dbi (st, DB_ARTIFACTS), &k, &v);
     p->duplicate = rc == 0;
+    if (p->duplicate)
+        return add_putter (txn, st, &k, &v, p->user);
     if (rc != MDB_NOTFOUND)
         return rc;
     size_t size = p->b->data.size;
@@ -63,10 +103,11 @@ put_blob (MDB_txn *txn, void *arg)
         if ((rc = mdb_put (txn, store_dbi (st, DB_CHUNKS), &key, &val, 0)))
             return rc;
     }
-    json_t *meta = json_pack ("{s:I, s:I, s:s, s:s, s:I}", "size", (json_int_t) size, "chunks",
-                              (json_int_t) chunks, "kind", p->b->kind ? p->b->kind : "file",
-                              "name", p->b->name ? p->b->name : "", "created",
-                              (json_int_t) p->ts);
+    json_t *meta = json_pack ("{s:I, s:I, s:s, s:s, s:I, s:[s]}", "size", (json_int_t) size,
+                              "chunks", (json_int_t) chunks, "kind",
+                              p->b->kind ? p->b->kind : "file", "name",
+                              p->b->name ? p->b->name : "", "created", (json_int_t) p->ts,
+                              "users", p->user);
     char *text = meta ? json_dumps (meta, JSON_COMPACT) : NULL;
     json_decref (meta);
     if (!text)
@@ -80,7 +121,8 @@ put_blob (MDB_txn *txn, void *arg)
 static proto_msg_t *
 artifact_put (elog_t *el, const proto_msg_t *req)
 {
-    put_t p = { .el = el, .b = &req->body.artifact_put, .ts = req->env.ts };
+    put_t p = { .el = el, .b = &req->body.artifact_put, .ts = req->env.ts,
+                .user = req->env.user ? req->env.user : "" };
     unsigned char md[32];
     unsigned int mdlen = 0;
     if (!EVP_Digest (p.b->data.data, p.b->data.size, md, &mdlen, EVP_sha256 (), NULL))

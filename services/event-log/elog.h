@@ -60,6 +60,11 @@ json_t *elog_run_load (MDB_txn *txn, elog_t *el, const char *run);
  * record's). Anyone else is told the run does not exist. */
 bool elog_may_read (const proto_msg_t *req, const json_t *rec);
 
+/* True when user has put the artifact whose stored meta is meta (its
+ * `users`): only they may reference it from a run (`artifact` event).
+ * An artifact stored before putters were recorded has none. */
+bool elog_artifact_put_by (const json_t *meta, const char *user);
+
 /* The same for the run of the stored key rk (ELOG_RUN_KEY bytes). */
 bool elog_may_read_key (MDB_txn *txn, elog_t *el, const proto_msg_t *req, const uint8_t *rk);
 

@@ -29,6 +29,7 @@ typedef struct {
     proto_bytes_t data;
     uint64_t seq, run_seq;
     bool duplicate;
+    bool refused;               /* the run is another user's: not stored */
 } item_t;
 
 typedef struct {
@@ -126,6 +127,30 @@ copy_field (json_t *to, const char *tokey, json_t *from, const char *fromkey)
     json_t *v = json_object_get (from, fromkey);
     if (v)
         json_object_set (to, tokey, v);
+}
+
+/* True when the artifact event it may reference its hash: the sender put
+ * those bytes (or is an operator). Knowing a hash is no claim to the
+ * bytes, and a hash not stored yet is refused too: no one claims bytes
+ * before someone puts them. */
+static bool
+artifact_claim_ok (MDB_txn *txn, elog_t *el, const proto_msg_t *env, const item_t *it)
+{
+    if (env->env.op)
+        return true;
+    char why[160];
+    json_t *d = it->data.data ? mpjson_decode (it->data.data, it->data.size, 32, why, sizeof why)
+                              : NULL;
+    const char *hash = json_string_value (json_object_get (d, "hash"));
+    bool ok = !hash || strlen (hash) != ELOG_HASH_HEX;      /* run_apply ignores these */
+    MDB_val k = { ELOG_HASH_HEX, (void *) hash }, v;
+    if (!ok && mdb_get (txn, store_dbi (el->store, DB_ARTIFACTS), &k, &v) == 0) {
+        json_t *meta = json_loadb (v.mv_data, v.mv_size, 0, NULL);
+        ok = elog_artifact_put_by (meta, env->env.user ? env->env.user : "");
+        json_decref (meta);
+    }
+    json_decref (d);
+    return ok;
 }
 
 /* Folds one event into its run's record. Unknown kinds only count. */
@@ -264,6 +289,13 @@ write_batch (MDB_txn *txn, void *arg)
         json_t *rec = run_record (self, txn, run, env->env.ts);
         if (!rec)
             return ENOMEM;
+        /* a run that has events is its owner's: another user's event would
+         * re-derive its record (a second run_started names a new owner) */
+        it->refused = (json_integer_value (json_object_get (rec, "events")) > 0
+                       && !elog_may_read (env, rec))
+                   || (!strcmp (it->kind, "artifact") && !artifact_claim_ok (txn, el, env, it));
+        if (it->refused)
+            continue;
         it->seq = ++last;
         it->run_seq = (uint64_t) json_integer_value (json_object_get (rec, "events")) + 1;
         if (pack_event (self, run, id, it, env->env.ts))
@@ -348,6 +380,8 @@ answer_all (journal_t *self, int code)
                                    "event not stored: %s%s", mdb_strerror (code),
                                    code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)"
                                    : full ? " (the disk holding the event store is full)" : "");
+        else if (it->refused)
+            rep = proto_error_new (req, "not_found", "event.append: no run '%s'", req->env.run);
         else {
             rep = proto_msg_new (PROTO_event_ack, req);
             if (rep) {
@@ -524,6 +558,25 @@ journal_counts (journal_t *self, uint64_t *batches, uint64_t *events)
     *events = self->events;
 }
 
+/* True when req, a run_started, names as the run's user (its data's
+ * `user`, which becomes the record's owner) the envelope's user, or
+ * comes from an operator: no one starts a run in another's name. */
+static bool
+started_by_sender (const proto_msg_t *req)
+{
+    if (req->env.op)
+        return true;
+    const proto_bytes_t *data = &req->body.event_append.data;
+    char why[160];
+    json_t *d = data->data ? mpjson_decode (data->data, data->size, 32, why, sizeof why) : NULL;
+    json_t *user = json_object_get (d, "user");
+    bool same = user ? json_is_string (user)
+                           && !strcmp (json_string_value (user), req->env.user ?: "")
+                     : !req->env.user || !*req->env.user;
+    json_decref (d);
+    return same;
+}
+
 proto_msg_t *
 journal_append (journal_t *self, const proto_msg_t *req)
 {
@@ -533,6 +586,9 @@ journal_append (journal_t *self, const proto_msg_t *req)
                                 "event.append: envelope field run must be a 26-character id");
     if (!kind_valid (b->kind))
         return proto_error_new (req, "bad_kind", "event.append: field kind must be [a-z0-9_]+");
+    if (!strcmp (b->kind, "run_started") && !started_by_sender (req))
+        return proto_error_new (req, "not_found", "event.append: a run_started names its "
+                                "sender (the envelope's user) as the run's user");
     queue_t *q = &self->filling;
     if (q->count == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 256;

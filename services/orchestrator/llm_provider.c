@@ -62,3 +62,10 @@ llm_provider_configured (void)
             return &table[i];
     return NULL;
 }
+
+bool
+llm_provider_set_up (const llm_provider_t *p)
+{
+    const char *url = p->url_env ? getenv (p->url_env) : NULL;
+    return llm_provider_key (p) || (url && *url);
+}

@@ -32,4 +32,9 @@ const char *llm_provider_key (const llm_provider_t *p);
 /* The first provider whose key is set, or NULL: what picks a default. */
 const llm_provider_t *llm_provider_configured (void);
 
+/* True when the deployment set p up: its key or its URL is in the
+ * environment. A provider it did not set up would be reached at its
+ * default URL (a loopback port for the local ones), which nobody chose. */
+bool llm_provider_set_up (const llm_provider_t *p);
+
 #endif

@@ -322,6 +322,20 @@ on_started (const proto_msg_t *reply, const char *error, void *arg)
     free (st);
 }
 
+/* How many runs of user's (NULL: "") are live here: in flight, or
+ * waiting for their run_started to be stored. */
+static size_t
+live_runs_of (orch_t *self, const char *user)
+{
+    size_t n = 0;
+    user = user ? user : "";
+    for (run_t *r = zhashx_first (self->runs); r; r = zhashx_next (self->runs))
+        n += !strcmp (r->user, user);
+    for (starting_t *st = zlist_first (self->starting); st; st = zlist_next (self->starting))
+        n += !strcmp (st->run->user, user);
+    return n;
+}
+
 static proto_msg_t *
 start (orch_t *self, const proto_msg_t *req)
 {
@@ -332,6 +346,13 @@ start (orch_t *self, const proto_msg_t *req)
     if (!p || !*name)
         return proto_error_new (req, "bad_value", "model: unknown provider in '%s' (expected "
                                 "provider/model, e.g. openai/gpt-4o-mini)", model);
+    /* the deployment's default provider, or one it gave a key or a URL:
+     * never a default URL nobody chose (llamacpp's is ui-bridge's port) */
+    const llm_provider_t *own = llm_provider_find (default_model (), NULL);
+    if (p != own && !llm_provider_set_up (p))
+        return proto_error_new (req, "bad_value", "model: provider '%.*s' is not set up in this "
+                                "deployment (no key or URL in its environment)",
+                                (int) (name - 1 - model), model);
     char why[256] = "";
     json_t *budgets = decode_map (&b->budgets, "budgets", why, sizeof why);
     json_t *policy = decode_map (&b->policy, "policy", why, sizeof why);
@@ -356,6 +377,14 @@ start (orch_t *self, const proto_msg_t *req)
     if (!effective) {
         json_decref (client_tools);
         return proto_error_new (req, "bad_value", "%s", why);
+    }
+    size_t live = req->env.op ? 0 : live_runs_of (self, req->env.user);
+    if (live >= cfg_u64 ("CAISSON_RUN_MAX_LIVE_PER_USER")) {
+        json_decref (effective);
+        json_decref (client_tools);
+        return proto_error_new (req, "limit", "user '%s' has %zu live runs, the most one user "
+                                "may (CAISSON_RUN_MAX_LIVE_PER_USER): wait for one to end, or "
+                                "cancel one", req->env.user ? req->env.user : "", live);
     }
     char id[CID_SIZE];
     cid_new (id);

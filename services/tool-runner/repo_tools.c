@@ -86,6 +86,33 @@ repo_rm_tree (const char *dir)
         clog_warn (NULL, "could not remove %s", dir);
 }
 
+/* True when a remote url has a `.` or `..` segment, plain or
+ * percent-encoded (`%2e`), before its query: git's HTTP client (and an
+ * ssh server's shell) resolves them, so `https://host/allowed/../other`
+ * matches a glob `https://host/allowed/` + star and fetches `other`. */
+static bool
+dot_segment (const char *url)
+{
+    size_t dots = 0, other = 0;
+    for (const char *p = url;; p++) {
+        if (!*p || *p == '/' || *p == '\\' || *p == ':' || *p == '?' || *p == '#') {
+            if (dots && dots <= 2 && !other)
+                return true;
+            if (!*p || *p == '?' || *p == '#')
+                return false;
+            dots = other = 0;
+        }
+        else if (*p == '.')
+            dots++;
+        else if (p[0] == '%' && p[1] == '2' && (p[2] == 'e' || p[2] == 'E')) {
+            dots++;
+            p += 2;
+        }
+        else
+            other++;
+    }
+}
+
 bool
 repo_allowed (const tool_ctx_t *ctx, const char *url, char *resolved, size_t len)
 {
@@ -93,6 +120,8 @@ repo_allowed (const tool_ctx_t *ctx, const char *url, char *resolved, size_t len
     if (url[0] == '-' || strlen (url) >= len)
         return false;
     if (!path) {
+        if (dot_segment (url))
+            return false;
         snprintf (resolved, len, "%s", url);
         return guard_repo (ctx->guard, url);
     }

@@ -205,6 +205,14 @@ auth_check (auth_t *self, http_req_t *req)
         return s_retry_after (http_res_error (429, "rate_limited", "more than %g requests per "
                                               "second for user '%s'", self->rate, req->user),
                               wait);
+    if (http_req_authenticated (req, req->user)) {
+        http_res_t *res = http_res_error (429, "too_many_connections", "user '%s' holds as "
+                                          "many connections as one user may "
+                                          "(CAISSON_HTTP_MAX_CONN_PER_USER)", req->user);
+        if (res)
+            http_res_header (res, "Connection", "close");
+        return s_retry_after (res, 1);
+    }
     bool room = false;
     pthread_mutex_lock (&self->lock);
     bucket_t *b = zhashx_lookup (self->buckets, req->user);
@@ -219,7 +227,6 @@ auth_check (auth_t *self, http_req_t *req)
                                               "may have at once (CAISSON_HTTP_MAX_PER_USER)",
                                               self->max_inflight, req->user), 1);
     req->counted = true;
-    http_req_authenticated (req);
     return NULL;
 }
 

@@ -31,20 +31,23 @@ struct _http_res_t {
 };
 
 /* One connection, in the anonymous list (oldest first) until a request on
- * it authenticates. */
+ * it authenticates; then counted as its first authenticated user's. */
 typedef struct _sock_t sock_t;
 struct _sock_t {
     http_t *http;
     int fd;
     bool anon;
     sock_t *prev, *next;
+    char *user;                 /* whose connection it is, once known */
 };
 
 struct _http_t {
     struct MHD_Daemon *daemon;
-    pthread_mutex_t lock;       /* the anonymous list */
+    pthread_mutex_t lock;       /* the anonymous list and users' counts */
     sock_t *anon_head, *anon_tail;
     size_t anon, max_anon;
+    zhashx_t *users;            /* user -> connections held (size_t *) */
+    size_t max_per_user;
     http_handler_fn *handler;
     http_done_fn *done;
     void *arg;
@@ -178,7 +181,11 @@ s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
         if (sock) {
             pthread_mutex_lock (&self->lock);
             s_unlink (self, sock);
+            size_t *held = sock->user ? zhashx_lookup (self->users, sock->user) : NULL;
+            if (held && --*held == 0)
+                zhashx_delete (self->users, sock->user);
             pthread_mutex_unlock (&self->lock);
+            free (sock->user);
             free (sock);
             *socket_context = NULL;
         }
@@ -208,15 +215,38 @@ s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
     *socket_context = sock;
 }
 
-void
-http_req_authenticated (http_req_t *req)
+static void
+s_free_count (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+int
+http_req_authenticated (http_req_t *req, const char *user)
 {
     sock_t *sock = req->sock;
     if (!sock)
-        return;
-    pthread_mutex_lock (&sock->http->lock);
-    s_unlink (sock->http, sock);
-    pthread_mutex_unlock (&sock->http->lock);
+        return 0;
+    http_t *self = sock->http;
+    int rc = 0;
+    pthread_mutex_lock (&self->lock);
+    if (!sock->user) {
+        size_t *held = zhashx_lookup (self->users, user);
+        if (held && *held >= self->max_per_user)
+            rc = -1;
+        else if (!held && (held = calloc (1, sizeof *held))
+                 && zhashx_insert (self->users, user, held)) {
+            free (held);
+            held = NULL;
+        }
+        if (!rc && held && (sock->user = strdup (user)))
+            ++*held;
+    }
+    if (!rc)
+        s_unlink (self, sock);
+    pthread_mutex_unlock (&self->lock);
+    return rc;
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -511,6 +541,12 @@ http_new (const char *addr, http_handler_fn *handler, http_done_fn *done, void *
     self->max_body = cfg_u64 ("CAISSON_HTTP_MAX_BODY");
     self->max_header = cfg_u64 ("CAISSON_HTTP_MAX_HEADER");
     self->max_anon = cfg_u64 ("CAISSON_HTTP_MAX_ANON");
+    self->max_per_user = cfg_u64 ("CAISSON_HTTP_MAX_CONN_PER_USER");
+    if (!(self->users = zhashx_new ())) {
+        free (self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->users, s_free_count);
     pthread_mutex_init (&self->lock, NULL);
     snprintf (self->cors, sizeof self->cors, "%s", cfg_str ("CAISSON_HTTP_CORS"));
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
@@ -531,6 +567,7 @@ http_new (const char *addr, http_handler_fn *handler, http_done_fn *done, void *
     if (!self->daemon) {
         clog_error (NULL, "cannot listen on %s", addr);
         pthread_mutex_destroy (&self->lock);
+        zhashx_destroy (&self->users);
         free (self);
         return NULL;
     }
@@ -546,6 +583,7 @@ http_destroy (http_t **self_p)
     http_t *self = *self_p;
     MHD_stop_daemon (self->daemon);
     pthread_mutex_destroy (&self->lock);
+    zhashx_destroy (&self->users);
     free (self);
     *self_p = NULL;
 }

@@ -82,9 +82,12 @@ void http_destroy (http_t **self_p);
 /* The port actually bound (useful with port 0). */
 int http_port (http_t *self);
 
-/* The request's client proved who it is: its connection no longer counts
- * against the anonymous share. */
-void http_req_authenticated (http_req_t *req);
+/* The request's client proved it is user: its connection no longer counts
+ * against the anonymous share, and is user's from now on (the first user
+ * to authenticate on it keeps it). Returns 0, or -1 when user already
+ * holds CAISSON_HTTP_MAX_CONN_PER_USER connections: this one is refused, so
+ * one tenant cannot take every connection. */
+int http_req_authenticated (http_req_t *req, const char *user);
 
 /* A header's value (borrowed), or NULL. */
 const char *http_header (http_req_t *req, const char *name);

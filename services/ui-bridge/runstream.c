@@ -15,6 +15,7 @@
 struct _runstream_t {
     app_t *app;
     http_req_t req;             /* corr and user, for the requests it makes */
+    char *token;                /* the bearer token that opened it, or NULL */
     char run[160];
     char prefix[192];
     bus_tap_t *tap;
@@ -44,6 +45,11 @@ runstream_new (app_t *app, http_req_t *req, const char *run, uint64_t from)
     memcpy (self->req.corr, req->corr, sizeof self->req.corr);
     memcpy (self->req.user, req->user, sizeof self->req.user);
     self->req.operator_ = req->operator_;
+    const char *auth = http_header (req, "Authorization");
+    if (auth && strlen (auth) > 7 && !(self->token = strdup (auth + 7))) {
+        free (self);
+        return NULL;
+    }
     snprintf (self->run, sizeof self->run, "%s", run);
     snprintf (self->prefix, sizeof self->prefix, "run.%s.", run);
     self->next = from ? from : 1;
@@ -64,6 +70,7 @@ runstream_destroy (runstream_t **self_p)
     runstream_t *self = *self_p;
     bus_tap_destroy (&self->tap);
     json_decref (self->page);
+    free (self->token);
     free (self);
     *self_p = NULL;
 }
@@ -148,8 +155,8 @@ s_item (const char *kind, json_t *data, uint64_t seq, uint64_t run_seq)
     return item;
 }
 
-json_t *
-runstream_next (runstream_t *self, int timeout_ms)
+static json_t *
+s_next (runstream_t *self, int timeout_ms)
 {
     if (*self->error || atomic_load (&self->app->stopping))
         return NULL;
@@ -191,7 +198,7 @@ runstream_next (runstream_t *self, int timeout_ms)
             self->history_done = false;
             self->next = self->last + 1;
             proto_msg_destroy (&m);
-            return runstream_next (self, timeout_ms);
+            return s_next (self, timeout_ms);
         }
         char why[160];
         json_t *data = e->data.size
@@ -203,4 +210,31 @@ runstream_next (runstream_t *self, int timeout_ms)
         proto_msg_destroy (&m);
         return item;
     }
+}
+
+/* True while the token that opened the stream still names its user: a
+ * revoked or expired token ends the streams it opened, as it fails the
+ * next request. */
+static bool
+s_still_valid (runstream_t *self)
+{
+    if (!self->token)
+        return true;
+    char user[TOKENS_USER_MAX + 1];
+    bool op;
+    if (!tokens_lookup (self->app->tokens, self->token, user, &op)
+        && !strcmp (user, self->req.user) && op == self->req.operator_)
+        return true;
+    snprintf (self->error, sizeof self->error, "the token was revoked or has expired");
+    return false;
+}
+
+json_t *
+runstream_next (runstream_t *self, int timeout_ms)
+{
+    json_t *item = s_next (self, timeout_ms);
+    if (!item || s_still_valid (self))
+        return item;
+    json_decref (item);
+    return NULL;
 }

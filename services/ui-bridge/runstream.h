@@ -25,7 +25,8 @@ void runstream_destroy (runstream_t **self_p);
 
 /* The next event as {kind, data?, seq?, runSeq?} (a new object), waiting
  * at most timeout_ms; NULL on timeout, at shutdown, or after an error
- * (runstream_error says which). */
+ * (runstream_error says which), among them the revocation or expiry of
+ * the bearer token req came with: nothing more goes to its holder. */
 json_t *runstream_next (runstream_t *self, int timeout_ms);
 
 /* Why the stream failed, or NULL while it is healthy. */

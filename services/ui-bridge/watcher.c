@@ -24,6 +24,26 @@ num (json_t *obj, const char *a, const char *b)
     return json_is_number (v) ? json_number_value (v) : 0;
 }
 
+/* The tool label of a tool_result: its name only when tool-runner ran a
+ * tool of its catalogue. A name is the model's word, and /metrics is
+ * public: a made-up name (or a client's own tool, `client`) would show a
+ * tenant's text to anyone and grow a series per name. Calls the
+ * orchestrator refused before tool-runner (policy, bad arguments) are
+ * `other` for the same reason. */
+static const char *
+s_tool_label (const json_t *data)
+{
+    if (json_is_true (json_object_get (data, "client")))
+        return "client";
+    const char *code = json_string_value (json_object_get (
+        json_object_get (json_object_get (data, "result"), "error"), "code"));
+    const char *name = json_string_value (json_object_get (data, "name"));
+    if (!name || !json_is_string (json_object_get (data, "toolRunner"))
+        || (code && !strcmp (code, "unknown_tool")))
+        return "other";
+    return name;
+}
+
 static void
 s_count (watcher_t *self, const char *kind, json_t *data)
 {
@@ -38,8 +58,7 @@ s_count (watcher_t *self, const char *kind, json_t *data)
     else if (!strcmp (kind, "step_finished"))
         metrics_add (self->metrics, "caisson_steps_total", "", 1);
     else if (!strcmp (kind, "tool_result")) {
-        const char *name = json_string_value (json_object_get (data, "name"));
-        metrics_label (labels, sizeof labels, "tool", name ? name : "unknown");
+        metrics_label (labels, sizeof labels, "tool", s_tool_label (data));
         char tool_only[256];
         memcpy (tool_only, labels, sizeof labels);
         metrics_label (labels, sizeof labels, "outcome",
