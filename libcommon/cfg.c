@@ -264,7 +264,8 @@ static const cfg_entry_t table[] = {
     { "CAISSON_SANDBOX_MAX_PER_USER", "16", "sandbox-manager",
       "Most live sandboxes one user (the envelope's `user`) may have on this host." },
     { "CAISSON_SANDBOX_ALLOW_HOST_NET", "0", "sandbox-manager",
-      "1 lets a create ask for `network: host`; 0 refuses it." },
+      "1 lets an operator's create ask for `network: host` (a tenant's is always "
+      "refused); 0 refuses it to everyone." },
     { "CAISSON_SANDBOX_HEAL_MAX", "3", "sandbox-manager",
       "How many times a sandbox whose init died is re-created before it is marked broken." },
     { "CAISSON_SANDBOX_UID_BASE", "1100000", "sandbox-manager",

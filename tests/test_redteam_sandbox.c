@@ -402,9 +402,18 @@ test_record_checked_against_settings (void **state)
     support_expect_clean_exit (s_mgr);
     setenv ("CAISSON_SANDBOX_ALLOW_HOST_NET", "1", 1);
     start_stack_manager ();
+    /* Even where the deployment allows the host's network, a tenant may
+     * not choose it: only an operator may. */
     proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_create, NULL), "frank", false);
     proto_set_str (&req->body.sandbox_create.network, "host");
     proto_msg_t *rep = call (req);
+    if (rep->type != PROTO_error)
+        fail_msg ("attack succeeded: a tenant's sandbox was given the host's network");
+    assert_string_equal (rep->body.error.code, "forbidden");
+    proto_msg_destroy (&rep);
+    req = as_user (proto_msg_new (PROTO_sandbox_create, NULL), "frank", true);
+    proto_set_str (&req->body.sandbox_create.network, "host");
+    rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
     char *id = strdup (rep->body.sandbox_info.sandboxId);
     pid_t init = (pid_t) rep->body.sandbox_info.initPid;

@@ -123,6 +123,10 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     if (!strcmp (net, "host") && !cfg_u64 ("CAISSON_SANDBOX_ALLOW_HOST_NET"))
         return proto_error_new (req, "forbidden", "network: host is not allowed here "
                                 "(CAISSON_SANDBOX_ALLOW_HOST_NET=0)");
+    /* The host's network reaches the bus and every loopback service: an
+     * operator's choice, never a tenant's, even where it is allowed. */
+    if (!strcmp (net, "host") && !req->env.op)
+        return proto_error_new (req, "forbidden", "network: host is for operators only");
     if (c->memoryMb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") || c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX")
         || c->ttlSeconds > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
         return proto_error_new (req, "over_limit", "%s: over the operator's maximum",
