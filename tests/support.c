@@ -231,3 +231,19 @@ support_run_group (const char *name, const struct CMUnitTest *tests, size_t coun
     }
     return failed;
 }
+
+int
+support_serve (const char *service, const char *instance, bus_handler_fn *handler, void *arg)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    zloop_t *loop = zloop_new ();
+    bus_worker_t *w = bus_worker_new (getenv ("CAISSON_BUS"), service, instance, "test",
+                                      handler, arg);
+    if (!w || bus_worker_start (w, loop))
+        return 1;
+    zloop_start (loop);
+    bus_worker_destroy (&w);
+    zloop_destroy (&loop);
+    return 0;
+}

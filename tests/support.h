@@ -12,6 +12,9 @@
 #include <sys/types.h>
 #include <cmocka.h>
 
+#include "bus_client.h"
+#include "bus_worker.h"
+
 /* Makes a fresh directory under $TMPDIR (or /tmp) and points the bus
  * settings (CAISSON_BUS, CAISSON_BUS_PUB, CAISSON_BUS_SUB) at ipc
  * endpoints inside it, CAISSON_DATA at it, and CAISSON_HTTP at a free port,
@@ -60,5 +63,12 @@ bool support_alive (pid_t pid);
     support_run_group (#tests, tests, sizeof (tests) / sizeof ((tests)[0]), setup, teardown)
 int support_run_group (const char *name, const struct CMUnitTest *tests, size_t count,
                        CMFixtureFunction setup, CMFixtureFunction teardown);
+
+/* Serves service as instance on the bus ($CAISSON_BUS) with handler and
+ * arg until interrupted: the body of a stand-in worker, run in a child
+ * started with support_spawn_self. Returns its exit code (1 when the
+ * worker could not start). */
+int support_serve (const char *service, const char *instance, bus_handler_fn *handler,
+                   void *arg);
 
 #endif
