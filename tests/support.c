@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,4 +247,16 @@ support_serve (const char *service, const char *instance, bus_handler_fn *handle
     bus_worker_destroy (&w);
     zloop_destroy (&loop);
     return 0;
+}
+
+void
+support_sh (const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (cmd, sizeof cmd, fmt, ap);
+    va_end (ap);
+    if (system (cmd) != 0)
+        fail_msg ("failed: %s", cmd);
 }

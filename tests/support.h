@@ -71,4 +71,8 @@ int support_run_group (const char *name, const struct CMUnitTest *tests, size_t 
 int support_serve (const char *service, const char *instance, bus_handler_fn *handler,
                    void *arg);
 
+/* Runs the printf-style shell command with system(3); fails the test,
+ * naming the command, unless it exits 0. */
+void support_sh (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
 #endif

@@ -193,18 +193,6 @@ write_file (const char *path, const char *text)
     assert_int_equal (fclose (f), 0);
 }
 
-static void
-sh (const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (cmd, sizeof cmd, fmt, ap);
-    va_end (ap);
-    if (system (cmd) != 0)
-        fail_msg ("failed: %s", cmd);
-}
-
 /* Waits until target answers health on the bus. */
 static void
 wait_healthy (const char *target)
@@ -597,7 +585,7 @@ test_host_repositories (void **state)
 {
     (void) state;
     /* a repository on the host no one allowed, and one in the allowed dir */
-    sh ("set -e; cd '%s'; mkdir -p allowed; for r in host ok; do "
+    support_sh ("set -e; cd '%s'; mkdir -p allowed; for r in host ok; do "
         "git init -q -b main work-$r; git -C work-$r -c user.name=t -c user.email=t@t "
         "commit -q --allow-empty -m init; git clone -q --bare work-$r $r.git; done; "
         "mv ok.git allowed/ok.git", s_dir);
@@ -638,8 +626,8 @@ test_host_repositories (void **state)
     r = tool ("tool-runner.tallow", "alice", "runCommand", args, &ok);
     assert_true (ok);
     json_decref (r);
-    sh ("cd '%s' && mv allowed/ok.git allowed/ok.orig && ln -s '%s/host.git' allowed/ok.git",
-        s_dir, s_dir);
+    support_sh ("cd '%s' && mv allowed/ok.git allowed/ok.orig && "
+                "ln -s '%s/host.git' allowed/ok.git", s_dir, s_dir);
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"title\":\"Release notes\","
               "\"body\":\"notes\"}", s_sandbox);
     r = tool ("tool-runner.tallow", "alice", "git.openPR", args, &ok);

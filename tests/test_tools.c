@@ -315,24 +315,13 @@ test_guardrails (void **state)
 }
 
 static void
-sh (const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (cmd, sizeof cmd, fmt, ap);
-    va_end (ap);
-    if (system (cmd) != 0)
-        fail_msg ("failed: %s", cmd);
-}
-
-static void
 test_repo_workflow (void **state)
 {
     (void) state;
     ensure_sandbox ();
     /* An origin on the host: a bare repository with one commit on main. */
-    sh ("cd %s && git init -q --bare -b main origin.git && git init -q -b main seed && cd seed && "
+    support_sh ("cd %s && git init -q --bare -b main origin.git && git init -q -b main seed && "
+        "cd seed && "
         "printf 'def add(a, b):\\n    return a + b\\n' > calc.py && printf 'import unittest\\n"
         "from calc import add\\nclass T(unittest.TestCase):\\n    def test_add(self):\\n"
         "        self.assertEqual(add(1, 2), 3)\\n' > test_calc.py && mkdir docs && echo doc > "
@@ -397,7 +386,7 @@ test_repo_workflow (void **state)
     char out[65536];
     snprintf (args, sizeof args, "git -C %s/origin.git rev-list --count main..%s > %s/count",
               s_dir, branch, s_dir);
-    sh ("%s", args);
+    support_sh ("%s", args);
     snprintf (args, sizeof args, "%s/count", s_dir);
     FILE *fc = fopen (args, "r");
     int commits = 0;
