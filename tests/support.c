@@ -260,3 +260,22 @@ support_sh (const char *fmt, ...)
     if (system (cmd) != 0)
         fail_msg ("failed: %s", cmd);
 }
+
+void
+support_await_service (bus_client_t *c, const char *service)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
+    bus_client_set_timeout (c, 200, 0);
+    for (int i = 0; i < 200; i++) {
+        proto_msg_t *rep = bus_client_request (c, service, req);
+        bool up = rep && rep->type == PROTO_health_rep;
+        proto_msg_destroy (&rep);
+        if (up) {
+            proto_msg_destroy (&req);
+            return;
+        }
+        usleep (50000);
+    }
+    proto_msg_destroy (&req);
+    fail_msg ("%s never answered", service);
+}

@@ -75,4 +75,9 @@ int support_serve (const char *service, const char *instance, bus_handler_fn *ha
  * naming the command, unless it exits 0. */
 void support_sh (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
+/* Asks service for health on c until it answers (each try waits 200 ms,
+ * which leaves c's timeout at 200 ms without retries; 200 tries, 50 ms
+ * apart); fails the test, naming service, when it never does. */
+void support_await_service (bus_client_t *c, const char *service);
+
 #endif

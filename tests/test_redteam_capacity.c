@@ -46,25 +46,6 @@ static char s_self[1024];
 
 /* ---- the bus ------------------------------------------------------------ */
 
-static void
-await_service (bus_client_t *c, const char *service)
-{
-    proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-    bus_client_set_timeout (c, 200, 0);
-    for (int i = 0; i < 200; i++) {
-        proto_msg_t *rep = bus_client_request (c, service, req);
-        bool up = rep && rep->type == PROTO_health_rep;
-        proto_msg_destroy (&rep);
-        if (up) {
-            proto_msg_destroy (&req);
-            return;
-        }
-        usleep (50000);
-    }
-    proto_msg_destroy (&req);
-    fail_msg ("%s never answered", service);
-}
-
 /* A tools.call of runCommand in sandbox as user (not sent). */
 static proto_msg_t *
 run_command (const char *user, const char *sandbox, const char *command)
@@ -149,8 +130,8 @@ test_tool_slots_shared (void **state)
     pid_t fake = spawn_fake_sandbox ();
     pid_t tools = support_spawn ("caisson-tool-runner", NULL);
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
-    await_service (c, "tool-runner");
-    await_service (c, "sandbox-manager");
+    support_await_service (c, "tool-runner");
+    support_await_service (c, "sandbox-manager");
     char alice_sbx[96], bob_sbx[96];
     create_sandbox (c, "alice", alice_sbx);
     create_sandbox (c, "bob", bob_sbx);
@@ -217,10 +198,10 @@ test_busy_retried (void **state)
     pid_t replay = support_spawn ("caisson-llm-replay", renv);
     pid_t orch = support_spawn ("caisson-orchestrator", oenv);
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
-    await_service (c, "tool-runner");
-    await_service (c, "sandbox-manager");
-    await_service (c, "event-log");
-    await_service (c, "orchestrator");
+    support_await_service (c, "tool-runner");
+    support_await_service (c, "sandbox-manager");
+    support_await_service (c, "event-log");
+    support_await_service (c, "orchestrator");
     char sbx[96];
     create_sandbox (c, "alice", sbx);
     bus_client_t *flooder = flood ("alice", sbx, 2, 3);
@@ -575,7 +556,7 @@ test_store_full (void **state)
     s_bridge = support_spawn ("caisson-ui-bridge", NULL);
     assert_int_equal (ui_wait_ready (), 0);
     bus_client_t *c = client_new (5000, 0);
-    await_service (c, "orchestrator");
+    support_await_service (c, "orchestrator");
     bus_client_set_timeout (c, 5000, 0);
     /* fill it: big events while they fit, then ever smaller ones */
     const char *run = rid ("FULL");
@@ -654,7 +635,7 @@ test_disk_full (void **state)
     s_bridge = support_spawn ("caisson-ui-bridge", NULL);
     assert_int_equal (ui_wait_ready (), 0);
     bus_client_t *c = client_new (5000, 0);
-    await_service (c, "orchestrator");
+    support_await_service (c, "orchestrator");
     bus_client_set_timeout (c, 5000, 0);
     const char *run = rid ("DISK");
     int acked = 0;

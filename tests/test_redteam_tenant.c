@@ -193,24 +193,6 @@ write_file (const char *path, const char *text)
     assert_int_equal (fclose (f), 0);
 }
 
-/* Waits until target answers health on the bus. */
-static void
-wait_healthy (const char *target)
-{
-    for (int i = 0; i < 200; i++) {
-        proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-        bus_client_set_timeout (s_client, 200, 0);
-        proto_msg_t *rep = bus_client_request (s_client, target, req);
-        bool ok = rep && rep->type == PROTO_health_rep;
-        proto_msg_destroy (&rep);
-        proto_msg_destroy (&req);
-        if (ok)
-            return;
-        usleep (50000);
-    }
-    fail_msg ("%s never answered health", target);
-}
-
 /* The cassettes: alice's secret conversation, her gated call, and bob's
  * run that names alice's sandbox (known only once it exists). */
 static void
@@ -260,10 +242,10 @@ setup (void **state)
     s_client = bus_client_new (getenv ("CAISSON_BUS"));
     assert_non_null (s_client);
     assert_int_equal (ui_wait_ready (), 0);
-    wait_healthy ("event-log");
-    wait_healthy ("sandbox-manager");
-    wait_healthy ("tool-runner.tallow");
-    wait_healthy ("tool-runner.tdefault");
+    support_await_service (s_client, "event-log");
+    support_await_service (s_client, "sandbox-manager");
+    support_await_service (s_client, "tool-runner.tallow");
+    support_await_service (s_client, "tool-runner.tdefault");
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
     s_root = ui_token (2, "root", 1);
@@ -294,7 +276,7 @@ setup (void **state)
                                "CAISSON_DENY=repo.applyDiff", NULL };
     s_pids[REPLAY] = support_spawn ("caisson-llm-replay", replay_env);
     s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
-    wait_healthy ("orchestrator");
+    support_await_service (s_client, "orchestrator");
     return 0;
 }
 
@@ -395,7 +377,7 @@ test_thread_of_another_user (void **state)
     const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask",
                                "CAISSON_DENY=repo.applyDiff", NULL };
     s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
-    wait_healthy ("orchestrator");
+    support_await_service (s_client, "orchestrator");
     expect_thread_refused ("t1");
 }
 

@@ -40,22 +40,6 @@ spawn_sandbox_manager (void)
 #endif
 }
 
-static void
-wait_healthy (const char *target)
-{
-    proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-    for (int i = 0; i < 100; i++) {
-        bus_client_set_timeout (s_client, 200, 0);
-        proto_msg_t *rep = bus_client_request (s_client, target, req);
-        bool ok = rep && rep->type == PROTO_health_rep;
-        proto_msg_destroy (&rep);
-        if (ok)
-            break;
-        usleep (50000);
-    }
-    proto_msg_destroy (&req);
-}
-
 static int
 setup (void **state)
 {
@@ -75,9 +59,9 @@ setup (void **state)
     s_ta = support_spawn ("caisson-tool-runner", ta);
     s_tb = support_spawn ("caisson-tool-runner", tb);
     s_client = bus_client_new (getenv ("CAISSON_BUS"));
-    wait_healthy ("tool-runner.ta");
-    wait_healthy ("tool-runner.tb");
-    wait_healthy ("sandbox-manager");
+    support_await_service (s_client, "tool-runner.ta");
+    support_await_service (s_client, "tool-runner.tb");
+    support_await_service (s_client, "sandbox-manager");
     return s_client ? 0 : -1;
 }
 
@@ -680,7 +664,7 @@ test_store_per_instance (void **state)
     static const char *const tc[] = { "CAISSON_INSTANCE=tc", "CAISSON_STORE_PER_INSTANCE=1",
                                       NULL };
     pid_t tcpid = support_spawn ("caisson-tool-runner", tc);
-    wait_healthy ("tool-runner.tc");
+    support_await_service (s_client, "tool-runner.tc");
     bool ok;
     json_t *r = call_at ("tool-runner.tc", "createSandbox", "{\"name\":\"own-store\"}", NULL,
                          false, NULL, &ok);
