@@ -2,6 +2,7 @@
 #define _GNU_SOURCE     /* nftw beside usleep */
 #include "support.h"
 #include "buskey.h"
+#include "mpjson.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -278,4 +279,20 @@ support_await_service (bus_client_t *c, const char *service)
     }
     proto_msg_destroy (&req);
     fail_msg ("%s never answered", service);
+}
+
+json_t *
+support_tools_result (proto_msg_t *rep, const char *name, bool *ok)
+{
+    assert_non_null (rep);
+    if (rep->type != PROTO_tools_result)
+        fail_msg ("%s answered %s: %s", name, proto_type_name (rep->type),
+                  rep->type == PROTO_error ? rep->body.error.message : "");
+    char why[128];
+    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
+                                    rep->body.tools_result.result.size, 32, why, sizeof why);
+    *ok = rep->body.tools_result.ok;
+    proto_msg_destroy (&rep);
+    assert_non_null (result);
+    return result;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "bus_client.h"
 #include "bus_worker.h"
@@ -79,5 +80,10 @@ void support_sh (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
  * which leaves c's timeout at 200 ms without retries; 200 tries, 50 ms
  * apart); fails the test, naming service, when it never does. */
 void support_await_service (bus_client_t *c, const char *service);
+
+/* The result of the tools.result rep (consumed) to the call of tool name,
+ * decoded (asserted to decode); *ok is its ok flag. Fails the test, naming
+ * name and what came instead (an error's message), on any other reply. */
+json_t *support_tools_result (proto_msg_t *rep, const char *name, bool *ok);
 
 #endif

@@ -85,17 +85,7 @@ tool (const char *service, const char *user, const char *name, const char *args,
     assert_non_null (a);
     assert_int_equal (mpjson_set (&req->body.tools_call.args, a, 32), 0);
     json_decref (a);
-    proto_msg_t *rep = ask (service, req, 60000);
-    if (rep->type != PROTO_tools_result)
-        fail_msg ("%s answered %s: %s", name, proto_type_name (rep->type),
-                  rep->type == PROTO_error ? rep->body.error.message : "");
-    char why[128];
-    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
-                                    rep->body.tools_result.result.size, 32, why, sizeof why);
-    *ok = rep->body.tools_result.ok;
-    proto_msg_destroy (&rep);
-    assert_non_null (result);
-    return result;
+    return support_tools_result (ask (service, req, 60000), name, ok);
 }
 
 static const char *
