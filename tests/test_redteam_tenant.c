@@ -552,6 +552,18 @@ test_policy_floor (void **state)
 
 /* ---- host repositories -------------------------------------------------- */
 
+/* alice's call of tool name with args at service is refused
+ * repo_not_allowed. */
+static void
+expect_repo_refused (const char *service, const char *name, const char *args)
+{
+    bool ok;
+    json_t *r = tool (service, "alice", name, args, &ok);
+    assert_false (ok);
+    assert_string_equal (error_code (r), "repo_not_allowed");
+    json_decref (r);
+}
+
 static void
 test_host_repositories (void **state)
 {
@@ -562,33 +574,24 @@ test_host_repositories (void **state)
         "commit -q --allow-empty -m init; git clone -q --bare work-$r $r.git; done; "
         "mv ok.git allowed/ok.git", s_dir);
     char args[1024];
-    bool ok;
     /* the default allow-list allows nothing on the host */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/host.git\"}", s_sandbox,
               s_dir);
-    json_t *r = tool ("tool-runner.tdefault", "alice", "repo.clone", args, &ok);
-    assert_false (ok);
-    assert_string_equal (error_code (r), "repo_not_allowed");
-    json_decref (r);
+    expect_repo_refused ("tool-runner.tdefault", "repo.clone", args);
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"file://%s/host.git\"}",
               s_sandbox, s_dir);
-    r = tool ("tool-runner.tdefault", "alice", "repo.clone", args, &ok);
-    assert_false (ok);
-    assert_string_equal (error_code (r), "repo_not_allowed");
-    json_decref (r);
+    expect_repo_refused ("tool-runner.tdefault", "repo.clone", args);
     /* out of the allowed directory with `..` */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/allowed/../host.git\"}",
               s_sandbox, s_dir);
-    r = tool ("tool-runner.tallow", "alice", "repo.clone", args, &ok);
-    assert_false (ok);
-    assert_string_equal (error_code (r), "repo_not_allowed");
-    json_decref (r);
+    expect_repo_refused ("tool-runner.tallow", "repo.clone", args);
 
     /* an allowed clone, then the allowed repository becomes a way into the
      * host one: git.openPR must not push there */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/allowed/ok.git\"}",
               s_sandbox, s_dir);
-    r = tool ("tool-runner.tallow", "alice", "repo.clone", args, &ok);
+    bool ok;
+    json_t *r = tool ("tool-runner.tallow", "alice", "repo.clone", args, &ok);
     if (!ok)
         fail_msg ("the allowed clone failed: %s", json_dumps (r, JSON_COMPACT));
     json_decref (r);
@@ -602,10 +605,7 @@ test_host_repositories (void **state)
                 "ln -s '%s/host.git' allowed/ok.git", s_dir, s_dir);
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"title\":\"Release notes\","
               "\"body\":\"notes\"}", s_sandbox);
-    r = tool ("tool-runner.tallow", "alice", "git.openPR", args, &ok);
-    assert_false (ok);
-    assert_string_equal (error_code (r), "repo_not_allowed");
-    json_decref (r);
+    expect_repo_refused ("tool-runner.tallow", "git.openPR", args);
     char cmd[1200], out[256] = "";
     snprintf (cmd, sizeof cmd, "git --git-dir='%s/host.git' branch --list | wc -l", s_dir);
     FILE *p = popen (cmd, "r");
