@@ -363,10 +363,7 @@ test_forged_record_refused (void **state)
     proto_msg_t *rep = get_as ("carol", false, dead);
     pid_t init = (pid_t) rep->body.sandbox_info.initPid;
     proto_msg_destroy (&rep);
-    support_expect_clean_exit (s_mgr);
-    kill (init, SIGKILL);
-    for (int i = 0; i < 100 && support_alive (init); i++)
-        usleep (10000);
+    stop_manager_kill_init (init);
     forge_record (dead, json_pack ("{s:i, s:s, s:s}", "uid", 0, "network", "host", "user", "mallory"));
     forge_record (live, json_pack ("{s:s}", "user", "mallory"));
     start_stack_manager ();
@@ -409,10 +406,7 @@ test_record_checked_against_settings (void **state)
     char *id = strdup (rep->body.sandbox_info.sandboxId);
     pid_t init = (pid_t) rep->body.sandbox_info.initPid;
     proto_msg_destroy (&rep);
-    support_expect_clean_exit (s_mgr);
-    kill (init, SIGKILL);
-    for (int i = 0; i < 100 && support_alive (init); i++)
-        usleep (10000);
+    stop_manager_kill_init (init);
     unsetenv ("CAISSON_SANDBOX_ALLOW_HOST_NET");
     start_stack_manager ();
     rep = get_as ("frank", false, id);
