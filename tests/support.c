@@ -296,3 +296,14 @@ support_tools_result (proto_msg_t *rep, const char *name, bool *ok)
     assert_non_null (result);
     return result;
 }
+
+void
+support_send (bus_client_t *c, const char *service, proto_msg_t *req)
+{
+    uint8_t *data;
+    size_t size;
+    assert_int_equal (proto_encode (req, &data, &size), 0);
+    assert_int_equal (bus_client_send (c, service, data, size), 0);
+    free (data);
+    proto_msg_destroy (&req);
+}

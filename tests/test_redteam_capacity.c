@@ -100,13 +100,7 @@ flood (const char *user, const char *sandbox, int count, int secs)
     char command[32];
     snprintf (command, sizeof command, "sleep %d", secs);
     for (int i = 0; i < count; i++) {
-        proto_msg_t *req = run_command (user, sandbox, command);
-        uint8_t *data;
-        size_t size;
-        assert_int_equal (proto_encode (req, &data, &size), 0);
-        assert_int_equal (bus_client_send (c, "tool-runner", data, size), 0);
-        free (data);
-        proto_msg_destroy (&req);
+        support_send (c, "tool-runner", run_command (user, sandbox, command));
     }
     return c;
 }

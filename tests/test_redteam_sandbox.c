@@ -434,15 +434,10 @@ test_fifo_does_not_stall (void **state)
     bus_client_set_timeout (fast, 2000, 0);
     const char *paths[] = { "f", "s" };
     for (int i = 0; i < 2; i++) {
-        proto_msg_t *req = as_user (file_req (PROTO_sandbox_read_file, id, paths[i]), "dave", false);
-        uint8_t *data;
-        size_t size;
-        assert_int_equal (proto_encode (req, &data, &size), 0);
-        assert_int_equal (bus_client_send (slow, "sandbox-manager", data, size), 0);
-        free (data);
-        proto_msg_destroy (&req);
+        support_send (slow, "sandbox-manager",
+                      as_user (file_req (PROTO_sandbox_read_file, id, paths[i]), "dave", false));
         usleep (100000);
-        req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "dave", false);
+        proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "dave", false);
         proto_set_str (&req->body.sandbox_exec.sandboxId, id);
         any_set (&req->body.sandbox_exec.command, json_string ("echo alive"));
         int64_t t0 = zclock_mono ();

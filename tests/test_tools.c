@@ -424,14 +424,9 @@ test_watch_events (void **state)
     proto_set_str (&req->body.tools_call.call_id, id);
     json_t *a = json_loads (with_sbx ("\"path\":\".\",\"recursive\":true,\"watchDuration\":2000"),
                             0, NULL);
-    uint8_t *data;
-    size_t size;
     mpjson_set (&req->body.tools_call.args, a, 8);
     json_decref (a);
-    assert_int_equal (proto_encode (req, &data, &size), 0);
-    assert_int_equal (bus_client_send (other, "tool-runner", data, size), 0);
-    free (data);
-    proto_msg_destroy (&req);
+    support_send (other, "tool-runner", req);
     usleep (700000);
     json_t *r = call ("writeFile", with_sbx ("\"path\":\"watched.txt\",\"content\":\"x\""), true);
     json_decref (r);
@@ -467,14 +462,9 @@ send_run_command (bus_client_t *client, const char *service, const char *call_id
     proto_set_str (&req->body.tools_call.name, "runCommand");
     proto_set_str (&req->body.tools_call.call_id, call_id);
     json_t *a = json_pack ("{s:s, s:s}", "sandboxId", s_sandbox, "command", command);
-    uint8_t *data;
-    size_t size;
     assert_int_equal (mpjson_set (&req->body.tools_call.args, a, 8), 0);
     json_decref (a);
-    assert_int_equal (proto_encode (req, &data, &size), 0);
-    assert_int_equal (bus_client_send (client, service, data, size), 0);
-    free (data);
-    proto_msg_destroy (&req);
+    support_send (client, service, req);
 }
 
 /* Waits (at most 5 s) until path exists in the test's sandbox: a command
