@@ -46,48 +46,44 @@ static char s_self[1024];
 
 /* ---- the bus ------------------------------------------------------------ */
 
-/* A tools.call of runCommand in sandbox as user (not sent). */
+/* A tools.call of tool name with args (consumed) as user (not sent). */
 static proto_msg_t *
-run_command (const char *user, const char *sandbox, const char *command)
+tools_call (const char *user, const char *name, json_t *args)
 {
     proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
     char id[CID_SIZE];
     cid_new (id);
     proto_set_str (&req->env.user, user);
-    proto_set_str (&req->body.tools_call.name, "runCommand");
+    proto_set_str (&req->body.tools_call.name, name);
     proto_set_str (&req->body.tools_call.call_id, id);
-    json_t *args = json_pack ("{s:s, s:s, s:i}", "sandboxId", sandbox, "command", command,
-                              "timeoutSeconds", 60);
     mpjson_set (&req->body.tools_call.args, args, 8);
     json_decref (args);
     return req;
+}
+
+/* A tools.call of runCommand in sandbox as user (not sent). */
+static proto_msg_t *
+run_command (const char *user, const char *sandbox, const char *command)
+{
+    return tools_call (user, "runCommand",
+                       json_pack ("{s:s, s:s, s:i}", "sandboxId", sandbox, "command", command,
+                                  "timeoutSeconds", 60));
 }
 
 /* A sandbox of user's, made through tool-runner. */
 static void
 create_sandbox (bus_client_t *c, const char *user, char out[96])
 {
-    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
-    char id[CID_SIZE];
-    cid_new (id);
-    proto_set_str (&req->env.user, user);
-    proto_set_str (&req->body.tools_call.name, "createSandbox");
-    proto_set_str (&req->body.tools_call.call_id, id);
     json_t *args = json_pack ("{s:s, s:s}", "name", "flood", "language", "python");
-    mpjson_set (&req->body.tools_call.args, args, 8);
-    json_decref (args);
+    proto_msg_t *req = tools_call (user, "createSandbox", args);
     bus_client_set_timeout (c, 5000, 0);
     proto_msg_t *rep = bus_client_request (c, "tool-runner", req);
     proto_msg_destroy (&req);
-    assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_tools_result);
-    char why[64];
-    json_t *r = mpjson_decode (rep->body.tools_result.result.data,
-                               rep->body.tools_result.result.size, 16, why, sizeof why);
+    bool ok;
+    json_t *r = support_tools_result (rep, "createSandbox", &ok);
     snprintf (out, 96, "%s", json_string_value (json_object_get (r, "sandboxId")) ?: "");
     assert_true (strlen (out) > 5);
     json_decref (r);
-    proto_msg_destroy (&rep);
 }
 
 /* alice's flood: count calls of `sleep secs` sent and not waited for, on
