@@ -26,11 +26,7 @@ buskey_curve (void)
 void
 buskey_dir (char *out, size_t outlen)
 {
-    const char *dir = cfg_str ("CAISSON_BUS_KEYS");
-    if (*dir)
-        snprintf (out, outlen, "%s", dir);
-    else
-        snprintf (out, outlen, "%s/keys", cfg_str ("CAISSON_DATA"));
+    cfg_path ("CAISSON_BUS_KEYS", "keys", out, outlen);
 }
 
 bool

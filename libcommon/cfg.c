@@ -346,3 +346,13 @@ cfg_check (char *err, size_t errlen)
     }
     return 0;
 }
+
+void
+cfg_path (const char *name, const char *under, char *out, size_t outlen)
+{
+    const char *path = cfg_str (name);
+    if (*path)
+        snprintf (out, outlen, "%s", path);
+    else
+        snprintf (out, outlen, "%s/%s", cfg_str ("CAISSON_DATA"), under);
+}

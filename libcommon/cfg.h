@@ -33,4 +33,8 @@ int cfg_check (char *err, size_t errlen);
 /* The table, for documentation; *count receives its length. */
 const cfg_entry_t *cfg_table (size_t *count);
 
+/* The path setting name copied into out, or, when it is empty (its
+ * documented default), $CAISSON_DATA/under. */
+void cfg_path (const char *name, const char *under, char *out, size_t outlen);
+
 #endif

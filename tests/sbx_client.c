@@ -198,3 +198,12 @@ sbx_teardown (void **state)
     bus_client_destroy (&s_c);
     return 0;
 }
+
+void
+stop_manager_kill_init (pid_t init)
+{
+    support_expect_clean_exit (s_mgr);
+    kill (init, SIGKILL);
+    for (int i = 0; i < 100 && support_alive (init); i++)
+        usleep (10000);
+}

@@ -35,5 +35,9 @@ int run_as (const char *user, const char *id, const char *cmd, char *out, size_t
 /* A file request of type t on path (not sent). */
 proto_msg_t *file_req (proto_type_t t, const char *id, const char *path);
 proto_msg_t *write_file (const char *id, const char *path, const char *data);
+/* Stops sandbox-manager (asserting a clean exit), then kills init, a
+ * sandbox's init, and waits up to a second for it to go: a sandbox whose
+ * init died while its manager was down. */
+void stop_manager_kill_init (pid_t init);
 
 #endif

@@ -2,11 +2,13 @@
 #define _GNU_SOURCE     /* nftw beside usleep */
 #include "support.h"
 #include "buskey.h"
+#include "mpjson.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,4 +232,78 @@ support_run_group (const char *name, const struct CMUnitTest *tests, size_t coun
         return failed + 1;
     }
     return failed;
+}
+
+int
+support_serve (const char *service, const char *instance, bus_handler_fn *handler, void *arg)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    zloop_t *loop = zloop_new ();
+    bus_worker_t *w = bus_worker_new (getenv ("CAISSON_BUS"), service, instance, "test",
+                                      handler, arg);
+    if (!w || bus_worker_start (w, loop))
+        return 1;
+    zloop_start (loop);
+    bus_worker_destroy (&w);
+    zloop_destroy (&loop);
+    return 0;
+}
+
+void
+support_sh (const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (cmd, sizeof cmd, fmt, ap);
+    va_end (ap);
+    if (system (cmd) != 0)
+        fail_msg ("failed: %s", cmd);
+}
+
+void
+support_await_service (bus_client_t *c, const char *service)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
+    bus_client_set_timeout (c, 200, 0);
+    for (int i = 0; i < 200; i++) {
+        proto_msg_t *rep = bus_client_request (c, service, req);
+        bool up = rep && rep->type == PROTO_health_rep;
+        proto_msg_destroy (&rep);
+        if (up) {
+            proto_msg_destroy (&req);
+            return;
+        }
+        usleep (50000);
+    }
+    proto_msg_destroy (&req);
+    fail_msg ("%s never answered", service);
+}
+
+json_t *
+support_tools_result (proto_msg_t *rep, const char *name, bool *ok)
+{
+    assert_non_null (rep);
+    if (rep->type != PROTO_tools_result)
+        fail_msg ("%s answered %s: %s", name, proto_type_name (rep->type),
+                  rep->type == PROTO_error ? rep->body.error.message : "");
+    char why[128];
+    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
+                                    rep->body.tools_result.result.size, 32, why, sizeof why);
+    *ok = rep->body.tools_result.ok;
+    proto_msg_destroy (&rep);
+    assert_non_null (result);
+    return result;
+}
+
+void
+support_send (bus_client_t *c, const char *service, proto_msg_t *req)
+{
+    uint8_t *data;
+    size_t size;
+    assert_int_equal (proto_encode (req, &data, &size), 0);
+    assert_int_equal (bus_client_send (c, service, data, size), 0);
+    free (data);
+    proto_msg_destroy (&req);
 }

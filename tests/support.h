@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <cmocka.h>
+#include <jansson.h>
+
+#include "bus_client.h"
+#include "bus_worker.h"
 
 /* Makes a fresh directory under $TMPDIR (or /tmp) and points the bus
  * settings (CAISSON_BUS, CAISSON_BUS_PUB, CAISSON_BUS_SUB) at ipc
@@ -60,5 +64,30 @@ bool support_alive (pid_t pid);
     support_run_group (#tests, tests, sizeof (tests) / sizeof ((tests)[0]), setup, teardown)
 int support_run_group (const char *name, const struct CMUnitTest *tests, size_t count,
                        CMFixtureFunction setup, CMFixtureFunction teardown);
+
+/* Serves service as instance on the bus ($CAISSON_BUS) with handler and
+ * arg until interrupted: the body of a stand-in worker, run in a child
+ * started with support_spawn_self. Returns its exit code (1 when the
+ * worker could not start). */
+int support_serve (const char *service, const char *instance, bus_handler_fn *handler,
+                   void *arg);
+
+/* Runs the printf-style shell command with system(3); fails the test,
+ * naming the command, unless it exits 0. */
+void support_sh (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+/* Asks service for health on c until it answers (each try waits 200 ms,
+ * which leaves c's timeout at 200 ms without retries; 200 tries, 50 ms
+ * apart); fails the test, naming service, when it never does. */
+void support_await_service (bus_client_t *c, const char *service);
+
+/* The result of the tools.result rep (consumed) to the call of tool name,
+ * decoded (asserted to decode); *ok is its ok flag. Fails the test, naming
+ * name and what came instead (an error's message), on any other reply. */
+json_t *support_tools_result (proto_msg_t *rep, const char *name, bool *ok);
+
+/* Sends req (consumed) to service on c without waiting for the reply,
+ * which comes to bus_client_recv (asserted encoded and sent). */
+void support_send (bus_client_t *c, const char *service, proto_msg_t *req);
 
 #endif

@@ -52,17 +52,7 @@ real_handler (const proto_msg_t *req, void *arg)
 static int
 worker_main (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
-    zloop_t *loop = zloop_new ();
-    bus_worker_t *w = bus_worker_new (getenv ("CAISSON_BUS"), "sandbox-manager", "live", "test",
-                                      real_handler, NULL);
-    if (!w || bus_worker_start (w, loop))
-        return 1;
-    zloop_start (loop);
-    bus_worker_destroy (&w);
-    zloop_destroy (&loop);
-    return 0;
+    return support_serve ("sandbox-manager", "live", real_handler, NULL);
 }
 
 /* ---- attackers ---------------------------------------------------------- */

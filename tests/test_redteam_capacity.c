@@ -46,67 +46,44 @@ static char s_self[1024];
 
 /* ---- the bus ------------------------------------------------------------ */
 
-static void
-await_service (bus_client_t *c, const char *service)
+/* A tools.call of tool name with args (consumed) as user (not sent). */
+static proto_msg_t *
+tools_call (const char *user, const char *name, json_t *args)
 {
-    proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-    bus_client_set_timeout (c, 200, 0);
-    for (int i = 0; i < 200; i++) {
-        proto_msg_t *rep = bus_client_request (c, service, req);
-        bool up = rep && rep->type == PROTO_health_rep;
-        proto_msg_destroy (&rep);
-        if (up) {
-            proto_msg_destroy (&req);
-            return;
-        }
-        usleep (50000);
-    }
-    proto_msg_destroy (&req);
-    fail_msg ("%s never answered", service);
+    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
+    char id[CID_SIZE];
+    cid_new (id);
+    proto_set_str (&req->env.user, user);
+    proto_set_str (&req->body.tools_call.name, name);
+    proto_set_str (&req->body.tools_call.call_id, id);
+    mpjson_set (&req->body.tools_call.args, args, 8);
+    json_decref (args);
+    return req;
 }
 
 /* A tools.call of runCommand in sandbox as user (not sent). */
 static proto_msg_t *
 run_command (const char *user, const char *sandbox, const char *command)
 {
-    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
-    char id[CID_SIZE];
-    cid_new (id);
-    proto_set_str (&req->env.user, user);
-    proto_set_str (&req->body.tools_call.name, "runCommand");
-    proto_set_str (&req->body.tools_call.call_id, id);
-    json_t *args = json_pack ("{s:s, s:s, s:i}", "sandboxId", sandbox, "command", command,
-                              "timeoutSeconds", 60);
-    mpjson_set (&req->body.tools_call.args, args, 8);
-    json_decref (args);
-    return req;
+    return tools_call (user, "runCommand",
+                       json_pack ("{s:s, s:s, s:i}", "sandboxId", sandbox, "command", command,
+                                  "timeoutSeconds", 60));
 }
 
 /* A sandbox of user's, made through tool-runner. */
 static void
 create_sandbox (bus_client_t *c, const char *user, char out[96])
 {
-    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
-    char id[CID_SIZE];
-    cid_new (id);
-    proto_set_str (&req->env.user, user);
-    proto_set_str (&req->body.tools_call.name, "createSandbox");
-    proto_set_str (&req->body.tools_call.call_id, id);
     json_t *args = json_pack ("{s:s, s:s}", "name", "flood", "language", "python");
-    mpjson_set (&req->body.tools_call.args, args, 8);
-    json_decref (args);
+    proto_msg_t *req = tools_call (user, "createSandbox", args);
     bus_client_set_timeout (c, 5000, 0);
     proto_msg_t *rep = bus_client_request (c, "tool-runner", req);
     proto_msg_destroy (&req);
-    assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_tools_result);
-    char why[64];
-    json_t *r = mpjson_decode (rep->body.tools_result.result.data,
-                               rep->body.tools_result.result.size, 16, why, sizeof why);
+    bool ok;
+    json_t *r = support_tools_result (rep, "createSandbox", &ok);
     snprintf (out, 96, "%s", json_string_value (json_object_get (r, "sandboxId")) ?: "");
     assert_true (strlen (out) > 5);
     json_decref (r);
-    proto_msg_destroy (&rep);
 }
 
 /* alice's flood: count calls of `sleep secs` sent and not waited for, on
@@ -119,13 +96,7 @@ flood (const char *user, const char *sandbox, int count, int secs)
     char command[32];
     snprintf (command, sizeof command, "sleep %d", secs);
     for (int i = 0; i < count; i++) {
-        proto_msg_t *req = run_command (user, sandbox, command);
-        uint8_t *data;
-        size_t size;
-        assert_int_equal (proto_encode (req, &data, &size), 0);
-        assert_int_equal (bus_client_send (c, "tool-runner", data, size), 0);
-        free (data);
-        proto_msg_destroy (&req);
+        support_send (c, "tool-runner", run_command (user, sandbox, command));
     }
     return c;
 }
@@ -149,8 +120,8 @@ test_tool_slots_shared (void **state)
     pid_t fake = spawn_fake_sandbox ();
     pid_t tools = support_spawn ("caisson-tool-runner", NULL);
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
-    await_service (c, "tool-runner");
-    await_service (c, "sandbox-manager");
+    support_await_service (c, "tool-runner");
+    support_await_service (c, "sandbox-manager");
     char alice_sbx[96], bob_sbx[96];
     create_sandbox (c, "alice", alice_sbx);
     create_sandbox (c, "bob", bob_sbx);
@@ -217,10 +188,10 @@ test_busy_retried (void **state)
     pid_t replay = support_spawn ("caisson-llm-replay", renv);
     pid_t orch = support_spawn ("caisson-orchestrator", oenv);
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
-    await_service (c, "tool-runner");
-    await_service (c, "sandbox-manager");
-    await_service (c, "event-log");
-    await_service (c, "orchestrator");
+    support_await_service (c, "tool-runner");
+    support_await_service (c, "sandbox-manager");
+    support_await_service (c, "event-log");
+    support_await_service (c, "orchestrator");
     char sbx[96];
     create_sandbox (c, "alice", sbx);
     bus_client_t *flooder = flood ("alice", sbx, 2, 3);
@@ -537,6 +508,83 @@ test_brute_force (void **state)
 
 /* ---- a full store ------------------------------------------------------------ */
 
+static pid_t s_orch;
+
+/* event-log (with extra settings, NULL-terminated, or NULL), orchestrator
+ * on the scripted model and ui-bridge on a free port, beside the bus
+ * setup_stack started; a client to them, its timeout 5 s. */
+static bus_client_t *
+store_stack_up (const char *const extra[])
+{
+    ui_pick_port ();
+    s_elog = start_eventlog (extra);
+    const char *oenv[] = { "MODEL=replay/demo", "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:9/v1",
+                           NULL };
+    s_orch = support_spawn ("caisson-orchestrator", oenv);
+    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
+    assert_int_equal (ui_wait_ready (), 0);
+    bus_client_t *c = client_new (5000, 0);
+    support_await_service (c, "orchestrator");
+    bus_client_set_timeout (c, 5000, 0);
+    return c;
+}
+
+/* Fills event-log's store with events of run: events of size bytes (of
+ * fill) while they fit, then ever smaller ones, down to min bytes. Every
+ * refusal must be store_full; *disk is set when one names the disk.
+ * Returns how many were acknowledged. */
+static int
+fill_store (bus_client_t *c, const char *run, size_t size, size_t min, char fill, bool *disk)
+{
+    int acked = 0;
+    for (; size >= min; size /= 10) {
+        char *text = malloc (size + 3);
+        memset (text, fill, size + 2);
+        text[0] = '"';
+        text[size + 1] = '"';
+        text[size + 2] = '\0';
+        for (int tries = 0; tries < 10000; tries++) {
+            proto_msg_t *rep = request (c, append_msg (run, "text", text));
+            assert_non_null (rep);
+            bool ack = rep->type == PROTO_event_ack;
+            if (!ack) {
+                assert_string_equal (rep->body.error.code, "store_full");
+                *disk |= strstr (rep->body.error.message, "disk") != NULL;
+            }
+            proto_msg_destroy (&rep);
+            if (!ack)
+                break;
+            acked++;
+        }
+        free (text);
+    }
+    return acked;
+}
+
+/* With the store full: alice's POST /api/runs is 507 store_full, not 201
+ * (why names the store in the failure); run still has its acked events.
+ * Then the stack goes down (c destroyed). */
+static void
+expect_run_refused (bus_client_t **c_p, const char *run, int acked, const char *why)
+{
+    char token[128], out[8192];
+    make_token ("alice", NULL, token);
+    int status = http_from ("127.0.0.1", "POST", "/api/runs", token,
+                            "{\"task\":\"write a python reverse_string function with unit tests "
+                            "and run them\"}", out, sizeof out);
+    if (status == 201)
+        fail_msg ("a run was acknowledged %s:\n%s", why, out);
+    assert_int_equal (status, 507);
+    assert_non_null (strstr (out, "store_full"));
+    /* nothing stored was lost */
+    json_t *evs = read_all (*c_p, run, 1);
+    assert_int_equal (json_array_size (evs), (size_t) acked);
+    json_decref (evs);
+    bus_client_destroy (c_p);
+    support_expect_clean_exit (s_orch);
+    ui_stack_down ();
+}
+
 /* event-log's store is full (its map at CAISSON_LMDB_MAX_MB): POST
  * /api/runs answers 507 store_full rather than 201 for a run whose events
  * go nowhere, and every event acknowledged before is still there. */
@@ -545,56 +593,13 @@ test_store_full (void **state)
 {
     (void) state;
     s_bus = setup_stack ("rt-full");
-    ui_pick_port ();
     static const char *const small[] = { "CAISSON_LMDB_MAP_MB=1", "CAISSON_LMDB_MAX_MB=2", NULL };
-    s_elog = start_eventlog (small);
-    const char *oenv[] = { "MODEL=replay/demo", "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:9/v1",
-                           NULL };
-    pid_t orch = support_spawn ("caisson-orchestrator", oenv);
-    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
-    assert_int_equal (ui_wait_ready (), 0);
-    bus_client_t *c = client_new (5000, 0);
-    await_service (c, "orchestrator");
-    bus_client_set_timeout (c, 5000, 0);
-    /* fill it: big events while they fit, then ever smaller ones */
+    bus_client_t *c = store_stack_up (small);
     const char *run = rid ("FULL");
-    int acked = 0;
-    for (size_t size = 300000; size >= 30; size /= 10) {
-        char *text = malloc (size + 3);
-        memset (text, 'x', size + 2);
-        text[0] = '"';
-        text[size + 1] = '"';
-        text[size + 2] = '\0';
-        for (int tries = 0; tries < 10000; tries++) {
-            proto_msg_t *rep = request (c, append_msg (run, "text", text));
-            assert_non_null (rep);
-            bool ack = rep->type == PROTO_event_ack;
-            if (!ack)
-                assert_string_equal (rep->body.error.code, "store_full");
-            proto_msg_destroy (&rep);
-            if (!ack)
-                break;
-            acked++;
-        }
-        free (text);
-    }
+    bool disk = false;
+    int acked = fill_store (c, run, 300000, 30, 'x', &disk);
     assert_true (acked > 2);
-    char token[128], out[8192];
-    make_token ("alice", NULL, token);
-    int status = http_from ("127.0.0.1", "POST", "/api/runs", token,
-                            "{\"task\":\"write a python reverse_string function with unit tests "
-                            "and run them\"}", out, sizeof out);
-    if (status == 201)
-        fail_msg ("a run was acknowledged that event-log cannot store:\n%s", out);
-    assert_int_equal (status, 507);
-    assert_non_null (strstr (out, "store_full"));
-    /* nothing stored was lost */
-    json_t *evs = read_all (c, run, 1);
-    assert_int_equal (json_array_size (evs), (size_t) acked);
-    json_decref (evs);
-    bus_client_destroy (&c);
-    support_expect_clean_exit (orch);
-    ui_stack_down ();
+    expect_run_refused (&c, run, acked, "that event-log cannot store");
 }
 
 static char s_mounted[1100];
@@ -625,56 +630,13 @@ test_disk_full (void **state)
     }
     snprintf (s_mounted, sizeof s_mounted, "%s", store);
     atexit (unmount_at_exit);
-    ui_pick_port ();
-    s_elog = start_eventlog (NULL);
-    const char *oenv[] = { "MODEL=replay/demo", "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:9/v1",
-                           NULL };
-    pid_t orch = support_spawn ("caisson-orchestrator", oenv);
-    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
-    assert_int_equal (ui_wait_ready (), 0);
-    bus_client_t *c = client_new (5000, 0);
-    await_service (c, "orchestrator");
-    bus_client_set_timeout (c, 5000, 0);
+    bus_client_t *c = store_stack_up (NULL);
     const char *run = rid ("DISK");
-    int acked = 0;
     bool disk = false;
-    for (size_t size = 100000; size >= 10; size /= 10) {
-        char *text = malloc (size + 3);
-        memset (text, 'y', size + 2);
-        text[0] = '"';
-        text[size + 1] = '"';
-        text[size + 2] = '\0';
-        for (int tries = 0; tries < 10000; tries++) {
-            proto_msg_t *rep = request (c, append_msg (run, "text", text));
-            assert_non_null (rep);
-            bool ack = rep->type == PROTO_event_ack;
-            if (!ack) {
-                assert_string_equal (rep->body.error.code, "store_full");
-                disk |= strstr (rep->body.error.message, "disk") != NULL;
-            }
-            proto_msg_destroy (&rep);
-            if (!ack)
-                break;
-            acked++;
-        }
-        free (text);
-    }
+    int acked = fill_store (c, run, 100000, 10, 'y', &disk);
     assert_true (acked > 2);
     assert_true (disk);
-    char token[128], out[8192];
-    make_token ("alice", NULL, token);
-    int status = http_from ("127.0.0.1", "POST", "/api/runs", token,
-                            "{\"task\":\"write a python reverse_string function with unit "
-                            "tests and run them\"}", out, sizeof out);
-    if (status == 201)
-        fail_msg ("a run was acknowledged on a full disk:\n%s", out);
-    assert_int_equal (status, 507);
-    json_t *evs = read_all (c, run, 1);
-    assert_int_equal (json_array_size (evs), (size_t) acked);
-    json_decref (evs);
-    bus_client_destroy (&c);
-    support_expect_clean_exit (orch);
-    ui_stack_down ();
+    expect_run_refused (&c, run, acked, "on a full disk");
     assert_int_equal (umount (store), 0);
     s_mounted[0] = '\0';
 }

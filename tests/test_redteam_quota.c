@@ -162,16 +162,7 @@ tool (const char *name, json_t *args, bool *ok)
     json_decref (args);
     proto_msg_t *rep = bus_client_request (s_c, "tool-runner", req);
     proto_msg_destroy (&req);
-    assert_non_null (rep);
-    if (rep->type != PROTO_tools_result)
-        fail_msg ("%s answered %s", name, proto_type_name (rep->type));
-    char why[128];
-    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
-                                    rep->body.tools_result.result.size, 32, why, sizeof why);
-    *ok = rep->body.tools_result.ok;
-    proto_msg_destroy (&rep);
-    assert_non_null (result);
-    return result;
+    return support_tools_result (rep, name, ok);
 }
 
 /* Fills the workspace with 4x its limit: the command must fail with

@@ -363,10 +363,7 @@ test_forged_record_refused (void **state)
     proto_msg_t *rep = get_as ("carol", false, dead);
     pid_t init = (pid_t) rep->body.sandbox_info.initPid;
     proto_msg_destroy (&rep);
-    support_expect_clean_exit (s_mgr);
-    kill (init, SIGKILL);
-    for (int i = 0; i < 100 && support_alive (init); i++)
-        usleep (10000);
+    stop_manager_kill_init (init);
     forge_record (dead, json_pack ("{s:i, s:s, s:s}", "uid", 0, "network", "host", "user", "mallory"));
     forge_record (live, json_pack ("{s:s}", "user", "mallory"));
     start_stack_manager ();
@@ -418,10 +415,7 @@ test_record_checked_against_settings (void **state)
     char *id = strdup (rep->body.sandbox_info.sandboxId);
     pid_t init = (pid_t) rep->body.sandbox_info.initPid;
     proto_msg_destroy (&rep);
-    support_expect_clean_exit (s_mgr);
-    kill (init, SIGKILL);
-    for (int i = 0; i < 100 && support_alive (init); i++)
-        usleep (10000);
+    stop_manager_kill_init (init);
     unsetenv ("CAISSON_SANDBOX_ALLOW_HOST_NET");
     start_stack_manager ();
     rep = get_as ("frank", false, id);
@@ -449,15 +443,10 @@ test_fifo_does_not_stall (void **state)
     bus_client_set_timeout (fast, 2000, 0);
     const char *paths[] = { "f", "s" };
     for (int i = 0; i < 2; i++) {
-        proto_msg_t *req = as_user (file_req (PROTO_sandbox_read_file, id, paths[i]), "dave", false);
-        uint8_t *data;
-        size_t size;
-        assert_int_equal (proto_encode (req, &data, &size), 0);
-        assert_int_equal (bus_client_send (slow, "sandbox-manager", data, size), 0);
-        free (data);
-        proto_msg_destroy (&req);
+        support_send (slow, "sandbox-manager",
+                      as_user (file_req (PROTO_sandbox_read_file, id, paths[i]), "dave", false));
         usleep (100000);
-        req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "dave", false);
+        proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "dave", false);
         proto_set_str (&req->body.sandbox_exec.sandboxId, id);
         any_set (&req->body.sandbox_exec.command, json_string ("echo alive"));
         int64_t t0 = zclock_mono ();

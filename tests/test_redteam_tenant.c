@@ -85,17 +85,7 @@ tool (const char *service, const char *user, const char *name, const char *args,
     assert_non_null (a);
     assert_int_equal (mpjson_set (&req->body.tools_call.args, a, 32), 0);
     json_decref (a);
-    proto_msg_t *rep = ask (service, req, 60000);
-    if (rep->type != PROTO_tools_result)
-        fail_msg ("%s answered %s: %s", name, proto_type_name (rep->type),
-                  rep->type == PROTO_error ? rep->body.error.message : "");
-    char why[128];
-    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
-                                    rep->body.tools_result.result.size, 32, why, sizeof why);
-    *ok = rep->body.tools_result.ok;
-    proto_msg_destroy (&rep);
-    assert_non_null (result);
-    return result;
+    return support_tools_result (ask (service, req, 60000), name, ok);
 }
 
 static const char *
@@ -193,36 +183,6 @@ write_file (const char *path, const char *text)
     assert_int_equal (fclose (f), 0);
 }
 
-static void
-sh (const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (cmd, sizeof cmd, fmt, ap);
-    va_end (ap);
-    if (system (cmd) != 0)
-        fail_msg ("failed: %s", cmd);
-}
-
-/* Waits until target answers health on the bus. */
-static void
-wait_healthy (const char *target)
-{
-    for (int i = 0; i < 200; i++) {
-        proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-        bus_client_set_timeout (s_client, 200, 0);
-        proto_msg_t *rep = bus_client_request (s_client, target, req);
-        bool ok = rep && rep->type == PROTO_health_rep;
-        proto_msg_destroy (&rep);
-        proto_msg_destroy (&req);
-        if (ok)
-            return;
-        usleep (50000);
-    }
-    fail_msg ("%s never answered health", target);
-}
-
 /* The cassettes: alice's secret conversation, her gated call, and bob's
  * run that names alice's sandbox (known only once it exists). */
 static void
@@ -272,10 +232,10 @@ setup (void **state)
     s_client = bus_client_new (getenv ("CAISSON_BUS"));
     assert_non_null (s_client);
     assert_int_equal (ui_wait_ready (), 0);
-    wait_healthy ("event-log");
-    wait_healthy ("sandbox-manager");
-    wait_healthy ("tool-runner.tallow");
-    wait_healthy ("tool-runner.tdefault");
+    support_await_service (s_client, "event-log");
+    support_await_service (s_client, "sandbox-manager");
+    support_await_service (s_client, "tool-runner.tallow");
+    support_await_service (s_client, "tool-runner.tdefault");
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
     s_root = ui_token (2, "root", 1);
@@ -306,7 +266,7 @@ setup (void **state)
                                "CAISSON_DENY=repo.applyDiff", NULL };
     s_pids[REPLAY] = support_spawn ("caisson-llm-replay", replay_env);
     s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
-    wait_healthy ("orchestrator");
+    support_await_service (s_client, "orchestrator");
     return 0;
 }
 
@@ -407,7 +367,7 @@ test_thread_of_another_user (void **state)
     const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask",
                                "CAISSON_DENY=repo.applyDiff", NULL };
     s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
-    wait_healthy ("orchestrator");
+    support_await_service (s_client, "orchestrator");
     expect_thread_refused ("t1");
 }
 
@@ -592,43 +552,46 @@ test_policy_floor (void **state)
 
 /* ---- host repositories -------------------------------------------------- */
 
+/* alice's call of tool name with args at service is refused
+ * repo_not_allowed. */
+static void
+expect_repo_refused (const char *service, const char *name, const char *args)
+{
+    bool ok;
+    json_t *r = tool (service, "alice", name, args, &ok);
+    assert_false (ok);
+    assert_string_equal (error_code (r), "repo_not_allowed");
+    json_decref (r);
+}
+
 static void
 test_host_repositories (void **state)
 {
     (void) state;
     /* a repository on the host no one allowed, and one in the allowed dir */
-    sh ("set -e; cd '%s'; mkdir -p allowed; for r in host ok; do "
+    support_sh ("set -e; cd '%s'; mkdir -p allowed; for r in host ok; do "
         "git init -q -b main work-$r; git -C work-$r -c user.name=t -c user.email=t@t "
         "commit -q --allow-empty -m init; git clone -q --bare work-$r $r.git; done; "
         "mv ok.git allowed/ok.git", s_dir);
     char args[1024];
-    bool ok;
     /* the default allow-list allows nothing on the host */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/host.git\"}", s_sandbox,
               s_dir);
-    json_t *r = tool ("tool-runner.tdefault", "alice", "repo.clone", args, &ok);
-    assert_false (ok);
-    assert_string_equal (error_code (r), "repo_not_allowed");
-    json_decref (r);
+    expect_repo_refused ("tool-runner.tdefault", "repo.clone", args);
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"file://%s/host.git\"}",
               s_sandbox, s_dir);
-    r = tool ("tool-runner.tdefault", "alice", "repo.clone", args, &ok);
-    assert_false (ok);
-    assert_string_equal (error_code (r), "repo_not_allowed");
-    json_decref (r);
+    expect_repo_refused ("tool-runner.tdefault", "repo.clone", args);
     /* out of the allowed directory with `..` */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/allowed/../host.git\"}",
               s_sandbox, s_dir);
-    r = tool ("tool-runner.tallow", "alice", "repo.clone", args, &ok);
-    assert_false (ok);
-    assert_string_equal (error_code (r), "repo_not_allowed");
-    json_decref (r);
+    expect_repo_refused ("tool-runner.tallow", "repo.clone", args);
 
     /* an allowed clone, then the allowed repository becomes a way into the
      * host one: git.openPR must not push there */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/allowed/ok.git\"}",
               s_sandbox, s_dir);
-    r = tool ("tool-runner.tallow", "alice", "repo.clone", args, &ok);
+    bool ok;
+    json_t *r = tool ("tool-runner.tallow", "alice", "repo.clone", args, &ok);
     if (!ok)
         fail_msg ("the allowed clone failed: %s", json_dumps (r, JSON_COMPACT));
     json_decref (r);
@@ -638,14 +601,11 @@ test_host_repositories (void **state)
     r = tool ("tool-runner.tallow", "alice", "runCommand", args, &ok);
     assert_true (ok);
     json_decref (r);
-    sh ("cd '%s' && mv allowed/ok.git allowed/ok.orig && ln -s '%s/host.git' allowed/ok.git",
-        s_dir, s_dir);
+    support_sh ("cd '%s' && mv allowed/ok.git allowed/ok.orig && "
+                "ln -s '%s/host.git' allowed/ok.git", s_dir, s_dir);
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"title\":\"Release notes\","
               "\"body\":\"notes\"}", s_sandbox);
-    r = tool ("tool-runner.tallow", "alice", "git.openPR", args, &ok);
-    assert_false (ok);
-    assert_string_equal (error_code (r), "repo_not_allowed");
-    json_decref (r);
+    expect_repo_refused ("tool-runner.tallow", "git.openPR", args);
     char cmd[1200], out[256] = "";
     snprintf (cmd, sizeof cmd, "git --git-dir='%s/host.git' branch --list | wc -l", s_dir);
     FILE *p = popen (cmd, "r");

@@ -253,10 +253,7 @@ test_heal_and_restart (void **state)
     proto_msg_t *g = get (id);
     pid_t first = (pid_t) g->body.sandbox_info.initPid;
     proto_msg_destroy (&g);
-    support_expect_clean_exit (s_mgr);
-    kill (first, SIGKILL);
-    for (int i = 0; i < 100 && support_alive (first); i++)
-        usleep (10000);
+    stop_manager_kill_init (first);
     start_stack_manager ();
     assert_int_equal (run (id, "cat keep.txt", out, sizeof out), 0);
     assert_string_equal (out, "kept");

@@ -40,22 +40,6 @@ spawn_sandbox_manager (void)
 #endif
 }
 
-static void
-wait_healthy (const char *target)
-{
-    proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-    for (int i = 0; i < 100; i++) {
-        bus_client_set_timeout (s_client, 200, 0);
-        proto_msg_t *rep = bus_client_request (s_client, target, req);
-        bool ok = rep && rep->type == PROTO_health_rep;
-        proto_msg_destroy (&rep);
-        if (ok)
-            break;
-        usleep (50000);
-    }
-    proto_msg_destroy (&req);
-}
-
 static int
 setup (void **state)
 {
@@ -75,9 +59,9 @@ setup (void **state)
     s_ta = support_spawn ("caisson-tool-runner", ta);
     s_tb = support_spawn ("caisson-tool-runner", tb);
     s_client = bus_client_new (getenv ("CAISSON_BUS"));
-    wait_healthy ("tool-runner.ta");
-    wait_healthy ("tool-runner.tb");
-    wait_healthy ("sandbox-manager");
+    support_await_service (s_client, "tool-runner.ta");
+    support_await_service (s_client, "tool-runner.tb");
+    support_await_service (s_client, "sandbox-manager");
     return s_client ? 0 : -1;
 }
 
@@ -120,16 +104,7 @@ call_at (const char *service, const char *name, const char *args, const char *ca
     bus_client_set_timeout (s_client, 4000, 10);
     proto_msg_t *rep = bus_client_request (s_client, service, req);
     proto_msg_destroy (&req);
-    assert_non_null (rep);
-    if (rep->type != PROTO_tools_result)
-        fail_msg ("%s answered %s", name, proto_type_name (rep->type));
-    char why[128];
-    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
-                                    rep->body.tools_result.result.size, 32, why, sizeof why);
-    *ok = rep->body.tools_result.ok;
-    proto_msg_destroy (&rep);
-    assert_non_null (result);
-    return result;
+    return support_tools_result (rep, name, ok);
 }
 
 static json_t *
@@ -315,24 +290,13 @@ test_guardrails (void **state)
 }
 
 static void
-sh (const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (cmd, sizeof cmd, fmt, ap);
-    va_end (ap);
-    if (system (cmd) != 0)
-        fail_msg ("failed: %s", cmd);
-}
-
-static void
 test_repo_workflow (void **state)
 {
     (void) state;
     ensure_sandbox ();
     /* An origin on the host: a bare repository with one commit on main. */
-    sh ("cd %s && git init -q --bare -b main origin.git && git init -q -b main seed && cd seed && "
+    support_sh ("cd %s && git init -q --bare -b main origin.git && git init -q -b main seed && "
+        "cd seed && "
         "printf 'def add(a, b):\\n    return a + b\\n' > calc.py && printf 'import unittest\\n"
         "from calc import add\\nclass T(unittest.TestCase):\\n    def test_add(self):\\n"
         "        self.assertEqual(add(1, 2), 3)\\n' > test_calc.py && mkdir docs && echo doc > "
@@ -397,7 +361,7 @@ test_repo_workflow (void **state)
     char out[65536];
     snprintf (args, sizeof args, "git -C %s/origin.git rev-list --count main..%s > %s/count",
               s_dir, branch, s_dir);
-    sh ("%s", args);
+    support_sh ("%s", args);
     snprintf (args, sizeof args, "%s/count", s_dir);
     FILE *fc = fopen (args, "r");
     int commits = 0;
@@ -460,14 +424,9 @@ test_watch_events (void **state)
     proto_set_str (&req->body.tools_call.call_id, id);
     json_t *a = json_loads (with_sbx ("\"path\":\".\",\"recursive\":true,\"watchDuration\":2000"),
                             0, NULL);
-    uint8_t *data;
-    size_t size;
     mpjson_set (&req->body.tools_call.args, a, 8);
     json_decref (a);
-    assert_int_equal (proto_encode (req, &data, &size), 0);
-    assert_int_equal (bus_client_send (other, "tool-runner", data, size), 0);
-    free (data);
-    proto_msg_destroy (&req);
+    support_send (other, "tool-runner", req);
     usleep (700000);
     json_t *r = call ("writeFile", with_sbx ("\"path\":\"watched.txt\",\"content\":\"x\""), true);
     json_decref (r);
@@ -503,14 +462,9 @@ send_run_command (bus_client_t *client, const char *service, const char *call_id
     proto_set_str (&req->body.tools_call.name, "runCommand");
     proto_set_str (&req->body.tools_call.call_id, call_id);
     json_t *a = json_pack ("{s:s, s:s}", "sandboxId", s_sandbox, "command", command);
-    uint8_t *data;
-    size_t size;
     assert_int_equal (mpjson_set (&req->body.tools_call.args, a, 8), 0);
     json_decref (a);
-    assert_int_equal (proto_encode (req, &data, &size), 0);
-    assert_int_equal (bus_client_send (client, service, data, size), 0);
-    free (data);
-    proto_msg_destroy (&req);
+    support_send (client, service, req);
 }
 
 /* Waits (at most 5 s) until path exists in the test's sandbox: a command
@@ -691,7 +645,7 @@ test_store_per_instance (void **state)
     static const char *const tc[] = { "CAISSON_INSTANCE=tc", "CAISSON_STORE_PER_INSTANCE=1",
                                       NULL };
     pid_t tcpid = support_spawn ("caisson-tool-runner", tc);
-    wait_healthy ("tool-runner.tc");
+    support_await_service (s_client, "tool-runner.tc");
     bool ok;
     json_t *r = call_at ("tool-runner.tc", "createSandbox", "{\"name\":\"own-store\"}", NULL,
                          false, NULL, &ok);

@@ -75,17 +75,7 @@ tools_handler (const proto_msg_t *req, void *arg)
 static int
 tools_main (void)
 {
-    zsys_init ();
-    zsys_set_logstream (NULL);
-    zloop_t *loop = zloop_new ();
-    bus_worker_t *w = bus_worker_new (getenv ("CAISSON_BUS"), "tool-runner", "standin", "test",
-                                      tools_handler, NULL);
-    if (!w || bus_worker_start (w, loop))
-        return 1;
-    zloop_start (loop);
-    bus_worker_destroy (&w);
-    zloop_destroy (&loop);
-    return 0;
+    return support_serve ("tool-runner", "standin", tools_handler, NULL);
 }
 
 /* ---- fixture ------------------------------------------------------------ */

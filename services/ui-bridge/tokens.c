@@ -43,11 +43,7 @@ struct _tokens_t {
 void
 tokens_path (char *out, size_t outlen)
 {
-    const char *p = cfg_str ("CAISSON_TOKENS_FILE");
-    if (*p)
-        snprintf (out, outlen, "%s", p);
-    else
-        snprintf (out, outlen, "%s/ui-bridge/tokens", cfg_str ("CAISSON_DATA"));
+    cfg_path ("CAISSON_TOKENS_FILE", "ui-bridge/tokens", out, outlen);
 }
 
 bool
