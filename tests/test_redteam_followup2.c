@@ -1,0 +1,94 @@
+/* test_redteam_followup2: a second red-team pass over issue 11's fixes,
+ * as code in a sandbox, a local process on the bus and a second local
+ * uid. Each test is an attack that asserts it fails. */
+#define _GNU_SOURCE
+#include "sbx_client.h"
+
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Runs build/bin/caisson with argv as uid/gid nobody (65534): the
+ * second local user. Its exit status. */
+static int
+as_nobody (const char *const argv[])
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        if (setgroups (0, NULL) || setgid (65534) || setuid (65534))
+            _exit (126);
+        int st = support_run (argv, NULL, 0);
+        _exit (WIFEXITED (st) ? WEXITSTATUS (st) : 125);
+    }
+    int st = 0;
+    waitpid (pid, &st, 0);
+    return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
+}
+
+/* A second local user makes the data dir an operator will name (under
+ * /tmp, say) before the operator does, with bus keys it made itself; if
+ * `caisson up` takes that dir, the other user holds the client (operator)
+ * key and the bus's secret key of the stack root started, and owns its
+ * log and run dirs. `up` and `keys` must refuse a dir they do not own. */
+static void
+test_planted_data_dir (void **state)
+{
+    (void) state;
+    char data[128], arg_data[160];
+    snprintf (data, sizeof data, "/tmp/caisson-planted-%d", (int) getpid ());
+    assert_int_equal (mkdir (data, 0777), 0);
+    assert_int_equal (chown (data, 65534, 65534), 0);
+    snprintf (arg_data, sizeof arg_data, "%s", data);
+    const char *plant[] = { "caisson", "keys", "--data", arg_data, NULL };
+    assert_int_equal (as_nobody (plant), 0);
+
+    /* root's stack, on endpoints of its own beside the suite's (in the dir,
+     * where the other user reaches them) */
+    char bus[200], pub[200], sub[200];
+    snprintf (pub, sizeof pub, "ipc://%s/p-in", data);
+    snprintf (sub, sizeof sub, "ipc://%s/p-out", data);
+    char *saved[3] = { strdup (getenv ("CAISSON_BUS")), strdup (getenv ("CAISSON_BUS_PUB")),
+                       strdup (getenv ("CAISSON_BUS_SUB")) };
+    snprintf (bus, sizeof bus, "ipc://%s/bus", data);
+    setenv ("CAISSON_BUS", bus, 1);
+    setenv ("CAISSON_BUS_PUB", pub, 1);
+    setenv ("CAISSON_BUS_SUB", sub, 1);
+    setenv ("CAISSON_DATA", data, 1);
+    unsetenv ("CAISSON_BUS_KEYS");
+    const char *keys[] = { "caisson", "keys", "--data", arg_data, NULL };
+    int keys_rc = support_run (keys, NULL, 0);
+    const char *up[] = { "caisson", "up", "--detach", "--data", arg_data, NULL };
+    int up_rc = support_run (up, NULL, 0);
+    bool started = WIFEXITED (up_rc) && WEXITSTATUS (up_rc) == 0;
+    if (started) {
+        const char *down[] = { "caisson", "down", "--data", arg_data, NULL };
+        support_run (down, NULL, 0);
+    }
+    setenv ("CAISSON_BUS", saved[0], 1);
+    setenv ("CAISSON_BUS_PUB", saved[1], 1);
+    setenv ("CAISSON_BUS_SUB", saved[2], 1);
+    setenv ("CAISSON_DATA", s_dir, 1);
+    for (int i = 0; i < 3; i++)
+        free (saved[i]);
+    char rm[200];
+    snprintf (rm, sizeof rm, "rm -rf '%s'", data);
+    assert_int_equal (system (rm), 0);
+    if (started)
+        fail_msg ("caisson up started root's stack in %s, a dir uid 65534 made with its own "
+                  "bus keys: that uid holds the stack's client (operator) key", data);
+    if (WIFEXITED (keys_rc) && WEXITSTATUS (keys_rc) == 0)
+        fail_msg ("caisson keys accepted the keys uid 65534 planted in %s/keys", data);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_planted_data_dir),
+    };
+    return support_run_group_tests (tests, sbx_setup, sbx_teardown);
+}
