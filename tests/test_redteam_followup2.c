@@ -64,6 +64,14 @@ test_planted_data_dir (void **state)
     const char *up[] = { "caisson", "up", "--detach", "--data", arg_data, NULL };
     int up_rc = support_run (up, NULL, 0);
     bool started = WIFEXITED (up_rc) && WEXITSTATUS (up_rc) == 0;
+    /* root's own data dir, its keys dir named outside it: the other uid's */
+    char own[200], kdir[200];
+    snprintf (own, sizeof own, "%s/own", s_dir);
+    snprintf (kdir, sizeof kdir, "%s/keys", data);
+    setenv ("CAISSON_BUS_KEYS", kdir, 1);
+    const char *keys_out[] = { "caisson", "keys", "--data", own, NULL };
+    int keys_out_rc = support_run (keys_out, NULL, 0);
+    unsetenv ("CAISSON_BUS_KEYS");
     if (started) {
         const char *down[] = { "caisson", "down", "--data", arg_data, NULL };
         support_run (down, NULL, 0);
@@ -80,6 +88,8 @@ test_planted_data_dir (void **state)
     if (started)
         fail_msg ("caisson up started root's stack in %s, a dir uid 65534 made with its own "
                   "bus keys: that uid holds the stack's client (operator) key", data);
+    if (WIFEXITED (keys_out_rc) && WEXITSTATUS (keys_out_rc) == 0)
+        fail_msg ("caisson keys accepted CAISSON_BUS_KEYS=%s, a dir uid 65534 made", kdir);
     if (WIFEXITED (keys_rc) && WEXITSTATUS (keys_rc) == 0)
         fail_msg ("caisson keys accepted the keys uid 65534 planted in %s/keys", data);
 }
