@@ -4,10 +4,12 @@
 #define _GNU_SOURCE
 #include "sbx_client.h"
 
+#include <errno.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,11 +96,65 @@ test_planted_data_dir (void **state)
         fail_msg ("caisson keys accepted the keys uid 65534 planted in %s/keys", data);
 }
 
+/* Inotify instances are counted per user along the user-namespace chain:
+ * one sandbox taking all it may must not take the host's owner of its
+ * namespace's (root's: 128 by default) and so every other sandbox's
+ * watchDirectory and the host's own inotify users. */
+static void
+test_inotify_instances_stay_in_the_sandbox (void **state)
+{
+    (void) state;
+    char *hog = create ("python", 600);
+    char out[4096];
+    int rc = run (hog, "python3 -c \"\n"
+                  "import ctypes, os, time\n"
+                  "libc = ctypes.CDLL(None, use_errno=True)\n"
+                  "n = 0\n"
+                  "while n < 1000 and libc.inotify_init1(0) >= 0: n += 1\n"
+                  "print(n, flush=True)\n"
+                  "time.sleep(60)\n"
+                  "\" > /workspace/held 2>&1 &\n"
+                  "for i in $(seq 100); do [ -s /workspace/held ] && break; sleep 0.05; done\n"
+                  "cat /workspace/held", out, sizeof out);
+    assert_int_equal (rc, 0);
+    int held = atoi (out);
+    /* the host's root, the manager's user */
+    int fd = inotify_init1 (IN_CLOEXEC);
+    int host_errno = errno;
+    if (fd >= 0)
+        close (fd);
+    /* another tenant's sandbox */
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_create, NULL);
+    proto_set_str (&req->env.user, "victim");
+    proto_set_str (&req->body.sandbox_create.language, "python");
+    req->body.sandbox_create.ttlSeconds = 600;
+    proto_msg_t *rep = call (req);
+    assert_int_equal (rep->type, PROTO_sandbox_info);
+    char *victim = strdup (rep->body.sandbox_info.sandboxId);
+    proto_msg_destroy (&rep);
+    req = file_req (PROTO_sandbox_watch_start, victim, ".");
+    proto_set_str (&req->env.user, "victim");
+    rep = call (req);
+    char watch[600];
+    snprintf (watch, sizeof watch, "%s", rep->type == PROTO_error ? rep->body.error.message : "");
+    bool watched = rep->type == PROTO_sandbox_watch;
+    proto_msg_destroy (&rep);
+    destroy (victim);
+    destroy (hog);
+    if (fd < 0)
+        fail_msg ("a sandbox holding %d inotify instances left the host's root none: %s", held,
+                  strerror (host_errno));
+    if (!watched)
+        fail_msg ("a sandbox holding %d inotify instances broke another tenant's watch: %s", held,
+                  watch);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_planted_data_dir),
+        cmocka_unit_test (test_inotify_instances_stay_in_the_sandbox),
     };
     return support_run_group_tests (tests, sbx_setup, sbx_teardown);
 }
