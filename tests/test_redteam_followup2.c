@@ -149,11 +149,39 @@ test_inotify_instances_stay_in_the_sandbox (void **state)
                   watch);
 }
 
+/* The sandbox's pid 1 holds its socket to the manager: a command must not
+ * reach its descriptors (/proc/1/fd, pidfd_getfd) or memory. */
+static void
+test_init_unreachable (void **state)
+{
+    (void) state;
+    char *id = create ("python", 600);
+    char out[4096];
+    int rc = run (id, "python3 -c \"\n"
+                  "import ctypes, os\n"
+                  "libc = ctypes.CDLL(None, use_errno=True)\n"
+                  "got = []\n"
+                  "try: got.append('fd ' + ' '.join(os.listdir('/proc/1/fd')))\n"
+                  "except OSError: pass\n"
+                  "try: open('/proc/1/mem', 'rb'); got.append('mem')\n"
+                  "except OSError: pass\n"
+                  "p = os.pidfd_open(1)\n"
+                  "for n in range(16):\n"
+                  "    if libc.syscall(438, p, n, 0) >= 0: got.append('getfd %d' % n)\n"
+                  "print(got)\n"
+                  "\"", out, sizeof out);
+    destroy (id);
+    assert_int_equal (rc, 0);
+    if (strcmp (out, "[]\n"))
+        fail_msg ("a command reached its init: %s", out);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_planted_data_dir),
+        cmocka_unit_test (test_init_unreachable),
         cmocka_unit_test (test_inotify_instances_stay_in_the_sandbox),
     };
     return support_run_group_tests (tests, sbx_setup, sbx_teardown);
