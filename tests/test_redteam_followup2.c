@@ -176,6 +176,50 @@ test_init_unreachable (void **state)
         fail_msg ("a command reached its init: %s", out);
 }
 
+/* A made-up sandbox id names a made-up instance (`<instance>-<token>`),
+ * and ui-bridge (GET /v1/sandboxes/ID) and tool-runner (any sandbox tool)
+ * send a tenant's id to `sandbox-manager.<instance>` as given. Each name
+ * took a slot in the broker's table of 4096 for good; once they are
+ * gone, a restarted manager's new instance name had none: its sandboxes
+ * could not be reached. */
+static void
+test_made_up_instances_do_not_fill_the_broker (void **state)
+{
+    (void) state;
+    bus_client_set_timeout (s_c, 1, 0);
+    for (int i = 0; i < 4200; i++) {
+        char id[64], service[96];
+        snprintf (id, sizeof id, "fake%d-x", i);
+        snprintf (service, sizeof service, "sandbox-manager.fake%d", i);
+        proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
+        proto_set_str (&req->env.user, "tenant");
+        proto_set_str (&req->body.sandbox_get.sandboxId, id);
+        proto_msg_t *rep = bus_client_request (s_c, service, req);
+        proto_msg_destroy (&req);
+        proto_msg_destroy (&rep);
+    }
+    bus_client_set_timeout (s_c, 30000, 0);
+    /* the manager restarts, under a new instance id */
+    support_expect_clean_exit (s_mgr);
+    start_stack_manager ();
+    char *id = create ("python", 600);
+    char service[160];
+    snprintf (service, sizeof service, "sandbox-manager.%.*s", (int) (strrchr (id, '-') - id), id);
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
+    proto_set_str (&req->env.user, "tester");
+    proto_set_str (&req->body.sandbox_get.sandboxId, id);
+    proto_msg_t *rep = bus_client_request (s_c, service, req);
+    proto_msg_destroy (&req);
+    char got[600];
+    snprintf (got, sizeof got, "%s", !rep ? "no answer" : rep->type == PROTO_error
+              ? rep->body.error.message : "");
+    bool ok = rep && rep->type == PROTO_sandbox_info;
+    proto_msg_destroy (&rep);
+    destroy (id);
+    if (!ok)
+        fail_msg ("after 4200 made-up instance names, %s is unreachable: %s", service, got);
+}
+
 int
 main (void)
 {
@@ -183,6 +227,7 @@ main (void)
         cmocka_unit_test (test_planted_data_dir),
         cmocka_unit_test (test_init_unreachable),
         cmocka_unit_test (test_inotify_instances_stay_in_the_sandbox),
+        cmocka_unit_test (test_made_up_instances_do_not_fill_the_broker),
     };
     return support_run_group_tests (tests, sbx_setup, sbx_teardown);
 }
