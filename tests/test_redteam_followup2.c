@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,55 @@ test_made_up_instances_do_not_fill_the_broker (void **state)
         fail_msg ("after 4200 made-up instance names, %s is unreachable: %s", service, got);
 }
 
+/* /etc/subuid hands a local user a range of host uids to map in its own
+ * user namespaces (rootless podman, unshare): useradd's 16th and 17th
+ * users get 1083040.. and 1148576.., across the sandboxes' default range
+ * (CAISSON_SANDBOX_UID_BASE 1100000). That user can then be a sandbox's
+ * uid on the host: signal and ptrace its processes, read their
+ * /proc/<pid>/environ (the tenant's envVars). sandbox-manager must refuse
+ * a range any local user may hold. */
+static void
+test_sandbox_uids_held_by_a_local_user (void **state)
+{
+    (void) state;
+    /* the host's own file is put back as it was, byte for byte */
+    static char saved[65536];
+    size_t len = 0;
+    FILE *f = fopen ("/etc/subuid", "r");
+    bool existed = f != NULL;
+    if (f) {
+        len = fread (saved, 1, sizeof saved, f);
+        fclose (f);
+        if (len == sizeof saved)
+            skip ();
+    }
+    f = fopen ("/etc/subuid", "a");
+    assert_non_null (f);
+    fprintf (f, "%stenant16:1083040:65536\n", len && saved[len - 1] != '\n' ? "\n" : "");
+    fclose (f);
+    support_expect_clean_exit (s_mgr);
+    s_mgr = support_spawn ("caisson-sandbox-manager", NULL);
+    bool refused = false;
+    for (int i = 0; i < 50 && !refused; i++) {
+        int st;
+        refused = waitpid (s_mgr, &st, WNOHANG) == s_mgr;
+        usleep (100 * 1000);
+    }
+    if (existed) {
+        f = fopen ("/etc/subuid", "w");
+        assert_non_null (f);
+        assert_int_equal (fwrite (saved, 1, len, f), len);
+        fclose (f);
+    } else
+        unlink ("/etc/subuid");
+    if (!refused)
+        support_stop (s_mgr, SIGTERM, 5000);
+    start_stack_manager ();
+    if (!refused)
+        fail_msg ("sandbox-manager runs sandboxes as uids 1100000.., which /etc/subuid gives "
+                  "to local user tenant16");
+}
+
 int
 main (void)
 {
@@ -228,6 +278,7 @@ main (void)
         cmocka_unit_test (test_init_unreachable),
         cmocka_unit_test (test_inotify_instances_stay_in_the_sandbox),
         cmocka_unit_test (test_made_up_instances_do_not_fill_the_broker),
+        cmocka_unit_test (test_sandbox_uids_held_by_a_local_user),
     };
     return support_run_group_tests (tests, sbx_setup, sbx_teardown);
 }
