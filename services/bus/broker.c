@@ -426,6 +426,8 @@ on_ready (broker_t *self, busio_msg_t *m, worker_t *w, const char *key)
     /* A worker's two names (service, service.instance) come before names
      * only clients have used: a full table makes room for them. */
     if (zhashx_size (self->services) + 2 > MAX_SERVICES)
+        services_prune (self, 2, false);
+    if (zhashx_size (self->services) + 2 > MAX_SERVICES)
         services_prune (self, 2, true);
     if (w) {                    /* a repeated READY updates the registration */
         service_detach (w->service, w);
