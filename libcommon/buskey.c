@@ -51,8 +51,20 @@ create_one (const char *dir, const char *role, char *err, size_t errlen)
     char pub[PATH_MAX], sec[PATH_MAX + 8];
     snprintf (pub, sizeof pub, "%s/%s.key", dir, role);
     snprintf (sec, sizeof sec, "%s_secret", pub);
-    if (access (sec, F_OK) == 0 && access (pub, F_OK) == 0)
+    struct stat st;
+    if (lstat (sec, &st) == 0 && access (pub, F_OK) == 0) {
+        /* A secret someone else made is a secret someone else knows. */
+        if (!S_ISREG (st.st_mode) || st.st_uid != geteuid ()) {
+            snprintf (err, errlen, "bus key %s is not a file of this user (uid %u): remove it "
+                      "and its .key to make a new one", sec, (unsigned) geteuid ());
+            return -1;
+        }
+        if ((st.st_mode & 077) && chmod (sec, 0600)) {
+            snprintf (err, errlen, "cannot restrict the bus key %s: %s", sec, strerror (errno));
+            return -1;
+        }
         return 0;
+    }
     zcert_t *cert = zcert_new ();
     if (!cert) {
         snprintf (err, errlen, "cannot make a CURVE keypair for %s", role);
@@ -74,6 +86,12 @@ buskey_create (const char *dir, char *err, size_t errlen)
 {
     if (mkdir (dir, 0700) && errno != EEXIST) {
         snprintf (err, errlen, "cannot make the bus key directory %s: %s", dir, strerror (errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat (dir, &st) || !S_ISDIR (st.st_mode) || st.st_uid != geteuid ()) {
+        snprintf (err, errlen, "the bus key directory %s is not a directory of this user "
+                  "(uid %u): another user could know the keys in it", dir, (unsigned) geteuid ());
         return -1;
     }
     if (chmod (dir, 0700)) {

@@ -12,3 +12,7 @@ caisson_test(test_redteam_sandbox test_redteam_sandbox.c sbx_client.c)
 target_link_libraries(test_redteam_sandbox PRIVATE PkgConfig::LMDB)
 add_dependencies(test_redteam_sandbox caisson caisson-bus caisson-event-log caisson-sandbox-manager
                  caisson-tool-runner caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
+# A second red-team pass over issue 11's fixes.
+caisson_test(test_redteam_followup2 test_redteam_followup2.c sbx_client.c)
+add_dependencies(test_redteam_followup2 caisson caisson-bus caisson-sandbox-manager
+                 caisson-sandbox-init)

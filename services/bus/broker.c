@@ -220,6 +220,38 @@ request_free (broker_t *self, request_t *r)
     free (r);
 }
 
+/* Forgets a name no worker serves, with any requests queued for it (their
+ * clients time out, as they do for an expired request). */
+static void
+service_forget (broker_t *self, service_t *s)
+{
+    while (s->head) {
+        request_t *r = s->head;
+        s->head = r->next;
+        request_free (self, r);
+    }
+    s->tail = NULL;
+    s->queued = 0;
+    zhashx_delete (self->services, s->name);
+}
+
+/* Forgets up to max names no worker serves: those with nothing queued
+ * only, unless also_queued. Clients may name anything (a tenant's made-up
+ * sandbox id names an instance), so names that only clients have used
+ * must not hold the table's slots for good. */
+static void
+services_prune (broker_t *self, size_t max, bool also_queued)
+{
+    zlistx_t *idle = zlistx_new ();
+    for (service_t *s = zhashx_first (self->services); s && zlistx_size (idle) < max;
+         s = zhashx_next (self->services))
+        if (!s->nworkers && (also_queued || !s->head))
+            zlistx_add_end (idle, s);
+    for (service_t *s = zlistx_first (idle); s; s = zlistx_next (idle))
+        service_forget (self, s);
+    zlistx_destroy (&idle);
+}
+
 /* Sends queued requests of s to its workers while any has credit; drops
  * those whose client has given up on them by now (and resent). */
 static void
@@ -391,6 +423,12 @@ on_ready (broker_t *self, busio_msg_t *m, worker_t *w, const char *key)
                        holder ? holder : "no", service, (unsigned long long) silenced);
         return;
     }
+    /* A worker's two names (service, service.instance) come before names
+     * only clients have used: a full table makes room for them. */
+    if (zhashx_size (self->services) + 2 > MAX_SERVICES)
+        services_prune (self, 2, false);
+    if (zhashx_size (self->services) + 2 > MAX_SERVICES)
+        services_prune (self, 2, true);
     if (w) {                    /* a repeated READY updates the registration */
         service_detach (w->service, w);
         service_detach (w->instance, w);
@@ -485,6 +523,7 @@ heartbeat (broker_t *self)
     zlistx_destroy (&dead);
     for (service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services))
         service_dispatch (self, s);     /* also expires stale queued requests */
+    services_prune (self, SIZE_MAX, false);
 }
 
 /* ---- authentication (ZAP, RFC 27) --------------------------------------- */

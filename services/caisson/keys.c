@@ -2,6 +2,7 @@
 #include "keys.h"
 #include "buskey.h"
 #include "cfg.h"
+#include "stack.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -31,7 +32,7 @@ keys_prepare (const char *data)
 int
 cmd_keys (const char *data)
 {
-    if (keys_prepare (data))
+    if (stack_check_owner (data) || keys_prepare (data))
         return 1;
     char dir[PATH_MAX];
     buskey_dir (dir, sizeof dir);

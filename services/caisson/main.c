@@ -168,7 +168,7 @@ cmd_up (const args_t *a)
                  (int) running);
         return 1;
     }
-    if (keys_prepare (a->data))
+    if (stack_check_owner (a->data) || keys_prepare (a->data))
         return 1;
     stack_tighten (a->data);
     if (!a->detach)

@@ -52,6 +52,31 @@ stack_prepare (const char *data, char *out, size_t outlen)
     return 0;
 }
 
+int
+stack_check_owner (const char *data)
+{
+    /* run/ holds the pid `down` signals, log/ the files the services
+     * append to, keys/ (checked by buskey_create) the bus's secrets: a
+     * dir another uid made, in /tmp say, would hand all of them to it. */
+    const char *subs[] = { "", "/run", "/log" };
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        char path[PATH_MAX + 8];
+        snprintf (path, sizeof path, "%s%s", data, subs[i]);
+        struct stat st;
+        if (stat (path, &st) || !S_ISDIR (st.st_mode)) {
+            fprintf (stderr, "caisson: %s: not a directory\n", path);
+            return -1;
+        }
+        if (st.st_uid != geteuid ()) {
+            fprintf (stderr, "caisson: %s belongs to uid %u, not to this user (uid %u): another "
+                     "user could hold its keys and logs; use a data directory of your own\n",
+                     path, (unsigned) st.st_uid, (unsigned) geteuid ());
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static size_t s_root_len;
 
 /* One entry of the data dir: group and other bits off; a sandbox's own

@@ -29,6 +29,12 @@ typedef struct {
  * path into out. Returns 0 or -1 with a message on stderr. */
 int stack_prepare (const char *data, char *out, size_t outlen);
 
+/* Refuses (-1, with the path and its owner on stderr) a data dir, run/ or
+ * log/ that is not a directory owned by this process's user: `up` and
+ * `keys` would otherwise start a stack whose keys, logs and pid file
+ * another local user made. Returns 0 when all are this user's. */
+int stack_check_owner (const char *data);
+
 /* Takes group and other permissions off everything under data (which an
  * older version left 0755/0644), except the search bit of each sandbox's
  * directory; workspaces' contents are left alone. `up` runs it on start.

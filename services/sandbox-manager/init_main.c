@@ -135,7 +135,26 @@ main (int argc, char **argv)
         dprintf (3, "E control socket: %s\n", strerror (errno));
         return 1;
     }
+    /* The new user namespace's owner is the effective uid at the clone.
+     * The kernel charges a namespace's per-user counts (inotify instances
+     * and watches, among others) to its owner too: were it root, one
+     * sandbox could take root's share, the host's and every other
+     * sandbox's. Owned by the sandbox's own uid, it takes only its own.
+     * Real and saved ids stay root's, so the helper takes root back. */
+    if (setresgid ((gid_t) -1, (gid_t) o.host_uid, (gid_t) -1)
+        || setresuid ((uid_t) -1, o.host_uid, (uid_t) -1)) {
+        dprintf (3, "E owner of the namespaces: %s\n", strerror (errno));
+        return 1;
+    }
     pid_t pid = (pid_t) syscall (SYS_clone, sbx_ns_flags (&o) | SIGCHLD, NULL, NULL, NULL, 0);
+    int clone_errno = errno;
+    if (pid != 0 && (setresuid ((uid_t) -1, 0, (uid_t) -1) || setresgid ((gid_t) -1, 0, (gid_t) -1))) {
+        dprintf (3, "E taking root back: %s\n", strerror (errno));
+        if (pid > 0)
+            kill (pid, SIGKILL);
+        return 1;
+    }
+    errno = clone_errno;
     if (pid == 0) {
         close (go[1]);
         close (ready[0]);

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -171,6 +172,40 @@ refill (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/* Whether a local user may hold a host uid in [base, base + count): its
+ * own (passwd) or one /etc/subuid or /etc/subgid lends it to map in its
+ * user namespaces (rootless containers, unshare). Such a user could be a
+ * sandbox's uid on the host: signal and ptrace its processes, read their
+ * environment. Writes the first overlap into why. */
+static bool
+uids_held (uint64_t base, uint64_t count, char *why, size_t whylen)
+{
+    static const char *const files[] = { "/etc/subuid", "/etc/subgid" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        FILE *f = fopen (files[i], "re");
+        char line[512], name[256];
+        unsigned long long start, n;
+        while (f && fgets (line, sizeof line, f))
+            if (sscanf (line, "%255[^:]:%llu:%llu", name, &start, &n) == 3 && start < base + count
+                && base < start + n) {
+                snprintf (why, whylen, "%s lends %s uids %llu..%llu", files[i], name, start,
+                          start + n - 1);
+                fclose (f);
+                return true;
+            }
+        if (f)
+            fclose (f);
+    }
+    struct passwd *pw;
+    bool held = false;
+    setpwent ();
+    while (!held && (pw = getpwent ()))
+        if ((held = pw->pw_uid >= base && pw->pw_uid < base + count))
+            snprintf (why, whylen, "user %s has uid %u", pw->pw_name, (unsigned) pw->pw_uid);
+    endpwent ();
+    return held;
+}
+
 static int
 setup (svc_t *svc)
 {
@@ -182,6 +217,16 @@ setup (svc_t *svc)
         return -1;
     }
     snprintf (m->data, sizeof m->data, "%s", cfg_str ("CAISSON_DATA"));
+    char why[600];
+    if (uids_held (cfg_u64 ("CAISSON_SANDBOX_UID_BASE"), cfg_u64 ("CAISSON_SANDBOX_UID_COUNT"), why,
+                   sizeof why)) {
+        clog_error (NULL, "CAISSON_SANDBOX_UID_BASE %llu and CAISSON_SANDBOX_UID_COUNT %llu: %s, "
+                    "so that user could act as a sandbox; choose a range no local user holds",
+                    (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_UID_BASE"),
+                    (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_UID_COUNT"), why);
+        free (m);
+        return -1;
+    }
     char self[4096];
     ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = 0;
