@@ -15,7 +15,8 @@ static const char *const s_services[] = {
 };
 #define SERVICES (sizeof s_services / sizeof s_services[0])
 
-static char s_role[64] = BUSKEY_CLIENT;
+/* Set by a service or the broker; empty: CAISSON_BUS_ROLE. */
+static char s_role[64];
 
 bool
 buskey_curve (void)
@@ -42,6 +43,28 @@ void
 buskey_set_role (const char *role)
 {
     snprintf (s_role, sizeof s_role, "%s", role);
+}
+
+/* The process's role, or NULL with the reason in err when
+ * CAISSON_BUS_ROLE is not a role name: it names a file in the key
+ * directory, so it must not reach outside it. */
+static const char *
+own_role (char *err, size_t errlen)
+{
+    if (*s_role)
+        return s_role;
+    const char *role = cfg_str ("CAISSON_BUS_ROLE");
+    size_t len = strlen (role);
+    bool valid = len > 0 && len < sizeof s_role && role[0] != '-';
+    for (size_t i = 0; valid && i < len; i++)
+        valid = (role[i] >= 'a' && role[i] <= 'z') || (role[i] >= '0' && role[i] <= '9')
+                || role[i] == '-';
+    if (!valid) {
+        snprintf (err, errlen, "CAISSON_BUS_ROLE \"%.64s\" is not a role name (lower-case "
+                  "letters, digits and '-', at most 63)", role);
+        return NULL;
+    }
+    return role;
 }
 
 /* Writes role's keypair into dir unless its secret file is there. */
@@ -138,8 +161,8 @@ buskey_apply (zsock_t *sock, bool bind, const char *role, char *err, size_t errl
 {
     if (!buskey_curve ())
         return 0;
-    if (!role)
-        role = s_role;
+    if (!role && !(role = own_role (err, errlen)))
+        return -1;
     zcert_t *own = load (role, true, err, errlen);
     if (!own)
         return -1;

@@ -35,8 +35,11 @@ void buskey_dir (char *out, size_t outlen);
  * holder of that service's key may serve. */
 bool buskey_is_service (const char *name);
 
-/* The role this process's bus sockets use unless told otherwise: `client`
- * until set. svc_main sets the service's name, the broker `bus`. */
+/* The role this process's bus sockets use unless told otherwise. Until
+ * set, CAISSON_BUS_ROLE (default `client`): a command run inside a
+ * service's container, whose key directory holds that service's secret
+ * only, uses that service's key. svc_main sets the service's name, the
+ * broker `bus`. */
 void buskey_set_role (const char *role);
 
 /* Makes dir (0700) and every role's keypair that is missing in it (secret

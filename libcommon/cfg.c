@@ -25,6 +25,11 @@ static const cfg_entry_t table[] = {
     { "CAISSON_BUS_KEYS", "", ALL,
       "Directory of the bus's CURVE keys (`<role>.key`, `<role>.key_secret`); "
       "empty means `$CAISSON_DATA/keys`. `caisson up` creates missing ones." },
+    { "CAISSON_BUS_ROLE", "client", "caisson",
+      "Whose key in CAISSON_BUS_KEYS the CLI's bus sockets use: `client` "
+      "(the operators' key) or a service's name, as in that service's "
+      "container, whose key directory holds only its own secret. Services "
+      "and the broker always use their own." },
     { "CAISSON_HTTP", "127.0.0.1:8080", "ui-bridge, caisson",
       "HTTP listen address of ui-bridge." },
     { "CAISSON_INSTANCE", "", "services",

@@ -370,6 +370,46 @@ test_service_without_its_key_refuses_to_start (void **state)
         fail_msg ("tool-runner's refusal does not name %s", want);
 }
 
+/* A container of one service holds only that service's secret, the bus's
+ * public key and that service's public key (compose.yaml): the service
+ * joins the bus from such a directory, and a command run beside it (its
+ * health check) uses that service's key, with no client secret to take. */
+static void
+test_a_role_key_directory_is_enough (void **state)
+{
+    (void) state;
+    setup ();
+    char full[1024], role[1100], env[1200];
+    buskey_dir (full, sizeof full);
+    snprintf (role, sizeof role, "%s/../keys-tool-runner", full);
+    assert_int_equal (mkdir (role, 0700), 0);
+    support_sh ("cp '%s/bus.key' '%s/tool-runner.key' '%s/tool-runner.key_secret' '%s/'",
+                full, full, full, role);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    snprintf (env, sizeof env, "CAISSON_BUS_KEYS=%s", role);
+    pid_t tr = support_spawn ("caisson-tool-runner", (const char *[]) { env, NULL });
+    bus_client_t *c = legit_client ();
+    assert_true (answers_health (c, "tool-runner"));
+    bus_client_destroy (&c);
+
+    setenv ("CAISSON_BUS_KEYS", role, 1);
+    const char *health[] = { "caisson", "health", "tool-runner", NULL };
+    if (support_run (health, NULL, 0) == 0)
+        fail_msg ("caisson health with CAISSON_BUS_ROLE=client (the default) answered from a "
+                  "directory without the client secret");
+    setenv ("CAISSON_BUS_ROLE", "tool-runner", 1);
+    int as_role = support_run (health, NULL, 0);
+    setenv ("CAISSON_BUS_ROLE", "../keys/client", 1);
+    int escaped = support_run (health, NULL, 0);
+    unsetenv ("CAISSON_BUS_ROLE");
+    setenv ("CAISSON_BUS_KEYS", full, 1);
+    assert_int_equal (as_role, 0);
+    if (escaped == 0)
+        fail_msg ("CAISSON_BUS_ROLE=../keys/client reached a key outside the key directory");
+    support_expect_clean_exit (tr);
+    support_expect_clean_exit (bus);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -385,6 +425,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_forged_events_without_a_key_are_not_delivered),
         cmocka_unit_test (test_impostor_sandbox_manager_gets_no_requests),
         cmocka_unit_test (test_service_without_its_key_refuses_to_start),
+        cmocka_unit_test (test_a_role_key_directory_is_enough),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }
