@@ -51,7 +51,6 @@ struct _bus_worker_t {
     int64_t liveness;           /* heartbeats missed before giving up */
     int64_t broker_expiry;      /* when a silent broker is taken for dead */
     int64_t next_heartbeat;
-    uint64_t handled;
     zhashx_t *cache_index;      /* request id -> cached_t */
     zhashx_t *pending;          /* request id -> bus_pending_t, deferred */
     const proto_msg_t *current; /* the request the handler is running */
@@ -239,12 +238,6 @@ bus_worker_instance (bus_worker_t *self)
     return self->instance;
 }
 
-uint64_t
-bus_worker_handled (bus_worker_t *self)
-{
-    return self->handled;
-}
-
 static void
 cache_put (bus_worker_t *self, const char *id, const uint8_t *data, size_t size)
 {
@@ -329,7 +322,6 @@ serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
             rep = proto_error_from (&err);
         }
         else if (!(rep = builtin (self, req))) {
-            self->handled++;
             self->current = req;
             self->current_client = client;
             rep = self->handler ? self->handler (req, self->arg) : NULL;

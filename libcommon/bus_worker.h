@@ -63,8 +63,4 @@ const proto_msg_t *bus_pending_request (const bus_pending_t *pending);
 /* The instance id in use (borrowed). */
 const char *bus_worker_instance (bus_worker_t *self);
 
-/* How many requests the handler has run (retries answered from the reply
- * cache are not counted). */
-uint64_t bus_worker_handled (bus_worker_t *self);
-
 #endif
