@@ -32,10 +32,10 @@ typedef struct {
 void sbx_init_send (sbx_ictx_t *ctx, proto_msg_t *msg);
 
 /* Processes (sbx_proc.c). exec and run_code take ownership of req and
- * return its reply, or NULL when the reply is sent later. */
+ * return its reply, or NULL when the reply is sent later. The set lives as
+ * long as the init (pid 1 ends only with the sandbox), so it has no destroy. */
 typedef struct _sbx_procs_t sbx_procs_t;
 sbx_procs_t *sbx_procs_new (sbx_ictx_t *ctx);
-void sbx_procs_destroy (sbx_procs_t **self_p);
 proto_msg_t *sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req);
 proto_msg_t *sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req);
 /* exec.list, exec.kill, exec.cancel, exec.wait, exec.output: as exec. */
@@ -63,7 +63,7 @@ proto_msg_t *sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req);
 int sbx_files_resolve (const char *path, bool want_parent, char *out, size_t outlen,
                        char *why, size_t whylen);
 
-/* Watches (sbx_files.c): inotify. */
+/* Watches (sbx_watch.c): inotify. */
 proto_msg_t *sbx_watch_handle (sbx_ictx_t *ctx, const proto_msg_t *req);
 int sbx_watch_fd (void);
 void sbx_watch_service (sbx_ictx_t *ctx);

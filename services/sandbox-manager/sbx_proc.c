@@ -75,18 +75,6 @@ proc_free (proc_t *p)
     memset (p, 0, sizeof *p);
 }
 
-void
-sbx_procs_destroy (sbx_procs_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    for (int i = 0; i < MAX_PROCS; i++)
-        if ((*self_p)->p[i].used)
-            proc_free (&(*self_p)->p[i]);
-    free (*self_p);
-    *self_p = NULL;
-}
-
 /* Builds "KEY=VALUE" strings from a JSON object into env; returns the count. */
 static int
 env_add (char **env, int n, int max, json_t *obj)
