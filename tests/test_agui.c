@@ -138,9 +138,14 @@ test_failed_and_cancelled (void **state)
 
     t = agui_new ("th", "r4", "X");
     out = json_array ();
-    feed (t, "cancelled", "{}", 3, out);
+    /* a cancelled run ends with `failed` (run.c's run_end), as any other */
+    feed (t, "failed", "{\"status\":\"cancelled\",\"reason\":\"cancelled on request\"}", 3,
+          out);
     agui_fail (t, "bus", "late failure", out);
-    assert_string_equal (types (out), "STATE_DELTA RUN_FINISHED ");
+    assert_string_equal (types (out), "STATE_DELTA RUN_ERROR ");
+    assert_string_equal (json_string_value (json_object_get (json_array_get (out, 1),
+                                                             "message")),
+                         "cancelled on request");
     json_decref (out);
     agui_destroy (&t);
 }

@@ -238,11 +238,6 @@ agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_
         json_t *answer = json_object_get (data, "answer");
         finish (self, out, NULL, answer ? json_incref (answer) : NULL);
     }
-    else if (!strcmp (kind, "cancelled")) {
-        close_step (self, out);
-        state_delta (self, out, "/status", json_string ("cancelled"));
-        finish (self, out, json_pack ("{s:s}", "type", "cancelled"), NULL);
-    }
     else if (!strcmp (kind, "failed")) {
         close_step (self, out);
         state_delta (self, out, "/status", json_string ("failed"));

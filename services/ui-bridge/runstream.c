@@ -31,8 +31,7 @@ struct _runstream_t {
 bool
 runstream_terminal (const char *kind)
 {
-    return kind && (!strcmp (kind, "complete") || !strcmp (kind, "failed")
-                    || !strcmp (kind, "cancelled"));
+    return kind && (!strcmp (kind, "complete") || !strcmp (kind, "failed"));
 }
 
 runstream_t *

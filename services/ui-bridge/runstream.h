@@ -32,7 +32,7 @@ json_t *runstream_next (runstream_t *self, int timeout_ms);
 /* Why the stream failed, or NULL while it is healthy. */
 const char *runstream_error (runstream_t *self);
 
-/* True for the kinds that end a run. */
+/* True for the kinds that end a run (a cancelled run ends with `failed`). */
 bool runstream_terminal (const char *kind);
 
 #endif

@@ -48,8 +48,7 @@ static void
 s_count (watcher_t *self, const char *kind, json_t *data)
 {
     char labels[256] = "";
-    if (!strcmp (kind, "run_started") || !strcmp (kind, "complete") || !strcmp (kind, "failed")
-        || !strcmp (kind, "cancelled")) {
+    if (!strcmp (kind, "run_started") || !strcmp (kind, "complete") || !strcmp (kind, "failed")) {
         metrics_label (labels, sizeof labels, "status",
                        !strcmp (kind, "run_started") ? "started"
                        : !strcmp (kind, "complete") ? "completed" : kind);

@@ -148,7 +148,6 @@ function onEvent(kind, data) {
     case "complete": setStatus("completed"); note("run completed" + (data.answer ? ": " + data.answer : "")); showArtifacts(); break;
     case "failed": setStatus("failed"); note("run failed: " + (data.reason || data.message || ""), "error"); showArtifacts(); break;
     case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`); break;
-    case "cancelled": setStatus("cancelled"); note("run cancelled"); break;
     case "step_started": case "step_finished": case "usage": break;
     default: break;
   }
