@@ -1,4 +1,6 @@
-/* runroute: the orchestrator instance that owns a run. See runroute.h. */
+/* runroute: which instance a request goes to: the orchestrator that owns a
+ * run, the sandbox-manager that owns a sandbox, or every instance of a
+ * service. See runroute.h. */
 #include "runroute.h"
 #include "mdp.h"
 #include "mpjson.h"

@@ -2,9 +2,11 @@
  * With several orchestrators, only the one that started a run holds it;
  * event-log's record of the run names that instance (from its
  * `run_started` event), so clients (the CLI, ui-bridge) address
- * `orchestrator.<instance>` and the broker routes there. And a question
- * about every host (each sandbox-manager's sandboxes) goes to each
- * instance the broker knows. */
+ * `orchestrator.<instance>` and the broker routes there. A sandbox id
+ * names the sandbox-manager that made it, so a request about a sandbox
+ * (from tool-runner, ui-bridge, the CLI) goes to that instance. And a
+ * question about every host (each sandbox-manager's sandboxes) goes to
+ * each instance the broker knows. */
 #ifndef CAISSON_RUNROUTE_H
 #define CAISSON_RUNROUTE_H
 
