@@ -236,7 +236,11 @@ expand_json (const json_t *v, const json_t *results)
 /* A new formatted string, or NULL when memory runs out (as the caller's
  * pointer stayed NULL before: an expectation message that cannot be made
  * is dropped rather than crashing the replay server). */
-static char * __attribute__ ((format (printf, 1, 2)))
+static char *
+format_new (const char *format, ...)
+    __attribute__ ((format (printf, 1, 2)));
+
+static char *
 format_new (const char *format, ...)
 {
     char *text;
