@@ -526,15 +526,16 @@ bench_broker (const opts_t *o, char ep[4][PATH_MAX + 32], bool curve, result_t *
 
 /* ---- report ------------------------------------------------------------- */
 
-/* One row of the table: the four runs' values, and two ratios. */
+/* One row of the table: the four runs' values (with that many decimals),
+ * and two ratios. */
 static void
-row (const char *what, const char *fmt, double raw, double raw_c, double brk, double brk_c,
+row (const char *what, int decimals, double raw, double raw_c, double brk, double brk_c,
      bool lower_is_better)
 {
     printf ("  %-22s", what);
     const double v[4] = { raw, raw_c, brk, brk_c };
     for (int i = 0; i < 4; i++)
-        printf (fmt, v[i]);
+        printf (" %11.*f", decimals, v[i]);
     /* How many times worse CURVE makes each path. */
     printf (" %8.2f %8.2f\n", lower_is_better ? raw_c / raw : raw / raw_c,
             lower_is_better ? brk_c / brk : brk / brk_c);
@@ -561,13 +562,13 @@ report (const opts_t *o, size_t ping_size, const result_t r[4])
             o->pipelined, o->window);
     printf ("  %-22s %11s %11s %11s %11s %8s %8s\n", "", "raw", "raw+CURVE", "broker",
             "brk+CURVE", "raw", "broker");
-    row ("sequential p50 (us)", " %11.1f", r[0].p50_us, r[1].p50_us, r[2].p50_us, r[3].p50_us,
+    row ("sequential p50 (us)", 1, r[0].p50_us, r[1].p50_us, r[2].p50_us, r[3].p50_us,
          true);
-    row ("sequential p99 (us)", " %11.1f", r[0].p99_us, r[1].p99_us, r[2].p99_us, r[3].p99_us,
+    row ("sequential p99 (us)", 1, r[0].p99_us, r[1].p99_us, r[2].p99_us, r[3].p99_us,
          true);
-    row ("sequential req/s", " %11.0f", r[0].seq_rps, r[1].seq_rps, r[2].seq_rps, r[3].seq_rps,
+    row ("sequential req/s", 0, r[0].seq_rps, r[1].seq_rps, r[2].seq_rps, r[3].seq_rps,
          false);
-    row ("pipelined req/s", " %11.0f", r[0].pipe_rps, r[1].pipe_rps, r[2].pipe_rps,
+    row ("pipelined req/s", 0, r[0].pipe_rps, r[1].pipe_rps, r[2].pipe_rps,
          r[3].pipe_rps, false);
     printf ("\n  (the last two columns: how many times worse CURVE makes the raw hop and "
             "the broker path)\n\ntargets\n");

@@ -20,6 +20,10 @@ typedef struct {
 
 static void
 put (text_t *t, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void
+put (text_t *t, const char *fmt, ...)
 {
     if (t->truncated)
         return;

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +233,25 @@ expand_json (const json_t *v, const json_t *results)
     return json_deep_copy (v);
 }
 
+/* A new formatted string, or NULL when memory runs out (as the caller's
+ * pointer stayed NULL before: an expectation message that cannot be made
+ * is dropped rather than crashing the replay server). */
+static char *
+format_new (const char *format, ...)
+    __attribute__ ((format (printf, 1, 2)));
+
+static char *
+format_new (const char *format, ...)
+{
+    char *text;
+    va_list args;
+    va_start (args, format);
+    if (vasprintf (&text, format, args) < 0)
+        text = NULL;
+    va_end (args);
+    return text;
+}
+
 /* Checks the turn's "expect" against the latest tool results; on a
  * mismatch returns a new message saying what was expected. */
 static char *
@@ -254,7 +274,7 @@ check_expect (const json_t *expect, const json_t *results, const json_t *raw,
             if (strcmp (json_string_value (name) ?: "", want) == 0)
                 break;
         if (i == json_array_size (offered)) {
-            asprintf (&msg, "expected the request to offer the tool %s", want);
+            msg = format_new ("expected the request to offer the tool %s", want);
             return msg;
         }
         if (!tool && !contains && !ok)
@@ -263,14 +283,14 @@ check_expect (const json_t *expect, const json_t *results, const json_t *raw,
     if (!last)
         return strdup ("expected a tool result in the request, found none");
     if (tool && strcmp (tool, json_string_value (json_object_get (last, "_name")) ?: "") != 0)
-        asprintf (&msg, "expected the latest tool result to come from %s", tool);
+        msg = format_new ("expected the latest tool result to come from %s", tool);
     else if (json_is_boolean (ok)
              && json_is_true (ok) == json_is_false (json_object_get (last, "success")))
-        asprintf (&msg, "expected the latest tool result to be %s, got: %.200s",
-                  json_is_true (ok) ? "a success" : "a failure", lastraw ?: "");
+        msg = format_new ("expected the latest tool result to be %s, got: %.200s",
+                          json_is_true (ok) ? "a success" : "a failure", lastraw ?: "");
     else if (contains && !strstr (lastraw ?: "", contains))
-        asprintf (&msg, "expected the latest tool result to contain \"%s\", got: %.200s",
-                  contains, lastraw ?: "");
+        msg = format_new ("expected the latest tool result to contain \"%s\", got: %.200s",
+                          contains, lastraw ?: "");
     return msg;
 }
 
@@ -316,8 +336,8 @@ play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *result
     json_t *turn = json_array_get (turns, idx);
     if (!turn) {
         reply->status = 400;
-        asprintf (&reply->error, "cassette %s has %zu turns; the conversation asks for turn %zu",
-                  c->file, json_array_size (turns), idx + 1);
+        reply->error = format_new ("cassette %s has %zu turns; the conversation asks for "
+                                   "turn %zu", c->file, json_array_size (turns), idx + 1);
         return;
     }
     json_t *last = json_array_get (results, json_array_size (results) - 1);

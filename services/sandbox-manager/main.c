@@ -18,8 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int sbx_pool_fill (sbx_mgr_t *m);
-
 static void
 box_free (void **item)
 {

@@ -69,5 +69,9 @@ proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);
 
 /* Bus requests (handler.c). */
 proto_msg_t *sbx_handle (const proto_msg_t *req, void *arg);
+/* Starts one warm-pool sandbox (default limits, unclaimed) unless the pool
+ * is full or a start is under way. Returns 1 started, 0 nothing to do, -1
+ * the start failed. */
+int sbx_pool_fill (sbx_mgr_t *m);
 
 #endif

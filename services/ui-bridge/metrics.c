@@ -182,6 +182,10 @@ typedef struct {
 
 static void
 put (buf_t *b, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void
+put (buf_t *b, const char *fmt, ...)
 {
     va_list ap;
     for (;;) {
@@ -218,7 +222,7 @@ metrics_render (metrics_t *self)
 {
     static const char *types[] = { "counter", "gauge", "histogram" };
     buf_t b = { 0 };
-    put (&b, "");
+    put (&b, "%s", "");         /* allocates: no metrics renders as "" */
     pthread_mutex_lock (&self->lock);
     for (metric_t *m = self->first; m; m = m->next) {
         put (&b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, types[m->type]);
