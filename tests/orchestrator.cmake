@@ -7,11 +7,12 @@ target_link_libraries(test_llm PRIVATE llm)
 if(CAISSON_FUZZ)
     set(llm_dir ${PROJECT_SOURCE_DIR}/services/orchestrator)
     add_executable(fuzz-llm fuzz_llm.c ${llm_dir}/sse.c ${llm_dir}/llm_stream.c
-                   ${llm_dir}/llm_openai.c ${llm_dir}/llm_anthropic.c)
-    target_include_directories(fuzz-llm PRIVATE ${llm_dir})
+                   ${llm_dir}/llm_openai.c ${llm_dir}/llm_anthropic.c ${decoder_sources})
+    target_include_directories(fuzz-llm PRIVATE ${llm_dir} ${PROJECT_SOURCE_DIR}/libcommon
+                               ${PROJECT_SOURCE_DIR})
     target_compile_options(fuzz-llm PRIVATE ${fuzz_flags})
     target_link_options(fuzz-llm PRIVATE ${fuzz_flags})
-    target_link_libraries(fuzz-llm PRIVATE PkgConfig::JANSSON)
+    target_link_libraries(fuzz-llm PRIVATE PkgConfig::JANSSON PkgConfig::MSGPACK)
     set_target_properties(fuzz-llm PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 endif()
 

@@ -555,7 +555,7 @@ keys_load (broker_t *self)
         size_t len = strlen (e->d_name);
         if (len <= 4 || len > 64 + 4 || strcmp (e->d_name + len - 4, ".key"))
             continue;
-        char path[PATH_MAX + 80];
+        char path[PATH_MAX + sizeof e->d_name + 1];
         snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
         zcert_t *cert = zcert_load (path);
         char *name = strndup (e->d_name, len - 4);
