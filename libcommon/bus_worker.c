@@ -332,7 +332,7 @@ serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
                 return;
             }
             if (!rep)
-                rep = proto_error_new (req, "internal", "%s: no answer to %s",
+                rep = proto_error_new (req, PROTO_ERR_internal, "%s: no answer to %s",
                                        self->service, proto_type_name (req->type));
         }
         if (rep && proto_encode (rep, &data, &size) == 0 && req)
@@ -393,7 +393,7 @@ bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_t *r
     }
     bus_pending_t *p = *pending_p;
     if (!rep)
-        rep = proto_error_new (p->req, "internal", "%s: no answer to %s", self->service,
+        rep = proto_error_new (p->req, PROTO_ERR_internal, "%s: no answer to %s", self->service,
                                p->req->env.type);
     uint8_t *data = NULL;
     size_t size = 0;

@@ -89,6 +89,40 @@ proto_errcode_name (proto_errcode_t code)
     return code <= PROTO_E_NOMEM ? names[code] : "unknown";
 }
 
+#define PROTO_ERROR_ROW(name, status, doc) { #name, status, doc },
+static const struct {
+    const char *name;
+    int status;
+    const char *doc;
+} s_errors[] = { PROTO_ERRORS (PROTO_ERROR_ROW) };
+
+const char *
+proto_error_name (proto_ecode_t code)
+{
+    return (unsigned) code < PROTO_ERR_COUNT ? s_errors[code].name : NULL;
+}
+
+int
+proto_error_status (proto_ecode_t code)
+{
+    return (unsigned) code < PROTO_ERR_COUNT ? s_errors[code].status : 0;
+}
+
+const char *
+proto_error_doc (proto_ecode_t code)
+{
+    return (unsigned) code < PROTO_ERR_COUNT ? s_errors[code].doc : NULL;
+}
+
+proto_ecode_t
+proto_error_lookup (const char *name)
+{
+    for (int i = 0; name && i < PROTO_ERR_COUNT; i++)
+        if (!strcmp (s_errors[i].name, name))
+            return (proto_ecode_t) i;
+    return PROTO_ERR_COUNT;
+}
+
 static uint64_t
 now_us (void)
 {
@@ -545,8 +579,10 @@ bad:
 }
 
 proto_msg_t *
-proto_error_new (const proto_msg_t *req, const char *code, const char *fmt, ...)
+proto_error_new (const proto_msg_t *req, proto_ecode_t code, const char *fmt, ...)
 {
+    if (!proto_error_name (code))
+        return NULL;
     proto_msg_t *msg = proto_msg_new (PROTO_error, req);
     if (!msg)
         return NULL;
@@ -555,7 +591,7 @@ proto_error_new (const proto_msg_t *req, const char *code, const char *fmt, ...)
     va_start (ap, fmt);
     vsnprintf (text, sizeof text, fmt, ap);
     va_end (ap);
-    if (proto_set_str (&msg->body.error.code, code)
+    if (proto_set_str (&msg->body.error.code, proto_error_name (code))
         || proto_set_str (&msg->body.error.message, text))
         proto_msg_destroy (&msg);
     return msg;
@@ -564,7 +600,8 @@ proto_error_new (const proto_msg_t *req, const char *code, const char *fmt, ...)
 proto_msg_t *
 proto_error_from (const proto_err_t *err)
 {
-    proto_msg_t *msg = proto_error_new (NULL, proto_errcode_name (err->code), "%s", err->text);
+    proto_ecode_t code = proto_error_lookup (proto_errcode_name (err->code));
+    proto_msg_t *msg = proto_error_new (NULL, code, "%s", err->text);
     if (msg && err->id[0] && proto_set_str (&msg->env.cause, err->id))
         proto_msg_destroy (&msg);
     if (msg && err->corr[0] && proto_set_str (&msg->env.corr, err->corr))

@@ -129,9 +129,23 @@ int proto_encode (const proto_msg_t *msg, uint8_t **data, size_t *size);
  * filled in. */
 proto_msg_t *proto_decode (const uint8_t *data, size_t size, proto_err_t *err);
 
+/* Error codes of `error` replies, declared once in proto/errors.def. */
+#define PROTO_ERROR_ENUM(name, status, doc) PROTO_ERR_##name,
+typedef enum { PROTO_ERRORS (PROTO_ERROR_ENUM) PROTO_ERR_COUNT } proto_ecode_t;
+
+/* The wire name of code, e.g. "not_found"; NULL for a value out of range. */
+const char *proto_error_name (proto_ecode_t code);
+/* The HTTP status declared for code; 0 for a value out of range. */
+int proto_error_status (proto_ecode_t code);
+/* The meaning declared for code; NULL for a value out of range. */
+const char *proto_error_doc (proto_ecode_t code);
+/* The code whose wire name is name, or PROTO_ERR_COUNT when name is NULL
+ * or not declared (as from an older or newer peer). */
+proto_ecode_t proto_error_lookup (const char *name);
+
 /* A new `error` reply to req (req may be NULL) with the given code and
- * message. Returns NULL when out of memory. */
-proto_msg_t *proto_error_new (const proto_msg_t *req, const char *code,
+ * message. Returns NULL when out of memory or code is out of range. */
+proto_msg_t *proto_error_new (const proto_msg_t *req, proto_ecode_t code,
                               const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 

@@ -92,7 +92,7 @@ s_dispatch (const proto_msg_t *req, void *arg)
 {
     svc_t *self = arg;
     if (!self->def->handler)
-        return proto_error_new (req, "unknown_request", "%s does not serve %s",
+        return proto_error_new (req, PROTO_ERR_unknown_type, "%s does not serve %s",
                                 self->def->name, proto_type_name (req->type));
     return self->def->handler (req, self);
 }

@@ -107,7 +107,7 @@ info (fake_t *f, const proto_msg_t *req, const char *id)
     workspace (f, id, ws, sizeof ws);
     struct stat st;
     if (stat (ws, &st))
-        return proto_error_new (req, "not_found", "no sandbox %s", id);
+        return proto_error_new (req, PROTO_ERR_not_found, "no sandbox %s", id);
     owner_path (f, id, op, sizeof op);
     FILE *fp = fopen (op, "re");
     if (fp) {
@@ -246,7 +246,7 @@ files_op (fake_t *f, const proto_msg_t *req)
         bool cut;
         char *data = slurp (path, b->maxBytes ? b->maxBytes : 1 << 20, &size, &cut);
         if (!data)
-            return proto_error_new (req, "not_found", "no file %s", b->path);
+            return proto_error_new (req, PROTO_ERR_not_found, "no file %s", b->path);
         rep = proto_msg_new (PROTO_sandbox_file, req);
         proto_set_str (&rep->body.sandbox_file.sandboxId, b->sandboxId);
         proto_set_str (&rep->body.sandbox_file.path, path);
@@ -260,7 +260,7 @@ files_op (fake_t *f, const proto_msg_t *req)
         char cmd[1100];
         snprintf (cmd, sizeof cmd, "rm -rf '%s'", path);
         if (!exists || system (cmd))
-            return proto_error_new (req, "not_found", "no file %s", b->path);
+            return proto_error_new (req, PROTO_ERR_not_found, "no file %s", b->path);
         return path_reply (req, b->sandboxId, path);
     }
     case PROTO_sandbox_create_directory:
@@ -275,7 +275,7 @@ files_op (fake_t *f, const proto_msg_t *req)
     case PROTO_sandbox_get_file_size:
     case PROTO_sandbox_get_file_info:
         if (!exists)
-            return proto_error_new (req, "not_found", "no such file: %s", b->path);
+            return proto_error_new (req, PROTO_ERR_not_found, "no such file: %s", b->path);
         if (req->type == PROTO_sandbox_get_file_size) {
             rep = proto_msg_new (PROTO_sandbox_file_size, req);
             proto_set_str (&rep->body.sandbox_file_size.sandboxId, b->sandboxId);
@@ -299,7 +299,7 @@ files_op (fake_t *f, const proto_msg_t *req)
     case PROTO_sandbox_list_files: {
         DIR *d = opendir (path);
         if (!d)
-            return proto_error_new (req, "not_found", "no directory %s", b->path);
+            return proto_error_new (req, PROTO_ERR_not_found, "no directory %s", b->path);
         json_t *files = json_array ();
         struct dirent *e;
         while ((e = readdir (d)))
@@ -322,7 +322,7 @@ files_op (fake_t *f, const proto_msg_t *req)
         rep->body.sandbox_watch.watchId = 1;
         return rep;
     default:
-        return proto_error_new (req, "unknown_request", "the fake does not serve %s",
+        return proto_error_new (req, PROTO_ERR_unknown_type, "the fake does not serve %s",
                                 proto_type_name (req->type));
     }
 }
@@ -373,7 +373,7 @@ handler (const proto_msg_t *req, void *arg)
         parent (path);
         FILE *fp = fopen (path, "wb");
         if (!fp)
-            return proto_error_new (req, "io", "cannot write %s", b->path);
+            return proto_error_new (req, PROTO_ERR_io, "cannot write %s", b->path);
         fwrite (b->content.data, 1, b->content.size, fp);
         fclose (fp);
         return path_reply (req, b->sandboxId, path);

@@ -120,7 +120,7 @@ tools_handler (const proto_msg_t *req, void *arg)
     if (req->type == PROTO_tools_list)
         return catalogue (req);
     if (req->type != PROTO_tools_call)
-        return proto_error_new (req, "unknown_type", "fixture tool-runner");
+        return proto_error_new (req, PROTO_ERR_unknown_type, "fixture tool-runner");
     const proto_tools_call_t *b = &req->body.tools_call;
     char why[64];
     json_t *args = b->args.size ? mpjson_decode (b->args.data, b->args.size, 32, why, sizeof why)
@@ -151,7 +151,7 @@ events_handler (const proto_msg_t *req, void *arg)
 {
     (void) arg;
     if (req->type != PROTO_event_append)
-        return proto_error_new (req, "unknown_type", "fixture event-log");
+        return proto_error_new (req, PROTO_ERR_unknown_type, "fixture event-log");
     const char *run = req->env.run ? req->env.run : "none";
     char file[256];
     snprintf (file, sizeof file, "events-%s.log", run);

@@ -404,7 +404,7 @@ test_errors_name_the_fault (void **state)
     proto_msg_t *rep = bus_client_request (c, "tool-runner", req);
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_error);
-    assert_string_equal (rep->body.error.code, "unknown_request");
+    assert_string_equal (rep->body.error.code, "unknown_type");
     assert_non_null (strstr (rep->body.error.message, "pong"));
     proto_msg_destroy (&rep);
     proto_msg_destroy (&req);

@@ -222,7 +222,7 @@ test_error_new (void **state)
     (void) state;
     proto_msg_t *req = proto_msg_new (PROTO_ping, NULL);
     proto_set_str (&req->env.user, "bob");
-    proto_msg_t *e = proto_error_new (req, "bad_type", "body.%s: got %d", "pid", 7);
+    proto_msg_t *e = proto_error_new (req, PROTO_ERR_bad_type, "body.%s: got %d", "pid", 7);
     assert_int_equal (e->type, PROTO_error);
     assert_string_equal (e->env.type, "error");
     assert_string_equal (e->env.corr, req->env.corr);
@@ -243,11 +243,50 @@ test_error_new (void **state)
     proto_msg_destroy (&d);
     proto_msg_destroy (&e);
 
-    e = proto_error_new (NULL, "x", "no request");
+    e = proto_error_new (NULL, PROTO_ERR_internal, "no request");
     assert_string_equal (e->env.corr, e->env.id);
     assert_null (e->env.cause);
     proto_msg_destroy (&e);
     proto_msg_destroy (&req);
+}
+
+/* Every code proto/errors.def declares has a distinct wire name that maps
+ * back to it, an HTTP status of an error (4xx or 5xx) and a meaning, and is
+ * the code an error reply made with it carries on the wire. */
+static void
+test_error_codes_declared (void **state)
+{
+    (void) state;
+    for (int c = 0; c < PROTO_ERR_COUNT; c++) {
+        const char *name = proto_error_name ((proto_ecode_t) c);
+        assert_non_null (name);
+        if (proto_error_lookup (name) != (proto_ecode_t) c)
+            fail_msg ("%s does not map back to its code %d", name, c);
+        int status = proto_error_status ((proto_ecode_t) c);
+        if (status < 400 || status > 599)
+            fail_msg ("%s declares HTTP %d, not an error status", name, status);
+        assert_true (proto_error_doc ((proto_ecode_t) c)[0] != '\0');
+
+        proto_msg_t *e = proto_error_new (NULL, (proto_ecode_t) c, "why");
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal (proto_encode (e, &buf, &len), 0);
+        proto_err_t err;
+        proto_msg_t *d = proto_decode (buf, len, &err);
+        assert_non_null (d);
+        assert_string_equal (d->body.error.code, name);
+        free (buf);
+        proto_msg_destroy (&d);
+        proto_msg_destroy (&e);
+    }
+    /* the codec's own codes are bus codes too: proto_error_from sends them */
+    for (int c = PROTO_E_TOO_BIG; c <= PROTO_E_NOMEM; c++)
+        if (proto_error_lookup (proto_errcode_name ((proto_errcode_t) c)) == PROTO_ERR_COUNT)
+            fail_msg ("the codec's %s is not declared", proto_errcode_name ((proto_errcode_t) c));
+    assert_int_equal (proto_error_lookup ("unknown_request"), PROTO_ERR_COUNT);
+    assert_int_equal (proto_error_lookup (NULL), PROTO_ERR_COUNT);
+    assert_null (proto_error_name (PROTO_ERR_COUNT));
+    assert_null (proto_error_new (NULL, PROTO_ERR_COUNT, "out of range"));
 }
 
 static void
@@ -261,7 +300,7 @@ test_any_holds_exactly_one_item (void **state)
         { "the reserved byte", { 0xc1 }, 1 },
         { "a bomb", { 0xdd, 0xff, 0xff, 0xff, 0xff }, 5 },
     };
-    proto_msg_t *m = proto_error_new (NULL, "c", "m");
+    proto_msg_t *m = proto_error_new (NULL, PROTO_ERR_internal, "m");
     uint8_t *buf;
     size_t len;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -829,6 +868,7 @@ main (void)
         cmocka_unit_test (test_alloc_bomb),
         cmocka_unit_test (test_reserved_byte),
         cmocka_unit_test (test_null_absent_unknown_ignored),
+        cmocka_unit_test (test_error_codes_declared),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }

@@ -46,7 +46,7 @@ static proto_msg_t *
 real_handler (const proto_msg_t *req, void *arg)
 {
     (void) arg;
-    return proto_error_new (req, "unknown_request", "stand-in");
+    return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in");
 }
 
 static int

@@ -89,7 +89,7 @@ fake_handler (const proto_msg_t *req, void *arg)
     case PROTO_sandbox_destroy: {
         box_t *b = find_box (req->body.sandbox_get.sandboxId);
         if (!b)
-            return proto_error_new (req, "not_found", "no sandbox %s",
+            return proto_error_new (req, PROTO_ERR_not_found, "no sandbox %s",
                                     req->body.sandbox_get.sandboxId);
         if (req->type == PROTO_sandbox_destroy)
             b->live = false;
@@ -110,7 +110,7 @@ fake_handler (const proto_msg_t *req, void *arg)
         return rep;
     }
     default:
-        return proto_error_new (req, "unknown_request", "fake does not serve %s",
+        return proto_error_new (req, PROTO_ERR_unknown_type, "fake does not serve %s",
                                 proto_type_name (req->type));
     }
 }

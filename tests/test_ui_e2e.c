@@ -52,7 +52,7 @@ tools_handler (const proto_msg_t *req, void *arg)
         return rep;
     }
     if (req->type != PROTO_tools_call)
-        return proto_error_new (req, "unknown_request", "stand-in serves tools only");
+        return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in serves tools only");
     const char *name = req->body.tools_call.name;
     json_t *result = !strcmp (name, "createSandbox")
                    ? json_pack ("{s:s}", "sandboxId", "sb-e2e-1")

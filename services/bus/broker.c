@@ -293,7 +293,7 @@ instance_list (broker_t *self, const proto_msg_t *req)
     if (!rep || !ids || mpjson_set (&rep->body.bus_instance_list.instances, ids, 2)
         || proto_set_str (&rep->body.bus_instance_list.service, name)) {
         proto_msg_destroy (&rep);
-        rep = proto_error_new (req, "internal", "bus: cannot list the instances of '%s'", name);
+        rep = proto_error_new (req, PROTO_ERR_internal, "bus: cannot list the instances of '%s'", name);
     }
     json_decref (ids);
     return rep;
@@ -321,7 +321,7 @@ own_reply (broker_t *self, zmq_msg_t *body)
         proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data,
                          req->body.ping.data.size);
     else if (!rep)
-        rep = proto_error_new (req, "unknown_request",
+        rep = proto_error_new (req, PROTO_ERR_unknown_type,
                                "bus answers health.req, ping and bus.instances, not %s",
                                proto_type_name (req->type));
     proto_msg_destroy (&req);
@@ -337,7 +337,7 @@ on_client (broker_t *self, busio_msg_t *m)
     char name[MDP_MAX_SERVICE + 1];
     size_t len = zmq_msg_size (&m->f[3]);
     if (len == 0 || len > MDP_MAX_SERVICE || memchr (zmq_msg_data (&m->f[3]), 0, len)) {
-        answer (self, client, "?", proto_error_new (NULL, "bad_service",
+        answer (self, client, "?", proto_error_new (NULL, PROTO_ERR_bad_service,
                                 "service name must be 1 to %d bytes", MDP_MAX_SERVICE));
         return;
     }
@@ -355,13 +355,13 @@ on_client (broker_t *self, busio_msg_t *m)
         return;
     }
     if (!s) {
-        answer (self, client, name, proto_error_new (NULL, "service_busy",
+        answer (self, client, name, proto_error_new (NULL, PROTO_ERR_service_busy,
                 "bus: %d service names in use; '%s' refused", MAX_SERVICES, name));
         return;
     }
     size_t size = zmq_msg_size (body);
     if (s->queued >= self->queue_max || self->queued_bytes + size > self->queued_bytes_max) {
-        answer (self, client, name, proto_error_new (NULL, "service_busy",
+        answer (self, client, name, proto_error_new (NULL, PROTO_ERR_service_busy,
                 "bus: no ready worker for '%s' and its queue is full (%zu requests, "
                 "%zu bytes queued in all)", name, s->queued, self->queued_bytes));
         return;

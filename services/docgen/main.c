@@ -165,6 +165,16 @@ protocol (void)
         printf ("| `%s` | %s |\n", proto_errcode_name ((proto_errcode_t) c),
                 errcode_doc ((proto_errcode_t) c));
 
+    printf ("\n## Error codes\n\n"
+            "Every code an `error` reply may carry, declared in proto/errors.def, with\n"
+            "the HTTP status ui-bridge answers for it. ui-bridge answers a code not in\n"
+            "this table (from a peer of another version) with 502.\n\n"
+            "| Code | HTTP | Meaning |\n"
+            "|------|------|---------|\n");
+    for (int c = 0; c < PROTO_ERR_COUNT; c++)
+        printf ("| `%s` | %d | %s |\n", proto_error_name ((proto_ecode_t) c),
+                proto_error_status ((proto_ecode_t) c), proto_error_doc ((proto_ecode_t) c));
+
     printf ("\n## Envelope\n\n");
     table_head ();
     size_t n;

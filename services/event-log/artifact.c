@@ -131,7 +131,7 @@ artifact_put (elog_t *el, const proto_msg_t *req)
         snprintf (p.hash + 2 * i, 3, "%02x", md[i]);
     if (store_write (el->store, put_blob, &p)) {
         int code = store_error (el->store);
-        return proto_error_new (req, code == MDB_MAP_FULL ? "store_full" : "store_failed",
+        return proto_error_new (req, code == MDB_MAP_FULL ? PROTO_ERR_store_full : PROTO_ERR_store_failed,
                                 "artifact not stored: %s", mdb_strerror (code));
     }
     proto_msg_t *rep = proto_msg_new (PROTO_artifact_ref, req);
@@ -223,7 +223,7 @@ static proto_msg_t *
 artifact_get (elog_t *el, const proto_msg_t *req)
 {
     if (!hash_valid (req->body.artifact_get.hash))
-        return proto_error_new (req, "bad_hash",
+        return proto_error_new (req, PROTO_ERR_bad_hash,
                                 "artifact.get: field hash must be 64 lower-case hex digits");
     get_t g = { el, req, &req->body.artifact_get, proto_msg_new (PROTO_artifact_data, req) };
     if (!g.rep)
@@ -233,8 +233,8 @@ artifact_get (elog_t *el, const proto_msg_t *req)
         int code = store_error (el->store);
         proto_msg_destroy (&g.rep);
         if (code == MDB_NOTFOUND)
-            return proto_error_new (req, "not_found", "artifact.get: no artifact %s", g.q->hash);
-        return proto_error_new (req, "store_failed", "%s", mdb_strerror (code));
+            return proto_error_new (req, PROTO_ERR_not_found, "artifact.get: no artifact %s", g.q->hash);
+        return proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (code));
     }
     return g.rep;
 }

@@ -376,12 +376,12 @@ answer_all (journal_t *self, int code)
         if (code)
             /* full, whether the map or the disk: the caller must not take
              * the event for stored, and a person can act on the reason */
-            rep = proto_error_new (req, full ? "store_full" : "store_failed",
+            rep = proto_error_new (req, full ? PROTO_ERR_store_full : PROTO_ERR_store_failed,
                                    "event not stored: %s%s", mdb_strerror (code),
                                    code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)"
                                    : full ? " (the disk holding the event store is full)" : "");
         else if (it->refused)
-            rep = proto_error_new (req, "not_found", "event.append: no run '%s'", req->env.run);
+            rep = proto_error_new (req, PROTO_ERR_not_found, "event.append: no run '%s'", req->env.run);
         else {
             rep = proto_msg_new (PROTO_event_ack, req);
             if (rep) {
@@ -582,12 +582,12 @@ journal_append (journal_t *self, const proto_msg_t *req)
 {
     const proto_event_append_t *b = &req->body.event_append;
     if (!req->env.run || !elog_run_valid (req->env.run))
-        return proto_error_new (req, "bad_run",
+        return proto_error_new (req, PROTO_ERR_bad_run,
                                 "event.append: envelope field run must be a 26-character id");
     if (!kind_valid (b->kind))
-        return proto_error_new (req, "bad_kind", "event.append: field kind must be [a-z0-9_]+");
+        return proto_error_new (req, PROTO_ERR_bad_kind, "event.append: field kind must be [a-z0-9_]+");
     if (!strcmp (b->kind, "run_started") && !started_by_sender (req))
-        return proto_error_new (req, "not_found", "event.append: a run_started names its "
+        return proto_error_new (req, PROTO_ERR_not_found, "event.append: a run_started names its "
                                 "sender (the envelope's user) as the run's user");
     queue_t *q = &self->filling;
     if (q->count == q->cap) {

@@ -119,7 +119,7 @@ handle (const proto_msg_t *req, void *arg)
     if (!rep)
         rep = transcript_handle (el, req);
     if (!rep)
-        rep = proto_error_new (req, "unknown_request", "event-log does not serve %s",
+        rep = proto_error_new (req, PROTO_ERR_unknown_type, "event-log does not serve %s",
                                proto_type_name (req->type));
     return rep;
 }

@@ -35,11 +35,11 @@ run_record_get (elog_t *el, const proto_msg_t *req)
 {
     get_t g = { el, req->body.run_record_get.run, NULL };
     if (store_read (el->store, get_run, &g))
-        return proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+        return proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
     if (g.rec && !elog_may_read (req, g.rec))
         json_decref (g.rec), g.rec = NULL;
     if (!g.rec)
-        return proto_error_new (req, "not_found", "run.record.get: no run '%s'", g.run);
+        return proto_error_new (req, PROTO_ERR_not_found, "run.record.get: no run '%s'", g.run);
     proto_msg_t *rep = proto_msg_new (PROTO_run_record, req);
     if (rep && mpjson_set (&rep->body.run_record.run, g.rec, 64))
         proto_msg_destroy (&rep);
@@ -118,7 +118,7 @@ runs_list (elog_t *el, const proto_msg_t *req)
     list_t l = { el, req, &req->body.runs_list, json_array (), "" };
     proto_msg_t *rep = NULL;
     if (store_read (el->store, list_runs, &l))
-        rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+        rep = proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
     else if ((rep = proto_msg_new (PROTO_runs_page, req))) {
         if (mpjson_set (&rep->body.runs_page.runs, l.runs, 64)
             || (*l.next && proto_set_str (&rep->body.runs_page.next, l.next)))
@@ -239,14 +239,14 @@ events_read (elog_t *el, const proto_msg_t *req)
 {
     const proto_events_read_t *q = &req->body.events_read;
     if (q->run && !elog_run_valid (q->run))
-        return proto_error_new (req, "bad_run", "events.read: field run must be a 26-character id");
+        return proto_error_new (req, PROTO_ERR_bad_run, "events.read: field run must be a 26-character id");
     read_t r = { .el = el, .req = req, .q = q };
     msgpack_sbuffer_init (&r.out);
     proto_msg_t *rep = NULL;
     if (store_read (el->store, read_events, &r))
-        rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+        rep = proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
     else if (r.hidden)
-        rep = proto_error_new (req, "not_found", "events.read: no run '%s'", q->run);
+        rep = proto_error_new (req, PROTO_ERR_not_found, "events.read: no run '%s'", q->run);
     else if ((rep = proto_msg_new (PROTO_events_page, req))) {
         rep->body.events_page.events.size = r.out.size;
         rep->body.events_page.events.data = (uint8_t *) msgpack_sbuffer_release (&r.out);
@@ -429,7 +429,7 @@ stats_get (elog_t *el, const proto_msg_t *req)
     journal_counts (el->journal, &batches, &events);
     json_object_set_new (out, "journal", json_pack ("{s:I, s:I}", "batches", (json_int_t) batches,
                                                     "events", (json_int_t) events));
-    proto_msg_t *rep = failed ? proto_error_new (req, "store_failed", "%s",
+    proto_msg_t *rep = failed ? proto_error_new (req, PROTO_ERR_store_failed, "%s",
                                                  mdb_strerror (store_error (el->store)))
                               : proto_msg_new (PROTO_stats, req);
     if (rep && !failed && mpjson_set (&rep->body.stats.stats, out, 64))

@@ -240,16 +240,16 @@ transcript_handle (elog_t *el, const proto_msg_t *req)
     const proto_transcript_get_t *q = &req->body.transcript_get;
     const char *format = q->format ? q->format : "jsonl";
     if (strcmp (format, "jsonl") && strcmp (format, "markdown"))
-        return proto_error_new (req, "bad_format",
+        return proto_error_new (req, PROTO_ERR_bad_format,
                                 "transcript.get: field format must be jsonl or markdown");
     if (!elog_run_valid (q->run))
-        return proto_error_new (req, "bad_run", "transcript.get: field run must be a 26-character id");
+        return proto_error_new (req, PROTO_ERR_bad_run, "transcript.get: field run must be a 26-character id");
     render_t r = { el, req, q->run, !strcmp (format, "markdown"), { 0 }, false };
     proto_msg_t *rep = NULL;
     if (store_read (el->store, render, &r))
-        rep = proto_error_new (req, "store_failed", "%s", mdb_strerror (store_error (el->store)));
+        rep = proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
     else if (!r.found)
-        rep = proto_error_new (req, "not_found", "transcript.get: no run '%s'", q->run);
+        rep = proto_error_new (req, PROTO_ERR_not_found, "transcript.get: no run '%s'", q->run);
     else if ((rep = proto_msg_new (PROTO_transcript, req))) {
         proto_set_str (&rep->body.transcript.format, format);
         proto_set_str (&rep->body.transcript.text, r.text.buf ? r.text.buf : "");

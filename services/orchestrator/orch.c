@@ -314,7 +314,10 @@ on_started (const proto_msg_t *reply, const char *error, void *arg)
         const char *why = reply && reply->type == PROTO_error ? reply->body.error.message
                         : error ? error : "event-log answered with an unexpected message";
         clog_error (r->id, "run not started: its first event was not stored: %s: %s", code, why);
-        rep = proto_error_new (req, code, "the run was not started: its first event could not "
+        /* event-log's code is passed on; one this build does not declare
+         * (a newer peer's) becomes `unavailable`, as no reply does */
+        proto_ecode_t ecode = proto_error_lookup (code);
+        rep = proto_error_new (req, ecode < PROTO_ERR_COUNT ? ecode : PROTO_ERR_unavailable, "the run was not started: its first event could not "
                                "be stored: %s", why);
         bus_worker_answer (svc_worker (self->svc), &st->pending, rep);
         run_free (&r);
@@ -344,13 +347,13 @@ start (orch_t *self, const proto_msg_t *req)
     const char *name;
     const llm_provider_t *p = llm_provider_find (model, &name);
     if (!p || !*name)
-        return proto_error_new (req, "bad_value", "model: unknown provider in '%s' (expected "
+        return proto_error_new (req, PROTO_ERR_bad_value, "model: unknown provider in '%s' (expected "
                                 "provider/model, e.g. openai/gpt-4o-mini)", model);
     /* the deployment's default provider, or one it gave a key or a URL:
      * never a default URL nobody chose (llamacpp's is ui-bridge's port) */
     const llm_provider_t *own = llm_provider_find (default_model (), NULL);
     if (p != own && !llm_provider_set_up (p))
-        return proto_error_new (req, "bad_value", "model: provider '%.*s' is not set up in this "
+        return proto_error_new (req, PROTO_ERR_bad_value, "model: provider '%.*s' is not set up in this "
                                 "deployment (no key or URL in its environment)",
                                 (int) (name - 1 - model), model);
     char why[256] = "";
@@ -376,13 +379,13 @@ start (orch_t *self, const proto_msg_t *req)
     json_decref (policy);
     if (!effective) {
         json_decref (client_tools);
-        return proto_error_new (req, "bad_value", "%s", why);
+        return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
     }
     size_t live = req->env.op ? 0 : live_runs_of (self, req->env.user);
     if (live >= cfg_u64 ("CAISSON_RUN_MAX_LIVE_PER_USER")) {
         json_decref (effective);
         json_decref (client_tools);
-        return proto_error_new (req, "limit", "user '%s' has %zu live runs, the most one user "
+        return proto_error_new (req, PROTO_ERR_limit, "user '%s' has %zu live runs, the most one user "
                                 "may (CAISSON_RUN_MAX_LIVE_PER_USER): wait for one to end, or "
                                 "cancel one", req->env.user ? req->env.user : "", live);
     }
@@ -394,8 +397,8 @@ start (orch_t *self, const proto_msg_t *req)
         json_decref (effective);
         json_decref (client_tools);
         /* another user's thread is answered as if it did not exist */
-        return claim > 0 ? proto_error_new (req, "not_found", "thread_id: no thread %s", thread)
-                         : proto_error_new (req, "store_failed", "thread_id: the thread's owner "
+        return claim > 0 ? proto_error_new (req, PROTO_ERR_not_found, "thread_id: no thread %s", thread)
+                         : proto_error_new (req, PROTO_ERR_store_failed, "thread_id: the thread's owner "
                                             "could not be recorded");
     }
     run_t *r = run_new (self, id);
@@ -472,7 +475,7 @@ stored_info (const proto_msg_t *req, const char *run_id)
     json_t *snap = runstore_load (run_id);
     if (!snap || !may_act (req, json_string_value (json_object_get (snap, "user")))) {
         json_decref (snap);
-        return proto_error_new (req, "not_found", "run_id: no run %s", run_id);
+        return proto_error_new (req, PROTO_ERR_not_found, "run_id: no run %s", run_id);
     }
     proto_msg_t *rep = info (req, snap, NULL);
     json_decref (snap);
@@ -493,7 +496,7 @@ handle (const proto_msg_t *req, void *arg)
                                                         : req->body.run_cancel.run_id;
             run_t *r = zhashx_lookup (self->runs, id);
             if (r && !may_act (req, r->user))
-                return proto_error_new (req, "not_found", "run_id: no run %s", id);
+                return proto_error_new (req, PROTO_ERR_not_found, "run_id: no run %s", id);
             if (r && req->type == PROTO_run_cancel)
                 run_end (r, "cancelled", "cancelled on request");
             else if (r) {
@@ -514,14 +517,14 @@ handle (const proto_msg_t *req, void *arg)
             run_t *r = zhashx_lookup (self->runs, id);
             char why[256];
             if (r && !may_act (req, r->user))
-                return proto_error_new (req, "not_found", "run_id: no run %s", id);
+                return proto_error_new (req, PROTO_ERR_not_found, "run_id: no run %s", id);
             if (!r) {
                 json_t *snap = runstore_load (id);
                 if (snap && !may_act (req, json_string_value (json_object_get (snap, "user")))) {
                     json_decref (snap);
-                    return proto_error_new (req, "not_found", "run_id: no run %s", id);
+                    return proto_error_new (req, PROTO_ERR_not_found, "run_id: no run %s", id);
                 }
-                proto_msg_t *err = proto_error_new (req, snap ? "conflict" : "not_found",
+                proto_msg_t *err = proto_error_new (req, snap ? PROTO_ERR_conflict : PROTO_ERR_not_found,
                                                     "run_id: run %s is %s", id,
                                                     snap ? json_string_value (json_object_get (snap, "status"))
                                                          : "unknown");
@@ -534,11 +537,11 @@ handle (const proto_msg_t *req, void *arg)
                     ? run_tool_result (r, t->tool_call_id, t->content, t->failed, why, sizeof why)
                     : run_decide (r, d->tool_call_id, req->type == PROTO_run_approve, d->reason,
                                   why, sizeof why))
-                return proto_error_new (req, "conflict", "%s", why);
+                return proto_error_new (req, PROTO_ERR_conflict, "%s", why);
             return stored_info (req, id);
         }
         default:
-            return proto_error_new (req, "unknown_type", "orchestrator does not answer %s",
+            return proto_error_new (req, PROTO_ERR_unknown_type, "orchestrator does not answer %s",
                                     proto_type_name (req->type));
     }
 }

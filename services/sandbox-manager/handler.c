@@ -115,28 +115,28 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
         if (visible (b) && !strcmp (json_string_value (json_object_get (b->rec, "user")) ?: "", user))
             mine++;
     if (mine >= cfg_u64 ("CAISSON_SANDBOX_MAX_PER_USER"))
-        return proto_error_new (req, "too_many_sandboxes", "user '%s' already has %zu sandboxes "
+        return proto_error_new (req, PROTO_ERR_too_many_sandboxes, "user '%s' already has %zu sandboxes "
                                 "(CAISSON_SANDBOX_MAX_PER_USER)", user, mine);
     const char *net = c->network ? c->network : "none";
     if (strcmp (net, "none") && strcmp (net, "host"))
-        return proto_error_new (req, "bad_network", "network: expected none or host, got '%s'", net);
+        return proto_error_new (req, PROTO_ERR_bad_network, "network: expected none or host, got '%s'", net);
     if (!strcmp (net, "host") && !cfg_u64 ("CAISSON_SANDBOX_ALLOW_HOST_NET"))
-        return proto_error_new (req, "forbidden", "network: host is not allowed here "
+        return proto_error_new (req, PROTO_ERR_forbidden, "network: host is not allowed here "
                                 "(CAISSON_SANDBOX_ALLOW_HOST_NET=0)");
     /* The host's network reaches the bus and every loopback service: an
      * operator's choice, never a tenant's, even where it is allowed. */
     if (!strcmp (net, "host") && !req->env.op)
-        return proto_error_new (req, "forbidden", "network: host is for operators only");
+        return proto_error_new (req, PROTO_ERR_forbidden, "network: host is for operators only");
     if (c->memoryMb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") || c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX")
         || c->ttlSeconds > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
-        return proto_error_new (req, "over_limit", "%s: over the operator's maximum",
+        return proto_error_new (req, PROTO_ERR_over_limit, "%s: over the operator's maximum",
                                 c->memoryMb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") ? "memoryMb"
                                 : c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX") ? "cpus" : "ttlSeconds");
     json_t *labels = mpjson_get (&c->labels, 2), *env = mpjson_get (&c->envVars, 2);
     if ((labels && !json_is_object (labels)) || (env && !json_is_object (env))) {
         json_decref (labels);
         json_decref (env);
-        return proto_error_new (req, "bad_type", "%s: expected a map of strings",
+        return proto_error_new (req, PROTO_ERR_bad_type, "%s: expected a map of strings",
                                 env && !json_is_object (env) ? "envVars" : "labels");
     }
     bool defaults = !c->memoryMb && !c->cpus && !strcmp (net, "none");
@@ -158,7 +158,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     uint64_t ttl = c->ttlSeconds ? c->ttlSeconds : cfg_u64 ("CAISSON_SANDBOX_TTL_S");
     json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
     if (!box->wire && sbx_host_spawn (box)) {
-        proto_msg_t *rep = proto_error_new (req, "create_failed", "%s",
+        proto_msg_t *rep = proto_error_new (req, PROTO_ERR_create_failed, "%s",
                                             json_string_value (json_object_get (box->rec, "reason")));
         sbx_host_destroy (box);
         return rep;
@@ -267,7 +267,7 @@ lifecycle (box_t *box, const proto_msg_t *req)
     case PROTO_sandbox_set_timeout: {
         uint64_t ttl = req->body.sandbox_set_timeout.ttlSeconds;
         if (ttl > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
-            return proto_error_new (req, "over_limit", "ttlSeconds: %llu is over the maximum %llu",
+            return proto_error_new (req, PROTO_ERR_over_limit, "ttlSeconds: %llu is over the maximum %llu",
                                     (unsigned long long) ttl, (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"));
         json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
         break;
@@ -276,9 +276,9 @@ lifecycle (box_t *box, const proto_msg_t *req)
     case PROTO_sandbox_resume: {
         bool pause = req->type == PROTO_sandbox_pause;
         if (strcmp (status, pause ? "ready" : "paused"))
-            return proto_error_new (req, "bad_state", "sandboxId: %s is %s", box->id, status);
+            return proto_error_new (req, PROTO_ERR_bad_state, "sandboxId: %s is %s", box->id, status);
         if (sbx_cgroup_freeze (box->id, pause))
-            return proto_error_new (req, "unsupported", "sandboxId: no freezer cgroup for %s", box->id);
+            return proto_error_new (req, PROTO_ERR_unsupported, "sandboxId: no freezer cgroup for %s", box->id);
         json_object_set_new (box->rec, "status", json_string (pause ? "paused" : "ready"));
         break;
     }
@@ -287,7 +287,7 @@ lifecycle (box_t *box, const proto_msg_t *req)
     case PROTO_sandbox_exec:
     case PROTO_sandbox_run_code:
         if (was_cancelled (box, req->env.id))
-            return proto_error_new (req, "cancelled", "request %s was cancelled before it "
+            return proto_error_new (req, PROTO_ERR_cancelled, "request %s was cancelled before it "
                                     "started", req->env.id);
         return sbx_host_forward (box, req);
     default:
@@ -308,19 +308,19 @@ sbx_handle (const proto_msg_t *req, void *arg)
     /* Every other sandbox request starts with its sandboxId. */
     const char *name = proto_type_name (req->type);
     if (strncmp (name, "sandbox.", 8))
-        return proto_error_new (req, "unknown_type", "type: sandbox-manager does not serve '%s'", name);
+        return proto_error_new (req, PROTO_ERR_unknown_type, "type: sandbox-manager does not serve '%s'", name);
     const char *id = req->body.sandbox_get.sandboxId;
     box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
     /* Someone else's sandbox answers as one that does not exist, so its
      * id tells a caller nothing. */
     if (box && visible (box) && !owned (box, req))
-        return proto_error_new (req, "not_found", "sandboxId: no sandbox %s", id);
+        return proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id);
     if (!box || !visible (box)) {
         const char *inst = svc_instance (m->svc);
         if (id && (strncmp (id, inst, strlen (inst)) || id[strlen (inst)] != '-'))
-            return proto_error_new (req, "wrong_instance", "sandboxId: %s belongs to another "
+            return proto_error_new (req, PROTO_ERR_wrong_instance, "sandboxId: %s belongs to another "
                                     "sandbox-manager; send to service sandbox-manager.<instance>", id);
-        return proto_error_new (req, "not_found", "sandboxId: no sandbox %s", id ? id : "");
+        return proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id ? id : "");
     }
     return lifecycle (box, req);
 }

@@ -171,13 +171,13 @@ write_error (const sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, co
              const char *why)
 {
     if (errno != ENOSPC && errno != EDQUOT)
-        return proto_error_new (req, "bad_path", "%s%s", prefix, why);
+        return proto_error_new (req, PROTO_ERR_bad_path, "%s%s", prefix, why);
     char full[200];
     if (!strncmp (path, "/tmp", 4) && (path[4] == '/' || !path[4]))
         snprintf (full, sizeof full, "/tmp full");
     else
         sbx_disk_full ("/workspace", ctx->disk_mb, ctx->disk_inodes, true, full, sizeof full);
-    return proto_error_new (req, "workspace_full", "%s: %s%s", full, prefix, why);
+    return proto_error_new (req, PROTO_ERR_workspace_full, "%s: %s%s", full, prefix, why);
 }
 
 static const char *
@@ -275,7 +275,7 @@ write_files (sbx_ictx_t *ctx, const proto_msg_t *req)
     json_t *arr = mpjson_decode (f->data, f->size, 2, why, sizeof why);
     if (!arr || !json_is_array (arr) || !json_array_size (arr)) {
         json_decref (arr);
-        return proto_error_new (req, "bad_files", "files: expected a non-empty array of {path, data}");
+        return proto_error_new (req, PROTO_ERR_bad_files, "files: expected a non-empty array of {path, data}");
     }
     json_t *done = json_array ();
     size_t i;
@@ -286,7 +286,7 @@ write_files (sbx_ictx_t *ctx, const proto_msg_t *req)
         if (!d)
             d = json_object_get (it, "content");
         if (!json_is_string (p) || !json_is_string (d)) {
-            rep = proto_error_new (req, "bad_files", "files[%zu]: expected {path, data} strings", i);
+            rep = proto_error_new (req, PROTO_ERR_bad_files, "files[%zu]: expected {path, data} strings", i);
             break;
         }
         if (write_atomic (json_string_value (p), json_string_value (d), json_string_length (d), 0,
@@ -326,7 +326,7 @@ read_file (sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, const stru
     if (!cap || cap > ctx->read_cap)
         cap = ctx->read_cap;
     if (!S_ISREG (lst->st_mode))
-        return proto_error_new (req, "bad_path", "path: %s is %s, not a regular file", path,
+        return proto_error_new (req, PROTO_ERR_bad_path, "path: %s is %s, not a regular file", path,
                                 kind (lst->st_mode));
     int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     struct stat st;
@@ -334,9 +334,9 @@ read_file (sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, const stru
     if (fd >= 0 && (e || !S_ISREG (st.st_mode)))
         close (fd);
     if (e)
-        return proto_error_new (req, "bad_path", "path: %s: %s", path, strerror (e));
+        return proto_error_new (req, PROTO_ERR_bad_path, "path: %s: %s", path, strerror (e));
     if (!S_ISREG (st.st_mode))
-        return proto_error_new (req, "bad_path", "path: %s is %s, not a regular file", path,
+        return proto_error_new (req, PROTO_ERR_bad_path, "path: %s is %s, not a regular file", path,
                                 kind (st.st_mode));
     size_t want = (uint64_t) st.st_size < cap ? (size_t) st.st_size : (size_t) cap, got = 0;
     uint8_t *buf = malloc (want + 1);
@@ -388,7 +388,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
             proto_set_str (&rep->body.sandbox_file_exists.path, pr->path);
             return rep;
         }
-        return proto_error_new (req, "bad_path", "%s", why);
+        return proto_error_new (req, PROTO_ERR_bad_path, "%s", why);
     }
     int st_rc = lstat (path, &st);
     if (req->type == PROTO_sandbox_check_file_exists) {
@@ -399,7 +399,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
         return rep;
     }
     if (st_rc)
-        return proto_error_new (req, "bad_path", "path: %s: %s", path, strerror (errno));
+        return proto_error_new (req, PROTO_ERR_bad_path, "path: %s: %s", path, strerror (errno));
     switch (req->type) {
     case PROTO_sandbox_read_file:
         return read_file (ctx, req, path, &st);
@@ -414,7 +414,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
     }
     case PROTO_sandbox_list_files: {
         if (!S_ISDIR (st.st_mode))
-            return proto_error_new (req, "bad_path", "path: %s is not a directory", path);
+            return proto_error_new (req, PROTO_ERR_bad_path, "path: %s is not a directory", path);
         json_t *arr = json_array ();
         list_dir (path, pr->depth ? (unsigned) pr->depth : 1, arr);
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_list, req);
@@ -428,11 +428,11 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
         int rc = !S_ISDIR (st.st_mode) ? unlink (path)
                  : pr->recursive ? nftw (path, rm_one, 32, FTW_DEPTH | FTW_PHYS) : rmdir (path);
         if (rc)
-            return proto_error_new (req, "bad_path", "path: deleting %s: %s%s", path,
+            return proto_error_new (req, PROTO_ERR_bad_path, "path: deleting %s: %s%s", path,
                                     strerror (errno), errno == ENOTEMPTY ? " (use recursive)" : "");
         return path_reply (req, ctx->id, path);
     }
     default:
-        return proto_error_new (req, "unknown_type", "not a file operation");
+        return proto_error_new (req, PROTO_ERR_unknown_type, "not a file operation");
     }
 }

@@ -70,7 +70,7 @@ sbx_host_save (box_t *box)
 }
 
 static void
-fail_pending (box_t *box, const char *code, const char *why)
+fail_pending (box_t *box, proto_ecode_t code, const char *why)
 {
     sbx_mgr_t *m = box->mgr;
     zlistx_t *keys = zhashx_keys (m->pending);
@@ -102,7 +102,7 @@ static void
 heal (box_t *box)
 {
     disconnect (box);
-    fail_pending (box, "sandbox_died", "its init died; the sandbox is healing");
+    fail_pending (box, PROTO_ERR_sandbox_died, "its init died; the sandbox is healing");
     uint64_t restarts = rec_u64 (box, "restarts") + 1;
     json_object_set_new (box->rec, "restarts", json_integer ((json_int_t) restarts));
     sbx_cgroup_destroy (box->id);
@@ -399,7 +399,7 @@ sbx_host_destroy (box_t *box)
     if (box->spawn_fd >= 0)
         sbx_host_spawn_finish (box);
     disconnect (box);
-    fail_pending (box, "sandbox_destroyed", "destroyed");
+    fail_pending (box, PROTO_ERR_sandbox_destroyed, "destroyed");
     pid_t pid = (pid_t) rec_u64 (box, "initPid");
     /* The init's death ends its pid namespace: the kernel kills the rest. */
     if (pid > 0)
@@ -437,7 +437,7 @@ void
 sbx_host_release (box_t *box)
 {
     disconnect (box);
-    fail_pending (box, "unavailable", "sandbox-manager is stopping");
+    fail_pending (box, PROTO_ERR_unavailable, "sandbox-manager is stopping");
     if (!json_is_true (json_object_get (box->rec, "pool")))
         return;
     sbx_host_spawn_finish (box);
@@ -459,9 +459,9 @@ sbx_host_forward (box_t *box, const proto_msg_t *req)
 {
     const char *status = rec_str (box, "status");
     if (strcmp (status, "ready") || !box->wire)
-        return proto_error_new (req, "not_ready", "sandboxId: %s is %s", box->id, status);
+        return proto_error_new (req, PROTO_ERR_not_ready, "sandboxId: %s is %s", box->id, status);
     if (sbx_wire_send (box->wire, req))
-        return proto_error_new (req, "sandbox_died", "sandboxId: %s: its init is gone", box->id);
+        return proto_error_new (req, PROTO_ERR_sandbox_died, "sandboxId: %s: its init is gone", box->id);
     pend_t *p = calloc (1, sizeof *p);
     p->box = box;
     p->pending = bus_worker_defer (svc_worker (box->mgr->svc));

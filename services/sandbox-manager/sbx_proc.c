@@ -112,7 +112,7 @@ result_new (sbx_procs_t *self, proc_t *p, const proto_msg_t *cause)
 }
 
 static proto_msg_t *
-bad (const proto_msg_t *req, const char *code, const char *text)
+bad (const proto_msg_t *req, proto_ecode_t code, const char *text)
 {
     return proto_error_new (req, code, "%s", text);
 }
@@ -273,7 +273,7 @@ start (sbx_procs_t *self, proto_msg_t *req, char **argv, char *text, const proto
     free_strv (argv);
     if (!p) {
         free (text);
-        proto_msg_t *rep = bad (req, "exec_failed", why);
+        proto_msg_t *rep = bad (req, PROTO_ERR_exec_failed, why);
         proto_msg_destroy (&req);
         return rep;
     }
@@ -294,7 +294,7 @@ sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req)
     proto_sandbox_exec_t *e = &req->body.sandbox_exec;
     char why[256], **argv, *text = NULL;
     if (parse_command (&e->command, &argv, &text, why, sizeof why)) {
-        proto_msg_t *rep = bad (req, "bad_command", why);
+        proto_msg_t *rep = bad (req, PROTO_ERR_bad_command, why);
         proto_msg_destroy (&req);
         return rep;
     }
@@ -320,12 +320,12 @@ sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
     snprintf (path, sizeof path, "/tmp/.caisson-code-%u.%s", ++seq, li >= 0 ? langs[li][1] : "");
     json_t *extra = NULL;
     if (li < 0)
-        rep = proto_error_new (req, "bad_language", "language: expected python, javascript or "
+        rep = proto_error_new (req, PROTO_ERR_bad_language, "language: expected python, javascript or "
                                "typescript, got '%s'", lang ? lang : "");
     else if (c->argv.size && !(extra = mpjson_decode (c->argv.data, c->argv.size, 1, why, sizeof why)))
-        rep = bad (req, "bad_argv", why);
+        rep = bad (req, PROTO_ERR_bad_argv, why);
     else if (extra && !json_is_array (extra))
-        rep = bad (req, "bad_argv", "argv: expected an array of strings");
+        rep = bad (req, PROTO_ERR_bad_argv, "argv: expected an array of strings");
     if (!rep) {
         /* A fresh file: whatever the sandbox left at this name (a FIFO
          * would block the init's open) goes first. */
@@ -333,7 +333,7 @@ sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
         int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
         size_t len = strlen (c->code);
         if (fd < 0 || write (fd, c->code, len) != (ssize_t) len)
-            rep = proto_error_new (req, "exec_failed", "writing %s: %s", path, strerror (errno));
+            rep = proto_error_new (req, PROTO_ERR_exec_failed, "writing %s: %s", path, strerror (errno));
         if (fd >= 0)
             close (fd);
     }
@@ -429,7 +429,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
     proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
     proc_t *p = find (self, b->pid);
     if (!p)
-        rep = proto_error_new (req, "not_found", "pid: no process %llu in this sandbox",
+        rep = proto_error_new (req, PROTO_ERR_not_found, "pid: no process %llu in this sandbox",
                                (unsigned long long) b->pid);
     else if (req->type == PROTO_sandbox_exec_kill) {
         if (!p->exited)
@@ -443,7 +443,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
                 p->wait_deadline[i] = (uint64_t) zclock_mono () + (b->timeoutSeconds ? b->timeoutSeconds : 3600) * 1000;
                 return NULL;
             }
-        rep = proto_error_new (req, "busy", "pid: too many waiters");
+        rep = proto_error_new (req, PROTO_ERR_busy, "pid: too many waiters");
     } else
         rep = result_new (self, p, req);
     proto_msg_destroy (&req);

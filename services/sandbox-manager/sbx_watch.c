@@ -73,9 +73,9 @@ sbx_watch_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
     char path[PATH_MAX], why[512];
     const proto_sandbox_watch_start_t *r = &req->body.sandbox_watch_start;
     if (sbx_files_resolve (r->path, false, path, sizeof path, why, sizeof why))
-        return proto_error_new (req, "bad_path", "%s", why);
+        return proto_error_new (req, PROTO_ERR_bad_path, "%s", why);
     if (ifd < 0 && (ifd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC)) < 0)
-        return proto_error_new (req, "watch_failed", "inotify: %s", strerror (errno));
+        return proto_error_new (req, PROTO_ERR_watch_failed, "inotify: %s", strerror (errno));
     uint64_t id = next_watch++;
     add (path, id, r->recursive);
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_watch, req);

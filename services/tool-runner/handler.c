@@ -445,14 +445,14 @@ call (handler_t *self, const proto_msg_t *req)
         }
     if (self->running >= self->max_running) {
         job_free (job);
-        return proto_error_new (req, "busy", "tool-runner %s runs %zu calls already",
+        return proto_error_new (req, PROTO_ERR_busy, "tool-runner %s runs %zu calls already",
                                 svc_instance (self->svc), self->running);
     }
     /* A user's share: the slots one user cannot take stay for the others. */
     size_t mine = running_for (self, req->env.user);
     if (mine >= self->per_user) {
         job_free (job);
-        return proto_error_new (req, "busy", "user '%s' runs %zu calls on tool-runner %s, "
+        return proto_error_new (req, PROTO_ERR_busy, "user '%s' runs %zu calls on tool-runner %s, "
                                 "the most one user may (CAISSON_TOOLS_SLOTS_PER_USER)",
                                 req->env.user ? req->env.user : "", mine,
                                 svc_instance (self->svc));
@@ -478,7 +478,7 @@ call (handler_t *self, const proto_msg_t *req)
                                                    job->call_id));
         break;
     case CALLS_ERROR:
-        rep = proto_error_new (req, "store_failed", "the call could not be recorded");
+        rep = proto_error_new (req, PROTO_ERR_store_failed, "the call could not be recorded");
         break;
     case CALLS_BUSY:
     case CALLS_MINE:
@@ -517,7 +517,7 @@ handler_serve (const proto_msg_t *req, void *arg)
     }
     if (req->type == PROTO_tools_call)
         return call (self, req);
-    return proto_error_new (req, "unknown_request", "tool-runner does not serve %s",
+    return proto_error_new (req, PROTO_ERR_unknown_type, "tool-runner does not serve %s",
                             proto_type_name (req->type));
 }
 

@@ -181,21 +181,14 @@ app_visible (const http_req_t *req, const char *owner)
     return req->operator_ || (owner && !strcmp (owner, req->user));
 }
 
-/* The HTTP status for an `error` reply's code. */
+/* The HTTP status for an `error` reply's code, as proto/errors.def declares
+ * it. A code it does not declare comes from a peer of another version: the
+ * fault lies behind the gateway, not with the client, so 502. */
 static int
 s_status_for (const char *code)
 {
-    static const struct { const char *code; int status; } map[] = {
-        { "not_found", 404 }, { "forbidden", 404 }, { "conflict", 409 },
-        { "exists", 409 }, { "busy", 409 }, { "service_busy", 503 },
-        { "unavailable", 503 }, { "timeout", 504 }, { "limit", 429 },
-        { "quota", 429 }, { "unknown_request", 501 }, { "internal", 502 },
-        { "store_full", 507 }, { "store_failed", 503 },
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (!strcmp (code, map[i].code))
-            return map[i].status;
-    return 400;     /* the codec's own codes, and services' validation errors */
+    proto_ecode_t known = proto_error_lookup (code);
+    return known < PROTO_ERR_COUNT ? proto_error_status (known) : 502;
 }
 
 http_res_t *
