@@ -88,6 +88,15 @@ fake_handler (const proto_msg_t *req, void *arg)
     case PROTO_sandbox_get:
     case PROTO_sandbox_destroy: {
         box_t *b = find_box (req->body.sandbox_get.sandboxId);
+        if (!b && strstr (req->body.sandbox_get.sandboxId, "-olderpeer")) {
+            /* a peer of another version sends a code this build does not
+             * declare: set on the wire as that peer would */
+            proto_msg_t *rep = proto_error_new (req, PROTO_ERR_internal, "from an older peer");
+            proto_set_str (&rep->body.error.code, "gone_in_v0");
+            return rep;
+        }
+        if (!b && strstr (req->body.sandbox_get.sandboxId, "-storefull"))
+            return proto_error_new (req, PROTO_ERR_store_full, "no room");
         if (!b)
             return proto_error_new (req, PROTO_ERR_not_found, "no sandbox %s",
                                     req->body.sandbox_get.sandboxId);
@@ -320,6 +329,17 @@ test_sandboxes_isolation (void **state)
 
     doc = ui_json ("GET", "/api/sandboxes/fake1-nosuch", s_alice, NULL, &status);
     assert_int_equal (status, 404);
+    json_decref (doc);
+
+    /* a declared code answers its declared status; an undeclared one is
+     * the fault of a peer behind the gateway: 502, not the client's 400 */
+    doc = ui_json ("GET", "/api/sandboxes/fake1-storefull", s_alice, NULL, &status);
+    assert_int_equal (status, 507);
+    assert_string_equal (error_code (doc), "store_full");
+    json_decref (doc);
+    doc = ui_json ("GET", "/api/sandboxes/fake1-olderpeer", s_alice, NULL, &status);
+    assert_int_equal (status, 502);
+    assert_string_equal (error_code (doc), "gone_in_v0");
     json_decref (doc);
 
     snprintf (path, sizeof path, "/api/sandboxes/%s", id);
