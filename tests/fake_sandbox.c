@@ -91,34 +91,17 @@ slurp (const char *path, size_t max, size_t *size, bool *cut)
     return buf;
 }
 
-/* The owner is kept beside the workspace (`<id>.owner`), as the real
- * manager keeps it in the sandbox's record, so callers that check owners
- * (tool-runner) see the creating user. */
-static void
-owner_path (fake_t *f, const char *id, char *out, size_t outlen)
-{
-    snprintf (out, outlen, "%s/sbx/%s.owner", f->dir, id);
-}
-
 static proto_msg_t *
 info (fake_t *f, const proto_msg_t *req, const char *id)
 {
-    char ws[512], op[560], owner[129] = "";
+    char ws[512];
     workspace (f, id, ws, sizeof ws);
     struct stat st;
     if (stat (ws, &st))
         return proto_error_new (req, PROTO_ERR_not_found, "no sandbox %s", id);
-    owner_path (f, id, op, sizeof op);
-    FILE *fp = fopen (op, "re");
-    if (fp) {
-        size_t n = fread (owner, 1, sizeof owner - 1, fp);
-        owner[n] = '\0';
-        fclose (fp);
-    }
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
     proto_sandbox_info_t *b = &rep->body.sandbox_info;
     proto_set_str (&b->sandboxId, id);
-    proto_set_str (&b->user, owner);
     proto_set_str (&b->status, "ready");
     proto_set_str (&b->workspace, ws);
     b->createdAt = (uint64_t) time (NULL) * 1000;
@@ -337,13 +320,6 @@ handler (const proto_msg_t *req, void *arg)
         snprintf (id, sizeof id, "fake-%d%d", (int) getpid (), ++f->next_id);
         workspace (f, id, path, sizeof path);
         mkdir_p (path);
-        char op[560];
-        owner_path (f, id, op, sizeof op);
-        FILE *fp = fopen (op, "we");
-        if (fp) {
-            fputs (req->env.user ? req->env.user : "", fp);
-            fclose (fp);
-        }
         return info (f, req, id);
     }
     case PROTO_sandbox_get:

@@ -147,52 +147,9 @@ transient (const char *code)
            || !strcmp (code, "unavailable") || !strcmp (code, "internal");
 }
 
-static proto_msg_t *send_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req,
-                               proto_type_t want, json_t **error);
-
-/* Checks that sandbox_id is the call's user's (an operator's call may use
- * any): sandbox-manager is asked for its record, and a sandbox of someone
- * else is answered as one that does not exist. Returns 0, or -1 with
- * *error set. Checked once per call and sandbox. */
-static int
-check_owner (tool_ctx_t *ctx, const char *sandbox_id, json_t **error)
-{
-    if (ctx->op || !strcmp (ctx->owned, sandbox_id))
-        return 0;
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_get);
-    if (!req || proto_set_str (&req->body.sandbox_get.sandboxId, sandbox_id)) {
-        proto_msg_destroy (&req);
-        *error = tool_error ("internal", NULL, "out of memory");
-        return -1;
-    }
-    proto_msg_t *rep = send_call (ctx, sandbox_id, req, PROTO_sandbox_info, error);
-    if (!rep)
-        return -1;
-    const char *owner = rep->body.sandbox_info.user ? rep->body.sandbox_info.user : "";
-    bool mine = !strcmp (owner, ctx->user ? ctx->user : "");
-    proto_msg_destroy (&rep);
-    if (!mine) {
-        *error = tool_error ("not_found", "sandboxId", "no sandbox %s", sandbox_id);
-        return -1;
-    }
-    snprintf (ctx->owned, sizeof ctx->owned, "%s", sandbox_id);
-    return 0;
-}
-
 proto_msg_t *
 sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_t want,
           json_t **error)
-{
-    if (sandbox_id && check_owner (ctx, sandbox_id, error)) {
-        proto_msg_destroy (&req);
-        return NULL;
-    }
-    return send_call (ctx, sandbox_id, req, want, error);
-}
-
-static proto_msg_t *
-send_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_t want,
-           json_t **error)
 {
     char service[160];
     runroute_sandbox (sandbox_id, service, sizeof service);

@@ -19,9 +19,9 @@
 /* Sends req (consumed) about sandbox_id (NULL: any instance) and returns
  * the reply, or NULL with *error set: sandbox_unavailable on no answer by
  * the deadline, or the sandbox's own error code and message. A reply of
- * another type than want is an error too. A sandbox that is not the
- * call's user's (unless an operator calls) is not_found, and req is not
- * sent. */
+ * another type than want is an error too. req goes as the call's user
+ * (and operator flag), so sandbox-manager answers not_found for a sandbox
+ * that is not theirs. */
 proto_msg_t *sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req,
                        proto_type_t want, json_t **error);
 

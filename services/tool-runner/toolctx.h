@@ -33,7 +33,6 @@ typedef struct {
     const char *corr;           /* the tools.call's correlation id */
     const char *user;           /* the tools.call envelope's: whose sandboxes */
     bool op;                    /* that user is an operator (any sandbox) */
-    char owned[97];             /* the sandbox last found to be the user's */
     bool dry_run;
     const guard_t *guard;       /* effective: deployment narrowed by the run */
     int64_t deadline;           /* zclock_mono milliseconds */
