@@ -233,9 +233,10 @@ budgets_within (const json_t *b, const budgets_t *ceiling, budgets_t *out, char 
     json_t *v;
     json_object_foreach ((json_t *) b, key, v) {
         size_t i = 0;
-        while (i < 4 && strcmp (fields[i].key, key))
+        size_t count = sizeof fields / sizeof fields[0];
+        while (i < count && strcmp (fields[i].key, key))
             i++;
-        if (i == 4) {
+        if (i == count) {
             snprintf (why, whylen, "budgets.%.64s: unknown (expected steps, toolCalls, "
                       "wallSeconds or tokens)", key);
             return -1;
@@ -317,8 +318,9 @@ on_started (const proto_msg_t *reply, const char *error, void *arg)
         /* event-log's code is passed on; one this build does not declare
          * (a newer peer's) becomes `unavailable`, as no reply does */
         proto_ecode_t ecode = proto_error_lookup (code);
-        rep = proto_error_new (req, ecode < PROTO_ERR_COUNT ? ecode : PROTO_ERR_unavailable, "the run was not started: its first event could not "
-                               "be stored: %s", why);
+        rep = proto_error_new (req, ecode < PROTO_ERR_COUNT ? ecode : PROTO_ERR_unavailable,
+                               "the run was not started: its first event could not be "
+                               "stored: %s", why);
         bus_worker_answer (svc_worker (self->svc), &st->pending, rep);
         run_free (&r);
     }
