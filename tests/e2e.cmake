@@ -6,7 +6,7 @@ add_dependencies(test_e2e caisson caisson-bus caisson-event-log caisson-sandbox-
 set_tests_properties(test_e2e PROPERTIES TIMEOUT 300)
 # A second tenant attacks the first through HTTP, AG-UI and the bus, on
 # the whole stack with the scripted model (issue 11, items 3 to 6 and 11).
-caisson_test(test_redteam_tenant test_redteam_tenant.c ui_support.c)
+caisson_test(test_redteam_tenant test_redteam_tenant.c tenant_support.c ui_support.c)
 target_link_libraries(test_redteam_tenant PRIVATE PkgConfig::CURL)
 add_dependencies(test_redteam_tenant caisson caisson-bus caisson-event-log caisson-sandbox-manager
                  caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
@@ -14,7 +14,7 @@ add_dependencies(test_redteam_tenant caisson caisson-bus caisson-event-log caiss
 set_tests_properties(test_redteam_tenant PROPERTIES TIMEOUT 300)
 # The red team's second pass over the tenant defences: appends to another
 # user's run on event-log, dot segments past a remote repository allow-list.
-caisson_test(test_redteam_followup test_redteam_followup.c ui_support.c)
+caisson_test(test_redteam_followup test_redteam_followup.c tenant_support.c ui_support.c)
 target_link_libraries(test_redteam_followup PRIVATE PkgConfig::CURL)
 add_dependencies(test_redteam_followup caisson caisson-bus caisson-event-log
                  caisson-sandbox-manager caisson-sandbox-init caisson-tool-runner

@@ -29,6 +29,7 @@
  * cancel of alice's run over HTTP, and his AG-UI answers to her
  * interrupt and call, are 404. */
 #include "support.h"
+#include "tenant_support.h"
 #include "ui_support.h"
 
 #include "bus_client.h"
@@ -48,71 +49,10 @@
 #define GATED_TASK "open a pull request for the changelog"
 #define LEAKY_TASK "use my private tool"
 
-enum { BUS, ELOG, SBX, TOOLS, BRIDGE, REPLAY, ORCH, HTTPD, NPIDS };
-static pid_t s_pids[NPIDS];
-static const char *s_dir;
-static const char *s_alice, *s_bob, *s_root;
-static bus_client_t *s_client;
 static char s_sandbox[96];          /* alice's */
-static int s_http_port;             /* a plain HTTP server of s_dir (git's dumb protocol) */
-static char s_replay_port[64], s_replay_url[128], s_replay_dir[1200], s_repo_allow[1200];
+static char s_repo_allow[1200];
 
 /* ---- the bus ------------------------------------------------------------ */
-
-/* A new request of type on behalf of user (NULL: none); op: an operator. */
-static proto_msg_t *
-as (const char *user, bool op, proto_type_t type)
-{
-    proto_msg_t *m = proto_msg_new (type, NULL);
-    assert_non_null (m);
-    proto_set_str (&m->env.user, user);
-    m->env.op = op;
-    return m;
-}
-
-/* Sends req (taken) to service and returns the reply (asserted). */
-static proto_msg_t *
-ask (const char *service, proto_msg_t *req, int timeout_ms)
-{
-    bus_client_set_timeout (s_client, timeout_ms, 2);
-    proto_msg_t *rep = bus_client_request (s_client, service, req);
-    proto_msg_destroy (&req);
-    if (!rep)
-        fail_msg ("%s did not answer", service);
-    return rep;
-}
-
-/* Calls tool name with JSON args for user; returns the result, sets *ok. */
-static json_t *
-tool (const char *user, const char *name, const char *args, bool *ok)
-{
-    proto_msg_t *req = as (user, false, PROTO_tools_call);
-    char id[CID_SIZE];
-    cid_new (id);
-    proto_set_str (&req->body.tools_call.name, name);
-    proto_set_str (&req->body.tools_call.call_id, id);
-    json_t *a = json_loads (args, 0, NULL);
-    assert_non_null (a);
-    assert_int_equal (mpjson_set (&req->body.tools_call.args, a, 32), 0);
-    json_decref (a);
-    proto_msg_t *rep = ask ("tool-runner", req, 60000);
-    if (rep->type != PROTO_tools_result)
-        fail_msg ("%s answered %s: %s", name, proto_type_name (rep->type),
-                  rep->type == PROTO_error ? rep->body.error.message : "");
-    char why[128];
-    json_t *result = mpjson_decode (rep->body.tools_result.result.data,
-                                    rep->body.tools_result.result.size, 32, why, sizeof why);
-    *ok = rep->body.tools_result.ok;
-    proto_msg_destroy (&rep);
-    assert_non_null (result);
-    return result;
-}
-
-static const char *
-error_code (const json_t *result)
-{
-    return json_string_value (json_object_get (json_object_get (result, "error"), "code")) ?: "";
-}
 
 /* An event.append of kind with JSON data to run, as user; the reply. */
 static proto_msg_t *
@@ -148,14 +88,14 @@ static void
 alice_run (char run[CID_SIZE])
 {
     long status;
-    json_t *doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"" SECRET_TASK "\"}",
+    json_t *doc = ui_json ("POST", "/api/runs", ts_alice, "{\"task\":\"" SECRET_TASK "\"}",
                            &status);
     assert_int_equal (status, 201);
     snprintf (run, CID_SIZE, "%s", json_string_value (json_object_get (doc, "runId")) ?: "");
     json_decref (doc);
     char st[64] = "";
     for (int i = 0; i < 400 && strcmp (st, "completed"); i++) {
-        status_http (s_root, run, st, sizeof st);
+        status_http (ts_root, run, st, sizeof st);
         if (strcmp (st, "completed"))
             usleep (50000);
     }
@@ -164,140 +104,39 @@ alice_run (char run[CID_SIZE])
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static void
-write_file (const char *path, const char *text)
-{
-    FILE *f = fopen (path, "w");
-    assert_non_null (f);
-    fputs (text, f);
-    assert_int_equal (fclose (f), 0);
-}
-
-static void
-sh (const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (cmd, sizeof cmd, fmt, ap);
-    va_end (ap);
-    if (system (cmd) != 0)
-        fail_msg ("failed: %s", cmd);
-}
-
-static void
-wait_healthy (const char *target)
-{
-    for (int i = 0; i < 200; i++) {
-        proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-        bus_client_set_timeout (s_client, 200, 0);
-        proto_msg_t *rep = bus_client_request (s_client, target, req);
-        bool ok = rep && rep->type == PROTO_health_rep;
-        proto_msg_destroy (&rep);
-        proto_msg_destroy (&req);
-        if (ok)
-            return;
-        usleep (50000);
-    }
-    fail_msg ("%s never answered health", target);
-}
-
-/* Serves s_dir over plain HTTP (python3's http.server): git clones a
- * bare repository there with its dumb HTTP protocol. */
-static void
-start_httpd (void)
-{
-    s_http_port = ui_free_port ();
-    s_pids[HTTPD] = fork ();
-    assert_true (s_pids[HTTPD] >= 0);
-    if (s_pids[HTTPD] == 0) {
-        char port[16];
-        snprintf (port, sizeof port, "%d", s_http_port);
-        int null = open ("/dev/null", O_WRONLY);
-        dup2 (null, 1);
-        dup2 (null, 2);
-        execlp ("python3", "python3", "-m", "http.server", "--bind", "127.0.0.1",
-                "--directory", s_dir, port, (char *) NULL);
-        _exit (127);
-    }
-    char cmd[256];
-    snprintf (cmd, sizeof cmd, "for i in $(seq 100); do curl -sf -o /dev/null "
-              "http://127.0.0.1:%d/ && exit 0; sleep 0.1; done; exit 1", s_http_port);
-    assert_int_equal (system (cmd), 0);
-}
-
 static int
 setup (void **state)
 {
     (void) state;
-    s_dir = support_sandbox_env ("redteam-followup");
-    assert_non_null (s_dir);
-    ui_pick_port ();
-    start_httpd ();
+    /* with a plain HTTP server of the test's directory (git's dumb protocol) */
+    tenant_stack_begin ("redteam-followup", true);
     /* the one remote directory this deployment allows repositories from */
     snprintf (s_repo_allow, sizeof s_repo_allow,
-              "CAISSON_TOOLS_REPO_ALLOW=http://127.0.0.1:%d/allowed/*", s_http_port);
+              "CAISSON_TOOLS_REPO_ALLOW=http://127.0.0.1:%d/allowed/*", ts_http_port);
     const char *tools_env[] = { s_repo_allow, NULL };
-    s_pids[BUS] = support_spawn ("caisson-bus", NULL);
-    s_pids[ELOG] = support_spawn ("caisson-event-log", NULL);
-    s_pids[SBX] = support_spawn ("caisson-sandbox-manager", NULL);
-    s_pids[TOOLS] = support_spawn ("caisson-tool-runner", tools_env);
-    s_pids[BRIDGE] = support_spawn ("caisson-ui-bridge", NULL);
-    s_client = bus_client_new (getenv ("CAISSON_BUS"));
-    assert_non_null (s_client);
-    assert_int_equal (ui_wait_ready (), 0);
-    wait_healthy ("event-log");
-    wait_healthy ("sandbox-manager");
-    wait_healthy ("tool-runner");
-    s_alice = ui_token (0, "alice", 0);
-    s_bob = ui_token (1, "bob", 0);
-    s_root = ui_token (2, "root", 1);
+    static const char *const tool_services[] = { "tool-runner", NULL };
+    tenant_stack_services (tools_env, NULL, tool_services);
 
     bool ok;
-    json_t *r = tool ("alice", "createSandbox", "{}", &ok);
+    json_t *r = tool ("tool-runner", "alice", "createSandbox", "{}", &ok);
     assert_true (ok);
     snprintf (s_sandbox, sizeof s_sandbox, "%s",
               json_string_value (json_object_get (r, "sandboxId")));
     json_decref (r);
 
     char path[1300];
-    snprintf (s_replay_dir, sizeof s_replay_dir, "%s/cassettes", s_dir);
-    mkdir (s_replay_dir, 0700);
-    snprintf (path, sizeof path, "%s/secret.json", s_replay_dir);
+    snprintf (path, sizeof path, "%s/secret.json", ts_replay_dir);
     write_file (path, "{\"task\": \"" SECRET_TASK "\", \"turns\": [{\"text\": \"Kept: "
                       SECRET ".\"}]}");
-    snprintf (path, sizeof path, "%s/leaky.json", s_replay_dir);
+    snprintf (path, sizeof path, "%s/leaky.json", ts_replay_dir);
     write_file (path, "{\"task\": \"" LEAKY_TASK "\", \"turns\": [{\"toolCalls\": [{\"name\": "
                       "\"aliceAcmeMergerTool\", \"args\": {}}, {\"name\": \"zz-" SECRET "\", "
                       "\"args\": {}}]}, {\"text\": \"Done.\"}]}");
-    snprintf (path, sizeof path, "%s/gated.json", s_replay_dir);
+    snprintf (path, sizeof path, "%s/gated.json", ts_replay_dir);
     write_file (path, "{\"task\": \"" GATED_TASK "\", \"turns\": [{\"toolCalls\": [{\"name\": "
                       "\"git.openPR\", \"args\": {\"sandboxId\": \"nowhere-1\", \"title\": "
                       "\"Changelog\"}}]}, {\"text\": \"Done.\"}]}");
-    int port = ui_free_port ();
-    snprintf (s_replay_port, sizeof s_replay_port, "CAISSON_LLM_REPLAY_PORT=%d", port);
-    snprintf (s_replay_url, sizeof s_replay_url, "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:%d/v1",
-              port);
-    char dir_env[1300];
-    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", s_replay_dir);
-    const char *replay_env[] = { s_replay_port, dir_env, NULL };
-    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask", NULL };
-    s_pids[REPLAY] = support_spawn ("caisson-llm-replay", replay_env);
-    s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
-    wait_healthy ("orchestrator");
-    return 0;
-}
-
-static int
-teardown (void **state)
-{
-    (void) state;
-    bus_client_destroy (&s_client);
-    support_expect_clean_exit (s_pids[BRIDGE]);
-    support_expect_clean_exit (s_pids[ORCH]);
-    for (int i = NPIDS - 1; i >= 0; i--)
-        if (i != BRIDGE && i != ORCH && s_pids[i] > 0)
-            support_stop (s_pids[i], SIGTERM, 5000);
+    tenant_stack_model (ui_free_port (), NULL);
     return 0;
 }
 
@@ -330,17 +169,17 @@ test_append_to_another_users_run (void **state)
                     "bob's tool_result on alice's run");
 
     /* bob sees nothing of it over HTTP, alice still sees all of it */
-    status_http (s_bob, run, st, sizeof st);
+    status_http (ts_bob, run, st, sizeof st);
     if (*st)
         fail_msg ("bob reads alice's run over HTTP (status %s)", st);
     snprintf (path, sizeof path, "/api/runs/%s/transcript?format=md", run);
-    ui_res_t res = ui_request ("GET", path, s_bob, NULL, NULL);
+    ui_res_t res = ui_request ("GET", path, ts_bob, NULL, NULL);
     if (res.status != 404)
         fail_msg ("bob read alice's transcript: %ld %.200s", res.status, res.body);
     ui_res_free (&res);
     snprintf (path, sizeof path, "/api/runs/%s", run);
     long status;
-    json_t *doc = ui_json ("GET", path, s_alice, NULL, &status);
+    json_t *doc = ui_json ("GET", path, ts_alice, NULL, &status);
     assert_int_equal (status, 200);
     assert_string_equal (json_string_value (json_object_get (doc, "user")), "alice");
     assert_null (strstr (json_string_value (json_object_get (doc, "answer")) ?: "", "forged"));
@@ -352,7 +191,7 @@ test_append_to_another_users_run (void **state)
     expect_refused (append_as ("bob", fake, "run_started",
                                "{\"task\":\"alice asked for this\",\"user\":\"alice\"}"),
                     "bob's run_started naming alice");
-    status_http (s_alice, fake, st, sizeof st);
+    status_http (ts_alice, fake, st, sizeof st);
     assert_string_equal (st, "");
 
     /* the owner (as the orchestrator appends for her) still may */
@@ -395,14 +234,14 @@ test_artifact_claimed_by_event (void **state)
     expect_refused (append_as ("bob", mine, "artifact", ev), "bob's artifact event naming "
                     "alice's hash");
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, mine);
-    ui_res_t res = ui_request ("GET", path, s_bob, NULL, NULL);
+    ui_res_t res = ui_request ("GET", path, ts_bob, NULL, NULL);
     if (res.status != 404)
         fail_msg ("bob fetched alice's artifact through his run: %ld %.200s", res.status,
                   res.body);
     ui_res_free (&res);
     /* alice still can, through hers */
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, run);
-    res = ui_request ("GET", path, s_alice, NULL, NULL);
+    res = ui_request ("GET", path, ts_alice, NULL, NULL);
     assert_int_equal (res.status, 200);
     ui_res_free (&res);
 }
@@ -422,7 +261,7 @@ test_unconfigured_provider (void **state)
         char body[256];
         snprintf (body, sizeof body, "{\"task\":\"hello\",\"model\":\"%s\"}", models[i]);
         long status;
-        json_t *doc = ui_json ("POST", "/api/runs", s_bob, body, &status);
+        json_t *doc = ui_json ("POST", "/api/runs", ts_bob, body, &status);
         char *text = json_dumps (doc, JSON_COMPACT);
         json_decref (doc);
         if (status != 400 || !strstr (text, "model"))
@@ -431,7 +270,7 @@ test_unconfigured_provider (void **state)
     }
     /* the deployment's own provider is still anyone's */
     long status;
-    json_t *doc = ui_json ("POST", "/api/runs", s_bob, "{\"task\":\"hello\",\"model\":"
+    json_t *doc = ui_json ("POST", "/api/runs", ts_bob, "{\"task\":\"hello\",\"model\":"
                            "\"replay/other\"}", &status);
     json_decref (doc);
     assert_int_equal (status, 201);
@@ -443,16 +282,16 @@ static void
 test_remote_allow_list_dot_segments (void **state)
 {
     (void) state;
-    sh ("set -e; cd '%s'; mkdir -p allowed; for r in host ok; do "
+    support_sh ("set -e; cd '%s'; mkdir -p allowed; for r in host ok; do "
         "git init -q -b main work-$r; git -C work-$r -c user.name=t -c user.email=t@t "
         "commit -q --allow-empty -m init-$r; git clone -q --bare work-$r $r.git; "
-        "git -C $r.git update-server-info; done; mv ok.git allowed/ok.git", s_dir);
+        "git -C $r.git update-server-info; done; mv ok.git allowed/ok.git", ts_dir);
     char args[1024];
     bool ok;
     /* the allowed repository clones */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":"
-              "\"http://127.0.0.1:%d/allowed/ok.git\"}", s_sandbox, s_http_port);
-    json_t *r = tool ("alice", "repo.clone", args, &ok);
+              "\"http://127.0.0.1:%d/allowed/ok.git\"}", s_sandbox, ts_http_port);
+    json_t *r = tool ("tool-runner", "alice", "repo.clone", args, &ok);
     if (!ok)
         fail_msg ("the allowed clone failed: %s", json_dumps (r, JSON_COMPACT));
     json_decref (r);
@@ -462,8 +301,8 @@ test_remote_allow_list_dot_segments (void **state)
                                            "allowed/x/../../host.git" };
     for (size_t i = 0; i < sizeof escapes / sizeof escapes[0]; i++) {
         snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"http://127.0.0.1:%d/%s\"}",
-                  s_sandbox, s_http_port, escapes[i]);
-        r = tool ("alice", "repo.clone", args, &ok);
+                  s_sandbox, ts_http_port, escapes[i]);
+        r = tool ("tool-runner", "alice", "repo.clone", args, &ok);
         if (ok || strcmp (error_code (r), "repo_not_allowed"))
             fail_msg ("repo.clone of %s answered %s", escapes[i], json_dumps (r, JSON_COMPACT));
         json_decref (r);
@@ -480,14 +319,14 @@ test_metrics_names_of_made_up_tools (void **state)
 {
     (void) state;
     long status;
-    json_t *doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"" LEAKY_TASK "\"}",
+    json_t *doc = ui_json ("POST", "/api/runs", ts_alice, "{\"task\":\"" LEAKY_TASK "\"}",
                            &status);
     assert_int_equal (status, 201);
     char run[CID_SIZE], st[64] = "";
     snprintf (run, sizeof run, "%s", json_string_value (json_object_get (doc, "runId")) ?: "");
     json_decref (doc);
     for (int i = 0; i < 400 && strcmp (st, "completed"); i++) {
-        status_http (s_root, run, st, sizeof st);
+        status_http (ts_root, run, st, sizeof st);
         if (strcmp (st, "completed"))
             usleep (50000);
     }
@@ -530,7 +369,7 @@ test_http_acts_on_another_users_run (void **state)
 {
     (void) state;
     long status;
-    json_t *doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"" GATED_TASK "\"}",
+    json_t *doc = ui_json ("POST", "/api/runs", ts_alice, "{\"task\":\"" GATED_TASK "\"}",
                            &status);
     assert_int_equal (status, 201);
     char run[CID_SIZE], st[64] = "", call[129] = "";
@@ -547,7 +386,7 @@ test_http_acts_on_another_users_run (void **state)
     snprintf (body, sizeof body, "{\"toolCallId\":\"%s\"}", call);
     for (size_t i = 0; i < 3; i++) {
         snprintf (path, sizeof path, "/api/runs/%s/%s", run, acts[i]);
-        ui_res_t res = ui_request ("POST", path, s_bob, body, NULL);
+        ui_res_t res = ui_request ("POST", path, ts_bob, body, NULL);
         if (res.status != 404)
             fail_msg ("bob's %s of alice's run answered %ld: %.200s", acts[i], res.status,
                       res.body);
@@ -555,21 +394,21 @@ test_http_acts_on_another_users_run (void **state)
     }
     snprintf (body, sizeof body, "{\"threadId\":\"b-1\",\"runId\":\"b-1\",\"resume\":"
               "[{\"interruptId\":\"%s:%s:5\",\"status\":\"resolved\"}]}", run, call);
-    ui_res_t res = ui_request ("POST", "/agui", s_bob, body, NULL);
+    ui_res_t res = ui_request ("POST", "/agui", ts_bob, body, NULL);
     if (res.status != 404)
         fail_msg ("bob's AG-UI resume of alice's interrupt answered %ld", res.status);
     ui_res_free (&res);
     snprintf (body, sizeof body, "{\"threadId\":\"b-2\",\"runId\":\"b-2\",\"messages\":"
               "[{\"id\":\"m\",\"role\":\"tool\",\"toolCallId\":\"%s:%s:5\","
               "\"content\":\"{}\"}]}", run, call);
-    res = ui_request ("POST", "/agui", s_bob, body, NULL);
+    res = ui_request ("POST", "/agui", ts_bob, body, NULL);
     if (res.status != 404)
         fail_msg ("bob's AG-UI tool result on alice's run answered %ld", res.status);
     ui_res_free (&res);
     run_state (run, st, sizeof st, call);
     assert_string_equal (st, "awaiting_approval");
     snprintf (path, sizeof path, "/api/runs/%s/cancel", run);
-    res = ui_request ("POST", path, s_alice, NULL, NULL);
+    res = ui_request ("POST", path, ts_alice, NULL, NULL);
     assert_int_equal (res.status, 200);
     ui_res_free (&res);
 }
@@ -583,41 +422,38 @@ static void
 test_live_runs_of_one_tenant (void **state)
 {
     (void) state;
-    support_expect_clean_exit (s_pids[ORCH]);
-    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask",
-                               "CAISSON_RUN_MAX_LIVE_PER_USER=3", NULL };
-    s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
-    wait_healthy ("orchestrator");
+    static const char *const orch_extra[] = { "CAISSON_RUN_MAX_LIVE_PER_USER=3", NULL };
+    tenant_orchestrator_restart (orch_extra);
     char runs[3][CID_SIZE];
     for (int i = 0; i < 3; i++) {
         long status;
-        json_t *doc = ui_json ("POST", "/api/runs", s_bob, "{\"task\":\"" GATED_TASK "\"}",
+        json_t *doc = ui_json ("POST", "/api/runs", ts_bob, "{\"task\":\"" GATED_TASK "\"}",
                                &status);
         assert_int_equal (status, 201);
         snprintf (runs[i], CID_SIZE, "%s", json_string_value (json_object_get (doc, "runId")));
         json_decref (doc);
     }
     long status;
-    json_t *doc = ui_json ("POST", "/api/runs", s_bob, "{\"task\":\"" GATED_TASK "\"}", &status);
+    json_t *doc = ui_json ("POST", "/api/runs", ts_bob, "{\"task\":\"" GATED_TASK "\"}", &status);
     char *text = json_dumps (doc, JSON_COMPACT);
     json_decref (doc);
     if (status != 429)
         fail_msg ("bob's fourth live run answered %ld: %s", status, text);
     free (text);
-    doc = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"hello\"}", &status);
+    doc = ui_json ("POST", "/api/runs", ts_alice, "{\"task\":\"hello\"}", &status);
     json_decref (doc);
     assert_int_equal (status, 201);
     char path[256];
     snprintf (path, sizeof path, "/api/runs/%s/cancel", runs[0]);
-    ui_res_t res = ui_request ("POST", path, s_bob, NULL, NULL);
+    ui_res_t res = ui_request ("POST", path, ts_bob, NULL, NULL);
     assert_int_equal (res.status, 200);
     ui_res_free (&res);
-    doc = ui_json ("POST", "/api/runs", s_bob, "{\"task\":\"hello\"}", &status);
+    doc = ui_json ("POST", "/api/runs", ts_bob, "{\"task\":\"hello\"}", &status);
     json_decref (doc);
     assert_int_equal (status, 201);
     for (int i = 1; i < 3; i++) {
         snprintf (path, sizeof path, "/api/runs/%s/cancel", runs[i]);
-        res = ui_request ("POST", path, s_bob, NULL, NULL);
+        res = ui_request ("POST", path, ts_bob, NULL, NULL);
         ui_res_free (&res);
     }
 }
@@ -666,7 +502,7 @@ test_stream_outlives_revoked_token (void **state)
 
     /* the stream, as a browser tab left open holds it */
     char out[1300], url[512], auth[300];
-    snprintf (out, sizeof out, "%s/stream.txt", s_dir);
+    snprintf (out, sizeof out, "%s/stream.txt", ts_dir);
     snprintf (url, sizeof url, "%s/api/runs/%s/events", ui_base, run);
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
     pid_t curl = fork ();
@@ -696,7 +532,7 @@ test_stream_outlives_revoked_token (void **state)
     /* the run goes on after the revocation: an operator cancels it */
     char path[256];
     snprintf (path, sizeof path, "/api/runs/%s/cancel", run);
-    ui_res_t res = ui_request ("POST", path, s_root, NULL, NULL);
+    ui_res_t res = ui_request ("POST", path, ts_root, NULL, NULL);
     assert_int_equal (res.status, 200);
     ui_res_free (&res);
     usleep (1500000);
@@ -742,22 +578,22 @@ test_connections_of_one_tenant (void **state)
 {
     (void) state;
     /* a small bridge: 24 connections, 8 per address, 8 per user */
-    support_expect_clean_exit (s_pids[BRIDGE]);
+    support_expect_clean_exit (ts_pids[TS_BRIDGE]);
     const char *env[] = { "CAISSON_HTTP_MAX_CONNECTIONS=24", "CAISSON_HTTP_MAX_PER_IP=8",
                           "CAISSON_HTTP_MAX_CONN_PER_USER=8", NULL };
-    s_pids[BRIDGE] = support_spawn ("caisson-ui-bridge", env);
+    ts_pids[TS_BRIDGE] = support_spawn ("caisson-ui-bridge", env);
     assert_int_equal (ui_wait_ready (), 0);
     int fds[24], held = 0;
     for (int i = 0; i < 24; i++) {
         char from[32];
         snprintf (from, sizeof from, "127.0.0.%d", 11 + i / 8);
         fds[i] = ui_connect_from (from);
-        if (fds[i] >= 0 && get_on (fds[i], "/api/runs?limit=1", s_bob) == 200)
+        if (fds[i] >= 0 && get_on (fds[i], "/api/runs?limit=1", ts_bob) == 200)
             held++;
     }
     char from[] = "127.0.0.30";
     int fd = ui_connect_from (from);
-    int status = fd >= 0 ? get_on (fd, "/api/runs?limit=1", s_alice) : 0;
+    int status = fd >= 0 ? get_on (fd, "/api/runs?limit=1", ts_alice) : 0;
     if (fd >= 0)
         close (fd);
     for (int i = 0; i < 24; i++)
@@ -782,5 +618,5 @@ main (void)
         cmocka_unit_test (test_live_runs_of_one_tenant),
         cmocka_unit_test (test_connections_of_one_tenant),
     };
-    return support_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, setup, tenant_stack_down);
 }

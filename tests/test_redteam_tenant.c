@@ -19,6 +19,7 @@
  * - bob fetches alice's artifact by naming its hash in his own run: 404.
  * And the CLI acts for its --user: the run it starts is that user's. */
 #include "support.h"
+#include "tenant_support.h"
 #include "ui_support.h"
 
 #include "bus_client.h"
@@ -38,61 +39,12 @@
 #define GATED_TASK "open a pull request for the release notes"
 #define BOB_TASK "run a command in the sandbox I was given"
 
-enum { BUS, ELOG, SBX, TOOLS, TOOLS_DEFAULT, BRIDGE, REPLAY, ORCH, NPIDS };
-static pid_t s_pids[NPIDS];
-static const char *s_dir;
-static const char *s_alice, *s_bob, *s_root;
-static bus_client_t *s_client;
 static char s_sandbox[96];          /* alice's */
-static char s_replay_port[64], s_replay_url[128], s_replay_dir[1200], s_repo_allow[1200];
+static char s_repo_allow[1200];
+/* the orchestrator's settings beyond tenant_stack_model's */
+static const char *const s_orch_extra[] = { "CAISSON_DENY=repo.applyDiff", NULL };
 
 /* ---- the bus, as a tenant or an operator -------------------------------- */
-
-/* A new request of type on behalf of user (NULL: none); op: an operator. */
-static proto_msg_t *
-as (const char *user, bool op, proto_type_t type)
-{
-    proto_msg_t *m = proto_msg_new (type, NULL);
-    assert_non_null (m);
-    proto_set_str (&m->env.user, user);
-    m->env.op = op;
-    return m;
-}
-
-/* Sends req (taken) to service and returns the reply (asserted). */
-static proto_msg_t *
-ask (const char *service, proto_msg_t *req, int timeout_ms)
-{
-    bus_client_set_timeout (s_client, timeout_ms, 2);
-    proto_msg_t *rep = bus_client_request (s_client, service, req);
-    proto_msg_destroy (&req);
-    if (!rep)
-        fail_msg ("%s did not answer", service);
-    return rep;
-}
-
-/* Calls tool name with JSON args at service for user; returns the result
- * and sets *ok. */
-static json_t *
-tool (const char *service, const char *user, const char *name, const char *args, bool *ok)
-{
-    proto_msg_t *req = as (user, false, PROTO_tools_call);
-    char id[CID_SIZE];
-    cid_new (id);
-    proto_set_str (&req->body.tools_call.name, name);
-    proto_set_str (&req->body.tools_call.call_id, id);
-    json_t *a = json_loads (args, 0, NULL);
-    assert_non_null (a);
-    assert_int_equal (mpjson_set (&req->body.tools_call.args, a, 32), 0);
-    json_decref (a);
-    return support_tools_result (ask (service, req, 60000), name, ok);
-}
-
-static const char *
-error_code (const json_t *result)
-{
-    return json_string_value (json_object_get (json_object_get (result, "error"), "code")) ?: "";
-}
 
 /* The run's status as its orchestrator tells an operator, with why it
  * ended when it did not complete. */
@@ -174,34 +126,23 @@ start_http (const char *token, const char *body, char run[CID_SIZE], char *text,
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static void
-write_file (const char *path, const char *text)
-{
-    FILE *f = fopen (path, "w");
-    assert_non_null (f);
-    fputs (text, f);
-    assert_int_equal (fclose (f), 0);
-}
-
 /* The cassettes: alice's secret conversation, her gated call, and bob's
  * run that names alice's sandbox (known only once it exists). */
 static void
 write_cassettes (void)
 {
     char path[1300], text[4096];
-    snprintf (s_replay_dir, sizeof s_replay_dir, "%s/cassettes", s_dir);
-    mkdir (s_replay_dir, 0700);
-    snprintf (path, sizeof path, "%s/secret.json", s_replay_dir);
+    snprintf (path, sizeof path, "%s/secret.json", ts_replay_dir);
     /* later turns answer alice's next runs on the thread, which find this
      * task in the conversation: the thread's history reached the model */
     write_file (path, "{\"task\": \"" SECRET_TASK "\", \"turns\": [{\"text\": \"Noted: "
                       SECRET ".\"}, {\"text\": \"It is still " SECRET ".\"}, "
                       "{\"text\": \"Yes.\"}]}");
-    snprintf (path, sizeof path, "%s/gated.json", s_replay_dir);
+    snprintf (path, sizeof path, "%s/gated.json", ts_replay_dir);
     write_file (path, "{\"task\": \"" GATED_TASK "\", \"turns\": [{\"toolCalls\": [{\"name\": "
                       "\"git.openPR\", \"args\": {\"sandboxId\": \"nowhere-1\", \"title\": "
                       "\"Release notes\"}}]}, {\"text\": \"Done.\"}]}");
-    snprintf (path, sizeof path, "%s/bob.json", s_replay_dir);
+    snprintf (path, sizeof path, "%s/bob.json", ts_replay_dir);
     snprintf (text, sizeof text, "{\"task\": \"" BOB_TASK "\", \"turns\": [{\"toolCalls\": "
               "[{\"name\": \"runCommand\", \"args\": {\"sandboxId\": \"%s\", \"command\": "
               "\"echo bob-was-here > pwned; cat alice.txt\"}}]}, "
@@ -213,32 +154,18 @@ static int
 setup (void **state)
 {
     (void) state;
-    s_dir = support_sandbox_env ("redteam-tenant");
-    assert_non_null (s_dir);
-    ui_pick_port ();
+    tenant_stack_begin ("redteam-tenant", false);
     /* the one directory this deployment allows repositories from */
-    snprintf (s_repo_allow, sizeof s_repo_allow, "CAISSON_TOOLS_REPO_ALLOW=%s/allowed/*", s_dir);
+    snprintf (s_repo_allow, sizeof s_repo_allow, "CAISSON_TOOLS_REPO_ALLOW=%s/allowed/*", ts_dir);
     static const char *const default_tools[] = { "CAISSON_INSTANCE=tdefault",
                                                  "CAISSON_STORE_PER_INSTANCE=1", NULL };
     const char *tools_env[] = { "CAISSON_INSTANCE=tallow", "CAISSON_STORE_PER_INSTANCE=1",
                                 s_repo_allow, NULL };
-    s_pids[BUS] = support_spawn ("caisson-bus", NULL);
-    s_pids[ELOG] = support_spawn ("caisson-event-log", NULL);
-    s_pids[SBX] = support_spawn ("caisson-sandbox-manager", NULL);
-    s_pids[TOOLS] = support_spawn ("caisson-tool-runner", tools_env);
-    /* the same binary with no repository setting: the default allow-list */
-    s_pids[TOOLS_DEFAULT] = support_spawn ("caisson-tool-runner", default_tools);
-    s_pids[BRIDGE] = support_spawn ("caisson-ui-bridge", NULL);
-    s_client = bus_client_new (getenv ("CAISSON_BUS"));
-    assert_non_null (s_client);
-    assert_int_equal (ui_wait_ready (), 0);
-    support_await_service (s_client, "event-log");
-    support_await_service (s_client, "sandbox-manager");
-    support_await_service (s_client, "tool-runner.tallow");
-    support_await_service (s_client, "tool-runner.tdefault");
-    s_alice = ui_token (0, "alice", 0);
-    s_bob = ui_token (1, "bob", 0);
-    s_root = ui_token (2, "root", 1);
+    /* the second tool-runner is the same binary with no repository
+     * setting: the default allow-list */
+    static const char *const tool_services[] = { "tool-runner.tallow", "tool-runner.tdefault",
+                                                 NULL };
+    tenant_stack_services (tools_env, default_tools, tool_services);
 
     /* alice's sandbox, with a file of hers in it */
     bool ok;
@@ -256,30 +183,7 @@ setup (void **state)
 
     write_cassettes ();
     int port = 20000 + (int) (getpid () % 20000) + (int) (time (NULL) % 7) * 3;
-    snprintf (s_replay_port, sizeof s_replay_port, "CAISSON_LLM_REPLAY_PORT=%d", port);
-    snprintf (s_replay_url, sizeof s_replay_url, "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:%d/v1",
-              port);
-    char dir_env[1300];
-    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", s_replay_dir);
-    const char *replay_env[] = { s_replay_port, dir_env, NULL };
-    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask",
-                               "CAISSON_DENY=repo.applyDiff", NULL };
-    s_pids[REPLAY] = support_spawn ("caisson-llm-replay", replay_env);
-    s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
-    support_await_service (s_client, "orchestrator");
-    return 0;
-}
-
-static int
-teardown (void **state)
-{
-    (void) state;
-    bus_client_destroy (&s_client);
-    support_expect_clean_exit (s_pids[BRIDGE]);
-    support_expect_clean_exit (s_pids[ORCH]);
-    for (int i = NPIDS - 1; i >= 0; i--)
-        if (i != BRIDGE && i != ORCH && s_pids[i] > 0)
-            support_stop (s_pids[i], SIGTERM, 5000);
+    tenant_stack_model (port, s_orch_extra);
     return 0;
 }
 
@@ -291,7 +195,7 @@ alice_secret_run (const char *thread, char run[CID_SIZE])
 {
     char body[512];
     snprintf (body, sizeof body, "{\"task\":\"" SECRET_TASK "\",\"threadId\":\"%s\"}", thread);
-    assert_int_equal (start_http (s_alice, body, run, NULL, 0), 201);
+    assert_int_equal (start_http (ts_alice, body, run, NULL, 0), 201);
     await_status (run, "completed");
 }
 
@@ -302,14 +206,14 @@ expect_thread_refused (const char *thread)
     char body[512], text[1024];
     snprintf (body, sizeof body, "{\"task\":\"what did we talk about?\",\"threadId\":\"%s\"}",
               thread);
-    long status = start_http (s_bob, body, NULL, text, sizeof text);
+    long status = start_http (ts_bob, body, NULL, text, sizeof text);
     if (status != 404)
         fail_msg ("bob's run on alice's thread answered %ld: %s", status, text);
     /* the AG-UI endpoint */
     snprintf (body, sizeof body, "{\"threadId\":\"%s\",\"runId\":\"agui-1\",\"messages\":"
               "[{\"id\":\"m1\",\"role\":\"user\",\"content\":\"what did we talk about?\"}]}",
               thread);
-    ui_res_t res = ui_request ("POST", "/agui", s_bob, body, NULL);
+    ui_res_t res = ui_request ("POST", "/agui", ts_bob, body, NULL);
     if (res.status != 404)
         fail_msg ("bob's AG-UI request on alice's thread answered %ld: %.300s", res.status,
                   res.body ? res.body : "");
@@ -323,7 +227,7 @@ expect_thread_refused (const char *thread)
         fail_msg ("bob's run.start on alice's thread answered %s", proto_type_name (rep->type));
     proto_msg_destroy (&rep);
     /* none of it became a run of bob's, so the model never saw the thread */
-    json_t *doc = ui_json ("GET", "/api/runs", s_bob, NULL, &status);
+    json_t *doc = ui_json ("GET", "/api/runs", ts_bob, NULL, &status);
     assert_int_equal (status, 200);
     size_t i;
     json_t *run;
@@ -344,15 +248,15 @@ test_thread_of_another_user (void **state)
     expect_thread_refused (thread);
     /* a thread no one has used is the caller's own, and alice's still hers */
     char bob_run[CID_SIZE];
-    assert_int_equal (start_http (s_bob, "{\"task\":\"hello\",\"threadId\":\"bob-own\"}",
+    assert_int_equal (start_http (ts_bob, "{\"task\":\"hello\",\"threadId\":\"bob-own\"}",
                                   bob_run, NULL, 0), 201);
     await_status (bob_run, "completed");
-    assert_int_equal (start_http (s_alice, "{\"task\":\"hello again\",\"threadId\":\"t1\"}",
+    assert_int_equal (start_http (ts_alice, "{\"task\":\"hello again\",\"threadId\":\"t1\"}",
                                   run, NULL, 0), 201);
     await_status (run, "completed");
     /* a run that names no thread starts one named after itself: alice's */
     char own[CID_SIZE], text[1024];
-    assert_int_equal (start_http (s_alice, "{\"task\":\"" SECRET_TASK "\"}", own, text,
+    assert_int_equal (start_http (ts_alice, "{\"task\":\"" SECRET_TASK "\"}", own, text,
                                   sizeof text), 201);
     json_t *doc = json_loads (text, 0, NULL);
     snprintf (thread, sizeof thread, "%s",
@@ -363,11 +267,7 @@ test_thread_of_another_user (void **state)
     expect_thread_refused (thread);
 
     /* the owner is durable: an orchestrator restart does not forget it */
-    support_expect_clean_exit (s_pids[ORCH]);
-    const char *orch_env[] = { "MODEL=replay/demo", s_replay_url, "CAISSON_APPROVAL=ask",
-                               "CAISSON_DENY=repo.applyDiff", NULL };
-    s_pids[ORCH] = support_spawn ("caisson-orchestrator", orch_env);
-    support_await_service (s_client, "orchestrator");
+    tenant_orchestrator_restart (s_orch_extra);
     expect_thread_refused ("t1");
 }
 
@@ -378,7 +278,7 @@ test_bus_acts_on_another_users_run (void **state)
 {
     (void) state;
     char run[CID_SIZE];
-    assert_int_equal (start_http (s_alice, "{\"task\":\"" GATED_TASK "\"}", run, NULL, 0), 201);
+    assert_int_equal (start_http (ts_alice, "{\"task\":\"" GATED_TASK "\"}", run, NULL, 0), 201);
     await_status (run, "awaiting_approval");
     json_t *ask_ev = NULL;
     for (int i = 0; i < 100 && !ask_ev; i++)
@@ -492,7 +392,7 @@ test_tool_on_another_users_sandbox (void **state)
 
     /* through a run of bob's whose model names alice's sandbox */
     char run[CID_SIZE];
-    assert_int_equal (start_http (s_bob, "{\"task\":\"" BOB_TASK "\"}", run, NULL, 0), 201);
+    assert_int_equal (start_http (ts_bob, "{\"task\":\"" BOB_TASK "\"}", run, NULL, 0), 201);
     await_status (run, "completed");
     json_t *result = event_data (run, "tool_result");
     assert_non_null (result);
@@ -513,30 +413,30 @@ test_policy_floor (void **state)
 {
     (void) state;
     char text[1024];
-    long status = start_http (s_bob, "{\"task\":\"" GATED_TASK "\",\"policy\":"
+    long status = start_http (ts_bob, "{\"task\":\"" GATED_TASK "\",\"policy\":"
                               "{\"approval\":\"auto\"}}", NULL, text, sizeof text);
     if (status != 400 || !strstr (text, "policy.approval"))
         fail_msg ("approval auto for a non-operator answered %ld: %s", status, text);
-    status = start_http (s_bob, "{\"task\":\"" GATED_TASK "\",\"policy\":"
+    status = start_http (ts_bob, "{\"task\":\"" GATED_TASK "\",\"policy\":"
                          "{\"autoApprove\":[\"git.*\"]}}", NULL, text, sizeof text);
     if (status != 400 || !strstr (text, "policy.autoApprove"))
         fail_msg ("autoApprove for a non-operator answered %ld: %s", status, text);
     /* an operator, where the deployment does not allow it (the default) */
-    status = start_http (s_root, "{\"task\":\"" GATED_TASK "\",\"policy\":"
+    status = start_http (ts_root, "{\"task\":\"" GATED_TASK "\",\"policy\":"
                          "{\"approval\":\"auto\"}}", NULL, text, sizeof text);
     if (status != 400 || !strstr (text, "CAISSON_RUN_ALLOW_AUTO"))
         fail_msg ("approval auto where not allowed answered %ld: %s", status, text);
-    status = start_http (s_bob, "{\"task\":\"hello\",\"budgets\":{\"steps\":1000000}}", NULL,
+    status = start_http (ts_bob, "{\"task\":\"hello\",\"budgets\":{\"steps\":1000000}}", NULL,
                          text, sizeof text);
     if (status != 400 || !strstr (text, "budgets.steps"))
         fail_msg ("a budget above the ceiling answered %ld: %s", status, text);
-    status = start_http (s_bob, "{\"task\":\"hello\",\"budgets\":{\"tokens\":99999999999}}",
+    status = start_http (ts_bob, "{\"task\":\"hello\",\"budgets\":{\"tokens\":99999999999}}",
                          NULL, text, sizeof text);
     if (status != 400 || !strstr (text, "budgets.tokens"))
         fail_msg ("a token budget above the ceiling answered %ld: %s", status, text);
     /* tightening is anyone's right; the deployment's deny list stays */
     char run[CID_SIZE];
-    assert_int_equal (start_http (s_bob, "{\"task\":\"hello\",\"budgets\":{\"steps\":3},"
+    assert_int_equal (start_http (ts_bob, "{\"task\":\"hello\",\"budgets\":{\"steps\":3},"
                                   "\"policy\":{\"approval\":\"never\",\"deny\":[]}}", run,
                                   NULL, 0), 201);
     await_status (run, "completed");
@@ -572,24 +472,24 @@ test_host_repositories (void **state)
     support_sh ("set -e; cd '%s'; mkdir -p allowed; for r in host ok; do "
         "git init -q -b main work-$r; git -C work-$r -c user.name=t -c user.email=t@t "
         "commit -q --allow-empty -m init; git clone -q --bare work-$r $r.git; done; "
-        "mv ok.git allowed/ok.git", s_dir);
+        "mv ok.git allowed/ok.git", ts_dir);
     char args[1024];
     /* the default allow-list allows nothing on the host */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/host.git\"}", s_sandbox,
-              s_dir);
+              ts_dir);
     expect_repo_refused ("tool-runner.tdefault", "repo.clone", args);
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"file://%s/host.git\"}",
-              s_sandbox, s_dir);
+              s_sandbox, ts_dir);
     expect_repo_refused ("tool-runner.tdefault", "repo.clone", args);
     /* out of the allowed directory with `..` */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/allowed/../host.git\"}",
-              s_sandbox, s_dir);
+              s_sandbox, ts_dir);
     expect_repo_refused ("tool-runner.tallow", "repo.clone", args);
 
     /* an allowed clone, then the allowed repository becomes a way into the
      * host one: git.openPR must not push there */
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"url\":\"%s/allowed/ok.git\"}",
-              s_sandbox, s_dir);
+              s_sandbox, ts_dir);
     bool ok;
     json_t *r = tool ("tool-runner.tallow", "alice", "repo.clone", args, &ok);
     if (!ok)
@@ -602,12 +502,12 @@ test_host_repositories (void **state)
     assert_true (ok);
     json_decref (r);
     support_sh ("cd '%s' && mv allowed/ok.git allowed/ok.orig && "
-                "ln -s '%s/host.git' allowed/ok.git", s_dir, s_dir);
+                "ln -s '%s/host.git' allowed/ok.git", ts_dir, ts_dir);
     snprintf (args, sizeof args, "{\"sandboxId\":\"%s\",\"title\":\"Release notes\","
               "\"body\":\"notes\"}", s_sandbox);
     expect_repo_refused ("tool-runner.tallow", "git.openPR", args);
     char cmd[1200], out[256] = "";
-    snprintf (cmd, sizeof cmd, "git --git-dir='%s/host.git' branch --list | wc -l", s_dir);
+    snprintf (cmd, sizeof cmd, "git --git-dir='%s/host.git' branch --list | wc -l", ts_dir);
     FILE *p = popen (cmd, "r");
     assert_non_null (p);
     assert_non_null (fgets (out, sizeof out, p));
@@ -623,7 +523,7 @@ test_artifact_of_another_user (void **state)
     (void) state;
     /* alice's run produces an artifact, as a tool's output is kept */
     char run[CID_SIZE];
-    assert_int_equal (start_http (s_alice, "{\"task\":\"hello\"}", run, NULL, 0), 201);
+    assert_int_equal (start_http (ts_alice, "{\"task\":\"hello\"}", run, NULL, 0), 201);
     await_status (run, "completed");
     proto_msg_t *req = as ("alice", false, PROTO_artifact_put);
     const char *bytes = "alice's private diff: the launch code is " SECRET "\n";
@@ -647,7 +547,7 @@ test_artifact_of_another_user (void **state)
 
     char path[256];
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, run);
-    ui_res_t res = ui_request ("GET", path, s_alice, NULL, NULL);
+    ui_res_t res = ui_request ("GET", path, ts_alice, NULL, NULL);
     assert_int_equal (res.status, 200);
     assert_non_null (strstr (res.body, SECRET));
     ui_res_free (&res);
@@ -655,15 +555,15 @@ test_artifact_of_another_user (void **state)
     /* bob names the hash in his own run's task, then asks through it */
     char bob_run[CID_SIZE], body[256];
     snprintf (body, sizeof body, "{\"task\":\"look at artifact %s\"}", hash);
-    assert_int_equal (start_http (s_bob, body, bob_run, NULL, 0), 201);
+    assert_int_equal (start_http (ts_bob, body, bob_run, NULL, 0), 201);
     await_status (bob_run, "completed");
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, bob_run);
-    res = ui_request ("GET", path, s_bob, NULL, NULL);
+    res = ui_request ("GET", path, ts_bob, NULL, NULL);
     if (res.status != 404)
         fail_msg ("bob fetched alice's artifact: %ld %.200s", res.status, res.body);
     ui_res_free (&res);
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, run);
-    res = ui_request ("GET", path, s_bob, NULL, NULL);
+    res = ui_request ("GET", path, ts_bob, NULL, NULL);
     assert_int_equal (res.status, 404);
     ui_res_free (&res);
     /* nor on the bus with his own name */
@@ -675,7 +575,7 @@ test_artifact_of_another_user (void **state)
     proto_msg_destroy (&rep);
     /* an operator still can */
     snprintf (path, sizeof path, "/api/artifacts/%s", hash);
-    res = ui_request ("GET", path, s_root, NULL, NULL);
+    res = ui_request ("GET", path, ts_root, NULL, NULL);
     assert_int_equal (res.status, 200);
     ui_res_free (&res);
 }
@@ -701,7 +601,7 @@ test_cli_acts_for_its_user (void **state)
     assert_string_equal (json_string_value (json_object_get (json_array_get (runs, 0), "task")),
                          "hello from the cli");
     json_decref (doc);
-    doc = ui_json ("GET", "/api/runs", s_bob, NULL, &status);
+    doc = ui_json ("GET", "/api/runs", ts_bob, NULL, &status);
     size_t i;
     json_t *r;
     json_array_foreach (json_object_get (doc, "runs"), i, r)
@@ -721,5 +621,5 @@ main (void)
         cmocka_unit_test (test_artifact_of_another_user),
         cmocka_unit_test (test_cli_acts_for_its_user),
     };
-    return support_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, setup, tenant_stack_down);
 }
