@@ -145,7 +145,11 @@ stack_up (stack_t_ *s, int latency_ms, size_t live)
     snprintf (max_live, sizeof max_live, "CAISSON_RUN_MAX_LIVE_PER_USER=%zu", live);
     const char *oenv[] = { url, max_live, "MODEL=replay/bench", "CAISSON_RUN_MAX_SECONDS=600",
                            NULL };
-    s->bus = spawn ("caisson-bus", NULL, NULL);
+    /* The bench sends each run.start once: the broker keeps them queued
+     * while the orchestrator works through a thousand (its default 2.5 s
+     * would drop the tail on a loaded machine, where a client resends). */
+    const char *benv[] = { "CAISSON_REQUEST_TIMEOUT_MS=120000", NULL };
+    s->bus = spawn ("caisson-bus", NULL, benv);
     s->replay = spawn ("caisson-llm-replay", NULL, renv);
     s->fixture = spawn ("fixture", "fixture", NULL);
     s->orch = spawn ("caisson-orchestrator", NULL, oenv);
@@ -218,12 +222,17 @@ run_all (stack_t_ *s, size_t total, size_t inflight, uint64_t *samples, size_t *
         }
         proto_msg_destroy (&ev);
     }
+    size_t answered = 0;
     proto_msg_t *rep;
     while ((rep = bus_client_recv (s->client, 0, NULL))) {
+        answered++;
         if (rep->type == PROTO_error)
             fprintf (stderr, "bench-agent: run.start refused: %s\n", rep->body.error.message);
         proto_msg_destroy (&rep);
     }
+    if (answered < started)
+        fprintf (stderr, "bench-agent: %zu of %zu run.start never answered\n",
+                 started - answered, started);
     return completed;
 }
 
