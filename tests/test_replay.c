@@ -4,8 +4,11 @@
  * llm_anthropic_request) and the replies parsed by its stream parser; the
  * client waits a known time between the end of the first reply and the
  * second request, and the server must report that gap, and nothing for
- * a request that continues no reply it sent. */
+ * a request that continues no reply it sent. The pairing itself (gaps.c:
+ * identical conversations first in, first out; the oldest reply forgotten
+ * when the table is full) is tested in process. */
 #include "support.h"
+#include "gaps.h"
 #include "llm.h"
 
 #include <arpa/inet.h>
@@ -178,6 +181,54 @@ test_anthropic_gap (void **state)
     two_step_run (LLM_ANTHROPIC);
 }
 
+static void
+test_pairing (void **state)
+{
+    (void) state;
+    gaps_t *g = gaps_new (2, 16);
+    json_t *conv = json_pack ("[{s:s, s:s}]", "role", "user", "content", "task");
+    uint64_t reply = gaps_reply_key (conv, "Step 1."), req;
+    assert_false (gaps_request_key (conv, &req));
+    json_array_append_new (conv, json_pack ("{s:s, s:s}", "role", "assistant", "content",
+                                            "Step 1."));
+    json_array_append_new (conv, json_pack ("{s:s, s:s, s:s}", "role", "tool", "content", "{}",
+                                            "name", "createSandbox"));
+    assert_true (gaps_request_key (conv, &req));
+    assert_true (req == reply);
+    /* Two identical runs: their next requests take the older reply first. */
+    gaps_reply_end (g, reply, 1000);
+    gaps_reply_end (g, reply, 1500);
+    gaps_request (g, req, 2000);
+    gaps_request (g, req, 2100);
+    gaps_request (g, req, 2200);
+    char *text = gaps_json (g);
+    json_t *s = json_loads (text, 0, NULL);
+    free (text);
+    assert_int_equal (stat_of (s, "gaps"), 2);
+    assert_int_equal (stat_of (s, "maxUs"), 1000);
+    assert_int_equal (stat_of (s, "p50Us"), 600);
+    assert_int_equal (stat_of (s, "unmatched"), 1);
+    assert_int_equal (stat_of (s, "pending"), 0);
+    json_decref (s);
+    /* A full table forgets its oldest reply; the others still pair. */
+    gaps_reply_end (g, 1, 10);
+    gaps_reply_end (g, 2, 20);
+    gaps_reply_end (g, 3, 30);
+    gaps_request (g, 1, 100);
+    gaps_request (g, 3, 100);
+    gaps_request (g, 2, 100);
+    text = gaps_json (g);
+    s = json_loads (text, 0, NULL);
+    free (text);
+    assert_int_equal (stat_of (s, "forgotten"), 1);
+    assert_int_equal (stat_of (s, "gaps"), 4);
+    assert_int_equal (stat_of (s, "totalUs"), 1600 + 70 + 80);
+    assert_int_equal (stat_of (s, "unmatched"), 2);
+    json_decref (s);
+    json_decref (conv);
+    gaps_destroy (&g);
+}
+
 /* A free loopback port (the kernel's choice, released at once). */
 static int
 free_port (void)
@@ -232,6 +283,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_openai_gap),
         cmocka_unit_test (test_anthropic_gap),
+        cmocka_unit_test (test_pairing),
     };
     int rc = support_run_group ("replay", tests, sizeof tests / sizeof tests[0], setup,
                                 teardown);
