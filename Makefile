@@ -43,6 +43,15 @@ test-tsan: deps
 	    cat $(TSAN_BUILD)/tsan/report.*; echo "test-tsan: ThreadSanitizer reports above"; rc=1; \
 	fi; exit $$rc
 
+# Static analysis: cppcheck over every C file, with the checks and the
+# exclusions docs/development.md lists (.cppcheck/). Fails on any finding.
+lint: deps
+	cppcheck --quiet -j $(JOBS) --std=c11 --enable=warning,style,performance,portability \
+	    --library=posix --library=gnu --library=.cppcheck/jansson.cfg \
+	    --suppressions-list=.cppcheck/suppressions --inline-suppr --error-exitcode=1 \
+	    --template='{file}:{line}: {severity} ({id}): {message}' \
+	    -I libcommon -I . libcommon services tests bench
+
 # Builds the images and proves compose.yaml with podman (tests/deploy/run).
 test-deploy:
 	tests/deploy/run

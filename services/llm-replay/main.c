@@ -37,7 +37,7 @@ typedef struct {
 
 typedef struct {
     char *body;
-    size_t len, pos, cut_at, write;
+    size_t len, cut_at, write;
     uint64_t latency_ms;
     bool stall, started;
 } stream_t;
