@@ -187,6 +187,41 @@ test_tables (void **state)
     assert_string_equal (proto_errcode_name ((proto_errcode_t) 99), "unknown");
 }
 
+/* True when name is snake_case: lower-case letters and digits, words
+ * joined by single underscores. */
+static bool
+s_snake (const char *name)
+{
+    if (!*name || !(*name >= 'a' && *name <= 'z'))
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')
+              || (*c == '_' && c[1] && c[1] != '_')))
+            return false;
+    return true;
+}
+
+/* One field case on the wire: every declared field, envelope and bodies,
+ * is snake_case (ui-bridge alone respells them, for HTTP). */
+static void
+test_one_field_case (void **state)
+{
+    (void) state;
+    size_t n;
+    const proto_field_t *env = proto_envelope_fields (&n);
+    for (size_t i = 0; i < n; i++)
+        if (!s_snake (env[i].name))
+            fail_msg ("envelope field '%s' is not snake_case", env[i].name);
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++) {
+        const proto_msgdef_t *def = proto_def ((proto_type_t) t);
+        for (size_t i = 0; i < def->nfields; i++)
+            if (!s_snake (def->fields[i].name))
+                fail_msg ("%s: field '%s' is not snake_case", def->wire, def->fields[i].name);
+    }
+    assert_false (s_snake ("sandboxId"));
+    assert_true (s_snake ("sandbox_id"));
+}
+
 static void
 test_msg_new_with_cause (void **state)
 {
@@ -844,12 +879,53 @@ test_null_absent_unknown_ignored (void **state)
     proto_msg_destroy (&m);
 }
 
+/* Every message has one role: a request with its declared reply, a reply
+ * (`error` answers any request), or publish-only; and the prose agrees
+ * with the R rows: a message documented as "The answer to `x`." is the
+ * declared reply of x. */
+static void
+test_replies_declared (void **state)
+{
+    (void) state;
+    bool is_reply[PROTO_TYPE_COUNT] = { [PROTO_error] = true };
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++) {
+        proto_type_t rep = proto_reply_of ((proto_type_t) t);
+        if (rep == PROTO_TYPE_COUNT)
+            continue;
+        if (rep > PROTO_TYPE_COUNT || rep == PROTO_error)
+            fail_msg ("%s: its reply is not a catalogue message", proto_type_name (t));
+        is_reply[rep] = true;
+    }
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++) {
+        const char *name = proto_type_name ((proto_type_t) t);
+        int roles = (proto_reply_of ((proto_type_t) t) != PROTO_TYPE_COUNT) + is_reply[t]
+                    + proto_published_only ((proto_type_t) t);
+        if (roles != 1)
+            fail_msg ("%s has %d roles: declare it once as R(request, reply) or P(published)",
+                      name, roles);
+        const char *doc = proto_def ((proto_type_t) t)->doc;
+        const char *lead = "The answer to `";
+        if (strncmp (doc, lead, strlen (lead)))
+            continue;
+        const char *req = doc + strlen (lead), *end = strchr (req, '`');
+        assert_non_null (end);
+        proto_type_t rt = proto_type_lookup (req, (size_t) (end - req));
+        if (rt == PROTO_TYPE_COUNT || proto_reply_of (rt) != (proto_type_t) t)
+            fail_msg ("%s says it answers %.*s, but proto/ declares otherwise", name,
+                      (int) (end - req), req);
+    }
+    assert_int_equal (proto_reply_of (PROTO_TYPE_COUNT), PROTO_TYPE_COUNT);
+    assert_int_equal (proto_reply_of (PROTO_sandbox_destroy), PROTO_sandbox_info);
+    assert_false (proto_published_only (PROTO_sandbox_info));
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_round_trip_every_type),
         cmocka_unit_test (test_tables),
+        cmocka_unit_test (test_one_field_case),
         cmocka_unit_test (test_msg_new_with_cause),
         cmocka_unit_test (test_error_new),
         cmocka_unit_test (test_any_holds_exactly_one_item),
@@ -869,6 +945,7 @@ main (void)
         cmocka_unit_test (test_reserved_byte),
         cmocka_unit_test (test_null_absent_unknown_ignored),
         cmocka_unit_test (test_error_codes_declared),
+        cmocka_unit_test (test_replies_declared),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }
