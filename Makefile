@@ -47,7 +47,7 @@ test-tsan: deps
 # exclusions docs/development.md lists (.cppcheck/). Fails on any finding.
 lint: deps
 	cppcheck --quiet -j $(JOBS) --std=c11 --enable=warning,style,performance,portability \
-	    --library=posix --library=gnu --library=.cppcheck/jansson.cfg \
+	    --library=posix --library=gnu --library=.cppcheck/jansson.cfg --library=.cppcheck/cmocka.cfg \
 	    --suppressions-list=.cppcheck/suppressions --inline-suppr --error-exitcode=1 \
 	    --template='{file}:{line}: {severity} ({id}): {message}' \
 	    -I libcommon -I . libcommon services tests bench
