@@ -103,6 +103,21 @@ append (bus_client_t *c, const char *run, const char *kind, const char *json)
     return seq;
 }
 
+uint64_t
+append_ev (bus_client_t *c, const char *run, evk_kind_t kind, json_t *data)
+{
+    assert_non_null (data);
+    char why[256];
+    if (evk_check (evk_name (kind), data, why, sizeof why))
+        fail_msg ("append_ev: %s", why);
+    char *text = json_dumps (data, JSON_COMPACT);
+    json_decref (data);
+    assert_non_null (text);
+    uint64_t seq = append (c, run, evk_name (kind), text);
+    free (text);
+    return seq;
+}
+
 json_t *
 any_json (const proto_bytes_t *b)
 {

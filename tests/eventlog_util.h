@@ -5,6 +5,7 @@
 
 #include "support.h"
 #include "bus_client.h"
+#include "evkind.h"
 
 #include <jansson.h>
 
@@ -27,6 +28,11 @@ pid_t start_eventlog (const char *const env[]);
 proto_msg_t *append_msg (const char *run, const char *kind, const char *json);
 /* Appends and asserts an ack; returns its global seq. */
 uint64_t append (bus_client_t *c, const char *run, const char *kind, const char *json);
+/* Appends one event of kind whose data (consumed) an evkind constructor
+ * built, so it is shaped as its producer emits it; expects an ack and
+ * returns its global seq. APPEND (c, run, plan, .text = "...") does it. */
+uint64_t append_ev (bus_client_t *c, const char *run, evk_kind_t kind, json_t *data);
+#define APPEND(c, run, kind, ...) append_ev (c, run, EVK_##kind, EVK (kind, __VA_ARGS__))
 /* Stores bytes with artifact.put and asserts the artifact.ref reply. */
 proto_msg_t *put_artifact (bus_client_t *c, const void *data, size_t size, const char *kind);
 
