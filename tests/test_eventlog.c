@@ -31,9 +31,9 @@ test_append_ack_dedup_order (void **state)
     bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), prefix);
     usleep (200000);
 
-    uint64_t s1 = append (c, rid ("R1"), "run_started", "{\"task\":\"t\",\"user\":\"ann\"}");
-    uint64_t s2 = append (c, rid ("R2"), "run_started", "{\"task\":\"u\"}");
-    uint64_t s3 = append (c, rid ("R1"), "text", "{\"text\":\"hi\"}");
+    uint64_t s1 = append_started (c, rid ("R1"), "t", "ann", 0);
+    uint64_t s2 = append_started (c, rid ("R2"), "u", NULL, 0);
+    uint64_t s3 = APPEND (c, rid ("R1"), text, .text = "hi");
     assert_true (s1 < s2 && s2 < s3);
 
     /* Published after commit, with both sequence numbers. */
@@ -53,7 +53,10 @@ test_append_ack_dedup_order (void **state)
     proto_msg_destroy (&ev);
 
     /* The same event id after a restart (no reply cache left) is stored once. */
-    proto_msg_t *again = append_msg (rid ("R1"), "tool_call", "{\"name\":\"x\"}");
+    json_t *args = json_object ();
+    proto_msg_t *again = APPEND_MSG (rid ("R1"), tool_call, .toolCallId = "c1", .name = "x",
+                                     .args = args);
+    json_decref (args);
     proto_msg_t *rep = bus_client_request (c, "event-log", again);
     assert_int_equal (rep->type, PROTO_event_ack);
     uint64_t seq = rep->body.event_ack.seq;
@@ -344,9 +347,9 @@ produce (void *arg)
         for (int waited = 0; i == p->count - p->last && !non_empty (p->gate) && waited < 30000;
              waited++)
             usleep (1000);      /* at most 30 s: a tap that never prints fails below */
-        char data[64];
-        snprintf (data, sizeof data, "{\"i\":%d}", i);
-        proto_msg_t *rep = request (c, append_msg (p->run, "text", data));
+        char text[32];
+        snprintf (text, sizeof text, "%d", i);
+        proto_msg_t *rep = request (c, APPEND_MSG (p->run, text, .text = text));
         p->done += rep && rep->type == PROTO_event_ack;
         proto_msg_destroy (&rep);
     }
@@ -381,7 +384,7 @@ test_catch_up_then_live (void **state)
     pid_t el = start_eventlog (NULL);
     bus_client_t *c = client_new (2000, 2);
     for (int i = 0; i < 300; i++)
-        append (c, rid ("CU"), "text", "{\"i\":-1}");
+        APPEND (c, rid ("CU"), text, .text = "-1");
 
     /* The tap starts while the producer writes, and the producer's last 500
      * events wait until the tap has printed its first line, so the tap
