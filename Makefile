@@ -75,6 +75,11 @@ fuzz: deps
 docs: build
 	./$(BUILD)/bin/caisson-docgen protocol > docs/protocol.md
 	./$(BUILD)/bin/caisson-docgen configuration > docs/configuration.md
+	@# docs/events.md: the kinds section between its markers, the prose kept
+	./$(BUILD)/bin/caisson-docgen events > $(BUILD)/events-kinds.md
+	awk -v gen=$(BUILD)/events-kinds.md '/^<!-- BEGIN generated/ { while ((getline l < gen) > 0) \
+	    print l; skip = 1; next } skip && /^<!-- END generated/ { skip = 0; next } !skip' \
+	    docs/events.md > $(BUILD)/events.md && mv $(BUILD)/events.md docs/events.md
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz

@@ -55,61 +55,33 @@ evk_ftype_name (evk_ftype_t type)
     return (unsigned) type <= EVK_T_ANY ? names[type] : "?";
 }
 
-static void
-oom (void)
-{
-    fprintf (stderr, "evkind: out of memory\n");
-    abort ();
-}
-
-/* A new JSON string of s; NULL when s is not valid UTF-8 (jansson holds
- * none). Aborts when out of memory. */
-static json_t *
-string_of (const char *s)
-{
-    json_t *v = json_string (s);
-    if (v)
-        return v;
-    json_t *raw = json_stringn_nocheck (s, strlen (s));   /* fails only for memory */
-    if (!raw)
-        oom ();
-    json_decref (raw);
-    return NULL;
-}
-
 /* The JSON value of field f of the struct at base, or NULL when it is
- * left out (or is a string that is not UTF-8). Aborts when out of memory. */
+ * left out or (with *bad set) is a string that is not UTF-8, which
+ * jansson cannot hold. */
 static json_t *
-value_of (const evk_field_t *f, const char *base)
+value_of (const evk_field_t *f, const char *base, bool *bad)
 {
     const void *at = base + f->offset;
-    json_t *v = NULL;
     switch (f->type) {
         case EVK_T_STR: {
             const char *s = *(const char *const *) at;
-            return s ? string_of (s) : NULL;
+            json_t *v = s ? json_string (s) : NULL;
+            *bad |= s && !v;
+            return v;
         }
         case EVK_T_U64: {
             uint64_t n = *(const uint64_t *) at;
-            if (!n && !f->required)
-                return NULL;
-            v = json_integer ((json_int_t) n);
-            break;
+            return n || f->required ? json_integer ((json_int_t) n) : NULL;
         }
         case EVK_T_BOOL: {
             bool b = *(const bool *) at;
-            if (!b && !f->required)
-                return NULL;
-            v = json_boolean (b);
-            break;
+            return b || f->required ? json_boolean (b) : NULL;
         }
         case EVK_T_OBJ:
         case EVK_T_ANY:
             return json_incref (*(json_t *const *) at);
     }
-    if (!v)
-        oom ();
-    return v;
+    return NULL;
 }
 
 json_t *
@@ -119,17 +91,16 @@ evk_json (evk_kind_t kind, const void *fields)
     if (!def || !fields)
         return NULL;
     json_t *out = json_object ();
-    if (!out)
-        oom ();
     for (size_t i = 0; i < def->nfields; i++) {
         const evk_field_t *f = &def->fields[i];
-        json_t *v = value_of (f, fields);
-        if (!v && f->required) {
+        bool bad = false;
+        json_t *v = value_of (f, fields, &bad);
+        if (bad || (!v && f->required)) {
             json_decref (out);
             return NULL;
         }
-        if (v && json_object_set_new (out, f->name, v))
-            oom ();
+        if (v)
+            json_object_set_new (out, f->name, v);
     }
     return out;
 }

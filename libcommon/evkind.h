@@ -72,10 +72,10 @@ const char *evk_ftype_name (evk_ftype_t type);
 
 /* A new JSON map holding the fields of *fields (an evk_<kind>_t), keyed
  * and typed as declared. Returns NULL when a required STR, OBJ or ANY
- * field is NULL or kind is out of range (and, as json_pack did, when a
- * string is not valid UTF-8: jansson cannot hold it); aborts when out of
- * memory. The JSON type of an OBJ or ANY value is not checked here:
- * evk_check does. */
+ * field is NULL or kind is out of range, and, as json_pack did, when a
+ * string is not valid UTF-8 (jansson cannot hold it). Memory follows
+ * xalloc.h's policy (jansson aborts once xalloc_install ran). The JSON
+ * type of an OBJ or ANY value is not checked here: evk_check does. */
 json_t *evk_json (evk_kind_t kind, const void *fields);
 
 /* evk_json from designated initializers of the kind's struct. */

@@ -8,10 +8,13 @@
  *   `runCommand` of "sleep ..." answers only after 30 s.
  * - `event-log`: acks event.append, logs "kind" lines per run to
  *   $CAISSON_DATA/events-<run>.log, and publishes the event on
- *   run.<run>.<kind> as the real one does. */
+ *   run.<run>.<kind> as the real one does. An event not shaped as
+ *   proto/events.def declares its kind is logged, with why, to
+ *   $CAISSON_DATA/drift.log. */
 #include "orch_fixture.h"
 #include "bus_pub.h"
 #include "bus_worker.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <czmq.h>
@@ -156,6 +159,11 @@ events_handler (const proto_msg_t *req, void *arg)
     char file[256];
     snprintf (file, sizeof file, "events-%s.log", run);
     log_line (file, req->body.event_append.kind);
+    json_t *data = mpjson_get (&req->body.event_append.data, 64);
+    char why[512];
+    if (evk_check (req->body.event_append.kind, data, why, sizeof why))
+        log_line ("drift.log", why);
+    json_decref (data);
     proto_msg_t *ev = proto_msg_new (PROTO_event, req);
     proto_set_str (&ev->body.event.kind, req->body.event_append.kind);
     proto_set_bytes (&ev->body.event.data, req->body.event_append.data.data,

@@ -75,6 +75,7 @@ test_constructors (void **state)
     assert_null (evk_json (EVK_COUNT, &(evk_plan_t) { .text = "x" }));
     /* a string jansson cannot hold is refused, as json_pack refused it */
     assert_null (EVK (text, .text = "\xff\xfe"));
+    assert_null (EVK (approval_decision, .toolCallId = "c", .approved = true, .reason = "\xff"));
     /* what a constructor builds passes the check, for every kind */
     for (int k = 0; k < EVK_COUNT; k++) {
         const evk_def_t *def = evk_def ((evk_kind_t) k);

@@ -106,6 +106,14 @@ stack_down (void)
     support_stop (s_replay, SIGTERM, 5000);
     support_stop (s_fixture, SIGTERM, 5000);
     support_stop (s_bus, SIGTERM, 5000);
+    /* every event the runs appended was as proto/events.def declares */
+    char path[1024], why[600] = "";
+    snprintf (path, sizeof path, "%s/drift.log", s_dir);
+    FILE *f = fopen (path, "r");
+    if (f && fgets (why, sizeof why, f))
+        fail_msg ("an event the orchestrator appended is not as declared: %s", why);
+    if (f)
+        fclose (f);
 }
 
 /* Starts a run; budgets and policy are JSON text or NULL. */

@@ -5,6 +5,7 @@
  * msgpack without decoding them. */
 #include "elog.h"
 #include "clog.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <msgpack.h>
@@ -261,7 +262,7 @@ events_read (elog_t *el, const proto_msg_t *req)
         proto_msg_t *mark = proto_msg_new (PROTO_event, req);
         char topic[64];
         snprintf (topic, sizeof topic, "sync.%s", q->sync);
-        proto_set_str (&mark->body.event.kind, "sync");
+        proto_set_str (&mark->body.event.kind, evk_name (EVK_sync));
         bus_pub_send (svc_pub (el->svc), topic, mark);
         proto_msg_destroy (&mark);
     }

@@ -1,6 +1,7 @@
 /* runstream: history then live, without a gap. See runstream.h. */
 #include "runstream.h"
 #include "bus_tap.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <czmq.h>
@@ -31,7 +32,8 @@ struct _runstream_t {
 bool
 runstream_terminal (const char *kind)
 {
-    return kind && (!strcmp (kind, "complete") || !strcmp (kind, "failed"));
+    evk_kind_t k = evk_lookup (kind);
+    return k == EVK_complete || k == EVK_failed;
 }
 
 runstream_t *
