@@ -26,3 +26,7 @@ set_tests_properties(test_orchestrator PROPERTIES TIMEOUT 300)
 # hostile snapshots, with a recording host (no sockets, broker or model).
 caisson_test(test_run test_run.c)
 target_link_libraries(test_run PRIVATE orchrun)
+
+# The orchestrator's store in-process over a temporary LMDB.
+caisson_test(test_runstore test_runstore.c)
+target_link_libraries(test_runstore PRIVATE runstore)
