@@ -1,7 +1,7 @@
 /* run: one run's state machine (see run.h). Its I/O is its host's: this
  * file calls nothing but the host's functions, client_tools, verify,
  * policy and jansson. */
-#include "run.h"
+#include "run_int.h"
 #include "client_tools.h"
 #include "clog.h"
 #include "policy.h"
@@ -12,46 +12,6 @@
 #include <string.h>
 
 #define MAX_RESULT_TO_MODEL 65536
-#define MAX_VERIFY_ROUNDS 2
-#define MAX_MESSAGES 65536      /* from_json: far above what 256 KiB of thread holds */
-
-/* What the run waits for while its status is `running`. */
-typedef enum {
-    PHASE_IDLE,                 /* nothing: the next event is run_advance */
-    PHASE_CATALOGUE,            /* the host's catalogue */
-    PHASE_MODEL,                /* a model turn */
-    PHASE_TOOL,                 /* a tool call's answer */
-    PHASE_BUSY,                 /* a wake, to send a `busy` call again */
-} phase_t;
-
-struct _run_t {
-    const run_host_t *host;
-    void *arg;
-    char *id, *thread, *model, *user, *task, *answer;
-    bool op;
-    char status[32];
-    char reason[512];
-    json_t *messages;           /* the conversation: thread history, then this run */
-    json_t *policy;             /* effective */
-    json_t *client_tools;       /* [{name, description?, inputSchema}], or NULL */
-    /* the current turn's tool calls: [{id, name, args, state, ...}], state
-     * pending | asked | approved | client | done; next: the first not done */
-    json_t *calls;
-    size_t next;
-    run_budgets_t max;
-    uint64_t steps, tool_calls; /* used; seconds and tokens are derived */
-    uint64_t in_tokens, out_tokens, cached_tokens;
-    int64_t started_ms, ended_ms;
-    int verify_rounds;
-    phase_t phase;
-    unsigned busy_tries;        /* `busy` answers to the call in flight so far */
-    int64_t tool_sent_us;
-    /* orchestration overhead: time between getting control back (a model
-     * turn or a tool result arrived) and handing it off again, reported
-     * per step in step_started's overheadUs */
-    int64_t mark_us;
-    uint64_t overhead_us;
-};
 
 static void call_model (run_t *r);
 static void dispatch_next (run_t *r);
@@ -62,8 +22,8 @@ emit (run_t *r, const char *kind, json_t *data)
     r->host->emit (r->arg, kind, data);
 }
 
-static run_t *
-alloc (const run_host_t *host, void *arg)
+run_t *
+run_alloc (const run_host_t *host, void *arg)
 {
     run_t *r = calloc (1, sizeof *r);
     if (!r)
@@ -76,7 +36,7 @@ alloc (const run_host_t *host, void *arg)
 run_t *
 run_new (const run_host_t *host, void *arg, const run_spec_t *spec)
 {
-    run_t *r = alloc (host, arg);
+    run_t *r = run_alloc (host, arg);
     if (!r)
         return NULL;
     r->id = strdup (spec->id);
@@ -153,181 +113,6 @@ run_pending (const run_t *self)
     if (client)
         json_object_set_new (p, "client", json_true ());
     return p;
-}
-
-json_t *
-run_to_json (const run_t *r)
-{
-    int64_t until = run_live (r) ? r->host->now_ms (r->arg) : r->ended_ms;
-    int64_t seconds = until > r->started_ms ? (until - r->started_ms) / 1000 : 0;
-    json_t *j = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:O, s:O?, s:O?, s:I, s:i,"
-                           " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I},"
-                           " s:I}",
-                           "id", r->id, "thread", r->thread, "model", r->model, "user", r->user,
-                           "task", r->task, "status", r->status, "answer", r->answer, "reason",
-                           r->reason, "messages", r->messages, "policy", r->policy, "calls",
-                           r->calls, "next", (json_int_t) r->next, "verifyRounds",
-                           r->verify_rounds, "max", "steps", (json_int_t) r->max.steps,
-                           "toolCalls", (json_int_t) r->max.tool_calls, "seconds",
-                           (json_int_t) r->max.seconds, "tokens", (json_int_t) r->max.tokens,
-                           "used", "steps", (json_int_t) r->steps, "toolCalls",
-                           (json_int_t) r->tool_calls, "seconds", (json_int_t) seconds,
-                           "tokens", (json_int_t) (r->in_tokens + r->out_tokens),
-                           "tokens", "input", (json_int_t) r->in_tokens, "output",
-                           (json_int_t) r->out_tokens, "cached", (json_int_t) r->cached_tokens,
-                           "startedWall", (json_int_t) r->started_ms);
-    if (j && r->client_tools)
-        json_object_set (j, "clientTools", r->client_tools);
-    if (j && r->op)
-        json_object_set_new (j, "op", json_true ());
-    return j;
-}
-
-/* ---- from_json: every field checked, since the text is read back from
- * disk (or handed in by a test) and may be anything ---- */
-
-static char *
-str_field (const json_t *j, const char *key, bool empty_ok, char *why, size_t whylen)
-{
-    const char *s = json_string_value (json_object_get (j, key));
-    if (!s || (!empty_ok && !*s)) {
-        snprintf (why, whylen, "%s: expected a%s string", key, empty_ok ? "" : " non-empty");
-        return NULL;
-    }
-    return strdup (s);
-}
-
-/* The non-negative integer at j.a (or j.a.b when b), or -1 with why. */
-static int
-u64_field (const json_t *j, const char *a, const char *b, uint64_t *out, char *why,
-           size_t whylen)
-{
-    json_t *v = json_object_get (j, a);
-    if (b)
-        v = json_object_get (v, b);
-    if (!json_is_integer (v) || json_integer_value (v) < 0) {
-        snprintf (why, whylen, "%s%s%s: expected a non-negative integer", a, b ? "." : "",
-                  b ? b : "");
-        return -1;
-    }
-    *out = (uint64_t) json_integer_value (v);
-    return 0;
-}
-
-static int
-check_calls (const json_t *calls, char *why, size_t whylen)
-{
-    if (!json_is_array (calls) || json_array_size (calls) > LLM_MAX_CALLS) {
-        snprintf (why, whylen, "calls: expected an array of at most %d calls", LLM_MAX_CALLS);
-        return -1;
-    }
-    size_t i;
-    json_t *c;
-    json_array_foreach (calls, i, c)
-        if (!json_is_string (json_object_get (c, "id"))
-            || !json_is_string (json_object_get (c, "name"))
-            || !json_is_object (json_object_get (c, "args"))
-            || !json_is_string (json_object_get (c, "state"))) {
-            snprintf (why, whylen, "calls[%zu]: expected {id, name, args, state}", i);
-            return -1;
-        }
-    return 0;
-}
-
-static int
-check_messages (const json_t *messages, char *why, size_t whylen)
-{
-    if (!json_is_array (messages) || json_array_size (messages) > MAX_MESSAGES) {
-        snprintf (why, whylen, "messages: expected an array of at most %d", MAX_MESSAGES);
-        return -1;
-    }
-    size_t i;
-    json_t *m;
-    json_array_foreach (messages, i, m)
-        if (!json_is_string (json_object_get (m, "role"))) {
-            snprintf (why, whylen, "messages[%zu]: expected {role, ...}", i);
-            return -1;
-        }
-    return 0;
-}
-
-static int
-from_json (run_t *r, const json_t *j, char *why, size_t whylen)
-{
-    uint64_t next = 0, rounds = 0, started = 0;
-    if (!json_is_object (j)) {
-        snprintf (why, whylen, "expected a map");
-        return -1;
-    }
-    if (!(r->id = str_field (j, "id", false, why, whylen))
-        || !(r->thread = str_field (j, "thread", false, why, whylen))
-        || !(r->model = str_field (j, "model", false, why, whylen))
-        || !(r->user = str_field (j, "user", true, why, whylen))
-        || !(r->task = str_field (j, "task", true, why, whylen)))
-        return -1;
-    const char *status = json_string_value (json_object_get (j, "status"));
-    const char *reason = json_string_value (json_object_get (j, "reason"));
-    json_t *answer = json_object_get (j, "answer");
-    answer = json_is_null (answer) ? NULL : answer;
-    json_t *policy = json_object_get (j, "policy");
-    json_t *calls = json_object_get (j, "calls");
-    json_t *client = json_object_get (j, "clientTools");
-    if (!status || !*status || strlen (status) >= sizeof r->status) {
-        snprintf (why, whylen, "status: expected a status");
-        return -1;
-    }
-    if ((answer && !json_is_string (answer)) || (reason && strlen (reason) >= sizeof r->reason)
-        || (policy && !json_is_object (policy) && !json_is_null (policy))) {
-        snprintf (why, whylen, "answer, reason or policy: malformed");
-        return -1;
-    }
-    if (check_messages (json_object_get (j, "messages"), why, whylen)
-        || (calls && !json_is_null (calls) && check_calls (calls, why, whylen)))
-        return -1;
-    if (client && (!json_is_array (client) || json_array_size (client) > LLM_MAX_CALLS)) {
-        snprintf (why, whylen, "clientTools: expected an array of at most %d", LLM_MAX_CALLS);
-        return -1;
-    }
-    if (u64_field (j, "next", NULL, &next, why, whylen)
-        || u64_field (j, "verifyRounds", NULL, &rounds, why, whylen)
-        || u64_field (j, "startedWall", NULL, &started, why, whylen)
-        || u64_field (j, "max", "steps", &r->max.steps, why, whylen)
-        || u64_field (j, "max", "toolCalls", &r->max.tool_calls, why, whylen)
-        || u64_field (j, "max", "seconds", &r->max.seconds, why, whylen)
-        || u64_field (j, "max", "tokens", &r->max.tokens, why, whylen)
-        || u64_field (j, "used", "steps", &r->steps, why, whylen)
-        || u64_field (j, "used", "toolCalls", &r->tool_calls, why, whylen)
-        || u64_field (j, "tokens", "input", &r->in_tokens, why, whylen)
-        || u64_field (j, "tokens", "output", &r->out_tokens, why, whylen)
-        || u64_field (j, "tokens", "cached", &r->cached_tokens, why, whylen))
-        return -1;
-    if (next > json_array_size (calls) || rounds > MAX_VERIFY_ROUNDS + 1
-        || started > (uint64_t) INT64_MAX / 2 || r->max.seconds > (uint64_t) INT64_MAX / 4000) {
-        snprintf (why, whylen, "next, verifyRounds, startedWall or max.seconds: out of range");
-        return -1;
-    }
-    snprintf (r->status, sizeof r->status, "%s", status);
-    snprintf (r->reason, sizeof r->reason, "%s", reason ? reason : "");
-    r->answer = answer ? strdup (json_string_value (answer)) : NULL;
-    r->messages = json_incref (json_object_get (j, "messages"));
-    r->policy = json_is_object (policy) ? json_incref (policy) : NULL;
-    r->calls = json_is_array (calls) ? json_incref (calls) : NULL;
-    r->client_tools = client ? json_incref (client) : NULL;
-    r->op = json_is_true (json_object_get (j, "op"));
-    r->next = (size_t) next;
-    r->verify_rounds = (int) rounds;
-    r->started_ms = (int64_t) started;
-    r->ended_ms = r->host->now_ms (r->arg);
-    return 0;
-}
-
-run_t *
-run_from_json (const run_host_t *host, void *arg, const json_t *json, char *why, size_t whylen)
-{
-    run_t *r = alloc (host, arg);
-    if (r && from_json (r, json, why, whylen))
-        run_destroy (&r);
-    return r;
 }
 
 /* ---- transitions ---- */
