@@ -60,7 +60,15 @@ h_tool_cancel (void *a, const char *call_id, const char *reason)
     snprintf (h->cancelled, sizeof h->cancelled, "%s", call_id);
 }
 
-static int h_wake (void *a, uint64_t ms) { ((rec_t *) a)->wakes++, ((rec_t *) a)->wake_ms = ms; return 0; }
+static int
+h_wake (void *a, uint64_t ms)
+{
+    rec_t *h = a;
+    h->wakes++;
+    h->wake_ms = ms;
+    return 0;
+}
+
 static void h_wake_cancel (void *a) { ((rec_t *) a)->wake_cancels++; }
 
 static void
