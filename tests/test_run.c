@@ -71,12 +71,17 @@ h_wake (void *a, uint64_t ms)
 
 static void h_wake_cancel (void *a) { ((rec_t *) a)->wake_cancels++; }
 
+/* Records an event, checked against its declaration in proto/events.def. */
 static void
-h_emit (void *a, const char *kind, json_t *data)
+h_emit (void *a, evk_kind_t kind, json_t *data)
 {
     rec_t *h = a;
+    char why[256];
     assert_non_null (data);
-    json_array_append_new (h->events, json_pack ("{s:s, s:o}", "kind", kind, "data", data));
+    if (evk_check (evk_name (kind), data, why, sizeof why))
+        fail_msg ("%s", why);
+    json_array_append_new (h->events, json_pack ("{s:s, s:o}", "kind", evk_name (kind), "data",
+                                                 data));
 }
 
 static void h_save (void *a) { ((rec_t *) a)->saves++; }

@@ -199,13 +199,14 @@ start (const proto_msg_t *req, void *arg)
     json_t *history = runstore_thread (self->store, thread);
     run_spec_t spec = { id, thread, model, req->env.user, b->task, req->env.op, history,
                         effective, client_tools, max, zclock_time () };
-    json_t *data = json_pack ("{s:s, s:s?, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:O}",
-                              "task", b->task, "user", req->env.user, "threadId", thread,
-                              "model", model, "orchestrator", svc_instance (self->svc),
-                              "promptVersion", PROMPT_VERSION, "budgets", "steps",
-                              (json_int_t) max.steps, "toolCalls", (json_int_t) max.tool_calls,
-                              "wallSeconds", (json_int_t) max.seconds, "tokens",
-                              (json_int_t) max.tokens, "policy", effective);
+    json_t *budgets = json_pack ("{s:I, s:I, s:I, s:I}", "steps", (json_int_t) max.steps,
+                                 "toolCalls", (json_int_t) max.tool_calls, "wallSeconds",
+                                 (json_int_t) max.seconds, "tokens", (json_int_t) max.tokens);
+    json_t *data = EVK (run_started, .task = b->task, .user = req->env.user, .threadId = thread,
+                        .model = model, .orchestrator = svc_instance (self->svc),
+                        .promptVersion = PROMPT_VERSION, .budgets = budgets,
+                        .policy = effective);
+    json_decref (budgets);
     int rc = runhost_start (self->runs, &spec, req->env.id, data, on_started, st);
     json_decref (history);
     json_decref (effective);
@@ -348,22 +349,6 @@ tool_result (const proto_msg_t *req, void *arg)
     return info_of (self, req, t->run_id, false);
 }
 
-static proto_msg_t *
-handle (const proto_msg_t *req, void *arg)
-{
-    switch (req->type) {
-        case PROTO_run_start: return start (req, arg);
-        case PROTO_run_get: return get (req, arg);
-        case PROTO_run_cancel: return cancel (req, arg);
-        case PROTO_run_approve: return approve (req, arg);
-        case PROTO_run_decline: return decline (req, arg);
-        case PROTO_run_tool_result: return tool_result (req, arg);
-        default:
-            return proto_error_new (req, PROTO_ERR_unknown_type, "orchestrator does not "
-                                    "answer %s", proto_type_name (req->type));
-    }
-}
-
 static int
 setup (svc_t *svc)
 {
@@ -400,10 +385,20 @@ teardown (svc_t *svc)
 int
 orch_main (int argc, char **argv)
 {
+    /* one handler per request, each reading its own body member */
+    static const bus_route_t routes[] = {
+        { PROTO_run_start, start },
+        { PROTO_run_get, get },
+        { PROTO_run_cancel, cancel },
+        { PROTO_run_approve, approve },
+        { PROTO_run_decline, decline },
+        { PROTO_run_tool_result, tool_result },
+        BUS_ROUTES_END,
+    };
     static const svc_def_t def = {
         .name = "orchestrator",
         .summary = "the agent loop: model calls, tool dispatch, approvals and budgets",
-        .handler = handle,
+        .routes = routes,
         .setup = setup,
         .teardown = teardown,
     };

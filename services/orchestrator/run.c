@@ -16,10 +16,18 @@
 static void call_model (run_t *r);
 static void dispatch_next (run_t *r);
 
+/* Every event goes out through here, its payload built by evkind's
+ * constructors (EVK): the keys and types proto/events.def declares. */
 static void
-emit (run_t *r, const char *kind, json_t *data)
+emit (run_t *r, evk_kind_t kind, json_t *data)
 {
     r->host->emit (r->arg, kind, data);
+}
+
+static const char *
+str_of (const json_t *c, const char *key)
+{
+    return json_string_value (json_object_get (c, key));
 }
 
 run_t *
@@ -126,12 +134,10 @@ finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
 {
     const char *id = json_string_value (json_object_get (c, "id"));
     const char *name = json_string_value (json_object_get (c, "name"));
-    json_t *ev = json_pack ("{s:s, s:s, s:b, s:O, s:I, s:s*}", "toolCallId", id, "name", name,
-                            "ok", ok, "result", result, "durationMs", (json_int_t) duration_ms,
-                            "toolRunner", served_by);
-    if (json_is_true (json_object_get (c, "client")))
-        json_object_set_new (ev, "client", json_true ());
-    emit (r, "tool_result", ev);
+    emit (r, EVK_tool_result, EVK (tool_result, .toolCallId = id, .name = name, .ok = ok,
+                                   .result = result, .durationMs = duration_ms,
+                                   .toolRunner = served_by,
+                                   .client = json_is_true (json_object_get (c, "client"))));
     char *text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
     if (text && strlen (text) > MAX_RESULT_TO_MODEL)
         strcpy (text + MAX_RESULT_TO_MODEL - 40, "... (truncated for the model)");
@@ -180,7 +186,7 @@ run_end (run_t *r, const char *status, const char *reason)
     snprintf (r->reason, sizeof r->reason, "%s", reason);
     r->ended_ms = r->host->now_ms (r->arg);
     clog_info (r->id, "run %s: %s", status, reason);
-    emit (r, "failed", json_pack ("{s:s, s:s}", "status", status, "reason", reason));
+    emit (r, EVK_failed, EVK (failed, .status = status, .reason = reason));
     r->host->save (r->arg);
     r->host->ended (r->arg);
 }
@@ -207,8 +213,7 @@ complete (run_t *r, const char *answer)
     free (r->answer);
     r->answer = strdup (answer ? answer : "");
     r->ended_ms = r->host->now_ms (r->arg);
-    emit (r, "complete", json_pack ("{s:s, s:s}", "status", "completed", "answer",
-                                    r->answer ?: ""));
+    emit (r, EVK_complete, EVK (complete, .status = "completed", .answer = r->answer ?: ""));
     r->host->save (r->arg);
     r->host->ended (r->arg);
 }
@@ -265,7 +270,9 @@ verify (run_t *r, char *feedback, size_t len)
     size_t i;
     json_t *check;
     json_array_foreach (results, i, check)
-        emit (r, "check", json_incref (check));
+        emit (r, EVK_check, EVK (check, .name = str_of (check, "name"),
+                                 .ok = json_is_true (json_object_get (check, "ok")),
+                                 .detail = str_of (check, "detail")));
     json_decref (results);
     return rc;
 }
@@ -292,20 +299,19 @@ run_model_done (run_t *r, const llm_turn_t *t)
     r->in_tokens += t->input_tokens;
     r->out_tokens += t->output_tokens;
     r->cached_tokens += t->cached_tokens;
-    emit (r, "usage", json_pack ("{s:I, s:I, s:I, s:I}", "inputTokens",
-                                 (json_int_t) t->input_tokens, "outputTokens",
-                                 (json_int_t) t->output_tokens, "cachedTokens",
-                                 (json_int_t) t->cached_tokens, "cacheWriteTokens",
-                                 (json_int_t) t->cache_write_tokens));
+    emit (r, EVK_usage, EVK (usage, .inputTokens = t->input_tokens,
+                             .outputTokens = t->output_tokens,
+                             .cachedTokens = t->cached_tokens,
+                             .cacheWriteTokens = t->cache_write_tokens));
     const char *text = t->text_len ? t->text : NULL;
     json_t *calls = turn_calls (t);
     json_array_append_new (r->messages, assistant_message (text, calls));
     if (text) {
         if (r->steps == 1 && json_array_size (calls))
-            emit (r, "plan", json_pack ("{s:s}", "text", text));
-        emit (r, "text", json_pack ("{s:s}", "text", text));
+            emit (r, EVK_plan, EVK (plan, .text = text));
+        emit (r, EVK_text, EVK (text, .text = text));
     }
-    emit (r, "step_finished", json_pack ("{s:I}", "step", (json_int_t) r->steps));
+    emit (r, EVK_step_finished, EVK (step_finished, .step = r->steps));
     if (r->in_tokens + r->out_tokens > r->max.tokens) {
         json_decref (calls);
         exhausted (r, "tokens", r->max.tokens);
@@ -388,8 +394,8 @@ call_model (run_t *r)
         return;
     }
     handed_off (r);
-    emit (r, "step_started", json_pack ("{s:I, s:I}", "step", (json_int_t) r->steps,
-                                        "overheadUs", (json_int_t) r->overhead_us));
+    emit (r, EVK_step_started, EVK (step_started, .step = r->steps,
+                                    .overheadUs = r->overhead_us));
     r->overhead_us = 0;
 }
 
@@ -403,10 +409,9 @@ send_call (run_t *r, json_t *c)
     int rc = r->host->tool (r->arg, call_id, json_string_value (json_object_get (c, "name")),
                             json_object_get (c, "args"), end > now ? (uint64_t) (end - now) : 1);
     if (!r->busy_tries) {       /* a retry after `busy` is the same call */
-        emit (r, "tool_call", json_pack ("{s:O, s:O, s:O}", "toolCallId",
-                                         json_object_get (c, "id"), "name",
-                                         json_object_get (c, "name"), "args",
-                                         json_object_get (c, "args")));
+        emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
+                                     .name = str_of (c, "name"),
+                                     .args = json_object_get (c, "args")));
         r->tool_calls++;
     }
     if (rc) {
@@ -506,10 +511,8 @@ dispatch_next (run_t *r)
             json_object_set_new (c, "client", json_true ());
             json_object_set_new (c, "askedAt", json_integer (r->host->now_ms (r->arg)));
             snprintf (r->status, sizeof r->status, "awaiting_tool_result");
-            emit (r, "tool_call", json_pack ("{s:O, s:O, s:O, s:b}", "toolCallId",
-                                             json_object_get (c, "id"), "name",
-                                             json_object_get (c, "name"), "args", args,
-                                             "client", 1));
+            emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
+                                         .name = name, .args = args, .client = true));
             r->tool_calls++;
             r->host->save (r->arg);
             return;
@@ -525,9 +528,8 @@ dispatch_next (run_t *r)
         if (v == POLICY_ASK) {
             json_object_set_new (c, "state", json_string ("asked"));
             snprintf (r->status, sizeof r->status, "awaiting_approval");
-            emit (r, "ask_approval", json_pack ("{s:O, s:O, s:O}", "toolCallId",
-                                                json_object_get (c, "id"), "name",
-                                                json_object_get (c, "name"), "args", args));
+            emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = str_of (c, "id"),
+                                            .name = name, .args = args));
             r->host->save (r->arg);
             return;
         }
@@ -576,8 +578,8 @@ run_decide (run_t *r, const char *call_id, bool approve, const char *reason, cha
     json_t *c = awaited (r, "awaiting_approval", "approval", call_id, why, whylen);
     if (!c)
         return -1;
-    emit (r, "approval_decision", json_pack ("{s:s, s:b, s:s?}", "toolCallId", call_id,
-                                             "approved", approve, "reason", reason));
+    emit (r, EVK_approval_decision, EVK (approval_decision, .toolCallId = call_id,
+                                         .approved = approve, .reason = reason));
     snprintf (r->status, sizeof r->status, "running");
     r->mark_us = r->host->clock_us (r->arg);
     if (approve)

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "evkind.h"
 #include "llm.h"
 
 typedef struct _run_t run_t;
@@ -60,8 +61,9 @@ typedef struct {
     /* Calls run_wake after delay_ms; wake_cancel drops that. */
     int (*wake) (void *arg, uint64_t delay_ms);
     void (*wake_cancel) (void *arg);
-    /* Records one event of the run (data stolen). */
-    void (*emit) (void *arg, const char *kind, json_t *data);
+    /* Records one event of kind (data, built by EVK, stolen; NULL when
+     * it could not be built: the event is dropped). */
+    void (*emit) (void *arg, evk_kind_t kind, json_t *data);
     /* The run's state changed: run_to_json has something new to keep. */
     void (*save) (void *arg);
     /* The run ended (completed or not), after its last event and save. */

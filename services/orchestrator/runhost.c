@@ -96,7 +96,7 @@ drop_slot (void **item)
 /* Appends one event of the slot's run (data stolen) to event-log, with
  * fn told of event-log's answer when it is not NULL. */
 static void
-emit (slot_t *s, const char *kind, json_t *data, rpc_done_fn *fn, void *arg)
+emit (slot_t *s, evk_kind_t kind, json_t *data, rpc_done_fn *fn, void *arg)
 {
     proto_msg_t *msg = proto_msg_new (PROTO_event_append, NULL);
     const char *id = run_id (s->run), *user = run_user (s->run);
@@ -105,7 +105,7 @@ emit (slot_t *s, const char *kind, json_t *data, rpc_done_fn *fn, void *arg)
         proto_set_str (&msg->env.run, id);
         proto_set_str (&msg->env.cause, s->last_event[0] ? s->last_event : NULL);
         proto_set_str (&msg->env.user, *user ? user : NULL);
-        proto_set_str (&msg->body.event_append.kind, kind);
+        proto_set_str (&msg->body.event_append.kind, evk_name (kind));
         mpjson_set (&msg->body.event_append.data, data, 64);
         snprintf (s->last_event, sizeof s->last_event, "%s", msg->env.id);
         rpc_call (s->host->rpc, "event-log", msg, 5000, 3, fn, arg);
@@ -120,16 +120,18 @@ on_delta (const char *text, size_t len, void *arg)
 {
     slot_t *s = arg;
     proto_msg_t *msg = proto_msg_new (PROTO_event, NULL);
-    json_t *data = json_pack ("{s:s%}", "text", text, len);
+    char *chunk = strndup (text, len);
+    json_t *data = chunk ? EVK (text_delta, .text = chunk) : NULL;
+    free (chunk);
     const char *id = run_id (s->run);
     if (msg && data) {
         proto_set_str (&msg->env.corr, id);
         proto_set_str (&msg->env.run, id);
         proto_set_str (&msg->env.cause, s->last_event[0] ? s->last_event : NULL);
-        proto_set_str (&msg->body.event.kind, "text_delta");
+        proto_set_str (&msg->body.event.kind, evk_name (EVK_text_delta));
         mpjson_set (&msg->body.event.data, data, 64);
         char topic[256];
-        snprintf (topic, sizeof topic, "run.%s.text_delta", id);
+        snprintf (topic, sizeof topic, "run.%s.%s", id, evk_name (EVK_text_delta));
         bus_pub_send (svc_pub (s->host->svc), topic, msg);
     }
     proto_msg_destroy (&msg);
@@ -367,7 +369,7 @@ host_wake_cancel (void *arg)
 }
 
 static void
-host_emit (void *arg, const char *kind, json_t *data)
+host_emit (void *arg, evk_kind_t kind, json_t *data)
 {
     emit (arg, kind, data, NULL, NULL);
 }
@@ -486,7 +488,7 @@ runhost_resume (runhost_t *self)
             continue;
         }
         clog_info (id, "resumed after a restart (%s)", run_status (s->run));
-        emit (s, "resumed", json_pack ("{s:s}", "status", run_status (s->run)), NULL, NULL);
+        emit (s, EVK_resumed, EVK (resumed, .status = run_status (s->run)), NULL, NULL);
         run_advance (s->run);
     }
     zlist_destroy (&ids);
@@ -538,7 +540,7 @@ runhost_start (runhost_t *self, const run_spec_t *spec, const char *cause, json_
     snprintf (s->last_event, sizeof s->last_event, "%s", cause);
     *st = (starting_t) { s, fn, arg };
     zlist_append (self->starting, st);
-    emit (s, "run_started", data, on_started, st);
+    emit (s, EVK_run_started, data, on_started, st);
     return 0;
 }
 

@@ -32,7 +32,7 @@ runhost_t *runhost_new (svc_t *svc, runstore_t *store);
 /* Writes what is dirty and drops every run. */
 void runhost_destroy (runhost_t **self_p);
 
-/* Starts a run: emits run_started (data stolen) and, once event-log has
+/* Starts a run: emits run_started (data, from EVK, stolen) and, once event-log has
  * stored it, takes the run in and advances it; fn is told either way.
  * cause: the request's id, the causation of run_started. Returns 0, or
  * -1 (nothing started, fn not called). */
