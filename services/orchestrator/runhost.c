@@ -100,7 +100,7 @@ emit (slot_t *s, evk_kind_t kind, json_t *data, rpc_done_fn *fn, void *arg)
 {
     proto_msg_t *msg = proto_msg_new (PROTO_event_append, NULL);
     const char *id = run_id (s->run), *user = run_user (s->run);
-    if (msg && data) {
+    if (data) {
         proto_set_str (&msg->env.corr, id);
         proto_set_str (&msg->env.run, id);
         proto_set_str (&msg->env.cause, s->last_event[0] ? s->last_event : NULL);
@@ -124,7 +124,7 @@ on_delta (const char *text, size_t len, void *arg)
     json_t *data = chunk ? EVK (text_delta, .text = chunk) : NULL;
     free (chunk);
     const char *id = run_id (s->run);
-    if (msg && data) {
+    if (data) {
         proto_set_str (&msg->env.corr, id);
         proto_set_str (&msg->env.run, id);
         proto_set_str (&msg->env.cause, s->last_event[0] ? s->last_event : NULL);
@@ -300,22 +300,20 @@ host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
     slot_t *s = arg;
     proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
     const char *id = run_id (s->run), *user = run_user (s->run);
-    if (req) {
-        proto_set_str (&req->env.corr, id);
-        proto_set_str (&req->env.run, id);
-        proto_set_str (&req->env.cause, s->last_event[0] ? s->last_event : NULL);
-        /* the run's starter: tool-runner acts on their sandboxes only */
-        proto_set_str (&req->env.user, *user ? user : NULL);
-        req->env.op = run_op (s->run);
-        proto_set_str (&req->body.tools_call.name, name);
-        proto_set_str (&req->body.tools_call.call_id, call_id);
-        req->body.tools_call.timeout_ms = timeout_ms;
-        mpjson_set (&req->body.tools_call.args, args, 64);
-    }
+    proto_set_str (&req->env.corr, id);
+    proto_set_str (&req->env.run, id);
+    proto_set_str (&req->env.cause, s->last_event[0] ? s->last_event : NULL);
+    /* the run's starter: tool-runner acts on their sandboxes only */
+    proto_set_str (&req->env.user, *user ? user : NULL);
+    req->env.op = run_op (s->run);
+    proto_set_str (&req->body.tools_call.name, name);
+    proto_set_str (&req->body.tools_call.call_id, call_id);
+    req->body.tools_call.timeout_ms = timeout_ms;
+    mpjson_set (&req->body.tools_call.args, args, 64);
     /* resent every 10 s until the budget ends: a lost reply costs 10 s,
      * and tool-runner answers a resent id from its cache */
     int retries = (int) (timeout_ms / 10000 < 360 ? timeout_ms / 10000 : 360);
-    int rc = req ? rpc_call (s->host->rpc, "tool-runner", req, 10000, retries, on_tool, s) : -1;
+    int rc = rpc_call (s->host->rpc, "tool-runner", req, 10000, retries, on_tool, s);
     if (rc == 0)
         snprintf (s->tool_req, sizeof s->tool_req, "%s", req->env.id);
     proto_msg_destroy (&req);
@@ -334,9 +332,9 @@ host_tool_cancel (void *arg, const char *call_id, const char *reason)
     proto_msg_t *msg = proto_msg_new (PROTO_tools_cancel, NULL);
     char topic[256];
     snprintf (topic, sizeof topic, "tools.cancel.%s", call_id);
-    if (!msg || proto_set_str (&msg->body.tools_cancel.call_id, call_id)
-        || proto_set_str (&msg->body.tools_cancel.reason, reason)
-        || bus_pub_send (svc_pub (s->host->svc), topic, msg))
+    proto_set_str (&msg->body.tools_cancel.call_id, call_id);
+    proto_set_str (&msg->body.tools_cancel.reason, reason);
+    if (bus_pub_send (svc_pub (s->host->svc), topic, msg))
         clog_error (NULL, "cannot publish %s", topic);
     proto_msg_destroy (&msg);
 }
