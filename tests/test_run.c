@@ -179,9 +179,8 @@ model_says (run_t *r, const char *text, const char *name, const char *args, cons
     t.text = (char *) text;
     t.text_len = text ? strlen (text) : 0;
     const char *names[2] = { name, name2 };
-    static char ids[2][8] = { "c1", "c2" };
     for (int i = 0; i < 2 && names[i]; i++) {
-        t.calls[i].id = ids[i];
+        t.calls[i].id = (char *) (i ? "c2" : "c1");
         t.calls[i].name = (char *) names[i];
         t.calls[i].args = (char *) (args ? args : "{}");
         t.calls[i].args_len = strlen (t.calls[i].args);
