@@ -48,13 +48,15 @@ log_line (const char *file, const char *line)
 static proto_msg_t *
 catalogue (const proto_msg_t *req)
 {
+    /* runCommand runs tests (tool-runner's catalogue says `runsTests`) */
     json_t *tools = json_pack (
-        "[{s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b},"
+        "[{s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b, s:b},"
         " {s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b}]",
         "name", "createSandbox", "description", "Create a sandbox", "inputSchema", "type",
         "object", "mutates", 0, "name", "writeFiles", "description", "Write files",
         "inputSchema", "type", "object", "mutates", 0, "name", "runCommand", "description",
-        "Run a command", "inputSchema", "type", "object", "mutates", 0, "name", "repo.clone",
+        "Run a command", "inputSchema", "type", "object", "mutates", 0, "runsTests", 1,
+        "name", "repo.clone",
         "description", "Clone", "inputSchema", "type", "object", "mutates", 0, "name",
         "git.openPR", "description", "Open a pull request", "inputSchema", "type", "object",
         "mutates", 1);

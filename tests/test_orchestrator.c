@@ -35,6 +35,7 @@ typedef struct {
     char answer[2048];
     char pending_call[128];
     uint64_t steps, tool_calls;
+    int64_t seconds;            /* usage.seconds: -1 when run.info leaves it out */
 } info_t;
 
 static pid_t
@@ -218,6 +219,8 @@ get_info (const char *run_id, info_t *info)
     json_t *usage = mpjson_decode (b->usage.data, b->usage.size, 16, why, sizeof why);
     info->steps = (uint64_t) json_integer_value (json_object_get (usage, "steps"));
     info->tool_calls = (uint64_t) json_integer_value (json_object_get (usage, "toolCalls"));
+    json_t *seconds = json_object_get (usage, "seconds");
+    info->seconds = json_is_integer (seconds) ? json_integer_value (seconds) : -1;
     json_decref (usage);
     proto_msg_destroy (&rep);
     return 0;
@@ -390,6 +393,8 @@ expect_exhausted (const char *task, const char *budgets, const char *name)
     assert_string_equal (info.status, "budget_exhausted");
     assert_non_null (strstr (info.reason, name));
     assert_int_equal (events_of (id, "failed", 1), 1);
+    /* run.info's usage counts the run's seconds (runs.def promises them) */
+    assert_true (info.seconds >= (strcmp (name, "wallSeconds") == 0 ? 1 : 0));
 }
 
 static void
