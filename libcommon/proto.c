@@ -147,6 +147,40 @@ proto_error_lookup (const char *name)
     return PROTO_ERR_COUNT;
 }
 
+#define PROTO_RUN_STATUS_ROW(name, live, doc) { #name, live, doc },
+static const struct {
+    const char *name;
+    bool live;
+    const char *doc;
+} s_run_statuses[] = { PROTO_RUN_STATUSES (PROTO_RUN_STATUS_ROW) };
+
+const char *
+proto_run_status_name (proto_run_status_t status)
+{
+    return (unsigned) status < PROTO_RUN_STATUS_COUNT ? s_run_statuses[status].name : NULL;
+}
+
+const char *
+proto_run_status_doc (proto_run_status_t status)
+{
+    return (unsigned) status < PROTO_RUN_STATUS_COUNT ? s_run_statuses[status].doc : NULL;
+}
+
+bool
+proto_run_status_live (proto_run_status_t status)
+{
+    return (unsigned) status < PROTO_RUN_STATUS_COUNT && s_run_statuses[status].live;
+}
+
+proto_run_status_t
+proto_run_status_lookup (const char *name)
+{
+    for (int i = 0; name && i < PROTO_RUN_STATUS_COUNT; i++)
+        if (!strcmp (s_run_statuses[i].name, name))
+            return (proto_run_status_t) i;
+    return PROTO_RUN_STATUS_COUNT;
+}
+
 static uint64_t
 now_us (void)
 {

@@ -135,6 +135,21 @@ int proto_encode (const proto_msg_t *msg, uint8_t **data, size_t *size);
  * filled in. */
 proto_msg_t *proto_decode (const uint8_t *data, size_t size, proto_err_t *err);
 
+/* Run statuses, declared once in proto/runs.def (PROTO_RUN_STATUSES). */
+#define PROTO_RUN_STATUS_ENUM(name, live, doc) PROTO_RUN_##name,
+typedef enum { PROTO_RUN_STATUSES (PROTO_RUN_STATUS_ENUM) PROTO_RUN_STATUS_COUNT }
+    proto_run_status_t;
+
+/* The wire name of status, e.g. "awaiting_approval"; NULL out of range. */
+const char *proto_run_status_name (proto_run_status_t status);
+/* The meaning declared for status; NULL out of range. */
+const char *proto_run_status_doc (proto_run_status_t status);
+/* True when a run in status has not ended. */
+bool proto_run_status_live (proto_run_status_t status);
+/* The status named name, or PROTO_RUN_STATUS_COUNT when name is NULL or
+ * not declared. */
+proto_run_status_t proto_run_status_lookup (const char *name);
+
 /* Error codes of `error` replies, declared once in proto/errors.def. */
 #define PROTO_ERROR_ENUM(name, status, doc) PROTO_ERR_##name,
 typedef enum { PROTO_ERRORS (PROTO_ERROR_ENUM) PROTO_ERR_COUNT } proto_ecode_t;

@@ -18,6 +18,7 @@ typedef struct {
     char call_id[256], tool[64], cancelled[256];
     uint64_t timeout_ms, max_out, deadline_ms, wake_ms;
     size_t model_tools;         /* how many tools the model was offered */
+    char released[512];         /* "id:keep id:destroy " per sandbox_done */
 } rec_t;
 
 static int64_t h_now_ms (void *a) { return ((rec_t *) a)->now_ms; }
@@ -84,12 +85,21 @@ h_emit (void *a, evk_kind_t kind, json_t *data)
                                                  data));
 }
 
+static void
+h_sandbox_done (void *a, const char *sandbox_id, bool keep)
+{
+    rec_t *h = a;
+    size_t n = strlen (h->released);
+    snprintf (h->released + n, sizeof h->released - n, "%s:%s ", sandbox_id,
+              keep ? "keep" : "destroy");
+}
+
 static void h_save (void *a) { ((rec_t *) a)->saves++; }
 static void h_ended (void *a) { ((rec_t *) a)->ended++; }
 
 static const run_host_t s_host = {
     h_now_ms, h_clock_us, h_catalogue, h_model, h_model_cancel, h_tool, h_tool_cancel,
-    h_wake, h_wake_cancel, h_emit, h_save, h_ended,
+    h_wake, h_wake_cancel, h_emit, h_sandbox_done, h_save, h_ended,
 };
 
 static rec_t s_rec;
@@ -98,10 +108,18 @@ static rec_t s_rec;
 static json_t *
 catalogue (void)
 {
-    return json_pack ("[{s:s, s:{s:s}}, {s:s, s:{s:s}, s:b}, {s:s, s:{s:s}, s:b}]",
-                      "name", "writeFiles", "inputSchema", "type", "object",
+    return json_pack ("[{s:s, s:{s:s}, s:s}, {s:s, s:{s:s}, s:b, s:s},"
+                      " {s:s, s:{s:s}, s:b, s:s}, {s:s, s:{s:s}, s:b, s:s},"
+                      " {s:s, s:{s:s}, s:s}]",
+                      "name", "writeFiles", "inputSchema", "type", "object", "effect", "sandbox",
                       "name", "runCommand", "inputSchema", "type", "object", "runsTests", 1,
-                      "name", "deploy", "inputSchema", "type", "object", "mutates", 1);
+                      "effect", "sandbox",
+                      "name", "deploy", "inputSchema", "type", "object", "mutates", 1,
+                      "effect", "external",
+                      "name", "ci.runTests", "inputSchema", "type", "object", "runsTests", 1,
+                      "effect", "sandbox",
+                      "name", "createSandbox", "inputSchema", "type", "object", "effect",
+                      "sandbox");
 }
 
 static int
@@ -136,6 +154,23 @@ new_run_with (const char *policy, const char *client, run_budgets_t max)
     run_t *r = run_new (&s_host, &s_rec, &spec);
     json_decref (p);
     json_decref (c);
+    assert_non_null (r);
+    return r;
+}
+
+/* A new run r1 on thread (named "r1": a run alone) after history (JSON
+ * text of the thread's conversation, or NULL) under policy. */
+static run_t *
+new_run_on (const char *policy, const char *thread, const char *history)
+{
+    json_t *p = json_loads (policy, 0, NULL);
+    json_t *h = history ? json_loads (history, 0, NULL) : NULL;
+    assert_non_null (p);
+    run_spec_t spec = { "r1", thread, "replay/demo", "alice", "do it", false, h, p, NULL,
+                        (run_budgets_t) { 10, 10, 600, 100000 }, T0 };
+    run_t *r = run_new (&s_host, &s_rec, &spec);
+    json_decref (p);
+    json_decref (h);
     assert_non_null (r);
     return r;
 }
@@ -201,10 +236,25 @@ tool_answers (run_t *r, int code)
                               "stdout", "ok"), 12, "tr-1");
 }
 
+/* tool-runner's ci.runTests result: counted tests (passed < 0: not counted). */
+static void
+ci_answers (run_t *r, int passed, int failed)
+{
+    json_t *res = json_pack ("{s:b, s:i, s:s, s:s, s:s, s:b}", "success", failed == 0,
+                             "exitCode", failed ? 1 : 0, "command", "python3 -m unittest",
+                             "runner", "unittest", "log", "", "truncated", 0);
+    json_object_set_new (res, "passed", passed < 0 ? json_null () : json_integer (passed));
+    json_object_set_new (res, "failed", passed < 0 ? json_null () : json_integer (failed));
+    json_object_set_new (res, "skipped", passed < 0 ? json_null () : json_integer (0));
+    run_tool_done (r, true, false, res, 30, "tr-1");
+}
+
+/* Every status the run takes is one proto/runs.def declares. */
 static void
 assert_status (run_t *r, const char *status)
 {
     assert_string_equal (run_status (r), status);
+    assert_int_not_equal (proto_run_status_lookup (run_status (r)), PROTO_RUN_STATUS_COUNT);
 }
 
 /* ---- transitions ---- */
@@ -217,7 +267,7 @@ test_start_calls_model (void **state)
                              (run_budgets_t) { 10, 10, 600, 100000 });
     run_advance (r);
     assert_int_equal (s_rec.models, 1);
-    assert_int_equal (s_rec.model_tools, 4);        /* the catalogue and the client's tool */
+    assert_int_equal (s_rec.model_tools, 6);        /* the catalogue and the client's tool */
     assert_int_equal (s_rec.max_out, 8192);
     assert_int_equal (s_rec.deadline_ms, T0 + 600000);
     assert_int_equal (json_integer_value (json_object_get (event ("step_started", 0), "step")), 1);
@@ -399,12 +449,12 @@ test_client_tool_clash_fails (void **state)
 static void
 cancelled (run_t *r)
 {
-    run_end (r, "cancelled", "cancelled on request");
+    run_end (r, PROTO_RUN_cancelled, "cancelled on request");
     assert_status (r, "cancelled");
     assert_int_equal (s_rec.ended, 1);
     assert_string_equal (json_string_value (json_object_get (event ("failed", 0), "status")),
                          "cancelled");
-    run_end (r, "cancelled", "again");              /* once ended, nothing more */
+    run_end (r, PROTO_RUN_cancelled, "again");              /* once ended, nothing more */
     assert_int_equal (count ("failed"), 1);
 }
 
@@ -530,6 +580,8 @@ expect_exhausted (run_t *r, const char *budget)
     assert_status (r, "budget_exhausted");
     const char *why = json_string_value (json_object_get (event ("failed", 0), "reason"));
     assert_non_null (strstr (why, budget));
+    assert_string_equal (json_string_value (json_object_get (event ("failed", 0), "budget")),
+                         budget);
     assert_int_equal (s_rec.ended, 1);
 }
 
@@ -603,7 +655,7 @@ test_usage_counted (void **state)
     assert_int_equal (json_integer_value (json_object_get (used, "steps")), 1);
     assert_int_equal (json_integer_value (json_object_get (used, "toolCalls")), 1);
     json_decref (j);
-    run_end (r, "cancelled", "x");
+    run_end (r, PROTO_RUN_cancelled, "x");
     s_rec.now_ms += 60000;                          /* an ended run's seconds stay put */
     j = run_to_json (r);
     assert_int_equal (json_integer_value (json_object_get (json_object_get (j, "used"),
@@ -616,20 +668,20 @@ static void
 test_verify (void **state)
 {
     (void) state;
-    run_t *r = new_run_with ("{\"verify\":[\"tests_passed\"]}", NULL,
-                             (run_budgets_t) { 10, 10, 600, 100000 });
+    run_t *r = new_run_with ("{\"verify\":[\"tests_passed\"],\"testCommand\":\"make test\"}",
+                             NULL, (run_budgets_t) { 10, 10, 600, 100000 });
     run_advance (r);
     model_says (r, "done", NULL, NULL, NULL, 1, 1);
     assert_false (json_is_true (json_object_get (event ("check", 0), "ok")));
     assert_string_equal (json_string_value (json_object_get (event ("check", 0), "detail")),
-                         "no test command was run");
+                         "no tests were run in this run");
     assert_int_equal (s_rec.models, 2);             /* feedback goes back to the model */
-    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    model_says (r, NULL, "runCommand", "{\"command\":\"make test\"}", NULL, 1, 1);
     tool_answers (r, 1);
     model_says (r, "done", NULL, NULL, NULL, 1, 1);
     assert_string_equal (json_string_value (json_object_get (event ("check", 0), "detail")),
-                         "the last test command failed");
-    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+                         "the last test run failed");
+    model_says (r, NULL, "runCommand", "{\"command\":\"make test\"}", NULL, 1, 1);
     tool_answers (r, 0);
     model_says (r, "done", NULL, NULL, NULL, 1, 1);
     assert_true (json_is_true (json_object_get (event ("check", 0), "ok")));
@@ -650,8 +702,174 @@ test_verify_gives_up (void **state)
         tool_answers (r, 0);
         model_says (r, "done", NULL, NULL, NULL, 1, 1);
     }
-    assert_status (r, "failed");
+    assert_status (r, "checks_failed");
+    assert_string_equal (json_string_value (json_object_get (event ("failed", 0), "check")),
+                         "tests_passed");
     assert_int_equal (count ("check"), 3);
+    run_destroy (&r);
+}
+
+static run_t *round_trip (run_t **r_p);
+
+#define VERIFY "{\"verify\":[\"tests_passed\"]}"
+
+/* The check's verdict after the model answers "done" (the run then
+ * either completed or went back to the model with feedback). */
+static void
+check_says (run_t *r, bool ok, const char *detail)
+{
+    model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    json_t *check = event ("check", 0);
+    assert_non_null (check);
+    assert_int_equal (json_is_true (json_object_get (check, "ok")), ok);
+    assert_string_equal (json_string_value (json_object_get (check, "detail")), detail);
+}
+
+/* An earlier run's passing tests on the same thread do not count. */
+static void
+test_verify_scoped_to_run (void **state)
+{
+    (void) state;
+    run_t *r = new_run_on (VERIFY, "th1",
+        "[{\"role\":\"user\",\"content\":\"first\"},"
+        " {\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"k1\",\"name\":\"ci.runTests\","
+        "\"args\":{\"sandboxId\":\"sb-1\"}}]},"
+        " {\"role\":\"tool\",\"tool_call_id\":\"k1\",\"name\":\"ci.runTests\",\"content\":"
+        "\"{\\\"success\\\":true,\\\"exitCode\\\":0,\\\"passed\\\":4,\\\"failed\\\":0}\"},"
+        " {\"role\":\"assistant\",\"content\":\"ok\"}]");
+    run_advance (r);
+    check_says (r, false, "no tests were run in this run");
+    run_destroy (&r);
+}
+
+/* Any command is not a test run: only ci.runTests or the configured test
+ * command is; and ci.runTests finding no tests is a failure. */
+static void
+test_verify_needs_real_tests (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (VERIFY, NULL, (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{\"command\":\"true\"}", NULL, 1, 1);
+    tool_answers (r, 0);
+    check_says (r, false, "no tests were run in this run");
+    model_says (r, NULL, "ci.runTests", "{\"sandboxId\":\"sb-1\"}", NULL, 1, 1);
+    ci_answers (r, 0, 0);
+    check_says (r, false, "the test run found no tests");
+    model_says (r, NULL, "ci.runTests", "{\"sandboxId\":\"sb-1\"}", NULL, 1, 1);
+    ci_answers (r, 3, 0);
+    check_says (r, true, "3 tests passed");
+    assert_status (r, "completed");
+    run_destroy (&r);
+}
+
+/* A change after the tests ran makes them stale. */
+static void
+test_verify_change_after_tests (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (VERIFY, NULL, (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "ci.runTests", "{\"sandboxId\":\"sb-1\"}", "writeFiles", 1, 1);
+    ci_answers (r, 3, 0);
+    tool_answers (r, 0);
+    check_says (r, false, "files changed after the last test run");
+    run_destroy (&r);
+}
+
+/* The deployment's checks for runs that change files (verifyOnChange,
+ * from CAISSON_RUN_VERIFY_DEFAULT): applied only when the run changed
+ * something and its policy named no checks. */
+static void
+test_verify_on_change (void **state)
+{
+    (void) state;
+    const char *p = "{\"verifyOnChange\":[\"tests_passed\"]}";
+    run_t *r = new_run_on (p, "r1", NULL);
+    run_advance (r);
+    model_says (r, "just an answer", NULL, NULL, NULL, 1, 1);
+    assert_status (r, "completed");
+    assert_int_equal (count ("check"), 0);
+    run_destroy (&r);
+    teardown (state), setup (state);
+    r = new_run_on (p, "r1", NULL);
+    run_advance (r);
+    model_says (r, NULL, "writeFiles", "{\"sandboxId\":\"sb-1\"}", NULL, 1, 1);
+    tool_answers (r, 0);
+    check_says (r, false, "no tests were run in this run");
+    run_destroy (&r);
+}
+
+/* Steps are model turns; tool calls are counted apart. */
+static void
+test_steps_are_turns (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", "writeFiles", 1, 1);
+    tool_answers (r, 0);
+    tool_answers (r, 0);
+    model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    json_t *j = run_to_json (r);
+    json_t *used = json_object_get (j, "used");
+    assert_int_equal (json_integer_value (json_object_get (used, "steps")), 2);
+    assert_int_equal (json_integer_value (json_object_get (used, "toolCalls")), 2);
+    json_decref (j);
+    run_destroy (&r);
+}
+
+/* createSandbox's answer, as tool-runner gives it. */
+static void
+sandbox_created (run_t *r, const char *id)
+{
+    model_says (r, NULL, "createSandbox", "{}", NULL, 1, 1);
+    run_tool_done (r, true, false, json_pack ("{s:s}", "sandboxId", id), 5, "tr-1");
+}
+
+/* A run's sandboxes go when it ends, unless a thread keeps them for its
+ * follow-ups; a follow-up that uses one takes it over. */
+static void
+test_sandboxes_follow_run (void **state)
+{
+    (void) state;
+    run_t *r = new_run_on ("{}", "r1", NULL);         /* a run alone */
+    run_advance (r);
+    sandbox_created (r, "sb-1");
+    model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    assert_string_equal (s_rec.released, "sb-1:destroy ");
+    run_destroy (&r);
+    teardown (state), setup (state);
+    r = new_run_on ("{}", "th1", NULL);               /* on a thread: kept */
+    run_advance (r);
+    sandbox_created (r, "sb-1");
+    model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    assert_string_equal (s_rec.released, "sb-1:keep ");
+    run_destroy (&r);
+    teardown (state), setup (state);
+    r = new_run_on ("{}", "th1", NULL);               /* cancelled: nothing to follow */
+    run_advance (r);
+    sandbox_created (r, "sb-1");
+    run_end (r, PROTO_RUN_cancelled, "cancelled on request");
+    assert_string_equal (s_rec.released, "sb-1:destroy ");
+    run_destroy (&r);
+    teardown (state), setup (state);
+    /* the follow-up uses the thread's sb-1 (not sb-0), and creates sb-2 */
+    r = new_run_on ("{}", "th1",
+        "[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"k1\",\"name\":\"createSandbox\","
+        "\"args\":{}}, {\"id\":\"k2\",\"name\":\"createSandbox\",\"args\":{}}]},"
+        " {\"role\":\"tool\",\"tool_call_id\":\"k1\",\"name\":\"createSandbox\","
+        "\"content\":\"{\\\"sandboxId\\\":\\\"sb-1\\\"}\"},"
+        " {\"role\":\"tool\",\"tool_call_id\":\"k2\",\"name\":\"createSandbox\","
+        "\"content\":\"{\\\"sandboxId\\\":\\\"sb-0\\\"}\"}]");
+    run_advance (r);
+    model_says (r, NULL, "writeFiles", "{\"sandboxId\":\"sb-1\"}", NULL, 1, 1);
+    tool_answers (r, 0);
+    r = round_trip (&r);                            /* kept across a restart */
+    run_advance (r);
+    sandbox_created (r, "sb-2");
+    model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    assert_string_equal (s_rec.released, "sb-1:keep sb-2:keep ");
     run_destroy (&r);
 }
 
@@ -844,6 +1062,12 @@ main (void)
         T (test_usage_counted),
         T (test_verify),
         T (test_verify_gives_up),
+        T (test_verify_scoped_to_run),
+        T (test_verify_needs_real_tests),
+        T (test_verify_change_after_tests),
+        T (test_verify_on_change),
+        T (test_steps_are_turns),
+        T (test_sandboxes_follow_run),
         T (test_resume_model_in_flight),
         T (test_resume_tool_in_flight),
         T (test_resume_awaiting),

@@ -187,6 +187,17 @@ protocol (void)
         printf ("| `%s` | %d | %s |\n", proto_error_name ((proto_ecode_t) c),
                 proto_error_status ((proto_ecode_t) c), proto_error_doc ((proto_ecode_t) c));
 
+    printf ("\n## Run statuses\n\n"
+            "Every status a run may have (`run.info.status`, the `failed` event's\n"
+            "`status`, the run record's), declared in proto/runs.def. A run that ends\n"
+            "`completed` emits `complete`; every other end emits `failed`.\n\n"
+            "| Status | Ended | Meaning |\n"
+            "|--------|-------|---------|\n");
+    for (int st = 0; st < PROTO_RUN_STATUS_COUNT; st++)
+        printf ("| `%s` | %s | %s |\n", proto_run_status_name ((proto_run_status_t) st),
+                proto_run_status_live ((proto_run_status_t) st) ? "no" : "yes",
+                proto_run_status_doc ((proto_run_status_t) st));
+
     printf ("\n## Envelope\n\n");
     table_head ();
     size_t n;

@@ -281,7 +281,7 @@ cancel (const proto_msg_t *req, void *arg)
     const char *id = req->body.run_cancel.run_id;
     run_t *r = runhost_run (self->runs, id);
     if (r && may_act (req, run_user (r)))
-        run_end (r, "cancelled", "cancelled on request");
+        run_end (r, PROTO_RUN_cancelled, "cancelled on request");
     return info_of (self, req, id, false);
 }
 

@@ -5,6 +5,7 @@
 #include "client_tools.h"
 #include "clog.h"
 #include "policy.h"
+#include "run_convo.h"
 #include "verify.h"
 
 #include <stdio.h>
@@ -53,16 +54,19 @@ run_new (const run_host_t *host, void *arg, const run_spec_t *spec)
     r->user = strdup (spec->user ? spec->user : "");
     r->task = strdup (spec->task);
     r->op = spec->op;
-    snprintf (r->status, sizeof r->status, "running");
+    r->status = PROTO_RUN_running;
     r->messages = json_is_array (spec->history) ? json_copy ((json_t *) spec->history)
                                                 : json_array ();
+    r->own_from = json_array_size (r->messages);
+    r->sandboxes = json_array ();
     json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
                                                    spec->task));
     r->policy = json_incref ((json_t *) spec->policy);
     r->client_tools = json_incref ((json_t *) spec->client_tools);
     r->max = spec->max;
     r->started_ms = spec->started_ms;
-    if (!r->id || !r->thread || !r->model || !r->user || !r->task || !r->messages)
+    if (!r->id || !r->thread || !r->model || !r->user || !r->task || !r->messages
+        || !r->sandboxes)
         run_destroy (&r);
     return r;
 }
@@ -83,6 +87,7 @@ run_destroy (run_t **self_p)
     json_decref (r->policy);
     json_decref (r->client_tools);
     json_decref (r->calls);
+    json_decref (r->sandboxes);
     free (r);
     *self_p = NULL;
 }
@@ -91,7 +96,7 @@ const char *run_id (const run_t *self) { return self->id; }
 const char *run_user (const run_t *self) { return self->user; }
 const char *run_model (const run_t *self) { return self->model; }
 const char *run_thread (const run_t *self) { return self->thread; }
-const char *run_status (const run_t *self) { return self->status; }
+const char *run_status (const run_t *self) { return proto_run_status_name (self->status); }
 bool run_op (const run_t *self) { return self->op; }
 const json_t *run_messages (const run_t *self) { return self->messages; }
 
@@ -104,17 +109,15 @@ run_deadline (const run_t *self)
 bool
 run_live (const run_t *self)
 {
-    return strcmp (self->status, "running") == 0
-        || strcmp (self->status, "awaiting_approval") == 0
-        || strcmp (self->status, "awaiting_tool_result") == 0;
+    return proto_run_status_live (self->status);
 }
 
 json_t *
 run_pending (const run_t *self)
 {
     json_t *c = json_array_get (self->calls, self->next);
-    bool client = strcmp (self->status, "awaiting_tool_result") == 0;
-    if ((!client && strcmp (self->status, "awaiting_approval") != 0) || !c)
+    bool client = self->status == PROTO_RUN_awaiting_tool_result;
+    if ((!client && self->status != PROTO_RUN_awaiting_approval) || !c)
         return NULL;
     json_t *p = json_pack ("{s:O, s:O, s:O}", "toolCallId", json_object_get (c, "id"), "name",
                            json_object_get (c, "name"), "args", json_object_get (c, "args"));
@@ -125,6 +128,44 @@ run_pending (const run_t *self)
 
 /* ---- transitions ---- */
 
+static void
+add_sandbox (run_t *r, const char *id)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach (r->sandboxes, i, s)
+        if (strcmp (json_string_value (s), id) == 0)
+            return;
+    json_array_append_new (r->sandboxes, json_string (id));
+}
+
+/* The sandboxes the run answers for: those its calls create, and those
+ * of its thread's earlier runs it uses (the thread kept them for it). */
+static void
+track_sandboxes (run_t *r, const json_t *c, const json_t *result)
+{
+    const json_t *args = json_object_get (c, "args");
+    const char *made = run_convo_created (args, result);
+    const char *used = str_of (args, "sandboxId");
+    if (made)
+        add_sandbox (r, made);
+    else if (used && run_convo_creates (r->messages, 0, r->own_from, used))
+        add_sandbox (r, used);
+}
+
+/* The run has ended: its host keeps its sandboxes for the thread's next
+ * runs when it completed on a thread a caller named (a run alone has its
+ * own id as thread), else destroys them. */
+static void
+release_sandboxes (run_t *r)
+{
+    bool keep = r->status == PROTO_RUN_completed && strcmp (r->thread, r->id) != 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach (r->sandboxes, i, s)
+        r->host->sandbox_done (r->arg, json_string_value (s), keep);
+}
+
 /* Records a call's result (ran, refused or declined; result stolen) and
  * moves the run's cursor past it. served_by names the tool-runner
  * instance that ran it, when one did. */
@@ -132,6 +173,7 @@ static void
 finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
              const char *served_by)
 {
+    track_sandboxes (r, c, result);
     const char *id = json_string_value (json_object_get (c, "id"));
     const char *name = json_string_value (json_object_get (c, "name"));
     emit (r, EVK_tool_result, EVK (tool_result, .toolCallId = id, .name = name, .ok = ok,
@@ -158,8 +200,11 @@ call_id_of (const run_t *r, char *buf, size_t len)
               json_string_value (json_object_get (json_array_get (r->calls, r->next), "id")));
 }
 
-void
-run_end (run_t *r, const char *status, const char *reason)
+/* Ends the run with status (not completed) and reason; budget or check
+ * names what ran out or failed (NULL: nothing). */
+static void
+end_run (run_t *r, proto_run_status_t status, const char *reason, const char *budget,
+         const char *check)
 {
     if (!run_live (r))
         return;
@@ -172,7 +217,8 @@ run_end (run_t *r, const char *status, const char *reason)
     if (was == PHASE_TOOL || was == PHASE_BUSY) {
         char call_id[256], why[600];
         call_id_of (r, call_id, sizeof call_id);
-        snprintf (why, sizeof why, "the run ended (%s: %s)", status, reason);
+        snprintf (why, sizeof why, "the run ended (%s: %s)", proto_run_status_name (status),
+                  reason);
         r->host->tool_cancel (r->arg, call_id, why);
         int64_t took = (r->host->clock_us (r->arg) - r->tool_sent_us) / 1000;
         /* the run does not wait for tool-runner's word: the call is
@@ -182,13 +228,21 @@ run_end (run_t *r, const char *status, const char *reason)
                                 "cancelled", "message", why),
                      took > 0 ? (uint64_t) took : 0, NULL);
     }
-    snprintf (r->status, sizeof r->status, "%s", status);
+    r->status = status;
     snprintf (r->reason, sizeof r->reason, "%s", reason);
     r->ended_ms = r->host->now_ms (r->arg);
-    clog_info (r->id, "run %s: %s", status, reason);
-    emit (r, EVK_failed, EVK (failed, .status = status, .reason = reason));
+    clog_info (r->id, "run %s: %s", proto_run_status_name (status), reason);
+    emit (r, EVK_failed, EVK (failed, .status = proto_run_status_name (status),
+                              .reason = reason, .budget = budget, .check = check));
+    release_sandboxes (r);
     r->host->save (r->arg);
     r->host->ended (r->arg);
+}
+
+void
+run_end (run_t *r, proto_run_status_t status, const char *reason)
+{
+    end_run (r, status, reason, NULL, NULL);
 }
 
 static void
@@ -197,7 +251,7 @@ exhausted (run_t *r, const char *budget, uint64_t limit)
     char why[128];
     snprintf (why, sizeof why, "budget exhausted: %s (limit %llu)", budget,
               (unsigned long long) limit);
-    run_end (r, "budget_exhausted", why);
+    end_run (r, PROTO_RUN_budget_exhausted, why, budget, NULL);
 }
 
 void
@@ -209,11 +263,13 @@ run_deadline_passed (run_t *r)
 static void
 complete (run_t *r, const char *answer)
 {
-    snprintf (r->status, sizeof r->status, "completed");
+    r->status = PROTO_RUN_completed;
     free (r->answer);
     r->answer = strdup (answer ? answer : "");
     r->ended_ms = r->host->now_ms (r->arg);
-    emit (r, EVK_complete, EVK (complete, .status = "completed", .answer = r->answer ?: ""));
+    emit (r, EVK_complete, EVK (complete, .status = proto_run_status_name (PROTO_RUN_completed),
+                                  .answer = r->answer ?: ""));
+    release_sandboxes (r);
     r->host->save (r->arg);
     r->host->ended (r->arg);
 }
@@ -260,13 +316,14 @@ assistant_message (const char *text, const json_t *calls)
     return msg;
 }
 
-/* Runs the policy's verify checks, emitting a `check` for each. */
+/* Runs the policy's verify checks over the run's own calls, emitting a
+ * `check` for each; failed names the one that failed. */
 static int
-verify (run_t *r, char *feedback, size_t len)
+verify (run_t *r, char *failed, size_t failedlen, char *feedback, size_t len)
 {
     json_t *results = json_array ();
-    int rc = verify_checks (json_object_get (r->policy, "verify"), r->messages,
-                            r->host->catalogue (r->arg), results, feedback, len);
+    int rc = verify_checks (r->policy, r->messages, r->own_from, r->host->catalogue (r->arg),
+                            results, failed, failedlen, feedback, len);
     size_t i;
     json_t *check;
     json_array_foreach (results, i, check)
@@ -286,7 +343,7 @@ run_model_failed (run_t *r, int attempts, const char *error)
     char why[512];
     snprintf (why, sizeof why, "model call failed after %d attempt%s: %s", attempts,
               attempts == 1 ? "" : "s", error ? error : "");
-    run_end (r, "failed", why);
+    run_end (r, PROTO_RUN_failed, why);
 }
 
 void
@@ -326,13 +383,13 @@ run_model_done (run_t *r, const llm_turn_t *t)
         return;
     }
     json_decref (calls);
-    char feedback[512];
-    if (verify (r, feedback, sizeof feedback) == 0) {
+    char feedback[512], failed[64] = "";
+    if (verify (r, failed, sizeof failed, feedback, sizeof feedback) == 0) {
         complete (r, text);
         return;
     }
     if (++r->verify_rounds > MAX_VERIFY_ROUNDS) {
-        run_end (r, "failed", feedback);
+        end_run (r, PROTO_RUN_checks_failed, feedback, NULL, failed);
         return;
     }
     json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
@@ -375,7 +432,7 @@ call_model (run_t *r)
     }
     char why[256];
     if (client_tools_clash (r->client_tools, cat, why, sizeof why)) {
-        run_end (r, "failed", why);
+        run_end (r, PROTO_RUN_failed, why);
         return;
     }
     r->steps++;
@@ -390,7 +447,7 @@ call_model (run_t *r)
     json_decref (tools);
     if (rc) {
         r->phase = PHASE_IDLE;
-        run_end (r, "failed", "cannot start the model request");
+        run_end (r, PROTO_RUN_failed, "cannot start the model request");
         return;
     }
     handed_off (r);
@@ -416,7 +473,7 @@ send_call (run_t *r, json_t *c)
     }
     if (rc) {
         r->phase = PHASE_IDLE;
-        run_end (r, "failed", "cannot send the tool call");
+        run_end (r, PROTO_RUN_failed, "cannot send the tool call");
         return;
     }
     r->tool_sent_us = r->host->clock_us (r->arg);
@@ -510,7 +567,7 @@ dispatch_next (run_t *r)
             json_object_set_new (c, "state", json_string ("client"));
             json_object_set_new (c, "client", json_true ());
             json_object_set_new (c, "askedAt", json_integer (r->host->now_ms (r->arg)));
-            snprintf (r->status, sizeof r->status, "awaiting_tool_result");
+            r->status = PROTO_RUN_awaiting_tool_result;
             emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
                                          .name = name, .args = args, .client = true));
             r->tool_calls++;
@@ -527,7 +584,7 @@ dispatch_next (run_t *r)
         }
         if (v == POLICY_ASK) {
             json_object_set_new (c, "state", json_string ("asked"));
-            snprintf (r->status, sizeof r->status, "awaiting_approval");
+            r->status = PROTO_RUN_awaiting_approval;
             emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = str_of (c, "id"),
                                             .name = name, .args = args));
             r->host->save (r->arg);
@@ -542,7 +599,7 @@ dispatch_next (run_t *r)
 void
 run_advance (run_t *r)
 {
-    if (strcmp (r->status, "running") != 0
+    if (r->status != PROTO_RUN_running
         || (r->phase != PHASE_IDLE && r->phase != PHASE_CATALOGUE))
         return;
     r->phase = PHASE_IDLE;
@@ -554,12 +611,13 @@ run_advance (run_t *r)
 
 /* The call the run awaits in status, or NULL with why filled. */
 static json_t *
-awaited (run_t *r, const char *status, const char *what, const char *call_id, char *why,
+awaited (run_t *r, proto_run_status_t status, const char *what, const char *call_id, char *why,
          size_t whylen)
 {
     json_t *c = json_array_get (r->calls, r->next);
-    if (strcmp (r->status, status) != 0 || !c) {
-        snprintf (why, whylen, "run %s is %s, not awaiting %s", r->id, r->status, what);
+    if (r->status != status || !c) {
+        snprintf (why, whylen, "run %s is %s, not awaiting %s", r->id,
+                  proto_run_status_name (r->status), what);
         return NULL;
     }
     if (strcmp (json_string_value (json_object_get (c, "id")) ?: "", call_id ? call_id : "")) {
@@ -575,12 +633,12 @@ int
 run_decide (run_t *r, const char *call_id, bool approve, const char *reason, char *why,
             size_t whylen)
 {
-    json_t *c = awaited (r, "awaiting_approval", "approval", call_id, why, whylen);
+    json_t *c = awaited (r, PROTO_RUN_awaiting_approval, "approval", call_id, why, whylen);
     if (!c)
         return -1;
     emit (r, EVK_approval_decision, EVK (approval_decision, .toolCallId = call_id,
                                          .approved = approve, .reason = reason));
-    snprintf (r->status, sizeof r->status, "running");
+    r->status = PROTO_RUN_running;
     r->mark_us = r->host->clock_us (r->arg);
     if (approve)
         json_object_set_new (c, "state", json_string ("approved"));
@@ -598,7 +656,7 @@ int
 run_tool_result (run_t *r, const char *call_id, const char *content, bool failed, char *why,
                  size_t whylen)
 {
-    json_t *c = awaited (r, "awaiting_tool_result", "a client tool result", call_id, why,
+    json_t *c = awaited (r, PROTO_RUN_awaiting_tool_result, "a client tool result", call_id, why,
                          whylen);
     if (!c)
         return -1;
@@ -611,7 +669,7 @@ run_tool_result (run_t *r, const char *call_id, const char *content, bool failed
         result = json_string (content);
     json_int_t waited = r->host->now_ms (r->arg)
                       - json_integer_value (json_object_get (c, "askedAt"));
-    snprintf (r->status, sizeof r->status, "running");
+    r->status = PROTO_RUN_running;
     r->mark_us = r->host->clock_us (r->arg);
     finish_call (r, c, !failed, result, waited > 0 ? (uint64_t) waited : 0, NULL);
     dispatch_next (r);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include "evkind.h"
 #include "llm.h"
+#include "proto.h"
 
 typedef struct _run_t run_t;
 
@@ -64,6 +65,10 @@ typedef struct {
     /* Records one event of kind (data, built by EVK, stolen; NULL when
      * it could not be built: the event is dropped). */
     void (*emit) (void *arg, evk_kind_t kind, json_t *data);
+    /* The run has ended and is done with sandbox_id, a sandbox it created
+     * (or took over from its thread): keep it for the thread's next runs
+     * (keep), or destroy it. Called before ended. */
+    void (*sandbox_done) (void *arg, const char *sandbox_id, bool keep);
     /* The run's state changed: run_to_json has something new to keep. */
     void (*save) (void *arg);
     /* The run ended (completed or not), after its last event and save. */
@@ -100,6 +105,7 @@ const char *run_id (const run_t *self);
 const char *run_user (const run_t *self);
 const char *run_model (const run_t *self);
 const char *run_thread (const run_t *self);
+/* The status's wire name (proto/runs.def). */
 const char *run_status (const run_t *self);
 bool run_op (const run_t *self);
 /* The conversation so far (borrowed): what a completed run leaves its thread. */
@@ -141,6 +147,6 @@ int run_tool_result (run_t *self, const char *call_id, const char *content, bool
 /* Event: end the run with status (not completed) and reason: cancel,
  * a missing catalogue, a restart that cannot go on. A tool call in flight
  * is cancelled and recorded as such (tool_result, code `cancelled`). */
-void run_end (run_t *self, const char *status, const char *reason);
+void run_end (run_t *self, proto_run_status_t status, const char *reason);
 
 #endif

@@ -22,9 +22,11 @@ struct _run_t {
     void *arg;
     char *id, *thread, *model, *user, *task, *answer;
     bool op;
-    char status[32];
+    proto_run_status_t status;
     char reason[512];
     json_t *messages;           /* the conversation: thread history, then this run */
+    size_t own_from;            /* messages[own_from] is this run's task: its own start */
+    json_t *sandboxes;          /* ids of the sandboxes it created or took over */
     json_t *policy;             /* effective */
     json_t *client_tools;       /* [{name, description?, inputSchema}], or NULL */
     /* the current turn's tool calls: [{id, name, args, state, ...}], state

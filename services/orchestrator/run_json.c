@@ -18,7 +18,7 @@ run_to_json (const run_t *r)
                            " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I},"
                            " s:I}",
                            "id", r->id, "thread", r->thread, "model", r->model, "user", r->user,
-                           "task", r->task, "status", r->status, "answer", r->answer, "reason",
+                           "task", r->task, "status", proto_run_status_name (r->status), "answer", r->answer, "reason",
                            r->reason, "messages", r->messages, "policy", r->policy, "calls",
                            r->calls, "next", (json_int_t) r->next, "verifyRounds",
                            r->verify_rounds, "max", "steps", (json_int_t) r->max.steps,
@@ -30,6 +30,10 @@ run_to_json (const run_t *r)
                            "tokens", "input", (json_int_t) r->in_tokens, "output",
                            (json_int_t) r->out_tokens, "cached", (json_int_t) r->cached_tokens,
                            "startedWall", (json_int_t) r->started_ms);
+    if (j) {
+        json_object_set_new (j, "ownFrom", json_integer ((json_int_t) r->own_from));
+        json_object_set (j, "sandboxes", r->sandboxes);
+    }
     if (j && r->client_tools)
         json_object_set (j, "clientTools", r->client_tools);
     if (j && r->op)
@@ -86,6 +90,23 @@ check_calls (const json_t *calls, char *why, size_t whylen)
 }
 
 static int
+check_ids (const json_t *ids, char *why, size_t whylen)
+{
+    size_t i;
+    json_t *id;
+    if (!json_is_array (ids) || json_array_size (ids) > LLM_MAX_CALLS * 64) {
+        snprintf (why, whylen, "sandboxes: expected an array of ids");
+        return -1;
+    }
+    json_array_foreach (ids, i, id)
+        if (!json_is_string (id) || json_string_length (id) > 128) {
+            snprintf (why, whylen, "sandboxes[%zu]: expected an id", i);
+            return -1;
+        }
+    return 0;
+}
+
+static int
 check_messages (const json_t *messages, char *why, size_t whylen)
 {
     if (!json_is_array (messages) || json_array_size (messages) > MAX_MESSAGES) {
@@ -123,8 +144,9 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
     json_t *policy = json_object_get (j, "policy");
     json_t *calls = json_object_get (j, "calls");
     json_t *client = json_object_get (j, "clientTools");
-    if (!status || !*status || strlen (status) >= sizeof r->status) {
-        snprintf (why, whylen, "status: expected a status");
+    proto_run_status_t st = proto_run_status_lookup (status);
+    if (st == PROTO_RUN_STATUS_COUNT) {
+        snprintf (why, whylen, "status: expected a run status");
         return -1;
     }
     if ((answer && !json_is_string (answer)) || (reason && strlen (reason) >= sizeof r->reason)
@@ -152,12 +174,25 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
         || u64_field (j, "tokens", "output", &r->out_tokens, why, whylen)
         || u64_field (j, "tokens", "cached", &r->cached_tokens, why, whylen))
         return -1;
+    /* ownFrom and sandboxes came later: a snapshot without them is a
+     * run's from before, all of whose messages count as its own */
+    json_t *own = json_object_get (j, "ownFrom"), *sbx = json_object_get (j, "sandboxes");
+    uint64_t own_from = 0;
+    if ((own && u64_field (j, "ownFrom", NULL, &own_from, why, whylen))
+        || (sbx && check_ids (sbx, why, whylen)))
+        return -1;
+    if (own_from > json_array_size (json_object_get (j, "messages"))) {
+        snprintf (why, whylen, "ownFrom: past the messages");
+        return -1;
+    }
+    r->own_from = (size_t) own_from;
+    r->sandboxes = sbx ? json_incref (sbx) : json_array ();
     if (next > json_array_size (calls) || rounds > MAX_VERIFY_ROUNDS + 1
         || started > (uint64_t) INT64_MAX / 2 || r->max.seconds > (uint64_t) INT64_MAX / 4000) {
         snprintf (why, whylen, "next, verifyRounds, startedWall or max.seconds: out of range");
         return -1;
     }
-    snprintf (r->status, sizeof r->status, "%s", status);
+    r->status = st;
     snprintf (r->reason, sizeof r->reason, "%s", reason ? reason : "");
     r->answer = answer ? strdup (json_string_value (answer)) : NULL;
     r->messages = json_incref (json_object_get (j, "messages"));

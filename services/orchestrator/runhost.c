@@ -185,7 +185,7 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
         else {
             char reason[320];
             snprintf (reason, sizeof reason, "no tool catalogue: %s", why);
-            run_end (s->run, "failed", reason);
+            run_end (s->run, PROTO_RUN_failed, reason);
         }
     }
 }
@@ -372,6 +372,12 @@ host_emit (void *arg, evk_kind_t kind, json_t *data)
     emit (arg, kind, data, NULL, NULL);
 }
 
+static void
+host_sandbox_done (void *arg, const char *sandbox_id, bool keep)
+{
+    (void) arg, (void) sandbox_id, (void) keep;
+}
+
 static json_t *
 snapshot (const slot_t *s)
 {
@@ -413,7 +419,8 @@ host_ended (void *arg)
 
 static const run_host_t s_host = {
     host_now_ms, host_clock_us, host_catalogue, host_model, host_model_cancel, host_tool,
-    host_tool_cancel, host_wake, host_wake_cancel, host_emit, host_save, host_ended,
+    host_tool_cancel, host_wake, host_wake_cancel, host_emit, host_sandbox_done, host_save,
+    host_ended,
 };
 
 static int
@@ -482,7 +489,7 @@ runhost_resume (runhost_t *self)
         adopt (self, s);
         s->provider = llm_provider_find (run_model (s->run), &s->model_name);
         if (!s->provider) {
-            run_end (s->run, "orchestrator_restarted", "the run's model is no longer known");
+            run_end (s->run, PROTO_RUN_orchestrator_restarted, "the run's model is no longer known");
             continue;
         }
         clog_info (id, "resumed after a restart (%s)", run_status (s->run));

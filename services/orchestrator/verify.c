@@ -1,61 +1,145 @@
 /* verify: a run's verify checks (see verify.h). */
 #include "verify.h"
+#include "run_convo.h"
 
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-/* The result of the conversation's latest call of a test-running tool
- * (new), or NULL when none ran. */
-static json_t *
-last_test_result (const json_t *messages, const json_t *catalogue)
+static const char *
+str_of (const json_t *j, const char *key)
 {
-    for (size_t i = json_array_size (messages); i-- > 0;) {
-        json_t *m = json_array_get (messages, i);
-        const char *name = json_string_value (json_object_get (m, "name"));
-        if (!name || strcmp (json_string_value (json_object_get (m, "role")) ?: "", "tool"))
-            continue;
-        size_t j;
-        json_t *t;
-        bool tests = false;
-        json_array_foreach (catalogue, j, t)
-            if (strcmp (json_string_value (json_object_get (t, "name")) ?: "", name) == 0)
-                tests = json_is_true (json_object_get (t, "runsTests"));
-        if (tests)
-            return json_loads (json_string_value (json_object_get (m, "content")) ?: "", 0, NULL);
-    }
+    return json_string_value (json_object_get (j, key));
+}
+
+bool
+verify_known (const char *name)
+{
+    return name && strcmp (name, "tests_passed") == 0;
+}
+
+const char *
+verify_names (void)
+{
+    return "tests_passed";
+}
+
+static const json_t *
+tool_of (const json_t *catalogue, const char *name)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach (catalogue, i, t)
+        if (strcmp (str_of (t, "name") ?: "", name) == 0)
+            return t;
     return NULL;
 }
 
-int
-verify_checks (const json_t *checks, const json_t *messages, const json_t *catalogue,
-               json_t *results, char *feedback, size_t len)
+/* What the run's own calls did: its last test run, and whether anything
+ * changed at all, and after that test run. */
+typedef struct {
+    json_t *last_test;          /* its result (owned), or NULL */
+    bool changed, changed_after;
+} scan_t;
+
+static bool
+is_test_run (const json_t *tool, const json_t *args, const char *test_command)
 {
+    if (!json_is_true (json_object_get (tool, "runsTests")))
+        return false;
+    const char *cmd = str_of (args, "command");
+    if (!json_object_get (args, "command"))
+        return true;
+    return cmd && test_command && *test_command && strcmp (cmd, test_command) == 0;
+}
+
+static bool
+is_change (const json_t *tool, const json_t *args, const json_t *result)
+{
+    const char *effect = str_of (tool, "effect") ?: "";
+    return (strcmp (effect, "sandbox") == 0 || strcmp (effect, "repository") == 0)
+        && json_is_string (json_object_get (args, "sandboxId"))
+        && !json_is_true (json_object_get (args, "dryRun"))
+        && !json_is_false (json_object_get (result, "success"));
+}
+
+static void
+scan (const json_t *messages, size_t from, const json_t *catalogue, const char *test_command,
+      scan_t *out)
+{
+    memset (out, 0, sizeof *out);
+    for (size_t i = from; i < json_array_size (messages); i++) {
+        json_t *m = json_array_get (messages, i);
+        if (strcmp (str_of (m, "role") ?: "", "tool"))
+            continue;
+        const json_t *tool = tool_of (catalogue, str_of (m, "name") ?: "");
+        const json_t *args = run_convo_args (messages, i);
+        json_t *res = run_convo_result (m);
+        if (is_test_run (tool, args, test_command)) {
+            json_decref (out->last_test);
+            out->last_test = res;
+            out->changed_after = false;
+            continue;
+        }
+        if (is_change (tool, args, res))
+            out->changed = out->changed_after = true;
+        json_decref (res);
+    }
+}
+
+/* The tests_passed verdict on s, detail filled. */
+static bool
+tests_passed (const scan_t *s, char *detail, size_t len)
+{
+    const json_t *res = s->last_test;
+    json_t *code = json_object_get (res, "exitCode");
+    json_t *passed = json_object_get (res, "passed"), *failed = json_object_get (res, "failed");
+    if (!res)
+        snprintf (detail, len, "no tests were run in this run");
+    else if (s->changed_after)
+        snprintf (detail, len, "files changed after the last test run");
+    else if ((code && json_integer_value (code) != 0) || json_is_false (json_object_get (res,
+                                                                                "success"))
+             || json_integer_value (failed) > 0)
+        snprintf (detail, len, "the last test run failed");
+    else if (passed && json_integer_value (passed) <= 0)
+        snprintf (detail, len, "the test run found no tests");
+    else {
+        if (passed)
+            snprintf (detail, len, "%lld tests passed", (long long) json_integer_value (passed));
+        else
+            snprintf (detail, len, "the test command passed");
+        return true;
+    }
+    return false;
+}
+
+int
+verify_checks (const json_t *policy, const json_t *messages, size_t from,
+               const json_t *catalogue, json_t *results, char *failed, size_t failedlen,
+               char *feedback, size_t len)
+{
+    scan_t s;
+    scan (messages, from, catalogue, str_of (policy, "testCommand"), &s);
+    const json_t *checks = json_object_get (policy, "verify");
+    if (!json_array_size (checks))
+        checks = s.changed ? json_object_get (policy, "verifyOnChange") : NULL;
+    int rc = 0;
     size_t i;
     json_t *check;
     json_array_foreach (checks, i, check) {
         const char *name = json_string_value (check) ?: "";
-        bool ok = true;
-        char detail[256] = "";
-        if (strcmp (name, "tests_passed") == 0) {
-            json_t *res = last_test_result (messages, catalogue);
-            json_t *code = json_object_get (res, "exitCode");
-            ok = res && (code ? json_integer_value (code) == 0
-                              : !json_is_false (json_object_get (res, "success")));
-            snprintf (detail, sizeof detail, "%s", !res ? "no test command was run"
-                                                   : ok ? "the last test command passed"
-                                                        : "the last test command failed");
-            json_decref (res);
-        }
-        else
-            snprintf (detail, sizeof detail, "unknown check, skipped");
+        char detail[256] = "unknown check";    /* refused at run.start: never here */
+        bool ok = strcmp (name, "tests_passed") == 0 && tests_passed (&s, detail, sizeof detail);
         json_array_append_new (results, json_pack ("{s:s, s:b, s:s}", "name", name, "ok", ok,
                                                    "detail", detail));
         if (!ok) {
+            snprintf (failed, failedlen, "%s", name);
             snprintf (feedback, len, "Verification failed (%s): %s. Fix it and run the tests "
                       "again before answering.", name, detail);
-            return -1;
+            rc = -1;
+            break;
         }
     }
-    return 0;
+    json_decref (s.last_test);
+    return rc;
 }
