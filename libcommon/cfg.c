@@ -202,6 +202,13 @@ static const cfg_entry_t table[] = {
       "Runs one user may have live at once on an orchestrator instance (running or "
       "awaiting approval or a client's result); run.start past that is `limit` (HTTP "
       "429) until one ends. Operators are not counted." },
+    { "CAISSON_RUN_VERIFY_DEFAULT", "", "orchestrator",
+      "Verify checks (comma-separated, e.g. `tests_passed`) for runs that changed files "
+      "and whose policy named no checks; empty: none. An unknown check refuses every run.start." },
+    { "CAISSON_RUN_SANDBOX_IDLE_S", "900", "orchestrator",
+      "How long the sandboxes a completed run on a named thread created are kept for the "
+      "thread's next runs, in seconds; a run alone (no thread_id) or one that did not "
+      "complete destroys its sandboxes when it ends." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },

@@ -24,7 +24,9 @@
 
 typedef struct {
     zloop_t *loop;
-    bus_worker_t *tools, *events;
+    bus_worker_t *tools, *events, *sandboxes;
+    zhashx_t *boxes;            /* sandbox id -> its user (strdup'd): the live ones */
+    unsigned made;              /* sandboxes created so far: their ids' tokens */
     bus_pub_t *pub;
     zhashx_t *seen;             /* call ids already run */
     zlist_t *later;             /* deferred answers not yet sent */
@@ -66,12 +68,45 @@ catalogue (const proto_msg_t *req)
     return rep;
 }
 
+/* How many live sandboxes user has. */
+static size_t
+boxes_of (const char *user)
+{
+    size_t n = 0;
+    for (const char *u = zhashx_first (s_fx.boxes); u; u = zhashx_next (s_fx.boxes))
+        n += strcmp (u, user) == 0;
+    return n;
+}
+
+/* createSandbox as tool-runner answers it, with sandbox-manager's
+ * per-user limit (CAISSON_SANDBOX_MAX_PER_USER, default 16): ids are
+ * `fx-<n>`, so the orchestrator routes sandbox.destroy to this fixture's
+ * sandbox-manager.fx. */
 static json_t *
-result_of (const char *name, const json_t *args)
+create_sandbox (const char *user)
+{
+    const char *max_env = getenv ("CAISSON_SANDBOX_MAX_PER_USER");
+    size_t max = max_env ? strtoul (max_env, NULL, 10) : 16, mine = boxes_of (user);
+    if (mine >= max) {
+        char line[256];
+        snprintf (line, sizeof line, "too_many_sandboxes %s %zu", user, mine);
+        log_line ("sandboxes.log", line);
+        return json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
+                          "too_many_sandboxes", "message", "user already has as many "
+                          "sandboxes as allowed (CAISSON_SANDBOX_MAX_PER_USER)");
+    }
+    char id[32];
+    snprintf (id, sizeof id, "fx-%u", ++s_fx.made);
+    zhashx_insert (s_fx.boxes, id, strdup (user));
+    return json_pack ("{s:s}", "sandboxId", id);
+}
+
+static json_t *
+result_of (const char *name, const json_t *args, const char *user)
 {
     const char *cmd = json_string_value (json_object_get (args, "command")) ?: "";
     if (strcmp (name, "createSandbox") == 0)
-        return json_pack ("{s:s}", "sandboxId", "sb-fixture-1");
+        return create_sandbox (user);
     if (strcmp (name, "git.openPR") == 0)
         return json_pack ("{s:b, s:s, s:s}", "success", 1, "id", "pr-1", "url", "local:pr-1");
     if (strcmp (name, "runCommand") == 0 && strstr (cmd, "test_reverse_string"))
@@ -88,11 +123,11 @@ result_of (const char *name, const json_t *args)
 static proto_msg_t *
 tool_reply (const proto_msg_t *cause, const char *name, const char *call_id, const json_t *args)
 {
-    json_t *result = result_of (name, args);
+    json_t *result = result_of (name, args, cause->env.user ? cause->env.user : "");
     proto_msg_t *rep = proto_msg_new (PROTO_tools_result, cause);
     proto_set_str (&rep->body.tools_result.call_id, call_id);
     proto_set_str (&rep->body.tools_result.name, name);
-    rep->body.tools_result.ok = true;
+    rep->body.tools_result.ok = !json_is_false (json_object_get (result, "success"));
     rep->body.tools_result.duration_us = 1000;
     mpjson_set (&rep->body.tools_result.result, result, 16);
     json_decref (result);
@@ -151,6 +186,29 @@ tools_handler (const proto_msg_t *req, void *arg)
     return rep;
 }
 
+/* sandbox-manager's sandbox.destroy: the owner's (or an operator's) only;
+ * another's or a gone sandbox is not_found. */
+static proto_msg_t *
+sandboxes_handler (const proto_msg_t *req, void *arg)
+{
+    (void) arg;
+    if (req->type != PROTO_sandbox_destroy)
+        return proto_error_new (req, PROTO_ERR_unknown_type, "fixture sandbox-manager");
+    const char *id = req->body.sandbox_destroy.sandbox_id;
+    const char *owner = zhashx_lookup (s_fx.boxes, id);
+    if (!owner || (!req->env.op && strcmp (owner, req->env.user ? req->env.user : "")))
+        return proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id);
+    char line[256];
+    snprintf (line, sizeof line, "destroyed %s", id);
+    log_line ("sandboxes.log", line);
+    zhashx_delete (s_fx.boxes, id);
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
+    proto_set_str (&rep->body.sandbox_info.sandbox_id, id);
+    proto_set_str (&rep->body.sandbox_info.status, "destroyed");
+    proto_set_str (&rep->body.sandbox_info.workspace, "/workspace");
+    return rep;
+}
+
 static proto_msg_t *
 events_handler (const proto_msg_t *req, void *arg)
 {
@@ -188,18 +246,25 @@ orch_fixture_main (void)
     zsys_set_logstream (NULL);
     s_fx.loop = zloop_new ();
     s_fx.seen = zhashx_new ();
+    s_fx.boxes = zhashx_new ();
+    zhashx_set_destructor (s_fx.boxes, (zhashx_destructor_fn *) zstr_free);
     s_fx.later = zlist_new ();
     s_fx.pub = bus_pub_new (getenv ("CAISSON_BUS_PUB"));
     s_fx.tools = bus_worker_new (getenv ("CAISSON_BUS"), "tool-runner", "fixture", "test",
                                  tools_handler, NULL);
     s_fx.events = bus_worker_new (getenv ("CAISSON_BUS"), "event-log", "fixture", "test",
                                   events_handler, NULL);
-    if (!s_fx.tools || !s_fx.events || bus_worker_start (s_fx.tools, s_fx.loop)
-        || bus_worker_start (s_fx.events, s_fx.loop))
+    s_fx.sandboxes = bus_worker_new (getenv ("CAISSON_BUS"), "sandbox-manager", "fx", "test",
+                                     sandboxes_handler, NULL);
+    if (!s_fx.tools || !s_fx.events || !s_fx.sandboxes
+        || bus_worker_start (s_fx.tools, s_fx.loop) || bus_worker_start (s_fx.events, s_fx.loop)
+        || bus_worker_start (s_fx.sandboxes, s_fx.loop))
         return 1;
     zloop_start (s_fx.loop);
     bus_worker_destroy (&s_fx.tools);
     bus_worker_destroy (&s_fx.events);
+    bus_worker_destroy (&s_fx.sandboxes);
+    zhashx_destroy (&s_fx.boxes);
     bus_pub_destroy (&s_fx.pub);
     zhashx_destroy (&s_fx.seen);
     for (later_t *l = zlist_first (s_fx.later); l; l = zlist_next (s_fx.later))

@@ -47,10 +47,12 @@ spawn_fixture (void)
 static pid_t
 spawn_orchestrator (void)
 {
-    /* RUN_ALLOW_AUTO: an operator's run may add autoApprove patterns */
+    /* RUN_ALLOW_AUTO: an operator's run may add autoApprove patterns;
+     * TEST_COMMAND: verify.json's runCommand is the configured test command */
     static const char *const env[] = { "CAISSON_LLM_TIMEOUT_MS=10000", "MODEL=replay/demo",
-                                       "CAISSON_RUN_ALLOW_AUTO=1", NULL };
-    const char *e[] = { env[0], env[1], env[2], s_url_env, NULL };
+                                       "CAISSON_RUN_ALLOW_AUTO=1",
+                                       "CAISSON_TOOLS_TEST_COMMAND=python3 -m unittest", NULL };
+    const char *e[] = { env[0], env[1], env[2], env[3], s_url_env, NULL };
     return support_spawn ("caisson-orchestrator", e);
 }
 
@@ -570,6 +572,47 @@ test_restart (void **state)
     stack_down ();
 }
 
+/* A misspelt check is refused when the run starts, naming it, instead of
+ * passing as "unknown check, skipped". */
+static void
+test_unknown_check_refused (void **state)
+{
+    (void) state;
+    stack_up ();
+    char why[256];
+    assert_string_equal (start_error (SEED, "{\"verify\":[\"test_passed\"]}", why,
+                                      sizeof why), "bad_value");
+    assert_non_null (strstr (why, "policy.verify[0]: unknown check 'test_passed'"));
+    stack_down ();
+}
+
+/* Runs destroy the sandboxes they create: 40 runs of one user in a row
+ * never reach the per-user limit (16). */
+static void
+test_forty_runs_one_user (void **state)
+{
+    (void) state;
+    stack_up ();
+    char id[128];
+    info_t info;
+    for (int i = 0; i < 40; i++) {
+        start_run (SEED, NULL, NULL, NULL, NULL, id);
+        await_status (id, "", &info);
+        assert_string_equal (info.status, "completed");
+        assert_non_null (strstr (info.answer, "ran 4 tests: OK"));
+    }
+    for (int i = 0; i < 100 && count_lines ("sandboxes.log", "destroyed") < 40; i++)
+        usleep (50000);
+    assert_int_equal (count_lines ("sandboxes.log", "too_many_sandboxes"), 0);
+    assert_int_equal (count_lines ("sandboxes.log", "destroyed"), 40);
+    /* on a named thread the sandbox stays for the thread's next run */
+    start_run (SEED, NULL, NULL, NULL, "th-sbx", id);
+    await_status (id, "completed", &info);
+    usleep (300000);
+    assert_int_equal (count_lines ("sandboxes.log", "destroyed"), 40);
+    stack_down ();
+}
+
 static void
 test_hundred_runs (void **state)
 {
@@ -752,6 +795,8 @@ main (int argc, char **argv)
         cmocka_unit_test (test_unknown_task_and_model),
         cmocka_unit_test (test_verify_and_threads),
         cmocka_unit_test (test_restart),
+        cmocka_unit_test (test_unknown_check_refused),
+        cmocka_unit_test (test_forty_runs_one_user),
         cmocka_unit_test (test_hundred_runs),
         cmocka_unit_test (test_cli),
         cmocka_unit_test (test_client_tools),

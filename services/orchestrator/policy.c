@@ -1,6 +1,7 @@
 /* policy: see policy.h. */
 #include "policy.h"
 #include "cfg.h"
+#include "verify.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -86,6 +87,41 @@ listed (const json_t *list, const char *s)
     return false;
 }
 
+/* True, with why naming it, when list names a check verify does not know:
+ * a misspelt check must not pass as "skipped". */
+static bool
+unknown_check (const json_t *list, const char *field, char *why, size_t whylen)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach (list, i, c)
+        if (!verify_known (json_string_value (c))) {
+            snprintf (why, whylen, "%s[%zu]: unknown check '%.64s' (known: %s)", field, i,
+                      json_string_value (c), verify_names ());
+            return true;
+        }
+    return false;
+}
+
+/* The deployment's verify settings, laid into p: verifyOnChange (checks
+ * for runs that change files and name none) and testCommand. */
+static int
+deployment_checks (json_t *p, char *why, size_t whylen)
+{
+    json_t *on_change = split ("CAISSON_RUN_VERIFY_DEFAULT");
+    if (unknown_check (on_change, "CAISSON_RUN_VERIFY_DEFAULT", why, whylen)) {
+        json_decref (on_change);
+        return -1;
+    }
+    if (json_array_size (on_change))
+        json_object_set (p, "verifyOnChange", on_change);
+    json_decref (on_change);
+    const char *test_command = cfg_str ("CAISSON_TOOLS_TEST_COMMAND");
+    if (*test_command)
+        json_object_set_new (p, "testCommand", json_string (test_command));
+    return 0;
+}
+
 json_t *
 policy_effective (const json_t *run_policy, bool op, char *why, size_t whylen)
 {
@@ -138,6 +174,8 @@ policy_effective (const json_t *run_policy, bool op, char *why, size_t whylen)
                 json_array_extend (json_object_get (p, "deny"), v);
                 continue;
             }
+            if (unknown_check (v, "policy.verify", why, whylen))
+                goto refuse;
         }
         else {
             snprintf (why, whylen, "policy.%.64s: unknown (expected approval, autoApprove, deny "
@@ -146,6 +184,8 @@ policy_effective (const json_t *run_policy, bool op, char *why, size_t whylen)
         }
         json_object_set (p, key, v);
     }
+    if (deployment_checks (p, why, whylen))
+        goto refuse;
     return p;
 refuse:
     json_decref (p);

@@ -10,7 +10,10 @@
  * tool-name patterns (fnmatch) that run without asking; `deny` lists
  * patterns refused outright, gated or not (CAISSON_DENY's, and the
  * run's besides); `verify` names checks run
- * before a run may complete. Loosening (a laxer `approval`, an
+ * before a run may complete (an unknown one is refused). The effective
+ * policy also carries the deployment's `verifyOnChange` (checks for runs
+ * that change files, CAISSON_RUN_VERIFY_DEFAULT) and `testCommand`
+ * (CAISSON_TOOLS_TEST_COMMAND), which verify reads. Loosening (a laxer `approval`, an
  * `autoApprove` pattern the deployment does not list) is an operator's
  * choice only, and only where CAISSON_RUN_ALLOW_AUTO is 1. */
 #ifndef CAISSON_POLICY_H

@@ -7,6 +7,7 @@
 #include "mpjson.h"
 #include "prompt.h"
 #include "rpc.h"
+#include "runhost_sbx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +38,13 @@ struct _runhost_t {
     svc_t *svc;
     zloop_t *loop;
     rpc_t *rpc;
+    runhost_sbx_t *sandboxes;   /* what ended runs left */
     llm_client_t *llm;
     runstore_t *store;          /* borrowed */
     zhashx_t *runs;             /* id -> slot_t *, the runs in flight */
     zhashx_t *dirty;            /* id -> slot_t *, to snapshot at the next flush */
     int flush_timer;
-    /* the catalogue: [{name, description?, inputSchema?, mutates?, runsTests?}] */
+    /* the catalogue: [{name, description?, inputSchema?, mutates?, runsTests?, effect?}] */
     json_t *tools;
     bool catalogue_pending;
     zlist_t *waiting;           /* slots waiting for the catalogue */
@@ -172,6 +174,8 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
                 json_object_set_new (tool, "mutates", json_true ());
             if (json_is_true (json_object_get (t, "runsTests")))
                 json_object_set_new (tool, "runsTests", json_true ());
+            if (json_is_string (json_object_get (t, "effect")))
+                json_object_set (tool, "effect", json_object_get (t, "effect"));
             json_array_append_new (self->tools, tool);
         }
         clog_info (NULL, "tool catalogue: %zu tools", json_array_size (self->tools));
@@ -298,6 +302,8 @@ host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
            uint64_t timeout_ms)
 {
     slot_t *s = arg;
+    runhost_sbx_used (s->host->sandboxes, json_string_value (json_object_get (args, "sandboxId")),
+                      run_thread (s->run));
     proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
     const char *id = run_id (s->run), *user = run_user (s->run);
     proto_set_str (&req->env.corr, id);
@@ -375,7 +381,9 @@ host_emit (void *arg, evk_kind_t kind, json_t *data)
 static void
 host_sandbox_done (void *arg, const char *sandbox_id, bool keep)
 {
-    (void) arg, (void) sandbox_id, (void) keep;
+    slot_t *s = arg;
+    runhost_sbx_done (s->host->sandboxes, sandbox_id, run_user (s->run), run_op (s->run),
+                      run_thread (s->run), keep);
 }
 
 static json_t *
@@ -592,13 +600,14 @@ runhost_new (svc_t *svc, runstore_t *store)
     self->store = store;
     self->loop = svc_loop (svc);
     self->rpc = rpc_new (self->loop, cfg_str ("CAISSON_BUS"));
+    self->sandboxes = self->rpc ? runhost_sbx_new (self->loop, self->rpc) : NULL;
     self->llm = llm_client_new (self->loop);
     self->runs = zhashx_new ();
     self->dirty = zhashx_new ();
     self->waiting = zlist_new ();
     self->starting = zlist_new ();
     self->flush_timer = zloop_timer (self->loop, FLUSH_MS, 0, on_flush, self);
-    if (!self->rpc || !self->llm || !self->runs || !self->dirty || !self->waiting
+    if (!self->rpc || !self->sandboxes || !self->llm || !self->runs || !self->dirty || !self->waiting
         || !self->starting || self->flush_timer < 0) {
         runhost_destroy (&self);
         return NULL;
@@ -630,6 +639,7 @@ runhost_destroy (runhost_t **self_p)
     zhashx_destroy (&self->dirty);
     zlist_destroy (&self->waiting);
     llm_client_destroy (&self->llm);
+    runhost_sbx_destroy (&self->sandboxes);
     rpc_destroy (&self->rpc);
     json_decref (self->tools);
     free (self);
