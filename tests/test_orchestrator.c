@@ -51,8 +51,9 @@ spawn_orchestrator (void)
      * TEST_COMMAND: verify.json's runCommand is the configured test command */
     static const char *const env[] = { "CAISSON_LLM_TIMEOUT_MS=10000", "MODEL=replay/demo",
                                        "CAISSON_RUN_ALLOW_AUTO=1",
-                                       "CAISSON_TOOLS_TEST_COMMAND=python3 -m unittest", NULL };
-    const char *e[] = { env[0], env[1], env[2], env[3], s_url_env, NULL };
+                                       "CAISSON_TOOLS_TEST_COMMAND=python3 -m unittest",
+                                       "CAISSON_RUN_SANDBOX_IDLE_S=2", NULL };
+    const char *e[] = { env[0], env[1], env[2], env[3], env[4], s_url_env, NULL };
     return support_spawn ("caisson-orchestrator", e);
 }
 
@@ -605,11 +606,15 @@ test_forty_runs_one_user (void **state)
         usleep (50000);
     assert_int_equal (count_lines ("sandboxes.log", "too_many_sandboxes"), 0);
     assert_int_equal (count_lines ("sandboxes.log", "destroyed"), 40);
-    /* on a named thread the sandbox stays for the thread's next run */
+    /* on a named thread the sandbox stays for the thread's next run, until
+     * no run used it for CAISSON_RUN_SANDBOX_IDLE_S (2 s here) */
     start_run (SEED, NULL, NULL, NULL, "th-sbx", id);
     await_status (id, "completed", &info);
-    usleep (300000);
+    usleep (1000000);
     assert_int_equal (count_lines ("sandboxes.log", "destroyed"), 40);
+    for (int i = 0; i < 100 && count_lines ("sandboxes.log", "destroyed") < 41; i++)
+        usleep (50000);
+    assert_int_equal (count_lines ("sandboxes.log", "destroyed fx-41"), 1);
     stack_down ();
 }
 
