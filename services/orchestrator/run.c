@@ -456,6 +456,18 @@ call_model (run_t *r)
     r->overhead_us = 0;
 }
 
+/* A tool call went out (client: the caller's own tool, now asked for):
+ * its tool_call event, and the one place toolCalls is counted (steps, the
+ * model turns, are counted in call_model). */
+static void
+call_made (run_t *r, const json_t *c, bool client)
+{
+    emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
+                                 .name = str_of (c, "name"),
+                                 .args = json_object_get (c, "args"), .client = client));
+    r->tool_calls++;
+}
+
 static void
 send_call (run_t *r, json_t *c)
 {
@@ -465,12 +477,8 @@ send_call (run_t *r, json_t *c)
     r->phase = PHASE_TOOL;
     int rc = r->host->tool (r->arg, call_id, json_string_value (json_object_get (c, "name")),
                             json_object_get (c, "args"), end > now ? (uint64_t) (end - now) : 1);
-    if (!r->busy_tries) {       /* a retry after `busy` is the same call */
-        emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
-                                     .name = str_of (c, "name"),
-                                     .args = json_object_get (c, "args")));
-        r->tool_calls++;
-    }
+    if (!r->busy_tries)         /* a retry after `busy` is the same call */
+        call_made (r, c, false);
     if (rc) {
         r->phase = PHASE_IDLE;
         run_end (r, PROTO_RUN_failed, "cannot send the tool call");
@@ -568,9 +576,7 @@ dispatch_next (run_t *r)
             json_object_set_new (c, "client", json_true ());
             json_object_set_new (c, "askedAt", json_integer (r->host->now_ms (r->arg)));
             r->status = PROTO_RUN_awaiting_tool_result;
-            emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
-                                         .name = name, .args = args, .client = true));
-            r->tool_calls++;
+            call_made (r, c, true);
             r->host->save (r->arg);
             return;
         }
