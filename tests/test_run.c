@@ -873,6 +873,96 @@ test_sandboxes_follow_run (void **state)
     run_destroy (&r);
 }
 
+/* A model turn that ended for stop (the provider's words: OpenAI
+ * finish_reason, Anthropic stop_reason), with text and maybe a call. */
+static void
+model_ends (run_t *r, const char *text, const char *name, const char *stop)
+{
+    llm_turn_t t;
+    memset (&t, 0, sizeof t);
+    t.text = (char *) text;
+    t.text_len = strlen (text);
+    if (name) {
+        t.calls[0].id = (char *) "c1";
+        t.calls[0].name = (char *) name;
+        t.calls[0].args = (char *) "{\"command\":\"ec";     /* cut mid-way */
+        t.calls[0].args_len = strlen (t.calls[0].args);
+        t.ncalls = 1;
+    }
+    snprintf (t.stop, sizeof t.stop, "%s", stop);
+    t.input_tokens = 1;
+    t.output_tokens = 1;
+    t.complete = true;
+    run_model_done (r, &t);
+}
+
+static const char *
+last_role (run_t *r)
+{
+    const json_t *m = run_messages (r);
+    return json_string_value (json_object_get (json_array_get (m, json_array_size (m) - 1),
+                                               "role"));
+}
+
+/* A turn cut at the output limit is not an answer: the model is asked to
+ * continue (its cut call is dropped, never run), and the run completes
+ * once it finishes. */
+static void
+test_cut_then_continued (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_ends (r, "Part one", "runCommand", "length");
+    assert_int_equal (s_rec.tools, 0);
+    assert_int_equal (s_rec.models, 2);
+    assert_string_equal (last_role (r), "user");
+    assert_status (r, "running");
+    model_ends (r, "and the end.", NULL, "stop");
+    assert_status (r, "completed");
+    run_destroy (&r);
+}
+
+/* Still cut after being asked to continue (twice): truncated, never
+ * completed; likewise with no budget left to ask (Anthropic's words). */
+static void
+test_cut_truncated (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    for (int i = 0; i < 3; i++)
+        model_ends (r, "more", NULL, "length");
+    assert_status (r, "truncated");
+    assert_int_equal (s_rec.models, 3);
+    assert_non_null (strstr (json_string_value (json_object_get (event ("failed", 0), "reason")),
+                             "output limit"));
+    run_destroy (&r);
+    teardown (state), setup (state);
+    r = new_run_with (NULL, NULL, (run_budgets_t) { 1, 10, 600, 100000 });
+    run_advance (r);
+    model_ends (r, "more", NULL, "max_tokens");
+    assert_status (r, "truncated");
+    run_destroy (&r);
+}
+
+/* The provider's content filter: refused, in either protocol's words. */
+static void
+test_filter_refused (void **state)
+{
+    (void) state;
+    const char *stops[] = { "content_filter", "refusal" };
+    for (int i = 0; i < 2; i++) {
+        teardown (state), setup (state);
+        run_t *r = new_run ();
+        run_advance (r);
+        model_ends (r, "", NULL, stops[i]);
+        assert_status (r, "refused");
+        assert_int_equal (s_rec.ended, 1);
+        run_destroy (&r);
+    }
+}
+
 /* ---- the JSON form ---- */
 
 /* Saves r, rebuilds it from the JSON, and checks the copy says the same. */
@@ -1068,6 +1158,9 @@ main (void)
         T (test_verify_on_change),
         T (test_steps_are_turns),
         T (test_sandboxes_follow_run),
+        T (test_cut_then_continued),
+        T (test_cut_truncated),
+        T (test_filter_refused),
         T (test_resume_model_in_flight),
         T (test_resume_tool_in_flight),
         T (test_resume_awaiting),

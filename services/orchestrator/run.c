@@ -13,6 +13,10 @@
 #include <string.h>
 
 #define MAX_RESULT_TO_MODEL 65536
+/* what a model whose reply was cut at its output limit is told */
+#define RUN_CONTINUE "Your last reply was cut off at the output token limit. Continue exactly " \
+    "where it stopped, without repeating what you already wrote. If you were in the middle " \
+    "of a tool call, make that call again, whole, with shorter arguments."
 
 static void call_model (run_t *r);
 static void dispatch_next (run_t *r);
@@ -346,6 +350,43 @@ run_model_failed (run_t *r, int attempts, const char *error)
     run_end (r, PROTO_RUN_failed, why);
 }
 
+/* How a turn ended, in the provider's words (OpenAI finish_reason,
+ * Anthropic stop_reason): cut at the output limit, or stopped by the
+ * provider's content filter. */
+static bool
+turn_cut (const llm_turn_t *t)
+{
+    return strcmp (t->stop, "length") == 0 || strcmp (t->stop, "max_tokens") == 0;
+}
+
+static bool
+turn_filtered (const llm_turn_t *t)
+{
+    return strcmp (t->stop, "content_filter") == 0 || strcmp (t->stop, "refusal") == 0;
+}
+
+/* The model's turn was cut at its output limit: it is asked to continue
+ * while the budgets allow (MAX_CONTINUES times in a row), else the run
+ * ends truncated: a cut reply is never an answer. */
+static void
+cut_off (run_t *r)
+{
+    bool room = r->steps < r->max.steps && r->in_tokens + r->out_tokens < r->max.tokens;
+    if (r->continues >= MAX_CONTINUES || !room) {
+        char why[200];
+        snprintf (why, sizeof why, "the model's reply was cut at its output limit %s",
+                  !room ? "with no budget left to ask it to continue"
+                        : "again after it was asked to continue");
+        end_run (r, PROTO_RUN_truncated, why, NULL, NULL);
+        return;
+    }
+    r->continues++;
+    json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
+                                                   RUN_CONTINUE));
+    r->host->save (r->arg);
+    call_model (r);
+}
+
 void
 run_model_done (run_t *r, const llm_turn_t *t)
 {
@@ -361,7 +402,8 @@ run_model_done (run_t *r, const llm_turn_t *t)
                              .cachedTokens = t->cached_tokens,
                              .cacheWriteTokens = t->cache_write_tokens));
     const char *text = t->text_len ? t->text : NULL;
-    json_t *calls = turn_calls (t);
+    /* a cut turn's calls are dropped: their arguments may stop mid-way */
+    json_t *calls = turn_cut (t) ? json_array () : turn_calls (t);
     json_array_append_new (r->messages, assistant_message (text, calls));
     if (text) {
         if (r->steps == 1 && json_array_size (calls))
@@ -374,6 +416,16 @@ run_model_done (run_t *r, const llm_turn_t *t)
         exhausted (r, "tokens", r->max.tokens);
         return;
     }
+    if (turn_filtered (t) || turn_cut (t)) {
+        json_decref (calls);
+        if (turn_cut (t))
+            cut_off (r);
+        else
+            end_run (r, PROTO_RUN_refused, "the provider's content filter stopped the "
+                     "model's reply", NULL, NULL);
+        return;
+    }
+    r->continues = 0;
     if (json_array_size (calls)) {
         json_decref (r->calls);
         r->calls = calls;

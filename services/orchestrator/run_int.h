@@ -7,6 +7,7 @@
 #include "run.h"
 
 #define MAX_VERIFY_ROUNDS 2
+#define MAX_CONTINUES 2         /* asks to continue a turn cut at the output limit */
 
 /* What the run waits for while its status is `running`. */
 typedef enum {
@@ -38,6 +39,7 @@ struct _run_t {
     uint64_t in_tokens, out_tokens, cached_tokens;
     int64_t started_ms, ended_ms;
     int verify_rounds;
+    int continues;              /* asks to continue since the last whole turn */
     phase_t phase;
     unsigned busy_tries;        /* `busy` answers to the call in flight so far */
     int64_t tool_sent_us;

@@ -32,6 +32,7 @@ run_to_json (const run_t *r)
                            "startedWall", (json_int_t) r->started_ms);
     if (j) {
         json_object_set_new (j, "ownFrom", json_integer ((json_int_t) r->own_from));
+        json_object_set_new (j, "continues", json_integer (r->continues));
         json_object_set (j, "sandboxes", r->sandboxes);
     }
     if (j && r->client_tools)
@@ -185,6 +186,14 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
         snprintf (why, whylen, "ownFrom: past the messages");
         return -1;
     }
+    uint64_t continues = 0;
+    if (json_object_get (j, "continues")
+        && (u64_field (j, "continues", NULL, &continues, why, whylen)
+            || continues > MAX_CONTINUES)) {
+        snprintf (why, whylen, "continues: expected 0 to %d", MAX_CONTINUES);
+        return -1;
+    }
+    r->continues = (int) continues;
     r->own_from = (size_t) own_from;
     r->sandboxes = sbx ? json_incref (sbx) : json_array ();
     if (next > json_array_size (calls) || rounds > MAX_VERIFY_ROUNDS + 1
