@@ -100,6 +100,7 @@ const char *run_id (const run_t *self) { return self->id; }
 const char *run_user (const run_t *self) { return self->user; }
 const char *run_model (const run_t *self) { return self->model; }
 const char *run_thread (const run_t *self) { return self->thread; }
+proto_run_status_t run_status_code (const run_t *self) { return self->status; }
 const char *run_status (const run_t *self) { return proto_run_status_name (self->status); }
 bool run_op (const run_t *self) { return self->op; }
 const json_t *run_messages (const run_t *self) { return self->messages; }

@@ -105,7 +105,8 @@ const char *run_id (const run_t *self);
 const char *run_user (const run_t *self);
 const char *run_model (const run_t *self);
 const char *run_thread (const run_t *self);
-/* The status's wire name (proto/runs.def). */
+/* The status, and its wire name (proto/runs.def). */
+proto_run_status_t run_status_code (const run_t *self);
 const char *run_status (const run_t *self);
 bool run_op (const run_t *self);
 /* The conversation so far (borrowed): what a completed run leaves its thread. */

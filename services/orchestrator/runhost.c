@@ -419,7 +419,7 @@ host_ended (void *arg)
 {
     slot_t *s = arg;
     runhost_t *self = s->host;
-    if (strcmp (run_status (s->run), "completed") == 0
+    if (run_status_code (s->run) == PROTO_RUN_completed
         && runstore_save_thread (self->store, run_thread (s->run), run_messages (s->run)))
         clog_error (run_id (s->run), "cannot keep the thread's conversation");
     zhashx_delete (self->runs, run_id (s->run));
