@@ -140,7 +140,8 @@ start_run (const char *task, const char *model, const char *budgets, const char 
     proto_msg_t *rep = request ("orchestrator", req);
     assert_non_null (rep);
     if (rep->type != PROTO_run_started)
-        fail_msg ("run.start answered %s", proto_type_name (rep->type));
+        fail_msg ("run.start answered %s: %s", proto_type_name (rep->type),
+                  rep->type == PROTO_error ? rep->body.error.message : "");
     snprintf (run_id, 128, "%s", rep->body.run_started.run_id);
     proto_msg_destroy (&rep);
 }
