@@ -5,35 +5,13 @@
 #include "client_tools.h"
 #include "clog.h"
 #include "policy.h"
-#include "run_convo.h"
-#include "verify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_RESULT_TO_MODEL 65536
-/* what a model whose reply was cut at its output limit is told */
-#define RUN_CONTINUE "Your last reply was cut off at the output token limit. Continue exactly " \
-    "where it stopped, without repeating what you already wrote. If you were in the middle " \
-    "of a tool call, make that call again, whole, with shorter arguments."
-
-static void call_model (run_t *r);
 static void dispatch_next (run_t *r);
-
-/* Every event goes out through here, its payload built by evkind's
- * constructors (EVK): the keys and types proto/events.def declares. */
-static void
-emit (run_t *r, evk_kind_t kind, json_t *data)
-{
-    r->host->emit (r->arg, kind, data);
-}
-
-static const char *
-str_of (const json_t *c, const char *key)
-{
-    return json_string_value (json_object_get (c, key));
-}
 
 run_t *
 run_alloc (const run_host_t *host, void *arg)
@@ -133,55 +111,17 @@ run_pending (const run_t *self)
 
 /* ---- transitions ---- */
 
-static void
-add_sandbox (run_t *r, const char *id)
-{
-    size_t i;
-    json_t *s;
-    json_array_foreach (r->sandboxes, i, s)
-        if (strcmp (json_string_value (s), id) == 0)
-            return;
-    json_array_append_new (r->sandboxes, json_string (id));
-}
-
-/* The sandboxes the run answers for: those its calls create, and those
- * of its thread's earlier runs it uses (the thread kept them for it). */
-static void
-track_sandboxes (run_t *r, const json_t *c, const json_t *result)
-{
-    const json_t *args = json_object_get (c, "args");
-    const char *made = run_convo_created (args, result);
-    const char *used = str_of (args, "sandboxId");
-    if (made)
-        add_sandbox (r, made);
-    else if (used && run_convo_creates (r->messages, 0, r->own_from, used))
-        add_sandbox (r, used);
-}
-
-/* The run has ended: its host keeps its sandboxes for the thread's next
- * runs when it completed on a thread a caller named (a run alone has its
- * own id as thread), else destroys them. */
-static void
-release_sandboxes (run_t *r)
-{
-    bool keep = r->status == PROTO_RUN_completed && strcmp (r->thread, r->id) != 0;
-    size_t i;
-    json_t *s;
-    json_array_foreach (r->sandboxes, i, s)
-        r->host->sandbox_done (r->arg, json_string_value (s), keep);
-}
-
 /* Records a call's result (ran, refused or declined; result stolen) and
  * moves the run's cursor past it. served_by names the tool-runner
  * instance that ran it, when one did. */
-static void
-finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
+void
+run_finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
              const char *served_by)
 {
-    track_sandboxes (r, c, result);
+    run_track_sandboxes (r, c, result);
     const char *id = json_string_value (json_object_get (c, "id"));
     const char *name = json_string_value (json_object_get (c, "name"));
-    emit (r, EVK_tool_result, EVK (tool_result, .toolCallId = id, .name = name, .ok = ok,
+    run_emit (r, EVK_tool_result, EVK (tool_result, .toolCallId = id, .name = name, .ok = ok,
                                    .result = result, .durationMs = duration_ms,
                                    .toolRunner = served_by,
                                    .client = json_is_true (json_object_get (c, "client"))));
@@ -198,85 +138,11 @@ finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
     r->host->save (r->arg);
 }
 
-static void
-call_id_of (const run_t *r, char *buf, size_t len)
+void
+run_call_id (const run_t *r, char *buf, size_t len)
 {
     snprintf (buf, len, "%s/%s", r->id,
               json_string_value (json_object_get (json_array_get (r->calls, r->next), "id")));
-}
-
-/* Ends the run with status (not completed) and reason; budget or check
- * names what ran out or failed (NULL: nothing). */
-static void
-end_run (run_t *r, proto_run_status_t status, const char *reason, const char *budget,
-         const char *check)
-{
-    if (!run_live (r))
-        return;
-    phase_t was = r->phase;
-    r->phase = PHASE_IDLE;
-    if (was == PHASE_MODEL)
-        r->host->model_cancel (r->arg);
-    if (was == PHASE_BUSY)
-        r->host->wake_cancel (r->arg);
-    if (was == PHASE_TOOL || was == PHASE_BUSY) {
-        char call_id[256], why[600];
-        call_id_of (r, call_id, sizeof call_id);
-        snprintf (why, sizeof why, "the run ended (%s: %s)", proto_run_status_name (status),
-                  reason);
-        r->host->tool_cancel (r->arg, call_id, why);
-        int64_t took = (r->host->clock_us (r->arg) - r->tool_sent_us) / 1000;
-        /* the run does not wait for tool-runner's word: the call is
-         * recorded cancelled now, and the cancel is best effort */
-        finish_call (r, json_array_get (r->calls, r->next), false,
-                     json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
-                                "cancelled", "message", why),
-                     took > 0 ? (uint64_t) took : 0, NULL);
-    }
-    r->status = status;
-    snprintf (r->reason, sizeof r->reason, "%s", reason);
-    r->ended_ms = r->host->now_ms (r->arg);
-    clog_info (r->id, "run %s: %s", proto_run_status_name (status), reason);
-    emit (r, EVK_failed, EVK (failed, .status = proto_run_status_name (status),
-                              .reason = reason, .budget = budget, .check = check));
-    release_sandboxes (r);
-    r->host->save (r->arg);
-    r->host->ended (r->arg);
-}
-
-void
-run_end (run_t *r, proto_run_status_t status, const char *reason)
-{
-    end_run (r, status, reason, NULL, NULL);
-}
-
-static void
-exhausted (run_t *r, const char *budget, uint64_t limit)
-{
-    char why[128];
-    snprintf (why, sizeof why, "budget exhausted: %s (limit %llu)", budget,
-              (unsigned long long) limit);
-    end_run (r, PROTO_RUN_budget_exhausted, why, budget, NULL);
-}
-
-void
-run_deadline_passed (run_t *r)
-{
-    exhausted (r, "wallSeconds", r->max.seconds);
-}
-
-static void
-complete (run_t *r, const char *answer)
-{
-    r->status = PROTO_RUN_completed;
-    free (r->answer);
-    r->answer = strdup (answer ? answer : "");
-    r->ended_ms = r->host->now_ms (r->arg);
-    emit (r, EVK_complete, EVK (complete, .status = proto_run_status_name (PROTO_RUN_completed),
-                                  .answer = r->answer ?: ""));
-    release_sandboxes (r);
-    r->host->save (r->arg);
-    r->host->ended (r->arg);
 }
 
 /* The turn's tool calls as conversation entries; args that are not a
@@ -321,24 +187,6 @@ assistant_message (const char *text, const json_t *calls)
     return msg;
 }
 
-/* Runs the policy's verify checks over the run's own calls, emitting a
- * `check` for each; failed names the one that failed. */
-static int
-verify (run_t *r, char *failed, size_t failedlen, char *feedback, size_t len)
-{
-    json_t *results = json_array ();
-    int rc = verify_checks (r->policy, r->messages, r->own_from, r->host->catalogue (r->arg),
-                            results, failed, failedlen, feedback, len);
-    size_t i;
-    json_t *check;
-    json_array_foreach (results, i, check)
-        emit (r, EVK_check, EVK (check, .name = str_of (check, "name"),
-                                 .ok = json_is_true (json_object_get (check, "ok")),
-                                 .detail = str_of (check, "detail")));
-    json_decref (results);
-    return rc;
-}
-
 void
 run_model_failed (run_t *r, int attempts, const char *error)
 {
@@ -351,43 +199,6 @@ run_model_failed (run_t *r, int attempts, const char *error)
     run_end (r, PROTO_RUN_failed, why);
 }
 
-/* How a turn ended, in the provider's words (OpenAI finish_reason,
- * Anthropic stop_reason): cut at the output limit, or stopped by the
- * provider's content filter. */
-static bool
-turn_cut (const llm_turn_t *t)
-{
-    return strcmp (t->stop, "length") == 0 || strcmp (t->stop, "max_tokens") == 0;
-}
-
-static bool
-turn_filtered (const llm_turn_t *t)
-{
-    return strcmp (t->stop, "content_filter") == 0 || strcmp (t->stop, "refusal") == 0;
-}
-
-/* The model's turn was cut at its output limit: it is asked to continue
- * while the budgets allow (MAX_CONTINUES times in a row), else the run
- * ends truncated: a cut reply is never an answer. */
-static void
-cut_off (run_t *r)
-{
-    bool room = r->steps < r->max.steps && r->in_tokens + r->out_tokens < r->max.tokens;
-    if (r->continues >= MAX_CONTINUES || !room) {
-        char why[200];
-        snprintf (why, sizeof why, "the model's reply was cut at its output limit %s",
-                  !room ? "with no budget left to ask it to continue"
-                        : "again after it was asked to continue");
-        end_run (r, PROTO_RUN_truncated, why, NULL, NULL);
-        return;
-    }
-    r->continues++;
-    json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
-                                                   RUN_CONTINUE));
-    r->host->save (r->arg);
-    call_model (r);
-}
-
 void
 run_model_done (run_t *r, const llm_turn_t *t)
 {
@@ -398,31 +209,31 @@ run_model_done (run_t *r, const llm_turn_t *t)
     r->in_tokens += t->input_tokens;
     r->out_tokens += t->output_tokens;
     r->cached_tokens += t->cached_tokens;
-    emit (r, EVK_usage, EVK (usage, .inputTokens = t->input_tokens,
+    run_emit (r, EVK_usage, EVK (usage, .inputTokens = t->input_tokens,
                              .outputTokens = t->output_tokens,
                              .cachedTokens = t->cached_tokens,
                              .cacheWriteTokens = t->cache_write_tokens));
     const char *text = t->text_len ? t->text : NULL;
     /* a cut turn's calls are dropped: their arguments may stop mid-way */
-    json_t *calls = turn_cut (t) ? json_array () : turn_calls (t);
+    json_t *calls = run_turn_cut (t) ? json_array () : turn_calls (t);
     json_array_append_new (r->messages, assistant_message (text, calls));
     if (text) {
         if (r->steps == 1 && json_array_size (calls))
-            emit (r, EVK_plan, EVK (plan, .text = text));
-        emit (r, EVK_text, EVK (text, .text = text));
+            run_emit (r, EVK_plan, EVK (plan, .text = text));
+        run_emit (r, EVK_text, EVK (text, .text = text));
     }
-    emit (r, EVK_step_finished, EVK (step_finished, .step = r->steps));
+    run_emit (r, EVK_step_finished, EVK (step_finished, .step = r->steps));
     if (r->in_tokens + r->out_tokens > r->max.tokens) {
         json_decref (calls);
-        exhausted (r, "tokens", r->max.tokens);
+        run_exhausted (r, "tokens", r->max.tokens);
         return;
     }
-    if (turn_filtered (t) || turn_cut (t)) {
+    if (run_turn_filtered (t) || run_turn_cut (t)) {
         json_decref (calls);
-        if (turn_cut (t))
-            cut_off (r);
+        if (run_turn_cut (t))
+            run_cut_off (r);
         else
-            end_run (r, PROTO_RUN_refused, "the provider's content filter stopped the "
+            run_end_with (r, PROTO_RUN_refused, "the provider's content filter stopped the "
                      "model's reply", NULL, NULL);
         return;
     }
@@ -436,19 +247,7 @@ run_model_done (run_t *r, const llm_turn_t *t)
         return;
     }
     json_decref (calls);
-    char feedback[512], failed[64] = "";
-    if (verify (r, failed, sizeof failed, feedback, sizeof feedback) == 0) {
-        complete (r, text);
-        return;
-    }
-    if (++r->verify_rounds > MAX_VERIFY_ROUNDS) {
-        end_run (r, PROTO_RUN_checks_failed, feedback, NULL, failed);
-        return;
-    }
-    json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
-                                                   feedback));
-    r->host->save (r->arg);
-    call_model (r);
+    run_answered (r, text);
 }
 
 /* The catalogue, or NULL with the run waiting for it. */
@@ -469,18 +268,18 @@ handed_off (run_t *r)
     r->mark_us = 0;
 }
 
-static void
-call_model (run_t *r)
+void
+run_call_model (run_t *r)
 {
     const json_t *cat = catalogue (r);
     if (!cat)
         return;
     if (r->steps >= r->max.steps) {
-        exhausted (r, "steps", r->max.steps);
+        run_exhausted (r, "steps", r->max.steps);
         return;
     }
     if (r->in_tokens + r->out_tokens >= r->max.tokens) {
-        exhausted (r, "tokens", r->max.tokens);
+        run_exhausted (r, "tokens", r->max.tokens);
         return;
     }
     char why[256];
@@ -504,7 +303,7 @@ call_model (run_t *r)
         return;
     }
     handed_off (r);
-    emit (r, EVK_step_started, EVK (step_started, .step = r->steps,
+    run_emit (r, EVK_step_started, EVK (step_started, .step = r->steps,
                                     .overheadUs = r->overhead_us));
     r->overhead_us = 0;
 }
@@ -515,8 +314,8 @@ call_model (run_t *r)
 static void
 call_made (run_t *r, const json_t *c, bool client)
 {
-    emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
-                                 .name = str_of (c, "name"),
+    run_emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = run_str_of (c, "id"),
+                                 .name = run_str_of (c, "name"),
                                  .args = json_object_get (c, "args"), .client = client));
     r->tool_calls++;
 }
@@ -525,7 +324,7 @@ static void
 send_call (run_t *r, json_t *c)
 {
     char call_id[256];
-    call_id_of (r, call_id, sizeof call_id);
+    run_call_id (r, call_id, sizeof call_id);
     int64_t now = r->host->now_ms (r->arg), end = run_deadline (r);
     r->phase = PHASE_TOOL;
     int rc = r->host->tool (r->arg, call_id, json_string_value (json_object_get (c, "name")),
@@ -585,7 +384,7 @@ run_tool_done (run_t *r, bool ok, bool busy, json_t *result, uint64_t duration_m
     if (!result)
         result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code", "bad_reply",
                             "message", "tool-runner answered with an unexpected message");
-    finish_call (r, json_array_get (r->calls, r->next), ok, result, duration_ms, served_by);
+    run_finish_call (r, json_array_get (r->calls, r->next), ok, result, duration_ms, served_by);
     dispatch_next (r);
 }
 
@@ -613,11 +412,11 @@ dispatch_next (run_t *r)
         if (!cat)
             return;
         if (r->tool_calls >= r->max.tool_calls) {
-            exhausted (r, "toolCalls", r->max.tool_calls);
+            run_exhausted (r, "toolCalls", r->max.tool_calls);
             return;
         }
         if (json_object_get (args, "_unparsed")) {
-            finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error",
+            run_finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error",
                                                  "code", "bad_arguments", "message",
                                                  "the arguments are not a JSON object"), 0, NULL);
             continue;
@@ -636,7 +435,7 @@ dispatch_next (run_t *r)
         policy_verdict_t v = strcmp (state, "approved") == 0
             ? POLICY_RUN : policy_check (r->policy, name, args, mutates (cat, name));
         if (v == POLICY_DENY) {
-            finish_call (r, c, false, json_pack ("{s:b, s:b, s:s}", "success", 0, "declined", 1,
+            run_finish_call (r, c, false, json_pack ("{s:b, s:b, s:s}", "success", 0, "declined", 1,
                                                  "reason", "the policy does not allow this tool"),
                          0, NULL);
             continue;
@@ -644,7 +443,7 @@ dispatch_next (run_t *r)
         if (v == POLICY_ASK) {
             json_object_set_new (c, "state", json_string ("asked"));
             r->status = PROTO_RUN_awaiting_approval;
-            emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = str_of (c, "id"),
+            run_emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = run_str_of (c, "id"),
                                             .name = name, .args = args));
             r->host->save (r->arg);
             return;
@@ -652,7 +451,7 @@ dispatch_next (run_t *r)
         send_call (r, c);
         return;
     }
-    call_model (r);
+    run_call_model (r);
 }
 
 void
@@ -665,7 +464,7 @@ run_advance (run_t *r)
     if (r->next < json_array_size (r->calls))
         dispatch_next (r);
     else
-        call_model (r);
+        run_call_model (r);
 }
 
 /* The call the run awaits in status, or NULL with why filled. */
@@ -695,14 +494,14 @@ run_decide (run_t *r, const char *call_id, bool approve, const char *reason, cha
     json_t *c = awaited (r, PROTO_RUN_awaiting_approval, "approval", call_id, why, whylen);
     if (!c)
         return -1;
-    emit (r, EVK_approval_decision, EVK (approval_decision, .toolCallId = call_id,
+    run_emit (r, EVK_approval_decision, EVK (approval_decision, .toolCallId = call_id,
                                          .approved = approve, .reason = reason));
     r->status = PROTO_RUN_running;
     r->mark_us = r->host->clock_us (r->arg);
     if (approve)
         json_object_set_new (c, "state", json_string ("approved"));
     else
-        finish_call (r, c, false, json_pack ("{s:b, s:b, s:s}", "success", 0, "declined", 1,
+        run_finish_call (r, c, false, json_pack ("{s:b, s:b, s:s}", "success", 0, "declined", 1,
                                              "reason", reason && *reason ? reason
                                                                          : "declined by a human"),
                      0, NULL);
@@ -730,7 +529,7 @@ run_tool_result (run_t *r, const char *call_id, const char *content, bool failed
                       - json_integer_value (json_object_get (c, "askedAt"));
     r->status = PROTO_RUN_running;
     r->mark_us = r->host->clock_us (r->arg);
-    finish_call (r, c, !failed, result, waited > 0 ? (uint64_t) waited : 0, NULL);
+    run_finish_call (r, c, !failed, result, waited > 0 ? (uint64_t) waited : 0, NULL);
     dispatch_next (r);
     return 0;
 }

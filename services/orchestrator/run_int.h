@@ -53,4 +53,42 @@ struct _run_t {
 /* A zeroed run of host (NULL when out of memory). */
 run_t *run_alloc (const run_host_t *host, void *arg);
 
+/* Every event goes out through here, its payload built by evkind's
+ * constructors (EVK): the keys and types proto/events.def declares. */
+static inline void
+run_emit (run_t *r, evk_kind_t kind, json_t *data)
+{
+    r->host->emit (r->arg, kind, data);
+}
+
+static inline const char *
+run_str_of (const json_t *c, const char *key)
+{
+    return json_string_value (json_object_get (c, key));
+}
+
+/* run.c */
+/* Records call c's result (stolen) and moves past it. */
+void run_finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
+                      const char *served_by);
+/* `<run>/<toolCallId>` of the current call. */
+void run_call_id (const run_t *r, char *buf, size_t len);
+/* Starts the next model turn, or ends the run when no budget is left. */
+void run_call_model (run_t *r);
+
+/* run_end.c */
+/* Ends the run (not completed); budget, check: what ran out or failed. */
+void run_end_with (run_t *r, proto_run_status_t status, const char *reason, const char *budget,
+                   const char *check);
+void run_exhausted (run_t *r, const char *budget, uint64_t limit);
+/* The model answered without calls: verify, then complete or feedback. */
+void run_answered (run_t *r, const char *text);
+/* Whether a turn was cut at the output limit, or stopped by a filter. */
+bool run_turn_cut (const llm_turn_t *t);
+bool run_turn_filtered (const llm_turn_t *t);
+/* A cut turn: ask to continue within budget, or end truncated. */
+void run_cut_off (run_t *r);
+/* Notes the sandbox call c created, or took over from the thread. */
+void run_track_sandboxes (run_t *r, const json_t *c, const json_t *result);
+
 #endif

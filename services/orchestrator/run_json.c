@@ -18,7 +18,8 @@ run_to_json (const run_t *r)
                            " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I},"
                            " s:I}",
                            "id", r->id, "thread", r->thread, "model", r->model, "user", r->user,
-                           "task", r->task, "status", proto_run_status_name (r->status), "answer", r->answer, "reason",
+                           "task", r->task, "status", proto_run_status_name (r->status),
+                           "answer", r->answer, "reason",
                            r->reason, "messages", r->messages, "policy", r->policy, "calls",
                            r->calls, "next", (json_int_t) r->next, "verifyRounds",
                            r->verify_rounds, "max", "steps", (json_int_t) r->max.steps,

@@ -497,7 +497,8 @@ runhost_resume (runhost_t *self)
         adopt (self, s);
         s->provider = llm_provider_find (run_model (s->run), &s->model_name);
         if (!s->provider) {
-            run_end (s->run, PROTO_RUN_orchestrator_restarted, "the run's model is no longer known");
+            run_end (s->run, PROTO_RUN_orchestrator_restarted,
+                     "the run's model is no longer known");
             continue;
         }
         clog_info (id, "resumed after a restart (%s)", run_status (s->run));
@@ -607,8 +608,8 @@ runhost_new (svc_t *svc, runstore_t *store)
     self->waiting = zlist_new ();
     self->starting = zlist_new ();
     self->flush_timer = zloop_timer (self->loop, FLUSH_MS, 0, on_flush, self);
-    if (!self->rpc || !self->sandboxes || !self->llm || !self->runs || !self->dirty || !self->waiting
-        || !self->starting || self->flush_timer < 0) {
+    if (!self->rpc || !self->sandboxes || !self->llm || !self->runs || !self->dirty
+        || !self->waiting || !self->starting || self->flush_timer < 0) {
         runhost_destroy (&self);
         return NULL;
     }
