@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SEED "write a python reverse_string function with unit tests and run them"
@@ -585,6 +586,14 @@ test_unknown_check_refused (void **state)
     assert_string_equal (start_error (SEED, "{\"verify\":[\"test_passed\"]}", why,
                                       sizeof why), "bad_value");
     assert_non_null (strstr (why, "policy.verify[0]: unknown check 'test_passed'"));
+    /* a deployment default that names an unknown check: no start at all */
+    const char *env[] = { "CAISSON_RUN_VERIFY_DEFAULT=tests_pased", s_url_env, NULL };
+    pid_t bad = support_spawn ("caisson-orchestrator", env);
+    int status = 0;
+    for (int i = 0; i < 100 && waitpid (bad, &status, WNOHANG) == 0; i++)
+        usleep (50000);
+    assert_false (support_alive (bad));
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) != 0);
     stack_down ();
 }
 

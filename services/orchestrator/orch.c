@@ -361,6 +361,15 @@ setup (svc_t *svc)
                                        cfg_u64 ("CAISSON_RUN_MAX_SECONDS"),
                                        cfg_u64 ("CAISSON_RUN_MAX_TOKENS") };
     svc_set_state (svc, self);
+    /* the deployment's own policy (CAISSON_RUN_VERIFY_DEFAULT's checks):
+     * refused here, not at every run.start */
+    char why[256];
+    json_t *floor = policy_effective (NULL, false, why, sizeof why);
+    if (!floor) {
+        clog_error (NULL, "cannot start: %s", why);
+        return -1;
+    }
+    json_decref (floor);
     char dir[4096];
     if (svc_store_dir (svc, dir, sizeof dir) || !(self->store = runstore_new (dir))
         || !(self->runs = runhost_new (svc, self->store)))
