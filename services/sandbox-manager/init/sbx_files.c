@@ -1,4 +1,4 @@
-/* sbx_files: file operations and watches, answered by a sandbox's init
+/* sbx_files: file operations, answered by a sandbox's init
  * inside the sandbox's own mount namespace. Every path is resolved there:
  * relative paths start at /workspace, `..` is refused outright, and the
  * resolved path (symlinks followed, as the kernel would) must lie under

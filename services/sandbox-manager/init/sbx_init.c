@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "mpjson.h"
+#include "sbx_wire.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,13 +21,22 @@
 
 #define MAX_FDS 256
 
-int sbx_init_run (sbx_ictx_t *ctx, int listen_fd);
+/* The loop's state: the connection and the modules it dispatches to. */
+typedef struct {
+    sbx_ictx_t *ctx;
+    sbx_wire_t *wire;           /* the manager, or NULL while none is connected */
+    int conn;                   /* its socket, or -1 */
+    sbx_procs_t *procs;
+    sbx_watch_t *watch;
+} loop_t;
 
-void
-sbx_init_send (sbx_ictx_t *ctx, proto_msg_t *msg)
+/* The context's send (sbx_send_fn). */
+static void
+send_to_manager (void *arg, proto_msg_t *msg)
 {
-    if (msg && ctx->wire)
-        sbx_wire_send (ctx->wire, msg);
+    loop_t *l = arg;
+    if (msg && l->wire)
+        sbx_wire_send (l->wire, msg);
     proto_msg_destroy (&msg);
 }
 
@@ -50,8 +60,10 @@ configure (sbx_ictx_t *ctx, const proto_msg_t *req)
 }
 
 static proto_msg_t *
-dispatch (sbx_ictx_t *ctx, sbx_procs_t *procs, proto_msg_t *req)
+dispatch (loop_t *l, proto_msg_t *req)
 {
+    sbx_ictx_t *ctx = l->ctx;
+    sbx_procs_t *procs = l->procs;
     proto_msg_t *rep;
     switch (req->type) {
     case PROTO_sandbox_create:
@@ -68,8 +80,10 @@ dispatch (sbx_ictx_t *ctx, sbx_procs_t *procs, proto_msg_t *req)
     case PROTO_sandbox_exec_output:
         return sbx_procs_control (procs, req);
     case PROTO_sandbox_watch_start:
+        rep = sbx_watch_start (l->watch, req);
+        break;
     case PROTO_sandbox_watch_stop:
-        rep = sbx_watch_handle (ctx, req);
+        rep = sbx_watch_stop (l->watch, req);
         break;
     default:
         rep = sbx_files_handle (ctx, req);
@@ -87,31 +101,36 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
     sigaddset (&set, SIGCHLD);
     sigprocmask (SIG_BLOCK, &set, NULL);
     int sfd = signalfd (-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    int conn = -1;
     /* The host's services run with umask 077; inside, files are the
      * sandbox's own (its workspace is 0700 on the host), so the usual 022. */
     umask (022);
+    loop_t l = { .ctx = ctx, .conn = -1 };
+    ctx->send = send_to_manager;
+    ctx->send_arg = &l;
     ctx->env = json_object ();
-    sbx_procs_t *procs = sbx_procs_new (ctx);
+    l.procs = sbx_procs_new (ctx);
+    l.watch = sbx_watch_new (ctx);
+    if (!l.procs || !l.watch)
+        return 1;
     struct pollfd fds[MAX_FDS];
     for (;;) {
         int timeout = -1, n = 0;
         fds[n++] = (struct pollfd) { .fd = listen_fd, .events = POLLIN };
         fds[n++] = (struct pollfd) { .fd = sfd, .events = POLLIN };
-        fds[n++] = (struct pollfd) { .fd = conn, .events = POLLIN };
-        fds[n++] = (struct pollfd) { .fd = sbx_watch_fd (), .events = POLLIN };
+        fds[n++] = (struct pollfd) { .fd = l.conn, .events = POLLIN };
+        fds[n++] = (struct pollfd) { .fd = sbx_watch_fd (l.watch), .events = POLLIN };
         int base = n;
-        n += sbx_procs_pollfds (procs, fds + n, MAX_FDS - n, &timeout);
+        n += sbx_procs_pollfds (l.procs, fds + n, MAX_FDS - n, &timeout);
         if (poll (fds, (nfds_t) n, timeout) < 0 && errno != EINTR)
             continue;
         if (fds[0].revents) {
             int c = accept4 (listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (c >= 0) {
-                if (conn >= 0)
-                    close (conn);
-                sbx_wire_destroy (&ctx->wire);
-                conn = c;
-                ctx->wire = sbx_wire_new (conn);
+                if (l.conn >= 0)
+                    close (l.conn);
+                sbx_wire_destroy (&l.wire);
+                l.conn = c;
+                l.wire = sbx_wire_new (l.conn);
             }
             continue;
         }
@@ -121,18 +140,18 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
                 ;
         }
         if (fds[3].revents)
-            sbx_watch_service (ctx);
-        if (fds[2].revents && ctx->wire) {
-            int gone = sbx_wire_fill (ctx->wire), bad;
+            sbx_watch_service (l.watch);
+        if (fds[2].revents && l.wire) {
+            int gone = sbx_wire_fill (l.wire), bad;
             proto_msg_t *req;
-            while ((req = sbx_wire_next (ctx->wire, &bad)))
-                sbx_init_send (ctx, dispatch (ctx, procs, req));
+            while ((req = sbx_wire_next (l.wire, &bad)))
+                send_to_manager (&l, dispatch (&l, req));
             if (gone) {
-                sbx_wire_destroy (&ctx->wire);
-                close (conn);
-                conn = -1;
+                sbx_wire_destroy (&l.wire);
+                close (l.conn);
+                l.conn = -1;
             }
         }
-        sbx_procs_service (procs, fds + base, n - base);
+        sbx_procs_service (l.procs, fds + base, n - base);
     }
 }

@@ -1,10 +1,12 @@
 /* sbx_initd: what the modules of a sandbox's pid 1 share. The init serves
- * the manager over one Unix socket connection at a time: it answers file
- * operations at once, and runs processes (sbx_proc) whose output and exit
- * it reports as they happen, all from one poll loop (sbx_init). It runs
- * inside the sandbox with the same view, uid and filter as the sandbox's
- * own processes, so nothing it does for a request can reach further than
- * the sandbox could by itself. */
+ * the manager over one Unix socket connection at a time, all from one poll
+ * loop (sbx_init.c): it answers file operations at once (sbx_files.c), runs
+ * processes whose output and exit it reports as they happen (sbx_proc.c),
+ * and reports changes under watched directories (sbx_watch.c). Those
+ * modules reach the manager only through the context's send, so none of
+ * them depends on the loop. The init runs inside the sandbox with the same
+ * view, uid and filter as the sandbox's own processes, so nothing it does
+ * for a request can reach further than the sandbox could by itself. */
 #ifndef CAISSON_SBX_INITD_H
 #define CAISSON_SBX_INITD_H
 
@@ -15,10 +17,16 @@
 #include <sys/types.h>
 
 #include "proto.h"
-#include "sbx_wire.h"
 
-typedef struct {
-    sbx_wire_t *wire;       /* the manager, or NULL while none is connected */
+typedef struct _sbx_ictx_t sbx_ictx_t;
+
+/* Sends msg (an event, or a reply given later) to the manager and destroys
+ * it; dropped when no manager is connected. */
+typedef void (sbx_send_fn) (void *arg, proto_msg_t *msg);
+
+struct _sbx_ictx_t {
+    sbx_send_fn *send;      /* set by the poll loop, which owns the connection */
+    void *send_arg;
     char id[96];
     char language[32];
     json_t *env;            /* the sandbox's envVars (object) */
@@ -26,10 +34,11 @@ typedef struct {
     uint64_t read_cap;      /* readFile cap */
     uint64_t disk_mb;       /* the workspace's disk limit (0: none) */
     uint64_t disk_inodes;   /* and its inode limit */
-} sbx_ictx_t;
+};
 
-/* Sends msg to the manager (dropped when none is connected) and destroys it. */
-void sbx_init_send (sbx_ictx_t *ctx, proto_msg_t *msg);
+/* The poll loop (sbx_init.c): serves the manager on listen_fd until the
+ * init is killed; sets ctx's send. Returns only on a fatal error. */
+int sbx_init_run (sbx_ictx_t *ctx, int listen_fd);
 
 /* Processes (sbx_proc.c). exec and run_code take ownership of req and
  * return its reply, or NULL when the reply is sent later. The set lives as
@@ -63,9 +72,16 @@ proto_msg_t *sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req);
 int sbx_files_resolve (const char *path, bool want_parent, char *out, size_t outlen,
                        char *why, size_t whylen);
 
-/* Watches (sbx_watch.c): inotify. */
-proto_msg_t *sbx_watch_handle (sbx_ictx_t *ctx, const proto_msg_t *req);
-int sbx_watch_fd (void);
-void sbx_watch_service (sbx_ictx_t *ctx);
+/* Watches (sbx_watch.c): inotify, one instance made on the first start. */
+typedef struct _sbx_watch_t sbx_watch_t;
+sbx_watch_t *sbx_watch_new (sbx_ictx_t *ctx);
+void sbx_watch_destroy (sbx_watch_t **self_p);
+/* Answer sandbox.watch.start and sandbox.watch.stop. */
+proto_msg_t *sbx_watch_start (sbx_watch_t *self, const proto_msg_t *req);
+proto_msg_t *sbx_watch_stop (sbx_watch_t *self, const proto_msg_t *req);
+/* The inotify descriptor to poll, or -1 before the first start. */
+int sbx_watch_fd (sbx_watch_t *self);
+/* Reads what inotify holds and sends a `sandbox.fs_event` per change. */
+void sbx_watch_service (sbx_watch_t *self);
 
 #endif

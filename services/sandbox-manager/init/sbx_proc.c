@@ -498,7 +498,7 @@ chunk (sbx_procs_t *self, proc_t *p, int s, const uint8_t *data, size_t len)
         ev->body.sandbox_output.pid = (uint64_t) p->pid;
         proto_set_str (&ev->body.sandbox_output.stream, s == 1 ? "stdout" : "stderr");
         proto_set_bytes (&ev->body.sandbox_output.data, data, len);
-        sbx_init_send (self->ctx, ev);
+        self->ctx->send (self->ctx->send_arg, ev);
     }
 }
 
@@ -548,7 +548,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     if (done) {
         p->drain_until = 0;
         if (p->req) {
-            sbx_init_send (self->ctx, result_new (self, p, p->req));
+            self->ctx->send (self->ctx->send_arg, result_new (self, p, p->req));
             proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
             if (ev) {
                 proto_set_str (&ev->body.sandbox_output.sandboxId, self->ctx->id);
@@ -556,7 +556,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
                 proto_set_str (&ev->body.sandbox_output.stream, "exit");
                 ev->body.sandbox_output.exitCode = WIFEXITED (p->status)
                     ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
-                sbx_init_send (self->ctx, ev);
+                self->ctx->send (self->ctx->send_arg, ev);
             }
             proc_free (p);
             return;
@@ -564,7 +564,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     }
     for (int w = 0; w < MAX_WAITERS; w++)
         if (p->waiters[w] && (done || now >= p->wait_deadline[w])) {
-            sbx_init_send (self->ctx, result_new (self, p, p->waiters[w]));
+            self->ctx->send (self->ctx->send_arg, result_new (self, p, p->waiters[w]));
             proto_msg_destroy (&p->waiters[w]);
         }
 }
