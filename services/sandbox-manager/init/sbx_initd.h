@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "proto.h"
+#include "sandbox_id.h"
 
 typedef struct _sbx_ictx_t sbx_ictx_t;
 
@@ -27,7 +28,7 @@ typedef void (sbx_send_fn) (void *arg, proto_msg_t *msg);
 struct _sbx_ictx_t {
     sbx_send_fn *send;      /* set by the poll loop, which owns the connection */
     void *send_arg;
-    char id[96];
+    char id[SANDBOX_ID_SIZE];
     char language[32];
     json_t *env;            /* the sandbox's envVars (object) */
     uint64_t cap_bytes;     /* output cap per stream */

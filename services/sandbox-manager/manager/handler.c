@@ -9,6 +9,7 @@
 #include "sbx_mgr.h"
 #include "sbx_cgroup.h"
 #include "cfg.h"
+#include "sandbox_id.h"
 #include "clog.h"
 #include "mpjson.h"
 
@@ -37,11 +38,7 @@ box_new (sbx_mgr_t *m)
     box->mgr = m;
     box->fd = -1;
     box->spawn_fd = -1;
-    char token[CID_SIZE];
-    cid_new (token);
-    snprintf (box->id, sizeof box->id, "%s-%.12s", svc_instance (m->svc), token + 14);
-    for (char *c = box->id + strlen (svc_instance (m->svc)) + 1; *c; c++)
-        *c = (char) tolower ((unsigned char) *c);
+    sandbox_id_new (svc_instance (m->svc), box->id);   /* setup checked the instance */
     box->rec = json_pack ("{s:s, s:s, s:I, s:I}", "sandboxId", box->id, "status", "provisioning",
                           "createdAt", (json_int_t) (uint64_t) zclock_time (), "uid",
                           (json_int_t) free_uid (m));
@@ -316,8 +313,7 @@ sbx_handle (const proto_msg_t *req, void *arg)
     if (box && visible (box) && !owned (box, req))
         return proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id);
     if (!box || !visible (box)) {
-        const char *inst = svc_instance (m->svc);
-        if (id && (strncmp (id, inst, strlen (inst)) || id[strlen (inst)] != '-'))
+        if (sandbox_id_valid (id) && !sandbox_id_of (id, svc_instance (m->svc)))
             return proto_error_new (req, PROTO_ERR_wrong_instance, "sandboxId: %s belongs to another "
                                     "sandbox-manager; send to service sandbox-manager.<instance>", id);
         return proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id ? id : "");
