@@ -131,7 +131,8 @@ json_t *
 git_open_pr (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *title = S (args, "title"), *body = S (args, "body");
-    char origin[4096], base[256], branch[128], ws[4096], repo[4200];
+    char origin[4096], base[256], branch[128];
+    const char *ws = PROTO_SANDBOX_WORKSPACE, *repo = PROTO_SANDBOX_WORKSPACE "/repo";
     json_t *error = NULL;
     for (const char *p = title; *p; p++)
         if ((unsigned char) *p < 0x20)
@@ -159,9 +160,6 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
         return tool_error ("forge_unavailable", NULL, "pull requests to %s need a GitHub "
                            "repository and token (CAISSON_TOOLS_GITHUB_TOKEN); the local forge "
                            "serves local repositories only", origin);
-    if (sandbox_call_workspace (ctx, sbx, ws, sizeof ws, &error))
-        return error;
-    snprintf (repo, sizeof repo, "%s/repo", ws);
     json_t *envs = json_pack ("{s:s, s:s, s:s, s:s}", "CAISSON_BRANCH", branch, "CAISSON_BASE",
                               base, "CAISSON_TITLE", title, "CAISSON_BODY", body);
     char *out = NULL;

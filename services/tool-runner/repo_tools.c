@@ -144,10 +144,9 @@ repo_clone (tool_ctx_t *ctx, json_t *args)
     if (!repo_allowed (ctx, given, url, sizeof url))
         return tool_error ("repo_not_allowed", "url", "%s is not a repository this deployment "
                            "allows (CAISSON_TOOLS_REPO_ALLOW)", given);
-    char ws[4096], abs[4200];
-    if (sandbox_call_workspace (ctx, sbx, ws, sizeof ws, &error))
+    const char *ws = PROTO_SANDBOX_WORKSPACE, *abs = PROTO_SANDBOX_WORKSPACE "/repo";
+    if (ctx->dry_run && sandbox_call_check (ctx, sbx, &error))
         return error;
-    snprintf (abs, sizeof abs, "%s/repo", ws);
     if (ctx->dry_run)
         return json_pack ("{s:b, s:b, s:s, s:s, s:s*}", "success", 1, "dryRun", 1, "wouldDo",
                           "clone the repository", "path", abs, "branch", branch);
@@ -211,11 +210,8 @@ json_t *
 repo_read_files (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *glob = S (args, "glob");
-    char ws[4096], repo[4200];
+    const char *repo = PROTO_SANDBOX_WORKSPACE "/repo";
     json_t *error = NULL;
-    if (sandbox_call_workspace (ctx, sbx, ws, sizeof ws, &error))
-        return error;
-    snprintf (repo, sizeof repo, "%s/repo", ws);
     char *list = NULL;
     int code = sh (ctx, sbx, repo, NULL, "git ls-files -co --exclude-standard", &list, NULL,
                    &error);
@@ -269,14 +265,12 @@ repo_apply_diff (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *patch = S (args, "patch");
     bool dry = ctx->dry_run || json_is_true (json_object_get (args, "dryRun"));
-    char ws[4096], repo[4200], file[4200], id[CID_SIZE], key[200];
+    const char *repo = PROTO_SANDBOX_WORKSPACE "/repo";
+    char file[4200], id[CID_SIZE], key[200];
     json_t *error = NULL;
-    if (sandbox_call_workspace (ctx, sbx, ws, sizeof ws, &error))
-        return error;
-    snprintf (repo, sizeof repo, "%s/repo", ws);
     snprintf (key, sizeof key, "patch/%s", ctx->call_id);
     sandbox_call_derive_id (key, id);
-    snprintf (file, sizeof file, "%s/.caisson/%s.diff", ws, id);
+    snprintf (file, sizeof file, "%s/.caisson/%s.diff", PROTO_SANDBOX_WORKSPACE, id);
     if (put_bytes (ctx, sbx, file, patch, strlen (patch), &error))
         return error;
     json_t *envs = json_pack ("{s:s}", "CAISSON_PATCH", file);
@@ -402,13 +396,13 @@ json_t *
 ci_run_tests (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *target = S (args, "target");
-    char ws[4096], repo[4200], runner[16] = "custom", cmd[2048];
+    const char *repo = PROTO_SANDBOX_WORKSPACE "/repo";
+    char runner[16] = "custom", cmd[2048];
     json_t *error = NULL;
     if (target && target[0] == '-')
         return tool_error ("pattern_mismatch", "target", "target must not start with '-'");
-    if (sandbox_call_workspace (ctx, sbx, ws, sizeof ws, &error))
+    if (ctx->dry_run && sandbox_call_check (ctx, sbx, &error))
         return error;
-    snprintf (repo, sizeof repo, "%s/repo", ws);
     const char *configured = cfg_str ("CAISSON_TOOLS_TEST_COMMAND");
     if (*configured)
         snprintf (cmd, sizeof cmd, "%s %s", configured, target ? target : "");

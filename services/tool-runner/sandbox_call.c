@@ -206,8 +206,7 @@ sandbox_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_t
 }
 
 int
-sandbox_call_workspace (tool_ctx_t *ctx, const char *sandbox_id, char *out, size_t outlen,
-                        json_t **error)
+sandbox_call_check (tool_ctx_t *ctx, const char *sandbox_id, json_t **error)
 {
     proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_get);
     if (!req || proto_set_str (&req->body.sandbox_get.sandboxId, sandbox_id)) {
@@ -218,7 +217,6 @@ sandbox_call_workspace (tool_ctx_t *ctx, const char *sandbox_id, char *out, size
     proto_msg_t *rep = sandbox_call (ctx, sandbox_id, req, PROTO_sandbox_info, error);
     if (!rep)
         return -1;
-    snprintf (out, outlen, "%s", rep->body.sandbox_info.workspace);
     proto_msg_destroy (&rep);
     return 0;
 }

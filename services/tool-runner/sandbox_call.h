@@ -25,9 +25,13 @@
 proto_msg_t *sandbox_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req,
                            proto_type_t want, json_t **error);
 
-/* The workspace directory of a sandbox, into out. Returns 0 or -1. */
-int sandbox_call_workspace (tool_ctx_t *ctx, const char *sandbox_id, char *out, size_t outlen,
-                            json_t **error);
+/* Asks sandbox-manager for sandbox_id's record (sandbox.get). Returns 0
+ * when the call's user may use the sandbox, or -1 with *error set
+ * (not_found for one that is not there or not theirs). For dry runs, which
+ * send nothing else but must answer as the real call would; other tools
+ * need not ask: the workspace is PROTO_SANDBOX_WORKSPACE in every sandbox,
+ * and their one request answers not_found itself. */
+int sandbox_call_check (tool_ctx_t *ctx, const char *sandbox_id, json_t **error);
 
 /* A new request of type with the call's correlation id and user. */
 proto_msg_t *sandbox_call_new (tool_ctx_t *ctx, proto_type_t type);

@@ -20,16 +20,17 @@ dry (const char *what, json_t *detail)
                       "detail", detail);
 }
 
-/* Room for a workspace (4096) and a path resolved inside it. */
+/* Room for a path resolved inside the workspace. */
 #define ABS_MAX 4200
 
 /* Resolves args.path inside args.sandboxId into abs; when writing, inside
- * the workspace and allowed by the guard. 0, or -1 with *error set. */
+ * the workspace and allowed by the guard (and, for a dry run, in a sandbox
+ * the call may use). 0, or -1 with *error set. */
 static int
 target (tool_ctx_t *ctx, json_t *args, bool write, char abs[ABS_MAX], json_t **error)
 {
-    char ws[4096];
-    if (sandbox_call_workspace (ctx, S (args, "sandboxId"), ws, sizeof ws, error)
+    const char *ws = PROTO_SANDBOX_WORKSPACE;
+    if ((write && ctx->dry_run && sandbox_call_check (ctx, S (args, "sandboxId"), error))
         || guard_resolve (ws, S (args, "path"), write, abs, ABS_MAX, error))
         return -1;
     if (write && guard_write (ctx->guard, ws, abs, "path", error))
@@ -257,10 +258,11 @@ json_t *
 sandbox_tools_write_files (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
-    char ws[4096], abs[ABS_MAX], field[64];
+    const char *ws = PROTO_SANDBOX_WORKSPACE;
+    char abs[ABS_MAX], field[64];
     json_t *error, *files = json_array (), *item;
     size_t i;
-    if (sandbox_call_workspace (ctx, sbx, ws, sizeof ws, &error)) {
+    if (ctx->dry_run && sandbox_call_check (ctx, sbx, &error)) {
         json_decref (files);
         return error;
     }

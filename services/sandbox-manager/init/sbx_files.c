@@ -31,7 +31,7 @@
 static bool
 under_roots (const char *p)
 {
-    static const char *const roots[] = { "/workspace", "/tmp" };
+    static const char *const roots[] = { PROTO_SANDBOX_WORKSPACE, "/tmp" };
     for (size_t i = 0; i < 2; i++) {
         size_t n = strlen (roots[i]);
         if (strncmp (p, roots[i], n) == 0 && (p[n] == 0 || p[n] == '/'))
@@ -49,7 +49,8 @@ sbx_files_resolve (const char *path, bool want_parent, char *out, size_t outlen,
         snprintf (why, whylen, "path: empty");
         return -1;
     }
-    if (snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : "/workspace/", path)
+    if (snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : PROTO_SANDBOX_WORKSPACE "/",
+                  path)
         >= (int) sizeof full) {
         snprintf (why, whylen, "path: too long");
         return -1;
@@ -88,7 +89,7 @@ sbx_files_resolve (const char *path, bool want_parent, char *out, size_t outlen,
         snprintf (why, whylen, "path: too long");
         return -1;
     }
-    if (want_parent && (strcmp (out, "/workspace") == 0 || strcmp (out, "/tmp") == 0)) {
+    if (want_parent && (!strcmp (out, PROTO_SANDBOX_WORKSPACE) || !strcmp (out, "/tmp"))) {
         snprintf (why, whylen, "path: '%s' is a sandbox root", path);
         return -1;
     }
@@ -100,7 +101,8 @@ static int
 make_dirs (const char *path, bool self, char *why, size_t whylen)
 {
     char full[PATH_MAX], probe[PATH_MAX];
-    snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : "/workspace/", path);
+    snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : PROTO_SANDBOX_WORKSPACE "/",
+              path);
     for (char *s = full + 1; *s; s++) {
         if (*s != '/')
             continue;
@@ -176,7 +178,8 @@ write_error (const sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, co
     if (!strncmp (path, "/tmp", 4) && (path[4] == '/' || !path[4]))
         snprintf (full, sizeof full, "/tmp full");
     else
-        sbx_disk_full ("/workspace", ctx->disk_mb, ctx->disk_inodes, true, full, sizeof full);
+        sbx_disk_full (PROTO_SANDBOX_WORKSPACE, ctx->disk_mb, ctx->disk_inodes, true, full,
+                       sizeof full);
     return proto_error_new (req, PROTO_ERR_workspace_full, "%s: %s%s", full, prefix, why);
 }
 

@@ -183,14 +183,16 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
         return NULL;
     }
     char dir[4096];
-    if (sbx_files_resolve (cwd && *cwd ? cwd : "/workspace", false, dir, sizeof dir, why, whylen))
+    if (sbx_files_resolve (cwd && *cwd ? cwd : PROTO_SANDBOX_WORKSPACE, false, dir, sizeof dir,
+                           why, whylen))
         return NULL;
     struct stat st;
     if (stat (dir, &st) || !S_ISDIR (st.st_mode)) {
         snprintf (why, whylen, "cwd: %.400s is not a directory", dir);
         return NULL;
     }
-    char *env[256] = { "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace", "LANG=C.UTF-8" };
+    char *env[256] = { "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" PROTO_SANDBOX_WORKSPACE,
+                       "LANG=C.UTF-8" };
     int n = 3;
     for (int i = 0; i < 3; i++)
         env[i] = strdup (env[i]);

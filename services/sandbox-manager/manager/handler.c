@@ -199,7 +199,7 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
         json_t *o = json_deep_copy (b->rec);
         json_object_del (o, "envVars");
         json_object_del (o, "uid");
-        json_object_set_new (o, "workspace", json_string ("/workspace"));
+        json_object_set_new (o, "workspace", json_string (PROTO_SANDBOX_WORKSPACE));
         json_array_append_new (arr, o);
     }
     json_decref (want);
@@ -258,7 +258,7 @@ lifecycle (box_t *box, const proto_msg_t *req)
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
         proto_set_str (&rep->body.sandbox_info.sandboxId, req->body.sandbox_destroy.sandboxId);
         proto_set_str (&rep->body.sandbox_info.status, "destroyed");
-        proto_set_str (&rep->body.sandbox_info.workspace, "/workspace");
+        proto_set_str (&rep->body.sandbox_info.workspace, PROTO_SANDBOX_WORKSPACE);
         return rep;
     }
     case PROTO_sandbox_set_timeout: {
