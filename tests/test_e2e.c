@@ -260,13 +260,13 @@ test_cancel_stops_running_command (void **state)
     assert_non_null (client);
     bus_client_set_timeout (client, 5000, 1);
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
-    proto_set_str (&req->body.sandbox_get.sandboxId, sandbox);
+    proto_set_str (&req->body.sandbox_get.sandbox_id, sandbox);
     req->env.op = true;     /* an operator's look: the sandbox is the CLI user's */
     proto_msg_t *rep = bus_client_request (client, "sandbox-manager", req);
     proto_msg_destroy (&req);
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_sandbox_info);
-    pid_t init = (pid_t) rep->body.sandbox_info.initPid;
+    pid_t init = (pid_t) rep->body.sandbox_info.init_pid;
     proto_msg_destroy (&rep);
     assert_true (init > 0);
     for (int i = 0; i < 200 && sleeps_under (init) == 0; i++)

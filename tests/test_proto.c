@@ -187,6 +187,41 @@ test_tables (void **state)
     assert_string_equal (proto_errcode_name ((proto_errcode_t) 99), "unknown");
 }
 
+/* True when name is snake_case: lower-case letters and digits, words
+ * joined by single underscores. */
+static bool
+s_snake (const char *name)
+{
+    if (!*name || !(*name >= 'a' && *name <= 'z'))
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')
+              || (*c == '_' && c[1] && c[1] != '_')))
+            return false;
+    return true;
+}
+
+/* One field case on the wire: every declared field, envelope and bodies,
+ * is snake_case (ui-bridge alone respells them, for HTTP). */
+static void
+test_one_field_case (void **state)
+{
+    (void) state;
+    size_t n;
+    const proto_field_t *env = proto_envelope_fields (&n);
+    for (size_t i = 0; i < n; i++)
+        if (!s_snake (env[i].name))
+            fail_msg ("envelope field '%s' is not snake_case", env[i].name);
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++) {
+        const proto_msgdef_t *def = proto_def ((proto_type_t) t);
+        for (size_t i = 0; i < def->nfields; i++)
+            if (!s_snake (def->fields[i].name))
+                fail_msg ("%s: field '%s' is not snake_case", def->wire, def->fields[i].name);
+    }
+    assert_false (s_snake ("sandboxId"));
+    assert_true (s_snake ("sandbox_id"));
+}
+
 static void
 test_msg_new_with_cause (void **state)
 {
@@ -850,6 +885,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_round_trip_every_type),
         cmocka_unit_test (test_tables),
+        cmocka_unit_test (test_one_field_case),
         cmocka_unit_test (test_msg_new_with_cause),
         cmocka_unit_test (test_error_new),
         cmocka_unit_test (test_any_holds_exactly_one_item),

@@ -298,7 +298,7 @@ kill_exec (handler_t *self, const job_t *job, const char *sandbox_id, const char
         proto_set_str (&req->env.user, job->user);
     if (req)
         req->env.op = job->op;
-    if (!req || proto_set_str (&req->body.sandbox_exec_cancel.sandboxId, sandbox_id)
+    if (!req || proto_set_str (&req->body.sandbox_exec_cancel.sandbox_id, sandbox_id)
         || proto_set_str (&req->body.sandbox_exec_cancel.request, request)
         || proto_encode (req, &data, &size)
         || bus_client_send (self->ctl, service, data, size))

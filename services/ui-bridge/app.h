@@ -59,15 +59,12 @@ http_res_t *app_call (app_t *app, const char *service, proto_msg_t *msg, int tim
                       proto_type_t want, proto_msg_t **rep);
 
 /* The same by wire names, for messages other services declare: sends a
- * request of type `wire` whose body fields come from obj (not taken) and
- * gives the reply's body as a new JSON object in *out when the reply is
+ * request of type `wire` whose body fields come from obj (not taken, keyed
+ * by HTTP names: pjson.h) and gives the reply's body as a new JSON object in *out when the reply is
  * of type `want` (NULL: any but `error`). Answers 501 when this build's
  * catalogue lacks either. */
 http_res_t *app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire,
                            json_t *obj, int timeout_ms, const char *want, json_t **out);
-
-/* True when the catalogue's message `wire` has a field `name`. */
-bool app_has_field (const char *wire, const char *name);
 
 /* The reply's body as a JSON response with status. Takes rep. */
 http_res_t *app_reply_json (int status, proto_msg_t *rep);

@@ -244,19 +244,6 @@ s_type (const char *wire)
     return proto_type_lookup (wire, strlen (wire));
 }
 
-bool
-app_has_field (const char *wire, const char *name)
-{
-    proto_type_t t = s_type (wire);
-    if (t == PROTO_TYPE_COUNT)
-        return false;
-    const proto_msgdef_t *def = proto_def (t);
-    for (size_t i = 0; i < def->nfields; i++)
-        if (!strcmp (def->fields[i].name, name))
-            return true;
-    return false;
-}
-
 http_res_t *
 app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire, json_t *obj,
                int timeout_ms, const char *want, json_t **out)

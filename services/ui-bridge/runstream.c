@@ -84,7 +84,7 @@ runstream_error (runstream_t *self)
 static int
 s_read (runstream_t *self, uint64_t limit, const char *sync)
 {
-    json_t *body = json_pack ("{s:s,s:I,s:I}", "run", self->run, "from_seq",
+    json_t *body = json_pack ("{s:s,s:I,s:I}", "run", self->run, "fromSeq",
                               (json_int_t) self->next, "limit", (json_int_t) limit);
     if (sync)
         json_object_set_new (body, "sync", json_string (sync));
@@ -118,10 +118,6 @@ static void
 s_sync (runstream_t *self)
 {
     self->synced = true;
-    if (!app_has_field ("events.read", "sync")) {
-        zclock_sleep (200);     /* no handshake: give the subscription time */
-        return;
-    }
     char token[CID_SIZE], topic[64];
     cid_new (token);
     snprintf (topic, sizeof topic, "sync.%s", token);

@@ -87,7 +87,7 @@ add (sbx_watch_t *self, const char *path, uint64_t watch, bool recursive)
 proto_msg_t *
 sbx_watch_stop (sbx_watch_t *self, const proto_msg_t *req)
 {
-    uint64_t id = req->body.sandbox_watch_stop.watchId;
+    uint64_t id = req->body.sandbox_watch_stop.watch_id;
     for (int i = 0; i < MAX_WD; i++)
         if (self->wds[i].path && self->wds[i].watch == id) {
             inotify_rm_watch (self->ifd, self->wds[i].wd);
@@ -95,7 +95,7 @@ sbx_watch_stop (sbx_watch_t *self, const proto_msg_t *req)
             self->wds[i].path = NULL;
         }
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
-    proto_set_str (&rep->body.sandbox_ack.sandboxId, self->ctx->id);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
     return rep;
 }
 
@@ -112,8 +112,8 @@ sbx_watch_start (sbx_watch_t *self, const proto_msg_t *req)
     add (self, path, id, r->recursive);
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_watch, req);
     proto_sandbox_watch_t *w = &rep->body.sandbox_watch;
-    proto_set_str (&w->sandboxId, self->ctx->id);
-    w->watchId = id;
+    proto_set_str (&w->sandbox_id, self->ctx->id);
+    w->watch_id = id;
     proto_set_str (&w->path, path);
     char topic[256];
     snprintf (topic, sizeof topic, "sandbox.%s.watch.%llu", self->ctx->id,
@@ -154,8 +154,8 @@ sbx_watch_service (sbx_watch_t *self)
             if (!m)
                 continue;
             proto_sandbox_fs_event_t *f = &m->body.sandbox_fs_event;
-            proto_set_str (&f->sandboxId, ctx->id);
-            f->watchId = w->watch;
+            proto_set_str (&f->sandbox_id, ctx->id);
+            f->watch_id = w->watch;
             proto_set_str (&f->event, event_name (ev->mask));
             proto_set_str (&f->path, path);
             proto_set_str (&f->type, ev->mask & IN_ISDIR ? "directory" : "file");
