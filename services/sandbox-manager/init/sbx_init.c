@@ -1,8 +1,8 @@
 /* sbx_init: the poll loop of a sandbox's pid 1. It accepts the manager on
  * the listening socket (a new connection replaces the old one, so a
- * restarted manager takes over), reads requests, and dispatches them to
- * sbx_proc, sbx_files and sbx_watch; it reaps every orphan in the sandbox
- * (SIGCHLD through a signalfd). It keeps running while no manager is
+ * restarted manager takes over), reads requests, and dispatches them by
+ * type (one row per request type) to sbx_proc, sbx_files and sbx_watch;
+ * it reaps every orphan in the sandbox (SIGCHLD through a signalfd). It keeps running while no manager is
  * connected: background processes go on. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
@@ -59,36 +59,104 @@ configure (sbx_ictx_t *ctx, const proto_msg_t *req)
     return rep;
 }
 
+/* The requests the init answers, one function per type. Each takes
+ * ownership of req and returns its reply, or NULL when it is sent later. */
+typedef proto_msg_t *(init_fn) (loop_t *l, proto_msg_t *req);
+
+static proto_msg_t *
+on_create (loop_t *l, proto_msg_t *req)
+{
+    proto_msg_t *rep = configure (l->ctx, req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+static proto_msg_t *
+on_exec (loop_t *l, proto_msg_t *req)
+{
+    return sbx_procs_exec (l->procs, req);
+}
+
+static proto_msg_t *
+on_run_code (loop_t *l, proto_msg_t *req)
+{
+    return sbx_procs_run_code (l->procs, req);
+}
+
+static proto_msg_t *
+on_control (loop_t *l, proto_msg_t *req)
+{
+    return sbx_procs_control (l->procs, req);
+}
+
+static proto_msg_t *
+on_watch_start (loop_t *l, proto_msg_t *req)
+{
+    proto_msg_t *rep = sbx_watch_start (l->watch, req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+static proto_msg_t *
+on_watch_stop (loop_t *l, proto_msg_t *req)
+{
+    proto_msg_t *rep = sbx_watch_stop (l->watch, req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+/* The file requests borrow req and answer at once. */
+#define ON_FILE(name, fn) \
+    static proto_msg_t *on_##name (loop_t *l, proto_msg_t *req) \
+    { \
+        proto_msg_t *rep = fn (l->ctx, req); \
+        proto_msg_destroy (&req); \
+        return rep; \
+    }
+ON_FILE (write_file, sbx_files_write)
+ON_FILE (write_files, sbx_files_write_many)
+ON_FILE (create_directory, sbx_files_mkdir)
+ON_FILE (read_file, sbx_files_read)
+ON_FILE (get_file_info, sbx_files_info)
+ON_FILE (get_file_size, sbx_files_size)
+ON_FILE (list_files, sbx_files_list)
+ON_FILE (delete_file, sbx_files_delete)
+ON_FILE (check_file_exists, sbx_files_exists)
+
+static const struct {
+    proto_type_t type;
+    init_fn *fn;
+} routes[] = {
+    { PROTO_sandbox_create, on_create },
+    { PROTO_sandbox_exec, on_exec },
+    { PROTO_sandbox_run_code, on_run_code },
+    { PROTO_sandbox_exec_list, on_control },
+    { PROTO_sandbox_exec_kill, on_control },
+    { PROTO_sandbox_exec_cancel, on_control },
+    { PROTO_sandbox_exec_wait, on_control },
+    { PROTO_sandbox_exec_output, on_control },
+    { PROTO_sandbox_watch_start, on_watch_start },
+    { PROTO_sandbox_watch_stop, on_watch_stop },
+    { PROTO_sandbox_write_file, on_write_file },
+    { PROTO_sandbox_write_files, on_write_files },
+    { PROTO_sandbox_create_directory, on_create_directory },
+    { PROTO_sandbox_read_file, on_read_file },
+    { PROTO_sandbox_get_file_info, on_get_file_info },
+    { PROTO_sandbox_get_file_size, on_get_file_size },
+    { PROTO_sandbox_list_files, on_list_files },
+    { PROTO_sandbox_delete_file, on_delete_file },
+    { PROTO_sandbox_check_file_exists, on_check_file_exists },
+};
+
 static proto_msg_t *
 dispatch (loop_t *l, proto_msg_t *req)
 {
-    sbx_ictx_t *ctx = l->ctx;
-    sbx_procs_t *procs = l->procs;
-    proto_msg_t *rep;
-    switch (req->type) {
-    case PROTO_sandbox_create:
-        rep = configure (ctx, req);
-        break;
-    case PROTO_sandbox_exec:
-        return sbx_procs_exec (procs, req);
-    case PROTO_sandbox_run_code:
-        return sbx_procs_run_code (procs, req);
-    case PROTO_sandbox_exec_list:
-    case PROTO_sandbox_exec_kill:
-    case PROTO_sandbox_exec_cancel:
-    case PROTO_sandbox_exec_wait:
-    case PROTO_sandbox_exec_output:
-        return sbx_procs_control (procs, req);
-    case PROTO_sandbox_watch_start:
-        rep = sbx_watch_start (l->watch, req);
-        break;
-    case PROTO_sandbox_watch_stop:
-        rep = sbx_watch_stop (l->watch, req);
-        break;
-    default:
-        rep = sbx_files_handle (ctx, req);
-        break;
-    }
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (routes[i].type == req->type)
+            return routes[i].fn (l, req);
+    proto_msg_t *rep = proto_error_new (req, PROTO_ERR_unknown_type,
+                                        "type: a sandbox's init does not serve '%s'",
+                                        proto_type_name (req->type));
     proto_msg_destroy (&req);
     return rep;
 }

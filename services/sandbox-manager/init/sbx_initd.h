@@ -63,9 +63,17 @@ void sbx_procs_reap (sbx_procs_t *self);
  * outrun it (sbx_tree.c). */
 void sbx_kill_tree (pid_t root, int sig);
 
-/* Files (sbx_files.c): answers one file request at once. Returns the reply
- * (an `error` naming the path on refusal). */
-proto_msg_t *sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req);
+/* Files (sbx_files.c): each answers one file request, of its own type, at
+ * once. They return the reply (an `error` naming the path on refusal). */
+proto_msg_t *sbx_files_write (sbx_ictx_t *ctx, const proto_msg_t *req);      /* write_file */
+proto_msg_t *sbx_files_write_many (sbx_ictx_t *ctx, const proto_msg_t *req); /* write_files */
+proto_msg_t *sbx_files_mkdir (sbx_ictx_t *ctx, const proto_msg_t *req);      /* create_directory */
+proto_msg_t *sbx_files_read (sbx_ictx_t *ctx, const proto_msg_t *req);       /* read_file */
+proto_msg_t *sbx_files_info (sbx_ictx_t *ctx, const proto_msg_t *req);       /* get_file_info */
+proto_msg_t *sbx_files_size (sbx_ictx_t *ctx, const proto_msg_t *req);       /* get_file_size */
+proto_msg_t *sbx_files_list (sbx_ictx_t *ctx, const proto_msg_t *req);       /* list_files */
+proto_msg_t *sbx_files_delete (sbx_ictx_t *ctx, const proto_msg_t *req);     /* delete_file */
+proto_msg_t *sbx_files_exists (sbx_ictx_t *ctx, const proto_msg_t *req);     /* check_file_exists */
 /* Resolves path (relative to /workspace) into out, refusing `..`, paths
  * outside /workspace and /tmp, and symlinks that lead out. want_parent
  * resolves all but the last component (for creating it). Returns 0 or -1
