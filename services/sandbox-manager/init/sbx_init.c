@@ -83,11 +83,17 @@ on_run_code (loop_t *l, proto_msg_t *req)
     return sbx_procs_run_code (l->procs, req);
 }
 
-static proto_msg_t *
-on_control (loop_t *l, proto_msg_t *req)
-{
-    return sbx_procs_control (l->procs, req);
-}
+/* The process requests take req. */
+#define ON_PROC(name, fn) \
+    static proto_msg_t *on_##name (loop_t *l, proto_msg_t *req) \
+    { \
+        return fn (l->procs, req); \
+    }
+ON_PROC (exec_list, sbx_procs_list)
+ON_PROC (exec_cancel, sbx_procs_cancel)
+ON_PROC (exec_kill, sbx_procs_kill)
+ON_PROC (exec_wait, sbx_procs_wait)
+ON_PROC (exec_output, sbx_procs_output)
 
 static proto_msg_t *
 on_watch_start (loop_t *l, proto_msg_t *req)
@@ -130,11 +136,11 @@ static const struct {
     { PROTO_sandbox_create, on_create },
     { PROTO_sandbox_exec, on_exec },
     { PROTO_sandbox_run_code, on_run_code },
-    { PROTO_sandbox_exec_list, on_control },
-    { PROTO_sandbox_exec_kill, on_control },
-    { PROTO_sandbox_exec_cancel, on_control },
-    { PROTO_sandbox_exec_wait, on_control },
-    { PROTO_sandbox_exec_output, on_control },
+    { PROTO_sandbox_exec_list, on_exec_list },
+    { PROTO_sandbox_exec_kill, on_exec_kill },
+    { PROTO_sandbox_exec_cancel, on_exec_cancel },
+    { PROTO_sandbox_exec_wait, on_exec_wait },
+    { PROTO_sandbox_exec_output, on_exec_output },
     { PROTO_sandbox_watch_start, on_watch_start },
     { PROTO_sandbox_watch_stop, on_watch_stop },
     { PROTO_sandbox_write_file, on_write_file },

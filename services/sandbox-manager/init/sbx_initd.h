@@ -48,8 +48,13 @@ typedef struct _sbx_procs_t sbx_procs_t;
 sbx_procs_t *sbx_procs_new (sbx_ictx_t *ctx);
 proto_msg_t *sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req);
 proto_msg_t *sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req);
-/* exec.list, exec.kill, exec.cancel, exec.wait, exec.output: as exec. */
-proto_msg_t *sbx_procs_control (sbx_procs_t *self, proto_msg_t *req);
+/* sandbox.exec.list, .cancel, .kill, .wait and .output, one each: as exec
+ * (wait answers later while the process runs). */
+proto_msg_t *sbx_procs_list (sbx_procs_t *self, proto_msg_t *req);
+proto_msg_t *sbx_procs_cancel (sbx_procs_t *self, proto_msg_t *req);
+proto_msg_t *sbx_procs_kill (sbx_procs_t *self, proto_msg_t *req);
+proto_msg_t *sbx_procs_wait (sbx_procs_t *self, proto_msg_t *req);
+proto_msg_t *sbx_procs_output (sbx_procs_t *self, proto_msg_t *req);
 /* Adds the fds to poll (at most max) and returns how many; *timeout_ms is
  * lowered to the nearest deadline. */
 int sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_ms);

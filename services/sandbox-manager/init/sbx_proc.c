@@ -382,72 +382,116 @@ find (sbx_procs_t *self, uint64_t pid)
 }
 
 proto_msg_t *
-sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
+sbx_procs_list (sbx_procs_t *self, proto_msg_t *req)
 {
+    json_t *arr = json_array ();
+    for (int i = 0; i < MAX_PROCS; i++) {
+        proc_t *p = &self->p[i];
+        if (!p->used || !p->background)
+            continue;
+        json_t *o = json_pack ("{s:I, s:s, s:b, s:I}", "pid", (json_int_t) p->pid, "command",
+                               p->command ? p->command : "", "running", !p->exited,
+                               "startedAt", (json_int_t) p->start);
+        if (p->exited)
+            json_object_set_new (o, "exitCode", json_integer (
+                WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status)));
+        json_array_append_new (arr, o);
+    }
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_exec_procs, req);
+    proto_set_str (&rep->body.sandbox_exec_procs.sandbox_id, self->ctx->id);
+    mpjson_set (&rep->body.sandbox_exec_procs.processes, arr, 4);
+    json_decref (arr);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+proto_msg_t *
+sbx_procs_cancel (sbx_procs_t *self, proto_msg_t *req)
+{
+    /* Matched by the request that started it: the caller (a tool call)
+     * knows the ids it sent, not the pid it never got back. */
+    const char *want = req->body.sandbox_exec_cancel.request;
+    proc_t *p = NULL;
+    for (int i = 0; i < MAX_PROCS && !p; i++)
+        if (self->p[i].used && self->p[i].req && self->p[i].req->env.id
+            && !strcmp (self->p[i].req->env.id, want))
+            p = &self->p[i];
+    bool killed = p && !p->exited;
+    if (killed) {
+        p->cancelled = true;
+        sbx_kill_tree (p->pid, SIGKILL);
+    }
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
+    json_t *detail = json_pack ("{s:b}", "cancelled", killed);
+    mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
+    json_decref (detail);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+/* The process pid names, or NULL with *rep set to req's not_found (and req
+ * destroyed). */
+static proc_t *
+find_or_refuse (sbx_procs_t *self, proto_msg_t **req, uint64_t pid, proto_msg_t **rep)
+{
+    proc_t *p = find (self, pid);
+    if (!p) {
+        *rep = proto_error_new (*req, PROTO_ERR_not_found, "pid: no process %llu in this sandbox",
+                                (unsigned long long) pid);
+        proto_msg_destroy (req);
+    }
+    return p;
+}
+
+proto_msg_t *
+sbx_procs_kill (sbx_procs_t *self, proto_msg_t *req)
+{
+    const proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
     proto_msg_t *rep = NULL;
-    if (req->type == PROTO_sandbox_exec_list) {
-        json_t *arr = json_array ();
-        for (int i = 0; i < MAX_PROCS; i++) {
-            proc_t *p = &self->p[i];
-            if (!p->used || !p->background)
-                continue;
-            json_t *o = json_pack ("{s:I, s:s, s:b, s:I}", "pid", (json_int_t) p->pid, "command",
-                                   p->command ? p->command : "", "running", !p->exited,
-                                   "startedAt", (json_int_t) p->start);
-            if (p->exited)
-                json_object_set_new (o, "exitCode", json_integer (
-                    WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status)));
-            json_array_append_new (arr, o);
-        }
-        rep = proto_msg_new (PROTO_sandbox_exec_procs, req);
-        proto_set_str (&rep->body.sandbox_exec_procs.sandbox_id, self->ctx->id);
-        mpjson_set (&rep->body.sandbox_exec_procs.processes, arr, 4);
-        json_decref (arr);
-        proto_msg_destroy (&req);
-        return rep;
-    }
-    if (req->type == PROTO_sandbox_exec_cancel) {
-        /* Matched by the request that started it: the caller (a tool
-         * call) knows the ids it sent, not the pid it never got back. */
-        const char *want = req->body.sandbox_exec_cancel.request;
-        proc_t *p = NULL;
-        for (int i = 0; i < MAX_PROCS && !p; i++)
-            if (self->p[i].used && self->p[i].req && self->p[i].req->env.id
-                && !strcmp (self->p[i].req->env.id, want))
-                p = &self->p[i];
-        bool killed = p && !p->exited;
-        if (killed) {
-            p->cancelled = true;
-            sbx_kill_tree (p->pid, SIGKILL);
-        }
-        rep = proto_msg_new (PROTO_sandbox_ack, req);
-        proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
-        json_t *detail = json_pack ("{s:b}", "cancelled", killed);
-        mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
-        json_decref (detail);
-        proto_msg_destroy (&req);
-        return rep;
-    }
-    proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
-    proc_t *p = find (self, b->pid);
+    proc_t *p = find_or_refuse (self, &req, b->pid, &rep);
     if (!p)
-        rep = proto_error_new (req, PROTO_ERR_not_found, "pid: no process %llu in this sandbox",
-                               (unsigned long long) b->pid);
-    else if (req->type == PROTO_sandbox_exec_kill) {
-        if (!p->exited)
-            sbx_kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
-        rep = proto_msg_new (PROTO_sandbox_ack, req);
-        proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
-    } else if (req->type == PROTO_sandbox_exec_wait && !(p->exited && p->fd[1] < 0 && p->fd[2] < 0)) {
+        return rep;
+    if (!p->exited)
+        sbx_kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
+    rep = proto_msg_new (PROTO_sandbox_ack, req);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+proto_msg_t *
+sbx_procs_wait (sbx_procs_t *self, proto_msg_t *req)
+{
+    const proto_sandbox_exec_wait_t *b = &req->body.sandbox_exec_wait;
+    proto_msg_t *rep = NULL;
+    proc_t *p = find_or_refuse (self, &req, b->pid, &rep);
+    if (!p)
+        return rep;
+    if (!(p->exited && p->fd[1] < 0 && p->fd[2] < 0)) {
+        uint64_t wait_ms = (b->timeout_seconds ? b->timeout_seconds : 3600) * 1000;
         for (int i = 0; i < MAX_WAITERS; i++)
             if (!p->waiters[i]) {
                 p->waiters[i] = req;
-                p->wait_deadline[i] = (uint64_t) zclock_mono () + (b->timeout_seconds ? b->timeout_seconds : 3600) * 1000;
+                p->wait_deadline[i] = (uint64_t) zclock_mono () + wait_ms;
                 return NULL;
             }
         rep = proto_error_new (req, PROTO_ERR_busy, "pid: too many waiters");
-    } else
+    }
+    else
         rep = result_new (self, p, req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+proto_msg_t *
+sbx_procs_output (sbx_procs_t *self, proto_msg_t *req)
+{
+    proto_msg_t *rep = NULL;
+    proc_t *p = find_or_refuse (self, &req, req->body.sandbox_exec_output.pid, &rep);
+    if (!p)
+        return rep;
+    rep = result_new (self, p, req);
     proto_msg_destroy (&req);
     return rep;
 }
