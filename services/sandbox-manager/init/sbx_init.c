@@ -2,8 +2,9 @@
  * the listening socket (a new connection replaces the old one, so a
  * restarted manager takes over), reads requests, and dispatches them by
  * type (one row per request type) to sbx_proc, sbx_files and sbx_watch;
- * it reaps every orphan in the sandbox (SIGCHLD through a signalfd). It keeps running while no manager is
- * connected: background processes go on. */
+ * it reaps every orphan in the sandbox (SIGCHLD through a signalfd). It
+ * keeps running while no manager is connected: background processes go
+ * on. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "mpjson.h"
@@ -48,7 +49,8 @@ configure (sbx_ictx_t *ctx, const proto_msg_t *req)
     char why[256];
     snprintf (ctx->language, sizeof ctx->language, "%s", c->language ? c->language : "");
     json_decref (ctx->env);
-    ctx->env = c->env_vars.size ? mpjson_decode (c->env_vars.data, c->env_vars.size, 1, why, sizeof why)
+    ctx->env = c->env_vars.size
+               ? mpjson_decode (c->env_vars.data, c->env_vars.size, 1, why, sizeof why)
                                : NULL;
     if (!json_is_object (ctx->env)) {
         json_decref (ctx->env);

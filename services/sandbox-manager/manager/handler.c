@@ -287,10 +287,12 @@ static proto_msg_t *
 set_timeout (box_t *box, const proto_msg_t *req)
 {
     uint64_t ttl = req->body.sandbox_set_timeout.ttl_seconds;
-    if (ttl > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
-        return proto_error_new (req, PROTO_ERR_over_limit, "ttlSeconds: %llu is over the maximum %llu",
-                                (unsigned long long) ttl, (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"));
-    json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
+    uint64_t max = cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S");
+    if (ttl > max)
+        return proto_error_new (req, PROTO_ERR_over_limit, "ttlSeconds: %llu is over the maximum "
+                                "%llu", (unsigned long long) ttl, (unsigned long long) max);
+    uint64_t expires = (uint64_t) zclock_time () + ttl * 1000;
+    json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) expires));
     sbx_host_save (box);
     return sbx_host_info (box, req);
 }
@@ -303,7 +305,8 @@ freeze (box_t *box, const proto_msg_t *req, bool pause)
     if (strcmp (status, pause ? "ready" : "paused"))
         return proto_error_new (req, PROTO_ERR_bad_state, "sandboxId: %s is %s", box->id, status);
     if (sbx_cgroup_freeze (box->id, pause))
-        return proto_error_new (req, PROTO_ERR_unsupported, "sandboxId: no freezer cgroup for %s", box->id);
+        return proto_error_new (req, PROTO_ERR_unsupported, "sandboxId: no freezer cgroup for %s",
+                                box->id);
     json_object_set_new (box->rec, "status", json_string (pause ? "paused" : "ready"));
     sbx_host_save (box);
     return sbx_host_info (box, req);
@@ -422,6 +425,6 @@ sbx_handle (const proto_msg_t *req, void *arg)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (routes[i].type == req->type)
             return routes[i].handler (req, arg);
-    return proto_error_new (req, PROTO_ERR_unknown_type, "type: sandbox-manager does not serve '%s'",
-                            proto_type_name (req->type));
+    return proto_error_new (req, PROTO_ERR_unknown_type, "type: sandbox-manager does not "
+                            "serve '%s'", proto_type_name (req->type));
 }
