@@ -116,6 +116,26 @@ answers (const proto_msg_t *reply, const proto_msg_t *req)
     return reply->env.cause && strcmp (reply->env.cause, req->env.id) == 0;
 }
 
+/* reply itself when it is of the type proto/ declares for req, or an
+ * `error`; else an `internal` error that names the mismatch (reply is
+ * taken). A peer of another version may answer so; the caller then has
+ * one case less to tell apart. */
+static proto_msg_t *
+declared (const char *service, const proto_msg_t *req, proto_msg_t *reply)
+{
+    proto_type_t want = proto_reply_of (req->type);
+    if (want == PROTO_TYPE_COUNT || reply->type == want || reply->type == PROTO_error)
+        return reply;
+    proto_msg_t *err = proto_error_new (req, PROTO_ERR_internal,
+                                        "%s answered %s with %s, not the declared %s", service,
+                                        proto_type_name (req->type),
+                                        proto_type_name (reply->type), proto_type_name (want));
+    proto_msg_destroy (&reply);
+    if (!err)
+        errno = ENOMEM;
+    return err;
+}
+
 proto_msg_t *
 bus_client_request (bus_client_t *self, const char *service, const proto_msg_t *req)
 {
@@ -156,7 +176,7 @@ done:
     free (data);
     if (!reply)
         errno = why;
-    return reply;
+    return reply ? declared (service, req, reply) : NULL;
 }
 
 zsock_t *

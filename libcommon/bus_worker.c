@@ -30,6 +30,7 @@ proto_msg_t bus_deferred;
  * broker's credit per worker bounds how many can wait. */
 struct _bus_pending_t {
     proto_msg_t *req;           /* the request's envelope; its body is empty */
+    proto_type_t type;          /* the request's type, to check the answer's */
     zmq_msg_t client;
     zmq_msg_t *waiters;         /* the resends' clients */
     size_t nwaiters;
@@ -42,6 +43,8 @@ struct _bus_worker_t {
     char version[32];
     bus_handler_fn *handler;
     void *arg;
+    bool routed;                /* route[] replaces handler */
+    bus_handler_fn *route[PROTO_TYPE_COUNT];
     zsock_t *sock;
     void *raw;
     zloop_t *loop;
@@ -232,6 +235,30 @@ bus_worker_stop (bus_worker_t *self)
         send_command (self, MDP_DISCONNECT, 0, NULL, NULL);
 }
 
+int
+bus_worker_set_routes (bus_worker_t *self, const bus_route_t *routes)
+{
+    memset (self->route, 0, sizeof self->route);
+    for (const bus_route_t *r = routes; r->type != PROTO_TYPE_COUNT; r++) {
+        const char *why = NULL;
+        if (r->type > PROTO_TYPE_COUNT || !r->handler)
+            why = "a row with no type or no handler";
+        else if (proto_reply_of (r->type) == PROTO_TYPE_COUNT)
+            why = "not a request (no R row in proto/)";
+        else if (r->type == PROTO_health_req || r->type == PROTO_ping)
+            why = "answered by the worker itself";
+        else if (self->route[r->type])
+            why = "routed twice";
+        if (why) {
+            clog_error (NULL, "%s: route %s: %s", self->service, proto_type_name (r->type), why);
+            return -1;
+        }
+        self->route[r->type] = r->handler;
+    }
+    self->routed = true;
+    return 0;
+}
+
 const char *
 bus_worker_instance (bus_worker_t *self)
 {
@@ -279,6 +306,27 @@ builtin (bus_worker_t *self, const proto_msg_t *req)
     return rep;
 }
 
+/* rep itself when it is the reply proto/ declares for a request of type
+ * (or an `error`); else an `internal` error naming the mismatch, which is
+ * logged (the handler's fault, not the caller's). rep is taken. A type
+ * that is not a request has no declaration to hold a reply to: only a
+ * stand-in worker with one handler for everything runs for one. */
+static proto_msg_t *
+checked (bus_worker_t *self, proto_type_t type, const proto_msg_t *cause, proto_msg_t *rep)
+{
+    proto_type_t want = proto_reply_of (type);
+    if (!rep || rep->type == PROTO_error || rep->type == want || want == PROTO_TYPE_COUNT)
+        return rep;
+    clog_error (cause->env.corr, "%s answered %s with %s, not the declared %s", self->service,
+                proto_type_name (type), proto_type_name (rep->type), proto_type_name (want));
+    proto_msg_t *err = proto_error_new (cause, PROTO_ERR_internal,
+                                        "%s answered %s with %s, not the declared %s",
+                                        self->service, proto_type_name (type),
+                                        proto_type_name (rep->type), proto_type_name (want));
+    proto_msg_destroy (&rep);
+    return err;
+}
+
 /* Sends one encoded reply to the client whose routing frame is client. */
 static void
 send_reply (bus_worker_t *self, zmq_msg_t *client, const uint8_t *data, size_t size)
@@ -322,18 +370,25 @@ serve (bus_worker_t *self, zmq_msg_t *client, zmq_msg_t *body)
             rep = proto_error_from (&err);
         }
         else if (!(rep = builtin (self, req))) {
-            self->current = req;
-            self->current_client = client;
-            rep = self->handler ? self->handler (req, self->arg) : NULL;
-            self->current = NULL;
-            self->current_client = NULL;
-            if (rep == BUS_DEFERRED) {
-                proto_msg_destroy (&req);
-                return;
-            }
-            if (!rep)
-                rep = proto_error_new (req, PROTO_ERR_internal, "%s: no answer to %s",
+            bus_handler_fn *fn = self->routed ? self->route[req->type] : self->handler;
+            if (!fn)
+                rep = proto_error_new (req, PROTO_ERR_unknown_type, "%s does not serve %s",
                                        self->service, proto_type_name (req->type));
+            else {
+                self->current = req;
+                self->current_client = client;
+                rep = fn (req, self->arg);
+                self->current = NULL;
+                self->current_client = NULL;
+                if (rep == BUS_DEFERRED) {
+                    proto_msg_destroy (&req);
+                    return;
+                }
+                if (!rep)
+                    rep = proto_error_new (req, PROTO_ERR_internal, "%s: no answer to %s",
+                                           self->service, proto_type_name (req->type));
+                rep = checked (self, req->type, req, rep);
+            }
         }
         if (rep && proto_encode (rep, &data, &size) == 0 && req)
             cache_put (self, req->env.id, data, size);
@@ -364,6 +419,7 @@ bus_worker_defer (bus_worker_t *self)
     copy->type = PROTO_health_req;
     copy->env = (proto_env_t) { .v = cur->env.v, .ts = cur->env.ts, .op = cur->env.op };
     p->req = copy;
+    p->type = cur->type;
     zmq_msg_init (&p->client);
     if (proto_set_str (&copy->env.type, cur->env.type) || proto_set_str (&copy->env.id, cur->env.id)
         || proto_set_str (&copy->env.corr, cur->env.corr)
@@ -395,6 +451,7 @@ bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_t *r
     if (!rep)
         rep = proto_error_new (p->req, PROTO_ERR_internal, "%s: no answer to %s", self->service,
                                p->req->env.type);
+    rep = checked (self, p->type, p->req, rep);
     uint8_t *data = NULL;
     size_t size = 0;
     int rc = -1;

@@ -3,8 +3,11 @@
  * A worker registers `service` (and so `service.instance`) with the broker,
  * exchanges heartbeats, reconnects and re-registers when the broker goes
  * quiet (a broker restart), and hands each request to the service's
- * handler. It answers `health.req` and `ping` itself, replies with an
- * `error` naming the fault to anything it cannot decode, and keeps the
+ * handler, or by a table of routes to one handler per type. It answers
+ * `health.req` and `ping` itself, replies with an `error` naming the fault
+ * to anything it cannot decode, answers a type with no route
+ * `unknown_type`, replaces a reply of a type other than the one proto/
+ * declares for the request (or `error`) with an `internal` error, and keeps the
  * last replies by request id so that a client's retry of a request already
  * answered gets the same reply again without the handler running twice.
  *
@@ -23,6 +26,16 @@ typedef struct _bus_worker_t bus_worker_t;
  * BUS_DEFERRED after taking the request's slot with bus_worker_defer. */
 typedef proto_msg_t *(bus_handler_fn) (const proto_msg_t *req, void *arg);
 
+/* One row of a service's dispatch table: requests of type go to handler,
+ * which reads only its own body member (req->body.<type>). A table ends
+ * with BUS_ROUTES_END. */
+typedef struct {
+    proto_type_t type;
+    bus_handler_fn *handler;
+} bus_route_t;
+
+#define BUS_ROUTES_END { PROTO_TYPE_COUNT, NULL }
+
 /* A request whose reply comes later (a long command, a batched commit). */
 typedef struct _bus_pending_t bus_pending_t;
 
@@ -36,6 +49,13 @@ bus_worker_t *bus_worker_new (const char *endpoint, const char *service,
                               const char *instance, const char *version,
                               bus_handler_fn *handler, void *arg);
 void bus_worker_destroy (bus_worker_t **self_p);
+
+/* Dispatches by routes (borrowed: it must outlive the worker) instead of
+ * the handler given to bus_worker_new; each handler gets that arg. Every
+ * row must name a request (proto_reply_of) once, and not `health.req` or
+ * `ping`, which the worker answers itself. Returns 0, or -1 naming the
+ * bad row in the log. */
+int bus_worker_set_routes (bus_worker_t *self, const bus_route_t *routes);
 
 /* Registers with the broker and adds the worker's reader and heartbeat
  * timer to loop. A worker for one of the stack's services connects with

@@ -79,6 +79,29 @@ proto_type_name (proto_type_t type)
     return type < PROTO_TYPE_COUNT ? defs[type].wire : "?";
 }
 
+/* A switch, so that a request declared twice fails to compile. */
+#define PROTO_REPLY_CASE(req, rep) case PROTO_##req: return PROTO_##rep;
+#define PROTO_REPLY_SKIP(name)
+proto_type_t
+proto_reply_of (proto_type_t request)
+{
+    switch (request) {
+    PROTO_REPLIES (PROTO_REPLY_CASE, PROTO_REPLY_SKIP)
+    default: return PROTO_TYPE_COUNT;
+    }
+}
+
+#define PROTO_PUBLISHED_SKIP(req, rep)
+#define PROTO_PUBLISHED_CASE(name) case PROTO_##name: return true;
+bool
+proto_published_only (proto_type_t type)
+{
+    switch (type) {
+    PROTO_REPLIES (PROTO_PUBLISHED_SKIP, PROTO_PUBLISHED_CASE)
+    default: return false;
+    }
+}
+
 const char *
 proto_errcode_name (proto_errcode_t code)
 {

@@ -101,6 +101,13 @@ const proto_field_t *proto_envelope_fields (size_t *count);
 /* The type whose wire name is name, or PROTO_TYPE_COUNT. */
 proto_type_t proto_type_lookup (const char *name, size_t len);
 const char *proto_type_name (proto_type_t type);
+/* The reply declared for a request (R rows in proto/), or
+ * PROTO_TYPE_COUNT when type is not a request. Any request may also be
+ * answered with `error`. */
+proto_type_t proto_reply_of (proto_type_t request);
+/* True when type is declared publish-only (P rows): never sent as a
+ * request nor as a reply. */
+bool proto_published_only (proto_type_t type);
 /* Stable snake_case name of an error code, e.g. "alloc_bomb". */
 const char *proto_errcode_name (proto_errcode_t code);
 

@@ -85,18 +85,6 @@ svc_usage (const char *program, const char *summary, const char *usage)
     printf ("\nSee docs/configuration.md for what each one does.\n");
 }
 
-/* The handler the worker calls: hands the request to the service with its
- * svc_t as argument. */
-static proto_msg_t *
-s_dispatch (const proto_msg_t *req, void *arg)
-{
-    svc_t *self = arg;
-    if (!self->def->handler)
-        return proto_error_new (req, PROTO_ERR_unknown_type, "%s does not serve %s",
-                                self->def->name, proto_type_name (req->type));
-    return self->def->handler (req, self);
-}
-
 static void
 announce (svc_t *self, const char *state)
 {
@@ -159,12 +147,16 @@ svc_main (int argc, char **argv, const svc_def_t *def)
     self.loop = zloop_new ();
     self.pub = bus_pub_new (cfg_str ("CAISSON_BUS_PUB"));
     self.worker = bus_worker_new (cfg_str ("CAISSON_BUS"), def->name, NULL,
-                                  CAISSON_VERSION, s_dispatch, &self);
+                                  CAISSON_VERSION, def->handler, &self);
     if (!self.loop || !self.pub || !self.worker) {
         fprintf (stderr, "%s: cannot set up the bus (check CAISSON_BUS*)\n", program);
         goto done;
     }
     clog_init (def->name, svc_instance (&self));
+    if (def->routes && bus_worker_set_routes (self.worker, def->routes)) {
+        fprintf (stderr, "%s: its route table is wrong (see the log)\n", program);
+        goto done;
+    }
     if (bus_worker_start (self.worker, self.loop) || (def->setup && def->setup (&self)))
         goto done;
     clog_info (NULL, "started: version %s, bus %s", CAISSON_VERSION, cfg_str ("CAISSON_BUS"));

@@ -2,7 +2,8 @@
  *
  * A service's main.c fills an svc_def_t and calls svc_main, which parses
  * --help and --version, checks the configuration, names the log, registers
- * a bus worker for the service (which answers health and ping), publishes
+ * a bus worker for the service (which answers health and ping, and hands
+ * every other request to the service's route for its type), publishes
  * `svc.<name>.started`, runs one zloop until SIGTERM or SIGINT, and then
  * publishes `svc.<name>.stopping` and releases everything. */
 #ifndef CAISSON_SVC_H
@@ -17,7 +18,14 @@ typedef struct _svc_t svc_t;
 typedef struct {
     const char *name;           /* service name, e.g. "event-log" */
     const char *summary;        /* one line for --help */
-    bus_handler_fn *handler;    /* the service's requests; may be NULL */
+    /* The service's requests, one row per type, ended by BUS_ROUTES_END;
+     * each handler gets the svc_t as arg. A type with no row is answered
+     * `unknown_type`; a handler's reply is checked against proto/'s R
+     * rows (bus_worker.h). NULL: the service serves none. */
+    const bus_route_t *routes;
+    /* One handler for every type, for a service not yet on routes; NULL
+     * when routes is set. */
+    bus_handler_fn *handler;
     /* Called once the bus is up, before the loop runs: open stores, add
      * readers and timers. Returns 0, or -1 to exit with status 1. */
     int (*setup) (svc_t *svc);

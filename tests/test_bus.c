@@ -8,7 +8,8 @@
  * (whoever creates <dir>/first) is held for 30 s, so the test can kill the
  * worker holding it mid-request. In MODE `deferred`, the worker defers
  * each reply and gives it 400 ms later from a timer, as a service with a
- * long-running job does. */
+ * long-running job does. In MODE `routed`, it serves a route table whose
+ * handlers answer wrongly on purpose, to test the worker's checks. */
 #include "support.h"
 #include "bus_client.h"
 #include "bus_pub.h"
@@ -92,6 +93,55 @@ echo_handler (const proto_msg_t *req, void *arg)
     return rep;
 }
 
+/* Mode `routed`: a route table, as a service declares one. tools.list is
+ * answered with the wrong type at once, tools.call with the wrong type
+ * later (deferred), runs.list rightly; every other type has no row. */
+static proto_msg_t *
+wrong_now (const proto_msg_t *req, void *arg)
+{
+    (void) arg;
+    return proto_msg_new (PROTO_pong, req);
+}
+
+static int
+wrong_later_fire (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    later_t *later = arg;
+    bus_worker_answer (later->echo->worker, &later->pending,
+                       proto_msg_new (PROTO_pong, bus_pending_request (later->pending)));
+    free (later);
+    return 0;
+}
+
+static proto_msg_t *
+wrong_later (const proto_msg_t *req, void *arg)
+{
+    (void) req;
+    echo_t *echo = arg;
+    later_t *later = calloc (1, sizeof *later);
+    later->echo = echo;
+    later->pending = bus_worker_defer (echo->worker);
+    zloop_timer (echo->loop, 50, 1, wrong_later_fire, later);
+    return BUS_DEFERRED;
+}
+
+static proto_msg_t *
+right (const proto_msg_t *req, void *arg)
+{
+    (void) arg;
+    proto_msg_t *rep = proto_msg_new (PROTO_runs_page, req);
+    proto_set_bytes (&rep->body.runs_page.runs, "\x90", 1);   /* [] */
+    return rep;
+}
+
+static const bus_route_t s_routes[] = {
+    { PROTO_tools_list, wrong_now },
+    { PROTO_tools_call, wrong_later },
+    { PROTO_runs_list, right },
+    BUS_ROUTES_END
+};
+
 static int
 worker_main (const char *instance, const char *mode)
 {
@@ -105,6 +155,8 @@ worker_main (const char *instance, const char *mode)
                                       echo_handler, &echo);
     echo.worker = w;
     echo.loop = loop;
+    if (w && !strcmp (mode, "routed") && bus_worker_set_routes (w, s_routes))
+        return 1;
     if (!w || bus_worker_start (w, loop))
         return 1;
     zloop_start (loop);
@@ -364,6 +416,77 @@ test_deferred_reply_is_given_once (void **state)
     support_expect_clean_exit (bus);
 }
 
+/* What the worker itself sends back for a request of type: read raw off
+ * the socket, so that nothing on the client's side reshapes it. */
+static proto_msg_t *
+raw_ask (bus_client_t *c, proto_type_t type)
+{
+    proto_msg_t *req = proto_msg_new (type, NULL);
+    if (type == PROTO_tools_call) {
+        proto_set_str (&req->body.tools_call.name, "listFiles");
+        proto_set_str (&req->body.tools_call.call_id, "c1");
+    }
+    uint8_t *data;
+    size_t size;
+    assert_int_equal (proto_encode (req, &data, &size), 0);
+    assert_int_equal (bus_client_send (c, "echo", data, size), 0);
+    free (data);
+    proto_msg_t *rep = bus_client_recv (c, 5000, NULL);
+    assert_non_null (rep);
+    assert_string_equal (rep->env.cause, req->env.id);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+static void
+expect_error (proto_msg_t *rep, const char *code, const char *says)
+{
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, code);
+    if (!strstr (rep->body.error.message, says))
+        fail_msg ("'%s' does not say '%s'", rep->body.error.message, says);
+    proto_msg_destroy (&rep);
+}
+
+static void
+test_routes_check_replies (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t a = spawn_echo ("a", "routed");
+    bus_client_t *c = client_new (300, 10);
+    await_service (c, "echo.a");
+    /* A reply of a type other than the declared one, direct or deferred,
+     * becomes an `internal` error that names both. */
+    expect_error (raw_ask (c, PROTO_tools_list), "internal",
+                  "echo answered tools.list with pong, not the declared tools.catalogue");
+    expect_error (raw_ask (c, PROTO_tools_call), "internal",
+                  "echo answered tools.call with pong, not the declared tools.result");
+    /* A type with no row gets the one code, whatever the type. */
+    expect_error (raw_ask (c, PROTO_stats_get), "unknown_type", "echo does not serve stats.get");
+    expect_error (raw_ask (c, PROTO_pong), "unknown_type", "echo does not serve pong");
+    /* The declared reply goes through. */
+    proto_msg_t *rep = raw_ask (c, PROTO_runs_list);
+    assert_int_equal (rep->type, PROTO_runs_page);
+    proto_msg_destroy (&rep);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (a);
+    support_expect_clean_exit (bus);
+
+    /* A table that routes a non-request, a built-in or a type twice is refused. */
+    bus_worker_t *w = bus_worker_new ("ipc://@none", "echo", "x", "test", NULL, NULL);
+    assert_non_null (w);
+    const bus_route_t pong[] = { { PROTO_pong, right }, BUS_ROUTES_END };
+    const bus_route_t ping[] = { { PROTO_ping, right }, BUS_ROUTES_END };
+    const bus_route_t twice[] = { { PROTO_runs_list, right }, { PROTO_runs_list, right },
+                                  BUS_ROUTES_END };
+    assert_int_equal (bus_worker_set_routes (w, pong), -1);
+    assert_int_equal (bus_worker_set_routes (w, ping), -1);
+    assert_int_equal (bus_worker_set_routes (w, twice), -1);
+    assert_int_equal (bus_worker_set_routes (w, s_routes), 0);
+    bus_worker_destroy (&w);
+}
+
 static void
 test_workers_reregister_after_broker_restart (void **state)
 {
@@ -527,6 +650,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_killed_worker_request_is_retried_once),
         cmocka_unit_test (test_retry_is_answered_from_cache),
         cmocka_unit_test (test_deferred_reply_is_given_once),
+        cmocka_unit_test (test_routes_check_replies),
         cmocka_unit_test (test_workers_reregister_after_broker_restart),
         cmocka_unit_test (test_errors_name_the_fault),
         cmocka_unit_test (test_tap_receives_exactly_its_prefix),

@@ -879,6 +879,46 @@ test_null_absent_unknown_ignored (void **state)
     proto_msg_destroy (&m);
 }
 
+/* Every message has one role: a request with its declared reply, a reply
+ * (`error` answers any request), or publish-only; and the prose agrees
+ * with the R rows: a message documented as "The answer to `x`." is the
+ * declared reply of x. */
+static void
+test_replies_declared (void **state)
+{
+    (void) state;
+    bool is_reply[PROTO_TYPE_COUNT] = { [PROTO_error] = true };
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++) {
+        proto_type_t rep = proto_reply_of ((proto_type_t) t);
+        if (rep == PROTO_TYPE_COUNT)
+            continue;
+        if (rep > PROTO_TYPE_COUNT || rep == PROTO_error)
+            fail_msg ("%s: its reply is not a catalogue message", proto_type_name (t));
+        is_reply[rep] = true;
+    }
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++) {
+        const char *name = proto_type_name ((proto_type_t) t);
+        int roles = (proto_reply_of ((proto_type_t) t) != PROTO_TYPE_COUNT) + is_reply[t]
+                    + proto_published_only ((proto_type_t) t);
+        if (roles != 1)
+            fail_msg ("%s has %d roles: declare it once as R(request, reply) or P(published)",
+                      name, roles);
+        const char *doc = proto_def ((proto_type_t) t)->doc;
+        const char *lead = "The answer to `";
+        if (strncmp (doc, lead, strlen (lead)))
+            continue;
+        const char *req = doc + strlen (lead), *end = strchr (req, '`');
+        assert_non_null (end);
+        proto_type_t rt = proto_type_lookup (req, (size_t) (end - req));
+        if (rt == PROTO_TYPE_COUNT || proto_reply_of (rt) != (proto_type_t) t)
+            fail_msg ("%s says it answers %.*s, but proto/ declares otherwise", name,
+                      (int) (end - req), req);
+    }
+    assert_int_equal (proto_reply_of (PROTO_TYPE_COUNT), PROTO_TYPE_COUNT);
+    assert_int_equal (proto_reply_of (PROTO_sandbox_destroy), PROTO_sandbox_info);
+    assert_false (proto_published_only (PROTO_sandbox_info));
+}
+
 int
 main (void)
 {
@@ -905,6 +945,7 @@ main (void)
         cmocka_unit_test (test_reserved_byte),
         cmocka_unit_test (test_null_absent_unknown_ignored),
         cmocka_unit_test (test_error_codes_declared),
+        cmocka_unit_test (test_replies_declared),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }

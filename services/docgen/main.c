@@ -105,6 +105,11 @@ print_message (proto_type_t type)
 {
     const proto_msgdef_t *def = proto_def (type);
     printf ("### `%s`\n\n%s\n\n", def->wire, def->doc);
+    proto_type_t reply = proto_reply_of (type);
+    if (reply != PROTO_TYPE_COUNT)
+        printf ("**Reply:** `%s`, or `error`.\n\n", proto_type_name (reply));
+    else if (proto_published_only (type))
+        printf ("**Published** only: never a request nor a reply.\n\n");
     if (!def->nfields) {
         printf ("No fields: the body is an empty map.\n\n");
         return;
@@ -130,6 +135,10 @@ protocol (void)
             "and `body`, a map holding the fields of the message's `type`. Each\n"
             "message is declared once in `proto/`; the C structs, the codec in\n"
             "`libcommon/proto.c` and this page are all made from those tables.\n\n"
+            "Each request below names its **Reply**, declared next to it as\n"
+            "`R(request, reply)`: a worker answers it with that type or with `error`,\n"
+            "answers a type it has no route for with `unknown_type`, and replaces a\n"
+            "handler's reply of any other type with an `internal` error.\n\n"
             "## Field types\n\n"
             "| Type | On the wire | Max means |\n"
             "|------|-------------|-----------|\n"
