@@ -1,6 +1,6 @@
 /* handler: sandbox-manager's bus requests, one handler per request type
- * (routes, at the end), each reading the sandbox id through its own type's
- * body. Every request naming a sandbox is checked against its owner (the
+ * (sbx_routes, at the end), each reading the sandbox id through its own
+ * type's body; svc's worker answers other types `unknown_type`. Every request naming a sandbox is checked against its owner (the
  * envelope's user at create; operators excepted) and answers `not_found`
  * for anyone else; a list shows only the caller's. Lifecycle requests
  * (create, get, list, destroy, set_timeout, pause, resume) are answered
@@ -405,10 +405,7 @@ on_sandbox_list (const proto_msg_t *req, void *arg)
 }
 
 #define ROW(type) { PROTO_##type, on_##type }
-static const struct {
-    proto_type_t type;
-    bus_handler_fn *handler;
-} routes[] = {
+const bus_route_t sbx_routes[] = {
     ROW (sandbox_create), ROW (sandbox_list), ROW (sandbox_get), ROW (sandbox_destroy),
     ROW (sandbox_set_timeout), ROW (sandbox_pause), ROW (sandbox_resume), ROW (sandbox_exec),
     ROW (sandbox_run_code), ROW (sandbox_exec_cancel), ROW (sandbox_exec_list),
@@ -417,14 +414,5 @@ static const struct {
     ROW (sandbox_list_files), ROW (sandbox_delete_file), ROW (sandbox_create_directory),
     ROW (sandbox_get_file_info), ROW (sandbox_check_file_exists), ROW (sandbox_get_file_size),
     ROW (sandbox_watch_start), ROW (sandbox_watch_stop),
+    BUS_ROUTES_END,
 };
-
-proto_msg_t *
-sbx_handle (const proto_msg_t *req, void *arg)
-{
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (routes[i].type == req->type)
-            return routes[i].handler (req, arg);
-    return proto_error_new (req, PROTO_ERR_unknown_type, "type: sandbox-manager does not "
-                            "serve '%s'", proto_type_name (req->type));
-}

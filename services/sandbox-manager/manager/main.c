@@ -291,7 +291,7 @@ main (int argc, char **argv)
     static const svc_def_t def = {
         .name = "sandbox-manager",
         .summary = "isolated Linux sandboxes on this host",
-        .handler = sbx_handle,
+        .routes = sbx_routes,
         .setup = setup,
         .teardown = teardown,
     };

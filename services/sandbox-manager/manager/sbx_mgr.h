@@ -68,8 +68,8 @@ bool sbx_host_pending (box_t *box, const char *request);
 /* A `sandbox.info` for box, as the reply to req (NULL: an event). */
 proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);
 
-/* Bus requests (handler.c). */
-proto_msg_t *sbx_handle (const proto_msg_t *req, void *arg);
+/* Bus requests (handler.c): one row per request type, for svc_def_t. */
+extern const bus_route_t sbx_routes[];
 /* Starts one warm-pool sandbox (default limits, unclaimed) unless the pool
  * is full or a start is under way. Returns 1 started, 0 nothing to do, -1
  * the start failed. */
