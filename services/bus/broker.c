@@ -284,14 +284,14 @@ instance_list (broker_t *self, const proto_msg_t *req)
     service_t *s = zhashx_lookup (self->services, name);
     size_t skip = strlen (name) + 1;
     json_t *ids = json_array ();
-    for (size_t i = 0; s && ids && i < s->nworkers; i++) {
+    for (size_t i = 0; s && i < s->nworkers; i++) {
         const service_t *inst = s->workers[i]->instance;
         if (inst && strlen (inst->name) > skip)
             json_array_append_new (ids, json_string (inst->name + skip));
     }
     proto_msg_t *rep = proto_msg_new (PROTO_bus_instance_list, req);
-    if (!rep || !ids || mpjson_set (&rep->body.bus_instance_list.instances, ids, 2)
-        || proto_set_str (&rep->body.bus_instance_list.service, name)) {
+    proto_set_str (&rep->body.bus_instance_list.service, name);
+    if (mpjson_set (&rep->body.bus_instance_list.instances, ids, 2)) {
         proto_msg_destroy (&rep);
         rep = proto_error_new (req, PROTO_ERR_internal, "bus: cannot list the instances of '%s'", name);
     }

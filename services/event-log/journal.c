@@ -9,6 +9,7 @@
  * events in the same transaction (event sourcing), so it never disagrees
  * with them. */
 #define _GNU_SOURCE /* pipe2 */
+#include "xalloc.h"
 #include "elog.h"
 #include "cfg.h"
 #include "clog.h"
@@ -333,8 +334,6 @@ static proto_msg_t *
 published (const item_t *it)
 {
     proto_msg_t *ev = proto_msg_new (PROTO_event, bus_pending_request (it->pending));
-    if (!ev)
-        return NULL;
     proto_set_str (&ev->body.event.kind, it->kind);
     if (it->data.data)
         proto_set_bytes (&ev->body.event.data, it->data.data, it->data.size);
@@ -600,9 +599,10 @@ journal_append (journal_t *self, const proto_msg_t *req)
     }
     item_t *it = &q->items[q->count];
     memset (it, 0, sizeof *it);
-    it->kind = strdup (b->kind);
-    if (!it->kind || (b->data.data && proto_set_bytes (&it->data, b->data.data, b->data.size))
-        || !(it->pending = bus_worker_defer (svc_worker (self->el->svc)))) {
+    it->kind = xstrdup (b->kind);
+    if (b->data.data)
+        proto_set_bytes (&it->data, b->data.data, b->data.size);
+    if (!(it->pending = bus_worker_defer (svc_worker (self->el->svc)))) {
         item_free (it);
         return NULL;
     }

@@ -41,7 +41,7 @@ run_record_get (elog_t *el, const proto_msg_t *req)
     if (!g.rec)
         return proto_error_new (req, PROTO_ERR_not_found, "run.record.get: no run '%s'", g.run);
     proto_msg_t *rep = proto_msg_new (PROTO_run_record, req);
-    if (rep && mpjson_set (&rep->body.run_record.run, g.rec, 64))
+    if (mpjson_set (&rep->body.run_record.run, g.rec, 64))
         proto_msg_destroy (&rep);
     json_decref (g.rec);
     return rep;
@@ -119,9 +119,11 @@ runs_list (elog_t *el, const proto_msg_t *req)
     proto_msg_t *rep = NULL;
     if (store_read (el->store, list_runs, &l))
         rep = proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
-    else if ((rep = proto_msg_new (PROTO_runs_page, req))) {
-        if (mpjson_set (&rep->body.runs_page.runs, l.runs, 64)
-            || (*l.next && proto_set_str (&rep->body.runs_page.next, l.next)))
+    else {
+        rep = proto_msg_new (PROTO_runs_page, req);
+        if (*l.next)
+            proto_set_str (&rep->body.runs_page.next, l.next);
+        if (mpjson_set (&rep->body.runs_page.runs, l.runs, 64))
             proto_msg_destroy (&rep);
     }
     json_decref (l.runs);
@@ -247,7 +249,8 @@ events_read (elog_t *el, const proto_msg_t *req)
         rep = proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
     else if (r.hidden)
         rep = proto_error_new (req, PROTO_ERR_not_found, "events.read: no run '%s'", q->run);
-    else if ((rep = proto_msg_new (PROTO_events_page, req))) {
+    else {
+        rep = proto_msg_new (PROTO_events_page, req);
         rep->body.events_page.events.size = r.out.size;
         rep->body.events_page.events.data = (uint8_t *) msgpack_sbuffer_release (&r.out);
         rep->body.events_page.next = r.next;
@@ -258,8 +261,8 @@ events_read (elog_t *el, const proto_msg_t *req)
         proto_msg_t *mark = proto_msg_new (PROTO_event, req);
         char topic[64];
         snprintf (topic, sizeof topic, "sync.%s", q->sync);
-        if (mark && !proto_set_str (&mark->body.event.kind, "sync"))
-            bus_pub_send (svc_pub (el->svc), topic, mark);
+        proto_set_str (&mark->body.event.kind, "sync");
+        bus_pub_send (svc_pub (el->svc), topic, mark);
         proto_msg_destroy (&mark);
     }
     return rep;

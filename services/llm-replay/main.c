@@ -9,6 +9,7 @@
  * in that connection's thread and costs nothing to the others. It also
  * measures what a provider would see of its client (gaps.h): the time from
  * the end of each reply to the request that continues it, on GET /stats. */
+#include "xalloc.h"
 #include "cassette.h"
 #include "cfg.h"
 #include "clog.h"
@@ -378,6 +379,7 @@ int
 main (int argc, char **argv)
 {
     const char *usage = "[--port N] [--cassettes DIR] [--latency-ms N]";
+    xalloc_install ();
     const char *dir = cfg_str ("CAISSON_LLM_REPLAY_DIR");
     if (!*dir)
         dir = CAISSON_CASSETTE_DIR;

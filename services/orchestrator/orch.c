@@ -102,9 +102,9 @@ orch_cancel_tool (orch_t *self, const char *call_id, const char *reason)
     proto_msg_t *msg = proto_msg_new (PROTO_tools_cancel, NULL);
     char topic[256];
     snprintf (topic, sizeof topic, "tools.cancel.%s", call_id);
-    if (!msg || proto_set_str (&msg->body.tools_cancel.call_id, call_id)
-        || proto_set_str (&msg->body.tools_cancel.reason, reason)
-        || bus_pub_send (svc_pub (self->svc), topic, msg))
+    proto_set_str (&msg->body.tools_cancel.call_id, call_id);
+    proto_set_str (&msg->body.tools_cancel.reason, reason);
+    if (bus_pub_send (svc_pub (self->svc), topic, msg))
         clog_error (NULL, "cannot publish %s", topic);
     proto_msg_destroy (&msg);
 }

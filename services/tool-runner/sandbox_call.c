@@ -209,11 +209,7 @@ int
 sandbox_call_check (tool_ctx_t *ctx, const char *sandbox_id, json_t **error)
 {
     proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_get);
-    if (!req || proto_set_str (&req->body.sandbox_get.sandbox_id, sandbox_id)) {
-        proto_msg_destroy (&req);
-        *error = tool_error ("internal", NULL, "out of memory");
-        return -1;
-    }
+    proto_set_str (&req->body.sandbox_get.sandbox_id, sandbox_id);
     proto_msg_t *rep = sandbox_call (ctx, sandbox_id, req, PROTO_sandbox_info, error);
     if (!rep)
         return -1;

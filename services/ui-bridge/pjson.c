@@ -64,9 +64,11 @@ set_field (void *slot, const proto_field_t *f, const char *name, json_t *v, char
                 snprintf (why, whylen, "field '%s' contains a NUL character", name);
                 return -1;
             }
-            return proto_set_str ((char **) slot, json_string_value (v));
+            proto_set_str ((char **) slot, json_string_value (v));
         }
-        return proto_set_bytes ((proto_bytes_t *) slot, json_string_value (v), len);
+        else
+            proto_set_bytes ((proto_bytes_t *) slot, json_string_value (v), len);
+        return 0;
     }
     case PROTO_T_U64:
         if (!json_is_integer (v) || json_integer_value (v) < 0

@@ -153,12 +153,11 @@ proto_msg_t *
 app_msg (http_req_t *req, proto_type_t type)
 {
     proto_msg_t *msg = proto_msg_new (type, NULL);
-    if (msg && (proto_set_str (&msg->env.corr, req->corr)
-                || (*req->user && proto_set_str (&msg->env.user, req->user))))
-        proto_msg_destroy (&msg);
+    proto_set_str (&msg->env.corr, req->corr);
+    if (*req->user)
+        proto_set_str (&msg->env.user, req->user);
     /* every service below checks owners against these two */
-    if (msg)
-        msg->env.op = req->operator_;
+    msg->env.op = req->operator_;
     return msg;
 }
 
