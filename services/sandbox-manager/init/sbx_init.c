@@ -65,71 +65,40 @@ configure (sbx_ictx_t *ctx, const proto_msg_t *req)
  * ownership of req and returns its reply, or NULL when it is sent later. */
 typedef proto_msg_t *(init_fn) (loop_t *l, proto_msg_t *req);
 
-static proto_msg_t *
-on_create (loop_t *l, proto_msg_t *req)
-{
-    proto_msg_t *rep = configure (l->ctx, req);
-    proto_msg_destroy (&req);
-    return rep;
-}
-
-static proto_msg_t *
-on_exec (loop_t *l, proto_msg_t *req)
-{
-    return sbx_procs_exec (l->procs, req);
-}
-
-static proto_msg_t *
-on_run_code (loop_t *l, proto_msg_t *req)
-{
-    return sbx_procs_run_code (l->procs, req);
-}
-
-/* The process requests take req. */
+/* The process requests take req (exec and wait may answer later). */
 #define ON_PROC(name, fn) \
     static proto_msg_t *on_##name (loop_t *l, proto_msg_t *req) \
     { \
         return fn (l->procs, req); \
     }
+ON_PROC (exec, sbx_procs_exec)
+ON_PROC (run_code, sbx_procs_run_code)
 ON_PROC (exec_list, sbx_procs_list)
 ON_PROC (exec_cancel, sbx_procs_cancel)
 ON_PROC (exec_kill, sbx_procs_kill)
 ON_PROC (exec_wait, sbx_procs_wait)
 ON_PROC (exec_output, sbx_procs_output)
 
-static proto_msg_t *
-on_watch_start (loop_t *l, proto_msg_t *req)
-{
-    proto_msg_t *rep = sbx_watch_start (l->watch, req);
-    proto_msg_destroy (&req);
-    return rep;
-}
-
-static proto_msg_t *
-on_watch_stop (loop_t *l, proto_msg_t *req)
-{
-    proto_msg_t *rep = sbx_watch_stop (l->watch, req);
-    proto_msg_destroy (&req);
-    return rep;
-}
-
-/* The file requests borrow req and answer at once. */
-#define ON_FILE(name, fn) \
+/* The others borrow req from state and answer at once. */
+#define ON_NOW(name, fn, state) \
     static proto_msg_t *on_##name (loop_t *l, proto_msg_t *req) \
     { \
-        proto_msg_t *rep = fn (l->ctx, req); \
+        proto_msg_t *rep = fn (l->state, req); \
         proto_msg_destroy (&req); \
         return rep; \
     }
-ON_FILE (write_file, sbx_files_write)
-ON_FILE (write_files, sbx_files_write_many)
-ON_FILE (create_directory, sbx_files_mkdir)
-ON_FILE (read_file, sbx_files_read)
-ON_FILE (get_file_info, sbx_files_info)
-ON_FILE (get_file_size, sbx_files_size)
-ON_FILE (list_files, sbx_files_list)
-ON_FILE (delete_file, sbx_files_delete)
-ON_FILE (check_file_exists, sbx_files_exists)
+ON_NOW (create, configure, ctx)
+ON_NOW (watch_start, sbx_watch_start, watch)
+ON_NOW (watch_stop, sbx_watch_stop, watch)
+ON_NOW (write_file, sbx_files_write, ctx)
+ON_NOW (write_files, sbx_files_write_many, ctx)
+ON_NOW (create_directory, sbx_files_mkdir, ctx)
+ON_NOW (read_file, sbx_files_read, ctx)
+ON_NOW (get_file_info, sbx_files_info, ctx)
+ON_NOW (get_file_size, sbx_files_size, ctx)
+ON_NOW (list_files, sbx_files_list, ctx)
+ON_NOW (delete_file, sbx_files_delete, ctx)
+ON_NOW (check_file_exists, sbx_files_exists, ctx)
 
 static const struct {
     proto_type_t type;
