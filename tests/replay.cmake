@@ -1,7 +1,6 @@
 # The scripted model (caisson-llm-replay): its loop-gap figures on
 # GET /stats, over real HTTP with the orchestrator's request builders, and
 # their pairing (gaps.c) in process.
-caisson_test(test_replay test_replay.c ${PROJECT_SOURCE_DIR}/services/llm-replay/gaps.c)
-target_include_directories(test_replay PRIVATE ${PROJECT_SOURCE_DIR}/services/llm-replay)
-target_link_libraries(test_replay PRIVATE llm PkgConfig::CURL pthread)
+caisson_test(test_replay test_replay.c)
+target_link_libraries(test_replay PRIVATE llmreplay PkgConfig::CURL)
 add_dependencies(test_replay caisson-llm-replay)

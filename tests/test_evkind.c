@@ -78,6 +78,7 @@ test_constructors (void **state)
     /* what a constructor builds passes the check, for every kind */
     for (int k = 0; k < EVK_COUNT; k++) {
         const evk_def_t *def = evk_def ((evk_kind_t) k);
+        /* cppcheck-suppress unusedStructMember ; align is there for its alignment */
         union { char bytes[1024]; max_align_t align; } u = { { 0 } };
         char *fields = u.bytes;
         json_t *any = json_object ();

@@ -78,8 +78,8 @@ status_http (const char *token, const char *run, char *out, size_t len)
     snprintf (path, sizeof path, "/api/runs/%s", run);
     long status;
     json_t *doc = ui_json ("GET", path, token, NULL, &status);
-    snprintf (out, len, "%s", status == 200
-              ? json_string_value (json_object_get (doc, "status")) ?: "" : "");
+    const char *s = status == 200 ? json_string_value (json_object_get (doc, "status")) : NULL;
+    snprintf (out, len, "%s", s ? s : "");
     json_decref (doc);
 }
 
@@ -512,7 +512,7 @@ test_stream_outlives_revoked_token (void **state)
                 (char *) NULL);
         _exit (127);
     }
-    usleep (1500000);
+    zclock_sleep (1500);
 
     char id[16];
     token_id (token, id);
@@ -535,7 +535,7 @@ test_stream_outlives_revoked_token (void **state)
     ui_res_t res = ui_request ("POST", path, ts_root, NULL, NULL);
     assert_int_equal (res.status, 200);
     ui_res_free (&res);
-    usleep (1500000);
+    zclock_sleep (1500);
     kill (curl, SIGTERM);
     support_stop (curl, SIGKILL, 2000);
     FILE *f = fopen (out, "r");

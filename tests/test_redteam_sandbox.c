@@ -629,8 +629,7 @@ test_stack_descriptors_and_modes (void **state)
     FILE *f = fopen (path, "r");
     assert_non_null (f);
     char name[64];
-    int pid, inst;
-    (void) inst;
+    int pid;
     while (fscanf (f, "%63s %d %*s", name, &pid) == 2) {
         char fdir[64], link[1100], target[1024];
         snprintf (fdir, sizeof fdir, "/proc/%d/fd", pid);

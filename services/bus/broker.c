@@ -177,7 +177,7 @@ service_attach (service_t *s, worker_t *w)
 }
 
 static void
-service_detach (service_t *s, worker_t *w)
+service_detach (service_t *s, const worker_t *w)
 {
     for (size_t i = 0; s && i < s->nworkers; i++)
         if (s->workers[i] == w) {

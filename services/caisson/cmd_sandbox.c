@@ -177,8 +177,16 @@ write_cmd (const char *id, const char *path)
     uint8_t *buf = malloc (cap);
     size_t n;
     while (buf && (n = fread (buf + len, 1, cap - len, stdin)) > 0)
-        if ((len += n) == cap && cap < (8u << 20))
-            buf = realloc (buf, cap *= 2);
+        if ((len += n) == cap && cap < (8u << 20)) {
+            uint8_t *bigger = realloc (buf, cap *= 2);
+            if (!bigger)
+                free (buf);
+            buf = bigger;
+        }
+    if (!buf) {
+        fprintf (stderr, "caisson: out of memory reading the file from stdin\n");
+        return 1;
+    }
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_write_file, NULL);
     proto_set_str (&req->body.sandbox_write_file.sandbox_id, id);
     proto_set_str (&req->body.sandbox_write_file.path, path);

@@ -46,7 +46,7 @@ typedef struct {
 
 typedef struct {
     char *body;
-    size_t len, pos, cut_at, write;
+    size_t len, cut_at, write;
     uint64_t latency_ms;
     bool stall, started, ended;
     uint64_t key;               /* gaps_reply_key of this reply */
