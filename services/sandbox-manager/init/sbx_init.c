@@ -9,6 +9,7 @@
 #include "sbx_initd.h"
 #include "mpjson.h"
 #include "sbx_wire.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -149,34 +150,38 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
     /* The host's services run with umask 077; inside, files are the
      * sandbox's own (its workspace is 0700 on the host), so the usual 022. */
     umask (022);
-    loop_t l = { .ctx = ctx, .conn = -1 };
+    /* The loop never ends (pid 1 goes only with its sandbox), so its
+     * state is never freed. */
+    loop_t *l = xcalloc (1, sizeof *l);
+    l->ctx = ctx;
+    l->conn = -1;
     ctx->send = send_to_manager;
-    ctx->send_arg = &l;
+    ctx->send_arg = l;
     ctx->env = json_object ();
-    l.procs = sbx_procs_new (ctx);
-    l.watch = sbx_watch_new (ctx);
-    if (!l.procs || !l.watch)
+    l->procs = sbx_procs_new (ctx);
+    l->watch = sbx_watch_new (ctx);
+    if (!l->procs)
         return 1;
     struct pollfd fds[MAX_FDS];
     for (;;) {
         int timeout = -1, n = 0;
         fds[n++] = (struct pollfd) { .fd = listen_fd, .events = POLLIN };
         fds[n++] = (struct pollfd) { .fd = sfd, .events = POLLIN };
-        fds[n++] = (struct pollfd) { .fd = l.conn, .events = POLLIN };
-        fds[n++] = (struct pollfd) { .fd = sbx_watch_fd (l.watch), .events = POLLIN };
+        fds[n++] = (struct pollfd) { .fd = l->conn, .events = POLLIN };
+        fds[n++] = (struct pollfd) { .fd = sbx_watch_fd (l->watch), .events = POLLIN };
         int base = n;
-        n += sbx_procs_pollfds (l.procs, fds + n, MAX_FDS - n, &timeout);
+        n += sbx_procs_pollfds (l->procs, fds + n, MAX_FDS - n, &timeout);
         if (poll (fds, (nfds_t) n, timeout) < 0 && errno != EINTR)
             continue;
         if (fds[0].revents) {
             /* cppcheck-suppress nullPointer ; gnu.cfg wrongly wants accept4's address */
             int c = accept4 (listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (c >= 0) {
-                if (l.conn >= 0)
-                    close (l.conn);
-                sbx_wire_destroy (&l.wire);
-                l.conn = c;
-                l.wire = sbx_wire_new (l.conn);
+                if (l->conn >= 0)
+                    close (l->conn);
+                sbx_wire_destroy (&l->wire);
+                l->conn = c;
+                l->wire = sbx_wire_new (l->conn);
             }
             continue;
         }
@@ -186,18 +191,18 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
                 ;
         }
         if (fds[3].revents)
-            sbx_watch_service (l.watch);
-        if (fds[2].revents && l.wire) {
-            int gone = sbx_wire_fill (l.wire), bad;
+            sbx_watch_service (l->watch);
+        if (fds[2].revents && l->wire) {
+            int gone = sbx_wire_fill (l->wire), bad;
             proto_msg_t *req;
-            while ((req = sbx_wire_next (l.wire, &bad)))
-                send_to_manager (&l, dispatch (&l, req));
+            while ((req = sbx_wire_next (l->wire, &bad)))
+                send_to_manager (l, dispatch (l, req));
             if (gone) {
-                sbx_wire_destroy (&l.wire);
-                close (l.conn);
-                l.conn = -1;
+                sbx_wire_destroy (&l->wire);
+                close (l->conn);
+                l->conn = -1;
             }
         }
-        sbx_procs_service (l.procs, fds + base, n - base);
+        sbx_procs_service (l->procs, fds + base, n - base);
     }
 }

@@ -88,7 +88,7 @@ int sbx_files_resolve (const char *path, bool want_parent, char *out, size_t out
 
 /* Watches (sbx_watch.c): inotify, one instance made on the first start. */
 typedef struct _sbx_watch_t sbx_watch_t;
-sbx_watch_t *sbx_watch_new (sbx_ictx_t *ctx);
+sbx_watch_t *sbx_watch_new (sbx_ictx_t *ctx);     /* never NULL (xalloc) */
 void sbx_watch_destroy (sbx_watch_t **self_p);
 /* Answer sandbox.watch.start and sandbox.watch.stop. */
 proto_msg_t *sbx_watch_start (sbx_watch_t *self, const proto_msg_t *req);

@@ -4,6 +4,7 @@
  * that the manager publishes on `sandbox.<id>.watch.<watchId>`. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
+#include "xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,9 +31,7 @@ struct _sbx_watch_t {
 sbx_watch_t *
 sbx_watch_new (sbx_ictx_t *ctx)
 {
-    sbx_watch_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    sbx_watch_t *self = xcalloc (1, sizeof *self);
     self->ctx = ctx;
     self->ifd = -1;
     self->next_watch = 1;
