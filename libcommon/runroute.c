@@ -4,6 +4,7 @@
 #include "runroute.h"
 #include "mdp.h"
 #include "mpjson.h"
+#include "sandbox_id.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,9 +25,9 @@ runroute_of_record (const json_t *record, char *service, size_t len)
 int
 runroute_sandbox (const char *id, char *service, size_t len)
 {
-    const char *dash = id ? strrchr (id, '-') : NULL;
-    if (dash && dash > id && dash - id < 64) {
-        snprintf (service, len, "sandbox-manager.%.*s", (int) (dash - id), id);
+    char inst[SANDBOX_ID_INSTANCE_MAX + 1];
+    if (sandbox_id_instance (id, inst, sizeof inst) == 0) {
+        snprintf (service, len, "sandbox-manager.%s", inst);
         return 0;
     }
     snprintf (service, len, "sandbox-manager");

@@ -5,7 +5,7 @@
 #include "cfg.h"
 #include "forge.h"
 #include "mpjson.h"
-#include "sbxcall.h"
+#include "sandbox_call.h"
 #include "stack.h"
 
 #include <limits.h>

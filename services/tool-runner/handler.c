@@ -10,7 +10,7 @@
 #include "mpjson.h"
 #include "runroute.h"
 #include "bus_tap.h"
-#include "sbxcall.h"
+#include "sandbox_call.h"
 #include "schema.h"
 
 #include <curl/curl.h>
@@ -376,10 +376,10 @@ fingerprint (const char *name, const json_t *args, bool dry, char out[CID_SIZE])
     char *key = malloc (len);
     if (key) {
         snprintf (key, len, "%s\n%s\n%d", name, text ? text : "", dry);
-        sbx_derive_id (key, out);
+        sandbox_call_derive_id (key, out);
     }
     else
-        sbx_derive_id (name, out);
+        sandbox_call_derive_id (name, out);
     free (key);
     free (text);
 }

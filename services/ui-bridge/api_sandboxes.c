@@ -6,6 +6,7 @@
 #include "api.h"
 #include "pjson.h"
 #include "runroute.h"
+#include "sandbox_id.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static http_res_t *
 s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **info_p)
 {
     const char *id = req->params[0];
-    if (!app_valid_id (id, 96))
+    if (!sandbox_id_valid (id))
         return not_found (id);
     runroute_sandbox (id, service, len);
     proto_msg_t *msg = app_msg (req, PROTO_sandbox_get), *rep;
