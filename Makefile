@@ -3,15 +3,16 @@
 # machine needs nothing installed by hand.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: up test test-plain test-asan test-deploy build deps bench fuzz docs clean
+.PHONY: up test test-plain test-asan test-tsan test-deploy build deps bench fuzz docs lint clean
 
 up: build
 	./$(BUILD)/bin/caisson up
 
-test: test-plain test-asan
+test: test-plain test-asan test-tsan
 
 deps:
 	@scripts/bootstrap
@@ -28,6 +29,28 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
+
+# The suites labelled `threaded` (ui-bridge, tool-runner, event-log) under
+# ThreadSanitizer. Every process writes its reports to $(TSAN_BUILD)/tsan
+# (tests/CMakeLists.txt), so a race in a service a test spawned fails the
+# run even when the test itself passed.
+test-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCAISSON_TSAN=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@rm -f $(TSAN_BUILD)/tsan/report.*
+	@rc=0; ctest --test-dir $(TSAN_BUILD) -L threaded --output-on-failure -j 2 || rc=1; \
+	if ls $(TSAN_BUILD)/tsan/report.* >/dev/null 2>&1; then \
+	    cat $(TSAN_BUILD)/tsan/report.*; echo "test-tsan: ThreadSanitizer reports above"; rc=1; \
+	fi; exit $$rc
+
+# Static analysis: cppcheck over every C file, with the checks and the
+# exclusions docs/development.md lists (.cppcheck/). Fails on any finding.
+lint: deps
+	cppcheck --quiet -j $(JOBS) --std=c11 --enable=warning,style,performance,portability \
+	    --library=posix --library=gnu --library=.cppcheck/jansson.cfg --library=.cppcheck/cmocka.cfg \
+	    --suppressions-list=.cppcheck/suppressions --inline-suppr --error-exitcode=1 \
+	    --template='{file}:{line}: {severity} ({id}): {message}' \
+	    -I libcommon -I . libcommon services tests bench
 
 # Builds the images and proves compose.yaml with podman (tests/deploy/run).
 test-deploy:
@@ -52,6 +75,11 @@ fuzz: deps
 docs: build
 	./$(BUILD)/bin/caisson-docgen protocol > docs/protocol.md
 	./$(BUILD)/bin/caisson-docgen configuration > docs/configuration.md
+	@# docs/events.md: the kinds section between its markers, the prose kept
+	./$(BUILD)/bin/caisson-docgen events > $(BUILD)/events-kinds.md
+	awk -v gen=$(BUILD)/events-kinds.md '/^<!-- BEGIN generated/ { while ((getline l < gen) > 0) \
+	    print l; skip = 1; next } skip && /^<!-- END generated/ { skip = 0; next } !skip' \
+	    docs/events.md > $(BUILD)/events.md && mv $(BUILD)/events.md docs/events.md
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz

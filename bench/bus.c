@@ -98,8 +98,9 @@ send_ping (path_t *p, const opts_t *o, char id[CID_SIZE])
     uint8_t *data = NULL;
     size_t size;
     int rc = -1;
-    if (m && (o->payload == 0 || proto_set_bytes (&m->body.ping.data, s_payload, (size_t) o->payload) == 0)
-        && proto_encode (m, &data, &size) == 0) {
+    if (o->payload)
+        proto_set_bytes (&m->body.ping.data, s_payload, (size_t) o->payload);
+    if (proto_encode (m, &data, &size) == 0) {
         if (id)
             snprintf (id, CID_SIZE, "%s", m->env.id);
         rc = p->client ? bus_client_send (p->client, SERVICE, data, size)
@@ -675,8 +676,9 @@ main (int argc, char **argv)
     proto_msg_t *sample = proto_msg_new (PROTO_ping, NULL);
     uint8_t *data = NULL;
     size_t ping_size = 0;
-    if (sample && (!o.payload || proto_set_bytes (&sample->body.ping.data, s_payload, (size_t) o.payload) == 0)
-        && proto_encode (sample, &data, &ping_size) == 0)
+    if (o.payload)
+        proto_set_bytes (&sample->body.ping.data, s_payload, (size_t) o.payload);
+    if (proto_encode (sample, &data, &ping_size) == 0)
         free (data);
     proto_msg_destroy (&sample);
 

@@ -64,7 +64,7 @@ static char *
 create (bus_client_t *c)
 {
     proto_msg_t *rep = ask (c, proto_msg_new (PROTO_sandbox_create, NULL));
-    char *id = strdup (rep->body.sandbox_info.sandboxId);
+    char *id = strdup (rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     return id;
 }
@@ -73,12 +73,12 @@ static void
 exec_true (bus_client_t *c, const char *id, const uint8_t *cmd, size_t cmdlen)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     proto_set_bytes (&req->body.sandbox_exec.command, cmd, cmdlen);
     proto_msg_t *rep = ask (c, req);
-    if (rep->body.sandbox_exec_result.exitCode != 0) {
+    if (rep->body.sandbox_exec_result.exit_code != 0) {
         fprintf (stderr, "bench-sandbox: /bin/true exited %lld\n",
-                 (long long) rep->body.sandbox_exec_result.exitCode);
+                 (long long) rep->body.sandbox_exec_result.exit_code);
         exit (1);
     }
     proto_msg_destroy (&rep);
@@ -88,7 +88,7 @@ static void
 destroy (bus_client_t *c, char *id)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_destroy, NULL);
-    proto_set_str (&req->body.sandbox_destroy.sandboxId, id);
+    proto_set_str (&req->body.sandbox_destroy.sandbox_id, id);
     proto_msg_t *rep = ask (c, req);
     proto_msg_destroy (&rep);
     free (id);

@@ -1,6 +1,7 @@
 /* bus_worker: Majordomo worker with heartbeats, reconnect and a reply
  * cache. See bus_worker.h and mdp.h. */
 #include "bus_worker.h"
+#include "xalloc.h"
 #include "busio.h"
 #include "buskey.h"
 #include "cfg.h"
@@ -288,8 +289,6 @@ builtin (bus_worker_t *self, const proto_msg_t *req)
     proto_msg_t *rep = NULL;
     if (req->type == PROTO_health_req) {
         rep = proto_msg_new (PROTO_health_rep, req);
-        if (!rep)
-            return NULL;
         proto_health_rep_t *b = &rep->body.health_rep;
         proto_set_str (&b->service, self->service);
         proto_set_str (&b->instance, self->instance);
@@ -299,7 +298,7 @@ builtin (bus_worker_t *self, const proto_msg_t *req)
     }
     else if (req->type == PROTO_ping) {
         rep = proto_msg_new (PROTO_pong, req);
-        if (rep && req->body.ping.data.data)
+        if (req->body.ping.data.data)
             proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data,
                              req->body.ping.data.size);
     }
@@ -407,12 +406,8 @@ bus_worker_defer (bus_worker_t *self)
     const proto_msg_t *cur = self->current;
     if (!cur)
         return NULL;
-    bus_pending_t *p = calloc (1, sizeof *p);
-    proto_msg_t *copy = p ? calloc (1, sizeof *copy) : NULL;
-    if (!copy) {
-        free (p);
-        return NULL;
-    }
+    bus_pending_t *p = xcalloc (1, sizeof *p);
+    proto_msg_t *copy = xcalloc (1, sizeof *copy);
     /* Only the envelope is kept: enough to address the reply and carry the
      * correlation, run, user and operator flag on. The body type with no
      * fields to free keeps proto_msg_destroy from touching the empty body. */
@@ -421,12 +416,13 @@ bus_worker_defer (bus_worker_t *self)
     p->req = copy;
     p->type = cur->type;
     zmq_msg_init (&p->client);
-    if (proto_set_str (&copy->env.type, cur->env.type) || proto_set_str (&copy->env.id, cur->env.id)
-        || proto_set_str (&copy->env.corr, cur->env.corr)
-        || proto_set_str (&copy->env.cause, cur->env.cause)
-        || proto_set_str (&copy->env.run, cur->env.run)
-        || proto_set_str (&copy->env.user, cur->env.user)
-        || zmq_msg_copy (&p->client, self->current_client)) {
+    proto_set_str (&copy->env.type, cur->env.type);
+    proto_set_str (&copy->env.id, cur->env.id);
+    proto_set_str (&copy->env.corr, cur->env.corr);
+    proto_set_str (&copy->env.cause, cur->env.cause);
+    proto_set_str (&copy->env.run, cur->env.run);
+    proto_set_str (&copy->env.user, cur->env.user);
+    if (zmq_msg_copy (&p->client, self->current_client)) {
         pending_free (p);
         return NULL;
     }

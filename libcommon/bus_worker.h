@@ -69,7 +69,8 @@ void bus_worker_stop (bus_worker_t *self);
 /* Inside a handler only: takes the current request's reply slot, so the
  * handler can return BUS_DEFERRED and answer later with bus_worker_answer.
  * A resend of a deferred request that arrives meanwhile (from any client)
- * waits for that answer and gets it too. Returns NULL when out of memory. */
+ * waits for that answer and gets it too. Returns NULL only when the client's
+ * address cannot be kept (zmq_msg_copy fails). */
 bus_pending_t *bus_worker_defer (bus_worker_t *self);
 
 /* Sends rep (NULL: an `internal` error) as the answer to *pending_p,

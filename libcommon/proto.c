@@ -5,6 +5,7 @@
  * the second can read fields knowing every length is sound, and check only
  * what the catalogue says about them. */
 #include "proto.h"
+#include "xalloc.h"
 #include "cfg.h"
 #include "cid.h"
 #include "mpr.h"
@@ -154,29 +155,23 @@ now_us (void)
     return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-int
+void
 proto_set_str (char **field, const char *value)
 {
-    char *copy = value ? strdup (value) : NULL;
-    if (value && !copy)
-        return -1;
+    char *copy = value ? xstrdup (value) : NULL;
     free (*field);
     *field = copy;
-    return 0;
 }
 
-int
+void
 proto_set_bytes (proto_bytes_t *field, const void *data, size_t len)
 {
-    uint8_t *copy = malloc (len ? len : 1);
-    if (!copy)
-        return -1;
+    uint8_t *copy = xmalloc (len);
     if (len)
         memcpy (copy, data, len);
     free (field->data);
     field->data = copy;
     field->size = len;
-    return 0;
 }
 
 static char s_user[129];
@@ -192,30 +187,26 @@ proto_set_identity (const char *user, bool op)
 proto_msg_t *
 proto_msg_new (proto_type_t type, const proto_msg_t *cause)
 {
-    proto_msg_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    proto_msg_t *self = xcalloc (1, sizeof *self);
     self->type = type;
     char id[CID_SIZE];
     cid_new (id);
     proto_env_t *env = &self->env;
     env->v = PROTO_VERSION;
     env->ts = now_us ();
-    int rc = proto_set_str (&env->type, proto_type_name (type))
-           | proto_set_str (&env->id, id)
-           | proto_set_str (&env->corr, cause ? cause->env.corr : id);
+    proto_set_str (&env->type, proto_type_name (type));
+    proto_set_str (&env->id, id);
+    proto_set_str (&env->corr, cause ? cause->env.corr : id);
     if (cause) {
-        rc |= proto_set_str (&env->cause, cause->env.id)
-            | proto_set_str (&env->run, cause->env.run)
-            | proto_set_str (&env->user, cause->env.user);
+        proto_set_str (&env->cause, cause->env.id);
+        proto_set_str (&env->run, cause->env.run);
+        proto_set_str (&env->user, cause->env.user);
         env->op = cause->env.op;
     }
     else {
-        rc |= proto_set_str (&env->user, *s_user ? s_user : NULL);
+        proto_set_str (&env->user, *s_user ? s_user : NULL);
         env->op = s_op;
     }
-    if (rc)
-        proto_msg_destroy (&self);
     return self;
 }
 
@@ -401,9 +392,8 @@ read_field (mpr_t *r, void *base, const proto_field_t *f, const char *scope,
         if (f->max && len > f->max)
             return fail (err, PROTO_E_TOO_LONG, "%s.%s: %zu bytes, more than the %llu allowed",
                          scope, f->name, len, (unsigned long long) f->max);
-        return proto_set_bytes (slot, start, len)
-                   ? fail (err, PROTO_E_NOMEM, "%s.%s: out of memory", scope, f->name)
-                   : 0;
+        proto_set_bytes (slot, start, len);
+        return 0;
     }
     switch (f->type) {
     case PROTO_T_STR:
@@ -417,13 +407,13 @@ read_field (mpr_t *r, void *base, const proto_field_t *f, const char *scope,
         if (str && memchr (it.ptr, 0, it.len))
             return fail (err, PROTO_E_INVALID, "%s.%s: string holds a NUL byte",
                          scope, f->name);
-        if (!str)
-            return proto_set_bytes (slot, it.ptr, it.len)
-                       ? fail (err, PROTO_E_NOMEM, "%s.%s: out of memory", scope, f->name)
-                       : 0;
-        char *s = strndup ((const char *) it.ptr, it.len);
-        if (!s)
-            return fail (err, PROTO_E_NOMEM, "%s.%s: out of memory", scope, f->name);
+        if (!str) {
+            proto_set_bytes (slot, it.ptr, it.len);
+            return 0;
+        }
+        char *s = xmalloc ((size_t) it.len + 1);
+        memcpy (s, it.ptr, it.len);
+        s[it.len] = 0;
         free (*(char **) slot);
         *(char **) slot = s;
         return 0;
@@ -565,11 +555,7 @@ proto_decode (const uint8_t *data, size_t size, proto_err_t *err)
         return NULL;
     }
 
-    proto_msg_t *msg = calloc (1, sizeof *msg);
-    if (!msg) {
-        fail (err, PROTO_E_NOMEM, "frame: out of memory");
-        return NULL;
-    }
+    proto_msg_t *msg = xcalloc (1, sizeof *msg);
     msg->type = PROTO_TYPE_COUNT;   /* no body to free yet */
     mpr_init (&r, data, size);
     mpr_t body;
@@ -607,16 +593,13 @@ proto_error_new (const proto_msg_t *req, proto_ecode_t code, const char *fmt, ..
     if (!proto_error_name (code))
         return NULL;
     proto_msg_t *msg = proto_msg_new (PROTO_error, req);
-    if (!msg)
-        return NULL;
     char text[4096];
     va_list ap;
     va_start (ap, fmt);
     vsnprintf (text, sizeof text, fmt, ap);
     va_end (ap);
-    if (proto_set_str (&msg->body.error.code, proto_error_name (code))
-        || proto_set_str (&msg->body.error.message, text))
-        proto_msg_destroy (&msg);
+    proto_set_str (&msg->body.error.code, proto_error_name (code));
+    proto_set_str (&msg->body.error.message, text);
     return msg;
 }
 
@@ -625,9 +608,9 @@ proto_error_from (const proto_err_t *err)
 {
     proto_ecode_t code = proto_error_lookup (proto_errcode_name (err->code));
     proto_msg_t *msg = proto_error_new (NULL, code, "%s", err->text);
-    if (msg && err->id[0] && proto_set_str (&msg->env.cause, err->id))
-        proto_msg_destroy (&msg);
-    if (msg && err->corr[0] && proto_set_str (&msg->env.corr, err->corr))
-        proto_msg_destroy (&msg);
+    if (msg && err->id[0])
+        proto_set_str (&msg->env.cause, err->id);
+    if (msg && err->corr[0])
+        proto_set_str (&msg->env.corr, err->corr);
     return msg;
 }

@@ -109,7 +109,7 @@ const char *proto_errcode_name (proto_errcode_t code);
 /* A new message of the given type with a fresh id and timestamp. With a
  * cause, the correlation id, run and user are carried over from it and
  * cause is set to its id; without, the correlation id is the new id.
- * Returns NULL when out of memory. */
+ * Never NULL (xalloc.h: running out of memory aborts). */
 proto_msg_t *proto_msg_new (proto_type_t type, const proto_msg_t *cause);
 
 /* Sets the user and operator flag that messages this process makes with
@@ -122,11 +122,10 @@ void proto_set_identity (const char *user, bool op);
 /* Frees every owned field and the message; safe on NULL and twice. */
 void proto_msg_destroy (proto_msg_t **self_p);
 
-/* Sets a string field (envelope or body) to a copy of value (NULL clears).
- * Returns 0 or -1 when out of memory. */
-int proto_set_str (char **field, const char *value);
-/* Sets a byte field to a copy of len bytes. Returns 0 or -1. */
-int proto_set_bytes (proto_bytes_t *field, const void *data, size_t len);
+/* Sets a string field (envelope or body) to a copy of value (NULL clears). */
+void proto_set_str (char **field, const char *value);
+/* Sets a byte field to a copy of len bytes. */
+void proto_set_bytes (proto_bytes_t *field, const void *data, size_t len);
 
 /* Encodes into a new buffer the caller frees with free(). Returns 0, or -1
  * when out of memory or an ANY field does not hold exactly one item. */
@@ -151,7 +150,7 @@ const char *proto_error_doc (proto_ecode_t code);
 proto_ecode_t proto_error_lookup (const char *name);
 
 /* A new `error` reply to req (req may be NULL) with the given code and
- * message. Returns NULL when out of memory or code is out of range. */
+ * message. Returns NULL only when code is out of range. */
 proto_msg_t *proto_error_new (const proto_msg_t *req, proto_ecode_t code,
                               const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));

@@ -39,8 +39,8 @@ runroute_instances (bus_client_t *client, const char *service)
     json_t *out = json_array ();
     proto_msg_t *req = proto_msg_new (PROTO_bus_instances, NULL);
     proto_msg_t *rep = NULL;
-    if (out && req && proto_set_str (&req->body.bus_instances.service, service) == 0)
-        rep = bus_client_request (client, MDP_BROKER_SERVICE, req);
+    proto_set_str (&req->body.bus_instances.service, service);
+    rep = bus_client_request (client, MDP_BROKER_SERVICE, req);
     proto_msg_destroy (&req);
     json_t *ids = NULL;
     if (rep && rep->type != PROTO_error) {
@@ -55,7 +55,7 @@ runroute_instances (bus_client_t *client, const char *service)
             json_array_append_new (out, json_sprintf ("%s.%s", service, s));
     }
     json_decref (ids);
-    if (out && json_array_size (out) == 0)
+    if (json_array_size (out) == 0)
         json_array_append_new (out, json_string (service));
     return out;
 }
@@ -65,10 +65,7 @@ runroute_service (bus_client_t *client, const char *run, char *service, size_t l
 {
     snprintf (service, len, "orchestrator");
     proto_msg_t *req = proto_msg_new (PROTO_run_record_get, NULL);
-    if (!req || proto_set_str (&req->body.run_record_get.run, run)) {
-        proto_msg_destroy (&req);
-        return -1;
-    }
+    proto_set_str (&req->body.run_record_get.run, run);
     proto_msg_t *rep = bus_client_request (client, "event-log", req);
     proto_msg_destroy (&req);
     int rc = -1;

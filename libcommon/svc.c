@@ -1,5 +1,6 @@
 /* svc: the shared life of a service process. See svc.h. */
 #define _GNU_SOURCE     /* close_range */
+#include "xalloc.h"
 #include "svc.h"
 #include "buskey.h"
 #include "cfg.h"
@@ -89,8 +90,6 @@ static void
 announce (svc_t *self, const char *state)
 {
     proto_msg_t *m = proto_msg_new (PROTO_service_state, NULL);
-    if (!m)
-        return;
     proto_service_state_t *b = &m->body.service_state;
     proto_set_str (&b->service, self->def->name);
     proto_set_str (&b->instance, svc_instance (self));
@@ -105,6 +104,7 @@ announce (svc_t *self, const char *state)
 int
 svc_main (int argc, char **argv, const svc_def_t *def)
 {
+    xalloc_install ();
     char program[96];
     snprintf (program, sizeof program, "caisson-%s", def->name);
     for (int i = 1; i < argc; i++) {

@@ -103,6 +103,65 @@ append (bus_client_t *c, const char *run, const char *kind, const char *json)
     return seq;
 }
 
+proto_msg_t *
+append_msg_ev (const char *run, evk_kind_t kind, json_t *data)
+{
+    assert_non_null (data);
+    char why[256];
+    if (evk_check (evk_name (kind), data, why, sizeof why))
+        fail_msg ("append_msg_ev: %s", why);
+    proto_msg_t *m = proto_msg_new (PROTO_event_append, NULL);
+    assert_non_null (m);
+    proto_set_str (&m->env.run, run);
+    proto_set_str (&m->body.event_append.kind, evk_name (kind));
+    assert_int_equal (mpjson_set (&m->body.event_append.data, data, 32), 0);
+    json_decref (data);
+    return m;
+}
+
+/* Sends an append and expects an ack; returns its global seq. */
+static uint64_t
+acked (bus_client_t *c, proto_msg_t *m)
+{
+    proto_msg_t *rep = request (c, m);
+    assert_non_null (rep);
+    if (rep->type != PROTO_event_ack)
+        fail_msg ("append: %s", rep->type == PROTO_error ? rep->body.error.message : "?");
+    uint64_t seq = rep->body.event_ack.seq;
+    proto_msg_destroy (&rep);
+    return seq;
+}
+
+uint64_t
+append_ev (bus_client_t *c, const char *run, evk_kind_t kind, json_t *data)
+{
+    return acked (c, append_msg_ev (run, kind, data));
+}
+
+proto_msg_t *
+started_msg (const char *run, const char *task, const char *user)
+{
+    json_t *budgets = json_pack ("{s:i, s:i, s:i, s:i}", "steps", 20, "toolCalls", 50,
+                                 "wallSeconds", 600, "tokens", 200000);
+    json_t *policy = json_object ();
+    proto_msg_t *m = APPEND_MSG (run, run_started, .task = task, .user = user, .threadId = run,
+                                 .model = "replay/demo", .orchestrator = "o1",
+                                 .promptVersion = "v1", .budgets = budgets, .policy = policy);
+    json_decref (budgets);
+    json_decref (policy);
+    return m;
+}
+
+uint64_t
+append_started (bus_client_t *c, const char *run, const char *task, const char *user,
+                uint64_t ts)
+{
+    proto_msg_t *m = started_msg (run, task, user);
+    if (ts)
+        m->env.ts = ts;
+    return acked (c, m);
+}
+
 json_t *
 any_json (const proto_bytes_t *b)
 {

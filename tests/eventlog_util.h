@@ -5,6 +5,7 @@
 
 #include "support.h"
 #include "bus_client.h"
+#include "evkind.h"
 
 #include <jansson.h>
 
@@ -27,6 +28,21 @@ pid_t start_eventlog (const char *const env[]);
 proto_msg_t *append_msg (const char *run, const char *kind, const char *json);
 /* Appends and asserts an ack; returns its global seq. */
 uint64_t append (bus_client_t *c, const char *run, const char *kind, const char *json);
+/* A new event.append for run of kind whose data (consumed) an evkind
+ * constructor built, so it is shaped as its producer emits it (asserted
+ * with evk_check). APPEND_MSG (run, plan, .text = "...") makes one. */
+proto_msg_t *append_msg_ev (const char *run, evk_kind_t kind, json_t *data);
+#define APPEND_MSG(run, kind, ...) append_msg_ev (run, EVK_##kind, EVK (kind, __VA_ARGS__))
+/* Appends one such event, expects an ack and returns its global seq:
+ * APPEND (c, run, plan, .text = "..."). */
+uint64_t append_ev (bus_client_t *c, const char *run, evk_kind_t kind, json_t *data);
+#define APPEND(c, run, kind, ...) append_ev (c, run, EVK_##kind, EVK (kind, __VA_ARGS__))
+/* A new event.append of a run_started as the orchestrator emits it
+ * (user NULL: none; the envelope is left as proto_msg_new made it). */
+proto_msg_t *started_msg (const char *run, const char *task, const char *user);
+/* Appends started_msg at ts (0: now); returns its global seq. */
+uint64_t append_started (bus_client_t *c, const char *run, const char *task, const char *user,
+                         uint64_t ts);
 /* Stores bytes with artifact.put and asserts the artifact.ref reply. */
 proto_msg_t *put_artifact (bus_client_t *c, const void *data, size_t size, const char *kind);
 

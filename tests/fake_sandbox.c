@@ -101,11 +101,11 @@ info (fake_t *f, const proto_msg_t *req, const char *id)
         return proto_error_new (req, PROTO_ERR_not_found, "no sandbox %s", id);
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
     proto_sandbox_info_t *b = &rep->body.sandbox_info;
-    proto_set_str (&b->sandboxId, id);
+    proto_set_str (&b->sandbox_id, id);
     proto_set_str (&b->status, "ready");
     proto_set_str (&b->workspace, ws);
-    b->createdAt = (uint64_t) time (NULL) * 1000;
-    b->expiresAt = b->createdAt + 3600000;
+    b->created_at = (uint64_t) time (NULL) * 1000;
+    b->expires_at = b->created_at + 3600000;
     return rep;
 }
 
@@ -127,11 +127,11 @@ check_proc (zloop_t *loop, int timer_id, void *arg)
     size_t size;
     bool cut1 = false, cut2 = false;
     char *o = slurp (p->out, 1 << 20, &size, &cut1), *e = slurp (p->err, 1 << 20, &size, &cut2);
-    proto_set_str (&b->sandboxId, p->sandbox);
+    proto_set_str (&b->sandbox_id, p->sandbox);
     b->pid = (uint64_t) p->pid;
-    b->exitCode = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-    b->timedOut = WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL;
-    b->executionTime = (uint64_t) (zclock_mono () - p->started);
+    b->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    b->timed_out = WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL;
+    b->execution_time = (uint64_t) (zclock_mono () - p->started);
     b->truncated = cut1 || cut2;
     proto_set_str (&b->stdout, o ? o : "");
     proto_set_str (&b->stderr, e ? e : "");
@@ -209,7 +209,7 @@ static proto_msg_t *
 path_reply (const proto_msg_t *req, const char *id, const char *path)
 {
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_path, req);
-    proto_set_str (&rep->body.sandbox_path.sandboxId, id);
+    proto_set_str (&rep->body.sandbox_path.sandbox_id, id);
     proto_set_str (&rep->body.sandbox_path.path, path);
     return rep;
 }
@@ -219,7 +219,7 @@ files_op (fake_t *f, const proto_msg_t *req)
 {
     const proto_sandbox_read_file_t *b = &req->body.sandbox_read_file;
     char path[1024];
-    resolve (f, b->sandboxId, b->path, path, sizeof path);
+    resolve (f, b->sandbox_id, b->path, path, sizeof path);
     struct stat st;
     bool exists = lstat (path, &st) == 0;
     proto_msg_t *rep;
@@ -227,11 +227,11 @@ files_op (fake_t *f, const proto_msg_t *req)
     case PROTO_sandbox_read_file: {
         size_t size;
         bool cut;
-        char *data = slurp (path, b->maxBytes ? b->maxBytes : 1 << 20, &size, &cut);
+        char *data = slurp (path, b->max_bytes ? b->max_bytes : 1 << 20, &size, &cut);
         if (!data)
             return proto_error_new (req, PROTO_ERR_not_found, "no file %s", b->path);
         rep = proto_msg_new (PROTO_sandbox_file, req);
-        proto_set_str (&rep->body.sandbox_file.sandboxId, b->sandboxId);
+        proto_set_str (&rep->body.sandbox_file.sandbox_id, b->sandbox_id);
         proto_set_str (&rep->body.sandbox_file.path, path);
         proto_set_bytes (&rep->body.sandbox_file.content, data, size);
         rep->body.sandbox_file.size = (uint64_t) st.st_size;
@@ -244,14 +244,14 @@ files_op (fake_t *f, const proto_msg_t *req)
         snprintf (cmd, sizeof cmd, "rm -rf '%s'", path);
         if (!exists || system (cmd))
             return proto_error_new (req, PROTO_ERR_not_found, "no file %s", b->path);
-        return path_reply (req, b->sandboxId, path);
+        return path_reply (req, b->sandbox_id, path);
     }
     case PROTO_sandbox_create_directory:
         mkdir_p (path);
-        return path_reply (req, b->sandboxId, path);
+        return path_reply (req, b->sandbox_id, path);
     case PROTO_sandbox_check_file_exists:
         rep = proto_msg_new (PROTO_sandbox_file_exists, req);
-        proto_set_str (&rep->body.sandbox_file_exists.sandboxId, b->sandboxId);
+        proto_set_str (&rep->body.sandbox_file_exists.sandbox_id, b->sandbox_id);
         proto_set_str (&rep->body.sandbox_file_exists.path, path);
         rep->body.sandbox_file_exists.exists = exists;
         return rep;
@@ -261,14 +261,14 @@ files_op (fake_t *f, const proto_msg_t *req)
             return proto_error_new (req, PROTO_ERR_not_found, "no such file: %s", b->path);
         if (req->type == PROTO_sandbox_get_file_size) {
             rep = proto_msg_new (PROTO_sandbox_file_size, req);
-            proto_set_str (&rep->body.sandbox_file_size.sandboxId, b->sandboxId);
+            proto_set_str (&rep->body.sandbox_file_size.sandbox_id, b->sandbox_id);
             proto_set_str (&rep->body.sandbox_file_size.path, path);
             rep->body.sandbox_file_size.size = (uint64_t) st.st_size;
             return rep;
         }
         rep = proto_msg_new (PROTO_sandbox_file_info, req);
         proto_sandbox_file_info_t *i = &rep->body.sandbox_file_info;
-        proto_set_str (&i->sandboxId, b->sandboxId);
+        proto_set_str (&i->sandbox_id, b->sandbox_id);
         proto_set_str (&i->path, path);
         proto_set_str (&i->name, strrchr (path, '/') + 1);
         proto_set_str (&i->type, S_ISDIR (st.st_mode) ? "directory" : "file");
@@ -277,7 +277,7 @@ files_op (fake_t *f, const proto_msg_t *req)
         proto_set_str (&i->permissions, "rw-r--r--");
         proto_set_str (&i->owner, "user");
         proto_set_str (&i->group, "user");
-        i->modifiedTime = (uint64_t) st.st_mtime * 1000;
+        i->modified_time = (uint64_t) st.st_mtime * 1000;
         return rep;
     case PROTO_sandbox_list_files: {
         DIR *d = opendir (path);
@@ -293,7 +293,7 @@ files_op (fake_t *f, const proto_msg_t *req)
                                                                              : "file"));
         closedir (d);
         rep = proto_msg_new (PROTO_sandbox_file_list, req);
-        proto_set_str (&rep->body.sandbox_file_list.sandboxId, b->sandboxId);
+        proto_set_str (&rep->body.sandbox_file_list.sandbox_id, b->sandbox_id);
         proto_set_str (&rep->body.sandbox_file_list.path, path);
         mpjson_set (&rep->body.sandbox_file_list.files, files, 8);
         json_decref (files);
@@ -301,8 +301,8 @@ files_op (fake_t *f, const proto_msg_t *req)
     }
     case PROTO_sandbox_watch_start:
         rep = proto_msg_new (PROTO_sandbox_watch, req);
-        proto_set_str (&rep->body.sandbox_watch.sandboxId, b->sandboxId);
-        rep->body.sandbox_watch.watchId = 1;
+        proto_set_str (&rep->body.sandbox_watch.sandbox_id, b->sandbox_id);
+        rep->body.sandbox_watch.watch_id = 1;
         return rep;
     default:
         return proto_error_new (req, PROTO_ERR_unknown_type, "the fake does not serve %s",
@@ -323,13 +323,13 @@ handler (const proto_msg_t *req, void *arg)
         return info (f, req, id);
     }
     case PROTO_sandbox_get:
-        return info (f, req, req->body.sandbox_get.sandboxId);
+        return info (f, req, req->body.sandbox_get.sandbox_id);
     case PROTO_sandbox_exec: {
         const proto_sandbox_exec_t *b = &req->body.sandbox_exec;
         json_t *cmd = any (&b->command), *envs = any (&b->envs);
         json_t *argv = json_is_string (cmd) ? json_pack ("[s, s, O]", "/bin/sh", "-c", cmd)
                                             : json_incref (cmd);
-        proto_msg_t *rep = run (f, req, b->sandboxId, b->cwd, argv, envs, b->timeoutSeconds);
+        proto_msg_t *rep = run (f, req, b->sandbox_id, b->cwd, argv, envs, b->timeout_seconds);
         json_decref (cmd);
         json_decref (envs);
         json_decref (argv);
@@ -339,27 +339,27 @@ handler (const proto_msg_t *req, void *arg)
         const proto_sandbox_run_code_t *b = &req->body.sandbox_run_code;
         bool js = b->language && strcmp (b->language, "python");
         json_t *argv = json_pack ("[s, s, s]", js ? "node" : "python3", js ? "-e" : "-c", b->code);
-        proto_msg_t *rep = run (f, req, b->sandboxId, NULL, argv, NULL, b->timeoutSeconds);
+        proto_msg_t *rep = run (f, req, b->sandbox_id, NULL, argv, NULL, b->timeout_seconds);
         json_decref (argv);
         return rep;
     }
     case PROTO_sandbox_write_file: {
         const proto_sandbox_write_file_t *b = &req->body.sandbox_write_file;
-        resolve (f, b->sandboxId, b->path, path, sizeof path);
+        resolve (f, b->sandbox_id, b->path, path, sizeof path);
         parent (path);
         FILE *fp = fopen (path, "wb");
         if (!fp)
             return proto_error_new (req, PROTO_ERR_io, "cannot write %s", b->path);
         fwrite (b->content.data, 1, b->content.size, fp);
         fclose (fp);
-        return path_reply (req, b->sandboxId, path);
+        return path_reply (req, b->sandbox_id, path);
     }
     case PROTO_sandbox_write_files: {
         const proto_sandbox_write_files_t *b = &req->body.sandbox_write_files;
         json_t *files = any (&b->files), *item, *written = json_array ();
         size_t i;
         json_array_foreach (files, i, item) {
-            resolve (f, b->sandboxId, json_string_value (json_object_get (item, "path")), path,
+            resolve (f, b->sandbox_id, json_string_value (json_object_get (item, "path")), path,
                      sizeof path);
             parent (path);
             FILE *fp = fopen (path, "wb");
@@ -370,15 +370,15 @@ handler (const proto_msg_t *req, void *arg)
             json_array_append_new (written, json_string (path));
         }
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_paths, req);
-        proto_set_str (&rep->body.sandbox_paths.sandboxId, b->sandboxId);
-        mpjson_set (&rep->body.sandbox_paths.filesWritten, written, 4);
+        proto_set_str (&rep->body.sandbox_paths.sandbox_id, b->sandbox_id);
+        mpjson_set (&rep->body.sandbox_paths.files_written, written, 4);
         json_decref (written);
         json_decref (files);
         return rep;
     }
     case PROTO_sandbox_watch_stop: {
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
-        proto_set_str (&rep->body.sandbox_ack.sandboxId, req->body.sandbox_watch_stop.sandboxId);
+        proto_set_str (&rep->body.sandbox_ack.sandbox_id, req->body.sandbox_watch_stop.sandbox_id);
         return rep;
     }
     default:

@@ -8,10 +8,13 @@
  *   `runCommand` of "sleep ..." answers only after 30 s.
  * - `event-log`: acks event.append, logs "kind" lines per run to
  *   $CAISSON_DATA/events-<run>.log, and publishes the event on
- *   run.<run>.<kind> as the real one does. */
+ *   run.<run>.<kind> as the real one does. An event not shaped as
+ *   proto/events.def declares its kind is logged, with why, to
+ *   $CAISSON_DATA/drift.log. */
 #include "orch_fixture.h"
 #include "bus_pub.h"
 #include "bus_worker.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <czmq.h>
@@ -45,13 +48,15 @@ log_line (const char *file, const char *line)
 static proto_msg_t *
 catalogue (const proto_msg_t *req)
 {
+    /* runCommand runs tests (tool-runner's catalogue says `runsTests`) */
     json_t *tools = json_pack (
-        "[{s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b},"
+        "[{s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b, s:b},"
         " {s:s, s:s, s:{s:s}, s:b}, {s:s, s:s, s:{s:s}, s:b}]",
         "name", "createSandbox", "description", "Create a sandbox", "inputSchema", "type",
         "object", "mutates", 0, "name", "writeFiles", "description", "Write files",
         "inputSchema", "type", "object", "mutates", 0, "name", "runCommand", "description",
-        "Run a command", "inputSchema", "type", "object", "mutates", 0, "name", "repo.clone",
+        "Run a command", "inputSchema", "type", "object", "mutates", 0, "runsTests", 1,
+        "name", "repo.clone",
         "description", "Clone", "inputSchema", "type", "object", "mutates", 0, "name",
         "git.openPR", "description", "Open a pull request", "inputSchema", "type", "object",
         "mutates", 1);
@@ -156,6 +161,11 @@ events_handler (const proto_msg_t *req, void *arg)
     char file[256];
     snprintf (file, sizeof file, "events-%s.log", run);
     log_line (file, req->body.event_append.kind);
+    json_t *data = mpjson_get (&req->body.event_append.data, 64);
+    char why[512];
+    if (evk_check (req->body.event_append.kind, data, why, sizeof why))
+        log_line ("drift.log", why);
+    json_decref (data);
     proto_msg_t *ev = proto_msg_new (PROTO_event, req);
     proto_set_str (&ev->body.event.kind, req->body.event_append.kind);
     proto_set_bytes (&ev->body.event.data, req->body.event_append.data.data,

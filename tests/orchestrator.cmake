@@ -21,3 +21,12 @@ endif()
 caisson_test(test_orchestrator test_orchestrator.c orch_fixture.c)
 add_dependencies(test_orchestrator caisson-orchestrator caisson-llm-replay caisson-bus caisson)
 set_tests_properties(test_orchestrator PROPERTIES TIMEOUT 300)
+
+# The run state machine in-process: every transition, its JSON form, and
+# hostile snapshots, with a recording host (no sockets, broker or model).
+caisson_test(test_run test_run.c)
+target_link_libraries(test_run PRIVATE orchrun)
+
+# The orchestrator's store in-process over a temporary LMDB.
+caisson_test(test_runstore test_runstore.c)
+target_link_libraries(test_runstore PRIVATE runstore)

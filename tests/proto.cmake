@@ -3,6 +3,7 @@
 caisson_test(test_mpr test_mpr.c)
 caisson_test(test_proto test_proto.c)
 caisson_test(test_mpjson test_mpjson.c)
+caisson_test(test_evkind test_evkind.c)
 caisson_test(test_docs test_docs.c)
 add_dependencies(test_docs caisson-docgen)
 

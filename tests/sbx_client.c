@@ -66,13 +66,13 @@ create (const char *language, uint64_t ttl)
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_create, NULL);
     proto_set_str (&req->body.sandbox_create.language, language);
     proto_set_str (&req->env.user, "tester");
-    req->body.sandbox_create.ttlSeconds = ttl;
+    req->body.sandbox_create.ttl_seconds = ttl;
     proto_msg_t *rep = call (req);
     if (rep->type == PROTO_error)
         fail_msg ("create: %s", rep->body.error.message);
     assert_int_equal (rep->type, PROTO_sandbox_info);
     assert_string_equal (rep->body.sandbox_info.status, "ready");
-    char *id = strdup (rep->body.sandbox_info.sandboxId);
+    char *id = strdup (rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     return id;
 }
@@ -81,7 +81,7 @@ void
 destroy (char *id)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_destroy, NULL);
-    proto_set_str (&req->body.sandbox_destroy.sandboxId, id);
+    proto_set_str (&req->body.sandbox_destroy.sandbox_id, id);
     req->env.op = true;         /* clean-up, whoever owns it: an operator's */
     proto_msg_t *rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
@@ -102,9 +102,9 @@ sh_as (const char *user, const char *id, const char *cmd, uint64_t timeout, cons
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
     if (user)
         proto_set_str (&req->env.user, user);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     any_set (&req->body.sandbox_exec.command, json_string (cmd));
-    req->body.sandbox_exec.timeoutSeconds = timeout;
+    req->body.sandbox_exec.timeout_seconds = timeout;
     if (in)
         proto_set_bytes (&req->body.sandbox_exec.stdin, in, strlen (in));
     return call (req);
@@ -124,7 +124,7 @@ run_as (const char *user, const char *id, const char *cmd, char *out, size_t out
     if (rep->type == PROTO_error)
         fail_msg ("exec %s: %s", cmd, rep->body.error.message);
     assert_int_equal (rep->type, PROTO_sandbox_exec_result);
-    int code = (int) rep->body.sandbox_exec_result.exitCode;
+    int code = (int) rep->body.sandbox_exec_result.exit_code;
     if (out)
         snprintf (out, outlen, "%s%s", rep->body.sandbox_exec_result.stdout,
                   rep->body.sandbox_exec_result.stderr);
@@ -136,7 +136,7 @@ proto_msg_t *
 file_req (proto_type_t t, const char *id, const char *path)
 {
     proto_msg_t *req = proto_msg_new (t, NULL);
-    proto_set_str (&req->body.sandbox_read_file.sandboxId, id);
+    proto_set_str (&req->body.sandbox_read_file.sandbox_id, id);
     proto_set_str (&req->body.sandbox_read_file.path, path);
     return req;
 }
@@ -145,7 +145,7 @@ proto_msg_t *
 write_file (const char *id, const char *path, const char *data)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_write_file, NULL);
-    proto_set_str (&req->body.sandbox_write_file.sandboxId, id);
+    proto_set_str (&req->body.sandbox_write_file.sandbox_id, id);
     proto_set_str (&req->body.sandbox_write_file.path, path);
     proto_set_bytes (&req->body.sandbox_write_file.content, data, strlen (data));
     return call (req);

@@ -2,9 +2,12 @@
  * streamed text, a tool call and its result, a plan, steps, and each way a
  * run ends (completed, approval interrupt, failure, cancel); every message
  * and step opened is closed before the terminal event, nothing follows
- * it, no field is null, and frames are `data: ...\n\n` with LF only. */
+ * it, no field is null, and frames are `data: ...\n\n` with LF only. The
+ * events fed are built by proto/events.def's constructors (evkind.h), so
+ * they are the shapes the orchestrator emits. */
 #include "support.h"
 #include "agui.h"
+#include "evkind.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +22,22 @@ ev (const char *json)
     return v;
 }
 
-static void
-feed (agui_t *t, const char *kind, const char *data, uint64_t seq, json_t *out)
+/* Feeds data (owned; built by an evkind constructor, so shaped as the
+ * orchestrator emits kind) to t. Returns what agui_feed returned. */
+static bool
+feed_ev (agui_t *t, evk_kind_t kind, json_t *data, uint64_t seq, json_t *out)
 {
-    json_t *d = data ? ev (data) : NULL;
-    agui_feed (t, kind, d, seq, out);
-    json_decref (d);
+    assert_non_null (data);
+    bool done = agui_feed (t, evk_name (kind), data, seq, out);
+    json_decref (data);
+    return done;
 }
+
+/* FEED (t, plan, 3, out, .text = "...") feeds a `plan` event at run_seq 3. */
+#define FEED(t, kind, seq, out, ...) feed_ev (t, EVK_##kind, EVK (kind, __VA_ARGS__), seq, out)
+
+/* What the orchestrator emits at a step's start, step n. */
+#define STEP_STARTED(t, n, seq, out) FEED (t, step_started, seq, out, .step = n, .overheadUs = 150)
 
 static char s_types[2048];
 
@@ -59,32 +71,44 @@ test_completed_run (void **state)
     agui_t *t = agui_new ("th1", "r1", "01JRUN");
     json_t *out = json_array ();
     agui_start (t, out);
-    feed (t, "run_started", "{\"sandboxId\":\"h1-abc\"}", 1, out);
-    feed (t, "step_started", "{}", 2, out);
-    feed (t, "plan", "{\"plan\":[\"write\",\"test\"]}", 3, out);
-    feed (t, "text_delta", "{\"delta\":\"Hel\"}", 0, out);
-    feed (t, "text_delta", "{\"delta\":\"\"}", 0, out);
-    feed (t, "text_delta", "{\"delta\":\"lo\"}", 0, out);
-    feed (t, "text", "{\"text\":\"Hello\"}", 4, out);
-    feed (t, "tool_call", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\",\"args\":{\"a\":1}}", 5, out);
-    feed (t, "tool_result", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\",\"ok\":true,"
-                            "\"result\":{\"ok\":1},\"durationMs\":3}", 6, out);
-    feed (t, "step_finished", "{}", 7, out);
-    feed (t, "step_started", "{}", 8, out);
-    feed (t, "text", "{\"text\":\"Done.\"}", 9, out);    /* replayed: no deltas */
-    json_t *done = ev ("{\"answer\":\"Done.\"}");
-    assert_true (agui_feed (t, "complete", done, 10, out));
-    json_decref (done);
-    feed (t, "text", "{\"text\":\"late\"}", 11, out);
+    json_t *budgets = ev ("{\"steps\":10,\"toolCalls\":20,\"wallSeconds\":60,\"tokens\":1000}");
+    json_t *policy = ev ("{\"approval\":\"auto\"}");
+    FEED (t, run_started, 1, out, .task = "say hello", .user = "ann", .threadId = "01JTHR",
+          .model = "replay/demo", .orchestrator = "o1", .promptVersion = "v1",
+          .budgets = budgets, .policy = policy);
+    STEP_STARTED (t, 1, 2, out);
+    FEED (t, text_delta, 0, out, .text = "Hel");
+    FEED (t, text_delta, 0, out, .text = "");
+    FEED (t, text_delta, 0, out, .text = "lo");
+    FEED (t, usage, 3, out, .inputTokens = 10, .outputTokens = 2);
+    FEED (t, plan, 4, out, .text = "Hello");
+    FEED (t, text, 5, out, .text = "Hello");
+    FEED (t, step_finished, 6, out, .step = 1);
+    json_t *args = ev ("{\"a\":1}"), *result = ev ("{\"ok\":1}");
+    FEED (t, tool_call, 7, out, .toolCallId = "c1", .name = "writeFiles", .args = args);
+    FEED (t, tool_result, 8, out, .toolCallId = "c1", .name = "writeFiles", .ok = true,
+          .result = result, .durationMs = 3, .toolRunner = "tr1");
+    STEP_STARTED (t, 2, 9, out);
+    FEED (t, text, 10, out, .text = "Done.");    /* replayed: no deltas */
+    FEED (t, step_finished, 11, out, .step = 2);
+    assert_true (FEED (t, complete, 12, out, .status = "completed", .answer = "Done."));
+    FEED (t, text, 13, out, .text = "late");
     assert_string_equal (types (out),
-        "RUN_STARTED STATE_SNAPSHOT STATE_DELTA STEP_STARTED STATE_DELTA TEXT_MESSAGE_START "
-        "TEXT_MESSAGE_CONTENT TEXT_MESSAGE_CONTENT TEXT_MESSAGE_END TOOL_CALL_START "
-        "TOOL_CALL_ARGS TOOL_CALL_END TOOL_CALL_RESULT STEP_FINISHED STEP_STARTED "
-        "TEXT_MESSAGE_START TEXT_MESSAGE_CONTENT TEXT_MESSAGE_END STEP_FINISHED STATE_DELTA "
-        "RUN_FINISHED ");
+        "RUN_STARTED STATE_SNAPSHOT STEP_STARTED TEXT_MESSAGE_START TEXT_MESSAGE_CONTENT "
+        "TEXT_MESSAGE_CONTENT STATE_DELTA TEXT_MESSAGE_END STEP_FINISHED TOOL_CALL_START "
+        "TOOL_CALL_ARGS TOOL_CALL_END TOOL_CALL_RESULT STEP_STARTED TEXT_MESSAGE_START "
+        "TEXT_MESSAGE_CONTENT TEXT_MESSAGE_END STEP_FINISHED STATE_DELTA RUN_FINISHED ");
+    /* the plan's state is the plan event's data */
+    json_t *plan = json_array_get (out, 6);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (json_array_get (
+        json_object_get (plan, "delta"), 0), "value"), "text")), "Hello");
     json_t *last = json_array_get (out, json_array_size (out) - 1);
     assert_string_equal (json_string_value (json_object_get (last, "result")), "Done.");
     assert_null (json_object_get (last, "outcome"));
+    json_decref (budgets);
+    json_decref (policy);
+    json_decref (args);
+    json_decref (result);
     json_decref (out);
     agui_destroy (&t);
 }
@@ -96,11 +120,12 @@ test_interrupt (void **state)
     agui_t *t = agui_new ("th1", "r2", "01JRUN");
     json_t *out = json_array ();
     agui_start (t, out);
-    feed (t, "step_started", "{}", 2, out);
-    feed (t, "text_delta", "{\"delta\":\"May I?\"}", 0, out);
-    json_t *d = ev ("{\"toolCallId\":\"c9\",\"name\":\"git.openPR\",\"args\":{\"title\":\"x\"}}");
-    assert_true (agui_feed (t, "ask_approval", d, 7, out));
-    json_decref (d);
+    STEP_STARTED (t, 1, 2, out);
+    FEED (t, text_delta, 0, out, .text = "May I?");
+    json_t *args = ev ("{\"title\":\"x\"}");
+    assert_true (FEED (t, ask_approval, 7, out, .toolCallId = "c9", .name = "git.openPR",
+                       .args = args));
+    json_decref (args);
     assert_string_equal (types (out),
         "RUN_STARTED STATE_SNAPSHOT STEP_STARTED TEXT_MESSAGE_START TEXT_MESSAGE_CONTENT "
         "STATE_DELTA TEXT_MESSAGE_END STEP_FINISHED RUN_FINISHED ");
@@ -129,8 +154,9 @@ test_failed_and_cancelled (void **state)
     agui_t *t = agui_new ("th", "r3", "X");
     json_t *out = json_array ();
     agui_start (t, out);
-    feed (t, "text_delta", "{\"delta\":\"x\"}", 0, out);
-    feed (t, "failed", "{\"reason\":\"budget exhausted\",\"code\":\"budget\"}", 3, out);
+    FEED (t, text_delta, 0, out, .text = "x");
+    FEED (t, failed, 3, out, .status = "budget_exhausted",
+          .reason = "budget exhausted: steps (limit 3)");
     assert_string_equal (types (out), "RUN_STARTED STATE_SNAPSHOT TEXT_MESSAGE_START "
                          "TEXT_MESSAGE_CONTENT TEXT_MESSAGE_END STATE_DELTA RUN_ERROR ");
     json_decref (out);
@@ -139,8 +165,7 @@ test_failed_and_cancelled (void **state)
     t = agui_new ("th", "r4", "X");
     out = json_array ();
     /* a cancelled run ends with `failed` (run.c's run_end), as any other */
-    feed (t, "failed", "{\"status\":\"cancelled\",\"reason\":\"cancelled on request\"}", 3,
-          out);
+    FEED (t, failed, 3, out, .status = "cancelled", .reason = "cancelled on request");
     agui_fail (t, "bus", "late failure", out);
     assert_string_equal (types (out), "STATE_DELTA RUN_ERROR ");
     assert_string_equal (json_string_value (json_object_get (json_array_get (out, 1),
@@ -177,18 +202,26 @@ test_client_conformance (void **state)
     agui_t *t = agui_new ("__THREAD__", "__RUN__", "01JRUN");
     json_t *out = json_array ();
     agui_start (t, out);
-    feed (t, "run_started", "{\"sandboxId\":\"h1-abc\",\"task\":\"seed\"}", 1, out);
-    feed (t, "step_started", "{}", 2, out);
-    feed (t, "plan", "{\"plan\":[\"write\",\"test\",\"open PR\"]}", 3, out);
-    feed (t, "text_delta", "{\"delta\":\"Writing \"}", 0, out);
-    feed (t, "text_delta", "{\"delta\":\"the code.\"}", 0, out);
-    feed (t, "text", "{\"text\":\"Writing the code.\"}", 4, out);
-    feed (t, "tool_call", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\",\"args\":{\"files\":[]}}", 5, out);
-    feed (t, "tool_result", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\",\"ok\":true,\"result\":{}}", 6, out);
-    feed (t, "step_finished", "{}", 7, out);
-    feed (t, "step_started", "{}", 8, out);
-    feed (t, "tool_call", "{\"toolCallId\":\"c2\",\"name\":\"git.openPR\",\"args\":{\"title\":\"t\"}}", 9, out);
-    feed (t, "ask_approval", "{\"toolCallId\":\"c2\",\"name\":\"git.openPR\",\"args\":{\"title\":\"t\"}}", 10, out);
+    json_t *budgets = ev ("{\"steps\":10,\"toolCalls\":20,\"wallSeconds\":60,\"tokens\":1000}");
+    json_t *policy = ev ("{\"approval\":\"ask\"}");
+    json_t *files = ev ("{\"files\":[]}"), *title = ev ("{\"title\":\"t\"}");
+    json_t *empty = ev ("{}"), *url = ev ("{\"url\":\"pr/1\"}");
+    FEED (t, run_started, 1, out, .task = "seed", .threadId = "01JTHR", .model = "replay/demo",
+          .orchestrator = "o1", .promptVersion = "v1", .budgets = budgets, .policy = policy);
+    STEP_STARTED (t, 1, 2, out);
+    FEED (t, text_delta, 0, out, .text = "Writing ");
+    FEED (t, text_delta, 0, out, .text = "the code.");
+    FEED (t, usage, 3, out, .inputTokens = 100, .outputTokens = 20);
+    FEED (t, plan, 4, out, .text = "Writing the code.");
+    FEED (t, text, 5, out, .text = "Writing the code.");
+    FEED (t, step_finished, 6, out, .step = 1);
+    FEED (t, tool_call, 7, out, .toolCallId = "c1", .name = "writeFiles", .args = files);
+    FEED (t, tool_result, 8, out, .toolCallId = "c1", .name = "writeFiles", .ok = true,
+          .result = empty, .durationMs = 4, .toolRunner = "tr1");
+    STEP_STARTED (t, 2, 9, out);
+    FEED (t, usage, 10, out, .inputTokens = 130, .outputTokens = 10);
+    FEED (t, step_finished, 11, out, .step = 2);
+    FEED (t, ask_approval, 12, out, .toolCallId = "c2", .name = "git.openPR", .args = title);
     write_sse (CAISSON_BIN_DIR "/../agui/first.sse", out);
     json_decref (out);
     agui_destroy (&t);
@@ -196,17 +229,24 @@ test_client_conformance (void **state)
     t = agui_new ("__THREAD__", "__RUN__", "01JRUN");
     out = json_array ();
     agui_start (t, out);
-    feed (t, "approval_decision", "{\"toolCallId\":\"c2\",\"approved\":true}", 11, out);
-    feed (t, "tool_result", "{\"toolCallId\":\"c2\",\"name\":\"git.openPR\",\"ok\":true,\"result\":{\"url\":\"pr/1\"}}", 12, out);
-    feed (t, "step_finished", "{}", 13, out);
-    feed (t, "step_started", "{}", 14, out);
-    feed (t, "text_delta", "{\"delta\":\"Opened the PR.\"}", 0, out);
-    feed (t, "text", "{\"text\":\"Opened the PR.\"}", 15, out);
-    feed (t, "step_finished", "{}", 16, out);
-    feed (t, "complete", "{\"answer\":\"Opened the PR.\"}", 17, out);
+    FEED (t, approval_decision, 13, out, .toolCallId = "c2", .approved = true);
+    FEED (t, tool_call, 14, out, .toolCallId = "c2", .name = "git.openPR", .args = title);
+    FEED (t, tool_result, 15, out, .toolCallId = "c2", .name = "git.openPR", .ok = true,
+          .result = url, .durationMs = 40, .toolRunner = "tr1");
+    STEP_STARTED (t, 3, 16, out);
+    FEED (t, text_delta, 0, out, .text = "Opened the PR.");
+    FEED (t, text, 17, out, .text = "Opened the PR.");
+    FEED (t, step_finished, 18, out, .step = 3);
+    FEED (t, complete, 19, out, .status = "completed", .answer = "Opened the PR.");
     write_sse (CAISSON_BIN_DIR "/../agui/resumed.sse", out);
     json_decref (out);
     agui_destroy (&t);
+    json_decref (budgets);
+    json_decref (policy);
+    json_decref (files);
+    json_decref (title);
+    json_decref (empty);
+    json_decref (url);
 
     const char *args[] = { "node", "agui_replay.mjs", CAISSON_BIN_DIR "/../agui/first.sse",
                            CAISSON_BIN_DIR "/../agui/resumed.sse", NULL };

@@ -1,8 +1,10 @@
 /* test_docs: the generated documents are committed, and must stay what
- * caisson-docgen prints from today's tables; every setting and every
- * message type must appear in them. */
+ * caisson-docgen prints from today's tables (for docs/events.md, its kinds
+ * section); every setting, message type and event kind must appear in
+ * them. */
 #include "support.h"
 #include "cfg.h"
+#include "evkind.h"
 #include "proto.h"
 
 #include <stdio.h>
@@ -68,6 +70,38 @@ test_configuration_is_current (void **state)
     expect_current ("configuration");
 }
 
+/* docs/events.md is prose around one generated section: that section must
+ * be exactly what `caisson-docgen events` prints, and every kind in it. */
+static void
+test_events_is_current (void **state)
+{
+    (void) state;
+    char *text = committed ("events.md");
+    char *got = malloc (OUT_MAX);
+    assert_non_null (got);
+    const char *argv[] = { "caisson-docgen", "events", NULL };
+    assert_int_equal (support_run (argv, got, OUT_MAX), 0);
+    assert_true (strlen (got) > 0 && strlen (got) < OUT_MAX - 1);
+    if (!strstr (text, got)) {
+        const char *at = strstr (text, "<!-- BEGIN generated");
+        size_t line = 1;
+        for (size_t i = 0; at && at[i] && at[i] == got[i]; i++)
+            line += got[i] == '\n';
+        free (got);
+        free (text);
+        fail_msg ("docs/events.md's kinds section differs from `caisson-docgen events`%s%zu: "
+                  "run `make docs` and commit the result", at ? " from its line " : ", line ",
+                  line);
+    }
+    for (int k = 0; k < EVK_COUNT; k++) {
+        char heading[128];
+        snprintf (heading, sizeof heading, "### `%s`\n", evk_name ((evk_kind_t) k));
+        assert_non_null (strstr (text, heading));
+    }
+    free (got);
+    free (text);
+}
+
 /* Fails unless `word` (in backquotes) appears in text. */
 static void
 expect_named (const char *text, const char *doc, const char *word)
@@ -117,7 +151,7 @@ test_command_line (void **state)
     assert_non_null (strstr (out, "caisson-docgen "));
     const char *help[] = { "caisson-docgen", "--help", NULL };
     assert_int_equal (support_run (help, out, sizeof out), 0);
-    assert_non_null (strstr (out, "protocol|configuration"));
+    assert_non_null (strstr (out, "protocol|configuration|events"));
     const char *bad[] = { "caisson-docgen", "manual", NULL };
     assert_int_equal (support_run (bad, out, sizeof out), 2);
     assert_string_equal (out, "");
@@ -129,6 +163,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_protocol_is_current),
         cmocka_unit_test (test_configuration_is_current),
+        cmocka_unit_test (test_events_is_current),
         cmocka_unit_test (test_every_setting_documented),
         cmocka_unit_test (test_every_message_documented),
         cmocka_unit_test (test_command_line),

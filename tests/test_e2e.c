@@ -2,9 +2,13 @@
  * but the scripted model: `caisson up --detach` starts the broker, the
  * five real services and caisson-llm-replay; `caisson run` drives the
  * orchestrator, which calls the real tool-runner, which works in a real
- * sandbox from the real sandbox-manager; event-log keeps the record. */
+ * sandbox from the real sandbox-manager; event-log keeps the record.
+ * Every event those runs stored, and every live one `caisson run --json`
+ * saw, must be shaped as proto/events.def declares its kind. */
 #include "support.h"
 #include "bus_client.h"
+#include "evkind.h"
+#include "mpjson.h"
 
 #include <czmq.h>
 #include <dirent.h>
@@ -260,13 +264,13 @@ test_cancel_stops_running_command (void **state)
     assert_non_null (client);
     bus_client_set_timeout (client, 5000, 1);
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
-    proto_set_str (&req->body.sandbox_get.sandboxId, sandbox);
+    proto_set_str (&req->body.sandbox_get.sandbox_id, sandbox);
     req->env.op = true;     /* an operator's look: the sandbox is the CLI user's */
     proto_msg_t *rep = bus_client_request (client, "sandbox-manager", req);
     proto_msg_destroy (&req);
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_sandbox_info);
-    pid_t init = (pid_t) rep->body.sandbox_info.initPid;
+    pid_t init = (pid_t) rep->body.sandbox_info.init_pid;
     proto_msg_destroy (&rep);
     assert_true (init > 0);
     for (int i = 0; i < 200 && sleeps_under (init) == 0; i++)
@@ -309,6 +313,100 @@ test_cancel_stops_running_command (void **state)
     json_decref (ev);
 }
 
+/* Fails, naming the event, unless (kind, data) is as declared; marks its
+ * kind in seen. */
+static void
+expect_declared (const char *where, const char *kind, const json_t *data, bool *seen)
+{
+    char why[512];
+    if (evk_check (kind, data, why, sizeof why)) {
+        char *text = json_dumps (data, JSON_COMPACT | JSON_ENCODE_ANY);
+        fail_msg ("%s: %s (data %.300s)", where, why, text ? text : "none");
+    }
+    seen[evk_lookup (kind)] = true;
+}
+
+/* Checks every line of a `caisson run --json` output (live events, deltas
+ * among them) against its kind's declaration. */
+static void
+check_live (const char *name, bool *seen)
+{
+    char path[1024];
+    snprintf (path, sizeof path, "%s/%s", getenv ("CAISSON_DATA"), name);
+    FILE *f = fopen (path, "r");
+    assert_non_null (f);
+    static char line[1 << 20];
+    int n = 0;
+    while (fgets (line, sizeof line, f)) {
+        json_t *ev = json_loads (line, 0, NULL);
+        assert_non_null (ev);
+        const char *kind = json_string_value (json_object_get (ev, "kind"));
+        char where[1200];
+        snprintf (where, sizeof where, "%s line %d", path, ++n);
+        expect_declared (where, kind, json_object_get (ev, "data"), seen);
+        json_decref (ev);
+    }
+    fclose (f);
+    assert_true (n > 0);
+}
+
+/* The runs above, read back from event-log, and their live events: every
+ * payload has its kind's declared fields and JSON types (evk_check), and
+ * every kind those runs produce was seen, so the check cannot pass by
+ * reading nothing. */
+static void
+test_events_match_their_declarations (void **state)
+{
+    (void) state;
+    bool stored[EVK_COUNT + 1] = { false }, live[EVK_COUNT + 1] = { false };
+    bus_client_t *client = bus_client_new (getenv ("CAISSON_BUS"));
+    assert_non_null (client);
+    bus_client_set_timeout (client, 5000, 1);
+    uint64_t from = 1, head = 0;
+    size_t count = 0;
+    do {
+        proto_msg_t *req = proto_msg_new (PROTO_events_read, NULL);
+        req->env.op = true;     /* the global order, every user's runs */
+        req->body.events_read.from_seq = from;
+        proto_msg_t *rep = bus_client_request (client, "event-log", req);
+        proto_msg_destroy (&req);
+        assert_non_null (rep);
+        assert_int_equal (rep->type, PROTO_events_page);
+        char why[160];
+        json_t *page = mpjson_decode (rep->body.events_page.events.data,
+                                      rep->body.events_page.events.size, 64, why, sizeof why);
+        assert_non_null (page);
+        size_t i;
+        json_t *ev;
+        json_array_foreach (page, i, ev) {
+            char where[128];
+            snprintf (where, sizeof where, "stored event seq %lld",
+                      (long long) json_integer_value (json_object_get (ev, "seq")));
+            expect_declared (where, json_string_value (json_object_get (ev, "kind")),
+                             json_object_get (ev, "data"), stored);
+            count++;
+        }
+        json_decref (page);
+        from = rep->body.events_page.next;
+        head = rep->body.events_page.head;
+        proto_msg_destroy (&rep);
+    } while (from <= head);
+    bus_client_destroy (&client);
+    assert_true (count > 20);
+    const evk_kind_t produced[] = {
+        EVK_run_started, EVK_step_started, EVK_plan, EVK_text, EVK_usage, EVK_step_finished,
+        EVK_tool_call, EVK_ask_approval, EVK_approval_decision, EVK_tool_result, EVK_complete,
+        EVK_failed,
+    };
+    for (size_t k = 0; k < sizeof produced / sizeof produced[0]; k++)
+        if (!stored[produced[k]])
+            fail_msg ("no stored %s event to check", evk_name (produced[k]));
+    check_live ("pr-run.jsonl", live);
+    check_live ("soak-run.jsonl", live);
+    assert_true (live[EVK_text_delta]);
+    assert_true (live[EVK_ask_approval]);
+}
+
 int
 main (void)
 {
@@ -318,6 +416,7 @@ main (void)
         cmocka_unit_test (test_seed_task_end_to_end),
         cmocka_unit_test (test_gated_pull_request_after_approval),
         cmocka_unit_test (test_cancel_stops_running_command),
+        cmocka_unit_test (test_events_match_their_declarations),
     };
     return support_run_group_tests (tests, stack_up, stack_down);
 }

@@ -31,9 +31,9 @@ test_append_ack_dedup_order (void **state)
     bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), prefix);
     usleep (200000);
 
-    uint64_t s1 = append (c, rid ("R1"), "run_started", "{\"task\":\"t\",\"user\":\"ann\"}");
-    uint64_t s2 = append (c, rid ("R2"), "run_started", "{\"task\":\"u\"}");
-    uint64_t s3 = append (c, rid ("R1"), "text", "{\"text\":\"hi\"}");
+    uint64_t s1 = append_started (c, rid ("R1"), "t", "ann", 0);
+    uint64_t s2 = append_started (c, rid ("R2"), "u", NULL, 0);
+    uint64_t s3 = APPEND (c, rid ("R1"), text, .text = "hi");
     assert_true (s1 < s2 && s2 < s3);
 
     /* Published after commit, with both sequence numbers. */
@@ -53,7 +53,10 @@ test_append_ack_dedup_order (void **state)
     proto_msg_destroy (&ev);
 
     /* The same event id after a restart (no reply cache left) is stored once. */
-    proto_msg_t *again = append_msg (rid ("R1"), "tool_call", "{\"name\":\"x\"}");
+    json_t *args = json_object ();
+    proto_msg_t *again = APPEND_MSG (rid ("R1"), tool_call, .toolCallId = "c1", .name = "x",
+                                     .args = args);
+    json_decref (args);
     proto_msg_t *rep = bus_client_request (c, "event-log", again);
     assert_int_equal (rep->type, PROTO_event_ack);
     uint64_t seq = rep->body.event_ack.seq;
@@ -167,31 +170,41 @@ test_run_record_and_exports (void **state)
     assert_string_equal (ref->body.artifact_ref.hash, hash);
     proto_msg_destroy (&ref);
 
-    append (c, rid ("RUN1"), "run_started", "{\"task\":\"fix the build\",\"user\":\"ann\","
-            "\"threadId\":\"T1\",\"model\":\"m-large\",\"promptVersion\":\"v2\","
-            "\"budgets\":{\"steps\":20}}");
-    append (c, rid ("RUN1"), "plan", "{\"plan\":\"read, then patch\"}");
-    append (c, rid ("RUN1"), "tool_call", "{\"toolCallId\":\"c1\",\"name\":\"read_file\","
-            "\"args\":{\"path\":\"Makefile\"}}");
-    append (c, rid ("RUN1"), "tool_result", "{\"toolCallId\":\"c1\",\"name\":\"read_file\","
-            "\"ok\":true,\"result\":\"all: build\",\"durationMs\":12}");
-    append (c, rid ("RUN1"), "ask_approval", "{\"toolCallId\":\"c2\",\"name\":\"run_command\","
-            "\"args\":{\"cmd\":\"make\"}}");
-    append (c, rid ("RUN1"), "approval_decision", "{\"toolCallId\":\"c2\",\"approved\":true}");
-    append (c, rid ("RUN1"), "tool_call", "{\"toolCallId\":\"c2\",\"name\":\"run_command\","
-            "\"args\":{\"cmd\":\"make\"}}");
-    append (c, rid ("RUN1"), "usage", "{\"inputTokens\":100,\"outputTokens\":20,\"cachedTokens\":50}");
-    char art[256];
-    snprintf (art, sizeof art, "{\"hash\":\"%s\",\"kind\":\"test_log\",\"name\":\"make.log\","
-              "\"size\":%zu}", hash, big);
-    append (c, rid ("RUN1"), "artifact", art);
-    append (c, rid ("RUN1"), "usage", "{\"inputTokens\":300,\"outputTokens\":40,\"cachedTokens\":0}");
-    append (c, rid ("RUN1"), "text", "{\"text\":\"The build works now.\"}");
-    append (c, rid ("RUN1"), "complete", "{\"status\":\"completed\",\"answer\":\"fixed\"}");
-    append (c, rid ("RUN2"), "run_started", "{\"task\":\"other\",\"user\":\"bob\",\"model\":\"m-small\","
-            "\"promptVersion\":\"v1\"}");
-    append (c, rid ("RUN2"), "failed", "{\"status\":\"budget_exhausted\",\"reason\":\"step budget\"}");
-    append (c, rid ("RUN3"), "run_started", "{\"task\":\"still going\",\"user\":\"ann\"}");
+    /* three runs, their events shaped as the orchestrator emits them */
+    json_t *budgets = json_pack ("{s:i}", "steps", 20), *policy = json_object ();
+    json_t *read_args = json_pack ("{s:s}", "path", "Makefile");
+    json_t *make_args = json_pack ("{s:s}", "cmd", "make"), *read = json_string ("all: build");
+    APPEND (c, rid ("RUN1"), run_started, .task = "fix the build", .user = "ann",
+            .threadId = "T1", .model = "m-large", .orchestrator = "o1", .promptVersion = "v2",
+            .budgets = budgets, .policy = policy);
+    APPEND (c, rid ("RUN1"), plan, .text = "read, then patch");
+    APPEND (c, rid ("RUN1"), tool_call, .toolCallId = "c1", .name = "read_file",
+            .args = read_args);
+    APPEND (c, rid ("RUN1"), tool_result, .toolCallId = "c1", .name = "read_file", .ok = true,
+            .result = read, .durationMs = 12);
+    APPEND (c, rid ("RUN1"), ask_approval, .toolCallId = "c2", .name = "run_command",
+            .args = make_args);
+    APPEND (c, rid ("RUN1"), approval_decision, .toolCallId = "c2", .approved = true);
+    APPEND (c, rid ("RUN1"), tool_call, .toolCallId = "c2", .name = "run_command",
+            .args = make_args);
+    APPEND (c, rid ("RUN1"), usage, .inputTokens = 100, .outputTokens = 20, .cachedTokens = 50);
+    APPEND (c, rid ("RUN1"), artifact, .hash = hash, .kind = "test_log", .name = "make.log",
+            .size = big);
+    APPEND (c, rid ("RUN1"), usage, .inputTokens = 300, .outputTokens = 40);
+    APPEND (c, rid ("RUN1"), text, .text = "The build works now.");
+    APPEND (c, rid ("RUN1"), complete, .status = "completed", .answer = "fixed");
+    APPEND (c, rid ("RUN2"), run_started, .task = "other", .user = "bob", .threadId = "T2",
+            .model = "m-small", .orchestrator = "o1", .promptVersion = "v1",
+            .budgets = budgets, .policy = policy);
+    APPEND (c, rid ("RUN2"), failed, .status = "budget_exhausted", .reason = "step budget");
+    APPEND (c, rid ("RUN3"), run_started, .task = "still going", .user = "ann",
+            .threadId = "T3", .model = "m-large", .orchestrator = "o1", .promptVersion = "v2",
+            .budgets = budgets, .policy = policy);
+    json_decref (budgets);
+    json_decref (policy);
+    json_decref (read_args);
+    json_decref (make_args);
+    json_decref (read);
 
     json_t *rec = run_get (c, rid ("RUN1"));
     assert_non_null (rec);
@@ -263,6 +276,7 @@ test_run_record_and_exports (void **state)
     const char *show[] = { "caisson", "show", rid ("RUN1"), "--markdown", "--data", s_dir, NULL };
     assert_int_equal (support_run (show, out, sizeof out), 0);
     assert_non_null (strstr (out, "## Task\n\nfix the build"));
+    assert_non_null (strstr (out, "## Plan\n\nread, then patch\n"));
     assert_non_null (strstr (out, "## Step 1: `read_file`"));
     assert_non_null (strstr (out, "\"path\": \"Makefile\""));
     assert_non_null (strstr (out, "all: build"));
@@ -333,9 +347,9 @@ produce (void *arg)
         for (int waited = 0; i == p->count - p->last && !non_empty (p->gate) && waited < 30000;
              waited++)
             usleep (1000);      /* at most 30 s: a tap that never prints fails below */
-        char data[64];
-        snprintf (data, sizeof data, "{\"i\":%d}", i);
-        proto_msg_t *rep = request (c, append_msg (p->run, "text", data));
+        char text[32];
+        snprintf (text, sizeof text, "%d", i);
+        proto_msg_t *rep = request (c, APPEND_MSG (p->run, text, .text = text));
         p->done += rep && rep->type == PROTO_event_ack;
         proto_msg_destroy (&rep);
     }
@@ -370,7 +384,7 @@ test_catch_up_then_live (void **state)
     pid_t el = start_eventlog (NULL);
     bus_client_t *c = client_new (2000, 2);
     for (int i = 0; i < 300; i++)
-        append (c, rid ("CU"), "text", "{\"i\":-1}");
+        APPEND (c, rid ("CU"), text, .text = "-1");
 
     /* The tap starts while the producer writes, and the producer's last 500
      * events wait until the tap has printed its first line, so the tap

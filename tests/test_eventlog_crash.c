@@ -70,7 +70,7 @@ burst (void *arg)
     bus_client_t *c = client_new (500, 60);
     const char *run = b->run;
     for (int i = 0; i < b->count; i++) {
-        proto_msg_t *req = append_msg (run, "text", "{\"text\":\"burst\"}");
+        proto_msg_t *req = APPEND_MSG (run, text, .text = "burst");
         proto_msg_t *rep = bus_client_request (c, "event-log", req);
         if (rep && rep->type == PROTO_event_ack) {
             snprintf (b->ids[b->acked], CID_SIZE, "%s", req->env.id);
@@ -182,13 +182,11 @@ test_map_full (void **state)
     bus_client_t *c = client_new (5000, 1);
     char *big = malloc (300000);
     memset (big, 'x', 299990);
-    big[0] = '"';
-    big[299990] = '"';
-    big[299991] = '\0';
+    big[299990] = '\0';
     int stored = 0;
     proto_msg_t *rep = NULL;
     for (; stored < 20; stored++) {
-        rep = request (c, append_msg (rid ("FULL"), "text", big));
+        rep = request (c, APPEND_MSG (rid ("FULL"), text, .text = big));
         assert_non_null (rep);
         if (rep->type != PROTO_event_ack)
             break;
@@ -200,7 +198,7 @@ test_map_full (void **state)
     assert_non_null (strstr (rep->body.error.message, "CAISSON_LMDB_MAX_MB"));
     proto_msg_destroy (&rep);
     /* What was acked is intact, small events still fit, and it reopens. */
-    append (c, rid ("FULL"), "text", "{\"small\":1}");
+    APPEND (c, rid ("FULL"), text, .text = "small");
     support_expect_clean_exit (el);
     el = start_eventlog (small);
     json_t *evs = read_all (c, rid ("FULL"), 1);
@@ -214,10 +212,10 @@ test_map_full (void **state)
 
 /* ---- retention ------------------------------------------------------------------ */
 
+/* Appends req (consumed) as if sent at ts. */
 static void
-append_at (bus_client_t *c, const char *run, const char *kind, const char *json, uint64_t ts)
+append_at (bus_client_t *c, proto_msg_t *req, uint64_t ts)
 {
-    proto_msg_t *req = append_msg (run, kind, json);
     req->env.ts = ts;
     proto_msg_t *rep = request (c, req);
     assert_int_equal (rep->type, PROTO_event_ack);
@@ -246,7 +244,6 @@ test_retention (void **state)
     bus_client_t *c = client_new (5000, 1);
     proto_msg_t *shared = put_artifact (c, "shared bytes", 12, "file");
     proto_msg_t *own = put_artifact (c, "old run's own bytes", 19, "diff");
-    char art[256];
     uint64_t now = (uint64_t) time (NULL) * 1000000, old = now - 40ull * 86400 * 1000000;
     /* Put long ago and never referenced by any run. */
     proto_msg_t *req = proto_msg_new (PROTO_artifact_put, NULL);
@@ -254,13 +251,13 @@ test_retention (void **state)
     req->env.ts = old;
     proto_msg_t *orphan = request (c, req);
     assert_int_equal (orphan->type, PROTO_artifact_ref);
-    append_at (c, rid ("OLD"), "run_started", "{\"task\":\"old\"}", old);
-    snprintf (art, sizeof art, "{\"hash\":\"%s\",\"size\":12}", shared->body.artifact_ref.hash);
-    append_at (c, rid ("OLD"), "artifact", art, old);
-    append_at (c, rid ("NEW"), "run_started", "{\"task\":\"new\"}", now);
-    append_at (c, rid ("NEW"), "artifact", art, now);
-    snprintf (art, sizeof art, "{\"hash\":\"%s\",\"size\":19}", own->body.artifact_ref.hash);
-    append_at (c, rid ("OLD"), "artifact", art, old);
+    const char *hash = shared->body.artifact_ref.hash;
+    append_started (c, rid ("OLD"), "old", NULL, old);
+    append_at (c, APPEND_MSG (rid ("OLD"), artifact, .hash = hash, .size = 12), old);
+    append_started (c, rid ("NEW"), "new", NULL, now);
+    append_at (c, APPEND_MSG (rid ("NEW"), artifact, .hash = hash, .size = 12), now);
+    hash = own->body.artifact_ref.hash;
+    append_at (c, APPEND_MSG (rid ("OLD"), artifact, .hash = hash, .size = 19), old);
     support_expect_clean_exit (el);
 
     static const char *const keep30[] = { "CAISSON_EVENTLOG_RETENTION_DAYS=30", NULL };

@@ -35,6 +35,7 @@ typedef struct {
     char answer[2048];
     char pending_call[128];
     uint64_t steps, tool_calls;
+    int64_t seconds;            /* usage.seconds: -1 when run.info leaves it out */
 } info_t;
 
 static pid_t
@@ -106,6 +107,14 @@ stack_down (void)
     support_stop (s_replay, SIGTERM, 5000);
     support_stop (s_fixture, SIGTERM, 5000);
     support_stop (s_bus, SIGTERM, 5000);
+    /* every event the runs appended was as proto/events.def declares */
+    char path[1024], why[600] = "";
+    snprintf (path, sizeof path, "%s/drift.log", s_dir);
+    FILE *f = fopen (path, "r");
+    if (f && fgets (why, sizeof why, f))
+        fail_msg ("an event the orchestrator appended is not as declared: %s", why);
+    if (f)
+        fclose (f);
 }
 
 /* Starts a run; budgets and policy are JSON text or NULL. */
@@ -210,6 +219,8 @@ get_info (const char *run_id, info_t *info)
     json_t *usage = mpjson_decode (b->usage.data, b->usage.size, 16, why, sizeof why);
     info->steps = (uint64_t) json_integer_value (json_object_get (usage, "steps"));
     info->tool_calls = (uint64_t) json_integer_value (json_object_get (usage, "toolCalls"));
+    json_t *seconds = json_object_get (usage, "seconds");
+    info->seconds = json_is_integer (seconds) ? json_integer_value (seconds) : -1;
     json_decref (usage);
     proto_msg_destroy (&rep);
     return 0;
@@ -382,6 +393,8 @@ expect_exhausted (const char *task, const char *budgets, const char *name)
     assert_string_equal (info.status, "budget_exhausted");
     assert_non_null (strstr (info.reason, name));
     assert_int_equal (events_of (id, "failed", 1), 1);
+    /* run.info's usage counts the run's seconds (runs.def promises them) */
+    assert_true (info.seconds >= (strcmp (name, "wallSeconds") == 0 ? 1 : 0));
 }
 
 static void

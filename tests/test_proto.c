@@ -8,11 +8,17 @@
 #include "support.h"
 #include "cid.h"
 #include "proto.h"
+#include "xalloc.h"
 
+#include <jansson.h>
 #include <msgpack.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define ID "01J00000000000000000000000"
 
@@ -41,7 +47,7 @@ set_any (proto_bytes_t *slot, unsigned seed)
     msgpack_pack_nil (&pk);
     msgpack_pack_int (&pk, -1);
     msgpack_pack_double (&pk, 1.5);
-    assert_int_equal (proto_set_bytes (slot, sb.data, sb.size), 0);
+    proto_set_bytes (slot, sb.data, sb.size);
     msgpack_sbuffer_destroy (&sb);
 }
 
@@ -59,8 +65,8 @@ fill_field (void *base, const proto_field_t *f, unsigned seed, bool over)
                                         : (uint8_t) (seed + i);
     buf[len] = 0;
     switch (f->type) {
-    case PROTO_T_STR: assert_int_equal (proto_set_str (slot, (char *) buf), 0); break;
-    case PROTO_T_BIN: assert_int_equal (proto_set_bytes (slot, buf, len), 0); break;
+    case PROTO_T_STR: proto_set_str (slot, (char *) buf); break;
+    case PROTO_T_BIN: proto_set_bytes (slot, buf, len); break;
     case PROTO_T_U64: *(uint64_t *) slot = f->max ? f->max + over : UINT64_MAX - seed; break;
     case PROTO_T_I64:
         *(int64_t *) slot = f->max ? -(int64_t) (f->max + over) : INT64_MIN + seed;
@@ -81,7 +87,7 @@ fill_field (void *base, const proto_field_t *f, unsigned seed, bool over)
                 break;
             }
         }
-        assert_int_equal (proto_set_bytes (slot, buf, len), 0);
+        proto_set_bytes (slot, buf, len);
         break;
     }
     free (buf);
@@ -97,9 +103,9 @@ make_msg (proto_type_t t, bool full)
     if (full) {
         char id[CID_SIZE];
         cid_new (id);
-        assert_int_equal (proto_set_str (&m->env.cause, id), 0);
+        proto_set_str (&m->env.cause, id);
         cid_new (id);
-        assert_int_equal (proto_set_str (&m->env.run, id), 0);
+        proto_set_str (&m->env.run, id);
         for (const proto_field_t *f = envelope (); f->name; f++)
             if (strcmp (f->name, "user") == 0)
                 fill_field (&m->env, f, t, false);
@@ -185,6 +191,110 @@ test_tables (void **state)
     }
     assert_string_equal (proto_errcode_name (PROTO_E_ALLOC_BOMB), "alloc_bomb");
     assert_string_equal (proto_errcode_name ((proto_errcode_t) 99), "unknown");
+}
+
+/* True when name is snake_case: lower-case letters and digits, words
+ * joined by single underscores. */
+static bool
+s_snake (const char *name)
+{
+    if (!*name || !(*name >= 'a' && *name <= 'z'))
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')
+              || (*c == '_' && c[1] && c[1] != '_')))
+            return false;
+    return true;
+}
+
+/* One field case on the wire: every declared field, envelope and bodies,
+ * is snake_case (ui-bridge alone respells them, for HTTP). */
+static void
+test_one_field_case (void **state)
+{
+    (void) state;
+    size_t n;
+    const proto_field_t *env = proto_envelope_fields (&n);
+    for (size_t i = 0; i < n; i++)
+        if (!s_snake (env[i].name))
+            fail_msg ("envelope field '%s' is not snake_case", env[i].name);
+    for (int t = 0; t < PROTO_TYPE_COUNT; t++) {
+        const proto_msgdef_t *def = proto_def ((proto_type_t) t);
+        for (size_t i = 0; i < def->nfields; i++)
+            if (!s_snake (def->fields[i].name))
+                fail_msg ("%s: field '%s' is not snake_case", def->wire, def->fields[i].name);
+    }
+    assert_false (s_snake ("sandboxId"));
+    assert_true (s_snake ("sandbox_id"));
+}
+
+/* Runs fn in a child whose stderr is a pipe; returns the child's wait
+ * status and what it wrote (at most len - 1 bytes). */
+static int
+s_child (void (*fn) (void), char *out, size_t len)
+{
+    int fd[2];
+    assert_int_equal (pipe (fd), 0);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        dup2 (fd[1], 2);
+        fn ();
+        _exit (0);
+    }
+    close (fd[1]);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < len && (n = read (fd[0], out + got, len - 1 - got)) > 0)
+        got += (size_t) n;
+    out[got] = 0;
+    close (fd[0]);
+    int status;
+    assert_int_equal (waitpid (pid, &status, 0), pid);
+    return status;
+}
+
+/* 64 TiB: more than this machine can map, within what malloc accepts. */
+#define HUGE_LEN ((size_t) 1 << 46)
+
+static void
+s_set_huge (void)
+{
+    proto_bytes_t b = { 0 };
+    static const uint8_t one = 1;
+    /* Only the allocation matters: it fails before anything is copied. */
+    proto_set_bytes (&b, &one, HUGE_LEN);
+}
+
+static void
+s_json_huge (void)
+{
+    xalloc_install ();
+    void *(*m) (size_t);
+    void (*f) (void *);
+    json_get_alloc_funcs (&m, &f);
+    m (HUGE_LEN);
+}
+
+/* The one out-of-memory policy (xalloc.h): a failed allocation, by proto
+ * or by jansson once installed, aborts naming where, never returns a
+ * NULL the caller must carry. Under ASan, its allocator stops the child
+ * first, with its own report. */
+static void
+test_oom_aborts (void **state)
+{
+    (void) state;
+    char out[1024];
+    void (*fns[]) (void) = { s_set_huge, s_json_huge };
+    for (size_t i = 0; i < 2; i++) {
+        int status = s_child (fns[i], out, sizeof out);
+        assert_true (WIFSIGNALED (status) || (WIFEXITED (status) && WEXITSTATUS (status)));
+#if !defined(__SANITIZE_ADDRESS__)
+        assert_true (WIFSIGNALED (status));
+        assert_int_equal (WTERMSIG (status), SIGABRT);
+        assert_non_null (strstr (out, "FATAL: out of memory allocating 70368744177664 bytes"));
+#endif
+    }
 }
 
 static void
@@ -890,6 +1000,8 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_round_trip_every_type),
         cmocka_unit_test (test_tables),
+        cmocka_unit_test (test_one_field_case),
+        cmocka_unit_test (test_oom_aborts),
         cmocka_unit_test (test_msg_new_with_cause),
         cmocka_unit_test (test_error_new),
         cmocka_unit_test (test_any_holds_exactly_one_item),

@@ -363,7 +363,7 @@ test_user_inflight (void **state)
     char run[CID_SIZE];
     cid_new (run);
     /* as the orchestrator appends a run's events: as its user */
-    proto_msg_t *start = append_msg (run, "run_started", "{\"task\":\"t\",\"user\":\"alice\"}");
+    proto_msg_t *start = started_msg (run, "t", "alice");
     proto_set_str (&start->env.user, "alice");
     proto_msg_t *rep = request (c, start);
     assert_non_null (rep);
@@ -538,13 +538,11 @@ fill_store (bus_client_t *c, const char *run, size_t size, size_t min, char fill
 {
     int acked = 0;
     for (; size >= min; size /= 10) {
-        char *text = malloc (size + 3);
-        memset (text, fill, size + 2);
-        text[0] = '"';
-        text[size + 1] = '"';
-        text[size + 2] = '\0';
+        char *text = malloc (size + 1);
+        memset (text, fill, size);
+        text[size] = '\0';
         for (int tries = 0; tries < 10000; tries++) {
-            proto_msg_t *rep = request (c, append_msg (run, "text", text));
+            proto_msg_t *rep = request (c, APPEND_MSG (run, text, .text = text));
             assert_non_null (rep);
             bool ack = rep->type == PROTO_event_ack;
             if (!ack) {

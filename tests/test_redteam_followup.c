@@ -33,6 +33,7 @@
 #include "ui_support.h"
 
 #include "bus_client.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <czmq.h>
@@ -54,18 +55,38 @@ static char s_repo_allow[1200];
 
 /* ---- the bus ------------------------------------------------------------ */
 
-/* An event.append of kind with JSON data to run, as user; the reply. */
+/* An event.append of kind with data (consumed) to run, as user; the
+ * reply. */
 static proto_msg_t *
-append_as (const char *user, const char *run, const char *kind, const char *data)
+append_as (const char *user, const char *run, const char *kind, json_t *data)
 {
+    assert_non_null (data);
     proto_msg_t *req = as (user, false, PROTO_event_append);
     proto_set_str (&req->env.run, run);
     proto_set_str (&req->body.event_append.kind, kind);
-    json_t *d = json_loads (data, 0, NULL);
-    assert_non_null (d);
-    assert_int_equal (mpjson_set (&req->body.event_append.data, d, 8), 0);
-    json_decref (d);
+    assert_int_equal (mpjson_set (&req->body.event_append.data, data, 8), 0);
+    json_decref (data);
     return ask ("event-log", req, 5000);
+}
+
+/* append_as with data an evkind constructor builds, shaped as the
+ * orchestrator emits kind: APPEND_AS ("bob", run, complete, .status = ...). */
+#define APPEND_AS(user, run, kind, ...) \
+    append_as (user, run, evk_name (EVK_##kind), EVK (kind, __VA_ARGS__))
+
+/* A run_started naming user, as the orchestrator emits it. */
+static proto_msg_t *
+started_as (const char *sender, const char *run, const char *task, const char *user)
+{
+    json_t *budgets = json_pack ("{s:i, s:i, s:i, s:i}", "steps", 20, "toolCalls", 50,
+                                 "wallSeconds", 600, "tokens", 200000);
+    json_t *policy = json_object ();
+    proto_msg_t *rep = APPEND_AS (sender, run, run_started, .task = task, .user = user,
+                                  .threadId = run, .model = "replay/demo", .orchestrator = "o1",
+                                  .promptVersion = "v1", .budgets = budgets, .policy = policy);
+    json_decref (budgets);
+    json_decref (policy);
+    return rep;
 }
 
 /* ---- HTTP --------------------------------------------------------------- */
@@ -78,8 +99,8 @@ status_http (const char *token, const char *run, char *out, size_t len)
     snprintf (path, sizeof path, "/api/runs/%s", run);
     long status;
     json_t *doc = ui_json ("GET", path, token, NULL, &status);
-    snprintf (out, len, "%s", status == 200
-              ? json_string_value (json_object_get (doc, "status")) ?: "" : "");
+    const char *s = status == 200 ? json_string_value (json_object_get (doc, "status")) : NULL;
+    snprintf (out, len, "%s", s ? s : "");
     json_decref (doc);
 }
 
@@ -159,14 +180,16 @@ test_append_to_another_users_run (void **state)
     alice_run (run);
 
     /* bob re-announces alice's run as his own, then ends it his way */
-    expect_refused (append_as ("bob", run, "run_started",
-                               "{\"task\":\"mine now\",\"user\":\"bob\"}"),
+    expect_refused (started_as ("bob", run, "mine now", "bob"),
                     "bob's run_started on alice's run");
-    expect_refused (append_as ("bob", run, "complete",
-                               "{\"status\":\"completed\",\"answer\":\"forged by bob\"}"),
+    expect_refused (APPEND_AS ("bob", run, complete, .status = "completed",
+                               .answer = "forged by bob"),
                     "bob's complete on alice's run");
-    expect_refused (append_as ("bob", run, "tool_result", "{\"ok\":true}"),
+    json_t *result = json_object ();
+    expect_refused (APPEND_AS ("bob", run, tool_result, .toolCallId = "c1", .name = "runCommand",
+                               .ok = true, .result = result, .durationMs = 1),
                     "bob's tool_result on alice's run");
+    json_decref (result);
 
     /* bob sees nothing of it over HTTP, alice still sees all of it */
     status_http (ts_bob, run, st, sizeof st);
@@ -188,14 +211,14 @@ test_append_to_another_users_run (void **state)
     /* nor may bob start a run in alice's name */
     char fake[CID_SIZE];
     cid_new (fake);
-    expect_refused (append_as ("bob", fake, "run_started",
-                               "{\"task\":\"alice asked for this\",\"user\":\"alice\"}"),
+    expect_refused (started_as ("bob", fake, "alice asked for this", "alice"),
                     "bob's run_started naming alice");
     status_http (ts_alice, fake, st, sizeof st);
     assert_string_equal (st, "");
 
     /* the owner (as the orchestrator appends for her) still may */
-    proto_msg_t *rep = append_as ("alice", run, "note", "{\"text\":\"hers\"}");
+    /* (an undeclared kind: event-log stores any) */
+    proto_msg_t *rep = append_as ("alice", run, "note", json_pack ("{s:s}", "text", "hers"));
     assert_int_equal (rep->type, PROTO_event_ack);
     proto_msg_destroy (&rep);
 }
@@ -217,22 +240,23 @@ test_artifact_claimed_by_event (void **state)
     proto_set_str (&req->body.artifact_put.kind, "file");
     proto_msg_t *rep = ask ("event-log", req, 5000);
     assert_int_equal (rep->type, PROTO_artifact_ref);
-    char hash[65], ev[256];
+    char hash[65];
     snprintf (hash, sizeof hash, "%s", rep->body.artifact_ref.hash);
     proto_msg_destroy (&rep);
-    snprintf (ev, sizeof ev, "{\"hash\":\"%s\",\"kind\":\"file\",\"name\":\"key.txt\"}", hash);
-    rep = append_as ("alice", run, "artifact", ev);
+    rep = APPEND_AS ("alice", run, artifact, .hash = hash, .kind = "file", .name = "key.txt",
+                     .size = strlen (bytes));
     assert_int_equal (rep->type, PROTO_event_ack);
     proto_msg_destroy (&rep);
 
     /* bob's own run, and an artifact event in it naming alice's hash */
     char mine[CID_SIZE], path[256];
     cid_new (mine);
-    rep = append_as ("bob", mine, "run_started", "{\"task\":\"mine\",\"user\":\"bob\"}");
+    rep = started_as ("bob", mine, "mine", "bob");
     assert_int_equal (rep->type, PROTO_event_ack);
     proto_msg_destroy (&rep);
-    expect_refused (append_as ("bob", mine, "artifact", ev), "bob's artifact event naming "
-                    "alice's hash");
+    expect_refused (APPEND_AS ("bob", mine, artifact, .hash = hash, .kind = "file",
+                               .name = "key.txt", .size = strlen (bytes)),
+                    "bob's artifact event naming alice's hash");
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, mine);
     ui_res_t res = ui_request ("GET", path, ts_bob, NULL, NULL);
     if (res.status != 404)
@@ -512,7 +536,7 @@ test_stream_outlives_revoked_token (void **state)
                 (char *) NULL);
         _exit (127);
     }
-    usleep (1500000);
+    zclock_sleep (1500);
 
     char id[16];
     token_id (token, id);
@@ -535,7 +559,7 @@ test_stream_outlives_revoked_token (void **state)
     ui_res_t res = ui_request ("POST", path, ts_root, NULL, NULL);
     assert_int_equal (res.status, 200);
     ui_res_free (&res);
-    usleep (1500000);
+    zclock_sleep (1500);
     kill (curl, SIGTERM);
     support_stop (curl, SIGKILL, 2000);
     FILE *f = fopen (out, "r");

@@ -128,10 +128,10 @@ test_inotify_instances_stay_in_the_sandbox (void **state)
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_create, NULL);
     proto_set_str (&req->env.user, "victim");
     proto_set_str (&req->body.sandbox_create.language, "python");
-    req->body.sandbox_create.ttlSeconds = 600;
+    req->body.sandbox_create.ttl_seconds = 600;
     proto_msg_t *rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
-    char *victim = strdup (rep->body.sandbox_info.sandboxId);
+    char *victim = strdup (rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     req = file_req (PROTO_sandbox_watch_start, victim, ".");
     proto_set_str (&req->env.user, "victim");
@@ -194,7 +194,7 @@ test_made_up_instances_do_not_fill_the_broker (void **state)
         snprintf (service, sizeof service, "sandbox-manager.fake%d", i);
         proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
         proto_set_str (&req->env.user, "tenant");
-        proto_set_str (&req->body.sandbox_get.sandboxId, id);
+        proto_set_str (&req->body.sandbox_get.sandbox_id, id);
         proto_msg_t *rep = bus_client_request (s_c, service, req);
         proto_msg_destroy (&req);
         proto_msg_destroy (&rep);
@@ -208,7 +208,7 @@ test_made_up_instances_do_not_fill_the_broker (void **state)
     snprintf (service, sizeof service, "sandbox-manager.%.*s", (int) (strrchr (id, '-') - id), id);
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
     proto_set_str (&req->env.user, "tester");
-    proto_set_str (&req->body.sandbox_get.sandboxId, id);
+    proto_set_str (&req->body.sandbox_get.sandbox_id, id);
     proto_msg_t *rep = bus_client_request (s_c, service, req);
     proto_msg_destroy (&req);
     char got[600];

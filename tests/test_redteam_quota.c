@@ -40,12 +40,12 @@ create_as (const char *user)
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_create, NULL);
     proto_set_str (&req->body.sandbox_create.language, "python");
     proto_set_str (&req->env.user, user);
-    req->body.sandbox_create.ttlSeconds = 600;
+    req->body.sandbox_create.ttl_seconds = 600;
     proto_msg_t *rep = call (req);
     if (rep->type == PROTO_error)
         fail_msg ("create: %s", rep->body.error.message);
     assert_string_equal (rep->body.sandbox_info.status, "ready");
-    char *id = strdup (rep->body.sandbox_info.sandboxId);
+    char *id = strdup (rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     for (int i = 0; i < 8; i++)
         if (!s_live[i][0]) {
@@ -73,7 +73,7 @@ after (void **state)
     for (int i = 0; i < 8; i++)
         if (s_live[i][0]) {
             proto_msg_t *req = proto_msg_new (PROTO_sandbox_destroy, NULL);
-            proto_set_str (&req->body.sandbox_destroy.sandboxId, s_live[i]);
+            proto_set_str (&req->body.sandbox_destroy.sandbox_id, s_live[i]);
             proto_msg_t *rep = bus_client_request (s_c, "sandbox-manager", req);
             proto_msg_destroy (&req);
             proto_msg_destroy (&rep);
@@ -176,11 +176,11 @@ test_disk_full (void **state)
     proto_msg_t *rep = sh (a, "head -c 33554432 /dev/zero > fill", 60, NULL);
     assert_int_equal (rep->type, PROTO_sandbox_exec_result);
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
-    if (r->exitCode == 0)
+    if (r->exit_code == 0)
         fail_msg ("attack succeeded: 32 MiB written into a workspace limited to %d MiB", DISK_MB);
     assert_non_null (strstr (r->stderr, "No space left on device"));
-    assert_non_null (r->workspaceFull);
-    assert_string_equal (r->workspaceFull, "workspace full (limit 8 MiB)");
+    assert_non_null (r->workspace_full);
+    assert_string_equal (r->workspace_full, "workspace full (limit 8 MiB)");
     proto_msg_destroy (&rep);
     unsigned long long on_host = host_bytes (a);
     if (on_host > (DISK_MB + 1ull) << 20)
@@ -208,7 +208,7 @@ test_inodes_full (void **state)
                               "echo made $i; [ $i -lt 4000 ] && exit 1; exit 0", 60, NULL);
     assert_int_equal (rep->type, PROTO_sandbox_exec_result);
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
-    if (r->exitCode == 0)
+    if (r->exit_code == 0)
         fail_msg ("attack succeeded: 4000 files made in a workspace limited to %d", INODES);
     assert_non_null (strstr (r->stderr, "No space left on device"));
     int made = 0;
@@ -216,8 +216,8 @@ test_inodes_full (void **state)
     if (!said || sscanf (said, "made %d", &made) != 1)
         fail_msg ("no count of files made: stdout %s, stderr %s", r->stdout, r->stderr);
     assert_true (made >= INODES / 2 && made <= INODES + 64);
-    assert_non_null (r->workspaceFull);
-    assert_string_equal (r->workspaceFull, "workspace full (limit 500 files and directories)");
+    assert_non_null (r->workspace_full);
+    assert_string_equal (r->workspace_full, "workspace full (limit 500 files and directories)");
     proto_msg_destroy (&rep);
     b = create_as ("other");
     assert_int_equal (run_as ("other", b, "for i in $(seq 1 100); do : > g$i || exit 1; done; ls | wc -l", out,
@@ -257,7 +257,7 @@ test_tools_say_full (void **state)
     /* writeFiles too, straight to sandbox-manager. */
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_write_files, NULL);
     proto_set_str (&req->env.user, "tester");
-    proto_set_str (&req->body.sandbox_write_files.sandboxId, a);
+    proto_set_str (&req->body.sandbox_write_files.sandbox_id, a);
     char *text = malloc (1 << 20);
     memset (text, 'y', 1 << 20);
     any_set (&req->body.sandbox_write_files.files,
@@ -367,9 +367,9 @@ test_tmpfs_fallback (void **state)
     assert_false (loop_backed (id));
     rep = sh (a, "head -c 33554432 /dev/zero > fill", 60, NULL);
     assert_int_equal (rep->type, PROTO_sandbox_exec_result);
-    assert_int_not_equal (rep->body.sandbox_exec_result.exitCode, 0);
+    assert_int_not_equal (rep->body.sandbox_exec_result.exit_code, 0);
     assert_non_null (strstr (rep->body.sandbox_exec_result.stderr, "No space left on device"));
-    assert_string_equal (rep->body.sandbox_exec_result.workspaceFull, "workspace full (limit 8 MiB)");
+    assert_string_equal (rep->body.sandbox_exec_result.workspace_full, "workspace full (limit 8 MiB)");
     proto_msg_destroy (&rep);
     assert_int_equal (run (a, "cat /proc/self/mountinfo", out, sizeof out), 0);
     assert_null (strstr (out, s_dir));

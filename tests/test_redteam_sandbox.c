@@ -65,11 +65,11 @@ create_as (const char *user)
 {
     proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_create, NULL), user, false);
     proto_set_str (&req->body.sandbox_create.language, "python");
-    req->body.sandbox_create.ttlSeconds = 600;
+    req->body.sandbox_create.ttl_seconds = 600;
     proto_msg_t *rep = call (req);
     if (rep->type == PROTO_error)
         fail_msg ("create: %s", rep->body.error.message);
-    char *id = strdup (rep->body.sandbox_info.sandboxId);
+    char *id = strdup (rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     return id;
 }
@@ -78,7 +78,7 @@ static void
 destroy_op (const char *user, bool op, char *id)
 {
     proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_destroy, NULL), user, op);
-    proto_set_str (&req->body.sandbox_destroy.sandboxId, id);
+    proto_set_str (&req->body.sandbox_destroy.sandbox_id, id);
     proto_msg_t *rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
     proto_msg_destroy (&rep);
@@ -99,7 +99,7 @@ test_no_host_descriptors (void **state)
     (void) state;
     char *id = create_as ("alice"), out[8192];
     proto_msg_t *w = as_user (proto_msg_new (PROTO_sandbox_write_file, NULL), "alice", false);
-    proto_set_str (&w->body.sandbox_write_file.sandboxId, id);
+    proto_set_str (&w->body.sandbox_write_file.sandbox_id, id);
     proto_set_str (&w->body.sandbox_write_file.path, "lsfd.py");
     proto_set_bytes (&w->body.sandbox_write_file.content, fd_lister, strlen (fd_lister));
     proto_msg_t *rep = call (w);
@@ -112,7 +112,7 @@ test_no_host_descriptors (void **state)
     assert_int_equal (run_as ("alice", id, "nohup sh -c 'sleep 0.3; python3 lsfd.py "
                               "< /dev/null > nohup.txt 2>&1' > /dev/null 2>&1 &", NULL, 0), 0);
     proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "alice", false);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     any_set (&req->body.sandbox_exec.command, json_string ("python3 lsfd.py > bg.txt 2>&1"));
     req->body.sandbox_exec.background = true;
     rep = call (req);
@@ -129,7 +129,7 @@ test_no_host_descriptors (void **state)
     only_std_fds ("background process", out);
 
     req = as_user (proto_msg_new (PROTO_sandbox_run_code, NULL), "alice", false);
-    proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+    proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
     proto_set_str (&req->body.sandbox_run_code.code, fd_lister);
     proto_set_str (&req->body.sandbox_run_code.language, "python");
     rep = call (req);
@@ -147,10 +147,10 @@ test_pread_of_store (void **state)
     (void) state;
     proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_create, NULL), "victim", false);
     json_t *env = json_pack ("{s:s}", "API_KEY", "victim-secret-4242");
-    any_set (&req->body.sandbox_create.envVars, env);
+    any_set (&req->body.sandbox_create.env_vars, env);
     proto_msg_t *rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
-    char *victim = strdup (rep->body.sandbox_info.sandboxId);
+    char *victim = strdup (rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     char *id = create_as ("mallory"), out[8192];
     const char *attack =
@@ -195,7 +195,7 @@ test_owner_checks (void **state)
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         proto_msg_t *req = as_user (proto_msg_new (types[i], NULL), "bob", false);
         /* Every sandbox request opens with sandboxId; fill what each needs. */
-        proto_set_str (&req->body.sandbox_get.sandboxId, id);
+        proto_set_str (&req->body.sandbox_get.sandbox_id, id);
         if (types[i] == PROTO_sandbox_exec)
             any_set (&req->body.sandbox_exec.command, json_string ("touch /workspace/bob-was-here"));
         else if (types[i] == PROTO_sandbox_run_code)
@@ -209,7 +209,7 @@ test_owner_checks (void **state)
         else if (types[i] == PROTO_sandbox_exec_cancel)
             proto_set_str (&req->body.sandbox_exec_cancel.request, "01HZZZZZZZZZZZZZZZZZZZZZZZ");
         else if (types[i] == PROTO_sandbox_set_timeout)
-            req->body.sandbox_set_timeout.ttlSeconds = 1;
+            req->body.sandbox_set_timeout.ttl_seconds = 1;
         else if (types[i] == PROTO_sandbox_exec_kill || types[i] == PROTO_sandbox_exec_wait
                  || types[i] == PROTO_sandbox_exec_output)
             req->body.sandbox_exec_kill.pid = 1;
@@ -241,14 +241,14 @@ test_owner_checks (void **state)
     proto_msg_destroy (&rep);
     /* An operator acts on anyone's sandbox. */
     proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "root-op", true);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     any_set (&req->body.sandbox_exec.command, json_string ("echo operator"));
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_exec_result);
     assert_string_equal (rep->body.sandbox_exec_result.stdout, "operator\n");
     proto_msg_destroy (&rep);
     req = as_user (proto_msg_new (PROTO_sandbox_get, NULL), "root-op", true);
-    proto_set_str (&req->body.sandbox_get.sandboxId, id);
+    proto_set_str (&req->body.sandbox_get.sandbox_id, id);
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
     assert_string_equal (rep->body.sandbox_info.user, "alice");
@@ -258,14 +258,14 @@ test_owner_checks (void **state)
     char *bobs = create_as ("bob");
     const char *rid = "01JZZZZZZZZZZZZZZZZZZZZZZZ";
     req = as_user (proto_msg_new (PROTO_sandbox_exec_cancel, NULL), "bob", false);
-    proto_set_str (&req->body.sandbox_exec_cancel.sandboxId, bobs);
+    proto_set_str (&req->body.sandbox_exec_cancel.sandbox_id, bobs);
     proto_set_str (&req->body.sandbox_exec_cancel.request, rid);
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_ack);
     proto_msg_destroy (&rep);
     req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "alice", false);
     proto_set_str (&req->env.id, rid);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     any_set (&req->body.sandbox_exec.command, json_string ("echo ran"));
     rep = call (req);
     if (rep->type != PROTO_sandbox_exec_result)
@@ -280,7 +280,7 @@ static proto_msg_t *
 get_as (const char *user, bool op, const char *id)
 {
     proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_get, NULL), user, op);
-    proto_set_str (&req->body.sandbox_get.sandboxId, id);
+    proto_set_str (&req->body.sandbox_get.sandbox_id, id);
     return call (req);
 }
 
@@ -361,7 +361,7 @@ test_forged_record_refused (void **state)
     (void) state;
     char *dead = create_as ("carol"), *live = create_as ("carol");
     proto_msg_t *rep = get_as ("carol", false, dead);
-    pid_t init = (pid_t) rep->body.sandbox_info.initPid;
+    pid_t init = (pid_t) rep->body.sandbox_info.init_pid;
     proto_msg_destroy (&rep);
     stop_manager_kill_init (init);
     forge_record (dead, json_pack ("{s:i, s:s, s:s}", "uid", 0, "network", "host", "user", "mallory"));
@@ -412,8 +412,8 @@ test_record_checked_against_settings (void **state)
     proto_set_str (&req->body.sandbox_create.network, "host");
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
-    char *id = strdup (rep->body.sandbox_info.sandboxId);
-    pid_t init = (pid_t) rep->body.sandbox_info.initPid;
+    char *id = strdup (rep->body.sandbox_info.sandbox_id);
+    pid_t init = (pid_t) rep->body.sandbox_info.init_pid;
     proto_msg_destroy (&rep);
     stop_manager_kill_init (init);
     unsetenv ("CAISSON_SANDBOX_ALLOW_HOST_NET");
@@ -447,7 +447,7 @@ test_fifo_does_not_stall (void **state)
                       as_user (file_req (PROTO_sandbox_read_file, id, paths[i]), "dave", false));
         usleep (100000);
         proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_exec, NULL), "dave", false);
-        proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+        proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
         any_set (&req->body.sandbox_exec.command, json_string ("echo alive"));
         int64_t t0 = zclock_mono ();
         proto_msg_t *rep = bus_client_request (fast, "sandbox-manager", req);
@@ -468,7 +468,7 @@ test_fifo_does_not_stall (void **state)
     assert_int_equal (run_as ("dave", id, "for i in $(seq 1 64); do mkfifo /tmp/.caisson-code-$i.py; "
                               "done", NULL, 0), 0);
     proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_run_code, NULL), "dave", false);
-    proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+    proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
     proto_set_str (&req->body.sandbox_run_code.code, "print('ran')");
     proto_msg_t *rep = bus_client_request (fast, "sandbox-manager", req);
     proto_msg_destroy (&req);
@@ -609,10 +609,10 @@ test_stack_descriptors_and_modes (void **state)
     proto_msg_destroy (&req);
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_sandbox_info);
-    char *id = strdup (rep->body.sandbox_info.sandboxId);
+    char *id = strdup (rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     req = as_user (proto_msg_new (PROTO_sandbox_run_code, NULL), "alice", false);
-    proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+    proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
     proto_set_str (&req->body.sandbox_run_code.code, fd_lister);
     proto_set_str (&req->body.sandbox_run_code.language, "python");
     rep = bus_client_request (c, "sandbox-manager", req);
@@ -629,8 +629,7 @@ test_stack_descriptors_and_modes (void **state)
     FILE *f = fopen (path, "r");
     assert_non_null (f);
     char name[64];
-    int pid, inst;
-    (void) inst;
+    int pid;
     while (fscanf (f, "%63s %d %*s", name, &pid) == 2) {
         char fdir[64], link[1100], target[1024];
         snprintf (fdir, sizeof fdir, "/proc/%d/fd", pid);

@@ -23,6 +23,7 @@
 #include "ui_support.h"
 
 #include "bus_client.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <czmq.h>
@@ -536,9 +537,9 @@ test_artifact_of_another_user (void **state)
     proto_msg_destroy (&rep);
     req = as ("alice", false, PROTO_event_append);
     proto_set_str (&req->env.run, run);
-    proto_set_str (&req->body.event_append.kind, "artifact");
-    json_t *d = json_pack ("{s:s, s:s, s:s, s:I}", "hash", hash, "kind", "diff", "name",
-                           "fix.patch", "size", (json_int_t) strlen (bytes));
+    proto_set_str (&req->body.event_append.kind, evk_name (EVK_artifact));
+    json_t *d = EVK (artifact, .hash = hash, .kind = "diff", .name = "fix.patch",
+                     .size = strlen (bytes));
     mpjson_set (&req->body.event_append.data, d, 8);
     json_decref (d);
     rep = ask ("event-log", req, 5000);

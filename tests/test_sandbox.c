@@ -18,7 +18,7 @@ test_seed_example (void **state)
     (void) state;
     char *id = create ("python", 600);
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_write_files, NULL);
-    proto_set_str (&req->body.sandbox_write_files.sandboxId, id);
+    proto_set_str (&req->body.sandbox_write_files.sandbox_id, id);
     any_set (&req->body.sandbox_write_files.files, json_pack (
         "[{s:s, s:s}, {s:s, s:s}]", "path", "reverse_string.py", "data",
         "def reverse_string(s):\n    return s[::-1]\n", "path", "test_reverse_string.py", "data",
@@ -32,14 +32,14 @@ test_seed_example (void **state)
     proto_msg_t *rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_paths);
     char why[128];
-    json_t *paths = mpjson_decode (rep->body.sandbox_paths.filesWritten.data,
-                                   rep->body.sandbox_paths.filesWritten.size, 2, why, sizeof why);
+    json_t *paths = mpjson_decode (rep->body.sandbox_paths.files_written.data,
+                                   rep->body.sandbox_paths.files_written.size, 2, why, sizeof why);
     assert_string_equal (json_string_value (json_array_get (paths, 0)), "/workspace/reverse_string.py");
     json_decref (paths);
     proto_msg_destroy (&rep);
     rep = sh (id, "python3 test_reverse_string.py", 20, NULL);
     assert_int_equal (rep->type, PROTO_sandbox_exec_result);
-    assert_int_equal (rep->body.sandbox_exec_result.exitCode, 0);
+    assert_int_equal (rep->body.sandbox_exec_result.exit_code, 0);
     assert_non_null (strstr (rep->body.sandbox_exec_result.stderr, "Ran 4 tests"));
     assert_non_null (strstr (rep->body.sandbox_exec_result.stderr, "OK"));
     proto_msg_destroy (&rep);
@@ -50,7 +50,7 @@ static proto_msg_t *
 get (const char *id)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
-    proto_set_str (&req->body.sandbox_get.sandboxId, id);
+    proto_set_str (&req->body.sandbox_get.sandbox_id, id);
     return call (req);
 }
 
@@ -60,14 +60,14 @@ test_exec (void **state)
     (void) state;
     char *id = create ("python", 600);
     proto_msg_t *rep = sh (id, "cat; echo err >&2; exit 3", 10, "from stdin\n");
-    assert_int_equal (rep->body.sandbox_exec_result.exitCode, 3);
+    assert_int_equal (rep->body.sandbox_exec_result.exit_code, 3);
     assert_string_equal (rep->body.sandbox_exec_result.stdout, "from stdin\n");
     assert_string_equal (rep->body.sandbox_exec_result.stderr, "err\n");
-    assert_false (rep->body.sandbox_exec_result.timedOut);
+    assert_false (rep->body.sandbox_exec_result.timed_out);
     proto_msg_destroy (&rep);
     /* A timeout kills the whole tree, the child that left the group too. */
     rep = sh (id, "sleep 100 & setsid sleep 100 & sleep 100", 1, NULL);
-    assert_true (rep->body.sandbox_exec_result.timedOut);
+    assert_true (rep->body.sandbox_exec_result.timed_out);
     proto_msg_destroy (&rep);
     char out[4096];
     assert_int_equal (run (id, "ps -e -o comm= | grep -c sleep || true", out, sizeof out), 0);
@@ -78,7 +78,7 @@ test_exec (void **state)
     proto_msg_destroy (&rep);
     /* Background: a pid at once, then wait, output, list. */
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     any_set (&req->body.sandbox_exec.command, json_pack ("[s,s,s]", "sh", "-c", "sleep 0.3; echo done"));
     req->body.sandbox_exec.background = true;
     rep = call (req);
@@ -87,27 +87,27 @@ test_exec (void **state)
     uint64_t pid = rep->body.sandbox_exec_result.pid;
     proto_msg_destroy (&rep);
     req = proto_msg_new (PROTO_sandbox_exec_wait, NULL);
-    proto_set_str (&req->body.sandbox_exec_wait.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec_wait.sandbox_id, id);
     req->body.sandbox_exec_wait.pid = pid;
     rep = call (req);
     assert_false (rep->body.sandbox_exec_result.running);
     assert_string_equal (rep->body.sandbox_exec_result.stdout, "done\n");
     proto_msg_destroy (&rep);
     req = proto_msg_new (PROTO_sandbox_exec_list, NULL);
-    proto_set_str (&req->body.sandbox_exec_list.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec_list.sandbox_id, id);
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_exec_procs);
     proto_msg_destroy (&rep);
     /* runCode */
     req = proto_msg_new (PROTO_sandbox_run_code, NULL);
-    proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+    proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
     proto_set_str (&req->body.sandbox_run_code.code, "print(6 * 7)");
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_exec_result);
     assert_string_equal (rep->body.sandbox_exec_result.stdout, "42\n");
     proto_msg_destroy (&rep);
     req = proto_msg_new (PROTO_sandbox_run_code, NULL);
-    proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+    proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
     proto_set_str (&req->body.sandbox_run_code.language, "javascript");
     proto_set_str (&req->body.sandbox_run_code.code, "console.log(6 * 7)");
     rep = call (req);
@@ -115,7 +115,7 @@ test_exec (void **state)
     proto_msg_destroy (&rep);
     if (access ("/usr/bin/tsc", X_OK) == 0) {
         req = proto_msg_new (PROTO_sandbox_run_code, NULL);
-        proto_set_str (&req->body.sandbox_run_code.sandboxId, id);
+        proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
         proto_set_str (&req->body.sandbox_run_code.language, "typescript");
         proto_set_str (&req->body.sandbox_run_code.code, "const n: number = 6 * 7;\nconsole.log(n);\n");
         rep = call (req);
@@ -198,7 +198,7 @@ test_lifecycle (void **state)
     (void) state;
     char *id = create ("python", 600);
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_pause, NULL);
-    proto_set_str (&req->body.sandbox_pause.sandboxId, id);
+    proto_set_str (&req->body.sandbox_pause.sandbox_id, id);
     proto_msg_t *rep = call (req);
     assert_string_equal (rep->body.sandbox_info.status, "paused");
     proto_msg_destroy (&rep);
@@ -207,17 +207,17 @@ test_lifecycle (void **state)
     assert_string_equal (rep->body.error.code, "not_ready");
     proto_msg_destroy (&rep);
     req = proto_msg_new (PROTO_sandbox_resume, NULL);
-    proto_set_str (&req->body.sandbox_resume.sandboxId, id);
+    proto_set_str (&req->body.sandbox_resume.sandbox_id, id);
     rep = call (req);
     assert_string_equal (rep->body.sandbox_info.status, "ready");
     proto_msg_destroy (&rep);
     assert_int_equal (run (id, "true", NULL, 0), 0);
     req = proto_msg_new (PROTO_sandbox_set_timeout, NULL);
-    proto_set_str (&req->body.sandbox_set_timeout.sandboxId, id);
-    req->body.sandbox_set_timeout.ttlSeconds = 1;
+    proto_set_str (&req->body.sandbox_set_timeout.sandbox_id, id);
+    req->body.sandbox_set_timeout.ttl_seconds = 1;
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_info);
-    uint64_t init = rep->body.sandbox_info.initPid;
+    uint64_t init = rep->body.sandbox_info.init_pid;
     proto_msg_destroy (&rep);
     /* TTL: gone, and every process with it, within a second of expiry. */
     sleep (2);
@@ -251,7 +251,7 @@ test_heal_and_restart (void **state)
     assert_string_equal (out, "kept");
     /* An init that died while the manager was down is re-created on restart. */
     proto_msg_t *g = get (id);
-    pid_t first = (pid_t) g->body.sandbox_info.initPid;
+    pid_t first = (pid_t) g->body.sandbox_info.init_pid;
     proto_msg_destroy (&g);
     stop_manager_kill_init (first);
     start_stack_manager ();
@@ -260,7 +260,7 @@ test_heal_and_restart (void **state)
     /* Healing: the init killed three times comes back; the fourth, broken. */
     for (int death = 1; death <= 4; death++) {
         proto_msg_t *rep = get (id);
-        pid_t init = (pid_t) rep->body.sandbox_info.initPid;
+        pid_t init = (pid_t) rep->body.sandbox_info.init_pid;
         proto_msg_destroy (&rep);
         kill (init, SIGKILL);
         for (int i = 0; i < 100; i++) {
@@ -309,7 +309,7 @@ test_events_and_refusals (void **state)
     req->body.sandbox_watch_start.recursive = true;
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_watch);
-    uint64_t watch = rep->body.sandbox_watch.watchId;
+    uint64_t watch = rep->body.sandbox_watch.watch_id;
     proto_msg_destroy (&rep);
     rep = write_file (id, "watched.txt", "x");
     proto_msg_destroy (&rep);
@@ -321,8 +321,8 @@ test_events_and_refusals (void **state)
     }
     assert_true (seen);
     req = proto_msg_new (PROTO_sandbox_watch_stop, NULL);
-    proto_set_str (&req->body.sandbox_watch_stop.sandboxId, id);
-    req->body.sandbox_watch_stop.watchId = watch;
+    proto_set_str (&req->body.sandbox_watch_stop.sandbox_id, id);
+    req->body.sandbox_watch_stop.watch_id = watch;
     rep = call (req);
     assert_int_equal (rep->type, PROTO_sandbox_ack);
     proto_msg_destroy (&rep);
@@ -335,7 +335,7 @@ test_events_and_refusals (void **state)
     assert_string_equal (rep->body.error.code, "forbidden");
     proto_msg_destroy (&rep);
     req = proto_msg_new (PROTO_sandbox_create, NULL);
-    req->body.sandbox_create.memoryMb = 1 << 20;
+    req->body.sandbox_create.memory_mb = 1 << 20;
     rep = call (req);
     assert_string_equal (rep->body.error.code, "over_limit");
     proto_msg_destroy (&rep);
@@ -355,7 +355,7 @@ test_events_and_refusals (void **state)
     assert_string_equal (rep->body.error.code, "wrong_instance");
     proto_msg_destroy (&rep);
     req = proto_msg_new (PROTO_sandbox_exec, NULL);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     any_set (&req->body.sandbox_exec.command, json_pack ("[s,i]", "echo", 3));
     rep = call (req);
     assert_string_equal (rep->body.error.code, "bad_command");

@@ -94,15 +94,15 @@ test_processes_and_network (void **state)
     must_fail (id, "python3 -c 'x = bytearray(3 << 30); print(len(x))'");
     /* Nothing outlives destroy. */
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     any_set (&req->body.sandbox_exec.command, json_string ("setsid sleep 1000 & nohup sleep 1000 & sleep 1000"));
     req->body.sandbox_exec.background = true;
     rep = call (req);
     proto_msg_destroy (&rep);
     req = proto_msg_new (PROTO_sandbox_get, NULL);
-    proto_set_str (&req->body.sandbox_get.sandboxId, id);
+    proto_set_str (&req->body.sandbox_get.sandbox_id, id);
     rep = call (req);
-    pid_t init = (pid_t) rep->body.sandbox_info.initPid;
+    pid_t init = (pid_t) rep->body.sandbox_info.init_pid;
     proto_msg_destroy (&rep);
     char idcopy[128];
     snprintf (idcopy, sizeof idcopy, "%s", id);

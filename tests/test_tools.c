@@ -565,7 +565,7 @@ test_exec_cancel_unknown (void **state)
     char id[CID_SIZE];
     cid_new (id);
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_cancel, NULL);
-    proto_set_str (&req->body.sandbox_exec_cancel.sandboxId, s_sandbox);
+    proto_set_str (&req->body.sandbox_exec_cancel.sandbox_id, s_sandbox);
     proto_set_str (&req->body.sandbox_exec_cancel.request, id);
     bus_client_set_timeout (s_client, 4000, 2);
     proto_msg_t *rep = bus_client_request (s_client, "sandbox-manager", req);
@@ -581,7 +581,7 @@ test_exec_cancel_unknown (void **state)
 
     req = proto_msg_new (PROTO_sandbox_exec, NULL);
     proto_set_str (&req->env.id, id);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, s_sandbox);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, s_sandbox);
     json_t *cmd = json_string ("echo ran > late.txt");
     mpjson_set (&req->body.sandbox_exec.command, cmd, 2);
     json_decref (cmd);

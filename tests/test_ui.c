@@ -50,13 +50,13 @@ info_of (const proto_msg_t *req, const box_t *b)
 {
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
     proto_sandbox_info_t *i = &rep->body.sandbox_info;
-    proto_set_str (&i->sandboxId, b->id);
+    proto_set_str (&i->sandbox_id, b->id);
     proto_set_str (&i->status, b->live ? "ready" : "destroyed");
     proto_set_str (&i->workspace, "/workspace");
     if (*b->user)
         proto_set_str (&i->user, b->user);
-    i->createdAt = 1;
-    i->expiresAt = 2;
+    i->created_at = 1;
+    i->expires_at = 2;
     return rep;
 }
 
@@ -87,19 +87,19 @@ fake_handler (const proto_msg_t *req, void *arg)
     }
     case PROTO_sandbox_get:
     case PROTO_sandbox_destroy: {
-        box_t *b = find_box (req->body.sandbox_get.sandboxId);
-        if (!b && strstr (req->body.sandbox_get.sandboxId, "-olderpeer")) {
+        box_t *b = find_box (req->body.sandbox_get.sandbox_id);
+        if (!b && strstr (req->body.sandbox_get.sandbox_id, "-olderpeer")) {
             /* a peer of another version sends a code this build does not
              * declare: set on the wire as that peer would */
             proto_msg_t *rep = proto_error_new (req, PROTO_ERR_internal, "from an older peer");
             proto_set_str (&rep->body.error.code, "gone_in_v0");
             return rep;
         }
-        if (!b && strstr (req->body.sandbox_get.sandboxId, "-storefull"))
+        if (!b && strstr (req->body.sandbox_get.sandbox_id, "-storefull"))
             return proto_error_new (req, PROTO_ERR_store_full, "no room");
         if (!b)
             return proto_error_new (req, PROTO_ERR_not_found, "no sandbox %s",
-                                    req->body.sandbox_get.sandboxId);
+                                    req->body.sandbox_get.sandbox_id);
         if (req->type == PROTO_sandbox_destroy)
             b->live = false;
         return info_of (req, b);
@@ -107,7 +107,7 @@ fake_handler (const proto_msg_t *req, void *arg)
     case PROTO_sandbox_exec: {
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_exec_result, req);
         proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
-        proto_set_str (&r->sandboxId, req->body.sandbox_exec.sandboxId);
+        proto_set_str (&r->sandbox_id, req->body.sandbox_exec.sandbox_id);
         r->pid = 7;
         char why[128];
         json_t *cmd = mpjson_decode (req->body.sandbox_exec.command.data,

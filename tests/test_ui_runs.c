@@ -9,6 +9,7 @@
 #include "ui_support.h"
 
 #include "bus_client.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <arpa/inet.h>
@@ -24,26 +25,42 @@ static const char *s_alice, *s_bob, *s_root;
 static bus_client_t *s_client;
 static char s_run[CID_SIZE];
 
+/* Appends an event whose data (consumed) an evkind constructor built, so
+ * it is shaped as the orchestrator emits kind. */
 static void
-append (const char *run, const char *kind, const char *data)
+append_ev (const char *run, evk_kind_t kind, json_t *data)
 {
+    assert_non_null (data);
     proto_msg_t *m = proto_msg_new (PROTO_event_append, NULL);
     /* the runs here are alice's and carol's, written as the orchestrator
      * writes each as its user; event-log takes them all from an operator */
     m->env.op = true;
     proto_set_str (&m->env.run, run);
-    proto_set_str (&m->body.event_append.kind, kind);
-    if (data) {
-        json_t *d = json_loads (data, 0, NULL);
-        assert_non_null (d);
-        mpjson_set (&m->body.event_append.data, d, 16);
-        json_decref (d);
-    }
+    proto_set_str (&m->body.event_append.kind, evk_name (kind));
+    mpjson_set (&m->body.event_append.data, data, 16);
+    json_decref (data);
     proto_msg_t *rep = bus_client_request (s_client, "event-log", m);
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_event_ack);
     proto_msg_destroy (&rep);
     proto_msg_destroy (&m);
+}
+
+/* APPEND (run, plan, .text = "...") */
+#define APPEND(run, kind, ...) append_ev (run, EVK_##kind, EVK (kind, __VA_ARGS__))
+
+/* A run_started of user's, as the orchestrator emits it. */
+static void
+started (const char *run, const char *task, const char *user, const char *thread)
+{
+    json_t *budgets = json_pack ("{s:i, s:i, s:i, s:i}", "steps", 20, "toolCalls", 50,
+                                 "wallSeconds", 600, "tokens", 200000);
+    json_t *policy = json_object ();
+    APPEND (run, run_started, .task = task, .user = user, .threadId = thread,
+            .model = "replay/demo", .orchestrator = "o1", .promptVersion = "v1",
+            .budgets = budgets, .policy = policy);
+    json_decref (budgets);
+    json_decref (policy);
 }
 
 static int
@@ -67,7 +84,7 @@ setup (void **state)
     for (int i = 0; i < 100 && !counted; i++) {
         char warm[CID_SIZE];
         cid_new (warm);
-        append (warm, "run_started", "{\"task\":\"warm-up\",\"user\":\"carol\"}");
+        started (warm, "warm-up", "carol", warm);
         ui_res_t r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
         counted = strstr (r.body, "caisson_runs_total{status=\"started\"}") != NULL;
         ui_res_free (&r);
@@ -76,14 +93,16 @@ setup (void **state)
     }
     assert_true (counted);
     cid_new (s_run);
-    append (s_run, "run_started", "{\"task\":\"reverse a string\",\"user\":\"alice\","
-                                  "\"threadId\":\"th-1\",\"model\":\"replay/demo\"}");
-    append (s_run, "step_started", "{}");
-    append (s_run, "text", "{\"text\":\"I will write it.\"}");
-    append (s_run, "tool_call", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\","
-                                "\"args\":{\"files\":[{\"path\":\"a.py\",\"data\":\"x\"}]}}");
-    append (s_run, "tool_result", "{\"toolCallId\":\"c1\",\"name\":\"writeFiles\",\"ok\":true,"
-                                  "\"result\":{\"filesWritten\":[\"/w/a.py\"]},\"durationMs\":4}");
+    started (s_run, "reverse a string", "alice", "th-1");
+    APPEND (s_run, step_started, .step = 1, .overheadUs = 120);
+    APPEND (s_run, text, .text = "I will write it.");
+    json_t *args = json_pack ("{s:[{s:s, s:s}]}", "files", "path", "a.py", "data", "x");
+    json_t *result = json_pack ("{s:[s]}", "filesWritten", "/w/a.py");
+    APPEND (s_run, tool_call, .toolCallId = "c1", .name = "writeFiles", .args = args);
+    APPEND (s_run, tool_result, .toolCallId = "c1", .name = "writeFiles", .ok = true,
+            .result = result, .durationMs = 4, .toolRunner = "tr1");
+    json_decref (args);
+    json_decref (result);
     return 0;
 }
 
@@ -219,9 +238,9 @@ test_sse_resume (void **state)
     fd = sse_open (path, "2");
     buf[0] = '\0';
     sse_read_until (fd, buf, sizeof buf, "id: 5\n");
-    append (s_run, "step_finished", "{}");
-    append (s_run, "usage", "{\"inputTokens\":100,\"outputTokens\":20}");
-    append (s_run, "complete", "{\"answer\":\"done\"}");
+    APPEND (s_run, step_finished, .step = 1);
+    APPEND (s_run, usage, .inputTokens = 100, .outputTokens = 20);
+    APPEND (s_run, complete, .status = "completed", .answer = "done");
     assert_true (sse_read_until (fd, buf, sizeof buf, NULL));
     close (fd);
     ids_of (buf, ids, sizeof ids);
@@ -284,15 +303,14 @@ test_transcript_and_artifact (void **state)
     proto_msg_t *rep = bus_client_request (s_client, "event-log", m);
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_artifact_ref);
-    char hash[65], data[256];
+    char hash[65];
     snprintf (hash, sizeof hash, "%s", rep->body.artifact_ref.hash);
     proto_msg_destroy (&rep);
     proto_msg_destroy (&m);
     char other[CID_SIZE];
     cid_new (other);
-    append (other, "run_started", "{\"task\":\"t\",\"user\":\"alice\"}");
-    snprintf (data, sizeof data, "{\"hash\":\"%s\",\"kind\":\"diff\",\"name\":\"a.py\"}", hash);
-    append (other, "artifact", data);
+    started (other, "t", "alice", other);
+    APPEND (other, artifact, .hash = hash, .kind = "diff", .name = "a.py", .size = strlen (diff));
 
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, other);
     r = ui_request ("GET", path, s_alice, NULL, NULL);
@@ -325,12 +343,10 @@ test_browser_replay (void **state)
     proto_set_str (&m->body.artifact_put.kind, "diff");
     proto_msg_t *rep = bus_client_request (s_client, "event-log", m);
     assert_non_null (rep);
-    char data[256];
-    snprintf (data, sizeof data, "{\"hash\":\"%s\",\"kind\":\"diff\",\"name\":\"a.py\"}",
-              rep->body.artifact_ref.hash);
+    APPEND (s_run, artifact, .hash = rep->body.artifact_ref.hash, .kind = "diff", .name = "a.py",
+            .size = strlen (diff));
     proto_msg_destroy (&rep);
     proto_msg_destroy (&m);
-    append (s_run, "artifact", data);
     const char *args[] = { "node", "browser.mjs", ui_base, s_alice,
                            CAISSON_BIN_DIR "/../ui-screenshots/replay", "replay", s_run, NULL };
     assert_int_equal (support_run_node (args), 0);

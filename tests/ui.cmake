@@ -4,8 +4,8 @@ pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 caisson_test(test_ui test_ui.c ui_support.c)
 target_link_libraries(test_ui PRIVATE PkgConfig::CURL)
 # The AG-UI translation on its own (test_agui).
-caisson_test(test_agui test_agui.c ${PROJECT_SOURCE_DIR}/services/ui-bridge/agui.c)
-target_include_directories(test_agui PRIVATE ${PROJECT_SOURCE_DIR}/services/ui-bridge)
+caisson_test(test_agui test_agui.c)
+target_link_libraries(test_agui PRIVATE uibridge)
 # The runs API over the real event-log (test_ui_runs).
 caisson_test(test_ui_runs test_ui_runs.c ui_support.c)
 target_link_libraries(test_ui_runs PRIVATE PkgConfig::CURL)

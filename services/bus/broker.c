@@ -178,7 +178,7 @@ service_attach (service_t *s, worker_t *w)
 }
 
 static void
-service_detach (service_t *s, worker_t *w)
+service_detach (service_t *s, const worker_t *w)
 {
     for (size_t i = 0; s && i < s->nworkers; i++)
         if (s->workers[i] == w) {
@@ -281,8 +281,6 @@ health (const proto_msg_t *req, void *arg)
 {
     broker_t *self = arg;
     proto_msg_t *rep = proto_msg_new (PROTO_health_rep, req);
-    if (!rep)
-        return NULL;
     proto_health_rep_t *b = &rep->body.health_rep;
     proto_set_str (&b->service, MDP_BROKER_SERVICE);
     proto_set_str (&b->instance, self->instance);
@@ -297,9 +295,7 @@ ping (const proto_msg_t *req, void *arg)
 {
     (void) arg;
     proto_msg_t *rep = proto_msg_new (PROTO_pong, req);
-    if (rep)
-        proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data,
-                         req->body.ping.data.size);
+    proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data, req->body.ping.data.size);
     return rep;
 }
 
@@ -313,14 +309,14 @@ instance_list (const proto_msg_t *req, void *arg)
     service_t *s = zhashx_lookup (self->services, name);
     size_t skip = strlen (name) + 1;
     json_t *ids = json_array ();
-    for (size_t i = 0; s && ids && i < s->nworkers; i++) {
+    for (size_t i = 0; s && i < s->nworkers; i++) {
         const service_t *inst = s->workers[i]->instance;
         if (inst && strlen (inst->name) > skip)
             json_array_append_new (ids, json_string (inst->name + skip));
     }
     proto_msg_t *rep = proto_msg_new (PROTO_bus_instance_list, req);
-    if (!rep || !ids || mpjson_set (&rep->body.bus_instance_list.instances, ids, 2)
-        || proto_set_str (&rep->body.bus_instance_list.service, name)) {
+    proto_set_str (&rep->body.bus_instance_list.service, name);
+    if (mpjson_set (&rep->body.bus_instance_list.instances, ids, 2)) {
         proto_msg_destroy (&rep);
         rep = proto_error_new (req, PROTO_ERR_internal, "bus: cannot list the instances of '%s'", name);
     }

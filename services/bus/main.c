@@ -1,5 +1,6 @@
 /* caisson-bus: the broker process. Reads its endpoints from the
  * configuration and runs the broker until SIGTERM or SIGINT. */
+#include "xalloc.h"
 #include "broker.h"
 #include "buskey.h"
 #include "cfg.h"
@@ -16,6 +17,7 @@ int
 main (int argc, char **argv)
 {
     const char *summary = "the request broker (Majordomo) and event proxy (XSUB/XPUB)";
+    xalloc_install ();
     for (int i = 1; i < argc; i++) {
         if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) {
             svc_usage ("caisson-bus", summary, "caisson-bus [--help] [--version]");

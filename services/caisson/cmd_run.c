@@ -9,6 +9,7 @@
 #include "bus_pub.h"
 #include "bus_tap.h"
 #include "cfg.h"
+#include "evkind.h"
 #include "mpjson.h"
 #include "runroute.h"
 #include "stack.h"
@@ -183,35 +184,46 @@ show (bus_client_t *c, const opts_t *o, const char *run, const char *kind, const
         printf ("\n");
         json_decref (line);
     }
-    else if (!strcmp (kind, "text_delta")) {
-        printf ("%s", json_string_value (json_object_get (data, "text")) ?: "");
-        streamed (json_string_value (json_object_get (data, "text")) ?: "");
-    }
-    else if (!strcmp (kind, "complete"))
-        print_answer (json_string_value (json_object_get (data, "answer")));
-    else if (!strcmp (kind, "tool_call")) {
-        s_streamed_len = 0;
-        s_streamed[0] = '\0';
-        printf ("\n-> %s ", json_string_value (json_object_get (data, "name")) ?: "");
-        print_json (stdout, json_object_get (data, "args"), 300);
-        printf ("\n");
-    }
-    else if (!strcmp (kind, "tool_result")) {
-        printf ("   %s %s (%lld ms): ", json_is_true (json_object_get (data, "ok")) ? "ok" : "FAILED",
-                json_string_value (json_object_get (data, "name")) ?: "",
-                (long long) json_integer_value (json_object_get (data, "durationMs")));
-        print_json (stdout, json_object_get (data, "result"), 400);
-        printf ("\n");
-    }
-    else if (!strcmp (kind, "check"))
-        printf ("   check %s: %s\n", json_string_value (json_object_get (data, "name")) ?: "",
-                json_string_value (json_object_get (data, "detail")) ?: "");
-    if (!strcmp (kind, "ask_approval") && !o->json)
-        ask_human (c, run, data);
+    evk_kind_t k = evk_lookup (kind);
+    if (!o->json)
+        switch (k) {
+            case EVK_text_delta:
+                printf ("%s", json_string_value (json_object_get (data, "text")) ?: "");
+                streamed (json_string_value (json_object_get (data, "text")) ?: "");
+                break;
+            case EVK_complete:
+                print_answer (json_string_value (json_object_get (data, "answer")));
+                break;
+            case EVK_tool_call:
+                s_streamed_len = 0;
+                s_streamed[0] = '\0';
+                printf ("\n-> %s ", json_string_value (json_object_get (data, "name")) ?: "");
+                print_json (stdout, json_object_get (data, "args"), 300);
+                printf ("\n");
+                break;
+            case EVK_tool_result:
+                printf ("   %s %s (%lld ms): ",
+                        json_is_true (json_object_get (data, "ok")) ? "ok" : "FAILED",
+                        json_string_value (json_object_get (data, "name")) ?: "",
+                        (long long) json_integer_value (json_object_get (data, "durationMs")));
+                print_json (stdout, json_object_get (data, "result"), 400);
+                printf ("\n");
+                break;
+            case EVK_check:
+                printf ("   check %s: %s\n",
+                        json_string_value (json_object_get (data, "name")) ?: "",
+                        json_string_value (json_object_get (data, "detail")) ?: "");
+                break;
+            case EVK_ask_approval:
+                ask_human (c, run, data);
+                break;
+            default:
+                break;
+        }
     fflush (stdout);
-    if (!strcmp (kind, "complete"))
+    if (k == EVK_complete)
         return 0;
-    if (!strcmp (kind, "failed")) {
+    if (k == EVK_failed) {
         if (!o->json)
             fprintf (stderr, "\ncaisson: run %s %s: %s\n", run,
                      json_string_value (json_object_get (data, "status")) ?: "failed",
@@ -257,7 +269,7 @@ await_subscription (bus_tap_t *tap)
     snprintf (topic, sizeof topic, "run.-probe-%d.probe", (int) getpid ());
     for (int i = 0; pub && i < 40; i++) {
         proto_msg_t *probe = proto_msg_new (PROTO_event, NULL);
-        proto_set_str (&probe->body.event.kind, "probe");
+        proto_set_str (&probe->body.event.kind, evk_name (EVK_probe));
         bus_pub_send (pub, topic, probe);
         proto_msg_destroy (&probe);
         proto_msg_t *m;

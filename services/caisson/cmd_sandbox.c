@@ -46,8 +46,8 @@ ask (const char *service, proto_msg_t *req, int timeout_ms)
 static void
 print_info (const proto_sandbox_info_t *i)
 {
-    printf ("%s\t%s\t%s\t%s\texpires %llu\t%s\n", i->sandboxId, i->status, i->name ? i->name : "",
-            i->language ? i->language : "", (unsigned long long) i->expiresAt,
+    printf ("%s\t%s\t%s\t%s\texpires %llu\t%s\n", i->sandbox_id, i->status, i->name ? i->name : "",
+            i->language ? i->language : "", (unsigned long long) i->expires_at,
             i->reason ? i->reason : "");
 }
 
@@ -68,9 +68,9 @@ create (int argc, char **argv)
         else if (!strcmp (argv[i], "--language"))
             proto_set_str (&c->language, v);
         else if (!strcmp (argv[i], "--ttl"))
-            c->ttlSeconds = strtoull (v, NULL, 10);
+            c->ttl_seconds = strtoull (v, NULL, 10);
         else if (!strcmp (argv[i], "--memory"))
-            c->memoryMb = strtoull (v, NULL, 10);
+            c->memory_mb = strtoull (v, NULL, 10);
         else if (!strcmp (argv[i], "--cpus"))
             c->cpus = strtoull (v, NULL, 10);
         else {
@@ -83,7 +83,7 @@ create (int argc, char **argv)
     proto_msg_t *rep = ask ("sandbox-manager", req, 30000);
     if (!rep)
         return 1;
-    printf ("%s\n", rep->body.sandbox_info.sandboxId);
+    printf ("%s\n", rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     return 0;
 }
@@ -109,7 +109,7 @@ list (void)
         size_t j;
         json_t *o;
         json_array_foreach (arr, j, o)
-            printf ("%s\t%s\t%s\t%s\n", json_string_value (json_object_get (o, "sandboxId")),
+            printf ("%s\t%s\t%s\t%s\n", json_string_value (json_object_get (o, "sandbox_id")),
                     json_string_value (json_object_get (o, "status")),
                     json_string_value (json_object_get (o, "name")) ?: "",
                     json_string_value (json_object_get (o, "language")) ?: "");
@@ -126,7 +126,7 @@ simple (proto_type_t type, const char *id)
     char svc[160];
     runroute_sandbox (id, svc, sizeof svc);
     proto_msg_t *req = proto_msg_new (type, NULL);
-    proto_set_str (&req->body.sandbox_get.sandboxId, id);
+    proto_set_str (&req->body.sandbox_get.sandbox_id, id);
     proto_msg_t *rep = ask (svc, req, 10000);
     if (!rep)
         return 1;
@@ -151,10 +151,10 @@ exec_cmd (const char *id, int argc, char **argv)
     for (int k = i + 1; k < argc; k++)
         json_array_append_new (cmd, json_string (argv[k]));
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
-    proto_set_str (&req->body.sandbox_exec.sandboxId, id);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
     mpjson_set (&req->body.sandbox_exec.command, cmd, 2);
     json_decref (cmd);
-    req->body.sandbox_exec.timeoutSeconds = timeout;
+    req->body.sandbox_exec.timeout_seconds = timeout;
     char svc[160];
     runroute_sandbox (id, svc, sizeof svc);
     proto_msg_t *rep = ask (svc, req, (int) (timeout + 10) * 1000);
@@ -163,9 +163,9 @@ exec_cmd (const char *id, int argc, char **argv)
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
     fputs (r->stdout ? r->stdout : "", stdout);
     fputs (r->stderr ? r->stderr : "", stderr);
-    if (r->timedOut)
+    if (r->timed_out)
         fprintf (stderr, "caisson: timed out after %llu s\n", (unsigned long long) timeout);
-    int code = (int) r->exitCode;
+    int code = (int) r->exit_code;
     proto_msg_destroy (&rep);
     return code;
 }
@@ -177,10 +177,18 @@ write_cmd (const char *id, const char *path)
     uint8_t *buf = malloc (cap);
     size_t n;
     while (buf && (n = fread (buf + len, 1, cap - len, stdin)) > 0)
-        if ((len += n) == cap && cap < (8u << 20))
-            buf = realloc (buf, cap *= 2);
+        if ((len += n) == cap && cap < (8u << 20)) {
+            uint8_t *bigger = realloc (buf, cap *= 2);
+            if (!bigger)
+                free (buf);
+            buf = bigger;
+        }
+    if (!buf) {
+        fprintf (stderr, "caisson: out of memory reading the file from stdin\n");
+        return 1;
+    }
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_write_file, NULL);
-    proto_set_str (&req->body.sandbox_write_file.sandboxId, id);
+    proto_set_str (&req->body.sandbox_write_file.sandbox_id, id);
     proto_set_str (&req->body.sandbox_write_file.path, path);
     req->body.sandbox_write_file.content.data = buf;
     req->body.sandbox_write_file.content.size = len;
@@ -198,7 +206,7 @@ static int
 read_cmd (const char *id, const char *path)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_read_file, NULL);
-    proto_set_str (&req->body.sandbox_read_file.sandboxId, id);
+    proto_set_str (&req->body.sandbox_read_file.sandbox_id, id);
     proto_set_str (&req->body.sandbox_read_file.path, path);
     char svc[160];
     runroute_sandbox (id, svc, sizeof svc);

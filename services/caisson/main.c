@@ -5,6 +5,7 @@
  * stack.h), so two stacks with different data dirs and endpoints run side
  * by side. */
 #define _GNU_SOURCE /* pipe2 */
+#include "xalloc.h"
 #include "bus_client.h"
 #include "cmd_sandbox.h"
 #include "cfg.h"
@@ -371,6 +372,7 @@ main (int argc, char **argv)
     /* Whatever the stack writes (data, logs, stores, tokens) is the
      * service user's alone. */
     umask (077);
+    xalloc_install ();
     if (argc > 1 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h"))) {
         svc_usage ("caisson", "start, stop and watch a Caisson stack", usage);
         return 0;

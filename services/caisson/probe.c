@@ -15,8 +15,6 @@ probe_health (bus_client_t *client, const char *name, const char *instance,
     else
         snprintf (address, sizeof address, "%s.%s", name, instance);
     proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-    if (!req)
-        return NULL;
     bus_client_set_timeout (client, timeout_ms, 0);
     proto_msg_t *rep = bus_client_request (client, address, req);
     proto_msg_destroy (&req);

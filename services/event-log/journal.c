@@ -9,9 +9,11 @@
  * events in the same transaction (event sourcing), so it never disagrees
  * with them. */
 #define _GNU_SOURCE /* pipe2 */
+#include "xalloc.h"
 #include "elog.h"
 #include "cfg.h"
 #include "clog.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <errno.h>
@@ -160,14 +162,11 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
 {
     json_object_set_new (rec, "events", json_integer ((json_int_t) it->run_seq));
     json_object_set_new (rec, "updated", json_integer ((json_int_t) ts));
-    const char *k = it->kind;
-    if (!strcmp (k, "tool_call"))
+    evk_kind_t k = evk_lookup (it->kind);
+    if (k == EVK_tool_call)
         add_int (rec, "steps", 1);
-    static const char *const decoded[] = { "run_started", "usage", "complete", "failed",
-                                           "artifact", NULL };
-    bool wanted = false;
-    for (int i = 0; decoded[i]; i++)
-        wanted |= !strcmp (k, decoded[i]);
+    bool wanted = k == EVK_run_started || k == EVK_usage || k == EVK_complete
+               || k == EVK_failed || k == EVK_artifact;
     if (!wanted || !it->data.data)
         return 0;
     char why[160];
@@ -176,7 +175,7 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
         json_decref (d);
         return 0;
     }
-    if (!strcmp (k, "run_started")) {
+    if (k == EVK_run_started) {
         copy_field (rec, "task", d, "task");
         copy_field (rec, "user", d, "user");
         copy_field (rec, "thread", d, "threadId");
@@ -186,24 +185,24 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
         copy_field (rec, "orchestrator", d, "orchestrator");
         json_object_set_new (rec, "started", json_integer ((json_int_t) ts));
     }
-    else if (!strcmp (k, "usage")) {
+    else if (k == EVK_usage) {
         json_t *t = json_object_get (rec, "tokens");
         add_int (t, "input", json_integer_value (json_object_get (d, "inputTokens")));
         add_int (t, "output", json_integer_value (json_object_get (d, "outputTokens")));
         add_int (t, "cached", json_integer_value (json_object_get (d, "cachedTokens")));
     }
-    else if (!strcmp (k, "complete") || !strcmp (k, "failed")) {
+    else if (k == EVK_complete || k == EVK_failed) {
         json_t *st = json_object_get (d, "status");
         json_object_set_new (rec, "status", json_is_string (st) ? json_copy (st)
-                                            : json_string (!strcmp (k, "complete") ? "completed"
-                                                                                   : "failed"));
+                                            : json_string (k == EVK_complete ? "completed"
+                                                                             : "failed"));
         copy_field (rec, "answer", d, "answer");
         copy_field (rec, "failure", d, "reason");
         json_object_set_new (rec, "ended", json_integer ((json_int_t) ts));
         json_int_t started = json_integer_value (json_object_get (rec, "started"));
         json_object_set_new (rec, "runtimeMs", json_integer (((json_int_t) ts - started) / 1000));
     }
-    else if (!strcmp (k, "artifact")) {
+    else if (k == EVK_artifact) {
         json_t *h = json_object_get (d, "hash");
         const char *hash = json_string_value (h);
         if (hash && strlen (hash) == ELOG_HASH_HEX) {
@@ -293,7 +292,8 @@ write_batch (MDB_txn *txn, void *arg)
          * re-derive its record (a second run_started names a new owner) */
         it->refused = (json_integer_value (json_object_get (rec, "events")) > 0
                        && !elog_may_read (env, rec))
-                   || (!strcmp (it->kind, "artifact") && !artifact_claim_ok (txn, el, env, it));
+                   || (evk_lookup (it->kind) == EVK_artifact
+                       && !artifact_claim_ok (txn, el, env, it));
         if (it->refused)
             continue;
         it->seq = ++last;
@@ -333,8 +333,6 @@ static proto_msg_t *
 published (const item_t *it)
 {
     proto_msg_t *ev = proto_msg_new (PROTO_event, bus_pending_request (it->pending));
-    if (!ev)
-        return NULL;
     proto_set_str (&ev->body.event.kind, it->kind);
     if (it->data.data)
         proto_set_bytes (&ev->body.event.data, it->data.data, it->data.size);
@@ -586,7 +584,7 @@ journal_append (journal_t *self, const proto_msg_t *req)
                                 "event.append: envelope field run must be a 26-character id");
     if (!kind_valid (b->kind))
         return proto_error_new (req, PROTO_ERR_bad_kind, "event.append: field kind must be [a-z0-9_]+");
-    if (!strcmp (b->kind, "run_started") && !started_by_sender (req))
+    if (evk_lookup (b->kind) == EVK_run_started && !started_by_sender (req))
         return proto_error_new (req, PROTO_ERR_not_found, "event.append: a run_started names its "
                                 "sender (the envelope's user) as the run's user");
     queue_t *q = &self->filling;
@@ -600,9 +598,10 @@ journal_append (journal_t *self, const proto_msg_t *req)
     }
     item_t *it = &q->items[q->count];
     memset (it, 0, sizeof *it);
-    it->kind = strdup (b->kind);
-    if (!it->kind || (b->data.data && proto_set_bytes (&it->data, b->data.data, b->data.size))
-        || !(it->pending = bus_worker_defer (svc_worker (self->el->svc)))) {
+    it->kind = xstrdup (b->kind);
+    if (b->data.data)
+        proto_set_bytes (&it->data, b->data.data, b->data.size);
+    if (!(it->pending = bus_worker_defer (svc_worker (self->el->svc)))) {
         item_free (it);
         return NULL;
     }

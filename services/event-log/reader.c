@@ -5,6 +5,7 @@
  * msgpack without decoding them. */
 #include "elog.h"
 #include "clog.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <msgpack.h>
@@ -42,7 +43,7 @@ reader_run_record_get (const proto_msg_t *req, void *arg)
     if (!g.rec)
         return proto_error_new (req, PROTO_ERR_not_found, "run.record.get: no run '%s'", g.run);
     proto_msg_t *rep = proto_msg_new (PROTO_run_record, req);
-    if (rep && mpjson_set (&rep->body.run_record.run, g.rec, 64))
+    if (mpjson_set (&rep->body.run_record.run, g.rec, 64))
         proto_msg_destroy (&rep);
     json_decref (g.rec);
     return rep;
@@ -121,9 +122,11 @@ reader_runs_list (const proto_msg_t *req, void *arg)
     proto_msg_t *rep = NULL;
     if (store_read (el->store, list_runs, &l))
         rep = proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
-    else if ((rep = proto_msg_new (PROTO_runs_page, req))) {
-        if (mpjson_set (&rep->body.runs_page.runs, l.runs, 64)
-            || (*l.next && proto_set_str (&rep->body.runs_page.next, l.next)))
+    else {
+        rep = proto_msg_new (PROTO_runs_page, req);
+        if (*l.next)
+            proto_set_str (&rep->body.runs_page.next, l.next);
+        if (mpjson_set (&rep->body.runs_page.runs, l.runs, 64))
             proto_msg_destroy (&rep);
     }
     json_decref (l.runs);
@@ -250,7 +253,8 @@ reader_events_read (const proto_msg_t *req, void *arg)
         rep = proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
     else if (r.hidden)
         rep = proto_error_new (req, PROTO_ERR_not_found, "events.read: no run '%s'", q->run);
-    else if ((rep = proto_msg_new (PROTO_events_page, req))) {
+    else {
+        rep = proto_msg_new (PROTO_events_page, req);
         rep->body.events_page.events.size = r.out.size;
         rep->body.events_page.events.data = (uint8_t *) msgpack_sbuffer_release (&r.out);
         rep->body.events_page.next = r.next;
@@ -261,8 +265,8 @@ reader_events_read (const proto_msg_t *req, void *arg)
         proto_msg_t *mark = proto_msg_new (PROTO_event, req);
         char topic[64];
         snprintf (topic, sizeof topic, "sync.%s", q->sync);
-        if (mark && !proto_set_str (&mark->body.event.kind, "sync"))
-            bus_pub_send (svc_pub (el->svc), topic, mark);
+        proto_set_str (&mark->body.event.kind, evk_name (EVK_sync));
+        bus_pub_send (svc_pub (el->svc), topic, mark);
         proto_msg_destroy (&mark);
     }
     return rep;

@@ -4,6 +4,7 @@
  * their arguments and results, approvals, the final answer or failure, and
  * the artifacts. Both stop, marked truncated, before passing one reply. */
 #include "elog.h"
+#include "evkind.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,55 +87,66 @@ markdown_event (text_t *t, json_t *ev, int *step)
     json_t *d = json_object_get (ev, "data");
 #define D(k) json_object_get (d, k)
 #define S(k) (json_string_value (D (k)) ? json_string_value (D (k)) : "")
-    if (!strcmp (kind, "run_started"))
-        return;     /* shown in the header */
-    if (!strcmp (kind, "plan")) {
-        char *s = show (D ("plan") ? D ("plan") : d);
-        put (t, "## Plan\n\n%s\n\n", s ? s : "");
-        free (s);
-    }
-    else if (!strcmp (kind, "text")) {
-        char *s = show (json_is_object (d) && D ("text") ? D ("text") : d);
-        put (t, "%s\n\n", s ? s : "");
-        free (s);
-    }
-    else if (!strcmp (kind, "tool_call")) {
-        put (t, "## Step %d: `%s`\n\n", ++*step, S ("name"));
-        block (t, "Arguments", D ("args"));
-    }
-    else if (!strcmp (kind, "tool_result")) {
-        put (t, "Result (%s, %lld ms):\n\n", json_is_false (D ("ok")) ? "failed" : "ok",
-             (long long) json_integer_value (D ("durationMs")));
-        char *s = show (D ("result"));
-        put (t, "```\n%s\n```\n\n", s ? s : "");
-        free (s);
-    }
-    else if (!strcmp (kind, "ask_approval")) {
-        put (t, "**Approval asked** for `%s`\n\n", S ("name"));
-        block (t, "Arguments", D ("args"));
-    }
-    else if (!strcmp (kind, "approval_decision"))
-        put (t, "**Approval %s**%s%s\n\n", json_is_true (D ("approved")) ? "granted" : "refused",
-             D ("reason") ? ": " : "", S ("reason"));
-    else if (!strcmp (kind, "usage"))
-        put (t, "_tokens: %lld in, %lld out, %lld cached_\n\n",
-             (long long) json_integer_value (D ("inputTokens")),
-             (long long) json_integer_value (D ("outputTokens")),
-             (long long) json_integer_value (D ("cachedTokens")));
-    else if (!strcmp (kind, "complete")) {
-        char *s = show (D ("answer"));
-        put (t, "## Answer\n\n%s\n\n", s ? s : "");
-        free (s);
-    }
-    else if (!strcmp (kind, "failed"))
-        put (t, "## Failed: %s\n\n%s\n\n", S ("status"), S ("reason"));
-    else if (!strcmp (kind, "artifact"))
-        put (t, "**Artifact** %s `%s` (%lld bytes): `%s`\n\n", S ("kind"), S ("name"),
-             (long long) json_integer_value (D ("size")), S ("hash"));
-    else {
-        char *s = show (d);
-        put (t, "_%s_: %s\n\n", kind, s ? s : "");
-        free (s);
+    switch (evk_lookup (kind)) {
+        case EVK_run_started:
+            return;     /* shown in the header */
+        case EVK_plan: {
+            char *s = show (D ("text"));
+            put (t, "## Plan\n\n%s\n\n", s ? s : "");
+            free (s);
+            break;
+        }
+        case EVK_text: {
+            char *s = show (D ("text"));
+            put (t, "%s\n\n", s ? s : "");
+            free (s);
+            break;
+        }
+        case EVK_tool_call:
+            put (t, "## Step %d: `%s`\n\n", ++*step, S ("name"));
+            block (t, "Arguments", D ("args"));
+            break;
+        case EVK_tool_result: {
+            put (t, "Result (%s, %lld ms):\n\n", json_is_false (D ("ok")) ? "failed" : "ok",
+                 (long long) json_integer_value (D ("durationMs")));
+            char *s = show (D ("result"));
+            put (t, "```\n%s\n```\n\n", s ? s : "");
+            free (s);
+            break;
+        }
+        case EVK_ask_approval:
+            put (t, "**Approval asked** for `%s`\n\n", S ("name"));
+            block (t, "Arguments", D ("args"));
+            break;
+        case EVK_approval_decision:
+            put (t, "**Approval %s**%s%s\n\n",
+                 json_is_true (D ("approved")) ? "granted" : "refused", D ("reason") ? ": " : "",
+                 S ("reason"));
+            break;
+        case EVK_usage:
+            put (t, "_tokens: %lld in, %lld out, %lld cached_\n\n",
+                 (long long) json_integer_value (D ("inputTokens")),
+                 (long long) json_integer_value (D ("outputTokens")),
+                 (long long) json_integer_value (D ("cachedTokens")));
+            break;
+        case EVK_complete: {
+            char *s = show (D ("answer"));
+            put (t, "## Answer\n\n%s\n\n", s ? s : "");
+            free (s);
+            break;
+        }
+        case EVK_failed:
+            put (t, "## Failed: %s\n\n%s\n\n", S ("status"), S ("reason"));
+            break;
+        case EVK_artifact:
+            put (t, "**Artifact** %s `%s` (%lld bytes): `%s`\n\n", S ("kind"), S ("name"),
+                 (long long) json_integer_value (D ("size")), S ("hash"));
+            break;
+        default: {
+            char *s = show (d);
+            put (t, "_%s_: %s\n\n", kind, s ? s : "");
+            free (s);
+        }
     }
 #undef S
 #undef D

@@ -6,10 +6,14 @@
  * orchestrator at it, so they exercise the production HTTP path.
  *
  * One thread per connection: a reply's latency or stall is a plain sleep
- * in that connection's thread and costs nothing to the others. */
+ * in that connection's thread and costs nothing to the others. It also
+ * measures what a provider would see of its client (gaps.h): the time from
+ * the end of each reply to the request that continues it, on GET /stats. */
+#include "xalloc.h"
 #include "cassette.h"
 #include "cfg.h"
 #include "clog.h"
+#include "gaps.h"
 #include "llm.h"
 #include "render.h"
 #include "svc.h"
@@ -21,26 +25,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_BODY (16u << 20)
+#define MAX_PENDING 65536       /* replies awaiting their next request */
+#define MAX_GAPS (1u << 20)     /* gaps kept for GET /stats */
 
 static volatile sig_atomic_t s_stop;
 static cassette_set_t *s_set;
 static uint64_t s_extra_latency_ms;
+static gaps_t *s_gaps;
 
 typedef struct {
     char *buf;
     size_t len;
     bool too_big;
+    int64_t arrived_us;         /* when its headers were in */
 } upload_t;
 
 typedef struct {
     char *body;
-    size_t len, pos, cut_at, write;
+    size_t len, cut_at, write;
     uint64_t latency_ms;
-    bool stall, started;
+    bool stall, started, ended;
+    uint64_t key;               /* gaps_reply_key of this reply */
 } stream_t;
+
+static int64_t
+now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void
 nap_ms (uint64_t ms)
@@ -67,6 +85,11 @@ read_stream (void *cls, uint64_t pos, char *buf, size_t max)
                 nap_ms (120000);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
+        /* Every byte is on the socket, only the chunked terminator is
+         * left: the client cannot have acted on the reply yet. */
+        if (!s->ended)
+            gaps_reply_end (s_gaps, s->key, now_us ());
+        s->ended = true;
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
     size_t n = end - (size_t) pos;
@@ -213,6 +236,20 @@ answer_error (struct MHD_Connection *con, bool anthropic, int status, const char
 }
 
 static enum MHD_Result
+answer_stats (struct MHD_Connection *con)
+{
+    char *body = gaps_json (s_gaps);
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *rsp = MHD_create_response_from_buffer (strlen (body), body,
+                                                                MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (rsp, "Content-Type", "application/json");
+    enum MHD_Result rc = MHD_queue_response (con, MHD_HTTP_OK, rsp);
+    MHD_destroy_response (rsp);
+    return rc;
+}
+
+static enum MHD_Result
 play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
 {
     json_error_t jerr;
@@ -226,8 +263,12 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     const char *model = json_string_value (json_object_get (req, "model")) ?: "replay";
     json_t *conv = conversation (req, anthropic);
     json_t *tools = offered (req);
+    uint64_t key;
+    if (gaps_request_key (conv, &key))
+        gaps_request (s_gaps, key, up->arrived_us);
     cassette_reply_t r;
     cassette_set_play (s_set, conv, tools, &r);
+    key = gaps_reply_key (conv, r.text);
     json_decref (conv);
     json_decref (tools);
     enum MHD_Result rc;
@@ -245,6 +286,7 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
         s->len = s->body ? strlen (s->body) : 0;
         s->write = r.chunk;
         s->latency_ms = r.latency_ms + s_extra_latency_ms;
+        s->key = key;
         if (r.fault == FAULT_CUT || r.fault == FAULT_STALL) {
             s->cut_at = s->len / 2 ? s->len / 2 : 1;
             s->stall = r.fault == FAULT_STALL;
@@ -270,8 +312,10 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
     (void) version;
     upload_t *up = *con_cls;
     if (!up) {
-        *con_cls = calloc (1, sizeof (upload_t));
-        return *con_cls ? MHD_YES : MHD_NO;
+        up = *con_cls = calloc (1, sizeof (upload_t));
+        if (up)
+            up->arrived_us = now_us ();
+        return up ? MHD_YES : MHD_NO;
     }
     if (*size) {
         if (up->len + *size > MAX_BODY)
@@ -297,6 +341,8 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
         MHD_destroy_response (rsp);
         return rc;
     }
+    if (strcmp (method, "GET") == 0 && strcmp (url, "/stats") == 0)
+        return answer_stats (con);
     if (strcmp (method, "POST") != 0
         || (!anthropic && strcmp (url, "/v1/chat/completions") != 0))
         return answer_error (con, anthropic, 404,
@@ -333,6 +379,7 @@ int
 main (int argc, char **argv)
 {
     const char *usage = "[--port N] [--cassettes DIR] [--latency-ms N]";
+    xalloc_install ();
     const char *dir = cfg_str ("CAISSON_LLM_REPLAY_DIR");
     if (!*dir)
         dir = CAISSON_CASSETTE_DIR;
@@ -363,6 +410,10 @@ main (int argc, char **argv)
     }
     if (!(s_set = cassette_set_load (dir)))
         return 1;
+    if (!(s_gaps = gaps_new (MAX_PENDING, MAX_GAPS))) {
+        cassette_set_destroy (&s_set);
+        return 1;
+    }
     signal (SIGPIPE, SIG_IGN);
     signal (SIGTERM, on_signal);
     signal (SIGINT, on_signal);
@@ -371,6 +422,7 @@ main (int argc, char **argv)
     if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
         clog_error (NULL, "CAISSON_LLM_REPLAY_ADDR: '%s' is not an IPv4 address", host);
         cassette_set_destroy (&s_set);
+        gaps_destroy (&s_gaps);
         return 2;
     }
     struct MHD_Daemon *d = MHD_start_daemon (
@@ -384,6 +436,7 @@ main (int argc, char **argv)
     if (!d) {
         clog_error (NULL, "cannot listen on port %llu", (unsigned long long) port);
         cassette_set_destroy (&s_set);
+        gaps_destroy (&s_gaps);
         return 1;
     }
     clog_info (NULL, "scripted model on http://%s:%llu/v1 with %zu cassettes from %s", host,
@@ -392,5 +445,6 @@ main (int argc, char **argv)
         pause ();
     MHD_stop_daemon (d);
     cassette_set_destroy (&s_set);
+    gaps_destroy (&s_gaps);
     return 0;
 }

@@ -60,8 +60,8 @@ block_start (llm_turn_t *turn, const json_t *root)
     call->block = (long) json_integer_value (json_object_get (root, "index"));
     const char *id = json_string_value (json_object_get (block, "id"));
     const char *name = json_string_value (json_object_get (block, "name"));
-    if (id && proto_set_str (&call->id, id))
-        return -1;
+    if (id)
+        proto_set_str (&call->id, id);
     if (name) {
         free (call->name);
         if (!(call->name = llm_tool_name (name)))

@@ -47,8 +47,8 @@ tool_delta (llm_turn_t *turn, const json_t *tc)
     if (!call)
         return -1;
     json_t *id = json_object_get (tc, "id");
-    if (json_is_string (id) && json_string_length (id) && proto_set_str (&call->id, json_string_value (id)))
-        return -1;
+    if (json_is_string (id) && json_string_length (id))
+        proto_set_str (&call->id, json_string_value (id));
     json_t *fn = json_object_get (tc, "function");
     json_t *name = json_object_get (fn, "name");
     if (json_is_string (name) && json_string_length (name)) {

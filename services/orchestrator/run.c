@@ -1,62 +1,82 @@
-/* run: one run's state machine (see orch.h). A run alternates model turns
- * and tool calls until the model answers without tools (then verify
- * checks), a budget runs out, it is cancelled, or it fails. Tool calls of
- * one turn run one after another, in the model's order; a gated call
- * parks the run in awaiting_approval until run_decide; a call to one of
- * the caller's own tools (client tools) parks it in awaiting_tool_result
- * until run_tool_result. The snapshot is
- * saved at each transition, so a restart resumes from the last one (tool
- * calls are idempotent by call id, so a call in flight is sent again). */
-#include "orch.h"
+/* run: one run's state machine (see run.h). Its I/O is its host's: this
+ * file calls nothing but the host's functions, client_tools, verify,
+ * policy and jansson. */
+#include "run_int.h"
+#include "client_tools.h"
 #include "clog.h"
-#include "mpjson.h"
 #include "policy.h"
-#include "prompt.h"
+#include "verify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_RESULT_TO_MODEL 65536
-#define MAX_VERIFY_ROUNDS 2
-#define MAX_CLIENT_TOOLS 32
-#define MAX_CLIENT_TOOL_NAME 64
-#define MAX_CLIENT_TOOL_DESCRIPTION 4096
 
 static void call_model (run_t *r);
 static void dispatch_next (run_t *r);
-static void finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
-                         const char *served_by);
+
+/* Every event goes out through here, its payload built by evkind's
+ * constructors (EVK): the keys and types proto/events.def declares. */
+static void
+emit (run_t *r, evk_kind_t kind, json_t *data)
+{
+    r->host->emit (r->arg, kind, data);
+}
+
+static const char *
+str_of (const json_t *c, const char *key)
+{
+    return json_string_value (json_object_get (c, key));
+}
 
 run_t *
-run_new (orch_t *orch, const char *id)
+run_alloc (const run_host_t *host, void *arg)
 {
     run_t *r = calloc (1, sizeof *r);
     if (!r)
         return NULL;
-    r->orch = orch;
-    snprintf (r->id, sizeof r->id, "%s", id);
+    r->host = host;
+    r->arg = arg;
+    return r;
+}
+
+run_t *
+run_new (const run_host_t *host, void *arg, const run_spec_t *spec)
+{
+    run_t *r = run_alloc (host, arg);
+    if (!r)
+        return NULL;
+    r->id = strdup (spec->id);
+    r->thread = strdup (spec->thread);
+    r->model = strdup (spec->model);
+    r->user = strdup (spec->user ? spec->user : "");
+    r->task = strdup (spec->task);
+    r->op = spec->op;
     snprintf (r->status, sizeof r->status, "running");
-    r->messages = json_array ();
-    r->wall_timer = -1;
-    r->busy_timer = -1;
+    r->messages = json_is_array (spec->history) ? json_copy ((json_t *) spec->history)
+                                                : json_array ();
+    json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
+                                                   spec->task));
+    r->policy = json_incref ((json_t *) spec->policy);
+    r->client_tools = json_incref ((json_t *) spec->client_tools);
+    r->max = spec->max;
+    r->started_ms = spec->started_ms;
+    if (!r->id || !r->thread || !r->model || !r->user || !r->task || !r->messages)
+        run_destroy (&r);
     return r;
 }
 
 void
-run_free (run_t **r_p)
+run_destroy (run_t **self_p)
 {
-    if (!r_p || !*r_p)
+    if (!self_p || !*self_p)
         return;
-    run_t *r = *r_p;
-    runstore_drop (r);
-    llm_req_cancel (&r->llm);
-    if (r->tool_req[0])
-        rpc_forget (orch_rpc (r->orch), r->tool_req);
-    if (r->wall_timer >= 0)
-        zloop_timer_end (orch_loop (r->orch), r->wall_timer);
-    if (r->busy_timer >= 0)
-        zloop_timer_end (orch_loop (r->orch), r->busy_timer);
+    run_t *r = *self_p;
+    free (r->id);
+    free (r->thread);
+    free (r->model);
+    free (r->user);
     free (r->task);
     free (r->answer);
     json_decref (r->messages);
@@ -64,15 +84,37 @@ run_free (run_t **r_p)
     json_decref (r->client_tools);
     json_decref (r->calls);
     free (r);
-    *r_p = NULL;
+    *self_p = NULL;
+}
+
+const char *run_id (const run_t *self) { return self->id; }
+const char *run_user (const run_t *self) { return self->user; }
+const char *run_model (const run_t *self) { return self->model; }
+const char *run_thread (const run_t *self) { return self->thread; }
+const char *run_status (const run_t *self) { return self->status; }
+bool run_op (const run_t *self) { return self->op; }
+const json_t *run_messages (const run_t *self) { return self->messages; }
+
+int64_t
+run_deadline (const run_t *self)
+{
+    return self->started_ms + (int64_t) self->max.seconds * 1000;
+}
+
+bool
+run_live (const run_t *self)
+{
+    return strcmp (self->status, "running") == 0
+        || strcmp (self->status, "awaiting_approval") == 0
+        || strcmp (self->status, "awaiting_tool_result") == 0;
 }
 
 json_t *
-run_pending (const run_t *r)
+run_pending (const run_t *self)
 {
-    json_t *c = json_array_get (r->calls, r->next);
-    bool client = strcmp (r->status, "awaiting_tool_result") == 0;
-    if ((!client && strcmp (r->status, "awaiting_approval") != 0) || !c)
+    json_t *c = json_array_get (self->calls, self->next);
+    bool client = strcmp (self->status, "awaiting_tool_result") == 0;
+    if ((!client && strcmp (self->status, "awaiting_approval") != 0) || !c)
         return NULL;
     json_t *p = json_pack ("{s:O, s:O, s:O}", "toolCallId", json_object_get (c, "id"), "name",
                            json_object_get (c, "name"), "args", json_object_get (c, "args"));
@@ -81,136 +123,72 @@ run_pending (const run_t *r)
     return p;
 }
 
-/* The tool of tools ([{name, ...}]) named name (borrowed), or NULL. */
-static json_t *
-named (const json_t *tools, const char *name)
+/* ---- transitions ---- */
+
+/* Records a call's result (ran, refused or declined; result stolen) and
+ * moves the run's cursor past it. served_by names the tool-runner
+ * instance that ran it, when one did. */
+static void
+finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
+             const char *served_by)
 {
-    size_t i;
-    json_t *t;
-    json_array_foreach (tools, i, t)
-        if (strcmp (json_string_value (json_object_get (t, "name")) ?: "", name) == 0)
-            return t;
-    return NULL;
+    const char *id = json_string_value (json_object_get (c, "id"));
+    const char *name = json_string_value (json_object_get (c, "name"));
+    emit (r, EVK_tool_result, EVK (tool_result, .toolCallId = id, .name = name, .ok = ok,
+                                   .result = result, .durationMs = duration_ms,
+                                   .toolRunner = served_by,
+                                   .client = json_is_true (json_object_get (c, "client"))));
+    char *text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text && strlen (text) > MAX_RESULT_TO_MODEL)
+        strcpy (text + MAX_RESULT_TO_MODEL - 40, "... (truncated for the model)");
+    json_array_append_new (r->messages, json_pack ("{s:s, s:s, s:s, s:s}", "role", "tool",
+                                                   "tool_call_id", id, "name", name, "content",
+                                                   text ? text : "null"));
+    free (text);
+    json_decref (result);
+    json_object_set_new (c, "state", json_string ("done"));
+    r->next++;
+    r->host->save (r->arg);
 }
 
-/* Names the first client tool that is also a catalogue tool in why;
- * returns -1 then, else 0. The model could not tell them apart, and a
- * call would go to the wrong side. */
-static int
-clash (const json_t *client, const json_t *catalogue, char *why, size_t whylen)
+static void
+call_id_of (const run_t *r, char *buf, size_t len)
 {
-    size_t i;
-    json_t *t;
-    json_array_foreach (client, i, t) {
-        const char *name = json_string_value (json_object_get (t, "name"));
-        if (named (catalogue, name)) {
-            snprintf (why, whylen, "client_tools[%zu].name: '%s' is one of tool-runner's tools",
-                      i, name);
-            return -1;
-        }
-    }
-    return 0;
+    snprintf (buf, len, "%s/%s", r->id,
+              json_string_value (json_object_get (json_array_get (r->calls, r->next), "id")));
 }
 
-/* Client tool names travel to the model as they are: no dots, and no
- * "__" (which the wire encoding decodes as a dot). */
-static bool
-valid_name (const char *name)
-{
-    size_t n = strlen (name);
-    if (n == 0 || n > MAX_CLIENT_TOOL_NAME || strstr (name, "__")
-        || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')))
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z')
-              || (name[i] >= '0' && name[i] <= '9') || name[i] == '_' || name[i] == '-'))
-            return false;
-    return true;
-}
-
-json_t *
-run_client_tools (const json_t *list, const json_t *catalogue, char *why, size_t whylen)
-{
-    if (!json_is_array (list)) {
-        snprintf (why, whylen, "client_tools: expected an array of {name, description?, "
-                  "parameters?}");
-        return NULL;
-    }
-    if (json_array_size (list) > MAX_CLIENT_TOOLS) {
-        snprintf (why, whylen, "client_tools: %zu tools, at most %d", json_array_size (list),
-                  MAX_CLIENT_TOOLS);
-        return NULL;
-    }
-    json_t *out = json_array ();
-    size_t i;
-    json_t *t;
-    json_array_foreach (list, i, t) {
-        const char *name = json_string_value (json_object_get (t, "name"));
-        json_t *desc = json_object_get (t, "description");
-        json_t *params = json_object_get (t, "parameters");
-        if (!json_is_object (t))
-            snprintf (why, whylen, "client_tools[%zu]: expected a map", i);
-        else if (!name || !valid_name (name))
-            snprintf (why, whylen, "client_tools[%zu].name: expected ^[A-Za-z][A-Za-z0-9_-]"
-                      "{0,63}$ without '__'", i);
-        else if (desc && (!json_is_string (desc)
-                          || json_string_length (desc) > MAX_CLIENT_TOOL_DESCRIPTION))
-            snprintf (why, whylen, "client_tools[%zu].description: expected a string of at "
-                      "most %d bytes", i, MAX_CLIENT_TOOL_DESCRIPTION);
-        else if (params && (!json_is_object (params)
-                            || strcmp (json_string_value (json_object_get (params, "type")) ?: "",
-                                       "object") != 0))
-            snprintf (why, whylen, "client_tools[%zu].parameters: expected a JSON schema of "
-                      "type object", i);
-        else if (named (out, name))
-            snprintf (why, whylen, "client_tools[%zu].name: '%s' is named twice", i, name);
-        else {
-            json_array_append_new (out, json_pack ("{s:s, s:O?, s:o}", "name", name, "description",
-                                                   desc, "inputSchema",
-                                                   params ? json_incref (params)
-                                                          : json_pack ("{s:s}", "type", "object")));
-            continue;
-        }
-        json_decref (out);
-        return NULL;
-    }
-    if (clash (out, catalogue, why, whylen)) {
-        json_decref (out);
-        return NULL;
-    }
-    return out;
-}
-
-/* Ends a run that did not complete: stops what is in flight, says why. */
 void
 run_end (run_t *r, const char *status, const char *reason)
 {
-    llm_req_cancel (&r->llm);
-    if (r->busy_timer >= 0) {
-        zloop_timer_end (orch_loop (r->orch), r->busy_timer);
-        r->busy_timer = -1;
-    }
-    if (r->tool_req[0]) {
-        rpc_forget (orch_rpc (r->orch), r->tool_req);
-        r->tool_req[0] = '\0';
-        json_t *c = json_array_get (r->calls, r->next);
+    if (!run_live (r))
+        return;
+    phase_t was = r->phase;
+    r->phase = PHASE_IDLE;
+    if (was == PHASE_MODEL)
+        r->host->model_cancel (r->arg);
+    if (was == PHASE_BUSY)
+        r->host->wake_cancel (r->arg);
+    if (was == PHASE_TOOL || was == PHASE_BUSY) {
         char call_id[256], why[600];
-        snprintf (call_id, sizeof call_id, "%s/%s", r->id,
-                  json_string_value (json_object_get (c, "id")));
+        call_id_of (r, call_id, sizeof call_id);
         snprintf (why, sizeof why, "the run ended (%s: %s)", status, reason);
-        orch_cancel_tool (r->orch, call_id, why);
-        int64_t took = zclock_mono () - r->tool_sent;
+        r->host->tool_cancel (r->arg, call_id, why);
+        int64_t took = (r->host->clock_us (r->arg) - r->tool_sent_us) / 1000;
         /* the run does not wait for tool-runner's word: the call is
          * recorded cancelled now, and the cancel is best effort */
-        finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error",
-                                             "code", "cancelled", "message", why),
+        finish_call (r, json_array_get (r->calls, r->next), false,
+                     json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
+                                "cancelled", "message", why),
                      took > 0 ? (uint64_t) took : 0, NULL);
     }
     snprintf (r->status, sizeof r->status, "%s", status);
     snprintf (r->reason, sizeof r->reason, "%s", reason);
+    r->ended_ms = r->host->now_ms (r->arg);
     clog_info (r->id, "run %s: %s", status, reason);
-    orch_emit (r->orch, r, "failed", json_pack ("{s:s, s:s}", "status", status, "reason", reason));
-    orch_forget (r->orch, r);
+    emit (r, EVK_failed, EVK (failed, .status = status, .reason = reason));
+    r->host->save (r->arg);
+    r->host->ended (r->arg);
 }
 
 static void
@@ -222,73 +200,22 @@ exhausted (run_t *r, const char *budget, uint64_t limit)
     run_end (r, "budget_exhausted", why);
 }
 
+void
+run_deadline_passed (run_t *r)
+{
+    exhausted (r, "wallSeconds", r->max.seconds);
+}
+
 static void
 complete (run_t *r, const char *answer)
 {
     snprintf (r->status, sizeof r->status, "completed");
     free (r->answer);
     r->answer = strdup (answer ? answer : "");
-    orch_emit (r->orch, r, "complete",
-               json_pack ("{s:s, s:s}", "status", "completed", "answer", r->answer ?: ""));
-    runstore_save_thread (r->thread, r->messages);
-    orch_forget (r->orch, r);
-}
-
-/* The result of this run's latest test command, for the tests_passed
- * check: NULL when none ran. Borrowed from the conversation. */
-static json_t *
-last_test_result (run_t *r, json_t **holder)
-{
-    for (size_t i = json_array_size (r->messages); i-- > 0;) {
-        json_t *m = json_array_get (r->messages, i);
-        const char *name = json_string_value (json_object_get (m, "name")) ?: "";
-        if (strcmp (name, "runCommand") && strcmp (name, "ci.runTests"))
-            continue;
-        *holder = json_loads (json_string_value (json_object_get (m, "content")) ?: "", 0, NULL);
-        return *holder;
-    }
-    return NULL;
-}
-
-/* Runs the policy's verify checks. Returns 0 when all pass, else -1 with
- * feedback for the model. */
-static int
-verify (run_t *r, char *feedback, size_t len)
-{
-    size_t i;
-    json_t *check;
-    json_array_foreach (json_object_get (r->policy, "verify"), i, check) {
-        const char *name = json_string_value (check) ?: "";
-        bool ok = true;
-        char detail[256] = "";
-        if (strcmp (name, "tests_passed") == 0) {
-            json_t *holder = NULL, *res = last_test_result (r, &holder);
-            json_t *code = json_object_get (res, "exitCode");
-            ok = res && (code ? json_integer_value (code) == 0
-                              : !json_is_false (json_object_get (res, "success")));
-            snprintf (detail, sizeof detail, "%s", !res ? "no test command was run"
-                                                   : ok ? "the last test command passed"
-                                                        : "the last test command failed");
-            json_decref (holder);
-        }
-        else
-            snprintf (detail, sizeof detail, "unknown check, skipped");
-        orch_emit (r->orch, r, "check", json_pack ("{s:s, s:b, s:s}", "name", name, "ok", ok,
-                                                   "detail", detail));
-        if (!ok) {
-            snprintf (feedback, len, "Verification failed (%s): %s. Fix it and run the tests "
-                      "again before answering.", name, detail);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void
-on_delta (const char *text, size_t len, void *arg)
-{
-    run_t *r = arg;
-    orch_delta (r->orch, r, "text_delta", json_pack ("{s:s%}", "text", text, len));
+    r->ended_ms = r->host->now_ms (r->arg);
+    emit (r, EVK_complete, EVK (complete, .status = "completed", .answer = r->answer ?: ""));
+    r->host->save (r->arg);
+    r->host->ended (r->arg);
 }
 
 /* The turn's tool calls as conversation entries; args that are not a
@@ -297,7 +224,7 @@ static json_t *
 turn_calls (const llm_turn_t *t)
 {
     json_t *calls = json_array ();
-    for (size_t i = 0; i < t->ncalls; i++) {
+    for (size_t i = 0; i < t->ncalls && i < LLM_MAX_CALLS; i++) {
         const llm_call_t *c = &t->calls[i];
         json_t *args = c->args_len ? json_loads (c->args, 0, NULL) : json_object ();
         if (!json_is_object (args)) {
@@ -308,54 +235,83 @@ turn_calls (const llm_turn_t *t)
         if (!c->id)
             snprintf (id, sizeof id, "call_%zu", i + 1);
         json_array_append_new (calls, json_pack ("{s:s, s:s, s:o, s:s}", "id", c->id ? c->id : id,
-                                                 "name", c->name, "args", args, "state",
-                                                 "pending"));
+                                                 "name", c->name ? c->name : "", "args", args,
+                                                 "state", "pending"));
     }
     return calls;
 }
 
-static void
-on_model (const llm_result_t *res, void *arg)
+/* The assistant's message for the conversation: its text and calls. */
+static json_t *
+assistant_message (const char *text, const json_t *calls)
 {
-    run_t *r = arg;
-    r->llm = NULL;
-    r->mark_us = zclock_usecs ();
-    if (!res->turn) {
-        char why[512];
-        snprintf (why, sizeof why, "model call failed after %d attempt%s: %s", res->attempts,
-                  res->attempts == 1 ? "" : "s", res->error);
-        run_end (r, "failed", why);
-        return;
-    }
-    const llm_turn_t *t = res->turn;
-    r->in_tokens += t->input_tokens;
-    r->out_tokens += t->output_tokens;
-    r->cached_tokens += t->cached_tokens;
-    orch_emit (r->orch, r, "usage", json_pack ("{s:I, s:I, s:I, s:I}", "inputTokens",
-                                               (json_int_t) t->input_tokens, "outputTokens",
-                                               (json_int_t) t->output_tokens, "cachedTokens",
-                                               (json_int_t) t->cached_tokens, "cacheWriteTokens",
-                                               (json_int_t) t->cache_write_tokens));
-    const char *text = t->text_len ? t->text : NULL;
-    json_t *calls = turn_calls (t);
     json_t *msg = json_pack ("{s:s, s:s?}", "role", "assistant", "content", text);
     if (json_array_size (calls)) {
         json_t *mc = json_array ();
         size_t i;
         json_t *c;
         json_array_foreach (calls, i, c)
-            json_array_append_new (mc, json_pack ("{s:O, s:O, s:O}", "id", json_object_get (c, "id"),
-                                                  "name", json_object_get (c, "name"), "args",
+            json_array_append_new (mc, json_pack ("{s:O, s:O, s:O}", "id",
+                                                  json_object_get (c, "id"), "name",
+                                                  json_object_get (c, "name"), "args",
                                                   json_object_get (c, "args")));
         json_object_set_new (msg, "tool_calls", mc);
     }
-    json_array_append_new (r->messages, msg);
+    return msg;
+}
+
+/* Runs the policy's verify checks, emitting a `check` for each. */
+static int
+verify (run_t *r, char *feedback, size_t len)
+{
+    json_t *results = json_array ();
+    int rc = verify_checks (json_object_get (r->policy, "verify"), r->messages,
+                            r->host->catalogue (r->arg), results, feedback, len);
+    size_t i;
+    json_t *check;
+    json_array_foreach (results, i, check)
+        emit (r, EVK_check, EVK (check, .name = str_of (check, "name"),
+                                 .ok = json_is_true (json_object_get (check, "ok")),
+                                 .detail = str_of (check, "detail")));
+    json_decref (results);
+    return rc;
+}
+
+void
+run_model_failed (run_t *r, int attempts, const char *error)
+{
+    if (r->phase != PHASE_MODEL)
+        return;
+    r->phase = PHASE_IDLE;
+    char why[512];
+    snprintf (why, sizeof why, "model call failed after %d attempt%s: %s", attempts,
+              attempts == 1 ? "" : "s", error ? error : "");
+    run_end (r, "failed", why);
+}
+
+void
+run_model_done (run_t *r, const llm_turn_t *t)
+{
+    if (r->phase != PHASE_MODEL)
+        return;
+    r->phase = PHASE_IDLE;
+    r->mark_us = r->host->clock_us (r->arg);
+    r->in_tokens += t->input_tokens;
+    r->out_tokens += t->output_tokens;
+    r->cached_tokens += t->cached_tokens;
+    emit (r, EVK_usage, EVK (usage, .inputTokens = t->input_tokens,
+                             .outputTokens = t->output_tokens,
+                             .cachedTokens = t->cached_tokens,
+                             .cacheWriteTokens = t->cache_write_tokens));
+    const char *text = t->text_len ? t->text : NULL;
+    json_t *calls = turn_calls (t);
+    json_array_append_new (r->messages, assistant_message (text, calls));
     if (text) {
-        if (r->used.steps == 1 && json_array_size (calls))
-            orch_emit (r->orch, r, "plan", json_pack ("{s:s}", "text", text));
-        orch_emit (r->orch, r, "text", json_pack ("{s:s}", "text", text));
+        if (r->steps == 1 && json_array_size (calls))
+            emit (r, EVK_plan, EVK (plan, .text = text));
+        emit (r, EVK_text, EVK (text, .text = text));
     }
-    orch_emit (r->orch, r, "step_finished", json_pack ("{s:I}", "step", (json_int_t) r->used.steps));
+    emit (r, EVK_step_finished, EVK (step_finished, .step = r->steps));
     if (r->in_tokens + r->out_tokens > r->max.tokens) {
         json_decref (calls);
         exhausted (r, "tokens", r->max.tokens);
@@ -365,7 +321,7 @@ on_model (const llm_result_t *res, void *arg)
         json_decref (r->calls);
         r->calls = calls;
         r->next = 0;
-        runstore_save (r);
+        r->host->save (r->arg);
         dispatch_next (r);
         return;
     }
@@ -381,16 +337,35 @@ on_model (const llm_result_t *res, void *arg)
     }
     json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
                                                    feedback));
-    runstore_save (r);
+    r->host->save (r->arg);
     call_model (r);
+}
+
+/* The catalogue, or NULL with the run waiting for it. */
+static const json_t *
+catalogue (run_t *r)
+{
+    const json_t *cat = r->host->catalogue (r->arg);
+    if (!cat)
+        r->phase = PHASE_CATALOGUE;
+    return cat;
+}
+
+static void
+handed_off (run_t *r)
+{
+    if (r->mark_us)
+        r->overhead_us += (uint64_t) (r->host->clock_us (r->arg) - r->mark_us);
+    r->mark_us = 0;
 }
 
 static void
 call_model (run_t *r)
 {
-    if (orch_need_catalogue (r->orch, r))
+    const json_t *cat = catalogue (r);
+    if (!cat)
         return;
-    if (r->used.steps >= r->max.steps) {
+    if (r->steps >= r->max.steps) {
         exhausted (r, "steps", r->max.steps);
         return;
     }
@@ -399,112 +374,67 @@ call_model (run_t *r)
         return;
     }
     char why[256];
-    if (clash (r->client_tools, orch_tools (r->orch), why, sizeof why)) {
+    if (client_tools_clash (r->client_tools, cat, why, sizeof why)) {
         run_end (r, "failed", why);
         return;
     }
-    r->used.steps++;
+    r->steps++;
     /* a shallow copy: the catalogue's entries are shared, not changed */
-    json_t *tools = r->client_tools ? json_copy ((json_t *) orch_tools (r->orch))
-                                    : json_incref ((json_t *) orch_tools (r->orch));
+    json_t *tools = json_copy ((json_t *) cat);
     if (r->client_tools)
         json_array_extend (tools, r->client_tools);
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
-    uint64_t max_out = room < 8192 ? room : 8192;
-    char *body = r->provider->proto == LLM_ANTHROPIC
-        ? llm_anthropic_request (r->model_name, prompt_system (), r->messages, tools, max_out)
-        : llm_openai_request (r->model_name, prompt_system (), r->messages, tools, 0);
+    r->phase = PHASE_MODEL;
+    int rc = r->host->model (r->arg, r->messages, tools, room < 8192 ? room : 8192,
+                             (uint64_t) run_deadline (r));
     json_decref (tools);
-    uint64_t deadline = (uint64_t) zclock_mono ()
-                      + (r->started_wall + r->max.seconds * 1000 - (uint64_t) zclock_time ());
-    r->llm = body ? llm_client_post (orch_llm (r->orch), r->provider, body, deadline, on_delta,
-                                     on_model, r)
-                  : NULL;
-    free (body);
-    if (!r->llm) {
+    if (rc) {
+        r->phase = PHASE_IDLE;
         run_end (r, "failed", "cannot start the model request");
         return;
     }
-    if (r->mark_us)
-        r->overhead_us += (uint64_t) (zclock_usecs () - r->mark_us);
-    orch_emit (r->orch, r, "step_started", json_pack ("{s:I, s:I}", "step",
-                                                      (json_int_t) r->used.steps, "overheadUs",
-                                                      (json_int_t) r->overhead_us));
+    handed_off (r);
+    emit (r, EVK_step_started, EVK (step_started, .step = r->steps,
+                                    .overheadUs = r->overhead_us));
     r->overhead_us = 0;
-    r->mark_us = 0;
 }
 
-/* Records a call's result (ran, refused or declined) and moves on.
- * served_by names the tool-runner instance that ran it, when one did. */
 static void
-finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
-             const char *served_by)
+send_call (run_t *r, json_t *c)
 {
-    const char *id = json_string_value (json_object_get (c, "id"));
-    const char *name = json_string_value (json_object_get (c, "name"));
-    json_t *ev = json_pack ("{s:s, s:s, s:b, s:O, s:I, s:s*}", "toolCallId", id, "name", name,
-                            "ok", ok, "result", result, "durationMs", (json_int_t) duration_ms,
-                            "toolRunner", served_by);
-    if (json_is_true (json_object_get (c, "client")))
-        json_object_set_new (ev, "client", json_true ());
-    orch_emit (r->orch, r, "tool_result", ev);
-    char *text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (text && strlen (text) > MAX_RESULT_TO_MODEL)
-        strcpy (text + MAX_RESULT_TO_MODEL - 40, "... (truncated for the model)");
-    json_array_append_new (r->messages, json_pack ("{s:s, s:s, s:s, s:s}", "role", "tool",
-                                                   "tool_call_id", id, "name", name, "content",
-                                                   text ? text : "null"));
-    free (text);
-    json_decref (result);
-    json_object_set_new (c, "state", json_string ("done"));
-    r->next++;
-    runstore_save (r);
+    char call_id[256];
+    call_id_of (r, call_id, sizeof call_id);
+    int64_t now = r->host->now_ms (r->arg), end = run_deadline (r);
+    r->phase = PHASE_TOOL;
+    int rc = r->host->tool (r->arg, call_id, json_string_value (json_object_get (c, "name")),
+                            json_object_get (c, "args"), end > now ? (uint64_t) (end - now) : 1);
+    if (!r->busy_tries) {       /* a retry after `busy` is the same call */
+        emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
+                                     .name = str_of (c, "name"),
+                                     .args = json_object_get (c, "args")));
+        r->tool_calls++;
+    }
+    if (rc) {
+        r->phase = PHASE_IDLE;
+        run_end (r, "failed", "cannot send the tool call");
+        return;
+    }
+    r->tool_sent_us = r->host->clock_us (r->arg);
+    handed_off (r);
 }
 
-static void send_call (run_t *r, json_t *c);
-
-/* True when tool-runner had no room for the call: a `busy` error, or a
- * `busy` result (the call still runs on an instance that went away). */
-static bool
-busy (const proto_msg_t *reply)
-{
-    if (reply && reply->type == PROTO_error)
-        return strcmp (reply->body.error.code, "busy") == 0;
-    if (!reply || reply->type != PROTO_tools_result || reply->body.tools_result.ok)
-        return false;
-    char why[128];
-    const proto_tools_result_t *b = &reply->body.tools_result;
-    json_t *result = mpjson_decode (b->result.data, b->result.size, 64, why, sizeof why);
-    bool is = strcmp (json_string_value (json_object_get (json_object_get (result, "error"),
-                                                          "code")) ?: "", "busy") == 0;
-    json_decref (result);
-    return is;
-}
-
-static int
-on_busy_timer (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop, (void) timer_id;
-    run_t *r = arg;
-    r->busy_timer = -1;
-    send_call (r, json_array_get (r->calls, r->next));
-    return 0;
-}
-
-/* Sends the call again after a back-off (250 ms doubling to 8 s) when the
- * run's wall-clock budget leaves room for it. Returns false when it does
- * not: the busy answer is then the call's result. */
+/* Asks for a wake to send the call again after a back-off (250 ms
+ * doubling to 8 s) when the wall-clock budget leaves room for it. Returns
+ * false when it does not: the busy answer is then the call's result. */
 static bool
 retry_busy (run_t *r)
 {
     unsigned shift = r->busy_tries < 5 ? r->busy_tries : 5;
     uint64_t delay = 250u << shift;
-    uint64_t end = r->started_wall + r->max.seconds * 1000;
-    if ((uint64_t) zclock_time () + delay + 1000 >= end)
+    if (r->host->now_ms (r->arg) + (int64_t) delay + 1000 >= run_deadline (r)
+        || r->host->wake (r->arg, delay))
         return false;
-    r->busy_timer = zloop_timer (orch_loop (r->orch), delay, 1, on_busy_timer, r);
-    if (r->busy_timer < 0)
-        return false;
+    r->phase = PHASE_BUSY;
     r->busy_tries++;
     clog_info (r->id, "tool-runner is busy; call %s goes again in %llu ms (try %u)",
                json_string_value (json_object_get (json_array_get (r->calls, r->next), "id")),
@@ -512,84 +442,39 @@ retry_busy (run_t *r)
     return true;
 }
 
-static void
-on_tool (const proto_msg_t *reply, const char *error, void *arg)
+void
+run_wake (run_t *r)
 {
-    run_t *r = arg;
-    /* tool_req stays set while the retry waits: the call is still in
-     * flight for run_end and run_advance */
-    if (busy (reply) && retry_busy (r))
+    if (r->phase == PHASE_BUSY)
+        send_call (r, json_array_get (r->calls, r->next));
+}
+
+void
+run_tool_done (run_t *r, bool ok, bool busy, json_t *result, uint64_t duration_ms,
+               const char *served_by)
+{
+    if (r->phase != PHASE_TOOL) {
+        json_decref (result);
         return;
-    r->busy_tries = 0;
-    r->tool_req[0] = '\0';
-    r->mark_us = zclock_usecs ();
-    json_t *c = json_array_get (r->calls, r->next);
-    json_t *result = NULL;
-    bool ok = false;
-    uint64_t us = 0;
-    const char *served_by = NULL;
-    if (!reply)
-        result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
-                            "tool_runner_unavailable", "message", error);
-    else if (reply->type == PROTO_error)
-        result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
-                            reply->body.error.code, "message", reply->body.error.message);
-    else if (reply->type == PROTO_tools_result) {
-        const proto_tools_result_t *b = &reply->body.tools_result;
-        char why[128];
-        result = mpjson_decode (b->result.data, b->result.size, 64, why, sizeof why);
-        ok = b->ok;
-        us = b->duration_us;
-        served_by = b->instance;
     }
+    if (busy && retry_busy (r)) {
+        json_decref (result);
+        return;
+    }
+    r->busy_tries = 0;
+    r->phase = PHASE_IDLE;
+    r->mark_us = r->host->clock_us (r->arg);
     if (!result)
         result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code", "bad_reply",
                             "message", "tool-runner answered with an unexpected message");
-    finish_call (r, c, ok, result, us / 1000, served_by);
+    finish_call (r, json_array_get (r->calls, r->next), ok, result, duration_ms, served_by);
     dispatch_next (r);
 }
 
-static void
-send_call (run_t *r, json_t *c)
+static bool
+mutates (const json_t *cat, const char *name)
 {
-    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
-    char call_id[256];
-    snprintf (call_id, sizeof call_id, "%s/%s", r->id,
-              json_string_value (json_object_get (c, "id")));
-    uint64_t left = r->started_wall + r->max.seconds * 1000 - (uint64_t) zclock_time ();
-    if (req) {
-        proto_set_str (&req->env.corr, r->id);
-        proto_set_str (&req->env.run, r->id);
-        proto_set_str (&req->env.cause, r->last_event[0] ? r->last_event : NULL);
-        /* the run's starter: tool-runner acts on their sandboxes only */
-        proto_set_str (&req->env.user, r->user[0] ? r->user : NULL);
-        req->env.op = r->op;
-        proto_set_str (&req->body.tools_call.name, json_string_value (json_object_get (c, "name")));
-        proto_set_str (&req->body.tools_call.call_id, call_id);
-        req->body.tools_call.timeout_ms = left;
-        mpjson_set (&req->body.tools_call.args, json_object_get (c, "args"), 64);
-    }
-    if (!r->busy_tries) {       /* a retry after `busy` is the same call */
-        orch_emit (r->orch, r, "tool_call", json_pack ("{s:O, s:O, s:O}", "toolCallId",
-                                                       json_object_get (c, "id"), "name",
-                                                       json_object_get (c, "name"), "args",
-                                                       json_object_get (c, "args")));
-        r->used.tool_calls++;
-    }
-    /* resent every 10 s until the budget ends: a lost reply costs 10 s,
-     * and tool-runner answers a resent id from its cache */
-    int retries = (int) (left / 10000 < 360 ? left / 10000 : 360);
-    if (!req || rpc_call (orch_rpc (r->orch), "tool-runner", req, 10000, retries, on_tool, r)) {
-        proto_msg_destroy (&req);
-        run_end (r, "failed", "cannot send the tool call");
-        return;
-    }
-    snprintf (r->tool_req, sizeof r->tool_req, "%s", req->env.id);
-    r->tool_sent = zclock_mono ();
-    proto_msg_destroy (&req);
-    if (r->mark_us)
-        r->overhead_us += (uint64_t) (zclock_usecs () - r->mark_us);
-    r->mark_us = 0;
+    return json_is_true (json_object_get (client_tools_find (cat, name), "mutates"));
 }
 
 static void
@@ -604,7 +489,12 @@ dispatch_next (run_t *r)
             r->next++;
             continue;
         }
-        if (r->used.tool_calls >= r->max.tool_calls) {
+        /* whether a tool mutates is the catalogue's word: no call is
+         * judged without it (a resumed run waits for it) */
+        const json_t *cat = catalogue (r);
+        if (!cat)
+            return;
+        if (r->tool_calls >= r->max.tool_calls) {
             exhausted (r, "toolCalls", r->max.tool_calls);
             return;
         }
@@ -614,22 +504,21 @@ dispatch_next (run_t *r)
                                                  "the arguments are not a JSON object"), 0, NULL);
             continue;
         }
-        if (named (r->client_tools, name)) {
+        if (client_tools_find (r->client_tools, name)) {
             /* the caller's own tool: no approval gate, since the caller
              * is the person's front end and runs it itself */
             json_object_set_new (c, "state", json_string ("client"));
             json_object_set_new (c, "client", json_true ());
-            json_object_set_new (c, "askedAt", json_integer (zclock_time ()));
+            json_object_set_new (c, "askedAt", json_integer (r->host->now_ms (r->arg)));
             snprintf (r->status, sizeof r->status, "awaiting_tool_result");
-            orch_emit (r->orch, r, "tool_call",
-                       json_pack ("{s:O, s:O, s:O, s:b}", "toolCallId", json_object_get (c, "id"),
-                                  "name", json_object_get (c, "name"), "args", args, "client", 1));
-            r->used.tool_calls++;
-            runstore_save (r);
+            emit (r, EVK_tool_call, EVK (tool_call, .toolCallId = str_of (c, "id"),
+                                         .name = name, .args = args, .client = true));
+            r->tool_calls++;
+            r->host->save (r->arg);
             return;
         }
         policy_verdict_t v = strcmp (state, "approved") == 0
-            ? POLICY_RUN : policy_check (r->policy, name, args, orch_mutates (r->orch, name));
+            ? POLICY_RUN : policy_check (r->policy, name, args, mutates (cat, name));
         if (v == POLICY_DENY) {
             finish_call (r, c, false, json_pack ("{s:b, s:b, s:s}", "success", 0, "declined", 1,
                                                  "reason", "the policy does not allow this tool"),
@@ -639,11 +528,9 @@ dispatch_next (run_t *r)
         if (v == POLICY_ASK) {
             json_object_set_new (c, "state", json_string ("asked"));
             snprintf (r->status, sizeof r->status, "awaiting_approval");
-            orch_emit (r->orch, r, "ask_approval", json_pack ("{s:O, s:O, s:O}", "toolCallId",
-                                                              json_object_get (c, "id"), "name",
-                                                              json_object_get (c, "name"),
-                                                              "args", args));
-            runstore_save (r);
+            emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = str_of (c, "id"),
+                                            .name = name, .args = args));
+            r->host->save (r->arg);
             return;
         }
         send_call (r, c);
@@ -655,33 +542,46 @@ dispatch_next (run_t *r)
 void
 run_advance (run_t *r)
 {
-    if (strcmp (r->status, "running") != 0 || r->llm || r->tool_req[0])
+    if (strcmp (r->status, "running") != 0
+        || (r->phase != PHASE_IDLE && r->phase != PHASE_CATALOGUE))
         return;
+    r->phase = PHASE_IDLE;
     if (r->next < json_array_size (r->calls))
         dispatch_next (r);
     else
         call_model (r);
 }
 
+/* The call the run awaits in status, or NULL with why filled. */
+static json_t *
+awaited (run_t *r, const char *status, const char *what, const char *call_id, char *why,
+         size_t whylen)
+{
+    json_t *c = json_array_get (r->calls, r->next);
+    if (strcmp (r->status, status) != 0 || !c) {
+        snprintf (why, whylen, "run %s is %s, not awaiting %s", r->id, r->status, what);
+        return NULL;
+    }
+    if (strcmp (json_string_value (json_object_get (c, "id")) ?: "", call_id ? call_id : "")) {
+        snprintf (why, whylen, "run %s awaits %s call %s, not %s", r->id,
+                  strcmp (what, "approval") == 0 ? "approval of" : "the result of",
+                  json_string_value (json_object_get (c, "id")), call_id ? call_id : "");
+        return NULL;
+    }
+    return c;
+}
+
 int
 run_decide (run_t *r, const char *call_id, bool approve, const char *reason, char *why,
             size_t whylen)
 {
-    json_t *c = json_array_get (r->calls, r->next);
-    if (strcmp (r->status, "awaiting_approval") != 0 || !c) {
-        snprintf (why, whylen, "run %s is %s, not awaiting approval", r->id, r->status);
+    json_t *c = awaited (r, "awaiting_approval", "approval", call_id, why, whylen);
+    if (!c)
         return -1;
-    }
-    if (strcmp (json_string_value (json_object_get (c, "id")) ?: "", call_id) != 0) {
-        snprintf (why, whylen, "run %s awaits approval of call %s, not %s", r->id,
-                  json_string_value (json_object_get (c, "id")), call_id);
-        return -1;
-    }
-    orch_emit (r->orch, r, "approval_decision",
-               json_pack ("{s:s, s:b, s:s?}", "toolCallId", call_id, "approved", approve,
-                          "reason", reason));
+    emit (r, EVK_approval_decision, EVK (approval_decision, .toolCallId = call_id,
+                                         .approved = approve, .reason = reason));
     snprintf (r->status, sizeof r->status, "running");
-    r->mark_us = zclock_usecs ();
+    r->mark_us = r->host->clock_us (r->arg);
     if (approve)
         json_object_set_new (c, "state", json_string ("approved"));
     else
@@ -689,7 +589,7 @@ run_decide (run_t *r, const char *call_id, bool approve, const char *reason, cha
                                              "reason", reason && *reason ? reason
                                                                          : "declined by a human"),
                      0, NULL);
-    runstore_save (r);
+    r->host->save (r->arg);
     dispatch_next (r);
     return 0;
 }
@@ -698,27 +598,21 @@ int
 run_tool_result (run_t *r, const char *call_id, const char *content, bool failed, char *why,
                  size_t whylen)
 {
-    json_t *c = json_array_get (r->calls, r->next);
-    if (strcmp (r->status, "awaiting_tool_result") != 0 || !c) {
-        snprintf (why, whylen, "run %s is %s, not awaiting a client tool result", r->id,
-                  r->status);
+    json_t *c = awaited (r, "awaiting_tool_result", "a client tool result", call_id, why,
+                         whylen);
+    if (!c)
         return -1;
-    }
-    if (strcmp (json_string_value (json_object_get (c, "id")) ?: "", call_id) != 0) {
-        snprintf (why, whylen, "run %s awaits the result of call %s, not %s", r->id,
-                  json_string_value (json_object_get (c, "id")), call_id);
-        return -1;
-    }
+    content = content ? content : "";
     json_t *result = failed ? NULL : json_loads (content, JSON_DECODE_ANY, NULL);
     if (failed)
         result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
                             "client_tool_failed", "message", content);
     else if (!result)
         result = json_string (content);
-    json_int_t asked = json_integer_value (json_object_get (c, "askedAt"));
-    json_int_t waited = zclock_time () - asked;
+    json_int_t waited = r->host->now_ms (r->arg)
+                      - json_integer_value (json_object_get (c, "askedAt"));
     snprintf (r->status, sizeof r->status, "running");
-    r->mark_us = zclock_usecs ();
+    r->mark_us = r->host->clock_us (r->arg);
     finish_call (r, c, !failed, result, waited > 0 ? (uint64_t) waited : 0, NULL);
     dispatch_next (r);
     return 0;

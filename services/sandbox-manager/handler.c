@@ -127,23 +127,23 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
      * operator's choice, never a tenant's, even where it is allowed. */
     if (!strcmp (net, "host") && !req->env.op)
         return proto_error_new (req, PROTO_ERR_forbidden, "network: host is for operators only");
-    if (c->memoryMb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") || c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX")
-        || c->ttlSeconds > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
+    if (c->memory_mb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") || c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX")
+        || c->ttl_seconds > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
         return proto_error_new (req, PROTO_ERR_over_limit, "%s: over the operator's maximum",
-                                c->memoryMb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") ? "memoryMb"
-                                : c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX") ? "cpus" : "ttlSeconds");
-    json_t *labels = mpjson_get (&c->labels, 2), *env = mpjson_get (&c->envVars, 2);
+                                c->memory_mb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") ? "memory_mb"
+                                : c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX") ? "cpus" : "ttl_seconds");
+    json_t *labels = mpjson_get (&c->labels, 2), *env = mpjson_get (&c->env_vars, 2);
     if ((labels && !json_is_object (labels)) || (env && !json_is_object (env))) {
         json_decref (labels);
         json_decref (env);
         return proto_error_new (req, PROTO_ERR_bad_type, "%s: expected a map of strings",
-                                env && !json_is_object (env) ? "envVars" : "labels");
+                                env && !json_is_object (env) ? "env_vars" : "labels");
     }
-    bool defaults = !c->memoryMb && !c->cpus && !strcmp (net, "none");
+    bool defaults = !c->memory_mb && !c->cpus && !strcmp (net, "none");
     box_t *box = defaults ? pool_take (m) : NULL;
     if (!box) {
         box = box_new (m);
-        json_object_set_new (box->rec, "memoryMb", json_integer ((json_int_t) (c->memoryMb ?: cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB"))));
+        json_object_set_new (box->rec, "memoryMb", json_integer ((json_int_t) (c->memory_mb ?: cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB"))));
         json_object_set_new (box->rec, "cpus", json_integer ((json_int_t) (c->cpus ?: cfg_u64 ("CAISSON_SANDBOX_CPUS"))));
         json_object_set_new (box->rec, "network", json_string (net));
         zhashx_insert (m->boxes, box->id, box);
@@ -155,7 +155,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     json_object_set_new (box->rec, "user", json_string (user));
     json_object_set_new (box->rec, "labels", labels ? labels : json_object ());
     json_object_set_new (box->rec, "envVars", env ? env : json_object ());
-    uint64_t ttl = c->ttlSeconds ? c->ttlSeconds : cfg_u64 ("CAISSON_SANDBOX_TTL_S");
+    uint64_t ttl = c->ttl_seconds ? c->ttl_seconds : cfg_u64 ("CAISSON_SANDBOX_TTL_S");
     json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
     if (!box->wire && sbx_host_spawn (box)) {
         proto_msg_t *rep = proto_error_new (req, PROTO_ERR_create_failed, "%s",
@@ -167,7 +167,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
         /* Re-send the defaults: a pooled init was configured before its owner was known. */
         proto_msg_t *cfgmsg = proto_msg_new (PROTO_sandbox_create, NULL);
         proto_set_str (&cfgmsg->body.sandbox_create.language, json_string_value (json_object_get (box->rec, "language")));
-        mpjson_set (&cfgmsg->body.sandbox_create.envVars, json_object_get (box->rec, "envVars"), 2);
+        mpjson_set (&cfgmsg->body.sandbox_create.env_vars, json_object_get (box->rec, "envVars"), 2);
         sbx_wire_send (box->wire, cfgmsg);
         proto_msg_destroy (&cfgmsg);
     }
@@ -189,6 +189,34 @@ labels_match (box_t *b, json_t *want)
     return true;
 }
 
+/* A sandbox.listed entry: the record's public part, keyed by the wire names
+ * of sandbox.info's fields (the record keeps the camelCase keys it has
+ * always been stored and sealed with). */
+static json_t *
+list_entry (const json_t *rec)
+{
+    json_t *o = json_object (), *v;
+    const char *key;
+    json_object_foreach ((json_t *) rec, key, v) {
+        if (!strcmp (key, "envVars") || !strcmp (key, "uid"))
+            continue;
+        char wire[64];
+        size_t n = 0;
+        for (const char *c = key; *c && n + 2 < sizeof wire; c++) {
+            if (*c >= 'A' && *c <= 'Z' && n) {
+                wire[n++] = '_';
+                wire[n++] = (char) (*c - 'A' + 'a');
+            }
+            else
+                wire[n++] = *c;
+        }
+        wire[n] = 0;
+        json_object_set (o, wire, v);
+    }
+    json_object_set_new (o, "workspace", json_string ("/workspace"));
+    return o;
+}
+
 static proto_msg_t *
 list (sbx_mgr_t *m, const proto_msg_t *req)
 {
@@ -199,11 +227,7 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
             || (l->user && strcmp (l->user, json_string_value (json_object_get (b->rec, "user")) ?: ""))
             || (l->status && strcmp (l->status, json_string_value (json_object_get (b->rec, "status")))))
             continue;
-        json_t *o = json_deep_copy (b->rec);
-        json_object_del (o, "envVars");
-        json_object_del (o, "uid");
-        json_object_set_new (o, "workspace", json_string ("/workspace"));
-        json_array_append_new (arr, o);
+        json_array_append_new (arr, list_entry (b->rec));
     }
     json_decref (want);
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_listed, req);
@@ -242,7 +266,7 @@ cancel (box_t *box, const proto_msg_t *req)
                   box->id, request);
     }
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
-    proto_set_str (&rep->body.sandbox_ack.sandboxId, box->id);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, box->id);
     json_t *detail = json_pack ("{s:b}", "cancelled", 0);
     mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
     json_decref (detail);
@@ -259,13 +283,13 @@ lifecycle (box_t *box, const proto_msg_t *req)
     case PROTO_sandbox_destroy: {
         sbx_host_destroy (box);
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
-        proto_set_str (&rep->body.sandbox_info.sandboxId, req->body.sandbox_destroy.sandboxId);
+        proto_set_str (&rep->body.sandbox_info.sandbox_id, req->body.sandbox_destroy.sandbox_id);
         proto_set_str (&rep->body.sandbox_info.status, "destroyed");
         proto_set_str (&rep->body.sandbox_info.workspace, "/workspace");
         return rep;
     }
     case PROTO_sandbox_set_timeout: {
-        uint64_t ttl = req->body.sandbox_set_timeout.ttlSeconds;
+        uint64_t ttl = req->body.sandbox_set_timeout.ttl_seconds;
         if (ttl > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
             return proto_error_new (req, PROTO_ERR_over_limit, "ttlSeconds: %llu is over the maximum %llu",
                                     (unsigned long long) ttl, (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"));
@@ -309,7 +333,7 @@ sbx_handle (const proto_msg_t *req, void *arg)
     const char *name = proto_type_name (req->type);
     if (strncmp (name, "sandbox.", 8))
         return proto_error_new (req, PROTO_ERR_unknown_type, "type: sandbox-manager does not serve '%s'", name);
-    const char *id = req->body.sandbox_get.sandboxId;
+    const char *id = req->body.sandbox_get.sandbox_id;
     box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
     /* Someone else's sandbox answers as one that does not exist, so its
      * id tells a caller nothing. */

@@ -198,7 +198,7 @@ uids_held (uint64_t base, uint64_t count, char *why, size_t whylen)
     bool held = false;
     setpwent ();
     while (!held && (pw = getpwent ()))
-        if ((held = pw->pw_uid >= base && pw->pw_uid < base + count))
+        if ((held = (pw->pw_uid >= base && pw->pw_uid < base + count)))
             snprintf (why, whylen, "user %s has uid %u", pw->pw_name, (unsigned) pw->pw_uid);
     endpwent ();
     return held;

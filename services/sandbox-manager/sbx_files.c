@@ -231,7 +231,7 @@ file_info (const proto_msg_t *req, const char *sid, const char *path, const stru
 {
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_info, req);
     proto_sandbox_file_info_t *r = &rep->body.sandbox_file_info;
-    proto_set_str (&r->sandboxId, sid);
+    proto_set_str (&r->sandbox_id, sid);
     proto_set_str (&r->path, path);
     proto_set_str (&r->name, strrchr (path, '/') + 1);
     proto_set_str (&r->type, type_name (st->st_mode));
@@ -246,13 +246,13 @@ file_info (const proto_msg_t *req, const char *sid, const char *path, const stru
     struct group *gr = getgrgid (st->st_gid);
     snprintf (num, sizeof num, "%u", (unsigned) st->st_gid);
     proto_set_str (&r->group, gr ? gr->gr_name : num);
-    r->modifiedTime = (uint64_t) st->st_mtim.tv_sec * 1000 + (uint64_t) st->st_mtim.tv_nsec / 1000000;
+    r->modified_time = (uint64_t) st->st_mtim.tv_sec * 1000 + (uint64_t) st->st_mtim.tv_nsec / 1000000;
     if (S_ISLNK (st->st_mode)) {
         char t[PATH_MAX];
         ssize_t n = readlink (path, t, sizeof t - 1);
         if (n >= 0) {
             t[n] = 0;
-            proto_set_str (&r->symlinkTarget, t);
+            proto_set_str (&r->symlink_target, t);
         }
     }
     return rep;
@@ -262,7 +262,7 @@ static proto_msg_t *
 path_reply (const proto_msg_t *req, const char *sid, const char *path)
 {
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_path, req);
-    proto_set_str (&rep->body.sandbox_path.sandboxId, sid);
+    proto_set_str (&rep->body.sandbox_path.sandbox_id, sid);
     proto_set_str (&rep->body.sandbox_path.path, path);
     return rep;
 }
@@ -300,8 +300,8 @@ write_files (sbx_ictx_t *ctx, const proto_msg_t *req)
     }
     if (!rep) {
         rep = proto_msg_new (PROTO_sandbox_paths, req);
-        proto_set_str (&rep->body.sandbox_paths.sandboxId, ctx->id);
-        mpjson_set (&rep->body.sandbox_paths.filesWritten, done, 2);
+        proto_set_str (&rep->body.sandbox_paths.sandbox_id, ctx->id);
+        mpjson_set (&rep->body.sandbox_paths.files_written, done, 2);
     }
     json_decref (done);
     json_decref (arr);
@@ -322,7 +322,7 @@ kind (mode_t m)
 static proto_msg_t *
 read_file (sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, const struct stat *lst)
 {
-    uint64_t cap = req->body.sandbox_read_file.maxBytes;
+    uint64_t cap = req->body.sandbox_read_file.max_bytes;
     if (!cap || cap > ctx->read_cap)
         cap = ctx->read_cap;
     if (!S_ISREG (lst->st_mode))
@@ -346,7 +346,7 @@ read_file (sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, const stru
     close (fd);
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file, req);
     proto_sandbox_file_t *b = &rep->body.sandbox_file;
-    proto_set_str (&b->sandboxId, ctx->id);
+    proto_set_str (&b->sandbox_id, ctx->id);
     proto_set_str (&b->path, path);
     b->content.data = buf;
     b->content.size = got;
@@ -384,7 +384,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
     if (sbx_files_resolve (pr->path, nofollow, path, sizeof path, why, sizeof why)) {
         if (req->type == PROTO_sandbox_check_file_exists && errno == ENOENT && !strstr (why, "outside")) {
             proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_exists, req);
-            proto_set_str (&rep->body.sandbox_file_exists.sandboxId, ctx->id);
+            proto_set_str (&rep->body.sandbox_file_exists.sandbox_id, ctx->id);
             proto_set_str (&rep->body.sandbox_file_exists.path, pr->path);
             return rep;
         }
@@ -393,7 +393,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
     int st_rc = lstat (path, &st);
     if (req->type == PROTO_sandbox_check_file_exists) {
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_exists, req);
-        proto_set_str (&rep->body.sandbox_file_exists.sandboxId, ctx->id);
+        proto_set_str (&rep->body.sandbox_file_exists.sandbox_id, ctx->id);
         proto_set_str (&rep->body.sandbox_file_exists.path, path);
         rep->body.sandbox_file_exists.exists = st_rc == 0;
         return rep;
@@ -407,7 +407,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
         return file_info (req, ctx->id, path, &st);
     case PROTO_sandbox_get_file_size: {
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_size, req);
-        proto_set_str (&rep->body.sandbox_file_size.sandboxId, ctx->id);
+        proto_set_str (&rep->body.sandbox_file_size.sandbox_id, ctx->id);
         proto_set_str (&rep->body.sandbox_file_size.path, path);
         rep->body.sandbox_file_size.size = (uint64_t) st.st_size;
         return rep;
@@ -418,7 +418,7 @@ sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
         json_t *arr = json_array ();
         list_dir (path, pr->depth ? (unsigned) pr->depth : 1, arr);
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_list, req);
-        proto_set_str (&rep->body.sandbox_file_list.sandboxId, ctx->id);
+        proto_set_str (&rep->body.sandbox_file_list.sandbox_id, ctx->id);
         proto_set_str (&rep->body.sandbox_file_list.path, path);
         mpjson_set (&rep->body.sandbox_file_list.files, arr, 3);
         json_decref (arr);

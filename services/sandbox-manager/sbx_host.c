@@ -130,13 +130,13 @@ static void
 note_full (box_t *box, proto_sandbox_exec_result_t *r)
 {
     const char *disk = rec_str (box, "disk");
-    if (r->running || r->exitCode == 0 || !disk || !strcmp (disk, "none"))
+    if (r->running || r->exit_code == 0 || !disk || !strcmp (disk, "none"))
         return;
     char ws[700], text[200];
     snprintf (ws, sizeof ws, "%s/sandboxes/%s/workspace", box->mgr->data, box->id);
     if (sbx_disk_full (ws, rec_u64 (box, "diskMb"), rec_u64 (box, "inodes"), false, text,
                        sizeof text))
-        proto_set_str (&r->workspaceFull, text);
+        proto_set_str (&r->workspace_full, text);
 }
 
 static int
@@ -155,7 +155,7 @@ on_init (zloop_t *loop, zmq_pollitem_t *item, void *arg)
                           (unsigned long long) msg->body.sandbox_output.pid);
             else
                 snprintf (topic, sizeof topic, "sandbox.%s.watch.%llu", box->id,
-                          (unsigned long long) msg->body.sandbox_fs_event.watchId);
+                          (unsigned long long) msg->body.sandbox_fs_event.watch_id);
             bus_pub_send (svc_pub (m->svc), topic, msg);
             proto_msg_destroy (&msg);
             continue;
@@ -199,7 +199,7 @@ connect_init (box_t *box)
     proto_set_str (&cfgmsg->body.sandbox_create.language, rec_str (box, "language"));
     json_t *env = json_object_get (box->rec, "envVars");
     if (env)
-        mpjson_set (&cfgmsg->body.sandbox_create.envVars, env, 2);
+        mpjson_set (&cfgmsg->body.sandbox_create.env_vars, env, 2);
     int rc = sbx_wire_send (box->wire, cfgmsg);
     proto_msg_destroy (&cfgmsg);
     return rc;
@@ -483,7 +483,7 @@ sbx_host_info (box_t *box, const proto_msg_t *req)
     if (!rep)
         return NULL;
     proto_sandbox_info_t *i = &rep->body.sandbox_info;
-    proto_set_str (&i->sandboxId, box->id);
+    proto_set_str (&i->sandbox_id, box->id);
     proto_set_str (&i->name, rec_str (box, "name"));
     proto_set_str (&i->language, rec_str (box, "language"));
     proto_set_str (&i->status, rec_str (box, "status"));
@@ -494,11 +494,11 @@ sbx_host_info (box_t *box, const proto_msg_t *req)
     json_t *labels = json_object_get (box->rec, "labels");
     if (labels)
         mpjson_set (&i->labels, labels, 2);
-    i->createdAt = rec_u64 (box, "createdAt");
-    i->expiresAt = rec_u64 (box, "expiresAt");
+    i->created_at = rec_u64 (box, "createdAt");
+    i->expires_at = rec_u64 (box, "expiresAt");
     i->cpus = rec_u64 (box, "cpus");
-    i->memoryMb = rec_u64 (box, "memoryMb");
+    i->memory_mb = rec_u64 (box, "memoryMb");
     i->restarts = rec_u64 (box, "restarts");
-    i->initPid = rec_u64 (box, "initPid");
+    i->init_pid = rec_u64 (box, "initPid");
     return rep;
 }

@@ -38,14 +38,14 @@ configure (sbx_ictx_t *ctx, const proto_msg_t *req)
     char why[256];
     snprintf (ctx->language, sizeof ctx->language, "%s", c->language ? c->language : "");
     json_decref (ctx->env);
-    ctx->env = c->envVars.size ? mpjson_decode (c->envVars.data, c->envVars.size, 1, why, sizeof why)
+    ctx->env = c->env_vars.size ? mpjson_decode (c->env_vars.data, c->env_vars.size, 1, why, sizeof why)
                                : NULL;
     if (!json_is_object (ctx->env)) {
         json_decref (ctx->env);
         ctx->env = json_object ();
     }
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
-    proto_set_str (&rep->body.sandbox_ack.sandboxId, ctx->id);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, ctx->id);
     return rep;
 }
 
@@ -105,6 +105,7 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
         if (poll (fds, (nfds_t) n, timeout) < 0 && errno != EINTR)
             continue;
         if (fds[0].revents) {
+            /* cppcheck-suppress nullPointer ; gnu.cfg wrongly wants accept4's address */
             int c = accept4 (listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (c >= 0) {
                 if (conn >= 0)

@@ -97,15 +97,15 @@ result_new (sbx_procs_t *self, proc_t *p, const proto_msg_t *cause)
     if (!rep)
         return NULL;
     proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
-    proto_set_str (&r->sandboxId, self->ctx->id);
+    proto_set_str (&r->sandbox_id, self->ctx->id);
     r->pid = (uint64_t) p->pid;
     r->running = !p->exited;
     if (p->exited)
-        r->exitCode = WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
+        r->exit_code = WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
     r->stdout = strndup (p->out[0].data ? (char *) p->out[0].data : "", p->out[0].len);
     r->stderr = strndup (p->out[1].data ? (char *) p->out[1].data : "", p->out[1].len);
-    r->executionTime = (p->exited ? p->end : (uint64_t) zclock_mono ()) - p->start;
-    r->timedOut = p->timed_out;
+    r->execution_time = (p->exited ? p->end : (uint64_t) zclock_mono ()) - p->start;
+    r->timed_out = p->timed_out;
     r->cancelled = p->cancelled;
     r->truncated = p->truncated;
     return rep;
@@ -298,7 +298,7 @@ sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req)
         proto_msg_destroy (&req);
         return rep;
     }
-    return start (self, req, argv, text, &e->envs, e->cwd, e->timeoutSeconds, &e->stdin,
+    return start (self, req, argv, text, &e->envs, e->cwd, e->timeout_seconds, &e->stdin,
                   e->background);
 }
 
@@ -367,7 +367,7 @@ sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
     char *text = NULL;
     if (asprintf (&text, "%s %s", langs[li][2], path) < 0)
         text = NULL;
-    return start (self, req, argv, text, &c->envs, NULL, c->timeoutSeconds, NULL, false);
+    return start (self, req, argv, text, &c->envs, NULL, c->timeout_seconds, NULL, false);
 }
 
 static proc_t *
@@ -398,7 +398,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
             json_array_append_new (arr, o);
         }
         rep = proto_msg_new (PROTO_sandbox_exec_procs, req);
-        proto_set_str (&rep->body.sandbox_exec_procs.sandboxId, self->ctx->id);
+        proto_set_str (&rep->body.sandbox_exec_procs.sandbox_id, self->ctx->id);
         mpjson_set (&rep->body.sandbox_exec_procs.processes, arr, 4);
         json_decref (arr);
         proto_msg_destroy (&req);
@@ -419,7 +419,7 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
             sbx_kill_tree (p->pid, SIGKILL);
         }
         rep = proto_msg_new (PROTO_sandbox_ack, req);
-        proto_set_str (&rep->body.sandbox_ack.sandboxId, self->ctx->id);
+        proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
         json_t *detail = json_pack ("{s:b}", "cancelled", killed);
         mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
         json_decref (detail);
@@ -435,12 +435,12 @@ sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
         if (!p->exited)
             sbx_kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
         rep = proto_msg_new (PROTO_sandbox_ack, req);
-        proto_set_str (&rep->body.sandbox_ack.sandboxId, self->ctx->id);
+        proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
     } else if (req->type == PROTO_sandbox_exec_wait && !(p->exited && p->fd[1] < 0 && p->fd[2] < 0)) {
         for (int i = 0; i < MAX_WAITERS; i++)
             if (!p->waiters[i]) {
                 p->waiters[i] = req;
-                p->wait_deadline[i] = (uint64_t) zclock_mono () + (b->timeoutSeconds ? b->timeoutSeconds : 3600) * 1000;
+                p->wait_deadline[i] = (uint64_t) zclock_mono () + (b->timeout_seconds ? b->timeout_seconds : 3600) * 1000;
                 return NULL;
             }
         rep = proto_error_new (req, PROTO_ERR_busy, "pid: too many waiters");
@@ -494,7 +494,7 @@ chunk (sbx_procs_t *self, proc_t *p, int s, const uint8_t *data, size_t len)
     b->len += len;
     proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
     if (ev) {
-        proto_set_str (&ev->body.sandbox_output.sandboxId, self->ctx->id);
+        proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
         ev->body.sandbox_output.pid = (uint64_t) p->pid;
         proto_set_str (&ev->body.sandbox_output.stream, s == 1 ? "stdout" : "stderr");
         proto_set_bytes (&ev->body.sandbox_output.data, data, len);
@@ -551,10 +551,10 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
             sbx_init_send (self->ctx, result_new (self, p, p->req));
             proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
             if (ev) {
-                proto_set_str (&ev->body.sandbox_output.sandboxId, self->ctx->id);
+                proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
                 ev->body.sandbox_output.pid = (uint64_t) p->pid;
                 proto_set_str (&ev->body.sandbox_output.stream, "exit");
-                ev->body.sandbox_output.exitCode = WIFEXITED (p->status)
+                ev->body.sandbox_output.exit_code = WIFEXITED (p->status)
                     ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
                 sbx_init_send (self->ctx, ev);
             }

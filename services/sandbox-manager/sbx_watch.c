@@ -59,7 +59,7 @@ proto_msg_t *
 sbx_watch_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
 {
     if (req->type == PROTO_sandbox_watch_stop) {
-        uint64_t id = req->body.sandbox_watch_stop.watchId;
+        uint64_t id = req->body.sandbox_watch_stop.watch_id;
         for (int i = 0; i < MAX_WD; i++)
             if (wds[i].path && wds[i].watch == id) {
                 inotify_rm_watch (ifd, wds[i].wd);
@@ -67,7 +67,7 @@ sbx_watch_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
                 wds[i].path = NULL;
             }
         proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
-        proto_set_str (&rep->body.sandbox_ack.sandboxId, ctx->id);
+        proto_set_str (&rep->body.sandbox_ack.sandbox_id, ctx->id);
         return rep;
     }
     char path[PATH_MAX], why[512];
@@ -80,8 +80,8 @@ sbx_watch_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
     add (path, id, r->recursive);
     proto_msg_t *rep = proto_msg_new (PROTO_sandbox_watch, req);
     proto_sandbox_watch_t *w = &rep->body.sandbox_watch;
-    proto_set_str (&w->sandboxId, ctx->id);
-    w->watchId = id;
+    proto_set_str (&w->sandbox_id, ctx->id);
+    w->watch_id = id;
     proto_set_str (&w->path, path);
     char topic[256];
     snprintf (topic, sizeof topic, "sandbox.%s.watch.%llu", ctx->id, (unsigned long long) id);
@@ -120,8 +120,8 @@ sbx_watch_service (sbx_ictx_t *ctx)
             if (!m)
                 continue;
             proto_sandbox_fs_event_t *f = &m->body.sandbox_fs_event;
-            proto_set_str (&f->sandboxId, ctx->id);
-            f->watchId = w->watch;
+            proto_set_str (&f->sandbox_id, ctx->id);
+            f->watch_id = w->watch;
             proto_set_str (&f->event, event_name (ev->mask));
             proto_set_str (&f->path, path);
             proto_set_str (&f->type, ev->mask & IN_ISDIR ? "directory" : "file");

@@ -216,6 +216,9 @@ catalogue_new (void)
         return NULL;
     }
     static const char *const effects[] = { "none", "sandbox", "repository", "external" };
+    /* the tools whose results say whether tests passed (policy.verify's
+     * tests_passed reads them): runsTests in the catalogue */
+    static const char *const tests[] = { "runCommand", "ci.runTests" };
     for (size_t i = 0; i < NTOOLS; i++) {
         const tool_def_t *t = &s_tools[i];
         json_t *in = parse_quoted (t->input, t->name);
@@ -234,6 +237,9 @@ catalogue_new (void)
             "mutates", t->effect >= TOOL_REPOSITORY, "effect", effects[t->effect],
             "dryRun", t->effect != TOOL_READS, "timeoutSeconds", (int) t->timeout_s,
             "maxOutputBytes", (json_int_t) t->max_output));
+        for (size_t k = 0; k < sizeof tests / sizeof tests[0]; k++)
+            if (!strcmp (t->name, tests[k]))
+                json_object_set_new (json_array_get (self->list, i), "runsTests", json_true ());
     }
     return self;
 }

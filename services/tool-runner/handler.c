@@ -291,16 +291,15 @@ kill_exec (handler_t *self, const job_t *job, const char *sandbox_id, const char
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_cancel, NULL);
     uint8_t *data = NULL;
     size_t size = 0;
-    if (req && cid_valid (corr))
+    if (cid_valid (corr))
         proto_set_str (&req->env.corr, corr);
     /* on behalf of the call's user, as its exec was */
-    if (req && job->user)
+    if (job->user)
         proto_set_str (&req->env.user, job->user);
-    if (req)
-        req->env.op = job->op;
-    if (!req || proto_set_str (&req->body.sandbox_exec_cancel.sandboxId, sandbox_id)
-        || proto_set_str (&req->body.sandbox_exec_cancel.request, request)
-        || proto_encode (req, &data, &size)
+    req->env.op = job->op;
+    proto_set_str (&req->body.sandbox_exec_cancel.sandbox_id, sandbox_id);
+    proto_set_str (&req->body.sandbox_exec_cancel.request, request);
+    if (proto_encode (req, &data, &size)
         || bus_client_send (self->ctl, service, data, size))
         clog_error (corr, "cannot ask %s to cancel request %s", service, request);
     free (data);

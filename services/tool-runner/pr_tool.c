@@ -45,8 +45,8 @@ run_sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, json_t *envs, const c
     if (!rep)
         return error;
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
-    if (r->exitCode != 0 || r->timedOut)
-        error = tool_error (r->exitCode == 3 ? "nothing_to_commit" : "commit_failed", NULL,
+    if (r->exit_code != 0 || r->timed_out)
+        error = tool_error (r->exit_code == 3 ? "nothing_to_commit" : "commit_failed", NULL,
                             "%.600s", r->stderr && *r->stderr ? r->stderr : "the command failed");
     else
         *out = strdup (r->stdout ? r->stdout : "");
@@ -66,9 +66,9 @@ fetch_bundle (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *into
     proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_read_file);
     if (!req)
         return tool_error ("internal", NULL, "out of memory");
-    proto_set_str (&req->body.sandbox_read_file.sandboxId, sbx);
+    proto_set_str (&req->body.sandbox_read_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_read_file.path, path);
-    req->body.sandbox_read_file.maxBytes = BUNDLE_MAX;
+    req->body.sandbox_read_file.max_bytes = BUNDLE_MAX;
     proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_file, &error);
     if (!rep)
         return error;

@@ -29,7 +29,7 @@ sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, const json_t *envs, const
     if (!rep)
         return -1;
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
-    int code = r->timedOut ? 124 : (int) r->exitCode;
+    int code = r->timed_out ? 124 : (int) r->exit_code;
     if (out)
         *out = strdup (r->stdout ? r->stdout : "");
     if (err)
@@ -45,7 +45,7 @@ put_bytes (tool_ctx_t *ctx, const char *sbx, const char *path, const void *data,
     proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_write_file);
     if (!req)
         return -1;
-    proto_set_str (&req->body.sandbox_write_file.sandboxId, sbx);
+    proto_set_str (&req->body.sandbox_write_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_write_file.path, path);
     proto_set_bytes (&req->body.sandbox_write_file.content, size ? data : "", size);
     proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_path, error);
@@ -239,9 +239,9 @@ repo_read_files (tool_ctx_t *ctx, json_t *args)
         proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_read_file);
         if (!req)
             break;
-        proto_set_str (&req->body.sandbox_read_file.sandboxId, sbx);
+        proto_set_str (&req->body.sandbox_read_file.sandbox_id, sbx);
         proto_set_str (&req->body.sandbox_read_file.path, abs);
-        req->body.sandbox_read_file.maxBytes = budget;
+        req->body.sandbox_read_file.max_bytes = budget;
         proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_file, &error);
         if (!rep) {
             json_decref (error);

@@ -23,7 +23,7 @@ dry (const char *what, json_t *detail)
 /* Room for a workspace (4096) and a path resolved inside it. */
 #define ABS_MAX 4200
 
-/* Resolves args.path inside args.sandboxId into abs; when writing, inside
+/* Resolves args.path inside args.sandbox_id into abs; when writing, inside
  * the workspace and allowed by the guard. 0, or -1 with *error set. */
 static int
 target (tool_ctx_t *ctx, json_t *args, bool write, char abs[ABS_MAX], json_t **error)
@@ -51,12 +51,12 @@ sbx_create_sandbox (tool_ctx_t *ctx, json_t *args)
     if (json_object_get (args, "labels"))
         mpjson_set (&b->labels, json_object_get (args, "labels"), 32);
     if (json_object_get (args, "envVars"))
-        mpjson_set (&b->envVars, json_object_get (args, "envVars"), 32);
+        mpjson_set (&b->env_vars, json_object_get (args, "envVars"), 32);
     json_t *error;
     proto_msg_t *rep = sbx_call (ctx, NULL, req, PROTO_sandbox_info, &error);
     if (!rep)
         return error;
-    json_t *out = json_pack ("{s:s}", "sandboxId", rep->body.sandbox_info.sandboxId);
+    json_t *out = json_pack ("{s:s}", "sandboxId", rep->body.sandbox_info.sandbox_id);
     proto_msg_destroy (&rep);
     return out;
 }
@@ -68,19 +68,19 @@ sbx_exec_json (tool_ctx_t *ctx, const proto_msg_t *rep, bool capture)
     size_t cap = guard_max_output (ctx->guard);
     size_t lo = r->stdout ? strlen (r->stdout) : 0, le = r->stderr ? strlen (r->stderr) : 0;
     bool cut = r->truncated || (capture && (lo > cap || le > cap));
-    json_t *out = json_pack ("{s:b, s:I, s:I, s:b}", "success", r->exitCode == 0 && !r->timedOut,
-                             "exitCode", (json_int_t) r->exitCode, "executionTime",
-                             (json_int_t) r->executionTime, "truncated", cut);
+    json_t *out = json_pack ("{s:b, s:I, s:I, s:b}", "success", r->exit_code == 0 && !r->timed_out,
+                             "exitCode", (json_int_t) r->exit_code, "executionTime",
+                             (json_int_t) r->execution_time, "truncated", cut);
     const char *so = r->stdout ? r->stdout : "", *se = r->stderr ? r->stderr : "";
     json_object_set_new (out, "stdout", capture ? sbx_text (so, guard_cut (so, lo, cap))
                                                 : json_string (""));
     json_object_set_new (out, "stderr", capture ? sbx_text (se, guard_cut (se, le, cap))
                                                 : json_string (""));
-    if (r->timedOut)
+    if (r->timed_out)
         json_object_set_new (out, "timedOut", json_true ());
     /* e.g. "workspace full (limit 1 GiB)": the model learns why, and the limit */
-    if (r->workspaceFull)
-        json_object_set_new (out, "workspaceFull", json_string (r->workspaceFull));
+    if (r->workspace_full)
+        json_object_set_new (out, "workspaceFull", json_string (r->workspace_full));
     return out;
 }
 
@@ -98,12 +98,12 @@ sbx_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command, const ch
     }
     json_decref (cmd);
     proto_sandbox_exec_t *b = &req->body.sandbox_exec;
-    proto_set_str (&b->sandboxId, sandbox_id);
+    proto_set_str (&b->sandbox_id, sandbox_id);
     proto_set_str (&b->cwd, cwd);
     if (envs)
         mpjson_set (&b->envs, envs, 32);
-    b->timeoutSeconds = ctx->timeout_s;
-    b->maxOutputBytes = guard_max_output (ctx->guard);
+    b->timeout_seconds = ctx->timeout_s;
+    b->max_output_bytes = guard_max_output (ctx->guard);
     return sbx_call (ctx, sandbox_id, req, PROTO_sandbox_exec_result, error);
 }
 
@@ -145,14 +145,14 @@ sbx_run_code (tool_ctx_t *ctx, json_t *args)
     if (!req)
         return OOM ();
     proto_sandbox_run_code_t *b = &req->body.sandbox_run_code;
-    proto_set_str (&b->sandboxId, sbx);
+    proto_set_str (&b->sandbox_id, sbx);
     proto_set_str (&b->code, S (args, "code"));
     proto_set_str (&b->language, S (args, "language"));
     if (json_object_get (args, "argv"))
         mpjson_set (&b->argv, json_object_get (args, "argv"), 32);
     if (json_object_get (args, "envs"))
         mpjson_set (&b->envs, json_object_get (args, "envs"), 32);
-    b->timeoutSeconds = ctx->timeout_s;
+    b->timeout_seconds = ctx->timeout_s;
     json_t *error;
     proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
     if (!rep)
@@ -172,15 +172,15 @@ path_req (tool_ctx_t *ctx, proto_type_t type, const char *sbx, const char *path,
     if (!req)
         return NULL;
     proto_sandbox_read_file_t *b = &req->body.sandbox_read_file;
-    proto_set_str (&b->sandboxId, sbx);
+    proto_set_str (&b->sandbox_id, sbx);
     proto_set_str (&b->path, path);
     b->recursive = recursive;
     b->depth = 1;
-    b->maxBytes = guard_max_output (ctx->guard);
+    b->max_bytes = guard_max_output (ctx->guard);
     return req;
 }
 
-/* Sends the path request type for abs in args.sandboxId and waits for a
+/* Sends the path request type for abs in args.sandbox_id and waits for a
  * reply of type reply: the reply, or NULL with *error set. */
 static proto_msg_t *
 path_call (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *abs, bool recursive,
@@ -245,7 +245,7 @@ sbx_write_file (tool_ctx_t *ctx, json_t *args)
     proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_write_file);
     if (!req)
         return OOM ();
-    proto_set_str (&req->body.sandbox_write_file.sandboxId, sbx);
+    proto_set_str (&req->body.sandbox_write_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_write_file.path, abs);
     proto_set_bytes (&req->body.sandbox_write_file.content, json_string_value (content),
                      json_string_length (content));
@@ -289,12 +289,12 @@ sbx_write_files (tool_ctx_t *ctx, json_t *args)
         return OOM ();
     }
     json_decref (files);
-    proto_set_str (&req->body.sandbox_write_files.sandboxId, sbx);
+    proto_set_str (&req->body.sandbox_write_files.sandbox_id, sbx);
     proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_paths, &error);
     if (!rep)
         return error;
     char why[128];
-    const proto_bytes_t *w = &rep->body.sandbox_paths.filesWritten;
+    const proto_bytes_t *w = &rep->body.sandbox_paths.files_written;
     json_t *written = mpjson_decode (w->data, w->size, 4, why, sizeof why);
     proto_msg_destroy (&rep);
     return json_pack ("{s:b, s:o}", "success", 1, "filesWritten",
@@ -369,14 +369,14 @@ sbx_get_file_info (tool_ctx_t *ctx, json_t *args)
     if (!rep)
         return error;
     const proto_sandbox_file_info_t *f = &rep->body.sandbox_file_info;
-    iso_time (f->modifiedTime, when);
+    iso_time (f->modified_time, when);
     json_t *out = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "name", f->name,
                              "type", f->type, "path", f->path, "size", (json_int_t) f->size,
                              "mode", (json_int_t) f->mode, "permissions", f->permissions,
                              "owner", f->owner, "group", f->group, "modifiedTime", when);
-    if (f->symlinkTarget)
-        json_object_set_new (out, "symlinkTarget", sbx_text (f->symlinkTarget,
-                                                             strlen (f->symlinkTarget)));
+    if (f->symlink_target)
+        json_object_set_new (out, "symlinkTarget", sbx_text (f->symlink_target,
+                                                             strlen (f->symlink_target)));
     proto_msg_destroy (&rep);
     return out;
 }
@@ -470,7 +470,7 @@ sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
         bus_tap_destroy (&tap);
         return error;
     }
-    uint64_t watch_id = rep->body.sandbox_watch.watchId;
+    uint64_t watch_id = rep->body.sandbox_watch.watch_id;
     proto_msg_destroy (&rep);
     json_t *events = json_array ();
     int64_t until = zclock_mono () + duration;
@@ -480,7 +480,7 @@ sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
         proto_msg_t *ev = bus_tap_recv (tap, topic, sizeof topic, (int) (wait < 200 ? wait : 200),
                                         NULL);
         if (ev && ev->type == PROTO_sandbox_fs_event
-            && ev->body.sandbox_fs_event.watchId == watch_id) {
+            && ev->body.sandbox_fs_event.watch_id == watch_id) {
             char when[32];
             iso_time (ev->env.ts / 1000, when);
             const char *p = ev->body.sandbox_fs_event.path, *slash = strrchr (p, '/');
@@ -494,8 +494,8 @@ sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
     bus_tap_destroy (&tap);
     proto_msg_t *stop = sbx_new (ctx, PROTO_sandbox_watch_stop);
     if (stop) {
-        proto_set_str (&stop->body.sandbox_watch_stop.sandboxId, sbx);
-        stop->body.sandbox_watch_stop.watchId = watch_id;
+        proto_set_str (&stop->body.sandbox_watch_stop.sandbox_id, sbx);
+        stop->body.sandbox_watch_stop.watch_id = watch_id;
         proto_msg_t *ack = sbx_call (ctx, sbx, stop, PROTO_sandbox_ack, &error);
         if (!ack)
             json_decref (error);

@@ -210,11 +210,7 @@ sbx_workspace (tool_ctx_t *ctx, const char *sandbox_id, char *out, size_t outlen
                json_t **error)
 {
     proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_get);
-    if (!req || proto_set_str (&req->body.sandbox_get.sandboxId, sandbox_id)) {
-        proto_msg_destroy (&req);
-        *error = tool_error ("internal", NULL, "out of memory");
-        return -1;
-    }
+    proto_set_str (&req->body.sandbox_get.sandbox_id, sandbox_id);
     proto_msg_t *rep = sbx_call (ctx, sandbox_id, req, PROTO_sandbox_info, error);
     if (!rep)
         return -1;

@@ -1,5 +1,6 @@
 /* agui: the event translation. See agui.h. */
 #include "agui.h"
+#include "evkind.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,15 +43,6 @@ emit (json_t *out, const char *type, json_t *fields)
 {
     json_object_set_new (fields, "type", json_string (type));
     json_array_append_new (out, fields);
-}
-
-/* A string field copied when present; absent fields stay absent. */
-static void
-copy_str (json_t *to, const char *name, json_t *from, const char *key)
-{
-    json_t *v = json_object_get (from, key);
-    if (json_is_string (v))
-        json_object_set (to, name, v);
 }
 
 static void
@@ -136,11 +128,85 @@ agui_fail (agui_t *self, const char *code, const char *message, json_t *out)
     self->done = true;
 }
 
+/* A string field of an event's data, NULL when absent. */
 static const char *
-text_of (json_t *data, const char *a, const char *b)
+str_of (json_t *data, const char *key)
 {
-    const char *s = json_string_value (json_object_get (data, a));
-    return s ? s : json_string_value (json_object_get (data, b));
+    return json_string_value (json_object_get (data, key));
+}
+
+/* A tool call's TOOL_CALL_START/ARGS/END; a client tool's call also ends
+ * the stream, since the run now waits for the client. Returns false when
+ * the event is unusable. */
+static bool
+tool_call (agui_t *self, json_t *data, uint64_t run_seq, json_t *out)
+{
+    close_message (self, out);
+    const char *id = str_of (data, "toolCallId");
+    const char *name = str_of (data, "name");
+    bool client = json_is_true (json_object_get (data, "client"));
+    if (!id || !name)
+        return false;
+    char cid[512];
+    if (client) {
+        snprintf (cid, sizeof cid, "%s:%s:%llu", self->crun, id, (unsigned long long) run_seq);
+        id = cid;
+    }
+    emit (out, "TOOL_CALL_START", json_pack ("{s:s,s:s}", "toolCallId", id, "toolCallName", name));
+    json_t *args = json_object_get (data, "args");
+    char *text = json_dumps (args ? args : json_object (), JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text && *text)
+        emit (out, "TOOL_CALL_ARGS", json_pack ("{s:s,s:s}", "toolCallId", id, "delta", text));
+    free (text);
+    emit (out, "TOOL_CALL_END", json_pack ("{s:s}", "toolCallId", id));
+    if (client) {
+        close_step (self, out);
+        state_delta (self, out, "/status", json_string ("awaiting_tool_result"));
+        finish (self, out, NULL, NULL);
+    }
+    return true;
+}
+
+static bool
+tool_result (agui_t *self, json_t *data, json_t *out)
+{
+    (void) self;
+    const char *id = str_of (data, "toolCallId");
+    /* a client tool's result is the client's own tool message */
+    if (!id || json_is_true (json_object_get (data, "client")))
+        return false;
+    json_t *result = json_object_get (data, "result");
+    char *text = result ? json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char mid[192];
+    snprintf (mid, sizeof mid, "%s-result", id);
+    emit (out, "TOOL_CALL_RESULT", json_pack ("{s:s,s:s,s:s,s:s}", "messageId", mid,
+                                              "toolCallId", id, "content", text ? text : "null",
+                                              "role", "tool"));
+    free (text);
+    return true;
+}
+
+/* The approval interrupt: a RUN_FINISHED whose outcome names the call. */
+static bool
+ask_approval (agui_t *self, json_t *data, uint64_t run_seq, json_t *out)
+{
+    const char *call = str_of (data, "toolCallId");
+    const char *name = str_of (data, "name");
+    if (!call)
+        return false;
+    state_delta (self, out, "/status", json_string ("awaiting_approval"));
+    char id[512], message[512];
+    snprintf (id, sizeof id, "%s:%s:%llu", self->crun, call, (unsigned long long) run_seq);
+    snprintf (message, sizeof message, "Allow the agent to run %s?", name ? name : "this tool");
+    json_t *interrupt = json_pack ("{s:s,s:s,s:s,s:s}", "id", id, "reason", "confirmation",
+                                   "toolCallId", call, "message", message);
+    json_t *args = json_object_get (data, "args");
+    if (args)
+        json_object_set_new (interrupt, "metadata",
+                             json_pack ("{s:s,s:O}", "tool", name ? name : "", "args", args));
+    finish (self, out, json_pack ("{s:s,s:[o]}", "type", "interrupt", "interrupts", interrupt),
+            NULL);
+    return true;
 }
 
 bool
@@ -148,104 +214,59 @@ agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_
 {
     if (self->done)
         return true;
-    if (!strcmp (kind, "text_delta"))
-        content (self, out, text_of (data, "delta", "text"));
-    else if (!strcmp (kind, "text")) {
-        /* The whole text of a step's message: after its deltas it only
-         * closes the message; replayed from history it is the message. */
-        if (!*self->message_id)
-            content (self, out, text_of (data, "text", "content"));
-        close_message (self, out);
-    }
-    else if (!strcmp (kind, "step_started")) {
-        close_step (self, out);
-        snprintf (self->step, sizeof self->step, "step %u", ++self->steps);
-        emit (out, "STEP_STARTED", json_pack ("{s:s}", "stepName", self->step));
-    }
-    else if (!strcmp (kind, "step_finished"))
-        close_step (self, out);
-    else if (!strcmp (kind, "tool_call")) {
-        close_message (self, out);
-        const char *id = json_string_value (json_object_get (data, "toolCallId"));
-        const char *name = json_string_value (json_object_get (data, "name"));
-        bool client = json_is_true (json_object_get (data, "client"));
-        if (!id || !name)
-            return false;
-        char cid[512];
-        if (client) {
-            snprintf (cid, sizeof cid, "%s:%s:%llu", self->crun, id,
-                      (unsigned long long) run_seq);
-            id = cid;
-        }
-        emit (out, "TOOL_CALL_START", json_pack ("{s:s,s:s}", "toolCallId", id,
-                                                 "toolCallName", name));
-        json_t *args = json_object_get (data, "args");
-        char *text = json_dumps (args ? args : json_object (), JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text && *text)
-            emit (out, "TOOL_CALL_ARGS", json_pack ("{s:s,s:s}", "toolCallId", id,
-                                                    "delta", text));
-        free (text);
-        emit (out, "TOOL_CALL_END", json_pack ("{s:s}", "toolCallId", id));
-        if (client) {
+    /* the payloads are as proto/events.def declares them */
+    switch (evk_lookup (kind)) {
+        case EVK_text_delta:
+            content (self, out, str_of (data, "text"));
+            break;
+        case EVK_text:
+            /* The whole text of a step's message: after its deltas it only
+             * closes the message; replayed from history it is the message. */
+            if (!*self->message_id)
+                content (self, out, str_of (data, "text"));
+            close_message (self, out);
+            break;
+        case EVK_step_started:
             close_step (self, out);
-            state_delta (self, out, "/status", json_string ("awaiting_tool_result"));
-            finish (self, out, NULL, NULL);
+            snprintf (self->step, sizeof self->step, "step %u", ++self->steps);
+            emit (out, "STEP_STARTED", json_pack ("{s:s}", "stepName", self->step));
+            break;
+        case EVK_step_finished:
+            close_step (self, out);
+            break;
+        case EVK_tool_call:
+            if (!tool_call (self, data, run_seq, out))
+                return false;
+            break;
+        case EVK_tool_result:
+            if (!tool_result (self, data, out))
+                return false;
+            break;
+        case EVK_plan:
+            state_delta (self, out, "/plan", json_incref (data));
+            break;
+        case EVK_ask_approval:
+            if (!ask_approval (self, data, run_seq, out))
+                return false;
+            break;
+        case EVK_complete: {
+            close_step (self, out);
+            state_delta (self, out, "/status", json_string ("completed"));
+            json_t *answer = json_object_get (data, "answer");
+            finish (self, out, NULL, answer ? json_incref (answer) : NULL);
+            break;
         }
-    }
-    else if (!strcmp (kind, "tool_result")) {
-        const char *id = json_string_value (json_object_get (data, "toolCallId"));
-        /* a client tool's result is the client's own tool message */
-        if (!id || json_is_true (json_object_get (data, "client")))
-            return false;
-        json_t *result = json_object_get (data, "result");
-        char *text = result ? json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        char mid[192];
-        snprintf (mid, sizeof mid, "%s-result", id);
-        emit (out, "TOOL_CALL_RESULT", json_pack ("{s:s,s:s,s:s,s:s}", "messageId", mid,
-                                                  "toolCallId", id, "content",
-                                                  text ? text : "null", "role", "tool"));
-        free (text);
-    }
-    else if (!strcmp (kind, "run_started")) {
-        json_t *sandbox = json_object_get (data, "sandboxId");
-        if (json_is_string (sandbox))
-            state_delta (self, out, "/sandbox", json_incref (sandbox));
-    }
-    else if (!strcmp (kind, "plan"))
-        state_delta (self, out, "/plan", json_incref (json_object_get (data, "plan")
-                                                      ? json_object_get (data, "plan") : data));
-    else if (!strcmp (kind, "ask_approval")) {
-        const char *call = json_string_value (json_object_get (data, "toolCallId"));
-        const char *name = json_string_value (json_object_get (data, "name"));
-        if (!call)
-            return false;
-        state_delta (self, out, "/status", json_string ("awaiting_approval"));
-        char id[512], message[512];
-        snprintf (id, sizeof id, "%s:%s:%llu", self->crun, call, (unsigned long long) run_seq);
-        snprintf (message, sizeof message, "Allow the agent to run %s?", name ? name : "this tool");
-        json_t *interrupt = json_pack ("{s:s,s:s,s:s,s:s}", "id", id, "reason", "confirmation",
-                                       "toolCallId", call, "message", message);
-        json_t *args = json_object_get (data, "args");
-        if (args)
-            json_object_set_new (interrupt, "metadata",
-                                 json_pack ("{s:s,s:O}", "tool", name ? name : "", "args", args));
-        finish (self, out, json_pack ("{s:s,s:[o]}", "type", "interrupt", "interrupts",
-                                      interrupt), NULL);
-    }
-    else if (!strcmp (kind, "complete")) {
-        close_step (self, out);
-        state_delta (self, out, "/status", json_string ("completed"));
-        json_t *answer = json_object_get (data, "answer");
-        finish (self, out, NULL, answer ? json_incref (answer) : NULL);
-    }
-    else if (!strcmp (kind, "failed")) {
-        close_step (self, out);
-        state_delta (self, out, "/status", json_string ("failed"));
-        const char *why = text_of (data, "reason", "message");
-        json_t *ev = json_pack ("{s:s}", "message", why ? why : "the run failed");
-        copy_str (ev, "code", data, "code");
-        emit (out, "RUN_ERROR", ev);
-        self->done = true;
+        case EVK_failed: {
+            /* every other end (cancelled, budget_exhausted...) is a `failed` */
+            close_step (self, out);
+            state_delta (self, out, "/status", json_string ("failed"));
+            const char *why = str_of (data, "reason");
+            emit (out, "RUN_ERROR", json_pack ("{s:s}", "message", why ? why : "the run failed"));
+            self->done = true;
+            break;
+        }
+        default:
+            break;
     }
     return self->done;
 }

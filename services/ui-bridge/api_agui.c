@@ -189,7 +189,7 @@ s_answer (app_t *app, http_req_t *req, json_t *messages, char *crun, uint64_t *f
         runroute_of_record (rec, service, sizeof service);
         json_decref (rec);
         /* a failed tool's error is what the model should read */
-        json_t *body = json_pack ("{s:s, s:s, s:O}", "run_id", run, "tool_call_id", call,
+        json_t *body = json_pack ("{s:s, s:s, s:O}", "runId", run, "toolCallId", call,
                                   "content", error ? error : content), *rep;
         if (error)
             json_object_set_new (body, "failed", json_true ());

@@ -1,7 +1,8 @@
 /* api_runs: runs over HTTP. Starting, approving, declining and cancelling
  * go to the orchestrator (`run.*`); listing, records, event history,
  * transcripts and artifacts come from event-log. Messages are named by
- * their wire types (app_call_json), so this file follows those services'
+ * their wire types and fields by their HTTP names (app_call_json converts,
+ * see pjson.h), so this file follows those services'
  * contracts as declared in proto/. A run is its starter's: anyone else
  * gets 404 for it, its events, transcript and artifacts; operators see
  * all. */
@@ -19,23 +20,6 @@
 
 #define TIMEOUT_MS 10000
 
-/* The name a contract gives a field: snake_case when declared so. */
-static const char *
-fname (const char *wire, const char *snake, const char *camel)
-{
-    return app_has_field (wire, snake) ? snake : camel;
-}
-
-/* event-log's request for a run's record (it carries the owner):
- * `run.record.get {run}`, or in older catalogues `run.get {run}`. */
-static const char *
-record_wire (void)
-{
-    if (app_has_field ("run.record.get", "run"))
-        return "run.record.get";
-    return app_has_field ("run.get", "run") ? "run.get" : "run.record.get";
-}
-
 /* The run's record when the caller may see it; else the 404 to send. */
 http_res_t *
 api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
@@ -44,7 +28,8 @@ api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
     if (!app_valid_id (id, 128))
         return http_res_error (404, "not_found", "no run '%s'", id);
     json_t *body = json_pack ("{s:s}", "run", id), *rep;
-    http_res_t *err = app_call_json (app, req, "event-log", record_wire (), body, TIMEOUT_MS, &rep);
+    http_res_t *err = app_call_json (app, req, "event-log", "run.record.get", body, TIMEOUT_MS,
+                                     &rep);
     json_decref (body);
     if (err)
         return err;
@@ -68,11 +53,12 @@ static void
 s_await_record (app_t *app, http_req_t *req, json_t *run_id)
 {
     const char *id = json_string_value (run_id);
-    if (!id || !app_has_field (record_wire (), "run"))
+    if (!id)
         return;
     for (int i = 0; i < 150 && !atomic_load (&app->stopping); i++) {
         json_t *body = json_pack ("{s:s}", "run", id), *rep;
-        http_res_t *err = app_call_json (app, req, "event-log", record_wire (), body, 1000, &rep);
+        http_res_t *err = app_call_json (app, req, "event-log", "run.record.get", body, 1000,
+                                         &rep);
         json_decref (body);
         json_decref (rep);
         if (!err)
@@ -92,16 +78,13 @@ api_runs_start (app_t *app, http_req_t *req)
     http_res_t *bad = app_body (req, &in);
     if (bad)
         return bad;
-    static const char *const allowed[][2] = {
-        { "task", "task" }, { "threadId", "thread_id" }, { "model", "model" },
-        { "budgets", "budgets" }, { "policy", "policy" },
-    };
+    static const char *const allowed[] = { "task", "threadId", "model", "budgets", "policy" };
     json_t *body = json_object ();
     const char *key;
     json_t *v;
     json_object_foreach (in, key, v) {
         size_t i = 0;
-        while (i < 5 && strcmp (allowed[i][0], key))
+        while (i < 5 && strcmp (allowed[i], key))
             i++;
         if (i == 5) {
             http_res_t *res = http_res_error (400, "bad_request", "unknown field '%s'", key);
@@ -109,7 +92,7 @@ api_runs_start (app_t *app, http_req_t *req)
             json_decref (in);
             return res;
         }
-        json_object_set (body, fname ("run.start", allowed[i][1], allowed[i][0]), v);
+        json_object_set (body, key, v);
     }
     json_decref (in);
     if (!json_is_string (json_object_get (body, "task"))) {
@@ -122,9 +105,9 @@ api_runs_start (app_t *app, http_req_t *req)
     if (err)
         return err;
     json_t *out = json_object ();
-    json_object_set (out, "runId", json_object_get (rep, fname ("run.started", "run_id", "runId")));
+    json_object_set (out, "runId", json_object_get (rep, "runId"));
     s_await_record (app, req, json_object_get (out, "runId"));
-    json_t *thread = json_object_get (rep, fname ("run.started", "thread_id", "threadId"));
+    json_t *thread = json_object_get (rep, "threadId");
     if (thread)
         json_object_set (out, "threadId", thread);
     if (json_object_get (rep, "model"))
@@ -167,8 +150,8 @@ api_run_decide (app_t *app, http_req_t *req, const json_t *record, const char *r
     char service[160];
     runroute_of_record (record, service, sizeof service);
     const char *wire = approve ? "run.approve" : "run.decline";
-    json_t *body = json_pack ("{s:s,s:s}", fname (wire, "run_id", "runId"), run,
-                              fname (wire, "tool_call_id", "toolCallId"), call), *rep;
+    json_t *body = json_pack ("{s:s,s:s}", "runId", run,
+                              "toolCallId", call), *rep;
     if (reason)
         json_object_set_new (body, "reason", json_string (reason));
     http_res_t *err = app_call_json (app, req, service, wire, body, TIMEOUT_MS, &rep);
@@ -188,7 +171,7 @@ s_act (app_t *app, http_req_t *req, const char *wire)
     char service[160];
     runroute_of_record (rec, service, sizeof service);
     json_decref (rec);
-    json_t *body = json_pack ("{s:s}", fname (wire, "run_id", "runId"), req->params[0]);
+    json_t *body = json_pack ("{s:s}", "runId", req->params[0]);
     if (strcmp (wire, "run.cancel")) {
         if ((err = app_body (req, &in))) {
             json_decref (body);
@@ -201,7 +184,7 @@ s_act (app_t *app, http_req_t *req, const char *wire)
             return http_res_error (400, "bad_request",
                                    "field 'toolCallId' (a string) is required; 'reason' is a string");
         }
-        json_object_set (body, fname (wire, "tool_call_id", "toolCallId"), call);
+        json_object_set (body, "toolCallId", call);
         if (reason)
             json_object_set (body, "reason", reason);
         json_decref (in);
@@ -413,16 +396,15 @@ api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread
 {
     json_t *body = json_pack ("{s:s}", "task", task), *rep;
     if (thread)
-        json_object_set_new (body, fname ("run.start", "thread_id", "threadId"),
+        json_object_set_new (body, "threadId",
                              json_string (thread));
     if (json_array_size (tools))
-        json_object_set (body, "client_tools", tools);
+        json_object_set (body, "clientTools", tools);
     http_res_t *err = app_call_json (app, req, "orchestrator", "run.start", body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
-    const char *id = json_string_value (json_object_get (rep, fname ("run.started", "run_id",
-                                                                     "runId")));
+    const char *id = json_string_value (json_object_get (rep, "runId"));
     snprintf (run_id, 129, "%s", id ? id : "");
     json_decref (rep);
     return NULL;

@@ -32,7 +32,7 @@ s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **i
     runroute_sandbox (id, service, len);
     proto_msg_t *msg = app_msg (req, PROTO_sandbox_get), *rep;
     if (msg)
-        proto_set_str (&msg->body.sandbox_get.sandboxId, id);
+        proto_set_str (&msg->body.sandbox_get.sandbox_id, id);
     http_res_t *err = app_call (app, service, msg, TIMEOUT_MS, &rep);
     if (err)
         return err;
@@ -42,6 +42,19 @@ s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **i
     else
         proto_msg_destroy (&rep);
     return ok ? NULL : not_found (id);
+}
+
+/* A sandbox.listed entry with its keys (sandbox.info's wire names) in
+ * their HTTP spelling; the values, labels included, as they are. */
+static json_t *
+s_http_entry (json_t *entry)
+{
+    json_t *o = json_object (), *v;
+    const char *key;
+    char http[64];
+    json_object_foreach (entry, key, v)
+        json_object_set (o, pjson_http_name (key, http, sizeof http), v);
+    return o;
 }
 
 json_t *
@@ -68,7 +81,10 @@ api_sandboxes_all (app_t *app, http_req_t *req, const char *user, const char *st
         /* A host that does not answer leaves its sandboxes out, not the rest. */
         if (doc && !all)
             all = json_array ();
-        json_array_extend (all, json_object_get (doc, "sandboxes"));
+        json_t *e;
+        size_t j;
+        json_array_foreach (json_object_get (doc, "sandboxes"), j, e)
+            json_array_append_new (all, s_http_entry (e));
         json_decref (doc);
     }
     json_decref (addrs);
@@ -134,7 +150,7 @@ api_sandboxes_delete (app_t *app, http_req_t *req)
         return err;
     proto_msg_t *msg = app_msg (req, PROTO_sandbox_destroy), *rep;
     if (msg)
-        proto_set_str (&msg->body.sandbox_destroy.sandboxId, req->params[0]);
+        proto_set_str (&msg->body.sandbox_destroy.sandbox_id, req->params[0]);
     err = app_call (app, service, msg, 30000, &rep);
     return err ? err : app_reply_json (200, rep);
 }

@@ -60,14 +60,12 @@ http_res_t *app_call (app_t *app, const char *service, proto_msg_t *msg, int tim
                       proto_msg_t **rep);
 
 /* The same by wire name, for messages other services declare: sends a
- * request of type `wire` whose body fields come from obj (not taken) and
- * gives its declared reply's body as a new JSON object in *out. Answers
- * 501 when this build's catalogue lacks `wire`. */
+ * request of type `wire` whose body fields come from obj (not taken, keyed
+ * by HTTP names: pjson.h) and gives its declared reply's body as a new
+ * JSON object in *out. Answers 501 when this build's catalogue lacks
+ * `wire`. */
 http_res_t *app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire,
                            json_t *obj, int timeout_ms, json_t **out);
-
-/* True when the catalogue's message `wire` has a field `name`. */
-bool app_has_field (const char *wire, const char *name);
 
 /* The reply's body as a JSON response with status. Takes rep. */
 http_res_t *app_reply_json (int status, proto_msg_t *rep);

@@ -181,7 +181,7 @@ auth_check (auth_t *self, http_req_t *req)
                               wait);
     const char *h = http_header (req, "Authorization");
     const char *why = NULL;
-    int rc = TOKENS_UNKNOWN;
+    int rc;
     if (!h || strncasecmp (h, "Bearer ", 7) != 0 || !h[7])
         why = "missing bearer token (Authorization: Bearer <token>; "
               "make one with `caisson token create --user NAME`)";

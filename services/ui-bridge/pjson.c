@@ -8,11 +8,27 @@
 
 #define DEPTH 30
 
+const char *
+pjson_http_name (const char *wire, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *c = wire; *c && o + 1 < len; c++)
+        if (*c == '_' && c[1] >= 'a' && c[1] <= 'z' && o)
+            out[o++] = (char) (*++c - 'a' + 'A');
+        else
+            out[o++] = *c;
+    if (len)
+        out[o] = 0;
+    return out;
+}
+
+/* The field of def whose HTTP name is name, or NULL. */
 static const proto_field_t *
 field (const proto_msgdef_t *def, const char *name)
 {
+    char http[96];
     for (size_t i = 0; i < def->nfields; i++)
-        if (!strcmp (def->fields[i].name, name))
+        if (!strcmp (pjson_http_name (def->fields[i].name, http, sizeof http), name))
             return &def->fields[i];
     return NULL;
 }
@@ -27,34 +43,37 @@ listed (const char *const list[], const char *name)
 }
 
 static int
-set_field (void *slot, const proto_field_t *f, json_t *v, char *why, size_t whylen)
+set_field (void *slot, const proto_field_t *f, const char *name, json_t *v, char *why,
+           size_t whylen)
 {
     switch (f->type) {
     case PROTO_T_STR:
     case PROTO_T_BIN: {
         if (!json_is_string (v)) {
-            snprintf (why, whylen, "field '%s' must be a string", f->name);
+            snprintf (why, whylen, "field '%s' must be a string", name);
             return -1;
         }
         size_t len = json_string_length (v);
         if (f->max && len > f->max) {
-            snprintf (why, whylen, "field '%s' is longer than %llu bytes", f->name,
+            snprintf (why, whylen, "field '%s' is longer than %llu bytes", name,
                       (unsigned long long) f->max);
             return -1;
         }
         if (f->type == PROTO_T_STR) {
             if (memchr (json_string_value (v), 0, len)) {
-                snprintf (why, whylen, "field '%s' contains a NUL character", f->name);
+                snprintf (why, whylen, "field '%s' contains a NUL character", name);
                 return -1;
             }
-            return proto_set_str ((char **) slot, json_string_value (v));
+            proto_set_str ((char **) slot, json_string_value (v));
         }
-        return proto_set_bytes ((proto_bytes_t *) slot, json_string_value (v), len);
+        else
+            proto_set_bytes ((proto_bytes_t *) slot, json_string_value (v), len);
+        return 0;
     }
     case PROTO_T_U64:
         if (!json_is_integer (v) || json_integer_value (v) < 0
             || (f->max && (uint64_t) json_integer_value (v) > f->max)) {
-            snprintf (why, whylen, "field '%s' must be an integer from 0 to %llu", f->name,
+            snprintf (why, whylen, "field '%s' must be an integer from 0 to %llu", name,
                       (unsigned long long) (f->max ? f->max : INT64_MAX));
             return -1;
         }
@@ -62,14 +81,14 @@ set_field (void *slot, const proto_field_t *f, json_t *v, char *why, size_t whyl
         return 0;
     case PROTO_T_I64:
         if (!json_is_integer (v)) {
-            snprintf (why, whylen, "field '%s' must be an integer", f->name);
+            snprintf (why, whylen, "field '%s' must be an integer", name);
             return -1;
         }
         *(int64_t *) slot = json_integer_value (v);
         return 0;
     case PROTO_T_BOOL:
         if (!json_is_boolean (v)) {
-            snprintf (why, whylen, "field '%s' must be true or false", f->name);
+            snprintf (why, whylen, "field '%s' must be true or false", name);
             return -1;
         }
         *(bool *) slot = json_is_true (v);
@@ -77,11 +96,11 @@ set_field (void *slot, const proto_field_t *f, json_t *v, char *why, size_t whyl
     case PROTO_T_ANY: {
         proto_bytes_t *b = slot;
         if (mpjson_encode (v, DEPTH, &b->data, &b->size)) {
-            snprintf (why, whylen, "field '%s' is nested too deeply", f->name);
+            snprintf (why, whylen, "field '%s' is nested too deeply", name);
             return -1;
         }
         if (f->max && b->size > f->max) {
-            snprintf (why, whylen, "field '%s' is larger than %llu bytes", f->name,
+            snprintf (why, whylen, "field '%s' is larger than %llu bytes", name,
                       (unsigned long long) f->max);
             return -1;
         }
@@ -108,13 +127,15 @@ pjson_to_body (proto_msg_t *msg, const json_t *obj, const char *const skip[], ch
             snprintf (why, whylen, "unknown field '%s'", key);
             return -1;
         }
-        if (set_field ((char *) &msg->body + f->offset, f, v, why, whylen))
+        if (set_field ((char *) &msg->body + f->offset, f, key, v, why, whylen))
             return -1;
     }
     for (size_t i = 0; i < def->nfields; i++) {
         const proto_field_t *f = &def->fields[i];
-        if (f->required && !listed (skip, f->name) && !json_object_get (obj, f->name)) {
-            snprintf (why, whylen, "field '%s' is required", f->name);
+        char http[96];
+        pjson_http_name (f->name, http, sizeof http);
+        if (f->required && !listed (skip, http) && !json_object_get (obj, http)) {
+            snprintf (why, whylen, "field '%s' is required", http);
             return -1;
         }
     }
@@ -157,8 +178,9 @@ pjson_from_body (const proto_msg_t *msg)
         const proto_field_t *f = &def->fields[i];
         const void *slot = (const char *) &msg->body + f->offset;
         json_t *v = NULL;
-        char name[96];
-        snprintf (name, sizeof name, "%s", f->name);
+        char name[96], http[80];
+        pjson_http_name (f->name, http, sizeof http);
+        snprintf (name, sizeof name, "%s", http);
         switch (f->type) {
         case PROTO_T_STR:
             if (*(char *const *) slot)
@@ -166,7 +188,7 @@ pjson_from_body (const proto_msg_t *msg)
             if (*(char *const *) slot && !v) {     /* not UTF-8 */
                 v = base64 ((const uint8_t *) *(char *const *) slot,
                             strlen (*(char *const *) slot));
-                snprintf (name, sizeof name, "%sBase64", f->name);
+                snprintf (name, sizeof name, "%sBase64", http);
             }
             break;
         case PROTO_T_BIN: {
@@ -176,7 +198,7 @@ pjson_from_body (const proto_msg_t *msg)
             v = json_stringn ((const char *) b->data, b->size);
             if (!v) {
                 v = base64 (b->data, b->size);
-                snprintf (name, sizeof name, "%sBase64", f->name);
+                snprintf (name, sizeof name, "%sBase64", http);
             }
             break;
         }

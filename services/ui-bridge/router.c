@@ -153,12 +153,11 @@ proto_msg_t *
 app_msg (http_req_t *req, proto_type_t type)
 {
     proto_msg_t *msg = proto_msg_new (type, NULL);
-    if (msg && (proto_set_str (&msg->env.corr, req->corr)
-                || (*req->user && proto_set_str (&msg->env.user, req->user))))
-        proto_msg_destroy (&msg);
+    proto_set_str (&msg->env.corr, req->corr);
+    if (*req->user)
+        proto_set_str (&msg->env.user, req->user);
     /* every service below checks owners against these two */
-    if (msg)
-        msg->env.op = req->operator_;
+    msg->env.op = req->operator_;
     return msg;
 }
 
@@ -236,19 +235,6 @@ static proto_type_t
 s_type (const char *wire)
 {
     return proto_type_lookup (wire, strlen (wire));
-}
-
-bool
-app_has_field (const char *wire, const char *name)
-{
-    proto_type_t t = s_type (wire);
-    if (t == PROTO_TYPE_COUNT)
-        return false;
-    const proto_msgdef_t *def = proto_def (t);
-    for (size_t i = 0; i < def->nfields; i++)
-        if (!strcmp (def->fields[i].name, name))
-            return true;
-    return false;
 }
 
 http_res_t *

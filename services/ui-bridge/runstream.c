@@ -1,6 +1,7 @@
 /* runstream: history then live, without a gap. See runstream.h. */
 #include "runstream.h"
 #include "bus_tap.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <czmq.h>
@@ -31,7 +32,8 @@ struct _runstream_t {
 bool
 runstream_terminal (const char *kind)
 {
-    return kind && (!strcmp (kind, "complete") || !strcmp (kind, "failed"));
+    evk_kind_t k = evk_lookup (kind);
+    return k == EVK_complete || k == EVK_failed;
 }
 
 runstream_t *
@@ -84,7 +86,7 @@ runstream_error (runstream_t *self)
 static int
 s_read (runstream_t *self, uint64_t limit, const char *sync)
 {
-    json_t *body = json_pack ("{s:s,s:I,s:I}", "run", self->run, "from_seq",
+    json_t *body = json_pack ("{s:s,s:I,s:I}", "run", self->run, "fromSeq",
                               (json_int_t) self->next, "limit", (json_int_t) limit);
     if (sync)
         json_object_set_new (body, "sync", json_string (sync));
@@ -118,10 +120,6 @@ static void
 s_sync (runstream_t *self)
 {
     self->synced = true;
-    if (!app_has_field ("events.read", "sync")) {
-        zclock_sleep (200);     /* no handshake: give the subscription time */
-        return;
-    }
     char token[CID_SIZE], topic[64];
     cid_new (token);
     snprintf (topic, sizeof topic, "sync.%s", token);

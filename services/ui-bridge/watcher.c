@@ -1,6 +1,7 @@
 /* watcher: run events to metrics. See watcher.h. */
 #include "watcher.h"
 #include "bus_tap.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <pthread.h>
@@ -16,11 +17,9 @@ struct _watcher_t {
 };
 
 static double
-num (json_t *obj, const char *a, const char *b)
+num (json_t *obj, const char *key)
 {
-    json_t *v = json_object_get (obj, a);
-    if (!v && b)
-        v = json_object_get (obj, b);
+    json_t *v = json_object_get (obj, key);
     return json_is_number (v) ? json_number_value (v) : 0;
 }
 
@@ -44,33 +43,42 @@ s_tool_label (const json_t *data)
     return name;
 }
 
+/* Counts one event of kind k; its payload is as proto/events.def declares. */
 static void
-s_count (watcher_t *self, const char *kind, json_t *data)
+s_count (watcher_t *self, evk_kind_t k, json_t *data)
 {
     char labels[256] = "";
-    if (!strcmp (kind, "run_started") || !strcmp (kind, "complete") || !strcmp (kind, "failed")) {
-        metrics_label (labels, sizeof labels, "status",
-                       !strcmp (kind, "run_started") ? "started"
-                       : !strcmp (kind, "complete") ? "completed" : kind);
-        metrics_add (self->metrics, "caisson_runs_total", labels, 1);
-    }
-    else if (!strcmp (kind, "step_finished"))
-        metrics_add (self->metrics, "caisson_steps_total", "", 1);
-    else if (!strcmp (kind, "tool_result")) {
-        metrics_label (labels, sizeof labels, "tool", s_tool_label (data));
-        char tool_only[256];
-        memcpy (tool_only, labels, sizeof labels);
-        metrics_label (labels, sizeof labels, "outcome",
-                       json_is_true (json_object_get (data, "ok")) ? "ok" : "error");
-        metrics_add (self->metrics, "caisson_tool_calls_total", labels, 1);
-        metrics_observe (self->metrics, "caisson_tool_duration_seconds", tool_only,
-                         num (data, "durationMs", NULL) / 1000.0);
-    }
-    else if (!strcmp (kind, "usage")) {
-        metrics_add (self->metrics, "caisson_model_tokens_total", "kind=\"input\"",
-                     num (data, "inputTokens", "promptTokens"));
-        metrics_add (self->metrics, "caisson_model_tokens_total", "kind=\"output\"",
-                     num (data, "outputTokens", "completionTokens"));
+    switch (k) {
+        case EVK_run_started:
+        case EVK_complete:
+        case EVK_failed:
+            metrics_label (labels, sizeof labels, "status",
+                           k == EVK_run_started ? "started"
+                           : k == EVK_complete ? "completed" : evk_name (k));
+            metrics_add (self->metrics, "caisson_runs_total", labels, 1);
+            break;
+        case EVK_step_finished:
+            metrics_add (self->metrics, "caisson_steps_total", "", 1);
+            break;
+        case EVK_tool_result: {
+            metrics_label (labels, sizeof labels, "tool", s_tool_label (data));
+            char tool_only[256];
+            memcpy (tool_only, labels, sizeof labels);
+            metrics_label (labels, sizeof labels, "outcome",
+                           json_is_true (json_object_get (data, "ok")) ? "ok" : "error");
+            metrics_add (self->metrics, "caisson_tool_calls_total", labels, 1);
+            metrics_observe (self->metrics, "caisson_tool_duration_seconds", tool_only,
+                             num (data, "durationMs") / 1000.0);
+            break;
+        }
+        case EVK_usage:
+            metrics_add (self->metrics, "caisson_model_tokens_total", "kind=\"input\"",
+                         num (data, "inputTokens"));
+            metrics_add (self->metrics, "caisson_model_tokens_total", "kind=\"output\"",
+                         num (data, "outputTokens"));
+            break;
+        default:
+            break;
     }
 }
 
@@ -87,10 +95,10 @@ s_run (void *arg)
         }
         /* Only these kinds' contents are counted; text deltas, most of the
          * traffic, are not decoded. */
-        const char *kind = m->body.event.kind;
-        json_t *data = !strcmp (kind, "tool_result") || !strcmp (kind, "usage")
+        evk_kind_t kind = evk_lookup (m->body.event.kind);
+        json_t *data = kind == EVK_tool_result || kind == EVK_usage
                      ? mpjson_get (&m->body.event.data, 16) : NULL;
-        s_count (self, m->body.event.kind, data);
+        s_count (self, kind, data);
         json_decref (data);
         proto_msg_destroy (&m);
     }

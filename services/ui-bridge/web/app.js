@@ -122,13 +122,15 @@ async function decide(box, verb, toolCallId, reason) {
   } catch (e) { box.append(el("div", { class: "error" }, e.message)); }
 }
 
+// One run event; data is shaped as proto/events.def declares its kind
+// (docs/events.md, "Kinds").
 function onEvent(kind, data) {
   if (kind === "text_delta") {
     if (!current.bubble) {
       current.bubble = el("div", { class: "msg assistant streaming" });
       $("#transcript").append(current.bubble);
     }
-    current.bubble.textContent += data.delta ?? data.text ?? "";
+    current.bubble.textContent += data.text ?? "";
     return;
   }
   if (kind === "text") {
@@ -140,13 +142,13 @@ function onEvent(kind, data) {
   if (current.bubble) { current.bubble.classList.remove("streaming"); current.bubble = null; }
   switch (kind) {
     case "run_started": setStatus("running"); if (data.task) $("#transcript").append(el("div", { class: "msg user" }, data.task)); break;
-    case "plan": note("plan: " + (Array.isArray(data.plan) ? data.plan.join(" → ") : data.text || JSON.stringify(data))); break;
+    case "plan": note("plan: " + data.text); break;
     case "tool_call": toolCard(data); if (data.client) setStatus("awaiting_tool_result"); break;
     case "tool_result": toolResult(data); if (data.client) setStatus("running"); break;
     case "ask_approval": setStatus("awaiting_approval"); approval(data); break;
     case "approval_decision": setStatus("running"); note(`${data.approved ? "approved" : "declined"} ${data.toolCallId || ""}`); break;
     case "complete": setStatus("completed"); note("run completed" + (data.answer ? ": " + data.answer : "")); showArtifacts(); break;
-    case "failed": setStatus("failed"); note("run failed: " + (data.reason || data.message || ""), "error"); showArtifacts(); break;
+    case "failed": setStatus("failed"); note("run failed: " + data.reason, "error"); showArtifacts(); break;
     case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`); break;
     case "step_started": case "step_finished": case "usage": break;
     default: break;

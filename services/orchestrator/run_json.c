@@ -1,0 +1,182 @@
+/* run_json: a run's JSON form (see run.h): what is saved at each
+ * transition and read back after a restart. run_from_json checks every
+ * field, since the text comes back from disk and may be anything. */
+#include "run_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_MESSAGES 65536      /* far above what 256 KiB of thread holds */
+
+json_t *
+run_to_json (const run_t *r)
+{
+    int64_t until = run_live (r) ? r->host->now_ms (r->arg) : r->ended_ms;
+    int64_t seconds = until > r->started_ms ? (until - r->started_ms) / 1000 : 0;
+    json_t *j = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:O, s:O?, s:O?, s:I, s:i,"
+                           " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I},"
+                           " s:I}",
+                           "id", r->id, "thread", r->thread, "model", r->model, "user", r->user,
+                           "task", r->task, "status", r->status, "answer", r->answer, "reason",
+                           r->reason, "messages", r->messages, "policy", r->policy, "calls",
+                           r->calls, "next", (json_int_t) r->next, "verifyRounds",
+                           r->verify_rounds, "max", "steps", (json_int_t) r->max.steps,
+                           "toolCalls", (json_int_t) r->max.tool_calls, "seconds",
+                           (json_int_t) r->max.seconds, "tokens", (json_int_t) r->max.tokens,
+                           "used", "steps", (json_int_t) r->steps, "toolCalls",
+                           (json_int_t) r->tool_calls, "seconds", (json_int_t) seconds,
+                           "tokens", (json_int_t) (r->in_tokens + r->out_tokens),
+                           "tokens", "input", (json_int_t) r->in_tokens, "output",
+                           (json_int_t) r->out_tokens, "cached", (json_int_t) r->cached_tokens,
+                           "startedWall", (json_int_t) r->started_ms);
+    if (j && r->client_tools)
+        json_object_set (j, "clientTools", r->client_tools);
+    if (j && r->op)
+        json_object_set_new (j, "op", json_true ());
+    return j;
+}
+
+static char *
+str_field (const json_t *j, const char *key, bool empty_ok, char *why, size_t whylen)
+{
+    const char *s = json_string_value (json_object_get (j, key));
+    if (!s || (!empty_ok && !*s)) {
+        snprintf (why, whylen, "%s: expected a%s string", key, empty_ok ? "" : " non-empty");
+        return NULL;
+    }
+    return strdup (s);
+}
+
+/* The non-negative integer at j.a (or j.a.b when b), or -1 with why. */
+static int
+u64_field (const json_t *j, const char *a, const char *b, uint64_t *out, char *why,
+           size_t whylen)
+{
+    json_t *v = json_object_get (j, a);
+    if (b)
+        v = json_object_get (v, b);
+    if (!json_is_integer (v) || json_integer_value (v) < 0) {
+        snprintf (why, whylen, "%s%s%s: expected a non-negative integer", a, b ? "." : "",
+                  b ? b : "");
+        return -1;
+    }
+    *out = (uint64_t) json_integer_value (v);
+    return 0;
+}
+
+static int
+check_calls (const json_t *calls, char *why, size_t whylen)
+{
+    if (!json_is_array (calls) || json_array_size (calls) > LLM_MAX_CALLS) {
+        snprintf (why, whylen, "calls: expected an array of at most %d calls", LLM_MAX_CALLS);
+        return -1;
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach (calls, i, c)
+        if (!json_is_string (json_object_get (c, "id"))
+            || !json_is_string (json_object_get (c, "name"))
+            || !json_is_object (json_object_get (c, "args"))
+            || !json_is_string (json_object_get (c, "state"))) {
+            snprintf (why, whylen, "calls[%zu]: expected {id, name, args, state}", i);
+            return -1;
+        }
+    return 0;
+}
+
+static int
+check_messages (const json_t *messages, char *why, size_t whylen)
+{
+    if (!json_is_array (messages) || json_array_size (messages) > MAX_MESSAGES) {
+        snprintf (why, whylen, "messages: expected an array of at most %d", MAX_MESSAGES);
+        return -1;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach (messages, i, m)
+        if (!json_is_string (json_object_get (m, "role"))) {
+            snprintf (why, whylen, "messages[%zu]: expected {role, ...}", i);
+            return -1;
+        }
+    return 0;
+}
+
+static int
+from_json (run_t *r, const json_t *j, char *why, size_t whylen)
+{
+    uint64_t next = 0, rounds = 0, started = 0;
+    if (!json_is_object (j)) {
+        snprintf (why, whylen, "expected a map");
+        return -1;
+    }
+    if (!(r->id = str_field (j, "id", false, why, whylen))
+        || !(r->thread = str_field (j, "thread", false, why, whylen))
+        || !(r->model = str_field (j, "model", false, why, whylen))
+        || !(r->user = str_field (j, "user", true, why, whylen))
+        || !(r->task = str_field (j, "task", true, why, whylen)))
+        return -1;
+    const char *status = json_string_value (json_object_get (j, "status"));
+    const char *reason = json_string_value (json_object_get (j, "reason"));
+    json_t *answer = json_object_get (j, "answer");
+    answer = json_is_null (answer) ? NULL : answer;
+    json_t *policy = json_object_get (j, "policy");
+    json_t *calls = json_object_get (j, "calls");
+    json_t *client = json_object_get (j, "clientTools");
+    if (!status || !*status || strlen (status) >= sizeof r->status) {
+        snprintf (why, whylen, "status: expected a status");
+        return -1;
+    }
+    if ((answer && !json_is_string (answer)) || (reason && strlen (reason) >= sizeof r->reason)
+        || (policy && !json_is_object (policy) && !json_is_null (policy))) {
+        snprintf (why, whylen, "answer, reason or policy: malformed");
+        return -1;
+    }
+    if (check_messages (json_object_get (j, "messages"), why, whylen)
+        || (calls && !json_is_null (calls) && check_calls (calls, why, whylen)))
+        return -1;
+    if (client && (!json_is_array (client) || json_array_size (client) > LLM_MAX_CALLS)) {
+        snprintf (why, whylen, "clientTools: expected an array of at most %d", LLM_MAX_CALLS);
+        return -1;
+    }
+    if (u64_field (j, "next", NULL, &next, why, whylen)
+        || u64_field (j, "verifyRounds", NULL, &rounds, why, whylen)
+        || u64_field (j, "startedWall", NULL, &started, why, whylen)
+        || u64_field (j, "max", "steps", &r->max.steps, why, whylen)
+        || u64_field (j, "max", "toolCalls", &r->max.tool_calls, why, whylen)
+        || u64_field (j, "max", "seconds", &r->max.seconds, why, whylen)
+        || u64_field (j, "max", "tokens", &r->max.tokens, why, whylen)
+        || u64_field (j, "used", "steps", &r->steps, why, whylen)
+        || u64_field (j, "used", "toolCalls", &r->tool_calls, why, whylen)
+        || u64_field (j, "tokens", "input", &r->in_tokens, why, whylen)
+        || u64_field (j, "tokens", "output", &r->out_tokens, why, whylen)
+        || u64_field (j, "tokens", "cached", &r->cached_tokens, why, whylen))
+        return -1;
+    if (next > json_array_size (calls) || rounds > MAX_VERIFY_ROUNDS + 1
+        || started > (uint64_t) INT64_MAX / 2 || r->max.seconds > (uint64_t) INT64_MAX / 4000) {
+        snprintf (why, whylen, "next, verifyRounds, startedWall or max.seconds: out of range");
+        return -1;
+    }
+    snprintf (r->status, sizeof r->status, "%s", status);
+    snprintf (r->reason, sizeof r->reason, "%s", reason ? reason : "");
+    r->answer = answer ? strdup (json_string_value (answer)) : NULL;
+    r->messages = json_incref (json_object_get (j, "messages"));
+    r->policy = json_is_object (policy) ? json_incref (policy) : NULL;
+    r->calls = json_is_array (calls) ? json_incref (calls) : NULL;
+    r->client_tools = client ? json_incref (client) : NULL;
+    r->op = json_is_true (json_object_get (j, "op"));
+    r->next = (size_t) next;
+    r->verify_rounds = (int) rounds;
+    r->started_ms = (int64_t) started;
+    r->ended_ms = r->host->now_ms (r->arg);
+    return 0;
+}
+
+run_t *
+run_from_json (const run_host_t *host, void *arg, const json_t *json, char *why, size_t whylen)
+{
+    run_t *r = run_alloc (host, arg);
+    if (r && from_json (r, json, why, whylen))
+        run_destroy (&r);
+    return r;
+}

@@ -1,0 +1,630 @@
+/* runhost: the runs in flight and the host they act through (see
+ * runhost.h). */
+#include "runhost.h"
+#include "cfg.h"
+#include "clog.h"
+#include "llm_client.h"
+#include "mpjson.h"
+#include "prompt.h"
+#include "rpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FLUSH_MS 20             /* snapshots of a run's transitions are grouped this long */
+
+typedef struct {
+    runhost_t *host;            /* the slot's owner */
+    run_t *run;
+    const llm_provider_t *provider;
+    const char *model_name;     /* inside the run's model */
+    llm_req_t *llm;
+    char tool_req[CID_SIZE];    /* tools.call in flight, or "" */
+    int wall_timer, wake_timer;
+    bool waiting;               /* for the catalogue */
+    char last_event[CID_SIZE];  /* causation of the next event */
+} slot_t;
+
+/* A run whose run_started event-log has not stored yet. */
+typedef struct {
+    slot_t *slot;
+    runhost_started_fn *fn;
+    void *arg;
+} starting_t;
+
+struct _runhost_t {
+    svc_t *svc;
+    zloop_t *loop;
+    rpc_t *rpc;
+    llm_client_t *llm;
+    runstore_t *store;          /* borrowed */
+    zhashx_t *runs;             /* id -> slot_t *, the runs in flight */
+    zhashx_t *dirty;            /* id -> slot_t *, to snapshot at the next flush */
+    int flush_timer;
+    /* the catalogue: [{name, description?, inputSchema?, mutates?, runsTests?}] */
+    json_t *tools;
+    bool catalogue_pending;
+    zlist_t *waiting;           /* slots waiting for the catalogue */
+    zlist_t *starting;          /* starting_t: run_started not yet stored */
+};
+
+static const run_host_t s_host;
+
+static slot_t *
+slot_new (runhost_t *self)
+{
+    slot_t *s = calloc (1, sizeof *s);
+    if (s) {
+        s->host = self;
+        s->wall_timer = -1;
+        s->wake_timer = -1;
+    }
+    return s;
+}
+
+static void
+slot_destroy (slot_t **s_p)
+{
+    slot_t *s = *s_p;
+    if (!s)
+        return;
+    runhost_t *self = s->host;
+    llm_req_cancel (&s->llm);
+    if (s->tool_req[0])
+        rpc_forget (self->rpc, s->tool_req);
+    if (s->wall_timer >= 0)
+        zloop_timer_end (self->loop, s->wall_timer);
+    if (s->wake_timer >= 0)
+        zloop_timer_end (self->loop, s->wake_timer);
+    if (s->run && zhashx_lookup (self->dirty, run_id (s->run)) == s)
+        zhashx_delete (self->dirty, run_id (s->run));
+    zlist_remove (self->waiting, s);
+    run_destroy (&s->run);
+    free (s);
+    *s_p = NULL;
+}
+
+static void
+drop_slot (void **item)
+{
+    slot_destroy ((slot_t **) item);
+}
+
+/* ---- events out ---- */
+
+/* Appends one event of the slot's run (data stolen) to event-log, with
+ * fn told of event-log's answer when it is not NULL. */
+static void
+emit (slot_t *s, evk_kind_t kind, json_t *data, rpc_done_fn *fn, void *arg)
+{
+    proto_msg_t *msg = proto_msg_new (PROTO_event_append, NULL);
+    const char *id = run_id (s->run), *user = run_user (s->run);
+    if (data) {
+        proto_set_str (&msg->env.corr, id);
+        proto_set_str (&msg->env.run, id);
+        proto_set_str (&msg->env.cause, s->last_event[0] ? s->last_event : NULL);
+        proto_set_str (&msg->env.user, *user ? user : NULL);
+        proto_set_str (&msg->body.event_append.kind, evk_name (kind));
+        mpjson_set (&msg->body.event_append.data, data, 64);
+        snprintf (s->last_event, sizeof s->last_event, "%s", msg->env.id);
+        rpc_call (s->host->rpc, "event-log", msg, 5000, 3, fn, arg);
+    }
+    proto_msg_destroy (&msg);
+    json_decref (data);
+}
+
+/* Publishes a text delta (not stored) on run.<id>.text_delta. */
+static void
+on_delta (const char *text, size_t len, void *arg)
+{
+    slot_t *s = arg;
+    proto_msg_t *msg = proto_msg_new (PROTO_event, NULL);
+    char *chunk = strndup (text, len);
+    json_t *data = chunk ? EVK (text_delta, .text = chunk) : NULL;
+    free (chunk);
+    const char *id = run_id (s->run);
+    if (data) {
+        proto_set_str (&msg->env.corr, id);
+        proto_set_str (&msg->env.run, id);
+        proto_set_str (&msg->env.cause, s->last_event[0] ? s->last_event : NULL);
+        proto_set_str (&msg->body.event.kind, evk_name (EVK_text_delta));
+        mpjson_set (&msg->body.event.data, data, 64);
+        char topic[256];
+        snprintf (topic, sizeof topic, "run.%s.%s", id, evk_name (EVK_text_delta));
+        bus_pub_send (svc_pub (s->host->svc), topic, msg);
+    }
+    proto_msg_destroy (&msg);
+    json_decref (data);
+}
+
+/* ---- the catalogue ---- */
+
+static void
+on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
+{
+    runhost_t *self = arg;
+    self->catalogue_pending = false;
+    char why[256] = "";
+    json_t *list = NULL;
+    if (!reply)
+        snprintf (why, sizeof why, "%s", error);
+    else if (reply->type != PROTO_tools_catalogue)
+        snprintf (why, sizeof why, "tools.list failed: %s",
+                  reply->type == PROTO_error ? reply->body.error.message : "unexpected reply");
+    else
+        list = mpjson_decode (reply->body.tools_catalogue.tools.data,
+                              reply->body.tools_catalogue.tools.size, 64, why, sizeof why);
+    if (json_is_array (list)) {
+        json_decref (self->tools);
+        self->tools = json_array ();
+        size_t i;
+        json_t *t;
+        json_array_foreach (list, i, t) {
+            const char *name = json_string_value (json_object_get (t, "name"));
+            if (!name)
+                continue;
+            /* what the model sees, and the flags the run judges calls by */
+            json_t *tool = json_pack ("{s:s, s:O?, s:O?}", "name", name, "description",
+                                      json_object_get (t, "description"), "inputSchema",
+                                      json_object_get (t, "inputSchema"));
+            if (json_is_true (json_object_get (t, "mutates")))
+                json_object_set_new (tool, "mutates", json_true ());
+            if (json_is_true (json_object_get (t, "runsTests")))
+                json_object_set_new (tool, "runsTests", json_true ());
+            json_array_append_new (self->tools, tool);
+        }
+        clog_info (NULL, "tool catalogue: %zu tools", json_array_size (self->tools));
+    }
+    json_decref (list);
+    slot_t *s;
+    while ((s = zlist_pop (self->waiting))) {
+        s->waiting = false;
+        if (self->tools)
+            run_advance (s->run);
+        else {
+            char reason[320];
+            snprintf (reason, sizeof reason, "no tool catalogue: %s", why);
+            run_end (s->run, "failed", reason);
+        }
+    }
+}
+
+/* ---- the run's host ---- */
+
+static int64_t host_now_ms (void *arg) { (void) arg; return zclock_time (); }
+static int64_t host_clock_us (void *arg) { (void) arg; return zclock_usecs (); }
+
+static const json_t *
+host_catalogue (void *arg)
+{
+    slot_t *s = arg;
+    runhost_t *self = s->host;
+    if (self->tools)
+        return self->tools;
+    if (!s->waiting) {
+        s->waiting = true;
+        zlist_append (self->waiting, s);
+    }
+    if (!self->catalogue_pending) {
+        proto_msg_t *req = proto_msg_new (PROTO_tools_list, NULL);
+        if (req && rpc_call (self->rpc, "tool-runner", req, 5000, 2, on_catalogue, self) == 0)
+            self->catalogue_pending = true;
+        proto_msg_destroy (&req);
+    }
+    return NULL;
+}
+
+static void
+on_model (const llm_result_t *res, void *arg)
+{
+    slot_t *s = arg;
+    s->llm = NULL;
+    if (res->turn)
+        run_model_done (s->run, res->turn);
+    else
+        run_model_failed (s->run, res->attempts, res->error);
+}
+
+static int
+host_model (void *arg, const json_t *messages, const json_t *tools, uint64_t max_out,
+            uint64_t deadline_ms)
+{
+    slot_t *s = arg;
+    char *body = s->provider->proto == LLM_ANTHROPIC
+        ? llm_anthropic_request (s->model_name, prompt_system (), messages, tools, max_out)
+        : llm_openai_request (s->model_name, prompt_system (), messages, tools, 0);
+    uint64_t deadline = (uint64_t) zclock_mono () + (deadline_ms - (uint64_t) zclock_time ());
+    s->llm = body ? llm_client_post (s->host->llm, s->provider, body, deadline, on_delta,
+                                     on_model, s)
+                  : NULL;
+    free (body);
+    return s->llm ? 0 : -1;
+}
+
+static void
+host_model_cancel (void *arg)
+{
+    slot_t *s = arg;
+    llm_req_cancel (&s->llm);
+}
+
+/* True when tool-runner had no room for the call: a `busy` error, or a
+ * `busy` result (the call still runs on an instance that went away). */
+static bool
+busy (const proto_msg_t *reply, const json_t *result)
+{
+    if (reply && reply->type == PROTO_error)
+        return strcmp (reply->body.error.code, "busy") == 0;
+    if (!reply || reply->type != PROTO_tools_result || reply->body.tools_result.ok)
+        return false;
+    return strcmp (json_string_value (json_object_get (json_object_get (result, "error"),
+                                                       "code")) ?: "", "busy") == 0;
+}
+
+static json_t *
+error_result (const char *code, const char *message)
+{
+    return json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code", code, "message",
+                      message);
+}
+
+static void
+on_tool (const proto_msg_t *reply, const char *error, void *arg)
+{
+    slot_t *s = arg;
+    s->tool_req[0] = '\0';
+    json_t *result = NULL;
+    bool ok = false;
+    uint64_t us = 0;
+    const char *served_by = NULL;
+    if (!reply)
+        result = error_result ("tool_runner_unavailable", error);
+    else if (reply->type == PROTO_error)
+        result = error_result (reply->body.error.code, reply->body.error.message);
+    else if (reply->type == PROTO_tools_result) {
+        const proto_tools_result_t *b = &reply->body.tools_result;
+        char why[128];
+        result = mpjson_decode (b->result.data, b->result.size, 64, why, sizeof why);
+        ok = b->ok;
+        us = b->duration_us;
+        served_by = b->instance;
+    }
+    run_tool_done (s->run, ok, busy (reply, result), result, us / 1000, served_by);
+}
+
+static int
+host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
+           uint64_t timeout_ms)
+{
+    slot_t *s = arg;
+    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
+    const char *id = run_id (s->run), *user = run_user (s->run);
+    proto_set_str (&req->env.corr, id);
+    proto_set_str (&req->env.run, id);
+    proto_set_str (&req->env.cause, s->last_event[0] ? s->last_event : NULL);
+    /* the run's starter: tool-runner acts on their sandboxes only */
+    proto_set_str (&req->env.user, *user ? user : NULL);
+    req->env.op = run_op (s->run);
+    proto_set_str (&req->body.tools_call.name, name);
+    proto_set_str (&req->body.tools_call.call_id, call_id);
+    req->body.tools_call.timeout_ms = timeout_ms;
+    mpjson_set (&req->body.tools_call.args, args, 64);
+    /* resent every 10 s until the budget ends: a lost reply costs 10 s,
+     * and tool-runner answers a resent id from its cache */
+    int retries = (int) (timeout_ms / 10000 < 360 ? timeout_ms / 10000 : 360);
+    int rc = rpc_call (s->host->rpc, "tool-runner", req, 10000, retries, on_tool, s);
+    if (rc == 0)
+        snprintf (s->tool_req, sizeof s->tool_req, "%s", req->env.id);
+    proto_msg_destroy (&req);
+    return rc ? -1 : 0;
+}
+
+/* Forgets the request, so tool-runner's late answer is ignored, and
+ * publishes tools.cancel: whichever tool-runner runs it stops it. */
+static void
+host_tool_cancel (void *arg, const char *call_id, const char *reason)
+{
+    slot_t *s = arg;
+    if (s->tool_req[0])
+        rpc_forget (s->host->rpc, s->tool_req);
+    s->tool_req[0] = '\0';
+    proto_msg_t *msg = proto_msg_new (PROTO_tools_cancel, NULL);
+    char topic[256];
+    snprintf (topic, sizeof topic, "tools.cancel.%s", call_id);
+    proto_set_str (&msg->body.tools_cancel.call_id, call_id);
+    proto_set_str (&msg->body.tools_cancel.reason, reason);
+    if (bus_pub_send (svc_pub (s->host->svc), topic, msg))
+        clog_error (NULL, "cannot publish %s", topic);
+    proto_msg_destroy (&msg);
+}
+
+static int
+on_wake (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    slot_t *s = arg;
+    s->wake_timer = -1;
+    run_wake (s->run);
+    return 0;
+}
+
+static int
+host_wake (void *arg, uint64_t delay_ms)
+{
+    slot_t *s = arg;
+    s->wake_timer = zloop_timer (s->host->loop, delay_ms, 1, on_wake, s);
+    return s->wake_timer < 0 ? -1 : 0;
+}
+
+static void
+host_wake_cancel (void *arg)
+{
+    slot_t *s = arg;
+    if (s->wake_timer >= 0)
+        zloop_timer_end (s->host->loop, s->wake_timer);
+    s->wake_timer = -1;
+}
+
+static void
+host_emit (void *arg, evk_kind_t kind, json_t *data)
+{
+    emit (arg, kind, data, NULL, NULL);
+}
+
+static json_t *
+snapshot (const slot_t *s)
+{
+    return runhost_snapshot (s->host, s->run);
+}
+
+/* A live run's snapshot waits for the next flush (a run that moved three
+ * times meanwhile is written once); a finished one is staged at once,
+ * since the run is about to be freed. */
+static void
+host_save (void *arg)
+{
+    slot_t *s = arg;
+    runhost_t *self = s->host;
+    const char *id = run_id (s->run);
+    if (run_live (s->run)) {
+        zhashx_update (self->dirty, id, s);
+        return;
+    }
+    zhashx_delete (self->dirty, id);
+    json_t *snap = snapshot (s);
+    if (!snap || runstore_put (self->store, id, snap, false))
+        clog_error (id, "cannot save the run's last state");
+    json_decref (snap);
+}
+
+/* A run ended: a completed one leaves its conversation to its thread;
+ * its snapshot is staged, and it leaves memory. */
+static void
+host_ended (void *arg)
+{
+    slot_t *s = arg;
+    runhost_t *self = s->host;
+    if (strcmp (run_status (s->run), "completed") == 0
+        && runstore_save_thread (self->store, run_thread (s->run), run_messages (s->run)))
+        clog_error (run_id (s->run), "cannot keep the thread's conversation");
+    zhashx_delete (self->runs, run_id (s->run));
+}
+
+static const run_host_t s_host = {
+    host_now_ms, host_clock_us, host_catalogue, host_model, host_model_cancel, host_tool,
+    host_tool_cancel, host_wake, host_wake_cancel, host_emit, host_save, host_ended,
+};
+
+static int
+on_flush (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    runhost_t *self = arg;
+    for (slot_t *s = zhashx_first (self->dirty); s; s = zhashx_next (self->dirty)) {
+        json_t *snap = snapshot (s);
+        if (!snap || runstore_put (self->store, run_id (s->run), snap, true))
+            clog_error (run_id (s->run), "cannot save the run's state");
+        json_decref (snap);
+    }
+    zhashx_purge (self->dirty);
+    runstore_flush (self->store);
+    return 0;
+}
+
+static int
+on_wall (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    slot_t *s = arg;
+    s->wall_timer = -1;
+    run_deadline_passed (s->run);
+    return 0;
+}
+
+/* Takes the slot into the running set with its wall-clock timer. */
+static void
+adopt (runhost_t *self, slot_t *s)
+{
+    zhashx_update (self->runs, run_id (s->run), s);
+    int64_t left = run_deadline (s->run) - zclock_time ();
+    s->wall_timer = zloop_timer (self->loop, left > 0 ? (size_t) left : 0, 1, on_wall, s);
+}
+
+
+/* Instances that share the store have stable ids (the launcher's slots,
+ * a container's host name) and resume only the runs they started, since
+ * a run is addressed to its owner (runroute.h). A process with a random
+ * id is alone with its store and resumes every run, whoever started it. */
+int
+runhost_resume (runhost_t *self)
+{
+    zlist_t *ids = runstore_live (self->store);
+    if (!ids)
+        return -1;
+    bool shared = *cfg_str ("CAISSON_INSTANCE") != '\0';
+    for (char *id = zlist_first (ids); id; id = zlist_next (ids)) {
+        json_t *snap = runstore_load (self->store, id);
+        const char *owner = json_string_value (json_object_get (snap, "owner"));
+        if (!snap || (shared && owner && strcmp (owner, svc_instance (self->svc)) != 0)) {
+            json_decref (snap);
+            continue;
+        }
+        char why[256];
+        slot_t *s = slot_new (self);
+        if (s && !(s->run = run_from_json (&s_host, s, snap, why, sizeof why))) {
+            clog_error (id, "cannot resume the run: its snapshot is malformed: %s", why);
+            slot_destroy (&s);
+        }
+        json_decref (snap);
+        if (!s)
+            continue;
+        adopt (self, s);
+        s->provider = llm_provider_find (run_model (s->run), &s->model_name);
+        if (!s->provider) {
+            run_end (s->run, "orchestrator_restarted", "the run's model is no longer known");
+            continue;
+        }
+        clog_info (id, "resumed after a restart (%s)", run_status (s->run));
+        emit (s, EVK_resumed, EVK (resumed, .status = run_status (s->run)), NULL, NULL);
+        run_advance (s->run);
+    }
+    zlist_destroy (&ids);
+    return 0;
+}
+
+
+/* event-log answered run_started: the run goes on, or (not stored) is
+ * dropped; the starter is told either way. */
+static void
+on_started (const proto_msg_t *reply, const char *error, void *arg)
+{
+    starting_t *st = arg;
+    slot_t *s = st->slot;
+    runhost_t *self = s->host;
+    zlist_remove (self->starting, st);
+    if (reply && reply->type == PROTO_event_ack) {
+        adopt (self, s);
+        host_save (s);
+        st->fn (s->run, NULL, NULL, st->arg);
+        run_advance (s->run);
+    }
+    else {
+        const char *code = reply && reply->type == PROTO_error ? reply->body.error.code
+                                                               : "unavailable";
+        const char *why = reply && reply->type == PROTO_error ? reply->body.error.message
+                        : error ? error : "event-log answered with an unexpected message";
+        st->fn (s->run, code, why, st->arg);
+        slot_destroy (&s);
+    }
+    free (st);
+}
+
+int
+runhost_start (runhost_t *self, const run_spec_t *spec, const char *cause, json_t *data,
+               runhost_started_fn *fn, void *arg)
+{
+    slot_t *s = slot_new (self);
+    starting_t *st = s ? calloc (1, sizeof *st) : NULL;
+    if (st)
+        s->run = run_new (&s_host, s, spec);
+    if (!st || !s->run) {
+        free (st);
+        slot_destroy (&s);
+        json_decref (data);
+        return -1;
+    }
+    s->provider = llm_provider_find (run_model (s->run), &s->model_name);
+    snprintf (s->last_event, sizeof s->last_event, "%s", cause);
+    *st = (starting_t) { s, fn, arg };
+    zlist_append (self->starting, st);
+    emit (s, EVK_run_started, data, on_started, st);
+    return 0;
+}
+
+run_t *
+runhost_run (runhost_t *self, const char *id)
+{
+    slot_t *s = zhashx_lookup (self->runs, id);
+    return s ? s->run : NULL;
+}
+
+json_t *
+runhost_snapshot (runhost_t *self, const run_t *run)
+{
+    json_t *snap = run_to_json (run);
+    json_object_set_new (snap, "owner", json_string (svc_instance (self->svc)));
+    return snap;
+}
+
+size_t
+runhost_live_of (runhost_t *self, const char *user)
+{
+    size_t n = 0;
+    user = user ? user : "";
+    for (slot_t *s = zhashx_first (self->runs); s; s = zhashx_next (self->runs))
+        n += !strcmp (run_user (s->run), user);
+    for (starting_t *st = zlist_first (self->starting); st; st = zlist_next (self->starting))
+        n += !strcmp (run_user (st->slot->run), user);
+    return n;
+}
+
+const json_t *
+runhost_catalogue (runhost_t *self)
+{
+    return self->tools;
+}
+
+runhost_t *
+runhost_new (svc_t *svc, runstore_t *store)
+{
+    runhost_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->svc = svc;
+    self->store = store;
+    self->loop = svc_loop (svc);
+    self->rpc = rpc_new (self->loop, cfg_str ("CAISSON_BUS"));
+    self->llm = llm_client_new (self->loop);
+    self->runs = zhashx_new ();
+    self->dirty = zhashx_new ();
+    self->waiting = zlist_new ();
+    self->starting = zlist_new ();
+    self->flush_timer = zloop_timer (self->loop, FLUSH_MS, 0, on_flush, self);
+    if (!self->rpc || !self->llm || !self->runs || !self->dirty || !self->waiting
+        || !self->starting || self->flush_timer < 0) {
+        runhost_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->runs, drop_slot);
+    uint64_t total = cfg_u64 ("CAISSON_LLM_TIMEOUT_MS");
+    llm_client_set_limits (self->llm, (int) cfg_u64 ("CAISSON_LLM_RETRIES"), total, total / 10);
+    return self;
+}
+
+void
+runhost_destroy (runhost_t **self_p)
+{
+    runhost_t *self = *self_p;
+    if (!self)
+        return;
+    for (starting_t *st = self->starting ? zlist_pop (self->starting) : NULL; st;
+         st = zlist_pop (self->starting)) {
+        st->fn (NULL, NULL, NULL, st->arg);
+        slot_destroy (&st->slot);
+        free (st);
+    }
+    if (self->dirty)
+        on_flush (self->loop, self->flush_timer, self);
+    if (self->flush_timer >= 0)
+        zloop_timer_end (self->loop, self->flush_timer);
+    zlist_destroy (&self->starting);
+    zhashx_destroy (&self->runs);
+    zhashx_destroy (&self->dirty);
+    zlist_destroy (&self->waiting);
+    llm_client_destroy (&self->llm);
+    rpc_destroy (&self->rpc);
+    json_decref (self->tools);
+    free (self);
+    *self_p = NULL;
+}

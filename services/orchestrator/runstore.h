@@ -1,0 +1,53 @@
+/* runstore: the orchestrator's own LMDB under $CAISSON_DATA/orchestrator.
+ * It stores JSON by key and knows nothing of what a run holds.
+ *
+ * `runs` maps a run id to its latest snapshot (a JSON map), `live` lists
+ * the runs not finished (what a restart resumes), `threads` maps a thread
+ * to its conversation after its last completed run, trimmed to a size the
+ * model's context can take; `owners` maps a thread to the user who
+ * started it (its conversation is theirs alone).
+ *
+ * Snapshots are staged and written in one transaction by runstore_flush
+ * (the caller groups the transitions of a few ms into one write); loads
+ * see staged snapshots. The environment runs with MDB_NOSYNC: a killed
+ * process loses only what was not flushed, a host crash perhaps a little
+ * more. */
+#ifndef CAISSON_RUNSTORE_H
+#define CAISSON_RUNSTORE_H
+
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct _runstore_t runstore_t;
+
+/* Opens (creating) the store in dir. NULL when it cannot. */
+runstore_t *runstore_new (const char *dir);
+/* Flushes what is staged and closes. */
+void runstore_destroy (runstore_t **self_p);
+
+/* Stages snap (borrowed) as run id's snapshot, replacing one staged
+ * before; live: the run is unfinished (listed by runstore_live). Returns
+ * 0 or -1. */
+int runstore_put (runstore_t *self, const char *id, const json_t *snap, bool live);
+/* Writes every staged snapshot in one transaction. Returns 0 or -1. */
+int runstore_flush (runstore_t *self);
+/* The snapshot of run id (new; staged or stored), or NULL. */
+json_t *runstore_load (runstore_t *self, const char *id);
+/* The ids of the unfinished runs (new list of strings), or NULL when the
+ * store cannot be read. */
+zlist_t *runstore_live (runstore_t *self);
+
+/* Claims thread for user, or checks that it is theirs: a thread belongs
+ * to whoever started its first run, recorded durably before that run
+ * starts. Returns 0 when user (or an operator) may run in it, 1 when it is
+ * another user's (or an older thread whose owner was never recorded), -1
+ * when the store fails. */
+int runstore_claim_thread (runstore_t *self, const char *thread, const char *user, bool op);
+/* The conversation of a thread so far (new array, maybe empty). */
+json_t *runstore_thread (runstore_t *self, const char *thread);
+/* Keeps messages as thread's conversation, the oldest exchanges dropped
+ * to fit 256 KiB. Returns 0 or -1. */
+int runstore_save_thread (runstore_t *self, const char *thread, const json_t *messages);
+
+#endif

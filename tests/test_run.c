@@ -1,0 +1,854 @@
+/* test_run: the run state machine in-process, every transition, with a
+ * recording host standing in for orch: no sockets, broker or model
+ * server. Events are driven with the shapes the real sources produce (an
+ * llm_turn_t as llm_stream builds it, tool results as tool-runner's). */
+#include "support.h"
+#include "run.h"
+
+#include <string.h>
+
+#define T0 1700000000000LL      /* the fake wall clock's start, ms */
+
+typedef struct {
+    int64_t now_ms, clock_us;
+    json_t *catalogue;          /* NULL: not loaded yet */
+    json_t *events;             /* [{kind, data}] */
+    int models, model_cancels, tools, tool_cancels, wakes, wake_cancels, saves, ended;
+    bool fail_model, fail_tool;
+    char call_id[256], tool[64], cancelled[256];
+    uint64_t timeout_ms, max_out, deadline_ms, wake_ms;
+    size_t model_tools;         /* how many tools the model was offered */
+} rec_t;
+
+static int64_t h_now_ms (void *a) { return ((rec_t *) a)->now_ms; }
+static int64_t h_clock_us (void *a) { return ((rec_t *) a)->clock_us; }
+static const json_t *h_catalogue (void *a) { return ((rec_t *) a)->catalogue; }
+
+static int
+h_model (void *a, const json_t *messages, const json_t *tools, uint64_t max_out,
+         uint64_t deadline_ms)
+{
+    rec_t *h = a;
+    assert_true (json_is_array (messages));
+    h->models++;
+    h->model_tools = json_array_size (tools);
+    h->max_out = max_out;
+    h->deadline_ms = deadline_ms;
+    return h->fail_model ? -1 : 0;
+}
+
+static void h_model_cancel (void *a) { ((rec_t *) a)->model_cancels++; }
+
+static int
+h_tool (void *a, const char *call_id, const char *name, const json_t *args, uint64_t timeout_ms)
+{
+    rec_t *h = a;
+    assert_true (json_is_object (args));
+    h->tools++;
+    snprintf (h->call_id, sizeof h->call_id, "%s", call_id);
+    snprintf (h->tool, sizeof h->tool, "%s", name);
+    h->timeout_ms = timeout_ms;
+    return h->fail_tool ? -1 : 0;
+}
+
+static void
+h_tool_cancel (void *a, const char *call_id, const char *reason)
+{
+    rec_t *h = a;
+    assert_non_null (reason);
+    h->tool_cancels++;
+    snprintf (h->cancelled, sizeof h->cancelled, "%s", call_id);
+}
+
+static int
+h_wake (void *a, uint64_t ms)
+{
+    rec_t *h = a;
+    h->wakes++;
+    h->wake_ms = ms;
+    return 0;
+}
+
+static void h_wake_cancel (void *a) { ((rec_t *) a)->wake_cancels++; }
+
+/* Records an event, checked against its declaration in proto/events.def. */
+static void
+h_emit (void *a, evk_kind_t kind, json_t *data)
+{
+    rec_t *h = a;
+    char why[256];
+    assert_non_null (data);
+    if (evk_check (evk_name (kind), data, why, sizeof why))
+        fail_msg ("%s", why);
+    json_array_append_new (h->events, json_pack ("{s:s, s:o}", "kind", evk_name (kind), "data",
+                                                 data));
+}
+
+static void h_save (void *a) { ((rec_t *) a)->saves++; }
+static void h_ended (void *a) { ((rec_t *) a)->ended++; }
+
+static const run_host_t s_host = {
+    h_now_ms, h_clock_us, h_catalogue, h_model, h_model_cancel, h_tool, h_tool_cancel,
+    h_wake, h_wake_cancel, h_emit, h_save, h_ended,
+};
+
+static rec_t s_rec;
+
+/* The catalogue as orch keeps it: what the model sees, and the flags. */
+static json_t *
+catalogue (void)
+{
+    return json_pack ("[{s:s, s:{s:s}}, {s:s, s:{s:s}, s:b}, {s:s, s:{s:s}, s:b}]",
+                      "name", "writeFiles", "inputSchema", "type", "object",
+                      "name", "runCommand", "inputSchema", "type", "object", "runsTests", 1,
+                      "name", "deploy", "inputSchema", "type", "object", "mutates", 1);
+}
+
+static int
+setup (void **state)
+{
+    (void) state;
+    memset (&s_rec, 0, sizeof s_rec);
+    s_rec.now_ms = T0;
+    s_rec.clock_us = 1000;
+    s_rec.catalogue = catalogue ();
+    s_rec.events = json_array ();
+    return 0;
+}
+
+static int
+teardown (void **state)
+{
+    (void) state;
+    json_decref (s_rec.catalogue);
+    json_decref (s_rec.events);
+    return 0;
+}
+
+/* A new run (not started) with the given policy text and client tools. */
+static run_t *
+new_run_with (const char *policy, const char *client, run_budgets_t max)
+{
+    json_t *p = json_loads (policy ? policy : "{\"approval\":\"ask\"}", 0, NULL);
+    json_t *c = client ? json_loads (client, 0, NULL) : NULL;
+    run_spec_t spec = { "r1", "th1", "replay/demo", "alice", "do it", false, NULL, p, c, max,
+                        T0 };
+    run_t *r = run_new (&s_host, &s_rec, &spec);
+    json_decref (p);
+    json_decref (c);
+    assert_non_null (r);
+    return r;
+}
+
+static run_t *
+new_run (void)
+{
+    return new_run_with (NULL, NULL, (run_budgets_t) { 10, 10, 600, 100000 });
+}
+
+/* The n-th event from the end (0: the last) of kind, or NULL. */
+static json_t *
+event (const char *kind, int nth)
+{
+    for (size_t i = json_array_size (s_rec.events); i-- > 0;) {
+        json_t *e = json_array_get (s_rec.events, i);
+        if (strcmp (json_string_value (json_object_get (e, "kind")), kind) == 0 && nth-- == 0)
+            return json_object_get (e, "data");
+    }
+    return NULL;
+}
+
+static int
+count (const char *kind)
+{
+    int n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach (s_rec.events, i, e)
+        n += strcmp (json_string_value (json_object_get (e, "kind")), kind) == 0;
+    return n;
+}
+
+/* A model turn as llm_stream builds it: text and up to two calls. */
+static void
+model_says (run_t *r, const char *text, const char *name, const char *args, const char *name2,
+            uint64_t in, uint64_t out)
+{
+    llm_turn_t t;
+    memset (&t, 0, sizeof t);
+    t.text = (char *) text;
+    t.text_len = text ? strlen (text) : 0;
+    const char *names[2] = { name, name2 };
+    for (int i = 0; i < 2 && names[i]; i++) {
+        t.calls[i].id = (char *) (i ? "c2" : "c1");
+        t.calls[i].name = (char *) names[i];
+        t.calls[i].args = (char *) (args ? args : "{}");
+        t.calls[i].args_len = strlen (t.calls[i].args);
+        t.ncalls++;
+    }
+    t.input_tokens = in;
+    t.output_tokens = out;
+    t.complete = true;
+    run_model_done (r, &t);
+}
+
+/* tool-runner's result for a runCommand that exited with code. */
+static void
+tool_answers (run_t *r, int code)
+{
+    run_tool_done (r, code == 0, false,
+                   json_pack ("{s:b, s:i, s:s}", "success", code == 0, "exitCode", code,
+                              "stdout", "ok"), 12, "tr-1");
+}
+
+static void
+assert_status (run_t *r, const char *status)
+{
+    assert_string_equal (run_status (r), status);
+}
+
+/* ---- transitions ---- */
+
+static void
+test_start_calls_model (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (NULL, "[{\"name\":\"pick\",\"inputSchema\":{\"type\":\"object\"}}]",
+                             (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    assert_int_equal (s_rec.models, 1);
+    assert_int_equal (s_rec.model_tools, 4);        /* the catalogue and the client's tool */
+    assert_int_equal (s_rec.max_out, 8192);
+    assert_int_equal (s_rec.deadline_ms, T0 + 600000);
+    assert_int_equal (json_integer_value (json_object_get (event ("step_started", 0), "step")), 1);
+    run_advance (r);                                /* in flight: nothing more */
+    assert_int_equal (s_rec.models, 1);
+    run_destroy (&r);
+}
+
+static void
+test_waits_for_catalogue (void **state)
+{
+    (void) state;
+    json_t *cat = s_rec.catalogue;
+    s_rec.catalogue = NULL;
+    run_t *r = new_run ();
+    run_advance (r);
+    assert_int_equal (s_rec.models, 0);
+    s_rec.catalogue = cat;
+    run_advance (r);
+    assert_int_equal (s_rec.models, 1);
+    run_destroy (&r);
+}
+
+static void
+test_text_completes (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, "all done", NULL, NULL, NULL, 10, 5);
+    assert_status (r, "completed");
+    assert_false (run_live (r));
+    assert_int_equal (s_rec.ended, 1);
+    assert_string_equal (json_string_value (json_object_get (event ("complete", 0), "answer")),
+                         "all done");
+    assert_int_equal (count ("usage"), 1);
+    assert_int_equal (count ("text"), 1);
+    assert_int_equal (count ("plan"), 0);
+    /* the conversation: the task, then the answer */
+    assert_int_equal (json_array_size (run_messages (r)), 2);
+    run_destroy (&r);
+}
+
+static void
+test_tool_call_and_result (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    s_rec.now_ms += 2000;
+    model_says (r, "first I test", "runCommand", "{\"command\":\"make test\"}", NULL, 10, 5);
+    assert_int_equal (s_rec.tools, 1);
+    assert_string_equal (s_rec.call_id, "r1/c1");
+    assert_string_equal (s_rec.tool, "runCommand");
+    assert_int_equal (s_rec.timeout_ms, 598000);
+    assert_int_equal (count ("plan"), 1);
+    assert_string_equal (json_string_value (json_object_get (event ("tool_call", 0), "name")),
+                         "runCommand");
+    tool_answers (r, 0);
+    json_t *res = event ("tool_result", 0);
+    assert_true (json_is_true (json_object_get (res, "ok")));
+    assert_string_equal (json_string_value (json_object_get (res, "toolRunner")), "tr-1");
+    assert_int_equal (s_rec.models, 2);             /* back to the model */
+    tool_answers (r, 0);                            /* a late answer: ignored */
+    assert_int_equal (count ("tool_result"), 1);
+    run_destroy (&r);
+}
+
+static void
+test_bad_arguments_refused (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "not json", NULL, 1, 1);
+    assert_int_equal (s_rec.tools, 0);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (json_object_get (
+        event ("tool_result", 0), "result"), "error"), "code")), "bad_arguments");
+    assert_int_equal (s_rec.models, 2);
+    run_destroy (&r);
+}
+
+static void
+test_mutating_asks_then_approved (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "deploy", "{}", NULL, 1, 1);
+    assert_status (r, "awaiting_approval");
+    assert_int_equal (s_rec.tools, 0);
+    assert_non_null (event ("ask_approval", 0));
+    json_t *p = run_pending (r);
+    assert_string_equal (json_string_value (json_object_get (p, "toolCallId")), "c1");
+    json_decref (p);
+    char why[256];
+    assert_int_equal (run_decide (r, "c9", true, NULL, why, sizeof why), -1);
+    assert_non_null (strstr (why, "awaits approval of call c1, not c9"));
+    assert_int_equal (run_tool_result (r, "c1", "{}", false, why, sizeof why), -1);
+    assert_non_null (strstr (why, "not awaiting a client tool result"));
+    assert_int_equal (run_decide (r, "c1", true, NULL, why, sizeof why), 0);
+    assert_true (json_is_true (json_object_get (event ("approval_decision", 0), "approved")));
+    assert_status (r, "running");
+    assert_int_equal (s_rec.tools, 1);
+    assert_string_equal (s_rec.tool, "deploy");
+    assert_int_equal (run_decide (r, "c1", true, NULL, why, sizeof why), -1);
+    run_destroy (&r);
+}
+
+static void
+test_declined (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "deploy", "{}", NULL, 1, 1);
+    char why[256];
+    assert_int_equal (run_decide (r, "c1", false, "not today", why, sizeof why), 0);
+    assert_int_equal (s_rec.tools, 0);
+    json_t *res = json_object_get (event ("tool_result", 0), "result");
+    assert_true (json_is_true (json_object_get (res, "declined")));
+    assert_string_equal (json_string_value (json_object_get (res, "reason")), "not today");
+    assert_int_equal (s_rec.models, 2);
+    run_destroy (&r);
+}
+
+static void
+test_policy_denies (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with ("{\"approval\":\"never\"}", NULL,
+                             (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "deploy", "{}", NULL, 1, 1);
+    assert_int_equal (s_rec.tools, 0);
+    assert_true (json_is_true (json_object_get (json_object_get (event ("tool_result", 0),
+                                                                 "result"), "declined")));
+    run_destroy (&r);
+}
+
+static void
+test_client_tool (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (NULL, "[{\"name\":\"pick\",\"inputSchema\":{\"type\":\"object\"}}]",
+                             (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "pick", "{}", NULL, 1, 1);
+    assert_status (r, "awaiting_tool_result");
+    assert_true (json_is_true (json_object_get (event ("tool_call", 0), "client")));
+    assert_int_equal (s_rec.tools, 0);
+    s_rec.now_ms += 1500;
+    char why[256];
+    assert_int_equal (run_tool_result (r, "c1", "{\"colour\":\"red\"}", false, why, sizeof why),
+                      0);
+    json_t *res = event ("tool_result", 0);
+    assert_true (json_is_true (json_object_get (res, "client")));
+    assert_int_equal (json_integer_value (json_object_get (res, "durationMs")), 1500);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (res, "result"),
+                                                             "colour")), "red");
+    assert_int_equal (s_rec.models, 2);
+    run_destroy (&r);
+}
+
+static void
+test_client_tool_clash_fails (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (NULL, "[{\"name\":\"deploy\"}]",
+                             (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    assert_status (r, "failed");
+    assert_int_equal (s_rec.models, 0);
+    run_destroy (&r);
+}
+
+/* ---- ends: cancel in each state, model errors, budgets ---- */
+
+static void
+cancelled (run_t *r)
+{
+    run_end (r, "cancelled", "cancelled on request");
+    assert_status (r, "cancelled");
+    assert_int_equal (s_rec.ended, 1);
+    assert_string_equal (json_string_value (json_object_get (event ("failed", 0), "status")),
+                         "cancelled");
+    run_end (r, "cancelled", "again");              /* once ended, nothing more */
+    assert_int_equal (count ("failed"), 1);
+}
+
+static void
+test_cancel_in_model (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    cancelled (r);
+    assert_int_equal (s_rec.model_cancels, 1);
+    assert_int_equal (s_rec.tool_cancels, 0);
+    model_says (r, "late", NULL, NULL, NULL, 1, 1);  /* ignored */
+    assert_int_equal (count ("usage"), 0);
+    run_destroy (&r);
+}
+
+static void
+test_cancel_in_tool (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    s_rec.clock_us += 7000;
+    cancelled (r);
+    assert_int_equal (s_rec.tool_cancels, 1);
+    assert_string_equal (s_rec.cancelled, "r1/c1");
+    json_t *res = event ("tool_result", 0);
+    assert_int_equal (json_integer_value (json_object_get (res, "durationMs")), 7);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (json_object_get (
+        res, "result"), "error"), "code")), "cancelled");
+    run_destroy (&r);
+}
+
+static void
+test_cancel_waiting (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "deploy", "{}", NULL, 1, 1);
+    cancelled (r);
+    assert_int_equal (s_rec.tool_cancels + s_rec.model_cancels, 0);
+    run_destroy (&r);
+    teardown (state), setup (state);
+    r = new_run_with (NULL, "[{\"name\":\"pick\"}]", (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "pick", "{}", NULL, 1, 1);
+    cancelled (r);
+    char why[256];
+    assert_int_equal (run_tool_result (r, "c1", "{}", false, why, sizeof why), -1);
+    run_destroy (&r);
+    teardown (state), setup (state);
+    json_t *cat = s_rec.catalogue;
+    s_rec.catalogue = NULL;
+    r = new_run ();
+    run_advance (r);
+    cancelled (r);
+    s_rec.catalogue = cat;
+    run_destroy (&r);
+}
+
+static void
+test_busy_then_cancel (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    run_tool_done (r, false, true, json_pack ("{s:b, s:{s:s}}", "success", 0, "error", "code",
+                                              "busy"), 0, NULL);
+    assert_int_equal (s_rec.wakes, 1);
+    assert_int_equal (s_rec.wake_ms, 250);
+    assert_int_equal (count ("tool_result"), 0);
+    run_wake (r);                                   /* the same call again, no new event */
+    assert_int_equal (s_rec.tools, 2);
+    assert_int_equal (count ("tool_call"), 1);
+    run_tool_done (r, false, true, NULL, 0, NULL);
+    assert_int_equal (s_rec.wake_ms, 500);
+    cancelled (r);
+    assert_int_equal (s_rec.wake_cancels, 1);
+    assert_int_equal (s_rec.tool_cancels, 1);
+    run_destroy (&r);
+}
+
+static void
+test_busy_without_room_is_the_result (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (NULL, NULL, (run_budgets_t) { 10, 10, 1, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    run_tool_done (r, false, true, json_pack ("{s:b, s:{s:s}}", "success", 0, "error", "code",
+                                              "busy"), 0, NULL);
+    assert_int_equal (s_rec.wakes, 0);
+    assert_int_equal (count ("tool_result"), 1);
+    run_destroy (&r);
+}
+
+static void
+test_model_error (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    run_model_failed (r, 3, "HTTP 503");
+    assert_status (r, "failed");
+    assert_string_equal (json_string_value (json_object_get (event ("failed", 0), "reason")),
+                         "model call failed after 3 attempts: HTTP 503");
+    run_destroy (&r);
+    teardown (state), setup (state);
+    s_rec.fail_model = true;
+    r = new_run ();
+    run_advance (r);
+    assert_status (r, "failed");
+    run_destroy (&r);
+}
+
+static void
+expect_exhausted (run_t *r, const char *budget)
+{
+    assert_status (r, "budget_exhausted");
+    const char *why = json_string_value (json_object_get (event ("failed", 0), "reason"));
+    assert_non_null (strstr (why, budget));
+    assert_int_equal (s_rec.ended, 1);
+}
+
+static void
+test_budget_steps (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (NULL, NULL, (run_budgets_t) { 1, 10, 600, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    tool_answers (r, 0);
+    expect_exhausted (r, "steps");
+    assert_int_equal (s_rec.models, 1);
+    run_destroy (&r);
+}
+
+static void
+test_budget_tool_calls (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (NULL, NULL, (run_budgets_t) { 10, 1, 600, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", "writeFiles", 1, 1);
+    tool_answers (r, 0);
+    expect_exhausted (r, "toolCalls");
+    assert_int_equal (s_rec.tools, 1);
+    run_destroy (&r);
+}
+
+static void
+test_budget_tokens (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (NULL, NULL, (run_budgets_t) { 10, 10, 600, 100 });
+    run_advance (r);
+    assert_int_equal (s_rec.max_out, 100);
+    model_says (r, NULL, "runCommand", "{}", NULL, 80, 30);
+    expect_exhausted (r, "tokens");
+    assert_int_equal (s_rec.tools, 0);
+    run_destroy (&r);
+}
+
+static void
+test_budget_seconds (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with (NULL, NULL, (run_budgets_t) { 10, 10, 30, 100000 });
+    assert_int_equal (run_deadline (r), T0 + 30000);
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    s_rec.now_ms += 30000;
+    run_deadline_passed (r);
+    expect_exhausted (r, "wallSeconds");
+    assert_int_equal (s_rec.tool_cancels, 1);
+    run_destroy (&r);
+}
+
+/* The persisted usage: seconds and tokens are counted (they were 0). */
+static void
+test_usage_counted (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", NULL, 70, 30);
+    s_rec.now_ms += 4200;
+    json_t *j = run_to_json (r);
+    json_t *used = json_object_get (j, "used");
+    assert_int_equal (json_integer_value (json_object_get (used, "seconds")), 4);
+    assert_int_equal (json_integer_value (json_object_get (used, "tokens")), 100);
+    assert_int_equal (json_integer_value (json_object_get (used, "steps")), 1);
+    assert_int_equal (json_integer_value (json_object_get (used, "toolCalls")), 1);
+    json_decref (j);
+    run_end (r, "cancelled", "x");
+    s_rec.now_ms += 60000;                          /* an ended run's seconds stay put */
+    j = run_to_json (r);
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (j, "used"),
+                                                           "seconds")), 4);
+    json_decref (j);
+    run_destroy (&r);
+}
+
+static void
+test_verify (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with ("{\"verify\":[\"tests_passed\"]}", NULL,
+                             (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    assert_false (json_is_true (json_object_get (event ("check", 0), "ok")));
+    assert_string_equal (json_string_value (json_object_get (event ("check", 0), "detail")),
+                         "no test command was run");
+    assert_int_equal (s_rec.models, 2);             /* feedback goes back to the model */
+    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    tool_answers (r, 1);
+    model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    assert_string_equal (json_string_value (json_object_get (event ("check", 0), "detail")),
+                         "the last test command failed");
+    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    tool_answers (r, 0);
+    model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    assert_true (json_is_true (json_object_get (event ("check", 0), "ok")));
+    assert_status (r, "completed");
+    run_destroy (&r);
+}
+
+static void
+test_verify_gives_up (void **state)
+{
+    (void) state;
+    run_t *r = new_run_with ("{\"verify\":[\"tests_passed\"]}", NULL,
+                             (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    /* writeFiles does not run tests (the catalogue says which do) */
+    for (int i = 0; i < 3; i++) {
+        model_says (r, NULL, "writeFiles", "{}", NULL, 1, 1);
+        tool_answers (r, 0);
+        model_says (r, "done", NULL, NULL, NULL, 1, 1);
+    }
+    assert_status (r, "failed");
+    assert_int_equal (count ("check"), 3);
+    run_destroy (&r);
+}
+
+/* ---- the JSON form ---- */
+
+/* Saves r, rebuilds it from the JSON, and checks the copy says the same. */
+static run_t *
+round_trip (run_t **r_p)
+{
+    json_t *j = run_to_json (*r_p);
+    char *text = json_dumps (j, JSON_COMPACT);
+    json_t *back = json_loads (text, 0, NULL);
+    free (text);
+    char why[256] = "";
+    run_t *copy = run_from_json (&s_host, &s_rec, back, why, sizeof why);
+    if (!copy)
+        fail_msg ("from_json: %s", why);
+    json_t *j2 = run_to_json (copy);
+    assert_true (json_equal (j, j2));
+    json_decref (j);
+    json_decref (j2);
+    json_decref (back);
+    run_destroy (r_p);
+    return copy;
+}
+
+static void
+test_resume_model_in_flight (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    r = round_trip (&r);
+    run_advance (r);                                /* the model is called again */
+    assert_int_equal (s_rec.models, 2);
+    model_says (r, "ok", NULL, NULL, NULL, 1, 1);
+    assert_status (r, "completed");
+    run_destroy (&r);
+}
+
+static void
+test_resume_tool_in_flight (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{}", NULL, 1, 1);
+    r = round_trip (&r);
+    run_advance (r);                                /* the same call id, sent again */
+    assert_int_equal (s_rec.tools, 2);
+    assert_string_equal (s_rec.call_id, "r1/c1");
+    tool_answers (r, 0);
+    assert_int_equal (s_rec.models, 2);
+    run_destroy (&r);
+}
+
+static void
+test_resume_awaiting (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "deploy", "{}", NULL, 1, 1);
+    r = round_trip (&r);
+    run_advance (r);                                /* still waits for a human */
+    assert_status (r, "awaiting_approval");
+    assert_int_equal (s_rec.tools, 0);
+    char why[256];
+    assert_int_equal (run_decide (r, "c1", true, NULL, why, sizeof why), 0);
+    assert_int_equal (s_rec.tools, 1);
+    run_destroy (&r);
+    teardown (state), setup (state);
+    r = new_run_with (NULL, "[{\"name\":\"pick\"}]", (run_budgets_t) { 10, 10, 600, 100000 });
+    run_advance (r);
+    model_says (r, NULL, "pick", "{}", NULL, 1, 1);
+    r = round_trip (&r);
+    run_advance (r);
+    assert_status (r, "awaiting_tool_result");
+    assert_int_equal (run_tool_result (r, "c1", "plain text", false, why, sizeof why), 0);
+    assert_string_equal (json_string_value (json_object_get (event ("tool_result", 0), "result")),
+                         "plain text");
+    run_destroy (&r);
+}
+
+static void
+expect_refused (const char *text, const char *field)
+{
+    json_t *j = json_loads (text, JSON_DECODE_ANY, NULL);
+    assert_non_null (j);
+    char why[256] = "";
+    run_t *r = run_from_json (&s_host, &s_rec, j, why, sizeof why);
+    json_decref (j);
+    if (r)
+        fail_msg ("accepted: %.200s", text);
+    if (!strstr (why, field))
+        fail_msg ("refused with '%s', wanted '%s'", why, field);
+}
+
+static void
+test_hostile_json (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "deploy", "{}", NULL, 1, 1);
+    json_t *good = run_to_json (r);
+    run_destroy (&r);
+    expect_refused ("[]", "expected a map");
+    expect_refused ("42", "expected a map");
+    /* each field made wrong in turn */
+    static const char *const breaks[][2] = {
+        { "{\"id\": 7}", "id" }, { "{\"id\": \"\"}", "id" }, { "{\"thread\": null}", "thread" },
+        { "{\"model\": []}", "model" }, { "{\"user\": 1}", "user" }, { "{\"task\": {}}", "task" },
+        { "{\"status\": 3}", "status" }, { "{\"answer\": 3}", "answer" },
+        { "{\"policy\": \"x\"}", "policy" }, { "{\"messages\": \"x\"}", "messages" },
+        { "{\"messages\": [1]}", "messages[0]" }, { "{\"calls\": {}}", "calls" },
+        { "{\"calls\": [{\"id\": 1}]}", "calls[0]" }, { "{\"next\": -1}", "next" },
+        { "{\"next\": 9}", "next" }, { "{\"next\": \"0\"}", "next" },
+        { "{\"max\": 5}", "max.steps" }, { "{\"used\": {\"steps\": 1.5}}", "used.steps" },
+        { "{\"tokens\": null}", "tokens.input" }, { "{\"startedWall\": -5}", "startedWall" },
+        { "{\"clientTools\": 1}", "clientTools" },
+        { "{\"status\": \"a very long status that does not fit\"}", "status" },
+    };
+    for (size_t i = 0; i < sizeof breaks / sizeof breaks[0]; i++) {
+        json_t *bad = json_deep_copy (good), *patch = json_loads (breaks[i][0], 0, NULL);
+        json_object_update (bad, patch);
+        char *text = json_dumps (bad, JSON_COMPACT);
+        expect_refused (text, breaks[i][1]);
+        free (text);
+        json_decref (bad);
+        json_decref (patch);
+    }
+    /* missing fields */
+    static const char *const keys[] = { "id", "status", "messages", "max", "used", "tokens",
+                                        "startedWall", "next" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *bad = json_deep_copy (good);
+        json_object_del (bad, keys[i]);
+        char *text = json_dumps (bad, JSON_COMPACT);
+        expect_refused (text, keys[i]);
+        free (text);
+        json_decref (bad);
+    }
+    /* huge arrays */
+    json_t *bad = json_deep_copy (good), *many = json_array ();
+    for (int i = 0; i < 100000; i++)
+        json_array_append_new (many, json_pack ("{s:s}", "role", "user"));
+    json_object_set_new (bad, "messages", many);
+    char *text = json_dumps (bad, JSON_COMPACT);
+    expect_refused (text, "messages");
+    free (text);
+    many = json_array ();
+    for (int i = 0; i < 1000; i++)
+        json_array_append_new (many, json_pack ("{s:s, s:s, s:{}, s:s}", "id", "c", "name", "x",
+                                                "args", "state", "pending"));
+    json_object_set_new (bad, "calls", many);
+    json_object_set_new (bad, "messages", json_array ());
+    text = json_dumps (bad, JSON_COMPACT);
+    expect_refused (text, "calls");
+    free (text);
+    json_decref (bad);
+    json_decref (good);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown (name, setup, teardown)
+        T (test_start_calls_model),
+        T (test_waits_for_catalogue),
+        T (test_text_completes),
+        T (test_tool_call_and_result),
+        T (test_bad_arguments_refused),
+        T (test_mutating_asks_then_approved),
+        T (test_declined),
+        T (test_policy_denies),
+        T (test_client_tool),
+        T (test_client_tool_clash_fails),
+        T (test_cancel_in_model),
+        T (test_cancel_in_tool),
+        T (test_cancel_waiting),
+        T (test_busy_then_cancel),
+        T (test_busy_without_room_is_the_result),
+        T (test_model_error),
+        T (test_budget_steps),
+        T (test_budget_tool_calls),
+        T (test_budget_tokens),
+        T (test_budget_seconds),
+        T (test_usage_counted),
+        T (test_verify),
+        T (test_verify_gives_up),
+        T (test_resume_model_in_flight),
+        T (test_resume_tool_in_flight),
+        T (test_resume_awaiting),
+        T (test_hostile_json),
+#undef T
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
