@@ -313,7 +313,7 @@ cmd_health (const args_t *a)
         rep = bus_client_request (client, a->prefix, req);
     }
     int status = 1;
-    if (rep && rep->type == PROTO_health_rep) {
+    if (rep && rep->type != PROTO_error) {
         const proto_health_rep_t *h = &rep->body.health_rep;
         printf ("{\"service\":\"%s\",\"instance\":\"%s\",\"version\":\"%s\","
                 "\"pid\":%llu,\"uptime_ms\":%llu}\n", h->service, h->instance, h->version,
