@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ static volatile sig_atomic_t s_stop;
 static cassette_set_t *s_set;
 static uint64_t s_extra_latency_ms;
 static gaps_t *s_gaps;
+static atomic_ulong s_requests;     /* model requests answered, for GET /stats */
 
 typedef struct {
     char *buf;
@@ -238,7 +240,14 @@ answer_error (struct MHD_Connection *con, bool anthropic, int status, const char
 static enum MHD_Result
 answer_stats (struct MHD_Connection *con)
 {
-    char *body = gaps_json (s_gaps);
+    char *gaps = gaps_json (s_gaps);
+    json_t *doc = gaps ? json_loads (gaps, 0, NULL) : NULL;
+    free (gaps);
+    if (!doc)
+        return MHD_NO;
+    json_object_set_new (doc, "requests", json_integer ((json_int_t) atomic_load (&s_requests)));
+    char *body = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
     if (!body)
         return MHD_NO;
     struct MHD_Response *rsp = MHD_create_response_from_buffer (strlen (body), body,
@@ -249,10 +258,30 @@ answer_stats (struct MHD_Connection *con)
     return rc;
 }
 
+/* Keeps the first half of the stream's events, then the provider's error
+ * event: what Anthropic sends when it is overloaded mid-reply. */
+static void
+error_midway (stream_t *s, bool anthropic, const cassette_reply_t *r)
+{
+    char *end = strstr (s->body + s->len / 2, "\n\n");
+    size_t keep = end ? (size_t) (end - s->body) + 2 : s->len;
+    char *ev = render_error_event (anthropic, r->fault_type ? r->fault_type : "overloaded_error",
+                                   r->fault_message ? r->fault_message : "Overloaded");
+    size_t n = ev ? strlen (ev) : 0;
+    char *body = realloc (s->body, keep + n + 1);
+    if (body) {
+        memcpy (body + keep, ev ? ev : "", n + 1);
+        s->body = body;
+        s->len = keep + n;
+    }
+    free (ev);
+}
+
 static enum MHD_Result
 play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
 {
     json_error_t jerr;
+    atomic_fetch_add (&s_requests, 1);
     json_t *req = json_loadb (up->buf ? up->buf : "", up->len, 0, &jerr);
     if (!json_is_object (req)) {
         json_decref (req);
@@ -272,10 +301,14 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     json_decref (conv);
     json_decref (tools);
     enum MHD_Result rc;
-    if (r.status != 200 || r.fault == FAULT_429 || r.fault == FAULT_500) {
-        int status = r.status != 200 ? r.status : r.fault == FAULT_429 ? 429 : 500;
-        const char *msg = r.error ? r.error : status == 429 ? "rate limited (scripted fault)"
-                                                            : "server error (scripted fault)";
+    if (r.status != 200 || r.fault == FAULT_429 || r.fault == FAULT_500
+        || r.fault == FAULT_STATUS) {
+        int status = r.status != 200 ? r.status : r.fault == FAULT_429 ? 429
+                   : r.fault == FAULT_500 ? 500 : r.fault_status;
+        const char *msg = r.error ? r.error : r.fault_message ? r.fault_message
+                        : status == 429 ? "rate limited (scripted fault)"
+                        : status >= 500 ? "server error (scripted fault)"
+                                        : "request refused (scripted fault)";
         clog_warn (NULL, "answering %d: %s", status, msg);
         rc = answer_error (con, anthropic, status, msg, r.retry_after);
     }
@@ -287,6 +320,8 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
         s->write = r.chunk;
         s->latency_ms = r.latency_ms + s_extra_latency_ms;
         s->key = key;
+        if (r.fault == FAULT_ERROR && s->body)
+            error_midway (s, anthropic, &r);
         if (r.fault == FAULT_CUT || r.fault == FAULT_STALL) {
             s->cut_at = s->len / 2 ? s->len / 2 : 1;
             s->stall = r.fault == FAULT_STALL;
