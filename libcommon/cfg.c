@@ -188,8 +188,10 @@ static const cfg_entry_t table[] = {
       "`https://caisson.example/prs/`; empty gives `caisson pr <id>`." },
     /* orchestrator and caisson-llm-replay (the scripted model) */
     { "MODEL", "", "orchestrator",
-      "Default model as `provider/model` (e.g. `openai/gpt-4o-mini`); empty: the first "
-      "provider whose key is set, else the scripted model (`replay/demo`)." },
+      "Default model as `provider/model` (e.g. `openai/gpt-4o-mini`); empty: the default "
+      "model of the first provider whose key is set (openai, anthropic, google, groq, "
+      "mistral, cerebras, openrouter), else the scripted model (`replay/demo`), which "
+      "`caisson up` then starts. A provider nobody knows is refused at start." },
     { "CAISSON_RUN_MAX_STEPS", "20", "orchestrator",
       "Step budget of a run (model turns): the default and the ceiling a run may ask below." },
     { "CAISSON_RUN_MAX_TOOL_CALLS", "50", "orchestrator",
