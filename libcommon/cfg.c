@@ -228,6 +228,9 @@ static const cfg_entry_t table[] = {
     { "CAISSON_LLM_REPLAY_ADDR", "127.0.0.1", "caisson-llm-replay",
       "IPv4 address the scripted model listens on: loopback, or 0.0.0.0 in a "
       "container that others reach by name." },
+    { "CAISSON_LLM_REPLAY_KEY", "", "caisson-llm-replay",
+      "When set, the scripted model answers 401 to a request without this key (as "
+      "`Authorization: Bearer` or `x-api-key`), as a provider does: tests check keys travel." },
     { "CAISSON_LLM_REPLAY_DIR", "", "caisson-llm-replay",
       "Directories (colon-separated) of cassettes (*.json) the scripted model plays; "
       "empty: the demo cassettes built in." },

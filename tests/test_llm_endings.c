@@ -22,6 +22,9 @@
 
 static pid_t s_replay;
 static char s_base[64];
+static char s_cassettes[600];
+
+static int free_port (void);
 
 /* What one call came to, copied out of the callback. */
 typedef struct {
@@ -238,13 +241,31 @@ test_providers (void **state)
     assert_string_equal (llm_provider_key (g), "g-key");
     setenv ("GEMINI_API_KEY", "gem-key", 1);
     assert_string_equal (llm_provider_key (g), "gem-key");
-    char url[96];
-    snprintf (url, sizeof url, "%s/v1", s_base);
+    /* over HTTP, to a server that wants the key as a Bearer token */
+    char url[96], port_env[64], key_env[64], dir_env[640];
+    int port = free_port ();
+    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
+    snprintf (key_env, sizeof key_env, "CAISSON_LLM_REPLAY_KEY=gem-key");
+    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", s_cassettes);
+    const char *env[] = { port_env, key_env, dir_env, NULL };
+    pid_t gemini = support_spawn ("caisson-llm-replay", env);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", port);
     setenv ("GOOGLE_BASE_URL", url, 1);
     outcome_t o;
-    call ("google/gemini-2.5-flash", "t: plain", 0, &o);
+    for (int i = 0; i < 100; i++) {
+        call ("google/gemini-2.5-flash", "t: plain", 0, &o);
+        if (!strstr (o.error, "connect"))
+            break;
+        usleep (50000);
+    }
     assert_string_equal (o.error, "");
     assert_string_equal (o.text, "All done.");
+    setenv ("GEMINI_API_KEY", "wrong", 1);
+    call ("google/gemini-2.5-flash", "t: plain", 3, &o);
+    assert_int_equal (o.status, 401);
+    assert_int_equal (o.attempts, 1);
+    assert_non_null (strstr (o.error, "invalid api key"));
+    support_expect_clean_exit (gemini);
     unsetenv ("GOOGLE_BASE_URL");
     unsetenv ("GOOGLE_API_KEY");
     unsetenv ("GEMINI_API_KEY");
@@ -323,6 +344,7 @@ setup (void **state)
     (void) state;
     const char *dir = support_sandbox_env ("llm_endings");
     support_sh ("mkdir -p %s/cassettes", dir);
+    snprintf (s_cassettes, sizeof s_cassettes, "%s/cassettes", dir);
     cassette (dir, "plain", "t: plain", "{\"text\": \"All done.\"}");
     cassette (dir, "length", "t: length",
               "{\"text\": \"The answer begins and then\", \"finish\": \"length\"}");

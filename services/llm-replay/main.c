@@ -339,6 +339,20 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     return rc;
 }
 
+/* With CAISSON_LLM_REPLAY_KEY set, a request must carry that key the way
+ * either protocol sends it. */
+static bool
+key_ok (struct MHD_Connection *con)
+{
+    const char *want = cfg_str ("CAISSON_LLM_REPLAY_KEY");
+    if (!*want)
+        return true;
+    const char *bearer = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "Authorization");
+    const char *xkey = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "x-api-key");
+    return (bearer && strncmp (bearer, "Bearer ", 7) == 0 && strcmp (bearer + 7, want) == 0)
+        || (xkey && strcmp (xkey, want) == 0);
+}
+
 static enum MHD_Result
 on_request (void *cls, struct MHD_Connection *con, const char *url, const char *method,
             const char *version, const char *data, size_t *size, void **con_cls)
@@ -385,6 +399,10 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
                              0);
     if (up->too_big)
         return answer_error (con, anthropic, 413, "request body larger than 16 MiB", 0);
+    if (!key_ok (con)) {
+        atomic_fetch_add (&s_requests, 1);
+        return answer_error (con, anthropic, 401, "invalid api key (scripted model)", 0);
+    }
     return play (con, up, anthropic);
 }
 
