@@ -241,6 +241,16 @@ test_groq_only (void **state)
     int rc = support_run (run, out, sizeof out);
     if (rc != 0 || !strstr (out, "Hello from groq."))
         fail_msg ("caisson run exited %d:\n%s", rc, out);
+    char log[700];
+    snprintf (log, sizeof log, "%s/log/orchestrator.log", dir);
+    FILE *f = fopen (log, "r");
+    assert_non_null (f);
+    size_t n = fread (out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose (f);
+    assert_non_null (strstr (out, "provider keys: groq; default model: "
+                                  "groq/llama-3.3-70b-versatile"));
+    assert_null (strstr (out, "gsk-test"));                     /* names, never keys */
     const char *down[] = { "caisson", "down", "--data", dir, NULL };
     assert_int_equal (support_run (down, NULL, 0), 0);
     assert_int_equal (support_stop (groq, SIGTERM, 5000), 0);
@@ -257,6 +267,8 @@ test_groq_only (void **state)
 
     setenv ("MODEL", "nosuch/model", 1);
     assert_int_equal (support_run (up, out, sizeof out), 2);   /* refused, said on stderr */
+    const char *orch[] = { "caisson-orchestrator", NULL };
+    assert_int_equal (support_run (orch, NULL, 0), 2);         /* refused at its start too */
     json_t *doc = status (dir, &rc);
     assert_int_equal (rc, 3);                                   /* nothing started */
     json_decref (doc);
