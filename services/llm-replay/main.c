@@ -38,6 +38,7 @@ static cassette_set_t *s_set;
 static uint64_t s_extra_latency_ms;
 static gaps_t *s_gaps;
 static atomic_ulong s_requests;     /* model requests answered, for GET /stats */
+static const char *s_key;           /* CAISSON_LLM_REPLAY_KEY: "" for none */
 
 typedef struct {
     char *buf;
@@ -344,7 +345,7 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
 static bool
 key_ok (struct MHD_Connection *con)
 {
-    const char *want = cfg_str ("CAISSON_LLM_REPLAY_KEY");
+    const char *want = s_key;
     if (!*want)
         return true;
     const char *bearer = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "Authorization");
@@ -438,6 +439,7 @@ main (int argc, char **argv)
         dir = CAISSON_CASSETTE_DIR;
     uint64_t port = cfg_u64 ("CAISSON_LLM_REPLAY_PORT");
     s_extra_latency_ms = cfg_u64 ("CAISSON_LLM_REPLAY_LATENCY_MS");
+    s_key = cfg_str ("CAISSON_LLM_REPLAY_KEY");
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             svc_usage ("caisson-llm-replay", "the scripted model: plays cassettes over the "
