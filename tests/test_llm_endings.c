@@ -196,7 +196,10 @@ test_final_statuses (void **state)
             assert_int_equal (o.attempts, 1);
             assert_int_equal (requests () - before, 1);
             assert_false (o.retryable);
-            assert_non_null (strstr (o.error, "scripted refusal"));
+            char want[96];
+            snprintf (want, sizeof want, "model answered HTTP %d: invalid_request_error: "
+                      "scripted refusal", statuses[i]);
+            assert_string_equal (o.error, want);
         }
     }
     /* a server fault is still retried, and the retry succeeds */

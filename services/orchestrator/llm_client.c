@@ -300,6 +300,27 @@ status_retryable (long status)
     return status == 408 || status == 409 || status == 429 || status >= 500;
 }
 
+/* An HTTP error in the provider's words: its error body's type and
+ * message (OpenAI {"error":{message,type}}, Anthropic {"type":"error",
+ * "error":{type,message}}, Mistral {"object":"error","message",...}),
+ * else the body as it came. */
+static void
+http_error (const llm_req_t *req, char *why, size_t whylen)
+{
+    json_t *body = json_loads (req->errbody, 0, NULL);
+    json_t *err = json_object_get (body, "error");
+    if (!json_is_object (err))
+        err = body;
+    const char *msg = json_string_value (json_object_get (err, "message"));
+    const char *type = json_string_value (json_object_get (err, "type"));
+    if (msg)
+        snprintf (why, whylen, "model answered HTTP %ld: %s%s%.400s", req->status,
+                  type ? type : "", type ? ": " : "", msg);
+    else
+        snprintf (why, whylen, "model answered HTTP %ld: %.400s", req->status, req->errbody);
+    json_decref (body);
+}
+
 static void
 finish (llm_req_t *req, CURLcode code)
 {
@@ -331,7 +352,7 @@ finish (llm_req_t *req, CURLcode code)
         retryable = true;
     }
     else {
-        snprintf (why, sizeof why, "model answered HTTP %ld: %.400s", req->status, req->errbody);
+        http_error (req, why, sizeof why);
         retryable = status_retryable (req->status);
     }
     curl_multi_remove_handle (req->client->multi, req->easy);

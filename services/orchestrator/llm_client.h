@@ -29,8 +29,8 @@ typedef struct _llm_req_t llm_req_t;
  *     ends the run as truncated, never as completed;
  *   LLM_FINISH_FILTER: the provider refused (content filter);
  *   LLM_FINISH_ERROR: turn is NULL and error is the provider's own words
- *     ("model answered HTTP 401: {...}", "provider error:
- *     overloaded_error: Overloaded") or the transport's; retryable says
+ *     ("model answered HTTP 401: authentication_error: invalid x-api-key",
+ *     "provider error: overloaded_error: Overloaded") or the transport's; retryable says
  *     whether the last failure was of a kind worth retrying (it was
  *     retried until the retries or the deadline ran out) or could never
  *     succeed (HTTP 400, 401, 403, 404, 413, 422, or an invalid-request
