@@ -259,25 +259,6 @@ answer_stats (struct MHD_Connection *con)
     return rc;
 }
 
-/* Keeps the first half of the stream's events, then the provider's error
- * event: what Anthropic sends when it is overloaded mid-reply. */
-static void
-error_midway (stream_t *s, bool anthropic, const cassette_reply_t *r)
-{
-    char *end = strstr (s->body + s->len / 2, "\n\n");
-    size_t keep = end ? (size_t) (end - s->body) + 2 : s->len;
-    char *ev = render_error_event (anthropic, r->fault_type ? r->fault_type : "overloaded_error",
-                                   r->fault_message ? r->fault_message : "Overloaded");
-    size_t n = ev ? strlen (ev) : 0;
-    char *body = realloc (s->body, keep + n + 1);
-    if (body) {
-        memcpy (body + keep, ev ? ev : "", n + 1);
-        s->body = body;
-        s->len = keep + n;
-    }
-    free (ev);
-}
-
 static enum MHD_Result
 play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
 {
@@ -321,8 +302,10 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
         s->write = r.chunk;
         s->latency_ms = r.latency_ms + s_extra_latency_ms;
         s->key = key;
-        if (r.fault == FAULT_ERROR && s->body)
-            error_midway (s, anthropic, &r);
+        if (r.fault == FAULT_ERROR && s->body) {
+            s->body = render_error_midway (s->body, anthropic, r.fault_type, r.fault_message);
+            s->len = strlen (s->body);
+        }
         if (r.fault == FAULT_CUT || r.fault == FAULT_STALL) {
             s->cut_at = s->len / 2 ? s->len / 2 : 1;
             s->stall = r.fault == FAULT_STALL;

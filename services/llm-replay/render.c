@@ -126,11 +126,12 @@ render_openai (const cassette_reply_t *r, const char *model, uint64_t input_toke
                        : json_array_size (r->tool_calls) ? "tool_calls" : "stop";
     event (&o, NULL, oai_chunk (model, json_object (), json_string (finish)));
     if (!r->no_usage)
-        event (&o, NULL, json_pack ("{s:s, s:s, s:[], s:{s:I, s:I, s:{s:i}}}", "id", "chatcmpl-replay",
-                                "object", "chat.completion.chunk", "choices", "usage",
-                                "prompt_tokens", (json_int_t) input_tokens, "completion_tokens",
-                                (json_int_t) out_tokens (r), "prompt_tokens_details",
-                                "cached_tokens", 0));
+        event (&o, NULL, json_pack ("{s:s, s:s, s:[], s:{s:I, s:I, s:{s:i}}}", "id",
+                                    "chatcmpl-replay", "object", "chat.completion.chunk",
+                                    "choices", "usage", "prompt_tokens",
+                                    (json_int_t) input_tokens, "completion_tokens",
+                                    (json_int_t) out_tokens (r), "prompt_tokens_details",
+                                    "cached_tokens", 0));
     put (&o, "data: [DONE]\n\n", 14);
     if (o.oom) {
         free (o.buf);
@@ -249,4 +250,23 @@ render_error_event (bool anthropic, const char *type, const char *message)
         return NULL;
     }
     return o.buf;
+}
+
+char *
+render_error_midway (char *body, bool anthropic, const char *type, const char *message)
+{
+    char *end = strstr (body + strlen (body) / 2, "\n\n");
+    size_t keep = end ? (size_t) (end - body) + 2 : strlen (body);
+    char *ev = render_error_event (anthropic, type ? type : "overloaded_error",
+                                   message ? message : "Overloaded");
+    size_t n = ev ? strlen (ev) : 0;
+    char *out = realloc (body, keep + n + 1);
+    if (!out) {
+        free (ev);
+        return body;
+    }
+    memcpy (out + keep, ev ? ev : "", n);
+    out[keep + n] = '\0';
+    free (ev);
+    return out;
 }

@@ -20,4 +20,10 @@ char *render_error (bool anthropic, int status, const char *message);
  * chunk. A new string, or NULL. */
 char *render_error_event (bool anthropic, const char *type, const char *message);
 
+/* body (a rendered stream, stolen) cut after the event that ends past
+ * its middle, then the provider's error event of type (NULL:
+ * overloaded_error) and message (NULL: Overloaded): what Anthropic sends
+ * when it is overloaded mid-reply. The new body. */
+char *render_error_midway (char *body, bool anthropic, const char *type, const char *message);
+
 #endif
