@@ -22,6 +22,11 @@
 
 #define PROTO_VERSION 1
 
+/* Every sandbox's writable workspace, as its processes see it: the same
+ * path in every sandbox, so callers need not ask for it. Relative paths in
+ * sandbox.* requests, and a process's default cwd, are under it. */
+#define PROTO_SANDBOX_WORKSPACE "/workspace"
+
 typedef struct {
     uint8_t *data;
     size_t size;

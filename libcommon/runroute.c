@@ -4,6 +4,7 @@
 #include "runroute.h"
 #include "mdp.h"
 #include "mpjson.h"
+#include "sandbox_id.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,9 +25,9 @@ runroute_of_record (const json_t *record, char *service, size_t len)
 int
 runroute_sandbox (const char *id, char *service, size_t len)
 {
-    const char *dash = id ? strrchr (id, '-') : NULL;
-    if (dash && dash > id && dash - id < 64) {
-        snprintf (service, len, "sandbox-manager.%.*s", (int) (dash - id), id);
+    char inst[SANDBOX_ID_INSTANCE_MAX + 1];
+    if (sandbox_id_instance (id, inst, sizeof inst) == 0) {
+        snprintf (service, len, "sandbox-manager.%s", inst);
         return 0;
     }
     snprintf (service, len, "sandbox-manager");
@@ -43,7 +44,7 @@ runroute_instances (bus_client_t *client, const char *service)
     rep = bus_client_request (client, MDP_BROKER_SERVICE, req);
     proto_msg_destroy (&req);
     json_t *ids = NULL;
-    if (rep && rep->type == PROTO_bus_instance_list) {
+    if (rep && rep->type != PROTO_error) {
         ids = mpjson_get (&rep->body.bus_instance_list.instances, 2);
     }
     proto_msg_destroy (&rep);
@@ -69,7 +70,7 @@ runroute_service (bus_client_t *client, const char *run, char *service, size_t l
     proto_msg_t *rep = bus_client_request (client, "event-log", req);
     proto_msg_destroy (&req);
     int rc = -1;
-    if (rep && rep->type == PROTO_run_record) {
+    if (rep && rep->type != PROTO_error) {
         json_t *rec = mpjson_get (&rep->body.run_record.run, 8);
         rc = runroute_of_record (rec, service, len);
         json_decref (rec);

@@ -23,10 +23,9 @@ int runroute_service (bus_client_t *client, const char *run, char *service, size
  * decoded to JSON); record may be NULL. */
 int runroute_of_record (const json_t *record, char *service, size_t len);
 
-/* The address of the sandbox-manager that owns sandbox id (ids read
- * `<instance>-<token>`, the token free of '-'): `sandbox-manager.<instance>`,
- * or plain `sandbox-manager` when id names no instance. Returns 0 when it
- * names one, -1 otherwise. */
+/* The address of the sandbox-manager that owns sandbox id (sandbox_id.h):
+ * `sandbox-manager.<instance>`, or plain `sandbox-manager` when id is not
+ * a sandbox id. Returns 0 when it names an instance, -1 otherwise. */
 int runroute_sandbox (const char *id, char *service, size_t len);
 
 /* The addresses of every instance of service registered with the broker

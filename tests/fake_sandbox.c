@@ -38,12 +38,17 @@ workspace (fake_t *f, const char *id, char *out, size_t outlen)
     snprintf (out, outlen, "%s/sbx/%s", f->dir, id);
 }
 
+/* The host path for path as a sandbox sees it: relative paths and those
+ * under PROTO_SANDBOX_WORKSPACE are in the sandbox's host directory. */
 static void
 resolve (fake_t *f, const char *id, const char *path, char *out, size_t outlen)
 {
     char ws[512];
     workspace (f, id, ws, sizeof ws);
-    if (path[0] == '/')
+    size_t n = strlen (PROTO_SANDBOX_WORKSPACE);
+    if (!strncmp (path, PROTO_SANDBOX_WORKSPACE, n) && (path[n] == '/' || path[n] == '\0'))
+        snprintf (out, outlen, "%s%s", ws, path + n);
+    else if (path[0] == '/')
         snprintf (out, outlen, "%s", path);
     else
         snprintf (out, outlen, "%s/%s", ws, path);
@@ -103,7 +108,7 @@ info (fake_t *f, const proto_msg_t *req, const char *id)
     proto_sandbox_info_t *b = &rep->body.sandbox_info;
     proto_set_str (&b->sandbox_id, id);
     proto_set_str (&b->status, "ready");
-    proto_set_str (&b->workspace, ws);
+    proto_set_str (&b->workspace, PROTO_SANDBOX_WORKSPACE);
     b->created_at = (uint64_t) time (NULL) * 1000;
     b->expires_at = b->created_at + 3600000;
     return rep;
@@ -148,12 +153,8 @@ static proto_msg_t *
 run (fake_t *f, const proto_msg_t *req, const char *id, const char *cwd, json_t *argv,
      json_t *envs, uint64_t timeout_s)
 {
-    char ws[512], dir[1024];
-    workspace (f, id, ws, sizeof ws);
-    if (cwd && cwd[0] == '/')
-        snprintf (dir, sizeof dir, "%s", cwd);
-    else
-        snprintf (dir, sizeof dir, "%s/%s", ws, cwd ? cwd : "");
+    char dir[1024];
+    resolve (f, id, cwd ? cwd : "", dir, sizeof dir);
     proc_t *p = calloc (1, sizeof *p);
     p->fake = f;
     snprintf (p->sandbox, sizeof p->sandbox, "%s", id);
@@ -181,8 +182,13 @@ run (fake_t *f, const proto_msg_t *req, const char *id, const char *cwd, json_t 
             _exit (126);
         const char *k;
         json_t *v;
-        json_object_foreach (envs, k, v)
-            setenv (k, json_string_value (v), 1);
+        json_object_foreach (envs, k, v) {
+            char host[1024];
+            const char *s = json_string_value (v);
+            if (s && s[0] == '/')
+                resolve (f, id, s, host, sizeof host);
+            setenv (k, s && s[0] == '/' ? host : s, 1);
+        }
         char *args[64];
         size_t i, n_args = 0;
         json_t *a;
@@ -315,6 +321,12 @@ handler (const proto_msg_t *req, void *arg)
 {
     fake_t *f = arg;
     char path[1024], id[96];
+    snprintf (path, sizeof path, "%s/requests", f->dir);
+    FILE *log = fopen (path, "a");
+    if (log) {
+        fprintf (log, "%s\n", proto_type_name (req->type));
+        fclose (log);
+    }
     switch (req->type) {
     case PROTO_sandbox_create: {
         snprintf (id, sizeof id, "fake-%d%d", (int) getpid (), ++f->next_id);

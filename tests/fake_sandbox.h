@@ -4,7 +4,8 @@
  * runs commands with /bin/sh there, with no isolation at all. exec is
  * answered later (deferred) as the real service does, so a test can kill a
  * tool-runner while a command runs. Every exec is appended to
- * <dir>/execs, one line per run, so tests count executions. */
+ * <dir>/execs, one line per run, and every request's type to
+ * <dir>/requests, so tests count executions and requests. */
 #ifndef CAISSON_TEST_FAKE_SANDBOX_H
 #define CAISSON_TEST_FAKE_SANDBOX_H
 

@@ -2,6 +2,9 @@
 # restart, TTL, healing, pause/resume, and the attack suite.
 caisson_test(test_sandbox test_sandbox.c sbx_client.c)
 caisson_test(test_sandbox_attack test_sandbox_attack.c sbx_client.c)
+# The init's watch sets as objects, in process (no sandbox, no root).
+caisson_test(test_sbx_watch test_sbx_watch.c)
+target_link_libraries(test_sbx_watch PRIVATE sbxinit)
 # Red team (issue 11): a workspace filled to its disk and inode limits,
 # what the model is told, mountinfo, and no mount or loop device left.
 caisson_test(test_redteam_quota test_redteam_quota.c sbx_client.c)

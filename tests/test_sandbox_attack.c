@@ -4,7 +4,9 @@
  * port on the host's 127.0.0.1, a fork bomb and a memory hog (contained by
  * the cgroup limits, the host unaffected), a process outliving destroy,
  * killing or tracing a host process, mount, a new user namespace, AF_VSOCK,
- * and reading sandbox-manager's environment. */
+ * and reading sandbox-manager's environment; and from outside, its owner
+ * sending a reply or event type as a request (read through another type's
+ * body, its pid became the init's path pointer). */
 #define _GNU_SOURCE
 #include "sbx_client.h"
 
@@ -122,6 +124,39 @@ test_processes_and_network (void **state)
     assert_true (gone);
 }
 
+/* A reply or an event sent as a request names a sandbox too, but it is
+ * not a request: it is refused as such, and the sandbox (its init, pid 1)
+ * is unharmed. */
+static void
+test_not_a_request (void **state)
+{
+    (void) state;
+    char *id = create ("python", 600), out[256];
+    const proto_type_t types[] = { PROTO_sandbox_output, PROTO_sandbox_exec_result,
+                                   PROTO_sandbox_path, PROTO_sandbox_ack };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        proto_msg_t *req = proto_msg_new (types[i], NULL);
+        /* each body starts with sandbox_id; what follows is an address
+         * wherever another type's body keeps a string */
+        proto_set_str (&req->body.sandbox_output.sandbox_id, id);
+        if (types[i] == PROTO_sandbox_output) {
+            req->body.sandbox_output.pid = 0x4141414141;
+            proto_set_str (&req->body.sandbox_output.stream, "stdout");
+        }
+        else if (types[i] == PROTO_sandbox_exec_result)
+            req->body.sandbox_exec_result.pid = 0x4141414141;
+        else if (types[i] == PROTO_sandbox_path)
+            proto_set_str (&req->body.sandbox_path.path, "/etc/passwd");
+        proto_msg_t *rep = call (req);
+        assert_int_equal (rep->type, PROTO_error);
+        assert_string_equal (rep->body.error.code, "unknown_type");
+        proto_msg_destroy (&rep);
+    }
+    assert_int_equal (run (id, "echo alive", out, sizeof out), 0);
+    assert_non_null (strstr (out, "alive"));
+    destroy (id);
+}
+
 int
 main (void)
 {
@@ -129,6 +164,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_filesystem),
         cmocka_unit_test (test_processes_and_network),
+        cmocka_unit_test (test_not_a_request),
     };
     return support_run_group_tests (tests, sbx_setup, sbx_teardown);
 }

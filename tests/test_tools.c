@@ -236,6 +236,46 @@ test_file_tools (void **state)
     json_decref (r);
 }
 
+#ifndef TOOLS_REAL_SANDBOX
+/* Requests the fake sandbox-manager has served so far. */
+static size_t
+requests_served (void)
+{
+    char path[600], line[128];
+    snprintf (path, sizeof path, "%s/requests", s_dir);
+    FILE *fp = fopen (path, "r");
+    size_t n = 0;
+    while (fp && fgets (line, sizeof line, fp))
+        n++;
+    if (fp)
+        fclose (fp);
+    return n;
+}
+
+/* A file tool is one request to sandbox-manager: the workspace is the
+ * same path in every sandbox, so nothing is asked before the operation. */
+static void
+test_file_tool_is_one_request (void **state)
+{
+    (void) state;
+    ensure_sandbox ();
+    size_t before = requests_served ();
+    json_t *r = call ("writeFile", with_sbx ("\"path\":\"one.txt\",\"content\":\"1\""), true);
+    json_decref (r);
+    assert_int_equal (requests_served () - before, 1);
+    before = requests_served ();
+    r = call ("readFile", with_sbx ("\"path\":\"one.txt\""), true);
+    assert_string_equal (str (r, "content"), "1");
+    json_decref (r);
+    assert_int_equal (requests_served () - before, 1);
+    before = requests_served ();
+    r = call ("writeFiles", with_sbx ("\"files\":[{\"path\":\"a.txt\",\"data\":\"a\"},"
+                                      "{\"path\":\"b.txt\",\"data\":\"b\"}]"), true);
+    json_decref (r);
+    assert_int_equal (requests_served () - before, 1);
+}
+#endif
+
 static void
 test_guardrails (void **state)
 {
@@ -673,6 +713,9 @@ main (int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_seed_example),
         cmocka_unit_test (test_file_tools),
+#ifndef TOOLS_REAL_SANDBOX
+        cmocka_unit_test (test_file_tool_is_one_request),
+#endif
         cmocka_unit_test (test_guardrails),
         cmocka_unit_test (test_repo_workflow),
         cmocka_unit_test (test_cli),

@@ -6,7 +6,7 @@
  * (repo.*, ci.runTests, git.openPR). */
 #include "catalogue.h"
 #include "repo_tools.h"
-#include "sbx_tools.h"
+#include "sandbox_tools.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +34,8 @@ static const tool_def_t s_tools[] = {
            "'language':{'type':'string','enum':['python','javascript','typescript']},"
            "'labels':{'type':'object','maxProperties':32,"
            "'additionalProperties':{'type':'string','maxLength':256}}," ENVS ("envVars"), ""),
-      OUT ("'sandboxId':{'type':'string'}"), 60, 4 KiB, TOOL_SANDBOX, sbx_create_sandbox },
+      OUT ("'sandboxId':{'type':'string'}"), 60, 4 KiB, TOOL_SANDBOX,
+      sandbox_tools_create_sandbox },
     { "runCode",
       "Run a piece of source code (python, javascript or typescript) in the sandbox and "
       "return its exit code, output and execution time in milliseconds.",
@@ -46,19 +47,19 @@ static const tool_def_t s_tools[] = {
       OUT ("'exitCode':{'type':'integer'},'stdout':{'type':'string'},'stderr':{'type':'string'},"
            "'executionTime':{'type':'integer'},'truncated':{'type':'boolean'},"
            "'workspaceFull':{'type':'string'}"),
-      300, 1 MiB, TOOL_SANDBOX, sbx_run_code },
+      300, 1 MiB, TOOL_SANDBOX, sandbox_tools_run_code },
     { "readFile",
       "Read a text file from the sandbox. Relative paths are inside the workspace.",
       OBJ (SBX "," PATH ("File to read"), "'sandboxId','path'"),
       OUT ("'content':{'type':'string'},'path':{'type':'string'},'truncated':{'type':'boolean'}"),
-      30, 1 MiB, TOOL_READS, sbx_read_file },
+      30, 1 MiB, TOOL_READS, sandbox_tools_read_file },
     { "writeFile",
       "Write one file in the sandbox (parent directories are made). Relative paths are "
       "inside the workspace; the result gives the absolute path.",
       OBJ (SBX "," PATH ("File to write") ",'content':{'type':'string','maxLength':8388608}",
            "'sandboxId','path','content'"),
       OUT ("'success':{'type':'boolean'},'path':{'type':'string'}"), 30, 64 KiB, TOOL_SANDBOX,
-      sbx_write_file },
+      sandbox_tools_write_file },
     { "writeFiles",
       "Write several files in the sandbox at once, e.g. to set up a project. Each file is "
       "written whole or not at all.",
@@ -66,23 +67,23 @@ static const tool_def_t s_tools[] = {
                PATH ("File to write") ",'data':{'type':'string','maxLength':8388608}",
                "'path','data'") "}", "'sandboxId','files'"),
       OUT ("'success':{'type':'boolean'},'filesWritten':{'type':'array','items':{'type':'string'}}"),
-      60, 256 KiB, TOOL_SANDBOX, sbx_write_files },
+      60, 256 KiB, TOOL_SANDBOX, sandbox_tools_write_files },
     { "listFiles",
       "List the entries of a directory in the sandbox.",
       OBJ (SBX "," PATH ("Directory to list; a dot is the workspace"), "'sandboxId','path'"),
       OUT ("'files':{'type':'array','items':{'type':'object','properties':{'name':{'type':'string'},"
            "'path':{'type':'string'},'isDirectory':{'type':'boolean'}}}},'path':{'type':'string'}"),
-      30, 1 MiB, TOOL_READS, sbx_list_files },
+      30, 1 MiB, TOOL_READS, sandbox_tools_list_files },
     { "deleteFile",
       "Delete a file or a directory (with its contents) in the sandbox.",
       OBJ (SBX "," PATH ("File or directory to delete"), "'sandboxId','path'"),
       OUT ("'success':{'type':'boolean'},'path':{'type':'string'}"), 30, 64 KiB, TOOL_SANDBOX,
-      sbx_delete_file },
+      sandbox_tools_delete_file },
     { "createDirectory",
       "Create a directory (and its parents) in the sandbox.",
       OBJ (SBX "," PATH ("Directory to create"), "'sandboxId','path'"),
       OUT ("'success':{'type':'boolean'},'path':{'type':'string'}"), 30, 64 KiB, TOOL_SANDBOX,
-      sbx_create_directory },
+      sandbox_tools_create_directory },
     { "getFileInfo",
       "Describe a file or directory in the sandbox: type, size, permissions, owner, "
       "modification time, and a symlink's target.",
@@ -91,12 +92,12 @@ static const tool_def_t s_tools[] = {
            "'size':{'type':'integer'},'mode':{'type':'integer'},'permissions':{'type':'string'},"
            "'owner':{'type':'string'},'group':{'type':'string'},'modifiedTime':{'type':'string'},"
            "'symlinkTarget':{'type':'string'}"),
-      30, 64 KiB, TOOL_READS, sbx_get_file_info },
+      30, 64 KiB, TOOL_READS, sandbox_tools_get_file_info },
     { "checkFileExists",
       "Tell whether a path exists in the sandbox, and whether it is a directory.",
       OBJ (SBX "," PATH ("Path to check"), "'sandboxId','path'"),
       OUT ("'exists':{'type':'boolean'},'path':{'type':'string'},'isDirectory':{'type':'boolean'}"),
-      30, 64 KiB, TOOL_READS, sbx_check_file_exists },
+      30, 64 KiB, TOOL_READS, sandbox_tools_check_file_exists },
     { "getFileSize",
       "Give the size of a file (or of a directory's contents) in the sandbox, in bytes "
       "and optionally human readable.",
@@ -104,7 +105,7 @@ static const tool_def_t s_tools[] = {
            "'sandboxId','path'"),
       OUT ("'size':{'type':'integer'},'humanReadableSize':{'type':'string'},"
            "'path':{'type':'string'},'isDirectory':{'type':'boolean'}"),
-      30, 64 KiB, TOOL_READS, sbx_get_file_size },
+      30, 64 KiB, TOOL_READS, sandbox_tools_get_file_size },
     { "watchDirectory",
       "Watch a directory in the sandbox for watchDuration milliseconds and return the "
       "changes seen (create, write, remove, rename, chmod).",
@@ -114,7 +115,7 @@ static const tool_def_t s_tools[] = {
       OUT ("'watchStarted':{'type':'boolean'},'path':{'type':'string'},'events':{'type':'array',"
            "'items':{'type':'object','properties':{'type':{'type':'string'},'name':{'type':'string'},"
            "'timestamp':{'type':'string'}}}}"),
-      75, 1 MiB, TOOL_READS, sbx_watch_directory },
+      75, 1 MiB, TOOL_READS, sandbox_tools_watch_directory },
     { "runCommand",
       "Run a shell command in the sandbox (build, test, install) and return its exit "
       "code, output and execution time in milliseconds.",
@@ -125,7 +126,7 @@ static const tool_def_t s_tools[] = {
       OUT ("'success':{'type':'boolean'},'exitCode':{'type':'integer'},'stdout':{'type':'string'},"
            "'stderr':{'type':'string'},'command':{'type':'string'},'executionTime':{'type':'integer'},"
            "'truncated':{'type':'boolean'},'workspaceFull':{'type':'string'}"),
-      300, 1 MiB, TOOL_SANDBOX, sbx_run_command },
+      300, 1 MiB, TOOL_SANDBOX, sandbox_tools_run_command },
     { "repo.clone",
       "Clone an allowed repository into the sandbox workspace (directory 'repo'). Local "
       "paths and file:// URLs are allowed by default.",

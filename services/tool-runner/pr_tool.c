@@ -10,8 +10,8 @@
 #include "forge.h"
 #include "github.h"
 #include "repo_tools.h"
-#include "sbx_tools.h"
-#include "sbxcall.h"
+#include "sandbox_tools.h"
+#include "sandbox_call.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +41,7 @@ run_sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, json_t *envs, const c
         char **out)
 {
     json_t *error = NULL;
-    proto_msg_t *rep = sbx_exec (ctx, sbx, script, cwd, envs, &error);
+    proto_msg_t *rep = sandbox_tools_exec (ctx, sbx, script, cwd, envs, &error);
     if (!rep)
         return error;
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
@@ -63,13 +63,13 @@ fetch_bundle (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *into
     json_t *error = NULL;
     char path[4200];
     snprintf (path, sizeof path, "%s/.caisson/pr.bundle", ws);
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_read_file);
+    proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_read_file);
     if (!req)
         return tool_error ("internal", NULL, "out of memory");
     proto_set_str (&req->body.sandbox_read_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_read_file.path, path);
     req->body.sandbox_read_file.max_bytes = BUNDLE_MAX;
-    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_file, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_file, &error);
     if (!rep)
         return error;
     if (rep->body.sandbox_file.truncated) {
@@ -131,7 +131,8 @@ json_t *
 git_open_pr (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *title = S (args, "title"), *body = S (args, "body");
-    char origin[4096], base[256], branch[128], ws[4096], repo[4200];
+    char origin[4096], base[256], branch[128];
+    const char *ws = PROTO_SANDBOX_WORKSPACE, *repo = PROTO_SANDBOX_WORKSPACE "/repo";
     json_t *error = NULL;
     for (const char *p = title; *p; p++)
         if ((unsigned char) *p < 0x20)
@@ -159,9 +160,6 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
         return tool_error ("forge_unavailable", NULL, "pull requests to %s need a GitHub "
                            "repository and token (CAISSON_TOOLS_GITHUB_TOKEN); the local forge "
                            "serves local repositories only", origin);
-    if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error))
-        return error;
-    snprintf (repo, sizeof repo, "%s/repo", ws);
     json_t *envs = json_pack ("{s:s, s:s, s:s, s:s}", "CAISSON_BRANCH", branch, "CAISSON_BASE",
                               base, "CAISSON_TITLE", title, "CAISSON_BODY", body);
     char *out = NULL;
@@ -205,7 +203,7 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
     json_t *rec = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "title", title, "body",
                              body, "base", base, "head", branch, "commit", commit, "origin",
                              origin, "sandboxId", sbx, "callId", ctx->call_id);
-    json_object_set_new (rec, "diff", sbx_text (diff, strlen (diff)));
+    json_object_set_new (rec, "diff", sandbox_call_text (diff, strlen (diff)));
     free (diff);
     json_t *pr = forge_open (ctx->forge, rec);
     json_decref (rec);

@@ -4,8 +4,8 @@
 #include "cfg.h"
 #include "clog.h"
 #include "forge.h"
-#include "sbx_tools.h"
-#include "sbxcall.h"
+#include "sandbox_tools.h"
+#include "sandbox_call.h"
 #include "testlog.h"
 
 #include <ctype.h>
@@ -25,7 +25,7 @@ static int
 sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, const json_t *envs, const char *cmd,
     char **out, char **err, json_t **error)
 {
-    proto_msg_t *rep = sbx_exec (ctx, sbx, cmd, cwd, envs, error);
+    proto_msg_t *rep = sandbox_tools_exec (ctx, sbx, cmd, cwd, envs, error);
     if (!rep)
         return -1;
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
@@ -42,13 +42,13 @@ static int
 put_bytes (tool_ctx_t *ctx, const char *sbx, const char *path, const void *data, size_t size,
            json_t **error)
 {
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_write_file);
+    proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_write_file);
     if (!req)
         return -1;
     proto_set_str (&req->body.sandbox_write_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_write_file.path, path);
     proto_set_bytes (&req->body.sandbox_write_file.content, size ? data : "", size);
-    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_path, error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_path, error);
     proto_msg_destroy (&rep);
     return *error ? -1 : 0;
 }
@@ -144,10 +144,9 @@ repo_clone (tool_ctx_t *ctx, json_t *args)
     if (!repo_allowed (ctx, given, url, sizeof url))
         return tool_error ("repo_not_allowed", "url", "%s is not a repository this deployment "
                            "allows (CAISSON_TOOLS_REPO_ALLOW)", given);
-    char ws[4096], abs[4200];
-    if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error))
+    const char *ws = PROTO_SANDBOX_WORKSPACE, *abs = PROTO_SANDBOX_WORKSPACE "/repo";
+    if (ctx->dry_run && sandbox_call_check (ctx, sbx, &error))
         return error;
-    snprintf (abs, sizeof abs, "%s/repo", ws);
     if (ctx->dry_run)
         return json_pack ("{s:b, s:b, s:s, s:s, s:s*}", "success", 1, "dryRun", 1, "wouldDo",
                           "clone the repository", "path", abs, "branch", branch);
@@ -211,11 +210,8 @@ json_t *
 repo_read_files (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *glob = S (args, "glob");
-    char ws[4096], repo[4200];
+    const char *repo = PROTO_SANDBOX_WORKSPACE "/repo";
     json_t *error = NULL;
-    if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error))
-        return error;
-    snprintf (repo, sizeof repo, "%s/repo", ws);
     char *list = NULL;
     int code = sh (ctx, sbx, repo, NULL, "git ls-files -co --exclude-standard", &list, NULL,
                    &error);
@@ -236,13 +232,13 @@ repo_read_files (tool_ctx_t *ctx, json_t *args)
             break;
         char abs[8400];
         snprintf (abs, sizeof abs, "%s/%s", repo, p);
-        proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_read_file);
+        proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_read_file);
         if (!req)
             break;
         proto_set_str (&req->body.sandbox_read_file.sandbox_id, sbx);
         proto_set_str (&req->body.sandbox_read_file.path, abs);
         req->body.sandbox_read_file.max_bytes = budget;
-        proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_file, &error);
+        proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_file, &error);
         if (!rep) {
             json_decref (error);
             error = NULL;
@@ -269,14 +265,12 @@ repo_apply_diff (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *patch = S (args, "patch");
     bool dry = ctx->dry_run || json_is_true (json_object_get (args, "dryRun"));
-    char ws[4096], repo[4200], file[4200], id[CID_SIZE], key[200];
+    const char *repo = PROTO_SANDBOX_WORKSPACE "/repo";
+    char file[4200], id[CID_SIZE], key[200];
     json_t *error = NULL;
-    if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error))
-        return error;
-    snprintf (repo, sizeof repo, "%s/repo", ws);
     snprintf (key, sizeof key, "patch/%s", ctx->call_id);
-    sbx_derive_id (key, id);
-    snprintf (file, sizeof file, "%s/.caisson/%s.diff", ws, id);
+    sandbox_call_derive_id (key, id);
+    snprintf (file, sizeof file, "%s/.caisson/%s.diff", PROTO_SANDBOX_WORKSPACE, id);
     if (put_bytes (ctx, sbx, file, patch, strlen (patch), &error))
         return error;
     json_t *envs = json_pack ("{s:s}", "CAISSON_PATCH", file);
@@ -402,13 +396,13 @@ json_t *
 ci_run_tests (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *target = S (args, "target");
-    char ws[4096], repo[4200], runner[16] = "custom", cmd[2048];
+    const char *repo = PROTO_SANDBOX_WORKSPACE "/repo";
+    char runner[16] = "custom", cmd[2048];
     json_t *error = NULL;
     if (target && target[0] == '-')
         return tool_error ("pattern_mismatch", "target", "target must not start with '-'");
-    if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error))
+    if (ctx->dry_run && sandbox_call_check (ctx, sbx, &error))
         return error;
-    snprintf (repo, sizeof repo, "%s/repo", ws);
     const char *configured = cfg_str ("CAISSON_TOOLS_TEST_COMMAND");
     if (*configured)
         snprintf (cmd, sizeof cmd, "%s %s", configured, target ? target : "");
@@ -430,10 +424,10 @@ ci_run_tests (tool_ctx_t *ctx, json_t *args)
                           "runner", runner);
     char full[2200];
     snprintf (full, sizeof full, "(%s) 2>&1", cmd);
-    proto_msg_t *rep = sbx_exec (ctx, sbx, full, repo, NULL, &error);
+    proto_msg_t *rep = sandbox_tools_exec (ctx, sbx, full, repo, NULL, &error);
     if (!rep)
         return error;
-    json_t *run = sbx_exec_json (ctx, rep, true);
+    json_t *run = sandbox_tools_exec_json (ctx, rep, true);
     const char *log = rep->body.sandbox_exec_result.stdout ? rep->body.sandbox_exec_result.stdout
                                                            : "";
     testlog_counts_t c;
@@ -480,7 +474,7 @@ repo_branch_name (const char *title, const char *call_id, char *out, size_t outl
     if (!n)
         return -1;
     snprintf (key, sizeof key, "branch/%s", call_id);
-    sbx_derive_id (key, id);
+    sandbox_call_derive_id (key, id);
     for (int i = 0; i < 8; i++)
         id[i] = (char) tolower ((unsigned char) id[CID_LEN - 8 + i]);
     snprintf (out, outlen, "caisson/%s-%.8s", slug, id);

@@ -14,6 +14,7 @@
 #include "bus_client.h"
 #include "guard.h"
 #include "proto.h"
+#include "sandbox_id.h"
 
 typedef struct _forge_t forge_t;
 
@@ -24,7 +25,7 @@ typedef struct _forge_t forge_t;
 typedef struct {
     pthread_mutex_t lock;
     bool cancelled;
-    char sandbox_id[97];        /* the sandbox of the exec in flight */
+    char sandbox_id[SANDBOX_ID_SIZE]; /* the sandbox of the exec in flight */
     char request[CID_SIZE];     /* that exec's request id, or "" */
 } tool_cancel_t;
 

@@ -1,6 +1,7 @@
 /* sbx_ns: namespaces, id maps and the sandbox's mount tree. See sbx_ns.h. */
 #define _GNU_SOURCE
 #include "sbx_ns.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -153,7 +154,7 @@ sbx_ns_setup (const sbx_ns_opts_t *o, char *why, size_t whylen)
         if (bind_ro (src, path))
             FAIL ("bind %s: %s", src, strerror (errno));
     }
-    snprintf (path, sizeof path, "%s/workspace", root);
+    snprintf (path, sizeof path, "%s%s", root, PROTO_SANDBOX_WORKSPACE);
     snprintf (src, sizeof src, "workspace");
     if (mkdir (path, 0755) || mount (src, path, NULL, MS_BIND | MS_NOSUID | MS_NODEV, NULL))
         FAIL ("bind workspace: %s", strerror (errno));
@@ -171,8 +172,8 @@ sbx_ns_setup (const sbx_ns_opts_t *o, char *why, size_t whylen)
         FAIL ("pivot_root: %s", strerror (errno));
     if (mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL))
         FAIL ("read-only root: %s", strerror (errno));
-    if (chdir ("/workspace"))
-        FAIL ("chdir /workspace: %s", strerror (errno));
+    if (chdir (PROTO_SANDBOX_WORKSPACE))
+        FAIL ("chdir %s: %s", PROTO_SANDBOX_WORKSPACE, strerror (errno));
     if (sethostname ("sandbox", 7))
         FAIL ("sethostname: %s", strerror (errno));
     if (!o->host_net)

@@ -36,8 +36,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int sbx_init_run (sbx_ictx_t *ctx, int listen_fd);
-
 static int
 join_cgroups (char *list)
 {

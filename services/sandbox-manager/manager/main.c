@@ -10,6 +10,7 @@
 #include "sbx_mgr.h"
 #include "sbx_cgroup.h"
 #include "cfg.h"
+#include "sandbox_id.h"
 #include "clog.h"
 
 #include <ctype.h>
@@ -215,6 +216,13 @@ setup (svc_t *svc)
         return -1;
     }
     snprintf (m->data, sizeof m->data, "%s", cfg_str ("CAISSON_DATA"));
+    char probe[SANDBOX_ID_SIZE];
+    if (sandbox_id_new (svc_instance (svc), probe)) {
+        clog_error (NULL, "CAISSON_INSTANCE '%s' cannot name sandboxes: use 1 to %d letters, "
+                    "digits, '-' or '_'", svc_instance (svc), SANDBOX_ID_INSTANCE_MAX);
+        free (m);
+        return -1;
+    }
     char why[600];
     if (uids_held (cfg_u64 ("CAISSON_SANDBOX_UID_BASE"), cfg_u64 ("CAISSON_SANDBOX_UID_COUNT"), why,
                    sizeof why)) {
@@ -283,7 +291,7 @@ main (int argc, char **argv)
     static const svc_def_t def = {
         .name = "sandbox-manager",
         .summary = "isolated Linux sandboxes on this host",
-        .handler = sbx_handle,
+        .routes = sbx_routes,
         .setup = setup,
         .teardown = teardown,
     };

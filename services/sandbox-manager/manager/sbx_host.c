@@ -489,7 +489,7 @@ sbx_host_info (box_t *box, const proto_msg_t *req)
     proto_set_str (&i->status, rec_str (box, "status"));
     proto_set_str (&i->reason, rec_str (box, "reason"));
     proto_set_str (&i->user, rec_str (box, "user"));
-    proto_set_str (&i->workspace, "/workspace");
+    proto_set_str (&i->workspace, PROTO_SANDBOX_WORKSPACE);
     proto_set_str (&i->network, rec_str (box, "network"));
     json_t *labels = json_object_get (box->rec, "labels");
     if (labels)

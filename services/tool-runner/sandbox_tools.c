@@ -1,9 +1,9 @@
-/* sbx_tools: createSandbox ... runCommand over the bus. See sbx_tools.h. */
-#include "sbx_tools.h"
+/* sandbox_tools: createSandbox ... runCommand over the bus. See sandbox_tools.h. */
+#include "sandbox_tools.h"
 #include "bus_tap.h"
 #include "cfg.h"
 #include "mpjson.h"
-#include "sbxcall.h"
+#include "sandbox_call.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -20,16 +20,17 @@ dry (const char *what, json_t *detail)
                       "detail", detail);
 }
 
-/* Room for a workspace (4096) and a path resolved inside it. */
+/* Room for a path resolved inside the workspace. */
 #define ABS_MAX 4200
 
 /* Resolves args.path inside args.sandbox_id into abs; when writing, inside
- * the workspace and allowed by the guard. 0, or -1 with *error set. */
+ * the workspace and allowed by the guard (and, for a dry run, in a sandbox
+ * the call may use). 0, or -1 with *error set. */
 static int
 target (tool_ctx_t *ctx, json_t *args, bool write, char abs[ABS_MAX], json_t **error)
 {
-    char ws[4096];
-    if (sbx_workspace (ctx, S (args, "sandboxId"), ws, sizeof ws, error)
+    const char *ws = PROTO_SANDBOX_WORKSPACE;
+    if ((write && ctx->dry_run && sandbox_call_check (ctx, S (args, "sandboxId"), error))
         || guard_resolve (ws, S (args, "path"), write, abs, ABS_MAX, error))
         return -1;
     if (write && guard_write (ctx->guard, ws, abs, "path", error))
@@ -38,11 +39,11 @@ target (tool_ctx_t *ctx, json_t *args, bool write, char abs[ABS_MAX], json_t **e
 }
 
 json_t *
-sbx_create_sandbox (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_create_sandbox (tool_ctx_t *ctx, json_t *args)
 {
     if (ctx->dry_run)
         return dry ("create a sandbox", json_deep_copy (args));
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_create);
+    proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_create);
     if (!req)
         return OOM ();
     proto_sandbox_create_t *b = &req->body.sandbox_create;
@@ -53,7 +54,7 @@ sbx_create_sandbox (tool_ctx_t *ctx, json_t *args)
     if (json_object_get (args, "envVars"))
         mpjson_set (&b->env_vars, json_object_get (args, "envVars"), 32);
     json_t *error;
-    proto_msg_t *rep = sbx_call (ctx, NULL, req, PROTO_sandbox_info, &error);
+    proto_msg_t *rep = sandbox_call (ctx, NULL, req, PROTO_sandbox_info, &error);
     if (!rep)
         return error;
     json_t *out = json_pack ("{s:s}", "sandboxId", rep->body.sandbox_info.sandbox_id);
@@ -62,7 +63,7 @@ sbx_create_sandbox (tool_ctx_t *ctx, json_t *args)
 }
 
 json_t *
-sbx_exec_json (tool_ctx_t *ctx, const proto_msg_t *rep, bool capture)
+sandbox_tools_exec_json (tool_ctx_t *ctx, const proto_msg_t *rep, bool capture)
 {
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
     size_t cap = guard_max_output (ctx->guard);
@@ -72,9 +73,9 @@ sbx_exec_json (tool_ctx_t *ctx, const proto_msg_t *rep, bool capture)
                              "exitCode", (json_int_t) r->exit_code, "executionTime",
                              (json_int_t) r->execution_time, "truncated", cut);
     const char *so = r->stdout ? r->stdout : "", *se = r->stderr ? r->stderr : "";
-    json_object_set_new (out, "stdout", capture ? sbx_text (so, guard_cut (so, lo, cap))
+    json_object_set_new (out, "stdout", capture ? sandbox_call_text (so, guard_cut (so, lo, cap))
                                                 : json_string (""));
-    json_object_set_new (out, "stderr", capture ? sbx_text (se, guard_cut (se, le, cap))
+    json_object_set_new (out, "stderr", capture ? sandbox_call_text (se, guard_cut (se, le, cap))
                                                 : json_string (""));
     if (r->timed_out)
         json_object_set_new (out, "timedOut", json_true ());
@@ -85,10 +86,10 @@ sbx_exec_json (tool_ctx_t *ctx, const proto_msg_t *rep, bool capture)
 }
 
 proto_msg_t *
-sbx_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command, const char *cwd,
-          const json_t *envs, json_t **error)
+sandbox_tools_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command,
+                    const char *cwd, const json_t *envs, json_t **error)
 {
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_exec);
+    proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_exec);
     json_t *cmd = json_string (command);
     if (!req || !cmd || mpjson_set (&req->body.sandbox_exec.command, cmd, 32)) {
         json_decref (cmd);
@@ -104,11 +105,11 @@ sbx_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command, const ch
         mpjson_set (&b->envs, envs, 32);
     b->timeout_seconds = ctx->timeout_s;
     b->max_output_bytes = guard_max_output (ctx->guard);
-    return sbx_call (ctx, sandbox_id, req, PROTO_sandbox_exec_result, error);
+    return sandbox_call (ctx, sandbox_id, req, PROTO_sandbox_exec_result, error);
 }
 
 json_t *
-sbx_run_command (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_run_command (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId"), *command = S (args, "command");
     json_t *error;
@@ -120,19 +121,19 @@ sbx_run_command (tool_ctx_t *ctx, json_t *args)
     if (ctx->dry_run)
         return dry ("run a command", json_pack ("{s:s, s:i}", "command", command,
                                                 "timeoutSeconds", (int) ctx->timeout_s));
-    proto_msg_t *rep = sbx_exec (ctx, sbx, command, S (args, "workingDirectory"),
+    proto_msg_t *rep = sandbox_tools_exec (ctx, sbx, command, S (args, "workingDirectory"),
                                  json_object_get (args, "envs"), &error);
     if (!rep)
         return error;
     json_t *capture = json_object_get (args, "captureOutput");
-    json_t *out = sbx_exec_json (ctx, rep, !json_is_false (capture));
+    json_t *out = sandbox_tools_exec_json (ctx, rep, !json_is_false (capture));
     json_object_set_new (out, "command", json_string (command));
     proto_msg_destroy (&rep);
     return out;
 }
 
 json_t *
-sbx_run_code (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_run_code (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
     json_t *t = json_object_get (args, "timeoutSeconds");
@@ -141,7 +142,7 @@ sbx_run_code (tool_ctx_t *ctx, json_t *args)
     if (ctx->dry_run)
         return dry ("run code", json_pack ("{s:s*, s:I}", "language", S (args, "language"),
                                            "bytes", (json_int_t) strlen (S (args, "code"))));
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_run_code);
+    proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_run_code);
     if (!req)
         return OOM ();
     proto_sandbox_run_code_t *b = &req->body.sandbox_run_code;
@@ -154,10 +155,10 @@ sbx_run_code (tool_ctx_t *ctx, json_t *args)
         mpjson_set (&b->envs, json_object_get (args, "envs"), 32);
     b->timeout_seconds = ctx->timeout_s;
     json_t *error;
-    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
     if (!rep)
         return error;
-    json_t *out = sbx_exec_json (ctx, rep, true);
+    json_t *out = sandbox_tools_exec_json (ctx, rep, true);
     json_object_del (out, "success");
     proto_msg_destroy (&rep);
     return out;
@@ -168,7 +169,7 @@ static proto_msg_t *
 path_req (tool_ctx_t *ctx, proto_type_t type, const char *sbx, const char *path,
           bool recursive)
 {
-    proto_msg_t *req = sbx_new (ctx, type);
+    proto_msg_t *req = sandbox_call_new (ctx, type);
     if (!req)
         return NULL;
     proto_sandbox_read_file_t *b = &req->body.sandbox_read_file;
@@ -187,7 +188,7 @@ path_call (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *abs, bo
            proto_type_t reply, json_t **error)
 {
     const char *sbx = S (args, "sandboxId");
-    return sbx_call (ctx, sbx, path_req (ctx, type, sbx, abs, recursive), reply, error);
+    return sandbox_call (ctx, sbx, path_req (ctx, type, sbx, abs, recursive), reply, error);
 }
 
 /* The result of a tool that changes a path, from its sandbox.path reply,
@@ -212,7 +213,7 @@ path_ask (tool_ctx_t *ctx, json_t *args, proto_type_t type, proto_type_t reply,
 }
 
 json_t *
-sbx_read_file (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_read_file (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX];
     json_t *error;
@@ -231,7 +232,7 @@ sbx_read_file (tool_ctx_t *ctx, json_t *args)
 }
 
 json_t *
-sbx_write_file (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_write_file (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
     char abs[ABS_MAX];
@@ -242,25 +243,26 @@ sbx_write_file (tool_ctx_t *ctx, json_t *args)
     if (ctx->dry_run)
         return dry ("write a file", json_pack ("{s:s, s:I}", "path", abs, "bytes",
                                                (json_int_t) json_string_length (content)));
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_write_file);
+    proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_write_file);
     if (!req)
         return OOM ();
     proto_set_str (&req->body.sandbox_write_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_write_file.path, abs);
     proto_set_bytes (&req->body.sandbox_write_file.content, json_string_value (content),
                      json_string_length (content));
-    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_path, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_path, &error);
     return rep ? path_result (&rep) : error;
 }
 
 json_t *
-sbx_write_files (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_write_files (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
-    char ws[4096], abs[ABS_MAX], field[64];
+    const char *ws = PROTO_SANDBOX_WORKSPACE;
+    char abs[ABS_MAX], field[64];
     json_t *error, *files = json_array (), *item;
     size_t i;
-    if (sbx_workspace (ctx, sbx, ws, sizeof ws, &error)) {
+    if (ctx->dry_run && sandbox_call_check (ctx, sbx, &error)) {
         json_decref (files);
         return error;
     }
@@ -282,7 +284,7 @@ sbx_write_files (tool_ctx_t *ctx, json_t *args)
         json_decref (files);
         return dry ("write files", json_pack ("{s:o}", "paths", paths));
     }
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_write_files);
+    proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_write_files);
     if (!req || mpjson_set (&req->body.sandbox_write_files.files, files, 32)) {
         json_decref (files);
         proto_msg_destroy (&req);
@@ -290,7 +292,7 @@ sbx_write_files (tool_ctx_t *ctx, json_t *args)
     }
     json_decref (files);
     proto_set_str (&req->body.sandbox_write_files.sandbox_id, sbx);
-    proto_msg_t *rep = sbx_call (ctx, sbx, req, PROTO_sandbox_paths, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_paths, &error);
     if (!rep)
         return error;
     char why[128];
@@ -302,7 +304,7 @@ sbx_write_files (tool_ctx_t *ctx, json_t *args)
 }
 
 json_t *
-sbx_list_files (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_list_files (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], why[128];
     json_t *error;
@@ -338,13 +340,13 @@ path_op (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *what)
 }
 
 json_t *
-sbx_delete_file (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_delete_file (tool_ctx_t *ctx, json_t *args)
 {
     return path_op (ctx, args, PROTO_sandbox_delete_file, "delete a path");
 }
 
 json_t *
-sbx_create_directory (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_create_directory (tool_ctx_t *ctx, json_t *args)
 {
     return path_op (ctx, args, PROTO_sandbox_create_directory, "create a directory");
 }
@@ -360,7 +362,7 @@ iso_time (uint64_t ms, char out[32])
 }
 
 json_t *
-sbx_get_file_info (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_get_file_info (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], when[32];
     json_t *error;
@@ -375,14 +377,14 @@ sbx_get_file_info (tool_ctx_t *ctx, json_t *args)
                              "mode", (json_int_t) f->mode, "permissions", f->permissions,
                              "owner", f->owner, "group", f->group, "modifiedTime", when);
     if (f->symlink_target)
-        json_object_set_new (out, "symlinkTarget", sbx_text (f->symlink_target,
+        json_object_set_new (out, "symlinkTarget", sandbox_call_text (f->symlink_target,
                                                              strlen (f->symlink_target)));
     proto_msg_destroy (&rep);
     return out;
 }
 
 json_t *
-sbx_check_file_exists (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_check_file_exists (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX];
     json_t *error;
@@ -421,7 +423,7 @@ human (uint64_t n, char out[32])
 }
 
 json_t *
-sbx_get_file_size (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_get_file_size (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], hr[32];
     json_t *error;
@@ -450,7 +452,7 @@ sbx_get_file_size (tool_ctx_t *ctx, json_t *args)
 }
 
 json_t *
-sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
+sandbox_tools_watch_directory (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
     char abs[ABS_MAX], prefix[160], topic[256];
@@ -492,11 +494,11 @@ sbx_watch_directory (tool_ctx_t *ctx, json_t *args)
         proto_msg_destroy (&ev);
     }
     bus_tap_destroy (&tap);
-    proto_msg_t *stop = sbx_new (ctx, PROTO_sandbox_watch_stop);
+    proto_msg_t *stop = sandbox_call_new (ctx, PROTO_sandbox_watch_stop);
     if (stop) {
         proto_set_str (&stop->body.sandbox_watch_stop.sandbox_id, sbx);
         stop->body.sandbox_watch_stop.watch_id = watch_id;
-        proto_msg_t *ack = sbx_call (ctx, sbx, stop, PROTO_sandbox_ack, &error);
+        proto_msg_t *ack = sandbox_call (ctx, sbx, stop, PROTO_sandbox_ack, &error);
         if (!ack)
             json_decref (error);
         proto_msg_destroy (&ack);

@@ -1,5 +1,5 @@
-/* sbxcall: idempotent requests to sandbox-manager. See sbxcall.h. */
-#include "sbxcall.h"
+/* sandbox_call: idempotent requests to sandbox-manager. See sandbox_call.h. */
+#include "sandbox_call.h"
 #include "cfg.h"
 #include "clog.h"
 #include "mpjson.h"
@@ -81,7 +81,7 @@ fnv (const char *s, uint64_t h)
 }
 
 void
-sbx_derive_id (const char *key, char out[CID_SIZE])
+sandbox_call_derive_id (const char *key, char out[CID_SIZE])
 {
     static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     uint64_t h1 = fnv (key, 0xcbf29ce484222325ull);
@@ -95,7 +95,7 @@ sbx_derive_id (const char *key, char out[CID_SIZE])
 }
 
 proto_msg_t *
-sbx_new (tool_ctx_t *ctx, proto_type_t type)
+sandbox_call_new (tool_ctx_t *ctx, proto_type_t type)
 {
     proto_msg_t *m = proto_msg_new (type, NULL);
     if (m && ctx->corr && cid_valid (ctx->corr))
@@ -109,7 +109,7 @@ sbx_new (tool_ctx_t *ctx, proto_type_t type)
 
 
 json_t *
-sbx_text (const char *s, size_t len)
+sandbox_call_text (const char *s, size_t len)
 {
     json_t *v = json_stringn (s, len);
     if (v)
@@ -148,8 +148,8 @@ transient (const char *code)
 }
 
 proto_msg_t *
-sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_t want,
-          json_t **error)
+sandbox_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_t want,
+              json_t **error)
 {
     char service[160];
     runroute_sandbox (sandbox_id, service, sizeof service);
@@ -163,7 +163,7 @@ sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_
     for (unsigned attempt = 0; !rep; attempt++) {
         char key[256], id[CID_SIZE];
         snprintf (key, sizeof key, "%s/%u/%u", ctx->call_id, step, attempt);
-        sbx_derive_id (key, id);
+        sandbox_call_derive_id (key, id);
         proto_set_str (&req->env.id, id);
         if (process && name_process (ctx, sandbox_id, id)) {
             *error = tool_error ("cancelled", NULL, "the call was cancelled");
@@ -206,15 +206,13 @@ sbx_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_
 }
 
 int
-sbx_workspace (tool_ctx_t *ctx, const char *sandbox_id, char *out, size_t outlen,
-               json_t **error)
+sandbox_call_check (tool_ctx_t *ctx, const char *sandbox_id, json_t **error)
 {
-    proto_msg_t *req = sbx_new (ctx, PROTO_sandbox_get);
+    proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_get);
     proto_set_str (&req->body.sandbox_get.sandbox_id, sandbox_id);
-    proto_msg_t *rep = sbx_call (ctx, sandbox_id, req, PROTO_sandbox_info, error);
+    proto_msg_t *rep = sandbox_call (ctx, sandbox_id, req, PROTO_sandbox_info, error);
     if (!rep)
         return -1;
-    snprintf (out, outlen, "%s", rep->body.sandbox_info.workspace);
     proto_msg_destroy (&rep);
     return 0;
 }

@@ -1,7 +1,7 @@
 /* sbx_proc: processes run by a sandbox's init. Each runs in its own session
  * (setsid: a new process group, no controlling terminal), with pipes for
- * its three streams, a clean environment (PATH, HOME, LANG, the sandbox's
- * envVars, the request's envs) and a deadline. Output is captured up to
+ * its three streams, a clean environment (sbx_cmd.h: PATH, HOME, LANG, the
+ * sandbox's env_vars, the request's envs) and a deadline. Output is captured up to
  * the cap (then flagged truncated) and streamed to the manager as
  * `sandbox.output` chunks. A timeout or kill signals the session and its
  * process group, so the whole tree goes. Foreground replies go when the
@@ -9,6 +9,7 @@
  * listed until the sandbox ends, for wait and output. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
+#include "sbx_cmd.h"
 #include "mpjson.h"
 #include "svc.h"
 
@@ -75,21 +76,6 @@ proc_free (proc_t *p)
     memset (p, 0, sizeof *p);
 }
 
-/* Builds "KEY=VALUE" strings from a JSON object into env; returns the count. */
-static int
-env_add (char **env, int n, int max, json_t *obj)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach (obj, k, v) {
-        if (n >= max || !json_is_string (v) || !*k || strchr (k, '='))
-            continue;
-        if (asprintf (&env[n], "%s=%s", k, json_string_value (v)) > 0)
-            n++;
-    }
-    return n;
-}
-
 static proto_msg_t *
 result_new (sbx_procs_t *self, proc_t *p, const proto_msg_t *cause)
 {
@@ -117,58 +103,6 @@ bad (const proto_msg_t *req, proto_ecode_t code, const char *text)
     return proto_error_new (req, code, "%s", text);
 }
 
-/* Fills argv from the command ANY (array of strings, or a shell string). */
-static int
-parse_command (const proto_bytes_t *cmd, char ***argv_p, char **text_p, char *why, size_t whylen)
-{
-    json_t *j = mpjson_decode (cmd->data, cmd->size, 2, why, whylen);
-    if (!j)
-        return -1;
-    char **argv = NULL;
-    size_t n = json_is_array (j) ? json_array_size (j) : 0;
-    if (json_is_string (j) && json_string_length (j)) {
-        argv = calloc (4, sizeof *argv);
-        argv[0] = strdup ("/bin/sh");
-        argv[1] = strdup ("-c");
-        argv[2] = strdup (json_string_value (j));
-        *text_p = strdup (json_string_value (j));
-    } else if (n > 0 && n < 4096) {
-        argv = calloc (n + 1, sizeof *argv);
-        size_t tl = 0;
-        for (size_t i = 0; i < n; i++) {
-            json_t *a = json_array_get (j, i);
-            if (!json_is_string (a)) {
-                snprintf (why, whylen, "command[%zu]: expected a string", i);
-                for (size_t k = 0; k < i; k++)
-                    free (argv[k]);
-                free (argv);
-                json_decref (j);
-                return -1;
-            }
-            argv[i] = strdup (json_string_value (a));
-            tl += strlen (argv[i]) + 1;
-        }
-        *text_p = calloc (1, tl + 1);
-        for (size_t i = 0; i < n; i++)
-            strcat (strcat (*text_p, i ? " " : ""), argv[i]);
-    } else {
-        snprintf (why, whylen, "command: expected a non-empty string or array of strings");
-        json_decref (j);
-        return -1;
-    }
-    json_decref (j);
-    *argv_p = argv;
-    return 0;
-}
-
-static void
-free_strv (char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free (v[i]);
-    free (v);
-}
-
 /* Starts argv; returns the slot or NULL with why set. */
 static proc_t *
 spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cwd,
@@ -183,36 +117,21 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
         return NULL;
     }
     char dir[4096];
-    if (sbx_files_resolve (cwd && *cwd ? cwd : "/workspace", false, dir, sizeof dir, why, whylen))
+    if (sbx_files_resolve (cwd && *cwd ? cwd : PROTO_SANDBOX_WORKSPACE, false, dir, sizeof dir,
+                           why, whylen))
         return NULL;
     struct stat st;
     if (stat (dir, &st) || !S_ISDIR (st.st_mode)) {
         snprintf (why, whylen, "cwd: %.400s is not a directory", dir);
         return NULL;
     }
-    char *env[256] = { "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace", "LANG=C.UTF-8" };
-    int n = 3;
-    for (int i = 0; i < 3; i++)
-        env[i] = strdup (env[i]);
-    n = env_add (env, n, 255, self->ctx->env);
-    if (envs && envs->size) {
-        json_t *j = mpjson_decode (envs->data, envs->size, 1, why, whylen);
-        if (!j || !json_is_object (j)) {
-            json_decref (j);
-            snprintf (why, whylen, "envs: expected a map of strings");
-            for (int i = 0; i < n; i++)
-                free (env[i]);
-            return NULL;
-        }
-        n = env_add (env, n, 255, j);
-        json_decref (j);
-    }
-    env[n] = NULL;
+    char **env = sbx_cmd_env (self->ctx->env, envs, why, whylen);
+    if (!env)
+        return NULL;
     int pin[2], pout[2], perr[2];
     if (pipe2 (pin, O_CLOEXEC) || pipe2 (pout, O_CLOEXEC) || pipe2 (perr, O_CLOEXEC)) {
         snprintf (why, whylen, "pipe: %s", strerror (errno));
-        for (int i = 0; i < n; i++)
-            free (env[i]);
+        sbx_cmd_free (env);
         return NULL;
     }
     pid_t pid = fork ();
@@ -231,8 +150,7 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
         dprintf (2, "%s: %s\n", argv[0], strerror (errno));
         _exit (errno == ENOENT ? 127 : 126);
     }
-    for (int i = 0; i < n; i++)
-        free (env[i]);
+    sbx_cmd_free (env);
     close (pin[0]);
     close (pout[1]);
     close (perr[1]);
@@ -270,7 +188,7 @@ start (sbx_procs_t *self, proto_msg_t *req, char **argv, char *text, const proto
 {
     char why[512];
     proc_t *p = spawn (self, argv, envs, cwd, timeout_s ? timeout_s : 60, in, why, sizeof why);
-    free_strv (argv);
+    sbx_cmd_free (argv);
     if (!p) {
         free (text);
         proto_msg_t *rep = bad (req, PROTO_ERR_exec_failed, why);
@@ -293,7 +211,7 @@ sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req)
 {
     proto_sandbox_exec_t *e = &req->body.sandbox_exec;
     char why[256], **argv, *text = NULL;
-    if (parse_command (&e->command, &argv, &text, why, sizeof why)) {
+    if (sbx_cmd_parse (&e->command, &argv, &text, why, sizeof why)) {
         proto_msg_t *rep = bad (req, PROTO_ERR_bad_command, why);
         proto_msg_destroy (&req);
         return rep;
@@ -306,67 +224,12 @@ proto_msg_t *
 sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
 {
     proto_sandbox_run_code_t *c = &req->body.sandbox_run_code;
-    const char *lang = c->language && *c->language ? c->language : self->ctx->language;
-    static const char *const langs[][3] = { { "python", "py", "/usr/bin/python3" },
-                                            { "javascript", "js", "/usr/bin/node" },
-                                            { "typescript", "ts", "/usr/bin/node" } };
-    int li = -1;
-    for (int i = 0; i < 3; i++)
-        if (lang && strcmp (lang, langs[i][0]) == 0)
-            li = i;
-    proto_msg_t *rep = NULL;
-    char path[128], why[256];
-    static unsigned seq;
-    snprintf (path, sizeof path, "/tmp/.caisson-code-%u.%s", ++seq, li >= 0 ? langs[li][1] : "");
-    json_t *extra = NULL;
-    if (li < 0)
-        rep = proto_error_new (req, PROTO_ERR_bad_language, "language: expected python, javascript or "
-                               "typescript, got '%s'", lang ? lang : "");
-    else if (c->argv.size && !(extra = mpjson_decode (c->argv.data, c->argv.size, 1, why, sizeof why)))
-        rep = bad (req, PROTO_ERR_bad_argv, why);
-    else if (extra && !json_is_array (extra))
-        rep = bad (req, PROTO_ERR_bad_argv, "argv: expected an array of strings");
-    if (!rep) {
-        /* A fresh file: whatever the sandbox left at this name (a FIFO
-         * would block the init's open) goes first. */
-        unlink (path);
-        int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-        size_t len = strlen (c->code);
-        if (fd < 0 || write (fd, c->code, len) != (ssize_t) len)
-            rep = proto_error_new (req, PROTO_ERR_exec_failed, "writing %s: %s", path, strerror (errno));
-        if (fd >= 0)
-            close (fd);
-    }
-    if (rep) {
-        json_decref (extra);
+    char **argv, *text = NULL;
+    proto_msg_t *err = NULL;
+    if (sbx_cmd_code (req, self->ctx->language, &argv, &text, &err)) {
         proto_msg_destroy (&req);
-        return rep;
+        return err;
     }
-    size_t n = extra ? json_array_size (extra) : 0;
-    char **argv = calloc (n + 8, sizeof *argv);
-    int a = 0;
-    if (li == 2) {
-        /* TypeScript: Debian's tsc compiles to /tmp, then node runs the
-         * output (docs/sandbox.md); extra arguments follow as "$@". */
-        char script[512];
-        snprintf (script, sizeof script, "tsc --outDir %s.out --module commonjs --target es2020 "
-                  "--skipLibCheck %s && exec node %s.out/.caisson-code-%u.js \"$@\"", path, path,
-                  path, seq);
-        argv[a++] = strdup ("/bin/sh");
-        argv[a++] = strdup ("-c");
-        argv[a++] = strdup (script);
-        argv[a++] = strdup ("runCode");
-    } else {
-        argv[a++] = strdup (langs[li][2]);
-        argv[a++] = strdup (path);
-    }
-    for (size_t i = 0; i < n; i++)
-        if (json_is_string (json_array_get (extra, i)))
-            argv[a++] = strdup (json_string_value (json_array_get (extra, i)));
-    json_decref (extra);
-    char *text = NULL;
-    if (asprintf (&text, "%s %s", langs[li][2], path) < 0)
-        text = NULL;
     return start (self, req, argv, text, &c->envs, NULL, c->timeout_seconds, NULL, false);
 }
 
@@ -380,72 +243,116 @@ find (sbx_procs_t *self, uint64_t pid)
 }
 
 proto_msg_t *
-sbx_procs_control (sbx_procs_t *self, proto_msg_t *req)
+sbx_procs_list (sbx_procs_t *self, proto_msg_t *req)
 {
+    json_t *arr = json_array ();
+    for (int i = 0; i < MAX_PROCS; i++) {
+        proc_t *p = &self->p[i];
+        if (!p->used || !p->background)
+            continue;
+        json_t *o = json_pack ("{s:I, s:s, s:b, s:I}", "pid", (json_int_t) p->pid, "command",
+                               p->command ? p->command : "", "running", !p->exited,
+                               "startedAt", (json_int_t) p->start);
+        if (p->exited)
+            json_object_set_new (o, "exitCode", json_integer (
+                WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status)));
+        json_array_append_new (arr, o);
+    }
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_exec_procs, req);
+    proto_set_str (&rep->body.sandbox_exec_procs.sandbox_id, self->ctx->id);
+    mpjson_set (&rep->body.sandbox_exec_procs.processes, arr, 4);
+    json_decref (arr);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+proto_msg_t *
+sbx_procs_cancel (sbx_procs_t *self, proto_msg_t *req)
+{
+    /* Matched by the request that started it: the caller (a tool call)
+     * knows the ids it sent, not the pid it never got back. */
+    const char *want = req->body.sandbox_exec_cancel.request;
+    proc_t *p = NULL;
+    for (int i = 0; i < MAX_PROCS && !p; i++)
+        if (self->p[i].used && self->p[i].req && self->p[i].req->env.id
+            && !strcmp (self->p[i].req->env.id, want))
+            p = &self->p[i];
+    bool killed = p && !p->exited;
+    if (killed) {
+        p->cancelled = true;
+        sbx_kill_tree (p->pid, SIGKILL);
+    }
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_ack, req);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
+    json_t *detail = json_pack ("{s:b}", "cancelled", killed);
+    mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
+    json_decref (detail);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+/* The process pid names, or NULL with *rep set to req's not_found (and req
+ * destroyed). */
+static proc_t *
+find_or_refuse (sbx_procs_t *self, proto_msg_t **req, uint64_t pid, proto_msg_t **rep)
+{
+    proc_t *p = find (self, pid);
+    if (!p) {
+        *rep = proto_error_new (*req, PROTO_ERR_not_found, "pid: no process %llu in this sandbox",
+                                (unsigned long long) pid);
+        proto_msg_destroy (req);
+    }
+    return p;
+}
+
+proto_msg_t *
+sbx_procs_kill (sbx_procs_t *self, proto_msg_t *req)
+{
+    const proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
     proto_msg_t *rep = NULL;
-    if (req->type == PROTO_sandbox_exec_list) {
-        json_t *arr = json_array ();
-        for (int i = 0; i < MAX_PROCS; i++) {
-            proc_t *p = &self->p[i];
-            if (!p->used || !p->background)
-                continue;
-            json_t *o = json_pack ("{s:I, s:s, s:b, s:I}", "pid", (json_int_t) p->pid, "command",
-                                   p->command ? p->command : "", "running", !p->exited,
-                                   "startedAt", (json_int_t) p->start);
-            if (p->exited)
-                json_object_set_new (o, "exitCode", json_integer (
-                    WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status)));
-            json_array_append_new (arr, o);
-        }
-        rep = proto_msg_new (PROTO_sandbox_exec_procs, req);
-        proto_set_str (&rep->body.sandbox_exec_procs.sandbox_id, self->ctx->id);
-        mpjson_set (&rep->body.sandbox_exec_procs.processes, arr, 4);
-        json_decref (arr);
-        proto_msg_destroy (&req);
-        return rep;
-    }
-    if (req->type == PROTO_sandbox_exec_cancel) {
-        /* Matched by the request that started it: the caller (a tool
-         * call) knows the ids it sent, not the pid it never got back. */
-        const char *want = req->body.sandbox_exec_cancel.request;
-        proc_t *p = NULL;
-        for (int i = 0; i < MAX_PROCS && !p; i++)
-            if (self->p[i].used && self->p[i].req && self->p[i].req->env.id
-                && !strcmp (self->p[i].req->env.id, want))
-                p = &self->p[i];
-        bool killed = p && !p->exited;
-        if (killed) {
-            p->cancelled = true;
-            sbx_kill_tree (p->pid, SIGKILL);
-        }
-        rep = proto_msg_new (PROTO_sandbox_ack, req);
-        proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
-        json_t *detail = json_pack ("{s:b}", "cancelled", killed);
-        mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
-        json_decref (detail);
-        proto_msg_destroy (&req);
-        return rep;
-    }
-    proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
-    proc_t *p = find (self, b->pid);
+    proc_t *p = find_or_refuse (self, &req, b->pid, &rep);
     if (!p)
-        rep = proto_error_new (req, PROTO_ERR_not_found, "pid: no process %llu in this sandbox",
-                               (unsigned long long) b->pid);
-    else if (req->type == PROTO_sandbox_exec_kill) {
-        if (!p->exited)
-            sbx_kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
-        rep = proto_msg_new (PROTO_sandbox_ack, req);
-        proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
-    } else if (req->type == PROTO_sandbox_exec_wait && !(p->exited && p->fd[1] < 0 && p->fd[2] < 0)) {
+        return rep;
+    if (!p->exited)
+        sbx_kill_tree (p->pid, b->signal ? (int) b->signal : SIGKILL);
+    rep = proto_msg_new (PROTO_sandbox_ack, req);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+proto_msg_t *
+sbx_procs_wait (sbx_procs_t *self, proto_msg_t *req)
+{
+    const proto_sandbox_exec_wait_t *b = &req->body.sandbox_exec_wait;
+    proto_msg_t *rep = NULL;
+    proc_t *p = find_or_refuse (self, &req, b->pid, &rep);
+    if (!p)
+        return rep;
+    if (!(p->exited && p->fd[1] < 0 && p->fd[2] < 0)) {
+        uint64_t wait_ms = (b->timeout_seconds ? b->timeout_seconds : 3600) * 1000;
         for (int i = 0; i < MAX_WAITERS; i++)
             if (!p->waiters[i]) {
                 p->waiters[i] = req;
-                p->wait_deadline[i] = (uint64_t) zclock_mono () + (b->timeout_seconds ? b->timeout_seconds : 3600) * 1000;
+                p->wait_deadline[i] = (uint64_t) zclock_mono () + wait_ms;
                 return NULL;
             }
         rep = proto_error_new (req, PROTO_ERR_busy, "pid: too many waiters");
-    } else
+    }
+    else
         rep = result_new (self, p, req);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+proto_msg_t *
+sbx_procs_output (sbx_procs_t *self, proto_msg_t *req)
+{
+    proto_msg_t *rep = NULL;
+    proc_t *p = find_or_refuse (self, &req, req->body.sandbox_exec_output.pid, &rep);
+    if (!p)
+        return rep;
+    rep = result_new (self, p, req);
     proto_msg_destroy (&req);
     return rep;
 }
@@ -498,7 +405,7 @@ chunk (sbx_procs_t *self, proc_t *p, int s, const uint8_t *data, size_t len)
         ev->body.sandbox_output.pid = (uint64_t) p->pid;
         proto_set_str (&ev->body.sandbox_output.stream, s == 1 ? "stdout" : "stderr");
         proto_set_bytes (&ev->body.sandbox_output.data, data, len);
-        sbx_init_send (self->ctx, ev);
+        self->ctx->send (self->ctx->send_arg, ev);
     }
 }
 
@@ -548,7 +455,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     if (done) {
         p->drain_until = 0;
         if (p->req) {
-            sbx_init_send (self->ctx, result_new (self, p, p->req));
+            self->ctx->send (self->ctx->send_arg, result_new (self, p, p->req));
             proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
             if (ev) {
                 proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
@@ -556,7 +463,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
                 proto_set_str (&ev->body.sandbox_output.stream, "exit");
                 ev->body.sandbox_output.exit_code = WIFEXITED (p->status)
                     ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
-                sbx_init_send (self->ctx, ev);
+                self->ctx->send (self->ctx->send_arg, ev);
             }
             proc_free (p);
             return;
@@ -564,7 +471,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     }
     for (int w = 0; w < MAX_WAITERS; w++)
         if (p->waiters[w] && (done || now >= p->wait_deadline[w])) {
-            sbx_init_send (self->ctx, result_new (self, p, p->waiters[w]));
+            self->ctx->send (self->ctx->send_arg, result_new (self, p, p->waiters[w]));
             proto_msg_destroy (&p->waiters[w]);
         }
 }

@@ -1,4 +1,4 @@
-/* sbx_files: file operations and watches, answered by a sandbox's init
+/* sbx_files: file operations, answered by a sandbox's init
  * inside the sandbox's own mount namespace. Every path is resolved there:
  * relative paths start at /workspace, `..` is refused outright, and the
  * resolved path (symlinks followed, as the kernel would) must lie under
@@ -31,7 +31,7 @@
 static bool
 under_roots (const char *p)
 {
-    static const char *const roots[] = { "/workspace", "/tmp" };
+    static const char *const roots[] = { PROTO_SANDBOX_WORKSPACE, "/tmp" };
     for (size_t i = 0; i < 2; i++) {
         size_t n = strlen (roots[i]);
         if (strncmp (p, roots[i], n) == 0 && (p[n] == 0 || p[n] == '/'))
@@ -49,7 +49,8 @@ sbx_files_resolve (const char *path, bool want_parent, char *out, size_t outlen,
         snprintf (why, whylen, "path: empty");
         return -1;
     }
-    if (snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : "/workspace/", path)
+    if (snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : PROTO_SANDBOX_WORKSPACE "/",
+                  path)
         >= (int) sizeof full) {
         snprintf (why, whylen, "path: too long");
         return -1;
@@ -88,7 +89,7 @@ sbx_files_resolve (const char *path, bool want_parent, char *out, size_t outlen,
         snprintf (why, whylen, "path: too long");
         return -1;
     }
-    if (want_parent && (strcmp (out, "/workspace") == 0 || strcmp (out, "/tmp") == 0)) {
+    if (want_parent && (!strcmp (out, PROTO_SANDBOX_WORKSPACE) || !strcmp (out, "/tmp"))) {
         snprintf (why, whylen, "path: '%s' is a sandbox root", path);
         return -1;
     }
@@ -100,7 +101,8 @@ static int
 make_dirs (const char *path, bool self, char *why, size_t whylen)
 {
     char full[PATH_MAX], probe[PATH_MAX];
-    snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : "/workspace/", path);
+    snprintf (full, sizeof full, "%s%s", path[0] == '/' ? "" : PROTO_SANDBOX_WORKSPACE "/",
+              path);
     for (char *s = full + 1; *s; s++) {
         if (*s != '/')
             continue;
@@ -176,7 +178,8 @@ write_error (const sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, co
     if (!strncmp (path, "/tmp", 4) && (path[4] == '/' || !path[4]))
         snprintf (full, sizeof full, "/tmp full");
     else
-        sbx_disk_full ("/workspace", ctx->disk_mb, ctx->disk_inodes, true, full, sizeof full);
+        sbx_disk_full (PROTO_SANDBOX_WORKSPACE, ctx->disk_mb, ctx->disk_inodes, true, full,
+                       sizeof full);
     return proto_error_new (req, PROTO_ERR_workspace_full, "%s: %s%s", full, prefix, why);
 }
 
@@ -356,83 +359,139 @@ read_file (sbx_ictx_t *ctx, const proto_msg_t *req, const char *path, const stru
 }
 
 proto_msg_t *
-sbx_files_handle (sbx_ictx_t *ctx, const proto_msg_t *req)
+sbx_files_write (sbx_ictx_t *ctx, const proto_msg_t *req)
 {
     char why[512], path[PATH_MAX];
-    const proto_sandbox_read_file_t *pr = &req->body.sandbox_read_file;
-    struct stat st;
-    switch (req->type) {
-    case PROTO_sandbox_write_file: {
-        const proto_sandbox_write_file_t *w = &req->body.sandbox_write_file;
-        if (write_atomic (w->path, w->content.data, w->content.size, (unsigned) w->mode, path,
-                          sizeof path, why, sizeof why))
-            return write_error (ctx, req, w->path, "", why);
-        return path_reply (req, ctx->id, path);
-    }
-    case PROTO_sandbox_write_files:
-        return write_files (ctx, req);
-    case PROTO_sandbox_create_directory:
-        if (make_dirs (pr->path, true, why, sizeof why)
-            || sbx_files_resolve (pr->path, false, path, sizeof path, why, sizeof why))
-            return write_error (ctx, req, pr->path, "", why);
-        return path_reply (req, ctx->id, path);
-    default:
-        break;
-    }
-    bool nofollow = req->type == PROTO_sandbox_get_file_info || req->type == PROTO_sandbox_delete_file
-                    || req->type == PROTO_sandbox_check_file_exists;
-    if (sbx_files_resolve (pr->path, nofollow, path, sizeof path, why, sizeof why)) {
-        if (req->type == PROTO_sandbox_check_file_exists && errno == ENOENT && !strstr (why, "outside")) {
-            proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_exists, req);
-            proto_set_str (&rep->body.sandbox_file_exists.sandbox_id, ctx->id);
-            proto_set_str (&rep->body.sandbox_file_exists.path, pr->path);
-            return rep;
-        }
+    const proto_sandbox_write_file_t *w = &req->body.sandbox_write_file;
+    if (write_atomic (w->path, w->content.data, w->content.size, (unsigned) w->mode, path,
+                      sizeof path, why, sizeof why))
+        return write_error (ctx, req, w->path, "", why);
+    return path_reply (req, ctx->id, path);
+}
+
+proto_msg_t *
+sbx_files_write_many (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    return write_files (ctx, req);
+}
+
+proto_msg_t *
+sbx_files_mkdir (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char why[512], path[PATH_MAX];
+    const char *given = req->body.sandbox_create_directory.path;
+    if (make_dirs (given, true, why, sizeof why)
+        || sbx_files_resolve (given, false, path, sizeof path, why, sizeof why))
+        return write_error (ctx, req, given, "", why);
+    return path_reply (req, ctx->id, path);
+}
+
+/* Resolves given (nofollow: its last component itself, not where a
+ * symlink leads) into path and lstats it into st. Returns NULL, or the
+ * error reply to req. */
+static proto_msg_t *
+locate (const proto_msg_t *req, const char *given, bool nofollow, char path[PATH_MAX],
+        struct stat *st)
+{
+    char why[512];
+    if (sbx_files_resolve (given, nofollow, path, PATH_MAX, why, sizeof why))
         return proto_error_new (req, PROTO_ERR_bad_path, "%s", why);
-    }
-    int st_rc = lstat (path, &st);
-    if (req->type == PROTO_sandbox_check_file_exists) {
-        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_exists, req);
-        proto_set_str (&rep->body.sandbox_file_exists.sandbox_id, ctx->id);
-        proto_set_str (&rep->body.sandbox_file_exists.path, path);
-        rep->body.sandbox_file_exists.exists = st_rc == 0;
-        return rep;
-    }
-    if (st_rc)
+    if (lstat (path, st))
         return proto_error_new (req, PROTO_ERR_bad_path, "path: %s: %s", path, strerror (errno));
-    switch (req->type) {
-    case PROTO_sandbox_read_file:
-        return read_file (ctx, req, path, &st);
-    case PROTO_sandbox_get_file_info:
-        return file_info (req, ctx->id, path, &st);
-    case PROTO_sandbox_get_file_size: {
-        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_size, req);
-        proto_set_str (&rep->body.sandbox_file_size.sandbox_id, ctx->id);
-        proto_set_str (&rep->body.sandbox_file_size.path, path);
-        rep->body.sandbox_file_size.size = (uint64_t) st.st_size;
+    return NULL;
+}
+
+proto_msg_t *
+sbx_files_read (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    proto_msg_t *err = locate (req, req->body.sandbox_read_file.path, false, path, &st);
+    return err ? err : read_file (ctx, req, path, &st);
+}
+
+proto_msg_t *
+sbx_files_info (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    proto_msg_t *err = locate (req, req->body.sandbox_get_file_info.path, true, path, &st);
+    return err ? err : file_info (req, ctx->id, path, &st);
+}
+
+proto_msg_t *
+sbx_files_size (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    proto_msg_t *err = locate (req, req->body.sandbox_get_file_size.path, false, path, &st);
+    if (err)
+        return err;
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_size, req);
+    proto_set_str (&rep->body.sandbox_file_size.sandbox_id, ctx->id);
+    proto_set_str (&rep->body.sandbox_file_size.path, path);
+    rep->body.sandbox_file_size.size = (uint64_t) st.st_size;
+    return rep;
+}
+
+proto_msg_t *
+sbx_files_list (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    const proto_sandbox_list_files_t *b = &req->body.sandbox_list_files;
+    proto_msg_t *err = locate (req, b->path, false, path, &st);
+    if (err)
+        return err;
+    if (!S_ISDIR (st.st_mode))
+        return proto_error_new (req, PROTO_ERR_bad_path, "path: %s is not a directory", path);
+    json_t *arr = json_array ();
+    list_dir (path, b->depth ? (unsigned) b->depth : 1, arr);
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_list, req);
+    proto_set_str (&rep->body.sandbox_file_list.sandbox_id, ctx->id);
+    proto_set_str (&rep->body.sandbox_file_list.path, path);
+    mpjson_set (&rep->body.sandbox_file_list.files, arr, 3);
+    json_decref (arr);
+    return rep;
+}
+
+proto_msg_t *
+sbx_files_delete (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    const proto_sandbox_delete_file_t *b = &req->body.sandbox_delete_file;
+    proto_msg_t *err = locate (req, b->path, true, path, &st);
+    if (err)
+        return err;
+    int rc = !S_ISDIR (st.st_mode) ? unlink (path)
+             : b->recursive ? nftw (path, rm_one, 32, FTW_DEPTH | FTW_PHYS) : rmdir (path);
+    if (rc)
+        return proto_error_new (req, PROTO_ERR_bad_path, "path: deleting %s: %s%s", path,
+                                strerror (errno), errno == ENOTEMPTY ? " (use recursive)" : "");
+    return path_reply (req, ctx->id, path);
+}
+
+/* A path that does not exist is an answer here (exists false), unless it
+ * lies outside the roots. */
+proto_msg_t *
+sbx_files_exists (sbx_ictx_t *ctx, const proto_msg_t *req)
+{
+    char why[512], path[PATH_MAX];
+    const char *given = req->body.sandbox_check_file_exists.path;
+    struct stat st;
+    proto_msg_t *rep;
+    if (sbx_files_resolve (given, true, path, sizeof path, why, sizeof why)) {
+        if (errno != ENOENT || strstr (why, "outside"))
+            return proto_error_new (req, PROTO_ERR_bad_path, "%s", why);
+        rep = proto_msg_new (PROTO_sandbox_file_exists, req);
+        proto_set_str (&rep->body.sandbox_file_exists.sandbox_id, ctx->id);
+        proto_set_str (&rep->body.sandbox_file_exists.path, given);
         return rep;
     }
-    case PROTO_sandbox_list_files: {
-        if (!S_ISDIR (st.st_mode))
-            return proto_error_new (req, PROTO_ERR_bad_path, "path: %s is not a directory", path);
-        json_t *arr = json_array ();
-        list_dir (path, pr->depth ? (unsigned) pr->depth : 1, arr);
-        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_file_list, req);
-        proto_set_str (&rep->body.sandbox_file_list.sandbox_id, ctx->id);
-        proto_set_str (&rep->body.sandbox_file_list.path, path);
-        mpjson_set (&rep->body.sandbox_file_list.files, arr, 3);
-        json_decref (arr);
-        return rep;
-    }
-    case PROTO_sandbox_delete_file: {
-        int rc = !S_ISDIR (st.st_mode) ? unlink (path)
-                 : pr->recursive ? nftw (path, rm_one, 32, FTW_DEPTH | FTW_PHYS) : rmdir (path);
-        if (rc)
-            return proto_error_new (req, PROTO_ERR_bad_path, "path: deleting %s: %s%s", path,
-                                    strerror (errno), errno == ENOTEMPTY ? " (use recursive)" : "");
-        return path_reply (req, ctx->id, path);
-    }
-    default:
-        return proto_error_new (req, PROTO_ERR_unknown_type, "not a file operation");
-    }
+    rep = proto_msg_new (PROTO_sandbox_file_exists, req);
+    proto_set_str (&rep->body.sandbox_file_exists.sandbox_id, ctx->id);
+    proto_set_str (&rep->body.sandbox_file_exists.path, path);
+    rep->body.sandbox_file_exists.exists = lstat (path, &st) == 0;
+    return rep;
 }

@@ -1,14 +1,17 @@
-/* handler: sandbox-manager's bus requests. Every request naming a sandbox
- * is checked against its owner (the envelope's user at create; operators
- * excepted) and answers `not_found` for anyone else; a list shows only the
- * caller's. Lifecycle requests (create, get, list, destroy, set_timeout,
- * pause, resume) are answered here from the records; exec, runCode and the file operations are forwarded to the
- * sandbox's init and answered when it replies (bus_worker_defer), so the
- * loop never waits on a sandbox's process. */
+/* handler: sandbox-manager's bus requests, one handler per request type
+ * (sbx_routes, at the end), each reading the sandbox id through its own
+ * type's body; svc's worker answers other types `unknown_type`. Every request naming a sandbox is checked against its owner (the
+ * envelope's user at create; operators excepted) and answers `not_found`
+ * for anyone else; a list shows only the caller's. Lifecycle requests
+ * (create, get, list, destroy, set_timeout, pause, resume) are answered
+ * here from the records; exec, run_code and the file operations are
+ * forwarded to the sandbox's init and answered when it replies
+ * (bus_worker_defer), so the loop never waits on a sandbox's process. */
 #define _GNU_SOURCE
 #include "sbx_mgr.h"
 #include "sbx_cgroup.h"
 #include "cfg.h"
+#include "sandbox_id.h"
 #include "clog.h"
 #include "mpjson.h"
 
@@ -37,11 +40,7 @@ box_new (sbx_mgr_t *m)
     box->mgr = m;
     box->fd = -1;
     box->spawn_fd = -1;
-    char token[CID_SIZE];
-    cid_new (token);
-    snprintf (box->id, sizeof box->id, "%s-%.12s", svc_instance (m->svc), token + 14);
-    for (char *c = box->id + strlen (svc_instance (m->svc)) + 1; *c; c++)
-        *c = (char) tolower ((unsigned char) *c);
+    sandbox_id_new (svc_instance (m->svc), box->id);   /* setup checked the instance */
     box->rec = json_pack ("{s:s, s:s, s:I, s:I}", "sandboxId", box->id, "status", "provisioning",
                           "createdAt", (json_int_t) (uint64_t) zclock_time (), "uid",
                           (json_int_t) free_uid (m));
@@ -213,7 +212,7 @@ list_entry (const json_t *rec)
         wire[n] = 0;
         json_object_set (o, wire, v);
     }
-    json_object_set_new (o, "workspace", json_string ("/workspace"));
+    json_object_set_new (o, "workspace", json_string (PROTO_SANDBOX_WORKSPACE));
     return o;
 }
 
@@ -274,77 +273,146 @@ cancel (box_t *box, const proto_msg_t *req)
 }
 
 static proto_msg_t *
-lifecycle (box_t *box, const proto_msg_t *req)
+destroy (box_t *box, const proto_msg_t *req)
 {
-    const char *status = json_string_value (json_object_get (box->rec, "status"));
-    switch (req->type) {
-    case PROTO_sandbox_get:
-        return sbx_host_info (box, req);
-    case PROTO_sandbox_destroy: {
-        sbx_host_destroy (box);
-        proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
-        proto_set_str (&rep->body.sandbox_info.sandbox_id, req->body.sandbox_destroy.sandbox_id);
-        proto_set_str (&rep->body.sandbox_info.status, "destroyed");
-        proto_set_str (&rep->body.sandbox_info.workspace, "/workspace");
-        return rep;
-    }
-    case PROTO_sandbox_set_timeout: {
-        uint64_t ttl = req->body.sandbox_set_timeout.ttl_seconds;
-        if (ttl > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
-            return proto_error_new (req, PROTO_ERR_over_limit, "ttlSeconds: %llu is over the maximum %llu",
-                                    (unsigned long long) ttl, (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"));
-        json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
-        break;
-    }
-    case PROTO_sandbox_pause:
-    case PROTO_sandbox_resume: {
-        bool pause = req->type == PROTO_sandbox_pause;
-        if (strcmp (status, pause ? "ready" : "paused"))
-            return proto_error_new (req, PROTO_ERR_bad_state, "sandboxId: %s is %s", box->id, status);
-        if (sbx_cgroup_freeze (box->id, pause))
-            return proto_error_new (req, PROTO_ERR_unsupported, "sandboxId: no freezer cgroup for %s", box->id);
-        json_object_set_new (box->rec, "status", json_string (pause ? "paused" : "ready"));
-        break;
-    }
-    case PROTO_sandbox_exec_cancel:
-        return cancel (box, req);
-    case PROTO_sandbox_exec:
-    case PROTO_sandbox_run_code:
-        if (was_cancelled (box, req->env.id))
-            return proto_error_new (req, PROTO_ERR_cancelled, "request %s was cancelled before it "
-                                    "started", req->env.id);
-        return sbx_host_forward (box, req);
-    default:
-        return sbx_host_forward (box, req);
-    }
+    proto_msg_t *rep = proto_msg_new (PROTO_sandbox_info, req);
+    proto_set_str (&rep->body.sandbox_info.sandbox_id, box->id);
+    proto_set_str (&rep->body.sandbox_info.status, "destroyed");
+    proto_set_str (&rep->body.sandbox_info.workspace, PROTO_SANDBOX_WORKSPACE);
+    sbx_host_destroy (box);
+    return rep;
+}
+
+static proto_msg_t *
+set_timeout (box_t *box, const proto_msg_t *req)
+{
+    uint64_t ttl = req->body.sandbox_set_timeout.ttl_seconds;
+    uint64_t max = cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S");
+    if (ttl > max)
+        return proto_error_new (req, PROTO_ERR_over_limit, "ttlSeconds: %llu is over the maximum "
+                                "%llu", (unsigned long long) ttl, (unsigned long long) max);
+    uint64_t expires = (uint64_t) zclock_time () + ttl * 1000;
+    json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) expires));
     sbx_host_save (box);
     return sbx_host_info (box, req);
 }
 
-proto_msg_t *
-sbx_handle (const proto_msg_t *req, void *arg)
+/* sandbox.pause (pause) and sandbox.resume. */
+static proto_msg_t *
+freeze (box_t *box, const proto_msg_t *req, bool pause)
 {
-    sbx_mgr_t *m = svc_state ((svc_t *) arg);
-    if (req->type == PROTO_sandbox_create)
-        return create (m, req);
-    if (req->type == PROTO_sandbox_list)
-        return list (m, req);
-    /* Every other sandbox request starts with its sandboxId. */
-    const char *name = proto_type_name (req->type);
-    if (strncmp (name, "sandbox.", 8))
-        return proto_error_new (req, PROTO_ERR_unknown_type, "type: sandbox-manager does not serve '%s'", name);
-    const char *id = req->body.sandbox_get.sandbox_id;
-    box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
-    /* Someone else's sandbox answers as one that does not exist, so its
-     * id tells a caller nothing. */
-    if (box && visible (box) && !owned (box, req))
-        return proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id);
-    if (!box || !visible (box)) {
-        const char *inst = svc_instance (m->svc);
-        if (id && (strncmp (id, inst, strlen (inst)) || id[strlen (inst)] != '-'))
-            return proto_error_new (req, PROTO_ERR_wrong_instance, "sandboxId: %s belongs to another "
-                                    "sandbox-manager; send to service sandbox-manager.<instance>", id);
-        return proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id ? id : "");
-    }
-    return lifecycle (box, req);
+    const char *status = json_string_value (json_object_get (box->rec, "status"));
+    if (strcmp (status, pause ? "ready" : "paused"))
+        return proto_error_new (req, PROTO_ERR_bad_state, "sandboxId: %s is %s", box->id, status);
+    if (sbx_cgroup_freeze (box->id, pause))
+        return proto_error_new (req, PROTO_ERR_unsupported, "sandboxId: no freezer cgroup for %s",
+                                box->id);
+    json_object_set_new (box->rec, "status", json_string (pause ? "paused" : "ready"));
+    sbx_host_save (box);
+    return sbx_host_info (box, req);
 }
+
+static proto_msg_t *
+pause_box (box_t *box, const proto_msg_t *req)
+{
+    return freeze (box, req, true);
+}
+
+static proto_msg_t *
+resume_box (box_t *box, const proto_msg_t *req)
+{
+    return freeze (box, req, false);
+}
+
+/* sandbox.exec and sandbox.run_code: forwarded unless cancelled first. */
+static proto_msg_t *
+start (box_t *box, const proto_msg_t *req)
+{
+    if (was_cancelled (box, req->env.id))
+        return proto_error_new (req, PROTO_ERR_cancelled, "request %s was cancelled before it "
+                                "started", req->env.id);
+    return sbx_host_forward (box, req);
+}
+
+/* The box that id names for req's sender, or NULL with *err set: someone
+ * else's sandbox answers as one that does not exist, so its id tells a
+ * caller nothing; an id of another manager's answers wrong_instance. */
+static box_t *
+find (sbx_mgr_t *m, const proto_msg_t *req, const char *id, proto_msg_t **err)
+{
+    box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
+    if (box && visible (box) && owned (box, req))
+        return box;
+    if (!box && sandbox_id_valid (id) && !sandbox_id_of (id, svc_instance (m->svc)))
+        *err = proto_error_new (req, PROTO_ERR_wrong_instance, "sandboxId: %s belongs to another "
+                                "sandbox-manager; send to service sandbox-manager.<instance>", id);
+    else
+        *err = proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id ? id : "");
+    return NULL;
+}
+
+typedef proto_msg_t *(box_fn) (box_t *box, const proto_msg_t *req);
+
+static proto_msg_t *
+with_box (void *arg, const proto_msg_t *req, const char *id, box_fn *fn)
+{
+    proto_msg_t *err = NULL;
+    box_t *box = find (svc_state ((svc_t *) arg), req, id, &err);
+    return box ? fn (box, req) : err;
+}
+
+/* One bus handler per request about a sandbox, each reading the id
+ * through its own type's body. */
+#define ON_BOX(type, fn) \
+    static proto_msg_t *on_##type (const proto_msg_t *req, void *arg) \
+    { \
+        return with_box (arg, req, req->body.type.sandbox_id, fn); \
+    }
+ON_BOX (sandbox_get, sbx_host_info)
+ON_BOX (sandbox_destroy, destroy)
+ON_BOX (sandbox_set_timeout, set_timeout)
+ON_BOX (sandbox_pause, pause_box)
+ON_BOX (sandbox_resume, resume_box)
+ON_BOX (sandbox_exec, start)
+ON_BOX (sandbox_run_code, start)
+ON_BOX (sandbox_exec_cancel, cancel)
+ON_BOX (sandbox_exec_list, sbx_host_forward)
+ON_BOX (sandbox_exec_kill, sbx_host_forward)
+ON_BOX (sandbox_exec_wait, sbx_host_forward)
+ON_BOX (sandbox_exec_output, sbx_host_forward)
+ON_BOX (sandbox_write_file, sbx_host_forward)
+ON_BOX (sandbox_write_files, sbx_host_forward)
+ON_BOX (sandbox_read_file, sbx_host_forward)
+ON_BOX (sandbox_list_files, sbx_host_forward)
+ON_BOX (sandbox_delete_file, sbx_host_forward)
+ON_BOX (sandbox_create_directory, sbx_host_forward)
+ON_BOX (sandbox_get_file_info, sbx_host_forward)
+ON_BOX (sandbox_check_file_exists, sbx_host_forward)
+ON_BOX (sandbox_get_file_size, sbx_host_forward)
+ON_BOX (sandbox_watch_start, sbx_host_forward)
+ON_BOX (sandbox_watch_stop, sbx_host_forward)
+
+static proto_msg_t *
+on_sandbox_create (const proto_msg_t *req, void *arg)
+{
+    return create (svc_state ((svc_t *) arg), req);
+}
+
+static proto_msg_t *
+on_sandbox_list (const proto_msg_t *req, void *arg)
+{
+    return list (svc_state ((svc_t *) arg), req);
+}
+
+#define ROW(type) { PROTO_##type, on_##type }
+const bus_route_t sbx_routes[] = {
+    ROW (sandbox_create), ROW (sandbox_list), ROW (sandbox_get), ROW (sandbox_destroy),
+    ROW (sandbox_set_timeout), ROW (sandbox_pause), ROW (sandbox_resume), ROW (sandbox_exec),
+    ROW (sandbox_run_code), ROW (sandbox_exec_cancel), ROW (sandbox_exec_list),
+    ROW (sandbox_exec_kill), ROW (sandbox_exec_wait), ROW (sandbox_exec_output),
+    ROW (sandbox_write_file), ROW (sandbox_write_files), ROW (sandbox_read_file),
+    ROW (sandbox_list_files), ROW (sandbox_delete_file), ROW (sandbox_create_directory),
+    ROW (sandbox_get_file_info), ROW (sandbox_check_file_exists), ROW (sandbox_get_file_size),
+    ROW (sandbox_watch_start), ROW (sandbox_watch_stop),
+    BUS_ROUTES_END,
+};

@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <jansson.h>
 
+#include "sandbox_id.h"
 #include "sbx_registry.h"
 #include "sbx_wire.h"
 #include "svc.h"
@@ -23,12 +24,12 @@ typedef struct {
     zlistx_t *graves;           /* ids of destroyed sandboxes still to clean up */
     /* request ids cancelled before they arrived (exec.cancel can overtake
      * its exec: the two come from different connections); a ring */
-    char cancelled[64][96 + 1 + 64 + 1];  /* "<sandboxId> <request>" */
+    char cancelled[64][SANDBOX_ID_SIZE + 1 + 64 + 1];  /* "<sandboxId> <request>" */
     unsigned cancelled_next;
 } sbx_mgr_t;
 
 typedef struct {
-    char id[96];
+    char id[SANDBOX_ID_SIZE];
     json_t *rec;                /* the record, as stored */
     sbx_mgr_t *mgr;
     sbx_wire_t *wire;
@@ -67,8 +68,8 @@ bool sbx_host_pending (box_t *box, const char *request);
 /* A `sandbox.info` for box, as the reply to req (NULL: an event). */
 proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);
 
-/* Bus requests (handler.c). */
-proto_msg_t *sbx_handle (const proto_msg_t *req, void *arg);
+/* Bus requests (handler.c): one row per request type, for svc_def_t. */
+extern const bus_route_t sbx_routes[];
 /* Starts one warm-pool sandbox (default limits, unclaimed) unless the pool
  * is full or a start is under way. Returns 1 started, 0 nothing to do, -1
  * the start failed. */
