@@ -577,6 +577,36 @@ test_restart (void **state)
     stack_down ();
 }
 
+/* How the model's turn ended decides the run's: a reply cut at the output
+ * limit is continued, or ends truncated; a filtered one ends refused; in
+ * both protocols (OpenAI finish_reason, Anthropic stop_reason). */
+static void
+test_endings (void **state)
+{
+    (void) state;
+    stack_up ();
+    const char *models[] = { "replay/demo", "replay-anthropic/demo" };
+    char id[128];
+    info_t info;
+    for (int i = 0; i < 2; i++) {
+        start_run ("test: cut at the limit", models[i], NULL, NULL, NULL, id);
+        await_status (id, "", &info);
+        assert_string_equal (info.status, "completed");
+        assert_string_equal (info.answer, "and its second half.");
+        assert_int_equal (info.steps, 2);
+        start_run ("test: always cut", models[i], NULL, NULL, NULL, id);
+        await_status (id, "", &info);
+        assert_string_equal (info.status, "truncated");
+        assert_non_null (strstr (info.reason, "output limit"));
+        assert_int_equal (info.steps, 3);
+        start_run ("test: filtered", models[i], NULL, NULL, NULL, id);
+        await_status (id, "", &info);
+        assert_string_equal (info.status, "refused");
+        assert_int_equal (events_of (id, "failed", 1), 1);
+    }
+    stack_down ();
+}
+
 /* A misspelt check is refused when the run starts, naming it, instead of
  * passing as "unknown check, skipped". */
 static void
@@ -812,6 +842,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_unknown_task_and_model),
         cmocka_unit_test (test_verify_and_threads),
         cmocka_unit_test (test_restart),
+        cmocka_unit_test (test_endings),
         cmocka_unit_test (test_unknown_check_refused),
         cmocka_unit_test (test_forty_runs_one_user),
         cmocka_unit_test (test_hundred_runs),

@@ -224,6 +224,7 @@ model_says (run_t *r, const char *text, const char *name, const char *args, cons
     t.input_tokens = in;
     t.output_tokens = out;
     t.complete = true;
+    t.finish = t.ncalls ? LLM_FINISH_TOOL_CALLS : LLM_FINISH_STOP;
     run_model_done (r, &t);
 }
 
@@ -890,6 +891,9 @@ model_ends (run_t *r, const char *text, const char *name, const char *stop)
         t.ncalls = 1;
     }
     snprintf (t.stop, sizeof t.stop, "%s", stop);
+    /* as llm_stream_finish reads it: Anthropic's words, or OpenAI's */
+    bool anthropic = strcmp (stop, "max_tokens") == 0 || strcmp (stop, "refusal") == 0;
+    t.finish = llm_finish_of (anthropic ? LLM_ANTHROPIC : LLM_OPENAI, stop, t.ncalls);
     t.input_tokens = 1;
     t.output_tokens = 1;
     t.complete = true;

@@ -5,17 +5,13 @@
  * run module: it shares run_int.h with run.c and run_json.c. */
 #include "run_int.h"
 #include "clog.h"
+#include "prompt.h"
 #include "run_convo.h"
 #include "verify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* what a model whose reply was cut at its output limit is told */
-#define RUN_CONTINUE "Your last reply was cut off at the output token limit. Continue exactly " \
-    "where it stopped, without repeating what you already wrote. If you were in the middle " \
-    "of a tool call, make that call again, whole, with shorter arguments."
 
 static void
 add_sandbox (run_t *r, const char *id)
@@ -150,19 +146,19 @@ verify (run_t *r, char *failed, size_t failedlen, char *feedback, size_t len)
 }
 
 
-/* How a turn ended, in the provider's words (OpenAI finish_reason,
- * Anthropic stop_reason): cut at the output limit, or stopped by the
- * provider's content filter. */
+/* How a turn ended, as the llm layer reads the provider's stop reason
+ * (llm_finish_t): cut at the output limit, or stopped by the provider's
+ * content filter. */
 bool
 run_turn_cut (const llm_turn_t *t)
 {
-    return strcmp (t->stop, "length") == 0 || strcmp (t->stop, "max_tokens") == 0;
+    return t->finish == LLM_FINISH_LENGTH;
 }
 
 bool
 run_turn_filtered (const llm_turn_t *t)
 {
-    return strcmp (t->stop, "content_filter") == 0 || strcmp (t->stop, "refusal") == 0;
+    return t->finish == LLM_FINISH_FILTER;
 }
 
 /* The model's turn was cut at its output limit: it is asked to continue
@@ -182,7 +178,7 @@ run_cut_off (run_t *r)
     }
     r->continues++;
     json_array_append_new (r->messages, json_pack ("{s:s, s:s}", "role", "user", "content",
-                                                   RUN_CONTINUE));
+                                                   prompt_continue ()));
     r->host->save (r->arg);
     run_call_model (r);
 }
