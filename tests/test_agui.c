@@ -147,6 +147,24 @@ test_interrupt (void **state)
     agui_destroy (&t);
 }
 
+static void write_sse (const char *path, json_t *out);
+
+/* The field key of out's event of type, as a string; NULL when none. */
+static const char *
+field_of (json_t *out, const char *type, const char *key)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (out, i, e)
+        if (!strcmp (json_string_value (json_object_get (e, "type")), type))
+            return json_string_value (json_object_get (e, key));
+    return NULL;
+}
+
+/* Every ending keeps its name: a failure is a RUN_ERROR whose code is the
+ * run's status; a cancelled run is a RUN_FINISHED with the AG-UI 1.0
+ * `cancelled` outcome (docs.ag-ui.com/spec/1.0/events/lifecycle), not a
+ * failure; the state's status says which in both cases. */
 static void
 test_failed_and_cancelled (void **state)
 {
@@ -159,18 +177,38 @@ test_failed_and_cancelled (void **state)
           .reason = "budget exhausted: steps (limit 3)");
     assert_string_equal (types (out), "RUN_STARTED STATE_SNAPSHOT TEXT_MESSAGE_START "
                          "TEXT_MESSAGE_CONTENT TEXT_MESSAGE_END STATE_DELTA RUN_ERROR ");
+    assert_string_equal (field_of (out, "RUN_ERROR", "code"), "budget_exhausted");
+    assert_string_equal (field_of (out, "RUN_ERROR", "message"),
+                         "budget exhausted: steps (limit 3)");
+    json_t *delta = json_array_get (json_object_get (json_array_get (out, 5), "delta"), 0);
+    assert_string_equal (json_string_value (json_object_get (delta, "value")), "budget_exhausted");
     json_decref (out);
     agui_destroy (&t);
 
+    static const char *const ends[] = { "failed", "truncated", "refused", "checks_failed" };
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        t = agui_new ("th", "r5", "X");
+        out = json_array ();
+        FEED (t, failed, 3, out, .status = ends[i], .reason = "why");
+        assert_string_equal (types (out), "STATE_DELTA RUN_ERROR ");
+        assert_string_equal (field_of (out, "RUN_ERROR", "code"), ends[i]);
+        json_decref (out);
+        agui_destroy (&t);
+    }
+
     t = agui_new ("th", "r4", "X");
     out = json_array ();
-    /* a cancelled run ends with `failed` (run.c's run_end), as any other */
+    agui_start (t, out);
+    /* a cancelled run ends with `failed` (run.c's run_end) whose status says so */
     FEED (t, failed, 3, out, .status = "cancelled", .reason = "cancelled on request");
     agui_fail (t, "bus", "late failure", out);
-    assert_string_equal (types (out), "STATE_DELTA RUN_ERROR ");
-    assert_string_equal (json_string_value (json_object_get (json_array_get (out, 1),
-                                                             "message")),
-                         "cancelled on request");
+    assert_string_equal (types (out), "RUN_STARTED STATE_SNAPSHOT STATE_DELTA RUN_FINISHED ");
+    json_t *fin = json_array_get (out, 3);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (fin, "outcome"),
+                                                             "type")), "cancelled");
+    delta = json_array_get (json_object_get (json_array_get (out, 2), "delta"), 0);
+    assert_string_equal (json_string_value (json_object_get (delta, "value")), "cancelled");
+    write_sse (CAISSON_BIN_DIR "/../agui/cancelled.sse", out);
     json_decref (out);
     agui_destroy (&t);
 }
@@ -249,7 +287,8 @@ test_client_conformance (void **state)
     json_decref (url);
 
     const char *args[] = { "node", "agui_replay.mjs", CAISSON_BIN_DIR "/../agui/first.sse",
-                           CAISSON_BIN_DIR "/../agui/resumed.sse", NULL };
+                           CAISSON_BIN_DIR "/../agui/resumed.sse",
+                           CAISSON_BIN_DIR "/../agui/cancelled.sse", NULL };
     assert_int_equal (support_run_node (args), 0);
 }
 

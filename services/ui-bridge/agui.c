@@ -257,12 +257,22 @@ agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_
             break;
         }
         case EVK_failed: {
-            /* every other end (cancelled, budget_exhausted...) is a `failed` */
+            /* Every ending keeps its name: a cancelled run finishes with
+             * AG-UI 1.0's `cancelled` outcome (it did not fail); any other
+             * is a RUN_ERROR whose code is the run's status. */
             close_step (self, out);
-            state_delta (self, out, "/status", json_string ("failed"));
+            const char *status = str_of (data, "status");
             const char *why = str_of (data, "reason");
-            emit (out, "RUN_ERROR", json_pack ("{s:s}", "message", why ? why : "the run failed"));
-            self->done = true;
+            status = status && *status ? status : "failed";
+            state_delta (self, out, "/status", json_string (status));
+            if (!strcmp (status, "cancelled"))
+                finish (self, out, json_pack ("{s:s}", "type", "cancelled"), NULL);
+            else {
+                emit (out, "RUN_ERROR", json_pack ("{s:s,s:s}", "message",
+                                                   why && *why ? why : "the run failed",
+                                                   "code", status));
+                self->done = true;
+            }
             break;
         }
         default:
