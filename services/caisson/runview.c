@@ -234,10 +234,15 @@ runview_event (runview_t *self, const char *kind, const json_t *data, uint64_t r
 {
     if (self->status >= 0)
         return self->status;
-    if (!run_seq) {
-        if (evk_lookup (kind) == EVK_text_delta)
-            delta (self, str (data, "text"));
+    if (evk_lookup (kind) == EVK_text_delta) {
+        delta (self, str (data, "text"));
         return -1;
+    }
+    if (!run_seq) {
+        /* not numbered (a stand-in producer, not event-log): shown as it
+         * comes, there being no order to keep */
+        render (self, kind, data);
+        return self->status;
     }
     if (run_seq <= self->last)
         return -1;              /* shown already (read back after a gap) */

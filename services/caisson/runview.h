@@ -24,7 +24,7 @@ runview_t *runview_new (bus_client_t *c, const char *run, bool tail, runview_ask
 void runview_destroy (runview_t **self_p);
 
 /* Takes one event published for the run (kind, its data, and run_seq: 0
- * for a delta). Returns the command's exit status once the run has ended
+ * for a delta; a stored event without one is shown as it comes). Returns the command's exit status once the run has ended
  * (0 completed, 1 otherwise), else -1. */
 int runview_event (runview_t *self, const char *kind, const json_t *data, uint64_t run_seq);
 

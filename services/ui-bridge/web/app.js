@@ -167,7 +167,10 @@ function onEvent(kind, data, seq) {
   current.lastSeq = seq;
   const modelText = (t) => (t ?? "").trim();
   switch (kind) {
-    case "run_started": setStatus("running"); if (data.task) add(el("div", { class: "msg user" }, data.task), kind, seq); break;
+    case "run_started":
+      setStatus("running");
+      if (data.task) add(el("div", { class: "msg user" }, data.task), kind, seq);
+      break;
     case "plan":
       dropTail();
       current.planText = current.lastText = modelText(data.text);
@@ -176,7 +179,8 @@ function onEvent(kind, data, seq) {
     case "text":
       dropTail();
       // the first step's text is its plan, shown already
-      if (modelText(data.text) !== current.planText) add(el("div", { class: "msg assistant" }, data.text ?? ""), kind, seq);
+      if (modelText(data.text) !== current.planText)
+        add(el("div", { class: "msg assistant" }, data.text ?? ""), kind, seq);
       current.lastText = modelText(data.text);
       current.planText = null;
       break;
@@ -191,7 +195,10 @@ function onEvent(kind, data, seq) {
       if (box) { decided(box, text); box.dataset.decision = seq; } else note(text, "event-note", kind, seq);
       break;
     }
-    case "check": note(`check ${data.name}: ${data.ok ? "passed" : "failed"} (${data.detail || ""})`, data.ok ? "event-note" : "error", kind, seq); break;
+    case "check":
+      note(`check ${data.name}: ${data.ok ? "passed" : "failed"} (${data.detail || ""})`,
+        data.ok ? "event-note" : "error", kind, seq);
+      break;
     case "complete": {
       dropTail();
       setStatus("completed");
@@ -206,7 +213,8 @@ function onEvent(kind, data, seq) {
       dropTail();
       const status = data.status || "failed";
       setStatus(status);
-      note(`run ${status.replace(/_/g, " ")}: ${data.reason || ""}`, status === "cancelled" ? "event-note" : "error", kind, seq);
+      note(`run ${status.replace(/_/g, " ")}: ${data.reason || ""}`,
+        status === "cancelled" ? "event-note" : "error", kind, seq);
       endApprovals();
       showArtifacts();
       break;
@@ -218,7 +226,8 @@ function onEvent(kind, data, seq) {
 
 // At the run's end, an approval never decided can no longer be.
 function endApprovals() {
-  for (const box of current.approvals.values()) if (box.querySelector(".row")) decided(box, "not decided: the run ended", "decision undecided");
+  for (const box of current.approvals.values())
+    if (box.querySelector(".row")) decided(box, "not decided: the run ended", "decision undecided");
 }
 
 // The run's artifacts (diffs, test logs), from its record.
