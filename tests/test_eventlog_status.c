@@ -209,6 +209,57 @@ test_stats_pass_needs_checks (void **state)
     support_expect_clean_exit (bus);
 }
 
+static int
+count (const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr (p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* The Markdown transcript tells each model text once: the plan is not
+ * repeated as the step's text, nor the last text as the answer (even
+ * with the run's checks between them). */
+static void
+test_markdown_once (void **state)
+{
+    (void) state;
+    pid_t bus = setup_stack ("elog-md");
+    pid_t el = start_eventlog (NULL);
+    bus_client_t *c = client_new (2000, 2);
+    const char *r = rid ("MD");
+    start (c, r, NULL);
+    APPEND (c, r, step_started, .step = 1, .overheadUs = 10);
+    APPEND (c, r, usage, .inputTokens = 10, .outputTokens = 5);
+    APPEND (c, r, plan, .text = "Plan: list the files.\n");
+    APPEND (c, r, text, .text = "Plan: list the files.\n");
+    APPEND (c, r, step_finished, .step = 1);
+    json_t *args = json_object ();
+    APPEND (c, r, tool_call, .toolCallId = "c1", .name = "listFiles", .args = args);
+    APPEND (c, r, tool_result, .toolCallId = "c1", .name = "listFiles", .ok = true,
+            .result = args, .durationMs = 3);
+    json_decref (args);
+    APPEND (c, r, step_started, .step = 2, .overheadUs = 10);
+    APPEND (c, r, text, .text = "There are no files.");
+    APPEND (c, r, step_finished, .step = 2);
+    APPEND (c, r, check, .name = "tests_passed", .ok = true, .detail = "ci.runTests passed");
+    APPEND (c, r, complete, .status = "completed", .answer = "There are no files.");
+    static char out[1 << 16];
+    const char *show[] = { "caisson", "show", r, "--markdown", "--data", s_dir, NULL };
+    assert_int_equal (support_run (show, out, sizeof out), 0);
+    assert_int_equal (count (out, "Plan: list the files."), 1);
+    assert_non_null (strstr (out, "## Plan\n\nPlan: list the files."));
+    assert_int_equal (count (out, "There are no files."), 1);
+    assert_non_null (strstr (out, "## Answer\n\nThere are no files."));
+    assert_true (strstr (out, "## Plan") < strstr (out, "`listFiles`"));
+    assert_non_null (strstr (out, "**Check** `tests_passed`: passed"));
+    assert_true (strstr (out, "**Check**") < strstr (out, "## Answer"));
+    bus_client_destroy (&c);
+    support_expect_clean_exit (el);
+    support_expect_clean_exit (bus);
+}
+
 int
 main (void)
 {
@@ -216,6 +267,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_status_and_counts),
         cmocka_unit_test (test_stats_pass_needs_checks),
+        cmocka_unit_test (test_markdown_once),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }

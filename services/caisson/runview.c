@@ -212,16 +212,17 @@ runview_catch_up (runview_t *self)
         proto_msg_destroy (&rep);
         size_t i;
         json_t *e;
+        bool more = false;      /* a page that shows nothing new is the end */
         json_array_foreach (events, i, e) {
             uint64_t seq = (uint64_t) json_integer_value (json_object_get (e, "run_seq"));
             if (seq <= self->last)
                 continue;
             self->last = seq;
+            more = true;
             render (self, str (e, "kind"), json_object_get (e, "data"));
             if (self->status >= 0)
                 break;
         }
-        bool more = json_array_size (events) > 0;
         json_decref (events);
         if (!more)
             break;
