@@ -278,6 +278,7 @@ test_failed_and_cancelled (void **state)
 static void
 write_sse (const char *path, json_t *out)
 {
+    mkdir (CAISSON_BIN_DIR "/../agui", 0755);
     FILE *f = fopen (path, "w");
     assert_non_null (f);
     size_t i;
