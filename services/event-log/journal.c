@@ -208,12 +208,15 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
     }
     else if (k == EVK_check) {
         /* the latest outcome of each check: a failed check the model then
-         * fixed counts as passed */
+         * fixed counts as passed. Names are a policy's few, short ones: a
+         * record is not grown without bound by odd events. */
         const char *name = json_string_value (json_object_get (d, "name"));
         if (!json_object_get (rec, "checks"))
             json_object_set_new (rec, "checks", json_object ());
-        if (name)
-            json_object_set_new (json_object_get (rec, "checks"), name,
+        json_t *checks = json_object_get (rec, "checks");
+        if (name && strlen (name) <= 64
+            && (json_object_get (checks, name) || json_object_size (checks) < 32))
+            json_object_set_new (checks, name,
                                  json_boolean (json_is_true (json_object_get (d, "ok"))));
     }
     else if (k == EVK_resumed) {
