@@ -36,6 +36,7 @@ struct _job_t {
     char fp[CID_SIZE];
     char corr[CID_SIZE];
     char *user;
+    char *run;                  /* the call's run, for its artifacts */
     bool op;
     json_t *args;
     guard_t *guard;
@@ -79,6 +80,7 @@ job_free (job_t *job)
     guard_destroy (&job->guard);
     pthread_mutex_destroy (&job->cancel.lock);
     free (job->user);
+    free (job->run);
     free (job);
 }
 
@@ -136,7 +138,8 @@ job_main (void *arg)
 {
     job_t *job = arg;
     tool_ctx_t ctx = {
-        .call_id = job->call_id, .corr = job->corr, .user = job->user, .op = job->op,
+        .call_id = job->call_id, .corr = job->corr, .user = job->user, .run = job->run,
+        .op = job->op,
         .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
         .cancel = &job->cancel,
@@ -423,7 +426,8 @@ call (handler_t *self, const proto_msg_t *req)
     }
     *job = (job_t) { .owner = self, .tool = tool, .args = args, .guard = guard,
                      .dry_run = c->dry_run, .op = req->env.op,
-                     .user = req->env.user ? strdup (req->env.user) : NULL };
+                     .user = req->env.user ? strdup (req->env.user) : NULL,
+                     .run = req->env.run && *req->env.run ? strdup (req->env.run) : NULL };
     pthread_mutex_init (&job->cancel.lock, NULL);
     snprintf (job->call_id, sizeof job->call_id, "%s", c->call_id);
     snprintf (job->corr, sizeof job->corr, "%s", req->env.corr);
