@@ -327,6 +327,51 @@ test_no_tests_found (void **state)
     json_decref (r);
 }
 
+/* The tools' shapes: the workspace itself has info; a directory's size
+ * is its contents'; listFiles defaults to the workspace; timeoutSeconds
+ * takes fractions and 0 (the default). */
+static void
+test_tool_shapes (void **state)
+{
+    (void) state;
+    json_t *r = call ("createSandbox", "{}", true);
+    snprintf (s_sandbox, sizeof s_sandbox, "%s", str (r, "sandboxId"));
+    json_decref (r);
+    const char *roots[] = { ".", "/workspace", "/workspace/" };
+    for (size_t i = 0; i < 3; i++) {
+        r = call ("getFileInfo", with_sbx ("\"path\":\"%s\"", roots[i]), true);
+        assert_string_equal (str (r, "type"), "directory");
+#ifdef TOOLS_REAL_SANDBOX
+        assert_string_equal (str (r, "path"), "/workspace");
+#endif
+        json_decref (r);
+    }
+    r = call ("writeFiles", with_sbx ("\"files\":[{\"path\":\"d/a.txt\",\"data\":\"0123456789\"},"
+                                      "{\"path\":\"d/e/b.txt\",\"data\":\"01234567890123456789\"}]"),
+              true);
+    json_decref (r);
+    r = call ("runCommand", with_sbx ("\"command\":\"ln -s /etc d/etc && ln -s . d/loop\""), true);
+    json_decref (r);
+    r = call ("getFileSize", with_sbx ("\"path\":\"d\""), true);
+    assert_true (json_is_true (json_object_get (r, "isDirectory")));
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), 30);
+    json_decref (r);
+    r = call ("listFiles", with_sbx (""), true);
+#ifdef TOOLS_REAL_SANDBOX
+    assert_string_equal (str (r, "path"), "/workspace");
+#endif
+    assert_string_equal (str (json_array_get (json_object_get (r, "files"), 0), "name"), "d");
+    json_decref (r);
+    r = call ("runCommand", with_sbx ("\"command\":\"echo zero\",\"timeoutSeconds\":0"), true);
+    assert_string_equal (str (r, "stdout"), "zero\n");
+    json_decref (r);
+    int64_t t0 = zclock_mono ();
+    r = call ("runCommand", with_sbx ("\"command\":\"sleep 5\",\"timeoutSeconds\":0.5"), true);
+    assert_true (json_is_true (json_object_get (r, "timedOut")));
+    assert_true (zclock_mono () - t0 < 4000);
+    json_decref (r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -341,6 +386,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_pr_run_keeps_artifacts),
         cmocka_unit_test (test_pr_strays),
         cmocka_unit_test (test_no_tests_found),
+        cmocka_unit_test (test_tool_shapes),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

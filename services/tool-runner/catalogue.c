@@ -42,7 +42,7 @@ static const tool_def_t s_tools[] = {
       OBJ (SBX ",'code':{'type':'string','minLength':1,'maxLength':1048576},"
            "'language':{'type':'string','enum':['python','javascript','typescript']},"
            "'argv':{'type':'array','maxItems':256,'items':{'type':'string','maxLength':4096}},"
-           ENVS ("envs") ",'timeoutSeconds':{'type':'integer','minimum':1,'maximum':3600}",
+           ENVS ("envs") ",'timeoutSeconds':{'type':'number','minimum':0,'maximum':3600,'description':'Seconds; fractions are rounded up; 0 means the default'}",
            "'sandboxId','code'"),
       OUT ("'exitCode':{'type':'integer'},'stdout':{'type':'string'},'stderr':{'type':'string'},"
            "'executionTime':{'type':'integer'},'truncated':{'type':'boolean'},"
@@ -70,7 +70,8 @@ static const tool_def_t s_tools[] = {
       60, 256 KiB, TOOL_SANDBOX, sandbox_tools_write_files },
     { "listFiles",
       "List the entries of a directory in the sandbox.",
-      OBJ (SBX "," PATH ("Directory to list; a dot is the workspace"), "'sandboxId','path'"),
+      OBJ (SBX "," PATH ("Directory to list; a dot, or no path, is the workspace"),
+           "'sandboxId'"),
       OUT ("'files':{'type':'array','items':{'type':'object','properties':{'name':{'type':'string'},"
            "'path':{'type':'string'},'isDirectory':{'type':'boolean'}}}},'path':{'type':'string'}"),
       30, 1 MiB, TOOL_READS, sandbox_tools_list_files },
@@ -104,7 +105,8 @@ static const tool_def_t s_tools[] = {
       OBJ (SBX "," PATH ("File or directory") ",'humanReadable':{'type':'boolean'}",
            "'sandboxId','path'"),
       OUT ("'size':{'type':'integer'},'humanReadableSize':{'type':'string'},"
-           "'path':{'type':'string'},'isDirectory':{'type':'boolean'}"),
+           "'path':{'type':'string'},'isDirectory':{'type':'boolean'},"
+           "'partial':{'type':'boolean'}"),
       30, 64 KiB, TOOL_READS, sandbox_tools_get_file_size },
     { "watchDirectory",
       "Watch a directory in the sandbox for watchDuration milliseconds and return the "
@@ -121,7 +123,7 @@ static const tool_def_t s_tools[] = {
       "code, output and execution time in milliseconds.",
       OBJ (SBX ",'command':{'type':'string','minLength':1,'maxLength':65536}," ENVS ("envs") ","
            "'workingDirectory':{'type':'string','maxLength':4096},"
-           "'timeoutSeconds':{'type':'integer','minimum':1,'maximum':3600},"
+           "'timeoutSeconds':{'type':'number','minimum':0,'maximum':3600,'description':'Seconds; fractions are rounded up; 0 means the default'},"
            "'captureOutput':{'type':'boolean'}", "'sandboxId','command'"),
       OUT ("'success':{'type':'boolean'},'exitCode':{'type':'integer'},'stdout':{'type':'string'},"
            "'stderr':{'type':'string'},'command':{'type':'string'},'executionTime':{'type':'integer'},"

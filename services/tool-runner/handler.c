@@ -8,6 +8,7 @@
 #include "forge.h"
 #include "guard.h"
 #include "mpjson.h"
+#include "jsoncap.h"
 #include "runroute.h"
 #include "bus_tap.h"
 #include "sandbox_call.h"
@@ -155,13 +156,11 @@ job_main (void *arg)
     bus_client_destroy (&ctx.client);
     if (!result)
         result = tool_error ("internal", NULL, "the tool failed without saying why");
-    size_t size = json_dumpb (result, NULL, 0, JSON_COMPACT);
-    if (size > job->tool->max_output + (job->tool->max_output >> 2)) {
-        json_decref (result);
-        result = tool_error ("output_too_large", NULL, "the result is %zu bytes, more than this "
-                             "tool may return; ask for less (a narrower path or glob)", size);
-    }
-    job->result = result;
+    /* too large: cut inside the value, so what is returned is still JSON
+     * of the tool's shape and says it was truncated */
+    json_t *fit = jsoncap_fit (result, job->tool->max_output + (job->tool->max_output >> 2));
+    json_decref (result);
+    job->result = fit ? fit : tool_error ("internal", NULL, "out of memory");
     ssize_t w = write (job->owner->pipe[1], &job, sizeof job);
     (void) w;
     return NULL;
