@@ -372,6 +372,57 @@ test_tool_shapes (void **state)
     json_decref (r);
 }
 
+#ifdef TOOLS_REAL_SANDBOX
+/* runCommand with background: true returns a handle; the process can be
+ * read, waited for, listed and killed. */
+static void
+test_background_process (void **state)
+{
+    (void) state;
+    json_t *r = call ("runCommand", with_sbx ("\"command\":\"for i in 1 2 3; do echo tick $i; "
+                                              "sleep 0.2; done; exit 3\",\"background\":true"), true);
+    json_int_t pid = json_integer_value (json_object_get (r, "pid"));
+    assert_true (pid > 0);
+    assert_true (json_is_true (json_object_get (r, "background")));
+    json_decref (r);
+    r = call ("waitForProcess", with_sbx ("\"pid\":%lld,\"timeoutSeconds\":10", (long long) pid),
+              true);
+    assert_true (json_is_false (json_object_get (r, "running")));
+    assert_int_equal (json_integer_value (json_object_get (r, "exitCode")), 3);
+    assert_non_null (strstr (str (r, "stdout"), "tick 3"));
+    json_decref (r);
+
+    r = call ("runCommand", with_sbx ("\"command\":\"echo started; sleep 60\",\"background\":true"),
+              true);
+    pid = json_integer_value (json_object_get (r, "pid"));
+    json_decref (r);
+    r = call ("listProcesses", with_sbx (""), true);
+    json_t *p;
+    size_t i;
+    bool listed = false;
+    json_array_foreach (json_object_get (r, "processes"), i, p)
+        listed = listed || json_integer_value (json_object_get (p, "pid")) == pid;
+    assert_true (listed);
+    json_decref (r);
+    r = call ("waitForProcess", with_sbx ("\"pid\":%lld,\"timeoutSeconds\":0.5", (long long) pid),
+              true);
+    assert_true (json_is_true (json_object_get (r, "running")));
+    json_decref (r);
+    r = call ("getProcessOutput", with_sbx ("\"pid\":%lld", (long long) pid), true);
+    assert_true (json_is_true (json_object_get (r, "running")));
+    assert_string_equal (str (r, "stdout"), "started\n");
+    json_decref (r);
+    r = call ("killProcess", with_sbx ("\"pid\":%lld", (long long) pid), true);
+    json_decref (r);
+    int64_t t0 = zclock_mono ();
+    r = call ("waitForProcess", with_sbx ("\"pid\":%lld,\"timeoutSeconds\":5", (long long) pid),
+              true);
+    assert_true (json_is_false (json_object_get (r, "running")));
+    assert_true (zclock_mono () - t0 < 4000);
+    json_decref (r);
+}
+#endif
+
 int
 main (int argc, char **argv)
 {
@@ -387,6 +438,9 @@ main (int argc, char **argv)
         cmocka_unit_test (test_pr_strays),
         cmocka_unit_test (test_no_tests_found),
         cmocka_unit_test (test_tool_shapes),
+#ifdef TOOLS_REAL_SANDBOX
+        cmocka_unit_test (test_background_process),
+#endif
     };
     return support_run_group_tests (tests, setup, teardown);
 }

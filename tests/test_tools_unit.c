@@ -72,11 +72,12 @@ test_catalogue (void **state)
 {
     (void) state;
     const json_t *list = catalogue_json (s_cat);
-    assert_int_equal (json_array_size (list), 18);
+    assert_int_equal (json_array_size (list), 22);
     static const char *const names[] = {
         "createSandbox", "runCode", "readFile", "writeFile", "writeFiles", "listFiles",
         "deleteFile", "createDirectory", "getFileInfo", "checkFileExists", "getFileSize",
-        "watchDirectory", "runCommand", "repo.clone", "repo.readFiles", "repo.applyDiff",
+        "watchDirectory", "runCommand", "getProcessOutput", "waitForProcess", "killProcess",
+        "listProcesses", "repo.clone", "repo.readFiles", "repo.applyDiff",
         "ci.runTests", "git.openPR" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         json_t *t = json_array_get (list, i);

@@ -3,6 +3,7 @@
 #include "bus_tap.h"
 #include "cfg.h"
 #include "mpjson.h"
+#include "proc_tools.h"
 #include "sandbox_call.h"
 
 #include <czmq.h>
@@ -132,6 +133,8 @@ sandbox_tools_run_command (tool_ctx_t *ctx, json_t *args)
     json_t *error;
     if (guard_command (ctx->guard, command, &error))
         return error;
+    if (json_is_true (json_object_get (args, "background")))
+        return proc_tools_start (ctx, args);
     take_timeout (ctx, args);
     if (ctx->dry_run)
         return dry ("run a command", json_pack ("{s:s, s:i}", "command", command,
