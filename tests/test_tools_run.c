@@ -249,6 +249,17 @@ test_pr_run_keeps_artifacts (void **state)
         fail_msg ("artifacts (diff %d, log %d, link %d, pr diff %d): %s", diff, log, link,
                   pr_diff, text);
     }
+    /* the CLI lists them after the transcript and prints one */
+    static char out[262144];
+    const char *show[] = { "caisson", "show", s_run, NULL };
+    assert_int_equal (support_run (show, out, sizeof out), 0);
+    assert_non_null (strstr (out, "## Artifacts"));
+    a = json_array_get (arts, json_array_size (arts) - 1);
+    assert_non_null (strstr (out, str (a, "hash")));
+    assert_non_null (strstr (out, "pr_link"));
+    const char *one[] = { "caisson", "artifact", str (a, "hash"), NULL };
+    assert_int_equal (support_run (one, out, sizeof out), 0);
+    assert_non_null (strstr (out, url));
     json_decref (rec);
 }
 
@@ -412,6 +423,18 @@ test_background_process (void **state)
     assert_true (json_is_true (json_object_get (r, "running")));
     assert_string_equal (str (r, "stdout"), "started\n");
     json_decref (r);
+    /* the CLI follows it too */
+    char out[4096], pidtext[32];
+    snprintf (pidtext, sizeof pidtext, "%lld", (long long) pid);
+    const char *ps[] = { "caisson", "sandbox", "ps", s_sandbox, NULL };
+    assert_int_equal (support_run (ps, out, sizeof out), 0);
+    assert_non_null (strstr (out, pidtext));
+    const char *logs[] = { "caisson", "sandbox", "logs", s_sandbox, pidtext, NULL };
+    assert_int_equal (support_run (logs, out, sizeof out), 0);
+    assert_non_null (strstr (out, "started"));
+    const char *wait[] = { "caisson", "sandbox", "wait", s_sandbox, pidtext, "--timeout", "1",
+                           NULL };
+    assert_int_equal (support_run (wait, out, sizeof out), 3);
     r = call ("killProcess", with_sbx ("\"pid\":%lld", (long long) pid), true);
     json_decref (r);
     int64_t t0 = zclock_mono ();
