@@ -358,8 +358,8 @@ test_tool_shapes (void **state)
         json_decref (r);
     }
     r = call ("writeFiles", with_sbx ("\"files\":[{\"path\":\"d/a.txt\",\"data\":\"0123456789\"},"
-                                      "{\"path\":\"d/e/b.txt\",\"data\":\"01234567890123456789\"}]"),
-              true);
+                                      "{\"path\":\"d/e/b.txt\",\"data\":"
+                                      "\"01234567890123456789\"}]"), true);
     json_decref (r);
     r = call ("runCommand", with_sbx ("\"command\":\"ln -s /etc d/etc && ln -s . d/loop\""), true);
     json_decref (r);
@@ -391,7 +391,8 @@ test_background_process (void **state)
 {
     (void) state;
     json_t *r = call ("runCommand", with_sbx ("\"command\":\"for i in 1 2 3; do echo tick $i; "
-                                              "sleep 0.2; done; exit 3\",\"background\":true"), true);
+                                              "sleep 0.2; done; exit 3\",\"background\":true"),
+                      true);
     json_int_t pid = json_integer_value (json_object_get (r, "pid"));
     assert_true (pid > 0);
     assert_true (json_is_true (json_object_get (r, "background")));

@@ -157,6 +157,27 @@ open_on_github (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *or
     return result;
 }
 
+bool
+repo_is_cache (const char *path)
+{
+    static const char *const dirs[] = { "__pycache__", ".pytest_cache", ".mypy_cache",
+                                        ".ruff_cache", "node_modules", ".tox", ".caisson" };
+    static const char *const suffixes[] = { ".pyc", ".pyo" };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        size_t n = strlen (dirs[i]);
+        for (const char *p = path; p; p = strchr (p, '/'), p = p ? p + 1 : NULL)
+            if (!strncmp (p, dirs[i], n) && p[n] == '/')
+                return true;
+    }
+    size_t len = strlen (path);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t n = strlen (suffixes[i]);
+        if (len > n && !strcmp (path + len - n, suffixes[i]))
+            return true;
+    }
+    return false;
+}
+
 /* The paths a pull request would carry, sorted out: to commit, skipped
  * (caches, untracked) and refused (outside the run's write globs, or
  * named so oddly git quotes them). */

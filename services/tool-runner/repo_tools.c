@@ -347,27 +347,6 @@ done:
     return result;
 }
 
-bool
-repo_is_cache (const char *path)
-{
-    static const char *const dirs[] = { "__pycache__", ".pytest_cache", ".mypy_cache",
-                                        ".ruff_cache", "node_modules", ".tox", ".caisson" };
-    static const char *const suffixes[] = { ".pyc", ".pyo" };
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        size_t n = strlen (dirs[i]);
-        for (const char *p = path; p; p = strchr (p, '/'), p = p ? p + 1 : NULL)
-            if (!strncmp (p, dirs[i], n) && p[n] == '/')
-                return true;
-    }
-    size_t len = strlen (path);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        size_t n = strlen (suffixes[i]);
-        if (len > n && !strcmp (path + len - n, suffixes[i]))
-            return true;
-    }
-    return false;
-}
-
 /* Picks the runner and command from the repository's top-level names. */
 static void
 detect (const char *names, const char *target, char *runner, char *cmd, size_t cmdlen)
