@@ -230,8 +230,7 @@ refusal (const json_t *refused)
     json_t *p;
     json_array_foreach (refused, i, p) {
         if (i == MAX_NAMED) {
-            n += (size_t) snprintf (names + n, sizeof names - n, " and %zu more",
-                                    json_array_size (refused) - i);
+            snprintf (names + n, sizeof names - n, " and %zu more", json_array_size (refused) - i);
             break;
         }
         n += (size_t) snprintf (names + n, sizeof names - n, "%s%.200s", i ? ", " : "",
