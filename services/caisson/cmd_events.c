@@ -333,6 +333,31 @@ cmd_runs (opts_t *o)
     return 0;
 }
 
+/* After a run's transcript: what it kept (diffs, test logs, pull
+ * requests), each to open with `caisson artifact HASH`. */
+static int
+show_artifacts (opts_t *o)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_run_record_get, NULL);
+    proto_set_str (&req->body.run_record_get.run, o->arg);
+    proto_msg_t *rep = ask (o, req, PROTO_run_record);
+    if (!rep)
+        return 1;
+    json_t *rec = any_json (&rep->body.run_record.run), *a;
+    json_t *arts = json_object_get (rec, "artifacts");
+    size_t i;
+    if (json_array_size (arts))
+        printf ("\n## Artifacts (caisson artifact HASH)\n\n");
+    json_array_foreach (arts, i, a)
+        printf ("- %s  %-8s %8lld B  %s\n", json_string_value (json_object_get (a, "hash")),
+                json_string_value (json_object_get (a, "kind")) ?: "file",
+                (long long) json_integer_value (json_object_get (a, "size")),
+                json_string_value (json_object_get (a, "name")) ?: "");
+    json_decref (rec);
+    proto_msg_destroy (&rep);
+    return 0;
+}
+
 static int
 cmd_show (opts_t *o)
 {
@@ -352,7 +377,7 @@ cmd_show (opts_t *o)
     if (rep->body.transcript.truncated)
         fprintf (stderr, "caisson: transcript truncated (too large for one reply)\n");
     proto_msg_destroy (&rep);
-    return 0;
+    return o->json ? 0 : show_artifacts (o);
 }
 
 static int

@@ -3,6 +3,7 @@
 #include "bus_tap.h"
 #include "cfg.h"
 #include "mpjson.h"
+#include "proc_tools.h"
 #include "sandbox_call.h"
 
 #include <czmq.h>
@@ -30,6 +31,9 @@ static int
 target (tool_ctx_t *ctx, json_t *args, bool write, char abs[ABS_MAX], json_t **error)
 {
     const char *ws = PROTO_SANDBOX_WORKSPACE;
+    /* listFiles' path is optional: the workspace, as in the template */
+    if (!json_object_get (args, "path"))
+        json_object_set_new (args, "path", json_string ("."));
     if ((write && ctx->dry_run && sandbox_call_check (ctx, S (args, "sandboxId"), error))
         || guard_resolve (ws, S (args, "path"), write, abs, ABS_MAX, error))
         return -1;
@@ -108,6 +112,20 @@ sandbox_tools_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command
     return sandbox_call (ctx, sandbox_id, req, PROTO_sandbox_exec_result, error);
 }
 
+/* Narrows the call's timeout to args.timeoutSeconds: a number of seconds,
+ * a fraction rounded up to whole seconds (what a sandbox's timer counts),
+ * 0 or absent meaning the tool's default. */
+static void
+take_timeout (tool_ctx_t *ctx, const json_t *args)
+{
+    double t = json_number_value (json_object_get (args, "timeoutSeconds"));
+    if (t <= 0)
+        return;
+    unsigned whole = (unsigned) t + ((double) (unsigned) t < t);
+    if (whole < ctx->timeout_s)
+        ctx->timeout_s = whole;
+}
+
 json_t *
 sandbox_tools_run_command (tool_ctx_t *ctx, json_t *args)
 {
@@ -115,9 +133,9 @@ sandbox_tools_run_command (tool_ctx_t *ctx, json_t *args)
     json_t *error;
     if (guard_command (ctx->guard, command, &error))
         return error;
-    json_t *t = json_object_get (args, "timeoutSeconds");
-    if (t && (unsigned) json_integer_value (t) < ctx->timeout_s)
-        ctx->timeout_s = (unsigned) json_integer_value (t);
+    if (json_is_true (json_object_get (args, "background")))
+        return proc_tools_start (ctx, args);
+    take_timeout (ctx, args);
     if (ctx->dry_run)
         return dry ("run a command", json_pack ("{s:s, s:i}", "command", command,
                                                 "timeoutSeconds", (int) ctx->timeout_s));
@@ -136,9 +154,7 @@ json_t *
 sandbox_tools_run_code (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
-    json_t *t = json_object_get (args, "timeoutSeconds");
-    if (t && (unsigned) json_integer_value (t) < ctx->timeout_s)
-        ctx->timeout_s = (unsigned) json_integer_value (t);
+    take_timeout (ctx, args);
     if (ctx->dry_run)
         return dry ("run code", json_pack ("{s:s*, s:I}", "language", S (args, "language"),
                                            "bytes", (json_int_t) strlen (S (args, "code"))));
@@ -431,7 +447,7 @@ sandbox_tools_get_file_size (tool_ctx_t *ctx, json_t *args)
                                   abs, &error);
     if (!info)
         return error;
-    bool dir = !strcmp (info->body.sandbox_file_info.type, "directory");
+    bool dir = !strcmp (info->body.sandbox_file_info.type, "directory"), partial = false;
     uint64_t size = info->body.sandbox_file_info.size;
     proto_msg_destroy (&info);
     if (dir) {
@@ -440,10 +456,13 @@ sandbox_tools_get_file_size (tool_ctx_t *ctx, json_t *args)
         if (!rep)
             return error;
         size = rep->body.sandbox_file_size.size;
+        partial = rep->body.sandbox_file_size.partial;
         proto_msg_destroy (&rep);
     }
     json_t *out = json_pack ("{s:I, s:s, s:b}", "size", (json_int_t) size, "path", abs,
                              "isDirectory", dir);
+    if (partial)
+        json_object_set_new (out, "partial", json_true ());
     if (json_is_true (json_object_get (args, "humanReadable"))) {
         human (size, hr);
         json_object_set_new (out, "humanReadableSize", json_string (hr));
