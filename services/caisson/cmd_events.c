@@ -340,7 +340,7 @@ show_artifacts (opts_t *o)
 {
     proto_msg_t *req = proto_msg_new (PROTO_run_record_get, NULL);
     proto_set_str (&req->body.run_record_get.run, o->arg);
-    proto_msg_t *rep = ask (o, req, PROTO_run_record);
+    proto_msg_t *rep = ask (o, req);
     if (!rep)
         return 1;
     json_t *rec = any_json (&rep->body.run_record.run), *a;
