@@ -10,9 +10,9 @@
 #define ARTIFACT_WAIT_MS 5000
 
 /* Sends req (consumed) to event-log with an id derived from the call id
- * and key; the reply of type want, or NULL (logged). */
+ * and key; its declared reply, or NULL (logged). */
 static proto_msg_t *
-ask (tool_ctx_t *ctx, proto_msg_t *req, const char *key, proto_type_t want)
+ask (tool_ctx_t *ctx, proto_msg_t *req, const char *key)
 {
     char derived[400], id[CID_SIZE];
     snprintf (derived, sizeof derived, "%s/artifact/%s", ctx->call_id, key);
@@ -24,11 +24,10 @@ ask (tool_ctx_t *ctx, proto_msg_t *req, const char *key, proto_type_t want)
     proto_msg_t *rep = bus_client_request (ctx->client, "event-log", req);
     const char *what = proto_type_name (req->type);
     proto_msg_destroy (&req);
-    if (rep && rep->type == want)
+    if (rep && rep->type != PROTO_error)
         return rep;
     clog_warn (ctx->corr, "call %s: %s for run %s: %s", ctx->call_id, what, ctx->run,
-               !rep ? "event-log did not answer" : rep->type == PROTO_error
-               ? rep->body.error.message : "unexpected reply");
+               rep ? rep->body.error.message : "event-log did not answer");
     proto_msg_destroy (&rep);
     return NULL;
 }
@@ -45,7 +44,7 @@ artifacts_keep (tool_ctx_t *ctx, const char *kind, const char *name, const void 
     proto_set_bytes (&put->body.artifact_put.data, size ? data : "", size);
     proto_set_str (&put->body.artifact_put.kind, kind);
     proto_set_str (&put->body.artifact_put.name, name);
-    proto_msg_t *ref = ask (ctx, put, key, PROTO_artifact_ref);
+    proto_msg_t *ref = ask (ctx, put, key);
     if (!ref)
         return NULL;
     json_t *a = json_pack ("{s:s, s:s, s:s, s:I}", "hash", ref->body.artifact_ref.hash, "kind",
@@ -55,7 +54,7 @@ artifacts_keep (tool_ctx_t *ctx, const char *kind, const char *name, const void 
     proto_set_str (&ev->body.event_append.kind, "artifact");
     mpjson_set (&ev->body.event_append.data, a, 4);
     snprintf (key, sizeof key, "event/%s/%s", kind, name);
-    proto_msg_t *ack = ask (ctx, ev, key, PROTO_event_ack);
+    proto_msg_t *ack = ask (ctx, ev, key);
     if (!ack || ack->type != PROTO_event_ack) {
         proto_msg_destroy (&ack);
         json_decref (a);

@@ -99,7 +99,7 @@ fetch_bundle (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *into
     proto_set_str (&req->body.sandbox_read_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_read_file.path, path);
     req->body.sandbox_read_file.max_bytes = BUNDLE_MAX;
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_file, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     if (!rep)
         return error;
     if (rep->body.sandbox_file.truncated) {

@@ -30,7 +30,7 @@ proc_tools_start (tool_ctx_t *ctx, json_t *args)
     double t = json_number_value (json_object_get (args, "timeoutSeconds"));
     b->timeout_seconds = t > 0 ? (uint64_t) t + ((double) (uint64_t) t < t) : 0;
     b->max_output_bytes = guard_max_output (ctx->guard);
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     if (!rep)
         return error;
     json_t *out = json_pack ("{s:b, s:b, s:I, s:b, s:s, s:s}", "success", 1, "background", 1,
@@ -44,16 +44,28 @@ proc_tools_start (tool_ctx_t *ctx, json_t *args)
 /* Sends a process request of type for args' sandbox and pid. */
 static proto_msg_t *
 proc_call (tool_ctx_t *ctx, json_t *args, proto_type_t type, uint64_t timeout_s, uint64_t sig,
-           proto_type_t want, json_t **error)
+           json_t **error)
 {
     const char *sbx = S (args, "sandboxId");
+    uint64_t pid = (uint64_t) json_integer_value (json_object_get (args, "pid"));
     proto_msg_t *req = sandbox_call_new (ctx, type);
-    proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
-    proto_set_str (&b->sandbox_id, sbx);
-    b->pid = (uint64_t) json_integer_value (json_object_get (args, "pid"));
-    b->timeout_seconds = timeout_s;
-    b->signal = sig;
-    return sandbox_call (ctx, sbx, req, want, error);
+    /* The three share one layout (PROTO_SANDBOX_PROC); each is filled
+     * through its own member. */
+#define PROC_FILL(m) \
+    do { \
+        proto_set_str (&req->body.m.sandbox_id, sbx); \
+        req->body.m.pid = pid; \
+        req->body.m.timeout_seconds = timeout_s; \
+        req->body.m.signal = sig; \
+    } while (0)
+    if (type == PROTO_sandbox_exec_kill)
+        PROC_FILL (sandbox_exec_kill);
+    else if (type == PROTO_sandbox_exec_wait)
+        PROC_FILL (sandbox_exec_wait);
+    else
+        PROC_FILL (sandbox_exec_output);
+#undef PROC_FILL
+    return sandbox_call (ctx, sbx, req, error);
 }
 
 /* A process's state as a tool result: runCommand's shape while it is
@@ -77,8 +89,7 @@ json_t *
 proc_tools_output (tool_ctx_t *ctx, json_t *args)
 {
     json_t *error;
-    proto_msg_t *rep = proc_call (ctx, args, PROTO_sandbox_exec_output, 0, 0,
-                                  PROTO_sandbox_exec_result, &error);
+    proto_msg_t *rep = proc_call (ctx, args, PROTO_sandbox_exec_output, 0, 0, &error);
     return rep ? state (ctx, rep) : error;
 }
 
@@ -90,8 +101,7 @@ proc_tools_wait (tool_ctx_t *ctx, json_t *args)
     if (wait + 2 > ctx->timeout_s)
         wait = ctx->timeout_s > 2 ? ctx->timeout_s - 2 : 1;
     json_t *error;
-    proto_msg_t *rep = proc_call (ctx, args, PROTO_sandbox_exec_wait, wait, 0,
-                                  PROTO_sandbox_exec_result, &error);
+    proto_msg_t *rep = proc_call (ctx, args, PROTO_sandbox_exec_wait, wait, 0, &error);
     return rep ? state (ctx, rep) : error;
 }
 
@@ -112,8 +122,7 @@ proc_tools_kill (tool_ctx_t *ctx, json_t *args)
         return json_pack ("{s:b, s:b, s:s, s:{s:O, s:s}}", "success", 1, "dryRun", 1, "wouldDo",
                           "signal a background process", "detail", "pid", pid, "signal", name);
     json_t *error;
-    proto_msg_t *rep = proc_call (ctx, args, PROTO_sandbox_exec_kill, 0, sig, PROTO_sandbox_ack,
-                                  &error);
+    proto_msg_t *rep = proc_call (ctx, args, PROTO_sandbox_exec_kill, 0, sig, &error);
     if (!rep)
         return error;
     proto_msg_destroy (&rep);
@@ -127,7 +136,7 @@ proc_tools_list (tool_ctx_t *ctx, json_t *args)
     proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_exec_list);
     proto_set_str (&req->body.sandbox_exec_list.sandbox_id, sbx);
     json_t *error;
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_exec_procs, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     if (!rep)
         return error;
     char why[128];

@@ -49,7 +49,7 @@ repo_put_bytes (tool_ctx_t *ctx, const char *sbx, const char *path, const void *
     proto_set_str (&req->body.sandbox_write_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_write_file.path, path);
     proto_set_bytes (&req->body.sandbox_write_file.content, size ? data : "", size);
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_path, error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, error);
     proto_msg_destroy (&rep);
     return *error ? -1 : 0;
 }
@@ -239,7 +239,7 @@ repo_read_files (tool_ctx_t *ctx, json_t *args)
         proto_set_str (&req->body.sandbox_read_file.sandbox_id, sbx);
         proto_set_str (&req->body.sandbox_read_file.path, abs);
         req->body.sandbox_read_file.max_bytes = budget;
-        proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_file, &error);
+        proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
         if (!rep) {
             json_decref (error);
             error = NULL;

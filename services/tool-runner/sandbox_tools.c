@@ -7,6 +7,7 @@
 #include "sandbox_call.h"
 
 #include <czmq.h>
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -58,7 +59,7 @@ sandbox_tools_create_sandbox (tool_ctx_t *ctx, json_t *args)
     if (json_object_get (args, "envVars"))
         mpjson_set (&b->env_vars, json_object_get (args, "envVars"), 32);
     json_t *error;
-    proto_msg_t *rep = sandbox_call (ctx, NULL, req, PROTO_sandbox_info, &error);
+    proto_msg_t *rep = sandbox_call (ctx, NULL, req, &error);
     if (!rep)
         return error;
     json_t *out = json_pack ("{s:s}", "sandboxId", rep->body.sandbox_info.sandbox_id);
@@ -109,7 +110,7 @@ sandbox_tools_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command
         mpjson_set (&b->envs, envs, 32);
     b->timeout_seconds = ctx->timeout_s;
     b->max_output_bytes = guard_max_output (ctx->guard);
-    return sandbox_call (ctx, sandbox_id, req, PROTO_sandbox_exec_result, error);
+    return sandbox_call (ctx, sandbox_id, req, error);
 }
 
 /* Narrows the call's timeout to args.timeoutSeconds: a number of seconds,
@@ -171,7 +172,7 @@ sandbox_tools_run_code (tool_ctx_t *ctx, json_t *args)
         mpjson_set (&b->envs, json_object_get (args, "envs"), 32);
     b->timeout_seconds = ctx->timeout_s;
     json_t *error;
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     if (!rep)
         return error;
     json_t *out = sandbox_tools_exec_json (ctx, rep, true);
@@ -180,31 +181,44 @@ sandbox_tools_run_code (tool_ctx_t *ctx, json_t *args)
     return out;
 }
 
-/* The path request types share one body layout (PROTO_SANDBOX_PATH_REQ). */
+/* The path request types share one body layout (PROTO_SANDBOX_PATH_REQ);
+ * each is filled through its own member of the body union. */
+#define PATH_FILL(m) \
+    do { \
+        proto_set_str (&req->body.m.sandbox_id, sbx); \
+        proto_set_str (&req->body.m.path, path); \
+        req->body.m.recursive = recursive; \
+        req->body.m.depth = 1; \
+        req->body.m.max_bytes = guard_max_output (ctx->guard); \
+    } while (0)
+
 static proto_msg_t *
 path_req (tool_ctx_t *ctx, proto_type_t type, const char *sbx, const char *path,
           bool recursive)
 {
     proto_msg_t *req = sandbox_call_new (ctx, type);
-    if (!req)
-        return NULL;
-    proto_sandbox_read_file_t *b = &req->body.sandbox_read_file;
-    proto_set_str (&b->sandbox_id, sbx);
-    proto_set_str (&b->path, path);
-    b->recursive = recursive;
-    b->depth = 1;
-    b->max_bytes = guard_max_output (ctx->guard);
+    switch (type) {
+    case PROTO_sandbox_read_file: PATH_FILL (sandbox_read_file); break;
+    case PROTO_sandbox_list_files: PATH_FILL (sandbox_list_files); break;
+    case PROTO_sandbox_delete_file: PATH_FILL (sandbox_delete_file); break;
+    case PROTO_sandbox_create_directory: PATH_FILL (sandbox_create_directory); break;
+    case PROTO_sandbox_get_file_info: PATH_FILL (sandbox_get_file_info); break;
+    case PROTO_sandbox_check_file_exists: PATH_FILL (sandbox_check_file_exists); break;
+    case PROTO_sandbox_get_file_size: PATH_FILL (sandbox_get_file_size); break;
+    case PROTO_sandbox_watch_start: PATH_FILL (sandbox_watch_start); break;
+    default: assert (!"a path request type"); break;
+    }
     return req;
 }
 
-/* Sends the path request type for abs in args.sandbox_id and waits for a
- * reply of type reply: the reply, or NULL with *error set. */
+/* Sends the path request type for abs in args.sandboxId and waits for its
+ * declared reply: the reply, or NULL with *error set. */
 static proto_msg_t *
 path_call (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *abs, bool recursive,
-           proto_type_t reply, json_t **error)
+           json_t **error)
 {
     const char *sbx = S (args, "sandboxId");
-    return sandbox_call (ctx, sbx, path_req (ctx, type, sbx, abs, recursive), reply, error);
+    return sandbox_call (ctx, sbx, path_req (ctx, type, sbx, abs, recursive), error);
 }
 
 /* The result of a tool that changes a path, from its sandbox.path reply,
@@ -220,12 +234,11 @@ path_result (proto_msg_t **rep)
 /* The read-only tools' prologue: resolves args.path into abs, then
  * path_call (not recursive). The reply, or NULL with *error set. */
 static proto_msg_t *
-path_ask (tool_ctx_t *ctx, json_t *args, proto_type_t type, proto_type_t reply,
-          char abs[ABS_MAX], json_t **error)
+path_ask (tool_ctx_t *ctx, json_t *args, proto_type_t type, char abs[ABS_MAX], json_t **error)
 {
     if (target (ctx, args, false, abs, error))
         return NULL;
-    return path_call (ctx, args, type, abs, false, reply, error);
+    return path_call (ctx, args, type, abs, false, error);
 }
 
 json_t *
@@ -233,7 +246,7 @@ sandbox_tools_read_file (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX];
     json_t *error;
-    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_read_file, PROTO_sandbox_file, abs,
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_read_file, abs,
                                  &error);
     if (!rep)
         return error;
@@ -266,7 +279,7 @@ sandbox_tools_write_file (tool_ctx_t *ctx, json_t *args)
     proto_set_str (&req->body.sandbox_write_file.path, abs);
     proto_set_bytes (&req->body.sandbox_write_file.content, json_string_value (content),
                      json_string_length (content));
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_path, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     return rep ? path_result (&rep) : error;
 }
 
@@ -308,7 +321,7 @@ sandbox_tools_write_files (tool_ctx_t *ctx, json_t *args)
     }
     json_decref (files);
     proto_set_str (&req->body.sandbox_write_files.sandbox_id, sbx);
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_paths, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     if (!rep)
         return error;
     char why[128];
@@ -324,8 +337,7 @@ sandbox_tools_list_files (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], why[128];
     json_t *error;
-    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_list_files, PROTO_sandbox_file_list,
-                                 abs, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_list_files, abs, &error);
     if (!rep)
         return error;
     const proto_bytes_t *f = &rep->body.sandbox_file_list.files;
@@ -351,7 +363,7 @@ path_op (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *what)
         return error;
     if (ctx->dry_run)
         return dry (what, json_pack ("{s:s}", "path", abs));
-    proto_msg_t *rep = path_call (ctx, args, type, abs, true, PROTO_sandbox_path, &error);
+    proto_msg_t *rep = path_call (ctx, args, type, abs, true, &error);
     return rep ? path_result (&rep) : error;
 }
 
@@ -382,8 +394,7 @@ sandbox_tools_get_file_info (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], when[32];
     json_t *error;
-    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_get_file_info, PROTO_sandbox_file_info,
-                                 abs, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_get_file_info, abs, &error);
     if (!rep)
         return error;
     const proto_sandbox_file_info_t *f = &rep->body.sandbox_file_info;
@@ -404,15 +415,13 @@ sandbox_tools_check_file_exists (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX];
     json_t *error;
-    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_check_file_exists,
-                                 PROTO_sandbox_file_exists, abs, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_check_file_exists, abs, &error);
     if (!rep)
         return error;
     bool exists = rep->body.sandbox_file_exists.exists;
     proto_msg_destroy (&rep);
     json_t *out = json_pack ("{s:b, s:s}", "exists", exists, "path", abs);
-    if (exists && (rep = path_call (ctx, args, PROTO_sandbox_get_file_info, abs, false,
-                                    PROTO_sandbox_file_info, &error))) {
+    if (exists && (rep = path_call (ctx, args, PROTO_sandbox_get_file_info, abs, false, &error))) {
         json_object_set_new (out, "isDirectory",
                              json_boolean (!strcmp (rep->body.sandbox_file_info.type, "directory")));
         proto_msg_destroy (&rep);
@@ -443,16 +452,14 @@ sandbox_tools_get_file_size (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], hr[32];
     json_t *error;
-    proto_msg_t *info = path_ask (ctx, args, PROTO_sandbox_get_file_info, PROTO_sandbox_file_info,
-                                  abs, &error);
+    proto_msg_t *info = path_ask (ctx, args, PROTO_sandbox_get_file_info, abs, &error);
     if (!info)
         return error;
     bool dir = !strcmp (info->body.sandbox_file_info.type, "directory"), partial = false;
     uint64_t size = info->body.sandbox_file_info.size;
     proto_msg_destroy (&info);
     if (dir) {
-        proto_msg_t *rep = path_call (ctx, args, PROTO_sandbox_get_file_size, abs, true,
-                                      PROTO_sandbox_file_size, &error);
+        proto_msg_t *rep = path_call (ctx, args, PROTO_sandbox_get_file_size, abs, true, &error);
         if (!rep)
             return error;
         size = rep->body.sandbox_file_size.size;
@@ -485,8 +492,7 @@ sandbox_tools_watch_directory (tool_ctx_t *ctx, json_t *args)
     if (!tap)
         return tool_error ("internal", NULL, "cannot subscribe to the sandbox's events");
     proto_msg_t *rep = path_call (ctx, args, PROTO_sandbox_watch_start, abs,
-                                  json_is_true (json_object_get (args, "recursive")),
-                                  PROTO_sandbox_watch, &error);
+                                  json_is_true (json_object_get (args, "recursive")), &error);
     if (!rep) {
         bus_tap_destroy (&tap);
         return error;
@@ -517,7 +523,7 @@ sandbox_tools_watch_directory (tool_ctx_t *ctx, json_t *args)
     if (stop) {
         proto_set_str (&stop->body.sandbox_watch_stop.sandbox_id, sbx);
         stop->body.sandbox_watch_stop.watch_id = watch_id;
-        proto_msg_t *ack = sandbox_call (ctx, sbx, stop, PROTO_sandbox_ack, &error);
+        proto_msg_t *ack = sandbox_call (ctx, sbx, stop, &error);
         if (!ack)
             json_decref (error);
         proto_msg_destroy (&ack);
