@@ -4,3 +4,4 @@
 # once by hand with 100000 to check the issue's figure.
 caisson_test(test_eventlog test_eventlog.c eventlog_util.c)
 caisson_test(test_eventlog_crash test_eventlog_crash.c eventlog_util.c)
+caisson_test(test_eventlog_status test_eventlog_status.c eventlog_util.c)

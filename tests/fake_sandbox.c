@@ -1,5 +1,6 @@
 /* fake_sandbox: the sandbox family served from host directories. See
  * fake_sandbox.h. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "fake_sandbox.h"
 #include "bus_worker.h"
 #include "mpjson.h"
@@ -7,6 +8,7 @@
 #include <czmq.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +222,18 @@ path_reply (const proto_msg_t *req, const char *id, const char *path)
     return rep;
 }
 
+/* A directory's size: its regular files' bytes (as sandbox-manager). */
+static uint64_t s_bytes;
+
+static int
+add_size (const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) p, (void) ftw;
+    if (flag == FTW_F && S_ISREG (st->st_mode))
+        s_bytes += (uint64_t) st->st_size;
+    return 0;
+}
+
 static proto_msg_t *
 files_op (fake_t *f, const proto_msg_t *req)
 {
@@ -270,6 +284,11 @@ files_op (fake_t *f, const proto_msg_t *req)
             proto_set_str (&rep->body.sandbox_file_size.sandbox_id, b->sandbox_id);
             proto_set_str (&rep->body.sandbox_file_size.path, path);
             rep->body.sandbox_file_size.size = (uint64_t) st.st_size;
+            if (S_ISDIR (st.st_mode) && b->recursive) {
+                s_bytes = 0;
+                nftw (path, add_size, 16, FTW_PHYS);
+                rep->body.sandbox_file_size.size = s_bytes;
+            }
             return rep;
         }
         rep = proto_msg_new (PROTO_sandbox_file_info, req);

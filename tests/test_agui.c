@@ -147,6 +147,85 @@ test_interrupt (void **state)
     agui_destroy (&t);
 }
 
+static void write_sse (const char *path, json_t *out);
+
+/* The text of every TEXT_MESSAGE_CONTENT in out, concatenated. */
+static const char *
+all_text (json_t *out)
+{
+    static char text[1024];
+    text[0] = '\0';
+    size_t i;
+    json_t *e;
+    json_array_foreach (out, i, e)
+        if (!strcmp (json_string_value (json_object_get (e, "type")), "TEXT_MESSAGE_CONTENT"))
+            strncat (text, json_string_value (json_object_get (e, "delta")),
+                     sizeof text - strlen (text) - 1);
+    return text;
+}
+
+/* Deltas are published at once, stored events after their commit: a
+ * step's deltas may come before its step_started, and the next step's
+ * before this step's text. The model's text still reaches the client
+ * once, in order. */
+static void
+test_deltas_before_stored (void **state)
+{
+    (void) state;
+    agui_t *t = agui_new ("th", "r6", "X");
+    json_t *out = json_array ();
+    agui_start (t, out);
+    FEED (t, text_delta, 0, out, .text = "Plan: ");
+    STEP_STARTED (t, 1, 2, out);           /* closes what the deltas opened */
+    FEED (t, text_delta, 0, out, .text = "look.");
+    FEED (t, usage, 3, out, .inputTokens = 10, .outputTokens = 2);
+    FEED (t, plan, 4, out, .text = "Plan: look.");
+    FEED (t, text, 5, out, .text = "Plan: look.");
+    FEED (t, step_finished, 6, out, .step = 1);
+    json_t *args = json_object ();
+    FEED (t, tool_call, 7, out, .toolCallId = "c1", .name = "listFiles", .args = args);
+    FEED (t, text_delta, 0, out, .text = "Done");     /* step 2's, before step 1's result */
+    FEED (t, tool_result, 8, out, .toolCallId = "c1", .name = "listFiles", .ok = true,
+          .result = args, .durationMs = 1);
+    FEED (t, text_delta, 0, out, .text = ".");
+    STEP_STARTED (t, 2, 9, out);           /* after all of its deltas */
+    FEED (t, text, 10, out, .text = "Done.");
+    FEED (t, step_finished, 11, out, .step = 2);
+    FEED (t, complete, 12, out, .status = "completed", .answer = "Done.");
+    json_decref (args);
+    assert_string_equal (all_text (out), "Plan: look.Done.");
+    json_decref (out);
+    agui_destroy (&t);
+
+    /* replayed from history: no deltas, each text is its message */
+    t = agui_new ("th", "r7", "X");
+    out = json_array ();
+    STEP_STARTED (t, 1, 2, out);
+    FEED (t, text, 3, out, .text = "Hello.");
+    FEED (t, step_finished, 4, out, .step = 1);
+    STEP_STARTED (t, 2, 5, out);
+    FEED (t, text, 6, out, .text = "Bye.");
+    assert_string_equal (all_text (out), "Hello.Bye.");
+    json_decref (out);
+    agui_destroy (&t);
+}
+
+/* The field key of out's event of type, as a string; NULL when none. */
+static const char *
+field_of (json_t *out, const char *type, const char *key)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (out, i, e)
+        if (!strcmp (json_string_value (json_object_get (e, "type")), type))
+            return json_string_value (json_object_get (e, key));
+    return NULL;
+}
+
+/* Every ending keeps its name: a failure is a RUN_ERROR whose code is the
+ * run's status; a cancelled run is a RUN_FINISHED with the AG-UI 1.0
+ * `cancelled` outcome (docs.ag-ui.com/spec/1.0/events/lifecycle), not a
+ * failure; the state's status says which in both cases. */
 static void
 test_failed_and_cancelled (void **state)
 {
@@ -159,18 +238,38 @@ test_failed_and_cancelled (void **state)
           .reason = "budget exhausted: steps (limit 3)");
     assert_string_equal (types (out), "RUN_STARTED STATE_SNAPSHOT TEXT_MESSAGE_START "
                          "TEXT_MESSAGE_CONTENT TEXT_MESSAGE_END STATE_DELTA RUN_ERROR ");
+    assert_string_equal (field_of (out, "RUN_ERROR", "code"), "budget_exhausted");
+    assert_string_equal (field_of (out, "RUN_ERROR", "message"),
+                         "budget exhausted: steps (limit 3)");
+    json_t *delta = json_array_get (json_object_get (json_array_get (out, 5), "delta"), 0);
+    assert_string_equal (json_string_value (json_object_get (delta, "value")), "budget_exhausted");
     json_decref (out);
     agui_destroy (&t);
 
+    static const char *const ends[] = { "failed", "truncated", "refused", "checks_failed" };
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        t = agui_new ("th", "r5", "X");
+        out = json_array ();
+        FEED (t, failed, 3, out, .status = ends[i], .reason = "why");
+        assert_string_equal (types (out), "STATE_DELTA RUN_ERROR ");
+        assert_string_equal (field_of (out, "RUN_ERROR", "code"), ends[i]);
+        json_decref (out);
+        agui_destroy (&t);
+    }
+
     t = agui_new ("th", "r4", "X");
     out = json_array ();
-    /* a cancelled run ends with `failed` (run.c's run_end), as any other */
+    agui_start (t, out);
+    /* a cancelled run ends with `failed` (run.c's run_end) whose status says so */
     FEED (t, failed, 3, out, .status = "cancelled", .reason = "cancelled on request");
     agui_fail (t, "bus", "late failure", out);
-    assert_string_equal (types (out), "STATE_DELTA RUN_ERROR ");
-    assert_string_equal (json_string_value (json_object_get (json_array_get (out, 1),
-                                                             "message")),
-                         "cancelled on request");
+    assert_string_equal (types (out), "RUN_STARTED STATE_SNAPSHOT STATE_DELTA RUN_FINISHED ");
+    json_t *fin = json_array_get (out, 3);
+    assert_string_equal (json_string_value (json_object_get (json_object_get (fin, "outcome"),
+                                                             "type")), "cancelled");
+    delta = json_array_get (json_object_get (json_array_get (out, 2), "delta"), 0);
+    assert_string_equal (json_string_value (json_object_get (delta, "value")), "cancelled");
+    write_sse (CAISSON_BIN_DIR "/../agui/cancelled.sse", out);
     json_decref (out);
     agui_destroy (&t);
 }
@@ -179,6 +278,7 @@ test_failed_and_cancelled (void **state)
 static void
 write_sse (const char *path, json_t *out)
 {
+    mkdir (CAISSON_BIN_DIR "/../agui", 0755);
     FILE *f = fopen (path, "w");
     assert_non_null (f);
     size_t i;
@@ -249,7 +349,8 @@ test_client_conformance (void **state)
     json_decref (url);
 
     const char *args[] = { "node", "agui_replay.mjs", CAISSON_BIN_DIR "/../agui/first.sse",
-                           CAISSON_BIN_DIR "/../agui/resumed.sse", NULL };
+                           CAISSON_BIN_DIR "/../agui/resumed.sse",
+                           CAISSON_BIN_DIR "/../agui/cancelled.sse", NULL };
     assert_int_equal (support_run_node (args), 0);
 }
 
@@ -260,6 +361,7 @@ main (void)
         cmocka_unit_test (test_completed_run),
         cmocka_unit_test (test_interrupt),
         cmocka_unit_test (test_failed_and_cancelled),
+        cmocka_unit_test (test_deltas_before_stored),
         cmocka_unit_test (test_client_conformance),
     };
     return support_run_group_tests (tests, NULL, NULL);

@@ -212,7 +212,8 @@ test_run_record_and_exports (void **state)
     assert_string_equal (json_string_value (json_object_get (rec, "task")), "fix the build");
     assert_string_equal (json_string_value (json_object_get (rec, "thread")), "T1");
     assert_string_equal (json_string_value (json_object_get (rec, "model")), "m-large");
-    assert_int_equal (int_at (rec, "steps"), 2);
+    assert_int_equal (int_at (rec, "steps"), 0);         /* no step_started: no model turn */
+    assert_int_equal (int_at (rec, "toolCalls"), 2);
     assert_int_equal (int_at (rec, "events"), 12);
     json_t *tok = json_object_get (rec, "tokens");
     assert_int_equal (int_at (tok, "input"), 400);
@@ -298,7 +299,8 @@ test_run_record_and_exports (void **state)
     free (got);
     free (blob);
 
-    /* Figures: 2 finished runs, one passed. */
+    /* Figures: 2 finished runs; the completed one had no checks, so it
+     * is counted apart, not passed (test_eventlog_status). */
     const char *stats[] = { "caisson", "stats", "--json", "--data", s_dir, NULL };
     assert_int_equal (support_run (stats, out, sizeof out), 0);
     json_t *s = json_loads (out, 0, NULL);
@@ -306,7 +308,8 @@ test_run_record_and_exports (void **state)
     json_t *all = json_object_get (s, "all");
     assert_int_equal (int_at (all, "runs"), 3);
     assert_int_equal (int_at (all, "finished"), 2);
-    assert_true (json_real_value (json_object_get (all, "passRate")) == 0.5);
+    assert_true (json_real_value (json_object_get (all, "passRate")) == 0.0);
+    assert_int_equal (int_at (all, "completedUnchecked"), 1);
     assert_true (json_real_value (json_object_get (all, "tokensMean")) == 230.0);
     json_t *m = json_object_get (json_object_get (s, "byModel"), "m-small");
     assert_string_equal (json_string_value (json_object_get (

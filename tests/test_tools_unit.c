@@ -6,6 +6,7 @@
 #include "calls.h"
 #include "catalogue.h"
 #include "guard.h"
+#include "jsoncap.h"
 #include "repo_tools.h"
 #include "schema.h"
 #include "testlog.h"
@@ -71,11 +72,12 @@ test_catalogue (void **state)
 {
     (void) state;
     const json_t *list = catalogue_json (s_cat);
-    assert_int_equal (json_array_size (list), 18);
+    assert_int_equal (json_array_size (list), 22);
     static const char *const names[] = {
         "createSandbox", "runCode", "readFile", "writeFile", "writeFiles", "listFiles",
         "deleteFile", "createDirectory", "getFileInfo", "checkFileExists", "getFileSize",
-        "watchDirectory", "runCommand", "repo.clone", "repo.readFiles", "repo.applyDiff",
+        "watchDirectory", "runCommand", "getProcessOutput", "waitForProcess", "killProcess",
+        "listProcesses", "repo.clone", "repo.readFiles", "repo.applyDiff",
         "ci.runTests", "git.openPR" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         json_t *t = json_array_get (list, i);
@@ -122,12 +124,17 @@ test_violations (void **state)
             "mode", "not an argument of this tool");
     expect ("runCode", "{\"sandboxId\":\"a-b\",\"code\":\"1\",\"language\":\"cobol\"}",
             "not_in_enum", "language", "must be one of [\"python\"");
-    expect ("runCommand", "{\"sandboxId\":\"a-b\",\"command\":\"ls\",\"timeoutSeconds\":0}",
-            "below_minimum", "timeoutSeconds", "at least 1");
+    expect ("runCommand", "{\"sandboxId\":\"a-b\",\"command\":\"ls\",\"timeoutSeconds\":-1}",
+            "below_minimum", "timeoutSeconds", "at least 0");
     expect ("runCommand", "{\"sandboxId\":\"a-b\",\"command\":\"ls\",\"timeoutSeconds\":99999}",
             "above_maximum", "timeoutSeconds", "at most 3600");
-    expect ("runCommand", "{\"sandboxId\":\"a-b\",\"command\":\"ls\",\"timeoutSeconds\":1.5}",
-            "wrong_type", "timeoutSeconds", "must be an integer");
+    /* fractions and 0 (the default) are seconds too, as in the template */
+    assert_null (validate ("runCommand", "{\"sandboxId\":\"a-b\",\"command\":\"ls\","
+                                         "\"timeoutSeconds\":1.5}"));
+    assert_null (validate ("runCommand", "{\"sandboxId\":\"a-b\",\"command\":\"ls\","
+                                         "\"timeoutSeconds\":0}"));
+    expect ("runCommand", "{\"sandboxId\":\"a-b\",\"command\":\"ls\",\"timeoutSeconds\":\"5\"}",
+            "wrong_type", "timeoutSeconds", "must be a number");
     expect ("readFile", "{\"sandboxId\":\"a-b\",\"path\":\"\"}", "too_short", "path",
             "at least 1 characters");
     expect ("git.openPR", "{\"sandboxId\":\"a-b\",\"body\":\"b\",\"title\":\""
@@ -335,6 +342,63 @@ test_calls (void **state)
     calls_destroy (&b);
 }
 
+/* A result over the cap comes back as valid JSON of the same shape that
+ * says it was cut, not as text cut in the middle. */
+static void
+test_jsoncap (void **state)
+{
+    (void) state;
+    char *big = malloc (40001);
+    memset (big, 'x', 40000);
+    big[40000] = '\0';
+    memcpy (big, "start\u00e9\"", 8);     /* a quote to escape, a 2-byte character */
+    json_t *files = json_array ();
+    for (int i = 0; i < 3; i++)
+        json_array_append_new (files, json_pack ("{s:s, s:s}", "path", "a.py", "content", big));
+    json_t *fit = jsoncap_fit (files, 65536);
+    char *text = json_dumps (fit, JSON_COMPACT);
+    assert_true (strlen (text) <= 65536);
+    json_t *back = json_loads (text, 0, NULL);
+    assert_non_null (back);
+    assert_true (json_is_true (json_object_get (back, "truncated")));
+    assert_true (json_integer_value (json_object_get (back, "originalBytes")) > 120000);
+    json_t *first = json_array_get (json_object_get (back, "result"), 0);
+    const char *content = json_string_value (json_object_get (first, "content"));
+    assert_int_equal (strncmp (content, "start\u00e9\"", 8), 0);
+    assert_non_null (strstr (content, "bytes cut]"));
+    free (text);
+    json_decref (back);
+    json_decref (fit);
+    /* an object keeps its keys and gains the flag; a small value is itself */
+    json_t *obj = json_pack ("{s:b, s:s, s:I}", "success", 1, "stdout", big, "exitCode", 0);
+    fit = jsoncap_fit (obj, 1000);
+    assert_true (json_dumpb (fit, NULL, 0, JSON_COMPACT) <= 1000);
+    assert_true (json_is_true (json_object_get (fit, "truncated")));
+    assert_int_equal (json_integer_value (json_object_get (fit, "exitCode")), 0);
+    json_decref (fit);
+    fit = jsoncap_fit (obj, 100000);
+    assert_ptr_equal (fit, obj);
+    json_decref (fit);
+    json_decref (obj);
+    json_decref (files);
+    free (big);
+}
+
+/* What a pull request leaves out whatever .gitignore says. */
+static void
+test_caches (void **state)
+{
+    (void) state;
+    assert_true (repo_is_cache ("__pycache__/calc.cpython-311.pyc"));
+    assert_true (repo_is_cache ("src/__pycache__/x"));
+    assert_true (repo_is_cache ("a/b.pyc"));
+    assert_true (repo_is_cache ("web/node_modules/left-pad/index.js"));
+    assert_true (repo_is_cache (".pytest_cache/v/cache/nodeids"));
+    assert_false (repo_is_cache ("calc.py"));
+    assert_false (repo_is_cache ("my__pycache__/x.py"));
+    assert_false (repo_is_cache (".github/workflows/ci.yml"));
+}
+
 int
 main (void)
 {
@@ -347,6 +411,8 @@ main (void)
         cmocka_unit_test (test_testlog),
         cmocka_unit_test (test_branch_names),
         cmocka_unit_test (test_calls),
+        cmocka_unit_test (test_jsoncap),
+        cmocka_unit_test (test_caches),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

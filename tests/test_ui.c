@@ -538,6 +538,13 @@ test_static (void **state)
     r = ui_request ("GET", "/missing.png", NULL, NULL, NULL);
     assert_int_equal (r.status, 404);
     ui_res_free (&r);
+    /* the icon every browser asks for: an embedded ICO, not a 404 */
+    r = ui_request ("GET", "/favicon.ico", NULL, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    ui_header (&r, "Content-Type", type, sizeof type);
+    assert_string_equal (type, "image/x-icon");
+    assert_true (r.len > 22 && !memcmp (r.body, "\0\0\1\0", 4));
+    ui_res_free (&r);
 }
 
 /* The web UI in headless Chromium: the sandboxes view lists alice's

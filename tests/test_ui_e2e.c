@@ -8,7 +8,13 @@
  *   every event checked against the @ag-ui/core schemas, raw framing;
  * - the browser test (tests/agui/browser.mjs, headless Chromium): send the
  *   task, see streamed text and tool cards, approve the gated call, open
- *   the run from the dashboard; screenshots in build/ui-screenshots/run.
+ *   the run from the dashboard; screenshots in build/ui-screenshots/run;
+ *   the page must show the stored transcript: each event once, in order;
+ * - `caisson run` (no --json): its output is the stored transcript, each
+ *   model text once, tool calls and results in stored order.
+ * event-log commits in batches 150 ms apart, so stored events lag the
+ * model's streamed text as they do under load: what front ends show must
+ * not depend on which arrives first.
  * Skipped when this build's catalogue has no `run.start` (the orchestrator's
  * contract not merged yet). */
 #include "support.h"
@@ -27,6 +33,7 @@
 
 #define TASK "add a CONTRIBUTING.md to the demo repository and open a pull request"
 #define FRONTEND_TASK "ask me which colour the new button should be, then tell me the CSS for it"
+#define CLI_TASK "write a python reverse_string function with unit tests and run them"
 
 static const char *s_self;
 static pid_t s_pids[6];
@@ -58,6 +65,9 @@ tools_handler (const proto_msg_t *req, void *arg)
                    ? json_pack ("{s:s}", "sandboxId", "sb-e2e-1")
                    : !strcmp (name, "git.openPR")
                    ? json_pack ("{s:b,s:s,s:s}", "success", 1, "id", "pr-1", "url", "local:pr-1")
+                   : !strcmp (name, "runCommand")
+                   ? json_pack ("{s:b,s:i,s:s}", "success", 1, "exitCode", 0, "stdout",
+                                "....\nRan 4 tests in 0.001s\n\nOK\n")
                    : !strcmp (name, "writeFiles")
                    ? json_pack ("{s:b,s:[s]}", "success", 1, "filesWritten", "/w/CONTRIBUTING.md")
                    : json_pack ("{s:b}", "success", 1);
@@ -98,7 +108,8 @@ setup (void **state)
     const char *replay_env[] = { s_port_env, s_dir_env, NULL };
     const char *orch_env[] = { "MODEL=replay/demo", s_url_env, NULL };
     s_pids[0] = support_spawn ("caisson-bus", NULL);
-    s_pids[1] = support_spawn ("caisson-event-log", NULL);
+    s_pids[1] = support_spawn ("caisson-event-log",
+                               (const char *[]) { "CAISSON_EVENTLOG_BATCH_MS=150", NULL });
     s_pids[2] = support_spawn ("caisson-llm-replay", replay_env);
     s_pids[3] = support_spawn_self ((const char *[]) { s_self, "tools", NULL });
     s_pids[4] = support_spawn ("caisson-orchestrator", orch_env);
@@ -161,6 +172,95 @@ test_browser_run (void **state)
     assert_int_equal (support_run_node (args), 0);
 }
 
+/* The stored events of the newest run of task, from the CLI (jsonl). */
+static json_t *
+stored_events (const char *task)
+{
+    static char out[1 << 18];
+    const char *runs[] = { "caisson", "runs", "--json", NULL };
+    assert_int_equal (support_run (runs, out, sizeof out), 0);
+    json_t *list = json_loads (out, 0, NULL), *r;
+    size_t i;
+    const char *id = NULL;
+    json_array_foreach (list, i, r)
+        if (!id && !strcmp (json_string_value (json_object_get (r, "task")) ?: "", task))
+            id = json_string_value (json_object_get (r, "run"));
+    assert_non_null (id);
+    const char *show[] = { "caisson", "show", id, "--json", NULL };
+    assert_int_equal (support_run (show, out, sizeof out), 0);
+    json_decref (list);
+    json_t *events = json_array ();
+    for (char *line = strtok (out, "\n"); line; line = strtok (NULL, "\n"))
+        json_array_append_new (events, json_loads (line, 0, NULL));
+    return events;
+}
+
+/* Where needle starts a line of out at or after from; fails otherwise. */
+static const char *
+line_at (const char *out, const char *from, const char *needle, const char *what)
+{
+    for (const char *p = from; (p = strstr (p, needle)); p++)
+        if (p == out || p[-1] == '\n')
+            return p;
+    fail_msg ("%s not on a line of its own after offset %d:\n%s", what, (int) (from - out), out);
+    return NULL;
+}
+
+static void
+test_cli_run_matches_transcript (void **state)
+{
+    (void) state;
+    if (!s_pids[5])
+        skip ();
+    static char out[1 << 16];
+    const char *run[] = { "caisson", "run", CLI_TASK, NULL };
+    int rc = support_run (run, out, sizeof out);
+    if (rc)
+        fail_msg ("caisson run exited %d:\n%s", rc, out);
+    json_t *events = stored_events (CLI_TASK), *e;
+    size_t i;
+    const char *at = out;
+    char plan[512] = "";        /* the step's plan: its text is not shown again */
+    int texts = 0;
+    json_array_foreach (events, i, e) {
+        const char *kind = json_string_value (json_object_get (e, "kind"));
+        json_t *d = json_object_get (e, "data");
+        char needle[512];
+        if (!strcmp (kind, "plan") || !strcmp (kind, "text")) {
+            const char *t = json_string_value (json_object_get (d, "text"));
+            size_t n = strlen (t);
+            while (n && t[n - 1] == '\n')
+                n--;
+            snprintf (needle, sizeof needle, "%.*s", (int) n, t);
+            bool shown_as_plan = !strcmp (kind, "text") && !strcmp (plan, needle);
+            snprintf (plan, sizeof plan, "%s", !strcmp (kind, "plan") ? needle : "");
+            if (shown_as_plan)
+                continue;
+            int seen = 0;
+            for (const char *p = out; (p = strstr (p, needle)); p++)
+                seen++;
+            if (seen != 1)
+                fail_msg ("model text shown %d times: %s\n%s", seen, needle, out);
+            at = line_at (out, at, needle, needle) + strlen (needle);
+            texts++;
+        }
+        else if (!strcmp (kind, "tool_call")) {
+            snprintf (needle, sizeof needle, "-> %s ",
+                      json_string_value (json_object_get (d, "name")));
+            at = line_at (out, at, needle, needle) + strlen (needle);
+        }
+        else if (!strcmp (kind, "tool_result")) {
+            snprintf (needle, sizeof needle, "   ok %s (",
+                      json_string_value (json_object_get (d, "name")));
+            at = line_at (out, at, needle, needle);
+            at = strchr (at, '\n');      /* the result is the rest of its line */
+            assert_non_null (at);
+        }
+    }
+    assert_int_equal (texts, 4);
+    json_decref (events);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -170,6 +270,7 @@ main (int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_agui_conformance),
         cmocka_unit_test (test_browser_run),
+        cmocka_unit_test (test_cli_run_matches_transcript),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

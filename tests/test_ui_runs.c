@@ -352,6 +352,59 @@ test_browser_replay (void **state)
     assert_int_equal (support_run_node (args), 0);
 }
 
+/* True when GET path (as root) lists run. */
+static bool
+lists (const char *path, const char *run)
+{
+    long status;
+    json_t *doc = ui_json ("GET", path, s_root, NULL, &status), *r;
+    assert_int_equal (status, 200);
+    size_t i;
+    bool found = false;
+    json_array_foreach (json_object_get (doc, "runs"), i, r)
+        found |= !strcmp (json_string_value (json_object_get (r, "run")), run);
+    json_decref (doc);
+    return found;
+}
+
+/* The dashboard's status filter finds a run waiting for a human, and its
+ * steps are its model turns; a cancelled run is counted as cancelled. */
+static void
+test_status_filter_and_metrics (void **state)
+{
+    (void) state;
+    char run[CID_SIZE];
+    cid_new (run);
+    started (run, "open a PR", "carol", run);
+    APPEND (run, step_started, .step = 1, .overheadUs = 100);
+    json_t *args = json_object ();
+    APPEND (run, tool_call, .toolCallId = "c1", .name = "createSandbox", .args = args);
+    APPEND (run, tool_call, .toolCallId = "c2", .name = "repo.clone", .args = args);
+    APPEND (run, ask_approval, .toolCallId = "c3", .name = "git.openPR", .args = args);
+    json_decref (args);
+    assert_true (lists ("/api/runs?status=awaiting_approval", run));
+    assert_false (lists ("/api/runs?status=running", run));
+    char path[128];
+    snprintf (path, sizeof path, "/api/runs/%s", run);
+    long status;
+    json_t *doc = ui_json ("GET", path, s_root, NULL, &status);
+    assert_int_equal (json_integer_value (json_object_get (doc, "steps")), 1);
+    assert_int_equal (json_integer_value (json_object_get (doc, "toolCalls")), 2);
+    json_decref (doc);
+    APPEND (run, failed, .status = "cancelled", .reason = "cancelled by carol");
+    assert_true (lists ("/api/runs?status=cancelled", run));
+    ui_res_t r = { 0 };
+    for (int i = 0; i < 100; i++) {
+        ui_res_free (&r);
+        r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+        if (strstr (r.body, "caisson_runs_total{status=\"cancelled\"} 1\n"))
+            break;
+        usleep (50000);
+    }
+    assert_non_null (strstr (r.body, "caisson_runs_total{status=\"cancelled\"} 1\n"));
+    ui_res_free (&r);
+}
+
 int
 main (void)
 {
@@ -360,6 +413,7 @@ main (void)
         cmocka_unit_test (test_sse_resume),
         cmocka_unit_test (test_transcript_and_artifact),
         cmocka_unit_test (test_browser_replay),
+        cmocka_unit_test (test_status_filter_and_metrics),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

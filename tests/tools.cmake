@@ -15,3 +15,13 @@ target_compile_definitions(test_tools_sandbox PRIVATE TOOLS_REAL_SANDBOX)
 target_link_libraries(test_tools_sandbox PRIVATE toolrunner)
 add_dependencies(test_tools_sandbox caisson caisson-tool-runner caisson-bus caisson-sandbox-manager
                  caisson-sandbox-init)
+# tool-runner for a run: artifacts in event-log, pull requests' change sets,
+# no tests found, the tools' shapes; against the fake and real sandboxes.
+caisson_test(test_tools_run test_tools_run.c fake_sandbox.c)
+target_link_libraries(test_tools_run PRIVATE toolrunner)
+add_dependencies(test_tools_run caisson caisson-tool-runner caisson-bus caisson-event-log)
+caisson_test(test_tools_run_sandbox test_tools_run.c)
+target_compile_definitions(test_tools_run_sandbox PRIVATE TOOLS_REAL_SANDBOX)
+target_link_libraries(test_tools_run_sandbox PRIVATE toolrunner)
+add_dependencies(test_tools_run_sandbox caisson caisson-tool-runner caisson-bus caisson-event-log
+                 caisson-sandbox-manager caisson-sandbox-init)

@@ -308,19 +308,20 @@ cmd_runs (opts_t *o)
     if (o->json)
         print_json (runs, JSON_COMPACT);
     else {
-        printf ("%-26s %-16s %-12s %-20s %5s %9s  %s\n", "RUN", "STATUS", "USER", "MODEL",
-                "STEPS", "TOKENS", "TASK");
+        printf ("%-26s %-17s %-12s %-20s %5s %5s %9s  %s\n", "RUN", "STATUS", "USER", "MODEL",
+                "STEPS", "CALLS", "TOKENS", "TASK");
         size_t i;
         json_t *r;
         json_array_foreach (runs, i, r) {
             json_t *t = json_object_get (r, "tokens");
             char *task = json_dumps (json_object_get (r, "task"), JSON_ENCODE_ANY);
-            printf ("%-26s %-16s %-12.12s %-20.20s %5lld %9lld  %.60s\n",
+            printf ("%-26s %-17s %-12.12s %-20.20s %5lld %5lld %9lld  %.60s\n",
                     json_string_value (json_object_get (r, "run")),
                     json_string_value (json_object_get (r, "status")),
                     json_string_value (json_object_get (r, "user")) ?: "-",
                     json_string_value (json_object_get (r, "model")) ?: "-",
                     (long long) json_integer_value (json_object_get (r, "steps")),
+                    (long long) json_integer_value (json_object_get (r, "toolCalls")),
                     (long long) (json_integer_value (json_object_get (t, "input"))
                                  + json_integer_value (json_object_get (t, "output"))),
                     task ? task : "");
@@ -328,6 +329,31 @@ cmd_runs (opts_t *o)
         }
     }
     json_decref (runs);
+    proto_msg_destroy (&rep);
+    return 0;
+}
+
+/* After a run's transcript: what it kept (diffs, test logs, pull
+ * requests), each to open with `caisson artifact HASH`. */
+static int
+show_artifacts (opts_t *o)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_run_record_get, NULL);
+    proto_set_str (&req->body.run_record_get.run, o->arg);
+    proto_msg_t *rep = ask (o, req);
+    if (!rep)
+        return 1;
+    json_t *rec = any_json (&rep->body.run_record.run), *a;
+    json_t *arts = json_object_get (rec, "artifacts");
+    size_t i;
+    if (json_array_size (arts))
+        printf ("\n## Artifacts (caisson artifact HASH)\n\n");
+    json_array_foreach (arts, i, a)
+        printf ("- %s  %-8s %8lld B  %s\n", json_string_value (json_object_get (a, "hash")),
+                json_string_value (json_object_get (a, "kind")) ?: "file",
+                (long long) json_integer_value (json_object_get (a, "size")),
+                json_string_value (json_object_get (a, "name")) ?: "");
+    json_decref (rec);
     proto_msg_destroy (&rep);
     return 0;
 }
@@ -351,7 +377,7 @@ cmd_show (opts_t *o)
     if (rep->body.transcript.truncated)
         fprintf (stderr, "caisson: transcript truncated (too large for one reply)\n");
     proto_msg_destroy (&rep);
-    return 0;
+    return o->json ? 0 : show_artifacts (o);
 }
 
 static int
@@ -391,13 +417,15 @@ stats_row (const char *label, json_t *f)
 {
     json_t *causes = json_object_get (f, "failureCauses");
     const char *top = json_string_value (json_object_get (json_array_get (causes, 0), "cause"));
-    printf ("%-32.32s %5lld %7.1f%% %10.0f %10.0f %10.0f %6.1f  %s\n", label,
+    printf ("%-32.32s %5lld %7.1f%% %9lld %10.0f %10.0f %10.0f %6.1f %6.1f  %s\n", label,
             (long long) json_integer_value (json_object_get (f, "finished")),
             100 * json_real_value (json_object_get (f, "passRate")),
+            (long long) json_integer_value (json_object_get (f, "completedUnchecked")),
             json_real_value (json_object_get (f, "tokensMean")),
             json_real_value (json_object_get (f, "tokensMedian")),
             json_real_value (json_object_get (f, "runtimeMsMean")),
-            json_real_value (json_object_get (f, "stepsMean")), top ? top : "-");
+            json_real_value (json_object_get (f, "stepsMean")),
+            json_real_value (json_object_get (f, "toolCallsMean")), top ? top : "-");
 }
 
 static int
@@ -410,8 +438,8 @@ cmd_stats (opts_t *o)
     if (o->json)
         print_json (s, JSON_COMPACT);
     else {
-        printf ("%-32s %5s %8s %10s %10s %10s %6s  %s\n", "GROUP", "RUNS", "PASS", "TOK MEAN",
-                "TOK MED", "MS MEAN", "STEPS", "TOP FAILURE");
+        printf ("%-32s %5s %8s %9s %10s %10s %10s %6s %6s  %s\n", "GROUP", "RUNS", "PASS",
+                "UNCHECKED", "TOK MEAN", "TOK MED", "MS MEAN", "STEPS", "CALLS", "TOP FAILURE");
         if (json_object_get (s, "all"))
             stats_row ("all", json_object_get (s, "all"));
         const char *k;

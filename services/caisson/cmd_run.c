@@ -1,9 +1,11 @@
 /* cmd_run: see cmd_run.h. `run` subscribes to `run.` before starting the
- * run (so no early event is missed), then prints the run's events as they
- * come: model text as it streams, each tool call and its result, a
- * spinner while waiting. A gated call is asked about on a terminal, else
- * the command says how to answer it. run.get is polled once a second as
- * well, so the command ends even when no event reaches it. */
+ * run (so no early event is missed), then shows the run as runview
+ * renders it: its stored events in order, each once (model text as a
+ * provisional tail on a terminal), a spinner while waiting. With --json
+ * each event is a line as it arrives. A gated call is asked about on a
+ * terminal, else the command says how to answer it. run.get is polled
+ * once a second as well, so the command ends even when no event reaches
+ * it. */
 #include "cmd_run.h"
 #include "bus_client.h"
 #include "bus_pub.h"
@@ -12,6 +14,7 @@
 #include "evkind.h"
 #include "mpjson.h"
 #include "runroute.h"
+#include "runview.h"
 #include "stack.h"
 
 #include <czmq.h>
@@ -19,30 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* The model text streamed since the last tool call: on completion, the
- * answer is printed unless it already streamed (deltas and stored events
- * travel separately and may cross). */
-static char s_streamed[65536];
-static size_t s_streamed_len;
-
-static void
-streamed (const char *text)
-{
-    size_t n = strlen (text);
-    if (s_streamed_len + n < sizeof s_streamed) {
-        memcpy (s_streamed + s_streamed_len, text, n + 1);
-        s_streamed_len += n;
-    }
-}
-
-static void
-print_answer (const char *answer)
-{
-    if (answer && *answer && !strstr (s_streamed, answer))
-        printf ("%s", answer);
-    printf ("\n");
-}
 
 typedef struct {
     const char *command, *task, *model, *thread, *reason, *run, *call;
@@ -174,68 +153,39 @@ ask_human (bus_client_t *c, const char *run, const json_t *data)
     proto_msg_destroy (&rep);
 }
 
-/* Prints one event; returns the exit status when the run ended, else -1. */
-static int
-show (bus_client_t *c, const opts_t *o, const char *run, const char *kind, const json_t *data)
+typedef struct {
+    bus_client_t *c;
+    const char *run;
+} asker_t;
+
+static void
+ask_stored (void *arg, const json_t *data)
 {
-    if (o->json) {
-        json_t *line = json_pack ("{s:s, s:s, s:O?}", "run", run, "kind", kind, "data", data);
-        print_json (stdout, line, 1u << 30);
-        printf ("\n");
-        json_decref (line);
-    }
-    evk_kind_t k = evk_lookup (kind);
-    if (!o->json)
-        switch (k) {
-            case EVK_text_delta:
-                printf ("%s", json_string_value (json_object_get (data, "text")) ?: "");
-                streamed (json_string_value (json_object_get (data, "text")) ?: "");
-                break;
-            case EVK_complete:
-                print_answer (json_string_value (json_object_get (data, "answer")));
-                break;
-            case EVK_tool_call:
-                s_streamed_len = 0;
-                s_streamed[0] = '\0';
-                printf ("\n-> %s ", json_string_value (json_object_get (data, "name")) ?: "");
-                print_json (stdout, json_object_get (data, "args"), 300);
-                printf ("\n");
-                break;
-            case EVK_tool_result:
-                printf ("   %s %s (%lld ms): ",
-                        json_is_true (json_object_get (data, "ok")) ? "ok" : "FAILED",
-                        json_string_value (json_object_get (data, "name")) ?: "",
-                        (long long) json_integer_value (json_object_get (data, "durationMs")));
-                print_json (stdout, json_object_get (data, "result"), 400);
-                printf ("\n");
-                break;
-            case EVK_check:
-                printf ("   check %s: %s\n",
-                        json_string_value (json_object_get (data, "name")) ?: "",
-                        json_string_value (json_object_get (data, "detail")) ?: "");
-                break;
-            case EVK_ask_approval:
-                ask_human (c, run, data);
-                break;
-            default:
-                break;
-        }
-    fflush (stdout);
-    if (k == EVK_complete)
-        return 0;
-    if (k == EVK_failed) {
-        if (!o->json)
-            fprintf (stderr, "\ncaisson: run %s %s: %s\n", run,
-                     json_string_value (json_object_get (data, "status")) ?: "failed",
-                     json_string_value (json_object_get (data, "reason")) ?: "");
-        return 1;
-    }
-    return -1;
+    asker_t *a = arg;
+    ask_human (a->c, a->run, data);
 }
 
-/* The run's status through run.get: the exit status once it ended, else -1. */
+/* Shows one event (--json: as a line, as it came; else through the
+ * view); returns the exit status when the run ended, else -1. */
 static int
-poll_status (bus_client_t *c, const opts_t *o, const char *run)
+show (const opts_t *o, runview_t *view, const char *run, const proto_event_t *e,
+      const json_t *data)
+{
+    if (!o->json)
+        return runview_event (view, e->kind, data, e->run_seq);
+    json_t *line = json_pack ("{s:s, s:s, s:O?}", "run", run, "kind", e->kind, "data", data);
+    print_json (stdout, line, 1u << 30);
+    printf ("\n");
+    fflush (stdout);
+    json_decref (line);
+    evk_kind_t k = evk_lookup (e->kind);
+    return k == EVK_complete ? 0 : k == EVK_failed ? 1 : -1;
+}
+
+/* The run's status through run.get: the exit status once it ended, else
+ * -1. An ended run's last stored events are read back and shown first. */
+static int
+poll_status (bus_client_t *c, const opts_t *o, runview_t *view, const char *run)
 {
     proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
     proto_set_str (&req->body.run_get.run_id, run);
@@ -244,13 +194,16 @@ poll_status (bus_client_t *c, const opts_t *o, const char *run)
     int rc = -1;
     if (rep && rep->type != PROTO_error) {
         const proto_run_info_t *b = &rep->body.run_info;
-        if (!strcmp (b->status, "completed")) {
-            if (!o->json)
-                print_answer (b->answer);
+        bool ended = strcmp (b->status, "running") && strcmp (b->status, "awaiting_approval");
+        if (ended && !o->json && (rc = runview_catch_up (view)) >= 0)
+            ;                   /* shown as stored */
+        else if (!strcmp (b->status, "completed")) {
+            if (!o->json && b->answer)
+                printf ("%s\n", b->answer);
             rc = 0;
         }
-        else if (strcmp (b->status, "running") && strcmp (b->status, "awaiting_approval")) {
-            fprintf (stderr, "\ncaisson: run %s %s: %s\n", run, b->status, b->reason ?: "");
+        else if (ended) {
+            fprintf (stderr, "caisson: run %s %s: %s\n", run, b->status, b->reason ?: "");
             rc = 1;
         }
     }
@@ -311,23 +264,26 @@ run (bus_client_t *c, const opts_t *o)
     int status = -1, spin = 0;
     int64_t next_poll = zclock_mono () + 1000;
     bool tty = isatty (STDERR_FILENO) && !o->json;
+    asker_t asker = { c, id };
+    runview_t *view = runview_new (c, id, tty, ask_stored, &asker);
     while (status < 0 && !zsys_interrupted) {
         char topic[256];
         proto_err_t err;
         proto_msg_t *ev = bus_tap_recv (tap, topic, sizeof topic, 200, &err);
         if (ev && ev->type == PROTO_event && !strncmp (topic, prefix, strlen (prefix))) {
             json_t *data = mpjson_get (&ev->body.event.data, 64);
-            status = show (c, o, id, ev->body.event.kind, data);
+            status = show (o, view, id, &ev->body.event, data);
             json_decref (data);
         }
         else if (!ev && tty)
             fprintf (stderr, "%c\b", "|/-\\"[spin++ % 4]);
         proto_msg_destroy (&ev);
         if (status < 0 && zclock_mono () >= next_poll) {
-            status = poll_status (c, o, id);
+            status = poll_status (c, o, view, id);
             next_poll = zclock_mono () + 1000;
         }
     }
+    runview_destroy (&view);
     bus_tap_destroy (&tap);
     return status < 0 ? 130 : status;
 }

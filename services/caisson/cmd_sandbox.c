@@ -18,7 +18,8 @@
 static const char *usage =
     "caisson sandbox create [--name N] [--language L] [--ttl S] [--memory MB] [--cpus N]\n"
     "caisson sandbox ls | info ID | rm ID | pause ID | resume ID\n"
-    "caisson sandbox exec ID [--timeout S] -- CMD ARGS...\n"
+    "caisson sandbox exec ID [--timeout S] [--background] -- CMD ARGS...\n"
+    "caisson sandbox ps ID | logs ID PID | wait ID PID [--timeout S] | kill ID PID [--signal N]\n"
     "caisson sandbox write ID PATH < data | read ID PATH > data\n"
     "  (each takes --data DIR; DIR defaults to $CAISSON_DATA, else ./var)";
 
@@ -139,10 +140,13 @@ static int
 exec_cmd (const char *id, int argc, char **argv)
 {
     uint64_t timeout = 60;
+    bool background = false;
     int i = 0;
     for (; i < argc && strcmp (argv[i], "--"); i++)
         if (!strcmp (argv[i], "--timeout") && i + 1 < argc)
             timeout = strtoull (argv[++i], NULL, 10);
+        else if (!strcmp (argv[i], "--background"))
+            background = true;
     if (i + 1 >= argc) {
         fprintf (stderr, "caisson: exec needs -- CMD ARGS...\nusage: %s\n", usage);
         return 2;
@@ -155,17 +159,85 @@ exec_cmd (const char *id, int argc, char **argv)
     mpjson_set (&req->body.sandbox_exec.command, cmd, 2);
     json_decref (cmd);
     req->body.sandbox_exec.timeout_seconds = timeout;
+    req->body.sandbox_exec.background = background;
     char svc[160];
     runroute_sandbox (id, svc, sizeof svc);
     proto_msg_t *rep = ask (svc, req, (int) (timeout + 10) * 1000);
     if (!rep)
         return 1;
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+    if (background) {
+        printf ("%llu\n", (unsigned long long) r->pid);
+        proto_msg_destroy (&rep);
+        return 0;
+    }
     fputs (r->stdout ? r->stdout : "", stdout);
     fputs (r->stderr ? r->stderr : "", stderr);
     if (r->timed_out)
         fprintf (stderr, "caisson: timed out after %llu s\n", (unsigned long long) timeout);
     int code = (int) r->exit_code;
+    proto_msg_destroy (&rep);
+    return code;
+}
+
+/* ps, logs, wait, kill: a sandbox's background processes. wait exits
+ * with the process's status, or 3 while it still runs. */
+static int
+proc_cmd (const char *sub, const char *id, int argc, char **argv)
+{
+    char svc[160];
+    runroute_sandbox (id, svc, sizeof svc);
+    if (!strcmp (sub, "ps")) {
+        proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_list, NULL);
+        proto_set_str (&req->body.sandbox_exec_list.sandbox_id, id);
+        proto_msg_t *rep = ask (svc, req, 10000);
+        if (!rep)
+            return 1;
+        json_t *procs = mpjson_get (&rep->body.sandbox_exec_procs.processes, 8), *p;
+        size_t i;
+        json_array_foreach (procs, i, p) {
+            char *cmd = json_dumps (json_object_get (p, "command"), JSON_ENCODE_ANY);
+            json_t *code = json_object_get (p, "exitCode");
+            printf ("%lld\t%s\t%s%lld\t%s\n",
+                    (long long) json_integer_value (json_object_get (p, "pid")),
+                    json_is_true (json_object_get (p, "running")) ? "running" : "exited",
+                    code ? "" : "-", code ? (long long) json_integer_value (code) : 0LL,
+                    cmd ? cmd : "");
+            free (cmd);
+        }
+        json_decref (procs);
+        proto_msg_destroy (&rep);
+        return 0;
+    }
+    if (argc < 1) {
+        fprintf (stderr, "caisson: sandbox %s needs a pid\nusage: %s\n", sub, usage);
+        return 2;
+    }
+    uint64_t timeout = 30, sig = 9;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp (argv[i], "--timeout"))
+            timeout = strtoull (argv[++i], NULL, 10);
+        else if (!strcmp (argv[i], "--signal"))
+            sig = strtoull (argv[++i], NULL, 10);
+    proto_type_t type = !strcmp (sub, "logs") ? PROTO_sandbox_exec_output
+                        : !strcmp (sub, "wait") ? PROTO_sandbox_exec_wait : PROTO_sandbox_exec_kill;
+    proto_msg_t *req = proto_msg_new (type, NULL);
+    proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
+    proto_set_str (&b->sandbox_id, id);
+    b->pid = strtoull (argv[0], NULL, 10);
+    b->timeout_seconds = type == PROTO_sandbox_exec_wait ? timeout : 0;
+    b->signal = type == PROTO_sandbox_exec_kill ? sig : 0;
+    proto_msg_t *rep = ask (svc, req, (int) (timeout + 10) * 1000);
+    if (!rep)
+        return 1;
+    int code = 0;
+    if (rep->type == PROTO_sandbox_exec_result) {
+        const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+        fputs (r->stdout ? r->stdout : "", stdout);
+        fputs (r->stderr ? r->stderr : "", stderr);
+        if (type == PROTO_sandbox_exec_wait)
+            code = r->running ? 3 : (int) r->exit_code;
+    }
     proto_msg_destroy (&rep);
     return code;
 }
@@ -264,6 +336,9 @@ cmd_sandbox (int argc, char **argv)
         return simple (PROTO_sandbox_resume, id);
     if (!strcmp (sub, "exec"))
         return exec_cmd (id, argc - 2, argv + 2);
+    if (!strcmp (sub, "ps") || !strcmp (sub, "logs") || !strcmp (sub, "wait")
+        || !strcmp (sub, "kill"))
+        return proc_cmd (sub, id, argc - 2, argv + 2);
     if ((!strcmp (sub, "write") || !strcmp (sub, "read")) && argc == 3)
         return sub[0] == 'w' ? write_cmd (id, argv[2]) : read_cmd (id, argv[2]);
     fprintf (stderr, "caisson: unknown sandbox command '%s'\nusage: %s\n", sub, usage);

@@ -93,9 +93,10 @@ run_record (journal_t *self, MDB_txn *txn, const char *run, uint64_t ts)
             return self->runs[i].rec;
     json_t *rec = elog_run_load (txn, self->el, run);
     if (!rec)
-        rec = json_pack ("{s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:[]}", "run", run,
+        rec = json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:[]}", "run", run,
                          "status", "running", "started", (json_int_t) ts, "events",
-                         (json_int_t) 0, "steps", (json_int_t) 0, "tokens", "input",
+                         (json_int_t) 0, "steps", (json_int_t) 0, "toolCalls", (json_int_t) 0,
+                         "tokens", "input",
                          (json_int_t) 0, "output", (json_int_t) 0, "cached", (json_int_t) 0,
                          "artifacts");
     cached_run_t *grown = rec ? realloc (self->runs, (self->nruns + 1) * sizeof *grown) : NULL;
@@ -155,6 +156,16 @@ artifact_claim_ok (MDB_txn *txn, elog_t *el, const proto_msg_t *env, const item_
     return ok;
 }
 
+/* The status a run waiting on a human shows, and back: only a live run
+ * changes, so a late event never reopens an ended one. */
+static void
+set_live_status (json_t *rec, const char *from, const char *to)
+{
+    const char *now = json_string_value (json_object_get (rec, "status"));
+    if (now && !strcmp (now, from))
+        json_object_set_new (rec, "status", json_string (to));
+}
+
 /* Folds one event into its run's record. Unknown kinds only count. */
 static int
 run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t *it,
@@ -163,10 +174,16 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
     json_object_set_new (rec, "events", json_integer ((json_int_t) it->run_seq));
     json_object_set_new (rec, "updated", json_integer ((json_int_t) ts));
     evk_kind_t k = evk_lookup (it->kind);
-    if (k == EVK_tool_call)
-        add_int (rec, "steps", 1);
+    if (k == EVK_step_started)
+        add_int (rec, "steps", 1);          /* a model turn */
+    else if (k == EVK_tool_call)
+        add_int (rec, "toolCalls", 1);
+    else if (k == EVK_ask_approval)
+        set_live_status (rec, "running", "awaiting_approval");
+    else if (k == EVK_approval_decision)
+        set_live_status (rec, "awaiting_approval", "running");
     bool wanted = k == EVK_run_started || k == EVK_usage || k == EVK_complete
-               || k == EVK_failed || k == EVK_artifact;
+               || k == EVK_failed || k == EVK_artifact || k == EVK_check || k == EVK_resumed;
     if (!wanted || !it->data.data)
         return 0;
     char why[160];
@@ -184,6 +201,28 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
         copy_field (rec, "budgets", d, "budgets");
         copy_field (rec, "orchestrator", d, "orchestrator");
         json_object_set_new (rec, "started", json_integer ((json_int_t) ts));
+        size_t checks = json_array_size (json_object_get (json_object_get (d, "policy"),
+                                                          "verify"));
+        if (checks)
+            json_object_set_new (rec, "checksConfigured", json_integer ((json_int_t) checks));
+    }
+    else if (k == EVK_check) {
+        /* the latest outcome of each check: a failed check the model then
+         * fixed counts as passed. Names are a policy's few, short ones: a
+         * record is not grown without bound by odd events. */
+        const char *name = json_string_value (json_object_get (d, "name"));
+        if (!json_object_get (rec, "checks"))
+            json_object_set_new (rec, "checks", json_object ());
+        json_t *checks = json_object_get (rec, "checks");
+        if (name && strlen (name) <= 64
+            && (json_object_get (checks, name) || json_object_size (checks) < 32))
+            json_object_set_new (checks, name,
+                                 json_boolean (json_is_true (json_object_get (d, "ok"))));
+    }
+    else if (k == EVK_resumed) {
+        const char *st = json_string_value (json_object_get (d, "status"));
+        if (st && (!strcmp (st, "running") || !strcmp (st, "awaiting_approval")))
+            set_live_status (rec, !strcmp (st, "running") ? "awaiting_approval" : "running", st);
     }
     else if (k == EVK_usage) {
         json_t *t = json_object_get (rec, "tokens");
@@ -198,6 +237,8 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
                                                                              : "failed"));
         copy_field (rec, "answer", d, "answer");
         copy_field (rec, "failure", d, "reason");
+        copy_field (rec, "budget", d, "budget");
+        copy_field (rec, "check", d, "check");
         json_object_set_new (rec, "ended", json_integer ((json_int_t) ts));
         json_int_t started = json_integer_value (json_object_get (rec, "started"));
         json_object_set_new (rec, "runtimeMs", json_integer (((json_int_t) ts - started) / 1000));

@@ -277,8 +277,9 @@ reader_events_read (const proto_msg_t *req, void *arg)
 typedef struct {
     char name[224];     /* "all", "model:<m>" or "prompt:<p>" */
     json_t *tokens;     /* array of totals, for the median */
-    json_int_t runs, finished, passed, runtime, steps, cached;
+    json_int_t runs, finished, passed, unchecked, runtime, steps, calls, cached;
     json_t *causes;     /* cause -> count */
+    json_t *statuses;   /* status -> count */
 } group_t;
 
 typedef struct {
@@ -311,9 +312,33 @@ group (stats_t *s, const char *name)
     snprintf (g->name, sizeof g->name, "%s", name);
     g->tokens = json_array ();
     g->causes = json_object ();
+    g->statuses = json_object ();
     return g;
 }
 
+static void
+bump (json_t *counts, const char *key)
+{
+    json_object_set_new (counts, key,
+                         json_integer (json_integer_value (json_object_get (counts, key)) + 1));
+}
+
+/* True when every check the record saw last passed, and there was one. */
+static bool
+checks_passed (json_t *rec)
+{
+    json_t *checks = json_object_get (rec, "checks");
+    const char *key;
+    json_t *ok;
+    json_object_foreach (checks, key, ok)
+        if (!json_is_true (ok))
+            return false;
+    return json_object_size (checks) > 0;
+}
+
+/* Counts a finished run: it passed only when it completed and its checks
+ * passed; one that completed with no check configured nor run is counted
+ * apart (nothing says it did the task), and any other is a failure cause. */
 static void
 count_run (group_t *g, json_t *rec)
 {
@@ -321,9 +346,10 @@ count_run (group_t *g, json_t *rec)
         return;
     const char *status = json_string_value (json_object_get (rec, "status"));
     g->runs++;
-    if (!status || !strcmp (status, "running"))
+    if (!status || !strcmp (status, "running") || !strcmp (status, "awaiting_approval"))
         return;
     g->finished++;
+    bump (g->statuses, status);
     json_t *t = json_object_get (rec, "tokens");
     json_int_t total = json_integer_value (json_object_get (t, "input"))
                      + json_integer_value (json_object_get (t, "output"));
@@ -331,11 +357,19 @@ count_run (group_t *g, json_t *rec)
     g->cached += json_integer_value (json_object_get (t, "cached"));
     g->runtime += json_integer_value (json_object_get (rec, "runtimeMs"));
     g->steps += json_integer_value (json_object_get (rec, "steps"));
-    if (!strcmp (status, "completed")) {
+    g->calls += json_integer_value (json_object_get (rec, "toolCalls"));
+    bool completed = !strcmp (status, "completed");
+    if (completed && checks_passed (rec)) {
         g->passed++;
         return;
     }
-    const char *why = json_string_value (json_object_get (rec, "failure"));
+    if (completed && !json_object_get (rec, "checks")
+        && !json_integer_value (json_object_get (rec, "checksConfigured"))) {
+        g->unchecked++;
+        return;
+    }
+    const char *why = completed ? "a configured check did not pass"
+                                : json_string_value (json_object_get (rec, "failure"));
     char cause[160];
     snprintf (cause, sizeof cause, "%s%s%.120s", status, why ? ": " : "", why ? why : "");
     json_object_set_new (g->causes, cause,
@@ -403,11 +437,13 @@ figures (group_t *g)
         json_object_del (g->causes, best);
     }
     double fin = g->finished ? (double) g->finished : 1.0;
-    json_t *out = json_pack ("{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "runs", g->runs,
-                             "finished", g->finished, "passed", g->passed, "passRate",
+    json_t *out = json_pack ("{s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:o}",
+                             "runs", g->runs, "finished", g->finished, "passed", g->passed,
+                             "completedUnchecked", g->unchecked, "passRate",
                              g->finished ? g->passed / fin : 0.0, "tokensMean", sum / fin,
                              "tokensMedian", median, "cachedTokensMean", g->cached / fin,
                              "runtimeMsMean", g->runtime / fin, "stepsMean", g->steps / fin,
+                             "toolCallsMean", g->calls / fin, "byStatus", g->statuses,
                              "failureCauses", causes);
     free (sorted);
     json_decref (g->tokens);

@@ -80,30 +80,84 @@ block (text_t *t, const char *label, json_t *v)
     free (s);
 }
 
+/* The Markdown rendering's memory: each model text is told once (the
+ * plan is not repeated as its step's text, nor the last text as the
+ * answer), so a turn's text, and the checks after it, wait until the
+ * next event says whether it was the answer. */
+typedef struct {
+    int step;
+    char *plan;         /* the current step's plan, told */
+    char *pending;      /* a turn's text not told yet */
+    text_t held;        /* checks told after pending */
+} md_t;
+
+/* A model text without its trailing white space, the caller's. */
+static char *
+model_text (json_t *v)
+{
+    const char *s = json_string_value (v) ? json_string_value (v) : "";
+    size_t n = strlen (s);
+    while (n && strchr (" \t\r\n", s[n - 1]))
+        n--;
+    return strndup (s, n);
+}
+
+/* Tells what waits: the pending text (unless it is the answer, told
+ * next), then the checks held after it. */
 static void
-markdown_event (text_t *t, json_t *ev, int *step)
+flush_text (text_t *t, md_t *m, const char *answer)
+{
+    if (m->pending && *m->pending && !(answer && !strcmp (answer, m->pending)))
+        put (t, "%s\n\n", m->pending);
+    if (m->held.buf)
+        put (t, "%s", m->held.buf);
+    free (m->pending);
+    free (m->held.buf);
+    m->pending = NULL;
+    memset (&m->held, 0, sizeof m->held);
+}
+
+static void
+markdown_event (text_t *t, json_t *ev, md_t *m)
 {
     const char *kind = json_string_value (json_object_get (ev, "kind"));
     json_t *d = json_object_get (ev, "data");
 #define D(k) json_object_get (d, k)
 #define S(k) (json_string_value (D (k)) ? json_string_value (D (k)) : "")
-    switch (evk_lookup (kind)) {
+    evk_kind_t k = evk_lookup (kind);
+    if (k == EVK_step_started) {
+        free (m->plan);
+        m->plan = NULL;
+    }
+    if (k == EVK_check && m->pending) {
+        put (&m->held, "**Check** `%s`: %s (%s)\n\n", S ("name"),
+             json_is_true (D ("ok")) ? "passed" : "failed", S ("detail"));
+        return;
+    }
+    if (k != EVK_usage && k != EVK_step_started && k != EVK_step_finished
+        && k != EVK_complete)
+        flush_text (t, m, NULL);    /* a turn's bookkeeping keeps it waiting */
+    switch (k) {
         case EVK_run_started:
-            return;     /* shown in the header */
+        case EVK_step_started:
+        case EVK_step_finished:
+            return;     /* the header tells the run; steps show as their calls */
         case EVK_plan: {
-            char *s = show (D ("text"));
-            put (t, "## Plan\n\n%s\n\n", s ? s : "");
-            free (s);
+            free (m->plan);
+            m->plan = model_text (D ("text"));
+            put (t, "## Plan\n\n%s\n\n", m->plan ? m->plan : "");
             break;
         }
         case EVK_text: {
-            char *s = show (D ("text"));
-            put (t, "%s\n\n", s ? s : "");
-            free (s);
+            char *s = model_text (D ("text"));
+            if (s && m->plan && !strcmp (s, m->plan))
+                free (s);           /* the plan, told already */
+            else
+                m->pending = s;
             break;
         }
         case EVK_tool_call:
-            put (t, "## Step %d: `%s`\n\n", ++*step, S ("name"));
+            put (t, "## Step %d: `%s`\n\n", ++m->step, S ("name"));
             block (t, "Arguments", D ("args"));
             break;
         case EVK_tool_result: {
@@ -129,8 +183,13 @@ markdown_event (text_t *t, json_t *ev, int *step)
                  (long long) json_integer_value (D ("outputTokens")),
                  (long long) json_integer_value (D ("cachedTokens")));
             break;
+        case EVK_check:
+            put (t, "**Check** `%s`: %s (%s)\n\n", S ("name"),
+                 json_is_true (D ("ok")) ? "passed" : "failed", S ("detail"));
+            break;
         case EVK_complete: {
-            char *s = show (D ("answer"));
+            char *s = model_text (D ("answer"));
+            flush_text (t, m, s);
             put (t, "## Answer\n\n%s\n\n", s ? s : "");
             free (s);
             break;
@@ -165,6 +224,8 @@ markdown_header (text_t *t, json_t *rec)
     field (t, "model", json_object_get (rec, "model"));
     field (t, "prompt version", json_object_get (rec, "promptVersion"));
     field (t, "steps", json_object_get (rec, "steps"));
+    field (t, "tool calls", json_object_get (rec, "toolCalls"));
+    field (t, "checks", json_object_get (rec, "checks"));
     field (t, "tokens", json_object_get (rec, "tokens"));
     field (t, "runtime ms", json_object_get (rec, "runtimeMs"));
     field (t, "failure", json_object_get (rec, "failure"));
@@ -221,7 +282,7 @@ render (MDB_txn *txn, void *arg)
     elog_run_key (r->run, key);
     elog_be64 (key + ELOG_RUN_KEY, 1);
     MDB_val k = { sizeof key, key }, v;
-    int step = 0;
+    md_t md = { 0, NULL, NULL, { 0 } };
     for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
          !rc && !r->text.truncated && !memcmp (k.mv_data, key, ELOG_RUN_KEY);
          rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
@@ -229,7 +290,7 @@ render (MDB_txn *txn, void *arg)
         if (!ev)
             continue;
         if (r->markdown)
-            markdown_event (&r->text, ev, &step);
+            markdown_event (&r->text, ev, &md);
         else {
             char *line = json_dumps (ev, JSON_COMPACT);
             put (&r->text, "%s\n", line ? line : "{}");
@@ -237,8 +298,13 @@ render (MDB_txn *txn, void *arg)
         }
         json_decref (ev);
     }
-    if (r->markdown)
+    if (r->markdown) {
+        flush_text (&r->text, &md, NULL);
         markdown_footer (&r->text, rec);
+    }
+    free (md.plan);
+    free (md.pending);
+    free (md.held.buf);
     mdb_cursor_close (cur);
     json_decref (rec);
     return 0;

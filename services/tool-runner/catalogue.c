@@ -5,6 +5,7 @@
  * (createSandbox ... runCommand) and the repository workflow's tools
  * (repo.*, ci.runTests, git.openPR). */
 #include "catalogue.h"
+#include "proc_tools.h"
 #include "repo_tools.h"
 #include "sandbox_tools.h"
 
@@ -22,6 +23,13 @@
             "'required':[" req "],'additionalProperties':false}"
 #define OUT(props) "{'type':'object','properties':{" props "}}"
 #define ERR "'success':{'type':'boolean'},'error':{'type':'object'}"
+#define TIMEOUT "'timeoutSeconds':{'type':'number','minimum':0,'maximum':3600,"     \
+            "'description':'Seconds; fractions are rounded up; 0 means the default'}"
+#define PID SBX ",'pid':{'type':'integer','minimum':1,'description':"                  \
+            "'The pid runCommand with background: true returned'}"
+#define PROC_OUT OUT ("'pid':{'type':'integer'},'running':{'type':'boolean'},"                \
+            "'exitCode':{'type':['integer','null']},'stdout':{'type':'string'},"           \
+            "'stderr':{'type':'string'},'truncated':{'type':'boolean'}")
 #define KiB * 1024
 #define MiB * 1024 * 1024
 
@@ -42,7 +50,7 @@ static const tool_def_t s_tools[] = {
       OBJ (SBX ",'code':{'type':'string','minLength':1,'maxLength':1048576},"
            "'language':{'type':'string','enum':['python','javascript','typescript']},"
            "'argv':{'type':'array','maxItems':256,'items':{'type':'string','maxLength':4096}},"
-           ENVS ("envs") ",'timeoutSeconds':{'type':'integer','minimum':1,'maximum':3600}",
+           ENVS ("envs") "," TIMEOUT,
            "'sandboxId','code'"),
       OUT ("'exitCode':{'type':'integer'},'stdout':{'type':'string'},'stderr':{'type':'string'},"
            "'executionTime':{'type':'integer'},'truncated':{'type':'boolean'},"
@@ -70,7 +78,8 @@ static const tool_def_t s_tools[] = {
       60, 256 KiB, TOOL_SANDBOX, sandbox_tools_write_files },
     { "listFiles",
       "List the entries of a directory in the sandbox.",
-      OBJ (SBX "," PATH ("Directory to list; a dot is the workspace"), "'sandboxId','path'"),
+      OBJ (SBX "," PATH ("Directory to list; a dot, or no path, is the workspace"),
+           "'sandboxId'"),
       OUT ("'files':{'type':'array','items':{'type':'object','properties':{'name':{'type':'string'},"
            "'path':{'type':'string'},'isDirectory':{'type':'boolean'}}}},'path':{'type':'string'}"),
       30, 1 MiB, TOOL_READS, sandbox_tools_list_files },
@@ -104,7 +113,8 @@ static const tool_def_t s_tools[] = {
       OBJ (SBX "," PATH ("File or directory") ",'humanReadable':{'type':'boolean'}",
            "'sandboxId','path'"),
       OUT ("'size':{'type':'integer'},'humanReadableSize':{'type':'string'},"
-           "'path':{'type':'string'},'isDirectory':{'type':'boolean'}"),
+           "'path':{'type':'string'},'isDirectory':{'type':'boolean'},"
+           "'partial':{'type':'boolean'}"),
       30, 64 KiB, TOOL_READS, sandbox_tools_get_file_size },
     { "watchDirectory",
       "Watch a directory in the sandbox for watchDuration milliseconds and return the "
@@ -121,12 +131,34 @@ static const tool_def_t s_tools[] = {
       "code, output and execution time in milliseconds.",
       OBJ (SBX ",'command':{'type':'string','minLength':1,'maxLength':65536}," ENVS ("envs") ","
            "'workingDirectory':{'type':'string','maxLength':4096},"
-           "'timeoutSeconds':{'type':'integer','minimum':1,'maximum':3600},"
-           "'captureOutput':{'type':'boolean'}", "'sandboxId','command'"),
+           TIMEOUT ",'captureOutput':{'type':'boolean'},"
+           "'background':{'type':'boolean','description':'Start it and return its pid at once; "
+           "follow it with getProcessOutput, waitForProcess, killProcess'}",
+           "'sandboxId','command'"),
       OUT ("'success':{'type':'boolean'},'exitCode':{'type':'integer'},'stdout':{'type':'string'},"
            "'stderr':{'type':'string'},'command':{'type':'string'},'executionTime':{'type':'integer'},"
            "'truncated':{'type':'boolean'},'workspaceFull':{'type':'string'}"),
       300, 1 MiB, TOOL_SANDBOX, sandbox_tools_run_command },
+    { "getProcessOutput",
+      "Read the output so far of a background process started by runCommand, and whether "
+      "it still runs (exitCode once it ended).",
+      OBJ (PID, "'sandboxId','pid'"), PROC_OUT, 30, 1 MiB, TOOL_READS, proc_tools_output },
+    { "waitForProcess",
+      "Wait up to timeoutSeconds (default 30) for a background process to end; returns its "
+      "output and exit code, or running: true when it still runs.",
+      OBJ (PID "," TIMEOUT, "'sandboxId','pid'"), PROC_OUT, 600, 1 MiB, TOOL_READS,
+      proc_tools_wait },
+    { "killProcess",
+      "Stop a background process and everything it started (default SIGKILL).",
+      OBJ (PID ",'signal':{'type':'string','enum':['SIGTERM','SIGKILL','SIGINT','SIGHUP']}",
+           "'sandboxId','pid'"),
+      OUT ("'success':{'type':'boolean'},'pid':{'type':'integer'},'signal':{'type':'string'}"),
+      30, 4 KiB, TOOL_SANDBOX, proc_tools_kill },
+    { "listProcesses",
+      "List a sandbox's background processes: pid, command, running, exitCode.",
+      OBJ (SBX, "'sandboxId'"),
+      OUT ("'success':{'type':'boolean'},'processes':{'type':'array'}"), 30, 1 MiB, TOOL_READS,
+      proc_tools_list },
     { "repo.clone",
       "Clone an allowed repository into the sandbox workspace (directory 'repo'). Local "
       "paths and file:// URLs are allowed by default.",

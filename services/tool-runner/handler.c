@@ -8,6 +8,7 @@
 #include "forge.h"
 #include "guard.h"
 #include "mpjson.h"
+#include "jsoncap.h"
 #include "runroute.h"
 #include "bus_tap.h"
 #include "sandbox_call.h"
@@ -36,6 +37,7 @@ struct _job_t {
     char fp[CID_SIZE];
     char corr[CID_SIZE];
     char *user;
+    char *run;                  /* the call's run, for its artifacts */
     bool op;
     json_t *args;
     guard_t *guard;
@@ -79,6 +81,7 @@ job_free (job_t *job)
     guard_destroy (&job->guard);
     pthread_mutex_destroy (&job->cancel.lock);
     free (job->user);
+    free (job->run);
     free (job);
 }
 
@@ -136,7 +139,8 @@ job_main (void *arg)
 {
     job_t *job = arg;
     tool_ctx_t ctx = {
-        .call_id = job->call_id, .corr = job->corr, .user = job->user, .op = job->op,
+        .call_id = job->call_id, .corr = job->corr, .user = job->user, .run = job->run,
+        .op = job->op,
         .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
         .cancel = &job->cancel,
@@ -152,13 +156,11 @@ job_main (void *arg)
     bus_client_destroy (&ctx.client);
     if (!result)
         result = tool_error ("internal", NULL, "the tool failed without saying why");
-    size_t size = json_dumpb (result, NULL, 0, JSON_COMPACT);
-    if (size > job->tool->max_output + (job->tool->max_output >> 2)) {
-        json_decref (result);
-        result = tool_error ("output_too_large", NULL, "the result is %zu bytes, more than this "
-                             "tool may return; ask for less (a narrower path or glob)", size);
-    }
-    job->result = result;
+    /* too large: cut inside the value, so what is returned is still JSON
+     * of the tool's shape and says it was truncated */
+    json_t *fit = jsoncap_fit (result, job->tool->max_output + (job->tool->max_output >> 2));
+    json_decref (result);
+    job->result = fit ? fit : tool_error ("internal", NULL, "out of memory");
     ssize_t w = write (job->owner->pipe[1], &job, sizeof job);
     (void) w;
     return NULL;
@@ -423,7 +425,8 @@ call (handler_t *self, const proto_msg_t *req)
     }
     *job = (job_t) { .owner = self, .tool = tool, .args = args, .guard = guard,
                      .dry_run = c->dry_run, .op = req->env.op,
-                     .user = req->env.user ? strdup (req->env.user) : NULL };
+                     .user = req->env.user ? strdup (req->env.user) : NULL,
+                     .run = req->env.run && *req->env.run ? strdup (req->env.run) : NULL };
     pthread_mutex_init (&job->cancel.lock, NULL);
     snprintf (job->call_id, sizeof job->call_id, "%s", c->call_id);
     snprintf (job->corr, sizeof job->corr, "%s", req->env.corr);

@@ -8,6 +8,8 @@
 #include "cfg.h"
 #include "clog.h"
 #include "forge.h"
+#include "guard.h"
+#include "artifacts.h"
 #include "github.h"
 #include "repo_tools.h"
 #include "sandbox_tools.h"
@@ -20,11 +22,26 @@
 
 #define S(args, key) json_string_value (json_object_get (args, key))
 #define DIFF_MAX (1u << 20)
+#define PATCH_MARK "--caisson-patch--"
+#define MAX_NAMED 20
 
+/* Every path the pull request would change against the base: T for a
+ * tracked path that differs (committed or not), U for an untracked one
+ * that no .gitignore ignores. Unusual names come out quoted. */
+static const char *changes_script =
+    "set -e\n"
+    "git rev-parse -q --verify \"origin/$CAISSON_BASE\" >/dev/null || "
+    "{ echo \"no base branch origin/$CAISSON_BASE\" >&2; exit 4; }\n"
+    "git -c core.quotePath=false diff --name-only --no-renames \"origin/$CAISSON_BASE\" "
+    "| sed 's/^/T /'\n"
+    "git -c core.quotePath=false ls-files --others --exclude-standard | sed 's/^/U /'\n";
+
+/* Stages exactly the paths listed in $CAISSON_PATHS, commits them on the
+ * call's branch and bundles the branch. */
 static const char *commit_script =
     "set -e\n"
     "git checkout -q -B \"$CAISSON_BRANCH\"\n"
-    "git add -A\n"
+    "git --literal-pathspecs add -A --pathspec-from-file=\"$CAISSON_PATHS\"\n"
     "if ! git diff --cached --quiet; then\n"
     "  printf '%s\\n\\n%s\\n' \"$CAISSON_TITLE\" \"$CAISSON_BODY\" | git -c user.name='Caisson "
     "agent' -c user.email=agent@caisson.invalid commit -q -F -\n"
@@ -35,6 +52,19 @@ static const char *commit_script =
     "mkdir -p ../.caisson\n"
     "git bundle create -q ../.caisson/pr.bundle \"origin/$CAISSON_BASE..$CAISSON_BRANCH\"\n"
     "git rev-parse HEAD\n";
+
+/* The change the listed paths make against the base, through a scratch
+ * index so nothing is staged: numstat lines, a marker line, the patch. */
+static const char *preview_script =
+    "set -e\n"
+    "export GIT_INDEX_FILE=\"$PWD/../.caisson/preview.index\"\n"
+    "rm -f \"$GIT_INDEX_FILE\"\n"
+    "git read-tree HEAD\n"
+    "git --literal-pathspecs add -A --pathspec-from-file=\"$CAISSON_PATHS\"\n"
+    "git diff --cached --numstat --no-renames \"origin/$CAISSON_BASE\"\n"
+    "echo '" PATCH_MARK "'\n"
+    "git diff --cached --no-renames \"origin/$CAISSON_BASE\"\n"
+    "rm -f \"$GIT_INDEX_FILE\"\n";
 
 static json_t *
 run_sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, json_t *envs, const char *script,
@@ -69,7 +99,7 @@ fetch_bundle (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *into
     proto_set_str (&req->body.sandbox_read_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_read_file.path, path);
     req->body.sandbox_read_file.max_bytes = BUNDLE_MAX;
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_file, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     if (!rep)
         return error;
     if (rep->body.sandbox_file.truncated) {
@@ -127,6 +157,208 @@ open_on_github (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *or
     return result;
 }
 
+bool
+repo_is_cache (const char *path)
+{
+    static const char *const dirs[] = { "__pycache__", ".pytest_cache", ".mypy_cache",
+                                        ".ruff_cache", "node_modules", ".tox", ".caisson" };
+    static const char *const suffixes[] = { ".pyc", ".pyo" };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        size_t n = strlen (dirs[i]);
+        for (const char *p = path; p; p = strchr (p, '/'), p = p ? p + 1 : NULL)
+            if (!strncmp (p, dirs[i], n) && p[n] == '/')
+                return true;
+    }
+    size_t len = strlen (path);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t n = strlen (suffixes[i]);
+        if (len > n && !strcmp (path + len - n, suffixes[i]))
+            return true;
+    }
+    return false;
+}
+
+/* The paths a pull request would carry, sorted out: to commit, skipped
+ * (caches, untracked) and refused (outside the run's write globs, or
+ * named so oddly git quotes them). */
+typedef struct {
+    json_t *commit, *skipped, *refused;
+} changes_t;
+
+static void
+changes_free (changes_t *c)
+{
+    json_decref (c->commit);
+    json_decref (c->skipped);
+    json_decref (c->refused);
+}
+
+static json_t *
+changes_read (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, changes_t *c)
+{
+    char *out = NULL;
+    json_t *error = run_sh (ctx, sbx, repo, envs, changes_script, &out);
+    if (error)
+        return error;
+    *c = (changes_t) { json_array (), json_array (), json_array () };
+    char *save = NULL;
+    for (char *line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+        if (strlen (line) < 3 || line[1] != ' ')
+            continue;
+        const char *path = line + 2;
+        char abs[8400];
+        json_t *why = NULL, *name = sandbox_call_text (path, strlen (path));
+        if (line[0] == 'U' && repo_is_cache (path))
+            json_array_append_new (c->skipped, name);
+        else if (path[0] == '"' || guard_resolve (repo, path, true, abs, sizeof abs, &why)
+                 || guard_write (ctx->guard, repo, abs, "path", &why))
+            json_array_append_new (c->refused, name);
+        else
+            json_array_append_new (c->commit, name);
+        json_decref (why);
+    }
+    free (out);
+    return NULL;
+}
+
+/* The error for changes the run may not propose, naming them. */
+static json_t *
+refusal (const json_t *refused)
+{
+    char names[2048] = "";
+    size_t i, n = 0;
+    json_t *p;
+    json_array_foreach (refused, i, p) {
+        if (i == MAX_NAMED) {
+            snprintf (names + n, sizeof names - n, " and %zu more", json_array_size (refused) - i);
+            break;
+        }
+        n += (size_t) snprintf (names + n, sizeof names - n, "%s%.200s", i ? ", " : "",
+                                json_string_value (p));
+        if (n >= sizeof names)
+            break;
+    }
+    json_t *e = tool_error ("changes_not_allowed", NULL, "the repository has changes this run "
+                            "may not propose (outside CAISSON_TOOLS_WRITE_GLOBS or denied): %s; "
+                            "revert or delete them, then open the pull request again; nothing "
+                            "was committed", names);
+    json_object_set (json_object_get (e, "error"), "paths", (json_t *) refused);
+    return e;
+}
+
+/* Writes the paths to commit into the sandbox, one a line, and names the
+ * file in envs (CAISSON_PATHS). */
+static json_t *
+put_paths (tool_ctx_t *ctx, const char *sbx, const json_t *paths, json_t *envs)
+{
+    char file[4200], id[CID_SIZE], key[200];
+    snprintf (key, sizeof key, "paths/%s", ctx->call_id);
+    sandbox_call_derive_id (key, id);
+    snprintf (file, sizeof file, "%s/.caisson/pr-%s.paths", PROTO_SANDBOX_WORKSPACE, id);
+    size_t i, n = 0;
+    json_t *p, *error = NULL;
+    json_array_foreach (paths, i, p)
+        n += json_string_length (p) + 1;
+    char *text = malloc (n + 1);
+    if (!text)
+        return tool_error ("internal", NULL, "out of memory");
+    n = 0;
+    json_array_foreach (paths, i, p)
+        n += (size_t) sprintf (text + n, "%s\n", json_string_value (p));
+    repo_put_bytes (ctx, sbx, file, text, n, &error);
+    free (text);
+    json_object_set_new (envs, "CAISSON_PATHS", json_string (file));
+    return error;
+}
+
+/* A dry run's answer: what would be committed, as files with counts and
+ * the patch, for the model and for the person asked to approve. */
+static json_t *
+preview (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, const char *branch,
+         const char *base, const changes_t *c)
+{
+    char *out = NULL;
+    json_t *error = run_sh (ctx, sbx, repo, envs, preview_script, &out);
+    if (error)
+        return error;
+    char *mark = strstr (out, PATCH_MARK "\n");
+    const char *patch = mark ? mark + strlen (PATCH_MARK) + 1 : "";
+    if (mark)
+        *mark = '\0';
+    json_t *files = json_array ();
+    char *save = NULL;
+    for (char *line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+        char *t1 = strchr (line, '\t'), *t2 = t1 ? strchr (t1 + 1, '\t') : NULL;
+        if (!t2)
+            continue;
+        *t1 = *t2 = '\0';
+        json_t *f = json_pack ("{s:o}", "path", sandbox_call_text (t2 + 1, strlen (t2 + 1)));
+        json_object_set_new (f, "added", *line == '-' ? json_null () : json_integer (atoll (line)));
+        json_object_set_new (f, "removed", *line == '-' ? json_null ()
+                                                        : json_integer (atoll (t1 + 1)));
+        json_array_append_new (files, f);
+    }
+    json_t *r = json_pack ("{s:b, s:b, s:s, s:s, s:s, s:o, s:O, s:o}", "success", 1, "dryRun", 1,
+                           "wouldDo", "commit these changes and open a pull request", "branch",
+                           branch, "base", base, "files", files, "skipped", c->skipped, "patch",
+                           sandbox_call_text (patch, strlen (patch)));
+    free (out);
+    return r;
+}
+
+/* The pull request's diff and link kept as the run's artifacts. */
+static void
+keep (tool_ctx_t *ctx, const json_t *pr, const char *title, const char *patch)
+{
+    char name[256];
+    snprintf (name, sizeof name, "pull request %s",
+              json_string_value (json_object_get (pr, "branch")));
+    json_decref (artifacts_keep (ctx, "diff", name, patch, strlen (patch)));
+    json_t *link = json_pack ("{s:O, s:O, s:s, s:O, s:O, s:O}", "id", json_object_get (pr, "id"),
+                              "url", json_object_get (pr, "url"), "title", title, "branch",
+                              json_object_get (pr, "branch"), "base", json_object_get (pr, "base"),
+                              "commit", json_object_get (pr, "commit"));
+    char *text = link ? json_dumps (link, JSON_COMPACT) : NULL;
+    if (text)
+        json_decref (artifacts_keep (ctx, "pr_link", name, text, strlen (text)));
+    free (text);
+    json_decref (link);
+}
+
+/* The local forge: the branch fetched into the origin, the record kept. */
+static json_t *
+open_locally (tool_ctx_t *ctx, const char *sbx, const char *ws, const char *origin,
+              const char *branch, const char *base, const char *commit, json_t *args)
+{
+    const char *title = S (args, "title"), *body = S (args, "body");
+    json_t *error;
+    if ((error = fetch_bundle (ctx, sbx, ws, origin, branch)))
+        return error;
+    char range[600], *diff = malloc (DIFF_MAX);
+    snprintf (range, sizeof range, "%s...%s", base, branch);
+    const char *show[] = { "git", "-C", origin, "diff", range, "--", NULL };
+    if (!diff || forge_git (show, NULL, diff, DIFF_MAX, 60) != 0) {
+        free (diff);
+        return tool_error ("push_failed", NULL, "the branch was pushed but its diff against %s "
+                           "could not be made", base);
+    }
+    json_t *rec = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "title", title, "body",
+                             body, "base", base, "head", branch, "commit", commit, "origin",
+                             origin, "sandboxId", sbx, "callId", ctx->call_id);
+    json_object_set_new (rec, "diff", sandbox_call_text (diff, strlen (diff)));
+    free (diff);
+    json_t *pr = forge_open (ctx->forge, rec);
+    json_decref (rec);
+    if (!pr)
+        return tool_error ("store_failed", NULL, "the pull request could not be recorded");
+    json_t *result = json_pack ("{s:b, s:O, s:O}", "success", 1, "id",
+                                json_object_get (pr, "id"), "url", json_object_get (pr, "url"));
+    clog_info (ctx->corr, "pull request %s opened: %s -> %s on %s",
+               json_string_value (json_object_get (pr, "id")), branch, base, origin);
+    json_decref (pr);
+    return result;
+}
+
 json_t *
 git_open_pr (tool_ctx_t *ctx, json_t *args)
 {
@@ -163,57 +395,49 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
     json_t *envs = json_pack ("{s:s, s:s, s:s, s:s}", "CAISSON_BRANCH", branch, "CAISSON_BASE",
                               base, "CAISSON_TITLE", title, "CAISSON_BODY", body);
     char *out = NULL;
-    if (ctx->dry_run) {
-        error = run_sh (ctx, sbx, repo, envs, "git status --porcelain", &out);
+    changes_t changes;
+    if ((error = changes_read (ctx, sbx, repo, envs, &changes))) {
         json_decref (envs);
-        if (error)
-            return error;
-        json_t *r = json_pack ("{s:b, s:b, s:s, s:s, s:s, s:s}", "success", 1, "dryRun", 1,
-                               "wouldDo", "commit these changes and open a pull request",
-                               "branch", branch, "base", base, "changes", out);
-        free (out);
-        return r;
+        return error;
+    }
+    if (json_array_size (changes.refused))
+        error = refusal (changes.refused);
+    else if (!json_array_size (changes.commit))
+        error = tool_error ("nothing_to_commit", NULL, "no changes to propose against %s", base);
+    else
+        error = put_paths (ctx, sbx, changes.commit, envs);
+    if (!error && ctx->dry_run)
+        error = preview (ctx, sbx, repo, envs, branch, base, &changes);
+    if (error || ctx->dry_run) {
+        json_decref (envs);
+        changes_free (&changes);
+        return error;
     }
     error = run_sh (ctx, sbx, repo, envs, commit_script, &out);
+    char *patch = NULL;
+    if (!error)
+        error = run_sh (ctx, sbx, repo, envs, "git diff --no-renames \"origin/$CAISSON_BASE\" HEAD",
+                        &patch);
     json_decref (envs);
-    if (error)
+    if (error) {
+        free (out);
+        changes_free (&changes);
         return error;
+    }
     char commit[64];
     snprintf (commit, sizeof commit, "%.*s", (int) strcspn (out, "\n"), out);
     free (out);
-    if (github) {
-        json_t *r = open_on_github (ctx, sbx, ws, origin, slug, branch, base, args);
-        if (!tool_failed (r)) {
-            json_object_set_new (r, "branch", json_string (branch));
-            json_object_set_new (r, "base", json_string (base));
-            json_object_set_new (r, "commit", json_string (commit));
-        }
-        return r;
+    json_t *r = github ? open_on_github (ctx, sbx, ws, origin, slug, branch, base, args)
+                       : open_locally (ctx, sbx, ws, origin, branch, base, commit, args);
+    if (!tool_failed (r)) {
+        json_object_set_new (r, "branch", json_string (branch));
+        json_object_set_new (r, "base", json_string (base));
+        json_object_set_new (r, "commit", json_string (commit));
+        if (json_array_size (changes.skipped))
+            json_object_set (r, "skipped", changes.skipped);
+        keep (ctx, r, title, patch);
     }
-    if ((error = fetch_bundle (ctx, sbx, ws, origin, branch)))
-        return error;
-    char range[600], *diff = malloc (DIFF_MAX);
-    snprintf (range, sizeof range, "%s...%s", base, branch);
-    const char *show[] = { "git", "-C", origin, "diff", range, "--", NULL };
-    if (!diff || forge_git (show, NULL, diff, DIFF_MAX, 60) != 0) {
-        free (diff);
-        return tool_error ("push_failed", NULL, "the branch was pushed but its diff against %s "
-                           "could not be made", base);
-    }
-    json_t *rec = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "title", title, "body",
-                             body, "base", base, "head", branch, "commit", commit, "origin",
-                             origin, "sandboxId", sbx, "callId", ctx->call_id);
-    json_object_set_new (rec, "diff", sandbox_call_text (diff, strlen (diff)));
-    free (diff);
-    json_t *pr = forge_open (ctx->forge, rec);
-    json_decref (rec);
-    if (!pr)
-        return tool_error ("store_failed", NULL, "the pull request could not be recorded");
-    json_t *result = json_pack ("{s:b, s:O, s:O, s:s, s:s, s:s}", "success", 1, "id",
-                                json_object_get (pr, "id"), "url", json_object_get (pr, "url"),
-                                "branch", branch, "base", base, "commit", commit);
-    clog_info (ctx->corr, "pull request %s opened: %s -> %s on %s",
-               json_string_value (json_object_get (pr, "id")), branch, base, origin);
-    json_decref (pr);
-    return result;
+    free (patch);
+    changes_free (&changes);
+    return r;
 }

@@ -1,6 +1,7 @@
 /* repo_tools: repo.clone, repo.readFiles, repo.applyDiff, ci.runTests,
  * git.openPR. See repo_tools.h and forge.h. */
 #include "repo_tools.h"
+#include "artifacts.h"
 #include "cfg.h"
 #include "clog.h"
 #include "forge.h"
@@ -38,9 +39,9 @@ sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, const json_t *envs, const
     return code;
 }
 
-static int
-put_bytes (tool_ctx_t *ctx, const char *sbx, const char *path, const void *data, size_t size,
-           json_t **error)
+int
+repo_put_bytes (tool_ctx_t *ctx, const char *sbx, const char *path, const void *data, size_t size,
+                json_t **error)
 {
     proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_write_file);
     if (!req)
@@ -48,7 +49,7 @@ put_bytes (tool_ctx_t *ctx, const char *sbx, const char *path, const void *data,
     proto_set_str (&req->body.sandbox_write_file.sandbox_id, sbx);
     proto_set_str (&req->body.sandbox_write_file.path, path);
     proto_set_bytes (&req->body.sandbox_write_file.content, size ? data : "", size);
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_path, error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, error);
     proto_msg_destroy (&rep);
     return *error ? -1 : 0;
 }
@@ -179,7 +180,7 @@ repo_clone (tool_ctx_t *ctx, json_t *args)
     }
     char dest[4200];
     snprintf (dest, sizeof dest, "%s/.caisson/clone.bundle", ws);
-    if (put_bytes (ctx, sbx, dest, data, size, &error))
+    if (repo_put_bytes (ctx, sbx, dest, data, size, &error))
         goto done;
     json_t *envs = json_pack ("{s:s}", "CAISSON_BASE", base);
     char *stdout_ = NULL, *stderr_ = NULL;
@@ -238,7 +239,7 @@ repo_read_files (tool_ctx_t *ctx, json_t *args)
         proto_set_str (&req->body.sandbox_read_file.sandbox_id, sbx);
         proto_set_str (&req->body.sandbox_read_file.path, abs);
         req->body.sandbox_read_file.max_bytes = budget;
-        proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_file, &error);
+        proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
         if (!rep) {
             json_decref (error);
             error = NULL;
@@ -271,7 +272,7 @@ repo_apply_diff (tool_ctx_t *ctx, json_t *args)
     snprintf (key, sizeof key, "patch/%s", ctx->call_id);
     sandbox_call_derive_id (key, id);
     snprintf (file, sizeof file, "%s/.caisson/%s.diff", PROTO_SANDBOX_WORKSPACE, id);
-    if (put_bytes (ctx, sbx, file, patch, strlen (patch), &error))
+    if (repo_put_bytes (ctx, sbx, file, patch, strlen (patch), &error))
         return error;
     json_t *envs = json_pack ("{s:s}", "CAISSON_PATCH", file);
     char *touched = NULL, *why = NULL;
@@ -336,6 +337,8 @@ repo_apply_diff (tool_ctx_t *ctx, json_t *args)
     }
     result = json_pack ("{s:b, s:b, s:b, s:O, s:s}", "success", 1, "applied", !dry, "dryRun", dry,
                         "files", files, "check", "ok");
+    if (!dry)
+        json_decref (artifacts_keep (ctx, "diff", "repo.applyDiff", patch, strlen (patch)));
 done:
     json_decref (envs);
     json_decref (files);
@@ -448,6 +451,21 @@ ci_run_tests (tool_ctx_t *ctx, json_t *args)
     json_object_set_new (out, "passed", counted ? json_integer (c.passed) : json_null ());
     json_object_set_new (out, "failed", counted ? json_integer (c.failed) : json_null ());
     json_object_set_new (out, "skipped", counted ? json_integer (c.skipped) : json_null ());
+    /* A command that found nothing to run proves nothing: pytest's exit 5,
+     * or a summary that counts no test at all. */
+    int exit_code = (int) rep->body.sandbox_exec_result.exit_code;
+    if ((counted && c.passed + c.failed + c.skipped == 0)
+        || (exit_code == 5 && strstr (log, "no tests ran"))) {
+        json_t *e = tool_error ("no_tests_found", NULL, "`%s` found no tests to run; a suite "
+                                "that runs nothing is not a pass (name a target, or check "
+                                "how this repository's tests are found)", cmd);
+        json_object_set (out, "error", json_object_get (e, "error"));
+        json_object_set_new (out, "success", json_false ());
+        json_decref (e);
+    }
+    char name[64];
+    snprintf (name, sizeof name, "ci.runTests %s log", *runner ? runner : "custom");
+    json_decref (artifacts_keep (ctx, "test_log", name, log, strlen (log)));
     json_decref (run);
     proto_msg_destroy (&rep);
     return out;

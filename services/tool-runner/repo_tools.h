@@ -26,6 +26,15 @@ void repo_rm_tree (const char *dir);
  * or url unchanged. */
 bool repo_allowed (const tool_ctx_t *ctx, const char *url, char *resolved, size_t len);
 
+/* True when path (relative to the repository) is a cache or build
+ * dropping a pull request never carries, whatever .gitignore says:
+ * __pycache__, *.pyc, .pytest_cache, node_modules and the like. */
+bool repo_is_cache (const char *path);
+
+/* Writes size bytes at path in sbx. 0, or -1 with *error set. */
+int repo_put_bytes (tool_ctx_t *ctx, const char *sbx, const char *path, const void *data,
+                    size_t size, json_t **error);
+
 /* The largest repository bundle or change moved between sandbox and host. */
 #define BUNDLE_MAX (8u << 20)
 

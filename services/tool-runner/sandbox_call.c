@@ -140,15 +140,17 @@ sandbox_call_text (const char *s, size_t len)
     return v ? v : json_string ("");
 }
 
+/* True for the declared codes that say "try again", not "no". */
 static bool
 transient (const char *code)
 {
-    return !strcmp (code, "service_busy") || !strcmp (code, "busy")
-           || !strcmp (code, "unavailable") || !strcmp (code, "internal");
+    proto_ecode_t c = proto_error_lookup (code);
+    return c == PROTO_ERR_service_busy || c == PROTO_ERR_busy || c == PROTO_ERR_unavailable
+           || c == PROTO_ERR_internal;
 }
 
 proto_msg_t *
-sandbox_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_type_t want,
+sandbox_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req,
               json_t **error)
 {
     char service[160];
@@ -197,11 +199,6 @@ sandbox_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req, proto_t
         *error = tool_error (rep->body.error.code, NULL, "%s", rep->body.error.message);
         proto_msg_destroy (&rep);
     }
-    else if (rep && rep->type != want) {
-        *error = tool_error ("bad_reply", NULL, "sandbox-manager answered %s with %s",
-                             proto_type_name (want), proto_type_name (rep->type));
-        proto_msg_destroy (&rep);
-    }
     return rep;
 }
 
@@ -210,7 +207,7 @@ sandbox_call_check (tool_ctx_t *ctx, const char *sandbox_id, json_t **error)
 {
     proto_msg_t *req = sandbox_call_new (ctx, PROTO_sandbox_get);
     proto_set_str (&req->body.sandbox_get.sandbox_id, sandbox_id);
-    proto_msg_t *rep = sandbox_call (ctx, sandbox_id, req, PROTO_sandbox_info, error);
+    proto_msg_t *rep = sandbox_call (ctx, sandbox_id, req, error);
     if (!rep)
         return -1;
     proto_msg_destroy (&rep);

@@ -18,12 +18,13 @@
 
 /* Sends req (consumed) about sandbox_id (NULL: any instance) and returns
  * the reply, or NULL with *error set: sandbox_unavailable on no answer by
- * the deadline, or the sandbox's own error code and message. A reply of
- * another type than want is an error too. req goes as the call's user
+ * the deadline, or the sandbox's own error code and message; else the
+ * reply is the type proto/ declares for req (bus_client checks). req goes
+ * as the call's user
  * (and operator flag), so sandbox-manager answers not_found for a sandbox
  * that is not theirs. */
 proto_msg_t *sandbox_call (tool_ctx_t *ctx, const char *sandbox_id, proto_msg_t *req,
-                           proto_type_t want, json_t **error);
+                           json_t **error);
 
 /* Asks sandbox-manager for sandbox_id's record (sandbox.get). Returns 0
  * when the call's user may use the sandbox, or -1 with *error set

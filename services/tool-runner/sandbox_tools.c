@@ -3,9 +3,11 @@
 #include "bus_tap.h"
 #include "cfg.h"
 #include "mpjson.h"
+#include "proc_tools.h"
 #include "sandbox_call.h"
 
 #include <czmq.h>
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +32,9 @@ static int
 target (tool_ctx_t *ctx, json_t *args, bool write, char abs[ABS_MAX], json_t **error)
 {
     const char *ws = PROTO_SANDBOX_WORKSPACE;
+    /* listFiles' path is optional: the workspace, as in the template */
+    if (!json_object_get (args, "path"))
+        json_object_set_new (args, "path", json_string ("."));
     if ((write && ctx->dry_run && sandbox_call_check (ctx, S (args, "sandboxId"), error))
         || guard_resolve (ws, S (args, "path"), write, abs, ABS_MAX, error))
         return -1;
@@ -54,7 +59,7 @@ sandbox_tools_create_sandbox (tool_ctx_t *ctx, json_t *args)
     if (json_object_get (args, "envVars"))
         mpjson_set (&b->env_vars, json_object_get (args, "envVars"), 32);
     json_t *error;
-    proto_msg_t *rep = sandbox_call (ctx, NULL, req, PROTO_sandbox_info, &error);
+    proto_msg_t *rep = sandbox_call (ctx, NULL, req, &error);
     if (!rep)
         return error;
     json_t *out = json_pack ("{s:s}", "sandboxId", rep->body.sandbox_info.sandbox_id);
@@ -105,7 +110,21 @@ sandbox_tools_exec (tool_ctx_t *ctx, const char *sandbox_id, const char *command
         mpjson_set (&b->envs, envs, 32);
     b->timeout_seconds = ctx->timeout_s;
     b->max_output_bytes = guard_max_output (ctx->guard);
-    return sandbox_call (ctx, sandbox_id, req, PROTO_sandbox_exec_result, error);
+    return sandbox_call (ctx, sandbox_id, req, error);
+}
+
+/* Narrows the call's timeout to args.timeoutSeconds: a number of seconds,
+ * a fraction rounded up to whole seconds (what a sandbox's timer counts),
+ * 0 or absent meaning the tool's default. */
+static void
+take_timeout (tool_ctx_t *ctx, const json_t *args)
+{
+    double t = json_number_value (json_object_get (args, "timeoutSeconds"));
+    if (t <= 0)
+        return;
+    unsigned whole = (unsigned) t + ((double) (unsigned) t < t);
+    if (whole < ctx->timeout_s)
+        ctx->timeout_s = whole;
 }
 
 json_t *
@@ -115,9 +134,9 @@ sandbox_tools_run_command (tool_ctx_t *ctx, json_t *args)
     json_t *error;
     if (guard_command (ctx->guard, command, &error))
         return error;
-    json_t *t = json_object_get (args, "timeoutSeconds");
-    if (t && (unsigned) json_integer_value (t) < ctx->timeout_s)
-        ctx->timeout_s = (unsigned) json_integer_value (t);
+    if (json_is_true (json_object_get (args, "background")))
+        return proc_tools_start (ctx, args);
+    take_timeout (ctx, args);
     if (ctx->dry_run)
         return dry ("run a command", json_pack ("{s:s, s:i}", "command", command,
                                                 "timeoutSeconds", (int) ctx->timeout_s));
@@ -136,9 +155,7 @@ json_t *
 sandbox_tools_run_code (tool_ctx_t *ctx, json_t *args)
 {
     const char *sbx = S (args, "sandboxId");
-    json_t *t = json_object_get (args, "timeoutSeconds");
-    if (t && (unsigned) json_integer_value (t) < ctx->timeout_s)
-        ctx->timeout_s = (unsigned) json_integer_value (t);
+    take_timeout (ctx, args);
     if (ctx->dry_run)
         return dry ("run code", json_pack ("{s:s*, s:I}", "language", S (args, "language"),
                                            "bytes", (json_int_t) strlen (S (args, "code"))));
@@ -155,7 +172,7 @@ sandbox_tools_run_code (tool_ctx_t *ctx, json_t *args)
         mpjson_set (&b->envs, json_object_get (args, "envs"), 32);
     b->timeout_seconds = ctx->timeout_s;
     json_t *error;
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_exec_result, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     if (!rep)
         return error;
     json_t *out = sandbox_tools_exec_json (ctx, rep, true);
@@ -164,31 +181,44 @@ sandbox_tools_run_code (tool_ctx_t *ctx, json_t *args)
     return out;
 }
 
-/* The path request types share one body layout (PROTO_SANDBOX_PATH_REQ). */
+/* The path request types share one body layout (PROTO_SANDBOX_PATH_REQ);
+ * each is filled through its own member of the body union. */
+#define PATH_FILL(m) \
+    do { \
+        proto_set_str (&req->body.m.sandbox_id, sbx); \
+        proto_set_str (&req->body.m.path, path); \
+        req->body.m.recursive = recursive; \
+        req->body.m.depth = 1; \
+        req->body.m.max_bytes = guard_max_output (ctx->guard); \
+    } while (0)
+
 static proto_msg_t *
 path_req (tool_ctx_t *ctx, proto_type_t type, const char *sbx, const char *path,
           bool recursive)
 {
     proto_msg_t *req = sandbox_call_new (ctx, type);
-    if (!req)
-        return NULL;
-    proto_sandbox_read_file_t *b = &req->body.sandbox_read_file;
-    proto_set_str (&b->sandbox_id, sbx);
-    proto_set_str (&b->path, path);
-    b->recursive = recursive;
-    b->depth = 1;
-    b->max_bytes = guard_max_output (ctx->guard);
+    switch (type) {
+    case PROTO_sandbox_read_file: PATH_FILL (sandbox_read_file); break;
+    case PROTO_sandbox_list_files: PATH_FILL (sandbox_list_files); break;
+    case PROTO_sandbox_delete_file: PATH_FILL (sandbox_delete_file); break;
+    case PROTO_sandbox_create_directory: PATH_FILL (sandbox_create_directory); break;
+    case PROTO_sandbox_get_file_info: PATH_FILL (sandbox_get_file_info); break;
+    case PROTO_sandbox_check_file_exists: PATH_FILL (sandbox_check_file_exists); break;
+    case PROTO_sandbox_get_file_size: PATH_FILL (sandbox_get_file_size); break;
+    case PROTO_sandbox_watch_start: PATH_FILL (sandbox_watch_start); break;
+    default: assert (!"a path request type"); break;
+    }
     return req;
 }
 
-/* Sends the path request type for abs in args.sandbox_id and waits for a
- * reply of type reply: the reply, or NULL with *error set. */
+/* Sends the path request type for abs in args.sandboxId and waits for its
+ * declared reply: the reply, or NULL with *error set. */
 static proto_msg_t *
 path_call (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *abs, bool recursive,
-           proto_type_t reply, json_t **error)
+           json_t **error)
 {
     const char *sbx = S (args, "sandboxId");
-    return sandbox_call (ctx, sbx, path_req (ctx, type, sbx, abs, recursive), reply, error);
+    return sandbox_call (ctx, sbx, path_req (ctx, type, sbx, abs, recursive), error);
 }
 
 /* The result of a tool that changes a path, from its sandbox.path reply,
@@ -204,12 +234,11 @@ path_result (proto_msg_t **rep)
 /* The read-only tools' prologue: resolves args.path into abs, then
  * path_call (not recursive). The reply, or NULL with *error set. */
 static proto_msg_t *
-path_ask (tool_ctx_t *ctx, json_t *args, proto_type_t type, proto_type_t reply,
-          char abs[ABS_MAX], json_t **error)
+path_ask (tool_ctx_t *ctx, json_t *args, proto_type_t type, char abs[ABS_MAX], json_t **error)
 {
     if (target (ctx, args, false, abs, error))
         return NULL;
-    return path_call (ctx, args, type, abs, false, reply, error);
+    return path_call (ctx, args, type, abs, false, error);
 }
 
 json_t *
@@ -217,7 +246,7 @@ sandbox_tools_read_file (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX];
     json_t *error;
-    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_read_file, PROTO_sandbox_file, abs,
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_read_file, abs,
                                  &error);
     if (!rep)
         return error;
@@ -250,7 +279,7 @@ sandbox_tools_write_file (tool_ctx_t *ctx, json_t *args)
     proto_set_str (&req->body.sandbox_write_file.path, abs);
     proto_set_bytes (&req->body.sandbox_write_file.content, json_string_value (content),
                      json_string_length (content));
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_path, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     return rep ? path_result (&rep) : error;
 }
 
@@ -292,7 +321,7 @@ sandbox_tools_write_files (tool_ctx_t *ctx, json_t *args)
     }
     json_decref (files);
     proto_set_str (&req->body.sandbox_write_files.sandbox_id, sbx);
-    proto_msg_t *rep = sandbox_call (ctx, sbx, req, PROTO_sandbox_paths, &error);
+    proto_msg_t *rep = sandbox_call (ctx, sbx, req, &error);
     if (!rep)
         return error;
     char why[128];
@@ -308,8 +337,7 @@ sandbox_tools_list_files (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], why[128];
     json_t *error;
-    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_list_files, PROTO_sandbox_file_list,
-                                 abs, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_list_files, abs, &error);
     if (!rep)
         return error;
     const proto_bytes_t *f = &rep->body.sandbox_file_list.files;
@@ -335,7 +363,7 @@ path_op (tool_ctx_t *ctx, json_t *args, proto_type_t type, const char *what)
         return error;
     if (ctx->dry_run)
         return dry (what, json_pack ("{s:s}", "path", abs));
-    proto_msg_t *rep = path_call (ctx, args, type, abs, true, PROTO_sandbox_path, &error);
+    proto_msg_t *rep = path_call (ctx, args, type, abs, true, &error);
     return rep ? path_result (&rep) : error;
 }
 
@@ -366,8 +394,7 @@ sandbox_tools_get_file_info (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], when[32];
     json_t *error;
-    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_get_file_info, PROTO_sandbox_file_info,
-                                 abs, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_get_file_info, abs, &error);
     if (!rep)
         return error;
     const proto_sandbox_file_info_t *f = &rep->body.sandbox_file_info;
@@ -388,15 +415,13 @@ sandbox_tools_check_file_exists (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX];
     json_t *error;
-    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_check_file_exists,
-                                 PROTO_sandbox_file_exists, abs, &error);
+    proto_msg_t *rep = path_ask (ctx, args, PROTO_sandbox_check_file_exists, abs, &error);
     if (!rep)
         return error;
     bool exists = rep->body.sandbox_file_exists.exists;
     proto_msg_destroy (&rep);
     json_t *out = json_pack ("{s:b, s:s}", "exists", exists, "path", abs);
-    if (exists && (rep = path_call (ctx, args, PROTO_sandbox_get_file_info, abs, false,
-                                    PROTO_sandbox_file_info, &error))) {
+    if (exists && (rep = path_call (ctx, args, PROTO_sandbox_get_file_info, abs, false, &error))) {
         json_object_set_new (out, "isDirectory",
                              json_boolean (!strcmp (rep->body.sandbox_file_info.type, "directory")));
         proto_msg_destroy (&rep);
@@ -427,23 +452,24 @@ sandbox_tools_get_file_size (tool_ctx_t *ctx, json_t *args)
 {
     char abs[ABS_MAX], hr[32];
     json_t *error;
-    proto_msg_t *info = path_ask (ctx, args, PROTO_sandbox_get_file_info, PROTO_sandbox_file_info,
-                                  abs, &error);
+    proto_msg_t *info = path_ask (ctx, args, PROTO_sandbox_get_file_info, abs, &error);
     if (!info)
         return error;
-    bool dir = !strcmp (info->body.sandbox_file_info.type, "directory");
+    bool dir = !strcmp (info->body.sandbox_file_info.type, "directory"), partial = false;
     uint64_t size = info->body.sandbox_file_info.size;
     proto_msg_destroy (&info);
     if (dir) {
-        proto_msg_t *rep = path_call (ctx, args, PROTO_sandbox_get_file_size, abs, true,
-                                      PROTO_sandbox_file_size, &error);
+        proto_msg_t *rep = path_call (ctx, args, PROTO_sandbox_get_file_size, abs, true, &error);
         if (!rep)
             return error;
         size = rep->body.sandbox_file_size.size;
+        partial = rep->body.sandbox_file_size.partial;
         proto_msg_destroy (&rep);
     }
     json_t *out = json_pack ("{s:I, s:s, s:b}", "size", (json_int_t) size, "path", abs,
                              "isDirectory", dir);
+    if (partial)
+        json_object_set_new (out, "partial", json_true ());
     if (json_is_true (json_object_get (args, "humanReadable"))) {
         human (size, hr);
         json_object_set_new (out, "humanReadableSize", json_string (hr));
@@ -466,8 +492,7 @@ sandbox_tools_watch_directory (tool_ctx_t *ctx, json_t *args)
     if (!tap)
         return tool_error ("internal", NULL, "cannot subscribe to the sandbox's events");
     proto_msg_t *rep = path_call (ctx, args, PROTO_sandbox_watch_start, abs,
-                                  json_is_true (json_object_get (args, "recursive")),
-                                  PROTO_sandbox_watch, &error);
+                                  json_is_true (json_object_get (args, "recursive")), &error);
     if (!rep) {
         bus_tap_destroy (&tap);
         return error;
@@ -498,7 +523,7 @@ sandbox_tools_watch_directory (tool_ctx_t *ctx, json_t *args)
     if (stop) {
         proto_set_str (&stop->body.sandbox_watch_stop.sandbox_id, sbx);
         stop->body.sandbox_watch_stop.watch_id = watch_id;
-        proto_msg_t *ack = sandbox_call (ctx, sbx, stop, PROTO_sandbox_ack, &error);
+        proto_msg_t *ack = sandbox_call (ctx, sbx, stop, &error);
         if (!ack)
             json_decref (error);
         proto_msg_destroy (&ack);

@@ -33,6 +33,7 @@ typedef struct {
     const char *call_id;
     const char *corr;           /* the tools.call's correlation id */
     const char *user;           /* the tools.call envelope's: whose sandboxes */
+    const char *run;            /* its run (envelope), or NULL: where artifacts go */
     bool op;                    /* that user is an operator (any sandbox) */
     bool dry_run;
     const guard_t *guard;       /* effective: deployment narrowed by the run */

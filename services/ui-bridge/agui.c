@@ -12,6 +12,7 @@ struct _agui_t {
     char crun[160];
     char message_id[192];       /* the open text message, "" when none */
     unsigned messages;          /* text messages opened so far */
+    char *streamed;             /* delta text sent since the last stored text, NULL: none */
     char step[64];              /* the open step's name, "" when none */
     unsigned steps;
     bool done;
@@ -33,6 +34,7 @@ void
 agui_destroy (agui_t **self_p)
 {
     if (self_p && *self_p) {
+        free ((*self_p)->streamed);
         free (*self_p);
         *self_p = NULL;
     }
@@ -93,6 +95,43 @@ content (agui_t *self, json_t *out, const char *text)
     open_message (self, out);
     emit (out, "TEXT_MESSAGE_CONTENT",
           json_pack ("{s:s,s:s}", "messageId", self->message_id, "delta", text));
+}
+
+/* A delta: sent at once, and remembered until the stored text it is
+ * part of arrives. */
+static void
+delta (agui_t *self, json_t *out, const char *text)
+{
+    if (!text || !*text)
+        return;
+    size_t have = self->streamed ? strlen (self->streamed) : 0, add = strlen (text);
+    char *grown = realloc (self->streamed, have + add + 1);
+    if (!grown)
+        return;
+    memcpy (grown + have, text, add + 1);
+    self->streamed = grown;
+    content (self, out, text);
+}
+
+/* A stored turn text. Deltas come before their stored events (published
+ * at once, not after a commit), so a stored event may close the message
+ * they opened, and the next turn's deltas may come before this text:
+ * the part already streamed is not sent again, only what is missing. */
+static void
+stored_text (agui_t *self, json_t *out, const char *text)
+{
+    size_t n = text ? strlen (text) : 0, s = self->streamed ? strlen (self->streamed) : 0;
+    if (!s)
+        content (self, out, text);                  /* replayed: the whole message */
+    else if (n >= s && !strncmp (text, self->streamed, s))
+        content (self, out, text + s);              /* the rest of it */
+    if (s > n && !strncmp (self->streamed, text ? text : "", n)) {
+        /* the next turn's deltas came first: keep them for its text */
+        memmove (self->streamed, self->streamed + n, s - n + 1);
+        return;
+    }
+    free (self->streamed);
+    self->streamed = NULL;
 }
 
 void
@@ -217,13 +256,13 @@ agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_
     /* the payloads are as proto/events.def declares them */
     switch (evk_lookup (kind)) {
         case EVK_text_delta:
-            content (self, out, str_of (data, "text"));
+            delta (self, out, str_of (data, "text"));
             break;
         case EVK_text:
             /* The whole text of a step's message: after its deltas it only
-             * closes the message; replayed from history it is the message. */
-            if (!*self->message_id)
-                content (self, out, str_of (data, "text"));
+             * closes the message (with any part they missed); replayed
+             * from history it is the message. */
+            stored_text (self, out, str_of (data, "text"));
             close_message (self, out);
             break;
         case EVK_step_started:
@@ -257,12 +296,22 @@ agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_
             break;
         }
         case EVK_failed: {
-            /* every other end (cancelled, budget_exhausted...) is a `failed` */
+            /* Every ending keeps its name: a cancelled run finishes with
+             * AG-UI 1.0's `cancelled` outcome (it did not fail); any other
+             * is a RUN_ERROR whose code is the run's status. */
             close_step (self, out);
-            state_delta (self, out, "/status", json_string ("failed"));
+            const char *status = str_of (data, "status");
             const char *why = str_of (data, "reason");
-            emit (out, "RUN_ERROR", json_pack ("{s:s}", "message", why ? why : "the run failed"));
-            self->done = true;
+            status = status && *status ? status : "failed";
+            state_delta (self, out, "/status", json_string (status));
+            if (!strcmp (status, "cancelled"))
+                finish (self, out, json_pack ("{s:s}", "type", "cancelled"), NULL);
+            else {
+                emit (out, "RUN_ERROR", json_pack ("{s:s,s:s}", "message",
+                                                   why && *why ? why : "the run failed",
+                                                   "code", status));
+                self->done = true;
+            }
             break;
         }
         default:

@@ -9,9 +9,10 @@
  * tools (front-end tools), which ends the stream with a plain
  * RUN_FINISHED since the run now waits for the client's answer,
  * STEP_STARTED/FINISHED around loop steps, STATE_DELTA for the run's state
- * (status, plan), and a terminal RUN_FINISHED (a result or an
- * interrupt for an approval) or RUN_ERROR (the orchestrator's `failed`,
- * which also ends cancelled and budget-exhausted runs). It closes what it
+ * (status, plan), and a terminal RUN_FINISHED (a result, an interrupt
+ * for an approval, or the `cancelled` outcome for a cancelled run) or
+ * RUN_ERROR whose `code` is the run's status (failed, budget_exhausted,
+ * truncated, refused, checks_failed...). It closes what it
  * opened before any step end or terminal event, so the stream passes the
  * reference client's sequence checks. Absent optional fields are left out,
  * never null.

@@ -43,6 +43,20 @@ s_tool_label (const json_t *data)
     return name;
 }
 
+/* The label of a `failed` run: its status when it is a plain word (the
+ * orchestrator's few endings), else "failed", so a label stays bounded. */
+static const char *
+s_end_label (json_t *data)
+{
+    const char *st = json_string_value (json_object_get (data, "status"));
+    if (!st || !*st || strlen (st) > 32)
+        return "failed";
+    for (const char *p = st; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
+            return "failed";
+    return st;
+}
+
 /* Counts one event of kind k; its payload is as proto/events.def declares. */
 static void
 s_count (watcher_t *self, evk_kind_t k, json_t *data)
@@ -52,9 +66,11 @@ s_count (watcher_t *self, evk_kind_t k, json_t *data)
         case EVK_run_started:
         case EVK_complete:
         case EVK_failed:
+            /* a run that did not complete is counted by its own ending
+             * (cancelled, budget_exhausted...), as its record says */
             metrics_label (labels, sizeof labels, "status",
                            k == EVK_run_started ? "started"
-                           : k == EVK_complete ? "completed" : evk_name (k));
+                           : k == EVK_complete ? "completed" : s_end_label (data));
             metrics_add (self->metrics, "caisson_runs_total", labels, 1);
             break;
         case EVK_step_finished:
@@ -96,7 +112,7 @@ s_run (void *arg)
         /* Only these kinds' contents are counted; text deltas, most of the
          * traffic, are not decoded. */
         evk_kind_t kind = evk_lookup (m->body.event.kind);
-        json_t *data = kind == EVK_tool_result || kind == EVK_usage
+        json_t *data = kind == EVK_tool_result || kind == EVK_usage || kind == EVK_failed
                      ? mpjson_get (&m->body.event.data, 16) : NULL;
         s_count (self, kind, data);
         json_decref (data);

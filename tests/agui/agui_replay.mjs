@@ -5,7 +5,8 @@
 // SSE, applies its sequence checks and state patches, and every event is
 // validated against the @ag-ui/core 1.0 schemas. The first file must end in
 // an approval interrupt; the next runs resume it.
-//   node agui_replay.mjs FIRST.sse RESUMED.sse
+// An optional third file is a run of its own that must end cancelled.
+//   node agui_replay.mjs FIRST.sse RESUMED.sse [CANCELLED.sse]
 import { readFileSync } from "node:fs";
 import { HttpAgent } from "@ag-ui/client";
 import { EventSchemas } from "@ag-ui/core/schemas";
@@ -48,6 +49,16 @@ try {
     problems.push("resumed run did not finish: " + events.map((e) => e.type).join(" "));
   console.log("replay: run 2:", events.length, "events; state", JSON.stringify(agent.state));
   if (agent.state.status !== "completed") problems.push("state.status is " + agent.state.status);
+  if (files[2]) {
+    events = [];
+    body = readFileSync(files[2], "utf8");
+    await agent.runAgent({}, subscriber);
+    const fin3 = events.at(-1);
+    if (fin3?.type !== "RUN_FINISHED" || fin3.outcome?.type !== "cancelled")
+      problems.push("cancelled run did not finish cancelled: " + events.map((e) => e.type).join(" "));
+    if (agent.state.status !== "cancelled") problems.push("state.status is " + agent.state.status);
+    console.log("replay: run 3:", events.length, "events, cancelled");
+  }
 } catch (e) {
   problems.push(e.stack || e.message);
 }

@@ -24,6 +24,40 @@ page.on("requestfailed", (r) => {
 });
 const shot = (name) => page.screenshot({ path: `${outdir}/${name}.png`, fullPage: true });
 
+// The run as the page renders it, checked against the stored transcript
+// (GET /api/runs/ID/transcript?format=jsonl): every element that shows a
+// stored event names it (data-seq, data-kind), in stored order, each once;
+// no provisional (streamed, not yet stored) text is left; each model text
+// (plan, turn text, and so the answer) is on the page exactly once; and
+// no decided approval still offers its buttons. Returns [seq, kind] pairs.
+async function rendered(runId, label) {
+  const stored = await page.evaluate(async ([id, tok]) => {
+    const r = await fetch(`/api/runs/${id}/transcript?format=jsonl`,
+      { headers: { Authorization: "Bearer " + tok } });
+    return (await r.text()).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  }, [runId, token]);
+  const shown = await page.$$eval("#transcript [data-seq]",
+    (els) => els.map((e) => [Number(e.dataset.seq), e.dataset.kind]));
+  const text = await page.textContent("#transcript");
+  const bad = (m) => problems.push(`${label}: ${m}`);
+  shown.forEach(([seq, kind], i) => {
+    if (i && seq <= shown[i - 1][0]) bad(`event ${seq} shown after ${shown[i - 1][0]}`);
+    const e = stored.find((x) => x.run_seq === seq);
+    if (!e || e.kind !== kind) bad(`shown ${kind} ${seq} is not stored so`);
+  });
+  for (const e of stored) {
+    const wanted = ["run_started", "tool_call", "ask_approval", "complete", "failed"];
+    if (wanted.includes(e.kind) && !shown.some(([seq]) => seq === e.run_seq))
+      bad(`stored ${e.kind} ${e.run_seq} not shown`);
+    if (e.kind !== "text" && e.kind !== "plan") continue;
+    const t = e.data.text.trim(), n = text.split(t).length - 1;
+    if (n !== 1) bad(`model text shown ${n} times: ${JSON.stringify(t)}`);
+  }
+  if (await page.$("#transcript .provisional")) bad("provisional text left on the page");
+  if (await page.$(".approval button:not([disabled])")) bad("a decided approval offers buttons");
+  return shown;
+}
+
 try {
   await page.goto(`${base}/#token=${token}`);
   await page.waitForSelector("header h1");
@@ -49,8 +83,12 @@ try {
     await page.click("nav button[data-view=runs]");
     await shot("03-dashboard");
   } else if (scenario === "run") {
+    // Shift+Enter is a new line; Enter sends.
+    await page.fill("#task", "first line");
+    await page.press("#task", "Shift+Enter");
+    if ((await page.inputValue("#task")) !== "first line\n") problems.push("Shift+Enter did not add a line");
     await page.fill("#task", arg);
-    await page.click("#send");
+    await page.press("#task", "Enter");
     await page.waitForSelector(".msg.assistant", { timeout: 20000 });
     await page.waitForSelector("details.tool", { timeout: 20000 });
     await shot("02-streaming");
@@ -58,12 +96,20 @@ try {
     await shot("03-approval");
     await page.click(".approval button.approve");
     await page.waitForSelector("#run-status.completed", { timeout: 60000 });
+    await page.waitForTimeout(500);     // anything late would land now
     await shot("04-completed");
     const runId = (await page.textContent("#run-title")).replace("Run ", "").trim();
+    const live = await rendered(runId, "live");
     await page.click("nav button[data-view=runs]");
     await page.click(`#runs-table tr[data-run="${runId}"]`, { timeout: 10000 });
     await page.waitForSelector("details.tool", { timeout: 20000 });
+    await page.waitForSelector("#run-status.completed", { timeout: 20000 });
+    await page.waitForSelector(".approval .decision", { timeout: 10000 });
+    await page.waitForTimeout(300);
     await shot("05-replay");
+    const replay = await rendered(runId, "replay");
+    if (JSON.stringify(live) !== JSON.stringify(replay))
+      problems.push(`live and replay differ:\n${JSON.stringify(live)}\n${JSON.stringify(replay)}`);
   } else {
     throw new Error("unknown scenario " + scenario);
   }

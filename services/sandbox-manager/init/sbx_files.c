@@ -393,8 +393,12 @@ static proto_msg_t *
 locate (const proto_msg_t *req, const char *given, bool nofollow, char path[PATH_MAX],
         struct stat *st)
 {
-    char why[512];
-    if (sbx_files_resolve (given, nofollow, path, PATH_MAX, why, sizeof why))
+    char why[512], again[64];
+    /* a root (/workspace, /tmp) has no parent inside the sandbox to resolve
+     * from; it is a real directory, so following it is the same */
+    if (sbx_files_resolve (given, nofollow, path, PATH_MAX, why, sizeof why)
+        && !(nofollow && !sbx_files_resolve (given, false, path, PATH_MAX, again, sizeof again)
+             && (!strcmp (path, PROTO_SANDBOX_WORKSPACE) || !strcmp (path, "/tmp"))))
         return proto_error_new (req, PROTO_ERR_bad_path, "%s", why);
     if (lstat (path, st))
         return proto_error_new (req, PROTO_ERR_bad_path, "path: %s: %s", path, strerror (errno));
@@ -419,6 +423,35 @@ sbx_files_info (sbx_ictx_t *ctx, const proto_msg_t *req)
     return err ? err : file_info (req, ctx->id, path, &st);
 }
 
+/* A directory's size is its contents': the regular files' bytes under
+ * it, symlinks not followed, other file systems not entered, at most
+ * WALK_ENTRIES entries and WALK_DEPTH levels (beyond: partial). */
+#define WALK_ENTRIES 200000
+#define WALK_DEPTH 64
+typedef struct {
+    uint64_t bytes;
+    uint64_t entries;
+    bool partial;
+} walk_t;
+static walk_t s_walk;           /* init answers one request at a time */
+
+static int
+add_size (const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) p;
+    if (++s_walk.entries > WALK_ENTRIES) {
+        s_walk.partial = true;
+        return FTW_STOP;
+    }
+    if (flag == FTW_F && S_ISREG (st->st_mode))
+        s_walk.bytes += (uint64_t) st->st_size;
+    if (flag == FTW_D && ftw->level >= WALK_DEPTH) {
+        s_walk.partial = true;
+        return FTW_SKIP_SUBTREE;
+    }
+    return FTW_CONTINUE;
+}
+
 proto_msg_t *
 sbx_files_size (sbx_ictx_t *ctx, const proto_msg_t *req)
 {
@@ -431,6 +464,12 @@ sbx_files_size (sbx_ictx_t *ctx, const proto_msg_t *req)
     proto_set_str (&rep->body.sandbox_file_size.sandbox_id, ctx->id);
     proto_set_str (&rep->body.sandbox_file_size.path, path);
     rep->body.sandbox_file_size.size = (uint64_t) st.st_size;
+    if (S_ISDIR (st.st_mode) && req->body.sandbox_get_file_size.recursive) {
+        s_walk = (walk_t) { 0, 0, false };
+        nftw (path, add_size, 32, FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL);
+        rep->body.sandbox_file_size.size = s_walk.bytes;
+        rep->body.sandbox_file_size.partial = s_walk.partial;
+    }
     return rep;
 }
 

@@ -52,7 +52,13 @@ function show(view) {
 for (const b of document.querySelectorAll("nav button")) b.onclick = () => show(b.dataset.view);
 
 // ---- chat and run rendering ------------------------------------------------
-let current = null;          // { runId, abort, bubble, cards: Map }
+// A run is rendered from one ordered sequence: its stored events, each
+// shown once, in stored order, as an element naming it (data-seq,
+// data-kind). Streamed model text (text_delta, never stored) is only a
+// provisional tail kept last on the page; the stored `plan` or `text`
+// replaces it, so the page ends as the stored transcript says, live or
+// replayed.
+let current = null;   // { runId, abort, tail, cards: Map, approvals: Map, lastSeq, planText, lastText }
 
 function setStatus(status) {
   const s = $("#run-status");
@@ -61,8 +67,21 @@ function setStatus(status) {
   $("#run-cancel").hidden = !["running", "awaiting_approval", "awaiting_tool_result"].includes(status);
 }
 
-function note(text, cls = "event-note") { $("#transcript").append(el("div", { class: cls }, text)); }
+// Adds node for the stored event (kind, seq) before the provisional tail.
+function add(node, kind, seq) {
+  if (seq) { node.dataset.seq = seq; node.dataset.kind = kind; }
+  const t = $("#transcript");
+  if (current && current.tail && current.tail.parentNode === t) t.insertBefore(node, current.tail);
+  else t.append(node);
+  return node;
+}
 
+function note(text, cls = "event-note", kind, seq) { return add(el("div", { class: cls }, text), kind, seq); }
+
+function dropTail() {
+  if (current.tail) current.tail.remove();
+  current.tail = null;
+}
 function renderDiff(text) {
   const pre = el("pre", { class: "diff" });
   for (const line of text.split("\n")) {
@@ -86,11 +105,11 @@ function resultBody(result) {
   return box;
 }
 
-function toolCard(data) {
+function toolCard(data, seq) {
   const summary = el("summary", {}, data.name + " ", el("span", { class: "state" }, "running…"));
   const card = el("details", { class: "tool", "data-call": data.toolCallId }, summary,
     el("div", {}, "arguments"), el("pre", {}, JSON.stringify(data.args ?? {}, null, 2)));
-  $("#transcript").append(card);
+  add(card, "tool_call", seq);
   current.cards.set(data.toolCallId, card);
 }
 
@@ -103,7 +122,7 @@ function toolResult(data) {
   card.append(el("div", {}, "result"), resultBody(data.result));
 }
 
-function approval(data) {
+function approval(data, seq) {
   const reason = el("input", { placeholder: "reason (sent to the agent when declining)", class: "reason" });
   const box = el("div", { class: "approval", "data-call": data.toolCallId },
     el("div", {}, `The agent wants to run ${data.name}. Allow it?`),
@@ -111,48 +130,104 @@ function approval(data) {
     el("div", { class: "row" }, reason,
       el("button", { class: "approve", onclick: () => decide(box, "approve", data.toolCallId) }, "Approve"),
       el("button", { class: "decline", onclick: () => decide(box, "decline", data.toolCallId, reason.value) }, "Decline")));
-  $("#transcript").append(box);
+  add(box, "ask_approval", seq);
+  current.approvals.set(data.toolCallId, box);
+}
+
+// The stored decision (approval_decision, or the run's end) replaces an
+// approval's buttons: a decided call is shown decided, live or replayed.
+function decided(box, text, cls = "decision") {
+  const row = box.querySelector(".row");
+  if (row) row.remove();
+  box.append(el("div", { class: cls }, text));
 }
 
 async function decide(box, verb, toolCallId, reason) {
   for (const b of box.querySelectorAll("button")) b.disabled = true;
   try {
     await api("POST", `/api/runs/${current.runId}/${verb}`, reason ? { toolCallId, reason } : { toolCallId });
-    box.append(el("div", { class: "event-note" }, verb === "approve" ? "approved" : "declined"));
-  } catch (e) { box.append(el("div", { class: "error" }, e.message)); }
+  } catch (e) {
+    box.append(el("div", { class: "error" }, e.message));
+    for (const b of box.querySelectorAll("button")) b.disabled = false;
+  }
 }
 
 // One run event; data is shaped as proto/events.def declares its kind
-// (docs/events.md, "Kinds").
-function onEvent(kind, data) {
+// (docs/events.md, "Kinds"); seq is its run_seq (absent on deltas).
+function onEvent(kind, data, seq) {
   if (kind === "text_delta") {
-    if (!current.bubble) {
-      current.bubble = el("div", { class: "msg assistant streaming" });
-      $("#transcript").append(current.bubble);
+    if (!current.tail) {
+      current.tail = el("div", { class: "msg assistant streaming provisional" });
+      $("#transcript").append(current.tail);
     }
-    current.bubble.textContent += data.text ?? "";
+    current.tail.textContent += data.text ?? "";
     return;
   }
-  if (kind === "text") {
-    if (!current.bubble) $("#transcript").append(el("div", { class: "msg assistant" }, data.text ?? ""));
-    else current.bubble.classList.remove("streaming");
-    current.bubble = null;
-    return;
-  }
-  if (current.bubble) { current.bubble.classList.remove("streaming"); current.bubble = null; }
+  if (!seq || seq <= current.lastSeq) return;     // not stored, or shown already
+  current.lastSeq = seq;
+  const modelText = (t) => (t ?? "").trim();
   switch (kind) {
-    case "run_started": setStatus("running"); if (data.task) $("#transcript").append(el("div", { class: "msg user" }, data.task)); break;
-    case "plan": note("plan: " + data.text); break;
-    case "tool_call": toolCard(data); if (data.client) setStatus("awaiting_tool_result"); break;
+    case "run_started":
+      setStatus("running");
+      if (data.task) add(el("div", { class: "msg user" }, data.task), kind, seq);
+      break;
+    case "plan":
+      dropTail();
+      current.planText = current.lastText = modelText(data.text);
+      add(el("div", { class: "msg assistant plan" }, data.text ?? ""), kind, seq);
+      break;
+    case "text":
+      dropTail();
+      // the first step's text is its plan, shown already
+      if (modelText(data.text) !== current.planText)
+        add(el("div", { class: "msg assistant" }, data.text ?? ""), kind, seq);
+      current.lastText = modelText(data.text);
+      current.planText = null;
+      break;
+    case "step_started": current.planText = null; break;
+    case "tool_call": toolCard(data, seq); if (data.client) setStatus("awaiting_tool_result"); break;
     case "tool_result": toolResult(data); if (data.client) setStatus("running"); break;
-    case "ask_approval": setStatus("awaiting_approval"); approval(data); break;
-    case "approval_decision": setStatus("running"); note(`${data.approved ? "approved" : "declined"} ${data.toolCallId || ""}`); break;
-    case "complete": setStatus("completed"); note("run completed" + (data.answer ? ": " + data.answer : "")); showArtifacts(); break;
-    case "failed": setStatus("failed"); note("run failed: " + data.reason, "error"); showArtifacts(); break;
-    case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`); break;
-    case "step_started": case "step_finished": case "usage": break;
+    case "ask_approval": setStatus("awaiting_approval"); approval(data, seq); break;
+    case "approval_decision": {
+      setStatus("running");
+      const box = current.approvals.get(data.toolCallId);
+      const text = (data.approved ? "approved" : "declined") + (data.reason ? ": " + data.reason : "");
+      if (box) { decided(box, text); box.dataset.decision = seq; } else note(text, "event-note", kind, seq);
+      break;
+    }
+    case "check":
+      note(`check ${data.name}: ${data.ok ? "passed" : "failed"} (${data.detail || ""})`,
+        data.ok ? "event-note" : "error", kind, seq);
+      break;
+    case "complete": {
+      dropTail();
+      setStatus("completed");
+      const answer = modelText(data.answer);
+      note("run completed", "event-note", kind, seq);
+      if (answer && answer !== current.lastText) add(el("div", { class: "msg assistant answer" }, data.answer));
+      endApprovals();
+      showArtifacts();
+      break;
+    }
+    case "failed": {
+      dropTail();
+      const status = data.status || "failed";
+      setStatus(status);
+      note(`run ${status.replace(/_/g, " ")}: ${data.reason || ""}`,
+        status === "cancelled" ? "event-note" : "error", kind, seq);
+      endApprovals();
+      showArtifacts();
+      break;
+    }
+    case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`, "event-note", kind, seq); break;
     default: break;
   }
+}
+
+// At the run's end, an approval never decided can no longer be.
+function endApprovals() {
+  for (const box of current.approvals.values())
+    if (box.querySelector(".row")) decided(box, "not decided: the run ended", "decision undecided");
 }
 
 // The run's artifacts (diffs, test logs), from its record.
@@ -176,7 +251,8 @@ async function showArtifacts() {
 // Reads the run's event stream (history, then live) until it ends.
 async function follow(runId) {
   if (current && current.abort) current.abort.abort();
-  current = { runId, abort: new AbortController(), bubble: null, cards: new Map() };
+  current = { runId, abort: new AbortController(), tail: null, cards: new Map(), approvals: new Map(),
+    lastSeq: 0, planText: null, lastText: null };
   $("#transcript").replaceChildren();
   $("#run-title").textContent = "Run " + runId;
   setStatus("");
@@ -207,7 +283,7 @@ async function follow(runId) {
       }
       if (!data) continue;
       const ev = JSON.parse(data);
-      onEvent(ev.kind || kind, ev.data || {});
+      onEvent(ev.kind || kind, ev.data || {}, ev.runSeq);
     }
   }
 }
@@ -226,6 +302,13 @@ $("#composer").onsubmit = async (e) => {
   } catch (err) { note(err.message, "error"); }
   $("#send").disabled = false;
 };
+// Enter sends, as in every chat; Shift+Enter (or an IME composition) does not.
+$("#task").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $("#composer").requestSubmit();
+  }
+});
 $("#run-cancel").onclick = () => current && api("POST", `/api/runs/${current.runId}/cancel`).catch((e) => note(e.message, "error"));
 
 // ---- runs dashboard --------------------------------------------------------
@@ -246,7 +329,7 @@ async function refreshRuns(more = false) {
     const row = el("tr", { "data-run": id, onclick: () => { show("chat"); follow(id); } },
       el("td", {}, id.slice(-8)), el("td", { class: "task" }, r.task || ""),
       el("td", {}, el("span", { class: "status " + r.status }, r.status || "")), el("td", {}, r.model || ""),
-      el("td", {}, String(r.steps ?? "")), el("td", {}, String(tokens)),
+      el("td", {}, String(r.steps ?? "")), el("td", {}, String(r.toolCalls ?? "")), el("td", {}, String(tokens)),
       el("td", {}, fmtDuration(r.runtimeMs)));
     body.append(row);
   }

@@ -1,0 +1,22 @@
+/* jsoncap: a JSON value made to fit a byte budget and stay valid JSON.
+ *
+ * A tool's result may be larger than what a model (or a frame) takes.
+ * Cutting its text leaves invalid JSON the model cannot read; this cuts
+ * inside the value instead: the longest strings lose their tails (marked
+ * with how much was cut), the longest arrays lose their last items, and
+ * the result says it was truncated, so what is left still parses and
+ * keeps its shape. */
+#ifndef JSONCAP_H
+#define JSONCAP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* A new value whose compact encoding is at most max bytes (max at least
+ * 256). When v fits, a new reference to v. Otherwise a cut copy: an
+ * object gets `truncated: true` and `originalBytes`; anything else is
+ * wrapped as {truncated: true, originalBytes, result: <cut copy>}. If no
+ * cut is enough, {truncated: true, originalBytes, message}. */
+json_t *jsoncap_fit (json_t *v, size_t max);
+
+#endif
