@@ -62,6 +62,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_BROKER_QUEUE", "10000", "bus",
       "Requests the broker holds per service while no worker is ready; past "
       "that it answers with an error." },
+    { "CAISSON_BROKER_INSTANCE_GRACE_MS", "10000", "bus",
+      "How long requests to a `<service>.<instance>` whose process is gone "
+      "wait for it to come back (a restart); past that, and at once for an "
+      "instance never registered, the broker answers `not_found`." },
     { "CAISSON_BROKER_QUEUE_MB", "256", "bus",
       "Bytes of request bodies the broker holds queued across all services, "
       "in MiB; past that new requests for a service with no ready worker get "
