@@ -33,11 +33,12 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP", "127.0.0.1:8080", "ui-bridge, caisson",
       "HTTP listen address of ui-bridge." },
     { "CAISSON_INSTANCE", "", "services",
-      "Instance id of this process; empty means a random 8-character token, "
-      "`@hostname` the host name's letters and digits (stable across a "
-      "container's restarts). Requests to `<service>.<instance>` reach only "
+      "Instance id of this process; empty means the id the data dir keeps "
+      "for the service (DATA/<service>/instance, or instance-2, ... when a "
+      "live process holds it; made once), `@hostname` the host name's "
+      "letters and digits. Requests to `<service>.<instance>` reach only "
       "this process." },
-    { "CAISSON_STORE_PER_INSTANCE", "0", "orchestrator, tool-runner",
+    { "CAISSON_STORE_PER_INSTANCE", "0", "orchestrator, tool-runner, sandbox-manager",
       "1: keep this instance's LMDB store in DATA/<service>/<instance> "
       "rather than DATA/<service>. Needed where instances share a volume "
       "from different pid namespaces (containers): LMDB tells its readers "
