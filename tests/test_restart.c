@@ -190,6 +190,26 @@ test_down_up_keeps_approvals_and_sandboxes (void **state)
     int rc = support_run (approve, s_out, sizeof s_out);
     if (rc)
         fail_msg ("caisson approve after down/up exited %d: %s", rc, s_out);
+    /* The HTTP API answers for it too (it did not: 504 after 20 s): the
+     * call is decided now, which the orchestrator says at once (409). */
+    const char *token[] = { "caisson", "token", "create", "--user", "ops", "--operator", NULL };
+    assert_int_equal (support_run (token, s_out, sizeof s_out), 0);
+    char bearer[256];
+    snprintf (bearer, sizeof bearer, "%.*s", (int) strcspn (s_out, "\n"), s_out);
+    char cmd[2048];
+    snprintf (cmd, sizeof cmd, "curl -s -o /dev/null -w '%%{http_code}' -m 15 -X POST "
+              "-H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "
+              "-d '{\"toolCallId\":\"%s\"}' http://%s/api/runs/%s/approve",
+              bearer, call, getenv ("CAISSON_HTTP"), run);
+    int64_t t0 = zclock_mono ();
+    FILE *p = popen (cmd, "r");
+    assert_non_null (p);
+    int http = 0;
+    assert_int_equal (fscanf (p, "%d", &http), 1);
+    pclose (p);
+    if ((http != 409 && http != 200) || zclock_mono () - t0 > 5000)
+        fail_msg ("POST /approve after down/up: %d after %lld ms", http,
+                  (long long) (zclock_mono () - t0));
     char status[64] = "";
     for (int i = 0; i < 600 && strcmp (status, "completed"); i++) {
         run_status (run, status, sizeof status);
