@@ -377,6 +377,7 @@ test_restores_only_its_own (void **state)
     static const char *const other[] = { "CAISSON_INSTANCE=othermgr", NULL };
     s_mgr = support_spawn ("caisson-sandbox-manager", other);
     support_await_service (s_c, "sandbox-manager.othermgr");
+    bus_client_set_timeout (s_c, 30000, 0);     /* as sbx_setup left it */
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
     req->env.op = true;
     proto_msg_t *rep = call (req);
