@@ -131,8 +131,6 @@ declared (const char *service, const proto_msg_t *req, proto_msg_t *reply)
                                         proto_type_name (req->type),
                                         proto_type_name (reply->type), proto_type_name (want));
     proto_msg_destroy (&reply);
-    if (!err)
-        errno = ENOMEM;
     return err;
 }
 

@@ -31,11 +31,11 @@ void bus_client_set_timeout (bus_client_t *self, int timeout_ms, int retries);
 void bus_client_set_abort (bus_client_t *self, const atomic_bool *abort);
 
 /* Sends req to service (`name` or `name.instance`) and returns the reply,
- * or NULL when every try timed out (errno ETIMEDOUT), the process was
- * interrupted (EINTR) or memory ran out (ENOMEM). The reply to a request
- * is of the type proto/ declares for it (proto_reply_of) or an `error`:
- * a reply of any other type comes back as an `internal` error naming it.
- * So a caller tells apart only `error` and the declared reply. */
+ * or NULL when every try timed out (errno ETIMEDOUT) or the process was
+ * interrupted (EINTR). The reply to a request is of the type proto/
+ * declares for it (proto_reply_of) or an `error`: a reply of any other
+ * type comes back as an `internal` error naming it, so a caller tells
+ * apart only `error` and the declared reply. */
 proto_msg_t *bus_client_request (bus_client_t *self, const char *service,
                                  const proto_msg_t *req);
 

@@ -193,8 +193,10 @@ static const cfg_entry_t table[] = {
       "`https://caisson.example/prs/`; empty gives `caisson pr <id>`." },
     /* orchestrator and caisson-llm-replay (the scripted model) */
     { "MODEL", "", "orchestrator",
-      "Default model as `provider/model` (e.g. `openai/gpt-4o-mini`); empty: the first "
-      "provider whose key is set, else the scripted model (`replay/demo`)." },
+      "Default model as `provider/model` (e.g. `openai/gpt-4o-mini`); empty: the default "
+      "model of the first provider whose key is set (openai, anthropic, google, groq, "
+      "mistral, cerebras, openrouter), else the scripted model (`replay/demo`), which "
+      "`caisson up` then starts. A provider nobody knows is refused at start." },
     { "CAISSON_RUN_MAX_STEPS", "20", "orchestrator",
       "Step budget of a run (model turns): the default and the ceiling a run may ask below." },
     { "CAISSON_RUN_MAX_TOOL_CALLS", "50", "orchestrator",
@@ -231,6 +233,9 @@ static const cfg_entry_t table[] = {
     { "CAISSON_LLM_REPLAY_ADDR", "127.0.0.1", "caisson-llm-replay",
       "IPv4 address the scripted model listens on: loopback, or 0.0.0.0 in a "
       "container that others reach by name." },
+    { "CAISSON_LLM_REPLAY_KEY", "", "caisson-llm-replay",
+      "When set, the scripted model answers 401 to a request without this key (as "
+      "`Authorization: Bearer` or `x-api-key`), as a provider does: tests check keys travel." },
     { "CAISSON_LLM_REPLAY_DIR", "", "caisson-llm-replay",
       "Directories (colon-separated) of cassettes (*.json) the scripted model plays; "
       "empty: the demo cassettes built in." },

@@ -44,7 +44,7 @@ runroute_instances (bus_client_t *client, const char *service)
     rep = bus_client_request (client, MDP_BROKER_SERVICE, req);
     proto_msg_destroy (&req);
     json_t *ids = NULL;
-    if (rep && rep->type == PROTO_bus_instance_list) {
+    if (rep && rep->type != PROTO_error) {
         ids = mpjson_get (&rep->body.bus_instance_list.instances, 2);
     }
     proto_msg_destroy (&rep);
@@ -70,7 +70,7 @@ runroute_service (bus_client_t *client, const char *run, char *service, size_t l
     proto_msg_t *rep = bus_client_request (client, "event-log", req);
     proto_msg_destroy (&req);
     int rc = -1;
-    if (rep && rep->type == PROTO_run_record) {
+    if (rep && rep->type != PROTO_error) {
         json_t *rec = mpjson_get (&rep->body.run_record.run, 8);
         rc = runroute_of_record (rec, service, len);
         json_decref (rec);

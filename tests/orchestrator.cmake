@@ -3,6 +3,11 @@
 # stream parsers.
 caisson_test(test_llm test_llm.c)
 target_link_libraries(test_llm PRIVATE llm)
+# How a model call ends, through the production client against the
+# scripted model over real HTTP.
+caisson_test(test_llm_endings test_llm_endings.c)
+target_link_libraries(test_llm_endings PRIVATE llmclient PkgConfig::CURL)
+add_dependencies(test_llm_endings caisson-llm-replay)
 
 if(CAISSON_FUZZ)
     set(llm_dir ${PROJECT_SOURCE_DIR}/services/orchestrator)

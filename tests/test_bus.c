@@ -9,12 +9,16 @@
  * worker holding it mid-request. In MODE `deferred`, the worker defers
  * each reply and gives it 400 ms later from a timer, as a service with a
  * long-running job does. In MODE `routed`, it serves a route table whose
- * handlers answer wrongly on purpose, to test the worker's checks. */
+ * handlers answer wrongly on purpose, to test the worker's checks; in
+ * MODE `older-peer`, a hand-made worker answers every request with a
+ * pong, to test the client's. */
 #include "support.h"
 #include "bus_client.h"
 #include "bus_pub.h"
 #include "bus_tap.h"
 #include "bus_worker.h"
+#include "busio.h"
+#include "mdp.h"
 #include "runroute.h"
 
 #include <czmq.h>
@@ -143,12 +147,58 @@ static const bus_route_t s_routes[] = {
     BUS_ROUTES_END
 };
 
+/* Mode `older-peer`: a worker of another build, spoken by hand over MDP,
+ * that answers every request with a pong, whatever proto/ declares: what
+ * a client must not pass on as the reply it asked for. */
+static int
+older_peer_main (const char *instance)
+{
+    zsock_t *sock = busio_socket (ZMQ_DEALER, getenv ("CAISSON_BUS"), false);
+    if (!sock)
+        return 1;
+    void *raw = zsock_resolve (sock);
+    const void *ready[] = { "", MDP_WORKER, MDP_READY, "echo", instance, "64" };
+    size_t sizes[] = { 0, strlen (MDP_WORKER), 1, 4, strlen (instance), 2 };
+    const void *beat[] = { "", MDP_WORKER, MDP_HEARTBEAT };
+    size_t beat_sizes[] = { 0, strlen (MDP_WORKER), 1 };
+    busio_send (raw, 6, ready, sizes);
+    zmq_pollitem_t item = { raw, 0, ZMQ_POLLIN, 0 };
+    while (zmq_poll (&item, 1, 50) >= 0) {
+        busio_send (raw, 3, beat, beat_sizes);
+        busio_msg_t m;
+        while (busio_recv (raw, &m, ZMQ_DONTWAIT) == 0) {
+            proto_err_t err;
+            proto_msg_t *req = m.n == 6 && busio_is (&m.f[2], MDP_REQUEST)
+                ? proto_decode (zmq_msg_data (&m.f[5]), zmq_msg_size (&m.f[5]), &err) : NULL;
+            proto_msg_t *rep = req ? proto_msg_new (PROTO_pong, req) : NULL;
+            uint8_t *data;
+            size_t size;
+            if (rep && proto_encode (rep, &data, &size) == 0) {
+                busio_send_copy (raw, "", 0, true);
+                busio_send_copy (raw, MDP_WORKER, strlen (MDP_WORKER), true);
+                busio_send_copy (raw, MDP_REPLY, 1, true);
+                busio_send_move (raw, &m.f[3], true);
+                busio_send_copy (raw, "", 0, true);
+                busio_send_copy (raw, data, size, false);
+                free (data);
+            }
+            proto_msg_destroy (&req);
+            proto_msg_destroy (&rep);
+            busio_close (&m);
+        }
+    }
+    zsock_destroy (&sock);
+    return 0;
+}
+
 static int
 worker_main (const char *instance, const char *mode)
 {
     s_dir = getenv ("CAISSON_DATA");
     zsys_init ();
     zsys_set_logstream (NULL);
+    if (!strcmp (mode, "older-peer"))
+        return older_peer_main (instance);
     echo_t echo = { instance, strcmp (mode, "slow-first") == 0, strcmp (mode, "deferred") == 0,
                     NULL, NULL };
     zloop_t *loop = zloop_new ();
@@ -489,6 +539,36 @@ test_routes_check_replies (void **state)
 }
 
 static void
+test_client_gets_the_declared_reply_or_an_error (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t old = spawn_echo ("old", "older-peer");
+    bus_client_t *c = client_new (300, 10);
+    /* It answers health with a pong too: ask until it is registered. */
+    proto_msg_t *req = proto_msg_new (PROTO_tools_list, NULL), *rep = NULL;
+    for (int i = 0; i < 100 && !rep; i++)
+        rep = bus_client_request (c, "echo.old", req);
+    /* It said pong to tools.list: the caller gets an error, not a reply
+     * it would read as tools.catalogue. */
+    assert_non_null (rep);
+    assert_string_equal (rep->env.cause, req->env.id);
+    expect_error (rep, "internal",
+                  "echo.old answered tools.list with pong, not the declared tools.catalogue");
+    proto_msg_destroy (&req);
+    /* A message with no declared reply is passed on as it came. */
+    req = proto_msg_new (PROTO_pong, NULL);
+    rep = bus_client_request (c, "echo.old", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_pong);
+    proto_msg_destroy (&rep);
+    proto_msg_destroy (&req);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (old);
+    support_expect_clean_exit (bus);
+}
+
+static void
 test_workers_reregister_after_broker_restart (void **state)
 {
     setup (state);
@@ -723,6 +803,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_retry_is_answered_from_cache),
         cmocka_unit_test (test_deferred_reply_is_given_once),
         cmocka_unit_test (test_routes_check_replies),
+        cmocka_unit_test (test_client_gets_the_declared_reply_or_an_error),
         cmocka_unit_test (test_workers_reregister_after_broker_restart),
         cmocka_unit_test (test_instance_id_kept_across_restarts),
         cmocka_unit_test (test_unknown_instance_is_not_found),

@@ -217,6 +217,29 @@ count_events (const char *event, const char *data, size_t len, void *arg)
     return 0;
 }
 
+/* Every protocol's stop reason maps to one ending; provider error types
+ * that can never succeed are not retried. */
+static void
+test_finish_and_retry (void **state)
+{
+    (void) state;
+    assert_int_equal (llm_finish_of (LLM_OPENAI, "length", 0), LLM_FINISH_LENGTH);
+    assert_int_equal (llm_finish_of (LLM_ANTHROPIC, "max_tokens", 1), LLM_FINISH_LENGTH);
+    assert_int_equal (llm_finish_of (LLM_OPENAI, "content_filter", 0), LLM_FINISH_FILTER);
+    assert_int_equal (llm_finish_of (LLM_ANTHROPIC, "refusal", 0), LLM_FINISH_FILTER);
+    assert_int_equal (llm_finish_of (LLM_ANTHROPIC, "tool_use", 1), LLM_FINISH_TOOL_CALLS);
+    assert_int_equal (llm_finish_of (LLM_OPENAI, "tool_calls", 1), LLM_FINISH_TOOL_CALLS);
+    assert_int_equal (llm_finish_of (LLM_ANTHROPIC, "end_turn", 0), LLM_FINISH_STOP);
+    assert_int_equal (llm_finish_of (LLM_OPENAI, "", 2), LLM_FINISH_TOOL_CALLS);
+    assert_int_equal (llm_finish_of (LLM_OPENAI, NULL, 0), LLM_FINISH_STOP);
+    assert_string_equal (llm_finish_name (LLM_FINISH_FILTER), "content_filter");
+    assert_true (llm_error_retryable ("overloaded_error"));
+    assert_true (llm_error_retryable ("api_error"));
+    assert_true (llm_error_retryable (NULL));
+    assert_false (llm_error_retryable ("invalid_request_error"));
+    assert_false (llm_error_retryable ("authentication_error"));
+}
+
 static void
 test_sse_limits (void **state)
 {
@@ -311,6 +334,7 @@ main (void)
         cmocka_unit_test (test_anthropic_splits),
         cmocka_unit_test (test_cut_streams),
         cmocka_unit_test (test_errors),
+        cmocka_unit_test (test_finish_and_retry),
         cmocka_unit_test (test_sse_limits),
         cmocka_unit_test (test_requests),
         cmocka_unit_test (test_providers),

@@ -405,6 +405,8 @@ test_budgets (void **state)
     expect_exhausted ("test: many tool calls", "{\"steps\":2}", "steps");
     expect_exhausted ("test: many tool calls", "{\"toolCalls\":2}", "toolCalls");
     expect_exhausted ("test: many tool calls", "{\"tokens\":50}", "tokens");
+    /* no usage from the provider: estimated, so the budget still fires */
+    expect_exhausted ("test: no usage", "{\"tokens\":50}", "tokens");
     expect_exhausted ("test: slow three steps", "{\"wallSeconds\":1}", "wallSeconds");
     char id[128];
     info_t info;

@@ -4,8 +4,11 @@
  * binary's --help and --version. */
 #include "support.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -183,6 +186,97 @@ test_two_stacks_side_by_side (void **state)
     json_decref (doc);
 }
 
+/* A free loopback port (the kernel's choice, released at once). */
+static int
+free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    bind (fd, (struct sockaddr *) &a, sizeof a);
+    getsockname (fd, (struct sockaddr *) &a, &len);
+    close (fd);
+    return ntohs (a.sin_port);
+}
+
+/* With only GROQ_API_KEY, the default model is Groq's (it was replay/demo,
+ * with the scripted model not started: every run failed with "Couldn't
+ * connect to server"), `up` says so, and a run reaches Groq's URL (here a
+ * scripted model standing in for Groq). MODEL=replay/... starts the
+ * scripted model whatever keys are set; an unknown MODEL is refused. */
+static void
+test_groq_only (void **state)
+{
+    (void) state;
+    const char *dir = new_stack_dir (0, "stack-groq");
+    static const char *const keys[] = { "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
+                                        "GOOGLE_API_KEY", "MISTRAL_API_KEY", "CEREBRAS_API_KEY",
+                                        "OPENROUTER_API_KEY", "VLLM_API_KEY", "MODEL" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        unsetenv (keys[i]);
+    support_sh ("mkdir -p %s/groq && printf '%%s' '{\"task\": \"t: hello\", \"turns\": "
+                "[{\"text\": \"Hello from groq.\"}]}' > %s/groq/hello.json", dir, dir);
+    char port_env[64], dir_env[600], url[96], own[64];
+    int port = free_port ();
+    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
+    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s/groq", dir);
+    const char *env[] = { port_env, dir_env, NULL };
+    pid_t groq = support_spawn ("caisson-llm-replay", env);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", port);
+    setenv ("GROQ_BASE_URL", url, 1);
+    setenv ("GROQ_API_KEY", "gsk-test", 1);
+    /* the stack's own scripted model, should it start one, elsewhere */
+    snprintf (own, sizeof own, "%d", free_port ());
+    setenv ("CAISSON_LLM_REPLAY_PORT", own, 1);
+    snprintf (url, sizeof url, "http://127.0.0.1:%s/v1", own);
+    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
+
+    const char *up[] = { "caisson", "up", "--detach", "--data", dir, NULL };
+    static char out[16384];
+    assert_int_equal (support_run (up, out, sizeof out), 0);
+    if (!strstr (out, "provider keys: groq; default model: groq/llama-3.3-70b-versatile"))
+        fail_msg ("up did not say the model set-up:\n%s", out);
+    assert_null (strstr (out, "NO MODEL PROVIDER KEY"));
+    const char *run[] = { "caisson", "run", "t: hello", NULL };
+    int rc = support_run (run, out, sizeof out);
+    if (rc != 0 || !strstr (out, "Hello from groq."))
+        fail_msg ("caisson run exited %d:\n%s", rc, out);
+    char log[700];
+    snprintf (log, sizeof log, "%s/log/orchestrator.log", dir);
+    FILE *f = fopen (log, "r");
+    assert_non_null (f);
+    size_t n = fread (out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose (f);
+    assert_non_null (strstr (out, "provider keys: groq; default model: "
+                                  "groq/llama-3.3-70b-versatile"));
+    assert_null (strstr (out, "gsk-test"));                     /* names, never keys */
+    const char *down[] = { "caisson", "down", "--data", dir, NULL };
+    assert_int_equal (support_run (down, NULL, 0), 0);
+    assert_int_equal (support_stop (groq, SIGTERM, 5000), 0);
+
+    /* MODEL names the scripted model: it is started, keys or not */
+    setenv ("MODEL", "replay/demo", 1);
+    assert_int_equal (support_run (up, out, sizeof out), 0);
+    assert_non_null (strstr (out, "default model: replay/demo"));
+    run[2] = "hello";
+    rc = support_run (run, out, sizeof out);
+    if (rc != 0 || !strstr (out, "only knows its demo tasks"))
+        fail_msg ("caisson run on the scripted model exited %d:\n%s", rc, out);
+    assert_int_equal (support_run (down, NULL, 0), 0);
+
+    setenv ("MODEL", "nosuch/model", 1);
+    assert_int_equal (support_run (up, out, sizeof out), 2);   /* refused, said on stderr */
+    const char *orch[] = { "caisson-orchestrator", NULL };
+    assert_int_equal (support_run (orch, NULL, 0), 2);         /* refused at its start too */
+    json_t *doc = status (dir, &rc);
+    assert_int_equal (rc, 3);                                   /* nothing started */
+    json_decref (doc);
+    unsetenv ("MODEL");
+    unsetenv ("GROQ_API_KEY");
+    unsetenv ("GROQ_BASE_URL");
+}
+
 int
 main (void)
 {
@@ -190,6 +284,7 @@ main (void)
         cmocka_unit_test (test_help_and_version),
         cmocka_unit_test_teardown (test_up_kill_restart_down, teardown),
         cmocka_unit_test_teardown (test_two_stacks_side_by_side, teardown),
+        cmocka_unit_test_teardown (test_groq_only, teardown),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include "broker.h"
 #include "busio.h"
 #include "buskey.h"
+#include "bus_worker.h"     /* bus_route_t, for the broker's own rows */
 #include "cfg.h"
 #include "clog.h"
 #include "mdp.h"
@@ -319,11 +320,35 @@ service_dispatch (broker_t *self, service_t *s)
 
 /* ---- client requests ---------------------------------------------------- */
 
+static proto_msg_t *
+health (const proto_msg_t *req, void *arg)
+{
+    broker_t *self = arg;
+    proto_msg_t *rep = proto_msg_new (PROTO_health_rep, req);
+    proto_health_rep_t *b = &rep->body.health_rep;
+    proto_set_str (&b->service, MDP_BROKER_SERVICE);
+    proto_set_str (&b->instance, self->instance);
+    proto_set_str (&b->version, CAISSON_VERSION);
+    b->pid = (uint64_t) getpid ();
+    b->uptime_ms = (uint64_t) (zclock_mono () - self->started);
+    return rep;
+}
+
+static proto_msg_t *
+ping (const proto_msg_t *req, void *arg)
+{
+    (void) arg;
+    proto_msg_t *rep = proto_msg_new (PROTO_pong, req);
+    proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data, req->body.ping.data.size);
+    return rep;
+}
+
 /* The answer to bus.instances: the instance part of each registered
  * worker's `service.instance` name. */
 static proto_msg_t *
-instance_list (broker_t *self, const proto_msg_t *req)
+instance_list (const proto_msg_t *req, void *arg)
 {
+    broker_t *self = arg;
     const char *name = req->body.bus_instances.service;
     service_t *s = zhashx_lookup (self->services, name);
     size_t skip = strlen (name) + 1;
@@ -343,6 +368,15 @@ instance_list (broker_t *self, const proto_msg_t *req)
     return rep;
 }
 
+/* What the broker answers itself, as service `bus`: the same rows a
+ * worker's table has (bus_worker.h), though the broker is no worker. */
+static const bus_route_t s_own[] = {
+    { PROTO_health_req, health },
+    { PROTO_ping, ping },
+    { PROTO_bus_instances, instance_list },
+    BUS_ROUTES_END
+};
+
 static proto_msg_t *
 own_reply (broker_t *self, zmq_msg_t *body)
 {
@@ -350,24 +384,13 @@ own_reply (broker_t *self, zmq_msg_t *body)
     proto_msg_t *req = proto_decode (zmq_msg_data (body), zmq_msg_size (body), &err);
     if (!req)
         return proto_error_from (&err);
-    proto_msg_t *rep = NULL;
-    if (req->type == PROTO_health_req && (rep = proto_msg_new (PROTO_health_rep, req))) {
-        proto_health_rep_t *b = &rep->body.health_rep;
-        proto_set_str (&b->service, MDP_BROKER_SERVICE);
-        proto_set_str (&b->instance, self->instance);
-        proto_set_str (&b->version, CAISSON_VERSION);
-        b->pid = (uint64_t) getpid ();
-        b->uptime_ms = (uint64_t) (zclock_mono () - self->started);
-    }
-    else if (req->type == PROTO_bus_instances)
-        rep = instance_list (self, req);
-    else if (req->type == PROTO_ping && (rep = proto_msg_new (PROTO_pong, req)))
-        proto_set_bytes (&rep->body.pong.data, req->body.ping.data.data,
-                         req->body.ping.data.size);
-    else if (!rep)
-        rep = proto_error_new (req, PROTO_ERR_unknown_type,
-                               "bus answers health.req, ping and bus.instances, not %s",
-                               proto_type_name (req->type));
+    const bus_route_t *r = s_own;
+    while (r->type != PROTO_TYPE_COUNT && r->type != req->type)
+        r++;
+    proto_msg_t *rep = r->handler ? r->handler (req, self) : NULL;
+    if (!r->handler)
+        rep = proto_error_new (req, PROTO_ERR_unknown_type, "%s does not serve %s",
+                               MDP_BROKER_SERVICE, proto_type_name (req->type));
     proto_msg_destroy (&req);
     return rep;
 }

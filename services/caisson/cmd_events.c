@@ -82,14 +82,14 @@ parse (int argc, char **argv, opts_t *o)
     return stack_prepare (data, o->data, sizeof o->data);
 }
 
-/* Sends req (consumed) to event-log; returns the reply when its type is
- * want, else prints the error and returns NULL. */
+/* Sends req (consumed) to event-log; returns its declared reply, else
+ * prints the error and returns NULL. */
 static proto_msg_t *
-ask (opts_t *o, proto_msg_t *req, proto_type_t want)
+ask (opts_t *o, proto_msg_t *req)
 {
     proto_msg_t *rep = req ? bus_client_request (o->client, "event-log", req) : NULL;
     proto_msg_destroy (&req);
-    if (rep && rep->type == want)
+    if (rep && rep->type != PROTO_error)
         return rep;
     if (rep && rep->type == PROTO_error)
         fprintf (stderr, "caisson: %s: %s\n", rep->body.error.code, rep->body.error.message);
@@ -185,7 +185,7 @@ sync_tap (opts_t *o, bus_tap_t *tap)
             req->body.events_read.limit = 1;
             proto_set_str (&req->body.events_read.sync, token);
         }
-        proto_msg_t *rep = ask (o, req, PROTO_events_page);
+        proto_msg_t *rep = ask (o, req);
         if (!rep)
             return -1;
         proto_msg_destroy (&rep);
@@ -218,7 +218,7 @@ history (opts_t *o, uint64_t *last)
             if (o->run)
                 proto_set_str (&req->body.events_read.run, o->run);
         }
-        proto_msg_t *rep = ask (o, req, PROTO_events_page);
+        proto_msg_t *rep = ask (o, req);
         if (!rep)
             return -1;
         json_t *evs = any_json (&rep->body.events_page.events);
@@ -301,7 +301,7 @@ cmd_tap (opts_t *o)
 static int
 cmd_runs (opts_t *o)
 {
-    proto_msg_t *rep = ask (o, proto_msg_new (PROTO_runs_list, NULL), PROTO_runs_page);
+    proto_msg_t *rep = ask (o, proto_msg_new (PROTO_runs_list, NULL));
     if (!rep)
         return 1;
     json_t *runs = any_json (&rep->body.runs_page.runs);
@@ -344,7 +344,7 @@ cmd_show (opts_t *o)
         proto_set_str (&req->body.transcript_get.run, o->arg);
         proto_set_str (&req->body.transcript_get.format, o->json ? "jsonl" : "markdown");
     }
-    proto_msg_t *rep = ask (o, req, PROTO_transcript);
+    proto_msg_t *rep = ask (o, req);
     if (!rep)
         return 1;
     fputs (rep->body.transcript.text, stdout);
@@ -368,7 +368,7 @@ cmd_artifact (opts_t *o)
             proto_set_str (&req->body.artifact_get.hash, o->arg);
             req->body.artifact_get.offset = offset;
         }
-        proto_msg_t *rep = ask (o, req, PROTO_artifact_data);
+        proto_msg_t *rep = ask (o, req);
         if (!rep)
             return 1;
         const proto_artifact_data_t *b = &rep->body.artifact_data;
@@ -403,7 +403,7 @@ stats_row (const char *label, json_t *f)
 static int
 cmd_stats (opts_t *o)
 {
-    proto_msg_t *rep = ask (o, proto_msg_new (PROTO_stats_get, NULL), PROTO_stats);
+    proto_msg_t *rep = ask (o, proto_msg_new (PROTO_stats_get, NULL));
     if (!rep)
         return 1;
     json_t *s = any_json (&rep->body.stats.stats);

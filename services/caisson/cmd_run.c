@@ -242,7 +242,7 @@ poll_status (bus_client_t *c, const opts_t *o, const char *run)
     proto_msg_t *rep = bus_client_request (c, owner_of (c, run), req);
     proto_msg_destroy (&req);
     int rc = -1;
-    if (rep && rep->type == PROTO_run_info) {
+    if (rep && rep->type != PROTO_error) {
         const proto_run_info_t *b = &rep->body.run_info;
         if (!strcmp (b->status, "completed")) {
             if (!o->json)

@@ -89,7 +89,7 @@ tool_list (const opts_t *o)
     proto_msg_t *req = proto_msg_new (PROTO_tools_list, NULL);
     proto_msg_t *rep = ask (o, req);
     proto_msg_destroy (&req);
-    if (!rep || rep->type != PROTO_tools_catalogue) {
+    if (!rep || rep->type == PROTO_error) {
         proto_msg_destroy (&rep);
         return 3;
     }
@@ -141,7 +141,7 @@ tool_call (const opts_t *o)
     json_decref (args);
     proto_msg_t *rep = ask (o, req);
     proto_msg_destroy (&req);
-    if (!rep || rep->type != PROTO_tools_result) {
+    if (!rep || rep->type == PROTO_error) {
         proto_msg_destroy (&rep);
         return 3;
     }

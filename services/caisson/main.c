@@ -15,6 +15,7 @@
 #include "cmd_tool.h"
 #include "cmd_run.h"
 #include "keys.h"
+#include "llm_provider.h"
 #include "probe.h"
 #include "stack.h"
 #include "supervisor.h"
@@ -104,6 +105,17 @@ bin_dir (char *out, size_t outlen)
 
 /* ---- up ----------------------------------------------------------------- */
 
+/* The model set-up, for the person starting the stack: which providers
+ * have keys (names only) and the default model. */
+static void
+models_note (char *out, size_t outlen)
+{
+    char *keyed = llm_provider_keyed ();
+    snprintf (out, outlen, "  models   provider keys: %s; default model: %s\n", keyed,
+              llm_provider_default_model ());
+    free (keyed);
+}
+
 /* Runs the supervisor in this process. ready, when not -1, is a pipe to
  * the `up --detach` parent, told one line once the stack is healthy or
  * has failed to become so. */
@@ -136,12 +148,13 @@ run_stack (const args_t *a, int ready)
         close (ready);
     }
     else if (status == 0) {
-        char note[512] = "";
+        char note[512] = "", models[512];
         cmd_token_local (a->data, note, sizeof note);
-        printf ("caisson: 6 processes healthy in %lld ms\n%s"
+        models_note (models, sizeof models);
+        printf ("caisson: 6 processes healthy in %lld ms\n%s%s"
                 "  data     %s\n  logs     %s/log/*.log\n  bus      %s\n  events   %s"
                 "  (watch: caisson tap --data %s)\n  stop     Ctrl-C, or caisson down --data %s\n",
-                (long long) took, note, a->data, a->data, cfg_str ("CAISSON_BUS"),
+                (long long) took, note, models, a->data, a->data, cfg_str ("CAISSON_BUS"),
                 cfg_str ("CAISSON_BUS_SUB"), a->data, a->data);
     }
     if (ready < 0 && status == 0 && supervisor_offline_notice ())
@@ -168,6 +181,11 @@ cmd_up (const args_t *a)
         fprintf (stderr, "caisson: a stack is already running for %s (pid %d)\n", a->data,
                  (int) running);
         return 1;
+    }
+    char why[512];
+    if (llm_provider_check_default (why, sizeof why)) {
+        fprintf (stderr, "caisson: %s\n", why);
+        return 2;
     }
     if (stack_check_owner (a->data) || keys_prepare (a->data))
         return 1;
@@ -201,11 +219,12 @@ cmd_up (const args_t *a)
         waitpid (pid, NULL, 0);
         return 1;
     }
-    char note[512] = "";
+    char note[512] = "", models[512];
     cmd_token_local (a->data, note, sizeof note);
-    printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n%s"
+    models_note (models, sizeof models);
+    printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n%s%s"
             "  data %s, logs %s/log; stop with: caisson down --data %s\n",
-            strtok (line + 3, "\n"), (int) pid, note, a->data, a->data, a->data);
+            strtok (line + 3, "\n"), (int) pid, note, models, a->data, a->data, a->data);
     if (supervisor_offline_notice ())
         fprintf (stderr, "%s", supervisor_offline_notice ());
     return 0;
@@ -313,7 +332,7 @@ cmd_health (const args_t *a)
         rep = bus_client_request (client, a->prefix, req);
     }
     int status = 1;
-    if (rep && rep->type == PROTO_health_rep) {
+    if (rep && rep->type != PROTO_error) {
         const proto_health_rep_t *h = &rep->body.health_rep;
         printf ("{\"service\":\"%s\",\"instance\":\"%s\",\"version\":\"%s\","
                 "\"pid\":%llu,\"uptime_ms\":%llu}\n", h->service, h->instance, h->version,

@@ -18,7 +18,7 @@ probe_health (bus_client_t *client, const char *name, const char *instance,
     bus_client_set_timeout (client, timeout_ms, 0);
     proto_msg_t *rep = bus_client_request (client, address, req);
     proto_msg_destroy (&req);
-    if (rep && rep->type != PROTO_health_rep)
+    if (rep && rep->type == PROTO_error)
         proto_msg_destroy (&rep);
     return rep;
 }

@@ -189,7 +189,8 @@ supervisor_start (supervisor_t *self)
     if (offline) {
         if (spawn (self, &self->slots[REPLAY]))
             return -1;
-        clog_warn (NULL, "no model provider key: started the scripted model (llm-replay)");
+        clog_warn (NULL, "default model %s: started the scripted model (llm-replay)",
+                   llm_provider_default_model ());
     }
     publish (self);
     return 0;
@@ -198,12 +199,17 @@ supervisor_start (supervisor_t *self)
 const char *
 supervisor_offline_notice (void)
 {
-    const char *model = cfg_str ("MODEL");
-    if ((*model || llm_provider_configured ()) && strncmp (model, "replay", 6) != 0)
+    /* the scripted model is started whenever runs would use it: the
+     * default model is replay/... or replay-anthropic/..., whether MODEL
+     * says so or no provider has a key */
+    if (strncmp (llm_provider_default_model (), "replay", 6) != 0)
         return NULL;
+    if (*cfg_str ("MODEL"))
+        return "caisson: runs use the scripted model (caisson-llm-replay), as MODEL says.\n";
     return "caisson: *** NO MODEL PROVIDER KEY IS SET: runs use the scripted model "
-           "(caisson-llm-replay), which only knows its demo tasks. Set OPENAI_API_KEY or "
-           "ANTHROPIC_API_KEY (or MODEL) for a real model. ***\n";
+           "(caisson-llm-replay), which only knows its demo tasks. Set a provider key "
+           "(OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, GROQ_API_KEY, ...) or MODEL "
+           "for a real model. ***\n";
 }
 
 int

@@ -118,9 +118,10 @@ put_blob (MDB_txn *txn, void *arg)
     return rc;
 }
 
-static proto_msg_t *
-artifact_put (elog_t *el, const proto_msg_t *req)
+proto_msg_t *
+artifact_put (const proto_msg_t *req, void *arg)
 {
+    elog_t *el = svc_state (arg);
     put_t p = { .el = el, .b = &req->body.artifact_put, .ts = req->env.ts,
                 .user = req->env.user ? req->env.user : "" };
     unsigned char md[32];
@@ -221,9 +222,10 @@ get_blob (MDB_txn *txn, void *arg)
     return 0;
 }
 
-static proto_msg_t *
-artifact_get (elog_t *el, const proto_msg_t *req)
+proto_msg_t *
+artifact_get (const proto_msg_t *req, void *arg)
 {
+    elog_t *el = svc_state (arg);
     if (!hash_valid (req->body.artifact_get.hash))
         return proto_error_new (req, PROTO_ERR_bad_hash,
                                 "artifact.get: field hash must be 64 lower-case hex digits");
@@ -239,16 +241,6 @@ artifact_get (elog_t *el, const proto_msg_t *req)
         return proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (code));
     }
     return g.rep;
-}
-
-proto_msg_t *
-artifact_handle (elog_t *el, const proto_msg_t *req)
-{
-    if (req->type == PROTO_artifact_put)
-        return artifact_put (el, req);
-    if (req->type == PROTO_artifact_get)
-        return artifact_get (el, req);
-    return NULL;
 }
 
 /* ---- retention ------------------------------------------------------------- */

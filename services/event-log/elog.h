@@ -71,10 +71,15 @@ bool elog_may_read_key (MDB_txn *txn, elog_t *el, const proto_msg_t *req, const 
 /* One stored event map decoded to JSON (data included), or NULL. */
 json_t *elog_event_json (const MDB_val *val);
 
-/* Handlers, each answering one request type; NULL for others. */
-proto_msg_t *reader_handle (elog_t *el, const proto_msg_t *req);
-proto_msg_t *artifact_handle (elog_t *el, const proto_msg_t *req);
-proto_msg_t *transcript_handle (elog_t *el, const proto_msg_t *req);
+/* Route handlers (bus_handler_fn), one per request type, named after it:
+ * arg is the svc_t whose state is the elog_t. */
+proto_msg_t *reader_run_record_get (const proto_msg_t *req, void *arg);
+proto_msg_t *reader_runs_list (const proto_msg_t *req, void *arg);
+proto_msg_t *reader_events_read (const proto_msg_t *req, void *arg);
+proto_msg_t *reader_stats_get (const proto_msg_t *req, void *arg);
+proto_msg_t *artifact_put (const proto_msg_t *req, void *arg);
+proto_msg_t *artifact_get (const proto_msg_t *req, void *arg);
+proto_msg_t *transcript_get (const proto_msg_t *req, void *arg);
 
 /* Deletes runs started before cutoff_us, their events, and the artifacts
  * only they referenced. Returns how many runs went, or -1. */

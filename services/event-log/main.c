@@ -108,21 +108,23 @@ teardown (svc_t *svc)
 }
 
 static proto_msg_t *
-handle (const proto_msg_t *req, void *arg)
+append (const proto_msg_t *req, void *arg)
 {
     elog_t *el = svc_state (arg);
-    if (req->type == PROTO_event_append)
-        return journal_append (el->journal, req);
-    proto_msg_t *rep = reader_handle (el, req);
-    if (!rep)
-        rep = artifact_handle (el, req);
-    if (!rep)
-        rep = transcript_handle (el, req);
-    if (!rep)
-        rep = proto_error_new (req, PROTO_ERR_unknown_type, "event-log does not serve %s",
-                               proto_type_name (req->type));
-    return rep;
+    return journal_append (el->journal, req);
 }
+
+static const bus_route_t routes[] = {
+    { PROTO_event_append, append },
+    { PROTO_run_record_get, reader_run_record_get },
+    { PROTO_runs_list, reader_runs_list },
+    { PROTO_events_read, reader_events_read },
+    { PROTO_stats_get, reader_stats_get },
+    { PROTO_transcript_get, transcript_get },
+    { PROTO_artifact_put, artifact_put },
+    { PROTO_artifact_get, artifact_get },
+    BUS_ROUTES_END
+};
 
 int
 main (int argc, char **argv)
@@ -130,7 +132,7 @@ main (int argc, char **argv)
     static const svc_def_t def = {
         .name = "event-log",
         .summary = "durable events, transcripts, artifacts, replay and the live tap",
-        .handler = handle,
+        .routes = routes,
         .setup = setup,
         .teardown = teardown,
     };

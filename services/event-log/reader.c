@@ -31,9 +31,10 @@ get_run (MDB_txn *txn, void *arg)
     return 0;
 }
 
-static proto_msg_t *
-run_record_get (elog_t *el, const proto_msg_t *req)
+proto_msg_t *
+reader_run_record_get (const proto_msg_t *req, void *arg)
 {
+    elog_t *el = svc_state (arg);
     get_t g = { el, req->body.run_record_get.run, NULL };
     if (store_read (el->store, get_run, &g))
         return proto_error_new (req, PROTO_ERR_store_failed, "%s", mdb_strerror (store_error (el->store)));
@@ -113,9 +114,10 @@ list_runs (MDB_txn *txn, void *arg)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static proto_msg_t *
-runs_list (elog_t *el, const proto_msg_t *req)
+proto_msg_t *
+reader_runs_list (const proto_msg_t *req, void *arg)
 {
+    elog_t *el = svc_state (arg);
     list_t l = { el, req, &req->body.runs_list, json_array (), "" };
     proto_msg_t *rep = NULL;
     if (store_read (el->store, list_runs, &l))
@@ -237,9 +239,10 @@ read_events (MDB_txn *txn, void *arg)
     return rc;
 }
 
-static proto_msg_t *
-events_read (elog_t *el, const proto_msg_t *req)
+proto_msg_t *
+reader_events_read (const proto_msg_t *req, void *arg)
 {
+    elog_t *el = svc_state (arg);
     const proto_events_read_t *q = &req->body.events_read;
     if (q->run && !elog_run_valid (q->run))
         return proto_error_new (req, PROTO_ERR_bad_run, "events.read: field run must be a 26-character id");
@@ -412,9 +415,10 @@ figures (group_t *g)
     return out;
 }
 
-static proto_msg_t *
-stats_get (elog_t *el, const proto_msg_t *req)
+proto_msg_t *
+reader_stats_get (const proto_msg_t *req, void *arg)
 {
+    elog_t *el = svc_state (arg);
     stats_t s = { el, req->body.stats_get.since, NULL, 0 };
     int failed = store_read (el->store, scan_runs, &s);
     json_t *out = json_pack ("{s:{}, s:{}, s:{}}", "all", "byModel", "byPromptVersion");
@@ -440,16 +444,4 @@ stats_get (elog_t *el, const proto_msg_t *req)
         proto_msg_destroy (&rep);
     json_decref (out);
     return rep;
-}
-
-proto_msg_t *
-reader_handle (elog_t *el, const proto_msg_t *req)
-{
-    switch (req->type) {
-    case PROTO_run_record_get: return run_record_get (el, req);
-    case PROTO_runs_list: return runs_list (el, req);
-    case PROTO_events_read: return events_read (el, req);
-    case PROTO_stats_get: return stats_get (el, req);
-    default: return NULL;
-    }
 }

@@ -245,10 +245,9 @@ render (MDB_txn *txn, void *arg)
 }
 
 proto_msg_t *
-transcript_handle (elog_t *el, const proto_msg_t *req)
+transcript_get (const proto_msg_t *req, void *arg)
 {
-    if (req->type != PROTO_transcript_get)
-        return NULL;
+    elog_t *el = svc_state (arg);
     const proto_transcript_get_t *q = &req->body.transcript_get;
     const char *format = q->format ? q->format : "jsonl";
     if (strcmp (format, "jsonl") && strcmp (format, "markdown"))

@@ -123,6 +123,8 @@ cassette_reply_clear (cassette_reply_t *reply)
 {
     free (reply->error);
     free (reply->text);
+    free (reply->fault_type);
+    free (reply->fault_message);
     json_decref (reply->tool_calls);
     memset (reply, 0, sizeof *reply);
 }
@@ -360,10 +362,18 @@ play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *result
             json_object_set_new (fault, "_done", json_integer (done + 1));
         pthread_mutex_unlock (&self->lock);
         if (fire) {
+            int status = atoi (kind);
             reply->fault = strcmp (kind, "429") == 0 ? FAULT_429
                          : strcmp (kind, "500") == 0 ? FAULT_500
                          : strcmp (kind, "stall") == 0 ? FAULT_STALL
-                         : strcmp (kind, "cut") == 0 ? FAULT_CUT : FAULT_NONE;
+                         : strcmp (kind, "cut") == 0 ? FAULT_CUT
+                         : strcmp (kind, "error") == 0 ? FAULT_ERROR
+                         : status >= 400 && status < 600 ? FAULT_STATUS : FAULT_NONE;
+            reply->fault_status = status;
+            const char *type = json_string_value (json_object_get (fault, "type"));
+            const char *msg = json_string_value (json_object_get (fault, "message"));
+            reply->fault_type = type ? strdup (type) : NULL;
+            reply->fault_message = msg ? strdup (msg) : NULL;
             reply->retry_after = (uint64_t) json_integer_value (json_object_get (fault,
                                                                                  "retryAfter"));
         }
@@ -372,6 +382,9 @@ play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *result
     reply->latency_ms = (uint64_t) json_integer_value (lat);
     json_t *chunk = json_object_get (turn, "chunk") ?: json_object_get (c->root, "chunk");
     reply->chunk = (uint64_t) json_integer_value (chunk);
+    snprintf (reply->finish, sizeof reply->finish, "%s",
+              json_string_value (json_object_get (turn, "finish")) ?: "");
+    reply->no_usage = json_is_false (json_object_get (turn, "usage"));
     const char *text = json_string_value (json_object_get (turn, "text"));
     if (text)
         reply->text = expand (text, history);

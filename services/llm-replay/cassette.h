@@ -19,7 +19,11 @@ typedef struct _cassette_set_t cassette_set_t;
 /* A conversation, whatever protocol it came in: an array of
  * {role: user|assistant|tool, content: string}. */
 
-typedef enum { FAULT_NONE, FAULT_429, FAULT_500, FAULT_STALL, FAULT_CUT } fault_t;
+/* FAULT_STATUS: answer fault_status (401, 422, ...) with an error body;
+ * FAULT_ERROR: half the stream, then the protocol's error event. */
+typedef enum {
+    FAULT_NONE, FAULT_429, FAULT_500, FAULT_STALL, FAULT_CUT, FAULT_STATUS, FAULT_ERROR
+} fault_t;
 
 /* What to send for one request. */
 typedef struct {
@@ -27,6 +31,12 @@ typedef struct {
     char *error;                /* the error message when status != 200 */
     fault_t fault;
     uint64_t retry_after;       /* seconds, for FAULT_429 */
+    int fault_status;           /* for FAULT_STATUS */
+    char *fault_type;           /* FAULT_ERROR's error type (overloaded_error), or NULL */
+    char *fault_message;        /* the fault's message, or NULL for a default */
+    char finish[32];            /* the turn's end: stop, tool_calls, length,
+                                   content_filter; "" for stop or tool_calls */
+    bool no_usage;              /* send no token usage */
     uint64_t latency_ms;        /* before the first byte */
     uint64_t chunk;             /* bytes per text delta / write; 0: whole */
     char *text;                 /* the turn's text (may be NULL) */

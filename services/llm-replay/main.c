@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ static volatile sig_atomic_t s_stop;
 static cassette_set_t *s_set;
 static uint64_t s_extra_latency_ms;
 static gaps_t *s_gaps;
+static atomic_ulong s_requests;     /* model requests answered, for GET /stats */
+static const char *s_key;           /* CAISSON_LLM_REPLAY_KEY: "" for none */
 
 typedef struct {
     char *buf;
@@ -238,7 +241,14 @@ answer_error (struct MHD_Connection *con, bool anthropic, int status, const char
 static enum MHD_Result
 answer_stats (struct MHD_Connection *con)
 {
-    char *body = gaps_json (s_gaps);
+    char *gaps = gaps_json (s_gaps);
+    json_t *doc = gaps ? json_loads (gaps, 0, NULL) : NULL;
+    free (gaps);
+    if (!doc)
+        return MHD_NO;
+    json_object_set_new (doc, "requests", json_integer ((json_int_t) atomic_load (&s_requests)));
+    char *body = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
     if (!body)
         return MHD_NO;
     struct MHD_Response *rsp = MHD_create_response_from_buffer (strlen (body), body,
@@ -253,6 +263,7 @@ static enum MHD_Result
 play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
 {
     json_error_t jerr;
+    atomic_fetch_add (&s_requests, 1);
     json_t *req = json_loadb (up->buf ? up->buf : "", up->len, 0, &jerr);
     if (!json_is_object (req)) {
         json_decref (req);
@@ -272,10 +283,14 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     json_decref (conv);
     json_decref (tools);
     enum MHD_Result rc;
-    if (r.status != 200 || r.fault == FAULT_429 || r.fault == FAULT_500) {
-        int status = r.status != 200 ? r.status : r.fault == FAULT_429 ? 429 : 500;
-        const char *msg = r.error ? r.error : status == 429 ? "rate limited (scripted fault)"
-                                                            : "server error (scripted fault)";
+    if (r.status != 200 || r.fault == FAULT_429 || r.fault == FAULT_500
+        || r.fault == FAULT_STATUS) {
+        int status = r.status != 200 ? r.status : r.fault == FAULT_429 ? 429
+                   : r.fault == FAULT_500 ? 500 : r.fault_status;
+        const char *msg = r.error ? r.error : r.fault_message ? r.fault_message
+                        : status == 429 ? "rate limited (scripted fault)"
+                        : status >= 500 ? "server error (scripted fault)"
+                                        : "request refused (scripted fault)";
         clog_warn (NULL, "answering %d: %s", status, msg);
         rc = answer_error (con, anthropic, status, msg, r.retry_after);
     }
@@ -287,6 +302,10 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
         s->write = r.chunk;
         s->latency_ms = r.latency_ms + s_extra_latency_ms;
         s->key = key;
+        if (r.fault == FAULT_ERROR && s->body) {
+            s->body = render_error_midway (s->body, anthropic, r.fault_type, r.fault_message);
+            s->len = strlen (s->body);
+        }
         if (r.fault == FAULT_CUT || r.fault == FAULT_STALL) {
             s->cut_at = s->len / 2 ? s->len / 2 : 1;
             s->stall = r.fault == FAULT_STALL;
@@ -302,6 +321,20 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     cassette_reply_clear (&r);
     json_decref (req);
     return rc;
+}
+
+/* With CAISSON_LLM_REPLAY_KEY set, a request must carry that key the way
+ * either protocol sends it. */
+static bool
+key_ok (struct MHD_Connection *con)
+{
+    const char *want = s_key;
+    if (!*want)
+        return true;
+    const char *bearer = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "Authorization");
+    const char *xkey = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "x-api-key");
+    return (bearer && strncmp (bearer, "Bearer ", 7) == 0 && strcmp (bearer + 7, want) == 0)
+        || (xkey && strcmp (xkey, want) == 0);
 }
 
 static enum MHD_Result
@@ -350,6 +383,10 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
                              0);
     if (up->too_big)
         return answer_error (con, anthropic, 413, "request body larger than 16 MiB", 0);
+    if (!key_ok (con)) {
+        atomic_fetch_add (&s_requests, 1);
+        return answer_error (con, anthropic, 401, "invalid api key (scripted model)", 0);
+    }
     return play (con, up, anthropic);
 }
 
@@ -385,6 +422,7 @@ main (int argc, char **argv)
         dir = CAISSON_CASSETTE_DIR;
     uint64_t port = cfg_u64 ("CAISSON_LLM_REPLAY_PORT");
     s_extra_latency_ms = cfg_u64 ("CAISSON_LLM_REPLAY_LATENCY_MS");
+    s_key = cfg_str ("CAISSON_LLM_REPLAY_KEY");
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             svc_usage ("caisson-llm-replay", "the scripted model: plays cassettes over the "

@@ -122,13 +122,16 @@ render_openai (const cassette_reply_t *r, const char *model, uint64_t input_toke
         free (wire);
         free (args);
     }
-    const char *finish = json_array_size (r->tool_calls) ? "tool_calls" : "stop";
+    const char *finish = r->finish[0] ? r->finish
+                       : json_array_size (r->tool_calls) ? "tool_calls" : "stop";
     event (&o, NULL, oai_chunk (model, json_object (), json_string (finish)));
-    event (&o, NULL, json_pack ("{s:s, s:s, s:[], s:{s:I, s:I, s:{s:i}}}", "id", "chatcmpl-replay",
-                                "object", "chat.completion.chunk", "choices", "usage",
-                                "prompt_tokens", (json_int_t) input_tokens, "completion_tokens",
-                                (json_int_t) out_tokens (r), "prompt_tokens_details",
-                                "cached_tokens", 0));
+    if (!r->no_usage)
+        event (&o, NULL, json_pack ("{s:s, s:s, s:[], s:{s:I, s:I, s:{s:i}}}", "id",
+                                    "chatcmpl-replay", "object", "chat.completion.chunk",
+                                    "choices", "usage", "prompt_tokens",
+                                    (json_int_t) input_tokens, "completion_tokens",
+                                    (json_int_t) out_tokens (r), "prompt_tokens_details",
+                                    "cached_tokens", 0));
     put (&o, "data: [DONE]\n\n", 14);
     if (o.oom) {
         free (o.buf);
@@ -137,16 +140,33 @@ render_openai (const cassette_reply_t *r, const char *model, uint64_t input_toke
     return o.buf;
 }
 
+/* The turn's end in Anthropic's words. */
+static const char *
+anthropic_stop (const cassette_reply_t *r)
+{
+    if (strcmp (r->finish, "length") == 0)
+        return "max_tokens";
+    if (strcmp (r->finish, "content_filter") == 0)
+        return "refusal";
+    if (strcmp (r->finish, "stop") == 0)
+        return "end_turn";
+    return json_array_size (r->tool_calls) ? "tool_use" : "end_turn";
+}
+
 char *
 render_anthropic (const cassette_reply_t *r, const char *model, uint64_t input_tokens)
 {
     out_t o = { 0 };
-    event (&o, "message_start",
-           json_pack ("{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:{s:I, s:i, s:i, s:i}}}", "type",
-                      "message_start", "message", "id", "msg_replay", "type", "message", "role",
-                      "assistant", "model", model, "content", "usage", "input_tokens",
-                      (json_int_t) input_tokens, "output_tokens", 1,
-                      "cache_read_input_tokens", 0, "cache_creation_input_tokens", 0));
+    json_t *start = json_pack ("{s:s, s:{s:s, s:s, s:s, s:s, s:[]}}", "type", "message_start",
+                               "message", "id", "msg_replay", "type", "message", "role",
+                               "assistant", "model", model, "content");
+    if (!r->no_usage)
+        json_object_set_new (json_object_get (start, "message"), "usage",
+                             json_pack ("{s:I, s:i, s:i, s:i}", "input_tokens",
+                                        (json_int_t) input_tokens, "output_tokens", 1,
+                                        "cache_read_input_tokens", 0,
+                                        "cache_creation_input_tokens", 0));
+    event (&o, "message_start", start);
     event (&o, "ping", json_pack ("{s:s}", "type", "ping"));
     int block = 0;
     if (r->text && *r->text) {
@@ -187,10 +207,12 @@ render_anthropic (const cassette_reply_t *r, const char *model, uint64_t input_t
         free (wire);
         free (args);
     }
-    event (&o, "message_delta",
-           json_pack ("{s:s, s:{s:s, s:n}, s:{s:I}}", "type", "message_delta", "delta",
-                      "stop_reason", json_array_size (r->tool_calls) ? "tool_use" : "end_turn",
-                      "stop_sequence", "usage", "output_tokens", (json_int_t) out_tokens (r)));
+    json_t *delta = json_pack ("{s:s, s:{s:s, s:n}}", "type", "message_delta", "delta",
+                               "stop_reason", anthropic_stop (r), "stop_sequence");
+    if (!r->no_usage)
+        json_object_set_new (delta, "usage", json_pack ("{s:I}", "output_tokens",
+                                                        (json_int_t) out_tokens (r)));
+    event (&o, "message_delta", delta);
     event (&o, "message_stop", json_pack ("{s:s}", "type", "message_stop"));
     if (o.oom) {
         free (o.buf);
@@ -210,5 +232,41 @@ render_error (bool anthropic, int status, const char *message)
         : json_pack ("{s:{s:s, s:s}}", "error", "message", message, "type", type);
     char *out = json_dumps (body, JSON_COMPACT);
     json_decref (body);
+    return out;
+}
+
+char *
+render_error_event (bool anthropic, const char *type, const char *message)
+{
+    out_t o = { 0 };
+    if (anthropic)
+        event (&o, "error", json_pack ("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
+                                       type, "message", message));
+    else
+        event (&o, NULL, json_pack ("{s:{s:s, s:s}}", "error", "message", message, "type",
+                                    type));
+    if (o.oom) {
+        free (o.buf);
+        return NULL;
+    }
+    return o.buf;
+}
+
+char *
+render_error_midway (char *body, bool anthropic, const char *type, const char *message)
+{
+    char *end = strstr (body + strlen (body) / 2, "\n\n");
+    size_t keep = end ? (size_t) (end - body) + 2 : strlen (body);
+    char *ev = render_error_event (anthropic, type ? type : "overloaded_error",
+                                   message ? message : "Overloaded");
+    size_t n = ev ? strlen (ev) : 0;
+    char *out = realloc (body, keep + n + 1);
+    if (!out) {
+        free (ev);
+        return body;
+    }
+    memcpy (out + keep, ev ? ev : "", n);
+    out[keep + n] = '\0';
+    free (ev);
     return out;
 }

@@ -8,6 +8,14 @@
  * before the protocol says it is complete is an error ("stream cut"), so a
  * cut response is never mistaken for an answer.
  *
+ * How a turn ended is llm_turn_t.finish, one of llm_finish_t whatever the
+ * protocol said: OpenAI finish_reason stop / tool_calls / length /
+ * content_filter, Anthropic stop_reason end_turn / stop_sequence /
+ * tool_use / max_tokens / refusal. A turn that hit its output limit
+ * (LLM_FINISH_LENGTH) is complete as a stream but not as an answer: its
+ * text, and any tool call's arguments, may stop mid-way; the caller
+ * decides (ask to continue, or end the run as truncated).
+ *
  * The request side (llm_openai.c, llm_anthropic.c) builds a request body
  * from a protocol-neutral conversation: a JSON array of
  *   {role:"user", content}
@@ -28,6 +36,23 @@
 
 typedef enum { LLM_OPENAI, LLM_ANTHROPIC } llm_proto_t;
 
+/* How a model turn ended. */
+typedef enum {
+    LLM_FINISH_NONE,            /* not ended: an error, or still streaming */
+    LLM_FINISH_STOP,            /* the model's answer is complete */
+    LLM_FINISH_TOOL_CALLS,      /* it asks for the turn's tool calls */
+    LLM_FINISH_LENGTH,          /* cut at the output token limit */
+    LLM_FINISH_FILTER,          /* refused by the provider's content filter */
+    LLM_FINISH_ERROR            /* the call failed (llm_result_t.error says why) */
+} llm_finish_t;
+
+/* "stop", "tool_calls", "length", "content_filter", "error", "none". */
+const char *llm_finish_name (llm_finish_t finish);
+
+/* The finish a protocol's stop reason means; an unknown or missing one is
+ * TOOL_CALLS when the turn has calls, else STOP. */
+llm_finish_t llm_finish_of (llm_proto_t proto, const char *stop, size_t ncalls);
+
 typedef struct {
     char *id;
     char *name;                 /* as the tool-runner knows it (dots decoded) */
@@ -41,10 +66,14 @@ typedef struct {
     size_t text_len, text_cap;
     llm_call_t calls[LLM_MAX_CALLS];
     size_t ncalls;
-    char stop[32];              /* the provider's stop / finish reason */
+    char stop[32];              /* the provider's stop / finish reason, verbatim */
+    llm_finish_t finish;        /* what stop means; set by llm_stream_finish */
     uint64_t input_tokens, output_tokens, cached_tokens, cache_write_tokens;
+    bool usage;                 /* the provider reported usage */
+    bool estimated;             /* no usage came: tokens are llm_turn_estimate's */
     bool complete;              /* [DONE] or message_stop seen */
-    char error[256];            /* a provider error or a parse fault */
+    bool retryable;             /* error is a provider fault worth another try */
+    char error[512];            /* a provider error or a parse fault */
 } llm_turn_t;
 
 typedef struct _llm_stream_t llm_stream_t;
@@ -65,12 +94,26 @@ int llm_stream_finish (llm_stream_t *self);
 /* The turn built so far (borrowed). */
 llm_turn_t *llm_stream_turn (llm_stream_t *self);
 
+/* When the provider sent no usage (turn->usage false), estimates it so a
+ * token budget still counts: input = request_bytes / 4, output = (text +
+ * tool names and arguments) bytes / 4, at least 1 each, and sets
+ * turn->estimated. Four bytes a token is the usual rule of thumb for
+ * English and code; it is an estimate, flagged as one, not a count. */
+void llm_turn_estimate (llm_turn_t *turn, size_t request_bytes);
+
 /* Accumulators the protocol parsers share. Each returns 0 or -1. */
 int llm_turn_text (llm_turn_t *turn, const char *text, size_t len);
 llm_call_t *llm_turn_call (llm_turn_t *turn, size_t index);
 int llm_call_args (llm_turn_t *turn, llm_call_t *call, const char *frag, size_t len);
 void llm_turn_fail (llm_turn_t *turn, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
+
+/* Whether a provider error of this type (OpenAI error.type, Anthropic
+ * error.type; NULL when none) may succeed if tried again: not for
+ * requests the provider calls invalid, unauthenticated, forbidden or not
+ * found, which fail the same way every time; yes for the rest
+ * (overloaded_error, api_error, rate limits, server errors). */
+bool llm_error_retryable (const char *type);
 
 /* Protocol event handlers (one SSE event's data). Return 0 or -1. */
 int llm_openai_event (llm_turn_t *turn, const char *data, size_t len,

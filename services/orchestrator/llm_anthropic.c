@@ -26,6 +26,7 @@ usage (llm_turn_t *turn, const json_t *u)
 {
     if (!json_is_object (u))
         return;
+    turn->usage = true;
     if (json_is_integer (json_object_get (u, "input_tokens")))
         turn->input_tokens = count (u, "input_tokens");
     if (json_is_integer (json_object_get (u, "output_tokens")))
@@ -118,9 +119,10 @@ event (llm_turn_t *turn, const json_t *root, llm_delta_fn *fn, void *arg)
         turn->complete = true;
     else if (strcmp (type, "error") == 0) {
         json_t *err = json_object_get (root, "error");
-        llm_turn_fail (turn, "provider error: %s: %s",
-                       json_string_value (json_object_get (err, "type")) ?: "error",
+        const char *etype = json_string_value (json_object_get (err, "type"));
+        llm_turn_fail (turn, "provider error: %s: %s", etype ? etype : "error",
                        json_string_value (json_object_get (err, "message")) ?: "(no message)");
+        turn->retryable = llm_error_retryable (etype);
         return -1;
     }
     return 0;                   /* ping, content_block_stop, and future event types */

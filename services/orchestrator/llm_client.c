@@ -270,7 +270,8 @@ on_retry (zloop_t *loop, int timer_id, void *arg)
     llm_req_t *req = arg;
     req->retry_timer = -1;
     if (attempt (req)) {
-        llm_result_t r = { NULL, "cannot start the model request", req->attempts, 0 };
+        llm_result_t r = { NULL, "cannot start the model request", req->attempts, 0,
+                           LLM_FINISH_ERROR, false };
         req->done (&r, req->arg);
         free_req (req);
     }
@@ -290,19 +291,58 @@ backoff_ms (const llm_req_t *req)
     return base * 3 / 4 + (uint64_t) (random () % (long) (base / 2 + 1));
 }
 
+/* Whether an HTTP error status may succeed on another try: timeouts,
+ * conflicts, rate limits and server faults; not a request the provider
+ * rejected (400 bad, 401 key, 403 forbidden, 404 model, 413, 422). */
+static bool
+status_retryable (long status)
+{
+    return status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+/* An HTTP error in the provider's words: its error body's type and
+ * message (OpenAI {"error":{message,type}}, Anthropic {"type":"error",
+ * "error":{type,message}}, Mistral {"object":"error","message",...}),
+ * else the body as it came. */
+static void
+http_error (const llm_req_t *req, char *why, size_t whylen)
+{
+    json_t *body = json_loads (req->errbody, 0, NULL);
+    json_t *err = json_object_get (body, "error");
+    if (!json_is_object (err))
+        err = body;
+    const char *msg = json_string_value (json_object_get (err, "message"));
+    const char *type = json_string_value (json_object_get (err, "type"));
+    if (msg)
+        snprintf (why, whylen, "model answered HTTP %ld: %s%s%.400s", req->status,
+                  type ? type : "", type ? ": " : "", msg);
+    else
+        snprintf (why, whylen, "model answered HTTP %ld: %.400s", req->status, req->errbody);
+    json_decref (body);
+}
+
 static void
 finish (llm_req_t *req, CURLcode code)
 {
     char why[700];
-    const llm_turn_t *turn = NULL;
+    llm_turn_t *turn = NULL;
+    llm_turn_t *t = llm_stream_turn (req->stream);
     bool retryable = false;
     if (req->status == 0)
         curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &req->status);
-    if (req->status == 200 && code == CURLE_OK) {
-        if (llm_stream_finish (req->stream) == 0)
-            turn = llm_stream_turn (req->stream);
+    if (req->status == 200 && t->error[0]) {
+        /* the stream's own fault (a provider error event, a parse fault):
+         * curl only saw the write callback refuse the rest */
+        snprintf (why, sizeof why, "%s", t->error);
+        retryable = strncmp (why, "provider error", 14) ? true : t->retryable;
+    }
+    else if (req->status == 200 && code == CURLE_OK) {
+        if (llm_stream_finish (req->stream) == 0) {
+            turn = t;
+            llm_turn_estimate (turn, strlen (req->body));
+        }
         else {
-            snprintf (why, sizeof why, "%s", llm_stream_turn (req->stream)->error);
+            snprintf (why, sizeof why, "%s", t->error);
             retryable = strncmp (why, "stream cut", 10) == 0;
         }
     }
@@ -312,8 +352,8 @@ finish (llm_req_t *req, CURLcode code)
         retryable = true;
     }
     else {
-        snprintf (why, sizeof why, "model answered HTTP %ld: %.400s", req->status, req->errbody);
-        retryable = req->status == 429 || req->status >= 500;
+        http_error (req, why, sizeof why);
+        retryable = status_retryable (req->status);
     }
     curl_multi_remove_handle (req->client->multi, req->easy);
     curl_easy_cleanup (req->easy);
@@ -327,7 +367,8 @@ finish (llm_req_t *req, CURLcode code)
             return;
         }
     }
-    llm_result_t r = { turn, turn ? NULL : why, req->attempts, req->status };
+    llm_result_t r = { turn, turn ? NULL : why, req->attempts, req->status,
+                       turn ? turn->finish : LLM_FINISH_ERROR, !turn && retryable };
     req->done (&r, req->arg);
     free_req (req);
 }
@@ -363,7 +404,7 @@ llm_client_post (llm_client_t *self, const llm_provider_t *p, const char *body,
     const char *base = llm_provider_url (p);
     const char *path = p->proto == LLM_ANTHROPIC ? "/messages" : "/chat/completions";
     req->url = malloc (strlen (base) + strlen (path) + 1);
-    req->body = strdup (body);
+    req->body = llm_provider_adapt (p, body);
     if (!req->url || !req->body) {
         free_req (req);
         return NULL;

@@ -5,8 +5,12 @@
  * callback a zloop timer), so a thousand runs streaming at once cost no
  * thread. A call streams its body into an llm_stream_t, hands text deltas
  * to the caller as they come, and retries 429, 5xx, transport failures and
- * cut or stalled streams with exponential backoff and jitter, honouring
+ * cut or stalled streams and transient provider errors sent mid-stream
+ * (overloaded_error) with exponential backoff and jitter, honouring
  * Retry-After, as long as the retry fits before the caller's deadline.
+ * Requests that cannot succeed (HTTP 4xx but 408/409/429, invalid-request
+ * errors) are tried once. The provider's request quirks (its table
+ * entry's flags) are applied to the body here.
  * API keys go into request headers only, never into logs or errors. */
 #ifndef CAISSON_LLM_CLIENT_H
 #define CAISSON_LLM_CLIENT_H
@@ -18,11 +22,28 @@
 typedef struct _llm_client_t llm_client_t;
 typedef struct _llm_req_t llm_req_t;
 
+/* One call's outcome. How the turn ended is `finish`:
+ *   LLM_FINISH_STOP, LLM_FINISH_TOOL_CALLS: a normal turn;
+ *   LLM_FINISH_LENGTH: the model hit its output limit (text or a tool
+ *     call's arguments may be cut): the caller asks it to continue or
+ *     ends the run as truncated, never as completed;
+ *   LLM_FINISH_FILTER: the provider refused (content filter);
+ *   LLM_FINISH_ERROR: turn is NULL and error is the provider's own words
+ *     ("model answered HTTP 401: authentication_error: invalid x-api-key",
+ *     "provider error: overloaded_error: Overloaded") or the transport's; retryable says
+ *     whether the last failure was of a kind worth retrying (it was
+ *     retried until the retries or the deadline ran out) or could never
+ *     succeed (HTTP 400, 401, 403, 404, 413, 422, or an invalid-request
+ *     error in the stream: tried once).
+ * turn->estimated says the token counts are estimates (llm_turn_estimate)
+ * because the provider sent no usage. */
 typedef struct {
     const llm_turn_t *turn;     /* the complete turn, or NULL on failure */
     const char *error;          /* why it failed (after retries), or NULL */
     int attempts;               /* how many HTTP requests it took */
     long http_status;           /* of the last attempt; 0: no response */
+    llm_finish_t finish;        /* turn->finish, or LLM_FINISH_ERROR */
+    bool retryable;             /* on error: the last failure was transient */
 } llm_result_t;
 
 /* Called once per call, unless cancelled. The request is freed when it

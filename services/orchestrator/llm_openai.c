@@ -70,12 +70,17 @@ chunk (llm_turn_t *turn, const json_t *root, llm_delta_fn *fn, void *arg)
     json_t *err = json_object_get (root, "error");
     if (err && !json_is_null (err)) {
         json_t *msg = json_object_get (err, "message");
-        llm_turn_fail (turn, "provider error: %s",
+        const char *type = json_string_value (json_object_get (err, "type"));
+        llm_turn_fail (turn, "provider error: %s%s%s", type ? type : "", type ? ": " : "",
                        json_is_string (msg) ? json_string_value (msg) : "(no message)");
+        turn->retryable = llm_error_retryable (type);
         return -1;
     }
     json_t *usage = json_object_get (root, "usage");
+    if (!json_is_object (usage))    /* Groq's older streams: x_groq.usage */
+        usage = json_object_get (json_object_get (root, "x_groq"), "usage");
     if (json_is_object (usage)) {
+        turn->usage = true;
         turn->input_tokens = count (usage, "prompt_tokens");
         turn->output_tokens = count (usage, "completion_tokens");
         turn->cached_tokens = count (json_object_get (usage, "prompt_tokens_details"),

@@ -1,28 +1,56 @@
 /* llm_provider: the provider table (see llm_provider.h). Every provider
- * but Anthropic speaks OpenAI Chat Completions. */
+ * but Anthropic speaks OpenAI Chat Completions.
+ *
+ * Quirks, from the providers' documentation and reported failures:
+ * Mistral answers 422 "extra_forbidden" to `stream_options` and includes
+ * usage in its last chunk unasked. Groq accepts `stream_options` (older
+ * streams carried usage under `x_groq`, which llm_openai.c also reads).
+ * Gemini's OpenAI-compatible endpoint takes the OpenAI request as is. */
 #include "llm_provider.h"
+#include "cfg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const llm_provider_t table[] = {
-    { "openai", LLM_OPENAI, "https://api.openai.com/v1", "OPENAI_BASE_URL", "OPENAI_API_KEY" },
-    { "anthropic", LLM_ANTHROPIC, "https://api.anthropic.com/v1", "ANTHROPIC_BASE_URL",
-      "ANTHROPIC_API_KEY" },
-    { "groq", LLM_OPENAI, "https://api.groq.com/openai/v1", "GROQ_BASE_URL", "GROQ_API_KEY" },
-    { "mistral", LLM_OPENAI, "https://api.mistral.ai/v1", "MISTRAL_BASE_URL", "MISTRAL_API_KEY" },
-    { "cerebras", LLM_OPENAI, "https://api.cerebras.ai/v1", "CEREBRAS_BASE_URL",
-      "CEREBRAS_API_KEY" },
-    { "openrouter", LLM_OPENAI, "https://openrouter.ai/api/v1", "OPENROUTER_BASE_URL",
-      "OPENROUTER_API_KEY" },
-    { "ollama", LLM_OPENAI, "http://127.0.0.1:11434/v1", "OLLAMA_BASE_URL", NULL },
-    { "vllm", LLM_OPENAI, "http://127.0.0.1:8000/v1", "VLLM_BASE_URL", "VLLM_API_KEY" },
-    { "llamacpp", LLM_OPENAI, "http://127.0.0.1:8080/v1", "LLAMACPP_BASE_URL", NULL },
+    { .name = "openai", .proto = LLM_OPENAI, .base_url = "https://api.openai.com/v1",
+      .url_env = "OPENAI_BASE_URL", .key_env = "OPENAI_API_KEY",
+      .default_model = "openai/gpt-4o-mini" },
+    { .name = "anthropic", .proto = LLM_ANTHROPIC, .base_url = "https://api.anthropic.com/v1",
+      .url_env = "ANTHROPIC_BASE_URL", .key_env = "ANTHROPIC_API_KEY",
+      .default_model = "anthropic/claude-sonnet-4-5" },
+    { .name = "google", .proto = LLM_OPENAI,
+      .base_url = "https://generativelanguage.googleapis.com/v1beta/openai",
+      .url_env = "GOOGLE_BASE_URL", .key_env = "GEMINI_API_KEY", .key_env_alt = "GOOGLE_API_KEY",
+      .default_model = "google/gemini-2.5-flash" },
+    { .name = "groq", .proto = LLM_OPENAI, .base_url = "https://api.groq.com/openai/v1",
+      .url_env = "GROQ_BASE_URL", .key_env = "GROQ_API_KEY",
+      .default_model = "groq/llama-3.3-70b-versatile" },
+    { .name = "mistral", .proto = LLM_OPENAI, .base_url = "https://api.mistral.ai/v1",
+      .url_env = "MISTRAL_BASE_URL", .key_env = "MISTRAL_API_KEY",
+      .default_model = "mistral/mistral-large-latest", .quirks = LLM_QUIRK_NO_STREAM_OPTIONS },
+    { .name = "cerebras", .proto = LLM_OPENAI, .base_url = "https://api.cerebras.ai/v1",
+      .url_env = "CEREBRAS_BASE_URL", .key_env = "CEREBRAS_API_KEY",
+      .default_model = "cerebras/llama-3.3-70b" },
+    { .name = "openrouter", .proto = LLM_OPENAI, .base_url = "https://openrouter.ai/api/v1",
+      .url_env = "OPENROUTER_BASE_URL", .key_env = "OPENROUTER_API_KEY",
+      .default_model = "openrouter/openai/gpt-4o-mini" },
+    /* local servers: their model is whatever was loaded, so no default */
+    { .name = "ollama", .proto = LLM_OPENAI, .base_url = "http://127.0.0.1:11434/v1",
+      .url_env = "OLLAMA_BASE_URL" },
+    { .name = "vllm", .proto = LLM_OPENAI, .base_url = "http://127.0.0.1:8000/v1",
+      .url_env = "VLLM_BASE_URL", .key_env = "VLLM_API_KEY" },
+    { .name = "llamacpp", .proto = LLM_OPENAI, .base_url = "http://127.0.0.1:8080/v1",
+      .url_env = "LLAMACPP_BASE_URL" },
     /* The scripted model (caisson-llm-replay): either protocol, no key. */
-    { "replay", LLM_OPENAI, "http://127.0.0.1:7391/v1", "CAISSON_LLM_REPLAY_URL", NULL },
-    { "replay-anthropic", LLM_ANTHROPIC, "http://127.0.0.1:7391/v1", "CAISSON_LLM_REPLAY_URL",
-      NULL },
+    { .name = "replay", .proto = LLM_OPENAI, .base_url = "http://127.0.0.1:7391/v1",
+      .url_env = "CAISSON_LLM_REPLAY_URL" },
+    { .name = "replay-anthropic", .proto = LLM_ANTHROPIC, .base_url = "http://127.0.0.1:7391/v1",
+      .url_env = "CAISSON_LLM_REPLAY_URL" },
 };
+
+#define NPROVIDERS (sizeof table / sizeof table[0])
 
 const llm_provider_t *
 llm_provider_find (const char *name, const char **model_out)
@@ -31,7 +59,7 @@ llm_provider_find (const char *name, const char **model_out)
     if (!slash)
         return NULL;
     size_t n = (size_t) (slash - name);
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    for (size_t i = 0; i < NPROVIDERS; i++)
         if (strlen (table[i].name) == n && memcmp (table[i].name, name, n) == 0) {
             if (model_out)
                 *model_out = slash + 1;
@@ -51,16 +79,54 @@ const char *
 llm_provider_key (const llm_provider_t *p)
 {
     const char *v = p->key_env ? getenv (p->key_env) : NULL;
+    if ((!v || !*v) && p->key_env_alt)
+        v = getenv (p->key_env_alt);
     return v && *v ? v : NULL;
 }
 
 const llm_provider_t *
 llm_provider_configured (void)
 {
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (table[i].key_env && llm_provider_key (&table[i]))
+    for (size_t i = 0; i < NPROVIDERS; i++)
+        if (table[i].default_model && llm_provider_key (&table[i]))
             return &table[i];
     return NULL;
+}
+
+const char *
+llm_provider_default_model (void)
+{
+    const char *m = cfg_str ("MODEL");
+    if (*m)
+        return m;
+    const llm_provider_t *p = llm_provider_configured ();
+    return p ? p->default_model : "replay/demo";
+}
+
+int
+llm_provider_check_default (char *why, size_t whylen)
+{
+    const char *model = llm_provider_default_model (), *name = NULL;
+    if (llm_provider_find (model, &name) && *name)
+        return 0;
+    char known[256] = "";
+    for (size_t i = 0; i < NPROVIDERS; i++)
+        snprintf (known + strlen (known), sizeof known - strlen (known), "%s%s",
+                  i ? ", " : "", table[i].name);
+    snprintf (why, whylen, "MODEL '%s' names no known provider: write provider/model, "
+              "the provider one of %s", model, known);
+    return -1;
+}
+
+char *
+llm_provider_keyed (void)
+{
+    char out[256] = "";
+    for (size_t i = 0; i < NPROVIDERS; i++)
+        if (table[i].key_env && llm_provider_key (&table[i]))
+            snprintf (out + strlen (out), sizeof out - strlen (out), "%s%s", *out ? ", " : "",
+                      table[i].name);
+    return strdup (*out ? out : "none");
 }
 
 bool
@@ -68,4 +134,20 @@ llm_provider_set_up (const llm_provider_t *p)
 {
     const char *url = p->url_env ? getenv (p->url_env) : NULL;
     return llm_provider_key (p) || (url && *url);
+}
+
+char *
+llm_provider_adapt (const llm_provider_t *p, const char *body)
+{
+    if (!(p->quirks & LLM_QUIRK_NO_STREAM_OPTIONS))
+        return strdup (body);
+    json_t *req = json_loads (body, 0, NULL);
+    if (!json_is_object (req)) {
+        json_decref (req);
+        return NULL;
+    }
+    json_object_del (req, "stream_options");
+    char *out = json_dumps (req, JSON_COMPACT);
+    json_decref (req);
+    return out;
 }

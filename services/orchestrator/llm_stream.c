@@ -92,7 +92,52 @@ llm_stream_finish (llm_stream_t *self)
             return -1;
         }
     }
+    self->turn.finish = llm_finish_of (self->proto, self->turn.stop, self->turn.ncalls);
     return 0;
+}
+
+const char *
+llm_finish_name (llm_finish_t finish)
+{
+    static const char *const names[] = { "none", "stop", "tool_calls", "length",
+                                         "content_filter", "error" };
+    return (size_t) finish < sizeof names / sizeof names[0] ? names[finish] : "none";
+}
+
+llm_finish_t
+llm_finish_of (llm_proto_t proto, const char *stop, size_t ncalls)
+{
+    static const struct { const char *stop; llm_finish_t finish; } map[] = {
+        { "length", LLM_FINISH_LENGTH },        /* OpenAI and its kin */
+        { "content_filter", LLM_FINISH_FILTER },
+        { "tool_calls", LLM_FINISH_TOOL_CALLS },
+        { "function_call", LLM_FINISH_TOOL_CALLS },
+        { "stop", LLM_FINISH_STOP },
+        { "max_tokens", LLM_FINISH_LENGTH },    /* Anthropic */
+        { "model_context_window_exceeded", LLM_FINISH_LENGTH },
+        { "refusal", LLM_FINISH_FILTER },
+        { "tool_use", LLM_FINISH_TOOL_CALLS },
+        { "end_turn", LLM_FINISH_STOP },
+        { "stop_sequence", LLM_FINISH_STOP },
+    };
+    (void) proto;               /* the two vocabularies do not overlap */
+    for (size_t i = 0; stop && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp (stop, map[i].stop) == 0)
+            return map[i].finish;
+    return ncalls ? LLM_FINISH_TOOL_CALLS : LLM_FINISH_STOP;
+}
+
+void
+llm_turn_estimate (llm_turn_t *turn, size_t request_bytes)
+{
+    if (turn->usage)
+        return;
+    size_t out = turn->text_len;
+    for (size_t i = 0; i < turn->ncalls; i++)
+        out += (turn->calls[i].name ? strlen (turn->calls[i].name) : 0) + turn->calls[i].args_len;
+    turn->input_tokens = request_bytes / 4 ? request_bytes / 4 : 1;
+    turn->output_tokens = out / 4 ? out / 4 : 1;
+    turn->estimated = true;
 }
 
 llm_turn_t *
@@ -198,4 +243,17 @@ llm_tool_name (const char *wire)
     }
     *p = '\0';
     return out;
+}
+
+bool
+llm_error_retryable (const char *type)
+{
+    static const char *const final[] = {
+        "invalid_request_error", "authentication_error", "permission_error",
+        "not_found_error", "request_too_large", "invalid_api_key", "insufficient_quota",
+    };
+    for (size_t i = 0; type && i < sizeof final / sizeof final[0]; i++)
+        if (strcmp (type, final[i]) == 0)
+            return false;
+    return true;
 }

@@ -31,15 +31,7 @@ typedef struct {
 static const char *
 default_model (void)
 {
-    const char *m = cfg_str ("MODEL");
-    if (*m)
-        return m;
-    const llm_provider_t *p = llm_provider_configured ();
-    if (p && strcmp (p->name, "anthropic") == 0)
-        return "anthropic/claude-sonnet-4-5";
-    if (p && strcmp (p->name, "openai") == 0)
-        return "openai/gpt-4o-mini";
-    return "replay/demo";
+    return llm_provider_default_model ();
 }
 
 /* True when req's user may act on what owner owns: their own, and

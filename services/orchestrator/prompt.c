@@ -25,3 +25,13 @@ prompt_system (void)
         "7. Finish with a short answer: what you built or changed, where it is, and the "
         "test result. Do not invent results you did not see.\n";
 }
+
+const char *
+prompt_continue (void)
+{
+    return
+        "Your last reply was cut off at the output token limit. Continue exactly where it "
+        "stopped, without repeating what you already wrote. If you were in the middle of a "
+        "tool call, make that call again, whole, and keep its arguments short (write large "
+        "files in several smaller writeFiles calls).";
+}

@@ -9,4 +9,11 @@
 /* The system prompt text (static). */
 const char *prompt_system (void);
 
+/* The user message that asks a model whose turn was cut at its output
+ * limit (LLM_FINISH_LENGTH) to go on (static). The cut turn stays in the
+ * conversation as the assistant's message; a cut tool call is dropped
+ * (its arguments are not whole JSON), so the model is told to make it
+ * again. */
+const char *prompt_continue (void);
+
 #endif

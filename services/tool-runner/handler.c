@@ -503,22 +503,27 @@ call (handler_t *self, const proto_msg_t *req)
     return rep;
 }
 
-proto_msg_t *
-handler_serve (const proto_msg_t *req, void *arg)
+static proto_msg_t *
+on_list (const proto_msg_t *req, void *arg)
 {
     handler_t *self = svc_state (arg);
-    if (req->type == PROTO_tools_list) {
-        proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-        if (rep && mpjson_set (&rep->body.tools_catalogue.tools,
-                                catalogue_json (self->catalogue), 32))
-            proto_msg_destroy (&rep);
-        return rep;
-    }
-    if (req->type == PROTO_tools_call)
-        return call (self, req);
-    return proto_error_new (req, PROTO_ERR_unknown_type, "tool-runner does not serve %s",
-                            proto_type_name (req->type));
+    proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
+    if (rep && mpjson_set (&rep->body.tools_catalogue.tools, catalogue_json (self->catalogue), 32))
+        proto_msg_destroy (&rep);
+    return rep;
 }
+
+static proto_msg_t *
+on_call (const proto_msg_t *req, void *arg)
+{
+    return call (svc_state (arg), req);
+}
+
+const bus_route_t handler_routes[] = {
+    { PROTO_tools_list, on_list },
+    { PROTO_tools_call, on_call },
+    BUS_ROUTES_END
+};
 
 handler_t *
 handler_new (svc_t *svc)

@@ -27,7 +27,7 @@ main (int argc, char **argv)
     static const svc_def_t def = {
         .name = "tool-runner",
         .summary = "the agent's tools, validated and limited, carried out in sandboxes",
-        .handler = handler_serve,
+        .routes = handler_routes,
         .setup = setup,
         .teardown = teardown,
     };

@@ -29,7 +29,7 @@ api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
         return http_res_error (404, "not_found", "no run '%s'", id);
     json_t *body = json_pack ("{s:s}", "run", id), *rep;
     http_res_t *err = app_call_json (app, req, "event-log", "run.record.get", body, TIMEOUT_MS,
-                                     NULL, &rep);
+                                     &rep);
     json_decref (body);
     if (err)
         return err;
@@ -57,7 +57,7 @@ s_await_record (app_t *app, http_req_t *req, json_t *run_id)
         return;
     for (int i = 0; i < 150 && !atomic_load (&app->stopping); i++) {
         json_t *body = json_pack ("{s:s}", "run", id), *rep;
-        http_res_t *err = app_call_json (app, req, "event-log", "run.record.get", body, 1000, NULL,
+        http_res_t *err = app_call_json (app, req, "event-log", "run.record.get", body, 1000,
                                          &rep);
         json_decref (body);
         json_decref (rep);
@@ -100,8 +100,7 @@ api_runs_start (app_t *app, http_req_t *req)
         return http_res_error (400, "bad_request", "field 'task' is required (a string)");
     }
     json_t *rep;
-    http_res_t *err = app_call_json (app, req, "orchestrator", "run.start", body, 30000,
-                                     "run.started", &rep);
+    http_res_t *err = app_call_json (app, req, "orchestrator", "run.start", body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
@@ -131,8 +130,7 @@ api_runs_list (app_t *app, http_req_t *req)
     const char *user = req->operator_ ? http_query (req, "user") : req->user;
     if (user)
         json_object_set_new (body, "user", json_string (user));
-    http_res_t *err = app_call_json (app, req, "event-log", "runs.list", body, TIMEOUT_MS,
-                                     "runs.page", &rep);
+    http_res_t *err = app_call_json (app, req, "event-log", "runs.list", body, TIMEOUT_MS, &rep);
     json_decref (body);
     return err ? err : http_res_json (200, rep);
 }
@@ -156,7 +154,7 @@ api_run_decide (app_t *app, http_req_t *req, const json_t *record, const char *r
                               "toolCallId", call), *rep;
     if (reason)
         json_object_set_new (body, "reason", json_string (reason));
-    http_res_t *err = app_call_json (app, req, service, wire, body, TIMEOUT_MS, NULL, &rep);
+    http_res_t *err = app_call_json (app, req, service, wire, body, TIMEOUT_MS, &rep);
     json_decref (body);
     json_decref (rep);
     return err;
@@ -191,7 +189,7 @@ s_act (app_t *app, http_req_t *req, const char *wire)
             json_object_set (body, "reason", reason);
         json_decref (in);
     }
-    err = app_call_json (app, req, service, wire, body, TIMEOUT_MS, NULL, &rep);
+    err = app_call_json (app, req, service, wire, body, TIMEOUT_MS, &rep);
     json_decref (body);
     return err ? err : http_res_json (200, rep);
 }
@@ -214,7 +212,7 @@ api_runs_transcript (app_t *app, http_req_t *req)
         return http_res_error (400, "bad_request", "format must be md or jsonl");
     json_t *body = json_pack ("{s:s,s:s}", "run", req->params[0], "format",
                               md ? "markdown" : "jsonl");
-    err = app_call_json (app, req, "event-log", "transcript.get", body, 30000, "transcript", &rep);
+    err = app_call_json (app, req, "event-log", "transcript.get", body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
@@ -263,8 +261,7 @@ api_artifacts_get (app_t *app, http_req_t *req)
             return http_res_error (404, "not_found", "no artifact '%s' in run %s", hash, run);
     }
     json_t *body = json_pack ("{s:s}", "hash", hash), *rep;
-    http_res_t *err = app_call_json (app, req, "event-log", "artifact.get", body, 30000,
-                                     "artifact.data", &rep);
+    http_res_t *err = app_call_json (app, req, "event-log", "artifact.get", body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
@@ -403,8 +400,7 @@ api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread
                              json_string (thread));
     if (json_array_size (tools))
         json_object_set (body, "clientTools", tools);
-    http_res_t *err = app_call_json (app, req, "orchestrator", "run.start", body, 30000,
-                                     "run.started", &rep);
+    http_res_t *err = app_call_json (app, req, "orchestrator", "run.start", body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;

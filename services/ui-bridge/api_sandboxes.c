@@ -34,7 +34,7 @@ s_owned (app_t *app, http_req_t *req, char *service, size_t len, proto_msg_t **i
     proto_msg_t *msg = app_msg (req, PROTO_sandbox_get), *rep;
     if (msg)
         proto_set_str (&msg->body.sandbox_get.sandbox_id, id);
-    http_res_t *err = app_call (app, service, msg, TIMEOUT_MS, PROTO_sandbox_info, &rep);
+    http_res_t *err = app_call (app, service, msg, TIMEOUT_MS, &rep);
     if (err)
         return err;
     bool ok = app_visible (req, rep->body.sandbox_info.user);
@@ -77,7 +77,7 @@ api_sandboxes_all (app_t *app, http_req_t *req, const char *user, const char *st
         if (msg)
             rep = bus_client_request (client, json_string_value (addr), msg);
         proto_msg_destroy (&msg);
-        json_t *doc = rep && rep->type == PROTO_sandbox_listed ? pjson_from_body (rep) : NULL;
+        json_t *doc = rep && rep->type != PROTO_error ? pjson_from_body (rep) : NULL;
         proto_msg_destroy (&rep);
         /* A host that does not answer leaves its sandboxes out, not the rest. */
         if (doc && !all)
@@ -129,7 +129,7 @@ api_sandboxes_create (app_t *app, http_req_t *req)
         return http_res_error (400, "bad_request", "%s", why);
     }
     json_decref (body);
-    http_res_t *err = app_call (app, SVC, msg, 60000, PROTO_sandbox_info, &rep);
+    http_res_t *err = app_call (app, SVC, msg, 60000, &rep);
     return err ? err : app_reply_json (201, rep);
 }
 
@@ -152,15 +152,14 @@ api_sandboxes_delete (app_t *app, http_req_t *req)
     proto_msg_t *msg = app_msg (req, PROTO_sandbox_destroy), *rep;
     if (msg)
         proto_set_str (&msg->body.sandbox_destroy.sandbox_id, req->params[0]);
-    err = app_call (app, service, msg, 30000, PROTO_sandbox_info, &rep);
+    err = app_call (app, service, msg, 30000, &rep);
     return err ? err : app_reply_json (200, rep);
 }
 
 /* Sends a request of type built from the JSON body (sandboxId from the
- * path) to the sandbox's manager, and answers the reply of type want. */
+ * path) to the sandbox's manager, and answers its declared reply. */
 static http_res_t *
-s_forward (app_t *app, http_req_t *req, proto_type_t type, proto_type_t want, json_t *body,
-           int timeout_ms)
+s_forward (app_t *app, http_req_t *req, proto_type_t type, json_t *body, int timeout_ms)
 {
     char service[160];
     http_res_t *err = s_owned (app, req, service, sizeof service, NULL);
@@ -180,7 +179,7 @@ s_forward (app_t *app, http_req_t *req, proto_type_t type, proto_type_t want, js
     /* Every request of the family starts with sandboxId. */
     char **id = (char **) ((char *) &msg->body + proto_def (type)->fields[0].offset);
     proto_set_str (id, req->params[0]);
-    err = app_call (app, service, msg, timeout_ms, want, &rep);
+    err = app_call (app, service, msg, timeout_ms, &rep);
     return err ? err : app_reply_json (200, rep);
 }
 
@@ -193,7 +192,7 @@ api_sandboxes_exec (app_t *app, http_req_t *req)
         return bad;
     json_int_t secs = json_integer_value (json_object_get (body, "timeoutSeconds"));
     int timeout_ms = (int) ((secs > 0 && secs < 86400 ? secs : 60) * 1000 + 10000);
-    return s_forward (app, req, PROTO_sandbox_exec, PROTO_sandbox_exec_result, body, timeout_ms);
+    return s_forward (app, req, PROTO_sandbox_exec, body, timeout_ms);
 }
 
 /* GET .../files?path=&depth=: a directory listing. */
@@ -205,8 +204,7 @@ api_sandboxes_files (app_t *app, http_req_t *req)
     json_t *body = json_pack ("{s:s}", "path", path && *path ? path : ".");
     if (depth)
         json_object_set_new (body, "depth", json_integer (strtoll (depth, NULL, 10)));
-    return s_forward (app, req, PROTO_sandbox_list_files, PROTO_sandbox_file_list, body,
-                      TIMEOUT_MS);
+    return s_forward (app, req, PROTO_sandbox_list_files, body, TIMEOUT_MS);
 }
 
 /* GET .../file?path=: one file's content. */
@@ -216,8 +214,8 @@ api_sandboxes_read (app_t *app, http_req_t *req)
     const char *path = http_query (req, "path");
     if (!path || !*path)
         return http_res_error (400, "bad_request", "query parameter 'path' is required");
-    return s_forward (app, req, PROTO_sandbox_read_file, PROTO_sandbox_file,
-                      json_pack ("{s:s}", "path", path), TIMEOUT_MS);
+    return s_forward (app, req, PROTO_sandbox_read_file, json_pack ("{s:s}", "path", path),
+                      TIMEOUT_MS);
 }
 
 /* PUT .../files {files: [{path, data}]}: writes several files. */
@@ -228,5 +226,5 @@ api_sandboxes_write (app_t *app, http_req_t *req)
     http_res_t *bad = app_body (req, &body);
     if (bad)
         return bad;
-    return s_forward (app, req, PROTO_sandbox_write_files, PROTO_sandbox_paths, body, 30000);
+    return s_forward (app, req, PROTO_sandbox_write_files, body, 30000);
 }

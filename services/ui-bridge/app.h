@@ -51,20 +51,21 @@ bool app_valid_id (const char *id, size_t max);
  * for an operator. */
 bool app_visible (const http_req_t *req, const char *owner);
 
-/* Sends msg to service and returns the reply in *rep when it is of type
- * want (PROTO_TYPE_COUNT: any type but `error`); otherwise NULL goes to *rep and the HTTP error to answer with is
- * returned (504 on timeout, 404/400/409/503/502 from an `error` reply).
- * Takes msg. */
+/* Sends msg to service and returns the reply in *rep: of the type proto/
+ * declares for msg (proto_reply_of). Otherwise NULL goes to *rep and the
+ * HTTP error to answer with is returned: 504 on timeout, else the status
+ * errors.def declares for the `error` reply's code (a reply of another
+ * type is an `internal` error, 502). Takes msg. */
 http_res_t *app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms,
-                      proto_type_t want, proto_msg_t **rep);
+                      proto_msg_t **rep);
 
-/* The same by wire names, for messages other services declare: sends a
+/* The same by wire name, for messages other services declare: sends a
  * request of type `wire` whose body fields come from obj (not taken, keyed
- * by HTTP names: pjson.h) and gives the reply's body as a new JSON object in *out when the reply is
- * of type `want` (NULL: any but `error`). Answers 501 when this build's
- * catalogue lacks either. */
+ * by HTTP names: pjson.h) and gives its declared reply's body as a new
+ * JSON object in *out. Answers 501 when this build's catalogue lacks
+ * `wire`. */
 http_res_t *app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire,
-                           json_t *obj, int timeout_ms, const char *want, json_t **out);
+                           json_t *obj, int timeout_ms, json_t **out);
 
 /* The reply's body as a JSON response with status. Takes rep. */
 http_res_t *app_reply_json (int status, proto_msg_t *rep);

@@ -191,8 +191,7 @@ s_status_for (const char *code)
 }
 
 http_res_t *
-app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms, proto_type_t want,
-          proto_msg_t **rep)
+app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms, proto_msg_t **rep)
 {
     *rep = NULL;
     if (!msg)
@@ -212,17 +211,12 @@ app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms, pro
     proto_msg_destroy (&msg);
     if (!r)
         return http_res_error (504, "bus_timeout", "%s did not answer %s in time", svc, type);
-    if (r->type == want || (want == PROTO_TYPE_COUNT && r->type != PROTO_error)) {
+    if (r->type != PROTO_error) {       /* the declared reply (bus_client.h) */
         *rep = r;
         return NULL;
     }
-    http_res_t *res;
-    if (r->type == PROTO_error)
-        res = http_res_error (s_status_for (r->body.error.code), r->body.error.code, "%s",
-                              r->body.error.message);
-    else
-        res = http_res_error (502, "bad_reply", "%s answered %s with %s", svc, type,
-                              proto_type_name (r->type));
+    http_res_t *res = http_res_error (s_status_for (r->body.error.code), r->body.error.code, "%s",
+                                      r->body.error.message);
     proto_msg_destroy (&r);
     return res;
 }
@@ -245,11 +239,11 @@ s_type (const char *wire)
 
 http_res_t *
 app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire, json_t *obj,
-               int timeout_ms, const char *want, json_t **out)
+               int timeout_ms, json_t **out)
 {
     *out = NULL;
-    proto_type_t t = s_type (wire), w = want ? s_type (want) : PROTO_TYPE_COUNT;
-    if (t == PROTO_TYPE_COUNT || (want && w == PROTO_TYPE_COUNT))
+    proto_type_t t = s_type (wire);
+    if (t == PROTO_TYPE_COUNT)
         return http_res_error (501, "not_implemented",
                                "this build has no %s message (its service's contract)", wire);
     proto_msg_t *msg = app_msg (req, t), *rep;
@@ -258,7 +252,7 @@ app_call_json (app_t *app, http_req_t *req, const char *service, const char *wir
         proto_msg_destroy (&msg);
         return http_res_error (400, "bad_request", "%s", why);
     }
-    http_res_t *err = app_call (app, service, msg, timeout_ms, w, &rep);
+    http_res_t *err = app_call (app, service, msg, timeout_ms, &rep);
     if (err)
         return err;
     *out = pjson_from_body (rep);
