@@ -11,7 +11,9 @@
 #include "bus_client.h"
 #include "runroute.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +30,20 @@
 
 static char s_out[1 << 17];
 
+/* A loopback port free now (the kernel's pick), kept for the whole test:
+ * the stack comes back on the same ports after down/up. */
+static int
+free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
+    close (fd);
+    return ntohs (sa.sin_port);
+}
+
 static int
 stack_up (void **state)
 {
@@ -34,10 +51,10 @@ stack_up (void **state)
     const char *dir = support_sandbox_env ("restart");
     assert_non_null (dir);
     char port[16], url[64], http[64];
-    int base = 20000 + (int) ((getpid () * 7) % 20000);
-    snprintf (port, sizeof port, "%d", base);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", base);
-    snprintf (http, sizeof http, "127.0.0.1:%d", base + 1);
+    int replay = free_port ();
+    snprintf (port, sizeof port, "%d", replay);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", replay);
+    snprintf (http, sizeof http, "127.0.0.1:%d", free_port ());
     setenv ("CAISSON_LLM_REPLAY_PORT", port, 1);
     setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
     setenv ("CAISSON_HTTP", http, 1);
