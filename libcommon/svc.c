@@ -35,6 +35,7 @@ bus_pub_t *svc_pub (svc_t *self) { return self->pub; }
 bus_worker_t *svc_worker (svc_t *self) { return self->worker; }
 const char *svc_instance (svc_t *self) { return self->instance; }
 void svc_set_state (svc_t *self, void *state) { self->state = state; }
+void *svc_state (svc_t *self) { return self->state; }
 
 int
 svc_store_dir (svc_t *self, char *dir, size_t len)
@@ -52,8 +53,9 @@ svc_store_dir (svc_t *self, char *dir, size_t len)
 }
 
 /* Settles self->instance: CAISSON_INSTANCE when set (`@hostname` read
- * here or by bus_worker), else the id the data dir keeps for this service. Then,
- * for an exclusive store, its lock. Returns 0, or -1 writing why. */
+ * here or by bus_worker), else the id the data dir keeps for this
+ * service. Then, for an exclusive store, its lock. Returns 0, or -1
+ * writing why. */
 static int
 identify (svc_t *self, char *err, size_t errlen)
 {
@@ -80,7 +82,6 @@ identify (svc_t *self, char *err, size_t errlen)
     }
     return 0;
 }
-void *svc_state (svc_t *self) { return self->state; }
 
 void
 svc_close_from (int lowfd)

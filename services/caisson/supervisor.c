@@ -75,7 +75,7 @@ supervisor_new (const char *data, const char *bindir)
         snprintf (s->info.instance, sizeof s->info.instance, "%s", cfg_str ("CAISSON_INSTANCE"));
         if (!strcmp (s->info.instance, "@hostname"))
             svc_ident_hostname (s->info.instance);
-        else if (!s->info.instance[0] && i == 0)
+        else if (!s->info.instance[0] && !strcmp (names[i], "bus"))
             cid_token (s->info.instance, SVC_IDENT_LEN);   /* nothing names the broker's */
         else if (!s->info.instance[0]
             && svc_ident_keep (data, names[i], s->info.instance, &s->ident_fd, err,

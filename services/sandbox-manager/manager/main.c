@@ -83,8 +83,8 @@ note_uid (sbx_mgr_t *m, json_t *rec)
 
 /* Takes back one stored sandbox of this instance; another instance's
  * record (its id names that instance, which alone answers for it) is
- * left as it is, though its uid stays taken. A record that is forged (its seal does
- * not hold) or no longer valid is not acted on: the sandbox is kept as
+ * left as it is, though its uid stays taken. A record that is forged (its
+ * seal does not hold) or no longer valid is not acted on: the sandbox is kept as
  * broken with no init pid (the one stored is not ours to signal), and
  * whatever runs in its cgroup is killed; it is never started from such a
  * record. A forged record keeps nothing else (no owner: operators alone
