@@ -1,15 +1,18 @@
 /* svc: what every Caisson service process does the same way.
  *
  * A service's main.c fills an svc_def_t and calls svc_main, which parses
- * --help and --version, checks the configuration, names the log, registers
- * a bus worker for the service (which answers health and ping, and hands
- * every other request to the service's route for its type), publishes
+ * --help and --version, checks the configuration, takes the instance id
+ * the data dir keeps for it (svc_ident.h) unless CAISSON_INSTANCE names
+ * one, names the log, registers a bus worker for the service (which
+ * answers health and ping, and hands every other request to the
+ * service's route for its type), publishes
  * `svc.<name>.started`, runs one zloop until SIGTERM or SIGINT, and then
  * publishes `svc.<name>.stopping` and releases everything. */
 #ifndef CAISSON_SVC_H
 #define CAISSON_SVC_H
 
 #include <czmq.h>
+#include <stdbool.h>
 #include "bus_pub.h"
 #include "bus_worker.h"
 
@@ -31,6 +34,10 @@ typedef struct {
     int (*setup) (svc_t *svc);
     /* Called after the loop ends, to release what setup made. */
     void (*teardown) (svc_t *svc);
+    /* True: the store (svc_store_dir) is this process's alone. svc_main
+     * locks it before the bus is up, and a second process on the same
+     * store exits with status 2 and a message naming the holder. */
+    bool exclusive_store;
 } svc_def_t;
 
 /* Runs the service to completion. Returns the process exit status. */

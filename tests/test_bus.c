@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *s_dir;
@@ -588,6 +589,77 @@ test_workers_reregister_after_broker_restart (void **state)
     support_expect_clean_exit (bus);
 }
 
+/* A service keeps its instance id across restarts on one data dir (the
+ * file made once, 0600); a second process of the service on that dir, at
+ * the same time, gets the next slot's id (issue 13, item 1). */
+static void
+test_instance_id_kept_across_restarts (void **state)
+{
+    setup (state);
+    unsetenv ("CAISSON_INSTANCE");
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t tr = support_spawn ("caisson-tool-runner", NULL);
+    bus_client_t *c = client_new (300, 10);
+    await_service (c, "tool-runner");
+    char first[64] = "", again[64] = "", second[64] = "";
+    assert_int_equal (ask (c, "tool-runner", PROTO_health_req, first, sizeof first),
+                      PROTO_health_rep);
+    char path[1024];
+    snprintf (path, sizeof path, "%s/tool-runner/instance", s_dir);
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_mode & 0777, 0600);
+
+    /* A second one at the same time: another id, kept in the next slot. */
+    pid_t tr2 = support_spawn ("caisson-tool-runner", NULL);
+    snprintf (path, sizeof path, "%s/tool-runner/instance-2", s_dir);
+    for (int i = 0; i < 100 && stat (path, &st); i++)
+        usleep (50000);
+    FILE *f = fopen (path, "r");
+    assert_non_null (f);
+    assert_int_equal (fscanf (f, "%63s", second), 1);
+    fclose (f);
+    assert_string_not_equal (first, second);
+    char addr[128];
+    snprintf (addr, sizeof addr, "tool-runner.%s", second);
+    await_service (c, addr);
+    support_expect_clean_exit (tr2);
+
+    support_expect_clean_exit (tr);
+    tr = support_spawn ("caisson-tool-runner", NULL);
+    snprintf (addr, sizeof addr, "tool-runner.%s", first);
+    await_service (c, addr);
+    assert_int_equal (ask (c, addr, PROTO_health_req, again, sizeof again), PROTO_health_rep);
+    assert_string_equal (first, again);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (tr);
+    support_expect_clean_exit (bus);
+}
+
+/* An instance name the broker never saw is answered not_found at once; a
+ * request to an instance sent while the broker has just restarted waits
+ * for the worker to register again rather than being refused. */
+static void
+test_unknown_instance_is_not_found (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t w = spawn_echo ("e1", "normal");
+    bus_client_t *c = client_new (2000, 0);
+    await_service (c, "echo.e1");
+    zclock_sleep (400);         /* past the start-up grace (3 heartbeats) */
+    int64_t t0 = zclock_mono ();
+    assert_int_equal (ask (c, "echo.nosuch", PROTO_ping, NULL, 0), PROTO_error);
+    assert_true (zclock_mono () - t0 < 500);
+
+    support_stop (bus, SIGKILL, 1000);
+    bus = support_spawn ("caisson-bus", NULL);
+    assert_int_equal (ask (c, "echo.e1", PROTO_ping, NULL, 0), PROTO_pong);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (w);
+    support_expect_clean_exit (bus);
+}
+
 static void
 test_errors_name_the_fault (void **state)
 {
@@ -733,6 +805,8 @@ main (int argc, char **argv)
         cmocka_unit_test (test_routes_check_replies),
         cmocka_unit_test (test_client_gets_the_declared_reply_or_an_error),
         cmocka_unit_test (test_workers_reregister_after_broker_restart),
+        cmocka_unit_test (test_instance_id_kept_across_restarts),
+        cmocka_unit_test (test_unknown_instance_is_not_found),
         cmocka_unit_test (test_errors_name_the_fault),
         cmocka_unit_test (test_tap_receives_exactly_its_prefix),
         cmocka_unit_test (test_first_event_is_not_lost),
