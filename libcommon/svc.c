@@ -188,7 +188,7 @@ svc_main (int argc, char **argv, const svc_def_t *def)
     self.loop = zloop_new ();
     self.pub = bus_pub_new (cfg_str ("CAISSON_BUS_PUB"));
     self.worker = bus_worker_new (cfg_str ("CAISSON_BUS"), def->name, self.instance,
-                                  CAISSON_VERSION, def->handler, &self);
+                                  CAISSON_VERSION, NULL, &self);
     if (!self.loop || !self.pub || !self.worker) {
         fprintf (stderr, "%s: cannot set up the bus (check CAISSON_BUS*)\n", program);
         goto done;

@@ -26,9 +26,6 @@ typedef struct {
      * `unknown_type`; a handler's reply is checked against proto/'s R
      * rows (bus_worker.h). NULL: the service serves none. */
     const bus_route_t *routes;
-    /* One handler for every type, for a service not yet on routes; NULL
-     * when routes is set. */
-    bus_handler_fn *handler;
     /* Called once the bus is up, before the loop runs: open stores, add
      * readers and timers. Returns 0, or -1 to exit with status 1. */
     int (*setup) (svc_t *svc);
