@@ -238,7 +238,7 @@ api_sandboxes_procs (app_t *app, http_req_t *req)
 
 /* Wait, output and kill of one background process: {pid} from the path,
  * an optional body ({timeoutSeconds} for wait, {signal} for kill). The
- * CLI's default wait of 60 s applies when none is given. */
+ * CLI's default wait of 60 s applies when none (or 0) is given. */
 static http_res_t *
 s_proc (app_t *app, http_req_t *req, proto_type_t type)
 {
@@ -257,10 +257,14 @@ s_proc (app_t *app, http_req_t *req, proto_type_t type)
     json_object_set_new (body, "pid", json_integer ((json_int_t) n));
     int timeout_ms = TIMEOUT_MS;
     if (type == PROTO_sandbox_exec_wait) {
+        /* The manager reads 0 as an hour; here it is the default, so the
+         * bridge and the manager wait as long as each other. */
         json_t *t = json_object_get (body, "timeoutSeconds");
-        json_int_t secs = t ? json_integer_value (t) : 60;
-        if (!t)
+        json_int_t secs = json_integer_value (t);
+        if (!t || (json_is_integer (t) && secs == 0)) {
+            secs = 60;
             json_object_set_new (body, "timeoutSeconds", json_integer (secs));
+        }
         timeout_ms = (int) ((secs > 0 && secs < 86400 ? secs : 60) * 1000 + 10000);
     }
     return s_forward (app, req, type, body, timeout_ms);
