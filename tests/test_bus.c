@@ -721,8 +721,7 @@ main (int argc, char **argv)
 {
     if (argc == 4 && !strcmp (argv[1], "worker"))
         return worker_main (argv[2], argv[3]);
-    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
-    s_self[n > 0 ? n : 0] = '\0';
+    support_self_exe (s_self, sizeof s_self);
     zsys_init ();
     zsys_set_logstream (NULL);
     const struct CMUnitTest tests[] = {

@@ -11,20 +11,16 @@
 #include "support.h"
 #include "llm_client.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static pid_t s_replay;
 static char s_base[64];
 static char s_cassettes[600];
 
-static int free_port (void);
 
 /* What one call came to, copied out of the callback. */
 typedef struct {
@@ -246,7 +242,7 @@ test_providers (void **state)
     assert_string_equal (llm_provider_key (g), "gem-key");
     /* over HTTP, to a server that wants the key as a Bearer token */
     char url[96], port_env[64], key_env[64], dir_env[640];
-    int port = free_port ();
+    int port = support_free_port ();
     snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
     snprintf (key_env, sizeof key_env, "CAISSON_LLM_REPLAY_KEY=gem-key");
     snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", s_cassettes);
@@ -321,18 +317,6 @@ test_default_model (void **state)
         unsetenv (keys[i]);
 }
 
-static int
-free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    bind (fd, (struct sockaddr *) &a, sizeof a);
-    getsockname (fd, (struct sockaddr *) &a, &len);
-    close (fd);
-    return ntohs (a.sin_port);
-}
-
 /* One cassette file: a task answered by one turn. */
 static void
 cassette (const char *dir, const char *file, const char *task, const char *turn)
@@ -378,7 +362,7 @@ setup (void **state)
     cassette (dir, "nousage", "t: no usage", turn);
 
     static char port_env[64], dir_env[600];
-    int port = free_port ();
+    int port = support_free_port ();
     snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
     snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s/cassettes", dir);
     snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
