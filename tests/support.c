@@ -110,6 +110,17 @@ support_spawn (const char *program, const char *const extra_env[])
 }
 
 pid_t
+support_spawn_llm_replay (int port, const char *dir, const char *key)
+{
+    char port_env[64], dir_env[1100], key_env[600];
+    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
+    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", dir);
+    snprintf (key_env, sizeof key_env, "CAISSON_LLM_REPLAY_KEY=%s", key ? key : "");
+    const char *env[] = { port_env, dir_env, key ? key_env : NULL, NULL };
+    return support_spawn ("caisson-llm-replay", env);
+}
+
+pid_t
 support_spawn_self (const char *const argv[])
 {
     pid_t pid = fork ();

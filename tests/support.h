@@ -107,6 +107,10 @@ const char *support_json_error_code (const json_t *v);
  * storage, valid until the next call. */
 char *support_sbx_args (const char *sandbox, const char *fmt, ...);
 
+/* Starts caisson-llm-replay serving the cassettes in dir on 127.0.0.1:port,
+ * wanting key as the Bearer token when key is not NULL; its pid. */
+pid_t support_spawn_llm_replay (int port, const char *dir, const char *key);
+
 /* A loopback TCP port free at the moment of asking (the kernel's choice,
  * released at once). */
 int support_free_port (void);

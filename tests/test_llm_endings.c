@@ -241,13 +241,9 @@ test_providers (void **state)
     setenv ("GEMINI_API_KEY", "gem-key", 1);
     assert_string_equal (llm_provider_key (g), "gem-key");
     /* over HTTP, to a server that wants the key as a Bearer token */
-    char url[96], port_env[64], key_env[64], dir_env[640];
+    char url[96];
     int port = support_free_port ();
-    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
-    snprintf (key_env, sizeof key_env, "CAISSON_LLM_REPLAY_KEY=gem-key");
-    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", s_cassettes);
-    const char *env[] = { port_env, key_env, dir_env, NULL };
-    pid_t gemini = support_spawn ("caisson-llm-replay", env);
+    pid_t gemini = support_spawn_llm_replay (port, s_cassettes, "gem-key");
     snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", port);
     setenv ("GOOGLE_BASE_URL", url, 1);
     outcome_t o;
@@ -361,16 +357,12 @@ setup (void **state)
     snprintf (turn, sizeof turn, "{\"text\": \"%s\", \"usage\": false}", text);
     cassette (dir, "nousage", "t: no usage", turn);
 
-    static char port_env[64], dir_env[600];
     int port = support_free_port ();
-    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
-    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s/cassettes", dir);
     snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
     char url[96];
     snprintf (url, sizeof url, "%s/v1", s_base);
     setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
-    const char *env[] = { port_env, dir_env, NULL };
-    s_replay = support_spawn ("caisson-llm-replay", env);
+    s_replay = support_spawn_llm_replay (port, s_cassettes, NULL);
     for (int i = 0; i < 100; i++) {
         if (requests () >= 0)
             return 0;

@@ -235,13 +235,11 @@ setup (void **state)
                 "[{\"toolCalls\": [{\"name\": \"createSandbox\", \"args\": {}}]}, "
                 "{\"expect\": {\"tool\": \"createSandbox\"}, \"text\": \"Done.\"}]}' "
                 "> %s/cassettes/two.json", dir, dir);
-    static char port_env[64], dir_env[600];
     int port = support_free_port ();
-    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
-    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s/cassettes", dir);
     snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
-    const char *env[] = { port_env, dir_env, NULL };
-    s_replay = support_spawn ("caisson-llm-replay", env);
+    char cassettes[600];
+    snprintf (cassettes, sizeof cassettes, "%s/cassettes", dir);
+    s_replay = support_spawn_llm_replay (port, cassettes, NULL);
     for (int i = 0; i < 100; i++) {
         long status;
         free (http ("/health", NULL, &status));
