@@ -311,6 +311,16 @@ support_tools_result (proto_msg_t *rep, const char *name, bool *ok)
     return result;
 }
 
+json_t *
+support_tools_expect (json_t *r, const char *name, bool ok, bool expect_ok)
+{
+    if (ok != expect_ok) {
+        char *text = json_dumps (r, JSON_COMPACT);
+        fail_msg ("%s %s: %s", name, expect_ok ? "failed" : "succeeded", text);
+    }
+    return r;
+}
+
 void
 support_send (bus_client_t *c, const char *service, proto_msg_t *req)
 {

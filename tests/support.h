@@ -86,6 +86,10 @@ void support_await_service (bus_client_t *c, const char *service);
  * name and what came instead (an error's message), on any other reply. */
 json_t *support_tools_result (proto_msg_t *rep, const char *name, bool *ok);
 
+/* The result r of a call of tool name (returned), after asserting its ok
+ * flag is expect_ok; fails the test with r's text otherwise. */
+json_t *support_tools_expect (json_t *r, const char *name, bool ok, bool expect_ok);
+
 /* Sends req (consumed) to service on c without waiting for the reply,
  * which comes to bus_client_recv (asserted encoded and sent). */
 void support_send (bus_client_t *c, const char *service, proto_msg_t *req);

@@ -97,11 +97,7 @@ call (const char *name, const char *args, bool expect_ok)
 {
     bool ok;
     json_t *r = call_at ("tool-runner", name, args, NULL, false, NULL, &ok);
-    if (ok != expect_ok) {
-        char *text = json_dumps (r, JSON_COMPACT);
-        fail_msg ("%s %s: %s", name, expect_ok ? "failed" : "succeeded", text);
-    }
-    return r;
+    return support_tools_expect (r, name, ok, expect_ok);
 }
 
 static void
