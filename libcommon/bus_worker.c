@@ -8,8 +8,8 @@
 #include "cid.h"
 #include "clog.h"
 #include "mdp.h"
+#include "svc_ident.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,21 +138,6 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-/* The host name's letters and digits, lower-cased: a container keeps its
- * host name across restarts, so its instance id (and the ids that name it,
- * like a sandboxId's prefix) survive a restart. */
-static void
-instance_from_hostname (char *out, size_t len)
-{
-    char host[256] = "";
-    gethostname (host, sizeof host - 1);
-    size_t n = 0;
-    for (const char *p = host; *p && n + 1 < len && n < 32; p++)
-        if (isalnum ((unsigned char) *p))
-            out[n++] = (char) tolower ((unsigned char) *p);
-    out[n] = '\0';
-}
-
 bus_worker_t *
 bus_worker_new (const char *endpoint, const char *service, const char *instance,
                 const char *version, bus_handler_fn *handler, void *arg)
@@ -167,7 +152,7 @@ bus_worker_new (const char *endpoint, const char *service, const char *instance,
     if (!instance || !*instance)
         instance = cfg_str ("CAISSON_INSTANCE");
     if (!strcmp (instance, "@hostname"))
-        instance_from_hostname (self->instance, sizeof self->instance);
+        svc_ident_hostname (self->instance);
     else if (*instance)
         snprintf (self->instance, sizeof self->instance, "%s", instance);
     if (!self->instance[0])

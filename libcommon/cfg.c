@@ -33,11 +33,12 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP", "127.0.0.1:8080", "ui-bridge, caisson",
       "HTTP listen address of ui-bridge." },
     { "CAISSON_INSTANCE", "", "services",
-      "Instance id of this process; empty means a random 8-character token, "
-      "`@hostname` the host name's letters and digits (stable across a "
-      "container's restarts). Requests to `<service>.<instance>` reach only "
+      "Instance id of this process; empty means the id the data dir keeps "
+      "for the service (DATA/<service>/instance, or instance-2, ... when a "
+      "live process holds it; made once), `@hostname` the host name's "
+      "letters and digits. Requests to `<service>.<instance>` reach only "
       "this process." },
-    { "CAISSON_STORE_PER_INSTANCE", "0", "orchestrator, tool-runner",
+    { "CAISSON_STORE_PER_INSTANCE", "0", "orchestrator, tool-runner, sandbox-manager",
       "1: keep this instance's LMDB store in DATA/<service>/<instance> "
       "rather than DATA/<service>. Needed where instances share a volume "
       "from different pid namespaces (containers): LMDB tells its readers "
@@ -62,6 +63,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_BROKER_QUEUE", "10000", "bus",
       "Requests the broker holds per service while no worker is ready; past "
       "that it answers with an error." },
+    { "CAISSON_BROKER_INSTANCE_GRACE_MS", "10000", "bus",
+      "How long requests to a `<service>.<instance>` whose process is gone "
+      "wait for it to come back (a restart); past that, and at once for an "
+      "instance never registered, the broker answers `not_found`." },
     { "CAISSON_BROKER_QUEUE_MB", "256", "bus",
       "Bytes of request bodies the broker holds queued across all services, "
       "in MiB; past that new requests for a service with no ready worker get "

@@ -5,6 +5,7 @@
 #include "buskey.h"
 #include "cfg.h"
 #include "clog.h"
+#include "svc_ident.h"
 
 #include <limits.h>
 #include <dirent.h>
@@ -24,18 +25,22 @@ struct _svc_t {
     bus_worker_t *worker;
     bus_pub_t *pub;
     void *state;
+    char instance[64];
+    int ident_fd;               /* the kept id's slot, locked while we run */
+    int store_fd;               /* the store's lock, for exclusive_store */
 };
 
 zloop_t *svc_loop (svc_t *self) { return self->loop; }
 bus_pub_t *svc_pub (svc_t *self) { return self->pub; }
 bus_worker_t *svc_worker (svc_t *self) { return self->worker; }
-const char *svc_instance (svc_t *self) { return bus_worker_instance (self->worker); }
+const char *svc_instance (svc_t *self) { return self->instance; }
 void svc_set_state (svc_t *self, void *state) { self->state = state; }
+void *svc_state (svc_t *self) { return self->state; }
 
 int
 svc_store_dir (svc_t *self, char *dir, size_t len)
 {
-    const char *inst = svc_instance (self);
+    const char *inst = self->instance;
     int n;
     if (cfg_u64 ("CAISSON_STORE_PER_INSTANCE")) {
         if (!*inst || strchr (inst, '/') || inst[0] == '.')
@@ -46,7 +51,37 @@ svc_store_dir (svc_t *self, char *dir, size_t len)
         n = snprintf (dir, len, "%s/%s", cfg_str ("CAISSON_DATA"), self->def->name);
     return n > 0 && (size_t) n < len ? 0 : -1;
 }
-void *svc_state (svc_t *self) { return self->state; }
+
+/* Settles self->instance: CAISSON_INSTANCE when set (`@hostname` read
+ * here or by bus_worker), else the id the data dir keeps for this
+ * service. Then, for an exclusive store, its lock. Returns 0, or -1
+ * writing why. */
+static int
+identify (svc_t *self, char *err, size_t errlen)
+{
+    const char *name = self->def->name;
+    snprintf (self->instance, sizeof self->instance, "%s", cfg_str ("CAISSON_INSTANCE"));
+    if (!self->instance[0]
+        && svc_ident_keep (cfg_str ("CAISSON_DATA"), name, self->instance, &self->ident_fd,
+                           err, errlen) < 0)
+        return -1;
+    if (!self->def->exclusive_store)
+        return 0;
+    char dir[PATH_MAX], why[PATH_MAX + 64];
+    if (!strcmp (self->instance, "@hostname"))
+        svc_ident_hostname (self->instance);
+    if (svc_store_dir (self, dir, sizeof dir)) {
+        snprintf (err, errlen, "no store directory for instance '%s'", self->instance);
+        return -1;
+    }
+    if ((self->store_fd = svc_ident_lock_dir (dir, why, sizeof why)) < 0) {
+        snprintf (err, errlen, "another %s already serves its store (%s): one %s per "
+                  "store; give this one its own CAISSON_DATA, or set "
+                  "CAISSON_STORE_PER_INSTANCE=1", name, why, name);
+        return -1;
+    }
+    return 0;
+}
 
 void
 svc_close_from (int lowfd)
@@ -121,7 +156,7 @@ svc_main (int argc, char **argv, const svc_def_t *def)
     }
     /* Stores, logs and every file a service makes are its user's alone. */
     umask (077);
-    char err[PATH_MAX + 160];
+    char err[2 * PATH_MAX + 400];
     if (cfg_check (err, sizeof err)) {
         fprintf (stderr, "%s: %s\n", program, err);
         return 2;
@@ -142,16 +177,24 @@ svc_main (int argc, char **argv, const svc_def_t *def)
         }
         zcert_destroy (&key);
     }
-    svc_t self = { .def = def };
+    svc_t self = { .def = def, .ident_fd = -1, .store_fd = -1 };
+    if (identify (&self, err, sizeof err)) {
+        fprintf (stderr, "%s: %s\n", program, err);
+        if (self.ident_fd >= 0)
+            close (self.ident_fd);
+        return 2;
+    }
     int status = 1;
     self.loop = zloop_new ();
     self.pub = bus_pub_new (cfg_str ("CAISSON_BUS_PUB"));
-    self.worker = bus_worker_new (cfg_str ("CAISSON_BUS"), def->name, NULL,
-                                  CAISSON_VERSION, def->handler, &self);
+    self.worker = bus_worker_new (cfg_str ("CAISSON_BUS"), def->name, self.instance,
+                                  CAISSON_VERSION, NULL, &self);
     if (!self.loop || !self.pub || !self.worker) {
         fprintf (stderr, "%s: cannot set up the bus (check CAISSON_BUS*)\n", program);
         goto done;
     }
+    /* `@hostname` and the like become the id the worker settled on. */
+    snprintf (self.instance, sizeof self.instance, "%s", bus_worker_instance (self.worker));
     clog_init (def->name, svc_instance (&self));
     if (def->routes && bus_worker_set_routes (self.worker, def->routes)) {
         fprintf (stderr, "%s: its route table is wrong (see the log)\n", program);
@@ -172,5 +215,9 @@ done:
     bus_worker_destroy (&self.worker);
     bus_pub_destroy (&self.pub);
     zloop_destroy (&self.loop);
+    if (self.store_fd >= 0)
+        close (self.store_fd);
+    if (self.ident_fd >= 0)
+        close (self.ident_fd);
     return status;
 }

@@ -1,15 +1,18 @@
 /* svc: what every Caisson service process does the same way.
  *
  * A service's main.c fills an svc_def_t and calls svc_main, which parses
- * --help and --version, checks the configuration, names the log, registers
- * a bus worker for the service (which answers health and ping, and hands
- * every other request to the service's route for its type), publishes
+ * --help and --version, checks the configuration, takes the instance id
+ * the data dir keeps for it (svc_ident.h) unless CAISSON_INSTANCE names
+ * one, names the log, registers a bus worker for the service (which
+ * answers health and ping, and hands every other request to the
+ * service's route for its type), publishes
  * `svc.<name>.started`, runs one zloop until SIGTERM or SIGINT, and then
  * publishes `svc.<name>.stopping` and releases everything. */
 #ifndef CAISSON_SVC_H
 #define CAISSON_SVC_H
 
 #include <czmq.h>
+#include <stdbool.h>
 #include "bus_pub.h"
 #include "bus_worker.h"
 
@@ -23,14 +26,15 @@ typedef struct {
      * `unknown_type`; a handler's reply is checked against proto/'s R
      * rows (bus_worker.h). NULL: the service serves none. */
     const bus_route_t *routes;
-    /* One handler for every type, for a service not yet on routes; NULL
-     * when routes is set. */
-    bus_handler_fn *handler;
     /* Called once the bus is up, before the loop runs: open stores, add
      * readers and timers. Returns 0, or -1 to exit with status 1. */
     int (*setup) (svc_t *svc);
     /* Called after the loop ends, to release what setup made. */
     void (*teardown) (svc_t *svc);
+    /* True: the store (svc_store_dir) is this process's alone. svc_main
+     * locks it before the bus is up, and a second process on the same
+     * store exits with status 2 and a message naming the holder. */
+    bool exclusive_store;
 } svc_def_t;
 
 /* Runs the service to completion. Returns the process exit status. */

@@ -20,3 +20,10 @@ add_dependencies(test_redteam_followup caisson caisson-bus caisson-event-log
                  caisson-sandbox-manager caisson-sandbox-init caisson-tool-runner
                  caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
 set_tests_properties(test_redteam_followup PROPERTIES TIMEOUT 300)
+# Issue 13, item 1: instance ids, approvals and sandboxes across down/up;
+# unknown instances answered at once; one sandbox-manager per registry.
+caisson_test(test_restart test_restart.c)
+add_dependencies(test_restart caisson caisson-bus caisson-event-log caisson-sandbox-manager
+                 caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
+                 caisson-llm-replay)
+set_tests_properties(test_restart PROPERTIES TIMEOUT 300)

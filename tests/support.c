@@ -2,17 +2,20 @@
 #define _GNU_SOURCE     /* nftw beside usleep */
 #include "support.h"
 #include "buskey.h"
+#include "cid.h"
 #include "mpjson.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -104,6 +107,17 @@ support_spawn (const char *program, const char *const extra_env[])
     }
     execl (path, path, (char *) NULL);
     _exit (127);
+}
+
+pid_t
+support_spawn_llm_replay (int port, const char *dir, const char *key)
+{
+    char port_env[64], dir_env[1100], key_env[600];
+    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
+    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", dir);
+    snprintf (key_env, sizeof key_env, "CAISSON_LLM_REPLAY_KEY=%s", key ? key : "");
+    const char *env[] = { port_env, dir_env, key ? key_env : NULL, NULL };
+    return support_spawn ("caisson-llm-replay", env);
 }
 
 pid_t
@@ -297,6 +311,16 @@ support_tools_result (proto_msg_t *rep, const char *name, bool *ok)
     return result;
 }
 
+json_t *
+support_tools_expect (json_t *r, const char *name, bool ok, bool expect_ok)
+{
+    if (ok != expect_ok) {
+        char *text = json_dumps (r, JSON_COMPACT);
+        fail_msg ("%s %s: %s", name, expect_ok ? "failed" : "succeeded", text);
+    }
+    return r;
+}
+
 void
 support_send (bus_client_t *c, const char *service, proto_msg_t *req)
 {
@@ -306,4 +330,72 @@ support_send (bus_client_t *c, const char *service, proto_msg_t *req)
     assert_int_equal (bus_client_send (c, service, data, size), 0);
     free (data);
     proto_msg_destroy (&req);
+}
+
+proto_msg_t *
+support_tools_call_new (const char *name, const char *call_id, bool dry, const char *args,
+                        const char *limits)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
+    proto_tools_call_t *c = &req->body.tools_call;
+    char id[CID_SIZE];
+    cid_new (id);
+    proto_set_str (&c->name, name);
+    proto_set_str (&c->call_id, call_id ? call_id : id);
+    c->dry_run = dry;
+    json_t *a = json_loads (args, 0, NULL);
+    assert_non_null (a);
+    assert_int_equal (mpjson_set (&c->args, a, 32), 0);
+    json_decref (a);
+    if (limits) {
+        json_t *l = json_loads (limits, 0, NULL);
+        assert_int_equal (mpjson_set (&c->limits, l, 8), 0);
+        json_decref (l);
+    }
+    return req;
+}
+
+const char *
+support_json_str (const json_t *v, const char *key)
+{
+    const char *s = json_string_value (json_object_get (v, key));
+    return s ? s : "";
+}
+
+const char *
+support_json_error_code (const json_t *v)
+{
+    return support_json_str (json_object_get (v, "error"), "code");
+}
+
+char *
+support_sbx_args (const char *sandbox, const char *fmt, ...)
+{
+    static char buf[17000];
+    char tmp[16384];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (tmp, sizeof tmp, fmt, ap);
+    va_end (ap);
+    snprintf (buf, sizeof buf, "{\"sandboxId\":\"%s\"%s%s}", sandbox, *tmp ? "," : "", tmp);
+    return buf;
+}
+
+int
+support_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
+    close (fd);
+    return ntohs (sa.sin_port);
+}
+
+void
+support_self_exe (char *buf, size_t size)
+{
+    ssize_t n = readlink ("/proc/self/exe", buf, size - 1);
+    buf[n > 0 ? n : 0] = '\0';
 }

@@ -86,8 +86,41 @@ void support_await_service (bus_client_t *c, const char *service);
  * name and what came instead (an error's message), on any other reply. */
 json_t *support_tools_result (proto_msg_t *rep, const char *name, bool *ok);
 
+/* The result r of a call of tool name (returned), after asserting its ok
+ * flag is expect_ok; fails the test with r's text otherwise. */
+json_t *support_tools_expect (json_t *r, const char *name, bool ok, bool expect_ok);
+
 /* Sends req (consumed) to service on c without waiting for the reply,
  * which comes to bus_client_recv (asserted encoded and sent). */
 void support_send (bus_client_t *c, const char *service, proto_msg_t *req);
+
+/* A tools.call (the caller's) of tool name with args and limits (JSON
+ * texts, asserted to parse; limits may be NULL) as call_id (NULL for a
+ * fresh id), a dry run when dry. */
+proto_msg_t *support_tools_call_new (const char *name, const char *call_id, bool dry,
+                                     const char *args, const char *limits);
+
+/* The string at key in the JSON object v (borrowed), "" when absent. */
+const char *support_json_str (const json_t *v, const char *key);
+
+/* The code of the error in a tool's result v, "" when it has none. */
+const char *support_json_error_code (const json_t *v);
+
+/* JSON object text {"sandboxId":sandbox, ...} with the members fmt (printf
+ * style; may be "", so not checked as a format) after the id; static
+ * storage, valid until the next call. */
+char *support_sbx_args (const char *sandbox, const char *fmt, ...);
+
+/* Starts caisson-llm-replay serving the cassettes in dir on 127.0.0.1:port,
+ * wanting key as the Bearer token when key is not NULL; its pid. */
+pid_t support_spawn_llm_replay (int port, const char *dir, const char *key);
+
+/* A loopback TCP port free at the moment of asking (the kernel's choice,
+ * released at once). */
+int support_free_port (void);
+
+/* Writes this program's own path (for support_spawn_self's re-exec) into
+ * buf of size (always terminated, "" when unknown). */
+void support_self_exe (char *buf, size_t size);
 
 #endif

@@ -25,7 +25,7 @@ static char s_replay_url[128];
 static void
 start_httpd (void)
 {
-    ts_http_port = ui_free_port ();
+    ts_http_port = support_free_port ();
     ts_pids[TS_HTTPD] = fork ();
     assert_true (ts_pids[TS_HTTPD] >= 0);
     if (ts_pids[TS_HTTPD] == 0) {

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *s_dir;
@@ -488,6 +489,7 @@ raw_ask (bus_client_t *c, proto_type_t type)
     return rep;
 }
 
+/* Asserts that rep (consumed) is an error of code whose message says says. */
 static void
 expect_error (proto_msg_t *rep, const char *code, const char *says)
 {
@@ -588,6 +590,77 @@ test_workers_reregister_after_broker_restart (void **state)
     support_expect_clean_exit (bus);
 }
 
+/* A service keeps its instance id across restarts on one data dir (the
+ * file made once, 0600); a second process of the service on that dir, at
+ * the same time, gets the next slot's id (issue 13, item 1). */
+static void
+test_instance_id_kept_across_restarts (void **state)
+{
+    setup (state);
+    unsetenv ("CAISSON_INSTANCE");
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t tr = support_spawn ("caisson-tool-runner", NULL);
+    bus_client_t *c = client_new (300, 10);
+    await_service (c, "tool-runner");
+    char first[64] = "", again[64] = "", second[64] = "";
+    assert_int_equal (ask (c, "tool-runner", PROTO_health_req, first, sizeof first),
+                      PROTO_health_rep);
+    char path[1024];
+    snprintf (path, sizeof path, "%s/tool-runner/instance", s_dir);
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_mode & 0777, 0600);
+
+    /* A second one at the same time: another id, kept in the next slot. */
+    pid_t tr2 = support_spawn ("caisson-tool-runner", NULL);
+    snprintf (path, sizeof path, "%s/tool-runner/instance-2", s_dir);
+    for (int i = 0; i < 100 && stat (path, &st); i++)
+        usleep (50000);
+    FILE *f = fopen (path, "r");
+    assert_non_null (f);
+    assert_int_equal (fscanf (f, "%63s", second), 1);
+    fclose (f);
+    assert_string_not_equal (first, second);
+    char addr[128];
+    snprintf (addr, sizeof addr, "tool-runner.%s", second);
+    await_service (c, addr);
+    support_expect_clean_exit (tr2);
+
+    support_expect_clean_exit (tr);
+    tr = support_spawn ("caisson-tool-runner", NULL);
+    snprintf (addr, sizeof addr, "tool-runner.%s", first);
+    await_service (c, addr);
+    assert_int_equal (ask (c, addr, PROTO_health_req, again, sizeof again), PROTO_health_rep);
+    assert_string_equal (first, again);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (tr);
+    support_expect_clean_exit (bus);
+}
+
+/* An instance name the broker never saw is answered not_found at once; a
+ * request to an instance sent while the broker has just restarted waits
+ * for the worker to register again rather than being refused. */
+static void
+test_unknown_instance_is_not_found (void **state)
+{
+    setup (state);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t w = spawn_echo ("e1", "normal");
+    bus_client_t *c = client_new (2000, 0);
+    await_service (c, "echo.e1");
+    zclock_sleep (400);         /* past the start-up grace (3 heartbeats) */
+    int64_t t0 = zclock_mono ();
+    assert_int_equal (ask (c, "echo.nosuch", PROTO_ping, NULL, 0), PROTO_error);
+    assert_true (zclock_mono () - t0 < 500);
+
+    support_stop (bus, SIGKILL, 1000);
+    bus = support_spawn ("caisson-bus", NULL);
+    assert_int_equal (ask (c, "echo.e1", PROTO_ping, NULL, 0), PROTO_pong);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (w);
+    support_expect_clean_exit (bus);
+}
+
 static void
 test_errors_name_the_fault (void **state)
 {
@@ -606,10 +679,7 @@ test_errors_name_the_fault (void **state)
     proto_msg_t *req = proto_msg_new (PROTO_pong, NULL);
     proto_msg_t *rep = bus_client_request (c, "tool-runner", req);
     assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_error);
-    assert_string_equal (rep->body.error.code, "unknown_type");
-    assert_non_null (strstr (rep->body.error.message, "pong"));
-    proto_msg_destroy (&rep);
+    expect_error (rep, "unknown_type", "pong");
     proto_msg_destroy (&req);
 
     /* A request whose envelope is sound but whose body is not: the error
@@ -617,12 +687,9 @@ test_errors_name_the_fault (void **state)
     req = proto_msg_new (PROTO_error, NULL);    /* code and message missing */
     rep = bus_client_request (c, "tool-runner", req);
     assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_error);
-    assert_string_equal (rep->body.error.code, "missing");
-    assert_non_null (strstr (rep->body.error.message, "body.code"));
     assert_string_equal (rep->env.cause, req->env.id);
     assert_string_equal (rep->env.corr, req->env.corr);
-    proto_msg_destroy (&rep);
+    expect_error (rep, "missing", "body.code");
     proto_msg_destroy (&req);
 
     /* Frames that do not decode: each gets an error naming the fault. */
@@ -721,8 +788,7 @@ main (int argc, char **argv)
 {
     if (argc == 4 && !strcmp (argv[1], "worker"))
         return worker_main (argv[2], argv[3]);
-    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
-    s_self[n > 0 ? n : 0] = '\0';
+    support_self_exe (s_self, sizeof s_self);
     zsys_init ();
     zsys_set_logstream (NULL);
     const struct CMUnitTest tests[] = {
@@ -733,6 +799,8 @@ main (int argc, char **argv)
         cmocka_unit_test (test_routes_check_replies),
         cmocka_unit_test (test_client_gets_the_declared_reply_or_an_error),
         cmocka_unit_test (test_workers_reregister_after_broker_restart),
+        cmocka_unit_test (test_instance_id_kept_across_restarts),
+        cmocka_unit_test (test_unknown_instance_is_not_found),
         cmocka_unit_test (test_errors_name_the_fault),
         cmocka_unit_test (test_tap_receives_exactly_its_prefix),
         cmocka_unit_test (test_first_event_is_not_lost),

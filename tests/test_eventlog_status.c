@@ -41,15 +41,18 @@ listed (bus_client_t *c, const char *status)
     return ids;
 }
 
+/* Whether runs.list for status gives run. */
 static bool
-has (json_t *ids, const char *run)
+is_listed (bus_client_t *c, const char *status, const char *run)
 {
+    json_t *ids = listed (c, status), *v;
+    bool found = false;
     size_t i;
-    json_t *v;
     json_array_foreach (ids, i, v)
         if (!strcmp (json_string_value (v), run))
-            return true;
-    return false;
+            found = true;
+    json_decref (ids);
+    return found;
 }
 
 /* A run_started whose policy configures the verify checks in verify (a
@@ -97,17 +100,11 @@ test_status_and_counts (void **state)
     APPEND (c, a, ask_approval, .toolCallId = "c2-0", .name = "git.openPR", .args = args);
     json_decref (args);
     assert_string_equal (status_of (c, a), "awaiting_approval");
-    json_t *ids = listed (c, "awaiting_approval");
-    assert_true (has (ids, a));
-    json_decref (ids);
-    ids = listed (c, "running");
-    assert_false (has (ids, a));
-    json_decref (ids);
+    assert_true (is_listed (c, "awaiting_approval", a));
+    assert_false (is_listed (c, "running", a));
     APPEND (c, a, approval_decision, .toolCallId = "c2-0", .approved = true);
     assert_string_equal (status_of (c, a), "running");
-    ids = listed (c, "awaiting_approval");
-    assert_false (has (ids, a));
-    json_decref (ids);
+    assert_false (is_listed (c, "awaiting_approval", a));
     APPEND (c, a, complete, .status = "completed", .answer = "done");
     json_t *rec = run_get (c, a);
     assert_string_equal (json_string_value (json_object_get (rec, "status")), "completed");
@@ -142,9 +139,7 @@ test_status_and_counts (void **state)
             json_decref (want);
         }
         json_decref (rec);
-        ids = listed (c, ends[i][0]);
-        assert_true (has (ids, r));
-        json_decref (ids);
+        assert_true (is_listed (c, ends[i][0], r));
     }
     bus_client_destroy (&c);
     support_expect_clean_exit (el);

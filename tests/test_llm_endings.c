@@ -11,20 +11,16 @@
 #include "support.h"
 #include "llm_client.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static pid_t s_replay;
 static char s_base[64];
 static char s_cassettes[600];
 
-static int free_port (void);
 
 /* What one call came to, copied out of the callback. */
 typedef struct {
@@ -245,13 +241,9 @@ test_providers (void **state)
     setenv ("GEMINI_API_KEY", "gem-key", 1);
     assert_string_equal (llm_provider_key (g), "gem-key");
     /* over HTTP, to a server that wants the key as a Bearer token */
-    char url[96], port_env[64], key_env[64], dir_env[640];
-    int port = free_port ();
-    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
-    snprintf (key_env, sizeof key_env, "CAISSON_LLM_REPLAY_KEY=gem-key");
-    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s", s_cassettes);
-    const char *env[] = { port_env, key_env, dir_env, NULL };
-    pid_t gemini = support_spawn ("caisson-llm-replay", env);
+    char url[96];
+    int port = support_free_port ();
+    pid_t gemini = support_spawn_llm_replay (port, s_cassettes, "gem-key");
     snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", port);
     setenv ("GOOGLE_BASE_URL", url, 1);
     outcome_t o;
@@ -321,18 +313,6 @@ test_default_model (void **state)
         unsetenv (keys[i]);
 }
 
-static int
-free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    bind (fd, (struct sockaddr *) &a, sizeof a);
-    getsockname (fd, (struct sockaddr *) &a, &len);
-    close (fd);
-    return ntohs (a.sin_port);
-}
-
 /* One cassette file: a task answered by one turn. */
 static void
 cassette (const char *dir, const char *file, const char *task, const char *turn)
@@ -377,16 +357,12 @@ setup (void **state)
     snprintf (turn, sizeof turn, "{\"text\": \"%s\", \"usage\": false}", text);
     cassette (dir, "nousage", "t: no usage", turn);
 
-    static char port_env[64], dir_env[600];
-    int port = free_port ();
-    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
-    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s/cassettes", dir);
+    int port = support_free_port ();
     snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
     char url[96];
     snprintf (url, sizeof url, "%s/v1", s_base);
     setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
-    const char *env[] = { port_env, dir_env, NULL };
-    s_replay = support_spawn ("caisson-llm-replay", env);
+    s_replay = support_spawn_llm_replay (port, s_cassettes, NULL);
     for (int i = 0; i < 100; i++) {
         if (requests () >= 0)
             return 0;

@@ -415,8 +415,7 @@ main (int argc, char **argv)
 {
     if (argc == 2 && !strcmp (argv[1], "worker"))
         return worker_main ();
-    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
-    s_self[n > 0 ? n : 0] = '\0';
+    support_self_exe (s_self, sizeof s_self);
     zsys_init ();
     zsys_set_logstream (NULL);
     const struct CMUnitTest tests[] = {

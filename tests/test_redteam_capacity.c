@@ -644,8 +644,7 @@ main (int argc, char **argv)
 {
     if (argc > 1 && !strcmp (argv[1], "fake-sandbox"))
         return fake_sandbox_main (getenv ("CAISSON_DATA"));
-    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
-    s_self[n > 0 ? n : 0] = '\0';
+    support_self_exe (s_self, sizeof s_self);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_tool_slots_shared),
         cmocka_unit_test (test_busy_retried),

@@ -157,7 +157,7 @@ setup (void **state)
     write_file (path, "{\"task\": \"" GATED_TASK "\", \"turns\": [{\"toolCalls\": [{\"name\": "
                       "\"git.openPR\", \"args\": {\"sandboxId\": \"nowhere-1\", \"title\": "
                       "\"Changelog\"}}]}, {\"text\": \"Done.\"}]}");
-    tenant_stack_model (ui_free_port (), NULL);
+    tenant_stack_model (support_free_port (), NULL);
     return 0;
 }
 

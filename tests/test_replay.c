@@ -11,14 +11,11 @@
 #include "gaps.h"
 #include "llm.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define TASK "test: two steps"
@@ -229,19 +226,6 @@ test_pairing (void **state)
     gaps_destroy (&g);
 }
 
-/* A free loopback port (the kernel's choice, released at once). */
-static int
-free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    bind (fd, (struct sockaddr *) &a, sizeof a);
-    getsockname (fd, (struct sockaddr *) &a, &len);
-    close (fd);
-    return ntohs (a.sin_port);
-}
-
 static int
 setup (void **state)
 {
@@ -251,13 +235,11 @@ setup (void **state)
                 "[{\"toolCalls\": [{\"name\": \"createSandbox\", \"args\": {}}]}, "
                 "{\"expect\": {\"tool\": \"createSandbox\"}, \"text\": \"Done.\"}]}' "
                 "> %s/cassettes/two.json", dir, dir);
-    static char port_env[64], dir_env[600];
-    int port = free_port ();
-    snprintf (port_env, sizeof port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
-    snprintf (dir_env, sizeof dir_env, "CAISSON_LLM_REPLAY_DIR=%s/cassettes", dir);
+    int port = support_free_port ();
     snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
-    const char *env[] = { port_env, dir_env, NULL };
-    s_replay = support_spawn ("caisson-llm-replay", env);
+    char cassettes[600];
+    snprintf (cassettes, sizeof cassettes, "%s/cassettes", dir);
+    s_replay = support_spawn_llm_replay (port, cassettes, NULL);
     for (int i = 0; i < 100; i++) {
         long status;
         free (http ("/health", NULL, &status));

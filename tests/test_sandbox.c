@@ -363,6 +363,43 @@ test_events_and_refusals (void **state)
     destroy (id);
 }
 
+/* A manager restores only its own instance's sandboxes: one started on
+ * the same registry under another id leaves them alone (not listed, not
+ * healed, answered wrong_instance), and the owner takes them back after. */
+static void
+test_restores_only_its_own (void **state)
+{
+    (void) state;
+    char *id = create ("python", 600);
+    proto_msg_t *w = write_file (id, "mine.txt", "mine");
+    proto_msg_destroy (&w);
+    support_expect_clean_exit (s_mgr);
+    static const char *const other[] = { "CAISSON_INSTANCE=othermgr", NULL };
+    s_mgr = support_spawn ("caisson-sandbox-manager", other);
+    support_await_service (s_c, "sandbox-manager.othermgr");
+    bus_client_set_timeout (s_c, 30000, 0);     /* as sbx_setup left it */
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
+    req->env.op = true;
+    proto_msg_t *rep = call (req);
+    assert_int_equal (rep->type, PROTO_sandbox_listed);
+    json_t *listed = mpjson_get (&rep->body.sandbox_listed.sandboxes, 8);
+    char *text = json_dumps (listed, JSON_COMPACT);
+    json_decref (listed);
+    proto_msg_destroy (&rep);
+    if (text && strstr (text, id))
+        fail_msg ("another instance restored %s: %s", id, text);
+    free (text);
+    rep = get (id);
+    assert_string_equal (rep->body.error.code, "wrong_instance");
+    proto_msg_destroy (&rep);
+    support_expect_clean_exit (s_mgr);
+    start_stack_manager ();
+    char out[64];
+    assert_int_equal (run (id, "cat mine.txt", out, sizeof out), 0);
+    assert_string_equal (out, "mine");
+    destroy (id);
+}
+
 int
 main (void)
 {
@@ -373,6 +410,7 @@ main (void)
         cmocka_unit_test (test_lifecycle),
         cmocka_unit_test (test_events_and_refusals),
         cmocka_unit_test (test_heal_and_restart),
+        cmocka_unit_test (test_restores_only_its_own),
     };
     return support_run_group_tests (tests, sbx_setup, sbx_teardown);
 }

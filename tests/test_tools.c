@@ -8,6 +8,7 @@
  * tool-runner's side (arguments, guardrails, results, idempotency, the
  * local forge) wherever sandboxes cannot be made. */
 #include "support.h"
+#include "cfg.h"
 #include "bus_client.h"
 #include "bus_pub.h"
 #include "mpjson.h"
@@ -85,22 +86,7 @@ static json_t *
 call_at (const char *service, const char *name, const char *args, const char *call_id,
          bool dry, const char *limits, bool *ok)
 {
-    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
-    proto_tools_call_t *c = &req->body.tools_call;
-    char id[CID_SIZE];
-    cid_new (id);
-    proto_set_str (&c->name, name);
-    proto_set_str (&c->call_id, call_id ? call_id : id);
-    c->dry_run = dry;
-    json_t *a = json_loads (args, 0, NULL);
-    assert_non_null (a);
-    assert_int_equal (mpjson_set (&c->args, a, 32), 0);
-    json_decref (a);
-    if (limits) {
-        json_t *l = json_loads (limits, 0, NULL);
-        assert_int_equal (mpjson_set (&c->limits, l, 8), 0);
-        json_decref (l);
-    }
+    proto_msg_t *req = support_tools_call_new (name, call_id, dry, args, limits);
     bus_client_set_timeout (s_client, 4000, 10);
     proto_msg_t *rep = bus_client_request (s_client, service, req);
     proto_msg_destroy (&req);
@@ -112,24 +98,7 @@ call (const char *name, const char *args, bool expect_ok)
 {
     bool ok;
     json_t *r = call_at ("tool-runner", name, args, NULL, false, NULL, &ok);
-    if (ok != expect_ok) {
-        char *text = json_dumps (r, JSON_COMPACT);
-        fail_msg ("%s %s: %s", name, expect_ok ? "failed" : "succeeded", text);
-    }
-    return r;
-}
-
-static const char *
-str (const json_t *v, const char *key)
-{
-    const char *s = json_string_value (json_object_get (v, key));
-    return s ? s : "";
-}
-
-static const char *
-code (const json_t *v)
-{
-    return str (json_object_get (v, "error"), "code");
+    return support_tools_expect (r, name, ok, expect_ok);
 }
 
 static void
@@ -139,24 +108,13 @@ ensure_sandbox (void)
         return;
     json_t *r = call ("createSandbox", "{\"name\":\"reverse_string_project\",\"language\":\"python\","
                       "\"labels\":null,\"envVars\":null}", true);
-    snprintf (s_sandbox, sizeof s_sandbox, "%s", str (r, "sandboxId"));
+    snprintf (s_sandbox, sizeof s_sandbox, "%s", support_json_str (r, "sandboxId"));
     assert_true (strlen (s_sandbox) > 5);
     json_decref (r);
 }
 
-/* printf-style JSON args with the sandbox id as the first %s. */
-static char *
-with_sbx (const char *fmt, ...)
-{
-    static char buf[17000];
-    char tmp[16384];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (tmp, sizeof tmp, fmt, ap);
-    va_end (ap);
-    snprintf (buf, sizeof buf, "{\"sandboxId\":\"%s\",%s}", s_sandbox, tmp);
-    return buf;
-}
+/* printf-style JSON args after the sandbox id. */
+#define with_sbx(...) support_sbx_args (s_sandbox, __VA_ARGS__)
 
 static void
 test_seed_example (void **state)
@@ -181,9 +139,9 @@ test_seed_example (void **state)
                                       "\"captureOutput\":true"), true);
     assert_true (json_is_true (json_object_get (r, "success")));
     assert_int_equal (json_integer_value (json_object_get (r, "exitCode")), 0);
-    assert_non_null (strstr (str (r, "stderr"), "Ran 4 tests"));
-    assert_non_null (strstr (str (r, "stderr"), "OK"));
-    assert_string_equal (str (r, "command"), "python3 test_reverse_string.py");
+    assert_non_null (strstr (support_json_str (r, "stderr"), "Ran 4 tests"));
+    assert_non_null (strstr (support_json_str (r, "stderr"), "OK"));
+    assert_string_equal (support_json_str (r, "command"), "python3 test_reverse_string.py");
     assert_true (json_is_integer (json_object_get (r, "executionTime")));
     json_decref (r);
 }
@@ -196,20 +154,20 @@ test_file_tools (void **state)
     json_t *r = call ("writeFile", with_sbx ("\"path\":\"src/hello.js\",\"content\":\"console.log"
                                              "('hi')\""), true);
     assert_true (json_is_true (json_object_get (r, "success")));
-    assert_non_null (strstr (str (r, "path"), "/src/hello.js"));
+    assert_non_null (strstr (support_json_str (r, "path"), "/src/hello.js"));
     json_decref (r);
     r = call ("readFile", with_sbx ("\"path\":\"src/hello.js\""), true);
-    assert_string_equal (str (r, "content"), "console.log('hi')");
+    assert_string_equal (support_json_str (r, "content"), "console.log('hi')");
     json_decref (r);
     r = call ("listFiles", with_sbx ("\"path\":\"src\""), true);
     json_t *f = json_array_get (json_object_get (r, "files"), 0);
-    assert_string_equal (str (f, "name"), "hello.js");
+    assert_string_equal (support_json_str (f, "name"), "hello.js");
     assert_true (json_is_false (json_object_get (f, "isDirectory")));
     json_decref (r);
     r = call ("getFileInfo", with_sbx ("\"path\":\"src/hello.js\""), true);
-    assert_string_equal (str (r, "type"), "file");
+    assert_string_equal (support_json_str (r, "type"), "file");
     assert_int_equal (json_integer_value (json_object_get (r, "size")), 17);
-    assert_non_null (strchr (str (r, "modifiedTime"), 'T'));
+    assert_non_null (strchr (support_json_str (r, "modifiedTime"), 'T'));
     json_decref (r);
     r = call ("checkFileExists", with_sbx ("\"path\":\"src\""), true);
     assert_true (json_is_true (json_object_get (r, "exists")));
@@ -217,7 +175,7 @@ test_file_tools (void **state)
     json_decref (r);
     r = call ("getFileSize", with_sbx ("\"path\":\"src/hello.js\",\"humanReadable\":true"), true);
     assert_int_equal (json_integer_value (json_object_get (r, "size")), 17);
-    assert_string_equal (str (r, "humanReadableSize"), "17 B");
+    assert_string_equal (support_json_str (r, "humanReadableSize"), "17 B");
     json_decref (r);
     r = call ("createDirectory", with_sbx ("\"path\":\"a/b/c\""), true);
     json_decref (r);
@@ -227,7 +185,7 @@ test_file_tools (void **state)
     assert_true (json_is_false (json_object_get (r, "exists")));
     json_decref (r);
     r = call ("runCode", with_sbx ("\"code\":\"print(6*7)\",\"language\":\"python\""), true);
-    assert_string_equal (str (r, "stdout"), "42\n");
+    assert_string_equal (support_json_str (r, "stdout"), "42\n");
     json_decref (r);
     r = call ("watchDirectory", with_sbx ("\"path\":\".\",\"recursive\":false,\"watchDuration\":200"),
               true);
@@ -265,7 +223,7 @@ test_file_tool_is_one_request (void **state)
     assert_int_equal (requests_served () - before, 1);
     before = requests_served ();
     r = call ("readFile", with_sbx ("\"path\":\"one.txt\""), true);
-    assert_string_equal (str (r, "content"), "1");
+    assert_string_equal (support_json_str (r, "content"), "1");
     json_decref (r);
     assert_int_equal (requests_served () - before, 1);
     before = requests_served ();
@@ -282,25 +240,26 @@ test_guardrails (void **state)
     (void) state;
     ensure_sandbox ();
     json_t *r = call ("writeFile", with_sbx ("\"path\":\"../../etc/evil\",\"content\":\"x\""), false);
-    assert_string_equal (code (r), "path_outside_workspace");
-    assert_non_null (strstr (str (json_object_get (r, "error"), "message"), "path must stay inside"));
+    assert_string_equal (support_json_error_code (r), "path_outside_workspace");
+    assert_non_null (strstr (support_json_str (json_object_get (r, "error"), "message"),
+                             "path must stay inside"));
     json_decref (r);
     r = call ("deleteFile", with_sbx ("\"path\":\".git\""), false);
-    assert_string_equal (code (r), "path_not_allowed");
+    assert_string_equal (support_json_error_code (r), "path_not_allowed");
     json_decref (r);
     r = call ("readFile", with_sbx ("\"path\":\"x\",\"encoding\":\"utf8\""), false);
-    assert_string_equal (code (r), "unknown_field");
+    assert_string_equal (support_json_error_code (r), "unknown_field");
     json_decref (r);
     bool ok;
     r = call_at ("tool-runner", "runCommand", with_sbx ("\"command\":\"curl http://x\""), NULL,
                  false, "{\"commandDeny\":[\"curl *\"]}", &ok);
     assert_false (ok);
-    assert_string_equal (code (r), "command_denied");
+    assert_string_equal (support_json_error_code (r), "command_denied");
     json_decref (r);
     r = call_at ("tool-runner", "writeFile", with_sbx ("\"path\":\"README.md\",\"content\":\"x\""),
                  NULL, false, "{\"writeGlobs\":[\"src/*\"]}", &ok);
     assert_false (ok);
-    assert_string_equal (code (r), "path_not_allowed");
+    assert_string_equal (support_json_error_code (r), "path_not_allowed");
     json_decref (r);
     /* A dry run says what it would do and does nothing. */
     r = call_at ("tool-runner", "writeFile", with_sbx ("\"path\":\"dry.txt\",\"content\":\"x\""),
@@ -316,16 +275,31 @@ test_guardrails (void **state)
                  "{\"maxOutputBytes\":100}", &ok);
     assert_true (ok);
     assert_true (json_is_true (json_object_get (r, "truncated")));
-    assert_int_equal (strlen (str (r, "stdout")), 100);
+    assert_int_equal (strlen (support_json_str (r, "stdout")), 100);
     json_decref (r);
-    /* A sandbox-manager that does not answer: a clear error by the deadline. */
+    /* A sandbox-manager instance the bus never saw: once past its start-up
+     * grace (a heartbeat timeout, for workers registering again after a
+     * broker restart), the broker answers not_found at once (issue 13),
+     * which the tool reports as such. */
+    for (int i = 0; i < 100; i++) {
+        proto_msg_t *hreq = proto_msg_new (PROTO_health_req, NULL);
+        proto_msg_t *hrep = bus_client_request (s_client, "bus", hreq);
+        proto_msg_destroy (&hreq);
+        uint64_t grace = cfg_u64 ("CAISSON_HEARTBEAT_MS") * cfg_u64 ("CAISSON_HEARTBEAT_LIVENESS");
+        bool settled = hrep && hrep->type == PROTO_health_rep
+                       && hrep->body.health_rep.uptime_ms > grace;
+        proto_msg_destroy (&hrep);
+        if (settled)
+            break;
+        zclock_sleep (100);
+    }
     r = call_at ("tool-runner", "readFile", "{\"sandboxId\":\"gone-1\",\"path\":\"x\"}", NULL,
                  false, "{\"timeoutSeconds\":1}", &ok);
     assert_false (ok);
-    assert_string_equal (code (r), "sandbox_unavailable");
+    assert_string_equal (support_json_error_code (r), "not_found");
     json_decref (r);
     r = call ("noSuchTool", "{}", false);
-    assert_string_equal (code (r), "unknown_tool");
+    assert_string_equal (support_json_error_code (r), "unknown_tool");
     json_decref (r);
 }
 
@@ -345,17 +319,17 @@ test_repo_workflow (void **state)
     char args[8192];
     snprintf (args, sizeof args, "\"url\":\"file://%s/origin.git\"", s_dir);
     json_t *r = call ("repo.clone", with_sbx ("%s", args), true);
-    assert_string_equal (str (r, "branch"), "main");
-    assert_int_equal (strlen (str (r, "head")), 40);
+    assert_string_equal (support_json_str (r, "branch"), "main");
+    assert_int_equal (strlen (support_json_str (r, "head")), 40);
     json_decref (r);
     r = call ("repo.clone", with_sbx ("\"url\":\"https://example.com/x.git\""), false);
-    assert_string_equal (code (r), "repo_not_allowed");
+    assert_string_equal (support_json_error_code (r), "repo_not_allowed");
     json_decref (r);
 
     r = call ("repo.readFiles", with_sbx ("\"glob\":\"*.py\""), true);
     assert_int_equal (json_array_size (r), 2);
-    assert_string_equal (str (json_array_get (r, 0), "path"), "calc.py");
-    assert_non_null (strstr (str (json_array_get (r, 0), "content"), "return a + b"));
+    assert_string_equal (support_json_str (json_array_get (r, 0), "path"), "calc.py");
+    assert_non_null (strstr (support_json_str (json_array_get (r, 0), "content"), "return a + b"));
     json_decref (r);
 
     const char *patch = "\"patch\":\"--- a/calc.py\\n+++ b/calc.py\\n@@ -1,2 +1,5 @@\\n def add(a, b):"
@@ -366,23 +340,23 @@ test_repo_workflow (void **state)
                          "calc.py");
     json_decref (r);
     r = call ("repo.readFiles", with_sbx ("\"glob\":\"calc.py\""), true);
-    assert_null (strstr (str (json_array_get (r, 0), "content"), "def sub"));
+    assert_null (strstr (support_json_str (json_array_get (r, 0), "content"), "def sub"));
     json_decref (r);
     bool ok;
     r = call_at ("tool-runner", "repo.applyDiff", with_sbx ("%s", patch), NULL, false,
                  "{\"writeGlobs\":[\"docs/*\"]}", &ok);
     assert_false (ok);
-    assert_string_equal (code (r), "path_not_allowed");
+    assert_string_equal (support_json_error_code (r), "path_not_allowed");
     json_decref (r);
     r = call ("repo.applyDiff", with_sbx ("%s", patch), true);
     assert_true (json_is_true (json_object_get (r, "applied")));
     json_decref (r);
     r = call ("repo.readFiles", with_sbx ("\"glob\":\"calc.py\""), true);
-    assert_non_null (strstr (str (json_array_get (r, 0), "content"), "def sub"));
+    assert_non_null (strstr (support_json_str (json_array_get (r, 0), "content"), "def sub"));
     json_decref (r);
 
     r = call ("ci.runTests", with_sbx ("\"target\":null"), true);
-    assert_string_equal (str (r, "runner"), "unittest");
+    assert_string_equal (support_json_str (r, "runner"), "unittest");
     assert_int_equal (json_integer_value (json_object_get (r, "passed")), 1);
     assert_int_equal (json_integer_value (json_object_get (r, "failed")), 0);
     json_decref (r);
@@ -396,7 +370,7 @@ test_repo_workflow (void **state)
                               NULL, &ok);
     assert_true (ok);
     assert_true (json_equal (first, second));
-    const char *branch = str (first, "branch");
+    const char *branch = support_json_str (first, "branch");
     assert_int_equal (strncmp (branch, "caisson/add-sub-to-calc-", 24), 0);
     char out[65536];
     snprintf (args, sizeof args, "git -C %s/origin.git rev-list --count main..%s > %s/count",
@@ -412,20 +386,20 @@ test_repo_workflow (void **state)
     assert_int_equal (support_run (prs, out, sizeof out), 0);
     assert_non_null (strstr (out, "Add sub to calc"));
     assert_non_null (strstr (out, branch));
-    const char *one[] = { "caisson", "pr", str (first, "id"), "--json", NULL };
+    const char *one[] = { "caisson", "pr", support_json_str (first, "id"), "--json", NULL };
     assert_int_equal (support_run (one, out, sizeof out), 0);
     json_t *rec = json_loads (out, 0, NULL);
     assert_non_null (rec);
-    assert_non_null (strstr (str (rec, "diff"), "+def sub(a, b):"));
-    assert_string_equal (str (rec, "base"), "main");
-    assert_string_equal (str (rec, "status"), "open");
+    assert_non_null (strstr (support_json_str (rec, "diff"), "+def sub(a, b):"));
+    assert_string_equal (support_json_str (rec, "base"), "main");
+    assert_string_equal (support_json_str (rec, "status"), "open");
     json_decref (rec);
     json_decref (first);
     json_decref (second);
     /* The same call id for another call is refused, not confused. */
     r = call_at ("tool-runner", "readFile", with_sbx ("\"path\":\"x\""), "pr-call-1", false, NULL,
                  &ok);
-    assert_string_equal (code (r), "call_id_reused");
+    assert_string_equal (support_json_error_code (r), "call_id_reused");
     json_decref (r);
 }
 
@@ -483,7 +457,7 @@ test_watch_events (void **state)
     json_t *ev;
     bool seen = false;
     json_array_foreach (json_object_get (r, "events"), i, ev)
-        seen = seen || strstr (str (ev, "name"), "watched.txt");
+        seen = seen || strstr (support_json_str (ev, "name"), "watched.txt");
     if (!seen) {
         char *text = json_dumps (r, JSON_COMPACT);
         fail_msg ("no event for watched.txt: %s", text);
@@ -542,10 +516,10 @@ test_killed_mid_call (void **state)
                          with_sbx ("\"command\":\"echo run >> runs.txt; sleep 5; echo done\""),
                          "killed-call-1", false, NULL, &ok);
     assert_true (ok);
-    assert_string_equal (str (r, "stdout"), "done\n");
+    assert_string_equal (support_json_str (r, "stdout"), "done\n");
     json_decref (r);
     r = call ("readFile", with_sbx ("\"path\":\"runs.txt\""), true);
-    assert_string_equal (str (r, "content"), "run\n");
+    assert_string_equal (support_json_str (r, "content"), "run\n");
     json_decref (r);
 }
 
@@ -576,7 +550,7 @@ test_cancel_unknown_and_early (void **state)
     ensure_sandbox ();
     publish_cancel ("no-such-call");
     json_t *r = call ("runCommand", with_sbx ("\"command\":\"echo still-serving\""), true);
-    assert_string_equal (str (r, "stdout"), "still-serving\n");
+    assert_string_equal (support_json_str (r, "stdout"), "still-serving\n");
     json_decref (r);
 
     publish_cancel ("early-call-1");
@@ -586,7 +560,7 @@ test_cancel_unknown_and_early (void **state)
         r = call_at (targets[i], "runCommand", with_sbx ("\"command\":\"echo ran > early.txt\""),
                      "early-call-1", false, NULL, &ok);
         assert_false (ok);
-        assert_string_equal (code (r), "cancelled");
+        assert_string_equal (support_json_error_code (r), "cancelled");
         json_decref (r);
     }
     r = call ("checkFileExists", with_sbx ("\"path\":\"early.txt\""), true);
@@ -656,14 +630,14 @@ test_cancel_running_call (void **state)
     json_t *r = mpjson_decode (rep->body.tools_result.result.data,
                                rep->body.tools_result.result.size, 8, why, sizeof why);
     proto_msg_destroy (&rep);
-    assert_string_equal (code (r), "cancelled");
+    assert_string_equal (support_json_error_code (r), "cancelled");
     json_decref (r);
     if (took > 5000)
         fail_msg ("the cancelled call took %lld ms to end", (long long) took);
     /* Nothing of it is left: no sleep among the sandbox's processes. */
     r = call ("runCommand", with_sbx ("\"command\":\"cat /proc/[0-9]*/comm 2>/dev/null | "
                                       "grep -c '^sleep$' || true\""), true);
-    assert_string_equal (str (r, "stdout"), "0\n");
+    assert_string_equal (support_json_str (r, "stdout"), "0\n");
     json_decref (r);
     /* A retry of the call gets the cancelled result, and does not run it again. */
     bool ok = true;
@@ -671,7 +645,7 @@ test_cancel_running_call (void **state)
                  with_sbx ("\"command\":\"echo x > cancel.txt; sleep 30; echo done\""),
                  "cancel-call-1", false, NULL, &ok);
     assert_false (ok);
-    assert_string_equal (code (r), "cancelled");
+    assert_string_equal (support_json_error_code (r), "cancelled");
     json_decref (r);
 }
 #endif
@@ -708,8 +682,7 @@ main (int argc, char **argv)
         return fake_sandbox_main (getenv ("CAISSON_DATA"));
 #endif
     (void) argc, (void) argv;
-    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
-    s_self[n > 0 ? n : 0] = '\0';
+    support_self_exe (s_self, sizeof s_self);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_seed_example),
         cmocka_unit_test (test_file_tools),

@@ -84,23 +84,10 @@ ask (const char *service, proto_msg_t *req)
 static json_t *
 call_full (const char *name, const char *args, bool dry, const char *limits, bool *ok)
 {
-    proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
-    proto_tools_call_t *c = &req->body.tools_call;
     char id[CID_SIZE], call_id[80];
     cid_new (id);
     snprintf (call_id, sizeof call_id, "%s/%s", s_run, id);
-    proto_set_str (&c->name, name);
-    proto_set_str (&c->call_id, call_id);
-    c->dry_run = dry;
-    json_t *a = json_loads (args, 0, NULL);
-    assert_non_null (a);
-    assert_int_equal (mpjson_set (&c->args, a, 32), 0);
-    json_decref (a);
-    if (limits) {
-        json_t *l = json_loads (limits, 0, NULL);
-        assert_int_equal (mpjson_set (&c->limits, l, 8), 0);
-        json_decref (l);
-    }
+    proto_msg_t *req = support_tools_call_new (name, call_id, dry, args, limits);
     return support_tools_result (ask ("tool-runner", req), name, ok);
 }
 
@@ -109,39 +96,11 @@ call (const char *name, const char *args, bool expect_ok)
 {
     bool ok;
     json_t *r = call_full (name, args, false, NULL, &ok);
-    if (ok != expect_ok) {
-        char *text = json_dumps (r, JSON_COMPACT);
-        fail_msg ("%s %s: %s", name, expect_ok ? "failed" : "succeeded", text);
-    }
-    return r;
+    return support_tools_expect (r, name, ok, expect_ok);
 }
 
-static const char *
-str (const json_t *v, const char *key)
-{
-    const char *s = json_string_value (json_object_get (v, key));
-    return s ? s : "";
-}
-
-static const char *
-code (const json_t *v)
-{
-    return str (json_object_get (v, "error"), "code");
-}
-
-/* printf-style JSON args with the sandbox id first. */
-static char *
-with_sbx (const char *fmt, ...)
-{
-    static char buf[17000];
-    char tmp[16384];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (tmp, sizeof tmp, fmt, ap);
-    va_end (ap);
-    snprintf (buf, sizeof buf, "{\"sandboxId\":\"%s\"%s%s}", s_sandbox, *tmp ? "," : "", tmp);
-    return buf;
-}
+/* printf-style JSON args after the sandbox id. */
+#define with_sbx(...) support_sbx_args (s_sandbox, __VA_ARGS__)
 
 /* A sandbox for the run, with the repository at origin (made by script
  * in a fresh seed directory) cloned into it. */
@@ -149,7 +108,7 @@ static void
 sandbox_with_repo (const char *origin, const char *script)
 {
     json_t *r = call ("createSandbox", "{\"language\":\"python\"}", true);
-    snprintf (s_sandbox, sizeof s_sandbox, "%s", str (r, "sandboxId"));
+    snprintf (s_sandbox, sizeof s_sandbox, "%s", support_json_str (r, "sandboxId"));
     json_decref (r);
     support_sh ("cd %s && git init -q --bare -b main %s.git && rm -rf seed-%s && "
                 "git init -q -b main seed-%s && cd seed-%s && %s && git add -A && "
@@ -224,7 +183,7 @@ test_pr_run_keeps_artifacts (void **state)
     json_decref (r);
     r = call ("git.openPR", with_sbx ("\"title\":\"Add sub\",\"body\":\"b\""), true);
     char url[512];
-    snprintf (url, sizeof url, "%s", str (r, "url"));
+    snprintf (url, sizeof url, "%s", support_json_str (r, "url"));
     json_decref (r);
 
     json_t *rec = record ();
@@ -232,15 +191,16 @@ test_pr_run_keeps_artifacts (void **state)
     size_t i;
     bool diff = false, log = false, link = false, pr_diff = false;
     json_array_foreach (arts, i, a) {
-        char *text = artifact_text (str (a, "hash"));
+        char *text = artifact_text (support_json_str (a, "hash"));
         assert_int_equal (strlen (text), json_integer_value (json_object_get (a, "size")));
-        if (!strcmp (str (a, "kind"), "diff") && !strcmp (str (a, "name"), "repo.applyDiff"))
+        if (!strcmp (support_json_str (a, "kind"), "diff")
+            && !strcmp (support_json_str (a, "name"), "repo.applyDiff"))
             diff = strstr (text, "+def sub(a, b):") != NULL;
-        else if (!strcmp (str (a, "kind"), "diff"))
+        else if (!strcmp (support_json_str (a, "kind"), "diff"))
             pr_diff = strstr (text, "+def sub(a, b):") != NULL;
-        else if (!strcmp (str (a, "kind"), "test_log"))
+        else if (!strcmp (support_json_str (a, "kind"), "test_log"))
             log = strstr (text, "Ran 1 test") != NULL;
-        else if (!strcmp (str (a, "kind"), "pr_link"))
+        else if (!strcmp (support_json_str (a, "kind"), "pr_link"))
             link = strstr (text, url) != NULL;
         free (text);
     }
@@ -255,9 +215,9 @@ test_pr_run_keeps_artifacts (void **state)
     assert_int_equal (support_run (show, out, sizeof out), 0);
     assert_non_null (strstr (out, "## Artifacts"));
     a = json_array_get (arts, json_array_size (arts) - 1);
-    assert_non_null (strstr (out, str (a, "hash")));
+    assert_non_null (strstr (out, support_json_str (a, "hash")));
     assert_non_null (strstr (out, "pr_link"));
-    const char *one[] = { "caisson", "artifact", str (a, "hash"), NULL };
+    const char *one[] = { "caisson", "artifact", support_json_str (a, "hash"), NULL };
     assert_int_equal (support_run (one, out, sizeof out), 0);
     assert_non_null (strstr (out, url));
     json_decref (rec);
@@ -283,8 +243,8 @@ test_pr_strays (void **state)
     const char *pr = "\"title\":\"Add sub\",\"body\":\"b\"";
     r = call_full ("git.openPR", with_sbx ("%s", pr), false, limits, &ok);
     assert_false (ok);
-    assert_string_equal (code (r), "changes_not_allowed");
-    assert_non_null (strstr (str (json_object_get (r, "error"), "message"),
+    assert_string_equal (support_json_error_code (r), "changes_not_allowed");
+    assert_non_null (strstr (support_json_str (json_object_get (r, "error"), "message"),
                              ".github/workflows/ci.yml"));
     json_decref (r);
     support_sh ("git -C %s/strays.git branch --list 'caisson/*' > %s/branches", s_dir, s_dir);
@@ -300,16 +260,16 @@ test_pr_strays (void **state)
     assert_true (ok);
     json_t *files = json_object_get (r, "files");
     assert_int_equal (json_array_size (files), 1);
-    assert_string_equal (str (json_array_get (files, 0), "path"), "calc.py");
+    assert_string_equal (support_json_str (json_array_get (files, 0), "path"), "calc.py");
     assert_int_equal (json_integer_value (json_object_get (json_array_get (files, 0), "added")), 3);
-    assert_non_null (strstr (str (r, "patch"), "+def sub(a, b):"));
+    assert_non_null (strstr (support_json_str (r, "patch"), "+def sub(a, b):"));
     assert_string_equal (json_string_value (json_array_get (json_object_get (r, "skipped"), 0)),
                          "__pycache__/calc.cpython-311.pyc");
     json_decref (r);
     r = call_full ("git.openPR", with_sbx ("%s", pr), false, limits, &ok);
     assert_true (ok);
     support_sh ("git -C %s/strays.git ls-tree -r --name-only %s > %s/tree", s_dir,
-                str (r, "branch"), s_dir);
+                support_json_str (r, "branch"), s_dir);
     json_decref (r);
     char tree[4096] = "";
     snprintf (path, sizeof path, "%s/tree", s_dir);
@@ -334,7 +294,7 @@ test_no_tests_found (void **state)
     json_t *r = call_full ("ci.runTests", with_sbx (""), false, NULL, &ok);
     assert_false (ok);
     assert_true (json_is_false (json_object_get (r, "success")));
-    assert_string_equal (code (r), "no_tests_found");
+    assert_string_equal (support_json_error_code (r), "no_tests_found");
     json_decref (r);
 }
 
@@ -346,14 +306,14 @@ test_tool_shapes (void **state)
 {
     (void) state;
     json_t *r = call ("createSandbox", "{}", true);
-    snprintf (s_sandbox, sizeof s_sandbox, "%s", str (r, "sandboxId"));
+    snprintf (s_sandbox, sizeof s_sandbox, "%s", support_json_str (r, "sandboxId"));
     json_decref (r);
     const char *roots[] = { ".", "/workspace", "/workspace/" };
     for (size_t i = 0; i < 3; i++) {
         r = call ("getFileInfo", with_sbx ("\"path\":\"%s\"", roots[i]), true);
-        assert_string_equal (str (r, "type"), "directory");
+        assert_string_equal (support_json_str (r, "type"), "directory");
 #ifdef TOOLS_REAL_SANDBOX
-        assert_string_equal (str (r, "path"), "/workspace");
+        assert_string_equal (support_json_str (r, "path"), "/workspace");
 #endif
         json_decref (r);
     }
@@ -369,12 +329,13 @@ test_tool_shapes (void **state)
     json_decref (r);
     r = call ("listFiles", with_sbx (""), true);
 #ifdef TOOLS_REAL_SANDBOX
-    assert_string_equal (str (r, "path"), "/workspace");
+    assert_string_equal (support_json_str (r, "path"), "/workspace");
 #endif
-    assert_string_equal (str (json_array_get (json_object_get (r, "files"), 0), "name"), "d");
+    json_t *first = json_array_get (json_object_get (r, "files"), 0);
+    assert_string_equal (support_json_str (first, "name"), "d");
     json_decref (r);
     r = call ("runCommand", with_sbx ("\"command\":\"echo zero\",\"timeoutSeconds\":0"), true);
-    assert_string_equal (str (r, "stdout"), "zero\n");
+    assert_string_equal (support_json_str (r, "stdout"), "zero\n");
     json_decref (r);
     int64_t t0 = zclock_mono ();
     r = call ("runCommand", with_sbx ("\"command\":\"sleep 5\",\"timeoutSeconds\":0.5"), true);
@@ -401,7 +362,7 @@ test_background_process (void **state)
               true);
     assert_true (json_is_false (json_object_get (r, "running")));
     assert_int_equal (json_integer_value (json_object_get (r, "exitCode")), 3);
-    assert_non_null (strstr (str (r, "stdout"), "tick 3"));
+    assert_non_null (strstr (support_json_str (r, "stdout"), "tick 3"));
     json_decref (r);
 
     r = call ("runCommand", with_sbx ("\"command\":\"echo started; sleep 60\",\"background\":true"),
@@ -422,7 +383,7 @@ test_background_process (void **state)
     json_decref (r);
     r = call ("getProcessOutput", with_sbx ("\"pid\":%lld", (long long) pid), true);
     assert_true (json_is_true (json_object_get (r, "running")));
-    assert_string_equal (str (r, "stdout"), "started\n");
+    assert_string_equal (support_json_str (r, "stdout"), "started\n");
     json_decref (r);
     /* the CLI follows it too */
     char out[4096], pidtext[32];
@@ -455,8 +416,7 @@ main (int argc, char **argv)
         return fake_sandbox_main (getenv ("CAISSON_DATA"));
 #endif
     (void) argc, (void) argv;
-    ssize_t n = readlink ("/proc/self/exe", s_self, sizeof s_self - 1);
-    s_self[n > 0 ? n : 0] = '\0';
+    support_self_exe (s_self, sizeof s_self);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_pr_run_keeps_artifacts),
         cmocka_unit_test (test_pr_strays),

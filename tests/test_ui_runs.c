@@ -348,8 +348,40 @@ test_browser_replay (void **state)
     proto_msg_destroy (&rep);
     proto_msg_destroy (&m);
     const char *args[] = { "node", "browser.mjs", ui_base, s_alice,
-                           CAISSON_BIN_DIR "/../ui-screenshots/replay", "replay", s_run, NULL };
+                           CAISSON_BIN_DIR "/../ui-screenshots/replay", "replay", s_run, diff,
+                           NULL };
     assert_int_equal (support_run_node (args), 0);
+}
+
+/* A run waiting for approval of git.openPR, whose ask_approval carries the
+ * dry run's files and patch (extra fields of the event's data): opened
+ * from the dashboard, the approval shows the files with their counts and
+ * the patch as a diff view; screenshots in build/ui-screenshots/approval. */
+static void
+test_browser_approval_diff (void **state)
+{
+    (void) state;
+    char run[CID_SIZE];
+    cid_new (run);
+    started (run, "rename x in a.py and open a PR", "alice", run);
+    APPEND (run, step_started, .step = 1, .overheadUs = 100);
+    json_t *args = json_pack ("{s:s,s:s,s:s}", "sandboxId", "sbx1-aa", "title", "Rename x",
+                              "body", "As asked");
+    json_t *data = EVK (ask_approval, .toolCallId = "c9", .name = "git.openPR", .args = args);
+    json_decref (args);
+    assert_non_null (data);
+    const char *patch = "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n"
+                        "-x = 1\n+renamed = 1\n";
+    json_object_set_new (data, "files", json_pack ("[{s:s,s:i,s:i}]", "path", "a.py", "added", 1,
+                                                   "removed", 1));
+    json_object_set_new (data, "skipped", json_array ());
+    json_object_set_new (data, "patch", json_string (patch));
+    append_ev (run, EVK_ask_approval, data);
+    const char *argv[] = { "node", "browser.mjs", ui_base, s_alice,
+                           CAISSON_BIN_DIR "/../ui-screenshots/approval", "approval", run,
+                           "diff --git a/a.py b/a.py", "+++ b/a.py", "-x = 1", "+renamed = 1",
+                           NULL };
+    assert_int_equal (support_run_node (argv), 0);
 }
 
 /* True when GET path (as root) lists run. */
@@ -413,6 +445,7 @@ main (void)
         cmocka_unit_test (test_sse_resume),
         cmocka_unit_test (test_transcript_and_artifact),
         cmocka_unit_test (test_browser_replay),
+        cmocka_unit_test (test_browser_approval_diff),
         cmocka_unit_test (test_status_filter_and_metrics),
     };
     return support_run_group_tests (tests, setup, teardown);

@@ -23,3 +23,10 @@ target_link_libraries(test_redteam_capacity PRIVATE PkgConfig::CURL)
 add_dependencies(test_redteam_capacity caisson caisson-bus caisson-ui-bridge caisson-event-log
                  caisson-tool-runner caisson-orchestrator caisson-llm-replay)
 set_tests_properties(test_redteam_capacity PROPERTIES TIMEOUT 300)
+# A sandbox's background processes over HTTP, through the real
+# sandbox-manager (root; skipped otherwise) (test_ui_procs).
+caisson_test(test_ui_procs test_ui_procs.c ui_support.c sbx_client.c)
+target_link_libraries(test_ui_procs PRIVATE PkgConfig::CURL)
+add_dependencies(test_ui_procs caisson caisson-bus caisson-sandbox-manager caisson-sandbox-init
+                 caisson-ui-bridge)
+set_tests_properties(test_ui_procs PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")

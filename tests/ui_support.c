@@ -14,23 +14,11 @@
 char ui_base[96];
 static char s_tokens[4][256];
 
-int
-ui_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
-    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
-    close (fd);
-    return ntohs (sa.sin_port);
-}
-
 void
 ui_pick_port (void)
 {
     char addr[64];
-    snprintf (addr, sizeof addr, "127.0.0.1:%d", ui_free_port ());
+    snprintf (addr, sizeof addr, "127.0.0.1:%d", support_free_port ());
     setenv ("CAISSON_HTTP", addr, 1);
     snprintf (ui_base, sizeof ui_base, "http://%s", addr);
 }

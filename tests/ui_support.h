@@ -17,9 +17,6 @@ typedef struct {
 /* The base URL of the bridge under test ("http://127.0.0.1:PORT"). */
 extern char ui_base[96];
 
-/* A free TCP port on 127.0.0.1 (free when asked). */
-int ui_free_port (void);
-
 /* Picks a free TCP port on 127.0.0.1 and sets CAISSON_HTTP and ui_base. */
 void ui_pick_port (void);
 

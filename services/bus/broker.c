@@ -42,6 +42,10 @@ typedef struct {
     size_t rr;                  /* where the next round-robin scan starts */
     request_t *head, *tail;
     size_t queued;
+    /* For a `service.instance` name: when its last worker left (0 while one
+     * serves it, or when none ever did). Requests wait for a restarting
+     * instance until gone_at + the grace, then get `not_found`. */
+    int64_t gone_at;
 } service_t;
 
 struct _worker_t {
@@ -68,6 +72,7 @@ struct _broker_t {
     int64_t heartbeat_ms;
     int64_t liveness;
     int64_t request_ttl;
+    int64_t instance_grace;     /* how long a gone instance's requests wait */
     size_t queue_max;           /* requests per service */
     size_t queued_bytes;        /* bodies held in all queues */
     size_t queued_bytes_max;
@@ -194,9 +199,40 @@ worker_delete (broker_t *self, worker_t *w, const char *why)
                w->service ? w->service->name : "?", why);
     service_detach (w->service, w);
     service_detach (w->instance, w);
+    if (w->instance && !w->instance->nworkers)
+        w->instance->gone_at = zclock_mono ();
     zmq_msg_close (&w->identity);
     zhashx_delete (self->workers, w->key);
     free (w);
+}
+
+/* True when requests to the `service.instance` name (s: its entry, or NULL
+ * when the broker has none) get `not_found` now rather than wait: no
+ * worker serves it, and it is not within its grace. Workers that served
+ * it before a broker restart register again within a heartbeat timeout
+ * of the start, so that long every instance name may wait. */
+static bool
+instance_absent (broker_t *self, const char *name, const service_t *s, int64_t now)
+{
+    if (!strchr (name, '.') || (s && s->nworkers))
+        return false;
+    if (now < self->started + self->heartbeat_ms * self->liveness)
+        return false;
+    return !s || !s->gone_at || now >= s->gone_at + self->instance_grace;
+}
+
+/* Answers the request body (to the absent instance name) `not_found`,
+ * as the reply to it: the client matches replies by their cause. */
+static void
+answer_absent (broker_t *self, zmq_msg_t *client, const char *name, zmq_msg_t *body)
+{
+    const char *dot = strchr (name, '.');
+    proto_err_t err;
+    proto_msg_t *req = proto_decode (zmq_msg_data (body), zmq_msg_size (body), &err);
+    answer (self, client, name, proto_error_new (req, PROTO_ERR_not_found,
+            "bus: no %.*s instance '%s' is registered (it never was, or it is gone)",
+            (int) (dot - name), name, dot + 1));
+    proto_msg_destroy (&req);
 }
 
 static worker_t *
@@ -221,14 +257,18 @@ request_free (broker_t *self, request_t *r)
     free (r);
 }
 
-/* Forgets a name no worker serves, with any requests queued for it (their
- * clients time out, as they do for an expired request). */
+/* Forgets a name no worker serves, with any requests queued for it: an
+ * instance's get `not_found`; others' clients time out, as they do for an
+ * expired request. */
 static void
 service_forget (broker_t *self, service_t *s)
 {
+    bool instance = strchr (s->name, '.') != NULL;
     while (s->head) {
         request_t *r = s->head;
         s->head = r->next;
+        if (instance)
+            answer_absent (self, &r->client, s->name, &r->body);
         request_free (self, r);
     }
     s->tail = NULL;
@@ -237,16 +277,20 @@ service_forget (broker_t *self, service_t *s)
 }
 
 /* Forgets up to max names no worker serves: those with nothing queued
- * only, unless also_queued. Clients may name anything (a tenant's made-up
+ * and instance names past their grace (instance_absent) only, unless
+ * also_queued. Clients may name anything (a tenant's made-up
  * sandbox id names an instance), so names that only clients have used
  * must not hold the table's slots for good. */
 static void
 services_prune (broker_t *self, size_t max, bool also_queued)
 {
     zlistx_t *idle = zlistx_new ();
+    int64_t now = zclock_mono ();
     for (service_t *s = zhashx_first (self->services); s && zlistx_size (idle) < max;
          s = zhashx_next (self->services))
-        if (!s->nworkers && (also_queued || !s->head))
+        if (!s->nworkers && (also_queued || (strchr (s->name, '.')
+                                             ? instance_absent (self, s->name, s, now)
+                                             : !s->head)))
             zlistx_add_end (idle, s);
     for (service_t *s = zlistx_first (idle); s; s = zlistx_next (idle))
         service_forget (self, s);
@@ -370,6 +414,11 @@ on_client (broker_t *self, busio_msg_t *m)
         answer (self, client, name, own_reply (self, body));
         return;
     }
+    int64_t now = zclock_mono ();
+    if (instance_absent (self, name, zhashx_lookup (self->services, name), now)) {
+        answer_absent (self, client, name, body);
+        return;
+    }
     service_t *s = service_require (self, name);
     worker_t *w = s && !s->head ? ready_worker (s) : NULL;
     if (w) {
@@ -396,7 +445,7 @@ on_client (broker_t *self, busio_msg_t *m)
     zmq_msg_init (&r->body);
     zmq_msg_move (&r->client, client);
     zmq_msg_move (&r->body, body);
-    r->expiry = zclock_mono () + self->request_ttl;
+    r->expiry = now + self->request_ttl;
     self->queued_bytes += size;
     if (s->tail)
         s->tail->next = r;
@@ -480,8 +529,10 @@ on_ready (broker_t *self, busio_msg_t *m, worker_t *w, const char *key)
     w->expiry = zclock_mono () + self->heartbeat_ms * self->liveness;
     if (w->service)
         service_attach (w->service, w);
-    if (w->instance)
+    if (w->instance) {
         service_attach (w->instance, w);
+        w->instance->gone_at = 0;
+    }
     clog_info (NULL, "worker %s ready for %s (credit %u)", key, full, w->credit);
     if (w->service)
         service_dispatch (self, w->service);
@@ -680,6 +731,7 @@ broker_new (const char *requests, const char *events_in, const char *events_out,
     self->heartbeat_ms = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_MS");
     self->liveness = (int64_t) cfg_u64 ("CAISSON_HEARTBEAT_LIVENESS");
     self->request_ttl = (int64_t) cfg_u64 ("CAISSON_REQUEST_TIMEOUT_MS");
+    self->instance_grace = (int64_t) cfg_u64 ("CAISSON_BROKER_INSTANCE_GRACE_MS");
     self->queue_max = (size_t) cfg_u64 ("CAISSON_BROKER_QUEUE");
     self->queued_bytes_max = (size_t) cfg_u64 ("CAISSON_BROKER_QUEUE_MB") << 20;
     self->services = zhashx_new ();

@@ -8,6 +8,7 @@
 #include "probe.h"
 #include "stack.h"
 #include "svc.h"
+#include "svc_ident.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -38,6 +39,7 @@ typedef struct {
     int64_t started_mono;
     int64_t backoff_ms;
     int64_t restart_at;         /* 0 while running */
+    int ident_fd;               /* the kept instance id's slot, locked */
 } slot_t;
 
 struct _supervisor_t {
@@ -61,11 +63,28 @@ supervisor_new (const char *data, const char *bindir)
         return NULL;
     snprintf (self->data, sizeof self->data, "%s", data);
     snprintf (self->bindir, sizeof self->bindir, "%s", bindir);
+    /* Each service keeps its instance id across `down` and `up` (the data
+     * dir holds it, svc_ident.h), so what names it (a run's owner, a
+     * sandbox id) still reaches it; CAISSON_INSTANCE names one for all. */
     for (size_t i = 0; i < NPROCS; i++) {
         slot_t *s = &self->slots[i];
+        char err[PATH_MAX + 160];
         snprintf (s->info.name, sizeof s->info.name, "%s", names[i]);
-        cid_token (s->info.instance, 8);
+        s->ident_fd = -1;
         s->backoff_ms = BACKOFF_MIN_MS;
+        snprintf (s->info.instance, sizeof s->info.instance, "%s", cfg_str ("CAISSON_INSTANCE"));
+        if (!strcmp (s->info.instance, "@hostname"))
+            svc_ident_hostname (s->info.instance);
+        else if (!s->info.instance[0] && !strcmp (names[i], "bus"))
+            cid_token (s->info.instance, SVC_IDENT_LEN);   /* nothing names the broker's */
+        else if (!s->info.instance[0]
+            && svc_ident_keep (data, names[i], s->info.instance, &s->ident_fd, err,
+                               sizeof err) < 0) {
+            clog_error (NULL, "%s", err);
+            fprintf (stderr, "caisson: %s\n", err);
+            supervisor_destroy (&self);
+            return NULL;
+        }
     }
     snprintf (self->slots[REPLAY].info.name, sizeof self->slots[REPLAY].info.name, "llm-replay");
     self->slots[REPLAY].backoff_ms = BACKOFF_MIN_MS;
@@ -81,6 +100,9 @@ supervisor_destroy (supervisor_t **self_p)
     if (!self_p || !*self_p)
         return;
     bus_client_destroy (&(*self_p)->client);
+    for (size_t i = 0; i < NPROCS; i++)
+        if ((*self_p)->slots[i].ident_fd > 0)
+            close ((*self_p)->slots[i].ident_fd);
     free (*self_p);
     *self_p = NULL;
 }

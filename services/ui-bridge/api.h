@@ -23,6 +23,11 @@ http_res_t *api_sandboxes_exec (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_files (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_read (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_write (app_t *app, http_req_t *req);
+/* A sandbox's background processes: list, and one's output, wait, kill. */
+http_res_t *api_sandboxes_procs (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_proc_output (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_proc_wait (app_t *app, http_req_t *req);
+http_res_t *api_sandboxes_proc_kill (app_t *app, http_req_t *req);
 
 /* api_runs.c: /api/runs and /api/artifacts, per user. */
 http_res_t *api_runs_start (app_t *app, http_req_t *req);

@@ -228,3 +228,62 @@ api_sandboxes_write (app_t *app, http_req_t *req)
         return bad;
     return s_forward (app, req, PROTO_sandbox_write_files, body, 30000);
 }
+
+/* GET .../processes: the sandbox's background processes. */
+http_res_t *
+api_sandboxes_procs (app_t *app, http_req_t *req)
+{
+    return s_forward (app, req, PROTO_sandbox_exec_list, json_object (), TIMEOUT_MS);
+}
+
+/* Wait, output and kill of one background process: {pid} from the path,
+ * an optional body ({timeoutSeconds} for wait, {signal} for kill). The
+ * CLI's default wait of 60 s applies when none (or 0) is given. */
+static http_res_t *
+s_proc (app_t *app, http_req_t *req, proto_type_t type)
+{
+    const char *pid = req->params[1];
+    char *end;
+    unsigned long long n = strtoull (pid, &end, 10);
+    if (!*pid || *end || *pid == '-' || n == 0)
+        return http_res_error (400, "bad_request", "'%s' is not a process id", pid);
+    json_t *body = json_object ();
+    if (req->body_len) {
+        json_decref (body);
+        http_res_t *bad = app_body (req, &body);
+        if (bad)
+            return bad;
+    }
+    json_object_set_new (body, "pid", json_integer ((json_int_t) n));
+    int timeout_ms = TIMEOUT_MS;
+    if (type == PROTO_sandbox_exec_wait) {
+        /* The manager reads 0 as an hour; here it is the default, so the
+         * bridge and the manager wait as long as each other. */
+        json_t *t = json_object_get (body, "timeoutSeconds");
+        json_int_t secs = json_integer_value (t);
+        if (!t || (json_is_integer (t) && secs == 0)) {
+            secs = 60;
+            json_object_set_new (body, "timeoutSeconds", json_integer (secs));
+        }
+        timeout_ms = (int) ((secs > 0 && secs < 86400 ? secs : 60) * 1000 + 10000);
+    }
+    return s_forward (app, req, type, body, timeout_ms);
+}
+
+http_res_t *
+api_sandboxes_proc_output (app_t *app, http_req_t *req)
+{
+    return s_proc (app, req, PROTO_sandbox_exec_output);
+}
+
+http_res_t *
+api_sandboxes_proc_wait (app_t *app, http_req_t *req)
+{
+    return s_proc (app, req, PROTO_sandbox_exec_wait);
+}
+
+http_res_t *
+api_sandboxes_proc_kill (app_t *app, http_req_t *req)
+{
+    return s_proc (app, req, PROTO_sandbox_exec_kill);
+}

@@ -40,6 +40,13 @@ static const route_t s_routes[] = {
     { "GET",    "/api/sandboxes/{}/files",      "sandboxes.files",   true,  api_sandboxes_files },
     { "GET",    "/api/sandboxes/{}/file",       "sandboxes.read",    true,  api_sandboxes_read },
     { "PUT",    "/api/sandboxes/{}/files",      "sandboxes.write",   true,  api_sandboxes_write },
+    { "GET",    "/api/sandboxes/{}/processes",  "sandboxes.procs",   true,  api_sandboxes_procs },
+    { "GET",    "/api/sandboxes/{}/processes/{}/output", "sandboxes.proc_output", true,
+      api_sandboxes_proc_output },
+    { "POST",   "/api/sandboxes/{}/processes/{}/wait", "sandboxes.proc_wait", true,
+      api_sandboxes_proc_wait },
+    { "POST",   "/api/sandboxes/{}/processes/{}/kill", "sandboxes.proc_kill", true,
+      api_sandboxes_proc_kill },
 };
 #define NROUTES (sizeof s_routes / sizeof s_routes[0])
 

@@ -2,13 +2,14 @@
 // playwright-core): loads the page with a token in the URL, and walks the
 // given scenario, keeping a screenshot of each screen under OUTDIR.
 //   node browser.mjs BASE_URL TOKEN OUTDIR sandboxes SANDBOX_ID
-//   node browser.mjs BASE_URL TOKEN OUTDIR replay RUN_ID
+//   node browser.mjs BASE_URL TOKEN OUTDIR replay RUN_ID ARTIFACT_BYTES
+//   node browser.mjs BASE_URL TOKEN OUTDIR approval RUN_ID PATCH_LINE...
 //   node browser.mjs BASE_URL TOKEN OUTDIR run TASK
 // Exits 0 when every expectation held, 1 with the reason otherwise.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 
-const [base, token, outdir, scenario, arg] = process.argv.slice(2);
+const [base, token, outdir, scenario, arg, ...more] = process.argv.slice(2);
 mkdirSync(outdir, { recursive: true });
 
 const browser = await chromium.launch({
@@ -79,9 +80,35 @@ try {
     await page.waitForSelector(".artifacts details summary", { timeout: 10000 });
     await page.click(".artifacts details summary");
     await page.waitForSelector(".artifacts pre.diff .add", { timeout: 10000 });
+    // The artifact's link downloads its bytes (the API wants the token).
+    const [download] = await Promise.all([
+      page.waitForEvent("download", { timeout: 10000 }),
+      page.click(".artifacts a.download"),
+    ]);
+    const bytes = readFileSync(await download.path(), "utf8");
+    if (bytes !== more[0]) problems.push(`downloaded ${JSON.stringify(bytes)}, not the artifact`);
+    if (!download.suggestedFilename().endsWith(".diff"))
+      problems.push("a diff downloads as " + download.suggestedFilename());
     await shot("02-replay");
     await page.click("nav button[data-view=runs]");
     await shot("03-dashboard");
+  } else if (scenario === "approval") {
+    // An approval that carries the change shows it as a diff view: the
+    // files with their counts, and each given line of the patch, coloured.
+    await page.click("nav button[data-view=runs]");
+    await page.click(`#runs-table tr[data-run="${arg}"]`, { timeout: 10000 });
+    await page.waitForSelector(".approval pre.diff", { timeout: 10000 });
+    const lines = await page.$$eval(".approval pre.diff span",
+      (els) => els.map((e) => [e.className, e.textContent.replace(/\n$/, "")]));
+    for (const want of more) {
+      const cls = want.startsWith("+++ ") || want.startsWith("--- ") || want.startsWith("diff ")
+        ? "file" : want.startsWith("+") ? "add" : want.startsWith("-") ? "del" : "";
+      if (!lines.some(([c, t]) => t === want && c === cls))
+        problems.push(`diff line ${JSON.stringify(want)} not shown as ${cls || "context"}`);
+    }
+    const files = await page.textContent(".approval .change ul.files");
+    if (!/a\.py\s*\+1\s*-1/.test(files)) problems.push("file counts not shown: " + files);
+    await shot("02-approval-diff");
   } else if (scenario === "run") {
     // Shift+Enter is a new line; Enter sends.
     await page.fill("#task", "first line");

@@ -343,9 +343,12 @@ find (sbx_mgr_t *m, const proto_msg_t *req, const char *id, proto_msg_t **err)
     box_t *box = id ? zhashx_lookup (m->boxes, id) : NULL;
     if (box && visible (box) && owned (box, req))
         return box;
-    if (!box && sandbox_id_valid (id) && !sandbox_id_of (id, svc_instance (m->svc)))
-        *err = proto_error_new (req, PROTO_ERR_wrong_instance, "sandboxId: %s belongs to another "
-                                "sandbox-manager; send to service sandbox-manager.<instance>", id);
+    char owner[SANDBOX_ID_SIZE];
+    if (!box && !sandbox_id_instance (id, owner, sizeof owner)
+        && strcmp (owner, svc_instance (m->svc)))
+        *err = proto_error_new (req, PROTO_ERR_wrong_instance, "sandboxId: %s belongs to "
+                                "sandbox-manager instance '%s', not this one ('%s'); send to "
+                                "sandbox-manager.%s", id, owner, svc_instance (m->svc), owner);
     else
         *err = proto_error_new (req, PROTO_ERR_not_found, "sandboxId: no sandbox %s", id ? id : "");
     return NULL;

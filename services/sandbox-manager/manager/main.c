@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,8 +71,20 @@ invalid (json_t *rec, char *why, size_t len)
     return why;
 }
 
-/* Takes back one stored sandbox. A record that is forged (its seal does
- * not hold) or no longer valid is not acted on: the sandbox is kept as
+/* Keeps uids of stored sandboxes from being handed out again. */
+static void
+note_uid (sbx_mgr_t *m, json_t *rec)
+{
+    uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
+    uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE");
+    if (uid >= base && uid - base + 1 > m->next_uid)
+        m->next_uid = uid - base + 1;
+}
+
+/* Takes back one stored sandbox of this instance; another instance's
+ * record (its id names that instance, which alone answers for it) is
+ * left as it is, though its uid stays taken. A record that is forged (its
+ * seal does not hold) or no longer valid is not acted on: the sandbox is kept as
  * broken with no init pid (the one stored is not ours to signal), and
  * whatever runs in its cgroup is killed; it is never started from such a
  * record. A forged record keeps nothing else (no owner: operators alone
@@ -84,6 +97,12 @@ restore (const char *id, json_t *rec, const char *forged, void *arg)
     char why[300];
     if (!safe_id (id)) {
         clog_warn (NULL, "sandbox record with a malformed id (%zu bytes) ignored", strlen (id));
+        return;
+    }
+    if (!sandbox_id_of (id, svc_instance (m->svc))) {
+        if (!forged && rec)
+            note_uid (m, rec);
+        m->foreign++;
         return;
     }
     const char *bad = forged ? forged : invalid (rec, why, sizeof why);
@@ -111,10 +130,7 @@ restore (const char *id, json_t *rec, const char *forged, void *arg)
         return;
     }
     box->rec = json_deep_copy (rec);
-    uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
-    uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE");
-    if (uid - base + 1 > m->next_uid)
-        m->next_uid = uid - base + 1;
+    note_uid (m, rec);
     zhashx_insert (m->boxes, box->id, box);
 }
 
@@ -242,8 +258,8 @@ setup (svc_t *svc)
         free (m);
         return -1;
     }
-    m->reg = sbx_registry_new (m->data);
-    if (!m->reg) {
+    char store[PATH_MAX];
+    if (svc_store_dir (svc, store, sizeof store) || !(m->reg = sbx_registry_new (store))) {
         free (m);
         return -1;
     }
@@ -266,6 +282,9 @@ setup (svc_t *svc)
     zloop_timer (svc_loop (svc), 10, 0, refill, m);
     clog_info (NULL, "%zu sandboxes restored; sandboxes under %s/sandboxes",
                zhashx_size (m->boxes), m->data);
+    if (m->foreign)
+        clog_warn (NULL, "%zu sandbox records of other instances left alone (not this "
+                   "instance's, %s, to restore)", m->foreign, svc_instance (svc));
     return 0;
 }
 
@@ -294,6 +313,9 @@ main (int argc, char **argv)
         .routes = sbx_routes,
         .setup = setup,
         .teardown = teardown,
+        /* One manager per registry: two would each take the other's
+         * sandboxes for dead and heal them into broken. */
+        .exclusive_store = true,
     };
     return svc_main (argc, argv, &def);
 }

@@ -21,6 +21,7 @@ typedef struct {
     char data[512];             /* $CAISSON_DATA */
     char initbin[4096];         /* caisson-sandbox-init beside this binary */
     uint64_t next_uid;
+    size_t foreign;             /* records of other instances, left alone */
     zlistx_t *graves;           /* ids of destroyed sandboxes still to clean up */
     /* request ids cancelled before they arrived (exec.cancel can overtake
      * its exec: the two come from different connections); a ring */

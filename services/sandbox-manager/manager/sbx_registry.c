@@ -77,10 +77,8 @@ seal (const sbx_registry_t *self, const char *id, const char *json, size_t len,
 static const char *const dbnames[] = { "sandboxes" };
 
 sbx_registry_t *
-sbx_registry_new (const char *data_dir)
+sbx_registry_new (const char *dir)
 {
-    char dir[4096];
-    snprintf (dir, sizeof dir, "%s/sandbox-manager", data_dir);
     sbx_registry_t *self = calloc (1, sizeof *self);
     /* No fsync per commit: the records serve a restarted manager, and a
      * commit is in the page cache (so survives the process) when it

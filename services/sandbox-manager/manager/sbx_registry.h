@@ -1,4 +1,5 @@
-/* sbx_registry: sandbox metadata in LMDB ($CAISSON_DATA/sandbox-manager),
+/* sbx_registry: sandbox metadata in LMDB (the manager's store directory,
+ * DATA/sandbox-manager, or DATA/sandbox-manager/<instance>),
  * one JSON record per sandbox id, so a restarted manager knows its
  * sandboxes (status, owner, limits, host uid, init pid, restarts).
  *
@@ -14,7 +15,8 @@
 
 typedef struct _sbx_registry_t sbx_registry_t;
 
-sbx_registry_t *sbx_registry_new (const char *data_dir);
+/* Opens (or makes) the registry in dir, the manager's store directory. */
+sbx_registry_t *sbx_registry_new (const char *dir);
 void sbx_registry_destroy (sbx_registry_t **self_p);
 
 /* Stores rec under id, replacing what was there. Returns 0 or -1. */

@@ -82,14 +82,36 @@ function dropTail() {
   if (current.tail) current.tail.remove();
   current.tail = null;
 }
+// A unified diff as lines coloured by what they do: file headers, hunk
+// headers, added and removed lines.
 function renderDiff(text) {
   const pre = el("pre", { class: "diff" });
-  for (const line of text.split("\n")) {
-    const cls = line.startsWith("+") && !line.startsWith("+++") ? "add"
-      : line.startsWith("-") && !line.startsWith("---") ? "del" : line.startsWith("@@") ? "hunk" : "";
+  for (const line of text.replace(/\n$/, "").split("\n")) {
+    const cls = /^(diff --git |\+\+\+ (b\/|\/dev\/null)|--- (a\/|\/dev\/null)|index |new file|deleted file)/.test(line) ? "file"
+      : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : "";
     pre.append(el("span", { class: cls }, line + "\n"));
   }
   return pre;
+}
+
+// What an approval would change, when its event carries it (git.openPR's
+// dry run: files [{path, added, removed}], skipped paths, the patch), at
+// the top of the event's data or in its preview or args; nothing when
+// absent.
+function changeView(data) {
+  const src = [data, data.preview || {}, data.args || {}].find((d) => d.patch || d.files) || {};
+  const box = el("div", { class: "change" });
+  if (Array.isArray(src.files) && src.files.length) {
+    const list = el("ul", { class: "files" });
+    for (const f of src.files)
+      list.append(el("li", {}, el("code", {}, f.path ?? ""), " ",
+        el("span", { class: "add" }, `+${f.added ?? 0}`), " ", el("span", { class: "del" }, `-${f.removed ?? 0}`)));
+    box.append(el("div", {}, `${src.files.length} file(s) changed`), list);
+  }
+  if (Array.isArray(src.skipped) && src.skipped.length)
+    box.append(el("div", { class: "event-note" }, "left out: " + src.skipped.join(", ")));
+  if (typeof src.patch === "string" && src.patch) box.append(renderDiff(src.patch));
+  return box;
 }
 
 function resultBody(result) {
@@ -126,7 +148,7 @@ function approval(data, seq) {
   const reason = el("input", { placeholder: "reason (sent to the agent when declining)", class: "reason" });
   const box = el("div", { class: "approval", "data-call": data.toolCallId },
     el("div", {}, `The agent wants to run ${data.name}. Allow it?`),
-    el("pre", {}, JSON.stringify(data.args ?? {}, null, 2)),
+    el("pre", {}, JSON.stringify(data.args ?? {}, null, 2)), changeView(data),
     el("div", { class: "row" }, reason,
       el("button", { class: "approve", onclick: () => decide(box, "approve", data.toolCallId) }, "Approve"),
       el("button", { class: "decline", onclick: () => decide(box, "decline", data.toolCallId, reason.value) }, "Decline")));
@@ -238,14 +260,41 @@ async function showArtifacts() {
   if (!rec.artifacts || !rec.artifacts.length || !current || current.runId !== runId) return;
   const box = el("div", { class: "artifacts" }, el("h3", {}, "Artifacts"));
   for (const a of rec.artifacts) {
+    const url = `/api/artifacts/${a.hash}?run=${encodeURIComponent(runId)}`;
+    const name = a.name || a.hash.slice(0, 12);
     const view = el("div");
-    box.append(el("details", { class: "tool", ontoggle: async (e) => {
+    const size = a.size !== undefined ? ` · ${a.size} bytes` : "";
+    box.append(el("details", { class: "tool", "data-hash": a.hash, ontoggle: async (e) => {
       if (!e.target.open || view.childNodes.length) return;
-      const text = await api("GET", `/api/artifacts/${a.hash}?run=${runId}`);
+      const text = await api("GET", url);
       view.append(a.kind === "diff" ? renderDiff(text) : el("pre", {}, text));
-    } }, el("summary", {}, `${a.name || a.hash.slice(0, 12)} · ${a.kind || "file"}`), view));
+    } }, el("summary", {}, `${name} · ${a.kind || "file"}${size} `,
+      el("a", { class: "download", href: url, download: downloadName(name, a.kind),
+        onclick: (e) => download(e, url, downloadName(name, a.kind)) }, "download")), view));
   }
   $("#transcript").append(box);
+}
+
+function downloadName(name, kind) {
+  const base = name.replace(/[\/\\]/g, "_");
+  return kind === "diff" && !base.endsWith(".diff") ? base + ".diff" : base;
+}
+
+// The API wants the bearer token, which a plain link cannot send: fetch
+// the bytes, then save them through an object URL.
+async function download(e, url, name) {
+  e.preventDefault();
+  e.stopPropagation();
+  try {
+    const res = await fetch(url, { headers: { Authorization: "Bearer " + token } });
+    if (!res.ok) throw new Error(`download failed: ${res.status}`);
+    const href = URL.createObjectURL(await res.blob());
+    const a = el("a", { href, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(href), 10000);
+  } catch (err) { note(err.message, "error"); }
 }
 
 // Reads the run's event stream (history, then live) until it ends.
