@@ -194,10 +194,11 @@ poll_status (bus_client_t *c, const opts_t *o, runview_t *view, const char *run)
     int rc = -1;
     if (rep && rep->type != PROTO_error) {
         const proto_run_info_t *b = &rep->body.run_info;
-        bool ended = strcmp (b->status, "running") && strcmp (b->status, "awaiting_approval");
+        proto_run_status_t st = proto_run_status_lookup (b->status);
+        bool ended = st == PROTO_RUN_STATUS_COUNT || !proto_run_status_live (st);
         if (ended && !o->json && (rc = runview_catch_up (view)) >= 0)
             ;                   /* shown as stored */
-        else if (!strcmp (b->status, "completed")) {
+        else if (st == PROTO_RUN_completed) {
             if (!o->json && b->answer)
                 printf ("%s\n", b->answer);
             rc = 0;

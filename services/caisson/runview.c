@@ -186,12 +186,14 @@ render (runview_t *self, const char *kind, const json_t *data)
             self->status = 0;
             break;
         }
-        case EVK_failed:
+        case EVK_failed: {
+            const char *status = *str (data, "status") ? str (data, "status")
+                                                       : proto_run_status_name (PROTO_RUN_failed);
             fflush (stdout);
-            fprintf (stderr, "caisson: run %s %s: %s\n", self->run,
-                     *str (data, "status") ? str (data, "status") : "failed", str (data, "reason"));
+            fprintf (stderr, "caisson: run %s %s: %s\n", self->run, status, str (data, "reason"));
             self->status = 1;
             break;
+        }
         default:
             break;
     }

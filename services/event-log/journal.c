@@ -94,7 +94,7 @@ run_record (journal_t *self, MDB_txn *txn, const char *run, uint64_t ts)
     json_t *rec = elog_run_load (txn, self->el, run);
     if (!rec)
         rec = json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:[]}", "run", run,
-                         "status", "running", "started", (json_int_t) ts, "events",
+                         "status", proto_run_status_name (PROTO_RUN_running), "started", (json_int_t) ts, "events",
                          (json_int_t) 0, "steps", (json_int_t) 0, "toolCalls", (json_int_t) 0,
                          "tokens", "input",
                          (json_int_t) 0, "output", (json_int_t) 0, "cached", (json_int_t) 0,
@@ -159,11 +159,11 @@ artifact_claim_ok (MDB_txn *txn, elog_t *el, const proto_msg_t *env, const item_
 /* The status a run waiting on a human shows, and back: only a live run
  * changes, so a late event never reopens an ended one. */
 static void
-set_live_status (json_t *rec, const char *from, const char *to)
+set_live_status (json_t *rec, proto_run_status_t from, proto_run_status_t to)
 {
     const char *now = json_string_value (json_object_get (rec, "status"));
-    if (now && !strcmp (now, from))
-        json_object_set_new (rec, "status", json_string (to));
+    if (proto_run_status_lookup (now) == from)
+        json_object_set_new (rec, "status", json_string (proto_run_status_name (to)));
 }
 
 /* Folds one event into its run's record. Unknown kinds only count. */
@@ -179,9 +179,9 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
     else if (k == EVK_tool_call)
         add_int (rec, "toolCalls", 1);
     else if (k == EVK_ask_approval)
-        set_live_status (rec, "running", "awaiting_approval");
+        set_live_status (rec, PROTO_RUN_running, PROTO_RUN_awaiting_approval);
     else if (k == EVK_approval_decision)
-        set_live_status (rec, "awaiting_approval", "running");
+        set_live_status (rec, PROTO_RUN_awaiting_approval, PROTO_RUN_running);
     bool wanted = k == EVK_run_started || k == EVK_usage || k == EVK_complete
                || k == EVK_failed || k == EVK_artifact || k == EVK_check || k == EVK_resumed;
     if (!wanted || !it->data.data)
@@ -220,9 +220,11 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
                                  json_boolean (json_is_true (json_object_get (d, "ok"))));
     }
     else if (k == EVK_resumed) {
-        const char *st = json_string_value (json_object_get (d, "status"));
-        if (st && (!strcmp (st, "running") || !strcmp (st, "awaiting_approval")))
-            set_live_status (rec, !strcmp (st, "running") ? "awaiting_approval" : "running", st);
+        proto_run_status_t st = proto_run_status_lookup (json_string_value (
+            json_object_get (d, "status")));
+        if (st == PROTO_RUN_running || st == PROTO_RUN_awaiting_approval)
+            set_live_status (rec, st == PROTO_RUN_running ? PROTO_RUN_awaiting_approval
+                                                          : PROTO_RUN_running, st);
     }
     else if (k == EVK_usage) {
         json_t *t = json_object_get (rec, "tokens");
@@ -233,8 +235,9 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
     else if (k == EVK_complete || k == EVK_failed) {
         json_t *st = json_object_get (d, "status");
         json_object_set_new (rec, "status", json_is_string (st) ? json_copy (st)
-                                            : json_string (k == EVK_complete ? "completed"
-                                                                             : "failed"));
+                                            : json_string (proto_run_status_name (
+                                                k == EVK_complete ? PROTO_RUN_completed
+                                                                  : PROTO_RUN_failed)));
         copy_field (rec, "answer", d, "answer");
         copy_field (rec, "failure", d, "reason");
         copy_field (rec, "budget", d, "budget");

@@ -346,7 +346,8 @@ count_run (group_t *g, json_t *rec)
         return;
     const char *status = json_string_value (json_object_get (rec, "status"));
     g->runs++;
-    if (!status || !strcmp (status, "running") || !strcmp (status, "awaiting_approval"))
+    proto_run_status_t st = proto_run_status_lookup (status);
+    if (!status || (st != PROTO_RUN_STATUS_COUNT && proto_run_status_live (st)))
         return;
     g->finished++;
     bump (g->statuses, status);
@@ -358,7 +359,7 @@ count_run (group_t *g, json_t *rec)
     g->runtime += json_integer_value (json_object_get (rec, "runtimeMs"));
     g->steps += json_integer_value (json_object_get (rec, "steps"));
     g->calls += json_integer_value (json_object_get (rec, "toolCalls"));
-    bool completed = !strcmp (status, "completed");
+    bool completed = st == PROTO_RUN_completed;
     if (completed && checks_passed (rec)) {
         g->passed++;
         return;

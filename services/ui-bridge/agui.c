@@ -1,5 +1,6 @@
 /* agui: the event translation. See agui.h. */
 #include "agui.h"
+#include "proto.h"
 #include "evkind.h"
 
 #include <stdio.h>
@@ -141,7 +142,7 @@ agui_start (agui_t *self, json_t *out)
                                          self->run_id));
     emit (out, "STATE_SNAPSHOT",
           json_pack ("{s:{s:s,s:s}}", "snapshot", "caissonRunId", self->crun, "status",
-                     "running"));
+                     proto_run_status_name (PROTO_RUN_running)));
 }
 
 static void
