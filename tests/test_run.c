@@ -337,6 +337,35 @@ test_tool_call_and_result (void **state)
     run_destroy (&r);
 }
 
+/* A result over 64 KiB reaches the model as valid JSON that says it was cut
+ * (it used to be its text cut at 64 KiB: invalid JSON). */
+static void
+test_big_result_stays_json (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{\"command\":\"cat big\"}", NULL, 1, 1);
+    char *big = malloc (100000);
+    assert_non_null (big);
+    memset (big, 'x', 99999);
+    big[99999] = 0;
+    run_tool_done (r, true, false, json_pack ("{s:b, s:i, s:s, s:s}", "success", 1, "exitCode", 0,
+                                              "stdout", big, "stderr", ""), 5, "tr-1");
+    free (big);
+    const json_t *msgs = run_messages (r);
+    const char *content = json_string_value (json_object_get (
+        json_array_get (msgs, json_array_size (msgs) - 1), "content"));
+    assert_non_null (content);
+    assert_true (strlen (content) <= 65536);
+    json_t *back = json_loads (content, 0, NULL);
+    assert_non_null (back);
+    assert_true (json_is_true (json_object_get (back, "truncated")));
+    assert_int_equal (json_integer_value (json_object_get (back, "exitCode")), 0);
+    json_decref (back);
+    run_destroy (&r);
+}
+
 static void
 test_bad_arguments_refused (void **state)
 {
@@ -1137,6 +1166,7 @@ main (void)
         T (test_waits_for_catalogue),
         T (test_text_completes),
         T (test_tool_call_and_result),
+        T (test_big_result_stays_json),
         T (test_bad_arguments_refused),
         T (test_mutating_asks_then_approved),
         T (test_declined),

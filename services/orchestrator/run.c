@@ -4,6 +4,7 @@
 #include "run_int.h"
 #include "client_tools.h"
 #include "clog.h"
+#include "jsoncap.h"
 #include "policy.h"
 
 #include <stdio.h>
@@ -125,9 +126,10 @@ run_finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration
                                    .result = result, .durationMs = duration_ms,
                                    .toolRunner = served_by,
                                    .client = json_is_true (json_object_get (c, "client"))));
-    char *text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (text && strlen (text) > MAX_RESULT_TO_MODEL)
-        strcpy (text + MAX_RESULT_TO_MODEL - 40, "... (truncated for the model)");
+    /* cut inside the value, not its text: the model gets JSON it can read */
+    json_t *fit = jsoncap_fit (result, MAX_RESULT_TO_MODEL);
+    char *text = fit ? json_dumps (fit, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref (fit);
     json_array_append_new (r->messages, json_pack ("{s:s, s:s, s:s, s:s}", "role", "tool",
                                                    "tool_call_id", id, "name", name, "content",
                                                    text ? text : "null"));
