@@ -259,11 +259,11 @@ static bool
 busy (const proto_msg_t *reply, const json_t *result)
 {
     if (reply && reply->type == PROTO_error)
-        return strcmp (reply->body.error.code, "busy") == 0;
+        return proto_error_lookup (reply->body.error.code) == PROTO_ERR_busy;
     if (!reply || reply->type != PROTO_tools_result || reply->body.tools_result.ok)
         return false;
     return strcmp (json_string_value (json_object_get (json_object_get (result, "error"),
-                                                       "code")) ?: "", "busy") == 0;
+                                                       "code")) ?: "", proto_error_name (PROTO_ERR_busy)) == 0;
 }
 
 static json_t *
