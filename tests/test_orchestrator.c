@@ -346,6 +346,11 @@ test_approve_and_decline (void **state)
     assert_string_equal (info.pending_call, "call_4_1");
     await_status (d, "awaiting_approval", &info);
     assert_int_equal (count_lines ("tools.log", "git.openPR"), 0);
+    /* the approver is shown the change: a dry run as the run's user, per call */
+    char preview[300];
+    snprintf (preview, sizeof preview, "git.openPR %s/call_4_1/preview", a);
+    assert_int_equal (count_lines ("previews.log", preview), 1);
+    assert_int_equal (count_lines ("drift.log", "ask_approval"), 0);
 
     /* a wrong call id is refused and changes nothing */
     proto_msg_t *req = proto_msg_new (PROTO_run_approve, NULL);
