@@ -520,21 +520,21 @@ adopt (runhost_t *self, slot_t *s)
 }
 
 
-/* Instances that share the store have stable ids (the launcher's slots,
- * a container's host name) and resume only the runs they started, since
- * a run is addressed to its owner (runroute.h). A process with a random
- * id is alone with its store and resumes every run, whoever started it. */
+/* Every instance keeps its id across restarts (svc_ident.h), so it
+ * resumes only the runs it owns: a run is addressed to its owner
+ * (runroute.h), and another instance sharing the store answers for its
+ * own. A snapshot with no owner (written before owners were kept) is
+ * resumed by whoever finds it. */
 int
 runhost_resume (runhost_t *self)
 {
     zlist_t *ids = runstore_live (self->store);
     if (!ids)
         return -1;
-    bool shared = *cfg_str ("CAISSON_INSTANCE") != '\0';
     for (char *id = zlist_first (ids); id; id = zlist_next (ids)) {
         json_t *snap = runstore_load (self->store, id);
         const char *owner = json_string_value (json_object_get (snap, "owner"));
-        if (!snap || (shared && owner && strcmp (owner, svc_instance (self->svc)) != 0)) {
+        if (!snap || (owner && strcmp (owner, svc_instance (self->svc)) != 0)) {
             json_decref (snap);
             continue;
         }
