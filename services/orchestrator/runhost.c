@@ -266,8 +266,9 @@ busy (const proto_msg_t *reply, const json_t *result)
         return proto_error_lookup (reply->body.error.code) == PROTO_ERR_busy;
     if (!reply || reply->type != PROTO_tools_result || reply->body.tools_result.ok)
         return false;
-    return strcmp (json_string_value (json_object_get (json_object_get (result, "error"),
-                                                       "code")) ?: "", proto_error_name (PROTO_ERR_busy)) == 0;
+    const char *code = json_string_value (json_object_get (json_object_get (result, "error"),
+                                                           "code"));
+    return code && proto_error_lookup (code) == PROTO_ERR_busy;
 }
 
 static json_t *
@@ -480,8 +481,8 @@ host_ended (void *arg)
 
 static const run_host_t s_host = {
     host_now_ms, host_clock_us, host_catalogue, host_model, host_model_cancel, host_tool,
-    host_tool_cancel, host_preview, host_wake, host_wake_cancel, host_emit, host_sandbox_done, host_save,
-    host_ended,
+    host_tool_cancel, host_preview, host_wake, host_wake_cancel, host_emit, host_sandbox_done,
+    host_save, host_ended,
 };
 
 static int
