@@ -5,7 +5,9 @@
  *   with canned results shaped like the real tools'; each first call id
  *   is logged to $CAISSON_DATA/tools.log ("name call_id"), a repeated id
  *   gets the first answer again without being logged (idempotency);
- *   `runCommand` of "sleep ..." answers only after 30 s.
+ *   `runCommand` of "sleep ..." answers only after 30 s; a dry run
+ *   (`dry_run`) is logged to previews.log ("name call_id user run") and
+ *   answered with a preview {files, skipped, patch, branch, base}.
  * - `event-log`: acks event.append, logs "kind" lines per run to
  *   $CAISSON_DATA/events-<run>.log, and publishes the event on
  *   run.<run>.<kind> as the real one does. An event not shaped as
@@ -165,6 +167,27 @@ tools_handler (const proto_msg_t *req, void *arg)
     char why[64];
     json_t *args = b->args.size ? mpjson_decode (b->args.data, b->args.size, 32, why, sizeof why)
                                 : json_object ();
+    if (b->dry_run) {
+        /* a dry run (git.openPR's preview for its approver): logged apart,
+         * as "name call_id user run", answered as tool-runner's */
+        char line[768];
+        snprintf (line, sizeof line, "%s %s %s %s", b->name, b->call_id,
+                  req->env.user ? req->env.user : "-", req->env.run ? req->env.run : "-");
+        log_line ("previews.log", line);
+        json_decref (args);
+        json_t *preview = json_pack ("{s:b, s:[{s:s, s:i, s:i}], s:[], s:s, s:s, s:s}",
+                                     "success", 1, "files", "path", "app.py", "added", 1,
+                                     "removed", 0, "skipped", "patch",
+                                     "--- a/app.py\n+++ b/app.py\n@@ -0,0 +1 @@\n+x\n",
+                                     "branch", "caisson/fx", "base", "main");
+        proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
+        proto_set_str (&rep->body.tools_result.call_id, b->call_id);
+        proto_set_str (&rep->body.tools_result.name, b->name);
+        rep->body.tools_result.ok = true;
+        mpjson_set (&rep->body.tools_result.result, preview, 16);
+        json_decref (preview);
+        return rep;
+    }
     if (!zhashx_lookup (s_fx.seen, b->call_id)) {
         zhashx_insert (s_fx.seen, b->call_id, (void *) 1);
         char line[512];

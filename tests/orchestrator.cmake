@@ -24,6 +24,7 @@ endif()
 # The loop end to end over the bus and real HTTP, with orch_fixture
 # standing in for tool-runner and event-log.
 caisson_test(test_orchestrator test_orchestrator.c orch_fixture.c)
+target_link_libraries(test_orchestrator PRIVATE runstore)
 add_dependencies(test_orchestrator caisson-orchestrator caisson-llm-replay caisson-bus caisson)
 set_tests_properties(test_orchestrator PROPERTIES TIMEOUT 300)
 

@@ -8,6 +8,7 @@
 #include "bus_tap.h"
 #include "mpjson.h"
 #include "orch_fixture.h"
+#include "runstore.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -346,6 +347,11 @@ test_approve_and_decline (void **state)
     assert_string_equal (info.pending_call, "call_4_1");
     await_status (d, "awaiting_approval", &info);
     assert_int_equal (count_lines ("tools.log", "git.openPR"), 0);
+    /* the approver is shown the change: a dry run as the run's user, per call */
+    char preview[300];
+    snprintf (preview, sizeof preview, "git.openPR %s/call_4_1/preview", a);
+    assert_int_equal (count_lines ("previews.log", preview), 1);
+    assert_int_equal (count_lines ("drift.log", "ask_approval"), 0);
 
     /* a wrong call id is refused and changes nothing */
     proto_msg_t *req = proto_msg_new (PROTO_run_approve, NULL);
@@ -542,6 +548,43 @@ test_verify_and_threads (void **state)
     start_run (SEED, NULL, NULL, NULL, "th-1", id2);
     await_status (id2, "", &info);
     assert_string_equal (info.status, "completed");
+    stack_down ();
+}
+
+/* A restarted orchestrator resumes only the runs it owns (its id is kept
+ * across restarts): one whose snapshot names another instance is that
+ * instance's to take up, not this one's (it was resumed by any instance
+ * started without CAISSON_INSTANCE). */
+static void
+test_resume_own_runs (void **state)
+{
+    (void) state;
+    stack_up ();
+    char mine[128], theirs[128];
+    info_t info;
+    start_run (PR_TASK, NULL, NULL, NULL, NULL, mine);
+    start_run (PR_TASK, NULL, NULL, NULL, NULL, theirs);
+    await_status (mine, "awaiting_approval", &info);
+    await_status (theirs, "awaiting_approval", &info);
+    usleep (200000);            /* snapshots are written within 20 ms (runstore.c) */
+    support_stop (s_orch, SIGKILL, 5000);
+    char dir[1024];
+    snprintf (dir, sizeof dir, "%s/orchestrator", s_dir);
+    runstore_t *store = runstore_new (dir);
+    assert_non_null (store);
+    json_t *snap = runstore_load (store, theirs);
+    assert_non_null (snap);
+    json_object_set_new (snap, "owner", json_string ("orchestrator-elsewhere"));
+    assert_int_equal (runstore_put (store, theirs, snap, true), 0);
+    assert_int_equal (runstore_flush (store), 0);
+    json_decref (snap);
+    runstore_destroy (&store);
+    s_orch = spawn_orchestrator ();
+    await_service ("orchestrator");
+    assert_int_equal (events_of (mine, "resumed", 1), 1);
+    assert_int_equal (events_of (theirs, "resumed", 0), 0);
+    usleep (500000);            /* time for a wrong resume to show */
+    assert_int_equal (events_of (theirs, "resumed", 0), 0);
     stack_down ();
 }
 
@@ -842,6 +885,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_unknown_task_and_model),
         cmocka_unit_test (test_verify_and_threads),
         cmocka_unit_test (test_restart),
+        cmocka_unit_test (test_resume_own_runs),
         cmocka_unit_test (test_endings),
         cmocka_unit_test (test_unknown_check_refused),
         cmocka_unit_test (test_forty_runs_one_user),

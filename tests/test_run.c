@@ -13,6 +13,8 @@ typedef struct {
     int64_t now_ms, clock_us;
     json_t *catalogue;          /* NULL: not loaded yet */
     json_t *events;             /* [{kind, data}] */
+    int previews;
+    char preview_id[256];
     int models, model_cancels, tools, tool_cancels, wakes, wake_cancels, saves, ended;
     bool fail_model, fail_tool;
     char call_id[256], tool[64], cancelled[256];
@@ -62,6 +64,17 @@ h_tool_cancel (void *a, const char *call_id, const char *reason)
 }
 
 static int
+h_preview (void *a, const char *call_id, const char *name, const json_t *args)
+{
+    rec_t *h = a;
+    assert_true (json_is_object (args));
+    h->previews++;
+    snprintf (h->preview_id, sizeof h->preview_id, "%s", call_id);
+    snprintf (h->tool, sizeof h->tool, "%s", name);
+    return 0;
+}
+
+static int
 h_wake (void *a, uint64_t ms)
 {
     rec_t *h = a;
@@ -98,7 +111,7 @@ static void h_save (void *a) { ((rec_t *) a)->saves++; }
 static void h_ended (void *a) { ((rec_t *) a)->ended++; }
 
 static const run_host_t s_host = {
-    h_now_ms, h_clock_us, h_catalogue, h_model, h_model_cancel, h_tool, h_tool_cancel,
+    h_now_ms, h_clock_us, h_catalogue, h_model, h_model_cancel, h_tool, h_tool_cancel, h_preview,
     h_wake, h_wake_cancel, h_emit, h_sandbox_done, h_save, h_ended,
 };
 
@@ -337,6 +350,35 @@ test_tool_call_and_result (void **state)
     run_destroy (&r);
 }
 
+/* A result over 64 KiB reaches the model as valid JSON that says it was cut
+ * (it used to be its text cut at 64 KiB: invalid JSON). */
+static void
+test_big_result_stays_json (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "runCommand", "{\"command\":\"cat big\"}", NULL, 1, 1);
+    char *big = malloc (100000);
+    assert_non_null (big);
+    memset (big, 'x', 99999);
+    big[99999] = 0;
+    run_tool_done (r, true, false, json_pack ("{s:b, s:i, s:s, s:s}", "success", 1, "exitCode", 0,
+                                              "stdout", big, "stderr", ""), 5, "tr-1");
+    free (big);
+    const json_t *msgs = run_messages (r);
+    const char *content = json_string_value (json_object_get (
+        json_array_get (msgs, json_array_size (msgs) - 1), "content"));
+    assert_non_null (content);
+    assert_true (strlen (content) <= 65536);
+    json_t *back = json_loads (content, 0, NULL);
+    assert_non_null (back);
+    assert_true (json_is_true (json_object_get (back, "truncated")));
+    assert_int_equal (json_integer_value (json_object_get (back, "exitCode")), 0);
+    json_decref (back);
+    run_destroy (&r);
+}
+
 static void
 test_bad_arguments_refused (void **state)
 {
@@ -375,6 +417,61 @@ test_mutating_asks_then_approved (void **state)
     assert_int_equal (s_rec.tools, 1);
     assert_string_equal (s_rec.tool, "deploy");
     assert_int_equal (run_decide (r, "c1", true, NULL, why, sizeof why), -1);
+    run_destroy (&r);
+}
+
+/* A gated git.openPR is shown with its change: the run asks its host for
+ * the dry run, then asks for approval with tool-runner's files, skipped
+ * and patch; a failed dry run is asked with why. */
+static void
+test_openpr_preview (void **state)
+{
+    (void) state;
+    json_array_append_new (s_rec.catalogue, json_pack ("{s:s, s:{s:s}, s:b, s:s}", "name",
+                                                       "git.openPR", "inputSchema", "type",
+                                                       "object", "mutates", 1, "effect",
+                                                       "external"));
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, NULL, "git.openPR", "{\"sandboxId\":\"s1\",\"title\":\"t\"}", NULL, 1, 1);
+    assert_status (r, "awaiting_approval");
+    assert_int_equal (s_rec.previews, 1);
+    assert_string_equal (s_rec.preview_id, "r1/c1/preview");
+    assert_string_equal (s_rec.tool, "git.openPR");
+    assert_int_equal (s_rec.tools, 0);
+    assert_null (event ("ask_approval", 0));        /* not before the change is known */
+    run_preview_done (r, "r1/c9/preview", true, json_object ());   /* another call's: ignored */
+    assert_null (event ("ask_approval", 0));
+    run_preview_done (r, "r1/c1/preview", true, json_pack (
+        "{s:[{s:s, s:i, s:i}], s:[s], s:s, s:s}", "files", "path", "app.py", "added", 2,
+        "removed", 1, "skipped", "__pycache__/a.pyc", "patch", "--- a/app.py\n+++ b/app.py\n",
+        "branch", "caisson/x"));
+    json_t *ask = event ("ask_approval", 0);
+    assert_non_null (ask);
+    assert_string_equal (json_string_value (json_object_get (json_array_get (
+        json_object_get (ask, "files"), 0), "path")), "app.py");
+    assert_string_equal (json_string_value (json_array_get (json_object_get (ask, "skipped"), 0)),
+                         "__pycache__/a.pyc");
+    assert_non_null (strstr (json_string_value (json_object_get (ask, "patch")), "+++ b/app.py"));
+    assert_null (json_object_get (ask, "previewError"));
+    run_preview_done (r, "r1/c1/preview", true, json_object ());   /* late twin: ignored */
+    assert_int_equal (count ("ask_approval"), 1);
+    char why[256];
+    assert_int_equal (run_decide (r, "c1", true, NULL, why, sizeof why), 0);
+    assert_int_equal (s_rec.tools, 1);
+    assert_string_equal (s_rec.call_id, "r1/c1");
+    run_tool_done (r, true, false, json_pack ("{s:b}", "success", 1), 5, "tr-1");
+    /* a refused dry run: the approver is told why */
+    model_says (r, NULL, "git.openPR", "{\"sandboxId\":\"s1\"}", NULL, 1, 1);
+    assert_int_equal (s_rec.previews, 2);
+    run_preview_done (r, "r1/c1/preview", false, json_pack (
+        "{s:b, s:{s:s, s:s}}", "success", 0, "error", "code", "changes_not_allowed", "message",
+        "not allowed: .github/workflows/x.yml"));
+    ask = event ("ask_approval", 0);
+    assert_null (json_object_get (ask, "files"));
+    assert_string_equal (json_string_value (json_object_get (json_object_get (ask,
+                         "previewError"), "code")), "changes_not_allowed");
+    assert_status (r, "awaiting_approval");
     run_destroy (&r);
 }
 
@@ -1137,8 +1234,10 @@ main (void)
         T (test_waits_for_catalogue),
         T (test_text_completes),
         T (test_tool_call_and_result),
+        T (test_big_result_stays_json),
         T (test_bad_arguments_refused),
         T (test_mutating_asks_then_approved),
+        T (test_openpr_preview),
         T (test_declined),
         T (test_policy_denies),
         T (test_client_tool),

@@ -4,6 +4,7 @@
 #include "run_int.h"
 #include "client_tools.h"
 #include "clog.h"
+#include "jsoncap.h"
 #include "policy.h"
 
 #include <stdio.h>
@@ -125,9 +126,10 @@ run_finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration
                                    .result = result, .durationMs = duration_ms,
                                    .toolRunner = served_by,
                                    .client = json_is_true (json_object_get (c, "client"))));
-    char *text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (text && strlen (text) > MAX_RESULT_TO_MODEL)
-        strcpy (text + MAX_RESULT_TO_MODEL - 40, "... (truncated for the model)");
+    /* cut inside the value, not its text: the model gets JSON it can read */
+    json_t *fit = jsoncap_fit (result, MAX_RESULT_TO_MODEL);
+    char *text = fit ? json_dumps (fit, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref (fit);
     json_array_append_new (r->messages, json_pack ("{s:s, s:s, s:s, s:s}", "role", "tool",
                                                    "tool_call_id", id, "name", name, "content",
                                                    text ? text : "null"));
@@ -394,6 +396,57 @@ mutates (const json_t *cat, const char *name)
     return json_is_true (json_object_get (client_tools_find (cat, name), "mutates"));
 }
 
+/* Calls whose change the approver sees first: a dry run shows it. */
+static bool
+previewed (const char *name)
+{
+    return name && strcmp (name, "git.openPR") == 0;
+}
+
+/* Asks the host for call c's dry run; c waits in state `previewing`.
+ * Returns 0, or -1 when it could not be asked (then asked without). */
+static int
+ask_preview (run_t *r, json_t *c)
+{
+    char call_id[300];
+    snprintf (call_id, sizeof call_id, "%s/%s/preview", r->id, run_str_of (c, "id"));
+    if (r->host->preview (r->arg, call_id, run_str_of (c, "name"), json_object_get (c, "args")))
+        return -1;
+    json_object_set_new (c, "state", json_string ("previewing"));
+    return 0;
+}
+
+void
+run_preview_done (run_t *r, const char *call_id, bool ok, json_t *result)
+{
+    json_t *c = json_array_get (r->calls, r->next);
+    char want[300];
+    if (c)
+        snprintf (want, sizeof want, "%s/%s/preview", r->id, run_str_of (c, "id"));
+    if (r->status != PROTO_RUN_awaiting_approval || !c || !call_id || strcmp (call_id, want)
+        || strcmp (run_str_of (c, "state") ?: "", "previewing")) {
+        json_decref (result);
+        return;
+    }
+    json_t *err = ok ? NULL : json_object_get (result, "error");
+    json_t *perr = ok ? NULL
+                 : json_pack ("{s:s, s:s}", "code", json_string_value (
+                                  json_object_get (err, "code")) ?: "preview_failed",
+                              "message", json_string_value (json_object_get (err, "message"))
+                              ?: "the dry run failed");
+    json_object_set_new (c, "state", json_string ("asked"));
+    run_emit (r, EVK_ask_approval,
+              EVK (ask_approval, .toolCallId = run_str_of (c, "id"), .name = run_str_of (c, "name"),
+                   .args = json_object_get (c, "args"),
+                   .files = ok ? json_object_get (result, "files") : NULL,
+                   .skipped = ok ? json_object_get (result, "skipped") : NULL,
+                   .patch = ok ? json_string_value (json_object_get (result, "patch")) : NULL,
+                   .previewError = perr));
+    json_decref (perr);
+    json_decref (result);
+    r->host->save (r->arg);
+}
+
 static void
 dispatch_next (run_t *r)
 {
@@ -441,8 +494,12 @@ dispatch_next (run_t *r)
             continue;
         }
         if (v == POLICY_ASK) {
-            json_object_set_new (c, "state", json_string ("asked"));
             r->status = PROTO_RUN_awaiting_approval;
+            if (previewed (name) && ask_preview (r, c) == 0) {
+                r->host->save (r->arg);
+                return;
+            }
+            json_object_set_new (c, "state", json_string ("asked"));
             run_emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = run_str_of (c, "id"),
                                             .name = name, .args = args));
             r->host->save (r->arg);
@@ -457,6 +514,19 @@ dispatch_next (run_t *r)
 void
 run_advance (run_t *r)
 {
+    json_t *c = json_array_get (r->calls, r->next);
+    if (r->status == PROTO_RUN_awaiting_approval && c
+        && strcmp (run_str_of (c, "state") ?: "", "previewing") == 0) {
+        /* resumed while the dry run was out: ask again (same call id) */
+        if (ask_preview (r, c)) {
+            json_object_set_new (c, "state", json_string ("asked"));
+            run_emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = run_str_of (c, "id"),
+                                                .name = run_str_of (c, "name"),
+                                                .args = json_object_get (c, "args")));
+            r->host->save (r->arg);
+        }
+        return;
+    }
     if (r->status != PROTO_RUN_running
         || (r->phase != PHASE_IDLE && r->phase != PHASE_CATALOGUE))
         return;

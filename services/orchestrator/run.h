@@ -59,6 +59,10 @@ typedef struct {
     /* Forgets the call in flight (its answer is never delivered) and asks
      * whoever runs it to stop, for reason. */
     void (*tool_cancel) (void *arg, const char *call_id, const char *reason);
+    /* Asks tool-runner for a dry run of call_id (`<run>/<toolCallId>`) of
+     * name with args (borrowed), to show the change to the person asked to
+     * approve it. Answered by run_preview_done. Returns 0 or -1. */
+    int (*preview) (void *arg, const char *call_id, const char *name, const json_t *args);
     /* Calls run_wake after delay_ms; wake_cancel drops that. */
     int (*wake) (void *arg, uint64_t delay_ms);
     void (*wake_cancel) (void *arg);
@@ -132,6 +136,12 @@ void run_model_failed (run_t *self, int attempts, const char *error);
  * run sends it again after a back-off while its budget allows). */
 void run_tool_done (run_t *self, bool ok, bool busy, json_t *result, uint64_t duration_ms,
                     const char *served_by);
+/* Event: the dry run the run asked for (host preview) of call_id was
+ * answered: ok with tool-runner's result {files, skipped, patch}, or not
+ * with an error shape {error: {code, message}} (result stolen, may be
+ * NULL). The run then asks for approval, showing it; an answer for a call
+ * no longer previewed is ignored. */
+void run_preview_done (run_t *self, const char *call_id, bool ok, json_t *result);
 /* Event: the wake the run asked for. */
 void run_wake (run_t *self);
 /* Event: the wall-clock budget ran out. */

@@ -22,6 +22,8 @@ typedef struct {
     const char *model_name;     /* inside the run's model */
     llm_req_t *llm;
     char tool_req[CID_SIZE];    /* tools.call in flight, or "" */
+    char preview_req[CID_SIZE]; /* a dry run's tools.call in flight, or "" */
+    char preview_call[300];     /* its call_id */
     int wall_timer, wake_timer;
     bool waiting;               /* for the catalogue */
     char last_event[CID_SIZE];  /* causation of the next event */
@@ -75,6 +77,8 @@ slot_destroy (slot_t **s_p)
     llm_req_cancel (&s->llm);
     if (s->tool_req[0])
         rpc_forget (self->rpc, s->tool_req);
+    if (s->preview_req[0])
+        rpc_forget (self->rpc, s->preview_req);
     if (s->wall_timer >= 0)
         zloop_timer_end (self->loop, s->wall_timer);
     if (s->wake_timer >= 0)
@@ -259,11 +263,12 @@ static bool
 busy (const proto_msg_t *reply, const json_t *result)
 {
     if (reply && reply->type == PROTO_error)
-        return strcmp (reply->body.error.code, "busy") == 0;
+        return proto_error_lookup (reply->body.error.code) == PROTO_ERR_busy;
     if (!reply || reply->type != PROTO_tools_result || reply->body.tools_result.ok)
         return false;
-    return strcmp (json_string_value (json_object_get (json_object_get (result, "error"),
-                                                       "code")) ?: "", "busy") == 0;
+    const char *code = json_string_value (json_object_get (json_object_get (result, "error"),
+                                                           "code"));
+    return code && proto_error_lookup (code) == PROTO_ERR_busy;
 }
 
 static json_t *
@@ -297,13 +302,11 @@ on_tool (const proto_msg_t *reply, const char *error, void *arg)
     run_tool_done (s->run, ok, busy (reply, result), result, us / 1000, served_by);
 }
 
-static int
-host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
-           uint64_t timeout_ms)
+/* A tools.call of the slot's run, as its user (and op flag). */
+static proto_msg_t *
+tools_call_new (slot_t *s, const char *call_id, const char *name, const json_t *args,
+                uint64_t timeout_ms)
 {
-    slot_t *s = arg;
-    runhost_sbx_used (s->host->sandboxes, json_string_value (json_object_get (args, "sandboxId")),
-                      run_thread (s->run));
     proto_msg_t *req = proto_msg_new (PROTO_tools_call, NULL);
     const char *id = run_id (s->run), *user = run_user (s->run);
     proto_set_str (&req->env.corr, id);
@@ -316,12 +319,63 @@ host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
     proto_set_str (&req->body.tools_call.call_id, call_id);
     req->body.tools_call.timeout_ms = timeout_ms;
     mpjson_set (&req->body.tools_call.args, args, 64);
+    return req;
+}
+
+static int
+host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
+           uint64_t timeout_ms)
+{
+    slot_t *s = arg;
+    runhost_sbx_used (s->host->sandboxes, json_string_value (json_object_get (args, "sandboxId")),
+                      run_thread (s->run));
+    proto_msg_t *req = tools_call_new (s, call_id, name, args, timeout_ms);
     /* resent every 10 s until the budget ends: a lost reply costs 10 s,
      * and tool-runner answers a resent id from its cache */
     int retries = (int) (timeout_ms / 10000 < 360 ? timeout_ms / 10000 : 360);
     int rc = rpc_call (s->host->rpc, "tool-runner", req, 10000, retries, on_tool, s);
     if (rc == 0)
         snprintf (s->tool_req, sizeof s->tool_req, "%s", req->env.id);
+    proto_msg_destroy (&req);
+    return rc ? -1 : 0;
+}
+
+static void
+on_preview (const proto_msg_t *reply, const char *error, void *arg)
+{
+    slot_t *s = arg;
+    s->preview_req[0] = '\0';
+    json_t *result = NULL;
+    bool ok = false;
+    if (!reply)
+        result = error_result ("tool_runner_unavailable", error);
+    else if (reply->type == PROTO_error)
+        result = error_result (reply->body.error.code, reply->body.error.message);
+    else if (reply->type == PROTO_tools_result) {
+        char why[128];
+        result = mpjson_decode (reply->body.tools_result.result.data,
+                                reply->body.tools_result.result.size, 64, why, sizeof why);
+        ok = reply->body.tools_result.ok && json_is_object (result);
+    }
+    run_preview_done (s->run, s->preview_call, ok, result);
+}
+
+/* The dry run a person sees before approving: tried twice within 60 s;
+ * a run still waits for the decision when it fails (it shows why). */
+static int
+host_preview (void *arg, const char *call_id, const char *name, const json_t *args)
+{
+    slot_t *s = arg;
+    if (s->preview_req[0])
+        rpc_forget (s->host->rpc, s->preview_req);
+    s->preview_req[0] = '\0';
+    proto_msg_t *req = tools_call_new (s, call_id, name, args, 60000);
+    req->body.tools_call.dry_run = true;
+    int rc = rpc_call (s->host->rpc, "tool-runner", req, 30000, 1, on_preview, s);
+    if (rc == 0) {
+        snprintf (s->preview_req, sizeof s->preview_req, "%s", req->env.id);
+        snprintf (s->preview_call, sizeof s->preview_call, "%s", call_id);
+    }
     proto_msg_destroy (&req);
     return rc ? -1 : 0;
 }
@@ -427,8 +481,8 @@ host_ended (void *arg)
 
 static const run_host_t s_host = {
     host_now_ms, host_clock_us, host_catalogue, host_model, host_model_cancel, host_tool,
-    host_tool_cancel, host_wake, host_wake_cancel, host_emit, host_sandbox_done, host_save,
-    host_ended,
+    host_tool_cancel, host_preview, host_wake, host_wake_cancel, host_emit, host_sandbox_done,
+    host_save, host_ended,
 };
 
 static int
@@ -467,21 +521,21 @@ adopt (runhost_t *self, slot_t *s)
 }
 
 
-/* Instances that share the store have stable ids (the launcher's slots,
- * a container's host name) and resume only the runs they started, since
- * a run is addressed to its owner (runroute.h). A process with a random
- * id is alone with its store and resumes every run, whoever started it. */
+/* Every instance keeps its id across restarts (svc_ident.h), so it
+ * resumes only the runs it owns: a run is addressed to its owner
+ * (runroute.h), and another instance sharing the store answers for its
+ * own. A snapshot with no owner (written before owners were kept) is
+ * resumed by whoever finds it. */
 int
 runhost_resume (runhost_t *self)
 {
     zlist_t *ids = runstore_live (self->store);
     if (!ids)
         return -1;
-    bool shared = *cfg_str ("CAISSON_INSTANCE") != '\0';
     for (char *id = zlist_first (ids); id; id = zlist_next (ids)) {
         json_t *snap = runstore_load (self->store, id);
         const char *owner = json_string_value (json_object_get (snap, "owner"));
-        if (!snap || (shared && owner && strcmp (owner, svc_instance (self->svc)) != 0)) {
+        if (!snap || (owner && strcmp (owner, svc_instance (self->svc)) != 0)) {
             json_decref (snap);
             continue;
         }
