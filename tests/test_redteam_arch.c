@@ -8,6 +8,9 @@
 #include "jsoncap.h"
 #include "svc_ident.h"
 #include "proto.h"
+#include "bus_client.h"
+
+#include <czmq.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -346,6 +349,79 @@ test_ident_planted_files (void **state)
     alarm (0);
 }
 
+/* The broker's resident memory in KiB (VmRSS), or -1. */
+static long
+rss_kib (pid_t pid)
+{
+    char path[64], line[256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen (path, "r");
+    long kib = -1;
+    while (f && fgets (line, sizeof line, f))
+        if (!strncmp (line, "VmRSS:", 6))
+            kib = strtol (line + 6, NULL, 10);
+    if (f)
+        fclose (f);
+    return kib;
+}
+
+/* The reply type to a ping sent to name (PROTO_TYPE_COUNT: none). */
+static proto_type_t
+ping (bus_client_t *c, const char *name)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_ping, NULL);
+    proto_msg_t *rep = bus_client_request (c, name, req);
+    proto_type_t t = rep ? rep->type : PROTO_TYPE_COUNT;
+    proto_msg_destroy (&req);
+    proto_msg_destroy (&rep);
+    return t;
+}
+
+/* A tenant names instances that do not exist: odd ones (empty parts,
+ * many dots, the broker's own name, the longest name) and 20000 distinct
+ * made-up ones. Each is answered at once (not_found or bad_service), and
+ * the broker's memory does not grow with the names. Held. */
+static void
+test_broker_unknown_instances (void **state)
+{
+    (void) state;
+    support_sandbox_env ("redteam_arch_bus");
+    setenv ("CAISSON_HEARTBEAT_MS", "100", 1);
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    assert_true (bus > 0);
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    assert_non_null (c);
+    bus_client_set_timeout (c, 2000, 0);
+    for (int i = 0; i < 100 && ping (c, "bus") != PROTO_pong; i++)
+        usleep (50000);
+    zclock_sleep (1000);        /* past the start-up grace */
+    char longest[300];
+    memset (longest, 'a', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    longest[3] = '.';
+    const char *odd[] = { "x.", ".x", "a..b", "a.b.c.d", "bus.x", "sandbox-manager.",
+                          ".", "..", "tool-runner.\xff\xfe", longest, NULL };
+    for (int i = 0; odd[i]; i++) {
+        int64_t t0 = zclock_mono ();
+        proto_type_t t = ping (c, odd[i]);
+        int64_t ms = zclock_mono () - t0;
+        if (t != PROTO_error || ms >= 1000)
+            fail_msg ("'%.20s': reply %d after %lld ms", odd[i], (int) t, (long long) ms);
+    }
+    long before = rss_kib (bus);
+    char name[96];
+    for (int i = 0; i < 20000; i++) {
+        snprintf (name, sizeof name, "sandbox-manager.t%06d%040d", i, i);
+        assert_int_equal (ping (c, name), PROTO_error);
+    }
+    long after = rss_kib (bus);
+    print_message ("broker RSS %ld KiB -> %ld KiB after 20000 unknown names\n", before, after);
+    assert_true (before > 0 && after - before < 8 * 1024);
+    assert_int_equal (ping (c, "bus"), PROTO_pong);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (bus);
+}
+
 int
 main (void)
 {
@@ -359,6 +435,7 @@ main (void)
         cmocka_unit_test (test_jsoncap_bad_utf8_and_keys),
         cmocka_unit_test (test_jsoncap_many_equal_parts),
         cmocka_unit_test (test_ident_planted_files),
+        cmocka_unit_test (test_broker_unknown_instances),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

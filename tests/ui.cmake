@@ -34,3 +34,4 @@ set_tests_properties(test_ui_procs PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIP
 # and svc_ident's planted instance files (test_redteam_arch).
 caisson_test(test_redteam_arch test_redteam_arch.c)
 target_link_libraries(test_redteam_arch PRIVATE uibridge)
+add_dependencies(test_redteam_arch caisson-bus)
