@@ -7,6 +7,7 @@
 #include "pjson.h"
 #include "jsoncap.h"
 #include "svc_ident.h"
+#include "evkind.h"
 #include "proto.h"
 #include "bus_client.h"
 
@@ -422,6 +423,45 @@ test_broker_unknown_instances (void **state)
     support_expect_clean_exit (bus);
 }
 
+/* event.append's kind check against hostile kinds and payloads: a 64 KiB
+ * kind, a kind with a dot (a subject's separator), a declared kind with
+ * a payload nested 2000 deep, and a one-byte reason buffer. Each refused,
+ * nothing overrun. Held. */
+static void
+test_event_kinds_hostile (void **state)
+{
+    (void) state;
+    char why[256], tiny[1] = { 'z' };
+    size_t n = 64 * 1024;
+    char *kind = malloc (n + 1);
+    memset (kind, 'p', n);
+    kind[n] = '\0';
+    json_t *d = json_pack ("{s:s}", "text", "x");
+    assert_int_equal (evk_check (kind, d, why, sizeof why), -1);
+    assert_true (strlen (why) < sizeof why);
+    assert_int_equal (evk_check ("plan.x", d, why, sizeof why), -1);
+    assert_int_equal (evk_check ("plan", d, why, sizeof why), 0);
+    assert_int_equal (evk_check (kind, d, tiny, 0), -1);
+    assert_int_equal (tiny[0], 'z');
+    assert_int_equal (evk_check (kind, d, tiny, 1), -1);
+    assert_int_equal (tiny[0], '\0');
+    json_decref (d);
+    free (kind);
+    char *text = malloc (2000 * 2 + 32);
+    size_t o = (size_t) sprintf (text, "{\"text\":");
+    for (int i = 0; i < 1990; i++)
+        text[o++] = '[';
+    for (int i = 0; i < 1990; i++)
+        text[o++] = ']';
+    text[o++] = '}';
+    text[o] = '\0';
+    d = json_loads (text, 0, NULL);
+    free (text);
+    assert_non_null (d);
+    assert_int_equal (evk_check ("plan", d, why, sizeof why), -1);
+    json_decref (d);
+}
+
 int
 main (void)
 {
@@ -436,6 +476,7 @@ main (void)
         cmocka_unit_test (test_jsoncap_many_equal_parts),
         cmocka_unit_test (test_ident_planted_files),
         cmocka_unit_test (test_broker_unknown_instances),
+        cmocka_unit_test (test_event_kinds_hostile),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
