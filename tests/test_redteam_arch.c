@@ -417,7 +417,11 @@ test_broker_unknown_instances (void **state)
     }
     long after = rss_kib (bus);
     print_message ("broker RSS %ld KiB -> %ld KiB after 20000 unknown names\n", before, after);
-    assert_true (before > 0 && after - before < 8 * 1024);
+    assert_true (before > 0);
+#ifndef __SANITIZE_ADDRESS__
+    /* ASan's quarantine keeps freed memory resident (up to 256 MiB) */
+    assert_true (after - before < 8 * 1024);
+#endif
     assert_int_equal (ping (c, "bus"), PROTO_pong);
     bus_client_destroy (&c);
     support_expect_clean_exit (bus);
