@@ -6,6 +6,10 @@
 #include <string.h>
 
 #define MAX_ROUNDS 200
+/* Each round encodes and walks the whole value; a value of many equal
+ * parts (one cut per round) would cost MAX_ROUNDS times its size. Past
+ * this many bytes encoded in all, it gets the short message instead. */
+#define WORK_MAX ((size_t) 128 << 20)
 #define KEEP_MIN 32             /* a cut string keeps at least this much */
 
 static size_t
@@ -75,7 +79,9 @@ jsoncap_fit (json_t *v, size_t max)
         return NULL;
     json_object_set_new (out, "truncated", json_true ());
     json_object_set_new (out, "originalBytes", json_integer ((json_int_t) orig));
-    for (int round = 0; round < MAX_ROUNDS && (size = encoded (out)) > max; round++) {
+    size_t work = 0;
+    for (int round = 0; round < MAX_ROUNDS && (size = encoded (out)) > max
+                        && (work += size) <= WORK_MAX; round++) {
         json_t *s = NULL, *a = NULL;
         largest (out, &s, &a);
         if (s && !cut_string (s, size - max))

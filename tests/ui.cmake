@@ -30,3 +30,8 @@ target_link_libraries(test_ui_procs PRIVATE PkgConfig::CURL)
 add_dependencies(test_ui_procs caisson caisson-bus caisson-sandbox-manager caisson-sandbox-init
                  caisson-ui-bridge)
 set_tests_properties(test_ui_procs PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+# Red team, issue 12: hostile input to pjson's name conversion, jsoncap
+# and svc_ident's planted instance files (test_redteam_arch).
+caisson_test(test_redteam_arch test_redteam_arch.c)
+target_link_libraries(test_redteam_arch PRIVATE uibridge)
+add_dependencies(test_redteam_arch caisson-bus)

@@ -404,8 +404,12 @@ on_client (broker_t *self, busio_msg_t *m)
     char name[MDP_MAX_SERVICE + 1];
     size_t len = zmq_msg_size (&m->f[3]);
     if (len == 0 || len > MDP_MAX_SERVICE || memchr (zmq_msg_data (&m->f[3]), 0, len)) {
-        answer (self, client, "?", proto_error_new (NULL, PROTO_ERR_bad_service,
+        /* as the reply to the request (its cause), so its client stops waiting */
+        proto_err_t err;
+        proto_msg_t *req = proto_decode (zmq_msg_data (body), zmq_msg_size (body), &err);
+        answer (self, client, "?", proto_error_new (req, PROTO_ERR_bad_service,
                                 "service name must be 1 to %d bytes", MDP_MAX_SERVICE));
+        proto_msg_destroy (&req);
         return;
     }
     memcpy (name, zmq_msg_data (&m->f[3]), len);
