@@ -234,9 +234,25 @@ add_size (const char *p, const struct stat *st, int flag, struct FTW *ftw)
     return 0;
 }
 
+/* True for the request types that share PROTO_SANDBOX_PATH_REQ's layout,
+ * which files_op reads through one member. */
+static bool
+is_path_request (proto_type_t type)
+{
+    return type == PROTO_sandbox_read_file || type == PROTO_sandbox_list_files
+           || type == PROTO_sandbox_delete_file || type == PROTO_sandbox_create_directory
+           || type == PROTO_sandbox_get_file_info || type == PROTO_sandbox_check_file_exists
+           || type == PROTO_sandbox_get_file_size || type == PROTO_sandbox_watch_start;
+}
+
 static proto_msg_t *
 files_op (fake_t *f, const proto_msg_t *req)
 {
+    /* What this stand-in does not serve (processes, ...) is answered as
+     * the real manager answers a type it has no row for. */
+    if (!is_path_request (req->type))
+        return proto_error_new (req, PROTO_ERR_unknown_type, "the fake sandbox-manager does "
+                                "not serve %s", proto_type_name (req->type));
     const proto_sandbox_read_file_t *b = &req->body.sandbox_read_file;
     char path[1024];
     resolve (f, b->sandbox_id, b->path, path, sizeof path);
