@@ -399,3 +399,111 @@ support_self_exe (char *buf, size_t size)
     ssize_t n = readlink ("/proc/self/exe", buf, size - 1);
     buf[n > 0 ? n : 0] = '\0';
 }
+
+void
+support_stack_up (int replay_port, int http_port)
+{
+    static char out[1 << 17];
+    char port[16], url[64], http[64];
+    snprintf (port, sizeof port, "%d", replay_port);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", replay_port);
+    snprintf (http, sizeof http, "127.0.0.1:%d", http_port);
+    setenv ("CAISSON_LLM_REPLAY_PORT", port, 1);
+    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
+    setenv ("CAISSON_HTTP", http, 1);
+    unsetenv ("MODEL");
+    unsetenv ("OPENAI_API_KEY");
+    unsetenv ("ANTHROPIC_API_KEY");
+    const char *up[] = { "caisson", "up", "--detach", NULL };
+    assert_int_equal (support_run (up, out, sizeof out), 0);
+}
+
+void
+support_stack_down (void)
+{
+    const char *down[] = { "caisson", "down", NULL };
+    assert_int_equal (support_run (down, NULL, 0), 0);
+}
+
+pid_t
+support_run_in_background (const char *task, const char *path)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2 (fd, 1) < 0)
+            _exit (127);
+        char bin[1024];
+        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
+        execl (bin, bin, "run", "--json", task, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
+
+json_t *
+support_await_event (const char *path, const char *kind, const char *name)
+{
+    for (int i = 0; i < 600; i++) {
+        FILE *f = fopen (path, "r");
+        char line[1 << 16];
+        while (f && fgets (line, sizeof line, f)) {
+            json_t *ev = json_loads (line, 0, NULL);
+            const char *k = json_string_value (json_object_get (ev, "kind"));
+            const char *n = json_string_value (json_object_get (json_object_get (ev, "data"),
+                                                                "name"));
+            if (k && !strcmp (k, kind) && (!name || (n && !strcmp (n, name)))) {
+                fclose (f);
+                return ev;
+            }
+            json_decref (ev);
+        }
+        if (f)
+            fclose (f);
+        zclock_sleep (100);
+    }
+    fail_msg ("no %s event within 60 s", kind);
+    return NULL;
+}
+
+void
+support_await_approval (const char *path, char *run, char *call, size_t len)
+{
+    json_t *ev = support_await_event (path, "ask_approval", NULL);
+    snprintf (run, len, "%s", json_string_value (json_object_get (ev, "run")));
+    snprintf (call, len, "%s", json_string_value (
+              json_object_get (json_object_get (ev, "data"), "toolCallId")));
+    json_decref (ev);
+}
+
+void
+support_tools_allow_repos_under (const char *dir)
+{
+    char real[4096], allow[4200];
+    assert_non_null (realpath (dir, real));
+    snprintf (allow, sizeof allow, "%s/*", real);
+    setenv ("CAISSON_TOOLS_REPO_ALLOW", allow, 1);
+}
+
+static pid_t s_llm_replay;
+
+bool
+support_llm_replay_up (int port, const char *dir, bool (*ready) (void))
+{
+    s_llm_replay = support_spawn_llm_replay (port, dir, NULL);
+    for (int i = 0; i < 100; i++) {
+        if (ready ())
+            return true;
+        usleep (50000);
+    }
+    return false;
+}
+
+int
+support_llm_replay_down (void **state)
+{
+    (void) state;
+    support_expect_clean_exit (s_llm_replay);
+    return 0;
+}

@@ -115,6 +115,15 @@ char *support_sbx_args (const char *sandbox, const char *fmt, ...);
  * wanting key as the Bearer token when key is not NULL; its pid. */
 pid_t support_spawn_llm_replay (int port, const char *dir, const char *key);
 
+/* Starts caisson-llm-replay (support_spawn_llm_replay, no key) serving the
+ * cassettes in dir on port, and waits up to 5 s for ready () to say it
+ * answers; true when it did. The pid is kept for support_llm_replay_down. */
+bool support_llm_replay_up (int port, const char *dir, bool (*ready) (void));
+
+/* A cmocka group teardown: the caisson-llm-replay support_llm_replay_up
+ * started must exit cleanly when stopped. */
+int support_llm_replay_down (void **state);
+
 /* A loopback TCP port free at the moment of asking (the kernel's choice,
  * released at once). */
 int support_free_port (void);
@@ -122,5 +131,31 @@ int support_free_port (void);
 /* Writes this program's own path (for support_spawn_self's re-exec) into
  * buf of size (always terminated, "" when unknown). */
 void support_self_exe (char *buf, size_t size);
+
+/* `caisson up --detach` in this environment, with caisson-llm-replay on
+ * 127.0.0.1:replay_port (CAISSON_LLM_REPLAY_PORT and _URL), the HTTP API
+ * on 127.0.0.1:http_port and no real model (MODEL and the provider keys
+ * unset); fails the test when it does not come up. */
+void support_stack_up (int replay_port, int http_port);
+
+/* `caisson down`, asserted to succeed. */
+void support_stack_down (void);
+
+/* Runs `caisson run --json TASK` in the background with its output in
+ * path (killed with the test); its pid. */
+pid_t support_run_in_background (const char *task, const char *path);
+
+/* Waits up to 60 s for the first event of kind (and, when name is not
+ * NULL, whose data names that tool) in the JSON-lines output at path;
+ * returns it (new). Fails the test when none comes. */
+json_t *support_await_event (const char *path, const char *kind, const char *name);
+
+/* Waits for the `ask_approval` event in the run's output at path; fills
+ * in the run id and the call awaiting approval (each of size len). */
+void support_await_approval (const char *path, char *run, char *call, size_t len);
+
+/* Points CAISSON_TOOLS_REPO_ALLOW at every repository under dir (resolved:
+ * tool-runner compares real paths). */
+void support_tools_allow_repos_under (const char *dir);
 
 #endif

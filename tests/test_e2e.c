@@ -12,13 +12,11 @@
 
 #include <czmq.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,19 +33,8 @@ stack_up (void **state)
     const char *dir = support_sandbox_env ("e2e");
     assert_non_null (dir);
     /* The scripted model and the HTTP API on ports of this test's own. */
-    char port[16], url[64], http[64];
     int base = 20000 + (int) (getpid () % 20000);
-    snprintf (port, sizeof port, "%d", base);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", base);
-    snprintf (http, sizeof http, "127.0.0.1:%d", base + 1);
-    setenv ("CAISSON_LLM_REPLAY_PORT", port, 1);
-    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
-    setenv ("CAISSON_HTTP", http, 1);
-    unsetenv ("MODEL");
-    unsetenv ("OPENAI_API_KEY");
-    unsetenv ("ANTHROPIC_API_KEY");
-    const char *up[] = { "caisson", "up", "--detach", NULL };
-    assert_int_equal (support_run (up, s_out, sizeof s_out), 0);
+    support_stack_up (base, base + 1);
     return 0;
 }
 
@@ -55,8 +42,7 @@ static int
 stack_down (void **state)
 {
     (void) state;
-    const char *down[] = { "caisson", "down", NULL };
-    assert_int_equal (support_run (down, NULL, 0), 0);
+    support_stack_down ();
     /* Nothing is left running: the sandboxes' inits went with the stack.
      * ([c] keeps the pattern from matching the shell that runs pgrep.) */
     char cmd[1200];
@@ -97,64 +83,6 @@ test_seed_task_end_to_end (void **state)
     assert_int_equal (served, 3);
 }
 
-/* Runs `caisson run --json TASK` in the background with its output in
- * path, and returns its pid. */
-static pid_t
-run_in_background (const char *task, const char *path)
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2 (fd, 1) < 0)
-            _exit (127);
-        char bin[1024];
-        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
-        execl (bin, bin, "run", "--json", task, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
-}
-
-/* Waits for the first event of kind (and, when name is not NULL, whose
- * data names that tool) in the run's output; returns it (new). */
-static json_t *
-await_event (const char *path, const char *kind, const char *name)
-{
-    for (int i = 0; i < 600; i++) {
-        FILE *f = fopen (path, "r");
-        char line[1 << 16];
-        while (f && fgets (line, sizeof line, f)) {
-            json_t *ev = json_loads (line, 0, NULL);
-            const char *k = json_string_value (json_object_get (ev, "kind"));
-            const char *n = json_string_value (json_object_get (json_object_get (ev, "data"),
-                                                                "name"));
-            if (k && !strcmp (k, kind) && (!name || (n && !strcmp (n, name)))) {
-                fclose (f);
-                return ev;
-            }
-            json_decref (ev);
-        }
-        if (f)
-            fclose (f);
-        zclock_sleep (100);
-    }
-    fail_msg ("no %s event within 60 s", kind);
-    return NULL;
-}
-
-/* Waits for the `ask_approval` event in the run's output; fills in the
- * run id and the call awaiting approval. */
-static void
-await_approval (const char *path, char *run, char *call, size_t len)
-{
-    json_t *ev = await_event (path, "ask_approval", NULL);
-    snprintf (run, len, "%s", json_string_value (json_object_get (ev, "run")));
-    snprintf (call, len, "%s", json_string_value (
-              json_object_get (json_object_get (ev, "data"), "toolCallId")));
-    json_decref (ev);
-}
-
 /* How many branches the demo's origin repository has. */
 static int
 origin_branches (void)
@@ -176,8 +104,8 @@ test_gated_pull_request_after_approval (void **state)
     (void) state;
     char path[1024], run[128], call[128];
     snprintf (path, sizeof path, "%s/pr-run.jsonl", getenv ("CAISSON_DATA"));
-    pid_t pid = run_in_background (PR_TASK, path);
-    await_approval (path, run, call, sizeof run);
+    pid_t pid = support_run_in_background (PR_TASK, path);
+    support_await_approval (path, run, call, sizeof run);
 
     /* Nothing reached the origin before the approval. */
     assert_int_equal (origin_branches (), 1);
@@ -252,8 +180,8 @@ test_cancel_stops_running_command (void **state)
     (void) state;
     char path[1024];
     snprintf (path, sizeof path, "%s/soak-run.jsonl", getenv ("CAISSON_DATA"));
-    pid_t pid = run_in_background (SOAK_TASK, path);
-    json_t *ev = await_event (path, "tool_call", "runCommand");
+    pid_t pid = support_run_in_background (SOAK_TASK, path);
+    json_t *ev = support_await_event (path, "tool_call", "runCommand");
     char run[64], sandbox[128];
     snprintf (run, sizeof run, "%s", json_string_value (json_object_get (ev, "run")));
     snprintf (sandbox, sizeof sandbox, "%s", json_string_value (json_object_get (
@@ -302,12 +230,12 @@ test_cancel_stops_running_command (void **state)
     if (left)
         fail_msg ("sleep 30 still runs in sandbox %s after the cancel", sandbox);
 
-    ev = await_event (path, "tool_result", "runCommand");
+    ev = support_await_event (path, "tool_result", "runCommand");
     json_t *result = json_object_get (json_object_get (ev, "data"), "result");
     assert_string_equal (json_string_value (json_object_get (json_object_get (result, "error"),
                                                              "code")), "cancelled");
     json_decref (ev);
-    ev = await_event (path, "failed", NULL);
+    ev = support_await_event (path, "failed", NULL);
     assert_string_equal (json_string_value (json_object_get (json_object_get (ev, "data"),
                                                              "status")), "cancelled");
     json_decref (ev);

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static pid_t s_replay;
 static char s_base[64];
 static char s_cassettes[600];
 
@@ -321,6 +320,13 @@ cassette (const char *dir, const char *file, const char *task, const char *turn)
                 task, turn, dir, file);
 }
 
+/* True once the scripted model answers its /stats. */
+static bool
+replay_answers (void)
+{
+    return requests () >= 0;
+}
+
 static int
 setup (void **state)
 {
@@ -362,21 +368,7 @@ setup (void **state)
     char url[96];
     snprintf (url, sizeof url, "%s/v1", s_base);
     setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
-    s_replay = support_spawn_llm_replay (port, s_cassettes, NULL);
-    for (int i = 0; i < 100; i++) {
-        if (requests () >= 0)
-            return 0;
-        usleep (50000);
-    }
-    return -1;
-}
-
-static int
-teardown (void **state)
-{
-    (void) state;
-    support_expect_clean_exit (s_replay);
-    return 0;
+    return support_llm_replay_up (port, s_cassettes, replay_answers) ? 0 : -1;
 }
 
 int
@@ -393,7 +385,7 @@ main (void)
         cmocka_unit_test (test_default_model),
     };
     int rc = support_run_group ("llm_endings", tests, sizeof tests / sizeof tests[0], setup,
-                                teardown);
+                                support_llm_replay_down);
     curl_global_cleanup ();
     return rc;
 }

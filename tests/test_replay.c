@@ -21,7 +21,6 @@
 #define TASK "test: two steps"
 #define PAUSE_US 30000
 
-static pid_t s_replay;
 static char s_base[64];
 
 typedef struct {
@@ -226,6 +225,15 @@ test_pairing (void **state)
     gaps_destroy (&g);
 }
 
+/* True once the scripted model answers its /health with 200. */
+static bool
+replay_healthy (void)
+{
+    long status;
+    free (http ("/health", NULL, &status));
+    return status == 200;
+}
+
 static int
 setup (void **state)
 {
@@ -239,23 +247,7 @@ setup (void **state)
     snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
     char cassettes[600];
     snprintf (cassettes, sizeof cassettes, "%s/cassettes", dir);
-    s_replay = support_spawn_llm_replay (port, cassettes, NULL);
-    for (int i = 0; i < 100; i++) {
-        long status;
-        free (http ("/health", NULL, &status));
-        if (status == 200)
-            return 0;
-        usleep (50000);
-    }
-    return -1;
-}
-
-static int
-teardown (void **state)
-{
-    (void) state;
-    support_expect_clean_exit (s_replay);
-    return 0;
+    return support_llm_replay_up (port, cassettes, replay_healthy) ? 0 : -1;
 }
 
 int
@@ -268,7 +260,7 @@ main (void)
         cmocka_unit_test (test_pairing),
     };
     int rc = support_run_group ("replay", tests, sizeof tests / sizeof tests[0], setup,
-                                teardown);
+                                support_llm_replay_down);
     curl_global_cleanup ();
     return rc;
 }

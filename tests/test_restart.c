@@ -11,17 +11,12 @@
 #include "bus_client.h"
 #include "runroute.h"
 
-#include <arpa/inet.h>
 #include <czmq.h>
-#include <netinet/in.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,41 +25,15 @@
 
 static char s_out[1 << 17];
 
-/* A loopback port free now (the kernel's pick), kept for the whole test:
- * the stack comes back on the same ports after down/up. */
-static int
-free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
-    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
-    close (fd);
-    return ntohs (sa.sin_port);
-}
-
 static int
 stack_up (void **state)
 {
     (void) state;
     const char *dir = support_sandbox_env ("restart");
     assert_non_null (dir);
-    char port[16], url[64], http[64];
-    int replay = free_port ();
-    snprintf (port, sizeof port, "%d", replay);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", replay);
-    snprintf (http, sizeof http, "127.0.0.1:%d", free_port ());
-    setenv ("CAISSON_LLM_REPLAY_PORT", port, 1);
-    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
-    setenv ("CAISSON_HTTP", http, 1);
     setenv ("CAISSON_HEARTBEAT_MS", "200", 1);
-    unsetenv ("MODEL");
-    unsetenv ("OPENAI_API_KEY");
-    unsetenv ("ANTHROPIC_API_KEY");
     unsetenv ("CAISSON_INSTANCE");
-    const char *up[] = { "caisson", "up", "--detach", NULL };
-    assert_int_equal (support_run (up, s_out, sizeof s_out), 0);
+    support_stack_up (support_free_port (), support_free_port ());
     return 0;
 }
 
@@ -72,8 +41,7 @@ static int
 stack_down (void **state)
 {
     (void) state;
-    const char *down[] = { "caisson", "down", NULL };
-    assert_int_equal (support_run (down, NULL, 0), 0);
+    support_stack_down ();
     return 0;
 }
 
@@ -97,51 +65,6 @@ process (const char *name, char *instance, size_t len)
     json_decref (doc);
     assert_true (pid > 0);
     return pid;
-}
-
-/* Runs `caisson run --json TASK` in the background into path. */
-static pid_t
-run_in_background (const char *task, const char *path)
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2 (fd, 1) < 0)
-            _exit (127);
-        char bin[1024];
-        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
-        execl (bin, bin, "run", "--json", task, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
-}
-
-/* The first `ask_approval` event in the run's output: its run and call. */
-static void
-await_approval (const char *path, char *run, char *call, size_t len)
-{
-    for (int i = 0; i < 600; i++) {
-        FILE *f = fopen (path, "r");
-        char line[1 << 16];
-        while (f && fgets (line, sizeof line, f)) {
-            json_t *ev = json_loads (line, 0, NULL);
-            const char *k = json_string_value (json_object_get (ev, "kind"));
-            if (k && !strcmp (k, "ask_approval")) {
-                snprintf (run, len, "%s", json_string_value (json_object_get (ev, "run")));
-                snprintf (call, len, "%s", json_string_value (json_object_get (
-                          json_object_get (ev, "data"), "toolCallId")));
-                json_decref (ev);
-                fclose (f);
-                return;
-            }
-            json_decref (ev);
-        }
-        if (f)
-            fclose (f);
-        zclock_sleep (100);
-    }
-    fail_msg ("no ask_approval within 60 s");
 }
 
 /* The run's status in `caisson runs --json` ("" when not listed). */
@@ -190,13 +113,12 @@ test_down_up_keeps_approvals_and_sandboxes (void **state)
 
     char path[1024], run[128], call[128];
     snprintf (path, sizeof path, "%s/pr-run.jsonl", getenv ("CAISSON_DATA"));
-    pid_t pid = run_in_background (PR_TASK, path);
-    await_approval (path, run, call, sizeof run);
+    pid_t pid = support_run_in_background (PR_TASK, path);
+    support_await_approval (path, run, call, sizeof run);
     kill (pid, SIGKILL);
     waitpid (pid, NULL, 0);
 
-    const char *down[] = { "caisson", "down", NULL };
-    assert_int_equal (support_run (down, NULL, 0), 0);
+    support_stack_down ();
     const char *up[] = { "caisson", "up", "--detach", NULL };
     assert_int_equal (support_run (up, s_out, sizeof s_out), 0);
     process ("orchestrator", inst_after, sizeof inst_after);

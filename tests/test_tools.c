@@ -47,10 +47,7 @@ setup (void **state)
     (void) state;
     s_dir = support_sandbox_env ("tools");
     /* the deployment names the repositories it allows: none by default */
-    char real[4096], allow[4200];
-    assert_non_null (realpath (s_dir, real));
-    snprintf (allow, sizeof allow, "%s/*", real);
-    setenv ("CAISSON_TOOLS_REPO_ALLOW", allow, 1);
+    support_tools_allow_repos_under (s_dir);
     setenv ("CAISSON_TOOLS_LEASE_MS", "1500", 1);
     setenv ("CAISSON_TOOLS_SANDBOX_TRY_MS", "1000", 1);
     s_bus = support_spawn ("caisson-bus", NULL);

@@ -35,10 +35,7 @@ setup (void **state)
 {
     (void) state;
     s_dir = support_sandbox_env ("toolsrun");
-    char real[4096], allow[4200];
-    assert_non_null (realpath (s_dir, real));
-    snprintf (allow, sizeof allow, "%s/*", real);
-    setenv ("CAISSON_TOOLS_REPO_ALLOW", allow, 1);
+    support_tools_allow_repos_under (s_dir);
     s_bus = support_spawn ("caisson-bus", NULL);
 #ifdef TOOLS_REAL_SANDBOX
     s_sbx = support_spawn ("caisson-sandbox-manager", NULL);
