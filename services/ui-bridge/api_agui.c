@@ -193,7 +193,7 @@ s_answer (app_t *app, http_req_t *req, json_t *messages, char *crun, uint64_t *f
                                   "content", error ? error : content), *rep;
         if (error)
             json_object_set_new (body, "failed", json_true ());
-        err = app_call_json (app, req, service, "run.tool_result", body, 10000, &rep);
+        err = app_call_json (app, req, service, PROTO_run_tool_result, body, 10000, &rep);
         json_decref (body);
         json_decref (rep);
         if (err)

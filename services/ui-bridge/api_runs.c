@@ -1,7 +1,7 @@
 /* api_runs: runs over HTTP. Starting, approving, declining and cancelling
  * go to the orchestrator (`run.*`); listing, records, event history,
  * transcripts and artifacts come from event-log. Messages are named by
- * their wire types and fields by their HTTP names (app_call_json converts,
+ * their types in proto/ and fields by their HTTP names (app_call_json converts,
  * see pjson.h), so this file follows those services'
  * contracts as declared in proto/. A run is its starter's: anyone else
  * gets 404 for it, its events, transcript and artifacts; operators see
@@ -28,7 +28,7 @@ api_run_record (app_t *app, http_req_t *req, const char *id, json_t **record)
     if (!app_valid_id (id, 128))
         return http_res_error (404, "not_found", "no run '%s'", id);
     json_t *body = json_pack ("{s:s}", "run", id), *rep;
-    http_res_t *err = app_call_json (app, req, "event-log", "run.record.get", body, TIMEOUT_MS,
+    http_res_t *err = app_call_json (app, req, "event-log", PROTO_run_record_get, body, TIMEOUT_MS,
                                      &rep);
     json_decref (body);
     if (err)
@@ -57,7 +57,7 @@ s_await_record (app_t *app, http_req_t *req, json_t *run_id)
         return;
     for (int i = 0; i < 150 && !atomic_load (&app->stopping); i++) {
         json_t *body = json_pack ("{s:s}", "run", id), *rep;
-        http_res_t *err = app_call_json (app, req, "event-log", "run.record.get", body, 1000,
+        http_res_t *err = app_call_json (app, req, "event-log", PROTO_run_record_get, body, 1000,
                                          &rep);
         json_decref (body);
         json_decref (rep);
@@ -100,7 +100,7 @@ api_runs_start (app_t *app, http_req_t *req)
         return http_res_error (400, "bad_request", "field 'task' is required (a string)");
     }
     json_t *rep;
-    http_res_t *err = app_call_json (app, req, "orchestrator", "run.start", body, 30000, &rep);
+    http_res_t *err = app_call_json (app, req, "orchestrator", PROTO_run_start, body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
@@ -130,7 +130,8 @@ api_runs_list (app_t *app, http_req_t *req)
     const char *user = req->operator_ ? http_query (req, "user") : req->user;
     if (user)
         json_object_set_new (body, "user", json_string (user));
-    http_res_t *err = app_call_json (app, req, "event-log", "runs.list", body, TIMEOUT_MS, &rep);
+    http_res_t *err = app_call_json (app, req, "event-log", PROTO_runs_list, body, TIMEOUT_MS,
+                                     &rep);
     json_decref (body);
     return err ? err : http_res_json (200, rep);
 }
@@ -149,12 +150,12 @@ api_run_decide (app_t *app, http_req_t *req, const json_t *record, const char *r
 {
     char service[160];
     runroute_of_record (record, service, sizeof service);
-    const char *wire = approve ? "run.approve" : "run.decline";
+    proto_type_t type = approve ? PROTO_run_approve : PROTO_run_decline;
     json_t *body = json_pack ("{s:s,s:s}", "runId", run,
                               "toolCallId", call), *rep;
     if (reason)
         json_object_set_new (body, "reason", json_string (reason));
-    http_res_t *err = app_call_json (app, req, service, wire, body, TIMEOUT_MS, &rep);
+    http_res_t *err = app_call_json (app, req, service, type, body, TIMEOUT_MS, &rep);
     json_decref (body);
     json_decref (rep);
     return err;
@@ -162,7 +163,7 @@ api_run_decide (app_t *app, http_req_t *req, const json_t *record, const char *r
 
 /* approve, decline, cancel: the orchestrator acts; the answer is run.info. */
 static http_res_t *
-s_act (app_t *app, http_req_t *req, const char *wire)
+s_act (app_t *app, http_req_t *req, proto_type_t type)
 {
     json_t *rec, *in = NULL, *rep;
     http_res_t *err = api_run_record (app, req, req->params[0], &rec);
@@ -172,7 +173,7 @@ s_act (app_t *app, http_req_t *req, const char *wire)
     runroute_of_record (rec, service, sizeof service);
     json_decref (rec);
     json_t *body = json_pack ("{s:s}", "runId", req->params[0]);
-    if (strcmp (wire, "run.cancel")) {
+    if (type != PROTO_run_cancel) {
         if ((err = app_body (req, &in))) {
             json_decref (body);
             return err;
@@ -189,14 +190,28 @@ s_act (app_t *app, http_req_t *req, const char *wire)
             json_object_set (body, "reason", reason);
         json_decref (in);
     }
-    err = app_call_json (app, req, service, wire, body, TIMEOUT_MS, &rep);
+    err = app_call_json (app, req, service, type, body, TIMEOUT_MS, &rep);
     json_decref (body);
     return err ? err : http_res_json (200, rep);
 }
 
-http_res_t *api_runs_approve (app_t *app, http_req_t *req) { return s_act (app, req, "run.approve"); }
-http_res_t *api_runs_decline (app_t *app, http_req_t *req) { return s_act (app, req, "run.decline"); }
-http_res_t *api_runs_cancel (app_t *app, http_req_t *req) { return s_act (app, req, "run.cancel"); }
+http_res_t *
+api_runs_approve (app_t *app, http_req_t *req)
+{
+    return s_act (app, req, PROTO_run_approve);
+}
+
+http_res_t *
+api_runs_decline (app_t *app, http_req_t *req)
+{
+    return s_act (app, req, PROTO_run_decline);
+}
+
+http_res_t *
+api_runs_cancel (app_t *app, http_req_t *req)
+{
+    return s_act (app, req, PROTO_run_cancel);
+}
 
 http_res_t *
 api_runs_transcript (app_t *app, http_req_t *req)
@@ -212,7 +227,7 @@ api_runs_transcript (app_t *app, http_req_t *req)
         return http_res_error (400, "bad_request", "format must be md or jsonl");
     json_t *body = json_pack ("{s:s,s:s}", "run", req->params[0], "format",
                               md ? "markdown" : "jsonl");
-    err = app_call_json (app, req, "event-log", "transcript.get", body, 30000, &rep);
+    err = app_call_json (app, req, "event-log", PROTO_transcript_get, body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
@@ -261,7 +276,7 @@ api_artifacts_get (app_t *app, http_req_t *req)
             return http_res_error (404, "not_found", "no artifact '%s' in run %s", hash, run);
     }
     json_t *body = json_pack ("{s:s}", "hash", hash), *rep;
-    http_res_t *err = app_call_json (app, req, "event-log", "artifact.get", body, 30000, &rep);
+    http_res_t *err = app_call_json (app, req, "event-log", PROTO_artifact_get, body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
@@ -400,7 +415,7 @@ api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread
                              json_string (thread));
     if (json_array_size (tools))
         json_object_set (body, "clientTools", tools);
-    http_res_t *err = app_call_json (app, req, "orchestrator", "run.start", body, 30000, &rep);
+    http_res_t *err = app_call_json (app, req, "orchestrator", PROTO_run_start, body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;

@@ -59,12 +59,10 @@ bool app_visible (const http_req_t *req, const char *owner);
 http_res_t *app_call (app_t *app, const char *service, proto_msg_t *msg, int timeout_ms,
                       proto_msg_t **rep);
 
-/* The same by wire name, for messages other services declare: sends a
- * request of type `wire` whose body fields come from obj (not taken, keyed
- * by HTTP names: pjson.h) and gives its declared reply's body as a new
- * JSON object in *out. Answers 501 when this build's catalogue lacks
- * `wire`. */
-http_res_t *app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire,
+/* The same in JSON: sends a request of type whose body fields come from
+ * obj (not taken, keyed by HTTP names: pjson.h) and gives its declared
+ * reply's body as a new JSON object in *out. */
+http_res_t *app_call_json (app_t *app, http_req_t *req, const char *service, proto_type_t type,
                            json_t *obj, int timeout_ms, json_t **out);
 
 /* The reply's body as a JSON response with status. Takes rep. */

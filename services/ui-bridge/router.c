@@ -238,22 +238,12 @@ app_reply_json (int status, proto_msg_t *rep)
     return http_res_json (status, doc);
 }
 
-static proto_type_t
-s_type (const char *wire)
-{
-    return proto_type_lookup (wire, strlen (wire));
-}
-
 http_res_t *
-app_call_json (app_t *app, http_req_t *req, const char *service, const char *wire, json_t *obj,
+app_call_json (app_t *app, http_req_t *req, const char *service, proto_type_t type, json_t *obj,
                int timeout_ms, json_t **out)
 {
     *out = NULL;
-    proto_type_t t = s_type (wire);
-    if (t == PROTO_TYPE_COUNT)
-        return http_res_error (501, "not_implemented",
-                               "this build has no %s message (its service's contract)", wire);
-    proto_msg_t *msg = app_msg (req, t), *rep;
+    proto_msg_t *msg = app_msg (req, type), *rep;
     char why[256];
     if (msg && pjson_to_body (msg, obj, NULL, why, sizeof why)) {
         proto_msg_destroy (&msg);
@@ -264,6 +254,7 @@ app_call_json (app_t *app, http_req_t *req, const char *service, const char *wir
         return err;
     *out = pjson_from_body (rep);
     proto_msg_destroy (&rep);
-    return *out ? NULL : http_res_error (502, "bad_reply", "the answer to %s did not convert to JSON",
-                                         wire);
+    return *out ? NULL : http_res_error (502, "bad_reply",
+                                         "the answer to %s did not convert to JSON",
+                                         proto_type_name (type));
 }

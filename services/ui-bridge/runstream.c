@@ -91,8 +91,8 @@ s_read (runstream_t *self, uint64_t limit, const char *sync)
     if (sync)
         json_object_set_new (body, "sync", json_string (sync));
     json_t *page;
-    http_res_t *err = app_call_json (self->app, &self->req, "event-log", "events.read", body, 5000,
-                                     &page);
+    http_res_t *err = app_call_json (self->app, &self->req, "event-log", PROTO_events_read, body,
+                                     5000, &page);
     json_decref (body);
     if (err) {
         snprintf (self->error, sizeof self->error, "event-log: events.read failed (HTTP %d)",
