@@ -216,6 +216,11 @@ static const cfg_entry_t table[] = {
       "How long the sandboxes a completed run on a named thread created are kept for the "
       "thread's next runs, in seconds; a run alone (no thread_id) or one that did not "
       "complete destroys its sandboxes when it ends." },
+    { "CAISSON_RUN_LEASE_S", "30", "orchestrator",
+      "With CAISSON_STORE_PER_INSTANCE=1: how long an orchestrator's lease on its store "
+      "outlives it, in seconds (renewed every third of it). Once it has run out and no "
+      "process holds that store, a live orchestrator of the data dir adopts its unfinished "
+      "runs and kept sandboxes; one restarted sooner takes them up itself. 0 counts as 1." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },

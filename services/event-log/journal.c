@@ -220,6 +220,8 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
                                  json_boolean (json_is_true (json_object_get (d, "ok"))));
     }
     else if (k == EVK_resumed) {
+        /* an adopter takes the run over: clients route to it from now */
+        copy_field (rec, "orchestrator", d, "orchestrator");
         proto_run_status_t st = proto_run_status_lookup (json_string_value (
             json_object_get (d, "status")));
         if (st == PROTO_RUN_running || st == PROTO_RUN_awaiting_approval)
