@@ -25,6 +25,7 @@
 #define SEED "write a python reverse_string function with unit tests and run them"
 
 static char s_out[1 << 18];
+static char s_adopted[128];     /* the run test_killed_owner_adopted saw adopted */
 
 static int
 stack_up (void **state)
@@ -245,6 +246,7 @@ test_killed_owner_adopted (void **state)
     approve_and_complete (run, call);
     assert_int_equal (events_of (run, "resumed", NULL, 0), 1);
     assert_true (await_record (run, "orchestrator", got, 1000, got, sizeof got));
+    snprintf (s_adopted, sizeof s_adopted, "%s", run);
 
     assert_int_equal (support_stop (pc, SIGTERM, 10000), 0);
 }
@@ -274,6 +276,9 @@ test_restart_within_lease_keeps_run (void **state)
     approve_and_complete (run, call);
     assert_int_equal (events_of (run, "resumed", NULL, 0), 1);
     assert_true (await_record (run, "orchestrator", b, 1000, got, sizeof got));
+    /* the run adopted from this id before was not taken up again */
+    if (s_adopted[0])
+        assert_int_equal (events_of (s_adopted, "resumed", NULL, 0), 1);
     assert_int_equal (support_stop (pb, SIGTERM, 10000), 0);
 }
 
