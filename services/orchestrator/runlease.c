@@ -18,6 +18,7 @@ struct _runlease_t {
     runstore_t *store;          /* this instance's, borrowed */
     runhost_t *host;
     int64_t lease_ms;
+    int64_t scan_from;          /* no adoption before: see runlease_new */
     int timer;
     char dir[PATH_MAX];         /* this instance's store */
     char parent[PATH_MAX];      /* DATA/orchestrator: the siblings' stores */
@@ -126,7 +127,8 @@ on_tick (zloop_t *loop, int timer_id, void *arg)
     (void) loop, (void) timer_id;
     runlease_t *self = arg;
     renew (self);
-    scan (self);
+    if (zclock_time () >= self->scan_from)
+        scan (self);
     return 0;
 }
 
@@ -149,6 +151,9 @@ runlease_new (svc_t *svc, runstore_t *store, runhost_t *host)
     }
     snprintf (self->parent, sizeof self->parent, "%.*s", (int) (slash - self->dir), self->dir);
     renew (self);
+    /* replicas started together after a long stop (every lease run out)
+     * take their own stores back first */
+    self->scan_from = zclock_time () + self->lease_ms;
     self->timer = zloop_timer (svc_loop (svc), (size_t) self->lease_ms / 3, 0, on_tick, self);
     if (self->timer < 0) {
         free (self);

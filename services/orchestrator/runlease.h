@@ -13,7 +13,9 @@
  * it, until its own instance comes back and writes a lease again), lets
  * go, and resumes the runs: `resumed` names the adopter, and clients
  * route to it. The lock serialises two adopters: the second finds the
- * store marked, or nothing live in it. */
+ * store marked, or nothing live in it. An orchestrator adopts nothing in
+ * its first lease, so replicas started together after a long stop (all
+ * leases run out) each take their own store back first. */
 #ifndef CAISSON_RUNLEASE_H
 #define CAISSON_RUNLEASE_H
 
