@@ -50,17 +50,26 @@ stack_down (void **state)
 }
 
 /* The id kept in DATA/orchestrator/<slot> (the slot's process may be
- * gone). */
-static void
-slot_id (const char *slot, char *id, size_t len)
+ * gone) into id; false while the slot has none (yet). */
+static bool
+read_slot (const char *slot, char *id, size_t len)
 {
     char path[1024];
     snprintf (path, sizeof path, "%s/orchestrator/%s", getenv ("CAISSON_DATA"), slot);
     FILE *f = fopen (path, "r");
-    assert_non_null (f);
-    assert_non_null (fgets (id, (int) len, f));
-    fclose (f);
+    id[0] = '\0';
+    if (f && !fgets (id, (int) len, f))
+        id[0] = '\0';
+    if (f)
+        fclose (f);
     id[strcspn (id, "\r\n")] = '\0';
+    return id[0] != '\0';
+}
+
+static void
+slot_id (const char *slot, char *id, size_t len)
+{
+    assert_true (read_slot (slot, id, len));
 }
 
 /* True when the broker lists orchestrator.<inst>. */
@@ -91,13 +100,9 @@ spawn_orchestrator (const char *slot, const char *extra, char *id, size_t len)
     const char *env[] = { extra, NULL };
     pid_t pid = support_spawn ("caisson-orchestrator", env);
     assert_true (pid > 0);
-    for (int i = 0; i < 100; i++) {
-        char path[1024];
-        snprintf (path, sizeof path, "%s/orchestrator/%s", getenv ("CAISSON_DATA"), slot);
-        if (access (path, R_OK) == 0)
-            break;
+    /* the slot's file is made, then its id written */
+    for (int i = 0; i < 200 && !read_slot (slot, id, len); i++)
         zclock_sleep (50);
-    }
     slot_id (slot, id, len);
     for (int i = 0; i < 200 && !listed (id); i++)
         zclock_sleep (50);
