@@ -300,6 +300,77 @@ test_semantic_hybrid_and_restart (void **state)
     teardown_fixture (&c, el, replay);
 }
 
+/* Retention deletes old runs, and recall forgets their messages. */
+static void
+test_retention_forgets (void **state)
+{
+    (void) state;
+    bus_client_t *c;
+    pid_t replay, el = fixture ("recall-retain", &c, &replay);
+    uint64_t old = (uint64_t) zclock_time () * 1000 - 3 * 86400000000ull;
+    proto_msg_t *m = started_msg (rid ("OLD"), "the quokka migration plan", "alice");
+    m->env.ts = old;
+    append_as (c, "alice", m);
+    json_t *hits = search (c, "alice", false, "quokka", false, NULL, 5, 0, NULL);
+    assert_int_equal (json_array_size (hits), 1);
+    json_decref (hits);
+    support_expect_clean_exit (el);
+    const char *env[] = { "CAISSON_EVENTLOG_RETENTION_DAYS=1", NULL };
+    el = start_eventlog (env);
+    hits = search (c, "alice", false, "quokka", false, NULL, 5, 0, NULL);
+    assert_int_equal (json_array_size (hits), 0);
+    json_decref (hits);
+    hits = search (c, "alice", false, "xylophone", false, NULL, 5, 0, NULL);
+    assert_int_equal (json_array_size (hits), 1);
+    json_decref (hits);
+    teardown_fixture (&c, el, replay);
+}
+
+/* Vectors that fill the map: it grows, as for appends, and none is lost
+ * (an LMDB MDB_MAP_FULL taken for a refusal once answered bad_value). */
+static void
+test_vectors_grow_the_map (void **state)
+{
+    (void) state;
+    setup_stack ("recall-grow");
+    const char *env[] = { "CAISSON_LMDB_MAP_MB=1", "CAISSON_LMDB_MAX_MB=64", NULL };
+    pid_t el = start_eventlog (env);
+    bus_client_t *c = client_new (5000, 1);
+    const char *run = rid ("G1");
+    start_run (c, "carol", run, "th-grow", "fill the map");
+    enum { N = 640, DIMS = 1024 };
+    for (int i = 0; i < N - 1; i++)
+        say (c, "carol", run, "another message");
+    llm_embeddings_t e = { malloc (64 * DIMS * sizeof (float)), 64, DIMS };
+    uint64_t seqs[64];
+    size_t stored = 0;
+    for (int b = 0; b < N / 64; b++) {
+        for (int i = 0; i < 64; i++) {
+            seqs[i] = (uint64_t) (b * 64 + i + 1);
+            for (int d = 0; d < DIMS; d++)
+                e.data[i * DIMS + d] = (float) ((seqs[i] * 31 + (uint64_t) d * 17) % 101) - 50;
+        }
+        proto_msg_t *m = recall_vectors_new (NULL, run, "test/grow", seqs, &e);
+        proto_set_str (&m->env.user, "carol");
+        proto_msg_t *rep = request (c, m);
+        assert_non_null (rep);
+        if (rep->type != PROTO_recall_indexed)
+            fail_msg ("batch %d: %s", b, rep->body.error.message);
+        stored += rep->body.recall_indexed.stored;
+        proto_msg_destroy (&rep);
+    }
+    assert_int_equal (stored, N);
+    proto_msg_t *m = recall_search_new (NULL, "another", e.data, DIMS, "test/grow", 3, 0, NULL);
+    proto_set_str (&m->env.user, "carol");
+    proto_msg_t *rep = request (c, m);
+    assert_int_equal (rep->type, PROTO_recall_results);
+    assert_string_equal (rep->body.recall_results.mode, "hybrid");
+    proto_msg_destroy (&rep);
+    llm_embeddings_clear (&e);
+    bus_client_destroy (&c);
+    support_expect_clean_exit (el);
+}
+
 /* A recall.search as alice whose vector field holds the packed bytes. */
 static proto_msg_t *
 with_vector (const msgpack_sbuffer *sb)
@@ -484,6 +555,8 @@ main (void)
         cmocka_unit_test (test_lexical_window_and_isolation),
         cmocka_unit_test (test_semantic_hybrid_and_restart),
         cmocka_unit_test (test_hostile_requests),
+        cmocka_unit_test (test_retention_forgets),
+        cmocka_unit_test (test_vectors_grow_the_map),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }

@@ -92,6 +92,9 @@ int recall_add_event (MDB_txn *txn, MDB_dbi dbi, const json_t *rec, const char *
  * an LMDB code. A message that has a vector keeps it (*stored false). */
 #define RECALL_E_NOT_FOUND (-1)     /* no such message of this user */
 #define RECALL_E_VALUE (-2)         /* zero, non-finite, wrong dims or model */
+/* True when rc is one of those refusals, not a store failure (LMDB's
+ * codes are negative too: MDB_MAP_FULL must reach store_write). */
+#define RECALL_REFUSED(rc) ((rc) == RECALL_E_NOT_FOUND || (rc) == RECALL_E_VALUE)
 int recall_put_vector (MDB_txn *txn, MDB_dbi dbi, const char *user, const char *run,
                        uint64_t seq, const char *model, const float *vec, size_t dims,
                        bool *stored, char *why, size_t whylen);

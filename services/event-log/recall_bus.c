@@ -72,7 +72,7 @@ do_search (MDB_txn *txn, void *arg)
 {
     search_t *s = arg;
     s->result = recall_search (txn, s->dbi, s->user, &s->q, &s->found, s->why, sizeof s->why);
-    return s->result > 0 ? s->result : 0;
+    return RECALL_REFUSED (s->result) ? 0 : s->result;
 }
 
 proto_msg_t *
@@ -150,7 +150,7 @@ do_put (MDB_txn *txn, void *arg)
         int rc = recall_put_vector (txn, p->dbi, p->user, p->run, p->items[i].seq, p->model,
                                     p->items[i].vec, p->items[i].dims, &stored, p->why,
                                     sizeof p->why);
-        if (rc < 0) {
+        if (RECALL_REFUSED (rc)) {
             p->result = rc;
             return MDB_NOTFOUND;        /* aborts the transaction: all or nothing */
         }
