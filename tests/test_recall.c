@@ -518,6 +518,83 @@ test_hostile_requests (void **state)
     teardown_fixture (&c, el, replay);
 }
 
+/* ---- the orchestrator's embedder, off its loop ----------------------------- */
+
+typedef struct {
+    int calls;
+    size_t count, dims;
+    float first;
+    char error[256];
+} got_t;
+
+static void
+on_embedded (const llm_embeddings_t *e, const char *error, void *arg)
+{
+    got_t *g = arg;
+    g->calls++;
+    if (e) {
+        g->count = e->count;
+        g->dims = e->dims;
+        g->first = e->data[0];
+    }
+    else
+        snprintf (g->error, sizeof g->error, "%s", error);
+}
+
+static int
+until_called (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    return ((got_t *) arg)->calls ? -1 : 0;
+}
+
+/* Runs loop until g's callback ran, at most 5 s. */
+static void
+spin (zloop_t *loop, got_t *g)
+{
+    int t = zloop_timer (loop, 10, 500, until_called, g);
+    zloop_start (loop);
+    zloop_timer_end (loop, t);
+    assert_int_equal (g->calls, 1);
+}
+
+static void
+test_embedder_async (void **state)
+{
+    (void) state;
+    bus_client_t *c;
+    pid_t replay, el = fixture ("recall-embedder", &c, &replay);
+    zloop_t *loop = zloop_new ();
+    assert_null (recall_embedder_new (loop, ""));       /* semantic recall off */
+    recall_embedder_t *em = recall_embedder_new (loop, "replay/embed");
+    assert_non_null (em);
+    const char *texts[] = { PARSER_BUG, "something else entirely" };
+    got_t g = { 0 };
+    assert_int_equal (recall_embedder_embed (em, texts, 2, 5000, on_embedded, &g), 0);
+    spin (loop, &g);
+    assert_int_equal (g.count, 2);
+    assert_int_equal (g.dims, 256);
+    /* the same vector as a blocking fetch gives */
+    llm_embeddings_t e;
+    embed (PARSER_BUG, &e);
+    assert_true (fabsf (e.data[0] - g.first) < 1e-6f);
+    llm_embeddings_clear (&e);
+    /* a failure comes back as words, on the loop too */
+    recall_embedder_destroy (&em);
+    em = recall_embedder_new (loop, "nosuch/model");
+    got_t bad = { 0 };
+    assert_int_equal (recall_embedder_embed (em, texts, 1, 1000, on_embedded, &bad), 0);
+    spin (loop, &bad);
+    assert_non_null (strstr (bad.error, "no known provider"));
+    /* a queued job dropped with its embedder never calls back */
+    got_t never = { 0 };
+    assert_int_equal (recall_embedder_embed (em, texts, 1, 1000, on_embedded, &never), 0);
+    recall_embedder_destroy (&em);
+    assert_int_equal (never.calls, 0);
+    zloop_destroy (&loop);
+    teardown_fixture (&c, el, replay);
+}
+
 /* The embeddings client against answers no provider should send. */
 static void
 test_embed_parse (void **state)
@@ -557,6 +634,7 @@ main (void)
         cmocka_unit_test (test_hostile_requests),
         cmocka_unit_test (test_retention_forgets),
         cmocka_unit_test (test_vectors_grow_the_map),
+        cmocka_unit_test (test_embedder_async),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }
