@@ -354,7 +354,8 @@ main (int argc, char **argv)
     if (s_queries < 1 || s_dims < 8 || s_dims > RECALL_DIMS_MAX)
         return 1;
     for (size_t i = 0; i < VOCAB; i++)
-        snprintf (s_words[i], sizeof s_words[i], "w%zx%c", i * 7919 % 1000003, 'a' + (int) (i % 26));
+        snprintf (s_words[i], sizeof s_words[i], "w%zx%c", i * 7919 % 1000003,
+                  'a' + (int) (i % 26));
     s_topics = malloc (TOPICS * s_dims * sizeof *s_topics);
     for (size_t i = 0; i < TOPICS * s_dims; i++)
         s_topics[i] = (float) gauss ();
