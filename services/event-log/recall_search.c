@@ -157,7 +157,10 @@ recall_search (MDB_txn *txn, MDB_dbi dbi, const char *user, const recall_query_t
     }
     if (!q->vec || !u.vecs)
         out->mode = RECALL_LEXICAL;
-    size_t k = q->k ? q->k : 1, pool = out->mode == RECALL_HYBRID ? k * 4 + 16 : k * 2 + 8;
+    /* the bus's codec bounds both; an in-process caller is held to the same */
+    size_t k = q->k < 1 ? 1 : q->k > RECALL_K_MAX ? RECALL_K_MAX : q->k;
+    size_t window = q->window > RECALL_WINDOW_MAX ? RECALL_WINDOW_MAX : q->window;
+    size_t pool = out->mode == RECALL_HYBRID ? k * 4 + 16 : k * 2 + 8;
     bool xh_set = q->exclude_thread != NULL;
     uint32_t xh = xh_set ? (uint32_t) recall_thash (q->exclude_thread) : 0;
     recall_cand_t *lex = calloc (pool, sizeof *lex), *sem = calloc (pool, sizeof *sem);
@@ -168,7 +171,8 @@ recall_search (MDB_txn *txn, MDB_dbi dbi, const char *user, const recall_query_t
     if (!lex || !sem || !all || (q->vec && !unit))
         goto done;
     if (out->mode != RECALL_SEMANTIC
-        && (nl = recall_lex_rank (txn, dbi, &u, q->text, xh_set, xh, lex, pool)) < 0)
+        && (nl = recall_lex_rank (txn, dbi, &u, q->text ? q->text : "", xh_set, xh, lex,
+                                    pool)) < 0)
         goto done;
     if (out->mode != RECALL_LEXICAL) {
         double norm = 0;
@@ -195,7 +199,7 @@ recall_search (MDB_txn *txn, MDB_dbi dbi, const char *user, const recall_query_t
         json_t *hit = msg_json (&v, HIT_TEXT);
         json_object_set_new (hit, "score", json_real (all[i].score));
         json_object_set_new (hit, "window",
-                             window_json (txn, dbi, u.uid, all[i].msg, &v, q->window));
+                             window_json (txn, dbi, u.uid, all[i].msg, &v, window));
         json_array_append_new (out->hits, hit);
     }
     rc = 0;
