@@ -250,10 +250,11 @@ bus_phase (const char *bindir, const char *dir, const fill_t *f, size_t n)
     bool up = false;
     bus_client_set_timeout (c, 200, 0);
     for (int i = 0; i < 100 && !up; i++) {
-        proto_msg_t *rep = bus_client_request (c, "event-log",
-                                               proto_msg_new (PROTO_health_req, NULL));
+        proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
+        proto_msg_t *rep = bus_client_request (c, "event-log", req);
         up = rep && rep->type == PROTO_health_rep;
         proto_msg_destroy (&rep);
+        proto_msg_destroy (&req);
     }
     bus_client_set_timeout (c, 30000, 0);
     for (int i = 0; up && i < 2 * s_queries; i++) {
