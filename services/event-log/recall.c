@@ -1,5 +1,5 @@
-/* recall: records, words, BM25 and the shape of results. See recall.h
- * for the layout; recall_vec.c keeps the vectors. */
+/* recall: records, words, indexing and BM25. See recall.h for the
+ * layout; recall_vec.c keeps the vectors, recall_search.c answers. */
 #include "recall_int.h"
 #include "evkind.h"
 #include "mpjson.h"
@@ -370,53 +370,6 @@ typedef struct {
     const uint8_t *data;        /* postings in the transaction's pages (maybe unaligned) */
     size_t count;
 } run_t;
-
-/* Restores the min-heap (by score) of c[0..n) below j. */
-static void
-sift_down (recall_cand_t *c, size_t n, size_t j)
-{
-    for (;;) {
-        size_t l = 2 * j + 1, s = j;
-        if (l < n && c[l].score < c[s].score)
-            s = l;
-        if (l + 1 < n && c[l + 1].score < c[s].score)
-            s = l + 1;
-        if (s == j)
-            return;
-        recall_cand_t t = c[j];
-        c[j] = c[s];
-        c[s] = t;
-        j = s;
-    }
-}
-
-size_t
-recall_best (recall_cand_t *c, size_t count, size_t n)
-{
-    if (count > n && n) {
-        /* a min-heap of the best n in c[0..n): each other one that beats
-         * its root replaces it */
-        for (size_t i = n / 2; i-- > 0;)
-            sift_down (c, n, i);
-        for (size_t i = n; i < count; i++)
-            if (c[i].score > c[0].score) {
-                c[0] = c[i];
-                sift_down (c, n, 0);
-            }
-    }
-    if (count > n)
-        count = n;
-    /* then best first (insertion sort: n is small); ties by the newer message */
-    for (size_t i = 1; i < count; i++) {
-        recall_cand_t x = c[i];
-        size_t j = i;
-        for (; j && (c[j - 1].score < x.score
-                     || (c[j - 1].score == x.score && c[j - 1].msg < x.msg)); j--)
-            c[j] = c[j - 1];
-        c[j] = x;
-    }
-    return count;
-}
 
 long
 recall_lex_rank (MDB_txn *txn, MDB_dbi dbi, const recall_user_t *u, const char *query,

@@ -1,6 +1,7 @@
-/* recall_int: what the recall modules share (recall.c: records, words,
- * BM25 and results; recall_vec.c: vectors and signatures). Not for other
- * modules: recall.h is the interface. */
+/* recall_int: what the recall modules share (recall.c: records, words
+ * and BM25; recall_vec.c: vectors and signatures; recall_search.c: the
+ * search, results and forgetting). Not for other modules: recall.h is
+ * the interface. */
 #ifndef CAISSON_RECALL_INT_H
 #define CAISSON_RECALL_INT_H
 

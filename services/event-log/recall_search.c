@@ -1,6 +1,7 @@
 /* recall_search: a search from its query to its hits: the rankings
- * (recall.c's BM25, recall_vec.c's cosine), their fusion, and each hit's
- * window of neighbours; and forgetting a run's messages.
+ * (recall.c's BM25, recall_vec.c's cosine), the choice of their best
+ * (recall_best), their fusion, and each hit's window of neighbours; and
+ * forgetting a run's messages.
  *
  * Hybrid is reciprocal rank fusion (Cormack et al., 2009): each message
  * scores the sum over the rankings of 1 / (60 + its rank). BM25 scores
@@ -35,6 +36,53 @@ recall_mode_lookup (const char *name)
         if (!strcmp (name, mode_names[i]))
             return i;
     return -1;
+}
+
+/* Restores the min-heap (by score) of c[0..n) below j. */
+static void
+sift_down (recall_cand_t *c, size_t n, size_t j)
+{
+    for (;;) {
+        size_t l = 2 * j + 1, s = j;
+        if (l < n && c[l].score < c[s].score)
+            s = l;
+        if (l + 1 < n && c[l + 1].score < c[s].score)
+            s = l + 1;
+        if (s == j)
+            return;
+        recall_cand_t t = c[j];
+        c[j] = c[s];
+        c[s] = t;
+        j = s;
+    }
+}
+
+size_t
+recall_best (recall_cand_t *c, size_t count, size_t n)
+{
+    if (count > n && n) {
+        /* a min-heap of the best n in c[0..n): each other one that beats
+         * its root replaces it */
+        for (size_t i = n / 2; i-- > 0;)
+            sift_down (c, n, i);
+        for (size_t i = n; i < count; i++)
+            if (c[i].score > c[0].score) {
+                c[0] = c[i];
+                sift_down (c, n, 0);
+            }
+    }
+    if (count > n)
+        count = n;
+    /* then best first (insertion sort: n is small); ties by the newer message */
+    for (size_t i = 1; i < count; i++) {
+        recall_cand_t x = c[i];
+        size_t j = i;
+        for (; j && (c[j - 1].score < x.score
+                     || (c[j - 1].score == x.score && c[j - 1].msg < x.msg)); j--)
+            c[j] = c[j - 1];
+        c[j] = x;
+    }
+    return count;
 }
 
 /* text cut to at most max bytes on a UTF-8 boundary, as a JSON string. */
