@@ -238,6 +238,11 @@ static const cfg_entry_t table[] = {
       "1 lets an operator's run loosen the approval policy (`approval: auto`, "
       "`autoApprove` patterns not listed above); 0 refuses it. A non-operator's "
       "run may only tighten the policy and the budgets, whatever this says." },
+    { "CAISSON_EMBED_MODEL", "", "orchestrator",
+      "Embedding model for semantic recall, `provider/model` of a provider with an "
+      "OpenAI-compatible `/embeddings` endpoint (e.g. `openai/text-embedding-3-small`, "
+      "`ollama/nomic-embed-text`, `replay/embed` for the scripted model); empty: recall "
+      "ranks by words only (BM25), which is always on." },
     { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
       "Base URL of the scripted model for models named `replay/...`." },
     { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",
