@@ -355,7 +355,8 @@ write_batch (MDB_txn *txn, void *arg)
         if ((rc = mdb_put (txn, store_dbi (el->store, DB_EVENTS), &ek, &ev, 0))
             || (rc = mdb_put (txn, store_dbi (el->store, DB_GLOBAL), &gk, &gv, MDB_APPEND))
             || (rc = mdb_put (txn, store_dbi (el->store, DB_IDS), &idk, &iv, 0))
-            || (rc = run_apply (txn, el, rec, run, it, env->env.ts)))
+            || (rc = run_apply (txn, el, rec, run, it, env->env.ts))
+            || (rc = threads_fold (txn, el, rec, it->kind, env->env.ts)))
             return rc;
     }
     for (size_t i = 0; i < self->nruns; i++) {

@@ -16,7 +16,8 @@
 #define RETENTION_EVERY_MS (3600 * 1000)
 
 static const char *const dbnames[DB_COUNT] = {
-    "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs"
+    "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs", "threads",
+    "thread_act", "thread_runs"
 };
 
 static int
@@ -100,6 +101,7 @@ teardown (svc_t *svc)
     if (!el)
         return;
     journal_destroy (&el->journal);
+    bus_client_destroy (&el->client);
     if (el->store)
         store_sync (el->store);
     store_destroy (&el->store);
@@ -123,6 +125,11 @@ static const bus_route_t routes[] = {
     { PROTO_transcript_get, transcript_get },
     { PROTO_artifact_put, artifact_put },
     { PROTO_artifact_get, artifact_get },
+    { PROTO_thread_create, threads_create },
+    { PROTO_threads_list, threads_list },
+    { PROTO_thread_get, threads_get },
+    { PROTO_thread_rename, threads_rename },
+    { PROTO_thread_delete, threads_delete },
     BUS_ROUTES_END
 };
 

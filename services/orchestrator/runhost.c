@@ -466,16 +466,18 @@ host_save (void *arg)
     json_decref (snap);
 }
 
-/* A run ended: a completed one leaves its conversation to its thread;
- * its snapshot is staged, and it leaves memory. */
+/* A run ended: it leaves its conversation to its thread (one that did
+ * not complete marked as such, run_thread_convo); its snapshot is
+ * staged, and it leaves memory. */
 static void
 host_ended (void *arg)
 {
     slot_t *s = arg;
     runhost_t *self = s->host;
-    if (run_status_code (s->run) == PROTO_RUN_completed
-        && runstore_save_thread (self->store, run_thread (s->run), run_messages (s->run)))
+    json_t *convo = run_thread_convo (s->run);
+    if (!convo || runstore_save_thread (self->store, run_thread (s->run), convo))
         clog_error (run_id (s->run), "cannot keep the thread's conversation");
+    json_decref (convo);
     zhashx_delete (self->runs, run_id (s->run));
 }
 

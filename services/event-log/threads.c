@@ -1,0 +1,500 @@
+/* threads: conversation threads as their owner's resource. A thread is
+ * the runs that named one thread id; event-log sees every run start and
+ * end, so it keeps each thread's record (`threads`), its runs in start
+ * order (`thread_runs`) and an index by owner and latest activity
+ * (`thread_act`), all folded from the events in the append transaction
+ * (threads_fold) like the run records. The requests: thread.create,
+ * threads.list, thread.rename and thread.delete here, thread.get in
+ * thread_convo.c. Someone else's thread is answered not_found. */
+#include "elog.h"
+#include "cfg.h"
+#include "cid.h"
+#include "clog.h"
+#include "evkind.h"
+#include "mpjson.h"
+#include "runroute.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TITLE_FROM_TASK 80      /* bytes of the first task's first line */
+#define DEFAULT_THREADS 50
+#define DROP_TIMEOUT_MS 2000
+
+static const char *
+str_of (const json_t *j, const char *key)
+{
+    return json_string_value (json_object_get (j, key));
+}
+
+static uint64_t
+u64_of (const json_t *j, const char *key)
+{
+    return (uint64_t) json_integer_value (json_object_get (j, key));
+}
+
+/* user NUL be64 activity thread: a user's threads sort by activity. */
+static size_t
+act_key (uint8_t *out, const char *user, uint64_t act, const char *thread)
+{
+    size_t u = strlen (user), t = strlen (thread);
+    memcpy (out, user, u + 1);
+    elog_be64 (out + u + 1, act);
+    memcpy (out + u + 9, thread, t);
+    return u + 9 + t;
+}
+
+/* thread NUL run key: a thread's runs in start order (run ids sort by
+ * time). */
+static size_t
+runs_key (uint8_t *out, const char *thread, const char *run)
+{
+    size_t t = strlen (thread);
+    memcpy (out, thread, t + 1);
+    if (run)
+        elog_run_key (run, out + t + 1);
+    return t + 1 + (run ? ELOG_RUN_KEY : 0);
+}
+
+json_t *
+threads_load (MDB_txn *txn, elog_t *el, const char *thread)
+{
+    MDB_val k = { strlen (thread), (void *) thread }, v;
+    if (!*thread || mdb_get (txn, store_dbi (el->store, DB_THREADS), &k, &v))
+        return NULL;
+    return json_loadb (v.mv_data, v.mv_size, 0, NULL);
+}
+
+/* Stores t, moving its index entry from activity `was` (0: none yet). */
+static int
+thread_put (MDB_txn *txn, elog_t *el, const json_t *t, uint64_t was)
+{
+    const char *id = str_of (t, "thread"), *user = str_of (t, "user") ?: "";
+    uint8_t key[512];
+    MDB_val k, v = { 0, "" };
+    int rc = 0;
+    if (was) {
+        k = (MDB_val) { act_key (key, user, was, id), key };
+        rc = mdb_del (txn, store_dbi (el->store, DB_THREAD_ACT), &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    k = (MDB_val) { act_key (key, user, u64_of (t, "lastActivity"), id), key };
+    if ((rc = mdb_put (txn, store_dbi (el->store, DB_THREAD_ACT), &k, &v, 0)))
+        return rc;
+    char *text = json_dumps (t, JSON_COMPACT);
+    k = (MDB_val) { strlen (id), (void *) id };
+    v = (MDB_val) { strlen (text), text };
+    rc = mdb_put (txn, store_dbi (el->store, DB_THREADS), &k, &v, 0);
+    free (text);
+    return rc;
+}
+
+/* The title a thread gets from its first task: the first line that is
+ * not blank, trimmed, cut to TITLE_FROM_TASK bytes on a character
+ * boundary. */
+static json_t *
+title_of_task (const char *task)
+{
+    while (*task == ' ' || *task == '\t' || *task == '\n' || *task == '\r')
+        task++;
+    size_t n = strcspn (task, "\r\n");
+    while (n && (task[n - 1] == ' ' || task[n - 1] == '\t'))
+        n--;
+    if (n > TITLE_FROM_TASK) {
+        n = TITLE_FROM_TASK;
+        while (n && ((unsigned char) task[n] & 0xC0) == 0x80)
+            n--;
+    }
+    return json_stringn (task, n);
+}
+
+int
+threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind, uint64_t ts)
+{
+    evk_kind_t k = evk_lookup (kind);
+    if (k != EVK_run_started && k != EVK_complete && k != EVK_failed)
+        return 0;
+    const char *thread = str_of (rec, "thread"), *run = str_of (rec, "run");
+    const char *user = str_of (rec, "user") ?: "";
+    if (!thread || !*thread || strlen (thread) > 128 || strlen (user) > 128 || !run)
+        return 0;
+    json_t *t = threads_load (txn, el, thread);
+    uint64_t was = t ? u64_of (t, "lastActivity") : 0;
+    if (!t && k != EVK_run_started) /* its thread was deleted while it ran */
+        return 0;
+    if (!t)
+        t = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "thread", thread, "user", user,
+                       "title", "", "titleSource", "", "created", (json_int_t) ts,
+                       "lastActivity", (json_int_t) ts, "runs", (json_int_t) 0);
+    /* an operator's run on someone's thread is not theirs to list */
+    if (strcmp (str_of (t, "user") ?: "", user)) {
+        json_decref (t);
+        return 0;
+    }
+    int rc = 0;
+    if (k == EVK_run_started) {
+        json_object_set_new (t, "runs", json_integer ((json_int_t) u64_of (t, "runs") + 1));
+        json_object_set_new (t, "lastRun", json_string (run));
+        if (!*(str_of (t, "title") ?: "")) {
+            json_object_set_new (t, "title", title_of_task (str_of (rec, "task") ?: ""));
+            json_object_set_new (t, "titleSource", json_string ("task"));
+        }
+        uint8_t key[512];
+        MDB_val rk = { runs_key (key, thread, run), key }, v = { 0, "" };
+        rc = mdb_put (txn, store_dbi (el->store, DB_THREAD_RUNS), &rk, &v, 0);
+    }
+    if (!strcmp (str_of (t, "lastRun") ?: "", run))
+        json_object_set (t, "lastStatus", json_object_get (rec, "status"));
+    if (ts > u64_of (t, "lastActivity"))
+        json_object_set_new (t, "lastActivity", json_integer ((json_int_t) ts));
+    if (!rc)
+        rc = thread_put (txn, el, t, was);
+    json_decref (t);
+    return rc;
+}
+
+static proto_msg_t *
+store_error_of (const proto_msg_t *req, elog_t *el)
+{
+    return proto_error_new (req, PROTO_ERR_store_failed, "%s",
+                            mdb_strerror (store_error (el->store)));
+}
+
+/* A title a person gave: not blank, no control characters. */
+static bool
+title_ok (const char *title)
+{
+    bool text = false;
+    for (const unsigned char *p = (const unsigned char *) title; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+        text |= *p != ' ';
+    }
+    return text;
+}
+
+static proto_msg_t *
+info_of (const proto_msg_t *req, const json_t *t)
+{
+    proto_msg_t *rep = proto_msg_new (PROTO_thread_info, req);
+    if (mpjson_set (&rep->body.thread_info.thread, t, 8))
+        proto_msg_destroy (&rep);
+    return rep;
+}
+
+/* ---- thread.create, thread.rename ---------------------------------------- */
+
+typedef struct {
+    elog_t *el;
+    const proto_msg_t *req;
+    const char *thread, *title;
+    json_t *out;                /* the thread as stored, or NULL: none the caller may see */
+} edit_t;
+
+static int
+create_fn (MDB_txn *txn, void *arg)
+{
+    edit_t *e = arg;
+    uint64_t now = (uint64_t) zclock_time () * 1000;
+    json_decref (e->out);
+    e->out = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "thread", e->thread, "user",
+                        e->req->env.user ?: "", "title", e->title ?: "", "titleSource",
+                        e->title ? "user" : "", "created", (json_int_t) now, "lastActivity",
+                        (json_int_t) now, "runs", (json_int_t) 0);
+    return thread_put (txn, e->el, e->out, 0);
+}
+
+proto_msg_t *
+threads_create (const proto_msg_t *req, void *arg)
+{
+    elog_t *el = svc_state (arg);
+    const char *title = req->body.thread_create.title;
+    if (title && !title_ok (title))
+        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank or with control "
+                                "characters");
+    char id[CID_SIZE];
+    cid_new (id);
+    edit_t e = { el, req, id, title, NULL };
+    proto_msg_t *rep = store_write (el->store, create_fn, &e) ? store_error_of (req, el)
+                                                                : info_of (req, e.out);
+    json_decref (e.out);
+    return rep;
+}
+
+static int
+rename_fn (MDB_txn *txn, void *arg)
+{
+    edit_t *e = arg;
+    json_decref (e->out);
+    e->out = threads_load (txn, e->el, e->thread);
+    if (e->out && !elog_may_read (e->req, e->out))
+        json_decref (e->out), e->out = NULL;
+    if (!e->out)
+        return 0;
+    json_object_set_new (e->out, "title", json_string (e->title));
+    json_object_set_new (e->out, "titleSource", json_string ("user"));
+    return thread_put (txn, e->el, e->out, u64_of (e->out, "lastActivity"));
+}
+
+proto_msg_t *
+threads_rename (const proto_msg_t *req, void *arg)
+{
+    elog_t *el = svc_state (arg);
+    const proto_thread_rename_t *b = &req->body.thread_rename;
+    if (!title_ok (b->title))
+        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank or with control "
+                                "characters");
+    edit_t e = { el, req, b->thread_id, b->title, NULL };
+    proto_msg_t *rep = store_write (el->store, rename_fn, &e) ? store_error_of (req, el)
+                     : e.out ? info_of (req, e.out)
+                     : proto_error_new (req, PROTO_ERR_not_found, "thread_id: no thread '%s'",
+                                        b->thread_id);
+    json_decref (e.out);
+    return rep;
+}
+
+/* ---- threads.list -------------------------------------------------------- */
+
+typedef struct {
+    elog_t *el;
+    const char *user;
+    uint64_t before_act;
+    const char *before_thread;  /* NULL: from the newest */
+    size_t limit;
+    json_t *threads;
+    char next[160];
+} list_t;
+
+static int
+list_fn (MDB_txn *txn, void *arg)
+{
+    list_t *l = arg;
+    json_array_clear (l->threads);
+    l->next[0] = '\0';
+    size_t plen = strlen (l->user) + 1;
+    uint8_t seek[512];
+    size_t n = l->before_thread ? act_key (seek, l->user, l->before_act, l->before_thread)
+                                : act_key (seek, l->user, UINT64_MAX, "");
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (txn, store_dbi (l->el->store, DB_THREAD_ACT), &cur);
+    if (rc)
+        return rc;
+    MDB_val k = { n, seek }, v;
+    rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
+    rc = rc == MDB_NOTFOUND ? mdb_cursor_get (cur, &k, &v, MDB_LAST)
+       : rc ? rc : mdb_cursor_get (cur, &k, &v, MDB_PREV);
+    for (; !rc && k.mv_size > plen + 8 && !memcmp (k.mv_data, seek, plen);
+         rc = mdb_cursor_get (cur, &k, &v, MDB_PREV)) {
+        const char *key = k.mv_data;
+        char id[129];
+        snprintf (id, sizeof id, "%.*s", (int) (k.mv_size - plen - 8), key + plen + 8);
+        if (json_array_size (l->threads) == l->limit) {
+            json_t *last = json_array_get (l->threads, l->limit - 1);
+            snprintf (l->next, sizeof l->next, "%016llx:%s",
+                      (unsigned long long) u64_of (last, "lastActivity"), str_of (last, "thread"));
+            break;
+        }
+        json_t *t = threads_load (txn, l->el, id);
+        if (t)
+            json_array_append_new (l->threads, t);
+    }
+    mdb_cursor_close (cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+proto_msg_t *
+threads_list (const proto_msg_t *req, void *arg)
+{
+    elog_t *el = svc_state (arg);
+    const proto_threads_list_t *q = &req->body.threads_list;
+    list_t l = { el, req->env.user ?: "", 0, NULL, q->limit ? q->limit : DEFAULT_THREADS,
+                 json_array (), "" };
+    if (q->user && req->env.op)
+        l.user = q->user;
+    unsigned long long act;
+    int at = 0;
+    if (q->before) {
+        if (sscanf (q->before, "%16llx:%n", &act, &at) != 1 || at != 17 || !q->before[at])
+            return proto_error_new (req, PROTO_ERR_bad_value, "before: expected a page's "
+                                    "`next`");
+        l.before_act = act;
+        l.before_thread = q->before + at;
+    }
+    if (store_read (el->store, list_fn, &l)) {
+        json_decref (l.threads);
+        return store_error_of (req, el);
+    }
+    proto_msg_t *rep = proto_msg_new (PROTO_threads_page, req);
+    if (l.next[0])
+        proto_set_str (&rep->body.threads_page.next, l.next);
+    if (mpjson_set (&rep->body.threads_page.threads, l.threads, 8))
+        proto_msg_destroy (&rep);
+    json_decref (l.threads);
+    return rep;
+}
+
+/* ---- thread.delete ------------------------------------------------------- */
+
+typedef struct {
+    elog_t *el;
+    const proto_msg_t *req;
+    const char *thread;
+    json_t *t;                  /* the thread, when the caller may see it */
+    json_t *runs;               /* its run ids */
+    bool live;                  /* one of them has not ended */
+    uint64_t gone;
+} del_t;
+
+json_t *
+threads_runs (MDB_txn *txn, elog_t *el, const char *thread)
+{
+    json_t *runs = json_array ();
+    uint8_t seek[512];
+    size_t n = runs_key (seek, thread, NULL);
+    MDB_cursor *cur;
+    if (mdb_cursor_open (txn, store_dbi (el->store, DB_THREAD_RUNS), &cur))
+        return runs;
+    MDB_val k = { n, seek }, v;
+    for (int rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
+         !rc && k.mv_size == n + ELOG_RUN_KEY && !memcmp (k.mv_data, seek, n);
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT))
+        json_array_append_new (runs, json_stringn ((const char *) k.mv_data + n, ELOG_RUN_KEY));
+    mdb_cursor_close (cur);
+    return runs;
+}
+
+static int
+survey_fn (MDB_txn *txn, void *arg)
+{
+    del_t *d = arg;
+    json_decref (d->t);
+    json_decref (d->runs);
+    d->runs = NULL;
+    d->t = threads_load (txn, d->el, d->thread);
+    if (d->t && !elog_may_read (d->req, d->t))
+        json_decref (d->t), d->t = NULL;
+    if (!d->t)
+        return 0;
+    d->runs = threads_runs (txn, d->el, d->thread);
+    size_t i;
+    json_t *run;
+    json_array_foreach (d->runs, i, run) {
+        json_t *rec = elog_run_load (txn, d->el, json_string_value (run));
+        if (rec && proto_run_status_live (proto_run_status_lookup (str_of (rec, "status"))))
+            d->live = true;
+        json_decref (rec);
+    }
+    return 0;
+}
+
+static int
+delete_fn (MDB_txn *txn, void *arg)
+{
+    del_t *d = arg;
+    d->gone = 0;
+    size_t i;
+    json_t *run;
+    uint8_t key[512];
+    int rc = 0;
+    json_array_foreach (d->runs, i, run) {
+        json_t *rec = elog_run_load (txn, d->el, json_string_value (run));
+        uint8_t rk[ELOG_RUN_KEY];
+        elog_run_key (json_string_value (run), rk);
+        if (rec && (rc = artifact_drop_run (txn, d->el, rk, rec)) && rc != MDB_NOTFOUND) {
+            json_decref (rec);
+            return rc;
+        }
+        d->gone += rec != NULL;
+        json_decref (rec);
+        MDB_val k = { runs_key (key, d->thread, json_string_value (run)), key };
+        if ((rc = mdb_del (txn, store_dbi (d->el->store, DB_THREAD_RUNS), &k, NULL))
+            && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    json_t *t = threads_load (txn, d->el, d->thread);
+    if (!t)
+        return 0;
+    MDB_val k = { act_key (key, str_of (t, "user") ?: "", u64_of (t, "lastActivity"),
+                           d->thread), key };
+    rc = mdb_del (txn, store_dbi (d->el->store, DB_THREAD_ACT), &k, NULL);
+    k = (MDB_val) { strlen (d->thread), (void *) d->thread };
+    if (!rc || rc == MDB_NOTFOUND)
+        rc = mdb_del (txn, store_dbi (d->el->store, DB_THREADS), &k, NULL);
+    json_decref (t);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Tells every orchestrator instance registered now to forget the
+ * thread's conversation, as req's sender. Returns how many did, or -1
+ * when one did not answer (nothing is deleted then: the caller retries). */
+static int
+drop_everywhere (elog_t *el, const proto_msg_t *req, const char *thread)
+{
+    if (!el->client) {
+        el->client = bus_client_new (cfg_str ("CAISSON_BUS"));
+        if (!el->client)
+            return -1;
+        bus_client_set_timeout (el->client, DROP_TIMEOUT_MS, 1);
+    }
+    json_t *targets = runroute_instances (el->client, "orchestrator"), *s;
+    size_t i;
+    int done = 0;
+    json_array_foreach (targets, i, s) {
+        const char *service = json_string_value (s);
+        if (!strchr (service, '.'))     /* none registered now */
+            continue;
+        proto_msg_t *drop = proto_msg_new (PROTO_thread_drop, req);
+        proto_set_str (&drop->body.thread_drop.thread_id, thread);
+        proto_msg_t *rep = bus_client_request (el->client, service, drop);
+        proto_msg_destroy (&drop);
+        bool ok = rep && rep->type == PROTO_thread_dropped;
+        if (!ok)
+            clog_error (req->env.corr, "thread %s: %s did not drop it: %s", thread, service,
+                        rep && rep->type == PROTO_error ? rep->body.error.message
+                                                        : "no answer");
+        proto_msg_destroy (&rep);
+        if (!ok) {
+            done = -1;
+            break;
+        }
+        done++;
+    }
+    json_decref (targets);
+    return done;
+}
+
+proto_msg_t *
+threads_delete (const proto_msg_t *req, void *arg)
+{
+    elog_t *el = svc_state (arg);
+    const char *thread = req->body.thread_delete.thread_id;
+    del_t d = { el, req, thread, NULL, NULL, false, 0 };
+    proto_msg_t *rep = NULL;
+    int dropped = 0;
+    if (store_read (el->store, survey_fn, &d))
+        rep = store_error_of (req, el);
+    else if (!d.t)
+        rep = proto_error_new (req, PROTO_ERR_not_found, "thread_id: no thread '%s'", thread);
+    else if (d.live)
+        rep = proto_error_new (req, PROTO_ERR_busy, "thread %s has a run that has not ended: "
+                               "cancel it or wait, then delete the thread", thread);
+    else if ((dropped = drop_everywhere (el, req, thread)) < 0)
+        rep = proto_error_new (req, PROTO_ERR_unavailable, "thread %s: an orchestrator could "
+                               "not drop its conversation; nothing was deleted, try again",
+                               thread);
+    else if (store_write (el->store, delete_fn, &d))
+        rep = store_error_of (req, el);
+    else {
+        rep = proto_msg_new (PROTO_thread_deleted, req);
+        proto_set_str (&rep->body.thread_deleted.thread_id, thread);
+        rep->body.thread_deleted.runs = d.gone;
+        rep->body.thread_deleted.orchestrators = (uint64_t) dropped;
+        clog_info (req->env.corr, "thread %s deleted with %llu runs", thread,
+                   (unsigned long long) d.gone);
+    }
+    json_decref (d.t);
+    json_decref (d.runs);
+    return rep;
+}
