@@ -12,7 +12,9 @@
  *   run is live, runs and their own artifacts gone, the conversation
  *   dropped by the orchestrator);
  * - bob cannot list, read, rename, delete or continue alice's thread;
- * - `caisson threads`, `caisson thread show|rename|rm`. */
+ * - `caisson threads`, `caisson thread show|rename|rm`, `caisson run --thread`;
+ * - the web UI (headless Chromium): the chat continues its thread, New
+ *   chat starts one, the list reopens one after a reload. */
 #include "support.h"
 #include "ui_support.h"
 
@@ -510,6 +512,20 @@ test_cli (void **state)
     assert_non_null (strstr (out, "You gave me PAPAYA"));
 }
 
+/* The web UI in headless Chromium (tests/agui/browser.mjs, scenario
+ * thread): a follow-up in the chat continues the thread and its answer
+ * shows the model saw the first exchange; New chat starts a new thread;
+ * after a reload the thread reopens and continues. */
+static void
+test_browser (void **state)
+{
+    (void) state;
+    const char *args[] = { "node", "browser.mjs", ui_base, s_alice,
+                           CAISSON_BIN_DIR "/../ui-screenshots/threads", "thread", FIRST,
+                           FOLLOWUP, "You gave me PAPAYA", NULL };
+    assert_int_equal (support_run_node (args), 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -523,6 +539,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_rename_and_delete),
         cmocka_unit_test (test_other_user),
         cmocka_unit_test (test_cli),
+        cmocka_unit_test (test_browser),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

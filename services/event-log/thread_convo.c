@@ -46,8 +46,9 @@ turn_of (const json_t *ev)
                           json_object_get (d, "name"), "toolCallId",
                           json_object_get (d, "toolCallId"));
     case EVK_tool_result:
-        return json_pack ("{s:s, s:O?, s:b}", "kind", "tool_result", "name",
-                          json_object_get (d, "name"), "ok",
+        return json_pack ("{s:s, s:O?, s:O?, s:b}", "kind", "tool_result", "name",
+                          json_object_get (d, "name"), "toolCallId",
+                          json_object_get (d, "toolCallId"), "ok",
                           json_is_true (json_object_get (d, "ok")));
     default:
         return NULL;
