@@ -218,6 +218,45 @@ has_id (const json_t *ids, const char *id)
     return false;
 }
 
+/* The thread as GET /api/threads/ID gives it (new), once its title came
+ * from source ("model", "task", "user"). */
+static json_t *
+await_title (const char *token, const char *thread, const char *source)
+{
+    char path[256];
+    snprintf (path, sizeof path, "/api/threads/%s", thread);
+    for (int i = 0; i < 200; i++) {
+        json_t *convo;
+        assert_int_equal (http ("GET", path, token, NULL, &convo), 200);
+        json_t *t = json_incref (json_object_get (convo, "thread"));
+        json_decref (convo);
+        if (!strcmp (support_json_str (t, "titleSource") ?: "", source))
+            return t;
+        json_decref (t);
+        usleep (50000);
+    }
+    fail_msg ("thread %s never got a title from %s", thread, source);
+    return NULL;
+}
+
+/* Waits until run's stored events hold one of kind. */
+static void
+await_event (const char *token, const char *run, const char *kind)
+{
+    char path[256], needle[64];
+    snprintf (path, sizeof path, "/api/runs/%s/transcript?format=jsonl", run);
+    snprintf (needle, sizeof needle, "\"kind\":\"%s\"", kind);
+    for (int i = 0; i < 200; i++) {
+        ui_res_t res = ui_request ("GET", path, token, NULL, NULL);
+        bool found = res.body && strstr (res.body, needle);
+        ui_res_free (&res);
+        if (found)
+            return;
+        usleep (50000);
+    }
+    fail_msg ("run %s never stored a %s event", run, kind);
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 static void
@@ -227,6 +266,11 @@ test_followup_and_list (void **state)
     char run[64], thread[129], run2[64], lone[64], lone_thread[129];
     start (s_alice, FIRST, NULL, run, thread);
     json_decref (await_run (s_alice, run, "completed"));
+    /* the model titles the thread after its first answer (the scripted
+     * model's title: `About: ` and the task's first six words) */
+    json_t *titled = await_title (s_alice, thread, "model");
+    assert_string_equal (support_json_str (titled, "title"), "About: " FIRST);
+    json_decref (titled);
     start (s_alice, FOLLOWUP, thread, run2, NULL);
     json_t *rec = await_run (s_alice, run2, "completed");
     assert_non_null (strstr (support_json_str (rec, "answer"), "PAPAYA"));
@@ -243,8 +287,7 @@ test_followup_and_list (void **state)
     assert_string_equal (support_json_str (json_array_get (threads, 0), "thread"), lone_thread);
     t = json_array_get (threads, 1);
     assert_string_equal (support_json_str (t, "thread"), thread);
-    assert_string_equal (support_json_str (t, "title"), FIRST);
-    assert_string_equal (support_json_str (t, "titleSource"), "task");
+    assert_string_equal (support_json_str (t, "title"), "About: " FIRST);
     assert_string_equal (support_json_str (t, "lastStatus"), "completed");
     assert_int_equal (json_integer_value (json_object_get (t, "runs")), 2);
     assert_true (json_integer_value (json_object_get (t, "lastActivity"))
@@ -294,6 +337,10 @@ test_failed_and_cancelled_turns (void **state)
     start (s_alice, AFTER, thread, run, NULL);
     json_decref (await_run (s_alice, run, "completed"));
 
+    /* a first run that did not answer leaves the title its task gave */
+    json_t *titled = await_title (s_alice, thread, "task");
+    assert_string_equal (support_json_str (titled, "title"), GATED);
+    json_decref (titled);
     snprintf (path, sizeof path, "/api/threads/%s", thread);
     json_t *convo;
     assert_int_equal (http ("GET", path, s_alice, NULL, &convo), 200);
@@ -385,6 +432,7 @@ test_rename_and_delete (void **state)
     char run[64], thread[129], other[64], path[256], confirm[400];
     start (s_alice, FIRST, NULL, run, thread);
     json_decref (await_run (s_alice, run, "completed"));
+    json_decref (await_title (s_alice, thread, "model"));
     start (s_alice, FIRST, NULL, other, NULL);
     json_decref (await_run (s_alice, other, "completed"));
     snprintf (path, sizeof path, "/api/threads/%s", thread);
@@ -408,6 +456,18 @@ test_rename_and_delete (void **state)
     assert_int_equal (http ("GET", path, s_alice, NULL, &t), 200);
     assert_string_equal (support_json_str (json_object_get (t, "thread"), "title"),
                          "Papaya talk");
+    json_decref (t);
+    /* a title given at creation is a person's too: the model's does not replace it */
+    assert_int_equal (http ("POST", "/api/threads", s_alice, "{\"title\":\"Chosen first\"}", &t),
+                      201);
+    char chosen[129], first_run[64];
+    snprintf (chosen, sizeof chosen, "%s", support_json_str (t, "thread"));
+    json_decref (t);
+    start (s_alice, FIRST, chosen, first_run, NULL);
+    json_decref (await_run (s_alice, first_run, "completed"));
+    await_event (s_alice, first_run, "thread_titled");
+    t = await_title (s_alice, chosen, "user");
+    assert_string_equal (support_json_str (t, "title"), "Chosen first");
     json_decref (t);
     /* an artifact of the thread's alone goes; one another run shares stays */
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
@@ -468,7 +528,8 @@ test_other_user (void **state)
     snprintf (path, sizeof path, "/api/threads/%s", thread);
     json_t *t;
     assert_int_equal (http ("GET", path, s_alice, NULL, &t), 200);
-    assert_string_equal (support_json_str (json_object_get (t, "thread"), "title"), FIRST);
+    assert_string_not_equal (support_json_str (json_object_get (t, "thread"), "titleSource"),
+                             "user");
     assert_int_equal (json_array_size (json_object_get (t, "runs")), 1);
     json_decref (t);
 }

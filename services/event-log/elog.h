@@ -90,11 +90,12 @@ proto_msg_t *transcript_get (const proto_msg_t *req, void *arg);
  * and the artifacts no other run references. */
 int artifact_drop_run (MDB_txn *txn, elog_t *el, const uint8_t rk[ELOG_RUN_KEY], json_t *rec);
 
-/* Threads (threads.c): folds a stored event of kind k (run_started,
- * complete, failed; others are ignored) of the run whose record is rec
- * into its thread, inside the append transaction. Returns 0 or an LMDB
- * code. */
-int threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind, uint64_t ts);
+/* Threads (threads.c): folds a stored event of kind (run_started,
+ * complete, failed, thread_titled; others are ignored), with its data
+ * (msgpack), of the run whose record is rec into its thread, inside the
+ * append transaction. Returns 0 or an LMDB code. */
+int threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
+                  const proto_bytes_t *data, uint64_t ts);
 /* The stored thread record (new), or NULL; and its run ids in start
  * order (new array). */
 json_t *threads_load (MDB_txn *txn, elog_t *el, const char *thread);

@@ -356,7 +356,7 @@ write_batch (MDB_txn *txn, void *arg)
             || (rc = mdb_put (txn, store_dbi (el->store, DB_GLOBAL), &gk, &gv, MDB_APPEND))
             || (rc = mdb_put (txn, store_dbi (el->store, DB_IDS), &idk, &iv, 0))
             || (rc = run_apply (txn, el, rec, run, it, env->env.ts))
-            || (rc = threads_fold (txn, el, rec, it->kind, env->env.ts)))
+            || (rc = threads_fold (txn, el, rec, it->kind, &it->data, env->env.ts)))
             return rc;
     }
     for (size_t i = 0; i < self->nruns; i++) {

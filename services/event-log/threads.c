@@ -110,11 +110,28 @@ title_of_task (const char *task)
     return json_stringn (task, n);
 }
 
+/* The model's title (thread_titled's data) for t, unless a person named
+ * it. */
+static void
+model_title (json_t *t, const proto_bytes_t *data)
+{
+    char why[160];
+    json_t *d = data->data ? mpjson_decode (data->data, data->size, 8, why, sizeof why) : NULL;
+    const char *title = str_of (d, "title");
+    if (title && strlen (title) <= 200 && *title && strcmp (str_of (t, "titleSource") ?: "", "user")
+        && !strcmp (str_of (d, "threadId") ?: "", str_of (t, "thread"))) {
+        json_object_set_new (t, "title", json_string (title));
+        json_object_set_new (t, "titleSource", json_string ("model"));
+    }
+    json_decref (d);
+}
+
 int
-threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind, uint64_t ts)
+threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
+              const proto_bytes_t *data, uint64_t ts)
 {
     evk_kind_t k = evk_lookup (kind);
-    if (k != EVK_run_started && k != EVK_complete && k != EVK_failed)
+    if (k != EVK_run_started && k != EVK_complete && k != EVK_failed && k != EVK_thread_titled)
         return 0;
     const char *thread = str_of (rec, "thread"), *run = str_of (rec, "run");
     const char *user = str_of (rec, "user") ?: "";
@@ -145,9 +162,11 @@ threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind, uin
         MDB_val rk = { runs_key (key, thread, run), key }, v = { 0, "" };
         rc = mdb_put (txn, store_dbi (el->store, DB_THREAD_RUNS), &rk, &v, 0);
     }
-    if (!strcmp (str_of (t, "lastRun") ?: "", run))
+    if (k == EVK_thread_titled)
+        model_title (t, data);
+    else if (!strcmp (str_of (t, "lastRun") ?: "", run))
         json_object_set (t, "lastStatus", json_object_get (rec, "status"));
-    if (ts > u64_of (t, "lastActivity"))
+    if (k != EVK_thread_titled && ts > u64_of (t, "lastActivity"))
         json_object_set_new (t, "lastActivity", json_integer ((json_int_t) ts));
     if (!rc)
         rc = thread_put (txn, el, t, was);

@@ -144,6 +144,15 @@ run_thread_convo (const run_t *r)
     return msgs;
 }
 
+const char *
+run_first_answer (const run_t *r, const char **task)
+{
+    if (r->status != PROTO_RUN_completed || r->own_from)
+        return NULL;
+    *task = r->task;
+    return r->answer ? r->answer : "";
+}
+
 void
 run_end (run_t *r, proto_run_status_t status, const char *reason)
 {
