@@ -20,6 +20,7 @@
 
 #include "bus_worker.h"
 #include "mpjson.h"
+#include "store.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -362,6 +363,19 @@ test_failed_and_cancelled_turns (void **state)
     json_decref (convo);
 }
 
+static int
+forget_threads (MDB_txn *txn, void *arg)
+{
+    store_t *st = arg;
+    int rc = 0;
+    for (size_t i = 1; i < 4 && !rc; i++)
+        rc = mdb_drop (txn, store_dbi (st, i), 0);
+    MDB_val k = { 7, "threads" };
+    if (!rc)
+        rc = mdb_del (txn, store_dbi (st, 0), &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static void
 test_survives_restart (void **state)
 {
@@ -382,6 +396,42 @@ test_survives_restart (void **state)
     assert_int_equal (http ("GET", path, s_alice, NULL, NULL), 200);
     start (s_alice, FOLLOWUP, thread, run, NULL);
     json_decref (await_run (s_alice, run, "completed"));
+}
+
+/* A store from before threads were kept: event-log stopped, its thread
+ * databases emptied and its mark of having filled them removed; then it
+ * starts again and must find the threads of the runs it has. */
+static void
+test_runs_before_threads (void **state)
+{
+    (void) state;
+    char run[64], thread[129], run2[64];
+    start (s_alice, FIRST, NULL, run, thread);
+    json_decref (await_run (s_alice, run, "completed"));
+    start (s_alice, FOLLOWUP, thread, run2, NULL);
+    json_decref (await_run (s_alice, run2, "completed"));
+    support_stop (s_pids[1], SIGTERM, 5000);
+    char dir[1024];
+    snprintf (dir, sizeof dir, "%s/event-log", getenv ("CAISSON_DATA"));
+    static const char *const names[] = { "meta", "threads", "thread_act", "thread_runs" };
+    store_t *st = store_new (dir, names, 4, 64u << 20, 1024u << 20, 0);
+    assert_non_null (st);
+    assert_int_equal (store_write (st, forget_threads, st), 0);
+    store_destroy (&st);
+    s_pids[1] = spawn_eventlog ();
+    await_healthy ();
+    json_t *ids = list_ids (s_alice);
+    assert_true (has_id (ids, thread));
+    json_decref (ids);
+    char path[256];
+    snprintf (path, sizeof path, "/api/threads/%s", thread);
+    json_t *convo;
+    assert_int_equal (http ("GET", path, s_alice, NULL, &convo), 200);
+    assert_int_equal (json_array_size (json_object_get (convo, "runs")), 2);
+    json_t *t = json_object_get (convo, "thread");
+    assert_string_equal (support_json_str (t, "title"), FIRST);
+    assert_string_equal (support_json_str (t, "lastStatus"), "completed");
+    json_decref (convo);
 }
 
 /* Puts bytes as alice and makes run (alice's) reference them; the hash
@@ -597,6 +647,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_followup_and_list),
         cmocka_unit_test (test_failed_and_cancelled_turns),
         cmocka_unit_test (test_survives_restart),
+        cmocka_unit_test (test_runs_before_threads),
         cmocka_unit_test (test_rename_and_delete),
         cmocka_unit_test (test_other_user),
         cmocka_unit_test (test_cli),

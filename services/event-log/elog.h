@@ -96,6 +96,10 @@ int artifact_drop_run (MDB_txn *txn, elog_t *el, const uint8_t rk[ELOG_RUN_KEY],
  * append transaction. Returns 0 or an LMDB code. */
 int threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
                   const proto_bytes_t *data, uint64_t ts);
+/* Once per store: folds the runs stored before threads were kept (no
+ * `threads` mark in meta) into their threads, then sets the mark.
+ * Returns 0 or -1. */
+int threads_backfill (elog_t *el);
 /* The stored thread record (new), or NULL; and its run ids in start
  * order (new array). */
 json_t *threads_load (MDB_txn *txn, elog_t *el, const char *thread);

@@ -77,6 +77,11 @@ setup (svc_t *svc)
         clog_error (NULL, "cannot write to %s: %s", dir, mdb_strerror (store_error (el->store)));
         return -1;
     }
+    if (threads_backfill (el)) {
+        clog_error (NULL, "cannot fill the threads of stored runs: %s",
+                    mdb_strerror (store_error (el->store)));
+        return -1;
+    }
     el->journal = journal_new (el);
     if (!el->journal)
         return -1;

@@ -174,6 +174,48 @@ threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
     return rc;
 }
 
+/* ---- runs stored before threads were kept -------------------------------- */
+
+static int
+backfill_fn (MDB_txn *txn, void *arg)
+{
+    elog_t *el = arg;
+    MDB_val mk = { 7, "threads" }, mv;
+    int rc = mdb_get (txn, store_dbi (el->store, DB_META), &mk, &mv);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open (txn, store_dbi (el->store, DB_RUNS), &cur)))
+        return rc;
+    proto_bytes_t none = { 0 };
+    MDB_val k, v;
+    for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); !rc;
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+        json_t *rec = json_loadb (v.mv_data, v.mv_size, 0, NULL);
+        uint64_t started = u64_of (rec, "started"), ended = u64_of (rec, "ended");
+        const char *status = str_of (rec, "status");
+        rc = threads_fold (txn, el, rec, "run_started", &none, started);
+        if (!rc && ended)
+            rc = threads_fold (txn, el, rec, strcmp (status ?: "", "completed") ? "failed"
+                                                                                  : "complete",
+                               &none, ended);
+        json_decref (rec);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close (cur);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    mv = (MDB_val) { 1, "1" };
+    return mdb_put (txn, store_dbi (el->store, DB_META), &mk, &mv, 0);
+}
+
+int
+threads_backfill (elog_t *el)
+{
+    return store_write (el->store, backfill_fn, el);
+}
+
 static proto_msg_t *
 store_error_of (const proto_msg_t *req, elog_t *el)
 {
