@@ -104,6 +104,11 @@ int threads_backfill (elog_t *el);
  * order (new array). */
 json_t *threads_load (MDB_txn *txn, elog_t *el, const char *thread);
 json_t *threads_runs (MDB_txn *txn, elog_t *el, const char *thread);
+/* The keys of `thread_act` (owner NUL be64 activity thread) and
+ * `thread_runs` (thread NUL run key; run NULL: the thread's prefix),
+ * written into out (at least 512 bytes); their lengths. */
+size_t threads_act_key (uint8_t *out, const char *user, uint64_t act, const char *thread);
+size_t threads_runs_key (uint8_t *out, const char *thread, const char *run);
 proto_msg_t *threads_create (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_list (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_get (const proto_msg_t *req, void *arg);

@@ -4,15 +4,13 @@
  * order (`thread_runs`) and an index by owner and latest activity
  * (`thread_act`), all folded from the events in the append transaction
  * (threads_fold) like the run records. The requests: thread.create,
- * threads.list, thread.rename and thread.delete here, thread.get in
- * thread_convo.c. Someone else's thread is answered not_found. */
+ * threads.list and thread.rename here, thread.get in thread_convo.c,
+ * thread.delete in thread_delete.c. Someone else's thread is answered not_found. */
 #include "elog.h"
-#include "cfg.h"
 #include "cid.h"
 #include "clog.h"
 #include "evkind.h"
 #include "mpjson.h"
-#include "runroute.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +18,6 @@
 
 #define TITLE_FROM_TASK 80      /* bytes of the first task's first line */
 #define DEFAULT_THREADS 50
-#define DROP_TIMEOUT_MS 2000
 
 static const char *
 str_of (const json_t *j, const char *key)
@@ -35,8 +32,8 @@ u64_of (const json_t *j, const char *key)
 }
 
 /* user NUL be64 activity thread: a user's threads sort by activity. */
-static size_t
-act_key (uint8_t *out, const char *user, uint64_t act, const char *thread)
+size_t
+threads_act_key (uint8_t *out, const char *user, uint64_t act, const char *thread)
 {
     size_t u = strlen (user), t = strlen (thread);
     memcpy (out, user, u + 1);
@@ -47,8 +44,8 @@ act_key (uint8_t *out, const char *user, uint64_t act, const char *thread)
 
 /* thread NUL run key: a thread's runs in start order (run ids sort by
  * time). */
-static size_t
-runs_key (uint8_t *out, const char *thread, const char *run)
+size_t
+threads_runs_key (uint8_t *out, const char *thread, const char *run)
 {
     size_t t = strlen (thread);
     memcpy (out, thread, t + 1);
@@ -66,6 +63,24 @@ threads_load (MDB_txn *txn, elog_t *el, const char *thread)
     return json_loadb (v.mv_data, v.mv_size, 0, NULL);
 }
 
+json_t *
+threads_runs (MDB_txn *txn, elog_t *el, const char *thread)
+{
+    json_t *runs = json_array ();
+    uint8_t seek[512];
+    size_t n = threads_runs_key (seek, thread, NULL);
+    MDB_cursor *cur;
+    if (mdb_cursor_open (txn, store_dbi (el->store, DB_THREAD_RUNS), &cur))
+        return runs;
+    MDB_val k = { n, seek }, v;
+    for (int rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
+         !rc && k.mv_size == n + ELOG_RUN_KEY && !memcmp (k.mv_data, seek, n);
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT))
+        json_array_append_new (runs, json_stringn ((const char *) k.mv_data + n, ELOG_RUN_KEY));
+    mdb_cursor_close (cur);
+    return runs;
+}
+
 /* Stores t, moving its index entry from activity `was` (0: none yet). */
 static int
 thread_put (MDB_txn *txn, elog_t *el, const json_t *t, uint64_t was)
@@ -75,12 +90,12 @@ thread_put (MDB_txn *txn, elog_t *el, const json_t *t, uint64_t was)
     MDB_val k, v = { 0, "" };
     int rc = 0;
     if (was) {
-        k = (MDB_val) { act_key (key, user, was, id), key };
+        k = (MDB_val) { threads_act_key (key, user, was, id), key };
         rc = mdb_del (txn, store_dbi (el->store, DB_THREAD_ACT), &k, NULL);
         if (rc && rc != MDB_NOTFOUND)
             return rc;
     }
-    k = (MDB_val) { act_key (key, user, u64_of (t, "lastActivity"), id), key };
+    k = (MDB_val) { threads_act_key (key, user, u64_of (t, "lastActivity"), id), key };
     if ((rc = mdb_put (txn, store_dbi (el->store, DB_THREAD_ACT), &k, &v, 0)))
         return rc;
     char *text = json_dumps (t, JSON_COMPACT);
@@ -159,7 +174,7 @@ threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
             json_object_set_new (t, "titleSource", json_string ("task"));
         }
         uint8_t key[512];
-        MDB_val rk = { runs_key (key, thread, run), key }, v = { 0, "" };
+        MDB_val rk = { threads_runs_key (key, thread, run), key }, v = { 0, "" };
         rc = mdb_put (txn, store_dbi (el->store, DB_THREAD_RUNS), &rk, &v, 0);
     }
     if (k == EVK_thread_titled)
@@ -336,8 +351,8 @@ list_fn (MDB_txn *txn, void *arg)
     l->next[0] = '\0';
     size_t plen = strlen (l->user) + 1;
     uint8_t seek[512];
-    size_t n = l->before_thread ? act_key (seek, l->user, l->before_act, l->before_thread)
-                                : act_key (seek, l->user, UINT64_MAX, "");
+    size_t n = l->before_thread ? threads_act_key (seek, l->user, l->before_act, l->before_thread)
+                                : threads_act_key (seek, l->user, UINT64_MAX, "");
     MDB_cursor *cur;
     int rc = mdb_cursor_open (txn, store_dbi (l->el->store, DB_THREAD_ACT), &cur);
     if (rc)
@@ -393,169 +408,5 @@ threads_list (const proto_msg_t *req, void *arg)
     if (mpjson_set (&rep->body.threads_page.threads, l.threads, 8))
         proto_msg_destroy (&rep);
     json_decref (l.threads);
-    return rep;
-}
-
-/* ---- thread.delete ------------------------------------------------------- */
-
-typedef struct {
-    elog_t *el;
-    const proto_msg_t *req;
-    const char *thread;
-    json_t *t;                  /* the thread, when the caller may see it */
-    json_t *runs;               /* its run ids */
-    bool live;                  /* one of them has not ended */
-    uint64_t gone;
-} del_t;
-
-json_t *
-threads_runs (MDB_txn *txn, elog_t *el, const char *thread)
-{
-    json_t *runs = json_array ();
-    uint8_t seek[512];
-    size_t n = runs_key (seek, thread, NULL);
-    MDB_cursor *cur;
-    if (mdb_cursor_open (txn, store_dbi (el->store, DB_THREAD_RUNS), &cur))
-        return runs;
-    MDB_val k = { n, seek }, v;
-    for (int rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
-         !rc && k.mv_size == n + ELOG_RUN_KEY && !memcmp (k.mv_data, seek, n);
-         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT))
-        json_array_append_new (runs, json_stringn ((const char *) k.mv_data + n, ELOG_RUN_KEY));
-    mdb_cursor_close (cur);
-    return runs;
-}
-
-static int
-survey_fn (MDB_txn *txn, void *arg)
-{
-    del_t *d = arg;
-    json_decref (d->t);
-    json_decref (d->runs);
-    d->runs = NULL;
-    d->t = threads_load (txn, d->el, d->thread);
-    if (d->t && !elog_may_read (d->req, d->t))
-        json_decref (d->t), d->t = NULL;
-    if (!d->t)
-        return 0;
-    d->runs = threads_runs (txn, d->el, d->thread);
-    size_t i;
-    json_t *run;
-    json_array_foreach (d->runs, i, run) {
-        json_t *rec = elog_run_load (txn, d->el, json_string_value (run));
-        if (rec && proto_run_status_live (proto_run_status_lookup (str_of (rec, "status"))))
-            d->live = true;
-        json_decref (rec);
-    }
-    return 0;
-}
-
-static int
-delete_fn (MDB_txn *txn, void *arg)
-{
-    del_t *d = arg;
-    d->gone = 0;
-    size_t i;
-    json_t *run;
-    uint8_t key[512];
-    int rc = 0;
-    json_array_foreach (d->runs, i, run) {
-        json_t *rec = elog_run_load (txn, d->el, json_string_value (run));
-        uint8_t rk[ELOG_RUN_KEY];
-        elog_run_key (json_string_value (run), rk);
-        if (rec && (rc = artifact_drop_run (txn, d->el, rk, rec)) && rc != MDB_NOTFOUND) {
-            json_decref (rec);
-            return rc;
-        }
-        d->gone += rec != NULL;
-        json_decref (rec);
-        MDB_val k = { runs_key (key, d->thread, json_string_value (run)), key };
-        if ((rc = mdb_del (txn, store_dbi (d->el->store, DB_THREAD_RUNS), &k, NULL))
-            && rc != MDB_NOTFOUND)
-            return rc;
-    }
-    json_t *t = threads_load (txn, d->el, d->thread);
-    if (!t)
-        return 0;
-    MDB_val k = { act_key (key, str_of (t, "user") ?: "", u64_of (t, "lastActivity"),
-                           d->thread), key };
-    rc = mdb_del (txn, store_dbi (d->el->store, DB_THREAD_ACT), &k, NULL);
-    k = (MDB_val) { strlen (d->thread), (void *) d->thread };
-    if (!rc || rc == MDB_NOTFOUND)
-        rc = mdb_del (txn, store_dbi (d->el->store, DB_THREADS), &k, NULL);
-    json_decref (t);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* Tells every orchestrator instance registered now to forget the
- * thread's conversation, as req's sender. Returns how many did, or -1
- * when one did not answer (nothing is deleted then: the caller retries). */
-static int
-drop_everywhere (elog_t *el, const proto_msg_t *req, const char *thread)
-{
-    if (!el->client) {
-        el->client = bus_client_new (cfg_str ("CAISSON_BUS"));
-        if (!el->client)
-            return -1;
-        bus_client_set_timeout (el->client, DROP_TIMEOUT_MS, 1);
-    }
-    json_t *targets = runroute_instances (el->client, "orchestrator"), *s;
-    size_t i;
-    int done = 0;
-    json_array_foreach (targets, i, s) {
-        const char *service = json_string_value (s);
-        if (!strchr (service, '.'))     /* none registered now */
-            continue;
-        proto_msg_t *drop = proto_msg_new (PROTO_thread_drop, req);
-        proto_set_str (&drop->body.thread_drop.thread_id, thread);
-        proto_msg_t *rep = bus_client_request (el->client, service, drop);
-        proto_msg_destroy (&drop);
-        bool ok = rep && rep->type == PROTO_thread_dropped;
-        if (!ok)
-            clog_error (req->env.corr, "thread %s: %s did not drop it: %s", thread, service,
-                        rep && rep->type == PROTO_error ? rep->body.error.message
-                                                        : "no answer");
-        proto_msg_destroy (&rep);
-        if (!ok) {
-            done = -1;
-            break;
-        }
-        done++;
-    }
-    json_decref (targets);
-    return done;
-}
-
-proto_msg_t *
-threads_delete (const proto_msg_t *req, void *arg)
-{
-    elog_t *el = svc_state (arg);
-    const char *thread = req->body.thread_delete.thread_id;
-    del_t d = { el, req, thread, NULL, NULL, false, 0 };
-    proto_msg_t *rep = NULL;
-    int dropped = 0;
-    if (store_read (el->store, survey_fn, &d))
-        rep = store_error_of (req, el);
-    else if (!d.t)
-        rep = proto_error_new (req, PROTO_ERR_not_found, "thread_id: no thread '%s'", thread);
-    else if (d.live)
-        rep = proto_error_new (req, PROTO_ERR_busy, "thread %s has a run that has not ended: "
-                               "cancel it or wait, then delete the thread", thread);
-    else if ((dropped = drop_everywhere (el, req, thread)) < 0)
-        rep = proto_error_new (req, PROTO_ERR_unavailable, "thread %s: an orchestrator could "
-                               "not drop its conversation; nothing was deleted, try again",
-                               thread);
-    else if (store_write (el->store, delete_fn, &d))
-        rep = store_error_of (req, el);
-    else {
-        rep = proto_msg_new (PROTO_thread_deleted, req);
-        proto_set_str (&rep->body.thread_deleted.thread_id, thread);
-        rep->body.thread_deleted.runs = d.gone;
-        rep->body.thread_deleted.orchestrators = (uint64_t) dropped;
-        clog_info (req->env.corr, "thread %s deleted with %llu runs", thread,
-                   (unsigned long long) d.gone);
-    }
-    json_decref (d.t);
-    json_decref (d.runs);
     return rep;
 }
