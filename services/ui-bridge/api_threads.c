@@ -48,9 +48,10 @@ s_title_body (http_req_t *req, bool required, json_t **out)
     json_t *v;
     json_object_foreach (in, key, v)
         if (strcmp (key, "title") || !json_is_string (v)) {
-            json_decref (in);
-            return http_res_error (400, "bad_request", "only the field 'title' (a string) is "
-                                   "accepted, got '%s'", key);
+            http_res_t *res = http_res_error (400, "bad_request", "only the field 'title' (a "
+                                              "string) is accepted, got '%s'", key);
+            json_decref (in);       /* key is in */
+            return res;
         }
     if (required && !json_object_get (in, "title")) {
         json_decref (in);
