@@ -272,6 +272,19 @@ test_followup_and_list (void **state)
     json_t *titled = await_title (s_alice, thread, "model");
     assert_string_equal (support_json_str (titled, "title"), "About: " FIRST);
     json_decref (titled);
+    /* the same over the Anthropic protocol (its system prompt is a list of blocks) */
+    long st;
+    json_t *rep = ui_json ("POST", "/api/runs", s_alice, "{\"task\":\"" FIRST "\","
+                           "\"model\":\"replay-anthropic/t\"}", &st);
+    assert_int_equal (st, 201);
+    char arun[64], athread[129];
+    snprintf (arun, sizeof arun, "%s", support_json_str (rep, "runId"));
+    snprintf (athread, sizeof athread, "%s", support_json_str (rep, "threadId"));
+    json_decref (rep);
+    json_decref (await_run (s_alice, arun, "completed"));
+    titled = await_title (s_alice, athread, "model");
+    assert_string_equal (support_json_str (titled, "title"), "About: " FIRST);
+    json_decref (titled);
     start (s_alice, FOLLOWUP, thread, run2, NULL);
     json_t *rec = await_run (s_alice, run2, "completed");
     assert_non_null (strstr (support_json_str (rec, "answer"), "PAPAYA"));
