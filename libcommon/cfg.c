@@ -224,6 +224,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },
+    { "CAISSON_THREAD_TITLES", "1", "orchestrator",
+      "1: after a thread's first run completes, one small extra model call (no tools, at "
+      "most 32 tokens) titles the thread (`thread_titled`); 0: a thread keeps the title "
+      "made from its first task's first line." },
     { "CAISSON_LLM_RETRIES", "4", "orchestrator",
       "Retries of a model call after 429, 5xx, a cut stream or a timeout." },
     { "CAISSON_APPROVAL", "ask", "orchestrator",

@@ -616,6 +616,54 @@ test_cancel_waiting (void **state)
     run_destroy (&r);
 }
 
+/* What an ended run leaves its thread (run_thread_convo): a completed
+ * run its conversation as it is; a cancelled one also an answer to each
+ * call it left unanswered (both calls of the turn: the first awaited
+ * approval) and a note saying how it ended. Only a thread's first
+ * completed run is titled (run_first_answer). */
+static void
+test_thread_convo (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    model_says (r, "Done.", NULL, NULL, NULL, 1, 1);
+    assert_status (r, "completed");
+    json_t *convo = run_thread_convo (r);
+    assert_true (json_equal (convo, run_messages (r)));
+    json_decref (convo);
+    const char *task = NULL;
+    assert_string_equal (run_first_answer (r, &task), "Done.");
+    assert_string_equal (task, "do it");
+    run_destroy (&r);
+    teardown (state), setup (state);
+    r = new_run_on ("{\"approval\":\"ask\"}", "th1",
+                    "[{\"role\":\"user\",\"content\":\"before\"},"
+                    "{\"role\":\"assistant\",\"content\":\"ok\"}]");
+    run_advance (r);
+    model_says (r, "Plan.", "deploy", "{}", "runCommand", 1, 1);
+    assert_status (r, "awaiting_approval");
+    run_end (r, PROTO_RUN_cancelled, "cancelled on request");
+    assert_null (run_first_answer (r, &task));
+    convo = run_thread_convo (r);
+    size_t n = json_array_size (convo);
+    assert_int_equal (n, json_array_size (run_messages (r)) + 3);
+    for (int i = 0; i < 2; i++) {
+        json_t *m = json_array_get (convo, n - 3 + (size_t) i);
+        assert_string_equal (json_string_value (json_object_get (m, "role")), "tool");
+        assert_string_equal (json_string_value (json_object_get (m, "tool_call_id")),
+                             i ? "c2" : "c1");
+        assert_non_null (strstr (json_string_value (json_object_get (m, "content")),
+                                 "not run: the run ended cancelled (cancelled on request)"));
+    }
+    json_t *note = json_array_get (convo, n - 1);
+    assert_string_equal (json_string_value (json_object_get (note, "role")), "assistant");
+    assert_non_null (strstr (json_string_value (json_object_get (note, "content")),
+                             "status cancelled: cancelled on request"));
+    json_decref (convo);
+    run_destroy (&r);
+}
+
 static void
 test_busy_then_cancel (void **state)
 {
@@ -1245,6 +1293,7 @@ main (void)
         T (test_cancel_in_model),
         T (test_cancel_in_tool),
         T (test_cancel_waiting),
+        T (test_thread_convo),
         T (test_busy_then_cancel),
         T (test_busy_without_room_is_the_result),
         T (test_model_error),

@@ -35,3 +35,11 @@ set_tests_properties(test_ui_procs PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIP
 caisson_test(test_redteam_arch test_redteam_arch.c)
 target_link_libraries(test_redteam_arch PRIVATE uibridge)
 add_dependencies(test_redteam_arch caisson-bus)
+# Conversation threads through HTTP, the bus and the CLI over the real
+# event-log, orchestrator and ui-bridge with the scripted model
+# (test_threads).
+caisson_test(test_threads test_threads.c ui_support.c)
+target_link_libraries(test_threads PRIVATE PkgConfig::CURL)
+add_dependencies(test_threads caisson caisson-bus caisson-ui-bridge caisson-event-log
+                 caisson-orchestrator caisson-llm-replay)
+set_tests_properties(test_threads PROPERTIES TIMEOUT 240)

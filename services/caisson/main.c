@@ -10,6 +10,7 @@
 #include "cmd_sandbox.h"
 #include "cfg.h"
 #include "cmd_events.h"
+#include "cmd_threads.h"
 #include "clog.h"
 #include "cmd_token.h"
 #include "cmd_tool.h"
@@ -41,6 +42,10 @@ static const char *usage =
     "  runs [--json]                list runs, newest first\n"
     "  show RUN [--json|--markdown] a run's transcript (JSON Lines or Markdown)\n"
     "  artifact HASH > FILE         download an artifact\n"
+    "  threads [--json]             your conversation threads, latest activity first\n"
+    "  thread new|show|rename|rm ...\n"
+    "                               a thread: make one, read it, title it, delete it\n"
+    "                               (with its runs; rm asks y/N unless --yes)\n"
     "  stats [--json]               pass rate, tokens, runtime, steps, failure causes\n"
     "  health TARGET [--data DIR]   ask `bus`, a service, or service.instance for\n"
     "                               its health; exit 0 when it answers\n"
@@ -412,6 +417,10 @@ main (int argc, char **argv)
     if (argc > 1 && cmd_events_is (argv[1])) {
         cli_init ();
         return cmd_events_main (argc, argv);
+    }
+    if (argc > 1 && cmd_threads_is (argv[1])) {
+        cli_init ();
+        return cmd_threads_main (argc, argv);
     }
     bool tool = argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
                              || !strcmp (argv[1], "pr"));

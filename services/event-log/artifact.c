@@ -292,8 +292,8 @@ drop_event (MDB_txn *txn, MDB_val *v, void *arg)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int
-drop_run (MDB_txn *txn, elog_t *el, const uint8_t rk[ELOG_RUN_KEY], json_t *rec)
+int
+artifact_drop_run (MDB_txn *txn, elog_t *el, const uint8_t rk[ELOG_RUN_KEY], json_t *rec)
 {
     store_t *st = el->store;
     int rc = del_prefix (txn, store_dbi (st, DB_EVENTS), rk, ELOG_RUN_KEY, drop_event, el);
@@ -357,7 +357,7 @@ retain_txn (MDB_txn *txn, void *arg)
         if ((rc = mdb_get (txn, store_dbi (r->el->store, DB_RUNS), &key, &val)))
             break;
         json_t *rec = json_loadb (val.mv_data, val.mv_size, 0, NULL);
-        rc = drop_run (txn, r->el, doomed[i], rec);
+        rc = artifact_drop_run (txn, r->el, doomed[i], rec);
         json_decref (rec);
         r->gone++;
     }

@@ -9,6 +9,7 @@
 #ifndef CAISSON_ELOG_H
 #define CAISSON_ELOG_H
 
+#include "bus_client.h"
 #include "proto.h"
 #include "store.h"
 #include "svc.h"
@@ -28,6 +29,9 @@ enum {
     DB_CHUNKS,      /* sha256 hex + be32 index -> up to 1 MiB of bytes */
     DB_REFS,        /* sha256 hex + run key -> "" (which runs use it) */
     DB_RECALL,      /* the recall index (recall.h) */
+    DB_THREADS,     /* thread id -> thread record (JSON text) */
+    DB_THREAD_ACT,  /* user NUL be64 lastActivity thread id -> "" (newest last) */
+    DB_THREAD_RUNS, /* thread id NUL run key -> "" (its runs, in start order) */
     DB_COUNT
 };
 
@@ -44,6 +48,7 @@ typedef struct {
     store_t *store;
     journal_t *journal;
     uint64_t retention_days;
+    bus_client_t *client;       /* to the orchestrators (thread.drop), made when first needed */
     char dir[4096];             /* the store's directory */
 } elog_t;
 
@@ -84,6 +89,35 @@ proto_msg_t *artifact_get (const proto_msg_t *req, void *arg);
 proto_msg_t *transcript_get (const proto_msg_t *req, void *arg);
 proto_msg_t *recall_bus_search (const proto_msg_t *req, void *arg);
 proto_msg_t *recall_bus_vectors (const proto_msg_t *req, void *arg);
+
+/* Deletes one run (its stored key rk and record rec): its events, record
+ * and the artifacts no other run references. */
+int artifact_drop_run (MDB_txn *txn, elog_t *el, const uint8_t rk[ELOG_RUN_KEY], json_t *rec);
+
+/* Threads (threads.c): folds a stored event of kind (run_started,
+ * complete, failed, thread_titled; others are ignored), with its data
+ * (msgpack), of the run whose record is rec into its thread, inside the
+ * append transaction. Returns 0 or an LMDB code. */
+int threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
+                  const proto_bytes_t *data, uint64_t ts);
+/* Once per store: folds the runs stored before threads were kept (no
+ * `threads` mark in meta) into their threads, then sets the mark.
+ * Returns 0 or -1. */
+int threads_backfill (elog_t *el);
+/* The stored thread record (new), or NULL; and its run ids in start
+ * order (new array). */
+json_t *threads_load (MDB_txn *txn, elog_t *el, const char *thread);
+json_t *threads_runs (MDB_txn *txn, elog_t *el, const char *thread);
+/* The keys of `thread_act` (owner NUL be64 activity thread) and
+ * `thread_runs` (thread NUL run key; run NULL: the thread's prefix),
+ * written into out (at least 512 bytes); their lengths. */
+size_t threads_act_key (uint8_t *out, const char *user, uint64_t act, const char *thread);
+size_t threads_runs_key (uint8_t *out, const char *thread, const char *run);
+proto_msg_t *threads_create (const proto_msg_t *req, void *arg);
+proto_msg_t *threads_list (const proto_msg_t *req, void *arg);
+proto_msg_t *threads_get (const proto_msg_t *req, void *arg);
+proto_msg_t *threads_rename (const proto_msg_t *req, void *arg);
+proto_msg_t *threads_delete (const proto_msg_t *req, void *arg);
 
 /* Deletes runs started before cutoff_us, their events, and the artifacts
  * only they referenced. Returns how many runs went, or -1. */

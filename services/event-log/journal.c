@@ -361,7 +361,8 @@ write_batch (MDB_txn *txn, void *arg)
             || (rc = run_apply (txn, el, rec, run, it, env->env.ts))
             || (rc = recall_add_event (txn, store_dbi (el->store, DB_RECALL), rec, run,
                                        it->run_seq, env->env.ts, it->kind, it->data.data,
-                                       it->data.size)))
+                                       it->data.size))
+            || (rc = threads_fold (txn, el, rec, it->kind, &it->data, env->env.ts)))
             return rc;
     }
     for (size_t i = 0; i < self->nruns; i++) {

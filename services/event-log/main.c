@@ -16,7 +16,8 @@
 #define RETENTION_EVERY_MS (3600 * 1000)
 
 static const char *const dbnames[DB_COUNT] = {
-    "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs", "recall"
+    "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs", "recall",
+    "threads", "thread_act", "thread_runs"
 };
 
 static int
@@ -76,6 +77,11 @@ setup (svc_t *svc)
         clog_error (NULL, "cannot write to %s: %s", dir, mdb_strerror (store_error (el->store)));
         return -1;
     }
+    if (threads_backfill (el)) {
+        clog_error (NULL, "cannot fill the threads of stored runs: %s",
+                    mdb_strerror (store_error (el->store)));
+        return -1;
+    }
     el->journal = journal_new (el);
     if (!el->journal)
         return -1;
@@ -100,6 +106,7 @@ teardown (svc_t *svc)
     if (!el)
         return;
     journal_destroy (&el->journal);
+    bus_client_destroy (&el->client);
     if (el->store)
         store_sync (el->store);
     store_destroy (&el->store);
@@ -125,6 +132,11 @@ static const bus_route_t routes[] = {
     { PROTO_artifact_get, artifact_get },
     { PROTO_recall_search, recall_bus_search },
     { PROTO_recall_vectors, recall_bus_vectors },
+    { PROTO_thread_create, threads_create },
+    { PROTO_threads_list, threads_list },
+    { PROTO_thread_get, threads_get },
+    { PROTO_thread_rename, threads_rename },
+    { PROTO_thread_delete, threads_delete },
     BUS_ROUTES_END
 };
 

@@ -296,6 +296,30 @@ check_expect (const json_t *expect, const json_t *results, const json_t *raw,
     return msg;
 }
 
+/* The cassette's "earlier" (optional): strings that must each occur in
+ * the conversation before its task's message (any message, as compact
+ * JSON): a follow-up's script asserts it was sent the thread's earlier
+ * exchanges. A new message naming the one missing, or NULL. */
+static char *
+check_earlier (const json_t *earlier, const json_t *conv, size_t task_at)
+{
+    size_t i;
+    json_t *want;
+    json_array_foreach (earlier, i, want) {
+        const char *s = json_string_value (want) ?: "";
+        bool seen = false;
+        for (size_t m = 0; m < task_at && !seen; m++) {
+            char *text = json_dumps (json_array_get (conv, m), JSON_COMPACT);
+            seen = text && strstr (text, s);
+            free (text);
+        }
+        if (!seen)
+            return format_new ("expected the conversation before the task to contain \"%s\" "
+                               "(the thread's earlier exchanges); it does not", s);
+    }
+    return NULL;
+}
+
 static cassette_t *
 find_task (cassette_set_t *self, const json_t *conv, size_t *after)
 {
@@ -414,6 +438,10 @@ cassette_set_play (cassette_set_t *self, const json_t *conv, const json_t *offer
     cassette_t *c = find_task (self, conv, &after);
     if (!c) {
         unknown_task (self, reply);
+        return;
+    }
+    if ((reply->error = check_earlier (json_object_get (c->root, "earlier"), conv, after - 1))) {
+        reply->status = 400;
         return;
     }
     size_t assistants = 0, last_assistant = after;

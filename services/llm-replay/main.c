@@ -92,7 +92,7 @@ read_stream (void *cls, uint64_t pos, char *buf, size_t max)
         }
         /* Every byte is on the socket, only the chunked terminator is
          * left: the client cannot have acted on the reply yet. */
-        if (!s->ended)
+        if (!s->ended && s->key)
             gaps_reply_end (s_gaps, s->key, now_us ());
         s->ended = true;
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -261,6 +261,37 @@ answer_stats (struct MHD_Connection *con)
     return rc;
 }
 
+/* The orchestrator's request for a thread's title (its system prompt
+ * opens with TITLE_PROMPT_START, services/orchestrator/titler.h): the
+ * scripted answer is deterministic, `About: ` and the first six words of
+ * the task it names. Fills r and returns true for such a request. */
+#define TITLE_PROMPT_START "Name this conversation"
+static bool
+title_request (const json_t *req, const json_t *conv, cassette_reply_t *r)
+{
+    json_t *sys = json_object_get (req, "system");
+    json_t *first = json_array_get (json_object_get (req, "messages"), 0);
+    if (!sys && !strcmp (json_string_value (json_object_get (first, "role")) ?: "", "system"))
+        sys = json_object_get (first, "content");
+    char *text = sys ? text_of (sys) : NULL;
+    bool titling = text && !strncmp (text, TITLE_PROMPT_START, strlen (TITLE_PROMPT_START));
+    free (text);
+    if (!titling)
+        return false;
+    memset (r, 0, sizeof *r);
+    r->status = 200;
+    const char *task = json_string_value (json_object_get (json_array_get (conv, 0), "content"));
+    task = task && !strncmp (task, "Task: ", 6) ? task + 6 : "";
+    size_t n = 0;
+    for (int words = 0; task[n] && task[n] != '\n' && words < 6; n++)
+        words += task[n] == ' ';
+    if (n && task[n - 1] == ' ')
+        n--;
+    r->text = malloc (n + 8);
+    snprintf (r->text, n + 8, "About: %.*s", (int) n, task);
+    return true;
+}
+
 static enum MHD_Result
 play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
 {
@@ -276,12 +307,16 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     const char *model = json_string_value (json_object_get (req, "model")) ?: "replay";
     json_t *conv = conversation (req, anthropic);
     json_t *tools = offered (req);
-    uint64_t key;
-    if (gaps_request_key (conv, &key))
-        gaps_request (s_gaps, key, up->arrived_us);
+    uint64_t key = 0;
     cassette_reply_t r;
-    cassette_set_play (s_set, conv, tools, &r);
-    key = gaps_reply_key (conv, r.text);
+    if (title_request (req, conv, &r))      /* not a run's turn: no gap figures */
+        key = 0;
+    else {
+        if (gaps_request_key (conv, &key))
+            gaps_request (s_gaps, key, up->arrived_us);
+        cassette_set_play (s_set, conv, tools, &r);
+        key = gaps_reply_key (conv, r.text);
+    }
     json_decref (conv);
     json_decref (tools);
     enum MHD_Result rc;

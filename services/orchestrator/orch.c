@@ -392,6 +392,27 @@ teardown (svc_t *svc)
     free (self);
 }
 
+/* thread.drop: a thread was deleted (event-log asks, as its owner or
+ * an operator): its conversation and owner are forgotten, so the same id
+ * starts afresh. Another user's thread is answered as if it did not
+ * exist. */
+static proto_msg_t *
+drop (const proto_msg_t *req, void *arg)
+{
+    orch_t *self = svc_state (arg);
+    const char *thread = req->body.thread_drop.thread_id;
+    int rc = runstore_drop_thread (self->store, thread, req->env.user, req->env.op);
+    if (rc < 0)
+        return proto_error_new (req, PROTO_ERR_store_failed, "thread %s: not dropped", thread);
+    if (rc == 2)
+        return proto_error_new (req, PROTO_ERR_not_found, "thread_id: no thread %s", thread);
+    proto_msg_t *rep = proto_msg_new (PROTO_thread_dropped, req);
+    proto_set_str (&rep->body.thread_dropped.thread_id, thread);
+    rep->body.thread_dropped.had = rc == 1;
+    clog_info (NULL, "thread %s dropped%s", thread, rc == 1 ? "" : " (nothing kept)");
+    return rep;
+}
+
 int
 orch_main (int argc, char **argv)
 {
@@ -403,6 +424,7 @@ orch_main (int argc, char **argv)
         { PROTO_run_approve, approve },
         { PROTO_run_decline, decline },
         { PROTO_run_tool_result, tool_result },
+        { PROTO_thread_drop, drop },
         BUS_ROUTES_END,
     };
     static const svc_def_t def = {

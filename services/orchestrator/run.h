@@ -113,8 +113,17 @@ const char *run_thread (const run_t *self);
 proto_run_status_t run_status_code (const run_t *self);
 const char *run_status (const run_t *self);
 bool run_op (const run_t *self);
-/* The conversation so far (borrowed): what a completed run leaves its thread. */
+/* The conversation so far (borrowed). */
 const json_t *run_messages (const run_t *self);
+/* What an ended run leaves its thread for the next run's model (new):
+ * its conversation; one that did not complete also gets an answer for
+ * each tool call it left unanswered ("not run") and a note saying how it
+ * ended, so its turns stay in the thread marked as what they were. */
+json_t *run_thread_convo (const run_t *self);
+/* A completed run that was its thread's first (it started with no
+ * earlier conversation): its task and answer (borrowed), for the
+ * thread's title; NULL otherwise. */
+const char *run_first_answer (const run_t *self, const char **task);
 /* When the wall-clock budget runs out (ms since the epoch). */
 int64_t run_deadline (const run_t *self);
 /* True while the run has not ended (running or awaiting someone). */

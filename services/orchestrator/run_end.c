@@ -91,6 +91,68 @@ run_end_with (run_t *r, proto_run_status_t status, const char *reason, const cha
     r->host->ended (r->arg);
 }
 
+/* The calls of the last assistant turn with calls that no tool message
+ * answers get one saying they never ran, placed after the answers they
+ * have: a provider refuses a call left without its result. */
+static void
+close_calls (json_t *msgs, size_t from, const char *why)
+{
+    size_t at = json_array_size (msgs);
+    while (at > from && !json_object_get (json_array_get (msgs, at - 1), "tool_calls"))
+        at--;
+    if (at == from)
+        return;
+    json_t *calls = json_object_get (json_array_get (msgs, at - 1), "tool_calls"), *c;
+    while (at < json_array_size (msgs)
+           && !strcmp (run_str_of (json_array_get (msgs, at), "role") ?: "", "tool"))
+        at++;
+    size_t i;
+    json_array_foreach (calls, i, c) {
+        const char *id = run_str_of (c, "id") ?: "";
+        bool answered = false;
+        for (size_t j = from; j < at && !answered; j++)
+            answered = !strcmp (run_str_of (json_array_get (msgs, j), "tool_call_id") ?: "", id);
+        if (answered)
+            continue;
+        json_t *res = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code",
+                                 "not_run", "message", why);
+        char *text = json_dumps (res, JSON_COMPACT);
+        json_array_insert_new (msgs, at++, json_pack ("{s:s, s:s, s:s, s:s}", "role", "tool",
+                                                      "tool_call_id", id, "name",
+                                                      run_str_of (c, "name") ?: "", "content",
+                                                      text ?: "{}"));
+        free (text);
+        json_decref (res);
+    }
+}
+
+json_t *
+run_thread_convo (const run_t *r)
+{
+    json_t *msgs = json_deep_copy (r->messages);
+    if (r->status == PROTO_RUN_completed || run_live (r))
+        return msgs;
+    char why[700];
+    snprintf (why, sizeof why, "not run: the run ended %s (%s)", proto_run_status_name (r->status),
+              r->reason);
+    close_calls (msgs, r->own_from, why);
+    snprintf (why, sizeof why, "[Note from the system, not the assistant's words: the run for "
+              "the task above ended without an answer, status %s: %s. Its turns are kept as "
+              "they were; anything it did may be incomplete.]", proto_run_status_name (r->status),
+              r->reason);
+    json_array_append_new (msgs, json_pack ("{s:s, s:s}", "role", "assistant", "content", why));
+    return msgs;
+}
+
+const char *
+run_first_answer (const run_t *r, const char **task)
+{
+    if (r->status != PROTO_RUN_completed || r->own_from)
+        return NULL;
+    *task = r->task;
+    return r->answer ? r->answer : "";
+}
+
 void
 run_end (run_t *r, proto_run_status_t status, const char *reason)
 {

@@ -8,6 +8,7 @@
 #include "prompt.h"
 #include "rpc.h"
 #include "runhost_sbx.h"
+#include "titler.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ struct _runhost_t {
     rpc_t *rpc;
     runhost_sbx_t *sandboxes;   /* what ended runs left */
     llm_client_t *llm;
+    titler_t *titler;           /* thread titles by the model (NULL: CAISSON_THREAD_TITLES=0) */
     runstore_t *store;          /* borrowed */
     zhashx_t *runs;             /* id -> slot_t *, the runs in flight */
     zhashx_t *dirty;            /* id -> slot_t *, to snapshot at the next flush */
@@ -466,16 +468,22 @@ host_save (void *arg)
     json_decref (snap);
 }
 
-/* A run ended: a completed one leaves its conversation to its thread;
- * its snapshot is staged, and it leaves memory. */
+/* A run ended: it leaves its conversation to its thread (one that did
+ * not complete marked as such, run_thread_convo); its snapshot is
+ * staged, and it leaves memory. */
 static void
 host_ended (void *arg)
 {
     slot_t *s = arg;
     runhost_t *self = s->host;
-    if (run_status_code (s->run) == PROTO_RUN_completed
-        && runstore_save_thread (self->store, run_thread (s->run), run_messages (s->run)))
+    json_t *convo = run_thread_convo (s->run);
+    if (!convo || runstore_save_thread (self->store, run_thread (s->run), convo))
         clog_error (run_id (s->run), "cannot keep the thread's conversation");
+    json_decref (convo);
+    const char *task, *answer = self->titler ? run_first_answer (s->run, &task) : NULL;
+    if (answer)
+        titler_ask (self->titler, s->provider, s->model_name, run_id (s->run), run_user (s->run),
+                    run_thread (s->run), task, answer);
     zhashx_delete (self->runs, run_id (s->run));
 }
 
@@ -666,6 +674,8 @@ runhost_new (svc_t *svc, runstore_t *store)
     self->rpc = rpc_new (self->loop, cfg_str ("CAISSON_BUS"));
     self->sandboxes = self->rpc ? runhost_sbx_new (self->loop, self->rpc, store) : NULL;
     self->llm = llm_client_new (self->loop);
+    if (self->llm && self->rpc && cfg_u64 ("CAISSON_THREAD_TITLES"))
+        self->titler = titler_new (self->llm, self->rpc);
     self->runs = zhashx_new ();
     self->dirty = zhashx_new ();
     self->waiting = zlist_new ();
@@ -702,6 +712,7 @@ runhost_destroy (runhost_t **self_p)
     zhashx_destroy (&self->runs);
     zhashx_destroy (&self->dirty);
     zlist_destroy (&self->waiting);
+    titler_destroy (&self->titler);
     llm_client_destroy (&self->llm);
     runhost_sbx_destroy (&self->sandboxes);
     rpc_destroy (&self->rpc);

@@ -455,3 +455,43 @@ runstore_take (runstore_t *self, runstore_t *from, const char *owner)
                     mdb_strerror (store_error (self->store) ?: store_error (from->store)));
     return rc ? -1 : moved;
 }
+
+typedef struct {
+    runstore_t *self;
+    const char *thread, *user;
+    bool op;
+    int verdict;
+} drop_t;
+
+static int
+drop_fn (MDB_txn *txn, void *arg)
+{
+    drop_t *d = arg;
+    store_t *s = d->self->store;
+    MDB_val k = { strlen (d->thread), (void *) d->thread }, v;
+    int rc = mdb_get (txn, store_dbi (s, DB_OWNERS), &k, &v);
+    if (rc == 0 && !d->op
+        && (v.mv_size != strlen (d->user) || memcmp (v.mv_data, d->user, v.mv_size))) {
+        d->verdict = 2;
+        return 0;
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    d->verdict = 0;
+    for (int db = DB_THREADS; db <= DB_OWNERS; db++) {
+        rc = mdb_del (txn, store_dbi (s, (size_t) db), &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        d->verdict |= rc == 0;
+    }
+    return 0;
+}
+
+int
+runstore_drop_thread (runstore_t *self, const char *thread, const char *user, bool op)
+{
+    drop_t d = { self, thread, user ? user : "", op, 0 };
+    if (store_write (self->store, drop_fn, &d))
+        return -1;
+    return d.verdict;
+}

@@ -50,6 +50,11 @@ json_t *runstore_thread (runstore_t *self, const char *thread);
 /* Keeps messages as thread's conversation, the oldest exchanges dropped
  * to fit 256 KiB. Returns 0 or -1. */
 int runstore_save_thread (runstore_t *self, const char *thread, const json_t *messages);
+/* Forgets thread's conversation and owner (the thread was deleted), when
+ * user owns it, an operator asks, or no owner was recorded. Returns 1
+ * when something was dropped, 0 when nothing was kept, 2 when the thread
+ * is another user's (nothing dropped), -1 when the store fails. */
+int runstore_drop_thread (runstore_t *self, const char *thread, const char *user, bool op);
 
 /* Keeps info (borrowed: {user, op, thread, idleUntil}) as what sandbox id
  * is kept for; info NULL: it is no longer kept. Written at once. Returns 0

@@ -51,6 +51,13 @@ http_res_t *api_run_decide (app_t *app, http_req_t *req, const json_t *record, c
 http_res_t *api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread,
                            json_t *tools, char *run_id);
 
+/* api_threads.c: /api/threads, a user's conversation threads. */
+http_res_t *api_threads_list (app_t *app, http_req_t *req);
+http_res_t *api_threads_create (app_t *app, http_req_t *req);
+http_res_t *api_threads_get (app_t *app, http_req_t *req);
+http_res_t *api_threads_rename (app_t *app, http_req_t *req);
+http_res_t *api_threads_delete (app_t *app, http_req_t *req);
+
 /* api_agui.c: POST /agui, AG-UI 1.0 over SSE. */
 http_res_t *api_agui (app_t *app, http_req_t *req);
 

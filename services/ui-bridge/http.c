@@ -377,7 +377,8 @@ s_preflight (http_t *self, http_req_t *req)
                                "origin '%s' is not in CAISSON_HTTP_CORS", origin ? origin : "");
     http_res_t *res = http_res_bytes (204, NULL, "", 0, false);
     if (res) {
-        http_res_header (res, "Access-Control-Allow-Methods", "GET, POST, DELETE, PUT, OPTIONS");
+        http_res_header (res, "Access-Control-Allow-Methods",
+                         "GET, POST, DELETE, PUT, PATCH, OPTIONS");
         http_res_header (res, "Access-Control-Allow-Headers",
                          "Authorization, Content-Type, X-Request-Id, Last-Event-ID, Accept");
         http_res_header (res, "Access-Control-Max-Age", "600");

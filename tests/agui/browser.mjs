@@ -5,6 +5,7 @@
 //   node browser.mjs BASE_URL TOKEN OUTDIR replay RUN_ID ARTIFACT_BYTES
 //   node browser.mjs BASE_URL TOKEN OUTDIR approval RUN_ID PATCH_LINE...
 //   node browser.mjs BASE_URL TOKEN OUTDIR run TASK
+//   node browser.mjs BASE_URL TOKEN OUTDIR thread FIRST FOLLOWUP ANSWER
 // Exits 0 when every expectation held, 1 with the reason otherwise.
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -137,6 +138,56 @@ try {
     const replay = await rendered(runId, "replay");
     if (JSON.stringify(live) !== JSON.stringify(replay))
       problems.push(`live and replay differ:\n${JSON.stringify(live)}\n${JSON.stringify(replay)}`);
+  } else if (scenario === "thread") {
+    // A conversation: the follow-up continues the thread (its request
+    // carries the threadId, and the scripted model answers ANSWER only when
+    // it was sent the first exchange); "New chat" starts another thread;
+    // the list shows both, latest first; after a reload, opening the first
+    // thread shows its whole conversation and a message continues it.
+    const [followup, answer] = more;
+    const posted = [];
+    page.on("request", (r) => {
+      if (r.method() === "POST" && r.url().endsWith("/api/runs")) posted.push(JSON.parse(r.postData()));
+    });
+    // the page forbids eval (CSP), so no waitForFunction: poll instead
+    const until = async (what, test) => {
+      for (let i = 0; i < 100; i++, await page.waitForTimeout(100)) if (await test()) return;
+      throw new Error("timed out waiting for " + what);
+    };
+    const threadIds = () => page.$$eval("#thread-list li", (els) => els.map((e) => e.dataset.thread));
+    const send = async (text, status) => {
+      const runs = (await page.$$("#transcript .run")).length;
+      await page.fill("#task", text);
+      await page.press("#task", "Enter");
+      await until("the run's box", async () => (await page.$$("#transcript .run")).length > runs);
+      await page.waitForSelector(`#transcript .run:last-child [data-kind=${status === "completed"
+        ? "complete" : "failed"}]`, { timeout: 30000 });
+    };
+    await send(arg, "completed");
+    await page.waitForSelector(`#thread-list li.active:has-text("${arg}")`, { timeout: 10000 });
+    const first = await page.getAttribute("#thread-list li.active", "data-thread");
+    await send(followup, "completed");
+    await page.waitForSelector(`#transcript .msg.assistant:has-text("${answer}")`, { timeout: 10000 });
+    if (posted[1]?.threadId !== first) problems.push("the follow-up did not name the thread: " + JSON.stringify(posted[1]));
+    if ((await page.$$("#transcript .msg.user")).length !== 2) problems.push("the first exchange left the page");
+    await shot("02-followup");
+    await page.click("#new-chat");
+    if ((await page.$$("#transcript .run")).length) problems.push("New chat kept the old conversation");
+    await send(followup, "failed");       // a new thread: nothing earlier to answer from
+    if (posted[2]?.threadId) problems.push("a new chat sent a threadId: " + posted[2].threadId);
+    await until("both threads listed, the new one first", async () => {
+      const ids = await threadIds();
+      return ids.length >= 2 && ids[0] !== first && ids[1] === first;
+    });
+    await shot("03-new-chat");
+    await page.reload();
+    await page.click(`#thread-list li[data-thread="${first}"]`, { timeout: 10000 });
+    await page.waitForSelector(`#transcript .msg.assistant:has-text("${answer}")`, { timeout: 10000 });
+    const users = await page.$$eval("#transcript .msg.user", (els) => els.map((e) => e.textContent));
+    if (JSON.stringify(users) !== JSON.stringify([arg, followup])) problems.push("reopened thread shows " + JSON.stringify(users));
+    await send(followup, "completed");
+    if (posted[3]?.threadId !== first) problems.push("a message in a reopened thread did not continue it");
+    await shot("04-reopened");
   } else {
     throw new Error("unknown scenario " + scenario);
   }

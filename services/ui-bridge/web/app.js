@@ -1,6 +1,7 @@
 // Caisson web UI: a chat with the agent (streamed text, tool-call cards,
-// approvals), a runs dashboard whose runs open and replay, and a sandbox
-// file browser. Plain browser JavaScript, no dependencies: the page works
+// approvals) held in conversation threads (a list beside the chat: a
+// message in an open thread continues it, "New chat" starts another), a
+// runs dashboard whose runs open and replay, and a sandbox file browser. Plain browser JavaScript, no dependencies: the page works
 // offline. The API needs a bearer token, so event streams are read with
 // fetch() rather than EventSource (which cannot send headers).
 "use strict";
@@ -39,6 +40,7 @@ $("#token-save").onclick = () => {
   localStorage.setItem("caissonToken", token);
   $("#login").hidden = true;
   refreshRuns();
+  refreshThreads();
 };
 if (!token) showLogin();
 
@@ -58,7 +60,8 @@ for (const b of document.querySelectorAll("nav button")) b.onclick = () => show(
 // provisional tail kept last on the page; the stored `plan` or `text`
 // replaces it, so the page ends as the stored transcript says, live or
 // replayed.
-let current = null;   // { runId, abort, tail, cards: Map, approvals: Map, lastSeq, planText, lastText }
+let current = null;   // { runId, abort, box, tail, cards: Map, approvals: Map, lastSeq, planText, lastText }
+let thread = null;    // the open thread's id: the next message continues it (null: a new chat)
 
 function setStatus(status) {
   const s = $("#run-status");
@@ -67,10 +70,11 @@ function setStatus(status) {
   $("#run-cancel").hidden = !["running", "awaiting_approval", "awaiting_tool_result"].includes(status);
 }
 
-// Adds node for the stored event (kind, seq) before the provisional tail.
+// Adds node for the stored event (kind, seq) before the provisional tail,
+// in the followed run's box (each run of a thread has its own).
 function add(node, kind, seq) {
   if (seq) { node.dataset.seq = seq; node.dataset.kind = kind; }
-  const t = $("#transcript");
+  const t = current && current.box ? current.box : $("#transcript");
   if (current && current.tail && current.tail.parentNode === t) t.insertBefore(node, current.tail);
   else t.append(node);
   return node;
@@ -180,7 +184,7 @@ function onEvent(kind, data, seq) {
   if (kind === "text_delta") {
     if (!current.tail) {
       current.tail = el("div", { class: "msg assistant streaming provisional" });
-      $("#transcript").append(current.tail);
+      current.box.append(current.tail);
     }
     current.tail.textContent += data.text ?? "";
     return;
@@ -191,6 +195,7 @@ function onEvent(kind, data, seq) {
   switch (kind) {
     case "run_started":
       setStatus("running");
+      if (data.threadId) setThread(data.threadId);
       if (data.task) add(el("div", { class: "msg user" }, data.task), kind, seq);
       break;
     case "plan":
@@ -229,6 +234,7 @@ function onEvent(kind, data, seq) {
       if (answer && answer !== current.lastText) add(el("div", { class: "msg assistant answer" }, data.answer));
       endApprovals();
       showArtifacts();
+      refreshThreads();
       break;
     }
     case "failed": {
@@ -239,6 +245,7 @@ function onEvent(kind, data, seq) {
         status === "cancelled" ? "event-note" : "error", kind, seq);
       endApprovals();
       showArtifacts();
+      refreshThreads();
       break;
     }
     case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`, "event-note", kind, seq); break;
@@ -272,7 +279,7 @@ async function showArtifacts() {
       el("a", { class: "download", href: url, download: downloadName(name, a.kind),
         onclick: (e) => download(e, url, downloadName(name, a.kind)) }, "download")), view));
   }
-  $("#transcript").append(box);
+  current.box.append(box);
 }
 
 function downloadName(name, kind) {
@@ -297,12 +304,15 @@ async function download(e, url, name) {
   } catch (err) { note(err.message, "error"); }
 }
 
-// Reads the run's event stream (history, then live) until it ends.
-async function follow(runId) {
+// Reads the run's event stream (history, then live) until it ends, into
+// a box of its own: below what the page shows (keep: the thread's earlier
+// runs) or alone.
+async function follow(runId, keep = false) {
   if (current && current.abort) current.abort.abort();
-  current = { runId, abort: new AbortController(), tail: null, cards: new Map(), approvals: new Map(),
+  const box = el("div", { class: "run", "data-run": runId });
+  current = { runId, abort: new AbortController(), box, tail: null, cards: new Map(), approvals: new Map(),
     lastSeq: 0, planText: null, lastText: null };
-  $("#transcript").replaceChildren();
+  if (keep) $("#transcript").append(box); else $("#transcript").replaceChildren(box);
   $("#run-title").textContent = "Run " + runId;
   setStatus("");
   let res;
@@ -343,11 +353,15 @@ $("#composer").onsubmit = async (e) => {
   if (!task) return;
   const body = { task };
   if ($("#model").value.trim()) body.model = $("#model").value.trim();
+  if (thread) body.threadId = thread;     // a message in an open thread continues it
   $("#send").disabled = true;
   try {
-    const { runId } = await api("POST", "/api/runs", body);
+    const { runId, threadId } = await api("POST", "/api/runs", body);
     $("#task").value = "";
-    follow(runId);
+    const continuing = !!thread;
+    setThread(threadId);
+    follow(runId, continuing);
+    refreshThreads();
   } catch (err) { note(err.message, "error"); }
   $("#send").disabled = false;
 };
@@ -359,6 +373,120 @@ $("#task").addEventListener("keydown", (e) => {
   }
 });
 $("#run-cancel").onclick = () => current && api("POST", `/api/runs/${current.runId}/cancel`).catch((e) => note(e.message, "error"));
+
+// ---- threads ---------------------------------------------------------------
+// The thread list (GET /api/threads, latest activity first); opening one
+// shows its runs from GET /api/threads/ID (a live last run is followed);
+// the next message continues it.
+let threadTitles = new Map();
+
+function setThread(id) {
+  thread = id || null;
+  $("#thread-title").textContent = thread ? threadTitles.get(thread) || "Conversation" : "New chat";
+  $("#thread-rename").hidden = $("#thread-delete").hidden = !thread;
+  for (const li of document.querySelectorAll("#thread-list li"))
+    li.classList.toggle("active", li.dataset.thread === thread);
+}
+
+function ago(us) {
+  const s = Math.max(0, Math.round((Date.now() - us / 1000) / 1000));
+  if (s < 60) return "just now";
+  if (s < 3600) return Math.floor(s / 60) + " min ago";
+  if (s < 86400) return Math.floor(s / 3600) + " h ago";
+  return new Date(us / 1000).toLocaleDateString();
+}
+
+async function refreshThreads() {
+  let page;
+  try { page = await api("GET", "/api/threads?limit=50"); } catch (e) { return; }
+  const list = $("#thread-list");
+  list.replaceChildren();
+  threadTitles = new Map();
+  for (const t of page.threads || []) {
+    threadTitles.set(t.thread, t.title || "(untitled)");
+    list.append(el("li", { "data-thread": t.thread, title: t.title || "", onclick: () => openThread(t.thread) },
+      el("span", { class: "title" }, t.title || "(untitled)"),
+      el("span", { class: "when" }, `${ago(t.lastActivity)} · ${t.runs} run${t.runs === 1 ? "" : "s"}`)));
+  }
+  setThread(thread);
+}
+
+// A past run of the thread from its stored turns: the task, the model's
+// texts, its tool calls, and how it ended when it did not complete.
+function pastRun(run) {
+  const box = el("div", { class: "run past", "data-run": run.run },
+    el("div", { class: "msg user" }, run.task || ""));
+  const calls = new Map();
+  let last = null;
+  for (const t of run.turns || []) {
+    if (t.kind === "text") { box.append(el("div", { class: "msg assistant" }, t.text || "")); last = (t.text || "").trim(); }
+    else if (t.kind === "tool_call") {
+      const state = el("span", { class: "state" }, "");
+      calls.set(t.toolCallId, state);
+      box.append(el("details", { class: "tool" }, el("summary", {}, (t.name || "") + " ", state)));
+    } else if (t.kind === "approval") box.append(el("div", { class: "event-note" }, `asked to approve ${t.name}`));
+    else if (t.kind === "tool_result") {
+      const state = calls.get(t.toolCallId);
+      if (state) { state.textContent = t.ok ? "ok" : "error"; state.className = "state " + (t.ok ? "ok" : "err"); }
+    }
+  }
+  if (run.status === "completed") {
+    if (run.answer && run.answer.trim() !== last) box.append(el("div", { class: "msg assistant answer" }, run.answer));
+  } else if (!["running", "awaiting_approval", "awaiting_tool_result"].includes(run.status))
+    box.append(el("div", { class: run.status === "cancelled" ? "event-note" : "error" },
+      `run ${(run.status || "").replace(/_/g, " ")}: ${run.failure || ""}`));
+  return box;
+}
+
+async function openThread(id) {
+  show("chat");
+  if (current && current.abort) current.abort.abort();
+  current = null;
+  let convo;
+  try { convo = await api("GET", `/api/threads/${encodeURIComponent(id)}`); } catch (e) {
+    $("#transcript").replaceChildren(el("div", { class: "error" }, e.message));
+    return;
+  }
+  threadTitles.set(id, convo.thread.title || "(untitled)");
+  setThread(id);
+  $("#transcript").replaceChildren();
+  const runs = convo.runs || [];
+  const last = runs[runs.length - 1];
+  const live = last && ["running", "awaiting_approval", "awaiting_tool_result"].includes(last.status);
+  for (const run of live ? runs.slice(0, -1) : runs) $("#transcript").append(pastRun(run));
+  if (convo.truncated) $("#transcript").append(el("div", { class: "event-note" }, "earlier turns left out"));
+  if (live) follow(last.run, true);
+  else {
+    $("#run-title").textContent = last ? "Run " + last.run : "New run";
+    setStatus(last ? last.status : "");
+  }
+  $("#transcript").lastElementChild?.scrollIntoView({ block: "end" });
+}
+
+$("#new-chat").onclick = () => {
+  if (current && current.abort) current.abort.abort();
+  current = null;
+  setThread(null);
+  $("#transcript").replaceChildren();
+  $("#run-title").textContent = "New run";
+  setStatus("");
+  $("#task").focus();
+};
+$("#thread-rename").onclick = async () => {
+  const title = prompt("Title of this conversation", threadTitles.get(thread) || "");
+  if (!title || !title.trim()) return;
+  try { await api("PATCH", `/api/threads/${encodeURIComponent(thread)}`, { title: title.trim() }); }
+  catch (e) { note(e.message, "error"); }
+  refreshThreads();
+};
+$("#thread-delete").onclick = async () => {
+  if (!confirm("Delete this conversation with its runs, transcripts and artifacts?")) return;
+  try {
+    await api("DELETE", `/api/threads/${encodeURIComponent(thread)}?confirm=${encodeURIComponent(thread)}`);
+    $("#new-chat").click();
+  } catch (e) { note(e.message, "error"); }
+  refreshThreads();
+};
 
 // ---- runs dashboard --------------------------------------------------------
 let nextPage = null;
@@ -425,4 +553,5 @@ $("#files-go").onclick = listFiles;
 $("#sandboxes-refresh").onclick = refreshSandboxes;
 
 fetch("/healthz").then((r) => r.json()).then((h) => { $("#who").textContent = h.status === "ok" ? "stack healthy" : "stack degraded"; }).catch(() => {});
+if (token) refreshThreads();
 if (location.pathname.startsWith("/runs/")) follow(location.pathname.slice(6));
