@@ -5,7 +5,8 @@
  * before its lease ends keeps its own sandboxes; one gone for good (kill
  * -9, never restarted) has its sandboxes adopted by a live replica once
  * its lease ends, so their ids keep working (exec sees the files, destroy
- * works) and the per-user limit counts them. */
+ * works) and the per-user limit counts them; started again, it takes a
+ * new id. */
 #define _GNU_SOURCE
 #include "sbx_client.h"
 #include "mpjson.h"
@@ -140,6 +141,7 @@ destroy_on (const char *inst, char *id)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_destroy, NULL);
     proto_set_str (&req->body.sandbox_destroy.sandbox_id, id);
+    req->env.op = true;         /* clean-up, whoever owns it */
     proto_msg_t *rep = call_to (inst, req);
     if (rep->type == PROTO_error)
         fail_msg ("destroy %s: %s: %s", id, rep->body.error.code, rep->body.error.message);
@@ -240,6 +242,13 @@ test_gone_for_good_adopted (void **state)
     if (!served)
         fail_msg ("sandbox %s of the dead replica %s was never served again", orphan, b);
     assert_int_equal (host_uid (b, orphan), uid);
+    /* Started again after that, the dead replica takes another id rather
+     * than fight for its old registry; the adopter keeps serving it. */
+    char again[64];
+    pb = start_replica (LEASE_S, again, sizeof again);
+    assert_string_not_equal (again, b);
+    assert_int_equal (host_uid (b, orphan), uid);
+    support_expect_clean_exit (pb);
     /* Its owner alone sees it, in a list of every sandbox the live one holds. */
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
     rep = call_to (s_a, req);
