@@ -415,6 +415,12 @@ bus_worker_defer (bus_worker_t *self)
     return p;
 }
 
+bool
+bus_worker_dispatching (const bus_worker_t *self)
+{
+    return self && self->current;
+}
+
 const proto_msg_t *
 bus_pending_request (const bus_pending_t *pending)
 {

@@ -77,6 +77,10 @@ bus_pending_t *bus_worker_defer (bus_worker_t *self);
  * keeps it for retries, and destroys rep and the slot. Returns 0 or -1. */
 int bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_t *rep);
 
+/* True while self's handler runs a request: which of a process's workers
+ * (one per instance it serves) a handler is answering for. */
+bool bus_worker_dispatching (const bus_worker_t *self);
+
 /* The deferred request's envelope (borrowed, body empty): the cause to
  * build its reply from with proto_msg_new. */
 const proto_msg_t *bus_pending_request (const bus_pending_t *pending);

@@ -225,8 +225,11 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
 {
     const proto_sandbox_list_t *l = &req->body.sandbox_list;
     json_t *want = mpjson_get (&l->labels, 2), *arr = json_array ();
+    /* Each instance lists its own (lists ask every instance and merge):
+     * an adopted registry's sandboxes through its instance's worker. */
+    sbx_home_t *home = sbx_adopt_current (m);
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
-        if (!visible (b) || !owned (b, req) || (want && !labels_match (b, want))
+        if (b->home != home || !visible (b) || !owned (b, req) || (want && !labels_match (b, want))
             || (l->user && strcmp (l->user, json_string_value (json_object_get (b->rec, "user")) ?: ""))
             || (l->status && strcmp (l->status, json_string_value (json_object_get (b->rec, "status")))))
             continue;

@@ -335,14 +335,21 @@ sbx_adopt_teardown (sbx_mgr_t *m)
     zlistx_destroy (&m->adopted);
 }
 
+sbx_home_t *
+sbx_adopt_current (sbx_mgr_t *m)
+{
+    for (sbx_home_t *h = zlistx_first (m->adopted); h; h = zlistx_next (m->adopted))
+        if (bus_worker_dispatching (h->worker))
+            return h;
+    return &m->own;
+}
+
 bus_pending_t *
 sbx_adopt_defer (sbx_mgr_t *m, bus_worker_t **worker)
 {
-    bus_pending_t *p = bus_worker_defer (*worker = svc_worker (m->svc));
-    for (sbx_home_t *h = zlistx_first (m->adopted); !p && h; h = zlistx_next (m->adopted))
-        if (h->worker)
-            p = bus_worker_defer (*worker = h->worker);
-    return p;
+    sbx_home_t *h = sbx_adopt_current (m);
+    *worker = h->worker ? h->worker : svc_worker (m->svc);
+    return bus_worker_defer (*worker);
 }
 
 bool

@@ -24,6 +24,9 @@
 int sbx_adopt_setup (sbx_mgr_t *m, char *err, size_t errlen);
 /* Stops the adopted registries' workers and releases them (after the loop). */
 void sbx_adopt_teardown (sbx_mgr_t *m);
+/* Inside a handler: the registry whose instance the current request was
+ * sent to (m->own for the service's own worker). */
+sbx_home_t *sbx_adopt_current (sbx_mgr_t *m);
 /* Inside a handler: defers the current request on whichever of m's
  * workers is dispatching it; *worker receives that worker. */
 bus_pending_t *sbx_adopt_defer (sbx_mgr_t *m, bus_worker_t **worker);
