@@ -229,7 +229,8 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
      * an adopted registry's sandboxes through its instance's worker. */
     sbx_home_t *home = sbx_adopt_current (m);
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
-        if (b->home != home || !visible (b) || !owned (b, req) || (want && !labels_match (b, want))
+        if (b->home != home || !visible (b) || !owned (b, req)
+            || (want && !labels_match (b, want))
             || (l->user && strcmp (l->user, json_string_value (json_object_get (b->rec, "user")) ?: ""))
             || (l->status && strcmp (l->status, json_string_value (json_object_get (b->rec, "status")))))
             continue;

@@ -104,8 +104,9 @@ uids_claim (sbx_home_t *home, char *err, size_t errlen)
             continue;
         snprintf (path, sizeof path, "%s/uids", home->dir);
         FILE *f = fopen (path, "we");
-        if (f && fprintf (f, "%llu %llu\n", (unsigned long long) (base + i * size),
-                          (unsigned long long) size) > 0 && fflush (f) == 0 && !fsync (fileno (f))) {
+        bool ok = f && fprintf (f, "%llu %llu\n", (unsigned long long) (base + i * size),
+                                (unsigned long long) size) > 0;
+        if (ok && fflush (f) == 0 && !fsync (fileno (f))) {
             home->uid_first = base + i * size;
             home->uid_count = size;
             rc = 0;
@@ -163,7 +164,7 @@ lease_lapsed (const char *dir)
         snprintf (path, sizeof path, "%s/lock", dir);
         if (stat (path, &st))
             return false;
-        until = (unsigned long long) st.st_mtime * 1000 + cfg_u64 ("CAISSON_SANDBOX_LEASE_S") * 1000;
+        until = ((unsigned long long) st.st_mtime + cfg_u64 ("CAISSON_SANDBOX_LEASE_S")) * 1000;
     }
     return now_ms () > until;
 }
@@ -282,6 +283,8 @@ tick (zloop_t *loop, int timer_id, void *arg)
     lease_renew (&m->own);
     for (sbx_home_t *h = zlistx_first (m->adopted); h; h = zlistx_next (m->adopted))
         lease_renew (h);
+    if (now_ms () < m->adopt_from)
+        return 0;
     char parent[1024];
     parent_dir (parent, sizeof parent);
     DIR *d = opendir (parent);
@@ -321,6 +324,7 @@ sbx_adopt_setup (sbx_mgr_t *m, char *err, size_t errlen)
                (unsigned long long) (m->own.uid_first + m->own.uid_count - 1));
     uint64_t lease = cfg_u64 ("CAISSON_SANDBOX_LEASE_S");
     lease_renew (&m->own);
+    m->adopt_from = now_ms () + lease * 1000;
     if (lease)
         zloop_timer (svc_loop (m->svc), lease * 1000 / 3 ?: 1, 0, tick, m);
     return 0;

@@ -29,6 +29,10 @@ typedef struct {
     svc_t *svc;
     sbx_home_t own;             /* this instance's registry */
     zlistx_t *adopted;          /* sbx_home_t *, adopted registries */
+    /* When it may first adopt (ms since the epoch): a lease after it
+     * started, so that after a whole deployment was down the other
+     * managers, starting too, take back their own registries first. */
+    uint64_t adopt_from;
     zhashx_t *boxes;            /* id -> box_t, of every registry served */
     zhashx_t *pending;          /* request id -> pend_t */
     char data[512];             /* $CAISSON_DATA */
