@@ -5,8 +5,8 @@
  * before its lease ends keeps its own sandboxes; one gone for good (kill
  * -9, never restarted) has its sandboxes adopted by a live replica once
  * its lease ends, so their ids keep working (exec sees the files, destroy
- * works) and the per-user limit counts them; started again, it takes a
- * new id. */
+ * works, through the bus and the CLI, listed once) and the per-user
+ * limit counts them; started again, it takes a new id. */
 #define _GNU_SOURCE
 #include "sbx_client.h"
 #include "mpjson.h"
@@ -275,6 +275,19 @@ test_gone_for_good_adopted (void **state)
      * instance the broker names and merge), and only there. */
     assert_int_equal (listed (b), 1);
     assert_int_equal (listed (s_a), 0);
+    /* The CLI routes by the id and merges every instance's list: once. */
+    static char out[8192];
+    const char *cli_exec[] = { "caisson", "sandbox", "exec", orphan, "--timeout", "20", "--",
+                               "cat", "kept.txt", NULL };
+    if (support_run (cli_exec, out, sizeof out))
+        fail_msg ("caisson sandbox exec %s after adoption: %s", orphan, out);
+    assert_string_equal (out, "before\n");
+    const char *cli_list[] = { "caisson", "sandbox", "ls", NULL };
+    if (support_run (cli_list, out, sizeof out))
+        fail_msg ("caisson sandbox ls: %s", out);
+    char *first = strstr (out, orphan);
+    assert_non_null (first);
+    assert_null (strstr (first + 1, orphan));
 
     /* The per-user limit (3 here) counts the adopted sandbox. */
     char *mine[2] = { create_on (s_a, "tester"), create_on (s_a, "tester") };
