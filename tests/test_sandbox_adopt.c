@@ -299,6 +299,14 @@ test_gone_for_good_adopted (void **state)
     proto_msg_destroy (&rep);
 
     destroy_on (b, orphan);
+    /* Its last sandbox gone, the adopted registry is removed (its uid
+     * range free again) and its instance no longer served. */
+    char dir[1024];
+    snprintf (dir, sizeof dir, "%s/sandbox-manager/%s", s_dir, b);
+    for (int i = 0; i < 100 && !access (dir, F_OK); i++)
+        zclock_sleep (50);
+    if (!access (dir, F_OK))
+        fail_msg ("%s is still there after its last sandbox was destroyed", dir);
     char *third = create_on (s_a, "tester");
     destroy_on (s_a, third);
     destroy_on (s_a, mine[0]);

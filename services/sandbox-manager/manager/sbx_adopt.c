@@ -274,15 +274,36 @@ try_adopt (sbx_mgr_t *m, const char *parent, const char *instance)
                "sandboxes, served as sandbox-manager.%s", instance, kept, instance);
 }
 
-/* Renews the leases of every registry served, and adopts lapsed ones. */
+/* True when no sandbox of m is kept in home. */
+static bool
+empty (sbx_mgr_t *m, const sbx_home_t *home)
+{
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
+        if (b->home == home)
+            return false;
+    return true;
+}
+
+/* Renews the leases of every registry served, lets go of adopted ones
+ * left with no sandbox (removed, their uid ranges free), and adopts
+ * lapsed ones. */
 static int
 tick (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop, (void) timer_id;
     sbx_mgr_t *m = arg;
     lease_renew (&m->own);
-    for (sbx_home_t *h = zlistx_first (m->adopted); h; h = zlistx_next (m->adopted))
-        lease_renew (h);
+    for (sbx_home_t *h = zlistx_first (m->adopted); h; h = zlistx_next (m->adopted)) {
+        if (!empty (m, h) || sbx_host_awaits (m, h->worker)) {
+            lease_renew (h);
+            continue;
+        }
+        clog_info (NULL, "registry %s: its last adopted sandbox is gone; removed", h->dir);
+        zlistx_detach_cur (m->adopted);
+        sbx_registry_destroy (&h->reg);
+        reclaim (h->dir);
+        home_free (&h);
+    }
     if (now_ms () < m->adopt_from)
         return 0;
     char parent[1024];

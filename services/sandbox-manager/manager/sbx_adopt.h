@@ -12,7 +12,8 @@
  * instance, started again, takes another id), takes back its sandboxes as
  * a restart would, and serves `sandbox-manager.<instance>` with a second
  * bus worker, so their ids keep working. A lapsed registry with no
- * sandboxes is removed instead, freeing its uid range. */
+ * sandboxes is removed instead, freeing its uid range, as is an adopted
+ * one once its last sandbox is gone. */
 #ifndef CAISSON_SBX_ADOPT_H
 #define CAISSON_SBX_ADOPT_H
 

@@ -472,6 +472,15 @@ sbx_host_forward (box_t *box, const proto_msg_t *req)
 }
 
 bool
+sbx_host_awaits (sbx_mgr_t *m, const bus_worker_t *worker)
+{
+    for (pend_t *p = zhashx_first (m->pending); p; p = zhashx_next (m->pending))
+        if (p->worker == worker)
+            return true;
+    return false;
+}
+
+bool
 sbx_host_pending (box_t *box, const char *request)
 {
     pend_t *p = zhashx_lookup (box->mgr->pending, request);

@@ -83,6 +83,8 @@ proto_msg_t *sbx_host_forward (box_t *box, const proto_msg_t *req);
 /* True when request (an envelope id) was forwarded to box's init and is
  * not answered yet. */
 bool sbx_host_pending (box_t *box, const char *request);
+/* True when a forwarded request waits for its answer through worker. */
+bool sbx_host_awaits (sbx_mgr_t *m, const bus_worker_t *worker);
 /* A `sandbox.info` for box, as the reply to req (NULL: an event). */
 proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);
 
