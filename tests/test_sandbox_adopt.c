@@ -172,26 +172,43 @@ listed (const char *inst)
     return n;
 }
 
-/* Sandboxes made on two replicas, interleaved, never share a host uid. */
+/* Sandboxes made on two replicas at once never share a host uid. */
 static void
 test_replicas_never_share_a_uid (void **state)
 {
     (void) state;
     char b[64];
     pid_t pb = start_replica ("30", b, sizeof b);
-    char *ids[4];
-    const char *on[4] = { s_a, b, s_a, b };
-    unsigned long uids[4];
-    for (int i = 0; i < 4; i++) {
-        ids[i] = create_on (on[i], i < 2 ? "u1" : "u2");
-        uids[i] = host_uid (on[i], ids[i]);
+    enum { N = 6 };
+    /* Every create sent before any answer: the replicas work at once. */
+    for (int i = 0; i < N; i++) {
+        proto_msg_t *req = proto_msg_new (PROTO_sandbox_create, NULL);
+        proto_set_str (&req->env.user, i % 3 == 0 ? "u1" : i % 3 == 1 ? "u2" : "u3");
+        req->body.sandbox_create.ttl_seconds = 600;
+        char addr[128];
+        snprintf (addr, sizeof addr, "sandbox-manager.%s", i % 2 ? b : s_a);
+        support_send (s_c, addr, req);
     }
-    for (int i = 0; i < 4; i++)
-        for (int k = i + 1; k < 4; k++)
+    char *ids[N], on[N][64];
+    unsigned long uids[N];
+    for (int i = 0; i < N; i++) {
+        proto_msg_t *rep = bus_client_recv (s_c, 30000, NULL);
+        assert_non_null (rep);
+        if (rep->type == PROTO_error)
+            fail_msg ("create: %s: %s", rep->body.error.code, rep->body.error.message);
+        assert_int_equal (rep->type, PROTO_sandbox_info);
+        ids[i] = strdup (rep->body.sandbox_info.sandbox_id);
+        proto_msg_destroy (&rep);
+        snprintf (on[i], sizeof on[i], "%.*s", (int) strcspn (ids[i], "-"), ids[i]);
+    }
+    for (int i = 0; i < N; i++)
+        uids[i] = host_uid (on[i], ids[i]);
+    for (int i = 0; i < N; i++)
+        for (int k = i + 1; k < N; k++)
             if (uids[i] == uids[k])
                 fail_msg ("%s (on %s) and %s (on %s) both run as host uid %lu", ids[i], on[i],
                           ids[k], on[k], uids[i]);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N; i++)
         destroy_on (on[i], ids[i]);
     support_expect_clean_exit (pb);
 }
