@@ -63,7 +63,10 @@ int bus_worker_set_routes (bus_worker_t *self, const bus_route_t *routes);
  * 0, or -1 (a missing key is logged, naming its file). */
 int bus_worker_start (bus_worker_t *self, zloop_t *loop);
 
-/* Tells the broker this worker is leaving, so no more requests come. */
+/* Tells the broker this worker is leaving, so no more requests come, and
+ * takes it off its loop (it sends no heartbeat and reads nothing more).
+ * Inside the loop, destroy it only once the loop has ended: zloop may
+ * still call it in the pass that stopped it. */
 void bus_worker_stop (bus_worker_t *self);
 
 /* Inside a handler only: takes the current request's reply slot, so the

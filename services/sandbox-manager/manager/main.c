@@ -293,10 +293,12 @@ setup (svc_t *svc)
         return -1;
     }
     m->adopted = zlistx_new ();
+    m->retired = zlistx_new ();
     if (sbx_adopt_setup (m, why, sizeof why)) {
         clog_error (NULL, "%s", why);
         sbx_registry_destroy (&m->own.reg);
         zlistx_destroy (&m->adopted);
+        zlistx_destroy (&m->retired);
         free (m);
         return -1;
     }

@@ -194,15 +194,18 @@ reclaim (const char *dir)
     rmdir (dir);
 }
 
+/* Lets go of an adopted registry. Its worker leaves the bus at once and is
+ * destroyed with the manager (zloop may still call it in this pass). */
 static void
-home_free (sbx_home_t **home_p)
+home_free (sbx_mgr_t *m, sbx_home_t **home_p)
 {
     sbx_home_t *h = *home_p;
     if (!h)
         return;
-    if (h->worker)
+    if (h->worker) {
         bus_worker_stop (h->worker);
-    bus_worker_destroy (&h->worker);
+        zlistx_add_end (m->retired, h->worker);
+    }
     sbx_registry_destroy (&h->reg);
     if (h->lock_fd >= 0)
         close (h->lock_fd);
@@ -231,7 +234,7 @@ try_adopt (sbx_mgr_t *m, const char *parent, const char *instance)
     /* Its own process, starting again, takes its slot first: it wins. */
     h->slot_fd = svc_ident_hold (cfg_str ("CAISSON_DATA"), "sandbox-manager", instance);
     if (h->slot_fd == -1) {
-        home_free (&h);
+        home_free (m, &h);
         return;
     }
     if (uids_read (h->dir, &h->uid_first, &h->uid_count)) {
@@ -240,7 +243,7 @@ try_adopt (sbx_mgr_t *m, const char *parent, const char *instance)
         h->uid_count = cfg_u64 ("CAISSON_SANDBOX_UID_COUNT");
     }
     if (!(h->reg = sbx_registry_new (h->dir))) {
-        home_free (&h);
+        home_free (m, &h);
         return;
     }
     size_t before = zhashx_size (m->boxes);
@@ -259,7 +262,7 @@ try_adopt (sbx_mgr_t *m, const char *parent, const char *instance)
                    h->dir);
         sbx_registry_destroy (&h->reg);
         reclaim (h->dir);
-        home_free (&h);
+        home_free (m, &h);
         return;
     }
     h->worker = bus_worker_new (cfg_str ("CAISSON_BUS"), "sandbox-manager", instance,
@@ -302,7 +305,7 @@ tick (zloop_t *loop, int timer_id, void *arg)
         zlistx_detach_cur (m->adopted);
         sbx_registry_destroy (&h->reg);
         reclaim (h->dir);
-        home_free (&h);
+        home_free (m, &h);
     }
     if (now_ms () < m->adopt_from)
         return 0;
@@ -356,8 +359,12 @@ sbx_adopt_teardown (sbx_mgr_t *m)
 {
     sbx_home_t *h;
     while ((h = zlistx_detach (m->adopted, NULL)))
-        home_free (&h);
+        home_free (m, &h);
     zlistx_destroy (&m->adopted);
+    bus_worker_t *w;
+    while ((w = zlistx_detach (m->retired, NULL)))
+        bus_worker_destroy (&w);
+    zlistx_destroy (&m->retired);
 }
 
 sbx_home_t *

@@ -29,6 +29,7 @@ typedef struct {
     svc_t *svc;
     sbx_home_t own;             /* this instance's registry */
     zlistx_t *adopted;          /* sbx_home_t *, adopted registries */
+    zlistx_t *retired;          /* bus_worker_t *, of registries let go */
     /* When it may first adopt (ms since the epoch): a lease after it
      * started, so that after a whole deployment was down the other
      * managers, starting too, take back their own registries first. */
