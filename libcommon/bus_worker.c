@@ -51,6 +51,7 @@ struct _bus_worker_t {
     zloop_t *loop;
     int timer;
     int64_t started;
+    bool stopped;               /* bus_worker_stop: off the loop, silent */
     int64_t heartbeat_ms;
     int64_t liveness;           /* heartbeats missed before giving up */
     int64_t broker_expiry;      /* when a silent broker is taken for dead */
@@ -126,6 +127,8 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop, (void) timer_id;
     bus_worker_t *self = arg;
     int64_t now = zclock_mono ();
+    if (self->stopped)
+        return 0;
     if (now >= self->broker_expiry) {
         clog_warn (NULL, "broker at %s silent; registering again", self->endpoint);
         send_ready (self);
@@ -176,7 +179,7 @@ bus_worker_destroy (bus_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     bus_worker_t *self = *self_p;
-    if (self->loop) {
+    if (self->loop && !self->stopped) {
         zloop_timer_end (self->loop, self->timer);
         if (self->sock)
             zloop_reader_end (self->loop, self->sock);
@@ -217,8 +220,16 @@ bus_worker_start (bus_worker_t *self, zloop_t *loop)
 void
 bus_worker_stop (bus_worker_t *self)
 {
-    if (self->sock)
+    if (self->sock && !self->stopped)
         send_command (self, MDP_DISCONNECT, 0, NULL, NULL);
+    /* Off the loop now; zloop drops a timer or reader only on its next
+     * pass, so one may still fire this pass, and does nothing. */
+    if (self->loop && !self->stopped) {
+        zloop_timer_end (self->loop, self->timer);
+        if (self->sock)
+            zloop_reader_end (self->loop, self->sock);
+    }
+    self->stopped = true;
 }
 
 int
@@ -415,6 +426,12 @@ bus_worker_defer (bus_worker_t *self)
     return p;
 }
 
+bool
+bus_worker_dispatching (const bus_worker_t *self)
+{
+    return self && self->current;
+}
+
 const proto_msg_t *
 bus_pending_request (const bus_pending_t *pending)
 {
@@ -457,6 +474,8 @@ s_on_input (zloop_t *loop, zsock_t *sock, void *arg)
     (void) loop, (void) sock;
     bus_worker_t *self = arg;
     busio_msg_t m;
+    if (self->stopped)
+        return 0;
     /* Drain what is queued: one zloop wake-up per batch, not per request. */
     for (int batch = 0; batch < 256; batch++) {
         if (busio_recv (self->raw, &m, ZMQ_DONTWAIT)) {

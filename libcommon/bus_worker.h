@@ -63,7 +63,10 @@ int bus_worker_set_routes (bus_worker_t *self, const bus_route_t *routes);
  * 0, or -1 (a missing key is logged, naming its file). */
 int bus_worker_start (bus_worker_t *self, zloop_t *loop);
 
-/* Tells the broker this worker is leaving, so no more requests come. */
+/* Tells the broker this worker is leaving, so no more requests come, and
+ * takes it off its loop (it sends no heartbeat and reads nothing more).
+ * Inside the loop, destroy it only once the loop has ended: zloop may
+ * still call it in the pass that stopped it. */
 void bus_worker_stop (bus_worker_t *self);
 
 /* Inside a handler only: takes the current request's reply slot, so the
@@ -76,6 +79,10 @@ bus_pending_t *bus_worker_defer (bus_worker_t *self);
 /* Sends rep (NULL: an `internal` error) as the answer to *pending_p,
  * keeps it for retries, and destroys rep and the slot. Returns 0 or -1. */
 int bus_worker_answer (bus_worker_t *self, bus_pending_t **pending_p, proto_msg_t *rep);
+
+/* True while self's handler runs a request: which of a process's workers
+ * (one per instance it serves) a handler is answering for. */
+bool bus_worker_dispatching (const bus_worker_t *self);
 
 /* The deferred request's envelope (borrowed, body empty): the cause to
  * build its reply from with proto_msg_new. */

@@ -308,7 +308,14 @@ static const cfg_entry_t table[] = {
       "First host uid given to sandboxes; each sandbox's root maps to its own uid from here." },
     { "CAISSON_SANDBOX_UID_COUNT", "65536", "sandbox-manager",
       "How many host uids from CAISSON_SANDBOX_UID_BASE sandboxes may use; a stored record "
-      "naming a uid outside the range is refused on restart." },
+      "naming a uid outside the range is refused on restart. With "
+      "CAISSON_STORE_PER_INSTANCE=1 each registry takes its own 64th of it." },
+    { "CAISSON_SANDBOX_LEASE_S", "30", "sandbox-manager",
+      "With CAISSON_STORE_PER_INSTANCE=1: how long a manager's registry stays its "
+      "own after it stops (renewed every third of this while it runs). A registry "
+      "no process holds whose lease has lapsed is adopted by a live manager, which "
+      "serves its sandboxes under their ids from then on. 0: this manager "
+      "adopts none, and its registry is never adopted." },
     { "CAISSON_SANDBOX_ROOT", "/", "sandbox-manager",
       "Directory whose usr, etc, opt (and lib, bin symlinks) form every sandbox's read-only "
       "root: the host's own, or a template root." },

@@ -116,6 +116,36 @@ svc_ident_keep (const char *data, const char *service, char id[64], int *fd, cha
     return -1;
 }
 
+int
+svc_ident_hold (const char *data, const char *service, const char *id)
+{
+    char path[PATH_MAX];
+    for (int slot = 1; slot <= SVC_IDENT_SLOTS; slot++) {
+        if (slot == 1)
+            snprintf (path, sizeof path, "%s/%s/instance", data, service);
+        else
+            snprintf (path, sizeof path, "%s/%s/instance-%d", data, service, slot);
+        int f = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (f < 0)
+            continue;
+        char buf[64];
+        ssize_t n = pread (f, buf, sizeof buf - 1, 0);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+            n--;
+        buf[n > 0 ? n : 0] = '\0';
+        if (strcmp (buf, id)) {
+            close (f);
+            continue;
+        }
+        if (flock (f, LOCK_EX | LOCK_NB)) {
+            close (f);
+            return -1;
+        }
+        return f;
+    }
+    return -2;
+}
+
 void
 svc_ident_hostname (char id[64])
 {

@@ -28,6 +28,14 @@
 int svc_ident_keep (const char *data, const char *service, char id[64], int *fd, char *err,
                     size_t errlen);
 
+/* Locks the slot of service in data whose file holds id, for a process
+ * that takes over what that id owned (sandbox-manager's adoption): while
+ * it holds the slot, a process of the service started on data takes
+ * another slot, so another id. Returns the locked file's descriptor
+ * (close-on-exec), -2 when no slot holds id, or -1 when a live process
+ * holds it (or it cannot be opened). */
+int svc_ident_hold (const char *data, const char *service, const char *id);
+
 /* Fills id (64 bytes) with the host name's letters and digits,
  * lower-cased (CAISSON_INSTANCE=@hostname): a container's host name
  * survives its restarts, though not its re-creation. */

@@ -19,3 +19,6 @@ add_dependencies(test_redteam_sandbox caisson caisson-bus caisson-event-log cais
 caisson_test(test_redteam_followup2 test_redteam_followup2.c sbx_client.c)
 add_dependencies(test_redteam_followup2 caisson caisson-bus caisson-sandbox-manager
                  caisson-sandbox-init)
+# issue 13: replicas on one data dir: disjoint uid ranges, leases, adoption.
+caisson_test(test_sandbox_adopt test_sandbox_adopt.c sbx_client.c)
+add_dependencies(test_sandbox_adopt caisson-bus caisson-sandbox-manager caisson-sandbox-init)

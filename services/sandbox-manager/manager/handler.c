@@ -9,6 +9,7 @@
  * (bus_worker_defer), so the loop never waits on a sandbox's process. */
 #define _GNU_SOURCE
 #include "sbx_mgr.h"
+#include "sbx_adopt.h"
 #include "sbx_cgroup.h"
 #include "cfg.h"
 #include "sandbox_id.h"
@@ -17,20 +18,22 @@
 
 #include <string.h>
 
-/* A host uid of the sandbox range that no sandbox of this manager holds. */
+/* A host uid of this registry's range that no sandbox of this manager
+ * holds (other registries' ranges are apart from it). */
 static uint64_t
 free_uid (sbx_mgr_t *m)
 {
-    uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE"), count = cfg_u64 ("CAISSON_SANDBOX_UID_COUNT");
+    sbx_home_t *own = &m->own;
+    uint64_t base = own->uid_first, count = own->uid_count;
     for (uint64_t tries = 0; tries < count; tries++) {
-        uint64_t uid = base + m->next_uid++ % count;
+        uint64_t uid = base + own->next_uid++ % count;
         bool used = false;
         for (box_t *b = zhashx_first (m->boxes); b && !used; b = zhashx_next (m->boxes))
             used = (uint64_t) json_integer_value (json_object_get (b->rec, "uid")) == uid;
         if (!used)
             return uid;
     }
-    return base + m->next_uid++ % count;
+    return base + own->next_uid++ % count;
 }
 
 static box_t *
@@ -38,6 +41,7 @@ box_new (sbx_mgr_t *m)
 {
     box_t *box = calloc (1, sizeof *box);
     box->mgr = m;
+    box->home = &m->own;
     box->fd = -1;
     box->spawn_fd = -1;
     sandbox_id_new (svc_instance (m->svc), box->id);   /* setup checked the instance */
@@ -221,8 +225,12 @@ list (sbx_mgr_t *m, const proto_msg_t *req)
 {
     const proto_sandbox_list_t *l = &req->body.sandbox_list;
     json_t *want = mpjson_get (&l->labels, 2), *arr = json_array ();
+    /* Each instance lists its own (lists ask every instance and merge):
+     * an adopted registry's sandboxes through its instance's worker. */
+    sbx_home_t *home = sbx_adopt_current (m);
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
-        if (!visible (b) || !owned (b, req) || (want && !labels_match (b, want))
+        if (b->home != home || !visible (b) || !owned (b, req)
+            || (want && !labels_match (b, want))
             || (l->user && strcmp (l->user, json_string_value (json_object_get (b->rec, "user")) ?: ""))
             || (l->status && strcmp (l->status, json_string_value (json_object_get (b->rec, "status")))))
             continue;
@@ -344,8 +352,7 @@ find (sbx_mgr_t *m, const proto_msg_t *req, const char *id, proto_msg_t **err)
     if (box && visible (box) && owned (box, req))
         return box;
     char owner[SANDBOX_ID_SIZE];
-    if (!box && !sandbox_id_instance (id, owner, sizeof owner)
-        && strcmp (owner, svc_instance (m->svc)))
+    if (!box && !sandbox_id_instance (id, owner, sizeof owner) && !sbx_adopt_serves (m, owner))
         *err = proto_error_new (req, PROTO_ERR_wrong_instance, "sandboxId: %s belongs to "
                                 "sandbox-manager instance '%s', not this one ('%s'); send to "
                                 "sandbox-manager.%s", id, owner, svc_instance (m->svc), owner);

@@ -8,6 +8,7 @@
  * tick. The requests are in handler.c; sandboxes in sbx_host.c. */
 #define _GNU_SOURCE
 #include "sbx_mgr.h"
+#include "sbx_adopt.h"
 #include "sbx_cgroup.h"
 #include "cfg.h"
 #include "sandbox_id.h"
@@ -42,19 +43,23 @@ safe_id (const char *id)
     return true;
 }
 
-/* Why a sealed record cannot be restored under the current settings, or
- * NULL: its host uid outside the sandbox range, a network mode no longer
- * allowed, limits above the maximums, no owner. */
+/* Why a sealed record of home cannot be restored under the current
+ * settings, or NULL: its host uid outside the sandbox range or its
+ * registry's part of it, a network mode no longer allowed, limits above
+ * the maximums, no owner. */
 static const char *
-invalid (json_t *rec, char *why, size_t len)
+invalid (const sbx_home_t *home, json_t *rec, char *why, size_t len)
 {
     uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
     uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE"), count = cfg_u64 ("CAISSON_SANDBOX_UID_COUNT");
     const char *net = json_string_value (json_object_get (rec, "network"));
-    if (!json_is_integer (json_object_get (rec, "uid")) || uid < base || uid - base >= count)
+    if (!json_is_integer (json_object_get (rec, "uid")) || uid < base || uid - base >= count
+        || uid < home->uid_first || uid - home->uid_first >= home->uid_count)
         snprintf (why, len, "uid %llu is outside the sandbox range %llu+%llu "
-                  "(CAISSON_SANDBOX_UID_BASE, CAISSON_SANDBOX_UID_COUNT)", (unsigned long long) uid,
-                  (unsigned long long) base, (unsigned long long) count);
+                  "(CAISSON_SANDBOX_UID_BASE, CAISSON_SANDBOX_UID_COUNT) or its registry's "
+                  "%llu+%llu", (unsigned long long) uid, (unsigned long long) base,
+                  (unsigned long long) count, (unsigned long long) home->uid_first,
+                  (unsigned long long) home->uid_count);
     else if (!net || (strcmp (net, "none") && strcmp (net, "host")))
         snprintf (why, len, "network '%s' is not a network mode", net ? net : "");
     else if (!strcmp (net, "host") && !cfg_u64 ("CAISSON_SANDBOX_ALLOW_HOST_NET"))
@@ -73,15 +78,19 @@ invalid (json_t *rec, char *why, size_t len)
 
 /* Keeps uids of stored sandboxes from being handed out again. */
 static void
-note_uid (sbx_mgr_t *m, json_t *rec)
+note_uid (sbx_home_t *home, json_t *rec)
 {
     uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
-    uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE");
-    if (uid >= base && uid - base + 1 > m->next_uid)
-        m->next_uid = uid - base + 1;
+    if (uid >= home->uid_first && uid - home->uid_first + 1 > home->next_uid)
+        home->next_uid = uid - home->uid_first + 1;
 }
 
-/* Takes back one stored sandbox of this instance; another instance's
+typedef struct {
+    sbx_mgr_t *m;
+    sbx_home_t *home;
+} load_t;
+
+/* Takes back one stored sandbox of home's instance; another instance's
  * record (its id names that instance, which alone answers for it) is
  * left as it is, though its uid stays taken. A record that is forged (its
  * seal does not hold) or no longer valid is not acted on: the sandbox is kept as
@@ -93,28 +102,30 @@ note_uid (sbx_mgr_t *m, json_t *rec)
 static void
 restore (const char *id, json_t *rec, const char *forged, void *arg)
 {
-    sbx_mgr_t *m = arg;
-    char why[300];
+    sbx_mgr_t *m = ((load_t *) arg)->m;
+    sbx_home_t *home = ((load_t *) arg)->home;
+    char why[400];
     if (!safe_id (id)) {
         clog_warn (NULL, "sandbox record with a malformed id (%zu bytes) ignored", strlen (id));
         return;
     }
-    if (!sandbox_id_of (id, svc_instance (m->svc))) {
+    if (!sandbox_id_of (id, home->instance)) {
         if (!forged && rec)
-            note_uid (m, rec);
+            note_uid (home, rec);
         m->foreign++;
         return;
     }
-    const char *bad = forged ? forged : invalid (rec, why, sizeof why);
+    const char *bad = forged ? forged : invalid (home, rec, why, sizeof why);
     box_t *box = calloc (1, sizeof *box);
     snprintf (box->id, sizeof box->id, "%s", id);
     box->mgr = m;
+    box->home = home;
     box->fd = -1;
     box->spawn_fd = -1;
     if (bad) {
         clog_warn (NULL, "sandbox %s: stored record refused: %s; marked broken, not restarted",
                    id, bad);
-        char reason[400];
+        char reason[500];
         snprintf (reason, sizeof reason, "record refused on restore: %s", bad);
         box->rec = forged || !rec ? json_pack ("{s:s, s:I}", "sandboxId", id, "createdAt",
                                                (json_int_t) zclock_time ())
@@ -130,18 +141,20 @@ restore (const char *id, json_t *rec, const char *forged, void *arg)
         return;
     }
     box->rec = json_deep_copy (rec);
-    note_uid (m, rec);
+    note_uid (home, rec);
     zhashx_insert (m->boxes, box->id, box);
 }
 
+/* Reconnects home's sandboxes to their inits, or starts again those whose
+ * init is gone. */
 static void
-reconnect_all (sbx_mgr_t *m)
+reconnect_all (sbx_mgr_t *m, sbx_home_t *home)
 {
     zlistx_t *keys = zhashx_keys (m->boxes);
     for (const char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
         box_t *box = zhashx_lookup (m->boxes, k);
         const char *st = json_string_value (json_object_get (box->rec, "status"));
-        if (!strcmp (st, "broken"))
+        if (box->home != home || !strcmp (st, "broken"))
             continue;
         if (sbx_host_connect (box) == 0) {
             clog_info (NULL, "sandbox %s: reconnected (%s)", k, st);
@@ -158,6 +171,20 @@ reconnect_all (sbx_mgr_t *m)
         }
     }
     zlistx_destroy (&keys);
+}
+
+void
+sbx_mgr_load (sbx_mgr_t *m, sbx_home_t *home)
+{
+    load_t load = { m, home };
+    sbx_registry_each (home->reg, restore, &load);
+    /* Refused records are stored again as what they now are (broken),
+     * once the registry is no longer being read. */
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
+        if (b->home == home
+            && !strcmp (json_string_value (json_object_get (b->rec, "status")) ?: "", "broken"))
+            sbx_registry_put (home->reg, b->id, b->rec);
+    reconnect_all (m, home);
 }
 
 static int
@@ -258,8 +285,20 @@ setup (svc_t *svc)
         free (m);
         return -1;
     }
-    char store[PATH_MAX];
-    if (svc_store_dir (svc, store, sizeof store) || !(m->reg = sbx_registry_new (store))) {
+    m->own.lock_fd = m->own.slot_fd = -1;
+    snprintf (m->own.instance, sizeof m->own.instance, "%s", svc_instance (svc));
+    if (svc_store_dir (svc, m->own.dir, sizeof m->own.dir)
+        || !(m->own.reg = sbx_registry_new (m->own.dir))) {
+        free (m);
+        return -1;
+    }
+    m->adopted = zlistx_new ();
+    m->retired = zlistx_new ();
+    if (sbx_adopt_setup (m, why, sizeof why)) {
+        clog_error (NULL, "%s", why);
+        sbx_registry_destroy (&m->own.reg);
+        zlistx_destroy (&m->adopted);
+        zlistx_destroy (&m->retired);
         free (m);
         return -1;
     }
@@ -271,13 +310,7 @@ setup (svc_t *svc)
     m->pending = zhashx_new ();
     zhashx_set_destructor (m->pending, (zhashx_destructor_fn *) zstr_free);
     svc_set_state (svc, m);
-    sbx_registry_each (m->reg, restore, m);
-    /* Refused records are stored again as what they now are (broken),
-     * once the registry is no longer being read. */
-    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
-        if (!strcmp (json_string_value (json_object_get (b->rec, "status")) ?: "", "broken"))
-            sbx_registry_put (m->reg, b->id, b->rec);
-    reconnect_all (m);
+    sbx_mgr_load (m, &m->own);
     zloop_timer (svc_loop (svc), 200, 0, sweep, m);
     zloop_timer (svc_loop (svc), 10, 0, refill, m);
     clog_info (NULL, "%zu sandboxes restored; sandboxes under %s/sandboxes",
@@ -300,7 +333,8 @@ teardown (svc_t *svc)
     sbx_host_bury (m);
     zlistx_destroy (&m->graves);
     zhashx_destroy (&m->pending);
-    sbx_registry_destroy (&m->reg);
+    sbx_adopt_teardown (m);
+    sbx_registry_destroy (&m->own.reg);
     free (m);
 }
 

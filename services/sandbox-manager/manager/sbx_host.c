@@ -8,6 +8,7 @@
  * same workspace), at most CAISSON_SANDBOX_HEAL_MAX times, then is broken. */
 #define _GNU_SOURCE
 #include "sbx_mgr.h"
+#include "sbx_adopt.h"
 #include "sbx_cgroup.h"
 #include "sbx_disk.h"
 #include "cfg.h"
@@ -28,6 +29,7 @@
 
 typedef struct {
     bus_pending_t *pending;
+    bus_worker_t *worker;       /* the worker the request came through */
     box_t *box;
 } pend_t;
 
@@ -65,7 +67,7 @@ publish (box_t *box)
 void
 sbx_host_save (box_t *box)
 {
-    sbx_registry_put (box->mgr->reg, box->id, box->rec);
+    sbx_registry_put (box->home->reg, box->id, box->rec);
     publish (box);
 }
 
@@ -79,7 +81,7 @@ fail_pending (box_t *box, proto_ecode_t code, const char *why)
         if (p->box != box)
             continue;
         const proto_msg_t *req = bus_pending_request (p->pending);
-        bus_worker_answer (svc_worker (m->svc), &p->pending,
+        bus_worker_answer (p->worker, &p->pending,
                            proto_error_new (req, code, "sandboxId: %s: %s", box->id, why));
         zhashx_delete (m->pending, k);
     }
@@ -166,7 +168,7 @@ on_init (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         if (p) {
             char key[CID_SIZE];
             snprintf (key, sizeof key, "%s", msg->env.cause);
-            bus_worker_answer (svc_worker (m->svc), &p->pending, msg);
+            bus_worker_answer (p->worker, &p->pending, msg);
             zhashx_delete (m->pending, key);
         } else
             proto_msg_destroy (&msg);
@@ -371,7 +373,7 @@ on_spawned (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     box_t *box = arg;
     if (sbx_host_spawn_finish (box) == 0) {
         json_object_set_new (box->rec, "status", json_string ("ready"));
-        sbx_registry_put (box->mgr->reg, box->id, box->rec);
+        sbx_registry_put (box->home->reg, box->id, box->rec);
     }
     return 0;
 }
@@ -413,7 +415,7 @@ sbx_host_destroy (box_t *box)
     sbx_disk_release (dir);
     set_status (box, "destroyed", NULL);
     publish (box);
-    sbx_registry_del (m->reg, box->id);
+    sbx_registry_del (box->home->reg, box->id);
     zlistx_add_end (m->graves, box->id);
     zhashx_delete (m->boxes, box->id);
 }
@@ -447,7 +449,7 @@ sbx_host_release (box_t *box)
     if (pid > 0)
         kill (pid, SIGKILL);
     sbx_cgroup_destroy (box->id);
-    sbx_registry_del (box->mgr->reg, box->id);
+    sbx_registry_del (box->home->reg, box->id);
     char dir[1024];
     snprintf (dir, sizeof dir, "%s/sandboxes/%s", box->mgr->data, box->id);
     sbx_disk_release (dir);
@@ -464,9 +466,18 @@ sbx_host_forward (box_t *box, const proto_msg_t *req)
         return proto_error_new (req, PROTO_ERR_sandbox_died, "sandboxId: %s: its init is gone", box->id);
     pend_t *p = calloc (1, sizeof *p);
     p->box = box;
-    p->pending = bus_worker_defer (svc_worker (box->mgr->svc));
+    p->pending = sbx_adopt_defer (box->mgr, &p->worker);
     zhashx_insert (box->mgr->pending, req->env.id, p);
     return BUS_DEFERRED;
+}
+
+bool
+sbx_host_awaits (sbx_mgr_t *m, const bus_worker_t *worker)
+{
+    for (pend_t *p = zhashx_first (m->pending); p; p = zhashx_next (m->pending))
+        if (p->worker == worker)
+            return true;
+    return false;
 }
 
 bool

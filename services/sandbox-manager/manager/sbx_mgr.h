@@ -7,20 +7,37 @@
 
 #include <czmq.h>
 #include <jansson.h>
+#include <limits.h>
 
 #include "sandbox_id.h"
 #include "sbx_registry.h"
 #include "sbx_wire.h"
 #include "svc.h"
 
+/* A registry this manager serves: its own, or one it adopted (sbx_adopt.h). */
+typedef struct {
+    char instance[64];          /* the instance its sandbox ids name */
+    char dir[PATH_MAX];
+    sbx_registry_t *reg;
+    uint64_t uid_first, uid_count;  /* its host uid range */
+    uint64_t next_uid;          /* where the search for a free uid starts */
+    int lock_fd, slot_fd;       /* adopted: its lock; its instance's slot, or -1 */
+    bus_worker_t *worker;       /* adopted: serves sandbox-manager.<instance> */
+} sbx_home_t;
+
 typedef struct {
     svc_t *svc;
-    sbx_registry_t *reg;
-    zhashx_t *boxes;            /* id -> box_t */
+    sbx_home_t own;             /* this instance's registry */
+    zlistx_t *adopted;          /* sbx_home_t *, adopted registries */
+    zlistx_t *retired;          /* bus_worker_t *, of registries let go */
+    /* When it may first adopt (ms since the epoch): a lease after it
+     * started, so that after a whole deployment was down the other
+     * managers, starting too, take back their own registries first. */
+    uint64_t adopt_from;
+    zhashx_t *boxes;            /* id -> box_t, of every registry served */
     zhashx_t *pending;          /* request id -> pend_t */
     char data[512];             /* $CAISSON_DATA */
     char initbin[4096];         /* caisson-sandbox-init beside this binary */
-    uint64_t next_uid;
     size_t foreign;             /* records of other instances, left alone */
     zlistx_t *graves;           /* ids of destroyed sandboxes still to clean up */
     /* request ids cancelled before they arrived (exec.cancel can overtake
@@ -33,6 +50,7 @@ typedef struct {
     char id[SANDBOX_ID_SIZE];
     json_t *rec;                /* the record, as stored */
     sbx_mgr_t *mgr;
+    sbx_home_t *home;           /* the registry that keeps its record */
     sbx_wire_t *wire;
     int fd;                     /* connection to init, or -1 */
     int spawn_fd;               /* the helper's pipe while it starts, or -1 */
@@ -66,8 +84,14 @@ proto_msg_t *sbx_host_forward (box_t *box, const proto_msg_t *req);
 /* True when request (an envelope id) was forwarded to box's init and is
  * not answered yet. */
 bool sbx_host_pending (box_t *box, const char *request);
+/* True when a forwarded request waits for its answer through worker. */
+bool sbx_host_awaits (sbx_mgr_t *m, const bus_worker_t *worker);
 /* A `sandbox.info` for box, as the reply to req (NULL: an event). */
 proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);
+
+/* Takes back home's stored sandboxes (main.c): the records of its
+ * instance, as a restart does; others are left alone (counted in foreign). */
+void sbx_mgr_load (sbx_mgr_t *m, sbx_home_t *home);
 
 /* Bus requests (handler.c): one row per request type, for svc_def_t. */
 extern const bus_route_t sbx_routes[];
