@@ -112,7 +112,7 @@ static void h_ended (void *a) { ((rec_t *) a)->ended++; }
 
 static const run_host_t s_host = {
     h_now_ms, h_clock_us, h_catalogue, h_model, h_model_cancel, h_tool, h_tool_cancel, h_preview,
-    h_wake, h_wake_cancel, h_emit, h_sandbox_done, h_save, h_ended,
+    h_wake, h_wake_cancel, h_emit, h_sandbox_done, h_save, h_ended, NULL,
 };
 
 static rec_t s_rec;

@@ -26,6 +26,7 @@ enum {
     DB_ARTIFACTS,   /* sha256 hex -> artifact record (JSON text) */
     DB_CHUNKS,      /* sha256 hex + be32 index -> up to 1 MiB of bytes */
     DB_REFS,        /* sha256 hex + run key -> "" (which runs use it) */
+    DB_MEMORY,      /* "u" user | "t" user NUL thread -> working memory (JSON text) */
     DB_COUNT
 };
 
@@ -80,6 +81,8 @@ proto_msg_t *reader_stats_get (const proto_msg_t *req, void *arg);
 proto_msg_t *artifact_put (const proto_msg_t *req, void *arg);
 proto_msg_t *artifact_get (const proto_msg_t *req, void *arg);
 proto_msg_t *transcript_get (const proto_msg_t *req, void *arg);
+proto_msg_t *memory_get (const proto_msg_t *req, void *arg);
+proto_msg_t *memory_put (const proto_msg_t *req, void *arg);
 
 /* Deletes runs started before cutoff_us, their events, and the artifacts
  * only they referenced. Returns how many runs went, or -1. */

@@ -4,8 +4,11 @@
 #include "run_int.h"
 #include "client_tools.h"
 #include "clog.h"
+#include "fence.h"
 #include "jsoncap.h"
+#include "memtool.h"
 #include "policy.h"
+#include "prompt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +273,61 @@ handed_off (run_t *r)
     r->mark_us = 0;
 }
 
+/* The conversation the model is shown: the run's own, after a user
+ * message with the working memory fenced as data when there is any (new). */
+static json_t *
+with_memory (run_t *r, const char *memory)
+{
+    if (!memory || !*memory)
+        return json_incref (r->messages);
+    fence_t *fence = fence_new ();
+    size_t max = r->mem_max ? r->mem_max : 8192;
+    char *fenced = fence ? fence_wrap (fence, "working_memory", memory, strlen (memory), max)
+                         : NULL;
+    char *text = fenced ? prompt_memory (fenced, (unsigned long long) r->mem_version,
+                                         strlen (memory), max) : NULL;
+    fence_destroy (&fence);
+    free (fenced);
+    if (!text) {
+        clog_error (r->id, "working memory left out of the request: no random nonce");
+        return json_incref (r->messages);
+    }
+    json_t *messages = json_pack ("[{s:s, s:s}]", "role", "user", "content", text);
+    free (text);
+    json_array_extend (messages, r->messages);
+    return messages;
+}
+
+/* Asks the model for the next turn over the catalogue cat, the client's
+ * tools and (when on) the memory tool, shown memory. */
+static void
+model_turn (run_t *r, const json_t *cat, const char *memory)
+{
+    r->steps++;
+    /* a shallow copy: the catalogue's entries are shared, not changed */
+    json_t *tools = json_copy ((json_t *) cat);
+    if (r->client_tools)
+        json_array_extend (tools, r->client_tools);
+    if (r->mem_on)
+        json_array_append_new (tools, memtool_spec (r->mem_max));
+    json_t *messages = with_memory (r, memory);
+    uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
+    r->phase = PHASE_MODEL;
+    int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,
+                             (uint64_t) run_deadline (r));
+    json_decref (tools);
+    json_decref (messages);
+    if (rc) {
+        r->phase = PHASE_IDLE;
+        run_end (r, PROTO_RUN_failed, "cannot start the model request");
+        return;
+    }
+    handed_off (r);
+    run_emit (r, EVK_step_started, EVK (step_started, .step = r->steps,
+                                    .overheadUs = r->overhead_us));
+    r->overhead_us = 0;
+}
+
 void
 run_call_model (run_t *r)
 {
@@ -289,25 +347,28 @@ run_call_model (run_t *r)
         run_end (r, PROTO_RUN_failed, why);
         return;
     }
-    r->steps++;
-    /* a shallow copy: the catalogue's entries are shared, not changed */
-    json_t *tools = json_copy ((json_t *) cat);
-    if (r->client_tools)
-        json_array_extend (tools, r->client_tools);
-    uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
-    r->phase = PHASE_MODEL;
-    int rc = r->host->model (r->arg, r->messages, tools, room < 8192 ? room : 8192,
-                             (uint64_t) run_deadline (r));
-    json_decref (tools);
-    if (rc) {
-        r->phase = PHASE_IDLE;
-        run_end (r, PROTO_RUN_failed, "cannot start the model request");
+    /* the working memory is read afresh for every turn: a person may
+     * have edited it since the last */
+    r->phase = PHASE_MEMORY;
+    if (r->host->memory && r->host->memory (r->arg) == 0)
         return;
-    }
-    handed_off (r);
-    run_emit (r, EVK_step_started, EVK (step_started, .step = r->steps,
-                                    .overheadUs = r->overhead_us));
-    r->overhead_us = 0;
+    r->mem_on = false;
+    model_turn (r, cat, NULL);
+}
+
+void
+run_memory_done (run_t *r, bool ok, const char *content, uint64_t version, uint64_t max)
+{
+    if (r->phase != PHASE_MEMORY || r->status != PROTO_RUN_running)
+        return;
+    r->phase = PHASE_IDLE;
+    const json_t *cat = catalogue (r);
+    if (!cat)
+        return;
+    r->mem_on = ok;
+    r->mem_version = ok ? version : 0;
+    r->mem_max = max;
+    model_turn (r, cat, ok ? content : NULL);
 }
 
 /* A tool call went out (client: the caller's own tool, now asked for):
@@ -322,15 +383,17 @@ call_made (run_t *r, const json_t *c, bool client)
     r->tool_calls++;
 }
 
+/* Sends call c with args (borrowed: the model's, or what the
+ * orchestrator's own tool makes of them). */
 static void
-send_call (run_t *r, json_t *c)
+send_call (run_t *r, json_t *c, const json_t *args)
 {
     char call_id[256];
     run_call_id (r, call_id, sizeof call_id);
     int64_t now = r->host->now_ms (r->arg), end = run_deadline (r);
     r->phase = PHASE_TOOL;
     int rc = r->host->tool (r->arg, call_id, json_string_value (json_object_get (c, "name")),
-                            json_object_get (c, "args"), end > now ? (uint64_t) (end - now) : 1);
+                            args, end > now ? (uint64_t) (end - now) : 1);
     if (!r->busy_tries)         /* a retry after `busy` is the same call */
         call_made (r, c, false);
     if (rc) {
@@ -364,8 +427,23 @@ retry_busy (run_t *r)
 void
 run_wake (run_t *r)
 {
+    json_t *c = json_array_get (r->calls, r->next);
     if (r->phase == PHASE_BUSY)
-        send_call (r, json_array_get (r->calls, r->next));
+        send_call (r, c, json_object_get (c, "args"));
+}
+
+/* The agent's updateWorkingMemory call changed the document: result is
+ * {version, bytes, scope, thread?}. Later replaces are checked against
+ * this version, and the change is an event. */
+static void
+memory_changed (run_t *r, const json_t *result)
+{
+    r->mem_version = (uint64_t) json_integer_value (json_object_get (result, "version"));
+    run_emit (r, EVK_working_memory_updated,
+              EVK (working_memory_updated, .scope = run_str_of (result, "scope") ?: "user",
+                   .thread = run_str_of (result, "thread"), .version = r->mem_version,
+                   .bytes = (uint64_t) json_integer_value (json_object_get (result, "bytes")),
+                   .by = "agent"));
 }
 
 void
@@ -386,7 +464,12 @@ run_tool_done (run_t *r, bool ok, bool busy, json_t *result, uint64_t duration_m
     if (!result)
         result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code", "bad_reply",
                             "message", "tool-runner answered with an unexpected message");
-    run_finish_call (r, json_array_get (r->calls, r->next), ok, result, duration_ms, served_by);
+    json_t *c = json_array_get (r->calls, r->next);
+    json_t *changed = ok && memtool_is (run_str_of (c, "name")) ? json_incref (result) : NULL;
+    run_finish_call (r, c, ok, result, duration_ms, served_by);
+    if (changed)
+        memory_changed (r, changed);
+    json_decref (changed);
     dispatch_next (r);
 }
 
@@ -474,6 +557,23 @@ dispatch_next (run_t *r)
                                                  "the arguments are not a JSON object"), 0, NULL);
             continue;
         }
+        if (memtool_is (name)) {
+            /* the orchestrator's own tool: the person's own document,
+             * no approval gate (the host runs it, not tool-runner) */
+            char why[256];
+            json_t *put = r->mem_on ? memtool_put (args, r->mem_version, why, sizeof why) : NULL;
+            if (!put) {
+                run_finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0,
+                                                         "error", "code", "bad_arguments",
+                                                         "message", r->mem_on ? why
+                                                         : "working memory is off for this run"),
+                                 0, NULL);
+                continue;
+            }
+            send_call (r, c, put);
+            json_decref (put);
+            return;
+        }
         if (client_tools_find (r->client_tools, name)) {
             /* the caller's own tool: no approval gate, since the caller
              * is the person's front end and runs it itself */
@@ -505,7 +605,7 @@ dispatch_next (run_t *r)
             r->host->save (r->arg);
             return;
         }
-        send_call (r, c);
+        send_call (r, c, args);
         return;
     }
     run_call_model (r);

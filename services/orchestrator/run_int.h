@@ -16,6 +16,7 @@ typedef enum {
     PHASE_MODEL,                /* a model turn */
     PHASE_TOOL,                 /* a tool call's answer */
     PHASE_BUSY,                 /* a wake, to send a `busy` call again */
+    PHASE_MEMORY,               /* the working memory, before a model turn */
 } phase_t;
 
 struct _run_t {
@@ -42,6 +43,10 @@ struct _run_t {
     int continues;              /* asks to continue since the last whole turn */
     phase_t phase;
     unsigned busy_tries;        /* `busy` answers to the call in flight so far */
+    /* working memory: read before each turn; the model's replace is
+     * checked against the version it was shown */
+    bool mem_on;
+    uint64_t mem_version, mem_max;
     int64_t tool_sent_us;
     /* orchestration overhead: time between getting control back (a model
      * turn or a tool result arrived) and handing it off again, reported
