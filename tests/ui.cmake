@@ -35,3 +35,10 @@ set_tests_properties(test_ui_procs PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIP
 caisson_test(test_redteam_arch test_redteam_arch.c)
 target_link_libraries(test_redteam_arch PRIVATE uibridge)
 add_dependencies(test_redteam_arch caisson-bus)
+# Working memory through the bus, HTTP, the CLI and runs on the scripted
+# model; the fence against hostile memory text (test_memory).
+caisson_test(test_memory test_memory.c ui_support.c)
+target_link_libraries(test_memory PRIVATE PkgConfig::CURL)
+add_dependencies(test_memory caisson caisson-bus caisson-event-log caisson-ui-bridge
+                 caisson-tool-runner caisson-orchestrator caisson-llm-replay)
+set_tests_properties(test_memory PROPERTIES TIMEOUT 300)

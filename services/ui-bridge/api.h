@@ -51,6 +51,10 @@ http_res_t *api_run_decide (app_t *app, http_req_t *req, const json_t *record, c
 http_res_t *api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread,
                            json_t *tools, char *run_id);
 
+/* api_memory.c: GET and PUT /api/memory, the user's working memory. */
+http_res_t *api_memory_get (app_t *app, http_req_t *req);
+http_res_t *api_memory_put (app_t *app, http_req_t *req);
+
 /* api_agui.c: POST /agui, AG-UI 1.0 over SSE. */
 http_res_t *api_agui (app_t *app, http_req_t *req);
 
