@@ -7,10 +7,13 @@
  * request carries it; a person's edit reaches the next run; errors the
  * model can act on; the model is shown it afresh at every step), the fence
  * (hostile text stays inside its fenced block, as the scripted model reads
- * it), and a restart of event-log. */
+ * it), the web UI's Memory view (headless Chromium), and a restart of
+ * event-log. */
 #include "support.h"
 #include "ui_support.h"
 #include "bus_client.h"
+#include "bus_tap.h"
+#include "evkind.h"
 #include "mpjson.h"
 
 #include <signal.h>
@@ -23,6 +26,7 @@ static pid_t s_bus, s_elog, s_bridge, s_replay, s_tools, s_orch;
 static const char *s_alice, *s_bob;
 static bus_client_t *s_client;
 static char s_out[1 << 16];
+static char s_last_run[CID_SIZE];   /* the run run_task started last */
 
 /* ---- the bus ---- */
 
@@ -109,8 +113,8 @@ run_task (const char *user, const char *task, char *reason, size_t len)
     proto_msg_t *rep = request ("orchestrator", req);
     if (rep->type != PROTO_run_started)
         fail_msg ("run.start: %s", rep->type == PROTO_error ? rep->body.error.message : "?");
-    char run[CID_SIZE];
-    snprintf (run, sizeof run, "%s", rep->body.run_started.run_id);
+    char *run = s_last_run;
+    snprintf (s_last_run, sizeof s_last_run, "%s", rep->body.run_started.run_id);
     proto_msg_destroy (&rep);
     static char status[32];
     for (int i = 0; i < 300; i++) {
@@ -343,6 +347,63 @@ test_run_round_trip (void **state)
     assert_non_null (strstr (reason, "expected one working_memory block, found 0"));
 }
 
+/* The data of the stored event of kind in run, or NULL (new). */
+static json_t *
+stored_event (const char *run, const char *kind)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_events_read, NULL);
+    req->env.op = true;
+    proto_set_str (&req->body.events_read.run, run);
+    proto_msg_t *rep = request ("event-log", req);
+    assert_int_equal (rep->type, PROTO_events_page);
+    char why[128];
+    json_t *events = mpjson_decode (rep->body.events_page.events.data,
+                                    rep->body.events_page.events.size, 32, why, sizeof why);
+    proto_msg_destroy (&rep);
+    json_t *found = NULL, *e;
+    size_t i;
+    json_array_foreach (events, i, e)
+        if (!found && !strcmp (support_json_str (e, "kind") ?: "", kind))
+            found = json_incref (json_object_get (e, "data"));
+    json_decref (events);
+    return found;
+}
+
+static void
+test_every_change_is_an_event (void **state)
+{
+    (void) state;
+    /* the agent's change: a stored event of its run */
+    expect_completed ("mike", "remember that my favourite colour is teal");
+    json_t *ev = stored_event (s_last_run, "working_memory_updated");
+    assert_non_null (ev);
+    char why[256];
+    if (evk_check ("working_memory_updated", ev, why, sizeof why))
+        fail_msg ("%s", why);
+    assert_string_equal (support_json_str (ev, "by"), "agent");
+    assert_string_equal (support_json_str (ev, "scope"), "user");
+    assert_int_equal (json_integer_value (json_object_get (ev, "version")), 1);
+    json_decref (ev);
+    /* every change, a person's too, is published on memory.<user>. */
+    bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), "memory.mike.");
+    assert_non_null (tap);
+    proto_msg_t *got = NULL;
+    char topic[256];
+    for (uint64_t v = 1; !got && v < 40; v++) {     /* until the subscription is live */
+        expect_doc (PUT ("mike", .content = "by hand", .version = v), v + 1, "by hand");
+        got = bus_tap_recv (tap, topic, sizeof topic, 250, NULL);
+    }
+    assert_non_null (got);
+    assert_string_equal (topic, "memory.mike.working_memory_updated");
+    assert_string_equal (got->body.event.kind, "working_memory_updated");
+    ev = mpjson_decode (got->body.event.data.data, got->body.event.data.size, 8, why, sizeof why);
+    assert_string_equal (support_json_str (ev, "by"), "user");
+    assert_int_equal (json_integer_value (json_object_get (ev, "bytes")), 7);
+    json_decref (ev);
+    proto_msg_destroy (&got);
+    bus_tap_destroy (&tap);
+}
+
 static void
 test_person_edit_reaches_next_run (void **state)
 {
@@ -383,6 +444,18 @@ test_fence_holds (void **state)
     expect_completed ("ivan", "summarize my working memory");
 }
 
+/* The web UI's Memory view in headless Chromium (tests/agui/memory_browser.mjs). */
+static void
+test_web_panel (void **state)
+{
+    (void) state;
+    if (access (getenv ("CHROMIUM") ? getenv ("CHROMIUM") : "/usr/bin/chromium", X_OK))
+        skip ();
+    const char *args[] = { "node", "memory_browser.mjs", ui_base, s_alice,
+                           CAISSON_BIN_DIR "/../ui-screenshots/memory", NULL };
+    assert_int_equal (support_run_node (args), 0);
+}
+
 static void
 test_survives_restart (void **state)
 {
@@ -404,9 +477,11 @@ main (void)
         cmocka_unit_test (test_http),
         cmocka_unit_test (test_cli),
         cmocka_unit_test (test_run_round_trip),
+        cmocka_unit_test (test_every_change_is_an_event),
         cmocka_unit_test (test_person_edit_reaches_next_run),
         cmocka_unit_test (test_model_errors),
         cmocka_unit_test (test_fence_holds),
+        cmocka_unit_test (test_web_panel),
         cmocka_unit_test (test_survives_restart),
     };
     return support_run_group_tests (tests, setup, teardown);
