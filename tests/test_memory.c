@@ -105,11 +105,12 @@ expect_doc (proto_msg_t *rep, uint64_t version, const char *content)
 /* Starts task as user on the scripted model and waits for its end;
  * returns its status (static) and, in reason, why when it failed. */
 static const char *
-run_task (const char *user, const char *task, char *reason, size_t len)
+run_task_on (const char *user, const char *thread, const char *task, char *reason, size_t len)
 {
     proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
     proto_set_str (&req->env.user, user);
     proto_set_str (&req->body.run_start.task, task);
+    proto_set_str (&req->body.run_start.thread_id, thread);
     proto_msg_t *rep = request ("orchestrator", req);
     if (rep->type != PROTO_run_started)
         fail_msg ("run.start: %s", rep->type == PROTO_error ? rep->body.error.message : "?");
@@ -137,6 +138,12 @@ run_task (const char *user, const char *task, char *reason, size_t len)
     }
     fail_msg ("run of '%s' never ended", task);
     return NULL;
+}
+
+static const char *
+run_task (const char *user, const char *task, char *reason, size_t len)
+{
+    return run_task_on (user, NULL, task, reason, len);
 }
 
 static void
@@ -468,6 +475,32 @@ test_survives_restart (void **state)
     expect_doc (mem_get ("judy", false, NULL, NULL), 1, "kept");
 }
 
+/* With CAISSON_MEMORY_SCOPE=thread a run reads its thread's document, not
+ * its user's (the last test: the orchestrator is restarted so). */
+static void
+test_thread_scope (void **state)
+{
+    (void) state;
+    assert_int_equal (support_stop (s_orch, SIGTERM, 5000), 0);
+    s_orch = support_spawn ("caisson-orchestrator",
+                            (const char *[]) { "CAISSON_MEMORY_SCOPE=thread", NULL });
+    support_await_service (s_client, "orchestrator");
+    bus_client_set_timeout (s_client, 5000, 2);
+    expect_doc (PUT ("nina", .content = "- user-wide note\n"), 1, "- user-wide note\n");
+    expect_doc (PUT ("nina", .thread = "th-nina", .content = "- prefers tabs here\n"), 1,
+                "- prefers tabs here\n");
+    char reason[512];
+    const char *status = run_task_on ("nina", "th-nina", "which indentation do I prefer?",
+                                      reason, sizeof reason);
+    if (strcmp (status, "completed"))
+        fail_msg ("%s: %s", status, reason);
+    /* a run on a new thread has that thread's (empty) document, not the user's */
+    status = run_task_on ("nina", "th-other", "do you know anything about me?", reason,
+                          sizeof reason);
+    if (strcmp (status, "completed"))
+        fail_msg ("%s: %s", status, reason);
+}
+
 int
 main (void)
 {
@@ -483,6 +516,7 @@ main (void)
         cmocka_unit_test (test_fence_holds),
         cmocka_unit_test (test_web_panel),
         cmocka_unit_test (test_survives_restart),
+        cmocka_unit_test (test_thread_scope),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
