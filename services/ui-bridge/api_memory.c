@@ -47,10 +47,13 @@ api_memory_put (app_t *app, http_req_t *req)
         while (i < sizeof allowed / sizeof allowed[0] && strcmp (allowed[i], key))
             i++;
         if (i == sizeof allowed / sizeof allowed[0]) {
+            /* key is in's: the answer is made before in goes */
+            http_res_t *res = http_res_error (400, "bad_value", "unknown field '%s': expected "
+                                              "content, mode, old, new, version, anyVersion",
+                                              key);
             json_decref (body);
             json_decref (in);
-            return http_res_error (400, "bad_value", "unknown field '%s': expected content, "
-                                   "mode, old, new, version, anyVersion", key);
+            return res;
         }
         json_object_set (body, key, v);
     }
