@@ -1295,6 +1295,35 @@ test_memory_read_each_turn (void **state)
     run_destroy (&r);
 }
 
+/* While a turn's tool calls run, the next turn's memory is read; a read
+ * more than a second old when the turn starts is read again. */
+static void
+test_memory_read_ahead (void **state)
+{
+    (void) state;
+    run_t *r = new_mem_run ();
+    run_advance (r);
+    run_memory_done (r, true, "v1", 1, 512);
+    model_says (r, NULL, "runCommand", "{\"command\":\"ls\"}", NULL, 10, 5);
+    assert_int_equal (s_rec.memories, 2);           /* asked beside the call */
+    assert_int_equal (s_rec.tools, 1);
+    run_memory_done (r, true, "v2", 2, 512);
+    tool_answers (r, 0);
+    assert_int_equal (s_rec.models, 2);             /* at once, with what was read */
+    assert_int_equal (s_rec.memories, 2);
+    assert_non_null (strstr (s_rec.first, "| v2\n"));
+    model_says (r, NULL, "runCommand", "{\"command\":\"ls\"}", NULL, 10, 5);
+    run_memory_done (r, true, "v3", 3, 512);
+    s_rec.clock_us += 2000000;                      /* the call took two seconds */
+    tool_answers (r, 0);
+    assert_int_equal (s_rec.memories, 4);           /* read again */
+    assert_int_equal (s_rec.models, 2);
+    run_memory_done (r, true, "v4", 4, 512);
+    assert_int_equal (s_rec.models, 3);
+    assert_non_null (strstr (s_rec.first, "| v4\n"));
+    run_destroy (&r);
+}
+
 static void
 test_memory_unreadable_or_cancelled (void **state)
 {
@@ -1362,6 +1391,7 @@ main (void)
         T (test_resume_awaiting),
         T (test_hostile_json),
         T (test_memory_read_each_turn),
+        T (test_memory_read_ahead),
         T (test_memory_unreadable_or_cancelled),
 #undef T
     };

@@ -16,6 +16,7 @@
 
 #define MAX_RESULT_TO_MODEL 65536
 static void dispatch_next (run_t *r);
+static bool memory_ask (run_t *r);
 
 run_t *
 run_alloc (const run_host_t *host, void *arg)
@@ -69,6 +70,7 @@ run_destroy (run_t **self_p)
     free (r->user);
     free (r->task);
     free (r->answer);
+    free (r->mem_text);
     json_decref (r->messages);
     json_decref (r->policy);
     json_decref (r->client_tools);
@@ -248,6 +250,15 @@ run_model_done (run_t *r, const llm_turn_t *t)
         r->calls = calls;
         r->next = 0;
         r->host->save (r->arg);
+        /* the next turn's memory is read while the calls run, unless
+         * one of them changes it */
+        size_t i;
+        json_t *c;
+        json_array_foreach (calls, i, c)
+            if (memtool_is (run_str_of (c, "name")))
+                break;
+        if (i == json_array_size (calls))
+            memory_ask (r);
         dispatch_next (r);
         return;
     }
@@ -328,6 +339,33 @@ model_turn (run_t *r, const json_t *cat, const char *memory)
     r->overhead_us = 0;
 }
 
+/* Asks the host for the working memory the next turn shows (once).
+ * False when the run has none. */
+static bool
+memory_ask (run_t *r)
+{
+    if (r->mem != MEM_NONE)
+        return true;
+    if (!r->host->memory || r->host->memory (r->arg))
+        return false;
+    r->mem = MEM_ASKED;
+    return true;
+}
+
+/* The next model turn, showing the memory read for it. */
+static void
+memory_turn (run_t *r, const json_t *cat)
+{
+    r->mem_on = r->mem_ok;
+    r->mem_version = r->mem_read_version;
+    r->mem_max = r->mem_read_max;
+    char *text = r->mem_text;
+    r->mem_text = NULL;
+    r->mem = MEM_NONE;
+    model_turn (r, cat, r->mem_on ? text : NULL);
+    free (text);
+}
+
 void
 run_call_model (run_t *r)
 {
@@ -347,11 +385,21 @@ run_call_model (run_t *r)
         run_end (r, PROTO_RUN_failed, why);
         return;
     }
-    /* the working memory is read afresh for every turn: a person may
-     * have edited it since the last */
-    r->phase = PHASE_MEMORY;
-    if (r->host->memory && r->host->memory (r->arg) == 0)
+    /* the working memory is read for every turn (a person may have
+     * edited it since the last), and a read older than MEM_FRESH_US again */
+    if (r->mem == MEM_READY && r->host->clock_us (r->arg) - r->mem_read_us > MEM_FRESH_US) {
+        free (r->mem_text);
+        r->mem_text = NULL;
+        r->mem = MEM_NONE;
+    }
+    if (r->mem == MEM_READY) {
+        memory_turn (r, cat);
         return;
+    }
+    if (memory_ask (r)) {
+        r->phase = PHASE_MEMORY;
+        return;
+    }
     r->mem_on = false;
     model_turn (r, cat, NULL);
 }
@@ -359,16 +407,21 @@ run_call_model (run_t *r)
 void
 run_memory_done (run_t *r, bool ok, const char *content, uint64_t version, uint64_t max)
 {
-    if (r->phase != PHASE_MEMORY || r->status != PROTO_RUN_running)
+    if (r->mem != MEM_ASKED)
         return;
+    r->mem = MEM_READY;
+    r->mem_ok = ok;
+    free (r->mem_text);
+    r->mem_text = ok ? strdup (content ? content : "") : NULL;
+    r->mem_read_version = ok ? version : 0;
+    r->mem_read_max = max;
+    r->mem_read_us = r->host->clock_us (r->arg);
+    if (r->phase != PHASE_MEMORY || r->status != PROTO_RUN_running)
+        return;             /* read ahead, while the turn's tool calls run */
     r->phase = PHASE_IDLE;
     const json_t *cat = catalogue (r);
-    if (!cat)
-        return;
-    r->mem_on = ok;
-    r->mem_version = ok ? version : 0;
-    r->mem_max = max;
-    model_turn (r, cat, ok ? content : NULL);
+    if (cat)
+        memory_turn (r, cat);
 }
 
 /* A tool call went out (client: the caller's own tool, now asked for):

@@ -9,6 +9,15 @@
 #define MAX_VERIFY_ROUNDS 2
 #define MAX_CONTINUES 2         /* asks to continue a turn cut at the output limit */
 
+/* The working memory read for the next model turn. */
+typedef enum {
+    MEM_NONE,                   /* none asked for */
+    MEM_ASKED,                  /* a read in flight */
+    MEM_READY,                  /* read: mem_text, at mem_read_us */
+} mem_read_t;
+
+#define MEM_FRESH_US 1000000    /* a read older than this is read again */
+
 /* What the run waits for while its status is `running`. */
 typedef enum {
     PHASE_IDLE,                 /* nothing: the next event is run_advance */
@@ -43,10 +52,16 @@ struct _run_t {
     int continues;              /* asks to continue since the last whole turn */
     phase_t phase;
     unsigned busy_tries;        /* `busy` answers to the call in flight so far */
-    /* working memory: read before each turn; the model's replace is
-     * checked against the version it was shown */
+    /* working memory: read for each turn (while the turn's tool calls run,
+     * when none of them changes it); mem_on, mem_version, mem_max: what
+     * the model was last shown (a replace is checked against it) */
     bool mem_on;
     uint64_t mem_version, mem_max;
+    mem_read_t mem;
+    bool mem_ok;
+    char *mem_text;
+    uint64_t mem_read_version, mem_read_max;
+    int64_t mem_read_us;
     int64_t tool_sent_us;
     /* orchestration overhead: time between getting control back (a model
      * turn or a tool result arrived) and handing it off again, reported

@@ -23,7 +23,8 @@ typedef struct {
     const llm_provider_t *provider;
     const char *model_name;     /* inside the run's model */
     llm_req_t *llm;
-    char tool_req[CID_SIZE];    /* tools.call (or memory.get/put) in flight, or "" */
+    char tool_req[CID_SIZE];    /* tools.call (or updateWorkingMemory's memory.put), or "" */
+    char mem_req[CID_SIZE];     /* memory.get in flight (beside a tool call), or "" */
     char preview_req[CID_SIZE]; /* a dry run's tools.call in flight, or "" */
     char preview_call[300];     /* its call_id */
     int wall_timer, wake_timer;
@@ -82,6 +83,8 @@ slot_destroy (slot_t **s_p)
         rpc_forget (self->rpc, s->tool_req);
     if (s->preview_req[0])
         rpc_forget (self->rpc, s->preview_req);
+    if (s->mem_req[0])
+        rpc_forget (self->rpc, s->mem_req);
     if (s->wall_timer >= 0)
         zloop_timer_end (self->loop, s->wall_timer);
     if (s->wake_timer >= 0)
@@ -329,7 +332,7 @@ static void
 on_memory_read (const proto_msg_t *reply, const char *error, void *arg)
 {
     slot_t *s = arg;
-    s->tool_req[0] = '\0';
+    s->mem_req[0] = '\0';
     wmem_read_done (reply, error, s->run);
 }
 
@@ -337,7 +340,7 @@ static int
 host_memory (void *arg)
 {
     slot_t *s = arg;
-    return wmem_read (s->host->wmem, s->run, on_memory_read, s, s->tool_req);
+    return wmem_read (s->host->wmem, s->run, on_memory_read, s, s->mem_req);
 }
 
 static void
