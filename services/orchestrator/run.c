@@ -1,14 +1,12 @@
 /* run: one run's state machine (see run.h). Its I/O is its host's: this
- * file calls nothing but the host's functions, client_tools, verify,
+ * file calls nothing but the host's functions, client_tools, memtool, verify,
  * policy and jansson. */
 #include "run_int.h"
 #include "client_tools.h"
 #include "clog.h"
-#include "fence.h"
 #include "jsoncap.h"
 #include "memtool.h"
 #include "policy.h"
-#include "prompt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +14,6 @@
 
 #define MAX_RESULT_TO_MODEL 65536
 static void dispatch_next (run_t *r);
-static bool memory_ask (run_t *r);
 
 run_t *
 run_alloc (const run_host_t *host, void *arg)
@@ -250,15 +247,7 @@ run_model_done (run_t *r, const llm_turn_t *t)
         r->calls = calls;
         r->next = 0;
         r->host->save (r->arg);
-        /* the next turn's memory is read while the calls run, unless
-         * one of them changes it */
-        size_t i;
-        json_t *c;
-        json_array_foreach (calls, i, c)
-            if (memtool_is (run_str_of (c, "name")))
-                break;
-        if (i == json_array_size (calls))
-            memory_ask (r);
+        run_mem_ahead (r, calls);
         dispatch_next (r);
         return;
     }
@@ -266,9 +255,8 @@ run_model_done (run_t *r, const llm_turn_t *t)
     run_answered (r, text);
 }
 
-/* The catalogue, or NULL with the run waiting for it. */
-static const json_t *
-catalogue (run_t *r)
+const json_t *
+run_catalogue (run_t *r)
 {
     const json_t *cat = r->host->catalogue (r->arg);
     if (!cat)
@@ -284,35 +272,8 @@ handed_off (run_t *r)
     r->mark_us = 0;
 }
 
-/* The conversation the model is shown: the run's own, after a user
- * message with the working memory fenced as data when there is any (new). */
-static json_t *
-with_memory (run_t *r, const char *memory)
-{
-    if (!memory || !*memory)
-        return json_incref (r->messages);
-    fence_t *fence = fence_new ();
-    size_t max = r->mem_max ? r->mem_max : 8192;
-    char *fenced = fence ? fence_wrap (fence, "working_memory", memory, strlen (memory), max)
-                         : NULL;
-    char *text = fenced ? prompt_memory (fenced, (unsigned long long) r->mem_version,
-                                         strlen (memory), max) : NULL;
-    fence_destroy (&fence);
-    free (fenced);
-    if (!text) {
-        clog_error (r->id, "working memory left out of the request: no random nonce");
-        return json_incref (r->messages);
-    }
-    json_t *messages = json_pack ("[{s:s, s:s}]", "role", "user", "content", text);
-    free (text);
-    json_array_extend (messages, r->messages);
-    return messages;
-}
-
-/* Asks the model for the next turn over the catalogue cat, the client's
- * tools and (when on) the memory tool, shown memory. */
-static void
-model_turn (run_t *r, const json_t *cat, const char *memory)
+void
+run_model_turn (run_t *r, const json_t *cat, const char *memory)
 {
     r->steps++;
     /* a shallow copy: the catalogue's entries are shared, not changed */
@@ -321,7 +282,7 @@ model_turn (run_t *r, const json_t *cat, const char *memory)
         json_array_extend (tools, r->client_tools);
     if (r->mem_on)
         json_array_append_new (tools, memtool_spec (r->mem_max));
-    json_t *messages = with_memory (r, memory);
+    json_t *messages = run_mem_messages (r, memory);
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
     r->phase = PHASE_MODEL;
     int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,
@@ -339,37 +300,10 @@ model_turn (run_t *r, const json_t *cat, const char *memory)
     r->overhead_us = 0;
 }
 
-/* Asks the host for the working memory the next turn shows (once).
- * False when the run has none. */
-static bool
-memory_ask (run_t *r)
-{
-    if (r->mem != MEM_NONE)
-        return true;
-    if (!r->host->memory || r->host->memory (r->arg))
-        return false;
-    r->mem = MEM_ASKED;
-    return true;
-}
-
-/* The next model turn, showing the memory read for it. */
-static void
-memory_turn (run_t *r, const json_t *cat)
-{
-    r->mem_on = r->mem_ok;
-    r->mem_version = r->mem_read_version;
-    r->mem_max = r->mem_read_max;
-    char *text = r->mem_text;
-    r->mem_text = NULL;
-    r->mem = MEM_NONE;
-    model_turn (r, cat, r->mem_on ? text : NULL);
-    free (text);
-}
-
 void
 run_call_model (run_t *r)
 {
-    const json_t *cat = catalogue (r);
+    const json_t *cat = run_catalogue (r);
     if (!cat)
         return;
     if (r->steps >= r->max.steps) {
@@ -385,43 +319,7 @@ run_call_model (run_t *r)
         run_end (r, PROTO_RUN_failed, why);
         return;
     }
-    /* the working memory is read for every turn (a person may have
-     * edited it since the last), and a read older than MEM_FRESH_US again */
-    if (r->mem == MEM_READY && r->host->clock_us (r->arg) - r->mem_read_us > MEM_FRESH_US) {
-        free (r->mem_text);
-        r->mem_text = NULL;
-        r->mem = MEM_NONE;
-    }
-    if (r->mem == MEM_READY) {
-        memory_turn (r, cat);
-        return;
-    }
-    if (memory_ask (r)) {
-        r->phase = PHASE_MEMORY;
-        return;
-    }
-    r->mem_on = false;
-    model_turn (r, cat, NULL);
-}
-
-void
-run_memory_done (run_t *r, bool ok, const char *content, uint64_t version, uint64_t max)
-{
-    if (r->mem != MEM_ASKED)
-        return;
-    r->mem = MEM_READY;
-    r->mem_ok = ok;
-    free (r->mem_text);
-    r->mem_text = ok ? strdup (content ? content : "") : NULL;
-    r->mem_read_version = ok ? version : 0;
-    r->mem_read_max = max;
-    r->mem_read_us = r->host->clock_us (r->arg);
-    if (r->phase != PHASE_MEMORY || r->status != PROTO_RUN_running)
-        return;             /* read ahead, while the turn's tool calls run */
-    r->phase = PHASE_IDLE;
-    const json_t *cat = catalogue (r);
-    if (cat)
-        memory_turn (r, cat);
+    run_mem_next_turn (r, cat);
 }
 
 /* A tool call went out (client: the caller's own tool, now asked for):
@@ -485,20 +383,6 @@ run_wake (run_t *r)
         send_call (r, c, json_object_get (c, "args"));
 }
 
-/* The agent's updateWorkingMemory call changed the document: result is
- * {version, bytes, scope, thread?}. Later replaces are checked against
- * this version, and the change is an event. */
-static void
-memory_changed (run_t *r, const json_t *result)
-{
-    r->mem_version = (uint64_t) json_integer_value (json_object_get (result, "version"));
-    run_emit (r, EVK_working_memory_updated,
-              EVK (working_memory_updated, .scope = run_str_of (result, "scope") ?: "user",
-                   .thread = run_str_of (result, "thread"), .version = r->mem_version,
-                   .bytes = (uint64_t) json_integer_value (json_object_get (result, "bytes")),
-                   .by = "agent"));
-}
-
 void
 run_tool_done (run_t *r, bool ok, bool busy, json_t *result, uint64_t duration_ms,
                const char *served_by)
@@ -521,7 +405,7 @@ run_tool_done (run_t *r, bool ok, bool busy, json_t *result, uint64_t duration_m
     json_t *changed = ok && memtool_is (run_str_of (c, "name")) ? json_incref (result) : NULL;
     run_finish_call (r, c, ok, result, duration_ms, served_by);
     if (changed)
-        memory_changed (r, changed);
+        run_mem_changed (r, changed);
     json_decref (changed);
     dispatch_next (r);
 }
@@ -597,7 +481,7 @@ dispatch_next (run_t *r)
         }
         /* whether a tool mutates is the catalogue's word: no call is
          * judged without it (a resumed run waits for it) */
-        const json_t *cat = catalogue (r);
+        const json_t *cat = run_catalogue (r);
         if (!cat)
             return;
         if (r->tool_calls >= r->max.tool_calls) {

@@ -96,6 +96,29 @@ void run_call_id (const run_t *r, char *buf, size_t len);
 /* Starts the next model turn, or ends the run when no budget is left. */
 void run_call_model (run_t *r);
 
+/* The catalogue, or NULL with the run waiting for it. */
+const json_t *run_catalogue (run_t *r);
+/* Asks the model for the next turn over the catalogue cat, the client's
+ * tools and (when on) the memory tool, showing memory (may be NULL). */
+void run_model_turn (run_t *r, const json_t *cat, const char *memory);
+
+/* run_mem.c */
+/* The conversation the model is shown: the run's own, after a user
+ * message with memory fenced as data when it is not empty (new). */
+json_t *run_mem_messages (run_t *r, const char *memory);
+/* Asks the host for the memory the next turn shows, once. False when the
+ * run has none. */
+bool run_mem_ask (run_t *r);
+/* The next model turn, once its memory is read (or asked for). */
+void run_mem_next_turn (run_t *r, const json_t *cat);
+/* A turn with calls was taken in: the next turn's memory is read while
+ * they run, unless one of them changes it. */
+void run_mem_ahead (run_t *r, const json_t *calls);
+/* The agent's updateWorkingMemory call changed the document (result:
+ * {version, bytes, scope, thread?}): later replaces are checked against
+ * this version, and the change is an event. */
+void run_mem_changed (run_t *r, const json_t *result);
+
 /* run_end.c */
 /* Ends the run (not completed); budget, check: what ran out or failed. */
 void run_end_with (run_t *r, proto_run_status_t status, const char *reason, const char *budget,
