@@ -167,8 +167,14 @@ write_doc (MDB_txn *txn, void *arg)
     const char *by = b->by && !strcmp (b->by, "agent") ? "agent" : "user";
     json_t *rec = json_pack ("{s:s, s:I, s:I, s:s}", "content", doc, "version",
                              (json_int_t) d->version + 1, "updated", (json_int_t) now, "by", by);
-    char *text = json_dumps (rec, JSON_COMPACT);
+    char *text = rec ? json_dumps (rec, JSON_COMPACT) : NULL;
     json_decref (rec);
+    if (!text) {                /* not UTF-8: refused before, so never expected */
+        d->ecode = PROTO_ERR_bad_format;
+        snprintf (d->why, sizeof d->why, "the working memory is not UTF-8 text");
+        free (doc);
+        return 0;
+    }
     MDB_val k = { d->keylen, d->key }, v = { strlen (text), text };
     rc = mdb_put (txn, store_dbi (d->el->store, DB_MEMORY), &k, &v, 0);
     free (text);
