@@ -241,6 +241,9 @@ function onEvent(kind, data, seq) {
       showArtifacts();
       break;
     }
+    case "working_memory_updated":
+      note(`working memory updated: version ${data.version}, ${data.bytes} bytes`, "event-note", kind, seq);
+      break;
     case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`, "event-note", kind, seq); break;
     default: break;
   }
