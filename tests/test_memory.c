@@ -104,11 +104,14 @@ expect_doc (proto_msg_t *rep, uint64_t version, const char *content)
 
 /* Starts task as user on the scripted model and waits for its end;
  * returns its status (static) and, in reason, why when it failed. */
+static const char *s_model;         /* the next runs' model (NULL: the default) */
+
 static const char *
 run_task_on (const char *user, const char *thread, const char *task, char *reason, size_t len)
 {
     proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
     proto_set_str (&req->env.user, user);
+    proto_set_str (&req->body.run_start.model, s_model);
     proto_set_str (&req->body.run_start.task, task);
     proto_set_str (&req->body.run_start.thread_id, thread);
     proto_msg_t *rep = request ("orchestrator", req);
@@ -411,6 +414,30 @@ test_every_change_is_an_event (void **state)
     bus_tap_destroy (&tap);
 }
 
+/* The Anthropic protocol carries the memory too; `caisson run` shows the
+ * agent's change; `caisson memory --thread` reaches a thread's document. */
+static void
+test_other_doors (void **state)
+{
+    (void) state;
+    s_model = "replay-anthropic/demo";
+    expect_completed ("frank", "what is my favourite colour?");
+    expect_completed ("olga", "remember that my favourite colour is teal");
+    s_model = NULL;
+    expect_doc (mem_get ("olga", false, NULL, NULL), 1,
+                "# About the person\n- favourite colour: teal\n");
+    const char *run[] = { "caisson", "run", "--user", "pete",
+                          "remember that my favourite colour is teal", NULL };
+    assert_int_equal (support_run (run, s_out, sizeof s_out), 0);
+    assert_non_null (strstr (s_out, "working memory updated: version 1, 44 bytes"));
+    const char *set[] = { "caisson", "memory", "set", "--user", "pete", "--thread", "th-p",
+                          "thread text", NULL };
+    assert_int_equal (support_run (set, s_out, sizeof s_out), 0);
+    expect_doc (mem_get ("pete", false, "th-p", NULL), 1, "thread text");
+    expect_doc (mem_get ("pete", false, NULL, NULL), 1,
+                "# About the person\n- favourite colour: teal\n");
+}
+
 static void
 test_person_edit_reaches_next_run (void **state)
 {
@@ -511,6 +538,7 @@ main (void)
         cmocka_unit_test (test_cli),
         cmocka_unit_test (test_run_round_trip),
         cmocka_unit_test (test_every_change_is_an_event),
+        cmocka_unit_test (test_other_doors),
         cmocka_unit_test (test_person_edit_reaches_next_run),
         cmocka_unit_test (test_model_errors),
         cmocka_unit_test (test_fence_holds),
