@@ -63,6 +63,7 @@ bench: build
 	./$(BUILD)/bin/bench-agent
 	./$(BUILD)/bin/bench-eventlog
 	./$(BUILD)/bin/bench-sandbox
+	./$(BUILD)/bin/bench-memory
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null

@@ -224,6 +224,11 @@ static const cfg_entry_t table[] = {
       "How long the sandboxes a completed run on a named thread created are kept for the "
       "thread's next runs, in seconds; a run alone (no thread_id) or one that did not "
       "complete destroys its sandboxes when it ends." },
+    { "CAISSON_RUN_LEASE_S", "30", "orchestrator",
+      "With CAISSON_STORE_PER_INSTANCE=1: how long an orchestrator's lease on its store "
+      "outlives it, in seconds (renewed every third of it). Once it has run out and no "
+      "process holds that store, a live orchestrator of the data dir adopts its unfinished "
+      "runs and kept sandboxes; one restarted sooner takes them up itself. 0 counts as 1." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },
@@ -241,6 +246,11 @@ static const cfg_entry_t table[] = {
       "1 lets an operator's run loosen the approval policy (`approval: auto`, "
       "`autoApprove` patterns not listed above); 0 refuses it. A non-operator's "
       "run may only tighten the policy and the budgets, whatever this says." },
+    { "CAISSON_EMBED_MODEL", "", "orchestrator",
+      "Embedding model for semantic recall, `provider/model` of a provider with an "
+      "OpenAI-compatible `/embeddings` endpoint (e.g. `openai/text-embedding-3-small`, "
+      "`ollama/nomic-embed-text`, `replay/embed` for the scripted model); empty: recall "
+      "ranks by words only (BM25), which is always on." },
     { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
       "Base URL of the scripted model for models named `replay/...`." },
     { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",

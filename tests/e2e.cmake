@@ -27,3 +27,10 @@ add_dependencies(test_restart caisson caisson-bus caisson-event-log caisson-sand
                  caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
                  caisson-llm-replay)
 set_tests_properties(test_restart PROPERTIES TIMEOUT 300)
+# Issue 13, stable identity: a run whose orchestrator is gone for good is
+# adopted by a live one once its lease ran out; kept thread sandboxes persist.
+caisson_test(test_adopt test_adopt.c)
+add_dependencies(test_adopt caisson caisson-bus caisson-event-log caisson-sandbox-manager
+                 caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
+                 caisson-llm-replay)
+set_tests_properties(test_adopt PROPERTIES TIMEOUT 300)

@@ -36,3 +36,6 @@ target_link_libraries(test_run PRIVATE orchrun)
 # The orchestrator's store in-process over a temporary LMDB.
 caisson_test(test_runstore test_runstore.c)
 target_link_libraries(test_runstore PRIVATE runstore)
+# Adoption's store side (runstore_take) and kept thread sandboxes.
+caisson_test(test_adopt_store test_adopt_store.c)
+target_link_libraries(test_adopt_store PRIVATE runstore)

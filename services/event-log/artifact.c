@@ -7,6 +7,7 @@
  * remaining run references. */
 #include "elog.h"
 #include "clog.h"
+#include "recall.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -323,6 +324,8 @@ drop_run (MDB_txn *txn, elog_t *el, const uint8_t rk[ELOG_RUN_KEY], json_t *rec)
                 rc = del_prefix (txn, store_dbi (st, DB_CHUNKS), hash, ELOG_HASH_HEX, NULL, NULL);
         }
     }
+    if (!rc)
+        rc = recall_forget_run (txn, store_dbi (st, DB_RECALL), (const char *) rk);
     MDB_val k = { ELOG_RUN_KEY, (void *) rk };
     return rc ? rc : mdb_del (txn, store_dbi (st, DB_RUNS), &k, NULL);
 }

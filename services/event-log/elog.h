@@ -4,7 +4,8 @@
  * journal.c appends (group commit, dedup, sequences, the run record
  * derived from events, publishing); reader.c answers the reading requests;
  * artifact.c keeps content-addressed blobs and applies retention;
- * transcript.c renders a run as JSON Lines or Markdown. */
+ * transcript.c renders a run as JSON Lines or Markdown; recall*.c keep
+ * each user's messages searchable (recall.h). */
 #ifndef CAISSON_ELOG_H
 #define CAISSON_ELOG_H
 
@@ -26,6 +27,7 @@ enum {
     DB_ARTIFACTS,   /* sha256 hex -> artifact record (JSON text) */
     DB_CHUNKS,      /* sha256 hex + be32 index -> up to 1 MiB of bytes */
     DB_REFS,        /* sha256 hex + run key -> "" (which runs use it) */
+    DB_RECALL,      /* the recall index (recall.h) */
     DB_MEMORY,      /* "u" user | "t" user NUL thread -> working memory (JSON text) */
     DB_COUNT
 };
@@ -81,6 +83,8 @@ proto_msg_t *reader_stats_get (const proto_msg_t *req, void *arg);
 proto_msg_t *artifact_put (const proto_msg_t *req, void *arg);
 proto_msg_t *artifact_get (const proto_msg_t *req, void *arg);
 proto_msg_t *transcript_get (const proto_msg_t *req, void *arg);
+proto_msg_t *recall_bus_search (const proto_msg_t *req, void *arg);
+proto_msg_t *recall_bus_vectors (const proto_msg_t *req, void *arg);
 proto_msg_t *memory_get (const proto_msg_t *req, void *arg);
 proto_msg_t *memory_put (const proto_msg_t *req, void *arg);
 

@@ -15,6 +15,7 @@
 #include "clog.h"
 #include "evkind.h"
 #include "mpjson.h"
+#include "recall.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -220,6 +221,8 @@ run_apply (MDB_txn *txn, elog_t *el, json_t *rec, const char *run, const item_t 
                                  json_boolean (json_is_true (json_object_get (d, "ok"))));
     }
     else if (k == EVK_resumed) {
+        /* an adopter takes the run over: clients route to it from now */
+        copy_field (rec, "orchestrator", d, "orchestrator");
         proto_run_status_t st = proto_run_status_lookup (json_string_value (
             json_object_get (d, "status")));
         if (st == PROTO_RUN_running || st == PROTO_RUN_awaiting_approval)
@@ -355,7 +358,10 @@ write_batch (MDB_txn *txn, void *arg)
         if ((rc = mdb_put (txn, store_dbi (el->store, DB_EVENTS), &ek, &ev, 0))
             || (rc = mdb_put (txn, store_dbi (el->store, DB_GLOBAL), &gk, &gv, MDB_APPEND))
             || (rc = mdb_put (txn, store_dbi (el->store, DB_IDS), &idk, &iv, 0))
-            || (rc = run_apply (txn, el, rec, run, it, env->env.ts)))
+            || (rc = run_apply (txn, el, rec, run, it, env->env.ts))
+            || (rc = recall_add_event (txn, store_dbi (el->store, DB_RECALL), rec, run,
+                                       it->run_seq, env->env.ts, it->kind, it->data.data,
+                                       it->data.size)))
             return rc;
     }
     for (size_t i = 0; i < self->nruns; i++) {

@@ -16,7 +16,7 @@
 #define RETENTION_EVERY_MS (3600 * 1000)
 
 static const char *const dbnames[DB_COUNT] = {
-    "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs", "memory"
+    "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs", "recall", "memory"
 };
 
 static int
@@ -123,6 +123,8 @@ static const bus_route_t routes[] = {
     { PROTO_transcript_get, transcript_get },
     { PROTO_artifact_put, artifact_put },
     { PROTO_artifact_get, artifact_get },
+    { PROTO_recall_search, recall_bus_search },
+    { PROTO_recall_vectors, recall_bus_vectors },
     { PROTO_memory_get, memory_get },
     { PROTO_memory_put, memory_put },
     BUS_ROUTES_END

@@ -1,7 +1,8 @@
 /* caisson-llm-replay: the scripted model. An HTTP server speaking OpenAI
  * Chat Completions (POST /v1/chat/completions) and Anthropic Messages
  * (POST /v1/messages), streaming replies from cassettes (cassette.h,
- * docs/llm-replay.md) with their latency, chunking and faults. Tests and
+ * docs/llm-replay.md) with their latency, chunking and faults, and
+ * deterministic embeddings (POST /v1/embeddings, embed.h). Tests and
  * the offline default (`caisson up` with no provider key) point the
  * orchestrator at it, so they exercise the production HTTP path.
  *
@@ -11,6 +12,7 @@
  * the end of each reply to the request that continues it, on GET /stats. */
 #include "xalloc.h"
 #include "cassette.h"
+#include "embed.h"
 #include "cfg.h"
 #include "clog.h"
 #include "gaps.h"
@@ -323,6 +325,23 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     return rc;
 }
 
+/* POST /v1/embeddings: deterministic vectors (embed.h). */
+static enum MHD_Result
+answer_embeddings (struct MHD_Connection *con, const upload_t *up)
+{
+    atomic_fetch_add (&s_requests, 1);
+    int status;
+    char *body = embed_answer (up->buf, up->len, &status);
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *rsp = MHD_create_response_from_buffer (strlen (body), body,
+                                                                MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (rsp, "Content-Type", "application/json");
+    enum MHD_Result rc = MHD_queue_response (con, (unsigned) status, rsp);
+    MHD_destroy_response (rsp);
+    return rc;
+}
+
 /* With CAISSON_LLM_REPLAY_KEY set, a request must carry that key the way
  * either protocol sends it. */
 static bool
@@ -376,10 +395,12 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
     }
     if (strcmp (method, "GET") == 0 && strcmp (url, "/stats") == 0)
         return answer_stats (con);
+    bool embeddings = strcmp (url, "/v1/embeddings") == 0;
     if (strcmp (method, "POST") != 0
-        || (!anthropic && strcmp (url, "/v1/chat/completions") != 0))
+        || (!anthropic && !embeddings && strcmp (url, "/v1/chat/completions") != 0))
         return answer_error (con, anthropic, 404,
-                             "unknown endpoint: use POST /v1/chat/completions or POST /v1/messages",
+                             "unknown endpoint: use POST /v1/chat/completions, /v1/messages "
+                             "or /v1/embeddings",
                              0);
     if (up->too_big)
         return answer_error (con, anthropic, 413, "request body larger than 16 MiB", 0);
@@ -387,7 +408,7 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
         atomic_fetch_add (&s_requests, 1);
         return answer_error (con, anthropic, 401, "invalid api key (scripted model)", 0);
     }
-    return play (con, up, anthropic);
+    return embeddings ? answer_embeddings (con, up) : play (con, up, anthropic);
 }
 
 static void

@@ -12,6 +12,7 @@
 #include "policy.h"
 #include "prompt.h"
 #include "runhost.h"
+#include "runlease.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ typedef struct {
     svc_t *svc;
     runstore_t *store;
     runhost_t *runs;
+    runlease_t *lease;          /* with a store per instance, else NULL */
     run_budgets_t defaults;
 } orch_t;
 
@@ -369,7 +371,13 @@ setup (svc_t *svc)
     clog_info (NULL, "default model %s%s", default_model (),
                strncmp (default_model (), "replay/", 7) == 0
                    ? " (the scripted model: no provider key is configured)" : "");
-    return runhost_resume (self->runs);
+    if (runhost_resume (self->runs))
+        return -1;
+    /* a store of its own: its lease, and the stores of those gone for good */
+    if (cfg_u64 ("CAISSON_STORE_PER_INSTANCE")
+        && !(self->lease = runlease_new (svc, self->store, self->runs)))
+        return -1;
+    return 0;
 }
 
 static void
@@ -378,6 +386,7 @@ teardown (svc_t *svc)
     orch_t *self = svc_state (svc);
     if (!self)
         return;
+    runlease_destroy (&self->lease);
     runhost_destroy (&self->runs);
     runstore_destroy (&self->store);
     free (self);

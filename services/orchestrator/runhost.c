@@ -556,17 +556,24 @@ adopt (runhost_t *self, slot_t *s)
  * resumes only the runs it owns: a run is addressed to its owner
  * (runroute.h), and another instance sharing the store answers for its
  * own. A snapshot with no owner (written before owners were kept) is
- * resumed by whoever finds it. */
+ * resumed by whoever finds it. A run already in memory is left as it is,
+ * so calling this again after an adoption (runlease.h) put more runs in
+ * the store resumes those alone. */
 int
 runhost_resume (runhost_t *self)
 {
     zlist_t *ids = runstore_live (self->store);
     if (!ids)
         return -1;
+    if (runhost_sbx_restore (self->sandboxes))
+        clog_error (NULL, "cannot read the sandboxes kept for threads");
+    const char *me = svc_instance (self->svc);
     for (char *id = zlist_first (ids); id; id = zlist_next (ids)) {
+        if (zhashx_lookup (self->runs, id))
+            continue;
         json_t *snap = runstore_load (self->store, id);
         const char *owner = json_string_value (json_object_get (snap, "owner"));
-        if (!snap || (owner && strcmp (owner, svc_instance (self->svc)) != 0)) {
+        if (!snap || (owner && strcmp (owner, me) != 0)) {
             json_decref (snap);
             continue;
         }
@@ -586,14 +593,16 @@ runhost_resume (runhost_t *self)
                      "the run's model is no longer known");
             continue;
         }
-        clog_info (id, "resumed after a restart (%s)", run_status (s->run));
-        emit (s, EVK_resumed, EVK (resumed, .status = run_status (s->run)), NULL, NULL);
+        clog_info (id, "resumed (%s)", run_status (s->run));
+        /* names this instance: event-log's record, and so every client's
+         * route to the run (runroute.h), follows it here */
+        emit (s, EVK_resumed, EVK (resumed, .status = run_status (s->run), .orchestrator = me),
+              NULL, NULL);
         run_advance (s->run);
     }
     zlist_destroy (&ids);
     return 0;
 }
-
 
 /* event-log answered run_started: the run goes on, or (not stored) is
  * dropped; the starter is told either way. */
@@ -686,7 +695,7 @@ runhost_new (svc_t *svc, runstore_t *store)
     self->store = store;
     self->loop = svc_loop (svc);
     self->rpc = rpc_new (self->loop, cfg_str ("CAISSON_BUS"));
-    self->sandboxes = self->rpc ? runhost_sbx_new (self->loop, self->rpc) : NULL;
+    self->sandboxes = self->rpc ? runhost_sbx_new (self->loop, self->rpc, store) : NULL;
     self->llm = llm_client_new (self->loop);
     self->wmem = self->rpc ? wmem_new (self->rpc) : NULL;
     self->runs = zhashx_new ();

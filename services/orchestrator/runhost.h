@@ -46,8 +46,10 @@ json_t *runhost_snapshot (runhost_t *self, const run_t *run);
 size_t runhost_live_of (runhost_t *self, const char *user);
 /* The tool catalogue, when loaded (borrowed), or NULL. */
 const json_t *runhost_catalogue (runhost_t *self);
-/* Resumes the store's unfinished runs that are this instance's. Returns
- * 0, or -1 when the store cannot be read. */
+/* Resumes the store's unfinished runs that are this instance's and not in
+ * memory yet (each emits `resumed` naming this instance), and takes up the
+ * sandboxes kept for threads. Returns 0, or -1 when the store cannot be
+ * read. */
 int runhost_resume (runhost_t *self);
 
 #endif

@@ -17,6 +17,7 @@ typedef struct {
 struct _runhost_sbx_t {
     zloop_t *loop;
     rpc_t *rpc;
+    runstore_t *store;          /* where kept sandboxes are written */
     zhashx_t *kept;             /* id -> kept_t * */
 };
 
@@ -36,7 +37,7 @@ kept_free (void **item)
 }
 
 runhost_sbx_t *
-runhost_sbx_new (zloop_t *loop, rpc_t *rpc)
+runhost_sbx_new (zloop_t *loop, rpc_t *rpc, runstore_t *store)
 {
     runhost_sbx_t *self = calloc (1, sizeof *self);
     if (!self || !(self->kept = zhashx_new ())) {
@@ -45,6 +46,7 @@ runhost_sbx_new (zloop_t *loop, rpc_t *rpc)
     }
     self->loop = loop;
     self->rpc = rpc;
+    self->store = store;
     zhashx_set_destructor (self->kept, kept_free);
     return self;
 }
@@ -78,6 +80,15 @@ destroy_now (runhost_sbx_t *self, const char *id, const char *user, bool op)
     proto_msg_destroy (&req);
 }
 
+/* Sandbox id is no longer kept, in memory or in the store. */
+static void
+forget (runhost_sbx_t *self, const char *id)
+{
+    if (runstore_keep_sandbox (self->store, id, NULL))
+        clog_error (NULL, "sandbox %s: cannot forget it in the store", id);
+    zhashx_delete (self->kept, id);
+}
+
 static int
 on_idle (zloop_t *loop, int timer_id, void *arg)
 {
@@ -87,31 +98,74 @@ on_idle (zloop_t *loop, int timer_id, void *arg)
     k->timer = -1;              /* a once timer: zloop ends it */
     clog_info (NULL, "sandbox %s: idle for thread %s; destroying it", k->id, k->thread);
     destroy_now (self, k->id, k->user, k->op);
-    zhashx_delete (self->kept, k->id);
+    forget (self, k->id);
+    return 0;
+}
+
+/* Keeps sandbox id in memory with its idle timer, ending at idle_until
+ * (ms since the epoch). Returns 0 or -1. */
+static int
+keep (runhost_sbx_t *self, const char *id, const char *user, bool op, const char *thread,
+      int64_t idle_until)
+{
+    kept_t *k = calloc (1, sizeof *k);
+    if (!k || !(k->id = strdup (id)) || !(k->user = strdup (user ? user : ""))
+        || !(k->thread = strdup (thread))) {
+        if (k)
+            k->timer = -1;
+        kept_free ((void **) &k);
+        return -1;
+    }
+    k->owner = self;
+    k->op = op;
+    int64_t left = idle_until - zclock_time ();
+    k->timer = zloop_timer (self->loop, left > 0 ? (size_t) left : 1, 1, on_idle, k);
+    zhashx_update (self->kept, id, k);
     return 0;
 }
 
 void
 runhost_sbx_done (runhost_sbx_t *self, const char *id, const char *user, bool op,
-                  const char *thread, bool keep)
+                  const char *thread, bool keep_it)
 {
-    zhashx_delete (self->kept, id);
-    if (!keep) {
+    if (!keep_it) {
+        if (zhashx_lookup (self->kept, id))
+            forget (self, id);
         destroy_now (self, id, user, op);
         return;
     }
-    kept_t *k = calloc (1, sizeof *k);
-    if (!k || !(k->id = strdup (id)) || !(k->user = strdup (user ? user : ""))
-        || !(k->thread = strdup (thread))) {
-        kept_free ((void **) &k);
+    int64_t until = zclock_time () + (int64_t) cfg_u64 ("CAISSON_RUN_SANDBOX_IDLE_S") * 1000;
+    /* written first: a restart still ends it once idle */
+    json_t *info = json_pack ("{s:s, s:b, s:s, s:I}", "user", user ? user : "", "op", op,
+                              "thread", thread, "idleUntil", (json_int_t) until);
+    if (!info || runstore_keep_sandbox (self->store, id, info)
+        || keep (self, id, user, op, thread, until)) {
+        clog_error (NULL, "sandbox %s: cannot keep it for thread %s", id, thread);
+        forget (self, id);
         destroy_now (self, id, user, op);
-        return;
     }
-    k->owner = self;
-    k->op = op;
-    uint64_t idle_ms = cfg_u64 ("CAISSON_RUN_SANDBOX_IDLE_S") * 1000;
-    k->timer = zloop_timer (self->loop, idle_ms ? idle_ms : 1, 1, on_idle, k);
-    zhashx_insert (self->kept, id, k);
+    json_decref (info);
+}
+
+int
+runhost_sbx_restore (runhost_sbx_t *self)
+{
+    json_t *all = runstore_kept_sandboxes (self->store);
+    if (!all)
+        return -1;
+    const char *id;
+    json_t *info;
+    json_object_foreach (all, id, info) {
+        const char *thread = json_string_value (json_object_get (info, "thread"));
+        if (zhashx_lookup (self->kept, id) || !thread)
+            continue;
+        if (keep (self, id, json_string_value (json_object_get (info, "user")),
+                  json_is_true (json_object_get (info, "op")), thread,
+                  json_integer_value (json_object_get (info, "idleUntil"))))
+            clog_error (NULL, "sandbox %s: cannot take it up again", id);
+    }
+    json_decref (all);
+    return 0;
 }
 
 void
@@ -119,7 +173,7 @@ runhost_sbx_used (runhost_sbx_t *self, const char *id, const char *thread)
 {
     kept_t *k = id ? zhashx_lookup (self->kept, id) : NULL;
     if (k && strcmp (k->thread, thread) == 0)
-        zhashx_delete (self->kept, id);
+        forget (self, id);
 }
 
 size_t

@@ -11,8 +11,8 @@
 
 #define THREAD_MAX_BYTES (256u << 10)
 
-enum { DB_RUNS, DB_LIVE, DB_THREADS, DB_OWNERS };
-static const char *const dbnames[] = { "runs", "live", "threads", "owners" };
+enum { DB_RUNS, DB_LIVE, DB_THREADS, DB_OWNERS, DB_SANDBOXES, DB_COUNT };
+static const char *const dbnames[] = { "runs", "live", "threads", "owners", "sandboxes" };
 
 struct _runstore_t {
     store_t *store;
@@ -41,7 +41,7 @@ runstore_new (const char *dir)
     runstore_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->store = store_new (dir, dbnames, 4, cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
+    self->store = store_new (dir, dbnames, DB_COUNT, cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
                              cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20, MDB_NOSYNC);
     self->staged = zhashx_new ();
     if (!self->store || !self->staged) {
@@ -272,4 +272,186 @@ runstore_live (runstore_t *self)
         zlist_destroy (&l.ids);
     }
     return l.ids;
+}
+
+typedef struct {
+    runstore_t *self;
+    size_t db;
+    zhashx_t *out;              /* key -> value text (freed by the hash) */
+} dump_t;
+
+static void
+text_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+/* A hash of key -> value text that frees its values. */
+static zhashx_t *
+texts_new (void)
+{
+    zhashx_t *h = zhashx_new ();
+    if (h)
+        zhashx_set_destructor (h, text_free);
+    return h;
+}
+
+static int
+dump_fn (MDB_txn *txn, void *arg)
+{
+    dump_t *d = arg;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open (txn, store_dbi (d->self->store, d->db), &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+        char *key = strndup (k.mv_data, k.mv_size), *val = strndup (v.mv_data, v.mv_size);
+        if (key && val)
+            zhashx_update (d->out, key, val);
+        else
+            free (val);
+        free (key);
+    }
+    mdb_cursor_close (cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+del_fn (MDB_txn *txn, void *arg)
+{
+    put_t *p = arg;
+    MDB_val k = { strlen (p->key), (void *) p->key };
+    int rc = mdb_del (txn, store_dbi (p->self->store, p->db), &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+runstore_keep_sandbox (runstore_t *self, const char *id, const json_t *info)
+{
+    if (info) {
+        char *text = json_dumps (info, JSON_COMPACT);
+        put_t p = { self, id, text, false, DB_SANDBOXES };
+        int rc = text ? store_write (self->store, put_fn, &p) : -1;
+        free (text);
+        return rc ? -1 : 0;
+    }
+    put_t p = { self, id, NULL, false, DB_SANDBOXES };
+    return store_write (self->store, del_fn, &p) ? -1 : 0;
+}
+
+json_t *
+runstore_kept_sandboxes (runstore_t *self)
+{
+    dump_t d = { self, DB_SANDBOXES, texts_new () };
+    json_t *out = json_object ();
+    if (!d.out || !out || store_read (self->store, dump_fn, &d)) {
+        zhashx_destroy (&d.out);
+        json_decref (out);
+        return NULL;
+    }
+    for (char *text = zhashx_first (d.out); text; text = zhashx_next (d.out)) {
+        json_t *info = json_loads (text, 0, NULL);
+        if (json_is_object (info))
+            json_object_set_new (out, zhashx_cursor (d.out), info);
+        else
+            json_decref (info);
+    }
+    zhashx_destroy (&d.out);
+    return out;
+}
+
+/* What one store gives another: the keys and values of a few dbs. */
+typedef struct {
+    runstore_t *self;
+    zhashx_t *dbs[DB_COUNT];    /* key -> value text, NULL for a db not moved */
+} moved_t;
+
+static int
+gather_fn (MDB_txn *txn, void *arg)
+{
+    moved_t *m = arg;
+    for (size_t db = 0; db < DB_COUNT; db++) {
+        dump_t d = { m->self, db, m->dbs[db] };
+        int rc = d.out ? dump_fn (txn, &d) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Puts what the other store had and this one lacks (MDB_NOOVERWRITE):
+ * a thread continued here meanwhile keeps its own conversation. */
+static int
+merge_fn (MDB_txn *txn, void *arg)
+{
+    moved_t *m = arg;
+    for (size_t db = 0; db < DB_COUNT; db++)
+        for (char *v = m->dbs[db] ? zhashx_first (m->dbs[db]) : NULL; v;
+             v = zhashx_next (m->dbs[db])) {
+            const char *key = zhashx_cursor (m->dbs[db]);
+            MDB_val k = { strlen (key), (void *) key }, val = { strlen (v), v };
+            int rc = mdb_put (txn, store_dbi (m->self->store, db), &k, &val, MDB_NOOVERWRITE);
+            if (rc && rc != MDB_KEYEXIST)
+                return rc;
+        }
+    return 0;
+}
+
+/* The other store gives up its unfinished runs and kept sandboxes. */
+static int
+release_fn (MDB_txn *txn, void *arg)
+{
+    runstore_t *from = arg;
+    int rc = mdb_drop (txn, store_dbi (from->store, DB_LIVE), 0);
+    return rc ? rc : mdb_drop (txn, store_dbi (from->store, DB_SANDBOXES), 0);
+}
+
+int
+runstore_take (runstore_t *self, runstore_t *from, const char *owner)
+{
+    zlist_t *ids = runstore_live (from);
+    if (!ids)
+        return -1;
+    int moved = 0, rc = 0;
+    for (char *id = zlist_first (ids); id && !rc; id = zlist_next (ids)) {
+        json_t *mine = runstore_load (self, id);
+        json_t *snap = mine ? NULL : runstore_load (from, id);
+        /* a copy here is newer: an adopter that crashed before the
+         * other store let go has resumed it since */
+        if (snap) {
+            json_object_set_new (snap, "owner", json_string (owner));
+            rc = runstore_put (self, id, snap, true);
+        }
+        moved += mine || snap;
+        json_decref (mine);
+        json_decref (snap);
+    }
+    zlist_destroy (&ids);
+    moved_t m = { from, { NULL } };
+    m.dbs[DB_THREADS] = texts_new ();
+    m.dbs[DB_OWNERS] = texts_new ();
+    m.dbs[DB_SANDBOXES] = texts_new ();
+    if (!m.dbs[DB_THREADS] || !m.dbs[DB_OWNERS] || !m.dbs[DB_SANDBOXES])
+        rc = -1;
+    /* this store first, then the other lets go: a crash between leaves
+     * both holding the runs, and the next adoption only lets go */
+    if (!rc)
+        rc = runstore_flush (self);
+    if (!rc)
+        rc = store_read (from->store, gather_fn, &m);
+    if (!rc) {
+        m.self = self;
+        rc = store_write (self->store, merge_fn, &m);
+    }
+    if (!rc)
+        rc = store_write (from->store, release_fn, from);
+    for (size_t db = 0; db < DB_COUNT; db++)
+        zhashx_destroy (&m.dbs[db]);
+    if (rc)
+        clog_error (NULL, "cannot take over another store's runs: %s",
+                    mdb_strerror (store_error (self->store) ?: store_error (from->store)));
+    return rc ? -1 : moved;
 }

@@ -5,7 +5,8 @@
  * the runs not finished (what a restart resumes), `threads` maps a thread
  * to its conversation after its last completed run, trimmed to a size the
  * model's context can take; `owners` maps a thread to the user who
- * started it (its conversation is theirs alone).
+ * started it (its conversation is theirs alone); `sandboxes` lists the
+ * sandboxes ended runs keep for their threads (runhost_sbx.h).
  *
  * Snapshots are staged and written in one transaction by runstore_flush
  * (the caller groups the transitions of a few ms into one write); loads
@@ -49,5 +50,21 @@ json_t *runstore_thread (runstore_t *self, const char *thread);
 /* Keeps messages as thread's conversation, the oldest exchanges dropped
  * to fit 256 KiB. Returns 0 or -1. */
 int runstore_save_thread (runstore_t *self, const char *thread, const json_t *messages);
+
+/* Keeps info (borrowed: {user, op, thread, idleUntil}) as what sandbox id
+ * is kept for; info NULL: it is no longer kept. Written at once. Returns 0
+ * or -1. */
+int runstore_keep_sandbox (runstore_t *self, const char *id, const json_t *info);
+/* The kept sandboxes: a new object, id -> info, or NULL when the store
+ * cannot be read. */
+json_t *runstore_kept_sandboxes (runstore_t *self);
+
+/* Adoption (runlease.h): takes over from's unfinished runs, their owner
+ * set to owner, with the threads, thread owners and kept sandboxes this
+ * store lacks; then from keeps none of its runs live and no sandboxes.
+ * This store is written first, so a crash between leaves both holding the
+ * runs, and taking again only lets go (a run already here is not
+ * overwritten). Returns how many runs from had live, or -1. */
+int runstore_take (runstore_t *self, runstore_t *from, const char *owner);
 
 #endif
