@@ -119,7 +119,7 @@ print (opts_t *o, const proto_msg_t *rep)
         free (s);
         json_decref (j);
     }
-    else if (o->command[0] == 's' && o->command[1] == 'h')
+    else if (!strcmp (o->command, "show"))
         fputs (m->content, stdout);
     else
         printf ("working memory: version %llu, %llu of %llu bytes\n",

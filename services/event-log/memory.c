@@ -289,9 +289,10 @@ memory_put (const proto_msg_t *req, void *arg)
     else {
         rep = reply (&d);
         announce (&d);
-        clog_info (req->env.corr, "working memory of %s%s%s: version %llu, %zu bytes, by %s",
+        clog_info (req->env.corr, "working memory of %s%s%s: version %llu, %zu bytes, by %s%s%s",
                    d.user, d.thread ? " thread " : "", d.thread ? d.thread : "",
-                   (unsigned long long) d.version, strlen (d.content), d.by);
+                   (unsigned long long) d.version, strlen (d.content), d.by,
+                   b->run ? " in run " : "", b->run ? b->run : "");
     }
     free (d.content);
     return rep;
