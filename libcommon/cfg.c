@@ -139,6 +139,14 @@ static const cfg_entry_t table[] = {
     { "CAISSON_EVENTLOG_RETENTION_DAYS", "0", "event-log",
       "Runs started more than this many days ago are deleted, with the artifacts "
       "only they referenced; 0 keeps everything." },
+    { "CAISSON_MEMORY_MAX_BYTES", "8192", "event-log",
+      "The most bytes a working memory document may hold; a longer one is refused "
+      "(`over_limit`). event-log enforces it and says it in every `memory` reply, which "
+      "is how the agent is told the limit." },
+    { "CAISSON_MEMORY_SCOPE", "user", "orchestrator",
+      "Which working memory document a run reads and updates: `user` (one per user, "
+      "shared by all their threads), `thread` (one per conversation thread) or `off` "
+      "(no working memory, no updateWorkingMemory tool)." },
     /* tool-runner */
     { "CAISSON_TOOLS_WRITE_GLOBS", "*", "tool-runner",
       "Comma-separated fnmatch globs (`*` crosses `/`), relative to a sandbox's "

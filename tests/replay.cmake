@@ -4,3 +4,7 @@
 caisson_test(test_replay test_replay.c)
 target_link_libraries(test_replay PRIVATE llmreplay PkgConfig::CURL)
 add_dependencies(test_replay caisson-llm-replay)
+# The fence (libcommon/fence.c) against hostile data, read back by the
+# scripted model's own reader (fencecheck.c) (test_fence).
+caisson_test(test_fence test_fence.c)
+target_link_libraries(test_fence PRIVATE llmreplay)

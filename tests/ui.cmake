@@ -43,3 +43,10 @@ target_link_libraries(test_threads PRIVATE PkgConfig::CURL)
 add_dependencies(test_threads caisson caisson-bus caisson-ui-bridge caisson-event-log
                  caisson-orchestrator caisson-llm-replay)
 set_tests_properties(test_threads PROPERTIES TIMEOUT 240)
+# Working memory through the bus, HTTP, the CLI and runs on the scripted
+# model; the fence against hostile memory text (test_memory).
+caisson_test(test_memory test_memory.c ui_support.c)
+target_link_libraries(test_memory PRIVATE PkgConfig::CURL)
+add_dependencies(test_memory caisson caisson-bus caisson-event-log caisson-ui-bridge
+                 caisson-tool-runner caisson-orchestrator caisson-llm-replay)
+set_tests_properties(test_memory PROPERTIES TIMEOUT 300 SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")

@@ -11,6 +11,7 @@
 #include "cfg.h"
 #include "cmd_events.h"
 #include "cmd_threads.h"
+#include "cmd_memory.h"
 #include "clog.h"
 #include "cmd_token.h"
 #include "cmd_tool.h"
@@ -58,6 +59,8 @@ static const char *usage =
     "  prs, pr ID                   the local forge's pull requests\n"
     "  run [--model M] [--thread T] [--json] \"TASK\"\n"
     "                               run an agent task, streaming it; exit 0 when completed\n"
+    "  memory show|edit|set|clear [--thread T] [--json] [TEXT|-]\n"
+    "                               the working memory: print, edit in $EDITOR, set, empty\n"
     "  approve|decline RUN CALL [--reason R]\n"
     "                               answer a run awaiting approval\n"
     "  sandbox create|ls|info|exec|write|read|rm|pause|resume ...\n"
@@ -421,6 +424,10 @@ main (int argc, char **argv)
     if (argc > 1 && cmd_threads_is (argv[1])) {
         cli_init ();
         return cmd_threads_main (argc, argv);
+    }
+    if (argc > 1 && !strcmp (argv[1], "memory")) {
+        cli_init ();
+        return cmd_memory_main (argc, argv);
     }
     bool tool = argc > 1 && (!strcmp (argv[1], "tool") || !strcmp (argv[1], "prs")
                              || !strcmp (argv[1], "pr"));

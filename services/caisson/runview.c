@@ -173,6 +173,11 @@ render (runview_t *self, const char *kind, const json_t *data)
             if (self->ask)
                 self->ask (self->arg, data);
             break;
+        case EVK_working_memory_updated:
+            printf ("   working memory updated: version %lld, %lld bytes\n",
+                    (long long) json_integer_value (json_object_get (data, "version")),
+                    (long long) json_integer_value (json_object_get (data, "bytes")));
+            break;
         case EVK_approval_decision:
             printf ("   %s%s%s\n", json_is_true (json_object_get (data, "approved")) ? "approved"
                                                                                 : "declined",

@@ -32,6 +32,7 @@ enum {
     DB_THREADS,     /* thread id -> thread record (JSON text) */
     DB_THREAD_ACT,  /* user NUL be64 lastActivity thread id -> "" (newest last) */
     DB_THREAD_RUNS, /* thread id NUL run key -> "" (its runs, in start order) */
+    DB_MEMORY,      /* "u" user | "t" user NUL thread -> working memory (JSON text) */
     DB_COUNT
 };
 
@@ -89,6 +90,8 @@ proto_msg_t *artifact_get (const proto_msg_t *req, void *arg);
 proto_msg_t *transcript_get (const proto_msg_t *req, void *arg);
 proto_msg_t *recall_bus_search (const proto_msg_t *req, void *arg);
 proto_msg_t *recall_bus_vectors (const proto_msg_t *req, void *arg);
+proto_msg_t *memory_get (const proto_msg_t *req, void *arg);
+proto_msg_t *memory_put (const proto_msg_t *req, void *arg);
 
 /* Deletes one run (its stored key rk and record rec): its events, record
  * and the artifacts no other run references. */

@@ -17,7 +17,7 @@
 
 static const char *const dbnames[DB_COUNT] = {
     "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs", "recall",
-    "threads", "thread_act", "thread_runs"
+    "threads", "thread_act", "thread_runs", "memory"
 };
 
 static int
@@ -137,6 +137,8 @@ static const bus_route_t routes[] = {
     { PROTO_thread_get, threads_get },
     { PROTO_thread_rename, threads_rename },
     { PROTO_thread_delete, threads_delete },
+    { PROTO_memory_get, memory_get },
+    { PROTO_memory_put, memory_put },
     BUS_ROUTES_END
 };
 

@@ -2,6 +2,7 @@
  * cassette.h and docs/llm-replay.md). */
 #define _GNU_SOURCE
 #include "cassette.h"
+#include "fencecheck.h"
 #include "cfg.h"
 #include "clog.h"
 
@@ -258,11 +259,14 @@ format_new (const char *format, ...)
  * mismatch returns a new message saying what was expected. */
 static char *
 check_expect (const json_t *expect, const json_t *results, const json_t *raw,
-              const json_t *offered)
+              const json_t *offered, const json_t *conv)
 {
     if (!expect)
         return NULL;
     char *msg = NULL;
+    json_t *fenced = json_object_get (expect, "fenced");
+    if (fenced && (msg = fencecheck (conv, fenced)))
+        return msg;
     const char *tool = json_string_value (json_object_get (expect, "tool"));
     const char *contains = json_string_value (json_object_get (expect, "contains"));
     const char *want = json_string_value (json_object_get (expect, "offered"));
@@ -282,6 +286,8 @@ check_expect (const json_t *expect, const json_t *results, const json_t *raw,
         if (!tool && !contains && !ok)
             return NULL;
     }
+    if (fenced && !tool && !contains && !ok)
+        return NULL;
     if (!last)
         return strdup ("expected a tool result in the request, found none");
     if (tool && strcmp (tool, json_string_value (json_object_get (last, "_name")) ?: "") != 0)
@@ -356,7 +362,7 @@ unknown_task (cassette_set_t *self, cassette_reply_t *reply)
 static void
 play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *results,
            const json_t *history, const json_t *raw, const json_t *offered,
-           cassette_reply_t *reply)
+           const json_t *conv, cassette_reply_t *reply)
 {
     json_t *turns = json_object_get (c->root, "turns");
     json_t *turn = json_array_get (turns, idx);
@@ -371,7 +377,7 @@ play_turn (cassette_set_t *self, cassette_t *c, size_t idx, const json_t *result
     if (alt && json_is_true (json_object_get (last, "declined")))
         turn = alt;
     else if ((reply->error = check_expect (json_object_get (turn, "expect"), results, raw,
-                                              offered))) {
+                                              offered, conv))) {
         reply->status = 400;
         return;
     }
@@ -468,7 +474,7 @@ cassette_set_play (cassette_set_t *self, const json_t *conv, const json_t *offer
         }
         json_decref (r);
     }
-    play_turn (self, c, assistants, results, history, raw, offered, reply);
+    play_turn (self, c, assistants, results, history, raw, offered, conv, reply);
     json_decref (results);
     json_decref (history);
     json_decref (raw);

@@ -1,5 +1,6 @@
 /* client_tools: checks the caller's own tools (see client_tools.h). */
 #include "client_tools.h"
+#include "memtool.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +28,11 @@ client_tools_clash (const json_t *client, const json_t *catalogue, char *why, si
     json_t *t;
     json_array_foreach (client, i, t) {
         const char *name = json_string_value (json_object_get (t, "name"));
+        if (memtool_is (name)) {
+            snprintf (why, whylen, "client_tools[%zu].name: '%s' is the orchestrator's own tool",
+                      i, name);
+            return -1;
+        }
         if (client_tools_find (catalogue, name)) {
             snprintf (why, whylen, "client_tools[%zu].name: '%s' is one of tool-runner's tools",
                       i, name);

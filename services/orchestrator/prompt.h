@@ -4,7 +4,9 @@
 #ifndef CAISSON_PROMPT_H
 #define CAISSON_PROMPT_H
 
-#define PROMPT_VERSION "caisson-agent-1"
+#include <stddef.h>
+
+#define PROMPT_VERSION "caisson-agent-2"
 
 /* The system prompt text (static). */
 const char *prompt_system (void);
@@ -15,5 +17,9 @@ const char *prompt_system (void);
  * (its arguments are not whole JSON), so the model is told to make it
  * again. */
 const char *prompt_continue (void);
+
+/* The user message that carries the working memory into a model request:
+ * fenced (a fenced block from fence_wrap), its version and size (new). */
+char *prompt_memory (const char *fenced, unsigned long long version, size_t bytes, size_t max);
 
 #endif

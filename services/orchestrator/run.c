@@ -1,10 +1,11 @@
 /* run: one run's state machine (see run.h). Its I/O is its host's: this
- * file calls nothing but the host's functions, client_tools, verify,
+ * file calls nothing but the host's functions, client_tools, memtool, verify,
  * policy and jansson. */
 #include "run_int.h"
 #include "client_tools.h"
 #include "clog.h"
 #include "jsoncap.h"
+#include "memtool.h"
 #include "policy.h"
 
 #include <stdio.h>
@@ -66,6 +67,7 @@ run_destroy (run_t **self_p)
     free (r->user);
     free (r->task);
     free (r->answer);
+    free (r->mem_text);
     json_decref (r->messages);
     json_decref (r->policy);
     json_decref (r->client_tools);
@@ -245,6 +247,7 @@ run_model_done (run_t *r, const llm_turn_t *t)
         r->calls = calls;
         r->next = 0;
         r->host->save (r->arg);
+        run_mem_ahead (r, calls);
         dispatch_next (r);
         return;
     }
@@ -252,9 +255,8 @@ run_model_done (run_t *r, const llm_turn_t *t)
     run_answered (r, text);
 }
 
-/* The catalogue, or NULL with the run waiting for it. */
-static const json_t *
-catalogue (run_t *r)
+const json_t *
+run_catalogue (run_t *r)
 {
     const json_t *cat = r->host->catalogue (r->arg);
     if (!cat)
@@ -271,9 +273,37 @@ handed_off (run_t *r)
 }
 
 void
+run_model_turn (run_t *r, const json_t *cat, const char *memory)
+{
+    r->steps++;
+    /* a shallow copy: the catalogue's entries are shared, not changed */
+    json_t *tools = json_copy ((json_t *) cat);
+    if (r->client_tools)
+        json_array_extend (tools, r->client_tools);
+    if (r->mem_on)
+        json_array_append_new (tools, memtool_spec (r->mem_max));
+    json_t *messages = run_mem_messages (r, memory);
+    uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
+    r->phase = PHASE_MODEL;
+    int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,
+                             (uint64_t) run_deadline (r));
+    json_decref (tools);
+    json_decref (messages);
+    if (rc) {
+        r->phase = PHASE_IDLE;
+        run_end (r, PROTO_RUN_failed, "cannot start the model request");
+        return;
+    }
+    handed_off (r);
+    run_emit (r, EVK_step_started, EVK (step_started, .step = r->steps,
+                                    .overheadUs = r->overhead_us));
+    r->overhead_us = 0;
+}
+
+void
 run_call_model (run_t *r)
 {
-    const json_t *cat = catalogue (r);
+    const json_t *cat = run_catalogue (r);
     if (!cat)
         return;
     if (r->steps >= r->max.steps) {
@@ -289,25 +319,7 @@ run_call_model (run_t *r)
         run_end (r, PROTO_RUN_failed, why);
         return;
     }
-    r->steps++;
-    /* a shallow copy: the catalogue's entries are shared, not changed */
-    json_t *tools = json_copy ((json_t *) cat);
-    if (r->client_tools)
-        json_array_extend (tools, r->client_tools);
-    uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
-    r->phase = PHASE_MODEL;
-    int rc = r->host->model (r->arg, r->messages, tools, room < 8192 ? room : 8192,
-                             (uint64_t) run_deadline (r));
-    json_decref (tools);
-    if (rc) {
-        r->phase = PHASE_IDLE;
-        run_end (r, PROTO_RUN_failed, "cannot start the model request");
-        return;
-    }
-    handed_off (r);
-    run_emit (r, EVK_step_started, EVK (step_started, .step = r->steps,
-                                    .overheadUs = r->overhead_us));
-    r->overhead_us = 0;
+    run_mem_next_turn (r, cat);
 }
 
 /* A tool call went out (client: the caller's own tool, now asked for):
@@ -322,15 +334,17 @@ call_made (run_t *r, const json_t *c, bool client)
     r->tool_calls++;
 }
 
+/* Sends call c with args (borrowed: the model's, or what the
+ * orchestrator's own tool makes of them). */
 static void
-send_call (run_t *r, json_t *c)
+send_call (run_t *r, json_t *c, const json_t *args)
 {
     char call_id[256];
     run_call_id (r, call_id, sizeof call_id);
     int64_t now = r->host->now_ms (r->arg), end = run_deadline (r);
     r->phase = PHASE_TOOL;
     int rc = r->host->tool (r->arg, call_id, json_string_value (json_object_get (c, "name")),
-                            json_object_get (c, "args"), end > now ? (uint64_t) (end - now) : 1);
+                            args, end > now ? (uint64_t) (end - now) : 1);
     if (!r->busy_tries)         /* a retry after `busy` is the same call */
         call_made (r, c, false);
     if (rc) {
@@ -364,8 +378,9 @@ retry_busy (run_t *r)
 void
 run_wake (run_t *r)
 {
+    json_t *c = json_array_get (r->calls, r->next);
     if (r->phase == PHASE_BUSY)
-        send_call (r, json_array_get (r->calls, r->next));
+        send_call (r, c, json_object_get (c, "args"));
 }
 
 void
@@ -386,7 +401,12 @@ run_tool_done (run_t *r, bool ok, bool busy, json_t *result, uint64_t duration_m
     if (!result)
         result = json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error", "code", "bad_reply",
                             "message", "tool-runner answered with an unexpected message");
-    run_finish_call (r, json_array_get (r->calls, r->next), ok, result, duration_ms, served_by);
+    json_t *c = json_array_get (r->calls, r->next);
+    json_t *changed = ok && memtool_is (run_str_of (c, "name")) ? json_incref (result) : NULL;
+    run_finish_call (r, c, ok, result, duration_ms, served_by);
+    if (changed)
+        run_mem_changed (r, changed);
+    json_decref (changed);
     dispatch_next (r);
 }
 
@@ -461,7 +481,7 @@ dispatch_next (run_t *r)
         }
         /* whether a tool mutates is the catalogue's word: no call is
          * judged without it (a resumed run waits for it) */
-        const json_t *cat = catalogue (r);
+        const json_t *cat = run_catalogue (r);
         if (!cat)
             return;
         if (r->tool_calls >= r->max.tool_calls) {
@@ -473,6 +493,23 @@ dispatch_next (run_t *r)
                                                  "code", "bad_arguments", "message",
                                                  "the arguments are not a JSON object"), 0, NULL);
             continue;
+        }
+        if (memtool_is (name)) {
+            /* the orchestrator's own tool: the person's own document,
+             * no approval gate (the host runs it, not tool-runner) */
+            char why[256];
+            json_t *put = r->mem_on ? memtool_put (args, r->mem_version, why, sizeof why) : NULL;
+            if (!put) {
+                run_finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0,
+                                                         "error", "code", "bad_arguments",
+                                                         "message", r->mem_on ? why
+                                                         : "working memory is off for this run"),
+                                 0, NULL);
+                continue;
+            }
+            send_call (r, c, put);
+            json_decref (put);
+            return;
         }
         if (client_tools_find (r->client_tools, name)) {
             /* the caller's own tool: no approval gate, since the caller
@@ -505,7 +542,7 @@ dispatch_next (run_t *r)
             r->host->save (r->arg);
             return;
         }
-        send_call (r, c);
+        send_call (r, c, args);
         return;
     }
     run_call_model (r);

@@ -77,6 +77,11 @@ typedef struct {
     void (*save) (void *arg);
     /* The run ended (completed or not), after its last event and save. */
     void (*ended) (void *arg);
+    /* Asks for the working memory the run reads before each model turn
+     * (whose document is the host's choice). Answered by run_memory_done.
+     * Returns -1 when the run has none (memory is off): the model is then
+     * asked at once, without memory or its tool. May be NULL. */
+    int (*memory) (void *arg);
 } run_host_t;
 
 /* How a run starts: the caller's checked choices. */
@@ -151,6 +156,12 @@ void run_tool_done (run_t *self, bool ok, bool busy, json_t *result, uint64_t du
  * NULL). The run then asks for approval, showing it; an answer for a call
  * no longer previewed is ignored. */
 void run_preview_done (run_t *self, const char *call_id, bool ok, json_t *result);
+/* Event: the working memory the run asked for (host memory): ok with its
+ * document (content, borrowed), version and size limit max; not ok when
+ * it could not be read (the turn goes on without it, and without the
+ * tool). The model is asked then, shown the document fenced as data. */
+void run_memory_done (run_t *self, bool ok, const char *content, uint64_t version,
+                      uint64_t max);
 /* Event: the wake the run asked for. */
 void run_wake (run_t *self);
 /* Event: the wall-clock budget ran out. */

@@ -9,6 +9,15 @@
 #define MAX_VERIFY_ROUNDS 2
 #define MAX_CONTINUES 2         /* asks to continue a turn cut at the output limit */
 
+/* The working memory read for the next model turn. */
+typedef enum {
+    MEM_NONE,                   /* none asked for */
+    MEM_ASKED,                  /* a read in flight */
+    MEM_READY,                  /* read: mem_text, at mem_read_us */
+} mem_read_t;
+
+#define MEM_FRESH_US 1000000    /* a read older than this is read again */
+
 /* What the run waits for while its status is `running`. */
 typedef enum {
     PHASE_IDLE,                 /* nothing: the next event is run_advance */
@@ -16,6 +25,7 @@ typedef enum {
     PHASE_MODEL,                /* a model turn */
     PHASE_TOOL,                 /* a tool call's answer */
     PHASE_BUSY,                 /* a wake, to send a `busy` call again */
+    PHASE_MEMORY,               /* the working memory, before a model turn */
 } phase_t;
 
 struct _run_t {
@@ -42,6 +52,16 @@ struct _run_t {
     int continues;              /* asks to continue since the last whole turn */
     phase_t phase;
     unsigned busy_tries;        /* `busy` answers to the call in flight so far */
+    /* working memory: read for each turn (while the turn's tool calls run,
+     * when none of them changes it); mem_on, mem_version, mem_max: what
+     * the model was last shown (a replace is checked against it) */
+    bool mem_on;
+    uint64_t mem_version, mem_max;
+    mem_read_t mem;
+    bool mem_ok;
+    char *mem_text;
+    uint64_t mem_read_version, mem_read_max;
+    int64_t mem_read_us;
     int64_t tool_sent_us;
     /* orchestration overhead: time between getting control back (a model
      * turn or a tool result arrived) and handing it off again, reported
@@ -75,6 +95,29 @@ void run_finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t dur
 void run_call_id (const run_t *r, char *buf, size_t len);
 /* Starts the next model turn, or ends the run when no budget is left. */
 void run_call_model (run_t *r);
+
+/* The catalogue, or NULL with the run waiting for it. */
+const json_t *run_catalogue (run_t *r);
+/* Asks the model for the next turn over the catalogue cat, the client's
+ * tools and (when on) the memory tool, showing memory (may be NULL). */
+void run_model_turn (run_t *r, const json_t *cat, const char *memory);
+
+/* run_mem.c */
+/* The conversation the model is shown: the run's own, after a user
+ * message with memory fenced as data when it is not empty (new). */
+json_t *run_mem_messages (run_t *r, const char *memory);
+/* Asks the host for the memory the next turn shows, once. False when the
+ * run has none. */
+bool run_mem_ask (run_t *r);
+/* The next model turn, once its memory is read (or asked for). */
+void run_mem_next_turn (run_t *r, const json_t *cat);
+/* A turn with calls was taken in: the next turn's memory is read while
+ * they run, unless one of them changes it. */
+void run_mem_ahead (run_t *r, const json_t *calls);
+/* The agent's updateWorkingMemory call changed the document (result:
+ * {version, bytes, scope, thread?}): later replaces are checked against
+ * this version, and the change is an event. */
+void run_mem_changed (run_t *r, const json_t *result);
 
 /* run_end.c */
 /* Ends the run (not completed); budget, check: what ran out or failed. */

@@ -9,6 +9,8 @@
 #include "rpc.h"
 #include "runhost_sbx.h"
 #include "titler.h"
+#include "memtool.h"
+#include "wmem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,8 @@ typedef struct {
     const llm_provider_t *provider;
     const char *model_name;     /* inside the run's model */
     llm_req_t *llm;
-    char tool_req[CID_SIZE];    /* tools.call in flight, or "" */
+    char tool_req[CID_SIZE];    /* tools.call (or updateWorkingMemory's memory.put), or "" */
+    char mem_req[CID_SIZE];     /* memory.get in flight (beside a tool call), or "" */
     char preview_req[CID_SIZE]; /* a dry run's tools.call in flight, or "" */
     char preview_call[300];     /* its call_id */
     int wall_timer, wake_timer;
@@ -42,6 +45,7 @@ struct _runhost_t {
     zloop_t *loop;
     rpc_t *rpc;
     runhost_sbx_t *sandboxes;   /* what ended runs left */
+    wmem_t *wmem;               /* the runs' working memory */
     llm_client_t *llm;
     titler_t *titler;           /* thread titles by the model (NULL: CAISSON_THREAD_TITLES=0) */
     runstore_t *store;          /* borrowed */
@@ -81,6 +85,8 @@ slot_destroy (slot_t **s_p)
         rpc_forget (self->rpc, s->tool_req);
     if (s->preview_req[0])
         rpc_forget (self->rpc, s->preview_req);
+    if (s->mem_req[0])
+        rpc_forget (self->rpc, s->mem_req);
     if (s->wall_timer >= 0)
         zloop_timer_end (self->loop, s->wall_timer);
     if (s->wake_timer >= 0)
@@ -324,11 +330,36 @@ tools_call_new (slot_t *s, const char *call_id, const char *name, const json_t *
     return req;
 }
 
+static void
+on_memory_read (const proto_msg_t *reply, const char *error, void *arg)
+{
+    slot_t *s = arg;
+    s->mem_req[0] = '\0';
+    wmem_read_done (reply, error, s->run);
+}
+
+static int
+host_memory (void *arg)
+{
+    slot_t *s = arg;
+    return wmem_read (s->host->wmem, s->run, on_memory_read, s, s->mem_req);
+}
+
+static void
+on_memory_write (const proto_msg_t *reply, const char *error, void *arg)
+{
+    slot_t *s = arg;
+    s->tool_req[0] = '\0';
+    wmem_write_done (reply, error, s->run);
+}
+
 static int
 host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
            uint64_t timeout_ms)
 {
     slot_t *s = arg;
+    if (memtool_is (name))      /* the orchestrator's own: event-log keeps the memory */
+        return wmem_write (s->host->wmem, s->run, args, on_memory_write, s, s->tool_req);
     runhost_sbx_used (s->host->sandboxes, json_string_value (json_object_get (args, "sandboxId")),
                       run_thread (s->run));
     proto_msg_t *req = tools_call_new (s, call_id, name, args, timeout_ms);
@@ -490,7 +521,7 @@ host_ended (void *arg)
 static const run_host_t s_host = {
     host_now_ms, host_clock_us, host_catalogue, host_model, host_model_cancel, host_tool,
     host_tool_cancel, host_preview, host_wake, host_wake_cancel, host_emit, host_sandbox_done,
-    host_save, host_ended,
+    host_save, host_ended, host_memory,
 };
 
 static int
@@ -676,12 +707,13 @@ runhost_new (svc_t *svc, runstore_t *store)
     self->llm = llm_client_new (self->loop);
     if (self->llm && self->rpc && cfg_u64 ("CAISSON_THREAD_TITLES"))
         self->titler = titler_new (self->llm, self->rpc);
+    self->wmem = self->rpc ? wmem_new (self->rpc) : NULL;
     self->runs = zhashx_new ();
     self->dirty = zhashx_new ();
     self->waiting = zlist_new ();
     self->starting = zlist_new ();
     self->flush_timer = zloop_timer (self->loop, FLUSH_MS, 0, on_flush, self);
-    if (!self->rpc || !self->sandboxes || !self->llm || !self->runs || !self->dirty
+    if (!self->rpc || !self->sandboxes || !self->llm || !self->wmem || !self->runs || !self->dirty
         || !self->waiting || !self->starting || self->flush_timer < 0) {
         runhost_destroy (&self);
         return NULL;
@@ -715,6 +747,7 @@ runhost_destroy (runhost_t **self_p)
     titler_destroy (&self->titler);
     llm_client_destroy (&self->llm);
     runhost_sbx_destroy (&self->sandboxes);
+    wmem_destroy (&self->wmem);
     rpc_destroy (&self->rpc);
     json_decref (self->tools);
     free (self);

@@ -57,6 +57,9 @@ http_res_t *api_threads_create (app_t *app, http_req_t *req);
 http_res_t *api_threads_get (app_t *app, http_req_t *req);
 http_res_t *api_threads_rename (app_t *app, http_req_t *req);
 http_res_t *api_threads_delete (app_t *app, http_req_t *req);
+/* api_memory.c: GET and PUT /api/memory, the user's working memory. */
+http_res_t *api_memory_get (app_t *app, http_req_t *req);
+http_res_t *api_memory_put (app_t *app, http_req_t *req);
 
 /* api_agui.c: POST /agui, AG-UI 1.0 over SSE. */
 http_res_t *api_agui (app_t *app, http_req_t *req);

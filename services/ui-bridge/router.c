@@ -36,6 +36,8 @@ static const route_t s_routes[] = {
     { "PATCH",  "/api/threads/{}",              "threads.rename",    true,  api_threads_rename },
     { "DELETE", "/api/threads/{}",              "threads.delete",    true,  api_threads_delete },
     { "POST",   "/agui",                        "agui",              true,  api_agui },
+    { "GET",    "/api/memory",                  "memory.get",        true,  api_memory_get },
+    { "PUT",    "/api/memory",                  "memory.put",        true,  api_memory_put },
     { "GET",    "/api/artifacts/{}",            "artifacts.get",     true,  api_artifacts_get },
     { "GET",    "/api/sandboxes",               "sandboxes.list",    true,  api_sandboxes_list },
     { "POST",   "/api/sandboxes",               "sandboxes.create",  true,  api_sandboxes_create },

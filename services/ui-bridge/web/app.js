@@ -248,6 +248,9 @@ function onEvent(kind, data, seq) {
       refreshThreads();
       break;
     }
+    case "working_memory_updated":
+      note(`working memory updated: version ${data.version}, ${data.bytes} bytes`, "event-note", kind, seq);
+      break;
     case "artifact": note(`artifact: ${data.name || data.hash} (${data.kind || "file"})`, "event-note", kind, seq); break;
     default: break;
   }
