@@ -36,3 +36,7 @@ target_link_libraries(test_run PRIVATE orchrun)
 # The orchestrator's store in-process over a temporary LMDB.
 caisson_test(test_runstore test_runstore.c)
 target_link_libraries(test_runstore PRIVATE runstore)
+
+# compose.yaml and .env.example pass every provider in the provider table.
+caisson_test(test_deploy_env test_deploy_env.c)
+target_link_libraries(test_deploy_env PRIVATE llm)

@@ -68,6 +68,12 @@ llm_provider_find (const char *name, const char **model_out)
     return NULL;
 }
 
+const llm_provider_t *
+llm_provider_at (size_t i)
+{
+    return i < NPROVIDERS ? &table[i] : NULL;
+}
+
 const char *
 llm_provider_url (const llm_provider_t *p)
 {

@@ -30,6 +30,10 @@ typedef struct {
  * at the model part of name. */
 const llm_provider_t *llm_provider_find (const char *name, const char **model_out);
 
+/* The i-th provider of the table (i from 0), or NULL past its end: for
+ * whatever must list every provider (the deployment files' test). */
+const llm_provider_t *llm_provider_at (size_t i);
+
 /* The base URL in effect: the environment's override, else the default
  * (borrowed). */
 const char *llm_provider_url (const llm_provider_t *p);
