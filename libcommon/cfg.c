@@ -140,6 +140,11 @@ static const cfg_entry_t table[] = {
       "Runs started more than this many days ago are deleted, with the artifacts "
       "only they referenced; 0 keeps everything." },
     /* tool-runner */
+    { "CAISSON_TOOLS_PREVIEW_PATCH_MAX", "65536", "tool-runner",
+      "Most bytes of the patch a `git.openPR` dry run (the approval request's "
+      "preview) shows; a larger one is cut at a line boundary and marked "
+      "`patchTruncated` with its whole size in `patchBytes`. Keep it under "
+      "96 KiB: the whole preview must fit git.openPR's 256 KiB result." },
     { "CAISSON_TOOLS_WRITE_GLOBS", "*", "tool-runner",
       "Comma-separated fnmatch globs (`*` crosses `/`), relative to a sandbox's "
       "workspace, that file writes, deletes and applied diffs must match." },

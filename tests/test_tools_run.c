@@ -277,6 +277,47 @@ test_pr_strays (void **state)
     assert_string_equal (tree, "calc.py\ntest_calc.py\n");
 }
 
+/* A huge change's dry run (the approval request's preview) shows the
+ * patch's first lines only, cut at a line boundary, and says so with the
+ * whole size; the files list stays whole and the result is not cut. */
+static void
+test_pr_preview_capped (void **state)
+{
+    (void) state;
+    sandbox_with_repo ("huge", CALC);
+    /* about 590 KB of patch: 60000 added lines */
+    json_t *r = call ("runCommand", with_sbx ("\"command\":\"cd repo && seq -f 'x = %%.0f' "
+                                              "1 60000 > big.py\""), true);
+    json_decref (r);
+    bool ok;
+    r = call_full ("git.openPR", with_sbx ("\"title\":\"Huge\",\"body\":\"b\""), true, NULL,
+                   &ok);
+    assert_true (ok);
+    assert_null (json_object_get (r, "truncated"));
+    assert_true (json_is_true (json_object_get (r, "patchTruncated")));
+    const char *patch = support_json_str (r, "patch");
+    size_t shown = strlen (patch);
+    assert_true (shown > 60000 && shown <= 65536);
+    assert_int_equal (patch[shown - 1], '\n');
+    assert_non_null (strstr (patch, "+x = 1\n"));
+    assert_true (json_integer_value (json_object_get (r, "patchBytes")) > 500000);
+    json_t *files = json_object_get (r, "files");
+    assert_int_equal (json_array_size (files), 1);
+    assert_int_equal (json_integer_value (json_object_get (json_array_get (files, 0), "added")),
+                      60000);
+    json_decref (r);
+    /* a small change is shown whole, unmarked */
+    r = call ("runCommand", with_sbx ("\"command\":\"cd repo && seq 1 3 > big.py\""), true);
+    json_decref (r);
+    r = call_full ("git.openPR", with_sbx ("\"title\":\"Small\",\"body\":\"b\""), true, NULL,
+                   &ok);
+    assert_true (ok);
+    assert_null (json_object_get (r, "patchTruncated"));
+    assert_null (json_object_get (r, "patchBytes"));
+    assert_non_null (strstr (support_json_str (r, "patch"), "+3\n"));
+    json_decref (r);
+}
+
 /* A test command that finds no tests is a failure named as such, even
  * when it exits 0: here the only test (a failing one) is in a file that
  * unittest's discovery does not pick up. */
@@ -417,6 +458,7 @@ main (int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_pr_run_keeps_artifacts),
         cmocka_unit_test (test_pr_strays),
+        cmocka_unit_test (test_pr_preview_capped),
         cmocka_unit_test (test_no_tests_found),
         cmocka_unit_test (test_tool_shapes),
 #ifdef TOOLS_REAL_SANDBOX

@@ -441,6 +441,10 @@ run_preview_done (run_t *r, const char *call_id, bool ok, json_t *result)
                    .files = ok ? json_object_get (result, "files") : NULL,
                    .skipped = ok ? json_object_get (result, "skipped") : NULL,
                    .patch = ok ? json_string_value (json_object_get (result, "patch")) : NULL,
+                   .patchTruncated = ok && json_is_true (json_object_get (result,
+                                                                          "patchTruncated")),
+                   .patchBytes = ok ? (uint64_t) json_integer_value (json_object_get (
+                                          result, "patchBytes")) : 0,
                    .previewError = perr));
     json_decref (perr);
     json_decref (result);

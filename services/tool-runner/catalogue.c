@@ -202,7 +202,9 @@ static const tool_def_t s_tools[] = {
            "'sandboxId','title','body'"),
       OUT ("'success':{'type':'boolean'},'id':{'type':'string'},'url':{'type':'string'},"
            "'branch':{'type':'string'},'base':{'type':'string'},'commit':{'type':'string'}"),
-      120, 64 KiB, TOOL_EXTERNAL, git_open_pr },
+      /* room for the dry run's preview: a patch of up to
+       * CAISSON_TOOLS_PREVIEW_PATCH_MAX, escaped, and its files */
+      120, 256 KiB, TOOL_EXTERNAL, git_open_pr },
 };
 
 #define NTOOLS (sizeof s_tools / sizeof s_tools[0])
