@@ -71,6 +71,7 @@ run_destroy (run_t **self_p)
     json_decref (r->client_tools);
     json_decref (r->calls);
     json_decref (r->sandboxes);
+    json_decref (r->checks);
     free (r);
     *self_p = NULL;
 }

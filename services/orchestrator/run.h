@@ -102,7 +102,7 @@ void run_destroy (run_t **self_p);
 
 /* The run's JSON form (new): the id, status, conversation, calls,
  * budgets (`max`, and `used` with seconds and tokens counted), token
- * counts and the start's choices. */
+ * counts, the last verify round's `checks` and the start's choices. */
 json_t *run_to_json (const run_t *self);
 
 const char *run_id (const run_t *self);
