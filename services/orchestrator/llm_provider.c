@@ -135,6 +135,23 @@ llm_provider_keyed (void)
     return strdup (*out ? out : "none");
 }
 
+char *
+llm_provider_summary (void)
+{
+    char *keyed = llm_provider_keyed (), line[512], source[128];
+    const llm_provider_t *p = llm_provider_configured ();
+    if (*cfg_str ("MODEL"))
+        snprintf (source, sizeof source, "set by MODEL");
+    else if (p)
+        snprintf (source, sizeof source, "%s's, the first provider with a key", p->name);
+    else
+        snprintf (source, sizeof source, "the scripted model: no provider key is set");
+    snprintf (line, sizeof line, "provider keys: %s; default model: %s (%s)", keyed,
+              llm_provider_default_model (), source);
+    free (keyed);
+    return strdup (line);
+}
+
 bool
 llm_provider_set_up (const llm_provider_t *p)
 {

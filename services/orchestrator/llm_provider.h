@@ -59,6 +59,13 @@ int llm_provider_check_default (char *why, size_t whylen);
  * "none" (a new string). Names only: never a key. */
 char *llm_provider_keyed (void);
 
+/* The model set-up in one line, for a person starting the stack (a new
+ * string, names only, never a key): "provider keys: groq; default model:
+ * groq/llama-3.3-70b-versatile (groq's, the first provider with a key)",
+ * with where the default came from: MODEL, the first keyed provider, or
+ * no key at all (the scripted model). */
+char *llm_provider_summary (void);
+
 /* True when the deployment set p up: its key or its URL is in the
  * environment. A provider it did not set up would be reached at its
  * default URL (a loopback port for the local ones), which nobody chose. */

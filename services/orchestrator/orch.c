@@ -380,9 +380,6 @@ setup (svc_t *svc)
     if (svc_store_dir (svc, dir, sizeof dir) || !(self->store = runstore_new (dir))
         || !(self->runs = runhost_new (svc, self->store)))
         return -1;
-    clog_info (NULL, "default model %s%s", default_model (),
-               strncmp (default_model (), "replay/", 7) == 0
-                   ? " (the scripted model: no provider key is configured)" : "");
     return runhost_resume (self->runs);
 }
 
