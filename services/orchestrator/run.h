@@ -113,6 +113,8 @@ const char *run_thread (const run_t *self);
 proto_run_status_t run_status_code (const run_t *self);
 const char *run_status (const run_t *self);
 bool run_op (const run_t *self);
+/* The model turns taken so far: the current turn's step while one is out. */
+uint64_t run_steps (const run_t *self);
 /* The conversation so far (borrowed): what a completed run leaves its thread. */
 const json_t *run_messages (const run_t *self);
 /* When the wall-clock budget runs out (ms since the epoch). */
