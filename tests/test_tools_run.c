@@ -359,11 +359,34 @@ test_tool_shapes (void **state)
                                       "{\"path\":\"d/e/b.txt\",\"data\":"
                                       "\"01234567890123456789\"}]"), true);
     json_decref (r);
-    r = call ("runCommand", with_sbx ("\"command\":\"ln -s /etc d/etc && ln -s . d/loop\""), true);
+    /* symlinks are not followed: loops (to itself, to a parent, to each
+     * other) and ways out of the workspace (absolute, relative) add
+     * nothing, and a path through one that leaves the workspace is refused */
+    r = call ("runCommand", with_sbx ("\"command\":\"ln -s /etc d/etc && ln -s . d/loop && "
+                                      "ln -s .. d/e/parent && ln -s ../../.. d/up && "
+                                      "ln -s d/e/b.txt d/x1 && ln -s d/x1 d/x2 && "
+                                      "ln -s x4 d/x3 && ln -s x3 d/x4\""), true);
     json_decref (r);
     r = call ("getFileSize", with_sbx ("\"path\":\"d\""), true);
     assert_true (json_is_true (json_object_get (r, "isDirectory")));
     assert_int_equal (json_integer_value (json_object_get (r, "size")), 30);
+    json_decref (r);
+    r = call ("getFileSize", with_sbx ("\"path\":\"d/e\""), true);
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), 20);
+    json_decref (r);
+    int64_t t_loop = zclock_mono ();
+    r = call ("getFileSize", with_sbx ("\"path\":\".\""), true);
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), 30);
+    assert_true (zclock_mono () - t_loop < 5000);
+    json_decref (r);
+    /* a link itself (to outside, or in a loop of links) is measured as a
+     * link: its own length, nothing it points at */
+    r = call ("getFileSize", with_sbx ("\"path\":\"d/up\""), true);
+    assert_false (json_is_true (json_object_get (r, "isDirectory")));
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), strlen ("../../.."));
+    json_decref (r);
+    r = call ("getFileSize", with_sbx ("\"path\":\"d/x3\""), true);
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), strlen ("x4"));
     json_decref (r);
     r = call ("listFiles", with_sbx (""), true);
 #ifdef TOOLS_REAL_SANDBOX
