@@ -794,6 +794,38 @@ test_cli (void **state)
     await_status (id, "", &info);
     assert_non_null (strstr (info.answer, "no thanks"));
     assert_int_equal (count_lines ("tools.log", "git.openPR"), 0);
+
+    /* the approval prompt shows the change and says the patch was cut */
+    char path[1024];
+    snprintf (path, sizeof path, "%s/pr-cli.txt", getenv ("CAISSON_DATA"));
+    pid_t cli = fork ();
+    if (cli == 0) {
+        if (!freopen (path, "w", stdout))
+            _exit (127);
+        execl (CAISSON_BIN_DIR "/caisson", "caisson", "run", PR_TASK, (char *) NULL);
+        _exit (127);
+    }
+    char text[8192] = "", run[128] = "", call[128] = "";
+    for (int i = 0; i < 300 && !*call; i++) {
+        usleep (50000);
+        FILE *f = fopen (path, "r");
+        size_t n = f ? fread (text, 1, sizeof text - 1, f) : 0;
+        text[n] = '\0';
+        if (f)
+            fclose (f);
+        const char *at = strstr (text, "answer with: caisson approve ");
+        if (at && strchr (at, '\n'))
+            sscanf (at + strlen ("answer with: caisson approve "), "%127s %127s", run, call);
+    }
+    const char *no2[] = { "caisson", "decline", run, call, NULL };
+    int declined = *call ? support_run (no2, out, sizeof out) : -1, status;
+    if (declined)
+        kill (cli, SIGKILL);
+    assert_int_equal (waitpid (cli, &status, 0), cli);
+    assert_int_equal (declined, 0);
+    assert_non_null (strstr (text, "\n  1 file(s) changed:\n    app.py +1 -0\n"));
+    assert_non_null (strstr (text, "\n+x\n"));
+    assert_non_null (strstr (text, "[patch cut: the first 43 of 700000 bytes shown]"));
     stack_down ();
 }
 
