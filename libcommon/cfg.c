@@ -148,6 +148,11 @@ static const cfg_entry_t table[] = {
       "shared by all their threads), `thread` (one per conversation thread) or `off` "
       "(no working memory, no updateWorkingMemory tool)." },
     /* tool-runner */
+    { "CAISSON_TOOLS_PREVIEW_PATCH_MAX", "65536", "tool-runner",
+      "Most bytes of the patch a `git.openPR` dry run (the approval request's "
+      "preview) shows; a larger one is cut at a line boundary and marked "
+      "`patchTruncated` with its whole size in `patchBytes`. Keep it under "
+      "96 KiB: the whole preview must fit git.openPR's 256 KiB result." },
     { "CAISSON_TOOLS_WRITE_GLOBS", "*", "tool-runner",
       "Comma-separated fnmatch globs (`*` crosses `/`), relative to a sandbox's "
       "workspace, that file writes, deletes and applied diffs must match." },

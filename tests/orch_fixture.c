@@ -175,11 +175,13 @@ tools_handler (const proto_msg_t *req, void *arg)
                   req->env.user ? req->env.user : "-", req->env.run ? req->env.run : "-");
         log_line ("previews.log", line);
         json_decref (args);
-        json_t *preview = json_pack ("{s:b, s:[{s:s, s:i, s:i}], s:[], s:s, s:s, s:s}",
+        /* shaped as a capped preview: the patch's first lines only */
+        json_t *preview = json_pack ("{s:b, s:[{s:s, s:i, s:i}], s:[], s:s, s:s, s:s, s:b, s:i}",
                                      "success", 1, "files", "path", "app.py", "added", 1,
                                      "removed", 0, "skipped", "patch",
                                      "--- a/app.py\n+++ b/app.py\n@@ -0,0 +1 @@\n+x\n",
-                                     "branch", "caisson/fx", "base", "main");
+                                     "branch", "caisson/fx", "base", "main", "patchTruncated", 1,
+                                     "patchBytes", 700000);
         proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
         proto_set_str (&rep->body.tools_result.call_id, b->call_id);
         proto_set_str (&rep->body.tools_result.name, b->name);

@@ -68,6 +68,12 @@ llm_provider_find (const char *name, const char **model_out)
     return NULL;
 }
 
+const llm_provider_t *
+llm_provider_at (size_t i)
+{
+    return i < NPROVIDERS ? &table[i] : NULL;
+}
+
 const char *
 llm_provider_url (const llm_provider_t *p)
 {
@@ -127,6 +133,23 @@ llm_provider_keyed (void)
             snprintf (out + strlen (out), sizeof out - strlen (out), "%s%s", *out ? ", " : "",
                       table[i].name);
     return strdup (*out ? out : "none");
+}
+
+char *
+llm_provider_summary (void)
+{
+    char *keyed = llm_provider_keyed (), line[512], source[128];
+    const llm_provider_t *p = llm_provider_configured ();
+    if (*cfg_str ("MODEL"))
+        snprintf (source, sizeof source, "set by MODEL");
+    else if (p)
+        snprintf (source, sizeof source, "%s's, the first provider with a key", p->name);
+    else
+        snprintf (source, sizeof source, "the scripted model: no provider key is set");
+    snprintf (line, sizeof line, "provider keys: %s; default model: %s (%s)", keyed,
+              llm_provider_default_model (), source);
+    free (keyed);
+    return strdup (line);
 }
 
 bool

@@ -73,6 +73,7 @@ run_destroy (run_t **self_p)
     json_decref (r->client_tools);
     json_decref (r->calls);
     json_decref (r->sandboxes);
+    json_decref (r->checks);
     free (r);
     *self_p = NULL;
 }
@@ -80,6 +81,7 @@ run_destroy (run_t **self_p)
 const char *run_id (const run_t *self) { return self->id; }
 const char *run_user (const run_t *self) { return self->user; }
 const char *run_model (const run_t *self) { return self->model; }
+uint64_t run_steps (const run_t *self) { return self->steps; }
 const char *run_thread (const run_t *self) { return self->thread; }
 proto_run_status_t run_status_code (const run_t *self) { return self->status; }
 const char *run_status (const run_t *self) { return proto_run_status_name (self->status); }
@@ -461,6 +463,10 @@ run_preview_done (run_t *r, const char *call_id, bool ok, json_t *result)
                    .files = ok ? json_object_get (result, "files") : NULL,
                    .skipped = ok ? json_object_get (result, "skipped") : NULL,
                    .patch = ok ? json_string_value (json_object_get (result, "patch")) : NULL,
+                   .patchTruncated = ok && json_is_true (json_object_get (result,
+                                                                          "patchTruncated")),
+                   .patchBytes = ok ? (uint64_t) json_integer_value (json_object_get (
+                                          result, "patchBytes")) : 0,
                    .previewError = perr));
     json_decref (perr);
     json_decref (result);

@@ -36,6 +36,8 @@ run_to_json (const run_t *r)
         json_object_set_new (j, "continues", json_integer (r->continues));
         json_object_set (j, "sandboxes", r->sandboxes);
     }
+    if (j && r->checks)
+        json_object_set (j, "checks", r->checks);
     if (j && r->client_tools)
         json_object_set (j, "clientTools", r->client_tools);
     if (j && r->op)
@@ -194,6 +196,12 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
         snprintf (why, whylen, "continues: expected 0 to %d", MAX_CONTINUES);
         return -1;
     }
+    json_t *checks = json_object_get (j, "checks");
+    if (checks && (!json_is_array (checks) || json_array_size (checks) > 64)) {
+        snprintf (why, whylen, "checks: expected an array of at most 64");
+        return -1;
+    }
+    r->checks = checks ? json_incref (checks) : NULL;
     r->continues = (int) continues;
     r->own_from = (size_t) own_from;
     r->sandboxes = sbx ? json_incref (sbx) : json_array ();

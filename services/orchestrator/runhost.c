@@ -135,7 +135,7 @@ on_delta (const char *text, size_t len, void *arg)
     slot_t *s = arg;
     proto_msg_t *msg = proto_msg_new (PROTO_event, NULL);
     char *chunk = strndup (text, len);
-    json_t *data = chunk ? EVK (text_delta, .text = chunk) : NULL;
+    json_t *data = chunk ? EVK (text_delta, .text = chunk, .step = run_steps (s->run)) : NULL;
     free (chunk);
     const char *id = run_id (s->run);
     if (data) {
