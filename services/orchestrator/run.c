@@ -71,6 +71,7 @@ run_destroy (run_t **self_p)
     json_decref (r->client_tools);
     json_decref (r->calls);
     json_decref (r->sandboxes);
+    json_decref (r->condense);
     free (r);
     *self_p = NULL;
 }
@@ -194,6 +195,10 @@ run_model_failed (run_t *r, int attempts, const char *error)
 {
     if (r->phase != PHASE_MODEL)
         return;
+    if (r->summarising) {
+        run_condense_summary_failed (r, attempts, error);
+        return;
+    }
     r->phase = PHASE_IDLE;
     char why[512];
     snprintf (why, sizeof why, "model call failed after %d attempt%s: %s", attempts,
@@ -206,6 +211,10 @@ run_model_done (run_t *r, const llm_turn_t *t)
 {
     if (r->phase != PHASE_MODEL)
         return;
+    if (r->summarising) {
+        run_condense_summary_done (r, t);
+        return;
+    }
     r->phase = PHASE_IDLE;
     r->mark_us = r->host->clock_us (r->arg);
     r->in_tokens += t->input_tokens;
@@ -289,15 +298,21 @@ run_call_model (run_t *r)
         run_end (r, PROTO_RUN_failed, why);
         return;
     }
-    r->steps++;
     /* a shallow copy: the catalogue's entries are shared, not changed */
     json_t *tools = json_copy ((json_t *) cat);
     if (r->client_tools)
         json_array_extend (tools, r->client_tools);
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
+    json_t *msgs = run_condense_request (r, tools, room < 8192 ? room : 8192);
+    if (!msgs) {
+        json_decref (tools);
+        return;
+    }
+    r->steps++;
     r->phase = PHASE_MODEL;
-    int rc = r->host->model (r->arg, r->messages, tools, room < 8192 ? room : 8192,
+    int rc = r->host->model (r->arg, msgs, tools, room < 8192 ? room : 8192,
                              (uint64_t) run_deadline (r));
+    json_decref (msgs);
     json_decref (tools);
     if (rc) {
         r->phase = PHASE_IDLE;

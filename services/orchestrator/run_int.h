@@ -40,6 +40,9 @@ struct _run_t {
     int64_t started_ms, ended_ms;
     int verify_rounds;
     int continues;              /* asks to continue since the last whole turn */
+    json_t *condense;           /* condensation state (condense.h), or NULL */
+    size_t summarising;         /* the model call out is for a summary up to here */
+    uint64_t summary_fixed;     /* its estimate of the system prompt and tools */
     phase_t phase;
     unsigned busy_tries;        /* `busy` answers to the call in flight so far */
     int64_t tool_sent_us;
@@ -75,6 +78,14 @@ void run_finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t dur
 void run_call_id (const run_t *r, char *buf, size_t len);
 /* Starts the next model turn, or ends the run when no budget is left. */
 void run_call_model (run_t *r);
+
+/* run_condense.c */
+/* The messages to send next (new), condensed to fit the model's window;
+ * NULL when the run now waits for a summary, or has ended. */
+json_t *run_condense_request (run_t *r, const json_t *tools, uint64_t max_out);
+/* The summary call's reply, or its failure. */
+void run_condense_summary_done (run_t *r, const llm_turn_t *t);
+void run_condense_summary_failed (run_t *r, int attempts, const char *error);
 
 /* run_end.c */
 /* Ends the run (not completed); budget, check: what ran out or failed. */
