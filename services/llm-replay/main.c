@@ -270,7 +270,8 @@ answer_stats (struct MHD_Connection *con)
     json_object_set_new (doc, "window", json_integer ((json_int_t) s_window));
     json_object_set_new (doc, "maxRequestTokens",
                          json_integer ((json_int_t) atomic_load (&s_max_tokens)));
-    json_object_set_new (doc, "contextRefused", json_integer ((json_int_t) atomic_load (&s_refused)));
+    json_object_set_new (doc, "contextRefused",
+                         json_integer ((json_int_t) atomic_load (&s_refused)));
     char *body = json_dumps (doc, JSON_COMPACT);
     json_decref (doc);
     if (!body)
