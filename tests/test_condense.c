@@ -448,13 +448,20 @@ test_run_condenses (void **state)
     json_decref (snap);
     /* the summary's reply: counted as usage, not as a step, then the turn */
     int usage = count ("usage", NULL);
-    says (r, "the summary of it all", NULL);
+    size_t huge = 100000;               /* a summary far past its cap */
+    char *summary = malloc (huge + 1);
+    memset (summary, 'q', huge);
+    memcpy (summary, "the summary of it all", 21);
+    summary[huge] = '\0';
+    says (r, summary, NULL);
+    free (summary);
     assert_int_equal (count ("usage", NULL), usage + 1);
     assert_int_equal (count ("condensed", "summary"), 1);
     assert_int_equal (count ("step_started", NULL), steps_before + 1);
     const char *sum = json_string_value (json_object_get (json_array_get (s_rec.sent, 1),
                                                           "content"));
     assert_non_null (strstr (sum, "the summary of it all"));
+    assert_true (strlen (sum) < 1500);  /* min(1024, 4000 / 16) tokens x 4 bytes, and the fence */
     assert_string_equal (json_string_value (json_object_get (json_array_get (s_rec.sent, 0),
                                                              "content")), "the task");
     assert_paired (s_rec.sent);

@@ -95,12 +95,16 @@ run_condense_request (run_t *r, const json_t *tools, uint64_t max_out)
 {
     condense_limits_t lim;
     limits (r, max_out, &lim);
-    if (!r->condense)
-        r->condense = json_object ();
+    /* a run that never needed it keeps no state in its snapshot */
+    json_t *st = r->condense ? r->condense : json_object ();
     uint64_t fixed = fixed_tokens (tools), total = 0;
     json_t *steps = json_array ();
-    condense_verdict_t v = condense_plan (r->condense, r->messages, r->own_from, fixed, &lim,
-                                          steps, &total);
+    condense_verdict_t v = condense_plan (st, r->messages, r->own_from, fixed, &lim, steps,
+                                          &total);
+    if (!r->condense && (json_object_size (st) || v == CONDENSE_SUMMARISE))
+        r->condense = st;
+    else if (!r->condense)
+        json_decref (st);
     emit_steps (r, steps, lim.window);
     json_decref (steps);
     if (v == CONDENSE_SUMMARISE && ask_summary (r, &lim, fixed))
