@@ -227,7 +227,7 @@ static const cfg_entry_t table[] = {
     { "CAISSON_CONDENSE_SHARE", "0.75", "orchestrator",
       "Share of the model's context window a run's next request may fill before its "
       "conversation is condensed (old tool results elided, then older turns summarised): "
-      "0.1 to 1." },
+      "0.1 to 1 (anything else: 0.75)." },
     { "CAISSON_CONDENSE_KEEP_TURNS", "4", "orchestrator",
       "The latest model turns (with their tool results) condensation never elides or "
       "summarises." },
