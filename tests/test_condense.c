@@ -465,6 +465,20 @@ test_run_condenses (void **state)
     assert_string_equal (json_string_value (json_object_get (json_array_get (s_rec.sent, 0),
                                                              "content")), "the task");
     assert_paired (s_rec.sent);
+    /* resumed from its snapshot, it sends the same condensed request */
+    json_t *snap2 = run_to_json (r);
+    run_t *again = run_from_json (&s_host, &s_rec, snap2, why, sizeof why);
+    assert_non_null (again);
+    json_t *sent = json_incref (s_rec.sent);
+    json_t *next = run_to_json (again);
+    assert_true (json_equal (json_object_get (next, "condensed"),
+                             json_object_get (snap2, "condensed")));
+    run_advance (again);
+    assert_true (json_equal (s_rec.sent, sent));
+    json_decref (next);
+    json_decref (sent);
+    json_decref (snap2);
+    run_destroy (&again);
     /* the run's own conversation keeps everything */
     assert_int_equal (json_array_size (run_messages (r)), 1 + 2 * (size_t) turn);
     says (r, "done", NULL);
