@@ -71,6 +71,15 @@ char *llm_provider_summary (void);
  * default URL (a loopback port for the local ones), which nobody chose. */
 bool llm_provider_set_up (const llm_provider_t *p);
 
+/* The context window of model `name` (`provider/model`) in tokens: its
+ * CAISSON_MODEL_CONTEXT entry (`name=tokens`, else one for its provider
+ * written with a star as model), else the known window of its model family, else its provider's default
+ * (local servers: 8192, what they commonly load with); `replay/...` and
+ * `replay-anthropic/...`: CAISSON_LLM_REPLAY_CONTEXT, the scripted model's
+ * declared window. An OpenRouter model is looked up as the model it routes
+ * to (`openrouter/anthropic/claude-...`). */
+uint64_t llm_provider_context (const char *name);
+
 /* body (a request from llm_*_request) with p's quirks applied: a new
  * string, or NULL when body is not JSON or memory runs out. */
 char *llm_provider_adapt (const llm_provider_t *p, const char *body);

@@ -74,6 +74,7 @@ run_destroy (run_t **self_p)
     json_decref (r->calls);
     json_decref (r->sandboxes);
     json_decref (r->checks);
+    json_decref (r->condense);
     free (r);
     *self_p = NULL;
 }
@@ -198,6 +199,10 @@ run_model_failed (run_t *r, int attempts, const char *error)
 {
     if (r->phase != PHASE_MODEL)
         return;
+    if (r->summarising) {
+        run_condense_summary_failed (r, attempts, error);
+        return;
+    }
     r->phase = PHASE_IDLE;
     char why[512];
     snprintf (why, sizeof why, "model call failed after %d attempt%s: %s", attempts,
@@ -210,6 +215,10 @@ run_model_done (run_t *r, const llm_turn_t *t)
 {
     if (r->phase != PHASE_MODEL)
         return;
+    if (r->summarising) {
+        run_condense_summary_done (r, t);
+        return;
+    }
     r->phase = PHASE_IDLE;
     r->mark_us = r->host->clock_us (r->arg);
     r->in_tokens += t->input_tokens;
@@ -277,18 +286,26 @@ handed_off (run_t *r)
 void
 run_model_turn (run_t *r, const json_t *cat, const char *memory)
 {
-    r->steps++;
     /* a shallow copy: the catalogue's entries are shared, not changed */
     json_t *tools = json_copy ((json_t *) cat);
     if (r->client_tools)
         json_array_extend (tools, r->client_tools);
     if (r->mem_on)
         json_array_append_new (tools, memtool_spec (r->mem_max));
-    json_t *messages = run_mem_messages (r, memory);
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
+    uint64_t max_out = room < 8192 ? room : 8192;
+    /* the memory message goes before the condensed view: counted as fixed */
+    uint64_t mem_tokens = memory && *memory ? run_mem_tokens (r, memory) : 0;
+    json_t *view = run_condense_request (r, tools, max_out, mem_tokens);
+    if (!view) {                /* waiting for a summary, or ended */
+        json_decref (tools);
+        return;
+    }
+    r->steps++;
+    json_t *messages = run_mem_messages (r, view, memory);
+    json_decref (view);
     r->phase = PHASE_MODEL;
-    int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,
-                             (uint64_t) run_deadline (r));
+    int rc = r->host->model (r->arg, messages, tools, max_out, (uint64_t) run_deadline (r));
     json_decref (tools);
     json_decref (messages);
     if (rc) {
