@@ -9,6 +9,7 @@
  * fixture` too, which is the fixture process. */
 #include "support.h"
 #include "bus_client.h"
+#include "bus_tap.h"
 #include "mpjson.h"
 #include "orch_fixture.h"
 
@@ -208,10 +209,29 @@ static void
 long_run (const char *model)
 {
     stack_up ();
+    /* every run's live deltas: a summary's text must not be among them */
+    bus_tap_t *tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), "run.");
+    assert_non_null (tap);
+    zclock_sleep (200);         /* the subscription reaches the broker */
     char id[128], status[32] = "", reason[512] = "";
     uint64_t steps = 0;
     start_run (model, id);
     await_end (id, status, reason, &steps);
+    int deltas = 0;
+    char topic[256];
+    for (proto_msg_t *m; (m = bus_tap_recv (tap, topic, sizeof topic, 300, NULL));
+         proto_msg_destroy (&m)) {
+        if (!strstr (topic, ".text_delta"))
+            continue;
+        deltas++;
+        char *d = strndup ((const char *) m->body.event.data.data, m->body.event.data.size);
+        bool leaked = d && strstr (d, "Scripted summary");
+        free (d);
+        if (leaked)
+            fail_msg ("a summary's text was streamed as the run's text_delta (%s)", topic);
+    }
+    bus_tap_destroy (&tap);
+    assert_true (deltas > 0);
     if (strcmp (status, "completed"))
         fail_msg ("the long run ended %s: %s", status, reason);
     assert_int_equal (steps, STEPS);

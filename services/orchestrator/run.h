@@ -120,6 +120,9 @@ const char *run_status (const run_t *self);
 bool run_op (const run_t *self);
 /* The model turns taken so far: the current turn's step while one is out. */
 uint64_t run_steps (const run_t *self);
+/* True while the model call out asks for a summary of older turns
+ * (condensation): its text is not the run's, so it is not streamed. */
+bool run_summarising (const run_t *self);
 /* The conversation so far (borrowed): what a run leaves its thread. */
 const json_t *run_messages (const run_t *self);
 /* What an ended run leaves its thread for the next run's model (new):

@@ -166,3 +166,9 @@ run_condense_summary_failed (run_t *r, int attempts, const char *error)
               attempts == 1 ? "" : "s", error ? error : "");
     run_end (r, PROTO_RUN_failed, why);
 }
+
+bool
+run_summarising (const run_t *self)
+{
+    return self->summarising != 0;
+}
