@@ -46,6 +46,9 @@ is_test_run (const json_t *tool, const json_t *args, const char *test_command)
 {
     if (!json_is_true (json_object_get (tool, "runsTests")))
         return false;
+    /* started, not run: its answer is a process handle (it is a change) */
+    if (json_is_true (json_object_get (args, "background")))
+        return false;
     const char *cmd = str_of (args, "command");
     if (!json_object_get (args, "command"))
         return true;
@@ -97,8 +100,9 @@ tests_passed (const scan_t *s, char *detail, size_t len)
         snprintf (detail, len, "no tests were run in this run");
     else if (s->changed_after)
         snprintf (detail, len, "files changed after the last test run");
-    else if ((code && json_integer_value (code) != 0) || json_is_false (json_object_get (res,
-                                                                                "success"))
+    else if (!json_is_integer (code))
+        snprintf (detail, len, "the last test run did not finish");
+    else if (json_integer_value (code) != 0 || json_is_false (json_object_get (res, "success"))
              || json_integer_value (failed) > 0)
         snprintf (detail, len, "the last test run failed");
     else if (passed && json_integer_value (passed) <= 0)
