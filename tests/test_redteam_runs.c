@@ -367,6 +367,89 @@ test_pr_commits_what_was_approved (void **state)
     free (approved);
 }
 
+/* ---- background processes: another user's ------------------------------ */
+
+/* A tool call as user on alice's sandbox; its result, *ok set. */
+static json_t *
+proc_tool (const char *user, const char *name, const char *extra, bool *ok)
+{
+    char args[512];
+    snprintf (args, sizeof args, "{\"sandboxId\":\"%s\"%s}", s_sandbox, extra);
+    return tool ("tool-runner", user, name, args, ok);
+}
+
+/* The defence held: bob, with alice's sandbox id and pid (a log line, a
+ * screenshot), reads, waits for and kills nothing of hers, by tool or over
+ * HTTP; offsets past any output are refused or clamped. */
+static void
+test_processes_of_another_user (void **state)
+{
+    (void) state;
+    bool ok;
+    json_t *r = proc_tool ("alice", "runCommand", ",\"command\":\"echo ALICE-PROC-7731; "
+                           "sleep 60\",\"background\":true", &ok);
+    assert_true (ok);
+    json_int_t pid = json_integer_value (json_object_get (r, "pid"));
+    json_decref (r);
+    assert_true (pid > 0);
+    char extra[128];
+    snprintf (extra, sizeof extra, ",\"pid\":%lld", (long long) pid);
+    static const char *const names[] = { "getProcessOutput", "waitForProcess", "killProcess",
+                                         "listProcesses" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        r = proc_tool ("bob", names[i], i < 3 ? extra : "", &ok);
+        char *text = json_dumps (r, JSON_COMPACT);
+        if (ok || strstr (text, "ALICE-PROC"))
+            fail_msg ("bob's %s on alice's sandbox: %s", names[i], text);
+        free (text);
+        json_decref (r);
+    }
+    static const char *const routes[][2] = {
+        { "GET", "" }, { "GET", "/output?since=0&wait=1" }, { "POST", "/wait" },
+        { "POST", "/kill" } };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char path[300];
+        if (i)
+            snprintf (path, sizeof path, "/api/sandboxes/%s/processes/%lld%s", s_sandbox,
+                      (long long) pid, routes[i][1]);
+        else
+            snprintf (path, sizeof path, "/api/sandboxes/%s/processes", s_sandbox);
+        ui_res_t res = ui_request (routes[i][0], path, ts_bob,
+                                   strcmp (routes[i][0], "POST") ? NULL
+                                   : "{\"timeoutSeconds\":1}", NULL);
+        if (res.status != 404)
+            fail_msg ("bob's %s %s: %ld %.200s", routes[i][0], path, res.status, res.body);
+        ui_res_free (&res);
+    }
+    /* alice's process still runs; offsets beyond the output come back empty */
+    char path[300];
+    snprintf (path, sizeof path, "/api/sandboxes/%s/processes/%lld/output?since=%s", s_sandbox,
+              (long long) pid, "9223372036854775807");
+    long status;
+    json_t *doc = ui_json ("GET", path, ts_alice, NULL, &status);
+    assert_int_equal (status, 200);
+    assert_true (json_is_true (json_object_get (doc, "running")));
+    assert_string_equal (json_string_value (json_object_get (doc, "stdout")), "");
+    json_decref (doc);
+    snprintf (path, sizeof path, "/api/sandboxes/%s/processes/%lld/output?since=-1", s_sandbox,
+              (long long) pid);
+    doc = ui_json ("GET", path, ts_alice, NULL, &status);
+    assert_int_equal (status, 400);
+    json_decref (doc);
+    snprintf (extra, sizeof extra, ",\"pid\":%lld,\"since\":-5", (long long) pid);
+    r = proc_tool ("alice", "getProcessOutput", extra, &ok);
+    assert_false (ok);
+    json_decref (r);
+    snprintf (extra, sizeof extra, ",\"pid\":%lld", (long long) pid);
+    r = proc_tool ("alice", "getProcessOutput", extra, &ok);
+    assert_true (ok);
+    assert_non_null (strstr (json_string_value (json_object_get (r, "stdout")), "ALICE-PROC"));
+    json_decref (r);
+    r = proc_tool ("alice", "killProcess", extra, &ok);
+    assert_true (ok);
+    json_decref (r);
+}
+
 int
 main (void)
 {
@@ -376,6 +459,7 @@ main (void)
         cmocka_unit_test (test_pr_hook_adds_files),
         cmocka_unit_test (test_pr_local_commits),
         cmocka_unit_test (test_pr_commits_what_was_approved),
+        cmocka_unit_test (test_processes_of_another_user),
     };
     return cmocka_run_group_tests (tests, setup, tenant_stack_down);
 }
