@@ -36,6 +36,7 @@
 
 #define TEST_CMD "sh runtests.sh"
 #define BG_TASK "run the tests in the background and say they pass"
+#define TARGET_TASK "run only the tests that pass"
 #define GLOBS "{\"writeGlobs\":[\"*.py\"]}"
 
 static char s_sandbox[96];          /* alice's */
@@ -92,16 +93,16 @@ open_pr (const char *title, bool dry, bool *ok)
 }
 
 /* A fresh repository name under the test's directory, cloned into
- * /workspace/repo of alice's sandbox (an earlier clone removed): one
- * file, calc.py. */
+ * /workspace/repo of alice's sandbox (an earlier clone removed): calc.py,
+ * and what the shell command more (may be "true") makes. */
 static void
-fresh_repo (const char *name)
+fresh_repo_with (const char *name, const char *more)
 {
     support_sh ("cd %s && rm -rf %s.git seed-%s && git init -q --bare -b main %s.git && "
                 "git init -q -b main seed-%s && cd seed-%s && "
-                "printf 'def add(a, b):\\n    return a + b\\n' > calc.py && git add -A && "
+                "printf 'def add(a, b):\\n    return a + b\\n' > calc.py && %s && git add -A && "
                 "git -c user.name=t -c user.email=t@t commit -q -m init && "
-                "git push -q ../%s.git main", ts_dir, name, name, name, name, name, name);
+                "git push -q ../%s.git main", ts_dir, name, name, name, name, name, more, name);
     sh ("rm -rf /workspace/repo");
     char real[4096];
     assert_non_null (realpath (ts_dir, real));
@@ -113,6 +114,12 @@ fresh_repo (const char *name)
     if (!ok)
         fail_msg ("repo.clone: %s", json_dumps (r, JSON_COMPACT));
     json_decref (r);
+}
+
+static void
+fresh_repo (const char *name)
+{
+    fresh_repo_with (name, "true");
 }
 
 /* Every path of branch in the origin repository name, one a line, and
@@ -167,6 +174,13 @@ setup (void **state)
                            "text", "All tests pass.", "text", "All tests pass.");
     assert_int_equal (json_dump_file (c, path, 0), 0);
     json_decref (c);
+    snprintf (path, sizeof path, "%s/target.json", ts_replay_dir);
+    c = json_pack ("{s:s, s:[{s:[{s:s, s:{s:s, s:s}}]}, {s:s}, {s:s}, {s:s}, {s:s}]}",
+                   "task", TARGET_TASK, "turns", "toolCalls", "name", "ci.runTests", "args",
+                   "sandboxId", s_sandbox, "target", "test_ok.py", "text", "Tests pass.",
+                   "text", "Tests pass.", "text", "Tests pass.", "text", "Tests pass.");
+    assert_int_equal (json_dump_file (c, path, 0), 0);
+    json_decref (c);
     static const char *const orch[] = { "CAISSON_TOOLS_TEST_COMMAND=" TEST_CMD, NULL };
     tenant_stack_model (support_free_port (), orch);
     return 0;
@@ -174,28 +188,54 @@ setup (void **state)
 
 /* ---- checks: the test command in the background ------------------------- */
 
+/* alice's run of task under tests_passed, to its end: its status in st. */
 static void
-test_background_tests_pass_check (void **state)
+checked_run (const char *task, char st[64])
 {
-    (void) state;
+    char body[512];
+    snprintf (body, sizeof body, "{\"task\":\"%s\",\"policy\":{\"verify\":"
+              "[\"tests_passed\"]}}", task);
     long status;
-    json_t *doc = ui_json ("POST", "/api/runs", ts_alice, "{\"task\":\"" BG_TASK "\","
-                           "\"policy\":{\"verify\":[\"tests_passed\"]}}", &status);
+    json_t *doc = ui_json ("POST", "/api/runs", ts_alice, body, &status);
     assert_int_equal (status, 201);
-    char run[CID_SIZE], path[256], st[64] = "";
+    char run[CID_SIZE], path[256];
+    *st = '\0';
     snprintf (run, sizeof run, "%s", json_string_value (json_object_get (doc, "runId")) ?: "");
     json_decref (doc);
     snprintf (path, sizeof path, "/api/runs/%s", run);
     for (int i = 0; i < 600; i++) {
         doc = ui_json ("GET", path, ts_alice, NULL, &status);
-        snprintf (st, sizeof st, "%s", json_string_value (json_object_get (doc, "status")) ?: "");
+        snprintf (st, 64, "%s", json_string_value (json_object_get (doc, "status")) ?: "");
         json_decref (doc);
         if (strcmp (st, "running") && strcmp (st, "queued") && strcmp (st, "awaiting_approval"))
             break;
         usleep (50000);
     }
+}
+
+static void
+test_background_tests_pass_check (void **state)
+{
+    (void) state;
+    char st[64];
+    checked_run (BG_TASK, st);
     if (strcmp (st, "checks_failed"))
         fail_msg ("tests started in the background (and failing) ended the run as '%s'", st);
+}
+
+/* ci.runTests narrowed by its target to the tests that pass. */
+static void
+test_targeted_tests_pass_check (void **state)
+{
+    (void) state;
+    fresh_repo_with ("targets", "printf 'import unittest\\nclass T(unittest.TestCase):\\n"
+                     "    def test_ok(self):\\n        pass\\n' > test_ok.py && "
+                     "printf 'import unittest\\nclass T(unittest.TestCase):\\n"
+                     "    def test_bad(self):\\n        self.assertEqual(1, 2)\\n' > test_bad.py");
+    char st[64];
+    checked_run (TARGET_TASK, st);
+    if (strcmp (st, "checks_failed"))
+        fail_msg ("ci.runTests of test_ok.py only (test_bad.py fails) ended the run as '%s'", st);
 }
 
 /* ---- git.openPR: a preview the repository disguises ---------------------- */
@@ -455,6 +495,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_background_tests_pass_check),
+        cmocka_unit_test (test_targeted_tests_pass_check),
         cmocka_unit_test (test_preview_disguised),
         cmocka_unit_test (test_pr_hook_adds_files),
         cmocka_unit_test (test_pr_local_commits),
