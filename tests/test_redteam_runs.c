@@ -37,6 +37,7 @@
 #define TEST_CMD "sh runtests.sh"
 #define BG_TASK "run the tests in the background and say they pass"
 #define TARGET_TASK "run only the tests that pass"
+#define FAKE_TASK "run the test command where it passes"
 #define GLOBS "{\"writeGlobs\":[\"*.py\"]}"
 
 static char s_sandbox[96];          /* alice's */
@@ -181,6 +182,14 @@ setup (void **state)
                    "text", "Tests pass.", "text", "Tests pass.", "text", "Tests pass.");
     assert_int_equal (json_dump_file (c, path, 0), 0);
     json_decref (c);
+    snprintf (path, sizeof path, "%s/fake.json", ts_replay_dir);
+    c = json_pack ("{s:s, s:[{s:[{s:s, s:{s:s, s:s, s:s}}]}, {s:s}, {s:s}, {s:s}, {s:s}]}",
+                   "task", FAKE_TASK, "turns", "toolCalls", "name", "runCommand", "args",
+                   "sandboxId", s_sandbox, "command", TEST_CMD, "workingDirectory",
+                   "/workspace/fake", "text", "Tests pass.", "text", "Tests pass.",
+                   "text", "Tests pass.", "text", "Tests pass.");
+    assert_int_equal (json_dump_file (c, path, 0), 0);
+    json_decref (c);
     static const char *const orch[] = { "CAISSON_TOOLS_TEST_COMMAND=" TEST_CMD, NULL };
     tenant_stack_model (support_free_port (), orch);
     return 0;
@@ -221,6 +230,19 @@ test_background_tests_pass_check (void **state)
     checked_run (BG_TASK, st);
     if (strcmp (st, "checks_failed"))
         fail_msg ("tests started in the background (and failing) ended the run as '%s'", st);
+}
+
+/* The configured test command, run from a directory of the model's
+ * making that has a runtests.sh of its own. */
+static void
+test_fake_dir_tests_pass_check (void **state)
+{
+    (void) state;
+    sh ("mkdir -p /workspace/fake && echo 'echo all tests passed' > /workspace/fake/runtests.sh");
+    char st[64];
+    checked_run (FAKE_TASK, st);
+    if (strcmp (st, "checks_failed"))
+        fail_msg ("the test command run in /workspace/fake ended the run as '%s'", st);
 }
 
 /* ci.runTests narrowed by its target to the tests that pass. */
@@ -496,6 +518,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_background_tests_pass_check),
         cmocka_unit_test (test_targeted_tests_pass_check),
+        cmocka_unit_test (test_fake_dir_tests_pass_check),
         cmocka_unit_test (test_preview_disguised),
         cmocka_unit_test (test_pr_hook_adds_files),
         cmocka_unit_test (test_pr_local_commits),

@@ -1,5 +1,6 @@
 /* verify: a run's verify checks (see verify.h). */
 #include "verify.h"
+#include "proto.h"
 #include "run_convo.h"
 
 #include <stdio.h>
@@ -41,6 +42,26 @@ typedef struct {
     bool changed, changed_after;
 } scan_t;
 
+/* True when a runCommand's workingDirectory is the workspace or the
+ * repository in it (the default, or where ci.runTests runs the command):
+ * the test command run from a directory of the model's making (with its
+ * own runtests.sh, Makefile) is not the deployment's. */
+static bool
+where_tests_run (const json_t *args)
+{
+    char wd[256];
+    snprintf (wd, sizeof wd, "%s", str_of (args, "workingDirectory") ?: "");
+    size_t n = strlen (wd);
+    while (n > 1 && wd[n - 1] == '/')
+        wd[--n] = '\0';
+    static const char *const ok[] = { "", ".", PROTO_SANDBOX_WORKSPACE, "repo", "./repo",
+                                      PROTO_SANDBOX_WORKSPACE "/repo" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (!strcmp (wd, ok[i]))
+            return true;
+    return false;
+}
+
 static bool
 is_test_run (const json_t *tool, const json_t *args, const char *test_command)
 {
@@ -54,6 +75,8 @@ is_test_run (const json_t *tool, const json_t *args, const char *test_command)
      * tests that fail */
     if (!json_object_get (args, "command"))
         return !*(str_of (args, "target") ?: "");
+    if (json_object_size (json_object_get (args, "envs")) > 0 || !where_tests_run (args))
+        return false;
     return cmd && test_command && *test_command && strcmp (cmd, test_command) == 0;
 }
 
