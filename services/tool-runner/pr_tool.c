@@ -391,17 +391,22 @@ preview (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, const
     return r;
 }
 
-/* True when this call was previewed (its dry run's result kept under
- * "<call id>/preview", as the orchestrator asks for it before an
- * approval): then the previewed HEAD and tree are laid into envs, and
- * only that tree is committed, on that HEAD. */
-static bool
-approved (tool_ctx_t *ctx, const char *sbx, json_t *envs)
+/* The script that commits: when this call was previewed (its dry run's
+ * result kept under "<call id>/preview", as the orchestrator asks for it
+ * before an approval), the previewed HEAD and tree are laid into envs and
+ * only that tree is committed, on that HEAD; a preview that showed no
+ * such change (it was refused, cut whole, or made for another sandbox)
+ * lets nothing be committed: NULL with *error set. Unpreviewed calls
+ * commit what the check lists. */
+static const char *
+commit_for (tool_ctx_t *ctx, const char *sbx, json_t *envs, json_t **error)
 {
     char id[400];
     bool ok = false;
     snprintf (id, sizeof id, "%s/preview", ctx->call_id);
     json_t *r = ctx->calls ? calls_result (ctx->calls, id, &ok) : NULL;
+    if (!r)
+        return commit_script;
     json_t *a = ok ? json_object_get (r, "approved") : NULL;
     const char *head = json_string_value (json_object_get (a, "head"));
     const char *tree = json_string_value (json_object_get (a, "tree"));
@@ -414,7 +419,12 @@ approved (tool_ctx_t *ctx, const char *sbx, json_t *envs)
         json_object_set_new (envs, "CAISSON_TREE", json_string (tree));
     }
     json_decref (r);
-    return head && tree;
+    if (head && tree)
+        return approved_script;
+    *error = tool_error ("changed_since_approval", NULL, "this call's preview showed no change "
+                         "to commit (it was refused or cut), so nothing was approved to commit; "
+                         "open the pull request again");
+    return NULL;
 }
 
 /* The pull request's diff and link kept as the run's artifacts. */
@@ -529,8 +539,9 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
         changes_free (&changes);
         return error;
     }
-    const char *script = approved (ctx, sbx, envs) ? approved_script : commit_script;
-    error = run_sh (ctx, sbx, repo, envs, script, &out);
+    const char *script = commit_for (ctx, sbx, envs, &error);
+    if (script)
+        error = run_sh (ctx, sbx, repo, envs, script, &out);
     char *patch = NULL;
     if (!error)
         error = run_sh (ctx, sbx, repo, envs, PLAIN_DIFF " \"origin/$CAISSON_BASE\" HEAD", &patch);
