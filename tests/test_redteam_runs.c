@@ -38,6 +38,7 @@
 #define BG_TASK "run the tests in the background and say they pass"
 #define TARGET_TASK "run only the tests that pass"
 #define FAKE_TASK "run the test command where it passes"
+#define LATE_TASK "change the code a little later, after the tests"
 #define GLOBS "{\"writeGlobs\":[\"*.py\"]}"
 
 static char s_sandbox[96];          /* alice's */
@@ -190,6 +191,15 @@ setup (void **state)
                    "text", "Tests pass.", "text", "Tests pass.");
     assert_int_equal (json_dump_file (c, path, 0), 0);
     json_decref (c);
+    snprintf (path, sizeof path, "%s/late.json", ts_replay_dir);
+    c = json_pack ("{s:s, s:[{s:[{s:s, s:{s:s, s:s, s:b}}]}, {s:[{s:s, s:{s:s, s:s}}]}, "
+                   "{s:s}, {s:s}, {s:s}]}", "task", LATE_TASK, "turns",
+                   "toolCalls", "name", "runCommand", "args", "sandboxId", s_sandbox, "command",
+                   "sleep 3; echo 'x = 1' > /workspace/late.py", "background", 1,
+                   "toolCalls", "name", "runCommand", "args", "sandboxId", s_sandbox, "command",
+                   TEST_CMD, "text", "Tests pass.", "text", "Tests pass.", "text", "Tests pass.");
+    assert_int_equal (json_dump_file (c, path, 0), 0);
+    json_decref (c);
     static const char *const orch[] = { "CAISSON_TOOLS_TEST_COMMAND=" TEST_CMD, NULL };
     tenant_stack_model (support_free_port (), orch);
     return 0;
@@ -258,6 +268,27 @@ test_targeted_tests_pass_check (void **state)
     checked_run (TARGET_TASK, st);
     if (strcmp (st, "checks_failed"))
         fail_msg ("ci.runTests of test_ok.py only (test_bad.py fails) ended the run as '%s'", st);
+}
+
+/* OPEN (skipped): a background process started before the test run goes
+ * on changing files after it; tests_passed, which reads only the
+ * transcript, counts the tests as run after the last change, and the run
+ * completes (late.py is written after its check). Refusing while any
+ * background process the run started is not seen ended would be strict
+ * but would fail honest runs that test against a server they started
+ * (killProcess is itself a change, so killing it after the tests makes
+ * them stale): the fix needs a decision on that, and the sandbox's word on
+ * which processes still run at check time rather than the transcript's. */
+static void
+test_late_background_change (void **state)
+{
+    (void) state;
+    skip ();    /* open finding, see the comment above */
+    sh ("printf 'echo ok\\n' > /workspace/runtests.sh && rm -f /workspace/late.py");
+    char st[64];
+    checked_run (LATE_TASK, st);
+    if (!strcmp (st, "completed"))
+        fail_msg ("a change made by a background process after the test run: '%s'", st);
 }
 
 /* ---- git.openPR: a preview the repository disguises ---------------------- */
@@ -551,6 +582,7 @@ main (void)
         cmocka_unit_test (test_pr_commits_what_was_approved),
         cmocka_unit_test (test_pr_refused_preview_commits_nothing),
         cmocka_unit_test (test_processes_of_another_user),
+        cmocka_unit_test (test_late_background_change),    /* last: passing runtests.sh */
     };
     return cmocka_run_group_tests (tests, setup, tenant_stack_down);
 }
