@@ -7,7 +7,9 @@
  * - tests_passed is satisfied by the configured test command started in
  *   the background: the check read the process handle (no exit code) as
  *   "the test command passed" while the tests were still running (and
- *   failing);
+ *   failing); by ci.runTests narrowed by its target to a file whose tests
+ *   pass; and by the test command run from a directory of the model's
+ *   making, with its own runtests.sh;
  * - git.openPR's preview (what the approver is shown) is made by git in
  *   the sandbox, which honours the repository's own settings: a
  *   `.git/info/attributes` `-diff`, a textconv driver, an external diff,
@@ -20,7 +22,11 @@
  *   working tree (or added and removed again in the local history) was
  *   pushed with the branch;
  * - the commit was made from the sandbox as it was when the real call ran,
- *   not from what the approver saw in the preview. */
+ *   not from what the approver saw in the preview (even when the preview
+ *   was refused and the approver saw no change at all).
+ * Defences that held, kept as tests: bob's process tools and HTTP process
+ * routes on alice's sandbox. Left open (skipped, see its comment): a
+ * background process changing files after the test run. */
 #include "support.h"
 #include "tenant_support.h"
 #include "ui_support.h"
