@@ -179,7 +179,7 @@ new_run_with (const char *policy, const char *client, run_budgets_t max)
     json_t *p = json_loads (policy ? policy : "{\"approval\":\"ask\"}", 0, NULL);
     json_t *c = client ? json_loads (client, 0, NULL) : NULL;
     run_spec_t spec = { "r1", "th1", "replay/demo", "alice", "do it", false, NULL, p, c, max,
-                        T0 };
+                        T0, NULL };
     run_t *r = run_new (&s_host, &s_rec, &spec);
     json_decref (p);
     json_decref (c);
@@ -196,7 +196,7 @@ new_run_on (const char *policy, const char *thread, const char *history)
     json_t *h = history ? json_loads (history, 0, NULL) : NULL;
     assert_non_null (p);
     run_spec_t spec = { "r1", thread, "replay/demo", "alice", "do it", false, h, p, NULL,
-                        (run_budgets_t) { 10, 10, 600, 100000 }, T0 };
+                        (run_budgets_t) { 10, 10, 600, 100000 }, T0, NULL };
     run_t *r = run_new (&s_host, &s_rec, &spec);
     json_decref (p);
     json_decref (h);
@@ -1296,7 +1296,7 @@ new_mem_run (void)
 {
     json_t *p = json_pack ("{s:s}", "approval", "ask");
     run_spec_t spec = { "r1", "th1", "replay/demo", "alice", "do it", false, NULL, p, NULL,
-                        (run_budgets_t) { 10, 10, 600, 100000 }, T0 };
+                        (run_budgets_t) { 10, 10, 600, 100000 }, T0, NULL };
     run_t *r = run_new (&s_mem_host, &s_rec, &spec);
     json_decref (p);
     assert_non_null (r);

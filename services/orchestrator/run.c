@@ -2,6 +2,7 @@
  * file calls nothing but the host's functions, client_tools, memtool, verify,
  * policy and jansson. */
 #include "run_int.h"
+#include "client_input.h"
 #include "client_tools.h"
 #include "clog.h"
 #include "jsoncap.h"
@@ -47,6 +48,8 @@ run_new (const run_host_t *host, void *arg, const run_spec_t *spec)
                                                    spec->task));
     r->policy = json_incref ((json_t *) spec->policy);
     r->client_tools = json_incref ((json_t *) spec->client_tools);
+    r->client_input = json_is_object (spec->client_input)
+                    ? json_incref ((json_t *) spec->client_input) : NULL;
     r->max = spec->max;
     r->started_ms = spec->started_ms;
     if (!r->id || !r->thread || !r->model || !r->user || !r->task || !r->messages
@@ -71,6 +74,7 @@ run_destroy (run_t **self_p)
     json_decref (r->messages);
     json_decref (r->policy);
     json_decref (r->client_tools);
+    json_decref (r->client_input);
     json_decref (r->calls);
     json_decref (r->sandboxes);
     free (r);
@@ -272,6 +276,30 @@ handed_off (run_t *r)
     r->mark_us = 0;
 }
 
+/* messages (stolen) with the caller's input shown before this run's task
+ * (new), fenced afresh for each request; the first turn records what the
+ * model is shown of it. */
+static json_t *
+with_client_input (run_t *r, json_t *messages)
+{
+    if (!r->client_input)
+        return messages;
+    if (r->steps == 1)
+        run_emit (r, EVK_client_input, client_input_event (r->client_input));
+    json_t *m = client_input_message (r->client_input);
+    if (!m)
+        return messages;
+    /* a shallow copy: messages may be the run's own array */
+    json_t *copy = json_copy (messages);
+    size_t own = json_array_size (r->messages) - r->own_from;
+    if (!copy || json_array_insert_new (copy, json_array_size (copy) - own, m)) {
+        json_decref (copy);
+        return messages;
+    }
+    json_decref (messages);
+    return copy;
+}
+
 void
 run_model_turn (run_t *r, const json_t *cat, const char *memory)
 {
@@ -282,7 +310,7 @@ run_model_turn (run_t *r, const json_t *cat, const char *memory)
         json_array_extend (tools, r->client_tools);
     if (r->mem_on)
         json_array_append_new (tools, memtool_spec (r->mem_max));
-    json_t *messages = run_mem_messages (r, memory);
+    json_t *messages = with_client_input (r, run_mem_messages (r, memory));
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
     r->phase = PHASE_MODEL;
     int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,
