@@ -6,6 +6,10 @@ target_link_libraries(test_ui PRIVATE PkgConfig::CURL)
 # The AG-UI translation on its own (test_agui).
 caisson_test(test_agui test_agui.c)
 target_link_libraries(test_agui PRIVATE uibridge)
+# An AG-UI input's messages against a stored thread, and its limits
+# (test_agui_input).
+caisson_test(test_agui_input test_agui_input.c)
+target_link_libraries(test_agui_input PRIVATE uibridge)
 # The runs API over the real event-log (test_ui_runs).
 caisson_test(test_ui_runs test_ui_runs.c ui_support.c)
 target_link_libraries(test_ui_runs PRIVATE PkgConfig::CURL)
