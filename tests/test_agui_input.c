@@ -67,7 +67,8 @@ test_resent_exchange_matched (void **state)
         " {\"id\": \"t1\", \"role\": \"tool\", \"toolCallId\": \"call_1\", \"content\": \"ok\"},"
         " {\"id\": \"a2\", \"role\": \"assistant\", \"toolCalls\": [{\"id\": \"R1:call_2:9\","
         "  \"type\": \"function\", \"function\": {\"name\": \"pick\", \"arguments\": \"{}\"}}]},"
-        " {\"id\": \"t2\", \"role\": \"tool\", \"toolCallId\": \"R1:call_2:9\", \"content\": \"b\"},"
+        " {\"id\": \"t2\", \"role\": \"tool\", \"toolCallId\": \"R1:call_2:9\","
+        "  \"content\": \"b\"},"
         " {\"id\": \"a3\", \"role\": \"assistant\", \"content\": \"Fixed: the loop was off\"},"
         " {\"id\": \"a4\", \"role\": \"assistant\", \"content\": \"by one.\"},"
         " {\"id\": \"u2\", \"role\": \"user\", \"content\": \"now add a test\"}]");
@@ -105,7 +106,8 @@ test_client_only_late_and_activity (void **state)
     (void) state;
     json_t *h = history_of (
         "[{\"id\": \"c1\", \"role\": \"developer\", \"content\": \"Be brief.\"},"
-        " {\"id\": \"c2\", \"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"hi\"},"
+        " {\"id\": \"c2\", \"role\": \"user\","
+        "  \"content\": [{\"type\": \"text\", \"text\": \"hi\"},"
         "   {\"type\": \"binary\", \"mimeType\": \"image/png\", \"data\": \"AA==\"}]},"
         " {\"id\": \"c3\", \"role\": \"assistant\", \"toolCalls\": [{\"id\": \"x\","
         "  \"type\": \"function\", \"function\": {\"name\": \"look\", \"arguments\": \"{}\"}}]},"
