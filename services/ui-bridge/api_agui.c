@@ -225,10 +225,14 @@ s_start (app_t *app, http_req_t *req, json_t *in, const char *task, const char *
     char code[32], why[512];
     if (agui_input_check (in, code, sizeof code, why, sizeof why))
         return s_refused (thread, run, code, why);
-    json_t *body = json_pack ("{s:s}", "threadId", thread), *convo = NULL;
-    http_res_t *err = app_call_json (app, req, "event-log", PROTO_thread_get, body, 10000,
-                                     &convo);
-    json_decref (body);
+    /* the stored thread, when there is history to compare with it */
+    json_t *convo = NULL;
+    http_res_t *err = NULL;
+    if (json_array_size (json_object_get (in, "messages")) > 1) {
+        json_t *body = json_pack ("{s:s}", "threadId", thread);
+        err = app_call_json (app, req, "event-log", PROTO_thread_get, body, 10000, &convo);
+        json_decref (body);
+    }
     if (err && http_res_status (err) != 404)
         return err;
     /* not_found: a new thread, or another user's, which run.start refuses */
