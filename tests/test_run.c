@@ -3,6 +3,7 @@
  * server. Events are driven with the shapes the real sources produce (an
  * llm_turn_t as llm_stream builds it, tool results as tool-runner's). */
 #include "support.h"
+#include "client_input.h"
 #include "run.h"
 
 #include <string.h>
@@ -757,6 +758,47 @@ test_client_input (void **state)
     run_destroy (&r);
 }
 
+/* run.start's context, state and client_history are checked before a run
+ * exists: shapes and limits refused with why; nothing to show is null. */
+static void
+test_client_input_checked (void **state)
+{
+    (void) state;
+    char why[256];
+    json_t *ctx = json_array (), *deep = json_pack ("[i]", 1);
+    for (int i = 0; i < 33; i++)
+        json_array_append_new (ctx, json_pack ("{s:s, s:s}", "description", "d", "value", "v"));
+    for (int i = 0; i < 16; i++)
+        deep = json_pack ("[o]", deep);
+    json_t *bad_role = json_loads ("{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}],"
+                                   "\"matched\":0,\"ignored\":0}", 0, NULL);
+    json_t *no_counts = json_loads ("{\"messages\":[]}", 0, NULL);
+    json_t *empty = json_object ();
+    assert_null (client_input_check (ctx, NULL, NULL, why, sizeof why));
+    assert_non_null (strstr (why, "at most 32"));
+    assert_null (client_input_check (NULL, deep, NULL, why, sizeof why));
+    assert_non_null (strstr (why, "deeper than 16"));
+    assert_null (client_input_check (NULL, NULL, bad_role, why, sizeof why));
+    assert_non_null (strstr (why, "messages[0]"));
+    assert_null (client_input_check (NULL, NULL, no_counts, why, sizeof why));
+    json_t *none = client_input_check (NULL, empty, NULL, why, sizeof why);
+    assert_true (json_is_null (none));
+    json_array_clear (ctx);
+    /* sixteen levels pass */
+    json_t *in = client_input_check (ctx, json_array_get (json_array_get (deep, 0), 0), NULL,
+                                     why, sizeof why);
+    assert_true (json_is_object (in));
+    assert_int_equal (json_integer_value (json_object_get (in, "matched")), 0);
+    assert_null (json_object_get (in, "context"));
+    json_decref (in);
+    json_decref (none);
+    json_decref (ctx);
+    json_decref (deep);
+    json_decref (bad_role);
+    json_decref (no_counts);
+    json_decref (empty);
+}
+
 static void
 test_busy_then_cancel (void **state)
 {
@@ -1494,6 +1536,7 @@ main (void)
         T (test_cancel_waiting),
         T (test_thread_convo),
         T (test_client_input),
+        T (test_client_input_checked),
         T (test_busy_then_cancel),
         T (test_busy_without_room_is_the_result),
         T (test_model_error),
