@@ -287,8 +287,10 @@ with_client_input (run_t *r, json_t *messages)
     if (r->steps == 1)
         run_emit (r, EVK_client_input, client_input_event (r->client_input));
     json_t *m = client_input_message (r->client_input);
-    if (!m)
+    if (!m) {
+        clog_error (r->id, "the client's input left out of the request: no random nonce");
         return messages;
+    }
     /* a shallow copy: messages may be the run's own array */
     json_t *copy = json_copy (messages);
     size_t own = json_array_size (r->messages) - r->own_from;
