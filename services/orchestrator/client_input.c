@@ -142,7 +142,8 @@ client_input_check (const json_t *context, const json_t *state, const json_t *hi
         json_object_set (in, "context", (json_t *) context);
     if (!state_empty (state))
         json_object_set (in, "state", (json_t *) state);
-    json_object_set (in, "history", json_object_get (history, "messages") ?: json_array ());
+    json_t *messages = json_object_get (history, "messages");
+    json_object_set_new (in, "history", messages ? json_incref (messages) : json_array ());
     json_object_set_new (in, "matched", json_integer (
                              json_integer_value (json_object_get (history, "matched"))));
     json_object_set_new (in, "ignored", json_integer (
