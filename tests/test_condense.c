@@ -384,7 +384,7 @@ new_run (const char *model)
 {
     json_t *p = json_pack ("{s:s}", "approval", "auto");
     run_spec_t spec = { "r1", "r1", model, "alice", "the task", false, NULL, p, NULL,
-                        (run_budgets_t) { 100, 100, 600, 10000000 }, 1700000000000LL };
+                        (run_budgets_t) { 100, 100, 600, 10000000 }, 1700000000000LL, NULL };
     run_t *r = run_new (&s_host, &s_rec, &spec);
     json_decref (p);
     assert_non_null (r);

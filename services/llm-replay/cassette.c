@@ -264,8 +264,16 @@ check_expect (const json_t *expect, const json_t *results, const json_t *raw,
     if (!expect)
         return NULL;
     char *msg = NULL;
+    /* fenced: one check, or a list of them (a request with several kinds) */
     json_t *fenced = json_object_get (expect, "fenced");
-    if (fenced && (msg = fencecheck (conv, fenced)))
+    if (json_is_array (fenced)) {
+        size_t i;
+        json_t *one;
+        json_array_foreach (fenced, i, one)
+            if ((msg = fencecheck (conv, one)))
+                return msg;
+    }
+    else if (fenced && (msg = fencecheck (conv, fenced)))
         return msg;
     const char *tool = json_string_value (json_object_get (expect, "tool"));
     const char *contains = json_string_value (json_object_get (expect, "contains"));

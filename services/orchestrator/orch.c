@@ -5,6 +5,7 @@
 #include "orch.h"
 #include "budgets.h"
 #include "cfg.h"
+#include "client_input.h"
 #include "client_tools.h"
 #include "clog.h"
 #include "llm_provider.h"
@@ -98,6 +99,38 @@ on_started (run_t *r, const char *code, const char *why, void *arg)
     free (st);
 }
 
+/* A decoded ANY field (new), NULL when absent, json_false () (why
+ * filled) when it cannot be decoded. */
+static json_t *
+decode_any (const proto_bytes_t *f, const char *field, char *why, size_t whylen)
+{
+    if (!f->size)
+        return NULL;
+    char inner[200] = "";
+    json_t *v = mpjson_decode (f->data, f->size, 32, inner, sizeof inner);
+    if (!v) {
+        snprintf (why, whylen, "%s: %s", field, inner);
+        return json_false ();
+    }
+    return v;
+}
+
+/* The caller's context, state and client history, checked (new; see
+ * client_input.h), or NULL with why filled. */
+static json_t *
+start_input (const proto_run_start_t *b, char *why, size_t whylen)
+{
+    json_t *context = decode_any (&b->context, "context", why, whylen);
+    json_t *state = decode_any (&b->state, "state", why, whylen);
+    json_t *history = decode_any (&b->client_history, "client_history", why, whylen);
+    json_t *input = json_is_false (context) || json_is_false (state) || json_is_false (history)
+                  ? NULL : client_input_check (context, state, history, why, whylen);
+    json_decref (context);
+    json_decref (state);
+    json_decref (history);
+    return input;
+}
+
 /* run.start's choices checked: the effective policy (new) and client
  * tools (new, or NULL), or NULL with why filled. */
 static json_t *
@@ -156,10 +189,17 @@ start (const proto_msg_t *req, void *arg)
     json_t *effective = start_choices (self, req, &max, &client_tools, why, sizeof why);
     if (!effective)
         return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
+    json_t *input = start_input (b, why, sizeof why);
+    if (!input) {
+        json_decref (effective);
+        json_decref (client_tools);
+        return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
+    }
     size_t live = req->env.op ? 0 : runhost_live_of (self->runs, req->env.user);
     if (live >= cfg_u64 ("CAISSON_RUN_MAX_LIVE_PER_USER")) {
         json_decref (effective);
         json_decref (client_tools);
+        json_decref (input);
         return proto_error_new (req, PROTO_ERR_limit, "user '%s' has %zu live runs, the most "
                                 "one user may (CAISSON_RUN_MAX_LIVE_PER_USER): wait for one "
                                 "to end, or cancel one", req->env.user ? req->env.user : "",
@@ -172,6 +212,7 @@ start (const proto_msg_t *req, void *arg)
     if (claim) {
         json_decref (effective);
         json_decref (client_tools);
+        json_decref (input);
         /* another user's thread is answered as if it did not exist */
         return claim > 0 ? proto_error_new (req, PROTO_ERR_not_found, "thread_id: no thread %s",
                                             thread)
@@ -187,12 +228,14 @@ start (const proto_msg_t *req, void *arg)
         free (st);
         json_decref (effective);
         json_decref (client_tools);
+        json_decref (input);
         return NULL;
     }
     st->orch = self;
     json_t *history = runstore_thread (self->store, thread);
     run_spec_t spec = { id, thread, model, req->env.user, b->task, req->env.op, history,
-                        effective, client_tools, max, zclock_time () };
+                        effective, client_tools, max, zclock_time (),
+                        json_is_object (input) ? input : NULL };
     json_t *budgets = json_pack ("{s:I, s:I, s:I, s:I}", "steps", (json_int_t) max.steps,
                                  "toolCalls", (json_int_t) max.tool_calls, "wallSeconds",
                                  (json_int_t) max.seconds, "tokens", (json_int_t) max.tokens);
@@ -205,6 +248,7 @@ start (const proto_msg_t *req, void *arg)
     json_decref (history);
     json_decref (effective);
     json_decref (client_tools);
+    json_decref (input);
     if (rc) {
         bus_worker_answer (svc_worker (self->svc), &st->pending,
                            proto_error_new (req, PROTO_ERR_no_memory, "the run could not be "

@@ -93,6 +93,7 @@ typedef struct {
     const json_t *client_tools;     /* from client_tools_check, or NULL */
     run_budgets_t max;
     int64_t started_ms;             /* wall clock */
+    const json_t *client_input;     /* from client_input_check, or NULL */
 } run_spec_t;
 
 /* A new run, not yet started (run_advance starts it). host is borrowed

@@ -40,6 +40,7 @@ struct _run_t {
     json_t *sandboxes;          /* ids of the sandboxes it created or took over */
     json_t *policy;             /* effective */
     json_t *client_tools;       /* [{name, description?, inputSchema}], or NULL */
+    json_t *client_input;       /* the caller's context, state, history, or NULL */
     json_t *checks;             /* the last verify round's [{name, ok, detail}], or NULL */
     /* the current turn's tool calls: [{id, name, args, state, ...}], state
      * pending | asked | approved | client | done; next: the first not done */

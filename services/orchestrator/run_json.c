@@ -42,6 +42,8 @@ run_to_json (const run_t *r)
         json_object_set (j, "checks", r->checks);
     if (j && r->client_tools)
         json_object_set (j, "clientTools", r->client_tools);
+    if (j && r->client_input)
+        json_object_set (j, "clientInput", r->client_input);
     if (j && r->op)
         json_object_set_new (j, "op", json_true ());
     return j;
@@ -251,6 +253,8 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
     r->policy = json_is_object (policy) ? json_incref (policy) : NULL;
     r->calls = json_is_array (calls) ? json_incref (calls) : NULL;
     r->client_tools = client ? json_incref (client) : NULL;
+    json_t *input = json_object_get (j, "clientInput");
+    r->client_input = json_is_object (input) ? json_incref (input) : NULL;
     r->op = json_is_true (json_object_get (j, "op"));
     r->next = (size_t) next;
     r->verify_rounds = (int) rounds;
