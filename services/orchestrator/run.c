@@ -7,6 +7,7 @@
 #include "jsoncap.h"
 #include "memtool.h"
 #include "policy.h"
+#include "recalltool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ run_destroy (run_t **self_p)
     free (r->task);
     free (r->answer);
     free (r->mem_text);
+    free (r->recalled);
     json_decref (r->messages);
     json_decref (r->policy);
     json_decref (r->client_tools);
@@ -81,6 +83,7 @@ const char *run_id (const run_t *self) { return self->id; }
 const char *run_user (const run_t *self) { return self->user; }
 const char *run_model (const run_t *self) { return self->model; }
 const char *run_thread (const run_t *self) { return self->thread; }
+const char *run_task (const run_t *self) { return self->task; }
 proto_run_status_t run_status_code (const run_t *self) { return self->status; }
 const char *run_status (const run_t *self) { return proto_run_status_name (self->status); }
 bool run_op (const run_t *self) { return self->op; }
@@ -283,6 +286,7 @@ run_model_turn (run_t *r, const json_t *cat, const char *memory)
     if (r->mem_on)
         json_array_append_new (tools, memtool_spec (r->mem_max));
     json_t *messages = run_mem_messages (r, memory);
+    run_recall_insert (r, messages);
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
     r->phase = PHASE_MODEL;
     int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,
@@ -540,6 +544,20 @@ dispatch_next (run_t *r)
             run_emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = run_str_of (c, "id"),
                                             .name = name, .args = args));
             r->host->save (r->arg);
+            return;
+        }
+        if (recalltool_is (name) && client_tools_find (cat, name)) {
+            /* the orchestrator's own search (the host runs it): checked here */
+            char why[256];
+            json_t *q = recalltool_query (args, why, sizeof why);
+            if (!q) {
+                run_finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0,
+                                                         "error", "code", "bad_arguments",
+                                                         "message", why), 0, NULL);
+                continue;
+            }
+            send_call (r, c, q);
+            json_decref (q);
             return;
         }
         send_call (r, c, args);

@@ -63,6 +63,7 @@ struct _run_t {
     uint64_t mem_read_version, mem_read_max;
     int64_t mem_read_us;
     int64_t tool_sent_us;
+    char *recalled;             /* the automatic recall's data (run_recall.c), or NULL */
     /* orchestration overhead: time between getting control back (a model
      * turn or a tool result arrived) and handing it off again, reported
      * per step in step_started's overheadUs */
@@ -118,6 +119,12 @@ void run_mem_ahead (run_t *r, const json_t *calls);
  * {version, bytes, scope, thread?}): later replaces are checked against
  * this version, and the change is an event. */
 void run_mem_changed (run_t *r, const json_t *result);
+
+/* run_recall.c */
+/* messages (the request's: a prefix, then the run's own conversation)
+ * with the recalled data, fenced anew, as a user message just before the
+ * run's task; unchanged when nothing was recalled. */
+void run_recall_insert (run_t *r, json_t *messages);
 
 /* run_end.c */
 /* Ends the run (not completed); budget, check: what ran out or failed. */

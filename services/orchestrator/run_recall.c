@@ -1,0 +1,44 @@
+/* run_recall: what the automatic recall found, in the run's requests
+ * (part of the run module, see run_int.h). The search is the host's
+ * (runhost, before the first step); the run keeps its data and shows it,
+ * fenced as data with a nonce new in every request, as a user message
+ * just before its task: after the thread's history (which it is not part
+ * of, so a follow-up does not inherit it), before the run's own turns. */
+#include "run_int.h"
+#include "clog.h"
+#include "fence.h"
+#include "prompt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RECALLED_MAX 16384          /* bytes of recalled data shown */
+
+void
+run_set_recalled (run_t *r, const char *data)
+{
+    free (r->recalled);
+    r->recalled = data && *data ? strdup (data) : NULL;
+    r->host->save (r->arg);
+}
+
+void
+run_recall_insert (run_t *r, json_t *messages)
+{
+    size_t have = json_array_size (messages), own = json_array_size (r->messages);
+    if (!r->recalled || have < own)
+        return;
+    fence_t *fence = fence_new ();
+    char *fenced = fence ? fence_wrap (fence, "recalled", r->recalled, strlen (r->recalled),
+                                       RECALLED_MAX) : NULL;
+    char *text = fenced ? prompt_recalled (fenced) : NULL;
+    fence_destroy (&fence);
+    free (fenced);
+    if (!text) {
+        clog_error (r->id, "recalled messages left out of the request: no random nonce");
+        return;
+    }
+    json_array_insert_new (messages, have - own + r->own_from,
+                           json_pack ("{s:s, s:s}", "role", "user", "content", text));
+    free (text);
+}
