@@ -285,8 +285,7 @@ run_model_turn (run_t *r, const json_t *cat, const char *memory)
         json_array_extend (tools, r->client_tools);
     if (r->mem_on)
         json_array_append_new (tools, memtool_spec (r->mem_max));
-    json_t *messages = run_mem_messages (r, memory);
-    run_recall_insert (r, messages);
+    json_t *messages = run_recall_messages (r, run_mem_messages (r, memory));
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
     r->phase = PHASE_MODEL;
     int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,

@@ -121,10 +121,11 @@ void run_mem_ahead (run_t *r, const json_t *calls);
 void run_mem_changed (run_t *r, const json_t *result);
 
 /* run_recall.c */
-/* messages (the request's: a prefix, then the run's own conversation)
- * with the recalled data, fenced anew, as a user message just before the
- * run's task; unchanged when nothing was recalled. */
-void run_recall_insert (run_t *r, json_t *messages);
+/* messages (the request's, stolen: a prefix, then the run's own
+ * conversation, possibly that very array) with the recalled data, fenced
+ * anew, as a user message just before the run's task (new: a shallow
+ * copy; messages itself when nothing was recalled). */
+json_t *run_recall_messages (run_t *r, json_t *messages);
 
 /* run_end.c */
 /* Ends the run (not completed); budget, check: what ran out or failed. */

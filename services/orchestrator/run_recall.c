@@ -22,12 +22,12 @@ run_set_recalled (run_t *r, const char *data)
     r->host->save (r->arg);
 }
 
-void
-run_recall_insert (run_t *r, json_t *messages)
+json_t *
+run_recall_messages (run_t *r, json_t *messages)
 {
     size_t have = json_array_size (messages), own = json_array_size (r->messages);
     if (!r->recalled || have < own)
-        return;
+        return messages;
     fence_t *fence = fence_new ();
     char *fenced = fence ? fence_wrap (fence, "recalled", r->recalled, strlen (r->recalled),
                                        RECALLED_MAX) : NULL;
@@ -36,9 +36,13 @@ run_recall_insert (run_t *r, json_t *messages)
     free (fenced);
     if (!text) {
         clog_error (r->id, "recalled messages left out of the request: no random nonce");
-        return;
+        return messages;
     }
-    json_array_insert_new (messages, have - own + r->own_from,
+    /* a copy: messages may be the run's own conversation */
+    json_t *out = json_copy (messages);
+    json_decref (messages);
+    json_array_insert_new (out, have - own + r->own_from,
                            json_pack ("{s:s, s:s}", "role", "user", "content", text));
     free (text);
+    return out;
 }
