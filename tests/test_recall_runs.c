@@ -9,7 +9,8 @@
  * malformed call is an error the model reads; one user's run never
  * recalls another's messages; a recalled message holding fake
  * instructions and a fake closing fence stays inside its fence; a slow
- * embeddings provider does not fail the run (it goes lexical); each
+ * embeddings provider does not fail the run (it goes lexical), nor does
+ * an event-log that does not answer the search in time (stopped); each
  * recall is a stored `recalled` event. */
 #include "support.h"
 #include "bus_client.h"
@@ -143,6 +144,8 @@ setup (void **state)
     assert_non_null (support_sandbox_env ("recall-runs"));
     setenv ("MODEL", "replay/demo", 1);
     setenv ("CAISSON_THREAD_TITLES", "0", 1);
+    /* event-log is stopped for 3.5 s in test_eventlog_slow: not dead */
+    setenv ("CAISSON_HEARTBEAT_LIVENESS", "10", 1);
     int port = support_free_port ();
     char url[96], dir[1100];
     snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", port);
@@ -287,6 +290,53 @@ test_slow_embeddings (void **state)
     close (fd);
 }
 
+/* event-log stopped (SIGSTOP, shorter than the heartbeat liveness set
+ * above) while the model calls the recall tool: the call fails with
+ * `unavailable` after CAISSON_RECALL_TIMEOUT_MS, the model reads that
+ * (its cassette checks), and the run completes once event-log is back. */
+static void
+test_eventlog_slow (void **state)
+{
+    (void) state;
+    restart_orchestrator ((const char *[]) { "CAISSON_RECALL_TIMEOUT_MS=300", NULL });
+    proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
+    proto_set_str (&req->env.user, "alice");
+    proto_set_str (&req->body.run_start.task, "Recall while event-log sleeps.");
+    proto_set_str (&req->body.run_start.thread_id, "th-sleep");
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_int_equal (rep->type, PROTO_run_started);
+    char run[CID_SIZE];
+    snprintf (run, sizeof run, "%s", rep->body.run_started.run_id);
+    proto_msg_destroy (&rep);
+    usleep (300000);            /* the automatic recall is answered; the model takes 1.5 s */
+    assert_int_equal (kill (s_elog, SIGSTOP), 0);
+    usleep (3500000);
+    assert_int_equal (kill (s_elog, SIGCONT), 0);
+    char reason[512];
+    const char *status = NULL;
+    for (int i = 0; i < 100; i++) {
+        req = proto_msg_new (PROTO_run_record_get, NULL);
+        req->env.op = true;
+        proto_set_str (&req->body.run_record_get.run, run);
+        rep = request ("event-log", req);
+        char why[128];
+        json_t *rec = rep->type == PROTO_run_record
+            ? mpjson_decode (rep->body.run_record.run.data, rep->body.run_record.run.size, 16,
+                             why, sizeof why) : NULL;
+        status = support_json_str (rec, "status") ?: "";
+        bool ended = *status && strcmp (status, "running");
+        snprintf (reason, sizeof reason, "%s: %s", status, support_json_str (rec, "failure") ?: "");
+        json_decref (rec);
+        proto_msg_destroy (&rep);
+        if (ended)
+            break;
+        usleep (100000);
+    }
+    if (strncmp (reason, "completed:", 10))
+        fail_msg ("the run did not complete: %s", reason);
+    restart_orchestrator (NULL);
+}
+
 /* The number of carol's messages with a vector, as a semantic search
  * with a 256-number vector sees them (0 while it falls back). */
 static size_t
@@ -347,6 +397,7 @@ main (void)
         cmocka_unit_test (test_tool),
         cmocka_unit_test (test_fence_holds),
         cmocka_unit_test (test_slow_embeddings),
+        cmocka_unit_test (test_eventlog_slow),
         cmocka_unit_test (test_semantic),
     };
     return support_run_group_tests (tests, setup, teardown);
