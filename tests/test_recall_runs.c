@@ -9,7 +9,9 @@
  * malformed call is an error the model reads; one user's run never
  * recalls another's messages; a recalled message holding fake
  * instructions and a fake closing fence stays inside its fence; a slow
- * embeddings provider does not fail the run (it goes lexical), nor does
+ * embeddings provider does not fail the run (it goes lexical), nor does a
+ * changed embedding model (its vectors refused, the search goes lexical),
+ * nor does
  * an event-log that does not answer the search in time (stopped); each
  * recall is a stored `recalled` event. */
 #include "support.h"
@@ -386,6 +388,10 @@ test_semantic (void **state)
     assert_string_equal (support_json_str (json_array_get (json_object_get (ev, "hits"), 0),
                                            "thread"), "th-c1");
     json_decref (ev);
+    /* another embedding model: event-log refuses its vectors, and the
+     * tool's search goes on by words (its cassette checks the hit) */
+    restart_orchestrator ((const char *[]) { "CAISSON_EMBED_MODEL=replay/other", NULL });
+    expect_completed ("carol", "th-c3", "Look up what I said about the parser.");
 }
 
 int

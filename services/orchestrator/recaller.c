@@ -24,6 +24,7 @@ struct _recaller_ask_t {
     bool op;
     size_t k, window;
     uint64_t seq;               /* a vector's message */
+    bool vector;                /* the search in flight carries the query's vector */
     recaller_fn *fn;
     void *arg;
     char req[CID_SIZE];         /* the request in flight while searching */
@@ -145,11 +146,22 @@ as_run (proto_msg_t *req, const recaller_ask_t *a)
     req->env.op = a->op;
 }
 
+static int send_search (recaller_ask_t *a, const llm_embeddings_t *e);
+
 static void
 on_results (const proto_msg_t *reply, const char *error, void *arg)
 {
     recaller_ask_t *a = arg;
     a->req[0] = '\0';
+    if (a->vector && reply && reply->type == PROTO_error
+        && proto_error_lookup (reply->body.error.code) == PROTO_ERR_bad_value) {
+        /* the index holds another model's vectors (CAISSON_EMBED_MODEL
+         * changed): words still find what it holds */
+        clog_warn (a->run, "recall.search refused the query's vector (%s); searching by words",
+                   reply->body.error.message);
+        if (send_search (a, NULL) == 0)
+            return;
+    }
     if (reply && reply->type != PROTO_recall_results)
         clog_warn (a->run, "recall.search failed: %s", reply->type == PROTO_error
                    ? reply->body.error.message : "unexpected reply");
@@ -172,6 +184,7 @@ send_search (recaller_ask_t *a, const llm_embeddings_t *e)
     proto_set_str (&req->body.recall_search.mode, e ? a->mode : "lexical");
     as_run (req, a);
     a->stage = ASK_SEARCHING;
+    a->vector = e != NULL;
     int rc = rpc_call (self->rpc, "event-log", req, self->timeout_ms, 0, on_results, a);
     if (rc == 0)
         snprintf (a->req, sizeof a->req, "%s", req->env.id);
