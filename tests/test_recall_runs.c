@@ -11,9 +11,8 @@
  * instructions and a fake closing fence stays inside its fence; a slow
  * embeddings provider does not fail the run (it goes lexical), nor does a
  * changed embedding model (its vectors refused, the search goes lexical),
- * nor does
- * an event-log that does not answer the search in time (stopped); each
- * recall is a stored `recalled` event. */
+ * nor does an event-log that does not answer the search in time
+ * (stopped); each recall is a stored `recalled` event. */
 #include "support.h"
 #include "bus_client.h"
 #include "evkind.h"
