@@ -459,9 +459,9 @@ test_openpr_preview (void **state)
     run_preview_done (r, "r1/c9/preview", true, json_object ());   /* another call's: ignored */
     assert_null (event ("ask_approval", 0));
     run_preview_done (r, "r1/c1/preview", true, json_pack (
-        "{s:[{s:s, s:i, s:i}], s:[s], s:s, s:s}", "files", "path", "app.py", "added", 2,
+        "{s:[{s:s, s:i, s:i}], s:[s], s:s, s:s, s:b, s:i}", "files", "path", "app.py", "added", 2,
         "removed", 1, "skipped", "__pycache__/a.pyc", "patch", "--- a/app.py\n+++ b/app.py\n",
-        "branch", "caisson/x"));
+        "branch", "caisson/x", "patchTruncated", 1, "patchBytes", 700000));
     json_t *ask = event ("ask_approval", 0);
     assert_non_null (ask);
     assert_string_equal (json_string_value (json_object_get (json_array_get (
@@ -470,6 +470,8 @@ test_openpr_preview (void **state)
                          "__pycache__/a.pyc");
     assert_non_null (strstr (json_string_value (json_object_get (ask, "patch")), "+++ b/app.py"));
     assert_null (json_object_get (ask, "previewError"));
+    assert_true (json_is_true (json_object_get (ask, "patchTruncated")));
+    assert_int_equal (json_integer_value (json_object_get (ask, "patchBytes")), 700000);
     run_preview_done (r, "r1/c1/preview", true, json_object ());   /* late twin: ignored */
     assert_int_equal (count ("ask_approval"), 1);
     char why[256];
@@ -485,6 +487,7 @@ test_openpr_preview (void **state)
         "not allowed: .github/workflows/x.yml"));
     ask = event ("ask_approval", 0);
     assert_null (json_object_get (ask, "files"));
+    assert_null (json_object_get (ask, "patchTruncated"));
     assert_string_equal (json_string_value (json_object_get (json_object_get (ask,
                          "previewError"), "code")), "changes_not_allowed");
     assert_status (r, "awaiting_approval");

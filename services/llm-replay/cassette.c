@@ -325,6 +325,7 @@ check_earlier (const json_t *earlier, const json_t *conv, size_t task_at)
     }
     return NULL;
 }
+#define SUMMARY_MARK "<caisson-summary turns=\""
 
 static cassette_t *
 find_task (cassette_set_t *self, const json_t *conv, size_t *after)
@@ -451,11 +452,17 @@ cassette_set_play (cassette_set_t *self, const json_t *conv, const json_t *offer
         return;
     }
     size_t assistants = 0, last_assistant = after;
-    for (size_t i = after; i < json_array_size (conv); i++)
-        if (strcmp (role_of (json_array_get (conv, i)), "assistant") == 0) {
+    for (size_t i = after; i < json_array_size (conv); i++) {
+        json_t *m = json_array_get (conv, i);
+        if (strcmp (role_of (m), "assistant") == 0) {
             assistants++;
             last_assistant = i + 1;
         }
+        /* the orchestrator's summary stands for the turns it replaced */
+        else if (strcmp (role_of (m), "user") == 0
+                 && strncmp (content_of (m), SUMMARY_MARK, strlen (SUMMARY_MARK)) == 0)
+            assistants += strtoull (content_of (m) + strlen (SUMMARY_MARK), NULL, 10);
+    }
     json_t *results = json_array (), *history = json_array (), *raw = json_array ();
     for (size_t i = after; assistants && i < json_array_size (conv); i++) {
         json_t *m = json_array_get (conv, i);

@@ -240,6 +240,20 @@ info (const proto_msg_t *req, const json_t *snap, const json_t *pending)
                                json_object_get (used, "seconds"));
     mpjson_set (&b->usage, usage, 8);
     json_decref (usage);
+    json_t *budgets = json_pack ("{s:O?, s:O?}", "limits", json_object_get (snap, "max"),
+                                 "used", used);
+    mpjson_set (&b->budgets, budgets, 8);
+    json_decref (budgets);
+    json_t *policy = json_object_get (snap, "policy"), *none = json_array ();
+    json_t *verify = json_object_get (policy, "verify");
+    json_t *on_change = json_object_get (policy, "verifyOnChange");
+    json_t *latest = json_object_get (snap, "checks");
+    json_t *checks = json_pack ("{s:O, s:O, s:O}", "configured", verify ? verify : none,
+                                "onChange", on_change ? on_change : none, "latest",
+                                latest ? latest : none);
+    mpjson_set (&b->checks, checks, 8);
+    json_decref (checks);
+    json_decref (none);
     return rep;
 }
 
@@ -368,9 +382,6 @@ setup (svc_t *svc)
     if (svc_store_dir (svc, dir, sizeof dir) || !(self->store = runstore_new (dir))
         || !(self->runs = runhost_new (svc, self->store)))
         return -1;
-    clog_info (NULL, "default model %s%s", default_model (),
-               strncmp (default_model (), "replay/", 7) == 0
-                   ? " (the scripted model: no provider key is configured)" : "");
     if (runhost_resume (self->runs))
         return -1;
     /* a store of its own: its lease, and the stores of those gone for good */

@@ -75,6 +75,8 @@ run_destroy (run_t **self_p)
     json_decref (r->client_tools);
     json_decref (r->calls);
     json_decref (r->sandboxes);
+    json_decref (r->checks);
+    json_decref (r->condense);
     free (r);
     *self_p = NULL;
 }
@@ -82,6 +84,7 @@ run_destroy (run_t **self_p)
 const char *run_id (const run_t *self) { return self->id; }
 const char *run_user (const run_t *self) { return self->user; }
 const char *run_model (const run_t *self) { return self->model; }
+uint64_t run_steps (const run_t *self) { return self->steps; }
 const char *run_thread (const run_t *self) { return self->thread; }
 const char *run_task (const run_t *self) { return self->task; }
 proto_run_status_t run_status_code (const run_t *self) { return self->status; }
@@ -199,6 +202,10 @@ run_model_failed (run_t *r, int attempts, const char *error)
 {
     if (r->phase != PHASE_MODEL)
         return;
+    if (r->summarising) {
+        run_condense_summary_failed (r, attempts, error);
+        return;
+    }
     r->phase = PHASE_IDLE;
     char why[512];
     snprintf (why, sizeof why, "model call failed after %d attempt%s: %s", attempts,
@@ -211,6 +218,10 @@ run_model_done (run_t *r, const llm_turn_t *t)
 {
     if (r->phase != PHASE_MODEL)
         return;
+    if (r->summarising) {
+        run_condense_summary_done (r, t);
+        return;
+    }
     r->phase = PHASE_IDLE;
     r->mark_us = r->host->clock_us (r->arg);
     r->in_tokens += t->input_tokens;
@@ -278,18 +289,27 @@ handed_off (run_t *r)
 void
 run_model_turn (run_t *r, const json_t *cat, const char *memory)
 {
-    r->steps++;
     /* a shallow copy: the catalogue's entries are shared, not changed */
     json_t *tools = json_copy ((json_t *) cat);
     if (r->client_tools)
         json_array_extend (tools, r->client_tools);
     if (r->mem_on)
         json_array_append_new (tools, memtool_spec (r->mem_max));
-    json_t *messages = run_recall_messages (r, run_mem_messages (r, memory));
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
+    uint64_t max_out = room < 8192 ? room : 8192;
+    /* the memory message goes before the condensed view: counted as fixed */
+    uint64_t mem_tokens = (memory && *memory ? run_mem_tokens (r, memory) : 0)
+                        + run_recall_tokens (r);
+    json_t *view = run_condense_request (r, tools, max_out, mem_tokens);
+    if (!view) {                /* waiting for a summary, or ended */
+        json_decref (tools);
+        return;
+    }
+    r->steps++;
+    json_t *messages = run_recall_messages (r, run_mem_messages (r, view, memory));
+    json_decref (view);
     r->phase = PHASE_MODEL;
-    int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,
-                             (uint64_t) run_deadline (r));
+    int rc = r->host->model (r->arg, messages, tools, max_out, (uint64_t) run_deadline (r));
     json_decref (tools);
     json_decref (messages);
     if (rc) {
@@ -464,6 +484,10 @@ run_preview_done (run_t *r, const char *call_id, bool ok, json_t *result)
                    .files = ok ? json_object_get (result, "files") : NULL,
                    .skipped = ok ? json_object_get (result, "skipped") : NULL,
                    .patch = ok ? json_string_value (json_object_get (result, "patch")) : NULL,
+                   .patchTruncated = ok && json_is_true (json_object_get (result,
+                                                                          "patchTruncated")),
+                   .patchBytes = ok ? (uint64_t) json_integer_value (json_object_get (
+                                          result, "patchBytes")) : 0,
                    .previewError = perr));
     json_decref (perr);
     json_decref (result);

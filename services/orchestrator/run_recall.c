@@ -22,12 +22,32 @@ run_set_recalled (run_t *r, const char *data)
     r->host->save (r->arg);
 }
 
+uint64_t
+run_recall_tokens (const run_t *r)
+{
+    size_t len = r->recalled ? strlen (r->recalled) : 0;
+    /* the fence's escapes and the introduction: as run_mem_tokens */
+    return len ? ((len < RECALLED_MAX ? len : RECALLED_MAX) * 5 / 4 + 512) / 4 : 0;
+}
+
 json_t *
 run_recall_messages (run_t *r, json_t *messages)
 {
-    size_t have = json_array_size (messages), own = json_array_size (r->messages);
-    if (!r->recalled || have < own)
+    if (!r->recalled)
         return messages;
+    /* the task: the last user message that is it (a condensed view keeps
+     * it, and only the thread's history before it may repeat it) */
+    size_t at = json_array_size (messages);
+    while (at-- > 0) {
+        json_t *m = json_array_get (messages, at);
+        if (!strcmp (json_string_value (json_object_get (m, "role")) ?: "", "user")
+            && !strcmp (json_string_value (json_object_get (m, "content")) ?: "", r->task))
+            break;
+    }
+    if (at == (size_t) -1) {
+        clog_error (r->id, "recalled messages left out of the request: no task in it");
+        return messages;
+    }
     fence_t *fence = fence_new ();
     char *fenced = fence ? fence_wrap (fence, "recalled", r->recalled, strlen (r->recalled),
                                        RECALLED_MAX) : NULL;
@@ -41,7 +61,7 @@ run_recall_messages (run_t *r, json_t *messages)
     /* a copy: messages may be the run's own conversation */
     json_t *out = json_copy (messages);
     json_decref (messages);
-    json_array_insert_new (out, have - own + r->own_from,
+    json_array_insert_new (out, at,
                            json_pack ("{s:s, s:s}", "role", "user", "content", text));
     free (text);
     return out;

@@ -142,7 +142,7 @@ on_delta (const char *text, size_t len, void *arg)
     slot_t *s = arg;
     proto_msg_t *msg = proto_msg_new (PROTO_event, NULL);
     char *chunk = strndup (text, len);
-    json_t *data = chunk ? EVK (text_delta, .text = chunk) : NULL;
+    json_t *data = chunk ? EVK (text_delta, .text = chunk, .step = run_steps (s->run)) : NULL;
     free (chunk);
     const char *id = run_id (s->run);
     if (data) {
@@ -260,8 +260,9 @@ host_model (void *arg, const json_t *messages, const json_t *tools, uint64_t max
         ? llm_anthropic_request (s->model_name, prompt_system (), messages, tools, max_out)
         : llm_openai_request (s->model_name, prompt_system (), messages, tools, 0);
     uint64_t deadline = (uint64_t) zclock_mono () + (deadline_ms - (uint64_t) zclock_time ());
-    s->llm = body ? llm_client_post (s->host->llm, s->provider, body, deadline, on_delta,
-                                     on_model, s)
+    /* a summary's text is not the run's answer: not streamed as text_delta */
+    s->llm = body ? llm_client_post (s->host->llm, s->provider, body, deadline,
+                                     run_summarising (s->run) ? NULL : on_delta, on_model, s)
                   : NULL;
     free (body);
     return s->llm ? 0 : -1;

@@ -298,10 +298,21 @@ preview (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, const
                                                         : json_integer (atoll (t1 + 1)));
         json_array_append_new (files, f);
     }
+    /* the patch shown is cut at a line boundary, saying so: the person
+     * asked to approve sees whole lines and knows the change is larger */
+    size_t total = strlen (patch), shown = total;
+    size_t cap = (size_t) cfg_u64 ("CAISSON_TOOLS_PREVIEW_PATCH_MAX");
+    if (total > cap)
+        for (shown = cap; shown > 0 && patch[shown - 1] != '\n'; shown--)
+            ;
     json_t *r = json_pack ("{s:b, s:b, s:s, s:s, s:s, s:o, s:O, s:o}", "success", 1, "dryRun", 1,
                            "wouldDo", "commit these changes and open a pull request", "branch",
                            branch, "base", base, "files", files, "skipped", c->skipped, "patch",
-                           sandbox_call_text (patch, strlen (patch)));
+                           sandbox_call_text (patch, shown));
+    if (r && shown < total) {
+        json_object_set_new (r, "patchTruncated", json_true ());
+        json_object_set_new (r, "patchBytes", json_integer ((json_int_t) total));
+    }
     free (out);
     return r;
 }
