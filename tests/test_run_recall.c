@@ -2,10 +2,12 @@
  * recalltool.c, the recall branch of run.c's dispatch), with a recording
  * host: where the automatic recall's data goes in a request (after the
  * thread's history, just before the task, fenced anew in every request,
- * not in the thread's conversation), that a snapshot keeps it, the recall
+ * not in the thread's conversation; in a condensed view too, counted in
+ * the window), that a snapshot keeps it, the recall
  * tool's arguments checked before the host runs it, its result's texts
  * fenced, and the automatic top-k's floors. */
 #include "support.h"
+#include "condense.h"
 #include "recalltool.h"
 #include "run.h"
 
@@ -14,7 +16,8 @@
 typedef struct {
     json_t *catalogue, *messages, *tool_args;
     char tool[64];
-    int tools;
+    int tools, summaries, requests;
+    uint64_t most_tokens;       /* the largest request sent */
 } rec_t;
 
 static rec_t s_rec;
@@ -31,6 +34,15 @@ h_model (void *a, const json_t *messages, const json_t *tools, uint64_t max_out,
     rec_t *h = a;
     json_decref (h->messages);
     h->messages = json_deep_copy (messages);
+    const char *last = json_string_value (json_object_get (
+        json_array_get (messages, json_array_size (messages) - 1), "content"));
+    if (last && !strncmp (last, CONDENSE_SUMMARISE_MARK, strlen (CONDENSE_SUMMARISE_MARK)))
+        h->summaries++;
+    else
+        h->requests++;
+    uint64_t tokens = condense_tokens (messages);
+    if (tokens > h->most_tokens)
+        h->most_tokens = tokens;
     return 0;
 }
 
@@ -139,6 +151,78 @@ test_recalled_before_task (void **state)
     json_decref (snap);
     run_destroy (&again);
     run_destroy (&r);
+}
+
+/* A model turn as llm_stream builds it: text, and a runCommand call when
+ * call_id is not NULL. */
+static void
+says (run_t *r, const char *text, const char *call_id)
+{
+    llm_turn_t t;
+    memset (&t, 0, sizeof t);
+    t.text = (char *) text;
+    t.text_len = strlen (text);
+    if (call_id) {
+        t.calls[0].id = (char *) call_id;
+        t.calls[0].name = (char *) "writeFiles";
+        t.calls[0].args = (char *) "{}";
+        t.calls[0].args_len = 2;
+        t.ncalls = 1;
+    }
+    t.complete = true;
+    t.finish = call_id ? LLM_FINISH_TOOL_CALLS : LLM_FINISH_STOP;
+    run_model_done (r, &t);
+}
+
+/* The recalled message right before the task in the request last sent. */
+static void
+assert_recalled_before_task (void)
+{
+    size_t i, n = json_array_size (s_rec.messages);
+    for (i = 0; i < n && strcmp (content (i) ?: "", "the task"); i++)
+        ;
+    assert_true (i > 0 && i < n);
+    assert_non_null (strstr (content (i - 1), "kind=recalled>>>\n| Result 1: thread th0"));
+}
+
+static void
+test_condensed_view (void **state)
+{
+    (void) state;
+    setenv ("CAISSON_MODEL_CONTEXT", "test/m=4000", 1);
+    setenv ("CAISSON_CONDENSE_KEEP_TURNS", "2", 1);
+    json_t *policy = json_object ();
+    run_spec_t spec = { "r1", "th1", "test/m", "alice", "the task", false, NULL, policy, NULL,
+                        (run_budgets_t) { 100, 100, 600, 10000000 }, 1700000000000LL };
+    run_t *r = run_new (&s_host, &s_rec, &spec);
+    json_decref (policy);
+    char recalled[6000] = "Result 1: thread th0\n";
+    memset (recalled + strlen (recalled), 'r', 5000);
+    run_set_recalled (r, recalled);
+    run_advance (r);
+    char *big = malloc (3001);
+    memset (big, 'z', 3000);
+    big[3000] = '\0';
+    for (int turn = 0; turn < 40 && !s_rec.summaries; turn++) {
+        char id[32];
+        snprintf (id, sizeof id, "c%d", turn);
+        says (r, "on it", id);
+        assert_recalled_before_task ();
+        run_tool_done (r, true, false, json_pack ("{s:b, s:s}", "success", 1, "stdout", big), 5,
+                       NULL);
+    }
+    free (big);
+    assert_int_equal (s_rec.summaries, 1);
+    says (r, "the summary", NULL);
+    /* summarised: the task first, then the summary; the recalled data before it,
+     * cut to an eighth of the window (2000 bytes) */
+    assert_recalled_before_task ();
+    assert_true (strlen (content (0)) < 3000);
+    assert_non_null (strstr (content (2), CONDENSE_SUMMARY_MARK));
+    assert_true (s_rec.most_tokens <= 4000);
+    run_destroy (&r);
+    unsetenv ("CAISSON_MODEL_CONTEXT");
+    unsetenv ("CAISSON_CONDENSE_KEEP_TURNS");
 }
 
 static void
@@ -264,6 +348,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_recalled_before_task, setup, teardown),
         cmocka_unit_test_setup_teardown (test_nothing_recalled, setup, teardown),
+        cmocka_unit_test_setup_teardown (test_condensed_view, setup, teardown),
         cmocka_unit_test_setup_teardown (test_tool_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown (test_tool_result_fenced, setup, teardown),
         cmocka_unit_test_setup_teardown (test_floors, setup, teardown),

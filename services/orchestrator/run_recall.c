@@ -7,12 +7,23 @@
 #include "run_int.h"
 #include "clog.h"
 #include "fence.h"
+#include "llm_provider.h"
 #include "prompt.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define RECALLED_MAX 16384          /* bytes of recalled data shown */
+#define RECALLED_MAX 16384          /* bytes of recalled data shown, at most */
+
+/* The bytes of recalled data shown: an eighth of the model's context
+ * window at most (a token is about 4 bytes), so that recall never takes
+ * the room a run needs, nor makes a small window's run fail. */
+static size_t
+recalled_max (const run_t *r)
+{
+    uint64_t cap = llm_provider_context (r->model) / 8 * 4;
+    return cap && cap < RECALLED_MAX ? (size_t) cap : RECALLED_MAX;
+}
 
 void
 run_set_recalled (run_t *r, const char *data)
@@ -27,7 +38,8 @@ run_recall_tokens (const run_t *r)
 {
     size_t len = r->recalled ? strlen (r->recalled) : 0;
     /* the fence's escapes and the introduction: as run_mem_tokens */
-    return len ? ((len < RECALLED_MAX ? len : RECALLED_MAX) * 5 / 4 + 512) / 4 : 0;
+    size_t max = recalled_max (r);
+    return len ? ((len < max ? len : max) * 5 / 4 + 512) / 4 : 0;
 }
 
 json_t *
@@ -50,7 +62,7 @@ run_recall_messages (run_t *r, json_t *messages)
     }
     fence_t *fence = fence_new ();
     char *fenced = fence ? fence_wrap (fence, "recalled", r->recalled, strlen (r->recalled),
-                                       RECALLED_MAX) : NULL;
+                                       recalled_max (r)) : NULL;
     char *text = fenced ? prompt_recalled (fenced) : NULL;
     fence_destroy (&fence);
     free (fenced);
