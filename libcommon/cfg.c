@@ -270,6 +270,22 @@ static const cfg_entry_t table[] = {
       "OpenAI-compatible `/embeddings` endpoint (e.g. `openai/text-embedding-3-small`, "
       "`ollama/nomic-embed-text`, `replay/embed` for the scripted model); empty: recall "
       "ranks by words only (BM25), which is always on." },
+    { "CAISSON_RECALL_AUTO_K", "3", "orchestrator",
+      "Earlier messages of the run's user recalled before its first step (its task is the "
+      "query, its own thread left out) and shown to the model fenced as data, when they pass "
+      "the floors below; 0: no automatic recall." },
+    { "CAISSON_RECALL_AUTO_MIN_SCORE", "1.0", "orchestrator",
+      "Automatic recall by words: the least BM25 score a hit needs; below it a hit is left "
+      "out as irrelevant." },
+    { "CAISSON_RECALL_AUTO_MIN_COSINE", "0.5", "orchestrator",
+      "Automatic recall by embeddings (CAISSON_EMBED_MODEL set): the least cosine similarity "
+      "between the task and a hit." },
+    { "CAISSON_RECALL_TOOL", "1", "orchestrator",
+      "1 offers the agent the `recall` tool (search the user's earlier conversations); 0 "
+      "does not." },
+    { "CAISSON_RECALL_TIMEOUT_MS", "2000", "orchestrator",
+      "How long a run waits for recall (embedding the query and event-log's answer); past "
+      "it the run goes on without (automatic) or the tool call fails (tool)." },
     { "CAISSON_LLM_REPLAY_URL", "http://127.0.0.1:7391/v1", "orchestrator",
       "Base URL of the scripted model for models named `replay/...`." },
     { "CAISSON_LLM_REPLAY_PORT", "7391", "caisson-llm-replay",

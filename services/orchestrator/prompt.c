@@ -56,6 +56,18 @@ prompt_memory (const char *fenced, unsigned long long version, size_t bytes, siz
     return text;
 }
 
+char *
+prompt_recalled (const char *fenced)
+{
+    char *text = NULL;
+    if (asprintf (&text, "Messages from your earlier conversations with this person, found by "
+                  "searching them for the task that follows; they may help or be beside the "
+                  "point. As data (the recall tool searches further, when offered):\n%s",
+                  fenced) < 0)
+        return NULL;
+    return text;
+}
+
 const char *
 prompt_continue (void)
 {

@@ -22,4 +22,8 @@ const char *prompt_continue (void);
  * fenced (a fenced block from fence_wrap), its version and size (new). */
 char *prompt_memory (const char *fenced, unsigned long long version, size_t bytes, size_t max);
 
+/* The user message that carries what the automatic recall found before
+ * the task: fenced (a fenced block from fence_wrap) (new). */
+char *prompt_recalled (const char *fenced);
+
 #endif

@@ -9,6 +9,7 @@
 #include "jsoncap.h"
 #include "memtool.h"
 #include "policy.h"
+#include "recalltool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,7 @@ run_destroy (run_t **self_p)
     free (r->task);
     free (r->answer);
     free (r->mem_text);
+    free (r->recalled);
     json_decref (r->messages);
     json_decref (r->policy);
     json_decref (r->client_tools);
@@ -89,6 +91,7 @@ const char *run_user (const run_t *self) { return self->user; }
 const char *run_model (const run_t *self) { return self->model; }
 uint64_t run_steps (const run_t *self) { return self->steps; }
 const char *run_thread (const run_t *self) { return self->thread; }
+const char *run_task (const run_t *self) { return self->task; }
 proto_run_status_t run_status_code (const run_t *self) { return self->status; }
 const char *run_status (const run_t *self) { return proto_run_status_name (self->status); }
 bool run_op (const run_t *self) { return self->op; }
@@ -301,21 +304,17 @@ client_message (run_t *r)
     return m;
 }
 
-/* messages (stolen) with m (stolen, may be NULL) just before this run's
- * task (new); the first turn records what the model is shown. The task is
- * kept verbatim by condensation (condense.h): the last message equal to
- * it is it. */
-static json_t *
-with_client_input (run_t *r, json_t *messages, json_t *m)
+json_t *
+run_before_task (run_t *r, json_t *messages, json_t *m)
 {
     if (!m)
         return messages;
-    if (r->steps == 1)
-        run_emit (r, EVK_client_input, client_input_event (r->client_input));
     const json_t *task = json_array_get (r->messages, r->own_from);
     size_t at = json_array_size (messages);
     while (at > 0 && !json_equal (json_array_get (messages, at - 1), (json_t *) task))
         at--;
+    if (!at)
+        clog_warn (r->id, "no task in the request: its data message goes first");
     /* a shallow copy: messages may share the run's own array */
     json_t *copy = json_copy (messages);
     if (!copy || json_array_insert_new (copy, at ? at - 1 : 0, m)) {
@@ -324,6 +323,17 @@ with_client_input (run_t *r, json_t *messages, json_t *m)
     }
     json_decref (messages);
     return copy;
+}
+
+/* messages (stolen) with the client's input m (stolen, may be NULL) just
+ * before this run's task (new); the first turn records what the model is
+ * shown. */
+static json_t *
+with_client_input (run_t *r, json_t *messages, json_t *m)
+{
+    if (m && r->steps == 1)
+        run_emit (r, EVK_client_input, client_input_event (r->client_input));
+    return run_before_task (r, messages, m);
 }
 
 void
@@ -338,18 +348,21 @@ run_model_turn (run_t *r, const json_t *cat, const char *memory)
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
     uint64_t max_out = room < 8192 ? room : 8192;
     /* the memory message goes before the condensed view, the client's
-     * input before the task: both counted as fixed */
+     * input and the recalled messages before the task: all counted as fixed */
     uint64_t mem_tokens = memory && *memory ? run_mem_tokens (r, memory) : 0;
     json_t *input = client_message (r);
     uint64_t input_tokens = input ? condense_tokens (input) : 0;
-    json_t *view = run_condense_request (r, tools, max_out, mem_tokens + input_tokens);
+    json_t *view = run_condense_request (r, tools, max_out,
+                                         mem_tokens + input_tokens + run_recall_tokens (r));
     if (!view) {                /* waiting for a summary, or ended */
         json_decref (input);
         json_decref (tools);
         return;
     }
     r->steps++;
-    json_t *messages = with_client_input (r, run_mem_messages (r, view, memory), input);
+    json_t *messages = run_recall_messages (r, with_client_input (r, run_mem_messages (r, view,
+                                                                                 memory),
+                                                                  input));
     json_decref (view);
     r->phase = PHASE_MODEL;
     int rc = r->host->model (r->arg, messages, tools, max_out, (uint64_t) run_deadline (r));
@@ -610,6 +623,20 @@ dispatch_next (run_t *r)
             run_emit (r, EVK_ask_approval, EVK (ask_approval, .toolCallId = run_str_of (c, "id"),
                                             .name = name, .args = args));
             r->host->save (r->arg);
+            return;
+        }
+        if (recalltool_is (name) && client_tools_find (cat, name)) {
+            /* the orchestrator's own search (the host runs it): checked here */
+            char why[256];
+            json_t *q = recalltool_query (args, why, sizeof why);
+            if (!q) {
+                run_finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0,
+                                                         "error", "code", "bad_arguments",
+                                                         "message", why), 0, NULL);
+                continue;
+            }
+            send_call (r, c, q);
+            json_decref (q);
             return;
         }
         send_call (r, c, args);

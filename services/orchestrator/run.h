@@ -115,6 +115,8 @@ const char *run_id (const run_t *self);
 const char *run_user (const run_t *self);
 const char *run_model (const run_t *self);
 const char *run_thread (const run_t *self);
+/* The task, as the person gave it. */
+const char *run_task (const run_t *self);
 /* The status, and its wire name (proto/runs.def). */
 proto_run_status_t run_status_code (const run_t *self);
 const char *run_status (const run_t *self);
@@ -168,6 +170,10 @@ void run_preview_done (run_t *self, const char *call_id, bool ok, json_t *result
  * tool). The model is asked then, shown the document fenced as data. */
 void run_memory_done (run_t *self, bool ok, const char *content, uint64_t version,
                       uint64_t max);
+/* Before the run's first step: what the automatic recall found
+ * (recalltool_render's data, copied; NULL: nothing), shown to the model
+ * fenced before the task in every request, and kept in the snapshot. */
+void run_set_recalled (run_t *self, const char *data);
 /* Event: the wake the run asked for. */
 void run_wake (run_t *self);
 /* Event: the wall-clock budget ran out. */

@@ -68,6 +68,7 @@ struct _run_t {
     uint64_t mem_read_version, mem_read_max;
     int64_t mem_read_us;
     int64_t tool_sent_us;
+    char *recalled;             /* the automatic recall's data (run_recall.c), or NULL */
     /* orchestration overhead: time between getting control back (a model
      * turn or a tool result arrived) and handing it off again, reported
      * per step in step_started's overheadUs */
@@ -126,6 +127,13 @@ void run_mem_ahead (run_t *r, const json_t *calls);
  * {version, bytes, scope, thread?}): later replaces are checked against
  * this version, and the change is an event. */
 void run_mem_changed (run_t *r, const json_t *result);
+/* messages (stolen) with m (stolen; NULL: none) just before this run's
+ * task (new): where data shown for this run alone goes (the client's
+ * input, recalled messages). The task is kept verbatim by condensation
+ * (condense.h): the last message equal to it is it; without one, m goes
+ * first. */
+json_t *run_before_task (run_t *r, json_t *messages, json_t *m);
+
 /* run_condense.c */
 /* The messages to send next (new), condensed to fit the model's window
  * beside extra_tokens the host adds (the memory message); NULL when the
@@ -135,6 +143,16 @@ json_t *run_condense_request (run_t *r, const json_t *tools, uint64_t max_out,
 /* The summary call's reply, or its failure. */
 void run_condense_summary_done (run_t *r, const llm_turn_t *t);
 void run_condense_summary_failed (run_t *r, int attempts, const char *error);
+
+/* run_recall.c */
+/* messages (the request's, stolen: the run's conversation as condensed,
+ * perhaps after the memory message; possibly the run's own array) with
+ * the recalled data, fenced anew, as a user message just before the
+ * run's task (new: a shallow copy; messages itself when nothing was
+ * recalled). */
+json_t *run_recall_messages (run_t *r, json_t *messages);
+/* What that message costs, estimated as condense.c does (bytes / 4). */
+uint64_t run_recall_tokens (const run_t *r);
 
 /* run_end.c */
 /* Ends the run (not completed); budget, check: what ran out or failed. */

@@ -46,6 +46,8 @@ run_to_json (const run_t *r)
         json_object_set (j, "clientInput", r->client_input);
     if (j && r->op)
         json_object_set_new (j, "op", json_true ());
+    if (j && r->recalled)
+        json_object_set_new (j, "recalled", json_string (r->recalled));
     return j;
 }
 
@@ -228,6 +230,12 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
         snprintf (why, whylen, "continues: expected 0 to %d", MAX_CONTINUES);
         return -1;
     }
+    json_t *recalled = json_object_get (j, "recalled");
+    if (recalled && !json_is_string (recalled)) {
+        snprintf (why, whylen, "recalled: expected a string");
+        return -1;
+    }
+    r->recalled = recalled ? strdup (json_string_value (recalled)) : NULL;
     json_t *checks = json_object_get (j, "checks");
     if (checks && (!json_is_array (checks) || json_array_size (checks) > 64)) {
         snprintf (why, whylen, "checks: expected an array of at most 64");

@@ -10,6 +10,7 @@
 #include "runhost_sbx.h"
 #include "titler.h"
 #include "memtool.h"
+#include "recaller.h"
 #include "wmem.h"
 
 #include <stdio.h>
@@ -28,6 +29,9 @@ typedef struct {
     char mem_req[CID_SIZE];     /* memory.get in flight (beside a tool call), or "" */
     char preview_req[CID_SIZE]; /* a dry run's tools.call in flight, or "" */
     char preview_call[300];     /* its call_id */
+    recaller_ask_t *recall;     /* the automatic recall's search, or the recall tool's */
+    int64_t recall_us;          /* when the tool's search was asked */
+    char *recall_query;         /* its query */
     int wall_timer, wake_timer;
     bool waiting;               /* for the catalogue */
     char last_event[CID_SIZE];  /* causation of the next event */
@@ -46,6 +50,7 @@ struct _runhost_t {
     rpc_t *rpc;
     runhost_sbx_t *sandboxes;   /* what ended runs left */
     wmem_t *wmem;               /* the runs' working memory */
+    recaller_t *recaller;       /* recall: automatic, the tool, vectors */
     llm_client_t *llm;
     titler_t *titler;           /* thread titles by the model (NULL: CAISSON_THREAD_TITLES=0) */
     runstore_t *store;          /* borrowed */
@@ -87,6 +92,8 @@ slot_destroy (slot_t **s_p)
         rpc_forget (self->rpc, s->preview_req);
     if (s->mem_req[0])
         rpc_forget (self->rpc, s->mem_req);
+    recaller_cancel (self->recaller, &s->recall);
+    free (s->recall_query);
     if (s->wall_timer >= 0)
         zloop_timer_end (self->loop, s->wall_timer);
     if (s->wake_timer >= 0)
@@ -190,6 +197,8 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
                 json_object_set (tool, "effect", json_object_get (t, "effect"));
             json_array_append_new (self->tools, tool);
         }
+        if (recaller_tool (self->recaller))     /* the orchestrator's own, beside them */
+            json_array_append_new (self->tools, recalltool_spec ());
         clog_info (NULL, "tool catalogue: %zu tools", json_array_size (self->tools));
     }
     json_decref (list);
@@ -354,6 +363,118 @@ on_memory_write (const proto_msg_t *reply, const char *error, void *arg)
     wmem_write_done (reply, error, s->run);
 }
 
+/* ---- recall ---- */
+
+/* The `recalled` event of a search that answered with hits (borrowed). */
+static void
+emit_recalled (slot_t *s, const char *how, const char *query, const proto_msg_t *reply,
+               const json_t *hits, size_t dropped)
+{
+    const proto_recall_results_t *b = &reply->body.recall_results;
+    json_t *refs = recalltool_refs (hits);
+    emit (s, EVK_recalled, EVK (recalled, .how = how, .query = query, .mode = b->mode,
+                                .hits = refs, .dropped = dropped,
+                                .approximate = b->approximate), NULL, NULL);
+    json_decref (refs);
+}
+
+/* event-log's hits in reply (new), or NULL when it is not recall's answer. */
+static json_t *
+recall_hits (const proto_msg_t *reply)
+{
+    if (!reply || reply->type != PROTO_recall_results)
+        return NULL;
+    char why[128];
+    json_t *hits = mpjson_decode (reply->body.recall_results.hits.data,
+                                  reply->body.recall_results.hits.size, 16, why, sizeof why);
+    if (!json_is_array (hits)) {
+        json_decref (hits);
+        return NULL;
+    }
+    return hits;
+}
+
+/* The automatic recall answered: what passed the floor goes before the
+ * task; the run starts either way. */
+static void
+on_recall_auto (const proto_msg_t *reply, const char *error, void *arg)
+{
+    (void) error;
+    slot_t *s = arg;
+    s->recall = NULL;
+    json_t *hits = recall_hits (reply);
+    json_t *kept = hits ? recalltool_keep (hits, reply->body.recall_results.mode,
+                                           recaller_floor (s->host->recaller),
+                                           recaller_auto_k (s->host->recaller)) : NULL;
+    if (json_array_size (kept)) {
+        char *data = recalltool_render (kept);
+        emit_recalled (s, "auto", run_task (s->run), reply, kept,
+                       json_array_size (hits) - json_array_size (kept));
+        run_set_recalled (s->run, data);
+        free (data);
+    }
+    json_decref (kept);
+    json_decref (hits);
+    run_advance (s->run);
+}
+
+/* Asks for the automatic recall of a new run (its task, its thread left
+ * out); false when it is off or could not be asked. */
+static bool
+recall_auto (slot_t *s)
+{
+    recaller_t *rc = s->host->recaller;
+    size_t k = recaller_auto_k (rc);
+    if (!k)
+        return false;
+    /* by meaning when the task can be embedded, else by words: each has a
+     * floor with a meaning (hybrid's fused ranks have none) */
+    recaller_query_t q = { run_task (s->run), recaller_embeds (rc) ? "semantic" : "lexical",
+                           run_thread (s->run), k * 2, 1 };
+    s->recall = recaller_search (rc, s->run, &q, on_recall_auto, s);
+    return s->recall != NULL;
+}
+
+/* The recall tool's search answered: its result, texts fenced. */
+static void
+on_recall_tool (const proto_msg_t *reply, const char *error, void *arg)
+{
+    slot_t *s = arg;
+    s->recall = NULL;
+    s->tool_req[0] = '\0';
+    json_t *hits = recall_hits (reply), *result = NULL;
+    if (hits) {
+        const proto_recall_results_t *b = &reply->body.recall_results;
+        result = recalltool_result (hits, b->mode, b->approximate);
+        if (result)
+            emit_recalled (s, "tool", s->recall_query ? s->recall_query : "", reply, hits, 0);
+    }
+    if (!result)
+        result = error_result (reply && reply->type == PROTO_error ? reply->body.error.code
+                                                                   : "unavailable",
+                               reply && reply->type == PROTO_error ? reply->body.error.message
+                               : error ? error : "recall could not answer");
+    json_decref (hits);
+    run_tool_done (s->run, hits != NULL, false, result,
+                   (uint64_t) ((zclock_usecs () - s->recall_us) / 1000), NULL);
+}
+
+static int
+recall_tool (slot_t *s, const json_t *args)
+{
+    recaller_query_t q = {
+        json_string_value (json_object_get (args, "query")),
+        json_string_value (json_object_get (args, "mode")),
+        json_is_true (json_object_get (args, "includeCurrentThread")) ? NULL : run_thread (s->run),
+        (size_t) json_integer_value (json_object_get (args, "k")), 1,
+    };
+    s->recall_us = zclock_usecs ();
+    free (s->recall_query);
+    s->recall_query = strdup (q.query);
+    s->recall = recaller_search (s->host->recaller, s->run, &q, on_recall_tool, s);
+    return s->recall ? 0 : -1;
+}
+
 static int
 host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
            uint64_t timeout_ms)
@@ -361,6 +482,8 @@ host_tool (void *arg, const char *call_id, const char *name, const json_t *args,
     slot_t *s = arg;
     if (memtool_is (name))      /* the orchestrator's own: event-log keeps the memory */
         return wmem_write (s->host->wmem, s->run, args, on_memory_write, s, s->tool_req);
+    if (recalltool_is (name))   /* the orchestrator's own: event-log searches */
+        return recall_tool (s, args);
     runhost_sbx_used (s->host->sandboxes, json_string_value (json_object_get (args, "sandboxId")),
                       run_thread (s->run));
     proto_msg_t *req = tools_call_new (s, call_id, name, args, timeout_ms);
@@ -423,6 +546,7 @@ host_tool_cancel (void *arg, const char *call_id, const char *reason)
     if (s->tool_req[0])
         rpc_forget (s->host->rpc, s->tool_req);
     s->tool_req[0] = '\0';
+    recaller_cancel (s->host->recaller, &s->recall);
     proto_msg_t *msg = proto_msg_new (PROTO_tools_cancel, NULL);
     char topic[256];
     snprintf (topic, sizeof topic, "tools.cancel.%s", call_id);
@@ -463,7 +587,12 @@ host_wake_cancel (void *arg)
 static void
 host_emit (void *arg, evk_kind_t kind, json_t *data)
 {
-    emit (arg, kind, data, NULL, NULL);
+    slot_t *s = arg;
+    /* an answer's text is embedded for recall once event-log stored it */
+    recaller_ask_t *vec = kind == EVK_text
+        ? recaller_pending (s->host->recaller, s->run,
+                            json_string_value (json_object_get (data, "text"))) : NULL;
+    emit (s, kind, data, vec ? recaller_on_ack : NULL, vec);
 }
 
 static void
@@ -634,7 +763,10 @@ on_started (const proto_msg_t *reply, const char *error, void *arg)
         adopt (self, s);
         host_save (s);
         st->fn (s->run, NULL, NULL, st->arg);
-        run_advance (s->run);
+        recaller_stored (self->recaller, s->run, reply->body.event_ack.run_seq,
+                         run_task (s->run));
+        if (!recall_auto (s))
+            run_advance (s->run);
     }
     else {
         const char *code = reply && reply->type == PROTO_error ? reply->body.error.code
@@ -717,12 +849,14 @@ runhost_new (svc_t *svc, runstore_t *store)
     if (self->llm && self->rpc && cfg_u64 ("CAISSON_THREAD_TITLES"))
         self->titler = titler_new (self->llm, self->rpc);
     self->wmem = self->rpc ? wmem_new (self->rpc) : NULL;
+    self->recaller = self->rpc ? recaller_new (self->loop, self->rpc) : NULL;
     self->runs = zhashx_new ();
     self->dirty = zhashx_new ();
     self->waiting = zlist_new ();
     self->starting = zlist_new ();
     self->flush_timer = zloop_timer (self->loop, FLUSH_MS, 0, on_flush, self);
-    if (!self->rpc || !self->sandboxes || !self->llm || !self->wmem || !self->runs || !self->dirty
+    if (!self->rpc || !self->sandboxes || !self->llm || !self->wmem || !self->recaller
+        || !self->runs || !self->dirty
         || !self->waiting || !self->starting || self->flush_timer < 0) {
         runhost_destroy (&self);
         return NULL;
@@ -757,6 +891,7 @@ runhost_destroy (runhost_t **self_p)
     llm_client_destroy (&self->llm);
     runhost_sbx_destroy (&self->sandboxes);
     wmem_destroy (&self->wmem);
+    recaller_destroy (&self->recaller);
     rpc_destroy (&self->rpc);
     json_decref (self->tools);
     free (self);
