@@ -103,7 +103,7 @@ new_run (void)
                                  "earlier task", "role", "assistant", "content", "earlier answer");
     json_t *policy = json_object ();
     run_spec_t spec = { "r1", "th1", "replay/demo", "alice", "the task", false, history, policy,
-                        NULL, (run_budgets_t) { 10, 10, 600, 100000 }, 1700000000000LL };
+                        NULL, (run_budgets_t) { 10, 10, 600, 100000 }, 1700000000000LL, NULL };
     run_t *r = run_new (&s_host, &s_rec, &spec);
     json_decref (history);
     json_decref (policy);
@@ -193,7 +193,7 @@ test_condensed_view (void **state)
     setenv ("CAISSON_CONDENSE_KEEP_TURNS", "2", 1);
     json_t *policy = json_object ();
     run_spec_t spec = { "r1", "th1", "test/m", "alice", "the task", false, NULL, policy, NULL,
-                        (run_budgets_t) { 100, 100, 600, 10000000 }, 1700000000000LL };
+                        (run_budgets_t) { 100, 100, 600, 10000000 }, 1700000000000LL, NULL };
     run_t *r = run_new (&s_host, &s_rec, &spec);
     json_decref (policy);
     char recalled[6000] = "Result 1: thread th0\n";
