@@ -1,0 +1,243 @@
+/* runhost_host: the run_host_t a run acts through (run.h), one per slot:
+ * the tool catalogue (loaded once, for every run), model turns on the
+ * model client with their text deltas, wakes, events, snapshots, and what
+ * is left when a run ends. Tool calls are runhost_tool.c's. */
+#include "runhost_int.h"
+#include "clog.h"
+#include "mpjson.h"
+#include "prompt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Publishes a text delta (not stored) on run.<id>.text_delta. */
+static void
+on_delta (const char *text, size_t len, void *arg)
+{
+    slot_t *s = arg;
+    proto_msg_t *msg = proto_msg_new (PROTO_event, NULL);
+    char *chunk = strndup (text, len);
+    json_t *data = chunk ? EVK (text_delta, .text = chunk, .step = run_steps (s->run)) : NULL;
+    free (chunk);
+    const char *id = run_id (s->run);
+    if (data) {
+        proto_set_str (&msg->env.corr, id);
+        proto_set_str (&msg->env.run, id);
+        proto_set_str (&msg->env.cause, s->last_event[0] ? s->last_event : NULL);
+        proto_set_str (&msg->body.event.kind, evk_name (EVK_text_delta));
+        mpjson_set (&msg->body.event.data, data, 64);
+        char topic[256];
+        snprintf (topic, sizeof topic, "run.%s.%s", id, evk_name (EVK_text_delta));
+        bus_pub_send (svc_pub (s->host->svc), topic, msg);
+    }
+    proto_msg_destroy (&msg);
+    json_decref (data);
+}
+
+/* ---- the catalogue ---- */
+
+static void
+on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
+{
+    runhost_t *self = arg;
+    self->catalogue_pending = false;
+    char why[256] = "";
+    json_t *list = NULL;
+    if (!reply)
+        snprintf (why, sizeof why, "%s", error);
+    else if (reply->type != PROTO_tools_catalogue)
+        snprintf (why, sizeof why, "tools.list failed: %s",
+                  reply->type == PROTO_error ? reply->body.error.message : "unexpected reply");
+    else
+        list = mpjson_decode (reply->body.tools_catalogue.tools.data,
+                              reply->body.tools_catalogue.tools.size, 64, why, sizeof why);
+    if (json_is_array (list)) {
+        json_decref (self->tools);
+        self->tools = json_array ();
+        size_t i;
+        json_t *t;
+        json_array_foreach (list, i, t) {
+            const char *name = json_string_value (json_object_get (t, "name"));
+            if (!name)
+                continue;
+            /* what the model sees, and the flags the run judges calls by */
+            json_t *tool = json_pack ("{s:s, s:O?, s:O?}", "name", name, "description",
+                                      json_object_get (t, "description"), "inputSchema",
+                                      json_object_get (t, "inputSchema"));
+            if (json_is_true (json_object_get (t, "mutates")))
+                json_object_set_new (tool, "mutates", json_true ());
+            if (json_is_true (json_object_get (t, "runsTests")))
+                json_object_set_new (tool, "runsTests", json_true ());
+            if (json_is_string (json_object_get (t, "effect")))
+                json_object_set (tool, "effect", json_object_get (t, "effect"));
+            json_array_append_new (self->tools, tool);
+        }
+        if (recaller_tool (self->recaller))     /* the orchestrator's own, beside them */
+            json_array_append_new (self->tools, recalltool_spec ());
+        clog_info (NULL, "tool catalogue: %zu tools", json_array_size (self->tools));
+    }
+    json_decref (list);
+    slot_t *s;
+    while ((s = zlist_pop (self->waiting))) {
+        s->waiting = false;
+        if (self->tools)
+            run_advance (s->run);
+        else {
+            char reason[320];
+            snprintf (reason, sizeof reason, "no tool catalogue: %s", why);
+            run_end (s->run, PROTO_RUN_failed, reason);
+        }
+    }
+}
+
+/* ---- the run's host ---- */
+
+static int64_t host_now_ms (void *arg) { (void) arg; return zclock_time (); }
+static int64_t host_clock_us (void *arg) { (void) arg; return zclock_usecs (); }
+
+static const json_t *
+host_catalogue (void *arg)
+{
+    slot_t *s = arg;
+    runhost_t *self = s->host;
+    if (self->tools)
+        return self->tools;
+    if (!s->waiting) {
+        s->waiting = true;
+        zlist_append (self->waiting, s);
+    }
+    if (!self->catalogue_pending) {
+        proto_msg_t *req = proto_msg_new (PROTO_tools_list, NULL);
+        if (req && rpc_call (self->rpc, "tool-runner", req, 5000, 2, on_catalogue, self) == 0)
+            self->catalogue_pending = true;
+        proto_msg_destroy (&req);
+    }
+    return NULL;
+}
+
+static void
+on_model (const llm_result_t *res, void *arg)
+{
+    slot_t *s = arg;
+    s->llm = NULL;
+    if (res->turn)
+        run_model_done (s->run, res->turn);
+    else
+        run_model_failed (s->run, res->attempts, res->error);
+}
+
+static int
+host_model (void *arg, const json_t *messages, const json_t *tools, uint64_t max_out,
+            uint64_t deadline_ms)
+{
+    slot_t *s = arg;
+    char *body = s->provider->proto == LLM_ANTHROPIC
+        ? llm_anthropic_request (s->model_name, prompt_system (), messages, tools, max_out)
+        : llm_openai_request (s->model_name, prompt_system (), messages, tools, 0);
+    uint64_t deadline = (uint64_t) zclock_mono () + (deadline_ms - (uint64_t) zclock_time ());
+    /* a summary's text is not the run's answer: not streamed as text_delta */
+    s->llm = body ? llm_client_post (s->host->llm, s->provider, body, deadline,
+                                     run_summarising (s->run) ? NULL : on_delta, on_model, s)
+                  : NULL;
+    free (body);
+    return s->llm ? 0 : -1;
+}
+
+static void
+host_model_cancel (void *arg)
+{
+    slot_t *s = arg;
+    llm_req_cancel (&s->llm);
+}
+
+static int
+on_wake (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    slot_t *s = arg;
+    s->wake_timer = -1;
+    run_wake (s->run);
+    return 0;
+}
+
+static int
+host_wake (void *arg, uint64_t delay_ms)
+{
+    slot_t *s = arg;
+    s->wake_timer = zloop_timer (s->host->loop, delay_ms, 1, on_wake, s);
+    return s->wake_timer < 0 ? -1 : 0;
+}
+
+static void
+host_wake_cancel (void *arg)
+{
+    slot_t *s = arg;
+    if (s->wake_timer >= 0)
+        zloop_timer_end (s->host->loop, s->wake_timer);
+    s->wake_timer = -1;
+}
+
+static void
+host_emit (void *arg, evk_kind_t kind, json_t *data)
+{
+    slot_t *s = arg;
+    /* an answer's text is embedded for recall once event-log stored it */
+    recaller_ask_t *vec = kind == EVK_text
+        ? recaller_pending (s->host->recaller, s->run,
+                            json_string_value (json_object_get (data, "text"))) : NULL;
+    runhost_emit (s, kind, data, vec ? recaller_on_ack : NULL, vec);
+}
+
+static void
+host_sandbox_done (void *arg, const char *sandbox_id, bool keep)
+{
+    slot_t *s = arg;
+    runhost_sbx_done (s->host->sandboxes, sandbox_id, run_user (s->run), run_op (s->run),
+                      run_thread (s->run), keep);
+}
+
+/* A live run's snapshot waits for the next flush (a run that moved three
+ * times meanwhile is written once); a finished one is staged at once,
+ * since the run is about to be freed. */
+void
+runhost_save (void *arg)
+{
+    slot_t *s = arg;
+    runhost_t *self = s->host;
+    const char *id = run_id (s->run);
+    if (run_live (s->run)) {
+        zhashx_update (self->dirty, id, s);
+        return;
+    }
+    zhashx_delete (self->dirty, id);
+    json_t *snap = runhost_snapshot (self, s->run);
+    if (!snap || runstore_put (self->store, id, snap, false))
+        clog_error (id, "cannot save the run's last state");
+    json_decref (snap);
+}
+
+/* A run ended: it leaves its conversation to its thread (one that did
+ * not complete marked as such, run_thread_convo); its snapshot is
+ * staged, and it leaves memory. */
+static void
+host_ended (void *arg)
+{
+    slot_t *s = arg;
+    runhost_t *self = s->host;
+    json_t *convo = run_thread_convo (s->run);
+    if (!convo || runstore_save_thread (self->store, run_thread (s->run), convo))
+        clog_error (run_id (s->run), "cannot keep the thread's conversation");
+    json_decref (convo);
+    const char *task, *answer = self->titler ? run_first_answer (s->run, &task) : NULL;
+    if (answer)
+        titler_ask (self->titler, s->provider, s->model_name, run_id (s->run), run_user (s->run),
+                    run_thread (s->run), task, answer);
+    zhashx_delete (self->runs, run_id (s->run));
+}
+
+const run_host_t runhost_vtable = {
+    host_now_ms, host_clock_us, host_catalogue, host_model, host_model_cancel, runhost_tool_call,
+    runhost_tool_cancel, runhost_tool_preview, host_wake, host_wake_cancel, host_emit, host_sandbox_done,
+    runhost_save, host_ended, runhost_memory_read,
+};
