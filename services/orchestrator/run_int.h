@@ -1,6 +1,7 @@
-/* run_int: the run's struct, shared by the two files of the run module
- * only: run.c (the transitions) and run_json.c (its JSON form). Nothing
- * else includes it; everyone else sees run.h's opaque run_t. */
+/* run_int: the run's struct, shared by the files of the run module only
+ * (run.c, run_model.c, run_calls.c, run_end.c, run_mem.c, run_recall.c,
+ * run_condense.c, run_json.c; each declares below what the others call).
+ * Nothing else includes it; everyone else sees run.h's opaque run_t. */
 #ifndef CAISSON_RUN_INT_H
 #define CAISSON_RUN_INT_H
 
@@ -94,16 +95,26 @@ run_str_of (const json_t *c, const char *key)
 }
 
 /* run.c */
+/* Adds the time since the host last handed the run back (mark_us) to
+ * its overhead: the run's own time, not its model's or tools'. */
+void run_handed_off (run_t *r);
+/* The catalogue, or NULL with the run waiting for it. */
+const json_t *run_catalogue (run_t *r);
+
+/* run_calls.c */
+/* Carries out the next of the turn's calls, or asks for the next turn
+ * when none is left. */
+void run_dispatch_next (run_t *r);
 /* Records call c's result (stolen) and moves past it. */
 void run_finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration_ms,
                       const char *served_by);
 /* `<run>/<toolCallId>` of the current call. */
 void run_call_id (const run_t *r, char *buf, size_t len);
+
+/* run_model.c */
 /* Starts the next model turn, or ends the run when no budget is left. */
 void run_call_model (run_t *r);
 
-/* The catalogue, or NULL with the run waiting for it. */
-const json_t *run_catalogue (run_t *r);
 /* Asks the model for the next turn over the catalogue cat, the client's
  * tools and (when on) the memory tool, showing memory (may be NULL). */
 void run_model_turn (run_t *r, const json_t *cat, const char *memory);
