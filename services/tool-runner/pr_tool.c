@@ -3,7 +3,8 @@
  * a bundle; tool-runner fetches the bundle into the origin (a bare
  * repository on the host) and records the pull request (forge.h). Every
  * step is safe to repeat: the branch name, the sandbox requests' ids and
- * the record (one per head branch) all derive from the call id. */
+ * the record (one per head branch) all derive from the call id. What the
+ * change would carry, and its dry run, are pr_changes.c's. */
 #define _GNU_SOURCE /* mkostemp */
 #include "cfg.h"
 #include "clog.h"
@@ -12,6 +13,7 @@
 #include "artifacts.h"
 #include "calls.h"
 #include "github.h"
+#include "pr_changes.h"
 #include "repo_tools.h"
 #include "sandbox_tools.h"
 #include "sandbox_call.h"
@@ -23,37 +25,7 @@
 
 #define S(args, key) json_string_value (json_object_get (args, key))
 #define DIFF_MAX (1u << 20)
-#define PATCH_MARK "--caisson-patch--"
-#define MAX_NAMED 20
 
-/* Every path the pull request would change against the base: T for a
- * tracked path that differs in the working tree (committed or not), U for
- * an untracked one that no .gitignore ignores, H for one the branch's own
- * commits touch (in HEAD though deleted from the working tree, or only in
- * the history, merges' own changes included): the bundle carries those
- * too. Unusual names come out quoted. */
-static const char *changes_script =
-    "set -e\n"
-    "git rev-parse -q --verify \"origin/$CAISSON_BASE\" >/dev/null || "
-    "{ echo \"no base branch origin/$CAISSON_BASE\" >&2; exit 4; }\n"
-    "ia=$(git rev-parse --git-path info/attributes)\n"
-    "if [ -s \"$ia\" ]; then echo \"the repository has attributes outside its tree ($ia); "
-    "they change how the change is shown: remove them, then try again\" >&2; exit 5; fi\n"
-    "git -c core.quotePath=false diff --name-only --no-renames \"origin/$CAISSON_BASE\" "
-    "| sed 's/^/T /'\n"
-    "git -c core.quotePath=false ls-files --others --exclude-standard | sed 's/^/U /'\n"
-    "git -c core.quotePath=false log -m --format= --name-only --no-renames "
-    "\"origin/$CAISSON_BASE..HEAD\" | sed 's/^/H /'\n";
-
-/* The options that make git diff show the change itself whatever the
- * repository's own settings say (a textconv driver, an external diff,
- * colours, other prefixes): what the approver reads is what the bytes
- * are. Attributes outside the tree (.git/info/attributes, which could
- * call a text file binary) are refused above; the tree's own are part of
- * the repository, or of the change shown. */
-#define PLAIN_DIFF "git -c core.quotePath=false diff --no-ext-diff --no-textconv " \
-    "--no-color --src-prefix=a/ --dst-prefix=b/ --no-relative --ignore-submodules=none " \
-    "--no-renames"
 
 #define AGENT "git -c user.name='Caisson agent' -c user.email=agent@caisson.invalid "
 #define MESSAGE "printf '%s\\n\\n%s\\n' \"$CAISSON_TITLE\" \"$CAISSON_BODY\" | "
@@ -97,42 +69,6 @@ static const char *approved_script =
     "now $h): nothing was committed; open the pull request again\" >&2; exit 6\n"
     "fi\n"
     BUNDLE;
-
-/* The change the listed paths make against the base, as a tree made
- * through a scratch index (nothing is staged): a line "HEAD tree", the
- * tree's numstat lines, a marker line, the patch. The tree is what an
- * approval of this preview lets the real call commit (approved_script). */
-static const char *preview_script =
-    "set -e\n"
-    "export GIT_INDEX_FILE=\"$PWD/../.caisson/preview.index\"\n"
-    "rm -f \"$GIT_INDEX_FILE\"\n"
-    "git read-tree HEAD\n"
-    "git --literal-pathspecs add -A --pathspec-from-file=\"$CAISSON_PATHS\"\n"
-    "t=$(git write-tree)\n"
-    "rm -f \"$GIT_INDEX_FILE\"\n"
-    "echo \"$(git rev-parse HEAD) $t\"\n"
-    PLAIN_DIFF " --numstat \"origin/$CAISSON_BASE\" \"$t\"\n"
-    "echo '" PATCH_MARK "'\n"
-    PLAIN_DIFF " \"origin/$CAISSON_BASE\" \"$t\"\n";
-
-static json_t *
-run_sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, json_t *envs, const char *script,
-        char **out)
-{
-    json_t *error = NULL;
-    proto_msg_t *rep = sandbox_tools_exec (ctx, sbx, script, cwd, envs, &error);
-    if (!rep)
-        return error;
-    const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
-    if (r->exit_code != 0 || r->timed_out)
-        error = tool_error (r->exit_code == 3 ? "nothing_to_commit"
-                            : r->exit_code == 6 ? "changed_since_approval" : "commit_failed", NULL,
-                            "%.600s", r->stderr && *r->stderr ? r->stderr : "the command failed");
-    else
-        *out = strdup (r->stdout ? r->stdout : "");
-    proto_msg_destroy (&rep);
-    return error;
-}
 
 /* Reads the sandbox's pull-request bundle and fetches its branch into the
  * repository at into (the origin itself, or a staging copy of it). */
@@ -228,168 +164,6 @@ repo_is_cache (const char *path)
     return false;
 }
 
-/* The paths a pull request would carry, sorted out: to commit, skipped
- * (caches, untracked) and refused (outside the run's write globs, or
- * named so oddly git quotes them). */
-typedef struct {
-    json_t *commit, *skipped, *refused;
-} changes_t;
-
-static void
-changes_free (changes_t *c)
-{
-    json_decref (c->commit);
-    json_decref (c->skipped);
-    json_decref (c->refused);
-}
-
-/* Appends name (taken) to list unless it holds it already. */
-static void
-append_once (json_t *list, json_t *name)
-{
-    size_t i;
-    json_t *p;
-    json_array_foreach (list, i, p)
-        if (json_equal (p, name)) {
-            json_decref (name);
-            return;
-        }
-    json_array_append_new (list, name);
-}
-
-static json_t *
-changes_read (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, changes_t *c)
-{
-    char *out = NULL;
-    json_t *error = run_sh (ctx, sbx, repo, envs, changes_script, &out);
-    if (error)
-        return error;
-    *c = (changes_t) { json_array (), json_array (), json_array () };
-    char *save = NULL;
-    for (char *line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
-        if (strlen (line) < 3 || line[1] != ' ')
-            continue;
-        const char *path = line + 2;
-        char abs[8400];
-        json_t *why = NULL, *name = sandbox_call_text (path, strlen (path));
-        if (line[0] == 'U' && repo_is_cache (path))
-            json_array_append_new (c->skipped, name);
-        else if (path[0] == '"' || guard_resolve (repo, path, true, abs, sizeof abs, &why)
-                 || guard_write (ctx->guard, repo, abs, "path", &why))
-            append_once (c->refused, name);
-        else if (line[0] != 'H')    /* in the branch's commits already */
-            append_once (c->commit, name);
-        else
-            json_decref (name);
-        json_decref (why);
-    }
-    free (out);
-    return NULL;
-}
-
-/* The error for changes the run may not propose, naming them. */
-static json_t *
-refusal (const json_t *refused)
-{
-    char names[2048] = "";
-    size_t i, n = 0;
-    json_t *p;
-    json_array_foreach (refused, i, p) {
-        if (i == MAX_NAMED) {
-            snprintf (names + n, sizeof names - n, " and %zu more", json_array_size (refused) - i);
-            break;
-        }
-        n += (size_t) snprintf (names + n, sizeof names - n, "%s%.200s", i ? ", " : "",
-                                json_string_value (p));
-        if (n >= sizeof names)
-            break;
-    }
-    json_t *e = tool_error ("changes_not_allowed", NULL, "the repository has changes this run "
-                            "may not propose (outside CAISSON_TOOLS_WRITE_GLOBS or denied): %s; "
-                            "revert or delete them, then open the pull request again; nothing "
-                            "was committed", names);
-    json_object_set (json_object_get (e, "error"), "paths", (json_t *) refused);
-    return e;
-}
-
-/* Writes the paths to commit into the sandbox, one a line, and names the
- * file in envs (CAISSON_PATHS). */
-static json_t *
-put_paths (tool_ctx_t *ctx, const char *sbx, const json_t *paths, json_t *envs)
-{
-    char file[4200], id[CID_SIZE], key[200];
-    snprintf (key, sizeof key, "paths/%s", ctx->call_id);
-    sandbox_call_derive_id (key, id);
-    snprintf (file, sizeof file, "%s/.caisson/pr-%s.paths", PROTO_SANDBOX_WORKSPACE, id);
-    size_t i, n = 0;
-    json_t *p, *error = NULL;
-    json_array_foreach (paths, i, p)
-        n += json_string_length (p) + 1;
-    char *text = malloc (n + 1);
-    if (!text)
-        return tool_error ("internal", NULL, "out of memory");
-    n = 0;
-    json_array_foreach (paths, i, p)
-        n += (size_t) sprintf (text + n, "%s\n", json_string_value (p));
-    repo_put_bytes (ctx, sbx, file, text, n, &error);
-    free (text);
-    json_object_set_new (envs, "CAISSON_PATHS", json_string (file));
-    return error;
-}
-
-/* A dry run's answer: what would be committed, as files with counts and
- * the patch, for the model and for the person asked to approve. */
-static json_t *
-preview (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, const char *branch,
-         const char *base, const changes_t *c)
-{
-    char *out = NULL;
-    json_t *error = run_sh (ctx, sbx, repo, envs, preview_script, &out);
-    if (error)
-        return error;
-    char *mark = strstr (out, PATCH_MARK "\n");
-    const char *patch = mark ? mark + strlen (PATCH_MARK) + 1 : "";
-    if (mark)
-        *mark = '\0';
-    char head[48] = "", tree[48] = "";
-    if (sscanf (out, "%47s %47s", head, tree) != 2) {
-        free (out);
-        return tool_error ("commit_failed", NULL, "the change could not be previewed");
-    }
-    json_t *files = json_array ();
-    char *save = NULL;
-    for (char *line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
-        char *t1 = strchr (line, '\t'), *t2 = t1 ? strchr (t1 + 1, '\t') : NULL;
-        if (!t2)
-            continue;
-        *t1 = *t2 = '\0';
-        json_t *f = json_pack ("{s:o}", "path", sandbox_call_text (t2 + 1, strlen (t2 + 1)));
-        json_object_set_new (f, "added", *line == '-' ? json_null () : json_integer (atoll (line)));
-        json_object_set_new (f, "removed", *line == '-' ? json_null ()
-                                                        : json_integer (atoll (t1 + 1)));
-        json_array_append_new (files, f);
-    }
-    /* the patch shown is cut at a line boundary, saying so: the person
-     * asked to approve sees whole lines and knows the change is larger */
-    size_t total = strlen (patch), shown = total;
-    size_t cap = (size_t) cfg_u64 ("CAISSON_TOOLS_PREVIEW_PATCH_MAX");
-    if (total > cap)
-        for (shown = cap; shown > 0 && patch[shown - 1] != '\n'; shown--)
-            ;
-    json_t *r = json_pack ("{s:b, s:b, s:s, s:s, s:s, s:o, s:O, s:o}", "success", 1, "dryRun", 1,
-                           "wouldDo", "commit these changes and open a pull request", "branch",
-                           branch, "base", base, "files", files, "skipped", c->skipped, "patch",
-                           sandbox_call_text (patch, shown));
-    /* what the approval of this preview lets the real call commit */
-    json_object_set_new (r, "approved", json_pack ("{s:s, s:s, s:s}", "sandboxId", sbx, "head",
-                                                   head, "tree", tree));
-    if (r && shown < total) {
-        json_object_set_new (r, "patchTruncated", json_true ());
-        json_object_set_new (r, "patchBytes", json_integer ((json_int_t) total));
-    }
-    free (out);
-    return r;
-}
 
 /* The script that commits: when this call was previewed (its dry run's
  * result kept under "<call id>/preview", as the orchestrator asks for it
@@ -521,34 +295,35 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
                               "core.hooksPath", "GIT_CONFIG_VALUE_0", "/dev/null",
                               "GIT_CONFIG_KEY_1", "core.fsmonitor", "GIT_CONFIG_VALUE_1", "false");
     char *out = NULL;
-    changes_t changes;
-    if ((error = changes_read (ctx, sbx, repo, envs, &changes))) {
+    pr_changes_t changes;
+    if ((error = pr_changes_read (ctx, sbx, repo, envs, &changes))) {
         json_decref (envs);
         return error;
     }
     if (json_array_size (changes.refused))
-        error = refusal (changes.refused);
+        error = pr_changes_refusal (changes.refused);
     else if (!json_array_size (changes.commit))
         error = tool_error ("nothing_to_commit", NULL, "no changes to propose against %s", base);
     else
-        error = put_paths (ctx, sbx, changes.commit, envs);
+        error = pr_changes_put_paths (ctx, sbx, changes.commit, envs);
     if (!error && ctx->dry_run)
-        error = preview (ctx, sbx, repo, envs, branch, base, &changes);
+        error = pr_changes_preview (ctx, sbx, repo, envs, branch, base, &changes);
     if (error || ctx->dry_run) {
         json_decref (envs);
-        changes_free (&changes);
+        pr_changes_free (&changes);
         return error;
     }
     const char *script = commit_for (ctx, sbx, envs, &error);
     if (script)
-        error = run_sh (ctx, sbx, repo, envs, script, &out);
+        error = pr_changes_sh (ctx, sbx, repo, envs, script, &out);
     char *patch = NULL;
     if (!error)
-        error = run_sh (ctx, sbx, repo, envs, PLAIN_DIFF " \"origin/$CAISSON_BASE\" HEAD", &patch);
+        error = pr_changes_sh (ctx, sbx, repo, envs, PR_PLAIN_DIFF " \"origin/$CAISSON_BASE\" HEAD",
+                               &patch);
     json_decref (envs);
     if (error) {
         free (out);
-        changes_free (&changes);
+        pr_changes_free (&changes);
         return error;
     }
     char commit[64];
@@ -565,6 +340,6 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
         keep (ctx, r, title, patch);
     }
     free (patch);
-    changes_free (&changes);
+    pr_changes_free (&changes);
     return r;
 }
