@@ -125,13 +125,7 @@ run_condense_summary_done (run_t *r, const llm_turn_t *t)
     size_t upto = r->summarising;
     r->summarising = 0;
     r->phase = PHASE_IDLE;
-    r->in_tokens += t->input_tokens;
-    r->out_tokens += t->output_tokens;
-    r->cached_tokens += t->cached_tokens;
-    run_emit (r, EVK_usage, EVK (usage, .inputTokens = t->input_tokens,
-                                 .outputTokens = t->output_tokens,
-                                 .cachedTokens = t->cached_tokens,
-                                 .cacheWriteTokens = t->cache_write_tokens));
+    run_count_usage (r, t);
     condense_limits_t lim;
     limits (r, 8192, &lim);
     uint64_t fixed = r->summary_fixed;

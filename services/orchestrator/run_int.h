@@ -114,6 +114,8 @@ void run_call_id (const run_t *r, char *buf, size_t len);
 /* run_model.c */
 /* Starts the next model turn, or ends the run when no budget is left. */
 void run_call_model (run_t *r);
+/* Counts turn t's tokens in the run's and emits its `usage` event. */
+void run_count_usage (run_t *r, const llm_turn_t *t);
 
 /* Asks the model for the next turn over the catalogue cat, the client's
  * tools and (when on) the memory tool, showing memory (may be NULL). */

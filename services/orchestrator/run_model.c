@@ -14,6 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Counts turn t's tokens in the run's and emits its `usage` event (a
+ * summary's turn counts like any other: the provider bills it). */
+void
+run_count_usage (run_t *r, const llm_turn_t *t)
+{
+    r->in_tokens += t->input_tokens;
+    r->out_tokens += t->output_tokens;
+    r->cached_tokens += t->cached_tokens;
+    run_emit (r, EVK_usage, EVK (usage, .inputTokens = t->input_tokens,
+                             .outputTokens = t->output_tokens,
+                             .cachedTokens = t->cached_tokens,
+                             .cacheWriteTokens = t->cache_write_tokens));
+}
+
 /* The turn's tool calls as conversation entries; args that are not a
  * JSON object are kept as text and refused at dispatch. */
 static json_t *
@@ -83,13 +97,7 @@ run_model_done (run_t *r, const llm_turn_t *t)
     }
     r->phase = PHASE_IDLE;
     r->mark_us = r->host->clock_us (r->arg);
-    r->in_tokens += t->input_tokens;
-    r->out_tokens += t->output_tokens;
-    r->cached_tokens += t->cached_tokens;
-    run_emit (r, EVK_usage, EVK (usage, .inputTokens = t->input_tokens,
-                             .outputTokens = t->output_tokens,
-                             .cachedTokens = t->cached_tokens,
-                             .cacheWriteTokens = t->cache_write_tokens));
+    run_count_usage (r, t);
     const char *text = t->text_len ? t->text : NULL;
     /* a cut turn's calls are dropped: their arguments may stop mid-way */
     json_t *calls = run_turn_cut (t) ? json_array () : turn_calls (t);
