@@ -6,6 +6,7 @@
  * or before the last one read: no gap, no duplicate. */
 #include "cmd_events.h"
 #include "bus_client.h"
+#include "cliask.h"
 #include "bus_tap.h"
 #include "cfg.h"
 #include "mpjson.h"
@@ -88,16 +89,7 @@ parse (int argc, char **argv, opts_t *o)
 static proto_msg_t *
 ask (opts_t *o, proto_msg_t *req)
 {
-    proto_msg_t *rep = req ? bus_client_request (o->client, "event-log", req) : NULL;
-    proto_msg_destroy (&req);
-    if (rep && rep->type != PROTO_error)
-        return rep;
-    if (rep && rep->type == PROTO_error)
-        fprintf (stderr, "caisson: %s: %s\n", rep->body.error.code, rep->body.error.message);
-    else if (!rep)
-        fprintf (stderr, "caisson: event-log did not answer at %s\n", cfg_str ("CAISSON_BUS"));
-    proto_msg_destroy (&rep);
-    return NULL;
+    return cliask (o->client, "event-log", req);
 }
 
 static json_t *

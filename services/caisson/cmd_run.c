@@ -8,6 +8,7 @@
  * it. */
 #include "cmd_run.h"
 #include "bus_client.h"
+#include "cliask.h"
 #include "bus_pub.h"
 #include "bus_tap.h"
 #include "cfg.h"
@@ -105,11 +106,7 @@ decide (bus_client_t *c, const char *run, const char *call, bool approve, const 
 static int
 report_error (const proto_msg_t *rep)
 {
-    if (!rep)
-        fprintf (stderr, "caisson: the orchestrator did not answer at %s\n", cfg_str ("CAISSON_BUS"));
-    else if (rep->type == PROTO_error)
-        fprintf (stderr, "caisson: %s: %s\n", rep->body.error.code, rep->body.error.message);
-    return rep && rep->type != PROTO_error ? 0 : 1;
+    return cliask_report ("the orchestrator", rep);
 }
 
 /* Prints at most max bytes of a JSON value. */

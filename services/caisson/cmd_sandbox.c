@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "cmd_sandbox.h"
 #include "bus_client.h"
+#include "cliask.h"
 #include "cfg.h"
 #include "mpjson.h"
 #include "runroute.h"
@@ -38,12 +39,8 @@ ask (const char *service, proto_msg_t *req, int timeout_ms)
     }
     bus_client_destroy (&c);
     proto_msg_destroy (&req);
-    if (!rep)
-        fprintf (stderr, "caisson: %s did not answer at %s\n", service, cfg_str ("CAISSON_BUS"));
-    else if (rep->type == PROTO_error) {
-        fprintf (stderr, "caisson: %s: %s\n", rep->body.error.code, rep->body.error.message);
+    if (cliask_report (service, rep))
         proto_msg_destroy (&rep);
-    }
     return rep;
 }
 

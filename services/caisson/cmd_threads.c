@@ -7,6 +7,7 @@
  * (`threads.list`, `thread.*`). */
 #include "cmd_threads.h"
 #include "bus_client.h"
+#include "cliask.h"
 #include "cfg.h"
 #include "mpjson.h"
 #include "stack.h"
@@ -82,16 +83,7 @@ parse (int argc, char **argv, opts_t *o)
 static proto_msg_t *
 ask (opts_t *o, proto_msg_t *req)
 {
-    proto_msg_t *rep = bus_client_request (o->client, "event-log", req);
-    proto_msg_destroy (&req);
-    if (rep && rep->type != PROTO_error)
-        return rep;
-    if (rep)
-        fprintf (stderr, "caisson: %s: %s\n", rep->body.error.code, rep->body.error.message);
-    else
-        fprintf (stderr, "caisson: event-log did not answer at %s\n", cfg_str ("CAISSON_BUS"));
-    proto_msg_destroy (&rep);
-    return NULL;
+    return cliask (o->client, "event-log", req);
 }
 
 static void

@@ -1,6 +1,7 @@
 /* cmd_tool: the tool and pull-request commands. See cmd_tool.h. */
 #include "cmd_tool.h"
 #include "bus_client.h"
+#include "cliask.h"
 #include "calls.h"
 #include "cfg.h"
 #include "forge.h"
@@ -76,10 +77,7 @@ ask (const opts_t *o, proto_msg_t *req)
         rep = bus_client_request (client, "tool-runner", req);
     }
     bus_client_destroy (&client);
-    if (!rep)
-        fprintf (stderr, "caisson: tool-runner did not answer at %s\n", cfg_str ("CAISSON_BUS"));
-    else if (rep->type == PROTO_error)
-        fprintf (stderr, "caisson: %s: %s\n", rep->body.error.code, rep->body.error.message);
+    cliask_report ("tool-runner", rep);
     return rep;
 }
 
