@@ -507,3 +507,36 @@ support_llm_replay_down (void **state)
     support_expect_clean_exit (s_llm_replay);
     return 0;
 }
+
+void
+support_record_event (json_t *events, evk_kind_t kind, json_t *data)
+{
+    char why[256];
+    assert_non_null (data);
+    if (evk_check (evk_name (kind), data, why, sizeof why))
+        fail_msg ("%s", why);
+    json_array_append_new (events, json_pack ("{s:s, s:o}", "kind", evk_name (kind), "data",
+                                              data));
+}
+
+bus_client_t *
+support_client_when_up (const char *const services[])
+{
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    assert_non_null (c);
+    for (size_t i = 0; services[i]; i++)
+        support_await_service (c, services[i]);
+    bus_client_set_timeout (c, 5000, 2);
+    return c;
+}
+
+int
+support_replay_env (char *dir, size_t dirlen)
+{
+    int port = support_free_port ();
+    char url[96];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", port);
+    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
+    snprintf (dir, dirlen, "%s/tests/cassettes", CAISSON_SOURCE_DIR);
+    return port;
+}

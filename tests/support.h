@@ -15,6 +15,7 @@
 
 #include "bus_client.h"
 #include "bus_worker.h"
+#include "evkind.h"
 
 /* Makes a fresh directory under $TMPDIR (or /tmp) and points the bus
  * settings (CAISSON_BUS, CAISSON_BUS_PUB, CAISSON_BUS_SUB) at ipc
@@ -157,5 +158,19 @@ void support_await_approval (const char *path, char *run, char *call, size_t len
 /* Points CAISSON_TOOLS_REPO_ALLOW at every repository under dir (resolved:
  * tool-runner compares real paths). */
 void support_tools_allow_repos_under (const char *dir);
+
+/* What a run_host_t stand-in's emit does with a run's event: checks data
+ * against kind's declaration in proto/events.def (the test fails when it
+ * does not match) and appends {kind, data} (data taken) to events. */
+void support_record_event (json_t *events, evk_kind_t kind, json_t *data);
+
+/* A bus client on CAISSON_BUS once every service named (NULL-ended) is
+ * up, with requests timing out after 5 s and retried twice. */
+bus_client_t *support_client_when_up (const char *const services[]);
+
+/* Points CAISSON_LLM_REPLAY_URL at a free local port, for a
+ * caisson-llm-replay started there (support_spawn_llm_replay), and writes
+ * the tests' cassette directory into dir. Returns the port. */
+int support_replay_env (char *dir, size_t dirlen);
 
 #endif

@@ -319,13 +319,7 @@ static int h_wake (void *a, uint64_t d) { (void) a, (void) d; return 0; }
 static void
 h_emit (void *a, evk_kind_t kind, json_t *data)
 {
-    rec_t *h = a;
-    char why[256];
-    assert_non_null (data);
-    if (evk_check (evk_name (kind), data, why, sizeof why))
-        fail_msg ("%s", why);
-    json_array_append_new (h->events, json_pack ("{s:s, s:o}", "kind", evk_name (kind), "data",
-                                                 data));
+    support_record_event (((rec_t *) a)->events, kind, data);
 }
 
 static void

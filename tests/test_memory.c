@@ -167,11 +167,8 @@ setup (void **state)
     assert_non_null (support_sandbox_env ("memory"));
     setenv ("CAISSON_MEMORY_MAX_BYTES", "512", 1);
     setenv ("MODEL", "replay/demo", 1);
-    int port = support_free_port ();
-    char url[96], dir[1100];
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", port);
-    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
-    snprintf (dir, sizeof dir, "%s/tests/cassettes", CAISSON_SOURCE_DIR);
+    char dir[1100];
+    int port = support_replay_env (dir, sizeof dir);
     ui_pick_port ();
     s_bus = support_spawn ("caisson-bus", NULL);
     s_elog = support_spawn ("caisson-event-log", NULL);
@@ -182,11 +179,8 @@ setup (void **state)
     assert_int_equal (ui_wait_ready (), 0);
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
-    s_client = bus_client_new (getenv ("CAISSON_BUS"));
-    support_await_service (s_client, "event-log");
-    support_await_service (s_client, "tool-runner");
-    support_await_service (s_client, "orchestrator");
-    bus_client_set_timeout (s_client, 5000, 2);
+    s_client = support_client_when_up ((const char *const[]) { "event-log", "tool-runner",
+                                                               "orchestrator", NULL });
     return 0;
 }
 

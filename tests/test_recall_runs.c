@@ -147,21 +147,15 @@ setup (void **state)
     setenv ("CAISSON_THREAD_TITLES", "0", 1);
     /* event-log is stopped for 3.5 s in test_eventlog_slow: not dead */
     setenv ("CAISSON_HEARTBEAT_LIVENESS", "10", 1);
-    int port = support_free_port ();
-    char url[96], dir[1100];
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", port);
-    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
-    snprintf (dir, sizeof dir, "%s/tests/cassettes", CAISSON_SOURCE_DIR);
+    char dir[1100];
+    int port = support_replay_env (dir, sizeof dir);
     s_bus = support_spawn ("caisson-bus", NULL);
     s_elog = support_spawn ("caisson-event-log", NULL);
     s_replay = support_spawn_llm_replay (port, dir, NULL);
     s_tools = support_spawn ("caisson-tool-runner", NULL);
     s_orch = support_spawn ("caisson-orchestrator", NULL);
-    s_client = bus_client_new (getenv ("CAISSON_BUS"));
-    support_await_service (s_client, "event-log");
-    support_await_service (s_client, "tool-runner");
-    support_await_service (s_client, "orchestrator");
-    bus_client_set_timeout (s_client, 5000, 2);
+    s_client = support_client_when_up ((const char *const[]) { "event-log", "tool-runner",
+                                                               "orchestrator", NULL });
     return 0;
 }
 
