@@ -101,3 +101,23 @@ jsoncap_fit (json_t *v, size_t max)
     }
     return out;
 }
+
+size_t
+jsoncap_depth (const json_t *v, size_t limit)
+{
+    if (limit == 0 || !(json_is_object (v) || json_is_array (v)))
+        return 1;
+    size_t most = 0, d, i;
+    const char *key;
+    json_t *x;
+    if (json_is_object (v)) {
+        json_object_foreach ((json_t *) v, key, x)
+            if ((d = jsoncap_depth (x, limit - 1)) > most)
+                most = d;
+    }
+    else
+        json_array_foreach (v, i, x)
+            if ((d = jsoncap_depth (x, limit - 1)) > most)
+                most = d;
+    return most + 1;
+}

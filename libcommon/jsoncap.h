@@ -5,7 +5,8 @@
  * inside the value instead: the longest strings lose their tails (marked
  * with how much was cut), the longest arrays lose their last items, and
  * the result says it was truncated, so what is left still parses and
- * keeps its shape. */
+ * keeps its shape. It also measures how deep a value nests, for the
+ * checks of a caller's JSON (client_input, the AG-UI bridge). */
 #ifndef JSONCAP_H
 #define JSONCAP_H
 
@@ -18,5 +19,9 @@
  * wrapped as {truncated: true, originalBytes, result: <cut copy>}. If no
  * cut is enough, {truncated: true, originalBytes, message}. */
 json_t *jsoncap_fit (json_t *v, size_t max);
+
+/* How deep v nests (a scalar is 1), counting no further than limit + 1:
+ * a caller's JSON is refused past a depth without walking all of it. */
+size_t jsoncap_depth (const json_t *v, size_t limit);
 
 #endif

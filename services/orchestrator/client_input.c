@@ -4,6 +4,7 @@
 #include "client_input.h"
 #include "evkind.h"
 #include "fence.h"
+#include "jsoncap.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,27 +12,6 @@
 #include <string.h>
 
 static const char *const s_roles[] = { "user", "assistant", "tool", "system", "developer" };
-
-/* How deep v nests (a scalar is 1), counting no further than limit + 1. */
-static size_t
-depth_of (const json_t *v, size_t limit)
-{
-    if (limit == 0 || !(json_is_object (v) || json_is_array (v)))
-        return 1;
-    size_t most = 0, d, i;
-    const char *key;
-    json_t *x;
-    if (json_is_object (v)) {
-        json_object_foreach ((json_t *) v, key, x)
-            if ((d = depth_of (x, limit - 1)) > most)
-                most = d;
-    }
-    else
-        json_array_foreach (v, i, x)
-            if ((d = depth_of (x, limit - 1)) > most)
-                most = d;
-    return most + 1;
-}
 
 static bool
 check_context (const json_t *context, char *why, size_t whylen)
@@ -63,7 +43,7 @@ check_context (const json_t *context, char *why, size_t whylen)
 static bool
 check_state (const json_t *state, char *why, size_t whylen)
 {
-    if (depth_of (state, CLIENT_INPUT_MAX_DEPTH) > CLIENT_INPUT_MAX_DEPTH) {
+    if (jsoncap_depth (state, CLIENT_INPUT_MAX_DEPTH) > CLIENT_INPUT_MAX_DEPTH) {
         snprintf (why, whylen, "state: nested deeper than %d levels", CLIENT_INPUT_MAX_DEPTH);
         return false;
     }

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* asprintf, memmem */
 #include "agui_input.h"
 #include "agui.h"
+#include "jsoncap.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -74,26 +75,6 @@ agui_input_task (const json_t *messages)
 }
 
 /* ---- checks ---- */
-
-static size_t
-depth_of (const json_t *v, size_t limit)
-{
-    if (limit == 0 || !(json_is_object (v) || json_is_array (v)))
-        return 1;
-    size_t most = 0, d, i;
-    const char *key;
-    json_t *x;
-    if (json_is_object (v)) {
-        json_object_foreach ((json_t *) v, key, x)
-            if ((d = depth_of (x, limit - 1)) > most)
-                most = d;
-    }
-    else
-        json_array_foreach (v, i, x)
-            if ((d = depth_of (x, limit - 1)) > most)
-                most = d;
-    return most + 1;
-}
 
 static bool
 tool_calls_ok (const json_t *calls)
@@ -195,7 +176,7 @@ agui_input_check (const json_t *in, char *code, size_t codelen, char *why, size_
         return refuse (code, codelen, "agui_context_too_large");
     }
     const json_t *state = json_object_get (in, "state");
-    if (state && depth_of (state, MAX_DEPTH) > MAX_DEPTH) {
+    if (state && jsoncap_depth (state, MAX_DEPTH) > MAX_DEPTH) {
         snprintf (why, whylen, "state: nested deeper than %d levels", MAX_DEPTH);
         return refuse (code, codelen, "agui_state_too_deep");
     }
