@@ -41,24 +41,6 @@ tools_handler (const proto_msg_t *req, void *arg)
     return rep;
 }
 
-static void
-await_healthy (void)
-{
-    for (int i = 0; i < 150; i++) {
-        long st;
-        json_t *doc = ui_json ("GET", "/healthz", NULL, NULL, &st);
-        json_t *svcs = json_object_get (doc, "services");
-        bool up = json_is_true (json_object_get (json_object_get (svcs, "orchestrator"), "ok"))
-               && json_is_true (json_object_get (json_object_get (svcs, "event-log"), "ok"))
-               && json_is_true (json_object_get (json_object_get (svcs, "tool-runner"), "ok"));
-        json_decref (doc);
-        if (up)
-            return;
-        usleep (100000);
-    }
-    fail_msg ("the stack never became healthy");
-}
-
 static int
 setup (void **state)
 {
@@ -82,7 +64,7 @@ setup (void **state)
     assert_int_equal (ui_wait_ready (), 0);
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
-    await_healthy ();
+    ui_await_healthy ();
     return 0;
 }
 

@@ -84,24 +84,6 @@ spawn_orchestrator (void)
                           (const char *[]) { "MODEL=replay/demo", s_url_env, NULL });
 }
 
-static void
-await_healthy (void)
-{
-    for (int i = 0; i < 150; i++) {
-        long st;
-        json_t *doc = ui_json ("GET", "/healthz", NULL, NULL, &st);
-        json_t *svcs = json_object_get (doc, "services");
-        bool up = json_is_true (json_object_get (json_object_get (svcs, "orchestrator"), "ok"))
-               && json_is_true (json_object_get (json_object_get (svcs, "event-log"), "ok"))
-               && json_is_true (json_object_get (json_object_get (svcs, "tool-runner"), "ok"));
-        json_decref (doc);
-        if (up)
-            return;
-        usleep (100000);
-    }
-    fail_msg ("the stack never became healthy");
-}
-
 static int
 setup (void **state)
 {
@@ -123,7 +105,7 @@ setup (void **state)
     assert_int_equal (ui_wait_ready (), 0);
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
-    await_healthy ();
+    ui_await_healthy ();
     return 0;
 }
 
@@ -401,7 +383,7 @@ test_survives_restart (void **state)
     support_stop (s_pids[1], SIGTERM, 5000);
     s_pids[1] = spawn_eventlog ();
     s_pids[4] = spawn_orchestrator ();
-    await_healthy ();
+    ui_await_healthy ();
     json_t *ids = list_ids (s_alice);
     assert_true (has_id (ids, thread));
     json_decref (ids);
@@ -432,7 +414,7 @@ test_runs_before_threads (void **state)
     assert_int_equal (store_write (st, forget_threads, st), 0);
     store_destroy (&st);
     s_pids[1] = spawn_eventlog ();
-    await_healthy ();
+    ui_await_healthy ();
     json_t *ids = list_ids (s_alice);
     assert_true (has_id (ids, thread));
     json_decref (ids);

@@ -174,3 +174,21 @@ ui_header (const ui_res_t *res, const char *name, char *out, size_t outlen)
             line++;
     }
 }
+
+void
+ui_await_healthy (void)
+{
+    for (int i = 0; i < 150; i++) {
+        long st;
+        json_t *doc = ui_json ("GET", "/healthz", NULL, NULL, &st);
+        json_t *svcs = json_object_get (doc, "services");
+        bool up = json_is_true (json_object_get (json_object_get (svcs, "orchestrator"), "ok"))
+               && json_is_true (json_object_get (json_object_get (svcs, "event-log"), "ok"))
+               && json_is_true (json_object_get (json_object_get (svcs, "tool-runner"), "ok"));
+        json_decref (doc);
+        if (up)
+            return;
+        usleep (100000);
+    }
+    fail_msg ("the stack never became healthy");
+}

@@ -45,4 +45,8 @@ void ui_res_free (ui_res_t *res);
  * or "" when absent. */
 void ui_header (const ui_res_t *res, const char *name, char *out, size_t outlen);
 
+/* Waits (15 s at most, else fails the test) until ui-bridge's /healthz
+ * says the orchestrator, event-log and tool-runner are up. */
+void ui_await_healthy (void);
+
 #endif
