@@ -177,3 +177,13 @@ write_file (const char *path, const char *text)
     fputs (text, f);
     assert_int_equal (fclose (f), 0);
 }
+
+void
+tenant_sandbox_new (const char *user, char *id, size_t len)
+{
+    bool ok;
+    json_t *r = tool ("tool-runner", user, "createSandbox", "{}", &ok);
+    assert_true (ok);
+    snprintf (id, len, "%s", json_string_value (json_object_get (r, "sandboxId")));
+    json_decref (r);
+}

@@ -66,6 +66,10 @@ json_t *tool (const char *service, const char *user, const char *name, const cha
 /* The code of a tool result's error ("" when it has none). */
 const char *error_code (const json_t *result);
 
+/* Makes a sandbox as user through tool-runner's createSandbox (the test
+ * fails when it cannot) and copies its id into id. */
+void tenant_sandbox_new (const char *user, char *id, size_t len);
+
 /* Writes text to path (asserted). */
 void write_file (const char *path, const char *text);
 

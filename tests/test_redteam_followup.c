@@ -138,12 +138,7 @@ setup (void **state)
     static const char *const tool_services[] = { "tool-runner", NULL };
     tenant_stack_services (tools_env, NULL, tool_services);
 
-    bool ok;
-    json_t *r = tool ("tool-runner", "alice", "createSandbox", "{}", &ok);
-    assert_true (ok);
-    snprintf (s_sandbox, sizeof s_sandbox, "%s",
-              json_string_value (json_object_get (r, "sandboxId")));
-    json_decref (r);
+    tenant_sandbox_new ("alice", s_sandbox, sizeof s_sandbox);
 
     char path[1300];
     snprintf (path, sizeof path, "%s/secret.json", ts_replay_dir);

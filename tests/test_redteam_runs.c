@@ -164,12 +164,7 @@ setup (void **state)
     static const char *const tool_services[] = { "tool-runner", NULL };
     tenant_stack_services (NULL, NULL, tool_services);
 
-    bool ok;
-    json_t *r = tool ("tool-runner", "alice", "createSandbox", "{}", &ok);
-    assert_true (ok);
-    snprintf (s_sandbox, sizeof s_sandbox, "%s",
-              json_string_value (json_object_get (r, "sandboxId")));
-    json_decref (r);
+    tenant_sandbox_new ("alice", s_sandbox, sizeof s_sandbox);
     /* the deployment's test command: slow, and failing */
     sh ("printf 'sleep 2\\necho FAILED: 1 test\\nexit 1\\n' > /workspace/runtests.sh");
 
