@@ -179,6 +179,16 @@ dot_stored (const MDB_val *val, const float *q, size_t dims, float *tmp)
     return d;
 }
 
+/* The n best of the count candidates in all (reordered) copied into
+ * out; how many. */
+static long
+keep_best (recall_cand_t *all, size_t count, size_t n, recall_cand_t *out)
+{
+    count = recall_best (all, count, n);
+    memcpy (out, all, count * sizeof *all);
+    return (long) count;
+}
+
 static long
 rank_exact (MDB_txn *txn, MDB_dbi dbi, const recall_user_t *u, const float *q, bool xh_set,
             uint32_t xh, recall_cand_t *out, size_t n)
@@ -211,9 +221,7 @@ rank_exact (MDB_txn *txn, MDB_dbi dbi, const recall_user_t *u, const float *q, b
         all[count++] = (recall_cand_t) { recall_get64 ((const uint8_t *) k.mv_data + 5),
                                          dot_stored (&v, q, dims, tmp) };
     }
-    count = recall_best (all, count, n);
-    memcpy (out, all, count * sizeof *all);
-    found = (long) count;
+    found = keep_best (all, count, n, out);
 done:
     if (cur)
         mdb_cursor_close (cur);
@@ -266,9 +274,7 @@ rank_signatures (MDB_txn *txn, MDB_dbi dbi, const recall_user_t *u, const float 
             continue;
         all[kept++] = (recall_cand_t) { all[i].msg, dot_stored (&vv, q, dims, tmp) };
     }
-    count = recall_best (all, kept, n);
-    memcpy (out, all, count * sizeof *all);
-    found = (long) count;
+    found = keep_best (all, kept, n, out);
 done:
     if (cur)
         mdb_cursor_close (cur);
