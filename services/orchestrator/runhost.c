@@ -170,8 +170,9 @@ runhost_resume (runhost_t *self)
         clog_info (id, "resumed (%s)", run_status (s->run));
         /* names this instance: event-log's record, and so every client's
          * route to the run (runroute.h), follows it here */
-        runhost_emit (s, EVK_resumed, EVK (resumed, .status = run_status (s->run), .orchestrator = me),
-              NULL, NULL);
+        runhost_emit (s, EVK_resumed,
+                      EVK (resumed, .status = run_status (s->run), .orchestrator = me), NULL,
+                      NULL);
         run_advance (s->run);
     }
     zlist_destroy (&ids);

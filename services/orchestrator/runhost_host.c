@@ -238,6 +238,6 @@ host_ended (void *arg)
 
 const run_host_t runhost_vtable = {
     host_now_ms, host_clock_us, host_catalogue, host_model, host_model_cancel, runhost_tool_call,
-    runhost_tool_cancel, runhost_tool_preview, host_wake, host_wake_cancel, host_emit, host_sandbox_done,
-    runhost_save, host_ended, runhost_memory_read,
+    runhost_tool_cancel, runhost_tool_preview, host_wake, host_wake_cancel, host_emit,
+    host_sandbox_done, runhost_save, host_ended, runhost_memory_read,
 };
