@@ -7,13 +7,24 @@
  * - a deleted thread is a tombstone: a later run_started naming it is
  *   refused with a clear `conflict` (not_found for anyone else), and the
  *   thread does not come back with only that run;
+ * - a run_started that arrives while thread.delete waits for the
+ *   orchestrators (a stand-in, this program re-run as
+ *   `orchestrator.standin`) does not re-make the thread; when an
+ *   orchestrator cannot drop it, the delete is refused and the thread
+ *   takes runs again;
  * - retention that deletes a thread's last run drops the thread too. */
 #include "eventlog_util.h"
 #include "mpjson.h"
+#include "runroute.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+static const char *s_self;
 
 /* A run_started of run on thread as user sends it (the orchestrator's
  * shape), at ts (0: now). */
@@ -94,6 +105,16 @@ listed (bus_client_t *c, const char *user, const char *thread)
     return found;
 }
 
+/* run's record as alice reads it, or NULL. */
+static json_t *
+alice_run (bus_client_t *c, const char *run)
+{
+    proto_set_identity ("alice", false);
+    json_t *rec = run_get (c, run);
+    proto_set_identity (NULL, false);
+    return rec;
+}
+
 static void
 test_owner_guard (void **state)
 {
@@ -159,7 +180,109 @@ test_deleted_is_tombstone (void **state)
     assert_false (listed (c, "alice", thread));
     assert_false (listed (c, "bob", thread));
     assert_null (thread_runs (c, "alice", thread));
-    assert_null (run_get (c, rid ("R2")));
+    assert_null (alice_run (c, rid ("R2")));
+    bus_client_destroy (&c);
+    support_expect_clean_exit (el);
+    support_expect_clean_exit (bus);
+}
+
+/* The stand-in orchestrator's thread.drop: with GUARD_RACE_RUN set, a
+ * run_started on the thread (as the drop's user) sent while event-log
+ * waits for this answer, then dropped; else refused. */
+static proto_msg_t *
+orch_handler (const proto_msg_t *req, void *arg)
+{
+    (void) arg;
+    if (req->type != PROTO_thread_drop)
+        return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in drops threads only");
+    const char *run = getenv ("GUARD_RACE_RUN");
+    if (!run)
+        return proto_error_new (req, PROTO_ERR_unavailable, "stand-in: cannot drop");
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    bus_client_set_timeout (c, 300, 0);
+    proto_msg_t *rep = request (c, started_on (run, req->env.user,
+                                               req->body.thread_drop.thread_id, 0));
+    proto_msg_destroy (&rep);   /* none yet: event-log is busy with the delete */
+    bus_client_destroy (&c);
+    rep = proto_msg_new (PROTO_thread_dropped, req);
+    proto_set_str (&rep->body.thread_dropped.thread_id, req->body.thread_drop.thread_id);
+    return rep;
+}
+
+static proto_msg_t *
+delete_as (bus_client_t *c, const char *user, const char *thread)
+{
+    proto_msg_t *del = as (proto_msg_new (PROTO_thread_delete, NULL), user);
+    proto_set_str (&del->body.thread_delete.thread_id, thread);
+    proto_msg_t *rep = request (c, del);
+    assert_non_null (rep);
+    return rep;
+}
+
+/* Starts the stand-in orchestrator; returns once the broker lists it. */
+static pid_t
+standin_up (void)
+{
+    pid_t pid = support_spawn_self ((const char *[]) { s_self, "orch", NULL });
+    bus_client_t *c = client_new (500, 0);
+    for (int i = 0; i < 100; i++) {
+        json_t *all = runroute_instances (c, "orchestrator");
+        bool up = !strcmp (json_string_value (json_array_get (all, 0)) ?: "",
+                           "orchestrator.standin");
+        json_decref (all);
+        if (up) {
+            bus_client_destroy (&c);
+            return pid;
+        }
+        usleep (50000);
+    }
+    fail_msg ("the stand-in orchestrator never registered");
+    return -1;
+}
+
+static void
+test_delete_serialized (void **state)
+{
+    (void) state;
+    pid_t bus = setup_stack ("thread-guard-race");
+    pid_t el = start_eventlog (NULL);
+    bus_client_t *c = client_new (8000, 0);
+    char why[256];
+    /* an orchestrator that cannot drop: nothing deleted, the mark lifted */
+    pid_t orch = standin_up ();
+    assert_string_equal (outcome (c, started_on (rid ("K1"), "alice", "kept", 0), why,
+                                  sizeof why), "");
+    assert_string_equal (outcome (c, as (append_msg (rid ("K1"), "complete", "{}"), "alice"),
+                                  why, sizeof why), "");
+    proto_msg_t *rep = delete_as (c, "alice", "kept");
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "unavailable");
+    proto_msg_destroy (&rep);
+    assert_string_equal (outcome (c, started_on (rid ("K2"), "alice", "kept", 0), why,
+                                  sizeof why), "");
+    assert_true (listed (c, "alice", "kept"));
+    json_t *k2 = alice_run (c, rid ("K2"));
+    assert_non_null (k2);
+    json_decref (k2);
+    support_stop (orch, SIGTERM, 5000);
+
+    /* a run_started that comes while the delete waits on the orchestrator */
+    setenv ("GUARD_RACE_RUN", rid ("RACE"), 1);
+    orch = standin_up ();
+    assert_string_equal (outcome (c, started_on (rid ("D1"), "alice", "doomed", 0), why,
+                                  sizeof why), "");
+    assert_string_equal (outcome (c, as (append_msg (rid ("D1"), "complete", "{}"), "alice"),
+                                  why, sizeof why), "");
+    rep = delete_as (c, "alice", "doomed");
+    assert_int_equal (rep->type, PROTO_thread_deleted);
+    assert_int_equal (rep->body.thread_deleted.orchestrators, 1);
+    proto_msg_destroy (&rep);
+    usleep (300000);                    /* the raced append has been taken */
+    assert_null (alice_run (c, rid ("RACE")));
+    assert_false (listed (c, "alice", "doomed"));
+    assert_null (thread_runs (c, "alice", "doomed"));
+    unsetenv ("GUARD_RACE_RUN");
+    support_stop (orch, SIGTERM, 5000);
     bus_client_destroy (&c);
     support_expect_clean_exit (el);
     support_expect_clean_exit (bus);
@@ -193,11 +316,15 @@ test_retention_drops_thread (void **state)
 }
 
 int
-main (void)
+main (int argc, char **argv)
 {
+    s_self = argv[0];
+    if (argc > 1 && !strcmp (argv[1], "orch"))
+        return support_serve ("orchestrator", "standin", orch_handler, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_owner_guard),
         cmocka_unit_test (test_deleted_is_tombstone),
+        cmocka_unit_test (test_delete_serialized),
         cmocka_unit_test (test_retention_drops_thread),
     };
     return support_run_group_tests (tests, NULL, NULL);
