@@ -9,7 +9,7 @@
  *   thread does not come back with only that run;
  * - a run_started that arrives while thread.delete waits for the
  *   orchestrators (a stand-in, this program re-run as
- *   `orchestrator.standin`) does not re-make the thread; when an
+ *   `orchestrator.standin<n>`) does not re-make the thread; when an
  *   orchestrator cannot drop it, the delete is refused and the thread
  *   takes runs again;
  * - retention that deletes a thread's last run drops the thread too. */
@@ -199,7 +199,9 @@ orch_handler (const proto_msg_t *req, void *arg)
     if (!run)
         return proto_error_new (req, PROTO_ERR_unavailable, "stand-in: cannot drop");
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
-    bus_client_set_timeout (c, 300, 0);
+    /* sent, not waited for long: a handler that blocks past the broker's
+     * heartbeat liveness gets this worker dropped */
+    bus_client_set_timeout (c, 50, 0);
     proto_msg_t *rep = request (c, started_on (run, req->env.user,
                                                req->body.thread_drop.thread_id, 0));
     proto_msg_destroy (&rep);   /* none yet: event-log is busy with the delete */
@@ -219,25 +221,39 @@ delete_as (bus_client_t *c, const char *user, const char *thread)
     return rep;
 }
 
-/* Starts the stand-in orchestrator; returns once the broker lists it. */
-static pid_t
-standin_up (void)
+/* True when the broker lists orchestrator.<inst>. */
+static bool
+registered (const char *inst)
 {
-    pid_t pid = support_spawn_self ((const char *[]) { s_self, "orch", NULL });
     bus_client_t *c = client_new (500, 0);
-    for (int i = 0; i < 100; i++) {
-        json_t *all = runroute_instances (c, "orchestrator");
-        bool up = !strcmp (json_string_value (json_array_get (all, 0)) ?: "",
-                           "orchestrator.standin");
-        json_decref (all);
-        if (up) {
-            bus_client_destroy (&c);
-            return pid;
-        }
+    char want[64];
+    snprintf (want, sizeof want, "orchestrator.%s", inst);
+    json_t *all = runroute_instances (c, "orchestrator"), *s;
+    size_t i;
+    bool up = false;
+    json_array_foreach (all, i, s)
+        up |= !strcmp (json_string_value (s), want);
+    json_decref (all);
+    bus_client_destroy (&c);
+    return up;
+}
+
+static void
+await_registered (const char *inst, bool want)
+{
+    for (int i = 0; i < 100 && registered (inst) != want; i++)
         usleep (50000);
-    }
-    fail_msg ("the stand-in orchestrator never registered");
-    return -1;
+    if (registered (inst) != want)
+        fail_msg ("orchestrator.%s never %s", inst, want ? "registered" : "went away");
+}
+
+/* Starts the stand-in orchestrator as inst; returns once it is listed. */
+static pid_t
+standin_up (const char *inst)
+{
+    pid_t pid = support_spawn_self ((const char *[]) { s_self, "orch", inst, NULL });
+    await_registered (inst, true);
+    return pid;
 }
 
 static void
@@ -249,7 +265,7 @@ test_delete_serialized (void **state)
     bus_client_t *c = client_new (8000, 0);
     char why[256];
     /* an orchestrator that cannot drop: nothing deleted, the mark lifted */
-    pid_t orch = standin_up ();
+    pid_t orch = standin_up ("standin1");
     assert_string_equal (outcome (c, started_on (rid ("K1"), "alice", "kept", 0), why,
                                   sizeof why), "");
     assert_string_equal (outcome (c, as (append_msg (rid ("K1"), "complete", "{}"), "alice"),
@@ -265,10 +281,11 @@ test_delete_serialized (void **state)
     assert_non_null (k2);
     json_decref (k2);
     support_stop (orch, SIGTERM, 5000);
+    await_registered ("standin1", false);
 
     /* a run_started that comes while the delete waits on the orchestrator */
     setenv ("GUARD_RACE_RUN", rid ("RACE"), 1);
-    orch = standin_up ();
+    orch = standin_up ("standin2");
     assert_string_equal (outcome (c, started_on (rid ("D1"), "alice", "doomed", 0), why,
                                   sizeof why), "");
     assert_string_equal (outcome (c, as (append_msg (rid ("D1"), "complete", "{}"), "alice"),
@@ -319,8 +336,8 @@ int
 main (int argc, char **argv)
 {
     s_self = argv[0];
-    if (argc > 1 && !strcmp (argv[1], "orch"))
-        return support_serve ("orchestrator", "standin", orch_handler, NULL);
+    if (argc > 2 && !strcmp (argv[1], "orch"))
+        return support_serve ("orchestrator", argv[2], orch_handler, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_owner_guard),
         cmocka_unit_test (test_deleted_is_tombstone),
