@@ -8,8 +8,8 @@
  * - continuity: a follow-up goes to the instance holding the thread
  *   (both alive); once that one is gone, the next run lands on the other,
  *   which rebuilds the conversation from event-log (the cassette
- *   `thread_again` fails the run unless the first exchange reached the
- *   model). Leases are long, so no adoption hands the thread over. */
+ *   `thread_again` fails the run unless the first exchange, and a failed
+ *   run's text marked as failed, reached the model). Leases are long, so no adoption hands the thread over. */
 #include "support.h"
 #include "ui_support.h"
 
@@ -26,6 +26,7 @@
 
 #define FIRST "thread: remember the word PAPAYA"
 #define FOLLOWUP "thread: which word did I give you?"
+#define BROKEN "thread: a run that fails"
 #define AGAIN "thread: which word did I give you, once more?"
 
 static const char *s_self;
@@ -46,7 +47,17 @@ tools_handler (const proto_msg_t *req, void *arg)
         json_decref (tools);
         return rep;
     }
-    return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in serves the catalogue only");
+    if (req->type != PROTO_tools_call)
+        return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in serves tools only");
+    json_t *result = json_pack ("{s:b,s:s}", "success", 1, "sandboxId", "sb-route-1");
+    proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
+    proto_tools_result_t *r = &rep->body.tools_result;
+    proto_set_str (&r->call_id, req->body.tools_call.call_id);
+    proto_set_str (&r->name, req->body.tools_call.name);
+    r->ok = true;
+    mpjson_set (&r->result, result, 16);
+    json_decref (result);
+    return rep;
 }
 
 static pid_t
@@ -241,6 +252,18 @@ test_continuity_across_instances (void **state)
         assert_string_equal (support_json_str (rec, "orchestrator"), holder);
         json_decref (rec);
     }
+    /* a failed run stays in the thread, marked */
+    assert_int_equal (post_run (s_alice, BROKEN, thread, run), 201);
+    char path[128];
+    snprintf (path, sizeof path, "/api/runs/%s", run);
+    for (int i = 0; i < 300; i++) {
+        rec = ui_json ("GET", path, s_alice, NULL, &st);
+        bool failed = !strcmp (support_json_str (rec, "status") ?: "", "failed");
+        json_decref (rec);
+        if (failed)
+            break;
+        usleep (50000);
+    }
     /* the holder goes for good: the next run lands on the other, which
      * rebuilds the thread from event-log */
     int slot = !strcmp (holder, "oa") ? 5 : 6;
@@ -251,7 +274,7 @@ test_continuity_across_instances (void **state)
     const char *cli[] = { "caisson", "run", "--user", "alice", "--thread", thread, AGAIN, NULL };
     assert_int_equal (support_run (cli, out, sizeof out), 0);
     assert_non_null (strstr (out, "Still PAPAYA."));
-    assert_int_equal (thread_runs (s_alice, thread), 5);
+    assert_int_equal (thread_runs (s_alice, thread), 6);
 }
 
 int
