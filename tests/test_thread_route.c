@@ -9,7 +9,10 @@
  *   (both alive); once that one is gone, the next run lands on the other,
  *   which rebuilds the conversation from event-log (the cassette
  *   `thread_again` fails the run unless the first exchange, and a failed
- *   run's text marked as failed, reached the model). Leases are long, so no adoption hands the thread over. */
+ *   run's text marked as failed, reached the model); and when the first
+ *   comes back and the second goes, the first's older copy is replaced
+ *   by event-log's (`thread_stale`). Leases are long, so no adoption
+ *   hands a thread over. */
 #include "support.h"
 #include "ui_support.h"
 
@@ -28,6 +31,7 @@
 #define FOLLOWUP "thread: which word did I give you?"
 #define BROKEN "thread: a run that fails"
 #define AGAIN "thread: which word did I give you, once more?"
+#define STALE "thread: and what did you say last time?"
 
 static const char *s_self;
 static pid_t s_pids[7];         /* bus, event-log, replay, tools, ui-bridge, oa, ob */
@@ -63,7 +67,7 @@ tools_handler (const proto_msg_t *req, void *arg)
 static pid_t
 spawn_orchestrator (const char *instance)
 {
-    char inst[64];
+    char inst[96];
     snprintf (inst, sizeof inst, "CAISSON_INSTANCE=%s", instance);
     return support_spawn ("caisson-orchestrator",
                           (const char *[]) { "MODEL=replay/demo", s_url_env, inst,
@@ -275,6 +279,18 @@ test_continuity_across_instances (void **state)
     assert_int_equal (support_run (cli, out, sizeof out), 0);
     assert_non_null (strstr (out, "Still PAPAYA."));
     assert_int_equal (thread_runs (s_alice, thread), 6);
+    /* the first holder comes back and the second goes: the first's own
+     * copy lacks the latest exchange, so it takes event-log's */
+    s_pids[slot] = spawn_orchestrator (holder);
+    await_listed (holder, true);
+    int other = slot == 5 ? 6 : 5;
+    support_stop (s_pids[other], SIGKILL, 5000);
+    s_pids[other] = -1;
+    await_listed (slot == 5 ? "ob" : "oa", false);
+    assert_int_equal (post_run (s_alice, STALE, thread, run), 201);
+    rec = await_completed (s_alice, run);
+    assert_string_equal (support_json_str (rec, "orchestrator"), holder);
+    json_decref (rec);
 }
 
 int

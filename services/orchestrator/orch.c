@@ -66,6 +66,7 @@ typedef struct {
     bus_pending_t *pending;
     char id[CID_SIZE];
     char *task, *thread, *model;  /* the request's (a deferred one keeps no body) */
+    json_t *local;              /* the thread's conversation as this instance keeps it */
     json_t *effective, *client_tools;
     run_budgets_t max;
 } starting_t;
@@ -76,6 +77,7 @@ starting_free (starting_t *st)
     free (st->task);
     free (st->thread);
     free (st->model);
+    json_decref (st->local);
     json_decref (st->effective);
     json_decref (st->client_tools);
     free (st);
@@ -227,23 +229,26 @@ start (const proto_msg_t *req, void *arg)
     st->orch = self;
     snprintf (st->id, sizeof st->id, "%s", id);
     st->max = max;
-    json_t *history = runstore_thread (self->store, thread);
-    /* a thread this instance never ran (its runs were on one now gone):
-     * its conversation comes from event-log's record, not blank */
-    if (json_array_size (history) == 0 && b->thread_id && *b->thread_id
-        && threadfetch_start (runhost_rpc (self->runs), req, thread, on_history, st) == 0) {
-        json_decref (history);
+    /* a thread whose last run was on another instance (one now gone):
+     * its conversation comes from event-log's record, not blank or stale */
+    st->local = runstore_thread (self->store, thread);
+    bool held = json_array_size (st->local) > 0;
+    if (b->thread_id && *b->thread_id
+        && threadfetch_start (runhost_rpc (self->runs), req, thread,
+                              held ? svc_instance (self->svc) : NULL, on_history, st) == 0)
         return BUS_DEFERRED;
-    }
-    start_run (st, history);
+    start_run (st, NULL);
     return BUS_DEFERRED;
 }
 
-/* Starts st's run on its thread's conversation so far (history, taken). */
+/* Starts st's run on its thread's conversation so far (history, taken;
+ * NULL: the one this instance keeps). */
 static void
 start_run (starting_t *st, json_t *history)
 {
     orch_t *self = st->orch;
+    if (!history)
+        history = json_incref (st->local);
     const proto_msg_t *req = bus_pending_request (st->pending);
     const char *model = st->model, *id = st->id, *thread = st->thread;
     json_t *effective = st->effective, *client_tools = st->client_tools;

@@ -13,9 +13,21 @@
 #define FETCH_MAX_BYTES (256u << 10)    /* as much as the store keeps of a thread */
 
 typedef struct {
+    rpc_t *rpc;
+    proto_msg_t *req;           /* thread.get, whole */
+    char *self;                 /* set while asking for the head only */
     threadfetch_fn *fn;
     void *arg;
 } fetch_t;
+
+static void
+fetch_done (fetch_t *f, json_t *messages)
+{
+    f->fn (messages, f->arg);
+    proto_msg_destroy (&f->req);
+    free (f->self);
+    free (f);
+}
 
 static const char *
 str_of (const json_t *j, const char *key)
@@ -124,24 +136,49 @@ on_convo (const proto_msg_t *reply, const char *error, void *arg)
                  ? mpjson_get (&reply->body.thread_convo.runs, 16) : NULL;
     json_t *msgs = threadfetch_messages (runs, FETCH_MAX_BYTES);
     json_decref (runs);
-    f->fn (msgs, f->arg);
-    free (f);
+    fetch_done (f, msgs);
+}
+
+/* The thread's head: the local copy is current unless its last run ran
+ * on another instance; then the whole thread is read. */
+static void
+on_head (const proto_msg_t *reply, const char *error, void *arg)
+{
+    (void) error;
+    fetch_t *f = arg;
+    json_t *t = reply && reply->type == PROTO_thread_convo
+              ? mpjson_get (&reply->body.thread_convo.thread, 8) : NULL;
+    const char *holder = json_string_value (json_object_get (t, "orchestrator"));
+    bool stale = holder && strcmp (holder, f->self);
+    json_decref (t);
+    if (!stale || rpc_call (f->rpc, "event-log", f->req, FETCH_TIMEOUT_MS, 1, on_convo, f))
+        fetch_done (f, NULL);
 }
 
 int
 threadfetch_start (rpc_t *rpc, const proto_msg_t *cause, const char *thread,
-                   threadfetch_fn *fn, void *arg)
+                   const char *self, threadfetch_fn *fn, void *arg)
 {
     fetch_t *f = calloc (1, sizeof *f);
     proto_msg_t *req = f ? proto_msg_new (PROTO_thread_get, cause) : NULL;
     int rc = -1;
     if (req) {
-        *f = (fetch_t) { fn, arg };
+        *f = (fetch_t) { rpc, req, self ? strdup (self) : NULL, fn, arg };
         proto_set_str (&req->body.thread_get.thread_id, thread);
-        rc = rpc_call (rpc, "event-log", req, FETCH_TIMEOUT_MS, 1, on_convo, f);
+        if (self) {
+            proto_msg_t *head = proto_msg_new (PROTO_thread_get, cause);
+            proto_set_str (&head->body.thread_get.thread_id, thread);
+            head->body.thread_get.head = true;
+            rc = rpc_call (rpc, "event-log", head, FETCH_TIMEOUT_MS, 1, on_head, f);
+            proto_msg_destroy (&head);
+        }
+        else
+            rc = rpc_call (rpc, "event-log", req, FETCH_TIMEOUT_MS, 1, on_convo, f);
     }
-    proto_msg_destroy (&req);
-    if (rc)
+    if (rc && f) {
+        proto_msg_destroy (&f->req);
+        free (f->self);
         free (f);
+    }
     return rc;
 }
