@@ -4,9 +4,10 @@
  * that did is gone); the run then starts from the thread's stored turns
  * (thread.get) instead of blank. And an instance that holds an older copy
  * (the thread's last run was on another instance, as the thread record's
- * `orchestrator` says) takes event-log's instead of its stale one. Tool outputs are not in that record, so
- * tool turns come back as a note of what was called and how it ended; a
- * run that did not complete is marked as run_thread_convo marks it. */
+ * `orchestrator` says) takes event-log's instead of its stale one. Tool
+ * outputs are not in that record, so tool turns come back as a note of
+ * what was called and how it ended; a run that did not complete is
+ * marked as run_thread_convo marks it. */
 #ifndef CAISSON_THREADFETCH_H
 #define CAISSON_THREADFETCH_H
 
