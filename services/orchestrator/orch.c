@@ -230,10 +230,11 @@ start (const proto_msg_t *req, void *arg)
     snprintf (st->id, sizeof st->id, "%s", id);
     st->max = max;
     /* a thread whose last run was on another instance (one now gone):
-     * its conversation comes from event-log's record, not blank or stale */
+     * its conversation comes from event-log's record, not blank or stale;
+     * a store shared by every instance is never stale */
     st->local = runstore_thread (self->store, thread);
     bool held = json_array_size (st->local) > 0;
-    if (b->thread_id && *b->thread_id
+    if (b->thread_id && *b->thread_id && (!held || self->lease)
         && threadfetch_start (runhost_rpc (self->runs), req, thread,
                               held ? svc_instance (self->svc) : NULL, on_history, st) == 0)
         return BUS_DEFERRED;
