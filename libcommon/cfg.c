@@ -148,6 +148,11 @@ static const cfg_entry_t table[] = {
       "shared by all their threads), `thread` (one per conversation thread) or `off` "
       "(no working memory, no updateWorkingMemory tool)." },
     /* tool-runner */
+    { "CAISSON_TOOLS_PREVIEW_PATCH_MAX", "65536", "tool-runner",
+      "Most bytes of the patch a `git.openPR` dry run (the approval request's "
+      "preview) shows; a larger one is cut at a line boundary and marked "
+      "`patchTruncated` with its whole size in `patchBytes`. Keep it under "
+      "96 KiB: the whole preview must fit git.openPR's 256 KiB result." },
     { "CAISSON_TOOLS_WRITE_GLOBS", "*", "tool-runner",
       "Comma-separated fnmatch globs (`*` crosses `/`), relative to a sandbox's "
       "workspace, that file writes, deletes and applied diffs must match." },
@@ -229,6 +234,16 @@ static const cfg_entry_t table[] = {
       "outlives it, in seconds (renewed every third of it). Once it has run out and no "
       "process holds that store, a live orchestrator of the data dir adopts its unfinished "
       "runs and kept sandboxes; one restarted sooner takes them up itself. 0 counts as 1." },
+    { "CAISSON_MODEL_CONTEXT", "", "orchestrator",
+      "Context windows in tokens that override the provider table's, as "
+      "`provider/model=tokens,...` (`provider/*` for every model of a provider)." },
+    { "CAISSON_CONDENSE_SHARE", "0.75", "orchestrator",
+      "Share of the model's context window a run's next request may fill before its "
+      "conversation is condensed (old tool results elided, then older turns summarised): "
+      "0.1 to 1 (anything else: 0.75)." },
+    { "CAISSON_CONDENSE_KEEP_TURNS", "4", "orchestrator",
+      "The latest model turns (with their tool results) condensation never elides or "
+      "summarises." },
     { "CAISSON_LLM_TIMEOUT_MS", "120000", "orchestrator",
       "Longest a model response may take, in ms; a stream silent for a tenth of this "
       "is cut and retried." },
@@ -268,6 +283,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_LLM_REPLAY_DIR", "", "caisson-llm-replay",
       "Directories (colon-separated) of cassettes (*.json) the scripted model plays; "
       "empty: the demo cassettes built in." },
+    { "CAISSON_LLM_REPLAY_CONTEXT", "131072", "caisson-llm-replay, orchestrator",
+      "The scripted model's declared context window in tokens (request bytes / 4): it "
+      "answers a larger request 400 `context_length_exceeded`, as a provider does; the "
+      "orchestrator's window for `replay/*` models." },
     { "CAISSON_LLM_REPLAY_LATENCY_MS", "0", "caisson-llm-replay",
       "Latency added before every scripted reply, in ms." },
     /* sandbox-manager */

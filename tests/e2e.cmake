@@ -20,6 +20,14 @@ add_dependencies(test_redteam_followup caisson caisson-bus caisson-event-log
                  caisson-sandbox-manager caisson-sandbox-init caisson-tool-runner
                  caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
 set_tests_properties(test_redteam_followup PROPERTIES TIMEOUT 300)
+# The red team's pass over issue 13: tests_passed loopholes, git.openPR's
+# disguised preview, hooks, local commits, approved vs committed change.
+caisson_test(test_redteam_runs test_redteam_runs.c tenant_support.c ui_support.c)
+target_link_libraries(test_redteam_runs PRIVATE PkgConfig::CURL)
+add_dependencies(test_redteam_runs caisson caisson-bus caisson-event-log
+                 caisson-sandbox-manager caisson-sandbox-init caisson-tool-runner
+                 caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
+set_tests_properties(test_redteam_runs PROPERTIES TIMEOUT 300)
 # Issue 13, item 1: instance ids, approvals and sandboxes across down/up;
 # unknown instances answered at once; one sandbox-manager per registry.
 caisson_test(test_restart test_restart.c)

@@ -2,7 +2,8 @@
  * orchestrator's tests, until those services are merged. One process
  * serves both on the real bus:
  * - `tool-runner`: tools.list (git.openPR marked mutating) and tools.call
- *   with canned results shaped like the real tools'; each first call id
+ *   with canned results shaped like the real tools' (runCommand "bigout
+ *   N": N bytes of output ending "bigout-end"); each first call id
  *   is logged to $CAISSON_DATA/tools.log ("name call_id"), a repeated id
  *   gets the first answer again without being logged (idempotency);
  *   `runCommand` of "sleep ..." answers only after 30 s; a dry run
@@ -10,7 +11,8 @@
  *   answered with a preview {files, skipped, patch, branch, base}.
  * - `event-log`: acks event.append, logs "kind" lines per run to
  *   $CAISSON_DATA/events-<run>.log, and publishes the event on
- *   run.<run>.<kind> as the real one does. An event not shaped as
+ *   run.<run>.<kind> as the real one does; every event whole goes to
+ *   events-<run>.jsonl ({kind, data} a line), the stored transcript. An event not shaped as
  *   proto/events.def declares its kind is logged, with why, to
  *   $CAISSON_DATA/drift.log. */
 #include "orch_fixture.h"
@@ -103,6 +105,24 @@ create_sandbox (const char *user)
     return json_pack ("{s:s}", "sandboxId", id);
 }
 
+/* runCommand "bigout N": N bytes of numbered lines on stdout, the last
+ * one "bigout-end" (at most 1 MiB). */
+static json_t *
+big_output (const char *cmd, size_t n)
+{
+    n = n > (1u << 20) ? 1u << 20 : n < 16 ? 16 : n;
+    char *out = malloc (n + 1);
+    size_t len = 0;
+    for (unsigned line = 1; len + 11 < n; line++)
+        len += (size_t) snprintf (out + len, n + 1 - len, "line %u of the big output\n", line);
+    len = len + 11 > n ? n - 11 : len;
+    snprintf (out + len, n + 1 - len, "bigout-end\n");
+    json_t *r = json_pack ("{s:b, s:i, s:s, s:s, s:s, s:i}", "success", 1, "exitCode", 0,
+                           "stdout", out, "stderr", "", "command", cmd, "executionTime", 1);
+    free (out);
+    return r;
+}
+
 static json_t *
 result_of (const char *name, const json_t *args, const char *user)
 {
@@ -116,6 +136,8 @@ result_of (const char *name, const json_t *args, const char *user)
                           "stdout", "", "stderr", "....\n------------------------------------"
                           "----------------------------------\nRan 4 tests in 0.001s\n\nOK\n",
                           "command", cmd, "executionTime", 40);
+    if (strcmp (name, "runCommand") == 0 && strncmp (cmd, "bigout ", 7) == 0)
+        return big_output (cmd, strtoul (cmd + 7, NULL, 10));
     if (strcmp (name, "runCommand") == 0)
         return json_pack ("{s:b, s:i, s:s, s:s, s:s, s:i}", "success", 1, "exitCode", 0,
                           "stdout", "hi\n", "stderr", "", "command", cmd, "executionTime", 1);
@@ -175,11 +197,13 @@ tools_handler (const proto_msg_t *req, void *arg)
                   req->env.user ? req->env.user : "-", req->env.run ? req->env.run : "-");
         log_line ("previews.log", line);
         json_decref (args);
-        json_t *preview = json_pack ("{s:b, s:[{s:s, s:i, s:i}], s:[], s:s, s:s, s:s}",
+        /* shaped as a capped preview: the patch's first lines only */
+        json_t *preview = json_pack ("{s:b, s:[{s:s, s:i, s:i}], s:[], s:s, s:s, s:s, s:b, s:i}",
                                      "success", 1, "files", "path", "app.py", "added", 1,
                                      "removed", 0, "skipped", "patch",
                                      "--- a/app.py\n+++ b/app.py\n@@ -0,0 +1 @@\n+x\n",
-                                     "branch", "caisson/fx", "base", "main");
+                                     "branch", "caisson/fx", "base", "main", "patchTruncated", 1,
+                                     "patchBytes", 700000);
         proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
         proto_set_str (&rep->body.tools_result.call_id, b->call_id);
         proto_set_str (&rep->body.tools_result.name, b->name);
@@ -243,6 +267,14 @@ events_handler (const proto_msg_t *req, void *arg)
     snprintf (file, sizeof file, "events-%s.log", run);
     log_line (file, req->body.event_append.kind);
     json_t *data = mpjson_get (&req->body.event_append.data, 64);
+    /* the stored transcript: every event whole, one JSON line each */
+    json_t *line = json_pack ("{s:s, s:O?}", "kind", req->body.event_append.kind, "data", data);
+    char *text = line ? json_dumps (line, JSON_COMPACT) : NULL;
+    snprintf (file, sizeof file, "events-%s.jsonl", run);
+    if (text)
+        log_line (file, text);
+    free (text);
+    json_decref (line);
     char why[512];
     if (evk_check (req->body.event_append.kind, data, why, sizeof why))
         log_line ("drift.log", why);

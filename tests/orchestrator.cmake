@@ -39,3 +39,7 @@ target_link_libraries(test_runstore PRIVATE runstore)
 # Adoption's store side (runstore_take) and kept thread sandboxes.
 caisson_test(test_adopt_store test_adopt_store.c)
 target_link_libraries(test_adopt_store PRIVATE runstore)
+
+# compose.yaml and .env.example pass every provider in the provider table.
+caisson_test(test_deploy_env test_deploy_env.c)
+target_link_libraries(test_deploy_env PRIVATE llm)

@@ -210,6 +210,95 @@ test_deltas_before_stored (void **state)
     agui_destroy (&t);
 }
 
+/* Checks out's text messages are well formed (content only between its
+ * START and END, every one closed, no id reused) and returns their texts
+ * in order of opening, joined by '|'. */
+static const char *
+messages_of (json_t *out)
+{
+    static char joined[1024];
+    char ids[8][192], texts[8][256];
+    bool open[8] = { false };
+    size_t n = 0, i;
+    json_t *e;
+    json_array_foreach (out, i, e) {
+        const char *type = json_string_value (json_object_get (e, "type"));
+        const char *id = json_string_value (json_object_get (e, "messageId"));
+        if (strncmp (type, "TEXT_MESSAGE_", 13))
+            continue;
+        size_t k = 0;
+        while (k < n && strcmp (ids[k], id))
+            k++;
+        if (!strcmp (type, "TEXT_MESSAGE_START")) {
+            assert_true (k == n && n < 8);      /* a fresh id */
+            snprintf (ids[n], sizeof ids[n], "%s", id);
+            texts[n][0] = '\0';
+            open[n++] = true;
+            continue;
+        }
+        assert_true (k < n && open[k]);
+        if (!strcmp (type, "TEXT_MESSAGE_END"))
+            open[k] = false;
+        else
+            strncat (texts[k], json_string_value (json_object_get (e, "delta")),
+                     sizeof texts[k] - strlen (texts[k]) - 1);
+    }
+    joined[0] = '\0';
+    for (size_t k = 0; k < n; k++) {
+        assert_false (open[k]);
+        strncat (joined, k ? "|" : "", sizeof joined - strlen (joined) - 1);
+        strncat (joined, texts[k], sizeof joined - strlen (joined) - 1);
+    }
+    return joined;
+}
+
+/* Each model turn is a text message of its own, with a fresh id, even
+ * when the next turn's deltas (tagged with their step) come before this
+ * turn's stored text: they used to land in this turn's open message. */
+static void
+test_turns_own_messages (void **state)
+{
+    (void) state;
+    agui_t *t = agui_new ("th", "r8", "X");
+    json_t *out = json_array ();
+    agui_start (t, out);
+    STEP_STARTED (t, 1, 2, out);
+    FEED (t, text_delta, 0, out, .text = "First ", .step = 1);
+    FEED (t, text_delta, 0, out, .text = "turn.", .step = 1);
+    FEED (t, text_delta, 0, out, .text = "Second turn.", .step = 2);
+    FEED (t, usage, 3, out, .inputTokens = 10, .outputTokens = 2);
+    FEED (t, text, 4, out, .text = "First turn.");
+    FEED (t, step_finished, 5, out, .step = 1);
+    FEED (t, text_delta, 0, out, .text = " More.", .step = 2);
+    STEP_STARTED (t, 2, 6, out);
+    FEED (t, text, 7, out, .text = "Second turn. More.");
+    FEED (t, step_finished, 8, out, .step = 2);
+    FEED (t, text_delta, 0, out, .text = "Third", .step = 3);   /* before step 3 starts */
+    STEP_STARTED (t, 3, 9, out);
+    FEED (t, text_delta, 0, out, .text = ".", .step = 3);
+    FEED (t, text, 10, out, .text = "Third.");
+    FEED (t, complete, 11, out, .status = "completed", .answer = "Third.");
+    types (out);
+    assert_string_equal (messages_of (out), "First turn.|Second turn. More.|Third.");
+    json_decref (out);
+    agui_destroy (&t);
+
+    /* a turn whose deltas were all missed still gets its own message,
+     * beside the next turn's already open one */
+    t = agui_new ("th", "r9", "X");
+    out = json_array ();
+    STEP_STARTED (t, 1, 2, out);
+    FEED (t, text_delta, 0, out, .text = "Two", .step = 2);
+    FEED (t, text, 3, out, .text = "One.");
+    FEED (t, step_finished, 4, out, .step = 1);
+    STEP_STARTED (t, 2, 5, out);
+    FEED (t, text, 6, out, .text = "Two.");
+    FEED (t, complete, 7, out, .status = "completed", .answer = "Two.");
+    assert_string_equal (messages_of (out), "Two.|One.");
+    json_decref (out);
+    agui_destroy (&t);
+}
+
 /* The field key of out's event of type, as a string; NULL when none. */
 static const char *
 field_of (json_t *out, const char *type, const char *key)
@@ -362,6 +451,7 @@ main (void)
         cmocka_unit_test (test_interrupt),
         cmocka_unit_test (test_failed_and_cancelled),
         cmocka_unit_test (test_deltas_before_stored),
+        cmocka_unit_test (test_turns_own_messages),
         cmocka_unit_test (test_client_conformance),
     };
     return support_run_group_tests (tests, NULL, NULL);

@@ -661,6 +661,28 @@ test_unknown_instance_is_not_found (void **state)
     support_expect_clean_exit (bus);
 }
 
+/* A request to an unknown instance sent the moment a broker starts (what a
+ * user does right after `caisson down`/`up`) waits out the start-up grace
+ * and is then answered not_found, even when it outlived the broker's
+ * request TTL meanwhile and its client never resends: before, the broker
+ * dropped it as expired and the client hung until its own timeout. */
+static void
+test_unknown_instance_at_start (void **state)
+{
+    setup (state);
+    setenv ("CAISSON_REQUEST_TIMEOUT_MS", "150", 1);   /* shorter than the grace */
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    bus_client_t *c = client_new (10000, 0);           /* one attempt, 10 s */
+    int64_t t0 = zclock_mono ();
+    assert_int_equal (ask (c, "echo.nosuch", PROTO_ping, NULL, 0), PROTO_error);
+    int64_t took = zclock_mono () - t0;
+    if (took > 1500)
+        fail_msg ("an unknown instance asked at the broker's start took %lld ms", (long long) took);
+    bus_client_destroy (&c);
+    unsetenv ("CAISSON_REQUEST_TIMEOUT_MS");
+    support_expect_clean_exit (bus);
+}
+
 static void
 test_errors_name_the_fault (void **state)
 {
@@ -801,6 +823,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_workers_reregister_after_broker_restart),
         cmocka_unit_test (test_instance_id_kept_across_restarts),
         cmocka_unit_test (test_unknown_instance_is_not_found),
+        cmocka_unit_test (test_unknown_instance_at_start),
         cmocka_unit_test (test_errors_name_the_fault),
         cmocka_unit_test (test_tap_receives_exactly_its_prefix),
         cmocka_unit_test (test_first_event_is_not_lost),

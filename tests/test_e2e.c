@@ -81,6 +81,15 @@ test_seed_task_end_to_end (void **state)
     for (const char *p = s_out; (p = strstr (p, "\"toolRunner\":\"")); p++)
         served++;
     assert_int_equal (served, 3);
+    /* the CLI shows its budgets (used of limit) and checks */
+    const char *shown[] = { "caisson", "show", id, NULL };
+    assert_int_equal (support_run (shown, s_out, sizeof s_out), 0);
+    assert_non_null (strstr (s_out, "## Budgets (used of limit)\n"));
+    assert_non_null (strstr (s_out, "- steps: "));
+    assert_non_null (strstr (s_out, "- toolCalls: 3 of "));
+    assert_non_null (strstr (s_out, "## Checks\n"));
+    assert_non_null (strstr (s_out, "- configured: none\n"));
+    assert_non_null (strstr (s_out, "- latest: not run\n"));
 }
 
 /* How many branches the demo's origin repository has. */

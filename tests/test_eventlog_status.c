@@ -8,6 +8,7 @@
  * fields of `failed` are appended as JSON text: the orchestrator emits
  * them (issue 13) before proto/events.def names them. */
 #include "eventlog_util.h"
+#include "mpjson.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -194,6 +195,24 @@ test_stats_pass_needs_checks (void **state)
     assert_int_equal (int_at (by, "cancelled"), 1);
     assert_true (json_real_value (json_object_get (all, "stepsMean")) == 1.0);
     json_decref (s);
+
+    /* A user who is not an operator sees the figures of their own runs
+     * only: none of these four (nor their failure reasons) are bob's. */
+    proto_set_identity ("bob", false);
+    proto_msg_t *req = proto_msg_new (PROTO_stats_get, NULL);
+    proto_msg_t *rep = bus_client_request (c, "event-log", req);
+    proto_set_identity (NULL, false);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_stats);
+    char why[64];
+    json_t *mine = mpjson_decode (rep->body.stats.stats.data, rep->body.stats.stats.size, 16,
+                                  why, sizeof why);
+    assert_int_equal (int_at (json_object_get (mine, "all"), "runs"), 0);
+    assert_int_equal (json_array_size (json_object_get (json_object_get (mine, "all"),
+                                                        "failureCauses")), 0);
+    json_decref (mine);
+    proto_msg_destroy (&req);
+    proto_msg_destroy (&rep);
 
     /* The table says it too. */
     const char *table[] = { "caisson", "stats", "--data", s_dir, NULL };

@@ -232,6 +232,30 @@ get_info (const char *run_id, info_t *info)
     return 0;
 }
 
+/* run.info's budgets and checks for run_id (new values; NULL when absent). */
+static void
+get_state (const char *run_id, json_t **budgets, json_t **checks)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL);
+    proto_set_str (&req->body.run_get.run_id, run_id);
+    proto_msg_t *rep = request ("orchestrator", req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_run_info);
+    char why[64];
+    const proto_run_info_t *b = &rep->body.run_info;
+    *budgets = b->budgets.size ? mpjson_decode (b->budgets.data, b->budgets.size, 16, why,
+                                                sizeof why) : NULL;
+    *checks = b->checks.size ? mpjson_decode (b->checks.data, b->checks.size, 16, why,
+                                              sizeof why) : NULL;
+    proto_msg_destroy (&rep);
+}
+
+static json_int_t
+int_at (const json_t *v, const char *a, const char *b)
+{
+    return json_integer_value (json_object_get (json_object_get (v, a), b));
+}
+
 static bool
 finished (const char *status)
 {
@@ -543,6 +567,26 @@ test_verify_and_threads (void **state)
     assert_string_equal (info.status, "completed");
     assert_string_equal (info.answer, "Tests pass now.");
     assert_int_equal (events_of (id, "check", 2), 2);
+    /* run.info tells its budgets (limits, used) and checks (configured,
+     * the last round's outcome: the second round passed) */
+    json_t *budgets, *checks;
+    get_state (id, &budgets, &checks);
+    assert_true (int_at (budgets, "limits", "steps") > 0);
+    assert_true (int_at (budgets, "limits", "tokens") > 0);
+    assert_true (int_at (budgets, "used", "steps") >= 2);
+    assert_int_equal (int_at (budgets, "used", "steps"), (json_int_t) info.steps);
+    assert_int_equal (int_at (budgets, "used", "toolCalls"), (json_int_t) info.tool_calls);
+    json_t *configured = json_object_get (checks, "configured");
+    assert_int_equal (json_array_size (configured), 1);
+    assert_string_equal (json_string_value (json_array_get (configured, 0)), "tests_passed");
+    assert_true (json_is_array (json_object_get (checks, "onChange")));
+    json_t *latest = json_object_get (checks, "latest");
+    assert_int_equal (json_array_size (latest), 1);
+    assert_string_equal (json_string_value (json_object_get (json_array_get (latest, 0), "name")),
+                         "tests_passed");
+    assert_true (json_is_true (json_object_get (json_array_get (latest, 0), "ok")));
+    json_decref (budgets);
+    json_decref (checks);
     /* the same thread's next run sees the first one's conversation: the
      * scripted model would answer turn 5 if it counted the old turns */
     start_run (SEED, NULL, NULL, NULL, "th-1", id2);
@@ -750,6 +794,38 @@ test_cli (void **state)
     await_status (id, "", &info);
     assert_non_null (strstr (info.answer, "no thanks"));
     assert_int_equal (count_lines ("tools.log", "git.openPR"), 0);
+
+    /* the approval prompt shows the change and says the patch was cut */
+    char path[1024];
+    snprintf (path, sizeof path, "%s/pr-cli.txt", getenv ("CAISSON_DATA"));
+    pid_t cli = fork ();
+    if (cli == 0) {
+        if (!freopen (path, "w", stdout))
+            _exit (127);
+        execl (CAISSON_BIN_DIR "/caisson", "caisson", "run", PR_TASK, (char *) NULL);
+        _exit (127);
+    }
+    char text[8192] = "", run[128] = "", call[128] = "";
+    for (int i = 0; i < 300 && !*call; i++) {
+        usleep (50000);
+        FILE *f = fopen (path, "r");
+        size_t n = f ? fread (text, 1, sizeof text - 1, f) : 0;
+        text[n] = '\0';
+        if (f)
+            fclose (f);
+        const char *at = strstr (text, "answer with: caisson approve ");
+        if (at && strchr (at, '\n'))
+            sscanf (at + strlen ("answer with: caisson approve "), "%127s %127s", run, call);
+    }
+    const char *no2[] = { "caisson", "decline", run, call, NULL };
+    int declined = *call ? support_run (no2, out, sizeof out) : -1, status;
+    if (declined)
+        kill (cli, SIGKILL);
+    assert_int_equal (waitpid (cli, &status, 0), cli);
+    assert_int_equal (declined, 0);
+    assert_non_null (strstr (text, "\n  1 file(s) changed:\n    app.py +1 -0\n"));
+    assert_non_null (strstr (text, "\n+x\n"));
+    assert_non_null (strstr (text, "[patch cut: the first 43 of 700000 bytes shown]"));
     stack_down ();
 }
 

@@ -199,6 +199,16 @@ free_port (void)
     return ntohs (a.sin_port);
 }
 
+/* How many times what occurs in text. */
+static int
+count_in (const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr (p, what)); p += strlen (what))
+        n++;
+    return n;
+}
+
 /* With only GROQ_API_KEY, the default model is Groq's (it was replay/demo,
  * with the scripted model not started: every run failed with "Couldn't
  * connect to server"), `up` says so, and a run reaches Groq's URL (here a
@@ -234,7 +244,8 @@ test_groq_only (void **state)
     const char *up[] = { "caisson", "up", "--detach", "--data", dir, NULL };
     static char out[16384];
     assert_int_equal (support_run (up, out, sizeof out), 0);
-    if (!strstr (out, "provider keys: groq; default model: groq/llama-3.3-70b-versatile"))
+    if (!strstr (out, "  models   provider keys: groq; default model: "
+                      "groq/llama-3.3-70b-versatile (groq's, the first provider with a key)\n"))
         fail_msg ("up did not say the model set-up:\n%s", out);
     assert_null (strstr (out, "NO MODEL PROVIDER KEY"));
     const char *run[] = { "caisson", "run", "t: hello", NULL };
@@ -248,9 +259,11 @@ test_groq_only (void **state)
     size_t n = fread (out, 1, sizeof out - 1, f);
     out[n] = '\0';
     fclose (f);
-    assert_non_null (strstr (out, "provider keys: groq; default model: "
-                                  "groq/llama-3.3-70b-versatile"));
+    assert_non_null (strstr (out, "models: provider keys: groq; default model: "
+                                  "groq/llama-3.3-70b-versatile (groq's, the first provider "
+                                  "with a key)\""));
     assert_null (strstr (out, "gsk-test"));                     /* names, never keys */
+    assert_int_equal (count_in (out, "default model"), 1);     /* one line says it */
     const char *down[] = { "caisson", "down", "--data", dir, NULL };
     assert_int_equal (support_run (down, NULL, 0), 0);
     assert_int_equal (support_stop (groq, SIGTERM, 5000), 0);
@@ -258,12 +271,40 @@ test_groq_only (void **state)
     /* MODEL names the scripted model: it is started, keys or not */
     setenv ("MODEL", "replay/demo", 1);
     assert_int_equal (support_run (up, out, sizeof out), 0);
-    assert_non_null (strstr (out, "default model: replay/demo"));
+    assert_non_null (strstr (out, "provider keys: groq; default model: replay/demo (set by "
+                                  "MODEL)\n"));
     run[2] = "hello";
     rc = support_run (run, out, sizeof out);
     if (rc != 0 || !strstr (out, "only knows its demo tasks"))
         fail_msg ("caisson run on the scripted model exited %d:\n%s", rc, out);
     assert_int_equal (support_run (down, NULL, 0), 0);
+    /* the orchestrator said it once per start, truly: a key is set */
+    f = fopen (log, "r");
+    assert_non_null (f);
+    n = fread (out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose (f);
+    assert_int_equal (count_in (out, "default model"), 2);
+    assert_non_null (strstr (out, "default model: replay/demo (set by MODEL)\""));
+    assert_null (strstr (out, "no provider key"));
+
+    /* an unknown default is refused, naming it, by up and the orchestrator */
+    static const char *const bad[] = { "nosuch/model", "openai", "groq/" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char said[700], quoted[64];
+        snprintf (said, sizeof said, "%s/said", dir);
+        setenv ("MODEL", bad[i], 1);
+        support_sh ("%s/caisson up --detach --data %s 2> %s; test $? = 2", CAISSON_BIN_DIR, dir,
+                    said);
+        support_sh ("%s/caisson-orchestrator 2>> %s; test $? = 2", CAISSON_BIN_DIR, said);
+        f = fopen (said, "r");
+        assert_non_null (f);
+        n = fread (out, 1, sizeof out - 1, f);
+        out[n] = '\0';
+        fclose (f);
+        snprintf (quoted, sizeof quoted, "MODEL '%s' names no known provider", bad[i]);
+        assert_int_equal (count_in (out, quoted), 2);
+    }
 
     setenv ("MODEL", "nosuch/model", 1);
     assert_int_equal (support_run (up, out, sizeof out), 2);   /* refused, said on stderr */

@@ -277,6 +277,47 @@ test_pr_strays (void **state)
     assert_string_equal (tree, "calc.py\ntest_calc.py\n");
 }
 
+/* A huge change's dry run (the approval request's preview) shows the
+ * patch's first lines only, cut at a line boundary, and says so with the
+ * whole size; the files list stays whole and the result is not cut. */
+static void
+test_pr_preview_capped (void **state)
+{
+    (void) state;
+    sandbox_with_repo ("huge", CALC);
+    /* about 590 KB of patch: 60000 added lines */
+    json_t *r = call ("runCommand", with_sbx ("\"command\":\"cd repo && seq -f 'x = %%.0f' "
+                                              "1 60000 > big.py\""), true);
+    json_decref (r);
+    bool ok;
+    r = call_full ("git.openPR", with_sbx ("\"title\":\"Huge\",\"body\":\"b\""), true, NULL,
+                   &ok);
+    assert_true (ok);
+    assert_null (json_object_get (r, "truncated"));
+    assert_true (json_is_true (json_object_get (r, "patchTruncated")));
+    const char *patch = support_json_str (r, "patch");
+    size_t shown = strlen (patch);
+    assert_true (shown > 60000 && shown <= 65536);
+    assert_int_equal (patch[shown - 1], '\n');
+    assert_non_null (strstr (patch, "+x = 1\n"));
+    assert_true (json_integer_value (json_object_get (r, "patchBytes")) > 500000);
+    json_t *files = json_object_get (r, "files");
+    assert_int_equal (json_array_size (files), 1);
+    assert_int_equal (json_integer_value (json_object_get (json_array_get (files, 0), "added")),
+                      60000);
+    json_decref (r);
+    /* a small change is shown whole, unmarked */
+    r = call ("runCommand", with_sbx ("\"command\":\"cd repo && seq 1 3 > big.py\""), true);
+    json_decref (r);
+    r = call_full ("git.openPR", with_sbx ("\"title\":\"Small\",\"body\":\"b\""), true, NULL,
+                   &ok);
+    assert_true (ok);
+    assert_null (json_object_get (r, "patchTruncated"));
+    assert_null (json_object_get (r, "patchBytes"));
+    assert_non_null (strstr (support_json_str (r, "patch"), "+3\n"));
+    json_decref (r);
+}
+
 /* A test command that finds no tests is a failure named as such, even
  * when it exits 0: here the only test (a failing one) is in a file that
  * unittest's discovery does not pick up. */
@@ -318,11 +359,34 @@ test_tool_shapes (void **state)
                                       "{\"path\":\"d/e/b.txt\",\"data\":"
                                       "\"01234567890123456789\"}]"), true);
     json_decref (r);
-    r = call ("runCommand", with_sbx ("\"command\":\"ln -s /etc d/etc && ln -s . d/loop\""), true);
+    /* symlinks are not followed: loops (to itself, to a parent, to each
+     * other) and ways out of the workspace (absolute, relative) add
+     * nothing, and a path through one that leaves the workspace is refused */
+    r = call ("runCommand", with_sbx ("\"command\":\"ln -s /etc d/etc && ln -s . d/loop && "
+                                      "ln -s .. d/e/parent && ln -s ../../.. d/up && "
+                                      "ln -s d/e/b.txt d/x1 && ln -s d/x1 d/x2 && "
+                                      "ln -s x4 d/x3 && ln -s x3 d/x4\""), true);
     json_decref (r);
     r = call ("getFileSize", with_sbx ("\"path\":\"d\""), true);
     assert_true (json_is_true (json_object_get (r, "isDirectory")));
     assert_int_equal (json_integer_value (json_object_get (r, "size")), 30);
+    json_decref (r);
+    r = call ("getFileSize", with_sbx ("\"path\":\"d/e\""), true);
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), 20);
+    json_decref (r);
+    int64_t t_loop = zclock_mono ();
+    r = call ("getFileSize", with_sbx ("\"path\":\".\""), true);
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), 30);
+    assert_true (zclock_mono () - t_loop < 5000);
+    json_decref (r);
+    /* a link itself (to outside, or in a loop of links) is measured as a
+     * link: its own length, nothing it points at */
+    r = call ("getFileSize", with_sbx ("\"path\":\"d/up\""), true);
+    assert_false (json_is_true (json_object_get (r, "isDirectory")));
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), strlen ("../../.."));
+    json_decref (r);
+    r = call ("getFileSize", with_sbx ("\"path\":\"d/x3\""), true);
+    assert_int_equal (json_integer_value (json_object_get (r, "size")), strlen ("x4"));
     json_decref (r);
     r = call ("listFiles", with_sbx (""), true);
 #ifdef TOOLS_REAL_SANDBOX
@@ -403,6 +467,127 @@ test_background_process (void **state)
     assert_true (zclock_mono () - t0 < 4000);
     json_decref (r);
 }
+
+/* Calls tool name with args as user (another tenant), outside the run. */
+static json_t *
+call_as (const char *user, const char *name, const char *args, bool *ok)
+{
+    char id[CID_SIZE];
+    cid_new (id);
+    proto_msg_t *req = support_tools_call_new (name, id, false, args, NULL);
+    proto_set_str (&req->env.user, user);
+    bus_client_set_timeout (s_client, 30000, 1);
+    proto_msg_t *rep = bus_client_request (s_client, "tool-runner", req);
+    proto_msg_destroy (&req);
+    assert_non_null (rep);
+    return support_tools_result (rep, name, ok);
+}
+
+/* getProcessOutput follows a process: since/stderrSince give only newer
+ * output, waitSeconds waits for some, the last answer has the exit code;
+ * `caisson sandbox logs -f` streams it to the end. Hostile handles
+ * (another user's, huge, negative, long exited) are answered at once. */
+static void
+test_follow_process (void **state)
+{
+    (void) state;
+    json_t *r = call ("createSandbox", "{}", true);
+    snprintf (s_sandbox, sizeof s_sandbox, "%s", support_json_str (r, "sandboxId"));
+    json_decref (r);
+    r = call ("runCommand", with_sbx ("\"command\":\"for i in 1 2 3 4; do echo tick $i; "
+                                      "echo warn $i >&2; sleep 0.4; done; exit 5\","
+                                      "\"background\":true"), true);
+    json_int_t pid = json_integer_value (json_object_get (r, "pid"));
+    json_decref (r);
+    char all[512] = "", errs[512] = "";
+    json_int_t since = 0, esince = 0;
+    int answers = 0;
+    bool running = true;
+    while (running && answers++ < 40) {
+        r = call ("getProcessOutput", with_sbx ("\"pid\":%lld,\"since\":%lld,\"stderrSince\":"
+                                                "%lld,\"waitSeconds\":5", (long long) pid,
+                                                (long long) since, (long long) esince), true);
+        const char *out = support_json_str (r, "stdout");
+        running = json_is_true (json_object_get (r, "running"));
+        /* never the same output twice, never nothing while it runs */
+        assert_true (!running || *out || *support_json_str (r, "stderr"));
+        strncat (all, out, sizeof all - strlen (all) - 1);
+        strncat (errs, support_json_str (r, "stderr"), sizeof errs - strlen (errs) - 1);
+        assert_true (json_integer_value (json_object_get (r, "offset")) >= since);
+        since = json_integer_value (json_object_get (r, "offset"));
+        esince = json_integer_value (json_object_get (r, "stderrOffset"));
+        if (!running)
+            assert_int_equal (json_integer_value (json_object_get (r, "exitCode")), 5);
+        json_decref (r);
+    }
+    assert_false (running);
+    assert_true (answers >= 2);
+    assert_string_equal (all, "tick 1\ntick 2\ntick 3\ntick 4\n");
+    assert_string_equal (errs, "warn 1\nwarn 2\nwarn 3\nwarn 4\n");
+    assert_int_equal (since, (json_int_t) strlen (all));
+
+    /* long exited: answered at once, with its code and nothing new */
+    int64_t t0 = zclock_mono ();
+    r = call ("getProcessOutput", with_sbx ("\"pid\":%lld,\"since\":%lld,\"waitSeconds\":10",
+                                            (long long) pid, (long long) since), true);
+    assert_true (zclock_mono () - t0 < 3000);
+    assert_string_equal (support_json_str (r, "stdout"), "");
+    assert_int_equal (json_integer_value (json_object_get (r, "exitCode")), 5);
+    json_decref (r);
+    /* an offset past the end is read as the end */
+    r = call ("getProcessOutput", with_sbx ("\"pid\":%lld,\"since\":99999", (long long) pid),
+              true);
+    assert_string_equal (support_json_str (r, "stdout"), "");
+    json_decref (r);
+
+    /* another user's sandbox and pid: not found, as if neither existed */
+    bool ok;
+    r = call_as ("mallory", "getProcessOutput", with_sbx ("\"pid\":%lld", (long long) pid), &ok);
+    assert_false (ok);
+    assert_string_equal (support_json_error_code (r), "not_found");
+    json_decref (r);
+    r = call_as ("mallory", "killProcess", with_sbx ("\"pid\":%lld", (long long) pid), &ok);
+    assert_false (ok);
+    json_decref (r);
+    /* a huge pid names no process; a negative or zero one is refused */
+    t0 = zclock_mono ();
+    r = call_full ("getProcessOutput", with_sbx ("\"pid\":9223372036854775807,"
+                                                 "\"waitSeconds\":10"), false, NULL, &ok);
+    assert_false (ok);
+    assert_true (zclock_mono () - t0 < 3000);
+    json_decref (r);
+    const char *bad[] = { "-1", "0", "1.5", "\"7\"" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = call_full ("getProcessOutput", with_sbx ("\"pid\":%s", bad[i]), false, NULL, &ok);
+        assert_false (ok);                  /* refused by the schema */
+        assert_non_null (support_json_error_code (r));
+        assert_string_not_equal (support_json_error_code (r), "not_found");
+        json_decref (r);
+    }
+    r = call_full ("getProcessOutput", with_sbx ("\"pid\":%lld,\"since\":-3", (long long) pid),
+                   false, NULL, &ok);
+    assert_false (ok);
+    json_decref (r);
+
+    /* the CLI follows a process to its end and exits with its status */
+    r = call ("runCommand", with_sbx ("\"command\":\"for i in 1 2 3; do echo line $i; "
+                                      "sleep 0.3; done; exit 4\",\"background\":true"), true);
+    char pidtext[32], out[4096];
+    snprintf (pidtext, sizeof pidtext, "%lld",
+              (long long) json_integer_value (json_object_get (r, "pid")));
+    json_decref (r);
+    const char *logs[] = { "caisson", "sandbox", "logs", s_sandbox, pidtext, "-f", NULL };
+    assert_int_equal (support_run (logs, out, sizeof out), 4);
+    assert_string_equal (out, "line 1\nline 2\nline 3\n");
+    const char *negative[] = { "caisson", "sandbox", "logs", s_sandbox, "-5", "-f", NULL };
+    assert_int_equal (support_run (negative, out, sizeof out), 2);
+    const char *huge[] = { "caisson", "sandbox", "logs", s_sandbox, "99999999999999999999", NULL };
+    assert_int_equal (support_run (huge, out, sizeof out), 2);
+    const char *none[] = { "caisson", "sandbox", "logs", s_sandbox, "4000000000", "-f", NULL };
+    t0 = zclock_mono ();
+    assert_int_equal (support_run (none, out, sizeof out), 1);
+    assert_true (zclock_mono () - t0 < 5000);
+}
 #endif
 
 int
@@ -417,10 +602,12 @@ main (int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_pr_run_keeps_artifacts),
         cmocka_unit_test (test_pr_strays),
+        cmocka_unit_test (test_pr_preview_capped),
         cmocka_unit_test (test_no_tests_found),
         cmocka_unit_test (test_tool_shapes),
 #ifdef TOOLS_REAL_SANDBOX
         cmocka_unit_test (test_background_process),
+        cmocka_unit_test (test_follow_process),
 #endif
     };
     return support_run_group_tests (tests, setup, teardown);

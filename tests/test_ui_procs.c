@@ -150,6 +150,51 @@ test_processes (void **state)
     assert_int_equal (status, 404);
     json_decref (doc);
 
+    /* Following: since/stderrSince give only newer output, wait waits
+     * for some; the last answer has the exit code. Bad values are 400. */
+    long long ticks = start_bg (id, "for i in 1 2 3; do echo tick $i; echo w $i >&2; "
+                                    "sleep 0.4; done; exit 6");
+    char all[256] = "", errs[256] = "";
+    long long since = 0, esince = 0;
+    bool running = true;
+    for (int k = 0; running && k < 40; k++) {
+        snprintf (path, sizeof path, "%s/%lld/output?since=%lld&stderrSince=%lld&wait=5", base,
+                  ticks, since, esince);
+        doc = ui_json ("GET", path, s_alice, NULL, &status);
+        assert_int_equal (status, 200);
+        running = json_is_true (json_object_get (doc, "running"));
+        const char *out = json_string_value (json_object_get (doc, "stdout")) ?: "";
+        const char *err = json_string_value (json_object_get (doc, "stderr")) ?: "";
+        assert_true (!running || *out || *err);
+        strncat (all, out, sizeof all - strlen (all) - 1);
+        strncat (errs, err, sizeof errs - strlen (errs) - 1);
+        since = json_integer_value (json_object_get (doc, "offset"));
+        esince = json_integer_value (json_object_get (doc, "stderrOffset"));
+        if (!running)
+            assert_int_equal (json_integer_value (json_object_get (doc, "exitCode")), 6);
+        json_decref (doc);
+    }
+    assert_false (running);
+    assert_string_equal (all, "tick 1\ntick 2\ntick 3\n");
+    assert_string_equal (errs, "w 1\nw 2\nw 3\n");
+    const char *bad[] = { "since=-1", "since=x", "wait=26", "stderrSince=1e3",
+                          "since=99999999999999999999" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf (path, sizeof path, "%s/%lld/output?%s", base, ticks, bad[i]);
+        doc = ui_json ("GET", path, s_alice, NULL, &status);
+        assert_int_equal (status, 400);
+        json_decref (doc);
+    }
+    /* bob's follow of alice's process: 404, at once */
+    snprintf (path, sizeof path, "%s/%lld/output?since=0&wait=20", base, ticks);
+    doc = ui_json ("GET", path, s_bob, NULL, &status);
+    assert_int_equal (status, 404);
+    json_decref (doc);
+    snprintf (path, sizeof path, "%s/999999/output?since=0&wait=20", base);
+    doc = ui_json ("GET", path, s_alice, NULL, &status);
+    assert_int_equal (status, 404);
+    json_decref (doc);
+
     snprintf (path, sizeof path, "/api/sandboxes/%s", id);
     doc = ui_json ("DELETE", path, s_alice, NULL, &status);
     assert_int_equal (status, 200);

@@ -6,6 +6,10 @@ target_link_libraries(test_ui PRIVATE PkgConfig::CURL)
 # The AG-UI translation on its own (test_agui).
 caisson_test(test_agui test_agui.c)
 target_link_libraries(test_agui PRIVATE uibridge)
+# An AG-UI input's messages against a stored thread, and its limits
+# (test_agui_input).
+caisson_test(test_agui_input test_agui_input.c)
+target_link_libraries(test_agui_input PRIVATE uibridge)
 # The runs API over the real event-log (test_ui_runs).
 caisson_test(test_ui_runs test_ui_runs.c ui_support.c)
 target_link_libraries(test_ui_runs PRIVATE PkgConfig::CURL)
@@ -57,3 +61,11 @@ target_link_libraries(test_memory PRIVATE PkgConfig::CURL)
 add_dependencies(test_memory caisson caisson-bus caisson-event-log caisson-ui-bridge
                  caisson-tool-runner caisson-orchestrator caisson-llm-replay)
 set_tests_properties(test_memory PROPERTIES TIMEOUT 300 SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+# What an AG-UI client sends besides its task (history, context, state)
+# through POST /agui with the real client, over the real event-log,
+# orchestrator and ui-bridge with the scripted model (test_agui_history).
+caisson_test(test_agui_history test_agui_history.c ui_support.c)
+target_link_libraries(test_agui_history PRIVATE PkgConfig::CURL)
+add_dependencies(test_agui_history caisson-bus caisson-ui-bridge caisson-event-log
+                 caisson-orchestrator caisson-llm-replay)
+set_tests_properties(test_agui_history PROPERTIES TIMEOUT 240)

@@ -450,6 +450,12 @@ on_client (broker_t *self, busio_msg_t *m)
     zmq_msg_move (&r->client, client);
     zmq_msg_move (&r->body, body);
     r->expiry = now + self->request_ttl;
+    /* An instance name no worker serves, asked in the start-up grace: kept
+     * past the grace, when services_prune answers it not_found; dropped as
+     * expired instead, a client that does not resend would hang. */
+    int64_t grace_end = self->started + self->heartbeat_ms * (self->liveness + 1);
+    if (strchr (name, '.') && !s->nworkers && r->expiry < grace_end)
+        r->expiry = grace_end;
     self->queued_bytes += size;
     if (s->tail)
         s->tail->next = r;

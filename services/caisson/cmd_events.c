@@ -9,6 +9,7 @@
 #include "bus_tap.h"
 #include "cfg.h"
 #include "mpjson.h"
+#include "runroute.h"
 #include "stack.h"
 
 #include <czmq.h>
@@ -358,6 +359,74 @@ show_artifacts (opts_t *o)
     return 0;
 }
 
+/* One budget line: used of limit, for each budget the run has. */
+static void
+show_budgets (const json_t *b)
+{
+    static const char *const names[] = { "steps", "toolCalls", "seconds", "tokens" };
+    json_t *limits = json_object_get (b, "limits"), *used = json_object_get (b, "used");
+    printf ("\n## Budgets (used of limit)\n\n");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        printf ("- %s: %lld of %lld\n", names[i],
+                (long long) json_integer_value (json_object_get (used, names[i])),
+                (long long) json_integer_value (json_object_get (limits, names[i])));
+}
+
+static void
+show_names (const char *label, const json_t *names)
+{
+    size_t i;
+    json_t *n;
+    printf ("- %s: %s", label, json_array_size (names) ? "" : "none");
+    json_array_foreach (names, i, n)
+        printf ("%s%s", i ? ", " : "", json_string_value (n) ?: "?");
+    printf ("\n");
+}
+
+/* What the orchestrator knows of the run beyond its transcript: budgets
+ * (limits and used) and checks (configured, and the last round's
+ * outcomes). Says so when no orchestrator answers. */
+static void
+show_state (opts_t *o)
+{
+    char owner[96];
+    runroute_service (o->client, o->arg, owner, sizeof owner);
+    proto_msg_t *req = proto_msg_new (PROTO_run_get, NULL), *rep = NULL;
+    if (req) {
+        proto_set_str (&req->body.run_get.run_id, o->arg);
+        bus_client_set_timeout (o->client, 3000, 1);
+        rep = bus_client_request (o->client, owner, req);
+        proto_msg_destroy (&req);
+    }
+    if (!rep || rep->type != PROTO_run_info) {
+        printf ("\n(budgets and checks: %s)\n", rep ? rep->body.error.message
+                                                     : "no orchestrator answered");
+        proto_msg_destroy (&rep);
+        return;
+    }
+    json_t *budgets = any_json (&rep->body.run_info.budgets);
+    json_t *checks = any_json (&rep->body.run_info.checks), *c;
+    if (json_is_object (budgets))
+        show_budgets (budgets);
+    if (json_is_object (checks)) {
+        printf ("\n## Checks\n\n");
+        show_names ("configured", json_object_get (checks, "configured"));
+        show_names ("once files change", json_object_get (checks, "onChange"));
+        size_t i;
+        json_array_foreach (json_object_get (checks, "latest"), i, c) {
+            const char *detail = json_string_value (json_object_get (c, "detail"));
+            printf ("- %s: %s%s%s\n", json_string_value (json_object_get (c, "name")) ?: "?",
+                    json_is_true (json_object_get (c, "ok")) ? "passed" : "FAILED",
+                    detail && *detail ? ": " : "", detail ? detail : "");
+        }
+        if (!json_array_size (json_object_get (checks, "latest")))
+            printf ("- latest: not run\n");
+    }
+    json_decref (budgets);
+    json_decref (checks);
+    proto_msg_destroy (&rep);
+}
+
 static int
 cmd_show (opts_t *o)
 {
@@ -377,7 +446,11 @@ cmd_show (opts_t *o)
     if (rep->body.transcript.truncated)
         fprintf (stderr, "caisson: transcript truncated (too large for one reply)\n");
     proto_msg_destroy (&rep);
-    return o->json ? 0 : show_artifacts (o);
+    if (o->json)
+        return 0;
+    int rc = show_artifacts (o);
+    show_state (o);
+    return rc;
 }
 
 static int

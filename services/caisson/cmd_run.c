@@ -124,12 +124,39 @@ print_json (FILE *f, const json_t *v, size_t max)
     free (s);
 }
 
+/* The change an approval would make, when its event carries the dry
+ * run's preview (git.openPR): files with counts, what was left out, the
+ * patch, and whether the patch shown is only its first lines. */
+static void
+print_change (const json_t *data)
+{
+    json_t *files = json_object_get (data, "files"), *f, *err;
+    size_t i;
+    if (json_array_size (files))
+        printf ("\n  %zu file(s) changed:", json_array_size (files));
+    json_array_foreach (files, i, f)
+        printf ("\n    %s +%lld -%lld", json_string_value (json_object_get (f, "path")) ?: "",
+                (long long) json_integer_value (json_object_get (f, "added")),
+                (long long) json_integer_value (json_object_get (f, "removed")));
+    json_array_foreach (json_object_get (data, "skipped"), i, f)
+        printf ("%s%s", i ? ", " : "\n  left out: ", json_string_value (f) ?: "");
+    if ((err = json_object_get (data, "previewError")))
+        printf ("\n  no preview: %s", json_string_value (json_object_get (err, "message")) ?: "");
+    const char *patch = json_string_value (json_object_get (data, "patch"));
+    if (patch && *patch)
+        printf ("\n%s%s", patch, patch[strlen (patch) - 1] == '\n' ? "" : "\n");
+    if (json_is_true (json_object_get (data, "patchTruncated")))
+        printf ("  [patch cut: the first %zu of %lld bytes shown]", patch ? strlen (patch) : 0,
+                (long long) json_integer_value (json_object_get (data, "patchBytes")));
+}
+
 static void
 ask_human (bus_client_t *c, const char *run, const json_t *data)
 {
     const char *call = json_string_value (json_object_get (data, "toolCallId")) ?: "";
     printf ("\n? approval needed: %s ", json_string_value (json_object_get (data, "name")) ?: "");
     print_json (stdout, json_object_get (data, "args"), 2000);
+    print_change (data);
     if (!isatty (STDIN_FILENO)) {
         printf ("\n  answer with: caisson approve %s %s\n"
                 "           or: caisson decline %s %s --reason \"...\"\n", run, call, run, call);

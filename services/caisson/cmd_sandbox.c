@@ -9,6 +9,9 @@
 #include "runroute.h"
 #include "stack.h"
 
+#include <ctype.h>
+#include <czmq.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +22,7 @@ static const char *usage =
     "caisson sandbox create [--name N] [--language L] [--ttl S] [--memory MB] [--cpus N]\n"
     "caisson sandbox ls | info ID | rm ID | pause ID | resume ID\n"
     "caisson sandbox exec ID [--timeout S] [--background] -- CMD ARGS...\n"
-    "caisson sandbox ps ID | logs ID PID | wait ID PID [--timeout S] | kill ID PID [--signal N]\n"
+    "caisson sandbox ps ID | logs ID PID [-f] | wait ID PID [--timeout S] | kill ID PID [--signal N]\n"
     "caisson sandbox write ID PATH < data | read ID PATH > data\n"
     "  (each takes --data DIR; DIR defaults to $CAISSON_DATA, else ./var)";
 
@@ -180,8 +183,43 @@ exec_cmd (const char *id, int argc, char **argv)
     return code;
 }
 
+/* Prints a background process's output as it comes until it ends (the
+ * sandbox keeps each stream's head, so what was printed is a prefix of
+ * every later answer); exits with its status. */
+static int
+follow (const char *svc, const char *id, uint64_t pid)
+{
+    size_t out = 0, err = 0;
+    for (;;) {
+        proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_output, NULL);
+        proto_set_str (&req->body.sandbox_exec_output.sandbox_id, id);
+        req->body.sandbox_exec_output.pid = pid;
+        proto_msg_t *rep = ask (svc, req, 10000);
+        if (!rep)
+            return 1;
+        const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+        size_t o = r->stdout ? strlen (r->stdout) : 0, e = r->stderr ? strlen (r->stderr) : 0;
+        if (o > out)
+            fwrite (r->stdout + out, 1, o - out, stdout);
+        if (e > err)
+            fwrite (r->stderr + err, 1, e - err, stderr);
+        fflush (stdout);
+        out = o > out ? o : out;
+        err = e > err ? e : err;
+        bool running = r->running;
+        int code = (int) r->exit_code;
+        if (!running && r->truncated)
+            fprintf (stderr, "caisson: output cut at the sandbox's cap\n");
+        proto_msg_destroy (&rep);
+        if (!running)
+            return code;
+        zclock_sleep (250);
+    }
+}
+
 /* ps, logs, wait, kill: a sandbox's background processes. wait exits
- * with the process's status, or 3 while it still runs. */
+ * with the process's status, or 3 while it still runs; logs -f follows
+ * the output until the process ends and exits with its status. */
 static int
 proc_cmd (const char *sub, const char *id, int argc, char **argv)
 {
@@ -213,18 +251,30 @@ proc_cmd (const char *sub, const char *id, int argc, char **argv)
         fprintf (stderr, "caisson: sandbox %s needs a pid\nusage: %s\n", sub, usage);
         return 2;
     }
+    char *end;
+    errno = 0;
+    unsigned long long pid = strtoull (argv[0], &end, 10);
+    if (!isdigit ((unsigned char) argv[0][0]) || *end || errno || pid == 0) {
+        fprintf (stderr, "caisson: '%s' is not a process id\n", argv[0]);
+        return 2;
+    }
     uint64_t timeout = 30, sig = 9;
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp (argv[i], "--timeout"))
+    bool follow_it = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp (argv[i], "--timeout") && i + 1 < argc)
             timeout = strtoull (argv[++i], NULL, 10);
-        else if (!strcmp (argv[i], "--signal"))
+        else if (!strcmp (argv[i], "--signal") && i + 1 < argc)
             sig = strtoull (argv[++i], NULL, 10);
+        else if (!strcmp (argv[i], "-f") || !strcmp (argv[i], "--follow"))
+            follow_it = true;
+    if (follow_it && !strcmp (sub, "logs"))
+        return follow (svc, id, pid);
     proto_type_t type = !strcmp (sub, "logs") ? PROTO_sandbox_exec_output
                         : !strcmp (sub, "wait") ? PROTO_sandbox_exec_wait : PROTO_sandbox_exec_kill;
     proto_msg_t *req = proto_msg_new (type, NULL);
     proto_sandbox_exec_kill_t *b = &req->body.sandbox_exec_kill;
     proto_set_str (&b->sandbox_id, id);
-    b->pid = strtoull (argv[0], NULL, 10);
+    b->pid = pid;
     b->timeout_seconds = type == PROTO_sandbox_exec_wait ? timeout : 0;
     b->signal = type == PROTO_sandbox_exec_kill ? sig : 0;
     proto_msg_t *rep = ask (svc, req, (int) (timeout + 10) * 1000);

@@ -118,10 +118,9 @@ bin_dir (char *out, size_t outlen)
 static void
 models_note (char *out, size_t outlen)
 {
-    char *keyed = llm_provider_keyed ();
-    snprintf (out, outlen, "  models   provider keys: %s; default model: %s\n", keyed,
-              llm_provider_default_model ());
-    free (keyed);
+    char *models = llm_provider_summary ();
+    snprintf (out, outlen, "  models   %s\n", models ? models : "?");
+    free (models);
 }
 
 /* Runs the supervisor in this process. ready, when not -1, is a pipe to

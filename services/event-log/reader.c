@@ -285,6 +285,7 @@ typedef struct {
 typedef struct {
     elog_t *el;
     uint64_t since;
+    const char *user;   /* only this user's runs; NULL: everyone's (an operator) */
     group_t *groups;
     size_t ngroups;
 } stats_t;
@@ -391,7 +392,9 @@ scan_runs (MDB_txn *txn, void *arg)
         json_t *rec = json_loadb (v.mv_data, v.mv_size, 0, NULL);
         if (!rec)
             continue;
-        if ((uint64_t) json_integer_value (json_object_get (rec, "started")) >= s->since) {
+        const char *owner = json_string_value (json_object_get (rec, "user"));
+        bool theirs = !s->user || (owner && strcmp (owner, s->user) == 0);
+        if (theirs && (uint64_t) json_integer_value (json_object_get (rec, "started")) >= s->since) {
             char name[300];
             count_run (group (s, "all"), rec);
             const char *m = json_string_value (json_object_get (rec, "model"));
@@ -456,7 +459,9 @@ proto_msg_t *
 reader_stats_get (const proto_msg_t *req, void *arg)
 {
     elog_t *el = svc_state (arg);
-    stats_t s = { el, req->body.stats_get.since, NULL, 0 };
+    /* a user's figures (and failure reasons) are their own runs' only */
+    stats_t s = { el, req->body.stats_get.since, req->env.op ? NULL : req->env.user ?: "", NULL,
+                  0 };
     int failed = store_read (el->store, scan_runs, &s);
     json_t *out = json_pack ("{s:{}, s:{}, s:{}}", "all", "byModel", "byPromptVersion");
     for (size_t i = 0; i < s.ngroups; i++) {

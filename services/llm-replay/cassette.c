@@ -264,8 +264,16 @@ check_expect (const json_t *expect, const json_t *results, const json_t *raw,
     if (!expect)
         return NULL;
     char *msg = NULL;
+    /* fenced: one check, or a list of them (a request with several kinds) */
     json_t *fenced = json_object_get (expect, "fenced");
-    if (fenced && (msg = fencecheck (conv, fenced)))
+    if (json_is_array (fenced)) {
+        size_t i;
+        json_t *one;
+        json_array_foreach (fenced, i, one)
+            if ((msg = fencecheck (conv, one)))
+                return msg;
+    }
+    else if (fenced && (msg = fencecheck (conv, fenced)))
         return msg;
     const char *tool = json_string_value (json_object_get (expect, "tool"));
     const char *contains = json_string_value (json_object_get (expect, "contains"));
@@ -325,6 +333,7 @@ check_earlier (const json_t *earlier, const json_t *conv, size_t task_at)
     }
     return NULL;
 }
+#define SUMMARY_MARK "<caisson-summary turns=\""
 
 static cassette_t *
 find_task (cassette_set_t *self, const json_t *conv, size_t *after)
@@ -451,11 +460,17 @@ cassette_set_play (cassette_set_t *self, const json_t *conv, const json_t *offer
         return;
     }
     size_t assistants = 0, last_assistant = after;
-    for (size_t i = after; i < json_array_size (conv); i++)
-        if (strcmp (role_of (json_array_get (conv, i)), "assistant") == 0) {
+    for (size_t i = after; i < json_array_size (conv); i++) {
+        json_t *m = json_array_get (conv, i);
+        if (strcmp (role_of (m), "assistant") == 0) {
             assistants++;
             last_assistant = i + 1;
         }
+        /* the orchestrator's summary stands for the turns it replaced */
+        else if (strcmp (role_of (m), "user") == 0
+                 && strncmp (content_of (m), SUMMARY_MARK, strlen (SUMMARY_MARK)) == 0)
+            assistants += strtoull (content_of (m) + strlen (SUMMARY_MARK), NULL, 10);
+    }
     json_t *results = json_array (), *history = json_array (), *raw = json_array ();
     for (size_t i = after; assistants && i < json_array_size (conv); i++) {
         json_t *m = json_array_get (conv, i);

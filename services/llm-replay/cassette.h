@@ -4,8 +4,10 @@
  * A cassette answers one task. The server is stateless about runs: the
  * request's conversation says where we are. The turn to play is the
  * number of assistant messages after the last user message whose text is
- * a cassette's task; the latest tool results (the tool messages after the
- * last assistant message) feed templates and expectations. Only fault
+ * a cassette's task (a `<caisson-summary turns="N"` user message after it
+ * counts as the N it replaced); the latest tool results (the tool
+ * messages after the last assistant message) feed templates and
+ * expectations. Only fault
  * counters are state, so that a retried request gets past its fault. */
 #ifndef CAISSON_CASSETTE_H
 #define CAISSON_CASSETTE_H

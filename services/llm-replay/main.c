@@ -19,6 +19,7 @@
 #include "llm.h"
 #include "render.h"
 #include "svc.h"
+#include "window.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -41,6 +42,9 @@ static uint64_t s_extra_latency_ms;
 static gaps_t *s_gaps;
 static atomic_ulong s_requests;     /* model requests answered, for GET /stats */
 static const char *s_key;           /* CAISSON_LLM_REPLAY_KEY: "" for none */
+static uint64_t s_window;           /* CAISSON_LLM_REPLAY_CONTEXT: the declared window */
+static atomic_ulong s_max_tokens;   /* the largest request's tokens, for GET /stats */
+static atomic_ulong s_refused;      /* requests refused as larger than the window */
 
 typedef struct {
     char *buf;
@@ -222,6 +226,20 @@ offered (const json_t *req)
     return names;
 }
 
+/* Answers status with body (a JSON text, taken). */
+static enum MHD_Result
+answer_body (struct MHD_Connection *con, int status, char *body)
+{
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *rsp = MHD_create_response_from_buffer (strlen (body), body,
+                                                                MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (rsp, "Content-Type", "application/json");
+    enum MHD_Result rc = MHD_queue_response (con, (unsigned) status, rsp);
+    MHD_destroy_response (rsp);
+    return rc;
+}
+
 static enum MHD_Result
 answer_error (struct MHD_Connection *con, bool anthropic, int status, const char *msg,
               uint64_t retry_after)
@@ -249,6 +267,11 @@ answer_stats (struct MHD_Connection *con)
     if (!doc)
         return MHD_NO;
     json_object_set_new (doc, "requests", json_integer ((json_int_t) atomic_load (&s_requests)));
+    json_object_set_new (doc, "window", json_integer ((json_int_t) s_window));
+    json_object_set_new (doc, "maxRequestTokens",
+                         json_integer ((json_int_t) atomic_load (&s_max_tokens)));
+    json_object_set_new (doc, "contextRefused",
+                         json_integer ((json_int_t) atomic_load (&s_refused)));
     char *body = json_dumps (doc, JSON_COMPACT);
     json_decref (doc);
     if (!body)
@@ -305,12 +328,30 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
         return answer_error (con, anthropic, 400, msg, 0);
     }
     const char *model = json_string_value (json_object_get (req, "model")) ?: "replay";
+    uint64_t tokens = window_tokens (up->len);
+    for (unsigned long m = atomic_load (&s_max_tokens);
+         tokens > m && !atomic_compare_exchange_weak (&s_max_tokens, &m, tokens);)
+        ;
+    if (tokens > s_window) {
+        atomic_fetch_add (&s_refused, 1);
+        json_decref (req);
+        clog_warn (NULL, "refusing a request of %llu tokens: the window is %llu",
+                   (unsigned long long) tokens, (unsigned long long) s_window);
+        return answer_body (con, 400, window_refusal (anthropic, tokens, s_window));
+    }
     json_t *conv = conversation (req, anthropic);
     json_t *tools = offered (req);
     uint64_t key = 0;
     cassette_reply_t r;
-    if (title_request (req, conv, &r))      /* not a run's turn: no gap figures */
+    char *summary = NULL;
+    /* a title or a summary is not a run's turn: no gap figures */
+    if (title_request (req, conv, &r))
         key = 0;
+    else if ((summary = window_summary (conv))) {
+        memset (&r, 0, sizeof r);
+        r.status = 200;
+        r.text = summary;
+    }
     else {
         if (gaps_request_key (conv, &key))
             gaps_request (s_gaps, key, up->arrived_us);
@@ -479,6 +520,9 @@ main (int argc, char **argv)
     uint64_t port = cfg_u64 ("CAISSON_LLM_REPLAY_PORT");
     s_extra_latency_ms = cfg_u64 ("CAISSON_LLM_REPLAY_LATENCY_MS");
     s_key = cfg_str ("CAISSON_LLM_REPLAY_KEY");
+    s_window = cfg_u64 ("CAISSON_LLM_REPLAY_CONTEXT");
+    if (!s_window)
+        s_window = 131072;
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             svc_usage ("caisson-llm-replay", "the scripted model: plays cassettes over the "

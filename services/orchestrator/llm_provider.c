@@ -68,6 +68,12 @@ llm_provider_find (const char *name, const char **model_out)
     return NULL;
 }
 
+const llm_provider_t *
+llm_provider_at (size_t i)
+{
+    return i < NPROVIDERS ? &table[i] : NULL;
+}
+
 const char *
 llm_provider_url (const llm_provider_t *p)
 {
@@ -129,6 +135,23 @@ llm_provider_keyed (void)
     return strdup (*out ? out : "none");
 }
 
+char *
+llm_provider_summary (void)
+{
+    char *keyed = llm_provider_keyed (), line[512], source[128];
+    const llm_provider_t *p = llm_provider_configured ();
+    if (*cfg_str ("MODEL"))
+        snprintf (source, sizeof source, "set by MODEL");
+    else if (p)
+        snprintf (source, sizeof source, "%s's, the first provider with a key", p->name);
+    else
+        snprintf (source, sizeof source, "the scripted model: no provider key is set");
+    snprintf (line, sizeof line, "provider keys: %s; default model: %s (%s)", keyed,
+              llm_provider_default_model (), source);
+    free (keyed);
+    return strdup (line);
+}
+
 bool
 llm_provider_set_up (const llm_provider_t *p)
 {
@@ -150,4 +173,78 @@ llm_provider_adapt (const llm_provider_t *p, const char *body)
     char *out = json_dumps (req, JSON_COMPACT);
     json_decref (req);
     return out;
+}
+
+/* Context windows (tokens) by `provider/model` prefix, the longest
+ * matching prefix winning; a bare `provider/` is the provider's default.
+ * From the providers' model pages; a deployment that knows better sets
+ * CAISSON_MODEL_CONTEXT. Local servers run whatever context they were
+ * started with, so theirs is a guess on the small side. */
+static const struct {
+    const char *prefix;
+    uint64_t tokens;
+} windows[] = {
+    { "openai/", 128000 },         { "openai/gpt-4.1", 1047576 },
+    { "openai/gpt-5", 400000 },    { "openai/o1", 200000 },
+    { "openai/o3", 200000 },       { "openai/o4", 200000 },
+    { "openai/gpt-3.5", 16385 },   { "anthropic/", 200000 },
+    { "google/", 1048576 },        { "groq/", 131072 },
+    { "mistral/", 32768 },         { "mistral/mistral-large", 131072 },
+    { "mistral/mistral-medium", 131072 }, { "cerebras/", 32768 },
+    { "openrouter/", 32768 },      { "ollama/", 8192 },
+    { "vllm/", 32768 },            { "llamacpp/", 8192 },
+};
+
+/* CAISSON_MODEL_CONTEXT's window for name: an exact entry, else its
+ * provider's (`<provider>/` plus a star); 0 when neither (or not a positive integer). */
+static uint64_t
+context_setting (const char *name)
+{
+    const char *slash = strchr (name, '/');
+    size_t plen = slash ? (size_t) (slash - name) + 1 : 0;
+    uint64_t exact = 0, any = 0;
+    char *list = strdup (cfg_str ("CAISSON_MODEL_CONTEXT")), *save = NULL;
+    for (char *e = list ? strtok_r (list, ",", &save) : NULL; e; e = strtok_r (NULL, ",", &save)) {
+        while (*e == ' ')
+            e++;
+        char *eq = strrchr (e, '='), *end = NULL;
+        if (!eq)
+            continue;
+        *eq = '\0';
+        unsigned long long v = strtoull (eq + 1, &end, 10);
+        if (!v || !end || *end)
+            continue;
+        if (strcmp (e, name) == 0)
+            exact = v;
+        else if (plen && strlen (e) == plen + 1 && strncmp (e, name, plen) == 0
+                 && e[plen] == '*')
+            any = v;
+    }
+    free (list);
+    return exact ? exact : any;
+}
+
+uint64_t
+llm_provider_context (const char *name)
+{
+    uint64_t set = context_setting (name);
+    if (set)
+        return set;
+    if (strncmp (name, "replay/", 7) == 0 || strncmp (name, "replay-anthropic/", 17) == 0) {
+        uint64_t v = cfg_u64 ("CAISSON_LLM_REPLAY_CONTEXT");
+        return v ? v : 131072;
+    }
+    if (strncmp (name, "openrouter/", 11) == 0 && llm_provider_find (name + 11, NULL)
+        && strncmp (name + 11, "openrouter/", 11))
+        return llm_provider_context (name + 11);
+    size_t best = 0;
+    uint64_t tokens = 8192;
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        size_t n = strlen (windows[i].prefix);
+        if (n > best && strncmp (name, windows[i].prefix, n) == 0) {
+            best = n;
+            tokens = windows[i].tokens;
+        }
+    }
+    return tokens;
 }

@@ -30,6 +30,10 @@ typedef struct {
  * at the model part of name. */
 const llm_provider_t *llm_provider_find (const char *name, const char **model_out);
 
+/* The i-th provider of the table (i from 0), or NULL past its end: for
+ * whatever must list every provider (the deployment files' test). */
+const llm_provider_t *llm_provider_at (size_t i);
+
 /* The base URL in effect: the environment's override, else the default
  * (borrowed). */
 const char *llm_provider_url (const llm_provider_t *p);
@@ -55,10 +59,26 @@ int llm_provider_check_default (char *why, size_t whylen);
  * "none" (a new string). Names only: never a key. */
 char *llm_provider_keyed (void);
 
+/* The model set-up in one line, for a person starting the stack (a new
+ * string, names only, never a key): "provider keys: groq; default model:
+ * groq/llama-3.3-70b-versatile (groq's, the first provider with a key)",
+ * with where the default came from: MODEL, the first keyed provider, or
+ * no key at all (the scripted model). */
+char *llm_provider_summary (void);
+
 /* True when the deployment set p up: its key or its URL is in the
  * environment. A provider it did not set up would be reached at its
  * default URL (a loopback port for the local ones), which nobody chose. */
 bool llm_provider_set_up (const llm_provider_t *p);
+
+/* The context window of model `name` (`provider/model`) in tokens: its
+ * CAISSON_MODEL_CONTEXT entry (`name=tokens`, else one for its provider
+ * written with a star as model), else the known window of its model family, else its provider's default
+ * (local servers: 8192, what they commonly load with); `replay/...` and
+ * `replay-anthropic/...`: CAISSON_LLM_REPLAY_CONTEXT, the scripted model's
+ * declared window. An OpenRouter model is looked up as the model it routes
+ * to (`openrouter/anthropic/claude-...`). */
+uint64_t llm_provider_context (const char *name);
 
 /* body (a request from llm_*_request) with p's quirks applied: a new
  * string, or NULL when body is not JSON or memory runs out. */

@@ -24,10 +24,9 @@ main (int argc, char **argv)
             clog_error (NULL, "%s", why);
             return 2;
         }
-        char *keyed = llm_provider_keyed ();
-        clog_info (NULL, "provider keys: %s; default model: %s", keyed,
-                   llm_provider_default_model ());
-        free (keyed);
+        char *models = llm_provider_summary ();
+        clog_info (NULL, "models: %s", models ? models : "?");
+        free (models);
     }
     return orch_main (argc, argv);
 }

@@ -5,6 +5,7 @@
 #include "orch.h"
 #include "budgets.h"
 #include "cfg.h"
+#include "client_input.h"
 #include "client_tools.h"
 #include "clog.h"
 #include "llm_provider.h"
@@ -67,6 +68,7 @@ typedef struct {
     char id[CID_SIZE];
     char *task, *thread, *model;  /* the request's (a deferred one keeps no body) */
     json_t *local;              /* the thread's conversation as this instance keeps it */
+    json_t *input;              /* the caller's context, state and history (client_input.h) */
     json_t *effective, *client_tools;
     run_budgets_t max;
 } starting_t;
@@ -78,6 +80,7 @@ starting_free (starting_t *st)
     free (st->thread);
     free (st->model);
     json_decref (st->local);
+    json_decref (st->input);
     json_decref (st->effective);
     json_decref (st->client_tools);
     free (st);
@@ -120,6 +123,38 @@ on_started (run_t *r, const char *code, const char *why, void *arg)
     }
     bus_worker_answer (worker, &st->pending, rep);
     starting_free (st);
+}
+
+/* A decoded ANY field (new), NULL when absent, json_false () (why
+ * filled) when it cannot be decoded. */
+static json_t *
+decode_any (const proto_bytes_t *f, const char *field, char *why, size_t whylen)
+{
+    if (!f->size)
+        return NULL;
+    char inner[200] = "";
+    json_t *v = mpjson_decode (f->data, f->size, 32, inner, sizeof inner);
+    if (!v) {
+        snprintf (why, whylen, "%s: %s", field, inner);
+        return json_false ();
+    }
+    return v;
+}
+
+/* The caller's context, state and client history, checked (new; see
+ * client_input.h), or NULL with why filled. */
+static json_t *
+start_input (const proto_run_start_t *b, char *why, size_t whylen)
+{
+    json_t *context = decode_any (&b->context, "context", why, whylen);
+    json_t *state = decode_any (&b->state, "state", why, whylen);
+    json_t *history = decode_any (&b->client_history, "client_history", why, whylen);
+    json_t *input = json_is_false (context) || json_is_false (state) || json_is_false (history)
+                  ? NULL : client_input_check (context, state, history, why, whylen);
+    json_decref (context);
+    json_decref (state);
+    json_decref (history);
+    return input;
 }
 
 /* run.start's choices checked: the effective policy (new) and client
@@ -183,10 +218,17 @@ start (const proto_msg_t *req, void *arg)
     json_t *effective = start_choices (self, req, &max, &client_tools, why, sizeof why);
     if (!effective)
         return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
+    json_t *input = start_input (b, why, sizeof why);
+    if (!input) {
+        json_decref (effective);
+        json_decref (client_tools);
+        return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
+    }
     size_t live = req->env.op ? 0 : runhost_live_of (self->runs, req->env.user);
     if (live >= cfg_u64 ("CAISSON_RUN_MAX_LIVE_PER_USER")) {
         json_decref (effective);
         json_decref (client_tools);
+        json_decref (input);
         return proto_error_new (req, PROTO_ERR_limit, "user '%s' has %zu live runs, the most "
                                 "one user may (CAISSON_RUN_MAX_LIVE_PER_USER): wait for one "
                                 "to end, or cancel one", req->env.user ? req->env.user : "",
@@ -199,6 +241,7 @@ start (const proto_msg_t *req, void *arg)
     if (claim) {
         json_decref (effective);
         json_decref (client_tools);
+        json_decref (input);
         /* another user's thread is answered as if it did not exist */
         return claim > 0 ? proto_error_new (req, PROTO_ERR_not_found, "thread_id: no thread %s",
                                             thread)
@@ -211,6 +254,7 @@ start (const proto_msg_t *req, void *arg)
     if (st) {
         st->effective = effective;
         st->client_tools = client_tools;
+        st->input = input;
         st->task = strdup (b->task);
         st->thread = strdup (thread);
         st->model = strdup (model);
@@ -223,6 +267,7 @@ start (const proto_msg_t *req, void *arg)
         else {
             json_decref (effective);
             json_decref (client_tools);
+            json_decref (input);
         }
         return NULL;
     }
@@ -255,7 +300,8 @@ start_run (starting_t *st, json_t *history)
     json_t *effective = st->effective, *client_tools = st->client_tools;
     run_budgets_t max = st->max;
     run_spec_t spec = { id, thread, model, req->env.user, st->task, req->env.op, history,
-                        effective, client_tools, max, zclock_time () };
+                        effective, client_tools, max, zclock_time (),
+                        json_is_object (st->input) ? st->input : NULL };
     json_t *budgets = json_pack ("{s:I, s:I, s:I, s:I}", "steps", (json_int_t) max.steps,
                                  "toolCalls", (json_int_t) max.tool_calls, "wallSeconds",
                                  (json_int_t) max.seconds, "tokens", (json_int_t) max.tokens);
@@ -306,6 +352,20 @@ info (const proto_msg_t *req, const json_t *snap, const json_t *pending)
                                json_object_get (used, "seconds"));
     mpjson_set (&b->usage, usage, 8);
     json_decref (usage);
+    json_t *budgets = json_pack ("{s:O?, s:O?}", "limits", json_object_get (snap, "max"),
+                                 "used", used);
+    mpjson_set (&b->budgets, budgets, 8);
+    json_decref (budgets);
+    json_t *policy = json_object_get (snap, "policy"), *none = json_array ();
+    json_t *verify = json_object_get (policy, "verify");
+    json_t *on_change = json_object_get (policy, "verifyOnChange");
+    json_t *latest = json_object_get (snap, "checks");
+    json_t *checks = json_pack ("{s:O, s:O, s:O}", "configured", verify ? verify : none,
+                                "onChange", on_change ? on_change : none, "latest",
+                                latest ? latest : none);
+    mpjson_set (&b->checks, checks, 8);
+    json_decref (checks);
+    json_decref (none);
     return rep;
 }
 
@@ -434,9 +494,6 @@ setup (svc_t *svc)
     if (svc_store_dir (svc, dir, sizeof dir) || !(self->store = runstore_new (dir))
         || !(self->runs = runhost_new (svc, self->store)))
         return -1;
-    clog_info (NULL, "default model %s%s", default_model (),
-               strncmp (default_model (), "replay/", 7) == 0
-                   ? " (the scripted model: no provider key is configured)" : "");
     if (runhost_resume (self->runs))
         return -1;
     /* a store of its own: its lease, and the stores of those gone for good */

@@ -2,8 +2,10 @@
  * file calls nothing but the host's functions, client_tools, memtool, verify,
  * policy and jansson. */
 #include "run_int.h"
+#include "client_input.h"
 #include "client_tools.h"
 #include "clog.h"
+#include "condense.h"
 #include "jsoncap.h"
 #include "memtool.h"
 #include "policy.h"
@@ -47,6 +49,8 @@ run_new (const run_host_t *host, void *arg, const run_spec_t *spec)
                                                    spec->task));
     r->policy = json_incref ((json_t *) spec->policy);
     r->client_tools = json_incref ((json_t *) spec->client_tools);
+    r->client_input = json_is_object (spec->client_input)
+                    ? json_incref ((json_t *) spec->client_input) : NULL;
     r->max = spec->max;
     r->started_ms = spec->started_ms;
     if (!r->id || !r->thread || !r->model || !r->user || !r->task || !r->messages
@@ -71,8 +75,11 @@ run_destroy (run_t **self_p)
     json_decref (r->messages);
     json_decref (r->policy);
     json_decref (r->client_tools);
+    json_decref (r->client_input);
     json_decref (r->calls);
     json_decref (r->sandboxes);
+    json_decref (r->checks);
+    json_decref (r->condense);
     free (r);
     *self_p = NULL;
 }
@@ -80,6 +87,7 @@ run_destroy (run_t **self_p)
 const char *run_id (const run_t *self) { return self->id; }
 const char *run_user (const run_t *self) { return self->user; }
 const char *run_model (const run_t *self) { return self->model; }
+uint64_t run_steps (const run_t *self) { return self->steps; }
 const char *run_thread (const run_t *self) { return self->thread; }
 proto_run_status_t run_status_code (const run_t *self) { return self->status; }
 const char *run_status (const run_t *self) { return proto_run_status_name (self->status); }
@@ -196,6 +204,10 @@ run_model_failed (run_t *r, int attempts, const char *error)
 {
     if (r->phase != PHASE_MODEL)
         return;
+    if (r->summarising) {
+        run_condense_summary_failed (r, attempts, error);
+        return;
+    }
     r->phase = PHASE_IDLE;
     char why[512];
     snprintf (why, sizeof why, "model call failed after %d attempt%s: %s", attempts,
@@ -208,6 +220,10 @@ run_model_done (run_t *r, const llm_turn_t *t)
 {
     if (r->phase != PHASE_MODEL)
         return;
+    if (r->summarising) {
+        run_condense_summary_done (r, t);
+        return;
+    }
     r->phase = PHASE_IDLE;
     r->mark_us = r->host->clock_us (r->arg);
     r->in_tokens += t->input_tokens;
@@ -272,21 +288,71 @@ handed_off (run_t *r)
     r->mark_us = 0;
 }
 
+/* The message that shows the caller's input (new; see client_input.h),
+ * fenced afresh for each request, or NULL when there is none. */
+static json_t *
+client_message (run_t *r)
+{
+    if (!r->client_input)
+        return NULL;
+    json_t *m = client_input_message (r->client_input);
+    if (!m)
+        clog_error (r->id, "the client's input left out of the request: no random nonce");
+    return m;
+}
+
+/* messages (stolen) with m (stolen, may be NULL) just before this run's
+ * task (new); the first turn records what the model is shown. The task is
+ * kept verbatim by condensation (condense.h): the last message equal to
+ * it is it. */
+static json_t *
+with_client_input (run_t *r, json_t *messages, json_t *m)
+{
+    if (!m)
+        return messages;
+    if (r->steps == 1)
+        run_emit (r, EVK_client_input, client_input_event (r->client_input));
+    const json_t *task = json_array_get (r->messages, r->own_from);
+    size_t at = json_array_size (messages);
+    while (at > 0 && !json_equal (json_array_get (messages, at - 1), (json_t *) task))
+        at--;
+    /* a shallow copy: messages may share the run's own array */
+    json_t *copy = json_copy (messages);
+    if (!copy || json_array_insert_new (copy, at ? at - 1 : 0, m)) {
+        json_decref (copy);
+        return messages;
+    }
+    json_decref (messages);
+    return copy;
+}
+
 void
 run_model_turn (run_t *r, const json_t *cat, const char *memory)
 {
-    r->steps++;
     /* a shallow copy: the catalogue's entries are shared, not changed */
     json_t *tools = json_copy ((json_t *) cat);
     if (r->client_tools)
         json_array_extend (tools, r->client_tools);
     if (r->mem_on)
         json_array_append_new (tools, memtool_spec (r->mem_max));
-    json_t *messages = run_mem_messages (r, memory);
     uint64_t room = r->max.tokens - r->in_tokens - r->out_tokens;
+    uint64_t max_out = room < 8192 ? room : 8192;
+    /* the memory message goes before the condensed view, the client's
+     * input before the task: both counted as fixed */
+    uint64_t mem_tokens = memory && *memory ? run_mem_tokens (r, memory) : 0;
+    json_t *input = client_message (r);
+    uint64_t input_tokens = input ? condense_tokens (input) : 0;
+    json_t *view = run_condense_request (r, tools, max_out, mem_tokens + input_tokens);
+    if (!view) {                /* waiting for a summary, or ended */
+        json_decref (input);
+        json_decref (tools);
+        return;
+    }
+    r->steps++;
+    json_t *messages = with_client_input (r, run_mem_messages (r, view, memory), input);
+    json_decref (view);
     r->phase = PHASE_MODEL;
-    int rc = r->host->model (r->arg, messages, tools, room < 8192 ? room : 8192,
-                             (uint64_t) run_deadline (r));
+    int rc = r->host->model (r->arg, messages, tools, max_out, (uint64_t) run_deadline (r));
     json_decref (tools);
     json_decref (messages);
     if (rc) {
@@ -461,6 +527,10 @@ run_preview_done (run_t *r, const char *call_id, bool ok, json_t *result)
                    .files = ok ? json_object_get (result, "files") : NULL,
                    .skipped = ok ? json_object_get (result, "skipped") : NULL,
                    .patch = ok ? json_string_value (json_object_get (result, "patch")) : NULL,
+                   .patchTruncated = ok && json_is_true (json_object_get (result,
+                                                                          "patchTruncated")),
+                   .patchBytes = ok ? (uint64_t) json_integer_value (json_object_get (
+                                          result, "patchBytes")) : 0,
                    .previewError = perr));
     json_decref (perr);
     json_decref (result);

@@ -93,6 +93,7 @@ typedef struct {
     const json_t *client_tools;     /* from client_tools_check, or NULL */
     run_budgets_t max;
     int64_t started_ms;             /* wall clock */
+    const json_t *client_input;     /* from client_input_check, or NULL */
 } run_spec_t;
 
 /* A new run, not yet started (run_advance starts it). host is borrowed
@@ -107,7 +108,7 @@ void run_destroy (run_t **self_p);
 
 /* The run's JSON form (new): the id, status, conversation, calls,
  * budgets (`max`, and `used` with seconds and tokens counted), token
- * counts and the start's choices. */
+ * counts, the last verify round's `checks` and the start's choices. */
 json_t *run_to_json (const run_t *self);
 
 const char *run_id (const run_t *self);
@@ -118,7 +119,12 @@ const char *run_thread (const run_t *self);
 proto_run_status_t run_status_code (const run_t *self);
 const char *run_status (const run_t *self);
 bool run_op (const run_t *self);
-/* The conversation so far (borrowed). */
+/* The model turns taken so far: the current turn's step while one is out. */
+uint64_t run_steps (const run_t *self);
+/* True while the model call out asks for a summary of older turns
+ * (condensation): its text is not the run's, so it is not streamed. */
+bool run_summarising (const run_t *self);
+/* The conversation so far (borrowed): what a run leaves its thread. */
 const json_t *run_messages (const run_t *self);
 /* What an ended run leaves its thread for the next run's model (new):
  * its conversation; one that did not complete also gets an answer for

@@ -203,7 +203,8 @@ verify (run_t *r, char *failed, size_t failedlen, char *feedback, size_t len)
         run_emit (r, EVK_check, EVK (check, .name = run_str_of (check, "name"),
                                  .ok = json_is_true (json_object_get (check, "ok")),
                                  .detail = run_str_of (check, "detail")));
-    json_decref (results);
+    json_decref (r->checks);
+    r->checks = results;    /* the latest outcomes, for run.info */
     return rc;
 }
 

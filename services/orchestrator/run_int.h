@@ -40,6 +40,8 @@ struct _run_t {
     json_t *sandboxes;          /* ids of the sandboxes it created or took over */
     json_t *policy;             /* effective */
     json_t *client_tools;       /* [{name, description?, inputSchema}], or NULL */
+    json_t *client_input;       /* the caller's context, state, history, or NULL */
+    json_t *checks;             /* the last verify round's [{name, ok, detail}], or NULL */
     /* the current turn's tool calls: [{id, name, args, state, ...}], state
      * pending | asked | approved | client | done; next: the first not done */
     json_t *calls;
@@ -50,6 +52,9 @@ struct _run_t {
     int64_t started_ms, ended_ms;
     int verify_rounds;
     int continues;              /* asks to continue since the last whole turn */
+    json_t *condense;           /* condensation state (condense.h), or NULL */
+    size_t summarising;         /* the model call out is for a summary up to here */
+    uint64_t summary_fixed;     /* its estimate of the system prompt and tools */
     phase_t phase;
     unsigned busy_tries;        /* `busy` answers to the call in flight so far */
     /* working memory: read for each turn (while the turn's tool calls run,
@@ -103,9 +108,12 @@ const json_t *run_catalogue (run_t *r);
 void run_model_turn (run_t *r, const json_t *cat, const char *memory);
 
 /* run_mem.c */
-/* The conversation the model is shown: the run's own, after a user
- * message with memory fenced as data when it is not empty (new). */
-json_t *run_mem_messages (run_t *r, const char *memory);
+/* The conversation the model is shown: view (the run's own, perhaps
+ * condensed; borrowed) after a user message with memory fenced as data
+ * when it is not empty (new). */
+json_t *run_mem_messages (run_t *r, const json_t *view, const char *memory);
+/* About how many tokens that memory message takes. */
+uint64_t run_mem_tokens (run_t *r, const char *memory);
 /* Asks the host for the memory the next turn shows, once. False when the
  * run has none. */
 bool run_mem_ask (run_t *r);
@@ -118,6 +126,15 @@ void run_mem_ahead (run_t *r, const json_t *calls);
  * {version, bytes, scope, thread?}): later replaces are checked against
  * this version, and the change is an event. */
 void run_mem_changed (run_t *r, const json_t *result);
+/* run_condense.c */
+/* The messages to send next (new), condensed to fit the model's window
+ * beside extra_tokens the host adds (the memory message); NULL when the
+ * run now waits for a summary, or has ended. */
+json_t *run_condense_request (run_t *r, const json_t *tools, uint64_t max_out,
+                              uint64_t extra_tokens);
+/* The summary call's reply, or its failure. */
+void run_condense_summary_done (run_t *r, const llm_turn_t *t);
+void run_condense_summary_failed (run_t *r, int attempts, const char *error);
 
 /* run_end.c */
 /* Ends the run (not completed); budget, check: what ran out or failed. */

@@ -35,12 +35,46 @@ run_to_json (const run_t *r)
         json_object_set_new (j, "ownFrom", json_integer ((json_int_t) r->own_from));
         json_object_set_new (j, "continues", json_integer (r->continues));
         json_object_set (j, "sandboxes", r->sandboxes);
+        if (r->condense)
+            json_object_set (j, "condensed", r->condense);
     }
+    if (j && r->checks)
+        json_object_set (j, "checks", r->checks);
     if (j && r->client_tools)
         json_object_set (j, "clientTools", r->client_tools);
+    if (j && r->client_input)
+        json_object_set (j, "clientInput", r->client_input);
     if (j && r->op)
         json_object_set_new (j, "op", json_true ());
     return j;
+}
+
+/* condensed (condense.h): indexes inside the messages, a summary that
+ * starts at an assistant message (so no tool result loses its call). */
+static int
+check_condensed (const json_t *c, const json_t *messages, char *why, size_t whylen)
+{
+    static const char *const keys[] = { "elideBefore", "summaryUpto", "summaryTurns",
+                                        "summarised", "clip" };
+    for (size_t i = 0; json_is_object (c) && i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get (c, keys[i]);
+        if (v && (!json_is_integer (v) || json_integer_value (v) < 0
+                  || (i < 2 && (size_t) json_integer_value (v) > json_array_size (messages)))) {
+            snprintf (why, whylen, "condensed.%s: out of range", keys[i]);
+            return -1;
+        }
+    }
+    json_t *upto = json_object_get (c, "summaryUpto"), *s = json_object_get (c, "summary");
+    size_t at = (size_t) json_integer_value (upto);
+    const char *role = json_string_value (json_object_get (json_array_get (messages, at),
+                                                           "role"));
+    if (!json_is_object (c) || (s && !json_is_string (s)) || (at && !s)
+        || (at && strcmp (role ? role : "", "assistant"))) {
+        snprintf (why, whylen, "condensed: expected {elideBefore, summaryUpto, summary...} "
+                  "with the summary up to an assistant message");
+        return -1;
+    }
+    return 0;
 }
 
 static char *
@@ -194,6 +228,16 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
         snprintf (why, whylen, "continues: expected 0 to %d", MAX_CONTINUES);
         return -1;
     }
+    json_t *checks = json_object_get (j, "checks");
+    if (checks && (!json_is_array (checks) || json_array_size (checks) > 64)) {
+        snprintf (why, whylen, "checks: expected an array of at most 64");
+        return -1;
+    }
+    r->checks = checks ? json_incref (checks) : NULL;
+    json_t *cond = json_object_get (j, "condensed");
+    if (cond && check_condensed (cond, json_object_get (j, "messages"), why, whylen))
+        return -1;
+    r->condense = cond ? json_copy (cond) : NULL;
     r->continues = (int) continues;
     r->own_from = (size_t) own_from;
     r->sandboxes = sbx ? json_incref (sbx) : json_array ();
@@ -209,6 +253,8 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
     r->policy = json_is_object (policy) ? json_incref (policy) : NULL;
     r->calls = json_is_array (calls) ? json_incref (calls) : NULL;
     r->client_tools = client ? json_incref (client) : NULL;
+    json_t *input = json_object_get (j, "clientInput");
+    r->client_input = json_is_object (input) ? json_incref (input) : NULL;
     r->op = json_is_true (json_object_get (j, "op"));
     r->next = (size_t) next;
     r->verify_rounds = (int) rounds;

@@ -12,11 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+uint64_t
+run_mem_tokens (run_t *r, const char *memory)
+{
+    /* the fence and its escapes grow the text a little; bytes / 4 as condense.c */
+    size_t max = r->mem_max ? r->mem_max : 8192, len = strlen (memory);
+    return ((len < max ? len : max) * 5 / 4 + 512) / 4;
+}
+
 json_t *
-run_mem_messages (run_t *r, const char *memory)
+run_mem_messages (run_t *r, const json_t *view, const char *memory)
 {
     if (!memory || !*memory)
-        return json_incref (r->messages);
+        return json_incref ((json_t *) view);
     fence_t *fence = fence_new ();
     size_t max = r->mem_max ? r->mem_max : 8192;
     char *fenced = fence ? fence_wrap (fence, "working_memory", memory, strlen (memory), max)
@@ -27,11 +35,11 @@ run_mem_messages (run_t *r, const char *memory)
     free (fenced);
     if (!text) {
         clog_error (r->id, "working memory left out of the request: no random nonce");
-        return json_incref (r->messages);
+        return json_incref ((json_t *) view);
     }
     json_t *messages = json_pack ("[{s:s, s:s}]", "role", "user", "content", text);
     free (text);
-    json_array_extend (messages, r->messages);
+    json_array_extend (messages, (json_t *) view);
     return messages;
 }
 

@@ -135,7 +135,7 @@ on_delta (const char *text, size_t len, void *arg)
     slot_t *s = arg;
     proto_msg_t *msg = proto_msg_new (PROTO_event, NULL);
     char *chunk = strndup (text, len);
-    json_t *data = chunk ? EVK (text_delta, .text = chunk) : NULL;
+    json_t *data = chunk ? EVK (text_delta, .text = chunk, .step = run_steps (s->run)) : NULL;
     free (chunk);
     const char *id = run_id (s->run);
     if (data) {
@@ -251,8 +251,9 @@ host_model (void *arg, const json_t *messages, const json_t *tools, uint64_t max
         ? llm_anthropic_request (s->model_name, prompt_system (), messages, tools, max_out)
         : llm_openai_request (s->model_name, prompt_system (), messages, tools, 0);
     uint64_t deadline = (uint64_t) zclock_mono () + (deadline_ms - (uint64_t) zclock_time ());
-    s->llm = body ? llm_client_post (s->host->llm, s->provider, body, deadline, on_delta,
-                                     on_model, s)
+    /* a summary's text is not the run's answer: not streamed as text_delta */
+    s->llm = body ? llm_client_post (s->host->llm, s->provider, body, deadline,
+                                     run_summarising (s->run) ? NULL : on_delta, on_model, s)
                   : NULL;
     free (body);
     return s->llm ? 0 : -1;
@@ -543,9 +544,17 @@ on_flush (zloop_t *loop, int timer_id, void *arg)
 static int
 on_wall (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop, (void) timer_id;
+    (void) timer_id;
     slot_t *s = arg;
     s->wall_timer = -1;
+    /* the timer runs on the monotonic clock, the deadline on the wall
+     * clock: a timer a few ms early waits out the rest, so a run never
+     * ends for its wall-clock budget before that budget has passed */
+    int64_t left = run_deadline (s->run) - zclock_time ();
+    if (left > 0) {
+        s->wall_timer = zloop_timer (loop, (size_t) left, 1, on_wall, s);
+        return 0;
+    }
     run_deadline_passed (s->run);
     return 0;
 }

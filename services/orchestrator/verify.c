@@ -1,5 +1,6 @@
 /* verify: a run's verify checks (see verify.h). */
 #include "verify.h"
+#include "proto.h"
 #include "run_convo.h"
 
 #include <stdio.h>
@@ -41,14 +42,41 @@ typedef struct {
     bool changed, changed_after;
 } scan_t;
 
+/* True when a runCommand's workingDirectory is the workspace or the
+ * repository in it (the default, or where ci.runTests runs the command):
+ * the test command run from a directory of the model's making (with its
+ * own runtests.sh, Makefile) is not the deployment's. */
+static bool
+where_tests_run (const json_t *args)
+{
+    char wd[256];
+    snprintf (wd, sizeof wd, "%s", str_of (args, "workingDirectory") ?: "");
+    size_t n = strlen (wd);
+    while (n > 1 && wd[n - 1] == '/')
+        wd[--n] = '\0';
+    static const char *const ok[] = { "", ".", PROTO_SANDBOX_WORKSPACE, "repo", "./repo",
+                                      PROTO_SANDBOX_WORKSPACE "/repo" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (!strcmp (wd, ok[i]))
+            return true;
+    return false;
+}
+
 static bool
 is_test_run (const json_t *tool, const json_t *args, const char *test_command)
 {
     if (!json_is_true (json_object_get (tool, "runsTests")))
         return false;
+    /* started, not run: its answer is a process handle (it is a change) */
+    if (json_is_true (json_object_get (args, "background")))
+        return false;
     const char *cmd = str_of (args, "command");
+    /* the whole suite: a target (one file, one module) can leave out the
+     * tests that fail */
     if (!json_object_get (args, "command"))
-        return true;
+        return !*(str_of (args, "target") ?: "");
+    if (json_object_size (json_object_get (args, "envs")) > 0 || !where_tests_run (args))
+        return false;
     return cmd && test_command && *test_command && strcmp (cmd, test_command) == 0;
 }
 
@@ -97,8 +125,9 @@ tests_passed (const scan_t *s, char *detail, size_t len)
         snprintf (detail, len, "no tests were run in this run");
     else if (s->changed_after)
         snprintf (detail, len, "files changed after the last test run");
-    else if ((code && json_integer_value (code) != 0) || json_is_false (json_object_get (res,
-                                                                                "success"))
+    else if (!json_is_integer (code))
+        snprintf (detail, len, "the last test run did not finish");
+    else if (json_integer_value (code) != 0 || json_is_false (json_object_get (res, "success"))
              || json_integer_value (failed) > 0)
         snprintf (detail, len, "the last test run failed");
     else if (passed && json_integer_value (passed) <= 0)

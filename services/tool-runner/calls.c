@@ -139,6 +139,38 @@ calls_claim (calls_t *self, const char *call_id, const char *fp, json_t **result
 
 typedef struct {
     calls_t *self;
+    const char *id;
+    json_t *result;
+    bool ok;
+} lookup_t;
+
+static int
+lookup_txn (MDB_txn *txn, void *arg)
+{
+    lookup_t *l = arg;
+    json_t *rec = get_record (l->self, txn, l->id);
+    if (json_is_true (json_object_get (rec, "done"))) {
+        l->result = json_incref (json_object_get (rec, "result"));
+        l->ok = json_is_true (json_object_get (rec, "ok"));
+    }
+    json_decref (rec);
+    return 0;
+}
+
+json_t *
+calls_result (calls_t *self, const char *call_id, bool *ok)
+{
+    lookup_t l = { self, call_id, NULL, false };
+    if (store_read (self->store, lookup_txn, &l)) {
+        json_decref (l.result);
+        return NULL;
+    }
+    *ok = l.ok;
+    return l.result;
+}
+
+typedef struct {
+    calls_t *self;
     const char *const *ids;
     size_t count;
 } renew_t;

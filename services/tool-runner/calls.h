@@ -43,6 +43,11 @@ void calls_destroy (calls_t **self_p);
 calls_state_t calls_claim (calls_t *self, const char *call_id, const char *fp,
                            json_t **result, bool *ok);
 
+/* The result stored for call_id once it is done (a new reference, *ok
+ * its flag); NULL when the call is unknown (or expired) or still runs.
+ * Reads only: nothing is claimed. */
+json_t *calls_result (calls_t *self, const char *call_id, bool *ok);
+
 /* Renews the lease of each call in ids that this instance owns. */
 int calls_renew (calls_t *self, const char *const ids[], size_t count);
 

@@ -29,7 +29,8 @@
             "'The pid runCommand with background: true returned'}"
 #define PROC_OUT OUT ("'pid':{'type':'integer'},'running':{'type':'boolean'},"                \
             "'exitCode':{'type':['integer','null']},'stdout':{'type':'string'},"           \
-            "'stderr':{'type':'string'},'truncated':{'type':'boolean'}")
+            "'stderr':{'type':'string'},'truncated':{'type':'boolean'},"                   \
+            "'offset':{'type':'integer'},'stderrOffset':{'type':'integer'}")
 #define KiB * 1024
 #define MiB * 1024 * 1024
 
@@ -140,9 +141,15 @@ static const tool_def_t s_tools[] = {
            "'truncated':{'type':'boolean'},'workspaceFull':{'type':'string'}"),
       300, 1 MiB, TOOL_SANDBOX, sandbox_tools_run_command },
     { "getProcessOutput",
-      "Read the output so far of a background process started by runCommand, and whether "
-      "it still runs (exitCode once it ended).",
-      OBJ (PID, "'sandboxId','pid'"), PROC_OUT, 30, 1 MiB, TOOL_READS, proc_tools_output },
+      "Read the output of a background process started by runCommand, and whether it still "
+      "runs (exitCode once it ended). To follow it, pass the offset and stderrOffset of the "
+      "previous answer as since and stderrSince: only newer output comes back; waitSeconds "
+      "waits (up to 25 s) until there is some or the process ends.",
+      OBJ (PID ",'since':{'type':'integer','minimum':0,'description':'Byte offset in stdout "
+           "to read from (offset of the last answer)'},'stderrSince':{'type':'integer',"
+           "'minimum':0},'waitSeconds':{'type':'number','minimum':0,'maximum':25}",
+           "'sandboxId','pid'"),
+      PROC_OUT, 30, 1 MiB, TOOL_READS, proc_tools_output },
     { "waitForProcess",
       "Wait up to timeoutSeconds (default 30) for a background process to end; returns its "
       "output and exit code, or running: true when it still runs.",
@@ -202,7 +209,9 @@ static const tool_def_t s_tools[] = {
            "'sandboxId','title','body'"),
       OUT ("'success':{'type':'boolean'},'id':{'type':'string'},'url':{'type':'string'},"
            "'branch':{'type':'string'},'base':{'type':'string'},'commit':{'type':'string'}"),
-      120, 64 KiB, TOOL_EXTERNAL, git_open_pr },
+      /* room for the dry run's preview: a patch of up to
+       * CAISSON_TOOLS_PREVIEW_PATCH_MAX, escaped, and its files */
+      120, 256 KiB, TOOL_EXTERNAL, git_open_pr },
 };
 
 #define NTOOLS (sizeof s_tools / sizeof s_tools[0])

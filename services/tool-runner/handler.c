@@ -143,7 +143,7 @@ job_main (void *arg)
         .op = job->op,
         .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
-        .cancel = &job->cancel,
+        .calls = job->owner->calls, .cancel = &job->cancel,
     };
     /* Past the tool's timeout, a little time for sandbox-manager to report
      * the timeout itself (timedOut) before tool-runner gives up waiting. */

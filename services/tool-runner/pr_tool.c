@@ -10,6 +10,7 @@
 #include "forge.h"
 #include "guard.h"
 #include "artifacts.h"
+#include "calls.h"
 #include "github.h"
 #include "repo_tools.h"
 #include "sandbox_tools.h"
@@ -26,15 +27,45 @@
 #define MAX_NAMED 20
 
 /* Every path the pull request would change against the base: T for a
- * tracked path that differs (committed or not), U for an untracked one
- * that no .gitignore ignores. Unusual names come out quoted. */
+ * tracked path that differs in the working tree (committed or not), U for
+ * an untracked one that no .gitignore ignores, H for one the branch's own
+ * commits touch (in HEAD though deleted from the working tree, or only in
+ * the history, merges' own changes included): the bundle carries those
+ * too. Unusual names come out quoted. */
 static const char *changes_script =
     "set -e\n"
     "git rev-parse -q --verify \"origin/$CAISSON_BASE\" >/dev/null || "
     "{ echo \"no base branch origin/$CAISSON_BASE\" >&2; exit 4; }\n"
+    "ia=$(git rev-parse --git-path info/attributes)\n"
+    "if [ -s \"$ia\" ]; then echo \"the repository has attributes outside its tree ($ia); "
+    "they change how the change is shown: remove them, then try again\" >&2; exit 5; fi\n"
     "git -c core.quotePath=false diff --name-only --no-renames \"origin/$CAISSON_BASE\" "
     "| sed 's/^/T /'\n"
-    "git -c core.quotePath=false ls-files --others --exclude-standard | sed 's/^/U /'\n";
+    "git -c core.quotePath=false ls-files --others --exclude-standard | sed 's/^/U /'\n"
+    "git -c core.quotePath=false log -m --format= --name-only --no-renames "
+    "\"origin/$CAISSON_BASE..HEAD\" | sed 's/^/H /'\n";
+
+/* The options that make git diff show the change itself whatever the
+ * repository's own settings say (a textconv driver, an external diff,
+ * colours, other prefixes): what the approver reads is what the bytes
+ * are. Attributes outside the tree (.git/info/attributes, which could
+ * call a text file binary) are refused above; the tree's own are part of
+ * the repository, or of the change shown. */
+#define PLAIN_DIFF "git -c core.quotePath=false diff --no-ext-diff --no-textconv " \
+    "--no-color --src-prefix=a/ --dst-prefix=b/ --no-relative --ignore-submodules=none " \
+    "--no-renames"
+
+#define AGENT "git -c user.name='Caisson agent' -c user.email=agent@caisson.invalid "
+#define MESSAGE "printf '%s\\n\\n%s\\n' \"$CAISSON_TITLE\" \"$CAISSON_BODY\" | "
+
+/* The branch's commits, checked and bundled. */
+#define BUNDLE \
+    "if [ \"$(git rev-list --count \"origin/$CAISSON_BASE..HEAD\")\" = 0 ]; then\n" \
+    "  echo 'no changes to propose against the base branch' >&2; exit 3\n" \
+    "fi\n" \
+    "mkdir -p ../.caisson\n" \
+    "git bundle create -q ../.caisson/pr.bundle \"origin/$CAISSON_BASE..$CAISSON_BRANCH\"\n" \
+    "git rev-parse HEAD\n"
 
 /* Stages exactly the paths listed in $CAISSON_PATHS, commits them on the
  * call's branch and bundles the branch. */
@@ -43,28 +74,46 @@ static const char *commit_script =
     "git checkout -q -B \"$CAISSON_BRANCH\"\n"
     "git --literal-pathspecs add -A --pathspec-from-file=\"$CAISSON_PATHS\"\n"
     "if ! git diff --cached --quiet; then\n"
-    "  printf '%s\\n\\n%s\\n' \"$CAISSON_TITLE\" \"$CAISSON_BODY\" | git -c user.name='Caisson "
-    "agent' -c user.email=agent@caisson.invalid commit -q -F -\n"
+    "  " MESSAGE AGENT "commit --no-verify -q -F -\n"
     "fi\n"
-    "if [ \"$(git rev-list --count \"origin/$CAISSON_BASE..HEAD\")\" = 0 ]; then\n"
-    "  echo 'no changes to propose against the base branch' >&2; exit 3\n"
-    "fi\n"
-    "mkdir -p ../.caisson\n"
-    "git bundle create -q ../.caisson/pr.bundle \"origin/$CAISSON_BASE..$CAISSON_BRANCH\"\n"
-    "git rev-parse HEAD\n";
+    BUNDLE;
 
-/* The change the listed paths make against the base, through a scratch
- * index so nothing is staged: numstat lines, a marker line, the patch. */
+/* Commits the approved tree $CAISSON_TREE on $CAISSON_HEAD, the HEAD it
+ * was previewed on, and bundles the branch; a HEAD moved since (but not
+ * by an earlier attempt of this call) is refused (exit 6). */
+static const char *approved_script =
+    "set -e\n"
+    "h=$(git rev-parse HEAD)\n"
+    "if [ \"$h\" = \"$CAISSON_HEAD\" ]; then\n"
+    "  git checkout -q -B \"$CAISSON_BRANCH\"\n"
+    "  if [ \"$(git rev-parse 'HEAD^{tree}')\" != \"$CAISSON_TREE\" ]; then\n"
+    "    c=$(" MESSAGE AGENT "commit-tree \"$CAISSON_TREE\" -p HEAD)\n"
+    "    git reset -q \"$c\"\n"
+    "  fi\n"
+    "elif [ \"$(git rev-parse 'HEAD^{tree}')\" != \"$CAISSON_TREE\" ] "
+    "|| [ \"$(git rev-parse -q --verify 'HEAD^' || :)\" != \"$CAISSON_HEAD\" ] "
+    "|| [ \"$(git symbolic-ref -q HEAD || :)\" != \"refs/heads/$CAISSON_BRANCH\" ]; then\n"
+    "  echo \"the repository changed after the change was approved (HEAD was $CAISSON_HEAD, "
+    "now $h): nothing was committed; open the pull request again\" >&2; exit 6\n"
+    "fi\n"
+    BUNDLE;
+
+/* The change the listed paths make against the base, as a tree made
+ * through a scratch index (nothing is staged): a line "HEAD tree", the
+ * tree's numstat lines, a marker line, the patch. The tree is what an
+ * approval of this preview lets the real call commit (approved_script). */
 static const char *preview_script =
     "set -e\n"
     "export GIT_INDEX_FILE=\"$PWD/../.caisson/preview.index\"\n"
     "rm -f \"$GIT_INDEX_FILE\"\n"
     "git read-tree HEAD\n"
     "git --literal-pathspecs add -A --pathspec-from-file=\"$CAISSON_PATHS\"\n"
-    "git diff --cached --numstat --no-renames \"origin/$CAISSON_BASE\"\n"
+    "t=$(git write-tree)\n"
+    "rm -f \"$GIT_INDEX_FILE\"\n"
+    "echo \"$(git rev-parse HEAD) $t\"\n"
+    PLAIN_DIFF " --numstat \"origin/$CAISSON_BASE\" \"$t\"\n"
     "echo '" PATCH_MARK "'\n"
-    "git diff --cached --no-renames \"origin/$CAISSON_BASE\"\n"
-    "rm -f \"$GIT_INDEX_FILE\"\n";
+    PLAIN_DIFF " \"origin/$CAISSON_BASE\" \"$t\"\n";
 
 static json_t *
 run_sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, json_t *envs, const char *script,
@@ -76,7 +125,8 @@ run_sh (tool_ctx_t *ctx, const char *sbx, const char *cwd, json_t *envs, const c
         return error;
     const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
     if (r->exit_code != 0 || r->timed_out)
-        error = tool_error (r->exit_code == 3 ? "nothing_to_commit" : "commit_failed", NULL,
+        error = tool_error (r->exit_code == 3 ? "nothing_to_commit"
+                            : r->exit_code == 6 ? "changed_since_approval" : "commit_failed", NULL,
                             "%.600s", r->stderr && *r->stderr ? r->stderr : "the command failed");
     else
         *out = strdup (r->stdout ? r->stdout : "");
@@ -193,6 +243,20 @@ changes_free (changes_t *c)
     json_decref (c->refused);
 }
 
+/* Appends name (taken) to list unless it holds it already. */
+static void
+append_once (json_t *list, json_t *name)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach (list, i, p)
+        if (json_equal (p, name)) {
+            json_decref (name);
+            return;
+        }
+    json_array_append_new (list, name);
+}
+
 static json_t *
 changes_read (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, changes_t *c)
 {
@@ -212,9 +276,11 @@ changes_read (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, 
             json_array_append_new (c->skipped, name);
         else if (path[0] == '"' || guard_resolve (repo, path, true, abs, sizeof abs, &why)
                  || guard_write (ctx->guard, repo, abs, "path", &why))
-            json_array_append_new (c->refused, name);
+            append_once (c->refused, name);
+        else if (line[0] != 'H')    /* in the branch's commits already */
+            append_once (c->commit, name);
         else
-            json_array_append_new (c->commit, name);
+            json_decref (name);
         json_decref (why);
     }
     free (out);
@@ -285,6 +351,11 @@ preview (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, const
     const char *patch = mark ? mark + strlen (PATCH_MARK) + 1 : "";
     if (mark)
         *mark = '\0';
+    char head[48] = "", tree[48] = "";
+    if (sscanf (out, "%47s %47s", head, tree) != 2) {
+        free (out);
+        return tool_error ("commit_failed", NULL, "the change could not be previewed");
+    }
     json_t *files = json_array ();
     char *save = NULL;
     for (char *line = strtok_r (out, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
@@ -298,12 +369,62 @@ preview (tool_ctx_t *ctx, const char *sbx, const char *repo, json_t *envs, const
                                                         : json_integer (atoll (t1 + 1)));
         json_array_append_new (files, f);
     }
+    /* the patch shown is cut at a line boundary, saying so: the person
+     * asked to approve sees whole lines and knows the change is larger */
+    size_t total = strlen (patch), shown = total;
+    size_t cap = (size_t) cfg_u64 ("CAISSON_TOOLS_PREVIEW_PATCH_MAX");
+    if (total > cap)
+        for (shown = cap; shown > 0 && patch[shown - 1] != '\n'; shown--)
+            ;
     json_t *r = json_pack ("{s:b, s:b, s:s, s:s, s:s, s:o, s:O, s:o}", "success", 1, "dryRun", 1,
                            "wouldDo", "commit these changes and open a pull request", "branch",
                            branch, "base", base, "files", files, "skipped", c->skipped, "patch",
-                           sandbox_call_text (patch, strlen (patch)));
+                           sandbox_call_text (patch, shown));
+    /* what the approval of this preview lets the real call commit */
+    json_object_set_new (r, "approved", json_pack ("{s:s, s:s, s:s}", "sandboxId", sbx, "head",
+                                                   head, "tree", tree));
+    if (r && shown < total) {
+        json_object_set_new (r, "patchTruncated", json_true ());
+        json_object_set_new (r, "patchBytes", json_integer ((json_int_t) total));
+    }
     free (out);
     return r;
+}
+
+/* The script that commits: when this call was previewed (its dry run's
+ * result kept under "<call id>/preview", as the orchestrator asks for it
+ * before an approval), the previewed HEAD and tree are laid into envs and
+ * only that tree is committed, on that HEAD; a preview that showed no
+ * such change (it was refused, cut whole, or made for another sandbox)
+ * lets nothing be committed: NULL with *error set. Unpreviewed calls
+ * commit what the check lists. */
+static const char *
+commit_for (tool_ctx_t *ctx, const char *sbx, json_t *envs, json_t **error)
+{
+    char id[400];
+    bool ok = false;
+    snprintf (id, sizeof id, "%s/preview", ctx->call_id);
+    json_t *r = ctx->calls ? calls_result (ctx->calls, id, &ok) : NULL;
+    if (!r)
+        return commit_script;
+    json_t *a = ok ? json_object_get (r, "approved") : NULL;
+    const char *head = json_string_value (json_object_get (a, "head"));
+    const char *tree = json_string_value (json_object_get (a, "tree"));
+    /* a record made for another sandbox (so maybe another user) is
+     * nothing this call was approved as */
+    if (strcmp (json_string_value (json_object_get (a, "sandboxId")) ?: "", sbx))
+        head = tree = NULL;
+    if (head && tree) {
+        json_object_set_new (envs, "CAISSON_HEAD", json_string (head));
+        json_object_set_new (envs, "CAISSON_TREE", json_string (tree));
+    }
+    json_decref (r);
+    if (head && tree)
+        return approved_script;
+    *error = tool_error ("changed_since_approval", NULL, "this call's preview showed no change "
+                         "to commit (it was refused or cut), so nothing was approved to commit; "
+                         "open the pull request again");
+    return NULL;
 }
 
 /* The pull request's diff and link kept as the run's artifacts. */
@@ -392,8 +513,13 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
         return tool_error ("forge_unavailable", NULL, "pull requests to %s need a GitHub "
                            "repository and token (CAISSON_TOOLS_GITHUB_TOKEN); the local forge "
                            "serves local repositories only", origin);
-    json_t *envs = json_pack ("{s:s, s:s, s:s, s:s}", "CAISSON_BRANCH", branch, "CAISSON_BASE",
-                              base, "CAISSON_TITLE", title, "CAISSON_BODY", body);
+    /* the repository's own hooks (and fsmonitor command) never run: one
+     * could stage what the check above never saw */
+    json_t *envs = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "CAISSON_BRANCH",
+                              branch, "CAISSON_BASE", base, "CAISSON_TITLE", title,
+                              "CAISSON_BODY", body, "GIT_CONFIG_COUNT", "2", "GIT_CONFIG_KEY_0",
+                              "core.hooksPath", "GIT_CONFIG_VALUE_0", "/dev/null",
+                              "GIT_CONFIG_KEY_1", "core.fsmonitor", "GIT_CONFIG_VALUE_1", "false");
     char *out = NULL;
     changes_t changes;
     if ((error = changes_read (ctx, sbx, repo, envs, &changes))) {
@@ -413,11 +539,12 @@ git_open_pr (tool_ctx_t *ctx, json_t *args)
         changes_free (&changes);
         return error;
     }
-    error = run_sh (ctx, sbx, repo, envs, commit_script, &out);
+    const char *script = commit_for (ctx, sbx, envs, &error);
+    if (script)
+        error = run_sh (ctx, sbx, repo, envs, script, &out);
     char *patch = NULL;
     if (!error)
-        error = run_sh (ctx, sbx, repo, envs, "git diff --no-renames \"origin/$CAISSON_BASE\" HEAD",
-                        &patch);
+        error = run_sh (ctx, sbx, repo, envs, PLAIN_DIFF " \"origin/$CAISSON_BASE\" HEAD", &patch);
     json_decref (envs);
     if (error) {
         free (out);

@@ -4,6 +4,7 @@
 #include "sandbox_call.h"
 #include "sandbox_tools.h"
 
+#include <czmq.h>
 #include <string.h>
 
 #define S(args, key) json_string_value (json_object_get (args, key))
@@ -85,12 +86,49 @@ state (tool_ctx_t *ctx, proto_msg_t *rep)
     return out;
 }
 
+/* The part of a captured stream from byte offset since (clamped). */
+static json_t *
+stream_from (const char *text, uint64_t since)
+{
+    size_t n = text ? strlen (text) : 0;
+    size_t at = since < n ? (size_t) since : n;
+    return sandbox_call_text (text ? text + at : "", n - at);
+}
+
 json_t *
 proc_tools_output (tool_ctx_t *ctx, json_t *args)
 {
+    uint64_t since = (uint64_t) json_integer_value (json_object_get (args, "since"));
+    uint64_t esince = (uint64_t) json_integer_value (json_object_get (args, "stderrSince"));
+    double w = json_number_value (json_object_get (args, "waitSeconds"));
+    int64_t until = zclock_mono () + (int64_t) (w * 1000);
+    if (until > ctx->deadline - 2000)
+        until = ctx->deadline - 2000;
     json_t *error;
-    proto_msg_t *rep = proc_call (ctx, args, PROTO_sandbox_exec_output, 0, 0, &error);
-    return rep ? state (ctx, rep) : error;
+    proto_msg_t *rep;
+    /* the sandbox keeps the head of each stream (up to its cap), so a
+     * byte offset names the same output in every answer */
+    while ((rep = proc_call (ctx, args, PROTO_sandbox_exec_output, 0, 0, &error))) {
+        const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+        size_t out = r->stdout ? strlen (r->stdout) : 0, err = r->stderr ? strlen (r->stderr) : 0;
+        if (!r->running || out > since || err > esince || zclock_mono () >= until
+            || tool_cancelled (ctx))
+            break;
+        proto_msg_destroy (&rep);
+        zclock_sleep (200);
+    }
+    if (!rep)
+        return error;
+    const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+    json_t *fresh_out = stream_from (r->stdout, since), *fresh_err = stream_from (r->stderr, esince);
+    json_int_t out = r->stdout ? (json_int_t) strlen (r->stdout) : 0;
+    json_int_t err = r->stderr ? (json_int_t) strlen (r->stderr) : 0;
+    json_t *result = state (ctx, rep);
+    json_object_set_new (result, "stdout", fresh_out);
+    json_object_set_new (result, "stderr", fresh_err);
+    json_object_set_new (result, "offset", json_integer (out));
+    json_object_set_new (result, "stderrOffset", json_integer (err));
+    return result;
 }
 
 json_t *

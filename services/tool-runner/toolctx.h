@@ -17,6 +17,7 @@
 #include "sandbox_id.h"
 
 typedef struct _forge_t forge_t;
+typedef struct _calls_t calls_t;
 
 /* A call's cancellation, shared by its job thread and the service loop
  * (handler.c): the loop sets cancelled and kills the process named here;
@@ -42,6 +43,7 @@ typedef struct {
     bus_client_t *client;       /* this job's own connection to the broker */
     unsigned step;              /* counts requests, for their derived ids */
     forge_t *forge;
+    calls_t *calls;             /* the calls' records (calls.h): earlier results */
     tool_cancel_t *cancel;      /* NULL: the call cannot be cancelled */
 } tool_ctx_t;
 

@@ -12,8 +12,14 @@ struct _agui_t {
     char run_id[160];
     char crun[160];
     char message_id[192];       /* the open text message, "" when none */
+    uint64_t message_step;      /* the model turn it shows (0: not known) */
     unsigned messages;          /* text messages opened so far */
     char *streamed;             /* delta text sent since the last stored text, NULL: none */
+    uint64_t streamed_step;     /* the turn streamed is of (0: not known) */
+    /* the message a later turn's deltas closed before its stored text came */
+    uint64_t closed_step;
+    char *closed_streamed;
+    uint64_t stored_step;       /* the step of the last stored step_started (0: none) */
     char step[64];              /* the open step's name, "" when none */
     unsigned steps;
     bool done;
@@ -36,6 +42,7 @@ agui_destroy (agui_t **self_p)
 {
     if (self_p && *self_p) {
         free ((*self_p)->streamed);
+        free ((*self_p)->closed_streamed);
         free (*self_p);
         *self_p = NULL;
     }
@@ -65,6 +72,17 @@ close_message (agui_t *self, json_t *out)
         return;
     emit (out, "TEXT_MESSAGE_END", json_pack ("{s:s}", "messageId", self->message_id));
     self->message_id[0] = '\0';
+    self->message_step = 0;
+}
+
+/* Closes the open message when it shows a turn before turn `before`
+ * (0: not known, close it): a stored event ends only its own and earlier
+ * turns' text, never a later turn's, whose deltas may come before it. */
+static void
+close_message_before (agui_t *self, json_t *out, uint64_t before)
+{
+    if (!before || !self->message_step || self->message_step < before)
+        close_message (self, out);
 }
 
 static void
@@ -76,6 +94,32 @@ open_message (agui_t *self, json_t *out)
               ++self->messages);
     emit (out, "TEXT_MESSAGE_START",
           json_pack ("{s:s,s:s}", "messageId", self->message_id, "role", "assistant"));
+}
+
+/* text as a message of its own (a fresh id), beside any open one. */
+static void
+whole_message (agui_t *self, json_t *out, const char *text)
+{
+    if (!text || !*text)
+        return;
+    char id[192];
+    snprintf (id, sizeof id, "%s-m%u", self->run_id, ++self->messages);
+    emit (out, "TEXT_MESSAGE_START", json_pack ("{s:s,s:s}", "messageId", id, "role",
+                                                "assistant"));
+    emit (out, "TEXT_MESSAGE_CONTENT", json_pack ("{s:s,s:s}", "messageId", id, "delta", text));
+    emit (out, "TEXT_MESSAGE_END", json_pack ("{s:s}", "messageId", id));
+}
+
+/* Ends the open step, and its text unless a later turn's (see
+ * close_message_before). */
+static void
+close_step_before (agui_t *self, json_t *out, uint64_t before)
+{
+    close_message_before (self, out, before);
+    if (!*self->step)
+        return;
+    emit (out, "STEP_FINISHED", json_pack ("{s:s}", "stepName", self->step));
+    self->step[0] = '\0';
 }
 
 static void
@@ -98,13 +142,24 @@ content (agui_t *self, json_t *out, const char *text)
           json_pack ("{s:s,s:s}", "messageId", self->message_id, "delta", text));
 }
 
-/* A delta: sent at once, and remembered until the stored text it is
- * part of arrives. */
+/* A delta of model turn step (0: not known): sent at once, and
+ * remembered until the stored text it is part of arrives. A later turn's
+ * delta closes the earlier turn's message first: each turn is a message
+ * of its own, whatever order the stored events come in. */
 static void
-delta (agui_t *self, json_t *out, const char *text)
+delta (agui_t *self, json_t *out, const char *text, uint64_t step)
 {
     if (!text || !*text)
         return;
+    if (step && self->streamed && self->streamed_step && step > self->streamed_step) {
+        /* an earlier turn's text, whose stored text is still to come */
+        free (self->closed_streamed);
+        self->closed_streamed = self->streamed;
+        self->closed_step = self->streamed_step;
+        self->streamed = NULL;
+        self->streamed_step = 0;
+        close_message_before (self, out, step);
+    }
     size_t have = self->streamed ? strlen (self->streamed) : 0, add = strlen (text);
     char *grown = realloc (self->streamed, have + add + 1);
     if (!grown)
@@ -112,6 +167,7 @@ delta (agui_t *self, json_t *out, const char *text)
     memcpy (grown + have, text, add + 1);
     self->streamed = grown;
     content (self, out, text);
+    self->message_step = self->streamed_step = step;
 }
 
 /* A stored turn text. Deltas come before their stored events (published
@@ -133,6 +189,31 @@ stored_text (agui_t *self, json_t *out, const char *text)
     }
     free (self->streamed);
     self->streamed = NULL;
+    self->streamed_step = 0;
+}
+
+/* The stored text of step (0: not known), whose message a later turn's
+ * deltas may have closed, or opened beside it: it goes where it belongs,
+ * only what was not streamed is sent, and a later turn's message stays
+ * open. */
+static void
+turn_text (agui_t *self, json_t *out, const char *text, uint64_t step)
+{
+    if (step && self->closed_step == step) {
+        size_t s = self->closed_streamed ? strlen (self->closed_streamed) : 0;
+        if (text && strlen (text) > s && !strncmp (text, self->closed_streamed, s))
+            whole_message (self, out, text + s);
+        free (self->closed_streamed);
+        self->closed_streamed = NULL;
+        self->closed_step = 0;
+        return;
+    }
+    if (step && self->message_step > step) {
+        whole_message (self, out, text);        /* never streamed: its own message */
+        return;
+    }
+    stored_text (self, out, text);
+    close_message (self, out);
 }
 
 void
@@ -181,7 +262,7 @@ str_of (json_t *data, const char *key)
 static bool
 tool_call (agui_t *self, json_t *data, uint64_t run_seq, json_t *out)
 {
-    close_message (self, out);
+    close_message_before (self, out, self->stored_step ? self->stored_step + 1 : 0);
     const char *id = str_of (data, "toolCallId");
     const char *name = str_of (data, "name");
     bool client = json_is_true (json_object_get (data, "client"));
@@ -257,22 +338,25 @@ agui_feed (agui_t *self, const char *kind, json_t *data, uint64_t run_seq, json_
     /* the payloads are as proto/events.def declares them */
     switch (evk_lookup (kind)) {
         case EVK_text_delta:
-            delta (self, out, str_of (data, "text"));
+            delta (self, out, str_of (data, "text"),
+                   (uint64_t) json_integer_value (json_object_get (data, "step")));
             break;
         case EVK_text:
             /* The whole text of a step's message: after its deltas it only
              * closes the message (with any part they missed); replayed
              * from history it is the message. */
-            stored_text (self, out, str_of (data, "text"));
-            close_message (self, out);
+            turn_text (self, out, str_of (data, "text"), self->stored_step);
             break;
-        case EVK_step_started:
-            close_step (self, out);
+        case EVK_step_started: {
+            uint64_t step = (uint64_t) json_integer_value (json_object_get (data, "step"));
+            close_step_before (self, out, step);
+            self->stored_step = step;
             snprintf (self->step, sizeof self->step, "step %u", ++self->steps);
             emit (out, "STEP_STARTED", json_pack ("{s:s}", "stepName", self->step));
             break;
+        }
         case EVK_step_finished:
-            close_step (self, out);
+            close_step_before (self, out, self->stored_step ? self->stored_step + 1 : 0);
             break;
         case EVK_tool_call:
             if (!tool_call (self, data, run_seq, out))

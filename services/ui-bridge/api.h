@@ -47,9 +47,11 @@ http_res_t *api_run_record (app_t *app, http_req_t *req, const char *run, json_t
 http_res_t *api_run_decide (app_t *app, http_req_t *req, const json_t *record, const char *run,
                             const char *call, bool approve, const char *reason);
 /* Starts a run for req's user: *run_id receives the new id (129 bytes).
- * thread may be NULL; tools (the client's own tools, AG-UI) may be NULL. */
+ * thread may be NULL; extra (may be NULL) holds more of run.start's
+ * fields, by their JSON names (AG-UI's clientTools, context, state,
+ * clientHistory). */
 http_res_t *api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread,
-                           json_t *tools, char *run_id);
+                           const json_t *extra, char *run_id);
 
 /* api_threads.c: /api/threads, a user's conversation threads. */
 http_res_t *api_threads_list (app_t *app, http_req_t *req);

@@ -9,12 +9,18 @@
  * `tools`, passed to run.start as client_tools) that this endpoint
  * streamed, and the stream continues that run after the call in the same
  * way. Else the last user message is the task of a new Caisson run on the
- * thread (threadId), offered the client's tools. The
+ * thread (threadId), offered the client's tools, shown its context and
+ * state, and the messages before the task the thread's stored turns lack
+ * (agui_input.h; the stored turns win where the two disagree); input over
+ * its limits ends the stream at once with a RUN_ERROR naming why
+ * (`agui_state_too_deep`...). The
  * answer is text/event-stream, one `data: <json>\n\n` per AG-UI event
  * (agui.h), ending with RUN_FINISHED or RUN_ERROR. Input errors before the
  * stream starts are ordinary JSON errors with their status. */
+#define _GNU_SOURCE /* asprintf */
 #include "api.h"
 #include "agui.h"
+#include "agui_input.h"
 #include "cfg.h"
 #include "runroute.h"
 #include "runstream.h"
@@ -96,27 +102,6 @@ s_read (void *arg, uint64_t pos, char *buf, size_t max)
     memcpy (buf, s->pending + s->off, n);
     s->off += n;
     return (ssize_t) n;
-}
-
-/* The text of the last user message, borrowed from input; NULL if none. */
-static const char *
-last_user_text (json_t *messages)
-{
-    for (size_t i = json_array_size (messages); i-- > 0;) {
-        json_t *m = json_array_get (messages, i);
-        const char *role = json_string_value (json_object_get (m, "role"));
-        if (!role || strcmp (role, "user"))
-            continue;
-        json_t *c = json_object_get (m, "content");
-        if (json_is_string (c))
-            return json_string_value (c);
-        size_t k;
-        json_t *part;
-        json_array_foreach (c, k, part)
-            if (json_is_string (json_object_get (part, "text")))
-                return json_string_value (json_object_get (part, "text"));
-    }
-    return NULL;
 }
 
 /* Answers every resume entry; fills crun and from with where to go on. */
@@ -205,6 +190,70 @@ s_answer (app_t *app, http_req_t *req, json_t *messages, char *crun, uint64_t *f
     return NULL;
 }
 
+/* A stream that opens the AG-UI run and ends it at once with RUN_ERROR of
+ * code: what the client sent cannot start a run. */
+static http_res_t *
+s_refused (const char *thread, const char *run, const char *code, const char *why)
+{
+    json_t *started = json_pack ("{s:s, s:s, s:s}", "type", "RUN_STARTED", "threadId", thread,
+                                 "runId", run);
+    json_t *error = json_pack ("{s:s, s:s, s:s}", "type", "RUN_ERROR", "message", why,
+                               "code", code);
+    char *a = started ? agui_frame (started) : NULL, *b = error ? agui_frame (error) : NULL;
+    json_decref (started);
+    json_decref (error);
+    char *body = NULL;
+    http_res_t *res = NULL;
+    if (a && b && asprintf (&body, "%s%s", a, b) >= 0) {
+        res = http_res_bytes (200, "text/event-stream", body, strlen (body), true);
+        free (body);
+    }
+    free (a);
+    free (b);
+    if (res)
+        http_res_header (res, "Cache-Control", "no-store");
+    return res;
+}
+
+/* Starts a Caisson run for in's task on thread, with the client's tools,
+ * context, state and the history the stored thread lacks (agui_input.h).
+ * NULL with crun filled, or the response to give instead. */
+static http_res_t *
+s_start (app_t *app, http_req_t *req, json_t *in, const char *task, const char *thread,
+         const char *run, char *crun)
+{
+    char code[32], why[512];
+    if (agui_input_check (in, code, sizeof code, why, sizeof why))
+        return s_refused (thread, run, code, why);
+    /* the stored thread, when there is history to compare with it */
+    json_t *convo = NULL;
+    http_res_t *err = NULL;
+    if (json_array_size (json_object_get (in, "messages")) > 1) {
+        json_t *body = json_pack ("{s:s}", "threadId", thread);
+        err = app_call_json (app, req, "event-log", PROTO_thread_get, body, 10000, &convo);
+        json_decref (body);
+    }
+    if (err && http_res_status (err) != 404)
+        return err;
+    /* not_found: a new thread, or another user's, which run.start refuses */
+    http_res_destroy (&err);
+    json_t *extra = json_object ();
+    json_t *tools = json_object_get (in, "tools"), *context = json_object_get (in, "context");
+    json_t *state = json_object_get (in, "state");
+    if (json_array_size (tools))
+        json_object_set (extra, "clientTools", tools);
+    if (json_array_size (context))
+        json_object_set (extra, "context", context);
+    if (state && !json_is_null (state))
+        json_object_set (extra, "state", state);
+    json_object_set_new (extra, "clientHistory",
+                         agui_input_history (in, json_object_get (convo, "runs")));
+    json_decref (convo);
+    err = api_run_start (app, req, task, thread, extra, crun);
+    json_decref (extra);
+    return err;
+}
+
 /* True when messages end with a tool message: the client answers. */
 static bool
 ends_with_tool (json_t *messages)
@@ -238,8 +287,8 @@ api_agui (app_t *app, http_req_t *req)
     else if (ends_with_tool (messages))
         err = s_answer (app, req, messages, crun, &from);
     else {
-        const char *task = last_user_text (messages);
-        err = task ? api_run_start (app, req, task, thread, tools, crun)
+        const char *task = agui_input_task (messages);
+        err = task ? s_start (app, req, in, task, thread, run, crun)
                    : http_res_error (400, "bad_request", "no user message to act on");
     }
     if (err) {

@@ -429,14 +429,13 @@ api_runs_events (app_t *app, http_req_t *req)
 
 http_res_t *
 api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread,
-               json_t *tools, char *run_id)
+               const json_t *extra, char *run_id)
 {
     json_t *body = json_pack ("{s:s}", "task", task), *rep;
     if (thread)
         json_object_set_new (body, "threadId",
                              json_string (thread));
-    if (json_array_size (tools))
-        json_object_set (body, "clientTools", tools);
+    json_object_update (body, (json_t *) extra);
     char service[160];
     start_service (app, req, thread, service, sizeof service);
     http_res_t *err = app_call_json (app, req, service, PROTO_run_start, body, 30000, &rep);

@@ -8,6 +8,9 @@
 #include "runroute.h"
 #include "sandbox_id.h"
 
+#include <ctype.h>
+#include <czmq.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,10 +273,84 @@ s_proc (app_t *app, http_req_t *req, proto_type_t type)
     return s_forward (app, req, type, body, timeout_ms);
 }
 
+/* Query parameter name as a number from 0 to max into *v (0 when
+ * absent); -1 when it is something else. */
+static int
+query_u64 (http_req_t *req, const char *name, uint64_t max, uint64_t *v)
+{
+    const char *s = http_query (req, name);
+    char *end;
+    *v = 0;
+    if (!s)
+        return 0;
+    errno = 0;
+    unsigned long long n = strtoull (s, &end, 10);
+    if (!isdigit ((unsigned char) *s) || *end || errno || n > max)
+        return -1;
+    *v = n;
+    return 0;
+}
+
+/* The part of doc's stream key from byte offset since (clamped, moved on
+ * to a character's start), set in place; returns the stream's length. */
+static json_int_t
+s_slice (json_t *doc, const char *key, uint64_t since)
+{
+    const char *s = json_string_value (json_object_get (doc, key));
+    size_t n = s ? strlen (s) : 0, at = since < n ? (size_t) since : n;
+    while (at < n && ((unsigned char) s[at] & 0xC0) == 0x80)
+        at++;
+    json_t *part = json_stringn (s ? s + at : "", n - at);
+    json_object_set_new (doc, key, part ? part : json_string (""));
+    return (json_int_t) n;
+}
+
+/* GET .../output[?since=&stderrSince=&wait=]: the output so far; with an
+ * offset (the last answer's offset, stderrOffset) only what came after
+ * it, and with wait (up to 25 s) once there is some or the process ended.
+ * The sandbox keeps each stream's head, so offsets stay valid. */
 http_res_t *
 api_sandboxes_proc_output (app_t *app, http_req_t *req)
 {
-    return s_proc (app, req, PROTO_sandbox_exec_output);
+    uint64_t since, esince, wait;
+    if (query_u64 (req, "since", INT64_MAX, &since)
+        || query_u64 (req, "stderrSince", INT64_MAX, &esince) || query_u64 (req, "wait", 25, &wait))
+        return http_res_error (400, "bad_request", "since and stderrSince are byte offsets, "
+                               "wait is 0 to 25 seconds");
+    if (!http_query (req, "since") && !http_query (req, "stderrSince") && !wait)
+        return s_proc (app, req, PROTO_sandbox_exec_output);
+    const char *pid = req->params[1];
+    char *end, service[160];
+    unsigned long long n = strtoull (pid, &end, 10);
+    if (!*pid || *end || *pid == '-' || n == 0)
+        return http_res_error (400, "bad_request", "'%s' is not a process id", pid);
+    http_res_t *err = s_owned (app, req, service, sizeof service, NULL);
+    if (err)
+        return err;
+    int64_t until = zclock_mono () + (int64_t) wait * 1000;
+    proto_msg_t *rep = NULL;
+    for (;;) {
+        proto_msg_t *msg = app_msg (req, PROTO_sandbox_exec_output);
+        if (msg) {
+            proto_set_str (&msg->body.sandbox_exec_output.sandbox_id, req->params[0]);
+            msg->body.sandbox_exec_output.pid = n;
+        }
+        if ((err = app_call (app, service, msg, TIMEOUT_MS, &rep)))
+            return err;
+        const proto_sandbox_exec_result_t *r = &rep->body.sandbox_exec_result;
+        if (!r->running || (r->stdout && strlen (r->stdout) > since)
+            || (r->stderr && strlen (r->stderr) > esince) || zclock_mono () >= until)
+            break;
+        proto_msg_destroy (&rep);
+        zclock_sleep (200);
+    }
+    json_t *doc = pjson_from_body (rep);
+    proto_msg_destroy (&rep);
+    if (!doc)
+        return http_res_error (502, "bad_reply", "the reply did not convert to JSON");
+    json_object_set_new (doc, "offset", json_integer (s_slice (doc, "stdout", since)));
+    json_object_set_new (doc, "stderrOffset", json_integer (s_slice (doc, "stderr", esince)));
+    return http_res_json (200, doc);
 }
 
 http_res_t *

@@ -17,6 +17,19 @@ const [base, token, task, frontendTask] = process.argv.slice(2);
 const problems = [];
 const fail = (m) => { problems.push(m); };
 
+// Each model turn is a text message of its own: a run that completes ends
+// with the last turn's message, whose text is exactly the answer (a later
+// turn's text used to land in the previous turn's message).
+function lastMessageIsAnswer(evs, what) {
+  const fin = evs.at(-1);
+  if (typeof fin.result !== "string") return;
+  const ids = [...new Set(evs.filter((e) => e.type === "TEXT_MESSAGE_START").map((e) => e.messageId))];
+  if (ids.length !== evs.filter((e) => e.type === "TEXT_MESSAGE_START").length) fail(`${what}: a message id opened twice`);
+  const last = ids.at(-1);
+  const text = evs.filter((e) => e.type === "TEXT_MESSAGE_CONTENT" && e.messageId === last).map((e) => e.delta).join("");
+  if (text !== fin.result) fail(`${what}: the last message is ${JSON.stringify(text)}, the answer ${JSON.stringify(fin.result)}`);
+}
+
 function noNulls(value, path) {
   if (value === null) fail(`null at ${path}`);
   else if (typeof value === "object")
@@ -54,6 +67,7 @@ try {
   if (fin2.type !== "RUN_FINISHED" || (fin2.outcome && fin2.outcome.type !== "success"))
     fail("the resumed run did not finish: " + types2.join(" "));
   if (!types2.includes("TOOL_CALL_RESULT")) fail("the resumed run has no TOOL_CALL_RESULT: " + types2.join(" "));
+  lastMessageIsAnswer(events, "the resumed run");
   console.log("agui: first run", types.length, "events; resumed run", types2.length, "events");
 
   const fe = new HttpAgent({ url: `${base}/agui`, headers: { Authorization: `Bearer ${token}` } });
@@ -87,6 +101,7 @@ try {
     fail("the answered run did not finish: " + types4.join(" "));
   else if (!String(fin4.result).includes("You chose blue"))
     fail("the answer does not use the client's result: " + JSON.stringify(fin4.result));
+  lastMessageIsAnswer(events, "the answered run");
   if (types4.includes("TOOL_CALL_START")) fail("the answered run streamed a tool call again: " + types4.join(" "));
   console.log("agui: front-end tool run", types3.length, "events; answered run", types4.length, "events");
 

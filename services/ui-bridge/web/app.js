@@ -115,6 +115,9 @@ function changeView(data) {
   if (Array.isArray(src.skipped) && src.skipped.length)
     box.append(el("div", { class: "event-note" }, "left out: " + src.skipped.join(", ")));
   if (typeof src.patch === "string" && src.patch) box.append(renderDiff(src.patch));
+  if (src.patchTruncated)
+    box.append(el("div", { class: "event-note" },
+      `patch cut at a line boundary: the whole patch is ${src.patchBytes ?? "?"} bytes`));
   return box;
 }
 
