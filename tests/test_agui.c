@@ -299,6 +299,42 @@ test_turns_own_messages (void **state)
     agui_destroy (&t);
 }
 
+/* The answered run of a front-end tool: a fresh stream from after the
+ * client call (api_agui subscribes before it hands the answer over, so
+ * no delta of the next turn goes by unseen), the client's result, the
+ * answer turn streamed in the cassette's 24-byte chunks, some before its
+ * stored step_started: one message, exactly the answer. (The e2e failure
+ * was a stream that missed the first chunk: its message was the rest.) */
+static void
+test_answered_run (void **state)
+{
+    (void) state;
+    const char *answer = "You chose blue. The CSS: `.new-button { background-color: blue; "
+                         "color: white; }`";
+    const char *chunks[] = { "You chose blue. The CSS:", " `.new-button { backgrou",
+                             "nd-color: blue; color: w", "hite; }`" };
+    for (int early = 0; early <= 4; early += 2) {
+        agui_t *t = agui_new ("th", "r10", "X");
+        json_t *out = json_array ();
+        agui_start (t, out);
+        json_t *result = json_pack ("{s:s}", "choice", "blue");
+        FEED (t, tool_result, 6, out, .toolCallId = "c1", .name = "confirmChoice", .ok = true,
+              .result = result, .durationMs = 9, .client = true);
+        json_decref (result);
+        for (int i = 0; i < early; i++)
+            FEED (t, text_delta, 0, out, .text = chunks[i], .step = 2);
+        STEP_STARTED (t, 2, 7, out);
+        for (int i = early; i < 4; i++)
+            FEED (t, text_delta, 0, out, .text = chunks[i], .step = 2);
+        FEED (t, text, 8, out, .text = answer);
+        FEED (t, step_finished, 9, out, .step = 2);
+        assert_true (FEED (t, complete, 10, out, .status = "completed", .answer = answer));
+        assert_string_equal (messages_of (out), answer);
+        json_decref (out);
+        agui_destroy (&t);
+    }
+}
+
 /* The field key of out's event of type, as a string; NULL when none. */
 static const char *
 field_of (json_t *out, const char *type, const char *key)
@@ -452,6 +488,7 @@ main (void)
         cmocka_unit_test (test_failed_and_cancelled),
         cmocka_unit_test (test_deltas_before_stored),
         cmocka_unit_test (test_turns_own_messages),
+        cmocka_unit_test (test_answered_run),
         cmocka_unit_test (test_client_conformance),
     };
     return support_run_group_tests (tests, NULL, NULL);

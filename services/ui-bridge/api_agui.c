@@ -262,6 +262,34 @@ ends_with_tool (json_t *messages)
     return !strcmp (json_string_value (json_object_get (last, "role")) ?: "", "tool");
 }
 
+/* The stream of the run a resume or an answer continues, from after the
+ * last event its ids name (as s_resume and s_answer find them; they
+ * refuse ids they cannot use), live before they act: the run goes on at
+ * once, and the deltas of its next turn are never stored, so a
+ * subscription made after would miss its first ones (the turn's message
+ * then lacked its start). NULL when no id parses. */
+static runstream_t *
+s_follow (app_t *app, http_req_t *req, json_t *resume, json_t *messages)
+{
+    bool answer = !json_array_size (resume);
+    json_t *list = answer ? messages : resume;
+    char run[129] = "", call[129];
+    uint64_t from = 0, seq;
+    for (size_t i = json_array_size (list); i > 0; i--) {
+        json_t *m = json_array_get (list, i - 1);
+        if (answer && strcmp (json_string_value (json_object_get (m, "role")) ?: "", "tool"))
+            break;
+        const char *id = json_string_value (json_object_get (m, answer ? "toolCallId"
+                                                                       : "interruptId"));
+        if (id && !agui_interrupt_parse (id, run, call, &seq) && seq + 1 > from)
+            from = seq + 1;
+    }
+    runstream_t *rs = from ? runstream_new (app, req, run, from) : NULL;
+    if (rs)
+        runstream_sync (rs);
+    return rs;
+}
+
 http_res_t *
 api_agui (app_t *app, http_req_t *req)
 {
@@ -282,6 +310,9 @@ api_agui (app_t *app, http_req_t *req)
     }
     char crun[129] = "";
     uint64_t from = 1;
+    runstream_t *rs = NULL;
+    if (json_array_size (resume) || ends_with_tool (messages))
+        rs = s_follow (app, req, resume, messages);
     if (json_array_size (resume))
         err = s_resume (app, req, resume, crun, &from);
     else if (ends_with_tool (messages))
@@ -292,11 +323,13 @@ api_agui (app_t *app, http_req_t *req)
                    : http_res_error (400, "bad_request", "no user message to act on");
     }
     if (err) {
+        runstream_destroy (&rs);
         json_decref (in);
         return err;
     }
     agstream_t *s = calloc (1, sizeof *s);
     if (!s) {
+        runstream_destroy (&rs);
         json_decref (in);
         return NULL;
     }
@@ -304,7 +337,7 @@ api_agui (app_t *app, http_req_t *req)
     s->heartbeat_ms = (int) cfg_u64 ("CAISSON_SSE_HEARTBEAT_MS");
     s->queue = json_array ();
     s->tr = agui_new (thread, run, crun);
-    s->rs = runstream_new (app, req, crun, from);
+    s->rs = rs ? rs : runstream_new (app, req, crun, from);
     json_decref (in);
     if (!s->tr || !s->rs || !s->queue) {
         s_free (s);

@@ -116,9 +116,11 @@ s_read (runstream_t *self, uint64_t limit, const char *sync)
 
 /* Waits until our subscription is seen to reach event-log: it publishes
  * `sync.<token>` after a read that asks for it. */
-static void
-s_sync (runstream_t *self)
+void
+runstream_sync (runstream_t *self)
 {
+    if (self->synced)
+        return;
     self->synced = true;
     char token[CID_SIZE], topic[64];
     cid_new (token);
@@ -157,8 +159,7 @@ s_next (runstream_t *self, int timeout_ms)
 {
     if (*self->error || atomic_load (&self->app->stopping))
         return NULL;
-    if (!self->synced)
-        s_sync (self);
+    runstream_sync (self);
     while (!self->history_done || self->at < json_array_size (self->page)) {
         if (self->at == json_array_size (self->page) && s_read (self, PAGE, NULL))
             return NULL;

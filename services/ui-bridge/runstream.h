@@ -23,6 +23,12 @@ typedef struct _runstream_t runstream_t;
 runstream_t *runstream_new (app_t *app, http_req_t *req, const char *run, uint64_t from);
 void runstream_destroy (runstream_t **self_p);
 
+/* Makes the subscription live now rather than at the first
+ * runstream_next: call it before acting on a run (an answer, a decision)
+ * so that no live delta of what the action starts goes by unseen; they
+ * are never stored, history cannot give them again. */
+void runstream_sync (runstream_t *self);
+
 /* The next event as {kind, data?, seq?, runSeq?} (a new object), waiting
  * at most timeout_ms; NULL on timeout, at shutdown, or after an error
  * (runstream_error says which), among them the revocation or expiry of
