@@ -354,6 +354,8 @@ run_size (size_t n, bool bus)
         snprintf (copy, sizeof copy, "%s", f.texts[src]);
         for (char *t = strtok_r (copy, " ", &save); t && nw < 64; t = strtok_r (NULL, " ", &save))
             w[nw++] = t;
+        if (!nw)
+            continue;           /* a text of no words makes no query */
         char query[128];
         a.words[0] = w[rnd () % (size_t) nw];
         a.words[1] = w[rnd () % (size_t) nw];

@@ -305,7 +305,7 @@ test_eventlog_slow (void **state)
     proto_msg_destroy (&rep);
     usleep (300000);            /* the automatic recall is answered; the model takes 1.5 s */
     assert_int_equal (kill (s_elog, SIGSTOP), 0);
-    usleep (3500000);
+    zclock_sleep (3500);
     assert_int_equal (kill (s_elog, SIGCONT), 0);
     char reason[512];
     const char *status = NULL;

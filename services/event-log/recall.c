@@ -411,7 +411,7 @@ recall_lex_rank (MDB_txn *txn, MDB_dbi dbi, const recall_user_t *u, const char *
             df += v.mv_size / sizeof (post_t);
         }
         total += df;
-        idf[t] = log (1 + (N - (double) df + 0.5) / ((double) df + 0.5));
+        idf[t] = log1p ((N - (double) df + 0.5) / ((double) df + 0.5));
     }
     first[terms] = nruns;
     size_t size = 16;

@@ -47,6 +47,7 @@ signature (const float *v, size_t dims, uint64_t sig[SIG_WORDS])
         for (size_t i = 0; i < dims; i += 64) {
             uint64_t signs = mix ((uint64_t) p << 32 | (i / 64));
             size_t end = dims - i < 64 ? dims - i : 64;
+            /* cppcheck-suppress knownConditionTrueFalse ; end is 1..64, not 0 */
             for (size_t j = 0; j < end; j++)
                 dot += (signs >> j & 1) ? v[i + j] : -v[i + j];
         }

@@ -96,7 +96,7 @@ delete_fn (MDB_txn *txn, void *arg)
     size_t i;
     json_t *run;
     uint8_t key[512];
-    int rc = 0;
+    int rc;
     json_array_foreach (d->runs, i, run) {
         json_t *rec = elog_run_load (txn, d->el, json_string_value (run));
         uint8_t rk[ELOG_RUN_KEY];
@@ -161,7 +161,7 @@ threads_delete (const proto_msg_t *req, void *arg)
     const char *thread = req->body.thread_delete.thread_id;
     del_t d = { el, req, thread, NULL, NULL, false, 0 };
     proto_msg_t *rep = NULL;
-    int dropped = 0;
+    int dropped;
     if (store_write (el->store, survey_fn, &d))
         rep = proto_error_new (req, PROTO_ERR_store_failed, "%s",
                                mdb_strerror (store_error (el->store)));

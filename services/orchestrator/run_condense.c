@@ -78,6 +78,7 @@ ask_summary (run_t *r, const condense_limits_t *lim, uint64_t fixed)
     r->summarising = upto;
     r->summary_fixed = fixed;
     r->phase = PHASE_MODEL;
+    /* cppcheck-suppress knownConditionTrueFalse ; room is what the token budget has left */
     int rc = r->host->model (r->arg, req, none, room < out ? room : out,
                              (uint64_t) run_deadline (r));
     json_decref (none);

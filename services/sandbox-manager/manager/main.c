@@ -148,7 +148,7 @@ restore (const char *id, json_t *rec, const char *forged, void *arg)
 /* Reconnects home's sandboxes to their inits, or starts again those whose
  * init is gone. */
 static void
-reconnect_all (sbx_mgr_t *m, sbx_home_t *home)
+reconnect_all (sbx_mgr_t *m, const sbx_home_t *home)
 {
     zlistx_t *keys = zhashx_keys (m->boxes);
     for (const char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
