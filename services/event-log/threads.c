@@ -10,6 +10,7 @@
 #include "cid.h"
 #include "clog.h"
 #include "evkind.h"
+#include "fence.h"
 #include "mpjson.h"
 
 #include <stdio.h>
@@ -238,10 +239,13 @@ store_error_of (const proto_msg_t *req, elog_t *el)
                             mdb_strerror (store_error (el->store)));
 }
 
-/* A title a person gave: not blank, no control characters. */
+/* A title a person gave: UTF-8 text (the stored record is JSON, which
+ * holds nothing else), not blank, no control characters. */
 static bool
 title_ok (const char *title)
 {
+    if (!fence_utf8_valid (title, strlen (title)))
+        return false;
     bool text = false;
     for (const unsigned char *p = (const unsigned char *) title; *p; p++) {
         if (*p < 0x20 || *p == 0x7f)
@@ -288,8 +292,8 @@ threads_create (const proto_msg_t *req, void *arg)
     elog_t *el = svc_state (arg);
     const char *title = req->body.thread_create.title;
     if (title && !title_ok (title))
-        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank or with control "
-                                "characters");
+        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank, not UTF-8 or "
+                                "with control characters");
     char id[CID_SIZE];
     cid_new (id);
     edit_t e = { el, req, id, title, NULL };
@@ -320,8 +324,8 @@ threads_rename (const proto_msg_t *req, void *arg)
     elog_t *el = svc_state (arg);
     const proto_thread_rename_t *b = &req->body.thread_rename;
     if (!title_ok (b->title))
-        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank or with control "
-                                "characters");
+        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank, not UTF-8 or "
+                                "with control characters");
     edit_t e = { el, req, b->thread_id, b->title, NULL };
     proto_msg_t *rep = store_write (el->store, rename_fn, &e) ? store_error_of (req, el)
                      : e.out ? info_of (req, e.out)

@@ -1,0 +1,158 @@
+/* test_redteam_memory: the red team's pass over "conversations and
+ * memory" (issue 14), on the whole stack with the scripted model. The
+ * attacker is another tenant speaking on the bus (bob, no operator flag)
+ * or a careless user whose task is not ASCII. Each test is an attack that
+ * succeeded on the merged work:
+ * - thread.create on the bus with a title that is not UTF-8: event-log
+ *   built no record for it (jansson refuses such strings) and stored a
+ *   NULL one: it crashed, and every tenant lost threads, memory, recall
+ *   and the event log with it;
+ * - thread.rename with such a title: silently kept the old title while
+ *   marking it a person's (the model's title could never replace it);
+ * - a task longer than the titler's excerpt whose cut falls inside a
+ *   multi-byte character: the titler's request lost the conversation (the
+ *   excerpt was not UTF-8, so its message was never built) and the model
+ *   titled an empty request (the scripted model's "About:"). */
+#include "support.h"
+#include "tenant_support.h"
+#include "ui_support.h"
+
+#include "bus_client.h"
+#include "mpjson.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WORDS "alpha beta gamma delta epsilon zeta etas "   /* 41 bytes: odd */
+
+static char s_long_task[4096];
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A message's JSON payload (new). */
+static json_t *
+any_json_of (const proto_bytes_t *b)
+{
+    char why[160];
+    return b->data ? mpjson_decode (b->data, b->size, 16, why, sizeof why) : NULL;
+}
+
+/* event-log still answers threads.list for user. */
+static void
+eventlog_alive (const char *user)
+{
+    proto_msg_t *rep = ask ("event-log", as (user, false, PROTO_threads_list), 5000);
+    assert_int_equal (rep->type, PROTO_threads_page);
+    proto_msg_destroy (&rep);
+}
+
+/* A thread of alice's, created with title over the bus; its id in id. */
+static void
+alice_thread (const char *title, char id[160])
+{
+    proto_msg_t *req = as ("alice", false, PROTO_thread_create);
+    proto_set_str (&req->body.thread_create.title, title);
+    proto_msg_t *rep = ask ("event-log", req, 5000);
+    assert_int_equal (rep->type, PROTO_thread_info);
+    json_t *t = any_json_of (&rep->body.thread_info.thread);
+    snprintf (id, 160, "%s", support_json_str (t, "thread"));
+    json_decref (t);
+    proto_msg_destroy (&rep);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void
+test_create_title_not_utf8 (void **state)
+{
+    (void) state;
+    proto_msg_t *req = as ("bob", false, PROTO_thread_create);
+    proto_set_str (&req->body.thread_create.title, "bad \xff\xfe title");
+    bus_client_set_timeout (ts_client, 5000, 0);
+    proto_msg_t *rep = bus_client_request (ts_client, "event-log", req);
+    proto_msg_destroy (&req);
+    if (!rep)
+        fail_msg ("event-log did not answer thread.create with a title that is not UTF-8");
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_value");
+    proto_msg_destroy (&rep);
+    eventlog_alive ("alice");
+}
+
+static void
+test_rename_title_not_utf8 (void **state)
+{
+    (void) state;
+    char id[160];
+    alice_thread ("groceries", id);
+    proto_msg_t *req = as ("alice", false, PROTO_thread_rename);
+    proto_set_str (&req->body.thread_rename.thread_id, id);
+    proto_set_str (&req->body.thread_rename.title, "half \xc3");
+    proto_msg_t *rep = ask ("event-log", req, 5000);
+    assert_int_equal (rep->type, PROTO_error);
+    assert_string_equal (rep->body.error.code, "bad_value");
+    proto_msg_destroy (&rep);
+}
+
+static void
+test_title_of_long_multibyte_task (void **state)
+{
+    (void) state;
+    char body[8192], path[256], thread[160] = "";
+    snprintf (body, sizeof body, "{\"task\":\"%s\"}", s_long_task);
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", ts_alice, body, &status);
+    assert_int_equal (status, 201);
+    snprintf (thread, sizeof thread, "%s", support_json_str (doc, "threadId") ?: "");
+    json_decref (doc);
+    assert_true (*thread);
+    snprintf (path, sizeof path, "/api/threads/%s", thread);
+    char title[256] = "";
+    for (int i = 0; i < 300; i++) {
+        doc = ui_json ("GET", path, ts_alice, NULL, &status);
+        json_t *t = json_object_get (doc, "thread");
+        if (!strcmp (support_json_str (t, "titleSource") ?: "", "model"))
+            snprintf (title, sizeof title, "%s", support_json_str (t, "title"));
+        json_decref (doc);
+        if (*title)
+            break;
+        usleep (100000);
+    }
+    assert_string_equal (title, "About: alpha beta gamma delta epsilon zeta");
+}
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static int
+setup (void **state)
+{
+    (void) state;
+    /* 41 ASCII bytes, then two-byte characters: byte 2000 (the titler's
+     * excerpt) falls inside one */
+    size_t n = (size_t) snprintf (s_long_task, sizeof s_long_task, "%s", WORDS);
+    while (n < 2100)
+        n += (size_t) snprintf (s_long_task + n, sizeof s_long_task - n, "\xc3\xa9");
+    tenant_stack_begin ("redteam-memory", false);
+    static const char *const tool_services[] = { "tool-runner", NULL };
+    tenant_stack_services (NULL, NULL, tool_services);
+    char path[1300];
+    snprintf (path, sizeof path, "%s/long.json", ts_replay_dir);
+    json_t *c = json_pack ("{s:s, s:[{s:s}]}", "task", s_long_task, "turns", "text", "Done.");
+    assert_int_equal (json_dump_file (c, path, 0), 0);
+    json_decref (c);
+    tenant_stack_model (support_free_port (), NULL);
+    return 0;
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_rename_title_not_utf8),
+        cmocka_unit_test (test_title_of_long_multibyte_task),
+        cmocka_unit_test (test_create_title_not_utf8),
+    };
+    return cmocka_run_group_tests (tests, setup, tenant_stack_down);
+}
