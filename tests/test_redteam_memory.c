@@ -16,7 +16,9 @@
  * - a recalled message whose text holds line breaks and lines shaped as
  *   the automatic recall's headers ("Result 2: thread ..., run ...",
  *   "[user, found] ...") passed, inside the fence, for another hit and
- *   for the person's own words (recalltool_render, in-process).
+ *   for the person's own words (recalltool_render, in-process);
+ * - a thread titled from its task kept the task's control characters
+ *   (ESC, BEL: terminal escapes in `caisson threads`).
  * Defence that held, kept as a test: a tool output shaped as transcript
  * turns never reaches the condensation's summary request (elided first). */
 #include "support.h"
@@ -226,6 +228,36 @@ test_tool_output_forges_no_turn_in_summary_request (void **state)
     json_decref (msgs);
 }
 
+/* A thread's title from its task (before the model names it): a task's
+ * control characters (ESC, BEL) went into it, and from there to the
+ * terminal of whoever lists the threads (`caisson threads`, an operator's
+ * `--user bob`): a title a person gives may hold none. */
+static void
+test_task_title_control_chars (void **state)
+{
+    (void) state;
+    long status;
+    json_t *doc = ui_json ("POST", "/api/runs", ts_bob,
+                           "{\"task\":\"\\u001b]0;owned\\u0007 list my files\\u001b[2J\"}",
+                           &status);
+    assert_int_equal (status, 201);
+    char path[256], title[256] = "";
+    snprintf (path, sizeof path, "/api/threads/%s", support_json_str (doc, "threadId") ?: "");
+    json_decref (doc);
+    for (int i = 0; i < 100 && !*title; i++) {
+        doc = ui_json ("GET", path, ts_bob, NULL, &status);
+        snprintf (title, sizeof title, "%s",
+                  support_json_str (json_object_get (doc, "thread"), "title") ?: "");
+        json_decref (doc);
+        if (!*title)
+            usleep (50000);
+    }
+    assert_non_null (strstr (title, "list my files"));
+    for (const unsigned char *p = (const unsigned char *) title; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            fail_msg ("title holds control character 0x%02x: '%s'", *p, title);
+}
+
 /* ---- fixture ------------------------------------------------------------ */
 
 static int
@@ -256,6 +288,7 @@ main (void)
         cmocka_unit_test (test_recalled_text_forges_no_hit),
         cmocka_unit_test (test_tool_output_forges_no_turn_in_summary_request),
         cmocka_unit_test (test_rename_title_not_utf8),
+        cmocka_unit_test (test_task_title_control_chars),
         cmocka_unit_test (test_title_of_long_multibyte_task),
         cmocka_unit_test (test_create_title_not_utf8),
     };

@@ -109,7 +109,8 @@ thread_put (MDB_txn *txn, elog_t *el, const json_t *t, uint64_t was)
 
 /* The title a thread gets from its first task: the first line that is
  * not blank, trimmed, cut to TITLE_FROM_TASK bytes on a character
- * boundary. */
+ * boundary, its control characters as spaces (as a person's title holds
+ * none: a title reaches terminals). */
 static json_t *
 title_of_task (const char *task)
 {
@@ -123,7 +124,10 @@ title_of_task (const char *task)
         while (n && ((unsigned char) task[n] & 0xC0) == 0x80)
             n--;
     }
-    return json_stringn (task, n);
+    char title[TITLE_FROM_TASK + 1];
+    for (size_t i = 0; i < n; i++)
+        title[i] = (unsigned char) task[i] < 0x20 || task[i] == 0x7f ? ' ' : task[i];
+    return json_stringn (title, n);
 }
 
 /* The model's title (thread_titled's data) for t, unless a person named
