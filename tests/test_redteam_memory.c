@@ -294,6 +294,50 @@ test_deleted_thread_keeps_memory (void **state)
     proto_msg_destroy (&rep);
 }
 
+/* A tool result made to survive elision: a JSON object of thousands of
+ * id-like keys ("...Id", "url", "path"), each of which the elision note
+ * kept, so the note was as large as the result and the run could only
+ * fail for its context window. The note must stay small. */
+static void
+test_result_defeats_elision (void **state)
+{
+    (void) state;
+    json_t *big = json_object ();
+    for (int i = 0; i < 4000; i++) {
+        char key[32];
+        snprintf (key, sizeof key, "k%dId", i);
+        json_object_set_new (big, key, json_string ("0123456789abcdef0123456789abcdef"));
+    }
+    char *text = json_dumps (big, JSON_COMPACT);
+    json_decref (big);
+    json_t *msgs = json_pack ("[{s:s, s:s}]", "role", "user", "content", "fix the build");
+    for (int i = 0; i < 6; i++) {
+        char id[32];
+        snprintf (id, sizeof id, "call_%d", i);
+        json_array_append_new (msgs, json_pack ("{s:s, s:s, s:[{s:s, s:s, s:{s:s}}]}", "role",
+                                                "assistant", "content", "working", "tool_calls",
+                                                "id", id, "name", "fetch", "args", "url", "x"));
+        json_array_append_new (msgs, json_pack ("{s:s, s:s, s:s, s:s}", "role", "tool",
+                                                "tool_call_id", id, "name", "fetch",
+                                                "content", i < 4 ? text : "ok"));
+    }
+    free (text);
+    json_t *st = json_object (), *steps = json_array ();
+    condense_limits_t lim;
+    condense_limits (&lim, 32000, 0.75, 2, 4096);
+    uint64_t total = 0;
+    condense_plan (st, msgs, 0, 200, &lim, steps, &total);
+    json_t *view = condense_view (msgs, 0, st);
+    const char *note = json_string_value (json_object_get (json_array_get (view, 2), "content"));
+    assert_non_null (strstr (note, "elided"));
+    if (strlen (note) > 4096)
+        fail_msg ("the elision note of a result is %zu bytes", strlen (note));
+    json_decref (view);
+    json_decref (steps);
+    json_decref (st);
+    json_decref (msgs);
+}
+
 /* ---- fixture ------------------------------------------------------------ */
 
 static int
@@ -322,6 +366,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_recalled_text_forges_no_hit),
+        cmocka_unit_test (test_result_defeats_elision),
         cmocka_unit_test (test_tool_output_forges_no_turn_in_summary_request),
         cmocka_unit_test (test_rename_title_not_utf8),
         cmocka_unit_test (test_task_title_control_chars),
