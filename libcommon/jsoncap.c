@@ -9,7 +9,6 @@
 /* Each round encodes and walks the whole value; a value of many equal
  * parts (one cut per round) would cost MAX_ROUNDS times its size. Past
  * this many bytes encoded in all, it gets the short message instead. */
-#define WORK_MAX ((size_t) 128 << 20)
 #define KEEP_MIN 32             /* a cut string keeps at least this much */
 
 static size_t
@@ -69,7 +68,15 @@ cut_string (json_t *s, size_t over)
 json_t *
 jsoncap_fit (json_t *v, size_t max)
 {
-    size_t orig = encoded (v), size;
+    return jsoncap_fit_counted (v, max, NULL);
+}
+
+json_t *
+jsoncap_fit_counted (json_t *v, size_t max, size_t *work_out)
+{
+    size_t orig = encoded (v), size, work = 0;
+    if (work_out)
+        *work_out = orig;
     if (orig <= max)
         return json_incref (v);
     json_t *copy = json_deep_copy (v);
@@ -79,9 +86,8 @@ jsoncap_fit (json_t *v, size_t max)
         return NULL;
     json_object_set_new (out, "truncated", json_true ());
     json_object_set_new (out, "originalBytes", json_integer ((json_int_t) orig));
-    size_t work = 0;
     for (int round = 0; round < MAX_ROUNDS && (size = encoded (out)) > max
-                        && (work += size) <= WORK_MAX; round++) {
+                        && (work += size) <= JSONCAP_WORK_MAX; round++) {
         json_t *s = NULL, *a = NULL;
         largest (out, &s, &a);
         if (s && !cut_string (s, size - max))
@@ -94,6 +100,8 @@ jsoncap_fit (json_t *v, size_t max)
         }
         break;
     }
+    if (work_out)
+        *work_out = orig + work;
     if (encoded (out) > max) {
         json_decref (out);
         out = json_pack ("{s:b, s:I, s:s}", "truncated", 1, "originalBytes", (json_int_t) orig,

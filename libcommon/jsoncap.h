@@ -18,5 +18,12 @@
  * wrapped as {truncated: true, originalBytes, result: <cut copy>}. If no
  * cut is enough, {truncated: true, originalBytes, message}. */
 json_t *jsoncap_fit (json_t *v, size_t max);
+/* The same, writing into *work (when not NULL) the bytes it encoded on the
+ * way: its work, which stays within JSONCAP_WORK_MAX plus one encoding of
+ * the value however the value is shaped. */
+json_t *jsoncap_fit_counted (json_t *v, size_t max, size_t *work);
+
+/* How many bytes of encoding the cutting rounds may take in all. */
+#define JSONCAP_WORK_MAX ((size_t) 128 << 20)
 
 #endif

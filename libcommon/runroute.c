@@ -78,3 +78,45 @@ runroute_service (bus_client_t *client, const char *run, char *service, size_t l
     proto_msg_destroy (&rep);
     return rc;
 }
+
+int
+runroute_thread_of (const json_t *thread, const json_t *instances, char *service, size_t len)
+{
+    char holder[160];
+    snprintf (service, len, "orchestrator");
+    if (runroute_of_record (thread, holder, sizeof holder))
+        return -1;
+    size_t i;
+    json_t *s;
+    json_array_foreach (instances, i, s)
+        if (!strcmp (json_string_value (s) ?: "", holder)) {
+            snprintf (service, len, "%s", holder);
+            return 0;
+        }
+    return -1;
+}
+
+int
+runroute_thread (bus_client_t *client, const proto_msg_t *cause, const char *thread,
+                 char *service, size_t len)
+{
+    snprintf (service, len, "orchestrator");
+    if (!thread || !*thread)
+        return -1;
+    proto_msg_t *req = proto_msg_new (PROTO_thread_get, cause);
+    proto_set_str (&req->body.thread_get.thread_id, thread);
+    req->body.thread_get.head = true;
+    proto_msg_t *rep = bus_client_request (client, "event-log", req);
+    proto_msg_destroy (&req);
+    json_t *t = rep && rep->type == PROTO_thread_convo
+              ? mpjson_get (&rep->body.thread_convo.thread, 8) : NULL;
+    proto_msg_destroy (&rep);
+    int rc = -1;
+    if (json_object_get (t, "orchestrator")) {
+        json_t *live = runroute_instances (client, "orchestrator");
+        rc = runroute_thread_of (t, live, service, len);
+        json_decref (live);
+    }
+    json_decref (t);
+    return rc;
+}

@@ -23,6 +23,21 @@ int runroute_service (bus_client_t *client, const char *run, char *service, size
  * decoded to JSON); record may be NULL. */
 int runroute_of_record (const json_t *record, char *service, size_t len);
 
+/* The address for a run.start on thread: the orchestrator instance that
+ * holds its conversation (the thread record's `orchestrator`: the one
+ * that ran or adopted its last run) when the broker lists it now, else
+ * plain `orchestrator` (any instance; one without the conversation
+ * rebuilds it from event-log). thread.get (head only) is asked as
+ * cause's user (NULL: the client's), so another user's thread routes
+ * nowhere special. Returns 0 when routed to the holder, -1 otherwise. */
+int runroute_thread (bus_client_t *client, const proto_msg_t *cause, const char *thread,
+                     char *service, size_t len);
+
+/* The same from a thread record (may be NULL) and the instances listed
+ * now (runroute_instances's array). */
+int runroute_thread_of (const json_t *thread, const json_t *instances, char *service,
+                        size_t len);
+
 /* The address of the sandbox-manager that owns sandbox id (sandbox_id.h):
  * `sandbox-manager.<instance>`, or plain `sandbox-manager` when id is not
  * a sandbox id. Returns 0 when it names an instance, -1 otherwise. */

@@ -5,3 +5,5 @@
 caisson_test(test_eventlog test_eventlog.c eventlog_util.c)
 caisson_test(test_eventlog_crash test_eventlog_crash.c eventlog_util.c)
 caisson_test(test_eventlog_status test_eventlog_status.c eventlog_util.c)
+# Thread ownership, tombstones and retention at event-log (issue 14).
+caisson_test(test_thread_guard test_thread_guard.c eventlog_util.c)

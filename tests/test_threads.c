@@ -554,9 +554,13 @@ test_rename_and_delete (void **state)
     json_t *ids = list_ids (s_alice);
     assert_false (has_id (ids, thread));
     json_decref (ids);
-    /* the orchestrator dropped the conversation: the same id starts afresh */
-    start (s_alice, FOLLOWUP, thread, run, NULL);
-    json_decref (await_run (s_alice, run, "failed"));
+    /* the id is a tombstone now: a run naming it is refused, clearly */
+    char body[256];
+    snprintf (body, sizeof body, "{\"task\":\"%s\",\"threadId\":\"%s\"}", FOLLOWUP, thread);
+    assert_int_equal (http ("POST", "/api/runs", s_alice, body, &rep), 409);
+    assert_non_null (strstr (support_json_str (json_object_get (rep, "error"), "message") ?: "",
+                             "was deleted"));
+    json_decref (rep);
 }
 
 static void

@@ -47,6 +47,13 @@ target_link_libraries(test_threads PRIVATE PkgConfig::CURL)
 add_dependencies(test_threads caisson caisson-bus caisson-ui-bridge caisson-event-log
                  caisson-orchestrator caisson-llm-replay)
 set_tests_properties(test_threads PROPERTIES TIMEOUT 240)
+# Threads with two orchestrators: ownership at event-log, routing to the
+# instance holding a thread, rebuilt from event-log when it is gone.
+caisson_test(test_thread_route test_thread_route.c ui_support.c)
+target_link_libraries(test_thread_route PRIVATE PkgConfig::CURL)
+add_dependencies(test_thread_route caisson caisson-bus caisson-ui-bridge caisson-event-log
+                 caisson-orchestrator caisson-llm-replay)
+set_tests_properties(test_thread_route PROPERTIES TIMEOUT 240)
 # Working memory through the bus, HTTP, the CLI and runs on the scripted
 # model; the fence against hostile memory text (test_memory).
 caisson_test(test_memory test_memory.c ui_support.c)

@@ -275,7 +275,10 @@ run (bus_client_t *c, const opts_t *o)
     proto_set_str (&req->body.run_start.task, o->task);
     proto_set_str (&req->body.run_start.model, o->model);
     proto_set_str (&req->body.run_start.thread_id, o->thread);
-    proto_msg_t *rep = bus_client_request (c, "orchestrator", req);
+    /* to the instance holding the thread's conversation, while it is up */
+    char service[160];
+    runroute_thread (c, NULL, o->thread, service, sizeof service);
+    proto_msg_t *rep = bus_client_request (c, service, req);
     proto_msg_destroy (&req);
     if (!tap || report_error (rep)) {
         proto_msg_destroy (&rep);

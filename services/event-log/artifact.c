@@ -357,7 +357,12 @@ retain_txn (MDB_txn *txn, void *arg)
         if ((rc = mdb_get (txn, store_dbi (r->el->store, DB_RUNS), &key, &val)))
             break;
         json_t *rec = json_loadb (val.mv_data, val.mv_size, 0, NULL);
-        rc = artifact_drop_run (txn, r->el, doomed[i], rec);
+        char run[ELOG_RUN_KEY + 1];
+        snprintf (run, sizeof run, "%.*s", ELOG_RUN_KEY, (const char *) doomed[i]);
+        /* a thread whose last run goes goes too */
+        rc = threads_forget_run (txn, r->el, rec, run, (uint64_t) zclock_time () * 1000);
+        if (!rc)
+            rc = artifact_drop_run (txn, r->el, doomed[i], rec);
         json_decref (rec);
         r->gone++;
     }

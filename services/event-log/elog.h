@@ -107,8 +107,8 @@ int threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
  * `threads` mark in meta) into their threads, then sets the mark.
  * Returns 0 or -1. */
 int threads_backfill (elog_t *el);
-/* The stored thread record (new), or NULL; and its run ids in start
- * order (new array). */
+/* The stored thread record (new), or NULL (none, or a tombstone); and
+ * its run ids in start order (new array). */
 json_t *threads_load (MDB_txn *txn, elog_t *el, const char *thread);
 json_t *threads_runs (MDB_txn *txn, elog_t *el, const char *thread);
 /* The keys of `thread_act` (owner NUL be64 activity thread) and
@@ -116,6 +116,19 @@ json_t *threads_runs (MDB_txn *txn, elog_t *el, const char *thread);
  * written into out (at least 512 bytes); their lengths. */
 size_t threads_act_key (uint8_t *out, const char *user, uint64_t act, const char *thread);
 size_t threads_runs_key (uint8_t *out, const char *thread, const char *run);
+/* Whether env's run_started (its data) may start on the thread it names:
+ * 0, or an error code with why filled: not_found for another user's
+ * thread (an operator may), conflict for a deleted or deleting one. */
+int threads_admit (MDB_txn *txn, elog_t *el, const proto_msg_t *env, const proto_bytes_t *data,
+                   char *why, size_t len);
+/* Replaces thread's record by a tombstone {thread, user, deleted: ts}
+ * (out of its owner's list; threads_load no longer finds it, and
+ * threads_admit refuses runs naming it). */
+int threads_bury (MDB_txn *txn, elog_t *el, const char *thread, uint64_t ts);
+/* Retention deletes run (its record rec): it leaves its thread, and a
+ * thread left with no run is buried. */
+int threads_forget_run (MDB_txn *txn, elog_t *el, const json_t *rec, const char *run,
+                        uint64_t ts);
 proto_msg_t *threads_create (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_list (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_get (const proto_msg_t *req, void *arg);

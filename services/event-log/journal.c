@@ -32,7 +32,9 @@ typedef struct {
     proto_bytes_t data;
     uint64_t seq, run_seq;
     bool duplicate;
-    bool refused;               /* the run is another user's: not stored */
+    int refused;                /* not stored: the error code (the run or its thread is
+                                   another user's, or its thread is deleted) */
+    char why[200];
 } item_t;
 
 typedef struct {
@@ -337,10 +339,17 @@ write_batch (MDB_txn *txn, void *arg)
             return ENOMEM;
         /* a run that has events is its owner's: another user's event would
          * re-derive its record (a second run_started names a new owner) */
-        it->refused = (json_integer_value (json_object_get (rec, "events")) > 0
-                       && !elog_may_read (env, rec))
-                   || (evk_lookup (it->kind) == EVK_artifact
-                       && !artifact_claim_ok (txn, el, env, it));
+        bool refused = (json_integer_value (json_object_get (rec, "events")) > 0
+                        && !elog_may_read (env, rec))
+                    || (evk_lookup (it->kind) == EVK_artifact
+                        && !artifact_claim_ok (txn, el, env, it));
+        it->refused = refused ? PROTO_ERR_not_found : 0;
+        if (refused)
+            snprintf (it->why, sizeof it->why, "event.append: no run '%s'", run);
+        /* event-log alone says whose a thread is: a run on another's, or
+         * on a deleted one, never starts (the orchestrator drops it) */
+        if (!refused && evk_lookup (it->kind) == EVK_run_started)
+            it->refused = threads_admit (txn, el, env, &it->data, it->why, sizeof it->why);
         if (it->refused)
             continue;
         it->seq = ++last;
@@ -366,6 +375,9 @@ write_batch (MDB_txn *txn, void *arg)
             return rc;
     }
     for (size_t i = 0; i < self->nruns; i++) {
+        /* a run whose only events were refused has no record */
+        if (!json_integer_value (json_object_get (self->runs[i].rec, "events")))
+            continue;
         char *text = json_dumps (self->runs[i].rec, JSON_COMPACT);
         if (!text)
             return ENOMEM;
@@ -430,7 +442,7 @@ answer_all (journal_t *self, int code)
                                    code == MDB_MAP_FULL ? " (CAISSON_LMDB_MAX_MB reached)"
                                    : full ? " (the disk holding the event store is full)" : "");
         else if (it->refused)
-            rep = proto_error_new (req, PROTO_ERR_not_found, "event.append: no run '%s'", req->env.run);
+            rep = proto_error_new (req, (proto_ecode_t) it->refused, "%s", it->why);
         else {
             rep = proto_msg_new (PROTO_event_ack, req);
             if (rep) {

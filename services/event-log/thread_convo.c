@@ -96,7 +96,7 @@ convo_fn (MDB_txn *txn, void *arg)
     json_array_clear (c->runs);
     c->bytes = 0;
     c->truncated = false;
-    if (!c->t)
+    if (!c->t || c->req->body.thread_get.head)
         return 0;
     json_t *ids = threads_runs (txn, c->el, c->thread), *id;
     size_t i;

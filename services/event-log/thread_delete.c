@@ -1,15 +1,21 @@
 /* thread_delete: thread.delete. A thread goes with its runs: each run's
  * events, record and the artifacts no other run references (as retention
- * deletes a run), then the thread's own entries. Refused while one of its
- * runs is live; and first, every orchestrator instance registered with
- * the broker is told to drop the conversation it keeps for the model
- * (thread.drop): when one does not answer nothing is deleted, so a retry
- * finds everything as it was. */
+ * deletes a run), then the thread's own entries, leaving a tombstone (its
+ * id and owner) that refuses any later run naming it. Refused while one
+ * of its runs is live; the check and a `deleting` mark are one write
+ * transaction, so no run_started (the journal's writes) slips between the
+ * check and the delete: one stored before is seen live, one after is
+ * refused. Then every orchestrator instance registered with the broker is
+ * told to drop the conversation it keeps for the model (thread.drop):
+ * when one does not answer the mark is lifted and nothing is deleted, so
+ * a retry finds everything as it was. */
 #include "elog.h"
 #include "cfg.h"
 #include "clog.h"
 #include "runroute.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DROP_TIMEOUT_MS 2000
@@ -30,6 +36,23 @@ typedef struct {
     uint64_t gone;
 } del_t;
 
+/* Stores t (its activity unchanged), with or without the deleting mark. */
+static int
+mark (MDB_txn *txn, elog_t *el, json_t *t, bool deleting)
+{
+    if (deleting)
+        json_object_set_new (t, "deleting", json_true ());
+    else
+        json_object_del (t, "deleting");
+    const char *id = str_of (t, "thread");
+    char *text = json_dumps (t, JSON_COMPACT);
+    MDB_val k = { strlen (id), (void *) id }, v = { text ? strlen (text) : 0, text };
+    int rc = text ? mdb_put (txn, store_dbi (el->store, DB_THREADS), &k, &v, 0) : ENOMEM;
+    free (text);
+    return rc;
+}
+
+/* Finds the thread and its runs; marks it deleting unless one is live. */
 static int
 survey_fn (MDB_txn *txn, void *arg)
 {
@@ -37,6 +60,7 @@ survey_fn (MDB_txn *txn, void *arg)
     json_decref (d->t);
     json_decref (d->runs);
     d->runs = NULL;
+    d->live = false;
     d->t = threads_load (txn, d->el, d->thread);
     if (d->t && !elog_may_read (d->req, d->t))
         json_decref (d->t), d->t = NULL;
@@ -51,7 +75,17 @@ survey_fn (MDB_txn *txn, void *arg)
             d->live = true;
         json_decref (rec);
     }
-    return 0;
+    return d->live ? 0 : mark (txn, d->el, d->t, true);
+}
+
+static int
+unmark_fn (MDB_txn *txn, void *arg)
+{
+    del_t *d = arg;
+    json_t *t = threads_load (txn, d->el, d->thread);
+    int rc = t ? mark (txn, d->el, t, false) : 0;
+    json_decref (t);
+    return rc;
 }
 
 static int
@@ -78,17 +112,7 @@ delete_fn (MDB_txn *txn, void *arg)
             && rc != MDB_NOTFOUND)
             return rc;
     }
-    json_t *t = threads_load (txn, d->el, d->thread);
-    if (!t)
-        return 0;
-    uint64_t act = (uint64_t) json_integer_value (json_object_get (t, "lastActivity"));
-    MDB_val k = { threads_act_key (key, str_of (t, "user") ?: "", act, d->thread), key };
-    rc = mdb_del (txn, store_dbi (d->el->store, DB_THREAD_ACT), &k, NULL);
-    k = (MDB_val) { strlen (d->thread), (void *) d->thread };
-    if (!rc || rc == MDB_NOTFOUND)
-        rc = mdb_del (txn, store_dbi (d->el->store, DB_THREADS), &k, NULL);
-    json_decref (t);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return threads_bury (txn, d->el, d->thread, (uint64_t) zclock_time () * 1000);
 }
 
 /* Tells every orchestrator instance registered now to forget the
@@ -138,7 +162,7 @@ threads_delete (const proto_msg_t *req, void *arg)
     del_t d = { el, req, thread, NULL, NULL, false, 0 };
     proto_msg_t *rep = NULL;
     int dropped = 0;
-    if (store_read (el->store, survey_fn, &d))
+    if (store_write (el->store, survey_fn, &d))
         rep = proto_error_new (req, PROTO_ERR_store_failed, "%s",
                                mdb_strerror (store_error (el->store)));
     else if (!d.t)
@@ -146,10 +170,14 @@ threads_delete (const proto_msg_t *req, void *arg)
     else if (d.live)
         rep = proto_error_new (req, PROTO_ERR_busy, "thread %s has a run that has not ended: "
                                "cancel it or wait, then delete the thread", thread);
-    else if ((dropped = drop_everywhere (el, req, thread)) < 0)
+    else if ((dropped = drop_everywhere (el, req, thread)) < 0) {
+        if (store_write (el->store, unmark_fn, &d))
+            clog_error (req->env.corr, "thread %s: still marked deleting: %s", thread,
+                        mdb_strerror (store_error (el->store)));
         rep = proto_error_new (req, PROTO_ERR_unavailable, "thread %s: an orchestrator could "
                                "not drop its conversation; nothing was deleted, try again",
                                thread);
+    }
     else if (store_write (el->store, delete_fn, &d))
         rep = proto_error_new (req, PROTO_ERR_store_failed, "%s",
                                mdb_strerror (store_error (el->store)));

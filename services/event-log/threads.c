@@ -55,13 +55,23 @@ threads_runs_key (uint8_t *out, const char *thread, const char *run)
     return t + 1 + (run ? ELOG_RUN_KEY : 0);
 }
 
-json_t *
-threads_load (MDB_txn *txn, elog_t *el, const char *thread)
+/* The stored record of thread, tombstones included. */
+static json_t *
+load_any (MDB_txn *txn, elog_t *el, const char *thread)
 {
     MDB_val k = { strlen (thread), (void *) thread }, v;
     if (!*thread || mdb_get (txn, store_dbi (el->store, DB_THREADS), &k, &v))
         return NULL;
     return json_loadb (v.mv_data, v.mv_size, 0, NULL);
+}
+
+json_t *
+threads_load (MDB_txn *txn, elog_t *el, const char *thread)
+{
+    json_t *t = load_any (txn, el, thread);
+    if (t && json_object_get (t, "deleted"))
+        json_decref (t), t = NULL;
+    return t;
 }
 
 json_t *
@@ -151,16 +161,20 @@ threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
               const proto_bytes_t *data, uint64_t ts)
 {
     evk_kind_t k = evk_lookup (kind);
-    if (k != EVK_run_started && k != EVK_complete && k != EVK_failed && k != EVK_thread_titled)
+    if (k != EVK_run_started && k != EVK_complete && k != EVK_failed && k != EVK_thread_titled
+        && k != EVK_resumed)
         return 0;
     const char *thread = str_of (rec, "thread"), *run = str_of (rec, "run");
     const char *user = str_of (rec, "user") ?: "";
     if (!thread || !*thread || strlen (thread) > 128 || strlen (user) > 128 || !run)
         return 0;
-    json_t *t = threads_load (txn, el, thread);
+    json_t *t = load_any (txn, el, thread);
     uint64_t was = t ? u64_of (t, "lastActivity") : 0;
-    if (!t && k != EVK_run_started) /* its thread was deleted while it ran */
+    /* its thread was deleted while it ran (threads_admit refuses new ones) */
+    if ((!t && k != EVK_run_started) || json_object_get (t, "deleted")) {
+        json_decref (t);
         return 0;
+    }
     if (!t)
         t = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "thread", thread, "user", user,
                        "title", "", "titleSource", "", "created", (json_int_t) ts,
@@ -171,6 +185,16 @@ threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
         return 0;
     }
     int rc = 0;
+    bool last = !strcmp (str_of (t, "lastRun") ?: "", run);
+    /* the instance that holds the conversation now: clients route the
+     * thread's next run there (libcommon/runroute.h) */
+    if ((k == EVK_run_started || (k == EVK_resumed && last)) && str_of (rec, "orchestrator"))
+        json_object_set (t, "orchestrator", json_object_get (rec, "orchestrator"));
+    if (k == EVK_resumed) {
+        rc = thread_put (txn, el, t, was);
+        json_decref (t);
+        return rc;
+    }
     if (k == EVK_run_started) {
         json_object_set_new (t, "runs", json_integer ((json_int_t) u64_of (t, "runs") + 1));
         json_object_set_new (t, "lastRun", json_string (run));
@@ -191,6 +215,74 @@ threads_fold (MDB_txn *txn, elog_t *el, const json_t *rec, const char *kind,
     if (!rc)
         rc = thread_put (txn, el, t, was);
     json_decref (t);
+    return rc;
+}
+
+/* ---- who may run on a thread, and its end --------------------------------- */
+
+int
+threads_admit (MDB_txn *txn, elog_t *el, const proto_msg_t *env, const proto_bytes_t *data,
+               char *why, size_t len)
+{
+    char err[160];
+    json_t *d = data->data ? mpjson_decode (data->data, data->size, 32, err, sizeof err) : NULL;
+    const char *thread = str_of (d, "threadId");
+    json_t *t = thread ? load_any (txn, el, thread) : NULL;
+    int code = 0;
+    if (t && !elog_may_read (env, t)) {
+        /* as if it did not exist: its id tells bob nothing */
+        snprintf (why, len, "threadId: no thread '%.128s'", thread);
+        code = PROTO_ERR_not_found;
+    }
+    else if (t && (json_object_get (t, "deleted") || json_object_get (t, "deleting"))) {
+        snprintf (why, len, "thread '%.128s' was deleted: it takes no more runs; start a new "
+                  "thread", thread);
+        code = PROTO_ERR_conflict;
+    }
+    json_decref (t);
+    json_decref (d);
+    return code;
+}
+
+int
+threads_bury (MDB_txn *txn, elog_t *el, const char *thread, uint64_t ts)
+{
+    json_t *t = load_any (txn, el, thread);
+    if (!t || json_object_get (t, "deleted")) {
+        json_decref (t);
+        return 0;
+    }
+    uint8_t key[512];
+    const char *user = str_of (t, "user") ?: "";
+    MDB_val k = { threads_act_key (key, user, u64_of (t, "lastActivity"), thread), key };
+    int rc = mdb_del (txn, store_dbi (el->store, DB_THREAD_ACT), &k, NULL);
+    json_t *stone = json_pack ("{s:s, s:s, s:I}", "thread", thread, "user", user, "deleted",
+                               (json_int_t) ts);
+    char *text = json_dumps (stone, JSON_COMPACT);
+    k = (MDB_val) { strlen (thread), (void *) thread };
+    MDB_val v = { strlen (text), text };
+    if (!rc || rc == MDB_NOTFOUND)
+        rc = mdb_put (txn, store_dbi (el->store, DB_THREADS), &k, &v, 0);
+    free (text);
+    json_decref (stone);
+    json_decref (t);
+    return rc;
+}
+
+int
+threads_forget_run (MDB_txn *txn, elog_t *el, const json_t *rec, const char *run, uint64_t ts)
+{
+    const char *thread = str_of (rec, "thread");
+    if (!thread || !*thread || strlen (thread) > 128)
+        return 0;
+    uint8_t key[512];
+    MDB_val k = { threads_runs_key (key, thread, run), key };
+    int rc = mdb_del (txn, store_dbi (el->store, DB_THREAD_RUNS), &k, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    json_t *left = threads_runs (txn, el, thread);
+    rc = json_array_size (left) ? 0 : threads_bury (txn, el, thread, ts);
+    json_decref (left);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "prompt.h"
 #include "runhost.h"
 #include "runlease.h"
+#include "threadfetch.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -59,11 +60,31 @@ decode_map (const proto_bytes_t *f, const char *field, char *why, size_t whylen)
     return v;
 }
 
-/* A run.start waiting for its run_started to be stored. */
+/* A run.start waiting for its thread's conversation (when this instance
+ * has none of it) and then for its run_started to be stored. */
 typedef struct {
     orch_t *orch;
     bus_pending_t *pending;
+    char id[CID_SIZE];
+    char *task, *thread, *model;  /* the request's (a deferred one keeps no body) */
+    json_t *local;              /* the thread's conversation as this instance keeps it */
+    json_t *input;              /* the caller's context, state and history (client_input.h) */
+    json_t *effective, *client_tools;
+    run_budgets_t max;
 } starting_t;
+
+static void
+starting_free (starting_t *st)
+{
+    free (st->task);
+    free (st->thread);
+    free (st->model);
+    json_decref (st->local);
+    json_decref (st->input);
+    json_decref (st->effective);
+    json_decref (st->client_tools);
+    free (st);
+}
 
 /* run_started stored (code NULL): run.start is answered; or not: it is
  * refused with event-log's reason, e.g. store_full. */
@@ -72,7 +93,7 @@ on_started (run_t *r, const char *code, const char *why, void *arg)
 {
     starting_t *st = arg;
     if (!r) {                   /* the service is going away */
-        free (st);
+        starting_free (st);
         return;
     }
     bus_worker_t *worker = svc_worker (st->orch->svc);
@@ -80,6 +101,11 @@ on_started (run_t *r, const char *code, const char *why, void *arg)
     proto_msg_t *rep;
     if (!code) {
         clog_info (run_id (r), "run started: model %s, thread %s", run_model (r), run_thread (r));
+        /* event-log admitted it on the thread: this instance records the
+         * owner for its own check */
+        if (runstore_claim_thread (st->orch->store, run_thread (r), run_user (r), run_op (r)))
+            clog_error (run_id (r), "thread %s: its owner was not recorded here",
+                        run_thread (r));
         rep = proto_msg_new (PROTO_run_started, req);
         proto_set_str (&rep->body.run_started.run_id, run_id (r));
         proto_set_str (&rep->body.run_started.thread_id, run_thread (r));
@@ -96,7 +122,7 @@ on_started (run_t *r, const char *code, const char *why, void *arg)
                                "stored: %s", why);
     }
     bus_worker_answer (worker, &st->pending, rep);
-    free (st);
+    starting_free (st);
 }
 
 /* A decoded ANY field (new), NULL when absent, json_false () (why
@@ -165,6 +191,9 @@ start_choices (orch_t *self, const proto_msg_t *req, run_budgets_t *max, json_t 
     return effective;
 }
 
+static void start_run (starting_t *st, json_t *history);
+static threadfetch_fn on_history;
+
 static proto_msg_t *
 start (const proto_msg_t *req, void *arg)
 {
@@ -208,7 +237,7 @@ start (const proto_msg_t *req, void *arg)
     char id[CID_SIZE];
     cid_new (id);
     const char *thread = b->thread_id && *b->thread_id ? b->thread_id : id;
-    int claim = runstore_claim_thread (self->store, thread, req->env.user, req->env.op);
+    int claim = runstore_check_thread (self->store, thread, req->env.user, req->env.op);
     if (claim) {
         json_decref (effective);
         json_decref (client_tools);
@@ -217,45 +246,84 @@ start (const proto_msg_t *req, void *arg)
         return claim > 0 ? proto_error_new (req, PROTO_ERR_not_found, "thread_id: no thread %s",
                                             thread)
                          : proto_error_new (req, PROTO_ERR_store_failed, "thread_id: the "
-                                            "thread's owner could not be recorded");
+                                            "thread's owner could not be read");
     }
     /* answered once run_started is stored: a run event-log cannot keep
      * is refused, never acknowledged and then lost */
     starting_t *st = calloc (1, sizeof *st);
-    if (st)
+    if (st) {
+        st->effective = effective;
+        st->client_tools = client_tools;
+        st->input = input;
+        st->task = strdup (b->task);
+        st->thread = strdup (thread);
+        st->model = strdup (model);
+    }
+    if (st && st->task && st->thread && st->model)
         st->pending = bus_worker_defer (svc_worker (self->svc));
     if (!st || !st->pending) {
-        free (st);
-        json_decref (effective);
-        json_decref (client_tools);
-        json_decref (input);
+        if (st)
+            starting_free (st);
+        else {
+            json_decref (effective);
+            json_decref (client_tools);
+            json_decref (input);
+        }
         return NULL;
     }
     st->orch = self;
-    json_t *history = runstore_thread (self->store, thread);
-    run_spec_t spec = { id, thread, model, req->env.user, b->task, req->env.op, history,
+    snprintf (st->id, sizeof st->id, "%s", id);
+    st->max = max;
+    /* a thread whose last run was on another instance (one now gone):
+     * its conversation comes from event-log's record, not blank or stale;
+     * a store shared by every instance is never stale */
+    st->local = runstore_thread (self->store, thread);
+    bool held = json_array_size (st->local) > 0;
+    if (b->thread_id && *b->thread_id && (!held || self->lease)
+        && threadfetch_start (runhost_rpc (self->runs), req, thread,
+                              held ? svc_instance (self->svc) : NULL, on_history, st) == 0)
+        return BUS_DEFERRED;
+    start_run (st, NULL);
+    return BUS_DEFERRED;
+}
+
+/* Starts st's run on its thread's conversation so far (history, taken;
+ * NULL: the one this instance keeps). */
+static void
+start_run (starting_t *st, json_t *history)
+{
+    orch_t *self = st->orch;
+    if (!history)
+        history = json_incref (st->local);
+    const proto_msg_t *req = bus_pending_request (st->pending);
+    const char *model = st->model, *id = st->id, *thread = st->thread;
+    json_t *effective = st->effective, *client_tools = st->client_tools;
+    run_budgets_t max = st->max;
+    run_spec_t spec = { id, thread, model, req->env.user, st->task, req->env.op, history,
                         effective, client_tools, max, zclock_time (),
-                        json_is_object (input) ? input : NULL };
+                        json_is_object (st->input) ? st->input : NULL };
     json_t *budgets = json_pack ("{s:I, s:I, s:I, s:I}", "steps", (json_int_t) max.steps,
                                  "toolCalls", (json_int_t) max.tool_calls, "wallSeconds",
                                  (json_int_t) max.seconds, "tokens", (json_int_t) max.tokens);
-    json_t *data = EVK (run_started, .task = b->task, .user = req->env.user, .threadId = thread,
+    json_t *data = EVK (run_started, .task = st->task, .user = req->env.user, .threadId = thread,
                         .model = model, .orchestrator = svc_instance (self->svc),
                         .promptVersion = PROMPT_VERSION, .budgets = budgets,
                         .policy = effective);
     json_decref (budgets);
     int rc = runhost_start (self->runs, &spec, req->env.id, data, on_started, st);
     json_decref (history);
-    json_decref (effective);
-    json_decref (client_tools);
-    json_decref (input);
     if (rc) {
         bus_worker_answer (svc_worker (self->svc), &st->pending,
                            proto_error_new (req, PROTO_ERR_no_memory, "the run could not be "
                                             "made"));
-        free (st);
+        starting_free (st);
     }
-    return BUS_DEFERRED;
+}
+
+static void
+on_history (json_t *messages, void *arg)
+{
+    start_run (arg, messages);
 }
 
 /* run.info from a snapshot (a live run's or a stored one). */

@@ -828,6 +828,12 @@ runhost_live_of (runhost_t *self, const char *user)
     return n;
 }
 
+rpc_t *
+runhost_rpc (runhost_t *self)
+{
+    return self->rpc;
+}
+
 const json_t *
 runhost_catalogue (runhost_t *self)
 {

@@ -17,6 +17,7 @@
 
 #include "run.h"
 #include "runstore.h"
+#include "rpc.h"
 #include "svc.h"
 
 typedef struct _runhost_t runhost_t;
@@ -44,6 +45,8 @@ run_t *runhost_run (runhost_t *self, const char *id);
 json_t *runhost_snapshot (runhost_t *self, const run_t *run);
 /* How many runs of user's (NULL: "") are live, or starting. */
 size_t runhost_live_of (runhost_t *self, const char *user);
+/* The host's bus requests (borrowed), for requests of its service's own. */
+rpc_t *runhost_rpc (runhost_t *self);
 /* The tool catalogue, when loaded (borrowed), or NULL. */
 const json_t *runhost_catalogue (runhost_t *self);
 /* Resumes the store's unfinished runs that are this instance's and not in

@@ -163,7 +163,7 @@ runstore_load (runstore_t *self, const char *id)
 typedef struct {
     runstore_t *self;
     const char *thread, *user;
-    bool op;
+    bool op, record;
     int verdict;
 } claim_t;
 
@@ -191,6 +191,10 @@ claim_fn (MDB_txn *txn, void *arg)
     if (rc != MDB_NOTFOUND)
         return rc;
     c->verdict = 0;
+    /* an operator's run on a thread makes it no one's: event-log knows
+     * its owner (threads_admit), whose runs must not be refused here */
+    if (!c->record || c->op)
+        return 0;
     MDB_val owner = { strlen (c->user), (void *) c->user };
     return mdb_put (txn, store_dbi (s, DB_OWNERS), &k, &owner, 0);
 }
@@ -198,8 +202,17 @@ claim_fn (MDB_txn *txn, void *arg)
 int
 runstore_claim_thread (runstore_t *self, const char *thread, const char *user, bool op)
 {
-    claim_t c = { self, thread, user ? user : "", op, 0 };
+    claim_t c = { self, thread, user ? user : "", op, true, 0 };
     if (store_write (self->store, claim_fn, &c))
+        return -1;
+    return c.verdict;
+}
+
+int
+runstore_check_thread (runstore_t *self, const char *thread, const char *user, bool op)
+{
+    claim_t c = { self, thread, user ? user : "", op, false, 0 };
+    if (store_read (self->store, claim_fn, &c))
         return -1;
     return c.verdict;
 }

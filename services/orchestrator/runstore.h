@@ -39,12 +39,15 @@ json_t *runstore_load (runstore_t *self, const char *id);
  * store cannot be read. */
 zlist_t *runstore_live (runstore_t *self);
 
-/* Claims thread for user, or checks that it is theirs: a thread belongs
- * to whoever started its first run, recorded durably before that run
- * starts. Returns 0 when user (or an operator) may run in it, 1 when it is
- * another user's (or an older thread whose owner was never recorded), -1
- * when the store fails. */
+/* Claims thread for user, or checks that it is theirs: this instance's
+ * second check after event-log's (which owns the answer, threads_admit),
+ * recorded once event-log stored the run's run_started; an operator's
+ * run records no owner. Returns 0 when user (or an operator) may run in
+ * it, 1 when it is another user's (or an older thread whose owner was
+ * never recorded), -1 when the store fails. */
 int runstore_claim_thread (runstore_t *self, const char *thread, const char *user, bool op);
+/* The same verdict, recording nothing (before event-log was asked). */
+int runstore_check_thread (runstore_t *self, const char *thread, const char *user, bool op);
 /* The conversation of a thread so far (new array, maybe empty). */
 json_t *runstore_thread (runstore_t *self, const char *thread);
 /* Keeps messages as thread's conversation, the oldest exchanges dropped

@@ -19,6 +19,25 @@
 #include <string.h>
 
 #define TIMEOUT_MS 10000
+#define ROUTE_TIMEOUT_MS 3000
+
+/* Where run.start on thread (NULL: a new one) goes: the orchestrator
+ * that holds the thread's conversation, while it is there
+ * (runroute_thread), else any instance. */
+static void
+start_service (app_t *app, http_req_t *req, const char *thread, char *service, size_t len)
+{
+    snprintf (service, len, "orchestrator");
+    bus_client_t *client = thread && *thread ? buspool_take (app->bus) : NULL;
+    proto_msg_t *cause = client ? app_msg (req, PROTO_thread_get) : NULL;
+    if (cause) {
+        bus_client_set_timeout (client, ROUTE_TIMEOUT_MS, 1);
+        runroute_thread (client, cause, thread, service, len);
+    }
+    proto_msg_destroy (&cause);
+    if (client)
+        buspool_give (app->bus, client);
+}
 
 /* The run's record when the caller may see it; else the 404 to send. */
 http_res_t *
@@ -100,7 +119,10 @@ api_runs_start (app_t *app, http_req_t *req)
         return http_res_error (400, "bad_request", "field 'task' is required (a string)");
     }
     json_t *rep;
-    http_res_t *err = app_call_json (app, req, "orchestrator", PROTO_run_start, body, 30000, &rep);
+    char service[160];
+    start_service (app, req, json_string_value (json_object_get (body, "threadId")), service,
+                   sizeof service);
+    http_res_t *err = app_call_json (app, req, service, PROTO_run_start, body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
@@ -414,7 +436,9 @@ api_run_start (app_t *app, http_req_t *req, const char *task, const char *thread
         json_object_set_new (body, "threadId",
                              json_string (thread));
     json_object_update (body, (json_t *) extra);
-    http_res_t *err = app_call_json (app, req, "orchestrator", PROTO_run_start, body, 30000, &rep);
+    char service[160];
+    start_service (app, req, thread, service, sizeof service);
+    http_res_t *err = app_call_json (app, req, service, PROTO_run_start, body, 30000, &rep);
     json_decref (body);
     if (err)
         return err;
