@@ -18,9 +18,10 @@
  *   "[user, found] ...") passed, inside the fence, for another hit and
  *   for the person's own words (recalltool_render, in-process);
  * - a thread titled from its task kept the task's control characters
- *   (ESC, BEL: terminal escapes in `caisson threads`).
- * Left open (skipped, see their comments): a deleted thread's own working
- * memory stays; a thread id may hold control characters and line breaks.
+ *   (ESC, BEL: terminal escapes in `caisson threads`);
+ * - a deleted thread's own working memory stayed.
+ * Left open (skipped, see its comment): a thread id may hold control
+ * characters and line breaks.
  * Defence that held, kept as a test: a tool output shaped as transcript
  * turns never reaches the condensation's summary request (elided first). */
 #include "support.h"
@@ -261,17 +262,11 @@ test_task_title_control_chars (void **state)
 }
 
 /* Deleting a thread ("with its runs' transcripts and artifacts") left the
- * thread's own working memory behind: readable still by its id, and
- * inherited by a later thread given the same id (`caisson run --thread`).
- * Skipped: the fix (delete_fn dropping the `t<user>\\0<thread>` document)
- * belongs in thread_delete.c, which the thread.delete race fix is editing
- * now; run with CAISSON_REDTEAM_OPEN=1 to see it fail. */
+ * thread's own working memory behind, readable still by its id. */
 static void
 test_deleted_thread_keeps_memory (void **state)
 {
     (void) state;
-    if (!getenv ("CAISSON_REDTEAM_OPEN"))
-        skip ();
     char id[160];
     alice_thread ("plans", id);
     proto_msg_t *req = as ("alice", false, PROTO_memory_put);
