@@ -42,3 +42,12 @@ add_dependencies(test_adopt caisson caisson-bus caisson-event-log caisson-sandbo
                  caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
                  caisson-llm-replay)
 set_tests_properties(test_adopt PROPERTIES TIMEOUT 300)
+# The red team's pass over issue 14 (threads and memory): titles that are
+# not UTF-8 on the bus, a thread title from a long multi-byte task, forged
+# recall headers.
+caisson_test(test_redteam_memory test_redteam_memory.c tenant_support.c ui_support.c)
+target_link_libraries(test_redteam_memory PRIVATE PkgConfig::CURL orchrun)
+add_dependencies(test_redteam_memory caisson caisson-bus caisson-event-log
+                 caisson-sandbox-manager caisson-sandbox-init caisson-tool-runner
+                 caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
+set_tests_properties(test_redteam_memory PROPERTIES TIMEOUT 300)

@@ -92,6 +92,9 @@ proto_msg_t *recall_bus_search (const proto_msg_t *req, void *arg);
 proto_msg_t *recall_bus_vectors (const proto_msg_t *req, void *arg);
 proto_msg_t *memory_get (const proto_msg_t *req, void *arg);
 proto_msg_t *memory_put (const proto_msg_t *req, void *arg);
+/* Drops user's working memory of thread, in txn (its thread is deleted);
+ * 0 also when there was none. */
+int memory_forget_thread (MDB_txn *txn, elog_t *el, const char *user, const char *thread);
 
 /* Deletes one run (its stored key rk and record rec): its events, record
  * and the artifacts no other run references. */

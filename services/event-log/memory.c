@@ -36,6 +36,21 @@ typedef struct {
     char by[16];
 } doc_t;
 
+/* The document's key in key (KEY_MAX bytes), u<user> or
+ * t<user>\0<thread> (user names hold no NUL); its length. */
+static size_t
+doc_key (uint8_t *key, const char *user, const char *thread)
+{
+    size_t n = (size_t) snprintf ((char *) key, KEY_MAX, "%c%s", thread ? 't' : 'u', user);
+    n = n < KEY_MAX - 1 ? n : KEY_MAX - 2;
+    if (thread) {
+        key[n++] = '\0';
+        n += (size_t) snprintf ((char *) key + n, KEY_MAX - n, "%s", thread);
+        n = n < KEY_MAX ? n : KEY_MAX - 1;
+    }
+    return n;
+}
+
 /* Fills d's owner and key from the request; -1 (an error reply in *rep)
  * when a non-operator names another user. */
 static int
@@ -53,15 +68,17 @@ doc_init (doc_t *d, elog_t *el, const proto_msg_t *req, const char *user, const 
                                 proto_type_name (req->type), d->user);
         return -1;
     }
-    /* u<user> or t<user>\0<thread>: user names hold no NUL */
-    d->keylen = (size_t) snprintf ((char *) d->key, sizeof d->key, "%c%s", d->thread ? 't' : 'u',
-                                   d->user);
-    if (d->thread) {
-        d->key[d->keylen++] = '\0';
-        d->keylen += (size_t) snprintf ((char *) d->key + d->keylen, sizeof d->key - d->keylen,
-                                        "%s", d->thread);
-    }
+    d->keylen = doc_key (d->key, d->user, d->thread);
     return 0;
+}
+
+int
+memory_forget_thread (MDB_txn *txn, elog_t *el, const char *user, const char *thread)
+{
+    uint8_t key[KEY_MAX];
+    MDB_val k = { doc_key (key, user, thread), key };
+    int rc = mdb_del (txn, store_dbi (el->store, DB_MEMORY), &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Reads the stored document into d (an empty one, version 0, when none). */

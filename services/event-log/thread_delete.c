@@ -112,6 +112,9 @@ delete_fn (MDB_txn *txn, void *arg)
             && rc != MDB_NOTFOUND)
             return rc;
     }
+    /* the thread's own working memory goes with its conversation */
+    if ((rc = memory_forget_thread (txn, d->el, str_of (d->t, "user") ?: "", d->thread)))
+        return rc;
     return threads_bury (txn, d->el, d->thread, (uint64_t) zclock_time () * 1000);
 }
 

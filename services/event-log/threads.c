@@ -10,6 +10,7 @@
 #include "cid.h"
 #include "clog.h"
 #include "evkind.h"
+#include "fence.h"
 #include "mpjson.h"
 
 #include <stdio.h>
@@ -118,7 +119,8 @@ thread_put (MDB_txn *txn, elog_t *el, const json_t *t, uint64_t was)
 
 /* The title a thread gets from its first task: the first line that is
  * not blank, trimmed, cut to TITLE_FROM_TASK bytes on a character
- * boundary. */
+ * boundary, its control characters as spaces (as a person's title holds
+ * none: a title reaches terminals). */
 static json_t *
 title_of_task (const char *task)
 {
@@ -132,7 +134,10 @@ title_of_task (const char *task)
         while (n && ((unsigned char) task[n] & 0xC0) == 0x80)
             n--;
     }
-    return json_stringn (task, n);
+    char title[TITLE_FROM_TASK + 1];
+    for (size_t i = 0; i < n; i++)
+        title[i] = (unsigned char) task[i] < 0x20 || task[i] == 0x7f ? ' ' : task[i];
+    return json_stringn (title, n);
 }
 
 /* The model's title (thread_titled's data) for t, unless a person named
@@ -330,10 +335,13 @@ store_error_of (const proto_msg_t *req, elog_t *el)
                             mdb_strerror (store_error (el->store)));
 }
 
-/* A title a person gave: not blank, no control characters. */
+/* A title a person gave: UTF-8 text (the stored record is JSON, which
+ * holds nothing else), not blank, no control characters. */
 static bool
 title_ok (const char *title)
 {
+    if (!fence_utf8_valid (title, strlen (title)))
+        return false;
     bool text = false;
     for (const unsigned char *p = (const unsigned char *) title; *p; p++) {
         if (*p < 0x20 || *p == 0x7f)
@@ -380,8 +388,8 @@ threads_create (const proto_msg_t *req, void *arg)
     elog_t *el = svc_state (arg);
     const char *title = req->body.thread_create.title;
     if (title && !title_ok (title))
-        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank or with control "
-                                "characters");
+        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank, not UTF-8 or "
+                                "with control characters");
     char id[CID_SIZE];
     cid_new (id);
     edit_t e = { el, req, id, title, NULL };
@@ -412,8 +420,8 @@ threads_rename (const proto_msg_t *req, void *arg)
     elog_t *el = svc_state (arg);
     const proto_thread_rename_t *b = &req->body.thread_rename;
     if (!title_ok (b->title))
-        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank or with control "
-                                "characters");
+        return proto_error_new (req, PROTO_ERR_bad_value, "title: blank, not UTF-8 or "
+                                "with control characters");
     edit_t e = { el, req, b->thread_id, b->title, NULL };
     proto_msg_t *rep = store_write (el->store, rename_fn, &e) ? store_error_of (req, el)
                      : e.out ? info_of (req, e.out)

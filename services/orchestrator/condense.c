@@ -13,6 +13,8 @@
 #define CALL_OVERHEAD 16        /* of a tool call's (type, function, arguments as text) */
 #define TOOL_OVERHEAD 12        /* of a tool schema's */
 #define ID_MAX 256              /* longest id-like value an elision note keeps */
+#define NOTE_IDS_MAX 16         /* most id-like values it keeps */
+#define NOTE_KEY_MAX 64         /* longest name of one it keeps */
 
 static const char *
 str_of (const json_t *j, const char *key)
@@ -92,16 +94,28 @@ elision_note (const json_t *m)
                               "in the run's tool_result event for this toolCallId");
     const char *key;
     json_t *v;
+    /* a few ids, with short names: a result of thousands of them (its
+     * keys are the tool's, or whoever fed the tool) would keep it whole */
+    size_t ids = 0, left = 0;
     json_object_foreach (json_is_object (res) ? res : NULL, key, v) {
         size_t kl = strlen (key);
         bool id = strcmp (key, "id") == 0 || (kl > 2 && strcmp (key + kl - 2, "Id") == 0)
                || !strcmp (key, "url") || !strcmp (key, "path") || !strcmp (key, "hash")
                || !strncmp (key, "artifact", 8);
         bool outcome = !strcmp (key, "success") || !strcmp (key, "exitCode");
-        if ((id && json_is_string (v) && json_string_length (v) <= ID_MAX)
-            || (outcome && !json_is_object (v) && !json_is_array (v)))
+        if (outcome && !json_is_object (v) && !json_is_array (v))
             json_object_set (note, key, v);
+        else if (id && json_is_string (v) && json_string_length (v) <= ID_MAX) {
+            if (ids < NOTE_IDS_MAX && kl <= NOTE_KEY_MAX) {
+                json_object_set (note, key, v);
+                ids++;
+            }
+            else
+                left++;
+        }
     }
+    if (left)
+        json_object_set_new (note, "idsLeftOut", json_integer ((json_int_t) left));
     json_decref (res);
     char *text = json_dumps (note, JSON_COMPACT);
     json_decref (note);

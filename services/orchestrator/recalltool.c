@@ -167,6 +167,28 @@ recalltool_refs (const json_t *hits)
     return refs;
 }
 
+/* text, each line after its first indented by two spaces, so a message
+ * cannot start a line that passes for a header of render's (another hit,
+ * another role). The line breaks are the fence's: LF, CR, CRLF, NEL and
+ * U+2028/U+2029. */
+static void
+put_text (FILE *f, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        size_t brk = *p == '\r' && p[1] == '\n' ? 2 : *p == '\n' || *p == '\r' ? 1
+                   : !strncmp (p, "\xc2\x85", 2) ? 2
+                   : !strncmp (p, "\xe2\x80\xa8", 3) || !strncmp (p, "\xe2\x80\xa9", 3) ? 3 : 0;
+        if (brk) {
+            fwrite (p, 1, brk, f);
+            fputs ("  ", f);
+            p += brk - 1;
+        }
+        else
+            fputc (*p, f);
+    }
+    fputc ('\n', f);
+}
+
 char *
 recalltool_render (const json_t *hits)
 {
@@ -183,13 +205,15 @@ recalltool_render (const json_t *hits)
                  str_of (h, "thread"), str_of (h, "run"),
                  iso_time (json_object_get (h, "ts"), when, sizeof when));
         json_t *window = json_object_get (h, "window");
-        if (!json_array_size (window))
-            fprintf (f, "[%s, found] %s\n", str_of (h, "role"), str_of (h, "text"));
+        if (!json_array_size (window)) {
+            fprintf (f, "[%s, found] ", str_of (h, "role"));
+            put_text (f, str_of (h, "text"));
+        }
         json_array_foreach (window, j, w) {
             bool hit = json_is_true (json_object_get (w, "hit"));
-            fprintf (f, "[%s%s, %s] %s\n", str_of (w, "role"), hit ? ", found" : "",
-                     iso_time (json_object_get (w, "ts"), when, sizeof when),
-                     str_of (hit ? h : w, "text"));
+            fprintf (f, "[%s%s, %s] ", str_of (w, "role"), hit ? ", found" : "",
+                     iso_time (json_object_get (w, "ts"), when, sizeof when));
+            put_text (f, str_of (hit ? h : w, "text"));
         }
     }
     if (fclose (f))

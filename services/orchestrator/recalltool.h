@@ -51,7 +51,8 @@ json_t *recalltool_refs (const json_t *hits);
 
 /* The data the automatic top-k shows (new, unfenced: the run fences it
  * anew for every request): each hit's window of its thread, in order,
- * headed by its thread, run and time, the hit marked. */
+ * headed by its thread, run and time, the hit marked; a message's lines
+ * after its first are indented, so none passes for a header. */
 char *recalltool_render (const json_t *hits);
 
 #endif

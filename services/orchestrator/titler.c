@@ -124,13 +124,29 @@ on_done (const llm_result_t *result, void *arg)
     ask_free (&a);
 }
 
+/* How much of s the model is shown: at most EXCERPT bytes, cut on a
+ * character boundary (a cut inside one is not UTF-8, and the request that
+ * carries it cannot be built). */
+static int
+excerpt (const char *s)
+{
+    size_t n = strnlen (s, EXCERPT + 1);
+    if (n > EXCERPT) {
+        n = EXCERPT;
+        while (n && ((unsigned char) s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    return (int) n;
+}
+
 void
 titler_ask (titler_t *self, const llm_provider_t *p, const char *model, const char *run,
             const char *user, const char *thread, const char *task, const char *answer)
 {
     char *content = NULL;
-    if (asprintf (&content, "Task: %.*s\n\nAnswer: %.*s", EXCERPT, task, EXCERPT,
-                  answer ? answer : "") < 0)
+    answer = answer ? answer : "";
+    if (asprintf (&content, "Task: %.*s\n\nAnswer: %.*s", excerpt (task), task,
+                  excerpt (answer), answer) < 0)
         return;
     json_t *msgs = json_pack ("[{s:s, s:s}]", "role", "user", "content", content);
     free (content);
