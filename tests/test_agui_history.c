@@ -26,20 +26,14 @@ static pid_t s_pids[6];
 static const char *s_alice, *s_bob;
 static char s_url_env[128], s_port_env[64], s_dir_env[2048];
 
-/* The stand-in tool-runner: a catalogue, and no call ever made. */
-static proto_msg_t *
-tools_handler (const proto_msg_t *req, void *arg)
-{
-    (void) arg;
-    if (req->type != PROTO_tools_list)
-        return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in lists tools only");
-    json_t *tools = json_pack ("[{s:s,s:s,s:{s:s},s:b}]", "name", "git.openPR", "description",
-                               "opens a PR", "inputSchema", "type", "object", "mutates", 1);
-    proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-    mpjson_set (&rep->body.tools_catalogue.tools, tools, 16);
-    json_decref (tools);
-    return rep;
-}
+/* The stand-in tool-runner's catalogue and its one sandbox. */
+static ui_standin_t s_tools = {
+    "["
+    "{\"name\":\"git.openPR\",\"description\":\"opens a PR\","
+    "\"inputSchema\":{\"type\":\"object\"},\"mutates\":true}"
+    "]",
+    NULL,
+};
 
 static int
 setup (void **state)
@@ -104,7 +98,7 @@ main (int argc, char **argv)
 {
     s_self = argv[0];
     if (argc > 1 && !strcmp (argv[1], "tools"))
-        return support_serve ("tool-runner", "standin", tools_handler, NULL);
+        return support_serve ("tool-runner", "standin", ui_standin_tools, &s_tools);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_history_context_state),
         cmocka_unit_test (test_clean_exit),

@@ -38,31 +38,14 @@ static pid_t s_pids[7];         /* bus, event-log, replay, tools, ui-bridge, oa,
 static const char *s_alice, *s_bob;
 static char s_url_env[128], s_port_env[64], s_dir_env[2048];
 
-static proto_msg_t *
-tools_handler (const proto_msg_t *req, void *arg)
-{
-    (void) arg;
-    if (req->type == PROTO_tools_list) {
-        json_t *tools = json_pack ("[{s:s,s:s,s:{s:s}}]", "name", "createSandbox",
-                                   "description", "makes a sandbox", "inputSchema", "type",
-                                   "object");
-        proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-        mpjson_set (&rep->body.tools_catalogue.tools, tools, 16);
-        json_decref (tools);
-        return rep;
-    }
-    if (req->type != PROTO_tools_call)
-        return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in serves tools only");
-    json_t *result = json_pack ("{s:b,s:s}", "success", 1, "sandboxId", "sb-route-1");
-    proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
-    proto_tools_result_t *r = &rep->body.tools_result;
-    proto_set_str (&r->call_id, req->body.tools_call.call_id);
-    proto_set_str (&r->name, req->body.tools_call.name);
-    r->ok = true;
-    mpjson_set (&r->result, result, 16);
-    json_decref (result);
-    return rep;
-}
+/* The stand-in tool-runner's catalogue and its one sandbox. */
+static ui_standin_t s_tools = {
+    "["
+    "{\"name\":\"createSandbox\",\"description\":\"makes a sandbox\","
+    "\"inputSchema\":{\"type\":\"object\"}}"
+    "]",
+    "sb-route-1",
+};
 
 static pid_t
 spawn_orchestrator (const char *instance)
@@ -298,7 +281,7 @@ main (int argc, char **argv)
 {
     s_self = argv[0];
     if (argc > 1 && !strcmp (argv[1], "tools"))
-        return support_serve ("tool-runner", "standin", tools_handler, NULL);
+        return support_serve ("tool-runner", "standin", ui_standin_tools, &s_tools);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_bob_cannot_continue),
         cmocka_unit_test (test_continuity_across_instances),

@@ -41,33 +41,17 @@ static char s_url_env[128], s_port_env[64], s_dir_env[2048];
 
 /* ---- the stand-in tool-runner ------------------------------------------- */
 
-static proto_msg_t *
-tools_handler (const proto_msg_t *req, void *arg)
-{
-    (void) arg;
-    if (req->type == PROTO_tools_list) {
-        json_t *tools = json_pack ("[{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s},s:b}]", "name",
-                                   "createSandbox", "description", "makes a sandbox",
-                                   "inputSchema", "type", "object", "name", "git.openPR",
-                                   "description", "opens a PR", "inputSchema", "type", "object",
-                                   "mutates", 1);
-        proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-        mpjson_set (&rep->body.tools_catalogue.tools, tools, 16);
-        json_decref (tools);
-        return rep;
-    }
-    if (req->type != PROTO_tools_call)
-        return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in serves tools only");
-    json_t *result = json_pack ("{s:b,s:s}", "success", 1, "sandboxId", "sb-threads-1");
-    proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
-    proto_tools_result_t *r = &rep->body.tools_result;
-    proto_set_str (&r->call_id, req->body.tools_call.call_id);
-    proto_set_str (&r->name, req->body.tools_call.name);
-    r->ok = true;
-    mpjson_set (&r->result, result, 16);
-    json_decref (result);
-    return rep;
-}
+/* The stand-in tool-runner's catalogue and its one sandbox. */
+static ui_standin_t s_tools = {
+    "["
+    "{\"name\":\"createSandbox\",\"description\":\"makes a sandbox\","
+    "\"inputSchema\":{\"type\":\"object\"}}"
+    ","
+    "{\"name\":\"git.openPR\",\"description\":\"opens a PR\","
+    "\"inputSchema\":{\"type\":\"object\"},\"mutates\":true}"
+    "]",
+    "sb-threads-1",
+};
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -641,7 +625,7 @@ main (int argc, char **argv)
 {
     s_self = argv[0];
     if (argc > 1 && !strcmp (argv[1], "tools"))
-        return support_serve ("tool-runner", "standin", tools_handler, NULL);
+        return support_serve ("tool-runner", "standin", ui_standin_tools, &s_tools);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_followup_and_list),
         cmocka_unit_test (test_failed_and_cancelled_turns),

@@ -1,6 +1,7 @@
 /* ui_support: HTTP helpers for the ui-bridge tests. See ui_support.h. */
 #include "ui_support.h"
 #include "support.h"
+#include "mpjson.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -191,4 +192,29 @@ ui_await_healthy (void)
         usleep (100000);
     }
     fail_msg ("the stack never became healthy");
+}
+
+proto_msg_t *
+ui_standin_tools (const proto_msg_t *req, void *arg)
+{
+    const ui_standin_t *st = arg;
+    if (req->type == PROTO_tools_list) {
+        json_t *tools = json_loads (st->catalogue, 0, NULL);
+        proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
+        mpjson_set (&rep->body.tools_catalogue.tools, tools, 16);
+        json_decref (tools);
+        return rep;
+    }
+    if (req->type != PROTO_tools_call || !st->sandbox_id)
+        return proto_error_new (req, PROTO_ERR_unknown_type, "the stand-in serves %s only",
+                                st->sandbox_id ? "tools" : "tools.list");
+    json_t *result = json_pack ("{s:b,s:s}", "success", 1, "sandboxId", st->sandbox_id);
+    proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
+    proto_tools_result_t *r = &rep->body.tools_result;
+    proto_set_str (&r->call_id, req->body.tools_call.call_id);
+    proto_set_str (&r->name, req->body.tools_call.name);
+    r->ok = true;
+    mpjson_set (&r->result, result, 16);
+    json_decref (result);
+    return rep;
 }

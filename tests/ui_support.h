@@ -3,6 +3,8 @@
 #ifndef CAISSON_UI_SUPPORT_H
 #define CAISSON_UI_SUPPORT_H
 
+#include "proto.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -48,5 +50,16 @@ void ui_header (const ui_res_t *res, const char *name, char *out, size_t outlen)
 /* Waits (15 s at most, else fails the test) until ui-bridge's /healthz
  * says the orchestrator, event-log and tool-runner are up. */
 void ui_await_healthy (void);
+
+/* A stand-in tool-runner for the suites that need the catalogue and not
+ * the tools: tools.list answers catalogue (JSON text), tools.call a
+ * success naming sandbox_id (NULL: calls refused). */
+typedef struct {
+    const char *catalogue;
+    const char *sandbox_id;
+} ui_standin_t;
+
+/* support_serve's handler for a stand-in; arg is its ui_standin_t. */
+proto_msg_t *ui_standin_tools (const proto_msg_t *req, void *arg);
 
 #endif
