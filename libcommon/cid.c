@@ -67,3 +67,18 @@ cid_valid (const char *s)
             return false;
     return true;
 }
+
+bool
+cid_name_ok (const char *s, size_t max)
+{
+    size_t n = s ? strlen (s) : 0;
+    if (!n || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '.' || c == '_' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}

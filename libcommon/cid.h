@@ -23,4 +23,10 @@ void cid_token (char *out, size_t len);
 /* True when s is exactly one well-formed id. */
 bool cid_valid (const char *s);
 
+/* True when s can name a thread a client chose (1..max bytes of letters,
+ * digits, '.', '_', ':' and '-', as a UUID or a ULID are): such a name is
+ * printed in terminals, logs and prompts, where a line break or an escape
+ * sequence in it would write lines of its own. */
+bool cid_name_ok (const char *s, size_t max);
+
 #endif

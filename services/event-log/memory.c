@@ -8,6 +8,7 @@
  * Every change takes the next version; a put based on another version is
  * refused (`conflict`), a patch must find its text exactly once. */
 #include "elog.h"
+#include "cid.h"
 #include "cfg.h"
 #include "clog.h"
 #include "evkind.h"
@@ -63,6 +64,11 @@ doc_init (doc_t *d, elog_t *el, const proto_msg_t *req, const char *user, const 
     d->el = el;
     d->user = user ? user : own;
     d->thread = thread && *thread ? thread : NULL;
+    if (d->thread && !cid_name_ok (d->thread, 128)) {
+        *rep = proto_error_new (req, PROTO_ERR_bad_value, "thread: 1 to 128 letters, digits, "
+                                "'.', '_', ':' or '-'");
+        return -1;
+    }
     if (strcmp (d->user, own) != 0 && !req->env.op) {
         *rep = proto_error_new (req, PROTO_ERR_not_found, "%s: no working memory of user '%s'",
                                 proto_type_name (req->type), d->user);

@@ -3,6 +3,7 @@
  * other requests act on a live run (run.c) or read a stored one
  * (runstore.c). */
 #include "orch.h"
+#include "cid.h"
 #include "budgets.h"
 #include "cfg.h"
 #include "client_input.h"
@@ -233,6 +234,13 @@ start (const proto_msg_t *req, void *arg)
                                 "one user may (CAISSON_RUN_MAX_LIVE_PER_USER): wait for one "
                                 "to end, or cancel one", req->env.user ? req->env.user : "",
                                 live);
+    }
+    if (b->thread_id && *b->thread_id && !cid_name_ok (b->thread_id, 128)) {
+        json_decref (effective);
+        json_decref (client_tools);
+        json_decref (input);
+        return proto_error_new (req, PROTO_ERR_bad_value, "thread_id: 1 to 128 letters, digits, "
+                                "'.', '_', ':' or '-'");
     }
     char id[CID_SIZE];
     cid_new (id);
