@@ -8,6 +8,7 @@
  * identical conversations first in, first out; the oldest reply forgotten
  * when the table is full) is tested in process. */
 #include "support.h"
+#include "cassette.h"
 #include "gaps.h"
 #include "llm.h"
 
@@ -22,6 +23,7 @@
 #define PAUSE_US 30000
 
 static char s_base[64];
+static char s_cassettes[600];
 
 typedef struct {
     char *buf;
@@ -225,6 +227,32 @@ test_pairing (void **state)
     gaps_destroy (&g);
 }
 
+/* A follow-up in a thread after the script is played out (the person
+ * wrote again) is answered as a task the offline model does not know,
+ * with the demo tasks it knows; before, it was a 400 ("cassette has 2
+ * turns; the conversation asks for turn 3") and the run failed. */
+static void
+test_follow_up_after_script (void **state)
+{
+    (void) state;
+    cassette_set_t *set = cassette_set_load (s_cassettes);
+    assert_non_null (set);
+    json_t *conv = json_pack ("[{s:s,s:s}, {s:s,s:s}, {s:s,s:s,s:s}, {s:s,s:s}, {s:s,s:s}]",
+                              "role", "user", "content", TASK, "role", "assistant", "content",
+                              "", "role", "tool", "content", "{\"sandboxId\":\"s1\"}", "name",
+                              "createSandbox", "role", "assistant", "content", "Done.",
+                              "role", "user", "content", "and now the same in Rust?");
+    cassette_reply_t r;
+    cassette_set_play (set, conv, NULL, &r);
+    assert_int_equal (r.status, 200);
+    assert_non_null (r.text);
+    assert_non_null (strstr (r.text, "only knows its demo tasks"));
+    assert_non_null (strstr (r.text, TASK));
+    cassette_reply_clear (&r);
+    json_decref (conv);
+    cassette_set_destroy (&set);
+}
+
 /* True once the scripted model answers its /health with 200. */
 static bool
 replay_healthy (void)
@@ -245,9 +273,8 @@ setup (void **state)
                 "> %s/cassettes/two.json", dir, dir);
     int port = support_free_port ();
     snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
-    char cassettes[600];
-    snprintf (cassettes, sizeof cassettes, "%s/cassettes", dir);
-    return support_llm_replay_up (port, cassettes, replay_healthy) ? 0 : -1;
+    snprintf (s_cassettes, sizeof s_cassettes, "%s/cassettes", dir);
+    return support_llm_replay_up (port, s_cassettes, replay_healthy) ? 0 : -1;
 }
 
 int
@@ -258,6 +285,7 @@ main (void)
         cmocka_unit_test (test_openai_gap),
         cmocka_unit_test (test_anthropic_gap),
         cmocka_unit_test (test_pairing),
+        cmocka_unit_test (test_follow_up_after_script),
     };
     int rc = support_run_group ("replay", tests, sizeof tests / sizeof tests[0], setup,
                                 support_llm_replay_down);

@@ -489,7 +489,15 @@ cassette_set_play (cassette_set_t *self, const json_t *conv, const json_t *offer
         }
         json_decref (r);
     }
-    play_turn (self, c, assistants, results, history, raw, offered, conv, reply);
+    /* the script is played out and the person wrote again (a follow-up in
+     * the thread): answered as any task the offline model does not know,
+     * not refused as a malformed conversation */
+    json_t *last = json_array_get (conv, json_array_size (conv) - 1);
+    if (assistants >= json_array_size (json_object_get (c->root, "turns"))
+        && strcmp (role_of (last), "user") == 0 && *content_of (last))
+        unknown_task (self, reply);
+    else
+        play_turn (self, c, assistants, results, history, raw, offered, conv, reply);
     json_decref (results);
     json_decref (history);
     json_decref (raw);
