@@ -175,9 +175,15 @@ static void
 put_text (FILE *f, const char *text)
 {
     for (const char *p = text; *p; p++) {
-        size_t brk = *p == '\r' && p[1] == '\n' ? 2 : *p == '\n' || *p == '\r' ? 1
-                   : !strncmp (p, "\xc2\x85", 2) ? 2
-                   : !strncmp (p, "\xe2\x80\xa8", 3) || !strncmp (p, "\xe2\x80\xa9", 3) ? 3 : 0;
+        size_t brk = 0;
+        if (*p == '\r')
+            brk = p[1] == '\n' ? 2 : 1;
+        else if (*p == '\n')
+            brk = 1;
+        else if (!strncmp (p, "\xc2\x85", 2))
+            brk = 2;
+        else if (!strncmp (p, "\xe2\x80\xa8", 3) || !strncmp (p, "\xe2\x80\xa9", 3))
+            brk = 3;
         if (brk) {
             fwrite (p, 1, brk, f);
             fputs ("  ", f);
