@@ -244,10 +244,12 @@ messages_of (json_t *out)
                      sizeof texts[k] - strlen (texts[k]) - 1);
     }
     joined[0] = '\0';
+    size_t used = 0;
     for (size_t k = 0; k < n; k++) {
         assert_false (open[k]);
-        strncat (joined, k ? "|" : "", sizeof joined - strlen (joined) - 1);
-        strncat (joined, texts[k], sizeof joined - strlen (joined) - 1);
+        int w = snprintf (joined + used, sizeof joined - used, "%s%s", k ? "|" : "", texts[k]);
+        assert_true (w >= 0 && (size_t) w < sizeof joined - used);
+        used += (size_t) w;
     }
     return joined;
 }

@@ -30,8 +30,10 @@ static int
 lease_write (const char *dir, const json_t *doc)
 {
     char path[PATH_MAX + 16], tmp[PATH_MAX + 16];
-    snprintf (path, sizeof path, "%s/lease", dir);
-    snprintf (tmp, sizeof tmp, "%s/lease.tmp", dir);
+    int n = snprintf (path, sizeof path, "%s/lease", dir);
+    int m = snprintf (tmp, sizeof tmp, "%s/lease.tmp", dir);
+    if (n < 0 || (size_t) n >= sizeof path || m < 0 || (size_t) m >= sizeof tmp)
+        return -1;              /* a store path too long to name its lease */
     if (json_dump_file (doc, tmp, JSON_COMPACT) || rename (tmp, path)) {
         unlink (tmp);
         return -1;
