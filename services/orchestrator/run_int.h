@@ -128,6 +128,9 @@ void run_model_turn (run_t *r, const json_t *cat, const char *memory);
 json_t *run_mem_messages (run_t *r, const json_t *view, const char *memory);
 /* About how many tokens that memory message takes. */
 uint64_t run_mem_tokens (run_t *r, const char *memory);
+/* About how many tokens len bytes of data cut to max take once fenced and
+ * introduced (0 for none): what a data message counts in condensation. */
+uint64_t run_fenced_tokens (size_t len, size_t max);
 /* Asks the host for the memory the next turn shows, once. False when the
  * run has none. */
 bool run_mem_ask (run_t *r);

@@ -13,11 +13,16 @@
 #include <string.h>
 
 uint64_t
-run_mem_tokens (run_t *r, const char *memory)
+run_fenced_tokens (size_t len, size_t max)
 {
     /* the fence and its escapes grow the text a little; bytes / 4 as condense.c */
-    size_t max = r->mem_max ? r->mem_max : 8192, len = strlen (memory);
-    return ((len < max ? len : max) * 5 / 4 + 512) / 4;
+    return len ? ((len < max ? len : max) * 5 / 4 + 512) / 4 : 0;
+}
+
+uint64_t
+run_mem_tokens (run_t *r, const char *memory)
+{
+    return run_fenced_tokens (strlen (memory), r->mem_max ? r->mem_max : 8192);
 }
 
 json_t *

@@ -36,10 +36,7 @@ run_set_recalled (run_t *r, const char *data)
 uint64_t
 run_recall_tokens (const run_t *r)
 {
-    size_t len = r->recalled ? strlen (r->recalled) : 0;
-    /* the fence's escapes and the introduction: as run_mem_tokens */
-    size_t max = recalled_max (r);
-    return len ? ((len < max ? len : max) * 5 / 4 + 512) / 4 : 0;
+    return run_fenced_tokens (r->recalled ? strlen (r->recalled) : 0, recalled_max (r));
 }
 
 json_t *
