@@ -345,6 +345,55 @@ static const cfg_entry_t table[] = {
     { "CAISSON_SANDBOX_ALLOW_HOST_NET", "0", "sandbox-manager",
       "1 lets an operator's create ask for `network: host` (a tenant's is always "
       "refused); 0 refuses it to everyone." },
+    { "CAISSON_SANDBOX_NETWORK", "none", "sandbox-manager",
+      "Network mode of a create that names none: `none` (only `lo`) or `policy` (out only "
+      "through egress-proxy, under the sandbox's rules; docs/sandbox.md § Network)." },
+    { "CAISSON_SANDBOX_NETWORK_MAX", "host", "sandbox-manager",
+      "The most a create may ask for: `none`, `policy` or `host` (`host` also needs "
+      "CAISSON_SANDBOX_ALLOW_HOST_NET=1 and an operator, so tenants get at most `policy`). "
+      "A stored sandbox above it is refused on restart." },
+    { "CAISSON_EGRESS_ALLOW_MAX", "*", "sandbox-manager, tool-runner, egress-proxy",
+      "Ceiling of every sandbox's allow rules (comma-separated rules or presets; `*` = any "
+      "public address): a create or a `sandbox.net.update` asking for more is refused, and "
+      "the proxy checks it again at each connection." },
+    { "CAISSON_EGRESS_ALLOW", "", "sandbox-manager",
+      "Allow rules of a `policy` sandbox whose create lists none (comma-separated); empty: "
+      "nothing, a real deny-everything-else." },
+    { "CAISSON_EGRESS_DENY", "", "sandbox-manager, egress-proxy",
+      "Deny rules added to every sandbox's (comma-separated); deny wins over allow." },
+    { "CAISSON_EGRESS_PRESETS", "", "sandbox-manager, tool-runner, egress-proxy",
+      "Named rule sets beside the built-in ones (`pypi`, `npm`, `debian`, `github`), as "
+      "`name=rule rule;name2=rule`; a name given here replaces the built-in one." },
+    { "CAISSON_EGRESS_MAX_CONNS", "64", "sandbox-manager, egress-proxy",
+      "Most connections one sandbox may have open through the proxy at once." },
+    { "CAISSON_EGRESS_BYTES_PER_MIN", "4294967296", "sandbox-manager, egress-proxy",
+      "Bytes per minute (both directions) one sandbox may move through the proxy before its "
+      "connections are throttled (slowed, not cut); 0: no limit." },
+    { "CAISSON_EGRESS_RUN_EVENTS_PER_MIN", "120", "egress-proxy",
+      "Most `net` events appended to one run per minute (refusals first); every decision is "
+      "still published on `sandbox.<id>.net`." },
+    { "CAISSON_EGRESS_PORT", "3128", "sandbox-manager",
+      "Port on 127.0.0.1 inside a `policy` sandbox where its init forwards to the proxy; "
+      "HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point there." },
+    { "CAISSON_EGRESS_NO_PROXY", "localhost,127.0.0.1,::1", "sandbox-manager",
+      "NO_PROXY (and no_proxy) inside a `policy` sandbox." },
+    { "CAISSON_EGRESS_HOSTS", "", "egress-proxy",
+      "A hosts file (`address name...` lines) the proxy reads before DNS: names for tests "
+      "and for hosts a deployment pins; empty: DNS only." },
+    { "CAISSON_EGRESS_PEER_UID_CHECK", "1", "egress-proxy",
+      "1: a connection on a sandbox's socket is served only when the peer's uid "
+      "(SO_PEERCRED) is that sandbox's; 0 for engines that map uids otherwise (rootless)." },
+    { "CAISSON_EGRESS_RESOLVERS", "4", "egress-proxy",
+      "Threads resolving names for the proxy." },
+    { "CAISSON_EGRESS_RESOLVE_TIMEOUT_MS", "5000", "egress-proxy",
+      "How long a name may take to resolve before the client is told it cannot be." },
+    { "CAISSON_EGRESS_CONNECT_TIMEOUT_MS", "10000", "egress-proxy",
+      "How long a connection out may take to open." },
+    { "CAISSON_EGRESS_FIRST_BYTES_MS", "3000", "egress-proxy",
+      "How long the proxy waits for a CONNECT or SOCKS client's first bytes (the TLS "
+      "ClientHello whose server name it checks)." },
+    { "CAISSON_EGRESS_IDLE_S", "600", "egress-proxy",
+      "A proxied connection with no bytes either way for this long is closed." },
     { "CAISSON_SANDBOX_HEAL_MAX", "3", "sandbox-manager",
       "How many times a sandbox whose init died is re-created before it is marked broken." },
     { "CAISSON_SANDBOX_UID_BASE", "1100000", "sandbox-manager",
