@@ -11,7 +11,7 @@
 /* Every role that gets a keypair. llm-replay is not here: it is off the
  * bus (the orchestrator reaches it over HTTP). */
 static const char *const s_services[] = {
-    "ui-bridge", "orchestrator", "tool-runner", "sandbox-manager", "event-log",
+    "ui-bridge", "orchestrator", "tool-runner", "sandbox-manager", "event-log", "egress-proxy",
 };
 #define SERVICES (sizeof s_services / sizeof s_services[0])
 
