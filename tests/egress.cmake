@@ -1,0 +1,5 @@
+# Issue 15: sandboxes in network mode `policy` through the real egress-proxy
+# against origins the tests start on 127.0.0.2 (tests/egress_fixture.c).
+caisson_test(test_egress test_egress.c egress_fixture.c sbx_client.c)
+add_dependencies(test_egress caisson-bus caisson-sandbox-manager caisson-sandbox-init)
+set_tests_properties(test_egress PROPERTIES TIMEOUT 600)
