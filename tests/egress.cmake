@@ -3,3 +3,8 @@
 caisson_test(test_egress test_egress.c egress_fixture.c sbx_client.c)
 add_dependencies(test_egress caisson-bus caisson-sandbox-manager caisson-sandbox-init)
 set_tests_properties(test_egress PROPERTIES TIMEOUT 600)
+# R1: the bus (on TCP here) through every protocol, sockets seen from
+# inside, another uid on a sandbox's socket.
+caisson_test(test_redteam_egress test_redteam_egress.c egress_fixture.c sbx_client.c)
+add_dependencies(test_redteam_egress caisson-bus caisson-sandbox-manager caisson-sandbox-init)
+set_tests_properties(test_redteam_egress PROPERTIES TIMEOUT 300)

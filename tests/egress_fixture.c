@@ -149,6 +149,13 @@ eg_setup (void **state)
     if (geteuid () != 0)
         skip ();
     eg_fixture_up ("egress", 0);
+    eg_stack_up ();
+    return 0;
+}
+
+void
+eg_stack_up (void)
+{
     s_dir = getenv ("CAISSON_DATA");
     setenv ("CAISSON_SANDBOX_POOL", "1", 1);
     setenv ("CAISSON_SANDBOX_MAX_PER_USER", "8", 1);
@@ -157,7 +164,6 @@ eg_setup (void **state)
     s_bus = support_spawn ("caisson-bus", NULL);
     eg_proxy_start ();
     start_stack_manager ();
-    return 0;
 }
 
 int

@@ -34,6 +34,9 @@ extern eg_fixture_t eg;
  * sandbox-manager. eg_teardown stops them (each must exit cleanly). */
 int eg_setup (void **state);
 int eg_teardown (void **state);
+/* The stack part of eg_setup alone: the broker, egress-proxy and
+ * sandbox-manager on the bus the environment names. */
+void eg_stack_up (void);
 
 /* The same without the stack: directory, settings, index and origins
  * (bench/egress and the whole-stack tests start their own services).
