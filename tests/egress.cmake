@@ -8,3 +8,11 @@ set_tests_properties(test_egress PROPERTIES TIMEOUT 600)
 caisson_test(test_redteam_egress test_redteam_egress.c egress_fixture.c sbx_client.c)
 add_dependencies(test_redteam_egress caisson-bus caisson-sandbox-manager caisson-sandbox-init)
 set_tests_properties(test_redteam_egress PROPERTIES TIMEOUT 300)
+# D1 (issue 15's done-when: the seed task plus installing requests from the
+# local index) and S10 (requestNetworkAccess approved and declined), through
+# the whole stack with the scripted model.
+caisson_test(test_egress_run test_egress_run.c egress_fixture.c sbx_client.c)
+add_dependencies(test_egress_run caisson caisson-bus caisson-event-log caisson-sandbox-manager
+                 caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
+                 caisson-llm-replay)
+set_tests_properties(test_egress_run PROPERTIES TIMEOUT 300)
