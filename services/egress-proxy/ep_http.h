@@ -32,11 +32,14 @@ typedef struct {
 int ep_http_parse (const char *buf, size_t len, ep_http_req_t *out, char *why, size_t wn);
 
 /* For a forward request (not CONNECT): a new malloc'd head in origin form —
- * `METHOD /path?query HTTP/1.x`, the Host header kept (added from the URI
- * when absent), every Proxy-* header and Connection/Keep-Alive/
- * Proxy-Connection/TE... hop-by-hop header dropped, `Connection: close`
- * added — *outlen set; NULL when out of memory. buf holds at least
- * req->head_len bytes. */
+ * `METHOD /path?query HTTP/1.x`, one Host header right after it holding
+ * the URI's authority as written (a client's Host, normally the same, is
+ * replaced, RFC 9112 3.2.2, so the server sees the host the policy
+ * checked), every Proxy-* header and Connection/Keep-Alive/TE/Trailer/
+ * Upgrade hop-by-hop header (and any a Connection header names, except
+ * Content-Length and Transfer-Encoding) dropped, `Connection: close` added
+ * — NUL-terminated, *outlen set (without the NUL); NULL when out of
+ * memory. buf holds at least req->head_len bytes. */
 char *ep_http_origin_head (const char *buf, const ep_http_req_t *req, size_t *outlen);
 
 /* A complete malloc'd HTTP/1.1 response for a refusal: `HTTP/1.1 <status>
