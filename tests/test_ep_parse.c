@@ -315,9 +315,12 @@ test_http_forward (void **state)
                        "Accept: */*\r\n"
                        "Proxy-Authorization: Basic dTpw\r\n"
                        "Proxy-Connection: keep-alive\r\n"
-                       "Connection: keep-alive, X-Trace\r\n"
+                       "Connection: keep-alive, X-Trace,content-length\r\n"
                        "X-Trace: 1\r\n"
                        "Keep-Alive: timeout=5\r\n"
+                       "TE: trailers\r\n"
+                       "Upgrade: websocket\r\n"
+                       "Proxy-Whatever: 1\r\n"
                        "Content-Length: 0\r\n"
                        "\r\n"
                        "body bytes";
@@ -397,6 +400,9 @@ test_http_connect (void **state)
     assert_int_equal (parse ("CONNECT a.test HTTP/1.1\r\n\r\n", &r, why), -1);
     assert_non_null (strstr (why, "host:port"));
     assert_int_equal (parse ("CONNECT [::1] HTTP/1.1\r\n\r\n", &r, why), -1);
+    size_t n = 1;
+    assert_int_equal (parse ("CONNECT [::1]:8443 HTTP/1.0\r\n\r\n", &r, why), 1);
+    assert_null (ep_http_origin_head ("CONNECT [::1]:8443 HTTP/1.0\r\n\r\n", &r, &n));
     assert_string_equal (ep_http_established, "HTTP/1.1 200 Connection established\r\n\r\n");
 }
 
@@ -480,6 +486,7 @@ test_http_partial_and_long (void **state)
     int o = snprintf (big, big_n, "GET http://a.test/ HTTP/1.1\r\nX: ");
     memset (big + o, 'a', big_n - (size_t) o);
     assert_int_equal (ep_http_parse (big, big_n, &r, why, sizeof why), -2);
+    assert_non_null (strstr (why, "longer than 32768"));
     memcpy (big + big_n - 4, "\r\n\r\n", 4);
     assert_int_equal (ep_http_parse (big, big_n, &r, why, sizeof why), -2);
     /* Just under the limit is fine. */

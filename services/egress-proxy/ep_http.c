@@ -226,6 +226,8 @@ ep_http_parse (const char *buf, size_t len, ep_http_req_t *out, char *why, size_
         why[0] = '\0';
     memset (out, 0, sizeof *out);
     long end = head_end (buf, len, why, wn);
+    if (end == -2 && why && wn > 0)
+        snprintf (why, wn, "a request head longer than %d bytes", EP_HTTP_HEAD_MAX);
     if (end <= 0)
         return (int) end;
     lines_t it = { buf, (size_t) end, 0 };
@@ -320,7 +322,7 @@ ep_http_origin_head (const char *buf, const ep_http_req_t *req, size_t *outlen)
     lines_t it = { buf, req->head_len, 0 };
     const char *s;
     size_t n;
-    if (!next_line (&it, &s, &n))
+    if (req->connect || !next_line (&it, &s, &n))
         return NULL;
     const char *sp1 = memchr (s, ' ', n);
     const char *t = sp1 ? sp1 + 1 : NULL;

@@ -25,8 +25,10 @@ typedef struct {
  * -1: malformed or unsupported (why set, a sentence for a 400): origin-form
  * requests (a proxy needs an absolute URI or CONNECT), schemes other than
  * http://, userinfo in the URI, bad ports, CONNECT without port, bare LF is
- * OK but NUL or control chars are not, too many headers (> 100). -2: the head
- * is longer than EP_HTTP_HEAD_MAX. host is as written in the URI/CONNECT
+ * OK but NUL or control chars are not, too many headers (> 100); a lone CR,
+ * a folded header, a space before a header's colon and versions other than
+ * HTTP/1.0 and 1.1 too. -2: the head is longer than EP_HTTP_HEAD_MAX (why
+ * set too, for a 431). host is as written in the URI/CONNECT
  * target with IPv6 brackets removed (not lowercased: the caller normalizes);
  * default port 80 for http://. */
 int ep_http_parse (const char *buf, size_t len, ep_http_req_t *out, char *why, size_t wn);
@@ -39,7 +41,7 @@ int ep_http_parse (const char *buf, size_t len, ep_http_req_t *out, char *why, s
  * Upgrade hop-by-hop header (and any a Connection header names, except
  * Content-Length and Transfer-Encoding) dropped, `Connection: close` added
  * — NUL-terminated, *outlen set (without the NUL); NULL when out of
- * memory. buf holds at least req->head_len bytes. */
+ * memory or req is a CONNECT. buf holds at least req->head_len bytes. */
 char *ep_http_origin_head (const char *buf, const ep_http_req_t *req, size_t *outlen);
 
 /* A complete malloc'd HTTP/1.1 response for a refusal: `HTTP/1.1 <status>
