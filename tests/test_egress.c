@@ -465,12 +465,12 @@ test_update_revokes (void **state)
               eg.http_port, eg.http_port, eg.http_port);
     char *id = eg_create (allow, NULL);
     put (id, "hold.py", s_hold_py);
-    bus_tap_t *tap = eg_tap (id);
     /* Control: nothing ends a held connection but its own timeout. */
     uint64_t pid = hold_start (id);
     hold_wait (id, pid);
     expect_out ("200");
     expect_out ("TIMEOUT");
+    bus_tap_t *tap = eg_tap (id);
     pid = hold_start (id);
     proto_msg_t *ev = eg_await_event (tap, "allow", "pypi.test", 5000);
     assert_non_null (ev);
