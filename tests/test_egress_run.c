@@ -157,14 +157,30 @@ run_id_of (const char *text, char *run, size_t len)
 static json_t *
 await_net (const char *run, const char *host, const char *verdict, int want)
 {
+    json_t *events = NULL;
     for (int i = 0; i < 100; i++) {
-        json_t *events = run_events (run);
+        json_decref (events);
+        events = run_events (run);
         if (net_events (events, host, verdict) >= want)
             return events;
-        json_decref (events);
         usleep (100000);
     }
-    fail_msg ("run %s: fewer than %d `net` %s events for %s", run, want, verdict, host);
+    /* Say what the run did hold. */
+    char kinds[4096] = "";
+    size_t i, at = 0;
+    json_t *ev;
+    json_array_foreach (events, i, ev) {
+        const json_t *data = json_object_get (ev, "data");
+        int n = snprintf (kinds + at, sizeof kinds - at, " %s%s%s",
+                          json_string_value (json_object_get (ev, "kind")),
+                          *support_json_str (data, "verdict") ? ":" : "",
+                          support_json_str (data, "verdict"));
+        if (n < 0 || (size_t) n >= sizeof kinds - at)
+            break;
+        at += (size_t) n;
+    }
+    fail_msg ("run %s: fewer than %d `net` %s events for %s; it holds:%s", run, want, verdict,
+              host, kinds);
     return NULL;
 }
 
