@@ -282,13 +282,15 @@ main (int argc, char **argv)
 
     char big[128], out[4096];
     snprintf (big, sizeof big, "http://" ORIGIN ":%d/big", s_port);
-    const char *direct[] = { "curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
+    const char *direct[] = { "curl", "-sSf", "--noproxy", "*", "-o", "/dev/null", "-w",
                              "%{speed_download}", big, NULL };
-    const char *unix_sock[] = { "curl", "-sS", "--unix-socket", "egress.sock", "-x",
-                                "http://127.0.0.1:3128", "-o", "/dev/null", "-w",
+    /* Over a Unix socket curl ignores -x: --request-target sends the
+     * proxy form (absolute URI) the proxy wants. */
+    const char *unix_sock[] = { "curl", "-sSf", "--unix-socket", "egress.sock",
+                                "--request-target", big, "-o", "/dev/null", "-w",
                                 "%{speed_download}", big, NULL };
     char in_sbx[256];
-    snprintf (in_sbx, sizeof in_sbx, "curl -sS -o /dev/null -w '%%{speed_download}' %s", big);
+    snprintf (in_sbx, sizeof in_sbx, "curl -sSf -o /dev/null -w '%%{speed_download}' %s", big);
     double a[ROUNDS_MAX], b[ROUNDS_MAX], c[ROUNDS_MAX];
     for (int i = 0; i < rounds; i++) {
         host_run (direct, 0, NULL, out, sizeof out);
