@@ -82,7 +82,9 @@ origin (void *arg)
 {
     int ls = (int) (intptr_t) arg;
     for (;;) {
-        int fd = accept4 (ls, NULL, NULL, SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int fd = accept4 (ls, (struct sockaddr *) &peer, &len, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
         pthread_t t;
@@ -282,6 +284,7 @@ main (int argc, char **argv)
     struct stat st;
     if (stat (path, &st)) {
         perror ("bench-egress: the sandbox's init");
+        free (id);
         return 1;
     }
     snprintf (netdir, sizeof netdir, "%s/sandboxes/%s/net", dir, id);
@@ -297,7 +300,7 @@ main (int argc, char **argv)
                                 "%{speed_download}", big, NULL };
     char in_sbx[256];
     snprintf (in_sbx, sizeof in_sbx, "curl -sSf -o /dev/null -w '%%{speed_download}' %s", big);
-    double a[ROUNDS_MAX], b[ROUNDS_MAX], c[ROUNDS_MAX];
+    double a[ROUNDS_MAX] = { 0 }, b[ROUNDS_MAX] = { 0 }, c[ROUNDS_MAX] = { 0 };
     for (int i = 0; i < rounds; i++) {
         host_run (direct, 0, NULL, out, sizeof out);
         a[i] = atof (out) / 1048576;

@@ -19,3 +19,7 @@ caisson_test(test_egress_run test_egress_run.c egress_fixture.c sbx_client.c)
 add_dependencies(test_egress_run ${egress_services} caisson-event-log caisson-tool-runner
                  caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
 set_tests_properties(test_egress_run PROPERTIES TIMEOUT 300)
+# R2 and R3: runtime updates and revocation, restarts, limits.
+caisson_test(test_egress_update test_egress_update.c egress_fixture.c sbx_client.c)
+add_dependencies(test_egress_update ${egress_services})
+set_tests_properties(test_egress_update PROPERTIES TIMEOUT 300)

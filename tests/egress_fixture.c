@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 eg_fixture_t eg;
+char eg_out[1 << 16];
+char eg_cmd[4096];
 
 pid_t
 eg_spawn (const char *log, const char *const argv[])
@@ -236,6 +238,32 @@ eg_run (const char *id, const char *cmd, int timeout, char *out, size_t outlen)
                   rep->body.sandbox_exec_result.stderr);
     proto_msg_destroy (&rep);
     return code;
+}
+
+int
+eg_sh (const char *id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (eg_cmd, sizeof eg_cmd, fmt, ap);
+    va_end (ap);
+    return eg_run (id, eg_cmd, 60, eg_out, sizeof eg_out);
+}
+
+void
+eg_put (const char *id, const char *path, const char *text)
+{
+    proto_msg_t *rep = write_file (id, path, text);
+    assert_int_equal (rep->type, PROTO_sandbox_path);
+    proto_msg_destroy (&rep);
+}
+
+const char *
+eg_allow_origin (const char *name, int port)
+{
+    static char list[256];
+    snprintf (list, sizeof list, "[\"%s:%d\", \"" EG_ORIGIN ":%d\"]", name, port, port);
+    return list;
 }
 
 bus_tap_t *

@@ -68,6 +68,24 @@ proto_msg_t *eg_net_update (const char *id, const char *allow_add, const char *d
  * its exit code, stdout then stderr in out. */
 int eg_run (const char *id, const char *cmd, int timeout, char *out, size_t outlen);
 
+/* The output (stdout then stderr) and the command of the last eg_sh. */
+extern char eg_out[1 << 16];
+extern char eg_cmd[4096];
+/* The printf-style shell command in sandbox id (at most 60 s) with its
+ * output in eg_out; its exit code. */
+int eg_sh (const char *id, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+/* Fails the test, showing the command and its output, unless eg_out holds
+ * needle. */
+#define EG_EXPECT(needle) do { \
+        if (!strstr (eg_out, (needle))) \
+            fail_msg ("`%s` did not say \"%s\":\n%s", eg_cmd, (needle), eg_out); \
+    } while (0)
+/* Writes text to path (relative to the workspace) in sandbox id. */
+void eg_put (const char *id, const char *path, const char *text);
+/* `["<name>:<port>", "127.0.0.2:<port>"]`: a name that resolves to the
+ * origin needs its address listed too (static storage). */
+const char *eg_allow_origin (const char *name, int port);
+
 /* A tap on `sandbox.<id>.net` (subscribed, settled). */
 bus_tap_t *eg_tap (const char *id);
 /* The next sandbox.net_event on tap within timeout_ms whose verdict is

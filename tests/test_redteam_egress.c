@@ -18,25 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char s_out[1 << 16];
-static char s_cmd[4096];
 static int s_bus_port[3];
-
-static int sbx (const char *id, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-static int
-sbx (const char *id, const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (s_cmd, sizeof s_cmd, fmt, ap);
-    va_end (ap);
-    return eg_run (id, s_cmd, 60, s_out, sizeof s_out);
-}
-
-#define expect_out(needle) do { \
-        if (!strstr (s_out, (needle))) \
-            fail_msg ("`%s` did not say \"%s\":\n%s", s_cmd, (needle), s_out); \
-    } while (0)
 
 static int
 setup (void **state)
@@ -72,16 +54,19 @@ static const char *s_probe_py =
     "        b += c\n"
     "    return b.split(b'\\r\\n')[0].decode()\n"
     "s = conn()\n"
-    "s.sendall(('GET http://%s:%d/hello.txt HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' % (host, port, host)).encode())\n"
+    "s.sendall(('GET http://%s:%d/hello.txt HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n'\n"
+    "           % (host, port, host)).encode())\n"
     "print('http', head(s))\n"
     "s = conn()\n"
-    "s.sendall(('CONNECT %s:%d HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' % (host, port, host)).encode())\n"
+    "s.sendall(('CONNECT %s:%d HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n'\n"
+    "           % (host, port, host)).encode())\n"
     "print('connect', head(s))\n"
     "for atyp in ('addr', 'name'):\n"
     "    s = conn()\n"
     "    s.sendall(b'\\x05\\x01\\x00'); s.recv(2)\n"
     "    if atyp == 'addr':\n"
-    "        dst = b'\\x01' + socket.inet_aton(socket.gethostbyname(host) if host[0].isdigit() else '127.0.0.1')\n"
+    "        ip = host if host[0].isdigit() else '127.0.0.1'\n"
+    "        dst = b'\\x01' + socket.inet_aton(ip)\n"
     "    else:\n"
     "        dst = b'\\x03' + bytes([len(host)]) + host.encode()\n"
     "    s.sendall(b'\\x05\\x01\\x00' + dst + port.to_bytes(2, 'big'))\n"
@@ -96,28 +81,26 @@ test_bus_unreachable (void **state)
     (void) state;
     char *id = eg_create ("[\"127.0.0.0/8:1-65535\", \"bus.test:1-65535\", \"pypi.test:1-65535\"]",
                           NULL);
-    proto_msg_t *rep = write_file (id, "probe.py", s_probe_py);
-    assert_int_equal (rep->type, PROTO_sandbox_path);
-    proto_msg_destroy (&rep);
-    assert_int_equal (sbx (id, "python3 probe.py " EG_ORIGIN " %d", eg.http_port), 0);
-    expect_out ("http HTTP/1.0 200");
-    expect_out ("connect HTTP/1.1 200");
-    expect_out ("socks addr 0500");
-    assert_int_equal (sbx (id, "python3 probe.py pypi.test %d", eg.http_port), 0);
-    expect_out ("socks name 0500");
+    eg_put (id, "probe.py", s_probe_py);
+    assert_int_equal (eg_sh (id, "python3 probe.py " EG_ORIGIN " %d", eg.http_port), 0);
+    EG_EXPECT ("http HTTP/1.0 200");
+    EG_EXPECT ("connect HTTP/1.1 200");
+    EG_EXPECT ("socks addr 0500");
+    assert_int_equal (eg_sh (id, "python3 probe.py pypi.test %d", eg.http_port), 0);
+    EG_EXPECT ("socks name 0500");
     for (int i = 0; i < 3; i++) {
         const char *hosts[] = { "127.0.0.1", "bus.test" };
         for (int h = 0; h < 2; h++) {
-            assert_int_equal (sbx (id, "python3 probe.py %s %d", hosts[h], s_bus_port[i]), 0);
-            expect_out ("http HTTP/1.1 403");
-            expect_out ("connect HTTP/1.1 403 blocked by policy");
-            expect_out ("socks addr 0502");
-            expect_out ("socks name 0502");
+            assert_int_equal (eg_sh (id, "python3 probe.py %s %d", hosts[h], s_bus_port[i]), 0);
+            EG_EXPECT ("http HTTP/1.1 403");
+            EG_EXPECT ("connect HTTP/1.1 403 blocked by policy");
+            EG_EXPECT ("socks addr 0502");
+            EG_EXPECT ("socks name 0502");
         }
         /* curl, forced through the proxy (NO_PROXY lists 127.0.0.1). */
-        assert_int_equal (sbx (id, "curl -s --noproxy '' -o /dev/null -w '%%{http_code}' "
-                                   "http://127.0.0.1:%d/", s_bus_port[i]), 0);
-        assert_string_equal (s_out, "403");
+        assert_int_equal (eg_sh (id, "curl -s --noproxy '' -o /dev/null -w '%%{http_code}' "
+                                     "http://127.0.0.1:%d/", s_bus_port[i]), 0);
+        assert_string_equal (eg_out, "403");
     }
     destroy (id);
 }
@@ -130,18 +113,18 @@ test_only_own_socket (void **state)
     (void) state;
     char *a = eg_create ("[\"pypi.test:80\"]", NULL);
     char *b = eg_create ("[\"pypi.test:80\"]", NULL);
-    assert_int_equal (sbx (a, "find / -type s 2>/dev/null; true"), 0);
-    assert_string_equal (s_out, "/run/caisson/egress.sock\n");
-    assert_int_equal (sbx (a, "ls -A /run/caisson"), 0);
-    assert_string_equal (s_out, "egress.sock\n");
-    assert_int_equal (sbx (a, "grep ' /run/caisson ' /proc/mounts | cut -d' ' -f4 | tr , '\\n' "
-                              "| grep -xE 'ro|nosuid|nodev|noexec' | sort | tr '\\n' ' '"), 0);
-    assert_string_equal (s_out, "nodev noexec nosuid ro ");
-    assert_int_not_equal (sbx (a, "rm -f /run/caisson/egress.sock || exit 1; "
-                                  "test -e /run/caisson/egress.sock || exit 0; exit 1"), 0);
+    assert_int_equal (eg_sh (a, "find / -type s 2>/dev/null; true"), 0);
+    assert_string_equal (eg_out, "/run/caisson/egress.sock\n");
+    assert_int_equal (eg_sh (a, "ls -A /run/caisson"), 0);
+    assert_string_equal (eg_out, "egress.sock\n");
+    assert_int_equal (eg_sh (a, "grep ' /run/caisson ' /proc/mounts | cut -d' ' -f4 | tr , '\\n' "
+                                "| grep -xE 'ro|nosuid|nodev|noexec' | sort | tr '\\n' ' '"), 0);
+    assert_string_equal (eg_out, "nodev noexec nosuid ro ");
+    assert_int_not_equal (eg_sh (a, "rm -f /run/caisson/egress.sock || exit 1; "
+                                    "test -e /run/caisson/egress.sock || exit 0; exit 1"), 0);
     char other[1200];
     eg_socket_path (b, other, sizeof other);
-    assert_int_not_equal (sbx (a, "test -e '%s'", other), 0);
+    assert_int_not_equal (eg_sh (a, "test -e '%s'", other), 0);
     destroy (a);
     destroy (b);
 }
