@@ -422,7 +422,7 @@ rule_parse (const char *in, rule_t *r, char *why, size_t wn)
     }
     if (ports && ports_parse (ports, r, why, wn) < 0)
         return -1;
-    char pt[128];
+    char pt[256];
     ports_text (r, pt, sizeof pt);
     if (v6 || strchr (host, '/') || inet_pton (AF_INET, host, r->addr) == 1) {
         r->kind = R_ADDR;

@@ -109,6 +109,16 @@ test_parse (void **state)
     rule[350] = 0;
     expect_bad (rule, "longer than 300 bytes");
 
+    char many[400] = "x.org:", json_in[500], want[500];   /* 16 ranges, the most */
+    for (int i = 0; i < 16; i++)
+        snprintf (many + strlen (many), sizeof many - strlen (many), "%s%d-%d", i ? "," : "",
+                  10000 + 2 * i, 10001 + 2 * i);
+    snprintf (json_in, sizeof json_in, "[\"%s\"]", many);
+    snprintf (want, sizeof want, "[\"%s\"]", many);
+    expect_norm (json_in, want);
+    strcat (many, ",9");
+    expect_bad (many, "more than 16 port ranges");
+
     char why[256];
     json_t *notlist = json_string ("x.org");
     assert_null (egress_rules_from_json (notlist, NULL, why, sizeof why));
@@ -306,6 +316,11 @@ test_name_step (void **state)
     assert_true (v.port_named);
     v = egress_check_name (&p, "pypi.org", 443);
     assert_false (v.port_named);
+    egress_rules_t *both = csv ("y.org,y.org:443");   /* the rule naming the port decides */
+    egress_policy_t pb = pol (both, NULL, NULL, NULL);
+    expect_name (&pb, "y.org", 443, true, "y.org:443", "");
+    expect_name (&pb, "y.org", 80, true, "y.org", "");
+    egress_rules_destroy (&both);
     expect_name (&p, "x.org", 443, true, "x.org:80,443", "");
     expect_name (&p, "r.org", 8005, true, "r.org:8000-8010", "");
     expect_name (&p, "r.org", 8011, false, "", NOT_LISTED ("r.org"));
