@@ -100,6 +100,14 @@ test_refused_reason (void **state)
                 "sandbox's allow list");
     assert_int_not_equal (eg_sh (id, "curl -sS https://files.test:%d/", eg.http_port), 0);
     EG_EXPECT ("403");
+    /* SOCKS5 has no text: REP 0x02, "not allowed by ruleset". */
+    assert_int_equal (eg_sh (id, "python3 -c \"import socket\n"
+                                 "s = socket.create_connection(('127.0.0.1', 3128))\n"
+                                 "s.sendall(b'\\x05\\x01\\x00'); s.recv(2)\n"
+                                 "s.sendall(b'\\x05\\x01\\x00\\x03\\x0afiles.test' + "
+                                 "(%d).to_bytes(2, 'big'))\n"
+                                 "print('socks', s.recv(10)[:2].hex())\"", eg.http_port), 0);
+    EG_EXPECT ("socks 0502");
     destroy (id);
 }
 
@@ -114,6 +122,7 @@ test_deny_subdomain (void **state)
               eg.http_port);
     snprintf (deny, sizeof deny, "[\"files.test:%d\"]", eg.http_port);
     char *id = eg_create (allow, deny);
+    bus_tap_t *tap = eg_tap (id);
     assert_int_equal (eg_sh (id, "curl -sS http://pypi.test:%d/hello.txt", eg.http_port), 0);
     EG_EXPECT ("hello from the origin");
     assert_int_equal (eg_sh (id, "curl -sS http://other.test:%d/hello.txt", eg.http_port), 0);
@@ -124,6 +133,14 @@ test_deny_subdomain (void **state)
               eg.http_port);
     EG_EXPECT (why);
     assert_null (strstr (eg_out, "hello from the origin"));
+    /* The event names the deciding rule. */
+    proto_msg_t *ev = eg_await_event (tap, "deny", "files.test", 5000);
+    if (!ev)
+        fail_msg ("no deny event for files.test");
+    snprintf (why, sizeof why, "files.test:%d", eg.http_port);
+    assert_string_equal (ev->body.sandbox_net_event.rule, why);
+    proto_msg_destroy (&ev);
+    bus_tap_destroy (&tap);
     destroy (id);
 }
 
