@@ -105,26 +105,40 @@ test_bus_unreachable (void **state)
     destroy (id);
 }
 
-/* Inside: one socket in the whole tree, its own, on a read-only, nosuid,
- * nodev, noexec mount; another sandbox's is nowhere to be found. */
+/* Inside: no socket in the whole tree but, at most, its own egress socket
+ * (the init may reach the proxy's socket by a descriptor instead), which
+ * it cannot remove or replace; where it is mounted the mount is read-only,
+ * nosuid, nodev, noexec; the mounts do not name the host's data directory;
+ * another sandbox's socket is nowhere to be found. */
 static void
 test_only_own_socket (void **state)
 {
     (void) state;
     char *a = eg_create ("[\"pypi.test:80\"]", NULL);
     char *b = eg_create ("[\"pypi.test:80\"]", NULL);
-    assert_int_equal (eg_sh (a, "find / -type s 2>/dev/null; true"), 0);
-    assert_string_equal (eg_out, "/run/caisson/egress.sock\n");
-    assert_int_equal (eg_sh (a, "ls -A /run/caisson"), 0);
-    assert_string_equal (eg_out, "egress.sock\n");
+    assert_int_equal (eg_sh (a, "find / -type s 2>/dev/null | grep -vxc /run/caisson/egress.sock"
+                                "; true"), 0);
+    assert_string_equal (eg_out, "0\n");
     assert_int_equal (eg_sh (a, "grep ' /run/caisson ' /proc/mounts | cut -d' ' -f4 | tr , '\\n' "
                                 "| grep -xE 'ro|nosuid|nodev|noexec' | sort | tr '\\n' ' '"), 0);
-    assert_string_equal (eg_out, "nodev noexec nosuid ro ");
-    assert_int_not_equal (eg_sh (a, "rm -f /run/caisson/egress.sock || exit 1; "
-                                    "test -e /run/caisson/egress.sock || exit 0; exit 1"), 0);
+    if (*eg_out)
+        assert_string_equal (eg_out, "nodev noexec nosuid ro ");
+    /* Replacing it fails: it is there (a socket) after as before. */
+    const char *sock = "test -S /run/caisson/egress.sock && echo -n 1 || echo -n 0";
+    assert_int_equal (eg_sh (a, "%s; rm -f /run/caisson/egress.sock 2>/dev/null; ln -s /tmp/x "
+                                "/run/caisson/egress.sock 2>/dev/null; %s; ls -A /run/caisson "
+                                "2>/dev/null", sock, sock), 0);
+    if (strcmp (eg_out, "00") && strcmp (eg_out, "11egress.sock\n"))
+        fail_msg ("attack succeeded: the sandbox changed its socket directory: %s", eg_out);
+    assert_int_equal (eg_sh (a, "grep -c '%s' /proc/self/mountinfo; true", getenv ("CAISSON_DATA")),
+                      0);
+    assert_string_equal (eg_out, "0\n");
     char other[1200];
     eg_socket_path (b, other, sizeof other);
     assert_int_not_equal (eg_sh (a, "test -e '%s'", other), 0);
+    /* Its own proxy still answers. */
+    assert_int_equal (eg_sh (a, "curl -s -o /dev/null -w '%%{http_code}' http://files.test/"), 0);
+    assert_string_equal (eg_out, "403");
     destroy (a);
     destroy (b);
 }
