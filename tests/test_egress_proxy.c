@@ -155,7 +155,9 @@ uconnect (const char *id)
 {
     int fd = socket (AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    snprintf (sun.sun_path, sizeof sun.sun_path, "%s", sock_path (id));
+    const char *path = sock_path (id);
+    assert_true (strlen (path) < sizeof sun.sun_path);
+    memcpy (sun.sun_path, path, strlen (path) + 1);
     if (connect (fd, (struct sockaddr *) &sun, sizeof sun)) {
         close (fd);
         return -1;
