@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,12 @@ ep_conn_close (ep_loop_priv_t *L, ep_conn_t *c, const char *verdict, const char 
         close (c->ufd);
         L->fds--;
     }
+    for (int i = 0; i < 2; i++)
+        if (c->c2u[i] >= 0) {
+            close (c->c2u[i]);
+            close (c->u2c[i]);
+            L->fds -= 2;
+        }
     if (c->counted) {
         lb->open--;
         atomic_fetch_sub (&lb->box->ctr->open, 1);
@@ -120,9 +127,24 @@ refuse (ep_loop_priv_t *L, ep_conn_t *c, int status, uint8_t socks_rep, const ch
     c->again = true;
 }
 
+/* The relay splices through two pipes (no copy through the proxy) when
+ * it can have them; else it copies through the buffers. */
 static void
 relay (ep_loop_priv_t *L, ep_conn_t *c)
 {
+    if (L->fds + 4 + 16 <= L->fd_limit && !pipe2 (c->c2u, O_NONBLOCK | O_CLOEXEC)) {
+        if (pipe2 (c->u2c, O_NONBLOCK | O_CLOEXEC)) {
+            close (c->c2u[0]);
+            close (c->c2u[1]);
+            c->c2u[0] = c->c2u[1] = -1;
+        } else {
+            L->fds += 4;
+            fcntl (c->c2u[1], F_SETPIPE_SZ, EP_PIPE);
+            fcntl (c->u2c[1], F_SETPIPE_SZ, EP_PIPE);
+            int a = fcntl (c->c2u[1], F_GETPIPE_SZ), b = fcntl (c->u2c[1], F_GETPIPE_SZ);
+            c->pipe_cap = (size_t) (a < b ? a : b);
+        }
+    }
     c->state = ST_RELAY;
     c->deadline = 0;
     c->last_io = L->now;
@@ -520,6 +542,57 @@ spend (ep_conn_t *c, ssize_t n, bool up)
     }
 }
 
+/* One direction of the spliced relay: from src into the pipe (while its
+ * bytes, *held, leave room and tokens last), then from the pipe to dst.
+ * -1 on a hard error of dst. */
+static int
+splice_dir (ep_conn_t *c, int src, int dst, int pipe[2], size_t *held, bool *src_rd,
+            bool *src_eof, bool *dst_wr, bool up, bool *moved)
+{
+    if (*src_rd && !*src_eof && *held < c->pipe_cap && tokens_left (c)) {
+        ssize_t n = splice (src, NULL, pipe[1], NULL, c->pipe_cap - *held,
+                            SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (n > 0) {
+            *held += (size_t) n;
+            spend (c, n, up);
+            *moved = true;
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            *src_eof = true;
+            *moved = true;
+        } else if (errno == EAGAIN)
+            *src_rd = false;
+    }
+    while (*held && *dst_wr) {
+        ssize_t n = splice (pipe[0], NULL, dst, NULL, *held, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (n > 0) {
+            *held -= (size_t) n;
+            *moved = true;
+        } else if (n < 0 && errno == EAGAIN)
+            *dst_wr = false;
+        else if (!(n < 0 && errno == EINTR))
+            return -1;
+    }
+    return 0;
+}
+
+/* The relay's moves once both buffers are empty and the pipes exist. 1 when
+ * c was closed. */
+static int
+relay_spliced (ep_loop_priv_t *L, ep_conn_t *c, bool *moved)
+{
+    bool was = *moved;
+    if (splice_dir (c, c->cfd, c->ufd, c->c2u, &c->c2u_n, &c->c_rd, &c->c_eof, &c->u_wr, true,
+                    moved)
+        || splice_dir (c, c->ufd, c->cfd, c->u2c, &c->u2c_n, &c->u_rd, &c->u_eof, &c->c_wr,
+                       false, moved)) {
+        ep_conn_close (L, c, "close", NULL);
+        return 1;
+    }
+    if (*moved && !was)
+        c->last_io = L->now;
+    return 0;
+}
+
 /* One round of moving bytes. 1: c is gone; 0: nothing moved; 2: moved. */
 static int
 round_once (ep_loop_priv_t *L, ep_conn_t *c)
@@ -535,7 +608,10 @@ round_once (ep_loop_priv_t *L, ep_conn_t *c)
         return 1;
     }
     ep_state_t st = c->state;
-    size_t cap = st == ST_HEAD ? EP_BUF - 1024 : st == ST_FIRST ? EP_SNI_MAX_BYTES
+    bool spliced = st == ST_RELAY && c->c2u[0] >= 0 && !c->in_len && !c->out_len;
+    if (spliced && relay_spliced (L, c, &moved))
+        return 1;
+    size_t cap = spliced ? 0 : st == ST_HEAD ? EP_BUF - 1024 : st == ST_FIRST ? EP_SNI_MAX_BYTES
                : st == ST_RELAY ? EP_BUF : st == ST_CLOSING ? EP_BUF : 0;
     bool can = st == ST_HEAD || st == ST_CLOSING || tokens_left (c);
     if (cap && can && !c->c_eof) {
@@ -551,7 +627,7 @@ round_once (ep_loop_priv_t *L, ep_conn_t *c)
         if (n > 0 && st == ST_RELAY)
             c->last_io = L->now;
     }
-    if ((st == ST_FIRST || st == ST_RELAY) && tokens_left (c) && !c->u_eof) {
+    if ((st == ST_FIRST || (st == ST_RELAY && !spliced)) && tokens_left (c) && !c->u_eof) {
         ssize_t n = fill (c->ufd, c->out, &c->out_len, EP_BUF, &c->u_rd);
         if (n < 0)
             c->u_eof = true;
@@ -575,11 +651,11 @@ round_once (ep_loop_priv_t *L, ep_conn_t *c)
         if (check_first (L, c, c->c_eof))
             return 1;
     } else if (st == ST_RELAY) {
-        if (c->c_eof && !c->in_len && !c->u_shut) {
+        if (c->c_eof && !c->in_len && !c->c2u_n && !c->u_shut) {
             shutdown (c->ufd, SHUT_WR);
             c->u_shut = true;
         }
-        if (c->u_eof && !c->out_len && !c->c_shut) {
+        if (c->u_eof && !c->out_len && !c->u2c_n && !c->c_shut) {
             shutdown (c->cfd, SHUT_WR);
             c->c_shut = true;
         }
@@ -717,6 +793,7 @@ ep_conn_accept (ep_loop_priv_t *L, ep_lbox_t *lb)
         c->lb = lb;
         c->cfd = fd;
         c->ufd = -1;
+        c->c2u[0] = c->c2u[1] = c->u2c[0] = c->u2c[1] = -1;
         c->proto = "http";
         c->ctag = (ep_tag_t) { EP_TAG_CLIENT, c };
         c->utag = (ep_tag_t) { EP_TAG_UP, c };

@@ -19,6 +19,7 @@
 #include "ep_resolve.h"
 
 #define EP_BUF (64 * 1024)
+#define EP_PIPE (256 * 1024) /* the relay's splice pipes, per direction */
 
 typedef enum { EP_TAG_LISTEN, EP_TAG_CLIENT, EP_TAG_UP, EP_TAG_QUEUE, EP_TAG_RESOLVE } ep_tagkind_t;
 
@@ -73,6 +74,8 @@ struct ep_conn_s {
     size_t in_len, in_off;
     uint8_t out[EP_BUF];        /* upstream -> client */
     size_t out_len, out_off;
+    int c2u[2], u2c[2];         /* splice pipes in the relay (-1: buffers only) */
+    size_t c2u_n, u2c_n, pipe_cap; /* bytes sitting in each pipe; their size */
     bool c_eof, u_eof, c_shut, u_shut;
     uint64_t deadline, start_ms, last_io;
     uint64_t up, down;
