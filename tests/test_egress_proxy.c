@@ -26,7 +26,7 @@
 #include "mpjson.h"
 
 static const char *s_dir;
-static pid_t s_bus, s_proxy;
+static pid_t s_bus, s_proxy, s_log;
 static int s_port, s_tls_port, s_bus_port;
 static pid_t s_tls;
 static bus_client_t *s_c;
@@ -250,7 +250,10 @@ expect_event (const char *id, const char *verdict, const char *host)
     char topic[128], want[128];
     snprintf (want, sizeof want, "sandbox.%s.net", id);
     for (int i = 0; i < 100; i++) {
-        proto_msg_t *ev = bus_tap_recv (s_tap, topic, sizeof topic, 50, NULL);
+        proto_err_t err = { 0 };
+        proto_msg_t *ev = bus_tap_recv (s_tap, topic, sizeof topic, 50, &err);
+        if (!ev && err.code)
+            fail_msg ("an undecodable event on %s: %s", topic, err.text);
         if (!ev)
             continue;
         const proto_sandbox_net_event_t *b = &ev->body.sandbox_net_event;
@@ -707,6 +710,122 @@ test_throttle (void **state)
     assert_true (t > 1.5);
 }
 
+/* A slow client (a head never finished) is closed after the first-bytes
+ * timer; a head over 32 KiB is refused 431; a half-closed tunnel still
+ * carries the answer; a client that never reads does not grow the proxy. */
+static void
+test_hostile (void **state)
+{
+    (void) state;
+    allow_pypi ();
+    int fd = uconnect (BOX);
+    put (fd, "GET http://pypi.test", 20);
+    int64_t t0 = zclock_mono ();
+    char c;
+    assert_int_equal (recv (fd, &c, 1, 0), 0);
+    assert_true (zclock_mono () - t0 < 4000);
+    close (fd);
+    fd = uconnect (BOX);
+    static char big[40000];
+    memset (big, 'a', sizeof big);
+    memcpy (big, "GET http://pypi.test/ HTTP/1.1\r\nX: ", 36);
+    put (fd, big, sizeof big);
+    assert_non_null (strstr (read_all (fd), "HTTP/1.1 431"));
+    close (fd);
+    fd = tunnel (BOX, "pypi.test", s_port);
+    assert_non_null (strstr (read_some (fd, 4000, true), " 200 "));
+    put (fd, "half", 4);
+    shutdown (fd, SHUT_WR);
+    assert_string_equal (read_all (fd), "half");
+    close (fd);
+    char status[64];
+    snprintf (status, sizeof status, "/proc/%d/status", s_proxy);
+    long before = 0, after = 0;
+    FILE *f = fopen (status, "r");
+    char line[256];
+    while (f && fgets (line, sizeof line, f))
+        sscanf (line, "VmRSS: %ld", &before);
+    if (f)
+        fclose (f);
+    fd = uconnect (BOX);
+    char req[128];
+    int n = snprintf (req, sizeof req, "GET http://pypi.test:%d/big/209715200 HTTP/1.1\r\n\r\n",
+                      s_port);
+    put (fd, req, (size_t) n);
+    usleep (1000 * 1000);
+    f = fopen (status, "r");
+    while (f && fgets (line, sizeof line, f))
+        sscanf (line, "VmRSS: %ld", &after);
+    if (f)
+        fclose (f);
+    close (fd);
+    printf ("# RSS %ld kB before, %ld kB with a client that does not read\n", before, after);
+    assert_true (before > 0);
+    assert_true (after - before < 16 * 1024);
+}
+
+/* The counters, and the run's `net` events: with a run named by
+ * egress.context, a refusal and an allowed connection's close are
+ * appended to it. */
+static void
+test_stats_and_run_events (void **state)
+{
+    (void) state;
+    allow_pypi ();
+    char run[CID_SIZE], corr[CID_SIZE];
+    cid_new (run);
+    cid_new (corr);
+    proto_msg_t *m = proto_msg_new (PROTO_egress_context, NULL);
+    proto_set_str (&m->body.egress_context.sandbox_id, BOX);
+    proto_set_str (&m->body.egress_context.run, run);
+    proto_set_str (&m->body.egress_context.corr, corr);
+    proto_msg_t *rep = bus_client_request (s_c, "egress-proxy", m);
+    proto_msg_destroy (&m);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_egress_ack);
+    proto_msg_destroy (&rep);
+    assert_non_null (strstr (http_get (BOX, "files.test", s_port, "/"), "HTTP/1.1 403"));
+    proto_msg_t *ev = expect_event (BOX, "deny", "files.test");
+    assert_string_equal (ev->body.sandbox_net_event.run, run);
+    assert_string_equal (ev->body.sandbox_net_event.corr, corr);
+    proto_msg_destroy (&ev);
+    assert_non_null (strstr (http_get (BOX, "pypi.test", s_port, "/"), "HTTP/1.1 200"));
+    seen (BOX, "close", "pypi.test");
+    m = proto_msg_new (PROTO_egress_stats_get, NULL);
+    proto_set_str (&m->body.egress_stats_get.sandbox_id, BOX);
+    rep = bus_client_request (s_c, "egress-proxy", m);
+    proto_msg_destroy (&m);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_egress_stats);
+    assert_true (rep->body.egress_stats.total > 0);
+    assert_true (rep->body.egress_stats.refused > 0);
+    assert_true (rep->body.egress_stats.bytes_down > 0);
+    proto_msg_destroy (&rep);
+    json_t *kinds = json_array ();
+    for (int i = 0; i < 50 && json_array_size (kinds) < 2; i++) {
+        usleep (100 * 1000);
+        json_array_clear (kinds);
+        m = proto_msg_new (PROTO_events_read, NULL);
+        proto_set_str (&m->body.events_read.run, run);
+        rep = bus_client_request (s_c, "event-log", m);
+        proto_msg_destroy (&m);
+        json_t *evs = rep && rep->type == PROTO_events_page
+                          ? mpjson_get (&rep->body.events_page.events, 8) : NULL;
+        size_t j;
+        json_t *e;
+        json_array_foreach (evs, j, e)
+            if (!strcmp (json_string_value (json_object_get (e, "kind")), "net"))
+                json_array_append (kinds, json_object_get (json_object_get (e, "data"),
+                                                           "verdict"));
+        json_decref (evs);
+        proto_msg_destroy (&rep);
+    }
+    char *text = json_dumps (kinds, JSON_COMPACT);
+    assert_string_equal (text, "[\"deny\",\"close\"]");
+    free (text);
+    json_decref (kinds);
+}
+
 static pid_t
 start_proxy (void)
 {
@@ -769,6 +888,8 @@ setup (void **state)
     s_bus = support_spawn ("caisson-bus", NULL);
     s_c = bus_client_new (getenv ("CAISSON_BUS"));
     assert_non_null (s_c);
+    s_log = support_spawn ("caisson-event-log", NULL);
+    support_await_service (s_c, "event-log");
     s_proxy = start_proxy ();
     s_tap = bus_tap_new (getenv ("CAISSON_BUS_SUB"), "sandbox.");
     assert_non_null (s_tap);
@@ -785,6 +906,7 @@ teardown (void **state)
     if (s_tls > 0)
         support_stop (s_tls, SIGTERM, 2000);
     support_expect_clean_exit (s_proxy);
+    support_expect_clean_exit (s_log);
     support_stop (s_bus, SIGTERM, 5000);
     return 0;
 }
@@ -799,7 +921,8 @@ main (void)
         cmocka_unit_test (test_socks5),         cmocka_unit_test (test_peer_uid),
         cmocka_unit_test (test_bus_refused),    cmocka_unit_test (test_max_conns),
         cmocka_unit_test (test_revoke),         cmocka_unit_test (test_refuse_user),
-        cmocka_unit_test (test_drop),           cmocka_unit_test (test_throughput),
+        cmocka_unit_test (test_drop),           cmocka_unit_test (test_hostile),
+        cmocka_unit_test (test_stats_and_run_events), cmocka_unit_test (test_throughput),
         cmocka_unit_test (test_throttle),       cmocka_unit_test (test_restart),
     };
     return support_run_group_tests (tests, setup, teardown);

@@ -5,9 +5,14 @@
 #include "ep_ctl.h"
 #include "svc.h"
 
+#include <signal.h>
+
 static int
 setup (svc_t *svc)
 {
+    /* splice into a socket its client closed raises SIGPIPE (it has no
+     * MSG_NOSIGNAL): the relay handles EPIPE instead */
+    signal (SIGPIPE, SIG_IGN);
     ep_ctl_t *ctl = ep_ctl_new (svc);
     if (!ctl)
         return -1;
