@@ -432,10 +432,6 @@ parse_http (ep_loop_priv_t *L, ep_conn_t *c)
     if (r == 1) {
         snprintf (c->host, sizeof c->host, "%s", c->req.host);
         c->port = c->req.port;
-        if (!*c->host) {
-            refuse (L, c, 400, 0, "error", "not a proxy request: give an absolute URI");
-            return;
-        }
         decide (L, c);
         return;
     }
