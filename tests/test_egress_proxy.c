@@ -410,11 +410,14 @@ static int
 tls_through (const char *id, const char *sni)
 {
     char *cmd = zsys_sprintf (
-        "python3 -c 'import socket,ssl,sys\n"
+        "timeout 20 python3 -c 'import socket,ssl,sys\n"
         "s=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(\"%s\")\n"
         "s.sendall(b\"CONNECT tls.test:%d HTTP/1.1\\r\\nHost: tls.test\\r\\n\\r\\n\")\n"
         "h=b\"\"\n"
-        "while b\"\\r\\n\\r\\n\" not in h: h+=s.recv(1)\n"
+        "while b\"\\r\\n\\r\\n\" not in h:\n"
+        "  b=s.recv(1)\n"
+        "  if not b: sys.exit(4)\n"
+        "  h+=b\n"
         "assert b\" 200 \" in h, h\n"
         "c=ssl.create_default_context(); c.check_hostname=False; c.verify_mode=ssl.CERT_NONE\n"
         "t=c.wrap_socket(s, server_hostname=\"%s\")\n"
