@@ -78,7 +78,9 @@ ep_conn_close (ep_loop_priv_t *L, ep_conn_t *c, const char *verdict, const char 
         lb->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    free (c);
+    c->dead = true;
+    c->next = L->dead_conns;
+    L->dead_conns = c;
 }
 
 static void
@@ -214,9 +216,26 @@ connect_to (ep_loop_priv_t *L, ep_conn_t *c)
     c->deadline = L->now + L->conf.connect_ms;
 }
 
-static bool
-hard_denied (ep_loop_priv_t *L, const struct sockaddr_storage *ss, uint16_t port)
+/* An IPv4-mapped IPv6 address as the IPv4 address it holds (so a bus on
+ * 127.0.0.1 is not reached as ::ffff:127.0.0.1). */
+static struct sockaddr_storage
+unmapped (const struct sockaddr_storage *ss)
 {
+    struct sockaddr_storage out = *ss;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) ss;
+    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED (&in6->sin6_addr)) {
+        struct sockaddr_in *in = (struct sockaddr_in *) &out;
+        memset (&out, 0, sizeof out);
+        in->sin_family = AF_INET;
+        memcpy (&in->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+    }
+    return out;
+}
+
+static bool
+hard_denied (ep_loop_priv_t *L, const struct sockaddr_storage *raw, uint16_t port)
+{
+    struct sockaddr_storage a = unmapped (raw), *ss = &a;
     for (size_t i = 0; i < L->conf.nhard; i++) {
         const ep_hard_t *h = &L->conf.hard[i];
         if (h->port != port)
@@ -264,9 +283,14 @@ check_addrs (ep_loop_priv_t *L, ep_conn_t *c)
         char text[64];
         addr_text (ss, text, sizeof text);
         egress_verdict_t v = { 0 };
+        egress_addr_class_t cls = egress_addr_class ((const struct sockaddr *) ss);
         if (hard_denied (L, ss, c->port))
             snprintf (v.reason, sizeof v.reason, "blocked by policy: %s:%u is the Caisson bus",
                       c->host, c->port);
+        else if (cls == EGRESS_ADDR_UNSPEC || cls == EGRESS_ADDR_MULTICAST)
+            /* never a destination, whatever a CIDR rule says */
+            snprintf (v.reason, sizeof v.reason, "blocked by policy: %s resolves to %s, a %s "
+                      "address", c->host, text, egress_addr_class_name (cls));
         else
             v = egress_check_addr (&pol, c->host, (const struct sockaddr *) ss, c->port);
         if (v.allow) {
@@ -765,23 +789,49 @@ ep_conn_recheck (ep_loop_priv_t *L, ep_conn_t *c)
     ep_conn_close (L, c, "revoked", v.reason);
 }
 
+/* Answers fd 503 and closes it: the proxy cannot take it. */
+static void
+refuse_full (ep_lbox_t *lb, int fd)
+{
+    static const char full[] = "HTTP/1.1 503 egress proxy is full\r\nContent-Type: text/plain\r\n"
+                               "X-Caisson-Reason: too many connections\r\n"
+                               "Content-Length: 22\r\nConnection: close\r\n\r\n"
+                               "too many connections\r\n";
+    if (send (fd, full, sizeof full - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        /* the client learns from the close */
+    }
+    close (fd);
+    atomic_fetch_add (&lb->box->ctr->refused, 1);
+}
+
 void
 ep_conn_accept (ep_loop_priv_t *L, ep_lbox_t *lb)
 {
     for (;;) {
         int fd = accept4 (lb->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* out of descriptors after all: the spare one lets the client
+             * be told; without it the listener rests a tick */
+            if (L->spare >= 0) {
+                close (L->spare);
+                fd = accept4 (lb->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd >= 0)
+                    refuse_full (lb, fd);
+                L->spare = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd >= 0)
+                    continue;
+            }
+            struct epoll_event ev = { .events = 0, .data.ptr = &lb->tag };
+            epoll_ctl (L->epfd, EPOLL_CTL_MOD, lb->lfd, &ev);
+            lb->paused = true;
+            return;
+        }
         if (fd < 0)
             return;
         ep_box_t *box = lb->box;
         if (L->fds + 2 + 16 > L->fd_limit || lb->pending >= box->max_conns) {
-            /* out of descriptors, or a flood of over-limit connections */
-            static const char full[] = "HTTP/1.1 503 egress proxy is full\r\nContent-Length: 0\r\n"
-                                       "Connection: close\r\n\r\n";
-            if (send (fd, full, sizeof full - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-                /* the client learns from the close */
-            }
-            close (fd);
-            atomic_fetch_add (&box->ctr->refused, 1);
+            /* near the descriptor limit, or a flood of over-limit connections */
+            refuse_full (lb, fd);
             continue;
         }
         ep_conn_t *c = xcalloc (1, sizeof *c);

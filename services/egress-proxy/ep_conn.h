@@ -37,6 +37,8 @@ typedef struct ep_lbox_s {
     int lfd;
     ep_tag_t tag;
     unsigned open, pending;     /* counted connections; over-limit ones waiting */
+    bool paused;                /* the listener rests (descriptors ran out) */
+    bool dead;                  /* dropped: freed once the epoll batch is done */
     double tokens;              /* bytes_per_min bucket */
     uint64_t refill_ms;
     ep_evbudget_t budget;
@@ -56,6 +58,7 @@ struct ep_conn_s {
     ep_tag_t ctag, utag;
     bool c_rd, c_wr, u_rd, u_wr; /* edge-triggered readiness not yet used up */
     bool again;                 /* more to move: pump again next turn */
+    bool dead;                  /* closed: freed once the epoll batch is done */
     const char *proto;          /* "http", "connect", "socks5" */
     bool counted;               /* in lb->open */
     bool allowed;               /* an allow was told: a close follows */
@@ -91,9 +94,12 @@ typedef struct ep_data_s {
     ep_resolve_t *resolver;
     ep_events_t *events;
     ep_lbox_t *boxes;
+    ep_conn_t *dead_conns;      /* closed in this batch: a later event may name them */
+    ep_lbox_t *dead_boxes;
     uint64_t now;               /* ms, monotonic */
     uint64_t next_id;
-    unsigned fds, fd_limit;
+    unsigned fds, fd_limit;     /* descriptors in use (counted), and the limit */
+    int spare;                  /* held open to answer a client when they run out */
 } ep_loop_priv_t;
 
 /* Accepts what waits on lb's listener. */
@@ -107,7 +113,8 @@ void ep_conn_tick (ep_loop_priv_t *L, ep_conn_t *c);
 /* Re-checks a live c against its box's (new) rules; closes it, verdict
  * revoked, when they refuse it. */
 void ep_conn_recheck (ep_loop_priv_t *L, ep_conn_t *c);
-/* Closes c now, telling verdict (NULL: tell nothing more). */
+/* Closes c now, telling verdict (NULL: tell nothing more); its memory
+ * waits in L->dead_conns until the loop's batch of events is done. */
 void ep_conn_close (ep_loop_priv_t *L, ep_conn_t *c, const char *verdict, const char *reason);
 /* Moves what c's sockets allow (after readiness, a refill, or a turn cut
  * short). */

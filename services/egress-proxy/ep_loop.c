@@ -3,7 +3,9 @@
  * the bytes-per-minute buckets by a periodic pass. */
 #include "ep_loop.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,7 @@
 #include "xalloc.h"
 
 #define TICK_MS 50
-#define BASE_FDS 24             /* the process's own: bus, store, log, eventfds */
+#define BASE_FDS 32 /* beyond those open at start: the loop's, the publisher's, reconnects */
 
 typedef struct cmd_s {
     ep_box_t *box;              /* NULL: drop */
@@ -83,6 +85,20 @@ ep_listen_open (const char *data, const char *id, char *path, size_t pn, char *w
     return fd;
 }
 
+/* How many descriptors the process has open now. */
+static unsigned
+open_fds (void)
+{
+    unsigned n = 0;
+    DIR *d = opendir ("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir (d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir (d);
+    return n;
+}
+
 static ep_lbox_t *
 find (ep_loop_priv_t *L, const char *id)
 {
@@ -113,8 +129,26 @@ drop_box (ep_loop_priv_t *L, ep_lbox_t *lb)
     while (*pp != lb)
         pp = &(*pp)->next;
     *pp = lb->next;
-    ep_box_unref (&lb->box);
-    free (lb);
+    lb->dead = true;
+    lb->next = L->dead_boxes;
+    L->dead_boxes = lb;
+}
+
+/* Frees what was closed or dropped during the last batch of events. */
+static void
+bury (ep_loop_priv_t *L)
+{
+    while (L->dead_conns) {
+        ep_conn_t *c = L->dead_conns;
+        L->dead_conns = c->next;
+        free (c);
+    }
+    while (L->dead_boxes) {
+        ep_lbox_t *lb = L->dead_boxes;
+        L->dead_boxes = lb->next;
+        ep_box_unref (&lb->box);
+        free (lb);
+    }
 }
 
 static void
@@ -142,6 +176,7 @@ apply (ep_loop_priv_t *L, cmd_t *cmd)
         lb->tokens = (double) (lb->box->bytes_per_min / 60);
     if (cmd->lfd >= 0) {
         unlisten (L, lb);
+        lb->paused = false;
         lb->lfd = cmd->lfd;
         L->fds++;
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lb->tag };
@@ -188,6 +223,11 @@ tick (ep_loop_priv_t *L)
                 lb->tokens = cap;
         }
         lb->refill_ms = L->now;
+        if (lb->paused && lb->lfd >= 0) {
+            struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lb->tag };
+            epoll_ctl (L->epfd, EPOLL_CTL_MOD, lb->lfd, &ev);
+            lb->paused = false;
+        }
         ep_conn_t *next;
         for (ep_conn_t *c = lb->conns; c; c = next) {
             next = c->next;
@@ -216,6 +256,7 @@ run (void *arg)
 {
     loop_t *self = arg;
     ep_loop_priv_t *L = &self->L;
+    L->spare = open ("/dev/null", O_RDONLY | O_CLOEXEC);
     L->events = ep_events_new (L->conf.pub_ep, L->conf.bus_ep);
     if (!L->events)
         clog_error (NULL, "egress events cannot be published on %s", L->conf.pub_ep);
@@ -239,9 +280,10 @@ run (void *arg)
                     ep_conn_resolved (L, job);
                     free (job);
                 }
-            } else if (tag->kind == EP_TAG_LISTEN)
-                ep_conn_accept (L, tag->p);
-            else
+            } else if (tag->kind == EP_TAG_LISTEN) {
+                if (!((ep_lbox_t *) tag->p)->dead)
+                    ep_conn_accept (L, tag->p);
+            } else if (!((ep_conn_t *) tag->p)->dead)
                 ep_conn_io (L, tag->p, tag->kind == EP_TAG_UP, evs[i].events);
         }
         if (n < 0 && errno != EINTR)
@@ -252,10 +294,14 @@ run (void *arg)
         }
         if (L->events)
             ep_events_drain (L->events);
+        bury (L);
     }
     while (L->boxes)
         drop_box (L, L->boxes);
+    bury (L);
     ep_events_destroy (&L->events);
+    if (L->spare >= 0)
+        close (L->spare);
     return NULL;
 }
 
@@ -269,7 +315,7 @@ ep_loop_new (const ep_conf_t *conf)
     struct rlimit rl;
     L->fd_limit = getrlimit (RLIMIT_NOFILE, &rl) || rl.rlim_cur > 1u << 20 ? 1024
                                                                            : (unsigned) rl.rlim_cur;
-    L->fds = BASE_FDS;
+    L->fds = open_fds () + BASE_FDS;
     L->now = now_ms ();
     L->epfd = epoll_create1 (EPOLL_CLOEXEC);
     L->qfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
