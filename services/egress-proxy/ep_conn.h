@@ -102,6 +102,8 @@ typedef struct ep_data_s {
     int spare;                  /* held open to answer a client when they run out */
 } ep_loop_priv_t;
 
+/* ep_conn.c */
+
 /* Accepts what waits on lb's listener. */
 void ep_conn_accept (ep_loop_priv_t *L, ep_lbox_t *lb);
 /* Handles readiness on one of c's sockets. */
@@ -110,6 +112,28 @@ void ep_conn_io (ep_loop_priv_t *L, ep_conn_t *c, bool up, uint32_t events);
 void ep_conn_resolved (ep_loop_priv_t *L, ep_rjob_t *job);
 /* Acts on c's timer when it has expired (ep_loop refills buckets). */
 void ep_conn_tick (ep_loop_priv_t *L, ep_conn_t *c);
+/* Tells verdict about c (with its bytes and duration when bytes). */
+void ep_conn_tell (ep_loop_priv_t *L, ep_conn_t *c, const char *verdict, const char *reason,
+                   bool bytes);
+/* Queues n bytes of data for the client (what fits). */
+void ep_conn_put_out (ep_conn_t *c, const void *data, size_t n);
+/* Starts the relay (pipes when descriptors allow). */
+void ep_conn_relay (ep_loop_priv_t *L, ep_conn_t *c);
+
+/* ep_decide.c */
+
+/* Reads the request in c->in (SOCKS5 when it starts 0x05, else HTTP);
+ * once whole, decides: resolves, connects or refuses. */
+void ep_conn_head (ep_loop_priv_t *L, ep_conn_t *c);
+/* Refuses c: tells verdict and reason, writes the protocol's refusal
+ * (status for HTTP, socks_rep for SOCKS5) and lets the client read it. */
+void ep_conn_refuse (ep_loop_priv_t *L, ep_conn_t *c, int status, uint8_t socks_rep,
+                     const char *verdict, const char *reason);
+/* The upstream connect succeeded: tells allow and answers the client. */
+void ep_conn_connected (ep_loop_priv_t *L, ep_conn_t *c);
+/* Checks the first flight's TLS server name (final: no more bytes will
+ * come). 1 when c was refused and closed. */
+int ep_conn_first (ep_loop_priv_t *L, ep_conn_t *c, bool final);
 /* Re-checks a live c against its box's (new) rules; closes it, verdict
  * revoked, when they refuse it. */
 void ep_conn_recheck (ep_loop_priv_t *L, ep_conn_t *c);

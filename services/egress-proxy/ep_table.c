@@ -33,7 +33,8 @@ ep_box_new (const json_t *spec, const egress_presets_t *presets, ep_counters_t *
         snprintf (why, n, "no sandbox_id");
         return NULL;
     }
-    egress_rules_t *allow = egress_rules_from_json (json_object_get (spec, "allow"), presets, why, n);
+    egress_rules_t *allow = egress_rules_from_json (json_object_get (spec, "allow"), presets, why,
+                                                    n);
     if (!allow)
         return NULL;
     egress_rules_t *deny = egress_rules_from_json (json_object_get (spec, "deny"), presets, why, n);
@@ -191,7 +192,8 @@ list_fn (MDB_txn *txn, void *arg)
     if (rc)
         return rc;
     MDB_val k, v;
-    for (rc = mdb_cursor_get (c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get (c, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get (c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get (c, &k, &v, MDB_NEXT)) {
         json_t *spec = json_loadb (v.mv_data, v.mv_size, 0, NULL);
         if (spec)
             json_array_append_new (op->out, spec);
