@@ -584,6 +584,19 @@ test_revoke (void **state)
     expect_event_reason (BOX, "revoked", "pypi.test", "matches deny rule");
 }
 
+/* A policy sent again after the socket vanished (its directory made
+ * again) listens anew: a replace does not trust a socket that is gone. */
+static void
+test_socket_again (void **state)
+{
+    (void) state;
+    allow_pypi ();
+    assert_int_equal (unlink (sock_path (BOX)), 0);
+    assert_int_equal (uconnect (BOX), -1);
+    allow_pypi ();
+    assert_non_null (strstr (http_get (BOX, "pypi.test", s_port, "/"), "HTTP/1.1 200 OK"));
+}
+
 static void
 test_refuse_user (void **state)
 {
@@ -997,7 +1010,8 @@ main (void)
         cmocka_unit_test (test_connect_plain),  cmocka_unit_test (test_connect_sni),
         cmocka_unit_test (test_socks5),         cmocka_unit_test (test_peer_uid),
         cmocka_unit_test (test_bus_refused),    cmocka_unit_test (test_max_conns),
-        cmocka_unit_test (test_revoke),         cmocka_unit_test (test_refuse_user),
+        cmocka_unit_test (test_revoke),         cmocka_unit_test (test_socket_again),
+        cmocka_unit_test (test_refuse_user),
         cmocka_unit_test (test_drop),           cmocka_unit_test (test_hostile),
         cmocka_unit_test (test_stats_and_run_events), cmocka_unit_test (test_throughput),
         cmocka_unit_test (test_throttle),       cmocka_unit_test (test_fd_limit),

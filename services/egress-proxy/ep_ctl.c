@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -64,8 +65,14 @@ install (ep_ctl_t *self, const proto_msg_t *req, json_t *spec, ep_box_t *old, pr
         *err = proto_error_new (req, PROTO_ERR_bad_policy, "%s", why);
         return -1;
     }
+    /* a replace keeps the listener, unless its socket is gone from disk
+     * (the directory made again): then it listens anew */
+    struct stat st;
     int lfd = -1;
-    if (!old && (lfd = ep_listen_open (self->data, id, path, sizeof path, why, sizeof why)) < 0) {
+    socket_path (self, id, path, sizeof path);
+    bool listening = old && !lstat (path, &st) && S_ISSOCK (st.st_mode);
+    if (!listening
+        && (lfd = ep_listen_open (self->data, id, path, sizeof path, why, sizeof why)) < 0) {
         ep_box_unref (&box);
         *err = proto_error_new (req, PROTO_ERR_not_found, "%s", why);
         return -1;

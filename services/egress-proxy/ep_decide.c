@@ -42,11 +42,9 @@ drop_upstream (ep_loop_priv_t *L, ep_conn_t *c)
     }
 }
 
-/* Refuses c: tells verdict and reason, writes the protocol's refusal and
- * lets the client read it before closing. */
 void
-ep_conn_refuse (ep_loop_priv_t *L, ep_conn_t *c, int status, uint8_t socks_rep, const char *verdict,
-        const char *reason)
+ep_conn_refuse (ep_loop_priv_t *L, ep_conn_t *c, int status, uint8_t socks_rep,
+                const char *verdict, const char *reason)
 {
     ep_conn_tell (L, c, verdict, reason, false);
     atomic_fetch_add (&c->lb->box->ctr->refused, 1);
