@@ -799,50 +799,18 @@ test_hostile (void **state)
     assert_true (after - before < 16 * 1024);
 }
 
-/* The counters, and the run's `net` events: with a run named by
- * egress.context, a refusal and an allowed connection's close are
- * appended to it. */
-static void
-test_stats_and_run_events (void **state)
+/* The verdicts of run's `net` events in event-log, once at least want are
+ * there (or after 5 s): a new JSON array. */
+static json_t *
+run_net_verdicts (const char *run, size_t want)
 {
-    (void) state;
-    allow_pypi ();
-    char run[CID_SIZE], corr[CID_SIZE];
-    cid_new (run);
-    cid_new (corr);
-    proto_msg_t *m = proto_msg_new (PROTO_egress_context, NULL);
-    proto_set_str (&m->body.egress_context.sandbox_id, BOX);
-    proto_set_str (&m->body.egress_context.run, run);
-    proto_set_str (&m->body.egress_context.corr, corr);
-    proto_msg_t *rep = bus_client_request (s_c, "egress-proxy", m);
-    proto_msg_destroy (&m);
-    assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_egress_ack);
-    proto_msg_destroy (&rep);
-    assert_non_null (strstr (http_get (BOX, "files.test", s_port, "/"), "HTTP/1.1 403"));
-    proto_msg_t *ev = expect_event (BOX, "deny", "files.test");
-    assert_string_equal (ev->body.sandbox_net_event.run, run);
-    assert_string_equal (ev->body.sandbox_net_event.corr, corr);
-    proto_msg_destroy (&ev);
-    assert_non_null (strstr (http_get (BOX, "pypi.test", s_port, "/"), "HTTP/1.1 200"));
-    seen (BOX, "close", "pypi.test");
-    m = proto_msg_new (PROTO_egress_stats_get, NULL);
-    proto_set_str (&m->body.egress_stats_get.sandbox_id, BOX);
-    rep = bus_client_request (s_c, "egress-proxy", m);
-    proto_msg_destroy (&m);
-    assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_egress_stats);
-    assert_true (rep->body.egress_stats.total > 0);
-    assert_true (rep->body.egress_stats.refused > 0);
-    assert_true (rep->body.egress_stats.bytes_down > 0);
-    proto_msg_destroy (&rep);
     json_t *kinds = json_array ();
-    for (int i = 0; i < 50 && json_array_size (kinds) < 2; i++) {
+    for (int i = 0; i < 50 && json_array_size (kinds) < want; i++) {
         usleep (100 * 1000);
         json_array_clear (kinds);
-        m = proto_msg_new (PROTO_events_read, NULL);
+        proto_msg_t *m = proto_msg_new (PROTO_events_read, NULL);
         proto_set_str (&m->body.events_read.run, run);
-        rep = bus_client_request (s_c, "event-log", m);
+        proto_msg_t *rep = bus_client_request (s_c, "event-log", m);
         proto_msg_destroy (&m);
         json_t *evs = rep && rep->type == PROTO_events_page
                           ? mpjson_get (&rep->body.events_page.events, 8) : NULL;
@@ -855,6 +823,54 @@ test_stats_and_run_events (void **state)
         json_decref (evs);
         proto_msg_destroy (&rep);
     }
+    return kinds;
+}
+
+/* Names run (and corr) as the one BOX works for. */
+static void
+context_set (const char *run, const char *corr)
+{
+    proto_msg_t *m = proto_msg_new (PROTO_egress_context, NULL);
+    proto_set_str (&m->body.egress_context.sandbox_id, BOX);
+    proto_set_str (&m->body.egress_context.run, run);
+    proto_set_str (&m->body.egress_context.corr, corr);
+    proto_msg_t *rep = bus_client_request (s_c, "egress-proxy", m);
+    proto_msg_destroy (&m);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_egress_ack);
+    proto_msg_destroy (&rep);
+}
+
+/* The counters, and the run's `net` events: with a run named by
+ * egress.context, a refusal and an allowed connection's close are
+ * appended to it. */
+static void
+test_stats_and_run_events (void **state)
+{
+    (void) state;
+    allow_pypi ();
+    char run[CID_SIZE], corr[CID_SIZE];
+    cid_new (run);
+    cid_new (corr);
+    context_set (run, corr);
+    assert_non_null (strstr (http_get (BOX, "files.test", s_port, "/"), "HTTP/1.1 403"));
+    proto_msg_t *ev = expect_event (BOX, "deny", "files.test");
+    assert_string_equal (ev->body.sandbox_net_event.run, run);
+    assert_string_equal (ev->body.sandbox_net_event.corr, corr);
+    proto_msg_destroy (&ev);
+    assert_non_null (strstr (http_get (BOX, "pypi.test", s_port, "/"), "HTTP/1.1 200"));
+    seen (BOX, "close", "pypi.test");
+    proto_msg_t *m = proto_msg_new (PROTO_egress_stats_get, NULL);
+    proto_set_str (&m->body.egress_stats_get.sandbox_id, BOX);
+    proto_msg_t *rep = bus_client_request (s_c, "egress-proxy", m);
+    proto_msg_destroy (&m);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_egress_stats);
+    assert_true (rep->body.egress_stats.total > 0);
+    assert_true (rep->body.egress_stats.refused > 0);
+    assert_true (rep->body.egress_stats.bytes_down > 0);
+    proto_msg_destroy (&rep);
+    json_t *kinds = run_net_verdicts (run, 2);
     char *text = json_dumps (kinds, JSON_COMPACT);
     assert_string_equal (text, "[\"deny\",\"close\"]");
     free (text);
@@ -945,6 +961,38 @@ test_restart (void **state)
     assert_non_null (strstr (out, "HTTP/1.1 403"));
 }
 
+/* A run gets at most CAISSON_EGRESS_RUN_EVENTS_PER_MIN net events a
+ * minute (4 here, the proxy restarted with it), the last quarter for
+ * refusals only: 3 closes then refusals up to 4; the bus still sees all. */
+static void
+test_run_event_budget (void **state)
+{
+    (void) state;
+    support_expect_clean_exit (s_proxy);
+    setenv ("CAISSON_EGRESS_RUN_EVENTS_PER_MIN", "4", 1);
+    s_proxy = start_proxy ();
+    unsetenv ("CAISSON_EGRESS_RUN_EVENTS_PER_MIN");
+    allow_pypi ();
+    char run[CID_SIZE], corr[CID_SIZE];
+    cid_new (run);
+    cid_new (corr);
+    context_set (run, corr);
+    for (int i = 0; i < 4; i++) {
+        assert_non_null (strstr (http_get (BOX, "pypi.test", s_port, "/"), "HTTP/1.1 200"));
+        seen (BOX, "close", "pypi.test");
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_non_null (strstr (http_get (BOX, "files.test", s_port, "/"), "HTTP/1.1 403"));
+        seen (BOX, "deny", "files.test");
+    }
+    usleep (500 * 1000);
+    json_t *kinds = run_net_verdicts (run, 5);
+    char *text = json_dumps (kinds, JSON_COMPACT);
+    assert_string_equal (text, "[\"close\",\"close\",\"close\",\"deny\"]");
+    free (text);
+    json_decref (kinds);
+}
+
 static int
 setup (void **state)
 {
@@ -1015,7 +1063,7 @@ main (void)
         cmocka_unit_test (test_drop),           cmocka_unit_test (test_hostile),
         cmocka_unit_test (test_stats_and_run_events), cmocka_unit_test (test_throughput),
         cmocka_unit_test (test_throttle),       cmocka_unit_test (test_fd_limit),
-        cmocka_unit_test (test_restart),
+        cmocka_unit_test (test_restart),        cmocka_unit_test (test_run_event_budget),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
