@@ -412,7 +412,8 @@ ep_conn_first (ep_loop_priv_t *L, ep_conn_t *c, bool final)
             return 0;
         }
         snprintf (c->why, sizeof c->why,
-                  "blocked by policy: TLS server name '%.180s' does not match CONNECT host '%.240s'",
+                  "blocked by policy: TLS server name '%.180s' does not match CONNECT host "
+                  "'%.240s'",
                   sni, c->host);
     } else if (c->port_named) {
         ep_conn_relay (L, c);
