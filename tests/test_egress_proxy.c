@@ -489,6 +489,18 @@ test_socks5 (void **state)
     assert_int_equal (socks_reply (fd), 0x02);
     close (fd);
     expect_event_reason (BOX, "deny", "files.test", "not in this sandbox's allow list");
+    /* by address (ATYP 1): the address step alone, no server name wait */
+    fd = uconnect (BOX);
+    uint8_t greet[3] = { 5, 1, 0 }, rep[2];
+    put (fd, greet, 3);
+    assert_int_equal (recv (fd, rep, 2, MSG_WAITALL), 2);
+    uint8_t req[10] = { 5, 1, 0, 1, 127, 0, 0, 2, (uint8_t) (s_port >> 8), (uint8_t) s_port };
+    put (fd, req, sizeof req);
+    assert_int_equal (socks_reply (fd), 0);
+    put (fd, "ping", 4);
+    assert_string_equal (read_some (fd, 4, false), "ping");
+    close (fd);
+    seen (BOX, "allow", "127.0.0.2");
     fd = uconnect (BOX);
     socks_request (fd, 3, "pypi.test", s_port); /* UDP ASSOCIATE */
     assert_int_equal (socks_reply (fd), 0x07);
