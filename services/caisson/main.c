@@ -63,7 +63,7 @@ static const char *usage =
     "                               the working memory: print, edit in $EDITOR, set, empty\n"
     "  approve|decline RUN CALL [--reason R]\n"
     "                               answer a run awaiting approval\n"
-    "  sandbox create|ls|info|exec|write|read|rm|pause|resume ...\n"
+    "  sandbox create|ls|info|exec|write|read|rm|pause|resume|net ...\n"
     "                               sandboxes (`caisson sandbox` for its usage)\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var. Client commands act as an operator\n"
     "(whoever runs the CLI reaches the bus, which holds the stack's operator key) on\n"
