@@ -29,3 +29,7 @@ add_dependencies(test_tools_run_sandbox caisson caisson-tool-runner caisson-bus 
 caisson_test(test_net_tools test_net_tools.c fake_sandbox.c)
 target_link_libraries(test_net_tools PRIVATE toolrunner)
 add_dependencies(test_net_tools caisson-tool-runner caisson-bus)
+# `caisson sandbox create --network ...` and `caisson sandbox net` against
+# stand-ins for sandbox-manager and egress-proxy.
+caisson_test(test_sandbox_net_cli test_sandbox_net_cli.c)
+add_dependencies(test_sandbox_net_cli caisson caisson-bus)
