@@ -105,10 +105,13 @@ parse_entry (const char *s, const char *end, entry_t *e)
 {
     end = trim (&s, end);
     const char *eq = memchr (s, '=', (size_t) (end - s));
-    if (!eq || !name_ok (s, (size_t) (eq - s)))
+    if (!eq)
         return false;
-    memcpy (e->name, s, (size_t) (eq - s));
-    e->name[eq - s] = '\0';
+    const char *name_end = trim (&s, eq);
+    if (!name_ok (s, (size_t) (name_end - s)))
+        return false;
+    memcpy (e->name, s, (size_t) (name_end - s));
+    e->name[name_end - s] = '\0';
     uint64_t v[4] = { 0, 0, 0, 0 };
     int n = 0;
     for (const char *p = eq + 1; n < 4; n++) {

@@ -13,7 +13,7 @@
 #define ROUND_MAX 32
 #define TICK_MS 250
 #define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
+#define BACKOFF_MAX_MS 8000
 #define DONE_KEEP_MS (24 * 3600 * 1000ull)
 
 typedef struct {

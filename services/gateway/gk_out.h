@@ -5,7 +5,7 @@
  * is deleted only when event-log answers `spend.ack`, so none is lost.
  * While event-log is absent or answers an error (an older event-log that
  * does not take spend records), the rows stay and the drain retries with
- * a growing back-off (0.5 s to 30 s), logging once. A request unanswered
+ * a growing back-off (0.5 s to 8 s), logging once. A request unanswered
  * after twice the bus timeout is sent again later; the broker drops a
  * queued request after one bus timeout, so a record is not delivered
  * twice unless event-log answers later than that (it deduplicates by
