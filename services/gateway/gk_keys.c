@@ -1,5 +1,5 @@
 /* gk_keys: key requests of gateway-keys. See gk_keys.h. */
-#include "gk_keys.h"
+#include "gk_keys_int.h"
 #include "gk_resv.h"
 #include "cfg.h"
 #include "clog.h"
@@ -12,55 +12,34 @@
 
 #define MODELS_MAX 64
 
-typedef struct {
-    gk_t *gk;
-    const proto_msg_t *req;
-    json_t *out;                /* what the transaction made or found */
-    uint64_t count;
-    proto_ecode_t code;         /* PROTO_ERR_COUNT: fine */
-    char why[256];
-    const void *extra;
-} job_t;
-
-static const char *
-who (const proto_msg_t *req)
+const char *
+gk_who (const proto_msg_t *req)
 {
     return req->env.user ? req->env.user : "";
 }
 
-static uint64_t
-jnum (const json_t *o, const char *name)
-{
-    json_t *v = json_object_get (o, name);
-    return json_is_integer (v) && json_integer_value (v) > 0 ? (uint64_t) json_integer_value (v)
-                                                             : 0;
-}
-
-static bool
-mine (const proto_msg_t *req, const json_t *key)
+bool
+gk_mine (const proto_msg_t *req, const json_t *key)
 {
     return req->env.op || !strcmp (json_string_value (json_object_get (key, "user")) ?: "",
-                                   who (req));
+                                   gk_who (req));
 }
 
-static bool
-live (const json_t *key, uint64_t now)
+bool
+gk_live (const json_t *key, uint64_t now)
 {
-    uint64_t exp = jnum (key, "expiresAt");
+    uint64_t exp = gk_jnum (key, "expiresAt");
     return !json_is_true (json_object_get (key, "revoked")) && !(exp && now >= exp);
 }
 
-static proto_msg_t *
-fail (job_t *j)
+proto_msg_t *
+gk_fail (job_t *j)
 {
     return proto_error_new (j->req, j->code, "%s", j->why);
 }
 
-static int
-deny (job_t *j, proto_ecode_t code, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-
-static int
-deny (job_t *j, proto_ecode_t code, const char *fmt, ...)
+int
+gk_deny (job_t *j, proto_ecode_t code, const char *fmt, ...)
 {
     va_list ap;
     va_start (ap, fmt);
@@ -70,11 +49,9 @@ deny (job_t *j, proto_ecode_t code, const char *fmt, ...)
     return 0;
 }
 
-/* Calls fn for each id indexed under name in db (all keys when name is
- * NULL and db is GK_DB_KEYS); stops when fn returns non-zero. */
-static int
-each_key (MDB_txn *txn, gk_t *gk, int db, const char *name,
-          int (*fn) (MDB_txn *, job_t *, json_t *key), job_t *j)
+int
+gk_each_key (MDB_txn *txn, gk_t *gk, int db, const char *name,
+             int (*fn) (MDB_txn *, job_t *, json_t *key), job_t *j)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open (txn, gk_dbi (gk, db), &cur);
@@ -84,7 +61,8 @@ each_key (MDB_txn *txn, gk_t *gk, int db, const char *name,
     zlistx_t *ids = zlistx_new ();
     zlistx_set_destructor (ids, (zlistx_destructor_fn *) zstr_free);
     MDB_val k = { pn, (void *) name }, v;
-    for (int op = pn ? MDB_SET_RANGE : MDB_FIRST; !mdb_cursor_get (cur, &k, &v, op); op = MDB_NEXT) {
+    int op = pn ? MDB_SET_RANGE : MDB_FIRST;
+    for (; !mdb_cursor_get (cur, &k, &v, (MDB_cursor_op) op); op = MDB_NEXT) {
         if (pn && (k.mv_size <= pn || memcmp (k.mv_data, name, pn)))
             break;
         zlistx_add_end (ids, strndup ((const char *) k.mv_data + pn, k.mv_size - pn));
@@ -100,9 +78,8 @@ each_key (MDB_txn *txn, gk_t *gk, int db, const char *name,
     return rc;
 }
 
-/* The counters of scope s as gkey.usage reports them. */
-static json_t *
-scope_json (MDB_txn *txn, gk_t *gk, const gk_scope_t *s)
+json_t *
+gk_scope_json (MDB_txn *txn, gk_t *gk, const gk_scope_t *s)
 {
     gk_usage_t u;
     gk_usage_get (txn, gk, s->ukey, s->ukn, &u);
@@ -132,7 +109,7 @@ count_live (MDB_txn *txn, job_t *j, json_t *key)
 {
     (void) txn;
     const char *kind = json_string_value (json_object_get (key, "kind"));
-    if (kind && !strcmp (kind, "user") && live (key, gk_now_ms ()))
+    if (kind && !strcmp (kind, "user") && gk_live (key, gk_now_ms ()))
         j->count++;
     return 0;
 }
@@ -150,38 +127,40 @@ create_txn (MDB_txn *txn, void *arg)
     j->out = NULL;
     json_t *u = gk_json_get (txn, gk, GK_DB_USERS, m->user, strlen (m->user));
     if (!j->req->env.op) {
-        uint64_t kmax = u && jnum (u, "keysMax") ? jnum (u, "keysMax")
+        uint64_t kmax = u && gk_jnum (u, "keysMax") ? gk_jnum (u, "keysMax")
                                                  : cfg_u64 ("CAISSON_GATEWAY_USER_KEYS_MAX");
-        uint64_t ut = u ? jnum (json_object_get (u, "budget"), "tokens") : gk->user_tok;
-        uint64_t un = u ? jnum (json_object_get (u, "budget"), "nusd") : gk->user_nusd;
+        uint64_t ut = u ? gk_jnum (json_object_get (u, "budget"), "tokens") : gk->user_tok;
+        uint64_t un = u ? gk_jnum (json_object_get (u, "budget"), "nusd") : gk->user_nusd;
         json_decref (u);
-        int rc = each_key (txn, gk, GK_DB_BY_USER, m->user, count_live, j);
+        int rc = gk_each_key (txn, gk, GK_DB_BY_USER, m->user, count_live, j);
         if (rc)
             return rc;
         if (j->count >= kmax)
-            return deny (j, PROTO_ERR_limit, "user %s already holds %llu live keys (at most %llu)",
-                         m->user, (unsigned long long) j->count, (unsigned long long) kmax);
+            return gk_deny (j, PROTO_ERR_limit, "user %s already holds %llu live keys "
+                            "(at most %llu)", m->user, (unsigned long long) j->count,
+                            (unsigned long long) kmax);
         if ((ut && c->budget_tokens > ut) || (un && c->budget_nusd > un))
-            return deny (j, PROTO_ERR_over_limit, "a key's budget may not exceed its owner's "
-                         "(%llu tokens, %llu nano-USD per window)", (unsigned long long) ut,
-                         (unsigned long long) un);
+            return gk_deny (j, PROTO_ERR_over_limit, "a key's budget may not exceed its owner's "
+                            "(%llu tokens, %llu nano-USD per window)", (unsigned long long) ut,
+                            (unsigned long long) un);
     }
     else
         json_decref (u);
     MDB_val hk = { 32, (void *) m->hash }, hv, ik = { strlen (m->id), (void *) m->id };
     if (!mdb_get (txn, gk_dbi (gk, GK_DB_HASHES), &hk, &hv)
         || !mdb_get (txn, gk_dbi (gk, GK_DB_KEYS), &ik, &hv))
-        return deny (j, PROTO_ERR_conflict, "key id %s is taken", m->id);
+        return gk_deny (j, PROTO_ERR_conflict, "key id %s is taken", m->id);
     json_t *info = json_pack ("{s:s, s:s, s:s, s:s, s:O, s:I, s:I, s:{s:I, s:I}, s:s, s:I, "
                               "s:s?, s:s?, s:I, s:s, s:b}", "id", m->id, "user", m->user,
                               "name", c->name ? c->name : "", "kind", m->kind, "models",
                               m->models, "rpm", (json_int_t) m->rpm, "tpm", (json_int_t) m->tpm,
-                              "budget", "tokens", (json_int_t) (c->budget_tokens & INT64_MAX),
-                              "nusd", (json_int_t) (c->budget_nusd & INT64_MAX), "window",
+                              "budget", "tokens", (json_int_t) gk_clamp63 (c->budget_tokens),
+                              "nusd", (json_int_t) gk_clamp63 (c->budget_nusd), "window",
                               gk_win_name (m->win), "expiresAt",
-                              (json_int_t) (c->expires_at & INT64_MAX), "sandboxId",
+                              (json_int_t) gk_clamp63 (c->expires_at), "sandboxId",
                               c->sandbox_id, "run", c->run, "created",
-                              (json_int_t) gk_now_ms (), "createdBy", who (j->req), "revoked", 0);
+                              (json_int_t) gk_now_ms (), "createdBy", gk_who (j->req),
+                              "revoked", 0);
     if (!info)
         return ENOMEM;
     int rc = gk_json_put (txn, gk, GK_DB_KEYS, m->id, strlen (m->id), info);
@@ -238,10 +217,10 @@ proto_msg_t *
 gk_keys_create (gk_t *gk, const proto_msg_t *req, bool sync)
 {
     const proto_gkey_create_t *c = &req->body.gkey_create;
-    made_t m = { .user = c->user && *c->user ? c->user : who (req),
+    made_t m = { .user = c->user && *c->user ? c->user : gk_who (req),
                  .kind = c->kind && *c->kind ? c->kind : "user" };
     bool op = req->env.op, user_kind = !strcmp (m.kind, "user");
-    if (!op && strcmp (m.user, who (req)))
+    if (!op && strcmp (m.user, gk_who (req)))
         return proto_error_new (req, PROTO_ERR_forbidden, "only operators make keys for others");
     if (!user_kind && strcmp (m.kind, "sandbox") && strcmp (m.kind, "run"))
         return proto_error_new (req, PROTO_ERR_bad_value, "kind: expected user, sandbox or run");
@@ -257,9 +236,14 @@ gk_keys_create (gk_t *gk, const proto_msg_t *req, bool sync)
     if (c->expires_at && c->expires_at <= gk_now_ms ())
         return proto_error_new (req, PROTO_ERR_bad_value, "expires_at: in the past");
     bool sbx = !strcmp (m.kind, "sandbox");
-    uint64_t rpm_max = cfg_u64 ("CAISSON_GATEWAY_RPM_MAX"), tpm_max = cfg_u64 ("CAISSON_GATEWAY_TPM_MAX");
-    m.rpm = c->rpm ? c->rpm : sbx ? cfg_u64 ("CAISSON_GATEWAY_SANDBOX_RPM") : user_kind ? rpm_max : 0;
-    m.tpm = c->tpm ? c->tpm : sbx ? cfg_u64 ("CAISSON_GATEWAY_SANDBOX_TPM") : user_kind ? tpm_max : 0;
+    /* Unset limits: the sandbox defaults, a user key's ceilings, none for
+     * a run's key (the orchestrator's own calls; its user's budget holds). */
+    uint64_t rpm_max = cfg_u64 ("CAISSON_GATEWAY_RPM_MAX");
+    uint64_t tpm_max = cfg_u64 ("CAISSON_GATEWAY_TPM_MAX");
+    m.rpm = c->rpm ? c->rpm
+          : sbx ? cfg_u64 ("CAISSON_GATEWAY_SANDBOX_RPM") : user_kind ? rpm_max : 0;
+    m.tpm = c->tpm ? c->tpm
+          : sbx ? cfg_u64 ("CAISSON_GATEWAY_SANDBOX_TPM") : user_kind ? tpm_max : 0;
     if (!op && (m.rpm > rpm_max || m.tpm > tpm_max))
         return proto_error_new (req, PROTO_ERR_over_limit, "%s: at most %llu per minute for a "
                                 "key of your own", m.rpm > rpm_max ? "rpm" : "tpm",
@@ -289,130 +273,15 @@ gk_keys_create (gk_t *gk, const proto_msg_t *req, bool sync)
         rep = proto_error_new (req, PROTO_ERR_store_failed, "store: %s",
                                mdb_strerror (store_error (gk->store)));
     else if (j.code != PROTO_ERR_COUNT)
-        rep = fail (&j);
+        rep = gk_fail (&j);
     else {
         rep = proto_msg_new (PROTO_gkey_made, req);
         proto_set_str (&rep->body.gkey_made.key, secret);
         mpjson_set (&rep->body.gkey_made.info, j.out, 8);
         clog_info (req->env.corr, "key %s made for %s (%s) by %s", m.id, m.user, m.kind,
-                   who (req));
+                   gk_who (req));
     }
     explicit_bzero (secret, sizeof secret);
-    json_decref (j.out);
-    return rep;
-}
-
-/* ---- list and usage ----------------------------------------------------- */
-
-/* key with its own scope's counters of this window, as gkey.page lists. */
-static json_t *
-listed (MDB_txn *txn, gk_t *gk, const json_t *key)
-{
-    gk_scope_t sc[GK_SCOPES];
-    gk_chain (txn, gk, key, gk_now_ms (), sc);
-    json_t *k = json_deep_copy (key);
-    json_object_set_new (k, "usage", scope_json (txn, gk, &sc[0]));
-    return k;
-}
-
-static int
-list_one (MDB_txn *txn, job_t *j, json_t *key)
-{
-    const proto_gkey_list_t *l = &j->req->body.gkey_list;
-    const char *kind = json_string_value (json_object_get (key, "kind"));
-    if (!mine (j->req, key) || (l->kind && *l->kind && strcmp (kind ?: "", l->kind))
-        || (!l->revoked && !live (key, gk_now_ms ())))
-        return 0;
-    json_array_append_new (j->out, listed (txn, j->gk, key));
-    return 0;
-}
-
-static int
-list_txn (MDB_txn *txn, void *arg)
-{
-    job_t *j = arg;
-    const char *user = j->extra;
-    return user ? each_key (txn, j->gk, GK_DB_BY_USER, user, list_one, j)
-                : each_key (txn, j->gk, GK_DB_KEYS, NULL, list_one, j);
-}
-
-proto_msg_t *
-gk_keys_list (gk_t *gk, const proto_msg_t *req)
-{
-    const proto_gkey_list_t *l = &req->body.gkey_list;
-    const char *user = l->user && *l->user ? l->user : req->env.op ? NULL : who (req);
-    if (!req->env.op && strcmp (user, who (req)))
-        return proto_error_new (req, PROTO_ERR_forbidden, "only operators list others' keys");
-    job_t j = { gk, req, json_array (), 0, PROTO_ERR_COUNT, "", user };
-    proto_msg_t *rep;
-    if (store_read (gk->store, list_txn, &j))
-        rep = proto_error_new (req, PROTO_ERR_store_failed, "store: %s",
-                               mdb_strerror (store_error (gk->store)));
-    else {
-        rep = proto_msg_new (PROTO_gkey_page, req);
-        mpjson_set (&rep->body.gkey_page.keys, j.out, 8);
-    }
-    json_decref (j.out);
-    return rep;
-}
-
-static int
-usage_key (MDB_txn *txn, job_t *j, json_t *key)
-{
-    gk_scope_t sc[GK_SCOPES];
-    gk_chain (txn, j->gk, key, gk_now_ms (), sc);
-    if (live (key, gk_now_ms ()))
-        json_array_append_new (j->out, scope_json (txn, j->gk, &sc[0]));
-    return 0;
-}
-
-static int
-usage_txn (MDB_txn *txn, void *arg)
-{
-    job_t *j = arg;
-    const proto_gkey_usage_get_t *u = &j->req->body.gkey_usage_get;
-    const char *user = j->extra;
-    gk_scope_t sc[GK_SCOPES];
-    if (u->key_id && *u->key_id) {
-        json_t *key = gk_json_get (txn, j->gk, GK_DB_KEYS, u->key_id, strlen (u->key_id));
-        if (!key || !mine (j->req, key)) {
-            json_decref (key);
-            return deny (j, PROTO_ERR_not_found, "no key %s", u->key_id);
-        }
-        int n = gk_chain (txn, j->gk, key, gk_now_ms (), sc);
-        for (int i = 0; i < n; i++)
-            json_array_append_new (j->out, scope_json (txn, j->gk, &sc[i]));
-        json_decref (key);
-        return 0;
-    }
-    /* The user's own budget first, then each live key's. */
-    json_t *probe = json_pack ("{s:s, s:s, s:s}", "id", "", "user", user, "kind", "user");
-    int n = gk_chain (txn, j->gk, probe, gk_now_ms (), sc);
-    json_decref (probe);
-    json_array_append_new (j->out, scope_json (txn, j->gk, &sc[n - 1]));
-    return each_key (txn, j->gk, GK_DB_BY_USER, user, usage_key, j);
-}
-
-proto_msg_t *
-gk_keys_usage (gk_t *gk, const proto_msg_t *req)
-{
-    const proto_gkey_usage_get_t *u = &req->body.gkey_usage_get;
-    const char *user = u->user && *u->user ? u->user : who (req);
-    if (!req->env.op && strcmp (user, who (req)))
-        return proto_error_new (req, PROTO_ERR_forbidden, "only operators see others' usage");
-    job_t j = { gk, req, json_array (), 0, PROTO_ERR_COUNT, "", user };
-    proto_msg_t *rep;
-    if (store_read (gk->store, usage_txn, &j))
-        rep = proto_error_new (req, PROTO_ERR_store_failed, "store: %s",
-                               mdb_strerror (store_error (gk->store)));
-    else if (j.code != PROTO_ERR_COUNT)
-        rep = fail (&j);
-    else {
-        rep = proto_msg_new (PROTO_gkey_usage, req);
-        json_t *o = json_pack ("{s:O}", "scopes", j.out);
-        mpjson_set (&rep->body.gkey_usage.usage, o, 8);
-        json_decref (o);
-    }
     json_decref (j.out);
     return rep;
 }
@@ -422,9 +291,9 @@ gk_keys_usage (gk_t *gk, const proto_msg_t *req)
 static int
 revoke_one (MDB_txn *txn, job_t *j, json_t *key)
 {
-    if (!mine (j->req, key) || json_is_true (json_object_get (key, "revoked")))
+    if (!gk_mine (j->req, key) || json_is_true (json_object_get (key, "revoked")))
         return 0;
-    const char *why = j->extra ? j->extra : who (j->req);
+    const char *why = j->extra ? j->extra : gk_who (j->req);
     json_object_set_new (key, "revoked", json_true ());
     json_object_set_new (key, "revokedAt", json_integer ((json_int_t) gk_now_ms ()));
     json_object_set_new (key, "revokedBy", json_string (why));
@@ -443,18 +312,18 @@ revoke_txn (MDB_txn *txn, void *arg)
     if (r->key_id && *r->key_id) {
         json_t *key = gk_json_get (txn, j->gk, GK_DB_KEYS, r->key_id, strlen (r->key_id));
         int rc = 0;
-        if (!key || !mine (j->req, key))
-            deny (j, PROTO_ERR_not_found, "no key %s", r->key_id);
+        if (!key || !gk_mine (j->req, key))
+            gk_deny (j, PROTO_ERR_not_found, "no key %s", r->key_id);
         else
             rc = revoke_one (txn, j, key);
         json_decref (key);
         return rc;
     }
     if (r->sandbox_id && *r->sandbox_id)
-        return each_key (txn, j->gk, GK_DB_BY_SANDBOX, r->sandbox_id, revoke_one, j);
+        return gk_each_key (txn, j->gk, GK_DB_BY_SANDBOX, r->sandbox_id, revoke_one, j);
     if (r->run && *r->run)
-        return each_key (txn, j->gk, GK_DB_BY_RUN, r->run, revoke_one, j);
-    return deny (j, PROTO_ERR_missing, "key_id, sandbox_id or run: name what to revoke");
+        return gk_each_key (txn, j->gk, GK_DB_BY_RUN, r->run, revoke_one, j);
+    return gk_deny (j, PROTO_ERR_missing, "key_id, sandbox_id or run: name what to revoke");
 }
 
 static proto_msg_t *
@@ -466,7 +335,7 @@ ack_of (gk_t *gk, job_t *j, int rc, bool sync)
         return proto_error_new (j->req, PROTO_ERR_store_failed, "store: %s",
                                 mdb_strerror (store_error (gk->store)));
     if (j->code != PROTO_ERR_COUNT)
-        return fail (j);
+        return gk_fail (j);
     proto_msg_t *rep = proto_msg_new (PROTO_gkey_ack, j->req);
     rep->body.gkey_ack.count = j->count;
     return rep;
@@ -486,7 +355,8 @@ context_one (MDB_txn *txn, job_t *j, json_t *key)
     if (c->run)
         json_object_set_new (key, "run", json_string (c->run));
     if (c->expires_at)
-        json_object_set_new (key, "expiresAt", json_integer ((json_int_t) (c->expires_at & INT64_MAX)));
+        json_object_set_new (key, "expiresAt",
+                             json_integer ((json_int_t) gk_clamp63 (c->expires_at)));
     const char *id = json_string_value (json_object_get (key, "id"));
     const char *old = json_string_value (json_object_get (key, "run"));
     int rc = 0;
@@ -501,8 +371,8 @@ context_txn (MDB_txn *txn, void *arg)
 {
     job_t *j = arg;
     j->count = 0;
-    return each_key (txn, j->gk, GK_DB_BY_SANDBOX, j->req->body.gkey_context.sandbox_id,
-                     context_one, j);
+    return gk_each_key (txn, j->gk, GK_DB_BY_SANDBOX, j->req->body.gkey_context.sandbox_id,
+                        context_one, j);
 }
 
 proto_msg_t *
@@ -534,9 +404,9 @@ gk_keys_user_set (gk_t *gk, const proto_msg_t *req, bool sync)
         return proto_error_new (req, PROTO_ERR_bad_value, "window: expected day, week, month "
                                 "or total");
     json_t *v = json_pack ("{s:{s:I, s:I}, s:s, s:I}", "budget", "tokens",
-                           (json_int_t) (u->budget_tokens & INT64_MAX), "nusd",
-                           (json_int_t) (u->budget_nusd & INT64_MAX), "window", gk_win_name (w),
-                           "keysMax", (json_int_t) (u->keys_max & INT64_MAX));
+                           (json_int_t) gk_clamp63 (u->budget_tokens), "nusd",
+                           (json_int_t) gk_clamp63 (u->budget_nusd), "window", gk_win_name (w),
+                           "keysMax", (json_int_t) gk_clamp63 (u->keys_max));
     job_t j = { gk, req, NULL, 0, PROTO_ERR_COUNT, "", v };
     proto_msg_t *rep = ack_of (gk, &j, store_write (gk->store, user_txn, &j), sync);
     json_decref (v);
@@ -546,7 +416,7 @@ gk_keys_user_set (gk_t *gk, const proto_msg_t *req, bool sync)
 static int
 gc_one (MDB_txn *txn, job_t *j, json_t *key)
 {
-    uint64_t exp = jnum (key, "expiresAt");
+    uint64_t exp = gk_jnum (key, "expiresAt");
     if (json_is_true (json_object_get (key, "revoked")) || !exp || exp > gk_now_ms ())
         return 0;
     return revoke_one (txn, j, key);
@@ -557,7 +427,7 @@ gc_txn (MDB_txn *txn, void *arg)
 {
     job_t *j = arg;
     j->count = 0;
-    return each_key (txn, j->gk, GK_DB_KEYS, NULL, gc_one, j);
+    return gk_each_key (txn, j->gk, GK_DB_KEYS, NULL, gc_one, j);
 }
 
 int

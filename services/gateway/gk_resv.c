@@ -1,4 +1,4 @@
-/* gk_resv: reserve, settle and orphan charges. See gk_resv.h. */
+/* gk_resv: reserve, the check-and-reserve of a call. See gk_resv.h. */
 #include "gk_resv.h"
 #include "cfg.h"
 #include "clog.h"
@@ -11,35 +11,6 @@
 #include <string.h>
 
 #define DEADLINE_SLACK_MS 60000
-
-static uint64_t
-jnum (const json_t *o, const char *name)
-{
-    json_t *v = json_object_get (o, name);
-    return json_is_integer (v) && json_integer_value (v) > 0 ? (uint64_t) json_integer_value (v)
-                                                             : 0;
-}
-
-static const char *
-jstr (const json_t *o, const char *name)
-{
-    return json_string_value (json_object_get (o, name));
-}
-
-/* Amounts kept in JSON stay below 2^63 (jansson's integers are signed):
- * a reservation that large is refused by any budget, and one on a key
- * with none only counts. */
-static uint64_t
-clamp63 (uint64_t v)
-{
-    return v > INT64_MAX ? INT64_MAX : v;
-}
-
-static uint64_t
-sub0 (uint64_t a, uint64_t b)
-{
-    return a > b ? a - b : 0;
-}
 
 bool
 gk_model_match (const char *pattern, const char *model)
@@ -94,57 +65,17 @@ hex (const uint8_t *b, size_t n, char *out)
         snprintf (out + 2 * i, 3, "%02x", b[i]);
 }
 
-static size_t
-unhex (const char *s, uint8_t *out, size_t max)
-{
-    size_t n = s ? strlen (s) / 2 : 0;
-    if (n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf (s + 2 * i, "%2x", &v) != 1)
-            return 0;
-        out[i] = (uint8_t) v;
-    }
-    return n;
-}
-
-/* Adds (or, with neg, takes away, never below 0) tok and nusd to the
- * spent (or reserved) counters of every scope listed in r's "scopes". */
-static int
-apply (MDB_txn *txn, gk_t *gk, const json_t *scopes, uint64_t tok, uint64_t nusd, bool spent,
-       bool neg)
-{
-    size_t i;
-    json_t *s;
-    json_array_foreach (scopes, i, s) {
-        uint8_t k[GK_UKEY_MAX];
-        size_t kn = unhex (json_string_value (s), k, sizeof k);
-        if (!kn)
-            continue;
-        gk_usage_t u;
-        gk_usage_get (txn, gk, k, kn, &u);
-        uint64_t *t = spent ? &u.spent_tok : &u.resv_tok, *c = spent ? &u.spent_nusd : &u.resv_nusd;
-        *t = neg ? sub0 (*t, tok) : gk_add (*t, tok);
-        *c = neg ? sub0 (*c, nusd) : gk_add (*c, nusd);
-        int rc = gk_usage_put (txn, gk, k, kn, &u);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
 /* Fills an ok grant from a stored reservation or charge (a repeat). */
 static void
 grant_from (proto_gkey_grant_t *g, const json_t *r)
 {
     g->ok = true;
-    g->output_max = jnum (r, "out");
-    proto_set_str (&g->key_id, jstr (r, "keyId"));
-    proto_set_str (&g->user, jstr (r, "user"));
-    proto_set_str (&g->kind, jstr (r, "kind"));
-    proto_set_str (&g->run, jstr (r, "run"));
-    proto_set_str (&g->sandbox_id, jstr (r, "sandboxId"));
+    g->output_max = gk_jnum (r, "out");
+    proto_set_str (&g->key_id, gk_jstr (r, "keyId"));
+    proto_set_str (&g->user, gk_jstr (r, "user"));
+    proto_set_str (&g->kind, gk_jstr (r, "kind"));
+    proto_set_str (&g->run, gk_jstr (r, "run"));
+    proto_set_str (&g->sandbox_id, gk_jstr (r, "sandboxId"));
 }
 
 static void
@@ -246,7 +177,7 @@ check_budgets (const gk_scope_t *sc, const gk_usage_t *u, int n, const mprice_t 
         uint64_t used_t = gk_add (u[i].spent_tok, u[i].resv_tok);
         uint64_t used_c = gk_add (u[i].spent_nusd, u[i].resv_nusd);
         if (sc[i].lim_tok && gk_add (used_t, gk_add (in, *out)) > sc[i].lim_tok) {
-            uint64_t room = sub0 (sub0 (sc[i].lim_tok, used_t), in);
+            uint64_t room = gk_sub0 (gk_sub0 (sc[i].lim_tok, used_t), in);
             if (!capped || room < min_out || gk_add (used_t, in) > sc[i].lim_tok) {
                 *by_cost = false;
                 return i;
@@ -254,7 +185,7 @@ check_budgets (const gk_scope_t *sc, const gk_usage_t *u, int n, const mprice_t 
             *out = room;
         }
         if (sc[i].lim_nusd && gk_add (used_c, mprice_cost (p, in, 0, *out)) > sc[i].lim_nusd) {
-            uint64_t room = afford_out (p, in, sub0 (sc[i].lim_nusd, used_c), *out);
+            uint64_t room = afford_out (p, in, gk_sub0 (sc[i].lim_nusd, used_c), *out);
             if (!capped || room < min_out || gk_add (used_c, mprice_cost (p, in, 0, room))
                                              > sc[i].lim_nusd) {
                 *by_cost = true;
@@ -282,7 +213,7 @@ gk_reserve (MDB_txn *txn, gk_t *gk, const proto_gkey_reserve_t *req, uint64_t no
         prior = gk_json_get (txn, gk, GK_DB_DONE, call, strlen (call));
     if (prior) {
         /* A repeat of a call already granted: answered as the first was. */
-        bool same = !strcmp (jstr (prior, "keyId") ?: "", id);
+        bool same = !strcmp (gk_jstr (prior, "keyId") ?: "", id);
         if (same)
             grant_from (g, prior);
         json_decref (prior);
@@ -300,11 +231,11 @@ gk_reserve (MDB_txn *txn, gk_t *gk, const proto_gkey_reserve_t *req, uint64_t no
         return 0;
     }
     proto_set_str (&g->key_id, id);
-    proto_set_str (&g->user, jstr (key, "user"));
-    proto_set_str (&g->kind, jstr (key, "kind"));
-    proto_set_str (&g->run, jstr (key, "run"));
-    proto_set_str (&g->sandbox_id, jstr (key, "sandboxId"));
-    uint64_t exp = jnum (key, "expiresAt");
+    proto_set_str (&g->user, gk_jstr (key, "user"));
+    proto_set_str (&g->kind, gk_jstr (key, "kind"));
+    proto_set_str (&g->run, gk_jstr (key, "run"));
+    proto_set_str (&g->sandbox_id, gk_jstr (key, "sandboxId"));
+    uint64_t exp = gk_jnum (key, "expiresAt");
     gk_scope_t sc[GK_SCOPES];
     gk_usage_t u[GK_SCOPES];
     int ns = gk_chain (txn, gk, key, now_ms, sc);
@@ -330,16 +261,16 @@ gk_reserve (MDB_txn *txn, gk_t *gk, const proto_gkey_reserve_t *req, uint64_t no
         refuse_budget (g, &sc[bad], &u[bad], by_cost, gk_add (in, out),
                        mprice_cost (p, in, 0, out));
     else {
-        gk_rate_verdict_t v = gk_rate_take (gk->rate, id, jnum (key, "rpm"), jnum (key, "tpm"),
-                                            gk_add (in, out), now_ms);
-        g->rl_limit_req = jnum (key, "rpm");
-        g->rl_limit_tok = jnum (key, "tpm");
+        gk_rate_verdict_t v = gk_rate_take (gk->rate, id, gk_jnum (key, "rpm"),
+                                            gk_jnum (key, "tpm"), gk_add (in, out), now_ms);
+        g->rl_limit_req = gk_jnum (key, "rpm");
+        g->rl_limit_tok = gk_jnum (key, "tpm");
         g->rl_left_req = v.left_req;
         g->rl_left_tok = v.left_tok;
         if (!v.ok) {
             refuse (g, 429, v.by_tokens ? "rate_limit_tokens" : "rate_limit_requests",
                     "rate limit of key %s: %llu %s per minute; retry in %llu s", id,
-                    (unsigned long long) jnum (key, v.by_tokens ? "tpm" : "rpm"),
+                    (unsigned long long) gk_jnum (key, v.by_tokens ? "tpm" : "rpm"),
                     v.by_tokens ? "tokens" : "requests", (unsigned long long) v.retry_after_s);
             g->retry_after_s = v.retry_after_s;
         }
@@ -350,7 +281,7 @@ gk_reserve (MDB_txn *txn, gk_t *gk, const proto_gkey_reserve_t *req, uint64_t no
         return rc;
     }
     /* Granted: reserve in every scope and remember the call. */
-    uint64_t tok = clamp63 (gk_add (in, out)), nusd = clamp63 (mprice_cost (p, in, 0, out));
+    uint64_t tok = gk_clamp63 (gk_add (in, out)), nusd = gk_clamp63 (mprice_cost (p, in, 0, out));
     json_t *scopes = json_array ();
     for (int i = 0; i < ns && !rc; i++) {
         char h[2 * GK_UKEY_MAX + 1];
@@ -370,8 +301,8 @@ gk_reserve (MDB_txn *txn, gk_t *gk, const proto_gkey_reserve_t *req, uint64_t no
                            (json_int_t) nusd, "gateway", req->gateway, "deadline",
                            (json_int_t) deadline, "at", (json_int_t) now_ms, "keyId", id,
                            "model", req->model, "route", req->route, "out", (json_int_t) out,
-                           "user", jstr (key, "user"), "kind", jstr (key, "kind"), "run",
-                           jstr (key, "run"), "sandboxId", jstr (key, "sandboxId"));
+                           "user", gk_jstr (key, "user"), "kind", gk_jstr (key, "kind"), "run",
+                           gk_jstr (key, "run"), "sandboxId", gk_jstr (key, "sandboxId"));
     json_decref (key);
     if (!r)
         return rc ? rc : ENOMEM;
@@ -380,168 +311,5 @@ gk_reserve (MDB_txn *txn, gk_t *gk, const proto_gkey_reserve_t *req, uint64_t no
     if (!rc)
         rc = gk_index (txn, gk, GK_DB_RESV_GW, req->gateway, call, true);
     json_decref (r);
-    return rc;
-}
-
-/* The spend record of call r (a reservation or charge) with what the
- * settle (or the orphan sweep) says. */
-static json_t *
-record (const char *call, const json_t *r, const proto_gkey_settle_t *s, uint64_t tok_in,
-        uint64_t tok_out, uint64_t nusd, const char *outcome, bool estimated, uint64_t now_ms)
-{
-    json_t *rec = json_pack ("{s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:b, s:I, "
-                             "s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:s?}",
-                             "call", call, "ts", (json_int_t) now_ms, "user", jstr (r, "user"),
-                             "key", jstr (r, "keyId"), "keyKind", jstr (r, "kind"), "run",
-                             jstr (r, "run"), "sandbox", jstr (r, "sandboxId"), "model",
-                             jstr (r, "model"), "route", jstr (r, "route"), "stream",
-                             s && s->stream, "in", (json_int_t) tok_in, "out",
-                             (json_int_t) tok_out, "cached",
-                             (json_int_t) clamp63 (s ? s->cached : 0), "cacheWrite",
-                             (json_int_t) clamp63 (s ? s->cache_write : 0), "nusd",
-                             (json_int_t) nusd, "status", (json_int_t) (s ? s->status : 0),
-                             "outcome", outcome, "estimated", estimated, "ttfbUs",
-                             (json_int_t) clamp63 (s ? s->ttfb_us : 0), "totalUs",
-                             (json_int_t) clamp63 (s ? s->total_us : 0), "overheadUs",
-                             (json_int_t) clamp63 (s ? s->overhead_us : 0), "gateway",
-                             jstr (r, "gateway"));
-    return rec;
-}
-
-/* Deletes call's reservation rows. */
-static int
-drop_resv (MDB_txn *txn, gk_t *gk, const char *call, const json_t *r)
-{
-    MDB_val k = { strlen (call), (void *) call };
-    int rc = mdb_del (txn, gk_dbi (gk, GK_DB_RESV), &k, NULL);
-    if (!rc || rc == MDB_NOTFOUND)
-        rc = gk_index (txn, gk, GK_DB_RESV_GW, jstr (r, "gateway") ?: "", call, false);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* Writes call's charge (r's fields, what was charged, whether in full as
- * an orphan) into `done`. */
-static int
-put_done (MDB_txn *txn, gk_t *gk, const char *call, const json_t *r, uint64_t tok,
-          uint64_t nusd, bool orphan, uint64_t now_ms)
-{
-    json_t *d = json_deep_copy (r);
-    if (!d)
-        return ENOMEM;
-    json_object_set_new (d, "charged", json_integer ((json_int_t) tok));
-    json_object_set_new (d, "chargedNusd", json_integer ((json_int_t) nusd));
-    json_object_set_new (d, "orphan", json_boolean (orphan));
-    json_object_set_new (d, "ts", json_integer ((json_int_t) now_ms));
-    int rc = gk_json_put (txn, gk, GK_DB_DONE, call, strlen (call), d);
-    json_decref (d);
-    return rc;
-}
-
-int
-gk_settle (MDB_txn *txn, gk_t *gk, const proto_gkey_settle_t *req, uint64_t now_ms,
-           proto_gkey_settled_t *out)
-{
-    const char *call = req->call;
-    json_t *r = gk_json_get (txn, gk, GK_DB_RESV, call, strlen (call));
-    bool late = false;
-    if (!r) {
-        r = gk_json_get (txn, gk, GK_DB_DONE, call, strlen (call));
-        late = r && json_is_true (json_object_get (r, "orphan"));
-        if (r && !late) {
-            /* Settled before: the same answer, nothing changes. */
-            out->tokens = jnum (r, "charged");
-            out->nusd = jnum (r, "chargedNusd");
-            json_decref (r);
-            return 0;
-        }
-    }
-    uint64_t in = clamp63 (gk_add (req->input, req->cache_write)), o = clamp63 (req->output);
-    const mprice_t *p = mprice_of (gk->prices, r ? jstr (r, "model") : req->model);
-    out->tokens = clamp63 (gk_add (in, o));
-    out->nusd = clamp63 (mprice_cost (p, in, req->cached, o));
-    if (!r) {
-        clog_warn (NULL, "settle of call %s, which holds no reservation: not charged", call);
-        return 0;
-    }
-    const json_t *scopes = json_object_get (r, "scopes");
-    int rc;
-    if (late) {
-        /* Charged in full as an orphan: the difference either way. */
-        uint64_t ct = jnum (r, "charged"), cn = jnum (r, "chargedNusd");
-        rc = apply (txn, gk, scopes, ct, cn, true, true);
-        if (!rc)
-            rc = apply (txn, gk, scopes, out->tokens, out->nusd, true, false);
-    }
-    else {
-        uint64_t rt = jnum (r, "tok");
-        rc = apply (txn, gk, scopes, rt, jnum (r, "nusd"), false, true);
-        if (!rc)
-            rc = apply (txn, gk, scopes, out->tokens, out->nusd, true, false);
-        if (!rc)
-            rc = drop_resv (txn, gk, call, r);
-        if (rt > out->tokens)
-            gk_rate_give (gk->rate, jstr (r, "keyId") ?: "", jnum (r, "at"), rt - out->tokens,
-                          now_ms);
-    }
-    if (!rc)
-        rc = put_done (txn, gk, call, r, out->tokens, out->nusd, false, now_ms);
-    json_t *rec = record (call, r, req, in, o, out->nusd, req->outcome, req->estimated, now_ms);
-    if (late)
-        json_object_set_new (rec, "late", json_true ());
-    if (!rc)
-        rc = rec ? gk_outbox_add (txn, gk, rec) : ENOMEM;
-    json_decref (rec);
-    json_decref (r);
-    return rc;
-}
-
-int
-gk_orphan (MDB_txn *txn, gk_t *gk, const char *call, uint64_t now_ms)
-{
-    json_t *r = gk_json_get (txn, gk, GK_DB_RESV, call, strlen (call));
-    if (!r)
-        return 0;
-    const json_t *scopes = json_object_get (r, "scopes");
-    uint64_t tok = jnum (r, "tok"), nusd = jnum (r, "nusd");
-    int rc = apply (txn, gk, scopes, tok, nusd, false, true);
-    if (!rc)
-        rc = apply (txn, gk, scopes, tok, nusd, true, false);
-    if (!rc)
-        rc = drop_resv (txn, gk, call, r);
-    if (!rc)
-        rc = put_done (txn, gk, call, r, tok, nusd, true, now_ms);
-    json_t *rec = record (call, r, NULL, sub0 (tok, jnum (r, "out")), jnum (r, "out"), nusd,
-                          "orphaned", true, now_ms);
-    if (!rc)
-        rc = rec ? gk_outbox_add (txn, gk, rec) : ENOMEM;
-    json_decref (rec);
-    json_decref (r);
-    return rc;
-}
-
-int
-gk_orphan_instance (MDB_txn *txn, gk_t *gk, const char *gw, uint64_t now_ms, uint64_t *count)
-{
-    MDB_cursor *cur;
-    size_t gn = strlen (gw) + 1;
-    *count = 0;
-    /* Collect first: charging deletes rows under the cursor. */
-    zlistx_t *calls = zlistx_new ();
-    zlistx_set_destructor (calls, (zlistx_destructor_fn *) zstr_free);
-    int rc = mdb_cursor_open (txn, gk_dbi (gk, GK_DB_RESV_GW), &cur);
-    MDB_val k = { gn, (void *) gw }, v;
-    for (int op = MDB_SET_RANGE; !rc && !mdb_cursor_get (cur, &k, &v, (MDB_cursor_op) op);
-         op = MDB_NEXT) {
-        if (k.mv_size <= gn || memcmp (k.mv_data, gw, gn))
-            break;
-        zlistx_add_end (calls, strndup ((const char *) k.mv_data + gn, k.mv_size - gn));
-    }
-    if (!rc)
-        mdb_cursor_close (cur);
-    for (char *c = zlistx_first (calls); c && !rc; c = zlistx_next (calls)) {
-        rc = gk_orphan (txn, gk, c, now_ms);
-        (*count)++;
-    }
-    zlistx_destroy (&calls);
     return rc;
 }

@@ -29,6 +29,35 @@ gk_add (uint64_t a, uint64_t b)
     return a + b < a ? UINT64_MAX : a + b;
 }
 
+uint64_t
+gk_jnum (const json_t *o, const char *name)
+{
+    json_t *v = json_object_get (o, name);
+    return json_is_integer (v) && json_integer_value (v) > 0 ? (uint64_t) json_integer_value (v)
+                                                             : 0;
+}
+
+const char *
+gk_jstr (const json_t *o, const char *name)
+{
+    return json_string_value (json_object_get (o, name));
+}
+
+/* Amounts kept in JSON stay below 2^63 (jansson's integers are signed):
+ * a reservation that large is refused by any budget, and one on a key
+ * with none only counts. */
+uint64_t
+gk_clamp63 (uint64_t v)
+{
+    return v > INT64_MAX ? INT64_MAX : v;
+}
+
+uint64_t
+gk_sub0 (uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
 bool
 gk_usd_parse (const char *s, uint64_t *nusd)
 {

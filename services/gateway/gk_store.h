@@ -62,8 +62,15 @@ MDB_dbi gk_dbi (const gk_t *self, int db);
 bool gk_usd_parse (const char *s, uint64_t *nusd);
 /* Writes nusd as dollars, `$4.98`, `$0.0005` (at least two decimals). */
 void gk_usd_fmt (uint64_t nusd, char *out, size_t n);
-/* Saturating addition. */
+/* Saturating addition, and subtraction that stops at 0. */
 uint64_t gk_add (uint64_t a, uint64_t b);
+uint64_t gk_sub0 (uint64_t a, uint64_t b);
+/* Amounts kept in JSON stay below 2^63 (jansson's integers are signed). */
+uint64_t gk_clamp63 (uint64_t v);
+/* A JSON object's member as a positive integer (0 otherwise) or string
+ * (NULL otherwise). */
+uint64_t gk_jnum (const json_t *o, const char *name);
+const char *gk_jstr (const json_t *o, const char *name);
 
 /* JSON values of a database (NULL when absent), and writes of them. */
 json_t *gk_json_get (MDB_txn *txn, const gk_t *self, int db, const void *k, size_t kn);
