@@ -348,6 +348,61 @@ test_keys_two_users (void **state)
     proto_msg_destroy (&rep);
 }
 
+/* A sandbox's key follows its sandbox to another run and expiry
+ * (services only); an expired key is refused from its expiry on. */
+static void
+test_context_expiry (void **state)
+{
+    (void) state;
+    char id[VKEY_ID_SIZE];
+    uint64_t soon = (uint64_t) zclock_time () + 600;
+    const char *k = mk_key ("otto", true, &(kopt_t) { .kind = "sandbox", .sandbox = "s9",
+                                                       .expires = soon + 60000 }, id);
+    proto_msg_t *m = msg_as (PROTO_gkey_context, "otto", false);
+    proto_set_str (&m->body.gkey_context.sandbox_id, "s9");
+    expect_error (ask (m), "forbidden");
+    m = msg_as (PROTO_gkey_context, "sandbox-manager", true);
+    proto_set_str (&m->body.gkey_context.sandbox_id, "s9");
+    proto_set_str (&m->body.gkey_context.run, "01JRUN0000000000000000000A");
+    m->body.gkey_context.expires_at = soon;
+    proto_msg_t *rep = ask (m);
+    assert_int_equal (rep->type, PROTO_gkey_ack);
+    assert_int_equal (rep->body.gkey_ack.count, 1);
+    proto_msg_destroy (&rep);
+    rep = reserve (k, NULL, 1, 1, false, NULL);
+    assert_true (rep->body.gkey_grant.ok);
+    assert_string_equal (rep->body.gkey_grant.run, "01JRUN0000000000000000000A");
+    assert_string_equal (rep->body.gkey_grant.sandbox_id, "s9");
+    assert_string_equal (rep->body.gkey_grant.kind, "sandbox");
+    proto_msg_destroy (&rep);
+    while ((uint64_t) zclock_time () <= soon)
+        usleep (50 * 1000);
+    rep = reserve (k, NULL, 1, 1, false, NULL);
+    assert_int_equal (rep->body.gkey_grant.status, 401);
+    assert_string_equal (rep->body.gkey_grant.code, "key_expired");
+    proto_msg_destroy (&rep);
+    /* Listed no more, unless asked for revoked and expired keys too. */
+    m = msg_as (PROTO_gkey_list, "otto", false);
+    rep = ask (m);
+    json_t *keys = mpjson_get (&rep->body.gkey_page.keys, 6);
+    assert_int_equal (json_array_size (keys), 0);
+    json_decref (keys);
+    proto_msg_destroy (&rep);
+    m = msg_as (PROTO_gkey_list, "otto", false);
+    m->body.gkey_list.revoked = true;
+    rep = ask (m);
+    keys = mpjson_get (&rep->body.gkey_page.keys, 6);
+    assert_int_equal (json_array_size (keys), 1);
+    json_decref (keys);
+    proto_msg_destroy (&rep);
+    /* The run's keys can be revoked by the run. */
+    m = msg_as (PROTO_gkey_revoke, "root", true);
+    proto_set_str (&m->body.gkey_revoke.run, "01JRUN0000000000000000000A");
+    rep = ask (m);
+    assert_int_equal (rep->body.gkey_ack.count, 1);
+    proto_msg_destroy (&rep);
+}
+
 static void
 test_self_service_limits (void **state)
 {
@@ -849,6 +904,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_windows),
         cmocka_unit_test (test_keys_two_users),
         cmocka_unit_test (test_single_instance),
+        cmocka_unit_test (test_context_expiry),
         cmocka_unit_test (test_self_service_limits),
         cmocka_unit_test (test_chain_user_budget),
         cmocka_unit_test (test_capped_grant),

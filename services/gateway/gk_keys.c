@@ -352,16 +352,21 @@ static int
 context_one (MDB_txn *txn, job_t *j, json_t *key)
 {
     const proto_gkey_context_t *c = &j->req->body.gkey_context;
-    if (c->run)
-        json_object_set_new (key, "run", json_string (c->run));
-    if (c->expires_at)
-        json_object_set_new (key, "expiresAt",
-                             json_integer ((json_int_t) gk_clamp63 (c->expires_at)));
     const char *id = json_string_value (json_object_get (key, "id"));
     const char *old = json_string_value (json_object_get (key, "run"));
     int rc = 0;
-    if (c->run && *c->run && (!old || strcmp (old, c->run)))
-        rc = gk_index (txn, j->gk, GK_DB_BY_RUN, c->run, id, true);
+    /* The key works for the new run only: revoking the old run's keys
+     * leaves it alone. */
+    if (c->run && *c->run && (!old || strcmp (old, c->run))) {
+        if (old && *old)
+            rc = gk_index (txn, j->gk, GK_DB_BY_RUN, old, id, false);
+        if (!rc)
+            rc = gk_index (txn, j->gk, GK_DB_BY_RUN, c->run, id, true);
+        json_object_set_new (key, "run", json_string (c->run));
+    }
+    if (c->expires_at)
+        json_object_set_new (key, "expiresAt",
+                             json_integer ((json_int_t) gk_clamp63 (c->expires_at)));
     j->count++;
     return rc ? rc : gk_json_put (txn, j->gk, GK_DB_KEYS, id, strlen (id), key);
 }
