@@ -1,238 +1,17 @@
-/* gateway-keys through its public interface (issue 16): the real broker
- * and caisson-gateway-keys, requests over the bus as the gateway, users,
- * operators and services send them. Prices make cost easy to count:
- * every replay model's input is free and output costs $1 per million tokens, so a
- * call costs 1000 nano-USD per output token. */
-#include "support.h"
+/* gateway-keys through its public interface (issue 16): keys as two
+ * users, operators and services make and see them, budget windows, the
+ * chain of budgets, capped grants, settles, repeats, 100 concurrent
+ * reserves against a budget of 10, rate limits and hostile numbers. The
+ * stack and helpers are in gkeys_util.h. */
+#include "gkeys_util.h"
 #include "gk_win.h"
 #include "mpjson.h"
-#include "vkey.h"
 
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define NUSD_PER_TOKEN 1000
-
-static const char *s_dir;
-static char s_self[PATH_MAX];
-static pid_t s_bus, s_keys, s_gateway;
-static bus_client_t *s_c;
-static int s_records;           /* spend records gateway-keys must hand on */
-
-static const char *const s_env[] = {
-    "CAISSON_GATEWAY_PRICES=replay/*=0,1,0,4096", "CAISSON_GATEWAY_ORPHAN_S=1",
-    "CAISSON_GATEWAY_MIN_OUTPUT=10", "CAISSON_GATEWAY_USER_KEYS_MAX=3",
-    "CAISSON_GATEWAY_RPM_MAX=100", "CAISSON_GATEWAY_MODELS=replay/*,openai/*", NULL
-};
-
-/* ---- helpers -------------------------------------------------------------- */
-
-static proto_msg_t *
-msg_as (proto_type_t type, const char *user, bool op)
-{
-    proto_msg_t *m = proto_msg_new (type, NULL);
-    proto_set_str (&m->env.user, user);
-    m->env.op = op;
-    return m;
-}
-
-static proto_msg_t *
-ask (proto_msg_t *req)
-{
-    proto_msg_t *rep = bus_client_request (s_c, "gateway-keys", req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    return rep;
-}
-
-static void
-expect_error (proto_msg_t *rep, const char *code)
-{
-    if (rep->type != PROTO_error)
-        fail_msg ("expected error %s, got %s", code, proto_type_name (rep->type));
-    assert_string_equal (rep->body.error.code, code);
-    proto_msg_destroy (&rep);
-}
-
-static pid_t
-start_keys (void)
-{
-    pid_t pid = support_spawn ("caisson-gateway-keys", s_env);
-    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
-    bus_client_set_timeout (c, 200, 0);
-    for (int i = 0; i < 100; i++) {
-        proto_msg_t *req = proto_msg_new (PROTO_health_req, NULL);
-        proto_msg_t *rep = bus_client_request (c, "gateway-keys", req);
-        proto_msg_destroy (&req);
-        bool up = rep && rep->type == PROTO_health_rep
-                  && rep->body.health_rep.pid == (uint64_t) pid;
-        proto_msg_destroy (&rep);
-        if (up) {
-            bus_client_destroy (&c);
-            return pid;
-        }
-    }
-    fail_msg ("gateway-keys never answered");
-    return -1;
-}
-
-typedef struct {
-    const char *kind, *window, *sandbox, *models;   /* models: JSON text */
-    uint64_t rpm, tpm, btok, bnusd, expires;
-} kopt_t;
-
-static proto_msg_t *
-create (const char *as, bool op, const char *user, const kopt_t *o)
-{
-    proto_msg_t *m = msg_as (PROTO_gkey_create, as, op);
-    proto_gkey_create_t *c = &m->body.gkey_create;
-    proto_set_str (&c->user, user);
-    if (o) {
-        proto_set_str (&c->kind, o->kind);
-        proto_set_str (&c->window, o->window);
-        proto_set_str (&c->sandbox_id, o->sandbox);
-        c->rpm = o->rpm;
-        c->tpm = o->tpm;
-        c->budget_tokens = o->btok;
-        c->budget_nusd = o->bnusd;
-        c->expires_at = o->expires;
-        if (o->models) {
-            json_t *j = json_loads (o->models, 0, NULL);
-            assert_non_null (j);
-            mpjson_set (&c->models, j, 4);
-            json_decref (j);
-        }
-    }
-    return ask (m);
-}
-
-/* A new key of user's (made by user, or by an operator when op): its
- * secret (static slot of 8) and id. */
-static const char *
-mk_key (const char *user, bool op, const kopt_t *o, char id[VKEY_ID_SIZE])
-{
-    static char slots[8][VKEY_SIZE];
-    static int next;
-    proto_msg_t *rep = create (op ? "root" : user, op, user, o);
-    if (rep->type != PROTO_gkey_made)
-        fail_msg ("gkey.create: %s", rep->type == PROTO_error ? rep->body.error.message : "?");
-    char *key = slots[next++ % 8];
-    snprintf (key, VKEY_SIZE, "%s", rep->body.gkey_made.key);
-    json_t *info = mpjson_get (&rep->body.gkey_made.info, 4);
-    snprintf (id, VKEY_ID_SIZE, "%s", support_json_str (info, "id"));
-    uint8_t h[32];
-    char want[VKEY_ID_SIZE];
-    vkey_hash (key, h);
-    vkey_id (h, want);
-    assert_string_equal (id, want);
-    assert_null (json_object_get (info, "hash"));
-    json_decref (info);
-    proto_msg_destroy (&rep);
-    return key;
-}
-
-static proto_msg_t *
-reserve_msg (const char *key, const char *call, uint64_t in, uint64_t out, bool capped,
-             const char *gw)
-{
-    proto_msg_t *m = msg_as (PROTO_gkey_reserve, NULL, false);
-    proto_gkey_reserve_t *r = &m->body.gkey_reserve;
-    uint8_t h[32];
-    vkey_hash (key, h);
-    proto_set_str (&r->call, call);
-    proto_set_bytes (&r->key_hash, h, sizeof h);
-    proto_set_str (&r->model, "replay/demo");
-    proto_set_str (&r->route, "chat");
-    r->input_bound = in;
-    r->output_max = out;
-    r->capped = capped;
-    proto_set_str (&r->gateway, gw ? gw : "gw-test");
-    return m;
-}
-
-/* Reserves for a new call (id written into call when not NULL). */
-static proto_msg_t *
-reserve (const char *key, char *call, uint64_t in, uint64_t out, bool capped, const char *gw)
-{
-    char local[CID_SIZE];
-    if (!call)
-        call = local;
-    cid_new (call);
-    proto_msg_t *rep = ask (reserve_msg (key, call, in, out, capped, gw));
-    assert_int_equal (rep->type, PROTO_gkey_grant);
-    return rep;
-}
-
-static proto_msg_t *
-settle_msg (const char *call, uint64_t in, uint64_t out)
-{
-    proto_msg_t *m = msg_as (PROTO_gkey_settle, NULL, false);
-    proto_gkey_settle_t *s = &m->body.gkey_settle;
-    proto_set_str (&s->call, call);
-    proto_set_str (&s->model, "replay/demo");
-    proto_set_str (&s->outcome, "ok");
-    s->input = in;
-    s->output = out;
-    s->status = 200;
-    return m;
-}
-
-static uint64_t
-settle (const char *call, uint64_t in, uint64_t out)
-{
-    proto_msg_t *rep = ask (settle_msg (call, in, out));
-    assert_int_equal (rep->type, PROTO_gkey_settled);
-    uint64_t nusd = rep->body.gkey_settled.nusd;
-    proto_msg_destroy (&rep);
-    return nusd;
-}
-
-/* The counters of scope label (`key.<id>`, `user.<name>`) in user's
- * usage, as gkey.usage reports them (new reference). */
-static json_t *
-scope (const char *user, const char *label)
-{
-    proto_msg_t *m = msg_as (PROTO_gkey_usage_get, user, false);
-    if (!strncmp (label, "key.", 4))
-        proto_set_str (&m->body.gkey_usage_get.key_id, label + 4);
-    proto_msg_t *rep = ask (m);
-    assert_int_equal (rep->type, PROTO_gkey_usage);
-    json_t *u = mpjson_get (&rep->body.gkey_usage.usage, 4);
-    proto_msg_destroy (&rep);
-    size_t i;
-    json_t *s, *found = NULL;
-    json_array_foreach (json_object_get (u, "scopes"), i, s)
-        if (!strcmp (support_json_str (s, "scope"), label))
-            found = json_incref (s);
-    json_decref (u);
-    if (!found)
-        fail_msg ("no scope %s in %s's usage", label, user);
-    return found;
-}
-
-static uint64_t
-count_of (const char *user, const char *label, const char *field)
-{
-    json_t *s = scope (user, label);
-    uint64_t v = (uint64_t) json_integer_value (json_object_get (s, field));
-    json_decref (s);
-    return v;
-}
-
-static char *
-label_of (const char *what, const char *name)
-{
-    static char slots[4][64];
-    static int next;
-    char *l = slots[next++ % 4];
-    snprintf (l, 64, "%s.%s", what, name);
-    return l;
-}
 
 /* ---- units ---------------------------------------------------------------- */
 
@@ -476,7 +255,6 @@ test_chain_user_budget (void **state)
     rep = reserve (k2, NULL, 500, 60, false, NULL);
     assert_true (rep->body.gkey_grant.ok);
     proto_msg_destroy (&rep);
-    s_records++;
     json_t *u = scope ("carol", label_of ("user", "carol"));
     assert_int_equal (json_integer_value (json_object_get (u, "spentNusd")), 10000);
     assert_int_equal (json_integer_value (json_object_get (u, "reservedNusd")), 60000);
@@ -537,7 +315,6 @@ test_settle_refund_extra (void **state)
     assert_int_equal (count_of ("gus", l, "spentNusd"), 70 * NUSD_PER_TOKEN);
     assert_int_equal (count_of ("gus", l, "spentTokens"), 80 + 40 + 10 + 30);
     assert_int_equal (count_of ("gus", l, "reservedTokens"), 0);
-    s_records += 2;
 }
 
 static void
@@ -566,7 +343,6 @@ test_idempotent (void **state)
     assert_int_equal (count_of ("hal", l, "calls"), 1);
     const char *other = mk_key ("hal", true, NULL, id);
     expect_error (ask (reserve_msg (other, call, 5, 50, false, NULL)), "bad_value");
-    s_records++;
 }
 
 /* 100 calls at once (10 clients, 10 pipelined each) against a budget of
@@ -681,56 +457,6 @@ test_hostile (void **state)
     expect_error (ask (m), "too_long");
 }
 
-/* ---- orphans, restart, outbox ---------------------------------------------- */
-
-static void
-test_orphan_release (void **state)
-{
-    (void) state;
-    char id[VKEY_ID_SIZE], call[CID_SIZE];
-    const char *k = mk_key ("lea", true, NULL, id);
-    proto_msg_t *rep = reserve (k, call, 0, 70, false, "gw-a");
-    assert_true (rep->body.gkey_grant.ok);
-    proto_msg_destroy (&rep);
-    /* gw-a restarts: its reservations are charged in full. */
-    proto_msg_t *m = msg_as (PROTO_gkey_release_instance, NULL, false);
-    proto_set_str (&m->body.gkey_release_instance.gateway, "gw-a");
-    rep = ask (m);
-    assert_int_equal (rep->type, PROTO_gkey_ack);
-    assert_int_equal (rep->body.gkey_ack.count, 1);
-    proto_msg_destroy (&rep);
-    const char *l = label_of ("key", id);
-    assert_int_equal (count_of ("lea", l, "spentNusd"), 70 * NUSD_PER_TOKEN);
-    assert_int_equal (count_of ("lea", l, "reservedNusd"), 0);
-    /* Its late settle corrects the charge. */
-    assert_int_equal (settle (call, 0, 15), 15 * NUSD_PER_TOKEN);
-    assert_int_equal (count_of ("lea", l, "spentNusd"), 15 * NUSD_PER_TOKEN);
-    assert_int_equal (count_of ("lea", l, "spentTokens"), 15);
-    s_records += 2;
-}
-
-static void
-test_orphan_gone (void **state)
-{
-    (void) state;
-    char id[VKEY_ID_SIZE];
-    const char *k = mk_key ("max", true, NULL, id);
-    proto_msg_t *rep = reserve (k, NULL, 0, 33, false, "gw-ghost");
-    assert_true (rep->body.gkey_grant.ok);
-    proto_msg_destroy (&rep);
-    const char *l = label_of ("key", id);
-    /* No gateway instance gw-ghost is registered: after ORPHAN_S=1 the
-     * sweep charges it in full. */
-    uint64_t spent = 0;
-    for (int i = 0; i < 100 && !spent; i++) {
-        usleep (100 * 1000);
-        spent = count_of ("max", l, "spentNusd");
-    }
-    assert_int_equal (spent, 33 * NUSD_PER_TOKEN);
-    assert_int_equal (count_of ("max", l, "reservedNusd"), 0);
-    s_records++;
-}
-
 static void
 test_single_instance (void **state)
 {
@@ -746,160 +472,13 @@ test_single_instance (void **state)
 
 /* kill -9 in the middle of settles, then a restart: what was acked is
  * counted, and every call resent is charged once. */
-static void
-test_restart (void **state)
-{
-    (void) state;
-    enum { N = 200 };
-    char id[VKEY_ID_SIZE], calls[N][CID_SIZE], ids[N][CID_SIZE];
-    const char *k = mk_key ("ned", true, &(kopt_t) { .rpm = 100000 }, id);
-    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
-    bus_client_set_timeout (c, 5000, 0);
-    for (int i = 0; i < N; i++) {
-        cid_new (calls[i]);
-        support_send (c, "gateway-keys", reserve_msg (k, calls[i], 0, 5, false, NULL));
-    }
-    for (int i = 0; i < N; i++) {
-        proto_msg_t *rep = bus_client_recv (c, 10000, NULL);
-        assert_non_null (rep);
-        assert_true (rep->body.gkey_grant.ok);
-        proto_msg_destroy (&rep);
-    }
-    for (int i = 0; i < N; i++) {
-        proto_msg_t *m = settle_msg (calls[i], 0, 1);
-        snprintf (ids[i], CID_SIZE, "%s", m->env.id);
-        support_send (c, "gateway-keys", m);
-    }
-    int acked = 0;
-    for (; acked < N / 2; acked++) {
-        proto_msg_t *rep = bus_client_recv (c, 10000, NULL);
-        assert_non_null (rep);
-        assert_int_equal (rep->type, PROTO_gkey_settled);
-        proto_msg_destroy (&rep);
-    }
-    kill (s_keys, SIGKILL);
-    waitpid (s_keys, NULL, 0);
-    bus_client_destroy (&c);
-    s_keys = start_keys ();
-    const char *l = label_of ("key", id);
-    uint64_t spent = count_of ("ned", l, "spentNusd");
-    assert_true (spent >= (uint64_t) acked * NUSD_PER_TOKEN);
-    assert_true (spent <= N * NUSD_PER_TOKEN);
-    assert_int_equal (count_of ("ned", l, "calls"), N);
-    /* The gateways resend what went unanswered (all of it, here). */
-    for (int i = 0; i < N; i++)
-        assert_int_equal (settle (calls[i], 0, 1), NUSD_PER_TOKEN);
-    assert_int_equal (count_of ("ned", l, "spentNusd"), N * NUSD_PER_TOKEN);
-    assert_int_equal (count_of ("ned", l, "reservedNusd"), 0);
-    s_records += N;
-}
-
-/* A stand-in event-log: appends `call late` per spend.append to
- * DATA/spend.txt and acknowledges it. */
-static proto_msg_t *
-fake_eventlog (const proto_msg_t *req, void *arg)
-{
-    (void) arg;
-    static uint64_t seq;
-    if (req->type != PROTO_spend_append)
-        return proto_error_new (req, PROTO_ERR_unknown_type, "fake");
-    json_t *rec = mpjson_get (&req->body.spend_append.record, 8);
-    char path[PATH_MAX];
-    snprintf (path, sizeof path, "%s/spend.txt", getenv ("CAISSON_DATA"));
-    FILE *f = fopen (path, "a");
-    if (f) {
-        fprintf (f, "%s %d\n", support_json_str (rec, "call"),
-                 json_is_true (json_object_get (rec, "late")));
-        fclose (f);
-    }
-    json_decref (rec);
-    proto_msg_t *rep = proto_msg_new (PROTO_spend_ack, req);
-    rep->body.spend_ack.seq = ++seq;
-    return rep;
-}
-
-static int
-lines_in (const char *path, bool *dup)
-{
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return 0;
-    char line[128], seen[1024][128];
-    int n = 0;
-    *dup = false;
-    while (fgets (line, sizeof line, f)) {
-        for (int i = 0; i < n && i < 1024; i++)
-            *dup |= !strcmp (seen[i], line);
-        if (n < 1024)
-            snprintf (seen[n], sizeof seen[n], "%s", line);
-        n++;
-    }
-    fclose (f);
-    return n;
-}
-
-static void
-test_outbox (void **state)
-{
-    (void) state;
-    /* The real event-log of today answers spend.append with an error:
-     * the records stay in the outbox. */
-    pid_t el = support_spawn ("caisson-event-log", NULL);
-    sleep (2);
-    support_expect_clean_exit (el);
-    char path[PATH_MAX];
-    snprintf (path, sizeof path, "%s/spend.txt", s_dir);
-    const char *const argv[] = { s_self, "fake-eventlog", NULL };
-    pid_t fake = support_spawn_self (argv);
-    bool dup = false;
-    int n = 0;
-    for (int i = 0; i < 300 && n < s_records; i++) {
-        usleep (100 * 1000);
-        n = lines_in (path, &dup);
-    }
-    sleep (1);                  /* and nothing more comes */
-    n = lines_in (path, &dup);
-    support_stop (fake, SIGTERM, 2000);
-    assert_int_equal (n, s_records);
-    assert_false (dup);
-}
-
-static int
-setup (void **state)
-{
-    (void) state;
-    assert_non_null (s_dir = support_sandbox_env ("gkeys"));
-    setenv ("CAISSON_HEARTBEAT_MS", "100", 1);
-    setenv ("CAISSON_REQUEST_TIMEOUT_MS", "1000", 1);
-    s_bus = support_spawn ("caisson-bus", NULL);
-    /* The gateway instance the calls name (gw-test) is registered, so
-     * its reservations are not orphans; gw-ghost and gw-a are not. */
-    s_gateway = support_spawn_self ((const char *const[]) { s_self, "fake-gateway", NULL });
-    s_keys = start_keys ();
-    s_c = bus_client_new (getenv ("CAISSON_BUS"));
-    bus_client_set_timeout (s_c, 5000, 1);
-    return 0;
-}
-
-static int
-teardown (void **state)
-{
-    (void) state;
-    bus_client_destroy (&s_c);
-    support_stop (s_gateway, SIGTERM, 2000);
-    support_expect_clean_exit (s_keys);
-    support_expect_clean_exit (s_bus);
-    return 0;
-}
-
 int
 main (int argc, char **argv)
 {
-    support_self_exe (s_self, sizeof s_self);
-    if (argc > 1 && !strcmp (argv[1], "fake-eventlog"))
-        return support_serve ("event-log", "fake", fake_eventlog, NULL);
-    if (argc > 1 && !strcmp (argv[1], "fake-gateway"))
-        return support_serve ("gateway", "gw-test", fake_eventlog, NULL);
+    int child = gku_child (argc, argv);
+    if (child >= 0)
+        return child;
+    s_name = "gkeys";
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_windows),
         cmocka_unit_test (test_keys_two_users),
@@ -913,10 +492,6 @@ main (int argc, char **argv)
         cmocka_unit_test (test_race_100),
         cmocka_unit_test (test_rate_limit),
         cmocka_unit_test (test_hostile),
-        cmocka_unit_test (test_orphan_release),
-        cmocka_unit_test (test_orphan_gone),
-        cmocka_unit_test (test_restart),
-        cmocka_unit_test (test_outbox),
     };
-    return support_run_group_tests (tests, setup, teardown);
+    return support_run_group_tests (tests, gku_setup, gku_teardown);
 }
