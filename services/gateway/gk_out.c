@@ -341,6 +341,7 @@ on_tick (zloop_t *loop, int timer_id, void *arg)
             self->inst_id[0] = '\0';    /* the last question went unanswered */
         sweep (self, NULL);
         ask_instances (self);
+        gk_rate_prune (self->gk->rate, gk_now_ms ());
     }
     if (now >= self->next_gc) {
         self->next_gc = now + (int64_t) cfg_u64 ("CAISSON_GATEWAY_GC_S") * 1000;

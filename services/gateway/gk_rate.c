@@ -185,3 +185,21 @@ gk_rate_give (gk_rate_t *self, const char *id, uint64_t at_ms, uint64_t tok, uin
     b->psec[i] = sec;
     b->gtok[i] += tok;
 }
+
+void
+gk_rate_prune (gk_rate_t *self, uint64_t now_ms)
+{
+    uint64_t sec = now_ms / 1000;
+    zlistx_t *idle = zlistx_new ();
+    zlistx_set_destructor (idle, (zlistx_destructor_fn *) zstr_free);
+    for (bucket_t *b = zhashx_first (self->keys); b; b = zhashx_next (self->keys)) {
+        bool used = b->touched;
+        for (int i = 0; i < SLOTS && !used; i++)
+            used = b->sec[i] && b->sec[i] + SLOTS > sec;
+        if (!used)
+            zlistx_add_end (idle, strdup ((const char *) zhashx_cursor (self->keys)));
+    }
+    for (const char *id = zlistx_first (idle); id; id = zlistx_next (idle))
+        zhashx_delete (self->keys, id);
+    zlistx_destroy (&idle);
+}

@@ -38,4 +38,8 @@ gk_rate_verdict_t gk_rate_take (gk_rate_t *self, const char *id, uint64_t rpm, u
 void gk_rate_give (gk_rate_t *self, const char *id, uint64_t at_ms, uint64_t tok,
                    uint64_t now_ms);
 
+/* Forgets keys with nothing counted in the minute before now_ms (call
+ * outside a transaction), so memory follows the keys in use. */
+void gk_rate_prune (gk_rate_t *self, uint64_t now_ms);
+
 #endif

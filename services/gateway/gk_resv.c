@@ -300,7 +300,8 @@ gk_reserve (MDB_txn *txn, gk_t *gk, const proto_gkey_reserve_t *req, uint64_t no
                            "s:s?}", "scopes", scopes, "tok", (json_int_t) tok, "nusd",
                            (json_int_t) nusd, "gateway", req->gateway, "deadline",
                            (json_int_t) deadline, "at", (json_int_t) now_ms, "keyId", id,
-                           "model", req->model, "route", req->route, "out", (json_int_t) out,
+                           "model", req->model, "route", req->route, "out",
+                           (json_int_t) gk_clamp63 (out),
                            "user", gk_jstr (key, "user"), "kind", gk_jstr (key, "kind"), "run",
                            gk_jstr (key, "run"), "sandboxId", gk_jstr (key, "sandboxId"));
     json_decref (key);

@@ -118,7 +118,10 @@ gk_settle (MDB_txn *txn, gk_t *gk, const proto_gkey_settle_t *req, uint64_t now_
             return 0;
         }
     }
-    uint64_t in = gk_clamp63 (gk_add (req->input, req->cache_write)), o = gk_clamp63 (req->output);
+    /* input counts cached tokens (priced at the cached price); tokens
+     * written to the provider's cache are priced and counted as input. */
+    uint64_t in = gk_clamp63 (gk_add (req->input, req->cache_write));
+    uint64_t o = gk_clamp63 (req->output);
     const mprice_t *p = mprice_of (gk->prices, r ? gk_jstr (r, "model") : req->model);
     out->tokens = gk_clamp63 (gk_add (in, o));
     out->nusd = gk_clamp63 (mprice_cost (p, in, req->cached, o));
@@ -143,8 +146,8 @@ gk_settle (MDB_txn *txn, gk_t *gk, const proto_gkey_settle_t *req, uint64_t now_
         if (!rc)
             rc = drop_resv (txn, gk, call, r);
         if (rt > out->tokens)
-            gk_rate_give (gk->rate, gk_jstr (r, "keyId") ?: "", gk_jnum (r, "at"), rt - out->tokens,
-                          now_ms);
+            gk_rate_give (gk->rate, gk_jstr (r, "keyId") ?: "", gk_jnum (r, "at"),
+                          rt - out->tokens, now_ms);
     }
     if (!rc)
         rc = put_done (txn, gk, call, r, out->tokens, out->nusd, false, now_ms);
