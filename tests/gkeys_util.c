@@ -17,7 +17,8 @@ bus_client_t *s_c;
 const char *const s_env[] = {
     "CAISSON_GATEWAY_PRICES=replay/*=0,1,0,4096", "CAISSON_GATEWAY_ORPHAN_S=1",
     "CAISSON_GATEWAY_MIN_OUTPUT=10", "CAISSON_GATEWAY_USER_KEYS_MAX=3",
-    "CAISSON_GATEWAY_RPM_MAX=100", "CAISSON_GATEWAY_MODELS=replay/*,openai/*", NULL
+    "CAISSON_GATEWAY_RPM_MAX=100", "CAISSON_GATEWAY_MODELS=replay/*,openai/*",
+    "CAISSON_GATEWAY_GC_S=1", NULL
 };
 
 proto_msg_t *

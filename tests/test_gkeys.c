@@ -154,6 +154,12 @@ test_context_expiry (void **state)
     assert_string_equal (rep->body.gkey_grant.sandbox_id, "s9");
     assert_string_equal (rep->body.gkey_grant.kind, "sandbox");
     proto_msg_destroy (&rep);
+    /* The key works for the run now: revoking the run's keys takes it. */
+    m = msg_as (PROTO_gkey_revoke, "root", true);
+    proto_set_str (&m->body.gkey_revoke.run, "01JRUN0000000000000000000A");
+    rep = ask (m);
+    assert_int_equal (rep->body.gkey_ack.count, 1);
+    proto_msg_destroy (&rep);
     while ((uint64_t) zclock_time () <= soon)
         usleep (50 * 1000);
     rep = reserve (k, NULL, 1, 1, false, NULL);
@@ -174,12 +180,28 @@ test_context_expiry (void **state)
     assert_int_equal (json_array_size (keys), 1);
     json_decref (keys);
     proto_msg_destroy (&rep);
-    /* The run's keys can be revoked by the run. */
-    m = msg_as (PROTO_gkey_revoke, "root", true);
-    proto_set_str (&m->body.gkey_revoke.run, "01JRUN0000000000000000000A");
-    rep = ask (m);
-    assert_int_equal (rep->body.gkey_ack.count, 1);
-    proto_msg_destroy (&rep);
+}
+
+/* The sweep marks an expired key revoked (CAISSON_GATEWAY_GC_S=1). */
+static void
+test_gc_expired (void **state)
+{
+    (void) state;
+    char id[VKEY_ID_SIZE];
+    mk_key ("pia", true, &(kopt_t) { .expires = (uint64_t) zclock_time () + 300 }, id);
+    const char *by = "";
+    for (int i = 0; i < 60 && !*by; i++) {
+        usleep (100 * 1000);
+        proto_msg_t *m = msg_as (PROTO_gkey_list, "pia", false);
+        m->body.gkey_list.revoked = true;
+        proto_msg_t *rep = ask (m);
+        json_t *keys = mpjson_get (&rep->body.gkey_page.keys, 6);
+        by = !strcmp (support_json_str (json_array_get (keys, 0), "revokedBy"), "expired")
+             ? "expired" : "";
+        json_decref (keys);
+        proto_msg_destroy (&rep);
+    }
+    assert_string_equal (by, "expired");
 }
 
 static void
@@ -484,6 +506,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_keys_two_users),
         cmocka_unit_test (test_single_instance),
         cmocka_unit_test (test_context_expiry),
+        cmocka_unit_test (test_gc_expired),
         cmocka_unit_test (test_self_service_limits),
         cmocka_unit_test (test_chain_user_budget),
         cmocka_unit_test (test_capped_grant),

@@ -216,6 +216,13 @@ setup (svc_t *svc)
                     policy);
         return -1;
     }
+    /* Budgets hold only when every reserve meets every reservation: one
+     * store for all gateways, never one per instance. */
+    if (cfg_u64 ("CAISSON_STORE_PER_INSTANCE")) {
+        clog_error (NULL, "gateway-keys keeps the one store all gateways share: "
+                    "CAISSON_STORE_PER_INSTANCE must be 0 for it");
+        return -1;
+    }
     keys_t *k = calloc (1, sizeof *k);
     if (!k)
         return -1;
