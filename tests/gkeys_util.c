@@ -18,7 +18,7 @@ const char *const s_env[] = {
     "CAISSON_GATEWAY_PRICES=replay/*=0,1,0,4096", "CAISSON_GATEWAY_ORPHAN_S=1",
     "CAISSON_GATEWAY_MIN_OUTPUT=10", "CAISSON_GATEWAY_USER_KEYS_MAX=3",
     "CAISSON_GATEWAY_RPM_MAX=100", "CAISSON_GATEWAY_MODELS=replay/*,openai/*",
-    "CAISSON_GATEWAY_GC_S=1", NULL
+    "CAISSON_GATEWAY_GC_S=1", "CAISSON_GATEWAY_SANDBOX_BUDGET_USD=0.0002", NULL
 };
 
 proto_msg_t *
@@ -181,9 +181,14 @@ settle (const char *call, uint64_t in, uint64_t out)
 json_t *
 scope (const char *user, const char *label)
 {
+    return scope_in (user, strncmp (label, "key.", 4) ? NULL : label + 4, label);
+}
+
+json_t *
+scope_in (const char *user, const char *key_id, const char *label)
+{
     proto_msg_t *m = msg_as (PROTO_gkey_usage_get, user, false);
-    if (!strncmp (label, "key.", 4))
-        proto_set_str (&m->body.gkey_usage_get.key_id, label + 4);
+    proto_set_str (&m->body.gkey_usage_get.key_id, key_id);
     proto_msg_t *rep = ask (m);
     assert_int_equal (rep->type, PROTO_gkey_usage);
     json_t *u = mpjson_get (&rep->body.gkey_usage.usage, 4);

@@ -53,6 +53,8 @@ proto_msg_t *settle_msg (const char *call, uint64_t in, uint64_t out);
 uint64_t settle (const char *call, uint64_t in, uint64_t out);
 /* Scope label's counters in user's usage (new reference), and one of them. */
 json_t *scope (const char *user, const char *label);
+/* The same from the usage of key_id's chain (NULL: the user's). */
+json_t *scope_in (const char *user, const char *key_id, const char *label);
 uint64_t count_of (const char *user, const char *label, const char *field);
 /* `what.name` (one of 4 static slots). */
 char *label_of (const char *what, const char *name);

@@ -154,6 +154,14 @@ test_context_expiry (void **state)
     assert_string_equal (rep->body.gkey_grant.sandbox_id, "s9");
     assert_string_equal (rep->body.gkey_grant.kind, "sandbox");
     proto_msg_destroy (&rep);
+    /* A sandbox key's chain holds the sandbox's cap
+     * (CAISSON_GATEWAY_SANDBOX_BUDGET_USD=0.0002: a decimal setting). */
+    json_t *cap = scope_in ("otto", id, "sandbox.s9");
+    assert_int_equal (json_integer_value (json_object_get (cap, "limitNusd")), 200000);
+    assert_int_equal (json_integer_value (json_object_get (cap, "spentNusd")), 0);
+    assert_int_equal (json_integer_value (json_object_get (cap, "reservedNusd")), 1000);
+    assert_string_equal (support_json_str (cap, "window"), "total");
+    json_decref (cap);
     /* The key works for the run now: revoking the run's keys takes it. */
     m = msg_as (PROTO_gkey_revoke, "root", true);
     proto_set_str (&m->body.gkey_revoke.run, "01JRUN0000000000000000000A");
