@@ -134,7 +134,7 @@ test_context_expiry (void **state)
 {
     (void) state;
     char id[VKEY_ID_SIZE];
-    uint64_t soon = (uint64_t) zclock_time () + 600;
+    uint64_t soon = (uint64_t) zclock_time () + 1500;
     const char *k = mk_key ("otto", true, &(kopt_t) { .kind = "sandbox", .sandbox = "s9",
                                                        .expires = soon + 60000 }, id);
     proto_msg_t *m = msg_as (PROTO_gkey_context, "otto", false);
