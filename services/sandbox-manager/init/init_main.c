@@ -4,9 +4,10 @@
  * with an empty environment) for each sandbox:
  *
  *   caisson-sandbox-init ID DIR UID NET TMP_MB NOFILE FSIZE_MB CAP READ_CAP CGROUPS ROOT
- *                        DISK_MB INODES DISK_BACKEND
+ *                        DISK_MB INODES DISK_BACKEND PORT
  *
- * It joins the sandbox's cgroups (CGROUPS: ':'-separated cgroup.procs
+ * NET is none, policy or host; in policy the init forwards 127.0.0.1:PORT
+ * inside to egress-proxy (sbx_net). It joins the sandbox's cgroups (CGROUPS: ':'-separated cgroup.procs
  * files, or '-'), makes DIR/workspace a filesystem of its own with the disk
  * and inode limits (sbx_disk), listens on DIR/ctl.sock, forks the sandbox's init into
  * new namespaces (sbx_ns), writes its id maps, waits until the init has
@@ -90,9 +91,9 @@ child (const sbx_ns_opts_t *o, const sbx_rlimits_t *lim, sbx_ictx_t *ctx, int go
 int
 main (int argc, char **argv)
 {
-    if (argc != 15) {
+    if (argc != 16) {
         fprintf (stderr, "usage: caisson-sandbox-init ID DIR UID NET TMP_MB NOFILE FSIZE_MB CAP "
-                         "READ_CAP CGROUPS ROOT DISK_MB INODES DISK_BACKEND (started by "
+                         "READ_CAP CGROUPS ROOT DISK_MB INODES DISK_BACKEND PORT (started by "
                          "sandbox-manager)\n");
         return 2;
     }
@@ -105,7 +106,9 @@ main (int argc, char **argv)
     sbx_rlimits_t lim = { .nofile = strtoull (argv[6], NULL, 10),
                           .fsize_mb = strtoull (argv[7], NULL, 10) };
     sbx_ictx_t ctx = { .cap_bytes = strtoull (argv[8], NULL, 10),
-                       .read_cap = strtoull (argv[9], NULL, 10) };
+                       .read_cap = strtoull (argv[9], NULL, 10),
+                       .net_policy = !strcmp (argv[4], "policy"),
+                       .net_port = (unsigned) atoi (argv[15]) };
     snprintf (ctx.id, sizeof ctx.id, "%s", argv[1]);
     if (join_cgroups (argv[10])) {
         dprintf (3, "E joining cgroup: %s\n", strerror (errno));

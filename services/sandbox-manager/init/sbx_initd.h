@@ -35,6 +35,8 @@ struct _sbx_ictx_t {
     uint64_t read_cap;      /* readFile cap */
     uint64_t disk_mb;       /* the workspace's disk limit (0: none) */
     uint64_t disk_inodes;   /* and its inode limit */
+    bool net_policy;        /* network mode policy: forward 127.0.0.1:net_port (sbx_net.h) */
+    unsigned net_port;
 };
 
 /* The poll loop (sbx_init.c): serves the manager on listen_fd until the
