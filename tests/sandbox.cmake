@@ -22,3 +22,8 @@ add_dependencies(test_redteam_followup2 caisson caisson-bus caisson-sandbox-mana
 # issue 13: replicas on one data dir: disjoint uid ranges, leases, adoption.
 caisson_test(test_sandbox_adopt test_sandbox_adopt.c sbx_client.c)
 add_dependencies(test_sandbox_adopt caisson-bus caisson-sandbox-manager caisson-sandbox-init)
+# issue 15: network modes none/policy through sandbox-manager, with a
+# stand-in egress-proxy (fake_egress): ceilings, policy set/drop/context,
+# resync, net.update, fail closed, the /run/caisson bind and the forwarder.
+caisson_test(test_sandbox_net test_sandbox_net.c sbx_client.c fake_egress.c)
+add_dependencies(test_sandbox_net caisson-bus caisson-sandbox-manager caisson-sandbox-init)
