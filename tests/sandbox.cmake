@@ -11,7 +11,7 @@ caisson_test(test_redteam_quota test_redteam_quota.c sbx_client.c)
 add_dependencies(test_redteam_quota caisson caisson-tool-runner caisson-bus caisson-sandbox-manager
                  caisson-sandbox-init)
 # issue 11's attacks on sandboxes, descriptors, records, owners and modes.
-caisson_test(test_redteam_sandbox test_redteam_sandbox.c sbx_client.c)
+caisson_test(test_redteam_sandbox test_redteam_sandbox.c sbx_client.c fake_egress.c)
 target_link_libraries(test_redteam_sandbox PRIVATE PkgConfig::LMDB)
 add_dependencies(test_redteam_sandbox caisson caisson-bus caisson-event-log caisson-sandbox-manager
                  caisson-tool-runner caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
