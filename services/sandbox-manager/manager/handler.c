@@ -140,6 +140,7 @@ on_policy (const proto_msg_t *ack, const char *why, void *arg)
         }
     }
     bus_worker_answer (w->worker, &w->pending, rep);
+    w->m->net_waiting--;
     free (w);
 }
 
@@ -152,8 +153,10 @@ await_policy (box_t *box, const proto_msg_t *req, bool fresh)
     w->fresh = fresh;
     snprintf (w->id, sizeof w->id, "%s", box->id);
     w->pending = sbx_adopt_defer (box->mgr, &w->worker);
-    if (w->pending && sbx_egress_set (box->mgr->egress, box, req, on_policy, w) == 0)
+    if (w->pending && sbx_egress_set (box->mgr->egress, box, req, on_policy, w) == 0) {
+        box->mgr->net_waiting++;
         return BUS_DEFERRED;
+    }
     proto_msg_t *rep = proto_error_new (req, PROTO_ERR_unavailable, "sandboxId: %s: cannot "
                                         "reach the egress proxy", box->id);
     bool deferred = w->pending != NULL;

@@ -364,11 +364,11 @@ teardown (svc_t *svc)
     sbx_mgr_t *m = svc_state (svc);
     if (!m)
         return;
+    sbx_egress_destroy (&m->egress);
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
         sbx_host_release (b);
     zhashx_destroy (&m->boxes);
     sbx_host_bury (m);
-    sbx_egress_destroy (&m->egress);
     zlistx_destroy (&m->graves);
     zhashx_destroy (&m->pending);
     sbx_adopt_teardown (m);

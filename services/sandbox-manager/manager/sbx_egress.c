@@ -121,6 +121,14 @@ sbx_egress_destroy (sbx_egress_t **self_p)
     if (!self_p || !*self_p)
         return;
     sbx_egress_t *self = *self_p;
+    /* Whoever waits is told, so no request is left unanswered. */
+    zlistx_t *keys = zhashx_keys (self->waits);
+    for (const char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        wait_t *w = zhashx_lookup (self->waits, k);
+        if (w && w->fn)
+            settle (self, w, NULL, "unavailable: sandbox-manager is stopping");
+    }
+    zlistx_destroy (&keys);
     zloop_reader_end (self->loop, bus_client_socket (self->client));
     zloop_timer_end (self->loop, self->timer);
     zhashx_destroy (&self->waits);
@@ -181,8 +189,7 @@ parse (const json_t *list, const char *csv, const egress_presets_t *presets, con
     if (*out)
         return 0;
     snprintf (why, n, "%s: %s", field, err);
-    return strstr (err, "longer than") || strstr (err, "too many") ? PROTO_ERR_over_limit
-                                                                   : PROTO_ERR_bad_policy;
+    return strstr (err, "more than") ? PROTO_ERR_over_limit : PROTO_ERR_bad_policy;
 }
 
 static int

@@ -18,6 +18,8 @@ typedef void (sbx_egress_fn) (const proto_msg_t *ack, const char *why, void *arg
 
 /* A client of egress-proxy on the broker at endpoint, read from loop. */
 sbx_egress_t *sbx_egress_new (zloop_t *loop, const char *endpoint);
+/* Calls every callback still waiting (no answer: the manager is stopping)
+ * before it goes: destroy it while the boxes are still there. */
 void sbx_egress_destroy (sbx_egress_t **self_p);
 
 /* Checks a policy's rules: allow (a JSON array of rule strings, or NULL

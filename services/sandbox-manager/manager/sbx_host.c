@@ -493,6 +493,8 @@ sbx_host_forward (box_t *box, const proto_msg_t *req)
 bool
 sbx_host_awaits (sbx_mgr_t *m, const bus_worker_t *worker)
 {
+    if (m->net_waiting)
+        return true;            /* some worker answers once the proxy has */
     for (pend_t *p = zhashx_first (m->pending); p; p = zhashx_next (m->pending))
         if (p->worker == worker)
             return true;

@@ -47,6 +47,7 @@ typedef struct {
     char cancelled[64][SANDBOX_ID_SIZE + 1 + 64 + 1];  /* "<sandboxId> <request>" */
     unsigned cancelled_next;
     sbx_egress_t *egress;       /* egress-proxy, for network mode policy (sbx_egress.h) */
+    size_t net_waiting;         /* requests answered once egress-proxy has answered */
 } sbx_mgr_t;
 
 typedef struct {
@@ -92,7 +93,8 @@ proto_msg_t *sbx_host_forward (box_t *box, const proto_msg_t *req);
 /* True when request (an envelope id) was forwarded to box's init and is
  * not answered yet. */
 bool sbx_host_pending (box_t *box, const char *request);
-/* True when a forwarded request waits for its answer through worker. */
+/* True when a forwarded request waits for its answer through worker (or
+ * any request waits for egress-proxy: its worker is not known here). */
 bool sbx_host_awaits (sbx_mgr_t *m, const bus_worker_t *worker);
 /* A `sandbox.info` for box, as the reply to req (NULL: an event). */
 proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);
