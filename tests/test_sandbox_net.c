@@ -48,6 +48,13 @@ error_of (proto_msg_t *rep, char *msg, size_t n)
     return code;
 }
 
+/* The string member key of the i-th object of arr (borrowed). */
+static const char *
+str_at (json_t *arr, size_t i, const char *key)
+{
+    return json_string_value (json_object_get (json_array_get (arr, i), key));
+}
+
 static json_t *
 any_get (const proto_bytes_t *b)
 {
@@ -77,7 +84,8 @@ static void
 check_policy_box (uint64_t memory_mb)
 {
     fake_egress_clear ();
-    proto_msg_t *req = create_req ("policy", json_pack ("[s, s]", "PyPI.test:8000", "127.0.0.2:8000"),
+    proto_msg_t *req = create_req ("policy",
+                                   json_pack ("[s, s]", "PyPI.test:8000", "127.0.0.2:8000"),
                                    json_pack ("[s]", "files.test"));
     req->body.sandbox_create.memory_mb = memory_mb;
     proto_msg_t *rep = call (req);
@@ -278,8 +286,8 @@ test_context_and_drop (void **state)
     usleep (200000);
     json_t *ctx = fake_egress_find ("egress.context", id);
     assert_int_equal (json_array_size (ctx), 2);
-    assert_string_equal (json_string_value (json_object_get (json_array_get (ctx, 0), "run")), run1);
-    assert_string_equal (json_string_value (json_object_get (json_array_get (ctx, 1), "run")), run2);
+    assert_string_equal (str_at (ctx, 0, "run"), run1);
+    assert_string_equal (str_at (ctx, 1, "run"), run2);
     assert_non_null (json_object_get (json_array_get (ctx, 1), "corr"));
     json_decref (ctx);
     char *keep = strdup (id);
@@ -312,9 +320,8 @@ test_resync_on_restart (void **state)
         usleep (50000);
     }
     assert_int_equal (json_array_size (sets), 1);
-    assert_string_equal (json_string_value (json_array_get (json_object_get (json_array_get (sets, 0),
-                                                                             "allow"), 0)),
-                         "pypi.test:8000");
+    json_t *allow = json_object_get (json_array_get (sets, 0), "allow");
+    assert_string_equal (json_string_value (json_array_get (allow, 0)), "pypi.test:8000");
     json_decref (sets);
     char out[256];
     assert_int_equal (run (id, "curl -s -m 5 http://pypi.test:8000/", out, sizeof out), 0);
@@ -338,7 +345,7 @@ test_fail_closed (void **state)
         if (!strstr (msg, says[k]) || !strstr (msg, "destroyed"))
             fail_msg ("unexpected: %s", msg);
         json_t *sets = fake_egress_seen ();
-        const char *id = json_string_value (json_object_get (json_array_get (sets, 0), "sandbox_id"));
+        const char *id = str_at (sets, 0, "sandbox_id");
         assert_non_null (id);
         proto_msg_t *req = proto_msg_new (PROTO_sandbox_get, NULL);
         proto_set_str (&req->body.sandbox_get.sandbox_id, id);

@@ -7,7 +7,9 @@
  *                        DISK_MB INODES DISK_BACKEND PORT
  *
  * NET is none, policy or host; in policy the init forwards 127.0.0.1:PORT
- * inside to egress-proxy (sbx_net). It joins the sandbox's cgroups (CGROUPS: ':'-separated cgroup.procs
+ * inside to egress-proxy (sbx_net).
+ *
+ * It joins the sandbox's cgroups (CGROUPS: ':'-separated cgroup.procs
  * files, or '-'), makes DIR/workspace a filesystem of its own with the disk
  * and inode limits (sbx_disk), listens on DIR/ctl.sock, forks the sandbox's init into
  * new namespaces (sbx_ns), writes its id maps, waits until the init has

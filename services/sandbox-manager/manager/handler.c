@@ -109,65 +109,6 @@ owned (box_t *b, const proto_msg_t *req)
     return owner && !strcmp (owner, req->env.user ? req->env.user : "");
 }
 
-/* A create or net.update of a policy sandbox, waiting for egress-proxy. */
-typedef struct {
-    sbx_mgr_t *m;
-    char id[SANDBOX_ID_SIZE];
-    bus_pending_t *pending;
-    bus_worker_t *worker;
-    bool fresh;                 /* a create: no answer destroys the sandbox */
-} net_wait_t;
-
-/* egress-proxy's answer (or none) to the policy a request waits for. A
- * create fails closed: without the proxy's socket the sandbox is no use
- * to what asked for network, so it goes. */
-static void
-on_policy (const proto_msg_t *ack, const char *why, void *arg)
-{
-    net_wait_t *w = arg;
-    box_t *box = zhashx_lookup (w->m->boxes, w->id);
-    const proto_msg_t *req = bus_pending_request (w->pending);
-    proto_msg_t *rep;
-    if (ack && box)
-        rep = sbx_host_info (box, req);
-    else {
-        rep = proto_error_new (req, PROTO_ERR_unavailable, "sandboxId: %s: %s%s", w->id,
-                               box ? why : "destroyed while its policy was being set",
-                               box && w->fresh ? "; the sandbox was destroyed" : "");
-        if (box && w->fresh) {
-            clog_warn (req->env.corr, "sandbox %s: %s; destroying it (fail closed)", w->id, why);
-            sbx_host_destroy (box);
-        }
-    }
-    bus_worker_answer (w->worker, &w->pending, rep);
-    w->m->net_waiting--;
-    free (w);
-}
-
-/* Sends box's policy to egress-proxy and answers req once it is in force. */
-static proto_msg_t *
-await_policy (box_t *box, const proto_msg_t *req, bool fresh)
-{
-    net_wait_t *w = calloc (1, sizeof *w);
-    w->m = box->mgr;
-    w->fresh = fresh;
-    snprintf (w->id, sizeof w->id, "%s", box->id);
-    w->pending = sbx_adopt_defer (box->mgr, &w->worker);
-    if (w->pending && sbx_egress_set (box->mgr->egress, box, req, on_policy, w) == 0) {
-        box->mgr->net_waiting++;
-        return BUS_DEFERRED;
-    }
-    proto_msg_t *rep = proto_error_new (req, PROTO_ERR_unavailable, "sandboxId: %s: cannot "
-                                        "reach the egress proxy", box->id);
-    bool deferred = w->pending != NULL;
-    if (deferred)
-        bus_worker_answer (w->worker, &w->pending, rep);
-    free (w);
-    if (fresh)
-        sbx_host_destroy (box);
-    return deferred ? BUS_DEFERRED : rep;
-}
-
 static proto_msg_t *
 create (sbx_mgr_t *m, const proto_msg_t *req)
 {
@@ -261,7 +202,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     json_object_set_new (box->rec, "status", json_string ("ready"));
     sbx_host_save (box);
     if (allow)
-        return await_policy (box, req, true);
+        return sbx_egress_await (box, req, true);
     return sbx_host_info (box, req);
 }
 
@@ -431,39 +372,6 @@ start (box_t *box, const proto_msg_t *req)
     return sbx_host_forward (box, req);
 }
 
-/* sandbox.net.update: a policy sandbox's rules changed at run time (an
- * approved requestNetworkAccess, an operator). The record is resealed
- * first, so a restart's resync sends what was decided even when the proxy
- * misses this one; the answer waits for the proxy. */
-static proto_msg_t *
-net_update (box_t *box, const proto_msg_t *req)
-{
-    const proto_sandbox_net_update_t *u = &req->body.sandbox_net_update;
-    const char *net = json_string_value (json_object_get (box->rec, "network"));
-    if (!net || strcmp (net, "policy"))
-        return proto_error_new (req, PROTO_ERR_bad_network, "sandboxId: %s has network %s; "
-                                "rules apply to network policy only", box->id, net ? net : "none");
-    json_t *add = mpjson_get (&u->allow_add, 2), *rm = mpjson_get (&u->allow_remove, 2);
-    json_t *dadd = mpjson_get (&u->deny_add, 2), *allow = NULL, *deny = NULL;
-    char why[700];
-    int code = sbx_egress_update (json_object_get (box->rec, "networkAllow"),
-                                  json_object_get (box->rec, "networkDeny"), add, rm, dadd, &allow,
-                                  &deny, why, sizeof why);
-    json_decref (add);
-    json_decref (rm);
-    json_decref (dadd);
-    if (code)
-        return proto_error_new (req, (proto_ecode_t) code, "%s", why);
-    json_object_set_new (box->rec, "networkAllow", allow);
-    json_object_set_new (box->rec, "networkDeny", deny);
-    sbx_host_save (box);
-    clog_info (req->env.corr, "sandbox %s: network rules updated by %s%s (%zu allow, %zu deny): "
-               "%s%s%s", box->id, req->env.user ? req->env.user : "", req->env.op ? " (operator)" : "",
-               json_array_size (allow), json_array_size (deny), u->reason ? u->reason : "",
-               u->tool_call_id ? "; tool call " : "", u->tool_call_id ? u->tool_call_id : "");
-    return await_policy (box, req, false);
-}
-
 /* The box that id names for req's sender, or NULL with *err set: someone
  * else's sandbox answers as one that does not exist, so its id tells a
  * caller nothing; an id of another manager's answers wrong_instance. */
@@ -523,7 +431,7 @@ ON_BOX (sandbox_check_file_exists, sbx_host_forward)
 ON_BOX (sandbox_get_file_size, sbx_host_forward)
 ON_BOX (sandbox_watch_start, sbx_host_forward)
 ON_BOX (sandbox_watch_stop, sbx_host_forward)
-ON_BOX (sandbox_net_update, net_update)
+ON_BOX (sandbox_net_update, sbx_egress_net_update)
 
 static proto_msg_t *
 on_sandbox_create (const proto_msg_t *req, void *arg)

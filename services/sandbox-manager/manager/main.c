@@ -49,7 +49,8 @@ safe_id (const char *id)
 static bool
 policy_ok (json_t *rec, char *why, size_t len)
 {
-    json_t *allow = json_object_get (rec, "networkAllow"), *deny = json_object_get (rec, "networkDeny");
+    json_t *allow = json_object_get (rec, "networkAllow");
+    json_t *deny = json_object_get (rec, "networkDeny");
     json_t *empty = json_array (), *a = NULL, *d = NULL;
     bool ok = sbx_egress_rules (allow ? allow : empty, deny, &a, &d, why, len) == 0;
     json_decref (empty);
@@ -78,7 +79,8 @@ invalid (const sbx_home_t *home, json_t *rec, char *why, size_t len)
                   (unsigned long long) home->uid_count);
     else if (sbx_egress_mode_rank (net) < 0)
         snprintf (why, len, "network '%s' is not a network mode", net ? net : "");
-    else if (sbx_egress_mode_rank (net) > sbx_egress_mode_rank (cfg_str ("CAISSON_SANDBOX_NETWORK_MAX")))
+    else if (sbx_egress_mode_rank (net)
+             > sbx_egress_mode_rank (cfg_str ("CAISSON_SANDBOX_NETWORK_MAX")))
         snprintf (why, len, "network %s is above this deployment's ceiling "
                   "(CAISSON_SANDBOX_NETWORK_MAX=%s)", net, cfg_str ("CAISSON_SANDBOX_NETWORK_MAX"));
     else if (!strcmp (net, "policy") && !policy_ok (rec, rules, sizeof rules))
