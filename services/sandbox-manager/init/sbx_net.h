@@ -9,7 +9,7 @@
  * sandbox fails closed.
  *
  * It runs in the init's poll loop, non-blocking, with bounded buffers (two
- * of 64 KiB per connection) and at most SBX_NET_CONNS connections (more
+ * of 256 KiB per connection) and at most SBX_NET_CONNS connections (more
  * wait in the listen backlog), so it never holds up the init's requests. */
 #ifndef CAISSON_SBX_NET_H
 #define CAISSON_SBX_NET_H
