@@ -356,6 +356,35 @@ test_fail_closed (void **state)
     fake_egress_set_mode (FAKE_EGRESS_ACK);
 }
 
+/* An update the proxy does not take (it is down) is answered unavailable
+ * but kept in the record, and sent again until the proxy has it. */
+static void
+test_update_resent (void **state)
+{
+    (void) state;
+    proto_msg_t *rep = call (create_req ("policy", json_pack ("[s]", "pypi.test:8000"), NULL));
+    assert_int_equal (rep->type, PROTO_sandbox_info);
+    char *id = strdup (rep->body.sandbox_info.sandbox_id), msg[512];
+    proto_msg_destroy (&rep);
+    fake_egress_set_mode (FAKE_EGRESS_SILENT);
+    assert_string_equal (error_of (update ("tester", id, NULL, NULL, json_pack ("[s]", "x.test")),
+                                   msg, sizeof msg), "unavailable");
+    fake_egress_set_mode (FAKE_EGRESS_ACK);
+    fake_egress_clear ();
+    json_t *sets = NULL;
+    for (int i = 0; i < 100 && !json_array_size (sets); i++) {
+        json_decref (sets);
+        usleep (100000);
+        sets = fake_egress_find ("egress.policy.set", id);
+    }
+    if (!json_array_size (sets))
+        fail_msg ("the update was never sent again");
+    json_t *deny = json_object_get (json_array_get (sets, 0), "deny");
+    assert_string_equal (json_string_value (json_array_get (deny, 0)), "x.test");
+    json_decref (sets);
+    destroy (id);
+}
+
 /* The proxy is unreachable (its socket gone): an HTTP client through the
  * forwarder is told so with a 502; the sandbox stays closed. */
 static void
@@ -405,6 +434,7 @@ main (void)
         cmocka_unit_test (test_context_and_drop),
         cmocka_unit_test (test_resync_on_restart),
         cmocka_unit_test (test_fail_closed),
+        cmocka_unit_test (test_update_resent),
         cmocka_unit_test (test_proxy_unreachable),
     };
     return support_run_group_tests (tests, setup, teardown);

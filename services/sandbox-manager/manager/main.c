@@ -343,7 +343,7 @@ setup (svc_t *svc)
     zlistx_set_destructor (m->graves, (zlistx_destructor_fn *) zstr_free);
     m->pending = zhashx_new ();
     zhashx_set_destructor (m->pending, (zhashx_destructor_fn *) zstr_free);
-    m->egress = sbx_egress_new (svc_loop (svc), cfg_str ("CAISSON_BUS"));
+    m->egress = sbx_egress_new (svc_loop (svc), cfg_str ("CAISSON_BUS"), m->boxes);
     if (!m->egress) {
         clog_error (NULL, "cannot reach the bus for egress-proxy (CAISSON_BUS)");
         return -1;

@@ -14,6 +14,9 @@
 #include <string.h>
 
 #define PROXY "egress-proxy"
+/* How often a set or drop that got no answer is sent again: every few
+ * request timeouts (15 s by default). */
+#define RETRY_MS ((int64_t) cfg_u64 ("CAISSON_REQUEST_TIMEOUT_MS") * 6)
 
 typedef struct {
     char id[CID_SIZE];
@@ -31,6 +34,9 @@ struct _sbx_egress_t {
     zloop_t *loop;
     bus_client_t *client;
     zhashx_t *waits;            /* request id -> wait_t */
+    zhashx_t *boxes;            /* the manager's, borrowed: id -> box_t */
+    zhashx_t *unsynced;         /* id -> "set" or "drop": its last one failed */
+    int64_t next_retry;
     int timer;
 };
 
@@ -55,11 +61,39 @@ settle (sbx_egress_t *self, wait_t *w, const proto_msg_t *rep, const char *why)
         why = text;
         rep = NULL;
     }
+    /* The proxy must end up with what the records say: a set or drop it
+     * did not take is sent again later (it may have been down). */
+    bool set = !strcmp (w->type, "egress.policy.set");
+    bool drop = !strcmp (w->type, "egress.policy.drop");
+    if ((set || drop) && rep)
+        zhashx_delete (self->unsynced, w->sandbox);
+    else if (set || drop)
+        zhashx_update (self->unsynced, w->sandbox, set ? "set" : "drop");
     if (w->fn)
         w->fn (rep, why, w->arg);
     else if (why)
-        clog_warn (NULL, "sandbox %s: %s", w->sandbox, why);
+        clog_warn (NULL, "sandbox %s: %s%s", w->sandbox, why,
+                   set || drop ? "; sent again later" : "");
     zhashx_delete (self->waits, w->id);
+}
+
+/* Sends again what the proxy did not take. */
+static void
+resend (sbx_egress_t *self)
+{
+    zlistx_t *ids = zhashx_keys (self->unsynced);
+    for (const char *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
+        const char *what = zhashx_lookup (self->unsynced, id);
+        box_t *box = zhashx_lookup (self->boxes, id);
+        bool set = !strcmp (what, "set");
+        zhashx_delete (self->unsynced, id);
+        if (!set)
+            sbx_egress_drop (self, id);
+        else if (box && strcmp (json_string_value (json_object_get (box->rec, "status")) ?: "",
+                                "broken"))
+            sbx_egress_set (self, box, NULL, NULL, NULL);
+    }
+    zlistx_destroy (&ids);
 }
 
 static int
@@ -96,16 +130,24 @@ on_sweep (zloop_t *loop, int timer_id, void *arg)
             settle (self, w, NULL, "unavailable: egress proxy did not answer");
     }
     zlistx_destroy (&keys);
+    if (now >= self->next_retry) {
+        self->next_retry = now + RETRY_MS;
+        resend (self);
+    }
     return 0;
 }
 
 sbx_egress_t *
-sbx_egress_new (zloop_t *loop, const char *endpoint)
+sbx_egress_new (zloop_t *loop, const char *endpoint, zhashx_t *boxes)
 {
     sbx_egress_t *self = calloc (1, sizeof *self);
     self->loop = loop;
+    self->boxes = boxes;
+    self->unsynced = zhashx_new ();
+    self->next_retry = zclock_mono () + RETRY_MS;
     self->client = bus_client_new (endpoint);
     if (!self->client) {
+        zhashx_destroy (&self->unsynced);
         free (self);
         return NULL;
     }
@@ -133,6 +175,7 @@ sbx_egress_destroy (sbx_egress_t **self_p)
     zloop_reader_end (self->loop, bus_client_socket (self->client));
     zloop_timer_end (self->loop, self->timer);
     zhashx_destroy (&self->waits);
+    zhashx_destroy (&self->unsynced);
     bus_client_destroy (&self->client);
     free (self);
     *self_p = NULL;

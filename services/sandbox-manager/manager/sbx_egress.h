@@ -16,8 +16,11 @@
  * saying what went wrong (no answer, an error). Both are borrowed. */
 typedef void (sbx_egress_fn) (const proto_msg_t *ack, const char *why, void *arg);
 
-/* A client of egress-proxy on the broker at endpoint, read from loop. */
-sbx_egress_t *sbx_egress_new (zloop_t *loop, const char *endpoint);
+/* A client of egress-proxy on the broker at endpoint, read from loop.
+ * boxes (borrowed) is the manager's table: a set the proxy did not take
+ * (it was down, say) is sent again (from the record, every six request
+ * timeouts: 15 s by default) until it is, and so is a drop. */
+sbx_egress_t *sbx_egress_new (zloop_t *loop, const char *endpoint, zhashx_t *boxes);
 /* Calls every callback still waiting (no answer: the manager is stopping)
  * before it goes: destroy it while the boxes are still there. */
 void sbx_egress_destroy (sbx_egress_t **self_p);
