@@ -12,6 +12,7 @@
  * bus (the orchestrator reaches it over HTTP). */
 static const char *const s_services[] = {
     "ui-bridge", "orchestrator", "tool-runner", "sandbox-manager", "event-log", "egress-proxy",
+    "gateway", "gateway-keys",
 };
 #define SERVICES (sizeof s_services / sizeof s_services[0])
 

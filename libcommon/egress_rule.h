@@ -10,7 +10,8 @@
  * (`pypi.org`); `*.suffix` (subdomains only, never the apex); `*` (any
  * public address: meant for ceilings); an IPv4 or IPv6 address (`[v6]`
  * when a port follows) or a CIDR (`10.1.0.0/16`, `fd00::/8`). Any of them
- * may end in `:port`, `:p1,p2` or `:lo-hi`; with no port, 80 and 443.
+ * may end in `:port`, `:p1,p2` or `:lo-hi`; with no port, 80 and 443 (in
+ * a deny list or a ceiling, which restrict: every port).
  * Names are ASCII (punycode for others), compared without case and
  * without a trailing dot.
  *

@@ -1,9 +1,11 @@
-# The catalogue: its reader and codec, the generated documents, and (with
+# The catalogue: its reader and codec, the generated documents, the egress
+# rule matcher shared by the egress services, and (with
 # CAISSON_FUZZ, under clang) the libFuzzer target for the decoder.
 caisson_test(test_mpr test_mpr.c)
 caisson_test(test_proto test_proto.c)
 caisson_test(test_mpjson test_mpjson.c)
 caisson_test(test_evkind test_evkind.c)
+caisson_test(test_egress_rule test_egress_rule.c)
 caisson_test(test_docs test_docs.c)
 add_dependencies(test_docs caisson-docgen)
 
