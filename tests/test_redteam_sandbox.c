@@ -617,15 +617,15 @@ check_mode (const char *path, const struct stat *st, int flag, struct FTW *ftw)
     const char *rel = path + strlen (s_walk_root);
     /* A sandbox's own directory must stay searchable by its uid (0711),
      * and its root is only a mount point; nothing in them is readable.
-     * Its net/ (issue 15) is listable by its uid (0755), bound read-only
-     * at /run/caisson: it holds only the proxy's socket. */
+     * So must its net/ (issue 15), where its init reaches the proxy's
+     * socket. */
     int depth = 0;
     for (const char *c = rel; *c; c++)
         depth += *c == '/';
-    bool sbx = !strncmp (rel, "/sandboxes/", 11);
-    bool boxdir = sbx && (depth == 2 || (depth == 3 && !strcmp (strrchr (rel, '/'), "/root")));
-    bool netdir = sbx && depth == 3 && !strcmp (strrchr (rel, '/'), "/net");
-    mode_t allowed = netdir ? 0755 : boxdir ? 0711 : 0700;
+    const char *last = strrchr (rel, '/');
+    bool inner = depth == 3 && (!strcmp (last, "/root") || !strcmp (last, "/net"));
+    bool boxdir = !strncmp (rel, "/sandboxes/", 11) && (depth == 2 || inner);
+    mode_t allowed = boxdir ? 0711 : 0700;
     if (S_ISLNK (st->st_mode) || S_ISSOCK (st->st_mode))
         return 0;
     if ((st->st_mode & 077 & ~allowed) && strlen (s_walk_bad) < sizeof s_walk_bad - 600)

@@ -79,7 +79,8 @@ child (const sbx_ns_opts_t *o, const sbx_rlimits_t *lim, sbx_ictx_t *ctx, int go
     if (read (go, &c, 1) != 1)
         _exit (1);
     close (go);
-    if (sbx_ns_setup (o, why, sizeof why) == 0 && sbx_confine (lim, why, sizeof why) == 0) {
+    if (sbx_ns_setup (o, &ctx->net_fd, why, sizeof why) == 0
+        && sbx_confine (lim, why, sizeof why) == 0) {
         setsid ();
         if (write (ready, "OK", 2) != 2)
             _exit (1);

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "sbx_net.h"
+#include "egress_rule.h"
 #include "mpjson.h"
 #include "sbx_wire.h"
 #include "xalloc.h"
@@ -187,7 +188,9 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
     ctx->env = json_object ();
     l->procs = sbx_procs_new (ctx);
     l->watch = sbx_watch_new (ctx);
-    l->net = sbx_net_new (NULL);
+    char sock[64];
+    snprintf (sock, sizeof sock, "/proc/self/fd/%d/%s", ctx->net_fd, EGRESS_SOCKET_NAME);
+    l->net = sbx_net_new (sock);
     if (!l->procs)
         return 1;
     net_start (l);

@@ -9,7 +9,6 @@
  * directions have ended or either side fails. */
 #define _GNU_SOURCE
 #include "sbx_net.h"
-#include "egress_rule.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -60,8 +59,7 @@ sbx_net_t *
 sbx_net_new (const char *socket_path)
 {
     sbx_net_t *self = xcalloc (1, sizeof *self);
-    snprintf (self->path, sizeof self->path, "%s",
-              socket_path ? socket_path : EGRESS_SANDBOX_DIR "/" EGRESS_SOCKET_NAME);
+    snprintf (self->path, sizeof self->path, "%s", socket_path);
     self->lfd = self->spare = -1;
     return self;
 }

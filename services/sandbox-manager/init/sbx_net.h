@@ -2,7 +2,8 @@
  * sandbox's only network is `lo`; its init listens on 127.0.0.1:PORT
  * (where HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point) and relays each
  * connection, bytes unchanged, to a new connection to egress-proxy's
- * socket, bound read-only into the sandbox at /run/caisson/egress.sock.
+ * socket in the host's DIR/net, which it reaches through a descriptor it
+ * kept (sbx_ns_setup): the sandbox's processes cannot reach it at all.
  * The proxy decides; the forwarder only carries. When the proxy cannot be
  * reached, an HTTP client (first byte not 0x05, SOCKS5's version) is
  * answered 502 "egress proxy unreachable", a SOCKS client is closed: the
@@ -24,7 +25,7 @@
 typedef struct _sbx_net_t sbx_net_t;
 
 /* A forwarder not listening yet; socket_path is where the proxy listens
- * (NULL: EGRESS_SANDBOX_DIR/EGRESS_SOCKET_NAME). Never NULL (xalloc). */
+ * (`/proc/self/fd/N/egress.sock`). Never NULL (xalloc). */
 sbx_net_t *sbx_net_new (const char *socket_path);
 void sbx_net_destroy (sbx_net_t **self_p);
 /* Listens on 127.0.0.1:port; a second call is a no-op. Returns 0, or -1

@@ -1,7 +1,6 @@
 /* sbx_ns: namespaces, id maps and the sandbox's mount tree. See sbx_ns.h. */
 #define _GNU_SOURCE
 #include "sbx_ns.h"
-#include "egress_rule.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -62,24 +61,6 @@ make_readonly (const char *path)
 {
     struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
     return (int) syscall (SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr);
-}
-
-/* Binds the sandbox's `net` directory (its egress socket's, made by the
- * manager) at /run/caisson, read-only, nosuid, nodev and noexec: a
- * connect to a socket there needs only the socket's own write bit. */
-static int
-bind_net (const char *root)
-{
-    char path[4300];
-    snprintf (path, sizeof path, "%s/run", root);
-    if (mkdir (path, 0755))
-        return -1;
-    snprintf (path, sizeof path, "%s%s", root, EGRESS_SANDBOX_DIR);
-    struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID
-                                           | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
-    if (mkdir (path, 0755) || mount ("net", path, NULL, MS_BIND, NULL))
-        return -1;
-    return (int) syscall (SYS_mount_setattr, AT_FDCWD, path, 0, &attr, sizeof attr);
 }
 
 /* Binds src at root/name read-only, or copies it as a symlink when it is one. */
@@ -152,9 +133,16 @@ loopback_up (void)
 }
 
 int
-sbx_ns_setup (const sbx_ns_opts_t *o, char *why, size_t whylen)
+sbx_ns_setup (const sbx_ns_opts_t *o, int *net_fd, char *why, size_t whylen)
 {
     char root[4096], path[4300], src[4300];
+    /* The egress socket's directory, held (not mounted: a bind of it would
+     * name the host's data dir in the sandbox's mountinfo) for the init's
+     * forwarder alone; the sandbox's processes cannot use another
+     * process's descriptors (pid 1 is not dumpable). */
+    *net_fd = open ("net", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*net_fd < 0)
+        FAIL ("net: %s", strerror (errno));
     if (setresgid (0, 0, 0) || setresuid (0, 0, 0))
         FAIL ("setresuid: %s", strerror (errno));
     if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
@@ -187,8 +175,6 @@ sbx_ns_setup (const sbx_ns_opts_t *o, char *why, size_t whylen)
         FAIL ("mount /proc: %s", strerror (errno));
     if (mount_dev (root))
         FAIL ("minimal /dev: %s", strerror (errno));
-    if (bind_net (root))
-        FAIL ("bind %s: %s", EGRESS_SANDBOX_DIR, strerror (errno));
     if (chdir (root) || syscall (SYS_pivot_root, ".", ".") || umount2 (".", MNT_DETACH))
         FAIL ("pivot_root: %s", strerror (errno));
     if (mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL))

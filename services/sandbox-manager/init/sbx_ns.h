@@ -23,8 +23,11 @@ typedef struct {
 } sbx_ns_opts_t;
 
 /* In the child only: finishes the filesystem after the uid map is written
- * (mounts, pivot_root, hostname, lo up). Returns 0, or -1 with why set. */
-int sbx_ns_setup (const sbx_ns_opts_t *o, char *why, size_t whylen);
+ * (mounts, pivot_root, hostname, lo up). *net_fd receives an O_PATH
+ * descriptor (close-on-exec) of DIR/net, where egress-proxy puts the
+ * sandbox's socket: reached from inside only through it. Returns 0, or -1
+ * with why set. */
+int sbx_ns_setup (const sbx_ns_opts_t *o, int *net_fd, char *why, size_t whylen);
 
 /* In the parent: writes the child's uid and gid maps. Returns 0 or -1. */
 int sbx_ns_map_ids (pid_t child, uid_t host_uid);

@@ -241,11 +241,13 @@ mkdirs_for (box_t *box, char *dir, size_t len)
     chmod (p, 0700);
     if (chown (p, (uid_t) rec_u64 (box, "uid"), (gid_t) rec_u64 (box, "uid")))
         clog_warn (NULL, "chown %s: %s", p, strerror (errno));
-    /* Bound read-only at /run/caisson in every sandbox; egress-proxy puts
-     * a policy sandbox's socket there. root's, so the sandbox cannot. */
+    /* Where egress-proxy puts a policy sandbox's socket, reached only by
+     * its init (through a descriptor kept from before its pivot_root),
+     * which runs as the sandbox's uid and needs to search it: root's,
+     * 0711, so nothing else of the sandbox's can be put there. */
     if (egress_socket_dir (box->mgr->data, box->id, p, sizeof p) == 0) {
-        mkdir (p, 0755);
-        chmod (p, 0755);
+        mkdir (p, 0711);
+        chmod (p, 0711);
     }
 }
 
