@@ -5,9 +5,10 @@
  * create answers (and a create fails closed without it), told the run a
  * sandbox works for, told to drop it when it goes, and told again after a
  * manager restart; sandbox.net.update changes the rules at run time.
- * Inside, every sandbox has only `lo` and no way to the socket's directory
- * but its init, which in policy forwards 127.0.0.1:3128 to the socket;
- * its processes get the proxy variables. Skips unless root. */
+ * Inside, every sandbox has only `lo`, a read-only /run/caisson and no
+ * way to the host's socket directory but its init, which in policy relays
+ * 127.0.0.1:3128 and /run/caisson/egress.sock to the proxy's socket; its
+ * processes get the proxy variables. Skips unless root. */
 #define _GNU_SOURCE
 #include "sbx_client.h"
 #include "cid.h"
@@ -77,30 +78,33 @@ init_uid (pid_t pid)
     return uid;
 }
 
-/* Nothing of the sandbox's reaches the socket's directory but its init:
- * no mount of it (mountinfo names nothing of the data dir), no
- * /run/caisson, no way through pid 1's descriptors, no socket anywhere. */
+/* Nothing of the sandbox's reaches the host's socket directory but its
+ * init: no mount of it (mountinfo names nothing of the data dir), no way
+ * through pid 1's descriptors; /run/caisson is a read-only tmpfs holding,
+ * in policy, only the init's own socket (sockets lists what find sees). */
 static void
-no_way_to_socket (const char *id)
+no_way_to_host (const char *id, const char *sockets)
 {
-    char out[8192];
+    char out[8192], want[256];
     assert_int_equal (run (id, "cat /proc/self/mountinfo", out, sizeof out), 0);
     if (strstr (out, s_dir) || strstr (out, "/net "))
         fail_msg ("the sandbox's mounts name the host's data dir:\n%s", out);
-    assert_int_equal (run (id, "ls -d /run/caisson 2>&1; ls /proc/1/fd 2>&1; "
-                           "find / -xdev -type s 2>/dev/null | wc -l", out, sizeof out), 0);
-    if (!strstr (out, "/run/caisson': No such file") || !strstr (out, "Permission denied")
-        || !strstr (out, "\n0\n"))
-        fail_msg ("a way to the socket from inside:\n%s", out);
-    assert_int_not_equal (run (id, "python3 -c 'import socket, glob; "
-                               "[socket.socket(socket.AF_UNIX).connect(p) for p in "
-                               "glob.glob(\"/proc/*/fd/*/egress.sock\")] or exit(3)'",
-                               out, sizeof out), 0);
+    assert_int_equal (run (id, "grep ' /run/caisson ' /proc/mounts | cut -d' ' -f3,4", out,
+                           sizeof out), 0);
+    assert_non_null (strstr (out, "tmpfs ro,nosuid,nodev,noexec"));
+    if (run (id, "touch /run/caisson/x 2>&1", out, sizeof out) == 0)
+        fail_msg ("a sandbox wrote into /run/caisson");
+    assert_non_null (strstr (out, "Read-only"));
+    assert_int_equal (run (id, "ls /proc/1/fd 2>&1; find / -xdev -type s 2>/dev/null; "
+                           "find /run/caisson -type s", out, sizeof out), 0);
+    snprintf (want, sizeof want, "Permission denied\n%s", sockets);
+    if (!strstr (out, want))
+        fail_msg ("a way to the host's socket directory from inside:\n%s", out);
 }
 
-/* A policy sandbox (memory_mb 0: the pool's if one is ready; else a
- * fresh start): its info's rules and proxy, the set the proxy got, and
- * inside it the socket, the variables and the forwarder. */
+/* A policy sandbox (never the pool's: its /run/caisson is made for it):
+ * its info's rules and proxy, the set the proxy got, and inside it the
+ * socket, the variables and the forwarder. */
 static void
 check_policy_box (uint64_t memory_mb)
 {
@@ -134,7 +138,14 @@ check_policy_box (uint64_t memory_mb)
     json_decref (allow);
     json_decref (deny);
     char out[4096];
-    no_way_to_socket (id);
+    no_way_to_host (id, "/run/caisson/egress.sock\n");
+    /* §7: the sandbox's uid connects to the socket in the read-only
+     * /run/caisson, and the init relays it to the proxy's. */
+    assert_int_equal (run (id, "python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); "
+                           "s.connect(\"/run/caisson/egress.sock\"); "
+                           "s.sendall(b\"GET http://x.test/ HTTP/1.0\\r\\n\\r\\n\"); "
+                           "print(s.makefile().read().splitlines()[-1])'", out, sizeof out), 0);
+    assert_string_equal (out, "fake egress proxy: GET http://x.test/ HTTP/1.0\n");
     assert_int_equal (run (id, "echo $HTTP_PROXY $http_proxy $HTTPS_PROXY $https_proxy $ALL_PROXY "
                            "$all_proxy $NO_PROXY $npm_config_https_proxy", out, sizeof out), 0);
     assert_string_equal (out, "http://127.0.0.1:3128 http://127.0.0.1:3128 http://127.0.0.1:3128 "
@@ -153,9 +164,8 @@ static void
 test_policy_create (void **state)
 {
     (void) state;
-    sleep (1);                  /* the pool's sandbox is ready: claimed for policy */
     check_policy_box (0);
-    check_policy_box (300);     /* a fresh start with policy in its argv */
+    check_policy_box (300);
 }
 
 /* Mode none: no socket, no variables, nothing listening on 3128, only
@@ -170,7 +180,9 @@ test_mode_none (void **state)
                       0);
     assert_string_equal (out, "0\n1\n");
     assert_int_not_equal (run (id, "curl -s -m 2 http://pypi.test:8000/", out, sizeof out), 0);
-    no_way_to_socket (id);
+    no_way_to_host (id, "");
+    assert_int_equal (run (id, "ls -A /run/caisson | wc -l", out, sizeof out), 0);
+    assert_string_equal (out, "0\n");
     json_t *seen = fake_egress_seen ();
     assert_int_equal (json_array_size (seen), 0);
     json_decref (seen);

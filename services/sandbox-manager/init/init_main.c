@@ -79,7 +79,7 @@ child (const sbx_ns_opts_t *o, const sbx_rlimits_t *lim, sbx_ictx_t *ctx, int go
     if (read (go, &c, 1) != 1)
         _exit (1);
     close (go);
-    if (sbx_ns_setup (o, &ctx->net_fd, why, sizeof why) == 0
+    if (sbx_ns_setup (o, &ctx->net_fd, &ctx->net_lfd, why, sizeof why) == 0
         && sbx_confine (lim, why, sizeof why) == 0) {
         setsid ();
         if (write (ready, "OK", 2) != 2)
@@ -104,7 +104,8 @@ main (int argc, char **argv)
      * may reach the sandbox, even one it forgot to mark close-on-exec. */
     svc_close_from (4);
     sbx_ns_opts_t o = { .id = argv[1], .dir = argv[2], .host_uid = (uid_t) atol (argv[3]),
-                        .host_net = !strcmp (argv[4], "host"), .tmp_mb = (unsigned) atoi (argv[5]),
+                        .host_net = !strcmp (argv[4], "host"),
+                        .policy = !strcmp (argv[4], "policy"), .tmp_mb = (unsigned) atoi (argv[5]),
                         .template_root = argv[11] };
     sbx_rlimits_t lim = { .nofile = strtoull (argv[6], NULL, 10),
                           .fsize_mb = strtoull (argv[7], NULL, 10) };

@@ -45,16 +45,19 @@ send_to_manager (void *arg, proto_msg_t *msg)
     proto_msg_destroy (&msg);
 }
 
-/* Starts the forwarder when the sandbox's mode is policy (from its argv,
- * or from a pooled sandbox's claim). One that cannot listen (the port
- * taken) leaves the sandbox with no way out: closed, as its mode asks;
- * the next configure tries again. */
+/* Starts the forwarder when the sandbox's mode is policy (from its argv:
+ * a policy sandbox is never a pooled one, its /run/caisson is made for
+ * it), before anything of the sandbox's runs and could take the port. */
 static void
 net_start (loop_t *l)
 {
     char why[256];
-    if (l->ctx->net_policy)
-        sbx_net_start (l->net, l->ctx->net_port, why, sizeof why);
+    if (!l->ctx->net_policy)
+        return;
+    /* One that cannot listen leaves the sandbox with no way out: closed. */
+    sbx_net_start (l->net, l->ctx->net_port, why, sizeof why);
+    if (l->ctx->net_lfd >= 0)
+        sbx_net_listen_too (l->net, l->ctx->net_lfd);
 }
 
 /* sandbox.create from the manager: the sandbox's defaults for processes
@@ -104,19 +107,7 @@ ON_PROC (exec_output, sbx_procs_output)
         proto_msg_destroy (&req); \
         return rep; \
     }
-
-/* A pooled sandbox learns its network mode when it is claimed. */
-static proto_msg_t *
-on_create (loop_t *l, proto_msg_t *req)
-{
-    const char *net = req->body.sandbox_create.network;
-    if (net && !strcmp (net, "policy"))
-        l->ctx->net_policy = true;
-    proto_msg_t *rep = configure (l->ctx, req);
-    proto_msg_destroy (&req);
-    net_start (l);
-    return rep;
-}
+ON_NOW (create, configure, ctx)
 ON_NOW (watch_start, sbx_watch_start, watch)
 ON_NOW (watch_stop, sbx_watch_stop, watch)
 ON_NOW (write_file, sbx_files_write, ctx)

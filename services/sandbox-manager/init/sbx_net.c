@@ -40,7 +40,7 @@ typedef struct {
 
 struct _sbx_net_t {
     char path[108];
-    int lfd;
+    int lfd[2];                 /* 127.0.0.1:PORT; /run/caisson/egress.sock (or -1) */
     int spare;                  /* held for when descriptors run out (accept_one) */
     conn_t *conns[SBX_NET_CONNS];
     size_t n;
@@ -60,7 +60,7 @@ sbx_net_new (const char *socket_path)
 {
     sbx_net_t *self = xcalloc (1, sizeof *self);
     snprintf (self->path, sizeof self->path, "%s", socket_path);
-    self->lfd = self->spare = -1;
+    self->lfd[0] = self->lfd[1] = self->spare = -1;
     return self;
 }
 
@@ -81,8 +81,9 @@ sbx_net_destroy (sbx_net_t **self_p)
     sbx_net_t *self = *self_p;
     for (size_t i = 0; i < self->n; i++)
         conn_close (self->conns[i]);
-    if (self->lfd >= 0)
-        close (self->lfd);
+    for (int i = 0; i < 2; i++)
+        if (self->lfd[i] >= 0)
+            close (self->lfd[i]);
     if (self->spare >= 0)
         close (self->spare);
     free (self);
@@ -92,7 +93,7 @@ sbx_net_destroy (sbx_net_t **self_p)
 int
 sbx_net_start (sbx_net_t *self, unsigned port, char *why, size_t whylen)
 {
-    if (self->lfd >= 0)
+    if (self->lfd[0] >= 0)
         return 0;
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
@@ -104,9 +105,16 @@ sbx_net_start (sbx_net_t *self, unsigned port, char *why, size_t whylen)
             close (fd);
         return -1;
     }
-    self->lfd = fd;
+    self->lfd[0] = fd;
     self->spare = open ("/dev/null", O_RDONLY | O_CLOEXEC);
     return 0;
+}
+
+void
+sbx_net_listen_too (sbx_net_t *self, int lfd)
+{
+    if (self->lfd[1] < 0)
+        self->lfd[1] = lfd;
 }
 
 size_t
@@ -134,14 +142,14 @@ dial (const char *path)
 }
 
 static void
-accept_one (sbx_net_t *self)
+accept_one (sbx_net_t *self, int lfd)
 {
-    int c = accept4 (self->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int c = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0 && (errno == EMFILE || errno == ENFILE) && self->spare >= 0) {
         /* No descriptor left for it: take it with the spare and close it,
          * so the listener does not stay readable (a busy loop). */
         close (self->spare);
-        c = accept4 (self->lfd, NULL, NULL, SOCK_CLOEXEC);
+        c = accept4 (lfd, NULL, NULL, SOCK_CLOEXEC);
         if (c >= 0)
             close (c);
         self->spare = open ("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -212,10 +220,11 @@ int
 sbx_net_pollfds (sbx_net_t *self, struct pollfd *fds, int max)
 {
     int n = 0;
-    if (self->lfd < 0 || max < SBX_NET_POLLFDS)
+    if ((self->lfd[0] < 0 && self->lfd[1] < 0) || max < SBX_NET_POLLFDS)
         return 0;
-    fds[n++] = (struct pollfd) { .fd = self->n < SBX_NET_CONNS ? self->lfd : -1,
-                                 .events = POLLIN };
+    for (int i = 0; i < 2; i++)
+        fds[n++] = (struct pollfd) { .fd = self->n < SBX_NET_CONNS ? self->lfd[i] : -1,
+                                     .events = POLLIN };
     for (size_t i = 0; i < self->n; i++) {
         conn_t *k = self->conns[i];
         short ce = 0, ue = 0;
@@ -240,12 +249,12 @@ sbx_net_pollfds (sbx_net_t *self, struct pollfd *fds, int max)
 void
 sbx_net_service (sbx_net_t *self, const struct pollfd *fds, int nfds)
 {
-    if (self->lfd < 0 || nfds < 1)
+    if (nfds < 2)
         return;
-    size_t had = ((size_t) nfds - 1) / 2;
+    size_t had = ((size_t) nfds - 2) / 2;
     for (size_t i = 0; i < had && i < self->n; i++) {
         conn_t *k = self->conns[i];
-        short cr = fds[1 + 2 * i].revents, ur = fds[2 + 2 * i].revents;
+        short cr = fds[2 + 2 * i].revents, ur = fds[3 + 2 * i].revents;
         if (!cr && !ur)
             continue;
         if (k->u < 0) {
@@ -264,11 +273,12 @@ sbx_net_service (sbx_net_t *self, const struct pollfd *fds, int nfds)
             self->conns[keep++] = self->conns[i];
     }
     self->n = keep;
-    if (fds[0].revents & POLLIN)
-        while (self->n < SBX_NET_CONNS && self->lfd >= 0) {
-            size_t before = self->n;
-            accept_one (self);
-            if (self->n == before)
-                break;
-        }
+    for (int l = 0; l < 2; l++)
+        if (fds[l].revents & POLLIN)
+            while (self->n < SBX_NET_CONNS) {
+                size_t before = self->n;
+                accept_one (self, self->lfd[l]);
+                if (self->n == before)
+                    break;
+            }
 }

@@ -1,6 +1,8 @@
 /* sbx_net: the forwarder of a sandbox in network mode `policy`. The
  * sandbox's only network is `lo`; its init listens on 127.0.0.1:PORT
- * (where HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point) and relays each
+ * (where HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point), and on
+ * /run/caisson/egress.sock for clients that speak to a Unix socket, and
+ * relays each
  * connection, bytes unchanged, to a new connection to egress-proxy's
  * socket in the host's DIR/net, which it reaches through a descriptor it
  * kept (sbx_ns_setup): the sandbox's processes cannot reach it at all.
@@ -20,7 +22,7 @@
 
 #define SBX_NET_CONNS 128
 /* The most descriptors sbx_net_pollfds adds. */
-#define SBX_NET_POLLFDS (1 + 2 * SBX_NET_CONNS)
+#define SBX_NET_POLLFDS (2 + 2 * SBX_NET_CONNS)
 
 typedef struct _sbx_net_t sbx_net_t;
 
@@ -31,6 +33,9 @@ void sbx_net_destroy (sbx_net_t **self_p);
 /* Listens on 127.0.0.1:port; a second call is a no-op. Returns 0, or -1
  * with why set. */
 int sbx_net_start (sbx_net_t *self, unsigned port, char *why, size_t whylen);
+/* Relays lfd's connections too (the init's /run/caisson/egress.sock);
+ * the forwarder owns it. */
+void sbx_net_listen_too (sbx_net_t *self, int lfd);
 /* Adds the descriptors to poll (at most max) and returns how many. */
 int sbx_net_pollfds (sbx_net_t *self, struct pollfd *fds, int max);
 /* Moves what poll reported on fds (as sbx_net_pollfds filled them). */

@@ -166,9 +166,9 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
             return proto_error_new (req, (proto_ecode_t) code, "%s", why);
         }
     }
-    /* none and policy have the same namespaces (only lo): either takes a
-     * pooled sandbox, which its init is told about when claimed. */
-    bool defaults = !c->memory_mb && !c->cpus && strcmp (net, "host");
+    /* A policy sandbox is started for it: its init makes /run/caisson's
+     * socket while it can still mount, before it drops its rights. */
+    bool defaults = !c->memory_mb && !c->cpus && !strcmp (net, "none");
     box_t *box = defaults ? pool_take (m) : NULL;
     if (!box) {
         box = box_new (m);
