@@ -5,8 +5,10 @@
  * namespaces, maps its root to one unprivileged host uid, and gives it a
  * new root: a read-only tmpfs holding read-only binds of the host's /usr,
  * /etc and /opt (or of a template root), the workspace at /workspace, a
- * size-limited /tmp, a private /proc and a minimal /dev. Nothing else of
- * the host (the data dir, other workspaces, /work, /root) is reachable. */
+ * size-limited /tmp, a private /proc, a minimal /dev and a read-only
+ * /run/caisson (network mode policy: the init's egress socket). Nothing
+ * else of the host (the data dir, other workspaces, /work, /root) is
+ * reachable. */
 #ifndef CAISSON_SBX_NS_H
 #define CAISSON_SBX_NS_H
 
