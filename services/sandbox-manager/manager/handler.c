@@ -12,6 +12,7 @@
 #include "sbx_adopt.h"
 #include "sbx_cgroup.h"
 #include "sbx_egress.h"
+#include "sbx_netreq.h"
 #include "cfg.h"
 #include "sandbox_id.h"
 #include "clog.h"
@@ -202,7 +203,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     json_object_set_new (box->rec, "status", json_string ("ready"));
     sbx_host_save (box);
     if (allow)
-        return sbx_egress_await (box, req, true);
+        return sbx_netreq_await (box, req, true);
     return sbx_host_info (box, req);
 }
 
@@ -431,7 +432,7 @@ ON_BOX (sandbox_check_file_exists, sbx_host_forward)
 ON_BOX (sandbox_get_file_size, sbx_host_forward)
 ON_BOX (sandbox_watch_start, sbx_host_forward)
 ON_BOX (sandbox_watch_stop, sbx_host_forward)
-ON_BOX (sandbox_net_update, sbx_egress_net_update)
+ON_BOX (sandbox_net_update, sbx_netreq_update)
 
 static proto_msg_t *
 on_sandbox_create (const proto_msg_t *req, void *arg)

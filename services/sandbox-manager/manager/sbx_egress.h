@@ -59,13 +59,6 @@ void sbx_egress_context (sbx_egress_t *self, box_t *box, const proto_msg_t *req)
 /* Re-sends the policy of every policy sandbox of home that is not broken
  * (after a restart or an adoption: the proxy may have lost or missed it). */
 void sbx_egress_resync (sbx_egress_t *self, sbx_mgr_t *m, const sbx_home_t *home);
-/* Inside a handler: sends box's policy and answers req (deferred) with
- * box's sandbox.info once the proxy has it, or `unavailable` when it does
- * not answer or refuses; fresh (a create) then destroys box: fail closed.
- * Returns BUS_DEFERRED, or an error reply. */
-proto_msg_t *sbx_egress_await (box_t *box, const proto_msg_t *req, bool fresh);
-/* sandbox.net.update for box (its owner's or an operator's request). */
-proto_msg_t *sbx_egress_net_update (box_t *box, const proto_msg_t *req);
 /* The environment a policy sandbox's processes get (proxy variables),
  * with box's envVars over it; a new object. For other modes, a copy of
  * envVars. */
