@@ -243,6 +243,15 @@ stream (struct MHD_Connection *con, feed_t f)
     return rc;
 }
 
+/* v's compact text (new); v is taken. */
+static char *
+dump (json_t *v)
+{
+    char *out = json_dumps (v, JSON_COMPACT);
+    json_decref (v);
+    return out;
+}
+
 static const char *
 header (struct MHD_Connection *con, const char *name)
 {
@@ -289,19 +298,18 @@ on_up (void *cls, struct MHD_Connection *con, const char *url, const char *metho
     else if (!strcmp (model, "slow"))
         rc = stream (con, (feed_t) { s_slow_first, strlen (s_slow_first), 0, true });
     else if (!strcmp (model, "echo-key")) {
-        out = json_dumps (json_pack ("{s:{s:s, s:s}}", "error", "message", header (con,
-                          anthropic ? "x-api-key" : "Authorization"), "type", "invalid_key"),
-                          JSON_COMPACT);
+        out = dump (json_pack ("{s:{s:s, s:s}}", "error", "message", header (con,
+                    anthropic ? "x-api-key" : "Authorization"), "type", "invalid_key"));
         rc = answer (con, 400, "application/json", out);
     }
     else {
-        out = json_dumps (json_pack ("{s:O, s:s, s:s, s:s, s:s, s:{s:i, s:i}}", "received",
+        out = dump (json_pack ("{s:O, s:s, s:s, s:s, s:s, s:{s:i, s:i}}", "received",
                                      body ? body : json_null (), "auth",
                                      header (con, "Authorization"), "xapikey",
                                      header (con, "x-api-key"), "org",
                                      header (con, "OpenAI-Organization"), "beta",
                                      header (con, "anthropic-beta"), "usage", "prompt_tokens", 1,
-                                     "completion_tokens", 1), JSON_COMPACT);
+                                     "completion_tokens", 1));
         rc = answer (con, 200, "application/json", out);
     }
     json_decref (body);

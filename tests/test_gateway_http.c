@@ -327,6 +327,36 @@ test_stream_bytes_anthropic (void **state)
     rsp_free (&g);
 }
 
+/* Embeddings: llm-replay's answer unchanged, its usage settled. */
+static void
+test_embeddings (void **state)
+{
+    (void) state;
+    const char *fmt = "{\"model\":\"%s\",\"input\":[\"one text\",\"another one\"]}";
+    char *direct_b = body_for (fmt, "embed"), *gw_b = body_for (fmt, "replay/embed");
+    rsp_t d = http (s_replay_url, "/embeddings", direct_b, NULL, 0);
+    rsp_t g = http (s_gw_url, "/v1/embeddings", gw_b, k_ok, 0);
+    assert_int_equal (g.status, 200);
+    assert_int_equal (d.status, 200);
+    assert_string_equal (g.body, d.body);
+    json_t *doc = json_loads (d.body, 0, NULL);
+    json_int_t in = json_integer_value (json_object_get (json_object_get (doc, "usage"),
+                                                         "prompt_tokens"));
+    assert_true (in > 0);
+    json_t *s = settle_of (&g);
+    expect_settle (s, "ok", in, 0, false);
+    json_t *res = gw_fake_log_find (s_log, "reserve", hval (&g, "x-caisson-call"), 0);
+    assert_string_equal (support_json_str (res, "route"), "embeddings");
+    assert_int_equal (json_integer_value (json_object_get (res, "output_max")), 0);
+    json_decref (res);
+    json_decref (s);
+    json_decref (doc);
+    free (direct_b);
+    free (gw_b);
+    rsp_free (&d);
+    rsp_free (&g);
+}
+
 /* Whole answers (the fake provider's: llm-replay streams every answer
  * today) come through unchanged, with their usage settled, the provider's
  * request id kept and its x-ratelimit-* replaced by the key's. */
@@ -588,6 +618,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_no_key),
         cmocka_unit_test (test_stream_bytes_openai),
         cmocka_unit_test (test_stream_bytes_anthropic),
+        cmocka_unit_test (test_embeddings),
         cmocka_unit_test (test_whole_answers),
         cmocka_unit_test (test_odd_stream),
         cmocka_unit_test (test_upstream_request),

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "gw_call.h"
 #include "gw_err.h"
+#include "gw_hdr.h"
 #include "gw_sse.h"
 #include "gw_up.h"
 #include "cid.h"
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #define ERRBODY_MAX ((size_t) 64 << 10)     /* a provider's error body we pass on */
@@ -83,14 +83,6 @@ gw_call_refuse (struct MHD_Connection *con, llm_proto_t proto, int status, const
     return queue (con, status, error_response (proto, status, code, message));
 }
 
-static void
-add_u64 (struct MHD_Response *rsp, const char *name, uint64_t v)
-{
-    char s[32];
-    snprintf (s, sizeof s, "%llu", (unsigned long long) v);
-    MHD_add_response_header (rsp, name, s);
-}
-
 /* A refusal from gateway-keys, with the headers its status calls for. */
 static enum MHD_Result
 refuse_grant (struct MHD_Connection *con, llm_proto_t proto, const proto_gkey_grant_t *g)
@@ -112,87 +104,10 @@ refuse_grant (struct MHD_Connection *con, llm_proto_t proto, const proto_gkey_gr
     }
     if (status == 429) {
         uint64_t s = g->retry_after_s ? g->retry_after_s : 1;
-        add_u64 (rsp, "Retry-After", s);
-        add_u64 (rsp, "retry-after-ms", s * 1000);
+        gw_hdr_u64 (rsp, "Retry-After", s);
+        gw_hdr_u64 (rsp, "retry-after-ms", s * 1000);
     }
     return queue (con, status, rsp);
-}
-
-/* Client headers the provider must not see: the virtual key, the client's
- * account, the connection's own, and what gateway and curl set. */
-static bool
-dropped (const char *name)
-{
-    static const char *const drop[] = {
-        "authorization", "x-api-key", "openai-organization", "openai-project", "host",
-        "content-length", "content-type", "connection", "keep-alive", "proxy-authorization",
-        "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect",
-        "accept-encoding", "cookie", NULL
-    };
-    for (size_t i = 0; drop[i]; i++)
-        if (!strcasecmp (name, drop[i]))
-            return true;
-    return false;
-}
-
-typedef struct {
-    struct curl_slist *list;
-    bool version;               /* anthropic-version given */
-} hdrs_t;
-
-static enum MHD_Result
-copy_header (void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
-{
-    (void) kind;
-    hdrs_t *h = cls;
-    if (!name || !value || dropped (name) || strpbrk (value, "\r\n"))
-        return MHD_YES;
-    h->version |= !strcasecmp (name, "anthropic-version");
-    size_t n = strlen (name) + strlen (value) + 3;
-    char *line = malloc (n);
-    if (line) {
-        snprintf (line, n, "%s: %s", name, value);
-        h->list = curl_slist_append (h->list, line);
-        free (line);
-    }
-    return MHD_YES;
-}
-
-static struct curl_slist *
-upstream_headers (struct MHD_Connection *con, const gw_req_t *r, const char *secret)
-{
-    hdrs_t h = { NULL, false };
-    MHD_get_connection_values (con, MHD_HEADER_KIND, copy_header, &h);
-    h.list = curl_slist_append (h.list, "Content-Type: application/json");
-    h.list = curl_slist_append (h.list, "Expect:");
-    bool anthropic = r->prov->proto == LLM_ANTHROPIC;
-    if (anthropic && !h.version)
-        h.list = curl_slist_append (h.list, "anthropic-version: 2023-06-01");
-    if (secret) {
-        size_t n = strlen (secret) + 32;
-        char *line = malloc (n);
-        if (line) {
-            snprintf (line, n, anthropic ? "x-api-key: %s" : "Authorization: Bearer %s",
-                      secret);
-            h.list = curl_slist_append (h.list, line);
-            explicit_bzero (line, n);
-            free (line);
-        }
-    }
-    return h.list;
-}
-
-/* Answer headers passed on; the provider's x-ratelimit-* are not. */
-static void
-pass_header (struct MHD_Response *rsp, gw_up_t *up)
-{
-    static const char *const keep[] = { "Content-Type", "Cache-Control", "x-request-id",
-                                        "request-id", "Retry-After", "retry-after-ms", NULL };
-    for (size_t i = 0; keep[i]; i++) {
-        const char *v = gw_up_header (up, keep[i]);
-        if (v)
-            MHD_add_response_header (rsp, keep[i], v);
-    }
 }
 
 static void
@@ -200,15 +115,15 @@ grant_headers (struct MHD_Response *rsp, const gw_call_t *c, const proto_gkey_gr
 {
     MHD_add_response_header (rsp, "x-caisson-call", c->call);
     if (g->rl_limit_req) {
-        add_u64 (rsp, "x-ratelimit-limit-requests", g->rl_limit_req);
-        add_u64 (rsp, "x-ratelimit-remaining-requests", g->rl_left_req);
+        gw_hdr_u64 (rsp, "x-ratelimit-limit-requests", g->rl_limit_req);
+        gw_hdr_u64 (rsp, "x-ratelimit-remaining-requests", g->rl_left_req);
     }
     if (g->rl_limit_tok) {
-        add_u64 (rsp, "x-ratelimit-limit-tokens", g->rl_limit_tok);
-        add_u64 (rsp, "x-ratelimit-remaining-tokens", g->rl_left_tok);
+        gw_hdr_u64 (rsp, "x-ratelimit-limit-tokens", g->rl_limit_tok);
+        gw_hdr_u64 (rsp, "x-ratelimit-remaining-tokens", g->rl_left_tok);
     }
     if (c->granted_max)
-        add_u64 (rsp, "x-caisson-max-tokens", c->granted_max);
+        gw_hdr_u64 (rsp, "x-caisson-max-tokens", c->granted_max);
 }
 
 /* True when the client hung up (checked while the provider is quiet). */
@@ -314,7 +229,7 @@ pass_error (gw_call_t *c, const proto_gkey_grant_t *g)
         free (body);
         return MHD_NO;
     }
-    pass_header (rsp, c->up);
+    gw_hdr_pass (rsp, c->up);
     grant_headers (rsp, c, g);
     return queue (c->con, c->status, rsp);
 }
@@ -346,7 +261,8 @@ forward (gw_call_t *c, const proto_gkey_grant_t *g)
         return MHD_NO;
     }
     c->forward_us = gw_now_us ();
-    c->up = gw_up_new (url, upstream_headers (c->con, &c->req, c->secret), body,
+    c->up = gw_up_new (url, gw_hdr_upstream (c->con, c->req.prov->proto == LLM_ANTHROPIC,
+                                       c->secret), body,
                        c->ctx->timeout_s);
     free (url);
     if (!c->up)
@@ -370,7 +286,7 @@ forward (gw_call_t *c, const proto_gkey_grant_t *g)
                                                                   read_answer, c, NULL);
     if (!rsp)
         return MHD_NO;
-    pass_header (rsp, c->up);
+    gw_hdr_pass (rsp, c->up);
     grant_headers (rsp, c, g);
     return queue (c->con, c->status, rsp);
 }

@@ -100,8 +100,9 @@ models_body (const gw_ctx_t *ctx)
         if (!strcmp (allowed, "*") || strstr (allowed, star) || strstr (allowed, p->default_model))
             add_model (data, p->default_model);
     }
-    char *out = json_dumps (json_pack ("{s:s, s:o}", "object", "list", "data", data),
-                            JSON_COMPACT);
+    json_t *doc = json_pack ("{s:s, s:o}", "object", "list", "data", data);
+    char *out = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
+    json_decref (doc);
     return out;
 }
 
@@ -227,6 +228,8 @@ gw_http_new (const char *addr, const gw_ctx_t *ctx)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) cfg_u64 ("CAISSON_GATEWAY_MAX_CONNS"),
+        /* MHD counts a wait inside our callbacks (a slow provider) as idle
+         * time: a shorter timeout would cut a slow answer */
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) ctx->timeout_s + 60,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, self,
         MHD_OPTION_END);

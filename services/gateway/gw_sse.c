@@ -188,6 +188,8 @@ scan (gw_sse_t *self, bool at_end)
 int
 gw_sse_feed (gw_sse_t *self, const char *data, size_t n)
 {
+    if (!n)
+        return 0;
     if (self->head && self->head == self->ready) {
         /* compact: everything before ready is gone */
         memmove (self->buf, self->buf + self->head, self->len - self->head);
