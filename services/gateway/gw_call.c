@@ -402,12 +402,7 @@ settle (gw_call_t *c)
                "\"out\":%llu,\"ttfbUs\":%llu,\"totalUs\":%llu}", c->req.model, c->status,
                b->outcome, (unsigned long long) u.in, (unsigned long long) u.out,
                (unsigned long long) b->ttfb_us, (unsigned long long) b->total_us);
-    proto_msg_t *rep = gw_bus_request (c->ctx->bus, m);
-    if (!rep || rep->type != PROTO_gkey_settled)
-        clog_warn (c->call, "gkey.settle not acknowledged: the reservation is left to "
-                   "gateway-keys' orphan charge");
-    proto_msg_destroy (&rep);
-    proto_msg_destroy (&m);
+    gw_bus_post (c->ctx->bus, m);
 }
 
 void

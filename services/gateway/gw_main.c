@@ -82,8 +82,10 @@ teardown (svc_t *svc)
 {
     (void) svc;
     gw_main_t *g = &s_gw;
+    gw_http_destroy (&g->http);         /* calls in flight end and settle */
+    if (g->ctx.bus)
+        gw_bus_drain (g->ctx.bus, 3000);
     atomic_store (&g->stop, true);
-    gw_http_destroy (&g->http);
     if (g->releasing)
         pthread_join (g->release, NULL);
     gw_bus_destroy (&g->ctx.bus);

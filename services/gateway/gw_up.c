@@ -190,12 +190,11 @@ gw_up_destroy (gw_up_t **self_p)
     *self_p = NULL;
 }
 
-/* One round of the transfer, waiting at most wait_ms for the socket. */
+/* Runs the transfer as far as it goes without waiting. */
 static void
-step (gw_up_t *self, int wait_ms)
+perform (gw_up_t *self)
 {
     int running = 0;
-    curl_multi_poll (self->multi, NULL, 0, wait_ms, NULL);
     curl_multi_perform (self->multi, &running);
     CURLMsg *m;
     int left;
@@ -210,11 +209,23 @@ step (gw_up_t *self, int wait_ms)
         }
 }
 
+/* One round of the transfer: what curl can do at once (it may hold bytes
+ * or the end already read), else a wait of at most wait_ms for its socket. */
+static void
+step (gw_up_t *self, int wait_ms)
+{
+    size_t had = self->len - self->head;
+    bool head = self->head_done;
+    perform (self);
+    if (self->ended || self->len - self->head > had || self->head_done != head)
+        return;
+    curl_multi_poll (self->multi, NULL, 0, wait_ms, NULL);
+    perform (self);
+}
+
 int
 gw_up_head (gw_up_t *self)
 {
-    int running = 0;
-    curl_multi_perform (self->multi, &running);
     while (!self->head_done && !self->ended)
         step (self, 1000);
     if (!self->head_done && !self->err)
