@@ -295,6 +295,10 @@ on_up (void *cls, struct MHD_Connection *con, const char *url, const char *metho
               "\"completion_tokens\":3,\"total_tokens\":15}}"));
     else if (!strcmp (model, "odd"))
         rc = stream (con, (feed_t) { gw_fake_odd_stream, strlen (gw_fake_odd_stream), 7, false });
+    else if (!strcmp (model, "stall")) {
+        sleep (3);              /* past the gateway's upstream timeout (2 s in the test) */
+        rc = answer (con, 200, "application/json", strdup ("{}"));
+    }
     else if (!strcmp (model, "slow"))
         rc = stream (con, (feed_t) { s_slow_first, strlen (s_slow_first), 0, true });
     else if (!strcmp (model, "echo-key")) {

@@ -38,7 +38,8 @@ json_t *gw_fake_log_find (const char *path, const char *type, const char *call, 
  * `model`): `plain` (a whole answer, either protocol), `odd` (the stream
  * gw_fake_odd_stream in 7-byte pieces), `echo-key` (400 quoting the
  * Authorization it got), `echo-body` (200 with the body and key headers
- * it got), `slow` (one event, then nothing for 3 s). */
+ * it got), `slow` (one event, then nothing for 3 s), `stall` (no answer
+ * for 3 s). */
 int gw_fake_upstream_start (void);
 void gw_fake_upstream_stop (void);
 

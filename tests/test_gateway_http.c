@@ -141,7 +141,8 @@ setup (void **state)
     s_replay = support_spawn_llm_replay (rport, cassettes, NULL);
     s_gw = support_spawn ("caisson-gateway", (const char *[]) {
         e_http, e_oai, e_ant, "OPENAI_API_KEY=" REAL_KEY, "ANTHROPIC_API_KEY=" REAL_KEY,
-        "CAISSON_GATEWAY_MAX_BODY=1048576", NULL });
+        "CAISSON_GATEWAY_MAX_BODY=1048576", "CAISSON_GATEWAY_UPSTREAM_TIMEOUT_S=2",
+        "GROQ_BASE_URL=http://127.0.0.1:1/v1", NULL });
     for (int i = 0; i < 250 && !gw_ready (); i++)
         usleep (20000);
     assert_true (gw_ready ());
@@ -541,6 +542,33 @@ test_client_gone (void **state)
     rsp_free (&r);
 }
 
+/* A provider that cannot be reached: 502; one that does not answer in
+ * CAISSON_GATEWAY_UPSTREAM_TIMEOUT_S: 504; both settle upstream_failed
+ * at no usage. */
+static void
+test_upstream_failures (void **state)
+{
+    (void) state;
+    rsp_t r = http (s_gw_url, "/v1/chat/completions", "{\"model\":\"groq/any\","
+                    "\"max_tokens\":5,\"messages\":[]}", k_ok, 0);
+    assert_int_equal (r.status, 502);
+    json_t *e = error_of (&r, false);
+    assert_string_equal (support_json_str (e, "code"), "upstream_unreachable");
+    json_decref (e);
+    json_t *s = settle_of (&r);
+    expect_settle (s, "upstream_failed", 0, 0, false);
+    json_decref (s);
+    rsp_free (&r);
+    r = http (s_gw_url, "/v1/chat/completions", "{\"model\":\"openai/stall\","
+              "\"max_tokens\":5,\"messages\":[]}", k_ok, 0);
+    assert_int_equal (r.status, 504);
+    s = settle_of (&r);
+    expect_settle (s, "upstream_failed", 0, 0, false);
+    assert_int_equal (json_integer_value (json_object_get (s, "status")), 504);
+    json_decref (s);
+    rsp_free (&r);
+}
+
 /* Refused before any bus call: too big (413), too deep (400), malformed,
  * the model of the other protocol (400 naming the route to use). */
 static void
@@ -625,6 +653,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_provider_error_masked),
         cmocka_unit_test (test_client_gone),
+        cmocka_unit_test (test_upstream_failures),
         cmocka_unit_test (test_bad_requests),
         cmocka_unit_test (test_models),
         cmocka_unit_test (test_clean_exit),

@@ -272,10 +272,12 @@ forward (gw_call_t *c, const proto_gkey_grant_t *g)
         bool timeout = gw_up_error (c->up) == GW_UP_TIMEOUT;
         c->status = timeout ? 504 : 502;
         c->up_failed = c->finished = true;
-        return gw_call_refuse (c->con, proto, c->status, timeout ? "upstream_timeout"
-                               : "upstream_unreachable", timeout
-                               ? "the provider did not answer in time"
-                               : "the provider could not be reached");
+        struct MHD_Response *rsp = error_response (proto, c->status,
+            timeout ? "upstream_timeout" : "upstream_unreachable",
+            timeout ? "the provider did not answer in time" : "the provider could not be reached");
+        if (rsp)
+            MHD_add_response_header (rsp, "x-caisson-call", c->call);
+        return queue (c->con, c->status, rsp);
     }
     if (c->status < 200 || c->status > 299)
         return pass_error (c, g);
