@@ -447,6 +447,15 @@ test_upstream_request (void **state)
     assert_string_equal (hval (&g, "x-caisson-max-tokens"), "");
     json_decref (doc);
     rsp_free (&g);
+    /* n choices may each use the max: reserved n times */
+    g = http (s_gw_url, "/v1/chat/completions", "{\"model\":\"openai/echo-body\",\"n\":3,"
+              "\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+              k_ok, 0);
+    assert_int_equal (g.status, 200);
+    res = gw_fake_log_find (s_log, "reserve", hval (&g, "x-caisson-call"), 0);
+    assert_int_equal (json_integer_value (json_object_get (res, "output_max")), 300);
+    json_decref (res);
+    rsp_free (&g);
 }
 
 static json_t *

@@ -167,7 +167,10 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
         const mprice_t *p = o->prices ? mprice_of (o->prices, r->model) : NULL;
         max = p && p->max_out ? p->max_out : o->max_output;
     }
-    r->output_max = max;
+    /* n choices: each may use the whole max */
+    r->choices = positive (json_object_get (r->req, "n"));
+    r->choices = r->choices > 1 && route == GW_CHAT ? r->choices : 1;
+    r->output_max = max > UINT64_MAX / r->choices ? UINT64_MAX : max * r->choices;
     if (r->stream && route == GW_CHAT && !(r->prov->quirks & LLM_QUIRK_NO_STREAM_OPTIONS))
         r->add_usage = !json_is_true (json_object_get (json_object_get (r->req, "stream_options"),
                                                        "include_usage"));
@@ -198,8 +201,9 @@ gw_body_upstream (const gw_req_t *r, uint64_t granted_max)
         json_object_del (up, "stream_options");
     if (!r->client_max && granted_max && r->route != GW_EMBEDDINGS) {
         bool openai = !strcmp (r->prov->name, "openai");
+        uint64_t each = granted_max / (r->choices ? r->choices : 1);
         json_object_set_new (up, openai ? "max_completion_tokens" : "max_tokens",
-                             json_integer ((json_int_t) granted_max));
+                             json_integer ((json_int_t) (each ? each : 1)));
     }
     char *out = json_dumps (up, JSON_COMPACT);
     json_decref (up);

@@ -8,10 +8,11 @@
  * makes more tokens than bytes; object keys, tool schemas and system text
  * included) plus 8 a message and 1600 an image, and its most output
  * tokens are the client's max, else the model's price `max_out`, else
- * CAISSON_GATEWAY_MAX_OUTPUT. The body sent upstream is the client's
- * with the provider's model name, and, for a streamed chat, usage asked
- * for (`stream_options.include_usage`) unless the provider sends it
- * anyway; a call naming no max gets the granted one. */
+ * CAISSON_GATEWAY_MAX_OUTPUT, times the choices asked for (`n`). The
+ * body sent upstream is the client's with the provider's model name,
+ * and, for a streamed chat, usage asked for (`stream_options.
+ * include_usage`) unless the provider sends it anyway; a call naming no
+ * max gets the granted one (shared among its choices). */
 #ifndef CAISSON_GW_BODY_H
 #define CAISSON_GW_BODY_H
 
@@ -37,7 +38,8 @@ typedef struct {
     bool stream;
     bool add_usage;             /* usage asked for by the gateway: withhold it */
     bool client_max;            /* the client named its max output */
-    uint64_t input_bound, output_max;
+    uint64_t choices;           /* `n`: each choice may use the whole max */
+    uint64_t input_bound, output_max;   /* output_max covers every choice */
 } gw_req_t;
 
 /* Why a request is refused before it goes anywhere. */
