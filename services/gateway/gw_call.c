@@ -360,6 +360,8 @@ gw_call_serve (struct MHD_Connection *con, const gw_ctx_t *ctx, gw_route_t route
 static const char *
 outcome (const gw_call_t *c, const gw_usage_t *u)
 {
+    if (!c->status)
+        return "upstream_failed";   /* it never got going */
     if (c->status < 200 || c->status > 299)
         return c->up_failed && !c->forwarded ? "upstream_failed" : "provider_error";
     if (c->up_failed)
