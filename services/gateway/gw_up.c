@@ -242,14 +242,6 @@ gw_up_header (gw_up_t *self, const char *name)
     return NULL;
 }
 
-void
-gw_up_headers (gw_up_t *self, void (*fn) (const char *name, const char *value, void *arg),
-               void *arg)
-{
-    for (size_t i = 0; i < self->nhdr; i++)
-        fn (self->hdr[i], self->hdr[i] + strlen (self->hdr[i]) + 1, arg);
-}
-
 int
 gw_up_pull (gw_up_t *self, int wait_ms)
 {

@@ -33,10 +33,6 @@ int gw_up_head (gw_up_t *self);
 /* The answer's header name (case-insensitive; borrowed, trimmed), or NULL. */
 const char *gw_up_header (gw_up_t *self, const char *name);
 
-/* Calls each (name, value) of the answer's headers. */
-void gw_up_headers (gw_up_t *self, void (*fn) (const char *name, const char *value, void *arg),
-                    void *arg);
-
 /* Waits at most wait_ms for more of the body. 1: bytes are there (or
  * were already), 2: none yet, 0: the body ended, -1: the call failed. */
 int gw_up_pull (gw_up_t *self, int wait_ms);
