@@ -18,3 +18,9 @@ if(CAISSON_FUZZ)
     target_link_libraries(fuzz-gw-sse PRIVATE PkgConfig::JANSSON)
     set_target_properties(fuzz-gw-sse PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 endif()
+# With the real gateway-keys (gkeys_util's stack) and llm-replay: spend
+# and a budget's refusal through the gateway (test_gateway_live).
+caisson_test(test_gateway_live test_gateway_live.c gkeys_util.c)
+target_link_libraries(test_gateway_live PRIVATE PkgConfig::CURL)
+add_dependencies(test_gateway_live caisson-gateway caisson-gateway-keys caisson-llm-replay
+                 caisson-bus)
