@@ -142,7 +142,8 @@ setup (void **state)
     s_gw = support_spawn ("caisson-gateway", (const char *[]) {
         e_http, e_oai, e_ant, "OPENAI_API_KEY=" REAL_KEY, "ANTHROPIC_API_KEY=" REAL_KEY,
         "CAISSON_GATEWAY_MAX_BODY=1048576", "CAISSON_GATEWAY_UPSTREAM_TIMEOUT_S=2",
-        "GROQ_BASE_URL=http://127.0.0.1:1/v1", NULL });
+        "GROQ_BASE_URL=http://127.0.0.1:1/v1", "CAISSON_REQUEST_TIMEOUT_MS=1000",
+        "CAISSON_REQUEST_RETRIES=1", NULL });
     for (int i = 0; i < 250 && !gw_ready (); i++)
         usleep (20000);
     assert_true (gw_ready ());
@@ -634,6 +635,22 @@ test_models (void **state)
     rsp_free (&r);
 }
 
+/* gateway-keys gone: the gateway fails closed, 503, never forwarding. */
+static void
+test_keys_down (void **state)
+{
+    (void) state;
+    support_stop (s_keys, SIGTERM, 5000);
+    s_keys = 0;
+    rsp_t r = http (s_gw_url, "/v1/chat/completions", "{\"model\":\"openai/echo-body\","
+                    "\"max_tokens\":5,\"messages\":[]}", k_ok, 0);
+    assert_int_equal (r.status, 503);
+    json_t *e = error_of (&r, false);
+    assert_string_equal (support_json_str (e, "code"), "keys_unavailable");
+    json_decref (e);
+    rsp_free (&r);
+}
+
 /* The gateway exits cleanly: in the sanitizer build, no leak report. */
 static void
 test_clean_exit (void **state)
@@ -665,6 +682,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_upstream_failures),
         cmocka_unit_test (test_bad_requests),
         cmocka_unit_test (test_models),
+        cmocka_unit_test (test_keys_down),
         cmocka_unit_test (test_clean_exit),
     };
     return support_run_group_tests (tests, setup, teardown);
