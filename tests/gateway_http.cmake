@@ -3,10 +3,13 @@
 caisson_test(test_gw_sse test_gw_sse.c)
 target_link_libraries(test_gw_sse PRIVATE gatewayhttp)
 # Over real HTTP: caisson-gateway between a stand-in gateway-keys on the
-# bus and llm-replay or a fake provider (gw_fakes.c) (test_gateway_http).
-caisson_test(test_gateway_http test_gateway_http.c gw_fakes.c)
-target_link_libraries(test_gateway_http PRIVATE PkgConfig::CURL PkgConfig::MHD)
-add_dependencies(test_gateway_http caisson-gateway caisson-llm-replay caisson-bus)
+# bus and llm-replay or a fake provider (gw_fakes.c, gw_client.c): answers
+# (test_gateway_http), refusals and failures (test_gateway_refuse).
+foreach(t test_gateway_http test_gateway_refuse)
+    caisson_test(${t} ${t}.c gw_client.c gw_fakes.c)
+    target_link_libraries(${t} PRIVATE PkgConfig::CURL PkgConfig::MHD)
+    add_dependencies(${t} caisson-gateway caisson-llm-replay caisson-bus)
+endforeach()
 # With CAISSON_FUZZ (clang): fuzz-gw-sse, the libFuzzer target for gw_sse.
 if(CAISSON_FUZZ)
     set(gw_dir ${PROJECT_SOURCE_DIR}/services/gateway)
