@@ -290,6 +290,17 @@ test_models (void **state)
     assert_true (json_array_size (json_object_get (doc, "data")) >= 2);  /* openai, anthropic */
     json_decref (doc);
     gwc_free (&r);
+    /* Anthropic's client gets Anthropic's list shape */
+    const char *const ha[] = { "x-api-key: " GW_KEY_OK, "anthropic-version: 2023-06-01", NULL };
+    r = gwc_http (gwc_url, "/v1/models", NULL, ha, 0);
+    assert_int_equal (r.status, 200);
+    doc = json_loads (r.body, 0, NULL);
+    json_t *first = json_array_get (json_object_get (doc, "data"), 0);
+    assert_string_equal (support_json_str (first, "type"), "model");
+    assert_string_equal (support_json_str (doc, "first_id"), support_json_str (first, "id"));
+    assert_true (json_is_false (json_object_get (doc, "has_more")));
+    json_decref (doc);
+    gwc_free (&r);
     r = gwc_http (gwc_url, "/v1/models", NULL, NULL, 0);
     assert_int_equal (r.status, 401);
     gwc_free (&r);

@@ -55,7 +55,7 @@ answer_json (struct MHD_Connection *con, int status, char *body)
 }
 
 static void
-add_model (json_t *data, const char *id)
+add_model (json_t *data, const char *id, bool anthropic)
 {
     size_t i;
     json_t *m;
@@ -65,30 +65,36 @@ add_model (json_t *data, const char *id)
     const char *slash = strchr (id, '/');
     char owner[64];
     snprintf (owner, sizeof owner, "%.*s", slash ? (int) (slash - id) : 0, id);
-    json_array_append_new (data, json_pack ("{s:s, s:s, s:i, s:s}", "id", id, "object", "model",
-                                            "created", 0, "owned_by",
-                                            *owner ? owner : "caisson"));
+    if (anthropic)
+        json_array_append_new (data, json_pack ("{s:s, s:s, s:s, s:s}", "type", "model", "id", id,
+                                                "display_name", id, "created_at",
+                                                "1970-01-01T00:00:00Z"));
+    else
+        json_array_append_new (data, json_pack ("{s:s, s:s, s:i, s:s}", "id", id, "object",
+                                                "model", "created", 0, "owned_by",
+                                                *owner ? owner : "caisson"));
 }
 
 /* GET /v1/models: what CAISSON_GATEWAY_MODELS names exactly, the aliases,
  * and the default model of every provider this gateway is set up for (by
  * key or URL) that CAISSON_GATEWAY_MODELS does not leave out. The key's
- * own allow-list is gateway-keys' and is applied when it is used. */
+ * own allow-list is gateway-keys' and is applied when it is used. In
+ * Anthropic's list shape when the client speaks it (anthropic-version). */
 static char *
-models_body (const gw_ctx_t *ctx)
+models_body (const gw_ctx_t *ctx, bool anthropic)
 {
     json_t *data = json_array ();
     const char *allowed = cfg_str ("CAISSON_GATEWAY_MODELS");
     char *list = strdup (allowed), *save = NULL;
     for (char *t = list ? strtok_r (list, ", ", &save) : NULL; t; t = strtok_r (NULL, ", ", &save))
         if (strchr (t, '/') && !strchr (t, '*'))
-            add_model (data, t);
+            add_model (data, t, anthropic);
     free (list);
     list = strdup (ctx->body.aliases);
     for (char *t = list ? strtok_r (list, ",", &save) : NULL; t; t = strtok_r (NULL, ",", &save)) {
         t[strcspn (t, "=")] = '\0';
         if (*t)
-            add_model (data, t + strspn (t, " "));
+            add_model (data, t + strspn (t, " "), anthropic);
     }
     free (list);
     const llm_provider_t *p;
@@ -98,9 +104,15 @@ models_body (const gw_ctx_t *ctx)
         char star[80];
         snprintf (star, sizeof star, "%s/*", p->name);
         if (!strcmp (allowed, "*") || strstr (allowed, star) || strstr (allowed, p->default_model))
-            add_model (data, p->default_model);
+            add_model (data, p->default_model, anthropic);
     }
-    json_t *doc = json_pack ("{s:s, s:o}", "object", "list", "data", data);
+    size_t n = json_array_size (data);
+    json_t *doc = anthropic
+        ? json_pack ("{s:o, s:b, s:O, s:O}", "data", data, "has_more", 0, "first_id",
+                     n ? json_object_get (json_array_get (data, 0), "id") : json_null (),
+                     "last_id", n ? json_object_get (json_array_get (data, n - 1), "id")
+                                  : json_null ())
+        : json_pack ("{s:s, s:o}", "object", "list", "data", data);
     char *out = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
     json_decref (doc);
     return out;
@@ -159,7 +171,8 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
                                "a virtual key is needed: Authorization: Bearer vk_... or "
                                "x-api-key: vk_...");
     if (get)
-        return answer_json (con, 200, models_body (self->ctx));
+        return answer_json (con, 200, models_body (self->ctx, MHD_lookup_connection_value (
+                                con, MHD_HEADER_KIND, "anthropic-version") != NULL));
     if (st->too_big) {
         char msg[128];
         snprintf (msg, sizeof msg, "the body is larger than %llu bytes",
