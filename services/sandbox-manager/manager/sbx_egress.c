@@ -356,7 +356,7 @@ sbx_egress_set (sbx_egress_t *self, box_t *box, const proto_msg_t *cause, sbx_eg
 }
 
 void
-sbx_egress_forget (sbx_egress_t *self, void *arg)
+sbx_egress_forget (sbx_egress_t *self, const void *arg)
 {
     for (wait_t *w = zhashx_first (self->waits); w; w = zhashx_next (self->waits))
         if (w->arg == arg)
