@@ -150,8 +150,8 @@ tokens_left (const ep_conn_t *c)
     return !c->lb->box->bytes_per_min || c->lb->tokens > 0;
 }
 
-static void
-spend (ep_conn_t *c, ssize_t n, bool up)
+void
+ep_conn_spend (ep_conn_t *c, ssize_t n, bool up)
 {
     c->lb->tokens -= (double) n;
     if (up) {
@@ -175,7 +175,7 @@ splice_dir (ep_conn_t *c, int src, int dst, int pipe[2], size_t *held, bool *src
                             SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
         if (n > 0) {
             *held += (size_t) n;
-            spend (c, n, up);
+            ep_conn_spend (c, n, up);
             *moved = true;
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             *src_eof = true;
@@ -244,7 +244,7 @@ round_once (ep_loop_priv_t *L, ep_conn_t *c)
         if (n > 0 && st == ST_CLOSING)
             c->in_len = 0;
         else if (n > 0 && st != ST_HEAD)
-            spend (c, n, true);
+            ep_conn_spend (c, n, true);
         if (n > 0 && st == ST_RELAY)
             c->last_io = L->now;
     }
@@ -255,7 +255,7 @@ round_once (ep_loop_priv_t *L, ep_conn_t *c)
         if (n)
             moved = true;
         if (n > 0) {
-            spend (c, n, false);
+            ep_conn_spend (c, n, false);
             c->last_io = L->now;
         }
     }

@@ -115,6 +115,9 @@ void ep_conn_tick (ep_loop_priv_t *L, ep_conn_t *c);
 /* Tells verdict about c (with its bytes and duration when bytes). */
 void ep_conn_tell (ep_loop_priv_t *L, ep_conn_t *c, const char *verdict, const char *reason,
                    bool bytes);
+/* Counts n bytes moved (up: out of the sandbox) against c's bytes and its
+ * box's counters and token bucket. */
+void ep_conn_spend (ep_conn_t *c, ssize_t n, bool up);
 /* Queues n bytes of data for the client (what fits). */
 void ep_conn_put_out (ep_conn_t *c, const void *data, size_t n);
 /* Starts the relay (pipes when descriptors allow). */

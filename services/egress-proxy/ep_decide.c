@@ -84,6 +84,9 @@ ep_conn_connected (ep_loop_priv_t *L, ep_conn_t *c)
         memcpy (c->in, head, n);
         free (head);
         c->in_len = n + rest;
+        /* read while the head was parsed, counted as it goes out: the
+         * rewritten head and whatever body came with it */
+        ep_conn_spend (c, (ssize_t) c->in_len, true);
         ep_conn_relay (L, c);
         return;
     }
@@ -91,10 +94,12 @@ ep_conn_connected (ep_loop_priv_t *L, ep_conn_t *c)
         ep_conn_put_out (c, ep_http_established, strlen (ep_http_established));
         memmove (c->in, c->in + c->req.head_len, c->in_len - c->req.head_len);
         c->in_len -= c->req.head_len;
+        ep_conn_spend (c, (ssize_t) c->in_len, true);
     } else {
         uint8_t r[10];
         ep_socks5_reply (EP_SOCKS5_OK, r);
         ep_conn_put_out (c, r, sizeof r);
+        ep_conn_spend (c, (ssize_t) c->in_len, true);
     }
     if (!c->by_name) {
         ep_conn_relay (L, c);

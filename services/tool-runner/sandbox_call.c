@@ -102,6 +102,10 @@ sandbox_call_new (tool_ctx_t *ctx, proto_type_t type)
         proto_set_str (&m->env.corr, ctx->corr);
     if (m && ctx->user)
         proto_set_str (&m->env.user, ctx->user);
+    /* the run a call works for: sandbox-manager tells egress-proxy, whose
+     * net events then reach that run */
+    if (m && ctx->run)
+        proto_set_str (&m->env.run, ctx->run);
     if (m)
         m->env.op = ctx->op;
     return m;
