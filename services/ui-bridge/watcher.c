@@ -1,4 +1,5 @@
-/* watcher: run events to metrics. See watcher.h. */
+/* watcher: run events and the model gateway's spend records to metrics.
+ * See watcher.h. */
 #include "watcher.h"
 #include "bus_tap.h"
 #include "evkind.h"
@@ -6,14 +7,19 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define KEYS_MAX 100        /* key labels kept apart; the rest are `other` */
 
 struct _watcher_t {
     pthread_t thread;
     bus_tap_t *tap;
     metrics_t *metrics;
     atomic_bool stop;
+    char keys[KEYS_MAX][24];    /* the key labels seen, first come (watcher thread only) */
+    size_t nkeys;
 };
 
 static double
@@ -98,6 +104,59 @@ s_count (watcher_t *self, evk_kind_t k, json_t *data)
     }
 }
 
+/* The `key` label of a spend record: the key id for a user's own key,
+ * its kind for minted ones (one series per sandbox would grow without
+ * end), and `other` past KEYS_MAX distinct keys. */
+static const char *
+s_key_label (watcher_t *self, const json_t *rec)
+{
+    const char *kind = json_string_value (json_object_get (rec, "keyKind"));
+    const char *id = json_string_value (json_object_get (rec, "key"));
+    if (kind && strcmp (kind, "user"))
+        return !strcmp (kind, "sandbox") ? "sandbox" : !strcmp (kind, "run") ? "run" : "other";
+    if (!id || strlen (id) >= sizeof self->keys[0])
+        return "other";
+    for (size_t i = 0; i < self->nkeys; i++)
+        if (!strcmp (self->keys[i], id))
+            return self->keys[i];
+    if (self->nkeys == KEYS_MAX)
+        return "other";
+    snprintf (self->keys[self->nkeys], sizeof self->keys[0], "%s", id);
+    return self->keys[self->nkeys++];
+}
+
+static const char *
+s_str (const json_t *rec, const char *key)
+{
+    const char *v = json_string_value (json_object_get (rec, key));
+    return v && *v ? v : "-";
+}
+
+/* Counts one call's spend record (proto/gateway.def `spend`). */
+static void
+s_spend (watcher_t *self, const json_t *rec)
+{
+    char base[512] = "", labels[600], status[16];
+    metrics_label (base, sizeof base, "user", s_str (rec, "user"));
+    metrics_label (base, sizeof base, "key", s_key_label (self, rec));
+    metrics_label (base, sizeof base, "model", s_str (rec, "model"));
+    snprintf (labels, sizeof labels, "%s", base);
+    snprintf (status, sizeof status, "%lld",
+              (long long) json_integer_value (json_object_get (rec, "status")));
+    metrics_label (labels, sizeof labels, "status", status);
+    metrics_add (self->metrics, "caisson_gateway_calls_total", labels, 1);
+    static const char *const kinds[][2] = { { "in", "input" }, { "out", "output" },
+                                            { "cached", "cached" } };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (labels, sizeof labels, "%s", base);
+        metrics_label (labels, sizeof labels, "kind", kinds[i][1]);
+        metrics_add (self->metrics, "caisson_gateway_tokens_total", labels,
+                     num ((json_t *) rec, kinds[i][0]));
+    }
+    metrics_add (self->metrics, "caisson_gateway_cost_usd_total", base,
+                 num ((json_t *) rec, "nusd") / 1e9);
+}
+
 static void *
 s_run (void *arg)
 {
@@ -105,6 +164,12 @@ s_run (void *arg)
     while (!atomic_load (&self->stop)) {
         char topic[256];
         proto_msg_t *m = bus_tap_recv (self->tap, topic, sizeof topic, 500, NULL);
+        if (m && m->type == PROTO_spend) {
+            json_t *rec = mpjson_get (&m->body.spend.record, 8);
+            if (json_is_object (rec))
+                s_spend (self, rec);
+            json_decref (rec);
+        }
         if (!m || m->type != PROTO_event) {
             proto_msg_destroy (&m);
             continue;
@@ -129,6 +194,8 @@ watcher_new (const char *endpoint, metrics_t *metrics)
         return NULL;
     self->metrics = metrics;
     self->tap = bus_tap_new (endpoint, "run.");
+    if (self->tap && bus_tap_subscribe (self->tap, "spend."))
+        bus_tap_destroy (&self->tap);
     if (!self->tap || pthread_create (&self->thread, NULL, s_run, self)) {
         bus_tap_destroy (&self->tap);
         free (self);
