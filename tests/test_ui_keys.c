@@ -11,6 +11,7 @@
 #include "mpjson.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -198,12 +199,26 @@ test_spend_and_metrics (void **state)
     ui_res_free (&r);
 }
 
+/* The web UI's Usage view in headless Chromium (tests/agui/usage_browser.mjs),
+ * after test_spend_and_metrics stored alice's spend. */
+static void
+test_web_usage (void **state)
+{
+    (void) state;
+    if (access (getenv ("CHROMIUM") ? getenv ("CHROMIUM") : "/usr/bin/chromium", X_OK))
+        skip ();
+    const char *args[] = { "node", "usage_browser.mjs", ui_base, s_alice, "alice",
+                           CAISSON_BIN_DIR "/../ui-screenshots/usage", NULL };
+    assert_int_equal (support_run_node (args), 0);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_keys_per_user),
         cmocka_unit_test (test_spend_and_metrics),
+        cmocka_unit_test (test_web_usage),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
