@@ -196,7 +196,28 @@ test_spend_and_metrics (void **state)
     assert_non_null (strstr (r.body, "caisson_gateway_tokens_total{user=\"alice\","
                              "key=\"aaaaaaaaaaaa\",model=\"replay/demo\",kind=\"output\"}"));
     assert_non_null (strstr (r.body, "caisson_gateway_cost_usd_total{user=\"alice\""));
+    assert_non_null (strstr (r.body, "caisson_gateway_overhead_seconds_count"));
     ui_res_free (&r);
+    /* /metrics is public: past 100 keys a key is `other`, not a new series */
+    for (int i = 0; i < 110; i++) {
+        char call[32], key[16];
+        snprintf (call, sizeof call, "many-%d", i);
+        snprintf (key, sizeof key, "k%011d", i);
+        spend_of (call, "bob", key);
+    }
+    bool other = false;
+    for (int i = 0; i < 50 && !other; i++) {
+        r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+        other = strstr (r.body, "caisson_gateway_calls_total{user=\"bob\",key=\"other\"") != NULL;
+        if (other) {
+            assert_null (strstr (r.body, "key=\"k00000000109\""));
+            assert_non_null (strstr (r.body, "key=\"aaaaaaaaaaaa\""));
+        }
+        ui_res_free (&r);
+        if (!other)
+            usleep (100000);
+    }
+    assert_true (other);
 }
 
 /* The web UI's Usage view in headless Chromium (tests/agui/usage_browser.mjs),

@@ -43,6 +43,10 @@ declare_metrics (metrics_t *m)
                      "Model gateway tokens by user, key, model and kind (input, output, cached).");
     metrics_declare (m, "caisson_gateway_cost_usd_total", METRICS_COUNTER,
                      "Model gateway cost in USD by user, key and model.");
+    metrics_declare (m, "caisson_gateway_ttfb_seconds", METRICS_HISTOGRAM,
+                     "Model gateway time to the first byte to the client, by model.");
+    metrics_declare (m, "caisson_gateway_overhead_seconds", METRICS_HISTOGRAM,
+                     "Time the model gateway itself added before forwarding a call.");
     metrics_declare (m, "caisson_sandboxes", METRICS_GAUGE,
                      "Sandboxes by status, read from sandbox-manager at scrape time.");
 }

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEYS_MAX 100        /* key labels kept apart; the rest are `other` */
+#define KEYS_MAX 100        /* key (and model) labels kept apart; the rest are `other` */
+#define MODEL_LEN 96        /* a longer model name is `other` too */
 
 struct _watcher_t {
     pthread_t thread;
@@ -20,6 +21,8 @@ struct _watcher_t {
     atomic_bool stop;
     char keys[KEYS_MAX][24];    /* the key labels seen, first come (watcher thread only) */
     size_t nkeys;
+    char models[KEYS_MAX][MODEL_LEN];   /* the same for models */
+    size_t nmodels;
 };
 
 static double
@@ -104,6 +107,23 @@ s_count (watcher_t *self, evk_kind_t k, json_t *data)
     }
 }
 
+/* name's entry in the first-come table seen (n in use, KEYS_MAX rows of
+ * width bytes), added when there is room; `other` when there is none or
+ * name does not fit. Bounds a label's values, as /metrics is public. */
+static const char *
+s_bounded (char *seen, size_t width, size_t *n, const char *name)
+{
+    if (!name || !*name || strlen (name) >= width)
+        return "other";
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp (seen + i * width, name))
+            return seen + i * width;
+    if (*n == KEYS_MAX)
+        return "other";
+    snprintf (seen + *n * width, width, "%s", name);
+    return seen + (*n)++ * width;
+}
+
 /* The `key` label of a spend record: the key id for a user's own key,
  * its kind for minted ones (one series per sandbox would grow without
  * end), and `other` past KEYS_MAX distinct keys. */
@@ -111,18 +131,10 @@ static const char *
 s_key_label (watcher_t *self, const json_t *rec)
 {
     const char *kind = json_string_value (json_object_get (rec, "keyKind"));
-    const char *id = json_string_value (json_object_get (rec, "key"));
     if (kind && strcmp (kind, "user"))
         return !strcmp (kind, "sandbox") ? "sandbox" : !strcmp (kind, "run") ? "run" : "other";
-    if (!id || strlen (id) >= sizeof self->keys[0])
-        return "other";
-    for (size_t i = 0; i < self->nkeys; i++)
-        if (!strcmp (self->keys[i], id))
-            return self->keys[i];
-    if (self->nkeys == KEYS_MAX)
-        return "other";
-    snprintf (self->keys[self->nkeys], sizeof self->keys[0], "%s", id);
-    return self->keys[self->nkeys++];
+    return s_bounded (self->keys[0], sizeof self->keys[0], &self->nkeys,
+                      json_string_value (json_object_get (rec, "key")));
 }
 
 static const char *
@@ -139,7 +151,10 @@ s_spend (watcher_t *self, const json_t *rec)
     char base[512] = "", labels[600], status[16];
     metrics_label (base, sizeof base, "user", s_str (rec, "user"));
     metrics_label (base, sizeof base, "key", s_key_label (self, rec));
-    metrics_label (base, sizeof base, "model", s_str (rec, "model"));
+    /* a model a provider refused may be any text the client sent */
+    const char *model_name = s_bounded (self->models[0], sizeof self->models[0], &self->nmodels,
+                                        json_string_value (json_object_get (rec, "model")));
+    metrics_label (base, sizeof base, "model", model_name);
     snprintf (labels, sizeof labels, "%s", base);
     snprintf (status, sizeof status, "%lld",
               (long long) json_integer_value (json_object_get (rec, "status")));
@@ -155,6 +170,13 @@ s_spend (watcher_t *self, const json_t *rec)
     }
     metrics_add (self->metrics, "caisson_gateway_cost_usd_total", base,
                  num ((json_t *) rec, "nusd") / 1e9);
+    char model[300] = "";
+    metrics_label (model, sizeof model, "model", model_name);
+    if (num ((json_t *) rec, "ttfbUs") > 0)
+        metrics_observe (self->metrics, "caisson_gateway_ttfb_seconds", model,
+                         num ((json_t *) rec, "ttfbUs") / 1e6);
+    metrics_observe (self->metrics, "caisson_gateway_overhead_seconds", "",
+                     num ((json_t *) rec, "overheadUs") / 1e6);
 }
 
 static void *
