@@ -24,12 +24,15 @@ function budgetRow(s) {
   const cost = s.limitNusd > 0, limit = cost ? s.limitNusd : s.limitTokens;
   const spent = cost ? s.spentNusd : s.spentTokens, held = cost ? s.reservedNusd : s.reservedTokens;
   const fmt = (v) => cost ? usd(v) : `${v} tokens`;
-  const bar = el("progress", { max: String(limit || 1), value: String(Math.min(spent + held, limit || 0)) });
-  const reset = s.reset ? new Date(s.reset).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "never";
+  const bar = el("progress", { max: String(limit || 1),
+                               value: String(Math.min(spent + held, limit || 0)) });
+  const reset = s.reset
+    ? new Date(s.reset).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "never";
   return el("li", { class: "budget", "data-scope": s.scope },
             el("span", { class: "scope" }, `${s.scope} (${s.window})`), bar,
             el("span", { class: "event-note" },
-               limit ? `${fmt(spent)} spent, ${fmt(held)} reserved, of ${fmt(limit)}; resets ${reset}`
+               limit ? `${fmt(spent)} spent, ${fmt(held)} reserved, of ${fmt(limit)}; ` +
+                       `resets ${reset}`
                      : `${fmt(spent)} spent, no limit; ${s.calls} calls`));
 }
 
@@ -39,11 +42,12 @@ async function loadBudgets() {
 }
 
 function spendTable(title, rows) {
-  const body = rows.map(([name, f]) => el("tr", {}, el("td", {}, name), el("td", {}, String(f.calls)),
-    el("td", {}, String(f.in)), el("td", {}, String(f.out)), el("td", {}, usd(f.nusd))));
+  const td = (v) => el("td", {}, String(v));
+  const body = rows.map(([name, f]) => el("tr", {}, td(name), td(f.calls), td(f.in), td(f.out),
+                                          td(usd(f.nusd))));
   return el("table", { class: "spend" },
-            el("thead", {}, el("tr", {}, el("th", {}, title), el("th", {}, "Calls"), el("th", {}, "In"),
-                                el("th", {}, "Out"), el("th", {}, "Cost"))),
+            el("thead", {}, el("tr", {}, ...[title, "Calls", "In", "Out", "Cost"]
+              .map((h) => el("th", {}, h)))),
             el("tbody", {}, ...body));
 }
 
@@ -63,7 +67,8 @@ async function loadSpend() {
     if (!p.next) break;
     from = p.next;
   }
-  $("#spend-tables").replaceChildren(spendTable("Model", [...by.model]), spendTable("Key", [...by.key]));
+  $("#spend-tables").replaceChildren(spendTable("Model", [...by.model]),
+                                     spendTable("Key", [...by.key]));
 }
 
 async function revokeKey(id) {
@@ -77,7 +82,8 @@ async function loadKeys() {
     el("td", {}, k.id), el("td", {}, k.name || ""), el("td", {}, k.kind),
     el("td", {}, (k.models || []).join(", ") || "any"),
     el("td", {}, usd(k.usage && k.usage.spentNusd)),
-    el("td", {}, k.kind === "user" ? el("button", { class: "decline", onclick: () => revokeKey(k.id) }, "Revoke") : ""))));
+    el("td", {}, k.kind !== "user" ? ""
+      : el("button", { class: "decline", onclick: () => revokeKey(k.id) }, "Revoke")))));
 }
 
 async function createKey(ev) {
