@@ -185,8 +185,10 @@ spend_append (const proto_msg_t *req, void *arg)
     }
     else {
         rep = proto_msg_new (PROTO_spend_ack, req);
-        rep->body.spend_ack.seq = a.seq;
-        rep->body.spend_ack.duplicate = a.duplicate;
+        if (rep) {
+            rep->body.spend_ack.seq = a.seq;
+            rep->body.spend_ack.duplicate = a.duplicate;
+        }
         if (!a.duplicate) {
             proto_msg_t *ev = proto_msg_new (PROTO_spend, req);
             proto_set_str (&ev->env.user, user);
@@ -259,8 +261,9 @@ spend_read (const proto_msg_t *req, void *arg)
                                mdb_strerror (store_error (el->store)));
     else {
         rep = proto_msg_new (PROTO_spend_page, req);
-        rep->body.spend_page.next = r.next;
-        if (mpjson_set (&rep->body.spend_page.records, r.records, 8))
+        if (rep)
+            rep->body.spend_page.next = r.next;
+        if (rep && mpjson_set (&rep->body.spend_page.records, r.records, 8))
             proto_msg_destroy (&rep);
     }
     json_decref (r.records);
