@@ -493,6 +493,29 @@ stats_row (const char *label, json_t *f)
             json_real_value (json_object_get (f, "toolCallsMean")), top ? top : "-");
 }
 
+/* The Spend table: model gateway calls per user, key and model. */
+static void
+spend_rows (json_t *spend)
+{
+    static const char *const bys[] = { "byUser", "user", "byKey", "key", "byModel", "model" };
+    if (!spend || !json_object_size (json_object_get (spend, "byUser")))
+        return;
+    printf ("\nSpend (model gateway)\n%-40s %7s %10s %10s %10s %12s %6s\n", "SCOPE", "CALLS",
+            "IN", "OUT", "CACHED", "USD", "ERRORS");
+    for (size_t i = 0; i < 6; i += 2) {
+        const char *k;
+        json_t *v;
+        json_object_foreach (json_object_get (spend, bys[i]), k, v)
+            printf ("%-5s %-34.34s %7lld %10lld %10lld %10lld %12.6f %6lld\n", bys[i + 1], k,
+                    (long long) json_integer_value (json_object_get (v, "calls")),
+                    (long long) json_integer_value (json_object_get (v, "in")),
+                    (long long) json_integer_value (json_object_get (v, "out")),
+                    (long long) json_integer_value (json_object_get (v, "cached")),
+                    (double) json_integer_value (json_object_get (v, "nusd")) / 1e9,
+                    (long long) json_integer_value (json_object_get (v, "errors")));
+    }
+}
+
 static int
 cmd_stats (opts_t *o)
 {
@@ -518,6 +541,7 @@ cmd_stats (opts_t *o)
             snprintf (label, sizeof label, "prompt %s", k);
             stats_row (label, v);
         }
+        spend_rows (json_object_get (s, "spend"));
     }
     json_decref (s);
     proto_msg_destroy (&rep);

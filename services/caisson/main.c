@@ -14,6 +14,7 @@
 #include "cmd_memory.h"
 #include "clog.h"
 #include "cmd_token.h"
+#include "cmd_key.h"
 #include "cmd_tool.h"
 #include "cmd_run.h"
 #include "keys.h"
@@ -55,6 +56,8 @@ static const char *usage =
     "                               print a new API bearer token for NAME\n"
     "  token list [--json]          tokens: id, user, role, created, expires, last use\n"
     "  token revoke ID              remove a token; a running ui-bridge refuses it at once\n"
+    "  key create|list|revoke|usage|budget  model gateway keys (vk_...), budgets and usage\n"
+    "                               (`caisson key` alone for its options)\n"
     "  tool list|call ...           the agent's tools: list them, or call one\n"
     "  prs, pr ID                   the local forge's pull requests\n"
     "  run [--model M] [--thread T] [--json] \"TASK\"\n"
@@ -414,6 +417,8 @@ main (int argc, char **argv)
     }
     if (argc > 1 && !strcmp (argv[1], "token"))
         return cmd_token (argc, argv);
+    if (argc > 1 && !strcmp (argv[1], "key"))   /* its --user names whose key */
+        return cmd_key (argc, argv);
     if (cli_identity (&argc, argv))
         return 2;
     if (argc > 1 && cmd_events_is (argv[1])) {

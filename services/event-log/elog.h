@@ -33,6 +33,9 @@ enum {
     DB_THREAD_ACT,  /* user NUL be64 lastActivity thread id -> "" (newest last) */
     DB_THREAD_RUNS, /* thread id NUL run key -> "" (its runs, in start order) */
     DB_MEMORY,      /* "u" user | "t" user NUL thread -> working memory (JSON text) */
+    DB_SPEND,       /* be64 spend seq -> spend record (msgpack) */
+    DB_SPEND_IDS,   /* call id -> be64 spend seq (dedup) */
+    DB_SPEND_AGG,   /* user NUL be32 day key id NUL model -> 6 x be64 daily totals */
     DB_COUNT
 };
 
@@ -137,6 +140,17 @@ proto_msg_t *threads_list (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_get (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_rename (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_delete (const proto_msg_t *req, void *arg);
+
+/* Spend (spend.c): the gateway's per-call records. Handlers of
+ * spend.append (services only) and spend.read (users their own). */
+proto_msg_t *spend_append (const proto_msg_t *req, void *arg);
+proto_msg_t *spend_read (const proto_msg_t *req, void *arg);
+/* The daily totals from since_us's day on, of user's calls (NULL: all):
+ * {byUser, byKey, byModel}, each name -> {calls, in, out, cached, nusd,
+ * errors}. A new reference. */
+json_t *spend_stats (elog_t *el, const char *user, uint64_t since_us);
+/* Deletes spend records older than days (0: none); how many went, or -1. */
+int spend_retain (elog_t *el, uint64_t days);
 
 /* Deletes runs started before cutoff_us, their events, and the artifacts
  * only they referenced. Returns how many runs went, or -1. */

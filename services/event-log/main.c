@@ -17,7 +17,7 @@
 
 static const char *const dbnames[DB_COUNT] = {
     "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs", "recall",
-    "threads", "thread_act", "thread_runs", "memory"
+    "threads", "thread_act", "thread_runs", "memory", "spend", "spend_ids", "spend_agg"
 };
 
 static int
@@ -48,6 +48,18 @@ retain (zloop_t *loop, int timer_id, void *arg)
     if (gone)
         clog_info (NULL, "retention: %d runs older than %llu days deleted", gone,
                    (unsigned long long) el->retention_days);
+    return 0;
+}
+
+static int
+retain_spend (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    uint64_t days = cfg_u64 ("CAISSON_SPEND_RETENTION_DAYS");
+    int gone = spend_retain (arg, days);
+    if (gone > 0)
+        clog_info (NULL, "retention: %d spend records older than %llu days deleted", gone,
+                   (unsigned long long) days);
     return 0;
 }
 
@@ -94,6 +106,9 @@ setup (svc_t *svc)
         if (zloop_timer (svc_loop (svc), RETENTION_EVERY_MS, 0, retain, el) < 0)
             return -1;
     }
+    retain_spend (NULL, 0, el);
+    if (zloop_timer (svc_loop (svc), RETENTION_EVERY_MS, 0, retain_spend, el) < 0)
+        return -1;
     clog_info (NULL, "store open at %s (map %llu MiB, sync %s)", dir,
                (unsigned long long) (store_map_size (el->store) >> 20), policy);
     return 0;
@@ -139,6 +154,8 @@ static const bus_route_t routes[] = {
     { PROTO_thread_delete, threads_delete },
     { PROTO_memory_get, memory_get },
     { PROTO_memory_put, memory_put },
+    { PROTO_spend_append, spend_append },
+    { PROTO_spend_read, spend_read },
     BUS_ROUTES_END
 };
 

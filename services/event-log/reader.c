@@ -475,6 +475,7 @@ reader_stats_get (const proto_msg_t *req, void *arg)
             json_object_set_new (json_object_get (out, "byPromptVersion"), key + 7, f);
     }
     free (s.groups);
+    json_object_set_new (out, "spend", spend_stats (el, s.user, s.since));
     uint64_t batches, events;
     journal_counts (el->journal, &batches, &events);
     json_object_set_new (out, "journal", json_pack ("{s:I, s:I}", "batches", (json_int_t) batches,

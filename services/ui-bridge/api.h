@@ -65,6 +65,17 @@ http_res_t *api_threads_delete (app_t *app, http_req_t *req);
 http_res_t *api_memory_get (app_t *app, http_req_t *req);
 http_res_t *api_memory_put (app_t *app, http_req_t *req);
 
+/* api_keys.c: the model gateway's keys, budgets and spend: /api/keys
+ * (GET, POST; DELETE and GET usage of /api/keys/{id}), GET /api/usage,
+ * PUT /api/users/{user}/budget (operators), GET /api/spend. */
+http_res_t *api_keys_list (app_t *app, http_req_t *req);
+http_res_t *api_keys_create (app_t *app, http_req_t *req);
+http_res_t *api_keys_revoke (app_t *app, http_req_t *req);
+http_res_t *api_keys_usage (app_t *app, http_req_t *req);
+http_res_t *api_usage (app_t *app, http_req_t *req);
+http_res_t *api_user_budget (app_t *app, http_req_t *req);
+http_res_t *api_spend (app_t *app, http_req_t *req);
+
 /* api_agui.c: POST /agui, AG-UI 1.0 over SSE. */
 http_res_t *api_agui (app_t *app, http_req_t *req);
 

@@ -36,6 +36,17 @@ declare_metrics (metrics_t *m)
                      "Tool call latency, by tool.");
     metrics_declare (m, "caisson_model_tokens_total", METRICS_COUNTER,
                      "Model tokens used, by kind (input, output).");
+    metrics_declare (m, "caisson_gateway_calls_total", METRICS_COUNTER,
+                     "Model gateway calls by user, key (a user key's id; sandbox, run; past "
+                     "100 keys other), model and HTTP status.");
+    metrics_declare (m, "caisson_gateway_tokens_total", METRICS_COUNTER,
+                     "Model gateway tokens by user, key, model and kind (input, output, cached).");
+    metrics_declare (m, "caisson_gateway_cost_usd_total", METRICS_COUNTER,
+                     "Model gateway cost in USD by user, key and model.");
+    metrics_declare (m, "caisson_gateway_ttfb_seconds", METRICS_HISTOGRAM,
+                     "Model gateway time to the first byte to the client, by model.");
+    metrics_declare (m, "caisson_gateway_overhead_seconds", METRICS_HISTOGRAM,
+                     "Time the model gateway itself added before forwarding a call.");
     metrics_declare (m, "caisson_sandboxes", METRICS_GAUGE,
                      "Sandboxes by status, read from sandbox-manager at scrape time.");
 }

@@ -1,7 +1,8 @@
 /* watcher: a thread that follows every run's events on the bus and turns
  * them into metrics (runs by outcome, steps, tool calls by tool and
- * outcome, tool latency, model tokens). It owns its own subscriber socket,
- * used by that thread alone. Counts start when the instance starts; every
+ * outcome, tool latency, model tokens) and the model gateway's `spend`
+ * records into gateway calls, tokens and cost per user, key and model. It
+ * owns its own subscriber socket, used by that thread alone. Counts start when the instance starts; every
  * instance sees every event, so any one of them can be scraped. */
 #ifndef CAISSON_WATCHER_H
 #define CAISSON_WATCHER_H
