@@ -8,7 +8,11 @@
  * that never resolve; the proxy here runs in a mount namespace of its own
  * whose /etc/resolv.conf names 127.0.0.9:53, where the test holds a UDP
  * socket that never answers (so nothing leaves the machine). Another
- * sandbox's name from the hosts file must still resolve in time. */
+ * sandbox's name from the hosts file must still resolve in time.
+ *
+ * Descriptors: the proxy runs with a soft RLIMIT_NOFILE far below its
+ * hard one, as services usually do; one sandbox's tunnels must not fill
+ * the proxy for the others while the hard limit has room. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* unshare */
 #endif
@@ -26,6 +30,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,7 +39,7 @@
 
 static const char *s_dir;
 static pid_t s_bus, s_proxy;
-static int s_port, s_dns = -1;
+static int s_port, s_hold, s_dns = -1;
 static bus_client_t *s_c;
 
 #define ATTACKER "t1-aaaa1"
@@ -75,6 +80,34 @@ origin_start (void)
     getsockname (fd, (struct sockaddr *) &sin, &sl);
     pthread_t th;
     pthread_create (&th, NULL, origin, (void *) (intptr_t) fd);
+    pthread_detach (th);
+    return ntohs (sin.sin_port);
+}
+
+/* A server on 127.0.0.2 that accepts and holds every connection. */
+static void *
+holder (void *arg)
+{
+    int lfd = (int) (intptr_t) arg;
+    for (;;)
+        if (accept (lfd, NULL, NULL) < 0)
+            usleep (1000);
+    return NULL;
+}
+
+static int
+hold_start (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    inet_pton (AF_INET, "127.0.0.2", &sin.sin_addr);
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    assert_int_equal (bind (fd, (struct sockaddr *) &sin, sizeof sin), 0);
+    assert_int_equal (listen (fd, 256), 0);
+    socklen_t sl = sizeof sin;
+    getsockname (fd, (struct sockaddr *) &sin, &sl);
+    pthread_t th;
+    pthread_create (&th, NULL, holder, (void *) (intptr_t) fd);
     pthread_detach (th);
     return ntohs (sin.sin_port);
 }
@@ -191,6 +224,44 @@ test_resolver_starvation (void **state)
         fail_msg ("another sandbox's name from the hosts file was starved: %.300s", out);
 }
 
+/* Descriptors: one sandbox holds its connection limit (64) of tunnels to
+ * an allowed server; another sandbox must still get through, while the
+ * proxy may open far more descriptors than that takes (its hard limit). */
+static void
+test_fd_exhaustion (void **state)
+{
+    (void) state;
+    char allow[128];
+    snprintf (allow, sizeof allow, "[\"127.0.0.2:%d\"]", s_hold);
+    policy_set (ATTACKER, allow, 64);
+    snprintf (allow, sizeof allow, "[\"pypi.test:%d\", \"127.0.0.2:%d\"]", s_port, s_port);
+    policy_set (VICTIM, allow, 16);
+    int fds[64], held = 0;
+    for (int i = 0; i < 64; i++) {
+        fds[i] = uconnect (ATTACKER);
+        assert_true (fds[i] >= 0);
+        char buf[256];
+        int m = snprintf (buf, sizeof buf, "CONNECT 127.0.0.2:%d HTTP/1.1\r\n\r\n", s_hold);
+        if (send (fds[i], buf, (size_t) m, MSG_NOSIGNAL) < 0) {
+            /* refused at once (503): the answer tells */
+        }
+        ssize_t n = recv (fds[i], buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = 0;
+        held += strstr (buf, " 200 ") != NULL;
+    }
+    printf ("# the attacker holds %d tunnels\n", held);
+    int fd = uconnect (VICTIM);
+    assert_true (fd >= 0);
+    say (fd, "GET http://pypi.test:%d/ HTTP/1.1\r\nHost: pypi.test:%d\r\n\r\n", s_port, s_port);
+    char *out = read_all (fd);
+    close (fd);
+    for (int i = 0; i < 64; i++)
+        close (fds[i]);
+    if (!strstr (out, "HTTP/1.1 200"))
+        fail_msg ("one sandbox's tunnels shut another out: %.300s", out);
+    usleep (300 * 1000);
+}
+
 /* A UDP socket on 127.0.0.9:53 that never answers: the proxy's DNS. */
 static void
 dns_sink (void)
@@ -217,6 +288,12 @@ spawn_proxy (void)
         if (unshare (CLONE_NEWNS) || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)
             || mount (resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL))
             _exit (126);
+        /* a service's usual soft limit is far below its hard one (systemd:
+         * 1024 of 524288); here 256 of the test's hard limit */
+        struct rlimit rl;
+        getrlimit (RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = 256;
+        setrlimit (RLIMIT_NOFILE, &rl);
         int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0) {
             dup2 (fd, STDERR_FILENO);
@@ -242,6 +319,7 @@ setup (void **state)
     setenv ("CAISSON_EGRESS_RESOLVE_TIMEOUT_MS", "1000", 1);
     setenv ("CAISSON_HEARTBEAT_MS", "100", 1);
     s_port = origin_start ();
+    s_hold = hold_start ();
     dns_sink ();
     s_bus = support_spawn ("caisson-bus", NULL);
     s_c = bus_client_new (getenv ("CAISSON_BUS"));
@@ -270,6 +348,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_resolver_starvation),
+        cmocka_unit_test (test_fd_exhaustion),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
