@@ -262,6 +262,52 @@ test_fd_exhaustion (void **state)
     usleep (300 * 1000);
 }
 
+/* Revocation: a connection still connecting upstream when its rule is
+ * removed must not become a tunnel once the connect completes. The
+ * upstream is a listener whose accept queue is full (its SYNs wait). */
+static void
+test_revoke_while_connecting (void **state)
+{
+    (void) state;
+    int lfd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    inet_pton (AF_INET, "127.0.0.2", &sin.sin_addr);
+    setsockopt (lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    assert_int_equal (bind (lfd, (struct sockaddr *) &sin, sizeof sin), 0);
+    assert_int_equal (listen (lfd, 0), 0);
+    socklen_t sl = sizeof sin;
+    getsockname (lfd, (struct sockaddr *) &sin, &sl);
+    int port = ntohs (sin.sin_port), fill[3];
+    for (int i = 0; i < 3; i++) {
+        fill[i] = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (connect (fill[i], (struct sockaddr *) &sin, sizeof sin)) {
+            /* in progress: it fills the queue or waits */
+        }
+    }
+    usleep (200 * 1000);
+    char allow[128];
+    snprintf (allow, sizeof allow, "[\"127.0.0.2:%d\"]", port);
+    policy_set (ATTACKER, allow, 16);
+    int fd = uconnect (ATTACKER);
+    assert_true (fd >= 0);
+    say (fd, "CONNECT 127.0.0.2:%d HTTP/1.1\r\n\r\n", port);
+    usleep (300 * 1000);
+    snprintf (allow, sizeof allow, "[\"127.0.0.2:%d\"]", s_port);
+    policy_set (ATTACKER, allow, 16);   /* the rule is gone */
+    usleep (300 * 1000);
+    for (int i = 0; i < 3; i++) {
+        int a = accept (lfd, NULL, NULL);   /* room for the proxy's next SYN */
+        if (a >= 0)
+            close (a);
+        close (fill[i]);
+    }
+    char *out = read_all (fd);   /* the proxy's SYN is sent again within ~3 s */
+    close (fd);
+    close (lfd);
+    if (strstr (out, " 200 "))
+        fail_msg ("a tunnel opened after its rule was removed: %.200s", out);
+}
+
 /* A UDP socket on 127.0.0.9:53 that never answers: the proxy's DNS. */
 static void
 dns_sink (void)
@@ -349,6 +395,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_resolver_starvation),
         cmocka_unit_test (test_fd_exhaustion),
+        cmocka_unit_test (test_revoke_while_connecting),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

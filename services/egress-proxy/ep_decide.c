@@ -429,7 +429,9 @@ ep_conn_first (ep_loop_priv_t *L, ep_conn_t *c, bool final)
 void
 ep_conn_recheck (ep_loop_priv_t *L, ep_conn_t *c)
 {
-    if (c->state != ST_FIRST && c->state != ST_RELAY)
+    /* ST_CONNECT too: its address was checked under the old rules, and a
+     * connect completing later would open a tunnel they no longer allow */
+    if (c->state != ST_CONNECT && c->state != ST_FIRST && c->state != ST_RELAY)
         return;
     egress_policy_t pol = policy_of (L, c->lb->box);
     egress_verdict_t v = egress_check_name (&pol, c->host, c->port);
