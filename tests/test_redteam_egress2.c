@@ -44,6 +44,7 @@ static bus_client_t *s_c;
 
 #define ATTACKER "t1-aaaa1"
 #define VICTIM   "t1-bbbb2"
+#define ATTACKER2 "t1-cccc3"
 
 /* The origin on 127.0.0.2: any request is answered 200 and closed. */
 static void *
@@ -121,7 +122,7 @@ sock_path (const char *id)
 }
 
 static void
-policy_set (const char *id, const char *allow, uint64_t max_conns)
+policy_set_owned (const char *id, const char *allow, uint64_t max_conns, const char *owner)
 {
     support_sh ("mkdir -p %s/sandboxes/%s/net", s_dir, id);
     proto_msg_t *m = proto_msg_new (PROTO_egress_policy_set, NULL);
@@ -129,6 +130,8 @@ policy_set (const char *id, const char *allow, uint64_t max_conns)
     proto_set_str (&b->sandbox_id, id);
     b->uid = getuid ();
     b->max_conns = max_conns;
+    if (owner)
+        proto_set_str (&b->owner, owner);
     json_t *a = json_loads (allow, 0, NULL), *d = json_array ();
     assert_non_null (a);
     mpjson_set (&b->allow, a, 2);
@@ -141,6 +144,12 @@ policy_set (const char *id, const char *allow, uint64_t max_conns)
     if (rep->type != PROTO_egress_ack)
         fail_msg ("policy.set: %s", rep->type == PROTO_error ? rep->body.error.message : "?");
     proto_msg_destroy (&rep);
+}
+
+static void
+policy_set (const char *id, const char *allow, uint64_t max_conns)
+{
+    policy_set_owned (id, allow, max_conns, NULL);
 }
 
 static int
@@ -190,27 +199,23 @@ read_all (int fd)
  * resolve, wave after wave (each wave's connections time out in the
  * proxy), then the victim asks for a name of the hosts file. */
 static void
-test_resolver_starvation (void **state)
+starve (const char *const attackers[], size_t n)
 {
-    (void) state;
-    policy_set (ATTACKER, "[\"*\"]", 16);
     char allow[128];
     snprintf (allow, sizeof allow, "[\"pypi.test:%d\", \"127.0.0.2:%d\"]", s_port, s_port);
-    policy_set (VICTIM, allow, 16);
-    int fds[16];
-    for (int wave = 0; wave < 3; wave++) {
+    policy_set_owned (VICTIM, allow, 16, "alice");
+    int fds[32];
+    for (int wave = 0; wave < 4; wave++) {
         for (int i = 0; i < 16; i++) {
-            fds[i] = uconnect (ATTACKER);
+            fds[i] = uconnect (attackers[(size_t) i % n]);
             assert_true (fds[i] >= 0);
             say (fds[i], "CONNECT w%d-%d.nowhere.test:443 HTTP/1.1\r\n\r\n", wave, i);
         }
+        if (wave == 3)
+            break;
         usleep (1300 * 1000);   /* past the proxy's resolve timeout (1 s) */
         for (int i = 0; i < 16; i++)
             close (fds[i]);
-    }
-    for (int i = 0; i < 16; i++) {
-        fds[i] = uconnect (ATTACKER);
-        say (fds[i], "CONNECT last-%d.nowhere.test:443 HTTP/1.1\r\n\r\n", i);
     }
     usleep (100 * 1000);
     int fd = uconnect (VICTIM);
@@ -222,6 +227,26 @@ test_resolver_starvation (void **state)
         close (fds[i]);
     if (!strstr (out, "HTTP/1.1 200"))
         fail_msg ("another sandbox's name from the hosts file was starved: %.300s", out);
+}
+
+static void
+test_resolver_starvation (void **state)
+{
+    (void) state;
+    policy_set (ATTACKER, "[\"*\"]", 16);
+    const char *const one[] = { ATTACKER };
+    starve (one, 1);
+}
+
+/* The same from two sandboxes of one user (a user may have many). */
+static void
+test_resolver_starvation_one_user (void **state)
+{
+    (void) state;
+    policy_set_owned (ATTACKER, "[\"*\"]", 16, "mallory");
+    policy_set_owned (ATTACKER2, "[\"*\"]", 16, "mallory");
+    const char *const two[] = { ATTACKER, ATTACKER2 };
+    starve (two, 2);
 }
 
 /* Descriptors: one sandbox holds its connection limit (64) of tunnels to
@@ -252,7 +277,8 @@ test_fd_exhaustion (void **state)
     printf ("# the attacker holds %d tunnels\n", held);
     int fd = uconnect (VICTIM);
     assert_true (fd >= 0);
-    say (fd, "GET http://pypi.test:%d/ HTTP/1.1\r\nHost: pypi.test:%d\r\n\r\n", s_port, s_port);
+    /* by address: the resolver's threads may still be busy from before */
+    say (fd, "GET http://127.0.0.2:%d/ HTTP/1.1\r\nHost: 127.0.0.2:%d\r\n\r\n", s_port, s_port);
     char *out = read_all (fd);
     close (fd);
     for (int i = 0; i < 64; i++)
@@ -394,6 +420,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_resolver_starvation),
+        cmocka_unit_test (test_resolver_starvation_one_user),
         cmocka_unit_test (test_fd_exhaustion),
         cmocka_unit_test (test_revoke_while_connecting),
     };

@@ -281,7 +281,9 @@ decide (ep_loop_priv_t *L, ep_conn_t *c)
     c->by_name = true;
     ep_rjob_t *job = xcalloc (1, sizeof *job);
     job->conn_id = c->id;
-    job->owner = c->lb;
+    const ep_box_t *box = c->lb->box;
+    snprintf (job->owner, sizeof job->owner, "%s%s", *box->owner ? "user " : "sandbox ",
+              *box->owner ? box->owner : box->id);
     snprintf (job->host, sizeof job->host, "%s", c->host);
     ep_resolve_submit (L->resolver, job);
     c->state = ST_RESOLVE;

@@ -25,7 +25,7 @@ struct _ep_resolve_t {
     char *hosts;
     unsigned nthreads;
     pthread_t th[MAX_THREADS];
-    const void *busy[MAX_THREADS];   /* the owner each thread resolves for, or NULL */
+    char busy[MAX_THREADS][160];     /* the owner each thread resolves for, or "" */
 };
 
 static bool
@@ -108,7 +108,7 @@ next_job (ep_resolve_t *self)
     for (ep_rjob_t *prev = NULL, *job = self->todo; job; prev = job, job = job->next) {
         unsigned held = 0;
         for (unsigned i = 0; i < self->nthreads; i++)
-            held += job->owner && self->busy[i] == job->owner;
+            held += job->owner[0] && !strcmp (self->busy[i], job->owner);
         if (held < cap) {
             unlink_job (self, prev, job);
             return job;
@@ -139,12 +139,12 @@ worker (void *arg)
             continue;
         }
         if (me < MAX_THREADS)
-            self->busy[me] = job->owner;
+            snprintf (self->busy[me], sizeof self->busy[me], "%s", job->owner);
         pthread_mutex_unlock (&self->mu);
         resolve (self, job);
         pthread_mutex_lock (&self->mu);
         if (me < MAX_THREADS)
-            self->busy[me] = NULL;
+            self->busy[me][0] = '\0';
         pthread_cond_broadcast (&self->cv);   /* an owner at its cap may run again */
         job->next = self->done;
         self->done = job;

@@ -7,8 +7,9 @@
  * the job back; an eventfd tells the data thread. getaddrinfo cannot be
  * cancelled, so the data thread keeps its own timeout and drops late
  * answers (it matches jobs to connections by id). The pool is shared by
- * every sandbox: the jobs of one owner (a box) run in at most half the
- * threads, so names that never resolve cannot starve another box, and a
+ * every sandbox: the jobs of one owner (a user, or a sandbox without one)
+ * run in at most half the threads, so names that never resolve cannot
+ * starve another user's sandboxes, and a
  * job still queued when its connection gave up is withdrawn. */
 #ifndef CAISSON_EP_RESOLVE_H
 #define CAISSON_EP_RESOLVE_H
@@ -21,7 +22,7 @@
 
 typedef struct ep_rjob_t {
     uint64_t conn_id;           /* the caller's: whose job this is */
-    const void *owner;          /* the caller's: whose share of the threads it takes */
+    char owner[160];            /* whose share of the threads it takes ("": nobody's) */
     char host[256];
     int err;                    /* 0, or an EAI_* code */
     size_t n;                   /* addresses found (port 0) */
