@@ -39,6 +39,8 @@ void
 ep_conn_close (ep_loop_priv_t *L, ep_conn_t *c, const char *verdict, const char *reason)
 {
     ep_lbox_t *lb = c->lb;
+    if (c->state == ST_RESOLVE)
+        ep_resolve_cancel (L->resolver, c->id);
     if (verdict)
         ep_conn_tell (L, c, verdict, reason, true);
     if (c->cfd >= 0) {
@@ -354,6 +356,7 @@ ep_conn_tick (ep_loop_priv_t *L, ep_conn_t *c)
         ep_conn_close (L, c, NULL, NULL); /* a slow or silent client */
         return;
     case ST_RESOLVE:
+        ep_resolve_cancel (L->resolver, c->id);
         snprintf (c->why, sizeof c->why, "cannot resolve %s (timed out)", c->host);
         ep_conn_refuse (L, c, 502, EP_SOCKS5_HOST_UNREACH, "error", c->why);
         break;

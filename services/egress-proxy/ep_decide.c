@@ -286,6 +286,9 @@ decide (ep_loop_priv_t *L, ep_conn_t *c)
     c->by_name = true;
     ep_rjob_t *job = xcalloc (1, sizeof *job);
     job->conn_id = c->id;
+    const ep_box_t *box = c->lb->box;
+    snprintf (job->owner, sizeof job->owner, "%s%s", *box->owner ? "user " : "sandbox ",
+              *box->owner ? box->owner : box->id);
     snprintf (job->host, sizeof job->host, "%s", c->host);
     ep_resolve_submit (L->resolver, job);
     c->state = ST_RESOLVE;
@@ -433,7 +436,9 @@ ep_conn_first (ep_loop_priv_t *L, ep_conn_t *c, bool final)
 void
 ep_conn_recheck (ep_loop_priv_t *L, ep_conn_t *c)
 {
-    if (c->state != ST_FIRST && c->state != ST_RELAY)
+    /* ST_CONNECT too: its address was checked under the old rules, and a
+     * connect completing later would open a tunnel they no longer allow */
+    if (c->state != ST_CONNECT && c->state != ST_FIRST && c->state != ST_RELAY)
         return;
     egress_policy_t pol = policy_of (L, c->lb->box);
     egress_verdict_t v = egress_check_name (&pol, c->host, c->port);

@@ -312,9 +312,21 @@ ep_loop_new (const ep_conf_t *conf)
     ep_loop_priv_t *L = &self->L;
     L->conf = *conf;
     pthread_mutex_init (&self->mu, NULL);
+    /* Every sandbox's connections share these descriptors: take all the
+     * hard limit allows (up to 2^20), not the usual soft 1024, which a few
+     * sandboxes of one user would fill for everyone. */
     struct rlimit rl;
-    L->fd_limit = getrlimit (RLIMIT_NOFILE, &rl) || rl.rlim_cur > 1u << 20 ? 1024
-                                                                           : (unsigned) rl.rlim_cur;
+    if (getrlimit (RLIMIT_NOFILE, &rl))
+        L->fd_limit = 1024;
+    else {
+        rlim_t want = rl.rlim_max < (1u << 20) ? rl.rlim_max : (1u << 20);
+        if (rl.rlim_cur < want) {
+            rl.rlim_cur = want;
+            if (setrlimit (RLIMIT_NOFILE, &rl))
+                getrlimit (RLIMIT_NOFILE, &rl);
+        }
+        L->fd_limit = (unsigned) (rl.rlim_cur < (1u << 20) ? rl.rlim_cur : (1u << 20));
+    }
     L->fds = open_fds () + BASE_FDS;
     L->now = now_ms ();
     L->epfd = epoll_create1 (EPOLL_CLOEXEC);

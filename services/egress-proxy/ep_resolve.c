@@ -25,6 +25,7 @@ struct _ep_resolve_t {
     char *hosts;
     unsigned nthreads;
     pthread_t th[MAX_THREADS];
+    char busy[MAX_THREADS][160];     /* the owner each thread resolves for, or "" */
 };
 
 static bool
@@ -86,23 +87,65 @@ resolve (ep_resolve_t *self, ep_rjob_t *job)
         job->err = EAI_NONAME;
 }
 
+/* Unlinks job (after prev, or the head) from the queue. */
+static void
+unlink_job (ep_resolve_t *self, ep_rjob_t *prev, ep_rjob_t *job)
+{
+    if (prev)
+        prev->next = job->next;
+    else
+        self->todo = job->next;
+    if (self->todo_tail == job)
+        self->todo_tail = prev;
+}
+
+/* The first queued job whose owner holds fewer than half the threads
+ * (at least one), unlinked; NULL when none may run now. Under mu. */
+static ep_rjob_t *
+next_job (ep_resolve_t *self)
+{
+    unsigned cap = self->nthreads / 2 ? self->nthreads / 2 : 1;
+    for (ep_rjob_t *prev = NULL, *job = self->todo; job; prev = job, job = job->next) {
+        unsigned held = 0;
+        for (unsigned i = 0; i < self->nthreads; i++)
+            held += job->owner[0] && !strcmp (self->busy[i], job->owner);
+        if (held < cap) {
+            unlink_job (self, prev, job);
+            return job;
+        }
+    }
+    return NULL;
+}
+
+static unsigned
+thread_index (ep_resolve_t *self)
+{
+    unsigned i = 0;
+    while (i < self->nthreads && !pthread_equal (self->th[i], pthread_self ()))
+        i++;
+    return i;
+}
+
 static void *
 worker (void *arg)
 {
     ep_resolve_t *self = arg;
     pthread_mutex_lock (&self->mu);
+    unsigned me = thread_index (self);
     while (!self->stop) {
-        ep_rjob_t *job = self->todo;
+        ep_rjob_t *job = next_job (self);
         if (!job) {
             pthread_cond_wait (&self->cv, &self->mu);
             continue;
         }
-        self->todo = job->next;
-        if (!self->todo)
-            self->todo_tail = NULL;
+        if (me < MAX_THREADS)
+            snprintf (self->busy[me], sizeof self->busy[me], "%s", job->owner);
         pthread_mutex_unlock (&self->mu);
         resolve (self, job);
         pthread_mutex_lock (&self->mu);
+        if (me < MAX_THREADS)
+            self->busy[me][0] = '\0';
+        pthread_cond_broadcast (&self->cv);   /* an owner at its cap may run again */
         job->next = self->done;
         self->done = job;
         uint64_t one = 1;
@@ -126,9 +169,12 @@ ep_resolve_new (unsigned threads, const char *hosts_file)
         threads = 1;
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
+    /* the workers wait for mu: each then finds itself in th[] */
+    pthread_mutex_lock (&self->mu);
     for (unsigned i = 0; i < threads && self->efd >= 0; i++)
         if (pthread_create (&self->th[self->nthreads], NULL, worker, self) == 0)
             self->nthreads++;
+    pthread_mutex_unlock (&self->mu);
     if (!self->nthreads) {
         ep_resolve_destroy (&self);
         return NULL;
@@ -187,6 +233,19 @@ ep_resolve_submit (ep_resolve_t *self, ep_rjob_t *job)
         self->todo = job;
     self->todo_tail = job;
     pthread_cond_signal (&self->cv);
+    pthread_mutex_unlock (&self->mu);
+}
+
+void
+ep_resolve_cancel (ep_resolve_t *self, uint64_t conn_id)
+{
+    pthread_mutex_lock (&self->mu);
+    for (ep_rjob_t *prev = NULL, *job = self->todo; job; prev = job, job = job->next)
+        if (job->conn_id == conn_id) {
+            unlink_job (self, prev, job);
+            free (job);
+            break;
+        }
     pthread_mutex_unlock (&self->mu);
 }
 

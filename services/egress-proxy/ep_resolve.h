@@ -6,7 +6,11 @@
  * format; the tests' resolver) first, else asks getaddrinfo, and queues
  * the job back; an eventfd tells the data thread. getaddrinfo cannot be
  * cancelled, so the data thread keeps its own timeout and drops late
- * answers (it matches jobs to connections by id). */
+ * answers (it matches jobs to connections by id). The pool is shared by
+ * every sandbox: the jobs of one owner (a user, or a sandbox without one)
+ * run in at most half the threads, so names that never resolve cannot
+ * starve another user's sandboxes, and a
+ * job still queued when its connection gave up is withdrawn. */
 #ifndef CAISSON_EP_RESOLVE_H
 #define CAISSON_EP_RESOLVE_H
 
@@ -18,6 +22,7 @@
 
 typedef struct ep_rjob_t {
     uint64_t conn_id;           /* the caller's: whose job this is */
+    char owner[160];            /* whose share of the threads it takes ("": nobody's) */
     char host[256];
     int err;                    /* 0, or an EAI_* code */
     size_t n;                   /* addresses found (port 0) */
@@ -35,6 +40,8 @@ void ep_resolve_destroy (ep_resolve_t **self_p);
 int ep_resolve_fd (ep_resolve_t *self);
 /* Queues job (the pool takes it, malloc'd). */
 void ep_resolve_submit (ep_resolve_t *self, ep_rjob_t *job);
+/* Withdraws conn_id's job if no thread has taken it yet. */
+void ep_resolve_cancel (ep_resolve_t *self, uint64_t conn_id);
 /* An answered job (the caller's), or NULL when none waits. */
 ep_rjob_t *ep_resolve_take (ep_resolve_t *self);
 
