@@ -1,0 +1,80 @@
+/* gateway_fixture: the model gateway's stack for its tests (issue 16): the
+ * broker, caisson-gateway-keys, caisson-gateway on a free port, the
+ * scripted model (caisson-llm-replay serving tests/cassettes) behind it,
+ * and event-log when asked; virtual keys made over the bus as an operator
+ * would; and the official SDKs run through tests/gateway/sdk.cjs.
+ *
+ * Prices are GWF_PRICES (every replay and replay-anthropic model): input
+ * free, output $1 per million tokens, i.e. 1000 nano-USD a token, so a call
+ * of the gateway cassette (50 output tokens) costs exactly 50000 nano-USD. */
+#ifndef CAISSON_GATEWAY_FIXTURE_H
+#define CAISSON_GATEWAY_FIXTURE_H
+
+#include "support.h"
+
+#define GWF_PRICES "replay/*=0,1,0,4096;replay-anthropic/*=0,1,0,4096"
+#define GWF_NUSD_PER_TOKEN 1000
+#define GWF_FIXED_TASK "gateway: answer with fifty tokens"
+#define GWF_FIXED_OUT 50
+
+/* What a key is made with; zero fields are left to the deployment. */
+typedef struct {
+    const char *models;         /* JSON array text of models; NULL: all */
+    uint64_t rpm, tpm;
+    uint64_t budget_tokens, budget_nusd;
+    const char *window;         /* NULL: month */
+    uint64_t expires_at;        /* ms since the epoch; 0: never */
+} gwf_key_opts_t;
+
+/* A key as made: its secret and id. */
+typedef struct {
+    char secret[256];
+    char id[16];
+} gwf_key_t;
+
+/* Starts the stack in a fresh directory called name, the gateway and
+ * gateway-keys with the extra NULL-ended "KEY=VALUE" env (may be NULL),
+ * event-log too when eventlog. Fails the test, naming what did not come
+ * up (a missing binary: caisson-gateway is slice C's, caisson-gateway-keys
+ * slice B's). */
+void gwf_up (const char *name, const char *const extra_env[], bool eventlog);
+
+/* Stops everything gwf_up started, each expected to exit cleanly. */
+void gwf_down (void);
+
+/* The gateway's root URL (http://127.0.0.1:PORT) and the scripted
+ * model's (its /v1 is the provider's base URL). */
+const char *gwf_base (void);
+const char *gwf_replay_base (void);
+
+/* A bus request as operator (op) user: the reply (the caller's), or a
+ * failed test when none comes. */
+proto_msg_t *gwf_request (const char *user, bool op, const char *service, proto_msg_t *req);
+
+/* Makes a key for user over the bus (gkey.create, as an operator);
+ * asserted to succeed. */
+gwf_key_t gwf_key (const char *user, const gwf_key_opts_t *opts);
+
+/* Revokes key id (gkey.revoke as an operator); asserted to revoke one. */
+void gwf_revoke (const char *id);
+
+/* The scope of key id named `key.<id>` in gkey.usage.get (new), e.g.
+ * {spentNusd, reservedNusd, limitNusd, calls, refused, ...}. */
+json_t *gwf_key_usage (const char *user, const char *id);
+
+/* Waits up to 5 s for key id's reservations to be settled (reservedNusd
+ * 0); its scope as gwf_key_usage gives it (new). */
+json_t *gwf_key_settled (const char *user, const char *id);
+
+/* llm-replay's GET /stats `requests`: the model calls it answered. */
+long gwf_replay_requests (void);
+
+/* The cassette's text (tests/cassettes/gateway_fixed.json), static. */
+const char *gwf_fixed_text (void);
+
+/* Runs `node tests/gateway/sdk.cjs` with args (NULL-ended; --base and the
+ * key are the caller's) and returns its JSON line (new); fails the test
+ * when it prints none. *rc (may be NULL) gets its exit status. */
+json_t *gwf_sdk (const char *const args[], int *rc);
+
+#endif

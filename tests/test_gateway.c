@@ -1,0 +1,251 @@
+/* test_gateway: the model gateway (issue 16) end to end, from the host,
+ * with the official `openai` and `@anthropic-ai/sdk` clients, unmodified
+ * (tests/gateway/sdk.cjs), in front of the scripted model
+ * (gateway_fixture.h: real broker, gateway-keys, gateway, llm-replay):
+ * - S1 both SDKs, streamed and whole, embeddings and models; each call's
+ *   usage charged to the key at the configured price;
+ * - S3 a revoked key (401 key_revoked), an expired one (401 key_expired),
+ *   a model off the allow-list (403 model_not_allowed);
+ * - S4 a rate limit: 429 rate_limit_requests with Retry-After;
+ * - S5 100 concurrent calls against a budget that allows 10: exactly 10
+ *   succeed (each reserves what it costs), the others are refused 402
+ *   naming the budget, the model sees 10 requests, and the stored spend is
+ *   the sum of the successful calls' usage at the price;
+ * - S7 a provider's 400 and 529 reach the client with status and message,
+ *   and release their reservations. */
+#include "gateway_fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define USER "alice"
+#define ALL_REPLAY "[\"replay/*\", \"replay-anthropic/*\"]"
+
+static uint64_t
+now_ms (void)
+{
+    struct timeval tv;
+    gettimeofday (&tv, NULL);
+    return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+}
+
+static json_int_t
+num (const json_t *o, const char *name)
+{
+    return json_integer_value (json_object_get (o, name));
+}
+
+/* Runs sdk.cjs mode with the gateway and key, then the NULL-ended extra
+ * args; its result (new). */
+static json_t *
+sdk (const char *mode, const gwf_key_t *k, const char *const extra[], int *rc)
+{
+    const char *args[40] = { mode, "--base", gwf_base (), "--key", k->secret };
+    size_t n = 5;
+    for (size_t i = 0; extra && extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return gwf_sdk (args, rc);
+}
+
+/* An expected refusal: status and (OpenAI) code; the result (new). */
+static json_t *
+refused (const gwf_key_t *k, const char *api, const char *model, long status,
+         const char *code)
+{
+    char st[16];
+    snprintf (st, sizeof st, "%ld", status);
+    const char *extra[] = { "--api", api, "--retries", "0", "--status", st, "--code", code,
+                            !strcmp (api, "openai") ? "--model" : "--amodel", model, NULL };
+    int rc;
+    json_t *r = sdk ("error", k, extra, &rc);
+    char *text = json_dumps (r, JSON_COMPACT);
+    if (rc)
+        fail_msg ("wanted %ld %s from %s: %s", status, code, api, text);
+    free (text);
+    return r;
+}
+
+/* ---- S1 ------------------------------------------------------------------- */
+
+static void
+test_sdk_host (void **state)
+{
+    (void) state;
+    gwf_key_opts_t o = { .models = ALL_REPLAY, .budget_nusd = 10000000 };
+    gwf_key_t k = gwf_key (USER, &o);
+    long before = gwf_replay_requests ();
+    const char *extra[] = { "--text", gwf_fixed_text (), "--out", "50", NULL };
+    int rc;
+    json_t *r = sdk ("all", &k, extra, &rc);
+    char *text = json_dumps (r, JSON_COMPACT);
+    if (rc || !json_is_true (json_object_get (r, "ok")))
+        fail_msg ("sdk.cjs all: %s", text);
+    free (text);
+    json_decref (r);
+    /* 3 chat calls, 1 embeddings, 2 messages reached the model (models
+     * is the gateway's own list) */
+    assert_int_equal (gwf_replay_requests () - before, 6);
+    /* five answers of 50 output tokens, input free: 5 x 50 x 1000 nUSD */
+    json_t *u = gwf_key_settled (USER, k.id);
+    assert_int_equal (num (u, "spentNusd"), 5 * GWF_FIXED_OUT * GWF_NUSD_PER_TOKEN);
+    assert_int_equal (num (u, "calls"), 6);
+    json_decref (u);
+}
+
+/* ---- S3 ------------------------------------------------------------------- */
+
+static void
+test_refusals (void **state)
+{
+    (void) state;
+    gwf_key_opts_t o = { .models = ALL_REPLAY };
+    gwf_key_t revoked = gwf_key (USER, &o);
+    gwf_revoke (revoked.id);
+    json_decref (refused (&revoked, "openai", "replay/t", 401, "key_revoked"));
+    json_t *r = refused (&revoked, "anthropic", "replay-anthropic/t", 401, "");
+    assert_string_equal (support_json_str (r, "name"), "AuthenticationError");
+    json_decref (r);
+    o.expires_at = now_ms () + 1500;
+    gwf_key_t expiring = gwf_key (USER, &o);
+    r = sdk ("call", &expiring, (const char *[]) { "--retries", "0", NULL }, NULL);
+    assert_true (json_is_true (json_object_get (r, "ok")));
+    json_decref (r);
+    usleep (1700000);
+    json_decref (refused (&expiring, "openai", "replay/t", 401, "key_expired"));
+    gwf_key_opts_t narrow = { .models = "[\"replay/allowed\"]" };
+    gwf_key_t k = gwf_key (USER, &narrow);
+    r = refused (&k, "openai", "replay/t", 403, "model_not_allowed");
+    assert_string_equal (support_json_str (r, "name"), "PermissionDeniedError");
+    json_decref (r);
+    json_decref (refused (&k, "anthropic", "replay-anthropic/t", 403, ""));
+    /* an unknown secret of the right shape */
+    gwf_key_t forged = k;
+    forged.secret[strlen (forged.secret) - 1] ^= 1;
+    json_decref (refused (&forged, "openai", "replay/allowed", 401, "invalid_api_key"));
+}
+
+/* ---- S4 ------------------------------------------------------------------- */
+
+static void
+test_rate_limit (void **state)
+{
+    (void) state;
+    gwf_key_opts_t o = { .models = ALL_REPLAY, .rpm = 2 };
+    gwf_key_t k = gwf_key (USER, &o);
+    for (int i = 0; i < 2; i++) {
+        json_t *r = sdk ("call", &k, (const char *[]) { "--retries", "0", NULL }, NULL);
+        assert_true (json_is_true (json_object_get (r, "ok")));
+        json_decref (r);
+    }
+    long before = gwf_replay_requests ();
+    json_t *r = refused (&k, "openai", "replay/t", 429, "rate_limit_requests");
+    assert_string_equal (support_json_str (r, "name"), "RateLimitError");
+    long after = atol (support_json_str (r, "retryAfter"));
+    assert_true (after >= 1 && after <= 60);
+    json_decref (r);
+    assert_int_equal (gwf_replay_requests (), before);
+}
+
+/* ---- S5 ------------------------------------------------------------------- */
+
+static void
+test_budget_race (void **state)
+{
+    (void) state;
+    enum { CALLS = 100, AFFORD = 10 };
+    gwf_key_opts_t o = { .models = ALL_REPLAY, .window = "day",
+                         .budget_nusd = AFFORD * GWF_FIXED_OUT * GWF_NUSD_PER_TOKEN };
+    gwf_key_t k = gwf_key (USER, &o);
+    long before = gwf_replay_requests ();
+    const char *extra[] = { "--n", "100", "--max-tokens", "50", "--retries", "0", NULL };
+    json_t *r = sdk ("concurrent", &k, extra, NULL);
+    char *text = json_dumps (r, JSON_COMPACT);
+    /* each call reserves exactly what it costs (50 tokens out, input free):
+     * ten fit, never more */
+    if (num (r, "succeeded") != AFFORD)
+        fail_msg ("wanted %d successes of %d: %s", AFFORD, CALLS, text);
+    assert_int_equal (num (r, "outTokens"), AFFORD * GWF_FIXED_OUT);
+    json_t *refusals = json_object_get (r, "refused");
+    if (json_object_size (refusals) != 1
+        || num (refusals, "402 budget_exceeded") != CALLS - AFFORD)
+        fail_msg ("wanted %d refusals 402 budget_exceeded: %s", CALLS - AFFORD, text);
+    json_t *why = json_object_get (json_object_get (r, "messages"), "402 budget_exceeded");
+    assert_true (strncmp (support_json_str (why, "budget"), "key.cost.", 9) == 0);
+    assert_true (*support_json_str (why, "reset"));
+    assert_non_null (strstr (support_json_str (why, "message"), k.id));
+    assert_non_null (strstr (support_json_str (why, "message"), "reset"));
+    free (text);
+    /* only the granted calls reached the model */
+    assert_int_equal (gwf_replay_requests () - before, AFFORD);
+    /* the stored spend is the sum of the successful calls' usage x price */
+    json_t *u = gwf_key_settled (USER, k.id);
+    assert_int_equal (num (u, "spentNusd"), num (r, "outTokens") * GWF_NUSD_PER_TOKEN);
+    assert_int_equal (num (u, "calls"), AFFORD);
+    assert_int_equal (num (u, "refused"), CALLS - AFFORD);
+    json_decref (u);
+    json_decref (r);
+}
+
+/* ---- S7 ------------------------------------------------------------------- */
+
+static void
+test_provider_error (void **state)
+{
+    (void) state;
+    gwf_key_opts_t o = { .models = ALL_REPLAY, .budget_nusd = 10000000 };
+    gwf_key_t k = gwf_key (USER, &o);
+    static const char *const apis[] = { "openai", "anthropic" };
+    for (int i = 0; i < 2; i++) {
+        const char *e400[] = { "--api", apis[i], "--retries", "0", "--status", "400",
+                               "--task", "gateway: fail with 400", NULL };
+        json_t *r = sdk ("error", &k, e400, NULL);
+        assert_true (json_is_true (json_object_get (r, "ok")));
+        assert_string_equal (support_json_str (r, "message"), "scripted: context too long");
+        assert_string_equal (support_json_str (r, "name"), "BadRequestError");
+        json_decref (r);
+        const char *e529[] = { "--api", apis[i], "--retries", "0", "--status", "529",
+                               "--task", "gateway: fail with 529", "--stream", NULL };
+        r = sdk ("error", &k, e529, NULL);
+        assert_true (json_is_true (json_object_get (r, "ok")));
+        assert_string_equal (support_json_str (r, "message"), "Overloaded");
+        assert_string_equal (support_json_str (r, "type"), "overloaded_error");
+        json_decref (r);
+    }
+    /* provider errors report no usage: nothing spent, nothing held */
+    json_t *u = gwf_key_settled (USER, k.id);
+    assert_int_equal (num (u, "spentNusd"), 0);
+    json_decref (u);
+}
+
+static int
+setup (void **state)
+{
+    (void) state;
+    gwf_up ("gateway", NULL, false);
+    return 0;
+}
+
+static int
+teardown (void **state)
+{
+    (void) state;
+    gwf_down ();
+    return 0;
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_sdk_host),
+        cmocka_unit_test (test_refusals),
+        cmocka_unit_test (test_rate_limit),
+        cmocka_unit_test (test_budget_race),
+        cmocka_unit_test (test_provider_error),
+    };
+    return support_run_group_tests (tests, setup, teardown);
+}
