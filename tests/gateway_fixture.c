@@ -94,6 +94,9 @@ gwf_up (const char *name, const char *const extra_env[], bool eventlog)
     assert_non_null (support_sandbox_env (name));
     setenv ("CAISSON_HEARTBEAT_MS", "100", 1);
     setenv ("CAISSON_GATEWAY_PRICES", GWF_PRICES, 1);
+    /* every replay model may be allowed; the two the tests call are listed
+     * by name, so GET /v1/models names them */
+    setenv ("CAISSON_GATEWAY_MODELS", GWF_MODELS, 1);
     char dir[600], http_env[96];
     int rport = support_replay_env (dir, sizeof dir);
     int gport = support_free_port ();

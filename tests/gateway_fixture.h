@@ -13,6 +13,7 @@
 #include "support.h"
 
 #define GWF_PRICES "replay/*=0,1,0,4096;replay-anthropic/*=0,1,0,4096"
+#define GWF_MODELS "replay/*,replay-anthropic/*,replay/t,replay-anthropic/t"
 #define GWF_NUSD_PER_TOKEN 1000
 #define GWF_FIXED_TASK "gateway: answer with fifty tokens"
 #define GWF_FIXED_OUT 50

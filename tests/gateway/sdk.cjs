@@ -151,7 +151,7 @@ async function modeAll(a) {
   const models = [];
   for await (const m of c.openai.models.list()) models.push(m.id);
   r.models = models;
-  if (!models.length) bad.push('models: empty');
+  if (!models.includes(a.model)) bad.push(`models: ${a.model} not in ${JSON.stringify(models)}`);
   check('messagesWhole', await call(c, a, 'anthropic', false), true);
   check('messagesStream', await call(c, a, 'anthropic', true), true);
   return { ok: bad.length === 0, failures: bad, results: r };
