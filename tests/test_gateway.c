@@ -3,7 +3,8 @@
  * (tests/gateway/sdk.cjs), in front of the scripted model
  * (gateway_fixture.h: real broker, gateway-keys, gateway, llm-replay):
  * - S1 both SDKs, streamed and whole, embeddings and models; each call's
- *   usage charged to the key at the configured price;
+ *   usage charged to the key at the configured price; and the answers'
+ *   bytes through the gateway are the scripted model's own;
  * - S3 a revoked key (401 key_revoked), an expired one (401 key_expired),
  *   a model off the allow-list (403 model_not_allowed);
  * - S4 a rate limit: 429 rate_limit_requests with Retry-After;
@@ -15,6 +16,7 @@
  *   and release their reservations. */
 #include "gateway_fixture.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +96,156 @@ test_sdk_host (void **state)
     assert_int_equal (num (u, "spentNusd"), 5 * GWF_FIXED_OUT * GWF_NUSD_PER_TOKEN);
     assert_int_equal (num (u, "calls"), 6);
     json_decref (u);
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+} body_t;
+
+static size_t
+on_body (char *data, size_t size, size_t n, void *arg)
+{
+    body_t *b = arg;
+    char *p = realloc (b->buf, b->len + size * n + 1);
+    assert_non_null (p);
+    memcpy (p + b->len, data, size * n);
+    b->buf = p;
+    b->len += size * n;
+    b->buf[b->len] = '\0';
+    return size * n;
+}
+
+/* POSTs body to base + path with the key as either protocol sends it;
+ * the answer's bytes (the caller's), asserted 200. */
+static char *
+post (const char *base, const char *path, const char *key, bool anthropic, const char *body)
+{
+    char url[256], auth[320];
+    snprintf (url, sizeof url, "%s%s", base, path);
+    snprintf (auth, sizeof auth, anthropic ? "x-api-key: %s" : "Authorization: Bearer %s", key);
+    struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
+    h = curl_slist_append (h, auth);
+    CURL *e = curl_easy_init ();
+    body_t b = { 0 };
+    curl_easy_setopt (e, CURLOPT_URL, url);
+    curl_easy_setopt (e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt (e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 10000L);
+    long status = 0;
+    if (curl_easy_perform (e) == CURLE_OK)
+        curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup (e);
+    curl_slist_free_all (h);
+    if (status != 200)
+        fail_msg ("POST %s: %ld %s", url, status, b.buf ? b.buf : "");
+    return b.buf;
+}
+
+/* The request body for the fixed cassette with model. */
+static char *
+body_of (const char *model, bool stream, bool usage)
+{
+    json_t *r = json_pack ("{s:s, s:i, s:b, s:[{s:s, s:s}]}", "model", model, "max_tokens", 60,
+                           "stream", stream, "messages", "role", "user", "content",
+                           GWF_FIXED_TASK);
+    if (usage)
+        json_object_set_new (r, "stream_options", json_pack ("{s:b}", "include_usage", 1));
+    char *out = json_dumps (r, JSON_COMPACT);
+    json_decref (r);
+    return out;
+}
+
+/* s without its SSE events (blank-line ended) that contain mark, in place. */
+static char *
+drop_events (char *s, const char *mark)
+{
+    char *out = s, *p = s;
+    while (*p) {
+        char *end = strstr (p, "\n\n");
+        size_t n = end ? (size_t) (end - p) + 2 : strlen (p);
+        char saved = p[n];
+        p[n] = '\0';
+        bool drop = strstr (p, mark) != NULL;
+        p[n] = saved;
+        if (!drop) {
+            memmove (out, p, n);
+            out += n;
+        }
+        p += n;
+    }
+    *out = '\0';
+    return s;
+}
+
+/* A whole answer's JSON text without the input count (which follows the
+ * request body's length, and the gateway sends its own body upstream). */
+static char *
+without_input (char *text)
+{
+    json_t *j = json_loads (text, 0, NULL);
+    assert_non_null (j);
+    free (text);
+    json_t *u = json_object_get (j, "usage");
+    json_object_del (u, "prompt_tokens");
+    json_object_del (u, "total_tokens");
+    json_object_del (u, "input_tokens");
+    char *out = json_dumps (j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref (j);
+    return out;
+}
+
+/* Through the gateway the client gets the scripted model's bytes: an
+ * OpenAI stream that asked for no usage identical (the gateway asks for
+ * usage upstream and withholds exactly that chunk), one that asked for it
+ * identical but for the usage chunk's input count, an Anthropic stream
+ * identical after message_start (its input count), whole answers equal
+ * but for the input count. */
+static void
+test_bytes (void **state)
+{
+    (void) state;
+    gwf_key_opts_t o = { .models = ALL_REPLAY };
+    gwf_key_t k = gwf_key (USER, &o);
+    const char *gw = gwf_base (), *rp = gwf_replay_base ();
+    const char *route[] = { "/v1/chat/completions", "/v1/messages" };
+    const char *model[] = { "replay/t", "replay-anthropic/t" };
+    for (int a = 0; a < 2; a++) {
+        char *via_b = body_of (model[a], true, false), *direct_b = body_of ("t", true, false);
+        char *via = post (gw, route[a], k.secret, a, via_b);
+        char *direct = post (rp, route[a], "none", a, direct_b);
+        if (a) {
+            drop_events (via, "message_start");
+            drop_events (direct, "message_start");
+        }
+        else if (strstr (via, "\"usage\""))
+            fail_msg ("a usage chunk nobody asked for: %s", via);
+        assert_string_equal (via, direct);
+        free (via);
+        free (direct);
+        free (via_b);
+        free (direct_b);
+        via_b = body_of (model[a], false, false);
+        direct_b = body_of ("t", false, false);
+        via = without_input (post (gw, route[a], k.secret, a, via_b));
+        direct = without_input (post (rp, route[a], "none", a, direct_b));
+        assert_string_equal (via, direct);
+        free (via);
+        free (direct);
+        free (via_b);
+        free (direct_b);
+    }
+    char *via_b = body_of ("replay/t", true, true), *direct_b = body_of ("t", true, true);
+    char *via = post (gw, route[0], k.secret, false, via_b);
+    char *direct = post (rp, route[0], "none", false, direct_b);
+    assert_non_null (strstr (via, "\"completion_tokens\":50"));
+    assert_string_equal (drop_events (via, "\"usage\""), drop_events (direct, "\"usage\""));
+    free (via);
+    free (direct);
+    free (via_b);
+    free (direct_b);
 }
 
 /* ---- S3 ------------------------------------------------------------------- */
@@ -242,6 +394,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_sdk_host),
+        cmocka_unit_test (test_bytes),
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_rate_limit),
         cmocka_unit_test (test_budget_race),
