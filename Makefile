@@ -64,6 +64,7 @@ bench: build
 	./$(BUILD)/bin/bench-eventlog
 	./$(BUILD)/bin/bench-sandbox
 	./$(BUILD)/bin/bench-memory
+	./$(BUILD)/bin/bench-gateway
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null
