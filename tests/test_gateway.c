@@ -144,13 +144,14 @@ post (const char *base, const char *path, const char *key, bool anthropic, const
     return b.buf;
 }
 
-/* The request body for the fixed cassette with model. */
+/* The request body for the fixed cassette with model, its max_tokens the
+ * answer's length, so a call reserves exactly what it costs. */
 static char *
 body_of (const char *model, bool stream, bool usage)
 {
-    json_t *r = json_pack ("{s:s, s:i, s:b, s:[{s:s, s:s}]}", "model", model, "max_tokens", 60,
-                           "stream", stream, "messages", "role", "user", "content",
-                           GWF_FIXED_TASK);
+    json_t *r = json_pack ("{s:s, s:i, s:b, s:[{s:s, s:s}]}", "model", model, "max_tokens",
+                           GWF_FIXED_OUT, "stream", stream, "messages", "role", "user",
+                           "content", GWF_FIXED_TASK);
     if (usage)
         json_object_set_new (r, "stream_options", json_pack ("{s:b}", "include_usage", 1));
     char *out = json_dumps (r, JSON_COMPACT);
@@ -342,6 +343,71 @@ test_budget_race (void **state)
     json_decref (r);
 }
 
+/* The same race from C: 100 streamed calls at once on curl multi, each
+ * on its own connection, against a key that affords 10. */
+static void
+test_budget_race_curl (void **state)
+{
+    (void) state;
+    enum { CALLS = 100, AFFORD = 10 };
+    gwf_key_opts_t o = { .models = ALL_REPLAY, .window = "week",
+                         .budget_nusd = AFFORD * GWF_FIXED_OUT * GWF_NUSD_PER_TOKEN };
+    gwf_key_t k = gwf_key (USER, &o);
+    long before = gwf_replay_requests ();
+    char url[128], auth[320];
+    snprintf (url, sizeof url, "%s/v1/chat/completions", gwf_base ());
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", k.secret);
+    struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
+    h = curl_slist_append (h, auth);
+    char *body = body_of ("replay/t", true, true);
+    CURLM *m = curl_multi_init ();
+    CURL *e[CALLS];
+    body_t out[CALLS];
+    memset (out, 0, sizeof out);
+    for (int i = 0; i < CALLS; i++) {
+        e[i] = curl_easy_init ();
+        curl_easy_setopt (e[i], CURLOPT_URL, url);
+        curl_easy_setopt (e[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt (e[i], CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt (e[i], CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt (e[i], CURLOPT_WRITEDATA, &out[i]);
+        curl_easy_setopt (e[i], CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt (e[i], CURLOPT_TIMEOUT_MS, 30000L);
+        curl_multi_add_handle (m, e[i]);
+    }
+    int running = CALLS;
+    while (running) {
+        curl_multi_perform (m, &running);
+        if (running)
+            curl_multi_poll (m, NULL, 0, 100, NULL);
+    }
+    int ok = 0, refused = 0;
+    for (int i = 0; i < CALLS; i++) {
+        long status = 0;
+        curl_easy_getinfo (e[i], CURLINFO_RESPONSE_CODE, &status);
+        if (status == 200) {
+            ok++;
+            assert_non_null (strstr (out[i].buf, "\"completion_tokens\":50"));
+        }
+        else if (status == 402 && strstr (out[i].buf, "budget_exceeded"))
+            refused++;
+        else
+            fail_msg ("call %d: %ld %s", i, status, out[i].buf ? out[i].buf : "");
+        curl_multi_remove_handle (m, e[i]);
+        curl_easy_cleanup (e[i]);
+        free (out[i].buf);
+    }
+    curl_multi_cleanup (m);
+    curl_slist_free_all (h);
+    free (body);
+    assert_int_equal (ok, AFFORD);
+    assert_int_equal (refused, CALLS - AFFORD);
+    assert_int_equal (gwf_replay_requests () - before, AFFORD);
+    json_t *u = gwf_key_settled (USER, k.id);
+    assert_int_equal (num (u, "spentNusd"), AFFORD * GWF_FIXED_OUT * GWF_NUSD_PER_TOKEN);
+    json_decref (u);
+}
+
 /* ---- S7 ------------------------------------------------------------------- */
 
 static void
@@ -398,6 +464,7 @@ main (void)
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_rate_limit),
         cmocka_unit_test (test_budget_race),
+        cmocka_unit_test (test_budget_race_curl),
         cmocka_unit_test (test_provider_error),
     };
     return support_run_group_tests (tests, setup, teardown);
