@@ -17,7 +17,7 @@
 
 static struct {
     pid_t bus, keys, gateway, replay, eventlog;
-    char base[64], replay_base[64];
+    char base[64], replay_base[64], real_key[64];
     bus_client_t *client;
 } s_gw;
 
@@ -94,8 +94,8 @@ gwf_up (const char *name, const char *const extra_env[], bool eventlog)
     assert_non_null (support_sandbox_env (name));
     setenv ("CAISSON_HEARTBEAT_MS", "100", 1);
     setenv ("CAISSON_GATEWAY_PRICES", GWF_PRICES, 1);
-    /* every replay model may be allowed; the two the tests call are listed
-     * by name, so GET /v1/models names them */
+    /* every openai and anthropic model may be allowed; the two the tests
+     * call are listed by name, so GET /v1/models names them */
     setenv ("CAISSON_GATEWAY_MODELS", GWF_MODELS, 1);
     char dir[600], http_env[96];
     int rport = support_replay_env (dir, sizeof dir);
@@ -105,7 +105,15 @@ gwf_up (const char *name, const char *const extra_env[], bool eventlog)
     snprintf (http_env, sizeof http_env, "CAISSON_GATEWAY_HTTP=127.0.0.1:%d", gport);
     setenv ("CAISSON_GATEWAY_URL", s_gw.base, 1);
     s_gw.bus = support_spawn ("caisson-bus", NULL);
-    s_gw.replay = support_spawn_llm_replay (rport, dir, NULL);
+    char pbase[96];
+    snprintf (pbase, sizeof pbase, "%s/v1", s_gw.replay_base);
+    setenv ("OPENAI_BASE_URL", pbase, 1);
+    setenv ("ANTHROPIC_BASE_URL", pbase, 1);
+    snprintf (s_gw.real_key, sizeof s_gw.real_key, "sk-caisson-REAL-%08x%08x",
+              (unsigned) random (), (unsigned) getpid ());
+    setenv ("OPENAI_API_KEY", s_gw.real_key, 1);
+    setenv ("ANTHROPIC_API_KEY", s_gw.real_key, 1);
+    s_gw.replay = support_spawn_llm_replay (rport, dir, s_gw.real_key);
     char url[128];
     snprintf (url, sizeof url, "%s/health", s_gw.replay_base);
     await_http ("caisson-llm-replay", url, s_gw.replay);
@@ -148,6 +156,12 @@ const char *
 gwf_replay_base (void)
 {
     return s_gw.replay_base;
+}
+
+const char *
+gwf_real_key (void)
+{
+    return s_gw.real_key;
 }
 
 proto_msg_t *

@@ -1,10 +1,14 @@
 /* gateway_fixture: the model gateway's stack for its tests (issue 16): the
  * broker, caisson-gateway-keys, caisson-gateway on a free port, the
  * scripted model (caisson-llm-replay serving tests/cassettes) behind it,
- * and event-log when asked; virtual keys made over the bus as an operator
+ * and event-log when asked. The scripted model stands in for the real
+ * OpenAI and Anthropic (OPENAI_BASE_URL and ANTHROPIC_BASE_URL point at it)
+ * and wants the stack's real key (OPENAI_API_KEY = ANTHROPIC_API_KEY =
+ * CAISSON_LLM_REPLAY_KEY, random per stack), so every answer that comes
+ * back proves the gateway forwarded the real key; virtual keys made over the bus as an operator
  * would; and the official SDKs run through tests/gateway/sdk.cjs.
  *
- * Prices are GWF_PRICES (every replay and replay-anthropic model): input
+ * Prices are GWF_PRICES (every openai and anthropic model): input
  * free, output $1 per million tokens, i.e. 1000 nano-USD a token, so a call
  * of the gateway cassette (50 output tokens) costs exactly 50000 nano-USD. */
 #ifndef CAISSON_GATEWAY_FIXTURE_H
@@ -12,8 +16,10 @@
 
 #include "support.h"
 
-#define GWF_PRICES "replay/*=0,1,0,4096;replay-anthropic/*=0,1,0,4096"
-#define GWF_MODELS "replay/*,replay-anthropic/*,replay/t,replay-anthropic/t"
+#define GWF_PRICES "openai/*=0,1,0,4096;anthropic/*=0,1,0,4096"
+#define GWF_MODELS "openai/*,anthropic/*,openai/t,anthropic/t"
+#define GWF_MODEL "openai/t"        /* what the tests call on each protocol */
+#define GWF_AMODEL "anthropic/t"
 #define GWF_NUSD_PER_TOKEN 1000
 #define GWF_FIXED_TASK "gateway: answer with fifty tokens"
 #define GWF_FIXED_OUT 50
@@ -44,9 +50,10 @@ void gwf_up (const char *name, const char *const extra_env[], bool eventlog);
 void gwf_down (void);
 
 /* The gateway's root URL (http://127.0.0.1:PORT) and the scripted
- * model's (its /v1 is the provider's base URL). */
+ * model's (its /v1 is the providers' base URL), and the real key. */
 const char *gwf_base (void);
 const char *gwf_replay_base (void);
+const char *gwf_real_key (void);
 
 /* A bus request as operator (op) user: the reply (the caller's), or a
  * failed test when none comes. */

@@ -3,8 +3,10 @@
  * (tests/gateway/sdk.cjs), in front of the scripted model
  * (gateway_fixture.h: real broker, gateway-keys, gateway, llm-replay):
  * - S1 both SDKs, streamed and whole, embeddings and models; each call's
- *   usage charged to the key at the configured price; and the answers'
- *   bytes through the gateway are the scripted model's own;
+ *   usage charged to the key at the configured price; the answers' bytes
+ *   through the gateway are the scripted model's own; and every answer
+ *   proves the real key was forwarded (the scripted model, standing in for
+ *   OpenAI and Anthropic, refuses any other);
  * - S3 a revoked key (401 key_revoked), an expired one (401 key_expired),
  *   a model off the allow-list (403 model_not_allowed);
  * - S4 a rate limit: 429 rate_limit_requests with Retry-After;
@@ -24,7 +26,7 @@
 #include <unistd.h>
 
 #define USER "alice"
-#define ALL_REPLAY "[\"replay/*\", \"replay-anthropic/*\"]"
+#define ALL_MODELS "[\"openai/*\", \"anthropic/*\"]"
 
 static uint64_t
 now_ms (void)
@@ -45,8 +47,9 @@ num (const json_t *o, const char *name)
 static json_t *
 sdk (const char *mode, const gwf_key_t *k, const char *const extra[], int *rc)
 {
-    const char *args[40] = { mode, "--base", gwf_base (), "--key", k->secret };
-    size_t n = 5;
+    const char *args[40] = { mode, "--base", gwf_base (), "--key", k->secret, "--model",
+                             GWF_MODEL, "--amodel", GWF_AMODEL };
+    size_t n = 9;
     for (size_t i = 0; extra && extra[i] && n < 39; i++)
         args[n++] = extra[i];
     args[n] = NULL;
@@ -77,7 +80,7 @@ static void
 test_sdk_host (void **state)
 {
     (void) state;
-    gwf_key_opts_t o = { .models = ALL_REPLAY, .budget_nusd = 10000000 };
+    gwf_key_opts_t o = { .models = ALL_MODELS, .budget_nusd = 10000000 };
     gwf_key_t k = gwf_key (USER, &o);
     long before = gwf_replay_requests ();
     const char *extra[] = { "--text", gwf_fixed_text (), "--out", "50", NULL };
@@ -208,15 +211,15 @@ static void
 test_bytes (void **state)
 {
     (void) state;
-    gwf_key_opts_t o = { .models = ALL_REPLAY };
+    gwf_key_opts_t o = { .models = ALL_MODELS };
     gwf_key_t k = gwf_key (USER, &o);
     const char *gw = gwf_base (), *rp = gwf_replay_base ();
     const char *route[] = { "/v1/chat/completions", "/v1/messages" };
-    const char *model[] = { "replay/t", "replay-anthropic/t" };
+    const char *model[] = { GWF_MODEL, GWF_AMODEL };
     for (int a = 0; a < 2; a++) {
         char *via_b = body_of (model[a], true, false), *direct_b = body_of ("t", true, false);
         char *via = post (gw, route[a], k.secret, a, via_b);
-        char *direct = post (rp, route[a], "none", a, direct_b);
+        char *direct = post (rp, route[a], gwf_real_key (), a, direct_b);
         if (a) {
             drop_events (via, "message_start");
             drop_events (direct, "message_start");
@@ -231,16 +234,16 @@ test_bytes (void **state)
         via_b = body_of (model[a], false, false);
         direct_b = body_of ("t", false, false);
         via = without_input (post (gw, route[a], k.secret, a, via_b));
-        direct = without_input (post (rp, route[a], "none", a, direct_b));
+        direct = without_input (post (rp, route[a], gwf_real_key (), a, direct_b));
         assert_string_equal (via, direct);
         free (via);
         free (direct);
         free (via_b);
         free (direct_b);
     }
-    char *via_b = body_of ("replay/t", true, true), *direct_b = body_of ("t", true, true);
+    char *via_b = body_of (GWF_MODEL, true, true), *direct_b = body_of ("t", true, true);
     char *via = post (gw, route[0], k.secret, false, via_b);
-    char *direct = post (rp, route[0], "none", false, direct_b);
+    char *direct = post (rp, route[0], gwf_real_key (), false, direct_b);
     assert_non_null (strstr (via, "\"completion_tokens\":50"));
     assert_string_equal (drop_events (via, "\"usage\""), drop_events (direct, "\"usage\""));
     free (via);
@@ -255,11 +258,11 @@ static void
 test_refusals (void **state)
 {
     (void) state;
-    gwf_key_opts_t o = { .models = ALL_REPLAY };
+    gwf_key_opts_t o = { .models = ALL_MODELS };
     gwf_key_t revoked = gwf_key (USER, &o);
     gwf_revoke (revoked.id);
-    json_decref (refused (&revoked, "openai", "replay/t", 401, "key_revoked"));
-    json_t *r = refused (&revoked, "anthropic", "replay-anthropic/t", 401, "");
+    json_decref (refused (&revoked, "openai", GWF_MODEL, 401, "key_revoked"));
+    json_t *r = refused (&revoked, "anthropic", GWF_AMODEL, 401, "");
     assert_string_equal (support_json_str (r, "name"), "AuthenticationError");
     json_decref (r);
     o.expires_at = now_ms () + 1500;
@@ -268,17 +271,17 @@ test_refusals (void **state)
     assert_true (json_is_true (json_object_get (r, "ok")));
     json_decref (r);
     usleep (1700000);
-    json_decref (refused (&expiring, "openai", "replay/t", 401, "key_expired"));
-    gwf_key_opts_t narrow = { .models = "[\"replay/allowed\"]" };
+    json_decref (refused (&expiring, "openai", GWF_MODEL, 401, "key_expired"));
+    gwf_key_opts_t narrow = { .models = "[\"openai/allowed\"]" };
     gwf_key_t k = gwf_key (USER, &narrow);
-    r = refused (&k, "openai", "replay/t", 403, "model_not_allowed");
+    r = refused (&k, "openai", GWF_MODEL, 403, "model_not_allowed");
     assert_string_equal (support_json_str (r, "name"), "PermissionDeniedError");
     json_decref (r);
-    json_decref (refused (&k, "anthropic", "replay-anthropic/t", 403, ""));
+    json_decref (refused (&k, "anthropic", GWF_AMODEL, 403, ""));
     /* an unknown secret of the right shape */
     gwf_key_t forged = k;
     forged.secret[strlen (forged.secret) - 1] ^= 1;
-    json_decref (refused (&forged, "openai", "replay/allowed", 401, "invalid_api_key"));
+    json_decref (refused (&forged, "openai", "openai/allowed", 401, "invalid_api_key"));
 }
 
 /* ---- S4 ------------------------------------------------------------------- */
@@ -287,7 +290,7 @@ static void
 test_rate_limit (void **state)
 {
     (void) state;
-    gwf_key_opts_t o = { .models = ALL_REPLAY, .rpm = 2 };
+    gwf_key_opts_t o = { .models = ALL_MODELS, .rpm = 2 };
     gwf_key_t k = gwf_key (USER, &o);
     for (int i = 0; i < 2; i++) {
         json_t *r = sdk ("call", &k, (const char *[]) { "--retries", "0", NULL }, NULL);
@@ -295,7 +298,7 @@ test_rate_limit (void **state)
         json_decref (r);
     }
     long before = gwf_replay_requests ();
-    json_t *r = refused (&k, "openai", "replay/t", 429, "rate_limit_requests");
+    json_t *r = refused (&k, "openai", GWF_MODEL, 429, "rate_limit_requests");
     assert_string_equal (support_json_str (r, "name"), "RateLimitError");
     long after = atol (support_json_str (r, "retryAfter"));
     assert_true (after >= 1 && after <= 60);
@@ -310,7 +313,7 @@ test_budget_race (void **state)
 {
     (void) state;
     enum { CALLS = 100, AFFORD = 10 };
-    gwf_key_opts_t o = { .models = ALL_REPLAY, .window = "day",
+    gwf_key_opts_t o = { .models = ALL_MODELS, .window = "day",
                          .budget_nusd = AFFORD * GWF_FIXED_OUT * GWF_NUSD_PER_TOKEN };
     gwf_key_t k = gwf_key (USER, &o);
     long before = gwf_replay_requests ();
@@ -350,7 +353,7 @@ test_budget_race_curl (void **state)
 {
     (void) state;
     enum { CALLS = 100, AFFORD = 10 };
-    gwf_key_opts_t o = { .models = ALL_REPLAY, .window = "week",
+    gwf_key_opts_t o = { .models = ALL_MODELS, .window = "week",
                          .budget_nusd = AFFORD * GWF_FIXED_OUT * GWF_NUSD_PER_TOKEN };
     gwf_key_t k = gwf_key (USER, &o);
     long before = gwf_replay_requests ();
@@ -359,7 +362,7 @@ test_budget_race_curl (void **state)
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", k.secret);
     struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
     h = curl_slist_append (h, auth);
-    char *body = body_of ("replay/t", true, true);
+    char *body = body_of (GWF_MODEL, true, true);
     CURLM *m = curl_multi_init ();
     CURL *e[CALLS];
     body_t out[CALLS];
@@ -414,7 +417,7 @@ static void
 test_provider_error (void **state)
 {
     (void) state;
-    gwf_key_opts_t o = { .models = ALL_REPLAY, .budget_nusd = 10000000 };
+    gwf_key_opts_t o = { .models = ALL_MODELS, .budget_nusd = 10000000 };
     gwf_key_t k = gwf_key (USER, &o);
     static const char *const apis[] = { "openai", "anthropic" };
     for (int i = 0; i < 2; i++) {
