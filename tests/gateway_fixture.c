@@ -97,8 +97,9 @@ gwf_up (const char *name, const char *const extra_env[], bool eventlog)
     /* every openai and anthropic model may be allowed; the two the tests
      * call are listed by name, so GET /v1/models names them */
     setenv ("CAISSON_GATEWAY_MODELS", GWF_MODELS, 1);
-    char dir[600], http_env[96];
+    char dir[700], http_env[96];
     int rport = support_replay_env (dir, sizeof dir);
+    const char *data = getenv ("CAISSON_DATA");
     int gport = support_free_port ();
     snprintf (s_gw.replay_base, sizeof s_gw.replay_base, "http://127.0.0.1:%d", rport);
     snprintf (s_gw.base, sizeof s_gw.base, "http://127.0.0.1:%d", gport);
@@ -113,6 +114,17 @@ gwf_up (const char *name, const char *const extra_env[], bool eventlog)
               (unsigned) random (), (unsigned) getpid ());
     setenv ("OPENAI_API_KEY", s_gw.real_key, 1);
     setenv ("ANTHROPIC_API_KEY", s_gw.real_key, 1);
+    /* the gateway cassettes, and one whose error quotes the real key back */
+    support_sh ("mkdir -p %s/cassettes && cp %s/gateway_*.json %s/cassettes/", data, dir, data);
+    json_t *echo = json_pack ("{s:s, s:[{s:s, s:{s:s, s:i, s:s+}}]}", "task", GWF_ECHO_TASK,
+                              "turns", "text", "never sent", "fault", "kind", "400", "times",
+                              1000000000, "message", "Incorrect API key provided: ",
+                              s_gw.real_key);
+    snprintf (dir, sizeof dir, "%s/cassettes", data);
+    char path[800];
+    snprintf (path, sizeof path, "%s/gateway_echo.json", dir);
+    assert_int_equal (json_dump_file (echo, path, 0), 0);
+    json_decref (echo);
     s_gw.replay = support_spawn_llm_replay (rport, dir, s_gw.real_key);
     char url[128];
     snprintf (url, sizeof url, "%s/health", s_gw.replay_base);

@@ -23,6 +23,7 @@
 #define GWF_NUSD_PER_TOKEN 1000
 #define GWF_FIXED_TASK "gateway: answer with fifty tokens"
 #define GWF_FIXED_OUT 50
+#define GWF_ECHO_TASK "gateway: quote the key back" /* a 400 whose message holds the real key */
 
 /* What a key is made with; zero fields are left to the deployment. */
 typedef struct {

@@ -15,7 +15,8 @@
  *   naming the budget, the model sees 10 requests, and the stored spend is
  *   the sum of the successful calls' usage at the price;
  * - S7 a provider's 400 and 529 reach the client with status and message,
- *   and release their reservations. */
+ *   and release their reservations; a provider error quoting the real key
+ *   reaches the client with the key masked. */
 #include "gateway_fixture.h"
 
 #include <curl/curl.h>
@@ -434,6 +435,18 @@ test_provider_error (void **state)
         assert_true (json_is_true (json_object_get (r, "ok")));
         assert_string_equal (support_json_str (r, "message"), "Overloaded");
         assert_string_equal (support_json_str (r, "type"), "overloaded_error");
+        json_decref (r);
+    }
+    /* an error body that quotes the real key back: masked */
+    for (int i = 0; i < 2; i++) {
+        const char *echo[] = { "--api", apis[i], "--retries", "0", "--status", "400",
+                               "--task", GWF_ECHO_TASK, NULL };
+        json_t *r = sdk ("error", &k, echo, NULL);
+        char *text = json_dumps (r, JSON_COMPACT);
+        if (!json_is_true (json_object_get (r, "ok")) || strstr (text, gwf_real_key ())
+            || !strstr (text, "Incorrect API key provided: ***"))
+            fail_msg ("the real key, unmasked or not as expected: %s", text);
+        free (text);
         json_decref (r);
     }
     /* provider errors report no usage: nothing spent, nothing held */
