@@ -328,6 +328,11 @@ gwf_sdk (const char *const args[], int *rc)
     assert_int_equal (pipe (fd), 0);
     pid_t pid = fork ();
     if (pid == 0) {
+        /* a client holds only what it is given: never the real key */
+        static const char *const real[] = { "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+                                            "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL" };
+        for (size_t i = 0; i < sizeof real / sizeof real[0]; i++)
+            unsetenv (real[i]);
         dup2 (fd[1], STDOUT_FILENO);
         close (fd[0]);
         close (fd[1]);

@@ -396,7 +396,7 @@ main (int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             svc_usage ("caisson-llm-replay", "the scripted model: plays cassettes over the "
-                       "OpenAI and Anthropic streaming protocols", usage);
+                       "OpenAI and Anthropic protocols, streamed or whole", usage);
             return 0;
         }
         if (i + 1 < argc && strcmp (argv[i], "--port") == 0)
