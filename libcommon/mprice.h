@@ -3,7 +3,7 @@
  * CAISSON_GATEWAY_PRICES lists `provider/model=in,out[,cached[,max_out]]`,
  * `;`-separated: USD per million input, output and cached-input tokens,
  * and the most output tokens the model gives (what a call naming no
- * maximum is reserved for). `provider/*` prices a provider's other
+ * maximum is reserved for). A model `*` (`provider/` then `*`) prices a provider's other
  * models. Costs are whole nano-USD, rounded up, so many small calls never
  * add up to less than they cost. */
 #ifndef CAISSON_MPRICE_H
@@ -28,7 +28,7 @@ mprices_t *mprices_load (const char *cfg, char *why, size_t n);
 void mprices_destroy (mprices_t **self_p);
 
 /* The price of model (`provider/model`): its own entry, else its
- * provider's `provider/*`, else NULL (borrowed). */
+ * provider's wildcard (model `*`), else NULL (borrowed). */
 const mprice_t *mprice_of (const mprices_t *self, const char *model);
 
 /* Nano-USD for these tokens at price p, rounded up; UINT64_MAX when it

@@ -351,6 +351,42 @@ files_op (fake_t *f, const proto_msg_t *req)
     }
 }
 
+/* Appends v (taken) as one line of JSON to <dir>/<name>. */
+static void
+net_log (fake_t *f, const char *name, json_t *v)
+{
+    char path[1024];
+    snprintf (path, sizeof path, "%s/%s", f->dir, name);
+    FILE *fp = fopen (path, "a");
+    char *text = v ? json_dumps (v, JSON_COMPACT) : NULL;
+    if (fp && text)
+        fprintf (fp, "%s\n", text);
+    if (fp)
+        fclose (fp);
+    free (text);
+    json_decref (v);
+}
+
+/* sandbox.net.update: logged to <dir>/net_updates; answered with the
+ * sandbox's info whose network_allow is the rules added. */
+static proto_msg_t *
+net_update (fake_t *f, const proto_msg_t *req)
+{
+    const proto_sandbox_net_update_t *b = &req->body.sandbox_net_update;
+    json_t *add = any (&b->allow_add);
+    net_log (f, "net_updates", json_pack ("{s:s, s:O?, s:s?, s:s?}", "sandbox_id", b->sandbox_id,
+                                          "allow_add", add, "reason", b->reason, "tool_call_id",
+                                          b->tool_call_id));
+    proto_msg_t *rep = info (f, req, b->sandbox_id);
+    if (rep->type == PROTO_sandbox_info) {
+        proto_set_str (&rep->body.sandbox_info.network, "policy");
+        if (add)
+            mpjson_set (&rep->body.sandbox_info.network_allow, add, 4);
+    }
+    json_decref (add);
+    return rep;
+}
+
 static proto_msg_t *
 handler (const proto_msg_t *req, void *arg)
 {
@@ -367,8 +403,15 @@ handler (const proto_msg_t *req, void *arg)
         snprintf (id, sizeof id, "fake-%d%d", (int) getpid (), ++f->next_id);
         workspace (f, id, path, sizeof path);
         mkdir_p (path);
+        const proto_sandbox_create_t *c = &req->body.sandbox_create;
+        json_t *net = json_pack ("{s:s, s:s?, s:o?, s:o?}", "sandbox_id", id, "network",
+                                 c->network, "network_allow", any (&c->network_allow),
+                                 "network_deny", any (&c->network_deny));
+        net_log (f, "creates", net);
         return info (f, req, id);
     }
+    case PROTO_sandbox_net_update:
+        return net_update (f, req);
     case PROTO_sandbox_get:
         return info (f, req, req->body.sandbox_get.sandbox_id);
     case PROTO_sandbox_exec: {

@@ -5,7 +5,9 @@
  * answered later (deferred) as the real service does, so a test can kill a
  * tool-runner while a command runs. Every exec is appended to
  * <dir>/execs, one line per run, and every request's type to
- * <dir>/requests, so tests count executions and requests. */
+ * <dir>/requests, so tests count executions and requests. Each create's
+ * network fields go to <dir>/creates and each sandbox.net.update to
+ * <dir>/net_updates, one JSON object a line. */
 #ifndef CAISSON_TEST_FAKE_SANDBOX_H
 #define CAISSON_TEST_FAKE_SANDBOX_H
 

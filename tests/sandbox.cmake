@@ -11,7 +11,7 @@ caisson_test(test_redteam_quota test_redteam_quota.c sbx_client.c)
 add_dependencies(test_redteam_quota caisson caisson-tool-runner caisson-bus caisson-sandbox-manager
                  caisson-sandbox-init)
 # issue 11's attacks on sandboxes, descriptors, records, owners and modes.
-caisson_test(test_redteam_sandbox test_redteam_sandbox.c sbx_client.c)
+caisson_test(test_redteam_sandbox test_redteam_sandbox.c sbx_client.c fake_egress.c)
 target_link_libraries(test_redteam_sandbox PRIVATE PkgConfig::LMDB)
 add_dependencies(test_redteam_sandbox caisson caisson-bus caisson-event-log caisson-sandbox-manager
                  caisson-tool-runner caisson-orchestrator caisson-ui-bridge caisson-llm-replay)
@@ -22,3 +22,8 @@ add_dependencies(test_redteam_followup2 caisson caisson-bus caisson-sandbox-mana
 # issue 13: replicas on one data dir: disjoint uid ranges, leases, adoption.
 caisson_test(test_sandbox_adopt test_sandbox_adopt.c sbx_client.c)
 add_dependencies(test_sandbox_adopt caisson-bus caisson-sandbox-manager caisson-sandbox-init)
+# issue 15: network modes none/policy through sandbox-manager, with a
+# stand-in egress-proxy (fake_egress): ceilings, policy set/drop/context,
+# resync, net.update, fail closed, the /run/caisson bind and the forwarder.
+caisson_test(test_sandbox_net test_sandbox_net.c sbx_client.c fake_egress.c)
+add_dependencies(test_sandbox_net caisson-bus caisson-sandbox-manager caisson-sandbox-init)

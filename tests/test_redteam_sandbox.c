@@ -9,6 +9,7 @@
  * data dir made by an older version tightened on start. */
 #define _GNU_SOURCE
 #include "sbx_client.h"
+#include "fake_egress.h"
 #include "mpjson.h"
 
 #include <dirent.h>
@@ -429,6 +430,65 @@ test_record_checked_against_settings (void **state)
     destroy_as ("frank", id);
 }
 
+/* issue 15 (C1): a policy sandbox's rules are checked again on restart.
+ * One sealed under a wider ceiling (CAISSON_EGRESS_ALLOW_MAX) than today's
+ * is broken, not given its policy again; one forged into mode policy with
+ * an allow-everything rule is refused as forged. Neither reaches the proxy
+ * with a policy; both are dropped there. */
+static void
+test_policy_record_checked (void **state)
+{
+    (void) state;
+    fake_egress_start ();
+    proto_msg_t *req = as_user (proto_msg_new (PROTO_sandbox_create, NULL), "gina", false);
+    proto_set_str (&req->body.sandbox_create.network, "policy");
+    any_set (&req->body.sandbox_create.network_allow, json_pack ("[s]", "*.example.org"));
+    proto_msg_t *rep = call (req);
+    if (rep->type != PROTO_sandbox_info)
+        fail_msg ("policy create: %s", rep->type == PROTO_error ? rep->body.error.message : "");
+    char *wide = strdup (rep->body.sandbox_info.sandbox_id);
+    pid_t init = (pid_t) rep->body.sandbox_info.init_pid;
+    proto_msg_destroy (&rep);
+    char *forged = create_as ("gina");
+    rep = get_as ("gina", false, forged);
+    pid_t init2 = (pid_t) rep->body.sandbox_info.init_pid;
+    proto_msg_destroy (&rep);
+    stop_manager_kill_init (init);
+    kill (init2, SIGKILL);
+    forge_record (forged, json_pack ("{s:s, s:[s]}", "network", "policy", "networkAllow", "*"));
+    setenv ("CAISSON_EGRESS_ALLOW_MAX", "pypi.org", 1);
+    fake_egress_clear ();
+    start_stack_manager ();
+    const char *ids[] = { wide, forged };
+    for (int i = 0; i < 2; i++) {
+        rep = get_as ("ops", true, ids[i]);
+        assert_int_equal (rep->type, PROTO_sandbox_info);
+        if (strcmp (rep->body.sandbox_info.status, "broken"))
+            fail_msg ("attack succeeded: sandbox %s restored in mode policy beyond the ceiling: %s",
+                      ids[i], rep->body.sandbox_info.status);
+        assert_non_null (strstr (rep->body.sandbox_info.reason, i ? "record" : "ceiling"));
+        proto_msg_destroy (&rep);
+    }
+    for (int i = 0; i < 2; i++) {
+        json_t *drops = NULL;
+        for (int t = 0; t < 100 && !json_array_size (drops); t++) {
+            json_decref (drops);
+            usleep (50000);
+            drops = fake_egress_find ("egress.policy.drop", ids[i]);
+        }
+        json_t *sets = fake_egress_find ("egress.policy.set", ids[i]);
+        if (json_array_size (sets))
+            fail_msg ("attack succeeded: the proxy was given %s's refused policy", ids[i]);
+        assert_int_equal (json_array_size (drops), 1);
+        json_decref (sets);
+        json_decref (drops);
+    }
+    unsetenv ("CAISSON_EGRESS_ALLOW_MAX");
+    destroy_op ("ops", true, wide);
+    destroy_op ("ops", true, forged);
+    fake_egress_stop ();
+}
+
 /* 11. readFile on a FIFO answers at once with an error, and the init keeps
  * serving: the next exec answers within 2 s. */
 static void
@@ -560,11 +620,15 @@ check_mode (const char *path, const struct stat *st, int flag, struct FTW *ftw)
     (void) flag, (void) ftw;
     const char *rel = path + strlen (s_walk_root);
     /* A sandbox's own directory must stay searchable by its uid (0711),
-     * and its root is only a mount point; nothing in them is readable. */
+     * and its root is only a mount point; nothing in them is readable.
+     * So must its net/ (issue 15), where its init reaches the proxy's
+     * socket. */
     int depth = 0;
     for (const char *c = rel; *c; c++)
         depth += *c == '/';
-    bool boxdir = !strncmp (rel, "/sandboxes/", 11) && (depth == 2 || (depth == 3 && !strcmp (strrchr (rel, '/'), "/root")));
+    const char *last = strrchr (rel, '/');
+    bool inner = depth == 3 && (!strcmp (last, "/root") || !strcmp (last, "/net"));
+    bool boxdir = !strncmp (rel, "/sandboxes/", 11) && (depth == 2 || inner);
     mode_t allowed = boxdir ? 0711 : 0700;
     if (S_ISLNK (st->st_mode) || S_ISSOCK (st->st_mode))
         return 0;
@@ -682,6 +746,7 @@ main (void)
         cmocka_unit_test (test_owner_checks),
         cmocka_unit_test (test_forged_record_refused),
         cmocka_unit_test (test_record_checked_against_settings),
+        cmocka_unit_test (test_policy_record_checked),
         cmocka_unit_test (test_fifo_does_not_stall),
         cmocka_unit_test (test_other_uid_reads_nothing),
         /* Last: it points the environment at a stack of its own. */

@@ -96,7 +96,7 @@ test_up_kill_restart_down (void **state)
     const char *up[] = { "caisson", "up", "--detach", "--data", dir, NULL };
     char out[4096];
     assert_int_equal (support_run (up, out, sizeof out), 0);
-    assert_non_null (strstr (out, "6 processes healthy"));
+    assert_non_null (strstr (out, "7 processes healthy"));
 
     /* A second `up` for the same data dir refuses. */
     assert_int_equal (support_run (up, NULL, 0), 1);
@@ -106,7 +106,7 @@ test_up_kill_restart_down (void **state)
     assert_int_equal (rc, 0);
     assert_true (json_is_true (json_object_get (doc, "running")));
     json_t *procs = json_object_get (doc, "processes");
-    assert_int_equal (json_array_size (procs), 6);
+    assert_int_equal (json_array_size (procs), 7);
     pid_t pids[7];
     size_t i;
     json_t *p;

@@ -409,7 +409,7 @@ test_cli (void **state)
     const char *list[] = { "caisson", "tool", "list", "--json", NULL };
     assert_int_equal (support_run (list, out, sizeof out), 0);
     json_t *tools = json_loads (out, 0, NULL);
-    assert_int_equal (json_array_size (tools), 22);
+    assert_int_equal (json_array_size (tools), 23);
     json_decref (tools);
     const char *good[] = { "caisson", "tool", "call", "runCommand", with_sbx ("\"command\":\"echo hi\""),
                            "--json", NULL };

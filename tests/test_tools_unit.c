@@ -72,13 +72,13 @@ test_catalogue (void **state)
 {
     (void) state;
     const json_t *list = catalogue_json (s_cat);
-    assert_int_equal (json_array_size (list), 22);
+    assert_int_equal (json_array_size (list), 23);
     static const char *const names[] = {
         "createSandbox", "runCode", "readFile", "writeFile", "writeFiles", "listFiles",
         "deleteFile", "createDirectory", "getFileInfo", "checkFileExists", "getFileSize",
         "watchDirectory", "runCommand", "getProcessOutput", "waitForProcess", "killProcess",
         "listProcesses", "repo.clone", "repo.readFiles", "repo.applyDiff",
-        "ci.runTests", "git.openPR" };
+        "ci.runTests", "git.openPR", "requestNetworkAccess" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         json_t *t = json_array_get (list, i);
         assert_string_equal (json_string_value (json_object_get (t, "name")), names[i]);
@@ -88,9 +88,11 @@ test_catalogue (void **state)
         assert_true (json_integer_value (json_object_get (t, "timeoutSeconds")) > 0);
         assert_true (json_integer_value (json_object_get (t, "maxOutputBytes")) > 0);
         /* What approval gates key on: applying a diff to the repository
-         * under review, and opening a pull request. */
+         * under review, opening a pull request, widening a sandbox's
+         * network. */
         assert_int_equal (json_is_true (json_object_get (t, "mutates")),
-                          !strcmp (names[i], "git.openPR") || !strcmp (names[i], "repo.applyDiff"));
+                          !strcmp (names[i], "git.openPR") || !strcmp (names[i], "repo.applyDiff")
+                          || !strcmp (names[i], "requestNetworkAccess"));
     }
     assert_null (catalogue_find (s_cat, "rm", NULL));
 }

@@ -32,6 +32,7 @@ typedef struct {
     char id[64];
     char user[64];
     bool live;
+    json_t *allow;              /* network_allow as created or last updated */
 } box_t;
 static box_t s_boxes[MAX_BOXES];
 static const char *s_host = "fake1";     /* this stand-in's instance id */
@@ -55,6 +56,10 @@ info_of (const proto_msg_t *req, const box_t *b)
     proto_set_str (&i->workspace, "/workspace");
     if (*b->user)
         proto_set_str (&i->user, b->user);
+    if (b->allow) {
+        proto_set_str (&i->network, "policy");
+        mpjson_set (&i->network_allow, b->allow, 4);
+    }
     i->created_at = 1;
     i->expires_at = 2;
     return rep;
@@ -71,6 +76,16 @@ fake_handler (const proto_msg_t *req, void *arg)
         snprintf (b->id, sizeof b->id, "%s-box%d", s_host, next);
         snprintf (b->user, sizeof b->user, "%s", req->env.user ? req->env.user : "");
         b->live = true;
+        json_decref (b->allow);
+        b->allow = mpjson_get (&req->body.sandbox_create.network_allow, 4);
+        return info_of (req, b);
+    }
+    case PROTO_sandbox_net_update: {
+        box_t *b = find_box (req->body.sandbox_net_update.sandbox_id);
+        if (!b)
+            return proto_error_new (req, PROTO_ERR_not_found, "no sandbox");
+        json_decref (b->allow);
+        b->allow = mpjson_get (&req->body.sandbox_net_update.allow_add, 4);
         return info_of (req, b);
     }
     case PROTO_sandbox_list: {
@@ -277,6 +292,42 @@ test_request_id (void **state)
     ui_header (&r, "X-Correlation-Id", value, sizeof value);
     assert_string_equal (value, "01J0000000000000000000ABCD");
     ui_res_free (&r);
+}
+
+/* Issue 15: a create's network fields reach the manager; POST .../net
+ * (sandbox.net.update) is the owner's (others get 404) and answers the
+ * rules in force. */
+static void
+test_sandboxes_net (void **state)
+{
+    (void) state;
+    long status;
+    json_t *doc = ui_json ("POST", "/api/sandboxes", s_alice, "{\"name\":\"n1\",\"network\":"
+                           "\"policy\",\"networkAllow\":[\"pypi.test:8000\"]}", &status);
+    assert_int_equal (status, 201);
+    char path[160];
+    snprintf (path, sizeof path, "/api/sandboxes/%s/net",
+              json_string_value (json_object_get (doc, "sandboxId")));
+    assert_string_equal (json_string_value (json_array_get (json_object_get (doc, "networkAllow"),
+                                                            0)), "pypi.test:8000");
+    json_decref (doc);
+    const char *body = "{\"allowAdd\":[\"files.test:8000\"],\"reason\":\"the wheel\"}";
+    doc = ui_json ("POST", path, s_bob, body, &status);
+    assert_int_equal (status, 404);
+    json_decref (doc);
+    doc = ui_json ("POST", path, s_alice, body, &status);
+    assert_int_equal (status, 200);
+    assert_string_equal (json_string_value (json_object_get (doc, "network")), "policy");
+    assert_string_equal (json_string_value (json_array_get (json_object_get (doc, "networkAllow"),
+                                                            0)), "files.test:8000");
+    json_decref (doc);
+    doc = ui_json ("POST", path, s_alice, "{\"allowAdd\":[\"x.test\"],\"sandboxId\":\"x\"}",
+                   &status);
+    assert_int_equal (status, 400);
+    json_decref (doc);
+    doc = ui_json ("POST", path, s_root, body, &status);
+    assert_int_equal (status, 200);
+    json_decref (doc);
 }
 
 static void
@@ -617,6 +668,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_cors),
         cmocka_unit_test (test_stalled_client),
         cmocka_unit_test (test_metrics),
+        cmocka_unit_test (test_sandboxes_net),
         cmocka_unit_test (test_rate_limit),
         cmocka_unit_test (test_runs_input_errors),
         cmocka_unit_test (test_static),

@@ -25,3 +25,11 @@ target_compile_definitions(test_tools_run_sandbox PRIVATE TOOLS_REAL_SANDBOX)
 target_link_libraries(test_tools_run_sandbox PRIVATE toolrunner)
 add_dependencies(test_tools_run_sandbox caisson caisson-tool-runner caisson-bus caisson-event-log
                  caisson-sandbox-manager caisson-sandbox-init)
+# requestNetworkAccess and createSandbox's network arguments (issue 15).
+caisson_test(test_net_tools test_net_tools.c fake_sandbox.c)
+target_link_libraries(test_net_tools PRIVATE toolrunner)
+add_dependencies(test_net_tools caisson-tool-runner caisson-bus)
+# `caisson sandbox create --network ...` and `caisson sandbox net` against
+# stand-ins for sandbox-manager and egress-proxy.
+caisson_test(test_sandbox_net_cli test_sandbox_net_cli.c)
+add_dependencies(test_sandbox_net_cli caisson caisson-bus)

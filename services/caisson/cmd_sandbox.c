@@ -3,6 +3,7 @@
  * part before its last '-'), so they reach the host that owns it. */
 #define _GNU_SOURCE
 #include "cmd_sandbox.h"
+#include "cmd_sandbox_net.h"
 #include "bus_client.h"
 #include "cliask.h"
 #include "cfg.h"
@@ -21,10 +22,13 @@
 
 static const char *usage =
     "caisson sandbox create [--name N] [--language L] [--ttl S] [--memory MB] [--cpus N]\n"
+    "                       [--network none|policy|host] [--allow RULE]... [--deny RULE]...\n"
     "caisson sandbox ls | info ID | rm ID | pause ID | resume ID\n"
     "caisson sandbox exec ID [--timeout S] [--background] -- CMD ARGS...\n"
     "caisson sandbox ps ID | logs ID PID [-f] | wait ID PID [--timeout S] | kill ID PID [--signal N]\n"
     "caisson sandbox write ID PATH < data | read ID PATH > data\n"
+    "caisson sandbox net ID [--allow RULE]... [--remove RULE]... [--deny RULE]... [--reason T]\n"
+    "caisson sandbox net ID --stats | --watch\n"
     "  (each takes --data DIR; DIR defaults to $CAISSON_DATA, else ./var)";
 
 /* Sends req (consumed); prints an error reply and returns NULL for it. */
@@ -57,11 +61,14 @@ create (int argc, char **argv)
 {
     proto_msg_t *req = proto_msg_new (PROTO_sandbox_create, NULL);
     proto_sandbox_create_t *c = &req->body.sandbox_create;
+    json_t *allow = json_array (), *deny = json_array ();
     for (int i = 0; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf (stderr, "caisson: %s needs a value\n", argv[i]);
             proto_msg_destroy (&req);
+            json_decref (allow);
+            json_decref (deny);
             return 2;
         }
         if (!strcmp (argv[i], "--name"))
@@ -74,13 +81,26 @@ create (int argc, char **argv)
             c->memory_mb = strtoull (v, NULL, 10);
         else if (!strcmp (argv[i], "--cpus"))
             c->cpus = strtoull (v, NULL, 10);
+        else if (!strcmp (argv[i], "--network"))
+            proto_set_str (&c->network, v);
+        else if (!strcmp (argv[i], "--allow") || !strcmp (argv[i], "--deny"))
+            json_array_append_new (argv[i][2] == 'a' ? allow : deny, json_string (v));
         else {
             fprintf (stderr, "caisson: unexpected argument '%s'\nusage: %s\n", argv[i], usage);
             proto_msg_destroy (&req);
+            json_decref (allow);
+            json_decref (deny);
             return 2;
         }
         i++;
     }
+    /* an empty --allow list is not sent: the deployment's CAISSON_EGRESS_ALLOW applies */
+    if (json_array_size (allow))
+        mpjson_set (&c->network_allow, allow, 2);
+    if (json_array_size (deny))
+        mpjson_set (&c->network_deny, deny, 2);
+    json_decref (allow);
+    json_decref (deny);
     proto_msg_t *rep = ask ("sandbox-manager", req, 30000);
     if (!rep)
         return 1;
@@ -386,6 +406,11 @@ cmd_sandbox (int argc, char **argv)
     if (!strcmp (sub, "ps") || !strcmp (sub, "logs") || !strcmp (sub, "wait")
         || !strcmp (sub, "kill"))
         return proc_cmd (sub, id, argc - 2, argv + 2);
+    if (!strcmp (sub, "net")) {
+        char svc[160];
+        runroute_sandbox (id, svc, sizeof svc);
+        return cmd_sandbox_net (svc, id, argc - 2, argv + 2);
+    }
     if ((!strcmp (sub, "write") || !strcmp (sub, "read")) && argc == 3)
         return sub[0] == 'w' ? write_cmd (id, argv[2]) : read_cmd (id, argv[2]);
     fprintf (stderr, "caisson: unknown sandbox command '%s'\nusage: %s\n", sub, usage);

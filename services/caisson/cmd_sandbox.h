@@ -1,4 +1,4 @@
-/* cmd_sandbox: `caisson sandbox create|ls|info|exec|write|read|rm|pause|resume`,
+/* cmd_sandbox: `caisson sandbox create|ls|info|exec|write|read|rm|pause|resume|net`,
  * people's way into sandbox-manager over the bus. */
 #ifndef CAISSON_CMD_SANDBOX_H
 #define CAISSON_CMD_SANDBOX_H

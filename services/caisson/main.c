@@ -63,7 +63,7 @@ static const char *usage =
     "                               the working memory: print, edit in $EDITOR, set, empty\n"
     "  approve|decline RUN CALL [--reason R]\n"
     "                               answer a run awaiting approval\n"
-    "  sandbox create|ls|info|exec|write|read|rm|pause|resume ...\n"
+    "  sandbox create|ls|info|exec|write|read|rm|pause|resume|net ...\n"
     "                               sandboxes (`caisson sandbox` for its usage)\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var. Client commands act as an operator\n"
     "(whoever runs the CLI reaches the bus, which holds the stack's operator key) on\n"
@@ -158,7 +158,7 @@ run_stack (const args_t *a, int ready)
         char note[512] = "", models[512];
         cmd_token_local (a->data, note, sizeof note);
         models_note (models, sizeof models);
-        printf ("caisson: 6 processes healthy in %lld ms\n%s%s"
+        printf ("caisson: 7 processes healthy in %lld ms\n%s%s"
                 "  data     %s\n  logs     %s/log/*.log\n  bus      %s\n  events   %s"
                 "  (watch: caisson tap --data %s)\n  stop     Ctrl-C, or caisson down --data %s\n",
                 (long long) took, note, models, a->data, a->data, cfg_str ("CAISSON_BUS"),
@@ -229,7 +229,7 @@ cmd_up (const args_t *a)
     char note[512] = "", models[512];
     cmd_token_local (a->data, note, sizeof note);
     models_note (models, sizeof models);
-    printf ("caisson: 6 processes healthy in %s ms (supervisor pid %d)\n%s%s"
+    printf ("caisson: 7 processes healthy in %s ms (supervisor pid %d)\n%s%s"
             "  data %s, logs %s/log; stop with: caisson down --data %s\n",
             strtok (line + 3, "\n"), (int) pid, note, models, a->data, a->data, a->data);
     if (supervisor_offline_notice ())

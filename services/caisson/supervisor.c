@@ -24,9 +24,11 @@
 #define GRACE_MS 5000
 
 /* Start order: the broker first, since every other process connects to
- * it; stop order is the reverse. */
+ * it; egress-proxy before sandbox-manager, whose resync after a restart
+ * re-sends every policy sandbox's rules to it; stop order is the reverse. */
 static const char *const names[] = {
-    "bus", "event-log", "sandbox-manager", "tool-runner", "orchestrator", "ui-bridge",
+    "bus", "event-log", "egress-proxy", "sandbox-manager", "tool-runner", "orchestrator",
+    "ui-bridge",
 };
 #define NPROCS (sizeof names / sizeof names[0])
 /* One more slot, off the bus and not in run/procs: the scripted model,

@@ -5,6 +5,7 @@
  * (createSandbox ... runCommand) and the repository workflow's tools
  * (repo.*, ci.runTests, git.openPR). */
 #include "catalogue.h"
+#include "net_tools.h"
 #include "proc_tools.h"
 #include "repo_tools.h"
 #include "sandbox_tools.h"
@@ -31,6 +32,8 @@
             "'exitCode':{'type':['integer','null']},'stdout':{'type':'string'},"           \
             "'stderr':{'type':'string'},'truncated':{'type':'boolean'},"                   \
             "'offset':{'type':'integer'},'stderrOffset':{'type':'integer'}")
+#define RULES(name) "'" name "':{'type':'array','maxItems':64,'items':{'type':'string',"    \
+            "'minLength':1,'maxLength':255}}"
 #define KiB * 1024
 #define MiB * 1024 * 1024
 
@@ -38,11 +41,18 @@ static const tool_def_t s_tools[] = {
     { "createSandbox",
       "Create a new isolated Linux sandbox to run code and keep files in. Returns its "
       "sandboxId, which every other sandbox tool needs. Files live in its workspace "
-      "directory, the default working directory.",
+      "directory, the default working directory. network 'none' (the default) has no "
+      "network at all; 'policy' reaches only the hosts networkAllow names (e.g. 'pypi', "
+      "'pypi.org', '*.example.org', '203.0.113.0/24:8443') through a proxy that pip, npm, "
+      "git and curl use unchanged. A refused connection says 'blocked by policy: <host> is "
+      "not in this sandbox's allow list' (an HTTP 403, a failed CONNECT, or SOCKS "
+      "'connection not allowed by ruleset'); ask for such a host with requestNetworkAccess.",
       OBJ ("'name':{'type':'string','maxLength':128,'pattern':'^[A-Za-z0-9_.-]*$'},"
            "'language':{'type':'string','enum':['python','javascript','typescript']},"
            "'labels':{'type':'object','maxProperties':32,"
-           "'additionalProperties':{'type':'string','maxLength':256}}," ENVS ("envVars"), ""),
+           "'additionalProperties':{'type':'string','maxLength':256}}," ENVS ("envVars") ","
+           "'network':{'type':'string','enum':['none','policy']}," RULES ("networkAllow") ","
+           RULES ("networkDeny"), ""),
       OUT ("'sandboxId':{'type':'string'}"), 60, 4 KiB, TOOL_SANDBOX,
       sandbox_tools_create_sandbox },
     { "runCode",
@@ -212,6 +222,20 @@ static const tool_def_t s_tools[] = {
       /* room for the dry run's preview: a patch of up to
        * CAISSON_TOOLS_PREVIEW_PATCH_MAX, escaped, and its files */
       120, 256 KiB, TOOL_EXTERNAL, git_open_pr },
+    { "requestNetworkAccess",
+      "Ask for a host a sandbox in network mode 'policy' was refused ('blocked by policy: "
+      "<host> ...'). host is one rule: a name ('files.example.org'), '*.example.org' "
+      "(subdomains), an address or CIDR, each with optional ':ports' (default 80 and 443). "
+      "Say in reason why the task needs it. A person approves or declines; approved, new "
+      "connections to it work at once. A host outside what this deployment ever allows is "
+      "refused (forbidden) without asking.",
+      OBJ (SBX ",'host':{'type':'string','minLength':1,'maxLength':255,"
+           "'pattern':'^[][A-Za-z0-9.*:,/-]+$'},"
+           "'reason':{'type':'string','minLength':1,'maxLength':500}",
+           "'sandboxId','host','reason'"),
+      OUT ("'success':{'type':'boolean'},'allowed':{'type':'array','items':{'type':'string'}},"
+           "'note':{'type':'string'}"),
+      60, 64 KiB, TOOL_EXTERNAL, net_tools_request_access },
 };
 
 #define NTOOLS (sizeof s_tools / sizeof s_tools[0])

@@ -58,6 +58,11 @@ sandbox_tools_create_sandbox (tool_ctx_t *ctx, json_t *args)
         mpjson_set (&b->labels, json_object_get (args, "labels"), 32);
     if (json_object_get (args, "envVars"))
         mpjson_set (&b->env_vars, json_object_get (args, "envVars"), 32);
+    proto_set_str (&b->network, S (args, "network"));
+    if (json_object_get (args, "networkAllow"))
+        mpjson_set (&b->network_allow, json_object_get (args, "networkAllow"), 4);
+    if (json_object_get (args, "networkDeny"))
+        mpjson_set (&b->network_deny, json_object_get (args, "networkDeny"), 4);
     json_t *error;
     proto_msg_t *rep = sandbox_call (ctx, NULL, req, &error);
     if (!rep)

@@ -23,6 +23,8 @@ http_res_t *api_sandboxes_exec (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_files (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_read (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_write (app_t *app, http_req_t *req);
+/* A policy sandbox's egress rules changed while it runs. */
+http_res_t *api_sandboxes_net (app_t *app, http_req_t *req);
 /* A sandbox's background processes: list, and one's output, wait, kill. */
 http_res_t *api_sandboxes_procs (app_t *app, http_req_t *req);
 http_res_t *api_sandboxes_proc_output (app_t *app, http_req_t *req);

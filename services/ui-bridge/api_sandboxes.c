@@ -198,6 +198,19 @@ api_sandboxes_exec (app_t *app, http_req_t *req)
     return s_forward (app, req, PROTO_sandbox_exec, body, timeout_ms);
 }
 
+/* POST .../net {allowAdd?, allowRemove?, denyAdd?, reason?}: changes a
+ * policy sandbox's egress rules while it runs (sandbox.net.update); the
+ * sandbox's info with the rules in force. The manager checks the ceiling. */
+http_res_t *
+api_sandboxes_net (app_t *app, http_req_t *req)
+{
+    json_t *body;
+    http_res_t *bad = app_body (req, &body);
+    if (bad)
+        return bad;
+    return s_forward (app, req, PROTO_sandbox_net_update, body, 30000);
+}
+
 /* GET .../files?path=&depth=: a directory listing. */
 http_res_t *
 api_sandboxes_files (app_t *app, http_req_t *req)

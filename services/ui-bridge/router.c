@@ -48,6 +48,7 @@ static const route_t s_routes[] = {
     { "GET",    "/api/sandboxes/{}/file",       "sandboxes.read",    true,  api_sandboxes_read },
     { "PUT",    "/api/sandboxes/{}/files",      "sandboxes.write",   true,  api_sandboxes_write },
     { "GET",    "/api/sandboxes/{}/processes",  "sandboxes.procs",   true,  api_sandboxes_procs },
+    { "POST",   "/api/sandboxes/{}/net",        "sandboxes.net",     true,  api_sandboxes_net },
     { "GET",    "/api/sandboxes/{}/processes/{}/output", "sandboxes.proc_output", true,
       api_sandboxes_proc_output },
     { "POST",   "/api/sandboxes/{}/processes/{}/wait", "sandboxes.proc_wait", true,

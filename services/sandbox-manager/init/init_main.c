@@ -4,7 +4,10 @@
  * with an empty environment) for each sandbox:
  *
  *   caisson-sandbox-init ID DIR UID NET TMP_MB NOFILE FSIZE_MB CAP READ_CAP CGROUPS ROOT
- *                        DISK_MB INODES DISK_BACKEND
+ *                        DISK_MB INODES DISK_BACKEND PORT
+ *
+ * NET is none, policy or host; in policy the init forwards 127.0.0.1:PORT
+ * inside to egress-proxy (sbx_net).
  *
  * It joins the sandbox's cgroups (CGROUPS: ':'-separated cgroup.procs
  * files, or '-'), makes DIR/workspace a filesystem of its own with the disk
@@ -76,7 +79,8 @@ child (const sbx_ns_opts_t *o, const sbx_rlimits_t *lim, sbx_ictx_t *ctx, int go
     if (read (go, &c, 1) != 1)
         _exit (1);
     close (go);
-    if (sbx_ns_setup (o, why, sizeof why) == 0 && sbx_confine (lim, why, sizeof why) == 0) {
+    if (sbx_ns_setup (o, &ctx->net_fd, &ctx->net_lfd, why, sizeof why) == 0
+        && sbx_confine (lim, why, sizeof why) == 0) {
         setsid ();
         if (write (ready, "OK", 2) != 2)
             _exit (1);
@@ -90,9 +94,9 @@ child (const sbx_ns_opts_t *o, const sbx_rlimits_t *lim, sbx_ictx_t *ctx, int go
 int
 main (int argc, char **argv)
 {
-    if (argc != 15) {
+    if (argc != 16) {
         fprintf (stderr, "usage: caisson-sandbox-init ID DIR UID NET TMP_MB NOFILE FSIZE_MB CAP "
-                         "READ_CAP CGROUPS ROOT DISK_MB INODES DISK_BACKEND (started by "
+                         "READ_CAP CGROUPS ROOT DISK_MB INODES DISK_BACKEND PORT (started by "
                          "sandbox-manager)\n");
         return 2;
     }
@@ -100,12 +104,15 @@ main (int argc, char **argv)
      * may reach the sandbox, even one it forgot to mark close-on-exec. */
     svc_close_from (4);
     sbx_ns_opts_t o = { .id = argv[1], .dir = argv[2], .host_uid = (uid_t) atol (argv[3]),
-                        .host_net = !strcmp (argv[4], "host"), .tmp_mb = (unsigned) atoi (argv[5]),
+                        .host_net = !strcmp (argv[4], "host"),
+                        .policy = !strcmp (argv[4], "policy"), .tmp_mb = (unsigned) atoi (argv[5]),
                         .template_root = argv[11] };
     sbx_rlimits_t lim = { .nofile = strtoull (argv[6], NULL, 10),
                           .fsize_mb = strtoull (argv[7], NULL, 10) };
     sbx_ictx_t ctx = { .cap_bytes = strtoull (argv[8], NULL, 10),
-                       .read_cap = strtoull (argv[9], NULL, 10) };
+                       .read_cap = strtoull (argv[9], NULL, 10),
+                       .net_policy = !strcmp (argv[4], "policy"),
+                       .net_port = (unsigned) atoi (argv[15]) };
     snprintf (ctx.id, sizeof ctx.id, "%s", argv[1]);
     if (join_cgroups (argv[10])) {
         dprintf (3, "E joining cgroup: %s\n", strerror (errno));

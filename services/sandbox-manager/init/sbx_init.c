@@ -7,6 +7,8 @@
  * on. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
+#include "sbx_net.h"
+#include "egress_rule.h"
 #include "mpjson.h"
 #include "sbx_wire.h"
 #include "xalloc.h"
@@ -21,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_FDS 256
+#define MAX_FDS (256 + SBX_NET_POLLFDS)
 
 /* The loop's state: the connection and the modules it dispatches to. */
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
     int conn;                   /* its socket, or -1 */
     sbx_procs_t *procs;
     sbx_watch_t *watch;
+    sbx_net_t *net;             /* the forwarder (network policy) */
 } loop_t;
 
 /* The context's send (sbx_send_fn). */
@@ -42,7 +45,23 @@ send_to_manager (void *arg, proto_msg_t *msg)
     proto_msg_destroy (&msg);
 }
 
-/* sandbox.create from the manager: the sandbox's defaults for processes. */
+/* Starts the forwarder when the sandbox's mode is policy (from its argv:
+ * a policy sandbox is never a pooled one, its /run/caisson is made for
+ * it), before anything of the sandbox's runs and could take the port. */
+static void
+net_start (loop_t *l)
+{
+    char why[256];
+    if (!l->ctx->net_policy)
+        return;
+    /* One that cannot listen leaves the sandbox with no way out: closed. */
+    sbx_net_start (l->net, l->ctx->net_port, why, sizeof why);
+    if (l->ctx->net_lfd >= 0)
+        sbx_net_listen_too (l->net, l->ctx->net_lfd);
+}
+
+/* sandbox.create from the manager: the sandbox's defaults for processes
+ * (the manager puts the proxy variables of a policy sandbox among them). */
 static proto_msg_t *
 configure (sbx_ictx_t *ctx, const proto_msg_t *req)
 {
@@ -160,8 +179,12 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
     ctx->env = json_object ();
     l->procs = sbx_procs_new (ctx);
     l->watch = sbx_watch_new (ctx);
+    char sock[64];
+    snprintf (sock, sizeof sock, "/proc/self/fd/%d/%s", ctx->net_fd, EGRESS_SOCKET_NAME);
+    l->net = sbx_net_new (sock);
     if (!l->procs)
         return 1;
+    net_start (l);
     struct pollfd fds[MAX_FDS];
     for (;;) {
         int timeout = -1, n = 0;
@@ -169,6 +192,8 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
         fds[n++] = (struct pollfd) { .fd = sfd, .events = POLLIN };
         fds[n++] = (struct pollfd) { .fd = l->conn, .events = POLLIN };
         fds[n++] = (struct pollfd) { .fd = sbx_watch_fd (l->watch), .events = POLLIN };
+        int nbase = n;
+        n += sbx_net_pollfds (l->net, fds + n, SBX_NET_POLLFDS);
         int base = n;
         n += sbx_procs_pollfds (l->procs, fds + n, MAX_FDS - n, &timeout);
         if (poll (fds, (nfds_t) n, timeout) < 0 && errno != EINTR)
@@ -203,6 +228,7 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
                 l->conn = -1;
             }
         }
+        sbx_net_service (l->net, fds + nbase, base - nbase);
         sbx_procs_service (l->procs, fds + base, n - base);
     }
 }

@@ -35,6 +35,10 @@ struct _sbx_ictx_t {
     uint64_t read_cap;      /* readFile cap */
     uint64_t disk_mb;       /* the workspace's disk limit (0: none) */
     uint64_t disk_inodes;   /* and its inode limit */
+    bool net_policy;        /* network mode policy: forward 127.0.0.1:net_port (sbx_net.h) */
+    unsigned net_port;
+    int net_fd;             /* O_PATH of the host's DIR/net: the proxy's socket is there */
+    int net_lfd;            /* policy: the listener of /run/caisson/egress.sock, else -1 */
 };
 
 /* The poll loop (sbx_init.c): serves the manager on listen_fd until the

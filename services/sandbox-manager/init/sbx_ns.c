@@ -1,6 +1,7 @@
 /* sbx_ns: namespaces, id maps and the sandbox's mount tree. See sbx_ns.h. */
 #define _GNU_SOURCE
 #include "sbx_ns.h"
+#include "egress_rule.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define FAIL(...) do { snprintf (why, whylen, __VA_ARGS__); return -1; } while (0)
@@ -61,6 +63,36 @@ make_readonly (const char *path)
 {
     struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
     return (int) syscall (SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr);
+}
+
+/* /run/caisson: a read-only tmpfs of its own (so the sandbox's mounts
+ * name nothing of the host), holding in policy mode the init's socket
+ * egress.sock (0666), which the init relays to the proxy like its TCP
+ * port; empty otherwise. *lfd receives the listener, or -1. */
+static int
+run_caisson (const char *root, bool policy, int *lfd)
+{
+    char path[4300];
+    struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID
+                                           | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
+    snprintf (path, sizeof path, "%s/run", root);
+    if (mkdir (path, 0755))
+        return -1;
+    snprintf (path, sizeof path, "%s%s", root, EGRESS_SANDBOX_DIR);
+    if (mkdir (path, 0755) || mount ("tmpfs", path, "tmpfs", 0, "size=16k,mode=755"))
+        return -1;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    if (policy) {
+        /* Bound relative to the sandbox's directory (the cwd), so the path fits. */
+        if (snprintf (a.sun_path, sizeof a.sun_path, "%s%s/%s", root, EGRESS_SANDBOX_DIR,
+                      EGRESS_SOCKET_NAME) >= (int) sizeof a.sun_path)
+            return -1;
+        *lfd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (*lfd < 0 || bind (*lfd, (struct sockaddr *) &a, sizeof a)
+            || chmod (a.sun_path, 0666) || listen (*lfd, 64))
+            return -1;
+    }
+    return (int) syscall (SYS_mount_setattr, AT_FDCWD, path, 0, &attr, sizeof attr);
 }
 
 /* Binds src at root/name read-only, or copies it as a symlink when it is one. */
@@ -133,9 +165,18 @@ loopback_up (void)
 }
 
 int
-sbx_ns_setup (const sbx_ns_opts_t *o, char *why, size_t whylen)
+sbx_ns_setup (const sbx_ns_opts_t *o, int *net_fd, int *net_lfd, char *why, size_t whylen)
 {
     char root[4096], path[4300], src[4300];
+    *net_lfd = -1;
+    /* The egress socket's directory, held (not mounted: a bind of it would
+     * name the host's data dir in the sandbox's mountinfo) for the init's
+     * forwarder alone; the sandbox's processes cannot use another
+     * process's descriptors (pid 1 is not dumpable): they reach the proxy
+     * only through the init (127.0.0.1:PORT or /run/caisson/egress.sock). */
+    *net_fd = open ("net", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*net_fd < 0)
+        FAIL ("net: %s", strerror (errno));
     if (setresgid (0, 0, 0) || setresuid (0, 0, 0))
         FAIL ("setresuid: %s", strerror (errno));
     if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
@@ -168,6 +209,8 @@ sbx_ns_setup (const sbx_ns_opts_t *o, char *why, size_t whylen)
         FAIL ("mount /proc: %s", strerror (errno));
     if (mount_dev (root))
         FAIL ("minimal /dev: %s", strerror (errno));
+    if (run_caisson (root, o->policy, net_lfd))
+        FAIL ("%s: %s", EGRESS_SANDBOX_DIR, strerror (errno));
     if (chdir (root) || syscall (SYS_pivot_root, ".", ".") || umount2 (".", MNT_DETACH))
         FAIL ("pivot_root: %s", strerror (errno));
     if (mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL))

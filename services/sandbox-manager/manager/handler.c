@@ -11,6 +11,8 @@
 #include "sbx_mgr.h"
 #include "sbx_adopt.h"
 #include "sbx_cgroup.h"
+#include "sbx_egress.h"
+#include "sbx_netreq.h"
 #include "cfg.h"
 #include "sandbox_id.h"
 #include "clog.h"
@@ -120,9 +122,15 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     if (mine >= cfg_u64 ("CAISSON_SANDBOX_MAX_PER_USER"))
         return proto_error_new (req, PROTO_ERR_too_many_sandboxes, "user '%s' already has %zu sandboxes "
                                 "(CAISSON_SANDBOX_MAX_PER_USER)", user, mine);
-    const char *net = c->network ? c->network : "none";
-    if (strcmp (net, "none") && strcmp (net, "host"))
-        return proto_error_new (req, PROTO_ERR_bad_network, "network: expected none or host, got '%s'", net);
+    const char *net = c->network ? c->network : cfg_str ("CAISSON_SANDBOX_NETWORK");
+    int rank = sbx_egress_mode_rank (net);
+    const char *max = cfg_str ("CAISSON_SANDBOX_NETWORK_MAX");
+    if (rank < 0)
+        return proto_error_new (req, PROTO_ERR_bad_network, "network: expected none, policy or "
+                                "host, got '%s'", net);
+    if (rank > sbx_egress_mode_rank (max))
+        return proto_error_new (req, PROTO_ERR_forbidden, "network: %s is above this "
+                                "deployment's ceiling (CAISSON_SANDBOX_NETWORK_MAX=%s)", net, max);
     if (!strcmp (net, "host") && !cfg_u64 ("CAISSON_SANDBOX_ALLOW_HOST_NET"))
         return proto_error_new (req, PROTO_ERR_forbidden, "network: host is not allowed here "
                                 "(CAISSON_SANDBOX_ALLOW_HOST_NET=0)");
@@ -130,6 +138,9 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
      * operator's choice, never a tenant's, even where it is allowed. */
     if (!strcmp (net, "host") && !req->env.op)
         return proto_error_new (req, PROTO_ERR_forbidden, "network: host is for operators only");
+    if ((c->network_allow.size || c->network_deny.size) && strcmp (net, "policy"))
+        return proto_error_new (req, PROTO_ERR_bad_value, "%s: only for network policy, not %s",
+                                c->network_allow.size ? "network_allow" : "network_deny", net);
     if (c->memory_mb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") || c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX")
         || c->ttl_seconds > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
         return proto_error_new (req, PROTO_ERR_over_limit, "%s: over the operator's maximum",
@@ -142,17 +153,37 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
         return proto_error_new (req, PROTO_ERR_bad_type, "%s: expected a map of strings",
                                 env && !json_is_object (env) ? "env_vars" : "labels");
     }
+    json_t *allow = NULL, *deny = NULL;
+    if (!strcmp (net, "policy")) {
+        json_t *ja = mpjson_get (&c->network_allow, 2), *jd = mpjson_get (&c->network_deny, 2);
+        char why[700];
+        int code = sbx_egress_rules (c->network_allow.size ? ja : NULL, jd, &allow, &deny, why,
+                                     sizeof why);
+        json_decref (ja);
+        json_decref (jd);
+        if (code) {
+            json_decref (labels);
+            json_decref (env);
+            return proto_error_new (req, (proto_ecode_t) code, "%s", why);
+        }
+    }
+    /* A policy sandbox is started for it: its init makes /run/caisson's
+     * socket while it can still mount, before it drops its rights. */
     bool defaults = !c->memory_mb && !c->cpus && !strcmp (net, "none");
     box_t *box = defaults ? pool_take (m) : NULL;
     if (!box) {
         box = box_new (m);
         json_object_set_new (box->rec, "memoryMb", json_integer ((json_int_t) (c->memory_mb ?: cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB"))));
         json_object_set_new (box->rec, "cpus", json_integer ((json_int_t) (c->cpus ?: cfg_u64 ("CAISSON_SANDBOX_CPUS"))));
-        json_object_set_new (box->rec, "network", json_string (net));
         zhashx_insert (m->boxes, box->id, box);
         box = zhashx_lookup (m->boxes, box->id);
     }
     json_object_del (box->rec, "pool");
+    json_object_set_new (box->rec, "network", json_string (net));
+    if (allow) {
+        json_object_set_new (box->rec, "networkAllow", allow);
+        json_object_set_new (box->rec, "networkDeny", deny);
+    }
     json_object_set_new (box->rec, "name", json_string (c->name ? c->name : ""));
     json_object_set_new (box->rec, "language", json_string (c->language ? c->language : "python"));
     json_object_set_new (box->rec, "user", json_string (user));
@@ -166,16 +197,13 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
         sbx_host_destroy (box);
         return rep;
     }
-    if (box->wire) {
-        /* Re-send the defaults: a pooled init was configured before its owner was known. */
-        proto_msg_t *cfgmsg = proto_msg_new (PROTO_sandbox_create, NULL);
-        proto_set_str (&cfgmsg->body.sandbox_create.language, json_string_value (json_object_get (box->rec, "language")));
-        mpjson_set (&cfgmsg->body.sandbox_create.env_vars, json_object_get (box->rec, "envVars"), 2);
-        sbx_wire_send (box->wire, cfgmsg);
-        proto_msg_destroy (&cfgmsg);
-    }
+    /* Re-send the defaults: a pooled init was configured before its owner was known. */
+    if (box->wire)
+        sbx_host_configure (box);
     json_object_set_new (box->rec, "status", json_string ("ready"));
     sbx_host_save (box);
+    if (allow)
+        return sbx_netreq_await (box, req, true);
     return sbx_host_info (box, req);
 }
 
@@ -332,13 +360,16 @@ resume_box (box_t *box, const proto_msg_t *req)
     return freeze (box, req, false);
 }
 
-/* sandbox.exec and sandbox.run_code: forwarded unless cancelled first. */
+/* sandbox.exec and sandbox.run_code: forwarded unless cancelled first.
+ * A policy sandbox's connections are reported to the run it now works
+ * for. */
 static proto_msg_t *
 start (box_t *box, const proto_msg_t *req)
 {
     if (was_cancelled (box, req->env.id))
         return proto_error_new (req, PROTO_ERR_cancelled, "request %s was cancelled before it "
                                 "started", req->env.id);
+    sbx_egress_context (box->mgr->egress, box, req);
     return sbx_host_forward (box, req);
 }
 
@@ -401,6 +432,7 @@ ON_BOX (sandbox_check_file_exists, sbx_host_forward)
 ON_BOX (sandbox_get_file_size, sbx_host_forward)
 ON_BOX (sandbox_watch_start, sbx_host_forward)
 ON_BOX (sandbox_watch_stop, sbx_host_forward)
+ON_BOX (sandbox_net_update, sbx_netreq_update)
 
 static proto_msg_t *
 on_sandbox_create (const proto_msg_t *req, void *arg)
@@ -423,6 +455,6 @@ const bus_route_t sbx_routes[] = {
     ROW (sandbox_write_file), ROW (sandbox_write_files), ROW (sandbox_read_file),
     ROW (sandbox_list_files), ROW (sandbox_delete_file), ROW (sandbox_create_directory),
     ROW (sandbox_get_file_info), ROW (sandbox_check_file_exists), ROW (sandbox_get_file_size),
-    ROW (sandbox_watch_start), ROW (sandbox_watch_stop),
+    ROW (sandbox_watch_start), ROW (sandbox_watch_stop), ROW (sandbox_net_update),
     BUS_ROUTES_END,
 };

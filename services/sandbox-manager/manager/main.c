@@ -10,6 +10,7 @@
 #include "sbx_mgr.h"
 #include "sbx_adopt.h"
 #include "sbx_cgroup.h"
+#include "sbx_egress.h"
 #include "cfg.h"
 #include "sandbox_id.h"
 #include "clog.h"
@@ -43,6 +44,21 @@ safe_id (const char *id)
     return true;
 }
 
+/* True when a policy record's rules still parse and stay within today's
+ * ceiling (CAISSON_EGRESS_ALLOW_MAX), else false with why. */
+static bool
+policy_ok (json_t *rec, char *why, size_t len)
+{
+    json_t *allow = json_object_get (rec, "networkAllow");
+    json_t *deny = json_object_get (rec, "networkDeny");
+    json_t *empty = json_array (), *a = NULL, *d = NULL;
+    bool ok = sbx_egress_rules (allow ? allow : empty, deny, &a, &d, why, len) == 0;
+    json_decref (empty);
+    json_decref (a);
+    json_decref (d);
+    return ok;
+}
+
 /* Why a sealed record of home cannot be restored under the current
  * settings, or NULL: its host uid outside the sandbox range or its
  * registry's part of it, a network mode no longer allowed, limits above
@@ -53,6 +69,7 @@ invalid (const sbx_home_t *home, json_t *rec, char *why, size_t len)
     uint64_t uid = (uint64_t) json_integer_value (json_object_get (rec, "uid"));
     uint64_t base = cfg_u64 ("CAISSON_SANDBOX_UID_BASE"), count = cfg_u64 ("CAISSON_SANDBOX_UID_COUNT");
     const char *net = json_string_value (json_object_get (rec, "network"));
+    char rules[300];
     if (!json_is_integer (json_object_get (rec, "uid")) || uid < base || uid - base >= count
         || uid < home->uid_first || uid - home->uid_first >= home->uid_count)
         snprintf (why, len, "uid %llu is outside the sandbox range %llu+%llu "
@@ -60,8 +77,14 @@ invalid (const sbx_home_t *home, json_t *rec, char *why, size_t len)
                   "%llu+%llu", (unsigned long long) uid, (unsigned long long) base,
                   (unsigned long long) count, (unsigned long long) home->uid_first,
                   (unsigned long long) home->uid_count);
-    else if (!net || (strcmp (net, "none") && strcmp (net, "host")))
+    else if (sbx_egress_mode_rank (net) < 0)
         snprintf (why, len, "network '%s' is not a network mode", net ? net : "");
+    else if (sbx_egress_mode_rank (net)
+             > sbx_egress_mode_rank (cfg_str ("CAISSON_SANDBOX_NETWORK_MAX")))
+        snprintf (why, len, "network %s is above this deployment's ceiling "
+                  "(CAISSON_SANDBOX_NETWORK_MAX=%s)", net, cfg_str ("CAISSON_SANDBOX_NETWORK_MAX"));
+    else if (!strcmp (net, "policy") && !policy_ok (rec, rules, sizeof rules))
+        snprintf (why, len, "its network rules are refused today: %s", rules);
     else if (!strcmp (net, "host") && !cfg_u64 ("CAISSON_SANDBOX_ALLOW_HOST_NET"))
         snprintf (why, len, "network host is not allowed (CAISSON_SANDBOX_ALLOW_HOST_NET=0)");
     else if ((uint64_t) json_integer_value (json_object_get (rec, "memoryMb")) > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB")
@@ -185,6 +208,17 @@ sbx_mgr_load (sbx_mgr_t *m, sbx_home_t *home)
             && !strcmp (json_string_value (json_object_get (b->rec, "status")) ?: "", "broken"))
             sbx_registry_put (home->reg, b->id, b->rec);
     reconnect_all (m, home);
+    /* The proxy keeps policies across its restarts, but what it holds may
+     * be older than the records (a set it missed): the records win. A
+     * refused record's sandbox is forgotten there (a forged one has no
+     * network field to go by). */
+    for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes)) {
+        const char *net = json_string_value (json_object_get (b->rec, "network"));
+        if (b->home == home && (!net || !strcmp (net, "policy"))
+            && !strcmp (json_string_value (json_object_get (b->rec, "status")) ?: "", "broken"))
+            sbx_egress_drop (m->egress, b->id);
+    }
+    sbx_egress_resync (m->egress, m, home);
 }
 
 static int
@@ -309,6 +343,11 @@ setup (svc_t *svc)
     zlistx_set_destructor (m->graves, (zlistx_destructor_fn *) zstr_free);
     m->pending = zhashx_new ();
     zhashx_set_destructor (m->pending, (zhashx_destructor_fn *) zstr_free);
+    m->egress = sbx_egress_new (svc_loop (svc), cfg_str ("CAISSON_BUS"), m->boxes);
+    if (!m->egress) {
+        clog_error (NULL, "cannot reach the bus for egress-proxy (CAISSON_BUS)");
+        return -1;
+    }
     svc_set_state (svc, m);
     sbx_mgr_load (m, &m->own);
     zloop_timer (svc_loop (svc), 200, 0, sweep, m);
@@ -327,6 +366,7 @@ teardown (svc_t *svc)
     sbx_mgr_t *m = svc_state (svc);
     if (!m)
         return;
+    sbx_egress_destroy (&m->egress);
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
         sbx_host_release (b);
     zhashx_destroy (&m->boxes);

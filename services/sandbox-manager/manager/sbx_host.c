@@ -11,6 +11,8 @@
 #include "sbx_adopt.h"
 #include "sbx_cgroup.h"
 #include "sbx_disk.h"
+#include "sbx_egress.h"
+#include "egress_rule.h"
 #include "cfg.h"
 #include "clog.h"
 #include "mpjson.h"
@@ -196,12 +198,18 @@ connect_init (box_t *box)
     box->wire = sbx_wire_new (fd);
     zmq_pollitem_t item = { .fd = fd, .events = ZMQ_POLLIN };
     zloop_poller (svc_loop (box->mgr->svc), &item, on_init, box);
-    /* The init's defaults for processes: language and envVars. */
+    return sbx_host_configure (box);
+}
+
+int
+sbx_host_configure (box_t *box)
+{
     proto_msg_t *cfgmsg = proto_msg_new (PROTO_sandbox_create, NULL);
     proto_set_str (&cfgmsg->body.sandbox_create.language, rec_str (box, "language"));
-    json_t *env = json_object_get (box->rec, "envVars");
-    if (env)
-        mpjson_set (&cfgmsg->body.sandbox_create.env_vars, env, 2);
+    proto_set_str (&cfgmsg->body.sandbox_create.network, rec_str (box, "network"));
+    json_t *env = sbx_egress_env (box);
+    mpjson_set (&cfgmsg->body.sandbox_create.env_vars, env, 2);
+    json_decref (env);
     int rc = sbx_wire_send (box->wire, cfgmsg);
     proto_msg_destroy (&cfgmsg);
     return rc;
@@ -233,6 +241,14 @@ mkdirs_for (box_t *box, char *dir, size_t len)
     chmod (p, 0700);
     if (chown (p, (uid_t) rec_u64 (box, "uid"), (gid_t) rec_u64 (box, "uid")))
         clog_warn (NULL, "chown %s: %s", p, strerror (errno));
+    /* Where egress-proxy puts a policy sandbox's socket, reached only by
+     * its init (through a descriptor kept from before its pivot_root),
+     * which runs as the sandbox's uid and needs to search it: root's,
+     * 0711, so nothing else of the sandbox's can be put there. */
+    if (egress_socket_dir (box->mgr->data, box->id, p, sizeof p) == 0) {
+        mkdir (p, 0711);
+        chmod (p, 0711);
+    }
 }
 
 static int finish (box_t *box, int fd, pid_t helper);
@@ -243,7 +259,7 @@ static int
 spawn_start (box_t *box)
 {
     char dir[4200], procs[2200], why[600] = "", uid[24], tmp[24], nofile[24], fsize[24], cap[24],
-         rcap[24], disk[24], inodes[24];
+         rcap[24], disk[24], inodes[24], port[24];
     mkdirs_for (box, dir, sizeof dir);
     /* A record from before workspaces had limits gets today's. */
     if (!rec_u64 (box, "diskMb") || !rec_u64 (box, "inodes")) {
@@ -264,10 +280,12 @@ spawn_start (box_t *box)
     snprintf (rcap, sizeof rcap, "%llu", (unsigned long long) cfg_u64 ("CAISSON_SANDBOX_READ_CAP"));
     snprintf (disk, sizeof disk, "%llu", (unsigned long long) rec_u64 (box, "diskMb"));
     snprintf (inodes, sizeof inodes, "%llu", (unsigned long long) rec_u64 (box, "inodes"));
+    snprintf (port, sizeof port, "%llu", (unsigned long long) cfg_u64 ("CAISSON_EGRESS_PORT"));
     const char *net = rec_str (box, "network");
     char *argv[] = { box->mgr->initbin, box->id, dir, uid, (char *) (net ? net : "none"), tmp,
                      nofile, fsize, cap, rcap, procs, (char *) cfg_str ("CAISSON_SANDBOX_ROOT"),
-                     disk, inodes, (char *) cfg_str ("CAISSON_SANDBOX_DISK_BACKEND"), NULL };
+                     disk, inodes, (char *) cfg_str ("CAISSON_SANDBOX_DISK_BACKEND"), port,
+                     NULL };
     char *envp[] = { NULL };
     int pfd[2];
     if (pipe2 (pfd, O_CLOEXEC))
@@ -413,6 +431,9 @@ sbx_host_destroy (box_t *box)
     char dir[1024];
     snprintf (dir, sizeof dir, "%s/sandboxes/%s", m->data, box->id);
     sbx_disk_release (dir);
+    const char *net = rec_str (box, "network");
+    if (m->egress && net && !strcmp (net, "policy"))
+        sbx_egress_drop (m->egress, box->id);
     set_status (box, "destroyed", NULL);
     publish (box);
     sbx_registry_del (box->home->reg, box->id);
@@ -474,6 +495,8 @@ sbx_host_forward (box_t *box, const proto_msg_t *req)
 bool
 sbx_host_awaits (sbx_mgr_t *m, const bus_worker_t *worker)
 {
+    if (m->net_waiting)
+        return true;            /* some worker answers once the proxy has */
     for (pend_t *p = zhashx_first (m->pending); p; p = zhashx_next (m->pending))
         if (p->worker == worker)
             return true;
@@ -502,6 +525,15 @@ sbx_host_info (box_t *box, const proto_msg_t *req)
     proto_set_str (&i->user, rec_str (box, "user"));
     proto_set_str (&i->workspace, PROTO_SANDBOX_WORKSPACE);
     proto_set_str (&i->network, rec_str (box, "network"));
+    json_t *allow = json_object_get (box->rec, "networkAllow");
+    if (allow) {
+        char url[64];
+        mpjson_set (&i->network_allow, allow, 2);
+        mpjson_set (&i->network_deny, json_object_get (box->rec, "networkDeny"), 2);
+        snprintf (url, sizeof url, "http://127.0.0.1:%llu",
+                  (unsigned long long) cfg_u64 ("CAISSON_EGRESS_PORT"));
+        proto_set_str (&i->proxy, url);
+    }
     json_t *labels = json_object_get (box->rec, "labels");
     if (labels)
         mpjson_set (&i->labels, labels, 2);

@@ -14,6 +14,8 @@
 #include "sbx_wire.h"
 #include "svc.h"
 
+typedef struct _sbx_egress_t sbx_egress_t;
+
 /* A registry this manager serves: its own, or one it adopted (sbx_adopt.h). */
 typedef struct {
     char instance[64];          /* the instance its sandbox ids name */
@@ -44,6 +46,8 @@ typedef struct {
      * its exec: the two come from different connections); a ring */
     char cancelled[64][SANDBOX_ID_SIZE + 1 + 64 + 1];  /* "<sandboxId> <request>" */
     unsigned cancelled_next;
+    sbx_egress_t *egress;       /* egress-proxy, for network mode policy (sbx_egress.h) */
+    size_t net_waiting;         /* requests answered once egress-proxy has answered */
 } sbx_mgr_t;
 
 typedef struct {
@@ -55,6 +59,8 @@ typedef struct {
     int fd;                     /* connection to init, or -1 */
     int spawn_fd;               /* the helper's pipe while it starts, or -1 */
     pid_t spawn_pid;            /* the helper, while spawn_fd is open */
+    char net_run[32];           /* policy: the run last told to egress-proxy */
+    char net_corr[32];          /* and its correlation id */
 } box_t;
 
 /* Starts box's init (fresh, or again after a death) and connects to it.
@@ -65,6 +71,9 @@ int sbx_host_spawn (box_t *box);
 int sbx_host_spawn_async (box_t *box);
 /* Completes a started spawn now (waiting for the helper). Returns 0 or -1. */
 int sbx_host_spawn_finish (box_t *box);
+/* Sends box's init its defaults: language, network mode and the
+ * environment of its processes (sbx_egress_env). Returns 0 or -1. */
+int sbx_host_configure (box_t *box);
 /* Reconnects to a running init after a manager restart. Returns 0 or -1. */
 int sbx_host_connect (box_t *box);
 /* Kills every process, deletes the workspace and the record, and frees
@@ -84,7 +93,8 @@ proto_msg_t *sbx_host_forward (box_t *box, const proto_msg_t *req);
 /* True when request (an envelope id) was forwarded to box's init and is
  * not answered yet. */
 bool sbx_host_pending (box_t *box, const char *request);
-/* True when a forwarded request waits for its answer through worker. */
+/* True when a forwarded request waits for its answer through worker (or
+ * any request waits for egress-proxy: its worker is not known here). */
 bool sbx_host_awaits (sbx_mgr_t *m, const bus_worker_t *worker);
 /* A `sandbox.info` for box, as the reply to req (NULL: an event). */
 proto_msg_t *sbx_host_info (box_t *box, const proto_msg_t *req);

@@ -1,0 +1,7 @@
+# gateway-keys (issue 16): libcommon's vkey and mprice as units, and the
+# caisson-gateway-keys binary through the bus (keys, budgets, reserve and
+# settle under concurrency; orphans, restart, the spend outbox).
+caisson_test(test_vkey_price test_vkey_price.c)
+caisson_test(test_gkeys test_gkeys.c gkeys_util.c)
+target_link_libraries(test_gkeys PRIVATE gatewaykeys)
+caisson_test(test_gkeys_life test_gkeys_life.c gkeys_util.c)
