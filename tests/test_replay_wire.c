@@ -5,7 +5,8 @@
  * message, each with usage), a stream carries OpenAI's usage chunk only when
  * stream_options.include_usage asks for it, GET /v1/models lists models in
  * either provider's shape, scripted 400 and 529 come in the provider's error
- * shape, and a request without the key is refused 401. The gateway tests
+ * shape, embeddings come in base64 when asked (the official SDK's default),
+ * and a request without the key is refused 401. The gateway tests
  * (test_gateway.c) build on all of these. */
 #include "support.h"
 
@@ -228,6 +229,53 @@ test_models (void **state)
     free (r.body);
 }
 
+/* Embeddings as the official SDK asks for them by default (base64: the
+ * floats' little-endian bytes) are the float answer's vectors. */
+static void
+test_embeddings_base64 (void **state)
+{
+    (void) state;
+    const char *floats = "{\"model\":\"t\",\"input\":\"a parser crash\",\"dimensions\":8}";
+    const char *b64 = "{\"model\":\"t\",\"input\":\"a parser crash\",\"dimensions\":8,"
+                      "\"encoding_format\":\"base64\"}";
+    reply_t f = http ("/v1/embeddings", floats, NULL, KEY), b = http ("/v1/embeddings", b64,
+                                                                        NULL, KEY);
+    assert_int_equal (f.status, 200);
+    assert_int_equal (b.status, 200);
+    json_t *fj = parse (f.body), *bj = parse (b.body);
+    json_t *vec = json_object_get (json_array_get (json_object_get (fj, "data"), 0), "embedding");
+    const char *text = json_string_value (json_object_get (json_array_get (
+        json_object_get (bj, "data"), 0), "embedding"));
+    assert_non_null (text);
+    assert_int_equal (strlen (text), 44);          /* 32 bytes in base64 */
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char raw[33];
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (const char *p = text; *p && *p != '='; p++) {
+        acc = acc << 6 | (uint32_t) (strchr (abc, *p) - abc);
+        if ((bits += 6) >= 8) {
+            bits -= 8;
+            raw[n++] = (unsigned char) (acc >> bits);
+        }
+    }
+    assert_int_equal (n, 32);
+    for (size_t d = 0; d < 8; d++) {
+        uint32_t u = (uint32_t) raw[d * 4] | (uint32_t) raw[d * 4 + 1] << 8
+                   | (uint32_t) raw[d * 4 + 2] << 16 | (uint32_t) raw[d * 4 + 3] << 24;
+        float x;
+        memcpy (&x, &u, 4);
+        double want = json_real_value (json_array_get (vec, d));
+        assert_true (x - want < 1e-6 && want - x < 1e-6);
+    }
+    json_decref (fj);
+    json_decref (bj);
+    free (f.body);
+    free (b.body);
+}
+
 /* Without the key, or with another, a provider says 401 in its shape. */
 static void
 test_key (void **state)
@@ -319,6 +367,7 @@ main (void)
         cmocka_unit_test (test_anthropic_whole),
         cmocka_unit_test (test_stream_usage_on_request),
         cmocka_unit_test (test_models),
+        cmocka_unit_test (test_embeddings_base64),
         cmocka_unit_test (test_key),
         cmocka_unit_test (test_faults),
     };
