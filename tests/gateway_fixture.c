@@ -316,8 +316,8 @@ gwf_fixed_text (void)
     return text;
 }
 
-json_t *
-gwf_sdk (const char *const args[], int *rc)
+pid_t
+gwf_sdk_start (const char *const args[], int *out)
 {
     const char *argv[48] = { "node", CAISSON_SOURCE_DIR "/tests/gateway/sdk.cjs" };
     size_t n = 2;
@@ -340,12 +340,19 @@ gwf_sdk (const char *const args[], int *rc)
         _exit (127);
     }
     close (fd[1]);
+    *out = fd[0];
+    return pid;
+}
+
+json_t *
+gwf_sdk_wait (pid_t pid, int out, int *rc)
+{
     body_t b = { 0 };
     char buf[4096];
     ssize_t got;
-    while ((got = read (fd[0], buf, sizeof buf)) > 0)
+    while ((got = read (out, buf, sizeof buf)) > 0)
         on_body (buf, 1, (size_t) got, &b);
-    close (fd[0]);
+    close (out);
     int status;
     waitpid (pid, &status, 0);
     if (rc)
@@ -358,7 +365,15 @@ gwf_sdk (const char *const args[], int *rc)
     char *last = strrchr (line, '\n');
     json_t *j = json_loads (last ? last + 1 : line, 0, NULL);
     if (!j)
-        fail_msg ("sdk.cjs %s printed no result: '%s'", args[0], line);
+        fail_msg ("sdk.cjs printed no result (exit status 0x%x): '%s'", status, line);
     free (line);
     return j;
+}
+
+json_t *
+gwf_sdk (const char *const args[], int *rc)
+{
+    int out;
+    pid_t pid = gwf_sdk_start (args, &out);
+    return gwf_sdk_wait (pid, out, rc);
 }

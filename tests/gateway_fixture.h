@@ -86,4 +86,8 @@ const char *gwf_fixed_text (void);
  * when it prints none. *rc (may be NULL) gets its exit status. */
 json_t *gwf_sdk (const char *const args[], int *rc);
 
+/* The same in two steps: starts it, its stdout in *out; then its result. */
+pid_t gwf_sdk_start (const char *const args[], int *out);
+json_t *gwf_sdk_wait (pid_t pid, int out, int *rc);
+
 #endif

@@ -9,7 +9,8 @@
  *   OpenAI and Anthropic, refuses any other);
  * - S3 a revoked key (401 key_revoked), an expired one (401 key_expired),
  *   a model off the allow-list (403 model_not_allowed);
- * - S4 a rate limit: 429 rate_limit_requests with Retry-After;
+ * - S4 a rate limit: 429 rate_limit_requests with Retry-After, which the
+ *   SDK's own retries honour and then get in;
  * - S5 100 concurrent calls against a budget that allows 10: exactly 10
  *   succeed (each reserves what it costs), the others are refused 402
  *   naming the budget, the model sees 10 requests, and the stored spend is
@@ -43,10 +44,10 @@ num (const json_t *o, const char *name)
     return json_integer_value (json_object_get (o, name));
 }
 
-/* Runs sdk.cjs mode with the gateway and key, then the NULL-ended extra
- * args; its result (new). */
-static json_t *
-sdk (const char *mode, const gwf_key_t *k, const char *const extra[], int *rc)
+/* Starts sdk.cjs mode with the gateway and key, then the NULL-ended
+ * extra args; its stdout in *out. */
+static pid_t
+sdk_start (const char *mode, const gwf_key_t *k, const char *const extra[], int *out)
 {
     const char *args[40] = { mode, "--base", gwf_base (), "--key", k->secret, "--model",
                              GWF_MODEL, "--amodel", GWF_AMODEL };
@@ -54,7 +55,16 @@ sdk (const char *mode, const gwf_key_t *k, const char *const extra[], int *rc)
     for (size_t i = 0; extra && extra[i] && n < 39; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    return gwf_sdk (args, rc);
+    return gwf_sdk_start (args, out);
+}
+
+/* The same, waited for: its result (new). */
+static json_t *
+sdk (const char *mode, const gwf_key_t *k, const char *const extra[], int *rc)
+{
+    int out;
+    pid_t pid = sdk_start (mode, k, extra, &out);
+    return gwf_sdk_wait (pid, out, rc);
 }
 
 /* An expected refusal: status and (OpenAI) code; the result (new). */
@@ -285,6 +295,13 @@ test_refusals (void **state)
     json_decref (refused (&forged, "openai", "openai/allowed", 401, "invalid_api_key"));
 }
 
+/* The call test_rate_limit leaves retrying with the SDK's own retries, and
+ * when it started; test_rate_limit_retried waits for it. */
+static pid_t s_retrying = -1;
+static int s_retrying_out = -1;
+static uint64_t s_retrying_at;
+static gwf_key_t s_limited;
+
 /* ---- S4 ------------------------------------------------------------------- */
 
 static void
@@ -305,6 +322,32 @@ test_rate_limit (void **state)
     assert_true (after >= 1 && after <= 60);
     json_decref (r);
     assert_int_equal (gwf_replay_requests (), before);
+    /* with its default retries the SDK waits as told and then gets in: it
+     * runs meanwhile, test_rate_limit_retried (last) collects it */
+    s_limited = k;
+    s_retrying_at = now_ms ();
+    s_retrying = sdk_start ("call", &k, (const char *[]) { "--retries", "2", NULL },
+                            &s_retrying_out);
+}
+
+static void
+test_rate_limit_retried (void **state)
+{
+    (void) state;
+    assert_true (s_retrying > 0);
+    int rc;
+    json_t *r = gwf_sdk_wait (s_retrying, s_retrying_out, &rc);
+    s_retrying = -1;
+    char *text = json_dumps (r, JSON_COMPACT);
+    if (rc || !json_is_true (json_object_get (r, "ok")))
+        fail_msg ("the retried call: %s", text);
+    free (text);
+    json_decref (r);
+    /* it waited for the minute to let it in, not a blind back-off */
+    assert_true (now_ms () - s_retrying_at >= 1000);
+    json_t *u = gwf_key_settled (USER, s_limited.id);
+    assert_int_equal (num (u, "calls"), 3);
+    json_decref (u);
 }
 
 /* ---- S5 ------------------------------------------------------------------- */
@@ -482,6 +525,7 @@ main (void)
         cmocka_unit_test (test_budget_race),
         cmocka_unit_test (test_budget_race_curl),
         cmocka_unit_test (test_provider_error),
+        cmocka_unit_test (test_rate_limit_retried),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
