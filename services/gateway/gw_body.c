@@ -1,0 +1,211 @@
+/* gw_body: see gw_body.h. */
+#include "gw_body.h"
+#include "jsoncap.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *
+gw_route_name (gw_route_t route)
+{
+    return route == GW_CHAT ? "chat" : route == GW_MESSAGES ? "messages" : "embeddings";
+}
+
+static int
+fail (gw_fail_t *f, const char *code, const char *msg)
+{
+    f->status = 400;
+    snprintf (f->code, sizeof f->code, "%s", code);
+    snprintf (f->msg, sizeof f->msg, "%s", msg);
+    return -1;
+}
+
+/* The alias's target for a bare name in list (`bare=provider/model`,
+ * comma-separated) into out; false when it has none. */
+static bool
+alias_of (const char *list, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen (name);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr (p, ','), *eq = strchr (p, '=');
+        size_t len = end ? (size_t) (end - p) : strlen (p);
+        while (len && *p == ' ') {
+            p++;
+            len--;
+        }
+        if (eq && eq < p + len && (size_t) (eq - p) == nl && !memcmp (p, name, nl)) {
+            snprintf (out, n, "%.*s", (int) (len - nl - 1), eq + 1);
+            return true;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+static int
+resolve (gw_req_t *r, const char *name, const gw_body_opts_t *o, gw_fail_t *f)
+{
+    char m[256];
+    if (!alias_of (o->aliases, name, m, sizeof m))
+        snprintf (m, sizeof m, "%s", name);
+    const char *model = NULL;
+    const llm_provider_t *p = llm_provider_find (m, &model);
+    if (!p) {
+        const char *dp = r->route == GW_MESSAGES ? "anthropic" : o->default_provider;
+        char full[256];
+        if (snprintf (full, sizeof full, "%s/%s", dp, m) < (int) sizeof full) {
+            memcpy (m, full, sizeof m);
+            p = llm_provider_find (m, &model);
+        }
+    }
+    if (!p || !model || !*model || strlen (m) >= sizeof r->model)
+        return fail (f, "model_not_found", "unknown model: write provider/model");
+    llm_proto_t want = r->route == GW_MESSAGES ? LLM_ANTHROPIC : LLM_OPENAI;
+    if (p->proto != want) {
+        snprintf (f->msg, sizeof f->msg, "%s speaks the %s protocol: POST %s", m,
+                  p->proto == LLM_ANTHROPIC ? "Anthropic" : "OpenAI",
+                  p->proto == LLM_ANTHROPIC ? "/v1/messages" : "/v1/chat/completions");
+        f->status = 400;
+        snprintf (f->code, sizeof f->code, "wrong_protocol");
+        return -1;
+    }
+    snprintf (r->model, sizeof r->model, "%s", m);
+    r->model_at = (size_t) (model - m);
+    r->prov = p;
+    return 0;
+}
+
+static bool
+is_image (const json_t *v)
+{
+    const char *t = json_string_value (json_object_get (v, "type"));
+    return t && (!strcmp (t, "image_url") || !strcmp (t, "image") || !strcmp (t, "input_image"));
+}
+
+/* Most tokens v can be: its strings' and keys' bytes, 2 a number, 1600
+ * an image (its data not counted). */
+static uint64_t
+bound (const json_t *v)
+{
+    uint64_t n = 0;
+    if (json_is_string (v))
+        return json_string_length (v);
+    if (json_is_number (v) || json_is_boolean (v))
+        return 2;
+    if (json_is_object (v)) {
+        if (is_image (v))
+            return GW_IMAGE_TOKENS;
+        const char *k;
+        json_t *x;
+        json_object_foreach ((json_t *) v, k, x)
+            n += strlen (k) + bound (x);
+    }
+    else if (json_is_array (v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach (v, i, x)
+            n += bound (x);
+    }
+    return n;
+}
+
+static uint64_t
+positive (const json_t *v)
+{
+    return json_is_integer (v) && json_integer_value (v) > 0 ? (uint64_t) json_integer_value (v)
+                                                             : 0;
+}
+
+int
+gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
+               const gw_body_opts_t *o, gw_fail_t *f)
+{
+    memset (r, 0, sizeof *r);
+    r->route = route;
+    json_error_t jerr;
+    r->req = json_loadb (body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object (r->req)) {
+        char msg[400];
+        snprintf (msg, sizeof msg, "the body is not a JSON object: %s", jerr.text);
+        gw_body_clear (r);
+        return fail (f, "invalid_json", msg);
+    }
+    if (jsoncap_depth (r->req, GW_MAX_DEPTH) > GW_MAX_DEPTH) {
+        gw_body_clear (r);
+        return fail (f, "too_deep", "the body nests deeper than 64 levels");
+    }
+    const char *model = json_string_value (json_object_get (r->req, "model"));
+    if (!model || !*model) {
+        gw_body_clear (r);
+        return fail (f, "missing_model", "the body names no model");
+    }
+    if (resolve (r, model, o, f)) {
+        gw_body_clear (r);
+        return -1;
+    }
+    r->stream = route != GW_EMBEDDINGS && json_is_true (json_object_get (r->req, "stream"));
+    const char *skip[] = { "model", "stream", "stream_options", "max_tokens",
+                           "max_completion_tokens", "temperature", "top_p", "n", "user",
+                           "metadata", NULL };
+    const char *k;
+    json_t *x, *msgs = json_object_get (r->req, route == GW_EMBEDDINGS ? "input" : "messages");
+    json_object_foreach (r->req, k, x) {
+        bool params = false;
+        for (size_t i = 0; skip[i]; i++)
+            params |= !strcmp (k, skip[i]);
+        if (!params)
+            r->input_bound += bound (x);
+    }
+    r->input_bound += GW_MESSAGE_TOKENS * (json_is_array (msgs) ? json_array_size (msgs) : 1);
+    if (route == GW_EMBEDDINGS)
+        return 0;
+    uint64_t max = positive (json_object_get (r->req, "max_completion_tokens"));
+    if (!max)
+        max = positive (json_object_get (r->req, "max_tokens"));
+    r->client_max = max > 0;
+    if (!max) {
+        const mprice_t *p = o->prices ? mprice_of (o->prices, r->model) : NULL;
+        max = p && p->max_out ? p->max_out : o->max_output;
+    }
+    /* n choices: each may use the whole max */
+    r->choices = positive (json_object_get (r->req, "n"));
+    r->choices = r->choices > 1 && route == GW_CHAT ? r->choices : 1;
+    r->output_max = max > UINT64_MAX / r->choices ? UINT64_MAX : max * r->choices;
+    if (r->stream && route == GW_CHAT && !(r->prov->quirks & LLM_QUIRK_NO_STREAM_OPTIONS))
+        r->add_usage = !json_is_true (json_object_get (json_object_get (r->req, "stream_options"),
+                                                       "include_usage"));
+    return 0;
+}
+
+void
+gw_body_clear (gw_req_t *r)
+{
+    json_decref (r->req);
+    r->req = NULL;
+}
+
+char *
+gw_body_upstream (const gw_req_t *r, uint64_t granted_max)
+{
+    json_t *up = json_deep_copy (r->req);
+    if (!up)
+        return NULL;
+    json_object_set_new (up, "model", json_string (r->model + r->model_at));
+    if (r->add_usage) {
+        json_t *so = json_object_get (up, "stream_options");
+        if (!json_is_object (so))
+            json_object_set_new (up, "stream_options", so = json_object ());
+        json_object_set_new (so, "include_usage", json_true ());
+    }
+    if (r->prov->quirks & LLM_QUIRK_NO_STREAM_OPTIONS)
+        json_object_del (up, "stream_options");
+    if (!r->client_max && granted_max && r->route != GW_EMBEDDINGS) {
+        bool openai = !strcmp (r->prov->name, "openai");
+        uint64_t each = granted_max / (r->choices ? r->choices : 1);
+        json_object_set_new (up, openai ? "max_completion_tokens" : "max_tokens",
+                             json_integer ((json_int_t) (each ? each : 1)));
+    }
+    char *out = json_dumps (up, JSON_COMPACT);
+    json_decref (up);
+    return out;
+}
