@@ -28,11 +28,18 @@
 
 const path = require('path');
 
-// The SDKs from NODE_PATH, else tests/agui/node_modules (bootstrap's npm ci).
+// The SDKs from NODE_PATH, else tests/agui/node_modules (bootstrap's npm ci);
+// missing, one JSON line says so.
 function load(name) {
   const paths = (process.env.NODE_PATH || '').split(path.delimiter).filter(Boolean);
   paths.push(path.join(__dirname, '..', 'agui', 'node_modules'));
-  return require(require.resolve(name, { paths }));
+  try {
+    return require(require.resolve(name, { paths }));
+  } catch (e) {
+    console.log(JSON.stringify({ ok: false, failures: [`cannot load ${name} from ${paths.join(
+      ', ')}: run npm ci in tests/agui (scripts/bootstrap does): ${e.message}`] }));
+    process.exit(3);
+  }
 }
 const OpenAI = load('openai');
 const Anthropic = load('@anthropic-ai/sdk');
