@@ -21,15 +21,10 @@ static struct {
     bus_client_t *client;
 } s_gw;
 
-typedef struct {
-    char *buf;
-    size_t len;
-} body_t;
-
-static size_t
-on_body (char *data, size_t size, size_t n, void *arg)
+size_t
+gwf_collect (char *data, size_t size, size_t n, void *arg)
 {
-    body_t *b = arg;
+    gwf_buf_t *b = arg;
     char *p = realloc (b->buf, b->len + size * n + 1);
     assert_non_null (p);
     memcpy (p + b->len, data, size * n);
@@ -45,9 +40,9 @@ static char *
 get (const char *url, long *status)
 {
     CURL *e = curl_easy_init ();
-    body_t b = { 0 };
+    gwf_buf_t b = { 0 };
     curl_easy_setopt (e, CURLOPT_URL, url);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, gwf_collect);
     curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 3000L);
     *status = 0;
@@ -298,6 +293,45 @@ gwf_replay_requests (void)
     return n;
 }
 
+char *
+gwf_post (const char *base, const char *path, const char *key, bool anthropic, const char *body)
+{
+    char url[256], auth[320];
+    snprintf (url, sizeof url, "%s%s", base, path);
+    snprintf (auth, sizeof auth, anthropic ? "x-api-key: %s" : "Authorization: Bearer %s", key);
+    struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
+    h = curl_slist_append (h, auth);
+    CURL *e = curl_easy_init ();
+    gwf_buf_t b = { 0 };
+    curl_easy_setopt (e, CURLOPT_URL, url);
+    curl_easy_setopt (e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt (e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, gwf_collect);
+    curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 10000L);
+    long status = 0;
+    if (curl_easy_perform (e) == CURLE_OK)
+        curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup (e);
+    curl_slist_free_all (h);
+    if (status != 200)
+        fail_msg ("POST %s: %ld %s", url, status, b.buf ? b.buf : "");
+    return b.buf;
+}
+
+char *
+gwf_fixed_body (const char *model, bool stream, bool usage)
+{
+    json_t *r = json_pack ("{s:s, s:i, s:b, s:[{s:s, s:s}]}", "model", model, "max_tokens",
+                           GWF_FIXED_OUT, "stream", stream, "messages", "role", "user",
+                           "content", GWF_FIXED_TASK);
+    if (usage)
+        json_object_set_new (r, "stream_options", json_pack ("{s:b}", "include_usage", 1));
+    char *out = json_dumps (r, JSON_COMPACT);
+    json_decref (r);
+    return out;
+}
+
 const char *
 gwf_fixed_text (void)
 {
@@ -347,11 +381,11 @@ gwf_sdk_start (const char *const args[], int *out)
 json_t *
 gwf_sdk_wait (pid_t pid, int out, int *rc)
 {
-    body_t b = { 0 };
+    gwf_buf_t b = { 0 };
     char buf[4096];
     ssize_t got;
     while ((got = read (out, buf, sizeof buf)) > 0)
-        on_body (buf, 1, (size_t) got, &b);
+        gwf_collect (buf, 1, (size_t) got, &b);
     close (out);
     int status;
     waitpid (pid, &status, 0);

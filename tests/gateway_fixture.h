@@ -78,6 +78,25 @@ json_t *gwf_key_settled (const char *user, const char *id);
 /* llm-replay's GET /stats `requests`: the model calls it answered. */
 long gwf_replay_requests (void);
 
+/* A growing buffer for curl's answers: gwf_collect is a
+ * CURLOPT_WRITEFUNCTION appending to the gwf_buf_t in its WRITEDATA. */
+typedef struct {
+    char *buf;
+    size_t len;
+} gwf_buf_t;
+size_t gwf_collect (char *data, size_t size, size_t n, void *arg);
+
+/* POSTs body to base + path with key as either protocol sends it
+ * (Bearer, or x-api-key when anthropic); the answer's bytes (the
+ * caller's), asserted 200. */
+char *gwf_post (const char *base, const char *path, const char *key, bool anthropic,
+                const char *body);
+
+/* A request body (new) for the fixed cassette with model, its max_tokens
+ * the answer's length (so a call reserves exactly what it costs),
+ * streamed or not, asking stream_options.include_usage when usage. */
+char *gwf_fixed_body (const char *model, bool stream, bool usage);
+
 /* The cassette's text (tests/cassettes/gateway_fixed.json), static. */
 const char *gwf_fixed_text (void);
 

@@ -112,67 +112,6 @@ test_sdk_host (void **state)
     json_decref (u);
 }
 
-typedef struct {
-    char *buf;
-    size_t len;
-} body_t;
-
-static size_t
-on_body (char *data, size_t size, size_t n, void *arg)
-{
-    body_t *b = arg;
-    char *p = realloc (b->buf, b->len + size * n + 1);
-    assert_non_null (p);
-    memcpy (p + b->len, data, size * n);
-    b->buf = p;
-    b->len += size * n;
-    b->buf[b->len] = '\0';
-    return size * n;
-}
-
-/* POSTs body to base + path with the key as either protocol sends it;
- * the answer's bytes (the caller's), asserted 200. */
-static char *
-post (const char *base, const char *path, const char *key, bool anthropic, const char *body)
-{
-    char url[256], auth[320];
-    snprintf (url, sizeof url, "%s%s", base, path);
-    snprintf (auth, sizeof auth, anthropic ? "x-api-key: %s" : "Authorization: Bearer %s", key);
-    struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
-    h = curl_slist_append (h, auth);
-    CURL *e = curl_easy_init ();
-    body_t b = { 0 };
-    curl_easy_setopt (e, CURLOPT_URL, url);
-    curl_easy_setopt (e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt (e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 10000L);
-    long status = 0;
-    if (curl_easy_perform (e) == CURLE_OK)
-        curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup (e);
-    curl_slist_free_all (h);
-    if (status != 200)
-        fail_msg ("POST %s: %ld %s", url, status, b.buf ? b.buf : "");
-    return b.buf;
-}
-
-/* The request body for the fixed cassette with model, its max_tokens the
- * answer's length, so a call reserves exactly what it costs. */
-static char *
-body_of (const char *model, bool stream, bool usage)
-{
-    json_t *r = json_pack ("{s:s, s:i, s:b, s:[{s:s, s:s}]}", "model", model, "max_tokens",
-                           GWF_FIXED_OUT, "stream", stream, "messages", "role", "user",
-                           "content", GWF_FIXED_TASK);
-    if (usage)
-        json_object_set_new (r, "stream_options", json_pack ("{s:b}", "include_usage", 1));
-    char *out = json_dumps (r, JSON_COMPACT);
-    json_decref (r);
-    return out;
-}
-
 /* s without its SSE events (blank-line ended) that contain mark, in place. */
 static char *
 drop_events (char *s, const char *mark)
@@ -228,9 +167,9 @@ test_bytes (void **state)
     const char *route[] = { "/v1/chat/completions", "/v1/messages" };
     const char *model[] = { GWF_MODEL, GWF_AMODEL };
     for (int a = 0; a < 2; a++) {
-        char *via_b = body_of (model[a], true, false), *direct_b = body_of ("t", true, false);
-        char *via = post (gw, route[a], k.secret, a, via_b);
-        char *direct = post (rp, route[a], gwf_real_key (), a, direct_b);
+        char *via_b = gwf_fixed_body (model[a], true, false), *direct_b = gwf_fixed_body ("t", true, false);
+        char *via = gwf_post (gw, route[a], k.secret, a, via_b);
+        char *direct = gwf_post (rp, route[a], gwf_real_key (), a, direct_b);
         if (a) {
             drop_events (via, "message_start");
             drop_events (direct, "message_start");
@@ -242,19 +181,19 @@ test_bytes (void **state)
         free (direct);
         free (via_b);
         free (direct_b);
-        via_b = body_of (model[a], false, false);
-        direct_b = body_of ("t", false, false);
-        via = without_input (post (gw, route[a], k.secret, a, via_b));
-        direct = without_input (post (rp, route[a], gwf_real_key (), a, direct_b));
+        via_b = gwf_fixed_body (model[a], false, false);
+        direct_b = gwf_fixed_body ("t", false, false);
+        via = without_input (gwf_post (gw, route[a], k.secret, a, via_b));
+        direct = without_input (gwf_post (rp, route[a], gwf_real_key (), a, direct_b));
         assert_string_equal (via, direct);
         free (via);
         free (direct);
         free (via_b);
         free (direct_b);
     }
-    char *via_b = body_of (GWF_MODEL, true, true), *direct_b = body_of ("t", true, true);
-    char *via = post (gw, route[0], k.secret, false, via_b);
-    char *direct = post (rp, route[0], gwf_real_key (), false, direct_b);
+    char *via_b = gwf_fixed_body (GWF_MODEL, true, true), *direct_b = gwf_fixed_body ("t", true, true);
+    char *via = gwf_post (gw, route[0], k.secret, false, via_b);
+    char *direct = gwf_post (rp, route[0], gwf_real_key (), false, direct_b);
     assert_non_null (strstr (via, "\"completion_tokens\":50"));
     assert_string_equal (drop_events (via, "\"usage\""), drop_events (direct, "\"usage\""));
     free (via);
@@ -406,17 +345,17 @@ test_budget_race_curl (void **state)
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", k.secret);
     struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
     h = curl_slist_append (h, auth);
-    char *body = body_of (GWF_MODEL, true, true);
+    char *body = gwf_fixed_body (GWF_MODEL, true, true);
     CURLM *m = curl_multi_init ();
     CURL *e[CALLS];
-    body_t out[CALLS];
+    gwf_buf_t out[CALLS];
     memset (out, 0, sizeof out);
     for (int i = 0; i < CALLS; i++) {
         e[i] = curl_easy_init ();
         curl_easy_setopt (e[i], CURLOPT_URL, url);
         curl_easy_setopt (e[i], CURLOPT_HTTPHEADER, h);
         curl_easy_setopt (e[i], CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt (e[i], CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt (e[i], CURLOPT_WRITEFUNCTION, gwf_collect);
         curl_easy_setopt (e[i], CURLOPT_WRITEDATA, &out[i]);
         curl_easy_setopt (e[i], CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt (e[i], CURLOPT_TIMEOUT_MS, 30000L);
