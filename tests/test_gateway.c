@@ -167,7 +167,8 @@ test_bytes (void **state)
     const char *route[] = { "/v1/chat/completions", "/v1/messages" };
     const char *model[] = { GWF_MODEL, GWF_AMODEL };
     for (int a = 0; a < 2; a++) {
-        char *via_b = gwf_fixed_body (model[a], true, false), *direct_b = gwf_fixed_body ("t", true, false);
+        char *via_b = gwf_fixed_body (model[a], true, false);
+        char *direct_b = gwf_fixed_body ("t", true, false);
         char *via = gwf_post (gw, route[a], k.secret, a, via_b);
         char *direct = gwf_post (rp, route[a], gwf_real_key (), a, direct_b);
         if (a) {
@@ -191,7 +192,8 @@ test_bytes (void **state)
         free (via_b);
         free (direct_b);
     }
-    char *via_b = gwf_fixed_body (GWF_MODEL, true, true), *direct_b = gwf_fixed_body ("t", true, true);
+    char *via_b = gwf_fixed_body (GWF_MODEL, true, true);
+    char *direct_b = gwf_fixed_body ("t", true, true);
     char *via = gwf_post (gw, route[0], k.secret, false, via_b);
     char *direct = gwf_post (rp, route[0], gwf_real_key (), false, direct_b);
     assert_non_null (strstr (via, "\"completion_tokens\":50"));
