@@ -64,6 +64,7 @@ bench: build
 	./$(BUILD)/bin/bench-eventlog
 	./$(BUILD)/bin/bench-sandbox
 	./$(BUILD)/bin/bench-memory
+	./$(BUILD)/bin/bench-egress
 	./$(BUILD)/bin/bench-gateway
 
 fuzz: deps
