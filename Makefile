@@ -65,6 +65,7 @@ bench: build
 	./$(BUILD)/bin/bench-sandbox
 	./$(BUILD)/bin/bench-memory
 	./$(BUILD)/bin/bench-egress
+	./$(BUILD)/bin/bench-gateway
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null

@@ -8,3 +8,9 @@ add_dependencies(test_replay caisson-llm-replay)
 # scripted model's own reader (fencecheck.c) (test_fence).
 caisson_test(test_fence test_fence.c)
 target_link_libraries(test_fence PRIVATE llmreplay)
+# What the scripted model sends on the wire as the providers do (whole
+# answers for stream:false, the usage chunk on request, GET /v1/models,
+# scripted 400/529, the key), over HTTP (test_replay_wire).
+caisson_test(test_replay_wire test_replay_wire.c)
+target_link_libraries(test_replay_wire PRIVATE PkgConfig::CURL)
+add_dependencies(test_replay_wire caisson-llm-replay)

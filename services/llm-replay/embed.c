@@ -143,6 +143,37 @@ fail (int *status, const char *msg)
     return body;
 }
 
+/* vec as OpenAI's `encoding_format: base64` sends it: the floats'
+ * little-endian IEEE 754 bytes in base64 (a new JSON string). */
+static json_t *
+base64_floats (const float *vec, size_t dims)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = dims * 4;
+    unsigned char *raw = malloc (n);
+    char *out = malloc ((n + 2) / 3 * 4 + 1);
+    for (size_t d = 0; d < dims; d++) {
+        uint32_t bits;
+        memcpy (&bits, &vec[d], 4);
+        for (int b = 0; b < 4; b++)
+            raw[d * 4 + (size_t) b] = (unsigned char) (bits >> (8 * b));
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t) raw[i] << 16 | (i + 1 < n ? (uint32_t) raw[i + 1] << 8 : 0)
+                   | (i + 2 < n ? raw[i + 2] : 0);
+        out[o++] = abc[v >> 18 & 63];
+        out[o++] = abc[v >> 12 & 63];
+        out[o++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? abc[v & 63] : '=';
+    }
+    json_t *s = json_stringn (out, o);
+    free (raw);
+    free (out);
+    return s;
+}
+
 char *
 embed_answer (const char *body, size_t len, int *status)
 {
@@ -150,6 +181,7 @@ embed_answer (const char *body, size_t len, int *status)
     json_t *input = json_object_get (req, "input");
     json_t *dj = json_object_get (req, "dimensions");
     const char *model = json_string_value (json_object_get (req, "model"));
+    const char *format = json_string_value (json_object_get (req, "encoding_format")) ?: "float";
     size_t dims = dj ? (size_t) json_integer_value (dj) : EMBED_DIMS;
     char *out = NULL;
     if (!json_is_object (req) || !model)
@@ -159,6 +191,8 @@ embed_answer (const char *body, size_t len, int *status)
     else if (!json_is_string (input) && (!json_is_array (input) || !json_array_size (input)
                                          || json_array_size (input) > EMBED_INPUTS_MAX))
         out = fail (status, "`input` must be a string or an array of 1 to 2048 strings");
+    else if (strcmp (format, "float") && strcmp (format, "base64"))
+        out = fail (status, "`encoding_format` must be `float` or `base64`");
     if (out) {
         json_decref (req);
         return out;
@@ -175,8 +209,8 @@ embed_answer (const char *body, size_t len, int *status)
         }
         embed_text (json_string_value (t), json_string_length (t), vec, dims);
         words += json_string_length (t) / 4 + 1;
-        json_t *e = json_array ();
-        for (size_t d = 0; d < dims; d++)
+        json_t *e = strcmp (format, "base64") == 0 ? base64_floats (vec, dims) : json_array ();
+        for (size_t d = 0; json_is_array (e) && d < dims; d++)
             json_array_append_new (e, json_real (vec[d]));
         json_array_append_new (data, json_pack ("{s:s, s:I, s:o}", "object", "embedding",
                                                 "index", (json_int_t) i, "embedding", e));

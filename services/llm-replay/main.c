@@ -1,8 +1,9 @@
 /* caisson-llm-replay: the scripted model. An HTTP server speaking OpenAI
  * Chat Completions (POST /v1/chat/completions) and Anthropic Messages
- * (POST /v1/messages), streaming replies from cassettes (cassette.h,
- * docs/llm-replay.md) with their latency, chunking and faults, and
- * deterministic embeddings (POST /v1/embeddings, embed.h). Tests and
+ * (POST /v1/messages), answering from cassettes (cassette.h,
+ * docs/llm-replay.md), streamed or whole as the request asks, with their
+ * latency, chunking and faults, deterministic embeddings (POST
+ * /v1/embeddings, embed.h) and a model list (GET /v1/models). Tests and
  * the offline default (`caisson up` with no provider key) point the
  * orchestrator at it, so they exercise the production HTTP path.
  *
@@ -182,6 +183,10 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
         return answer_error (con, anthropic, 400, msg, 0);
     }
     const char *model = json_string_value (json_object_get (req, "model")) ?: "replay";
+    /* as the providers: whole unless asked to stream; OpenAI's usage chunk only on request */
+    bool streamed = json_is_true (json_object_get (req, "stream"));
+    bool include_usage = json_is_true (json_object_get (json_object_get (req, "stream_options"),
+                                                        "include_usage"));
     uint64_t tokens = window_tokens (up->len);
     for (unsigned long m = atomic_load (&s_max_tokens);
          tokens > m && !atomic_compare_exchange_weak (&s_max_tokens, &m, tokens);)
@@ -226,10 +231,19 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
         clog_warn (NULL, "answering %d: %s", status, msg);
         rc = answer_error (con, anthropic, status, msg, r.retry_after);
     }
+    else if (!streamed && r.fault == FAULT_ERROR) {
+        /* whole answers have no stream to fail inside: the error is the status */
+        const char *type = r.fault_type ? r.fault_type : "overloaded_error";
+        int status = strcmp (type, "overloaded_error") == 0 ? 529 : 500;
+        rc = answer_error (con, anthropic, status, r.fault_message ?: "Overloaded", 0);
+    }
     else {
         stream_t *s = calloc (1, sizeof *s);
-        s->body = anthropic ? render_anthropic (&r, model, up->len / 4)
-                            : render_openai (&r, model, up->len / 4);
+        uint64_t in = up->len / 4;
+        s->body = !streamed ? anthropic ? render_anthropic_whole (&r, model, in)
+                                        : render_openai_whole (&r, model, in)
+                : anthropic ? render_anthropic (&r, model, in)
+                            : render_openai (&r, model, in, include_usage);
         s->len = s->body ? strlen (s->body) : 0;
         s->write = r.chunk;
         s->latency_ms = r.latency_ms + s_extra_latency_ms;
@@ -245,8 +259,10 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
         struct MHD_Response *rsp = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096,
                                                                       read_stream, s,
                                                                       free_stream);
-        MHD_add_response_header (rsp, "Content-Type", "text/event-stream");
-        MHD_add_response_header (rsp, "Cache-Control", "no-cache");
+        MHD_add_response_header (rsp, "Content-Type",
+                                 streamed ? "text/event-stream" : "application/json");
+        if (streamed)
+            MHD_add_response_header (rsp, "Cache-Control", "no-cache");
         rc = MHD_queue_response (con, MHD_HTTP_OK, rsp);
         MHD_destroy_response (rsp);
     }
@@ -318,12 +334,19 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
     }
     if (strcmp (method, "GET") == 0 && strcmp (url, "/stats") == 0)
         return answer_stats (con);
+    if (strcmp (method, "GET") == 0 && strcmp (url, "/v1/models") == 0) {
+        /* Anthropic's clients send anthropic-version: they get its shape */
+        bool a = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "anthropic-version") != NULL;
+        if (!key_ok (con))
+            return answer_error (con, a, 401, "invalid api key (scripted model)", 0);
+        return answer_body (con, MHD_HTTP_OK, render_models (a));
+    }
     bool embeddings = strcmp (url, "/v1/embeddings") == 0;
     if (strcmp (method, "POST") != 0
         || (!anthropic && !embeddings && strcmp (url, "/v1/chat/completions") != 0))
         return answer_error (con, anthropic, 404,
-                             "unknown endpoint: use POST /v1/chat/completions, /v1/messages "
-                             "or /v1/embeddings",
+                             "unknown endpoint: use POST /v1/chat/completions, /v1/messages, "
+                             "/v1/embeddings or GET /v1/models",
                              0);
     if (up->too_big)
         return answer_error (con, anthropic, 413, "request body larger than 16 MiB", 0);
@@ -373,7 +396,7 @@ main (int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             svc_usage ("caisson-llm-replay", "the scripted model: plays cassettes over the "
-                       "OpenAI and Anthropic streaming protocols", usage);
+                       "OpenAI and Anthropic protocols, streamed or whole", usage);
             return 0;
         }
         if (i + 1 < argc && strcmp (argv[i], "--port") == 0)

@@ -1,6 +1,6 @@
-/* render: SSE bodies for both protocols (see render.h). The body is built
- * whole; the server decides how it reaches the wire (pieces, latency,
- * cuts). */
+/* render: SSE and whole JSON bodies for both protocols (see render.h).
+ * The body is built whole; the server decides how it reaches the wire
+ * (pieces, latency, cuts). */
 #include "render.h"
 #include "llm.h"
 
@@ -91,8 +91,16 @@ oai_chunk (const char *model, json_t *delta, json_t *finish)
                       "delta", delta, "finish_reason", finish ? finish : json_null ());
 }
 
+/* The finish_reason OpenAI gives the reply. */
+static const char *
+openai_finish (const cassette_reply_t *r)
+{
+    return r->finish[0] ? r->finish : json_array_size (r->tool_calls) ? "tool_calls" : "stop";
+}
+
 char *
-render_openai (const cassette_reply_t *r, const char *model, uint64_t input_tokens)
+render_openai (const cassette_reply_t *r, const char *model, uint64_t input_tokens,
+               bool include_usage)
 {
     out_t o = { 0 };
     event (&o, NULL, oai_chunk (model, json_pack ("{s:s, s:n}", "role", "assistant", "content"),
@@ -122,10 +130,8 @@ render_openai (const cassette_reply_t *r, const char *model, uint64_t input_toke
         free (wire);
         free (args);
     }
-    const char *finish = r->finish[0] ? r->finish
-                       : json_array_size (r->tool_calls) ? "tool_calls" : "stop";
-    event (&o, NULL, oai_chunk (model, json_object (), json_string (finish)));
-    if (!r->no_usage)
+    event (&o, NULL, oai_chunk (model, json_object (), json_string (openai_finish (r))));
+    if (!r->no_usage && include_usage)
         event (&o, NULL, json_pack ("{s:s, s:s, s:[], s:{s:I, s:I, s:{s:i}}}", "id",
                                     "chatcmpl-replay", "object", "chat.completion.chunk",
                                     "choices", "usage", "prompt_tokens",
@@ -221,10 +227,103 @@ render_anthropic (const cassette_reply_t *r, const char *model, uint64_t input_t
     return o.buf;
 }
 
+/* Steals doc; its compact text, or NULL. */
+static char *
+dump (json_t *doc)
+{
+    char *out = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
+    json_decref (doc);
+    return out;
+}
+
+char *
+render_openai_whole (const cassette_reply_t *r, const char *model, uint64_t input_tokens)
+{
+    json_t *msg = json_pack ("{s:s, s:s?, s:n}", "role", "assistant", "content", r->text,
+                             "refusal");
+    json_t *calls = json_array ();
+    size_t i;
+    json_t *call;
+    json_array_foreach (r->tool_calls, i, call) {
+        char *wire = llm_wire_name (json_string_value (json_object_get (call, "name")) ?: "");
+        char *args = json_dumps (json_object_get (call, "args"), JSON_COMPACT);
+        json_array_append_new (calls, json_pack ("{s:O, s:s, s:{s:s, s:s}}", "id",
+                                                 json_object_get (call, "id"), "type",
+                                                 "function", "function", "name", wire ?: "",
+                                                 "arguments", args ?: "{}"));
+        free (wire);
+        free (args);
+    }
+    if (json_array_size (calls))
+        json_object_set (msg, "tool_calls", calls);
+    json_decref (calls);
+    json_t *doc = json_pack ("{s:s, s:s, s:s, s:[{s:i, s:o, s:n, s:s}]}", "id",
+                             "chatcmpl-replay", "object", "chat.completion", "model", model,
+                             "choices", "index", 0, "message", msg, "logprobs", "finish_reason",
+                             openai_finish (r));
+    if (doc && !r->no_usage)
+        json_object_set_new (doc, "usage",
+                             json_pack ("{s:I, s:I, s:I, s:{s:i}}", "prompt_tokens",
+                                        (json_int_t) input_tokens, "completion_tokens",
+                                        (json_int_t) out_tokens (r), "total_tokens",
+                                        (json_int_t) (input_tokens + out_tokens (r)),
+                                        "prompt_tokens_details", "cached_tokens", 0));
+    return dump (doc);
+}
+
+char *
+render_anthropic_whole (const cassette_reply_t *r, const char *model, uint64_t input_tokens)
+{
+    json_t *content = json_array ();
+    if (r->text && *r->text)
+        json_array_append_new (content, json_pack ("{s:s, s:s}", "type", "text", "text",
+                                                   r->text));
+    size_t i;
+    json_t *call;
+    json_array_foreach (r->tool_calls, i, call) {
+        char *wire = llm_wire_name (json_string_value (json_object_get (call, "name")) ?: "");
+        json_t *args = json_object_get (call, "args");
+        json_array_append_new (content, json_pack ("{s:s, s:O, s:s, s:o}", "type", "tool_use",
+                                                   "id", json_object_get (call, "id"), "name",
+                                                   wire ?: "", "input",
+                                                   args ? json_incref (args) : json_object ()));
+        free (wire);
+    }
+    json_t *doc = json_pack ("{s:s, s:s, s:s, s:s, s:o, s:s, s:n}", "id", "msg_replay", "type",
+                             "message", "role", "assistant", "model", model, "content", content,
+                             "stop_reason", anthropic_stop (r), "stop_sequence");
+    if (doc && !r->no_usage)
+        json_object_set_new (doc, "usage",
+                             json_pack ("{s:I, s:I, s:i, s:i}", "input_tokens",
+                                        (json_int_t) input_tokens, "output_tokens",
+                                        (json_int_t) out_tokens (r), "cache_read_input_tokens",
+                                        0, "cache_creation_input_tokens", 0));
+    return dump (doc);
+}
+
+char *
+render_models (bool anthropic)
+{
+    static const char *const ids[] = { "scripted", "scripted-anthropic" };
+    json_t *data = json_array ();
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        json_array_append_new (data, anthropic
+            ? json_pack ("{s:s, s:s, s:s, s:s}", "type", "model", "id", ids[i], "display_name",
+                         ids[i], "created_at", "2026-01-01T00:00:00Z")
+            : json_pack ("{s:s, s:s, s:i, s:s}", "id", ids[i], "object", "model", "created", 0,
+                         "owned_by", "caisson-llm-replay"));
+    size_t last = sizeof ids / sizeof ids[0] - 1;
+    return dump (anthropic
+        ? json_pack ("{s:o, s:b, s:s, s:s}", "data", data, "has_more", 0, "first_id", ids[0],
+                     "last_id", ids[last])
+        : json_pack ("{s:s, s:o}", "object", "list", "data", data));
+}
+
 char *
 render_error (bool anthropic, int status, const char *message)
 {
     const char *type = status == 429 ? "rate_limit_error"
+                     : status == 529 ? "overloaded_error"
                      : status >= 500 ? "api_error" : "invalid_request_error";
     json_t *body = anthropic
         ? json_pack ("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type, "message",
