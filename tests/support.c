@@ -381,16 +381,37 @@ support_sbx_args (const char *sandbox, const char *fmt, ...)
     return buf;
 }
 
+/* A port below the kernel's ephemeral range (32768 and up): a port the
+ * kernel handed out would be handed out again, to any test's outgoing
+ * connection, before the stack that was given it binds it (or binds it
+ * again after `caisson down`/`up`). */
 int
 support_free_port (void)
 {
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    assert_int_equal (bind (fd, (struct sockaddr *) &sa, sizeof sa), 0);
-    assert_int_equal (getsockname (fd, (struct sockaddr *) &sa, &len), 0);
-    close (fd);
-    return ntohs (sa.sin_port);
+    static unsigned seed;
+    static int given[256];          /* never the same port twice per process */
+    static size_t ngiven;
+    if (!seed)
+        seed = (unsigned) getpid () ^ (unsigned) time (NULL);
+    for (int tries = 0; tries < 1000; tries++) {
+        int port = 10000 + (int) (rand_r (&seed) % 22000);
+        bool seen = false;
+        for (size_t i = 0; i < ngiven && !seen; i++)
+            seen = given[i] == port;
+        if (seen)
+            continue;
+        int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
+                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+        int ok = bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+        close (fd);
+        if (ok) {
+            given[ngiven++ % (sizeof given / sizeof given[0])] = port;
+            return port;
+        }
+    }
+    fail_msg ("no free port below 32000");
+    return -1;
 }
 
 void

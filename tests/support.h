@@ -125,8 +125,9 @@ bool support_llm_replay_up (int port, const char *dir, bool (*ready) (void));
  * started must exit cleanly when stopped. */
 int support_llm_replay_down (void **state);
 
-/* A loopback TCP port free at the moment of asking (the kernel's choice,
- * released at once). */
+/* A loopback TCP port free at the moment of asking, below the kernel's
+ * ephemeral range (so no outgoing connection takes it meanwhile), not
+ * given before in this process; released at once. */
 int support_free_port (void);
 
 /* Writes this program's own path (for support_spawn_self's re-exec) into

@@ -31,8 +31,7 @@ stack_up (void **state)
     if (geteuid () != 0)
         skip ();
     eg_fixture_up ("egress-run", INDEX_PORT);
-    int base = 20000 + (int) (getpid () % 20000);
-    support_stack_up (base, base + 1);
+    support_stack_up (support_free_port (), support_free_port ());
     return 0;
 }
 
