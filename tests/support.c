@@ -394,6 +394,7 @@ support_free_port (void)
     if (!seed)
         seed = (unsigned) getpid () ^ (unsigned) time (NULL);
     for (int tries = 0; tries < 1000; tries++) {
+        /* cppcheck-suppress rand_rCalled ; a test's own reentrant stream */
         int port = 10000 + (int) (rand_r (&seed) % 22000);
         bool seen = false;
         for (size_t i = 0; i < ngiven && !seen; i++)

@@ -222,7 +222,7 @@ test_refusals (void **state)
     r = sdk ("call", &expiring, (const char *[]) { "--retries", "0", NULL }, NULL);
     assert_true (json_is_true (json_object_get (r, "ok")));
     json_decref (r);
-    usleep (1700000);
+    zclock_sleep (1700);
     json_decref (refused (&expiring, "openai", GWF_MODEL, 401, "key_expired"));
     gwf_key_opts_t narrow = { .models = "[\"openai/allowed\"]" };
     gwf_key_t k = gwf_key (USER, &narrow);

@@ -213,7 +213,7 @@ starve (const char *const attackers[], size_t n)
         }
         if (wave == 3)
             break;
-        usleep (1300 * 1000);   /* past the proxy's resolve timeout (1 s) */
+        zclock_sleep (1300);    /* past the proxy's resolve timeout (1 s) */
         for (int i = 0; i < 16; i++)
             close (fds[i]);
     }

@@ -250,7 +250,7 @@ test_embeddings_base64 (void **state)
     assert_int_equal (strlen (text), 44);          /* 32 bytes in base64 */
     static const char abc[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    unsigned char raw[33];
+    unsigned char raw[33] = { 0 };
     size_t n = 0;
     uint32_t acc = 0;
     int bits = 0;

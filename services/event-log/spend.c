@@ -65,7 +65,7 @@ agg_fold (MDB_txn *txn, elog_t *el, const json_t *rec, int sign)
     for (int i = 0; !rc && i < NFIG && v.mv_size == sizeof val; i++)
         f[i] = elog_get64 ((const uint8_t *) v.mv_data + 8 * i);
     const char *outcome = jstr (rec, "outcome");
-    uint64_t d[NFIG] = { 1, jnum (rec, "in"), jnum (rec, "out"), jnum (rec, "cached"),
+    const uint64_t d[NFIG] = { 1, jnum (rec, "in"), jnum (rec, "out"), jnum (rec, "cached"),
                          jnum (rec, "nusd"), strcmp (outcome, "ok") != 0 };
     for (int i = 0; i < NFIG; i++) {
         f[i] = sign > 0 ? f[i] + d[i] : f[i] > d[i] ? f[i] - d[i] : 0;
