@@ -7,7 +7,8 @@
  * and ANTHROPIC_BASE_URL name 127.0.0.1:$CAISSON_GATEWAY_SANDBOX_PORT and
  * a python3 urllib program using only its environment gets an answer, in
  * network modes none and policy (the init relays the port to egress-proxy's
- * gateway.sock, which relays to the gateway, which swaps the key).
+ * gateway.sock, which relays to the gateway, counting the bytes, and the
+ * gateway swaps the key).
  * test_real_key_nowhere (S6): the real key's bytes are in nothing the
  * sandbox can read, nor in sandbox.info, the data dir, the manager's or the
  * init's environment; they are in the gateway's (positive control), and the
@@ -195,6 +196,15 @@ call_from (const char *net)
         || !strstr (got, "\"choices\""))
         fail_msg ("mode %s: the program got: %s / %s", net, got,
                   r->body.sandbox_exec_result.stderr ?: "");
+    proto_msg_destroy (&r);
+    /* egress-proxy carried it on the sandbox's gateway path and counted
+     * its bytes (asked as the manager does: no user) */
+    req = proto_msg_new (PROTO_egress_stats_get, NULL);
+    proto_set_str (&req->body.egress_stats_get.sandbox_id, id);
+    r = ask (req, "egress-proxy");
+    assert_true (r->body.egress_stats.total >= 1);
+    assert_true (r->body.egress_stats.bytes_up > 100);
+    assert_true (r->body.egress_stats.bytes_down > 100);
     proto_msg_destroy (&r);
 
     destroy (id);

@@ -314,8 +314,10 @@ run (void *arg)
             if (k->connecting)
                 ue = POLLOUT;
             else {
-                ce = (short) ((!k->up.len && !k->up.eof ? POLLIN : 0) | (k->down.len ? POLLOUT : 0));
-                ue = (short) ((!k->down.len && !k->down.eof ? POLLIN : 0) | (k->up.len ? POLLOUT : 0));
+                ce = (short) ((!k->up.len && !k->up.eof ? POLLIN : 0)
+                              | (k->down.len ? POLLOUT : 0));
+                ue = (short) ((!k->down.len && !k->down.eof ? POLLIN : 0)
+                              | (k->up.len ? POLLOUT : 0));
             }
             fds[n++] = (struct pollfd) { .fd = k->c, .events = ce };
             fds[n++] = (struct pollfd) { .fd = k->u, .events = ue };
