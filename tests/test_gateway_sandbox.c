@@ -62,6 +62,9 @@ setup (void **state)
     snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", rport);
     setenv ("OPENAI_API_KEY", s_real, 1);
     setenv ("OPENAI_BASE_URL", url, 1);
+    /* the orchestrator's calls go through the gateway too (S9): it holds
+     * no provider key at all */
+    setenv ("CAISSON_GATEWAY_ORCHESTRATOR", "1", 1);
     unsetenv ("MODEL");
     const char *up[] = { "caisson", "up", "--detach", "--data", s_dir, NULL };
     static char out[1 << 16];
@@ -335,10 +338,52 @@ test_real_key_nowhere (void **state)
         fail_msg ("the data dir holds the real key: %s", line);
     if (f)
         fclose (f);
+    snprintf (path, sizeof path, "/proc/%d/environ", (int) pid_of ("orchestrator"));
+    assert_false (file_has (path));     /* CAISSON_GATEWAY_ORCHESTRATOR=1 */
     /* Positive controls: the gateway holds it, and uses it. */
     snprintf (path, sizeof path, "/proc/%d/environ", (int) pid_of ("gateway"));
     assert_true (file_has (path));
     destroy (id);
+}
+
+/* S9: with CAISSON_GATEWAY_ORCHESTRATOR=1 a run's model calls go through
+ * the gateway with a key minted for the run (kind run, its user's): the
+ * scripted model answers only the real key, which the orchestrator does
+ * not hold, and the key's usage counts the calls. */
+static void
+test_run_via_gateway (void **state)
+{
+    (void) state;
+    if (!s_dir[0])
+        skip ();
+    proto_msg_t *req = as_alice (PROTO_run_start);
+    proto_set_str (&req->body.run_start.task, "say hello");
+    proto_set_str (&req->body.run_start.model, "openai/gpt-test");
+    proto_msg_t *r = ask (req, "orchestrator");
+    char run[64];
+    snprintf (run, sizeof run, "%s", r->body.run_started.run_id);
+    proto_msg_destroy (&r);
+    uint64_t calls = 0;
+    for (int i = 0; i < 300 && !calls; i++) {
+        req = as_alice (PROTO_gkey_list);
+        proto_set_str (&req->body.gkey_list.kind, "run");
+        req->body.gkey_list.revoked = true;
+        r = ask (req, "gateway-keys");
+        json_t *keys = mpjson_get (&r->body.gkey_page.keys, 8), *k;
+        size_t n;
+        json_array_foreach (keys, n, k)
+            if (!strcmp (support_json_str (k, "run") ?: "", run)) {
+                json_t *u = json_object_get (k, "usage");
+                calls = (uint64_t) json_integer_value (json_object_get (u, "calls"));
+                assert_string_equal (support_json_str (k, "user"), "alice");
+            }
+        json_decref (keys);
+        proto_msg_destroy (&r);
+        if (!calls)
+            usleep (100000);
+    }
+    if (!calls)
+        fail_msg ("run %s: no call on a key of its own within 30 s", run);
 }
 
 int
@@ -348,6 +393,7 @@ main (void)
         cmocka_unit_test (test_call_mode_none),
         cmocka_unit_test (test_call_mode_policy),
         cmocka_unit_test (test_real_key_nowhere),
+        cmocka_unit_test (test_run_via_gateway),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

@@ -141,6 +141,10 @@ strip_provider_keys (const char *name)
 {
     if (holds_provider_keys (name))
         return;
+    /* The orchestrator's runs still need the model the keys select (its
+     * calls go through the gateway): that choice is made here, with them. */
+    if (!strcmp (name, "orchestrator") && !*cfg_str ("MODEL"))
+        setenv ("MODEL", llm_provider_default_model (), 1);
     const llm_provider_t *p;
     for (size_t i = 0; (p = llm_provider_at (i)); i++) {
         if (p->key_env)
