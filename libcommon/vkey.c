@@ -14,7 +14,7 @@ static size_t
 user_len (const char *s)
 {
     size_t n = 0;
-    while (s[n] && n <= USER_MAX
+    while (n <= USER_MAX && s[n]
            && ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z')
                || (s[n] >= '0' && s[n] <= '9') || strchr (".@-", s[n])))
         n++;

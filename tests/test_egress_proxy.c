@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus_tap.h"
@@ -744,7 +745,7 @@ test_throttle (void **state)
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_egress_ack);
     proto_msg_destroy (&rep);
-    usleep (1500 * 1000); /* the bucket refills to its burst */
+    nanosleep (&(struct timespec) { 1, 500000000 }, NULL); /* the bucket refills to its burst */
     int fd = uconnect (BOX);
     double t;
     size_t got = get_big (fd, "pypi.test", s_port, 400 << 10, &t);
@@ -799,7 +800,7 @@ test_hostile (void **state)
     int n = snprintf (req, sizeof req, "GET http://pypi.test:%d/big/209715200 HTTP/1.1\r\n\r\n",
                       s_port);
     put (fd, req, (size_t) n);
-    usleep (1000 * 1000);
+    sleep (1);
     f = fopen (status, "r");
     while (f && fgets (line, sizeof line, f))
         sscanf (line, "VmRSS: %ld", &after);

@@ -391,12 +391,14 @@ void
 ep_conn_accept (ep_loop_priv_t *L, ep_lbox_t *lb)
 {
     for (;;) {
+        /* cppcheck-suppress nullPointer ; gnu.cfg wrongly wants accept4's address */
         int fd = accept4 (lb->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
             /* out of descriptors after all: the spare one lets the client
              * be told; without it the listener rests a tick */
             if (L->spare >= 0) {
                 close (L->spare);
+                /* cppcheck-suppress nullPointer ; gnu.cfg wrongly wants accept4's address */
                 fd = accept4 (lb->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd >= 0)
                     refuse_full (lb, fd);

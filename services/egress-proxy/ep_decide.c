@@ -231,14 +231,12 @@ static bool
 literal (const char *host, struct sockaddr_storage *ss)
 {
     memset (ss, 0, sizeof *ss);
-    char buf[256];
-    snprintf (buf, sizeof buf, "%s", host);
-    size_t n = strlen (buf);
-    char *h = buf;
-    if (n > 1 && buf[0] == '[' && buf[n - 1] == ']') {
-        buf[n - 1] = 0;
-        h++;
-    }
+    char h[256];
+    size_t n = strlen (host);
+    if (n > 1 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof h)
+        snprintf (h, sizeof h, "%.*s", (int) (n - 2), host + 1);
+    else
+        snprintf (h, sizeof h, "%s", host);
     if (inet_pton (AF_INET, h, &((struct sockaddr_in *) ss)->sin_addr) == 1) {
         ss->ss_family = AF_INET;
         return true;

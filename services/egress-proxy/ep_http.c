@@ -35,6 +35,7 @@ next_line (lines_t *it, const char **s, size_t *n)
     size_t end = nl ? (size_t) (nl - it->buf) : it->len;
     *s = start;
     *n = end - it->off;
+    /* cppcheck-suppress knownConditionTrueFalse ; false positive, *n > 0 on a non-empty line */
     if (*n > 0 && start[*n - 1] == '\r')
         (*n)--;
     it->off = end + 1;

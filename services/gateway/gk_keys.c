@@ -96,7 +96,7 @@ gk_scope_json (MDB_txn *txn, gk_t *gk, const gk_scope_t *s)
 /* ---- create ------------------------------------------------------------- */
 
 typedef struct {
-    const char *user, *kind, *secret;
+    const char *user, *kind;
     char id[VKEY_ID_SIZE];
     uint8_t hash[32];
     json_t *models;

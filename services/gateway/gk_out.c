@@ -41,11 +41,6 @@ static void round_end (gk_out_t *self);
 
 /* ---- the outbox drain --------------------------------------------------- */
 
-typedef struct {
-    gk_out_t *out;
-    zlistx_t *rows;             /* proto_msg_t spend.append, seq in flight order */
-} read_t;
-
 static int
 read_rows (MDB_txn *txn, void *arg)
 {
@@ -206,10 +201,10 @@ sweep_txn (MDB_txn *txn, void *arg)
         else if (s->now - *seen > orphan_ms)
             zlistx_add_end (gone, strdup (last));
     }
-    if (!rc)
+    if (!rc) {
         mdb_cursor_close (cur);
-    if (!rc)
         rc = mdb_cursor_open (txn, gk_dbi (gk, GK_DB_RESV), &cur);
+    }
     for (int op = MDB_FIRST; !rc && !mdb_cursor_get (cur, &k, &v, op); op = MDB_NEXT) {
         json_t *r = json_loadb (v.mv_data, v.mv_size, 0, NULL);
         json_t *d = json_object_get (r, "deadline");

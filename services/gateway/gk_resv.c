@@ -246,7 +246,7 @@ gk_reserve (MDB_txn *txn, gk_t *gk, const proto_gkey_reserve_t *req, uint64_t no
     for (int i = 0; i < ns; i++)
         costed |= sc[i].lim_nusd != 0;
     uint64_t out = req->output_max, in = req->input_bound;
-    int rc = 0, bad = -1;
+    int rc = 0, bad;
     bool by_cost = false;
     if (exp && now_ms >= exp)
         refuse (g, 401, "key_expired", "virtual key %s expired", id);

@@ -372,14 +372,6 @@ sbx_egress_set (sbx_egress_t *self, box_t *box, const proto_msg_t *cause, sbx_eg
 }
 
 void
-sbx_egress_forget (sbx_egress_t *self, void *arg)
-{
-    for (wait_t *w = zhashx_first (self->waits); w; w = zhashx_next (self->waits))
-        if (w->arg == arg)
-            w->fn = NULL;
-}
-
-void
 sbx_egress_drop (sbx_egress_t *self, const char *sandbox_id)
 {
     proto_msg_t *req = proto_msg_new (PROTO_egress_policy_drop, NULL);

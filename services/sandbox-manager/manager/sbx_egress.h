@@ -53,8 +53,6 @@ bool sbx_egress_proxied (box_t *box);
  * run and corr of cause (may be NULL) travel with it. Returns 0 or -1. */
 int sbx_egress_set (sbx_egress_t *self, box_t *box, const proto_msg_t *cause,
                     sbx_egress_fn *fn, void *arg);
-/* Forgets every callback whose arg is arg (its owner is gone). */
-void sbx_egress_forget (sbx_egress_t *self, void *arg);
 /* Tells the proxy box is gone (fire and forget, failures logged). */
 void sbx_egress_drop (sbx_egress_t *self, const char *sandbox_id);
 /* When req names a run other than the last one told for box (a policy
