@@ -184,6 +184,10 @@ spawn (supervisor_t *self, slot_t *s)
         setpgid (0, 0);         /* Ctrl-C reaches the supervisor only */
         putenv (inst);
         strip_provider_keys (s->info.name);
+        /* A stack runs one gateway-keys, whose store holds every budget:
+         * a store per instance (which it refuses) would split them. */
+        if (!strcmp (s->info.name, "gateway-keys"))
+            unsetenv ("CAISSON_STORE_PER_INSTANCE");
         execl (path, path, (char *) NULL);
         _exit (127);
     }
