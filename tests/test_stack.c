@@ -102,6 +102,13 @@ test_up_kill_restart_down (void **state)
     /* A second `up` for the same data dir refuses. */
     assert_int_equal (support_run (up, NULL, 0), 1);
 
+    /* the model gateway and its key store answer health like the rest */
+    for (int k = 0; k < 2; k++) {
+        const char *health[] = { "caisson", "health", k ? "gateway-keys" : "gateway", "--data",
+                                 dir, NULL };
+        assert_int_equal (support_run (health, NULL, 0), 0);
+    }
+
     int rc;
     json_t *doc = status (dir, &rc);
     assert_int_equal (rc, 0);
