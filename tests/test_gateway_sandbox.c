@@ -277,6 +277,7 @@ test_real_key_nowhere (void **state)
     char id[128];
     snprintf (id, sizeof id, "%s", info->body.sandbox_info.sandbox_id);
     pid_t init = (pid_t) info->body.sandbox_info.init_pid;
+    proto_msg_destroy (&info);
     /* a call first, so whatever it leaves behind is searched too */
     proto_msg_t *req = as_alice (PROTO_sandbox_run_code);
     proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
