@@ -85,6 +85,7 @@ support_sandbox_env (const char *name)
         s_made[s_nmade++] = strdup (s_dir);
     /* Any free port: stacks side by side, and other tests, never collide. */
     setenv ("CAISSON_HTTP", "127.0.0.1:0", 1);
+    setenv ("CAISSON_GATEWAY_HTTP", "127.0.0.1:0", 1);   /* `caisson up` picks one */
     return s_dir;
 }
 

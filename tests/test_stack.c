@@ -2,6 +2,7 @@
  * drives it: up --detach, status --json, a service killed with SIGKILL and
  * restarted by the supervisor, down, and nothing left running. Also every
  * binary's --help and --version. */
+#define _GNU_SOURCE /* memmem */
 #include "support.h"
 
 #include <arpa/inet.h>
@@ -96,18 +97,27 @@ test_up_kill_restart_down (void **state)
     const char *up[] = { "caisson", "up", "--detach", "--data", dir, NULL };
     char out[4096];
     assert_int_equal (support_run (up, out, sizeof out), 0);
-    assert_non_null (strstr (out, "7 processes healthy"));
+    assert_non_null (strstr (out, "9 processes healthy"));
 
     /* A second `up` for the same data dir refuses. */
     assert_int_equal (support_run (up, NULL, 0), 1);
+
+    /* the model gateway and its key store answer health like the rest */
+    for (int k = 0; k < 2; k++) {
+        const char *health[] = { "caisson", "health", k ? "gateway-keys" : "gateway", "--data",
+                                 dir, NULL };
+        assert_int_equal (support_run (health, NULL, 0), 0);
+    }
 
     int rc;
     json_t *doc = status (dir, &rc);
     assert_int_equal (rc, 0);
     assert_true (json_is_true (json_object_get (doc, "running")));
     json_t *procs = json_object_get (doc, "processes");
-    assert_int_equal (json_array_size (procs), 7);
-    pid_t pids[7];
+    /* bus, event-log, egress-proxy, gateway-keys, gateway, sandbox-manager,
+     * tool-runner, orchestrator, ui-bridge; and the supervisor */
+    assert_int_equal (json_array_size (procs), 9);
+    pid_t pids[10];
     size_t i;
     json_t *p;
     json_array_foreach (procs, i, p) {
@@ -115,7 +125,7 @@ test_up_kill_restart_down (void **state)
         pids[i] = (pid_t) json_integer_value (json_object_get (p, "pid"));
         assert_true (support_alive (pids[i]));
     }
-    pids[6] = (pid_t) json_integer_value (json_object_get (doc, "supervisor"));
+    pids[9] = (pid_t) json_integer_value (json_object_get (doc, "supervisor"));
     pid_t victim = (pid_t) json_integer_value (json_object_get (process (doc, "tool-runner"), "pid"));
     json_decref (doc);
 
@@ -129,7 +139,9 @@ test_up_kill_restart_down (void **state)
             && json_integer_value (json_object_get (tr, "pid")) != victim
             && json_integer_value (json_object_get (tr, "restarts")) == 1;
         if (back) {
-            pids[3] = (pid_t) json_integer_value (json_object_get (tr, "pid"));
+            for (int k = 0; k < 9; k++)
+                if (pids[k] == victim)
+                    pids[k] = (pid_t) json_integer_value (json_object_get (tr, "pid"));
             assert_int_equal (json_integer_value (json_object_get (
                                   process (doc, "event-log"), "restarts")), 0);
         }
@@ -139,7 +151,7 @@ test_up_kill_restart_down (void **state)
 
     const char *down[] = { "caisson", "down", "--data", dir, NULL };
     assert_int_equal (support_run (down, NULL, 0), 0);
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 10; k++)
         assert_false (support_alive (pids[k]));
     doc = status (dir, &rc);
     assert_int_equal (rc, 3);
@@ -318,12 +330,75 @@ test_groq_only (void **state)
     unsetenv ("GROQ_BASE_URL");
 }
 
+/* Whether process pid's environment holds needle. */
+static bool
+environ_has (pid_t pid, const char *needle)
+{
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%d/environ", (int) pid);
+    FILE *f = fopen (path, "r");
+    assert_non_null (f);
+    static char buf[1 << 20];
+    size_t n = fread (buf, 1, sizeof buf, f);
+    fclose (f);
+    return memmem (buf, n, needle, strlen (needle)) != NULL;
+}
+
+/* One `up` with provider keys set: which of the stack's processes hold
+ * them (gateway is the one that must; orchestrator while via_gateway is
+ * 0). */
+static void
+check_key_holders (int via_gateway)
+{
+    const char *dir = new_stack_dir (0, "keys");
+    char key[64], orch[8];
+    snprintf (key, sizeof key, "sk-caisson-stack-%d", (int) getpid ());
+    snprintf (orch, sizeof orch, "%d", via_gateway);
+    setenv ("OPENAI_API_KEY", key, 1);
+    setenv ("GROQ_API_KEY", key, 1);
+    setenv ("CAISSON_GATEWAY_ORCHESTRATOR", orch, 1);
+    const char *up[] = { "caisson", "up", "--detach", "--data", dir, NULL };
+    assert_int_equal (support_run (up, NULL, 0), 0);
+    int rc;
+    json_t *doc = status (dir, &rc);
+    assert_int_equal (rc, 0);
+    size_t i;
+    json_t *p;
+    json_array_foreach (json_object_get (doc, "processes"), i, p) {
+        const char *name = json_string_value (json_object_get (p, "name"));
+        pid_t pid = (pid_t) json_integer_value (json_object_get (p, "pid"));
+        bool want = !strcmp (name, "gateway") || (!strcmp (name, "orchestrator") && !via_gateway);
+        if (environ_has (pid, key) != want)
+            fail_msg ("%s %s the provider key (CAISSON_GATEWAY_ORCHESTRATOR=%d)", name,
+                      want ? "lacks" : "holds", via_gateway);
+    }
+    json_decref (doc);
+    const char *down[] = { "caisson", "down", "--data", dir, NULL };
+    assert_int_equal (support_run (down, NULL, 0), 0);
+    s_dirs[0][0] = '\0';
+    unsetenv ("OPENAI_API_KEY");
+    unsetenv ("GROQ_API_KEY");
+    unsetenv ("CAISSON_GATEWAY_ORCHESTRATOR");
+}
+
+/* `caisson up` hands the provider keys to the gateway (and to the
+ * orchestrator while its calls go straight to providers), to no other
+ * process: before issue 16 every child inherited them. */
+static void
+test_provider_keys_held_by_gateway (void **state)
+{
+    (void) state;
+    check_key_holders (0);
+    check_key_holders (1);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_help_and_version),
         cmocka_unit_test_teardown (test_up_kill_restart_down, teardown),
+        cmocka_unit_test_teardown (test_provider_keys_held_by_gateway, teardown),
         cmocka_unit_test_teardown (test_two_stacks_side_by_side, teardown),
         cmocka_unit_test_teardown (test_groq_only, teardown),
     };

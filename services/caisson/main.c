@@ -161,11 +161,11 @@ run_stack (const args_t *a, int ready)
         char note[512] = "", models[512];
         cmd_token_local (a->data, note, sizeof note);
         models_note (models, sizeof models);
-        printf ("caisson: 7 processes healthy in %lld ms\n%s%s"
+        printf ("caisson: %d processes healthy in %lld ms\n%s%s"
                 "  data     %s\n  logs     %s/log/*.log\n  bus      %s\n  events   %s"
                 "  (watch: caisson tap --data %s)\n  stop     Ctrl-C, or caisson down --data %s\n",
-                (long long) took, note, models, a->data, a->data, cfg_str ("CAISSON_BUS"),
-                cfg_str ("CAISSON_BUS_SUB"), a->data, a->data);
+                SUPERVISOR_PROCS, (long long) took, note, models, a->data, a->data,
+                cfg_str ("CAISSON_BUS"), cfg_str ("CAISSON_BUS_SUB"), a->data, a->data);
     }
     if (ready < 0 && status == 0 && supervisor_offline_notice ())
         fprintf (stderr, "%s", supervisor_offline_notice ());
@@ -232,9 +232,10 @@ cmd_up (const args_t *a)
     char note[512] = "", models[512];
     cmd_token_local (a->data, note, sizeof note);
     models_note (models, sizeof models);
-    printf ("caisson: 7 processes healthy in %s ms (supervisor pid %d)\n%s%s"
+    printf ("caisson: %d processes healthy in %s ms (supervisor pid %d)\n%s%s"
             "  data %s, logs %s/log; stop with: caisson down --data %s\n",
-            strtok (line + 3, "\n"), (int) pid, note, models, a->data, a->data, a->data);
+            SUPERVISOR_PROCS, strtok (line + 3, "\n"), (int) pid, note, models, a->data, a->data,
+            a->data);
     if (supervisor_offline_notice ())
         fprintf (stderr, "%s", supervisor_offline_notice ());
     return 0;

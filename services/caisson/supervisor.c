@@ -15,6 +15,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,16 +28,19 @@
 
 /* Start order: the broker first, since every other process connects to
  * it; egress-proxy before sandbox-manager, whose resync after a restart
- * re-sends every policy sandbox's rules to it; stop order is the reverse. */
+ * re-sends every policy sandbox's rules to it; the model gateway's key
+ * store and the gateway before sandbox-manager and orchestrator, which
+ * mint keys at it; stop order is the reverse. */
 static const char *const names[] = {
-    "bus", "event-log", "egress-proxy", "sandbox-manager", "tool-runner", "orchestrator",
-    "ui-bridge",
+    "bus", "event-log", "egress-proxy", "gateway-keys", "gateway", "sandbox-manager",
+    "tool-runner", "orchestrator", "ui-bridge",
 };
 #define NPROCS (sizeof names / sizeof names[0])
 /* One more slot, off the bus and not in run/procs: the scripted model,
  * started only when no model provider is configured. */
 #define REPLAY NPROCS
 #define NSLOTS (NPROCS + 1)
+_Static_assert (NPROCS == SUPERVISOR_PROCS, "supervisor.h counts the processes");
 
 typedef struct {
     stack_proc_t info;
@@ -118,6 +124,36 @@ publish (supervisor_t *self)
     stack_write_procs (self->data, procs, NPROCS);
 }
 
+/* Whether the process named name may hold the real provider keys: the
+ * gateway always, the orchestrator while its calls do not go through the
+ * gateway (CAISSON_GATEWAY_ORCHESTRATOR=0); no other process needs one. */
+static bool
+holds_provider_keys (const char *name)
+{
+    return !strcmp (name, "gateway")
+        || (!strcmp (name, "orchestrator") && cfg_u64 ("CAISSON_GATEWAY_ORCHESTRATOR") == 0);
+}
+
+/* In a child about to exec: drops every provider key variable the
+ * provider table names (llm_provider.h) unless that child holds them. */
+static void
+strip_provider_keys (const char *name)
+{
+    if (holds_provider_keys (name))
+        return;
+    /* The orchestrator's runs still need the model the keys select (its
+     * calls go through the gateway): that choice is made here, with them. */
+    if (!strcmp (name, "orchestrator") && !*cfg_str ("MODEL"))
+        setenv ("MODEL", llm_provider_default_model (), 1);
+    const llm_provider_t *p;
+    for (size_t i = 0; (p = llm_provider_at (i)); i++) {
+        if (p->key_env)
+            unsetenv (p->key_env);
+        if (p->key_env_alt)
+            unsetenv (p->key_env_alt);
+    }
+}
+
 static int
 spawn (supervisor_t *self, slot_t *s)
 {
@@ -147,6 +183,11 @@ spawn (supervisor_t *self, slot_t *s)
         svc_close_from (3);
         setpgid (0, 0);         /* Ctrl-C reaches the supervisor only */
         putenv (inst);
+        strip_provider_keys (s->info.name);
+        /* A stack runs one gateway-keys, whose store holds every budget:
+         * a store per instance (which it refuses) would split them. */
+        if (!strcmp (s->info.name, "gateway-keys"))
+            unsetenv ("CAISSON_STORE_PER_INSTANCE");
         execl (path, path, (char *) NULL);
         _exit (127);
     }
@@ -177,9 +218,45 @@ allow_demo_repo (const char *data)
     free (list);
 }
 
+/* CAISSON_GATEWAY_HTTP at port 0 (stacks side by side, tests): one free
+ * port is taken now, so every gateway replica, and everyone who dials it
+ * (CAISSON_GATEWAY_URL, inherited), agree on it across restarts. */
+static int
+pin_gateway_port (void)
+{
+    const char *addr = cfg_str ("CAISSON_GATEWAY_HTTP");
+    const char *colon = strrchr (addr, ':');
+    if (!colon || strcmp (colon, ":0"))
+        return 0;
+    char host[128];
+    snprintf (host, sizeof host, "%.*s", (int) (colon - addr), addr);
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    if (inet_pton (AF_INET, host, &sa.sin_addr) != 1)
+        return -1;
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof sa;
+    int rc = fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa)
+          || getsockname (fd, (struct sockaddr *) &sa, &len) ? -1 : 0;
+    if (fd >= 0)
+        close (fd);
+    if (rc)
+        return -1;
+    char http[160], url[192];
+    snprintf (http, sizeof http, "%s:%u", host, (unsigned) ntohs (sa.sin_port));
+    snprintf (url, sizeof url, "http://%s", http);
+    setenv ("CAISSON_GATEWAY_HTTP", http, 1);
+    setenv ("CAISSON_GATEWAY_URL", url, 1);
+    return 0;
+}
+
 int
 supervisor_start (supervisor_t *self)
 {
+    if (pin_gateway_port ()) {
+        clog_error (NULL, "CAISSON_GATEWAY_HTTP %s: cannot pick a free port",
+                    cfg_str ("CAISSON_GATEWAY_HTTP"));
+        return -1;
+    }
     bool offline = supervisor_offline_notice () != NULL;
     if (offline && demo_repo_prepare (self->data) == 0)
         allow_demo_repo (self->data);

@@ -15,6 +15,10 @@
 
 typedef struct _supervisor_t supervisor_t;
 
+/* How many processes on the bus a stack runs (the scripted model, off the
+ * bus, is not one of them). */
+#define SUPERVISOR_PROCS 9
+
 /* A supervisor for the stack in data (absolute), running the binaries in
  * bindir. */
 supervisor_t *supervisor_new (const char *data, const char *bindir);

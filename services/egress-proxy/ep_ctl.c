@@ -12,6 +12,7 @@
 
 #include "cfg.h"
 #include "clog.h"
+#include "ep_gateway.h"
 #include "ep_loop.h"
 #include "ep_table.h"
 #include "mpjson.h"
@@ -24,6 +25,7 @@ struct _ep_ctl_t {
     egress_rules_t *ceiling, *deny_all;
     ep_table_t *table;
     ep_loop_t *loop;
+    ep_gateway_t *gw;           /* the model gateway path; NULL: CAISSON_GATEWAY_URL unusable */
 };
 
 /* Only sandbox-manager (whose requests carry no user) and operators may
@@ -45,12 +47,55 @@ ctl_of (void *arg)
 }
 
 static void
-socket_path (ep_ctl_t *self, const char *id, char *out, size_t n)
+socket_path_as (ep_ctl_t *self, const char *id, const char *name, char *out, size_t n)
 {
     char dir[PATH_MAX];
-    if (egress_socket_dir (self->data, id, dir, sizeof dir - sizeof EGRESS_SOCKET_NAME - 1)
-        || (size_t) snprintf (out, n, "%s/%s", dir, EGRESS_SOCKET_NAME) >= n)
+    if (egress_socket_dir (self->data, id, dir, sizeof dir - strlen (name) - 1)
+        || (size_t) snprintf (out, n, "%s/%s", dir, name) >= n)
         *out = 0;
+}
+
+static void
+socket_path (ep_ctl_t *self, const char *id, char *out, size_t n)
+{
+    socket_path_as (self, id, EGRESS_SOCKET_NAME, out, n);
+}
+
+/* The gateway path of box (spec's `gateway`): served on net/gateway.sock
+ * (listening anew when had is false or the socket is gone), or dropped
+ * when had and no longer asked for. gref is a reference for the thread
+ * (NULL when not asked for). A socket that cannot be made leaves the
+ * sandbox without model access, logged; its policy stands. */
+static void
+install_gateway (ep_ctl_t *self, const char *id, ep_box_t *gref, bool had)
+{
+    char path[PATH_MAX], why[512];
+    if (!gref) {
+        if (had && self->gw) {
+            ep_gateway_drop (self->gw, id);
+            socket_path_as (self, id, EP_GATEWAY_SOCKET, path, sizeof path);
+            if (*path)
+                unlink (path);
+        }
+        return;
+    }
+    if (!self->gw) {
+        clog_warn (NULL, "%s asks for the model gateway, but CAISSON_GATEWAY_URL is unusable", id);
+        ep_box_unref (&gref);
+        return;
+    }
+    struct stat st;
+    int lfd = -1;
+    socket_path_as (self, id, EP_GATEWAY_SOCKET, path, sizeof path);
+    bool listening = had && !lstat (path, &st) && S_ISSOCK (st.st_mode);
+    if (!listening
+        && (lfd = ep_listen_open_as (self->data, id, EP_GATEWAY_SOCKET, path, sizeof path, why,
+                                     sizeof why)) < 0) {
+        clog_warn (NULL, "model gateway path of %s: %s", id, why);
+        ep_box_unref (&gref);
+        return;
+    }
+    ep_gateway_set (self->gw, gref, lfd);
 }
 
 /* Makes id's box from spec (borrowed) and serves it; old is the box it
@@ -78,14 +123,18 @@ install (ep_ctl_t *self, const proto_msg_t *req, json_t *spec, ep_box_t *old, pr
         return -1;
     }
     ep_box_t *ref = ep_box_ref (box);
+    bool had = old && json_is_true (json_object_get (old->spec, "gateway"));
+    ep_box_t *gref = json_is_true (json_object_get (spec, "gateway")) ? ep_box_ref (box) : NULL;
     if (ep_table_put (self->table, box)) {
         ep_box_unref (&ref);
+        ep_box_unref (&gref);
         if (lfd >= 0)
             close (lfd);
         *err = proto_error_new (req, PROTO_ERR_internal, "the policy of %s was not stored", id);
         return -1;
     }
     ep_loop_set (self->loop, ref, lfd);
+    install_gateway (self, id, gref, had);
     return 0;
 }
 
@@ -139,6 +188,7 @@ policy_set (const proto_msg_t *req, void *arg)
     set_json_str (spec, "run", b->run);
     set_json_str (spec, "corr", b->corr);
     set_json_str (spec, "owner", b->owner);
+    json_object_set_new (spec, "gateway", json_boolean (b->gateway));
     int rc = install (self, req, spec, ep_table_get (self->table, b->sandbox_id), &err);
     json_decref (spec);
     if (rc)
@@ -161,6 +211,9 @@ policy_drop (const proto_msg_t *req, void *arg)
         socket_path (self, id, path, sizeof path);
         if (*path)
             unlink (path);
+        install_gateway (self, id, NULL,
+                         json_is_true (json_object_get (ep_table_get (self->table, id)->spec,
+                                                        "gateway")));
         ep_table_drop (self->table, id);
         clog_info (req->env.corr, "egress policy of %s dropped", id);
     }
@@ -311,6 +364,10 @@ ep_ctl_new (svc_t *svc)
         ep_ctl_destroy (&self);
         return NULL;
     }
+    /* A bad URL leaves sandboxes without model access, not without the
+     * proxy: logged, the rest serves on. */
+    self->gw = ep_gateway_new (cfg_str ("CAISSON_GATEWAY_URL"), conf.pub_ep, conf.bus_ep,
+                               conf.peer_uid_check);
     restore (self);
     return self;
 }
@@ -321,6 +378,7 @@ ep_ctl_destroy (ep_ctl_t **self_p)
     ep_ctl_t *self = *self_p;
     if (!self)
         return;
+    ep_gateway_destroy (&self->gw);
     ep_loop_destroy (&self->loop);
     ep_table_destroy (&self->table);
     egress_rules_destroy (&self->ceiling);

@@ -54,6 +54,13 @@ now_ms (void)
 int
 ep_listen_open (const char *data, const char *id, char *path, size_t pn, char *why, size_t wn)
 {
+    return ep_listen_open_as (data, id, EGRESS_SOCKET_NAME, path, pn, why, wn);
+}
+
+int
+ep_listen_open_as (const char *data, const char *id, const char *name, char *path, size_t pn,
+                   char *why, size_t wn)
+{
     char dir[4096];
     struct stat st;
     if (egress_socket_dir (data, id, dir, sizeof dir)) {
@@ -66,7 +73,7 @@ ep_listen_open (const char *data, const char *id, char *path, size_t pn, char *w
         return -1;
     }
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    if ((size_t) snprintf (path, pn, "%s/%s", dir, EGRESS_SOCKET_NAME) >= pn
+    if ((size_t) snprintf (path, pn, "%s/%s", dir, name) >= pn
         || strlen (path) >= sizeof sun.sun_path) {
         snprintf (why, wn, "socket path too long for sandbox '%s'", id);
         return -1;

@@ -60,5 +60,8 @@ void ep_loop_drop (ep_loop_t *self, const char *id);
  * why set. */
 int ep_listen_open (const char *data, const char *id, char *path, size_t pn, char *why,
                     size_t wn);
+/* The same for a socket of another name in that directory. */
+int ep_listen_open_as (const char *data, const char *id, const char *name, char *path,
+                       size_t pn, char *why, size_t wn);
 
 #endif

@@ -391,6 +391,15 @@ llm_req_t *
 llm_client_post (llm_client_t *self, const llm_provider_t *p, const char *body,
                  uint64_t deadline, llm_delta_fn *delta, llm_done_fn *done, void *arg)
 {
+    return llm_client_post_via (self, p, llm_provider_url (p), llm_provider_key (p), body,
+                                deadline, delta, done, arg);
+}
+
+llm_req_t *
+llm_client_post_via (llm_client_t *self, const llm_provider_t *p, const char *base,
+                     const char *key, const char *body, uint64_t deadline, llm_delta_fn *delta,
+                     llm_done_fn *done, void *arg)
+{
     llm_req_t *req = calloc (1, sizeof *req);
     if (!req)
         return NULL;
@@ -401,7 +410,6 @@ llm_client_post (llm_client_t *self, const llm_provider_t *p, const char *body,
     req->arg = arg;
     req->deadline = deadline;
     req->retry_timer = -1;
-    const char *base = llm_provider_url (p);
     const char *path = p->proto == LLM_ANTHROPIC ? "/messages" : "/chat/completions";
     req->url = malloc (strlen (base) + strlen (path) + 1);
     req->body = llm_provider_adapt (p, body);
@@ -413,7 +421,6 @@ llm_client_post (llm_client_t *self, const llm_provider_t *p, const char *body,
     strcat (req->url, path);
     req->headers = curl_slist_append (NULL, "Content-Type: application/json");
     req->headers = curl_slist_append (req->headers, "Accept: text/event-stream");
-    const char *key = llm_provider_key (p);
     char *auth = NULL;
     if (key && p->proto == LLM_ANTHROPIC) {
         req->headers = curl_slist_append (req->headers, "anthropic-version: 2023-06-01");

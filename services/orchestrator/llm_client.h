@@ -65,6 +65,13 @@ llm_req_t *llm_client_post (llm_client_t *self, const llm_provider_t *p, const c
                             uint64_t deadline, llm_delta_fn *delta, llm_done_fn *done,
                             void *arg);
 
+/* The same through the model gateway (CAISSON_GATEWAY_ORCHESTRATOR=1):
+ * to base (the gateway's `.../v1`) with key (a virtual key) instead of
+ * the provider's URL and key; p still says the protocol and quirks. */
+llm_req_t *llm_client_post_via (llm_client_t *self, const llm_provider_t *p, const char *base,
+                                const char *key, const char *body, uint64_t deadline,
+                                llm_delta_fn *delta, llm_done_fn *done, void *arg);
+
 /* Stops a call in flight; its done callback never runs. Safe on NULL. */
 void llm_req_cancel (llm_req_t **req_p);
 

@@ -48,6 +48,7 @@ slot_destroy (slot_t **s_p)
     if (s->run && zhashx_lookup (self->dirty, run_id (s->run)) == s)
         zhashx_delete (self->dirty, run_id (s->run));
     zlist_remove (self->waiting, s);
+    runhost_gw_release (s);
     run_destroy (&s->run);
     free (s);
     *s_p = NULL;

@@ -3,6 +3,7 @@
  * model client with their text deltas, wakes, events, snapshots, and what
  * is left when a run ends. Tool calls are runhost_tool.c's. */
 #include "runhost_int.h"
+#include "cfg.h"
 #include "clog.h"
 #include "mpjson.h"
 #include "prompt.h"
@@ -127,19 +128,111 @@ on_model (const llm_result_t *res, void *arg)
         run_model_failed (s->run, res->attempts, res->error);
 }
 
+static int host_model (void *arg, const json_t *messages, const json_t *tools,
+                       uint64_t max_out, uint64_t deadline_ms);
+
+static void
+gw_drop_turn (slot_t *s)
+{
+    json_decref (s->gw_messages);
+    json_decref (s->gw_tools);
+    s->gw_messages = s->gw_tools = NULL;
+}
+
+/* gateway-keys answered the run key's mint: the waiting turn goes on, or
+ * fails with the reason (the run's model cannot be reached without it). */
+static void
+on_gkey (const proto_msg_t *reply, const char *error, void *arg)
+{
+    slot_t *s = arg;
+    s->gkey_req[0] = 0;
+    json_t *messages = s->gw_messages, *tools = s->gw_tools;
+    s->gw_messages = s->gw_tools = NULL;
+    if (reply && reply->type == PROTO_gkey_made && reply->body.gkey_made.key)
+        s->gkey = strdup (reply->body.gkey_made.key);
+    if (!s->gkey || host_model (s, messages, tools, s->gw_max_out, s->gw_deadline)) {
+        char why[600];
+        snprintf (why, sizeof why, "model gateway: no key for the run: %s",
+                  reply && reply->type == PROTO_error ? reply->body.error.message
+                  : error ? error : "gateway-keys did not answer");
+        run_model_failed (s->run, 1, why);
+    }
+    json_decref (messages);
+    json_decref (tools);
+}
+
+/* Asks gateway-keys for the run's key (kind run, the run's user, as a
+ * service) and keeps the turn until it answers. 0 or -1. */
+static int
+gw_mint (slot_t *s, const json_t *messages, const json_t *tools, uint64_t max_out,
+         uint64_t deadline_ms)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_gkey_create, NULL);
+    proto_set_str (&req->env.user, run_user (s->run));
+    req->env.op = true;
+    proto_set_str (&req->body.gkey_create.user, run_user (s->run));
+    proto_set_str (&req->body.gkey_create.kind, "run");
+    proto_set_str (&req->body.gkey_create.name, run_id (s->run));
+    proto_set_str (&req->body.gkey_create.run, run_id (s->run));
+    snprintf (s->gkey_req, sizeof s->gkey_req, "%s", req->env.id ? req->env.id : "");
+    int rc = rpc_call (s->host->rpc, "gateway-keys", req, 5000, 2, on_gkey, s);
+    proto_msg_destroy (&req);
+    if (rc)
+        return -1;
+    s->gw_messages = json_incref ((json_t *) messages);
+    s->gw_tools = json_incref ((json_t *) tools);
+    s->gw_max_out = max_out;
+    s->gw_deadline = deadline_ms;
+    return 0;
+}
+
+void
+runhost_gw_release (slot_t *s)
+{
+    if (s->gkey_req[0])
+        rpc_forget (s->host->rpc, s->gkey_req);
+    s->gkey_req[0] = 0;
+    gw_drop_turn (s);
+    if (!s->gkey)
+        return;
+    /* fire and forget: one left live lapses with gateway-keys' sweep */
+    proto_msg_t *req = proto_msg_new (PROTO_gkey_revoke, NULL);
+    proto_set_str (&req->env.user, run_user (s->run));
+    req->env.op = true;
+    proto_set_str (&req->body.gkey_revoke.run, run_id (s->run));
+    rpc_call (s->host->rpc, "gateway-keys", req, 5000, 0, NULL, NULL);
+    proto_msg_destroy (&req);
+    free (s->gkey);
+    s->gkey = NULL;
+}
+
+/* A model turn: straight to the provider, or (CAISSON_GATEWAY_ORCHESTRATOR=1)
+ * through the gateway with the run's virtual key and the full
+ * `provider/model`, so the run's user's budget covers it. */
 static int
 host_model (void *arg, const json_t *messages, const json_t *tools, uint64_t max_out,
             uint64_t deadline_ms)
 {
     slot_t *s = arg;
+    bool via = cfg_u64 ("CAISSON_GATEWAY_ORCHESTRATOR") != 0;
+    if (via && !s->gkey)
+        return gw_mint (s, messages, tools, max_out, deadline_ms);
+    char full[512];
+    snprintf (full, sizeof full, "%s/%s", s->provider->name, s->model_name);
+    const char *model = via ? full : s->model_name;
     char *body = s->provider->proto == LLM_ANTHROPIC
-        ? llm_anthropic_request (s->model_name, prompt_system (), messages, tools, max_out)
-        : llm_openai_request (s->model_name, prompt_system (), messages, tools, 0);
+        ? llm_anthropic_request (model, prompt_system (), messages, tools, max_out)
+        : llm_openai_request (model, prompt_system (), messages, tools, 0);
     uint64_t deadline = (uint64_t) zclock_mono () + (deadline_ms - (uint64_t) zclock_time ());
     /* a summary's text is not the run's answer: not streamed as text_delta */
-    s->llm = body ? llm_client_post (s->host->llm, s->provider, body, deadline,
-                                     run_summarising (s->run) ? NULL : on_delta, on_model, s)
-                  : NULL;
+    llm_delta_fn *delta = run_summarising (s->run) ? NULL : on_delta;
+    char base[600];
+    snprintf (base, sizeof base, "%s/v1", cfg_str ("CAISSON_GATEWAY_URL"));
+    s->llm = !body ? NULL
+           : via ? llm_client_post_via (s->host->llm, s->provider, base, s->gkey, body, deadline,
+                                        delta, on_model, s)
+                 : llm_client_post (s->host->llm, s->provider, body, deadline, delta, on_model,
+                                    s);
     free (body);
     return s->llm ? 0 : -1;
 }
@@ -149,6 +242,10 @@ host_model_cancel (void *arg)
 {
     slot_t *s = arg;
     llm_req_cancel (&s->llm);
+    if (s->gkey_req[0])
+        rpc_forget (s->host->rpc, s->gkey_req);
+    s->gkey_req[0] = 0;
+    gw_drop_turn (s);
 }
 
 static int

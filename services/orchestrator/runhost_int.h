@@ -33,6 +33,13 @@ typedef struct {
     int wall_timer, wake_timer;
     bool waiting;               /* for the catalogue */
     char last_event[CID_SIZE];  /* causation of the next event */
+    /* Through the model gateway (CAISSON_GATEWAY_ORCHESTRATOR=1): the
+     * run's virtual key (minted at its first model turn here), the mint
+     * in flight, and the turn that waits for it. */
+    char *gkey;
+    char gkey_req[CID_SIZE];
+    json_t *gw_messages, *gw_tools;
+    uint64_t gw_max_out, gw_deadline;
 } slot_t;
 
 /* A run whose run_started event-log has not stored yet. */
@@ -69,6 +76,10 @@ extern const run_host_t runhost_vtable;
 /* Appends one event of the slot's run (data stolen) to event-log, with
  * fn told of event-log's answer when it is not NULL (runhost.c). */
 void runhost_emit (slot_t *s, evk_kind_t kind, json_t *data, rpc_done_fn *fn, void *arg);
+
+/* Revokes the run's gateway key (when it has one) and forgets a mint in
+ * flight (runhost_host.c); the slot is going. */
+void runhost_gw_release (slot_t *s);
 
 /* run_host_t's save: a live run's snapshot waits for the next flush, a
  * finished one is staged at once (runhost_host.c). */

@@ -14,6 +14,7 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_FDS (256 + SBX_NET_POLLFDS)
+#define MAX_FDS (256 + 2 * SBX_NET_POLLFDS)
 
 /* The loop's state: the connection and the modules it dispatches to. */
 typedef struct {
@@ -33,6 +34,7 @@ typedef struct {
     sbx_procs_t *procs;
     sbx_watch_t *watch;
     sbx_net_t *net;             /* the forwarder (network policy) */
+    sbx_net_t *gw;              /* the model gateway's forwarder (a sandbox with a key) */
 } loop_t;
 
 /* The context's send (sbx_send_fn). */
@@ -107,7 +109,23 @@ ON_PROC (exec_output, sbx_procs_output)
         proto_msg_destroy (&req); \
         return rep; \
     }
-ON_NOW (create, configure, ctx)
+
+/* sandbox.create: the defaults, and the model gateway's forwarder when
+ * they name its port (CAISSON_GATEWAY_SANDBOX_PORT: the manager minted
+ * the sandbox a virtual key). It starts before the create is answered,
+ * so before anything of the sandbox's runs and could take the port. */
+static proto_msg_t *
+on_create (loop_t *l, proto_msg_t *req)
+{
+    proto_msg_t *rep = configure (l->ctx, req);
+    proto_msg_destroy (&req);
+    const char *port = json_string_value (json_object_get (l->ctx->env,
+                                                           "CAISSON_GATEWAY_SANDBOX_PORT"));
+    char why[256];
+    if (port && atoi (port) > 0 && sbx_net_start (l->gw, (unsigned) atoi (port), why, sizeof why))
+        fprintf (stderr, "caisson-sandbox-init: model gateway: %s\n", why);
+    return rep;
+}
 ON_NOW (watch_start, sbx_watch_start, watch)
 ON_NOW (watch_stop, sbx_watch_stop, watch)
 ON_NOW (write_file, sbx_files_write, ctx)
@@ -182,6 +200,8 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
     char sock[64];
     snprintf (sock, sizeof sock, "/proc/self/fd/%d/%s", ctx->net_fd, EGRESS_SOCKET_NAME);
     l->net = sbx_net_new (sock);
+    snprintf (sock, sizeof sock, "/proc/self/fd/%d/gateway.sock", ctx->net_fd);
+    l->gw = sbx_net_new (sock);
     if (!l->procs)
         return 1;
     net_start (l);
@@ -194,6 +214,8 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
         fds[n++] = (struct pollfd) { .fd = sbx_watch_fd (l->watch), .events = POLLIN };
         int nbase = n;
         n += sbx_net_pollfds (l->net, fds + n, SBX_NET_POLLFDS);
+        int gbase = n;
+        n += sbx_net_pollfds (l->gw, fds + n, SBX_NET_POLLFDS);
         int base = n;
         n += sbx_procs_pollfds (l->procs, fds + n, MAX_FDS - n, &timeout);
         if (poll (fds, (nfds_t) n, timeout) < 0 && errno != EINTR)
@@ -228,7 +250,8 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
                 l->conn = -1;
             }
         }
-        sbx_net_service (l->net, fds + nbase, base - nbase);
+        sbx_net_service (l->net, fds + nbase, gbase - nbase);
+        sbx_net_service (l->gw, fds + gbase, base - gbase);
         sbx_procs_service (l->procs, fds + base, n - base);
     }
 }

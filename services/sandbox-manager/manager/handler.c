@@ -12,6 +12,7 @@
 #include "sbx_adopt.h"
 #include "sbx_cgroup.h"
 #include "sbx_egress.h"
+#include "sbx_gkey.h"
 #include "sbx_netreq.h"
 #include "cfg.h"
 #include "sandbox_id.h"
@@ -191,6 +192,7 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     json_object_set_new (box->rec, "envVars", env ? env : json_object ());
     uint64_t ttl = c->ttl_seconds ? c->ttl_seconds : cfg_u64 ("CAISSON_SANDBOX_TTL_S");
     json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
+    sbx_gkey_mint (m->gkey, box, req->env.run);
     if (!box->wire && sbx_host_spawn (box)) {
         proto_msg_t *rep = proto_error_new (req, PROTO_ERR_create_failed, "%s",
                                             json_string_value (json_object_get (box->rec, "reason")));
@@ -204,6 +206,10 @@ create (sbx_mgr_t *m, const proto_msg_t *req)
     sbx_host_save (box);
     if (allow)
         return sbx_netreq_await (box, req, true);
+    /* none with a model key: the proxy serves its gateway path alone (a
+     * set it misses is sent again; the create does not wait for it) */
+    if (sbx_egress_proxied (box))
+        sbx_egress_set (m->egress, box, req, NULL, NULL);
     return sbx_host_info (box, req);
 }
 
@@ -229,7 +235,8 @@ list_entry (const json_t *rec)
     json_t *o = json_object (), *v;
     const char *key;
     json_object_foreach ((json_t *) rec, key, v) {
-        if (!strcmp (key, "envVars") || !strcmp (key, "uid"))
+        if (!strcmp (key, "envVars") || !strcmp (key, "uid") || !strcmp (key, "gatewayKey")
+            || !strcmp (key, "gatewayReason"))
             continue;
         char wire[64];
         size_t n = 0;
@@ -329,6 +336,7 @@ set_timeout (box_t *box, const proto_msg_t *req)
                                 "%llu", (unsigned long long) ttl, (unsigned long long) max);
     uint64_t expires = (uint64_t) zclock_time () + ttl * 1000;
     json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) expires));
+    sbx_gkey_context (box->mgr->gkey, box, box->net_run);
     sbx_host_save (box);
     return sbx_host_info (box, req);
 }

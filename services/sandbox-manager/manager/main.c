@@ -11,6 +11,7 @@
 #include "sbx_adopt.h"
 #include "sbx_cgroup.h"
 #include "sbx_egress.h"
+#include "sbx_gkey.h"
 #include "cfg.h"
 #include "sandbox_id.h"
 #include "clog.h"
@@ -348,6 +349,8 @@ setup (svc_t *svc)
         clog_error (NULL, "cannot reach the bus for egress-proxy (CAISSON_BUS)");
         return -1;
     }
+    /* No gateway-keys client: sandboxes are made without model keys. */
+    m->gkey = sbx_gkey_new (cfg_str ("CAISSON_BUS"));
     svc_set_state (svc, m);
     sbx_mgr_load (m, &m->own);
     zloop_timer (svc_loop (svc), 200, 0, sweep, m);
@@ -367,6 +370,7 @@ teardown (svc_t *svc)
     if (!m)
         return;
     sbx_egress_destroy (&m->egress);
+    sbx_gkey_destroy (&m->gkey);
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
         sbx_host_release (b);
     zhashx_destroy (&m->boxes);

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "sbx_egress.h"
 #include "bus_client.h"
+#include "sbx_gkey.h"
 #include "cfg.h"
 #include "clog.h"
 #include "egress_rule.h"
@@ -327,6 +328,20 @@ is_policy (box_t *box)
     return net && !strcmp (net, "policy");
 }
 
+/* A model key outside network host: the proxy serves its gateway path. */
+static bool
+has_gateway (box_t *box)
+{
+    const char *net = json_string_value (json_object_get (box->rec, "network"));
+    return json_object_get (box->rec, "gatewayKey") && net && strcmp (net, "host");
+}
+
+bool
+sbx_egress_proxied (box_t *box)
+{
+    return is_policy (box) || has_gateway (box);
+}
+
 int
 sbx_egress_set (sbx_egress_t *self, box_t *box, const proto_msg_t *cause, sbx_egress_fn *fn,
                 void *arg)
@@ -344,6 +359,7 @@ sbx_egress_set (sbx_egress_t *self, box_t *box, const proto_msg_t *cause, sbx_eg
     s->max_conns = cfg_u64 ("CAISSON_EGRESS_MAX_CONNS");
     s->bytes_per_min = cfg_u64 ("CAISSON_EGRESS_BYTES_PER_MIN");
     proto_set_str (&s->owner, json_string_value (json_object_get (box->rec, "user")));
+    s->gateway = has_gateway (box);
     const char *run = cause && cause->env.run ? cause->env.run
                       : *box->net_run ? box->net_run : NULL;
     if (run) {
@@ -366,8 +382,9 @@ sbx_egress_drop (sbx_egress_t *self, const char *sandbox_id)
 void
 sbx_egress_context (sbx_egress_t *self, box_t *box, const proto_msg_t *req)
 {
-    if (!is_policy (box) || !req->env.run || !strcmp (req->env.run, box->net_run))
+    if (!sbx_egress_proxied (box) || !req->env.run || !strcmp (req->env.run, box->net_run))
         return;
+    sbx_gkey_context (box->mgr->gkey, box, req->env.run);
     proto_msg_t *ctx = proto_msg_new (PROTO_egress_context, NULL);
     proto_set_str (&ctx->body.egress_context.sandbox_id, box->id);
     proto_set_str (&ctx->body.egress_context.run, req->env.run);
@@ -381,7 +398,7 @@ void
 sbx_egress_resync (sbx_egress_t *self, sbx_mgr_t *m, const sbx_home_t *home)
 {
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
-        if (b->home == home && is_policy (b)
+        if (b->home == home && sbx_egress_proxied (b)
             && strcmp (json_string_value (json_object_get (b->rec, "status")) ?: "", "broken"))
             sbx_egress_set (self, b, NULL, NULL, NULL);
 }
@@ -405,6 +422,7 @@ sbx_egress_env (box_t *box)
         json_object_set_new (env, "NO_PROXY", json_string (cfg_str ("CAISSON_EGRESS_NO_PROXY")));
         json_object_set_new (env, "no_proxy", json_string (cfg_str ("CAISSON_EGRESS_NO_PROXY")));
     }
+    sbx_gkey_env (box, env);
     if (json_is_object (own))
         json_object_update (env, own);
     return env;

@@ -44,6 +44,10 @@ int sbx_egress_update (const json_t *allow, const json_t *deny, const json_t *al
 /* A network mode's rank (none 0 < policy 1 < host 2), -1 for anything else. */
 int sbx_egress_mode_rank (const char *mode);
 
+/* True when egress-proxy serves box: network policy, or a model key
+ * (sbx_gkey.h) in mode none, whose policy allows nothing but the gateway
+ * path. */
+bool sbx_egress_proxied (box_t *box);
 /* Sends box's policy (its record's networkAllow, networkDeny and uid) to
  * the proxy; fn (may be NULL: a failure is logged) gets the outcome. The
  * run and corr of cause (may be NULL) travel with it. Returns 0 or -1. */

@@ -12,6 +12,7 @@
 #include "sbx_cgroup.h"
 #include "sbx_disk.h"
 #include "sbx_egress.h"
+#include "sbx_gkey.h"
 #include "egress_rule.h"
 #include "cfg.h"
 #include "clog.h"
@@ -431,9 +432,9 @@ sbx_host_destroy (box_t *box)
     char dir[1024];
     snprintf (dir, sizeof dir, "%s/sandboxes/%s", m->data, box->id);
     sbx_disk_release (dir);
-    const char *net = rec_str (box, "network");
-    if (m->egress && net && !strcmp (net, "policy"))
+    if (m->egress && sbx_egress_proxied (box))
         sbx_egress_drop (m->egress, box->id);
+    sbx_gkey_revoke (m->gkey, box);
     set_status (box, "destroyed", NULL);
     publish (box);
     sbx_registry_del (box->home->reg, box->id);
@@ -521,7 +522,13 @@ sbx_host_info (box_t *box, const proto_msg_t *req)
     proto_set_str (&i->name, rec_str (box, "name"));
     proto_set_str (&i->language, rec_str (box, "language"));
     proto_set_str (&i->status, rec_str (box, "status"));
-    proto_set_str (&i->reason, rec_str (box, "reason"));
+    proto_set_str (&i->reason, rec_str (box, "reason") ?: rec_str (box, "gatewayReason"));
+    char gw[300];
+    sbx_gkey_url (box, gw, sizeof gw);
+    if (*gw) {
+        proto_set_str (&i->gateway_url, gw);
+        proto_set_str (&i->gateway_key_id, rec_str (box, "gatewayKeyId"));
+    }
     proto_set_str (&i->user, rec_str (box, "user"));
     proto_set_str (&i->workspace, PROTO_SANDBOX_WORKSPACE);
     proto_set_str (&i->network, rec_str (box, "network"));

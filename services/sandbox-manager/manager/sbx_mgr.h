@@ -15,6 +15,7 @@
 #include "svc.h"
 
 typedef struct _sbx_egress_t sbx_egress_t;
+typedef struct _sbx_gkey_t sbx_gkey_t;
 
 /* A registry this manager serves: its own, or one it adopted (sbx_adopt.h). */
 typedef struct {
@@ -47,6 +48,7 @@ typedef struct {
     char cancelled[64][SANDBOX_ID_SIZE + 1 + 64 + 1];  /* "<sandboxId> <request>" */
     unsigned cancelled_next;
     sbx_egress_t *egress;       /* egress-proxy, for network mode policy (sbx_egress.h) */
+    sbx_gkey_t *gkey;           /* gateway-keys, for sandboxes' model keys (sbx_gkey.h) */
     size_t net_waiting;         /* requests answered once egress-proxy has answered */
 } sbx_mgr_t;
 
