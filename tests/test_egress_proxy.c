@@ -556,6 +556,13 @@ test_bus_refused (void **state)
     assert_non_null (strstr (read_some (fd, 4000, true), "HTTP/1.1 403"));
     close (fd);
     expect_event_reason (BOX, "deny", "bus.test", "is the Caisson bus");
+    /* the bus's IPv4 address written as NAT64 (64:ff9b::/96), which a host
+     * routing NAT64 delivers to it: refused as the bus, not tried */
+    policy_set (BOX, "[\"127.0.0.0/8:1-65535\", \"[64:ff9b::/96]:1-65535\"]", "[]", 0);
+    out = http_get (BOX, "[64:ff9b::7f00:1]", s_bus_port, "/");
+    assert_non_null (strstr (out, "HTTP/1.1 403"));
+    assert_non_null (strstr (out, "is the Caisson bus"));
+    policy_set (BOX, "[\"127.0.0.0/8:1-65535\", \"bus.test:1-65535\"]", "[]", 0);
     /* the same rules let the origin through: the refusal is the bus's alone */
     out = http_get (BOX, "127.0.0.2", s_port, "/");
     assert_non_null (strstr (out, "HTTP/1.1 200 OK"));

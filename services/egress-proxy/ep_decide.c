@@ -142,7 +142,12 @@ unmapped (const struct sockaddr_storage *ss)
 {
     struct sockaddr_storage out = *ss;
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) ss;
-    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED (&in6->sin6_addr)) {
+    /* v4-mapped ::ffff:a.b.c.d and NAT64 64:ff9b::a.b.c.d, as
+     * egress_addr_class reads them: where NAT64 routes, the latter reaches
+     * the IPv4 address too */
+    static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
+    if (ss->ss_family == AF_INET6 && (IN6_IS_ADDR_V4MAPPED (&in6->sin6_addr)
+                                      || !memcmp (in6->sin6_addr.s6_addr, nat64, 12))) {
         struct sockaddr_in *in = (struct sockaddr_in *) &out;
         memset (&out, 0, sizeof out);
         in->sin_family = AF_INET;
