@@ -1,7 +1,9 @@
 /* stack: the run-time files of one stack. See stack.h. */
 #define _GNU_SOURCE     /* nftw's FTW_ACTIONRETVAL */
 #include "stack.h"
+#include "sbx_disk.h"
 #include "cfg.h"
+#include "clog.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -267,6 +269,32 @@ unmount_workspaces (const char *data)
         fclose (f);
 }
 
+/* Waits (at most 30 s) until no loop device holds a workspace image under
+ * data: the killed inits' filesystems write back their last data as they
+ * go, and a stack started again at once would mount the images meanwhile
+ * and read them without it. */
+static void
+await_images (const char *data)
+{
+    char dir[PATH_MAX + 16];
+    snprintf (dir, sizeof dir, "%s/sandboxes", data);
+    for (int waited = 0; waited < 30000; waited += 50) {
+        DIR *d = opendir (dir);
+        bool bound = false;
+        for (struct dirent *e; d && !bound && (e = readdir (d));) {
+            char box[PATH_MAX + 300];
+            snprintf (box, sizeof box, "%s/%s", dir, e->d_name);
+            bound = e->d_name[0] != '.' && sbx_disk_image_bound (box);
+        }
+        if (d)
+            closedir (d);
+        if (!bound)
+            return;
+        usleep (50000);
+    }
+    clog_warn (NULL, "a sandbox's workspace image is still held after 30 s");
+}
+
 int
 stack_kill_sandboxes (const char *data)
 {
@@ -302,5 +330,6 @@ stack_kill_sandboxes (const char *data)
     }
     closedir (proc);
     unmount_workspaces (data);
+    await_images (data);
     return killed;
 }

@@ -82,9 +82,53 @@ format (const sbx_disk_opts_t *o, const char *path, char *why, size_t whylen)
 
 /* Binds the image to a free loop device that frees itself with its last
  * user, and mounts it on the workspace. */
+/* True while a loop device holds the file st. */
+static bool
+image_bound (const struct stat *st)
+{
+    DIR *d = opendir ("/sys/block");
+    bool bound = false;
+    for (struct dirent *e; d && !bound && (e = readdir (d));) {
+        if (strncmp (e->d_name, "loop", 4))
+            continue;
+        char dev[300];
+        snprintf (dev, sizeof dev, "/dev/%s", e->d_name);
+        int fd = open (dev, O_RDONLY | O_CLOEXEC);
+        struct loop_info64 li;
+        if (fd >= 0 && ioctl (fd, LOOP_GET_STATUS64, &li) == 0)
+            bound = li.lo_inode == st->st_ino && li.lo_device == st->st_dev;
+        if (fd >= 0)
+            close (fd);
+    }
+    if (d)
+        closedir (d);
+    return bound;
+}
+
+bool
+sbx_disk_image_bound (const char *dir)
+{
+    char img[4200];
+    struct stat st;
+    snprintf (img, sizeof img, "%s/" IMG, dir);
+    return stat (img, &st) == 0 && image_bound (&st);
+}
+
 static int
 attach_mount (char *why, size_t whylen)
 {
+    struct stat st;
+    int waited = 0;
+    /* an earlier init's filesystem on this image still going: mounting
+     * now would read it without what it has yet to write back */
+    while (stat (IMG, &st) == 0 && image_bound (&st) && waited < 30000) {
+        usleep (20000);
+        waited += 20;
+    }
+    if (waited >= 30000) {
+        snprintf (why, whylen, "%s: still held by an earlier sandbox's loop device after 30 s", IMG);
+        return -1;
+    }
     int img = open (IMG, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     int ctl = open ("/dev/loop-control", O_RDWR | O_CLOEXEC);
     int rc = -1, lfd = -1, err = 0;

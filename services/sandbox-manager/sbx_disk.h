@@ -46,6 +46,13 @@ int sbx_disk_prepare (const sbx_disk_opts_t *o, char *backend, char *note, size_
  * its loop device goes with its last user). */
 void sbx_disk_release (const char *dir);
 
+/* True while a loop device holds the workspace image of sandbox directory
+ * dir: an init that died (killed by `caisson down`, or crashed) leaves its
+ * filesystem alive a while longer (seconds under load), and it writes its
+ * last data back only as it goes. Whoever mounts the image again first
+ * waits for this to be false, or reads it without that data. */
+bool sbx_disk_image_bound (const char *dir);
+
 /* Whether the filesystem at path is at its disk or inode limit (less than
  * 1% left), or enospc (the caller saw ENOSPC or EDQUOT there); then out
  * says so for a person, e.g. "workspace full (limit 1 GiB)". mb and inodes
