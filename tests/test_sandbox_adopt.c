@@ -12,6 +12,7 @@
 #include "mpjson.h"
 #include "runroute.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +82,22 @@ start_replica (const char *lease_s, char *inst, size_t len)
         if (!(up = new_instance (known, inst, len)))
             zclock_sleep (50);
     json_decref (before);
-    if (!up)
-        fail_msg ("a second sandbox-manager never registered");
+    if (!up) {
+        /* say why: its exit and the end of its log */
+        int st = 0;
+        bool gone = !support_alive (pid) && waitpid (pid, &st, WNOHANG) == pid;
+        char log[PATH_MAX], tail[2048] = "";
+        snprintf (log, sizeof log, "%s/caisson-sandbox-manager.log", getenv ("CAISSON_DATA"));
+        FILE *f = fopen (log, "re");
+        if (f && fseek (f, -(long) (sizeof tail - 1), SEEK_END) != 0)
+            rewind (f);
+        size_t n = f ? fread (tail, 1, sizeof tail - 1, f) : 0;
+        tail[n] = 0;
+        if (f)
+            fclose (f);
+        fail_msg ("a second sandbox-manager never registered (%s, status %d); its log ends:\n%s",
+                  gone ? "exited" : "alive", st, tail);
+    }
     return pid;
 }
 
