@@ -1,0 +1,92 @@
+/* An attack on caisson-gateway as a hostile tenant (issue 16), over real
+ * HTTP with gw_client's stack: a call must reserve the most output the
+ * provider may produce for it, whichever of the fields naming a maximum
+ * the provider reads; a maximum or choice count the gateway cannot read
+ * as a positive integer is refused before anything is reserved. */
+#include "gw_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The reserve of the call r answered (new). */
+static json_int_t
+reserved_out (const rsp_t *r)
+{
+    json_t *res = gw_fake_log_find (gwc_log, "reserve", gwc_hval (r, "x-caisson-call"), 0);
+    assert_non_null (res);
+    json_int_t out = json_integer_value (json_object_get (res, "output_max"));
+    json_decref (res);
+    return out;
+}
+
+/* Both max_tokens and max_completion_tokens: the provider may honour the
+ * larger (Anthropic reads max_tokens), so the larger is reserved. */
+static void
+test_two_maxima_reserve_the_larger (void **state)
+{
+    (void) state;
+    rsp_t r = gwc_http (gwc_url, "/v1/messages", "{\"model\":\"anthropic/plain\","
+                        "\"max_completion_tokens\":1,\"max_tokens\":100000,\"messages\":"
+                        "[{\"role\":\"user\",\"content\":\"hi\"}]}", gwc_ok, 0);
+    assert_int_equal (r.status, 200);
+    assert_true (reserved_out (&r) >= 100000);
+    gwc_free (&r);
+    r = gwc_http (gwc_url, "/v1/chat/completions", "{\"model\":\"openai/plain\","
+                  "\"max_tokens\":100000,\"max_completion_tokens\":1,\"messages\":"
+                  "[{\"role\":\"user\",\"content\":\"hi\"}]}", gwc_ok, 0);
+    assert_int_equal (r.status, 200);
+    assert_true (reserved_out (&r) >= 100000);
+    gwc_free (&r);
+}
+
+/* A maximum or n that is a float, a string, 0 or negative: 400, nothing
+ * reserved (a provider may read 100000.0 as 100000 while the gateway
+ * reserved its default, or n "4" as four choices). */
+static void
+test_unreadable_maxima_refused (void **state)
+{
+    (void) state;
+    const char *bad[] = { "\"max_tokens\":100000.0", "\"max_completion_tokens\":\"100000\"",
+                          "\"max_tokens\":-1", "\"max_tokens\":0", "\"n\":4.0", "\"n\":\"4\"",
+                          "\"max_tokens\":5,\"max_completion_tokens\":1e9", NULL };
+    for (size_t i = 0; bad[i]; i++) {
+        char body[300];
+        snprintf (body, sizeof body, "{\"model\":\"openai/plain\",%s,\"messages\":"
+                  "[{\"role\":\"user\",\"content\":\"hi\"}]}", bad[i]);
+        int before = gw_fake_log_count (gwc_log, "reserve");
+        rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", body, gwc_ok, 0);
+        if (r.status != 400)
+            fprintf (stderr, "%s: %ld\n", bad[i], r.status);
+        assert_int_equal (r.status, 400);
+        assert_int_equal (gw_fake_log_count (gwc_log, "reserve"), before);
+        gwc_free (&r);
+    }
+    /* null is absent, as the SDKs send it */
+    rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", "{\"model\":\"openai/plain\","
+                        "\"max_tokens\":null,\"messages\":[{\"role\":\"user\",\"content\":"
+                        "\"hi\"}]}", gwc_ok, 0);
+    assert_int_equal (r.status, 200);
+    gwc_free (&r);
+}
+
+static void
+test_clean_exit (void **state)
+{
+    (void) state;
+    gwc_clean_exit ();
+}
+
+int
+main (int argc, char **argv)
+{
+    int rc = gwc_child (argc, argv);
+    if (rc >= 0)
+        return rc;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_two_maxima_reserve_the_larger),
+        cmocka_unit_test (test_unreadable_maxima_refused),
+        cmocka_unit_test (test_clean_exit),
+    };
+    return support_run_group_tests (tests, gwc_setup, gwc_teardown);
+}
