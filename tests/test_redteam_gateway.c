@@ -2,7 +2,8 @@
  * HTTP with gw_client's stack: a call must reserve the most output the
  * provider may produce for it, whichever of the fields naming a maximum
  * the provider reads; a maximum or choice count the gateway cannot read
- * as a positive integer is refused before anything is reserved. */
+ * as a positive integer is refused before anything is reserved; a client
+ * hanging up on a stream is charged the input the provider may bill. */
 #include "gw_client.h"
 
 #include <stdio.h>
@@ -70,6 +71,38 @@ test_unreadable_maxima_refused (void **state)
     gwc_free (&r);
 }
 
+/* A client that hangs up on a stream before the usage came: the provider
+ * has read (and bills) the whole prompt, which may be a token per byte
+ * (digits, CJK), so the call is charged the input the gateway reserved,
+ * not a quarter of the body's bytes. */
+static void
+test_hang_up_charges_the_input_bound (void **state)
+{
+    (void) state;
+    size_t n = 8000;
+    char *body = malloc (n + 200), *p = body;
+    p += sprintf (p, "{\"model\":\"openai/slow\",\"max_tokens\":50,\"stream\":true,"
+                  "\"messages\":[{\"role\":\"user\",\"content\":\"");
+    for (size_t i = 0; i < n; i++)
+        *p++ = (char) ('0' + i % 10);
+    strcpy (p, "\"}]}");
+    rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", body, gwc_ok, 10);
+    free (body);
+    assert_int_equal (r.status, 200);
+    json_t *res = gw_fake_log_find (gwc_log, "reserve", gwc_hval (&r, "x-caisson-call"), 0);
+    json_int_t bound = json_integer_value (json_object_get (res, "input_bound"));
+    json_decref (res);
+    assert_true (bound >= (json_int_t) n);
+    json_t *s = gwc_settle_of (&r);
+    gwc_expect_settle (s, "client_gone", -1, -1, true);
+    json_int_t in = json_integer_value (json_object_get (s, "input"));
+    if (in < bound)
+        fprintf (stderr, "charged input %lld < bound %lld\n", (long long) in, (long long) bound);
+    assert_true (in >= bound);
+    json_decref (s);
+    gwc_free (&r);
+}
+
 static void
 test_clean_exit (void **state)
 {
@@ -86,6 +119,7 @@ main (int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_two_maxima_reserve_the_larger),
         cmocka_unit_test (test_unreadable_maxima_refused),
+        cmocka_unit_test (test_hang_up_charges_the_input_bound),
         cmocka_unit_test (test_clean_exit),
     };
     return support_run_group_tests (tests, gwc_setup, gwc_teardown);

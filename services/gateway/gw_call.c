@@ -383,7 +383,10 @@ settle (gw_call_t *c)
     bool estimated = ok2xx && !u.seen;
     if (estimated) {
         uint64_t out_max = c->granted_max ? c->granted_max : c->req.output_max;
-        u.in = c->body_len / 4 < c->req.input_bound ? c->body_len / 4 : c->req.input_bound;
+        /* a client that hung up chose when: the provider read (and bills)
+         * the whole prompt, a token per byte at worst, so its bound */
+        u.in = c->client_gone || c->req.input_bound < c->body_len / 4 ? c->req.input_bound
+                                                                      : c->body_len / 4;
         u.out = c->forwarded / 4 < out_max ? c->forwarded / 4 : out_max;
     }
     proto_msg_t *m = proto_msg_new (PROTO_gkey_settle, NULL);
