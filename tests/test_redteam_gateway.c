@@ -3,7 +3,8 @@
  * provider may produce for it, whichever of the fields naming a maximum
  * the provider reads; a maximum or choice count the gateway cannot read
  * as a positive integer is refused before anything is reserved; a client
- * hanging up on a stream is charged the input the provider may bill. */
+ * hanging up on a stream is charged the input the provider may bill; the
+ * real key is masked in an error body cut at its limit. */
 #include "gw_client.h"
 
 #include <stdio.h>
@@ -103,6 +104,33 @@ test_hang_up_charges_the_input_bound (void **state)
     gwc_free (&r);
 }
 
+/* A provider's error body is passed on up to 64 KiB: a key echoed across
+ * that cut (the client pads what the provider echoes before it) must not
+ * pass its first bytes unmasked. */
+static void
+test_key_across_the_error_cut (void **state)
+{
+    (void) state;
+    /* {"error":{"message":" is 21 bytes, then the pad, a space, "Bearer " */
+    size_t into[] = { 30, 20, 10, 4 };
+    for (size_t i = 0; i < 4; i++) {
+        size_t pad = 65536 - 21 - 8 - into[i];
+        char *body = malloc (pad + 200), *p = body;
+        p += sprintf (p, "{\"model\":\"openai/echo-key-pad\",\"max_tokens\":5,"
+                      "\"messages\":[],\"user\":\"");
+        memset (p, 'x', pad);
+        strcpy (p + pad, "\"}");
+        rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", body, gwc_ok, 0);
+        free (body);
+        assert_int_equal (r.status, 400);
+        if (strstr (r.body, "sk-c"))
+            fprintf (stderr, "%zu bytes into the key: ...%s\n", into[i],
+                     r.body + (r.blen > 40 ? r.blen - 40 : 0));
+        assert_null (strstr (r.body, "sk-c"));
+        gwc_free (&r);
+    }
+}
+
 static void
 test_clean_exit (void **state)
 {
@@ -120,6 +148,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_two_maxima_reserve_the_larger),
         cmocka_unit_test (test_unreadable_maxima_refused),
         cmocka_unit_test (test_hang_up_charges_the_input_bound),
+        cmocka_unit_test (test_key_across_the_error_cut),
         cmocka_unit_test (test_clean_exit),
     };
     return support_run_group_tests (tests, gwc_setup, gwc_teardown);
