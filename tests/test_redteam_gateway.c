@@ -42,16 +42,20 @@ test_two_maxima_reserve_the_larger (void **state)
     gwc_free (&r);
 }
 
-/* A maximum or n that is a float, a string, 0 or negative: 400, nothing
- * reserved (a provider may read 100000.0 as 100000 while the gateway
- * reserved its default, or n "4" as four choices). */
+/* A maximum or n that is a float, a string, 0 or negative, a stream flag
+ * that is no boolean: 400, nothing reserved (a provider may read 100000.0
+ * as 100000 while the gateway reserved its default, n "4" as four
+ * choices, or stream "true" as a stream the gateway reads as one answer,
+ * its usage lost). */
 static void
 test_unreadable_maxima_refused (void **state)
 {
     (void) state;
     const char *bad[] = { "\"max_tokens\":100000.0", "\"max_completion_tokens\":\"100000\"",
                           "\"max_tokens\":-1", "\"max_tokens\":0", "\"n\":4.0", "\"n\":\"4\"",
-                          "\"max_tokens\":5,\"max_completion_tokens\":1e9", NULL };
+                          "\"max_tokens\":5,\"max_completion_tokens\":1e9",
+                          "\"max_tokens\":5,\"stream\":\"true\"", "\"max_tokens\":5,\"stream\":1",
+                          NULL };
     for (size_t i = 0; bad[i]; i++) {
         char body[300];
         snprintf (body, sizeof body, "{\"model\":\"openai/plain\",%s,\"messages\":"

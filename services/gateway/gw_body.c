@@ -152,7 +152,13 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
         gw_body_clear (r);
         return -1;
     }
-    r->stream = route != GW_EMBEDDINGS && json_is_true (json_object_get (r->req, "stream"));
+    const json_t *st = json_object_get (r->req, "stream");
+    if (st && !json_is_null (st) && !json_is_boolean (st)) {
+        /* a provider may read "true" as a stream the gateway would not */
+        gw_body_clear (r);
+        return fail (f, "invalid_request", "stream must be true or false");
+    }
+    r->stream = route != GW_EMBEDDINGS && json_is_true (st);
     const char *skip[] = { "model", "stream", "stream_options", "max_tokens",
                            "max_completion_tokens", "temperature", "top_p", "n", "user",
                            "metadata", NULL };
