@@ -4,12 +4,18 @@
  * the provider reads; a maximum or choice count the gateway cannot read
  * as a positive integer is refused before anything is reserved; a client
  * hanging up on a stream is charged the input the provider may bill; the
- * real key is masked in an error body cut at its limit. */
+ * real key is masked in an error body cut at its limit; a body without a
+ * key is not read. */
 #include "gw_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* The reserve of the call r answered (new). */
 static json_int_t
@@ -135,6 +141,41 @@ test_key_across_the_error_cut (void **state)
     }
 }
 
+/* The head of the answer to a POST that declares a body of decl bytes
+ * and sends none, with hdr (a header line or ""), within 3 s ("" if none). */
+static void
+early_answer (const char *path, const char *hdr, long decl, char *out, size_t n)
+{
+    int port = atoi (strrchr (gwc_url, ':') + 1);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    assert_int_equal (connect (fd, (struct sockaddr *) &a, sizeof a), 0);
+    char req[400];
+    int len = snprintf (req, sizeof req, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Type: "
+                        "application/json\r\nContent-Length: %ld\r\n\r\n", path, hdr, decl);
+    assert_int_equal (write (fd, req, (size_t) len), len);
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    ssize_t got = poll (&p, 1, 3000) == 1 ? read (fd, out, n - 1) : 0;
+    out[got > 0 ? got : 0] = '\0';
+    close (fd);
+}
+
+/* A client without a virtual key's shape, or on no endpoint, is refused
+ * from its head: the gateway does not take (and hold in memory, up to the
+ * body limit on each of its connections) a body it will refuse. */
+static void
+test_no_key_no_body_read (void **state)
+{
+    (void) state;
+    char head[2048];
+    early_answer ("/v1/chat/completions", "", 1 << 20, head, sizeof head);
+    assert_non_null (strstr (head, " 401 "));
+    early_answer ("/v1/nowhere", "Authorization: Bearer " GW_KEY_OK "\r\n", 1 << 20, head,
+                  sizeof head);
+    assert_non_null (strstr (head, " 404 "));
+}
+
 static void
 test_clean_exit (void **state)
 {
@@ -153,6 +194,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_unreadable_maxima_refused),
         cmocka_unit_test (test_hang_up_charges_the_input_bound),
         cmocka_unit_test (test_key_across_the_error_cut),
+        cmocka_unit_test (test_no_key_no_body_read),
         cmocka_unit_test (test_clean_exit),
     };
     return support_run_group_tests (tests, gwc_setup, gwc_teardown);
