@@ -301,6 +301,10 @@ on_up (void *cls, struct MHD_Connection *con, const char *url, const char *metho
     }
     else if (!strcmp (model, "slow"))
         rc = stream (con, (feed_t) { s_slow_first, strlen (s_slow_first), 0, true });
+    else if (!strcmp (model, "echo-key-pad"))     /* the client's `user`, then the key */
+        rc = answer (con, 400, "application/json", dump (json_pack ("{s:{s:s++, s:s}}", "error",
+                     "message", support_json_str (body, "user"), " ",
+                     header (con, "Authorization"), "type", "invalid_key")));
     else if (!strcmp (model, "echo-key")) {
         out = dump (json_pack ("{s:{s:s, s:s}}", "error", "message", header (con,
                     anthropic ? "x-api-key" : "Authorization"), "type", "invalid_key"));

@@ -109,11 +109,20 @@ bound (const json_t *v)
     return n;
 }
 
-static uint64_t
-positive (const json_t *v)
+/* Field k of req, a count, into *out (0 when absent or null); -1 when it
+ * is there but no positive integer: a provider may read 1e5 or "4" as a
+ * count the gateway would not have reserved for. */
+static int
+count_of (const json_t *req, const char *k, uint64_t *out)
 {
-    return json_is_integer (v) && json_integer_value (v) > 0 ? (uint64_t) json_integer_value (v)
-                                                             : 0;
+    const json_t *v = json_object_get (req, k);
+    *out = 0;
+    if (!v || json_is_null (v))
+        return 0;
+    if (!json_is_integer (v) || json_integer_value (v) <= 0)
+        return -1;
+    *out = (uint64_t) json_integer_value (v);
+    return 0;
 }
 
 int
@@ -143,7 +152,13 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
         gw_body_clear (r);
         return -1;
     }
-    r->stream = route != GW_EMBEDDINGS && json_is_true (json_object_get (r->req, "stream"));
+    const json_t *st = json_object_get (r->req, "stream");
+    if (st && !json_is_null (st) && !json_is_boolean (st)) {
+        /* a provider may read "true" as a stream the gateway would not */
+        gw_body_clear (r);
+        return fail (f, "invalid_request", "stream must be true or false");
+    }
+    r->stream = route != GW_EMBEDDINGS && json_is_true (st);
     const char *skip[] = { "model", "stream", "stream_options", "max_tokens",
                            "max_completion_tokens", "temperature", "top_p", "n", "user",
                            "metadata", NULL };
@@ -159,17 +174,22 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
     r->input_bound += GW_MESSAGE_TOKENS * (json_is_array (msgs) ? json_array_size (msgs) : 1);
     if (route == GW_EMBEDDINGS)
         return 0;
-    uint64_t max = positive (json_object_get (r->req, "max_completion_tokens"));
-    if (!max)
-        max = positive (json_object_get (r->req, "max_tokens"));
+    uint64_t mct, mt, n = 0;
+    if (count_of (r->req, "max_completion_tokens", &mct) || count_of (r->req, "max_tokens", &mt)
+        || (route == GW_CHAT && count_of (r->req, "n", &n))) {
+        gw_body_clear (r);
+        return fail (f, "invalid_request",
+                     "max_tokens, max_completion_tokens and n must be positive integers");
+    }
+    /* both named: the provider may read either, so the larger is reserved */
+    uint64_t max = mct > mt ? mct : mt;
     r->client_max = max > 0;
     if (!max) {
         const mprice_t *p = o->prices ? mprice_of (o->prices, r->model) : NULL;
         max = p && p->max_out ? p->max_out : o->max_output;
     }
     /* n choices: each may use the whole max */
-    r->choices = positive (json_object_get (r->req, "n"));
-    r->choices = r->choices > 1 && route == GW_CHAT ? r->choices : 1;
+    r->choices = n > 1 ? n : 1;
     r->output_max = max > UINT64_MAX / r->choices ? UINT64_MAX : max * r->choices;
     if (r->stream && route == GW_CHAT && !(r->prov->quirks & LLM_QUIRK_NO_STREAM_OPTIONS))
         r->add_usage = !json_is_true (json_object_get (json_object_get (r->req, "stream_options"),

@@ -198,6 +198,18 @@ read_answer (void *cls, uint64_t pos, char *buf, size_t max)
     }
 }
 
+/* len less a tail of buf that begins secret: a key the cut at ERRBODY_MAX
+ * split, which the mask cannot match whole. */
+static size_t
+drop_key_head (const char *buf, size_t len, const char *secret)
+{
+    size_t sl = secret ? strlen (secret) : 0;
+    for (size_t k = sl && sl - 1 < len ? sl - 1 : len; k > 0 && sl; k--)
+        if (!memcmp (buf + len - k, secret, k))
+            return len - k;
+    return len;
+}
+
 /* Reads a provider's error answer whole (to ERRBODY_MAX), masks the real
  * key in it, and queues it with the provider's status. */
 static enum MHD_Result
@@ -206,10 +218,12 @@ pass_error (gw_call_t *c, const proto_gkey_grant_t *g)
     char *body = NULL;
     size_t len = 0;
     int r;
+    bool cut = false;
     while ((r = gw_up_pull (c->up, 1000)) > 0) {
         size_t n;
         const char *d = gw_up_data (c->up, &n);
         size_t k = len + n <= ERRBODY_MAX ? n : ERRBODY_MAX - len;
+        cut |= k < n;
         char *b = realloc (body, len + k + 1);
         if (!b)
             break;
@@ -220,6 +234,8 @@ pass_error (gw_call_t *c, const proto_gkey_grant_t *g)
     }
     c->finished = true;
     len = body ? gw_err_mask (body, len, c->secret) : 0;
+    if (cut && body)
+        len = drop_key_head (body, len, c->secret);
     gw_usage_of_body (proto_of (c->req.route), body ? body : "", len, &c->usage);
     c->forwarded = len;
     c->first_us = gw_now_us ();
@@ -383,7 +399,10 @@ settle (gw_call_t *c)
     bool estimated = ok2xx && !u.seen;
     if (estimated) {
         uint64_t out_max = c->granted_max ? c->granted_max : c->req.output_max;
-        u.in = c->body_len / 4 < c->req.input_bound ? c->body_len / 4 : c->req.input_bound;
+        /* a client that hung up chose when: the provider read (and bills)
+         * the whole prompt, a token per byte at worst, so its bound */
+        u.in = c->client_gone || c->req.input_bound < c->body_len / 4 ? c->req.input_bound
+                                                                      : c->body_len / 4;
         u.out = c->forwarded / 4 < out_max ? c->forwarded / 4 : out_max;
     }
     proto_msg_t *m = proto_msg_new (PROTO_gkey_settle, NULL);

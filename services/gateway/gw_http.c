@@ -118,6 +118,43 @@ models_body (const gw_ctx_t *ctx, bool anthropic)
     return out;
 }
 
+/* Checks a request's head: its endpoint (into *route, *get) and a
+ * virtual key's shape. 0: it may go on; else the answer (a refusal, or
+ * /health) is queued into *rc. */
+static int
+check_head (struct MHD_Connection *con, const char *url, const char *method, gw_route_t *route,
+            bool *get, enum MHD_Result *rc)
+{
+    bool post = !strcmp (method, "POST");
+    *get = !strcmp (method, "GET");
+    if (*get && !strcmp (url, "/health")) {
+        *rc = answer_json (con, 200, strdup ("{\"ok\":true}"));
+        return -1;
+    }
+    if (post && !strcmp (url, "/v1/chat/completions"))
+        *route = GW_CHAT;
+    else if (post && !strcmp (url, "/v1/embeddings"))
+        *route = GW_EMBEDDINGS;
+    else if (post && !strcmp (url, "/v1/messages"))
+        *route = GW_MESSAGES;
+    else if (!(*get && !strcmp (url, "/v1/models"))) {
+        *rc = gw_call_refuse (con, strcmp (url, "/v1/messages") ? LLM_OPENAI : LLM_ANTHROPIC,
+                              404, "not_found", "unknown endpoint: POST /v1/chat/completions, "
+                              "/v1/embeddings, /v1/messages or GET /v1/models");
+        return -1;
+    }
+    else
+        *route = GW_CHAT;
+    const char *key = presented_key (con);
+    if (!key || !vkey_looks (key)) {
+        *rc = gw_call_refuse (con, *route == GW_MESSAGES ? LLM_ANTHROPIC : LLM_OPENAI, 401,
+                              "invalid_api_key", "a virtual key is needed: Authorization: "
+                              "Bearer vk_... or x-api-key: vk_...");
+        return -1;
+    }
+    return 0;
+}
+
 static enum MHD_Result
 on_request (void *cls, struct MHD_Connection *con, const char *url, const char *method,
             const char *version, const char *data, size_t *size, void **con_cls)
@@ -125,11 +162,16 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
     (void) version;
     gw_http_t *self = cls;
     gw_req_state_t *st = *con_cls;
+    gw_route_t route;
+    bool get;
+    enum MHD_Result rc;
     if (!st) {
         if (!(st = *con_cls = calloc (1, sizeof *st)))
             return MHD_NO;
         st->arrived_us = gw_now_us ();
-        return MHD_YES;
+        /* refused from its head: a body the gateway will refuse is not
+         * taken (up to the body limit, on every connection) */
+        return check_head (con, url, method, &route, &get, &rc) ? rc : MHD_YES;
     }
     if (*size) {
         if (st->too_big || st->len + *size > self->max_body) {
@@ -148,28 +190,9 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
         *size = 0;
         return MHD_YES;
     }
-    bool get = !strcmp (method, "GET"), post = !strcmp (method, "POST");
-    if (get && !strcmp (url, "/health"))
-        return answer_json (con, 200, strdup ("{\"ok\":true}"));
-    gw_route_t route;
-    if (post && !strcmp (url, "/v1/chat/completions"))
-        route = GW_CHAT;
-    else if (post && !strcmp (url, "/v1/embeddings"))
-        route = GW_EMBEDDINGS;
-    else if (post && !strcmp (url, "/v1/messages"))
-        route = GW_MESSAGES;
-    else if (!(get && !strcmp (url, "/v1/models")))
-        return gw_call_refuse (con, strcmp (url, "/v1/messages") ? LLM_OPENAI : LLM_ANTHROPIC,
-                               404, "not_found", "unknown endpoint: POST /v1/chat/completions, "
-                               "/v1/embeddings, /v1/messages or GET /v1/models");
-    else
-        route = GW_CHAT;
+    if (check_head (con, url, method, &route, &get, &rc))
+        return rc;      /* not reached: refused at the first call */
     llm_proto_t proto = route == GW_MESSAGES ? LLM_ANTHROPIC : LLM_OPENAI;
-    const char *key = presented_key (con);
-    if (!key || !vkey_looks (key))
-        return gw_call_refuse (con, proto, 401, "invalid_api_key",
-                               "a virtual key is needed: Authorization: Bearer vk_... or "
-                               "x-api-key: vk_...");
     if (get)
         return answer_json (con, 200, models_body (self->ctx, MHD_lookup_connection_value (
                                 con, MHD_HEADER_KIND, "anthropic-version") != NULL));
@@ -179,8 +202,8 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
                   (unsigned long long) self->max_body);
         return gw_call_refuse (con, proto, 413, "body_too_large", msg);
     }
-    return gw_call_serve (con, self->ctx, route, st->buf ? st->buf : "", st->len, key,
-                          st->arrived_us, &st->call);
+    return gw_call_serve (con, self->ctx, route, st->buf ? st->buf : "", st->len,
+                          presented_key (con), st->arrived_us, &st->call);
 }
 
 static void
