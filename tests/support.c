@@ -83,6 +83,14 @@ support_sandbox_env (const char *name)
     s_owner = getpid ();
     if (s_nmade < sizeof s_made / sizeof s_made[0])
         s_made[s_nmade++] = strdup (s_dir);
+    /* Host uids of their own for this test's sandboxes: stacks side by side
+     * never share one (RLIMIT_NPROC counts a uid's processes host-wide, so
+     * one test's fork bomb starved another's sandbox of forks), and a test
+     * lending a range to a made-up local user (/etc/subuid) stops only its
+     * own managers. Above the default 1100000, clear of useradd's subuids. */
+    char base[32];
+    snprintf (base, sizeof base, "%llu", 1100000ull + 65536ull * (1 + (unsigned) getpid () % 128));
+    setenv ("CAISSON_SANDBOX_UID_BASE", base, 1);
     /* Any free port: stacks side by side, and other tests, never collide. */
     setenv ("CAISSON_HTTP", "127.0.0.1:0", 1);
     setenv ("CAISSON_GATEWAY_HTTP", "127.0.0.1:0", 1);   /* `caisson up` picks one */
@@ -151,7 +159,9 @@ support_stop (pid_t pid, int sig, int timeout_ms)
 void
 support_expect_clean_exit (pid_t pid)
 {
-    int status = support_stop (pid, SIGTERM, 5000);
+    /* generous: a sanitized build on a loaded 2-core machine is slow to
+     * wind down; a process that hangs still overruns it */
+    int status = support_stop (pid, SIGTERM, 15000);
     if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
         fail_msg ("pid %d did not exit cleanly (wait status 0x%x)", (int) pid, status);
 }

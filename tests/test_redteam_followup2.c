@@ -245,7 +245,12 @@ test_sandbox_uids_held_by_a_local_user (void **state)
     }
     f = fopen ("/etc/subuid", "a");
     assert_non_null (f);
-    fprintf (f, "%stenant16:1083040:65536\n", len && saved[len - 1] != '\n' ? "\n" : "");
+    /* across this stack's range as useradd's 16th user's is across the
+     * default one (1083040.. over 1100000..): other tests' ranges stay
+     * clear of it */
+    unsigned long long base = strtoull (getenv ("CAISSON_SANDBOX_UID_BASE") ?: "1100000", NULL, 10);
+    fprintf (f, "%stenant16:%llu:65536\n", len && saved[len - 1] != '\n' ? "\n" : "",
+             base - 16960);
     fclose (f);
     support_expect_clean_exit (s_mgr);
     s_mgr = support_spawn ("caisson-sandbox-manager", NULL);
@@ -266,8 +271,8 @@ test_sandbox_uids_held_by_a_local_user (void **state)
         support_stop (s_mgr, SIGTERM, 5000);
     start_stack_manager ();
     if (!refused)
-        fail_msg ("sandbox-manager runs sandboxes as uids 1100000.., which /etc/subuid gives "
-                  "to local user tenant16");
+        fail_msg ("sandbox-manager runs sandboxes as uids %llu.., which /etc/subuid gives "
+                  "to local user tenant16", base);
 }
 
 int
