@@ -19,7 +19,7 @@
 struct _ep_resolve_t {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    ep_rjob_t *todo, *todo_tail, *done;
+    ep_rjob_t *queue, *queue_tail, *done;
     bool stop;
     int efd;
     char *hosts;
@@ -94,9 +94,9 @@ unlink_job (ep_resolve_t *self, ep_rjob_t *prev, ep_rjob_t *job)
     if (prev)
         prev->next = job->next;
     else
-        self->todo = job->next;
-    if (self->todo_tail == job)
-        self->todo_tail = prev;
+        self->queue = job->next;
+    if (self->queue_tail == job)
+        self->queue_tail = prev;
 }
 
 /* The first queued job whose owner holds fewer than half the threads
@@ -105,7 +105,7 @@ static ep_rjob_t *
 next_job (ep_resolve_t *self)
 {
     unsigned cap = self->nthreads / 2 ? self->nthreads / 2 : 1;
-    for (ep_rjob_t *prev = NULL, *job = self->todo; job; prev = job, job = job->next) {
+    for (ep_rjob_t *prev = NULL, *job = self->queue; job; prev = job, job = job->next) {
         unsigned held = 0;
         for (unsigned i = 0; i < self->nthreads; i++)
             held += job->owner[0] && !strcmp (self->busy[i], job->owner);
@@ -205,7 +205,7 @@ ep_resolve_destroy (ep_resolve_t **self_p)
     /* a thread inside getaddrinfo finishes its call first */
     for (unsigned i = 0; i < self->nthreads; i++)
         pthread_join (self->th[i], NULL);
-    free_list (self->todo);
+    free_list (self->queue);
     free_list (self->done);
     if (self->efd >= 0)
         close (self->efd);
@@ -227,11 +227,11 @@ ep_resolve_submit (ep_resolve_t *self, ep_rjob_t *job)
 {
     job->next = NULL;
     pthread_mutex_lock (&self->mu);
-    if (self->todo_tail)
-        self->todo_tail->next = job;
+    if (self->queue_tail)
+        self->queue_tail->next = job;
     else
-        self->todo = job;
-    self->todo_tail = job;
+        self->queue = job;
+    self->queue_tail = job;
     pthread_cond_signal (&self->cv);
     pthread_mutex_unlock (&self->mu);
 }
@@ -240,7 +240,7 @@ void
 ep_resolve_cancel (ep_resolve_t *self, uint64_t conn_id)
 {
     pthread_mutex_lock (&self->mu);
-    for (ep_rjob_t *prev = NULL, *job = self->todo; job; prev = job, job = job->next)
+    for (ep_rjob_t *prev = NULL, *job = self->queue; job; prev = job, job = job->next)
         if (job->conn_id == conn_id) {
             unlink_job (self, prev, job);
             free (job);
