@@ -110,6 +110,9 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP_CORS", "", "ui-bridge",
       "Comma-separated origins allowed to call the API from a browser "
       "(e.g. `http://localhost:3000`); empty allows none but the UI's own." },
+    { "CAISSON_METRICS_TOKEN", "", "ui-bridge",
+      "A bearer token for Prometheus: a /metrics scrape bringing it (or an operator's token) "
+      "also gets the series naming users and keys (the gateway's spend); empty: only operators." },
     { "CAISSON_TOKENS_FILE", "", "ui-bridge, caisson",
       "File of hashed API tokens; empty means `$CAISSON_DATA/ui-bridge/tokens`. "
       "ui-bridge instances that share it share tokens." },

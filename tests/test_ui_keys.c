@@ -3,7 +3,8 @@
  * ui-bridge, as two users and an operator: the secret is in the POST's
  * answer only, bob neither sees nor revokes nor reads the usage of
  * alice's key, only an operator sets a budget, each user reads their own
- * spend, and spend records reach /metrics. */
+ * spend, and spend records reach /metrics: the series naming users and
+ * keys only for a scrape with the metrics token or an operator's. */
 #include "support.h"
 #include "ui_support.h"
 
@@ -21,6 +22,8 @@ static const char *s_alice, *s_bob, *s_root;
 static bus_client_t *s_client;
 
 static const char *const s_keys_env[] = { "CAISSON_GATEWAY_MODELS=replay/*", NULL };
+#define SCRAPE "scrape-7f3a9c2e41d8b605"
+static const char *const s_bridge_env[] = { "CAISSON_METRICS_TOKEN=" SCRAPE, NULL };
 
 static int
 setup (void **state)
@@ -31,7 +34,7 @@ setup (void **state)
     s_bus = support_spawn ("caisson-bus", NULL);
     s_elog = support_spawn ("caisson-event-log", NULL);
     s_keys = support_spawn ("caisson-gateway-keys", s_keys_env);
-    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
+    s_bridge = support_spawn ("caisson-ui-bridge", s_bridge_env);
     assert_int_equal (ui_wait_ready (), 0);
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
@@ -166,7 +169,7 @@ test_spend_and_metrics (void **state)
         char call[32];
         snprintf (call, sizeof call, "warm-%d", i);
         spend_of (call, "alice", "aaaaaaaaaaaa");
-        ui_res_t r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+        ui_res_t r = ui_request ("GET", "/metrics", SCRAPE, NULL, NULL);
         counted = strstr (r.body, "caisson_gateway_calls_total{user=\"alice\","
                           "key=\"aaaaaaaaaaaa\",model=\"replay/demo\",status=\"200\"}") != NULL;
         ui_res_free (&r);
@@ -192,13 +195,13 @@ test_spend_and_metrics (void **state)
     r = ui_request ("GET", "/api/spend?limit=x", s_root, NULL, NULL);
     assert_int_equal (r.status, 400);
     ui_res_free (&r);
-    r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+    r = ui_request ("GET", "/metrics", SCRAPE, NULL, NULL);
     assert_non_null (strstr (r.body, "caisson_gateway_tokens_total{user=\"alice\","
                              "key=\"aaaaaaaaaaaa\",model=\"replay/demo\",kind=\"output\"}"));
     assert_non_null (strstr (r.body, "caisson_gateway_cost_usd_total{user=\"alice\""));
     assert_non_null (strstr (r.body, "caisson_gateway_overhead_seconds_count"));
     ui_res_free (&r);
-    /* /metrics is public: past 100 keys a key is `other`, not a new series */
+    /* the series are bounded all the same: past 100 keys a key is `other`, not a new series */
     for (int i = 0; i < 110; i++) {
         char call[32], key[16];
         snprintf (call, sizeof call, "many-%d", i);
@@ -207,7 +210,7 @@ test_spend_and_metrics (void **state)
     }
     bool other = false;
     for (int i = 0; i < 50 && !other; i++) {
-        r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+        r = ui_request ("GET", "/metrics", SCRAPE, NULL, NULL);
         other = strstr (r.body, "caisson_gateway_calls_total{user=\"bob\",key=\"other\"") != NULL;
         if (other) {
             assert_null (strstr (r.body, "key=\"k00000000109\""));
@@ -218,6 +221,33 @@ test_spend_and_metrics (void **state)
             usleep (100000);
     }
     assert_true (other);
+}
+
+/* Anyone who reaches the port may scrape /metrics: without the metrics
+ * token or an operator's, it must not name who spends what. */
+static void
+test_metrics_tenants (void **state)
+{
+    (void) state;
+    ui_res_t r = ui_request ("GET", "/metrics", NULL, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    if (strstr (r.body, "alice") || strstr (r.body, "aaaaaaaaaaaa"))
+        fail_msg ("an anonymous /metrics names alice or her key:\n%.800s", r.body);
+    assert_null (strstr (r.body, "caisson_gateway_calls_total"));
+    assert_non_null (strstr (r.body, "caisson_gateway_overhead_seconds_count"));
+    ui_res_free (&r);
+    r = ui_request ("GET", "/metrics", s_bob, NULL, NULL);
+    assert_int_equal (r.status, 403);
+    assert_null (strstr (r.body, "aaaaaaaaaaaa"));
+    ui_res_free (&r);
+    r = ui_request ("GET", "/metrics", "scrape-7f3a9c2e41d8b604", NULL, NULL);
+    assert_int_equal (r.status, 401);
+    assert_null (strstr (r.body, "aaaaaaaaaaaa"));
+    ui_res_free (&r);
+    r = ui_request ("GET", "/metrics", s_root, NULL, NULL);
+    assert_int_equal (r.status, 200);
+    assert_non_null (strstr (r.body, "caisson_gateway_calls_total{user=\"alice\""));
+    ui_res_free (&r);
 }
 
 /* The web UI's Usage view in headless Chromium (tests/agui/usage_browser.mjs),
@@ -239,6 +269,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_keys_per_user),
         cmocka_unit_test (test_spend_and_metrics),
+        cmocka_unit_test (test_metrics_tenants),
         cmocka_unit_test (test_web_usage),
     };
     return support_run_group_tests (tests, setup, teardown);

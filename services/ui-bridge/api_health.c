@@ -2,8 +2,13 @@
  * health, all at once through one client, and answers 200 when all
  * answer, else 503 naming what did not; GET /metrics renders the registry
  * after refreshing the gauges that are read at scrape time (sandboxes by
- * status). Neither needs a token: probes and Prometheus scrape them. */
+ * status). Neither needs a token: probes and Prometheus scrape them. The
+ * series that name users and their keys (the gateway's spend) are shown
+ * only to a scrape that brings CAISSON_METRICS_TOKEN or an operator's
+ * token: anyone who can reach the port would otherwise learn who spends
+ * what. A wrong token is 401, so a misconfigured scraper shows. */
 #include "api.h"
+#include "cfg.h"
 #include "mpjson.h"
 
 #include <czmq.h>
@@ -100,11 +105,45 @@ s_sandbox_gauge (app_t *app, http_req_t *req)
     json_decref (list);
 }
 
+/* 1: req bears the metrics token; 0: it bears none; -1: another bearer.
+ * The comparison takes the same time wherever the tokens differ. */
+static int
+s_metrics_token (http_req_t *req)
+{
+    const char *want = cfg_str ("CAISSON_METRICS_TOKEN");
+    const char *got = http_header (req, "Authorization");
+    if (!got)
+        return 0;
+    if (strncmp (got, "Bearer ", 7) || !want || !*want)
+        return -1;
+    got += 7;
+    size_t n = strlen (want);
+    if (strlen (got) != n)
+        return -1;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char) (got[i] ^ want[i]);
+    return diff ? -1 : 1;
+}
+
 http_res_t *
 api_metrics (app_t *app, http_req_t *req)
 {
+    bool tenants = false;
+    int token = s_metrics_token (req);
+    if (token < 0) {
+        http_res_t *denied = auth_check (app->auth, req);
+        if (denied)
+            return denied;
+        if (!req->operator_)
+            return http_res_error (403, "forbidden", "/metrics with a token needs "
+                                   "CAISSON_METRICS_TOKEN or an operator's token");
+        tenants = true;
+    }
+    else if (token > 0)
+        tenants = true;
     s_sandbox_gauge (app, req);
-    char *text = metrics_render (app->metrics);
+    char *text = metrics_render (app->metrics, tenants);
     if (!text)
         return NULL;
     http_res_t *res = http_res_bytes (200, "text/plain; version=0.0.4; charset=utf-8", text,

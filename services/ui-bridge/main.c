@@ -47,6 +47,10 @@ declare_metrics (metrics_t *m)
                      "Model gateway time to the first byte to the client, by model.");
     metrics_declare (m, "caisson_gateway_overhead_seconds", METRICS_HISTOGRAM,
                      "Time the model gateway itself added before forwarding a call.");
+    /* these name users and their keys: only trusted scrapes see them */
+    metrics_tenant (m, "caisson_gateway_calls_total");
+    metrics_tenant (m, "caisson_gateway_tokens_total");
+    metrics_tenant (m, "caisson_gateway_cost_usd_total");
     metrics_declare (m, "caisson_sandboxes", METRICS_GAUGE,
                      "Sandboxes by status, read from sandbox-manager at scrape time.");
 }

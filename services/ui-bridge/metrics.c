@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct metric_s {
     char *name;
     char *help;
     metrics_type_t type;
+    bool tenant;                /* its labels name tenants: shown to trusted scrapes */
     series_t *series;
 } metric_t;
 
@@ -217,14 +219,26 @@ put_value (buf_t *b, double v)
         put (b, "%.6g\n", v);
 }
 
+void
+metrics_tenant (metrics_t *self, const char *name)
+{
+    pthread_mutex_lock (&self->lock);
+    for (metric_t *m = self->first; m; m = m->next)
+        if (!strcmp (m->name, name))
+            m->tenant = true;
+    pthread_mutex_unlock (&self->lock);
+}
+
 char *
-metrics_render (metrics_t *self)
+metrics_render (metrics_t *self, bool tenants)
 {
     static const char *types[] = { "counter", "gauge", "histogram" };
     buf_t b = { 0 };
     put (&b, "%s", "");         /* allocates: no metrics renders as "" */
     pthread_mutex_lock (&self->lock);
     for (metric_t *m = self->first; m; m = m->next) {
+        if (m->tenant && !tenants)
+            continue;
         put (&b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, types[m->type]);
         for (series_t *s = m->series; s; s = s->next) {
             const char *sep = *s->labels ? "," : "";

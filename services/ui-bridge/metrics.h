@@ -9,6 +9,7 @@
 #ifndef CAISSON_METRICS_H
 #define CAISSON_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct _metrics_t metrics_t;
@@ -34,7 +35,12 @@ void metrics_clear (metrics_t *self, const char *name);
  * is there already. */
 void metrics_label (char *out, size_t outlen, const char *key, const char *value);
 
-/* The whole exposition, a new string the caller frees. */
-char *metrics_render (metrics_t *self);
+/* Marks a declared metric as naming tenants (users, their keys): it is
+ * left out of renders for anonymous scrapes. */
+void metrics_tenant (metrics_t *self, const char *name);
+
+/* The whole exposition, a new string the caller frees; tenants: include
+ * the metrics marked with metrics_tenant. */
+char *metrics_render (metrics_t *self, bool tenants);
 
 #endif
