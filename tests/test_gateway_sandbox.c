@@ -15,19 +15,14 @@
  * scripted model refuses calls without them (so the gateway did send them).
  * Skips unless root (sandboxes). */
 #define _GNU_SOURCE
-#include "support.h"
-#include "cid.h"
+#include "gw_stack.h"
 #include "mpjson.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char s_real[64];
-static char s_dir[512];
-static pid_t s_replay;
-static bus_client_t *s_bus;
 
 static const char s_program[] =
     "import json, os, urllib.request\n"
@@ -45,34 +40,15 @@ static const char s_program[] =
     "    print('STATUS', e.code)\n"
     "    print(e.read().decode()[:400])\n";
 
+/* the orchestrator's calls go through the gateway too (S9): it holds no
+ * provider key at all */
+static const char *const s_env[] = { "CAISSON_GATEWAY_ORCHESTRATOR=1", NULL };
+
 static int
 setup (void **state)
 {
     (void) state;
-    if (geteuid () != 0)
-        return 0;
-    const char *dir = support_sandbox_env ("gwsbx");
-    assert_non_null (dir);
-    snprintf (s_dir, sizeof s_dir, "%s", dir);
-    char token[CID_SIZE], cassettes[512], url[96];
-    cid_token (token, 24);
-    snprintf (s_real, sizeof s_real, "sk-caisson-REAL-%s", token);
-    int rport = support_replay_env (cassettes, sizeof cassettes);
-    s_replay = support_spawn_llm_replay (rport, cassettes, s_real);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", rport);
-    setenv ("OPENAI_API_KEY", s_real, 1);
-    setenv ("OPENAI_BASE_URL", url, 1);
-    /* the orchestrator's calls go through the gateway too (S9): it holds
-     * no provider key at all */
-    setenv ("CAISSON_GATEWAY_ORCHESTRATOR", "1", 1);
-    unsetenv ("MODEL");
-    const char *up[] = { "caisson", "up", "--detach", "--data", s_dir, NULL };
-    static char out[1 << 16];
-    if (support_run (up, out, sizeof out) != 0)
-        fail_msg ("caisson up failed: %s", out);
-    s_bus = bus_client_new (getenv ("CAISSON_BUS"));
-    assert_non_null (s_bus);
-    bus_client_set_timeout (s_bus, 60000, 0);
+    gws_up ("gwsbx", s_env);
     return 0;
 }
 
@@ -80,65 +56,8 @@ static int
 teardown (void **state)
 {
     (void) state;
-    if (!s_dir[0])
-        return 0;
-    bus_client_destroy (&s_bus);
-    const char *down[] = { "caisson", "down", "--data", s_dir, NULL };
-    support_run (down, NULL, 0);
-    support_stop (s_replay, SIGTERM, 5000);
+    gws_down ();
     return 0;
-}
-
-static proto_msg_t *
-ask (proto_msg_t *req, const char *service)
-{
-    proto_msg_t *rep = bus_client_request (s_bus, service, req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    if (rep->type == PROTO_error)
-        fail_msg ("%s: %s %s", service, rep->body.error.code, rep->body.error.message);
-    return rep;
-}
-
-static proto_msg_t *
-as_alice (proto_type_t type)
-{
-    proto_msg_t *m = proto_msg_new (type, NULL);
-    proto_set_str (&m->env.user, "alice");
-    return m;
-}
-
-/* Creates alice's sandbox in network mode net; its sandbox.info. */
-static proto_msg_t *
-create (const char *net)
-{
-    proto_msg_t *req = as_alice (PROTO_sandbox_create);
-    proto_set_str (&req->body.sandbox_create.network, net);
-    req->body.sandbox_create.ttl_seconds = 600;
-    return ask (req, "sandbox-manager");
-}
-
-/* Runs a shell command in sandbox id; its result (caller's). */
-static proto_msg_t *
-sh (const char *id, const char *cmd)
-{
-    proto_msg_t *req = as_alice (PROTO_sandbox_exec);
-    proto_sandbox_exec_t *e = &req->body.sandbox_exec;
-    proto_set_str (&e->sandbox_id, id);
-    json_t *argv = json_pack ("[s,s,s]", "/bin/sh", "-c", cmd);
-    mpjson_set (&e->command, argv, 2);
-    json_decref (argv);
-    e->timeout_seconds = 240;
-    return ask (req, "sandbox-manager");
-}
-
-static void
-destroy (const char *id)
-{
-    proto_msg_t *req = as_alice (PROTO_sandbox_destroy);
-    proto_set_str (&req->body.sandbox_destroy.sandbox_id, id);
-    proto_msg_t *rep = ask (req, "sandbox-manager");
-    proto_msg_destroy (&rep);
 }
 
 /* The sandbox key of sandbox id in alice's keys (revoked ones when
@@ -146,10 +65,10 @@ destroy (const char *id)
 static json_t *
 key_of (const char *id, bool revoked)
 {
-    proto_msg_t *req = as_alice (PROTO_gkey_list);
+    proto_msg_t *req = gws_as ("alice", PROTO_gkey_list);
     proto_set_str (&req->body.gkey_list.kind, "sandbox");
     req->body.gkey_list.revoked = revoked;
-    proto_msg_t *rep = ask (req, "gateway-keys");
+    proto_msg_t *rep = gws_ask (req, "gateway-keys");
     json_t *keys = mpjson_get (&rep->body.gkey_page.keys, 8), *k, *found = NULL;
     size_t i;
     json_array_foreach (keys, i, k)
@@ -165,7 +84,7 @@ key_of (const char *id, bool revoked)
 static void
 call_from (const char *net)
 {
-    proto_msg_t *info = create (net);
+    proto_msg_t *info = gws_sandbox ("alice", net);
     const proto_sandbox_info_t *i = &info->body.sandbox_info;
     char id[128], want[64];
     snprintf (id, sizeof id, "%s", i->sandbox_id);
@@ -181,19 +100,19 @@ call_from (const char *net)
     json_decref (key);
     proto_msg_destroy (&info);
 
-    proto_msg_t *r = sh (id, "echo \"$OPENAI_BASE_URL $ANTHROPIC_BASE_URL\"; "
+    proto_msg_t *r = gws_sh ("alice", id, "echo \"$OPENAI_BASE_URL $ANTHROPIC_BASE_URL\"; "
                              "case \"$OPENAI_API_KEY\" in vk_alice_*) echo VIRTUAL;; esac");
     char line[256];
     snprintf (line, sizeof line, "%s/v1 %s\nVIRTUAL\n", want, want);
     assert_string_equal (r->body.sandbox_exec_result.stdout, line);
     proto_msg_destroy (&r);
 
-    proto_msg_t *req = as_alice (PROTO_sandbox_run_code);
+    proto_msg_t *req = gws_as ("alice", PROTO_sandbox_run_code);
     proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
     proto_set_str (&req->body.sandbox_run_code.language, "python");
     proto_set_str (&req->body.sandbox_run_code.code, s_program);
     req->body.sandbox_run_code.timeout_seconds = 120;
-    r = ask (req, "sandbox-manager");
+    r = gws_ask (req, "sandbox-manager");
     const char *got = r->body.sandbox_exec_result.stdout ?: "";
     if (r->body.sandbox_exec_result.exit_code != 0 || strncmp (got, "STATUS 200\n", 11)
         || !strstr (got, "\"choices\""))
@@ -204,13 +123,13 @@ call_from (const char *net)
      * its bytes (asked as the manager does: no user) */
     req = proto_msg_new (PROTO_egress_stats_get, NULL);
     proto_set_str (&req->body.egress_stats_get.sandbox_id, id);
-    r = ask (req, "egress-proxy");
+    r = gws_ask (req, "egress-proxy");
     assert_true (r->body.egress_stats.total >= 1);
     assert_true (r->body.egress_stats.bytes_up > 100);
     assert_true (r->body.egress_stats.bytes_down > 100);
     proto_msg_destroy (&r);
 
-    destroy (id);
+    gws_destroy ("alice", id);
     assert_null (key_of (id, false));
     key = key_of (id, true);
     assert_non_null (key);
@@ -222,7 +141,7 @@ static void
 test_call_mode_none (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
     call_from ("none");
 }
@@ -231,7 +150,7 @@ static void
 test_call_mode_policy (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
     call_from ("policy");
 }
@@ -245,25 +164,7 @@ file_has (const char *path)
     static char buf[1 << 20];
     size_t n = fread (buf, 1, sizeof buf, f);
     fclose (f);
-    return memmem (buf, n, s_real, strlen (s_real)) != NULL;
-}
-
-/* The pid of the stack's process name, from `caisson status --json`. */
-static pid_t
-pid_of (const char *name)
-{
-    static char out[16384];
-    const char *argv[] = { "caisson", "status", "--json", "--data", s_dir, NULL };
-    support_run (argv, out, sizeof out);
-    json_t *doc = json_loads (out, 0, NULL), *p;
-    size_t i;
-    pid_t pid = 0;
-    json_array_foreach (json_object_get (doc, "processes"), i, p)
-        if (!strcmp (support_json_str (p, "name"), name))
-            pid = (pid_t) json_integer_value (json_object_get (p, "pid"));
-    json_decref (doc);
-    assert_true (pid > 0);
-    return pid;
+    return memmem (buf, n, gws_real_key (), strlen (gws_real_key ())) != NULL;
 }
 
 /* S6: the real key is nowhere a sandbox (or what serves it) can read. */
@@ -271,18 +172,18 @@ static void
 test_real_key_nowhere (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
-    proto_msg_t *info = create ("policy");
+    proto_msg_t *info = gws_sandbox ("alice", "policy");
     char id[128];
     snprintf (id, sizeof id, "%s", info->body.sandbox_info.sandbox_id);
     pid_t init = (pid_t) info->body.sandbox_info.init_pid;
     proto_msg_destroy (&info);
     /* a call first, so whatever it leaves behind is searched too */
-    proto_msg_t *req = as_alice (PROTO_sandbox_run_code);
+    proto_msg_t *req = gws_as ("alice", PROTO_sandbox_run_code);
     proto_set_str (&req->body.sandbox_run_code.sandbox_id, id);
     proto_set_str (&req->body.sandbox_run_code.code, s_program);
-    proto_msg_t *r = ask (req, "sandbox-manager");
+    proto_msg_t *r = gws_ask (req, "sandbox-manager");
     assert_non_null (strstr (r->body.sandbox_exec_result.stdout ?: "", "STATUS 200"));
     proto_msg_destroy (&r);
     /* Inside, as the sandbox's uid. The key is split in the command line,
@@ -292,8 +193,8 @@ test_real_key_nowhere (void **state)
     /* The pattern is the key with an empty group in its middle (-E), so
      * no command line here, which the search reads too, holds the key. */
     char cmd[2048], pat[80];
-    size_t h = strlen (s_real) / 2;
-    snprintf (pat, sizeof pat, "%.*s()%s", (int) h, s_real, s_real + h);
+    size_t h = strlen (gws_real_key ()) / 2;
+    snprintf (pat, sizeof pat, "%.*s()%s", (int) h, gws_real_key (), gws_real_key () + h);
     snprintf (cmd, sizeof cmd,
               "K='%s'; V=$OPENAI_API_KEY; "
               "echo control; env | grep -cF \"$V\"; "
@@ -305,7 +206,7 @@ test_real_key_nowhere (void **state)
               "env | grep -cE \"$K\"; "
               "grep -rlaE \"$K\" \"$PWD\"; echo end",
               pat);
-    r = sh (id, cmd);
+    r = gws_sh ("alice", id, cmd);
     const char *got = r->body.sandbox_exec_result.stdout ?: "";
     /* the control (the virtual key: OPENAI_ and ANTHROPIC_API_KEY) matches;
      * every count of the real key is 0, no path is listed */
@@ -313,38 +214,38 @@ test_real_key_nowhere (void **state)
         fail_msg ("inside the sandbox: %s", got);
     proto_msg_destroy (&r);
     /* Outside: what the sandbox's owner is told, what serves it. */
-    req = as_alice (PROTO_sandbox_get);
+    req = gws_as ("alice", PROTO_sandbox_get);
     proto_set_str (&req->body.sandbox_get.sandbox_id, id);
-    r = ask (req, "sandbox-manager");
+    r = gws_ask (req, "sandbox-manager");
     uint8_t *wire = NULL;
     size_t wn = 0;
     assert_int_equal (proto_encode (r, &wire, &wn), 0);
-    assert_null (memmem (wire, wn, s_real, strlen (s_real)));
+    assert_null (memmem (wire, wn, gws_real_key (), strlen (gws_real_key ())));
     free (wire);
     proto_msg_destroy (&r);
     char path[600];
-    snprintf (path, sizeof path, "/proc/%d/environ", (int) pid_of ("sandbox-manager"));
+    snprintf (path, sizeof path, "/proc/%d/environ", (int) gws_pid_of ("sandbox-manager"));
     assert_false (file_has (path));
     snprintf (path, sizeof path, "/proc/%d/environ", (int) init);
     assert_false (file_has (path));
-    snprintf (path, sizeof path, "/proc/%d/environ", (int) pid_of ("egress-proxy"));
+    snprintf (path, sizeof path, "/proc/%d/environ", (int) gws_pid_of ("egress-proxy"));
     assert_false (file_has (path));
     snprintf (cmd, sizeof cmd, "grep -rlaF '%s' '%s' > %s/grep.out; true",
-              s_real, s_dir, s_dir);
+              gws_real_key (), gws_dir (), gws_dir ());
     support_sh ("%s", cmd);
-    snprintf (path, sizeof path, "%s/grep.out", s_dir);
+    snprintf (path, sizeof path, "%s/grep.out", gws_dir ());
     FILE *f = fopen (path, "r");
     char line[1024] = "";
     if (f && fgets (line, sizeof line, f))
         fail_msg ("the data dir holds the real key: %s", line);
     if (f)
         fclose (f);
-    snprintf (path, sizeof path, "/proc/%d/environ", (int) pid_of ("orchestrator"));
+    snprintf (path, sizeof path, "/proc/%d/environ", (int) gws_pid_of ("orchestrator"));
     assert_false (file_has (path));     /* CAISSON_GATEWAY_ORCHESTRATOR=1 */
     /* Positive controls: the gateway holds it, and uses it. */
-    snprintf (path, sizeof path, "/proc/%d/environ", (int) pid_of ("gateway"));
+    snprintf (path, sizeof path, "/proc/%d/environ", (int) gws_pid_of ("gateway"));
     assert_true (file_has (path));
-    destroy (id);
+    gws_destroy ("alice", id);
 }
 
 /* S9: with CAISSON_GATEWAY_ORCHESTRATOR=1 a run's model calls go through
@@ -355,21 +256,21 @@ static void
 test_run_via_gateway (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
-    proto_msg_t *req = as_alice (PROTO_run_start);
+    proto_msg_t *req = gws_as ("alice", PROTO_run_start);
     proto_set_str (&req->body.run_start.task, "say hello");
     proto_set_str (&req->body.run_start.model, "openai/gpt-test");
-    proto_msg_t *r = ask (req, "orchestrator");
+    proto_msg_t *r = gws_ask (req, "orchestrator");
     char run[64];
     snprintf (run, sizeof run, "%s", r->body.run_started.run_id);
     proto_msg_destroy (&r);
     uint64_t calls = 0;
     for (int i = 0; i < 300 && !calls; i++) {
-        req = as_alice (PROTO_gkey_list);
+        req = gws_as ("alice", PROTO_gkey_list);
         proto_set_str (&req->body.gkey_list.kind, "run");
         req->body.gkey_list.revoked = true;
-        r = ask (req, "gateway-keys");
+        r = gws_ask (req, "gateway-keys");
         json_t *keys = mpjson_get (&r->body.gkey_page.keys, 8), *k;
         size_t n;
         json_array_foreach (keys, n, k)

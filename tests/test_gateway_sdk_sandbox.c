@@ -16,7 +16,7 @@
  * (50 output tokens) costs 50000 nano-USD. Skips unless root. */
 #define _GNU_SOURCE
 #include "gateway_fixture.h"
-#include "cid.h"
+#include "gw_stack.h"
 #include "mpjson.h"
 
 #include <stdio.h>
@@ -30,10 +30,6 @@
 #define OUT_CALLS 5
 #define CALLS (OUT_CALLS + 1) /* and embeddings (no output, input free) */
 
-static char s_real[64];
-static char s_dir[512];
-static pid_t s_replay;
-static bus_client_t *s_bus;
 static char *s_tgz;
 static size_t s_tgz_len;
 
@@ -49,7 +45,7 @@ static void
 make_tarball (void)
 {
     char path[600];
-    snprintf (path, sizeof path, "%s/sdk.tgz", s_dir);
+    snprintf (path, sizeof path, "%s/sdk.tgz", gws_dir ());
     support_sh ("cd %s/tests/agui && tar czf %s --exclude='*.d.ts' --exclude='*.d.mts' "
                 "--exclude='*.d.cts' --exclude='*.map' --exclude='*.mjs' --exclude=src "
                 "--transform 's,^node_modules,agui/node_modules,' %s "
@@ -69,36 +65,15 @@ make_tarball (void)
     fclose (f);
 }
 
+static const char *const s_env[] = { "CAISSON_GATEWAY_PRICES=" GWF_PRICES,
+                                     "CAISSON_GATEWAY_MODELS=" GWF_MODELS, NULL };
+
 static int
 setup (void **state)
 {
     (void) state;
-    if (geteuid () != 0)
-        return 0;
-    const char *dir = support_sandbox_env ("gwsdksbx");
-    assert_non_null (dir);
-    snprintf (s_dir, sizeof s_dir, "%s", dir);
-    make_tarball ();
-    char token[CID_SIZE], cassettes[512], url[96];
-    cid_token (token, 24);
-    snprintf (s_real, sizeof s_real, "sk-caisson-REAL-%s", token);
-    int rport = support_replay_env (cassettes, sizeof cassettes);
-    s_replay = support_spawn_llm_replay (rport, cassettes, s_real);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", rport);
-    setenv ("OPENAI_API_KEY", s_real, 1);
-    setenv ("OPENAI_BASE_URL", url, 1);
-    setenv ("ANTHROPIC_API_KEY", s_real, 1);
-    setenv ("ANTHROPIC_BASE_URL", url, 1);
-    setenv ("CAISSON_GATEWAY_PRICES", GWF_PRICES, 1);
-    setenv ("CAISSON_GATEWAY_MODELS", GWF_MODELS, 1);
-    unsetenv ("MODEL");
-    const char *up[] = { "caisson", "up", "--detach", "--data", s_dir, NULL };
-    static char out[1 << 16];
-    if (support_run (up, out, sizeof out) != 0)
-        fail_msg ("caisson up failed: %s", out);
-    s_bus = bus_client_new (getenv ("CAISSON_BUS"));
-    assert_non_null (s_bus);
-    bus_client_set_timeout (s_bus, 60000, 0);
+    if (gws_up ("gwsdksbx", s_env))
+        make_tarball ();
     return 0;
 }
 
@@ -106,47 +81,9 @@ static int
 teardown (void **state)
 {
     (void) state;
-    if (!s_dir[0])
-        return 0;
     free (s_tgz);
-    bus_client_destroy (&s_bus);
-    const char *down[] = { "caisson", "down", "--data", s_dir, NULL };
-    support_run (down, NULL, 0);
-    support_stop (s_replay, SIGTERM, 5000);
+    gws_down ();
     return 0;
-}
-
-static proto_msg_t *
-ask (proto_msg_t *req, const char *service)
-{
-    proto_msg_t *rep = bus_client_request (s_bus, service, req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    if (rep->type == PROTO_error)
-        fail_msg ("%s: %s %s", service, rep->body.error.code, rep->body.error.message);
-    return rep;
-}
-
-static proto_msg_t *
-as_alice (proto_type_t type)
-{
-    proto_msg_t *m = proto_msg_new (type, NULL);
-    proto_set_str (&m->env.user, "alice");
-    return m;
-}
-
-/* Runs a shell command in sandbox id; its result (caller's). */
-static proto_msg_t *
-sh (const char *id, const char *cmd)
-{
-    proto_msg_t *req = as_alice (PROTO_sandbox_exec);
-    proto_sandbox_exec_t *e = &req->body.sandbox_exec;
-    proto_set_str (&e->sandbox_id, id);
-    json_t *argv = json_pack ("[s,s,s]", "/bin/sh", "-c", cmd);
-    mpjson_set (&e->command, argv, 2);
-    json_decref (argv);
-    e->timeout_seconds = 240;
-    return ask (req, "sandbox-manager");
 }
 
 /* Runs `caisson ARGS --json` (NULL-ended); its JSON output (new). */
@@ -209,24 +146,24 @@ static void
 sdk_from (const char *net)
 {
     json_int_t calls0 = stats_alice ("calls"), nusd0 = stats_alice ("nusd");
-    proto_msg_t *req = as_alice (PROTO_sandbox_create);
+    proto_msg_t *req = gws_as ("alice", PROTO_sandbox_create);
     proto_set_str (&req->body.sandbox_create.network, net);
     req->body.sandbox_create.ttl_seconds = 600;
-    proto_msg_t *info = ask (req, "sandbox-manager");
+    proto_msg_t *info = gws_ask (req, "sandbox-manager");
     char id[128], key[32];
     snprintf (id, sizeof id, "%s", info->body.sandbox_info.sandbox_id);
     assert_non_null (info->body.sandbox_info.gateway_key_id);
     snprintf (key, sizeof key, "%s", info->body.sandbox_info.gateway_key_id);
     proto_msg_destroy (&info);
 
-    req = as_alice (PROTO_sandbox_write_file);
+    req = gws_as ("alice", PROTO_sandbox_write_file);
     proto_set_str (&req->body.sandbox_write_file.sandbox_id, id);
     proto_set_str (&req->body.sandbox_write_file.path, "gwsdk/sdk.tgz");
     proto_set_bytes (&req->body.sandbox_write_file.content, s_tgz, s_tgz_len);
-    proto_msg_t *r = ask (req, "sandbox-manager");
+    proto_msg_t *r = gws_ask (req, "sandbox-manager");
     proto_msg_destroy (&r);
     /* no --base, no --key: the SDKs read the sandbox's env */
-    r = sh (id, "cd gwsdk && tar xzf sdk.tgz && rm sdk.tgz && "
+    r = gws_sh ("alice", id, "cd gwsdk && tar xzf sdk.tgz && rm sdk.tgz && "
                 "node gateway/sdk.cjs all --model " GWF_MODEL " --amodel " GWF_AMODEL
                 " --task '" GWF_FIXED_TASK "' --out 50");
     const proto_sandbox_exec_result_t *x = &r->body.sandbox_exec_result;
@@ -280,9 +217,9 @@ sdk_from (const char *net)
         fail_msg ("mode %s: stats show %lld calls, %lld nUSD for alice; the key %lld calls",
                   net, (long long) dcalls, (long long) dnusd, (long long) calls);
 
-    req = as_alice (PROTO_sandbox_destroy);
+    req = gws_as ("alice", PROTO_sandbox_destroy);
     proto_set_str (&req->body.sandbox_destroy.sandbox_id, id);
-    r = ask (req, "sandbox-manager");
+    r = gws_ask (req, "sandbox-manager");
     proto_msg_destroy (&r);
 }
 
@@ -290,7 +227,7 @@ static void
 test_sdk_mode_none (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
     sdk_from ("none");
 }
@@ -299,7 +236,7 @@ static void
 test_sdk_mode_policy (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
     sdk_from ("policy");
 }
