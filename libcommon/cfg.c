@@ -450,6 +450,12 @@ static const cfg_entry_t table[] = {
       "Longest a call to a provider may take." },
     { "CAISSON_GATEWAY_MAX_CONNS", "1024", "gateway",
       "Most client connections one gateway serves at once." },
+    { "CAISSON_GATEWAY_BUFFER_MAX", "268435456", "gateway",
+      "Most request-body bytes one gateway holds across all its connections; past it a new "
+      "body is refused (503, Retry-After)." },
+    { "CAISSON_GATEWAY_REQUEST_TIMEOUT_S", "30", "gateway",
+      "Longest from a connection's first byte (or its previous answer) to a complete request "
+      "body; past it the connection is closed (408 when it can still be answered)." },
     { "CAISSON_GATEWAY_KEYS_SYNC", "settle", "gateway-keys",
       "`settle`: spend is on disk before a settle is answered (reservations may be lost with "
       "power, not with a crash); `full`: every change; `nosync`: every CAISSON_GATEWAY_KEYS_SYNC_MS." },
