@@ -450,6 +450,13 @@ static const cfg_entry_t table[] = {
       "Longest a call to a provider may take." },
     { "CAISSON_GATEWAY_MAX_CONNS", "1024", "gateway",
       "Most client connections one gateway serves at once." },
+    { "CAISSON_GATEWAY_IMAGE_TOKENS", "48200", "gateway",
+      "Input tokens reserved for an image: the most a high-detail image is billed by the "
+      "models served (gpt-4o-mini: 2833 + 8 tiles x 5667 = 48169; gpt-4.1-nano 3779, "
+      "gpt-4o 1445, Claude ~1600); lower it when no model served bills that much." },
+    { "CAISSON_GATEWAY_DOCUMENT_TOKENS", "200000", "gateway",
+      "Input tokens reserved for a call with a document or file block when the model's "
+      "context window is not known (a known window is reserved whole)." },
     { "CAISSON_GATEWAY_BUFFER_MAX", "268435456", "gateway",
       "Most request-body bytes one gateway holds across all its connections; past it a new "
       "body is refused (503, Retry-After)." },

@@ -142,6 +142,57 @@ test_key_across_the_error_cut (void **state)
     }
 }
 
+/* The input_bound the call with body reserved, on route path. */
+static json_int_t
+input_bound_of (const char *path, const char *body)
+{
+    rsp_t r = gwc_http (gwc_url, path, body, gwc_ok, 0);
+    if (r.status != 200)
+        fprintf (stderr, "%s: %ld %s\n", body, r.status, r.body);
+    assert_int_equal (r.status, 200);
+    json_t *res = gw_fake_log_find (gwc_log, "reserve", gwc_hval (&r, "x-caisson-call"), 0);
+    assert_non_null (res);
+    json_int_t in = json_integer_value (json_object_get (res, "input_bound"));
+    json_decref (res);
+    gwc_free (&r);
+    return in;
+}
+
+/* A document or file block (a PDF: billed by page, far beyond what its
+ * bytes bound) reserves the model's whole context window (anthropic/:
+ * 200000, openai/: 128000 in the provider table); an image the most a
+ * high-detail image is billed; no bound exceeds the window. */
+static void
+test_documents_and_images_bound (void **state)
+{
+    (void) state;
+    assert_true (input_bound_of ("/v1/messages", "{\"model\":\"anthropic/plain\",\"max_tokens\":5,"
+                 "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\",\"source\":"
+                 "{\"type\":\"base64\",\"media_type\":\"application/pdf\","
+                 "\"data\":\"JVBERi0x\"}}]}]}")
+                 >= 200000);
+    const char *oai[] = { "{\"type\":\"file\",\"file\":{\"file_data\":\"data:application/pdf;"
+                          "base64,JVBERi0x\"}}", "{\"type\":\"input_file\",\"file_id\":\"f1\"}",
+                          NULL };
+    for (size_t i = 0; oai[i]; i++) {
+        char body[400];
+        snprintf (body, sizeof body, "{\"model\":\"openai/plain\",\"max_tokens\":5,"
+                  "\"messages\":[{\"role\":\"user\",\"content\":[%s]}]}", oai[i]);
+        assert_int_equal (input_bound_of ("/v1/chat/completions", body), 128000);
+    }
+    assert_true (input_bound_of ("/v1/chat/completions", "{\"model\":\"openai/plain\","
+                 "\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                 "\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBO\","
+                 "\"detail\":\"high\"}}]}]}") >= 48169);
+    char *big = malloc (300200), *p = big;
+    p += sprintf (p, "{\"model\":\"openai/plain\",\"max_tokens\":5,\"messages\":[{\"role\":"
+                  "\"user\",\"content\":\"");
+    memset (p, 'w', 300000);
+    strcpy (p + 300000, "\"}]}");
+    assert_int_equal (input_bound_of ("/v1/chat/completions", big), 128000);
+    free (big);
+}
+
 /* The real key's bytes, or its JSON-escaped start, in s. */
 static bool
 has_key (const char *s)
@@ -252,6 +303,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_key_across_the_error_cut),
         cmocka_unit_test (test_no_key_no_body_read),
         cmocka_unit_test (test_key_masked_in_2xx),
+        cmocka_unit_test (test_documents_and_images_bound),
         cmocka_unit_test (test_key_encoded_in_error),
         cmocka_unit_test (test_clean_exit),
     };
