@@ -3,10 +3,10 @@
 #include "gw_err.h"
 #include "cfg.h"
 #include "clog.h"
+#include "listen_addr.h"
 #include "vkey.h"
 
 #include <jansson.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -431,33 +431,11 @@ watchdog (void *arg)
     return NULL;
 }
 
-static int
-resolve (const char *addr, struct sockaddr_storage *ss)
-{
-    char host[256];
-    const char *colon = strrchr (addr, ':');
-    if (!colon || (size_t) (colon - addr) >= sizeof host)
-        return -1;
-    snprintf (host, sizeof host, "%.*s", (int) (colon - addr), addr);
-    char *h = host;
-    if (*h == '[') {
-        h++;
-        h[strcspn (h, "]")] = '\0';
-    }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE }, *ai;
-    if (getaddrinfo (*h ? h : NULL, colon + 1, &hints, &ai))
-        return -1;
-    memcpy (ss, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo (ai);
-    return 0;
-}
-
 gw_http_t *
 gw_http_new (const char *addr, const gw_ctx_t *ctx)
 {
     struct sockaddr_storage ss;
-    if (resolve (addr, &ss)) {
+    if (listen_addr_resolve (addr, &ss, NULL)) {
         clog_error (NULL, "CAISSON_GATEWAY_HTTP: cannot resolve '%s' (want host:port)", addr);
         return NULL;
     }
