@@ -453,6 +453,19 @@ static const cfg_entry_t table[] = {
       "Longest a call to a provider may take." },
     { "CAISSON_GATEWAY_MAX_CONNS", "1024", "gateway",
       "Most client connections one gateway serves at once." },
+    { "CAISSON_GATEWAY_IMAGE_TOKENS", "48200", "gateway",
+      "Input tokens reserved for an image: the most a high-detail image is billed by the "
+      "models served (gpt-4o-mini: 2833 + 8 tiles x 5667 = 48169; gpt-4.1-nano 3779, "
+      "gpt-4o 1445, Claude ~1600); lower it when no model served bills that much." },
+    { "CAISSON_GATEWAY_DOCUMENT_TOKENS", "200000", "gateway",
+      "Input tokens reserved for a call with a document or file block when the model's "
+      "context window is not known (a known window is reserved whole)." },
+    { "CAISSON_GATEWAY_BUFFER_MAX", "268435456", "gateway",
+      "Most request-body bytes one gateway holds across all its connections; past it a new "
+      "body is refused (503, Retry-After)." },
+    { "CAISSON_GATEWAY_REQUEST_TIMEOUT_S", "30", "gateway",
+      "Longest from a connection's first byte (or its previous answer) to a complete request "
+      "body; past it the connection is closed (408 when it can still be answered)." },
     { "CAISSON_GATEWAY_KEYS_SYNC", "settle", "gateway-keys",
       "`settle`: spend is on disk before a settle is answered (reservations may be lost with "
       "power, not with a crash); `full`: every change; `nosync`: every CAISSON_GATEWAY_KEYS_SYNC_MS." },

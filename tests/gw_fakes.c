@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,12 @@ static const char s_slow_first[] = "data: {\"choices\":[{\"delta\":{\"content\":
 
 static struct MHD_Daemon *s_up;
 static atomic_bool s_cancelled;
+static pthread_mutex_t s_auth_lock = PTHREAD_MUTEX_INITIALIZER;
+static char s_auth[600];        /* the key of the last call (Authorization or x-api-key) */
+
+/* A stream quoting the key (written between pieces, so the gateway gets
+ * it split), and an error quoting it JSON-escaped and percent-encoded. */
+static char s_key_stream[2048], s_key_error[4096];
 
 typedef struct {
     char *buf;
@@ -195,6 +202,7 @@ typedef struct {
     size_t len;
     size_t piece;               /* most bytes a call */
     bool slow;
+    useconds_t gap;             /* pause before each piece but the first */
 } feed_t;
 
 static ssize_t
@@ -209,6 +217,8 @@ feed (void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (pos >= f->len)
         return MHD_CONTENT_READER_END_OF_STREAM;
+    if (f->gap && pos > 0)
+        usleep (f->gap);
     size_t n = f->len - (size_t) pos;
     n = n < max ? n : max;
     n = f->piece && n > f->piece ? f->piece : n;
@@ -282,6 +292,10 @@ on_up (void *cls, struct MHD_Connection *con, const char *url, const char *metho
     json_t *body = json_loads (u->buf ? u->buf : "", 0, NULL);
     const char *model = support_json_str (body, "model");
     bool anthropic = strstr (url, "/messages") != NULL;
+    pthread_mutex_lock (&s_auth_lock);
+    snprintf (s_auth, sizeof s_auth, "%s", header (con, anthropic ? "x-api-key"
+                                                                  : "Authorization"));
+    pthread_mutex_unlock (&s_auth_lock);
     enum MHD_Result rc;
     char *out = NULL;
     if (!strcmp (model, "plain"))
@@ -294,13 +308,18 @@ on_up (void *cls, struct MHD_Connection *con, const char *url, const char *metho
               "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,"
               "\"completion_tokens\":3,\"total_tokens\":15}}"));
     else if (!strcmp (model, "odd"))
-        rc = stream (con, (feed_t) { gw_fake_odd_stream, strlen (gw_fake_odd_stream), 7, false });
+        rc = stream (con, (feed_t) { gw_fake_odd_stream, strlen (gw_fake_odd_stream), 7, false,
+                                     0 });
     else if (!strcmp (model, "stall")) {
         sleep (3);              /* past the gateway's upstream timeout (2 s in the test) */
         rc = answer (con, 200, "application/json", strdup ("{}"));
     }
+    else if (!strcmp (model, "echo-key-stream"))
+        rc = stream (con, (feed_t) { s_key_stream, strlen (s_key_stream), 5, false, 2000 });
+    else if (!strcmp (model, "echo-key-encoded"))
+        rc = answer (con, 400, "application/json", strdup (s_key_error));
     else if (!strcmp (model, "slow"))
-        rc = stream (con, (feed_t) { s_slow_first, strlen (s_slow_first), 0, true });
+        rc = stream (con, (feed_t) { s_slow_first, strlen (s_slow_first), 0, true, 0 });
     else if (!strcmp (model, "echo-key-pad"))     /* the client's `user`, then the key */
         rc = answer (con, 400, "application/json", dump (json_pack ("{s:{s:s++, s:s}}", "error",
                      "message", support_json_str (body, "user"), " ",
@@ -338,6 +357,41 @@ on_up_done (void *cls, struct MHD_Connection *con, void **con_cls,
         free (u);
     }
     *con_cls = NULL;
+}
+
+/* key with every character written as \u00XX (upper: in capitals). */
+static void
+json_escaped (const char *key, bool upper, char *out)
+{
+    for (const char *k = key; *k; k++)
+        out += sprintf (out, upper ? "\\u%04X" : "\\u%04x", (unsigned char) *k);
+}
+
+void
+gw_fake_upstream_key (const char *key)
+{
+    char esc[600], escu[600], pct[400];
+    json_escaped (key, false, esc);
+    json_escaped (key, true, escu);
+    char *p = pct;
+    for (const char *k = key; *k; k++)
+        p += sprintf (p, "%%%02x", (unsigned char) *k);
+    snprintf (s_key_stream, sizeof s_key_stream, "data: {\"choices\":[{\"delta\":{"
+              "\"content\":\"you sent Bearer %s, and %.5s%s\"}}]}\n\n"
+              "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+              "\"completion_tokens\":2}}\n\ndata: [DONE]\n\n", key, key, esc + 30);
+    snprintf (s_key_error, sizeof s_key_error, "{\"error\":{\"message\":\"bad key %s, "
+              "%s, %.20s%s, url key=%s\",\"type\":\"invalid_key\"}}", esc, escu, key,
+              esc + 6 * 20, pct);
+}
+
+const char *
+gw_fake_upstream_auth (char *out, size_t n)
+{
+    pthread_mutex_lock (&s_auth_lock);
+    snprintf (out, n, "%s", s_auth);
+    pthread_mutex_unlock (&s_auth_lock);
+    return out;
 }
 
 int

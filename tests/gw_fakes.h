@@ -39,8 +39,18 @@ json_t *gw_fake_log_find (const char *path, const char *type, const char *call, 
  * gw_fake_odd_stream in 7-byte pieces), `echo-key` (400 quoting the
  * Authorization it got), `echo-body` (200 with the body and key headers
  * it got), `slow` (one event, then nothing for 3 s), `stall` (no answer
- * for 3 s). */
+ * for 3 s), `echo-key-stream` (a stream quoting the key of
+ * gw_fake_upstream_key in 5-byte pieces 2 ms apart, literally and in
+ * part JSON-escaped), `echo-key-encoded` (400 quoting it JSON-escaped in
+ * either case, partly escaped, and percent-encoded). */
 int gw_fake_upstream_start (void);
+
+/* The real key the echo-key-* models quote (set before calls). */
+void gw_fake_upstream_key (const char *key);
+
+/* The key the last call came with (Authorization, or x-api-key on
+ * /messages) into out (n bytes); returns out. */
+const char *gw_fake_upstream_auth (char *out, size_t n);
 void gw_fake_upstream_stop (void);
 
 /* True once the `slow` stream's connection was closed by its client. */

@@ -4,8 +4,9 @@
  * the provider reads; a maximum or choice count the gateway cannot read
  * as a positive integer is refused before anything is reserved; a client
  * hanging up on a stream is charged the input the provider may bill; the
- * real key is masked in an error body cut at its limit; a body without a
- * key is not read. */
+ * real key is masked in an error body cut at its limit, in a 200 answer,
+ * whole or streamed (split across pieces), and written JSON-escaped or
+ * percent-encoded; a body without a key is not read. */
 #include "gw_client.h"
 
 #include <arpa/inet.h>
@@ -141,6 +142,111 @@ test_key_across_the_error_cut (void **state)
     }
 }
 
+/* The input_bound the call with body reserved, on route path. */
+static json_int_t
+input_bound_of (const char *path, const char *body)
+{
+    rsp_t r = gwc_http (gwc_url, path, body, gwc_ok, 0);
+    if (r.status != 200)
+        fprintf (stderr, "%s: %ld %s\n", body, r.status, r.body);
+    assert_int_equal (r.status, 200);
+    json_t *res = gw_fake_log_find (gwc_log, "reserve", gwc_hval (&r, "x-caisson-call"), 0);
+    assert_non_null (res);
+    json_int_t in = json_integer_value (json_object_get (res, "input_bound"));
+    json_decref (res);
+    gwc_free (&r);
+    return in;
+}
+
+/* A document or file block (a PDF: billed by page, far beyond what its
+ * bytes bound) reserves the model's whole context window (anthropic/:
+ * 200000, openai/: 128000 in the provider table); an image the most a
+ * high-detail image is billed; no bound exceeds the window. */
+static void
+test_documents_and_images_bound (void **state)
+{
+    (void) state;
+    assert_true (input_bound_of ("/v1/messages", "{\"model\":\"anthropic/plain\",\"max_tokens\":5,"
+                 "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\",\"source\":"
+                 "{\"type\":\"base64\",\"media_type\":\"application/pdf\","
+                 "\"data\":\"JVBERi0x\"}}]}]}")
+                 >= 200000);
+    const char *oai[] = { "{\"type\":\"file\",\"file\":{\"file_data\":\"data:application/pdf;"
+                          "base64,JVBERi0x\"}}", "{\"type\":\"input_file\",\"file_id\":\"f1\"}",
+                          NULL };
+    for (size_t i = 0; oai[i]; i++) {
+        char body[400];
+        snprintf (body, sizeof body, "{\"model\":\"openai/plain\",\"max_tokens\":5,"
+                  "\"messages\":[{\"role\":\"user\",\"content\":[%s]}]}", oai[i]);
+        assert_int_equal (input_bound_of ("/v1/chat/completions", body), 128000);
+    }
+    assert_true (input_bound_of ("/v1/chat/completions", "{\"model\":\"openai/plain\","
+                 "\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                 "\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBO\","
+                 "\"detail\":\"high\"}}]}]}") >= 48169);
+    char *big = malloc (300200), *p = big;
+    p += sprintf (p, "{\"model\":\"openai/plain\",\"max_tokens\":5,\"messages\":[{\"role\":"
+                  "\"user\",\"content\":\"");
+    memset (p, 'w', 300000);
+    strcpy (p + 300000, "\"}]}");
+    assert_int_equal (input_bound_of ("/v1/chat/completions", big), 128000);
+    free (big);
+}
+
+/* The real key's bytes, or its JSON-escaped start, in s. */
+static bool
+has_key (const char *s)
+{
+    return strstr (s, GWC_REAL_KEY) || strstr (s, "sk-c") || strstr (s, "\\u0073\\u006b")
+        || strstr (s, "\\u0073\\u006B") || strstr (s, "%73%6b") || strstr (s, "REAL-0123");
+}
+
+/* A provider echoing the key in a 200 (a header echo): masked in a whole
+ * answer and in a stream whose pieces split it, literal or escaped; what
+ * the provider got was the real key. */
+static void
+test_key_masked_in_2xx (void **state)
+{
+    (void) state;
+    rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", "{\"model\":\"openai/echo-body\","
+                        "\"max_tokens\":5,\"messages\":[]}", gwc_ok, 0);
+    assert_int_equal (r.status, 200);
+    char auth[600];
+    assert_string_equal (gw_fake_upstream_auth (auth, sizeof auth), "Bearer " GWC_REAL_KEY);
+    if (has_key (r.body))
+        fprintf (stderr, "200 echo: %s\n", r.body);
+    assert_false (has_key (r.body));
+    assert_non_null (strstr (r.body, "\"Bearer ***\""));
+    gwc_free (&r);
+    r = gwc_http (gwc_url, "/v1/chat/completions", "{\"model\":\"openai/echo-key-stream\","
+                  "\"max_tokens\":5,\"stream\":true,\"messages\":[]}", gwc_ok, 0);
+    assert_int_equal (r.status, 200);
+    if (has_key (r.body))
+        fprintf (stderr, "stream echo: %s\n", r.body);
+    assert_false (has_key (r.body));
+    assert_non_null (strstr (r.body, "you sent Bearer ***, and ***\""));
+    assert_non_null (strstr (r.body, "data: [DONE]"));
+    gwc_free (&r);
+}
+
+/* A provider's error quoting the key JSON-escaped (either case, or only
+ * in part) or percent-encoded: every form masked. */
+static void
+test_key_encoded_in_error (void **state)
+{
+    (void) state;
+    rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", "{\"model\":\"openai/echo-key-encoded\","
+                        "\"max_tokens\":5,\"messages\":[]}", gwc_ok, 0);
+    assert_int_equal (r.status, 400);
+    if (has_key (r.body))
+        fprintf (stderr, "encoded echo: %s\n", r.body);
+    assert_false (has_key (r.body));
+    json_t *e = gwc_error_of (&r, false);
+    assert_string_equal (support_json_str (e, "message"), "bad key ***, ***, ***, url key=***");
+    json_decref (e);
+    gwc_free (&r);
+}
+
 /* The head of the answer to a POST that declares a body of decl bytes
  * and sends none, with hdr (a header line or ""), within 3 s ("" if none). */
 static void
@@ -189,12 +295,16 @@ main (int argc, char **argv)
     int rc = gwc_child (argc, argv);
     if (rc >= 0)
         return rc;
+    gw_fake_upstream_key (GWC_REAL_KEY);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_two_maxima_reserve_the_larger),
         cmocka_unit_test (test_unreadable_maxima_refused),
         cmocka_unit_test (test_hang_up_charges_the_input_bound),
         cmocka_unit_test (test_key_across_the_error_cut),
         cmocka_unit_test (test_no_key_no_body_read),
+        cmocka_unit_test (test_key_masked_in_2xx),
+        cmocka_unit_test (test_documents_and_images_bound),
+        cmocka_unit_test (test_key_encoded_in_error),
         cmocka_unit_test (test_clean_exit),
     };
     return support_run_group_tests (tests, gwc_setup, gwc_teardown);

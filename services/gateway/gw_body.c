@@ -82,10 +82,19 @@ is_image (const json_t *v)
     return t && (!strcmp (t, "image_url") || !strcmp (t, "image") || !strcmp (t, "input_image"));
 }
 
-/* Most tokens v can be: its strings' and keys' bytes, 2 a number, 1600
- * an image (its data not counted). */
+/* A document or file (a PDF, whatever its source): billed by page, as
+ * images and text, with no bound its bytes give. */
+static bool
+is_document (const json_t *v)
+{
+    const char *t = json_string_value (json_object_get (v, "type"));
+    return t && (!strcmp (t, "document") || !strcmp (t, "file") || !strcmp (t, "input_file"));
+}
+
+/* Most tokens v can be: its strings' and keys' bytes, 2 a number, an
+ * image o->image_tokens (its data not counted); *docs counts documents. */
 static uint64_t
-bound (const json_t *v)
+bound (const json_t *v, const gw_body_opts_t *o, size_t *docs)
 {
     uint64_t n = 0;
     if (json_is_string (v))
@@ -94,19 +103,32 @@ bound (const json_t *v)
         return 2;
     if (json_is_object (v)) {
         if (is_image (v))
-            return GW_IMAGE_TOKENS;
+            return o->image_tokens;
+        if (is_document (v)) {
+            (*docs)++;
+            return 0;
+        }
         const char *k;
         json_t *x;
         json_object_foreach ((json_t *) v, k, x)
-            n += strlen (k) + bound (x);
+            n += strlen (k) + bound (x, o, docs);
     }
     else if (json_is_array (v)) {
         size_t i;
         json_t *x;
         json_array_foreach (v, i, x)
-            n += bound (x);
+            n += bound (x, o, docs);
     }
     return n;
+}
+
+/* The model's context window when the project knows it (a hosted
+ * provider's, or CAISSON_MODEL_CONTEXT's), else 0: a local server's
+ * figure is a guess on the small side, no bound. */
+static uint64_t
+window_of (const gw_req_t *r)
+{
+    return r->prov->key_env ? llm_provider_context (r->model) : 0;
 }
 
 /* Field k of req, a count, into *out (0 when absent or null); -1 when it
@@ -164,14 +186,22 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
                            "metadata", NULL };
     const char *k;
     json_t *x, *msgs = json_object_get (r->req, route == GW_EMBEDDINGS ? "input" : "messages");
+    size_t docs = 0;
     json_object_foreach (r->req, k, x) {
         bool params = false;
         for (size_t i = 0; skip[i]; i++)
             params |= !strcmp (k, skip[i]);
         if (!params)
-            r->input_bound += bound (x);
+            r->input_bound += bound (x, o, &docs);
     }
     r->input_bound += GW_MESSAGE_TOKENS * (json_is_array (msgs) ? json_array_size (msgs) : 1);
+    /* input never exceeds the window (the provider refuses more), so it is
+     * a true bound, and the one a document has */
+    uint64_t window = window_of (r);
+    if (window && (docs || r->input_bound > window))
+        r->input_bound = window;
+    else if (docs && r->input_bound < o->document_tokens)
+        r->input_bound = o->document_tokens;
     if (route == GW_EMBEDDINGS)
         return 0;
     uint64_t mct, mt, n = 0;

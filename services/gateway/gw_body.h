@@ -6,7 +6,12 @@
  * other protocol is refused with the route to use. The call's most input
  * tokens are bounded by its text's UTF-8 bytes (a byte-level BPE never
  * makes more tokens than bytes; object keys, tool schemas and system text
- * included) plus 8 a message and 1600 an image, and its most output
+ * included) plus 8 a message and CAISSON_GATEWAY_IMAGE_TOKENS an image,
+ * and at most the model's context window when it is known (the provider
+ * table's for a hosted provider, or CAISSON_MODEL_CONTEXT); a document or
+ * file block (`document`, `file`, `input_file`: billed by page, beyond
+ * what its bytes bound) makes it the whole window, or at least
+ * CAISSON_GATEWAY_DOCUMENT_TOKENS when the window is not known. Its most output
  * tokens are the client's max, else the model's price `max_out`, else
  * CAISSON_GATEWAY_MAX_OUTPUT, times the choices asked for (`n`). The
  * body sent upstream is the client's with the provider's model name,
@@ -26,7 +31,6 @@
 typedef enum { GW_CHAT, GW_MESSAGES, GW_EMBEDDINGS } gw_route_t;
 
 #define GW_MAX_DEPTH 64         /* deepest JSON a client may send */
-#define GW_IMAGE_TOKENS 1600
 #define GW_MESSAGE_TOKENS 8
 
 typedef struct {
@@ -53,6 +57,7 @@ typedef struct {
 typedef struct {
     const char *aliases, *default_provider;
     uint64_t max_output;
+    uint64_t image_tokens, document_tokens;
     const mprices_t *prices;
 } gw_body_opts_t;
 

@@ -5,6 +5,7 @@
 #include "gw_call.h"
 #include "gw_err.h"
 #include "gw_hdr.h"
+#include "gw_mask.h"
 #include "gw_sse.h"
 #include "gw_up.h"
 #include "cid.h"
@@ -28,11 +29,13 @@ struct _gw_call_t {
     const char *secret;         /* the real key (environment, borrowed) */
     gw_up_t *up;
     gw_sse_t *sse;              /* a streamed answer's reader */
+    gw_mask_t *mask;            /* the real key out of what the client gets */
     char *keep;                 /* a whole answer's bytes, for its usage */
     size_t keep_len, body_len;
     uint64_t forwarded, granted_max;
     int status;
     bool finished, up_failed, client_gone;
+    bool masked_all;            /* the mask was told the answer ended */
     gw_usage_t usage;           /* of a provider's error body */
     int64_t arrived_us, forward_us, first_us;
 };
@@ -151,6 +154,32 @@ take_upstream (gw_call_t *c)
     }
 }
 
+/* The next bytes from the provider (through gw_sse for a stream) into
+ * the mask; false when none are there now. */
+static bool
+mask_more (gw_call_t *c)
+{
+    size_t n;
+    const char *p = c->sse ? gw_sse_ready (c->sse, &n) : gw_up_data (c->up, &n);
+    if (!n)
+        return false;
+    if (gw_mask_feed (c->mask, p, n))
+        c->up_failed = true;
+    if (c->sse)
+        gw_sse_consume (c->sse, n);
+    else {
+        size_t k = c->keep_len + n <= KEEP_MAX ? n : 0;
+        char *b = k ? realloc (c->keep, c->keep_len + k + 1) : NULL;
+        if (b) {
+            memcpy (b + c->keep_len, p, k);
+            c->keep = b;
+            c->keep_len += k;
+        }
+        gw_up_take (c->up, n);
+    }
+    return true;
+}
+
 static ssize_t
 read_answer (void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -158,30 +187,26 @@ read_answer (void *cls, uint64_t pos, char *buf, size_t max)
     gw_call_t *c = cls;
     for (;;) {
         size_t n;
-        const char *p = c->sse ? gw_sse_ready (c->sse, &n) : gw_up_data (c->up, &n);
+        const char *p = gw_mask_ready (c->mask, &n);
         if (n) {
             n = n < max ? n : max;
             memcpy (buf, p, n);
-            if (c->sse)
-                gw_sse_consume (c->sse, n);
-            else {
-                size_t k = c->keep_len + n <= KEEP_MAX ? n : 0;
-                char *b = k ? realloc (c->keep, c->keep_len + k + 1) : NULL;
-                if (b) {
-                    memcpy (b + c->keep_len, p, k);
-                    c->keep = b;
-                    c->keep_len += k;
-                }
-                gw_up_take (c->up, n);
-            }
+            gw_mask_consume (c->mask, n);
             if (!c->first_us)
                 c->first_us = gw_now_us ();
             c->forwarded += n;
             return (ssize_t) n;
         }
-        if (c->finished)
-            return c->up_failed ? MHD_CONTENT_READER_END_WITH_ERROR
-                                : MHD_CONTENT_READER_END_OF_STREAM;
+        if (mask_more (c))
+            continue;
+        if (c->finished) {
+            if (c->masked_all)
+                return c->up_failed ? MHD_CONTENT_READER_END_WITH_ERROR
+                                    : MHD_CONTENT_READER_END_OF_STREAM;
+            gw_mask_finish (c->mask, !c->up_failed);
+            c->masked_all = true;
+            continue;
+        }
         int r = gw_up_pull (c->up, 100);
         if (r == 1)
             take_upstream (c);
@@ -198,24 +223,12 @@ read_answer (void *cls, uint64_t pos, char *buf, size_t max)
     }
 }
 
-/* len less a tail of buf that begins secret: a key the cut at ERRBODY_MAX
- * split, which the mask cannot match whole. */
-static size_t
-drop_key_head (const char *buf, size_t len, const char *secret)
-{
-    size_t sl = secret ? strlen (secret) : 0;
-    for (size_t k = sl && sl - 1 < len ? sl - 1 : len; k > 0 && sl; k--)
-        if (!memcmp (buf + len - k, secret, k))
-            return len - k;
-    return len;
-}
-
 /* Reads a provider's error answer whole (to ERRBODY_MAX), masks the real
- * key in it, and queues it with the provider's status. */
+ * key in it (a body cut at the limit drops a tail that may begin the key),
+ * and queues it with the provider's status. */
 static enum MHD_Result
 pass_error (gw_call_t *c, const proto_gkey_grant_t *g)
 {
-    char *body = NULL;
     size_t len = 0;
     int r;
     bool cut = false;
@@ -224,23 +237,23 @@ pass_error (gw_call_t *c, const proto_gkey_grant_t *g)
         const char *d = gw_up_data (c->up, &n);
         size_t k = len + n <= ERRBODY_MAX ? n : ERRBODY_MAX - len;
         cut |= k < n;
-        char *b = realloc (body, len + k + 1);
-        if (!b)
+        if (gw_mask_feed (c->mask, d, k))
             break;
-        body = b;
-        memcpy (body + len, d, k);
         len += k;
         gw_up_take (c->up, n);
     }
-    c->finished = true;
-    len = body ? gw_err_mask (body, len, c->secret) : 0;
-    if (cut && body)
-        len = drop_key_head (body, len, c->secret);
-    gw_usage_of_body (proto_of (c->req.route), body ? body : "", len, &c->usage);
+    c->finished = c->masked_all = true;
+    gw_mask_finish (c->mask, !cut);
+    const char *p = gw_mask_ready (c->mask, &len);
+    char *body = malloc (len + 1);
+    if (!body)
+        return MHD_NO;
+    memcpy (body, p, len);
+    gw_usage_of_body (proto_of (c->req.route), body, len, &c->usage);
     c->forwarded = len;
     c->first_us = gw_now_us ();
-    struct MHD_Response *rsp = MHD_create_response_from_buffer (len, body ? body : "",
-                                   body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *rsp = MHD_create_response_from_buffer (len, body,
+                                                                MHD_RESPMEM_MUST_FREE);
     if (!rsp) {
         free (body);
         return MHD_NO;
@@ -347,6 +360,11 @@ gw_call_serve (struct MHD_Connection *con, const gw_ctx_t *ctx, gw_route_t route
     c->body_len = len;
     c->arrived_us = arrived_us;
     c->secret = llm_provider_key (c->req.prov);
+    if (!(c->mask = gw_mask_new (c->secret))) {
+        gw_body_clear (&c->req);
+        free (c);
+        return MHD_NO;
+    }
     cid_new (c->call);
     proto_msg_t *req = reserve_msg (c, secret);
     proto_msg_t *rep = gw_bus_request (ctx->bus, req);
@@ -368,6 +386,7 @@ gw_call_serve (struct MHD_Connection *con, const gw_ctx_t *ctx, gw_route_t route
     proto_msg_destroy (&rep);
     if (c) {
         gw_body_clear (&c->req);
+        gw_mask_destroy (&c->mask);
         free (c);
     }
     return rc;
@@ -439,6 +458,7 @@ gw_call_end (gw_call_t **call_p, bool ok)
     gw_up_destroy (&c->up);     /* cancels a call still running */
     settle (c);
     gw_sse_destroy (&c->sse);
+    gw_mask_destroy (&c->mask);
     free (c->keep);
     gw_body_clear (&c->req);
     free (c);

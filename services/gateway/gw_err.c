@@ -1,5 +1,4 @@
 /* gw_err: see gw_err.h. */
-#define _GNU_SOURCE /* memmem */
 #include "gw_err.h"
 
 #include <jansson.h>
@@ -36,22 +35,4 @@ gw_err_body (llm_proto_t proto, int status, const char *code, const char *messag
     char *out = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
     json_decref (doc);
     return out;
-}
-
-size_t
-gw_err_mask (char *buf, size_t len, const char *secret)
-{
-    size_t sl = secret ? strlen (secret) : 0;
-    if (sl < 4)
-        return len;     /* no real key is this short: nothing to mask */
-    size_t at = 0;
-    char *hit;
-    while ((hit = memmem (buf + at, len - at, secret, sl))) {
-        size_t off = (size_t) (hit - buf);
-        memcpy (hit, "***", 3);
-        memmove (hit + 3, hit + sl, len - off - sl);
-        len -= sl - 3;
-        at = off + 3;
-    }
-    return len;
 }

@@ -1,28 +1,51 @@
 /* gw_http: see gw_http.h. */
 #include "gw_http.h"
+#include "gw_err.h"
 #include "cfg.h"
 #include "clog.h"
+#include "listen_addr.h"
 #include "vkey.h"
 
 #include <jansson.h>
-#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#define BUSY_RETRY_S 5          /* Retry-After past the buffer cap */
+
+/* A connection reading its request: by until_us (0: not reading, its
+ * call forwarded) it has sent the whole request, or the watchdog shuts
+ * its socket. */
+typedef struct _gw_conn_t {
+    int fd;
+    atomic_int_least64_t until_us;
+    struct _gw_conn_t *prev, *next;
+} gw_conn_t;
 
 struct _gw_http_t {
     struct MHD_Daemon *daemon;
     const gw_ctx_t *ctx;
-    uint64_t max_body;
+    uint64_t max_body, buffer_max;
+    atomic_uint_least64_t buffered;     /* body bytes held across connections */
+    int64_t request_us;                 /* CAISSON_GATEWAY_REQUEST_TIMEOUT_S */
+    pthread_mutex_t lock;               /* conns */
+    gw_conn_t *conns;
+    pthread_t watchdog;
+    bool watching;
+    atomic_bool stop;
 };
 
 /* One request on a connection: its body as it comes, then its call. */
 typedef struct {
     char *buf;
     size_t len;
-    bool too_big;
+    uint64_t held;              /* bytes counted in buffered */
+    bool too_big, over_cap;
     int64_t arrived_us;
     gw_call_t *call;
 } gw_req_state_t;
@@ -155,6 +178,125 @@ check_head (struct MHD_Connection *con, const char *url, const char *method, gw_
     return 0;
 }
 
+/* Counts n more bytes held against the cap; false (nothing counted) past it. */
+static bool
+hold (gw_http_t *self, gw_req_state_t *st, uint64_t n)
+{
+    uint_least64_t cur = atomic_load (&self->buffered);
+    do {
+        if (cur + n > self->buffer_max || cur + n < cur)
+            return false;
+    } while (!atomic_compare_exchange_weak (&self->buffered, &cur, cur + n));
+    st->held += n;
+    return true;
+}
+
+/* Gives back the bytes st holds, and frees them. */
+static void
+release (gw_http_t *self, gw_req_state_t *st)
+{
+    atomic_fetch_sub (&self->buffered, st->held);
+    st->held = 0;
+    free (st->buf);
+    st->buf = NULL;
+}
+
+/* 503 past the buffer cap, with Retry-After, in proto's error shape. */
+static enum MHD_Result
+refuse_busy (struct MHD_Connection *con, gw_http_t *self, llm_proto_t proto)
+{
+    char msg[200];
+    snprintf (msg, sizeof msg, "the gateway holds as many request bytes as it may "
+              "(CAISSON_GATEWAY_BUFFER_MAX, %llu): retry shortly",
+              (unsigned long long) self->buffer_max);
+    char *body = gw_err_body (proto, 503, "gateway_busy", msg);
+    struct MHD_Response *rsp = body ? MHD_create_response_from_buffer (
+        strlen (body), body, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!rsp) {
+        free (body);
+        return MHD_NO;
+    }
+    MHD_add_response_header (rsp, "Content-Type", "application/json");
+    char s[16];
+    snprintf (s, sizeof s, "%d", BUSY_RETRY_S);
+    MHD_add_response_header (rsp, "Retry-After", s);
+    enum MHD_Result rc = MHD_queue_response (con, 503, rsp);
+    MHD_destroy_response (rsp);
+    return rc;
+}
+
+/* The watch of con's connection, or NULL. */
+static gw_conn_t *
+conn_of (struct MHD_Connection *con)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info (con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* True when con is past its request deadline. */
+static bool
+late (struct MHD_Connection *con)
+{
+    gw_conn_t *w = conn_of (con);
+    int64_t until = w ? atomic_load (&w->until_us) : 0;
+    return until && gw_now_us () > until;
+}
+
+/* A request's head: refused when it declares a body over the limit (413)
+ * or one the buffer cap cannot hold (503), else its bytes are held. 0:
+ * it may go on; else the answer is queued into *rc. */
+static int
+check_length (struct MHD_Connection *con, gw_http_t *self, gw_req_state_t *st,
+              llm_proto_t proto, enum MHD_Result *rc)
+{
+    const char *cl = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "Content-Length");
+    if (!cl)
+        return 0;       /* chunked (or none): held as it comes */
+    char *end = NULL;
+    unsigned long long n = strtoull (cl, &end, 10);
+    if (end == cl || n > self->max_body) {
+        char msg[128];
+        snprintf (msg, sizeof msg, "the body is larger than %llu bytes",
+                  (unsigned long long) self->max_body);
+        *rc = gw_call_refuse (con, proto, 413, "body_too_large", msg);
+        return -1;
+    }
+    if (!hold (self, st, n)) {
+        *rc = refuse_busy (con, self, proto);
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes a piece of st's body; false when the connection is to be closed. */
+static bool
+take_piece (gw_http_t *self, struct MHD_Connection *con, gw_req_state_t *st, const char *data,
+            size_t size)
+{
+    if (late (con))
+        return false;   /* too late to answer: a trickled body is cut */
+    if (st->too_big || st->over_cap)
+        return true;
+    if (st->len + size > self->max_body) {
+        st->too_big = true;
+        release (self, st);
+        return true;
+    }
+    if (st->len + size > st->held && !hold (self, st, st->len + size - st->held)) {
+        st->over_cap = true;
+        release (self, st);
+        return true;
+    }
+    char *b = realloc (st->buf, st->len + size + 1);
+    if (!b)
+        return false;
+    memcpy (b + st->len, data, size);
+    st->buf = b;
+    st->len += size;
+    return true;
+}
+
 static enum MHD_Result
 on_request (void *cls, struct MHD_Connection *con, const char *url, const char *method,
             const char *version, const char *data, size_t *size, void **con_cls)
@@ -171,28 +313,29 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
         st->arrived_us = gw_now_us ();
         /* refused from its head: a body the gateway will refuse is not
          * taken (up to the body limit, on every connection) */
-        return check_head (con, url, method, &route, &get, &rc) ? rc : MHD_YES;
+        if (check_head (con, url, method, &route, &get, &rc)
+            || check_length (con, self, st, route == GW_MESSAGES ? LLM_ANTHROPIC : LLM_OPENAI,
+                             &rc))
+            return rc;
+        return MHD_YES;
     }
     if (*size) {
-        if (st->too_big || st->len + *size > self->max_body) {
-            st->too_big = true;
-            free (st->buf);
-            st->buf = NULL;
-        }
-        else {
-            char *b = realloc (st->buf, st->len + *size + 1);
-            if (!b)
-                return MHD_NO;
-            memcpy (b + st->len, data, *size);
-            st->buf = b;
-            st->len += *size;
-        }
+        if (!take_piece (self, con, st, data, *size))
+            return MHD_NO;
         *size = 0;
         return MHD_YES;
     }
     if (check_head (con, url, method, &route, &get, &rc))
         return rc;      /* not reached: refused at the first call */
     llm_proto_t proto = route == GW_MESSAGES ? LLM_ANTHROPIC : LLM_OPENAI;
+    if (late (con)) {
+        release (self, st);
+        return gw_call_refuse (con, proto, 408, "request_timeout", "the request did not "
+                               "come in whole within CAISSON_GATEWAY_REQUEST_TIMEOUT_S");
+    }
+    gw_conn_t *w = conn_of (con);
+    if (w)
+        atomic_store (&w->until_us, 0);     /* read: the call may take its time */
     if (get)
         return answer_json (con, 200, models_body (self->ctx, MHD_lookup_connection_value (
                                 con, MHD_HEADER_KIND, "anthropic-version") != NULL));
@@ -202,52 +345,97 @@ on_request (void *cls, struct MHD_Connection *con, const char *url, const char *
                   (unsigned long long) self->max_body);
         return gw_call_refuse (con, proto, 413, "body_too_large", msg);
     }
-    return gw_call_serve (con, self->ctx, route, st->buf ? st->buf : "", st->len,
-                          presented_key (con), st->arrived_us, &st->call);
+    if (st->over_cap)
+        return refuse_busy (con, self, proto);
+    rc = gw_call_serve (con, self->ctx, route, st->buf ? st->buf : "", st->len,
+                        presented_key (con), st->arrived_us, &st->call);
+    release (self, st);     /* the call has what it needs of the body */
+    return rc;
 }
 
 static void
 on_completed (void *cls, struct MHD_Connection *con, void **con_cls,
               enum MHD_RequestTerminationCode code)
 {
-    (void) cls;
-    (void) con;
+    gw_http_t *self = cls;
     gw_req_state_t *st = *con_cls;
+    gw_conn_t *w = conn_of (con);
+    if (w)      /* the next request on a kept-alive connection has its own deadline */
+        atomic_store (&w->until_us, gw_now_us () + self->request_us);
     if (!st)
         return;
     gw_call_end (&st->call, code == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-    free (st->buf);
+    release (self, st);
     free (st);
     *con_cls = NULL;
 }
 
-static int
-resolve (const char *addr, struct sockaddr_storage *ss)
+/* Connections come and go: each is watched from its first byte. */
+static void
+on_connection (void *cls, struct MHD_Connection *con, void **socket_context,
+               enum MHD_ConnectionNotificationCode code)
 {
-    char host[256];
-    const char *colon = strrchr (addr, ':');
-    if (!colon || (size_t) (colon - addr) >= sizeof host)
-        return -1;
-    snprintf (host, sizeof host, "%.*s", (int) (colon - addr), addr);
-    char *h = host;
-    if (*h == '[') {
-        h++;
-        h[strcspn (h, "]")] = '\0';
+    gw_http_t *self = cls;
+    gw_conn_t *w = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info (con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(w = calloc (1, sizeof *w)))
+            return;
+        w->fd = ci->connect_fd;
+        atomic_store (&w->until_us, gw_now_us () + self->request_us);
+        pthread_mutex_lock (&self->lock);
+        w->next = self->conns;
+        if (w->next)
+            w->next->prev = w;
+        self->conns = w;
+        pthread_mutex_unlock (&self->lock);
+        *socket_context = w;
+        return;
     }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE }, *ai;
-    if (getaddrinfo (*h ? h : NULL, colon + 1, &hints, &ai))
-        return -1;
-    memcpy (ss, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo (ai);
-    return 0;
+    if (!w)
+        return;
+    /* before MHD closes the socket: the watchdog never shuts a reused fd */
+    pthread_mutex_lock (&self->lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        self->conns = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock (&self->lock);
+    free (w);
+    *socket_context = NULL;
+}
+
+/* Shuts the sockets of connections past their request deadline: a client
+ * trickling its head or body (its thread waits in MHD, which counts only
+ * idle time) is cut off; its thread then sees the socket end. */
+static void *
+watchdog (void *arg)
+{
+    gw_http_t *self = arg;
+    while (!atomic_load (&self->stop)) {
+        usleep (100000);
+        int64_t now = gw_now_us ();
+        pthread_mutex_lock (&self->lock);
+        for (gw_conn_t *w = self->conns; w; w = w->next) {
+            int64_t until = atomic_load (&w->until_us);
+            if (until && now > until) {
+                shutdown (w->fd, SHUT_RDWR);
+                atomic_store (&w->until_us, 0);
+            }
+        }
+        pthread_mutex_unlock (&self->lock);
+    }
+    return NULL;
 }
 
 gw_http_t *
 gw_http_new (const char *addr, const gw_ctx_t *ctx)
 {
     struct sockaddr_storage ss;
-    if (resolve (addr, &ss)) {
+    if (listen_addr_resolve (addr, &ss, NULL)) {
         clog_error (NULL, "CAISSON_GATEWAY_HTTP: cannot resolve '%s' (want host:port)", addr);
         return NULL;
     }
@@ -256,6 +444,10 @@ gw_http_new (const char *addr, const gw_ctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     self->max_body = cfg_u64 ("CAISSON_GATEWAY_MAX_BODY");
+    self->buffer_max = cfg_u64 ("CAISSON_GATEWAY_BUFFER_MAX");
+    uint64_t rs = cfg_u64 ("CAISSON_GATEWAY_REQUEST_TIMEOUT_S");
+    self->request_us = (int64_t) (rs ? rs : 1) * 1000000;
+    pthread_mutex_init (&self->lock, NULL);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
                    | MHD_USE_POLL;
     if (ss.ss_family == AF_INET6)
@@ -265,15 +457,18 @@ gw_http_new (const char *addr, const gw_ctx_t *ctx)
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) cfg_u64 ("CAISSON_GATEWAY_MAX_CONNS"),
         /* MHD counts a wait inside our callbacks (a slow provider) as idle
-         * time: a shorter timeout would cut a slow answer */
+         * time: a shorter timeout would cut a slow answer; a request's
+         * own deadline is the watchdog's */
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) ctx->timeout_s + 60,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, self,
         MHD_OPTION_END);
-    if (!self->daemon) {
+    if (!self->daemon || pthread_create (&self->watchdog, NULL, watchdog, self)) {
         clog_error (NULL, "cannot listen on %s", addr);
-        free (self);
+        gw_http_destroy (&self);
         return NULL;
     }
+    self->watching = true;
     clog_info (NULL, "model gateway on %s (port %d)", addr, gw_http_port (self));
     return self;
 }
@@ -283,8 +478,14 @@ gw_http_destroy (gw_http_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    MHD_stop_daemon ((*self_p)->daemon);
-    free (*self_p);
+    gw_http_t *self = *self_p;
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    atomic_store (&self->stop, true);
+    if (self->watching)
+        pthread_join (self->watchdog, NULL);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
     *self_p = NULL;
 }
 

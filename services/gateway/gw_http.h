@@ -7,7 +7,13 @@
  * must present a virtual key (`Authorization: Bearer vk_...` or
  * `x-api-key: vk_...`): one that does not even look like one is refused
  * 401 without asking gateway-keys. Bodies over CAISSON_GATEWAY_MAX_BODY
- * get 413; at most CAISSON_GATEWAY_MAX_CONNS connections are served.
+ * get 413 (from the head when Content-Length says so); the bodies held
+ * across connections are capped by CAISSON_GATEWAY_BUFFER_MAX (past it a
+ * new one gets 503 with Retry-After), each given back when its request
+ * ends; a request must be in whole CAISSON_GATEWAY_REQUEST_TIMEOUT_S after
+ * its connection's first byte (or its previous answer), else the
+ * connection is cut (408 when it can still be answered); at most
+ * CAISSON_GATEWAY_MAX_CONNS connections are served.
  * Replicas on one host share the listening port (SO_REUSEPORT). */
 #ifndef CAISSON_GW_HTTP_H
 #define CAISSON_GW_HTTP_H

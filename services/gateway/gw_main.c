@@ -65,6 +65,8 @@ setup (svc_t *svc)
         .body = { .aliases = cfg_str ("CAISSON_GATEWAY_ALIASES"),
                   .default_provider = cfg_str ("CAISSON_GATEWAY_DEFAULT_PROVIDER"),
                   .max_output = cfg_u64 ("CAISSON_GATEWAY_MAX_OUTPUT"),
+                  .image_tokens = cfg_u64 ("CAISSON_GATEWAY_IMAGE_TOKENS"),
+                  .document_tokens = cfg_u64 ("CAISSON_GATEWAY_DOCUMENT_TOKENS"),
                   .prices = g->prices },
         .timeout_s = (long) cfg_u64 ("CAISSON_GATEWAY_UPSTREAM_TIMEOUT_S"),
         .cap = cfg_u64 ("CAISSON_GATEWAY_CAP_MAX_TOKENS") != 0,

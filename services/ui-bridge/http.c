@@ -2,10 +2,10 @@
 #include "http.h"
 #include "cfg.h"
 #include "clog.h"
+#include "listen_addr.h"
 
 #include <czmq.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -500,36 +500,11 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static int
-s_resolve (const char *addr, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[256];
-    const char *colon = strrchr (addr, ':');
-    if (!colon || (size_t) (colon - addr) >= sizeof host)
-        return -1;
-    memcpy (host, addr, (size_t) (colon - addr));
-    host[colon - addr] = '\0';
-    char *h = host;
-    if (*h == '[') {            /* [::1]:8080 */
-        h++;
-        h[strcspn (h, "]")] = '\0';
-    }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE }, *ai;
-    if (getaddrinfo (*h ? h : NULL, colon + 1, &hints, &ai))
-        return -1;
-    memcpy (ss, ai->ai_addr, ai->ai_addrlen);
-    *len = ai->ai_addrlen;
-    freeaddrinfo (ai);
-    return 0;
-}
-
 http_t *
 http_new (const char *addr, http_handler_fn *handler, http_done_fn *done, void *arg)
 {
     struct sockaddr_storage ss;
-    socklen_t sslen;
-    if (s_resolve (addr, &ss, &sslen)) {
+    if (listen_addr_resolve (addr, &ss, NULL)) {
         clog_error (NULL, "CAISSON_HTTP: cannot resolve '%s' (want host:port)", addr);
         return NULL;
     }
