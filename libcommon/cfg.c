@@ -453,10 +453,19 @@ static const cfg_entry_t table[] = {
       "Longest a call to a provider may take." },
     { "CAISSON_GATEWAY_MAX_CONNS", "1024", "gateway",
       "Most client connections one gateway serves at once." },
-    { "CAISSON_GATEWAY_IMAGE_TOKENS", "48200", "gateway",
-      "Input tokens reserved for an image: the most a high-detail image is billed by the "
-      "models served (gpt-4o-mini: 2833 + 8 tiles x 5667 = 48169; gpt-4.1-nano 3779, "
-      "gpt-4o 1445, Claude ~1600); lower it when no model served bills that much." },
+    { "CAISSON_GATEWAY_IMAGE_TOKENS",
+      "openai/gpt-4o-mini*=48200;openai/gpt-4o*=1500;openai/gpt-4.1-nano*=3800;"
+      "openai/*=2700;anthropic/*=1600",
+      "gateway",
+      "Input tokens reserved per image, by model: `pattern=N;...` (first match; a trailing `*` "
+      "is a prefix, `*` any model). The most a high-detail image is billed (gpt-4o-mini 2833 "
+      "+ 8 tiles x 5667; gpt-4o 1445; patch-billed models 1536 x their multiplier, up to 3779 "
+      "for gpt-4.1-nano; Claude ~1600 at 1.15 MP); a model listed nowhere "
+      "reserves 48200, the largest known." },
+    { "CAISSON_GATEWAY_NO_USAGE", "bound", "gateway",
+      "A provider's answer that reports no usage is charged `bound`: the most the call can "
+      "have used (its input bound, and its output bytes up to its maximum), so budgets hold; "
+      "or `estimate`: bytes / 4, closer for prose, up to 4 times under for digits or CJK." },
     { "CAISSON_GATEWAY_DOCUMENT_TOKENS", "200000", "gateway",
       "Input tokens reserved for a call with a document or file block when the model's "
       "context window is not known (a known window is reserved whole)." },

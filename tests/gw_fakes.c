@@ -307,6 +307,11 @@ on_up (void *cls, struct MHD_Connection *con, const char *url, const char *metho
               "\"message\":{\"role\":\"assistant\",\"content\":\"plain answer\"},"
               "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,"
               "\"completion_tokens\":3,\"total_tokens\":15}}"));
+    else if (!strcmp (model, "nousage"))     /* a provider that reports no usage */
+        rc = answer (con, 200, "application/json", strdup (
+            "{\"id\":\"cmpl-nu\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+            "\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},"
+            "\"finish_reason\":\"stop\"}]}"));
     else if (!strcmp (model, "odd"))
         rc = stream (con, (feed_t) { gw_fake_odd_stream, strlen (gw_fake_odd_stream), 7, false,
                                      0 });

@@ -180,10 +180,16 @@ test_documents_and_images_bound (void **state)
                   "\"messages\":[{\"role\":\"user\",\"content\":[%s]}]}", oai[i]);
         assert_int_equal (input_bound_of ("/v1/chat/completions", body), 128000);
     }
-    assert_true (input_bound_of ("/v1/chat/completions", "{\"model\":\"openai/plain\","
-                 "\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
-                 "\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBO\","
-                 "\"detail\":\"high\"}}]}]}") >= 48169);
+    /* an image: the most its model bills a high-detail one (the default
+     * CAISSON_GATEWAY_IMAGE_TOKENS), so gpt-4o-mini's 48169 is not every
+     * model's reservation */
+#define IMG(model) "{\"model\":\"" model "\",\"max_tokens\":5,\"messages\":[{\"role\":" \
+    "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":" \
+    "\"data:image/png;base64,iVBO\",\"detail\":\"high\"}}]}]}"
+    assert_true (input_bound_of ("/v1/chat/completions", IMG ("openai/gpt-4o-mini-2024")) >= 48169);
+    json_int_t plain = input_bound_of ("/v1/chat/completions", IMG ("openai/plain"));
+#undef IMG
+    assert_true (plain >= 2700 && plain < 3000);
     char *big = malloc (300200), *p = big;
     p += sprintf (p, "{\"model\":\"openai/plain\",\"max_tokens\":5,\"messages\":[{\"role\":"
                   "\"user\",\"content\":\"");
@@ -226,6 +232,33 @@ test_key_masked_in_2xx (void **state)
     assert_false (has_key (r.body));
     assert_non_null (strstr (r.body, "you sent Bearer ***, and ***\""));
     assert_non_null (strstr (r.body, "data: [DONE]"));
+    gwc_free (&r);
+}
+
+/* A provider that answers 200 with no usage: the call is charged the
+ * most it can have used (CAISSON_GATEWAY_NO_USAGE=bound), not bytes / 4,
+ * which a prompt of digits (a token a digit or two) would beat 4 times. */
+static void
+test_no_usage_charged_bound (void **state)
+{
+    (void) state;
+    char *body = malloc (9000), *p = body;
+    p += sprintf (p, "{\"model\":\"openai/nousage\",\"max_tokens\":40,\"messages\":[{\"role\":"
+                  "\"user\",\"content\":\"");
+    for (int i = 0; i < 4000; i++)
+        *p++ = (char) ('0' + i % 10);
+    strcpy (p, "\"}]}");
+    rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", body, gwc_ok, 0);
+    free (body);
+    assert_int_equal (r.status, 200);
+    json_t *s = gwc_settle_of (&r);
+    gwc_expect_settle (s, "no_usage", -1, -1, true);
+    json_int_t in = json_integer_value (json_object_get (s, "input"));
+    json_int_t out = json_integer_value (json_object_get (s, "output"));
+    if (in < 4000 || out != 40)
+        fail_msg ("a no-usage answer charged input %lld, output %lld: under its bound",
+                  (long long) in, (long long) out);
+    json_decref (s);
     gwc_free (&r);
 }
 
@@ -305,6 +338,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_key_masked_in_2xx),
         cmocka_unit_test (test_documents_and_images_bound),
         cmocka_unit_test (test_key_encoded_in_error),
+        cmocka_unit_test (test_no_usage_charged_bound),
         cmocka_unit_test (test_clean_exit),
     };
     return support_run_group_tests (tests, gwc_setup, gwc_teardown);

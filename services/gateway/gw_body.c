@@ -91,10 +91,36 @@ is_document (const json_t *v)
     return t && (!strcmp (t, "document") || !strcmp (t, "file") || !strcmp (t, "input_file"));
 }
 
+/* Tokens an image of model is reserved: the figure of the first entry of
+ * spec (`pattern=N;...`, a pattern `provider/model`, or ending in `*` for a
+ * prefix, `*` alone for any) that matches. Models bill images so
+ * differently (gpt-4o-mini 48169 tokens for what gpt-4o bills 1445) that
+ * one figure would either overshoot budgets or refuse screenshots. */
+uint64_t
+gw_body_image_tokens (const char *spec, const char *model)
+{
+    const char *p = spec ? spec : "";
+    while (*p) {
+        const char *end = strchr (p, ';'), *eq = strchr (p, '=');
+        if (!end)
+            end = p + strlen (p);
+        if (eq && eq < end) {
+            size_t n = (size_t) (eq - p);
+            bool prefix = n && p[n - 1] == '*';
+            size_t cmp = prefix ? n - 1 : n;
+            if (prefix ? !strncmp (model, p, cmp)
+                       : strlen (model) == n && !strncmp (model, p, n))
+                return strtoull (eq + 1, NULL, 10);
+        }
+        p = *end ? end + 1 : end;
+    }
+    return GW_IMAGE_TOKENS_UNLISTED;
+}
+
 /* Most tokens v can be: its strings' and keys' bytes, 2 a number, an
- * image o->image_tokens (its data not counted); *docs counts documents. */
+ * image `image` tokens (its data not counted); *docs counts documents. */
 static uint64_t
-bound (const json_t *v, const gw_body_opts_t *o, size_t *docs)
+bound (const json_t *v, uint64_t image, size_t *docs)
 {
     uint64_t n = 0;
     if (json_is_string (v))
@@ -103,7 +129,7 @@ bound (const json_t *v, const gw_body_opts_t *o, size_t *docs)
         return 2;
     if (json_is_object (v)) {
         if (is_image (v))
-            return o->image_tokens;
+            return image;
         if (is_document (v)) {
             (*docs)++;
             return 0;
@@ -111,13 +137,13 @@ bound (const json_t *v, const gw_body_opts_t *o, size_t *docs)
         const char *k;
         json_t *x;
         json_object_foreach ((json_t *) v, k, x)
-            n += strlen (k) + bound (x, o, docs);
+            n += strlen (k) + bound (x, image, docs);
     }
     else if (json_is_array (v)) {
         size_t i;
         json_t *x;
         json_array_foreach (v, i, x)
-            n += bound (x, o, docs);
+            n += bound (x, image, docs);
     }
     return n;
 }
@@ -187,12 +213,13 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
     const char *k;
     json_t *x, *msgs = json_object_get (r->req, route == GW_EMBEDDINGS ? "input" : "messages");
     size_t docs = 0;
+    uint64_t image = gw_body_image_tokens (o->image_tokens, r->model);
     json_object_foreach (r->req, k, x) {
         bool params = false;
         for (size_t i = 0; skip[i]; i++)
             params |= !strcmp (k, skip[i]);
         if (!params)
-            r->input_bound += bound (x, o, &docs);
+            r->input_bound += bound (x, image, &docs);
     }
     r->input_bound += GW_MESSAGE_TOKENS * (json_is_array (msgs) ? json_array_size (msgs) : 1);
     /* input never exceeds the window (the provider refuses more), so it is

@@ -57,9 +57,16 @@ typedef struct {
 typedef struct {
     const char *aliases, *default_provider;
     uint64_t max_output;
-    uint64_t image_tokens, document_tokens;
+    const char *image_tokens;   /* CAISSON_GATEWAY_IMAGE_TOKENS */
+    uint64_t document_tokens;
     const mprices_t *prices;
 } gw_body_opts_t;
+
+/* An image's tokens for model under spec (CAISSON_GATEWAY_IMAGE_TOKENS:
+ * `pattern=N;...`, first match wins, a trailing `*` a prefix); unlisted
+ * models GW_IMAGE_TOKENS_UNLISTED. */
+#define GW_IMAGE_TOKENS_UNLISTED 48200
+uint64_t gw_body_image_tokens (const char *spec, const char *model);
 
 /* Reads body (len bytes) for route into r. 0, or -1 with f filled in. */
 int gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,

@@ -418,11 +418,18 @@ settle (gw_call_t *c)
     bool estimated = ok2xx && !u.seen;
     if (estimated) {
         uint64_t out_max = c->granted_max ? c->granted_max : c->req.output_max;
-        /* a client that hung up chose when: the provider read (and bills)
-         * the whole prompt, a token per byte at worst, so its bound */
-        u.in = c->client_gone || c->req.input_bound < c->body_len / 4 ? c->req.input_bound
-                                                                      : c->body_len / 4;
-        u.out = c->forwarded / 4 < out_max ? c->forwarded / 4 : out_max;
+        /* A client that hung up chose when: the provider read (and bills)
+         * the whole prompt, a token per byte at worst, so its bound. A
+         * provider that reports nothing is charged the most the call can
+         * have used (no_usage_bound: a token is at least a byte of what
+         * was forwarded), unless the deployment chose bytes / 4, which
+         * undercharges token-dense text (digits, CJK) up to 4 times. */
+        bool bound = c->client_gone || c->ctx->no_usage_bound;
+        u.in = bound || c->req.input_bound < c->body_len / 4 ? c->req.input_bound
+                                                             : c->body_len / 4;
+        uint64_t out = c->ctx->no_usage_bound && !c->client_gone ? c->forwarded
+                                                                 : c->forwarded / 4;
+        u.out = out < out_max ? out : out_max;
     }
     proto_msg_t *m = proto_msg_new (PROTO_gkey_settle, NULL);
     proto_gkey_settle_t *b = &m->body.gkey_settle;

@@ -29,6 +29,7 @@ typedef struct {
     gw_body_opts_t body;
     long timeout_s;             /* CAISSON_GATEWAY_UPSTREAM_TIMEOUT_S */
     bool cap;                   /* CAISSON_GATEWAY_CAP_MAX_TOKENS */
+    bool no_usage_bound;        /* CAISSON_GATEWAY_NO_USAGE=bound */
 } gw_ctx_t;
 
 typedef struct _gw_call_t gw_call_t;

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 typedef struct {
@@ -56,6 +57,11 @@ setup (svc_t *svc)
         clog_error (NULL, "CAISSON_GATEWAY_PRICES: %s", why);
         return -1;
     }
+    const char *nu = cfg_str ("CAISSON_GATEWAY_NO_USAGE");
+    if (strcmp (nu, "bound") && strcmp (nu, "estimate")) {
+        clog_error (NULL, "CAISSON_GATEWAY_NO_USAGE: `bound` or `estimate`, not '%s'", nu);
+        return -1;
+    }
     if (gw_up_global_init ()) {
         clog_error (NULL, "libcurl did not start");
         return -1;
@@ -65,11 +71,12 @@ setup (svc_t *svc)
         .body = { .aliases = cfg_str ("CAISSON_GATEWAY_ALIASES"),
                   .default_provider = cfg_str ("CAISSON_GATEWAY_DEFAULT_PROVIDER"),
                   .max_output = cfg_u64 ("CAISSON_GATEWAY_MAX_OUTPUT"),
-                  .image_tokens = cfg_u64 ("CAISSON_GATEWAY_IMAGE_TOKENS"),
+                  .image_tokens = cfg_str ("CAISSON_GATEWAY_IMAGE_TOKENS"),
                   .document_tokens = cfg_u64 ("CAISSON_GATEWAY_DOCUMENT_TOKENS"),
                   .prices = g->prices },
         .timeout_s = (long) cfg_u64 ("CAISSON_GATEWAY_UPSTREAM_TIMEOUT_S"),
         .cap = cfg_u64 ("CAISSON_GATEWAY_CAP_MAX_TOKENS") != 0,
+        .no_usage_bound = !strcmp (nu, "bound"),
     };
     if (!(g->ctx.bus = gw_bus_new (cfg_str ("CAISSON_BUS"), &g->stop)))
         return -1;
