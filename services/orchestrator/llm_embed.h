@@ -45,4 +45,12 @@ int llm_embed_parse (const char *body, size_t len, size_t n, llm_embeddings_t *o
 int llm_embed_fetch (const char *spec, const char *const *texts, size_t n, long timeout_ms,
                      llm_embeddings_t *out, char *why, size_t whylen);
 
+/* The same through the model gateway (CAISSON_GATEWAY_ORCHESTRATOR=1): to
+ * base (the gateway's `.../v1`) with vkey (a virtual key) instead of the
+ * provider's URL and key, naming the whole spec as the model. base NULL:
+ * llm_embed_fetch. */
+int llm_embed_fetch_via (const char *spec, const char *base, const char *vkey,
+                         const char *const *texts, size_t n, long timeout_ms,
+                         llm_embeddings_t *out, char *why, size_t whylen);
+
 #endif
