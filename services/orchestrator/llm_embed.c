@@ -194,7 +194,8 @@ llm_embed_fetch_via (const char *spec, const char *base, const char *vkey,
     free (body);
     int rc = -1;
     if (cc != CURLE_OK)
-        snprintf (why, whylen, "embeddings request to %s failed: %s", base ? "the gateway" : p->name,
+        snprintf (why, whylen, "embeddings request to %s failed: %s",
+                  base ? "the gateway" : p->name,
                   b.too_big ? "answer larger than 64 MiB" : *err ? err : curl_easy_strerror (cc));
     else if (status != 200) {
         char words[256];

@@ -4,8 +4,9 @@
  *
  * The model is named as chat models are, `provider/model`
  * (CAISSON_EMBED_MODEL), and reached the same way: the provider table's
- * base URL and key (llm_provider.h); the key goes into the Authorization
- * header only, never into a log or an error. An answer is trusted only
+ * base URL and key (llm_provider.h), or, when the orchestrator's calls go
+ * through the model gateway, the gateway's URL and a virtual key; the key
+ * goes into the Authorization header only, never into a log or an error. An answer is trusted only
  * after checks: one vector per input, in order of `index`, every one of
  * the same dimensions (at most LLM_EMBED_DIMS_MAX), every number finite.
  *
