@@ -6,7 +6,6 @@
 #include "userkey.h"
 
 #include <stdio.h>
-
 #include <stdlib.h>
 #include <string.h>
 
