@@ -485,6 +485,9 @@ static const cfg_entry_t table[] = {
       "have served it); a late settle corrects it." },
     { "CAISSON_GATEWAY_GC_S", "600", "gateway-keys",
       "How often expired keys and keys of destroyed sandboxes are swept." },
+    { "CAISSON_GATEWAY_RUN_EVENTS_MAX", "1000", "event-log",
+      "The most `model_call` events a run gets (its sandboxes' and user keys' gateway calls); "
+      "past it the run record only counts them (`modelCalls`)." },
     { "CAISSON_SPEND_RETENTION_DAYS", "400", "event-log",
       "How long event-log keeps spend records (the daily totals stay)." },
     { "CAISSON_SANDBOX_HEAL_MAX", "3", "sandbox-manager",

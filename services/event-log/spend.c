@@ -6,8 +6,12 @@
  * `late` corrects the one stored for its call (an orphan charged in full
  * whose settle came after all): it replaces it, totals included, under a
  * new seq so readers paging on see it. Records older than
- * CAISSON_SPEND_RETENTION_DAYS go; the daily totals stay. */
+ * CAISSON_SPEND_RETENTION_DAYS go; the daily totals stay. A call with a
+ * sandbox's or a user's key naming a run also shows in that run, in the
+ * same transaction (runcall.h). */
 #include "elog.h"
+#include "runcall.h"
+#include "cfg.h"
 #include "cid.h"
 #include "clog.h"
 #include "mpjson.h"
@@ -81,6 +85,8 @@ typedef struct {
     json_t *rec;            /* the record to store */
     uint64_t seq;           /* its seq (or the stored one's, when a duplicate) */
     bool duplicate;
+    uint64_t run_events_max;    /* CAISSON_GATEWAY_RUN_EVENTS_MAX */
+    runcall_t call;             /* the run's model_call, when one was appended */
 } add_t;
 
 /* The next spend seq, kept in meta so retention never lets one come back. */
@@ -156,7 +162,9 @@ add (MDB_txn *txn, void *arg)
     iv.mv_data = sk;
     if (!rc)
         rc = mdb_put (txn, store_dbi (el->store, DB_SPEND_IDS), &ik, &iv, 0);
-    return rc ? rc : agg_fold (txn, el, a->rec, 1);
+    if (!rc)
+        rc = agg_fold (txn, el, a->rec, 1);
+    return rc ? rc : runcall_add (txn, el, a->rec, a->run_events_max, &a->call);
 }
 
 proto_msg_t *
@@ -166,7 +174,8 @@ spend_append (const proto_msg_t *req, void *arg)
     if (!req->env.op)
         return proto_error_new (req, PROTO_ERR_forbidden, "spend.append: only gateway-keys "
                                 "(a service) stores spend records");
-    add_t a = { el, mpjson_get (&req->body.spend_append.record, 8), 0, false };
+    add_t a = { el, mpjson_get (&req->body.spend_append.record, 8), 0, false,
+                cfg_u64 ("CAISSON_GATEWAY_RUN_EVENTS_MAX"), { 0 } };
     const char *call = jstr (a.rec, "call"), *user = jstr (a.rec, "user");
     if (!json_is_object (a.rec) || !*call || strlen (call) > 64 || !*user
         || !cid_name_ok (user, 128)) {
@@ -179,6 +188,7 @@ spend_append (const proto_msg_t *req, void *arg)
     proto_msg_t *rep;
     if (store_write (el->store, add, &a)) {
         int code = store_error (el->store);
+        free (a.call.data.data);
         rep = proto_error_new (req, code == MDB_MAP_FULL ? PROTO_ERR_store_full
                                                          : PROTO_ERR_store_failed,
                                "spend record not stored: %s", mdb_strerror (code));
@@ -199,6 +209,7 @@ spend_append (const proto_msg_t *req, void *arg)
                 bus_pub_send (svc_pub (el->svc), topic, ev);
             proto_msg_destroy (&ev);
         }
+        runcall_publish (el, req, &a.call);
     }
     json_decref (a.rec);
     return rep;

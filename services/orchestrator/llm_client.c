@@ -38,6 +38,8 @@ struct _llm_req_t {
     int retry_timer;            /* waiting to retry, or -1 */
     long status;
     uint64_t retry_after_ms;
+    bool via;                   /* to the model gateway: its budget refusals are read */
+    char budget[64];            /* its x-caisson-budget of the last attempt, or "" */
     char errbody[512];
     size_t errlen;
     char curl_err[CURL_ERROR_SIZE];
@@ -207,6 +209,14 @@ on_header (char *data, size_t size, size_t n, void *arg)
         if (end != data + 12 && secs >= 0 && secs < 3600)
             req->retry_after_ms = (uint64_t) (secs * 1000);
     }
+    else if (req->via && len > 17 && strncasecmp (data, "x-caisson-budget:", 17) == 0) {
+        const char *v = data + 17;
+        size_t vn = len - 17;
+        for (; vn && (*v == ' ' || *v == '\t'); v++, vn--) {}
+        while (vn && strchr (" \t\r\n", v[vn - 1]))
+            vn--;
+        snprintf (req->budget, sizeof req->budget, "%.*s", (int) vn, v);
+    }
     return len;
 }
 
@@ -239,6 +249,7 @@ attempt (llm_req_t *req)
     req->attempts++;
     req->status = 0;
     req->retry_after_ms = 0;
+    req->budget[0] = '\0';
     req->errlen = 0;
     req->errbody[0] = req->curl_err[0] = '\0';
     CURL *e = req->easy;
@@ -271,7 +282,7 @@ on_retry (zloop_t *loop, int timer_id, void *arg)
     req->retry_timer = -1;
     if (attempt (req)) {
         llm_result_t r = { NULL, "cannot start the model request", req->attempts, 0,
-                           LLM_FINISH_ERROR, false };
+                           LLM_FINISH_ERROR, false, NULL };
         req->done (&r, req->arg);
         free_req (req);
     }
@@ -303,9 +314,11 @@ status_retryable (long status)
 /* An HTTP error in the provider's words: its error body's type and
  * message (OpenAI {"error":{message,type}}, Anthropic {"type":"error",
  * "error":{type,message}}, Mistral {"object":"error","message",...}),
- * else the body as it came. */
+ * else the body as it came. The gateway's budget refusal (402 or 403 with
+ * its x-caisson-budget header, or code `budget_exceeded` when a proxy
+ * dropped the header) is its message alone, and sets *over_budget. */
 static void
-http_error (const llm_req_t *req, char *why, size_t whylen)
+http_error (llm_req_t *req, char *why, size_t whylen, bool *over_budget)
 {
     json_t *body = json_loads (req->errbody, 0, NULL);
     json_t *err = json_object_get (body, "error");
@@ -313,7 +326,14 @@ http_error (const llm_req_t *req, char *why, size_t whylen)
         err = body;
     const char *msg = json_string_value (json_object_get (err, "message"));
     const char *type = json_string_value (json_object_get (err, "type"));
-    if (msg)
+    const char *code = json_string_value (json_object_get (err, "code"));
+    *over_budget = req->via && (req->status == 402 || req->status == 403)
+                && (req->budget[0] || (code && !strcmp (code, "budget_exceeded")));
+    if (*over_budget && !req->budget[0])
+        snprintf (req->budget, sizeof req->budget, "budget");
+    if (*over_budget)
+        snprintf (why, whylen, "%.600s", msg ? msg : req->errbody);
+    else if (msg)
         snprintf (why, whylen, "model answered HTTP %ld: %s%s%.400s", req->status,
                   type ? type : "", type ? ": " : "", msg);
     else
@@ -327,7 +347,7 @@ finish (llm_req_t *req, CURLcode code)
     char why[700];
     llm_turn_t *turn = NULL;
     llm_turn_t *t = llm_stream_turn (req->stream);
-    bool retryable = false;
+    bool retryable = false, over_budget = false;
     if (req->status == 0)
         curl_easy_getinfo (req->easy, CURLINFO_RESPONSE_CODE, &req->status);
     if (req->status == 200 && t->error[0]) {
@@ -352,8 +372,8 @@ finish (llm_req_t *req, CURLcode code)
         retryable = true;
     }
     else {
-        http_error (req, why, sizeof why);
-        retryable = status_retryable (req->status);
+        http_error (req, why, sizeof why, &over_budget);
+        retryable = !over_budget && status_retryable (req->status);
     }
     curl_multi_remove_handle (req->client->multi, req->easy);
     curl_easy_cleanup (req->easy);
@@ -368,7 +388,8 @@ finish (llm_req_t *req, CURLcode code)
         }
     }
     llm_result_t r = { turn, turn ? NULL : why, req->attempts, req->status,
-                       turn ? turn->finish : LLM_FINISH_ERROR, !turn && retryable };
+                       turn ? turn->finish : LLM_FINISH_ERROR, !turn && retryable,
+                       !turn && over_budget ? req->budget : NULL };
     req->done (&r, req->arg);
     free_req (req);
 }
@@ -387,18 +408,10 @@ check_done (llm_client_t *self)
     }
 }
 
-llm_req_t *
-llm_client_post (llm_client_t *self, const llm_provider_t *p, const char *body,
-                 uint64_t deadline, llm_delta_fn *delta, llm_done_fn *done, void *arg)
-{
-    return llm_client_post_via (self, p, llm_provider_url (p), llm_provider_key (p), body,
-                                deadline, delta, done, arg);
-}
-
-llm_req_t *
-llm_client_post_via (llm_client_t *self, const llm_provider_t *p, const char *base,
-                     const char *key, const char *body, uint64_t deadline, llm_delta_fn *delta,
-                     llm_done_fn *done, void *arg)
+/* A call to base with key; via: base is the model gateway's. */
+static llm_req_t *
+post (llm_client_t *self, const llm_provider_t *p, const char *base, const char *key, bool via,
+      const char *body, uint64_t deadline, llm_delta_fn *delta, llm_done_fn *done, void *arg)
 {
     llm_req_t *req = calloc (1, sizeof *req);
     if (!req)
@@ -410,6 +423,7 @@ llm_client_post_via (llm_client_t *self, const llm_provider_t *p, const char *ba
     req->arg = arg;
     req->deadline = deadline;
     req->retry_timer = -1;
+    req->via = via;
     const char *path = p->proto == LLM_ANTHROPIC ? "/messages" : "/chat/completions";
     req->url = malloc (strlen (base) + strlen (path) + 1);
     req->body = llm_provider_adapt (p, body);
@@ -439,6 +453,22 @@ llm_client_post_via (llm_client_t *self, const llm_provider_t *p, const char *ba
         return NULL;
     }
     return req;
+}
+
+llm_req_t *
+llm_client_post (llm_client_t *self, const llm_provider_t *p, const char *body,
+                 uint64_t deadline, llm_delta_fn *delta, llm_done_fn *done, void *arg)
+{
+    return post (self, p, llm_provider_url (p), llm_provider_key (p), false, body, deadline,
+                 delta, done, arg);
+}
+
+llm_req_t *
+llm_client_post_via (llm_client_t *self, const llm_provider_t *p, const char *base,
+                     const char *key, const char *body, uint64_t deadline, llm_delta_fn *delta,
+                     llm_done_fn *done, void *arg)
+{
+    return post (self, p, base, key, true, body, deadline, delta, done, arg);
 }
 
 void

@@ -36,7 +36,10 @@ typedef struct _llm_req_t llm_req_t;
  *     succeed (HTTP 400, 401, 403, 404, 413, 422, or an invalid-request
  *     error in the stream: tried once).
  * turn->estimated says the token counts are estimates (llm_turn_estimate)
- * because the provider sent no usage. */
+ * because the provider sent no usage. Through the gateway, its 429 (a
+ * key's rate limit) is retried after its Retry-After like a provider's
+ * (at most an hour, never past the deadline); its budget refusal is tried
+ * once and named in `budget`. */
 typedef struct {
     const llm_turn_t *turn;     /* the complete turn, or NULL on failure */
     const char *error;          /* why it failed (after retries), or NULL */
@@ -44,6 +47,10 @@ typedef struct {
     long http_status;           /* of the last attempt; 0: no response */
     llm_finish_t finish;        /* turn->finish, or LLM_FINISH_ERROR */
     bool retryable;             /* on error: the last failure was transient */
+    const char *budget;         /* through the gateway: the budget that refused the call
+                                   (HTTP 402/403 `budget_exceeded`, its `x-caisson-budget`,
+                                   e.g. `user.cost.month`; error is then the gateway's own
+                                   sentence: which budget, when it resets), else NULL */
 } llm_result_t;
 
 /* Called once per call, unless cancelled. The request is freed when it

@@ -136,6 +136,14 @@ int
 llm_embed_fetch (const char *spec, const char *const *texts, size_t n, long timeout_ms,
                  llm_embeddings_t *out, char *why, size_t whylen)
 {
+    return llm_embed_fetch_via (spec, NULL, NULL, texts, n, timeout_ms, out, why, whylen);
+}
+
+int
+llm_embed_fetch_via (const char *spec, const char *base, const char *vkey,
+                     const char *const *texts, size_t n, long timeout_ms,
+                     llm_embeddings_t *out, char *why, size_t whylen)
+{
     memset (out, 0, sizeof *out);
     const char *model;
     const llm_provider_t *p = llm_provider_find (spec, &model);
@@ -148,15 +156,16 @@ llm_embed_fetch (const char *spec, const char *const *texts, size_t n, long time
                   p->name);
         return -1;
     }
-    char *body = llm_embed_request (model, texts, n);
+    /* the gateway maps the whole `provider/model`, as for chat */
+    char *body = llm_embed_request (base ? spec : model, texts, n);
     if (!body) {
         snprintf (why, whylen, "embeddings: 1 to %d texts at a time", LLM_EMBED_INPUTS_MAX);
         return -1;
     }
     char url[2048], auth[1024];
-    snprintf (url, sizeof url, "%s/embeddings", llm_provider_url (p));
+    snprintf (url, sizeof url, "%s/embeddings", base ? base : llm_provider_url (p));
     struct curl_slist *headers = curl_slist_append (NULL, "Content-Type: application/json");
-    const char *key = llm_provider_key (p);
+    const char *key = base ? vkey : llm_provider_key (p);
     if (key && *key) {
         snprintf (auth, sizeof auth, "Authorization: Bearer %s", key);
         headers = curl_slist_append (headers, auth);
@@ -185,12 +194,14 @@ llm_embed_fetch (const char *spec, const char *const *texts, size_t n, long time
     free (body);
     int rc = -1;
     if (cc != CURLE_OK)
-        snprintf (why, whylen, "embeddings request to %s failed: %s", p->name,
+        snprintf (why, whylen, "embeddings request to %s failed: %s",
+                  base ? "the gateway" : p->name,
                   b.too_big ? "answer larger than 64 MiB" : *err ? err : curl_easy_strerror (cc));
     else if (status != 200) {
         char words[256];
         error_words (&b, words, sizeof words);
-        snprintf (why, whylen, "embeddings: %s answered HTTP %ld: %s", p->name, status, words);
+        snprintf (why, whylen, "embeddings: %s answered HTTP %ld: %s",
+                  base ? "the gateway" : p->name, status, words);
     }
     else
         rc = llm_embed_parse (b.data ? b.data : "", b.len, n, out, why, whylen);

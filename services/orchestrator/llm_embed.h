@@ -4,8 +4,9 @@
  *
  * The model is named as chat models are, `provider/model`
  * (CAISSON_EMBED_MODEL), and reached the same way: the provider table's
- * base URL and key (llm_provider.h); the key goes into the Authorization
- * header only, never into a log or an error. An answer is trusted only
+ * base URL and key (llm_provider.h), or, when the orchestrator's calls go
+ * through the model gateway, the gateway's URL and a virtual key; the key
+ * goes into the Authorization header only, never into a log or an error. An answer is trusted only
  * after checks: one vector per input, in order of `index`, every one of
  * the same dimensions (at most LLM_EMBED_DIMS_MAX), every number finite.
  *
@@ -44,5 +45,13 @@ int llm_embed_parse (const char *body, size_t len, size_t n, llm_embeddings_t *o
  * failure, the provider's HTTP status and error, or a malformed answer. */
 int llm_embed_fetch (const char *spec, const char *const *texts, size_t n, long timeout_ms,
                      llm_embeddings_t *out, char *why, size_t whylen);
+
+/* The same through the model gateway (CAISSON_GATEWAY_ORCHESTRATOR=1): to
+ * base (the gateway's `.../v1`) with vkey (a virtual key) instead of the
+ * provider's URL and key, naming the whole spec as the model. base NULL:
+ * llm_embed_fetch. */
+int llm_embed_fetch_via (const char *spec, const char *base, const char *vkey,
+                         const char *const *texts, size_t n, long timeout_ms,
+                         llm_embeddings_t *out, char *why, size_t whylen);
 
 #endif

@@ -15,6 +15,7 @@ typedef struct job {
     char **texts;
     size_t n;
     long timeout_ms;
+    char *base, *key;           /* through the gateway, or NULL */
     recall_embedded_fn *fn;
     void *arg;
     llm_embeddings_t out;
@@ -40,6 +41,10 @@ job_free (job_t *j)
     for (size_t i = 0; i < j->n; i++)
         free (j->texts[i]);
     free (j->texts);
+    free (j->base);
+    if (j->key)
+        memset (j->key, 0, strlen (j->key));
+    free (j->key);
     llm_embeddings_clear (&j->out);
     free (j);
 }
@@ -58,8 +63,9 @@ worker (void *arg)
         if (!(self->queue = j->next))
             self->last = NULL;
         pthread_mutex_unlock (&self->lock);
-        j->rc = llm_embed_fetch (self->spec, (const char *const *) j->texts, j->n,
-                                 j->timeout_ms, &j->out, j->why, sizeof j->why);
+        j->rc = llm_embed_fetch_via (self->spec, j->base, j->key,
+                                     (const char *const *) j->texts, j->n, j->timeout_ms,
+                                     &j->out, j->why, sizeof j->why);
         if (write (self->pipe[1], &j, sizeof j) != sizeof j)
             job_free (j);       /* the loop is gone */
         pthread_mutex_lock (&self->lock);
@@ -153,6 +159,14 @@ int
 recall_embedder_embed (recall_embedder_t *self, const char *const *texts, size_t n,
                        long timeout_ms, recall_embedded_fn *fn, void *arg)
 {
+    return recall_embedder_embed_via (self, NULL, NULL, texts, n, timeout_ms, fn, arg);
+}
+
+int
+recall_embedder_embed_via (recall_embedder_t *self, const char *base, const char *key,
+                           const char *const *texts, size_t n, long timeout_ms,
+                           recall_embedded_fn *fn, void *arg)
+{
     if (!n || n > LLM_EMBED_INPUTS_MAX)
         return -1;
     job_t *j = calloc (1, sizeof *j);
@@ -163,6 +177,8 @@ recall_embedder_embed (recall_embedder_t *self, const char *const *texts, size_t
     for (j->n = 0; j->n < n; j->n++)
         j->texts[j->n] = xstrdup (texts[j->n]);
     j->timeout_ms = timeout_ms;
+    j->base = base ? xstrdup (base) : NULL;
+    j->key = base && key ? xstrdup (key) : NULL;
     j->fn = fn;
     j->arg = arg;
     pthread_mutex_lock (&self->lock);

@@ -33,6 +33,11 @@ void recall_embedder_destroy (recall_embedder_t **self_p);
  * outcome. Returns 0, or -1 (too many texts, out of memory). */
 int recall_embedder_embed (recall_embedder_t *self, const char *const *texts, size_t n,
                            long timeout_ms, recall_embedded_fn *fn, void *arg);
+/* The same through the model gateway at base (its `.../v1`) with the
+ * virtual key key (both copied; base NULL: the provider's). */
+int recall_embedder_embed_via (recall_embedder_t *self, const char *base, const char *key,
+                               const char *const *texts, size_t n, long timeout_ms,
+                               recall_embedded_fn *fn, void *arg);
 
 /* The model spec in use (borrowed). */
 const char *recall_embedder_model (recall_embedder_t *self);

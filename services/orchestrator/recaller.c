@@ -3,7 +3,9 @@
 #include "cfg.h"
 #include "clog.h"
 #include "recall_client.h"
+#include "userkey.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,10 @@ struct _recaller_ask_t {
     recaller_fn *fn;
     void *arg;
     char req[CID_SIZE];         /* the request in flight while searching */
+    /* the embedding that waits for the user's gateway key */
+    recall_embedder_t *em;
+    long em_timeout_ms;
+    recall_embedded_fn *em_fn;
 };
 
 struct _recaller_t {
@@ -36,6 +42,7 @@ struct _recaller_t {
     /* NULL: lexical only; queries and stored messages apart, so that a
      * backlog of the latter never holds up a run's search */
     recall_embedder_t *embedder, *indexer;
+    userkey_t *keys;                /* through the gateway with the user's key, or NULL */
     zlist_t *asks;                  /* recaller_ask_t, in flight */
     size_t auto_k;
     bool tool;
@@ -83,13 +90,14 @@ setting_double (const char *name, double fallback)
 }
 
 recaller_t *
-recaller_new (zloop_t *loop, rpc_t *rpc)
+recaller_new (zloop_t *loop, rpc_t *rpc, userkey_t *keys)
 {
     recaller_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->loop = loop;
     self->rpc = rpc;
+    self->keys = keys;
     self->asks = zlist_new ();
     self->auto_k = (size_t) cfg_u64 ("CAISSON_RECALL_AUTO_K");
     if (self->auto_k > RECALLTOOL_K_MAX)
@@ -124,6 +132,8 @@ recaller_destroy (recaller_t **self_p)
             zloop_timer_end (self->loop, a->timer);
         if (a->req[0])
             rpc_forget (self->rpc, a->req);
+        if (self->keys)
+            userkey_forget (self->keys, a);
         ask_free (a);
     }
     zlist_destroy (&self->asks);
@@ -228,6 +238,57 @@ on_embed_late (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/* Queues a's query on a->em through the gateway with key. 0 or -1. */
+static int
+embed_via (recaller_ask_t *a, const char *key)
+{
+    const char *text = a->query;
+    char base[600];
+    snprintf (base, sizeof base, "%s/v1", cfg_str ("CAISSON_GATEWAY_URL"));
+    return recall_embedder_embed_via (a->em, base, key, &text, 1, a->em_timeout_ms, a->em_fn,
+                                      a);
+}
+
+/* The user's gateway key came (or did not): a's embedding goes on, or
+ * fails as a failed fetch does. */
+static void
+on_key (const char *key, const char *error, void *arg)
+{
+    recaller_ask_t *a = arg;
+    if (a->finished || a->stage != ASK_EMBEDDING) {
+        /* cancelled, or searched by words, while it waited */
+        a->embedding = false;
+        if (a->finished)
+            ask_done (a);
+        return;
+    }
+    if (!key)
+        a->em_fn (NULL, error, a);
+    else if (embed_via (a, key))
+        a->em_fn (NULL, "cannot queue the embedding", a);
+}
+
+/* Queues the embedding of a's query on em (fn and timeout as
+ * recall_embedder_embed's): through the gateway with a's user's key when
+ * the orchestrator's calls go there (CAISSON_GATEWAY_ORCHESTRATOR=1), so
+ * the user's budget covers it. a->embedding is set while an embedder (or
+ * the key) holds a. 0, or -1 (fn never runs). */
+static int
+embed (recaller_ask_t *a, recall_embedder_t *em, long timeout_ms, recall_embedded_fn *fn)
+{
+    recaller_t *self = a->owner;
+    const char *text = a->query, *key = NULL;
+    a->em = em;
+    a->em_timeout_ms = timeout_ms;
+    a->em_fn = fn;
+    int rc = !self->keys ? recall_embedder_embed (em, &text, 1, timeout_ms, fn, a)
+           : userkey_get (self->keys, a->user, &key, on_key, a);
+    if (rc == 1)
+        rc = embed_via (a, key);
+    a->embedding = rc == 0;
+    return rc ? -1 : 0;
+}
+
 static recaller_ask_t *
 ask_new (recaller_t *self, const run_t *run)
 {
@@ -257,16 +318,12 @@ recaller_search (recaller_t *self, const run_t *run, const recaller_query_t *q,
     a->window = q->window;
     a->fn = fn;
     a->arg = arg;
-    bool embed = self->embedder && !(q->mode && !strcmp (q->mode, "lexical"));
-    const char *text = a->query;
-    if (embed) {
+    bool by_vector = self->embedder && !(q->mode && !strcmp (q->mode, "lexical"));
+    if (by_vector) {
         a->stage = ASK_EMBEDDING;
         a->timer = zloop_timer (self->loop, (size_t) self->timeout_ms, 1, on_embed_late, a);
-        if (a->timer >= 0 && recall_embedder_embed (self->embedder, &text, 1, self->timeout_ms,
-                                                    on_query_embedded, a) == 0) {
-            a->embedding = true;
+        if (a->timer >= 0 && embed (a, self->embedder, self->timeout_ms, on_query_embedded) == 0)
             return a;
-        }
         if (a->timer >= 0)
             zloop_timer_end (self->loop, a->timer);
         a->timer = -1;
@@ -332,14 +389,10 @@ static void
 embed_message (recaller_ask_t *a, uint64_t seq)
 {
     recaller_t *self = a->owner;
-    const char *text = a->query;
     a->seq = seq;
     a->stage = ASK_EMBEDDING;
-    a->embedding = true;
-    if (recall_embedder_embed (self->indexer, &text, 1,
-                               (long) self->timeout_ms * VECTORS_TIMEOUT_FACTOR,
-                               on_message_embedded, a)) {
-        a->embedding = false;
+    if (embed (a, self->indexer, (long) self->timeout_ms * VECTORS_TIMEOUT_FACTOR,
+               on_message_embedded)) {
         clog_warn (a->run, "recall: cannot queue the embedding of event %llu",
                    (unsigned long long) seq);
         ask_done (a);

@@ -13,6 +13,7 @@
 #include "recalltool.h"
 #include "rpc.h"
 #include "run.h"
+#include "userkey.h"
 
 typedef struct _recaller_t recaller_t;
 typedef struct _recaller_ask_t recaller_ask_t;
@@ -28,8 +29,10 @@ typedef struct {
 typedef void (recaller_fn) (const proto_msg_t *reply, const char *error, void *arg);
 
 /* A recaller on loop, asking through rpc (borrowed), with the settings'
- * embedding model, floors and switches. NULL when out of memory. */
-recaller_t *recaller_new (zloop_t *loop, rpc_t *rpc);
+ * embedding model, floors and switches; its embeddings go through the
+ * model gateway with the users' keys from keys (borrowed; NULL: straight
+ * to the provider). NULL when out of memory. */
+recaller_t *recaller_new (zloop_t *loop, rpc_t *rpc, userkey_t *keys);
 /* Drops every search and vector in flight (their callbacks never run). */
 void recaller_destroy (recaller_t **self_p);
 

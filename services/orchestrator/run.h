@@ -153,6 +153,10 @@ void run_advance (run_t *self);
 void run_model_done (run_t *self, const llm_turn_t *turn);
 /* Event: the model call failed for good after attempts tries. */
 void run_model_failed (run_t *self, int attempts, const char *error);
+/* Event: the model gateway refused the call for budget (its budget name,
+ * e.g. `user.cost.month`, and its sentence): the run ends
+ * budget_exhausted, `failed.budget` = `gateway:<budget>`. */
+void run_model_over_budget (run_t *self, const char *budget, const char *error);
 /* Event: the tool call in flight was answered. result (stolen) is the
  * tool's result, or an error shape; busy: tool-runner had no room (the
  * run sends it again after a back-off while its budget allows). */

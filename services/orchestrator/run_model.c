@@ -87,6 +87,22 @@ run_model_failed (run_t *r, int attempts, const char *error)
 }
 
 void
+run_model_over_budget (run_t *r, const char *budget, const char *error)
+{
+    if (r->phase != PHASE_MODEL)
+        return;
+    r->summarising = 0;
+    r->phase = PHASE_IDLE;
+    /* failed.budget holds 32 bytes: gateway budget names are shorter
+     * (`sandbox.tokens.month` is the longest) */
+    char name[33], why[512];
+    snprintf (name, sizeof name, "gateway:%s", budget);
+    snprintf (why, sizeof why, "budget exhausted: the model gateway refused the call: %s",
+              error ? error : "");
+    run_end_with (r, PROTO_RUN_budget_exhausted, why, name, NULL);
+}
+
+void
 run_model_done (run_t *r, const llm_turn_t *t)
 {
     if (r->phase != PHASE_MODEL)

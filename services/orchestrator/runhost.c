@@ -282,16 +282,20 @@ runhost_new (svc_t *svc, runstore_t *store)
     self->rpc = rpc_new (self->loop, cfg_str ("CAISSON_BUS"));
     self->sandboxes = self->rpc ? runhost_sbx_new (self->loop, self->rpc, store) : NULL;
     self->llm = llm_client_new (self->loop);
+    bool via = cfg_u64 ("CAISSON_GATEWAY_ORCHESTRATOR") != 0;
+    if (self->rpc && via)
+        self->keys = userkey_new (self->rpc);
     if (self->llm && self->rpc && cfg_u64 ("CAISSON_THREAD_TITLES"))
-        self->titler = titler_new (self->llm, self->rpc);
+        self->titler = titler_new (self->llm, self->rpc, self->keys);
     self->wmem = self->rpc ? wmem_new (self->rpc) : NULL;
-    self->recaller = self->rpc ? recaller_new (self->loop, self->rpc) : NULL;
+    self->recaller = self->rpc ? recaller_new (self->loop, self->rpc, self->keys) : NULL;
     self->runs = zhashx_new ();
     self->dirty = zhashx_new ();
     self->waiting = zlist_new ();
     self->starting = zlist_new ();
     self->flush_timer = zloop_timer (self->loop, FLUSH_MS, 0, on_flush, self);
     if (!self->rpc || !self->sandboxes || !self->llm || !self->wmem || !self->recaller
+        || (via && !self->keys)
         || !self->runs || !self->dirty
         || !self->waiting || !self->starting || self->flush_timer < 0) {
         runhost_destroy (&self);
@@ -328,6 +332,7 @@ runhost_destroy (runhost_t **self_p)
     runhost_sbx_destroy (&self->sandboxes);
     wmem_destroy (&self->wmem);
     recaller_destroy (&self->recaller);
+    userkey_destroy (&self->keys);
     rpc_destroy (&self->rpc);
     json_decref (self->tools);
     free (self);

@@ -124,6 +124,8 @@ on_model (const llm_result_t *res, void *arg)
     s->llm = NULL;
     if (res->turn)
         run_model_done (s->run, res->turn);
+    else if (res->budget)
+        run_model_over_budget (s->run, res->budget, res->error);
     else
         run_model_failed (s->run, res->attempts, res->error);
 }

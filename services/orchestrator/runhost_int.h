@@ -58,6 +58,8 @@ struct _runhost_t {
     recaller_t *recaller;       /* recall: automatic, the tool, vectors */
     llm_client_t *llm;
     titler_t *titler;           /* thread titles by the model (NULL: CAISSON_THREAD_TITLES=0) */
+    userkey_t *keys;            /* the users' gateway keys for the titler and recall's
+                                   embeddings (NULL: CAISSON_GATEWAY_ORCHESTRATOR=0) */
     runstore_t *store;          /* borrowed */
     zhashx_t *runs;             /* id -> slot_t *, the runs in flight */
     zhashx_t *dirty;            /* id -> slot_t *, to snapshot at the next flush */

@@ -1,6 +1,7 @@
 /* titler: see titler.h. */
 #define _GNU_SOURCE /* asprintf */
 #include "titler.h"
+#include "cfg.h"
 #include "clog.h"
 #include "evkind.h"
 #include "mpjson.h"
@@ -23,12 +24,15 @@ typedef struct {
     titler_t *titler;
     llm_req_t *req;
     char *run, *user, *thread;
+    const llm_provider_t *provider;
+    char *body;                 /* the request, while it waits for the user's key */
 } ask_t;
 
 struct _titler_t {
     llm_client_t *llm;
     rpc_t *rpc;
-    zlist_t *asks;              /* ask_t in flight */
+    userkey_t *keys;            /* through the gateway, or NULL */
+    zlist_t *asks;              /* ask_t in flight or waiting for a key */
 };
 
 static void
@@ -38,6 +42,9 @@ ask_free (ask_t **a_p)
     if (!a)
         return;
     llm_req_cancel (&a->req);
+    if (a->titler->keys)
+        userkey_forget (a->titler->keys, a);
+    free (a->body);
     free (a->run);
     free (a->user);
     free (a->thread);
@@ -46,13 +53,14 @@ ask_free (ask_t **a_p)
 }
 
 titler_t *
-titler_new (llm_client_t *llm, rpc_t *rpc)
+titler_new (llm_client_t *llm, rpc_t *rpc, userkey_t *keys)
 {
     titler_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->llm = llm;
     self->rpc = rpc;
+    self->keys = keys;
     self->asks = zlist_new ();
     if (!self->asks)
         titler_destroy (&self);
@@ -139,6 +147,33 @@ excerpt (const char *s)
     return (int) n;
 }
 
+/* Posts a's request (to the gateway with key when not NULL). 0 or -1. */
+static int
+post (ask_t *a, const char *key)
+{
+    titler_t *self = a->titler;
+    uint64_t deadline = (uint64_t) zclock_mono () + TITLE_DEADLINE_MS;
+    char base[600];
+    snprintf (base, sizeof base, "%s/v1", cfg_str ("CAISSON_GATEWAY_URL"));
+    a->req = key ? llm_client_post_via (self->llm, a->provider, base, key, a->body, deadline,
+                                        NULL, on_done, a)
+                 : llm_client_post (self->llm, a->provider, a->body, deadline, NULL, on_done, a);
+    return a->req ? 0 : -1;
+}
+
+/* The user's gateway key came (or did not): the request goes out. */
+static void
+on_key (const char *key, const char *error, void *arg)
+{
+    ask_t *a = arg;
+    if (!key || post (a, key)) {
+        clog_info (a->run, "thread %s: no title from the model (%s)", a->thread,
+                   key ? "cannot start the request" : error);
+        zlist_remove (a->titler->asks, a);
+        ask_free (&a);
+    }
+}
+
 void
 titler_ask (titler_t *self, const llm_provider_t *p, const char *model, const char *run,
             const char *user, const char *thread, const char *task, const char *answer)
@@ -150,19 +185,27 @@ titler_ask (titler_t *self, const llm_provider_t *p, const char *model, const ch
         return;
     json_t *msgs = json_pack ("[{s:s, s:s}]", "role", "user", "content", content);
     free (content);
+    /* the gateway maps the whole `provider/model`, as for the run's turns */
+    char full[512];
+    snprintf (full, sizeof full, "%s/%s", p->name, model);
+    model = self->keys ? full : model;
     char *body = p->proto == LLM_ANTHROPIC
         ? llm_anthropic_request (model, s_prompt, msgs, NULL, TITLE_TOKENS)
         : llm_openai_request (model, s_prompt, msgs, NULL, TITLE_TOKENS);
     json_decref (msgs);
     ask_t *a = body ? calloc (1, sizeof *a) : NULL;
-    if (a) {
-        *a = (ask_t) { self, NULL, strdup (run), strdup (user ? user : ""), strdup (thread) };
-        uint64_t deadline = (uint64_t) zclock_mono () + TITLE_DEADLINE_MS;
-        a->req = llm_client_post (self->llm, p, body, deadline, NULL, on_done, a);
-        if (a->req)
-            zlist_append (self->asks, a);
-        else
-            ask_free (&a);
+    if (!a) {
+        free (body);
+        return;
     }
-    free (body);
+    *a = (ask_t) { self, NULL, strdup (run), strdup (user ? user : ""), strdup (thread), p,
+                   body };
+    const char *key = NULL;
+    int rc = self->keys ? userkey_get (self->keys, a->user, &key, on_key, a) : 1;
+    if (rc == 1)
+        rc = post (a, key);
+    if (rc)
+        ask_free (&a);
+    else
+        zlist_append (self->asks, a);
 }

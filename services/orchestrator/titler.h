@@ -10,6 +10,7 @@
 
 #include "llm_client.h"
 #include "rpc.h"
+#include "userkey.h"
 
 /* The system prompt's opening words: the scripted model (llm-replay)
  * recognises a title request by them. */
@@ -18,8 +19,10 @@
 typedef struct _titler_t titler_t;
 
 /* A titler posting through llm and appending through rpc (both borrowed,
- * outliving it). */
-titler_t *titler_new (llm_client_t *llm, rpc_t *rpc);
+ * outliving it); through the model gateway with the users' keys from keys
+ * (borrowed; NULL: straight to the provider), so the user's budget covers
+ * the title. */
+titler_t *titler_new (llm_client_t *llm, rpc_t *rpc, userkey_t *keys);
 /* Cancels the requests in flight. */
 void titler_destroy (titler_t **self_p);
 
