@@ -13,19 +13,13 @@
  * embeddings go through the gateway too, so they are in the user's spend.
  * Skips unless root (sandboxes). */
 #define _GNU_SOURCE
-#include "support.h"
-#include "cid.h"
+#include "gw_stack.h"
 #include "mpjson.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char s_real[64];
-static char s_dir[512];
-static pid_t s_replay;
-static bus_client_t *s_bus;
 
 static const char s_program[] =
     "import json, os, urllib.request\n"
@@ -39,34 +33,15 @@ static const char s_program[] =
     "except urllib.error.HTTPError as e:\n"
     "    print('STATUS', e.code, e.read().decode()[:300])\n";
 
+static const char *const s_env[] = { "CAISSON_GATEWAY_ORCHESTRATOR=1",
+                                     "CAISSON_EMBED_MODEL=openai/embed-test",
+                                     "CAISSON_THREAD_TITLES=1", NULL };
+
 static int
 setup (void **state)
 {
     (void) state;
-    if (geteuid () != 0)
-        return 0;
-    const char *dir = support_sandbox_env ("gwrun");
-    assert_non_null (dir);
-    snprintf (s_dir, sizeof s_dir, "%s", dir);
-    char token[CID_SIZE], cassettes[512], url[96];
-    cid_token (token, 24);
-    snprintf (s_real, sizeof s_real, "sk-caisson-REAL-%s", token);
-    int rport = support_replay_env (cassettes, sizeof cassettes);
-    s_replay = support_spawn_llm_replay (rport, cassettes, s_real);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", rport);
-    setenv ("OPENAI_API_KEY", s_real, 1);
-    setenv ("OPENAI_BASE_URL", url, 1);
-    setenv ("CAISSON_GATEWAY_ORCHESTRATOR", "1", 1);
-    setenv ("CAISSON_EMBED_MODEL", "openai/embed-test", 1);
-    setenv ("CAISSON_THREAD_TITLES", "1", 1);
-    unsetenv ("MODEL");
-    const char *up[] = { "caisson", "up", "--detach", "--data", s_dir, NULL };
-    static char out[1 << 16];
-    if (support_run (up, out, sizeof out) != 0)
-        fail_msg ("caisson up failed: %s", out);
-    s_bus = bus_client_new (getenv ("CAISSON_BUS"));
-    assert_non_null (s_bus);
-    bus_client_set_timeout (s_bus, 60000, 0);
+    gws_up ("gwrun", s_env);
     return 0;
 }
 
@@ -74,12 +49,7 @@ static int
 teardown (void **state)
 {
     (void) state;
-    if (!s_dir[0])
-        return 0;
-    bus_client_destroy (&s_bus);
-    const char *down[] = { "caisson", "down", "--data", s_dir, NULL };
-    support_run (down, NULL, 0);
-    support_stop (s_replay, SIGTERM, 5000);
+    gws_down ();
     return 0;
 }
 
@@ -89,12 +59,7 @@ ask (proto_msg_t *req, const char *service, const char *user)
 {
     proto_set_str (&req->env.user, user);
     req->env.op = user == NULL;
-    proto_msg_t *rep = bus_client_request (s_bus, service, req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    if (rep->type == PROTO_error)
-        fail_msg ("%s: %s %s", service, rep->body.error.code, rep->body.error.message);
-    return rep;
+    return gws_ask (req, service);
 }
 
 /* Starts task as user and waits for its end; its run id into run and its
@@ -224,7 +189,7 @@ static void
 test_sandbox_call_in_run (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
     char run[64], sbx[128], bobs[128];
     json_t *rec = run_task ("alice", "say hello", run);
@@ -267,7 +232,7 @@ static void
 test_budget_ends_run (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
     proto_msg_t *req = proto_msg_new (PROTO_gkey_user_set, NULL);
     proto_set_str (&req->body.gkey_user_set.user, "carol");
@@ -288,7 +253,7 @@ static void
 test_side_calls_charged (void **state)
 {
     (void) state;
-    if (!s_dir[0])
+    if (!gws_dir ()[0])
         skip ();
     char run[64];
     json_t *rec = run_task ("dave", "say hello", run);
