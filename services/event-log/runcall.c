@@ -3,6 +3,7 @@
  * (events, the global order, the id for dedup, the run record's count),
  * here inside spend.append's transaction: both are one write. */
 #include "runcall.h"
+#include "jfield.h"
 #include "clog.h"
 #include "evkind.h"
 #include "mpjson.h"
@@ -12,31 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *
-jstr (const json_t *o, const char *k)
-{
-    const char *s = json_string_value (json_object_get (o, k));
-    return s ? s : "";
-}
-
-static uint64_t
-jnum (const json_t *o, const char *k)
-{
-    json_int_t v = json_integer_value (json_object_get (o, k));
-    return v > 0 ? (uint64_t) v : 0;
-}
-
 /* The model_call data of spend record rec (new), or NULL. */
 static json_t *
 event_data (const json_t *rec)
 {
-    const char *sbx = jstr (rec, "sandbox");
-    return EVK (model_call, .call = jstr (rec, "call"), .keyId = jstr (rec, "key"),
-                .keyKind = jstr (rec, "keyKind"), .sandboxId = *sbx ? sbx : NULL,
-                .model = jstr (rec, "model"), .route = jstr (rec, "route"),
-                .status = jnum (rec, "status"), .outcome = jstr (rec, "outcome"),
-                .in = jnum (rec, "in"), .out = jnum (rec, "out"), .cached = jnum (rec, "cached"),
-                .nusd = jnum (rec, "nusd"), .totalUs = jnum (rec, "totalUs"),
+    const char *sbx = jfield_str (rec, "sandbox");
+    return EVK (model_call, .call = jfield_str (rec, "call"), .keyId = jfield_str (rec, "key"),
+                .keyKind = jfield_str (rec, "keyKind"), .sandboxId = *sbx ? sbx : NULL,
+                .model = jfield_str (rec, "model"), .route = jfield_str (rec, "route"),
+                .status = jfield_u64 (rec, "status"), .outcome = jfield_str (rec, "outcome"),
+                .in = jfield_u64 (rec, "in"), .out = jfield_u64 (rec, "out"),
+                .cached = jfield_u64 (rec, "cached"),
+                .nusd = jfield_u64 (rec, "nusd"), .totalUs = jfield_u64 (rec, "totalUs"),
                 .estimated = json_is_true (json_object_get (rec, "estimated")));
 }
 
@@ -65,7 +53,7 @@ store_event (MDB_txn *txn, elog_t *el, json_t *runrec, runcall_t *out, const cha
     if (rc)
         return rc;
     uint64_t ts = (uint64_t) zclock_usecs ();
-    out->run_seq = jnum (runrec, "events") + 1;
+    out->run_seq = jfield_u64 (runrec, "events") + 1;
     json_t *ev = json_pack ("{s:I, s:I, s:s, s:s, s:s, s:I, s:O}", "seq",
                             (json_int_t) out->seq, "run_seq", (json_int_t) out->run_seq, "run",
                             out->run, "id", id, "kind", "model_call", "ts", (json_int_t) ts,
@@ -120,11 +108,12 @@ runcall_add (MDB_txn *txn, elog_t *el, const json_t *rec, uint64_t max, runcall_
 {
     free (out->data.data);      /* a transaction tried again (the map grew) */
     memset (out, 0, sizeof *out);
-    const char *kind = jstr (rec, "keyKind"), *run = jstr (rec, "run"), *call = jstr (rec, "call");
+    const char *kind = jfield_str (rec, "keyKind"), *run = jfield_str (rec, "run");
+    const char *call = jfield_str (rec, "call");
     if ((strcmp (kind, "sandbox") && strcmp (kind, "user")) || !*run)
         return 0;
     json_t *runrec = elog_run_valid (run) ? elog_run_load (txn, el, run) : NULL;
-    const char *owner = jstr (runrec, "user"), *user = jstr (rec, "user");
+    const char *owner = jfield_str (runrec, "user"), *user = jfield_str (rec, "user");
     if (!runrec || strcmp (owner, user)) {
         /* not a run of this user: their key names it, nothing more */
         clog_info (NULL, "call %s of %s's %s key names run '%.40s', not theirs: no model_call",
@@ -142,7 +131,7 @@ runcall_add (MDB_txn *txn, elog_t *el, const json_t *rec, uint64_t max, runcall_
         json_decref (runrec);
         return rc;      /* 0: this call has its event already (a late correction) */
     }
-    uint64_t calls = jnum (runrec, "modelCalls") + 1;
+    uint64_t calls = jfield_u64 (runrec, "modelCalls") + 1;
     json_object_set_new (runrec, "modelCalls", json_integer ((json_int_t) calls));
     rc = 0;
     if (calls <= max) {

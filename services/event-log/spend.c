@@ -10,6 +10,7 @@
  * sandbox's or a user's key naming a run also shows in that run, in the
  * same transaction (runcall.h). */
 #include "elog.h"
+#include "jfield.h"
 #include "runcall.h"
 #include "cfg.h"
 #include "cid.h"
@@ -28,31 +29,17 @@
 
 static const char *const fig_names[NFIG] = { "calls", "in", "out", "cached", "nusd", "errors" };
 
-static const char *
-jstr (const json_t *o, const char *k)
-{
-    const char *s = json_string_value (json_object_get (o, k));
-    return s ? s : "";
-}
-
-static uint64_t
-jnum (const json_t *o, const char *k)
-{
-    json_int_t v = json_integer_value (json_object_get (o, k));
-    return v > 0 ? (uint64_t) v : 0;
-}
-
 /* The `spend_agg` key of rec: user NUL be32 day NUL key NUL model. */
 static size_t
 agg_key (uint8_t *out, const json_t *rec)
 {
-    size_t n = (size_t) snprintf ((char *) out, 200, "%.128s", jstr (rec, "user")) + 1;
-    uint32_t day = (uint32_t) (jnum (rec, "ts") / DAY_MS);
+    size_t n = (size_t) snprintf ((char *) out, 200, "%.128s", jfield_str (rec, "user")) + 1;
+    uint32_t day = (uint32_t) (jfield_u64 (rec, "ts") / DAY_MS);
     for (int i = 3; i >= 0; i--, day >>= 8)
         out[n + (size_t) i] = (uint8_t) day;
     n += 4;
-    n += (size_t) snprintf ((char *) out + n, 100, "%.64s", jstr (rec, "key")) + 1;
-    n += (size_t) snprintf ((char *) out + n, 260, "%.256s", jstr (rec, "model"));
+    n += (size_t) snprintf ((char *) out + n, 100, "%.64s", jfield_str (rec, "key")) + 1;
+    n += (size_t) snprintf ((char *) out + n, 260, "%.256s", jfield_str (rec, "model"));
     return n;
 }
 
@@ -68,9 +55,10 @@ agg_fold (MDB_txn *txn, elog_t *el, const json_t *rec, int sign)
         return rc;
     for (int i = 0; !rc && i < NFIG && v.mv_size == sizeof val; i++)
         f[i] = elog_get64 ((const uint8_t *) v.mv_data + 8 * i);
-    const char *outcome = jstr (rec, "outcome");
-    const uint64_t d[NFIG] = { 1, jnum (rec, "in"), jnum (rec, "out"), jnum (rec, "cached"),
-                         jnum (rec, "nusd"), strcmp (outcome, "ok") != 0 };
+    const char *outcome = jfield_str (rec, "outcome");
+    const uint64_t d[NFIG] = { 1, jfield_u64 (rec, "in"), jfield_u64 (rec, "out"),
+                               jfield_u64 (rec, "cached"), jfield_u64 (rec, "nusd"),
+                               strcmp (outcome, "ok") != 0 };
     for (int i = 0; i < NFIG; i++) {
         f[i] = sign > 0 ? f[i] + d[i] : f[i] > d[i] ? f[i] - d[i] : 0;
         elog_be64 (val + 8 * i, f[i]);
@@ -122,7 +110,7 @@ add (MDB_txn *txn, void *arg)
 {
     add_t *a = arg;
     elog_t *el = a->el;
-    const char *call = jstr (a->rec, "call");
+    const char *call = jfield_str (a->rec, "call");
     MDB_val ik = { strlen (call), (void *) call }, iv;
     a->duplicate = false;
     int rc = mdb_get (txn, store_dbi (el->store, DB_SPEND_IDS), &ik, &iv);
@@ -176,14 +164,14 @@ spend_append (const proto_msg_t *req, void *arg)
                                 "(a service) stores spend records");
     add_t a = { el, mpjson_get (&req->body.spend_append.record, 8), 0, false,
                 cfg_u64 ("CAISSON_GATEWAY_RUN_EVENTS_MAX"), { 0 } };
-    const char *call = jstr (a.rec, "call"), *user = jstr (a.rec, "user");
+    const char *call = jfield_str (a.rec, "call"), *user = jfield_str (a.rec, "user");
     if (!json_is_object (a.rec) || !*call || strlen (call) > 64 || !*user
         || !cid_name_ok (user, 128)) {
         json_decref (a.rec);
         return proto_error_new (req, PROTO_ERR_bad_value, "spend.append: a record needs a "
                                 "`call` (at most 64 bytes) and a `user`");
     }
-    if (!jnum (a.rec, "ts"))
+    if (!jfield_u64 (a.rec, "ts"))
         json_object_set_new (a.rec, "ts", json_integer (zclock_time ()));
     proto_msg_t *rep;
     if (store_write (el->store, add, &a)) {
@@ -242,9 +230,9 @@ scan (MDB_txn *txn, void *arg)
             break;
         }
         json_t *rec = elog_event_json (&v);
-        uint64_t ts = jnum (rec, "ts");
-        if (rec && (!r->user || !strcmp (jstr (rec, "user"), r->user))
-            && (!r->key || !strcmp (jstr (rec, "key"), r->key)) && ts >= r->since
+        uint64_t ts = jfield_u64 (rec, "ts");
+        if (rec && (!r->user || !strcmp (jfield_str (rec, "user"), r->user))
+            && (!r->key || !strcmp (jfield_str (rec, "key"), r->key)) && ts >= r->since
             && (!r->until || ts < r->until)) {
             bytes += v.mv_size;
             json_array_append (r->records, rec);
@@ -292,7 +280,7 @@ sum_into (json_t *out, const char *name, const uint64_t f[NFIG])
     }
     for (int i = 0; i < NFIG; i++)
         json_object_set_new (o, fig_names[i],
-                             json_integer ((json_int_t) (jnum (o, fig_names[i]) + f[i])));
+                             json_integer ((json_int_t) (jfield_u64 (o, fig_names[i]) + f[i])));
 }
 
 typedef struct {
@@ -369,11 +357,11 @@ drop_old (MDB_txn *txn, void *arg)
     for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); !rc;
          rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
         json_t *rec = elog_event_json (&v);
-        if (rec && jnum (rec, "ts") >= r->cutoff_ms) {
+        if (rec && jfield_u64 (rec, "ts") >= r->cutoff_ms) {
             json_decref (rec);
             break;
         }
-        const char *call = jstr (rec, "call");
+        const char *call = jfield_str (rec, "call");
         MDB_val ik = { strlen (call), (void *) call };
         rc = *call ? mdb_del (txn, store_dbi (r->el->store, DB_SPEND_IDS), &ik, NULL) : 0;
         json_decref (rec);
