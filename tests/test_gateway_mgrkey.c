@@ -6,7 +6,10 @@
  * create is answered with its key.
  * test_revoke_after_down: a sandbox destroyed while gateway-keys is down
  * (killed), with sandbox-manager restarted meanwhile, has its key revoked
- * once gateway-keys is back. Skips unless root (sandboxes). */
+ * once gateway-keys is back.
+ * test_gateway_unreachable: with no egress-proxy (the path to the gateway)
+ * a call from inside to the gateway's port is answered 502 naming the
+ * model gateway and why. Skips unless root (sandboxes). */
 #define _GNU_SOURCE
 #include "sbx_client.h"
 #include "mpjson.h"
@@ -193,12 +196,31 @@ test_revoke_after_down (void **state)
         fail_msg ("the key of %s was not revoked once gateway-keys was back", id);
 }
 
+static void
+test_gateway_unreachable (void **state)
+{
+    (void) state;
+    proto_msg_t *info = create_as ("alice");
+    assert_non_null (info->body.sandbox_info.gateway_url);
+    char *id = strdup (info->body.sandbox_info.sandbox_id), out[4096];
+    proto_msg_destroy (&info);
+    run_as ("alice", id, "curl -s -m 5 -i \"$OPENAI_BASE_URL/models\"", out, sizeof out);
+    assert_non_null (strstr (out, "HTTP/1.1 502"));
+    if (!strstr (out, "X-Caisson-Reason: model gateway unreachable")
+        || !strstr (out, "model gateway unreachable: egress-proxy's socket for this sandbox is "
+                    "not there"))
+        fail_msg ("the 502 does not say the model gateway could not be reached and why:\n%s",
+                  out);
+    destroy (id);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_slow_keys_block_nobody),
         cmocka_unit_test (test_revoke_after_down),
+        cmocka_unit_test (test_gateway_unreachable),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
