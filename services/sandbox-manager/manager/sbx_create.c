@@ -24,6 +24,12 @@ typedef struct {
     bus_pending_t *pending;
 } key_wait_t;
 
+static void
+set_u64 (box_t *box, const char *key, uint64_t v)
+{
+    json_object_set_new (box->rec, key, json_integer ((json_int_t) v));
+}
+
 /* A host uid of this registry's range that no sandbox of this manager
  * holds (other registries' ranges are apart from it). */
 static uint64_t
@@ -55,8 +61,8 @@ box_new (sbx_mgr_t *m)
                           "createdAt", (json_int_t) (uint64_t) zclock_time (), "uid",
                           (json_int_t) free_uid (m));
     /* The workspace's limits, fixed when its filesystem is made. */
-    json_object_set_new (box->rec, "diskMb", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_DISK_MB")));
-    json_object_set_new (box->rec, "inodes", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_INODES")));
+    set_u64 (box, "diskMb", cfg_u64 ("CAISSON_SANDBOX_DISK_MB"));
+    set_u64 (box, "inodes", cfg_u64 ("CAISSON_SANDBOX_INODES"));
     return box;
 }
 
@@ -74,8 +80,8 @@ sbx_pool_fill (sbx_mgr_t *m)
         return 0;
     box_t *box = box_new (m);
     json_object_set_new (box->rec, "pool", json_true ());
-    json_object_set_new (box->rec, "memoryMb", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB")));
-    json_object_set_new (box->rec, "cpus", json_integer ((json_int_t) cfg_u64 ("CAISSON_SANDBOX_CPUS")));
+    set_u64 (box, "memoryMb", cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB"));
+    set_u64 (box, "cpus", cfg_u64 ("CAISSON_SANDBOX_CPUS"));
     json_object_set_new (box->rec, "network", json_string ("none"));
     json_object_set_new (box->rec, "expiresAt", json_integer (INT64_MAX / 2));
     zhashx_insert (m->boxes, box->id, box);
@@ -106,8 +112,8 @@ finish (box_t *box, const proto_msg_t *req, bus_worker_t *worker, bus_pending_t 
 {
     sbx_mgr_t *m = box->mgr;
     if (!box->wire && sbx_host_spawn (box)) {
-        proto_msg_t *rep = proto_error_new (req, PROTO_ERR_create_failed, "%s",
-                                            json_string_value (json_object_get (box->rec, "reason")));
+        const char *why = json_string_value (json_object_get (box->rec, "reason"));
+        proto_msg_t *rep = proto_error_new (req, PROTO_ERR_create_failed, "%s", why);
         sbx_host_destroy (box);
         return rep;
     }
@@ -158,11 +164,12 @@ sbx_create (sbx_mgr_t *m, const proto_msg_t *req)
     const char *user = req->env.user ? req->env.user : "";
     size_t mine = 0;
     for (box_t *b = zhashx_first (m->boxes); b; b = zhashx_next (m->boxes))
-        if (!json_is_true (json_object_get (b->rec, "pool")) && !strcmp (json_string_value (json_object_get (b->rec, "user")) ?: "", user))
+        if (!json_is_true (json_object_get (b->rec, "pool"))
+            && !strcmp (json_string_value (json_object_get (b->rec, "user")) ?: "", user))
             mine++;
     if (mine >= cfg_u64 ("CAISSON_SANDBOX_MAX_PER_USER"))
-        return proto_error_new (req, PROTO_ERR_too_many_sandboxes, "user '%s' already has %zu sandboxes "
-                                "(CAISSON_SANDBOX_MAX_PER_USER)", user, mine);
+        return proto_error_new (req, PROTO_ERR_too_many_sandboxes, "user '%s' already has "
+                                "%zu sandboxes (CAISSON_SANDBOX_MAX_PER_USER)", user, mine);
     const char *net = c->network ? c->network : cfg_str ("CAISSON_SANDBOX_NETWORK");
     int rank = sbx_egress_mode_rank (net);
     const char *max = cfg_str ("CAISSON_SANDBOX_NETWORK_MAX");
@@ -182,11 +189,11 @@ sbx_create (sbx_mgr_t *m, const proto_msg_t *req)
     if ((c->network_allow.size || c->network_deny.size) && strcmp (net, "policy"))
         return proto_error_new (req, PROTO_ERR_bad_value, "%s: only for network policy, not %s",
                                 c->network_allow.size ? "network_allow" : "network_deny", net);
-    if (c->memory_mb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") || c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX")
-        || c->ttl_seconds > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
+    bool mem = c->memory_mb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB");
+    bool cpus = c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX");
+    if (mem || cpus || c->ttl_seconds > cfg_u64 ("CAISSON_SANDBOX_TTL_MAX_S"))
         return proto_error_new (req, PROTO_ERR_over_limit, "%s: over the operator's maximum",
-                                c->memory_mb > cfg_u64 ("CAISSON_SANDBOX_MEMORY_MAX_MB") ? "memory_mb"
-                                : c->cpus > cfg_u64 ("CAISSON_SANDBOX_CPUS_MAX") ? "cpus" : "ttl_seconds");
+                                mem ? "memory_mb" : cpus ? "cpus" : "ttl_seconds");
     json_t *labels = mpjson_get (&c->labels, 2), *env = mpjson_get (&c->env_vars, 2);
     if ((labels && !json_is_object (labels)) || (env && !json_is_object (env))) {
         json_decref (labels);
@@ -214,8 +221,8 @@ sbx_create (sbx_mgr_t *m, const proto_msg_t *req)
     box_t *box = defaults ? pool_take (m) : NULL;
     if (!box) {
         box = box_new (m);
-        json_object_set_new (box->rec, "memoryMb", json_integer ((json_int_t) (c->memory_mb ?: cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB"))));
-        json_object_set_new (box->rec, "cpus", json_integer ((json_int_t) (c->cpus ?: cfg_u64 ("CAISSON_SANDBOX_CPUS"))));
+        set_u64 (box, "memoryMb", c->memory_mb ?: cfg_u64 ("CAISSON_SANDBOX_MEMORY_MB"));
+        set_u64 (box, "cpus", c->cpus ?: cfg_u64 ("CAISSON_SANDBOX_CPUS"));
         zhashx_insert (m->boxes, box->id, box);
         box = zhashx_lookup (m->boxes, box->id);
     }
@@ -231,7 +238,7 @@ sbx_create (sbx_mgr_t *m, const proto_msg_t *req)
     json_object_set_new (box->rec, "labels", labels ? labels : json_object ());
     json_object_set_new (box->rec, "envVars", env ? env : json_object ());
     uint64_t ttl = c->ttl_seconds ? c->ttl_seconds : cfg_u64 ("CAISSON_SANDBOX_TTL_S");
-    json_object_set_new (box->rec, "expiresAt", json_integer ((json_int_t) ((uint64_t) zclock_time () + ttl * 1000)));
+    set_u64 (box, "expiresAt", (uint64_t) zclock_time () + ttl * 1000);
     /* The reply slot first, for the key's callback to answer through;
      * with no key to wait for, the create goes on at once through it. */
     key_wait_t *w = calloc (1, sizeof *w);
