@@ -7,6 +7,9 @@
  * test_revoke_after_down: a sandbox destroyed while gateway-keys is down
  * (killed), with sandbox-manager restarted meanwhile, has its key revoked
  * once gateway-keys is back.
+ * test_late_key_revoked: a create that went on without its key (gateway-keys
+ * stopped past the 2 s wait) gets none, and the key gateway-keys makes
+ * once it goes on is revoked: no sandbox holds it.
  * test_gateway_unreachable: with no egress-proxy (the path to the gateway)
  * a call from inside to the gateway's port is answered 502 naming the
  * model gateway and why. Skips unless root (sandboxes). */
@@ -48,6 +51,8 @@ setup (void **state)
 {
     /* a revoke gateway-keys missed is sent again every six of these */
     setenv ("CAISSON_REQUEST_TIMEOUT_MS", "500", 1);
+    /* a gateway-keys stopped for a few seconds is not taken for dead */
+    setenv ("CAISSON_HEARTBEAT_LIVENESS", "20", 1);
     sbx_setup (state);
     s_keys = start_keys ();
     return 0;
@@ -197,6 +202,33 @@ test_revoke_after_down (void **state)
 }
 
 static void
+test_late_key_revoked (void **state)
+{
+    (void) state;
+    bus_client_t *slow = bus_client_new (getenv ("CAISSON_BUS"));
+    assert_int_equal (kill (s_keys, SIGSTOP), 0);
+    send_on (slow, as (PROTO_sandbox_create, "alice"));
+    proto_msg_t *info = bus_client_recv (slow, 20000, NULL);
+    assert_int_equal (kill (s_keys, SIGCONT), 0);
+    assert_non_null (info);
+    assert_int_equal (info->type, PROTO_sandbox_info);
+    assert_null (info->body.sandbox_info.gateway_key_id);
+    assert_non_null (strstr (info->body.sandbox_info.reason ?: "", "did not answer"));
+    char *id = strdup (info->body.sandbox_info.sandbox_id);
+    proto_msg_destroy (&info);
+    bool done = false;
+    for (int i = 0; i < 100 && !done; i++) {
+        done = revoked (id);
+        if (!done)
+            usleep (100 * 1000);
+    }
+    if (!done)
+        fail_msg ("the key gateway-keys made late for %s is not revoked", id);
+    destroy (id);
+    bus_client_destroy (&slow);
+}
+
+static void
 test_gateway_unreachable (void **state)
 {
     (void) state;
@@ -220,6 +252,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_slow_keys_block_nobody),
         cmocka_unit_test (test_revoke_after_down),
+        cmocka_unit_test (test_late_key_revoked),
         cmocka_unit_test (test_gateway_unreachable),
     };
     return support_run_group_tests (tests, setup, teardown);

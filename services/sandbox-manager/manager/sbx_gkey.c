@@ -23,7 +23,9 @@
 /* How often a revoke still not acknowledged is sent again. */
 #define RETRY_MS (REQ_MS * 6)
 
-typedef enum { MINT, REVOKE, CONTEXT } kind_t;
+/* LATE: a mint whose create went on without it; a key it still makes
+ * is revoked (no sandbox holds it). */
+typedef enum { MINT, LATE, REVOKE, CONTEXT } kind_t;
 
 typedef struct {
     char id[CID_SIZE];
@@ -173,6 +175,17 @@ settle (sbx_gkey_t *self, wait_t *w, const proto_msg_t *rep)
             pending_revoke (self, w->sandbox, w->user);     /* destroyed while minting */
         if (w->fn)
             w->fn (w->sandbox, false, w->arg);
+        if (!rep) {             /* gateway-keys may still make it: watch for a while */
+            w->kind = LATE;
+            w->fn = NULL;
+            w->deadline = zclock_mono () + RETRY_MS;
+            return;
+        }
+    }
+    else if (w->kind == LATE && rep && rep->type == PROTO_gkey_made) {
+        clog_warn (NULL, "sandbox %s: its model key came after the create went on without it; "
+                   "revoking it", w->sandbox);
+        pending_revoke (self, w->sandbox, w->user);
     }
     else if (w->kind == REVOKE && rep && (!err || strcmp (err, "store_failed"))) {
         if (err)
@@ -183,7 +196,7 @@ settle (sbx_gkey_t *self, wait_t *w, const proto_msg_t *rep)
     else if (w->kind == REVOKE)
         clog_warn (NULL, "sandbox %s: its model key is not revoked yet (%s); sent again later",
                    w->sandbox, err ? err : "gateway-keys did not answer");
-    else if (!rep || err)
+    else if (w->kind == CONTEXT && (!rep || err))
         clog_warn (NULL, "sandbox %s: gateway-keys did not take its key's new run or expiry "
                    "(%s)", w->sandbox, err ? err : "no answer");
     zhashx_delete (self->waits, w->id);

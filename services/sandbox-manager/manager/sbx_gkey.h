@@ -14,7 +14,8 @@
  * Nothing here blocks the manager's loop on gateway-keys: requests go out
  * on one DEALER read from the loop (as sbx_egress does). A mint's answer,
  * or the end of its bounded wait (GKEY_MINT_MS), is handed to a callback,
- * so a create is answered then and other requests are served meanwhile.
+ * so a create is answered then and other requests are served meanwhile;
+ * a key gateway-keys makes after that wait is revoked.
  * A revoke is kept in the manager's own registry until gateway-keys
  * acknowledges it and sent again until then, across restarts. */
 #ifndef CAISSON_SBX_GKEY_H
