@@ -2,13 +2,15 @@
  * the spend of a settled call reaching the real event-log through
  * gateway-keys' outbox (spend.read, `caisson stats`): create prints the
  * secret once (list never shows it), list/usage/budget/revoke do what they
- * say, and bad arguments exit 2. */
+ * say, and bad arguments exit 2; `key usage --since T --by model|key|day`
+ * sums the spend records event-log holds. */
 #include "gkeys_util.h"
 #include "mpjson.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define OUT 65536
 
@@ -174,6 +176,97 @@ test_spend_reaches_eventlog (void **state)
     support_expect_clean_exit (el);
 }
 
+/* The row named name in `key usage --json --by ...`'s output in s_out
+ * (borrowed from all, which the caller frees), or NULL. */
+static json_t *
+row_named (json_t *all, const char *name)
+{
+    json_t *row;
+    size_t i;
+    json_array_foreach (json_object_get (all, "rows"), i, row)
+        if (!strcmp (json_string_value (json_object_get (row, "name")), name))
+            return row;
+    return NULL;
+}
+
+static void
+expect_row (json_t *row, json_int_t calls, json_int_t out, json_int_t nusd)
+{
+    assert_non_null (row);
+    assert_int_equal (json_integer_value (json_object_get (row, "calls")), calls);
+    assert_int_equal (json_integer_value (json_object_get (row, "out")), out);
+    assert_int_equal (json_integer_value (json_object_get (row, "nusd")), nusd);
+    assert_int_equal (json_integer_value (json_object_get (row, "errors")), 0);
+}
+
+/* `key usage --since --by` over two keys of dave's, three settled calls
+ * that reached the real event-log (carol's call of the test before is
+ * someone else's: not summed). */
+static void
+test_usage_since_by (void **state)
+{
+    (void) state;
+    pid_t el = support_spawn ("caisson-event-log", NULL);
+    support_await_service (s_c, "event-log");
+    char k1[VKEY_ID_SIZE], k2[VKEY_ID_SIZE], call[32], day[16];
+    const char *s1 = mk_key ("dave", false, NULL, k1);
+    uint64_t o[] = { 15, 17, 21 };
+    for (int i = 0; i < 3; i++) {
+        const char *key = i < 2 ? s1 : mk_key ("dave", false, NULL, k2);
+        proto_msg_destroy ((proto_msg_t *[]) { reserve (key, call, 10, 100, false, NULL) });
+        settle (call, 10, o[i]);
+    }
+    time_t now = time (NULL);
+    strftime (day, sizeof day, "%Y-%m-%d", gmtime (&now));
+    json_t *all = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref (all);
+        assert_int_equal (key_cli ((const char *const[]) { "usage", "--user", "dave", "--since",
+                                                           "7d", "--by", "key", "--json",
+                                                           NULL }), 0);
+        all = json_loads (s_out, 0, NULL);
+        assert_non_null (all);
+        json_t *r1 = row_named (all, k1), *r2 = row_named (all, k2);
+        if (r1 && r2 && json_integer_value (json_object_get (r1, "calls")) == 2)
+            break;
+        zclock_sleep (50);
+    }
+    assert_int_equal (json_array_size (json_object_get (all, "rows")), 2);
+    expect_row (row_named (all, k1), 2, 32, 32 * NUSD_PER_TOKEN);
+    expect_row (row_named (all, k2), 1, 21, 21 * NUSD_PER_TOKEN);
+    json_decref (all);
+
+    assert_int_equal (key_cli ((const char *const[]) { "usage", "--user", "dave", "--since",
+                                                       day, "--by", "model", "--json", NULL }),
+                      0);
+    all = json_loads (s_out, 0, NULL);
+    assert_int_equal (json_array_size (json_object_get (all, "rows")), 1);
+    expect_row (row_named (all, "replay/demo"), 3, 53, 53 * NUSD_PER_TOKEN);
+    json_decref (all);
+    /* one key's, by day */
+    assert_int_equal (key_cli ((const char *const[]) { "usage", k2, "--by", "day", "--json",
+                                                       NULL }), 0);
+    all = json_loads (s_out, 0, NULL);
+    assert_int_equal (json_array_size (json_object_get (all, "rows")), 1);
+    expect_row (row_named (all, day), 1, 21, 21 * NUSD_PER_TOKEN);
+    json_decref (all);
+    /* a date to come: nothing; the table names its column */
+    assert_int_equal (key_cli ((const char *const[]) { "usage", "--user", "dave", "--since",
+                                                       "2999-01-01", "--json", NULL }), 0);
+    all = json_loads (s_out, 0, NULL);
+    assert_int_equal (json_array_size (json_object_get (all, "rows")), 0);
+    json_decref (all);
+    assert_int_equal (key_cli ((const char *const[]) { "usage", "--user", "dave", "--since",
+                                                       "1d", "--by", "model", NULL }), 0);
+    assert_non_null (strstr (s_out, "MODEL"));
+    assert_non_null (strstr (s_out, "replay/demo"));
+    assert_non_null (strstr (s_out, "0.000053"));
+    /* bad T and by */
+    assert_int_equal (key_cli ((const char *const[]) { "usage", "--since", "lately", NULL }), 2);
+    assert_int_equal (key_cli ((const char *const[]) { "usage", "--by", "hour", NULL }), 2);
+    support_expect_clean_exit (el);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -184,6 +277,7 @@ main (int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_key_commands),
         cmocka_unit_test (test_spend_reaches_eventlog),
+        cmocka_unit_test (test_usage_since_by),
     };
     return support_run_group_tests (tests, gku_setup, gku_teardown);
 }

@@ -3,6 +3,7 @@
  * (else `cli`); `--user U` names whose keys, budget or usage. The secret
  * of a new key is printed once, on stdout, and never again. */
 #include "cmd_key.h"
+#include "cmd_key_spend.h"
 #include "cfg.h"
 #include "clog.h"
 #include "cliask.h"
@@ -28,11 +29,14 @@ static const char *usage =
     "caisson key revoke ID|--sandbox S\n"
     "caisson key usage [ID|--user U] [--json]\n"
     "  budget counters per scope: spent, reserved, limit, reset\n"
+    "caisson key usage [ID|--user U|--all] --since T|--by model|key|day [--json]\n"
+    "  spend summed per model, key or UTC day since T (2026-12-01, or 7d back; default 30d)\n"
     "caisson key budget --user U [--usd X] [--tokens N] [--window W] [--keys-max N]\n"
     "  a user's budget across all their keys (operators)";
 
 typedef struct {
     const char *verb, *self, *user, *name, *models, *window, *expires, *kind, *id, *sandbox;
+    const char *since, *by;
     uint64_t rpm, tpm, tokens, nusd, keys_max;
     bool json, all, revoked;
     char data[PATH_MAX];
@@ -92,6 +96,10 @@ parse (int argc, char **argv, opts_t *o)
             o->kind = argv[++i];
         else if (!strcmp (a, "--sandbox"))
             o->sandbox = argv[++i];
+        else if (!strcmp (a, "--since"))
+            o->since = argv[++i];
+        else if (!strcmp (a, "--by"))
+            o->by = argv[++i];
         else if (!strcmp (a, "--rpm"))
             ok = num (argv[++i], &o->rpm);
         else if (!strcmp (a, "--tpm"))
@@ -262,9 +270,30 @@ revoke_key (bus_client_t *c, const opts_t *o)
     return n ? 0 : 1;
 }
 
+/* usage --since/--by: the spend records' sums (cmd_key_spend.h). */
+static int
+show_spend (bus_client_t *c, const opts_t *o)
+{
+    uint64_t since;
+    const char *by = o->by ? o->by : "model";
+    if (cmd_key_since (o->since ? o->since : "30d", tokens_now_ms (), &since)) {
+        fprintf (stderr, "caisson: --since '%s': expected a date (2026-12-01, "
+                 "2026-12-01T10:00Z) or a span back from now (7d, 12h)\n", o->since);
+        return 2;
+    }
+    if (strcmp (by, "model") && strcmp (by, "key") && strcmp (by, "day")) {
+        fprintf (stderr, "caisson: --by '%s': expected model, key or day\n", by);
+        return 2;
+    }
+    const char *user = o->all || (o->id && !o->user) ? NULL : o->user ? o->user : o->self;
+    return cmd_key_spend (c, user, o->id, since, by, o->json);
+}
+
 static int
 show_usage (bus_client_t *c, const opts_t *o)
 {
+    if (o->since || o->by)
+        return show_spend (c, o);
     proto_msg_t *m = proto_msg_new (PROTO_gkey_usage_get, NULL);
     proto_set_str (&m->body.gkey_usage_get.key_id, o->id);
     proto_set_str (&m->body.gkey_usage_get.user, o->user);

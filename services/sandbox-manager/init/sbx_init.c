@@ -199,9 +199,9 @@ sbx_init_run (sbx_ictx_t *ctx, int listen_fd)
     l->watch = sbx_watch_new (ctx);
     char sock[64];
     snprintf (sock, sizeof sock, "/proc/self/fd/%d/%s", ctx->net_fd, EGRESS_SOCKET_NAME);
-    l->net = sbx_net_new (sock);
+    l->net = sbx_net_new (sock, "egress proxy");
     snprintf (sock, sizeof sock, "/proc/self/fd/%d/gateway.sock", ctx->net_fd);
-    l->gw = sbx_net_new (sock);
+    l->gw = sbx_net_new (sock, "model gateway");
     if (!l->procs)
         return 1;
     net_start (l);

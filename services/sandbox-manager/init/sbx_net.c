@@ -34,32 +34,43 @@ typedef struct {
 
 typedef struct {
     int c, u;                   /* the client in the sandbox; the proxy (-1: unreachable) */
+    int err;                    /* why u is -1 (an errno) */
     pipe_t up, down;            /* client -> proxy; proxy -> client */
     bool dead;
 } conn_t;
 
 struct _sbx_net_t {
     char path[108];
+    char what[64];              /* where the socket leads, for a 502 */
     int lfd[2];                 /* 127.0.0.1:PORT; /run/caisson/egress.sock (or -1) */
     int spare;                  /* held for when descriptors run out (accept_one) */
     conn_t *conns[SBX_NET_CONNS];
     size_t n;
 };
 
-static const char unreachable[] =
-    "HTTP/1.1 502 Bad Gateway\r\n"
-    "Content-Type: text/plain\r\n"
-    "X-Caisson-Reason: egress proxy unreachable\r\n"
-    "Content-Length: 25\r\n"
-    "Connection: close\r\n"
-    "\r\n"
-    "egress proxy unreachable\n";
+/* Why a dial to the socket failed, in words a sandbox's user can act on. */
+static const char *
+cause_of (int err)
+{
+    switch (err) {
+    case ENOENT:
+        return "egress-proxy's socket for this sandbox is not there (egress-proxy is not "
+               "running on this host, or does not serve this sandbox)";
+    case ECONNREFUSED:
+        return "nothing listens on egress-proxy's socket for this sandbox (it stopped)";
+    case EAGAIN:
+        return "egress-proxy's socket backlog is full (it is overloaded); try again";
+    default:
+        return strerror (err);
+    }
+}
 
 sbx_net_t *
-sbx_net_new (const char *socket_path)
+sbx_net_new (const char *socket_path, const char *what)
 {
     sbx_net_t *self = xcalloc (1, sizeof *self);
     snprintf (self->path, sizeof self->path, "%s", socket_path);
+    snprintf (self->what, sizeof self->what, "%s", what);
     self->lfd[0] = self->lfd[1] = self->spare = -1;
     return self;
 }
@@ -134,8 +145,10 @@ dial (const char *path)
      * waits on the proxy. */
     int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect (fd, (struct sockaddr *) &a, sizeof a)) {
+        int err = errno;
         if (fd >= 0)
             close (fd);
+        errno = err;
         return -1;
     }
     return fd;
@@ -162,6 +175,7 @@ accept_one (sbx_net_t *self, int lfd)
     conn_t *k = xcalloc (1, sizeof *k);
     k->c = c;
     k->u = dial (self->path);
+    k->err = errno;
     self->conns[self->n++] = k;
 }
 
@@ -203,19 +217,27 @@ pump (pipe_t *p, int in, int out)
 }
 
 /* The proxy is unreachable: answer an HTTP client 502 once it has spoken
- * (a SOCKS5 client, whose first byte is 0x05, has no use for HTTP). */
+ * (a SOCKS5 client, whose first byte is 0x05, has no use for HTTP), naming
+ * what could not be reached (self->what) and why. */
 static void
-refuse (conn_t *k)
+refuse (sbx_net_t *self, conn_t *k)
 {
-    char b[1];
+    char b[1], body[400], head[700];
     ssize_t r = recv (k->c, b, 1, MSG_PEEK);
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (r == 1 && b[0] != 0x05
-        && send (k->c, unreachable, sizeof unreachable - 1, MSG_NOSIGNAL) < 0) {
+    k->dead = true;
+    if (r != 1 || b[0] == 0x05)
+        return;
+    int n = snprintf (body, sizeof body, "%s unreachable: %s\n", self->what, cause_of (k->err));
+    int h = snprintf (head, sizeof head, "HTTP/1.1 502 Bad Gateway\r\n"
+                      "Content-Type: text/plain\r\n"
+                      "X-Caisson-Reason: %s unreachable\r\n"
+                      "Content-Length: %d\r\n"
+                      "Connection: close\r\n\r\n%s", self->what, n, body);
+    if (send (k->c, head, (size_t) h, MSG_NOSIGNAL) < 0) {
         /* nothing more to tell a client that has gone */
     }
-    k->dead = true;
 }
 
 int
@@ -260,7 +282,7 @@ sbx_net_service (sbx_net_t *self, const struct pollfd *fds, int nfds)
         if (!cr && !ur)
             continue;
         if (k->u < 0) {
-            refuse (k);
+            refuse (self, k);
             continue;
         }
         bool ok = pump (&k->up, k->c, k->u) && pump (&k->down, k->u, k->c);

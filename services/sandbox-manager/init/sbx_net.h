@@ -8,8 +8,9 @@
  * kept (sbx_ns_setup): the sandbox's processes cannot reach it at all.
  * The proxy decides; the forwarder only carries. When the proxy cannot be
  * reached, an HTTP client (first byte not 0x05, SOCKS5's version) is
- * answered 502 "egress proxy unreachable", a SOCKS client is closed: the
- * sandbox fails closed.
+ * answered 502 "<what> unreachable: <why>", a SOCKS client is
+ * closed: the sandbox fails closed. A second forwarder serves the model
+ * gateway's port the same way, to egress-proxy's gateway.sock.
  *
  * It runs in the init's poll loop, non-blocking, with bounded buffers (two
  * of 256 KiB per connection) and at most SBX_NET_CONNS connections (more
@@ -27,8 +28,9 @@
 typedef struct _sbx_net_t sbx_net_t;
 
 /* A forwarder not listening yet; socket_path is where the proxy listens
- * (`/proc/self/fd/N/egress.sock`). Never NULL (xalloc). */
-sbx_net_t *sbx_net_new (const char *socket_path);
+ * (`/proc/self/fd/N/egress.sock`), what names where it leads in a 502
+ * ("egress proxy", "model gateway"). Never NULL (xalloc). */
+sbx_net_t *sbx_net_new (const char *socket_path, const char *what);
 void sbx_net_destroy (sbx_net_t **self_p);
 /* Listens on 127.0.0.1:port; a second call is a no-op. Returns 0, or -1
  * with why set. */

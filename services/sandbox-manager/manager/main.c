@@ -129,6 +129,8 @@ restore (const char *id, json_t *rec, const char *forged, void *arg)
     sbx_mgr_t *m = ((load_t *) arg)->m;
     sbx_home_t *home = ((load_t *) arg)->home;
     char why[400];
+    if (sbx_gkey_restore (m->gkey, home->reg, id, rec, forged))
+        return;                 /* a key revoke still to make, not a sandbox */
     if (!safe_id (id)) {
         clog_warn (NULL, "sandbox record with a malformed id (%zu bytes) ignored", strlen (id));
         return;
@@ -350,7 +352,7 @@ setup (svc_t *svc)
         return -1;
     }
     /* No gateway-keys client: sandboxes are made without model keys. */
-    m->gkey = sbx_gkey_new (cfg_str ("CAISSON_BUS"));
+    m->gkey = sbx_gkey_new (svc_loop (svc), cfg_str ("CAISSON_BUS"), m->boxes, m->own.reg);
     svc_set_state (svc, m);
     sbx_mgr_load (m, &m->own);
     zloop_timer (svc_loop (svc), 200, 0, sweep, m);

@@ -11,29 +11,48 @@
  * revokes it. The real provider keys never come near: the key is the
  * owner's, virtual, and the gateway swaps it.
  *
- * The requests are synchronous, bounded by a short timeout: gkey.create
- * is one LMDB write at gateway-keys, and no request is sent at all when
- * no gateway-keys is registered. */
+ * Nothing here blocks the manager's loop on gateway-keys: requests go out
+ * on one DEALER read from the loop (as sbx_egress does). A mint's answer,
+ * or the end of its bounded wait (GKEY_MINT_MS), is handed to a callback,
+ * so a create is answered then and other requests are served meanwhile;
+ * a key gateway-keys makes after that wait is revoked.
+ * A revoke is kept in the manager's own registry until gateway-keys
+ * acknowledges it and sent again until then, across restarts. */
 #ifndef CAISSON_SBX_GKEY_H
 #define CAISSON_SBX_GKEY_H
 
 #include "sbx_mgr.h"
 
-typedef struct _sbx_gkey_t sbx_gkey_t;
+/* Called once per mint that went out: id is the sandbox's (look it up:
+ * it may be gone), stopping true when the manager stops before the key
+ * came (the create is then not to be finished). */
+typedef void (sbx_gkey_fn) (const char *id, bool stopping, void *arg);
 
-/* A client of gateway-keys through the broker at endpoint; NULL on a bad
- * endpoint. */
-sbx_gkey_t *sbx_gkey_new (const char *endpoint);
+/* A client of gateway-keys through the broker at endpoint, read from
+ * loop; boxes (borrowed) is the manager's table and reg (borrowed) its
+ * own registry, where revokes not yet acknowledged are kept. NULL on a
+ * bad endpoint. */
+sbx_gkey_t *sbx_gkey_new (zloop_t *loop, const char *endpoint, zhashx_t *boxes,
+                          sbx_registry_t *reg);
+/* Calls every mint callback still waiting (stopping) before it goes. */
 void sbx_gkey_destroy (sbx_gkey_t **self_p);
 
-/* Mints box's key (its record names the owner, network and expiresAt; run
- * may be NULL), storing it or the reason there is none in the record. */
-void sbx_gkey_mint (sbx_gkey_t *self, box_t *box, const char *run);
-/* Revokes the keys minted for box (when it has one). */
+/* Starts minting box's key (its record names the owner, network and
+ * expiresAt; run may be NULL). Returns true when a request went out: fn
+ * is called once its answer is in the record (the key, or gatewayReason)
+ * or the wait ran out. Returns false when the record already says all
+ * (keys off, no owner, no gateway-keys registered): fn is not called. */
+bool sbx_gkey_mint (sbx_gkey_t *self, box_t *box, const char *run, sbx_gkey_fn *fn, void *arg);
+/* Revokes the keys minted for box (when it has one), until acknowledged. */
 void sbx_gkey_revoke (sbx_gkey_t *self, box_t *box);
 /* Tells gateway-keys box's key now works for run and expires at the
- * record's expiresAt (run changes, set_timeout). */
+ * record's expiresAt (run changes, set_timeout); fire and forget. */
 void sbx_gkey_context (sbx_gkey_t *self, box_t *box, const char *run);
+/* A stored record of the registry reg under id that is a pending revoke
+ * (not a sandbox): taken over (into the manager's own registry) and sent
+ * again; returns true. false for any other record. */
+bool sbx_gkey_restore (sbx_gkey_t *self, sbx_registry_t *reg, const char *id,
+                       const json_t *rec, const char *forged);
 /* Adds the model variables to env (a sandbox's process environment,
  * before its own envVars go over it) when box holds a key:
  * OPENAI_BASE_URL, ANTHROPIC_BASE_URL, OPENAI_API_KEY, ANTHROPIC_API_KEY

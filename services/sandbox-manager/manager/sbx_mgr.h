@@ -49,7 +49,7 @@ typedef struct {
     unsigned cancelled_next;
     sbx_egress_t *egress;       /* egress-proxy, for network mode policy (sbx_egress.h) */
     sbx_gkey_t *gkey;           /* gateway-keys, for sandboxes' model keys (sbx_gkey.h) */
-    size_t net_waiting;         /* requests answered once egress-proxy has answered */
+    size_t net_waiting;         /* requests answered once egress-proxy or gateway-keys has */
 } sbx_mgr_t;
 
 typedef struct {
@@ -107,6 +107,8 @@ void sbx_mgr_load (sbx_mgr_t *m, sbx_home_t *home);
 
 /* Bus requests (handler.c): one row per request type, for svc_def_t. */
 extern const bus_route_t sbx_routes[];
+/* sandbox.create (sbx_create.c): its reply, or BUS_DEFERRED. */
+proto_msg_t *sbx_create (sbx_mgr_t *m, const proto_msg_t *req);
 /* Starts one warm-pool sandbox (default limits, unclaimed) unless the pool
  * is full or a start is under way. Returns 1 started, 0 nothing to do, -1
  * the start failed. */

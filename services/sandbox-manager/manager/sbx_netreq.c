@@ -47,13 +47,15 @@ on_policy (const proto_msg_t *ack, const char *why, void *arg)
 }
 
 proto_msg_t *
-sbx_netreq_await (box_t *box, const proto_msg_t *req, bool fresh)
+sbx_netreq_await_slot (box_t *box, const proto_msg_t *req, bool fresh, bus_worker_t *worker,
+                       bus_pending_t *pending)
 {
     net_wait_t *w = calloc (1, sizeof *w);
     w->m = box->mgr;
     w->fresh = fresh;
     snprintf (w->id, sizeof w->id, "%s", box->id);
-    w->pending = sbx_adopt_defer (box->mgr, &w->worker);
+    w->pending = pending;
+    w->worker = worker;
     if (w->pending && sbx_egress_set (box->mgr->egress, box, req, on_policy, w) == 0) {
         box->mgr->net_waiting++;
         return BUS_DEFERRED;
@@ -67,6 +69,14 @@ sbx_netreq_await (box_t *box, const proto_msg_t *req, bool fresh)
     if (fresh)
         sbx_host_destroy (box);
     return deferred ? BUS_DEFERRED : rep;
+}
+
+proto_msg_t *
+sbx_netreq_await (box_t *box, const proto_msg_t *req, bool fresh)
+{
+    bus_worker_t *worker;
+    bus_pending_t *pending = sbx_adopt_defer (box->mgr, &worker);
+    return sbx_netreq_await_slot (box, req, fresh, worker, pending);
 }
 
 /* sandbox.net.update: a policy sandbox's rules changed at run time (an

@@ -12,6 +12,12 @@
  * not answer or refuses; fresh (a create) then destroys box: fail closed.
  * Returns BUS_DEFERRED, or an error reply. */
 proto_msg_t *sbx_netreq_await (box_t *box, const proto_msg_t *req, bool fresh);
+/* The same outside a handler, with a reply slot already taken (pending,
+ * consumed; NULL: none could be) through worker: a create that waited for
+ * its model key (sbx_create.c). Returns BUS_DEFERRED, or an error reply
+ * when pending is NULL. */
+proto_msg_t *sbx_netreq_await_slot (box_t *box, const proto_msg_t *req, bool fresh,
+                                    bus_worker_t *worker, bus_pending_t *pending);
 /* sandbox.net.update for box (its owner's or an operator's request): the
  * changes checked against the ceiling, the record resealed, then the
  * policy sent; answered as sbx_netreq_await does. */
