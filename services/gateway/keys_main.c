@@ -172,14 +172,11 @@ flush (zloop_t *loop, int timer_id, void *arg)
         gk_rate_commit (k->gk->rate);
     else
         gk_rate_begin (k->gk->rate);
-    int err = store_error (k->gk->store);
     job_t *j;
     while ((j = zlistx_detach (k->batch, NULL))) {
         if (rc) {
             proto_msg_destroy (&j->rep);
-            j->rep = proto_error_new (j->req, err == MDB_MAP_FULL ? PROTO_ERR_store_full
-                                                                  : PROTO_ERR_store_failed,
-                                      "store: %s", mdb_strerror (err));
+            j->rep = gk_store_failure (k->gk, j->req);
         }
         if (needs_flush (k, j))
             zlistx_add_end (k->held, j);
