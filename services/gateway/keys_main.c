@@ -17,6 +17,7 @@
 #include "gk_keys.h"
 #include "gk_out.h"
 #include "gk_resv.h"
+#include "gk_sbx.h"
 #include "gk_sync.h"
 #include "cfg.h"
 #include "clog.h"
@@ -36,6 +37,7 @@ typedef struct {
     svc_t *svc;
     gk_t *gk;
     gk_out_t *out;
+    gk_sbx_t *sbx;              /* revokes the keys of sandboxes gone */
     zlistx_t *batch;            /* job_t, in arrival order */
     gk_sync_t *sync;            /* KEYS_SYNC=settle: the flusher */
     zlistx_t *held;             /* job_t committed, awaiting a flush not begun */
@@ -305,6 +307,9 @@ setup (svc_t *svc)
     k->out = gk_out_new (k->gk, svc_loop (svc), cfg_str ("CAISSON_BUS"), settle || full);
     if (!k->out)
         return -1;
+    k->sbx = gk_sbx_new (k->gk, svc_loop (svc), cfg_str ("CAISSON_BUS"), k->sync_admin);
+    if (!k->sbx)
+        return -1;
     if (settle && !(k->sync = gk_sync_new (k->gk->store, svc_loop (svc), flushed, k)))
         return -1;
     clog_info (NULL, "store open at %s (sync %s)", dir, policy);
@@ -335,6 +340,7 @@ teardown (svc_t *svc)
     zlistx_destroy (&k->flushing);
     zlistx_destroy (&k->batch);
     gk_out_destroy (&k->out);
+    gk_sbx_destroy (&k->sbx);
     gk_destroy (&k->gk);
     free (k);
     svc_set_state (svc, NULL);
