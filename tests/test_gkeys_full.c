@@ -1,11 +1,13 @@
 /* gateway-keys with a full store (issue 16): CAISSON_GATEWAY_KEYS_MAP_MB=1
  * and keys made until the map is full. Then key creates and reserves are
- * refused with `store_full` naming the store and its size, everything
- * stored before is read back unchanged, and a gateway-keys restarted with
- * a larger map takes creates and reserves again with nothing lost. */
+ * refused with `store_full` naming the store and its size (the gateway
+ * answers 503 in each provider's error shape), everything stored before is
+ * read back unchanged, and a gateway-keys restarted with a larger map takes
+ * creates and reserves again with nothing lost. */
 #include "gkeys_util.h"
 #include "mpjson.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +15,73 @@
 #include <unistd.h>
 
 #define MAX_KEYS 20000
+
+static size_t
+on_body (char *d, size_t size, size_t n, void *arg)
+{
+    char *out = arg;
+    size_t have = strlen (out), add = size * n;
+    if (have + add < 4096) {
+        memcpy (out + have, d, add);
+        out[have + add] = '\0';
+    }
+    return size * n;
+}
+
+/* POSTs body to the gateway at port's path with key; the status, the
+ * answer's body in out (4096 bytes). */
+static long
+post (int port, const char *path, const char *key, const char *body, char *out)
+{
+    char url[128], auth[200];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    snprintf (auth, sizeof auth, "x-api-key: %s", key);
+    struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
+    h = curl_slist_append (h, auth);
+    h = curl_slist_append (h, "anthropic-version: 2023-06-01");
+    CURL *e = curl_easy_init ();
+    out[0] = '\0';
+    curl_easy_setopt (e, CURLOPT_URL, url);
+    curl_easy_setopt (e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt (e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt (e, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt (e, CURLOPT_TIMEOUT, 20L);
+    long st = 0;
+    if (curl_easy_perform (e) == CURLE_OK)
+        curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, &st);
+    curl_easy_cleanup (e);
+    curl_slist_free_all (h);
+    return st;
+}
+
+/* The gateway in front of the full store: 503 in OpenAI's and Anthropic's
+ * error shapes, never forwarded (its providers are at a closed port). */
+static void
+expect_gateway_503 (const char *key)
+{
+    int port = support_free_port ();
+    char e_http[64], out[4096];
+    snprintf (e_http, sizeof e_http, "CAISSON_GATEWAY_HTTP=127.0.0.1:%d", port);
+    pid_t gw = support_spawn ("caisson-gateway", (const char *[]) {
+        e_http, "OPENAI_BASE_URL=http://127.0.0.1:1/v1", "OPENAI_API_KEY=sk-full-test",
+        "ANTHROPIC_BASE_URL=http://127.0.0.1:1/v1", "ANTHROPIC_API_KEY=sk-full-test", NULL });
+    long st = 0;
+    for (int i = 0; i < 250 && st != 503; i++) {
+        st = post (port, "/v1/chat/completions", key, "{\"model\":\"openai/x\",\"messages\":"
+                   "[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}", out);
+        if (st != 503)
+            usleep (20000);
+    }
+    assert_int_equal (st, 503);
+    assert_non_null (strstr (out, "{\"error\":{"));
+    assert_non_null (strstr (out, "keys_unavailable"));
+    st = post (port, "/v1/messages", key, "{\"model\":\"anthropic/x\",\"max_tokens\":5,"
+               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", out);
+    assert_int_equal (st, 503);
+    assert_non_null (strstr (out, "\"type\":\"error\""));
+    support_stop (gw, SIGTERM, 5000);
+}
 
 static void
 expect_full (proto_msg_t *rep)
@@ -47,6 +116,7 @@ restart_keys (const char *map_mb)
         env[n] = s_env[n];
     env[n++] = map_mb;
     env[n++] = "CAISSON_LMDB_MAP_MB=1";
+    env[n++] = "CAISSON_GATEWAY_MODELS=replay/*,openai/*,anthropic/*";
     env[n] = NULL;
     kill (s_keys, SIGKILL);
     waitpid (s_keys, NULL, 0);
@@ -112,6 +182,7 @@ test_full_store (void **state)
     }
     expect_full (last);
     assert_int_equal (count_of ("fay", l, "spentTokens"), 7);
+    expect_gateway_503 (first);
     /* A larger map: creates and reserves again, nothing lost. */
     s_keys = restart_keys ("CAISSON_GATEWAY_KEYS_MAP_MB=8");
     assert_int_equal (keys_of ("fay"), made);
