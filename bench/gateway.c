@@ -11,17 +11,23 @@
  *    target is a gateway TTFB within 1 ms of the baseline at p50.
  * 2. Calls per second at 1, 16 and 64 concurrent clients (curl multi,
  *    keep-alive), --seconds each (default 3), both ways.
- * 3. Phase 1 through the gateway again with gateway-keys syncing every
+ * 3. Fairness: a second key's gkey.reserve round trip (p50/p99, on the
+ *    bus as a gateway sends it), alone and while a first key keeps 64
+ *    reserves in flight (one key flooding gateway-keys).
+ * 4. Phase 1 through the gateway again with gateway-keys syncing every
  *    batch (CAISSON_GATEWAY_KEYS_SYNC=full) instead of only settles.
  * Prints the load average and the git revision: figures from a busy
  * machine mean little. */
 #include "bench_util.h"
 #include "bus_client.h"
 #include "mpjson.h"
+#include "vkey.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +39,9 @@
 #define CHUNKS 20
 #define CHUNK 24
 
-static char s_bindir[1024], s_dir[256], s_key[256];
+#define FLOOD 64                /* reserves the flooding key keeps in flight */
+
+static char s_bindir[1024], s_dir[256], s_key[256], s_key2[256];
 static char s_direct[128], s_via[128];  /* the two chat completions URLs */
 static char *s_body_direct, *s_body_via;
 static pid_t s_keys = -1;
@@ -231,6 +239,157 @@ throughput (bool via, int clients, double seconds)
     return failed ? -1 : (double) done / s;
 }
 
+/* Sends m (taken) to gateway-keys. */
+static int
+send_msg (bus_client_t *c, proto_msg_t *m)
+{
+    uint8_t *data;
+    size_t size;
+    int rc = proto_encode (m, &data, &size);
+    proto_msg_destroy (&m);
+    if (!rc) {
+        rc = bus_client_send (c, "gateway-keys", data, size);
+        free (data);
+    }
+    return rc;
+}
+
+/* A gkey.reserve of a new call with key (its id in call unless NULL), as
+ * gateway `bench` sends it. */
+static int
+send_reserve (bus_client_t *c, const char *key, char *call)
+{
+    proto_msg_t *m = proto_msg_new (PROTO_gkey_reserve, NULL);
+    proto_gkey_reserve_t *r = &m->body.gkey_reserve;
+    char own[CID_SIZE];
+    uint8_t h[32];
+    call = call ? call : own;
+    cid_new (call);
+    vkey_hash (key, h);
+    proto_set_str (&r->call, call);
+    proto_set_bytes (&r->key_hash, h, sizeof h);
+    proto_set_str (&r->model, "replay/t");
+    proto_set_str (&r->route, "chat");
+    r->input_bound = 10;
+    r->output_max = 10;
+    proto_set_str (&r->gateway, "bench");
+    return send_msg (c, m);
+}
+
+/* A gkey.settle of call (5 tokens out), its answer not waited for. */
+static int
+send_settle (bus_client_t *c, const char *call)
+{
+    proto_msg_t *m = proto_msg_new (PROTO_gkey_settle, NULL);
+    proto_gkey_settle_t *s = &m->body.gkey_settle;
+    proto_set_str (&s->call, call);
+    proto_set_str (&s->model, "replay/t");
+    proto_set_str (&s->outcome, "ok");
+    s->output = 5;
+    s->status = 200;
+    return send_msg (c, m);
+}
+
+typedef struct {
+    atomic_bool stop;
+    long granted;
+} flood_t;
+
+/* The flooding key: FLOOD reserves in flight until stop. */
+static void *
+flood (void *arg)
+{
+    flood_t *f = arg;
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    int inflight = 0;
+    for (; inflight < FLOOD && !send_reserve (c, s_key, NULL); inflight++)
+        ;
+    while (inflight > 0) {
+        proto_msg_t *rep = bus_client_recv (c, 5000, NULL);
+        if (!rep)
+            break;
+        f->granted += rep->type == PROTO_gkey_grant && rep->body.gkey_grant.ok;
+        proto_msg_destroy (&rep);
+        inflight--;
+        if (!atomic_load (&f->stop) && !send_reserve (c, s_key, NULL))
+            inflight++;
+    }
+    bus_client_destroy (&c);
+    return NULL;
+}
+
+/* The next gkey.grant on c (other answers, settles', are dropped). */
+static bool
+granted (bus_client_t *c)
+{
+    for (;;) {
+        proto_msg_t *rep = bus_client_recv (c, 5000, NULL);
+        if (!rep)
+            return false;
+        bool grant = rep->type == PROTO_gkey_grant, ok = grant && rep->body.gkey_grant.ok;
+        proto_msg_destroy (&rep);
+        if (grant)
+            return ok;
+    }
+}
+
+/* n reserves of the second key one after another: their round trips
+ * (µs) in t; -1 when one was not granted. behind_settle: each sent right
+ * behind the settle of the one before, as a gateway's next call follows
+ * its last call's settle. */
+static int
+reserve_times (bus_client_t *c, int64_t *t, size_t n, bool behind_settle)
+{
+    char call[CID_SIZE];
+    if (behind_settle && (send_reserve (c, s_key2, call) || !granted (c)))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (behind_settle && send_settle (c, call))
+            return -1;
+        double t0 = bench_now_ms ();
+        if (send_reserve (c, s_key2, call) || !granted (c))
+            return -1;
+        t[i] = (int64_t) ((bench_now_ms () - t0) * 1000);
+    }
+    return 0;
+}
+
+/* Phase 3: the second key's reserve latency alone, then beside the flood. */
+static int
+fairness (size_t n)
+{
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    int64_t *alone = calloc (n, sizeof *alone), *flooded = calloc (n, sizeof *flooded);
+    int64_t *behind = calloc (n, sizeof *behind);
+    flood_t f = { .granted = 0 };
+    atomic_init (&f.stop, false);
+    pthread_t th;
+    int rc = reserve_times (c, alone, n, false) || reserve_times (c, behind, n, true);
+    double t0 = bench_now_ms ();
+    if (!rc && !(rc = pthread_create (&th, NULL, flood, &f))) {
+        usleep (200000);
+        rc = reserve_times (c, flooded, n, false);
+        atomic_store (&f.stop, true);
+        pthread_join (th, NULL);
+    }
+    if (!rc) {
+        printf ("  reserve, 2nd key alone:    p50 %7.3f ms  p99 %7.3f ms\n",
+                pct (alone, n, 0.5) / 1e3, pct (alone, n, 0.99) / 1e3);
+        printf ("  reserve right behind a settle: p50 %7.3f ms  p99 %7.3f ms\n",
+                pct (behind, n, 0.5) / 1e3, pct (behind, n, 0.99) / 1e3);
+        printf ("  reserve, 2nd key, 1st key flooding (%d in flight, %.0f grants/s): p50 %7.3f ms"
+                "  p99 %7.3f ms\n", FLOOD, f.granted / ((bench_now_ms () - t0) / 1000),
+                pct (flooded, n, 0.5) / 1e3, pct (flooded, n, 0.99) / 1e3);
+    }
+    else
+        fprintf (stderr, "bench-gateway: a reserve of the second key failed\n");
+    free (alone);
+    free (flooded);
+    free (behind);
+    bus_client_destroy (&c);
+    return rc;
+}
+
 static int
 await_http (const char *url)
 {
@@ -252,7 +411,7 @@ await_http (const char *url)
 /* A key for user bench with a rate limit and a cost budget no call
  * reaches: every call is checked and reserved. */
 static int
-make_key (bus_client_t *c)
+make_key (bus_client_t *c, char *out)
 {
     proto_msg_t *m = proto_msg_new (PROTO_gkey_create, NULL);
     proto_set_str (&m->env.user, "operator");
@@ -265,7 +424,7 @@ make_key (bus_client_t *c)
     proto_msg_destroy (&m);
     int rc = rep && rep->type == PROTO_gkey_made ? 0 : -1;
     if (!rc)
-        snprintf (s_key, sizeof s_key, "%s", rep->body.gkey_made.key);
+        snprintf (out, 256, "%s", rep->body.gkey_made.key);
     else
         fprintf (stderr, "bench-gateway: gkey.create: %s\n", rep && rep->type == PROTO_error
                  ? rep->body.error.message : "no answer");
@@ -340,7 +499,8 @@ main (int argc, char **argv)
     bus_client_set_timeout (c, 200, 0);
     char health[128];
     snprintf (health, sizeof health, "http://127.0.0.1:%d/health", gport);
-    int rc = await_keys (c) || await_http (health) || make_key (c) ? 1 : 0;
+    int rc = await_keys (c) || await_http (health) || make_key (c, s_key)
+             || make_key (c, s_key2) ? 1 : 0;
     samples_t d = samples (calls), v = samples (calls), vf = samples (calls);
     char rev[64] = "unknown";
     FILE *g = popen ("git -C " CAISSON_SOURCE_DIR " rev-parse --short HEAD 2>/dev/null", "r");
@@ -363,6 +523,8 @@ main (int argc, char **argv)
             printf ("  %2d clients: %8.0f calls/s direct  %8.0f calls/s via gateway\n",
                     clients[i], a, b);
         }
+        if (!rc)
+            rc = fairness (calls);
     }
     if (!rc) {
         /* gateway-keys again, syncing every batch */

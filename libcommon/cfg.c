@@ -480,6 +480,10 @@ static const cfg_entry_t table[] = {
       "power, not with a crash); `full`: every change; `nosync`: every CAISSON_GATEWAY_KEYS_SYNC_MS." },
     { "CAISSON_GATEWAY_KEYS_SYNC_MS", "1000", "gateway-keys",
       "With CAISSON_GATEWAY_KEYS_SYNC=nosync: how often the store is flushed." },
+    { "CAISSON_GATEWAY_KEYS_MAP_MB", "0", "gateway-keys",
+      "Largest gateway-keys' store may grow to, in MiB (0: CAISSON_LMDB_MAX_MB). A full store "
+      "refuses reserves and key changes with `store_full` (the gateway answers 503); what is "
+      "stored stays." },
     { "CAISSON_GATEWAY_ORPHAN_S", "30", "gateway-keys",
       "A reservation whose gateway has been gone this long is charged in full (the provider may "
       "have served it); a late settle corrects it." },

@@ -27,3 +27,8 @@ caisson_test(test_gateway_live test_gateway_live.c gkeys_util.c)
 target_link_libraries(test_gateway_live PRIVATE PkgConfig::CURL)
 add_dependencies(test_gateway_live caisson-gateway caisson-gateway-keys caisson-llm-replay
                  caisson-bus)
+# kill -9 of caisson-gateway mid-stream and of caisson-gateway-keys mid-reserve,
+# with both real and the fake provider's stalled stream (test_gateway_kill).
+caisson_test(test_gateway_kill test_gateway_kill.c gkeys_util.c gw_fakes.c)
+target_link_libraries(test_gateway_kill PRIVATE PkgConfig::CURL PkgConfig::MHD)
+add_dependencies(test_gateway_kill caisson-gateway caisson-gateway-keys caisson-bus)

@@ -270,8 +270,7 @@ gk_keys_create (gk_t *gk, const proto_msg_t *req, bool sync)
         store_sync (gk->store);
     proto_msg_t *rep;
     if (rc)
-        rep = proto_error_new (req, PROTO_ERR_store_failed, "store: %s",
-                               mdb_strerror (store_error (gk->store)));
+        rep = gk_store_failure (gk, req);
     else if (j.code != PROTO_ERR_COUNT)
         rep = gk_fail (&j);
     else {
@@ -326,14 +325,25 @@ revoke_txn (MDB_txn *txn, void *arg)
     return gk_deny (j, PROTO_ERR_missing, "key_id, sandbox_id or run: name what to revoke");
 }
 
+proto_msg_t *
+gk_store_failure (gk_t *gk, const proto_msg_t *req)
+{
+    int err = store_error (gk->store);
+    if (err != MDB_MAP_FULL)
+        return proto_error_new (req, PROTO_ERR_store_failed, "store: %s", mdb_strerror (err));
+    return proto_error_new (req, PROTO_ERR_store_full, "gateway-keys' store is full (%llu MiB, "
+                            "CAISSON_GATEWAY_KEYS_MAP_MB): nothing new can be stored until "
+                            "space is freed or the map is raised",
+                            (unsigned long long) (store_map_size (gk->store) >> 20));
+}
+
 static proto_msg_t *
 ack_of (gk_t *gk, job_t *j, int rc, bool sync)
 {
     if (!rc && sync && j->count)
         store_sync (gk->store);
     if (rc)
-        return proto_error_new (j->req, PROTO_ERR_store_failed, "store: %s",
-                                mdb_strerror (store_error (gk->store)));
+        return gk_store_failure (gk, j->req);
     if (j->code != PROTO_ERR_COUNT)
         return gk_fail (j);
     proto_msg_t *rep = proto_msg_new (PROTO_gkey_ack, j->req);

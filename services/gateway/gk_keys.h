@@ -23,6 +23,10 @@ proto_msg_t *gk_keys_context (gk_t *gk, const proto_msg_t *req, bool sync);
 proto_msg_t *gk_keys_user_set (gk_t *gk, const proto_msg_t *req, bool sync);
 proto_msg_t *gk_keys_usage (gk_t *gk, const proto_msg_t *req);
 
+/* The error answering req after the store failed (store_error): with a
+ * full map, `store_full` naming the store and its size. */
+proto_msg_t *gk_store_failure (gk_t *gk, const proto_msg_t *req);
+
 /* Marks keys expired by now_ms revoked (reason `expired`). Returns how
  * many, or -1 when the store failed. */
 int gk_keys_gc (gk_t *gk, uint64_t now_ms);

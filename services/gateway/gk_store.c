@@ -86,6 +86,17 @@ gk_usd_fmt (uint64_t nusd, char *out, size_t n)
     snprintf (out, n, "$%llu.%s", (unsigned long long) (nusd / 1000000000ull), frac);
 }
 
+/* The store, its map at most CAISSON_GATEWAY_KEYS_MAP_MB (else the
+ * services' CAISSON_LMDB_MAX_MB). */
+static store_t *
+open_store (const char *dir, unsigned env_flags)
+{
+    uint64_t max = cfg_u64 ("CAISSON_GATEWAY_KEYS_MAP_MB");
+    max = (max ? max : cfg_u64 ("CAISSON_LMDB_MAX_MB")) << 20;
+    uint64_t map = cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20;
+    return store_new (dir, dbnames, GK_DB_COUNT, map < max ? map : max, max, env_flags);
+}
+
 gk_t *
 gk_new (const char *dir, unsigned env_flags, char *why, size_t n)
 {
@@ -106,9 +117,7 @@ gk_new (const char *dir, unsigned env_flags, char *why, size_t n)
         snprintf (why, n, "CAISSON_GATEWAY_SANDBOX_BUDGET_USD: expected an amount of USD");
     else if (!gk_win_parse (cfg_str ("CAISSON_GATEWAY_USER_WINDOW"), &self->user_win))
         snprintf (why, n, "CAISSON_GATEWAY_USER_WINDOW: expected day, week, month or total");
-    else if (!(self->store = store_new (dir, dbnames, GK_DB_COUNT,
-                                        cfg_u64 ("CAISSON_LMDB_MAP_MB") << 20,
-                                        cfg_u64 ("CAISSON_LMDB_MAX_MB") << 20, env_flags)))
+    else if (!(self->store = open_store (dir, env_flags)))
         snprintf (why, n, "cannot open the store at %s", dir);
     else {
         self->rate = gk_rate_new ();

@@ -54,8 +54,7 @@ gk_keys_list (gk_t *gk, const proto_msg_t *req)
     job_t j = { gk, req, json_array (), 0, PROTO_ERR_COUNT, "", user };
     proto_msg_t *rep;
     if (store_read (gk->store, list_txn, &j))
-        rep = proto_error_new (req, PROTO_ERR_store_failed, "store: %s",
-                               mdb_strerror (store_error (gk->store)));
+        rep = gk_store_failure (gk, req);
     else {
         rep = proto_msg_new (PROTO_gkey_page, req);
         mpjson_set (&rep->body.gkey_page.keys, j.out, 8);
@@ -111,8 +110,7 @@ gk_keys_usage (gk_t *gk, const proto_msg_t *req)
     job_t j = { gk, req, json_array (), 0, PROTO_ERR_COUNT, "", user };
     proto_msg_t *rep;
     if (store_read (gk->store, usage_txn, &j))
-        rep = proto_error_new (req, PROTO_ERR_store_failed, "store: %s",
-                               mdb_strerror (store_error (gk->store)));
+        rep = gk_store_failure (gk, req);
     else if (j.code != PROTO_ERR_COUNT)
         rep = gk_fail (&j);
     else {

@@ -8,11 +8,17 @@
  * and applied one after another in ONE write transaction on this loop's
  * thread, then answered. So every reserve is an atomic check-and-reserve
  * that sees every reservation before it, whatever the number of gateway
- * replicas, and a batch costs one commit (and, with CAISSON_GATEWAY_
- * KEYS_SYNC=settle, one flush when it holds a settle). */
+ * replicas, and a batch costs one commit.
+ *
+ * With CAISSON_GATEWAY_KEYS_SYNC=settle, what must be durable before its
+ * answer (settles, orphan charges) is held for a flush on gk_sync's thread
+ * (one for all that waits); reserves are answered at their commit, so the
+ * loop never waits on the disk and the next batch goes on meanwhile. */
 #include "gk_keys.h"
 #include "gk_out.h"
 #include "gk_resv.h"
+#include "gk_sbx.h"
+#include "gk_sync.h"
 #include "cfg.h"
 #include "clog.h"
 #include "svc.h"
@@ -31,9 +37,12 @@ typedef struct {
     svc_t *svc;
     gk_t *gk;
     gk_out_t *out;
+    gk_sbx_t *sbx;              /* revokes the keys of sandboxes gone */
     zlistx_t *batch;            /* job_t, in arrival order */
+    gk_sync_t *sync;            /* KEYS_SYNC=settle: the flusher */
+    zlistx_t *held;             /* job_t committed, awaiting a flush not begun */
+    zlistx_t *flushing;         /* job_t covered by the flush under way */
     int flush_timer;            /* -1: none scheduled */
-    bool sync_settle;           /* flush after a batch that charged */
     bool sync_admin;            /* flush after key changes */
     uint64_t now;               /* the batch's clock */
     bool charged;
@@ -98,6 +107,61 @@ batch_txn (MDB_txn *txn, void *arg)
     return rc;
 }
 
+static void
+answer (keys_t *k, job_t **job_p)
+{
+    job_t *j = *job_p;
+    bus_worker_answer (svc_worker (k->svc), &j->pending, j->rep);
+    j->rep = NULL;
+    job_free (job_p);
+}
+
+/* A flush covering the held answers, when none runs. */
+static void
+flush_held (keys_t *k)
+{
+    if (!zlistx_size (k->held) || gk_sync_busy (k->sync))
+        return;
+    if (!gk_sync_start (k->sync)) {
+        /* no thread to flush on: flush here, as before */
+        if (store_sync (k->gk->store))
+            clog_error (NULL, "store sync failed: %s", mdb_strerror (store_error (k->gk->store)));
+        job_t *j;
+        while ((j = zlistx_detach (k->held, NULL)))
+            answer (k, &j);
+        gk_out_kick (k->out);
+        return;
+    }
+    job_t *j;
+    while ((j = zlistx_detach (k->held, NULL)))
+        zlistx_add_end (k->flushing, j);
+}
+
+static void
+flushed (void *arg, int err)
+{
+    keys_t *k = arg;
+    if (err)
+        clog_error (NULL, "store sync failed: %s", mdb_strerror (err));
+    job_t *j;
+    while ((j = zlistx_detach (k->flushing, NULL)))
+        answer (k, &j);
+    gk_out_kick (k->out);
+    flush_held (k);
+}
+
+/* Whether j's answer must wait for a flush: a settle, or a release that
+ * charged (KEYS_SYNC=settle). Reserves never: a power loss may lose a
+ * reservation, never acknowledged spend. */
+static bool
+needs_flush (const keys_t *k, const job_t *j)
+{
+    if (!k->sync || j->rep->type == PROTO_error)
+        return false;
+    return j->req->type == PROTO_gkey_settle
+           || (j->req->type == PROTO_gkey_release_instance && j->rep->body.gkey_ack.count > 0);
+}
+
 static int
 flush (zloop_t *loop, int timer_id, void *arg)
 {
@@ -106,29 +170,24 @@ flush (zloop_t *loop, int timer_id, void *arg)
     k->flush_timer = -1;
     k->now = gk_now_ms ();
     int rc = store_write (k->gk->store, batch_txn, k);
-    if (rc == 0) {
+    if (rc == 0)
         gk_rate_commit (k->gk->rate);
-        if (k->charged && k->sync_settle && store_sync (k->gk->store))
-            clog_error (NULL, "store sync failed: %s", mdb_strerror (store_error (k->gk->store)));
-    }
     else
         gk_rate_begin (k->gk->rate);
-    int err = store_error (k->gk->store);
     job_t *j;
     while ((j = zlistx_detach (k->batch, NULL))) {
-        proto_msg_t *rep = j->rep;
-        j->rep = NULL;
         if (rc) {
-            proto_msg_destroy (&rep);
-            rep = proto_error_new (j->req, err == MDB_MAP_FULL ? PROTO_ERR_store_full
-                                                               : PROTO_ERR_store_failed,
-                                   "store: %s", mdb_strerror (err));
+            proto_msg_destroy (&j->rep);
+            j->rep = gk_store_failure (k->gk, j->req);
         }
-        bus_worker_answer (svc_worker (k->svc), &j->pending, rep);
-        job_free (&j);
+        if (needs_flush (k, j))
+            zlistx_add_end (k->held, j);
+        else
+            answer (k, &j);
     }
-    if (rc == 0 && k->charged)
+    if (rc == 0 && k->charged && !k->sync)
         gk_out_kick (k->out);
+    flush_held (k);
     return 0;
 }
 
@@ -228,9 +287,10 @@ setup (svc_t *svc)
         return -1;
     k->svc = svc;
     k->flush_timer = -1;
-    k->sync_settle = settle;
     k->sync_admin = settle;
     k->batch = zlistx_new ();
+    k->held = zlistx_new ();
+    k->flushing = zlistx_new ();
     svc_set_state (svc, k);
     char dir[4096], why[512] = "";
     if (svc_store_dir (svc, dir, sizeof dir))
@@ -246,6 +306,11 @@ setup (svc_t *svc)
         return -1;
     k->out = gk_out_new (k->gk, svc_loop (svc), cfg_str ("CAISSON_BUS"), settle || full);
     if (!k->out)
+        return -1;
+    k->sbx = gk_sbx_new (k->gk, svc_loop (svc), cfg_str ("CAISSON_BUS"), k->sync_admin);
+    if (!k->sbx)
+        return -1;
+    if (settle && !(k->sync = gk_sync_new (k->gk->store, svc_loop (svc), flushed, k)))
         return -1;
     clog_info (NULL, "store open at %s (sync %s)", dir, policy);
     return 0;
@@ -263,8 +328,19 @@ teardown (svc_t *svc)
                            proto_error_new (j->req, PROTO_ERR_unavailable, "gateway-keys stops"));
         job_free (&j);
     }
+    /* Committed answers still owed a flush: flush here and send them. */
+    gk_sync_destroy (&k->sync);
+    if (k->gk && (zlistx_size (k->held) || zlistx_size (k->flushing)))
+        store_sync (k->gk->store);
+    zlistx_t *owed[] = { k->flushing, k->held };
+    for (size_t i = 0; i < 2; i++)
+        while (owed[i] && (j = zlistx_detach (owed[i], NULL)))
+            answer (k, &j);
+    zlistx_destroy (&k->held);
+    zlistx_destroy (&k->flushing);
     zlistx_destroy (&k->batch);
     gk_out_destroy (&k->out);
+    gk_sbx_destroy (&k->sbx);
     gk_destroy (&k->gk);
     free (k);
     svc_set_state (svc, NULL);
