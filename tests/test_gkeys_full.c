@@ -75,11 +75,14 @@ expect_gateway_503 (const char *key)
     }
     assert_int_equal (st, 503);
     assert_non_null (strstr (out, "{\"error\":{"));
-    assert_non_null (strstr (out, "keys_unavailable"));
+    /* it says what is wrong and what an operator must do */
+    assert_non_null (strstr (out, "keys_store_full"));
+    assert_non_null (strstr (out, "CAISSON_GATEWAY_KEYS_MAP_MB"));
     st = post (port, "/v1/messages", key, "{\"model\":\"anthropic/x\",\"max_tokens\":5,"
                "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", out);
     assert_int_equal (st, 503);
     assert_non_null (strstr (out, "\"type\":\"error\""));
+    assert_non_null (strstr (out, "key store is full"));
     support_stop (gw, SIGTERM, 5000);
 }
 

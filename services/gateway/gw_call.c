@@ -370,9 +370,18 @@ gw_call_serve (struct MHD_Connection *con, const gw_ctx_t *ctx, gw_route_t route
     proto_msg_t *rep = gw_bus_request (ctx->bus, req);
     proto_msg_destroy (&req);
     enum MHD_Result rc;
-    if (!rep || rep->type != PROTO_gkey_grant) {
+    bool error = rep && rep->type == PROTO_error;
+    if (error && !strcmp (rep->body.error.code ?: "", "store_full")) {
+        /* the client can do nothing but wait: say what an operator must do */
+        clog_error (c->call, "gkey.reserve: %s", rep->body.error.message ?: "store_full");
+        rc = gw_call_refuse (con, proto, 503, "keys_store_full",
+                             "the gateway's key store is full, so no call can be reserved "
+                             "(an operator must raise CAISSON_GATEWAY_KEYS_MAP_MB); "
+                             "the call was not forwarded");
+    }
+    else if (!rep || rep->type != PROTO_gkey_grant) {
         clog_warn (c->call, "gkey.reserve: %s", !rep ? "no answer from gateway-keys"
-                   : rep->body.error.message);
+                   : error ? rep->body.error.message : "an answer of the wrong type");
         rc = gw_call_refuse (con, proto, 503, "keys_unavailable",
                              "the gateway cannot check keys now (gateway-keys did not answer)");
     }
