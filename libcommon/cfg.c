@@ -487,6 +487,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_GATEWAY_ORPHAN_S", "30", "gateway-keys",
       "A reservation whose gateway has been gone this long is charged in full (the provider may "
       "have served it); a late settle corrects it." },
+    { "CAISSON_GATEWAY_KEYS_KEEP_DAYS", "30", "gateway-keys",
+      "A key revoked or expired this many days ago is deleted with its counters (its calls "
+      "stay in the spend log); its secret is then refused as unknown. Old windows' counters "
+      "go after the same time." },
     { "CAISSON_GATEWAY_GC_S", "600", "gateway-keys",
       "How often expired keys and keys of destroyed sandboxes are swept." },
     { "CAISSON_GATEWAY_RUN_EVENTS_MAX", "1000", "event-log",

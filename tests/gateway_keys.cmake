@@ -12,3 +12,6 @@ add_dependencies(test_gkeys_full caisson-gateway caisson-gateway-keys caisson-bu
 # gateway-keys revoking the keys of sandboxes gone, asking a stand-in
 # sandbox-manager (test_gkeys_sbx).
 caisson_test(test_gkeys_sbx test_gkeys_sbx.c gkeys_util.c)
+# Keys revoked longer than CAISSON_GATEWAY_KEYS_KEEP_DAYS are deleted (test_gkeys_purge).
+caisson_test(test_gkeys_purge test_gkeys_purge.c gkeys_util.c)
+add_dependencies(test_gkeys_purge caisson-gateway-keys caisson-bus)

@@ -1,6 +1,7 @@
 /* gk_out: the outbox drain and the sweeps of gateway-keys. See gk_out.h. */
 #include "gk_out.h"
 #include "gk_keys.h"
+#include "gk_purge.h"
 #include "gk_resv.h"
 #include "bus_client.h"
 #include "cfg.h"
@@ -343,6 +344,10 @@ on_tick (zloop_t *loop, int timer_id, void *arg)
         int n = gk_keys_gc (self->gk, gk_now_ms ());
         if (n > 0)
             clog_info (NULL, "%d expired keys marked", n);
+        n = gk_purge (self->gk, gk_now_ms (),
+                      cfg_u64 ("CAISSON_GATEWAY_KEYS_KEEP_DAYS") * 24 * 3600 * 1000);
+        if (n > 0)
+            clog_info (NULL, "%d keys dead for CAISSON_GATEWAY_KEYS_KEEP_DAYS forgotten", n);
     }
     return 0;
 }
