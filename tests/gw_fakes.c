@@ -375,7 +375,7 @@ json_escaped (const char *key, bool upper, char *out)
 void
 gw_fake_upstream_key (const char *key)
 {
-    char esc[600], escu[600], pct[400];
+    char esc[600], escu[600], pct[400] = "";
     json_escaped (key, false, esc);
     json_escaped (key, true, escu);
     char *p = pct;

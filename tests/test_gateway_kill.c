@@ -173,7 +173,7 @@ restart_keys_slow_orphans (void)
     kill9 (&s_keys);
     static const char *env[32];
     size_t n = 0;
-    for (; s_env[n] && n < 30; n++)
+    for (; n < 30 && s_env[n]; n++)
         env[n] = strncmp (s_env[n], "CAISSON_GATEWAY_ORPHAN_S=", 25) ? s_env[n]
                                                                    : "CAISSON_GATEWAY_ORPHAN_S=600";
     env[n] = NULL;

@@ -187,7 +187,8 @@ test_revoke_after_down (void **state)
     support_stop (s_keys, SIGKILL, 5000);
     destroy (strdup (id));
     /* the broker's hold on the revoke (one request timeout) runs out */
-    usleep (1500 * 1000);
+    sleep (1);
+    usleep (500 * 1000);
     support_expect_clean_exit (s_mgr);
     start_stack_manager ();
     s_keys = start_keys ();

@@ -115,7 +115,7 @@ restart_keys (const char *map_mb)
 {
     static const char *env[32];
     size_t n = 0;
-    for (; s_env[n] && n < 28; n++)
+    for (; n < 28 && s_env[n]; n++)
         env[n] = s_env[n];
     env[n++] = map_mb;
     env[n++] = "CAISSON_LMDB_MAP_MB=1";

@@ -217,7 +217,8 @@ test_usage_since_by (void **state)
         settle (call, 10, o[i]);
     }
     time_t now = time (NULL);
-    strftime (day, sizeof day, "%Y-%m-%d", gmtime (&now));
+    struct tm tm;
+    strftime (day, sizeof day, "%Y-%m-%d", gmtime_r (&now, &tm));
     json_t *all = NULL;
     for (int i = 0; i < 100; i++) {
         json_decref (all);

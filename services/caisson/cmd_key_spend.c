@@ -77,8 +77,8 @@ add (json_t *sums, const json_t *rec, const char *by)
         json_object_set_new (sums, name, row);
     }
     const char *outcome = json_string_value (json_object_get (rec, "outcome"));
-    uint64_t v[NFIG] = { 1, num (rec, "in"), num (rec, "out"), num (rec, "cached"),
-                         num (rec, "nusd"), outcome && strcmp (outcome, "ok") };
+    const uint64_t v[NFIG] = { 1, num (rec, "in"), num (rec, "out"), num (rec, "cached"),
+                               num (rec, "nusd"), outcome && strcmp (outcome, "ok") };
     for (size_t i = 0; i < NFIG; i++)
         json_object_set_new (row, figs[i],
                              json_integer ((json_int_t) (num (row, figs[i]) + v[i])));

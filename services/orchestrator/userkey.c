@@ -164,7 +164,7 @@ userkey_get (userkey_t *self, const char *user, const char **key, userkey_fn *fn
 }
 
 void
-userkey_forget (userkey_t *self, void *arg)
+userkey_forget (userkey_t *self, const void *arg)
 {
     for (entry_t *e = zhashx_first (self->users); e; e = zhashx_next (self->users))
         for (waiter_t *w = zlist_first (e->waiters); w;) {

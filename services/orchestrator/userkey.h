@@ -33,6 +33,6 @@ int userkey_get (userkey_t *self, const char *user, const char **key, userkey_fn
                  void *arg);
 
 /* Drops every waiting call of arg: its callback never runs. */
-void userkey_forget (userkey_t *self, void *arg);
+void userkey_forget (userkey_t *self, const void *arg);
 
 #endif

@@ -363,7 +363,7 @@ sbx_gkey_context (sbx_gkey_t *self, box_t *box, const char *run)
 }
 
 bool
-sbx_gkey_restore (sbx_gkey_t *self, sbx_registry_t *reg, const char *id, const json_t *rec,
+sbx_gkey_restore (sbx_gkey_t *self, const sbx_registry_t *reg, const char *id, const json_t *rec,
                   const char *forged)
 {
     size_t n = strlen (REVOKE_PREFIX);

@@ -51,7 +51,7 @@ void sbx_gkey_context (sbx_gkey_t *self, box_t *box, const char *run);
 /* A stored record of the registry reg under id that is a pending revoke
  * (not a sandbox): taken over (into the manager's own registry) and sent
  * again; returns true. false for any other record. */
-bool sbx_gkey_restore (sbx_gkey_t *self, sbx_registry_t *reg, const char *id,
+bool sbx_gkey_restore (sbx_gkey_t *self, const sbx_registry_t *reg, const char *id,
                        const json_t *rec, const char *forged);
 /* Adds the model variables to env (a sandbox's process environment,
  * before its own envVars go over it) when box holds a key:
