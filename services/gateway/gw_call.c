@@ -435,7 +435,9 @@ settle (gw_call_t *c)
     proto_gkey_settle_t *b = &m->body.gkey_settle;
     proto_set_str (&b->call, c->call);
     proto_set_str (&b->model, c->req.model);
-    b->input = u.in;
+    /* gateway-keys charges input + cache_write as input: u.in already
+     * counts the tokens written to the cache, so they go in one place */
+    b->input = u.in > u.cache_write ? u.in - u.cache_write : 0;
     b->output = u.out;
     b->cached = u.cached;
     b->cache_write = u.cache_write;
