@@ -152,9 +152,9 @@ bound (const json_t *v, uint64_t image, size_t *docs)
  * provider's, or CAISSON_MODEL_CONTEXT's), else 0: a local server's
  * figure is a guess on the small side, no bound. */
 static uint64_t
-window_of (const gw_req_t *r)
+window_of (const gw_req_t *r, const gw_body_opts_t *o)
 {
-    return r->prov->key_env ? llm_provider_context (r->model) : 0;
+    return r->prov->key_env && !o->window_unknown ? llm_provider_context (r->model) : 0;
 }
 
 /* Field k of req, a count, into *out (0 when absent or null); -1 when it
@@ -270,7 +270,7 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
     r->input_bound += GW_MESSAGE_TOKENS * (json_is_array (msgs) ? json_array_size (msgs) : 1);
     /* input never exceeds the window (the provider refuses more), so it is
      * a true bound, and the one a document has */
-    uint64_t window = window_of (r);
+    uint64_t window = window_of (r, o);
     if (window && (docs || r->input_bound > window))
         r->input_bound = window;
     else if (docs && r->input_bound < o->document_tokens)

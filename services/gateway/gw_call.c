@@ -351,7 +351,12 @@ gw_call_serve (struct MHD_Connection *con, const gw_ctx_t *ctx, gw_route_t route
     if (!c)
         return MHD_NO;
     gw_fail_t f;
-    if (gw_body_parse (&c->req, route, body, len, &ctx->body, &f)) {
+    /* a beta such as context-1m lets the model read past the table's
+     * window, so the window bounds nothing then */
+    gw_body_opts_t o = ctx->body;
+    const char *beta = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "anthropic-beta");
+    o.window_unknown = route == GW_MESSAGES && beta && strstr (beta, "context-");
+    if (gw_body_parse (&c->req, route, body, len, &o, &f)) {
         free (c);
         return gw_call_refuse (con, proto, f.status, f.code, f.msg);
     }
