@@ -1,5 +1,10 @@
 # A second attack on caisson-gateway (issue 16): provider-run tools, a
-# provider's usage charged once and unwrapped, a widened context's bound.
-caisson_test(test_redteam_gateway2 test_redteam_gateway2.c gw_client.c gw_fakes.c)
+# provider's usage charged once and unwrapped, a widened context's bound;
+# on a whole stack (root): a sandbox flooding its gateway port.
+caisson_test(test_redteam_gateway2 test_redteam_gateway2.c gw_client.c gw_fakes.c gw_stack.c)
 target_link_libraries(test_redteam_gateway2 PRIVATE PkgConfig::CURL PkgConfig::MHD)
-add_dependencies(test_redteam_gateway2 caisson-gateway caisson-llm-replay caisson-bus)
+add_dependencies(test_redteam_gateway2 caisson caisson-bus caisson-gateway caisson-gateway-keys
+                 caisson-sandbox-manager caisson-sandbox-init caisson-egress-proxy
+                 caisson-llm-replay caisson-event-log caisson-orchestrator caisson-tool-runner
+                 caisson-ui-bridge)
+set_tests_properties(test_redteam_gateway2 PROPERTIES TIMEOUT 300)

@@ -6,6 +6,7 @@
  * wraps round to nothing when it reports enormous counts; a beta that
  * widens a model's context window widens the input bound with it. */
 #include "gw_client.h"
+#include "gw_stack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,97 @@ test_wide_context_beta_bound (void **state)
     assert_true (bound >= (json_int_t) n);
 }
 
+/* Holds 400 connections to the sandbox's gateway port open for 90 s,
+ * in the background; prints how many it got once made. */
+static const char s_hold[] =
+    "cat > /tmp/hold.py <<'EOF'\n"
+    "import os, socket, time\n"
+    "port = int(os.environ['OPENAI_BASE_URL'].split(':')[2].split('/')[0])\n"
+    "held = []\n"
+    "fails = 0\n"
+    "while len(held) < 400 and fails < 3:\n"
+    "    try:\n"
+    "        held.append(socket.create_connection(('127.0.0.1', port), timeout=0.3))\n"
+    "    except OSError:\n"
+    "        fails += 1\n"
+    "open('/tmp/held', 'w').write(str(len(held)))\n"
+    "time.sleep(int(os.environ.get('HOLD', '90')))\n"
+    "EOF\n"
+    "(python3 /tmp/hold.py >/tmp/hold.log 2>&1 &)\n"
+    "i=0; while [ $i -lt 300 ] && ! [ -s /tmp/held ]; do sleep 0.1; i=$((i+1)); done\n"
+    "cat /tmp/held";
+
+static const char s_call[] =
+    "python3 - <<'EOF'\n"
+    "import json, os, urllib.request\n"
+    "body = json.dumps({'model': 'openai/gpt-test', 'messages': [{'role': 'user',\n"
+    "                   'content': 'hello gateway'}]}).encode()\n"
+    "req = urllib.request.Request(os.environ['OPENAI_BASE_URL'] + '/chat/completions',\n"
+    "    data=body, headers={'Authorization': 'Bearer ' + os.environ['OPENAI_API_KEY'],\n"
+    "                        'Content-Type': 'application/json'})\n"
+    "try:\n"
+    "    print('STATUS', urllib.request.urlopen(req, timeout=30).status)\n"
+    "except urllib.error.HTTPError as e:\n"
+    "    print('STATUS', e.code)\n"
+    "except Exception as e:\n"
+    "    print('FAILED', e)\n"
+    "EOF";
+
+/* A user's sandboxes holding idle connections to their gateway port
+ * must not lock every other sandbox (another user's) out of the gateway:
+ * egress-proxy's gateway relay had one pool of 256 connections for all
+ * sandboxes, so mallory's five (190 connections each) took them all and
+ * bob's call failed; five also show the share is the owner's, not each
+ * sandbox's. */
+static void
+test_sandbox_flood_starves_no_other (void **state)
+{
+    (void) state;
+    if (!*gws_dir ())
+        skip ();
+    char mid[5][128], bid[128];
+    proto_msg_t *b = gws_sandbox ("bob", "none");
+    snprintf (bid, sizeof bid, "%s", b->body.sandbox_info.sandbox_id);
+    proto_msg_destroy (&b);
+    proto_msg_t *r = gws_sh ("bob", bid, s_call);
+    assert_string_equal (r->body.sandbox_exec_result.stdout, "STATUS 200\n");
+    proto_msg_destroy (&r);
+    for (int i = 0; i < 5; i++) {
+        proto_msg_t *m = gws_sandbox ("mallory", "none");
+        snprintf (mid[i], sizeof mid[i], "%s", m->body.sandbox_info.sandbox_id);
+        proto_msg_destroy (&m);
+        r = gws_sh ("mallory", mid[i], s_hold);
+        fprintf (stderr, "mallory's sandbox %d holds %s connections\n", i,
+                 r->body.sandbox_exec_result.stdout ?: "");
+        proto_msg_destroy (&r);
+    }
+    r = gws_sh ("bob", bid, s_call);
+    const char *got = r->body.sandbox_exec_result.stdout ?: "";
+    if (strcmp (got, "STATUS 200\n"))
+        fprintf (stderr, "bob's call while mallory floods: %s\n", got);
+    assert_string_equal (got, "STATUS 200\n");
+    proto_msg_destroy (&r);
+    for (int i = 0; i < 5; i++)
+        gws_destroy ("mallory", mid[i]);
+    gws_destroy ("bob", bid);
+}
+
+static int
+stack_setup (void **state)
+{
+    (void) state;
+    gws_up ("rtgw2", NULL);
+    return 0;
+}
+
+static int
+stack_teardown (void **state)
+{
+    (void) state;
+    gws_down ();
+    return 0;
+}
+
 static void
 test_clean_exit (void **state)
 {
@@ -175,5 +267,9 @@ main (int argc, char **argv)
         cmocka_unit_test (test_wide_context_beta_bound),
         cmocka_unit_test (test_clean_exit),
     };
-    return support_run_group_tests (tests, gwc_setup, gwc_teardown);
+    int failed = support_run_group_tests (tests, gwc_setup, gwc_teardown);
+    const struct CMUnitTest sandboxes[] = {
+        cmocka_unit_test (test_sandbox_flood_starves_no_other),
+    };
+    return failed | support_run_group_tests (sandboxes, stack_setup, stack_teardown);
 }
