@@ -246,6 +246,26 @@ stack_teardown (void **state)
     return 0;
 }
 
+/* A careless `caisson key create --budget-usd X`: a budget that is no
+ * amount of dollars (nan, hex) or rounds to 0 nano-USD (which means no
+ * budget at all) is refused as a bad argument (exit 2), not sent as an
+ * unlimited key. */
+static void
+test_cli_silly_budget_refused (void **state)
+{
+    (void) state;
+    const char *bad[] = { "nan", "0x10", "1e-12", "0.0000000001", "-0", " 5", NULL };
+    for (size_t i = 0; bad[i]; i++) {
+        const char *argv[] = { "caisson", "key", "create", "--user", "alice", "--budget-usd",
+                               bad[i], NULL };
+        char out[4096];
+        int rc = support_run (argv, out, sizeof out);
+        if (rc != 2)
+            fprintf (stderr, "--budget-usd '%s': exit %d\n", bad[i], rc);
+        assert_int_equal (rc, 2);
+    }
+}
+
 static void
 test_clean_exit (void **state)
 {
@@ -265,6 +285,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_cache_write_charged_once),
         cmocka_unit_test (test_enormous_usage_not_wrapped),
         cmocka_unit_test (test_wide_context_beta_bound),
+        cmocka_unit_test (test_cli_silly_budget_refused),
         cmocka_unit_test (test_clean_exit),
     };
     int failed = support_run_group_tests (tests, gwc_setup, gwc_teardown);
