@@ -70,6 +70,30 @@ test_server_tools_refused (void **state)
                             "\"user\",\"content\":\"hi\"}]}", NULL, NULL), 200);
 }
 
+/* `service_tier: "priority"` is billed about twice the standard price
+ * the gateway's prices and budgets count in: refused before any reserve;
+ * the tiers billed at or under the standard price pass. */
+static void
+test_priority_tier_refused (void **state)
+{
+    (void) state;
+    bool reserved = true;
+    assert_int_equal (post ("/v1/chat/completions", "{\"model\":\"openai/echo\","
+                            "\"max_tokens\":5,\"service_tier\":\"priority\",\"messages\":"
+                            "[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, &reserved),
+                      400);
+    assert_false (reserved);
+    assert_int_equal (post ("/v1/chat/completions", "{\"model\":\"openai/echo\","
+                            "\"max_tokens\":5,\"service_tier\":{\"x\":1},\"messages\":"
+                            "[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, NULL), 400);
+    assert_int_equal (post ("/v1/chat/completions", "{\"model\":\"openai/echo\","
+                            "\"max_tokens\":5,\"service_tier\":\"flex\",\"messages\":"
+                            "[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, NULL), 200);
+    assert_int_equal (post ("/v1/messages", "{\"model\":\"anthropic/echo\","
+                            "\"max_tokens\":5,\"service_tier\":\"auto\",\"messages\":"
+                            "[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, NULL), 200);
+}
+
 /* The settle of a /v1/messages call to usage-echo reporting usage (JSON). */
 static json_t *
 settle_for_usage (const char *usage)
@@ -282,6 +306,7 @@ main (int argc, char **argv)
     gw_fake_upstream_key (GWC_REAL_KEY);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_server_tools_refused),
+        cmocka_unit_test (test_priority_tier_refused),
         cmocka_unit_test (test_cache_write_charged_once),
         cmocka_unit_test (test_enormous_usage_not_wrapped),
         cmocka_unit_test (test_wide_context_beta_bound),

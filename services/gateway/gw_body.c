@@ -245,6 +245,16 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
         return fail (f, "invalid_request", "stream must be true or false");
     }
     r->stream = route != GW_EMBEDDINGS && json_is_true (st);
+    /* a priority tier is billed above the prices budgets are counted in */
+    const json_t *tier = json_object_get (r->req, "service_tier");
+    const char *tn = json_string_value (tier);
+    if (tier && !json_is_null (tier)
+        && (!tn || (strcmp (tn, "auto") && strcmp (tn, "default") && strcmp (tn, "flex")
+                    && strcmp (tn, "standard_only")))) {
+        gw_body_clear (r);
+        return fail (f, "tier_not_allowed", "service_tier may be auto, default, flex or "
+                     "standard_only: other tiers are billed above the gateway's prices");
+    }
     const char *tool = server_tool (r->req);
     if (tool) {
         char msg[300];
