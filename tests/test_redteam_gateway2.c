@@ -270,6 +270,36 @@ stack_teardown (void **state)
     return 0;
 }
 
+/* NOT FIXED (skipped): the input bound is clamped to the provider
+ * table's window (services/orchestrator/llm_provider.c), whose provider
+ * defaults are guesses, not maxima: groq/ says 131072 while Groq serves
+ * moonshotai/kimi-k2-instruct-0905 with 262144 (openrouter/ 32768 and
+ * mistral/ 32768 likewise fall short of models they serve). 200000 digits
+ * reserve 131072 tokens; the provider bills up to 200000. The table feeds
+ * the orchestrator's compaction too, so raising its defaults is the
+ * owner's call (or a gateway-only table of maxima). */
+static void
+test_table_window_not_a_bound (void **state)
+{
+    (void) state;
+    skip ();
+    size_t n = 200000;
+    char *body = malloc (n + 200), *p = body;
+    p += sprintf (p, "{\"model\":\"groq/moonshotai/kimi-k2-instruct-0905\",\"max_tokens\":5,"
+                  "\"messages\":[{\"role\":\"user\",\"content\":\"");
+    for (size_t i = 0; i < n; i++)
+        *p++ = (char) ('0' + i % 10);
+    strcpy (p, "\"}]}");
+    rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", body, gwc_ok, 0);
+    free (body);
+    json_t *res = gw_fake_log_find (gwc_log, "reserve", gwc_hval (&r, "x-caisson-call"), 0);
+    assert_non_null (res);
+    json_int_t bound = json_integer_value (json_object_get (res, "input_bound"));
+    json_decref (res);
+    gwc_free (&r);
+    assert_true (bound >= (json_int_t) n);
+}
+
 /* A careless `caisson key create --budget-usd X`: a budget that is no
  * amount of dollars (nan, hex) or rounds to 0 nano-USD (which means no
  * budget at all) is refused as a bad argument (exit 2), not sent as an
@@ -310,6 +340,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_cache_write_charged_once),
         cmocka_unit_test (test_enormous_usage_not_wrapped),
         cmocka_unit_test (test_wide_context_beta_bound),
+        cmocka_unit_test (test_table_window_not_a_bound),
         cmocka_unit_test (test_cli_silly_budget_refused),
         cmocka_unit_test (test_clean_exit),
     };
