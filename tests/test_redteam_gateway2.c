@@ -4,10 +4,16 @@
  * the input their results add are outside what a call reserves; a
  * provider's usage is charged once (cache writes not twice) and never
  * wraps round to nothing when it reports enormous counts; a beta that
- * widens a model's context window widens the input bound with it. */
+ * widens a model's context window widens the input bound with it; a
+ * priority service tier is refused. On a whole stack (root): one user's
+ * sandboxes flooding their gateway port lock no other user out. With
+ * ui-bridge: a budget rounding to no budget is refused, as by the CLI. */
 #include "gw_client.h"
 #include "gw_stack.h"
+#include "ui_support.h"
+#include "bus_client.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +326,54 @@ test_cli_silly_budget_refused (void **state)
     }
 }
 
+/* The same over HTTP: POST /api/keys {"budgetUsd": 1e-12} rounded to 0
+ * nano-USD, no budget, and made an unlimited key (201). */
+static void
+test_api_silly_budget_refused (void **state)
+{
+    (void) state;
+    const char *alice = ui_token (0, "alice", 0);
+    const char *bad[] = { "1e-12", "0.0000000001", NULL };
+    for (size_t i = 0; bad[i]; i++) {
+        char body[100];
+        snprintf (body, sizeof body, "{\"name\":\"tiny\",\"budgetUsd\":%s}", bad[i]);
+        long st = 0;
+        json_t *made = ui_json ("POST", "/api/keys", alice, body, &st);
+        json_decref (made);
+        if (st != 400)
+            fprintf (stderr, "budgetUsd %s: %ld\n", bad[i], st);
+        assert_int_equal (st, 400);
+    }
+}
+
+static pid_t s_ubus, s_ukeys, s_bridge;
+
+static int
+api_setup (void **state)
+{
+    (void) state;
+    assert_non_null (support_sandbox_env ("rtgw2api"));
+    ui_pick_port ();
+    s_ubus = support_spawn ("caisson-bus", NULL);
+    s_ukeys = support_spawn ("caisson-gateway-keys", NULL);
+    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
+    assert_int_equal (ui_wait_ready (), 0);
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    support_await_service (c, "gateway-keys");
+    bus_client_destroy (&c);
+    return 0;
+}
+
+static int
+api_teardown (void **state)
+{
+    (void) state;
+    support_expect_clean_exit (s_bridge);
+    support_stop (s_ukeys, SIGTERM, 3000);
+    support_stop (s_ubus, SIGTERM, 2000);
+    return 0;
+}
+
 static void
 test_clean_exit (void **state)
 {
@@ -348,5 +402,9 @@ main (int argc, char **argv)
     const struct CMUnitTest sandboxes[] = {
         cmocka_unit_test (test_sandbox_flood_starves_no_other),
     };
-    return failed | support_run_group_tests (sandboxes, stack_setup, stack_teardown);
+    failed |= support_run_group_tests (sandboxes, stack_setup, stack_teardown);
+    const struct CMUnitTest api[] = {
+        cmocka_unit_test (test_api_silly_budget_refused),
+    };
+    return failed | support_run_group_tests (api, api_setup, api_teardown);
 }
