@@ -312,6 +312,10 @@ on_up (void *cls, struct MHD_Connection *con, const char *url, const char *metho
             "{\"id\":\"cmpl-nu\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
             "\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},"
             "\"finish_reason\":\"stop\"}]}"));
+    else if (!strcmp (model, "usage-echo"))  /* a provider whose usage the client names */
+        rc = answer (con, 200, "application/json", dump (json_pack (
+            "{s:s, s:s, s:s, s:[], s:O}", "id", "msg_ue", "type", "message", "role",
+            "assistant", "content", "usage", json_object_get (body, "metadata"))));
     else if (!strcmp (model, "odd"))
         rc = stream (con, (feed_t) { gw_fake_odd_stream, strlen (gw_fake_odd_stream), 7, false,
                                      0 });

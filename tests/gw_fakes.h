@@ -42,7 +42,8 @@ json_t *gw_fake_log_find (const char *path, const char *type, const char *call, 
  * for 3 s), `echo-key-stream` (a stream quoting the key of
  * gw_fake_upstream_key in 5-byte pieces 2 ms apart, literally and in
  * part JSON-escaped), `echo-key-encoded` (400 quoting it JSON-escaped in
- * either case, partly escaped, and percent-encoded). */
+ * either case, partly escaped, and percent-encoded), `usage-echo` (200
+ * whose `usage` is the request's `metadata`: a provider's usage lies). */
 int gw_fake_upstream_start (void);
 
 /* The real key the echo-key-* models quote (set before calls). */

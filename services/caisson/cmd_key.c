@@ -52,16 +52,22 @@ num (const char *text, uint64_t *out)
     return *text >= '0' && *text <= '9' && !*end;
 }
 
-/* Parses dollars ("2.50") into nano-USD. */
+/* Parses dollars ("2.50": digits, a point and digits) into nano-USD.
+ * strtod alone took nan, hex and exponents; and a positive amount that
+ * rounds to 0 would be no budget at all (0 means none), so it is refused. */
 static bool
 usd (const char *text, uint64_t *out)
 {
-    char *end;
-    double v = strtod (text, &end);
-    if (!*text || *end || v < 0 || v > 1e9)
+    size_t digits = strspn (text, "0123456789");
+    if (!digits || (text[digits] && (text[digits] != '.'
+                                     || text[digits + 1 + strspn (text + digits + 1,
+                                                                   "0123456789")])))
+        return false;
+    double v = strtod (text, NULL);
+    if (v > 1e9)
         return false;
     *out = (uint64_t) (v * 1e9 + 0.5);
-    return true;
+    return !(v > 0 && !*out);
 }
 
 static int

@@ -22,6 +22,9 @@
 
 #define GW_BUF (64 * 1024)
 #define GW_CONNS 256
+/* One owner's sandboxes may hold a quarter of the connections: without a
+ * share, one user's idle connections took all and starved every other. */
+#define GW_CONNS_PER_OWNER (GW_CONNS / 4)
 #define GW_BOXES 1024
 
 typedef struct {
@@ -122,6 +125,19 @@ dial (ep_gateway_t *self, bool *pending)
     return fd;
 }
 
+/* Connections open for the owner of box (its sandbox when it has none). */
+static size_t
+owner_conns (const ep_gateway_t *self, const ep_box_t *box)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nconns; i++) {
+        const ep_box_t *b = self->conns[i]->gb->box;
+        n += !self->conns[i]->dead && (*box->owner ? !strcmp (b->owner, box->owner)
+                                                   : !strcmp (b->id, box->id));
+    }
+    return n;
+}
+
 static void
 accept_one (ep_gateway_t *self, gbox_t *gb)
 {
@@ -131,7 +147,7 @@ accept_one (ep_gateway_t *self, gbox_t *gb)
         return;
     struct ucred cr;
     socklen_t crl = sizeof cr;
-    if (self->nconns >= GW_CONNS
+    if (self->nconns >= GW_CONNS || owner_conns (self, gb->box) >= GW_CONNS_PER_OWNER
         || (self->peer_uid_check && (getsockopt (c, SOL_SOCKET, SO_PEERCRED, &cr, &crl)
                                      || cr.uid != gb->box->uid))) {
         close (c);

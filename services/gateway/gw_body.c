@@ -152,9 +152,9 @@ bound (const json_t *v, uint64_t image, size_t *docs)
  * provider's, or CAISSON_MODEL_CONTEXT's), else 0: a local server's
  * figure is a guess on the small side, no bound. */
 static uint64_t
-window_of (const gw_req_t *r)
+window_of (const gw_req_t *r, const gw_body_opts_t *o)
 {
-    return r->prov->key_env ? llm_provider_context (r->model) : 0;
+    return r->prov->key_env && !o->window_unknown ? llm_provider_context (r->model) : 0;
 }
 
 /* Field k of req, a count, into *out (0 when absent or null); -1 when it
@@ -171,6 +171,44 @@ count_of (const json_t *req, const char *k, uint64_t *out)
         return -1;
     *out = (uint64_t) json_integer_value (v);
     return 0;
+}
+
+/* What of req the provider would run and bill itself (its name), else
+ * NULL: a server tool (web search, web fetch, code execution) costs per
+ * use outside the token counts and adds its results as input no byte of
+ * the request bounds, and MCP servers or web fetches reach any URL. Tools
+ * are allowed by type: the ones the client runs (functions, custom tools,
+ * Anthropic's schema-less client tools), so a new server tool is refused
+ * until known. */
+static const char *
+server_tool (const json_t *req)
+{
+    static const char *const fields[] = { "mcp_servers", "web_search_options", "container",
+                                          NULL };
+    for (size_t i = 0; fields[i]; i++) {
+        const json_t *v = json_object_get (req, fields[i]);
+        if (v && !json_is_null (v))
+            return fields[i];
+    }
+    static const char *const client[] = { "function", "custom", "bash_", "text_editor_",
+                                          "computer_", "memory_", NULL };
+    size_t i;
+    const json_t *t;
+    json_array_foreach (json_object_get (req, "tools"), i, t) {
+        const json_t *tv = json_object_get (t, "type");
+        if (!tv || json_is_null (tv))
+            continue;
+        const char *type = json_string_value (tv);
+        bool ok = false;
+        for (size_t j = 0; type && !ok && client[j]; j++) {
+            size_t n = strlen (client[j]);
+            ok = client[j][n - 1] == '_' ? !strncmp (type, client[j], n)
+                                         : !strcmp (type, client[j]);
+        }
+        if (!ok)
+            return type ? type : "tools";
+    }
+    return NULL;
 }
 
 int
@@ -207,6 +245,24 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
         return fail (f, "invalid_request", "stream must be true or false");
     }
     r->stream = route != GW_EMBEDDINGS && json_is_true (st);
+    /* a priority tier is billed above the prices budgets are counted in */
+    const json_t *tier = json_object_get (r->req, "service_tier");
+    const char *tn = json_string_value (tier);
+    if (tier && !json_is_null (tier)
+        && (!tn || (strcmp (tn, "auto") && strcmp (tn, "default") && strcmp (tn, "flex")
+                    && strcmp (tn, "standard_only")))) {
+        gw_body_clear (r);
+        return fail (f, "tier_not_allowed", "service_tier may be auto, default, flex or "
+                     "standard_only: other tiers are billed above the gateway's prices");
+    }
+    const char *tool = server_tool (r->req);
+    if (tool) {
+        char msg[300];
+        snprintf (msg, sizeof msg, "%.64s is run and billed by the provider outside the "
+                  "gateway's budgets: only tools the client runs (functions) are allowed", tool);
+        gw_body_clear (r);
+        return fail (f, "tool_not_allowed", msg);
+    }
     const char *skip[] = { "model", "stream", "stream_options", "max_tokens",
                            "max_completion_tokens", "temperature", "top_p", "n", "user",
                            "metadata", NULL };
@@ -224,7 +280,7 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
     r->input_bound += GW_MESSAGE_TOKENS * (json_is_array (msgs) ? json_array_size (msgs) : 1);
     /* input never exceeds the window (the provider refuses more), so it is
      * a true bound, and the one a document has */
-    uint64_t window = window_of (r);
+    uint64_t window = window_of (r, o);
     if (window && (docs || r->input_bound > window))
         r->input_bound = window;
     else if (docs && r->input_bound < o->document_tokens)

@@ -60,6 +60,7 @@ typedef struct {
     const char *image_tokens;   /* CAISSON_GATEWAY_IMAGE_TOKENS */
     uint64_t document_tokens;
     const mprices_t *prices;
+    bool window_unknown;        /* the call may read past the table's window (a beta) */
 } gw_body_opts_t;
 
 /* An image's tokens for model under spec (CAISSON_GATEWAY_IMAGE_TOKENS:

@@ -351,7 +351,12 @@ gw_call_serve (struct MHD_Connection *con, const gw_ctx_t *ctx, gw_route_t route
     if (!c)
         return MHD_NO;
     gw_fail_t f;
-    if (gw_body_parse (&c->req, route, body, len, &ctx->body, &f)) {
+    /* a beta such as context-1m lets the model read past the table's
+     * window, so the window bounds nothing then */
+    gw_body_opts_t o = ctx->body;
+    const char *beta = MHD_lookup_connection_value (con, MHD_HEADER_KIND, "anthropic-beta");
+    o.window_unknown = route == GW_MESSAGES && beta && strstr (beta, "context-");
+    if (gw_body_parse (&c->req, route, body, len, &o, &f)) {
         free (c);
         return gw_call_refuse (con, proto, f.status, f.code, f.msg);
     }
@@ -444,7 +449,9 @@ settle (gw_call_t *c)
     proto_gkey_settle_t *b = &m->body.gkey_settle;
     proto_set_str (&b->call, c->call);
     proto_set_str (&b->model, c->req.model);
-    b->input = u.in;
+    /* gateway-keys charges input + cache_write as input: u.in already
+     * counts the tokens written to the cache, so they go in one place */
+    b->input = u.in > u.cache_write ? u.in - u.cache_write : 0;
     b->output = u.out;
     b->cached = u.cached;
     b->cache_write = u.cache_write;

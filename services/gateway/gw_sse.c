@@ -71,7 +71,11 @@ anthropic_usage (const json_t *us, gw_usage_t *u)
     if (json_object_get (us, "input_tokens") || json_object_get (us, "cache_read_input_tokens")) {
         u->cached = u64_at (us, "cache_read_input_tokens");
         u->cache_write = u64_at (us, "cache_creation_input_tokens");
-        u->in = u64_at (us, "input_tokens") + u->cached + u->cache_write;
+        /* each is below 2^63: a provider reporting enormous counts must
+         * not wrap the sum round to almost nothing */
+        uint64_t in = u64_at (us, "input_tokens") + u->cached, max = INT64_MAX;
+        in = in > max ? max : in;
+        u->in = in + u->cache_write > max ? max : in + u->cache_write;
     }
     if (json_object_get (us, "output_tokens"))
         u->out = u64_at (us, "output_tokens");  /* cumulative */

@@ -42,9 +42,12 @@ usd_to_nusd (json_t *obj)
     if (!usd)
         return NULL;
     double v = json_number_value (usd);
-    if (!json_is_number (usd) || v < 0 || v > 1e9)
-        return http_res_error (400, "bad_value", "budgetUsd: expected dollars, 0 to 1e9");
-    json_object_set_new (obj, "budgetNusd", json_integer ((json_int_t) (v * 1e9 + 0.5)));
+    json_int_t nusd = (json_int_t) (v * 1e9 + 0.5);
+    /* a positive amount rounding to 0 would be no budget at all (0: none) */
+    if (!json_is_number (usd) || v < 0 || v > 1e9 || (v > 0 && !nusd))
+        return http_res_error (400, "bad_value", "budgetUsd: expected dollars, 0 (none) or "
+                               "at least 1e-9, to 1e9");
+    json_object_set_new (obj, "budgetNusd", json_integer (nusd));
     json_object_del (obj, "budgetUsd");
     return NULL;
 }
