@@ -276,19 +276,16 @@ stack_teardown (void **state)
     return 0;
 }
 
-/* NOT FIXED (skipped): the input bound is clamped to the provider
- * table's window (services/orchestrator/llm_provider.c), whose provider
- * defaults are guesses, not maxima: groq/ says 131072 while Groq serves
- * moonshotai/kimi-k2-instruct-0905 with 262144 (openrouter/ 32768 and
- * mistral/ 32768 likewise fall short of models they serve). 200000 digits
- * reserve 131072 tokens; the provider bills up to 200000. The table feeds
- * the orchestrator's compaction too, so raising its defaults is the
- * owner's call (or a gateway-only table of maxima). */
+/* The input bound was clamped to the provider table's window
+ * (services/orchestrator/llm_provider.c), whose provider defaults are
+ * guesses, not maxima: groq/ says 131072 while Groq serves
+ * moonshotai/kimi-k2-instruct-0905 with 262144. 200000 digits reserved
+ * 131072 tokens; the provider bills up to 200000. Only a model family's
+ * row or CAISSON_MODEL_CONTEXT clamps now. */
 static void
 test_table_window_not_a_bound (void **state)
 {
     (void) state;
-    skip ();
     size_t n = 200000;
     char *body = malloc (n + 200), *p = body;
     p += sprintf (p, "{\"model\":\"groq/moonshotai/kimi-k2-instruct-0905\",\"max_tokens\":5,"

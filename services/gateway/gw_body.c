@@ -148,13 +148,14 @@ bound (const json_t *v, uint64_t image, size_t *docs)
     return n;
 }
 
-/* The model's context window when the project knows it (a hosted
- * provider's, or CAISSON_MODEL_CONTEXT's), else 0: a local server's
- * figure is a guess on the small side, no bound. */
+/* The model's context window when the project knows it as a maximum
+ * (CAISSON_MODEL_CONTEXT, or a model family's row of a hosted provider),
+ * else 0: a provider's default or a local server's figure is a guess, and
+ * a guess on the small side would let a call be billed past its bound. */
 static uint64_t
 window_of (const gw_req_t *r, const gw_body_opts_t *o)
 {
-    return r->prov->key_env && !o->window_unknown ? llm_provider_context (r->model) : 0;
+    return r->prov->key_env && !o->window_unknown ? llm_provider_context_known (r->model) : 0;
 }
 
 /* Field k of req, a count, into *out (0 when absent or null); -1 when it

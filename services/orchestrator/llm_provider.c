@@ -195,6 +195,15 @@ static const struct {
     { "vllm/", 32768 },            { "llamacpp/", 8192 },
 };
 
+/* Whether the table's prefix of n bytes matched in name names more than
+ * a provider (`openai/gpt-4.1`, not `openai/`). */
+static bool
+windows_prefix_is_model (const char *name, size_t n)
+{
+    const char *slash = strchr (name, '/');
+    return slash && (size_t) (slash - name) + 1 < n;
+}
+
 /* CAISSON_MODEL_CONTEXT's window for name: an exact entry, else its
  * provider's (`<provider>/` plus a star); 0 when neither (or not a positive integer). */
 static uint64_t
@@ -224,9 +233,12 @@ context_setting (const char *name)
     return exact ? exact : any;
 }
 
-uint64_t
-llm_provider_context (const char *name)
+/* name's window (see llm_provider_context); *family: it came from a
+ * setting, the scripted model or a model family's row, not a default. */
+static uint64_t
+context_of (const char *name, bool *family)
 {
+    *family = true;
     uint64_t set = context_setting (name);
     if (set)
         return set;
@@ -236,7 +248,7 @@ llm_provider_context (const char *name)
     }
     if (strncmp (name, "openrouter/", 11) == 0 && llm_provider_find (name + 11, NULL)
         && strncmp (name + 11, "openrouter/", 11))
-        return llm_provider_context (name + 11);
+        return context_of (name + 11, family);
     size_t best = 0;
     uint64_t tokens = 8192;
     for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
@@ -246,5 +258,22 @@ llm_provider_context (const char *name)
             tokens = windows[i].tokens;
         }
     }
+    /* a provider's row ends at its slash: a default */
+    *family = best && windows_prefix_is_model (name, best);
     return tokens;
+}
+
+uint64_t
+llm_provider_context (const char *name)
+{
+    bool family;
+    return context_of (name, &family);
+}
+
+uint64_t
+llm_provider_context_known (const char *name)
+{
+    bool family;
+    uint64_t w = context_of (name, &family);
+    return family ? w : 0;
 }

@@ -79,6 +79,12 @@ bool llm_provider_set_up (const llm_provider_t *p);
  * declared window. An OpenRouter model is looked up as the model it routes
  * to (`openrouter/anthropic/claude-...`). */
 uint64_t llm_provider_context (const char *name);
+/* The same when it is a maximum, not a guess: a CAISSON_MODEL_CONTEXT
+ * entry, the scripted model's, or a row of a model family; 0 when only a
+ * provider's default is known (the model gateway bounds what a call can be
+ * billed by it, and a default may fall short of a model the provider
+ * serves). */
+uint64_t llm_provider_context_known (const char *name);
 
 /* body (a request from llm_*_request) with p's quirks applied: a new
  * string, or NULL when body is not JSON or memory runs out. */
