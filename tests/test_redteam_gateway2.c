@@ -303,6 +303,52 @@ test_table_window_not_a_bound (void **state)
     assert_true (bound >= (json_int_t) n);
 }
 
+/* An OpenAI `prediction` (predicted output) is billed past max_tokens:
+ * its rejected tokens count as output. The reservation must cover them,
+ * a token a byte at most, or a call overshoots by its prediction. */
+static void
+test_prediction_reserved_as_output (void **state)
+{
+    (void) state;
+    size_t n = 20000;
+    char *body = malloc (n + 300), *p = body;
+    p += sprintf (p, "{\"model\":\"openai/plain\",\"max_tokens\":10,\"messages\":[{\"role\":"
+                  "\"user\",\"content\":\"edit\"}],\"prediction\":{\"type\":\"content\","
+                  "\"content\":\"");
+    memset (p, 'x', n);
+    strcpy (p + n, "\"}}");
+    rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", body, gwc_ok, 0);
+    free (body);
+    assert_int_equal (r.status, 200);
+    json_t *res = gw_fake_log_find (gwc_log, "reserve", gwc_hval (&r, "x-caisson-call"), 0);
+    assert_non_null (res);
+    json_int_t out = json_integer_value (json_object_get (res, "output_max"));
+    json_decref (res);
+    gwc_free (&r);
+    if (out < (json_int_t) (n + 10))
+        fail_msg ("a %zu-byte prediction with max_tokens 10 reserved %lld output tokens", n,
+                  (long long) out);
+}
+
+/* A model name with quotes or line breaks goes nowhere: it would be
+ * written into the gateway's JSON log lines and headers as it is. */
+static void
+test_model_name_refused (void **state)
+{
+    (void) state;
+    /* as written in the JSON body: a quote, a line break, a space */
+    const char *bad[] = { "openai/x\\\"}", "openai/a\\nb", "openai/a b", NULL };
+    for (size_t i = 0; bad[i]; i++) {
+        char body[256];
+        snprintf (body, sizeof body, "{\"model\":\"%s\",\"max_tokens\":5,\"messages\":"
+                  "[{\"role\":\"user\",\"content\":\"hi\"}]}", bad[i]);
+        rsp_t r = gwc_http (gwc_url, "/v1/chat/completions", body, gwc_ok, 0);
+        if (r.status != 400 || !strstr (r.body, "model_not_found"))
+            fail_msg ("model %s: %ld %s", bad[i], r.status, r.body);
+        gwc_free (&r);
+    }
+}
+
 /* A careless `caisson key create --budget-usd X`: a budget that is no
  * amount of dollars (nan, hex) or rounds to 0 nano-USD (which means no
  * budget at all) is refused as a bad argument (exit 2), not sent as an
@@ -392,6 +438,8 @@ main (int argc, char **argv)
         cmocka_unit_test (test_enormous_usage_not_wrapped),
         cmocka_unit_test (test_wide_context_beta_bound),
         cmocka_unit_test (test_table_window_not_a_bound),
+        cmocka_unit_test (test_prediction_reserved_as_output),
+        cmocka_unit_test (test_model_name_refused),
         cmocka_unit_test (test_cli_silly_budget_refused),
         cmocka_unit_test (test_clean_exit),
     };

@@ -2,6 +2,7 @@
 #include "gw_body.h"
 #include "jsoncap.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,9 +43,23 @@ alias_of (const char *list, const char *name, char *out, size_t n)
     return false;
 }
 
+/* Model names are letters, digits and `-._:/@+` (`accounts/x/models/y`,
+ * `claude-x@20240620`): anything else is no model, and would go into logs,
+ * headers and metrics. */
+static bool
+name_ok (const char *s)
+{
+    for (; *s; s++)
+        if (!isalnum ((unsigned char) *s) && !strchr ("-._:/@+", *s))
+            return false;
+    return true;
+}
+
 static int
 resolve (gw_req_t *r, const char *name, const gw_body_opts_t *o, gw_fail_t *f)
 {
+    if (!name_ok (name))
+        return fail (f, "model_not_found", "a model name is letters, digits and -._:/@+");
     char m[256];
     if (!alias_of (o->aliases, name, m, sizeof m))
         snprintf (m, sizeof m, "%s", name);
@@ -305,6 +320,13 @@ gw_body_parse (gw_req_t *r, gw_route_t route, const char *body, size_t len,
     /* n choices: each may use the whole max */
     r->choices = n > 1 ? n : 1;
     r->output_max = max > UINT64_MAX / r->choices ? UINT64_MAX : max * r->choices;
+    /* OpenAI bills a `prediction`'s rejected tokens as output, past the
+     * max: at most a token a byte of it */
+    const json_t *pred = json_object_get (r->req, "prediction");
+    if (pred) {
+        size_t ignored = 0;
+        r->extra_output = bound (pred, image, &ignored);
+    }
     if (r->stream && route == GW_CHAT && !(r->prov->quirks & LLM_QUIRK_NO_STREAM_OPTIONS))
         r->add_usage = !json_is_true (json_object_get (json_object_get (r->req, "stream_options"),
                                                        "include_usage"));

@@ -44,6 +44,7 @@ typedef struct {
     bool client_max;            /* the client named its max output */
     uint64_t choices;           /* `n`: each choice may use the whole max */
     uint64_t input_bound, output_max;   /* output_max covers every choice */
+    uint64_t extra_output;      /* billed as output past the max: a prediction's tokens */
 } gw_req_t;
 
 /* Why a request is refused before it goes anywhere. */

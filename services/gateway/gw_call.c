@@ -334,8 +334,12 @@ reserve_msg (const gw_call_t *c, const char *secret_vk)
     proto_set_str (&b->model, c->req.model);
     proto_set_str (&b->route, gw_route_name (c->req.route));
     b->input_bound = c->req.input_bound;
-    b->output_max = c->req.output_max;
-    b->capped = !c->req.client_max && c->req.route != GW_EMBEDDINGS && c->ctx->cap;
+    uint64_t out = c->req.output_max + c->req.extra_output;
+    b->output_max = out < c->req.output_max ? UINT64_MAX : out;
+    /* a grant cut below the ask would come back as the max to send; with
+     * a prediction the ask is more than that max, so it is not capped */
+    b->capped = !c->req.client_max && c->req.route != GW_EMBEDDINGS && c->ctx->cap
+                && !c->req.extra_output;
     proto_set_str (&b->gateway, c->ctx->instance);
     return m;
 }
@@ -431,7 +435,8 @@ settle (gw_call_t *c)
     bool ok2xx = c->status >= 200 && c->status <= 299;
     bool estimated = ok2xx && !u.seen;
     if (estimated) {
-        uint64_t out_max = c->granted_max ? c->granted_max : c->req.output_max;
+        uint64_t out_max = (c->granted_max ? c->granted_max : c->req.output_max)
+                           + c->req.extra_output;
         /* A client that hung up chose when: the provider read (and bills)
          * the whole prompt, a token per byte at worst, so its bound. A
          * provider that reports nothing is charged the most the call can
