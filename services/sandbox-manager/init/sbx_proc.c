@@ -6,7 +6,14 @@
  * `sandbox.output` chunks. A timeout or kill signals the session and its
  * process group, so the whole tree goes. Foreground replies go when the
  * process has exited and its pipes are drained; background processes stay
- * listed until the sandbox ends, for wait and output. */
+ * listed until the sandbox ends, for wait and output.
+ *
+ * An interactive process (background, for an MCP stdio server and the
+ * like) keeps its stdin open: sandbox.exec.input queues bytes that the
+ * loop writes as the pipe takes them, never blocking (pid 1 of a pid
+ * namespace ignores SIGPIPE, so a reader gone is EPIPE). Its output is
+ * forwarded as it is read, one chunk per read, past the cap (only what is
+ * kept for exec.output is capped), and its exit is published as well. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "sbx_cmd.h"
@@ -17,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +36,18 @@
 #define MAX_PROCS 64
 #define MAX_WAITERS 8
 #define DRAIN_MS 200
+#define INPUT_QUEUE_MAX 1048576     /* bytes an interactive stdin may hold unwritten */
 
 typedef struct { uint8_t *data; size_t len; } buf_t;
 
 typedef struct {
     bool used, background, exited, timed_out, truncated, cancelled;
+    bool interactive, exit_sent;
+    bool in_close;              /* close stdin once its queue is written */
+    bool in_closed, in_broken;  /* stdin closed: on request; by the process (EPIPE) */
     pid_t pid;
     int fd[3];                  /* stdin (write end), stdout, stderr; -1 closed */
-    uint8_t *in;
+    uint8_t *in;                /* stdin's queue: bytes in_off..in_len still to write */
     size_t in_len, in_off;
     buf_t out[2];
     int status;
@@ -106,7 +118,7 @@ bad (const proto_msg_t *req, proto_ecode_t code, const char *text)
 /* Starts argv; returns the slot or NULL with why set. */
 static proc_t *
 spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cwd,
-       uint64_t timeout_s, const proto_bytes_t *in, char *why, size_t whylen)
+       uint64_t timeout_s, const proto_bytes_t *in, bool interactive, char *why, size_t whylen)
 {
     proc_t *p = NULL;
     for (int i = 0; i < MAX_PROCS && !p; i++)
@@ -163,6 +175,7 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
     }
     memset (p, 0, sizeof *p);
     p->used = true;
+    p->interactive = interactive;
     p->pid = pid;
     p->fd[0] = pin[1];
     p->fd[1] = pout[0];
@@ -173,21 +186,26 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
         p->in = malloc (in->size);
         memcpy (p->in, in->data, in->size);
         p->in_len = in->size;
-    } else {
+    } else if (!interactive) {
         close (p->fd[0]);
         p->fd[0] = -1;
     }
     p->start = (uint64_t) zclock_mono ();
-    p->deadline = p->start + timeout_s * 1000;
+    p->deadline = timeout_s ? p->start + timeout_s * 1000 : UINT64_MAX;
     return p;
 }
 
+/* Starts a process for req. An interactive one has no deadline unless
+ * given one: it lives as long as its sandbox, like the server it is. */
 static proto_msg_t *
 start (sbx_procs_t *self, proto_msg_t *req, char **argv, char *text, const proto_bytes_t *envs,
-       const char *cwd, uint64_t timeout_s, const proto_bytes_t *in, bool background)
+       const char *cwd, uint64_t timeout_s, const proto_bytes_t *in, bool background,
+       bool interactive)
 {
     char why[512];
-    proc_t *p = spawn (self, argv, envs, cwd, timeout_s ? timeout_s : 60, in, why, sizeof why);
+    if (!timeout_s && !interactive)
+        timeout_s = 60;
+    proc_t *p = spawn (self, argv, envs, cwd, timeout_s, in, interactive, why, sizeof why);
     sbx_cmd_free (argv);
     if (!p) {
         free (text);
@@ -211,13 +229,19 @@ sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req)
 {
     proto_sandbox_exec_t *e = &req->body.sandbox_exec;
     char why[256], **argv, *text = NULL;
+    if (e->interactive && !e->background) {
+        proto_msg_t *rep = bad (req, PROTO_ERR_bad_value, "interactive: needs background: true "
+                                "(a foreground exec's input is its stdin field)");
+        proto_msg_destroy (&req);
+        return rep;
+    }
     if (sbx_cmd_parse (&e->command, &argv, &text, why, sizeof why)) {
         proto_msg_t *rep = bad (req, PROTO_ERR_bad_command, why);
         proto_msg_destroy (&req);
         return rep;
     }
     return start (self, req, argv, text, &e->envs, e->cwd, e->timeout_seconds, &e->stdin,
-                  e->background);
+                  e->background, e->interactive);
 }
 
 proto_msg_t *
@@ -230,7 +254,7 @@ sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
         proto_msg_destroy (&req);
         return err;
     }
-    return start (self, req, argv, text, &c->envs, NULL, c->timeout_seconds, NULL, false);
+    return start (self, req, argv, text, &c->envs, NULL, c->timeout_seconds, NULL, false, false);
 }
 
 static proc_t *
@@ -253,6 +277,8 @@ sbx_procs_list (sbx_procs_t *self, proto_msg_t *req)
         json_t *o = json_pack ("{s:I, s:s, s:b, s:I}", "pid", (json_int_t) p->pid, "command",
                                p->command ? p->command : "", "running", !p->exited,
                                "startedAt", (json_int_t) p->start);
+        if (p->interactive)
+            json_object_set_new (o, "interactive", json_true ());
         if (p->exited)
             json_object_set_new (o, "exitCode", json_integer (
                 WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status)));
@@ -357,6 +383,116 @@ sbx_procs_output (sbx_procs_t *self, proto_msg_t *req)
     return rep;
 }
 
+/* Ends p's stdin: closed on request, or found closed by the process
+ * (broken). What was queued is dropped. */
+static void
+stdin_end (proc_t *p, bool broken)
+{
+    if (p->fd[0] >= 0)
+        close (p->fd[0]);
+    p->fd[0] = -1;
+    free (p->in);
+    p->in = NULL;
+    p->in_len = p->in_off = 0;
+    p->in_close = false;
+    if (broken)
+        p->in_broken = true;
+    else
+        p->in_closed = true;
+}
+
+/* Queues len bytes after what p's stdin still holds. Returns 0 or -1. */
+static int
+enqueue (proc_t *p, const uint8_t *data, size_t len)
+{
+    size_t left = p->in_len - p->in_off;
+    if (p->in_off && left)
+        memmove (p->in, p->in + p->in_off, left);
+    uint8_t *q = realloc (p->in, left + len ? left + len : 1);
+    if (!q)
+        return -1;
+    memcpy (q + left, data, len);
+    p->in = q;
+    p->in_len = left + len;
+    p->in_off = 0;
+    return 0;
+}
+
+/* Why p's stdin takes nothing more, or NULL when it does. */
+static const char *
+stdin_refusal (const proc_t *p, char *why, size_t whylen)
+{
+    unsigned long long pid = (unsigned long long) p->pid;
+    if (!p->interactive)
+        snprintf (why, whylen, "pid: process %llu is not interactive: its standard input is not "
+                  "open (start it with background and interactive)", pid);
+    else if (p->exited)
+        snprintf (why, whylen, "pid: process %llu has exited (code %d)", pid,
+                  WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status));
+    else if (p->in_broken)
+        snprintf (why, whylen, "pid: process %llu closed its standard input", pid);
+    else if (p->in_closed || p->in_close)
+        snprintf (why, whylen, "pid: the standard input of process %llu is closed", pid);
+    else
+        return NULL;
+    return why;
+}
+
+proto_msg_t *
+sbx_procs_input (sbx_procs_t *self, proto_msg_t *req)
+{
+    const proto_sandbox_exec_input_t *b = &req->body.sandbox_exec_input;
+    proto_msg_t *rep = NULL;
+    proc_t *p = find_or_refuse (self, &req, b->pid, &rep);
+    if (!p)
+        return rep;
+    char why[256];
+    size_t queued = p->in_len - p->in_off, written = 0;
+    if (stdin_refusal (p, why, sizeof why))
+        rep = bad (req, PROTO_ERR_bad_state, why);
+    else if (queued && queued + b->data.size > INPUT_QUEUE_MAX)
+        rep = proto_error_new (req, PROTO_ERR_busy, "pid: process %llu is not reading its input: "
+                               "%zu bytes still queued (limit %d)", (unsigned long long) p->pid,
+                               queued, INPUT_QUEUE_MAX);
+    if (rep) {
+        proto_msg_destroy (&req);
+        return rep;
+    }
+    /* Straight into the pipe when nothing waits before it; the rest is
+     * queued for the loop. */
+    if (!queued && b->data.size) {
+        ssize_t w = write (p->fd[0], b->data.data, b->data.size);
+        if (w > 0)
+            written = (size_t) w;
+        else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            stdin_end (p, true);
+            rep = bad (req, PROTO_ERR_bad_state, stdin_refusal (p, why, sizeof why));
+            proto_msg_destroy (&req);
+            return rep;
+        }
+    }
+    if (written < b->data.size && enqueue (p, b->data.data + written, b->data.size - written)) {
+        rep = proto_error_new (req, PROTO_ERR_no_memory, "data: no memory to queue it");
+        proto_msg_destroy (&req);
+        return rep;
+    }
+    if (b->close) {
+        if (p->in_off == p->in_len)
+            stdin_end (p, false);
+        else
+            p->in_close = true;
+    }
+    rep = proto_msg_new (PROTO_sandbox_ack, req);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
+    json_t *detail = json_pack ("{s:I, s:I, s:I, s:b}", "pid", (json_int_t) p->pid, "written",
+                                (json_int_t) written, "queued", (json_int_t) (p->in_len - p->in_off),
+                                "closed", p->fd[0] < 0 || p->in_close);
+    mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
+    json_decref (detail);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
 int
 sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_ms)
 {
@@ -366,16 +502,21 @@ sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_
         proc_t *p = &self->p[i];
         if (!p->used)
             continue;
+        /* stdin with nothing queued is polled for errors only (its reader
+         * gone), or it would be writable, and the loop spin, for ever */
         for (int s = 0; s < 3 && n < max; s++)
             if (p->fd[s] >= 0)
-                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = s ? POLLIN : POLLOUT };
+                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = s ? POLLIN
+                                             : p->in_off < p->in_len ? POLLOUT : 0 };
         uint64_t next = p->exited ? p->drain_until : p->deadline;
         for (int w = 0; w < MAX_WAITERS; w++)
             if (p->waiters[w] && p->wait_deadline[w] < next)
                 next = p->wait_deadline[w];
         if (p->exited && !p->drain_until && !p->req && !p->waiters[0])
             continue;
-        int t = next > now ? (int) (next - now) : 0;
+        if (next == UINT64_MAX)
+            continue;           /* no deadline (an interactive process) */
+        int t = next > now ? (int) (next - now > INT_MAX ? INT_MAX : next - now) : 0;
         if (*timeout_ms < 0 || t < *timeout_ms)
             *timeout_ms = t;
     }
@@ -387,18 +528,24 @@ chunk (sbx_procs_t *self, proc_t *p, int s, const uint8_t *data, size_t len)
 {
     buf_t *b = &p->out[s - 1];
     size_t room = self->ctx->cap_bytes > b->len ? self->ctx->cap_bytes - b->len : 0;
-    if (len > room) {
+    size_t keep = len;
+    if (keep > room) {
         p->truncated = true;
-        len = room;
+        keep = room;
     }
+    if (keep) {
+        uint8_t *d = realloc (b->data, b->len + keep + 1);
+        if (!d)
+            return;
+        memcpy (d + b->len, data, keep);
+        b->data = d;
+        b->len += keep;
+    }
+    /* An interactive process's stream is its protocol: never cut. */
+    if (!p->interactive)
+        len = keep;
     if (!len)
         return;
-    uint8_t *d = realloc (b->data, b->len + len + 1);
-    if (!d)
-        return;
-    memcpy (d + b->len, data, len);
-    b->data = d;
-    b->len += len;
     proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
     if (ev) {
         proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
@@ -416,13 +563,18 @@ io (sbx_procs_t *self, proc_t *p, int fd, short revents)
         if (p->fd[s] != fd)
             continue;
         if (s == 0) {
-            ssize_t w = write (fd, p->in + p->in_off, p->in_len - p->in_off);
-            if (w > 0)
-                p->in_off += (size_t) w;
-            if ((w < 0 && errno != EAGAIN) || p->in_off == p->in_len || (revents & (POLLERR | POLLHUP))) {
-                close (fd);
-                p->fd[0] = -1;
+            ssize_t w = 0;
+            if (p->in_off < p->in_len) {
+                w = write (fd, p->in + p->in_off, p->in_len - p->in_off);
+                if (w > 0)
+                    p->in_off += (size_t) w;
             }
+            bool gone = (w < 0 && errno != EAGAIN && errno != EINTR)
+                        || (revents & (POLLERR | POLLHUP));
+            if (gone && p->interactive)
+                stdin_end (p, true);
+            else if (gone || (p->in_off == p->in_len && (!p->interactive || p->in_close)))
+                stdin_end (p, false);
             return;
         }
         uint8_t buf[65536];
@@ -434,6 +586,22 @@ io (sbx_procs_t *self, proc_t *p, int fd, short revents)
             p->fd[s] = -1;
         }
     }
+}
+
+/* Publishes p's exit on its topic, after its output. */
+static void
+send_exit (sbx_procs_t *self, proc_t *p)
+{
+    proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
+    if (ev) {
+        proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
+        ev->body.sandbox_output.pid = (uint64_t) p->pid;
+        proto_set_str (&ev->body.sandbox_output.stream, "exit");
+        ev->body.sandbox_output.exit_code = WIFEXITED (p->status)
+            ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
+        self->ctx->send (self->ctx->send_arg, ev);
+    }
+    p->exit_sent = true;
 }
 
 /* Answers the foreground request and waiters once the process is done. */
@@ -456,18 +624,12 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
         p->drain_until = 0;
         if (p->req) {
             self->ctx->send (self->ctx->send_arg, result_new (self, p, p->req));
-            proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
-            if (ev) {
-                proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
-                ev->body.sandbox_output.pid = (uint64_t) p->pid;
-                proto_set_str (&ev->body.sandbox_output.stream, "exit");
-                ev->body.sandbox_output.exit_code = WIFEXITED (p->status)
-                    ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
-                self->ctx->send (self->ctx->send_arg, ev);
-            }
+            send_exit (self, p);
             proc_free (p);
             return;
         }
+        if (p->interactive && !p->exit_sent)
+            send_exit (self, p);
     }
     for (int w = 0; w < MAX_WAITERS; w++)
         if (p->waiters[w] && (done || now >= p->wait_deadline[w])) {
@@ -488,6 +650,10 @@ sbx_procs_reap (sbx_procs_t *self)
             p->status = status;
             p->end = (uint64_t) zclock_mono ();
             p->drain_until = p->end + DRAIN_MS;
+            if (p->interactive && p->fd[0] >= 0) {
+                stdin_end (p, false);   /* nothing will read it now */
+                p->in_closed = false;
+            }
             if (p->timed_out || WIFSIGNALED (status))
                 sbx_kill_tree (pid, SIGKILL);
         }
