@@ -9,14 +9,14 @@
  * listed until the sandbox ends, for wait and output.
  *
  * An interactive process (background, for an MCP stdio server and the
- * like) keeps its stdin open: sandbox.exec.input queues bytes that the
- * loop writes as the pipe takes them, never blocking (pid 1 of a pid
- * namespace ignores SIGPIPE, so a reader gone is EPIPE). Its output is
- * forwarded as it is read, one chunk per read, past the cap (only what is
- * kept for exec.output is capped), and its exit is published as well. */
+ * like) keeps its stdin open for sandbox.exec.input (sbx_stdin.h: never
+ * blocking). Its output is forwarded as it is read, one chunk per read,
+ * past the cap (only what is kept for exec.output is capped), and its exit
+ * is published as well. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "sbx_cmd.h"
+#include "sbx_stdin.h"
 #include "mpjson.h"
 #include "svc.h"
 
@@ -36,19 +36,15 @@
 #define MAX_PROCS 64
 #define MAX_WAITERS 8
 #define DRAIN_MS 200
-#define INPUT_QUEUE_MAX 1048576     /* bytes an interactive stdin may hold unwritten */
 
 typedef struct { uint8_t *data; size_t len; } buf_t;
 
 typedef struct {
     bool used, background, exited, timed_out, truncated, cancelled;
     bool interactive, exit_sent;
-    bool in_close;              /* close stdin once its queue is written */
-    bool in_closed, in_broken;  /* stdin closed: on request; by the process (EPIPE) */
     pid_t pid;
-    int fd[3];                  /* stdin (write end), stdout, stderr; -1 closed */
-    uint8_t *in;                /* stdin's queue: bytes in_off..in_len still to write */
-    size_t in_len, in_off;
+    sbx_stdin_t in;             /* stdin (the pipe's write end) */
+    int fd[3];                  /* [1] stdout, [2] stderr; -1 closed; [0] unused (-1) */
     buf_t out[2];
     int status;
     uint64_t start, end, deadline, drain_until;
@@ -78,7 +74,7 @@ proc_free (proc_t *p)
     for (int i = 0; i < 3; i++)
         if (p->fd[i] >= 0)
             close (p->fd[i]);
-    free (p->in);
+    sbx_stdin_close (&p->in, false);
     free (p->out[0].data);
     free (p->out[1].data);
     free (p->command);
@@ -177,19 +173,13 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
     p->used = true;
     p->interactive = interactive;
     p->pid = pid;
-    p->fd[0] = pin[1];
+    p->fd[0] = -1;
     p->fd[1] = pout[0];
     p->fd[2] = perr[0];
-    for (int i = 0; i < 3; i++)
-        fcntl (p->fd[i], F_SETFL, O_NONBLOCK);
-    if (in && in->size) {
-        p->in = malloc (in->size);
-        memcpy (p->in, in->data, in->size);
-        p->in_len = in->size;
-    } else if (!interactive) {
-        close (p->fd[0]);
-        p->fd[0] = -1;
-    }
+    fcntl (pin[1], F_SETFL, O_NONBLOCK);
+    fcntl (pout[0], F_SETFL, O_NONBLOCK);
+    fcntl (perr[0], F_SETFL, O_NONBLOCK);
+    sbx_stdin_open (&p->in, pin[1], in ? in->data : NULL, in ? in->size : 0, interactive);
     p->start = (uint64_t) zclock_mono ();
     p->deadline = timeout_s ? p->start + timeout_s * 1000 : UINT64_MAX;
     return p;
@@ -383,41 +373,6 @@ sbx_procs_output (sbx_procs_t *self, proto_msg_t *req)
     return rep;
 }
 
-/* Ends p's stdin: closed on request, or found closed by the process
- * (broken). What was queued is dropped. */
-static void
-stdin_end (proc_t *p, bool broken)
-{
-    if (p->fd[0] >= 0)
-        close (p->fd[0]);
-    p->fd[0] = -1;
-    free (p->in);
-    p->in = NULL;
-    p->in_len = p->in_off = 0;
-    p->in_close = false;
-    if (broken)
-        p->in_broken = true;
-    else
-        p->in_closed = true;
-}
-
-/* Queues len bytes after what p's stdin still holds. Returns 0 or -1. */
-static int
-enqueue (proc_t *p, const uint8_t *data, size_t len)
-{
-    size_t left = p->in_len - p->in_off;
-    if (p->in_off && left)
-        memmove (p->in, p->in + p->in_off, left);
-    uint8_t *q = realloc (p->in, left + len ? left + len : 1);
-    if (!q)
-        return -1;
-    memcpy (q + left, data, len);
-    p->in = q;
-    p->in_len = left + len;
-    p->in_off = 0;
-    return 0;
-}
-
 /* Why p's stdin takes nothing more, or NULL when it does. */
 static const char *
 stdin_refusal (const proc_t *p, char *why, size_t whylen)
@@ -429,9 +384,9 @@ stdin_refusal (const proc_t *p, char *why, size_t whylen)
     else if (p->exited)
         snprintf (why, whylen, "pid: process %llu has exited (code %d)", pid,
                   WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status));
-    else if (p->in_broken)
+    else if (p->in.broken)
         snprintf (why, whylen, "pid: process %llu closed its standard input", pid);
-    else if (p->in_closed || p->in_close)
+    else if (p->in.closed || p->in.closing)
         snprintf (why, whylen, "pid: the standard input of process %llu is closed", pid);
     else
         return NULL;
@@ -447,46 +402,27 @@ sbx_procs_input (sbx_procs_t *self, proto_msg_t *req)
     if (!p)
         return rep;
     char why[256];
-    size_t queued = p->in_len - p->in_off, written = 0;
+    size_t queued = sbx_stdin_queued (&p->in), written = 0;
+    int rc = 0;
     if (stdin_refusal (p, why, sizeof why))
         rep = bad (req, PROTO_ERR_bad_state, why);
-    else if (queued && queued + b->data.size > INPUT_QUEUE_MAX)
+    else if (queued && queued + b->data.size > SBX_STDIN_QUEUE_MAX)
         rep = proto_error_new (req, PROTO_ERR_busy, "pid: process %llu is not reading its input: "
                                "%zu bytes still queued (limit %d)", (unsigned long long) p->pid,
-                               queued, INPUT_QUEUE_MAX);
+                               queued, SBX_STDIN_QUEUE_MAX);
+    else if ((rc = sbx_stdin_put (&p->in, b->data.data, b->data.size, b->close, &written)))
+        rep = rc == -1 ? bad (req, PROTO_ERR_bad_state, stdin_refusal (p, why, sizeof why))
+                       : proto_error_new (req, PROTO_ERR_no_memory, "data: no memory to queue it");
     if (rep) {
         proto_msg_destroy (&req);
         return rep;
     }
-    /* Straight into the pipe when nothing waits before it; the rest is
-     * queued for the loop. */
-    if (!queued && b->data.size) {
-        ssize_t w = write (p->fd[0], b->data.data, b->data.size);
-        if (w > 0)
-            written = (size_t) w;
-        else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-            stdin_end (p, true);
-            rep = bad (req, PROTO_ERR_bad_state, stdin_refusal (p, why, sizeof why));
-            proto_msg_destroy (&req);
-            return rep;
-        }
-    }
-    if (written < b->data.size && enqueue (p, b->data.data + written, b->data.size - written)) {
-        rep = proto_error_new (req, PROTO_ERR_no_memory, "data: no memory to queue it");
-        proto_msg_destroy (&req);
-        return rep;
-    }
-    if (b->close) {
-        if (p->in_off == p->in_len)
-            stdin_end (p, false);
-        else
-            p->in_close = true;
-    }
     rep = proto_msg_new (PROTO_sandbox_ack, req);
     proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
     json_t *detail = json_pack ("{s:I, s:I, s:I, s:b}", "pid", (json_int_t) p->pid, "written",
-                                (json_int_t) written, "queued", (json_int_t) (p->in_len - p->in_off),
-                                "closed", p->fd[0] < 0 || p->in_close);
+                                (json_int_t) written, "queued",
+                                (json_int_t) sbx_stdin_queued (&p->in), "closed",
+                                p->in.fd < 0 || p->in.closing);
     mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
     json_decref (detail);
     proto_msg_destroy (&req);
@@ -502,12 +438,11 @@ sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_
         proc_t *p = &self->p[i];
         if (!p->used)
             continue;
-        /* stdin with nothing queued is polled for errors only (its reader
-         * gone), or it would be writable, and the loop spin, for ever */
-        for (int s = 0; s < 3 && n < max; s++)
+        if (p->in.fd >= 0 && n < max)
+            fds[n++] = (struct pollfd) { .fd = p->in.fd, .events = sbx_stdin_events (&p->in) };
+        for (int s = 1; s < 3 && n < max; s++)
             if (p->fd[s] >= 0)
-                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = s ? POLLIN
-                                             : p->in_off < p->in_len ? POLLOUT : 0 };
+                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = POLLIN };
         uint64_t next = p->exited ? p->drain_until : p->deadline;
         for (int w = 0; w < MAX_WAITERS; w++)
             if (p->waiters[w] && p->wait_deadline[w] < next)
@@ -559,24 +494,13 @@ chunk (sbx_procs_t *self, proc_t *p, int s, const uint8_t *data, size_t len)
 static void
 io (sbx_procs_t *self, proc_t *p, int fd, short revents)
 {
-    for (int s = 0; s < 3; s++) {
+    if (p->in.fd == fd) {
+        sbx_stdin_service (&p->in, revents);
+        return;
+    }
+    for (int s = 1; s < 3; s++) {
         if (p->fd[s] != fd)
             continue;
-        if (s == 0) {
-            ssize_t w = 0;
-            if (p->in_off < p->in_len) {
-                w = write (fd, p->in + p->in_off, p->in_len - p->in_off);
-                if (w > 0)
-                    p->in_off += (size_t) w;
-            }
-            bool gone = (w < 0 && errno != EAGAIN && errno != EINTR)
-                        || (revents & (POLLERR | POLLHUP));
-            if (gone && p->interactive)
-                stdin_end (p, true);
-            else if (gone || (p->in_off == p->in_len && (!p->interactive || p->in_close)))
-                stdin_end (p, false);
-            return;
-        }
         uint8_t buf[65536];
         ssize_t r = read (fd, buf, sizeof buf);
         if (r > 0)
@@ -650,10 +574,8 @@ sbx_procs_reap (sbx_procs_t *self)
             p->status = status;
             p->end = (uint64_t) zclock_mono ();
             p->drain_until = p->end + DRAIN_MS;
-            if (p->interactive && p->fd[0] >= 0) {
-                stdin_end (p, false);   /* nothing will read it now */
-                p->in_closed = false;
-            }
+            if (p->interactive && p->in.fd >= 0)
+                sbx_stdin_close (&p->in, false);    /* nothing will read it now */
             if (p->timed_out || WIFSIGNALED (status))
                 sbx_kill_tree (pid, SIGKILL);
         }
