@@ -385,6 +385,39 @@ test_past_the_cap (void **state)
     stop (&p);
 }
 
+/* A process writing without end is throttled (8 MiB a second for the
+ * sandbox after an 8 MiB burst): 40 MiB take about 4 s instead of a
+ * fraction of one, and what it wrote still arrives, in full and in order. */
+static void
+test_throttled (void **state)
+{
+    (void) state;
+    proc_t p;
+    start (&p, s_box, "head -c 41943040 /dev/zero; echo end");
+    uint64_t t0 = (uint64_t) zclock_mono (), bytes = 0;
+    char topic[200], last = 0;
+    while (!p.exited && (uint64_t) zclock_mono () - t0 < 30000) {
+        proto_msg_t *ev = bus_tap_recv (p.tap, topic, sizeof topic, 200, NULL);
+        if (!ev)
+            continue;
+        const proto_sandbox_output_t *o = &ev->body.sandbox_output;
+        if (!strcmp (o->stream, "stdout") && o->data.size) {
+            bytes += o->data.size;
+            last = ((const char *) o->data.data)[o->data.size - 1];
+        } else if (!strcmp (o->stream, "exit"))
+            p.exited = true;
+        proto_msg_destroy (&ev);
+    }
+    uint64_t ms = (uint64_t) zclock_mono () - t0;
+    assert_true (p.exited);
+    if (ms < 3000)
+        fail_msg ("40 MiB streamed in %llu ms: not throttled", (unsigned long long) ms);
+    /* subscribed after the exec: the first chunks may be missed, none after */
+    assert_true (bytes > 30 * 1048576);
+    assert_int_equal (last, '\n');
+    bus_tap_destroy (&p.tap);
+}
+
 static int
 setup (void **state)
 {
@@ -417,6 +450,7 @@ main (void)
         cmocka_unit_test (test_exit_after_close),
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_past_the_cap),
+        cmocka_unit_test (test_throttled),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

@@ -11,8 +11,10 @@
  * An interactive process (background, for an MCP stdio server and the
  * like) keeps its stdin open for sandbox.exec.input (sbx_stdin.h: never
  * blocking). Its output is forwarded as it is read, one chunk per read,
- * past the cap (only what is kept for exec.output is capped), and its exit
- * is published as well. */
+ * past the cap (only what is kept for exec.output is capped), at most
+ * STREAM_RATE bytes a second for the whole sandbox once a burst is spent
+ * (the init then stops reading, so the process waits on its full pipe and
+ * nothing is lost), and its exit is published as well. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "sbx_cmd.h"
@@ -36,6 +38,7 @@
 #define MAX_PROCS 64
 #define MAX_WAITERS 8
 #define DRAIN_MS 200
+#define STREAM_RATE (8 << 20)       /* interactive output, bytes a second per sandbox */
 
 typedef struct { uint8_t *data; size_t len; } buf_t;
 
@@ -57,14 +60,21 @@ typedef struct {
 struct _sbx_procs_t {
     sbx_ictx_t *ctx;
     proc_t p[MAX_PROCS];
+    /* interactive output's token bucket (bytes, up to STREAM_RATE): a
+     * process that writes without end must not keep the manager and the
+     * bus busy for ever, as a capped one cannot */
+    int64_t tokens;
+    uint64_t tokens_at;
 };
 
 sbx_procs_t *
 sbx_procs_new (sbx_ictx_t *ctx)
 {
     sbx_procs_t *self = calloc (1, sizeof *self);
-    if (self)
+    if (self) {
         self->ctx = ctx;
+        self->tokens = STREAM_RATE;
+    }
     return self;
 }
 
@@ -429,20 +439,41 @@ sbx_procs_input (sbx_procs_t *self, proto_msg_t *req)
     return rep;
 }
 
+/* Refills the interactive output's bucket; true when it holds tokens. */
+static bool
+stream_open (sbx_procs_t *self, uint64_t now)
+{
+    if (now > self->tokens_at) {
+        int64_t add = (int64_t) (now - self->tokens_at) * (STREAM_RATE / 1000);
+        self->tokens = self->tokens + add > STREAM_RATE ? STREAM_RATE : self->tokens + add;
+        self->tokens_at = now;
+    }
+    return self->tokens > 0;
+}
+
 int
 sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_ms)
 {
     int n = 0;
     uint64_t now = (uint64_t) zclock_mono ();
+    bool open = stream_open (self, now);
+    if (!open) {            /* wake when the bucket has tokens again */
+        int t = (int) (-self->tokens / (STREAM_RATE / 1000)) + 1;
+        if (*timeout_ms < 0 || t < *timeout_ms)
+            *timeout_ms = t;
+    }
     for (int i = 0; i < MAX_PROCS; i++) {
         proc_t *p = &self->p[i];
         if (!p->used)
             continue;
         if (p->in.fd >= 0 && n < max)
             fds[n++] = (struct pollfd) { .fd = p->in.fd, .events = sbx_stdin_events (&p->in) };
+        /* a throttled process's output waits in its pipe (after its exit,
+         * the drain takes what is left) */
+        bool throttled = p->interactive && !p->exited && !open;
         for (int s = 1; s < 3 && n < max; s++)
             if (p->fd[s] >= 0)
-                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = POLLIN };
+                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = throttled ? 0 : POLLIN };
         uint64_t next = p->exited ? p->drain_until : p->deadline;
         for (int w = 0; w < MAX_WAITERS; w++)
             if (p->waiters[w] && p->wait_deadline[w] < next)
@@ -503,6 +534,8 @@ io (sbx_procs_t *self, proc_t *p, int fd, short revents)
             continue;
         uint8_t buf[65536];
         ssize_t r = read (fd, buf, sizeof buf);
+        if (r > 0 && p->interactive)
+            self->tokens -= r;
         if (r > 0)
             chunk (self, p, s, buf, (size_t) r);
         else if (r == 0 || errno != EAGAIN) {
