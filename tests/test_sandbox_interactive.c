@@ -202,6 +202,35 @@ test_node_json_lines (void **state)
     bus_tap_destroy (&p.tap);
 }
 
+/* The init's CPU time (utime + stime, in ticks), read from inside. */
+static long
+init_ticks (void)
+{
+    char out[1024];
+    assert_int_equal (run (s_box, "cut -d' ' -f14,15 /proc/1/stat", out, sizeof out), 0);
+    long u = 0, k = 0;
+    assert_int_equal (sscanf (out, "%ld %ld", &u, &k), 2);
+    return u + k;
+}
+
+/* An idle interactive process costs its init nothing: an open stdin with
+ * nothing queued is not polled for writing (it would always be ready). */
+static void
+test_idle_costs_nothing (void **state)
+{
+    (void) state;
+    proc_t p;
+    start (&p, s_box, "cat");
+    feed (&p, "x\n", false);
+    collect (&p, 2, false, 5000);
+    long before = init_ticks ();
+    sleep (2);
+    long used = init_ticks () - before;
+    if (used > 50)
+        fail_msg ("the init used %ld ticks in 2 s beside an idle interactive process", used);
+    stop (&p);
+}
+
 /* Another user cannot write to (or learn of) a process; an operator can. */
 static void
 test_owner_only (void **state)
@@ -444,6 +473,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_cat_echoes),
         cmocka_unit_test (test_node_json_lines),
+        cmocka_unit_test (test_idle_costs_nothing),
         cmocka_unit_test (test_owner_only),
         cmocka_unit_test (test_not_reading),
         cmocka_unit_test (test_order),
