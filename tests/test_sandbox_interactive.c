@@ -447,6 +447,36 @@ test_throttled (void **state)
     bus_tap_destroy (&p.tap);
 }
 
+/* A sandbox whose servers came and went keeps working: a background
+ * process that has ended and been drained gives its slot to a new one
+ * when all 64 are taken (a restarted MCP server, the 65th command). */
+static void
+test_ended_free_their_slots (void **state)
+{
+    (void) state;
+    char *id = create ("python", 600);
+    uint64_t first = 0;
+    for (int i = 0; i < 70; i++) {
+        proto_msg_t *rep = call (exec_req (id, "true", true, i % 2 == 0));
+        if (rep->type == PROTO_error)
+            fail_msg ("background exec %d: %s", i, rep->body.error.message);
+        if (!i)
+            first = rep->body.sandbox_exec_result.pid;
+        proto_msg_destroy (&rep);
+        usleep (20000);         /* it ends and is drained */
+    }
+    usleep (500000);            /* the last ones end and are drained */
+    char out[64];
+    assert_int_equal (run (id, "echo fine", out, sizeof out), 0);
+    assert_string_equal (out, "fine\n");
+    /* the first, ended longest ago, made room */
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec_output, NULL);
+    proto_set_str (&req->body.sandbox_exec_output.sandbox_id, id);
+    req->body.sandbox_exec_output.pid = first;
+    expect_error (call (req), "not_found", "no process");
+    destroy (id);
+}
+
 static int
 setup (void **state)
 {
@@ -481,6 +511,7 @@ main (void)
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_past_the_cap),
         cmocka_unit_test (test_throttled),
+        cmocka_unit_test (test_ended_free_their_slots),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

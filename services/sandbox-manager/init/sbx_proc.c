@@ -121,15 +121,38 @@ bad (const proto_msg_t *req, proto_ecode_t code, const char *text)
     return proto_error_new (req, code, "%s", text);
 }
 
+/* A free slot, or else the one of the background process that ended
+ * longest ago (drained, its exit published, nobody waiting), freed: the
+ * ended stay listed for wait and output only while there is room, so a
+ * sandbox whose servers came and went still runs commands. (No descriptor
+ * is closed here: a number freed while requests are handled could go to
+ * the new process and get the old one's poll result.) NULL when all run. */
+static proc_t *
+slot (sbx_procs_t *self)
+{
+    proc_t *old = NULL;
+    for (int i = 0; i < MAX_PROCS; i++) {
+        proc_t *p = &self->p[i];
+        if (!p->used)
+            return p;
+        bool gone = p->background && p->exited && p->fd[1] < 0 && p->fd[2] < 0
+                    && p->in.fd < 0 && (!p->interactive || p->exit_sent);
+        for (int w = 0; w < MAX_WAITERS; w++)
+            gone = gone && !p->waiters[w];
+        if (gone && (!old || p->end < old->end))
+            old = p;
+    }
+    if (old)
+        proc_free (old);
+    return old;
+}
+
 /* Starts argv; returns the slot or NULL with why set. */
 static proc_t *
 spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cwd,
        uint64_t timeout_s, const proto_bytes_t *in, bool interactive, char *why, size_t whylen)
 {
-    proc_t *p = NULL;
-    for (int i = 0; i < MAX_PROCS && !p; i++)
-        if (!self->p[i].used)
-            p = &self->p[i];
+    proc_t *p = slot (self);
     if (!p) {
         snprintf (why, whylen, "too many processes in this sandbox (%d)", MAX_PROCS);
         return NULL;
