@@ -100,6 +100,7 @@ ON_PROC (exec_cancel, sbx_procs_cancel)
 ON_PROC (exec_kill, sbx_procs_kill)
 ON_PROC (exec_wait, sbx_procs_wait)
 ON_PROC (exec_output, sbx_procs_output)
+ON_PROC (exec_input, sbx_procs_input)
 
 /* The others borrow req from state and answer at once. */
 #define ON_NOW(name, fn, state) \
@@ -150,6 +151,7 @@ static const struct {
     { PROTO_sandbox_exec_cancel, on_exec_cancel },
     { PROTO_sandbox_exec_wait, on_exec_wait },
     { PROTO_sandbox_exec_output, on_exec_output },
+    { PROTO_sandbox_exec_input, on_exec_input },
     { PROTO_sandbox_watch_start, on_watch_start },
     { PROTO_sandbox_watch_stop, on_watch_stop },
     { PROTO_sandbox_write_file, on_write_file },

@@ -59,6 +59,9 @@ proto_msg_t *sbx_procs_cancel (sbx_procs_t *self, proto_msg_t *req);
 proto_msg_t *sbx_procs_kill (sbx_procs_t *self, proto_msg_t *req);
 proto_msg_t *sbx_procs_wait (sbx_procs_t *self, proto_msg_t *req);
 proto_msg_t *sbx_procs_output (sbx_procs_t *self, proto_msg_t *req);
+/* sandbox.exec.input: bytes for an interactive process's stdin, written or
+ * queued (never blocking), answered at once. */
+proto_msg_t *sbx_procs_input (sbx_procs_t *self, proto_msg_t *req);
 /* Adds the fds to poll (at most max) and returns how many; *timeout_ms is
  * lowered to the nearest deadline. */
 int sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_ms);

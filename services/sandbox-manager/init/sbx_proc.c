@@ -6,10 +6,19 @@
  * `sandbox.output` chunks. A timeout or kill signals the session and its
  * process group, so the whole tree goes. Foreground replies go when the
  * process has exited and its pipes are drained; background processes stay
- * listed until the sandbox ends, for wait and output. */
+ * listed until the sandbox ends, for wait and output.
+ *
+ * An interactive process (background, for an MCP stdio server and the
+ * like) keeps its stdin open for sandbox.exec.input (sbx_stdin.h: never
+ * blocking). Its output is forwarded as it is read, one chunk per read,
+ * past the cap (only what is kept for exec.output is capped), at most
+ * STREAM_RATE bytes a second for the whole sandbox once a burst is spent
+ * (the init then stops reading, so the process waits on its full pipe and
+ * nothing is lost), and its exit is published as well. */
 #define _GNU_SOURCE
 #include "sbx_initd.h"
 #include "sbx_cmd.h"
+#include "sbx_stdin.h"
 #include "mpjson.h"
 #include "svc.h"
 
@@ -17,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,15 +38,16 @@
 #define MAX_PROCS 64
 #define MAX_WAITERS 8
 #define DRAIN_MS 200
+#define STREAM_RATE (8 << 20)       /* interactive output, bytes a second per sandbox */
 
 typedef struct { uint8_t *data; size_t len; } buf_t;
 
 typedef struct {
     bool used, background, exited, timed_out, truncated, cancelled;
+    bool interactive, exit_sent;
     pid_t pid;
-    int fd[3];                  /* stdin (write end), stdout, stderr; -1 closed */
-    uint8_t *in;
-    size_t in_len, in_off;
+    sbx_stdin_t in;             /* stdin (the pipe's write end) */
+    int fd[3];                  /* [1] stdout, [2] stderr; -1 closed; [0] unused (-1) */
     buf_t out[2];
     int status;
     uint64_t start, end, deadline, drain_until;
@@ -49,14 +60,21 @@ typedef struct {
 struct _sbx_procs_t {
     sbx_ictx_t *ctx;
     proc_t p[MAX_PROCS];
+    /* interactive output's token bucket (bytes, up to STREAM_RATE): a
+     * process that writes without end must not keep the manager and the
+     * bus busy for ever, as a capped one cannot */
+    int64_t tokens;
+    uint64_t tokens_at;
 };
 
 sbx_procs_t *
 sbx_procs_new (sbx_ictx_t *ctx)
 {
     sbx_procs_t *self = calloc (1, sizeof *self);
-    if (self)
+    if (self) {
         self->ctx = ctx;
+        self->tokens = STREAM_RATE;
+    }
     return self;
 }
 
@@ -66,7 +84,7 @@ proc_free (proc_t *p)
     for (int i = 0; i < 3; i++)
         if (p->fd[i] >= 0)
             close (p->fd[i]);
-    free (p->in);
+    sbx_stdin_close (&p->in, false);
     free (p->out[0].data);
     free (p->out[1].data);
     free (p->command);
@@ -103,15 +121,38 @@ bad (const proto_msg_t *req, proto_ecode_t code, const char *text)
     return proto_error_new (req, code, "%s", text);
 }
 
+/* A free slot, or else the one of the background process that ended
+ * longest ago (drained, its exit published, nobody waiting), freed: the
+ * ended stay listed for wait and output only while there is room, so a
+ * sandbox whose servers came and went still runs commands. (No descriptor
+ * is closed here: a number freed while requests are handled could go to
+ * the new process and get the old one's poll result.) NULL when all run. */
+static proc_t *
+slot (sbx_procs_t *self)
+{
+    proc_t *old = NULL;
+    for (int i = 0; i < MAX_PROCS; i++) {
+        proc_t *p = &self->p[i];
+        if (!p->used)
+            return p;
+        bool gone = p->background && p->exited && p->fd[1] < 0 && p->fd[2] < 0
+                    && p->in.fd < 0 && (!p->interactive || p->exit_sent);
+        for (int w = 0; w < MAX_WAITERS; w++)
+            gone = gone && !p->waiters[w];
+        if (gone && (!old || p->end < old->end))
+            old = p;
+    }
+    if (old)
+        proc_free (old);
+    return old;
+}
+
 /* Starts argv; returns the slot or NULL with why set. */
 static proc_t *
 spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cwd,
-       uint64_t timeout_s, const proto_bytes_t *in, char *why, size_t whylen)
+       uint64_t timeout_s, const proto_bytes_t *in, bool interactive, char *why, size_t whylen)
 {
-    proc_t *p = NULL;
-    for (int i = 0; i < MAX_PROCS && !p; i++)
-        if (!self->p[i].used)
-            p = &self->p[i];
+    proc_t *p = slot (self);
     if (!p) {
         snprintf (why, whylen, "too many processes in this sandbox (%d)", MAX_PROCS);
         return NULL;
@@ -163,31 +204,31 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
     }
     memset (p, 0, sizeof *p);
     p->used = true;
+    p->interactive = interactive;
     p->pid = pid;
-    p->fd[0] = pin[1];
+    p->fd[0] = -1;
     p->fd[1] = pout[0];
     p->fd[2] = perr[0];
-    for (int i = 0; i < 3; i++)
-        fcntl (p->fd[i], F_SETFL, O_NONBLOCK);
-    if (in && in->size) {
-        p->in = malloc (in->size);
-        memcpy (p->in, in->data, in->size);
-        p->in_len = in->size;
-    } else {
-        close (p->fd[0]);
-        p->fd[0] = -1;
-    }
+    fcntl (pin[1], F_SETFL, O_NONBLOCK);
+    fcntl (pout[0], F_SETFL, O_NONBLOCK);
+    fcntl (perr[0], F_SETFL, O_NONBLOCK);
+    sbx_stdin_open (&p->in, pin[1], in ? in->data : NULL, in ? in->size : 0, interactive);
     p->start = (uint64_t) zclock_mono ();
-    p->deadline = p->start + timeout_s * 1000;
+    p->deadline = timeout_s ? p->start + timeout_s * 1000 : UINT64_MAX;
     return p;
 }
 
+/* Starts a process for req. An interactive one has no deadline unless
+ * given one: it lives as long as its sandbox, like the server it is. */
 static proto_msg_t *
 start (sbx_procs_t *self, proto_msg_t *req, char **argv, char *text, const proto_bytes_t *envs,
-       const char *cwd, uint64_t timeout_s, const proto_bytes_t *in, bool background)
+       const char *cwd, uint64_t timeout_s, const proto_bytes_t *in, bool background,
+       bool interactive)
 {
     char why[512];
-    proc_t *p = spawn (self, argv, envs, cwd, timeout_s ? timeout_s : 60, in, why, sizeof why);
+    if (!timeout_s && !interactive)
+        timeout_s = 60;
+    proc_t *p = spawn (self, argv, envs, cwd, timeout_s, in, interactive, why, sizeof why);
     sbx_cmd_free (argv);
     if (!p) {
         free (text);
@@ -211,13 +252,19 @@ sbx_procs_exec (sbx_procs_t *self, proto_msg_t *req)
 {
     proto_sandbox_exec_t *e = &req->body.sandbox_exec;
     char why[256], **argv, *text = NULL;
+    if (e->interactive && !e->background) {
+        proto_msg_t *rep = bad (req, PROTO_ERR_bad_value, "interactive: needs background: true "
+                                "(a foreground exec's input is its stdin field)");
+        proto_msg_destroy (&req);
+        return rep;
+    }
     if (sbx_cmd_parse (&e->command, &argv, &text, why, sizeof why)) {
         proto_msg_t *rep = bad (req, PROTO_ERR_bad_command, why);
         proto_msg_destroy (&req);
         return rep;
     }
     return start (self, req, argv, text, &e->envs, e->cwd, e->timeout_seconds, &e->stdin,
-                  e->background);
+                  e->background, e->interactive);
 }
 
 proto_msg_t *
@@ -230,7 +277,7 @@ sbx_procs_run_code (sbx_procs_t *self, proto_msg_t *req)
         proto_msg_destroy (&req);
         return err;
     }
-    return start (self, req, argv, text, &c->envs, NULL, c->timeout_seconds, NULL, false);
+    return start (self, req, argv, text, &c->envs, NULL, c->timeout_seconds, NULL, false, false);
 }
 
 static proc_t *
@@ -253,6 +300,8 @@ sbx_procs_list (sbx_procs_t *self, proto_msg_t *req)
         json_t *o = json_pack ("{s:I, s:s, s:b, s:I}", "pid", (json_int_t) p->pid, "command",
                                p->command ? p->command : "", "running", !p->exited,
                                "startedAt", (json_int_t) p->start);
+        if (p->interactive)
+            json_object_set_new (o, "interactive", json_true ());
         if (p->exited)
             json_object_set_new (o, "exitCode", json_integer (
                 WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status)));
@@ -357,25 +406,106 @@ sbx_procs_output (sbx_procs_t *self, proto_msg_t *req)
     return rep;
 }
 
+/* Why p's stdin takes nothing more, or NULL when it does. */
+static const char *
+stdin_refusal (const proc_t *p, char *why, size_t whylen)
+{
+    unsigned long long pid = (unsigned long long) p->pid;
+    if (!p->interactive)
+        snprintf (why, whylen, "pid: process %llu is not interactive: its standard input is not "
+                  "open (start it with background and interactive)", pid);
+    else if (p->exited)
+        snprintf (why, whylen, "pid: process %llu has exited (code %d)", pid,
+                  WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status));
+    else if (p->in.broken)
+        snprintf (why, whylen, "pid: process %llu closed its standard input", pid);
+    else if (p->in.closed || p->in.closing)
+        snprintf (why, whylen, "pid: the standard input of process %llu is closed", pid);
+    else
+        return NULL;
+    return why;
+}
+
+proto_msg_t *
+sbx_procs_input (sbx_procs_t *self, proto_msg_t *req)
+{
+    const proto_sandbox_exec_input_t *b = &req->body.sandbox_exec_input;
+    proto_msg_t *rep = NULL;
+    proc_t *p = find_or_refuse (self, &req, b->pid, &rep);
+    if (!p)
+        return rep;
+    char why[256];
+    size_t queued = sbx_stdin_queued (&p->in), written = 0;
+    int rc = 0;
+    if (stdin_refusal (p, why, sizeof why))
+        rep = bad (req, PROTO_ERR_bad_state, why);
+    else if (queued && queued + b->data.size > SBX_STDIN_QUEUE_MAX)
+        rep = proto_error_new (req, PROTO_ERR_busy, "pid: process %llu is not reading its input: "
+                               "%zu bytes still queued (limit %d)", (unsigned long long) p->pid,
+                               queued, SBX_STDIN_QUEUE_MAX);
+    else if ((rc = sbx_stdin_put (&p->in, b->data.data, b->data.size, b->close, &written)))
+        rep = rc == -1 ? bad (req, PROTO_ERR_bad_state, stdin_refusal (p, why, sizeof why))
+                       : proto_error_new (req, PROTO_ERR_no_memory, "data: no memory to queue it");
+    if (rep) {
+        proto_msg_destroy (&req);
+        return rep;
+    }
+    rep = proto_msg_new (PROTO_sandbox_ack, req);
+    proto_set_str (&rep->body.sandbox_ack.sandbox_id, self->ctx->id);
+    json_t *detail = json_pack ("{s:I, s:I, s:I, s:b}", "pid", (json_int_t) p->pid, "written",
+                                (json_int_t) written, "queued",
+                                (json_int_t) sbx_stdin_queued (&p->in), "closed",
+                                p->in.fd < 0 || p->in.closing);
+    mpjson_set (&rep->body.sandbox_ack.detail, detail, 2);
+    json_decref (detail);
+    proto_msg_destroy (&req);
+    return rep;
+}
+
+/* Refills the interactive output's bucket; true when it holds tokens. */
+static bool
+stream_open (sbx_procs_t *self, uint64_t now)
+{
+    if (now > self->tokens_at) {
+        int64_t add = (int64_t) (now - self->tokens_at) * (STREAM_RATE / 1000);
+        self->tokens = self->tokens + add > STREAM_RATE ? STREAM_RATE : self->tokens + add;
+        self->tokens_at = now;
+    }
+    return self->tokens > 0;
+}
+
 int
 sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_ms)
 {
     int n = 0;
     uint64_t now = (uint64_t) zclock_mono ();
+    bool open = stream_open (self, now);
+    if (!open) {            /* wake when the bucket has tokens again */
+        int t = (int) (-self->tokens / (STREAM_RATE / 1000)) + 1;
+        if (*timeout_ms < 0 || t < *timeout_ms)
+            *timeout_ms = t;
+    }
     for (int i = 0; i < MAX_PROCS; i++) {
         proc_t *p = &self->p[i];
         if (!p->used)
             continue;
-        for (int s = 0; s < 3 && n < max; s++)
+        if (p->in.fd >= 0 && n < max)
+            fds[n++] = (struct pollfd) { .fd = p->in.fd, .events = sbx_stdin_events (&p->in) };
+        /* a throttled process's output waits in its pipe (after its exit,
+         * the drain takes what is left) */
+        bool throttled = p->interactive && !p->exited && !open;
+        for (int s = 1; s < 3 && n < max; s++)
             if (p->fd[s] >= 0)
-                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = s ? POLLIN : POLLOUT };
+                fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = throttled ? 0 : POLLIN };
         uint64_t next = p->exited ? p->drain_until : p->deadline;
         for (int w = 0; w < MAX_WAITERS; w++)
             if (p->waiters[w] && p->wait_deadline[w] < next)
                 next = p->wait_deadline[w];
         if (p->exited && !p->drain_until && !p->req && !p->waiters[0])
             continue;
-        int t = next > now ? (int) (next - now) : 0;
+        if (next == UINT64_MAX)
+            continue;           /* no deadline (an interactive process) */
+        int t = next > now ? (int) (next - now > INT_MAX ? INT_MAX : next - now) : 0;
         if (*timeout_ms < 0 || t < *timeout_ms)
             *timeout_ms = t;
     }
@@ -387,18 +517,24 @@ chunk (sbx_procs_t *self, proc_t *p, int s, const uint8_t *data, size_t len)
 {
     buf_t *b = &p->out[s - 1];
     size_t room = self->ctx->cap_bytes > b->len ? self->ctx->cap_bytes - b->len : 0;
-    if (len > room) {
+    size_t keep = len;
+    if (keep > room) {
         p->truncated = true;
-        len = room;
+        keep = room;
     }
+    if (keep) {
+        uint8_t *d = realloc (b->data, b->len + keep + 1);
+        if (!d)
+            return;
+        memcpy (d + b->len, data, keep);
+        b->data = d;
+        b->len += keep;
+    }
+    /* An interactive process's stream is its protocol: never cut. */
+    if (!p->interactive)
+        len = keep;
     if (!len)
         return;
-    uint8_t *d = realloc (b->data, b->len + len + 1);
-    if (!d)
-        return;
-    memcpy (d + b->len, data, len);
-    b->data = d;
-    b->len += len;
     proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
     if (ev) {
         proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
@@ -412,21 +548,17 @@ chunk (sbx_procs_t *self, proc_t *p, int s, const uint8_t *data, size_t len)
 static void
 io (sbx_procs_t *self, proc_t *p, int fd, short revents)
 {
-    for (int s = 0; s < 3; s++) {
+    if (p->in.fd == fd) {
+        sbx_stdin_service (&p->in, revents);
+        return;
+    }
+    for (int s = 1; s < 3; s++) {
         if (p->fd[s] != fd)
             continue;
-        if (s == 0) {
-            ssize_t w = write (fd, p->in + p->in_off, p->in_len - p->in_off);
-            if (w > 0)
-                p->in_off += (size_t) w;
-            if ((w < 0 && errno != EAGAIN) || p->in_off == p->in_len || (revents & (POLLERR | POLLHUP))) {
-                close (fd);
-                p->fd[0] = -1;
-            }
-            return;
-        }
         uint8_t buf[65536];
         ssize_t r = read (fd, buf, sizeof buf);
+        if (r > 0 && p->interactive)
+            self->tokens -= r;
         if (r > 0)
             chunk (self, p, s, buf, (size_t) r);
         else if (r == 0 || errno != EAGAIN) {
@@ -434,6 +566,22 @@ io (sbx_procs_t *self, proc_t *p, int fd, short revents)
             p->fd[s] = -1;
         }
     }
+}
+
+/* Publishes p's exit on its topic, after its output. */
+static void
+send_exit (sbx_procs_t *self, proc_t *p)
+{
+    proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
+    if (ev) {
+        proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
+        ev->body.sandbox_output.pid = (uint64_t) p->pid;
+        proto_set_str (&ev->body.sandbox_output.stream, "exit");
+        ev->body.sandbox_output.exit_code = WIFEXITED (p->status)
+            ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
+        self->ctx->send (self->ctx->send_arg, ev);
+    }
+    p->exit_sent = true;
 }
 
 /* Answers the foreground request and waiters once the process is done. */
@@ -456,18 +604,12 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
         p->drain_until = 0;
         if (p->req) {
             self->ctx->send (self->ctx->send_arg, result_new (self, p, p->req));
-            proto_msg_t *ev = proto_msg_new (PROTO_sandbox_output, NULL);
-            if (ev) {
-                proto_set_str (&ev->body.sandbox_output.sandbox_id, self->ctx->id);
-                ev->body.sandbox_output.pid = (uint64_t) p->pid;
-                proto_set_str (&ev->body.sandbox_output.stream, "exit");
-                ev->body.sandbox_output.exit_code = WIFEXITED (p->status)
-                    ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
-                self->ctx->send (self->ctx->send_arg, ev);
-            }
+            send_exit (self, p);
             proc_free (p);
             return;
         }
+        if (p->interactive && !p->exit_sent)
+            send_exit (self, p);
     }
     for (int w = 0; w < MAX_WAITERS; w++)
         if (p->waiters[w] && (done || now >= p->wait_deadline[w])) {
@@ -488,6 +630,8 @@ sbx_procs_reap (sbx_procs_t *self)
             p->status = status;
             p->end = (uint64_t) zclock_mono ();
             p->drain_until = p->end + DRAIN_MS;
+            if (p->interactive && p->in.fd >= 0)
+                sbx_stdin_close (&p->in, false);    /* nothing will read it now */
             if (p->timed_out || WIFSIGNALED (status))
                 sbx_kill_tree (pid, SIGKILL);
         }

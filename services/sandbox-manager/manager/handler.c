@@ -255,6 +255,7 @@ ON_BOX (sandbox_exec_list, sbx_host_forward)
 ON_BOX (sandbox_exec_kill, sbx_host_forward)
 ON_BOX (sandbox_exec_wait, sbx_host_forward)
 ON_BOX (sandbox_exec_output, sbx_host_forward)
+ON_BOX (sandbox_exec_input, sbx_host_forward)
 ON_BOX (sandbox_write_file, sbx_host_forward)
 ON_BOX (sandbox_write_files, sbx_host_forward)
 ON_BOX (sandbox_read_file, sbx_host_forward)
@@ -286,6 +287,7 @@ const bus_route_t sbx_routes[] = {
     ROW (sandbox_set_timeout), ROW (sandbox_pause), ROW (sandbox_resume), ROW (sandbox_exec),
     ROW (sandbox_run_code), ROW (sandbox_exec_cancel), ROW (sandbox_exec_list),
     ROW (sandbox_exec_kill), ROW (sandbox_exec_wait), ROW (sandbox_exec_output),
+    ROW (sandbox_exec_input),
     ROW (sandbox_write_file), ROW (sandbox_write_files), ROW (sandbox_read_file),
     ROW (sandbox_list_files), ROW (sandbox_delete_file), ROW (sandbox_create_directory),
     ROW (sandbox_get_file_info), ROW (sandbox_check_file_exists), ROW (sandbox_get_file_size),
