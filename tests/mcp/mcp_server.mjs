@@ -1,0 +1,113 @@
+// mcp_server.mjs: the official MCP TypeScript SDK client (v2) against
+// Caisson's /mcp, in both eras: the 2025 era (versionNegotiation legacy,
+// initialize + session) and the stateless 2026-07-28 ({pin}). For each:
+// tools are listed with schemas and annotations, alice creates a sandbox
+// and runs a command (the SDK checks structuredContent against each
+// tool's outputSchema), a gated tool answers an error result, bob cannot
+// use alice's sandbox, and a client without a token is refused.
+// Usage: node ../mcp/mcp_server.mjs BASE ALICE_TOKEN BOB_TOKEN
+// (run from tests/agui, where node_modules lives).
+const lib = new URL('../agui/node_modules/@modelcontextprotocol/client/dist/index.mjs',
+                    import.meta.url);
+const { Client, StreamableHTTPClientTransport } = await import(lib);
+
+const [base, alice, bob] = process.argv.slice(2);
+const url = new URL(base + '/mcp');
+
+function fail (what) {
+    console.error('FAIL: ' + what);
+    process.exit(1);
+}
+function check (cond, what) {
+    if (!cond)
+        fail(what);
+    console.log('ok: ' + what);
+}
+
+async function connect (token, negotiation) {
+    const client = new Client({ name: 'caisson-test', version: '1.0.0' },
+                              { versionNegotiation: negotiation });
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+    return client;
+}
+
+function text (r) {
+    return r.content.map(c => c.text || '').join('');
+}
+
+async function era (label, negotiation, wantEra) {
+    const a = await connect(alice, negotiation);
+    check(a.getProtocolEra() === wantEra, `${label}: era ${a.getProtocolEra()}`);
+    const { tools } = await a.listTools();
+    const byName = Object.fromEntries(tools.map(t => [t.name, t]));
+    for (const name of ['createSandbox', 'runCommand', 'readFile', 'git.openPR'])
+        check(byName[name], `${label}: tools/list names ${name}`);
+    const run = byName.runCommand;
+    check(run.inputSchema.type === 'object' && run.inputSchema.required.includes('command'),
+          `${label}: runCommand has its input schema`);
+    check(run.outputSchema && run.outputSchema.properties.exitCode,
+          `${label}: runCommand has its output schema`);
+    check(run.annotations.readOnlyHint === false && run.annotations.destructiveHint === false,
+          `${label}: runCommand (sandbox effect) is neither read-only nor destructive`);
+    check(byName.readFile.annotations.readOnlyHint === true,
+          `${label}: readFile is read-only`);
+    check(byName['git.openPR'].annotations.destructiveHint === true &&
+          byName['git.openPR'].annotations.openWorldHint === true,
+          `${label}: git.openPR is destructive and open-world`);
+
+    const made = await a.callTool({ name: 'createSandbox', arguments: { language: 'python' } },
+                                  { timeout: 90000 });
+    check(!made.isError && /^[A-Za-z0-9_-]+$/.test(made.structuredContent.sandboxId || ''),
+          `${label}: createSandbox gave ${made.structuredContent?.sandboxId} (${text(made)})`);
+    const sandboxId = made.structuredContent.sandboxId;
+    const ran = await a.callTool({ name: 'runCommand',
+                                   arguments: { sandboxId, command: 'echo mcp-$((6*7))' } });
+    check(!ran.isError && ran.structuredContent.exitCode === 0 &&
+          ran.structuredContent.stdout.includes('mcp-42'),
+          `${label}: runCommand ran in the sandbox (${text(ran).slice(0, 200)})`);
+    check(JSON.parse(text(ran)).stdout === ran.structuredContent.stdout,
+          `${label}: the text block carries the same JSON`);
+    const failed = await a.callTool({ name: 'readFile',
+                                      arguments: { sandboxId, path: 'no/such/file' } });
+    check(failed.isError === true, `${label}: a failing tool is an error result: ${text(failed)}`);
+
+    const gated = await a.callTool({ name: 'git.openPR', arguments: { title: 'x' } });
+    check(gated.isError === true && /needs approval/.test(text(gated)),
+          `${label}: a gated tool answers an error result (next slice: approval): ${text(gated)}`);
+
+    let unknown = null;
+    try {
+        await a.callTool({ name: 'noSuchTool', arguments: {} });
+    } catch (e) {
+        unknown = e;
+    }
+    check(unknown && /noSuchTool/.test(String(unknown.message)),
+          `${label}: an unknown tool is a protocol error`);
+
+    const b = await connect(bob, negotiation);
+    const theft = await b.callTool({ name: 'runCommand',
+                                     arguments: { sandboxId, command: 'echo stolen' } });
+    check(theft.isError === true && !text(theft).includes('stolen'),
+          `${label}: bob cannot run in alice's sandbox: ${text(theft).slice(0, 200)}`);
+    const gone = await b.callTool({ name: 'readFile',
+                                    arguments: { sandboxId, path: '/etc/hostname' } });
+    check(gone.isError === true, `${label}: bob cannot read alice's sandbox`);
+    await b.close();
+    await a.close();
+}
+
+await era('2025', { mode: 'legacy' }, 'legacy');
+await era('2026', { mode: { pin: '2026-07-28' } }, 'modern');
+
+for (const negotiation of [{ mode: 'legacy' }, { mode: { pin: '2026-07-28' } }, { mode: 'auto' }]) {
+    let refused = null;
+    try {
+        await connect(null, negotiation);
+    } catch (e) {
+        refused = e;
+    }
+    check(refused && /401|nauthori/i.test(String(refused.message) + String(refused.code)),
+          `no token refused (${JSON.stringify(negotiation)}): ${refused?.message}`);
+}
+console.log('all ok');
