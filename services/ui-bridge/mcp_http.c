@@ -208,6 +208,17 @@ s_unsupported (const json_t *id, const char *requested, bool modern_only)
                     "Unsupported protocol version: %.64s", requested);
 }
 
+/* What names a request for cancellation: its user, its session (none in
+ * the 2026 era) and its JSON-RPC id. */
+static void
+s_key (http_req_t *req, const json_t *id, char *key, size_t len)
+{
+    char *text = json_dumps (id, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf (key, len, "%s\n%.64s\n%.128s", req->user,
+              http_header (req, "Mcp-Session-Id") ?: "", text ? text : "");
+    free (text);
+}
+
 /* tools/list and tools/call, shared by both eras: the result, or NULL
  * with *res the error answer. */
 static json_t *
@@ -226,8 +237,12 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
         result = mcp_tools_list (app->mcp->tools, app, req, json_string_value (cursor), &code,
                                  why, sizeof why);
     }
-    else
-        result = mcp_tools_call (app->mcp->tools, app, req, params, &code, why, sizeof why);
+    else {
+        char key[512];
+        s_key (req, id, key, sizeof key);
+        result = mcp_tools_call (app->mcp->tools, app, req, params, key, &code, why,
+                                 sizeof why);
+    }
     if (!result)
         *res = s_error (200, id, code ? code : -32603, NULL, "%s", why);
     return result;
@@ -310,6 +325,15 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     const char *session = http_header (req, "Mcp-Session-Id");
     if (session && mcp_sessions_check (app->mcp->sessions, req->user, session, NULL, 0))
         return s_error (404, id, -32001, NULL, "Session not found");
+    json_t *cancelled = json_object_get (params, "requestId");
+    if (!id && !strcmp (method, "notifications/cancelled") && cancelled) {
+        char key[512];
+        s_key (req, cancelled, key, sizeof key);
+        char reason[256];
+        snprintf (reason, sizeof reason, "MCP client: %s",
+                  json_string_value (json_object_get (params, "reason")) ?: "cancelled");
+        mcp_tools_cancel (app->mcp->tools, key, reason);
+    }
     if (!id)
         return s_accepted ();           /* notifications/initialized, cancelled... */
     http_res_t *res = NULL;

@@ -1,5 +1,6 @@
 /* mcp_tools: see mcp_tools.h. */
 #include "mcp_tools.h"
+#include "bus_pub.h"
 #include "cfg.h"
 #include "cid.h"
 #include "pjson.h"
@@ -15,6 +16,8 @@
 #define CACHE_USERS 64
 #define PAGE 50
 #define LIST_TIMEOUT_MS 10000
+#define FLIGHT_MAX 1024
+#define KEY_MAX 512
 
 typedef struct {
     char user[TOKENS_USER_MAX + 1];
@@ -22,9 +25,17 @@ typedef struct {
     json_t *tools;          /* the catalogue's array, as tool-runner gave it */
 } cached_t;
 
+typedef struct {
+    char key[KEY_MAX];      /* whose request: user, session, JSON-RPC id */
+    char call_id[CID_SIZE];
+} flight_t;
+
 struct _mcp_tools_t {
     pthread_mutex_t lock;
     cached_t cache[CACHE_USERS];
+    flight_t flight[FLIGHT_MAX];    /* calls under way, for cancellation */
+    size_t nflight;
+    bus_pub_t *pub;                 /* made at the first cancellation */
 };
 
 mcp_tools_t *
@@ -44,6 +55,7 @@ mcp_tools_destroy (mcp_tools_t **self_p)
     mcp_tools_t *self = *self_p;
     for (size_t i = 0; i < CACHE_USERS; i++)
         json_decref (self->cache[i].tools);
+    bus_pub_destroy (&self->pub);
     pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
@@ -215,9 +227,52 @@ s_from_result (const json_t *doc)
     return out;
 }
 
+/* Records (on) or forgets the call under way for key. A full table
+ * leaves a call uncancellable, not refused. */
+static void
+s_fly (mcp_tools_t *self, const char *key, const char *call_id, bool on)
+{
+    if (!key)
+        return;
+    pthread_mutex_lock (&self->lock);
+    if (on && self->nflight < FLIGHT_MAX) {
+        flight_t *f = &self->flight[self->nflight++];
+        snprintf (f->key, sizeof f->key, "%s", key);
+        snprintf (f->call_id, sizeof f->call_id, "%s", call_id);
+    }
+    for (size_t i = 0; !on && i < self->nflight; i++)
+        if (!strcmp (self->flight[i].call_id, call_id)) {
+            self->flight[i] = self->flight[--self->nflight];
+            break;
+        }
+    pthread_mutex_unlock (&self->lock);
+}
+
+int
+mcp_tools_cancel (mcp_tools_t *self, const char *key, const char *reason)
+{
+    int rc = -1;
+    pthread_mutex_lock (&self->lock);
+    for (size_t i = 0; i < self->nflight && rc; i++) {
+        if (strcmp (self->flight[i].key, key))
+            continue;
+        if (!self->pub)
+            self->pub = bus_pub_new (cfg_str ("CAISSON_BUS_PUB"));
+        proto_msg_t *msg = proto_msg_new (PROTO_tools_cancel, NULL);
+        char topic[CID_SIZE + 16];
+        snprintf (topic, sizeof topic, "tools.cancel.%s", self->flight[i].call_id);
+        proto_set_str (&msg->body.tools_cancel.call_id, self->flight[i].call_id);
+        proto_set_str (&msg->body.tools_cancel.reason, reason);
+        rc = self->pub && msg ? bus_pub_send (self->pub, topic, msg) : -1;
+        proto_msg_destroy (&msg);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}
+
 json_t *
-mcp_tools_call (mcp_tools_t *self, app_t *app, http_req_t *req, const json_t *params, int *code,
-                char *why, size_t whylen)
+mcp_tools_call (mcp_tools_t *self, app_t *app, http_req_t *req, const json_t *params,
+                const char *key, int *code, char *why, size_t whylen)
 {
     const char *name = json_string_value (json_object_get (params, "name"));
     json_t *args = json_object_get (params, "arguments");
@@ -271,7 +326,9 @@ mcp_tools_call (mcp_tools_t *self, app_t *app, http_req_t *req, const json_t *pa
     json_decref (body);
     msg->env.op = false;            /* MCP acts as the token's user, never more */
     int timeout_ms = (int) ((secs > 0 && secs < 86400 ? secs : 60) * 1000 + 10000);
+    s_fly (self, key, call_id, true);
     proto_msg_t *rep = buspool_request (app->bus, "tool-runner", msg, timeout_ms);
+    s_fly (self, key, call_id, false);
     proto_msg_destroy (&msg);
     json_t *out = NULL;
     if (!rep) {

@@ -38,8 +38,13 @@ json_t *mcp_tools_list (mcp_tools_t *self, app_t *app, http_req_t *req, const ch
 /* The result of tools/call with params ({name, arguments?}) for req's
  * user: a new CallToolResult {content, structuredContent?, isError?}.
  * NULL with *code and why for a protocol error: an unknown tool or
- * malformed params (-32602), no catalogue (-32603). */
+ * malformed params (-32602), no catalogue (-32603). While the call is
+ * under way, key (may be NULL) names it for mcp_tools_cancel. */
 json_t *mcp_tools_call (mcp_tools_t *self, app_t *app, http_req_t *req, const json_t *params,
-                        int *code, char *why, size_t whylen);
+                        const char *key, int *code, char *why, size_t whylen);
+
+/* Stops the call under way for key (tools.cancel published: tool-runner
+ * kills it, and the call answers `cancelled`). 0, or -1 when none is. */
+int mcp_tools_cancel (mcp_tools_t *self, const char *key, const char *reason);
 
 #endif

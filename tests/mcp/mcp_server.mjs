@@ -72,6 +72,21 @@ async function era (label, negotiation, wantEra) {
                                       arguments: { sandboxId, path: 'no/such/file' } });
     check(failed.isError === true, `${label}: a failing tool is an error result: ${text(failed)}`);
 
+    if (wantEra === 'legacy') {
+        // notifications/cancelled stops the call in the sandbox: the file it
+        // would write after 4 s never appears
+        const abort = new AbortController();
+        const slow = a.callTool({ name: 'runCommand', arguments: {
+            sandboxId, command: 'sleep 4; echo late > late.txt' } }, { signal: abort.signal });
+        setTimeout(() => abort.abort('enough'), 1000);
+        await slow.then(() => fail(`${label}: the aborted call resolved`), () => {});
+        await new Promise(r => setTimeout(r, 5000));
+        const late = await a.callTool({ name: 'checkFileExists',
+                                        arguments: { sandboxId, path: 'late.txt' } });
+        check(late.structuredContent.exists === false,
+              `${label}: notifications/cancelled stopped the command`);
+    }
+
     const gated = await a.callTool({ name: 'git.openPR', arguments: { title: 'x' } });
     check(gated.isError === true && /needs approval/.test(text(gated)),
           `${label}: a gated tool answers an error result (next slice: approval): ${text(gated)}`);
