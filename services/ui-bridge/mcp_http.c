@@ -4,6 +4,7 @@
 #include "mcp_http.h"
 #include "cfg.h"
 #include "jsoncap.h"
+#include "mcp_hangup.h"
 #include "mcp_session.h"
 #include "mcp_tools.h"
 
@@ -219,11 +220,25 @@ s_key (http_req_t *req, const json_t *id, char *key, size_t len)
     free (text);
 }
 
+typedef struct {
+    mcp_tools_t *tools;
+    const char *key;
+} hangup_t;
+
+/* A 2026-era client closed the stream of its call: that cancels it. */
+static void
+s_hung_up (void *arg)
+{
+    hangup_t *h = arg;
+    mcp_tools_cancel (h->tools, h->key, "the MCP client closed the request's stream");
+}
+
 /* tools/list and tools/call, shared by both eras: the result, or NULL
- * with *res the error answer. */
+ * with *res the error answer. With hangup_cancels (the 2026 era), a
+ * client that hangs up during a call cancels it. */
 static json_t *
 s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
-         const json_t *id, http_res_t **res)
+         const json_t *id, bool hangup_cancels, http_res_t **res)
 {
     int code = 0;
     char why[512];
@@ -240,8 +255,15 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
     else {
         char key[512];
         s_key (req, id, key, sizeof key);
+        hangup_t h = { app->mcp->tools, key };
+        const union MHD_ConnectionInfo *info =
+            hangup_cancels ? MHD_get_connection_info (req->conn,
+                                                      MHD_CONNECTION_INFO_CONNECTION_FD)
+                           : NULL;
+        mcp_hangup_t *watch = info ? mcp_hangup_start (info->connect_fd, s_hung_up, &h) : NULL;
         result = mcp_tools_call (app->mcp->tools, app, req, params, key, &code, why,
                                  sizeof why);
+        mcp_hangup_stop (&watch);
     }
     if (!result)
         *res = s_error (200, id, code ? code : -32603, NULL, "%s", why);
@@ -283,7 +305,7 @@ s_modern (app_t *app, http_req_t *req, const json_t *msg, const char *method)
                             "capabilities", "tools", "instructions", INSTRUCTIONS, "ttlMs",
                             0, "cacheScope", "private");
     else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call")) {
-        result = s_tools (app, req, method, params, id, &res);
+        result = s_tools (app, req, method, params, id, true, &res);
         if (result && !strcmp (method, "tools/list")) {
             json_object_set_new (result, "ttlMs", json_integer (0));
             json_object_set_new (result, "cacheScope", json_string ("private"));
@@ -341,7 +363,7 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     if (!strcmp (method, "ping"))
         result = json_object ();
     else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call"))
-        result = s_tools (app, req, method, params, id, &res);
+        result = s_tools (app, req, method, params, id, false, &res);
     else
         return s_error (200, id, -32601, NULL, "Method not found: %.128s", method);
     return result ? s_result (id, result, NULL) : res;

@@ -72,9 +72,10 @@ async function era (label, negotiation, wantEra) {
                                       arguments: { sandboxId, path: 'no/such/file' } });
     check(failed.isError === true, `${label}: a failing tool is an error result: ${text(failed)}`);
 
-    if (wantEra === 'legacy') {
-        // notifications/cancelled stops the call in the sandbox: the file it
-        // would write after 4 s never appears
+    {
+        // cancelling stops the call in the sandbox (2025: the SDK posts
+        // notifications/cancelled; 2026: it closes the request's stream): the
+        // file the command would write after 4 s never appears
         const abort = new AbortController();
         const slow = a.callTool({ name: 'runCommand', arguments: {
             sandboxId, command: 'sleep 4; echo late > late.txt' } }, { signal: abort.signal });
@@ -84,7 +85,7 @@ async function era (label, negotiation, wantEra) {
         const late = await a.callTool({ name: 'checkFileExists',
                                         arguments: { sandboxId, path: 'late.txt' } });
         check(late.structuredContent.exists === false,
-              `${label}: notifications/cancelled stopped the command`);
+              `${label}: cancelling stopped the command`);
     }
 
     const gated = await a.callTool({ name: 'git.openPR', arguments: { title: 'x' } });
