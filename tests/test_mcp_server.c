@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 static pid_t s_bridge, s_tools;
-static const char *s_alice, *s_bob;
+static const char *s_alice, *s_bob, *s_root;
 
 #define INIT(v) "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
     "{\"protocolVersion\":\"" v "\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\"," \
@@ -41,6 +41,7 @@ setup (void **state)
     assert_int_equal (ui_wait_ready (), 0);
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
+    s_root = ui_token (2, "root", 1);
     return rc;
 }
 
@@ -257,12 +258,13 @@ test_hostile (void **state)
     free (huge);
 }
 
-/* The official SDK client, both eras, alice and bob. */
+/* The official SDK client, both eras, alice, bob and an operator. */
 static void
 test_sdk (void **state)
 {
     (void) state;
-    const char *args[] = { "node", "../mcp/mcp_server.mjs", ui_base, s_alice, s_bob, NULL };
+    const char *args[] = { "node", "../mcp/mcp_server.mjs", ui_base, s_alice, s_bob, s_root,
+                           NULL };
     assert_int_equal (support_run_node (args), 0);
 }
 

@@ -4,14 +4,15 @@
 // tools are listed with schemas and annotations, alice creates a sandbox
 // and runs a command (the SDK checks structuredContent against each
 // tool's outputSchema), a gated tool answers an error result, bob cannot
-// use alice's sandbox, and a client without a token is refused.
-// Usage: node ../mcp/mcp_server.mjs BASE ALICE_TOKEN BOB_TOKEN
+// use alice's sandbox (nor can an operator: /mcp acts as a user, never
+// as an operator), and a client without a token is refused.
+// Usage: node ../mcp/mcp_server.mjs BASE ALICE_TOKEN BOB_TOKEN OPERATOR_TOKEN
 // (run from tests/agui, where node_modules lives).
 const lib = new URL('../agui/node_modules/@modelcontextprotocol/client/dist/index.mjs',
                     import.meta.url);
 const { Client, StreamableHTTPClientTransport } = await import(lib);
 
-const [base, alice, bob] = process.argv.slice(2);
+const [base, alice, bob, root] = process.argv.slice(2);
 const url = new URL(base + '/mcp');
 
 function fail (what) {
@@ -110,6 +111,12 @@ async function era (label, negotiation, wantEra) {
                                     arguments: { sandboxId, path: '/etc/hostname' } });
     check(gone.isError === true, `${label}: bob cannot read alice's sandbox`);
     await b.close();
+    const op = await connect(root, negotiation);
+    const peek = await op.callTool({ name: 'runCommand',
+                                     arguments: { sandboxId, command: 'echo peeked' } });
+    check(peek.isError === true && !text(peek).includes('peeked'),
+          `${label}: an operator's token acts as a user over MCP: ${text(peek).slice(0, 120)}`);
+    await op.close();
     await a.close();
 }
 
