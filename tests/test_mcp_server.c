@@ -156,6 +156,13 @@ test_legacy (void **state)
             -32022);
     expect (s_alice, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"nope/nope\"}", mine, 200,
             -32601);
+    /* cursors are the server's own: one it did not give is -32602 */
+    expect (s_alice, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":"
+            "{\"cursor\":\"o999999\"}}", mine, 200, -32602);
+    expect (s_alice, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":"
+            "{\"cursor\":\"o1x\"}}", mine, 200, -32602);
+    expect (s_alice, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":"
+            "{\"cursor\":\"o1\"}}", mine, 200, 0);
     res = ui_request ("DELETE", "/mcp", s_bob, NULL, mine);
     assert_int_equal (res.status, 404);
     ui_res_free (&res);
