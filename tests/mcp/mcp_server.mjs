@@ -73,6 +73,18 @@ async function era (label, negotiation, wantEra) {
                                       arguments: { sandboxId, path: 'no/such/file' } });
     check(failed.isError === true, `${label}: a failing tool is an error result: ${text(failed)}`);
 
+    // informational: a cheap call's latency in this era (the 2026 era pays
+    // the hang-up watcher's thread); bench/mcp measures properly
+    const times = [];
+    for (let i = 0; i < 100; i++) {
+        const t0 = performance.now();
+        await a.callTool({ name: 'checkFileExists', arguments: { sandboxId, path: 'x' } });
+        times.push(performance.now() - t0);
+    }
+    times.sort((x, y) => x - y);
+    console.log(`timing: ${label}: checkFileExists p50 ${times[50].toFixed(2)} ms, ` +
+                `p99 ${times[98].toFixed(2)} ms over 100 calls`);
+
     {
         // cancelling stops the call in the sandbox (2025: the SDK posts
         // notifications/cancelled; 2026: it closes the request's stream): the
