@@ -163,6 +163,16 @@ test_legacy (void **state)
             "{\"cursor\":\"o1x\"}}", mine, 200, -32602);
     expect (s_alice, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":"
             "{\"cursor\":\"o1\"}}", mine, 200, 0);
+    /* a user holds CAISSON_MCP_SESSIONS_MAX (16) sessions: the 17th drops
+     * the least recently used, bob's first */
+    char newer[64], bob_hdr[128];
+    for (int i = 0; i < 16; i++)
+        initialize (s_bob, INIT ("2025-11-25"), newer, agreed, sizeof agreed);
+    snprintf (bob_hdr, sizeof bob_hdr, "Mcp-Session-Id: %s", bob_sid);
+    expect (s_bob, ping, (const char *[]) { bob_hdr, NULL }, 404, -32001);
+    snprintf (bob_hdr, sizeof bob_hdr, "Mcp-Session-Id: %s", newer);
+    expect (s_bob, ping, (const char *[]) { bob_hdr, NULL }, 200, 0);
+    expect (s_alice, ping, mine, 200, 0);      /* alice's are hers alone */
     res = ui_request ("DELETE", "/mcp", s_bob, NULL, mine);
     assert_int_equal (res.status, 404);
     ui_res_free (&res);
