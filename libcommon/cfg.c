@@ -103,6 +103,17 @@ static const cfg_entry_t table[] = {
     { "CAISSON_HTTP_IDLE_S", "30", "ui-bridge",
       "Seconds without progress after which an HTTP connection is closed, "
       "so a stalled client frees its slot." },
+    /* ui-bridge: /mcp, Caisson as an MCP server (docs/mcp.md). */
+    { "CAISSON_MCP_ORIGINS", "", "ui-bridge",
+      "Comma-separated Origins (scheme://host:port) /mcp accepts from browsers; "
+      "empty: the bridge's own CAISSON_HTTP address and its localhost forms. A "
+      "request without Origin is not a browser's and passes; any other gets 403." },
+    { "CAISSON_MCP_SESSIONS_MAX", "16", "ui-bridge",
+      "2025-era MCP sessions one user may hold at /mcp; one more drops their "
+      "least recently used." },
+    { "CAISSON_MCP_SESSION_IDLE_S", "3600", "ui-bridge",
+      "Seconds an unused 2025-era MCP session at /mcp lives (then 404: the client "
+      "initializes again)." },
     { "CAISSON_HTTP_RATE", "50", "ui-bridge",
       "Requests per second each user may make (a token bucket; 429 beyond)." },
     { "CAISSON_HTTP_BURST", "100", "ui-bridge",

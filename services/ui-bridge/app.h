@@ -24,6 +24,7 @@ typedef struct {
     const char *instance;
     atomic_bool stopping;       /* set at shutdown: streams end */
     char sub_endpoint[512];     /* the event proxy, for streams */
+    struct _mcp_t *mcp;         /* /mcp's sessions and caches (mcp_http.h) */
 } app_t;
 
 typedef http_res_t *(route_fn) (app_t *app, http_req_t *req);

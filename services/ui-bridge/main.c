@@ -4,6 +4,7 @@
  * threads, see http.h), the bus client pool its handlers share, and the
  * event watcher that feeds /metrics. */
 #include "app.h"
+#include "mcp_http.h"
 #include "cfg.h"
 #include "clog.h"
 #include "svc.h"
@@ -64,6 +65,7 @@ teardown (svc_t *svc)
     atomic_store (&s->app.stopping, true);
     http_destroy (&s->http);
     watcher_destroy (&s->watcher);
+    mcp_destroy (&s->app.mcp);
     auth_destroy (&s->app.auth);
     tokens_destroy (&s->app.tokens);
     buspool_destroy (&s->app.bus);
@@ -89,7 +91,8 @@ setup (svc_t *svc)
     app->auth = app->tokens ? auth_new (app->tokens) : NULL;
     app->bus = buspool_new (cfg_str ("CAISSON_BUS"), cfg_u64 ("CAISSON_HTTP_MAX_CONNECTIONS"),
                             &app->stopping);
-    if (!app->metrics || !app->auth || !app->bus)
+    app->mcp = mcp_new ();
+    if (!app->metrics || !app->auth || !app->bus || !app->mcp)
         return -1;
     declare_metrics (app->metrics);
     s->watcher = watcher_new (cfg_str ("CAISSON_BUS_SUB"), app->metrics);

@@ -3,6 +3,7 @@
 #include "app.h"
 #include "api.h"
 #include "clog.h"
+#include "mcp_http.h"
 #include "pjson.h"
 
 #include <czmq.h>
@@ -36,6 +37,10 @@ static const route_t s_routes[] = {
     { "PATCH",  "/api/threads/{}",              "threads.rename",    true,  api_threads_rename },
     { "DELETE", "/api/threads/{}",              "threads.delete",    true,  api_threads_delete },
     { "POST",   "/agui",                        "agui",              true,  api_agui },
+    /* /mcp checks Origin before the token, and answers 401 its own way */
+    { "POST",   "/mcp",                         "mcp",               false, api_mcp_post },
+    { "GET",    "/mcp",                         "mcp",               false, api_mcp_get },
+    { "DELETE", "/mcp",                         "mcp",               false, api_mcp_delete },
     { "GET",    "/api/memory",                  "memory.get",        true,  api_memory_get },
     { "PUT",    "/api/memory",                  "memory.put",        true,  api_memory_put },
     { "GET",    "/api/artifacts/{}",            "artifacts.get",     true,  api_artifacts_get },

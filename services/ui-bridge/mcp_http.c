@@ -1,0 +1,444 @@
+/* mcp_http: see mcp_http.h. Error bodies are JSON-RPC errors in both
+ * eras, so a 2026 client probing the endpoint recognises a modern server
+ * (spec 2026-07-28, versioning). */
+#include "mcp_http.h"
+#include "cfg.h"
+#include "jsoncap.h"
+#include "mcp_hangup.h"
+#include "mcp_session.h"
+#include "mcp_tools.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_DEPTH 64
+#define MODERN "2026-07-28"
+#define META_VERSION "io.modelcontextprotocol/protocolVersion"
+#define META_CAPS "io.modelcontextprotocol/clientCapabilities"
+#define META_INFO "io.modelcontextprotocol/serverInfo"
+#define INSTRUCTIONS "Caisson's agent tools, each run in an isolated Linux sandbox you own: " \
+    "createSandbox first, then pass its sandboxId to the other tools."
+
+/* The 2025-era versions served, newest first. */
+static const char *const s_versions[] = { "2025-11-25", "2025-06-18", NULL };
+
+struct _mcp_t {
+    mcp_sessions_t *sessions;
+    mcp_tools_t *tools;
+};
+
+mcp_t *
+mcp_new (void)
+{
+    mcp_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->sessions = mcp_sessions_new (cfg_u64 ("CAISSON_MCP_SESSIONS_MAX"),
+                                       (unsigned) cfg_u64 ("CAISSON_MCP_SESSION_IDLE_S"));
+    self->tools = mcp_tools_new ();
+    if (!self->sessions || !self->tools)
+        mcp_destroy (&self);
+    return self;
+}
+
+void
+mcp_destroy (mcp_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mcp_sessions_destroy (&(*self_p)->sessions);
+    mcp_tools_destroy (&(*self_p)->tools);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+/* A JSON-RPC error answered with HTTP status; id (may be NULL: null) and
+ * data (taken, may be NULL) as given. */
+static http_res_t *
+s_error (int status, const json_t *id, int code, json_t *data, const char *fmt, ...)
+    __attribute__ ((format (printf, 5, 6)));
+static http_res_t *
+s_error (int status, const json_t *id, int code, json_t *data, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg, sizeof msg, fmt, ap);
+    va_end (ap);
+    json_t *err = json_pack ("{s:i, s:s}", "code", code, "message", msg);
+    if (err && data)
+        json_object_set_new (err, "data", data);
+    else
+        json_decref (data);
+    return http_res_json (status, json_pack ("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id",
+                                             id ? id : json_null (), "error", err));
+}
+
+static http_res_t *
+s_result (const json_t *id, json_t *result, const char *session)
+{
+    http_res_t *res = http_res_json (200, json_pack ("{s:s, s:O, s:o}", "jsonrpc", "2.0",
+                                                     "id", id, "result", result));
+    if (res && session)
+        http_res_header (res, "Mcp-Session-Id", session);
+    return res;
+}
+
+static http_res_t *
+s_accepted (void)
+{
+    return http_res_bytes (202, "application/json", "", 0, false);
+}
+
+static json_t *
+s_server_info (void)
+{
+    return json_pack ("{s:s, s:s, s:s}", "name", "caisson", "title", "Caisson", "version",
+                      CAISSON_VERSION);
+}
+
+/* True when origin (scheme://host[:port]) is one /mcp serves: listed in
+ * CAISSON_MCP_ORIGINS, or by default the bridge's own address. */
+static bool
+s_origin_ok (const char *origin)
+{
+    const char *listed = cfg_str ("CAISSON_MCP_ORIGINS");
+    char own[600];
+    if (!*listed) {
+        const char *addr = cfg_str ("CAISSON_HTTP"), *colon = strrchr (addr, ':');
+        const char *port = colon ? colon + 1 : "80";
+        int hostlen = colon ? (int) (colon - addr) : (int) strlen (addr);
+        snprintf (own, sizeof own, "http://%.*s:%s,http://localhost:%s,http://127.0.0.1:%s,"
+                  "http://[::1]:%s", hostlen, addr, port, port, port, port);
+        listed = own;
+    }
+    size_t len = strlen (origin);
+    for (const char *p = listed; *p;) {
+        size_t n = strcspn (p, ",");
+        while (n && isspace ((unsigned char) p[n - 1]))
+            n--;
+        if (n == len && !strncasecmp (p, origin, n))
+            return true;
+        p += strcspn (p, ",");
+        while (*p == ',' || isspace ((unsigned char) *p))
+            p++;
+    }
+    return false;
+}
+
+/* The Origin check, then the token. NULL, or the answer. */
+static http_res_t *
+s_admit (app_t *app, http_req_t *req)
+{
+    const char *origin = http_header (req, "Origin");
+    if (origin && !s_origin_ok (origin))
+        return s_error (403, NULL, -32000, NULL, "Forbidden: Origin %.200s is not allowed "
+                        "(CAISSON_MCP_ORIGINS)", origin);
+    http_res_t *denied = auth_check (app->auth, req);
+    if (denied && http_res_status (denied) == 401)
+        http_res_header (denied, "WWW-Authenticate", "Bearer realm=\"caisson\"");
+    return denied;
+}
+
+/* Decodes an Mcp-Name / Mcp-Method value: `=?base64?<b64>?=` carries
+ * UTF-8 that is not header-safe. Writes into out; -1 when malformed. */
+static int
+s_header_value (const char *v, char *out, size_t outlen)
+{
+    size_t len = strlen (v);
+    if (len < 12 || strncmp (v, "=?base64?", 9) || strcmp (v + len - 2, "?=")) {
+        snprintf (out, outlen, "%s", v);
+        return 0;
+    }
+    static const char digits[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    unsigned acc = 0, bits = 0;
+    for (const char *p = v + 9; p < v + len - 2 && *p != '='; p++) {
+        const char *d = strchr (digits, *p);
+        if (!d || !*p)
+            return -1;
+        acc = (acc << 6) | (unsigned) (d - digits);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= outlen)
+                return -1;
+            out[o++] = (char) ((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* -32020 unless header name is present and equals want. */
+static http_res_t *
+s_header_match (http_req_t *req, const json_t *id, const char *name, const char *want)
+{
+    const char *h = http_header (req, name);
+    char got[512];
+    if (!h)
+        return s_error (400, id, -32020, NULL, "required %s header is absent", name);
+    if (s_header_value (h, got, sizeof got) || strcmp (got, want))
+        return s_error (400, id, -32020, json_pack ("{s:{s:s, s:s}}", "mismatch", "header", h,
+                                                    "body", want),
+                        "%s header does not match the body", name);
+    return NULL;
+}
+
+static bool
+s_legacy_version (const char *v)
+{
+    for (size_t i = 0; v && s_versions[i]; i++)
+        if (!strcmp (v, s_versions[i]))
+            return true;
+    return false;
+}
+
+static http_res_t *
+s_unsupported (const json_t *id, const char *requested, bool modern_only)
+{
+    json_t *supported = json_pack ("[s]", MODERN);
+    for (size_t i = 0; !modern_only && s_versions[i]; i++)
+        json_array_append_new (supported, json_string (s_versions[i]));
+    return s_error (400, id, -32022, json_pack ("{s:o, s:s}", "supported", supported,
+                                                "requested", requested),
+                    "Unsupported protocol version: %.64s", requested);
+}
+
+/* What names a request for cancellation: its user, its session (none in
+ * the 2026 era) and its JSON-RPC id. */
+static void
+s_key (http_req_t *req, const json_t *id, char *key, size_t len)
+{
+    char *text = json_dumps (id, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf (key, len, "%s\n%.64s\n%.128s", req->user,
+              http_header (req, "Mcp-Session-Id") ?: "", text ? text : "");
+    free (text);
+}
+
+typedef struct {
+    mcp_tools_t *tools;
+    const char *key;
+} hangup_t;
+
+/* A 2026-era client closed the stream of its call: that cancels it. */
+static void
+s_hung_up (void *arg)
+{
+    hangup_t *h = arg;
+    mcp_tools_cancel (h->tools, h->key, "the MCP client closed the request's stream");
+}
+
+/* tools/list and tools/call, shared by both eras: the result, or NULL
+ * with *res the error answer. With hangup_cancels (the 2026 era), a
+ * client that hangs up during a call cancels it. */
+static json_t *
+s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
+         const json_t *id, bool hangup_cancels, http_res_t **res)
+{
+    int code = 0;
+    char why[512];
+    json_t *result = NULL;
+    if (!strcmp (method, "tools/list")) {
+        json_t *cursor = json_object_get (params, "cursor");
+        if (cursor && !json_is_string (cursor)) {
+            *res = s_error (200, id, -32602, NULL, "invalid cursor");
+            return NULL;
+        }
+        result = mcp_tools_list (app->mcp->tools, app, req, json_string_value (cursor), &code,
+                                 why, sizeof why);
+    }
+    else {
+        char key[512];
+        s_key (req, id, key, sizeof key);
+        hangup_t h = { app->mcp->tools, key };
+        const union MHD_ConnectionInfo *info =
+            hangup_cancels ? MHD_get_connection_info (req->conn,
+                                                      MHD_CONNECTION_INFO_CONNECTION_FD)
+                           : NULL;
+        mcp_hangup_t *watch = info ? mcp_hangup_start (info->connect_fd, s_hung_up, &h) : NULL;
+        result = mcp_tools_call (app->mcp->tools, app, req, params, key, &code, why,
+                                 sizeof why);
+        mcp_hangup_stop (&watch);
+    }
+    if (!result)
+        *res = s_error (200, id, code ? code : -32603, NULL, "%s", why);
+    return result;
+}
+
+/* A request of the 2026-07-28 era (its _meta names a version). */
+static http_res_t *
+s_modern (app_t *app, http_req_t *req, const json_t *msg, const char *method)
+{
+    const json_t *id = json_object_get (msg, "id");
+    json_t *params = json_object_get (msg, "params");
+    json_t *meta = json_object_get (params, "_meta");
+    const char *version = json_string_value (json_object_get (meta, META_VERSION));
+    if (!version)
+        return s_error (400, id, -32602, json_pack ("{s:{s:s, s:s}}", "envelope", "key",
+                                                    META_VERSION, "problem", "missing"),
+                        "Invalid _meta envelope: %s is missing", META_VERSION);
+    http_res_t *bad = s_header_match (req, id, "MCP-Protocol-Version", version);
+    if (!bad && strcmp (version, MODERN))
+        return s_unsupported (id, version, true);
+    if (!bad)
+        bad = s_header_match (req, id, "Mcp-Method", method);
+    const char *name = json_string_value (json_object_get (params, "name"));
+    if (!bad && !strcmp (method, "tools/call") && name)
+        bad = s_header_match (req, id, "Mcp-Name", name);
+    if (bad)
+        return bad;
+    if (!json_is_object (json_object_get (meta, META_CAPS)))
+        return s_error (400, id, -32602, json_pack ("{s:{s:s, s:s}}", "envelope", "key",
+                                                    META_CAPS, "problem", "missing"),
+                        "Invalid _meta envelope: %s is missing", META_CAPS);
+    if (!id)
+        return s_accepted ();
+    json_t *result = NULL;
+    http_res_t *res = NULL;
+    if (!strcmp (method, "server/discover"))
+        result = json_pack ("{s:[s], s:{s:{}}, s:s, s:i, s:s}", "supportedVersions", MODERN,
+                            "capabilities", "tools", "instructions", INSTRUCTIONS, "ttlMs",
+                            0, "cacheScope", "private");
+    else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call")) {
+        result = s_tools (app, req, method, params, id, true, &res);
+        if (result && !strcmp (method, "tools/list")) {
+            json_object_set_new (result, "ttlMs", json_integer (0));
+            json_object_set_new (result, "cacheScope", json_string ("private"));
+        }
+    }
+    else
+        return s_error (404, id, -32601, NULL, "Method not found: %.128s", method);
+    if (!result)
+        return res;
+    json_object_set_new (result, "resultType", json_string ("complete"));
+    json_object_set_new (result, "_meta", json_pack ("{s:o}", META_INFO, s_server_info ()));
+    return s_result (id, result, NULL);
+}
+
+/* A request of the 2025 era: initialize opens a session; a request
+ * naming one must name one of this user's. */
+static http_res_t *
+s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
+{
+    const json_t *id = json_object_get (msg, "id");
+    json_t *params = json_object_get (msg, "params");
+    const char *header = http_header (req, "MCP-Protocol-Version");
+    if (header && !s_legacy_version (header) && strcmp (header, "2025-03-26"))
+        return s_unsupported (id, header, false);
+    if (!strcmp (method, "initialize")) {
+        const char *asked = json_string_value (json_object_get (params, "protocolVersion"));
+        if (!id || !asked)
+            return s_error (200, id, -32602, NULL, "initialize needs an id and "
+                            "params.protocolVersion");
+        const char *agreed = s_legacy_version (asked) ? asked : s_versions[0];
+        char session[MCP_SESSION_ID_LEN + 1];
+        if (mcp_sessions_open (app->mcp->sessions, req->user, agreed, session))
+            return s_error (500, id, -32603, NULL, "could not open a session");
+        json_t *result = json_pack ("{s:s, s:{s:{}}, s:o, s:s}", "protocolVersion", agreed,
+                                    "capabilities", "tools", "serverInfo", s_server_info (),
+                                    "instructions", INSTRUCTIONS);
+        return s_result (id, result, session);
+    }
+    const char *session = http_header (req, "Mcp-Session-Id");
+    if (session && mcp_sessions_check (app->mcp->sessions, req->user, session, NULL, 0))
+        return s_error (404, id, -32001, NULL, "Session not found");
+    json_t *cancelled = json_object_get (params, "requestId");
+    if (!id && !strcmp (method, "notifications/cancelled") && cancelled) {
+        char key[512];
+        s_key (req, cancelled, key, sizeof key);
+        char reason[256];
+        snprintf (reason, sizeof reason, "MCP client: %s",
+                  json_string_value (json_object_get (params, "reason")) ?: "cancelled");
+        mcp_tools_cancel (app->mcp->tools, key, reason);
+    }
+    if (!id)
+        return s_accepted ();           /* notifications/initialized, cancelled... */
+    http_res_t *res = NULL;
+    json_t *result;
+    if (!strcmp (method, "ping"))
+        result = json_object ();
+    else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call"))
+        result = s_tools (app, req, method, params, id, false, &res);
+    else
+        return s_error (200, id, -32601, NULL, "Method not found: %.128s", method);
+    return result ? s_result (id, result, NULL) : res;
+}
+
+http_res_t *
+api_mcp_post (app_t *app, http_req_t *req)
+{
+    http_res_t *res = s_admit (app, req);
+    if (res)
+        return res;
+    json_error_t err;
+    json_t *msg = req->body_len ? json_loadb (req->body, req->body_len,
+                                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err)
+                                : NULL;
+    if (!msg)
+        return s_error (400, NULL, -32700, NULL, "Parse error: %s", req->body_len ? err.text
+                                                                   : "empty body");
+    const json_t *id = json_object_get (msg, "id");
+    const char *method = json_string_value (json_object_get (msg, "method"));
+    if (json_is_array (msg))
+        res = s_error (400, NULL, -32600, NULL, "Invalid Request: batches are not supported "
+                       "(removed in 2025-06-18)");
+    else if (!json_is_object (msg) || jsoncap_depth (msg, MAX_DEPTH) > MAX_DEPTH)
+        res = s_error (400, NULL, -32600, NULL, "Invalid Request: %s", json_is_object (msg)
+                       ? "the message nests deeper than 64 levels" : "not a JSON-RPC object");
+    else if (strcmp (json_string_value (json_object_get (msg, "jsonrpc")) ?: "", "2.0")
+             || (id && !json_is_string (id) && !json_is_integer (id)))
+        res = s_error (400, NULL, -32600, NULL, "Invalid Request: jsonrpc must be \"2.0\" "
+                       "and an id a string or an integer");
+    else if (!method && id && (json_object_get (msg, "result") || json_object_get (msg, "error")))
+        res = s_accepted ();            /* a client's answer: nothing asked one yet */
+    else if (!method)
+        res = s_error (400, id, -32600, NULL, "Invalid Request: no method");
+    else if (json_object_get (msg, "params") && !json_is_object (json_object_get (msg, "params")))
+        res = s_error (400, id, -32602, NULL, "params must be an object");
+    else {
+        json_t *meta = json_object_get (json_object_get (msg, "params"), "_meta");
+        bool modern = strcmp (method, "initialize")
+                      && (json_object_get (meta, META_VERSION)
+                          || !strcmp (http_header (req, "MCP-Protocol-Version") ?: "", MODERN));
+        res = modern ? s_modern (app, req, msg, method) : s_legacy (app, req, msg, method);
+    }
+    json_decref (msg);
+    return res;
+}
+
+http_res_t *
+api_mcp_get (app_t *app, http_req_t *req)
+{
+    http_res_t *res = s_admit (app, req);
+    if (res)
+        return res;
+    res = s_error (405, NULL, -32000, NULL, "Method not allowed: /mcp has no standalone "
+                   "stream; POST requests");
+    if (res)
+        http_res_header (res, "Allow", "POST");
+    return res;
+}
+
+http_res_t *
+api_mcp_delete (app_t *app, http_req_t *req)
+{
+    http_res_t *res = s_admit (app, req);
+    if (res)
+        return res;
+    const char *session = http_header (req, "Mcp-Session-Id");
+    if (!session) {
+        res = s_error (405, NULL, -32000, NULL, "Method not allowed: DELETE ends a session "
+                       "and names it in Mcp-Session-Id");
+        if (res)
+            http_res_header (res, "Allow", "POST");
+        return res;
+    }
+    if (mcp_sessions_close (app->mcp->sessions, req->user, session))
+        return s_error (404, NULL, -32001, NULL, "Session not found");
+    return http_res_bytes (204, "application/json", "", 0, false);
+}

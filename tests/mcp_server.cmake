@@ -1,0 +1,9 @@
+# Caisson as an MCP server at ui-bridge /mcp (issue 17): the transport in
+# both eras and the official SDK client, through the real sandbox-manager
+# (root; skipped otherwise), tool-runner and ui-bridge (test_mcp_server).
+caisson_test(test_mcp_server test_mcp_server.c ui_support.c sbx_client.c)
+target_link_libraries(test_mcp_server PRIVATE PkgConfig::CURL)
+add_dependencies(test_mcp_server caisson caisson-bus caisson-sandbox-manager caisson-sandbox-init
+                 caisson-tool-runner caisson-ui-bridge)
+set_tests_properties(test_mcp_server PROPERTIES TIMEOUT 240
+                     SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
