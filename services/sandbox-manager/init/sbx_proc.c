@@ -436,7 +436,7 @@ sbx_procs_input (sbx_procs_t *self, proto_msg_t *req)
         return rep;
     char why[256];
     size_t queued = sbx_stdin_queued (&p->in), written = 0;
-    int rc = 0;
+    int rc;
     if (stdin_refusal (p, why, sizeof why))
         rep = bad (req, PROTO_ERR_bad_state, why);
     else if (queued && queued + b->data.size > SBX_STDIN_QUEUE_MAX)
