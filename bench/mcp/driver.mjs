@@ -85,7 +85,9 @@ async function measure (path, label) {
     const p50 = t[Math.floor(N / 2)], p99 = t[Math.floor(N * 99 / 100)];
     console.log(`  ${label.padEnd(28)} ${p50.toFixed(1).padStart(10)} ` +
                 `${p99.toFixed(1).padStart(10)} ${one.toFixed(0).padStart(10)} ` +
-                `${many.toFixed(0).padStart(10)} ${(p50 / Number(busP50)).toFixed(2).padStart(8)}`);
+                `${many.toFixed(0).padStart(10)} ` +
+                `${(p50 / Number(busP50)).toFixed(2).padStart(8)} ` +
+                `${(p50 - Number(busP50)).toFixed(0).padStart(9)}`);
 }
 
 await measure('2025', '/mcp, SDK 2025-11-25');
