@@ -17,8 +17,9 @@
  * calls per second, then calls per second with --clients clients
  * (default 16, each its own connection or session, one call in flight)
  * for --seconds (default 3), and p50 against the bus path's (ratio and
- * difference). ui-bridge's per-user rate limit is lifted for the run, and
- * tool-runner's slots per user raised to N (both would refuse N clients).
+ * difference). ui-bridge's rate and connection limits per user and per
+ * address, and tool-runner's slots per user, are raised for the run (they
+ * would refuse N clients).
  * Prints the load average before and after and the git revision. Needs
  * root (the sandbox) and Node with tests/agui/node_modules: without them
  * it says so and exits 0. A benchmark, not a test: 1 only when it cannot run. */
@@ -293,9 +294,16 @@ main (int argc, char **argv)
     snprintf (addr, sizeof addr, "127.0.0.1:%d", port);
     setenv ("CAISSON_DATA", dir, 1);
     setenv ("CAISSON_HTTP", addr, 1);
-    /* the per-user rate limit (50/s) would measure itself, not /mcp */
+    /* ui-bridge's limits per user and per address (all clients are on
+     * 127.0.0.1) would measure themselves, not /mcp: the rate (50/s), and
+     * connections (32 per address: SDK clients hold more than one each) */
     setenv ("CAISSON_HTTP_RATE", "1000000", 1);
     setenv ("CAISSON_HTTP_BURST", "1000000", 1);
+    char conns[16];
+    snprintf (conns, sizeof conns, "%d", 8 * clients + 64);
+    setenv ("CAISSON_HTTP_MAX_PER_IP", conns, 1);
+    setenv ("CAISSON_HTTP_MAX_CONN_PER_USER", conns, 1);
+    setenv ("CAISSON_HTTP_MAX_PER_USER", conns, 1);
     /* nor may tool-runner's slots per user (8) refuse the N clients */
     char slots[16];
     snprintf (slots, sizeof slots, "%d", clients);
