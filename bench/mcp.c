@@ -22,7 +22,9 @@
  * would refuse N clients).
  * Prints the load average before and after and the git revision. Needs
  * root (the sandbox) and Node with tests/agui/node_modules: without them
- * it says so and exits 0. A benchmark, not a test: 1 only when it cannot run. */
+ * it says so and exits 0. --keep keeps the services' logs (ui-bridge's
+ * give its own time per POST). A benchmark, not a test: 1 only when it
+ * cannot run. */
 #define _GNU_SOURCE
 #include "bench_util.h"
 #include "bus_client.h"
@@ -265,6 +267,9 @@ int
 main (int argc, char **argv)
 {
     int calls = 2000, clients = 16;
+    bool keep = argc > 1 && !strcmp (argv[argc - 1], "--keep");
+    if (keep)
+        argc--;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp (argv[i], "--calls"))
             calls = atoi (argv[i + 1]);
@@ -274,7 +279,8 @@ main (int argc, char **argv)
             s_seconds = atof (argv[i + 1]);
     }
     if (calls < 100 || clients < 1 || clients > 256 || s_seconds <= 0 || argc % 2 == 0) {
-        fprintf (stderr, "usage: bench-mcp [--calls N>=100] [--clients 1-256] [--seconds S]\n");
+        fprintf (stderr, "usage: bench-mcp [--calls N>=100] [--clients 1-256] [--seconds S] "
+                 "[--keep]\n");
         return 1;
     }
     if (geteuid () != 0) {
@@ -349,7 +355,9 @@ main (int argc, char **argv)
     }
     printf ("\n  load average after: %.2f\n", load ());
     stop (&c);
-    if (!rc) {
+    if (keep)
+        printf ("  logs kept in %s\n", dir);
+    else if (!rc) {
         char cmd[PATH_MAX + 16];
         snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system (cmd) != 0)
