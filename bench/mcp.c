@@ -17,7 +17,8 @@
  * calls per second, then calls per second with --clients clients
  * (default 16, each its own connection or session, one call in flight)
  * for --seconds (default 3), and p50 against the bus path's (ratio and
- * difference). ui-bridge's rate and connection limits per user and per
+ * difference); last the bus path again, to show how far a busy machine
+ * drifted meanwhile. ui-bridge's rate and connection limits per user and per
  * address, and tool-runner's slots per user, are raised for the run (they
  * would refuse N clients).
  * Prints the load average before and after and the git revision. Needs
@@ -353,6 +354,16 @@ main (int argc, char **argv)
             rc = 1;
         }
     }
+    /* the bus path again: how far the machine drifted meanwhile */
+    double base = p50;
+    atomic_store (&s_done, 0);
+    if (!rc && bus_path (c, calls, clients, &p50, &p99, &one, &many)) {
+        fprintf (stderr, "bench-mcp: the bus path failed (logs in %s)\n", dir);
+        rc = 1;
+    }
+    if (!rc)
+        printf ("  %-28s %10.1f %10.1f %10.0f %10.0f %8.2f %9.0f\n", "bus tools.call, again",
+                p50, p99, one, many, p50 / base, p50 - base);
     printf ("\n  load average after: %.2f\n", load ());
     stop (&c);
     if (keep)
