@@ -66,6 +66,7 @@ bench: build
 	./$(BUILD)/bin/bench-memory
 	./$(BUILD)/bin/bench-egress
 	./$(BUILD)/bin/bench-gateway
+	./$(BUILD)/bin/bench-mcp
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCAISSON_FUZZ=ON >/dev/null
