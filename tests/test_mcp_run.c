@@ -95,8 +95,8 @@ setup (void **state)
     int port = 20000 + (int) (getpid () % 20000) + (int) (time (NULL) % 7) * 3;
     snprintf (s_port_env, sizeof s_port_env, "CAISSON_LLM_REPLAY_PORT=%d", port);
     snprintf (s_url_env, sizeof s_url_env, "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:%d/v1", port);
-    snprintf (s_dir_env, sizeof s_dir_env, "CAISSON_LLM_REPLAY_DIR=%s/services/llm-replay/cassettes",
-              CAISSON_SOURCE_DIR);
+    snprintf (s_dir_env, sizeof s_dir_env,
+              "CAISSON_LLM_REPLAY_DIR=%s/services/llm-replay/cassettes", CAISSON_SOURCE_DIR);
     const char *replay_env[] = { s_port_env, s_dir_env, NULL };
     const char *orch_env[] = { "MODEL=replay/demo", s_url_env, NULL };
     s_pids[0] = support_spawn ("caisson-bus", NULL);
