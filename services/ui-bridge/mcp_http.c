@@ -5,6 +5,7 @@
 #include "cfg.h"
 #include "jsoncap.h"
 #include "mcp_hangup.h"
+#include "mcp_run.h"
 #include "mcp_session.h"
 #include "mcp_tools.h"
 
@@ -28,6 +29,7 @@ static const char *const s_versions[] = { "2025-11-25", "2025-06-18", NULL };
 struct _mcp_t {
     mcp_sessions_t *sessions;
     mcp_tools_t *tools;
+    mcp_run_t *run;
 };
 
 mcp_t *
@@ -39,7 +41,8 @@ mcp_new (void)
     self->sessions = mcp_sessions_new (cfg_u64 ("CAISSON_MCP_SESSIONS_MAX"),
                                        (unsigned) cfg_u64 ("CAISSON_MCP_SESSION_IDLE_S"));
     self->tools = mcp_tools_new ();
-    if (!self->sessions || !self->tools)
+    self->run = mcp_run_new ();
+    if (!self->sessions || !self->tools || !self->run)
         mcp_destroy (&self);
     return self;
 }
@@ -51,6 +54,7 @@ mcp_destroy (mcp_t **self_p)
         return;
     mcp_sessions_destroy (&(*self_p)->sessions);
     mcp_tools_destroy (&(*self_p)->tools);
+    mcp_run_destroy (&(*self_p)->run);
     free (*self_p);
     *self_p = NULL;
 }
@@ -251,6 +255,8 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
         }
         result = mcp_tools_list (app->mcp->tools, app, req, json_string_value (cursor), &code,
                                  why, sizeof why);
+        if (result && !json_object_get (result, "nextCursor"))
+            json_array_append_new (json_object_get (result, "tools"), mcp_run_tool ());
     }
     else {
         char key[512];
@@ -268,6 +274,28 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
     if (!result)
         *res = s_error (200, id, code ? code : -32603, NULL, "%s", why);
     return result;
+}
+
+/* True when a tools/call names caisson_run (mcp_run.h). */
+static bool
+s_is_run (const char *method, const json_t *params)
+{
+    return !strcmp (method, "tools/call")
+           && !strcmp (json_string_value (json_object_get (params, "name")) ?: "", MCP_RUN_TOOL);
+}
+
+/* tools/call of caisson_run: a stream following the run. */
+static http_res_t *
+s_run (app_t *app, http_req_t *req, const json_t *id, const json_t *params, bool modern)
+{
+    char key[512];
+    s_key (req, id, key, sizeof key);
+    json_t *extra = modern ? json_pack ("{s:s, s:{s:o}}", "resultType", "complete", "_meta",
+                                        META_INFO, s_server_info ())
+                           : NULL;
+    http_res_t *res = mcp_run_call (app->mcp->run, app, req, id, params, extra, modern, key);
+    json_decref (extra);
+    return res;
 }
 
 /* A request of the 2026-07-28 era (its _meta names a version). */
@@ -304,6 +332,8 @@ s_modern (app_t *app, http_req_t *req, const json_t *msg, const char *method)
         result = json_pack ("{s:[s], s:{s:{}}, s:s, s:i, s:s}", "supportedVersions", MODERN,
                             "capabilities", "tools", "instructions", INSTRUCTIONS, "ttlMs",
                             0, "cacheScope", "private");
+    else if (s_is_run (method, params))
+        return s_run (app, req, id, params, true);
     else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call")) {
         result = s_tools (app, req, method, params, id, true, &res);
         if (result && !strcmp (method, "tools/list")) {
@@ -354,7 +384,8 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
         char reason[256];
         snprintf (reason, sizeof reason, "MCP client: %s",
                   json_string_value (json_object_get (params, "reason")) ?: "cancelled");
-        mcp_tools_cancel (app->mcp->tools, key, reason);
+        if (mcp_tools_cancel (app->mcp->tools, key, reason))
+            mcp_run_cancel (app->mcp->run, app, req, key);
     }
     if (!id)
         return s_accepted ();           /* notifications/initialized, cancelled... */
@@ -362,6 +393,8 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     json_t *result;
     if (!strcmp (method, "ping"))
         result = json_object ();
+    else if (s_is_run (method, params))
+        return s_run (app, req, id, params, false);
     else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call"))
         result = s_tools (app, req, method, params, id, false, &res);
     else

@@ -15,7 +15,8 @@
  * CAISSON_HTTP_MAX_BODY and MAX_DEPTH levels: -32700 / -32600, HTTP 400;
  * batches are refused, as since 2025-06-18). GET answers 405 (no
  * standalone stream); DELETE ends the 2025-era session it names. Every
- * answer is application/json (tools/call has no progress to stream yet).
+ * answer is application/json but caisson_run's, an SSE stream of its
+ * progress and result (mcp_run.h).
  * Cancelling a tools/call stops it in its sandbox: in the 2025 era by
  * notifications/cancelled naming its id (same user and session), in the
  * 2026 era by closing the request's connection (mcp_hangup.h). */
