@@ -2,11 +2,16 @@
  * mcp.json as other clients write it (bad entries skipped by name with a
  * reason, limits on the whole file), and the stdio framing of JSON-RPC a
  * server sends (split lines, notifications before answers, invalid frames
- * and over-long lines reported once without holding more than the cap). */
+ * and over-long lines reported once without holding more than the cap);
+ * and through the bus: tool-runner started with CAISSON_MCP_SERVERS
+ * answers `mcp.list`, and `caisson mcp list` shows it. */
 #include "support.h"
+#include "bus_client.h"
 #include "mcpc_config.h"
 #include "mcpc_frame.h"
+#include "mpjson.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +370,97 @@ test_frame_request (void **state)
     free (line);
 }
 
+/* The server called name in a list from mcp.list, or NULL. */
+static json_t *
+listed (json_t *list, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach (list, i, s)
+        if (!strcmp (support_json_str (s, "name"), name))
+            return s;
+    return NULL;
+}
+
+/* tool-runner starts with a partly wrong mcp.json, or an unreadable one,
+ * and lists what it kept and what it skipped (and why). */
+static void
+test_list_through_bus (void **state)
+{
+    (void) state;
+    const char *dir = support_sandbox_env ("mcpc");
+    char path[512];
+    snprintf (path, sizeof path, "%s/mcp.json", dir);
+    FILE *f = fopen (path, "w");
+    assert_non_null (f);
+    fputs ("{\"mcpServers\": {"
+           " \"everything\": {\"command\": \"node\", \"args\": [\"index.js\", \"stdio\"]},"
+           " \"tiny\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:9/mcp\", \"trusted\": true},"
+           " \"old\": {\"type\": \"sse\", \"url\": \"http://127.0.0.1:9/sse\"}}}", f);
+    fclose (f);
+    char env_a[600];
+    snprintf (env_a, sizeof env_a, "CAISSON_MCP_SERVERS=%s", path);
+    const char *const ta[] = { "CAISSON_INSTANCE=ta", env_a, NULL };
+    const char *const tb[] = { "CAISSON_INSTANCE=tb", "CAISSON_MCP_SERVERS=/nonexistent/mcp.json",
+                               NULL };
+    pid_t bus = support_spawn ("caisson-bus", NULL);
+    pid_t tr_a = support_spawn ("caisson-tool-runner", ta);
+    pid_t tr_b = support_spawn ("caisson-tool-runner", tb);
+    bus_client_t *client = bus_client_new (getenv ("CAISSON_BUS"));
+    support_await_service (client, "tool-runner.ta");
+    support_await_service (client, "tool-runner.tb");
+
+    char out[8192];
+    const char *argv[] = { "caisson", "mcp", "list", "--json", NULL };
+    /* Both instances answer `tool-runner`; ask the one with the file. */
+    support_stop (tr_b, SIGTERM, 5000);
+    assert_int_equal (support_run (argv, out, sizeof out), 0);
+    json_t *list = json_loads (out, 0, NULL);
+    assert_non_null (list);
+    assert_int_equal (json_array_size (list), 3);
+    json_t *s = listed (list, "everything");
+    assert_string_equal (support_json_str (s, "transport"), "stdio");
+    assert_string_equal (support_json_str (s, "state"), "configured");
+    assert_false (json_is_true (json_object_get (s, "trusted")));
+    s = listed (list, "tiny");
+    assert_string_equal (support_json_str (s, "transport"), "http");
+    assert_true (json_is_true (json_object_get (s, "trusted")));
+    s = listed (list, "old");
+    assert_string_equal (support_json_str (s, "state"), "invalid");
+    assert_non_null (strstr (support_json_str (s, "reason"), "not supported"));
+    json_decref (list);
+
+    const char *table[] = { "caisson", "mcp", "list", NULL };
+    assert_int_equal (support_run (table, out, sizeof out), 0);
+    assert_non_null (strstr (out, "SERVER"));
+    assert_non_null (strstr (out, "everything"));
+    assert_non_null (strstr (out, "trusted"));
+    const char *bad[] = { "caisson", "mcp", "lst", NULL };
+    assert_int_equal (support_run (bad, out, sizeof out), 2);
+
+    /* An unreadable file: tool-runner still serves, and says why. */
+    tr_b = support_spawn ("caisson-tool-runner", tb);
+    support_await_service (client, "tool-runner.tb");
+    bus_client_set_timeout (client, 5000, 2);
+    proto_msg_t *req = proto_msg_new (PROTO_mcp_list, NULL);
+    proto_msg_t *rep = bus_client_request (client, "tool-runner.tb", req);
+    proto_msg_destroy (&req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_mcp_servers);
+    list = mpjson_get (&rep->body.mcp_servers.servers, 32);
+    proto_msg_destroy (&rep);
+    assert_int_equal (json_array_size (list), 1);
+    s = json_array_get (list, 0);
+    assert_string_equal (support_json_str (s, "state"), "invalid");
+    assert_non_null (strstr (support_json_str (s, "reason"), "cannot read"));
+    json_decref (list);
+
+    bus_client_destroy (&client);
+    support_expect_clean_exit (tr_a);
+    support_expect_clean_exit (tr_b);
+    support_expect_clean_exit (bus);
+}
+
 int
 main (void)
 {
@@ -376,6 +472,7 @@ main (void)
         cmocka_unit_test (test_frame_invalid),
         cmocka_unit_test (test_frame_overlong),
         cmocka_unit_test (test_frame_request),
+        cmocka_unit_test (test_list_through_bus),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
