@@ -3,12 +3,17 @@
  * reason, limits on the whole file), and the stdio framing of JSON-RPC a
  * server sends (split lines, notifications before answers, invalid frames
  * and over-long lines reported once without holding more than the cap);
+ * server-everything's own stdio output (tests/mcp/mcpc_everything_stdio.jsonl,
+ * captured from `node .../server-everything/dist/index.js stdio`) as
+ * catalogue entries and tool results;
  * and through the bus: tool-runner started with CAISSON_MCP_SERVERS
  * answers `mcp.list`, and `caisson mcp list` shows it. */
 #include "support.h"
 #include "bus_client.h"
 #include "mcpc_config.h"
 #include "mcpc_frame.h"
+#include "mcpc_tools.h"
+#include "schema.h"
 #include "mpjson.h"
 
 #include <signal.h>
@@ -370,6 +375,208 @@ test_frame_request (void **state)
     free (line);
 }
 
+/* The messages of the capture, by JSON-RPC id (the notification at -1). */
+static json_t *
+capture (void)
+{
+    char path[1024];
+    snprintf (path, sizeof path, "%s/tests/mcp/mcpc_everything_stdio.jsonl", CAISSON_SOURCE_DIR);
+    FILE *f = fopen (path, "rb");
+    assert_non_null (f);
+    static char text[65536];
+    size_t len = fread (text, 1, sizeof text, f);
+    fclose (f);
+    mcpc_frame_t *frame = mcpc_frame_new (0);
+    mcpc_frame_feed (frame, text, len);
+    json_t *by_id = json_object ();
+    json_t *msg;
+    char why[256];
+    mcpc_msg_kind_t kind;
+    while ((kind = mcpc_frame_next (frame, &msg, why, sizeof why)) != MCPC_MSG_NONE) {
+        assert_int_not_equal (kind, MCPC_MSG_INVALID);
+        char key[32];
+        snprintf (key, sizeof key, "%lld", kind == MCPC_MSG_NOTIFICATION ? -1LL
+                  : (long long) json_integer_value (json_object_get (msg, "id")));
+        json_object_set_new (by_id, key, msg);
+    }
+    mcpc_frame_destroy (&frame);
+    return by_id;
+}
+
+static const json_t *
+result_of (const json_t *by_id, const char *id)
+{
+    json_t *r = json_object_get (json_object_get (by_id, id), "result");
+    assert_non_null (r);
+    return r;
+}
+
+/* The entry called name in entries, or NULL. */
+static json_t *
+entry_named (json_t *entries, const char *name)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (entries, i, e)
+        if (!strcmp (support_json_str (e, "name"), name))
+            return e;
+    return NULL;
+}
+
+/* server-everything's tools/list as catalogue entries: names, schemas
+ * (draft-07 `$schema` and all) that validate arguments, effect classes. */
+static void
+test_tools_everything (void **state)
+{
+    (void) state;
+    json_t *by_id = capture ();
+    assert_string_equal (support_json_str (result_of (by_id, "0"), "protocolVersion"),
+                         "2025-11-25");
+    mcpc_config_t *cfg = parse ("{\"mcpServers\":{\"everything\":{\"command\":\"node\"},"
+                                "\"trusty\":{\"command\":\"node\",\"trusted\":true,"
+                                "\"timeoutMs\":1500}}}");
+    const mcpc_server_t *everything = mcpc_config_find (cfg, "everything");
+    json_t *entries = json_array (), *skipped = json_array ();
+    char why[256];
+    assert_int_equal (mcpc_tools_add_page (everything, result_of (by_id, "1"), entries, skipped,
+                                           why, sizeof why), 13);
+    assert_int_equal (json_array_size (skipped), 0);
+    json_t *echo = entry_named (entries, "everything.echo");
+    assert_non_null (echo);
+    assert_string_equal (support_json_str (echo, "effect"), "none");
+    assert_false (json_is_true (json_object_get (echo, "mutates")));
+    assert_int_equal (json_integer_value (json_object_get (echo, "timeoutSeconds")), 60);
+    assert_int_equal (json_integer_value (json_object_get (echo, "maxOutputBytes")), 65536);
+    assert_string_equal (support_json_str (json_object_get (echo, "mcp"), "tool"), "echo");
+    json_t *args = json_pack ("{s:s}", "message", "hi"), *error = NULL;
+    assert_int_equal (schema_validate (json_object_get (echo, "inputSchema"), args, &error), 0);
+    json_decref (args);
+    args = json_object ();
+    assert_int_equal (schema_validate (json_object_get (echo, "inputSchema"), args, &error), -1);
+    assert_string_equal (support_json_error_code (error), "missing_field");
+    json_decref (error);
+    json_decref (args);
+    json_t *sum = entry_named (entries, "everything.get-sum");
+    args = json_pack ("{s:s, s:i}", "a", "x", "b", 1);
+    assert_int_equal (schema_validate (json_object_get (sum, "inputSchema"), args, &error), -1);
+    assert_string_equal (support_json_error_code (error), "wrong_type");
+    json_decref (error);
+    json_decref (args);
+    assert_non_null (json_object_get (entry_named (entries, "everything.get-structured-content"),
+                                      "outputSchema"));
+    /* Not annotated read-only: gated (external) unless the server is trusted. */
+    json_t *gzip = entry_named (entries, "everything.gzip-file-as-resource");
+    assert_string_equal (support_json_str (gzip, "effect"), "external");
+    assert_true (json_is_true (json_object_get (gzip, "mutates")));
+    /* A second page adds nothing twice. */
+    assert_int_equal (mcpc_tools_add_page (everything, result_of (by_id, "1"), entries, skipped,
+                                           why, sizeof why), 0);
+    assert_int_equal (json_array_size (skipped), 13);
+    assert_non_null (strstr (support_json_str (json_array_get (skipped, 0), "reason"), "second"));
+
+    json_t *trusted = json_array ();
+    mcpc_tools_add_page (mcpc_config_find (cfg, "trusty"), result_of (by_id, "1"), trusted,
+                         skipped, why, sizeof why);
+    gzip = entry_named (trusted, "trusty.gzip-file-as-resource");
+    assert_string_equal (support_json_str (gzip, "effect"), "none");
+    assert_int_equal (json_integer_value (json_object_get (gzip, "timeoutSeconds")), 2);
+    json_decref (trusted);
+    json_decref (entries);
+    json_decref (skipped);
+    mcpc_config_destroy (&cfg);
+    json_decref (by_id);
+}
+
+/* Tools a client must leave out, each with why; a result that is not. */
+static void
+test_tools_refused (void **state)
+{
+    (void) state;
+    mcpc_config_t *cfg = parse ("{\"mcpServers\":{\"s\":{\"command\":\"c\","
+                                "\"outputCapBytes\":300}}}");
+    const mcpc_server_t *s = mcpc_config_at (cfg, 0);
+    static const struct { const char *tool, *why; } cases[] = {
+        { "{\"inputSchema\":{\"type\":\"object\"}}", "without a name" },
+        { "{\"name\":\"a b\",\"inputSchema\":{\"type\":\"object\"}}", "is not 1-128" },
+        { "{\"name\":\"\",\"inputSchema\":{\"type\":\"object\"}}", "is not 1-128" },
+        { "{\"name\":\"x\"}", "inputSchema" },
+        { "{\"name\":\"x\",\"inputSchema\":{\"type\":\"string\"}}", "not object" },
+        { "{\"name\":\"x\",\"inputSchema\":{},\"outputSchema\":[]}", "outputSchema" },
+    };
+    char why[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *tool = json_loads (cases[i].tool, 0, NULL);
+        assert_null (mcpc_tool_entry (s, tool, why, sizeof why));
+        if (!strstr (why, cases[i].why))
+            fail_msg ("%s: why is \"%s\"", cases[i].tool, why);
+        json_decref (tool);
+    }
+    char longname[200];
+    memset (longname, 'n', 127);
+    longname[127] = '\0';      /* s. + 127 = 129 */
+    json_t *tool = json_pack ("{s:s, s:{}}", "name", longname, "inputSchema");
+    assert_null (mcpc_tool_entry (s, tool, why, sizeof why));
+    json_decref (tool);
+    json_t *empty = json_object (), *entries = json_array (), *skipped = json_array ();
+    assert_int_equal (mcpc_tools_add_page (s, empty, entries, skipped, why, sizeof why), -1);
+    assert_non_null (strstr (why, "`tools`"));
+
+    /* Results: an error result, a malformed one, one past the cap. */
+    bool ok = true;
+    json_t *r = json_loads ("{\"content\":{}}", 0, NULL);
+    json_t *mapped = mcpc_call_result (s, r, &ok);
+    assert_false (ok);
+    assert_string_equal (support_json_error_code (mapped), "mcp_bad_result");
+    json_decref (mapped);
+    json_decref (r);
+    char big[2000];
+    memset (big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    r = json_pack ("{s:[{s:s, s:s}]}", "content", "type", "text", "text", big);
+    mapped = mcpc_call_result (s, r, &ok);
+    assert_true (ok);
+    char *text = json_dumps (mapped, JSON_COMPACT);
+    assert_true (strlen (text) <= 300);
+    assert_true (json_is_true (json_object_get (mapped, "truncated")));
+    free (text);
+    json_decref (mapped);
+    json_decref (r);
+    json_decref (empty);
+    json_decref (entries);
+    json_decref (skipped);
+    mcpc_config_destroy (&cfg);
+}
+
+/* server-everything's tools/call answers as tool results. */
+static void
+test_call_results (void **state)
+{
+    (void) state;
+    json_t *by_id = capture ();
+    mcpc_config_t *cfg = parse ("{\"mcpServers\":{\"everything\":{\"command\":\"node\"}}}");
+    const mcpc_server_t *s = mcpc_config_at (cfg, 0);
+    bool ok = false;
+    json_t *r = mcpc_call_result (s, result_of (by_id, "2"), &ok);
+    assert_true (ok);
+    assert_true (json_is_true (json_object_get (r, "success")));
+    assert_string_equal (support_json_str (r, "text"), "The sum of 2 and 3 is 5.");
+    json_decref (r);
+    r = mcpc_call_result (s, result_of (by_id, "3"), &ok);
+    assert_true (ok);
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (r,
+                      "structuredContent"), "temperature")), 33);
+    json_decref (r);
+    r = mcpc_call_result (s, result_of (by_id, "4"), &ok);
+    assert_false (ok);
+    assert_false (json_is_true (json_object_get (r, "success")));
+    assert_string_equal (support_json_error_code (r), "mcp_tool_error");
+    assert_non_null (strstr (support_json_str (json_object_get (r, "error"), "message"),
+                             "expected number"));
+    json_decref (r);
+    mcpc_config_destroy (&cfg);
+    json_decref (by_id);
+}
+
 /* The server called name in a list from mcp.list, or NULL. */
 static json_t *
 listed (json_t *list, const char *name)
@@ -472,6 +679,9 @@ main (void)
         cmocka_unit_test (test_frame_invalid),
         cmocka_unit_test (test_frame_overlong),
         cmocka_unit_test (test_frame_request),
+        cmocka_unit_test (test_tools_everything),
+        cmocka_unit_test (test_tools_refused),
+        cmocka_unit_test (test_call_results),
         cmocka_unit_test (test_list_through_bus),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
