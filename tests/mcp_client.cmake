@@ -8,5 +8,6 @@ add_dependencies(test_mcp_client_tools caisson caisson-tool-runner caisson-bus)
 # stdio servers in real sandboxes (root): server-everything and broken ones.
 caisson_test(test_mcp_client_stdio test_mcp_client_stdio.c)
 target_link_libraries(test_mcp_client_stdio PRIVATE toolrunner)
-add_dependencies(test_mcp_client_stdio caisson-bus caisson-sandbox-manager caisson-sandbox-init)
+add_dependencies(test_mcp_client_stdio caisson caisson-tool-runner caisson-bus caisson-sandbox-manager
+                 caisson-sandbox-init)
 set_tests_properties(test_mcp_client_stdio PROPERTIES TIMEOUT 300)

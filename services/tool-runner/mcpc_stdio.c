@@ -31,6 +31,7 @@ struct _mcpc_stdio_t {
     bool exited;
     long long exit_code;
     char version[16];
+    const atomic_bool *abort;
 };
 
 /* A request as the server's user. */
@@ -86,7 +87,7 @@ write_input (mcpc_stdio_t *self, uint64_t pid, const char *data, size_t len, boo
         }
         proto_msg_destroy (&rep);
         if (busy) {
-            if (zclock_mono () > end) {
+            if (zclock_mono () > end || (self->abort && *self->abort)) {
                 snprintf (why, whylen, "it is not reading its input");
                 return -1;
             }
@@ -266,11 +267,12 @@ mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params
         return -1;
     }
     int64_t end = zclock_mono () + self->server->timeout_ms;
-    while (!self->exited && zclock_mono () < end) {
+    while (!self->exited && zclock_mono () < end && !(self->abort && *self->abort)) {
         json_t *msg;
         mcpc_msg_kind_t kind = mcpc_frame_next (self->frame, &msg, reason, sizeof reason);
         if (kind == MCPC_MSG_NONE) {
-            pump (self, (int) (end - zclock_mono () > 0 ? end - zclock_mono () : 0));
+            int64_t left = end - zclock_mono ();
+            pump (self, left < 0 ? 0 : left > 100 ? 100 : (int) left);
             continue;
         }
         if (kind == MCPC_MSG_INVALID) {
@@ -295,7 +297,9 @@ mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params
         }
         json_decref (msg);      /* notifications, late answers */
     }
-    if (self->exited) {
+    if (self->abort && *self->abort)
+        snprintf (why, whylen, "MCP server %s: tool-runner is stopping", name);
+    else if (self->exited) {
         size_t n = strlen (self->tail);
         while (n && strchr (" \t\r\n", self->tail[n - 1]))
             n--;
@@ -310,16 +314,20 @@ mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params
 }
 
 mcpc_stdio_t *
-mcpc_stdio_start (const mcpc_server_t *server, const char *user, char *why, size_t whylen)
+mcpc_stdio_start (const mcpc_server_t *server, const char *user, const atomic_bool *abort,
+                  char *why, size_t whylen)
 {
     mcpc_stdio_t *self = xcalloc (1, sizeof *self);
     self->server = server;
+    self->abort = abort;
     self->user = xstrdup (user);
     self->frame = mcpc_frame_new (0);
     self->bus = bus_client_new (cfg_str ("CAISSON_BUS"));
     char reason[512] = "cannot connect to the bus";
-    if (self->bus)
+    if (self->bus) {
         bus_client_set_timeout (self->bus, SANDBOX_MS, 0);
+        bus_client_set_abort (self->bus, abort);
+    }
     json_t *params = json_pack ("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", "2025-11-25",
                                 "capabilities", "clientInfo", "name", "caisson",
                                 "version", "1");

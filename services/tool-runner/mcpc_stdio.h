@@ -19,15 +19,17 @@
 #include "mcpc_config.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef struct _mcpc_stdio_t mcpc_stdio_t;
 
 /* Starts server (borrowed: it must outlive the result) for user and
  * initializes it (offering 2025-11-25, accepting 2025-06-18). NULL with
- * why filled, its sandbox ended. */
-mcpc_stdio_t *mcpc_stdio_start (const mcpc_server_t *server, const char *user, char *why,
-                                size_t whylen);
+ * why filled, its sandbox ended. While *abort (borrowed, may be NULL) is
+ * true, every wait gives up within about 100 ms (a stopping service). */
+mcpc_stdio_t *mcpc_stdio_start (const mcpc_server_t *server, const char *user,
+                                const atomic_bool *abort, char *why, size_t whylen);
 
 /* Ends the server's sandbox (its processes with it). */
 void mcpc_stdio_destroy (mcpc_stdio_t **self_p);
