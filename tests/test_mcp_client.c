@@ -98,6 +98,7 @@ test_config_bad_entries (void **state)
         "{\"mcpServers\": {"
         " \"good\": {\"command\": \"srv\"},"
         " \"has.dot\": {\"command\": \"srv\"},"
+        " \"two__under\": {\"command\": \"srv\"},"
         " \"\": {\"command\": \"srv\"},"
         " \"notobj\": 3,"
         " \"nocmd\": {\"args\": [\"a\"]},"
@@ -119,9 +120,10 @@ test_config_bad_entries (void **state)
     assert_non_null (cfg);
     assert_int_equal (mcpc_config_size (cfg), 1);
     assert_string_equal (mcpc_config_at (cfg, 0)->name, "good");
-    assert_int_equal (json_array_size (mcpc_config_skipped (cfg)), 18);
+    assert_int_equal (json_array_size (mcpc_config_skipped (cfg)), 19);
     assert_non_null (strstr (skipped (cfg, "has.dot"), "server name"));
     assert_non_null (strstr (skipped (cfg, ""), "server name"));
+    assert_non_null (strstr (skipped (cfg, "two__under"), "server name"));
     assert_non_null (strstr (skipped (cfg, "notobj"), "not an object"));
     assert_non_null (strstr (skipped (cfg, "nocmd"), "`command`"));
     assert_non_null (strstr (skipped (cfg, "both"), "both"));

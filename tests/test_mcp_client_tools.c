@@ -150,8 +150,9 @@ test_tools_refused (void **state)
     const mcpc_server_t *s = mcpc_config_at (cfg, 0);
     static const struct { const char *tool, *why; } cases[] = {
         { "{\"inputSchema\":{\"type\":\"object\"}}", "without a name" },
-        { "{\"name\":\"a b\",\"inputSchema\":{\"type\":\"object\"}}", "is not 1-128" },
-        { "{\"name\":\"\",\"inputSchema\":{\"type\":\"object\"}}", "is not 1-128" },
+        { "{\"name\":\"a b\",\"inputSchema\":{\"type\":\"object\"}}", "is not up to 64" },
+        { "{\"name\":\"\",\"inputSchema\":{\"type\":\"object\"}}", "is not up to 64" },
+        { "{\"name\":\"do__it\",\"inputSchema\":{}}", "without `__`" },
         { "{\"name\":\"x\"}", "inputSchema" },
         { "{\"name\":\"x\",\"inputSchema\":{\"type\":\"string\"}}", "not object" },
         { "{\"name\":\"x\",\"inputSchema\":{},\"outputSchema\":[]}", "outputSchema" },
@@ -165,8 +166,8 @@ test_tools_refused (void **state)
         json_decref (tool);
     }
     char longname[200];
-    memset (longname, 'n', 127);
-    longname[127] = '\0';      /* s. + 127 = 129 */
+    memset (longname, 'n', 63);
+    longname[63] = '\0';       /* s. + 63 = 65 */
     json_t *tool = json_pack ("{s:s, s:{}}", "name", longname, "inputSchema");
     assert_null (mcpc_tool_entry (s, tool, why, sizeof why));
     json_decref (tool);

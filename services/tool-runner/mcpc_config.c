@@ -189,8 +189,9 @@ parse_caisson_keys (json_t *entry, mcpc_server_t *server)
 static void
 add_server (mcpc_config_t *self, const char *name, json_t *entry)
 {
-    if (!name_ok (name)) {
-        skip (self, name, "a server name is 1-%d letters, digits, `_` or `-`", MCPC_NAME_MAX);
+    if (!name_ok (name) || strstr (name, "__")) {
+        skip (self, name, "a server name is 1-%d letters, digits, `_` or `-` (not `__`)",
+              MCPC_NAME_MAX);
         return;
     }
     if (!json_is_object (entry)) {

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Catalogue names: 1-128 of [A-Za-z0-9_.-] (MCP's own rule, 2025-11-25). */
-#define FULL_NAME_MAX 128
+/* Catalogue names: [A-Za-z0-9_.-] (MCP's own rule, 2025-11-25), at most
+ * 64 bytes in all (what tools.call carries, and models take), without "__"
+ * (the orchestrator's wire spelling of a dot). */
+#define FULL_NAME_MAX 64
 #define DESCRIPTION_MAX 4096
 
 static bool
@@ -57,9 +59,9 @@ mcpc_tool_entry (const mcpc_server_t *server, const json_t *tool, char *why, siz
     }
     char full[FULL_NAME_MAX + 2];
     snprintf (full, sizeof full, "%s.%.*s", server->name, FULL_NAME_MAX, name);
-    if (!*name || strlen (name) > FULL_NAME_MAX || !tool_name_ok (full)) {
-        snprintf (why, whylen, "the name `%s.%.64s` is not 1-128 of A-Z a-z 0-9 _ . -",
-                  server->name, name);
+    if (!*name || strlen (name) > FULL_NAME_MAX || !tool_name_ok (full) || strstr (full, "__")) {
+        snprintf (why, whylen, "the name `%s.%.64s` is not up to 64 of A-Z a-z 0-9 _ . - "
+                  "(without `__`)", server->name, name);
         return NULL;
     }
     json_t *input = json_object_get (tool, "inputSchema");
