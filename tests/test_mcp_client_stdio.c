@@ -13,6 +13,7 @@
 #include "mcpc_config.h"
 #include "mcpc_stdio.h"
 #include "mcpc_tools.h"
+#include "mpjson.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -237,6 +238,42 @@ test_through_tool_runner (void **state)
     r = json_loads (out, 0, NULL);
     assert_string_equal (support_json_error_code (r), "missing_field");
     json_decref (r);
+
+    /* Its sandbox ended under it (a TTL, an operator): the next call starts
+     * it again and is answered. */
+    bus_client_t *op = bus_client_new (getenv ("CAISSON_BUS"));
+    bus_client_set_timeout (op, 20000, 0);
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
+    proto_set_str (&req->env.user, "mcp");
+    json_t *labels = json_pack ("{s:s}", "mcp", "everything");
+    mpjson_set (&req->body.sandbox_list.labels, labels, 4);
+    json_decref (labels);
+    proto_msg_t *rep = bus_client_request (op, "sandbox-manager", req);
+    proto_msg_destroy (&req);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_sandbox_listed);
+    json_t *boxes = mpjson_get (&rep->body.sandbox_listed.sandboxes, 8);
+    proto_msg_destroy (&rep);
+    assert_int_equal (json_array_size (boxes), 1);
+    req = proto_msg_new (PROTO_sandbox_destroy, NULL);
+    proto_set_str (&req->env.user, "mcp");
+    proto_set_str (&req->body.sandbox_destroy.sandbox_id,
+                   support_json_str (json_array_get (boxes, 0), "sandbox_id"));
+    json_decref (boxes);
+    rep = bus_client_request (op, "sandbox-manager", req);
+    proto_msg_destroy (&req);
+    assert_non_null (rep);
+    assert_int_not_equal (rep->type, PROTO_error);
+    proto_msg_destroy (&rep);
+    bus_client_destroy (&op);
+    assert_int_equal (support_run (sum, out, sizeof out), 0);
+    r = json_loads (out, 0, NULL);
+    assert_string_equal (support_json_str (r, "text"), "The sum of 2 and 3 is 5.");
+    json_decref (r);
+    s = listed ("everything");
+    assert_string_equal (support_json_str (s, "state"), "ready");
+    json_decref (s);
+
     const char *none[] = { "caisson", "tool", "call", "dies.anything", "{}", "--json", NULL };
     assert_int_equal (support_run (none, out, sizeof out), 1);
     support_expect_clean_exit (tr);

@@ -7,6 +7,8 @@
 #include "mcpc_tools.h"
 #include "xalloc.h"
 
+#include <czmq.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +17,8 @@
 
 /* The user a stdio server's sandbox belongs to. */
 #define SERVICE_USER "mcp"
+/* Longest wait between restarts of a server that keeps failing. */
+#define BACKOFF_MAX_MS 60000
 
 /* A tool of a ready server: its catalogue row, kept until mcpc_destroy
  * since a running job holds it. */
@@ -30,7 +34,9 @@ typedef struct {
     const char *state;
     char *reason;
     mcpc_stdio_t *conn;
-    pthread_mutex_t call_lock;  /* one request at a time on conn */
+    pthread_mutex_t call_lock;  /* one request at a time on conn, and its restarts */
+    int64_t retry_at;           /* zclock_mono: no restart before */
+    int64_t backoff;            /* ms: the next failed restart's wait */
 } server_t;
 
 struct _mcpc_t {
@@ -266,6 +272,48 @@ mcpc_tool_find (mcpc_t *self, const char *name, const json_t **input)
     return t ? &t->def : NULL;
 }
 
+/* A server that has exited (or lost its sandbox: its TTL, an operator) is
+ * started again before a call needs it, at most once per back-off (1 s,
+ * doubling to a minute while restarts fail). Its tools stay as first
+ * listed. Under the server's call_lock. 0, or -1 with why. */
+static int
+restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
+{
+    server_t *srv = &self->servers[i];
+    if (!mcpc_stdio_exited (srv->conn))
+        return 0;
+    const mcpc_server_t *s = mcpc_config_at (self->config, i);
+    int64_t now = zclock_mono ();
+    if (now < srv->retry_at) {
+        pthread_mutex_lock (&self->lock);
+        snprintf (why, whylen, "%s (restarting it again in %lld s)",
+                  srv->reason ? srv->reason : "it has exited",
+                  (long long) (srv->retry_at - now + 999) / 1000);
+        pthread_mutex_unlock (&self->lock);
+        return -1;
+    }
+    set_state (self, i, "starting", NULL);
+    char reason[1024];
+    mcpc_stdio_t *fresh = mcpc_stdio_start (s, SERVICE_USER, &self->stop, reason, sizeof reason);
+    if (!fresh) {
+        srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
+        if (srv->backoff > BACKOFF_MAX_MS)
+            srv->backoff = BACKOFF_MAX_MS;
+        srv->retry_at = zclock_mono () + srv->backoff;
+        clog_warn (NULL, "%s", reason);
+        set_state (self, i, "failed", reason);
+        snprintf (why, whylen, "%s", reason);
+        return -1;
+    }
+    clog_info (NULL, "MCP server %s restarted", s->name);
+    mcpc_stdio_destroy (&srv->conn);
+    srv->conn = fresh;
+    srv->backoff = 0;
+    srv->retry_at = 0;
+    set_state (self, i, "ready", NULL);
+    return 0;
+}
+
 /* tool_fn of every MCP tool: tools/call on its server. */
 static json_t *
 mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
@@ -286,12 +334,16 @@ mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
     char why[1024];
     json_t *result = NULL;
     pthread_mutex_lock (&srv->call_lock);
-    int rc = mcpc_stdio_request (srv->conn, "tools/call", params, &result, why, sizeof why);
-    bool exited = mcpc_stdio_exited (srv->conn);
+    int rc = restart_if_gone (self, t->server, why, sizeof why);
+    if (rc == 0)
+        rc = mcpc_stdio_request (srv->conn, "tools/call", params, &result, why, sizeof why);
+    /* Not delivered (its sandbox was gone): once more on a fresh start. */
+    if (rc == -2 && restart_if_gone (self, t->server, why, sizeof why) == 0)
+        rc = mcpc_stdio_request (srv->conn, "tools/call", params, &result, why, sizeof why);
+    if (rc && mcpc_stdio_exited (srv->conn))
+        set_state (self, t->server, "failed", why);
     pthread_mutex_unlock (&srv->call_lock);
     json_decref (params);
-    if (exited && rc)
-        set_state (self, t->server, "failed", why);
     if (rc)
         return tool_error ("mcp_error", NULL, "%s", why);
     bool ok;

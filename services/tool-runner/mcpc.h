@@ -8,7 +8,9 @@
  * servers one after the other, each in its sandbox (mcpc_stdio), so the
  * service loop never waits for them. Their tools join `tools.list` as
  * `<server>.<tool>` and `tools.call` of one goes to its server (one call at
- * a time per server). A missing or unusable mcp.json is logged and leaves
+ * a time per server). A server that has exited, or lost its sandbox, is
+ * started again by the next call of one of its tools (with back-off while
+ * that fails). A missing or unusable mcp.json is logged and leaves
  * no servers; it never stops tool-runner. */
 #ifndef TR_MCPC_H
 #define TR_MCPC_H

@@ -30,6 +30,7 @@ struct _mcpc_stdio_t {
     char tail[TAIL + 1];                /* the end of its stderr */
     bool exited;
     long long exit_code;
+    bool broken;                /* its input was refused: the sandbox or process is gone */
     char version[16];
     const atomic_bool *abort;
 };
@@ -263,8 +264,9 @@ mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params
     for (int64_t until = zclock_mono () + 2000; rc && !self->exited && zclock_mono () < until;)
         pump (self, 100);
     if (rc && !self->exited) {
+        self->broken = !(self->abort && *self->abort);
         snprintf (why, whylen, "MCP server %s could not be sent %s: %s", name, method, reason);
-        return -1;
+        return -2;
     }
     int64_t end = zclock_mono () + self->server->timeout_ms;
     while (!self->exited && zclock_mono () < end && !(self->abort && *self->abort)) {
@@ -420,5 +422,5 @@ mcpc_stdio_version (const mcpc_stdio_t *self)
 bool
 mcpc_stdio_exited (const mcpc_stdio_t *self)
 {
-    return self->exited;
+    return self->exited || self->broken;
 }

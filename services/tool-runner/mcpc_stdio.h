@@ -35,7 +35,8 @@ mcpc_stdio_t *mcpc_stdio_start (const mcpc_server_t *server, const char *user,
 void mcpc_stdio_destroy (mcpc_stdio_t **self_p);
 
 /* Sends method with params (NULL: none) and waits up to the server's
- * timeout for the answer: 0 with *result a new reference, or -1 with why.
+ * timeout for the answer: 0 with *result a new reference, or -1 with why
+ * (-2: not sent at all, its input refused: safe to send again elsewhere).
  * Pings from the server are answered on the way; other requests get
  * -32601; notifications are skipped. */
 int mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params,
@@ -45,7 +46,8 @@ int mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *pa
  * tools left out appended to skipped; NULL with why. */
 json_t *mcpc_stdio_tools (mcpc_stdio_t *self, json_t *skipped, char *why, size_t whylen);
 
-/* The protocol revision the server answered, and whether it has exited. */
+/* The protocol revision the server answered, and whether it has exited
+ * (or its sandbox is gone: its input was refused). */
 const char *mcpc_stdio_version (const mcpc_stdio_t *self);
 bool mcpc_stdio_exited (const mcpc_stdio_t *self);
 
