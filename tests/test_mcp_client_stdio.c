@@ -55,6 +55,8 @@ setup (void **state)
     s_cfg = mcpc_config_parse (s_json, strlen (s_json), err, sizeof err);
     assert_non_null (s_cfg);
     assert_int_equal (mcpc_config_size (s_cfg), 4);
+    /* No pre-made sandboxes: `caisson down` at exit ends only those it knows. */
+    setenv ("CAISSON_SANDBOX_POOL", "0", 1);
     support_spawn ("caisson-bus", NULL);
     support_spawn ("caisson-sandbox-manager", NULL);
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
