@@ -114,6 +114,11 @@ static const cfg_entry_t table[] = {
     { "CAISSON_MCP_SESSION_IDLE_S", "3600", "ui-bridge",
       "Seconds an unused 2025-era MCP session at /mcp lives (then 404: the client "
       "initializes again)." },
+    /* tool-runner: Caisson as an MCP client (docs/mcp.md). */
+    { "CAISSON_MCP_SERVERS", "", "tool-runner",
+      "Path of an mcp.json whose `mcpServers` give the agent their tools as "
+      "`<server>.<tool>`; empty: none. Entries that are wrong are skipped and "
+      "named in the log and `caisson mcp list`." },
     { "CAISSON_HTTP_RATE", "50", "ui-bridge",
       "Requests per second each user may make (a token bucket; 429 beyond)." },
     { "CAISSON_HTTP_BURST", "100", "ui-bridge",

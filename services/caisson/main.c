@@ -15,6 +15,7 @@
 #include "clog.h"
 #include "cmd_token.h"
 #include "cmd_key.h"
+#include "cmd_mcp.h"
 #include "cmd_tool.h"
 #include "cmd_run.h"
 #include "keys.h"
@@ -60,6 +61,7 @@ static const char *usage =
     "                               (`caisson key` alone for its options)\n"
     "  tool list|call ...           the agent's tools: list them, or call one\n"
     "  prs, pr ID                   the local forge's pull requests\n"
+    "  mcp list [--json]            MCP servers whose tools the agent gets: state, tools\n"
     "  run [--model M] [--thread T] [--json] \"TASK\"\n"
     "                               run an agent task, streaming it; exit 0 when completed\n"
     "  memory show|edit|set|clear [--thread T] [--json] [TEXT|-]\n"
@@ -429,6 +431,10 @@ main (int argc, char **argv)
     if (argc > 1 && cmd_threads_is (argv[1])) {
         cli_init ();
         return cmd_threads_main (argc, argv);
+    }
+    if (argc > 1 && cmd_mcp_is (argv[1])) {
+        cli_init ();
+        return cmd_mcp_main (argc, argv);
     }
     if (argc > 1 && !strcmp (argv[1], "memory")) {
         cli_init ();

@@ -9,6 +9,7 @@
 #include "guard.h"
 #include "mpjson.h"
 #include "jsoncap.h"
+#include "mcpc.h"
 #include "runroute.h"
 #include "bus_tap.h"
 #include "sandbox_call.h"
@@ -56,6 +57,7 @@ struct _job_t {
 struct _handler_t {
     svc_t *svc;
     catalogue_t *catalogue;
+    mcpc_t *mcp;                /* the MCP servers of CAISSON_MCP_SERVERS */
     guard_t *guard;
     calls_t *calls;
     forge_t *forge;
@@ -139,7 +141,8 @@ job_main (void *arg)
 {
     job_t *job = arg;
     tool_ctx_t ctx = {
-        .call_id = job->call_id, .corr = job->corr, .user = job->user, .run = job->run,
+        .call_id = job->call_id, .tool = job->tool->name, .corr = job->corr,
+        .user = job->user, .run = job->run,
         .op = job->op,
         .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
@@ -392,6 +395,9 @@ call (handler_t *self, const proto_msg_t *req)
     const proto_tools_call_t *c = &req->body.tools_call;
     size_t index;
     const tool_def_t *tool = catalogue_find (self->catalogue, c->name, &index);
+    const json_t *input = tool ? catalogue_input (self->catalogue, index) : NULL;
+    if (!tool)
+        tool = mcpc_tool_find (self->mcp, c->name, &input);
     if (!tool)
         return refuse (req, c->name, tool_error ("unknown_tool", "name", "there is no tool named "
                                                  "%s; tools.list gives the catalogue", c->name));
@@ -402,7 +408,7 @@ call (handler_t *self, const proto_msg_t *req)
         return refuse (req, c->name, tool_error ("invalid_arguments", NULL, "arguments are not "
                                                  "valid JSON: %s", why));
     json_t *error = NULL;
-    if (schema_validate (catalogue_input (self->catalogue, index), args, &error)) {
+    if (schema_validate (input, args, &error)) {
         json_decref (args);
         return refuse (req, c->name, error);
     }
@@ -511,8 +517,10 @@ on_list (const proto_msg_t *req, void *arg)
 {
     handler_t *self = svc_state (arg);
     proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-    if (rep && mpjson_set (&rep->body.tools_catalogue.tools, catalogue_json (self->catalogue), 32))
+    json_t *all = mcpc_catalogue (self->mcp, catalogue_json (self->catalogue));
+    if (rep && mpjson_set (&rep->body.tools_catalogue.tools, all, 32))
         proto_msg_destroy (&rep);
+    json_decref (all);
     return rep;
 }
 
@@ -522,9 +530,22 @@ on_call (const proto_msg_t *req, void *arg)
     return call (svc_state (arg), req);
 }
 
+static proto_msg_t *
+on_mcp_list (const proto_msg_t *req, void *arg)
+{
+    handler_t *self = svc_state (arg);
+    proto_msg_t *rep = proto_msg_new (PROTO_mcp_servers, req);
+    json_t *list = mcpc_list_json (self->mcp);
+    if (rep && mpjson_set (&rep->body.mcp_servers.servers, list, 32))
+        proto_msg_destroy (&rep);
+    json_decref (list);
+    return rep;
+}
+
 const bus_route_t handler_routes[] = {
     { PROTO_tools_list, on_list },
     { PROTO_tools_call, on_call },
+    { PROTO_mcp_list, on_mcp_list },
     BUS_ROUTES_END
 };
 
@@ -551,6 +572,7 @@ handler_new (svc_t *svc)
     uint64_t lease = cfg_u64 ("CAISSON_TOOLS_LEASE_MS");
     self->catalogue = catalogue_new ();
     self->guard = guard_new ();
+    self->mcp = mcpc_new (cfg_str ("CAISSON_MCP_SERVERS"));
     self->calls = calls_new (dir, svc_instance (svc), lease);
     self->forge = self->calls ? forge_new (self->calls) : NULL;
     if (!self->catalogue || !self->guard || !self->forge || pipe2 (self->pipe, O_NONBLOCK | O_CLOEXEC)) {
@@ -600,6 +622,7 @@ handler_destroy (handler_t **self_p)
     calls_destroy (&self->calls);
     guard_destroy (&self->guard);
     catalogue_destroy (&self->catalogue);
+    mcpc_destroy (&self->mcp);
     curl_global_cleanup ();
     free (self);
     *self_p = NULL;

@@ -21,7 +21,7 @@ handler_t *handler_new (svc_t *svc);
 /* Waits for running jobs (each ends by its deadline) and frees all. */
 void handler_destroy (handler_t **self_p);
 
-/* The svc_def_t routes: `tools.list` and `tools.call`; each handler's
+/* The svc_def_t routes: `tools.list`, `tools.call`, `mcp.list`; each handler's
  * arg is the svc_t whose state is a handler_t. */
 extern const bus_route_t handler_routes[];
 

@@ -32,6 +32,7 @@ typedef struct {
 
 typedef struct {
     const char *call_id;
+    const char *tool;           /* the tool's catalogue name */
     const char *corr;           /* the tools.call's correlation id */
     const char *user;           /* the tools.call envelope's: whose sandboxes */
     const char *run;            /* its run (envelope), or NULL: where artifacts go */

@@ -1,0 +1,353 @@
+/* mcpc: the configured MCP servers, their states, tools and calls. */
+#include "mcpc.h"
+
+#include "clog.h"
+#include "mcpc_config.h"
+#include "mcpc_stdio.h"
+#include "mcpc_tools.h"
+#include "xalloc.h"
+
+#include <czmq.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The user a stdio server's sandbox belongs to. */
+#define SERVICE_USER "mcp"
+/* Longest wait between restarts of a server that keeps failing. */
+#define BACKOFF_MAX_MS 60000
+
+/* A tool of a ready server: its catalogue row, kept until mcpc_destroy
+ * since a running job holds it. */
+typedef struct _mtool_t mtool_t;
+struct _mtool_t {
+    tool_def_t def;
+    json_t *entry;              /* its tools.list entry; owns def's strings */
+    size_t server;              /* index in the config */
+    mtool_t *next;
+};
+
+typedef struct {
+    const char *state;
+    char *reason;
+    mcpc_stdio_t *conn;
+    pthread_mutex_t call_lock;  /* one request at a time on conn, and its restarts */
+    int64_t retry_at;           /* zclock_mono: no restart before */
+    int64_t backoff;            /* ms: the next failed restart's wait */
+} server_t;
+
+struct _mcpc_t {
+    mcpc_config_t *config;      /* NULL: no servers */
+    char *problem;              /* why the file as a whole was not used */
+    char *path;
+    server_t servers[MCPC_SERVERS_MAX];
+    mtool_t *tools;
+    pthread_mutex_t lock;       /* states, reasons, tools */
+    pthread_t starter;
+    bool starting;
+    atomic_bool stop;
+};
+
+static mcpc_t *s_self;          /* the process's one, for mcpc_tool_fn */
+
+static void
+set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
+{
+    pthread_mutex_lock (&self->lock);
+    self->servers[i].state = state;
+    free (self->servers[i].reason);
+    self->servers[i].reason = reason ? xstrdup (reason) : NULL;
+    pthread_mutex_unlock (&self->lock);
+}
+
+static json_t *mcpc_tool_fn (tool_ctx_t *ctx, json_t *args);
+
+/* Adds the entries of server i as catalogue rows. */
+static void
+add_tools (mcpc_t *self, size_t i, json_t *entries)
+{
+    size_t j;
+    json_t *entry;
+    pthread_mutex_lock (&self->lock);
+    json_array_foreach (entries, j, entry) {
+        mtool_t *t = xcalloc (1, sizeof *t);
+        t->entry = json_incref (entry);
+        t->server = i;
+        t->def = (tool_def_t) {
+            .name = json_string_value (json_object_get (entry, "name")),
+            .description = json_string_value (json_object_get (entry, "description")),
+            .timeout_s = (unsigned) json_integer_value (json_object_get (entry,
+                                                                         "timeoutSeconds")),
+            .max_output = (size_t) json_integer_value (json_object_get (entry,
+                                                                        "maxOutputBytes")),
+            .effect = json_is_true (json_object_get (entry, "mutates")) ? TOOL_EXTERNAL
+                                                                         : TOOL_READS,
+            .fn = mcpc_tool_fn,
+        };
+        t->next = self->tools;
+        self->tools = t;
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
+static void *
+starter_main (void *arg)
+{
+    mcpc_t *self = arg;
+    for (size_t i = 0; i < mcpc_config_size (self->config) && !self->stop; i++) {
+        const mcpc_server_t *s = mcpc_config_at (self->config, i);
+        if (s->kind != MCPC_STDIO)
+            continue;           /* Streamable HTTP: the next slice */
+        set_state (self, i, "starting", NULL);
+        char why[1024];
+        mcpc_stdio_t *conn = mcpc_stdio_start (s, SERVICE_USER, &self->stop, why, sizeof why);
+        json_t *skipped = json_array ();
+        json_t *entries = conn ? mcpc_stdio_tools (conn, skipped, why, sizeof why) : NULL;
+        size_t k;
+        json_t *skip;
+        json_array_foreach (skipped, k, skip)
+            clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name,
+                       json_string_value (json_object_get (skip, "name")),
+                       json_string_value (json_object_get (skip, "reason")));
+        json_decref (skipped);
+        if (!entries) {
+            clog_warn (NULL, "%s", why);
+            mcpc_stdio_destroy (&conn);
+            set_state (self, i, "failed", why);
+            continue;
+        }
+        self->servers[i].conn = conn;   /* calls wait for `ready` to see it */
+        add_tools (self, i, entries);
+        clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
+                   json_array_size (entries), mcpc_stdio_version (conn));
+        json_decref (entries);
+        set_state (self, i, "ready", NULL);
+    }
+    return NULL;
+}
+
+mcpc_t *
+mcpc_new (const char *path)
+{
+    mcpc_t *self = xcalloc (1, sizeof *self);
+    pthread_mutex_init (&self->lock, NULL);
+    for (size_t i = 0; i < MCPC_SERVERS_MAX; i++) {
+        self->servers[i].state = "configured";
+        pthread_mutex_init (&self->servers[i].call_lock, NULL);
+    }
+    s_self = self;
+    if (!path || !*path)
+        return self;
+    self->path = xstrdup (path);
+    char err[512];
+    self->config = mcpc_config_load (path, err, sizeof err);
+    if (!self->config) {
+        clog_warn (NULL, "MCP servers: %s; none used", err);
+        self->problem = xstrdup (err);
+        return self;
+    }
+    size_t i;
+    json_t *skip;
+    json_array_foreach ((json_t *) mcpc_config_skipped (self->config), i, skip)
+        clog_warn (NULL, "MCP server '%s' skipped: %s",
+                   json_string_value (json_object_get (skip, "name")),
+                   json_string_value (json_object_get (skip, "reason")));
+    clog_info (NULL, "MCP servers: %zu from %s, %zu skipped", mcpc_config_size (self->config),
+               path, json_array_size (mcpc_config_skipped (self->config)));
+    self->starting = mcpc_config_size (self->config)
+                     && pthread_create (&self->starter, NULL, starter_main, self) == 0;
+    return self;
+}
+
+void
+mcpc_destroy (mcpc_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mcpc_t *self = *self_p;
+    self->stop = true;
+    if (self->starting)
+        pthread_join (self->starter, NULL);
+    self->stop = false;         /* the sandboxes may now be ended */
+    for (size_t i = 0; i < MCPC_SERVERS_MAX; i++) {
+        mcpc_stdio_destroy (&self->servers[i].conn);
+        free (self->servers[i].reason);
+        pthread_mutex_destroy (&self->servers[i].call_lock);
+    }
+    for (mtool_t *t = self->tools, *next; t; t = next) {
+        next = t->next;
+        json_decref (t->entry);
+        free (t);
+    }
+    mcpc_config_destroy (&self->config);
+    pthread_mutex_destroy (&self->lock);
+    free (self->problem);
+    free (self->path);
+    if (s_self == self)
+        s_self = NULL;
+    free (self);
+    *self_p = NULL;
+}
+
+json_t *
+mcpc_list_json (mcpc_t *self)
+{
+    json_t *list = json_array ();
+    if (self->problem) {
+        /* The whole file: one entry named after it, so `caisson mcp list`
+         * shows why there are no servers. */
+        json_array_append_new (list, json_pack ("{s:s, s:s, s:s, s:s, s:b, s:[]}",
+                                                "name", self->path, "transport", "none",
+                                                "state", "invalid", "reason", self->problem,
+                                                "trusted", 0, "tools"));
+        return list;
+    }
+    if (!self->config)
+        return list;
+    pthread_mutex_lock (&self->lock);
+    for (size_t i = 0; i < mcpc_config_size (self->config); i++) {
+        const mcpc_server_t *s = mcpc_config_at (self->config, i);
+        json_t *tools = json_array ();
+        for (mtool_t *t = self->tools; t; t = t->next)
+            if (t->server == i)
+                json_array_insert_new (tools, 0, json_pack ("{s:s, s:s}", "name", t->def.name,
+                                                            "effect", json_string_value (
+                                                                json_object_get (t->entry,
+                                                                                 "effect"))));
+        json_t *row = json_pack ("{s:s, s:s, s:s, s:b, s:o}", "name", s->name,
+                                 "transport", s->kind == MCPC_HTTP ? "http" : "stdio",
+                                 "state", self->servers[i].state, "trusted", s->trusted,
+                                 "tools", tools);
+        if (self->servers[i].reason)
+            json_object_set_new (row, "reason", json_string (self->servers[i].reason));
+        json_array_append_new (list, row);
+    }
+    pthread_mutex_unlock (&self->lock);
+    size_t i;
+    json_t *skip;
+    json_array_foreach ((json_t *) mcpc_config_skipped (self->config), i, skip)
+        json_array_append_new (list, json_pack ("{s:O, s:s, s:s, s:O, s:b, s:[]}",
+                                                "name", json_object_get (skip, "name"),
+                                                "transport", "none", "state", "invalid",
+                                                "reason", json_object_get (skip, "reason"),
+                                                "trusted", 0, "tools"));
+    return list;
+}
+
+json_t *
+mcpc_catalogue (mcpc_t *self, const json_t *catalogue)
+{
+    json_t *all = json_copy ((json_t *) catalogue);
+    json_t *mine = json_array ();
+    pthread_mutex_lock (&self->lock);
+    for (mtool_t *t = self->tools; t; t = t->next)
+        json_array_insert (mine, 0, t->entry);
+    pthread_mutex_unlock (&self->lock);
+    json_array_extend (all, mine);
+    json_decref (mine);
+    return all;
+}
+
+/* The tool called name, or NULL. */
+static mtool_t *
+find (mcpc_t *self, const char *name)
+{
+    pthread_mutex_lock (&self->lock);
+    mtool_t *t = self->tools;
+    while (t && strcmp (t->def.name, name))
+        t = t->next;
+    pthread_mutex_unlock (&self->lock);
+    return t;
+}
+
+const tool_def_t *
+mcpc_tool_find (mcpc_t *self, const char *name, const json_t **input)
+{
+    mtool_t *t = find (self, name);
+    if (t)
+        *input = json_object_get (t->entry, "inputSchema");
+    return t ? &t->def : NULL;
+}
+
+/* A server that has exited (or lost its sandbox: its TTL, an operator) is
+ * started again before a call needs it, at most once per back-off (1 s,
+ * doubling to a minute while restarts fail). Its tools stay as first
+ * listed. Under the server's call_lock. 0, or -1 with why. */
+static int
+restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
+{
+    server_t *srv = &self->servers[i];
+    if (!mcpc_stdio_exited (srv->conn))
+        return 0;
+    const mcpc_server_t *s = mcpc_config_at (self->config, i);
+    int64_t now = zclock_mono ();
+    if (now < srv->retry_at) {
+        pthread_mutex_lock (&self->lock);
+        snprintf (why, whylen, "%s (restarting it again in %lld s)",
+                  srv->reason ? srv->reason : "it has exited",
+                  (long long) (srv->retry_at - now + 999) / 1000);
+        pthread_mutex_unlock (&self->lock);
+        return -1;
+    }
+    set_state (self, i, "starting", NULL);
+    char reason[1024];
+    mcpc_stdio_t *fresh = mcpc_stdio_start (s, SERVICE_USER, &self->stop, reason, sizeof reason);
+    if (!fresh) {
+        srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
+        if (srv->backoff > BACKOFF_MAX_MS)
+            srv->backoff = BACKOFF_MAX_MS;
+        srv->retry_at = zclock_mono () + srv->backoff;
+        clog_warn (NULL, "%s", reason);
+        set_state (self, i, "failed", reason);
+        snprintf (why, whylen, "%s", reason);
+        return -1;
+    }
+    clog_info (NULL, "MCP server %s restarted", s->name);
+    mcpc_stdio_destroy (&srv->conn);
+    srv->conn = fresh;
+    srv->backoff = 0;
+    srv->retry_at = 0;
+    set_state (self, i, "ready", NULL);
+    return 0;
+}
+
+/* tool_fn of every MCP tool: tools/call on its server. */
+static json_t *
+mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
+{
+    mcpc_t *self = s_self;
+    mtool_t *t = self && ctx->tool ? find (self, ctx->tool) : NULL;
+    if (!t)
+        return tool_error ("unknown_tool", "name", "no MCP server offers %s now",
+                           ctx->tool ? ctx->tool : "this tool");
+    const mcpc_server_t *s = mcpc_config_at (self->config, t->server);
+    server_t *srv = &self->servers[t->server];
+    if (ctx->dry_run)
+        return json_pack ("{s:b, s:b, s:s}", "success", 1, "dryRun", 1, "wouldDo",
+                          "call this MCP tool");
+    json_t *params = json_pack ("{s:s, s:O}", "name", json_string_value (json_object_get (
+                                    json_object_get (t->entry, "mcp"), "tool")),
+                                "arguments", args);
+    char why[1024];
+    json_t *result = NULL;
+    pthread_mutex_lock (&srv->call_lock);
+    int rc = restart_if_gone (self, t->server, why, sizeof why);
+    if (rc == 0)
+        rc = mcpc_stdio_request (srv->conn, "tools/call", params, &result, why, sizeof why);
+    /* Not delivered (its sandbox was gone): once more on a fresh start. */
+    if (rc == -2 && restart_if_gone (self, t->server, why, sizeof why) == 0)
+        rc = mcpc_stdio_request (srv->conn, "tools/call", params, &result, why, sizeof why);
+    if (rc && mcpc_stdio_exited (srv->conn))
+        set_state (self, t->server, "failed", why);
+    pthread_mutex_unlock (&srv->call_lock);
+    json_decref (params);
+    if (rc)
+        return tool_error ("mcp_error", NULL, "%s", why);
+    bool ok;
+    json_t *mapped = mcpc_call_result (s, result, &ok);
+    json_decref (result);
+    return mapped;
+}

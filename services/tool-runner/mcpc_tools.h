@@ -1,0 +1,45 @@
+/* mcpc_tools: an MCP server's tools as catalogue entries, and its
+ * tools/call answers as tool results (transport-neutral: the stdio and
+ * HTTP clients both use it).
+ *
+ * A tool joins the agent's catalogue as `<server>.<tool>` in the shape
+ * `tools.list` gives Caisson's own tools, with the server's input schema
+ * (validated by schema.c like any other: its unknown keywords, `$schema`
+ * of draft-07 or 2020-12 included, are ignored), and an effect class the
+ * orchestrator's gate keys on: `none` when the server is trusted or the
+ * tool is annotated readOnlyHint, else `external` (mutates). A tool whose
+ * name or schema is unusable is left out with why. */
+#ifndef TR_MCPC_TOOLS_H
+#define TR_MCPC_TOOLS_H
+
+#include "mcpc_config.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* Most tools taken from one server, and most bytes of one tool's schemas. */
+#define MCPC_TOOLS_MAX 256
+#define MCPC_SCHEMA_BYTES_MAX ((size_t) 64 << 10)
+
+/* The catalogue entry for one MCP `Tool` of server: a new `{name,
+ * description, inputSchema, outputSchema?, mutates, effect, dryRun,
+ * timeoutSeconds, maxOutputBytes, mcp: {server, tool}}`, or NULL with why
+ * filled. */
+json_t *mcpc_tool_entry (const mcpc_server_t *server, const json_t *tool, char *why,
+                         size_t whylen);
+
+/* Adds the entries for a tools/list result's `tools` to entries (an
+ * array), after those already there (earlier pages); tools left out are
+ * appended to skipped as `{name, reason}`. Returns how many were added, or
+ * -1 when result has no `tools` array (why filled). */
+int mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *entries,
+                         json_t *skipped, char *why, size_t whylen);
+
+/* A tools/call result as the tool's result: a new `{success, content,
+ * structuredContent?, text}` (text: its text items joined), or for
+ * `isError` `{success: false, error: {code: "mcp_tool_error", message}}`;
+ * fitted to the server's output cap (jsoncap). *ok is false for an error
+ * or a result that is not a CallToolResult (then code `mcp_bad_result`). */
+json_t *mcpc_call_result (const mcpc_server_t *server, const json_t *result, bool *ok);
+
+#endif
