@@ -37,19 +37,24 @@ spawn_orchestrator (void)
 }
 
 static proto_msg_t *
-request (proto_msg_t *req)
+request_of (const char *service, proto_msg_t *req)
 {
-    proto_msg_t *rep = bus_client_request (s_client, "orchestrator", req);
+    proto_msg_t *rep = bus_client_request (s_client, service, req);
     proto_msg_destroy (&req);
     return rep;
+}
+
+static proto_msg_t *
+request (proto_msg_t *req)
+{
+    return request_of ("orchestrator", req);
 }
 
 static void
 await_service (const char *service)
 {
     for (int i = 0; i < 200; i++) {
-        proto_msg_t *rep = bus_client_request (s_client, service,
-                                               proto_msg_new (PROTO_health_req, NULL));
+        proto_msg_t *rep = request_of (service, proto_msg_new (PROTO_health_req, NULL));
         bool up = rep && rep->type == PROTO_health_rep;
         proto_msg_destroy (&rep);
         if (up)

@@ -217,9 +217,10 @@ start (const proto_msg_t *req, void *arg)
     if (!tool_call && (!b->task || !*b->task))
         return proto_error_new (req, PROTO_ERR_bad_value, "task: required unless tool_call "
                                 "is given");
-    char task[200];
-    snprintf (task, sizeof task, "tool call %s",
-              json_string_value (json_object_get (tool_call, "name")));
+    char task[200] = "";
+    if (tool_call)
+        snprintf (task, sizeof task, "tool call %s",
+                  json_string_value (json_object_get (tool_call, "name")));
     proto_msg_t *rep = start_checked (req, arg, tool_call, b->task && *b->task ? b->task : task);
     json_decref (tool_call);
     return rep;
