@@ -110,3 +110,25 @@ client_tools_check (const json_t *list, const json_t *catalogue, char *why, size
     }
     return out;
 }
+
+json_t *
+client_tools_call_check (const json_t *call, const json_t *catalogue, char *why, size_t whylen)
+{
+    const char *name = json_string_value (json_object_get (call, "name"));
+    json_t *args = json_object_get (call, "args");
+    if (!json_is_object (call) || !name || !*name || strlen (name) > 128) {
+        snprintf (why, whylen, "tool_call: expected {name, args} with name a tool's name");
+        return NULL;
+    }
+    if (args && !json_is_object (args)) {
+        snprintf (why, whylen, "tool_call.args: expected a JSON map");
+        return NULL;
+    }
+    if (catalogue && !client_tools_find (catalogue, name)) {
+        snprintf (why, whylen, "tool_call.name: no tool '%.128s' in tool-runner's catalogue",
+                  name);
+        return NULL;
+    }
+    return json_pack ("{s:s, s:o}", "name", name, "args",
+                      args ? json_incref (args) : json_object ());
+}

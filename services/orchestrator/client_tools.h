@@ -23,6 +23,12 @@ json_t *client_tools_check (const json_t *list, const json_t *catalogue, char *w
  * tool, else 0. */
 int client_tools_clash (const json_t *client, const json_t *catalogue, char *why, size_t whylen);
 
+/* run.start's tool_call (decoded) checked (new): {name, args}, name one
+ * of catalogue's tools (when loaded; NULL: checked once it is), args a
+ * map ({} when absent). NULL with why naming the bad field. */
+json_t *client_tools_call_check (const json_t *call, const json_t *catalogue, char *why,
+                                 size_t whylen);
+
 /* The tool of tools ([{name, ...}], may be NULL) named name (borrowed),
  * or NULL. */
 json_t *client_tools_find (const json_t *tools, const char *name);

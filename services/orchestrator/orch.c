@@ -71,6 +71,7 @@ typedef struct {
     json_t *local;              /* the thread's conversation as this instance keeps it */
     json_t *input;              /* the caller's context, state and history (client_input.h) */
     json_t *effective, *client_tools;
+    json_t *tool_call;          /* a tool run's {name, args}, or NULL */
     run_budgets_t max;
 } starting_t;
 
@@ -84,6 +85,7 @@ starting_free (starting_t *st)
     json_decref (st->input);
     json_decref (st->effective);
     json_decref (st->client_tools);
+    json_decref (st->tool_call);
     free (st);
 }
 
@@ -194,22 +196,54 @@ start_choices (orch_t *self, const proto_msg_t *req, run_budgets_t *max, json_t 
 
 static void start_run (starting_t *st, json_t *history);
 static threadfetch_fn on_history;
+static proto_msg_t *start_checked (const proto_msg_t *req, void *arg, json_t *tool_call,
+                                   const char *task);
 
+/* run.start: a tool run's call checked first (it needs no model), and
+ * the task it then defaults to */
 static proto_msg_t *
 start (const proto_msg_t *req, void *arg)
+{
+    orch_t *self = svc_state (arg);
+    const proto_run_start_t *b = &req->body.run_start;
+    char why[256] = "";
+    json_t *raw = decode_any (&b->tool_call, "tool_call", why, sizeof why);
+    json_t *tool_call = raw && !json_is_false (raw)
+                      ? client_tools_call_check (raw, runhost_catalogue (self->runs), why,
+                                                 sizeof why) : NULL;
+    json_decref (raw);
+    if (raw && !tool_call)
+        return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
+    if (!tool_call && (!b->task || !*b->task))
+        return proto_error_new (req, PROTO_ERR_bad_value, "task: required unless tool_call "
+                                "is given");
+    char task[200] = "";
+    if (tool_call)
+        snprintf (task, sizeof task, "tool call %s",
+                  json_string_value (json_object_get (tool_call, "name")));
+    proto_msg_t *rep = start_checked (req, arg, tool_call, b->task && *b->task ? b->task : task);
+    json_decref (tool_call);
+    return rep;
+}
+
+/* run.start with its task, and tool_call checked (borrowed; NULL: a run
+ * of the model) */
+static proto_msg_t *
+start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char *task)
 {
     orch_t *self = svc_state (arg);
     const proto_run_start_t *b = &req->body.run_start;
     const char *model = b->model && *b->model ? b->model : default_model ();
     const char *name;
     const llm_provider_t *p = llm_provider_find (model, &name);
-    if (!p || !*name)
+    /* a tool run calls no model: its name is only a label */
+    if (!tool_call && (!p || !*name))
         return proto_error_new (req, PROTO_ERR_bad_value, "model: unknown provider in '%s' "
                                 "(expected provider/model, e.g. openai/gpt-4o-mini)", model);
     /* the deployment's default provider, or one it gave a key or a URL:
      * never a default URL nobody chose (llamacpp's is ui-bridge's port) */
     const llm_provider_t *own = llm_provider_find (default_model (), NULL);
-    if (p != own && !llm_provider_set_up (p))
+    if (!tool_call && p != own && !llm_provider_set_up (p))
         return proto_error_new (req, PROTO_ERR_bad_value, "model: provider '%.*s' is not set "
                                 "up in this deployment (no key or URL in its environment)",
                                 (int) (name - 1 - model), model);
@@ -263,7 +297,8 @@ start (const proto_msg_t *req, void *arg)
         st->effective = effective;
         st->client_tools = client_tools;
         st->input = input;
-        st->task = strdup (b->task);
+        st->task = strdup (task);
+        st->tool_call = json_incref (tool_call);
         st->thread = strdup (thread);
         st->model = strdup (model);
     }
@@ -316,7 +351,7 @@ start_run (starting_t *st, json_t *history)
     json_t *data = EVK (run_started, .task = st->task, .user = req->env.user, .threadId = thread,
                         .model = model, .orchestrator = svc_instance (self->svc),
                         .promptVersion = PROMPT_VERSION, .budgets = budgets,
-                        .policy = effective);
+                        .policy = effective, .toolCall = st->tool_call);
     json_decref (budgets);
     int rc = runhost_start (self->runs, &spec, req->env.id, data, on_started, st);
     json_decref (history);
@@ -443,7 +478,7 @@ decide (const proto_msg_t *req, void *arg, const char *run_id, const char *call_
     char why[256];
     if (!r)
         return err;
-    if (run_decide (r, call_id, approve, reason, why, sizeof why))
+    if (run_decide_as (r, req->env.user, call_id, approve, reason, why, sizeof why))
         return proto_error_new (req, PROTO_ERR_conflict, "%s", why);
     return info_of (self, req, run_id, false);
 }

@@ -28,6 +28,24 @@ run_alloc (const run_host_t *host, void *arg)
     return r;
 }
 
+/* The call goes in as the model would have asked it: in the calls and in
+ * an assistant message, so the thread's conversation stays whole. */
+int
+run_make_tool_run (run_t *r, const json_t *tc)
+{
+    json_t *args = json_object_get (tc, "args");
+    r->tool_run = true;
+    json_t *calls = json_pack ("[{s:s, s:O, s:o, s:s}]", "id", "call_tool", "name",
+                               json_object_get (tc, "name"), "args",
+                               args ? json_incref (args) : json_object (), "state", "pending");
+    json_t *msg = json_pack ("{s:s, s:[{s:s, s:O, s:O}]}", "role", "assistant", "tool_calls",
+                             "id", "call_tool", "name", json_object_get (tc, "name"), "args",
+                             json_object_get (json_array_get (calls, 0), "args"));
+    json_decref (r->calls);     /* none yet: a new run */
+    r->calls = calls;
+    return calls && msg && json_array_append_new (r->messages, msg) == 0 ? 0 : -1;
+}
+
 run_t *
 run_new (const run_host_t *host, void *arg, const run_spec_t *spec)
 {

@@ -103,6 +103,10 @@ run_t *run_new (const run_host_t *host, void *arg, const run_spec_t *spec);
  * why filled when json is not a run's. */
 run_t *run_from_json (const run_host_t *host, void *arg, const json_t *json, char *why,
                       size_t whylen);
+/* Makes a new run (not yet started) a tool run: it has no model, makes
+ * tool_call ({name, args}, checked; borrowed), gated as any call, and
+ * ends with its result. Returns 0, or -1 when out of memory. */
+int run_make_tool_run (run_t *self, const json_t *tool_call);
 /* Destroys a run; what it had in flight is the host's to drop. */
 void run_destroy (run_t **self_p);
 
@@ -186,6 +190,10 @@ void run_deadline_passed (run_t *self);
  * with why filled when the run does not await that call. */
 int run_decide (run_t *self, const char *call_id, bool approve, const char *reason, char *why,
                 size_t whylen);
+/* run_decide by who (the decider's user, may be NULL): a tool run that is
+ * declined fails with `declined by <who>: <reason>`. */
+int run_decide_as (run_t *self, const char *who, const char *call_id, bool approve,
+                   const char *reason, char *why, size_t whylen);
 /* Event: the client's result of the call the run awaits (content: JSON
  * text, or plain text; failed: the client's tool failed). Returns 0, or
  * -1 with why filled when the run does not await that call. */

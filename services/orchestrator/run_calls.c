@@ -38,6 +38,10 @@ run_finish_call (run_t *r, json_t *c, bool ok, json_t *result, uint64_t duration
                                                    "tool_call_id", id, "name", name, "content",
                                                    text ? text : "null"));
     free (text);
+    if (r->tool_run) {          /* the run's answer, or why it failed */
+        json_object_set (c, "result", result);
+        json_object_set_new (c, "ok", json_boolean (ok));
+    }
     json_decref (result);
     json_object_set_new (c, "state", json_string ("done"));
     r->next++;
@@ -221,6 +225,14 @@ run_dispatch_next (run_t *r)
             run_exhausted (r, "toolCalls", r->max.tool_calls);
             return;
         }
+        if (r->tool_run && !client_tools_find (cat, name)) {
+            /* checked at the start when the catalogue was loaded; else here */
+            run_finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error",
+                                                     "code", "unknown_tool", "message",
+                                                     "no such tool in tool-runner's catalogue"),
+                             0, NULL);
+            continue;
+        }
         if (json_object_get (args, "_unparsed")) {
             run_finish_call (r, c, false, json_pack ("{s:b, s:{s:s, s:s}}", "success", 0, "error",
                                                  "code", "bad_arguments", "message",
@@ -292,7 +304,10 @@ run_dispatch_next (run_t *r)
         send_call (r, c, args);
         return;
     }
-    run_call_model (r);
+    if (r->tool_run)
+        run_tool_run_end (r);
+    else
+        run_call_model (r);
 }
 
 void
@@ -317,6 +332,8 @@ run_advance (run_t *r)
     r->phase = PHASE_IDLE;
     if (r->next < json_array_size (r->calls))
         run_dispatch_next (r);
+    else if (r->tool_run)
+        run_tool_run_end (r);
     else
         run_call_model (r);
 }
@@ -345,9 +362,18 @@ int
 run_decide (run_t *r, const char *call_id, bool approve, const char *reason, char *why,
             size_t whylen)
 {
+    return run_decide_as (r, NULL, call_id, approve, reason, why, whylen);
+}
+
+int
+run_decide_as (run_t *r, const char *who, const char *call_id, bool approve,
+               const char *reason, char *why, size_t whylen)
+{
     json_t *c = awaited (r, PROTO_RUN_awaiting_approval, "approval", call_id, why, whylen);
     if (!c)
         return -1;
+    if (who && *who)
+        json_object_set_new (c, "decidedBy", json_string (who));
     run_emit (r, EVK_approval_decision, EVK (approval_decision, .toolCallId = call_id,
                                          .approved = approve, .reason = reason));
     r->status = PROTO_RUN_running;

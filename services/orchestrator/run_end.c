@@ -188,6 +188,37 @@ complete (run_t *r, const char *answer)
     r->host->ended (r->arg);
 }
 
+void
+run_tool_run_end (run_t *r)
+{
+    json_t *c = json_array_get (r->calls, 0);
+    json_t *result = json_object_get (c, "result");
+    if (json_is_true (json_object_get (c, "ok"))) {
+        char *text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text)
+            complete (r, text);
+        else
+            run_end (r, PROTO_RUN_failed, "the result could not be written as JSON");
+        free (text);
+        return;
+    }
+    char why[512];
+    const char *reason = run_str_of (result, "reason");
+    if (json_is_true (json_object_get (result, "declined"))) {
+        /* no decider: the policy's deny (run_calls.c), or an anonymous one */
+        const char *who = run_str_of (c, "decidedBy")
+                       ?: (reason && strstr (reason, "policy") ? "the policy" : "a human");
+        if (!reason || strcmp (reason, "declined by a human") == 0)  /* no reason given */
+            snprintf (why, sizeof why, "declined by %s", who);
+        else
+            snprintf (why, sizeof why, "declined by %s: %s", who, reason);
+    } else {
+        json_t *err = json_object_get (result, "error");
+        snprintf (why, sizeof why, "%s: %s", run_str_of (err, "code") ?: "tool_failed",
+                  run_str_of (err, "message") ?: "the tool failed");
+    }
+    run_end (r, PROTO_RUN_failed, why);
+}
 
 /* Runs the policy's verify checks over the run's own calls, emitting a
  * `check` for each; failed names the one that failed. */

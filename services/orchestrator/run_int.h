@@ -34,6 +34,7 @@ struct _run_t {
     void *arg;
     char *id, *thread, *model, *user, *task, *answer;
     bool op;
+    bool tool_run;              /* no model: its one call, then its end */
     proto_run_status_t status;
     char reason[512];
     json_t *messages;           /* the conversation: thread history, then this run */
@@ -182,6 +183,9 @@ bool run_turn_cut (const llm_turn_t *t);
 bool run_turn_filtered (const llm_turn_t *t);
 /* A cut turn: ask to continue within budget, or end truncated. */
 void run_cut_off (run_t *r);
+/* A tool run's call is done: complete with its result as compact JSON,
+ * or fail with its error or decline. */
+void run_tool_run_end (run_t *r);
 /* Notes the sandbox call c created, or took over from the thread. */
 void run_track_sandboxes (run_t *r, const json_t *c, const json_t *result);
 

@@ -46,6 +46,8 @@ run_to_json (const run_t *r)
         json_object_set (j, "clientInput", r->client_input);
     if (j && r->op)
         json_object_set_new (j, "op", json_true ());
+    if (j && r->tool_run)
+        json_object_set_new (j, "toolRun", json_true ());
     if (j && r->recalled)
         json_object_set_new (j, "recalled", json_string (r->recalled));
     return j;
@@ -264,6 +266,7 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
     json_t *input = json_object_get (j, "clientInput");
     r->client_input = json_is_object (input) ? json_incref (input) : NULL;
     r->op = json_is_true (json_object_get (j, "op"));
+    r->tool_run = json_is_true (json_object_get (j, "toolRun"));
     r->next = (size_t) next;
     r->verify_rounds = (int) rounds;
     r->started_ms = (int64_t) started;

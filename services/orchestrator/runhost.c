@@ -217,6 +217,10 @@ runhost_start (runhost_t *self, const run_spec_t *spec, const char *cause, json_
     starting_t *st = s ? calloc (1, sizeof *st) : NULL;
     if (st)
         s->run = run_new (&runhost_vtable, s, spec);
+    /* the event says what the run is: a tool run's call is in it */
+    json_t *tool_call = json_object_get (data, "toolCall");
+    if (st && s->run && tool_call && run_make_tool_run (s->run, tool_call))
+        run_destroy (&s->run);
     if (!st || !s->run) {
         free (st);
         slot_destroy (&s);
