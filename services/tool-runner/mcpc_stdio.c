@@ -74,7 +74,8 @@ write_input (mcpc_stdio_t *self, uint64_t pid, const char *data, size_t len, boo
         proto_sandbox_exec_input_t *in = &req->body.sandbox_exec_input;
         proto_set_str (&in->sandbox_id, self->sandbox);
         in->pid = pid;
-        if (n)  // cppcheck-suppress knownConditionTrueFalse ; n is 0 for a bare close (len 0)
+        /* cppcheck-suppress knownConditionTrueFalse ; n is 0 for a bare close (len 0) */
+        if (n)
             proto_set_bytes (&in->data, data + off, n);
         in->close = close && off + n == len;
         proto_msg_t *rep = bus_client_request (self->bus, "sandbox-manager", req);
