@@ -10,7 +10,7 @@ set_tests_properties(test_mcp_server PROPERTIES TIMEOUT 240
 
 # caisson_run over /mcp with the SDK client, on the scripted model's tasks
 # (test_mcp_run: orchestrator, event-log, llm-replay, a stand-in tool-runner).
-caisson_test(test_mcp_run test_mcp_run.c ui_support.c)
+caisson_test(test_mcp_run test_mcp_run.c ui_support.c run_stack.c)
 target_link_libraries(test_mcp_run PRIVATE PkgConfig::CURL)
 set_tests_properties(test_mcp_run PROPERTIES TIMEOUT 240
                      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")

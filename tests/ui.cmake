@@ -15,7 +15,7 @@ caisson_test(test_ui_runs test_ui_runs.c ui_support.c)
 target_link_libraries(test_ui_runs PRIVATE PkgConfig::CURL)
 # ui-bridge in front of the real orchestrator and event-log with the
 # scripted model: AG-UI conformance and the browser test (test_ui_e2e).
-caisson_test(test_ui_e2e test_ui_e2e.c ui_support.c)
+caisson_test(test_ui_e2e test_ui_e2e.c ui_support.c run_stack.c)
 target_link_libraries(test_ui_e2e PRIVATE PkgConfig::CURL)
 set_tests_properties(test_ui_e2e PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
 # Red team, issue 11: shared capacity (tool-runner's slots, ui-bridge's
