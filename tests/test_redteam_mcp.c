@@ -359,8 +359,8 @@ test_gate (void **state)
     }
 }
 
-/* The sandbox a user made is theirs: bob can neither run in it nor
- * cancel alice's call in it by guessing her JSON-RPC id. */
+/* The sandbox a user made is theirs: bob can neither run nor write in
+ * it; alice can. */
 static void
 test_tenant (void **state)
 {
