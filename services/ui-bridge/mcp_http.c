@@ -72,7 +72,7 @@ s_error (int status, const json_t *id, int code, json_t *data, const char *fmt, 
     va_start (ap, fmt);
     vsnprintf (msg, sizeof msg, fmt, ap);
     va_end (ap);
-    json_t *err = json_pack ("{s:i, s:s}", "code", code, "message", msg);
+    json_t *err = json_pack ("{s:i, s:o}", "code", code, "message", mcp_text (msg));
     if (err && data)
         json_object_set_new (err, "data", data);
     else
@@ -245,7 +245,7 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
          const json_t *id, bool hangup_cancels, http_res_t **res)
 {
     int code = 0;
-    char why[512];
+    char why[512] = "";
     json_t *result = NULL;
     if (!strcmp (method, "tools/list")) {
         json_t *cursor = json_object_get (params, "cursor");

@@ -180,12 +180,22 @@ mcp_tools_list (mcp_tools_t *self, app_t *app, http_req_t *req, const char *curs
     return result;
 }
 
+json_t *
+mcp_text (const char *s)
+{
+    size_t n = strlen (s);
+    json_t *v = json_stringn (s, n);
+    for (int cut = 0; !v && n && cut < 3; cut++)
+        v = json_stringn (s, --n);
+    return v;
+}
+
 /* A CallToolResult saying text, as an error when is_error. */
 static json_t *
 s_text_result (const char *text, bool is_error)
 {
-    return json_pack ("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", text,
-                      "isError", is_error);
+    return json_pack ("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text",
+                      mcp_text (text), "isError", is_error);
 }
 
 /* True when CAISSON_DENY names tool. */

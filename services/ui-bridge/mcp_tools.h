@@ -47,4 +47,9 @@ json_t *mcp_tools_call (mcp_tools_t *self, app_t *app, http_req_t *req, const js
  * kills it, and the call answers `cancelled`). 0, or -1 when none is. */
 int mcp_tools_cancel (mcp_tools_t *self, const char *key, const char *reason);
 
+/* A JSON string of s (new): a text cut to a size may end inside a UTF-8
+ * character, which jansson refuses, so that tail is dropped. NULL when s
+ * is not UTF-8 before it either. */
+json_t *mcp_text (const char *s);
+
 #endif
