@@ -157,6 +157,51 @@ test_not_a_request (void **state)
     destroy (id);
 }
 
+/* A fork bomb ended by its timeout leaves the sandbox usable at once: the
+ * exec's answer comes only when every process of its tree is gone and
+ * reaped, so the next command can fork (it failed with "fork: Resource
+ * temporarily unavailable" when the answer raced the bomb's last
+ * children). Bombs in sh and in Python (faster forks), each followed at
+ * once by a command. */
+static void
+test_fork_bomb_recovers (void **state)
+{
+    (void) state;
+    char *id = create ("python", 600), out[4096];
+    const char *bombs[] = {
+        "bomb() { bomb | bomb & }; bomb; sleep 5",
+        "python3 -c 'import os\nwhile True:\n    try: os.fork()\n    except OSError: pass'",
+        "bomb() { bomb & bomb & }; bomb; sleep 5",
+    };
+    for (int round = 0; round < 6; round++) {
+        proto_msg_t *rep = sh (id, bombs[round % 3], 1, NULL);
+        assert_int_equal (rep->type, PROTO_sandbox_exec_result);
+        proto_msg_destroy (&rep);
+        /* the answer came: only the init (and its helper) are left */
+        char path[256];
+        snprintf (path, sizeof path, "/sys/fs/cgroup/pids/caisson/%s/pids.current", id);
+        FILE *f = fopen (path, "r");
+        long left = -1;
+        if (f) {
+            if (fscanf (f, "%ld", &left) != 1)
+                left = -1;
+            fclose (f);
+        }
+        if (left > 2)
+            fail_msg ("round %d: %ld processes left in the sandbox after the answer", round, left);
+        assert_int_equal (run (id, "sh -c 'echo ok; true'", out, sizeof out), 0);
+        assert_non_null (strstr (out, "ok"));
+    }
+    /* What is started to outlive its command (output elsewhere) does;
+     * a leftover still holding the command's output does not. */
+    assert_int_equal (run (id, "nohup sleep 300 >/dev/null 2>&1 & sleep 299 & echo started", out,
+                           sizeof out), 0);
+    assert_int_equal (run (id, "ps -eo args | grep -c '^sleep 30[0]'", out, sizeof out), 0);
+    assert_int_equal (atoi (out), 1);
+    assert_int_equal (run (id, "ps -eo args | grep -c '^sleep 29[9]'", out, sizeof out), 1);
+    destroy (id);
+}
+
 int
 main (void)
 {
@@ -164,6 +209,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_filesystem),
         cmocka_unit_test (test_processes_and_network),
+        cmocka_unit_test (test_fork_bomb_recovers),
         cmocka_unit_test (test_not_a_request),
     };
     return support_run_group_tests (tests, sbx_setup, sbx_teardown);

@@ -71,9 +71,14 @@ void sbx_procs_reap (sbx_procs_t *self);
 
 /* Signals root's whole tree: descendants by parent link (a child that
  * started its own session included), and what is left of its session and
- * group; SIGKILL rounds stop everything first so a fork bomb cannot
- * outrun it (sbx_tree.c). */
-void sbx_kill_tree (pid_t root, int sig);
+ * group; SIGKILL rounds stop everything first and go on until nothing of
+ * it lives, so a fork bomb cannot outrun it (sbx_tree.c). Returns how many
+ * of its processes are left, unreaped zombies included. */
+int sbx_kill_tree (pid_t root, int sig);
+/* Kills those of root's tree that hold one of the pipes ino[0..nino) (a
+ * command's leftovers still writing to its output) the same way; returns
+ * how many of them are left, zombies included. */
+int sbx_kill_holders (pid_t root, const ino_t *ino, int nino);
 
 /* Files (sbx_files.c): each answers one file request, of its own type, at
  * once. They return the reply (an `error` naming the path on refusal). */

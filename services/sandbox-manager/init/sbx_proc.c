@@ -38,6 +38,8 @@
 #define MAX_PROCS 64
 #define MAX_WAITERS 8
 #define DRAIN_MS 200
+#define TREE_MS 2000                /* a killed tree's answer waits for its reaping */
+#define TREE_POLL_MS 5
 #define STREAM_RATE (8 << 20)       /* interactive output, bytes a second per sandbox */
 
 typedef struct { uint8_t *data; size_t len; } buf_t;
@@ -51,6 +53,8 @@ typedef struct {
     buf_t out[2];
     int status;
     uint64_t start, end, deadline, drain_until;
+    uint64_t tree_until;        /* killed: answer once its tree is reaped, or then */
+    ino_t pipe_ino[2];          /* its stdout's and stderr's pipes */
     char *command;
     proto_msg_t *req;           /* foreground: the exec to answer */
     proto_msg_t *waiters[MAX_WAITERS];
@@ -209,6 +213,10 @@ spawn (sbx_procs_t *self, char **argv, const proto_bytes_t *envs, const char *cw
     p->fd[0] = -1;
     p->fd[1] = pout[0];
     p->fd[2] = perr[0];
+    for (int s = 0; s < 2; s++) {
+        struct stat pst;
+        p->pipe_ino[s] = fstat (s ? perr[0] : pout[0], &pst) ? 0 : pst.st_ino;
+    }
     fcntl (pin[1], F_SETFL, O_NONBLOCK);
     fcntl (pout[0], F_SETFL, O_NONBLOCK);
     fcntl (perr[0], F_SETFL, O_NONBLOCK);
@@ -498,6 +506,8 @@ sbx_procs_pollfds (sbx_procs_t *self, struct pollfd *fds, int max, int *timeout_
             if (p->fd[s] >= 0)
                 fds[n++] = (struct pollfd) { .fd = p->fd[s], .events = throttled ? 0 : POLLIN };
         uint64_t next = p->exited ? p->drain_until : p->deadline;
+        if (p->tree_until && p->exited)
+            next = now + TREE_POLL_MS;
         for (int w = 0; w < MAX_WAITERS; w++)
             if (p->waiters[w] && p->wait_deadline[w] < next)
                 next = p->wait_deadline[w];
@@ -584,17 +594,43 @@ send_exit (sbx_procs_t *self, proc_t *p)
     p->exit_sent = true;
 }
 
+/* Ends what is left of an exited process: its whole tree when a timeout,
+ * a kill or a signal ended it; else only the leftovers still holding its
+ * output pipes (a command's output ends with it; what was started to
+ * outlive it, `nohup cmd >log &` or background: true, lives on). Returns
+ * how many of those are left, zombies included. */
+static int
+end_tree (proc_t *p)
+{
+    if (p->timed_out || WIFSIGNALED (p->status))
+        return sbx_kill_tree (p->pid, SIGKILL);
+    return sbx_kill_holders (p->pid, p->pipe_ino, 2);
+}
+
 /* Answers the foreground request and waiters once the process is done. */
 static void
 settle (sbx_procs_t *self, proc_t *p, uint64_t now)
 {
-    if (p->exited && (p->fd[1] >= 0 || p->fd[2] >= 0) && now >= p->drain_until)
+    if (p->exited && (p->fd[1] >= 0 || p->fd[2] >= 0) && now >= p->drain_until) {
+        /* the drain's grace is over and leftovers still hold the pipes (a
+         * fork bomb's children would hold the pids limit for ever) */
+        if (end_tree (p) > 0)
+            p->tree_until = now + TREE_MS;
         for (int s = 1; s < 3; s++)
             if (p->fd[s] >= 0) {
                 close (p->fd[s]);
                 p->fd[s] = -1;
             }
+    }
     bool done = p->exited && p->fd[1] < 0 && p->fd[2] < 0;
+    /* A killed tree (a fork bomb's) holds the pids limit until the init has
+     * reaped it: answering before that, the next command could not fork. */
+    if (done && p->tree_until) {
+        if (now < p->tree_until && end_tree (p) > 0)
+            done = false;
+        else
+            p->tree_until = 0;
+    }
     if (!p->exited && now >= p->deadline) {
         p->timed_out = true;
         sbx_kill_tree (p->pid, SIGKILL);
@@ -632,8 +668,10 @@ sbx_procs_reap (sbx_procs_t *self)
             p->drain_until = p->end + DRAIN_MS;
             if (p->interactive && p->in.fd >= 0)
                 sbx_stdin_close (&p->in, false);    /* nothing will read it now */
-            if (p->timed_out || WIFSIGNALED (status))
+            if (p->timed_out || WIFSIGNALED (status)) {
                 sbx_kill_tree (pid, SIGKILL);
+                p->tree_until = p->end + TREE_MS;
+            }
         }
     }
 }
