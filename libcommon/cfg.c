@@ -88,7 +88,9 @@ static const cfg_entry_t table[] = {
       "HTTP connections served at once (each has its own thread); more wait "
       "in the listen queue." },
     { "CAISSON_HTTP_MAX_PER_IP", "32", "ui-bridge",
-      "HTTP connections accepted at once from one client address." },
+      "HTTP connections served at once from one client address (an IPv6 "
+      "client's /64); the next 4 are answered 429 too_many_connections with "
+      "Retry-After, more are closed unanswered." },
     { "CAISSON_HTTP_MAX_ANON", "32", "ui-bridge",
       "HTTP connections not yet authenticated held at once, from all addresses "
       "together; past that, a new one closes the oldest of them, so stalled "

@@ -345,6 +345,36 @@ test_stalled_anonymous (void **state)
     ui_stack_down ();
 }
 
+/* Past CAISSON_HTTP_MAX_PER_IP (here 4) a client gets an answer it can act
+ * on, 429 too_many_connections with Retry-After, not a connection closed
+ * unanswered (an SDK reported "fetch failed: other side closed"); another
+ * address is served meanwhile, and once the first closes one, so is it. */
+static void
+test_per_address_limit_answered (void **state)
+{
+    (void) state;
+    const char *env[] = { "CAISSON_HTTP_MAX_PER_IP=4", NULL };
+    ui_stack_up ("rt-perip", env);
+    char token[128], out[8192];
+    make_token ("alice", NULL, token);
+    int fds[4];
+    for (int i = 0; i < 4; i++)
+        assert_true ((fds[i] = ui_connect_from ("127.0.0.9")) >= 0);
+    usleep (100000);
+    int status = http_from ("127.0.0.9", "GET", "/api/runs", token, NULL, out, sizeof out);
+    if (status != 429 || !strstr (out, "too_many_connections") || !strstr (out, "Retry-After"))
+        fail_msg ("a fifth connection from one address: status %d\n%s", status, out);
+    assert_int_equal (http_from ("127.0.0.8", "GET", "/api/runs", token, NULL, out, sizeof out),
+                      200);
+    close (fds[0]);
+    usleep (200000);
+    assert_int_equal (http_from ("127.0.0.9", "GET", "/api/runs", token, NULL, out, sizeof out),
+                      200);
+    for (int i = 1; i < 4; i++)
+        close (fds[i]);
+    ui_stack_down ();
+}
+
 /* One user holds at most CAISSON_HTTP_MAX_PER_USER requests in flight
  * (here 3): with three event streams of alice's open, her next request is
  * 429 too_many_requests, bob's is served; once one closes (noticed at its
@@ -649,6 +679,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_tool_slots_shared),
         cmocka_unit_test (test_busy_retried),
         cmocka_unit_test (test_stalled_anonymous),
+        cmocka_unit_test (test_per_address_limit_answered),
         cmocka_unit_test (test_user_inflight),
         cmocka_unit_test (test_expired_token),
         cmocka_unit_test (test_revoke_and_list),

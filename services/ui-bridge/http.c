@@ -15,6 +15,9 @@
 #include <time.h>
 
 #define MAX_EXTRA_HEADERS 8
+/* Connections an address may open past CAISSON_HTTP_MAX_PER_IP to be told
+ * so (429); past these libmicrohttpd closes them unanswered (a flood). */
+#define PER_IP_GRACE 4
 
 struct _http_res_t {
     int status;
@@ -39,6 +42,8 @@ struct _sock_t {
     bool anon;
     sock_t *prev, *next;
     char *user;                 /* whose connection it is, once known */
+    char addr[64];              /* the client's address, as limits count it */
+    bool over_ip;               /* past the address's limit: answered 429 */
 };
 
 struct _http_t {
@@ -48,6 +53,8 @@ struct _http_t {
     size_t anon, max_anon;
     zhashx_t *users;            /* user -> connections held (size_t *) */
     size_t max_per_user;
+    zhashx_t *ips;              /* address -> connections open (size_t *) */
+    size_t max_per_ip;
     http_handler_fn *handler;
     http_done_fn *done;
     void *arg;
@@ -158,6 +165,28 @@ http_res_destroy (http_res_t **self_p)
 
 /* ---- connections -------------------------------------------------------- */
 
+static void s_client_addr (const struct sockaddr *sa, char *out, size_t outlen);
+
+/* Counts a connection of sock's address in (delta 1) or out (-1); true
+ * when it is past the address's limit. Called with the lock held. */
+static bool
+s_count_ip (http_t *self, sock_t *sock, int delta)
+{
+    size_t *open_ = zhashx_lookup (self->ips, sock->addr);
+    if (delta > 0 && !open_ && (open_ = calloc (1, sizeof *open_))
+        && zhashx_insert (self->ips, sock->addr, open_)) {
+        free (open_);
+        open_ = NULL;
+    }
+    if (!open_)
+        return false;
+    *open_ = delta > 0 ? *open_ + 1 : *open_ - 1;
+    bool over = *open_ > self->max_per_ip;
+    if (!*open_)
+        zhashx_delete (self->ips, sock->addr);
+    return over;
+}
+
 /* Takes sock out of the anonymous list. Called with the lock held. */
 static void
 s_unlink (http_t *self, sock_t *sock)
@@ -184,6 +213,7 @@ s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
             size_t *held = sock->user ? zhashx_lookup (self->users, sock->user) : NULL;
             if (held && --*held == 0)
                 zhashx_delete (self->users, sock->user);
+            s_count_ip (self, sock, -1);
             pthread_mutex_unlock (&self->lock);
             free (sock->user);
             free (sock);
@@ -198,7 +228,10 @@ s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
     sock->http = self;
     sock->fd = info->connect_fd;
     sock->anon = true;
+    info = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    s_client_addr (info ? info->client_addr : NULL, sock->addr, sizeof sock->addr);
     pthread_mutex_lock (&self->lock);
+    sock->over_ip = s_count_ip (self, sock, 1);
     if (self->anon >= self->max_anon && self->anon_head) {
         /* the oldest anonymous connection makes room: its thread sees the
          * socket end and closes it (libmicrohttpd closes the descriptor
@@ -440,6 +473,17 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             snprintf (req->request_id, sizeof req->request_id, "%s", req->corr);
         size_t header_bytes = strlen (url) + strlen (method) + 16;
         MHD_get_connection_values (conn, MHD_HEADER_KIND, s_count_header, &header_bytes);
+        const sock_t *sock = req->sock;
+        if (sock && sock->over_ip) {
+            http_res_t *res = http_res_error (429, "too_many_connections", "address %s holds as "
+                                              "many connections as one address may "
+                                              "(CAISSON_HTTP_MAX_PER_IP)", sock->addr);
+            if (res) {
+                http_res_header (res, "Retry-After", "1");
+                http_res_header (res, "Connection", "close");
+            }
+            return s_answer (self, c, res);
+        }
         if (header_bytes > self->max_header)
             return s_answer (self, c, http_res_error (431, "headers_too_large",
                              "request line and headers exceed %zu bytes", self->max_header));
@@ -518,11 +562,17 @@ http_new (const char *addr, http_handler_fn *handler, http_done_fn *done, void *
     self->max_header = cfg_u64 ("CAISSON_HTTP_MAX_HEADER");
     self->max_anon = cfg_u64 ("CAISSON_HTTP_MAX_ANON");
     self->max_per_user = cfg_u64 ("CAISSON_HTTP_MAX_CONN_PER_USER");
-    if (!(self->users = zhashx_new ())) {
+    self->max_per_ip = cfg_u64 ("CAISSON_HTTP_MAX_PER_IP");
+    self->users = zhashx_new ();
+    self->ips = zhashx_new ();
+    if (!self->users || !self->ips) {
+        zhashx_destroy (&self->users);
+        zhashx_destroy (&self->ips);
         free (self);
         return NULL;
     }
     zhashx_set_destructor (self->users, s_free_count);
+    zhashx_set_destructor (self->ips, s_free_count);
     pthread_mutex_init (&self->lock, NULL);
     snprintf (self->cors, sizeof self->cors, "%s", cfg_str ("CAISSON_HTTP_CORS"));
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
@@ -534,7 +584,7 @@ http_new (const char *addr, http_handler_fn *handler, http_done_fn *done, void *
     self->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_access, self,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) cfg_u64 ("CAISSON_HTTP_MAX_CONNECTIONS"),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) cfg_u64 ("CAISSON_HTTP_MAX_PER_IP"),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) (self->max_per_ip + PER_IP_GRACE),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) cfg_u64 ("CAISSON_HTTP_IDLE_S"),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (2 * self->max_header + 8192),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
@@ -544,6 +594,7 @@ http_new (const char *addr, http_handler_fn *handler, http_done_fn *done, void *
         clog_error (NULL, "cannot listen on %s", addr);
         pthread_mutex_destroy (&self->lock);
         zhashx_destroy (&self->users);
+        zhashx_destroy (&self->ips);
         free (self);
         return NULL;
     }
@@ -560,6 +611,7 @@ http_destroy (http_t **self_p)
     MHD_stop_daemon (self->daemon);
     pthread_mutex_destroy (&self->lock);
     zhashx_destroy (&self->users);
+    zhashx_destroy (&self->ips);
     free (self);
     *self_p = NULL;
 }
