@@ -196,6 +196,8 @@ test_fork_bomb_recovers (void **state)
      * a leftover still holding the command's output does not. */
     assert_int_equal (run (id, "nohup sleep 300 >/dev/null 2>&1 & sleep 299 & echo started", out,
                            sizeof out), 0);
+    if (!strstr (out, "still held its output") || !strstr (out, "background: true"))
+        fail_msg ("the command's leftover was ended without a word:\n%s", out);
     assert_int_equal (run (id, "ps -eo args | grep -c '^sleep 30[0]'", out, sizeof out), 0);
     assert_int_equal (atoi (out), 1);
     assert_int_equal (run (id, "ps -eo args | grep -c '^sleep 29[9]'", out, sizeof out), 1);

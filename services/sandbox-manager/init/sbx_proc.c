@@ -614,8 +614,18 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     if (p->exited && (p->fd[1] >= 0 || p->fd[2] >= 0) && now >= p->drain_until) {
         /* the drain's grace is over and leftovers still hold the pipes (a
          * fork bomb's children would hold the pids limit for ever) */
-        if (end_tree (p) > 0)
+        int ended = end_tree (p);
+        if (ended > 0) {
             p->tree_until = now + TREE_MS;
+            /* said where a model reads it, with what to do instead */
+            char note[256];
+            int n = snprintf (note, sizeof note, "\ncaisson: %d process%s this command started "
+                              "still held its output when it ended, and %s ended with it; start "
+                              "a server or anything meant to outlive a command with background: "
+                              "true\n", ended, ended == 1 ? "" : "es", ended == 1 ? "was" : "were");
+            if (!p->timed_out && !WIFSIGNALED (p->status) && n > 0)
+                chunk (self, p, 2, (const uint8_t *) note, (size_t) n);
+        }
         for (int s = 1; s < 3; s++)
             if (p->fd[s] >= 0) {
                 close (p->fd[s]);
