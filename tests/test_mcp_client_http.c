@@ -202,7 +202,7 @@ static int
 teardown (void **state)
 {
     (void) state;
-    server_ask ("/release", true);
+    json_decref (server_ask ("/release", true));
     support_expect_clean_exit (s_tr);
     support_stop (s_node, SIGTERM, 5000);
     return 0;
@@ -324,7 +324,7 @@ test_hanging_call (void **state)
     (void) state;
     assert_non_null (strstr (call_error ("slow.wait", "{}", "mcp_error"),
                              "MCP server slow did not answer tools/call within 2 s"));
-    server_ask ("/release", true);
+    json_decref (server_ask ("/release", true));
     assert_int_equal (stat_of ("pending"), 0);
 
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
@@ -339,7 +339,7 @@ test_hanging_call (void **state)
     assert_int_equal (tool_call ("stream.add", "{\"a\":3,\"b\":4}", &r), 0);
     json_decref (r);
     assert_int_equal (stat_of ("pending"), 1);          /* still held meanwhile */
-    server_ask ("/release", true);
+    json_decref (server_ask ("/release", true));
     proto_msg_t *rep = bus_client_recv (c, 30000, NULL);
     bool ok;
     r = support_tools_result (rep, "calc.wait", &ok);

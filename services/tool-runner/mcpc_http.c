@@ -90,15 +90,16 @@ on_header (char *data, size_t size, size_t n, void *arg)
     const char *colon = memchr (data, ':', len);
     if (!colon)
         return len;
-    size_t name = (size_t) (colon - data);
-    const char *v = colon + 1, *end = data + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && isspace ((unsigned char) end[-1]))
-        end--;
-    size_t vlen = (size_t) (end - v);
+    size_t name = (size_t) (colon - data), from = name + 1, to = len;
+    while (from < to && (data[from] == ' ' || data[from] == '\t'))
+        from++;
+    while (to > from && isspace ((unsigned char) data[to - 1]))
+        to--;
+    const char *v = data + from;
+    size_t vlen = to - from;
     if (name == 12 && !strncasecmp (data, "content-type", 12)) {
         size_t k = vlen < sizeof x->ctype - 1 ? vlen : sizeof x->ctype - 1;
+        /* cppcheck-suppress knownConditionTrueFalse ; k follows the header's length */
         for (size_t i = 0; i < k; i++)
             x->ctype[i] = (char) tolower ((unsigned char) v[i]);
         x->ctype[k] = '\0';
@@ -106,6 +107,7 @@ on_header (char *data, size_t size, size_t n, void *arg)
     else if (name == 14 && !strncasecmp (data, "mcp-session-id", 14)) {
         /* visible ASCII only (the spec's rule): it goes back as a header */
         x->bad_session = !vlen || vlen > SESSION_MAX;
+        /* cppcheck-suppress knownConditionTrueFalse ; vlen is the header's length */
         for (size_t i = 0; i < vlen && !x->bad_session; i++)
             x->bad_session = v[i] < 0x21 || v[i] > 0x7e;
         if (!x->bad_session) {
