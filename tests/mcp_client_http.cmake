@@ -4,3 +4,5 @@ caisson_test(test_mcp_client_http test_mcp_client_http.c)
 target_link_libraries(test_mcp_client_http PRIVATE toolrunner)
 add_dependencies(test_mcp_client_http caisson caisson-tool-runner caisson-bus)
 set_tests_properties(test_mcp_client_http PROPERTIES TIMEOUT 300)
+# tool-runner's call threads, several calls to one server at once.
+set_tests_properties(test_mcp_client_http PROPERTIES LABELS threaded)

@@ -12,6 +12,7 @@
 #include "support.h"
 #include "bus_client.h"
 #include "mcpc_config.h"
+#include "mcpc_sse.h"
 #include "mpjson.h"
 
 #include <curl/curl.h>
@@ -419,10 +420,64 @@ test_expansion (void **state)
     mcpc_config_destroy (&cfg);
 }
 
+/* Collects events as "type|data" lines; stops at data "stop". */
+static int
+on_event (void *arg, const char *type, const char *data, size_t len)
+{
+    json_t *events = arg;
+    char line[256];
+    snprintf (line, sizeof line, "%s|%.*s", type, (int) len, data);
+    json_array_append_new (events, json_string (line));
+    return !strcmp (data, "stop");
+}
+
+/* The SSE parser on what servers (and hostile ones) send: events cut at
+ * any byte, CRLF, CR or LF line ends, comments and ids skipped, several
+ * data lines joined, a custom type kept, events past the cap refused. */
+static void
+test_sse_parser (void **state)
+{
+    (void) state;
+    const char *stream = ": keep-alive\r\n\r\nid: 7\r\nevent: message\r\ndata: {\"a\":\r\n"
+                         "data:1}\r\n\r\nretry: 10\n\ndata: plain\rdata\r\r"
+                         "event: other\ndata: x\n\n\n\ndata: stop\n\ndata: after\n\n";
+    /* every split of the stream into two pieces gives the same events */
+    for (size_t cut = 0; cut <= strlen (stream); cut++) {
+        json_t *events = json_array ();
+        mcpc_sse_t *sse = mcpc_sse_new (64, on_event, events);
+        int rc = mcpc_sse_feed (sse, stream, cut);
+        if (rc == 0)
+            rc = mcpc_sse_feed (sse, stream + cut, strlen (stream) - cut);
+        assert_int_equal (rc, 1);                        /* stopped at "stop" */
+        char *text = json_dumps (events, JSON_COMPACT);
+        assert_string_equal (text, "[\"message|{\\\"a\\\":\\n1}\",\"message|plain\\n\","
+                                   "\"other|x\",\"message|stop\"]");
+        free (text);
+        json_decref (events);
+        mcpc_sse_destroy (&sse);
+    }
+    /* past the cap: a line without an end, or an event of many lines */
+    json_t *events = json_array ();
+    mcpc_sse_t *sse = mcpc_sse_new (64, on_event, events);
+    char big[200];
+    memset (big, 'x', sizeof big);
+    assert_int_equal (mcpc_sse_feed (sse, big, sizeof big), -1);
+    mcpc_sse_destroy (&sse);
+    sse = mcpc_sse_new (64, on_event, events);
+    int rc = 0;
+    for (int i = 0; i < 40 && rc == 0; i++)
+        rc = mcpc_sse_feed (sse, "data: 0123456789\n", 17);
+    assert_int_equal (rc, -1);
+    assert_int_equal (json_array_size (events), 0);
+    mcpc_sse_destroy (&sse);
+    json_decref (events);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_sse_parser),
         cmocka_unit_test (test_expansion),
         cmocka_unit_test (test_tools_listed),
         cmocka_unit_test (test_broken_servers),
