@@ -8,7 +8,8 @@
  * effects, calls answered, failures in sentences a model can act on, a
  * hanging call that holds up no other, ${VAR} expanded from tool-runner's
  * environment into a header the server checks, and a session the server
- * forgot re-initialized. No sandboxes: runs as any user. */
+ * forgot re-initialized, a server that hangs at start holding up neither
+ * the others nor tool-runner's exit. No sandboxes: runs as any user. */
 #include "support.h"
 #include "bus_client.h"
 #include "mcpc_config.h"
@@ -172,6 +173,8 @@ setup (void **state)
     FILE *f = fopen (path, "w");
     assert_non_null (f);
     fputs ("{\"mcpServers\": {"
+           " \"stuck\": {\"url\": \"http://127.0.0.1:${MCPC_PORT}/hang/mcp\","
+           "   \"timeoutMs\": 600000},"
            " \"calc\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:${MCPC_PORT}/json/mcp\","
            "   \"headers\": {\"Authorization\": \"Bearer ${MCPC_TOKEN}\"}, \"timeoutMs\": 20000},"
            " \"stream\": {\"url\": \"http://127.0.0.1:${MCPC_PORT}/sse/mcp\","
@@ -235,6 +238,10 @@ test_tools_listed (void **state)
     json_decref (s);
     s = settled ("stream");
     assert_string_equal (support_json_str (s, "state"), "ready");
+    json_decref (s);
+    /* The first server hangs for 10 minutes: the others did not wait. */
+    s = listed ("stuck");
+    assert_string_equal (support_json_str (s, "state"), "starting");
     json_decref (s);
 
     static char out[262144];

@@ -133,26 +133,65 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
     return entries;
 }
 
+/* Starts server i and sets its state. */
+static void
+start_one (mcpc_t *self, size_t i)
+{
+    const mcpc_server_t *s = mcpc_config_at (self->config, i);
+    set_state (self, i, "starting", NULL);
+    char why[1024], version[16] = "";
+    json_t *entries = start_server (self, i, version, sizeof version, why, sizeof why);
+    if (!entries) {
+        clog_warn (NULL, "%s", why);
+        set_state (self, i, "failed", why);
+        return;
+    }
+    add_tools (self, i, entries);
+    clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
+               json_array_size (entries), version);
+    json_decref (entries);
+    set_state (self, i, "ready", NULL);
+}
+
+typedef struct {
+    mcpc_t *self;
+    size_t i;
+    pthread_t thread;
+    bool running;
+} remote_start_t;
+
+static void *
+remote_main (void *arg)
+{
+    remote_start_t *r = arg;
+    start_one (r->self, r->i);
+    return NULL;
+}
+
+/* Remote servers start at once, each on a thread of its own (one that
+ * hangs for its timeoutMs holds up no other); stdio ones one after the
+ * other (each waits on sandbox-manager). */
 static void *
 starter_main (void *arg)
 {
     mcpc_t *self = arg;
-    for (size_t i = 0; i < mcpc_config_size (self->config) && !self->stop; i++) {
-        const mcpc_server_t *s = mcpc_config_at (self->config, i);
-        set_state (self, i, "starting", NULL);
-        char why[1024], version[16] = "";
-        json_t *entries = start_server (self, i, version, sizeof version, why, sizeof why);
-        if (!entries) {
-            clog_warn (NULL, "%s", why);
-            set_state (self, i, "failed", why);
-            continue;
+    size_t n = mcpc_config_size (self->config);
+    remote_start_t *remote = xcalloc (n, sizeof *remote);
+    for (size_t i = 0; i < n; i++)
+        if (mcpc_config_at (self->config, i)->kind == MCPC_HTTP) {
+            remote[i] = (remote_start_t) { .self = self, .i = i };
+            remote[i].running = pthread_create (&remote[i].thread, NULL, remote_main,
+                                                &remote[i]) == 0;
+            if (!remote[i].running)
+                set_state (self, i, "failed", "tool-runner could not start a thread for it");
         }
-        add_tools (self, i, entries);
-        clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
-                   json_array_size (entries), version);
-        json_decref (entries);
-        set_state (self, i, "ready", NULL);
-    }
+    for (size_t i = 0; i < n && !self->stop; i++)
+        if (mcpc_config_at (self->config, i)->kind == MCPC_STDIO)
+            start_one (self, i);
+    for (size_t i = 0; i < n; i++)
+        if (remote[i].running)
+            pthread_join (remote[i].thread, NULL);
+    free (remote);
     return NULL;
 }
 
