@@ -296,8 +296,10 @@ test_broken_servers (void **state)
     assert_true (stat_of ("authFailures") >= 1);       /* nokey's, not calc's */
 }
 
-/* Calls answered as JSON and as SSE (a notification before the answer),
- * a tool's error, an answer over 8 MiB cut off with a clear error. */
+/* Calls answered as JSON and as SSE (a notification before the answer;
+ * that server speaks 2025-06-18 only and refuses another
+ * MCP-Protocol-Version), a tool's error, an answer over 8 MiB cut off
+ * with a clear error. */
 static void
 test_calls (void **state)
 {

@@ -6,7 +6,8 @@
 //   POST /json/mcp     the SDK's stateful server answering application/json;
 //                      wants `Authorization: Bearer <token>` (else 401)
 //   POST /sse/mcp      the same, answering every request as an SSE stream
-//                      (a log notification before a tool's result)
+//                      (a log notification before a tool's result), and
+//                      speaking only revision 2025-06-18
 //   POST /fail/mcp     500 to everything
 //   POST /hang/mcp     never answers (the connection stays open)
 //   POST /garbage/mcp  200 application/json that is not JSON
@@ -33,8 +34,12 @@ let held = [];
 const PAGE = 2;
 
 function newServer(chatty) {
-    const mcp = new McpServer({ name: 'mcpc-http-test', version: '1.0.0' },
-                              { capabilities: { logging: {} } });
+    // The SSE one speaks only 2025-06-18: it counter-offers that to a
+    // client offering 2025-11-25, and refuses another MCP-Protocol-Version.
+    const options = { capabilities: { logging: {} } };
+    if (chatty)
+        options.supportedProtocolVersions = ['2025-06-18'];
+    const mcp = new McpServer({ name: 'mcpc-http-test', version: '1.0.0' }, options);
     const note = async ctx => {
         if (chatty)
             await ctx.mcpReq.notify({ method: 'notifications/message',
