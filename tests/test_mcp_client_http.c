@@ -28,7 +28,9 @@
 #define TOKEN "mcpc-http-secret"
 
 static int s_port;
+static int s_flaky_port;        /* a second server, stopped and started again */
 static pid_t s_node;
+static pid_t s_flaky;
 static pid_t s_tr;
 
 /* The body of the test server's GET/POST path, decoded as JSON. */
@@ -45,10 +47,10 @@ on_body (char *data, size_t size, size_t n, void *arg)
 }
 
 static json_t *
-server_ask (const char *path, bool post)
+server_ask_at (int port, const char *path, bool post)
 {
     char url[128];
-    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", s_port, path);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     CURL *curl = curl_easy_init ();
     char *body = NULL;
     curl_easy_setopt (curl, CURLOPT_URL, url);
@@ -63,6 +65,37 @@ server_ask (const char *path, bool post)
     json_t *v = rc == CURLE_OK && body ? json_loads (body, 0, NULL) : NULL;
     free (body);
     return v;
+}
+
+static json_t *
+server_ask (const char *path, bool post)
+{
+    return server_ask_at (s_port, path, post);
+}
+
+/* Starts the test server on port and waits until it answers. */
+static pid_t
+node_up (int port)
+{
+    char arg[16];
+    snprintf (arg, sizeof arg, "%d", port);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        execlp ("node", "node", CAISSON_SOURCE_DIR "/tests/mcp/mcpc_http_server.mjs", arg,
+                TOKEN, (char *) NULL);
+        _exit (127);
+    }
+    json_t *up = NULL;
+    for (int i = 0; i < 200 && !up; i++) {
+        up = server_ask_at (port, "/stats", false);
+        if (!up)
+            usleep (50000);
+    }
+    if (!up)
+        fail_msg ("the test MCP server did not come up on port %d", port);
+    json_decref (up);
+    return pid;
 }
 
 static json_int_t
@@ -147,24 +180,9 @@ setup (void **state)
     (void) state;
     const char *dir = support_sandbox_env ("mcpc-http");
     s_port = support_free_port ();
-    char port[16];
-    snprintf (port, sizeof port, "%d", s_port);
-    s_node = fork ();
-    if (s_node == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execlp ("node", "node", CAISSON_SOURCE_DIR "/tests/mcp/mcpc_http_server.mjs", port,
-                TOKEN, (char *) NULL);
-        _exit (127);
-    }
-    json_t *up = NULL;
-    for (int i = 0; i < 200 && !up; i++) {
-        up = server_ask ("/stats", false);
-        if (!up)
-            usleep (50000);
-    }
-    if (!up)
-        fail_msg ("the test MCP server did not come up on port %d", s_port);
-    json_decref (up);
+    s_flaky_port = support_free_port ();
+    s_node = node_up (s_port);
+    s_flaky = node_up (s_flaky_port);
 
     /* The port and token reach the entries through ${VAR}: only
      * tool-runner's environment has them. */
@@ -179,6 +197,8 @@ setup (void **state)
            "   \"headers\": {\"Authorization\": \"Bearer ${MCPC_TOKEN}\"}, \"timeoutMs\": 20000},"
            " \"stream\": {\"url\": \"http://127.0.0.1:${MCPC_PORT}/sse/mcp\","
            "   \"headers\": {\"X-Caller\": \"${MCPC_NOBODY:-anonymous}\"}},"
+           " \"flaky\": {\"url\": \"http://127.0.0.1:${MCPC_FLAKY}/json/mcp\","
+           "   \"headers\": {\"Authorization\": \"Bearer ${MCPC_TOKEN}\"}},"
            " \"slow\": {\"url\": \"http://127.0.0.1:${MCPC_PORT}/json/mcp\","
            "   \"headers\": {\"Authorization\": \"Bearer ${MCPC_TOKEN}\"}, \"timeoutMs\": 1500},"
            " \"broken\": {\"url\": \"http://127.0.0.1:${MCPC_PORT}/fail/mcp\"},"
@@ -189,11 +209,13 @@ setup (void **state)
            " \"gone\": {\"url\": \"http://127.0.0.1:${MCPC_CLOSED}/mcp\"},"
            " \"unset\": {\"url\": \"http://${MCPC_NO_SUCH_VAR}/mcp\"}}}", f);
     fclose (f);
-    char env_path[700], env_port[64], env_closed[64];
+    char env_path[700], env_port[64], env_closed[64], env_flaky[64];
+    snprintf (env_flaky, sizeof env_flaky, "MCPC_FLAKY=%d", s_flaky_port);
     snprintf (env_path, sizeof env_path, "CAISSON_MCP_SERVERS=%s", path);
     snprintf (env_port, sizeof env_port, "MCPC_PORT=%d", s_port);
     snprintf (env_closed, sizeof env_closed, "MCPC_CLOSED=%d", support_free_port ());
-    const char *const env[] = { env_path, env_port, env_closed, "MCPC_TOKEN=" TOKEN, NULL };
+    const char *const env[] = { env_path, env_port, env_closed, env_flaky, "MCPC_TOKEN=" TOKEN,
+                                NULL };
     support_spawn ("caisson-bus", NULL);
     s_tr = support_spawn ("caisson-tool-runner", env);
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
@@ -209,6 +231,7 @@ teardown (void **state)
     json_decref (server_ask ("/release", true));
     support_expect_clean_exit (s_tr);
     support_stop (s_node, SIGTERM, 5000);
+    support_stop (s_flaky, SIGTERM, 5000);
     return 0;
 }
 
@@ -377,6 +400,42 @@ test_session_lost (void **state)
     json_decref (s);
 }
 
+/* A ready server that goes away: the call says it is unreachable and the
+ * server is failed; once it is back (a restart, its sessions gone), a
+ * call after the back-off is answered on a new session and it is ready. */
+static void
+test_unreachable (void **state)
+{
+    (void) state;
+    json_t *s = settled ("flaky");
+    assert_string_equal (support_json_str (s, "state"), "ready");
+    json_decref (s);
+    support_stop (s_flaky, SIGTERM, 5000);
+    assert_non_null (strstr (call_error ("flaky.add", "{\"a\":1,\"b\":2}", "mcp_error"),
+                             "MCP server flaky is unreachable: "));
+    s = listed ("flaky");
+    assert_string_equal (support_json_str (s, "state"), "failed");
+    assert_non_null (strstr (support_json_str (s, "reason"), "is unreachable"));
+    json_decref (s);
+    s_flaky = node_up (s_flaky_port);
+    json_t *r = NULL;
+    for (int i = 0; i < 300; i++) {
+        if (tool_call ("flaky.add", "{\"a\":1,\"b\":2}", &r) == 0)
+            break;
+        print_message ("flaky.add: %s\n", support_json_str (json_object_get (r, "error"),
+                                                              "message"));
+        json_decref (r);
+        r = NULL;
+        usleep (200000);
+    }
+    assert_non_null (r);
+    assert_string_equal (support_json_str (r, "text"), "3");
+    json_decref (r);
+    s = listed ("flaky");
+    assert_string_equal (support_json_str (s, "state"), "ready");
+    json_decref (s);
+}
+
 /* ${VAR} and ${VAR:-default} in url, headers and env, from the
  * environment; an unset variable without a default skips the entry. */
 static void
@@ -493,6 +552,7 @@ main (void)
         cmocka_unit_test (test_calls),
         cmocka_unit_test (test_hanging_call),
         cmocka_unit_test (test_session_lost),
+        cmocka_unit_test (test_unreachable),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
