@@ -481,11 +481,16 @@ test_expansion (void **state)
     assert_non_null (strstr (support_json_str (json_array_get (skipped, 1), "reason"), "${"));
     mcpc_config_destroy (&cfg);
 
-    /* A value that expands to a control character cannot make a header. */
-    setenv ("MCPC_T_KEY", "k1\r\nX-Evil: 1", 1);
-    cfg = mcpc_config_parse (text, strlen (text), err, sizeof err);
-    assert_null (mcpc_config_find (cfg, "a"));
-    mcpc_config_destroy (&cfg);
+    /* A value that expands to a control character cannot make a header,
+     * nor one that is not UTF-8 a JSON string. */
+    static const char *const bad[] = { "k1\r\nX-Evil: 1", "k1\xff" };
+    for (size_t i = 0; i < 2; i++) {
+        setenv ("MCPC_T_KEY", bad[i], 1);
+        cfg = mcpc_config_parse (text, strlen (text), err, sizeof err);
+        assert_null (mcpc_config_find (cfg, "a"));
+        assert_null (mcpc_config_find (cfg, "b"));
+        mcpc_config_destroy (&cfg);
+    }
 }
 
 /* Collects events as "type|data" lines; stops at data "stop". */

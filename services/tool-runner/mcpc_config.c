@@ -101,11 +101,11 @@ static const char *
 expand (json_t *v, const char *what, char *fault, size_t faultlen)
 {
     const char *in = json_string_value (v);
-    if (!in || !strstr (in, "${"))
-        return NULL;
+    if (!in || !strstr (in, "${") || strlen (in) != json_string_length (v))
+        return NULL;            /* nothing to do, or an embedded NUL text_ok refuses */
     char *out = xmalloc (STR_MAX + 1);
     size_t n = 0;
-    bool too_long = false;
+    bool too_long = false;      /* or otherwise unusable */
     for (const char *p = in; *p;) {
         const char *val = p;
         size_t vlen = 1;
@@ -154,8 +154,10 @@ expand (json_t *v, const char *what, char *fault, size_t faultlen)
     }
     if (too_long)
         snprintf (fault, faultlen, "%s is longer than %d bytes once expanded", what, STR_MAX);
-    else
-        json_string_setn (v, out, n);
+    else if (json_string_setn (v, out, n)) {
+        snprintf (fault, faultlen, "%s is not UTF-8 once expanded", what);
+        too_long = true;
+    }
     free (out);
     return too_long ? fault : NULL;
 }
