@@ -257,7 +257,7 @@ test_tools_listed (void **state)
     if (strcmp (support_json_str (s, "state"), "ready"))
         fail_msg ("calc is %s: %s", support_json_str (s, "state"), support_json_str (s, "reason"));
     assert_string_equal (support_json_str (s, "transport"), "http");
-    assert_int_equal (json_array_size (json_object_get (s, "tools")), 5);    /* 3 pages */
+    assert_int_equal (json_array_size (json_object_get (s, "tools")), 6);    /* 3 pages */
     json_decref (s);
     s = settled ("stream");
     assert_string_equal (support_json_str (s, "state"), "ready");
@@ -319,10 +319,10 @@ test_broken_servers (void **state)
     assert_true (stat_of ("authFailures") >= 1);       /* nokey's, not calc's */
 }
 
-/* Calls answered as JSON and as SSE (a notification before the answer;
- * that server speaks 2025-06-18 only and refuses another
- * MCP-Protocol-Version), a tool's error, an answer over 8 MiB cut off
- * with a clear error. */
+/* Calls answered as JSON and as SSE (a notification before the answer, a
+ * ping from the server answered; that server speaks 2025-06-18 only and
+ * refuses another MCP-Protocol-Version), a tool's error, an answer over
+ * 8 MiB cut off with a clear error. */
 static void
 test_calls (void **state)
 {
@@ -338,6 +338,10 @@ test_calls (void **state)
     json_decref (r);
     assert_int_equal (tool_call ("stream.shout", "{\"word\":\"hey\"}", &r), 0);
     assert_string_equal (support_json_str (r, "text"), "HEY");
+    json_decref (r);
+    /* The server's ping on the call's stream is answered (a POST of its own). */
+    assert_int_equal (tool_call ("stream.pingback", "{}", &r), 0);
+    assert_string_equal (support_json_str (r, "text"), "pong");
     json_decref (r);
 
     assert_non_null (strstr (call_error ("calc.fail", "{}", "mcp_tool_error"),

@@ -17,7 +17,11 @@
 
 #define SESSION_MAX 256         /* longest Mcp-Session-Id taken */
 #define EXCERPT 200             /* bytes of an error answer quoted */
-#define DELETE_MS 1000          /* ending a session: a courtesy, not waited for long */
+/* Waits for what the server only acknowledges (an answer to its request,
+ * the end of a session), and most of its requests answered per exchange:
+ * a hostile server cannot stretch a call far past its timeout that way. */
+#define ACK_MS 1000
+#define ANSWERS_MAX 16
 
 struct _mcpc_http_t {
     const mcpc_server_t *server;
@@ -44,6 +48,7 @@ typedef struct {
     char *body;                         /* a JSON answer, or an error's start */
     size_t len;
     json_t *response;                   /* the response to id */
+    int answered;                       /* requests of the server's answered */
     char fault[512];                    /* why the answer is unusable */
 } xfer_t;
 
@@ -55,7 +60,8 @@ typedef struct {
 } view_t;
 
 static int post (mcpc_http_t *self, const char *method, long long id, const char *text,
-                 const view_t *view, json_t **response, xfer_t *out, char *why, size_t whylen);
+                 const view_t *view, unsigned ms, json_t **response, xfer_t *out, char *why,
+                 size_t whylen);
 
 static void
 snapshot (mcpc_http_t *self, view_t *view)
@@ -160,7 +166,7 @@ answer_server (xfer_t *x, const json_t *msg)
     view_t view;
     snapshot (x->self, &view);
     char why[256];
-    post (x->self, method, -1, text, &view, NULL, NULL, why, sizeof why);
+    post (x->self, method, -1, text, &view, ACK_MS, NULL, NULL, why, sizeof why);
     free (text);
 }
 
@@ -182,7 +188,7 @@ on_event (void *arg, const char *type, const char *data, size_t len)
         x->response = msg;
         return 1;
     }
-    if (kind == MCPC_MSG_REQUEST)
+    if (kind == MCPC_MSG_REQUEST && x->answered++ < ANSWERS_MAX)
         answer_server (x, msg);
     json_decref (msg);          /* progress, log messages, late answers */
     return 0;
@@ -295,13 +301,14 @@ judge (mcpc_http_t *self, xfer_t *x, CURLcode rc, const char *errbuf, char *why,
 }
 
 /* POSTs text (one JSON-RPC message; NULL: DELETE the session) with view's
- * session and revision, and waits for the response to id (-1: none
- * wanted). 0 with *response (when id >= 0) a new reference, else
+ * session and revision, and waits up to ms for the response to id (-1:
+ * none wanted). 0 with *response (when id >= 0) a new reference, else
  * MCPC_HTTP_FAILED or _UNREACHABLE with why. out (may be NULL) gets the
  * status and the session the server gave. */
 static int
 post (mcpc_http_t *self, const char *method, long long id, const char *text,
-      const view_t *view, json_t **response, xfer_t *out, char *why, size_t whylen)
+      const view_t *view, unsigned ms, json_t **response, xfer_t *out, char *why,
+      size_t whylen)
 {
     const mcpc_server_t *s = self->server;
     CURL *curl = curl_easy_init ();
@@ -338,7 +345,7 @@ post (mcpc_http_t *self, const char *method, long long id, const char *text,
     curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) (text ? s->timeout_ms : DELETE_MS));
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) ms);
     curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt (curl, CURLOPT_HEADERDATA, &x);
@@ -412,7 +419,8 @@ initialize (mcpc_http_t *self, unsigned seen, char *why, size_t whylen)
     json_decref (params);
     json_t *msg = NULL, *result = NULL;
     xfer_t got = { 0 };
-    int rc = post (self, "initialize", id, text, &view, &msg, &got, why, whylen);
+    int rc = post (self, "initialize", id, text, &view, self->server->timeout_ms, &msg, &got,
+                   why, whylen);
     free (text);
     if (!rc)
         rc = take_result (self, "initialize", msg, &result, why, whylen);
@@ -427,7 +435,8 @@ initialize (mcpc_http_t *self, unsigned seen, char *why, size_t whylen)
         snprintf (view.version, sizeof view.version, "%s", version);
         memcpy (view.session, got.session, sizeof view.session);
         text = mcpc_frame_request (-1, "notifications/initialized", NULL);
-        rc = post (self, "notifications/initialized", -1, text, &view, NULL, NULL, why, whylen);
+        rc = post (self, "notifications/initialized", -1, text, &view, self->server->timeout_ms,
+                   NULL, NULL, why, whylen);
         free (text);
     }
     json_decref (result);
@@ -463,7 +472,7 @@ mcpc_http_destroy (mcpc_http_t **self_p)
     snapshot (self, &view);
     char why[256];
     if (*view.session)          /* the spec asks clients to end what they began */
-        post (self, "DELETE", -1, NULL, &view, NULL, NULL, why, sizeof why);
+        post (self, "DELETE", -1, NULL, &view, ACK_MS, NULL, NULL, why, sizeof why);
     pthread_mutex_destroy (&self->lock);
     pthread_mutex_destroy (&self->init_lock);
     free (self);
@@ -484,7 +493,8 @@ mcpc_http_request (mcpc_http_t *self, const char *method, const json_t *params,
         char *text = mcpc_frame_request (id, method, params);
         json_t *msg = NULL;
         xfer_t got = { 0 };
-        rc = post (self, method, id, text, &view, &msg, &got, why, whylen);
+        rc = post (self, method, id, text, &view, self->server->timeout_ms, &msg, &got, why,
+                   whylen);
         free (text);
         if (!rc)
             return take_result (self, method, msg, result, why, whylen);

@@ -69,6 +69,12 @@ function newServer(chatty) {
     mcp.registerTool('huge', { description: 'A 9 MiB answer', annotations: { readOnlyHint: true },
                                inputSchema: z.object({}) },
         async () => ({ content: [{ type: 'text', text: 'x'.repeat(9 << 20) }] }));
+    mcp.registerTool('pingback', { description: 'Pings the client, then answers',
+                                   annotations: { readOnlyHint: true }, inputSchema: z.object({}) },
+        async (_args, ctx) => {
+            await ctx.mcpReq.send({ method: 'ping' }, { timeout: 10000 });
+            return { content: [{ type: 'text', text: 'pong' }] };
+        });
     // tools/list in pages of PAGE, the cursor being the next index.
     const all = mcp.server._requestHandlers.get('tools/list');
     mcp.server.removeRequestHandler('tools/list');
