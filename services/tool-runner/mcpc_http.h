@@ -1,18 +1,14 @@
 /* mcpc_http: one remote MCP server over the Streamable HTTP transport
  * (revisions 2025-11-25 and 2025-06-18), reached by tool-runner itself.
  *
- * Each JSON-RPC request is a POST of its own (libcurl) to the entry's URL
- * with its `headers`, `Accept: application/json, text/event-stream`, and
- * after initialize `MCP-Protocol-Version` and the `Mcp-Session-Id` the
- * server gave. The answer is either one JSON-RPC response
- * (application/json) or an SSE stream (mcpc_sse) in which the response
- * with the request's id ends the wait; notifications on the way are
- * skipped and the server's own requests answered (ping: {}, others
- * -32601). Every message is checked as JSON-RPC (mcpc_msg_classify: depth
- * 64) and capped at 8 MiB. Only http and https, redirects never followed,
- * each request bounded by the entry's timeoutMs. A 404 to a request that
- * carried a session means the server forgot it: a new session is
- * initialized and the request sent once more.
+ * Each JSON-RPC message is an exchange of its own (mcpc_post: a POST with
+ * the entry's headers, answered as JSON or as an SSE stream, checked and
+ * capped at 8 MiB, no redirects, bounded by the entry's timeoutMs). This
+ * module keeps the session: initialize (offering 2025-11-25, accepting
+ * 2025-06-18) and notifications/initialized before the first request,
+ * then `MCP-Protocol-Version` and the `Mcp-Session-Id` the server gave on
+ * each. A 404 to a request that carried a session means the server forgot
+ * it: a new session is initialized and the request sent once more.
  *
  * Failures are one sentence naming the server, for the model to act on:
  * "MCP server x is unreachable: <curl's words>", "... answered HTTP 500 to
