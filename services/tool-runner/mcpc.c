@@ -3,6 +3,7 @@
 
 #include "clog.h"
 #include "mcpc_config.h"
+#include "mcpc_http.h"
 #include "mcpc_stdio.h"
 #include "mcpc_tools.h"
 #include "xalloc.h"
@@ -33,8 +34,10 @@ struct _mtool_t {
 typedef struct {
     const char *state;
     char *reason;
-    mcpc_stdio_t *conn;
-    pthread_mutex_t call_lock;  /* one request at a time on conn, and its restarts */
+    mcpc_stdio_t *conn;         /* a stdio server */
+    mcpc_http_t *http;          /* a remote one */
+    pthread_mutex_t call_lock;  /* stdio: one request at a time on conn, and its restarts;
+                                 * http: its back-off (requests run at once) */
     int64_t retry_at;           /* zclock_mono: no restart before */
     int64_t backoff;            /* ms: the next failed restart's wait */
 } server_t;
@@ -93,39 +96,102 @@ add_tools (mcpc_t *self, size_t i, json_t *entries)
     pthread_mutex_unlock (&self->lock);
 }
 
+/* Starts server i (stdio: its sandbox; http: a session) and lists its
+ * tools: a new array of entries, or NULL with why. */
+static json_t *
+start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, size_t whylen)
+{
+    const mcpc_server_t *s = mcpc_config_at (self->config, i);
+    json_t *skipped = json_array ();
+    json_t *entries;
+    if (s->kind == MCPC_HTTP) {
+        mcpc_http_t *http = mcpc_http_new (s, &self->stop);
+        entries = mcpc_http_tools (http, skipped, why, whylen);
+        mcpc_http_version (http, version, vlen);
+        if (entries)
+            self->servers[i].http = http;       /* calls wait for `ready` to see it */
+        else
+            mcpc_http_destroy (&http);
+    }
+    else {
+        mcpc_stdio_t *conn = mcpc_stdio_start (s, SERVICE_USER, &self->stop, why, whylen);
+        entries = conn ? mcpc_stdio_tools (conn, skipped, why, whylen) : NULL;
+        if (conn)
+            snprintf (version, vlen, "%s", mcpc_stdio_version (conn));
+        if (entries)
+            self->servers[i].conn = conn;
+        else
+            mcpc_stdio_destroy (&conn);
+    }
+    size_t k;
+    json_t *skip;
+    json_array_foreach (skipped, k, skip)
+        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name,
+                   json_string_value (json_object_get (skip, "name")),
+                   json_string_value (json_object_get (skip, "reason")));
+    json_decref (skipped);
+    return entries;
+}
+
+/* Starts server i and sets its state. */
+static void
+start_one (mcpc_t *self, size_t i)
+{
+    const mcpc_server_t *s = mcpc_config_at (self->config, i);
+    set_state (self, i, "starting", NULL);
+    char why[1024], version[16] = "";
+    json_t *entries = start_server (self, i, version, sizeof version, why, sizeof why);
+    if (!entries) {
+        clog_warn (NULL, "%s", why);
+        set_state (self, i, "failed", why);
+        return;
+    }
+    add_tools (self, i, entries);
+    clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
+               json_array_size (entries), version);
+    json_decref (entries);
+    set_state (self, i, "ready", NULL);
+}
+
+typedef struct {
+    mcpc_t *self;
+    size_t i;
+    pthread_t thread;
+    bool running;
+} remote_start_t;
+
+static void *
+remote_main (void *arg)
+{
+    remote_start_t *r = arg;
+    start_one (r->self, r->i);
+    return NULL;
+}
+
+/* Remote servers start at once, each on a thread of its own (one that
+ * hangs for its timeoutMs holds up no other); stdio ones one after the
+ * other (each waits on sandbox-manager). */
 static void *
 starter_main (void *arg)
 {
     mcpc_t *self = arg;
-    for (size_t i = 0; i < mcpc_config_size (self->config) && !self->stop; i++) {
-        const mcpc_server_t *s = mcpc_config_at (self->config, i);
-        if (s->kind != MCPC_STDIO)
-            continue;           /* Streamable HTTP: the next slice */
-        set_state (self, i, "starting", NULL);
-        char why[1024];
-        mcpc_stdio_t *conn = mcpc_stdio_start (s, SERVICE_USER, &self->stop, why, sizeof why);
-        json_t *skipped = json_array ();
-        json_t *entries = conn ? mcpc_stdio_tools (conn, skipped, why, sizeof why) : NULL;
-        size_t k;
-        json_t *skip;
-        json_array_foreach (skipped, k, skip)
-            clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name,
-                       json_string_value (json_object_get (skip, "name")),
-                       json_string_value (json_object_get (skip, "reason")));
-        json_decref (skipped);
-        if (!entries) {
-            clog_warn (NULL, "%s", why);
-            mcpc_stdio_destroy (&conn);
-            set_state (self, i, "failed", why);
-            continue;
+    size_t n = mcpc_config_size (self->config);
+    remote_start_t *remote = xcalloc (n, sizeof *remote);
+    for (size_t i = 0; i < n; i++)
+        if (mcpc_config_at (self->config, i)->kind == MCPC_HTTP) {
+            remote[i] = (remote_start_t) { .self = self, .i = i };
+            remote[i].running = pthread_create (&remote[i].thread, NULL, remote_main,
+                                                &remote[i]) == 0;
+            if (!remote[i].running)
+                set_state (self, i, "failed", "tool-runner could not start a thread for it");
         }
-        self->servers[i].conn = conn;   /* calls wait for `ready` to see it */
-        add_tools (self, i, entries);
-        clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
-                   json_array_size (entries), mcpc_stdio_version (conn));
-        json_decref (entries);
-        set_state (self, i, "ready", NULL);
-    }
+    for (size_t i = 0; i < n && !self->stop; i++)
+        if (mcpc_config_at (self->config, i)->kind == MCPC_STDIO)
+            start_one (self, i);
+    for (size_t i = 0; i < n; i++)
+        if (remote[i].running)
+            pthread_join (remote[i].thread, NULL);
+    free (remote);
     return NULL;
 }
 
@@ -174,6 +240,7 @@ mcpc_destroy (mcpc_t **self_p)
     self->stop = false;         /* the sandboxes may now be ended */
     for (size_t i = 0; i < MCPC_SERVERS_MAX; i++) {
         mcpc_stdio_destroy (&self->servers[i].conn);
+        mcpc_http_destroy (&self->servers[i].http);
         free (self->servers[i].reason);
         pthread_mutex_destroy (&self->servers[i].call_lock);
     }
@@ -314,6 +381,67 @@ restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
     return 0;
 }
 
+/* tools/call with params on stdio server i (one call at a time, started
+ * again first when it has exited): 0 with *result, or -1 with why. */
+static int
+stdio_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *why,
+            size_t whylen)
+{
+    server_t *srv = &self->servers[i];
+    pthread_mutex_lock (&srv->call_lock);
+    int rc = restart_if_gone (self, i, why, whylen);
+    if (rc == 0)
+        rc = mcpc_stdio_request (srv->conn, "tools/call", params, result, why, whylen);
+    /* Not delivered (its sandbox was gone): once more on a fresh start. */
+    if (rc == -2 && restart_if_gone (self, i, why, whylen) == 0)
+        rc = mcpc_stdio_request (srv->conn, "tools/call", params, result, why, whylen);
+    if (rc && mcpc_stdio_exited (srv->conn))
+        set_state (self, i, "failed", why);
+    pthread_mutex_unlock (&srv->call_lock);
+    return rc;
+}
+
+/* tools/call with params on remote server i, other calls running at once.
+ * A server that could not be reached is `failed` and not asked again
+ * before its back-off (1 s, doubling to a minute) has passed; once it
+ * answers it is `ready` again. 0 with *result, or non-zero with why. */
+static int
+http_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *why,
+           size_t whylen)
+{
+    server_t *srv = &self->servers[i];
+    pthread_mutex_lock (&srv->call_lock);
+    int64_t wait = srv->retry_at - zclock_mono ();
+    if (wait > 0) {
+        pthread_mutex_lock (&self->lock);
+        snprintf (why, whylen, "%s (trying it again in %lld s)",
+                  srv->reason ? srv->reason : "it was unreachable",
+                  (long long) (wait + 999) / 1000);
+        pthread_mutex_unlock (&self->lock);
+    }
+    pthread_mutex_unlock (&srv->call_lock);
+    if (wait > 0)
+        return MCPC_HTTP_UNREACHABLE;
+    int rc = mcpc_http_request (srv->http, "tools/call", params, result, why, whylen);
+    pthread_mutex_lock (&srv->call_lock);
+    if (rc == MCPC_HTTP_UNREACHABLE) {
+        srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
+        if (srv->backoff > BACKOFF_MAX_MS)
+            srv->backoff = BACKOFF_MAX_MS;
+        srv->retry_at = zclock_mono () + srv->backoff;
+        clog_warn (NULL, "%s", why);
+        set_state (self, i, "failed", why);
+    }
+    else if (srv->backoff) {            /* it answers again */
+        srv->backoff = 0;
+        srv->retry_at = 0;
+        clog_info (NULL, "MCP server %s reachable again", mcpc_config_at (self->config, i)->name);
+        set_state (self, i, "ready", NULL);
+    }
+    pthread_mutex_unlock (&srv->call_lock);
+    return rc;
+}
+
 /* tool_fn of every MCP tool: tools/call on its server. */
 static json_t *
 mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
@@ -324,7 +452,6 @@ mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
         return tool_error ("unknown_tool", "name", "no MCP server offers %s now",
                            ctx->tool ? ctx->tool : "this tool");
     const mcpc_server_t *s = mcpc_config_at (self->config, t->server);
-    server_t *srv = &self->servers[t->server];
     if (ctx->dry_run)
         return json_pack ("{s:b, s:b, s:s}", "success", 1, "dryRun", 1, "wouldDo",
                           "call this MCP tool");
@@ -333,16 +460,10 @@ mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
                                 "arguments", args);
     char why[1024];
     json_t *result = NULL;
-    pthread_mutex_lock (&srv->call_lock);
-    int rc = restart_if_gone (self, t->server, why, sizeof why);
-    if (rc == 0)
-        rc = mcpc_stdio_request (srv->conn, "tools/call", params, &result, why, sizeof why);
-    /* Not delivered (its sandbox was gone): once more on a fresh start. */
-    if (rc == -2 && restart_if_gone (self, t->server, why, sizeof why) == 0)
-        rc = mcpc_stdio_request (srv->conn, "tools/call", params, &result, why, sizeof why);
-    if (rc && mcpc_stdio_exited (srv->conn))
-        set_state (self, t->server, "failed", why);
-    pthread_mutex_unlock (&srv->call_lock);
+    int rc = s->kind == MCPC_HTTP ? http_call (self, t->server, params, &result, why,
+                                               sizeof why)
+                                  : stdio_call (self, t->server, params, &result, why,
+                                                sizeof why);
     json_decref (params);
     if (rc)
         return tool_error ("mcp_error", NULL, "%s", why);

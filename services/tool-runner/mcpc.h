@@ -2,16 +2,19 @@
  * client, docs/mcp.md § Caisson as a client).
  *
  * It holds the servers of CAISSON_MCP_SERVERS and, for each, its state:
- * `invalid` (the entry was skipped, with why), `configured` (not started:
- * remote servers, for now), `starting`, `ready` (its tools are in the
- * catalogue), `failed` (with why). A thread of its own starts the stdio
- * servers one after the other, each in its sandbox (mcpc_stdio), so the
- * service loop never waits for them. Their tools join `tools.list` as
- * `<server>.<tool>` and `tools.call` of one goes to its server (one call at
- * a time per server). A server that has exited, or lost its sandbox, is
- * started again by the next call of one of its tools (with back-off while
- * that fails). A missing or unusable mcp.json is logged and leaves
- * no servers; it never stops tool-runner. */
+ * `invalid` (the entry was skipped, with why), `configured` (not started
+ * yet), `starting`, `ready` (its tools are in the catalogue), `failed`
+ * (with why). A thread of its own starts the servers one after the other,
+ * a stdio one in its sandbox (mcpc_stdio), a remote one by initializing a
+ * session (mcpc_http), so the service loop never waits for them. Their
+ * tools join `tools.list` as `<server>.<tool>` and `tools.call` of one
+ * goes to its server, on the job's own thread: one call at a time per
+ * stdio server, any number at once to a remote one. A stdio server that
+ * has exited, or lost its sandbox, is started again by the next call of
+ * one of its tools; a remote one that could not be reached is asked again
+ * by the next call (both with back-off while that fails). A missing or
+ * unusable mcp.json is logged and leaves no servers; it never stops
+ * tool-runner. */
 #ifndef TR_MCPC_H
 #define TR_MCPC_H
 

@@ -26,12 +26,13 @@ struct _mcpc_config_t {
     json_t *skipped;
     mcpc_server_t servers[MCPC_SERVERS_MAX];
     size_t count;
+    char fault[512];            /* the last entry's fault, when it is not a constant */
 };
 
 static void
 skip (mcpc_config_t *self, const char *name, const char *fmt, ...)
 {
-    char reason[256];
+    char reason[512];
     va_list ap;
     va_start (ap, fmt);
     vsnprintf (reason, sizeof reason, fmt, ap);
@@ -90,6 +91,92 @@ string_map_ok (const json_t *map, bool env_names)
     return true;
 }
 
+/* Expands `${NAME}` and `${NAME:-default}` (the default when NAME is
+ * unset or empty) in the string v in place, from tool-runner's
+ * environment, as Claude Code does in an mcp.json: secrets stay out of the
+ * file. NULL, or the fault written into fault (what names the value): an
+ * unset variable without a default, a malformed reference, a result over
+ * STR_MAX. Anything else (`$NAME`, a lone `$`) is kept as written. */
+static const char *
+expand (json_t *v, const char *what, char *fault, size_t faultlen)
+{
+    const char *in = json_string_value (v);
+    if (!in || !strstr (in, "${") || strlen (in) != json_string_length (v))
+        return NULL;            /* nothing to do, or an embedded NUL text_ok refuses */
+    char *out = xmalloc (STR_MAX + 1);
+    size_t n = 0;
+    bool too_long = false;      /* or otherwise unusable */
+    for (const char *p = in; *p;) {
+        const char *val = p;
+        size_t vlen = 1;
+        if (p[0] == '$' && p[1] == '{') {
+            const char *name = p + 2, *q = name;
+            while (isalnum ((unsigned char) *q) || *q == '_')
+                q++;
+            size_t len = (size_t) (q - name);
+            const char *dflt = NULL;
+            if (q[0] == ':' && q[1] == '-') {
+                dflt = q + 2;
+                q = strchr (dflt, '}');
+            }
+            if (!q || *q != '}' || !len || len > 128 || isdigit ((unsigned char) *name)) {
+                snprintf (fault, faultlen, "%s has a malformed ${...} (write ${NAME} or "
+                          "${NAME:-default})", what);
+                free (out);
+                return fault;
+            }
+            char var[129];
+            memcpy (var, name, len);
+            var[len] = '\0';
+            val = getenv (var);
+            vlen = val ? strlen (val) : 0;
+            if (dflt && !vlen) {
+                val = dflt;
+                vlen = (size_t) (q - dflt);
+            }
+            else if (!val) {
+                snprintf (fault, faultlen, "%s uses ${%s}, which is not set in tool-runner's "
+                          "environment (give it a value, or a default: ${%s:-...})", what, var,
+                          var);
+                free (out);
+                return fault;
+            }
+            p = q + 1;
+        }
+        else
+            p++;
+        if (n + vlen > STR_MAX)
+            too_long = true;
+        else {
+            memcpy (out + n, val, vlen);
+            n += vlen;
+        }
+    }
+    if (too_long)
+        snprintf (fault, faultlen, "%s is longer than %d bytes once expanded", what, STR_MAX);
+    else if (json_string_setn (v, out, n)) {
+        snprintf (fault, faultlen, "%s is not UTF-8 once expanded", what);
+        too_long = true;
+    }
+    free (out);
+    return too_long ? fault : NULL;
+}
+
+/* expand () on each string value of map (what: "header" or "env"). */
+static const char *
+expand_map (json_t *map, const char *what, char *fault, size_t faultlen)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach (map, key, value) {
+        char label[300];
+        snprintf (label, sizeof label, "%s `%.256s`", what, key);
+        if (expand (value, label, fault, faultlen))
+            return fault;
+    }
+    return NULL;
+}
+
 /* Fills the stdio half of server from entry; NULL or the fault. */
 static const char *
 parse_stdio (mcpc_config_t *self, json_t *entry, mcpc_server_t *server)
@@ -110,6 +197,8 @@ parse_stdio (mcpc_config_t *self, json_t *entry, mcpc_server_t *server)
     }
     server->args = args ? args : self->empty_array;
     json_t *env = json_object_get (entry, "env");
+    if (json_is_object (env) && expand_map (env, "env", self->fault, sizeof self->fault))
+        return self->fault;
     if (env && !string_map_ok (env, true))
         return "`env` must map variable names to single-line strings";
     server->env = env ? env : self->empty_object;
@@ -131,6 +220,8 @@ static const char *
 parse_http (mcpc_config_t *self, json_t *entry, mcpc_server_t *server)
 {
     json_t *url = json_object_get (entry, "url");
+    if (expand (url, "`url`", self->fault, sizeof self->fault))
+        return self->fault;
     const char *u = json_string_value (url);
     if (!text_ok (url) || (strncmp (u, "http://", 7) && strncmp (u, "https://", 8)))
         return "`url` must be an http:// or https:// URL";
@@ -138,6 +229,9 @@ parse_http (mcpc_config_t *self, json_t *entry, mcpc_server_t *server)
         return "`url` has no host or contains a space";
     server->url = u;
     json_t *headers = json_object_get (entry, "headers");
+    if (json_is_object (headers)
+        && expand_map (headers, "header", self->fault, sizeof self->fault))
+        return self->fault;
     if (headers && !string_map_ok (headers, false))
         return "`headers` must map header names to single-line strings";
     server->headers = headers ? headers : self->empty_object;

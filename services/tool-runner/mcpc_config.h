@@ -7,9 +7,13 @@
  * Caisson's own keys: `trusted`, `timeoutMs`, `outputCapBytes`, `network`
  * (none | policy), `allow` (egress rules), `files` (a .tgz unpacked into a
  * stdio server's sandbox before it starts). Unknown keys are ignored, as
- * other clients do. The file is parsed under size and depth limits; an
- * entry that is wrong is skipped and reported by name with the reason, so
- * one bad server never keeps the others (or tool-runner) from starting. */
+ * other clients do. `${NAME}` and `${NAME:-default}` in `url`, `headers`
+ * and `env` values are expanded from tool-runner's environment (Claude
+ * Code's convention: secrets stay out of the file); an unset variable
+ * without a default makes the entry wrong, naming it. The file is parsed
+ * under size and depth limits; an entry that is wrong is skipped and
+ * reported by name with the reason, so one bad server never keeps the
+ * others (or tool-runner) from starting. */
 #ifndef TR_MCPC_CONFIG_H
 #define TR_MCPC_CONFIG_H
 

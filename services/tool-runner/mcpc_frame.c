@@ -167,6 +167,24 @@ mcpc_frame_next (mcpc_frame_t *self, json_t **msg, char *why, size_t whylen)
     }
 }
 
+json_t *
+mcpc_initialize_params (void)
+{
+    return json_pack ("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", "2025-11-25",
+                      "capabilities", "clientInfo", "name", "caisson", "version", "1");
+}
+
+const char *
+mcpc_initialize_version (const json_t *result, char *why, size_t whylen)
+{
+    const char *version = json_string_value (json_object_get (result, "protocolVersion"));
+    if (version && (!strcmp (version, "2025-11-25") || !strcmp (version, "2025-06-18")))
+        return version;
+    snprintf (why, whylen, "it answered protocol version %.32s, which Caisson does not speak "
+              "(2025-11-25, 2025-06-18)", version ? version : "(none)");
+    return NULL;
+}
+
 char *
 mcpc_frame_request (long long id, const char *method, const json_t *params)
 {

@@ -45,6 +45,14 @@ mcpc_msg_kind_t mcpc_frame_next (mcpc_frame_t *self, json_t **msg, char *why, si
  * it is not JSON-RPC 2.0 (the HTTP client uses this for its answers). */
 mcpc_msg_kind_t mcpc_msg_classify (const json_t *msg, char *why, size_t whylen);
 
+/* The params of Caisson's initialize (either transport): offering
+ * 2025-11-25, no capabilities. A new reference. */
+json_t *mcpc_initialize_params (void);
+
+/* The revision an initialize result settles on: 2025-11-25 or 2025-06-18
+ * (borrowed from result), or NULL with why when it is another or none. */
+const char *mcpc_initialize_version (const json_t *result, char *why, size_t whylen);
+
 /* One line to send: `{"jsonrpc":"2.0","id":id,"method":...,"params":...}`
  * and a newline (id < 0: a notification, no id; params NULL: none). The
  * caller frees it. */

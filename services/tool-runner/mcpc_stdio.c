@@ -15,7 +15,6 @@
 
 #define CHUNK ((size_t) 1 << 20)        /* most bytes of one exec.input */
 #define TAIL 512                        /* stderr bytes kept for errors */
-#define PAGES_MAX 16
 #define SANDBOX_MS 60000                /* sandbox requests (create, unpack) */
 
 struct _mcpc_stdio_t {
@@ -331,21 +330,15 @@ mcpc_stdio_start (const mcpc_server_t *server, const char *user, const atomic_bo
         bus_client_set_timeout (self->bus, SANDBOX_MS, 0);
         bus_client_set_abort (self->bus, abort);
     }
-    json_t *params = json_pack ("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", "2025-11-25",
-                                "capabilities", "clientInfo", "name", "caisson",
-                                "version", "1");
+    json_t *params = mcpc_initialize_params ();
     json_t *result = NULL;
     int rc = self->bus ? launch (self, reason, sizeof reason) : -1;
     if (rc == 0)
         rc = mcpc_stdio_request (self, "initialize", params, &result, reason, sizeof reason);
     json_decref (params);
-    const char *version = json_string_value (json_object_get (result, "protocolVersion"));
-    if (rc == 0 && (!version || (strcmp (version, "2025-11-25")
-                                 && strcmp (version, "2025-06-18")))) {
-        snprintf (reason, sizeof reason, "it answered protocol version %.32s, which Caisson "
-                  "does not speak (2025-11-25, 2025-06-18)", version ? version : "(none)");
+    const char *version = rc ? NULL : mcpc_initialize_version (result, reason, sizeof reason);
+    if (!version)
         rc = -1;
-    }
     if (rc == 0) {
         snprintf (self->version, sizeof self->version, "%s", version);
         char *line = mcpc_frame_request (-1, "notifications/initialized", NULL);
@@ -387,31 +380,18 @@ mcpc_stdio_destroy (mcpc_stdio_t **self_p)
     *self_p = NULL;
 }
 
+/* mcpc_request_fn over mcpc_stdio_request. */
+static int
+request_fn (void *conn, const char *method, const json_t *params, json_t **result, char *why,
+            size_t whylen)
+{
+    return mcpc_stdio_request (conn, method, params, result, why, whylen);
+}
+
 json_t *
 mcpc_stdio_tools (mcpc_stdio_t *self, json_t *skipped, char *why, size_t whylen)
 {
-    json_t *entries = json_array ();
-    json_t *params = NULL;
-    for (int page = 0; page < PAGES_MAX; page++) {
-        json_t *result;
-        int rc = mcpc_stdio_request (self, "tools/list", params, &result, why, whylen);
-        json_decref (params);
-        params = NULL;
-        if (rc || mcpc_tools_add_page (self->server, result, entries, skipped, why,
-                                       whylen) < 0) {
-            json_decref (result);
-            json_decref (entries);
-            return NULL;
-        }
-        json_t *cursor = json_object_get (result, "nextCursor");
-        if (json_is_string (cursor) && json_string_length (cursor))
-            params = json_pack ("{s:O}", "cursor", cursor);
-        json_decref (result);
-        if (!params)
-            break;
-    }
-    json_decref (params);
-    return entries;
+    return mcpc_tools_list (self->server, request_fn, self, skipped, why, whylen);
 }
 
 const char *

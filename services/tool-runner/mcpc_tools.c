@@ -146,6 +146,34 @@ failure (const char *code, const char *message)
 }
 
 json_t *
+mcpc_tools_list (const mcpc_server_t *server, mcpc_request_fn *request, void *conn,
+                 json_t *skipped, char *why, size_t whylen)
+{
+    json_t *entries = json_array ();
+    json_t *params = NULL;
+    for (int page = 0; page < MCPC_PAGES_MAX; page++) {
+        json_t *result;
+        int rc = request (conn, "tools/list", params, &result, why, whylen);
+        json_decref (params);
+        params = NULL;
+        if (rc || mcpc_tools_add_page (server, result, entries, skipped, why,
+                                       whylen) < 0) {
+            json_decref (result);
+            json_decref (entries);
+            return NULL;
+        }
+        json_t *cursor = json_object_get (result, "nextCursor");
+        if (json_is_string (cursor) && json_string_length (cursor))
+            params = json_pack ("{s:O}", "cursor", cursor);
+        json_decref (result);
+        if (!params)
+            break;
+    }
+    json_decref (params);
+    return entries;
+}
+
+json_t *
 mcpc_call_result (const mcpc_server_t *server, const json_t *result, bool *ok)
 {
     *ok = false;

@@ -35,6 +35,18 @@ json_t *mcpc_tool_entry (const mcpc_server_t *server, const json_t *tool, char *
 int mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *entries,
                          json_t *skipped, char *why, size_t whylen);
 
+/* One request to a server over its transport (mcpc_stdio_request,
+ * mcpc_http_request): 0 with *result a new reference, or non-zero with why. */
+typedef int (mcpc_request_fn) (void *conn, const char *method, const json_t *params,
+                               json_t **result, char *why, size_t whylen);
+
+/* All pages of tools/list (following nextCursor, at most MCPC_PAGES_MAX)
+ * asked with request on conn, as catalogue entries: a new array, tools
+ * left out appended to skipped; NULL with why. */
+#define MCPC_PAGES_MAX 16
+json_t *mcpc_tools_list (const mcpc_server_t *server, mcpc_request_fn *request, void *conn,
+                         json_t *skipped, char *why, size_t whylen);
+
 /* A tools/call result as the tool's result: a new `{success, content,
  * structuredContent?, text}` (text: its text items joined), or for
  * `isError` `{success: false, error: {code: "mcp_tool_error", message}}`;

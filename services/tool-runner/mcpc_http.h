@@ -1,0 +1,58 @@
+/* mcpc_http: one remote MCP server over the Streamable HTTP transport
+ * (revisions 2025-11-25 and 2025-06-18), reached by tool-runner itself.
+ *
+ * Each JSON-RPC message is an exchange of its own (mcpc_post: a POST with
+ * the entry's headers, answered as JSON or as an SSE stream, checked and
+ * capped at 8 MiB, no redirects, bounded by the entry's timeoutMs). This
+ * module keeps the session: initialize (offering 2025-11-25, accepting
+ * 2025-06-18) and notifications/initialized before the first request,
+ * then `MCP-Protocol-Version` and the `Mcp-Session-Id` the server gave on
+ * each. A 404 to a request that carried a session means the server forgot
+ * it: a new session is initialized and the request sent once more.
+ *
+ * Failures are one sentence naming the server, for the model to act on:
+ * "MCP server x is unreachable: <curl's words>", "... answered HTTP 500 to
+ * tools/call: <its body's start>", "... did not answer tools/call within
+ * 60 s", "... sent an invalid JSON-RPC frame: ...", "... sent an answer
+ * larger than 8 MiB to tools/call (cut off)".
+ *
+ * Thread-safe: requests may run at once from several threads (each its own
+ * connection), so one slow call holds up no other. */
+#ifndef TR_MCPC_HTTP_H
+#define TR_MCPC_HTTP_H
+
+#include "mcpc_config.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+typedef struct _mcpc_http_t mcpc_http_t;
+
+/* What a failed request came to. */
+#define MCPC_HTTP_FAILED -1         /* the server answered wrongly, or too late */
+#define MCPC_HTTP_UNREACHABLE -2    /* no answer at all: connection refused, DNS, TLS */
+
+/* A client of server (borrowed: it must outlive the client), not yet
+ * connected. While *abort (borrowed, may be NULL) is true, every request
+ * gives up within about a second (a stopping service). */
+mcpc_http_t *mcpc_http_new (const mcpc_server_t *server, const atomic_bool *abort);
+
+/* Ends the session (a DELETE, waited for 1 s at most) and frees. */
+void mcpc_http_destroy (mcpc_http_t **self_p);
+
+/* Sends method with params (NULL: none), initializing a session first
+ * when there is none: 0 with *result a new reference, or
+ * MCPC_HTTP_FAILED / MCPC_HTTP_UNREACHABLE with why. */
+int mcpc_http_request (mcpc_http_t *self, const char *method, const json_t *params,
+                       json_t **result, char *why, size_t whylen);
+
+/* Initializes a session and lists all pages of tools as catalogue
+ * entries (mcpc_tools): a new array, tools left out appended to skipped;
+ * NULL with why. */
+json_t *mcpc_http_tools (mcpc_http_t *self, json_t *skipped, char *why, size_t whylen);
+
+/* The revision the server settled on ("" before initialize), copied into
+ * buf of size. */
+void mcpc_http_version (mcpc_http_t *self, char *buf, size_t size);
+
+#endif
