@@ -121,6 +121,19 @@ static const cfg_entry_t table[] = {
       "Path of an mcp.json whose `mcpServers` give the agent their tools as "
       "`<server>.<tool>`; empty: none. Entries that are wrong are skipped and "
       "named in the log and `caisson mcp list`." },
+    { "CAISSON_MCP_USER_SERVERS_MAX", "4", "tool-runner",
+      "MCP servers a user may list in their own mcp.json (`caisson mcp set`, PUT "
+      "/api/mcp); 0: users may not add servers." },
+    { "CAISSON_MCP_USER_HTTP_ALLOW", "", "tool-runner",
+      "Comma-separated hosts (`host` for any port, `host:port` for one) a user's "
+      "http MCP servers may be on; empty: none (tool-runner's network position is "
+      "not a user's to use)." },
+    { "CAISSON_MCP_USER_TRUSTED", "0", "tool-runner",
+      "1: `trusted` in a user's mcp.json is honoured (their tools skip the "
+      "approval gate); 0: an entry with it is refused." },
+    { "CAISSON_MCP_USER_IDLE_S", "900", "tool-runner",
+      "Seconds after a user's last tools.list or tools.call at which their own MCP "
+      "servers are stopped (started again by the next)." },
     { "CAISSON_HTTP_RATE", "50", "ui-bridge",
       "Requests per second each user may make (a token bucket; 429 beyond)." },
     { "CAISSON_HTTP_BURST", "100", "ui-bridge",

@@ -62,6 +62,7 @@ static const char *usage =
     "  tool list|call ...           the agent's tools: list them, or call one\n"
     "  prs, pr ID                   the local forge's pull requests\n"
     "  mcp list [--json]            MCP servers whose tools the agent gets: state, tools\n"
+    "  mcp set FILE|- | get | clear your own mcp.json (MCP servers for your runs)\n"
     "  run [--model M] [--thread T] [--json] \"TASK\"\n"
     "                               run an agent task, streaming it; exit 0 when completed\n"
     "  memory show|edit|set|clear [--thread T] [--json] [TEXT|-]\n"

@@ -6,7 +6,10 @@
  * else's thread names one's own document of that thread, and only an
  * operator may name another user (anyone else is told there is none).
  * Every change takes the next version; a put based on another version is
- * refused (`conflict`), a patch must find its text exactly once. */
+ * refused (`conflict`), a patch must find its text exactly once.
+ * The same code keeps a user's own mcp.json (`doc`: `mcp`, key m<user>),
+ * which tool-runner checks before it stores it: versioned the same way,
+ * without a thread and without an event. */
 #include "elog.h"
 #include "cid.h"
 #include "cfg.h"
@@ -21,11 +24,14 @@
 #include <string.h>
 
 #define KEY_MAX 300
+/* The largest mcp.json a user may keep (mcp.config.put's `content`). */
+#define MCP_DOC_MAX 65536
 
 typedef struct {
     const proto_msg_t *req;
     elog_t *el;
     const char *user, *thread;
+    bool mcp;                   /* the user's mcp.json, not a working memory */
     uint8_t key[KEY_MAX];
     size_t keylen;
     /* what the put makes, or why it did not */
@@ -37,12 +43,13 @@ typedef struct {
     char by[16];
 } doc_t;
 
-/* The document's key in key (KEY_MAX bytes), u<user> or
- * t<user>\0<thread> (user names hold no NUL); its length. */
+/* The document's key in key (KEY_MAX bytes), u<user>, m<user> (kind
+ * 'm': the mcp.json) or t<user>\0<thread> (user names hold no NUL); its
+ * length. */
 static size_t
-doc_key (uint8_t *key, const char *user, const char *thread)
+doc_key (uint8_t *key, char kind, const char *user, const char *thread)
 {
-    size_t n = (size_t) snprintf ((char *) key, KEY_MAX, "%c%s", thread ? 't' : 'u', user);
+    size_t n = (size_t) snprintf ((char *) key, KEY_MAX, "%c%s", thread ? 't' : kind, user);
     n = n < KEY_MAX - 1 ? n : KEY_MAX - 2;
     if (thread) {
         key[n++] = '\0';
@@ -56,7 +63,7 @@ doc_key (uint8_t *key, const char *user, const char *thread)
  * when a non-operator names another user. */
 static int
 doc_init (doc_t *d, elog_t *el, const proto_msg_t *req, const char *user, const char *thread,
-          proto_msg_t **rep)
+          const char *doc, proto_msg_t **rep)
 {
     const char *own = req->env.user ? req->env.user : "";
     memset (d, 0, sizeof *d);
@@ -64,6 +71,12 @@ doc_init (doc_t *d, elog_t *el, const proto_msg_t *req, const char *user, const 
     d->el = el;
     d->user = user ? user : own;
     d->thread = thread && *thread ? thread : NULL;
+    d->mcp = doc && !strcmp (doc, "mcp");
+    if ((doc && !d->mcp && strcmp (doc, "working")) || (d->mcp && d->thread)) {
+        *rep = proto_error_new (req, PROTO_ERR_bad_value, "doc: `working`, or `mcp` without "
+                                "a thread");
+        return -1;
+    }
     if (d->thread && !cid_name_ok (d->thread, 128)) {
         *rep = proto_error_new (req, PROTO_ERR_bad_value, "thread: 1 to 128 letters, digits, "
                                 "'.', '_', ':' or '-'");
@@ -74,7 +87,7 @@ doc_init (doc_t *d, elog_t *el, const proto_msg_t *req, const char *user, const 
                                 proto_type_name (req->type), d->user);
         return -1;
     }
-    d->keylen = doc_key (d->key, d->user, d->thread);
+    d->keylen = doc_key (d->key, d->mcp ? 'm' : 'u', d->user, d->thread);
     return 0;
 }
 
@@ -82,7 +95,7 @@ int
 memory_forget_thread (MDB_txn *txn, elog_t *el, const char *user, const char *thread)
 {
     uint8_t key[KEY_MAX];
-    MDB_val k = { doc_key (key, user, thread), key };
+    MDB_val k = { doc_key (key, 'u', user, thread), key };
     int rc = mdb_del (txn, store_dbi (el->store, DB_MEMORY), &k, NULL);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -177,7 +190,14 @@ write_doc (MDB_txn *txn, void *arg)
     char *doc = changed (d);
     if (!doc)
         return 0;
-    uint64_t max = cfg_u64 ("CAISSON_MEMORY_MAX_BYTES");
+    uint64_t max = d->mcp ? MCP_DOC_MAX : cfg_u64 ("CAISSON_MEMORY_MAX_BYTES");
+    if (d->mcp && strlen (doc) > max) {
+        d->ecode = PROTO_ERR_over_limit;
+        snprintf (d->why, sizeof d->why, "the mcp.json would be %zu bytes; at most %llu",
+                  strlen (doc), (unsigned long long) max);
+        free (doc);
+        return 0;
+    }
     if (strlen (doc) > max) {
         d->ecode = PROTO_ERR_over_limit;
         snprintf (d->why, sizeof d->why, "the working memory would be %zu bytes; it may hold "
@@ -222,8 +242,8 @@ reply (doc_t *d)
     proto_set_str (&m->content, d->content);
     m->version = d->version;
     m->bytes = strlen (d->content);
-    m->max = cfg_u64 ("CAISSON_MEMORY_MAX_BYTES");
-    proto_set_str (&m->scope, d->thread ? "thread" : "user");
+    m->max = d->mcp ? MCP_DOC_MAX : cfg_u64 ("CAISSON_MEMORY_MAX_BYTES");
+    proto_set_str (&m->scope, d->mcp ? "mcp" : d->thread ? "thread" : "user");
     proto_set_str (&m->thread, d->thread);
     proto_set_str (&m->user, *d->user ? d->user : NULL);
     m->updated = d->updated;
@@ -258,7 +278,7 @@ memory_get (const proto_msg_t *req, void *arg)
     const proto_memory_get_t *b = &req->body.memory_get;
     doc_t d;
     proto_msg_t *rep = NULL;
-    if (doc_init (&d, el, req, b->user, b->thread, &rep))
+    if (doc_init (&d, el, req, b->user, b->thread, b->doc, &rep))
         return rep;
     if (store_read (el->store, read_doc, &d))
         rep = proto_error_new (req, PROTO_ERR_store_failed, "memory.get: %s",
@@ -298,7 +318,7 @@ memory_put (const proto_msg_t *req, void *arg)
     const proto_memory_put_t *b = &req->body.memory_put;
     doc_t d;
     proto_msg_t *rep = refused (req, b);
-    if (rep || doc_init (&d, el, req, b->user, b->thread, &rep))
+    if (rep || doc_init (&d, el, req, b->user, b->thread, b->doc, &rep))
         return rep;
     d.put = b;
     if (store_write (el->store, write_doc, &d)) {
@@ -311,9 +331,10 @@ memory_put (const proto_msg_t *req, void *arg)
         rep = proto_error_new (req, d.ecode, "%s", d.why);
     else {
         rep = reply (&d);
-        announce (&d);
-        clog_info (req->env.corr, "working memory of %s%s%s: version %llu, %zu bytes, by %s%s%s",
-                   d.user, d.thread ? " thread " : "", d.thread ? d.thread : "",
+        if (!d.mcp)             /* tool-runner, which stored it, acts on it itself */
+            announce (&d);
+        clog_info (req->env.corr, "%s of %s%s%s: version %llu, %zu bytes, by %s%s%s",
+                   d.mcp ? "mcp.json" : "working memory", d.user, d.thread ? " thread " : "", d.thread ? d.thread : "",
                    (unsigned long long) d.version, strlen (d.content), d.by,
                    b->run ? " in run " : "", b->run ? b->run : "");
     }

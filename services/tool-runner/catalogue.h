@@ -20,7 +20,7 @@
  * the world beyond the sandbox. The last two are `mutates`. */
 typedef enum { TOOL_READS, TOOL_SANDBOX, TOOL_REPOSITORY, TOOL_EXTERNAL } tool_effect_t;
 
-typedef struct {
+typedef struct _tool_def_t {
     const char *name;
     const char *description;
     const char *input;          /* JSON Schema text, ' standing for " */

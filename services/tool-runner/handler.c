@@ -10,6 +10,10 @@
 #include "mpjson.h"
 #include "jsoncap.h"
 #include "mcpc.h"
+#include "mcpc_config.h"
+#include "mcpc_limits.h"
+#include "mcpc_store.h"
+#include "mcpc_users.h"
 #include "runroute.h"
 #include "bus_tap.h"
 #include "sandbox_call.h"
@@ -34,6 +38,7 @@ struct _job_t {
     handler_t *owner;
     job_state_t state;
     const tool_def_t *tool;
+    mcpc_t *set;                /* an MCP tool's server set, held while the job lives */
     char call_id[129];
     char fp[CID_SIZE];
     char corr[CID_SIZE];
@@ -58,6 +63,8 @@ struct _handler_t {
     svc_t *svc;
     catalogue_t *catalogue;
     mcpc_t *mcp;                /* the MCP servers of CAISSON_MCP_SERVERS */
+    mcpc_users_t *users;        /* users' own MCP servers */
+    bus_client_t *store;        /* to event-log, which keeps users' mcp.json */
     guard_t *guard;
     calls_t *calls;
     forge_t *forge;
@@ -78,6 +85,7 @@ struct _handler_t {
 static void
 job_free (job_t *job)
 {
+    mcpc_users_release (job->owner->users, &job->set);
     json_decref (job->args);
     json_decref (job->result);
     guard_destroy (&job->guard);
@@ -146,7 +154,7 @@ job_main (void *arg)
         .op = job->op,
         .dry_run = job->dry_run,
         .guard = job->guard, .timeout_s = job->timeout_s, .forge = job->owner->forge,
-        .calls = job->owner->calls, .cancel = &job->cancel,
+        .calls = job->owner->calls, .cancel = &job->cancel, .def = job->tool,
     };
     /* Past the tool's timeout, a little time for sandbox-manager to report
      * the timeout itself (timedOut) before tool-runner gives up waiting. */
@@ -242,6 +250,7 @@ on_timer (zloop_t *loop, int timer_id, void *arg)
         if (j->state == JOB_RUNNING)
             ids[n++] = j->call_id;
     calls_renew (self->calls, ids, n);
+    mcpc_users_expire (self->users, (int64_t) cfg_u64 ("CAISSON_MCP_USER_IDLE_S") * 1000);
     /* Old results go a few at a time, so no tick holds the store long. */
     uint64_t keep = cfg_u64 ("CAISSON_TOOLS_KEEP_HOURS") * 3600000;
     if (++self->ticks % 60 == 0 && calls_now_ms () > keep)
@@ -396,8 +405,11 @@ call (handler_t *self, const proto_msg_t *req)
     size_t index;
     const tool_def_t *tool = catalogue_find (self->catalogue, c->name, &index);
     const json_t *input = tool ? catalogue_input (self->catalogue, index) : NULL;
-    if (!tool)
-        tool = mcpc_tool_find (self->mcp, c->name, &input);
+    mcpc_t *set = NULL;         /* an MCP tool's: the deployment's or the caller's own */
+    if (!tool && (tool = mcpc_tool_find (self->mcp, c->name, &input)))
+        set = self->mcp;
+    if (!tool && (set = mcpc_users_get (self->users, req->env.user)))
+        tool = mcpc_tool_find (set, c->name, &input);
     if (!tool)
         return refuse (req, c->name, tool_error ("unknown_tool", "name", "there is no tool named "
                                                  "%s; tools.list gives the catalogue", c->name));
@@ -430,6 +442,7 @@ call (handler_t *self, const proto_msg_t *req)
         return NULL;
     }
     *job = (job_t) { .owner = self, .tool = tool, .args = args, .guard = guard,
+                     .set = set ? mcpc_ref (set) : NULL,
                      .dry_run = c->dry_run, .op = req->env.op,
                      .user = req->env.user ? strdup (req->env.user) : NULL,
                      .run = req->env.run && *req->env.run ? strdup (req->env.run) : NULL };
@@ -518,6 +531,12 @@ on_list (const proto_msg_t *req, void *arg)
     handler_t *self = svc_state (arg);
     proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
     json_t *all = mcpc_catalogue (self->mcp, catalogue_json (self->catalogue));
+    mcpc_t *mine = mcpc_users_get (self->users, req->env.user);
+    if (mine) {                 /* the asker's own servers join their catalogue alone */
+        json_t *more = mcpc_catalogue (mine, all);
+        json_decref (all);
+        all = more;
+    }
     if (rep && mpjson_set (&rep->body.tools_catalogue.tools, all, 32))
         proto_msg_destroy (&rep);
     json_decref (all);
@@ -536,9 +555,52 @@ on_mcp_list (const proto_msg_t *req, void *arg)
     handler_t *self = svc_state (arg);
     proto_msg_t *rep = proto_msg_new (PROTO_mcp_servers, req);
     json_t *list = mcpc_list_json (self->mcp);
+    mcpc_t *mine = mcpc_users_get (self->users, req->env.user);
+    if (mine) {
+        json_t *more = mcpc_list_json (mine);
+        json_array_extend (list, more);
+        json_decref (more);
+    }
     if (rep && mpjson_set (&rep->body.mcp_servers.servers, list, 32))
         proto_msg_destroy (&rep);
     json_decref (list);
+    return rep;
+}
+
+/* mcp.config.get: the user's own mcp.json, as event-log keeps it. Waits
+ * for event-log on the service loop: a rare request, answered at once. */
+static proto_msg_t *
+on_mcp_config_get (const proto_msg_t *req, void *arg)
+{
+    handler_t *self = svc_state (arg);
+    return mcpc_store_ask (self->store, req);
+}
+
+/* mcp.config.put: a user's own mcp.json checked by the parser and the
+ * limits tool-runner starts it with, then stored; the user's servers
+ * restart with it at their next use. */
+static proto_msg_t *
+on_mcp_config_put (const proto_msg_t *req, void *arg)
+{
+    handler_t *self = svc_state (arg);
+    const proto_mcp_config_put_t *b = &req->body.mcp_config_put;
+    const char *text = b->content ? b->content : "";
+    char err[1024];
+    if (*text) {
+        mcpc_config_t *config = mcpc_config_parse_user (text, strlen (text), err, sizeof err);
+        int bad = !config || mcpc_limits_check (config, mcpc_config_of (self->mcp), err,
+                                                sizeof err);
+        mcpc_config_destroy (&config);
+        if (bad)
+            return proto_error_new (req, PROTO_ERR_bad_value, "mcp.json refused: %s", err);
+    }
+    proto_msg_t *rep = mcpc_store_ask (self->store, req);
+    if (rep && rep->type == PROTO_mcp_config) {
+        const char *user = b->user ? b->user : req->env.user;
+        clog_info (req->env.corr, "mcp.json of %s: version %llu stored; their servers restart",
+                   user ? user : "", (unsigned long long) rep->body.mcp_config.version);
+        mcpc_users_drop (self->users, user);
+    }
     return rep;
 }
 
@@ -546,6 +608,8 @@ const bus_route_t handler_routes[] = {
     { PROTO_tools_list, on_list },
     { PROTO_tools_call, on_call },
     { PROTO_mcp_list, on_mcp_list },
+    { PROTO_mcp_config_get, on_mcp_config_get },
+    { PROTO_mcp_config_put, on_mcp_config_put },
     BUS_ROUTES_END
 };
 
@@ -573,6 +637,7 @@ handler_new (svc_t *svc)
     self->catalogue = catalogue_new ();
     self->guard = guard_new ();
     self->mcp = mcpc_new (cfg_str ("CAISSON_MCP_SERVERS"));
+    self->users = mcpc_users_new (self->mcp);
     self->calls = calls_new (dir, svc_instance (svc), lease);
     self->forge = self->calls ? forge_new (self->calls) : NULL;
     if (!self->catalogue || !self->guard || !self->forge || pipe2 (self->pipe, O_NONBLOCK | O_CLOEXEC)) {
@@ -581,7 +646,10 @@ handler_new (svc_t *svc)
     }
     self->cancels = bus_tap_new (cfg_str ("CAISSON_BUS_SUB"), "tools.cancel.");
     self->ctl = bus_client_new (cfg_str ("CAISSON_BUS"));
-    if (!self->cancels || !self->ctl) {
+    self->store = bus_client_new (cfg_str ("CAISSON_BUS"));
+    if (self->store)
+        bus_client_set_timeout (self->store, 3000, 1);
+    if (!self->cancels || !self->ctl || !self->store) {
         clog_error (NULL, "cannot connect to the bus for cancellations");
         handler_destroy (&self);
         return NULL;
@@ -618,10 +686,12 @@ handler_destroy (handler_t **self_p)
         zloop_reader_end (svc_loop (self->svc), bus_client_socket (self->ctl));
     bus_tap_destroy (&self->cancels);
     bus_client_destroy (&self->ctl);
+    bus_client_destroy (&self->store);
     forge_destroy (&self->forge);
     calls_destroy (&self->calls);
     guard_destroy (&self->guard);
     catalogue_destroy (&self->catalogue);
+    mcpc_users_destroy (&self->users);
     mcpc_destroy (&self->mcp);
     curl_global_cleanup ();
     free (self);

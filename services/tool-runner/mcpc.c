@@ -1,10 +1,14 @@
-/* mcpc: the configured MCP servers, their states, tools and calls. */
+/* mcpc: a set of MCP servers (the deployment's, or one user's), their
+ * states, tools and calls. */
 #include "mcpc.h"
 
+#include "cfg.h"
 #include "clog.h"
 #include "mcpc_config.h"
 #include "mcpc_http.h"
+#include "mcpc_limits.h"
 #include "mcpc_stdio.h"
+#include "mcpc_store.h"
 #include "mcpc_tools.h"
 #include "xalloc.h"
 
@@ -16,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The user a stdio server's sandbox belongs to. */
+/* The user a deployment's stdio server's sandbox belongs to. */
 #define SERVICE_USER "mcp"
 /* Longest wait between restarts of a server that keeps failing. */
 #define BACKOFF_MAX_MS 60000
@@ -25,9 +29,10 @@
  * since a running job holds it. */
 typedef struct _mtool_t mtool_t;
 struct _mtool_t {
-    tool_def_t def;
+    tool_def_t def;             /* first: a call's ctx->def is its mtool_t */
     json_t *entry;              /* its tools.list entry; owns def's strings */
     size_t server;              /* index in the config */
+    mcpc_t *set;                /* its server set, for mcpc_tool_fn */
     mtool_t *next;
 };
 
@@ -43,9 +48,13 @@ typedef struct {
 } server_t;
 
 struct _mcpc_t {
-    mcpc_config_t *config;      /* NULL: no servers */
+    mcpc_config_t *config;      /* NULL: no servers (a user's: until read) */
     char *problem;              /* why the file as a whole was not used */
     char *path;
+    char *owner;                /* a user's set: the user; NULL: the deployment's */
+    const mcpc_config_t *deployment;    /* a user's: the deployment's servers, for the limits */
+    int refs;                   /* see mcpc_ref */
+    int64_t used;               /* zclock_mono of the last mcpc_touch */
     server_t servers[MCPC_SERVERS_MAX];
     mtool_t *tools;
     pthread_mutex_t lock;       /* states, reasons, tools */
@@ -54,7 +63,12 @@ struct _mcpc_t {
     atomic_bool stop;
 };
 
-static mcpc_t *s_self;          /* the process's one, for mcpc_tool_fn */
+/* Whose sandboxes the stdio servers run in. */
+static const char *
+sandbox_user (const mcpc_t *self)
+{
+    return self->owner ? self->owner : SERVICE_USER;
+}
 
 static void
 set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
@@ -79,6 +93,7 @@ add_tools (mcpc_t *self, size_t i, json_t *entries)
         mtool_t *t = xcalloc (1, sizeof *t);
         t->entry = json_incref (entry);
         t->server = i;
+        t->set = self;
         t->def = (tool_def_t) {
             .name = json_string_value (json_object_get (entry, "name")),
             .description = json_string_value (json_object_get (entry, "description")),
@@ -114,7 +129,7 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
             mcpc_http_destroy (&http);
     }
     else {
-        mcpc_stdio_t *conn = mcpc_stdio_start (s, SERVICE_USER, &self->stop, why, whylen);
+        mcpc_stdio_t *conn = mcpc_stdio_start (s, sandbox_user (self), &self->stop, why, whylen);
         entries = conn ? mcpc_stdio_tools (conn, skipped, why, whylen) : NULL;
         if (conn)
             snprintf (version, vlen, "%s", mcpc_stdio_version (conn));
@@ -195,8 +210,48 @@ starter_main (void *arg)
     return NULL;
 }
 
-mcpc_t *
-mcpc_new (const char *path)
+/* A user's set: reads the user's mcp.json from event-log, checks it
+ * against the limits (they may have changed since it was stored), then
+ * starts its servers as starter_main does. */
+static void *
+user_starter_main (void *arg)
+{
+    mcpc_t *self = arg;
+    char err[1024] = "";
+    char *text = NULL;
+    uint64_t version = 0;
+    mcpc_config_t *config = NULL;
+    bus_client_t *client = bus_client_new (cfg_str ("CAISSON_BUS"));
+    if (client) {
+        bus_client_set_timeout (client, 3000, 1);
+        bus_client_set_abort (client, &self->stop);
+    }
+    if (!client)
+        snprintf (err, sizeof err, "your mcp.json could not be read: no bus");
+    else if (mcpc_store_load (client, self->owner, &text, &version, err, sizeof err) == 0
+             && *text) {
+        config = mcpc_config_parse_user (text, strlen (text), err, sizeof err);
+        if (config && mcpc_limits_check (config, self->deployment, err, sizeof err))
+            mcpc_config_destroy (&config);
+    }
+    bus_client_destroy (&client);
+    free (text);
+    pthread_mutex_lock (&self->lock);
+    self->config = config;
+    if (!config && *err)
+        self->problem = xstrdup (err);
+    pthread_mutex_unlock (&self->lock);
+    if (*err)
+        clog_warn (NULL, "MCP servers of %s: %s; none used", self->owner, err);
+    else if (config)
+        clog_info (NULL, "MCP servers of %s: %zu (mcp.json version %llu)", self->owner,
+                   mcpc_config_size (config), (unsigned long long) version);
+    return config ? starter_main (self) : NULL;
+}
+
+/* A set without servers yet. */
+static mcpc_t *
+make (void)
 {
     mcpc_t *self = xcalloc (1, sizeof *self);
     pthread_mutex_init (&self->lock, NULL);
@@ -204,7 +259,53 @@ mcpc_new (const char *path)
         self->servers[i].state = "configured";
         pthread_mutex_init (&self->servers[i].call_lock, NULL);
     }
-    s_self = self;
+    self->refs = 1;
+    self->used = zclock_mono ();
+    return self;
+}
+
+mcpc_t *
+mcpc_new_user (const char *user, const mcpc_t *deployment)
+{
+    mcpc_t *self = make ();
+    self->owner = xstrdup (user);
+    self->path = xstrdup ("mcp.json");
+    self->deployment = deployment ? deployment->config : NULL;
+    self->starting = pthread_create (&self->starter, NULL, user_starter_main, self) == 0;
+    if (!self->starting)
+        self->problem = xstrdup ("tool-runner could not start a thread for your servers");
+    return self;
+}
+
+mcpc_t *
+mcpc_ref (mcpc_t *self)
+{
+    self->refs++;
+    return self;
+}
+
+int
+mcpc_refs (const mcpc_t *self)
+{
+    return self->refs;
+}
+
+void
+mcpc_touch (mcpc_t *self)
+{
+    self->used = zclock_mono ();
+}
+
+int64_t
+mcpc_idle_ms (const mcpc_t *self)
+{
+    return zclock_mono () - self->used;
+}
+
+mcpc_t *
+mcpc_new (const char *path)
+{
+    mcpc_t *self = make ();
     if (!path || !*path)
         return self;
     self->path = xstrdup (path);
@@ -234,6 +335,9 @@ mcpc_destroy (mcpc_t **self_p)
     if (!self_p || !*self_p)
         return;
     mcpc_t *self = *self_p;
+    *self_p = NULL;
+    if (--self->refs > 0)
+        return;
     self->stop = true;
     if (self->starting)
         pthread_join (self->starter, NULL);
@@ -253,28 +357,36 @@ mcpc_destroy (mcpc_t **self_p)
     pthread_mutex_destroy (&self->lock);
     free (self->problem);
     free (self->path);
-    if (s_self == self)
-        s_self = NULL;
+    free (self->owner);
     free (self);
-    *self_p = NULL;
+}
+
+const mcpc_config_t *
+mcpc_config_of (const mcpc_t *self)
+{
+    return self->config;
 }
 
 json_t *
 mcpc_list_json (mcpc_t *self)
 {
     json_t *list = json_array ();
+    const char *scope = self->owner ? "user" : "deployment";
+    pthread_mutex_lock (&self->lock);
     if (self->problem) {
         /* The whole file: one entry named after it, so `caisson mcp list`
          * shows why there are no servers. */
-        json_array_append_new (list, json_pack ("{s:s, s:s, s:s, s:s, s:b, s:[]}",
-                                                "name", self->path, "transport", "none",
-                                                "state", "invalid", "reason", self->problem,
-                                                "trusted", 0, "tools"));
+        json_array_append_new (list, json_pack ("{s:s, s:s, s:s, s:s, s:s, s:b, s:[]}",
+                                                "name", self->path, "scope", scope,
+                                                "transport", "none", "state", "invalid",
+                                                "reason", self->problem, "trusted", 0, "tools"));
+        pthread_mutex_unlock (&self->lock);
         return list;
     }
-    if (!self->config)
+    if (!self->config) {
+        pthread_mutex_unlock (&self->lock);
         return list;
-    pthread_mutex_lock (&self->lock);
+    }
     for (size_t i = 0; i < mcpc_config_size (self->config); i++) {
         const mcpc_server_t *s = mcpc_config_at (self->config, i);
         json_t *tools = json_array ();
@@ -284,8 +396,8 @@ mcpc_list_json (mcpc_t *self)
                                                             "effect", json_string_value (
                                                                 json_object_get (t->entry,
                                                                                  "effect"))));
-        json_t *row = json_pack ("{s:s, s:s, s:s, s:b, s:o}", "name", s->name,
-                                 "transport", s->kind == MCPC_HTTP ? "http" : "stdio",
+        json_t *row = json_pack ("{s:s, s:s, s:s, s:s, s:b, s:o}", "name", s->name,
+                                 "scope", scope, "transport", s->kind == MCPC_HTTP ? "http" : "stdio",
                                  "state", self->servers[i].state, "trusted", s->trusted,
                                  "tools", tools);
         if (self->servers[i].reason)
@@ -296,9 +408,9 @@ mcpc_list_json (mcpc_t *self)
     size_t i;
     json_t *skip;
     json_array_foreach ((json_t *) mcpc_config_skipped (self->config), i, skip)
-        json_array_append_new (list, json_pack ("{s:O, s:s, s:s, s:O, s:b, s:[]}",
+        json_array_append_new (list, json_pack ("{s:O, s:s, s:s, s:s, s:O, s:b, s:[]}",
                                                 "name", json_object_get (skip, "name"),
-                                                "transport", "none", "state", "invalid",
+                                                "scope", scope, "transport", "none", "state", "invalid",
                                                 "reason", json_object_get (skip, "reason"),
                                                 "trusted", 0, "tools"));
     return list;
@@ -361,7 +473,8 @@ restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
     }
     set_state (self, i, "starting", NULL);
     char reason[1024];
-    mcpc_stdio_t *fresh = mcpc_stdio_start (s, SERVICE_USER, &self->stop, reason, sizeof reason);
+    mcpc_stdio_t *fresh = mcpc_stdio_start (s, sandbox_user (self), &self->stop, reason,
+                                            sizeof reason);
     if (!fresh) {
         srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
         if (srv->backoff > BACKOFF_MAX_MS)
@@ -446,11 +559,8 @@ http_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *
 static json_t *
 mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
 {
-    mcpc_t *self = s_self;
-    mtool_t *t = self && ctx->tool ? find (self, ctx->tool) : NULL;
-    if (!t)
-        return tool_error ("unknown_tool", "name", "no MCP server offers %s now",
-                           ctx->tool ? ctx->tool : "this tool");
+    mtool_t *t = (mtool_t *) ctx->def;     /* def is t's first member */
+    mcpc_t *self = t->set;
     const mcpc_server_t *s = mcpc_config_at (self->config, t->server);
     if (ctx->dry_run)
         return json_pack ("{s:b, s:b, s:s}", "success", 1, "dryRun", 1, "wouldDo",

@@ -14,27 +14,55 @@
  * one of its tools; a remote one that could not be reached is asked again
  * by the next call (both with back-off while that fails). A missing or
  * unusable mcp.json is logged and leaves no servers; it never stops
- * tool-runner. */
+ * tool-runner.
+ *
+ * A set is the deployment's (mcpc_new: CAISSON_MCP_SERVERS, sandboxes of
+ * the service user `mcp`) or one user's (mcpc_new_user: their own
+ * mcp.json, read from event-log and checked against mcpc_limits by the
+ * starting thread, sandboxes of that user). Each tool row leads to its set
+ * (a call's ctx->def), so a call finds its server without a global. Sets
+ * are counted references: a running call holds one, so a set replaced or
+ * stopped while a call of it runs ends when the call does. */
 #ifndef TR_MCPC_H
 #define TR_MCPC_H
 
 #include "catalogue.h"
+#include "mcpc_config.h"
 
 #include <jansson.h>
+#include <stdint.h>
 
 typedef struct _mcpc_t mcpc_t;
 
 /* The servers configured in the mcp.json at path (NULL or empty: none),
- * their start begun. Skipped entries and an unusable file are logged. One
- * per process (tool_fn has no user data: mcpc_tool_fn finds it). */
+ * their start begun. Skipped entries and an unusable file are logged. */
 mcpc_t *mcpc_new (const char *path);
 
-/* Stops starting servers (within about 100 ms), ends their sandboxes. Call
- * once no job runs a tool of theirs. */
+/* user's own servers, their start begun on a thread (which reads their
+ * mcp.json first). deployment (borrowed, may be NULL; it must outlive the
+ * set) gives the names a user may not take. */
+mcpc_t *mcpc_new_user (const char *user, const mcpc_t *deployment);
+
+/* Another reference to self; references are taken and dropped on one
+ * thread (the service loop's). */
+mcpc_t *mcpc_ref (mcpc_t *self);
+/* How many references there are. */
+int mcpc_refs (const mcpc_t *self);
+
+/* Marks the set used now; mcpc_idle_ms: milliseconds since. */
+void mcpc_touch (mcpc_t *self);
+int64_t mcpc_idle_ms (const mcpc_t *self);
+
+/* Drops a reference; the last stops starting servers (within about 100
+ * ms) and ends their sandboxes and sessions, which may take seconds. */
 void mcpc_destroy (mcpc_t **self_p);
 
-/* A new array of `{name, transport, state, reason?, trusted, tools}`, the
- * kept servers in the file's order, then the skipped ones (`invalid`). */
+/* The set's configuration (NULL while a user's is read, or none). */
+const mcpc_config_t *mcpc_config_of (const mcpc_t *self);
+
+/* A new array of `{name, scope, transport, state, reason?, trusted,
+ * tools}` (scope `deployment` or `user`), the kept servers in the file's
+ * order, then the skipped ones (`invalid`). */
 json_t *mcpc_list_json (mcpc_t *self);
 
 /* A new array: catalogue's entries, then those of the ready servers. */

@@ -26,6 +26,7 @@ struct _mcpc_config_t {
     json_t *skipped;
     mcpc_server_t servers[MCPC_SERVERS_MAX];
     size_t count;
+    bool expand;                /* ${VAR} expanded: the deployment's file, not a user's */
     char fault[512];            /* the last entry's fault, when it is not a constant */
 };
 
@@ -197,7 +198,8 @@ parse_stdio (mcpc_config_t *self, json_t *entry, mcpc_server_t *server)
     }
     server->args = args ? args : self->empty_array;
     json_t *env = json_object_get (entry, "env");
-    if (json_is_object (env) && expand_map (env, "env", self->fault, sizeof self->fault))
+    if (self->expand && json_is_object (env)
+        && expand_map (env, "env", self->fault, sizeof self->fault))
         return self->fault;
     if (env && !string_map_ok (env, true))
         return "`env` must map variable names to single-line strings";
@@ -220,7 +222,7 @@ static const char *
 parse_http (mcpc_config_t *self, json_t *entry, mcpc_server_t *server)
 {
     json_t *url = json_object_get (entry, "url");
-    if (expand (url, "`url`", self->fault, sizeof self->fault))
+    if (self->expand && expand (url, "`url`", self->fault, sizeof self->fault))
         return self->fault;
     const char *u = json_string_value (url);
     if (!text_ok (url) || (strncmp (u, "http://", 7) && strncmp (u, "https://", 8)))
@@ -229,7 +231,7 @@ parse_http (mcpc_config_t *self, json_t *entry, mcpc_server_t *server)
         return "`url` has no host or contains a space";
     server->url = u;
     json_t *headers = json_object_get (entry, "headers");
-    if (json_is_object (headers)
+    if (self->expand && json_is_object (headers)
         && expand_map (headers, "header", self->fault, sizeof self->fault))
         return self->fault;
     if (headers && !string_map_ok (headers, false))
@@ -329,8 +331,9 @@ add_server (mcpc_config_t *self, const char *name, json_t *entry)
         self->servers[self->count++] = server;
 }
 
-mcpc_config_t *
-mcpc_config_parse (const char *text, size_t len, char *err, size_t errlen)
+/* The parse; expand: ${VAR} replaced from the environment. */
+static mcpc_config_t *
+parse (const char *text, size_t len, bool expand, char *err, size_t errlen)
 {
     if (len > MCPC_CONFIG_BYTES_MAX) {
         snprintf (err, errlen, "mcp.json is larger than %zu bytes", MCPC_CONFIG_BYTES_MAX);
@@ -358,11 +361,24 @@ mcpc_config_parse (const char *text, size_t len, char *err, size_t errlen)
     self->empty_array = json_array ();
     self->empty_object = json_object ();
     self->skipped = json_array ();
+    self->expand = expand;
     const char *name;
     json_t *entry;
     json_object_foreach (servers, name, entry)
         add_server (self, name, entry);
     return self;
+}
+
+mcpc_config_t *
+mcpc_config_parse (const char *text, size_t len, char *err, size_t errlen)
+{
+    return parse (text, len, true, err, errlen);
+}
+
+mcpc_config_t *
+mcpc_config_parse_user (const char *text, size_t len, char *err, size_t errlen)
+{
+    return parse (text, len, false, err, errlen);
 }
 
 mcpc_config_t *

@@ -54,6 +54,11 @@ typedef struct _mcpc_config_t mcpc_config_t;
  * object); otherwise a config whose bad entries are in skipped. */
 mcpc_config_t *mcpc_config_parse (const char *text, size_t len, char *err, size_t errlen);
 
+/* Parses a user's own mcp.json: as mcpc_config_parse, but `${...}` is
+ * left as written (a user's file must not read tool-runner's environment;
+ * mcpc_limits refuses it). */
+mcpc_config_t *mcpc_config_parse_user (const char *text, size_t len, char *err, size_t errlen);
+
 /* Reads and parses the file at path; NULL with err as for parse, or when
  * it cannot be read. */
 mcpc_config_t *mcpc_config_load (const char *path, char *err, size_t errlen);

@@ -18,6 +18,7 @@
 
 typedef struct _forge_t forge_t;
 typedef struct _calls_t calls_t;
+struct _tool_def_t;
 
 /* A call's cancellation, shared by its job thread and the service loop
  * (handler.c): the loop sets cancelled and kills the process named here;
@@ -46,6 +47,8 @@ typedef struct {
     forge_t *forge;
     calls_t *calls;             /* the calls' records (calls.h): earlier results */
     tool_cancel_t *cancel;      /* NULL: the call cannot be cancelled */
+    const struct _tool_def_t *def;      /* the row called (catalogue.h): an MCP tool's
+                                         * row leads to its server */
 } tool_ctx_t;
 
 typedef json_t *(tool_fn) (tool_ctx_t *ctx, json_t *args);

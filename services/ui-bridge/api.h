@@ -65,6 +65,11 @@ http_res_t *api_threads_delete (app_t *app, http_req_t *req);
 http_res_t *api_memory_get (app_t *app, http_req_t *req);
 http_res_t *api_memory_put (app_t *app, http_req_t *req);
 
+/* api_mcp.c: GET, PUT and DELETE /api/mcp, the user's own mcp.json. */
+http_res_t *api_mcp_config_get (app_t *app, http_req_t *req);
+http_res_t *api_mcp_config_put (app_t *app, http_req_t *req);
+http_res_t *api_mcp_config_delete (app_t *app, http_req_t *req);
+
 /* api_keys.c: the model gateway's keys, budgets and spend: /api/keys
  * (GET, POST; DELETE and GET usage of /api/keys/{id}), GET /api/usage,
  * PUT /api/users/{user}/budget (operators), GET /api/spend. */
