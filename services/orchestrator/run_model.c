@@ -243,7 +243,7 @@ run_model_turn (run_t *r, const json_t *cat, const char *memory)
 void
 run_call_model (run_t *r)
 {
-    const json_t *cat = run_catalogue (r);
+    const json_t *cat = run_catalogue (r, RUN_CAT_TURN);
     if (!cat)
         return;
     if (r->steps >= r->max.steps) {
