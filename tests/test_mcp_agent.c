@@ -34,11 +34,18 @@
 #define TASK_STARTING \
     "mcp: open a pull request while the everything server starts, then echo with it"
 #define GZIP "everything.gzip-file-as-resource"
+/* A server named so that its tools' wire names are awkward: `<it>.echo`
+ * goes out as `<it>__echo` after the name's own `_`, and reads back
+ * blindly as `awkward_..._xx._echo`; `<it>.get-structured-content` is 64
+ * bytes, 65 on the wire: more than any provider takes. */
+#define AWKWARD "awkward_server_name_at_the_wire_limit_xx_"
+#define TASK_NAMES "mcp: echo through the server whose name ends in an underscore"
 
 static char s_out[1 << 18];
 
 /* Writes the stack's mcp.json into dir: server-everything, started only
- * once /workspace/go exists in its sandbox (release_everything).
+ * once /workspace/go exists in its sandbox (release_everything), and the
+ * same server as AWKWARD (tool-runner starts it after the first).
  * The hook for more servers: the Streamable HTTP one (tests/mcp/
  * mcpc_http_server.mjs, branch http) is one more entry here, and one more
  * turn calling one of its tools in tests/cassettes/mcp_agent/agent.json, whose
@@ -58,7 +65,10 @@ write_mcp_json (const char *dir)
                 " \"everything\": {\"command\": \"sh\", \"args\": [\"-c\","
                 "   \"while [ ! -e /workspace/go ]; do sleep 0.1; done; exec node "
                 "/workspace/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
-                " stdio\"], \"files\": \"%s\", \"timeoutMs\": 300000}}}", tgz);
+                " stdio\"], \"files\": \"%s\", \"timeoutMs\": 300000},"
+                " \"" AWKWARD "\": {\"command\": \"node\", \"args\": [\"/workspace/"
+                "node_modules/@modelcontextprotocol/server-everything/dist/index.js\", \"stdio\"],"
+                "   \"files\": \"%s\", \"timeoutMs\": 120000}}}", tgz, tgz);
     fclose (f);
     setenv ("CAISSON_MCP_SERVERS", path, 1);
 }
@@ -322,6 +332,36 @@ run_script (const char *model, bool approve)
     json_decref (events);
 }
 
+/* A call of a tool whose wire name reads back as another name reaches
+ * that tool, and a tool whose wire name no provider takes is kept from the
+ * model (the scripted model refuses such a request, as providers do),
+ * on both protocols. Failed before: the request offered the 65-byte name
+ * (HTTP 400), and the call read back as `..._xx._echo`, no such tool. */
+static void
+test_wire_names (void **state)
+{
+    (void) state;
+    await_state (AWKWARD, "ready");
+    const char *models[] = { NULL, "replay-anthropic/names" };
+    for (int m = 0; m < 2; m++) {
+        char path[1024];
+        snprintf (path, sizeof path, "%s/names-%d.jsonl", getenv ("CAISSON_DATA"), m);
+        pid_t pid = run_in_background (TASK_NAMES, models[m], path);
+        expect_completed (pid, path);
+        json_t *ev = support_await_event (path, "tool_result", AWKWARD ".echo");
+        char run[64];
+        snprintf (run, sizeof run, "%s", support_json_str (ev, "run"));
+        json_decref (ev);
+        json_t *events = transcript (run);
+        event_of (events, "tool_call", AWKWARD ".echo");
+        json_t *result = event_of (events, "tool_result", AWKWARD ".echo");
+        assert_true (json_is_true (json_object_get (result, "ok")));
+        assert_string_equal (support_json_str (json_object_get (result, "result"), "text"),
+                             "Echo: through an awkward name");
+        json_decref (events);
+    }
+}
+
 static void
 test_approved_openai (void **state)
 {
@@ -361,6 +401,7 @@ main (void)
         cmocka_unit_test (test_declined_openai),
         cmocka_unit_test (test_approved_anthropic),
         cmocka_unit_test (test_declined_anthropic),
+        cmocka_unit_test (test_wire_names),
     };
     return support_run_group_tests (tests, stack_up, stack_down);
 }

@@ -64,6 +64,27 @@ servers_starting (const proto_msg_t *reply)
     return starting;
 }
 
+/* Whether tool name can be offered to a model: its wire spelling fits
+ * both providers' rule and is not one an earlier tool's has (wires maps
+ * those; a model's call names the tool by it). One that cannot is kept
+ * from models (logged when log): every model request would be refused,
+ * or a call be read back as the wrong tool. MCP servers' names are what makes them
+ * (`srv_.a`, `srv._a`; 64 bytes with a dot). */
+static bool
+offerable (json_t *wires, const char *name, bool log)
+{
+    char *wire = llm_wire_name_ok (name) ? llm_wire_name (name) : NULL;
+    const char *other = wire ? json_string_value (json_object_get (wires, wire)) : NULL;
+    if (wire && !other)
+        json_object_set_new (wires, wire, json_string (name));
+    else if (log)
+        clog_warn (NULL, "tool %s left out of what models are offered: %s", name,
+                   other ? "its wire spelling is also another tool's"
+                         : "its wire spelling is not 1-64 of A-Z a-z 0-9 _ - (a dot counts two)");
+    free (wire);
+    return wire && !other;
+}
+
 /* tools.list answered: the catalogue is what it says (a failed fetch
  * keeps the one loaded), and the slots waiting for it go on. */
 static void
@@ -83,10 +104,12 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
         list = mpjson_decode (reply->body.tools_catalogue.tools.data,
                               reply->body.tools_catalogue.tools.size, 64, why, sizeof why);
     if (json_is_array (list)) {
-        size_t before = self->tools ? json_array_size (self->tools) : 0;
+        bool changed = !self->tools || json_array_size (list) != self->listed;   /* logged */
+        self->listed = json_array_size (list);
         json_decref (self->tools);
         self->tools = json_array ();
         self->incomplete = self->fetch_incomplete;
+        json_t *wires = json_object ();     /* wire spelling -> the tool that has it */
         size_t i;
         json_t *t;
         json_array_foreach (list, i, t) {
@@ -103,11 +126,14 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
                 json_object_set_new (tool, "runsTests", json_true ());
             if (json_is_string (json_object_get (t, "effect")))
                 json_object_set (tool, "effect", json_object_get (t, "effect"));
+            if (!offerable (wires, name, changed))   /* still judged by its flags */
+                json_object_set_new (tool, "unoffered", json_true ());
             json_array_append_new (self->tools, tool);
         }
+        json_decref (wires);
         if (recaller_tool (self->recaller))     /* the orchestrator's own, beside them */
             json_array_append_new (self->tools, recalltool_spec ());
-        if (json_array_size (self->tools) != before)
+        if (changed)
             clog_info (NULL, "tool catalogue: %zu tools%s", json_array_size (self->tools),
                        self->incomplete ? " (an MCP server is still starting)" : "");
     }

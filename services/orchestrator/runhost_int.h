@@ -72,6 +72,7 @@ struct _runhost_t {
      * with it meanwhile), and at each model turn while an MCP server was
      * still starting at the last fetch (incomplete: the turn waits for it) */
     json_t *tools;
+    size_t listed;              /* rows in tools.list's last answer */
     bool catalogue_pending;     /* mcp.list, then tools.list, in flight */
     int64_t fetch_sent;         /* zclock_mono when the fetch in flight began */
     bool fetch_incomplete;      /* its mcp.list named a server still starting */
