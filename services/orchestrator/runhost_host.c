@@ -68,8 +68,8 @@ servers_starting (const proto_msg_t *reply)
  * both providers' rule and is not one an earlier tool's has (wires maps
  * those; a model's call names the tool by it). One that cannot is kept
  * from models (logged when log): every model request would be refused,
- * or a call be read back as the wrong tool. MCP servers' names are what makes them
- * (`srv_.a`, `srv._a`; 64 bytes with a dot). */
+ * or a call be read back as the wrong tool. MCP servers' names make
+ * such tools (`srv_.a` and `srv._a`; 64 bytes with a dot). */
 static bool
 offerable (json_t *wires, const char *name, bool log)
 {
@@ -147,7 +147,8 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
     slot_t *s;
     while ((s = zlist_pop (woken))) {
         s->waiting = false;
-        s->cat_fresh = s->wait_need != RUN_CAT_ANY;
+        s->fresh_turn = s->wait_need == RUN_CAT_TURN;
+        s->fresh_call = s->wait_need == RUN_CAT_FRESH;
         if (self->tools)
             run_advance (s->run);
         else {
@@ -194,19 +195,19 @@ static int64_t host_now_ms (void *arg) { (void) arg; return zclock_time (); }
 static int64_t host_clock_us (void *arg) { (void) arg; return zclock_usecs (); }
 
 /* The loaded catalogue, fetched again in the background once older than
- * the TTL; a model turn waits for a fetch anew while an MCP server was
+ * the TTL. A model turn waits for a fetch anew while an MCP server was
  * starting at the last one (so it sees the server's tools at the first
- * turn after it is ready), and so does a call of a tool it lacks. Each
- * slot waits once per such ask (cat_fresh). */
+ * turn after it is ready); a call of a tool it lacks waits for one, at
+ * most once a turn (a tool still missing is not listed). */
 static const json_t *
 host_catalogue (void *arg, run_cat_need_t need)
 {
     slot_t *s = arg;
     runhost_t *self = s->host;
-    bool anew = need != RUN_CAT_ANY && !s->cat_fresh
-                && (need == RUN_CAT_FRESH || self->incomplete);
-    if (need != RUN_CAT_ANY)
-        s->cat_fresh = false;
+    bool anew = need == RUN_CAT_TURN ? self->incomplete && !s->fresh_turn
+              : need == RUN_CAT_FRESH ? !s->fresh_call : false;
+    if (need == RUN_CAT_TURN)
+        s->fresh_turn = s->fresh_call = false;
     if (self->tools && !anew) {
         if (zclock_mono () - self->fetched_at >= self->catalogue_ttl)
             fetch (self);

@@ -33,8 +33,8 @@ typedef struct {
     int wall_timer, wake_timer;
     bool waiting;               /* for the catalogue */
     run_cat_need_t wait_need;   /* what it waits for */
-    bool cat_fresh;             /* its wait for a fetch anew is over: the next
-                                   RUN_CAT_TURN or _FRESH takes the one loaded */
+    bool fresh_turn;            /* a fetch anew for the coming turn is in */
+    bool fresh_call;            /* one for a call of an unlisted tool is in, this turn */
     char last_event[CID_SIZE];  /* causation of the next event */
     /* Through the model gateway (CAISSON_GATEWAY_ORCHESTRATOR=1): the
      * run's virtual key (minted at its first model turn here), the mint
