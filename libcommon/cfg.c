@@ -274,6 +274,10 @@ static const cfg_entry_t table[] = {
       "made from its first task's first line." },
     { "CAISSON_LLM_RETRIES", "4", "orchestrator",
       "Retries of a model call after 429, 5xx, a cut stream or a timeout." },
+    { "CAISSON_TOOLS_CATALOGUE_TTL_MS", "30000", "orchestrator",
+      "Age in ms past which the orchestrator fetches tool-runner's catalogue again (runs go "
+      "on with the one it has meanwhile); while an MCP server is still starting it is "
+      "fetched again before each model turn (docs/orchestrator.md)." },
     { "CAISSON_APPROVAL", "ask", "orchestrator",
       "Deployment approval policy for tools that mutate beyond the sandbox: `ask`, "
       "`auto` or `never`; a run's policy may make it stricter, never laxer." },
