@@ -15,7 +15,11 @@
  * server is ready, must (the cassette's `offered`). Then, with the server
  * ready: echo's result and the approved (or declined) gzip reach the run's
  * transcript (`caisson show RUN --json`) and the model's next turn (the
- * cassette's `expect`). */
+ * cassette's `expect`). A second server, remote: the Streamable HTTP one
+ * the test starts with the official SDK (tests/mcp/mcpc_http_server.mjs,
+ * its bearer token in the entry's headers); the scripted model calls its
+ * read-only `add` between echo and gzip, and its structured result reaches
+ * the transcript too. */
 #include "support.h"
 #include "bus_client.h"
 #include "mpjson.h"
@@ -41,17 +45,34 @@
 #define AWKWARD "awkward_server_name_at_the_wire_limit_xx_"
 #define TASK_NAMES "mcp: echo through the server whose name ends in an underscore"
 
+#define REMOTE_TOKEN "agent-remote-token"
+
 static char s_out[1 << 18];
+static pid_t s_remote;          /* the Streamable HTTP server */
+
+/* Starts the Streamable HTTP test server on port; its pid. tool-runner
+ * retries a server it could not reach, so nothing waits here. */
+static pid_t
+remote_up (int port)
+{
+    char arg[16];
+    snprintf (arg, sizeof arg, "%d", port);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        execlp ("node", "node", CAISSON_SOURCE_DIR "/tests/mcp/mcpc_http_server.mjs", arg,
+                REMOTE_TOKEN, (char *) NULL);
+        _exit (127);
+    }
+    return pid;
+}
 
 /* Writes the stack's mcp.json into dir: server-everything, started only
- * once /workspace/go exists in its sandbox (release_everything), and the
- * same server as AWKWARD (tool-runner starts it after the first).
- * The hook for more servers: the Streamable HTTP one (tests/mcp/
- * mcpc_http_server.mjs, branch http) is one more entry here, and one more
- * turn calling one of its tools in tests/cassettes/mcp_agent/agent.json, whose
- * result test_approved_openai then looks for as it does echo's. */
+ * once /workspace/go exists in its sandbox (release_everything), the
+ * same server as AWKWARD (tool-runner starts it after the first), and the
+ * remote one on port. */
 static void
-write_mcp_json (const char *dir)
+write_mcp_json (const char *dir, int port)
 {
     char tgz[700], path[700];
     snprintf (tgz, sizeof tgz, "%s/everything.tgz", dir);
@@ -68,7 +89,9 @@ write_mcp_json (const char *dir)
                 " stdio\"], \"files\": \"%s\", \"timeoutMs\": 300000},"
                 " \"" AWKWARD "\": {\"command\": \"node\", \"args\": [\"/workspace/"
                 "node_modules/@modelcontextprotocol/server-everything/dist/index.js\", \"stdio\"],"
-                "   \"files\": \"%s\", \"timeoutMs\": 120000}}}", tgz, tgz);
+                "   \"files\": \"%s\", \"timeoutMs\": 120000},"
+                " \"remote\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:%d/json/mcp\","
+                "   \"headers\": {\"Authorization\": \"Bearer " REMOTE_TOKEN "\"}}}}", tgz, tgz, port);
     fclose (f);
     setenv ("CAISSON_MCP_SERVERS", path, 1);
 }
@@ -81,7 +104,9 @@ stack_up (void **state)
         skip ();
     const char *dir = support_sandbox_env ("mcp-agent");
     assert_non_null (dir);
-    write_mcp_json (dir);
+    int port = support_free_port ();
+    s_remote = remote_up (port);
+    write_mcp_json (dir, port);
     char cassettes[700];
     snprintf (cassettes, sizeof cassettes, "%s/tests/cassettes/mcp_agent", CAISSON_SOURCE_DIR);
     setenv ("CAISSON_LLM_REPLAY_DIR", cassettes, 1);
@@ -96,6 +121,8 @@ stack_down (void **state)
 {
     (void) state;
     support_stack_down ();
+    if (s_remote > 0)
+        support_stop (s_remote, SIGTERM, 2000);
     return 0;
 }
 
@@ -289,6 +316,12 @@ run_script (const char *model, bool approve)
     assert_true (json_is_true (json_object_get (echo, "ok")));
     assert_string_equal (support_json_str (json_object_get (echo, "result"), "text"),
                          "Echo: hello from the agent");
+    /* the remote server's read-only add, over Streamable HTTP */
+    json_t *added = event_of (events, "tool_result", "remote.add");
+    assert_true (json_is_true (json_object_get (added, "ok")));
+    json_t *sum = json_object_get (json_object_get (json_object_get (added, "result"),
+                                                    "structuredContent"), "sum");
+    assert_int_equal (json_integer_value (sum), 42);
     json_t *asked = event_of (events, "ask_approval", GZIP);
     assert_string_equal (support_json_str (asked, "toolCallId"), call);
     assert_string_equal (support_json_str (json_object_get (asked, "args"), "name"),
