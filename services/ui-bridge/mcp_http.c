@@ -4,6 +4,7 @@
 #include "mcp_http.h"
 #include "cfg.h"
 #include "jsoncap.h"
+#include "mcp_gate.h"
 #include "mcp_hangup.h"
 #include "mcp_run.h"
 #include "mcp_session.h"
@@ -30,6 +31,7 @@ struct _mcp_t {
     mcp_sessions_t *sessions;
     mcp_tools_t *tools;
     mcp_run_t *run;
+    mcp_gate_t *gate;
 };
 
 mcp_t *
@@ -42,7 +44,8 @@ mcp_new (void)
                                        (unsigned) cfg_u64 ("CAISSON_MCP_SESSION_IDLE_S"));
     self->tools = mcp_tools_new ();
     self->run = mcp_run_new ();
-    if (!self->sessions || !self->tools || !self->run)
+    self->gate = mcp_gate_new ();
+    if (!self->sessions || !self->tools || !self->run || !self->gate)
         mcp_destroy (&self);
     return self;
 }
@@ -55,6 +58,7 @@ mcp_destroy (mcp_t **self_p)
     mcp_sessions_destroy (&(*self_p)->sessions);
     mcp_tools_destroy (&(*self_p)->tools);
     mcp_run_destroy (&(*self_p)->run);
+    mcp_gate_destroy (&(*self_p)->gate);
     free (*self_p);
     *self_p = NULL;
 }
@@ -238,12 +242,15 @@ s_hung_up (void *arg)
 }
 
 /* tools/list and tools/call, shared by both eras: the result, or NULL
- * with *res the error answer. With hangup_cancels (the 2026 era), a
- * client that hangs up during a call cancels it. */
+ * with *res the answer: an error, or a gated call's (mcp_gate.h). via
+ * says how the request came (its key is filled here); in the 2026 era a
+ * client that hangs up during a call cancels it. extra is merged into a
+ * gated call's results. */
 static json_t *
 s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
-         const json_t *id, bool hangup_cancels, http_res_t **res)
+         const json_t *id, mcp_gate_via_t *via, const json_t *extra, http_res_t **res)
 {
+    bool hangup_cancels = via->modern;
     int code = 0;
     char why[512] = "";
     json_t *result = NULL;
@@ -270,6 +277,13 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
         result = mcp_tools_call (app->mcp->tools, app, req, params, key, &code, why,
                                  sizeof why);
         mcp_hangup_stop (&watch);
+        if (code == MCP_TOOLS_GATED) {
+            via->key = key;
+            *res = mcp_gate_call (app->mcp->gate, app->mcp->run, app, req, id, params, extra,
+                                  via, &code, why, sizeof why);
+            if (*res || !code)
+                return NULL;
+        }
     }
     if (!result)
         *res = s_error (200, id, code ? code : -32603, NULL, "%s", why);
@@ -335,7 +349,14 @@ s_modern (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     else if (s_is_run (method, params))
         return s_run (app, req, id, params, true);
     else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call")) {
-        result = s_tools (app, req, method, params, id, true, &res);
+        json_t *caps = json_object_get (meta, META_CAPS);
+        mcp_gate_via_t via = { .modern = true,
+                               .elicits = json_is_object (json_object_get (caps,
+                                                                           "elicitation")) };
+        json_t *extra = json_pack ("{s:s, s:{s:o}}", "resultType", "complete", "_meta",
+                                   META_INFO, s_server_info ());
+        result = s_tools (app, req, method, params, id, &via, extra, &res);
+        json_decref (extra);
         if (result && !strcmp (method, "tools/list")) {
             json_object_set_new (result, "ttlMs", json_integer (0));
             json_object_set_new (result, "cacheScope", json_string ("private"));
@@ -367,7 +388,10 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
                             "params.protocolVersion");
         const char *agreed = s_legacy_version (asked) ? asked : s_versions[0];
         char session[MCP_SESSION_ID_LEN + 1];
-        if (mcp_sessions_open (app->mcp->sessions, req->user, agreed, session))
+        bool elicits = json_is_object (json_object_get (json_object_get (params,
+                                                                         "capabilities"),
+                                                        "elicitation"));
+        if (mcp_sessions_open (app->mcp->sessions, req->user, agreed, elicits, session))
             return s_error (500, id, -32603, NULL, "could not open a session");
         json_t *result = json_pack ("{s:s, s:{s:{}}, s:o, s:s}", "protocolVersion", agreed,
                                     "capabilities", "tools", "serverInfo", s_server_info (),
@@ -375,7 +399,9 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
         return s_result (id, result, session);
     }
     const char *session = http_header (req, "Mcp-Session-Id");
-    if (session && mcp_sessions_check (app->mcp->sessions, req->user, session, NULL, 0))
+    mcp_gate_via_t via = { .session = session };
+    if (session && mcp_sessions_check (app->mcp->sessions, req->user, session, NULL, 0,
+                                       &via.elicits))
         return s_error (404, id, -32001, NULL, "Session not found");
     json_t *cancelled = json_object_get (params, "requestId");
     if (!id && !strcmp (method, "notifications/cancelled") && cancelled) {
@@ -396,7 +422,7 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     else if (s_is_run (method, params))
         return s_run (app, req, id, params, false);
     else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call"))
-        result = s_tools (app, req, method, params, id, false, &res);
+        result = s_tools (app, req, method, params, id, &via, NULL, &res);
     else
         return s_error (200, id, -32601, NULL, "Method not found: %.128s", method);
     return result ? s_result (id, result, NULL) : res;
@@ -427,8 +453,12 @@ api_mcp_post (app_t *app, http_req_t *req)
              || (id && !json_is_string (id) && !json_is_integer (id)))
         res = s_error (400, NULL, -32600, NULL, "Invalid Request: jsonrpc must be \"2.0\" "
                        "and an id a string or an integer");
-    else if (!method && id && (json_object_get (msg, "result") || json_object_get (msg, "error")))
-        res = s_accepted ();            /* a client's answer: nothing asked one yet */
+    else if (!method && id
+             && (json_object_get (msg, "result") || json_object_get (msg, "error"))) {
+        /* a client's answer: to an elicitation of this user's and session's, or ignored */
+        mcp_gate_answer (app->mcp->gate, app, req, http_header (req, "Mcp-Session-Id"), msg);
+        res = s_accepted ();
+    }
     else if (!method)
         res = s_error (400, id, -32600, NULL, "Invalid Request: no method");
     else if (json_object_get (msg, "params") && !json_is_object (json_object_get (msg, "params")))
