@@ -284,7 +284,11 @@ test_timeout (void **state)
         skip ();
     snprintf (ui_base, sizeof ui_base, "%s", s_short);
     /* 2025, a client that cannot be asked: the call answers at the deadline */
-    ui_res_t res = ui_request ("POST", "/mcp", s_alice, CALL_2025, NULL);
+    char sid[64], hdr[128];
+    initialize (s_alice, INIT_PLAIN, sid);
+    snprintf (hdr, sizeof hdr, "Mcp-Session-Id: %s", sid);
+    ui_res_t res = ui_request ("POST", "/mcp", s_alice, CALL_2025, (const char *[]) { hdr,
+                                                                                    NULL });
     assert_int_equal (res.status, 200);
     assert_non_null (strstr (res.body, "approval timed out"));
     assert_non_null (strstr (res.body, "\"isError\":true"));

@@ -152,7 +152,10 @@ s_admit (app_t *app, http_req_t *req)
 }
 
 /* Decodes an Mcp-Name / Mcp-Method value: `=?base64?<b64>?=` carries
- * UTF-8 that is not header-safe. Writes into out; -1 when malformed. */
+ * UTF-8 that is not header-safe. Writes into out; -1 when malformed: a
+ * character outside the alphabet, padding anywhere but at the end, or a
+ * decoded NUL (either would let what a gateway routes on and the name
+ * the server reads differ). */
 static int
 s_header_value (const char *v, char *out, size_t outlen)
 {
@@ -165,21 +168,64 @@ s_header_value (const char *v, char *out, size_t outlen)
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t o = 0;
     unsigned acc = 0, bits = 0;
-    for (const char *p = v + 9; p < v + len - 2 && *p != '='; p++) {
-        const char *d = strchr (digits, *p);
-        if (!d || !*p)
+    const char *end = v + len - 2, *pad = end;
+    while (pad > v + 9 && pad[-1] == '=' && end - pad < 2)
+        pad--;
+    for (const char *p = v + 9; p < end; p++) {
+        if (p >= pad)
+            continue;               /* the trailing padding */
+        const char *d = *p ? strchr (digits, *p) : NULL;
+        if (!d)
             return -1;
         acc = (acc << 6) | (unsigned) (d - digits);
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            if (o + 1 >= outlen)
+            if (o + 1 >= outlen || !((acc >> bits) & 0xff))
                 return -1;
             out[o++] = (char) ((acc >> bits) & 0xff);
         }
     }
     out[o] = '\0';
     return 0;
+}
+
+typedef struct {
+    const char *name;
+    const char *first;
+    bool differ;
+} dup_t;
+
+static enum MHD_Result
+s_dup_each (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void) kind;
+    dup_t *d = cls;
+    if (strcasecmp (key, d->name))
+        return MHD_YES;
+    if (!d->first)
+        d->first = value ? value : "";
+    else if (strcmp (d->first, value ? value : ""))
+        d->differ = true;
+    return MHD_YES;
+}
+
+/* The MCP headers a request may carry once (or repeated with one value):
+ * two that disagree would have an intermediary and the server read
+ * different requests. NULL, or the 400 answer. */
+static http_res_t *
+s_single_headers (http_req_t *req)
+{
+    static const char *const names[] = { "MCP-Protocol-Version", "Mcp-Session-Id", "Mcp-Method",
+                                         "Mcp-Name", NULL };
+    for (size_t i = 0; names[i]; i++) {
+        dup_t d = { names[i], NULL, false };
+        MHD_get_connection_values (req->conn, MHD_HEADER_KIND, s_dup_each, &d);
+        if (d.differ)
+            return s_error (400, NULL, i ? -32020 : -32022, NULL, "Bad Request: %s headers "
+                            "that disagree", names[i]);
+    }
+    return NULL;
 }
 
 /* -32020 unless header name is present and equals want. */
@@ -400,7 +446,10 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     }
     const char *session = http_header (req, "Mcp-Session-Id");
     mcp_gate_via_t via = { .session = session };
-    if (session && mcp_sessions_check (app->mcp->sessions, req->user, session, NULL, 0,
+    if (!session)                       /* spec 2025-06-18: sessions are this server's */
+        return s_error (400, id, -32600, NULL, "Bad Request: Mcp-Session-Id is required "
+                        "(initialize opens a session)");
+    if (mcp_sessions_check (app->mcp->sessions, req->user, session, NULL, 0,
                                        &via.elicits))
         return s_error (404, id, -32001, NULL, "Session not found");
     json_t *cancelled = json_object_get (params, "requestId");
@@ -432,6 +481,8 @@ http_res_t *
 api_mcp_post (app_t *app, http_req_t *req)
 {
     http_res_t *res = s_admit (app, req);
+    if (!res)
+        res = s_single_headers (req);
     if (res)
         return res;
     json_error_t err;
