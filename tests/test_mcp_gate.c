@@ -311,8 +311,8 @@ test_timeout (void **state)
     snprintf (more, sizeof more, "\"requestState\":\"%s\",\"inputResponses\":{\"approval\":"
               "{\"action\":\"accept\",\"content\":{\"decision\":\"approve\"}}},", sealed);
     char *body = call_2026 (s_alice, more);
-    assert_non_null (strstr (body, "approval timed out"));
-    assert_null (strstr (body, "pr-1"));
+    if (!strstr (body, "approval timed out") || strstr (body, "pr-1"))
+        fail_msg ("a late retry: %s", body);
     free (body);
     free (sealed);
     snprintf (ui_base, sizeof ui_base, "%s", s_main);

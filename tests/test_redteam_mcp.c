@@ -90,7 +90,7 @@ post_mcp (const char *token, const char *body, const char *const extra[])
     ui_res_free (&init);
     snprintf (hdr, sizeof hdr, "Mcp-Session-Id: %s", sid);
     const char *all[8] = { hdr };
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; extra && i < n; i++)
         all[i + 1] = extra[i];
     return ui_request ("POST", "/mcp", token, body, all);
 }

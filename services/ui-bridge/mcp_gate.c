@@ -1,29 +1,27 @@
 /* mcp_gate: see mcp_gate.h. The waiting is mcp_run's run-following
  * stream; this module adds what a gated call needs on it (asking the
  * client, the deadline, the tool-shaped result), the table of questions a
- * 2025-era client may answer, the sealed 2026 requestState and the reaper
- * of 2026 runs whose client never came back. */
+ * 2025-era client may answer, the 2026 requestState (sealed: mcp_seal.h)
+ * and the reaper of 2026 runs whose client never came back. */
 #include "mcp_gate.h"
 #include "api.h"
 #include "cfg.h"
+#include "mcp_seal.h"
 #include "mcp_tools.h"
 
 #include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define KEY_LEN 32
 #define ASK_MAX 256
 #define PARK_MAX 256
 #define RUN_MAX 129
 #define EID_PREFIX "caisson-approval-"
 #define EID_MAX 64
-#define STATE_MAX 2048
-#define MAC_LEN 32
+#define ARGS_SHOWN 400      /* bytes of a call's arguments its question shows */
 
 /* An elicitation a 2025-era client may answer. */
 typedef struct {
@@ -44,7 +42,7 @@ typedef struct {
 struct _mcp_gate_t {
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    unsigned char key[KEY_LEN];
+    mcp_seal_t *seal;           /* 2026 requestStates */
     ask_t asks[ASK_MAX];
     park_t parked[PARK_MAX];
     app_t *app;                 /* for the reaper's cancellations */
@@ -73,7 +71,8 @@ mcp_gate_new (void)
     mcp_gate_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    if (gnutls_rnd (GNUTLS_RND_KEY, self->key, KEY_LEN)) {
+    self->seal = mcp_seal_new ();
+    if (!self->seal) {
         free (self);
         return NULL;
     }
@@ -97,7 +96,7 @@ mcp_gate_destroy (mcp_gate_t **self_p)
         pthread_join (self->reaper, NULL);
     pthread_cond_destroy (&self->wake);
     pthread_mutex_destroy (&self->lock);
-    gnutls_memset (self->key, 0, KEY_LEN);
+    mcp_seal_destroy (&self->seal);
     free (self);
     *self_p = NULL;
 }
@@ -144,8 +143,15 @@ static json_t *
 s_form (const gated_t *g)
 {
     char *args = json_dumps (g->args, JSON_COMPACT);
+    size_t cut = args ? strlen (args) : 0;
+    if (cut > ARGS_SHOWN + 3) {
+        /* cut on a character's first byte: the message must stay UTF-8 */
+        for (cut = ARGS_SHOWN; cut && ((unsigned char) args[cut] & 0xc0) == 0x80; cut--)
+            ;
+        memcpy (args + cut, "...", 4);
+    }
     char message[1400];
-    snprintf (message, sizeof message, "Caisson asks you to approve %s %.400s (run %s, call %s). "
+    snprintf (message, sizeof message, "Caisson asks you to approve %s %s (run %s, call %s). "
               "You may also answer in Caisson: caisson approve %s %s", g->name,
               args ? args : "{}", g->run, g->call, g->run, g->call);
     free (args);
@@ -181,95 +187,6 @@ s_decide (app_t *app, http_req_t *req, const char *run, const char *call, const 
     http_res_destroy (&err);
 }
 
-/* Hex of n bytes into out (2n + 1). */
-static void
-s_hex (const unsigned char *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf (out + 2 * i, 3, "%02x", b[i]);
-}
-
-/* The sealed requestState for g: hex(payload) "." hex(HMAC(payload)). */
-static char *
-s_seal (mcp_gate_t *self, const gated_t *g)
-{
-    json_t *doc = json_pack ("{s:s, s:s, s:s, s:I}", "u", g->req.user, "r", g->run, "c",
-                             g->call, "d", (json_int_t) g->deadline);
-    char *payload = doc ? json_dumps (doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref (doc);
-    if (!payload)
-        return NULL;
-    size_t n = strlen (payload);
-    unsigned char mac[MAC_LEN];
-    char *out = malloc (2 * n + 2 * MAC_LEN + 2);
-    if (out && !gnutls_hmac_fast (GNUTLS_MAC_SHA256, self->key, KEY_LEN, payload, n, mac)) {
-        s_hex ((const unsigned char *) payload, n, out);
-        out[2 * n] = '.';
-        s_hex (mac, MAC_LEN, out + 2 * n + 1);
-    }
-    else {
-        free (out);
-        out = NULL;
-    }
-    free (payload);
-    return out;
-}
-
-static int
-s_nibble (char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Reads a requestState of s_seal's into g (run, call, deadline) when its
- * seal holds and it is req's user's. 0, or -1 with why. */
-static int
-s_unseal (mcp_gate_t *self, const char *state, gated_t *g, char *why, size_t whylen)
-{
-    size_t len = strlen (state);
-    const char *dot = strchr (state, '.');
-    size_t plen = dot ? (size_t) (dot - state) : 0;
-    if (len > STATE_MAX || !dot || plen % 2 || !plen || len - plen - 1 != 2 * MAC_LEN) {
-        snprintf (why, whylen, "invalid requestState: not one this server gave");
-        return -1;
-    }
-    unsigned char raw[STATE_MAX / 2 + 1], mac[MAC_LEN], want[MAC_LEN];
-    for (size_t i = 0; i < len - 1; i++) {
-        const char *p = i < plen ? state + i : state + i + 1;
-        if (s_nibble (p[0]) < 0) {
-            snprintf (why, whylen, "invalid requestState: not one this server gave");
-            return -1;
-        }
-    }
-    for (size_t i = 0; i < plen / 2; i++)
-        raw[i] = (unsigned char) (s_nibble (state[2 * i]) << 4 | s_nibble (state[2 * i + 1]));
-    for (size_t i = 0; i < MAC_LEN; i++)
-        mac[i] = (unsigned char) (s_nibble (dot[1 + 2 * i]) << 4 | s_nibble (dot[2 + 2 * i]));
-    unsigned diff = 1;
-    if (!gnutls_hmac_fast (GNUTLS_MAC_SHA256, self->key, KEY_LEN, raw, plen / 2, want)) {
-        diff = 0;
-        for (size_t i = 0; i < MAC_LEN; i++)
-            diff |= (unsigned) (mac[i] ^ want[i]);
-    }
-    json_t *doc = diff ? NULL : json_loadb ((const char *) raw, plen / 2, 0, NULL);
-    const char *user = json_string_value (json_object_get (doc, "u"));
-    const char *run = json_string_value (json_object_get (doc, "r"));
-    const char *call = json_string_value (json_object_get (doc, "c"));
-    int rc = -1;
-    if (!doc || !user || !run || !call)
-        snprintf (why, whylen, "invalid requestState: its seal does not hold");
-    else if (strcmp (user, g->req.user))
-        snprintf (why, whylen, "invalid requestState: it is another user's");
-    else {
-        snprintf (g->run, sizeof g->run, "%s", run);
-        snprintf (g->call, sizeof g->call, "%s", call);
-        g->deadline = (time_t) json_integer_value (json_object_get (doc, "d"));
-        rc = 0;
-    }
-    json_decref (doc);
-    return rc;
-}
-
 /* Forgets g's elicitation; true when it was still out (unanswered). */
 static bool
 s_unask (gated_t *g)
@@ -295,7 +212,7 @@ s_ask (gated_t *g)
     char hex[33];
     if (gnutls_rnd (GNUTLS_RND_NONCE, raw, sizeof raw))
         return -1;
-    s_hex (raw, sizeof raw, hex);
+    mcp_seal_hex (raw, sizeof raw, hex);
     mcp_gate_t *self = g->gate;
     int rc = -1;
     pthread_mutex_lock (&self->lock);
@@ -387,7 +304,8 @@ s_seen (void *arg, const char *kind, const json_t *data, bool *is_result)
         return NULL;
     snprintf (g->call, sizeof g->call, "%s", call);
     if (g->via.modern) {
-        char *state = s_seal (g->gate, g);
+        char *state = mcp_seal_make (g->gate->seal, g->req.user, g->run, g->call,
+                                     (int64_t) g->deadline);
         json_t *form = s_form (g);
         json_t *result = state && form
                        ? json_pack ("{s:s, s:{s:{s:s, s:O}}, s:s}", "resultType",
@@ -450,18 +368,22 @@ s_json (const json_t *id, json_t *result, const json_t *extra)
  * the run (g's). NULL with *code for a bad state. */
 static http_res_t *
 s_retry (mcp_gate_t *self, mcp_run_t *runs, gated_t *g, http_req_t *req, const json_t *id,
-         const json_t *params, const json_t *extra, int *code, char *why, size_t whylen)
+         const json_t *params, const json_t *extra, const char *key, int *code, char *why,
+         size_t whylen)
 {
     const char *state = json_string_value (json_object_get (params, "requestState"));
+    int64_t deadline = 0;
     json_t *responses = json_object_get (params, "inputResponses");
     if (!state || (responses && !json_is_object (responses))
-        || s_unseal (self, state, g, why, whylen)) {
+        || mcp_seal_open (self->seal, state, g->req.user, g->run, g->call, sizeof g->run,
+                          &deadline, why, whylen)) {
         if (!*why)
             snprintf (why, whylen, "invalid requestState or inputResponses");
         *code = -32602;
         s_free (g);
         return NULL;
     }
+    g->deadline = (time_t) deadline;
     s_park (g, false);
     if (time (NULL) >= g->deadline) {
         mcp_run_cancel_run (g->app, &g->req, g->run);
@@ -475,8 +397,8 @@ s_retry (mcp_gate_t *self, mcp_run_t *runs, gated_t *g, http_req_t *req, const j
         s_decide (g->app, &g->req, g->run, g->call, response);
         snprintf (g->decided_call, sizeof g->decided_call, "%s", g->call);
     }
-    return mcp_run_follow (runs, g->app, req, id, g->run, params, extra, true, g->via.key,
-                           &s_hooks, g);
+    return mcp_run_follow (runs, g->app, req, id, g->run, params, extra, true, key, &s_hooks,
+                           g);
 }
 
 http_res_t *
@@ -500,8 +422,9 @@ mcp_gate_call (mcp_gate_t *self, mcp_run_t *runs, app_t *app, http_req_t *req,
               json_string_value (json_object_get (params, "name")) ?: "");
     json_t *args = json_object_get (params, "arguments");
     g->args = args ? json_incref (args) : json_object ();
+    g->via.key = NULL;                  /* the caller's: used during this call only */
     if (via->modern && json_object_get (params, "requestState"))
-        return s_retry (self, runs, g, req, id, params, extra, code, why, whylen);
+        return s_retry (self, runs, g, req, id, params, extra, via->key, code, why, whylen);
     g->deadline = time (NULL) + s_timeout ();
     char task[200];
     snprintf (task, sizeof task, "tool call %s over MCP", g->name);

@@ -6,6 +6,7 @@
 #include "jsoncap.h"
 #include "mcp_gate.h"
 #include "mcp_hangup.h"
+#include "mcp_headers.h"
 #include "mcp_run.h"
 #include "mcp_session.h"
 #include "mcp_tools.h"
@@ -151,81 +152,15 @@ s_admit (app_t *app, http_req_t *req)
     return denied;
 }
 
-/* Decodes an Mcp-Name / Mcp-Method value: `=?base64?<b64>?=` carries
- * UTF-8 that is not header-safe. Writes into out; -1 when malformed: a
- * character outside the alphabet, padding anywhere but at the end, or a
- * decoded NUL (either would let what a gateway routes on and the name
- * the server reads differ). */
-static int
-s_header_value (const char *v, char *out, size_t outlen)
-{
-    size_t len = strlen (v);
-    if (len < 12 || strncmp (v, "=?base64?", 9) || strcmp (v + len - 2, "?=")) {
-        snprintf (out, outlen, "%s", v);
-        return 0;
-    }
-    static const char digits[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    unsigned acc = 0, bits = 0;
-    const char *end = v + len - 2, *pad = end;
-    while (pad > v + 9 && pad[-1] == '=' && end - pad < 2)
-        pad--;
-    for (const char *p = v + 9; p < end; p++) {
-        if (p >= pad)
-            continue;               /* the trailing padding */
-        const char *d = *p ? strchr (digits, *p) : NULL;
-        if (!d)
-            return -1;
-        acc = (acc << 6) | (unsigned) (d - digits);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 >= outlen || !((acc >> bits) & 0xff))
-                return -1;
-            out[o++] = (char) ((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-typedef struct {
-    const char *name;
-    const char *first;
-    bool differ;
-} dup_t;
-
-static enum MHD_Result
-s_dup_each (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void) kind;
-    dup_t *d = cls;
-    if (strcasecmp (key, d->name))
-        return MHD_YES;
-    if (!d->first)
-        d->first = value ? value : "";
-    else if (strcmp (d->first, value ? value : ""))
-        d->differ = true;
-    return MHD_YES;
-}
-
-/* The MCP headers a request may carry once (or repeated with one value):
- * two that disagree would have an intermediary and the server read
- * different requests. NULL, or the 400 answer. */
+/* MCP's headers repeated with values that disagree (mcp_headers.h): the
+ * 400 answer, or NULL. */
 static http_res_t *
 s_single_headers (http_req_t *req)
 {
-    static const char *const names[] = { "MCP-Protocol-Version", "Mcp-Session-Id", "Mcp-Method",
-                                         "Mcp-Name", NULL };
-    for (size_t i = 0; names[i]; i++) {
-        dup_t d = { names[i], NULL, false };
-        MHD_get_connection_values (req->conn, MHD_HEADER_KIND, s_dup_each, &d);
-        if (d.differ)
-            return s_error (400, NULL, i ? -32020 : -32022, NULL, "Bad Request: %s headers "
-                            "that disagree", names[i]);
-    }
-    return NULL;
+    const char *name = mcp_headers_conflict (req);
+    return name ? s_error (400, NULL, strcmp (name, "MCP-Protocol-Version") ? -32020 : -32022,
+                           NULL, "Bad Request: %s headers that disagree", name)
+                : NULL;
 }
 
 /* -32020 unless header name is present and equals want. */
@@ -236,7 +171,7 @@ s_header_match (http_req_t *req, const json_t *id, const char *name, const char 
     char got[512];
     if (!h)
         return s_error (400, id, -32020, NULL, "required %s header is absent", name);
-    if (s_header_value (h, got, sizeof got) || strcmp (got, want))
+    if (mcp_headers_decode (h, got, sizeof got) || strcmp (got, want))
         return s_error (400, id, -32020, json_pack ("{s:{s:s, s:s}}", "mismatch", "header", h,
                                                     "body", want),
                         "%s header does not match the body", name);

@@ -43,6 +43,7 @@ struct _follow_t {
     size_t len, off;
     bool ended;
     atomic_bool cancelled;
+    atomic_bool answered;           /* the result is queued: a hang-up cancels nothing */
     mcp_follow_hooks_t hooks;       /* all NULL for caisson_run */
     void *harg;
 };
@@ -151,7 +152,9 @@ static void
 s_hung_up (void *arg)
 {
     follow_t *f = arg;
-    if (!atomic_exchange (&f->cancelled, true))
+    /* a client closing once it has its answer (a 2026 input_required
+     * leaves the run waiting for the retry) is not cancelling */
+    if (!atomic_load (&f->answered) && !atomic_exchange (&f->cancelled, true))
         mcp_run_cancel_run (f->app, &f->req, f->run);
 }
 
@@ -198,6 +201,7 @@ s_answer (follow_t *f, json_t *result)
 {
     if (result && f->extra)
         json_object_update_missing (result, f->extra);
+    atomic_store (&f->answered, true);
     s_frame (f, json_pack ("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", f->id, "result",
                            result));
     f->ended = true;
