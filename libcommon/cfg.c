@@ -116,6 +116,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_MCP_SESSION_IDLE_S", "3600", "ui-bridge",
       "Seconds an unused 2025-era MCP session at /mcp lives (then 404: the client "
       "initializes again)." },
+    { "CAISSON_MCP_APPROVAL_TIMEOUT_S", "600", "ui-bridge",
+      "Seconds a gated tools/call over /mcp waits for approval (in Caisson or "
+      "through the client's elicitation); then its run is cancelled and the call "
+      "answers \"approval timed out\"." },
     /* tool-runner: Caisson as an MCP client (docs/mcp.md). */
     { "CAISSON_MCP_SERVERS", "", "tool-runner",
       "Path of an mcp.json whose `mcpServers` give the agent their tools as "
