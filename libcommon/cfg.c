@@ -116,6 +116,10 @@ static const cfg_entry_t table[] = {
     { "CAISSON_MCP_SESSION_IDLE_S", "3600", "ui-bridge",
       "Seconds an unused 2025-era MCP session at /mcp lives (then 404: the client "
       "initializes again)." },
+    { "CAISSON_MCP_APPROVAL_TIMEOUT_S", "600", "ui-bridge",
+      "Seconds a gated tools/call over /mcp waits for approval (in Caisson or "
+      "through the client's elicitation); then its run is cancelled and the call "
+      "answers \"approval timed out\"." },
     /* tool-runner: Caisson as an MCP client (docs/mcp.md). */
     { "CAISSON_MCP_SERVERS", "", "tool-runner",
       "Path of an mcp.json whose `mcpServers` give the agent their tools as "
@@ -287,6 +291,10 @@ static const cfg_entry_t table[] = {
       "made from its first task's first line." },
     { "CAISSON_LLM_RETRIES", "4", "orchestrator",
       "Retries of a model call after 429, 5xx, a cut stream or a timeout." },
+    { "CAISSON_TOOLS_CATALOGUE_TTL_MS", "30000", "orchestrator",
+      "Age in ms past which the orchestrator fetches tool-runner's catalogue again (runs go "
+      "on with the one it has meanwhile); while an MCP server is still starting it is "
+      "fetched again before each model turn (docs/orchestrator.md)." },
     { "CAISSON_APPROVAL", "ask", "orchestrator",
       "Deployment approval policy for tools that mutate beyond the sandbox: `ask`, "
       "`auto` or `never`; a run's policy may make it stricter, never laxer." },

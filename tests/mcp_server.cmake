@@ -4,7 +4,7 @@
 caisson_test(test_mcp_server test_mcp_server.c ui_support.c sbx_client.c)
 target_link_libraries(test_mcp_server PRIVATE PkgConfig::CURL)
 add_dependencies(test_mcp_server caisson caisson-bus caisson-sandbox-manager caisson-sandbox-init
-                 caisson-tool-runner caisson-ui-bridge)
+                 caisson-tool-runner caisson-ui-bridge caisson-orchestrator caisson-event-log)
 set_tests_properties(test_mcp_server PROPERTIES TIMEOUT 240
                      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
 

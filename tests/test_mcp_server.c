@@ -7,16 +7,18 @@
  * checks, error codes and HTTP statuses, batches, parse errors, oversized
  * and deeply nested bodies, sessions bound to their user); then the
  * official TypeScript SDK client (tests/mcp/mcp_server.mjs) lists and
- * calls tools in both eras as alice and bob. */
+ * calls tools in both eras as alice and bob, gated ones waiting for
+ * approval in a tool run (the real orchestrator and event-log). */
 #include "sbx_client.h"
 #include "ui_support.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static pid_t s_bridge, s_tools;
+static pid_t s_bridge, s_tools, s_log, s_orch;
 static const char *s_alice, *s_bob, *s_root;
 
 #define INIT(v) "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
@@ -36,6 +38,12 @@ setup (void **state)
     int rc = sbx_setup (state);
     s_tools = support_spawn ("caisson-tool-runner", NULL);
     support_await_service (s_c, "tool-runner");
+    /* a gated call waits for approval in a tool run: no model is called */
+    s_log = support_spawn ("caisson-event-log", NULL);
+    s_orch = support_spawn ("caisson-orchestrator", (const char *[]) {
+        "MODEL=replay/demo", "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:9/v1", NULL });
+    support_await_service (s_c, "event-log");
+    support_await_service (s_c, "orchestrator");
     ui_pick_port ();
     /* the SDK steps make well over 50 requests a second for alice on a
      * quiet machine: the per-user rate limit is not what is tested here */
@@ -53,6 +61,8 @@ teardown (void **state)
 {
     support_expect_clean_exit (s_bridge);
     support_expect_clean_exit (s_tools);
+    support_stop (s_orch, SIGTERM, 5000);
+    support_stop (s_log, SIGTERM, 5000);
     return sbx_teardown (state);
 }
 

@@ -8,12 +8,14 @@
 #include "ui_support.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
-static pid_t s_bridge, s_tools;
+static pid_t s_bridge, s_tools, s_log, s_orch;
 static const char *s_alice, *s_bob;
 
 #define INIT "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
@@ -33,6 +35,12 @@ setup (void **state)
     int rc = sbx_setup (state);
     s_tools = support_spawn ("caisson-tool-runner", NULL);
     support_await_service (s_c, "tool-runner");
+    /* gated calls wait for approval in a tool run: no model is called */
+    s_log = support_spawn ("caisson-event-log", NULL);
+    s_orch = support_spawn ("caisson-orchestrator", (const char *[]) {
+        "MODEL=replay/demo", "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:9/v1", NULL });
+    support_await_service (s_c, "event-log");
+    support_await_service (s_c, "orchestrator");
     ui_pick_port ();
     s_bridge = support_spawn ("caisson-ui-bridge", (const char *[]) {
         "CAISSON_MCP_SESSION_IDLE_S=2", "CAISSON_HTTP_AUTH_FAILS=1000", NULL });
@@ -47,6 +55,8 @@ teardown (void **state)
 {
     support_expect_clean_exit (s_bridge);
     support_expect_clean_exit (s_tools);
+    support_stop (s_orch, SIGTERM, 5000);
+    support_stop (s_log, SIGTERM, 5000);
     return sbx_teardown (state);
 }
 
@@ -60,12 +70,38 @@ rpc_code (const ui_res_t *res)
     return code;
 }
 
+/* A POST to /mcp as token. A 2025-era request (not initialize, not
+ * 2026-07-28) without Mcp-Session-Id among extra goes in a session opened
+ * for it: the server requires one (test_session_required sends without). */
+static ui_res_t
+post_mcp (const char *token, const char *body, const char *const extra[])
+{
+    bool has = false, modern = strstr (body, "2026-07-28") != NULL;
+    size_t n = 0;
+    for (; extra && extra[n]; n++) {
+        has |= !strncasecmp (extra[n], "Mcp-Session-Id:", 15);
+        modern |= strstr (extra[n], "2026-07-28") != NULL;
+    }
+    if (!token || has || modern || strstr (body, "\"initialize\"") || n > 6)
+        return ui_request ("POST", "/mcp", token, body, extra);
+    ui_res_t init = ui_request ("POST", "/mcp", token, INIT, NULL);
+    char sid[64], hdr[128];
+    ui_header (&init, "Mcp-Session-Id", sid, sizeof sid);
+    ui_res_free (&init);
+    snprintf (hdr, sizeof hdr, "Mcp-Session-Id: %s", sid);
+    const char *all[8] = { hdr };
+    for (size_t i = 0; extra && i < n; i++)
+        all[i + 1] = extra[i];
+    return ui_request ("POST", "/mcp", token, body, all);
+}
+
 /* Asserts a POST to path answers status and JSON-RPC error code. */
 static void
 expect_at (const char *path, const char *token, const char *body, const char *const extra[],
            long status, int code)
 {
-    ui_res_t res = ui_request ("POST", path, token, body, extra);
+    ui_res_t res = strcmp (path, "/mcp") ? ui_request ("POST", path, token, body, extra)
+                                         : post_mcp (token, body, extra);
     if (res.status != status || rpc_code (&res) != code)
         fail_msg ("%.200s: got %ld %.300s, want %ld %d", body, res.status, res.body, status,
                   code);
@@ -82,7 +118,7 @@ expect (const char *token, const char *body, const char *const extra[], long sta
 static json_t *
 rpc_call (const char *token, const char *body)
 {
-    ui_res_t res = ui_request ("POST", "/mcp", token, body, NULL);
+    ui_res_t res = post_mcp (token, body, NULL);
     if (res.status != 200)
         fail_msg ("%.200s: got %ld %.300s", body, res.status, res.body);
     json_t *doc = json_loads (res.body, 0, NULL);
@@ -118,7 +154,7 @@ test_tokens (void **state)
             0);
     /* the scheme's name is case-insensitive (RFC 9110) */
     snprintf (hdr, sizeof hdr, "Authorization: bearer %s", s_alice);
-    expect (NULL, PING, (const char *[]) { hdr, NULL }, 200, 0);
+    expect (NULL, INIT, (const char *[]) { hdr, NULL }, 200, 0);
 }
 
 /* Origin: null, look-alike hosts and ports refused; case of scheme and host
@@ -175,17 +211,19 @@ test_sessions (void **state)
     expect (s_alice, PING, (const char *[]) { hdr, NULL }, 404, -32001);
 }
 
-/* DEFECT (low): after initialize, a 2025-era request without
- * Mcp-Session-Id is served (spec 2025-06-18 transports: a server that
- * issues sessions SHOULD answer 400): sessions bind nothing, expiry and
- * DELETE do not end a client's access (the token does). */
+/* Fixed (was a defect): after initialize, a 2025-era request without
+ * Mcp-Session-Id was served (spec 2025-06-18 transports: a server that
+ * issues sessions SHOULD answer 400), so sessions bound nothing. */
 static void
 test_session_required (void **state)
 {
     (void) state;
-    skip ();
-    expect (s_alice, PING, (const char *[]) { "MCP-Protocol-Version: 2025-11-25", NULL }, 400,
-            -32600);
+    ui_res_t res = ui_request ("POST", "/mcp", s_alice, PING,
+                               (const char *[]) { "MCP-Protocol-Version: 2025-11-25", NULL });
+    assert_int_equal (res.status, 400);
+    assert_int_equal (rpc_code (&res), -32600);
+    assert_non_null (strstr (res.body, "Mcp-Session-Id"));
+    ui_res_free (&res);
 }
 
 /* Headers: a conflicting duplicate MCP-Protocol-Version, and Mcp-Name in
@@ -205,15 +243,14 @@ test_headers_held (void **state)
                                               "Mcp-Name: readfile", NULL }, 400, -32020);
 }
 
-/* DEFECT (low): Mcp-Name's base64 decoder stops at the first '=' and at a
- * decoded NUL, so "readFile\0evil" and "readFile=<more>" pass as
- * "readFile": a gateway routing on the decoded header and the server can
- * disagree on the tool. Should be -32020. */
+/* Fixed (was a defect): Mcp-Name's base64 decoder stopped at the first
+ * '=' and at a decoded NUL, so "readFile\0evil" and "readFile=<more>"
+ * passed as "readFile": a gateway routing on the decoded header and the
+ * server could disagree on the tool. Now -32020. */
 static void
 test_mcp_name_smuggle (void **state)
 {
     (void) state;
-    skip ();
     const char *body = "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{"
                        "\"name\":\"readFile\",\"arguments\":{}," META "}}";
     expect (s_alice, body, (const char *[]) { "MCP-Protocol-Version: 2026-07-28",
@@ -226,14 +263,13 @@ test_mcp_name_smuggle (void **state)
                                               NULL }, 400, -32020);
 }
 
-/* DEFECT (low): two MCP-Protocol-Version headers that disagree: the
- * first is believed; an intermediary reading the last sees another
- * version. Should be 400. */
+/* Fixed (was a defect): two MCP-Protocol-Version headers that disagree:
+ * the first was believed; an intermediary reading the last sees another
+ * version. Now 400. */
 static void
 test_duplicate_version (void **state)
 {
     (void) state;
-    skip ();
     expect (s_alice, PING, (const char *[]) { "MCP-Protocol-Version: 2025-11-25",
                                               "MCP-Protocol-Version: 2099-01-01", NULL }, 400,
             -32022);
@@ -274,7 +310,7 @@ test_bodies (void **state)
     strcpy (huge, "{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"id\":\"");
     memset (huge + strlen (huge), 'i', big);
     strcpy (huge + 39 + big, "\"}");
-    res = ui_request ("POST", "/mcp", s_alice, huge, NULL);
+    res = post_mcp (s_alice, huge, NULL);
     assert_int_equal (res.status, 200);
     json_t *doc = json_loads (res.body, 0, NULL);
     assert_int_equal (strlen (json_string_value (json_object_get (doc, "id")) ?: ""), big);
@@ -308,7 +344,7 @@ test_tool_names (void **state)
     char body[512];
     for (int i = 0; names[i]; i++) {
         snprintf (body, sizeof body, CALL ("%s", "{}"), names[i]);
-        ui_res_t res = ui_request ("POST", "/mcp", s_alice, body, NULL);
+        ui_res_t res = post_mcp (s_alice, body, NULL);
         int code = rpc_code (&res);
         /* \u0000 is refused by the parser (-32700), the others unknown */
         if (res.status >= 500 || (code != -32602 && code != -32700))
@@ -334,28 +370,41 @@ test_unicode_truncation (void **state)
     expect (s_alice, body, NULL, 200, -32601);
 }
 
+/* Whether a 2026-era call of name with args, from a client that can be
+ * asked, is held for approval (answered input_required), not run. */
+static bool
+held (const char *name, const char *args)
+{
+    char body[1024], hdr[160];
+    snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\","
+              "\"params\":{\"name\":\"%s\",\"arguments\":%s,\"_meta\":{"
+              "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+              "\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}}}}}",
+              name, args);
+    snprintf (hdr, sizeof hdr, "Mcp-Name: %s", name);
+    ui_res_t res = ui_request ("POST", "/mcp", s_alice, body, (const char *[]) {
+        "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", hdr, NULL });
+    bool asked = res.status == 200 && strstr (res.body, "\"resultType\":\"input_required\"");
+    if (!asked)
+        print_message ("%s %s: %ld %.300s\n", name, args, res.status, res.body);
+    ui_res_free (&res);
+    return asked;
+}
+
 /* Gated tools: git.openPR, and repo.applyDiff unless dryRun is JSON true
- * (a string "true" does not pass the gate); DENY-listed names refused. */
+ * (a string "true" does not pass the gate): held for approval, never run
+ * at once. */
 static void
 test_gate (void **state)
 {
     (void) state;
-    json_t *r = rpc_call (s_alice, CALL ("git.openPR", "{\"title\":\"x\"}"));
-    assert_true (json_is_true (json_object_get (r, "isError")));
-    assert_non_null (strstr (text_of (r), "approval"));
-    json_decref (r);
-    const char *forced[] = { "{\"dryRun\":\"true\",\"sandboxId\":\"x\",\"diff\":\"\"}",
-                             "{\"dryRun\":1,\"sandboxId\":\"x\",\"diff\":\"\"}",
-                             "{\"sandboxId\":\"x\",\"diff\":\"\"}", NULL };
-    char body[512];
-    for (int i = 0; forced[i]; i++) {
-        snprintf (body, sizeof body, CALL ("repo.applyDiff", "%s"), forced[i]);
-        r = rpc_call (s_alice, body);
-        assert_true (json_is_true (json_object_get (r, "isError")));
-        if (!strstr (text_of (r), "approval"))
-            fail_msg ("%s passed the gate: %s", forced[i], text_of (r));
-        json_decref (r);
-    }
+    assert_true (held ("git.openPR", "{\"title\":\"x\"}"));
+    const char *forced[] = { "{\"dryRun\":\"true\",\"sandboxId\":\"x\",\"patch\":\"p\"}",
+                             "{\"dryRun\":1,\"sandboxId\":\"x\",\"patch\":\"p\"}",
+                             "{\"sandboxId\":\"x\",\"patch\":\"p\"}", NULL };
+    for (int i = 0; forced[i]; i++)
+        if (!held ("repo.applyDiff", forced[i]))
+            fail_msg ("%s passed the gate", forced[i]);
 }
 
 /* The sandbox a user made is theirs: bob can neither run nor write in

@@ -26,11 +26,19 @@ typedef struct {
     json_t *shown;              /* the messages of the last model request */
     json_t *tool_args;          /* the last tool call's arguments */
     char released[512];         /* "id:keep id:destroy " per sandbox_done */
+    int needs[RUN_CAT_FRESH + 1];   /* catalogue asks by need */
+    bool fetching;              /* a RUN_CAT_FRESH ask waits (the host fetches) */
 } rec_t;
 
 static int64_t h_now_ms (void *a) { return ((rec_t *) a)->now_ms; }
 static int64_t h_clock_us (void *a) { return ((rec_t *) a)->clock_us; }
-static const json_t *h_catalogue (void *a) { return ((rec_t *) a)->catalogue; }
+static const json_t *
+h_catalogue (void *a, run_cat_need_t need)
+{
+    rec_t *h = a;
+    h->needs[need]++;
+    return need == RUN_CAT_FRESH && h->fetching ? NULL : h->catalogue;
+}
 
 static int
 h_model (void *a, const json_t *messages, const json_t *tools, uint64_t max_out,
@@ -317,6 +325,43 @@ test_waits_for_catalogue (void **state)
     s_rec.catalogue = cat;
     run_advance (r);
     assert_int_equal (s_rec.models, 1);
+    run_destroy (&r);
+}
+
+/* A call of a tool the loaded catalogue lacks (an MCP server's, ready
+ * since the turn began) is judged only once the host has fetched the
+ * catalogue anew, by its real flags: mutating, so asked; never sent as
+ * an unlisted, hence harmless, tool. A model turn asks for a turn's
+ * catalogue, a listed tool's call for any. */
+static void
+test_unlisted_tool_waits_for_fresh_catalogue (void **state)
+{
+    (void) state;
+    run_t *r = new_run ();
+    run_advance (r);
+    assert_int_equal (s_rec.needs[RUN_CAT_TURN], 1);
+    s_rec.fetching = true;
+    model_says (r, NULL, "srv.mutate", "{}", NULL, 1, 1);
+    assert_int_equal (s_rec.needs[RUN_CAT_FRESH], 1);
+    assert_status (r, "running");
+    assert_int_equal (s_rec.tools, 0);
+    assert_null (event ("ask_approval", 0));
+    json_array_append_new (s_rec.catalogue,
+                           json_pack ("{s:s, s:{s:s}, s:b, s:s}", "name", "srv.mutate",
+                                      "inputSchema", "type", "object", "mutates", 1,
+                                      "effect", "external"));
+    s_rec.fetching = false;
+    run_advance (r);
+    assert_status (r, "awaiting_approval");
+    assert_int_equal (s_rec.tools, 0);
+    assert_string_equal (json_string_value (json_object_get (event ("ask_approval", 0), "name")),
+                         "srv.mutate");
+    char why[256];
+    assert_int_equal (run_decide (r, "c1", true, NULL, why, sizeof why), 0);
+    assert_int_equal (s_rec.tools, 1);
+    assert_int_equal (s_rec.needs[RUN_CAT_FRESH], 1);  /* listed now */
+    run_tool_done (r, true, false, json_pack ("{s:b}", "success", 1), 3, "tr-1");
+    assert_int_equal (s_rec.needs[RUN_CAT_TURN], 2);
     run_destroy (&r);
 }
 
@@ -1518,6 +1563,7 @@ main (void)
 #define T(name) cmocka_unit_test_setup_teardown (name, setup, teardown)
         T (test_start_calls_model),
         T (test_waits_for_catalogue),
+        T (test_unlisted_tool_waits_for_fresh_catalogue),
         T (test_text_completes),
         T (test_tool_call_and_result),
         T (test_big_result_stays_json),

@@ -24,7 +24,12 @@ static rec_t s_rec;
 
 static int64_t h_now_ms (void *a) { (void) a; return 1700000000000LL; }
 static int64_t h_clock_us (void *a) { (void) a; return 1000; }
-static const json_t *h_catalogue (void *a) { return ((rec_t *) a)->catalogue; }
+static const json_t *
+h_catalogue (void *a, run_cat_need_t need)
+{
+    (void) need;
+    return ((rec_t *) a)->catalogue;
+}
 
 static int
 h_model (void *a, const json_t *messages, const json_t *tools, uint64_t max_out,

@@ -198,6 +198,12 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
                    (unsigned long long) tokens, (unsigned long long) s_window);
         return answer_body (con, 400, window_refusal (anthropic, tokens, s_window));
     }
+    char bad[160];
+    if (!request_names_ok (req, bad, sizeof bad)) {
+        json_decref (req);
+        clog_warn (NULL, "refusing a request: %s", bad);
+        return answer_error (con, anthropic, 400, bad, 0);
+    }
     json_t *conv = request_conversation (req, anthropic);
     json_t *tools = request_offered (req);
     uint64_t key = 0;

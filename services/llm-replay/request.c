@@ -116,6 +116,25 @@ request_offered (const json_t *req)
 }
 
 bool
+request_names_ok (const json_t *req, char *why, size_t whylen)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach (json_object_get (req, "tools"), i, t) {
+        json_t *fn = json_object_get (t, "function");
+        const char *name = json_string_value (json_object_get (fn ? fn : t, "name")) ?: "";
+        size_t n = strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789_-");
+        if (n == 0 || n > 64 || name[n]) {
+            snprintf (why, whylen, "tools.%zu.name: '%.80s' does not match "
+                      "^[a-zA-Z0-9_-]{1,64}$", i, name);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
 request_title (const json_t *req, const json_t *conv, cassette_reply_t *r)
 {
     json_t *sys = json_object_get (req, "system");

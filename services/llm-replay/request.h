@@ -16,6 +16,10 @@ json_t *request_conversation (const json_t *req, bool anthropic);
 /* The names of the tools the request offers, as the tool-runner knows
  * them (new): OpenAI's tools[].function.name, Anthropic's tools[].name. */
 json_t *request_offered (const json_t *req);
+/* Whether every tool the request offers is named as both providers
+ * demand, ^[a-zA-Z0-9_-]{1,64}$ (a 400 otherwise); false with why
+ * naming the first that is not. */
+bool request_names_ok (const json_t *req, char *why, size_t whylen);
 /* The orchestrator's request for a thread's title (its system prompt
  * opens with "Name this conversation", services/orchestrator/titler.h):
  * the scripted answer is deterministic, `About: ` and the first six

@@ -128,8 +128,14 @@ char *llm_openai_request (const char *model, const char *system, const json_t *m
 char *llm_anthropic_request (const char *model, const char *system, const json_t *messages,
                              const json_t *tools, uint64_t max_tokens);
 
-/* Tool names on the wire: "git.openPR" <-> "git__openPR". New strings. */
+/* Tool names on the wire: "git.openPR" <-> "git__openPR". New strings.
+ * Reading back is blind: "a_.b" goes out as "a___b" and reads back as
+ * "a._b"; a caller that knows the tools offered finds the one meant. */
 char *llm_wire_name (const char *name);
 char *llm_tool_name (const char *wire);
+
+/* Whether name's wire spelling is one both providers take: 1 to 64 of
+ * A-Z a-z 0-9 _ - (a dot counts two). */
+bool llm_wire_name_ok (const char *name);
 
 #endif

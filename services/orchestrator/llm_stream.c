@@ -246,6 +246,20 @@ llm_tool_name (const char *wire)
 }
 
 bool
+llm_wire_name_ok (const char *name)
+{
+    size_t n = 0;
+    for (const char *s = name; *s; s++) {
+        bool ok = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+                  || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.';
+        if (!ok)
+            return false;
+        n += *s == '.' ? 2 : 1;
+    }
+    return n >= 1 && n <= 64;
+}
+
+bool
 llm_error_retryable (const char *type)
 {
     static const char *const final[] = {

@@ -143,9 +143,9 @@ run_pending (const run_t *self)
 /* ---- shared by the run's files ---- */
 
 const json_t *
-run_catalogue (run_t *r)
+run_catalogue (run_t *r, run_cat_need_t need)
 {
-    const json_t *cat = r->host->catalogue (r->arg);
+    const json_t *cat = r->host->catalogue (r->arg, need);
     if (!cat)
         r->phase = PHASE_CATALOGUE;
     return cat;

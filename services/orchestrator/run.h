@@ -30,6 +30,15 @@
 
 typedef struct _run_t run_t;
 
+/* What a run needs of the tool catalogue (MCP servers' tools come and go,
+ * docs/orchestrator.md § The tool catalogue). */
+typedef enum {
+    RUN_CAT_ANY,                /* the one loaded: judging a call of a listed tool */
+    RUN_CAT_TURN,               /* a model turn's: fetched again first while it may lack
+                                   a starting MCP server's tools */
+    RUN_CAT_FRESH,              /* fetched again first: a call names a tool it lacks */
+} run_cat_need_t;
+
 typedef struct {
     uint64_t steps, tool_calls, seconds, tokens;
 } run_budgets_t;
@@ -43,9 +52,10 @@ typedef struct {
     int64_t (*now_ms) (void *arg);
     int64_t (*clock_us) (void *arg);
     /* The tool catalogue, [{name, description?, inputSchema?, mutates?,
-     * runsTests?}] (borrowed), or NULL while it is not loaded: the host
-     * then calls run_advance (or run_end) once it is. */
-    const json_t *(*catalogue) (void *arg);
+     * runsTests?}] (borrowed, valid until the run next returns to the
+     * host), or NULL while the host loads it as need asks: the host then
+     * calls run_advance (or run_end) once it is. */
+    const json_t *(*catalogue) (void *arg, run_cat_need_t need);
     /* Starts a model turn over messages and tools (borrowed), to produce
      * at most max_out tokens, giving up retries at deadline_ms (wall).
      * Answered by run_model_done or run_model_failed. Returns 0 or -1. */

@@ -217,8 +217,13 @@ run_dispatch_next (run_t *r)
             continue;
         }
         /* whether a tool mutates is the catalogue's word: no call is
-         * judged without it (a resumed run waits for it) */
-        const json_t *cat = run_catalogue (r);
+         * judged without it (a resumed run waits for it), nor by one that
+         * lacks the tool (an MCP server's may have come since the turn:
+         * judged unlisted, it would run ungated) */
+        const json_t *cat = run_catalogue (r, RUN_CAT_ANY);
+        if (cat && name && !client_tools_find (cat, name) && !memtool_is (name)
+            && !client_tools_find (r->client_tools, name))
+            cat = run_catalogue (r, RUN_CAT_FRESH);
         if (!cat)
             return;
         if (r->tool_calls >= r->max.tool_calls) {

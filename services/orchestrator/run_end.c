@@ -226,7 +226,7 @@ static int
 verify (run_t *r, char *failed, size_t failedlen, char *feedback, size_t len)
 {
     json_t *results = json_array ();
-    int rc = verify_checks (r->policy, r->messages, r->own_from, r->host->catalogue (r->arg),
+    int rc = verify_checks (r->policy, r->messages, r->own_from, r->host->catalogue (r->arg, RUN_CAT_ANY),
                             results, failed, failedlen, feedback, len);
     size_t i;
     json_t *check;

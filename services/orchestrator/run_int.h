@@ -99,8 +99,8 @@ run_str_of (const json_t *c, const char *key)
 /* Adds the time since the host last handed the run back (mark_us) to
  * its overhead: the run's own time, not its model's or tools'. */
 void run_handed_off (run_t *r);
-/* The catalogue, or NULL with the run waiting for it. */
-const json_t *run_catalogue (run_t *r);
+/* The catalogue as need asks, or NULL with the run waiting for it. */
+const json_t *run_catalogue (run_t *r, run_cat_need_t need);
 
 /* run_calls.c */
 /* Carries out the next of the turn's calls, or asks for the next turn

@@ -110,7 +110,7 @@ run_memory_done (run_t *r, bool ok, const char *content, uint64_t version, uint6
     if (r->phase != PHASE_MEMORY || r->status != PROTO_RUN_running)
         return;             /* read ahead, while the turn's tool calls run */
     r->phase = PHASE_IDLE;
-    const json_t *cat = run_catalogue (r);
+    const json_t *cat = run_catalogue (r, RUN_CAT_ANY);    /* the turn's, fetched for it */
     if (cat)
         memory_turn (r, cat);
 }

@@ -28,10 +28,38 @@ run_count_usage (run_t *r, const llm_turn_t *t)
                              .cacheWriteTokens = t->cache_write_tokens));
 }
 
+/* The tool a model's call names (borrowed): a name read back blindly
+ * from the wire ("srv_.echo" went out as "srv___echo" and reads back as
+ * "srv._echo") is the offered tool whose wire spelling it was. */
+static const char *
+offered_name (run_t *r, const char *name)
+{
+    const json_t *cat = r->host->catalogue (r->arg, RUN_CAT_ANY);
+    if (!cat || client_tools_find (cat, name) || client_tools_find (r->client_tools, name))
+        return name;
+    char *wire = llm_wire_name (name);
+    const char *found = name;
+    size_t i;
+    json_t *t;
+    json_array_foreach (cat, i, t) {
+        const char *its = json_string_value (json_object_get (t, "name"));
+        char *its_wire = its && !json_is_true (json_object_get (t, "unoffered"))
+                         ? llm_wire_name (its) : NULL;
+        bool same = wire && its_wire && !strcmp (wire, its_wire);
+        free (its_wire);
+        if (same) {
+            found = its;
+            break;
+        }
+    }
+    free (wire);
+    return found;
+}
+
 /* The turn's tool calls as conversation entries; args that are not a
  * JSON object are kept as text and refused at dispatch. */
 static json_t *
-turn_calls (const llm_turn_t *t)
+turn_calls (run_t *r, const llm_turn_t *t)
 {
     json_t *calls = json_array ();
     for (size_t i = 0; i < t->ncalls && i < LLM_MAX_CALLS; i++) {
@@ -45,7 +73,8 @@ turn_calls (const llm_turn_t *t)
         if (!c->id)
             snprintf (id, sizeof id, "call_%zu", i + 1);
         json_array_append_new (calls, json_pack ("{s:s, s:s, s:o, s:s}", "id", c->id ? c->id : id,
-                                                 "name", c->name ? c->name : "", "args", args,
+                                                 "name", offered_name (r, c->name ? c->name : ""),
+                                                 "args", args,
                                                  "state", "pending"));
     }
     return calls;
@@ -116,7 +145,7 @@ run_model_done (run_t *r, const llm_turn_t *t)
     run_count_usage (r, t);
     const char *text = t->text_len ? t->text : NULL;
     /* a cut turn's calls are dropped: their arguments may stop mid-way */
-    json_t *calls = run_turn_cut (t) ? json_array () : turn_calls (t);
+    json_t *calls = run_turn_cut (t) ? json_array () : turn_calls (r, t);
     json_array_append_new (r->messages, assistant_message (text, calls));
     if (text) {
         if (r->steps == 1 && json_array_size (calls))
@@ -200,8 +229,14 @@ with_client_input (run_t *r, json_t *messages, json_t *m)
 void
 run_model_turn (run_t *r, const json_t *cat, const char *memory)
 {
-    /* a shallow copy: the catalogue's entries are shared, not changed */
-    json_t *tools = json_copy ((json_t *) cat);
+    /* the catalogue's entries are shared, not changed; those the host
+     * keeps from models (`unoffered`: names no provider takes) left out */
+    json_t *tools = json_array ();
+    size_t i;
+    json_t *t;
+    json_array_foreach (cat, i, t)
+        if (!json_is_true (json_object_get (t, "unoffered")))
+            json_array_append (tools, t);
     if (r->client_tools)
         json_array_extend (tools, r->client_tools);
     if (r->mem_on)
@@ -243,7 +278,7 @@ run_model_turn (run_t *r, const json_t *cat, const char *memory)
 void
 run_call_model (run_t *r)
 {
-    const json_t *cat = run_catalogue (r);
+    const json_t *cat = run_catalogue (r, RUN_CAT_TURN);
     if (!cat)
         return;
     if (r->steps >= r->max.steps) {

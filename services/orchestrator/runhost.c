@@ -48,6 +48,8 @@ slot_destroy (slot_t **s_p)
     if (s->run && zhashx_lookup (self->dirty, run_id (s->run)) == s)
         zhashx_delete (self->dirty, run_id (s->run));
     zlist_remove (self->waiting, s);
+    if (self->waking)
+        zlist_remove (self->waking, s);
     runhost_gw_release (s);
     run_destroy (&s->run);
     free (s);
@@ -297,6 +299,7 @@ runhost_new (svc_t *svc, runstore_t *store)
     self->dirty = zhashx_new ();
     self->waiting = zlist_new ();
     self->starting = zlist_new ();
+    self->catalogue_ttl = (int64_t) cfg_u64 ("CAISSON_TOOLS_CATALOGUE_TTL_MS");
     self->flush_timer = zloop_timer (self->loop, FLUSH_MS, 0, on_flush, self);
     if (!self->rpc || !self->sandboxes || !self->llm || !self->wmem || !self->recaller
         || (via && !self->keys)

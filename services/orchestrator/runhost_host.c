@@ -1,5 +1,5 @@
 /* runhost_host: the run_host_t a run acts through (run.h), one per slot:
- * the tool catalogue (loaded once, for every run), model turns on the
+ * the tool catalogue (shared by every run, kept current), model turns on the
  * model client with their text deltas, wakes, events, snapshots, and what
  * is left when a run ends. Tool calls are runhost_tool.c's. */
 #include "runhost_int.h"
@@ -38,11 +38,61 @@ on_delta (const char *text, size_t len, void *arg)
 
 /* ---- the catalogue ---- */
 
+/* Whether mcp.list's answer (NULL: none) names a server whose tools may
+ * still join the catalogue: one `starting`, or a stdio one tool-runner's
+ * starter has not reached yet (`configured`; a remote one stays so, not
+ * connected). The hook for what a new kind of server adds. */
+static bool
+servers_starting (const proto_msg_t *reply)
+{
+    if (!reply || reply->type != PROTO_mcp_servers)
+        return false;           /* a tool-runner without MCP servers' states */
+    char why[128];
+    json_t *list = mpjson_decode (reply->body.mcp_servers.servers.data,
+                                  reply->body.mcp_servers.servers.size, 16, why, sizeof why);
+    bool starting = false;
+    size_t i;
+    json_t *srv;
+    json_array_foreach (list, i, srv) {
+        const char *state = json_string_value (json_object_get (srv, "state")) ?: "";
+        const char *transport = json_string_value (json_object_get (srv, "transport")) ?: "";
+        if (!strcmp (state, "starting") || (!strcmp (state, "configured")
+                                            && !strcmp (transport, "stdio")))
+            starting = true;
+    }
+    json_decref (list);
+    return starting;
+}
+
+/* Whether tool name can be offered to a model: its wire spelling fits
+ * both providers' rule and is not one an earlier tool's has (wires maps
+ * those; a model's call names the tool by it). One that cannot is kept
+ * from models (logged when log): every model request would be refused,
+ * or a call be read back as the wrong tool. MCP servers' names make
+ * such tools (`srv_.a` and `srv._a`; 64 bytes with a dot). */
+static bool
+offerable (json_t *wires, const char *name, bool log)
+{
+    char *wire = llm_wire_name_ok (name) ? llm_wire_name (name) : NULL;
+    const char *other = wire ? json_string_value (json_object_get (wires, wire)) : NULL;
+    if (wire && !other)
+        json_object_set_new (wires, wire, json_string (name));
+    else if (log)
+        clog_warn (NULL, "tool %s left out of what models are offered: %s", name,
+                   other ? "its wire spelling is also another tool's"
+                         : "its wire spelling is not 1-64 of A-Z a-z 0-9 _ - (a dot counts two)");
+    free (wire);
+    return wire && !other;
+}
+
+/* tools.list answered: the catalogue is what it says (a failed fetch
+ * keeps the one loaded), and the slots waiting for it go on. */
 static void
 on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
 {
     runhost_t *self = arg;
     self->catalogue_pending = false;
+    self->fetched_at = self->fetch_sent;    /* tried: not again before the TTL */
     char why[256] = "";
     json_t *list = NULL;
     if (!reply)
@@ -54,8 +104,12 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
         list = mpjson_decode (reply->body.tools_catalogue.tools.data,
                               reply->body.tools_catalogue.tools.size, 64, why, sizeof why);
     if (json_is_array (list)) {
+        bool changed = !self->tools || json_array_size (list) != self->listed;   /* logged */
+        self->listed = json_array_size (list);
         json_decref (self->tools);
         self->tools = json_array ();
+        self->incomplete = self->fetch_incomplete;
+        json_t *wires = json_object ();     /* wire spelling -> the tool that has it */
         size_t i;
         json_t *t;
         json_array_foreach (list, i, t) {
@@ -72,16 +126,29 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
                 json_object_set_new (tool, "runsTests", json_true ());
             if (json_is_string (json_object_get (t, "effect")))
                 json_object_set (tool, "effect", json_object_get (t, "effect"));
+            if (!offerable (wires, name, changed))   /* still judged by its flags */
+                json_object_set_new (tool, "unoffered", json_true ());
             json_array_append_new (self->tools, tool);
         }
+        json_decref (wires);
         if (recaller_tool (self->recaller))     /* the orchestrator's own, beside them */
             json_array_append_new (self->tools, recalltool_spec ());
-        clog_info (NULL, "tool catalogue: %zu tools", json_array_size (self->tools));
+        if (changed)
+            clog_info (NULL, "tool catalogue: %zu tools%s", json_array_size (self->tools),
+                       self->incomplete ? " (an MCP server is still starting)" : "");
     }
+    else if (self->tools)
+        clog_warn (NULL, "tool catalogue not refreshed: %s", why);
     json_decref (list);
+    /* advanced from a list of their own: a slot that asks again waits for
+     * the next fetch, not this one's answer */
+    zlist_t *woken = self->waking = self->waiting;
+    self->waiting = zlist_new ();
     slot_t *s;
-    while ((s = zlist_pop (self->waiting))) {
+    while ((s = zlist_pop (woken))) {
         s->waiting = false;
+        s->fresh_turn = s->wait_need == RUN_CAT_TURN;
+        s->fresh_call = s->wait_need == RUN_CAT_FRESH;
         if (self->tools)
             run_advance (s->run);
         else {
@@ -90,6 +157,36 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
             run_end (s->run, PROTO_RUN_failed, reason);
         }
     }
+    self->waking = NULL;
+    zlist_destroy (&woken);
+}
+
+/* mcp.list answered (or not): whether a server is still starting, then
+ * tools.list. States first: a server ready in between has its tools in
+ * the list, and is merely looked at again. */
+static void
+on_servers (const proto_msg_t *reply, const char *error, void *arg)
+{
+    (void) error;
+    runhost_t *self = arg;
+    self->fetch_incomplete = servers_starting (reply);
+    proto_msg_t *req = proto_msg_new (PROTO_tools_list, NULL);
+    if (!req || rpc_call (self->rpc, "tool-runner", req, 5000, 2, on_catalogue, self))
+        on_catalogue (NULL, "cannot ask tool-runner for its tools", self);
+    proto_msg_destroy (&req);
+}
+
+/* Fetches the catalogue unless a fetch is in flight. */
+static void
+fetch (runhost_t *self)
+{
+    if (self->catalogue_pending)
+        return;
+    proto_msg_t *req = proto_msg_new (PROTO_mcp_list, NULL);
+    self->fetch_sent = zclock_mono ();
+    if (req && rpc_call (self->rpc, "tool-runner", req, 5000, 2, on_servers, self) == 0)
+        self->catalogue_pending = true;
+    proto_msg_destroy (&req);
 }
 
 /* ---- the run's host ---- */
@@ -97,23 +194,31 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
 static int64_t host_now_ms (void *arg) { (void) arg; return zclock_time (); }
 static int64_t host_clock_us (void *arg) { (void) arg; return zclock_usecs (); }
 
+/* The loaded catalogue, fetched again in the background once older than
+ * the TTL. A model turn waits for a fetch anew while an MCP server was
+ * starting at the last one (so it sees the server's tools at the first
+ * turn after it is ready); a call of a tool it lacks waits for one, at
+ * most once a turn (a tool still missing is not listed). */
 static const json_t *
-host_catalogue (void *arg)
+host_catalogue (void *arg, run_cat_need_t need)
 {
     slot_t *s = arg;
     runhost_t *self = s->host;
-    if (self->tools)
+    bool anew = need == RUN_CAT_TURN ? self->incomplete && !s->fresh_turn
+              : need == RUN_CAT_FRESH ? !s->fresh_call : false;
+    if (need == RUN_CAT_TURN)
+        s->fresh_turn = s->fresh_call = false;
+    if (self->tools && !anew) {
+        if (zclock_mono () - self->fetched_at >= self->catalogue_ttl)
+            fetch (self);
         return self->tools;
+    }
     if (!s->waiting) {
         s->waiting = true;
+        s->wait_need = need;
         zlist_append (self->waiting, s);
     }
-    if (!self->catalogue_pending) {
-        proto_msg_t *req = proto_msg_new (PROTO_tools_list, NULL);
-        if (req && rpc_call (self->rpc, "tool-runner", req, 5000, 2, on_catalogue, self) == 0)
-            self->catalogue_pending = true;
-        proto_msg_destroy (&req);
-    }
+    fetch (self);
     return NULL;
 }
 

@@ -32,6 +32,9 @@ typedef struct {
     char *recall_query;         /* its query */
     int wall_timer, wake_timer;
     bool waiting;               /* for the catalogue */
+    run_cat_need_t wait_need;   /* what it waits for */
+    bool fresh_turn;            /* a fetch anew for the coming turn is in */
+    bool fresh_call;            /* one for a call of an unlisted tool is in, this turn */
     char last_event[CID_SIZE];  /* causation of the next event */
     /* Through the model gateway (CAISSON_GATEWAY_ORCHESTRATOR=1): the
      * run's virtual key (minted at its first model turn here), the mint
@@ -64,10 +67,20 @@ struct _runhost_t {
     zhashx_t *runs;             /* id -> slot_t *, the runs in flight */
     zhashx_t *dirty;            /* id -> slot_t *, to snapshot at the next flush */
     int flush_timer;
-    /* the catalogue: [{name, description?, inputSchema?, mutates?, runsTests?, effect?}] */
+    /* the catalogue: [{name, description?, inputSchema?, mutates?, runsTests?, effect?}],
+     * fetched again once older than CAISSON_TOOLS_CATALOGUE_TTL_MS (runs go on
+     * with it meanwhile), and at each model turn while an MCP server was
+     * still starting at the last fetch (incomplete: the turn waits for it) */
     json_t *tools;
-    bool catalogue_pending;
+    size_t listed;              /* rows in tools.list's last answer */
+    bool catalogue_pending;     /* mcp.list, then tools.list, in flight */
+    int64_t fetch_sent;         /* zclock_mono when the fetch in flight began */
+    bool fetch_incomplete;      /* its mcp.list named a server still starting */
+    int64_t fetched_at;         /* zclock_mono when the loaded one's fetch began */
+    bool incomplete;            /* an MCP server was starting when it was fetched */
+    int64_t catalogue_ttl;      /* ms */
     zlist_t *waiting;           /* slots waiting for the catalogue */
+    zlist_t *waking;            /* those a fetch's answer is advancing now */
     zlist_t *starting;          /* starting_t: run_started not yet stored */
 };
 

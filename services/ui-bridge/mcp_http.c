@@ -4,7 +4,9 @@
 #include "mcp_http.h"
 #include "cfg.h"
 #include "jsoncap.h"
+#include "mcp_gate.h"
 #include "mcp_hangup.h"
+#include "mcp_headers.h"
 #include "mcp_run.h"
 #include "mcp_session.h"
 #include "mcp_tools.h"
@@ -30,6 +32,7 @@ struct _mcp_t {
     mcp_sessions_t *sessions;
     mcp_tools_t *tools;
     mcp_run_t *run;
+    mcp_gate_t *gate;
 };
 
 mcp_t *
@@ -42,7 +45,8 @@ mcp_new (void)
                                        (unsigned) cfg_u64 ("CAISSON_MCP_SESSION_IDLE_S"));
     self->tools = mcp_tools_new ();
     self->run = mcp_run_new ();
-    if (!self->sessions || !self->tools || !self->run)
+    self->gate = mcp_gate_new ();
+    if (!self->sessions || !self->tools || !self->run || !self->gate)
         mcp_destroy (&self);
     return self;
 }
@@ -55,6 +59,7 @@ mcp_destroy (mcp_t **self_p)
     mcp_sessions_destroy (&(*self_p)->sessions);
     mcp_tools_destroy (&(*self_p)->tools);
     mcp_run_destroy (&(*self_p)->run);
+    mcp_gate_destroy (&(*self_p)->gate);
     free (*self_p);
     *self_p = NULL;
 }
@@ -147,35 +152,15 @@ s_admit (app_t *app, http_req_t *req)
     return denied;
 }
 
-/* Decodes an Mcp-Name / Mcp-Method value: `=?base64?<b64>?=` carries
- * UTF-8 that is not header-safe. Writes into out; -1 when malformed. */
-static int
-s_header_value (const char *v, char *out, size_t outlen)
+/* MCP's headers repeated with values that disagree (mcp_headers.h): the
+ * 400 answer, or NULL. */
+static http_res_t *
+s_single_headers (http_req_t *req)
 {
-    size_t len = strlen (v);
-    if (len < 12 || strncmp (v, "=?base64?", 9) || strcmp (v + len - 2, "?=")) {
-        snprintf (out, outlen, "%s", v);
-        return 0;
-    }
-    static const char digits[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    unsigned acc = 0, bits = 0;
-    for (const char *p = v + 9; p < v + len - 2 && *p != '='; p++) {
-        const char *d = strchr (digits, *p);
-        if (!d || !*p)
-            return -1;
-        acc = (acc << 6) | (unsigned) (d - digits);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 >= outlen)
-                return -1;
-            out[o++] = (char) ((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    return 0;
+    const char *name = mcp_headers_conflict (req);
+    return name ? s_error (400, NULL, strcmp (name, "MCP-Protocol-Version") ? -32020 : -32022,
+                           NULL, "Bad Request: %s headers that disagree", name)
+                : NULL;
 }
 
 /* -32020 unless header name is present and equals want. */
@@ -186,7 +171,7 @@ s_header_match (http_req_t *req, const json_t *id, const char *name, const char 
     char got[512];
     if (!h)
         return s_error (400, id, -32020, NULL, "required %s header is absent", name);
-    if (s_header_value (h, got, sizeof got) || strcmp (got, want))
+    if (mcp_headers_decode (h, got, sizeof got) || strcmp (got, want))
         return s_error (400, id, -32020, json_pack ("{s:{s:s, s:s}}", "mismatch", "header", h,
                                                     "body", want),
                         "%s header does not match the body", name);
@@ -238,12 +223,15 @@ s_hung_up (void *arg)
 }
 
 /* tools/list and tools/call, shared by both eras: the result, or NULL
- * with *res the error answer. With hangup_cancels (the 2026 era), a
- * client that hangs up during a call cancels it. */
+ * with *res the answer: an error, or a gated call's (mcp_gate.h). via
+ * says how the request came (its key is filled here); in the 2026 era a
+ * client that hangs up during a call cancels it. extra is merged into a
+ * gated call's results. */
 static json_t *
 s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
-         const json_t *id, bool hangup_cancels, http_res_t **res)
+         const json_t *id, mcp_gate_via_t *via, const json_t *extra, http_res_t **res)
 {
+    bool hangup_cancels = via->modern;
     int code = 0;
     char why[512] = "";
     json_t *result = NULL;
@@ -270,6 +258,13 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
         result = mcp_tools_call (app->mcp->tools, app, req, params, key, &code, why,
                                  sizeof why);
         mcp_hangup_stop (&watch);
+        if (code == MCP_TOOLS_GATED) {
+            via->key = key;
+            *res = mcp_gate_call (app->mcp->gate, app->mcp->run, app, req, id, params, extra,
+                                  via, &code, why, sizeof why);
+            if (*res || !code)
+                return NULL;
+        }
     }
     if (!result)
         *res = s_error (200, id, code ? code : -32603, NULL, "%s", why);
@@ -335,7 +330,14 @@ s_modern (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     else if (s_is_run (method, params))
         return s_run (app, req, id, params, true);
     else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call")) {
-        result = s_tools (app, req, method, params, id, true, &res);
+        json_t *caps = json_object_get (meta, META_CAPS);
+        mcp_gate_via_t via = { .modern = true,
+                               .elicits = json_is_object (json_object_get (caps,
+                                                                           "elicitation")) };
+        json_t *extra = json_pack ("{s:s, s:{s:o}}", "resultType", "complete", "_meta",
+                                   META_INFO, s_server_info ());
+        result = s_tools (app, req, method, params, id, &via, extra, &res);
+        json_decref (extra);
         if (result && !strcmp (method, "tools/list")) {
             json_object_set_new (result, "ttlMs", json_integer (0));
             json_object_set_new (result, "cacheScope", json_string ("private"));
@@ -367,7 +369,10 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
                             "params.protocolVersion");
         const char *agreed = s_legacy_version (asked) ? asked : s_versions[0];
         char session[MCP_SESSION_ID_LEN + 1];
-        if (mcp_sessions_open (app->mcp->sessions, req->user, agreed, session))
+        bool elicits = json_is_object (json_object_get (json_object_get (params,
+                                                                         "capabilities"),
+                                                        "elicitation"));
+        if (mcp_sessions_open (app->mcp->sessions, req->user, agreed, elicits, session))
             return s_error (500, id, -32603, NULL, "could not open a session");
         json_t *result = json_pack ("{s:s, s:{s:{}}, s:o, s:s}", "protocolVersion", agreed,
                                     "capabilities", "tools", "serverInfo", s_server_info (),
@@ -375,7 +380,12 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
         return s_result (id, result, session);
     }
     const char *session = http_header (req, "Mcp-Session-Id");
-    if (session && mcp_sessions_check (app->mcp->sessions, req->user, session, NULL, 0))
+    mcp_gate_via_t via = { .session = session };
+    if (!session)                       /* spec 2025-06-18: sessions are this server's */
+        return s_error (400, id, -32600, NULL, "Bad Request: Mcp-Session-Id is required "
+                        "(initialize opens a session)");
+    if (mcp_sessions_check (app->mcp->sessions, req->user, session, NULL, 0,
+                                       &via.elicits))
         return s_error (404, id, -32001, NULL, "Session not found");
     json_t *cancelled = json_object_get (params, "requestId");
     if (!id && !strcmp (method, "notifications/cancelled") && cancelled) {
@@ -396,7 +406,7 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     else if (s_is_run (method, params))
         return s_run (app, req, id, params, false);
     else if (!strcmp (method, "tools/list") || !strcmp (method, "tools/call"))
-        result = s_tools (app, req, method, params, id, false, &res);
+        result = s_tools (app, req, method, params, id, &via, NULL, &res);
     else
         return s_error (200, id, -32601, NULL, "Method not found: %.128s", method);
     return result ? s_result (id, result, NULL) : res;
@@ -406,6 +416,8 @@ http_res_t *
 api_mcp_post (app_t *app, http_req_t *req)
 {
     http_res_t *res = s_admit (app, req);
+    if (!res)
+        res = s_single_headers (req);
     if (res)
         return res;
     json_error_t err;
@@ -427,8 +439,12 @@ api_mcp_post (app_t *app, http_req_t *req)
              || (id && !json_is_string (id) && !json_is_integer (id)))
         res = s_error (400, NULL, -32600, NULL, "Invalid Request: jsonrpc must be \"2.0\" "
                        "and an id a string or an integer");
-    else if (!method && id && (json_object_get (msg, "result") || json_object_get (msg, "error")))
-        res = s_accepted ();            /* a client's answer: nothing asked one yet */
+    else if (!method && id
+             && (json_object_get (msg, "result") || json_object_get (msg, "error"))) {
+        /* a client's answer: to an elicitation of this user's and session's, or ignored */
+        mcp_gate_answer (app->mcp->gate, app, req, http_header (req, "Mcp-Session-Id"), msg);
+        res = s_accepted ();
+    }
     else if (!method)
         res = s_error (400, id, -32600, NULL, "Invalid Request: no method");
     else if (json_object_get (msg, "params") && !json_is_object (json_object_get (msg, "params")))

@@ -14,9 +14,13 @@
  * with WWW-Authenticate: Bearer), the body (JSON within
  * CAISSON_HTTP_MAX_BODY and MAX_DEPTH levels: -32700 / -32600, HTTP 400;
  * batches are refused, as since 2025-06-18). GET answers 405 (no
- * standalone stream); DELETE ends the 2025-era session it names. Every
- * answer is application/json but caisson_run's, an SSE stream of its
- * progress and result (mcp_run.h).
+ * standalone stream); DELETE ends the 2025-era session it names, which
+ * every 2025-era message after initialize must name (else 400). MCP
+ * headers repeated with values that disagree are 400 (mcp_headers.h).
+ * Every answer is application/json but caisson_run's (mcp_run.h) and a
+ * gated call's (mcp_gate.h): SSE streams of progress and the result. A
+ * client's JSON-RPC response is 202, used when it answers an approval
+ * question (mcp_gate_answer).
  * Cancelling a tools/call stops it in its sandbox: in the 2025 era by
  * notifications/cancelled naming its id (same user and session), in the
  * 2026 era by closing the request's connection (mcp_hangup.h). */

@@ -43,6 +43,9 @@ struct _follow_t {
     size_t len, off;
     bool ended;
     atomic_bool cancelled;
+    atomic_bool answered;           /* the result is queued: a hang-up cancels nothing */
+    mcp_follow_hooks_t hooks;       /* all NULL for caisson_run */
+    void *harg;
 };
 
 mcp_run_t *
@@ -94,9 +97,8 @@ mcp_run_tool (void)
         "openWorldHint", 1);
 }
 
-/* Sends run.cancel for run as req's user, to the instance that runs it. */
-static void
-s_cancel_run (app_t *app, http_req_t *req, const char *run)
+void
+mcp_run_cancel_run (app_t *app, http_req_t *req, const char *run)
 {
     json_t *rec, *rep = NULL;
     http_res_t *err = api_run_record (app, req, run, &rec);
@@ -141,7 +143,7 @@ mcp_run_cancel (mcp_run_t *self, app_t *app, http_req_t *req, const char *key)
     pthread_mutex_unlock (&self->lock);
     if (!*run)
         return -1;
-    s_cancel_run (app, req, run);
+    mcp_run_cancel_run (app, req, run);
     return 0;
 }
 
@@ -150,8 +152,10 @@ static void
 s_hung_up (void *arg)
 {
     follow_t *f = arg;
-    if (!atomic_exchange (&f->cancelled, true))
-        s_cancel_run (f->app, &f->req, f->run);
+    /* a client closing once it has its answer (a 2026 input_required
+     * leaves the run waiting for the retry) is not cancelling */
+    if (!atomic_load (&f->answered) && !atomic_exchange (&f->cancelled, true))
+        mcp_run_cancel_run (f->app, &f->req, f->run);
 }
 
 static void
@@ -162,28 +166,45 @@ s_free (void *arg)
     s_fly (f->owner, f, false);
     /* a stream cut before its result: a 2026-era cancellation */
     if (f->modern && !f->ended && !atomic_exchange (&f->cancelled, true))
-        s_cancel_run (f->app, &f->req, f->run);
+        mcp_run_cancel_run (f->app, &f->req, f->run);
     runstream_destroy (&f->rs);
     json_decref (f->id);
     json_decref (f->token);
     json_decref (f->extra);
     json_decref (f->artifacts);
     free (f->pending);
+    if (f->hooks.free)
+        f->hooks.free (f->harg);
     free (f);
 }
 
-/* Queues one SSE message frame carrying the JSON-RPC message msg (taken). */
+/* Queues one SSE message frame carrying the JSON-RPC message msg (taken),
+ * after any frame queued already. */
 static void
 s_frame (follow_t *f, json_t *msg)
 {
-    char *text = msg ? json_dumps (msg, JSON_COMPACT) : NULL;
+    char *text = msg ? json_dumps (msg, JSON_COMPACT) : NULL, *joined = NULL;
     json_decref (msg);
-    free (f->pending);
-    f->pending = NULL;
-    if (text && asprintf (&f->pending, "event: message\ndata: %s\n\n", text) < 0)
-        f->pending = NULL;
+    if (text && asprintf (&joined, "%sevent: message\ndata: %s\n\n", f->pending ?: "",
+                          text) >= 0) {
+        free (f->pending);
+        f->pending = joined;
+    }
     free (text);
     f->len = f->pending ? strlen (f->pending) : 0;
+}
+
+/* The final frame: result (taken) answers the call, extras merged under
+ * its own keys. */
+static void
+s_answer (follow_t *f, json_t *result)
+{
+    if (result && f->extra)
+        json_object_update_missing (result, f->extra);
+    atomic_store (&f->answered, true);
+    s_frame (f, json_pack ("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", f->id, "result",
+                           result));
+    f->ended = true;
 }
 
 /* A progress notification saying message, when the client asked. */
@@ -209,6 +230,10 @@ s_progress (follow_t *f, const char *fmt, ...)
 static void
 s_result (follow_t *f, const char *status, const char *answer, const char *reason)
 {
+    if (f->hooks.ended) {
+        s_answer (f, f->hooks.ended (f->harg, status, answer, reason));
+        return;
+    }
     json_t *out = json_pack ("{s:s, s:s, s:s, s:s, s:O}", "runId", f->run, "threadId",
                              f->thread, "status", status, "answer", answer ? answer : "",
                              "artifacts", f->artifacts);
@@ -222,11 +247,7 @@ s_result (follow_t *f, const char *status, const char *answer, const char *reaso
                                 "text", text ? text : "", "structuredContent", out,
                                 "isError", !ok);
     free (text);
-    if (result && f->extra)
-        json_object_update (result, f->extra);
-    s_frame (f, json_pack ("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", f->id, "result",
-                           result));
-    f->ended = true;
+    s_answer (f, result);
 }
 
 /* Turns one run event into the frame to send (none for most). */
@@ -266,6 +287,13 @@ s_event (follow_t *f, const char *kind, const json_t *data)
     else if (runstream_terminal (kind))
         s_result (f, json_string_value (json_object_get (data, "status")) ?: "failed", NULL,
                   json_string_value (json_object_get (data, "reason")) ?: "the run failed");
+    bool is_result = false;
+    json_t *msg = f->hooks.seen && !f->ended ? f->hooks.seen (f->harg, kind, data, &is_result)
+                                             : NULL;
+    if (msg && is_result)
+        s_answer (f, msg);
+    else if (msg)
+        s_frame (f, msg);
 }
 
 /* Fills f->pending with the next frame: an event's, a keep-alive, or the
@@ -276,6 +304,13 @@ s_next (follow_t *f)
     while (!f->pending && !f->ended) {
         if (atomic_load (&f->cancelled) && f->modern)
             return;
+        char why[256];
+        if (f->hooks.expired && f->hooks.expired (f->harg, why, sizeof why)) {
+            atomic_store (&f->cancelled, true);
+            mcp_run_cancel_run (f->app, &f->req, f->run);
+            s_result (f, "timed_out", NULL, why);
+            return;
+        }
         json_t *item = runstream_next (f->rs, POLL_MS);
         if (item) {
             f->idle_ms = 0;
@@ -328,17 +363,12 @@ s_refuse (const json_t *id, const json_t *extra, const char *text)
                                           "result", result));
 }
 
-http_res_t *
-mcp_run_call (mcp_run_t *self, app_t *app, http_req_t *req, const json_t *id,
+/* A follow's state for a call of params with JSON-RPC id (NULL when out
+ * of memory): the run not yet named. */
+static follow_t *
+s_follow_new (mcp_run_t *self, app_t *app, http_req_t *req, const json_t *id,
               const json_t *params, const json_t *extra, bool modern, const char *key)
 {
-    json_t *args = json_object_get (params, "arguments");
-    const char *task = json_string_value (json_object_get (args, "task"));
-    json_t *thread = json_object_get (args, "threadId"), *model = json_object_get (args, "model");
-    if (!task || !*task || (thread && !json_is_string (thread))
-        || (model && !json_is_string (model)))
-        return s_refuse (id, extra, "Input validation error: caisson_run needs task (a "
-                         "non-empty string); threadId and model are strings");
     follow_t *f = calloc (1, sizeof *f);
     if (!f)
         return NULL;
@@ -357,6 +387,43 @@ mcp_run_call (mcp_run_t *self, app_t *app, http_req_t *req, const json_t *id,
     snprintf (f->key, sizeof f->key, "%s", key ? key : "");
     const char *host = http_header (req, "Host");
     snprintf (f->base, sizeof f->base, "http://%.256s", host ? host : "localhost");
+    return f;
+}
+
+/* The SSE response following f's run (f is its state from then on). */
+static http_res_t *
+s_stream (mcp_run_t *self, follow_t *f, http_req_t *req)
+{
+    bool modern = f->modern;
+    f->rs = runstream_new (f->app, req, f->run, 1);
+    http_res_t *res = f->rs ? http_res_stream ("text/event-stream", s_read, f, s_free) : NULL;
+    if (!res) {
+        s_free (f);
+        return NULL;
+    }
+    http_res_header (res, "Cache-Control", "no-cache, no-transform");
+    http_res_header (res, "X-Accel-Buffering", "no");
+    s_fly (self, f, true);
+    const union MHD_ConnectionInfo *info =
+        modern ? MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+    f->watch = info ? mcp_hangup_start (info->connect_fd, s_hung_up, f) : NULL;
+    return res;
+}
+
+http_res_t *
+mcp_run_call (mcp_run_t *self, app_t *app, http_req_t *req, const json_t *id,
+              const json_t *params, const json_t *extra, bool modern, const char *key)
+{
+    json_t *args = json_object_get (params, "arguments");
+    const char *task = json_string_value (json_object_get (args, "task"));
+    json_t *thread = json_object_get (args, "threadId"), *model = json_object_get (args, "model");
+    if (!task || !*task || (thread && !json_is_string (thread))
+        || (model && !json_is_string (model)))
+        return s_refuse (id, extra, "Input validation error: caisson_run needs task (a "
+                         "non-empty string); threadId and model are strings");
+    follow_t *f = s_follow_new (self, app, req, id, params, extra, modern, key);
+    if (!f)
+        return NULL;
     json_t *more = model ? json_pack ("{s:O}", "model", model) : NULL;
     http_res_t *err = api_run_start (app, &f->req, task, json_string_value (thread), more,
                                      f->run);
@@ -376,17 +443,23 @@ mcp_run_call (mcp_run_t *self, app_t *app, http_req_t *req, const json_t *id,
         return s_refuse (id, extra, text);
     }
     snprintf (f->thread, sizeof f->thread, "%s", json_string_value (thread) ?: "");
-    f->rs = runstream_new (app, req, f->run, 1);
-    http_res_t *res = f->rs ? http_res_stream ("text/event-stream", s_read, f, s_free) : NULL;
-    if (!res) {
-        s_free (f);
+    return s_stream (self, f, req);
+}
+
+http_res_t *
+mcp_run_follow (mcp_run_t *self, app_t *app, http_req_t *req, const json_t *id,
+                const char *run, const json_t *params, const json_t *extra, bool modern,
+                const char *key, const mcp_follow_hooks_t *hooks, void *arg)
+{
+    follow_t *f = s_follow_new (self, app, req, id, params, extra, modern, key);
+    if (!f) {
+        if (hooks && hooks->free)
+            hooks->free (arg);
         return NULL;
     }
-    http_res_header (res, "Cache-Control", "no-cache, no-transform");
-    http_res_header (res, "X-Accel-Buffering", "no");
-    s_fly (self, f, true);
-    const union MHD_ConnectionInfo *info =
-        modern ? MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
-    f->watch = info ? mcp_hangup_start (info->connect_fd, s_hung_up, f) : NULL;
-    return res;
+    if (hooks)
+        f->hooks = *hooks;
+    f->harg = arg;
+    snprintf (f->run, sizeof f->run, "%s", run);
+    return s_stream (self, f, req);
 }

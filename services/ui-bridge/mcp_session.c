@@ -16,6 +16,7 @@ typedef struct {
     char id[MCP_SESSION_ID_LEN + 1];
     char user[TOKENS_USER_MAX + 1];
     char version[16];
+    bool elicits;           /* the client declared the elicitation capability */
     int64_t used_ms;
 } session_t;
 
@@ -88,7 +89,8 @@ s_drop_oldest (mcp_sessions_t *self, const char *user)
 }
 
 int
-mcp_sessions_open (mcp_sessions_t *self, const char *user, const char *version, char *id)
+mcp_sessions_open (mcp_sessions_t *self, const char *user, const char *version, bool elicits,
+                   char *id)
 {
     unsigned char raw[MCP_SESSION_ID_LEN / 2];
     if (getrandom (raw, sizeof raw, 0) != (ssize_t) sizeof raw)
@@ -109,6 +111,7 @@ mcp_sessions_open (mcp_sessions_t *self, const char *user, const char *version, 
     snprintf (s->id, sizeof s->id, "%s", id);
     snprintf (s->user, sizeof s->user, "%s", user);
     snprintf (s->version, sizeof s->version, "%s", version);
+    s->elicits = elicits;
     s->used_ms = now;
     pthread_mutex_unlock (&self->lock);
     return 0;
@@ -126,7 +129,7 @@ s_find (mcp_sessions_t *self, const char *user, const char *id)
 
 int
 mcp_sessions_check (mcp_sessions_t *self, const char *user, const char *id, char *version,
-                    size_t len)
+                    size_t len, bool *elicits)
 {
     int64_t now = zclock_mono ();
     pthread_mutex_lock (&self->lock);
@@ -137,6 +140,8 @@ mcp_sessions_check (mcp_sessions_t *self, const char *user, const char *id, char
         self->s[i].used_ms = now;
         if (version)
             snprintf (version, len, "%s", self->s[i].version);
+        if (elicits)
+            *elicits = self->s[i].elicits;
         rc = 0;
     }
     pthread_mutex_unlock (&self->lock);

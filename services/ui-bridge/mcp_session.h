@@ -11,6 +11,7 @@
 #ifndef CAISSON_MCP_SESSION_H
 #define CAISSON_MCP_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define MCP_SESSION_ID_LEN 32
@@ -20,15 +21,18 @@ typedef struct _mcp_sessions_t mcp_sessions_t;
 mcp_sessions_t *mcp_sessions_new (size_t per_user, unsigned idle_s);
 void mcp_sessions_destroy (mcp_sessions_t **self_p);
 
-/* Opens a session for user speaking version; its id goes into id
+/* Opens a session for user speaking version, whose client declared the
+ * elicitation capability when elicits; its id goes into id
  * (MCP_SESSION_ID_LEN + 1 bytes). Returns 0, or -1 when out of memory or
  * randomness. */
-int mcp_sessions_open (mcp_sessions_t *self, const char *user, const char *version, char *id);
+int mcp_sessions_open (mcp_sessions_t *self, const char *user, const char *version, bool elicits,
+                       char *id);
 
-/* 0 when id names a live session of user (it is touched, and its version
- * copied into version when not NULL), else -1. */
+/* 0 when id names a live session of user (it is touched, its version
+ * copied into version and its elicitation capability into *elicits when
+ * not NULL), else -1. */
 int mcp_sessions_check (mcp_sessions_t *self, const char *user, const char *id, char *version,
-                        size_t len);
+                        size_t len, bool *elicits);
 
 /* Ends user's session id. 0, or -1 when it is not one of user's. */
 int mcp_sessions_close (mcp_sessions_t *self, const char *user, const char *id);

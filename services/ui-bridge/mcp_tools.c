@@ -316,10 +316,8 @@ mcp_tools_call (mcp_tools_t *self, app_t *app, http_req_t *req, const json_t *pa
         return s_text_result (text, true);
     }
     if (gated) {
-        snprintf (text, sizeof text, "%s needs approval, and approving a call made over MCP "
-                  "arrives with issue 17's next slice: run it within a Caisson run instead",
-                  name);
-        return s_text_result (text, true);
+        *code = MCP_TOOLS_GATED;
+        return NULL;
     }
     char call_id[CID_SIZE];
     cid_new (call_id);

@@ -16,8 +16,8 @@
  * rule, services/orchestrator/policy.c: gated are the mutating tools,
  * git.openPR, and repo.applyDiff unless a dry run; CAISSON_DENY's patterns
  * are refused) with `tools.call` as the token's user, never as an
- * operator. A gated call is answered with an error result until MCP
- * approval lands (issue 17's next slice). */
+ * operator. A gated call is not made here: it is left to mcp_gate.h,
+ * which waits for a human's approval. */
 #ifndef CAISSON_MCP_TOOLS_H
 #define CAISSON_MCP_TOOLS_H
 
@@ -35,11 +35,15 @@ void mcp_tools_destroy (mcp_tools_t **self_p);
 json_t *mcp_tools_list (mcp_tools_t *self, app_t *app, http_req_t *req, const char *cursor,
                         int *code, char *why, size_t whylen);
 
+/* *code of mcp_tools_call for a call the deployment gates. */
+#define MCP_TOOLS_GATED 1
+
 /* The result of tools/call with params ({name, arguments?}) for req's
  * user: a new CallToolResult {content, structuredContent?, isError?}.
  * NULL with *code and why for a protocol error: an unknown tool or
- * malformed params (-32602), no catalogue (-32603). While the call is
- * under way, key (may be NULL) names it for mcp_tools_cancel. */
+ * malformed params (-32602), no catalogue (-32603); NULL with *code
+ * MCP_TOOLS_GATED when the call needs approval (nothing was run). While
+ * the call is under way, key (may be NULL) names it for mcp_tools_cancel. */
 json_t *mcp_tools_call (mcp_tools_t *self, app_t *app, http_req_t *req, const json_t *params,
                         const char *key, int *code, char *why, size_t whylen);
 

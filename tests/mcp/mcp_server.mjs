@@ -3,9 +3,13 @@
 // initialize + session) and the stateless 2026-07-28 ({pin}). For each:
 // tools are listed with schemas and annotations, alice creates a sandbox
 // and runs a command (the SDK checks structuredContent against each
-// tool's outputSchema), a gated tool answers an error result, bob cannot
-// use alice's sandbox (nor can an operator: /mcp acts as a user, never
-// as an operator), and a client without a token is refused.
+// tool's outputSchema), a gated tool waits for approval (repo.applyDiff
+// approved in the client's elicitation handler applies its patch in the
+// sandbox; git.openPR declined there is an error result naming who and
+// why; a client that cannot be asked waits while alice approves in
+// Caisson's HTTP API), bob cannot use alice's sandbox (nor can an
+// operator: /mcp acts as a user, never as an operator), and a client
+// without a token is refused.
 // Usage: node ../mcp/mcp_server.mjs BASE ALICE_TOKEN BOB_TOKEN OPERATOR_TOKEN
 // (run from tests/agui, where node_modules lives).
 const lib = new URL('../agui/node_modules/@modelcontextprotocol/client/dist/index.mjs',
@@ -25,9 +29,14 @@ function check (cond, what) {
     console.log('ok: ' + what);
 }
 
-async function connect (token, negotiation) {
+// A client; with onElicit, it declares the elicitation capability and
+// answers elicitation/create with it.
+async function connect (token, negotiation, onElicit) {
     const client = new Client({ name: 'caisson-test', version: '1.0.0' },
-                              { versionNegotiation: negotiation });
+                              { versionNegotiation: negotiation,
+                                capabilities: onElicit ? { elicitation: { form: {} } } : {} });
+    if (onElicit)
+        client.setRequestHandler('elicitation/create', onElicit);
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
     await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
     return client;
@@ -35,6 +44,67 @@ async function connect (token, negotiation) {
 
 function text (r) {
     return r.content.map(c => c.text || '').join('');
+}
+
+async function api (method, path, token, body) {
+    const r = await fetch(base + path, { method, body: body && JSON.stringify(body),
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' } });
+    return { status: r.status, doc: await r.json().catch(() => null) };
+}
+
+// A patch adding file with one line.
+function patch (file) {
+    return `diff --git a/${file} b/${file}\nnew file mode 100644\n--- /dev/null\n` +
+           `+++ b/${file}\n@@ -0,0 +1 @@\n+approved over MCP\n`;
+}
+
+const LONG = { timeout: 120_000, resetTimeoutOnProgress: true };
+const ASK = /^awaiting approval: (\S+) \(approve in Caisson: caisson approve (\S+) (\S+)\)$/;
+
+// The gated calls: approved or declined in the client, approved in
+// Caisson while a client that cannot be asked waits.
+async function gated (label, a, negotiation, sandboxId) {
+    const made = await a.callTool({ name: 'runCommand', arguments: { sandboxId, command:
+        'mkdir -p /workspace/repo && cd /workspace/repo && git init -q && ' +
+        'git -c user.email=t@t -c user.name=t commit -q --allow-empty -m start' } });
+    check(!made.isError && made.structuredContent.exitCode === 0,
+          `${label}: a repository in the sandbox (${text(made).slice(0, 200)})`);
+    let asked = null;
+    const yes = await connect(alice, negotiation, async req => {
+        asked = req.params;
+        return { action: 'accept', content: { decision: 'approve' } };
+    });
+    const applied = await yes.callTool({ name: 'repo.applyDiff', arguments: {
+        sandboxId, patch: patch('approved.txt') } }, LONG);
+    check(asked && /repo\.applyDiff/.test(asked.message),
+          `${label}: the client was asked to approve: ${asked && asked.message.slice(0, 120)}`);
+    check(!applied.isError && applied.structuredContent.applied === true,
+          `${label}: approved in the client, the patch applied: ${text(applied).slice(0, 200)}`);
+    const there = await a.callTool({ name: 'checkFileExists', arguments: {
+        sandboxId, path: '/workspace/repo/approved.txt' } });
+    check(there.structuredContent.exists === true, `${label}: the approved file is there`);
+    await yes.close();
+
+    const no = await connect(alice, negotiation, async () => (
+        { action: 'accept', content: { decision: 'decline', reason: 'no pull requests today' } }));
+    const declined = await no.callTool({ name: 'git.openPR', arguments: { title: 'x' } }, LONG);
+    check(declined.isError === true &&
+          /declined by alice: no pull requests today/.test(text(declined)),
+          `${label}: declined in the client, an error result says who and why: ` +
+          text(declined));
+    await no.close();
+
+    let decided = null;
+    const waited = await a.callTool({ name: 'repo.applyDiff', arguments: {
+        sandboxId, patch: patch('waited.txt') } }, { ...LONG, onprogress: p => {
+        const m = ASK.exec(p.message || '');
+        if (m && !decided)
+            decided = api('POST', `/api/runs/${m[2]}/approve`, alice, { toolCallId: m[3] });
+    } });
+    check(decided && (await decided).status === 200,
+          `${label}: a client that cannot be asked waits; alice approved in Caisson`);
+    check(!waited.isError && waited.structuredContent.applied === true,
+          `${label}: ...and the patch applied: ${text(waited).slice(0, 200)}`);
 }
 
 async function era (label, negotiation, wantEra) {
@@ -101,9 +171,7 @@ async function era (label, negotiation, wantEra) {
               `${label}: cancelling stopped the command`);
     }
 
-    const gated = await a.callTool({ name: 'git.openPR', arguments: { title: 'x' } });
-    check(gated.isError === true && /needs approval/.test(text(gated)),
-          `${label}: a gated tool answers an error result (next slice: approval): ${text(gated)}`);
+    await gated(label, a, negotiation, sandboxId);
 
     let unknown = null;
     try {
