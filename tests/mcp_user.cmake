@@ -8,3 +8,12 @@ add_dependencies(test_mcp_user caisson caisson-bus caisson-sandbox-manager caiss
                  caisson-event-log caisson-tool-runner caisson-ui-bridge)
 set_tests_properties(test_mcp_user PROPERTIES TIMEOUT 300
                      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+
+# A run of alice's calls her own server's tool: the whole stack (root) and
+# the scripted model (tests/cassettes/mcp_user/).
+caisson_test(test_mcp_user_run test_mcp_user_run.c)
+add_dependencies(test_mcp_user_run caisson caisson-bus caisson-event-log caisson-sandbox-manager
+                 caisson-sandbox-init caisson-tool-runner caisson-orchestrator caisson-ui-bridge
+                 caisson-llm-replay)
+set_tests_properties(test_mcp_user_run PROPERTIES TIMEOUT 300
+                     SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
