@@ -173,10 +173,11 @@ start_choices (orch_t *self, const proto_msg_t *req, run_budgets_t *max, json_t 
     if (!json_is_false (budgets) && !json_is_false (policy) && b->client_tools.size) {
         json_t *list = mpjson_decode (b->client_tools.data, b->client_tools.size, 32, why,
                                       whylen);
-        /* tool-runner's names when the catalogue is loaded; a clash found
-         * only once it loads fails the run (run.c, call_model) */
-        *client_tools = list ? client_tools_check (list, runhost_catalogue (self->runs), why,
-                                                     whylen) : NULL;
+        /* tool-runner's names for this user when their catalogue is
+         * loaded; a clash found only once it loads fails the run (run.c,
+         * call_model) */
+        const json_t *catalogue = runhost_catalogue (self->runs, req->env.user);
+        *client_tools = list ? client_tools_check (list, catalogue, why, whylen) : NULL;
         json_decref (list);
         if (!*client_tools)
             *client_tools = json_false ();
@@ -209,8 +210,9 @@ start (const proto_msg_t *req, void *arg)
     char why[256] = "";
     json_t *raw = decode_any (&b->tool_call, "tool_call", why, sizeof why);
     json_t *tool_call = raw && !json_is_false (raw)
-                      ? client_tools_call_check (raw, runhost_catalogue (self->runs), why,
-                                                 sizeof why) : NULL;
+                      ? client_tools_call_check (raw, runhost_catalogue (self->runs,
+                                                                         req->env.user),
+                                                 why, sizeof why) : NULL;
     json_decref (raw);
     if (raw && !tool_call)
         return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);

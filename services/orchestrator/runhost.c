@@ -47,9 +47,12 @@ slot_destroy (slot_t **s_p)
         zloop_timer_end (self->loop, s->wake_timer);
     if (s->run && zhashx_lookup (self->dirty, run_id (s->run)) == s)
         zhashx_delete (self->dirty, run_id (s->run));
-    zlist_remove (self->waiting, s);
-    if (self->waking)
-        zlist_remove (self->waking, s);
+    if (s->cat) {
+        zlist_remove (s->cat->waiting, s);
+        if (s->cat->waking)
+            zlist_remove (s->cat->waking, s);
+        s->cat->slots--;
+    }
     runhost_gw_release (s);
     run_destroy (&s->run);
     free (s);
@@ -271,9 +274,10 @@ runhost_rpc (runhost_t *self)
 }
 
 const json_t *
-runhost_catalogue (runhost_t *self)
+runhost_catalogue (runhost_t *self, const char *user)
 {
-    return self->tools;
+    runcat_t *cat = zhashx_lookup (self->cats, user ? user : "");
+    return cat ? cat->tools : NULL;
 }
 
 runhost_t *
@@ -297,18 +301,19 @@ runhost_new (svc_t *svc, runstore_t *store)
     self->recaller = self->rpc ? recaller_new (self->loop, self->rpc, self->keys) : NULL;
     self->runs = zhashx_new ();
     self->dirty = zhashx_new ();
-    self->waiting = zlist_new ();
+    self->cats = zhashx_new ();
     self->starting = zlist_new ();
     self->catalogue_ttl = (int64_t) cfg_u64 ("CAISSON_TOOLS_CATALOGUE_TTL_MS");
     self->flush_timer = zloop_timer (self->loop, FLUSH_MS, 0, on_flush, self);
     if (!self->rpc || !self->sandboxes || !self->llm || !self->wmem || !self->recaller
         || (via && !self->keys)
         || !self->runs || !self->dirty
-        || !self->waiting || !self->starting || self->flush_timer < 0) {
+        || !self->cats || !self->starting || self->flush_timer < 0) {
         runhost_destroy (&self);
         return NULL;
     }
     zhashx_set_destructor (self->runs, drop_slot);
+    zhashx_set_destructor (self->cats, runhost_cat_free);
     uint64_t total = cfg_u64 ("CAISSON_LLM_TIMEOUT_MS");
     llm_client_set_limits (self->llm, (int) cfg_u64 ("CAISSON_LLM_RETRIES"), total, total / 10);
     return self;
@@ -333,15 +338,14 @@ runhost_destroy (runhost_t **self_p)
     zlist_destroy (&self->starting);
     zhashx_destroy (&self->runs);
     zhashx_destroy (&self->dirty);
-    zlist_destroy (&self->waiting);
     titler_destroy (&self->titler);
     llm_client_destroy (&self->llm);
     runhost_sbx_destroy (&self->sandboxes);
     wmem_destroy (&self->wmem);
     recaller_destroy (&self->recaller);
     userkey_destroy (&self->keys);
-    rpc_destroy (&self->rpc);
-    json_decref (self->tools);
+    rpc_destroy (&self->rpc);       /* no fetch's answer comes after */
+    zhashx_destroy (&self->cats);
     free (self);
     *self_p = NULL;
 }

@@ -47,8 +47,9 @@ json_t *runhost_snapshot (runhost_t *self, const run_t *run);
 size_t runhost_live_of (runhost_t *self, const char *user);
 /* The host's bus requests (borrowed), for requests of its service's own. */
 rpc_t *runhost_rpc (runhost_t *self);
-/* The tool catalogue, when loaded (borrowed), or NULL. */
-const json_t *runhost_catalogue (runhost_t *self);
+/* user's tool catalogue (NULL: runs without a user), when loaded
+ * (borrowed), or NULL. */
+const json_t *runhost_catalogue (runhost_t *self, const char *user);
 /* Resumes the store's unfinished runs that are this instance's and not in
  * memory yet (each emits `resumed` naming this instance), and takes up the
  * sandboxes kept for threads. Returns 0, or -1 when the store cannot be

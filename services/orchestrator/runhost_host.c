@@ -1,5 +1,7 @@
 /* runhost_host: the run_host_t a run acts through (run.h), one per slot:
- * the tool catalogue (shared by every run, kept current), model turns on the
+ * the tool catalogue (one per user, shared by their runs, kept current:
+ * tools.list asked as the user, whose own MCP servers' tools join it),
+ * model turns on the
  * model client with their text deltas, wakes, events, snapshots, and what
  * is left when a run ends. Tool calls are runhost_tool.c's. */
 #include "runhost_int.h"
@@ -7,6 +9,7 @@
 #include "clog.h"
 #include "mpjson.h"
 #include "prompt.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,14 +88,60 @@ offerable (json_t *wires, const char *name, bool log)
     return wire && !other;
 }
 
+void
+runhost_cat_free (void **item)
+{
+    runcat_t *cat = *item;
+    if (!cat)
+        return;
+    json_decref (cat->tools);
+    zlist_destroy (&cat->waiting);
+    free (cat->user);
+    free (cat);
+    *item = NULL;
+}
+
+/* The catalogue of the slot's run's user, made (empty, not fetched) when
+ * there is none; others no slot uses, no fetch awaits and 10 TTLs old
+ * are dropped then, so users gone cost nothing. */
+static runcat_t *
+cat_of (slot_t *s)
+{
+    if (s->cat)
+        return s->cat;
+    runhost_t *self = s->host;
+    const char *user = run_user (s->run) ? run_user (s->run) : "";
+    runcat_t *cat = zhashx_lookup (self->cats, user);
+    if (!cat) {
+        zlist_t *old = zlist_new ();
+        zlist_autofree (old);
+        for (runcat_t *c = zhashx_first (self->cats); c; c = zhashx_next (self->cats))
+            if (!c->slots && !c->pending
+                && zclock_mono () - c->fetched_at > 10 * self->catalogue_ttl)
+                zlist_append (old, c->user);
+        for (char *u = zlist_first (old); u; u = zlist_next (old))
+            zhashx_delete (self->cats, u);
+        zlist_destroy (&old);
+        cat = xcalloc (1, sizeof *cat);
+        cat->user = xstrdup (user);
+        cat->waiting = zlist_new ();
+        cat->host = self;
+        zhashx_insert (self->cats, user, cat);
+    }
+    cat->slots++;
+    s->cat = cat;
+    return cat;
+}
+
 /* tools.list answered: the catalogue is what it says (a failed fetch
  * keeps the one loaded), and the slots waiting for it go on. */
 static void
 on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
 {
-    runhost_t *self = arg;
-    self->catalogue_pending = false;
-    self->fetched_at = self->fetch_sent;    /* tried: not again before the TTL */
+    runcat_t *cat = arg;
+    runhost_t *self = cat->host;
+    cat->pending = false;
+    cat->fetched_at = cat->fetch_sent;      /* tried: not again before the TTL */
     char why[256] = "";
     json_t *list = NULL;
     if (!reply)
@@ -104,11 +153,11 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
         list = mpjson_decode (reply->body.tools_catalogue.tools.data,
                               reply->body.tools_catalogue.tools.size, 64, why, sizeof why);
     if (json_is_array (list)) {
-        bool changed = !self->tools || json_array_size (list) != self->listed;   /* logged */
-        self->listed = json_array_size (list);
-        json_decref (self->tools);
-        self->tools = json_array ();
-        self->incomplete = self->fetch_incomplete;
+        bool changed = !cat->tools || json_array_size (list) != cat->listed;    /* logged */
+        cat->listed = json_array_size (list);
+        json_decref (cat->tools);
+        cat->tools = json_array ();
+        cat->incomplete = cat->fetch_incomplete;
         json_t *wires = json_object ();     /* wire spelling -> the tool that has it */
         size_t i;
         json_t *t;
@@ -128,28 +177,30 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
                 json_object_set (tool, "effect", json_object_get (t, "effect"));
             if (!offerable (wires, name, changed))   /* still judged by its flags */
                 json_object_set_new (tool, "unoffered", json_true ());
-            json_array_append_new (self->tools, tool);
+            json_array_append_new (cat->tools, tool);
         }
         json_decref (wires);
         if (recaller_tool (self->recaller))     /* the orchestrator's own, beside them */
-            json_array_append_new (self->tools, recalltool_spec ());
+            json_array_append_new (cat->tools, recalltool_spec ());
         if (changed)
-            clog_info (NULL, "tool catalogue: %zu tools%s", json_array_size (self->tools),
-                       self->incomplete ? " (an MCP server is still starting)" : "");
+            clog_info (NULL, "tool catalogue of %s: %zu tools%s", *cat->user ? cat->user : "-",
+                       json_array_size (cat->tools),
+                       cat->incomplete ? " (an MCP server is still starting)" : "");
     }
-    else if (self->tools)
-        clog_warn (NULL, "tool catalogue not refreshed: %s", why);
+    else if (cat->tools)
+        clog_warn (NULL, "tool catalogue of %s not refreshed: %s", *cat->user ? cat->user : "-",
+                   why);
     json_decref (list);
     /* advanced from a list of their own: a slot that asks again waits for
      * the next fetch, not this one's answer */
-    zlist_t *woken = self->waking = self->waiting;
-    self->waiting = zlist_new ();
+    zlist_t *woken = cat->waking = cat->waiting;
+    cat->waiting = zlist_new ();
     slot_t *s;
     while ((s = zlist_pop (woken))) {
         s->waiting = false;
         s->fresh_turn = s->wait_need == RUN_CAT_TURN;
         s->fresh_call = s->wait_need == RUN_CAT_FRESH;
-        if (self->tools)
+        if (cat->tools)
             run_advance (s->run);
         else {
             char reason[320];
@@ -157,35 +208,47 @@ on_catalogue (const proto_msg_t *reply, const char *error, void *arg)
             run_end (s->run, PROTO_RUN_failed, reason);
         }
     }
-    self->waking = NULL;
+    cat->waking = NULL;
     zlist_destroy (&woken);
 }
 
-/* mcp.list answered (or not): whether a server is still starting, then
- * tools.list. States first: a server ready in between has its tools in
- * the list, and is merely looked at again. */
+/* A request of type to tool-runner as cat's user (not an operator: what
+ * the user's runs may use). */
+static proto_msg_t *
+ask_as (const runcat_t *cat, proto_type_t type)
+{
+    proto_msg_t *req = proto_msg_new (type, NULL);
+    if (req && *cat->user)
+        proto_set_str (&req->env.user, cat->user);
+    return req;
+}
+
+/* mcp.list answered (or not): whether a server is still starting (the
+ * deployment's or the user's own), then tools.list. States first: a
+ * server ready in between has its tools in the list, and is merely looked
+ * at again. */
 static void
 on_servers (const proto_msg_t *reply, const char *error, void *arg)
 {
     (void) error;
-    runhost_t *self = arg;
-    self->fetch_incomplete = servers_starting (reply);
-    proto_msg_t *req = proto_msg_new (PROTO_tools_list, NULL);
-    if (!req || rpc_call (self->rpc, "tool-runner", req, 5000, 2, on_catalogue, self))
-        on_catalogue (NULL, "cannot ask tool-runner for its tools", self);
+    runcat_t *cat = arg;
+    cat->fetch_incomplete = servers_starting (reply);
+    proto_msg_t *req = ask_as (cat, PROTO_tools_list);
+    if (!req || rpc_call (cat->host->rpc, "tool-runner", req, 5000, 2, on_catalogue, cat))
+        on_catalogue (NULL, "cannot ask tool-runner for its tools", cat);
     proto_msg_destroy (&req);
 }
 
-/* Fetches the catalogue unless a fetch is in flight. */
+/* Fetches cat unless a fetch of it is in flight. */
 static void
-fetch (runhost_t *self)
+fetch (runcat_t *cat)
 {
-    if (self->catalogue_pending)
+    if (cat->pending)
         return;
-    proto_msg_t *req = proto_msg_new (PROTO_mcp_list, NULL);
-    self->fetch_sent = zclock_mono ();
-    if (req && rpc_call (self->rpc, "tool-runner", req, 5000, 2, on_servers, self) == 0)
-        self->catalogue_pending = true;
+    proto_msg_t *req = ask_as (cat, PROTO_mcp_list);
+    cat->fetch_sent = zclock_mono ();
+    if (req && rpc_call (cat->host->rpc, "tool-runner", req, 5000, 2, on_servers, cat) == 0)
+        cat->pending = true;
     proto_msg_destroy (&req);
 }
 
@@ -194,8 +257,8 @@ fetch (runhost_t *self)
 static int64_t host_now_ms (void *arg) { (void) arg; return zclock_time (); }
 static int64_t host_clock_us (void *arg) { (void) arg; return zclock_usecs (); }
 
-/* The loaded catalogue, fetched again in the background once older than
- * the TTL. A model turn waits for a fetch anew while an MCP server was
+/* The loaded catalogue of the run's user, fetched again in the background
+ * once older than the TTL. A model turn waits for a fetch anew while an MCP server was
  * starting at the last one (so it sees the server's tools at the first
  * turn after it is ready); a call of a tool it lacks waits for one, at
  * most once a turn (a tool still missing is not listed). */
@@ -203,22 +266,22 @@ static const json_t *
 host_catalogue (void *arg, run_cat_need_t need)
 {
     slot_t *s = arg;
-    runhost_t *self = s->host;
-    bool anew = need == RUN_CAT_TURN ? self->incomplete && !s->fresh_turn
+    runcat_t *cat = cat_of (s);
+    bool anew = need == RUN_CAT_TURN ? cat->incomplete && !s->fresh_turn
               : need == RUN_CAT_FRESH ? !s->fresh_call : false;
     if (need == RUN_CAT_TURN)
         s->fresh_turn = s->fresh_call = false;
-    if (self->tools && !anew) {
-        if (zclock_mono () - self->fetched_at >= self->catalogue_ttl)
-            fetch (self);
-        return self->tools;
+    if (cat->tools && !anew) {
+        if (zclock_mono () - cat->fetched_at >= s->host->catalogue_ttl)
+            fetch (cat);
+        return cat->tools;
     }
     if (!s->waiting) {
         s->waiting = true;
         s->wait_need = need;
-        zlist_append (self->waiting, s);
+        zlist_append (cat->waiting, s);
     }
-    fetch (self);
+    fetch (cat);
     return NULL;
 }
 

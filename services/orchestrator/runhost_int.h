@@ -17,8 +17,31 @@
 #include "titler.h"
 #include "wmem.h"
 
+/* One user's tool catalogue: tools.list asked as that user (the
+ * deployment's tools and MCP servers' and the user's own servers'):
+ * [{name, description?, inputSchema?, mutates?, runsTests?, effect?}],
+ * fetched again once older than CAISSON_TOOLS_CATALOGUE_TTL_MS (runs go
+ * on with it meanwhile), and at each model turn while an MCP server was
+ * still starting at the last fetch (incomplete: the turn waits for it).
+ * Kept while a slot uses it, then until it is 10 TTLs old. */
+typedef struct {
+    runhost_t *host;
+    char *user;                 /* whose ("": runs without a user) */
+    json_t *tools;
+    size_t listed;              /* rows in tools.list's last answer */
+    bool pending;               /* mcp.list, then tools.list, in flight */
+    int64_t fetch_sent;         /* zclock_mono when the fetch in flight began */
+    bool fetch_incomplete;      /* its mcp.list named a server still starting */
+    int64_t fetched_at;         /* zclock_mono when the loaded one's fetch began */
+    bool incomplete;            /* an MCP server was starting when it was fetched */
+    zlist_t *waiting;           /* slots waiting for it */
+    zlist_t *waking;            /* those a fetch's answer is advancing now */
+    size_t slots;               /* slots using it */
+} runcat_t;
+
 typedef struct {
     runhost_t *host;            /* the slot's owner */
+    runcat_t *cat;              /* its run's user's catalogue, once asked for */
     run_t *run;
     const llm_provider_t *provider;
     const char *model_name;     /* inside the run's model */
@@ -67,22 +90,13 @@ struct _runhost_t {
     zhashx_t *runs;             /* id -> slot_t *, the runs in flight */
     zhashx_t *dirty;            /* id -> slot_t *, to snapshot at the next flush */
     int flush_timer;
-    /* the catalogue: [{name, description?, inputSchema?, mutates?, runsTests?, effect?}],
-     * fetched again once older than CAISSON_TOOLS_CATALOGUE_TTL_MS (runs go on
-     * with it meanwhile), and at each model turn while an MCP server was
-     * still starting at the last fetch (incomplete: the turn waits for it) */
-    json_t *tools;
-    size_t listed;              /* rows in tools.list's last answer */
-    bool catalogue_pending;     /* mcp.list, then tools.list, in flight */
-    int64_t fetch_sent;         /* zclock_mono when the fetch in flight began */
-    bool fetch_incomplete;      /* its mcp.list named a server still starting */
-    int64_t fetched_at;         /* zclock_mono when the loaded one's fetch began */
-    bool incomplete;            /* an MCP server was starting when it was fetched */
+    zhashx_t *cats;             /* user -> runcat_t *, the users' catalogues */
     int64_t catalogue_ttl;      /* ms */
-    zlist_t *waiting;           /* slots waiting for the catalogue */
-    zlist_t *waking;            /* those a fetch's answer is advancing now */
     zlist_t *starting;          /* starting_t: run_started not yet stored */
 };
+
+/* Ends a catalogue (a zhashx destructor). */
+void runhost_cat_free (void **item);
 
 /* The host every slot's run acts through (runhost_host.c); the run's
  * arg is its slot. */

@@ -53,6 +53,7 @@ struct _mcpc_t {
     char *path;
     char *owner;                /* a user's set: the user; NULL: the deployment's */
     const mcpc_config_t *deployment;    /* a user's: the deployment's servers, for the limits */
+    bool loaded;                /* a user's: their mcp.json was read (or failed to be) */
     int refs;                   /* see mcpc_ref */
     int64_t used;               /* zclock_mono of the last mcpc_touch */
     server_t servers[MCPC_SERVERS_MAX];
@@ -240,6 +241,7 @@ user_starter_main (void *arg)
     self->config = config;
     if (!config && *err)
         self->problem = xstrdup (err);
+    self->loaded = true;
     pthread_mutex_unlock (&self->lock);
     if (*err)
         clog_warn (NULL, "MCP servers of %s: %s; none used", self->owner, err);
@@ -384,6 +386,13 @@ mcpc_list_json (mcpc_t *self)
         return list;
     }
     if (!self->config) {
+        /* a user's file not read yet: one entry `starting`, so whoever
+         * lists (the orchestrator) knows tools may still come */
+        if (self->owner && !self->loaded)
+            json_array_append_new (list, json_pack ("{s:s, s:s, s:s, s:s, s:b, s:[]}",
+                                                    "name", self->path, "scope", scope,
+                                                    "transport", "none", "state", "starting",
+                                                    "trusted", 0, "tools"));
         pthread_mutex_unlock (&self->lock);
         return list;
     }
