@@ -406,10 +406,15 @@ call (handler_t *self, const proto_msg_t *req)
     const tool_def_t *tool = catalogue_find (self->catalogue, c->name, &index);
     const json_t *input = tool ? catalogue_input (self->catalogue, index) : NULL;
     mcpc_t *set = NULL;         /* an MCP tool's: the deployment's or the caller's own */
-    if (!tool && (tool = mcpc_tool_find (self->mcp, c->name, &input)))
+    if (!tool) {
         set = self->mcp;
-    if (!tool && (set = mcpc_users_get (self->users, req->env.user)))
         tool = mcpc_tool_find (set, c->name, &input);
+        mcpc_t *mine = tool ? NULL : mcpc_users_get (self->users, req->env.user);
+        if (mine) {
+            set = mine;
+            tool = mcpc_tool_find (mine, c->name, &input);
+        }
+    }
     if (!tool)
         return refuse (req, c->name, tool_error ("unknown_tool", "name", "there is no tool named "
                                                  "%s; tools.list gives the catalogue", c->name));

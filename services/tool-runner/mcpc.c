@@ -1,78 +1,28 @@
-/* mcpc: a set of MCP servers (the deployment's, or one user's), their
- * states, tools and calls. */
-#include "mcpc.h"
+/* mcpc: a set of MCP servers (the deployment's, or one user's): their
+ * start, states, tools and lists (calls: mcpc_call.c). */
+#include "mcpc_int.h"
 
 #include "cfg.h"
 #include "clog.h"
 #include "mcpc_config.h"
-#include "mcpc_http.h"
 #include "mcpc_limits.h"
-#include "mcpc_stdio.h"
 #include "mcpc_store.h"
-#include "mcpc_tools.h"
 #include "xalloc.h"
 
 #include <czmq.h>
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The user a deployment's stdio server's sandbox belongs to. */
-#define SERVICE_USER "mcp"
-/* Longest wait between restarts of a server that keeps failing. */
-#define BACKOFF_MAX_MS 60000
-
-/* A tool of a ready server: its catalogue row, kept until mcpc_destroy
- * since a running job holds it. */
-typedef struct _mtool_t mtool_t;
-struct _mtool_t {
-    tool_def_t def;             /* first: a call's ctx->def is its mtool_t */
-    json_t *entry;              /* its tools.list entry; owns def's strings */
-    size_t server;              /* index in the config */
-    mcpc_t *set;                /* its server set, for mcpc_tool_fn */
-    mtool_t *next;
-};
-
-typedef struct {
-    const char *state;
-    char *reason;
-    mcpc_stdio_t *conn;         /* a stdio server */
-    mcpc_http_t *http;          /* a remote one */
-    pthread_mutex_t call_lock;  /* stdio: one request at a time on conn, and its restarts;
-                                 * http: its back-off (requests run at once) */
-    int64_t retry_at;           /* zclock_mono: no restart before */
-    int64_t backoff;            /* ms: the next failed restart's wait */
-} server_t;
-
-struct _mcpc_t {
-    mcpc_config_t *config;      /* NULL: no servers (a user's: until read) */
-    char *problem;              /* why the file as a whole was not used */
-    char *path;
-    char *owner;                /* a user's set: the user; NULL: the deployment's */
-    const mcpc_config_t *deployment;    /* a user's: the deployment's servers, for the limits */
-    bool loaded;                /* a user's: their mcp.json was read (or failed to be) */
-    int refs;                   /* see mcpc_ref */
-    int64_t used;               /* zclock_mono of the last mcpc_touch */
-    server_t servers[MCPC_SERVERS_MAX];
-    mtool_t *tools;
-    pthread_mutex_t lock;       /* states, reasons, tools */
-    pthread_t starter;
-    bool starting;
-    atomic_bool stop;
-};
-
-/* Whose sandboxes the stdio servers run in. */
-static const char *
-sandbox_user (const mcpc_t *self)
+const char *
+mcpc_sandbox_user (const mcpc_t *self)
 {
     return self->owner ? self->owner : SERVICE_USER;
 }
 
-static void
-set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
+void
+mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
 {
     pthread_mutex_lock (&self->lock);
     self->servers[i].state = state;
@@ -80,8 +30,6 @@ set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
     self->servers[i].reason = reason ? xstrdup (reason) : NULL;
     pthread_mutex_unlock (&self->lock);
 }
-
-static json_t *mcpc_tool_fn (tool_ctx_t *ctx, json_t *args);
 
 /* Adds the entries of server i as catalogue rows. */
 static void
@@ -130,7 +78,7 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
             mcpc_http_destroy (&http);
     }
     else {
-        mcpc_stdio_t *conn = mcpc_stdio_start (s, sandbox_user (self), &self->stop, why, whylen);
+        mcpc_stdio_t *conn = mcpc_stdio_start (s, mcpc_sandbox_user (self), &self->stop, why, whylen);
         entries = conn ? mcpc_stdio_tools (conn, skipped, why, whylen) : NULL;
         if (conn)
             snprintf (version, vlen, "%s", mcpc_stdio_version (conn));
@@ -154,19 +102,19 @@ static void
 start_one (mcpc_t *self, size_t i)
 {
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
-    set_state (self, i, "starting", NULL);
+    mcpc_set_state (self, i, "starting", NULL);
     char why[1024], version[16] = "";
     json_t *entries = start_server (self, i, version, sizeof version, why, sizeof why);
     if (!entries) {
         clog_warn (NULL, "%s", why);
-        set_state (self, i, "failed", why);
+        mcpc_set_state (self, i, "failed", why);
         return;
     }
     add_tools (self, i, entries);
     clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
                json_array_size (entries), version);
     json_decref (entries);
-    set_state (self, i, "ready", NULL);
+    mcpc_set_state (self, i, "ready", NULL);
 }
 
 typedef struct {
@@ -199,7 +147,7 @@ starter_main (void *arg)
             remote[i].running = pthread_create (&remote[i].thread, NULL, remote_main,
                                                 &remote[i]) == 0;
             if (!remote[i].running)
-                set_state (self, i, "failed", "tool-runner could not start a thread for it");
+                mcpc_set_state (self, i, "failed", "tool-runner could not start a thread for it");
         }
     for (size_t i = 0; i < n && !self->stop; i++)
         if (mcpc_config_at (self->config, i)->kind == MCPC_STDIO)
@@ -458,136 +406,4 @@ mcpc_tool_find (mcpc_t *self, const char *name, const json_t **input)
     if (t)
         *input = json_object_get (t->entry, "inputSchema");
     return t ? &t->def : NULL;
-}
-
-/* A server that has exited (or lost its sandbox: its TTL, an operator) is
- * started again before a call needs it, at most once per back-off (1 s,
- * doubling to a minute while restarts fail). Its tools stay as first
- * listed. Under the server's call_lock. 0, or -1 with why. */
-static int
-restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
-{
-    server_t *srv = &self->servers[i];
-    if (!mcpc_stdio_exited (srv->conn))
-        return 0;
-    const mcpc_server_t *s = mcpc_config_at (self->config, i);
-    int64_t now = zclock_mono ();
-    if (now < srv->retry_at) {
-        pthread_mutex_lock (&self->lock);
-        snprintf (why, whylen, "%s (restarting it again in %lld s)",
-                  srv->reason ? srv->reason : "it has exited",
-                  (long long) (srv->retry_at - now + 999) / 1000);
-        pthread_mutex_unlock (&self->lock);
-        return -1;
-    }
-    set_state (self, i, "starting", NULL);
-    char reason[1024];
-    mcpc_stdio_t *fresh = mcpc_stdio_start (s, sandbox_user (self), &self->stop, reason,
-                                            sizeof reason);
-    if (!fresh) {
-        srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
-        if (srv->backoff > BACKOFF_MAX_MS)
-            srv->backoff = BACKOFF_MAX_MS;
-        srv->retry_at = zclock_mono () + srv->backoff;
-        clog_warn (NULL, "%s", reason);
-        set_state (self, i, "failed", reason);
-        snprintf (why, whylen, "%s", reason);
-        return -1;
-    }
-    clog_info (NULL, "MCP server %s restarted", s->name);
-    mcpc_stdio_destroy (&srv->conn);
-    srv->conn = fresh;
-    srv->backoff = 0;
-    srv->retry_at = 0;
-    set_state (self, i, "ready", NULL);
-    return 0;
-}
-
-/* tools/call with params on stdio server i (one call at a time, started
- * again first when it has exited): 0 with *result, or -1 with why. */
-static int
-stdio_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *why,
-            size_t whylen)
-{
-    server_t *srv = &self->servers[i];
-    pthread_mutex_lock (&srv->call_lock);
-    int rc = restart_if_gone (self, i, why, whylen);
-    if (rc == 0)
-        rc = mcpc_stdio_request (srv->conn, "tools/call", params, result, why, whylen);
-    /* Not delivered (its sandbox was gone): once more on a fresh start. */
-    if (rc == -2 && restart_if_gone (self, i, why, whylen) == 0)
-        rc = mcpc_stdio_request (srv->conn, "tools/call", params, result, why, whylen);
-    if (rc && mcpc_stdio_exited (srv->conn))
-        set_state (self, i, "failed", why);
-    pthread_mutex_unlock (&srv->call_lock);
-    return rc;
-}
-
-/* tools/call with params on remote server i, other calls running at once.
- * A server that could not be reached is `failed` and not asked again
- * before its back-off (1 s, doubling to a minute) has passed; once it
- * answers it is `ready` again. 0 with *result, or non-zero with why. */
-static int
-http_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *why,
-           size_t whylen)
-{
-    server_t *srv = &self->servers[i];
-    pthread_mutex_lock (&srv->call_lock);
-    int64_t wait = srv->retry_at - zclock_mono ();
-    if (wait > 0) {
-        pthread_mutex_lock (&self->lock);
-        snprintf (why, whylen, "%s (trying it again in %lld s)",
-                  srv->reason ? srv->reason : "it was unreachable",
-                  (long long) (wait + 999) / 1000);
-        pthread_mutex_unlock (&self->lock);
-    }
-    pthread_mutex_unlock (&srv->call_lock);
-    if (wait > 0)
-        return MCPC_HTTP_UNREACHABLE;
-    int rc = mcpc_http_request (srv->http, "tools/call", params, result, why, whylen);
-    pthread_mutex_lock (&srv->call_lock);
-    if (rc == MCPC_HTTP_UNREACHABLE) {
-        srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
-        if (srv->backoff > BACKOFF_MAX_MS)
-            srv->backoff = BACKOFF_MAX_MS;
-        srv->retry_at = zclock_mono () + srv->backoff;
-        clog_warn (NULL, "%s", why);
-        set_state (self, i, "failed", why);
-    }
-    else if (srv->backoff) {            /* it answers again */
-        srv->backoff = 0;
-        srv->retry_at = 0;
-        clog_info (NULL, "MCP server %s reachable again", mcpc_config_at (self->config, i)->name);
-        set_state (self, i, "ready", NULL);
-    }
-    pthread_mutex_unlock (&srv->call_lock);
-    return rc;
-}
-
-/* tool_fn of every MCP tool: tools/call on its server. */
-static json_t *
-mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
-{
-    mtool_t *t = (mtool_t *) ctx->def;     /* def is t's first member */
-    mcpc_t *self = t->set;
-    const mcpc_server_t *s = mcpc_config_at (self->config, t->server);
-    if (ctx->dry_run)
-        return json_pack ("{s:b, s:b, s:s}", "success", 1, "dryRun", 1, "wouldDo",
-                          "call this MCP tool");
-    json_t *params = json_pack ("{s:s, s:O}", "name", json_string_value (json_object_get (
-                                    json_object_get (t->entry, "mcp"), "tool")),
-                                "arguments", args);
-    char why[1024];
-    json_t *result = NULL;
-    int rc = s->kind == MCPC_HTTP ? http_call (self, t->server, params, &result, why,
-                                               sizeof why)
-                                  : stdio_call (self, t->server, params, &result, why,
-                                                sizeof why);
-    json_decref (params);
-    if (rc)
-        return tool_error ("mcp_error", NULL, "%s", why);
-    bool ok;
-    json_t *mapped = mcpc_call_result (s, result, &ok);
-    json_decref (result);
-    return mapped;
 }
