@@ -8,6 +8,8 @@ add_dependencies(test_mcp_user caisson caisson-bus caisson-sandbox-manager caiss
                  caisson-event-log caisson-tool-runner caisson-ui-bridge)
 set_tests_properties(test_mcp_user PROPERTIES TIMEOUT 300
                      SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+# tool-runner's user sets: started, dropped and ended on threads of their own.
+set_tests_properties(test_mcp_user PROPERTIES LABELS threaded)
 
 # A run of alice's calls her own server's tool: the whole stack (root) and
 # the scripted model (tests/cassettes/mcp_user/).

@@ -83,8 +83,9 @@ doc_init (doc_t *d, elog_t *el, const proto_msg_t *req, const char *user, const 
         return -1;
     }
     if (strcmp (d->user, own) != 0 && !req->env.op) {
-        *rep = proto_error_new (req, PROTO_ERR_not_found, "%s: no working memory of user '%s'",
-                                proto_type_name (req->type), d->user);
+        *rep = proto_error_new (req, PROTO_ERR_not_found, "%s: no %s of user '%s'",
+                                proto_type_name (req->type),
+                                d->mcp ? "mcp.json" : "working memory", d->user);
         return -1;
     }
     d->keylen = doc_key (d->key, d->mcp ? 'm' : 'u', d->user, d->thread);
