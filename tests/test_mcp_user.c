@@ -96,9 +96,9 @@ node_up (int port)
 /* tool-runner with the deployment's own server, `shared` (a name no user
  * may take), and 127.0.0.1 on the test server's port allowed to users. */
 static pid_t
-tool_runner_up (void)
+tool_runner_up (const char *idle)
 {
-    static char servers[600], allow[96];
+    static char servers[600], allow[96], idle_s[64];
     char path[512];
     snprintf (path, sizeof path, "%s/mcp.json", s_dir);
     FILE *f = fopen (path, "w");
@@ -110,7 +110,9 @@ tool_runner_up (void)
     snprintf (servers, sizeof servers, "CAISSON_MCP_SERVERS=%s", path);
     snprintf (allow, sizeof allow, "CAISSON_MCP_USER_HTTP_ALLOW=localhost, 127.0.0.1:%d",
               s_port);
-    pid_t pid = support_spawn ("caisson-tool-runner", (const char *[]) { servers, allow, NULL });
+    snprintf (idle_s, sizeof idle_s, "CAISSON_MCP_USER_IDLE_S=%s", idle);
+    pid_t pid = support_spawn ("caisson-tool-runner", (const char *[]) { servers, allow, idle_s,
+                                                                          NULL });
     support_await_service (s_c, "tool-runner");
     return pid;
 }
@@ -125,7 +127,7 @@ setup (void **state)
     s_node = node_up (s_port);
     s_log = support_spawn ("caisson-event-log", NULL);
     support_await_service (s_c, "event-log");
-    s_tr = tool_runner_up ();
+    s_tr = tool_runner_up ("900");
     ui_pick_port ();
     s_bridge = support_spawn ("caisson-ui-bridge", (const char *[]) {
         "CAISSON_HTTP_RATE=10000", "CAISSON_HTTP_BURST=10000", NULL });
@@ -423,7 +425,9 @@ test_change (void **state)
 }
 
 /* The file survives an event-log restart, and a tool-runner restart
- * starts alice's servers from it again; DELETE removes it. */
+ * starts alice's servers from it again; unused (CAISSON_MCP_USER_IDLE_S
+ * of 1 s), they stop, their sandbox destroyed, and her next tools.list
+ * starts them again; DELETE removes the file. */
 static void
 test_restart_and_clear (void **state)
 {
@@ -438,7 +442,18 @@ test_restart_and_clear (void **state)
     assert_non_null (strstr (support_json_str (rep, "content"), "\"other\""));
     json_decref (rep);
     support_expect_clean_exit (s_tr);
-    s_tr = tool_runner_up ();
+    s_tr = tool_runner_up ("1");
+    await_tool ("alice", "other.hello", true);
+    json_t *boxes = NULL;
+    for (int i = 0; i < 600; i++) {         /* no use of hers meanwhile */
+        json_decref (boxes);
+        boxes = sandboxes_of ("alice");
+        if (!json_array_size (boxes))
+            break;
+        usleep (100000);
+    }
+    assert_int_equal (json_array_size (boxes), 0);
+    json_decref (boxes);
     await_tool ("alice", "other.hello", true);
 
     rep = ui_json ("DELETE", "/api/mcp", s_alice, NULL, &status);
