@@ -72,3 +72,22 @@ mcp_headers_conflict (http_req_t *req)
     }
     return NULL;
 }
+
+bool
+mcp_headers_takes_sse (http_req_t *req)
+{
+    const char *accept = http_header (req, "Accept");
+    if (!accept)
+        return true;                    /* no Accept: any type (RFC 9110) */
+    for (const char *p = accept; *p;) {
+        p += strspn (p, " \t,");
+        size_t n = strcspn (p, ";,");
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if ((n == 17 && !strncasecmp (p, "text/event-stream", n))
+            || (n == 6 && !strncasecmp (p, "text/*", n)) || (n == 3 && !strncmp (p, "*/*", n)))
+            return true;
+        p += strcspn (p, ",");
+    }
+    return false;
+}

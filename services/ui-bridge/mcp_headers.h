@@ -20,5 +20,9 @@ int mcp_headers_decode (const char *v, char *out, size_t outlen);
 /* The name of an MCP header req repeats with values that disagree, or
  * NULL. */
 const char *mcp_headers_conflict (http_req_t *req);
+/* False when req's Accept rules out an SSE answer: it is present and
+ * names neither text/event-stream nor a wildcard covering it (spec: a
+ * client accepts both application/json and text/event-stream). */
+bool mcp_headers_takes_sse (http_req_t *req);
 
 #endif

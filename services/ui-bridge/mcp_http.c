@@ -8,10 +8,12 @@
 #include "mcp_hangup.h"
 #include "mcp_headers.h"
 #include "mcp_run.h"
+#include "mcp_seal.h"
 #include "mcp_session.h"
 #include "mcp_tools.h"
 
 #include <ctype.h>
+#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,14 +201,31 @@ s_unsupported (const json_t *id, const char *requested, bool modern_only)
 }
 
 /* What names a request for cancellation: its user, its session (none in
- * the 2026 era) and its JSON-RPC id. */
+ * the 2026 era) and its JSON-RPC id, whole (as a digest: two ids alike in
+ * their first bytes must not name each other's call). */
 static void
 s_key (http_req_t *req, const json_t *id, char *key, size_t len)
 {
     char *text = json_dumps (id, JSON_ENCODE_ANY | JSON_COMPACT);
-    snprintf (key, len, "%s\n%.64s\n%.128s", req->user,
-              http_header (req, "Mcp-Session-Id") ?: "", text ? text : "");
+    unsigned char sum[32] = { 0 };
+    char hex[65];
+    if (text)
+        gnutls_hash_fast (GNUTLS_DIG_SHA256, text, strlen (text), sum);
+    mcp_seal_hex (sum, sizeof sum, hex);
+    snprintf (key, len, "%s\n%.64s\n%s", req->user, http_header (req, "Mcp-Session-Id") ?: "",
+              hex);
     free (text);
+}
+
+/* The 406 for a call that answers on an SSE stream when req's Accept
+ * rules one out, or NULL. */
+static http_res_t *
+s_not_acceptable (http_req_t *req, const json_t *id)
+{
+    return mcp_headers_takes_sse (req)
+           ? NULL
+           : s_error (406, id, -32000, NULL, "Not Acceptable: this call answers on an SSE "
+                      "stream; Accept must include text/event-stream");
 }
 
 typedef struct {
@@ -258,6 +277,8 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
         result = mcp_tools_call (app->mcp->tools, app, req, params, key, &code, why,
                                  sizeof why);
         mcp_hangup_stop (&watch);
+        if (code == MCP_TOOLS_GATED && (*res = s_not_acceptable (req, id)))
+            return NULL;
         if (code == MCP_TOOLS_GATED) {
             via->key = key;
             *res = mcp_gate_call (app->mcp->gate, app->mcp->run, app, req, id, params, extra,
@@ -283,12 +304,15 @@ s_is_run (const char *method, const json_t *params)
 static http_res_t *
 s_run (app_t *app, http_req_t *req, const json_t *id, const json_t *params, bool modern)
 {
+    http_res_t *res = s_not_acceptable (req, id);
+    if (res)
+        return res;
     char key[512];
     s_key (req, id, key, sizeof key);
     json_t *extra = modern ? json_pack ("{s:s, s:{s:o}}", "resultType", "complete", "_meta",
                                         META_INFO, s_server_info ())
                            : NULL;
-    http_res_t *res = mcp_run_call (app->mcp->run, app, req, id, params, extra, modern, key);
+    res = mcp_run_call (app->mcp->run, app, req, id, params, extra, modern, key);
     json_decref (extra);
     return res;
 }
