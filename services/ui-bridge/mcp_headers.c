@@ -1,6 +1,8 @@
 /* mcp_headers: see mcp_headers.h. */
 #include "mcp_headers.h"
+#include "cfg.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -88,6 +90,33 @@ mcp_headers_takes_sse (http_req_t *req)
             || (n == 6 && !strncasecmp (p, "text/*", n)) || (n == 3 && !strncmp (p, "*/*", n)))
             return true;
         p += strcspn (p, ",");
+    }
+    return false;
+}
+
+bool
+mcp_headers_origin_ok (const char *origin)
+{
+    const char *listed = cfg_str ("CAISSON_MCP_ORIGINS");
+    char own[600];
+    if (!*listed) {
+        const char *addr = cfg_str ("CAISSON_HTTP"), *colon = strrchr (addr, ':');
+        const char *port = colon ? colon + 1 : "80";
+        int hostlen = colon ? (int) (colon - addr) : (int) strlen (addr);
+        snprintf (own, sizeof own, "http://%.*s:%s,http://localhost:%s,http://127.0.0.1:%s,"
+                  "http://[::1]:%s", hostlen, addr, port, port, port, port);
+        listed = own;
+    }
+    size_t len = strlen (origin);
+    for (const char *p = listed; *p;) {
+        size_t n = strcspn (p, ",");
+        while (n && isspace ((unsigned char) p[n - 1]))
+            n--;
+        if (n == len && !strncasecmp (p, origin, n))
+            return true;
+        p += strcspn (p, ",");
+        while (*p == ',' || isspace ((unsigned char) *p))
+            p++;
     }
     return false;
 }

@@ -1,4 +1,5 @@
-/* mcp_headers: the MCP-specific request headers /mcp reads (mcp_http.h).
+/* mcp_headers: the MCP-specific request headers /mcp reads (mcp_http.h),
+ * and the Origin and Accept checks it makes of any request.
  *
  * Mcp-Name and Mcp-Method may carry UTF-8 that is not header-safe as
  * `=?base64?<b64>?=`; MCP-Protocol-Version, Mcp-Session-Id, Mcp-Method and
@@ -24,5 +25,10 @@ const char *mcp_headers_conflict (http_req_t *req);
  * names neither text/event-stream nor a wildcard covering it (spec: a
  * client accepts both application/json and text/event-stream). */
 bool mcp_headers_takes_sse (http_req_t *req);
+
+/* True when origin (an Origin header: scheme://host[:port]) is one /mcp
+ * serves: listed in CAISSON_MCP_ORIGINS, or by default the bridge's own
+ * address and its localhost, 127.0.0.1 and [::1] forms. */
+bool mcp_headers_origin_ok (const char *origin);
 
 #endif
