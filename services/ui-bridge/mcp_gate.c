@@ -173,7 +173,7 @@ static void
 s_reason (const char *reason, char out[REASON_MAX + 1])
 {
     size_t n = 0;
-    for (; reason[n] && n < REASON_MAX; n++)
+    for (; n < REASON_MAX && reason[n]; n++)
         out[n] = (unsigned char) reason[n] < 0x20 || reason[n] == 0x7f ? ' ' : reason[n];
     if (reason[n])
         while (n && ((unsigned char) reason[n] & 0xc0) == 0x80)
@@ -492,10 +492,10 @@ mcp_gate_answer (mcp_gate_t *self, app_t *app, http_req_t *req, const char *sess
     }
     /* an error answer (the client cannot show forms, its user dismissed
      * it): no approval is coming from there, so waiting would only stall */
-    char reason[REASON_MAX + 1];
+    char message[REASON_MAX + 1], reason[REASON_MAX + 64];  /* s_decide cuts it again */
+    s_reason (json_string_value (json_object_get (error, "message")) ?: "", message);
     snprintf (reason, sizeof reason, "the MCP client answered error %" JSON_INTEGER_FORMAT
-              ": %s", json_integer_value (json_object_get (error, "code")),
-              json_string_value (json_object_get (error, "message")) ?: "");
+              ": %s", json_integer_value (json_object_get (error, "code")), message);
     json_t *declined = json_pack ("{s:s, s:{s:s}}", "action", "decline", "content", "reason",
                                   reason);
     s_decide (app, &as, a.run, a.call, declined);
