@@ -5,7 +5,8 @@
  * (CAISSON_MCP_APPROVAL_TIMEOUT_S=2), so an answer the bridge drops shows
  * as "approval timed out" instead of the decline. An attack that holds is
  * a passing test; one that lands is a skip() naming the defect until it
- * is fixed (none left: each one below was red before its fix). */
+ * is fixed (none left: those that landed say so, and were red before
+ * their fix). */
 #include "support.h"
 #include "ui_support.h"
 #include "run_stack.h"
@@ -209,6 +210,65 @@ test_error_answer (void **state)
     free (got);
 }
 
+/* Held: an answer whose action is accept but whose content is not a
+ * plain approve (another spelling, another type, extra decisions)
+ * declines; it never approves. */
+static void
+test_lying_accept (void **state)
+{
+    (void) state;
+    if (!run_stack_is_up ())
+        skip ();
+    const char *lies[] = { "{\"decision\":\"APPROVE\"}", "{\"decision\":[\"approve\"]}",
+                           "\"approve\"", "{\"approve\":true}", NULL };
+    for (int i = 0; lies[i]; i++) {
+        char reply[256];
+        snprintf (reply, sizeof reply, "\"result\":{\"action\":\"accept\",\"content\":%s}",
+                  lies[i]);
+        char *got = answered_with (reply);
+        if (!strstr (got, "declined by alice") || strstr (got, "pr-1"))
+            fail_msg ("accept with content %s: %.600s", lies[i], got);
+        free (got);
+    }
+}
+
+/* Held: notifications/cancelled whose requestId is an object, an array,
+ * null, a float or a huge string cancels nothing (202), and a waiting
+ * call's run stays awaiting approval. */
+static void
+test_odd_cancel (void **state)
+{
+    (void) state;
+    if (!run_stack_is_up ())
+        skip ();
+    char sid[64], run[130];
+    initialize (INIT (""), sid);
+    int fd = open_call (sid, PR_CALL ("5", "odd"));
+    static char buf[16384];
+    size_t len = 0;
+    buf[0] = '\0';
+    read_until (fd, buf, sizeof buf, &len, "awaiting approval");
+    read_until (fd, buf, sizeof buf, &len, "\n\n");
+    after (buf, "caisson approve ", " ", run, sizeof run);
+    static char big[70000];
+    memset (big, 'z', sizeof big - 1);
+    const char *ids[] = { "{\"id\":5}", "[5]", "null", "5.0", "\"5\"", big, NULL };
+    for (int i = 0; ids[i]; i++) {
+        size_t cap = strlen (ids[i]) + 128;
+        char *body = malloc (cap);
+        snprintf (body, cap, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                  "\"params\":{\"requestId\":%s%s%s}}", ids[i] == big ? "\"" : "", ids[i],
+                  ids[i] == big ? "\"" : "");
+        assert_int_equal (post (sid, body), 202);
+        free (body);
+    }
+    await_status (run, "awaiting_approval");
+    assert_int_equal (post (sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                            "\"params\":{\"requestId\":5}}"), 202);
+    await_status (run, "cancelled");
+    close (fd);
+}
+
 /* A 2026 call as alice, params' rest in more, arguments args: the body
  * of its answer (new). */
 static char *
@@ -332,6 +392,8 @@ main (int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_decline_reason),
         cmocka_unit_test (test_error_answer),
+        cmocka_unit_test (test_lying_accept),
+        cmocka_unit_test (test_odd_cancel),
         cmocka_unit_test (test_retry_swapped),
         cmocka_unit_test (test_cancel_long_id),
         cmocka_unit_test (test_accept),
