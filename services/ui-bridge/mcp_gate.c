@@ -22,6 +22,7 @@
 #define EID_PREFIX "caisson-approval-"
 #define EID_MAX 64
 #define ARGS_SHOWN 400      /* bytes of a call's arguments its question shows */
+#define REASON_MAX 4000     /* bytes of a decline's reason kept: run.decline takes 4096 */
 
 /* An elicitation a 2025-era client may answer. */
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
     char name[128], run[RUN_MAX], call[RUN_MAX];
     char decided_call[RUN_MAX]; /* a 2026 retry: the call its answer decided */
     char eid[EID_MAX];          /* the elicitation out, when one is */
+    char what[MCP_SEAL_DIGEST]; /* the tool and arguments a 2026 state is for */
     json_t *args;
     time_t deadline;
     bool decided;
@@ -163,6 +165,22 @@ s_form (const gated_t *g)
                       "required", "decision");
 }
 
+/* A client's reason (UTF-8) as a decline carries it, into out: control
+ * characters become spaces (it is shown in terminals and the UI), and it
+ * is cut on a character's first byte at REASON_MAX bytes, since
+ * run.decline refuses a longer one and the decline would be lost. */
+static void
+s_reason (const char *reason, char out[REASON_MAX + 1])
+{
+    size_t n = 0;
+    for (; n < REASON_MAX && reason[n]; n++)
+        out[n] = (unsigned char) reason[n] < 0x20 || reason[n] == 0x7f ? ' ' : reason[n];
+    if (reason[n])
+        while (n && ((unsigned char) reason[n] & 0xc0) == 0x80)
+            n--;
+    out[n] = '\0';
+}
+
 /* Approves or declines run's call as req's user, by the client's
  * ElicitResult response (accept with decision approve approves;
  * anything else declines with its reason). An error (someone answered
@@ -173,11 +191,11 @@ s_decide (app_t *app, http_req_t *req, const char *run, const char *call, const 
     const char *action = json_string_value (json_object_get (response, "action")) ?: "";
     json_t *content = json_object_get (response, "content");
     const char *decision = json_string_value (json_object_get (content, "decision")) ?: "";
-    const char *reason = json_string_value (json_object_get (content, "reason"));
+    const char *given = json_string_value (json_object_get (content, "reason"));
     bool approve = !strcmp (action, "accept") && !strcmp (decision, "approve");
-    if (!reason || !*reason)
-        reason = !strcmp (action, "cancel") ? "the MCP client cancelled the question"
-                                           : "declined in the MCP client";
+    char reason[REASON_MAX + 1];
+    s_reason (given && *given ? given : !strcmp (action, "cancel")
+              ? "the MCP client cancelled the question" : "declined in the MCP client", reason);
     json_t *record;
     http_res_t *err = api_run_record (app, req, run, &record);
     if (!err) {
@@ -304,7 +322,7 @@ s_seen (void *arg, const char *kind, const json_t *data, bool *is_result)
         return NULL;
     snprintf (g->call, sizeof g->call, "%s", call);
     if (g->via.modern) {
-        char *state = mcp_seal_make (g->gate->seal, g->req.user, g->run, g->call,
+        char *state = mcp_seal_make (g->gate->seal, g->req.user, g->run, g->call, g->what,
                                      (int64_t) g->deadline);
         json_t *form = s_form (g);
         json_t *result = state && form
@@ -375,8 +393,8 @@ s_retry (mcp_gate_t *self, mcp_run_t *runs, gated_t *g, http_req_t *req, const j
     int64_t deadline = 0;
     json_t *responses = json_object_get (params, "inputResponses");
     if (!state || (responses && !json_is_object (responses))
-        || mcp_seal_open (self->seal, state, g->req.user, g->run, g->call, sizeof g->run,
-                          &deadline, why, whylen)) {
+        || mcp_seal_open (self->seal, state, g->req.user, g->what, g->run, g->call,
+                          sizeof g->run, &deadline, why, whylen)) {
         if (!*why)
             snprintf (why, whylen, "invalid requestState or inputResponses");
         *code = -32602;
@@ -422,6 +440,7 @@ mcp_gate_call (mcp_gate_t *self, mcp_run_t *runs, app_t *app, http_req_t *req,
               json_string_value (json_object_get (params, "name")) ?: "");
     json_t *args = json_object_get (params, "arguments");
     g->args = args ? json_incref (args) : json_object ();
+    mcp_seal_digest (g->name, g->args, g->what);
     g->via.key = NULL;                  /* the caller's: used during this call only */
     if (via->modern && json_object_get (params, "requestState"))
         return s_retry (self, runs, g, req, id, params, extra, via->key, code, why, whylen);
@@ -448,8 +467,9 @@ mcp_gate_answer (mcp_gate_t *self, app_t *app, http_req_t *req, const char *sess
                  const json_t *msg)
 {
     const char *eid = json_string_value (json_object_get (msg, "id"));
-    json_t *result = json_object_get (msg, "result");
-    if (!eid || strncmp (eid, EID_PREFIX, strlen (EID_PREFIX)) || !json_is_object (result))
+    json_t *result = json_object_get (msg, "result"), *error = json_object_get (msg, "error");
+    if (!eid || strncmp (eid, EID_PREFIX, strlen (EID_PREFIX))
+        || !(json_is_object (result) || json_is_object (error)))
         return;
     ask_t a = { .eid = "" };
     pthread_mutex_lock (&self->lock);
@@ -466,5 +486,18 @@ mcp_gate_answer (mcp_gate_t *self, app_t *app, http_req_t *req, const char *sess
     http_req_t as = { 0 };
     memcpy (as.corr, req->corr, sizeof as.corr);
     memcpy (as.user, req->user, sizeof as.user);
-    s_decide (app, &as, a.run, a.call, result);
+    if (json_is_object (result)) {
+        s_decide (app, &as, a.run, a.call, result);
+        return;
+    }
+    /* an error answer (the client cannot show forms, its user dismissed
+     * it): no approval is coming from there, so waiting would only stall */
+    char message[REASON_MAX + 1], reason[REASON_MAX + 64];  /* s_decide cuts it again */
+    s_reason (json_string_value (json_object_get (error, "message")) ?: "", message);
+    snprintf (reason, sizeof reason, "the MCP client answered error %" JSON_INTEGER_FORMAT
+              ": %s", json_integer_value (json_object_get (error, "code")), message);
+    json_t *declined = json_pack ("{s:s, s:{s:s}}", "action", "decline", "content", "reason",
+                                  reason);
+    s_decide (app, &as, a.run, a.call, declined);
+    json_decref (declined);
 }

@@ -16,14 +16,16 @@
  *   `elicitation/create` form (decision approve/decline, reason) goes out
  *   on the call's stream under an unguessable request id; the client's
  *   response, POSTed to /mcp, is taken only from the same user and
- *   session (mcp_gate_answer), once, and approves or declines as them.
+ *   session (mcp_gate_answer), once, and approves or declines as them;
+ *   a JSON-RPC error in answer declines, naming it.
  * - 2026-07-28 (stateless), a client whose _meta capabilities name
  *   `elicitation`: the call answers `resultType: input_required` with the
  *   form in `inputRequests.approval` and a `requestState` sealed with
- *   HMAC-SHA256 under a per-process random key, binding user, run, call
- *   and deadline; the client's retry carries `inputResponses` and that
- *   state back, and is refused (-32602) when the seal, the user or the
- *   shape is wrong.
+ *   HMAC-SHA256 under a per-process random key, binding user, run, call,
+ *   the tool and its arguments, and the deadline; the client's retry
+ *   carries `inputResponses` and that state back, and is refused (-32602)
+ *   when the seal, the user, the tool or arguments or the shape is wrong.
+ * A decline's reason is kept to 4000 bytes, control characters as spaces.
  * Whichever answer reaches the run first wins; a later one finds the call
  * decided and changes nothing.
  *
@@ -65,7 +67,8 @@ http_res_t *mcp_gate_call (mcp_gate_t *self, mcp_run_t *runs, app_t *app, http_r
 /* A JSON-RPC response msg a 2025-era client POSTed (session as its
  * Mcp-Session-Id, may be NULL): when it answers an elicitation of this
  * user's and session still unanswered, the run's call is approved or
- * declined as req's user. Anything else is ignored. */
+ * declined as req's user (an error response declines). Anything else is
+ * ignored. */
 void mcp_gate_answer (mcp_gate_t *self, app_t *app, http_req_t *req, const char *session,
                       const json_t *msg);
 

@@ -1,6 +1,8 @@
 /* mcp_headers: see mcp_headers.h. */
 #include "mcp_headers.h"
+#include "cfg.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -71,4 +73,50 @@ mcp_headers_conflict (http_req_t *req)
             return names[i];
     }
     return NULL;
+}
+
+bool
+mcp_headers_takes_sse (http_req_t *req)
+{
+    const char *accept = http_header (req, "Accept");
+    if (!accept)
+        return true;                    /* no Accept: any type (RFC 9110) */
+    for (const char *p = accept; *p;) {
+        p += strspn (p, " \t,");
+        size_t n = strcspn (p, ";,");
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if ((n == 17 && !strncasecmp (p, "text/event-stream", n))
+            || (n == 6 && !strncasecmp (p, "text/*", n)) || (n == 3 && !strncmp (p, "*/*", n)))
+            return true;
+        p += strcspn (p, ",");
+    }
+    return false;
+}
+
+bool
+mcp_headers_origin_ok (const char *origin)
+{
+    const char *listed = cfg_str ("CAISSON_MCP_ORIGINS");
+    char own[600];
+    if (!*listed) {
+        const char *addr = cfg_str ("CAISSON_HTTP"), *colon = strrchr (addr, ':');
+        const char *port = colon ? colon + 1 : "80";
+        int hostlen = colon ? (int) (colon - addr) : (int) strlen (addr);
+        snprintf (own, sizeof own, "http://%.*s:%s,http://localhost:%s,http://127.0.0.1:%s,"
+                  "http://[::1]:%s", hostlen, addr, port, port, port, port);
+        listed = own;
+    }
+    size_t len = strlen (origin);
+    for (const char *p = listed; *p;) {
+        size_t n = strcspn (p, ",");
+        while (n && isspace ((unsigned char) p[n - 1]))
+            n--;
+        if (n == len && !strncasecmp (p, origin, n))
+            return true;
+        p += strcspn (p, ",");
+        while (*p == ',' || isspace ((unsigned char) *p))
+            p++;
+    }
+    return false;
 }

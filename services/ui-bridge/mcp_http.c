@@ -8,14 +8,14 @@
 #include "mcp_hangup.h"
 #include "mcp_headers.h"
 #include "mcp_run.h"
+#include "mcp_seal.h"
 #include "mcp_session.h"
 #include "mcp_tools.h"
 
-#include <ctype.h>
+#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define MAX_DEPTH 64
 #define MODERN "2026-07-28"
@@ -109,41 +109,12 @@ s_server_info (void)
                       CAISSON_VERSION);
 }
 
-/* True when origin (scheme://host[:port]) is one /mcp serves: listed in
- * CAISSON_MCP_ORIGINS, or by default the bridge's own address. */
-static bool
-s_origin_ok (const char *origin)
-{
-    const char *listed = cfg_str ("CAISSON_MCP_ORIGINS");
-    char own[600];
-    if (!*listed) {
-        const char *addr = cfg_str ("CAISSON_HTTP"), *colon = strrchr (addr, ':');
-        const char *port = colon ? colon + 1 : "80";
-        int hostlen = colon ? (int) (colon - addr) : (int) strlen (addr);
-        snprintf (own, sizeof own, "http://%.*s:%s,http://localhost:%s,http://127.0.0.1:%s,"
-                  "http://[::1]:%s", hostlen, addr, port, port, port, port);
-        listed = own;
-    }
-    size_t len = strlen (origin);
-    for (const char *p = listed; *p;) {
-        size_t n = strcspn (p, ",");
-        while (n && isspace ((unsigned char) p[n - 1]))
-            n--;
-        if (n == len && !strncasecmp (p, origin, n))
-            return true;
-        p += strcspn (p, ",");
-        while (*p == ',' || isspace ((unsigned char) *p))
-            p++;
-    }
-    return false;
-}
-
 /* The Origin check, then the token. NULL, or the answer. */
 static http_res_t *
 s_admit (app_t *app, http_req_t *req)
 {
     const char *origin = http_header (req, "Origin");
-    if (origin && !s_origin_ok (origin))
+    if (origin && !mcp_headers_origin_ok (origin))
         return s_error (403, NULL, -32000, NULL, "Forbidden: Origin %.200s is not allowed "
                         "(CAISSON_MCP_ORIGINS)", origin);
     http_res_t *denied = auth_check (app->auth, req);
@@ -198,15 +169,38 @@ s_unsupported (const json_t *id, const char *requested, bool modern_only)
                     "Unsupported protocol version: %.64s", requested);
 }
 
-/* What names a request for cancellation: its user, its session (none in
- * the 2026 era) and its JSON-RPC id. */
+/* What names a request for cancellation: its user, its session and its
+ * JSON-RPC id, whole (as a digest: two ids alike in their first bytes
+ * must not name each other's call). In the 2026 era (modern) there is no
+ * session and only a hang-up cancels, so its connection stands for one:
+ * two clients of a user both sending id 1 must not name each other's
+ * call either. */
 static void
-s_key (http_req_t *req, const json_t *id, char *key, size_t len)
+s_key (http_req_t *req, const json_t *id, bool modern, char *key, size_t len)
 {
     char *text = json_dumps (id, JSON_ENCODE_ANY | JSON_COMPACT);
-    snprintf (key, len, "%s\n%.64s\n%.128s", req->user,
-              http_header (req, "Mcp-Session-Id") ?: "", text ? text : "");
+    unsigned char sum[32] = { 0 };
+    char hex[65];
+    if (text)
+        gnutls_hash_fast (GNUTLS_DIG_SHA256, text, strlen (text), sum);
+    mcp_seal_hex (sum, sizeof sum, hex);
+    char conn[32] = "";
+    if (modern)
+        snprintf (conn, sizeof conn, "%p", (void *) req->conn);
+    snprintf (key, len, "%s\n%.64s\n%s", req->user,
+              modern ? conn : http_header (req, "Mcp-Session-Id") ?: "", hex);
     free (text);
+}
+
+/* The 406 for a call that answers on an SSE stream when req's Accept
+ * rules one out, or NULL. */
+static http_res_t *
+s_not_acceptable (http_req_t *req, const json_t *id)
+{
+    return mcp_headers_takes_sse (req)
+           ? NULL
+           : s_error (406, id, -32000, NULL, "Not Acceptable: this call answers on an SSE "
+                      "stream; Accept must include text/event-stream");
 }
 
 typedef struct {
@@ -248,7 +242,7 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
     }
     else {
         char key[512];
-        s_key (req, id, key, sizeof key);
+        s_key (req, id, via->modern, key, sizeof key);
         hangup_t h = { app->mcp->tools, key };
         const union MHD_ConnectionInfo *info =
             hangup_cancels ? MHD_get_connection_info (req->conn,
@@ -258,6 +252,8 @@ s_tools (app_t *app, http_req_t *req, const char *method, const json_t *params,
         result = mcp_tools_call (app->mcp->tools, app, req, params, key, &code, why,
                                  sizeof why);
         mcp_hangup_stop (&watch);
+        if (code == MCP_TOOLS_GATED && (*res = s_not_acceptable (req, id)))
+            return NULL;
         if (code == MCP_TOOLS_GATED) {
             via->key = key;
             *res = mcp_gate_call (app->mcp->gate, app->mcp->run, app, req, id, params, extra,
@@ -283,12 +279,15 @@ s_is_run (const char *method, const json_t *params)
 static http_res_t *
 s_run (app_t *app, http_req_t *req, const json_t *id, const json_t *params, bool modern)
 {
+    http_res_t *res = s_not_acceptable (req, id);
+    if (res)
+        return res;
     char key[512];
-    s_key (req, id, key, sizeof key);
+    s_key (req, id, modern, key, sizeof key);
     json_t *extra = modern ? json_pack ("{s:s, s:{s:o}}", "resultType", "complete", "_meta",
                                         META_INFO, s_server_info ())
                            : NULL;
-    http_res_t *res = mcp_run_call (app->mcp->run, app, req, id, params, extra, modern, key);
+    res = mcp_run_call (app->mcp->run, app, req, id, params, extra, modern, key);
     json_decref (extra);
     return res;
 }
@@ -390,7 +389,7 @@ s_legacy (app_t *app, http_req_t *req, const json_t *msg, const char *method)
     json_t *cancelled = json_object_get (params, "requestId");
     if (!id && !strcmp (method, "notifications/cancelled") && cancelled) {
         char key[512];
-        s_key (req, cancelled, key, sizeof key);
+        s_key (req, cancelled, false, key, sizeof key);
         char reason[256];
         snprintf (reason, sizeof reason, "MCP client: %s",
                   json_string_value (json_object_get (params, "reason")) ?: "cancelled");

@@ -43,12 +43,29 @@ mcp_seal_hex (const unsigned char *b, size_t n, char *out)
         snprintf (out + 2 * i, 3, "%02x", b[i]);
 }
 
+void
+mcp_seal_digest (const char *name, const void *args, char *out)
+{
+    char *text = args ? json_dumps (args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    size_t nlen = strlen (name), alen = text ? strlen (text) : 0;
+    char *both = malloc (nlen + alen + 2);
+    unsigned char sum[32] = { 0 };
+    if (both) {
+        /* the name ends at its newline: no name and arguments spell another pair */
+        snprintf (both, nlen + alen + 2, "%s\n%s", name, text ? text : "");
+        gnutls_hash_fast (GNUTLS_DIG_SHA256, both, nlen + alen + 1, sum);
+    }
+    mcp_seal_hex (sum, sizeof sum, out);
+    free (both);
+    free (text);
+}
+
 char *
 mcp_seal_make (mcp_seal_t *self, const char *user, const char *run, const char *call,
-               int64_t deadline)
+               const char *what, int64_t deadline)
 {
-    json_t *doc = json_pack ("{s:s, s:s, s:s, s:I}", "u", user, "r", run, "c", call, "d",
-                             (json_int_t) deadline);
+    json_t *doc = json_pack ("{s:s, s:s, s:s, s:s, s:I}", "u", user, "r", run, "c", call, "w",
+                             what, "d", (json_int_t) deadline);
     char *payload = doc ? json_dumps (doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref (doc);
     if (!payload)
@@ -89,8 +106,8 @@ s_unhex (const char *hex, size_t n, unsigned char *out)
 }
 
 int
-mcp_seal_open (mcp_seal_t *self, const char *state, const char *user, char *run, char *call,
-               size_t len, int64_t *deadline, char *why, size_t whylen)
+mcp_seal_open (mcp_seal_t *self, const char *state, const char *user, const char *what,
+               char *run, char *call, size_t len, int64_t *deadline, char *why, size_t whylen)
 {
     size_t total = strlen (state);
     const char *dot = strchr (state, '.');
@@ -112,11 +129,15 @@ mcp_seal_open (mcp_seal_t *self, const char *state, const char *user, char *run,
     const char *u = json_string_value (json_object_get (doc, "u"));
     const char *r = json_string_value (json_object_get (doc, "r"));
     const char *c = json_string_value (json_object_get (doc, "c"));
+    const char *w = json_string_value (json_object_get (doc, "w"));
     int rc = -1;
-    if (!u || !r || !c)
+    if (!u || !r || !c || !w)
         snprintf (why, whylen, "invalid requestState: its seal does not hold");
     else if (strcmp (u, user))
         snprintf (why, whylen, "invalid requestState: it is another user's");
+    else if (strcmp (w, what))
+        snprintf (why, whylen, "invalid requestState: it was given for another call (the "
+                  "retry must repeat the tool's name and arguments)");
     else {
         snprintf (run, len, "%s", r);
         snprintf (call, len, "%s", c);
