@@ -15,6 +15,7 @@
 //   names      tool names and schemas that must be left out, a duplicate across
 //              pages, 10 000 tools, a nextCursor that never ends
 //   deeptool   one good tool, one whose schema nests past the message's cap
+//   fat        256 tools of 120 KB of schemas each
 //   shadow     openPR and readFiles, read-only (a server named git or repo)
 //   initreq    a roots/list request on the initialize stream before the answer
 // Servers that must fail at initialize:
@@ -78,6 +79,17 @@ function deepPage() {
     let at = deepSchema;
     for (let i = 0; i < 40; i++) { at.properties = { a: obj({}) }; at = at.properties.a; }
     return { tools: [tool('ok'), tool('deepschema', deepSchema)] };
+}
+
+// 256 tools with 60 KB input and output schemas (each under the 64 KiB
+// cap), 50 a page: 30 MiB of catalogue.
+function fatPage(cursor) {
+    const from = Number(cursor ?? 0);
+    const big = obj({ a: { type: 'string', description: 'f'.repeat(60000) } });
+    const tools = [];
+    for (let i = from; i < Math.min(from + 50, 256); i++)
+        tools.push(tool(`f${i}`, big, { outputSchema: big }));
+    return from + 50 < 256 ? { tools, nextCursor: String(from + 50) } : { tools };
 }
 
 const SHADOW = [
@@ -316,7 +328,7 @@ async function serve(req, res, mode, body) {
     if (msg.method === 'tools/list') {
         const cursor = msg.params?.cursor;
         const page = mode === 'names' ? namesPage(cursor) : mode === 'deeptool' ? deepPage()
-                   : { tools: mode === 'shadow' ? SHADOW : BASIC };
+                   : mode === 'fat' ? fatPage(cursor) : { tools: mode === 'shadow' ? SHADOW : BASIC };
         return json(res, answer(msg.id, page));
     }
     if (msg.method === 'tools/call')
