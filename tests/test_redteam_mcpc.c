@@ -170,13 +170,17 @@ test_endless_streams (void **state)
 }
 
 /* The server asks the client for sampling, elicitation and roots: each is
- * refused with -32601 (Caisson offers none) and the call goes on. */
+ * refused with -32601 (Caisson offers none) and the call goes on; one
+ * under the call's own id is answered as a request. */
 static void
 test_server_requests (void **state)
 {
     (void) state;
     assert_string_equal (rtmcpc_call_text ("h.asks", "{}"), "sampling/createMessage:-32601 "
                          "elicitation/create:-32601 roots/list:-32601");
+    /* A request under the call's own id is a request, not the answer; a
+     * response to an id never used is dropped. */
+    assert_string_equal (rtmcpc_call_text ("h.collide", "{}"), "collide:-32601");
 }
 
 /* Eight calls at once, four as alice and four as bob, answered in the

@@ -11,7 +11,7 @@
 //              events (endless SSE), asks (sampling, elicitation and roots
 //              requests to the client), chain {depth} (each answer to a request
 //              is answered with another request), many (640 000 content
-//              items), pattern {q} (a backtracking regular expression)
+//              items), collide (a request under the call's own id), pattern {q} (a backtracking regular expression)
 //   names      tool names and schemas that must be left out, a duplicate across
 //              pages, 10 000 tools, a nextCursor that never ends
 //   deeptool   one good tool, one whose schema nests past the message's cap
@@ -45,7 +45,7 @@ const BASIC = [
     tool('structarr'), tool('image'), tool('link'), tool('gzip'), tool('clshort'),
     tool('cllong'), tool('bighdr'), tool('comments'), tool('nonl'), tool('notify'),
     tool('events'), tool('asks'), tool('chain', obj({ depth: { type: 'integer' } })),
-    tool('many'),
+    tool('many'), tool('collide'),
     tool('pattern', obj({ q: { type: 'string',
                                pattern: '^(.*)(.*)(.*)(.*)(.*)(.*)\\6\\5\\4\\3\\2\\1$' } })),
 ];
@@ -243,6 +243,15 @@ async function callTool(req, res, msg, sid) {
         return raw(req, ['HTTP/1.1 200 OK', 'Content-Type: application/json',
                          'Connection: close'],
                    `{"jsonrpc":"2.0","id":${id},"result":{"content":[${items}]}}`);
+    }
+    case 'collide': {
+        // A request of the server's under the id of the client's call, and
+        // a response to an id the client never used, before the answer.
+        sseHead(res);
+        const reply = await ask(res, id, 'roots/list');
+        sseSend(res, answer(id + 7, text('not yours')));
+        sseSend(res, answer(id, text(`collide:${reply?.error?.code ?? reply}`)));
+        return res.end();
     }
     case 'pattern':
         return json(res, answer(id, text('matched')));
