@@ -4,12 +4,15 @@
 #include "bench_util.h"
 #include "buskey.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,4 +105,31 @@ bench_stop (pid_t pid)
 {
     kill (pid, SIGTERM);
     waitpid (pid, NULL, 0);
+}
+
+double
+bench_load (void)
+{
+    double avg = 0;
+    FILE *f = fopen ("/proc/loadavg", "r");
+    if (f && fscanf (f, "%lf", &avg) != 1)
+        avg = 0;
+    if (f)
+        fclose (f);
+    return avg;
+}
+
+int
+bench_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && !bind (fd, (struct sockaddr *) &a, sizeof a)
+        && !getsockname (fd, (struct sockaddr *) &a, &len))
+        port = ntohs (a.sin_port);
+    if (fd >= 0)
+        close (fd);
+    return port;
 }

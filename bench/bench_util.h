@@ -1,5 +1,5 @@
 /* bench_util: what the bench programs share: the clock, comparators for
- * sorting samples, and a private stack of services started from the
+ * sorting samples, the load average, a free port, and a private stack of services started from the
  * program's own bin directory with its endpoints in a temporary one. */
 #ifndef CAISSON_BENCH_UTIL_H
 #define CAISSON_BENCH_UTIL_H
@@ -35,5 +35,12 @@ pid_t bench_start (const char *bindir, const char *dir, const char *program);
 
 /* Stops pid (SIGTERM) and waits for it to end. */
 void bench_stop (pid_t pid);
+
+/* The 1-minute load average (the figures mean little on a busy machine);
+ * 0 when unknown. */
+double bench_load (void);
+
+/* A loopback TCP port free at the moment of asking, or -1. */
+int bench_free_port (void);
 
 #endif

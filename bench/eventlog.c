@@ -270,19 +270,6 @@ median (double *v, int n)
 
 /* ---- main ------------------------------------------------------------------------ */
 
-/* The 1-minute load average: the figures mean little on a busy machine. */
-static double
-load (void)
-{
-    double avg = 0;
-    FILE *f = fopen ("/proc/loadavg", "r");
-    if (f && fscanf (f, "%lf", &avg) != 1)
-        avg = 0;
-    if (f)
-        fclose (f);
-    return avg;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -312,7 +299,7 @@ main (int argc, char **argv)
     static const unsigned flags[] = { 0, MDB_NOMETASYNC };
     static const int producers[] = { 1, 4, 16 };
     printf ("bench-eventlog: %.1f s per run, median of %d runs per point, window %d per producer, "
-            "load %.2f on %ld cores, data (removed at the end) in %s\n", s_seconds, s_repeat, s_window, load (),
+            "load %.2f on %ld cores, data (removed at the end) in %s\n", s_seconds, s_repeat, s_window, bench_load (),
             sysconf (_SC_NPROCESSORS_ONLN), s_dir);
     printf ("%-11s %9s %12s %9s %12s %7s\n", "sync", "producers", "acked/s", "batch", "raw puts/s",
             "ratio");
@@ -362,7 +349,7 @@ main (int argc, char **argv)
     bench_stop (bus);
     if (status)
         return status;     /* the data directory stays, with the logs */
-    printf ("load at the end: %.2f\n", load ());
+    printf ("load at the end: %.2f\n", bench_load ());
     nftw (s_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
     printf ("targets: acked/raw >= %.0f%% (worst %.0f%%: %s); 16 producers relaxed >= %.0f/s "
             "(%.0f: %s)\n", 100 * TARGET_RATIO, 100 * worst, worst >= TARGET_RATIO ? "met" : "MISSED",

@@ -59,34 +59,6 @@ sink (char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-static double
-load (void)
-{
-    double avg = 0;
-    FILE *f = fopen ("/proc/loadavg", "r");
-    if (f && fscanf (f, "%lf", &avg) != 1)
-        avg = 0;
-    if (f)
-        fclose (f);
-    return avg;
-}
-
-/* A loopback port free at the moment of asking. */
-static int
-free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && !bind (fd, (struct sockaddr *) &a, sizeof a)
-        && !getsockname (fd, (struct sockaddr *) &a, &len))
-        port = ntohs (a.sin_port);
-    if (fd >= 0)
-        close (fd);
-    return port;
-}
-
 static int
 write_cassette (void)
 {
@@ -476,7 +448,7 @@ main (int argc, char **argv)
         return 1;
     curl_global_init (CURL_GLOBAL_DEFAULT);
     char port[16], cassettes[300], url[128], gw[64];
-    int rport = free_port (), gport = free_port ();
+    int rport = bench_free_port (), gport = bench_free_port ();
     snprintf (port, sizeof port, "%d", rport);
     snprintf (cassettes, sizeof cassettes, "%s/cassettes", s_dir);
     snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", rport);
@@ -509,7 +481,7 @@ main (int argc, char **argv)
     if (g)
         pclose (g);
     printf ("bench-gateway: git %s, load average %.2f, %zu calls each way, %d chunks of %d B\n",
-            rev, load (), calls, CHUNKS, CHUNK);
+            rev, bench_load (), calls, CHUNKS, CHUNK);
     if (!rc && !(rc = latency (calls, &d, &v))) {
         report ("direct (baseline)", &d);
         report ("via gateway", &v);
@@ -538,7 +510,7 @@ main (int argc, char **argv)
         free (dd.ttfb);
         free (dd.total);
     }
-    printf ("  load average after: %.2f\n", load ());
+    printf ("  load average after: %.2f\n", bench_load ());
     bus_client_destroy (&c);
     bench_stop (gateway);
     bench_stop (s_keys);

@@ -55,34 +55,6 @@ static double s_seconds = 3;
 static atomic_long s_done;
 static atomic_bool s_failed;
 
-static double
-load (void)
-{
-    double avg = 0;
-    FILE *f = fopen ("/proc/loadavg", "r");
-    if (f && fscanf (f, "%lf", &avg) != 1)
-        avg = 0;
-    if (f)
-        fclose (f);
-    return avg;
-}
-
-/* A loopback port free at the moment of asking. */
-static int
-free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && !bind (fd, (struct sockaddr *) &a, sizeof a)
-        && !getsockname (fd, (struct sockaddr *) &a, &len))
-        port = ntohs (a.sin_port);
-    if (fd >= 0)
-        close (fd);
-    return port;
-}
-
 /* 0 once something accepts on 127.0.0.1:port (within 10 s), else -1. */
 static int
 await_port (int port)
@@ -297,7 +269,7 @@ main (int argc, char **argv)
     char bindir[PATH_MAX], dir[PATH_MAX], addr[64], token[256] = "";
     if (bench_stack_env ("mcp", bindir, sizeof bindir, dir, sizeof dir))
         return 1;
-    int port = free_port ();
+    int port = bench_free_port ();
     snprintf (addr, sizeof addr, "127.0.0.1:%d", port);
     setenv ("CAISSON_DATA", dir, 1);
     setenv ("CAISSON_HTTP", addr, 1);
@@ -332,7 +304,7 @@ main (int argc, char **argv)
     if (g)
         pclose (g);
     printf ("bench-mcp: git %s, load average %.2f, checkFileExists: %d sequential calls, "
-            "then %d clients for %.0f s\n\n", rev, load (), calls, clients, s_seconds);
+            "then %d clients for %.0f s\n\n", rev, bench_load (), calls, clients, s_seconds);
     bus_client_t *c = NULL;
     double p50 = 0, p99 = 0, one = 0, many = 0;
     int rc = start (bindir, dir, &c, port, token, sizeof token) ? 1 : 0;
@@ -364,7 +336,7 @@ main (int argc, char **argv)
     if (!rc)
         printf ("  %-28s %10.1f %10.1f %10.0f %10.0f %8.2f %9.0f\n", "bus tools.call, again",
                 p50, p99, one, many, p50 / base, p50 - base);
-    printf ("\n  load average after: %.2f\n", load ());
+    printf ("\n  load average after: %.2f\n", bench_load ());
     stop (&c);
     if (keep)
         printf ("  logs kept in %s\n", dir);
