@@ -60,6 +60,49 @@ add_tools (mcpc_t *self, size_t i, json_t *entries)
     pthread_mutex_unlock (&self->lock);
 }
 
+/* Moves the entries named as one of Caisson's own tools (a server called
+ * `git` offering `openPR`) to skipped: the model would see two tools of
+ * one name, and a call would run Caisson's. */
+static void
+leave_out_builtins (json_t *entries, json_t *skipped)
+{
+    for (size_t j = 0; j < json_array_size (entries);) {
+        json_t *entry = json_array_get (entries, j);
+        const char *full = json_string_value (json_object_get (entry, "name"));
+        /* the rows are a static table: catalogue_find reads no catalogue */
+        if (catalogue_find (NULL, full, NULL)) {
+            json_array_append_new (skipped, json_pack ("{s:s, s:s}", "name", full, "reason",
+                                                       "Caisson has a tool of that name"));
+            json_array_remove (entries, j);
+        }
+        else
+            j++;
+    }
+}
+
+/* Logs the tools of server i left out (skipped: [{name, reason}]) and
+ * keeps them, so `caisson mcp list` shows them as the server's reason. */
+static void
+note_left_out (mcpc_t *self, size_t i, const json_t *skipped)
+{
+    const mcpc_server_t *s = mcpc_config_at (self->config, i);
+    char note[1024] = "";
+    size_t k, used = 0;
+    json_t *skip;
+    json_array_foreach (skipped, k, skip) {
+        const char *name = json_string_value (json_object_get (skip, "name"));
+        const char *reason = json_string_value (json_object_get (skip, "reason"));
+        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name, name, reason);
+        if (used < sizeof note - 1)
+            used += (size_t) snprintf (note + used, sizeof note - used, "%s%.80s: %s",
+                                       used ? "; " : "tools left out: ", name, reason);
+    }
+    pthread_mutex_lock (&self->lock);
+    free (self->servers[i].left_out);
+    self->servers[i].left_out = *note ? xstrdup (note) : NULL;
+    pthread_mutex_unlock (&self->lock);
+}
+
 /* Starts server i (stdio: its sandbox; http: a session) and lists its
  * tools: a new array of entries, or NULL with why. */
 static json_t *
@@ -87,18 +130,16 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
         else
             mcpc_stdio_destroy (&conn);
     }
-    size_t k;
-    json_t *skip;
-    json_array_foreach (skipped, k, skip)
-        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name,
-                   json_string_value (json_object_get (skip, "name")),
-                   json_string_value (json_object_get (skip, "reason")));
+    if (entries)
+        leave_out_builtins (entries, skipped);
+    note_left_out (self, i, skipped);
     json_decref (skipped);
     return entries;
 }
 
-/* Starts server i and sets its state. */
-static void
+/* Starts server i and sets its state; false when that failed (its
+ * retry_at then set by the back-off). */
+static bool
 start_one (mcpc_t *self, size_t i)
 {
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
@@ -107,14 +148,32 @@ start_one (mcpc_t *self, size_t i)
     json_t *entries = start_server (self, i, version, sizeof version, why, sizeof why);
     if (!entries) {
         clog_warn (NULL, "%s", why);
+        pthread_mutex_lock (&self->servers[i].call_lock);
+        mcpc_backoff (&self->servers[i]);
+        pthread_mutex_unlock (&self->servers[i].call_lock);
         mcpc_set_state (self, i, "failed", why);
-        return;
+        return false;
     }
     add_tools (self, i, entries);
     clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
                json_array_size (entries), version);
     json_decref (entries);
+    pthread_mutex_lock (&self->servers[i].call_lock);
+    self->servers[i].backoff = 0;
+    self->servers[i].retry_at = 0;
+    pthread_mutex_unlock (&self->servers[i].call_lock);
     mcpc_set_state (self, i, "ready", NULL);
+    return true;
+}
+
+/* Whether server i's next start is due; false too once the set stops. */
+static bool
+start_due (mcpc_t *self, size_t i)
+{
+    pthread_mutex_lock (&self->servers[i].call_lock);
+    bool due = zclock_mono () >= self->servers[i].retry_at;
+    pthread_mutex_unlock (&self->servers[i].call_lock);
+    return due && !self->stop;
 }
 
 typedef struct {
@@ -124,17 +183,27 @@ typedef struct {
     bool running;
 } remote_start_t;
 
+/* A server that fails its first start has no tools, so no call would
+ * start it again: its thread tries again after the back-off until it is
+ * ready or the set stops (a remote server down at deploy time comes up
+ * when it comes back). */
 static void *
 remote_main (void *arg)
 {
     remote_start_t *r = arg;
-    start_one (r->self, r->i);
+    while (!start_one (r->self, r->i)) {
+        while (!r->self->stop && !start_due (r->self, r->i))
+            zclock_sleep (100);
+        if (r->self->stop)
+            break;
+    }
     return NULL;
 }
 
 /* Remote servers start at once, each on a thread of its own (one that
  * hangs for its timeoutMs holds up no other); stdio ones one after the
- * other (each waits on sandbox-manager). */
+ * other (each waits on sandbox-manager), those that fail again after
+ * their back-off until they are ready or the set stops. */
 static void *
 starter_main (void *arg)
 {
@@ -149,9 +218,21 @@ starter_main (void *arg)
             if (!remote[i].running)
                 mcpc_set_state (self, i, "failed", "tool-runner could not start a thread for it");
         }
+    bool *down = xcalloc (n, sizeof *down);
     for (size_t i = 0; i < n && !self->stop; i++)
         if (mcpc_config_at (self->config, i)->kind == MCPC_STDIO)
-            start_one (self, i);
+            down[i] = !start_one (self, i);
+    for (bool any = true; any && !self->stop;) {
+        any = false;
+        for (size_t i = 0; i < n; i++) {
+            if (down[i] && start_due (self, i))
+                down[i] = !start_one (self, i);
+            any |= down[i];
+        }
+        if (any)
+            zclock_sleep (100);
+    }
+    free (down);
     for (size_t i = 0; i < n; i++)
         if (remote[i].running)
             pthread_join (remote[i].thread, NULL);
@@ -296,6 +377,7 @@ mcpc_destroy (mcpc_t **self_p)
         mcpc_stdio_destroy (&self->servers[i].conn);
         mcpc_http_destroy (&self->servers[i].http);
         free (self->servers[i].reason);
+        free (self->servers[i].left_out);
         pthread_mutex_destroy (&self->servers[i].call_lock);
     }
     for (mtool_t *t = self->tools, *next; t; t = next) {
@@ -357,8 +439,11 @@ mcpc_list_json (mcpc_t *self)
                                  "scope", scope, "transport", s->kind == MCPC_HTTP ? "http" : "stdio",
                                  "state", self->servers[i].state, "trusted", s->trusted,
                                  "tools", tools);
-        if (self->servers[i].reason)
-            json_object_set_new (row, "reason", json_string (self->servers[i].reason));
+        const char *reason = self->servers[i].reason;
+        if (!reason && !strcmp (self->servers[i].state, "ready"))
+            reason = self->servers[i].left_out;
+        if (reason)
+            json_object_set_new (row, "reason", json_string (reason));
         json_array_append_new (list, row);
     }
     pthread_mutex_unlock (&self->lock);

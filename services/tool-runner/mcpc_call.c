@@ -15,6 +15,15 @@
  * started again before a call needs it, at most once per back-off (1 s,
  * doubling to a minute while restarts fail). Its tools stay as first
  * listed. Under the server's call_lock. 0, or -1 with why. */
+void
+mcpc_backoff (server_t *srv)
+{
+    srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
+    if (srv->backoff > BACKOFF_MAX_MS)
+        srv->backoff = BACKOFF_MAX_MS;
+    srv->retry_at = zclock_mono () + srv->backoff;
+}
+
 static int
 restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
 {
@@ -36,10 +45,7 @@ restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
     mcpc_stdio_t *fresh = mcpc_stdio_start (s, mcpc_sandbox_user (self), &self->stop, reason,
                                             sizeof reason);
     if (!fresh) {
-        srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
-        if (srv->backoff > BACKOFF_MAX_MS)
-            srv->backoff = BACKOFF_MAX_MS;
-        srv->retry_at = zclock_mono () + srv->backoff;
+        mcpc_backoff (srv);
         clog_warn (NULL, "%s", reason);
         mcpc_set_state (self, i, "failed", reason);
         snprintf (why, whylen, "%s", reason);
@@ -98,10 +104,7 @@ http_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *
     int rc = mcpc_http_request (srv->http, "tools/call", params, result, why, whylen);
     pthread_mutex_lock (&srv->call_lock);
     if (rc == MCPC_HTTP_UNREACHABLE) {
-        srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
-        if (srv->backoff > BACKOFF_MAX_MS)
-            srv->backoff = BACKOFF_MAX_MS;
-        srv->retry_at = zclock_mono () + srv->backoff;
+        mcpc_backoff (srv);
         clog_warn (NULL, "%s", why);
         mcpc_set_state (self, i, "failed", why);
     }

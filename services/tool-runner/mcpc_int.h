@@ -36,7 +36,13 @@ typedef struct {
                                  * http: its back-off (requests run at once) */
     int64_t retry_at;           /* zclock_mono: no restart before */
     int64_t backoff;            /* ms: the next failed restart's wait */
+    char *left_out;             /* the tools its list had that are not in the catalogue, and
+                                 * why (shown as its reason while it is ready), or NULL */
 } server_t;
+
+/* The back-off after a failed start of server srv (1 s, doubling to
+ * BACKOFF_MAX_MS): sets its retry_at. */
+void mcpc_backoff (server_t *srv);
 
 struct _mcpc_t {
     mcpc_config_t *config;      /* NULL: no servers (a user's: until read) */

@@ -1,0 +1,174 @@
+/* test_mcp_client_life: tool-runner's MCP servers after their first
+ * start, through the bus and the CLI as a run would see them: a remote
+ * server down at start comes up when it comes back; names the model's wire
+ * cannot carry, or Caisson's own tools' names, are left out and shown in
+ * `caisson mcp list`; a server's notifications/tools/list_changed (on a
+ * call's SSE stream) re-lists its tools; a cancelled call is answered at
+ * once and the server told. The server is the SDK's, in
+ * tests/mcp/mcpc_life_server.mjs. No sandboxes: runs as any user. */
+#include "support.h"
+#include "bus_client.h"
+#include "bus_pub.h"
+#include "mcpc_support.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SERVER "mcpc_life_server.mjs"
+
+static int s_port;              /* the server, up from the start */
+static int s_late_port;         /* a second one, started by a test */
+static pid_t s_node;
+static pid_t s_late;
+static pid_t s_tr;
+
+static int
+setup (void **state)
+{
+    (void) state;
+    const char *dir = support_sandbox_env ("mcpc-life");
+    s_port = support_free_port ();
+    s_late_port = support_free_port ();
+    s_node = mcpc_support_node_up (SERVER, s_port, NULL);
+    char path[600];
+    snprintf (path, sizeof path, "%s/mcp.json", dir);
+    FILE *f = fopen (path, "w");
+    assert_non_null (f);
+    fputs ("{\"mcpServers\": {"
+           " \"late\": {\"url\": \"http://127.0.0.1:${LIFE_LATE}/json/mcp\"},"
+           " \"names\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/names/mcp\"},"
+           " \"git\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/names/mcp\"},"
+           " \"repo\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/names/mcp\"},"
+           " \"bad_\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/json/mcp\"},"
+           " \"grow\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/sse/mcp\"},"
+           " \"life\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/sse/mcp\","
+           "   \"timeoutMs\": 600000}}}", f);
+    fclose (f);
+    char env_path[700], env_port[64], env_late[64];
+    snprintf (env_path, sizeof env_path, "CAISSON_MCP_SERVERS=%s", path);
+    snprintf (env_port, sizeof env_port, "LIFE_PORT=%d", s_port);
+    snprintf (env_late, sizeof env_late, "LIFE_LATE=%d", s_late_port);
+    const char *const env[] = { env_path, env_port, env_late, NULL };
+    support_spawn ("caisson-bus", NULL);
+    s_tr = support_spawn ("caisson-tool-runner", env);
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    support_await_service (c, "tool-runner");
+    bus_client_destroy (&c);
+    return 0;
+}
+
+static int
+teardown (void **state)
+{
+    (void) state;
+    support_expect_clean_exit (s_tr);
+    support_stop (s_node, SIGTERM, 5000);
+    if (s_late)
+        support_stop (s_late, SIGTERM, 5000);
+    return 0;
+}
+
+/* Whether the tools of entry s (of `caisson mcp list`) hold name. */
+static bool
+has_tool (const json_t *s, const char *name)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach (json_object_get (s, "tools"), i, t)
+        if (!strcmp (support_json_str (t, "name"), name))
+            return true;
+    return false;
+}
+
+/* The text of a successful call of name with args (static storage). */
+static const char *
+call_text (const char *name, const char *args)
+{
+    static char text[4096];
+    json_t *r;
+    int rc = mcpc_support_tool_call (name, args, &r);
+    if (rc)
+        fail_msg ("%s: exit %d: %s", name, rc,
+                  support_json_str (json_object_get (r, "error"), "message"));
+    snprintf (text, sizeof text, "%s", support_json_str (r, "text"));
+    json_decref (r);
+    return text;
+}
+
+/* A remote server unreachable at start has no tools, so no call would
+ * try it again: tool-runner does, after its back-off, and once it is up
+ * its tools join the catalogue. Failed before: `late` stayed failed. */
+static void
+test_failed_start_retried (void **state)
+{
+    (void) state;
+    json_t *s = mcpc_support_settled ("late");
+    assert_string_equal (support_json_str (s, "state"), "failed");
+    assert_non_null (strstr (support_json_str (s, "reason"), "unreachable"));
+    json_decref (s);
+    s_late = mcpc_support_node_up (SERVER, s_late_port, NULL);
+    s = mcpc_support_await_state ("late", "ready");
+    assert_true (has_tool (s, "late.echo"));
+    json_decref (s);
+    assert_string_equal (call_text ("late.echo", "{\"word\":\"back\"}"), "back");
+}
+
+/* Names the model's wire (each `.` as `__`) cannot carry are refused
+ * where `caisson mcp list` shows them: a server name ending in `_`, a
+ * tool name starting with `_` (`names.__under` would read back as
+ * `names_._under`), a name of 60 bytes with 5 dots (65 on the wire).
+ * Failed before: bad_ was ready, names._under and the dotted tool listed. */
+static void
+test_wire_names_refused (void **state)
+{
+    (void) state;
+    json_t *s = mcpc_support_listed ("bad_");
+    assert_string_equal (support_json_str (s, "state"), "invalid");
+    assert_non_null (strstr (support_json_str (s, "reason"), "not ending in `_`"));
+    json_decref (s);
+    s = mcpc_support_await_state ("names", "ready");
+    print_message ("names: %s\n", support_json_str (s, "reason"));
+    assert_true (has_tool (s, "names.fine"));
+    assert_false (has_tool (s, "names._under"));
+    assert_int_equal (json_array_size (json_object_get (s, "tools")), 3);  /* fine, openPR, readFiles */
+    const char *reason = support_json_str (s, "reason");
+    assert_non_null (strstr (reason, "_under"));
+    assert_non_null (strstr (reason, "d.o.t.s.xxxx"));
+    assert_non_null (strstr (reason, "a `.` counting 2"));
+    json_decref (s);
+    assert_int_equal (mcpc_support_tools_named ("names._under"), 0);
+    assert_int_equal (mcpc_support_tools_named ("names.fine"), 1);
+}
+
+/* Servers named git and repo offering openPR and readFiles: Caisson's own
+ * git.openPR and repo.readFiles stay the only ones of those names, the
+ * servers' are left out and shown. Failed before: two of each name. */
+static void
+test_builtin_names_left_out (void **state)
+{
+    (void) state;
+    json_t *s = mcpc_support_await_state ("git", "ready");
+    assert_true (has_tool (s, "git.fine"));
+    assert_false (has_tool (s, "git.openPR"));
+    assert_non_null (strstr (support_json_str (s, "reason"),
+                             "git.openPR: Caisson has a tool of that name"));
+    json_decref (s);
+    json_decref (mcpc_support_await_state ("repo", "ready"));
+    assert_int_equal (mcpc_support_tools_named ("git.openPR"), 1);
+    assert_int_equal (mcpc_support_tools_named ("repo.readFiles"), 1);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_failed_start_retried),
+        cmocka_unit_test (test_wire_names_refused),
+        cmocka_unit_test (test_builtin_names_left_out),
+    };
+    return support_run_group_tests (tests, setup, teardown);
+}
