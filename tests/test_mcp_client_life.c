@@ -162,6 +162,44 @@ test_builtin_names_left_out (void **state)
     assert_int_equal (mcpc_support_tools_named ("repo.readFiles"), 1);
 }
 
+/* A call during which the server sends notifications/tools/list_changed
+ * on the call's SSE stream (its `grow` adds a tool): by the time the call
+ * is answered the catalogue has the new tool, and it can be called.
+ * Failed before: grow.grown1 was never listed. */
+static void
+test_list_changed (void **state)
+{
+    (void) state;
+    json_decref (mcpc_support_await_state ("grow", "ready"));
+    const char *name = call_text ("grow.grow", "{}");
+    char full[64];
+    snprintf (full, sizeof full, "grow.%s", name);
+    json_t *s = mcpc_support_listed ("grow");
+    assert_true (has_tool (s, full));
+    assert_true (has_tool (s, "grow.echo"));
+    json_decref (s);
+    assert_int_equal (mcpc_support_tools_named (full), 1);
+    assert_string_equal (call_text (full, "{}"), name);
+}
+
+/* A server that forgot its sessions (a restart) gets a new one on the
+ * next call, and its tools are listed again: the server counts the
+ * tools/list requests. Failed before: no list after the first. */
+static void
+test_relist_on_new_session (void **state)
+{
+    (void) state;
+    json_decref (mcpc_support_await_state ("grow", "ready"));
+    json_t *stats = mcpc_support_ask (s_port, "/stats", false);
+    json_int_t lists = json_integer_value (json_object_get (stats, "lists"));
+    json_decref (stats);
+    json_decref (mcpc_support_ask (s_port, "/forget", true));
+    assert_string_equal (call_text ("grow.echo", "{\"word\":\"again\"}"), "again");
+    stats = mcpc_support_ask (s_port, "/stats", false);
+    assert_true (json_integer_value (json_object_get (stats, "lists")) > lists);
+    json_decref (stats);
+}
+
 int
 main (void)
 {
@@ -169,6 +207,8 @@ main (void)
         cmocka_unit_test (test_failed_start_retried),
         cmocka_unit_test (test_wire_names_refused),
         cmocka_unit_test (test_builtin_names_left_out),
+        cmocka_unit_test (test_list_changed),
+        cmocka_unit_test (test_relist_on_new_session),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

@@ -7,6 +7,7 @@
 #include "mcpc_config.h"
 #include "mcpc_limits.h"
 #include "mcpc_store.h"
+#include "mcpc_tools.h"
 #include "xalloc.h"
 
 #include <czmq.h>
@@ -135,6 +136,90 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
     note_left_out (self, i, skipped);
     json_decref (skipped);
     return entries;
+}
+
+/* Replaces server i's rows by entries: a row whose entry is unchanged
+ * stays, the others are retired (kept: a running call may hold one) and
+ * the new entries added. false, changing nothing, when that would retire
+ * more than RETIRED_MAX rows in all. */
+static bool
+replace_tools (mcpc_t *self, size_t i, json_t *entries)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t going = 0;
+    for (mtool_t *t = self->tools; t; t = t->next)
+        if (t->server == i) {
+            size_t j;
+            json_t *entry;
+            bool kept = false;
+            json_array_foreach (entries, j, entry)
+                kept |= json_equal (entry, t->entry);
+            going += !kept;
+        }
+    if (self->nretired + going > RETIRED_MAX) {
+        pthread_mutex_unlock (&self->lock);
+        return false;
+    }
+    for (mtool_t **p = &self->tools; *p;) {
+        mtool_t *t = *p;
+        size_t j;
+        json_t *entry;
+        bool kept = false;
+        json_array_foreach (entries, j, entry)
+            if (t->server == i && json_equal (entry, t->entry)) {
+                json_array_remove (entries, j);     /* no row twice */
+                kept = true;
+                break;
+            }
+        if (t->server == i && !kept) {
+            *p = t->next;
+            t->next = self->retired;
+            self->retired = t;
+            self->nretired++;
+        }
+        else
+            p = &t->next;
+    }
+    pthread_mutex_unlock (&self->lock);
+    add_tools (self, i, entries);
+    return true;
+}
+
+/* mcpc_request_fn over mcpc_http_request. */
+static int
+http_request_fn (void *conn, const char *method, const json_t *params, json_t **result,
+                 char *why, size_t whylen)
+{
+    return mcpc_http_request (conn, method, params, result, why, whylen);
+}
+
+void
+mcpc_relist (mcpc_t *self, size_t i)
+{
+    const mcpc_server_t *s = mcpc_config_at (self->config, i);
+    server_t *srv = &self->servers[i];
+    json_t *skipped = json_array ();
+    char why[1024];
+    json_t *entries = s->kind == MCPC_HTTP
+                          ? mcpc_tools_list (s, http_request_fn, srv->http, skipped, why,
+                                             sizeof why)
+                          : mcpc_stdio_tools (srv->conn, skipped, why, sizeof why);
+    if (!entries)
+        clog_warn (NULL, "MCP server %s: its tools could not be listed again (kept as they "
+                   "were): %s", s->name, why);
+    else {
+        leave_out_builtins (entries, skipped);
+        size_t n = json_array_size (entries);
+        if (replace_tools (self, i, entries)) {
+            note_left_out (self, i, skipped);
+            clog_info (NULL, "MCP server %s: tools listed again: %zu", s->name, n);
+        }
+        else
+            clog_warn (NULL, "MCP server %s changed its tools too often: kept as they were",
+                       s->name);
+    }
+    json_decref (entries);
+    json_decref (skipped);
 }
 
 /* Starts server i and sets its state; false when that failed (its
@@ -380,11 +465,12 @@ mcpc_destroy (mcpc_t **self_p)
         free (self->servers[i].left_out);
         pthread_mutex_destroy (&self->servers[i].call_lock);
     }
-    for (mtool_t *t = self->tools, *next; t; t = next) {
-        next = t->next;
-        json_decref (t->entry);
-        free (t);
-    }
+    for (int k = 0; k < 2; k++)
+        for (mtool_t *t = k ? self->retired : self->tools, *next; t; t = next) {
+            next = t->next;
+            json_decref (t->entry);
+            free (t);
+        }
     mcpc_config_destroy (&self->config);
     pthread_mutex_destroy (&self->lock);
     free (self->problem);

@@ -56,6 +56,7 @@ restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
     srv->conn = fresh;
     srv->backoff = 0;
     srv->retry_at = 0;
+    mcpc_relist (self, i);              /* a fresh start may list other tools */
     mcpc_set_state (self, i, "ready", NULL);
     return 0;
 }
@@ -76,6 +77,8 @@ stdio_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char 
         rc = mcpc_stdio_request (srv->conn, "tools/call", params, result, why, whylen);
     if (rc && mcpc_stdio_exited (srv->conn))
         mcpc_set_state (self, i, "failed", why);
+    else if (mcpc_stdio_tools_changed (srv->conn))
+        mcpc_relist (self, i);
     pthread_mutex_unlock (&srv->call_lock);
     return rc;
 }
@@ -102,19 +105,24 @@ http_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *
     if (wait > 0)
         return MCPC_HTTP_UNREACHABLE;
     int rc = mcpc_http_request (srv->http, "tools/call", params, result, why, whylen);
+    bool relist = false;
     pthread_mutex_lock (&srv->call_lock);
     if (rc == MCPC_HTTP_UNREACHABLE) {
         mcpc_backoff (srv);
         clog_warn (NULL, "%s", why);
         mcpc_set_state (self, i, "failed", why);
     }
-    else if (srv->backoff) {            /* it answers again */
+    else if (srv->backoff) {            /* it answers again, maybe with other tools */
         srv->backoff = 0;
         srv->retry_at = 0;
+        relist = true;
         clog_info (NULL, "MCP server %s reachable again", mcpc_config_at (self->config, i)->name);
         mcpc_set_state (self, i, "ready", NULL);
     }
     pthread_mutex_unlock (&srv->call_lock);
+    /* One thread takes the flag; the list runs beside other calls. */
+    if (mcpc_http_tools_changed (srv->http) || relist)
+        mcpc_relist (self, i);
     return rc;
 }
 

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 typedef struct _mcpc_http_t mcpc_http_t;
 
@@ -50,6 +51,10 @@ int mcpc_http_request (mcpc_http_t *self, const char *method, const json_t *para
  * entries (mcpc_tools): a new array, tools left out appended to skipped;
  * NULL with why. */
 json_t *mcpc_http_tools (mcpc_http_t *self, json_t *skipped, char *why, size_t whylen);
+
+/* Whether the server sent notifications/tools/list_changed, or a new
+ * session replaced one (a restart), since the last time this was asked. */
+bool mcpc_http_tools_changed (mcpc_http_t *self);
 
 /* The revision the server settled on ("" before initialize), copied into
  * buf of size. */

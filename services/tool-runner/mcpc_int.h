@@ -15,6 +15,9 @@
 #define SERVICE_USER "mcp"
 /* Longest wait between restarts of a server that keeps failing. */
 #define BACKOFF_MAX_MS 60000
+/* Most rows a set keeps of tools its servers no longer list (a running
+ * call may hold one); past it, a server's new lists are not taken. */
+#define RETIRED_MAX 1024
 
 /* A tool of a ready server: its catalogue row, kept until mcpc_destroy
  * since a running job holds it. */
@@ -55,6 +58,8 @@ struct _mcpc_t {
     int64_t used;               /* zclock_mono of the last mcpc_touch */
     server_t servers[MCPC_SERVERS_MAX];
     mtool_t *tools;
+    mtool_t *retired;           /* rows replaced by a later tools/list, freed with the set */
+    size_t nretired;
     pthread_mutex_t lock;       /* states, reasons, tools */
     pthread_t starter;
     bool starting;
@@ -63,6 +68,12 @@ struct _mcpc_t {
 
 /* Sets server i's state (a constant) and reason (copied; NULL: none). */
 void mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason);
+
+/* Lists server i's tools again (after notifications/tools/list_changed, or
+ * a restart or new session) and makes the catalogue follow: rows that
+ * changed or went are retired, new ones added. On a stdio server, under
+ * its call_lock. A list that fails leaves the rows as they were (logged). */
+void mcpc_relist (mcpc_t *self, size_t i);
 
 /* Whose sandboxes the set's stdio servers run in. */
 const char *mcpc_sandbox_user (const mcpc_t *self);

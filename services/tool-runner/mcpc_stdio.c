@@ -32,6 +32,7 @@ struct _mcpc_stdio_t {
     bool broken;                /* its input was refused: the sandbox or process is gone */
     char version[16];
     const atomic_bool *abort;
+    bool tools_changed;         /* notifications/tools/list_changed came */
 };
 
 /* A request as the server's user. */
@@ -297,6 +298,10 @@ mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params
             json_decref (msg);
             return *result ? 0 : -1;
         }
+        else if (kind == MCPC_MSG_NOTIFICATION
+                 && !strcmp (json_string_value (json_object_get (msg, "method")),
+                             "notifications/tools/list_changed"))
+            self->tools_changed = true;
         json_decref (msg);      /* notifications, late answers */
     }
     if (self->abort && *self->abort)
@@ -404,4 +409,12 @@ bool
 mcpc_stdio_exited (const mcpc_stdio_t *self)
 {
     return self->exited || self->broken;
+}
+
+bool
+mcpc_stdio_tools_changed (mcpc_stdio_t *self)
+{
+    bool changed = self->tools_changed;
+    self->tools_changed = false;
+    return changed;
 }

@@ -51,4 +51,8 @@ json_t *mcpc_stdio_tools (mcpc_stdio_t *self, json_t *skipped, char *why, size_t
 const char *mcpc_stdio_version (const mcpc_stdio_t *self);
 bool mcpc_stdio_exited (const mcpc_stdio_t *self);
 
+/* Whether the server sent notifications/tools/list_changed since the
+ * last time this was asked (during a request: it is read then only). */
+bool mcpc_stdio_tools_changed (mcpc_stdio_t *self);
+
 #endif

@@ -13,6 +13,7 @@
 //   POST /names/mcp  tools whose names the client must leave out (`_under`,
 //                    a 60-byte one with dots, 66 on the model's wire, and
 //                    Caisson's own `openPR` and `readFiles`) and `fine`
+//   POST /forget     the server forgets every session (404 next: a new one)
 //   GET  /stats      {initializes, lists, cancelled: [{requestId, reason}]}
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -105,6 +106,10 @@ async function route(req, body) {
     const mode = url.pathname.match(/^\/(json|sse|names)\/mcp$/)?.[1];
     if (mode)
         return serveMcp(mode, request);
+    if (url.pathname === '/forget') {
+        sessions.clear();
+        return new Response('{}');
+    }
     if (url.pathname === '/stats')
         return new Response(JSON.stringify(stats));
     return new Response('not found', { status: 404 });
