@@ -200,6 +200,59 @@ test_relist_on_new_session (void **state)
     json_decref (stats);
 }
 
+/* A call of an MCP tool cancelled (tools.cancel, as the orchestrator
+ * publishes when a run is cancelled) while the server works on it: the
+ * call is answered `cancelled` though the server never answers it, the
+ * server gets notifications/cancelled with the request's id and the
+ * reason, and the server still serves the next call. Failed before: no
+ * answer until the call's timeout (600 s), the server told nothing. */
+static void
+test_cancelled_call (void **state)
+{
+    (void) state;
+    json_decref (mcpc_support_await_state ("life", "ready"));
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    support_send (c, "tool-runner", support_tools_call_new ("life.slow", "cancel-me-1", false,
+                                                            "{}", NULL));
+    /* cancelled only once the server works on it */
+    json_int_t slow = 0;
+    for (int i = 0; i < 300 && !slow; i++) {
+        json_t *stats = mcpc_support_ask (s_port, "/stats", false);
+        slow = json_integer_value (json_object_get (stats, "slow"));
+        json_decref (stats);
+        if (!slow)
+            usleep (100000);
+    }
+    assert_int_equal (slow, 1);
+    bus_pub_t *pub = bus_pub_new (getenv ("CAISSON_BUS_PUB"));
+    assert_non_null (pub);
+    proto_msg_t *m = proto_msg_new (PROTO_tools_cancel, NULL);
+    proto_set_str (&m->body.tools_cancel.call_id, "cancel-me-1");
+    proto_set_str (&m->body.tools_cancel.reason, "the run was cancelled by alice");
+    /* published again until answered: the new publisher's first messages
+     * may go before its connection is up */
+    proto_msg_t *rep = NULL;
+    for (int i = 0; i < 30 && !rep; i++) {
+        assert_int_equal (bus_pub_send (pub, "tools.cancel.cancel-me-1", m), 0);
+        rep = bus_client_recv (c, 1000, NULL);
+    }
+    proto_msg_destroy (&m);
+    bool ok = true;
+    json_t *r = support_tools_result (rep, "life.slow", &ok);
+    assert_false (ok);
+    assert_string_equal (support_json_error_code (r), "cancelled");
+    json_decref (r);
+    json_t *stats = mcpc_support_ask (s_port, "/stats", false);
+    json_t *told = json_array_get (json_object_get (stats, "cancelled"), 0);
+    assert_non_null (told);
+    assert_true (json_is_integer (json_object_get (told, "requestId")));
+    assert_string_equal (support_json_str (told, "reason"), "the run was cancelled by alice");
+    json_decref (stats);
+    assert_string_equal (call_text ("life.echo", "{\"word\":\"after\"}"), "after");
+    bus_pub_destroy (&pub);
+    bus_client_destroy (&c);
+}
+
 int
 main (void)
 {
@@ -209,6 +262,7 @@ main (void)
         cmocka_unit_test (test_builtin_names_left_out),
         cmocka_unit_test (test_list_changed),
         cmocka_unit_test (test_relist_on_new_session),
+        cmocka_unit_test (test_cancelled_call),
     };
     return support_run_group_tests (tests, setup, teardown);
 }

@@ -68,6 +68,14 @@ json_t *mcpc_list_json (mcpc_t *self);
 /* A new array: catalogue's entries, then those of the ready servers. */
 json_t *mcpc_catalogue (mcpc_t *self, const json_t *catalogue);
 
+/* Cancels the call of one of the set's tools whose ctx->cancel is key, if
+ * it is in flight: its wait for the server ends at once, the server is
+ * sent notifications/cancelled {requestId, reason} and the call answers
+ * `cancelled`; the server's answer, should it come later, is dropped. A
+ * call not yet in flight sees its tool_cancelled when it starts. Any
+ * thread. */
+void mcpc_cancel (mcpc_t *self, const void *key, const char *reason);
+
 /* The row of MCP tool name (valid until mcpc_destroy) and its input
  * schema (likewise), or NULL when no ready server has it. */
 const tool_def_t *mcpc_tool_find (mcpc_t *self, const char *name, const json_t **input);

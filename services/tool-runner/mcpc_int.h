@@ -30,6 +30,15 @@ struct _mtool_t {
     mtool_t *next;
 };
 
+/* A call of an MCP tool in flight, for mcpc_cancel to find. */
+typedef struct _inflight_t inflight_t;
+struct _inflight_t {
+    const void *key;            /* the call's tool_cancel_t */
+    atomic_bool cancelled;      /* its transport's wait ends once true */
+    char reason[256];           /* why, under the set's lock */
+    inflight_t *next;
+};
+
 typedef struct {
     const char *state;
     char *reason;
@@ -59,6 +68,7 @@ struct _mcpc_t {
     server_t servers[MCPC_SERVERS_MAX];
     mtool_t *tools;
     mtool_t *retired;           /* rows replaced by a later tools/list, freed with the set */
+    inflight_t *inflight;       /* calls running, under lock */
     size_t nretired;
     pthread_mutex_t lock;       /* states, reasons, tools */
     pthread_t starter;

@@ -14,7 +14,8 @@
 //                    a 60-byte one with dots, 66 on the model's wire, and
 //                    Caisson's own `openPR` and `readFiles`) and `fine`
 //   POST /forget     the server forgets every session (404 next: a new one)
-//   GET  /stats      {initializes, lists, cancelled: [{requestId, reason}]}
+//   GET  /stats      {initializes, lists, slow (calls of `slow` begun),
+//                     cancelled: [{requestId, reason}]}
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 
@@ -24,7 +25,7 @@ const { McpServer, WebStandardStreamableHTTPServerTransport } =
 const z = await import(new URL('../agui/node_modules/zod/v4/index.js', import.meta.url));
 
 const [port] = process.argv.slice(2);
-const stats = { initializes: 0, lists: 0, cancelled: [] };
+const stats = { initializes: 0, lists: 0, slow: 0, cancelled: [] };
 let grown = 0;
 
 const text = t => ({ content: [{ type: 'text', text: t }] });
@@ -56,6 +57,7 @@ function newServer(mode) {
         mcp.registerTool('slow', { description: 'Answers when cancelled', annotations: readOnly,
                                    inputSchema: z.object({}) },
             async (_args, ctx) => {
+                stats.slow++;
                 await new Promise(resolve => ctx.mcpReq.signal.addEventListener('abort', resolve));
                 return text('too late');
             });
