@@ -1,5 +1,6 @@
 /* mcpc: a set of MCP servers (the deployment's, or one user's): their
- * start, states, tools and lists (calls: mcpc_call.c). */
+ * start, states, tools and lists (calls: mcpc_call.c; tool rows:
+ * mcpc_rows.c). */
 #include "mcpc_int.h"
 
 #include "cfg.h"
@@ -7,7 +8,6 @@
 #include "mcpc_config.h"
 #include "mcpc_limits.h"
 #include "mcpc_store.h"
-#include "mcpc_tools.h"
 #include "xalloc.h"
 
 #include <czmq.h>
@@ -29,78 +29,6 @@ mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
     self->servers[i].state = state;
     free (self->servers[i].reason);
     self->servers[i].reason = reason ? xstrdup (reason) : NULL;
-    pthread_mutex_unlock (&self->lock);
-}
-
-/* Adds the entries of server i as catalogue rows. */
-static void
-add_tools (mcpc_t *self, size_t i, json_t *entries)
-{
-    size_t j;
-    json_t *entry;
-    pthread_mutex_lock (&self->lock);
-    json_array_foreach (entries, j, entry) {
-        mtool_t *t = xcalloc (1, sizeof *t);
-        t->entry = json_incref (entry);
-        t->server = i;
-        t->set = self;
-        t->def = (tool_def_t) {
-            .name = json_string_value (json_object_get (entry, "name")),
-            .description = json_string_value (json_object_get (entry, "description")),
-            .timeout_s = (unsigned) json_integer_value (json_object_get (entry,
-                                                                         "timeoutSeconds")),
-            .max_output = (size_t) json_integer_value (json_object_get (entry,
-                                                                        "maxOutputBytes")),
-            .effect = json_is_true (json_object_get (entry, "mutates")) ? TOOL_EXTERNAL
-                                                                         : TOOL_READS,
-            .fn = mcpc_tool_fn,
-        };
-        t->next = self->tools;
-        self->tools = t;
-    }
-    pthread_mutex_unlock (&self->lock);
-}
-
-/* Moves the entries named as one of Caisson's own tools (a server called
- * `git` offering `openPR`) to skipped: the model would see two tools of
- * one name, and a call would run Caisson's. */
-static void
-leave_out_builtins (json_t *entries, json_t *skipped)
-{
-    for (size_t j = 0; j < json_array_size (entries);) {
-        json_t *entry = json_array_get (entries, j);
-        const char *full = json_string_value (json_object_get (entry, "name"));
-        /* the rows are a static table: catalogue_find reads no catalogue */
-        if (catalogue_find (NULL, full, NULL)) {
-            json_array_append_new (skipped, json_pack ("{s:s, s:s}", "name", full, "reason",
-                                                       "Caisson has a tool of that name"));
-            json_array_remove (entries, j);
-        }
-        else
-            j++;
-    }
-}
-
-/* Logs the tools of server i left out (skipped: [{name, reason}]) and
- * keeps them, so `caisson mcp list` shows them as the server's reason. */
-static void
-note_left_out (mcpc_t *self, size_t i, const json_t *skipped)
-{
-    const mcpc_server_t *s = mcpc_config_at (self->config, i);
-    char note[1024] = "";
-    size_t k, used = 0;
-    json_t *skip;
-    json_array_foreach (skipped, k, skip) {
-        const char *name = json_string_value (json_object_get (skip, "name"));
-        const char *reason = json_string_value (json_object_get (skip, "reason"));
-        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name, name, reason);
-        if (used < sizeof note - 1)
-            used += (size_t) snprintf (note + used, sizeof note - used, "%s%.80s: %s",
-                                       used ? "; " : "tools left out: ", name, reason);
-    }
-    pthread_mutex_lock (&self->lock);
-    free (self->servers[i].left_out);
-    self->servers[i].left_out = *note ? xstrdup (note) : NULL;
     pthread_mutex_unlock (&self->lock);
 }
 
@@ -131,95 +59,9 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
         else
             mcpc_stdio_destroy (&conn);
     }
-    if (entries)
-        leave_out_builtins (entries, skipped);
-    note_left_out (self, i, skipped);
+    mcpc_screen_tools (self, i, entries, skipped);
     json_decref (skipped);
     return entries;
-}
-
-/* Replaces server i's rows by entries: a row whose entry is unchanged
- * stays, the others are retired (kept: a running call may hold one) and
- * the new entries added. false, changing nothing, when that would retire
- * more than RETIRED_MAX rows in all. */
-static bool
-replace_tools (mcpc_t *self, size_t i, json_t *entries)
-{
-    pthread_mutex_lock (&self->lock);
-    size_t going = 0;
-    for (mtool_t *t = self->tools; t; t = t->next)
-        if (t->server == i) {
-            size_t j;
-            json_t *entry;
-            bool kept = false;
-            json_array_foreach (entries, j, entry)
-                kept |= json_equal (entry, t->entry);
-            going += !kept;
-        }
-    if (self->nretired + going > RETIRED_MAX) {
-        pthread_mutex_unlock (&self->lock);
-        return false;
-    }
-    for (mtool_t **p = &self->tools; *p;) {
-        mtool_t *t = *p;
-        size_t j;
-        json_t *entry;
-        bool kept = false;
-        json_array_foreach (entries, j, entry)
-            if (t->server == i && json_equal (entry, t->entry)) {
-                json_array_remove (entries, j);     /* no row twice */
-                kept = true;
-                break;
-            }
-        if (t->server == i && !kept) {
-            *p = t->next;
-            t->next = self->retired;
-            self->retired = t;
-            self->nretired++;
-        }
-        else
-            p = &t->next;
-    }
-    pthread_mutex_unlock (&self->lock);
-    add_tools (self, i, entries);
-    return true;
-}
-
-/* mcpc_request_fn over mcpc_http_request. */
-static int
-http_request_fn (void *conn, const char *method, const json_t *params, json_t **result,
-                 char *why, size_t whylen)
-{
-    return mcpc_http_request (conn, method, params, result, why, whylen);
-}
-
-void
-mcpc_relist (mcpc_t *self, size_t i)
-{
-    const mcpc_server_t *s = mcpc_config_at (self->config, i);
-    server_t *srv = &self->servers[i];
-    json_t *skipped = json_array ();
-    char why[1024];
-    json_t *entries = s->kind == MCPC_HTTP
-                          ? mcpc_tools_list (s, http_request_fn, srv->http, skipped, why,
-                                             sizeof why)
-                          : mcpc_stdio_tools (srv->conn, skipped, why, sizeof why);
-    if (!entries)
-        clog_warn (NULL, "MCP server %s: its tools could not be listed again (kept as they "
-                   "were): %s", s->name, why);
-    else {
-        leave_out_builtins (entries, skipped);
-        size_t n = json_array_size (entries);
-        if (replace_tools (self, i, entries)) {
-            note_left_out (self, i, skipped);
-            clog_info (NULL, "MCP server %s: tools listed again: %zu", s->name, n);
-        }
-        else
-            clog_warn (NULL, "MCP server %s changed its tools too often: kept as they were",
-                       s->name);
-    }
-    json_decref (entries);
-    json_decref (skipped);
 }
 
 /* Starts server i and sets its state; false when that failed (its
@@ -239,7 +81,7 @@ start_one (mcpc_t *self, size_t i)
         mcpc_set_state (self, i, "failed", why);
         return false;
     }
-    add_tools (self, i, entries);
+    mcpc_add_tools (self, i, entries);
     clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
                json_array_size (entries), version);
     json_decref (entries);

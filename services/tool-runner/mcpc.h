@@ -12,7 +12,11 @@
  * stdio server, any number at once to a remote one. A stdio server that
  * has exited, or lost its sandbox, is started again by the next call of
  * one of its tools; a remote one that could not be reached is asked again
- * by the next call (both with back-off while that fails). A missing or
+ * by the next call (both with back-off while that fails); one that failed
+ * its first start is started again in the background (the same back-off).
+ * A server's notifications/tools/list_changed, restart or new session
+ * lists its tools again; a cancelled call (mcpc_cancel) tells its server
+ * and is answered at once. A missing or
  * unusable mcp.json is logged and leaves no servers; it never stops
  * tool-runner.
  *

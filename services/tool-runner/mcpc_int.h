@@ -1,6 +1,7 @@
-/* mcpc_int: what mcpc.c (the sets, their servers' start, their lists)
- * and mcpc_call.c (tools/call on a server, restarts and back-off) share;
- * nothing else includes it. */
+/* mcpc_int: what mcpc.c (the sets, their servers' start, their lists),
+ * mcpc_rows.c (their tools' rows) and mcpc_call.c (tools/call on a
+ * server, restarts, back-off, cancellation) share; nothing else includes
+ * it. */
 #ifndef TR_MCPC_INT_H
 #define TR_MCPC_INT_H
 
@@ -78,6 +79,15 @@ struct _mcpc_t {
 
 /* Sets server i's state (a constant) and reason (copied; NULL: none). */
 void mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason);
+
+/* Adds the entries of server i as catalogue rows. */
+void mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries);
+
+/* Screens server i's listed entries (NULL: its start failed): those named
+ * as one of Caisson's own tools (a server `git` offering `openPR`) move to
+ * skipped; skipped ([{name, reason}]) is logged and kept for `caisson mcp
+ * list`. */
+void mcpc_screen_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped);
 
 /* Lists server i's tools again (after notifications/tools/list_changed, or
  * a restart or new session) and makes the catalogue follow: rows that
