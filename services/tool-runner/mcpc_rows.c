@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries)
+/* mcpc_add_tools under the set's lock. */
+static void
+add_locked (mcpc_t *self, size_t i, json_t *entries)
 {
     size_t j;
     json_t *entry;
-    pthread_mutex_lock (&self->lock);
     json_array_foreach (entries, j, entry) {
         mtool_t *t = xcalloc (1, sizeof *t);
         t->entry = json_incref (entry);
@@ -37,6 +37,13 @@ mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries)
         t->next = self->tools;
         self->tools = t;
     }
+}
+
+void
+mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries)
+{
+    pthread_mutex_lock (&self->lock);
+    add_locked (self, i, entries);
     pthread_mutex_unlock (&self->lock);
 }
 
@@ -133,8 +140,8 @@ replace_tools (mcpc_t *self, size_t i, json_t *entries)
         else
             p = &t->next;
     }
+    add_locked (self, i, entries);      /* in the same hold: two lists never interleave */
     pthread_mutex_unlock (&self->lock);
-    mcpc_add_tools (self, i, entries);
     return true;
 }
 
