@@ -4,8 +4,10 @@
  * cannot carry, or Caisson's own tools' names, are left out and shown in
  * `caisson mcp list`; a server's notifications/tools/list_changed (on a
  * call's SSE stream) re-lists its tools; a cancelled call is answered at
- * once and the server told. The server is the SDK's, in
- * tests/mcp/mcpc_life_server.mjs. No sandboxes: runs as any user. */
+ * once and the server told. The remote server is the SDK's, in
+ * tests/mcp/mcpc_life_server.mjs; as root a stdio one written in sh
+ * (tests/mcp/mcpc_life_stdio.sh) runs in a sandbox too (its tests skip
+ * otherwise). */
 #include "support.h"
 #include "bus_client.h"
 #include "bus_pub.h"
@@ -20,6 +22,8 @@
 
 #define SERVER "mcpc_life_server.mjs"
 
+static bool s_stdio;            /* root: sandboxes, so the stdio server `shy` too */
+
 static int s_port;              /* the server, up from the start */
 static int s_late_port;         /* a second one, started by a test */
 static pid_t s_node;
@@ -31,6 +35,17 @@ setup (void **state)
 {
     (void) state;
     const char *dir = support_sandbox_env ("mcpc-life");
+    s_stdio = geteuid () == 0;
+    char shy[900] = "";
+    if (s_stdio) {
+        /* tests/mcp/mcpc_life_stdio.sh, unpacked into its sandbox */
+        support_sh ("tar czf %s/shy.tgz -C %s/tests/mcp mcpc_life_stdio.sh", dir,
+                    CAISSON_SOURCE_DIR);
+        snprintf (shy, sizeof shy, ", \"shy\": {\"command\": \"sh\", \"args\": "
+                  "[\"/workspace/mcpc_life_stdio.sh\"], \"files\": \"%s/shy.tgz\", "
+                  "\"timeoutMs\": 600000}", dir);
+        setenv ("CAISSON_SANDBOX_POOL", "0", 1);
+    }
     s_port = support_free_port ();
     s_late_port = support_free_port ();
     s_node = mcpc_support_node_up (SERVER, s_port, NULL);
@@ -46,7 +61,8 @@ setup (void **state)
            " \"bad_\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/json/mcp\"},"
            " \"grow\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/sse/mcp\"},"
            " \"life\": {\"url\": \"http://127.0.0.1:${LIFE_PORT}/sse/mcp\","
-           "   \"timeoutMs\": 600000}}}", f);
+           "   \"timeoutMs\": 600000}", f);
+    fprintf (f, "%s}}", shy);
     fclose (f);
     char env_path[700], env_port[64], env_late[64];
     snprintf (env_path, sizeof env_path, "CAISSON_MCP_SERVERS=%s", path);
@@ -54,8 +70,12 @@ setup (void **state)
     snprintf (env_late, sizeof env_late, "LIFE_LATE=%d", s_late_port);
     const char *const env[] = { env_path, env_port, env_late, NULL };
     support_spawn ("caisson-bus", NULL);
-    s_tr = support_spawn ("caisson-tool-runner", env);
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    if (s_stdio) {
+        support_spawn ("caisson-sandbox-manager", NULL);
+        support_await_service (c, "sandbox-manager");
+    }
+    s_tr = support_spawn ("caisson-tool-runner", env);
     support_await_service (c, "tool-runner");
     bus_client_destroy (&c);
     return 0;
@@ -253,6 +273,71 @@ test_cancelled_call (void **state)
     bus_client_destroy (&c);
 }
 
+/* The same on a stdio server (root: in its sandbox): its list_changed,
+ * read while tool-runner waits for its answer, re-lists its tools. Failed
+ * before: shy.grown never listed. */
+static void
+test_stdio_list_changed (void **state)
+{
+    (void) state;
+    if (!s_stdio)
+        skip ();
+    json_t *s = mcpc_support_await_state ("shy", "ready");
+    assert_false (has_tool (s, "shy.grown"));
+    json_decref (s);
+    assert_string_equal (call_text ("shy.grow", "{}"), "grown");
+    s = mcpc_support_listed ("shy");
+    assert_true (has_tool (s, "shy.grown"));
+    json_decref (s);
+    assert_string_equal (call_text ("shy.grown", "{}"), "grown here");
+}
+
+/* A cancelled call of a stdio server's tool is answered `cancelled`; the
+ * server gets notifications/cancelled {requestId, reason} on its stdin,
+ * and its late answer to the cancelled request is dropped (the next call
+ * gets its own). The call is known to run before the cancel: tool-runner
+ * reads its requests in order, so a tools.list sent after the call is
+ * answered after the call started. Failed before: no answer (600 s). */
+static void
+test_stdio_cancelled (void **state)
+{
+    (void) state;
+    if (!s_stdio)
+        skip ();
+    json_decref (mcpc_support_await_state ("shy", "ready"));
+    bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
+    support_send (c, "tool-runner", support_tools_call_new ("shy.slow", "cancel-me-2", false,
+                                                            "{}", NULL));
+    support_send (c, "tool-runner", proto_msg_new (PROTO_tools_list, NULL));
+    proto_msg_t *listed = bus_client_recv (c, 30000, NULL);
+    assert_non_null (listed);
+    assert_int_equal (listed->type, PROTO_tools_catalogue);
+    proto_msg_destroy (&listed);
+    bus_pub_t *pub = bus_pub_new (getenv ("CAISSON_BUS_PUB"));
+    assert_non_null (pub);
+    proto_msg_t *m = proto_msg_new (PROTO_tools_cancel, NULL);
+    proto_set_str (&m->body.tools_cancel.call_id, "cancel-me-2");
+    proto_set_str (&m->body.tools_cancel.reason, "stopped by bob");
+    proto_msg_t *rep = NULL;
+    for (int i = 0; i < 30 && !rep; i++) {
+        assert_int_equal (bus_pub_send (pub, "tools.cancel.cancel-me-2", m), 0);
+        rep = bus_client_recv (c, 1000, NULL);
+    }
+    proto_msg_destroy (&m);
+    bool ok = true;
+    json_t *r = support_tools_result (rep, "shy.slow", &ok);
+    assert_false (ok);
+    assert_string_equal (support_json_error_code (r), "cancelled");
+    json_decref (r);
+    const char *told = call_text ("shy.told", "{}");
+    print_message ("shy was told: %s\n", told);
+    assert_non_null (strstr (told, "'method':'notifications/cancelled'"));
+    assert_non_null (strstr (told, "'reason':'stopped by bob'"));
+    assert_non_null (strstr (told, "'requestId':"));
+    bus_pub_destroy (&pub);
+    bus_client_destroy (&c);
+}
+
 int
 main (void)
 {
@@ -263,6 +348,8 @@ main (void)
         cmocka_unit_test (test_list_changed),
         cmocka_unit_test (test_relist_on_new_session),
         cmocka_unit_test (test_cancelled_call),
+        cmocka_unit_test (test_stdio_list_changed),
+        cmocka_unit_test (test_stdio_cancelled),
     };
     return support_run_group_tests (tests, setup, teardown);
 }
