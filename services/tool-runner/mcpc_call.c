@@ -1,6 +1,8 @@
 /* mcpc_call: tools/call of an MCP tool on its server: one at a time on a
  * stdio server (started again first when it has exited), any number at
- * once on a remote one, each with back-off while its server fails. */
+ * once on a remote one, each with back-off while its server fails; the
+ * server's tools listed again when it says they changed; a cancelled call
+ * (mcpc_cancel) answered at once and its server told. */
 #include "mcpc_int.h"
 
 #include "clog.h"
@@ -11,10 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A server that has exited (or lost its sandbox: its TTL, an operator) is
- * started again before a call needs it, at most once per back-off (1 s,
- * doubling to a minute while restarts fail). Its tools stay as first
- * listed. Under the server's call_lock. 0, or -1 with why. */
 void
 mcpc_backoff (server_t *srv)
 {
@@ -24,6 +22,10 @@ mcpc_backoff (server_t *srv)
     srv->retry_at = zclock_mono () + srv->backoff;
 }
 
+/* A server that has exited (or lost its sandbox: its TTL, an operator) is
+ * started again before a call needs it, at most once per back-off (1 s,
+ * doubling to a minute while restarts fail), and its tools listed again.
+ * Under the server's call_lock. 0, or -1 with why. */
 static int
 restart_if_gone (mcpc_t *self, size_t i, char *why, size_t whylen)
 {
@@ -73,11 +75,16 @@ mcpc_cancel (mcpc_t *self, const void *key, const char *reason)
     pthread_mutex_unlock (&self->lock);
 }
 
-/* Tells server i that request id was cancelled (why: reason); a failure
- * is logged only (the call is answered cancelled either way). */
+/* Tells server i that request id of call was cancelled, with the reason
+ * mcpc_cancel gave; a failure is logged only (the call is answered
+ * cancelled either way). */
 static void
-tell_cancelled (mcpc_t *self, size_t i, long long id, const char *reason)
+tell_cancelled (mcpc_t *self, size_t i, long long id, inflight_t *call)
 {
+    pthread_mutex_lock (&self->lock);
+    char reason[sizeof call->reason];
+    memcpy (reason, call->reason, sizeof reason);
+    pthread_mutex_unlock (&self->lock);
     server_t *srv = &self->servers[i];
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
     json_t *params = json_pack ("{s:I, s:s}", "requestId", (json_int_t) id, "reason", reason);
@@ -112,11 +119,7 @@ stdio_call (mcpc_t *self, size_t i, const json_t *params, inflight_t *call, json
         rc = mcpc_stdio_call (srv->conn, "tools/call", params, &call->cancelled, &id, result,
                               why, whylen);
     if (rc == -3) {
-        pthread_mutex_lock (&self->lock);
-        char reason[sizeof call->reason];
-        memcpy (reason, call->reason, sizeof reason);
-        pthread_mutex_unlock (&self->lock);
-        tell_cancelled (self, i, id, reason);
+        tell_cancelled (self, i, id, call);
     }
     else if (rc && mcpc_stdio_exited (srv->conn))
         mcpc_set_state (self, i, "failed", why);
@@ -152,11 +155,7 @@ http_call (mcpc_t *self, size_t i, const json_t *params, inflight_t *call, json_
     int rc = mcpc_http_call (srv->http, "tools/call", params, &call->cancelled, &id, result,
                              why, whylen);
     if (rc == MCPC_HTTP_CANCELLED) {
-        pthread_mutex_lock (&self->lock);
-        char reason[sizeof call->reason];
-        memcpy (reason, call->reason, sizeof reason);
-        pthread_mutex_unlock (&self->lock);
-        tell_cancelled (self, i, id, reason);
+        tell_cancelled (self, i, id, call);
         return rc;
     }
     bool relist = false;
