@@ -95,7 +95,6 @@ static void
 test_builtin_shadowed (void **state)
 {
     (void) state;
-    skip ();
     json_decref (rtmcpc_settled ("git"));
     json_decref (rtmcpc_settled ("repo"));
     assert_int_equal (rtmcpc_tools_named ("git.openPR", false), 1);

@@ -354,6 +354,10 @@ on_cancel (zloop_t *loop, zsock_t *sock, void *arg)
                    request[0] ? "; killing exec " : "", request);
         if (request[0])
             kill_exec (self, j, sandbox_id, request);
+        if (j->set)     /* an MCP tool's: its wait for the server ends, the server told */
+            mcpc_cancel (j->set, &j->cancel, msg->body.tools_cancel.reason
+                                             ? msg->body.tools_cancel.reason
+                                             : "the call was cancelled");
     }
     proto_msg_destroy (&msg);
     return 0;

@@ -1,5 +1,6 @@
 /* mcpc: a set of MCP servers (the deployment's, or one user's): their
- * start, states, tools and lists (calls: mcpc_call.c). */
+ * start, states, tools and lists (calls: mcpc_call.c; tool rows:
+ * mcpc_rows.c). */
 #include "mcpc_int.h"
 
 #include "cfg.h"
@@ -31,35 +32,6 @@ mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
     pthread_mutex_unlock (&self->lock);
 }
 
-/* Adds the entries of server i as catalogue rows. */
-static void
-add_tools (mcpc_t *self, size_t i, json_t *entries)
-{
-    size_t j;
-    json_t *entry;
-    pthread_mutex_lock (&self->lock);
-    json_array_foreach (entries, j, entry) {
-        mtool_t *t = xcalloc (1, sizeof *t);
-        t->entry = json_incref (entry);
-        t->server = i;
-        t->set = self;
-        t->def = (tool_def_t) {
-            .name = json_string_value (json_object_get (entry, "name")),
-            .description = json_string_value (json_object_get (entry, "description")),
-            .timeout_s = (unsigned) json_integer_value (json_object_get (entry,
-                                                                         "timeoutSeconds")),
-            .max_output = (size_t) json_integer_value (json_object_get (entry,
-                                                                        "maxOutputBytes")),
-            .effect = json_is_true (json_object_get (entry, "mutates")) ? TOOL_EXTERNAL
-                                                                         : TOOL_READS,
-            .fn = mcpc_tool_fn,
-        };
-        t->next = self->tools;
-        self->tools = t;
-    }
-    pthread_mutex_unlock (&self->lock);
-}
-
 /* Starts server i (stdio: its sandbox; http: a session) and lists its
  * tools: a new array of entries, or NULL with why. */
 static json_t *
@@ -87,18 +59,14 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
         else
             mcpc_stdio_destroy (&conn);
     }
-    size_t k;
-    json_t *skip;
-    json_array_foreach (skipped, k, skip)
-        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name,
-                   json_string_value (json_object_get (skip, "name")),
-                   json_string_value (json_object_get (skip, "reason")));
+    mcpc_screen_tools (self, i, entries, skipped);
     json_decref (skipped);
     return entries;
 }
 
-/* Starts server i and sets its state. */
-static void
+/* Starts server i and sets its state; false when that failed (its
+ * retry_at then set by the back-off). */
+static bool
 start_one (mcpc_t *self, size_t i)
 {
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
@@ -107,14 +75,32 @@ start_one (mcpc_t *self, size_t i)
     json_t *entries = start_server (self, i, version, sizeof version, why, sizeof why);
     if (!entries) {
         clog_warn (NULL, "%s", why);
+        pthread_mutex_lock (&self->servers[i].call_lock);
+        mcpc_backoff (&self->servers[i]);
+        pthread_mutex_unlock (&self->servers[i].call_lock);
         mcpc_set_state (self, i, "failed", why);
-        return;
+        return false;
     }
-    add_tools (self, i, entries);
+    mcpc_add_tools (self, i, entries);
     clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
                json_array_size (entries), version);
     json_decref (entries);
+    pthread_mutex_lock (&self->servers[i].call_lock);
+    self->servers[i].backoff = 0;
+    self->servers[i].retry_at = 0;
+    pthread_mutex_unlock (&self->servers[i].call_lock);
     mcpc_set_state (self, i, "ready", NULL);
+    return true;
+}
+
+/* Whether server i's next start is due; false too once the set stops. */
+static bool
+start_due (mcpc_t *self, size_t i)
+{
+    pthread_mutex_lock (&self->servers[i].call_lock);
+    bool due = zclock_mono () >= self->servers[i].retry_at;
+    pthread_mutex_unlock (&self->servers[i].call_lock);
+    return due && !self->stop;
 }
 
 typedef struct {
@@ -124,17 +110,27 @@ typedef struct {
     bool running;
 } remote_start_t;
 
+/* A server that fails its first start has no tools, so no call would
+ * start it again: its thread tries again after the back-off until it is
+ * ready or the set stops (a remote server down at deploy time comes up
+ * when it comes back). */
 static void *
 remote_main (void *arg)
 {
     remote_start_t *r = arg;
-    start_one (r->self, r->i);
+    while (!start_one (r->self, r->i)) {
+        while (!r->self->stop && !start_due (r->self, r->i))
+            zclock_sleep (100);
+        if (r->self->stop)
+            break;
+    }
     return NULL;
 }
 
 /* Remote servers start at once, each on a thread of its own (one that
  * hangs for its timeoutMs holds up no other); stdio ones one after the
- * other (each waits on sandbox-manager). */
+ * other (each waits on sandbox-manager), those that fail again after
+ * their back-off until they are ready or the set stops. */
 static void *
 starter_main (void *arg)
 {
@@ -149,9 +145,21 @@ starter_main (void *arg)
             if (!remote[i].running)
                 mcpc_set_state (self, i, "failed", "tool-runner could not start a thread for it");
         }
+    bool *down = xcalloc (n, sizeof *down);
     for (size_t i = 0; i < n && !self->stop; i++)
         if (mcpc_config_at (self->config, i)->kind == MCPC_STDIO)
-            start_one (self, i);
+            down[i] = !start_one (self, i);
+    for (bool any = true; any && !self->stop;) {
+        any = false;
+        for (size_t i = 0; i < n; i++) {
+            if (down[i] && start_due (self, i))
+                down[i] = !start_one (self, i);
+            any |= down[i];
+        }
+        if (any)
+            zclock_sleep (100);
+    }
+    free (down);
     for (size_t i = 0; i < n; i++)
         if (remote[i].running)
             pthread_join (remote[i].thread, NULL);
@@ -296,13 +304,15 @@ mcpc_destroy (mcpc_t **self_p)
         mcpc_stdio_destroy (&self->servers[i].conn);
         mcpc_http_destroy (&self->servers[i].http);
         free (self->servers[i].reason);
+        free (self->servers[i].left_out);
         pthread_mutex_destroy (&self->servers[i].call_lock);
     }
-    for (mtool_t *t = self->tools, *next; t; t = next) {
-        next = t->next;
-        json_decref (t->entry);
-        free (t);
-    }
+    for (int k = 0; k < 2; k++)
+        for (mtool_t *t = k ? self->retired : self->tools, *next; t; t = next) {
+            next = t->next;
+            json_decref (t->entry);
+            free (t);
+        }
     mcpc_config_destroy (&self->config);
     pthread_mutex_destroy (&self->lock);
     free (self->problem);
@@ -357,8 +367,11 @@ mcpc_list_json (mcpc_t *self)
                                  "scope", scope, "transport", s->kind == MCPC_HTTP ? "http" : "stdio",
                                  "state", self->servers[i].state, "trusted", s->trusted,
                                  "tools", tools);
-        if (self->servers[i].reason)
-            json_object_set_new (row, "reason", json_string (self->servers[i].reason));
+        const char *reason = self->servers[i].reason;
+        if (!reason && !strcmp (self->servers[i].state, "ready"))
+            reason = self->servers[i].left_out;
+        if (reason)
+            json_object_set_new (row, "reason", json_string (reason));
         json_array_append_new (list, row);
     }
     pthread_mutex_unlock (&self->lock);

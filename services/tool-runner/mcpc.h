@@ -12,7 +12,11 @@
  * stdio server, any number at once to a remote one. A stdio server that
  * has exited, or lost its sandbox, is started again by the next call of
  * one of its tools; a remote one that could not be reached is asked again
- * by the next call (both with back-off while that fails). A missing or
+ * by the next call (both with back-off while that fails); one that failed
+ * its first start is started again in the background (the same back-off).
+ * A server's notifications/tools/list_changed, restart or new session
+ * lists its tools again; a cancelled call (mcpc_cancel) tells its server
+ * and is answered at once. A missing or
  * unusable mcp.json is logged and leaves no servers; it never stops
  * tool-runner.
  *
@@ -67,6 +71,14 @@ json_t *mcpc_list_json (mcpc_t *self);
 
 /* A new array: catalogue's entries, then those of the ready servers. */
 json_t *mcpc_catalogue (mcpc_t *self, const json_t *catalogue);
+
+/* Cancels the call of one of the set's tools whose ctx->cancel is key, if
+ * it is in flight: its wait for the server ends at once, the server is
+ * sent notifications/cancelled {requestId, reason} and the call answers
+ * `cancelled`; the server's answer, should it come later, is dropped. A
+ * call not yet in flight sees its tool_cancelled when it starts. Any
+ * thread. */
+void mcpc_cancel (mcpc_t *self, const void *key, const char *reason);
 
 /* The row of MCP tool name (valid until mcpc_destroy) and its input
  * schema (likewise), or NULL when no ready server has it. */

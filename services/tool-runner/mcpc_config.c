@@ -285,9 +285,11 @@ parse_caisson_keys (json_t *entry, mcpc_server_t *server)
 static void
 add_server (mcpc_config_t *self, const char *name, json_t *entry)
 {
-    if (!name_ok (name) || strstr (name, "__")) {
-        skip (self, name, "a server name is 1-%d letters, digits, `_` or `-` (not `__`)",
-              MCPC_NAME_MAX);
+    /* Its tools go on the model's wire as <server>__<tool>: a `_` before
+     * the dot would make `___`, which reads back two ways. */
+    if (!name_ok (name) || strstr (name, "__") || name[strlen (name) - 1] == '_') {
+        skip (self, name, "a server name is 1-%d letters, digits, `_` or `-` (not `__`, "
+              "not ending in `_`)", MCPC_NAME_MAX);
         return;
     }
     if (!json_is_object (entry)) {

@@ -19,6 +19,7 @@ struct _mcpc_http_t {
     char version[16];                   /* "" until initialized */
     unsigned generation;                /* sessions initialized so far */
     atomic_llong next_id;
+    atomic_bool tools_changed;          /* list_changed came, or a new session replaced one */
 };
 
 /* The session's view a request is sent with. */
@@ -101,6 +102,8 @@ initialize (mcpc_http_t *self, unsigned seen, char *why, size_t whylen)
     json_decref (result);
     if (!rc) {
         pthread_mutex_lock (&self->lock);
+        if (self->generation)           /* a reconnect: its tools may have changed */
+            self->tools_changed = true;
         memcpy (self->session, view.to.session, sizeof self->session);
         memcpy (self->version, view.to.version, sizeof self->version);
         self->generation++;
@@ -142,19 +145,35 @@ int
 mcpc_http_request (mcpc_http_t *self, const char *method, const json_t *params,
                    json_t **result, char *why, size_t whylen)
 {
+    return mcpc_http_call (self, method, params, NULL, NULL, result, why, whylen);
+}
+
+int
+mcpc_http_call (mcpc_http_t *self, const char *method, const json_t *params,
+                const atomic_bool *cancel, long long *sent, json_t **result, char *why,
+                size_t whylen)
+{
     *result = NULL;
     view_t view;
     snapshot (self, &view);
     int rc = *view.to.version ? 0 : initialize (self, view.generation, why, whylen);
     for (int attempt = 0; !rc; attempt++) {
         snapshot (self, &view);
+        if (cancel)
+            view.to.abort = cancel;
         long long id = self->next_id++;
+        if (sent)
+            *sent = id;
         char *text = mcpc_frame_request (id, method, params);
         json_t *msg = NULL;
         mcpc_post_got_t got = { 0 };
         rc = mcpc_post (&view.to, method, id, text, self->server->timeout_ms, &msg, &got, why,
                         whylen);
         free (text);
+        if (cancel && *cancel)
+            return MCPC_HTTP_CANCELLED;
+        if (got.tools_changed)
+            self->tools_changed = true;
         if (!rc)
             return take_result (self, method, msg, result, why, whylen);
         /* A 404 to a session: the server forgot it (a restart); once more
@@ -163,6 +182,18 @@ mcpc_http_request (mcpc_http_t *self, const char *method, const json_t *params,
             break;
         rc = initialize (self, view.generation, why, whylen);
     }
+    return rc;
+}
+
+int
+mcpc_http_notify (mcpc_http_t *self, const char *method, const json_t *params, char *why,
+                  size_t whylen)
+{
+    view_t view;
+    snapshot (self, &view);
+    char *text = mcpc_frame_request (-1, method, params);
+    int rc = mcpc_post (&view.to, method, -1, text, MCPC_POST_ACK_MS, NULL, NULL, why, whylen);
+    free (text);
     return rc;
 }
 
@@ -182,6 +213,12 @@ mcpc_http_tools (mcpc_http_t *self, json_t *skipped, char *why, size_t whylen)
     if (initialize (self, view.generation, why, whylen))
         return NULL;
     return mcpc_tools_list (self->server, request_fn, self, skipped, why, whylen);
+}
+
+bool
+mcpc_http_tools_changed (mcpc_http_t *self)
+{
+    return atomic_exchange (&self->tools_changed, false);
 }
 
 void

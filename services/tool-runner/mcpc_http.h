@@ -25,12 +25,14 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 typedef struct _mcpc_http_t mcpc_http_t;
 
 /* What a failed request came to. */
 #define MCPC_HTTP_FAILED -1         /* the server answered wrongly, or too late */
 #define MCPC_HTTP_UNREACHABLE -2    /* no answer at all: connection refused, DNS, TLS */
+#define MCPC_HTTP_CANCELLED -3      /* the caller's cancel came first */
 
 /* A client of server (borrowed: it must outlive the client), not yet
  * connected. While *abort (borrowed, may be NULL) is true, every request
@@ -46,10 +48,27 @@ void mcpc_http_destroy (mcpc_http_t **self_p);
 int mcpc_http_request (mcpc_http_t *self, const char *method, const json_t *params,
                        json_t **result, char *why, size_t whylen);
 
+/* As mcpc_http_request, except that while *cancel (borrowed, may be
+ * NULL) is true the request gives up within about a second
+ * (MCPC_HTTP_CANCELLED); *sent (may be NULL) gets the JSON-RPC id of the
+ * request as sent, for a notifications/cancelled. */
+int mcpc_http_call (mcpc_http_t *self, const char *method, const json_t *params,
+                    const atomic_bool *cancel, long long *sent, json_t **result, char *why,
+                    size_t whylen);
+
+/* Sends notification method with params in the current session (waited
+ * for MCPC_POST_ACK_MS at most): 0, or a failure with why. */
+int mcpc_http_notify (mcpc_http_t *self, const char *method, const json_t *params, char *why,
+                      size_t whylen);
+
 /* Initializes a session and lists all pages of tools as catalogue
  * entries (mcpc_tools): a new array, tools left out appended to skipped;
  * NULL with why. */
 json_t *mcpc_http_tools (mcpc_http_t *self, json_t *skipped, char *why, size_t whylen);
+
+/* Whether the server sent notifications/tools/list_changed, or a new
+ * session replaced one (a restart), since the last time this was asked. */
+bool mcpc_http_tools_changed (mcpc_http_t *self);
 
 /* The revision the server settled on ("" before initialize), copied into
  * buf of size. */

@@ -1,6 +1,7 @@
-/* mcpc_int: what mcpc.c (the sets, their servers' start, their lists)
- * and mcpc_call.c (tools/call on a server, restarts and back-off) share;
- * nothing else includes it. */
+/* mcpc_int: what mcpc.c (the sets, their servers' start, their lists),
+ * mcpc_rows.c (their tools' rows) and mcpc_call.c (tools/call on a
+ * server, restarts, back-off, cancellation) share; nothing else includes
+ * it. */
 #ifndef TR_MCPC_INT_H
 #define TR_MCPC_INT_H
 
@@ -15,6 +16,9 @@
 #define SERVICE_USER "mcp"
 /* Longest wait between restarts of a server that keeps failing. */
 #define BACKOFF_MAX_MS 60000
+/* Most rows a set keeps of tools its servers no longer list (a running
+ * call may hold one); past it, a server's new lists are not taken. */
+#define RETIRED_MAX 1024
 
 /* A tool of a ready server: its catalogue row, kept until mcpc_destroy
  * since a running job holds it. */
@@ -27,6 +31,15 @@ struct _mtool_t {
     mtool_t *next;
 };
 
+/* A call of an MCP tool in flight, for mcpc_cancel to find. */
+typedef struct _inflight_t inflight_t;
+struct _inflight_t {
+    const void *key;            /* the call's tool_cancel_t */
+    atomic_bool cancelled;      /* its transport's wait ends once true */
+    char reason[256];           /* why, under the set's lock */
+    inflight_t *next;
+};
+
 typedef struct {
     const char *state;
     char *reason;
@@ -36,7 +49,13 @@ typedef struct {
                                  * http: its back-off (requests run at once) */
     int64_t retry_at;           /* zclock_mono: no restart before */
     int64_t backoff;            /* ms: the next failed restart's wait */
+    char *left_out;             /* the tools its list had that are not in the catalogue, and
+                                 * why (shown as its reason while it is ready), or NULL */
 } server_t;
+
+/* The back-off after a failed start of server srv (1 s, doubling to
+ * BACKOFF_MAX_MS): sets its retry_at. */
+void mcpc_backoff (server_t *srv);
 
 struct _mcpc_t {
     mcpc_config_t *config;      /* NULL: no servers (a user's: until read) */
@@ -49,6 +68,9 @@ struct _mcpc_t {
     int64_t used;               /* zclock_mono of the last mcpc_touch */
     server_t servers[MCPC_SERVERS_MAX];
     mtool_t *tools;
+    mtool_t *retired;           /* rows replaced by a later tools/list, freed with the set */
+    inflight_t *inflight;       /* calls running, under lock */
+    size_t nretired;
     pthread_mutex_t lock;       /* states, reasons, tools */
     pthread_t starter;
     bool starting;
@@ -57,6 +79,21 @@ struct _mcpc_t {
 
 /* Sets server i's state (a constant) and reason (copied; NULL: none). */
 void mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason);
+
+/* Adds the entries of server i as catalogue rows. */
+void mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries);
+
+/* Screens server i's listed entries (NULL: its start failed): those named
+ * as one of Caisson's own tools (a server `git` offering `openPR`) move to
+ * skipped; skipped ([{name, reason}]) is logged and kept for `caisson mcp
+ * list`. */
+void mcpc_screen_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped);
+
+/* Lists server i's tools again (after notifications/tools/list_changed, or
+ * a restart or new session) and makes the catalogue follow: rows that
+ * changed or went are retired, new ones added. On a stdio server, under
+ * its call_lock. A list that fails leaves the rows as they were (logged). */
+void mcpc_relist (mcpc_t *self, size_t i);
 
 /* Whose sandboxes the set's stdio servers run in. */
 const char *mcpc_sandbox_user (const mcpc_t *self);

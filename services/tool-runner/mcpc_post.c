@@ -34,6 +34,7 @@ typedef struct {
     size_t len;
     json_t *response;                   /* the response to id */
     int answered;                       /* requests of the server's answered */
+    bool tools_changed;                 /* notifications/tools/list_changed came */
     char fault[512];                    /* why the answer is unusable */
 } xfer_t;
 
@@ -152,6 +153,9 @@ on_event (void *arg, const char *type, const char *data, size_t len)
     }
     if (kind == MCPC_MSG_REQUEST && x->answered++ < ANSWERS_MAX)
         answer_server (x, msg);
+    if (kind == MCPC_MSG_NOTIFICATION && !strcmp (json_string_value (json_object_get (
+                                           msg, "method")), "notifications/tools/list_changed"))
+        x->tools_changed = true;
     json_decref (msg);          /* progress, log messages, late answers */
     return 0;
 }
@@ -322,6 +326,7 @@ mcpc_post (const mcpc_post_to_t *to, const char *method, long long id, const cha
         result = judge (&x, rc, errbuf, why, whylen);
     if (got) {
         got->status = x.status;
+        got->tools_changed = x.tools_changed;
         memcpy (got->session, x.session, sizeof got->session);
     }
     if (response && !result)

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 /* The longest Mcp-Session-Id taken, and how long an acknowledgement (an
  * answer to the server's request, the end of a session) is waited for. */
@@ -39,6 +40,7 @@ typedef struct {
 typedef struct {
     long status;
     char session[MCPC_SESSION_MAX + 1];
+    bool tools_changed;         /* notifications/tools/list_changed came on its stream */
 } mcpc_post_got_t;
 
 /* Sends text (one JSON-RPC message; NULL: DELETE the session) as method

@@ -32,6 +32,7 @@ struct _mcpc_stdio_t {
     bool broken;                /* its input was refused: the sandbox or process is gone */
     char version[16];
     const atomic_bool *abort;
+    bool tools_changed;         /* notifications/tools/list_changed came */
 };
 
 /* A request as the server's user. */
@@ -252,9 +253,32 @@ int
 mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params,
                     json_t **result, char *why, size_t whylen)
 {
+    return mcpc_stdio_call (self, method, params, NULL, NULL, result, why, whylen);
+}
+
+int
+mcpc_stdio_notify (mcpc_stdio_t *self, const char *method, const json_t *params, char *why,
+                   size_t whylen)
+{
+    char *line = mcpc_frame_request (-1, method, params);
+    int rc = self->exited ? -1 : write_input (self, self->pid, line, strlen (line), false, why,
+                                              whylen);
+    if (self->exited)
+        snprintf (why, whylen, "it has exited");
+    free (line);
+    return rc;
+}
+
+int
+mcpc_stdio_call (mcpc_stdio_t *self, const char *method, const json_t *params,
+                 const atomic_bool *cancel, long long *sent, json_t **result, char *why,
+                 size_t whylen)
+{
     const char *name = self->server->name;
     *result = NULL;
     long long id = self->next_id++;
+    if (sent)
+        *sent = id;
     char *line = mcpc_frame_request (id, method, params);
     char reason[512];
     int rc = self->exited ? -1 : write_input (self, self->pid, line, strlen (line), false,
@@ -269,7 +293,8 @@ mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params
         return -2;
     }
     int64_t end = zclock_mono () + self->server->timeout_ms;
-    while (!self->exited && zclock_mono () < end && !(self->abort && *self->abort)) {
+    while (!self->exited && zclock_mono () < end && !(self->abort && *self->abort)
+           && !(cancel && *cancel)) {
         json_t *msg;
         mcpc_msg_kind_t kind = mcpc_frame_next (self->frame, &msg, reason, sizeof reason);
         if (kind == MCPC_MSG_NONE) {
@@ -297,7 +322,15 @@ mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params
             json_decref (msg);
             return *result ? 0 : -1;
         }
+        else if (kind == MCPC_MSG_NOTIFICATION
+                 && !strcmp (json_string_value (json_object_get (msg, "method")),
+                             "notifications/tools/list_changed"))
+            self->tools_changed = true;
         json_decref (msg);      /* notifications, late answers */
+    }
+    if (cancel && *cancel && !self->exited) {
+        snprintf (why, whylen, "MCP server %s: the call was cancelled", name);
+        return -3;
     }
     if (self->abort && *self->abort)
         snprintf (why, whylen, "MCP server %s: tool-runner is stopping", name);
@@ -404,4 +437,12 @@ bool
 mcpc_stdio_exited (const mcpc_stdio_t *self)
 {
     return self->exited || self->broken;
+}
+
+bool
+mcpc_stdio_tools_changed (mcpc_stdio_t *self)
+{
+    bool changed = self->tools_changed;
+    self->tools_changed = false;
+    return changed;
 }

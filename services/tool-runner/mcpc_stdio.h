@@ -42,6 +42,18 @@ void mcpc_stdio_destroy (mcpc_stdio_t **self_p);
 int mcpc_stdio_request (mcpc_stdio_t *self, const char *method, const json_t *params,
                         json_t **result, char *why, size_t whylen);
 
+/* As mcpc_stdio_request, except that once *cancel (borrowed, may be
+ * NULL) is true the wait ends within about 100 ms (-3); *sent (may be
+ * NULL) gets the request's JSON-RPC id, for a notifications/cancelled.
+ * Its answer, should it come later, is dropped by the next request. */
+int mcpc_stdio_call (mcpc_stdio_t *self, const char *method, const json_t *params,
+                     const atomic_bool *cancel, long long *sent, json_t **result, char *why,
+                     size_t whylen);
+
+/* Sends notification method with params: 0, or -1 with why. */
+int mcpc_stdio_notify (mcpc_stdio_t *self, const char *method, const json_t *params, char *why,
+                       size_t whylen);
+
 /* All pages of tools/list as catalogue entries (mcpc_tools): a new array,
  * tools left out appended to skipped; NULL with why. */
 json_t *mcpc_stdio_tools (mcpc_stdio_t *self, json_t *skipped, char *why, size_t whylen);
@@ -50,5 +62,9 @@ json_t *mcpc_stdio_tools (mcpc_stdio_t *self, json_t *skipped, char *why, size_t
  * (or its sandbox is gone: its input was refused). */
 const char *mcpc_stdio_version (const mcpc_stdio_t *self);
 bool mcpc_stdio_exited (const mcpc_stdio_t *self);
+
+/* Whether the server sent notifications/tools/list_changed since the
+ * last time this was asked (during a request: it is read then only). */
+bool mcpc_stdio_tools_changed (mcpc_stdio_t *self);
 
 #endif

@@ -10,21 +10,23 @@
 #include <string.h>
 
 /* Catalogue names: [A-Za-z0-9_.-] (MCP's own rule, 2025-11-25), at most
- * 64 bytes in all (what tools.call carries, and models take), without "__"
- * (the orchestrator's wire spelling of a dot). */
+ * 64 bytes as the model's wire spells them (each `.` as `__`, the
+ * orchestrator's), so without "__", "_." or "._" (they would read back
+ * two ways). */
 #define FULL_NAME_MAX 64
 #define DESCRIPTION_MAX 4096
 
 static bool
 tool_name_ok (const char *name)
 {
-    size_t n = strlen (name);
-    if (n == 0 || n > FULL_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
+    size_t n = strlen (name), wire = n;
+    for (size_t i = 0; i < n; i++) {
         if (!isalnum ((unsigned char) name[i]) && !strchr ("_.-", name[i]))
             return false;
-    return true;
+        wire += name[i] == '.';
+    }
+    return n && wire <= FULL_NAME_MAX && !strstr (name, "__") && !strstr (name, "_.")
+           && !strstr (name, "._");
 }
 
 /* Whether schema can stand as a tool's schema: an object, of type object
@@ -59,9 +61,9 @@ mcpc_tool_entry (const mcpc_server_t *server, const json_t *tool, char *why, siz
     }
     char full[FULL_NAME_MAX + 2];
     snprintf (full, sizeof full, "%s.%.*s", server->name, FULL_NAME_MAX, name);
-    if (!*name || strlen (name) > FULL_NAME_MAX || !tool_name_ok (full) || strstr (full, "__")) {
+    if (!*name || strlen (name) > FULL_NAME_MAX || !tool_name_ok (full)) {
         snprintf (why, whylen, "the name `%s.%.64s` is not up to 64 of A-Z a-z 0-9 _ . - "
-                  "(without `__`)", server->name, name);
+                  "(a `.` counting 2, without `__`, `_.` or `._`)", server->name, name);
         return NULL;
     }
     json_t *input = json_object_get (tool, "inputSchema");
