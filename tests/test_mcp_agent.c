@@ -39,11 +39,12 @@
     "mcp: open a pull request while the everything server starts, then echo with it"
 #define GZIP "everything.gzip-file-as-resource"
 /* A server named so that its tools' wire names are awkward: `<it>.echo`
- * goes out as `<it>__echo` after the name's own `_`, and reads back
- * blindly as `awkward_..._xx._echo`; `<it>.get-structured-content` is 64
- * bytes, 65 on the wire: more than any provider takes. */
-#define AWKWARD "awkward_server_name_at_the_wire_limit_xx_"
-#define TASK_NAMES "mcp: echo through the server whose name ends in an underscore"
+ * goes out as `<it>__echo` among the name's own `_`s;
+ * `<it>.get-structured-content` is 64 bytes, 65 on the wire (a dot is
+ * two): more than any provider takes. (A name ending in `_`, whose `_.`
+ * would read back as `._`, is refused by tool-runner: test_mcp_client_life.) */
+#define AWKWARD "awkward_server_name_at_the_wire_limit_xyz"
+#define TASK_NAMES "mcp: echo through the server whose name is full of underscores"
 
 #define REMOTE_TOKEN "agent-remote-token"
 
@@ -365,16 +366,21 @@ run_script (const char *model, bool approve)
     json_decref (events);
 }
 
-/* A call of a tool whose wire name reads back as another name reaches
- * that tool, and a tool whose wire name no provider takes is kept from the
- * model (the scripted model refuses such a request, as providers do),
- * on both protocols. Failed before: the request offered the 65-byte name
- * (HTTP 400), and the call read back as `..._xx._echo`, no such tool. */
+/* A call of a tool whose wire name holds `_`s besides the dot's `__`
+ * reaches that tool, and a tool whose wire name no provider takes is kept
+ * from the model (the scripted model refuses such a request, as providers
+ * do; tool-runner leaves it out and says so in `caisson mcp list`), on
+ * both protocols. Failed before: the request offered the 65-byte name
+ * (HTTP 400). */
 static void
 test_wire_names (void **state)
 {
     (void) state;
     await_state (AWKWARD, "ready");
+    const char *list[] = { "caisson", "mcp", "list", NULL };
+    assert_int_equal (support_run (list, s_out, sizeof s_out), 0);
+    assert_non_null (strstr (s_out, AWKWARD ".echo"));
+    assert_null (strstr (s_out, "  " AWKWARD ".get-structured-content"));
     const char *models[] = { NULL, "replay-anthropic/names" };
     for (int m = 0; m < 2; m++) {
         char path[1024];
