@@ -33,17 +33,20 @@ static bool
 schema_ok (const json_t *schema, char *why, size_t whylen, const char *which)
 {
     const char *type = json_string_value (json_object_get (schema, "type"));
-    char *text = json_is_object (schema) ? json_dumps (schema, JSON_COMPACT) : NULL;
+    /* depth first: a tool's schemas may nest as deep as the parser allows
+     * (mcpc_msg_classify does not count them) */
+    bool deep = jsoncap_depth (schema, 32) > 32;
+    char *text = json_is_object (schema) && !deep ? json_dumps (schema, JSON_COMPACT) : NULL;
     size_t bytes = text ? strlen (text) : 0;
     free (text);
     if (!json_is_object (schema))
         snprintf (why, whylen, "its %s is not a JSON object", which);
     else if (type && strcmp (type, "object"))
         snprintf (why, whylen, "its %s is of type %s, not object", which, type);
+    else if (deep)
+        snprintf (why, whylen, "its %s nests deeper than 32 levels", which);
     else if (bytes > MCPC_SCHEMA_BYTES_MAX)
         snprintf (why, whylen, "its %s is larger than %zu bytes", which, MCPC_SCHEMA_BYTES_MAX);
-    else if (jsoncap_depth (schema, 32) > 32)
-        snprintf (why, whylen, "its %s nests deeper than 32 levels", which);
     else
         return true;
     return false;
