@@ -42,17 +42,15 @@ test_answer_chain (void **state)
     assert_true (depth <= 16);
 }
 
-/* DEFECT (medium): every Caisson user's calls of a remote server share one
- * MCP session (mcpc_http.c keeps one Mcp-Session-Id per server), so a
- * stateful server hands bob what alice left in it (a login, a browser
- * page, a scratch value). What should: a session per user (or the docs
- * saying remote servers must be stateless, with `caisson mcp list`
- * warning). */
+/* Fixed (was DEFECT, medium): every Caisson user's calls of a remote
+ * server shared one MCP session (mcpc_http.c kept one Mcp-Session-Id per
+ * server), so a stateful server handed bob what alice left in it (a
+ * login, a browser page, a scratch value). Now each user has a session of
+ * their own: bob recalls nothing, alice what she left. */
 static void
 test_session_per_user (void **state)
 {
     (void) state;
-    skip ();
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
     proto_msg_t *req = support_tools_call_new ("h.remember", NULL, false,
                                                "{\"x\":\"alice-secret\"}", NULL);
@@ -66,6 +64,12 @@ test_session_per_user (void **state)
     support_send (c, "tool-runner", req);
     json_t *r = support_tools_result (bus_client_recv (c, 30000, NULL), "h.recall", &ok);
     assert_null (strstr (support_json_str (r, "text"), "alice-secret"));
+    json_decref (r);
+    req = support_tools_call_new ("h.recall", NULL, false, "{}", NULL);
+    proto_set_str (&req->env.user, "alice");
+    support_send (c, "tool-runner", req);
+    r = support_tools_result (bus_client_recv (c, 30000, NULL), "h.recall", &ok);
+    assert_string_equal (support_json_str (r, "text"), "recalled:alice-secret");
     json_decref (r);
     bus_client_destroy (&c);
 }

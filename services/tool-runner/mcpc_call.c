@@ -74,13 +74,13 @@ stdio_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char 
     return rc;
 }
 
-/* tools/call with params on remote server i, other calls running at once.
- * A server that could not be reached is `failed` and not asked again
+/* tools/call with params on remote server i in user's session, other
+ * calls running at once. A server that could not be reached is `failed` and not asked again
  * before its back-off (1 s, doubling to a minute) has passed; once it
  * answers it is `ready` again. 0 with *result, or non-zero with why. */
 static int
-http_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *why,
-           size_t whylen)
+http_call (mcpc_t *self, size_t i, const char *user, const json_t *params, json_t **result,
+           char *why, size_t whylen)
 {
     server_t *srv = &self->servers[i];
     pthread_mutex_lock (&srv->call_lock);
@@ -95,7 +95,7 @@ http_call (mcpc_t *self, size_t i, const json_t *params, json_t **result, char *
     pthread_mutex_unlock (&srv->call_lock);
     if (wait > 0)
         return MCPC_HTTP_UNREACHABLE;
-    int rc = mcpc_http_request (srv->http, "tools/call", params, result, why, whylen);
+    int rc = mcpc_http_request (srv->http, user, "tools/call", params, result, why, whylen);
     pthread_mutex_lock (&srv->call_lock);
     if (rc == MCPC_HTTP_UNREACHABLE) {
         srv->backoff = srv->backoff ? srv->backoff * 2 : 1000;
@@ -129,8 +129,8 @@ mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
                                 "arguments", args);
     char why[1024];
     json_t *result = NULL;
-    int rc = s->kind == MCPC_HTTP ? http_call (self, t->server, params, &result, why,
-                                               sizeof why)
+    int rc = s->kind == MCPC_HTTP ? http_call (self, t->server, ctx->user, params, &result,
+                                               why, sizeof why)
                                   : stdio_call (self, t->server, params, &result, why,
                                                 sizeof why);
     json_decref (params);
