@@ -7,6 +7,7 @@
 #include "mcpc_config.h"
 #include "mcpc_limits.h"
 #include "mcpc_store.h"
+#include "mcpc_tools.h"
 #include "xalloc.h"
 
 #include <czmq.h>
@@ -61,12 +62,13 @@ add_tools (mcpc_t *self, size_t i, json_t *entries)
 }
 
 /* Starts server i (stdio: its sandbox; http: a session) and lists its
- * tools: a new array of entries, or NULL with why. */
+ * tools: a new array of entries, those left out appended to skipped; or
+ * NULL with why. */
 static json_t *
-start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, size_t whylen)
+start_server (mcpc_t *self, size_t i, json_t *skipped, char *version, size_t vlen, char *why,
+              size_t whylen)
 {
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
-    json_t *skipped = json_array ();
     json_t *entries;
     if (s->kind == MCPC_HTTP) {
         mcpc_http_t *http = mcpc_http_new (s, &self->stop);
@@ -87,13 +89,6 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
         else
             mcpc_stdio_destroy (&conn);
     }
-    size_t k;
-    json_t *skip;
-    json_array_foreach (skipped, k, skip)
-        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name,
-                   json_string_value (json_object_get (skip, "name")),
-                   json_string_value (json_object_get (skip, "reason")));
-    json_decref (skipped);
     return entries;
 }
 
@@ -104,17 +99,28 @@ start_one (mcpc_t *self, size_t i)
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
     mcpc_set_state (self, i, "starting", NULL);
     char why[1024], version[16] = "";
-    json_t *entries = start_server (self, i, version, sizeof version, why, sizeof why);
+    json_t *skipped = json_array ();
+    json_t *entries = start_server (self, i, skipped, version, sizeof version, why, sizeof why);
     if (!entries) {
         clog_warn (NULL, "%s", why);
         mcpc_set_state (self, i, "failed", why);
+        json_decref (skipped);
         return;
     }
     add_tools (self, i, entries);
+    size_t k;
+    json_t *skip;
+    json_array_foreach (skipped, k, skip)
+        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name,
+                   json_string_value (json_object_get (skip, "name")),
+                   json_string_value (json_object_get (skip, "reason")));
     clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
                json_array_size (entries), version);
     json_decref (entries);
-    mcpc_set_state (self, i, "ready", NULL);
+    char *left_out = mcpc_tools_left_out (skipped);     /* named in `caisson mcp list` */
+    mcpc_set_state (self, i, "ready", left_out);
+    free (left_out);
+    json_decref (skipped);
 }
 
 typedef struct {

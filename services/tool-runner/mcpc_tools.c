@@ -2,6 +2,7 @@
 #include "mcpc_tools.h"
 
 #include "jsoncap.h"
+#include "mcpc_schema.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -28,7 +29,8 @@ tool_name_ok (const char *name)
 }
 
 /* Whether schema can stand as a tool's schema: an object, of type object
- * when a type is given, small and shallow enough. */
+ * when a type is given, small and shallow enough, its patterns safe to
+ * run (mcpc_schema). */
 static bool
 schema_ok (const json_t *schema, char *why, size_t whylen, const char *which)
 {
@@ -47,7 +49,7 @@ schema_ok (const json_t *schema, char *why, size_t whylen, const char *which)
         snprintf (why, whylen, "its %s nests deeper than 32 levels", which);
     else if (bytes > MCPC_SCHEMA_BYTES_MAX)
         snprintf (why, whylen, "its %s is larger than %zu bytes", which, MCPC_SCHEMA_BYTES_MAX);
-    else
+    else if (mcpc_schema_patterns_ok (schema, why, whylen, which))
         return true;
     return false;
 }
@@ -138,6 +140,32 @@ mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *
                                                        reason));
     }
     return added;
+}
+
+char *
+mcpc_tools_left_out (const json_t *skipped)
+{
+    size_t n = json_array_size (skipped);
+    if (!n)
+        return NULL;
+    char text[1024];
+    size_t at = (size_t) snprintf (text, sizeof text, "%zu tool%s left out:", n,
+                                   n == 1 ? "" : "s");
+    size_t i;
+    json_t *skip;
+    json_array_foreach (skipped, i, skip) {
+        /* the last room is kept for the count of those not named */
+        int w = snprintf (text + at, sizeof text - 40 - at, "%s %.64s (%s)", i ? ";" : "",
+                          json_string_value (json_object_get (skip, "name")),
+                          json_string_value (json_object_get (skip, "reason")));
+        if (w < 0 || (size_t) w >= sizeof text - 40 - at) {
+            text[at] = '\0';
+            snprintf (text + at, sizeof text - at, "; %zu more (see the log)", n - i);
+            break;
+        }
+        at += (size_t) w;
+    }
+    return xstrdup (text);
 }
 
 /* {success: false, error: {code, message}}. */

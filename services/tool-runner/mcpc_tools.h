@@ -35,6 +35,12 @@ json_t *mcpc_tool_entry (const mcpc_server_t *server, const json_t *tool, char *
 int mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *entries,
                          json_t *skipped, char *why, size_t whylen);
 
+/* The tools left out (skipped's `{name, reason}`) in one sentence for a
+ * server's `reason` in `caisson mcp list` ("2 tools left out: a (why); b
+ * (why)", the names past 1 KiB counted only): a new string, or NULL when
+ * there are none. */
+char *mcpc_tools_left_out (const json_t *skipped);
+
 /* One request to a server over its transport (mcpc_stdio_request,
  * mcpc_http_request): 0 with *result a new reference, or non-zero with why. */
 typedef int (mcpc_request_fn) (void *conn, const char *method, const json_t *params,
