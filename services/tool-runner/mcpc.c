@@ -32,14 +32,30 @@ mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
     pthread_mutex_unlock (&self->lock);
 }
 
-/* Adds the entries of server i as catalogue rows. */
-static void
-add_tools (mcpc_t *self, size_t i, json_t *entries)
+/* Adds the entries of server i as catalogue rows, up to the set's
+ * MCPC_SET_BYTES_MAX: those past it are appended to skipped. Returns how
+ * many were added. */
+static size_t
+add_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped)
 {
-    size_t j;
+    size_t j, used = 0, added = 0;
     json_t *entry;
     pthread_mutex_lock (&self->lock);
+    for (mtool_t *t = self->tools; t; t = t->next)
+        used += mcpc_tools_bytes (t->entry);
     json_array_foreach (entries, j, entry) {
+        size_t bytes = mcpc_tools_bytes (entry);
+        if (used + bytes > MCPC_SET_BYTES_MAX) {
+            char reason[64];
+            snprintf (reason, sizeof reason, "past the servers' %zu MiB of catalogue",
+                      MCPC_SET_BYTES_MAX >> 20);
+            json_array_append_new (skipped, json_pack ("{s:O, s:s}", "name", json_object_get (
+                                                           json_object_get (entry, "mcp"), "tool"),
+                                                       "reason", reason));
+            continue;
+        }
+        used += bytes;
+        added++;
         mtool_t *t = xcalloc (1, sizeof *t);
         t->entry = json_incref (entry);
         t->server = i;
@@ -59,6 +75,7 @@ add_tools (mcpc_t *self, size_t i, json_t *entries)
         self->tools = t;
     }
     pthread_mutex_unlock (&self->lock);
+    return added;
 }
 
 /* Starts server i (stdio: its sandbox; http: a session) and lists its
@@ -107,7 +124,7 @@ start_one (mcpc_t *self, size_t i)
         json_decref (skipped);
         return;
     }
-    add_tools (self, i, entries);
+    size_t added = add_tools (self, i, entries, skipped);
     size_t k;
     json_t *skip;
     json_array_foreach (skipped, k, skip)
@@ -115,7 +132,7 @@ start_one (mcpc_t *self, size_t i)
                    json_string_value (json_object_get (skip, "name")),
                    json_string_value (json_object_get (skip, "reason")));
     clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
-               json_array_size (entries), version);
+               added, version);
     json_decref (entries);
     char *left_out = mcpc_tools_left_out (skipped);     /* named in `caisson mcp list` */
     mcpc_set_state (self, i, "ready", left_out);

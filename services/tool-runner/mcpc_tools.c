@@ -100,6 +100,12 @@ mcpc_tool_entry (const mcpc_server_t *server, const json_t *tool, char *why, siz
     return entry;
 }
 
+size_t
+mcpc_tools_bytes (const json_t *entry)
+{
+    return json_dumpb (entry, NULL, 0, JSON_COMPACT);
+}
+
 int
 mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *entries,
                      json_t *skipped, char *why, size_t whylen)
@@ -110,8 +116,10 @@ mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *
         return -1;
     }
     int added = 0;
-    size_t i;
+    size_t i, used = 0;
     json_t *tool;
+    json_array_foreach (entries, i, tool)   /* earlier pages' */
+        used += mcpc_tools_bytes (tool);
     json_array_foreach (tools, i, tool) {
         const char *name = json_string_value (json_object_get (tool, "name"));
         char reason[256] = "";
@@ -120,6 +128,13 @@ mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *
             snprintf (reason, sizeof reason, "more than %d tools", MCPC_TOOLS_MAX);
         else
             entry = mcpc_tool_entry (server, tool, reason, sizeof reason);
+        size_t bytes = entry ? mcpc_tools_bytes (entry) : 0;
+        if (entry && used + bytes > MCPC_SERVER_BYTES_MAX) {
+            snprintf (reason, sizeof reason, "past the server's %zu MiB of catalogue",
+                      MCPC_SERVER_BYTES_MAX >> 20);
+            json_decref (entry);
+            entry = NULL;
+        }
         const char *full = entry ? json_string_value (json_object_get (entry, "name")) : NULL;
         size_t j;
         json_t *other;
@@ -132,6 +147,7 @@ mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *
             }
         if (entry) {
             json_array_append_new (entries, entry);
+            used += bytes;
             added++;
         }
         else
