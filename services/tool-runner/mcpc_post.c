@@ -32,6 +32,7 @@ typedef struct {
     mcpc_sse_t *sse;
     char *body;                         /* a JSON answer, or an error's start */
     size_t len;
+    size_t size;                        /* body's allocation */
     json_t *response;                   /* the response to id */
     bool answers;                       /* false: this is our answer to a request of the
                                          * server's, whose own answer's requests are not
@@ -190,7 +191,10 @@ on_body (char *data, size_t size, size_t n, void *arg)
         return 0;
     }
     size_t take = x->len + len > cap ? cap - x->len : len;
-    x->body = xrealloc (x->body, x->len + take + 1);
+    if (x->len + take + 1 > x->size) {  /* doubling: an 8 MiB answer is not copied per chunk */
+        x->size = (x->len + take + 1) * 2;
+        x->body = xrealloc (x->body, x->size);
+    }
     memcpy (x->body + x->len, data, take);
     x->len += take;
     x->body[x->len] = '\0';
