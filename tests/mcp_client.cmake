@@ -11,3 +11,6 @@ target_link_libraries(test_mcp_client_stdio PRIVATE toolrunner)
 add_dependencies(test_mcp_client_stdio caisson caisson-tool-runner caisson-bus caisson-sandbox-manager
                  caisson-sandbox-init)
 set_tests_properties(test_mcp_client_stdio PROPERTIES TIMEOUT 300)
+# the patterns of MCP servers' schemas tool-runner runs (mcpc_schema)
+caisson_test(test_mcpc_schema test_mcpc_schema.c)
+target_link_libraries(test_mcpc_schema PRIVATE toolrunner)

@@ -33,8 +33,8 @@ on_body (char *data, size_t size, size_t n, void *arg)
 }
 
 /* The hostile server's GET /stats, decoded (NULL while it is not up). */
-static json_t *
-server_stats (void)
+json_t *
+rtmcpc_stats (void)
 {
     char url[128];
     snprintf (url, sizeof url, "http://127.0.0.1:%d/stats", s_port);
@@ -211,7 +211,7 @@ rtmcpc_setup (void **state)
     }
     json_t *up = NULL;
     for (int i = 0; i < 200 && !up; i++)
-        if (!(up = server_stats ()))
+        if (!(up = rtmcpc_stats ()))
             usleep (50000);
     if (!up)
         fail_msg ("the hostile MCP server did not come up on port %d", s_port);

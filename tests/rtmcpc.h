@@ -22,6 +22,10 @@ int rtmcpc_port (void);
 const char *rtmcpc_dir (void);
 pid_t rtmcpc_tool_runner (void);
 
+/* The hostile server's GET /stats decoded (a new reference; NULL while it
+ * is not up): {chainDepth, chainAnswers, asked}. */
+json_t *rtmcpc_stats (void);
+
 /* `caisson mcp list --json`'s entry for name (a new reference). */
 json_t *rtmcpc_listed (const char *name);
 

@@ -16,35 +16,41 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* DEFECT (critical): tool-runner answers a server's request (mcpc_post.c
- * answer_server) with a POST through mcpc_post, whose own SSE answer is
- * read by on_event, which answers the requests in it again, recursively,
- * each level a nested curl_easy_perform on the call thread's stack:
- * ANSWERS_MAX bounds one exchange, not the depth. A server that answers
- * each answer with a new request drives the recursion as deep as it likes
- * (a stack overflow kills tool-runner for every user). What should: the
- * answer to a server's request reads no requests from its own answer. */
+/* Fixed (was DEFECT, critical): tool-runner answered a server's request
+ * (mcpc_post.c answer_server) with a POST whose own SSE answer was read by
+ * on_event, which answered the requests in it again, recursively, each
+ * level a nested curl_easy_perform on the call thread's stack: a server
+ * answering each answer with a new request drove the recursion as deep as
+ * it liked (depth 100 000: SIGSEGV for every user). Now the requests in
+ * the reply to an answer are not answered: the chain stops at its first
+ * link. The hostile chain then never answers the call (it waits for all
+ * 64 links), so hq (1.5 s) times it out; the server's count says how deep
+ * tool-runner went. */
 static void
 test_answer_chain (void **state)
 {
     (void) state;
-    skip ();
-    const char *depth = rtmcpc_call_text ("h.chain", "{\"depth\":64}");
-    print_message ("requests answered in a chain: %s\n", depth);
-    assert_true (atoi (depth) <= 16);
+    json_t *r;
+    rtmcpc_tool_call ("hq.chain", "{\"depth\":64}", &r);
+    json_decref (r);
+    json_t *stats = rtmcpc_stats ();
+    assert_non_null (stats);
+    json_int_t depth = json_integer_value (json_object_get (stats, "chainDepth"));
+    json_decref (stats);
+    print_message ("requests answered in a chain: %lld\n", (long long) depth);
+    assert_true (depth >= 1);
+    assert_true (depth <= 16);
 }
 
-/* DEFECT (medium): every Caisson user's calls of a remote server share one
- * MCP session (mcpc_http.c keeps one Mcp-Session-Id per server), so a
- * stateful server hands bob what alice left in it (a login, a browser
- * page, a scratch value). What should: a session per user (or the docs
- * saying remote servers must be stateless, with `caisson mcp list`
- * warning). */
+/* Fixed (was DEFECT, medium): every Caisson user's calls of a remote
+ * server shared one MCP session (mcpc_http.c kept one Mcp-Session-Id per
+ * server), so a stateful server handed bob what alice left in it (a
+ * login, a browser page, a scratch value). Now each user has a session of
+ * their own: bob recalls nothing, alice what she left. */
 static void
 test_session_per_user (void **state)
 {
     (void) state;
-    skip ();
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
     proto_msg_t *req = support_tools_call_new ("h.remember", NULL, false,
                                                "{\"x\":\"alice-secret\"}", NULL);
@@ -59,21 +65,26 @@ test_session_per_user (void **state)
     json_t *r = support_tools_result (bus_client_recv (c, 30000, NULL), "h.recall", &ok);
     assert_null (strstr (support_json_str (r, "text"), "alice-secret"));
     json_decref (r);
+    req = support_tools_call_new ("h.recall", NULL, false, "{}", NULL);
+    proto_set_str (&req->env.user, "alice");
+    support_send (c, "tool-runner", req);
+    r = support_tools_result (bus_client_recv (c, 30000, NULL), "h.recall", &ok);
+    assert_string_equal (support_json_str (r, "text"), "recalled:alice-secret");
+    json_decref (r);
     bus_client_destroy (&c);
 }
 
-/* DEFECT (high): a server's inputSchema `pattern` is compiled and run by
- * schema.c on tool-runner's main thread (handler.c call ()), before any
- * job thread: a backtracking pattern from a hostile server (with
- * arguments its description asks the model for) stops tool-runner for
- * every user, for hours. What should: an MCP tool's pattern is refused at
- * tools/list (backreferences, nested repetition, over N bytes) or checked
- * on the call's thread under its timeout. */
+/* Fixed (was DEFECT, high): a server's inputSchema `pattern` was compiled
+ * and run by schema.c on tool-runner's main thread (handler.c call ()),
+ * before any job thread: a backtracking pattern from a hostile server
+ * (with arguments its description asks the model for) stopped tool-runner
+ * for every user, for hours. Now an MCP tool whose pattern has a
+ * backreference, nested repetition or more than 256 bytes is left out at
+ * tools/list, named with why in `caisson mcp list`. */
 static void
 test_pattern_backtracking (void **state)
 {
     (void) state;
-    skip ();
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
     support_send (c, "tool-runner", support_tools_call_new (
                       "h.pattern", NULL, false,
@@ -83,6 +94,12 @@ test_pattern_backtracking (void **state)
     proto_msg_t *late = bus_client_recv (c, 30000, NULL);
     proto_msg_destroy (&late);
     bus_client_destroy (&c);
+    assert_int_equal (rtmcpc_tools_named ("h.pattern", false), 0);
+    json_t *h = rtmcpc_listed ("h");
+    print_message ("h: %s\n", support_json_str (h, "reason"));
+    assert_non_null (strstr (support_json_str (h, "reason"),
+                             "pattern (its inputSchema has a pattern with a backreference)"));
+    json_decref (h);
 }
 
 /* DEFECT (low): a careless deployer names a server after one of Caisson's
@@ -101,23 +118,22 @@ test_builtin_shadowed (void **state)
     assert_int_equal (rtmcpc_tools_named ("repo.readFiles", false), 1);
 }
 
-/* DEFECT (low): a tool whose inputSchema nests deeper than the 64 levels
- * of a whole message (mcpc_frame.c mcpc_msg_classify, before
- * mcpc_tools.c's per-tool 32) fails its server's tools/list as a whole:
- * every other tool of the server is lost, where docs/mcp.md says a tool
- * whose schema cannot be used is left out. What should: the depth cap of
- * a response's result leaves room for schemas (or tools/list is checked
- * per tool). */
+/* Fixed (was DEFECT, low): a tool whose inputSchema nests deeper than the
+ * 64 levels of a whole message (mcpc_frame.c mcpc_msg_classify, before
+ * mcpc_tools.c's per-tool 32) failed its server's tools/list as a whole:
+ * every other tool of the server was lost, where docs/mcp.md says a tool
+ * whose schema cannot be used is left out. Now the tools of a tools/list
+ * result are not counted in the message's cap but checked one by one. */
 static void
 test_one_deep_tool (void **state)
 {
     (void) state;
-    skip ();
     json_t *s = rtmcpc_settled ("deeptool");
     print_message ("deeptool: %s\n", support_json_str (s, "reason"));
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
     assert_int_equal (rtmcpc_tools_named ("deeptool.ok", false), 1);
+    assert_int_equal (rtmcpc_tools_named ("deeptool.deepschema", false), 0);
 }
 
 /* CPU seconds pid has used (user and system), from /proc. */
@@ -139,40 +155,47 @@ cpu_seconds (pid_t pid)
     return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
 }
 
-/* DEFECT (low): mcpc_tools.c mcpc_call_result joins a result's text blocks
- * with strcat/strncat, each scanning the text so far: 640 000 one-letter
- * blocks (an 8 MiB answer) cost tool-runner ~14 s of a core (natively;
- * far more under ASan) per call, and the call, whose server's timeout is
- * 1.5 s, is answered after them. What should: append at a running offset
- * (linear; then the whole call costs well under a second of CPU). */
+/* Fixed (was DEFECT, low): mcpc_tools.c mcpc_call_result joined a result's
+ * text blocks with strcat/strncat, each scanning the text so far: 640 000
+ * one-letter blocks (an 8 MiB answer) cost tool-runner ~14 s of a core
+ * (natively; far more under ASan) per call. Now they are appended at a
+ * running offset (linear: the whole call costs well under a second). */
+/* The CPU the call may cost: the sanitizers' allocators make parsing
+ * 640 000 objects cost ~7 s (ASan) and ~10 s (TSan); with strcat it was
+ * ~160 s under ASan, 10-14 s natively. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MANY_CPU_MAX 40.0
+#else
+#define MANY_CPU_MAX 5.0
+#endif
+
 static void
 test_many_blocks (void **state)
 {
     (void) state;
-    skip ();
     double before = cpu_seconds (rtmcpc_tool_runner ());
     json_t *r;
     int rc = rtmcpc_tool_call ("hq.many", "{}", &r);
-    json_decref (r);
     double used = cpu_seconds (rtmcpc_tool_runner ()) - before;
-    print_message ("hq.many: %.1f s of tool-runner's CPU\n", used);
+    print_message ("hq.many: %.1f s of tool-runner's CPU%s%s\n", used, rc ? ": " : "",
+                   rc ? support_json_str (json_object_get (r, "error"), "message") : "");
+    json_decref (r);
     assert_int_equal (rc, 0);
-    assert_true (used < 5.0);
+    assert_true (used < MANY_CPU_MAX);
 }
 
-/* DEFECT (high): one server's tools are capped one by one (256 tools,
- * 64 KiB per schema: mcpc_tools.h) but not as a whole: 256 tools with
- * 120 KB of schemas make tool-runner's catalogue ~30 MiB, past the bus's
- * 16 MiB frame (proto.c s_max_frame), so tools.list fails for everyone,
- * Caisson's own tools too, and no run can get its tools. What should: a
- * byte budget per server's tools (tools past it left out, named in
- * `caisson mcp list`) and for the whole catalogue. A tool-runner of its
- * own on a second bus, since this one's catalogue would be broken. */
+/* Fixed (was DEFECT, high): one server's tools were capped one by one (256
+ * tools, 64 KiB per schema: mcpc_tools.h) but not as a whole: 256 tools
+ * with 120 KB of schemas made tool-runner's catalogue ~30 MiB, past the
+ * bus's 16 MiB frame (proto.c s_max_frame), so tools.list failed for
+ * everyone, Caisson's own tools too. Now a server's rows get 1 MiB and a
+ * set's 8 MiB (mcpc_tools.h); tools past them are left out, named in
+ * `caisson mcp list`. A tool-runner of its own on a second bus, since
+ * this one's catalogue would be broken. */
 static void
 test_fat_catalogue (void **state)
 {
     (void) state;
-    skip ();
     char path[600], data[600], keys[600], bus[700], pub[700], sub[700], servers[700],
          data_env[700];
     snprintf (data, sizeof data, "%s/fat", rtmcpc_dir ());
@@ -199,7 +222,10 @@ test_fat_catalogue (void **state)
     support_await_service (c, "tool-runner");
     bus_client_destroy (&c);
     json_t *s = rtmcpc_settled ("fat");
-    print_message ("fat: %s %s\n", support_json_str (s, "state"), support_json_str (s, "reason"));
+    print_message ("fat: %s %.200s\n", support_json_str (s, "state"),
+                   support_json_str (s, "reason"));
+    bool named = strstr (support_json_str (s, "reason"),
+                         "(past the server's 1 MiB of catalogue)");
     json_decref (s);
     static char out[64 << 20];
     const char *argv[] = { "caisson", "tool", "list", "--json", NULL };
@@ -212,6 +238,8 @@ test_fat_catalogue (void **state)
     print_message ("caisson tool list: %d, %zu bytes\n", rc, strlen (out));
     assert_int_equal (rc, 0);
     assert_non_null (strstr (out, "\"writeFile\""));
+    assert_non_null (strstr (out, "\"fat.f0\""));
+    assert_true (named);
 }
 
 int

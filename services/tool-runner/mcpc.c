@@ -8,6 +8,7 @@
 #include "mcpc_config.h"
 #include "mcpc_limits.h"
 #include "mcpc_store.h"
+#include "mcpc_tools.h"
 #include "xalloc.h"
 
 #include <czmq.h>
@@ -33,12 +34,13 @@ mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason)
 }
 
 /* Starts server i (stdio: its sandbox; http: a session) and lists its
- * tools: a new array of entries, or NULL with why. */
+ * tools: a new array of entries, those left out appended to skipped; or
+ * NULL with why. */
 static json_t *
-start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, size_t whylen)
+start_server (mcpc_t *self, size_t i, json_t *skipped, char *version, size_t vlen, char *why,
+              size_t whylen)
 {
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
-    json_t *skipped = json_array ();
     json_t *entries;
     if (s->kind == MCPC_HTTP) {
         mcpc_http_t *http = mcpc_http_new (s, &self->stop);
@@ -50,7 +52,8 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
             mcpc_http_destroy (&http);
     }
     else {
-        mcpc_stdio_t *conn = mcpc_stdio_start (s, mcpc_sandbox_user (self), &self->stop, why, whylen);
+        mcpc_stdio_t *conn = mcpc_stdio_start (s, mcpc_sandbox_user (self), &self->stop, why,
+                                               whylen);
         entries = conn ? mcpc_stdio_tools (conn, skipped, why, whylen) : NULL;
         if (conn)
             snprintf (version, vlen, "%s", mcpc_stdio_version (conn));
@@ -59,8 +62,6 @@ start_server (mcpc_t *self, size_t i, char *version, size_t vlen, char *why, siz
         else
             mcpc_stdio_destroy (&conn);
     }
-    mcpc_screen_tools (self, i, entries, skipped);
-    json_decref (skipped);
     return entries;
 }
 
@@ -72,19 +73,22 @@ start_one (mcpc_t *self, size_t i)
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
     mcpc_set_state (self, i, "starting", NULL);
     char why[1024], version[16] = "";
-    json_t *entries = start_server (self, i, version, sizeof version, why, sizeof why);
+    json_t *skipped = json_array ();
+    json_t *entries = start_server (self, i, skipped, version, sizeof version, why, sizeof why);
     if (!entries) {
         clog_warn (NULL, "%s", why);
         pthread_mutex_lock (&self->servers[i].call_lock);
         mcpc_backoff (&self->servers[i]);
         pthread_mutex_unlock (&self->servers[i].call_lock);
         mcpc_set_state (self, i, "failed", why);
+        mcpc_note_left_out (self, i, skipped);
+        json_decref (skipped);
         return false;
     }
-    mcpc_add_tools (self, i, entries);
-    clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name,
-               json_array_size (entries), version);
+    size_t added = mcpc_add_tools (self, i, entries, skipped);
+    clog_info (NULL, "MCP server %s ready: %zu tools (protocol %s)", s->name, added, version);
     json_decref (entries);
+    json_decref (skipped);
     pthread_mutex_lock (&self->servers[i].call_lock);
     self->servers[i].backoff = 0;
     self->servers[i].retry_at = 0;

@@ -90,8 +90,8 @@ tell_cancelled (mcpc_t *self, size_t i, long long id, inflight_t *call)
     json_t *params = json_pack ("{s:I, s:s}", "requestId", (json_int_t) id, "reason", reason);
     char why[512];
     int rc = s->kind == MCPC_HTTP
-                 ? mcpc_http_notify (srv->http, "notifications/cancelled", params, why,
-                                     sizeof why)
+                 ? mcpc_http_notify (srv->http, call->user, "notifications/cancelled", params,
+                                     why, sizeof why)
                  : mcpc_stdio_notify (srv->conn, "notifications/cancelled", params, why,
                                       sizeof why);
     json_decref (params);
@@ -129,9 +129,10 @@ stdio_call (mcpc_t *self, size_t i, const json_t *params, inflight_t *call, json
     return rc;
 }
 
-/* tools/call with params on remote server i, other calls running at once.
- * A server that could not be reached is `failed` and not asked again
- * before its back-off (1 s, doubling to a minute) has passed; once it
+/* tools/call with params on remote server i in the call's user's
+ * session, other calls running at once. A server that could not be
+ * reached is `failed` and not asked again before its back-off (1 s,
+ * doubling to a minute) has passed; once it
  * answers it is `ready` again. 0 with *result, MCPC_HTTP_CANCELLED when
  * call was cancelled (the server told), or another failure with why. */
 static int
@@ -152,8 +153,8 @@ http_call (mcpc_t *self, size_t i, const json_t *params, inflight_t *call, json_
     if (wait > 0)
         return MCPC_HTTP_UNREACHABLE;
     long long id = -1;
-    int rc = mcpc_http_call (srv->http, "tools/call", params, &call->cancelled, &id, result,
-                             why, whylen);
+    int rc = mcpc_http_call (srv->http, call->user, "tools/call", params, &call->cancelled, &id,
+                             result, why, whylen);
     if (rc == MCPC_HTTP_CANCELLED) {
         tell_cancelled (self, i, id, call);
         return rc;
@@ -195,7 +196,8 @@ mcpc_tool_fn (tool_ctx_t *ctx, json_t *args)
     json_t *result = NULL;
     /* In flight from here: mcpc_cancel finds it. A cancel that came before
      * is seen by tool_cancelled, read after the call is listed. */
-    inflight_t call = { .key = ctx->cancel, .reason = "the call was cancelled" };
+    inflight_t call = { .key = ctx->cancel, .user = ctx->user,
+                        .reason = "the call was cancelled" };
     pthread_mutex_lock (&self->lock);
     call.next = self->inflight;
     self->inflight = &call;

@@ -82,12 +82,32 @@ invalid (char *why, size_t whylen, const char *text)
     return MCPC_MSG_INVALID;
 }
 
+/* Whether msg nests deeper than MCPC_DEPTH_MAX, the tools of a
+ * `result.tools` array (a tools/list page) not counted: mcpc_tools checks
+ * each tool's schemas (32 levels) and leaves out only the tool that fails,
+ * where the message's cap would lose all of its server's tools. They stay
+ * bounded by jansson's parser (2048 levels). */
+static bool
+too_deep (const json_t *msg)
+{
+    json_t *result = json_object_get (msg, "result");
+    if (!json_is_array (json_object_get (result, "tools")))
+        return jsoncap_depth (msg, MCPC_DEPTH_MAX) > MCPC_DEPTH_MAX;
+    json_t *outer = json_copy ((json_t *) msg);     /* shallow: only the path is new */
+    json_t *rest = json_copy (result);
+    json_object_set_new (rest, "tools", json_array ());
+    json_object_set_new (outer, "result", rest);
+    bool deep = jsoncap_depth (outer, MCPC_DEPTH_MAX) > MCPC_DEPTH_MAX;
+    json_decref (outer);
+    return deep;
+}
+
 mcpc_msg_kind_t
 mcpc_msg_classify (const json_t *msg, char *why, size_t whylen)
 {
     if (!json_is_object (msg))
         return invalid (why, whylen, "a message must be a JSON object");
-    if (jsoncap_depth (msg, MCPC_DEPTH_MAX) > MCPC_DEPTH_MAX)
+    if (too_deep (msg))
         return invalid (why, whylen, "the message nests deeper than 64 levels");
     const char *version = json_string_value (json_object_get (msg, "jsonrpc"));
     if (!version || strcmp (version, "2.0"))

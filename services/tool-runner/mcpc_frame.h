@@ -42,7 +42,9 @@ void mcpc_frame_feed (mcpc_frame_t *self, const void *data, size_t len);
 mcpc_msg_kind_t mcpc_frame_next (mcpc_frame_t *self, json_t **msg, char *why, size_t whylen);
 
 /* Sorts an already parsed message; MCPC_MSG_INVALID with why filled when
- * it is not JSON-RPC 2.0 (the HTTP client uses this for its answers). */
+ * it is not JSON-RPC 2.0 or nests deeper than MCPC_DEPTH_MAX (the tools of
+ * a `result.tools` array not counted: they are checked one by one, see
+ * mcpc_tools). The HTTP client uses this for its answers. */
 mcpc_msg_kind_t mcpc_msg_classify (const json_t *msg, char *why, size_t whylen);
 
 /* The params of Caisson's initialize (either transport): offering

@@ -35,6 +35,7 @@ struct _mtool_t {
 typedef struct _inflight_t inflight_t;
 struct _inflight_t {
     const void *key;            /* the call's tool_cancel_t */
+    const char *user;           /* whose call (their session with a remote server) */
     atomic_bool cancelled;      /* its transport's wait ends once true */
     char reason[256];           /* why, under the set's lock */
     inflight_t *next;
@@ -80,14 +81,16 @@ struct _mcpc_t {
 /* Sets server i's state (a constant) and reason (copied; NULL: none). */
 void mcpc_set_state (mcpc_t *self, size_t i, const char *state, const char *reason);
 
-/* Adds the entries of server i as catalogue rows. */
-void mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries);
+/* Adds the entries of server i as catalogue rows, screened: those named
+ * as one of Caisson's own tools (a server `git` offering `openPR`) and
+ * those past the set's MCPC_SET_BYTES_MAX move to skipped
+ * ([{name, reason}]), which is logged and kept for `caisson mcp list`.
+ * Returns how many were added. */
+size_t mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped);
 
-/* Screens server i's listed entries (NULL: its start failed): those named
- * as one of Caisson's own tools (a server `git` offering `openPR`) move to
- * skipped; skipped ([{name, reason}]) is logged and kept for `caisson mcp
- * list`. */
-void mcpc_screen_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped);
+/* Logs and keeps skipped for server i when its start failed: `caisson mcp
+ * list` shows what was left out. */
+void mcpc_note_left_out (mcpc_t *self, size_t i, const json_t *skipped);
 
 /* Lists server i's tools again (after notifications/tools/list_changed, or
  * a restart or new session) and makes the catalogue follow: rows that

@@ -32,7 +32,11 @@ typedef struct {
     mcpc_sse_t *sse;
     char *body;                         /* a JSON answer, or an error's start */
     size_t len;
+    size_t size;                        /* body's allocation */
     json_t *response;                   /* the response to id */
+    bool answers;                       /* false: this is our answer to a request of the
+                                         * server's, whose own answer's requests are not
+                                         * answered (no chain of answers, no recursion) */
     int answered;                       /* requests of the server's answered */
     bool tools_changed;                 /* notifications/tools/list_changed came */
     char fault[512];                    /* why the answer is unusable */
@@ -115,7 +119,14 @@ is_response_to (const json_t *msg, long long id)
     return json_is_integer (msg_id) && json_integer_value (msg_id) == id;
 }
 
-/* Answers a request the server made on a stream (ping: {}, else -32601). */
+static int exchange (const mcpc_post_to_t *to, const char *method, long long id,
+                     const char *text, unsigned ms, bool answers, json_t **response,
+                     mcpc_post_got_t *got, char *why, size_t whylen);
+
+/* Answers a request the server made on a stream (ping: {}, else -32601).
+ * Requests in the reply to this answer are not answered: a server that
+ * answers each answer with a new request would otherwise nest exchanges
+ * (each a curl_easy_perform on this stack) as deep as it likes. */
 static void
 answer_server (xfer_t *x, const json_t *msg)
 {
@@ -129,7 +140,7 @@ answer_server (xfer_t *x, const json_t *msg)
     char *text = json_dumps (rep, JSON_COMPACT);
     json_decref (rep);
     char why[256];
-    mcpc_post (x->to, method, -1, text, MCPC_POST_ACK_MS, NULL, NULL, why, sizeof why);
+    exchange (x->to, method, -1, text, MCPC_POST_ACK_MS, false, NULL, NULL, why, sizeof why);
     free (text);
 }
 
@@ -151,7 +162,7 @@ on_event (void *arg, const char *type, const char *data, size_t len)
         x->response = msg;
         return 1;
     }
-    if (kind == MCPC_MSG_REQUEST && x->answered++ < ANSWERS_MAX)
+    if (kind == MCPC_MSG_REQUEST && x->answers && x->answered++ < ANSWERS_MAX)
         answer_server (x, msg);
     if (kind == MCPC_MSG_NOTIFICATION && !strcmp (json_string_value (json_object_get (
                                            msg, "method")), "notifications/tools/list_changed"))
@@ -184,7 +195,10 @@ on_body (char *data, size_t size, size_t n, void *arg)
         return 0;
     }
     size_t take = x->len + len > cap ? cap - x->len : len;
-    x->body = xrealloc (x->body, x->len + take + 1);
+    if (x->len + take + 1 > x->size) {  /* doubling: an 8 MiB answer is not copied per chunk */
+        x->size = (x->len + take + 1) * 2;
+        x->body = xrealloc (x->body, x->size);
+    }
     memcpy (x->body + x->len, data, take);
     x->len += take;
     x->body[x->len] = '\0';
@@ -229,6 +243,9 @@ judge (xfer_t *x, CURLcode rc, const char *errbuf, char *why, size_t whylen)
     }
     if (rc == CURLE_OPERATION_TIMEDOUT)
         snprintf (what, sizeof what, "did not answer %s within %u s", m, secs);
+    else if (rc == CURLE_OUT_OF_MEMORY)     /* libcurl's word for a header past its cap */
+        snprintf (what, sizeof what, "broke off its answer to %s: a response header was "
+                  "larger than %d KB", m, CURL_MAX_HTTP_HEADER >> 10);
     else if (rc != CURLE_OK)
         snprintf (what, sizeof what, "broke off its answer to %s: %s", m,
                   *errbuf ? errbuf : curl_easy_strerror (rc));
@@ -266,15 +283,18 @@ judge (xfer_t *x, CURLcode rc, const char *errbuf, char *why, size_t whylen)
     return mcpc_post_fail (server, MCPC_HTTP_FAILED, why, whylen, what);
 }
 
-int
-mcpc_post (const mcpc_post_to_t *to, const char *method, long long id, const char *text,
-           unsigned ms, json_t **response, mcpc_post_got_t *got, char *why, size_t whylen)
+/* mcpc_post, answering the server's requests on the way only when
+ * answers is true. */
+static int
+exchange (const mcpc_post_to_t *to, const char *method, long long id, const char *text,
+          unsigned ms, bool answers, json_t **response, mcpc_post_got_t *got, char *why,
+          size_t whylen)
 {
     const mcpc_server_t *s = to->server;
     CURL *curl = curl_easy_init ();
     if (!curl)
         return mcpc_post_fail (s, MCPC_HTTP_FAILED, why, whylen, "could not be asked: no libcurl");
-    xfer_t x = { .to = to, .curl = curl, .method = method, .id = id };
+    xfer_t x = { .to = to, .curl = curl, .method = method, .id = id, .answers = answers };
     struct curl_slist *headers = NULL;
     char line[4400];
     headers = curl_slist_append (headers, "Content-Type: application/json");
@@ -340,3 +360,9 @@ mcpc_post (const mcpc_post_to_t *to, const char *method, long long id, const cha
     return result;
 }
 
+int
+mcpc_post (const mcpc_post_to_t *to, const char *method, long long id, const char *text,
+           unsigned ms, json_t **response, mcpc_post_got_t *got, char *why, size_t whylen)
+{
+    return exchange (to, method, id, text, ms, true, response, got, why, whylen);
+}

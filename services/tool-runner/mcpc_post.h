@@ -7,8 +7,9 @@
  * The answer is one JSON-RPC response (application/json) or an SSE stream
  * (mcpc_sse) in which the response with the request's id ends the wait;
  * notifications on the way are skipped and the server's own requests
- * answered (ping: {}, others -32601). Every message is checked as JSON-RPC
- * (mcpc_msg_classify: depth 64) and capped at 8 MiB. Only http and https,
+ * answered (ping: {}, others -32601; at most 16 per exchange, and none in
+ * the reply to such an answer, so answers never chain). Every message is
+ * checked as JSON-RPC (mcpc_msg_classify: depth 64) and capped at 8 MiB. Only http and https,
  * redirects never followed, the whole exchange bounded by a timeout.
  * Failures are one sentence naming the server (see mcpc_http.h), kept
  * printable ASCII since they quote the server. */

@@ -12,13 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* mcpc_add_tools under the set's lock. */
-static void
-add_locked (mcpc_t *self, size_t i, json_t *entries)
+/* Adds entries as server i's rows under the set's lock, up to the set's
+ * MCPC_SET_BYTES_MAX of rows: those past it are appended to skipped.
+ * Returns how many were added. */
+static size_t
+add_locked (mcpc_t *self, size_t i, json_t *entries, json_t *skipped)
 {
-    size_t j;
+    size_t j, used = 0, added = 0;
     json_t *entry;
+    for (mtool_t *t = self->tools; t; t = t->next)
+        used += mcpc_tools_bytes (t->entry);
     json_array_foreach (entries, j, entry) {
+        size_t bytes = mcpc_tools_bytes (entry);
+        if (used + bytes > MCPC_SET_BYTES_MAX) {
+            char reason[64];
+            snprintf (reason, sizeof reason, "past the servers' %zu MiB of catalogue",
+                      MCPC_SET_BYTES_MAX >> 20);
+            json_array_append_new (skipped, json_pack ("{s:O, s:s}", "name",
+                                                       json_object_get (entry, "name"),
+                                                       "reason", reason));
+            continue;
+        }
+        used += bytes;
+        added++;
         mtool_t *t = xcalloc (1, sizeof *t);
         t->entry = json_incref (entry);
         t->server = i;
@@ -37,14 +53,7 @@ add_locked (mcpc_t *self, size_t i, json_t *entries)
         t->next = self->tools;
         self->tools = t;
     }
-}
-
-void
-mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries)
-{
-    pthread_mutex_lock (&self->lock);
-    add_locked (self, i, entries);
-    pthread_mutex_unlock (&self->lock);
+    return added;
 }
 
 /* Moves the entries named as one of Caisson's own tools (a server called
@@ -73,29 +82,34 @@ static void
 note_left_out (mcpc_t *self, size_t i, const json_t *skipped)
 {
     const mcpc_server_t *s = mcpc_config_at (self->config, i);
-    char note[1024] = "";
-    size_t k, used = 0;
+    size_t k;
     json_t *skip;
-    json_array_foreach (skipped, k, skip) {
-        const char *name = json_string_value (json_object_get (skip, "name"));
-        const char *reason = json_string_value (json_object_get (skip, "reason"));
-        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name, name, reason);
-        if (used < sizeof note - 1)
-            used += (size_t) snprintf (note + used, sizeof note - used, "%s%.80s: %s",
-                                       used ? "; " : "tools left out: ", name, reason);
-    }
+    json_array_foreach (skipped, k, skip)
+        clog_warn (NULL, "MCP server %s: tool %s left out: %s", s->name,
+                   json_string_value (json_object_get (skip, "name")),
+                   json_string_value (json_object_get (skip, "reason")));
+    char *note = mcpc_tools_left_out (skipped);
     pthread_mutex_lock (&self->lock);
     free (self->servers[i].left_out);
-    self->servers[i].left_out = *note ? xstrdup (note) : NULL;
+    self->servers[i].left_out = note;
     pthread_mutex_unlock (&self->lock);
 }
 
 void
-mcpc_screen_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped)
+mcpc_note_left_out (mcpc_t *self, size_t i, const json_t *skipped)
 {
-    if (entries)
-        leave_out_builtins (entries, skipped);
     note_left_out (self, i, skipped);
+}
+
+size_t
+mcpc_add_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped)
+{
+    leave_out_builtins (entries, skipped);
+    pthread_mutex_lock (&self->lock);
+    size_t added = add_locked (self, i, entries, skipped);
+    pthread_mutex_unlock (&self->lock);
+    note_left_out (self, i, skipped);
+    return added;
 }
 
 /* Replaces server i's rows by entries: a row whose entry is unchanged
@@ -103,7 +117,7 @@ mcpc_screen_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped)
  * the new entries added. false, changing nothing, when that would retire
  * more than RETIRED_MAX rows in all. */
 static bool
-replace_tools (mcpc_t *self, size_t i, json_t *entries)
+replace_tools (mcpc_t *self, size_t i, json_t *entries, json_t *skipped)
 {
     pthread_mutex_lock (&self->lock);
     size_t going = 0;
@@ -140,17 +154,17 @@ replace_tools (mcpc_t *self, size_t i, json_t *entries)
         else
             p = &t->next;
     }
-    add_locked (self, i, entries);      /* in the same hold: two lists never interleave */
+    add_locked (self, i, entries, skipped); /* in the same hold: two lists never interleave */
     pthread_mutex_unlock (&self->lock);
     return true;
 }
 
-/* mcpc_request_fn over mcpc_http_request. */
+/* mcpc_request_fn over mcpc_http_request, in the deployment's session. */
 static int
 http_request_fn (void *conn, const char *method, const json_t *params, json_t **result,
                  char *why, size_t whylen)
 {
-    return mcpc_http_request (conn, method, params, result, why, whylen);
+    return mcpc_http_request (conn, "", method, params, result, why, whylen);
 }
 
 void
@@ -170,7 +184,7 @@ mcpc_relist (mcpc_t *self, size_t i)
     else {
         leave_out_builtins (entries, skipped);
         size_t n = json_array_size (entries);
-        if (replace_tools (self, i, entries)) {
+        if (replace_tools (self, i, entries, skipped)) {
             note_left_out (self, i, skipped);
             clog_info (NULL, "MCP server %s: tools listed again: %zu", s->name, n);
         }

@@ -2,6 +2,7 @@
 #include "mcpc_tools.h"
 
 #include "jsoncap.h"
+#include "mcpc_schema.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -30,23 +31,27 @@ tool_name_ok (const char *name)
 }
 
 /* Whether schema can stand as a tool's schema: an object, of type object
- * when a type is given, small and shallow enough. */
+ * when a type is given, small and shallow enough, its patterns safe to
+ * run (mcpc_schema). */
 static bool
 schema_ok (const json_t *schema, char *why, size_t whylen, const char *which)
 {
     const char *type = json_string_value (json_object_get (schema, "type"));
-    char *text = json_is_object (schema) ? json_dumps (schema, JSON_COMPACT) : NULL;
+    /* depth first: a tool's schemas may nest as deep as the parser allows
+     * (mcpc_msg_classify does not count them) */
+    bool deep = jsoncap_depth (schema, 32) > 32;
+    char *text = json_is_object (schema) && !deep ? json_dumps (schema, JSON_COMPACT) : NULL;
     size_t bytes = text ? strlen (text) : 0;
     free (text);
     if (!json_is_object (schema))
         snprintf (why, whylen, "its %s is not a JSON object", which);
     else if (type && strcmp (type, "object"))
         snprintf (why, whylen, "its %s is of type %s, not object", which, type);
+    else if (deep)
+        snprintf (why, whylen, "its %s nests deeper than 32 levels", which);
     else if (bytes > MCPC_SCHEMA_BYTES_MAX)
         snprintf (why, whylen, "its %s is larger than %zu bytes", which, MCPC_SCHEMA_BYTES_MAX);
-    else if (jsoncap_depth (schema, 32) > 32)
-        snprintf (why, whylen, "its %s nests deeper than 32 levels", which);
-    else
+    else if (mcpc_schema_patterns_ok (schema, why, whylen, which))
         return true;
     return false;
 }
@@ -97,6 +102,12 @@ mcpc_tool_entry (const mcpc_server_t *server, const json_t *tool, char *why, siz
     return entry;
 }
 
+size_t
+mcpc_tools_bytes (const json_t *entry)
+{
+    return json_dumpb (entry, NULL, 0, JSON_COMPACT);
+}
+
 int
 mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *entries,
                      json_t *skipped, char *why, size_t whylen)
@@ -107,8 +118,10 @@ mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *
         return -1;
     }
     int added = 0;
-    size_t i;
+    size_t i, used = 0;
     json_t *tool;
+    json_array_foreach (entries, i, tool)   /* earlier pages' */
+        used += mcpc_tools_bytes (tool);
     json_array_foreach (tools, i, tool) {
         const char *name = json_string_value (json_object_get (tool, "name"));
         char reason[256] = "";
@@ -117,6 +130,13 @@ mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *
             snprintf (reason, sizeof reason, "more than %d tools", MCPC_TOOLS_MAX);
         else
             entry = mcpc_tool_entry (server, tool, reason, sizeof reason);
+        size_t bytes = entry ? mcpc_tools_bytes (entry) : 0;
+        if (entry && used + bytes > MCPC_SERVER_BYTES_MAX) {
+            snprintf (reason, sizeof reason, "past the server's %zu MiB of catalogue",
+                      MCPC_SERVER_BYTES_MAX >> 20);
+            json_decref (entry);
+            entry = NULL;
+        }
         const char *full = entry ? json_string_value (json_object_get (entry, "name")) : NULL;
         size_t j;
         json_t *other;
@@ -129,6 +149,7 @@ mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *
             }
         if (entry) {
             json_array_append_new (entries, entry);
+            used += bytes;
             added++;
         }
         else
@@ -137,6 +158,32 @@ mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *
                                                        reason));
     }
     return added;
+}
+
+char *
+mcpc_tools_left_out (const json_t *skipped)
+{
+    size_t n = json_array_size (skipped);
+    if (!n)
+        return NULL;
+    char text[1024];
+    size_t at = (size_t) snprintf (text, sizeof text, "%zu tool%s left out:", n,
+                                   n == 1 ? "" : "s");
+    size_t i;
+    json_t *skip;
+    json_array_foreach (skipped, i, skip) {
+        /* the last room is kept for the count of those not named */
+        int w = snprintf (text + at, sizeof text - 40 - at, "%s %.64s (%s)", i ? ";" : "",
+                          json_string_value (json_object_get (skip, "name")),
+                          json_string_value (json_object_get (skip, "reason")));
+        if (w < 0 || (size_t) w >= sizeof text - 40 - at) {
+            text[at] = '\0';
+            snprintf (text + at, sizeof text - at, "; %zu more (see the log)", n - i);
+            break;
+        }
+        at += (size_t) w;
+    }
+    return xstrdup (text);
 }
 
 /* {success: false, error: {code, message}}. */
@@ -194,15 +241,21 @@ mcpc_call_result (const mcpc_server_t *server, const json_t *result, bool *ok)
     json_t *item;
     json_array_foreach (content, i, item)
         len += json_string_length (json_object_get (item, "text")) + 1;
+    /* Appended at a running offset: strcat's scan of the text so far made
+     * 640 000 one-letter blocks cost seconds of CPU. */
     char *text = xcalloc (1, len + 1);
+    size_t at = 0;
     json_array_foreach (content, i, item) {
         json_t *t = json_object_get (item, "text");
         if (!json_is_string (t))
             continue;
-        if (*text)
-            strcat (text, "\n");
-        strncat (text, json_string_value (t), json_string_length (t));
+        if (at)
+            text[at++] = '\n';
+        size_t n = strnlen (json_string_value (t), json_string_length (t));
+        memcpy (text + at, json_string_value (t), n);
+        at += n;
     }
+    text[at] = '\0';
     json_t *out;
     if (json_is_true (is_error))
         out = failure ("mcp_tool_error", *text ? text : "the tool failed (no message)");

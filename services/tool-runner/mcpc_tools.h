@@ -20,6 +20,13 @@
 /* Most tools taken from one server, and most bytes of one tool's schemas. */
 #define MCPC_TOOLS_MAX 256
 #define MCPC_SCHEMA_BYTES_MAX ((size_t) 64 << 10)
+/* Most bytes of catalogue rows (mcpc_tools_bytes) taken from one server,
+ * and from all servers of one set (the deployment's, or a user's): with
+ * Caisson's own tools they stay well within the bus's 16 MiB frame, so one
+ * fat server cannot break tools.list for everyone. Tools past either are
+ * left out, named in `caisson mcp list`. */
+#define MCPC_SERVER_BYTES_MAX ((size_t) 1 << 20)
+#define MCPC_SET_BYTES_MAX ((size_t) 8 << 20)
 
 /* The catalogue entry for one MCP `Tool` of server: a new `{name,
  * description, inputSchema, outputSchema?, mutates, effect, dryRun,
@@ -28,12 +35,22 @@
 json_t *mcpc_tool_entry (const mcpc_server_t *server, const json_t *tool, char *why,
                          size_t whylen);
 
+/* How many bytes a catalogue entry takes (compact JSON). */
+size_t mcpc_tools_bytes (const json_t *entry);
+
 /* Adds the entries for a tools/list result's `tools` to entries (an
- * array), after those already there (earlier pages); tools left out are
- * appended to skipped as `{name, reason}`. Returns how many were added, or
- * -1 when result has no `tools` array (why filled). */
+ * array), after those already there (earlier pages), up to
+ * MCPC_SERVER_BYTES_MAX in all; tools left out are appended to skipped as
+ * `{name, reason}`. Returns how many were added, or -1 when result has no
+ * `tools` array (why filled). */
 int mcpc_tools_add_page (const mcpc_server_t *server, const json_t *result, json_t *entries,
                          json_t *skipped, char *why, size_t whylen);
+
+/* The tools left out (skipped's `{name, reason}`) in one sentence for a
+ * server's `reason` in `caisson mcp list` ("2 tools left out: a (why); b
+ * (why)", the names past 1 KiB counted only): a new string, or NULL when
+ * there are none. */
+char *mcpc_tools_left_out (const json_t *skipped);
 
 /* One request to a server over its transport (mcpc_stdio_request,
  * mcpc_http_request): 0 with *result a new reference, or non-zero with why. */

@@ -91,7 +91,7 @@ check_string (const json_t *schema, const json_t *value, const char *field, json
     }
     if ((k = json_object_get (schema, "pattern"))) {
         regex_t re;
-        if (regcomp (&re, json_string_value (k), REG_EXTENDED | REG_NOSUB))
+        if (!json_is_string (k) || regcomp (&re, json_string_value (k), REG_EXTENDED | REG_NOSUB))
             return fail (error, "bad_schema", field, "the tool's schema has a bad pattern");
         bool nul = strlen (s) != json_string_length (value);
         int rc = nul ? REG_NOMATCH : regexec (&re, s, 0, NULL, 0);
