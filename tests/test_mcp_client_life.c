@@ -175,7 +175,7 @@ test_builtin_names_left_out (void **state)
     assert_true (has_tool (s, "git.fine"));
     assert_false (has_tool (s, "git.openPR"));
     assert_non_null (strstr (support_json_str (s, "reason"),
-                             "git.openPR: Caisson has a tool of that name"));
+                             "git.openPR (Caisson has a tool of that name)"));
     json_decref (s);
     json_decref (mcpc_support_await_state ("repo", "ready"));
     assert_int_equal (mcpc_support_tools_named ("git.openPR"), 1);

@@ -27,6 +27,10 @@ const z = await import(new URL('../agui/node_modules/zod/v4/index.js', import.me
 const [port] = process.argv.slice(2);
 const stats = { initializes: 0, lists: 0, slow: 0, cancelled: [] };
 let grown = 0;
+// `grow` changes the server's catalogue for every session (what
+// list_changed usually means): each live server, and those made later.
+const live = [];
+const grownNames = [];
 
 const text = t => ({ content: [{ type: 'text', text: t }] });
 const readOnly = { readOnlyHint: true };
@@ -44,13 +48,20 @@ function newServer(mode) {
         mcp.registerTool('echo', { description: 'Echoes a word', annotations: readOnly,
                                    inputSchema: z.object({ word: z.string() }) },
             async ({ word }) => text(word));
+        const addGrown = (server, name) =>
+            server.registerTool(name, { description: 'A tool added later',
+                                        annotations: readOnly, inputSchema: z.object({}) },
+                async () => text(name));
+        for (const name of grownNames)
+            addGrown(mcp, name);
+        live.push(mcp);
         mcp.registerTool('grow', { description: 'Adds a tool', annotations: readOnly,
                                    inputSchema: z.object({}) },
             async (_args, ctx) => {
                 const name = `grown${++grown}`;
-                mcp.registerTool(name, { description: 'A tool added later',
-                                         annotations: readOnly, inputSchema: z.object({}) },
-                    async () => text(name));
+                grownNames.push(name);
+                for (const server of live)
+                    addGrown(server, name);
                 await ctx.mcpReq.notify({ method: 'notifications/tools/list_changed' });
                 return text(name);
             });
