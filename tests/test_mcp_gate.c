@@ -14,6 +14,7 @@
  * in the 2026 era even when the client never comes back. */
 #include "support.h"
 #include "ui_support.h"
+#include "mcp_gate_stack.h"
 #include "run_stack.h"
 
 #include <stdio.h>
@@ -23,7 +24,6 @@
 
 static const char *s_alice, *s_bob;
 static char s_main[96], s_short[96];       /* the two bridges' bases */
-static pid_t s_short_pid;
 
 #define PR_ARGS "\"name\":\"git.openPR\",\"arguments\":{\"title\":\"gated\"}"
 #define INIT_ELICIT "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
@@ -34,26 +34,15 @@ static pid_t s_short_pid;
     "\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}"
 #define CALL_2025 "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{" \
     PR_ARGS ",\"_meta\":{\"progressToken\":\"p\"}}}"
-#define META_2026 "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"," \
-    "\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}}}"
-#define HDRS_2026 "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", \
-    "Mcp-Name: git.openPR"
 
 static int
 setup (void **state)
 {
     (void) state;
-    if (!run_stack_up ("mcpgate"))
+    if (!mcp_gate_stack_up ("mcpgate", s_main, s_short))
         return 0;
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
-    snprintf (s_main, sizeof s_main, "%s", ui_base);
-    ui_pick_port ();
-    s_short_pid = support_spawn ("caisson-ui-bridge",
-                                 (const char *[]) { "CAISSON_MCP_APPROVAL_TIMEOUT_S=2", NULL });
-    assert_int_equal (ui_wait_ready (), 0);
-    snprintf (s_short, sizeof s_short, "%s", ui_base);
-    snprintf (ui_base, sizeof ui_base, "%s", s_main);
     return 0;
 }
 
@@ -61,21 +50,8 @@ static int
 teardown (void **state)
 {
     (void) state;
-    if (s_short_pid)
-        support_expect_clean_exit (s_short_pid);
-    run_stack_down ();
+    mcp_gate_stack_down ();
     return 0;
-}
-
-/* initialize as token (body INIT_*): the session id into sid (64). */
-static void
-initialize (const char *token, const char *body, char *sid)
-{
-    ui_res_t res = ui_request ("POST", "/mcp", token, body, NULL);
-    assert_int_equal (res.status, 200);
-    ui_header (&res, "Mcp-Session-Id", sid, 64);
-    assert_int_equal (strlen (sid), 32);
-    ui_res_free (&res);
 }
 
 /* POSTs a client's JSON-RPC response as token in session sid (NULL:
@@ -162,9 +138,9 @@ test_cross_user (void **state)
     if (!run_stack_is_up ())
         skip ();
     char sid[64], other[64], bob_sid[64];
-    initialize (s_alice, INIT_ELICIT, sid);
-    initialize (s_alice, INIT_PLAIN, other);
-    initialize (s_bob, INIT_ELICIT, bob_sid);
+    mcp_gate_initialize (s_alice, INIT_ELICIT, sid);
+    mcp_gate_initialize (s_alice, INIT_PLAIN, other);
+    mcp_gate_initialize (s_bob, INIT_ELICIT, bob_sid);
     int fd = ui_connect_from ("127.0.0.1");
     assert_true (fd >= 0);
     char head[1024];
@@ -212,9 +188,9 @@ call_2026 (const char *token, const char *more)
 {
     char body[8192];
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
-              "\"params\":{" PR_ARGS ",%s" META_2026 "}}", more);
+              "\"params\":{" PR_ARGS ",%s" MCP_GATE_META_2026 "}}", more);
     ui_res_t res = ui_request ("POST", "/mcp", token, body,
-                               (const char *[]) { HDRS_2026, NULL });
+                               (const char *[]) { MCP_GATE_HDRS_2026, NULL });
     char *out = strdup (res.body ? res.body : "");
     ui_res_free (&res);
     return out;
@@ -285,7 +261,7 @@ test_timeout (void **state)
     snprintf (ui_base, sizeof ui_base, "%s", s_short);
     /* 2025, a client that cannot be asked: the call answers at the deadline */
     char sid[64], hdr[128];
-    initialize (s_alice, INIT_PLAIN, sid);
+    mcp_gate_initialize (s_alice, INIT_PLAIN, sid);
     snprintf (hdr, sizeof hdr, "Mcp-Session-Id: %s", sid);
     ui_res_t res = ui_request ("POST", "/mcp", s_alice, CALL_2025, (const char *[]) { hdr,
                                                                                     NULL });

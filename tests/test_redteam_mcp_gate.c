@@ -9,6 +9,7 @@
  * their fix). */
 #include "support.h"
 #include "ui_support.h"
+#include "mcp_gate_stack.h"
 #include "run_stack.h"
 
 #include <stdio.h>
@@ -18,7 +19,6 @@
 
 static const char *s_alice;
 static char s_main[96], s_short[96];       /* the two bridges' bases */
-static pid_t s_short_pid;
 
 #define INIT(caps) "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
     "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{" caps "}," \
@@ -26,25 +26,14 @@ static pid_t s_short_pid;
 #define PR_CALL(id, title) "{\"jsonrpc\":\"2.0\",\"id\":" id ",\"method\":\"tools/call\"," \
     "\"params\":{\"name\":\"git.openPR\",\"arguments\":{\"title\":\"" title "\"}," \
     "\"_meta\":{\"progressToken\":\"p\"}}}"
-#define META_2026 "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"," \
-    "\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}}}"
-#define HDRS_2026 "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", \
-    "Mcp-Name: git.openPR"
 
 static int
 setup (void **state)
 {
     (void) state;
-    if (!run_stack_up ("mcpredgate"))
+    if (!mcp_gate_stack_up ("mcpredgate", s_main, s_short))
         return 0;
     s_alice = ui_token (0, "alice", 0);
-    snprintf (s_main, sizeof s_main, "%s", ui_base);
-    ui_pick_port ();
-    s_short_pid = support_spawn ("caisson-ui-bridge",
-                                 (const char *[]) { "CAISSON_MCP_APPROVAL_TIMEOUT_S=2", NULL });
-    assert_int_equal (ui_wait_ready (), 0);
-    snprintf (s_short, sizeof s_short, "%s", ui_base);
-    snprintf (ui_base, sizeof ui_base, "%s", s_main);
     return 0;
 }
 
@@ -52,21 +41,8 @@ static int
 teardown (void **state)
 {
     (void) state;
-    if (s_short_pid)
-        support_expect_clean_exit (s_short_pid);
-    run_stack_down ();
+    mcp_gate_stack_down ();
     return 0;
-}
-
-/* initialize alice's session (body INIT(...)): its id into sid (64). */
-static void
-initialize (const char *body, char *sid)
-{
-    ui_res_t res = ui_request ("POST", "/mcp", s_alice, body, NULL);
-    assert_int_equal (res.status, 200);
-    ui_header (&res, "Mcp-Session-Id", sid, 64);
-    assert_int_equal (strlen (sid), 32);
-    ui_res_free (&res);
 }
 
 /* POSTs body (a client's message) in alice's session sid: its status. */
@@ -150,7 +126,7 @@ answered_with (const char *reply)
 {
     snprintf (ui_base, sizeof ui_base, "%s", s_short);
     char sid[64];
-    initialize (INIT ("\"elicitation\":{}"), sid);
+    mcp_gate_initialize (s_alice, INIT ("\"elicitation\":{}"), sid);
     int fd = open_call (sid, PR_CALL ("5", "gated"));
     static char buf[65536];
     size_t len = 0;
@@ -242,7 +218,7 @@ test_odd_cancel (void **state)
     if (!run_stack_is_up ())
         skip ();
     char sid[64], run[130];
-    initialize (INIT (""), sid);
+    mcp_gate_initialize (s_alice, INIT (""), sid);
     int fd = open_call (sid, PR_CALL ("5", "odd"));
     static char buf[16384];
     size_t len = 0;
@@ -276,10 +252,10 @@ call_2026 (const char *args, const char *more)
 {
     char body[8192];
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
-              "\"params\":{\"name\":\"git.openPR\",\"arguments\":%s,%s" META_2026 "}}", args,
+              "\"params\":{\"name\":\"git.openPR\",\"arguments\":%s,%s" MCP_GATE_META_2026 "}}", args,
               more);
     ui_res_t res = ui_request ("POST", "/mcp", s_alice, body,
-                               (const char *[]) { HDRS_2026, NULL });
+                               (const char *[]) { MCP_GATE_HDRS_2026, NULL });
     char *out = strdup (res.body ? res.body : "");
     ui_res_free (&res);
     return out;
@@ -321,7 +297,7 @@ test_cancel_long_id (void **state)
     if (!run_stack_is_up ())
         skip ();
     char sid[64], stem[128], id[2][140], call[2][512], run[2][130], body[512];
-    initialize (INIT (""), sid);
+    mcp_gate_initialize (s_alice, INIT (""), sid);
     memset (stem, 'k', 127);
     stem[127] = '\0';
     int fd[2];
@@ -362,7 +338,7 @@ test_accept (void **state)
     if (!run_stack_is_up ())
         skip ();
     char sid[64], hdr[128];
-    initialize (INIT (""), sid);
+    mcp_gate_initialize (s_alice, INIT (""), sid);
     snprintf (hdr, sizeof hdr, "Mcp-Session-Id: %s", sid);
     const char *calls[] = { PR_CALL ("3", "json only"),
                             "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":"
