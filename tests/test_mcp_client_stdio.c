@@ -11,6 +11,7 @@
 #include "support.h"
 #include "bus_client.h"
 #include "mcpc_config.h"
+#include "mcpc_support.h"
 #include "mcpc_stdio.h"
 #include "mcpc_tools.h"
 #include "mpjson.h"
@@ -162,41 +163,6 @@ test_broken (void **state)
     }
 }
 
-/* `caisson mcp list --json`'s entry for name. */
-static json_t *
-listed (const char *name)
-{
-    char out[65536];
-    const char *argv[] = { "caisson", "mcp", "list", "--json", NULL };
-    assert_int_equal (support_run (argv, out, sizeof out), 0);
-    json_t *list = json_loads (out, 0, NULL);
-    assert_non_null (list);
-    size_t i;
-    json_t *s, *found = NULL;
-    json_array_foreach (list, i, s)
-        if (!strcmp (support_json_str (s, "name"), name))
-            found = json_incref (s);
-    json_decref (list);
-    assert_non_null (found);
-    return found;
-}
-
-/* The state of name once it is no longer starting (waits up to 90 s). */
-static json_t *
-settled (const char *name)
-{
-    for (int i = 0; i < 900; i++) {
-        json_t *s = listed (name);
-        const char *state = support_json_str (s, "state");
-        if (strcmp (state, "starting") && strcmp (state, "configured"))
-            return s;
-        json_decref (s);
-        usleep (100000);
-    }
-    fail_msg ("%s never left starting", name);
-    return NULL;
-}
-
 static void
 test_through_tool_runner (void **state)
 {
@@ -209,11 +175,11 @@ test_through_tool_runner (void **state)
     support_await_service (c, "tool-runner");
     bus_client_destroy (&c);
 
-    json_t *s = settled ("everything");
+    json_t *s = mcpc_support_settled ("everything");
     assert_string_equal (support_json_str (s, "state"), "ready");
     assert_true (json_array_size (json_object_get (s, "tools")) >= 10);
     json_decref (s);
-    s = settled ("dies");
+    s = mcpc_support_settled ("dies");
     assert_string_equal (support_json_str (s, "state"), "failed");
     assert_non_null (strstr (support_json_str (s, "reason"), "MCP server dies exited (code 3)"));
     json_decref (s);
@@ -243,36 +209,16 @@ test_through_tool_runner (void **state)
 
     /* Its sandbox ended under it (a TTL, an operator): the next call starts
      * it again and is answered. */
-    bus_client_t *op = bus_client_new (getenv ("CAISSON_BUS"));
-    bus_client_set_timeout (op, 20000, 0);
-    proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
-    proto_set_str (&req->env.user, "mcp");
-    json_t *labels = json_pack ("{s:s}", "mcp", "everything");
-    mpjson_set (&req->body.sandbox_list.labels, labels, 4);
-    json_decref (labels);
-    proto_msg_t *rep = bus_client_request (op, "sandbox-manager", req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_sandbox_listed);
-    json_t *boxes = mpjson_get (&rep->body.sandbox_listed.sandboxes, 8);
-    proto_msg_destroy (&rep);
-    assert_int_equal (json_array_size (boxes), 1);
-    req = proto_msg_new (PROTO_sandbox_destroy, NULL);
-    proto_set_str (&req->env.user, "mcp");
-    proto_set_str (&req->body.sandbox_destroy.sandbox_id,
-                   support_json_str (json_array_get (boxes, 0), "sandbox_id"));
-    json_decref (boxes);
-    rep = bus_client_request (op, "sandbox-manager", req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    assert_int_not_equal (rep->type, PROTO_error);
-    proto_msg_destroy (&rep);
-    bus_client_destroy (&op);
+    char *id = mcpc_support_sandbox_of ("everything");
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_destroy, NULL);
+    proto_set_str (&req->body.sandbox_destroy.sandbox_id, id);
+    free (id);
+    mcpc_support_sandbox_ask (&req);
     assert_int_equal (support_run (sum, out, sizeof out), 0);
     r = json_loads (out, 0, NULL);
     assert_string_equal (support_json_str (r, "text"), "The sum of 2 and 3 is 5.");
     json_decref (r);
-    s = listed ("everything");
+    s = mcpc_support_listed ("everything");
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
 
