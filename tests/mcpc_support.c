@@ -70,6 +70,17 @@ mcpc_support_node_up (const char *script, int port, const char *arg)
 }
 
 json_t *
+mcpc_support_named (json_t *entries, const char *name)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (entries, i, e)
+        if (!strcmp (support_json_str (e, "name"), name))
+            return e;
+    return NULL;
+}
+
+json_t *
 mcpc_support_listed (const char *name)
 {
     static char out[1 << 20];

@@ -36,6 +36,10 @@ pid_t mcpc_support_node_up (const char *script, int port, const char *arg);
 /* The JSON body of GET (or POST {}) path on the server at port, or NULL. */
 json_t *mcpc_support_ask (int port, const char *path, bool post);
 
+/* The entry of entries (a JSON array: tools or servers) whose "name" is
+ * name, borrowed, or NULL. */
+json_t *mcpc_support_named (json_t *entries, const char *name);
+
 /* `caisson mcp list --json`'s entry for name (a new reference; fails the
  * test when there is none). */
 json_t *mcpc_support_listed (const char *name);

@@ -126,18 +126,6 @@ teardown (void **state)
     return 0;
 }
 
-/* The entry called name in a tools list, or NULL. */
-static json_t *
-entry_named (json_t *entries, const char *name)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach (entries, i, e)
-        if (!strcmp (support_json_str (e, "name"), name))
-            return e;
-    return NULL;
-}
-
 /* Servers that work are ready with every page of their tools; the
  * catalogue has them as <server>.<tool> with schemas and effects. */
 static void
@@ -163,18 +151,18 @@ test_tools_listed (void **state)
     assert_int_equal (support_run (list, out, sizeof out), 0);
     json_t *tools = json_loads (out, 0, NULL);
     assert_non_null (tools);
-    json_t *add = entry_named (tools, "calc.add");
+    json_t *add = mcpc_support_named (tools, "calc.add");
     assert_non_null (add);
     assert_string_equal (support_json_str (add, "effect"), "none");     /* readOnlyHint */
     assert_non_null (json_object_get (json_object_get (json_object_get (add, "inputSchema"),
                                                        "properties"), "a"));
     assert_non_null (json_object_get (json_object_get (json_object_get (add, "outputSchema"),
                                                        "properties"), "sum"));
-    assert_string_equal (support_json_str (entry_named (tools, "calc.shout"), "effect"),
+    assert_string_equal (support_json_str (mcpc_support_named (tools, "calc.shout"), "effect"),
                          "external");
-    assert_non_null (entry_named (tools, "calc.huge"));
-    assert_non_null (entry_named (tools, "stream.add"));
-    assert_non_null (entry_named (tools, "writeFile"));     /* Caisson's own stay */
+    assert_non_null (mcpc_support_named (tools, "calc.huge"));
+    assert_non_null (mcpc_support_named (tools, "stream.add"));
+    assert_non_null (mcpc_support_named (tools, "writeFile"));     /* Caisson's own stay */
     json_decref (tools);
 
     const char *table[] = { "caisson", "mcp", "list", NULL };

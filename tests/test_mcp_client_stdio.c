@@ -74,18 +74,6 @@ teardown (void **state)
     return 0;
 }
 
-/* The entry called name, or NULL. */
-static json_t *
-entry_named (json_t *entries, const char *name)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach (entries, i, e)
-        if (!strcmp (support_json_str (e, "name"), name))
-            return e;
-    return NULL;
-}
-
 /* Calls tool with args (JSON text) and returns its mapped result's text. */
 static char *
 call_text (mcpc_stdio_t *srv, const mcpc_server_t *s, const char *tool, const char *args)
@@ -123,9 +111,9 @@ test_everything (void **state)
     json_t *tools = mcpc_stdio_tools (srv, skipped, why, sizeof why);
     if (!tools)
         fail_msg ("%s", why);
-    assert_non_null (entry_named (tools, "everything.echo"));
-    assert_string_equal (support_json_str (entry_named (tools, "everything.get-sum"), "effect"),
-                         "none");
+    assert_non_null (mcpc_support_named (tools, "everything.echo"));
+    json_t *sum = mcpc_support_named (tools, "everything.get-sum");
+    assert_string_equal (support_json_str (sum, "effect"), "none");
     json_decref (tools);
     json_decref (skipped);
     char *text = call_text (srv, s, "echo", "{\"message\":\"hi from caisson\"}");
@@ -188,10 +176,10 @@ test_through_tool_runner (void **state)
     const char *list[] = { "caisson", "tool", "list", "--json", NULL };
     assert_int_equal (support_run (list, out, sizeof out), 0);
     json_t *tools = json_loads (out, 0, NULL);
-    assert_non_null (entry_named (tools, "everything.echo"));
-    assert_non_null (entry_named (tools, "writeFile"));     /* Caisson's own stay */
-    assert_string_equal (support_json_str (entry_named (tools, "everything.gzip-file-as-resource"),
-                                           "effect"), "external");
+    assert_non_null (mcpc_support_named (tools, "everything.echo"));
+    assert_non_null (mcpc_support_named (tools, "writeFile"));     /* Caisson's own stay */
+    json_t *gzip = mcpc_support_named (tools, "everything.gzip-file-as-resource");
+    assert_string_equal (support_json_str (gzip, "effect"), "external");
     json_decref (tools);
 
     const char *sum[] = { "caisson", "tool", "call", "everything.get-sum", "{\"a\":2,\"b\":3}",

@@ -252,8 +252,8 @@ call_2026 (const char *args, const char *more)
 {
     char body[8192];
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
-              "\"params\":{\"name\":\"git.openPR\",\"arguments\":%s,%s" MCP_GATE_META_2026 "}}", args,
-              more);
+              "\"params\":{\"name\":\"git.openPR\",\"arguments\":%s,%s"
+              MCP_GATE_META_2026 "}}", args, more);
     ui_res_t res = ui_request ("POST", "/mcp", s_alice, body,
                                (const char *[]) { MCP_GATE_HDRS_2026, NULL });
     char *out = strdup (res.body ? res.body : "");
