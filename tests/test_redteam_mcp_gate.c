@@ -74,50 +74,6 @@ open_call (const char *sid, const char *body)
     return fd;
 }
 
-/* Reads fd into buf (len so far in *len) until want appears; asserts it
- * does before the stream ends. */
-static void
-read_until (int fd, char *buf, size_t cap, size_t *len, const char *want)
-{
-    for (int quiet = 0; !strstr (buf, want); ) {
-        ssize_t n = read (fd, buf + *len, cap - 1 - *len);
-        if (n < 0 && quiet++ < 20)
-            continue;           /* 3 s receive timeouts: the run is slow */
-        if (n <= 0)
-            fail_msg ("the stream ended without %s: %s", want, buf);
-        *len += (size_t) n;
-        buf[*len] = '\0';
-    }
-}
-
-/* Copies what follows prefix in text, up to a character of stop, into out. */
-static void
-after (const char *text, const char *prefix, const char *stop, char *out, size_t outlen)
-{
-    const char *p = strstr (text, prefix);
-    assert_non_null (p);
-    p += strlen (prefix);
-    snprintf (out, outlen, "%.*s", (int) strcspn (p, stop), p);
-}
-
-/* Waits until alice's run has status want (the test fails after 30 s). */
-static void
-await_status (const char *run, const char *want)
-{
-    char path[256], status[64] = "";
-    snprintf (path, sizeof path, "/api/runs/%s", run);
-    for (int i = 0; i < 300 && strcmp (status, want); i++) {
-        long st;
-        json_t *doc = ui_json ("GET", path, s_alice, NULL, &st);
-        snprintf (status, sizeof status, "%s",
-                  json_string_value (json_object_get (doc, "status")) ?: "");
-        json_decref (doc);
-        if (strcmp (status, want))
-            usleep (100000);
-    }
-    assert_string_equal (status, want);
-}
-
 /* On the 2 s bridge: a 2025 gated call whose elicitation alice answers
  * with reply (a JSON-RPC response's members after its id): the call's
  * stream up to its result (new). */
@@ -131,15 +87,15 @@ answered_with (const char *reply)
     static char buf[65536];
     size_t len = 0;
     buf[0] = '\0';
-    read_until (fd, buf, sizeof buf, &len, "\"requestedSchema\"");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\"requestedSchema\"");
     char eid[80];
-    after (buf, "\"id\":\"caisson-approval-", "\"", eid, sizeof eid);
+    mcp_gate_after (buf, "\"id\":\"caisson-approval-", "\"", eid, sizeof eid);
     size_t cap = strlen (reply) + 200;
     char *body = malloc (cap);
     snprintf (body, cap, "{\"jsonrpc\":\"2.0\",\"id\":\"caisson-approval-%s\",%s}", eid, reply);
     assert_int_equal (post (sid, body), 202);
     free (body);
-    read_until (fd, buf, sizeof buf, &len, "\"isError\"");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\"isError\"");
     close (fd);
     snprintf (ui_base, sizeof ui_base, "%s", s_main);
     return strdup (buf);
@@ -223,9 +179,9 @@ test_odd_cancel (void **state)
     static char buf[16384];
     size_t len = 0;
     buf[0] = '\0';
-    read_until (fd, buf, sizeof buf, &len, "awaiting approval");
-    read_until (fd, buf, sizeof buf, &len, "\n\n");
-    after (buf, "caisson approve ", " ", run, sizeof run);
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "awaiting approval");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\n\n");
+    mcp_gate_after (buf, "caisson approve ", " ", run, sizeof run);
     static char big[70000];
     memset (big, 'z', sizeof big - 1);
     const char *ids[] = { "{\"id\":5}", "[5]", "null", "5.0", "\"5\"", big, NULL };
@@ -238,10 +194,10 @@ test_odd_cancel (void **state)
         assert_int_equal (post (sid, body), 202);
         free (body);
     }
-    await_status (run, "awaiting_approval");
+    mcp_gate_await_status (s_alice, run, "awaiting_approval");
     assert_int_equal (post (sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
                             "\"params\":{\"requestId\":5}}"), 202);
-    await_status (run, "cancelled");
+    mcp_gate_await_status (s_alice, run, "cancelled");
     close (fd);
 }
 
@@ -274,7 +230,7 @@ test_retry_swapped (void **state)
     char *body = call_2026 ("{\"title\":\"one\"}", "");
     assert_non_null (strstr (body, "\"resultType\":\"input_required\""));
     char sealed[2100], more[4096];
-    after (body, "\"requestState\":\"", "\"", sealed, sizeof sealed);
+    mcp_gate_after (body, "\"requestState\":\"", "\"", sealed, sizeof sealed);
     free (body);
     snprintf (more, sizeof more, "\"requestState\":\"%s\",\"inputResponses\":{\"approval\":"
               "{\"action\":\"accept\",\"content\":{\"decision\":\"approve\"}}},", sealed);
@@ -310,19 +266,19 @@ test_cancel_long_id (void **state)
         static char buf[2][16384];
         size_t len = 0;
         buf[i][0] = '\0';
-        read_until (fd[i], buf[i], sizeof buf[i], &len, "awaiting approval");
-        read_until (fd[i], buf[i], sizeof buf[i], &len, "\n\n");
-        after (buf[i], "caisson approve ", " ", run[i], sizeof run[i]);
+        mcp_gate_read_until (fd[i], buf[i], sizeof buf[i], &len, "awaiting approval");
+        mcp_gate_read_until (fd[i], buf[i], sizeof buf[i], &len, "\n\n");
+        mcp_gate_after (buf[i], "caisson approve ", " ", run[i], sizeof run[i]);
     }
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
               "\"params\":{\"requestId\":%s}}", id[1]);
     assert_int_equal (post (sid, body), 202);
-    await_status (run[1], "cancelled");
-    await_status (run[0], "awaiting_approval");
+    mcp_gate_await_status (s_alice, run[1], "cancelled");
+    mcp_gate_await_status (s_alice, run[0], "awaiting_approval");
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
               "\"params\":{\"requestId\":%s}}", id[0]);
     assert_int_equal (post (sid, body), 202);
-    await_status (run[0], "cancelled");
+    mcp_gate_await_status (s_alice, run[0], "cancelled");
     close (fd[0]);
     close (fd[1]);
 }
