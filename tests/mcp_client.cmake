@@ -2,11 +2,11 @@
 # and results from server-everything's output, mcp.list and the CLI.
 caisson_test(test_mcp_client test_mcp_client.c)
 target_link_libraries(test_mcp_client PRIVATE toolrunner)
-caisson_test(test_mcp_client_tools test_mcp_client_tools.c)
+caisson_test(test_mcp_client_tools test_mcp_client_tools.c mcpc_support.c)
 target_link_libraries(test_mcp_client_tools PRIVATE toolrunner)
 add_dependencies(test_mcp_client_tools caisson caisson-tool-runner caisson-bus)
 # stdio servers in real sandboxes (root): server-everything and broken ones.
-caisson_test(test_mcp_client_stdio test_mcp_client_stdio.c)
+caisson_test(test_mcp_client_stdio test_mcp_client_stdio.c mcpc_support.c)
 target_link_libraries(test_mcp_client_stdio PRIVATE toolrunner)
 add_dependencies(test_mcp_client_stdio caisson caisson-tool-runner caisson-bus caisson-sandbox-manager
                  caisson-sandbox-init)

@@ -2,6 +2,7 @@
 #include "mcpc_support.h"
 
 #include "support.h"
+#include "mpjson.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -69,6 +70,17 @@ mcpc_support_node_up (const char *script, int port, const char *arg)
 }
 
 json_t *
+mcpc_support_named (json_t *entries, const char *name)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (entries, i, e)
+        if (!strcmp (support_json_str (e, "name"), name))
+            return e;
+    return NULL;
+}
+
+json_t *
 mcpc_support_listed (const char *name)
 {
     static char out[1 << 20];
@@ -90,7 +102,7 @@ mcpc_support_listed (const char *name)
 json_t *
 mcpc_support_settled (const char *name)
 {
-    for (int i = 0; i < 600; i++) {
+    for (int i = 0; i < 900; i++) {
         json_t *s = mcpc_support_listed (name);
         const char *state = support_json_str (s, "state");
         if (strcmp (state, "starting") && strcmp (state, "configured"))
@@ -144,4 +156,41 @@ mcpc_support_tools_named (const char *name)
         n += !strcmp (support_json_str (t, "name"), name);
     json_decref (list);
     return n;
+}
+
+char *
+mcpc_support_sandbox_of (const char *name)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
+    json_t *labels = json_pack ("{s:s}", "mcp", name);
+    mpjson_set (&req->body.sandbox_list.labels, labels, 4);
+    json_decref (labels);
+    bus_client_t *op = bus_client_new (getenv ("CAISSON_BUS"));
+    bus_client_set_timeout (op, 20000, 0);
+    proto_set_str (&req->env.user, "mcp");
+    proto_msg_t *rep = bus_client_request (op, "sandbox-manager", req);
+    proto_msg_destroy (&req);
+    bus_client_destroy (&op);
+    assert_non_null (rep);
+    assert_int_equal (rep->type, PROTO_sandbox_listed);
+    json_t *boxes = mpjson_get (&rep->body.sandbox_listed.sandboxes, 8);
+    proto_msg_destroy (&rep);
+    assert_int_equal (json_array_size (boxes), 1);
+    char *id = strdup (support_json_str (json_array_get (boxes, 0), "sandbox_id"));
+    json_decref (boxes);
+    return id;
+}
+
+void
+mcpc_support_sandbox_ask (proto_msg_t **req)
+{
+    bus_client_t *op = bus_client_new (getenv ("CAISSON_BUS"));
+    bus_client_set_timeout (op, 20000, 0);
+    proto_set_str (&(*req)->env.user, "mcp");
+    proto_msg_t *rep = bus_client_request (op, "sandbox-manager", *req);
+    proto_msg_destroy (req);
+    bus_client_destroy (&op);
+    assert_non_null (rep);
+    assert_int_not_equal (rep->type, PROTO_error);
+    proto_msg_destroy (&rep);
 }

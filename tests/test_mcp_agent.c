@@ -21,6 +21,8 @@
  * read-only `add` between echo and gzip, and its structured result reaches
  * the transcript too. */
 #include "support.h"
+#include "mcp_stack.h"
+#include "mcpc_support.h"
 #include "bus_client.h"
 #include "mpjson.h"
 
@@ -29,9 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #define TASK "mcp: echo a greeting with the everything server, then gzip a note with it"
@@ -50,23 +49,6 @@
 
 static char s_out[1 << 18];
 static pid_t s_remote;          /* the Streamable HTTP server */
-
-/* Starts the Streamable HTTP test server on port; its pid. tool-runner
- * retries a server it could not reach, so nothing waits here. */
-static pid_t
-remote_up (int port)
-{
-    char arg[16];
-    snprintf (arg, sizeof arg, "%d", port);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execlp ("node", "node", CAISSON_SOURCE_DIR "/tests/mcp/mcpc_http_server.mjs", arg,
-                REMOTE_TOKEN, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
-}
 
 /* Writes the stack's mcp.json into dir: server-everything, started only
  * once /workspace/go exists in its sandbox (release_everything), the
@@ -106,14 +88,9 @@ stack_up (void **state)
     const char *dir = support_sandbox_env ("mcp-agent");
     assert_non_null (dir);
     int port = support_free_port ();
-    s_remote = remote_up (port);
+    s_remote = mcpc_support_node_up ("mcpc_http_server.mjs", port, REMOTE_TOKEN);
     write_mcp_json (dir, port);
-    char cassettes[700];
-    snprintf (cassettes, sizeof cassettes, "%s/tests/cassettes/mcp_agent", CAISSON_SOURCE_DIR);
-    setenv ("CAISSON_LLM_REPLAY_DIR", cassettes, 1);
-    setenv ("CAISSON_SANDBOX_POOL", "0", 1);
-    int base = 20000 + (int) (getpid () % 20000);
-    support_stack_up (base, base + 1);
+    mcp_stack_up ("mcp_agent");
     return 0;
 }
 
@@ -125,43 +102,6 @@ stack_down (void **state)
     if (s_remote > 0)
         support_stop (s_remote, SIGTERM, 2000);
     return 0;
-}
-
-/* `caisson run --json [--model model] task` in the background, its
- * output in path; its pid. */
-static pid_t
-run_in_background (const char *task, const char *model, const char *path)
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2 (fd, 1) < 0)
-            _exit (127);
-        char bin[1024];
-        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
-        if (model)
-            execl (bin, bin, "run", "--json", "--model", model, task, (char *) NULL);
-        else
-            execl (bin, bin, "run", "--json", task, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
-}
-
-/* Waits for `caisson run` pid and asserts it exited 0 (the run completed),
- * showing its output (at path) otherwise. */
-static void
-expect_completed (pid_t pid, const char *path)
-{
-    int status;
-    assert_int_equal (waitpid (pid, &status, 0), pid);
-    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
-        char cmd[1200];
-        snprintf (cmd, sizeof cmd, "tail -c 4000 '%s' >&2", path);
-        if (system (cmd)) {}
-        fail_msg ("caisson run did not complete (status %d)", status);
-    }
 }
 
 /* The state of server name in `caisson mcp list --json`. */
@@ -205,34 +145,14 @@ await_state (const char *name, const char *want)
 static void
 release_everything (void)
 {
-    bus_client_t *op = bus_client_new (getenv ("CAISSON_BUS"));
-    bus_client_set_timeout (op, 20000, 0);
-    proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
-    proto_set_str (&req->env.user, "mcp");
-    json_t *labels = json_pack ("{s:s}", "mcp", "everything");
-    mpjson_set (&req->body.sandbox_list.labels, labels, 4);
-    json_decref (labels);
-    proto_msg_t *rep = bus_client_request (op, "sandbox-manager", req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_sandbox_listed);
-    json_t *boxes = mpjson_get (&rep->body.sandbox_listed.sandboxes, 8);
-    proto_msg_destroy (&rep);
-    assert_int_equal (json_array_size (boxes), 1);
-    req = proto_msg_new (PROTO_sandbox_exec, NULL);
-    proto_set_str (&req->env.user, "mcp");
-    proto_set_str (&req->body.sandbox_exec.sandbox_id,
-                   support_json_str (json_array_get (boxes, 0), "sandbox_id"));
-    json_decref (boxes);
+    char *id = mcpc_support_sandbox_of ("everything");
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_exec, NULL);
+    proto_set_str (&req->body.sandbox_exec.sandbox_id, id);
+    free (id);
     json_t *argv = json_pack ("[s,s]", "touch", "/workspace/go");
     mpjson_set (&req->body.sandbox_exec.command, argv, 4);
     json_decref (argv);
-    rep = bus_client_request (op, "sandbox-manager", req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    assert_int_not_equal (rep->type, PROTO_error);
-    proto_msg_destroy (&rep);
-    bus_client_destroy (&op);
+    mcpc_support_sandbox_ask (&req);
 }
 
 /* The run's stored events (`caisson show RUN --json`), new. */
@@ -281,7 +201,7 @@ test_server_starting_when_run_begins (void **state)
     await_state ("everything", "starting");
     char path[1024], run[128], call[128];
     snprintf (path, sizeof path, "%s/starting.jsonl", getenv ("CAISSON_DATA"));
-    pid_t pid = run_in_background (TASK_STARTING, NULL, path);
+    pid_t pid = mcp_stack_run (TASK_STARTING, NULL, NULL, path);
     support_await_approval (path, run, call, sizeof run);
     char *now = server_state ("everything");
     assert_string_equal (now, "starting");     /* still held: the turn had no echo */
@@ -290,7 +210,7 @@ test_server_starting_when_run_begins (void **state)
     await_state ("everything", "ready");
     const char *decline[] = { "caisson", "decline", run, call, NULL };
     assert_int_equal (support_run (decline, s_out, sizeof s_out), 0);
-    expect_completed (pid, path);
+    mcp_stack_expect_completed (pid, path);
     json_t *events = transcript (run);
     json_t *result = event_of (events, "tool_result", "everything.echo");
     assert_true (json_is_true (json_object_get (result, "ok")));
@@ -308,7 +228,7 @@ run_script (const char *model, bool approve)
     char path[1024], run[128], call[128];
     snprintf (path, sizeof path, "%s/%s-%s.jsonl", getenv ("CAISSON_DATA"),
               model ? "anthropic" : "openai", approve ? "approved" : "declined");
-    pid_t pid = run_in_background (TASK, model, path);
+    pid_t pid = mcp_stack_run (TASK, NULL, model, path);
     support_await_approval (path, run, call, sizeof run);
 
     /* echo (readOnlyHint) ran ungated; gzip waits for a human */
@@ -331,7 +251,7 @@ run_script (const char *model, bool approve)
 
     const char *decide[] = { "caisson", approve ? "approve" : "decline", run, call, NULL };
     assert_int_equal (support_run (decide, s_out, sizeof s_out), 0);
-    expect_completed (pid, path);
+    mcp_stack_expect_completed (pid, path);
 
     events = transcript (run);
     json_t *echoed = event_of (events, "tool_call", "everything.echo");
@@ -385,8 +305,8 @@ test_wire_names (void **state)
     for (int m = 0; m < 2; m++) {
         char path[1024];
         snprintf (path, sizeof path, "%s/names-%d.jsonl", getenv ("CAISSON_DATA"), m);
-        pid_t pid = run_in_background (TASK_NAMES, models[m], path);
-        expect_completed (pid, path);
+        pid_t pid = mcp_stack_run (TASK_NAMES, NULL, models[m], path);
+        mcp_stack_expect_completed (pid, path);
         json_t *ev = support_await_event (path, "tool_result", AWKWARD ".echo");
         char run[64];
         snprintf (run, sizeof run, "%s", support_json_str (ev, "run"));

@@ -12,16 +12,15 @@
  * the others nor tool-runner's exit. Edge cases of the expansion and of
  * SSE: test_mcp_client_parse.c. No sandboxes: runs as any user. */
 #include "support.h"
+#include "mcpc_support.h"
 #include "bus_client.h"
 #include "mpjson.h"
 
-#include <curl/curl.h>
 #include <czmq.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #define TOKEN "mcpc-http-secret"
@@ -32,69 +31,11 @@ static pid_t s_node;
 static pid_t s_flaky;
 static pid_t s_tr;
 
-/* The body of the test server's GET/POST path, decoded as JSON. */
-static size_t
-on_body (char *data, size_t size, size_t n, void *arg)
-{
-    size_t len = size * n;
-    char **buf = arg;
-    size_t have = *buf ? strlen (*buf) : 0;
-    *buf = realloc (*buf, have + len + 1);
-    memcpy (*buf + have, data, len);
-    (*buf)[have + len] = '\0';
-    return len;
-}
-
-static json_t *
-server_ask_at (int port, const char *path, bool post)
-{
-    char url[128];
-    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *curl = curl_easy_init ();
-    char *body = NULL;
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt (curl, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 10L);
-    if (post)
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, "{}");
-    CURLcode rc = curl_easy_perform (curl);
-    curl_easy_cleanup (curl);
-    json_t *v = rc == CURLE_OK && body ? json_loads (body, 0, NULL) : NULL;
-    free (body);
-    return v;
-}
-
+/* GET (or POST {}) path on the main test server, decoded as JSON. */
 static json_t *
 server_ask (const char *path, bool post)
 {
-    return server_ask_at (s_port, path, post);
-}
-
-/* Starts the test server on port and waits until it answers. */
-static pid_t
-node_up (int port)
-{
-    char arg[16];
-    snprintf (arg, sizeof arg, "%d", port);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execlp ("node", "node", CAISSON_SOURCE_DIR "/tests/mcp/mcpc_http_server.mjs", arg,
-                TOKEN, (char *) NULL);
-        _exit (127);
-    }
-    json_t *up = NULL;
-    for (int i = 0; i < 200 && !up; i++) {
-        up = server_ask_at (port, "/stats", false);
-        if (!up)
-            usleep (50000);
-    }
-    if (!up)
-        fail_msg ("the test MCP server did not come up on port %d", port);
-    json_decref (up);
-    return pid;
+    return mcpc_support_ask (s_port, path, post);
 }
 
 static json_int_t
@@ -107,55 +48,6 @@ stat_of (const char *key)
     return v;
 }
 
-/* `caisson mcp list --json`'s entry for name (a new reference). */
-static json_t *
-listed (const char *name)
-{
-    static char out[65536];
-    const char *argv[] = { "caisson", "mcp", "list", "--json", NULL };
-    assert_int_equal (support_run (argv, out, sizeof out), 0);
-    json_t *list = json_loads (out, 0, NULL);
-    assert_non_null (list);
-    size_t i;
-    json_t *s, *found = NULL;
-    json_array_foreach (list, i, s)
-        if (!strcmp (support_json_str (s, "name"), name))
-            found = json_incref (s);
-    json_decref (list);
-    if (!found)
-        fail_msg ("%s is not in caisson mcp list", name);
-    return found;
-}
-
-/* The entry of name once it is no longer starting (waits up to 60 s). */
-static json_t *
-settled (const char *name)
-{
-    for (int i = 0; i < 600; i++) {
-        json_t *s = listed (name);
-        const char *state = support_json_str (s, "state");
-        if (strcmp (state, "starting") && strcmp (state, "configured"))
-            return s;
-        json_decref (s);
-        usleep (100000);
-    }
-    fail_msg ("%s never left starting", name);
-    return NULL;
-}
-
-/* `caisson tool call name args --json`: its exit status, *result decoded. */
-static int
-tool_call (const char *name, const char *args, json_t **result)
-{
-    static char out[1 << 20];
-    const char *argv[] = { "caisson", "tool", "call", name, args, "--json", NULL };
-    int rc = support_run (argv, out, sizeof out);
-    *result = json_loads (out, 0, NULL);
-    if (!*result)
-        fail_msg ("%s: not JSON: %.300s", name, out);
-    return rc;
-}
-
 /* The error message of a failed call of name with args (asserted to fail
  * with code), static storage. */
 static const char *
@@ -163,7 +55,7 @@ call_error (const char *name, const char *args, const char *code)
 {
     static char message[2048];
     json_t *r;
-    assert_int_equal (tool_call (name, args, &r), 1);
+    assert_int_equal (mcpc_support_tool_call (name, args, &r), 1);
     if (strcmp (support_json_error_code (r), code))
         fail_msg ("%s: code %s, not %s", name, support_json_error_code (r), code);
     snprintf (message, sizeof message, "%s",
@@ -180,8 +72,8 @@ setup (void **state)
     const char *dir = support_sandbox_env ("mcpc-http");
     s_port = support_free_port ();
     s_flaky_port = support_free_port ();
-    s_node = node_up (s_port);
-    s_flaky = node_up (s_flaky_port);
+    s_node = mcpc_support_node_up ("mcpc_http_server.mjs", s_port, TOKEN);
+    s_flaky = mcpc_support_node_up ("mcpc_http_server.mjs", s_flaky_port, TOKEN);
 
     /* The port and token reach the entries through ${VAR}: only
      * tool-runner's environment has them. */
@@ -234,35 +126,23 @@ teardown (void **state)
     return 0;
 }
 
-/* The entry called name in a tools list, or NULL. */
-static json_t *
-entry_named (json_t *entries, const char *name)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach (entries, i, e)
-        if (!strcmp (support_json_str (e, "name"), name))
-            return e;
-    return NULL;
-}
-
 /* Servers that work are ready with every page of their tools; the
  * catalogue has them as <server>.<tool> with schemas and effects. */
 static void
 test_tools_listed (void **state)
 {
     (void) state;
-    json_t *s = settled ("calc");
+    json_t *s = mcpc_support_settled ("calc");
     if (strcmp (support_json_str (s, "state"), "ready"))
         fail_msg ("calc is %s: %s", support_json_str (s, "state"), support_json_str (s, "reason"));
     assert_string_equal (support_json_str (s, "transport"), "http");
     assert_int_equal (json_array_size (json_object_get (s, "tools")), 6);    /* 3 pages */
     json_decref (s);
-    s = settled ("stream");
+    s = mcpc_support_settled ("stream");
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
     /* The first server hangs for 10 minutes: the others did not wait. */
-    s = listed ("stuck");
+    s = mcpc_support_listed ("stuck");
     assert_string_equal (support_json_str (s, "state"), "starting");
     json_decref (s);
 
@@ -271,18 +151,18 @@ test_tools_listed (void **state)
     assert_int_equal (support_run (list, out, sizeof out), 0);
     json_t *tools = json_loads (out, 0, NULL);
     assert_non_null (tools);
-    json_t *add = entry_named (tools, "calc.add");
+    json_t *add = mcpc_support_named (tools, "calc.add");
     assert_non_null (add);
     assert_string_equal (support_json_str (add, "effect"), "none");     /* readOnlyHint */
     assert_non_null (json_object_get (json_object_get (json_object_get (add, "inputSchema"),
                                                        "properties"), "a"));
     assert_non_null (json_object_get (json_object_get (json_object_get (add, "outputSchema"),
                                                        "properties"), "sum"));
-    assert_string_equal (support_json_str (entry_named (tools, "calc.shout"), "effect"),
+    assert_string_equal (support_json_str (mcpc_support_named (tools, "calc.shout"), "effect"),
                          "external");
-    assert_non_null (entry_named (tools, "calc.huge"));
-    assert_non_null (entry_named (tools, "stream.add"));
-    assert_non_null (entry_named (tools, "writeFile"));     /* Caisson's own stay */
+    assert_non_null (mcpc_support_named (tools, "calc.huge"));
+    assert_non_null (mcpc_support_named (tools, "stream.add"));
+    assert_non_null (mcpc_support_named (tools, "writeFile"));     /* Caisson's own stay */
     json_decref (tools);
 
     const char *table[] = { "caisson", "mcp", "list", NULL };
@@ -307,7 +187,7 @@ test_broken_servers (void **state)
         { "unset", "invalid", "MCPC_NO_SUCH_VAR" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *s = settled (cases[i].name);
+        json_t *s = mcpc_support_settled (cases[i].name);
         const char *reason = support_json_str (s, "reason");
         print_message ("%s: %s: %s\n", cases[i].name, support_json_str (s, "state"), reason);
         assert_string_equal (support_json_str (s, "state"), cases[i].state);
@@ -327,19 +207,19 @@ test_calls (void **state)
 {
     (void) state;
     json_t *r;
-    assert_int_equal (tool_call ("calc.add", "{\"a\":2,\"b\":3}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("calc.add", "{\"a\":2,\"b\":3}", &r), 0);
     assert_string_equal (support_json_str (r, "text"), "5");
     assert_int_equal (json_integer_value (json_object_get (json_object_get (
                                               r, "structuredContent"), "sum")), 5);
     json_decref (r);
-    assert_int_equal (tool_call ("stream.add", "{\"a\":40,\"b\":2}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("stream.add", "{\"a\":40,\"b\":2}", &r), 0);
     assert_string_equal (support_json_str (r, "text"), "42");
     json_decref (r);
-    assert_int_equal (tool_call ("stream.shout", "{\"word\":\"hey\"}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("stream.shout", "{\"word\":\"hey\"}", &r), 0);
     assert_string_equal (support_json_str (r, "text"), "HEY");
     json_decref (r);
     /* The server's ping on the call's stream is answered (a POST of its own). */
-    assert_int_equal (tool_call ("stream.pingback", "{}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("stream.pingback", "{}", &r), 0);
     assert_string_equal (support_json_str (r, "text"), "pong");
     json_decref (r);
 
@@ -348,7 +228,7 @@ test_calls (void **state)
     const char *why = call_error ("calc.huge", "{}", "mcp_error");
     assert_non_null (strstr (why, "MCP server calc sent an answer larger than 8 MiB"));
     /* The server is still usable after the cut. */
-    assert_int_equal (tool_call ("calc.add", "{\"a\":1,\"b\":1}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("calc.add", "{\"a\":1,\"b\":1}", &r), 0);
     json_decref (r);
 }
 
@@ -369,10 +249,10 @@ test_hanging_call (void **state)
         usleep (50000);
     assert_int_equal (stat_of ("pending"), 1);
     json_t *r;
-    assert_int_equal (tool_call ("calc.add", "{\"a\":3,\"b\":4}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("calc.add", "{\"a\":3,\"b\":4}", &r), 0);
     assert_string_equal (support_json_str (r, "text"), "7");
     json_decref (r);
-    assert_int_equal (tool_call ("stream.add", "{\"a\":3,\"b\":4}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("stream.add", "{\"a\":3,\"b\":4}", &r), 0);
     json_decref (r);
     assert_int_equal (stat_of ("pending"), 1);          /* still held meanwhile */
     json_decref (server_ask ("/release", true));
@@ -397,11 +277,11 @@ test_session_lost (void **state)
     json_int_t before = stat_of ("initializes");
     json_decref (server_ask ("/forget", true));
     json_t *r;
-    assert_int_equal (tool_call ("calc.add", "{\"a\":5,\"b\":6}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("calc.add", "{\"a\":5,\"b\":6}", &r), 0);
     assert_string_equal (support_json_str (r, "text"), "11");
     json_decref (r);
     assert_int_equal (stat_of ("initializes"), before + 2);
-    json_t *s = listed ("calc");
+    json_t *s = mcpc_support_listed ("calc");
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
 }
@@ -413,20 +293,20 @@ static void
 test_unreachable (void **state)
 {
     (void) state;
-    json_t *s = settled ("flaky");
+    json_t *s = mcpc_support_settled ("flaky");
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
     support_stop (s_flaky, SIGTERM, 5000);
     assert_non_null (strstr (call_error ("flaky.add", "{\"a\":1,\"b\":2}", "mcp_error"),
                              "MCP server flaky is unreachable: "));
-    s = listed ("flaky");
+    s = mcpc_support_listed ("flaky");
     assert_string_equal (support_json_str (s, "state"), "failed");
     assert_non_null (strstr (support_json_str (s, "reason"), "is unreachable"));
     json_decref (s);
-    s_flaky = node_up (s_flaky_port);
+    s_flaky = mcpc_support_node_up ("mcpc_http_server.mjs", s_flaky_port, TOKEN);
     json_t *r = NULL;
     for (int i = 0; i < 300; i++) {
-        if (tool_call ("flaky.add", "{\"a\":1,\"b\":2}", &r) == 0)
+        if (mcpc_support_tool_call ("flaky.add", "{\"a\":1,\"b\":2}", &r) == 0)
             break;
         print_message ("flaky.add: %s\n", support_json_str (json_object_get (r, "error"),
                                                               "message"));
@@ -437,7 +317,7 @@ test_unreachable (void **state)
     assert_non_null (r);
     assert_string_equal (support_json_str (r, "text"), "3");
     json_decref (r);
-    s = listed ("flaky");
+    s = mcpc_support_listed ("flaky");
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
 }

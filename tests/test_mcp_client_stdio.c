@@ -11,6 +11,7 @@
 #include "support.h"
 #include "bus_client.h"
 #include "mcpc_config.h"
+#include "mcpc_support.h"
 #include "mcpc_stdio.h"
 #include "mcpc_tools.h"
 #include "mpjson.h"
@@ -73,18 +74,6 @@ teardown (void **state)
     return 0;
 }
 
-/* The entry called name, or NULL. */
-static json_t *
-entry_named (json_t *entries, const char *name)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach (entries, i, e)
-        if (!strcmp (support_json_str (e, "name"), name))
-            return e;
-    return NULL;
-}
-
 /* Calls tool with args (JSON text) and returns its mapped result's text. */
 static char *
 call_text (mcpc_stdio_t *srv, const mcpc_server_t *s, const char *tool, const char *args)
@@ -122,9 +111,9 @@ test_everything (void **state)
     json_t *tools = mcpc_stdio_tools (srv, skipped, why, sizeof why);
     if (!tools)
         fail_msg ("%s", why);
-    assert_non_null (entry_named (tools, "everything.echo"));
-    assert_string_equal (support_json_str (entry_named (tools, "everything.get-sum"), "effect"),
-                         "none");
+    assert_non_null (mcpc_support_named (tools, "everything.echo"));
+    json_t *sum = mcpc_support_named (tools, "everything.get-sum");
+    assert_string_equal (support_json_str (sum, "effect"), "none");
     json_decref (tools);
     json_decref (skipped);
     char *text = call_text (srv, s, "echo", "{\"message\":\"hi from caisson\"}");
@@ -162,41 +151,6 @@ test_broken (void **state)
     }
 }
 
-/* `caisson mcp list --json`'s entry for name. */
-static json_t *
-listed (const char *name)
-{
-    char out[65536];
-    const char *argv[] = { "caisson", "mcp", "list", "--json", NULL };
-    assert_int_equal (support_run (argv, out, sizeof out), 0);
-    json_t *list = json_loads (out, 0, NULL);
-    assert_non_null (list);
-    size_t i;
-    json_t *s, *found = NULL;
-    json_array_foreach (list, i, s)
-        if (!strcmp (support_json_str (s, "name"), name))
-            found = json_incref (s);
-    json_decref (list);
-    assert_non_null (found);
-    return found;
-}
-
-/* The state of name once it is no longer starting (waits up to 90 s). */
-static json_t *
-settled (const char *name)
-{
-    for (int i = 0; i < 900; i++) {
-        json_t *s = listed (name);
-        const char *state = support_json_str (s, "state");
-        if (strcmp (state, "starting") && strcmp (state, "configured"))
-            return s;
-        json_decref (s);
-        usleep (100000);
-    }
-    fail_msg ("%s never left starting", name);
-    return NULL;
-}
-
 static void
 test_through_tool_runner (void **state)
 {
@@ -209,11 +163,11 @@ test_through_tool_runner (void **state)
     support_await_service (c, "tool-runner");
     bus_client_destroy (&c);
 
-    json_t *s = settled ("everything");
+    json_t *s = mcpc_support_settled ("everything");
     assert_string_equal (support_json_str (s, "state"), "ready");
     assert_true (json_array_size (json_object_get (s, "tools")) >= 10);
     json_decref (s);
-    s = settled ("dies");
+    s = mcpc_support_settled ("dies");
     assert_string_equal (support_json_str (s, "state"), "failed");
     assert_non_null (strstr (support_json_str (s, "reason"), "MCP server dies exited (code 3)"));
     json_decref (s);
@@ -222,10 +176,10 @@ test_through_tool_runner (void **state)
     const char *list[] = { "caisson", "tool", "list", "--json", NULL };
     assert_int_equal (support_run (list, out, sizeof out), 0);
     json_t *tools = json_loads (out, 0, NULL);
-    assert_non_null (entry_named (tools, "everything.echo"));
-    assert_non_null (entry_named (tools, "writeFile"));     /* Caisson's own stay */
-    assert_string_equal (support_json_str (entry_named (tools, "everything.gzip-file-as-resource"),
-                                           "effect"), "external");
+    assert_non_null (mcpc_support_named (tools, "everything.echo"));
+    assert_non_null (mcpc_support_named (tools, "writeFile"));     /* Caisson's own stay */
+    json_t *gzip = mcpc_support_named (tools, "everything.gzip-file-as-resource");
+    assert_string_equal (support_json_str (gzip, "effect"), "external");
     json_decref (tools);
 
     const char *sum[] = { "caisson", "tool", "call", "everything.get-sum", "{\"a\":2,\"b\":3}",
@@ -243,36 +197,16 @@ test_through_tool_runner (void **state)
 
     /* Its sandbox ended under it (a TTL, an operator): the next call starts
      * it again and is answered. */
-    bus_client_t *op = bus_client_new (getenv ("CAISSON_BUS"));
-    bus_client_set_timeout (op, 20000, 0);
-    proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
-    proto_set_str (&req->env.user, "mcp");
-    json_t *labels = json_pack ("{s:s}", "mcp", "everything");
-    mpjson_set (&req->body.sandbox_list.labels, labels, 4);
-    json_decref (labels);
-    proto_msg_t *rep = bus_client_request (op, "sandbox-manager", req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    assert_int_equal (rep->type, PROTO_sandbox_listed);
-    json_t *boxes = mpjson_get (&rep->body.sandbox_listed.sandboxes, 8);
-    proto_msg_destroy (&rep);
-    assert_int_equal (json_array_size (boxes), 1);
-    req = proto_msg_new (PROTO_sandbox_destroy, NULL);
-    proto_set_str (&req->env.user, "mcp");
-    proto_set_str (&req->body.sandbox_destroy.sandbox_id,
-                   support_json_str (json_array_get (boxes, 0), "sandbox_id"));
-    json_decref (boxes);
-    rep = bus_client_request (op, "sandbox-manager", req);
-    proto_msg_destroy (&req);
-    assert_non_null (rep);
-    assert_int_not_equal (rep->type, PROTO_error);
-    proto_msg_destroy (&rep);
-    bus_client_destroy (&op);
+    char *id = mcpc_support_sandbox_of ("everything");
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_destroy, NULL);
+    proto_set_str (&req->body.sandbox_destroy.sandbox_id, id);
+    free (id);
+    mcpc_support_sandbox_ask (&req);
     assert_int_equal (support_run (sum, out, sizeof out), 0);
     r = json_loads (out, 0, NULL);
     assert_string_equal (support_json_str (r, "text"), "The sum of 2 and 3 is 5.");
     json_decref (r);
-    s = listed ("everything");
+    s = mcpc_support_listed ("everything");
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
 

@@ -8,6 +8,7 @@
 #include "bus_client.h"
 #include "mcpc_config.h"
 #include "mcpc_frame.h"
+#include "mcpc_support.h"
 #include "mcpc_tools.h"
 #include "mpjson.h"
 #include "schema.h"
@@ -64,18 +65,6 @@ result_of (const json_t *by_id, const char *id)
     return r;
 }
 
-/* The entry called name in entries, or NULL. */
-static json_t *
-entry_named (json_t *entries, const char *name)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach (entries, i, e)
-        if (!strcmp (support_json_str (e, "name"), name))
-            return e;
-    return NULL;
-}
-
 /* server-everything's tools/list as catalogue entries: names, schemas
  * (draft-07 `$schema` and all) that validate arguments, effect classes. */
 static void
@@ -94,7 +83,7 @@ test_tools_everything (void **state)
     assert_int_equal (mcpc_tools_add_page (everything, result_of (by_id, "1"), entries, skipped,
                                            why, sizeof why), 13);
     assert_int_equal (json_array_size (skipped), 0);
-    json_t *echo = entry_named (entries, "everything.echo");
+    json_t *echo = mcpc_support_named (entries, "everything.echo");
     assert_non_null (echo);
     assert_string_equal (support_json_str (echo, "effect"), "none");
     assert_false (json_is_true (json_object_get (echo, "mutates")));
@@ -109,16 +98,16 @@ test_tools_everything (void **state)
     assert_string_equal (support_json_error_code (error), "missing_field");
     json_decref (error);
     json_decref (args);
-    json_t *sum = entry_named (entries, "everything.get-sum");
+    json_t *sum = mcpc_support_named (entries, "everything.get-sum");
     args = json_pack ("{s:s, s:i}", "a", "x", "b", 1);
     assert_int_equal (schema_validate (json_object_get (sum, "inputSchema"), args, &error), -1);
     assert_string_equal (support_json_error_code (error), "wrong_type");
     json_decref (error);
     json_decref (args);
-    assert_non_null (json_object_get (entry_named (entries, "everything.get-structured-content"),
-                                      "outputSchema"));
+    json_t *structured = mcpc_support_named (entries, "everything.get-structured-content");
+    assert_non_null (json_object_get (structured, "outputSchema"));
     /* Not annotated read-only: gated (external) unless the server is trusted. */
-    json_t *gzip = entry_named (entries, "everything.gzip-file-as-resource");
+    json_t *gzip = mcpc_support_named (entries, "everything.gzip-file-as-resource");
     assert_string_equal (support_json_str (gzip, "effect"), "external");
     assert_true (json_is_true (json_object_get (gzip, "mutates")));
     /* A second page adds nothing twice. */
@@ -130,7 +119,7 @@ test_tools_everything (void **state)
     json_t *trusted = json_array ();
     mcpc_tools_add_page (mcpc_config_find (cfg, "trusty"), result_of (by_id, "1"), trusted,
                          skipped, why, sizeof why);
-    gzip = entry_named (trusted, "trusty.gzip-file-as-resource");
+    gzip = mcpc_support_named (trusted, "trusty.gzip-file-as-resource");
     assert_string_equal (support_json_str (gzip, "effect"), "none");
     assert_int_equal (json_integer_value (json_object_get (gzip, "timeoutSeconds")), 2);
     json_decref (trusted);
@@ -231,18 +220,6 @@ test_call_results (void **state)
     json_decref (by_id);
 }
 
-/* The server called name in a list from mcp.list, or NULL. */
-static json_t *
-listed (json_t *list, const char *name)
-{
-    size_t i;
-    json_t *s;
-    json_array_foreach (list, i, s)
-        if (!strcmp (support_json_str (s, "name"), name))
-            return s;
-    return NULL;
-}
-
 /* tool-runner starts with a partly wrong mcp.json, or an unreadable one,
  * and lists what it kept and what it skipped (and why). */
 static void
@@ -286,16 +263,16 @@ test_list_through_bus (void **state)
     json_array_foreach (list, i, s)
         deployment += !strcmp (support_json_str (s, "scope"), "deployment");
     assert_int_equal (deployment, 3);
-    s = listed (list, "everything");
+    s = mcpc_support_named (list, "everything");
     assert_string_equal (support_json_str (s, "transport"), "stdio");
     /* no sandbox-manager here: it waits to be started */
     if (strcmp (support_json_str (s, "state"), "starting"))
         assert_string_equal (support_json_str (s, "state"), "configured");
     assert_false (json_is_true (json_object_get (s, "trusted")));
-    s = listed (list, "tiny");
+    s = mcpc_support_named (list, "tiny");
     assert_string_equal (support_json_str (s, "transport"), "http");
     assert_true (json_is_true (json_object_get (s, "trusted")));
-    s = listed (list, "old");
+    s = mcpc_support_named (list, "old");
     assert_string_equal (support_json_str (s, "state"), "invalid");
     assert_non_null (strstr (support_json_str (s, "reason"), "not supported"));
     json_decref (list);

@@ -14,6 +14,7 @@
  * in the 2026 era even when the client never comes back. */
 #include "support.h"
 #include "ui_support.h"
+#include "mcp_gate_stack.h"
 #include "run_stack.h"
 
 #include <stdio.h>
@@ -23,7 +24,6 @@
 
 static const char *s_alice, *s_bob;
 static char s_main[96], s_short[96];       /* the two bridges' bases */
-static pid_t s_short_pid;
 
 #define PR_ARGS "\"name\":\"git.openPR\",\"arguments\":{\"title\":\"gated\"}"
 #define INIT_ELICIT "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
@@ -34,26 +34,15 @@ static pid_t s_short_pid;
     "\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}"
 #define CALL_2025 "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{" \
     PR_ARGS ",\"_meta\":{\"progressToken\":\"p\"}}}"
-#define META_2026 "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"," \
-    "\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}}}"
-#define HDRS_2026 "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", \
-    "Mcp-Name: git.openPR"
 
 static int
 setup (void **state)
 {
     (void) state;
-    if (!run_stack_up ("mcpgate"))
+    if (!mcp_gate_stack_up ("mcpgate", s_main, s_short))
         return 0;
     s_alice = ui_token (0, "alice", 0);
     s_bob = ui_token (1, "bob", 0);
-    snprintf (s_main, sizeof s_main, "%s", ui_base);
-    ui_pick_port ();
-    s_short_pid = support_spawn ("caisson-ui-bridge",
-                                 (const char *[]) { "CAISSON_MCP_APPROVAL_TIMEOUT_S=2", NULL });
-    assert_int_equal (ui_wait_ready (), 0);
-    snprintf (s_short, sizeof s_short, "%s", ui_base);
-    snprintf (ui_base, sizeof ui_base, "%s", s_main);
     return 0;
 }
 
@@ -61,21 +50,8 @@ static int
 teardown (void **state)
 {
     (void) state;
-    if (s_short_pid)
-        support_expect_clean_exit (s_short_pid);
-    run_stack_down ();
+    mcp_gate_stack_down ();
     return 0;
-}
-
-/* initialize as token (body INIT_*): the session id into sid (64). */
-static void
-initialize (const char *token, const char *body, char *sid)
-{
-    ui_res_t res = ui_request ("POST", "/mcp", token, body, NULL);
-    assert_int_equal (res.status, 200);
-    ui_header (&res, "Mcp-Session-Id", sid, 64);
-    assert_int_equal (strlen (sid), 32);
-    ui_res_free (&res);
 }
 
 /* POSTs a client's JSON-RPC response as token in session sid (NULL:
@@ -90,57 +66,6 @@ answer (const char *token, const char *sid, const char *id, const char *result)
                                sid ? (const char *[]) { hdr, NULL } : NULL);
     assert_int_equal (res.status, 202);
     ui_res_free (&res);
-}
-
-/* Reads fd into buf (len so far in *len) until want appears; asserts it
- * does before the stream ends. */
-static void
-read_until (int fd, char *buf, size_t cap, size_t *len, const char *want)
-{
-    for (int quiet = 0; !strstr (buf, want); ) {
-        ssize_t n = read (fd, buf + *len, cap - 1 - *len);
-        if (n < 0 && quiet++ < 20)
-            continue;           /* 3 s receive timeouts: the run is slow */
-        if (n <= 0)
-            fail_msg ("the stream ended without %s: %s", want, buf);
-        *len += (size_t) n;
-        buf[*len] = '\0';
-    }
-}
-
-/* Copies what follows prefix in text, up to a character of stop, into out. */
-static void
-after (const char *text, const char *prefix, const char *stop, char *out, size_t outlen)
-{
-    const char *p = strstr (text, prefix);
-    assert_non_null (p);
-    p += strlen (prefix);
-    snprintf (out, outlen, "%.*s", (int) strcspn (p, stop), p);
-}
-
-/* The status of alice's run. */
-static void
-run_status (const char *run, char *status, size_t len)
-{
-    char path[256];
-    snprintf (path, sizeof path, "/api/runs/%s", run);
-    long st;
-    json_t *doc = ui_json ("GET", path, s_alice, NULL, &st);
-    snprintf (status, len, "%s", json_string_value (json_object_get (doc, "status")) ?: "");
-    json_decref (doc);
-}
-
-/* Waits until alice's run has status want (the test fails after 30 s). */
-static void
-await_status (const char *run, const char *want)
-{
-    char status[64] = "";
-    for (int i = 0; i < 300 && strcmp (status, want); i++) {
-        run_status (run, status, sizeof status);
-        if (strcmp (status, want))
-            usleep (100000);
-    }
-    assert_string_equal (status, want);
 }
 
 /* The official SDK client: both eras, approve, decline, wait, cancel. */
@@ -162,9 +87,9 @@ test_cross_user (void **state)
     if (!run_stack_is_up ())
         skip ();
     char sid[64], other[64], bob_sid[64];
-    initialize (s_alice, INIT_ELICIT, sid);
-    initialize (s_alice, INIT_PLAIN, other);
-    initialize (s_bob, INIT_ELICIT, bob_sid);
+    mcp_gate_initialize (s_alice, INIT_ELICIT, sid);
+    mcp_gate_initialize (s_alice, INIT_PLAIN, other);
+    mcp_gate_initialize (s_bob, INIT_ELICIT, bob_sid);
     int fd = ui_connect_from ("127.0.0.1");
     assert_true (fd >= 0);
     char head[1024];
@@ -178,11 +103,11 @@ test_cross_user (void **state)
     static char buf[65536];
     size_t len = 0;
     buf[0] = '\0';
-    read_until (fd, buf, sizeof buf, &len, "elicitation/create");
-    read_until (fd, buf, sizeof buf, &len, "\"requestedSchema\"");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "elicitation/create");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\"requestedSchema\"");
     char eid[80], run[130], quoted[100];
-    after (buf, "\"id\":\"caisson-approval-", "\"", eid, sizeof eid);
-    after (buf, "caisson approve ", " ", run, sizeof run);
+    mcp_gate_after (buf, "\"id\":\"caisson-approval-", "\"", eid, sizeof eid);
+    mcp_gate_after (buf, "caisson approve ", " ", run, sizeof run);
     snprintf (quoted, sizeof quoted, "\"caisson-approval-%s\"", eid);
     const char *yes = "{\"action\":\"accept\",\"content\":{\"decision\":\"approve\"}}";
     answer (s_bob, bob_sid, quoted, yes);           /* bob, his own session */
@@ -193,17 +118,17 @@ test_cross_user (void **state)
     answer (s_alice, sid, "424242", yes);
     answer (s_alice, sid, quoted, "[1,2]");         /* not an ElicitResult */
     char status[64];
-    run_status (run, status, sizeof status);
+    mcp_gate_run_status (s_alice, run, status, sizeof status);
     assert_string_equal (status, "awaiting_approval");
     answer (s_alice, sid, quoted, "{\"action\":\"accept\",\"content\":{\"decision\":"
             "\"decline\",\"reason\":\"only I decide\"}}");
     answer (s_alice, sid, quoted, yes);             /* answered once: ignored */
-    read_until (fd, buf, sizeof buf, &len, "\"isError\"");
-    read_until (fd, buf, sizeof buf, &len, "\n\n");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\"isError\"");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\n\n");
     assert_non_null (strstr (buf, "declined by alice: only I decide"));
     assert_non_null (strstr (buf, "\"isError\":true"));
     close (fd);
-    await_status (run, "failed");
+    mcp_gate_await_status (s_alice, run, "failed");
 }
 
 /* A 2026 call as token, params' rest in more: the body of its answer. */
@@ -212,9 +137,9 @@ call_2026 (const char *token, const char *more)
 {
     char body[8192];
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
-              "\"params\":{" PR_ARGS ",%s" META_2026 "}}", more);
+              "\"params\":{" PR_ARGS ",%s" MCP_GATE_META_2026 "}}", more);
     ui_res_t res = ui_request ("POST", "/mcp", token, body,
-                               (const char *[]) { HDRS_2026, NULL });
+                               (const char *[]) { MCP_GATE_HDRS_2026, NULL });
     char *out = strdup (res.body ? res.body : "");
     ui_res_free (&res);
     return out;
@@ -228,7 +153,7 @@ first_leg (void)
     assert_non_null (strstr (body, "\"resultType\":\"input_required\""));
     assert_non_null (strstr (body, "elicitation/create"));
     char state[2100];
-    after (body, "\"requestState\":\"", "\"", state, sizeof state);
+    mcp_gate_after (body, "\"requestState\":\"", "\"", state, sizeof state);
     free (body);
     return strdup (state);
 }
@@ -285,7 +210,7 @@ test_timeout (void **state)
     snprintf (ui_base, sizeof ui_base, "%s", s_short);
     /* 2025, a client that cannot be asked: the call answers at the deadline */
     char sid[64], hdr[128];
-    initialize (s_alice, INIT_PLAIN, sid);
+    mcp_gate_initialize (s_alice, INIT_PLAIN, sid);
     snprintf (hdr, sizeof hdr, "Mcp-Session-Id: %s", sid);
     ui_res_t res = ui_request ("POST", "/mcp", s_alice, CALL_2025, (const char *[]) { hdr,
                                                                                     NULL });
@@ -293,9 +218,9 @@ test_timeout (void **state)
     assert_non_null (strstr (res.body, "approval timed out"));
     assert_non_null (strstr (res.body, "\"isError\":true"));
     char run[130];
-    after (res.body, "caisson approve ", " ", run, sizeof run);
+    mcp_gate_after (res.body, "caisson approve ", " ", run, sizeof run);
     ui_res_free (&res);
-    await_status (run, "cancelled");
+    mcp_gate_await_status (s_alice, run, "cancelled");
     /* 2026: the client never comes back; the run is cancelled all the same,
      * and a late retry answers that the approval timed out */
     char *sealed = first_leg ();
@@ -303,10 +228,10 @@ test_timeout (void **state)
     char *doc = calloc (1, strlen (payload) / 2 + 1);
     for (size_t i = 0; payload[2 * i]; i++)
         sscanf (payload + 2 * i, "%2hhx", (unsigned char *) &doc[i]);
-    after (doc, "\"r\":\"", "\"", run, sizeof run);
+    mcp_gate_after (doc, "\"r\":\"", "\"", run, sizeof run);
     free (doc);
     free (payload);
-    await_status (run, "cancelled");
+    mcp_gate_await_status (s_alice, run, "cancelled");
     char more[4096];
     snprintf (more, sizeof more, "\"requestState\":\"%s\",\"inputResponses\":{\"approval\":"
               "{\"action\":\"accept\",\"content\":{\"decision\":\"approve\"}}},", sealed);

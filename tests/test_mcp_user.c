@@ -14,6 +14,7 @@
  * destroyed); the file survives an event-log restart and, through it, a
  * tool-runner restart; DELETE removes it. */
 #define _GNU_SOURCE /* asprintf */
+#include "mcpc_support.h"
 #include "sbx_client.h"
 #include "ui_support.h"
 #include "mpjson.h"
@@ -23,10 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define TOKEN "mcp-user-secret"
@@ -37,18 +34,6 @@ static const char *s_alice, *s_bob;
 
 /* A one-line MCP server for node -e: initialize, tools/list (`hello`,
  * read-only) and tools/call answering who runs it (the sandbox's user). */
-#define STDIO_SERVER \
-    "const send=m=>process.stdout.write(JSON.stringify(m)+'\\\\n');" \
-    "require('readline').createInterface({input:process.stdin}).on('line',l=>{" \
-    "const m=JSON.parse(l);if(m.id===undefined)return;const r=x=>send({jsonrpc:'2.0',id:m.id," \
-    "result:x});if(m.method==='initialize')r({protocolVersion:m.params.protocolVersion," \
-    "capabilities:{tools:{}},serverInfo:{name:'mine',version:'1'}});" \
-    "else if(m.method==='tools/list')r({tools:[{name:'hello',description:'Greets'," \
-    "inputSchema:{type:'object',properties:{who:{type:'string'}}}," \
-    "annotations:{readOnlyHint:true}}]});else if(m.method==='tools/call')" \
-    "r({content:[{type:'text',text:'hello '+m.params.arguments.who+' from '+" \
-    "require('os').hostname()}]});else send({jsonrpc:'2.0',id:m.id,error:{code:-32601," \
-    "message:'no'}})})"
 
 /* alice's mcp.json: the stdio server as name, and (with_http) calc. */
 static char *
@@ -61,36 +46,9 @@ alice_json (const char *name, bool with_http)
                                "{\"Authorization\": \"Bearer " TOKEN "\"}}", s_port) > 0);
     assert_true (asprintf (&text, "{\"mcpServers\": {\"%s\": {\"command\": \"node\", "
                            "\"args\": [\"-e\", \"%s\"], \"timeoutMs\": 20000}%s}}", name,
-                           STDIO_SERVER, http ? http : "") > 0);
+                           MCPC_SUPPORT_HELLO_SERVER, http ? http : "") > 0);
     free (http);
     return text;
-}
-
-static pid_t
-node_up (int port)
-{
-    char arg[16];
-    snprintf (arg, sizeof arg, "%d", port);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        execlp ("node", "node", CAISSON_SOURCE_DIR "/tests/mcp/mcpc_http_server.mjs", arg,
-                TOKEN, (char *) NULL);
-        _exit (127);
-    }
-    /* up once it accepts a connection */
-    for (int i = 0; i < 200; i++) {
-        int fd = socket (AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
-                                 .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-        int rc = connect (fd, (struct sockaddr *) &a, sizeof a);
-        close (fd);
-        if (rc == 0)
-            return pid;
-        usleep (50000);
-    }
-    fail_msg ("the test MCP server did not come up on port %d", port);
-    return pid;
 }
 
 /* tool-runner with the deployment's own server, `shared` (a name no user
@@ -124,7 +82,7 @@ setup (void **state)
         skip ();
     int rc = sbx_setup (state);
     s_port = support_free_port ();
-    s_node = node_up (s_port);
+    s_node = mcpc_support_node_up ("mcpc_http_server.mjs", s_port, TOKEN);
     s_log = support_spawn ("caisson-event-log", NULL);
     support_await_service (s_c, "event-log");
     s_tr = tool_runner_up ("900");

@@ -10,32 +10,18 @@
  * the deployment's alone, and the call was of an unknown tool. */
 #define _GNU_SOURCE /* asprintf */
 #include "support.h"
+#include "mcp_stack.h"
+#include "mcpc_support.h"
 
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define TASK "mcp: greet through my own server"
 
 static char s_out[1 << 18];
 
-#define STDIO_SERVER \
-    "const send=m=>process.stdout.write(JSON.stringify(m)+'\\\\n');" \
-    "require('readline').createInterface({input:process.stdin}).on('line',l=>{" \
-    "const m=JSON.parse(l);if(m.id===undefined)return;const r=x=>send({jsonrpc:'2.0',id:m.id," \
-    "result:x});if(m.method==='initialize')r({protocolVersion:m.params.protocolVersion," \
-    "capabilities:{tools:{}},serverInfo:{name:'mine',version:'1'}});" \
-    "else if(m.method==='tools/list')r({tools:[{name:'hello',description:'Greets'," \
-    "inputSchema:{type:'object',properties:{who:{type:'string'}}}," \
-    "annotations:{readOnlyHint:true}}]});else if(m.method==='tools/call')" \
-    "r({content:[{type:'text',text:'hello '+m.params.arguments.who+' from '+" \
-    "require('os').hostname()}]});else send({jsonrpc:'2.0',id:m.id,error:{code:-32601," \
-    "message:'no'}})})"
 
 static int
 stack_up (void **state)
@@ -44,12 +30,7 @@ stack_up (void **state)
     if (geteuid () != 0)
         skip ();
     assert_non_null (support_sandbox_env ("mcp-user-run"));
-    char cassettes[700];
-    snprintf (cassettes, sizeof cassettes, "%s/tests/cassettes/mcp_user", CAISSON_SOURCE_DIR);
-    setenv ("CAISSON_LLM_REPLAY_DIR", cassettes, 1);
-    setenv ("CAISSON_SANDBOX_POOL", "0", 1);
-    int base = 20000 + (int) (getpid () % 20000);
-    support_stack_up (base, base + 1);
+    mcp_stack_up ("mcp_user");
     return 0;
 }
 
@@ -91,7 +72,7 @@ test_run_calls_own_server (void **state)
     FILE *f = fopen (path, "w");
     assert_non_null (f);
     fprintf (f, "{\"mcpServers\": {\"mine\": {\"command\": \"node\", \"args\": [\"-e\", "
-             "\"%s\"], \"timeoutMs\": 20000}}}", STDIO_SERVER);
+             "\"%s\"], \"timeoutMs\": 20000}}}", MCPC_SUPPORT_HELLO_SERVER);
     fclose (f);
     const char *set[] = { "caisson", "mcp", "set", path, "--user", "alice", NULL };
     assert_int_equal (support_run (set, s_out, sizeof s_out), 0);
@@ -105,19 +86,8 @@ test_run_calls_own_server (void **state)
 
     char out[1024];
     snprintf (out, sizeof out, "%s/alice-run.jsonl", getenv ("CAISSON_DATA"));
-    pid_t pid = fork ();
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open (out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2 (fd, 1) < 0)
-            _exit (127);
-        char bin[1024];
-        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
-        execl (bin, bin, "run", "--json", "--user", "alice", TASK, (char *) NULL);
-        _exit (127);
-    }
-    int status;
-    assert_int_equal (waitpid (pid, &status, 0), pid);
+    pid_t pid = mcp_stack_run (TASK, "alice", NULL, out);
+    mcp_stack_expect_completed (pid, out);
     json_t *ev = support_await_event (out, "tool_result", "mine.hello");
     json_t *data = json_object_get (ev, "data");
     print_message ("mine.hello in alice's run: %s\n",
@@ -126,8 +96,6 @@ test_run_calls_own_server (void **state)
     assert_non_null (strstr (support_json_str (json_object_get (data, "result"), "text"),
                              "hello alice from sandbox"));
     json_decref (ev);
-    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-        fail_msg ("alice's run did not complete (status %d)", status);
 }
 
 int

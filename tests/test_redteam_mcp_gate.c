@@ -9,6 +9,7 @@
  * their fix). */
 #include "support.h"
 #include "ui_support.h"
+#include "mcp_gate_stack.h"
 #include "run_stack.h"
 
 #include <stdio.h>
@@ -18,7 +19,6 @@
 
 static const char *s_alice;
 static char s_main[96], s_short[96];       /* the two bridges' bases */
-static pid_t s_short_pid;
 
 #define INIT(caps) "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
     "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{" caps "}," \
@@ -26,25 +26,14 @@ static pid_t s_short_pid;
 #define PR_CALL(id, title) "{\"jsonrpc\":\"2.0\",\"id\":" id ",\"method\":\"tools/call\"," \
     "\"params\":{\"name\":\"git.openPR\",\"arguments\":{\"title\":\"" title "\"}," \
     "\"_meta\":{\"progressToken\":\"p\"}}}"
-#define META_2026 "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"," \
-    "\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}}}"
-#define HDRS_2026 "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", \
-    "Mcp-Name: git.openPR"
 
 static int
 setup (void **state)
 {
     (void) state;
-    if (!run_stack_up ("mcpredgate"))
+    if (!mcp_gate_stack_up ("mcpredgate", s_main, s_short))
         return 0;
     s_alice = ui_token (0, "alice", 0);
-    snprintf (s_main, sizeof s_main, "%s", ui_base);
-    ui_pick_port ();
-    s_short_pid = support_spawn ("caisson-ui-bridge",
-                                 (const char *[]) { "CAISSON_MCP_APPROVAL_TIMEOUT_S=2", NULL });
-    assert_int_equal (ui_wait_ready (), 0);
-    snprintf (s_short, sizeof s_short, "%s", ui_base);
-    snprintf (ui_base, sizeof ui_base, "%s", s_main);
     return 0;
 }
 
@@ -52,21 +41,8 @@ static int
 teardown (void **state)
 {
     (void) state;
-    if (s_short_pid)
-        support_expect_clean_exit (s_short_pid);
-    run_stack_down ();
+    mcp_gate_stack_down ();
     return 0;
-}
-
-/* initialize alice's session (body INIT(...)): its id into sid (64). */
-static void
-initialize (const char *body, char *sid)
-{
-    ui_res_t res = ui_request ("POST", "/mcp", s_alice, body, NULL);
-    assert_int_equal (res.status, 200);
-    ui_header (&res, "Mcp-Session-Id", sid, 64);
-    assert_int_equal (strlen (sid), 32);
-    ui_res_free (&res);
 }
 
 /* POSTs body (a client's message) in alice's session sid: its status. */
@@ -98,50 +74,6 @@ open_call (const char *sid, const char *body)
     return fd;
 }
 
-/* Reads fd into buf (len so far in *len) until want appears; asserts it
- * does before the stream ends. */
-static void
-read_until (int fd, char *buf, size_t cap, size_t *len, const char *want)
-{
-    for (int quiet = 0; !strstr (buf, want); ) {
-        ssize_t n = read (fd, buf + *len, cap - 1 - *len);
-        if (n < 0 && quiet++ < 20)
-            continue;           /* 3 s receive timeouts: the run is slow */
-        if (n <= 0)
-            fail_msg ("the stream ended without %s: %s", want, buf);
-        *len += (size_t) n;
-        buf[*len] = '\0';
-    }
-}
-
-/* Copies what follows prefix in text, up to a character of stop, into out. */
-static void
-after (const char *text, const char *prefix, const char *stop, char *out, size_t outlen)
-{
-    const char *p = strstr (text, prefix);
-    assert_non_null (p);
-    p += strlen (prefix);
-    snprintf (out, outlen, "%.*s", (int) strcspn (p, stop), p);
-}
-
-/* Waits until alice's run has status want (the test fails after 30 s). */
-static void
-await_status (const char *run, const char *want)
-{
-    char path[256], status[64] = "";
-    snprintf (path, sizeof path, "/api/runs/%s", run);
-    for (int i = 0; i < 300 && strcmp (status, want); i++) {
-        long st;
-        json_t *doc = ui_json ("GET", path, s_alice, NULL, &st);
-        snprintf (status, sizeof status, "%s",
-                  json_string_value (json_object_get (doc, "status")) ?: "");
-        json_decref (doc);
-        if (strcmp (status, want))
-            usleep (100000);
-    }
-    assert_string_equal (status, want);
-}
-
 /* On the 2 s bridge: a 2025 gated call whose elicitation alice answers
  * with reply (a JSON-RPC response's members after its id): the call's
  * stream up to its result (new). */
@@ -150,20 +82,20 @@ answered_with (const char *reply)
 {
     snprintf (ui_base, sizeof ui_base, "%s", s_short);
     char sid[64];
-    initialize (INIT ("\"elicitation\":{}"), sid);
+    mcp_gate_initialize (s_alice, INIT ("\"elicitation\":{}"), sid);
     int fd = open_call (sid, PR_CALL ("5", "gated"));
     static char buf[65536];
     size_t len = 0;
     buf[0] = '\0';
-    read_until (fd, buf, sizeof buf, &len, "\"requestedSchema\"");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\"requestedSchema\"");
     char eid[80];
-    after (buf, "\"id\":\"caisson-approval-", "\"", eid, sizeof eid);
+    mcp_gate_after (buf, "\"id\":\"caisson-approval-", "\"", eid, sizeof eid);
     size_t cap = strlen (reply) + 200;
     char *body = malloc (cap);
     snprintf (body, cap, "{\"jsonrpc\":\"2.0\",\"id\":\"caisson-approval-%s\",%s}", eid, reply);
     assert_int_equal (post (sid, body), 202);
     free (body);
-    read_until (fd, buf, sizeof buf, &len, "\"isError\"");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\"isError\"");
     close (fd);
     snprintf (ui_base, sizeof ui_base, "%s", s_main);
     return strdup (buf);
@@ -242,14 +174,14 @@ test_odd_cancel (void **state)
     if (!run_stack_is_up ())
         skip ();
     char sid[64], run[130];
-    initialize (INIT (""), sid);
+    mcp_gate_initialize (s_alice, INIT (""), sid);
     int fd = open_call (sid, PR_CALL ("5", "odd"));
     static char buf[16384];
     size_t len = 0;
     buf[0] = '\0';
-    read_until (fd, buf, sizeof buf, &len, "awaiting approval");
-    read_until (fd, buf, sizeof buf, &len, "\n\n");
-    after (buf, "caisson approve ", " ", run, sizeof run);
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "awaiting approval");
+    mcp_gate_read_until (fd, buf, sizeof buf, &len, "\n\n");
+    mcp_gate_after (buf, "caisson approve ", " ", run, sizeof run);
     static char big[70000];
     memset (big, 'z', sizeof big - 1);
     const char *ids[] = { "{\"id\":5}", "[5]", "null", "5.0", "\"5\"", big, NULL };
@@ -262,10 +194,10 @@ test_odd_cancel (void **state)
         assert_int_equal (post (sid, body), 202);
         free (body);
     }
-    await_status (run, "awaiting_approval");
+    mcp_gate_await_status (s_alice, run, "awaiting_approval");
     assert_int_equal (post (sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
                             "\"params\":{\"requestId\":5}}"), 202);
-    await_status (run, "cancelled");
+    mcp_gate_await_status (s_alice, run, "cancelled");
     close (fd);
 }
 
@@ -276,10 +208,10 @@ call_2026 (const char *args, const char *more)
 {
     char body[8192];
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
-              "\"params\":{\"name\":\"git.openPR\",\"arguments\":%s,%s" META_2026 "}}", args,
-              more);
+              "\"params\":{\"name\":\"git.openPR\",\"arguments\":%s,%s"
+              MCP_GATE_META_2026 "}}", args, more);
     ui_res_t res = ui_request ("POST", "/mcp", s_alice, body,
-                               (const char *[]) { HDRS_2026, NULL });
+                               (const char *[]) { MCP_GATE_HDRS_2026, NULL });
     char *out = strdup (res.body ? res.body : "");
     ui_res_free (&res);
     return out;
@@ -298,7 +230,7 @@ test_retry_swapped (void **state)
     char *body = call_2026 ("{\"title\":\"one\"}", "");
     assert_non_null (strstr (body, "\"resultType\":\"input_required\""));
     char sealed[2100], more[4096];
-    after (body, "\"requestState\":\"", "\"", sealed, sizeof sealed);
+    mcp_gate_after (body, "\"requestState\":\"", "\"", sealed, sizeof sealed);
     free (body);
     snprintf (more, sizeof more, "\"requestState\":\"%s\",\"inputResponses\":{\"approval\":"
               "{\"action\":\"accept\",\"content\":{\"decision\":\"approve\"}}},", sealed);
@@ -321,7 +253,7 @@ test_cancel_long_id (void **state)
     if (!run_stack_is_up ())
         skip ();
     char sid[64], stem[128], id[2][140], call[2][512], run[2][130], body[512];
-    initialize (INIT (""), sid);
+    mcp_gate_initialize (s_alice, INIT (""), sid);
     memset (stem, 'k', 127);
     stem[127] = '\0';
     int fd[2];
@@ -334,19 +266,19 @@ test_cancel_long_id (void **state)
         static char buf[2][16384];
         size_t len = 0;
         buf[i][0] = '\0';
-        read_until (fd[i], buf[i], sizeof buf[i], &len, "awaiting approval");
-        read_until (fd[i], buf[i], sizeof buf[i], &len, "\n\n");
-        after (buf[i], "caisson approve ", " ", run[i], sizeof run[i]);
+        mcp_gate_read_until (fd[i], buf[i], sizeof buf[i], &len, "awaiting approval");
+        mcp_gate_read_until (fd[i], buf[i], sizeof buf[i], &len, "\n\n");
+        mcp_gate_after (buf[i], "caisson approve ", " ", run[i], sizeof run[i]);
     }
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
               "\"params\":{\"requestId\":%s}}", id[1]);
     assert_int_equal (post (sid, body), 202);
-    await_status (run[1], "cancelled");
-    await_status (run[0], "awaiting_approval");
+    mcp_gate_await_status (s_alice, run[1], "cancelled");
+    mcp_gate_await_status (s_alice, run[0], "awaiting_approval");
     snprintf (body, sizeof body, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
               "\"params\":{\"requestId\":%s}}", id[0]);
     assert_int_equal (post (sid, body), 202);
-    await_status (run[0], "cancelled");
+    mcp_gate_await_status (s_alice, run[0], "cancelled");
     close (fd[0]);
     close (fd[1]);
 }
@@ -362,7 +294,7 @@ test_accept (void **state)
     if (!run_stack_is_up ())
         skip ();
     char sid[64], hdr[128];
-    initialize (INIT (""), sid);
+    mcp_gate_initialize (s_alice, INIT (""), sid);
     snprintf (hdr, sizeof hdr, "Mcp-Session-Id: %s", sid);
     const char *calls[] = { PR_CALL ("3", "json only"),
                             "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":"

@@ -21,11 +21,10 @@
 // result), `wait` (held until /release: a call that hangs), `shout`
 // (neither read-only nor structured: gated) and `huge` (a 9 MiB answer).
 import http from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { serveSession, webRequest, writeResponse } from './mcp_web.mjs';
 
 const sdk = p => new URL(`../agui/node_modules/@modelcontextprotocol/${p}`, import.meta.url);
-const { McpServer, WebStandardStreamableHTTPServerTransport } =
-    await import(sdk('server/dist/index.mjs'));
+const { McpServer } = await import(sdk('server/dist/index.mjs'));
 const z = await import(new URL('../agui/node_modules/zod/v4/index.js', import.meta.url));
 
 const [port, token] = process.argv.slice(2);
@@ -92,34 +91,15 @@ function newServer(chatty) {
 // One stateful transport per session, per mode.
 const sessions = { json: new Map(), sse: new Map() };
 
-async function serveMcp(mode, request) {
-    const map = sessions[mode];
-    const sid = request.headers.get('mcp-session-id');
-    if (sid) {
-        const transport = map.get(sid);
-        if (!transport)
-            return new Response(JSON.stringify({ jsonrpc: '2.0', id: null,
-                error: { code: -32001, message: 'Session not found' } }),
-                { status: 404, headers: { 'content-type': 'application/json' } });
-        return transport.handleRequest(request);
-    }
-    const transport = new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        enableJsonResponse: mode === 'json',
-        onsessioninitialized: id => { map.set(id, transport); stats.initializes++; },
-    });
-    await newServer(mode === 'sse').connect(transport);
-    return transport.handleRequest(request);
+function serveMcp(mode, request) {
+    return serveSession(sessions[mode], request, () => newServer(mode === 'sse'), mode === 'json',
+                        () => stats.initializes++);
 }
 
 async function route(req, body) {
-    const url = new URL(req.url, `http://127.0.0.1:${port}`);
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers))
-        headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-    const request = new Request(url, { method: req.method, headers,
-                                       body: req.method === 'POST' ? body : undefined });
-    switch (url.pathname) {
+    const request = webRequest(req, body, port);
+    const headers = request.headers;
+    switch (new URL(request.url).pathname) {
     case '/json/mcp':
         if (headers.get('authorization') !== `Bearer ${token}`) {
             stats.authFailures++;
@@ -155,12 +135,7 @@ http.createServer((req, res) => {
         if (new URL(req.url, 'http://x').pathname === '/hang/mcp')
             return;             // never answered
         try {
-            const response = await route(req, Buffer.concat(chunks));
-            res.writeHead(response.status, Object.fromEntries(response.headers));
-            if (response.body)
-                for await (const chunk of response.body)
-                    res.write(chunk);
-            res.end();
+            await writeResponse(res, await route(req, Buffer.concat(chunks)));
         } catch (e) {
             console.error(e);
             res.writeHead(599);

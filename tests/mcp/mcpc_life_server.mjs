@@ -17,11 +17,10 @@
 //   GET  /stats      {initializes, lists, slow (calls of `slow` begun),
 //                     cancelled: [{requestId, reason}]}
 import http from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { serveSession, webRequest, writeResponse } from './mcp_web.mjs';
 
 const sdk = p => new URL(`../agui/node_modules/@modelcontextprotocol/${p}`, import.meta.url);
-const { McpServer, WebStandardStreamableHTTPServerTransport } =
-    await import(sdk('server/dist/index.mjs'));
+const { McpServer } = await import(sdk('server/dist/index.mjs'));
 const z = await import(new URL('../agui/node_modules/zod/v4/index.js', import.meta.url));
 
 const [port] = process.argv.slice(2);
@@ -90,32 +89,14 @@ function newServer(mode) {
 
 const sessions = new Map();
 
-async function serveMcp(mode, request) {
-    const sid = request.headers.get('mcp-session-id');
-    if (sid) {
-        const transport = sessions.get(sid);
-        if (!transport)
-            return new Response(JSON.stringify({ jsonrpc: '2.0', id: null,
-                error: { code: -32001, message: 'Session not found' } }),
-                { status: 404, headers: { 'content-type': 'application/json' } });
-        return transport.handleRequest(request);
-    }
-    const transport = new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        enableJsonResponse: mode !== 'sse',
-        onsessioninitialized: id => { sessions.set(id, transport); stats.initializes++; },
-    });
-    await newServer(mode).connect(transport);
-    return transport.handleRequest(request);
+function serveMcp(mode, request) {
+    return serveSession(sessions, request, () => newServer(mode), mode !== 'sse',
+                        () => stats.initializes++);
 }
 
 async function route(req, body) {
-    const url = new URL(req.url, `http://127.0.0.1:${port}`);
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers))
-        headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-    const request = new Request(url, { method: req.method, headers,
-                                       body: req.method === 'POST' ? body : undefined });
+    const request = webRequest(req, body, port);
+    const url = new URL(request.url);
     const mode = url.pathname.match(/^\/(json|sse|names)\/mcp$/)?.[1];
     if (mode)
         return serveMcp(mode, request);
@@ -132,11 +113,5 @@ http.createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req)
         chunks.push(c);
-    const answer = await route(req, Buffer.concat(chunks));
-    res.writeHead(answer.status, Object.fromEntries(answer.headers));
-    if (!answer.body)
-        return res.end();
-    for await (const chunk of answer.body)
-        res.write(chunk);
-    res.end();
+    await writeResponse(res, await route(req, Buffer.concat(chunks)));
 }).listen(Number(port), '127.0.0.1');
