@@ -133,7 +133,7 @@ mcpc_support_await_state (const char *name, const char *want)
 int
 mcpc_support_tool_call (const char *name, const char *args, json_t **result)
 {
-    static char out[1 << 20];
+    static char out[2 << 20];
     const char *argv[] = { "caisson", "tool", "call", name, args, "--json", NULL };
     int rc = support_run (argv, out, sizeof out);
     *result = json_loads (out, 0, NULL);
@@ -143,7 +143,7 @@ mcpc_support_tool_call (const char *name, const char *args, json_t **result)
 }
 
 size_t
-mcpc_support_tools_named (const char *name)
+mcpc_support_tools_named (const char *name, bool prefix)
 {
     static char out[16 << 20];
     const char *argv[] = { "caisson", "tool", "list", "--json", NULL };
@@ -153,7 +153,8 @@ mcpc_support_tools_named (const char *name)
     size_t i, n = 0;
     json_t *t;
     json_array_foreach (list, i, t)
-        n += !strcmp (support_json_str (t, "name"), name);
+        n += prefix ? !strncmp (support_json_str (t, "name"), name, strlen (name))
+                    : !strcmp (support_json_str (t, "name"), name);
     json_decref (list);
     return n;
 }

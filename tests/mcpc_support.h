@@ -57,8 +57,9 @@ json_t *mcpc_support_await_state (const char *name, const char *want);
  * (fails the test when the output is not JSON). */
 int mcpc_support_tool_call (const char *name, const char *args, json_t **result);
 
-/* How many entries of `caisson tool list --json` are named name. */
-size_t mcpc_support_tools_named (const char *name);
+/* How many entries of `caisson tool list --json` are named name, or
+ * (prefix) start with it. */
+size_t mcpc_support_tools_named (const char *name, bool prefix);
 
 /* The id of the one sandbox sandbox-manager lists for the stdio MCP server
  * name (its label mcp=name), asked as tool-runner's service user `mcp`;

@@ -1,5 +1,6 @@
 /* rtmcpc: the red-team fixture of tool-runner's MCP client. See rtmcpc.h. */
 #include "rtmcpc.h"
+#include "mcpc_support.h"
 
 #include "support.h"
 #include "bus_client.h"
@@ -20,93 +21,12 @@ static char s_dir[512];
 static pid_t s_node;
 static pid_t s_tr;
 
-static size_t
-on_body (char *data, size_t size, size_t n, void *arg)
-{
-    size_t len = size * n;
-    char **buf = arg;
-    size_t have = *buf ? strlen (*buf) : 0;
-    *buf = realloc (*buf, have + len + 1);
-    memcpy (*buf + have, data, len);
-    (*buf)[have + len] = '\0';
-    return len;
-}
-
-/* The hostile server's GET /stats, decoded (NULL while it is not up). */
-json_t *
-rtmcpc_stats (void)
-{
-    char url[128];
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/stats", s_port);
-    CURL *curl = curl_easy_init ();
-    char *body = NULL;
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt (curl, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 10L);
-    CURLcode rc = curl_easy_perform (curl);
-    curl_easy_cleanup (curl);
-    json_t *v = rc == CURLE_OK && body ? json_loads (body, 0, NULL) : NULL;
-    free (body);
-    return v;
-}
-
-/* `caisson mcp list --json`'s entry for name (a new reference). */
-json_t *
-rtmcpc_listed (const char *name)
-{
-    static char out[1 << 20];
-    const char *argv[] = { "caisson", "mcp", "list", "--json", NULL };
-    assert_int_equal (support_run (argv, out, sizeof out), 0);
-    json_t *list = json_loads (out, 0, NULL);
-    assert_non_null (list);
-    size_t i;
-    json_t *s, *found = NULL;
-    json_array_foreach (list, i, s)
-        if (!strcmp (support_json_str (s, "name"), name))
-            found = json_incref (s);
-    json_decref (list);
-    if (!found)
-        fail_msg ("%s is not in caisson mcp list", name);
-    return found;
-}
-
-/* The entry of name once it is no longer starting (waits up to 60 s). */
-json_t *
-rtmcpc_settled (const char *name)
-{
-    for (int i = 0; i < 600; i++) {
-        json_t *s = rtmcpc_listed (name);
-        const char *state = support_json_str (s, "state");
-        if (strcmp (state, "starting") && strcmp (state, "configured"))
-            return s;
-        json_decref (s);
-        usleep (100000);
-    }
-    fail_msg ("%s never left starting", name);
-    return NULL;
-}
-
-/* `caisson tool call name args --json`: its exit status, *result decoded. */
-int
-rtmcpc_tool_call (const char *name, const char *args, json_t **result)
-{
-    static char out[1 << 21];
-    const char *argv[] = { "caisson", "tool", "call", name, args, "--json", NULL };
-    int rc = support_run (argv, out, sizeof out);
-    *result = json_loads (out, 0, NULL);
-    if (!*result)
-        fail_msg ("%s: not JSON: %.300s", name, out);
-    return rc;
-}
-
 /* Asserts the call of name fails with code and a message holding want. */
 void
 rtmcpc_expect_error (const char *name, const char *code, const char *want)
 {
     json_t *r;
-    assert_int_equal (rtmcpc_tool_call (name, "{}", &r), 1);
+    assert_int_equal (mcpc_support_tool_call (name, "{}", &r), 1);
     const char *message = support_json_str (json_object_get (r, "error"), "message");
     print_message ("%s: %s: %s\n", name, support_json_error_code (r), message);
     if (strcmp (support_json_error_code (r), code) || !strstr (message, want))
@@ -121,32 +41,12 @@ rtmcpc_call_text (const char *name, const char *args)
 {
     static char text[4096];
     json_t *r;
-    if (rtmcpc_tool_call (name, args, &r))
+    if (mcpc_support_tool_call (name, args, &r))
         fail_msg ("%s failed: %s", name, support_json_str (json_object_get (r, "error"),
                                                            "message"));
     snprintf (text, sizeof text, "%s", support_json_str (r, "text"));
     json_decref (r);
     return text;
-}
-
-/* How many entries of `caisson tool list --json` are named name, or
- * (prefix) start with it. */
-size_t
-rtmcpc_tools_named (const char *name, bool prefix)
-{
-    static char out[16 << 20];
-    const char *argv[] = { "caisson", "tool", "list", "--json", NULL };
-    assert_int_equal (support_run (argv, out, sizeof out), 0);
-    json_t *tools = json_loads (out, 0, NULL);
-    assert_non_null (tools);
-    size_t i, n = 0;
-    json_t *e;
-    json_array_foreach (tools, i, e) {
-        const char *have = support_json_str (e, "name");
-        n += prefix ? !strncmp (have, name, strlen (name)) : !strcmp (have, name);
-    }
-    json_decref (tools);
-    return n;
 }
 
 static void
@@ -211,7 +111,7 @@ rtmcpc_setup (void **state)
     }
     json_t *up = NULL;
     for (int i = 0; i < 200 && !up; i++)
-        if (!(up = rtmcpc_stats ()))
+        if (!(up = mcpc_support_ask (s_port, "/stats", false)))
             usleep (50000);
     if (!up)
         fail_msg ("the hostile MCP server did not come up on port %d", s_port);
@@ -238,7 +138,7 @@ rtmcpc_setup (void **state)
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
     support_await_service (c, "tool-runner");
     bus_client_destroy (&c);
-    json_decref (rtmcpc_settled ("h"));
+    json_decref (mcpc_support_settled ("h"));
     return 0;
 }
 

@@ -160,8 +160,8 @@ test_wire_names_refused (void **state)
     assert_non_null (strstr (reason, "d.o.t.s.xxxx"));
     assert_non_null (strstr (reason, "a `.` counting 2"));
     json_decref (s);
-    assert_int_equal (mcpc_support_tools_named ("names._under"), 0);
-    assert_int_equal (mcpc_support_tools_named ("names.fine"), 1);
+    assert_int_equal (mcpc_support_tools_named ("names._under", false), 0);
+    assert_int_equal (mcpc_support_tools_named ("names.fine", false), 1);
 }
 
 /* Servers named git and repo offering openPR and readFiles: Caisson's own
@@ -178,8 +178,8 @@ test_builtin_names_left_out (void **state)
                              "git.openPR (Caisson has a tool of that name)"));
     json_decref (s);
     json_decref (mcpc_support_await_state ("repo", "ready"));
-    assert_int_equal (mcpc_support_tools_named ("git.openPR"), 1);
-    assert_int_equal (mcpc_support_tools_named ("repo.readFiles"), 1);
+    assert_int_equal (mcpc_support_tools_named ("git.openPR", false), 1);
+    assert_int_equal (mcpc_support_tools_named ("repo.readFiles", false), 1);
 }
 
 /* A call during which the server sends notifications/tools/list_changed
@@ -198,7 +198,7 @@ test_list_changed (void **state)
     assert_true (has_tool (s, full));
     assert_true (has_tool (s, "grow.echo"));
     json_decref (s);
-    assert_int_equal (mcpc_support_tools_named (full), 1);
+    assert_int_equal (mcpc_support_tools_named (full, false), 1);
     assert_string_equal (call_text (full, "{}"), name);
 }
 

@@ -13,6 +13,7 @@
 #include "bus_client.h"
 #include "mpjson.h"
 #include "rtmcpc.h"
+#include "mcpc_support.h"
 
 #include <czmq.h>
 #include <signal.h>
@@ -44,7 +45,7 @@ test_handshakes (void **state)
         { "hangextra", "invalid", "more than 64 servers" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *s = rtmcpc_settled (cases[i].name);
+        json_t *s = mcpc_support_settled (cases[i].name);
         const char *reason = support_json_str (s, "reason");
         print_message ("%s: %s: %s\n", cases[i].name, support_json_str (s, "state"), reason);
         assert_string_equal (support_json_str (s, "state"), cases[i].state);
@@ -52,10 +53,10 @@ test_handshakes (void **state)
             fail_msg ("%s: \"%s\" lacks \"%s\"", cases[i].name, reason, cases[i].want);
         json_decref (s);
     }
-    json_t *s = rtmcpc_listed ("hang46");
+    json_t *s = mcpc_support_listed ("hang46");
     assert_string_equal (support_json_str (s, "state"), "starting");
     json_decref (s);
-    assert_int_equal (rtmcpc_tools_named ("writeFile", false), 1);
+    assert_int_equal (mcpc_support_tools_named ("writeFile", false), 1);
 }
 
 /* stdio servers in sandboxes (root only): one that floods stderr, one
@@ -70,7 +71,7 @@ test_stdio_hostile (void **state)
         skip ();
     static const char *const names[] = { "stderrflood", "blanks", "forker" };
     for (size_t i = 0; i < 3; i++) {
-        json_t *s = rtmcpc_settled (names[i]);
+        json_t *s = mcpc_support_settled (names[i]);
         const char *reason = support_json_str (s, "reason");
         print_message ("%s: %s: %s\n", names[i], support_json_str (s, "state"), reason);
         assert_string_equal (support_json_str (s, "state"), "failed");
@@ -102,24 +103,24 @@ static void
 test_tool_names (void **state)
 {
     (void) state;
-    json_t *s = rtmcpc_settled ("names");
+    json_t *s = mcpc_support_settled ("names");
     print_message ("names: %s\n", support_json_str (s, "reason"));
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
-    assert_int_equal (rtmcpc_tools_named ("names.ok", false), 1);
-    assert_int_equal (rtmcpc_tools_named ("names.dup", false), 1);
-    assert_int_equal (rtmcpc_tools_named ("names.dotted.name", false), 1);
-    assert_int_equal (rtmcpc_tools_named ("names.t0", false), 1);
+    assert_int_equal (mcpc_support_tools_named ("names.ok", false), 1);
+    assert_int_equal (mcpc_support_tools_named ("names.dup", false), 1);
+    assert_int_equal (mcpc_support_tools_named ("names.dotted.name", false), 1);
+    assert_int_equal (mcpc_support_tools_named ("names.t0", false), 1);
     static const char *const out[] = { "names.a__b", "names.sp ace", "names.", "names.huge",
                                        "names.deepschema", "names.notobj", "names.noschema" };
     for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
-        assert_int_equal (rtmcpc_tools_named (out[i], false), 0);
-    assert_int_equal (rtmcpc_tools_named ("names.\xc3\xbc", true), 0);
-    assert_int_equal (rtmcpc_tools_named ("names.xxxxxxxx", true), 0);
-    assert_true (rtmcpc_tools_named ("names.", true) <= 256);
+        assert_int_equal (mcpc_support_tools_named (out[i], false), 0);
+    assert_int_equal (mcpc_support_tools_named ("names.\xc3\xbc", true), 0);
+    assert_int_equal (mcpc_support_tools_named ("names.xxxxxxxx", true), 0);
+    assert_true (mcpc_support_tools_named ("names.", true) <= 256);
     /* schema.c does not follow $ref: the call reaches the server. */
     json_t *r;
-    assert_int_equal (rtmcpc_tool_call ("names.recursive", "{\"a\":{\"a\":{}}}", &r), 1);
+    assert_int_equal (mcpc_support_tool_call ("names.recursive", "{\"a\":{\"a\":{}}}", &r), 1);
     assert_string_equal (support_json_error_code (r), "mcp_error");
     json_decref (r);
 }
@@ -143,12 +144,12 @@ test_odd_answers (void **state)
     rtmcpc_expect_error ("h.bighdr", "mcp_error", "MCP server h broke off its answer to tools/call");
     /* 2 MiB of image and a resource link: capped, and never fetched. */
     json_t *r;
-    assert_int_equal (rtmcpc_tool_call ("h.image", "{}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("h.image", "{}", &r), 0);
     char *text = json_dumps (r, JSON_COMPACT);
     assert_true (strlen (text) < 128 * 1024);
     free (text);
     json_decref (r);
-    assert_int_equal (rtmcpc_tool_call ("h.link", "{}", &r), 0);
+    assert_int_equal (mcpc_support_tool_call ("h.link", "{}", &r), 0);
     text = json_dumps (r, JSON_COMPACT);
     assert_null (strstr (text, "root:"));
     free (text);

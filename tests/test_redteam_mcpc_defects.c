@@ -7,6 +7,7 @@
 #include "bus_client.h"
 #include "mpjson.h"
 #include "rtmcpc.h"
+#include "mcpc_support.h"
 
 #include <czmq.h>
 #include <signal.h>
@@ -31,9 +32,9 @@ test_answer_chain (void **state)
 {
     (void) state;
     json_t *r;
-    rtmcpc_tool_call ("hq.chain", "{\"depth\":64}", &r);
+    mcpc_support_tool_call ("hq.chain", "{\"depth\":64}", &r);
     json_decref (r);
-    json_t *stats = rtmcpc_stats ();
+    json_t *stats = mcpc_support_ask (rtmcpc_port (), "/stats", false);
     assert_non_null (stats);
     json_int_t depth = json_integer_value (json_object_get (stats, "chainDepth"));
     json_decref (stats);
@@ -94,8 +95,8 @@ test_pattern_backtracking (void **state)
     proto_msg_t *late = bus_client_recv (c, 30000, NULL);
     proto_msg_destroy (&late);
     bus_client_destroy (&c);
-    assert_int_equal (rtmcpc_tools_named ("h.pattern", false), 0);
-    json_t *h = rtmcpc_listed ("h");
+    assert_int_equal (mcpc_support_tools_named ("h.pattern", false), 0);
+    json_t *h = mcpc_support_listed ("h");
     print_message ("h: %s\n", support_json_str (h, "reason"));
     assert_non_null (strstr (support_json_str (h, "reason"),
                              "pattern (its inputSchema has a pattern with a backreference)"));
@@ -112,10 +113,10 @@ static void
 test_builtin_shadowed (void **state)
 {
     (void) state;
-    json_decref (rtmcpc_settled ("git"));
-    json_decref (rtmcpc_settled ("repo"));
-    assert_int_equal (rtmcpc_tools_named ("git.openPR", false), 1);
-    assert_int_equal (rtmcpc_tools_named ("repo.readFiles", false), 1);
+    json_decref (mcpc_support_settled ("git"));
+    json_decref (mcpc_support_settled ("repo"));
+    assert_int_equal (mcpc_support_tools_named ("git.openPR", false), 1);
+    assert_int_equal (mcpc_support_tools_named ("repo.readFiles", false), 1);
 }
 
 /* Fixed (was DEFECT, low): a tool whose inputSchema nests deeper than the
@@ -128,12 +129,12 @@ static void
 test_one_deep_tool (void **state)
 {
     (void) state;
-    json_t *s = rtmcpc_settled ("deeptool");
+    json_t *s = mcpc_support_settled ("deeptool");
     print_message ("deeptool: %s\n", support_json_str (s, "reason"));
     assert_string_equal (support_json_str (s, "state"), "ready");
     json_decref (s);
-    assert_int_equal (rtmcpc_tools_named ("deeptool.ok", false), 1);
-    assert_int_equal (rtmcpc_tools_named ("deeptool.deepschema", false), 0);
+    assert_int_equal (mcpc_support_tools_named ("deeptool.ok", false), 1);
+    assert_int_equal (mcpc_support_tools_named ("deeptool.deepschema", false), 0);
 }
 
 /* CPU seconds pid has used (user and system), from /proc. */
@@ -175,7 +176,7 @@ test_many_blocks (void **state)
     (void) state;
     double before = cpu_seconds (rtmcpc_tool_runner ());
     json_t *r;
-    int rc = rtmcpc_tool_call ("hq.many", "{}", &r);
+    int rc = mcpc_support_tool_call ("hq.many", "{}", &r);
     double used = cpu_seconds (rtmcpc_tool_runner ()) - before;
     print_message ("hq.many: %.1f s of tool-runner's CPU%s%s\n", used, rc ? ": " : "",
                    rc ? support_json_str (json_object_get (r, "error"), "message") : "");
@@ -221,7 +222,7 @@ test_fat_catalogue (void **state)
     bus_client_t *c = bus_client_new (getenv ("CAISSON_BUS"));
     support_await_service (c, "tool-runner");
     bus_client_destroy (&c);
-    json_t *s = rtmcpc_settled ("fat");
+    json_t *s = mcpc_support_settled ("fat");
     print_message ("fat: %s %.200s\n", support_json_str (s, "state"),
                    support_json_str (s, "reason"));
     bool named = strstr (support_json_str (s, "reason"),
