@@ -223,3 +223,18 @@ mcpc_frame_request (long long id, const char *method, const json_t *params)
     free (text);
     return line;
 }
+
+char *
+mcpc_frame_answer (const json_t *msg)
+{
+    const char *method = json_string_value (json_object_get (msg, "method"));
+    json_t *rep = json_pack ("{s:s, s:O}", "jsonrpc", "2.0", "id", json_object_get (msg, "id"));
+    if (method && !strcmp (method, "ping"))
+        json_object_set_new (rep, "result", json_object ());
+    else
+        json_object_set_new (rep, "error", json_pack ("{s:i, s:s}", "code", -32601, "message",
+                                                      "Caisson's client does not offer this"));
+    char *text = json_dumps (rep, JSON_COMPACT);
+    json_decref (rep);
+    return text;
+}

@@ -60,4 +60,10 @@ const char *mcpc_initialize_version (const json_t *result, char *why, size_t why
  * caller frees it. */
 char *mcpc_frame_request (long long id, const char *method, const json_t *params);
 
+/* Caisson's answer to a request a server made (msg: its request): `{}`
+ * to a ping, -32601 to anything else (Caisson offers no sampling,
+ * elicitation or roots to servers), as compact JSON with no newline. The
+ * caller frees it. */
+char *mcpc_frame_answer (const json_t *msg);
+
 #endif

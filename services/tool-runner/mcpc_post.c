@@ -131,14 +131,7 @@ static void
 answer_server (xfer_t *x, const json_t *msg)
 {
     const char *method = json_string_value (json_object_get (msg, "method"));
-    json_t *rep = json_pack ("{s:s, s:O}", "jsonrpc", "2.0", "id", json_object_get (msg, "id"));
-    if (!strcmp (method, "ping"))
-        json_object_set_new (rep, "result", json_object ());
-    else
-        json_object_set_new (rep, "error", json_pack ("{s:i, s:s}", "code", -32601, "message",
-                                                      "Caisson's client does not offer this"));
-    char *text = json_dumps (rep, JSON_COMPACT);
-    json_decref (rep);
+    char *text = mcpc_frame_answer (msg);
     char why[256];
     exchange (x->to, method, -1, text, MCPC_POST_ACK_MS, false, NULL, NULL, why, sizeof why);
     free (text);

@@ -232,15 +232,7 @@ pump (mcpc_stdio_t *self, int ms)
 static void
 answer_server (mcpc_stdio_t *self, const json_t *msg)
 {
-    const char *method = json_string_value (json_object_get (msg, "method"));
-    json_t *rep = json_pack ("{s:s, s:O}", "jsonrpc", "2.0", "id", json_object_get (msg, "id"));
-    if (!strcmp (method, "ping"))
-        json_object_set_new (rep, "result", json_object ());
-    else
-        json_object_set_new (rep, "error", json_pack ("{s:i, s:s}", "code", -32601, "message",
-                                                      "Caisson's client does not offer this"));
-    char *text = json_dumps (rep, JSON_COMPACT);
-    json_decref (rep);
+    char *text = mcpc_frame_answer (msg);
     size_t n = strlen (text);
     text = xrealloc (text, n + 2);
     memcpy (text + n, "\n", 2);
