@@ -383,6 +383,30 @@ test_junk (void **state)
     assert_true (has_tool ("alice", "shared.add"));
 }
 
+/* bob's server at an allowed host that redirects (307 to /json/mcp):
+ * not followed, so a redirect cannot carry a request past the allow list. */
+static void
+test_redirect (void **state)
+{
+    (void) state;
+    char body[512];
+    snprintf (body, sizeof body, "{\"mcpServers\": {\"r\": {\"type\": \"http\", \"url\": "
+              "\"http://127.0.0.1:%d/redirect/mcp\", \"timeoutMs\": 5000, \"headers\": "
+              "{\"Authorization\": \"Bearer " TOKEN "\"}}}}", s_port);
+    assert_int_equal (http_status ("PUT", "/api/mcp", s_bob, body), 200);
+    assert_false (has_tool ("bob", "r.add"));   /* starts the set */
+    json_t *list = settled_list ("bob");
+    char *dump = json_dumps (list, 0);
+    print_message ("bob's servers: %s\n", dump);
+    free (dump);
+    json_t *r = mcpc_support_named (list, "r");
+    assert_non_null (r);
+    assert_string_not_equal (support_json_str (r, "state"), "ready");
+    json_decref (list);
+    assert_false (has_tool ("bob", "r.add"));
+    assert_int_equal (http_status ("DELETE", "/api/mcp", s_bob, NULL), 200);
+}
+
 /* A PUT flood on the version read: one stored, every other a conflict. */
 static void
 test_put_flood (void **state)
@@ -423,10 +447,10 @@ test_starving (void **state)
     free (mine);
     assert_int_equal (http_status ("PUT", "/api/mcp", s_bob,
                                    "{\"mcpServers\": {"
-                                   "\"a\": {\"command\": \"sleep\", \"args\": [\"600\"]},"
-                                   "\"b\": {\"command\": \"sleep\", \"args\": [\"600\"]},"
-                                   "\"c\": {\"command\": \"sleep\", \"args\": [\"600\"]},"
-                                   "\"d\": {\"command\": \"sleep\", \"args\": [\"600\"]}}}"),
+                                   "\"a\": {\"command\": \"sleep\", \"args\": [\"600\"], \"timeoutMs\": 600000},"
+                                   "\"b\": {\"command\": \"sleep\", \"args\": [\"600\"], \"timeoutMs\": 600000},"
+                                   "\"c\": {\"command\": \"sleep\", \"args\": [\"600\"], \"timeoutMs\": 600000},"
+                                   "\"d\": {\"command\": \"sleep\", \"args\": [\"600\"], \"timeoutMs\": 600000}}}"),
                       200);
     assert_false (has_tool ("bob", "a.x"));      /* bob's set starting */
     for (int i = 0; i < 600 && !has_tool ("alice", "mine.hello"); i++)
@@ -438,6 +462,15 @@ test_starving (void **state)
     json_t *r = support_tools_result (send_as ("alice", "tool-runner", req), "mine.hello", &ok);
     assert_true (ok);
     json_decref (r);
+    /* bob's still hanging (600 s each) while alice was served */
+    proto_msg_t *rep = send_as ("bob", "tool-runner", proto_msg_new (PROTO_mcp_list, NULL));
+    json_t *list = mpjson_get (&rep->body.mcp_servers.servers, 32);
+    proto_msg_destroy (&rep);
+    char *dump = json_dumps (list, 0);
+    print_message ("bob's servers: %s\n", dump);
+    assert_non_null (strstr (dump, "\"starting\""));
+    free (dump);
+    json_decref (list);
     req = support_tools_call_new ("mine.hello", NULL, false, "{\"who\":\"bob\"}", NULL);
     r = support_tools_result (send_as ("bob", "tool-runner", req), "mine.hello", &ok);
     assert_false (ok);
@@ -458,6 +491,7 @@ main (void)
         cmocka_unit_test (test_header_name),
         cmocka_unit_test (test_name_case),
         cmocka_unit_test (test_junk),
+        cmocka_unit_test (test_redirect),
         cmocka_unit_test (test_put_flood),
         cmocka_unit_test (test_starving),
     };
