@@ -342,7 +342,7 @@ test_name_case (void **state)
                                "{\"command\": \"true\"}}}");
     if (status == 200) {
         assert_int_equal (http_status ("DELETE", "/api/mcp", s_bob, NULL), 200);
-        /* DEFECT (low): mcpc_limits.c:64 (check_server) compares a user's
+        /* DEFECT (low): mcpc_limits.c:62 (check_server) compares a user's
          * server name with the deployment's case-sensitively
          * (mcpc_config_find), so bob may have `SHARED`, whose tools
          * `SHARED.*` look like the deployment's `shared.*` in approvals
@@ -359,7 +359,7 @@ static void
 test_junk (void **state)
 {
     (void) state;
-    size_t sizes[] = { 65536, 70000, 1000000 };
+    const size_t sizes[] = { 65536, 70000, 1000000 };
     for (size_t i = 0; i < 3; i++) {
         char *junk = malloc (sizes[i] + 1);
         for (size_t k = 0; k < sizes[i]; k++)
