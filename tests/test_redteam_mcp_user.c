@@ -407,7 +407,8 @@ test_redirect (void **state)
     assert_int_equal (http_status ("DELETE", "/api/mcp", s_bob, NULL), 200);
 }
 
-/* A PUT flood on the version read: one stored, every other a conflict. */
+/* A PUT flood on the version read: one stored, every other a conflict;
+ * versions that are no number refused. */
 static void
 test_put_flood (void **state)
 {
@@ -427,6 +428,11 @@ test_put_flood (void **state)
             conflicts++;
     }
     print_message ("stored %d, conflicts %d\n", stored, conflicts);
+    static const char *const bad[] = { "/api/mcp?version=-1", "/api/mcp?version=",
+                                       "/api/mcp?version=18446744073709551616",
+                                       "/api/mcp?version=1x" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal (http_status ("PUT", bad[i], s_bob, ALICE_JSON), 400);
     assert_int_equal (stored, 1);
     assert_int_equal (conflicts, 39);
     assert_int_equal (http_status ("DELETE", "/api/mcp", s_bob, NULL), 200);
