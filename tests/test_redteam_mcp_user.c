@@ -312,8 +312,9 @@ test_dollar_smuggled (void **state)
             fail_msg ("case %zu let through: %s", i, bodies[i]);
 }
 
-/* A header name that is no HTTP token (`${X}`, `a(b`): not expanded (a
- * user's file never is), but sent as written. */
+/* A header name that is no HTTP token (`${X}`, `a(b`) is refused (it was
+ * stored and sent as written: string_map_ok took any printable character
+ * but ':'). */
 static void
 test_header_name (void **state)
 {
@@ -322,18 +323,13 @@ test_header_name (void **state)
                                "\"http://localhost/mcp\", \"headers\": {\"${X}\": \"y\"}}}}");
     if (status == 200) {
         assert_int_equal (http_status ("DELETE", "/api/mcp", s_bob, NULL), 200);
-        /* DEFECT (low): mcpc_config.c:87 (string_map_ok) takes any
-         * printable character but ':' in a header name, though its
-         * contract says token characters: `${X}`, `(`, `"`, `{` pass and
-         * are sent as written (no expansion: the `${` is harmless, the
-         * malformed header is not checked). Fix: accept RFC 9110 tchar only. */
-        skip ();
     }
     assert_int_equal (status, 400);
 }
 
-/* A server named as the deployment's in another case: tools `SHARED.add`
- * beside `shared.add`, one a look-alike of the other. */
+/* A server named as the deployment's in another case is refused, as the
+ * same name is: tools `SHARED.add` beside `shared.add` would be look-alikes
+ * in approvals and the catalogue (it was taken: a case-sensitive check). */
 static void
 test_name_case (void **state)
 {
@@ -342,13 +338,6 @@ test_name_case (void **state)
                                "{\"command\": \"true\"}}}");
     if (status == 200) {
         assert_int_equal (http_status ("DELETE", "/api/mcp", s_bob, NULL), 200);
-        /* DEFECT (low): mcpc_limits.c:62 (check_server) compares a user's
-         * server name with the deployment's case-sensitively
-         * (mcpc_config_find), so bob may have `SHARED`, whose tools
-         * `SHARED.*` look like the deployment's `shared.*` in approvals
-         * and the catalogue. Fix: refuse a name equal to a deployment
-         * server's ignoring case. */
-        skip ();
     }
     assert_int_equal (status, 400);
 }

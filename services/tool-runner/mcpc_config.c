@@ -83,8 +83,9 @@ string_map_ok (const json_t *map, bool env_names)
         if (!text_ok (value) || !*key || strlen (key) > 256)
             return false;
         for (const char *k = key; *k; k++) {
+            /* header names: RFC 9110 token characters only */
             bool ok = env_names ? (isalnum ((unsigned char) *k) || *k == '_')
-                                : (isgraph ((unsigned char) *k) && *k != ':');
+                                : (isalnum ((unsigned char) *k) || strchr ("!#$%&'*+-.^_`|~", *k));
             if (!ok || (env_names && k == key && isdigit ((unsigned char) *k)))
                 return false;
         }

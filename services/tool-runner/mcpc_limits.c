@@ -54,12 +54,23 @@ host_allowed (const char *url, const char *list, char *host_out, size_t hostlen)
     return ok;
 }
 
+/* True when the deployment has a server of name in any case: `SHARED.*`
+ * beside `shared.*` would be look-alikes in approvals and the catalogue. */
+static bool
+deployment_has (const mcpc_config_t *deployment, const char *name)
+{
+    for (size_t i = 0; deployment && i < mcpc_config_size (deployment); i++)
+        if (!strcasecmp (mcpc_config_at (deployment, i)->name, name))
+            return true;
+    return false;
+}
+
 /* The fault of one server, or -1 with err. */
 static int
 check_server (const mcpc_server_t *s, const mcpc_config_t *deployment, char *err, size_t errlen)
 {
     const char *key = NULL;
-    if (deployment && mcpc_config_find (deployment, s->name))
+    if (deployment_has (deployment, s->name))
         snprintf (err, errlen, "server '%s': the deployment has a server of that name; "
                   "choose another", s->name);
     else if (s->files)
