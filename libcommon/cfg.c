@@ -165,6 +165,9 @@ static const cfg_entry_t table[] = {
     { "CAISSON_SSE_HEARTBEAT_MS", "15000", "ui-bridge",
       "Interval of keep-alive comments on idle event streams." },
     /* event-log */
+    { "CAISSON_EVALS_MAX_PER_USER", "500", "event-log",
+      "Evals (`caisson eval run` records) one user may keep; storing another new one is `limit` "
+      "until they delete some. Replacing an existing record is never refused by this count." },
     { "CAISSON_EVENTLOG_SYNC", "full", "event-log",
       "Durability of each batch commit: `full` (data and meta page synced), "
       "`nometasync` (meta page not synced: a crash may lose the last batch, never "
