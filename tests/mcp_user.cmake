@@ -2,7 +2,8 @@
 # and sandboxes, changes without restart, the file kept by event-log
 # (real broker, sandbox-manager (root; skipped otherwise), event-log,
 # tool-runner, ui-bridge and the SDK's HTTP server).
-caisson_test(test_mcp_user test_mcp_user.c ui_support.c sbx_client.c mcpc_support.c)
+caisson_test(test_mcp_user test_mcp_user.c ui_support.c sbx_client.c mcpc_support.c
+             mcp_bridge_stack.c)
 target_link_libraries(test_mcp_user PRIVATE PkgConfig::CURL)
 add_dependencies(test_mcp_user caisson caisson-bus caisson-sandbox-manager caisson-sandbox-init
                  caisson-event-log caisson-tool-runner caisson-ui-bridge)

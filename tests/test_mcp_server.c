@@ -9,6 +9,7 @@
  * official TypeScript SDK client (tests/mcp/mcp_server.mjs) lists and
  * calls tools in both eras as alice and bob, gated ones waiting for
  * approval in a tool run (the real orchestrator and event-log). */
+#include "mcp_bridge_stack.h"
 #include "sbx_client.h"
 #include "ui_support.h"
 
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static pid_t s_bridge, s_tools, s_log, s_orch;
+static mcp_bridge_stack_t s_stack;
 static const char *s_alice, *s_bob, *s_root;
 
 #define INIT(v) "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
@@ -36,22 +37,13 @@ setup (void **state)
     if (geteuid () != 0)
         skip ();
     int rc = sbx_setup (state);
-    s_tools = support_spawn ("caisson-tool-runner", NULL);
-    support_await_service (s_c, "tool-runner");
-    /* a gated call waits for approval in a tool run: no model is called */
-    s_log = support_spawn ("caisson-event-log", NULL);
-    s_orch = support_spawn ("caisson-orchestrator", (const char *[]) {
-        "MODEL=replay/demo", "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:9/v1", NULL });
-    support_await_service (s_c, "event-log");
-    support_await_service (s_c, "orchestrator");
-    ui_pick_port ();
-    /* the SDK steps make well over 50 requests a second for alice on a
+    /* a gated call waits for approval in a tool run: no model is called;
+     * the SDK steps make well over 50 requests a second for alice on a
      * quiet machine: the per-user rate limit is not what is tested here */
-    s_bridge = support_spawn ("caisson-ui-bridge", (const char *[]) {
+    mcp_bridge_stack_tool_run (&s_stack, (const char *[]) {
         "CAISSON_HTTP_RATE=10000", "CAISSON_HTTP_BURST=10000", NULL });
-    assert_int_equal (ui_wait_ready (), 0);
-    s_alice = ui_token (0, "alice", 0);
-    s_bob = ui_token (1, "bob", 0);
+    s_alice = s_stack.alice;
+    s_bob = s_stack.bob;
     s_root = ui_token (2, "root", 1);
     return rc;
 }
@@ -59,10 +51,7 @@ setup (void **state)
 static int
 teardown (void **state)
 {
-    support_expect_clean_exit (s_bridge);
-    support_expect_clean_exit (s_tools);
-    support_stop (s_orch, SIGTERM, 5000);
-    support_stop (s_log, SIGTERM, 5000);
+    mcp_bridge_stack_down (&s_stack);
     return sbx_teardown (state);
 }
 

@@ -15,6 +15,7 @@
  * tool-runner restart; DELETE removes it. */
 #define _GNU_SOURCE /* asprintf */
 #include "mcpc_support.h"
+#include "mcp_bridge_stack.h"
 #include "sbx_client.h"
 #include "ui_support.h"
 #include "mpjson.h"
@@ -28,8 +29,7 @@
 
 #define TOKEN "mcp-user-secret"
 
-static pid_t s_node, s_log, s_tr, s_bridge;
-static int s_port;
+static mcp_bridge_stack_t s_stack;
 static const char *s_alice, *s_bob;
 
 /* A one-line MCP server for node -e: initialize, tools/list (`hello`,
@@ -43,36 +43,12 @@ alice_json (const char *name, bool with_http)
     if (with_http)
         assert_true (asprintf (&http, ", \"calc\": {\"type\": \"http\", \"url\": "
                                "\"http://127.0.0.1:%d/json/mcp\", \"headers\": "
-                               "{\"Authorization\": \"Bearer " TOKEN "\"}}", s_port) > 0);
+                               "{\"Authorization\": \"Bearer " TOKEN "\"}}", s_stack.port) > 0);
     assert_true (asprintf (&text, "{\"mcpServers\": {\"%s\": {\"command\": \"node\", "
                            "\"args\": [\"-e\", \"%s\"], \"timeoutMs\": 20000}%s}}", name,
                            MCPC_SUPPORT_HELLO_SERVER, http ? http : "") > 0);
     free (http);
     return text;
-}
-
-/* tool-runner with the deployment's own server, `shared` (a name no user
- * may take), and 127.0.0.1 on the test server's port allowed to users. */
-static pid_t
-tool_runner_up (const char *idle)
-{
-    static char servers[600], allow[96], idle_s[64];
-    char path[512];
-    snprintf (path, sizeof path, "%s/mcp.json", s_dir);
-    FILE *f = fopen (path, "w");
-    assert_non_null (f);
-    fprintf (f, "{\"mcpServers\": {\"shared\": {\"type\": \"http\", \"url\": "
-             "\"http://127.0.0.1:%d/json/mcp\", \"headers\": {\"Authorization\": "
-             "\"Bearer %s\"}}}}", s_port, TOKEN);
-    fclose (f);
-    snprintf (servers, sizeof servers, "CAISSON_MCP_SERVERS=%s", path);
-    snprintf (allow, sizeof allow, "CAISSON_MCP_USER_HTTP_ALLOW=localhost, 127.0.0.1:%d",
-              s_port);
-    snprintf (idle_s, sizeof idle_s, "CAISSON_MCP_USER_IDLE_S=%s", idle);
-    pid_t pid = support_spawn ("caisson-tool-runner", (const char *[]) { servers, allow, idle_s,
-                                                                          NULL });
-    support_await_service (s_c, "tool-runner");
-    return pid;
 }
 
 static int
@@ -81,27 +57,16 @@ setup (void **state)
     if (geteuid () != 0)
         skip ();
     int rc = sbx_setup (state);
-    s_port = support_free_port ();
-    s_node = mcpc_support_node_up ("mcpc_http_server.mjs", s_port, TOKEN);
-    s_log = support_spawn ("caisson-event-log", NULL);
-    support_await_service (s_c, "event-log");
-    s_tr = tool_runner_up ("900");
-    ui_pick_port ();
-    s_bridge = support_spawn ("caisson-ui-bridge", (const char *[]) {
-        "CAISSON_HTTP_RATE=10000", "CAISSON_HTTP_BURST=10000", NULL });
-    assert_int_equal (ui_wait_ready (), 0);
-    s_alice = ui_token (0, "alice", 0);
-    s_bob = ui_token (1, "bob", 0);
+    mcp_bridge_stack_user (&s_stack, TOKEN, "900");
+    s_alice = s_stack.alice;
+    s_bob = s_stack.bob;
     return rc;
 }
 
 static int
 teardown (void **state)
 {
-    support_expect_clean_exit (s_bridge);
-    support_expect_clean_exit (s_tr);
-    support_expect_clean_exit (s_log);
-    support_stop (s_node, SIGTERM, 5000);
+    mcp_bridge_stack_down (&s_stack);
     return sbx_teardown (state);
 }
 
@@ -390,8 +355,8 @@ static void
 test_restart_and_clear (void **state)
 {
     (void) state;
-    support_expect_clean_exit (s_log);
-    s_log = support_spawn ("caisson-event-log", NULL);
+    support_expect_clean_exit (s_stack.log);
+    s_stack.log = support_spawn ("caisson-event-log", NULL);
     support_await_service (s_c, "event-log");
     long status;
     json_t *rep = ui_json ("GET", "/api/mcp", s_alice, NULL, &status);
@@ -399,8 +364,8 @@ test_restart_and_clear (void **state)
     assert_int_equal (json_integer_value (json_object_get (rep, "version")), 2);
     assert_non_null (strstr (support_json_str (rep, "content"), "\"other\""));
     json_decref (rep);
-    support_expect_clean_exit (s_tr);
-    s_tr = tool_runner_up ("1");
+    support_expect_clean_exit (s_stack.tools);
+    s_stack.tools = mcp_bridge_stack_user_tools (&s_stack, TOKEN, "1");
     await_tool ("alice", "other.hello", true);
     json_t *boxes = NULL;
     for (int i = 0; i < 600; i++) {         /* no use of hers meanwhile */

@@ -4,6 +4,7 @@
  * passing test; one that lands is a skip() naming the defect, so removing
  * the skip() shows it red until the defect is fixed. The bridge runs with
  * 2 s session idle expiry so expiry can be watched. */
+#include "mcp_bridge_stack.h"
 #include "sbx_client.h"
 #include "ui_support.h"
 
@@ -15,7 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-static pid_t s_bridge, s_tools, s_log, s_orch;
+static mcp_bridge_stack_t s_stack;
 static const char *s_alice, *s_bob;
 
 #define INIT "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":" \
@@ -33,30 +34,18 @@ setup (void **state)
     if (geteuid () != 0)
         skip ();
     int rc = sbx_setup (state);
-    s_tools = support_spawn ("caisson-tool-runner", NULL);
-    support_await_service (s_c, "tool-runner");
     /* gated calls wait for approval in a tool run: no model is called */
-    s_log = support_spawn ("caisson-event-log", NULL);
-    s_orch = support_spawn ("caisson-orchestrator", (const char *[]) {
-        "MODEL=replay/demo", "CAISSON_LLM_REPLAY_URL=http://127.0.0.1:9/v1", NULL });
-    support_await_service (s_c, "event-log");
-    support_await_service (s_c, "orchestrator");
-    ui_pick_port ();
-    s_bridge = support_spawn ("caisson-ui-bridge", (const char *[]) {
+    mcp_bridge_stack_tool_run (&s_stack, (const char *[]) {
         "CAISSON_MCP_SESSION_IDLE_S=2", "CAISSON_HTTP_AUTH_FAILS=1000", NULL });
-    assert_int_equal (ui_wait_ready (), 0);
-    s_alice = ui_token (0, "alice", 0);
-    s_bob = ui_token (1, "bob", 0);
+    s_alice = s_stack.alice;
+    s_bob = s_stack.bob;
     return rc;
 }
 
 static int
 teardown (void **state)
 {
-    support_expect_clean_exit (s_bridge);
-    support_expect_clean_exit (s_tools);
-    support_stop (s_orch, SIGTERM, 5000);
-    support_stop (s_log, SIGTERM, 5000);
+    mcp_bridge_stack_down (&s_stack);
     return sbx_teardown (state);
 }
 
@@ -443,7 +432,7 @@ static int
 threads (void)
 {
     char path[64];
-    snprintf (path, sizeof path, "/proc/%d/task", (int) s_bridge);
+    snprintf (path, sizeof path, "/proc/%d/task", (int) s_stack.bridge);
     DIR *d = opendir (path);
     int n = 0;
     for (struct dirent *e; d && (e = readdir (d));)

@@ -5,6 +5,7 @@
  * test; one that lands is a skip() with a `DEFECT (severity)` comment. */
 #define _GNU_SOURCE /* asprintf */
 #include "mcpc_support.h"
+#include "mcp_bridge_stack.h"
 #include "sbx_client.h"
 #include "ui_support.h"
 #include "mpjson.h"
@@ -19,31 +20,8 @@
 #define TOKEN "mcp-rt-user-secret"
 #define ALICE_JSON "{\"mcpServers\": {\"mine\": {\"command\": \"true\"}}}"
 
-static pid_t s_node, s_log, s_tr, s_bridge;
-static int s_port;
+static mcp_bridge_stack_t s_stack;
 static const char *s_alice, *s_bob;
-
-/* tool-runner with the deployment's server `shared` and, for users,
- * localhost (any port) and 127.0.0.1 on the test server's port. */
-static pid_t
-tool_runner_up (void)
-{
-    static char servers[600], allow[96];
-    char path[512];
-    snprintf (path, sizeof path, "%s/mcp.json", s_dir);
-    FILE *f = fopen (path, "w");
-    assert_non_null (f);
-    fprintf (f, "{\"mcpServers\": {\"shared\": {\"type\": \"http\", \"url\": "
-             "\"http://127.0.0.1:%d/json/mcp\", \"headers\": {\"Authorization\": "
-             "\"Bearer %s\"}}}}", s_port, TOKEN);
-    fclose (f);
-    snprintf (servers, sizeof servers, "CAISSON_MCP_SERVERS=%s", path);
-    snprintf (allow, sizeof allow, "CAISSON_MCP_USER_HTTP_ALLOW=localhost, 127.0.0.1:%d",
-              s_port);
-    pid_t pid = support_spawn ("caisson-tool-runner", (const char *[]) { servers, allow, NULL });
-    support_await_service (s_c, "tool-runner");
-    return pid;
-}
 
 static int
 setup (void **state)
@@ -51,27 +29,16 @@ setup (void **state)
     if (geteuid () != 0)
         skip ();
     int rc = sbx_setup (state);
-    s_port = support_free_port ();
-    s_node = mcpc_support_node_up ("mcpc_http_server.mjs", s_port, TOKEN);
-    s_log = support_spawn ("caisson-event-log", NULL);
-    support_await_service (s_c, "event-log");
-    s_tr = tool_runner_up ();
-    ui_pick_port ();
-    s_bridge = support_spawn ("caisson-ui-bridge", (const char *[]) {
-        "CAISSON_HTTP_RATE=10000", "CAISSON_HTTP_BURST=10000", NULL });
-    assert_int_equal (ui_wait_ready (), 0);
-    s_alice = ui_token (0, "alice", 0);
-    s_bob = ui_token (1, "bob", 0);
+    mcp_bridge_stack_user (&s_stack, TOKEN, "900");
+    s_alice = s_stack.alice;
+    s_bob = s_stack.bob;
     return rc;
 }
 
 static int
 teardown (void **state)
 {
-    support_expect_clean_exit (s_bridge);
-    support_expect_clean_exit (s_tr);
-    support_expect_clean_exit (s_log);
-    support_stop (s_node, SIGTERM, 5000);
+    mcp_bridge_stack_down (&s_stack);
     return sbx_teardown (state);
 }
 
@@ -285,7 +252,7 @@ test_ssrf_urls (void **state)
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         char url[256], body[512];
         const char *p = strstr (urls[i], "{P}");
-        snprintf (url, sizeof url, "%.*s%d%s", (int) (p - urls[i]), urls[i], s_port, p + 3);
+        snprintf (url, sizeof url, "%.*s%d%s", (int) (p - urls[i]), urls[i], s_stack.port, p + 3);
         snprintf (body, sizeof body, "{\"mcpServers\": {\"h\": {\"type\": \"http\", "
                   "\"url\": \"%s\"}}}", url);
         long status = http_status ("PUT", "/api/mcp", s_bob, body);
@@ -381,7 +348,7 @@ test_redirect (void **state)
     char body[512];
     snprintf (body, sizeof body, "{\"mcpServers\": {\"r\": {\"type\": \"http\", \"url\": "
               "\"http://127.0.0.1:%d/redirect/mcp\", \"timeoutMs\": 5000, \"headers\": "
-              "{\"Authorization\": \"Bearer " TOKEN "\"}}}}", s_port);
+              "{\"Authorization\": \"Bearer " TOKEN "\"}}}}", s_stack.port);
     assert_int_equal (http_status ("PUT", "/api/mcp", s_bob, body), 200);
     assert_false (has_tool ("bob", "r.add"));   /* starts the set */
     json_t *list = settled_list ("bob");
