@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bus_client_t *s_cl;
@@ -247,6 +248,39 @@ test_diff_hunks (void **state)
     support_stop (bus, SIGTERM, 5000);
 }
 
+/* Two long prompts with nothing in common: past the diff's table size it
+ * says so and shows the whole text replaced, rather than allocating
+ * without bound. */
+static void
+test_diff_capped (void **state)
+{
+    (void) state;
+    pid_t bus = setup_stack ("prof-cap");
+    pid_t el = start_eventlog (NULL);
+    s_cl = client_new (10000, 0);
+    for (int v = 0; v < 2; v++) {
+        json_t *body = json_object ();
+        char *text = malloc (60000), *at = text;
+        for (int i = 0; i < 3000; i++)
+            at += sprintf (at, "%c%d\n", v ? 'b' : 'a', i);
+        json_object_set_new (body, "systemPrompt", json_string (text));
+        char *dump = json_dumps (body, 0);
+        created ("cap", dump);
+        free (dump);
+        free (text);
+        json_decref (body);
+    }
+    char *d = diff ("cap", 1, 2);
+    expect_in (d, "(3000 and 3000 lines: too many to compare line by line; the whole text "
+               "is shown as replaced)\n@@ -1,3000 +1,3000 @@\n-a0\n-a1\n");
+    expect_in (d, "-a2999\n+b0\n");
+    expect_in (d, "+b2999\n");
+    free (d);
+    bus_client_destroy (&s_cl);
+    support_expect_clean_exit (el);
+    support_stop (bus, SIGTERM, 5000);
+}
+
 /* ---- roll-out ----------------------------------------------------------------- */
 
 static void
@@ -447,6 +481,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_create_list_get_diff),
         cmocka_unit_test (test_diff_hunks),
+        cmocka_unit_test (test_diff_capped),
         cmocka_unit_test (test_activate_canary_rollback),
         cmocka_unit_test (test_operators_only),
         cmocka_unit_test (test_bad_bodies),
