@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_MAX_DBS 16
+#define STORE_MAX_DBS 32
 
 typedef struct _store_t store_t;
 

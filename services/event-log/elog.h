@@ -32,20 +32,14 @@ enum {
     DB_THREADS,     /* thread id -> thread record (JSON text) */
     DB_THREAD_ACT,  /* user NUL be64 lastActivity thread id -> "" (newest last) */
     DB_THREAD_RUNS, /* thread id NUL run key -> "" (its runs, in start order) */
-    DB_MEMORY,      /* "u" user | "t" user NUL thread -> working memory (JSON text);
-                     * also profiles and evals (below), under key bytes of their own */
+    DB_MEMORY,      /* "u" user | "t" user NUL thread -> working memory (JSON text) */
     DB_SPEND,       /* be64 spend seq -> spend record (msgpack) */
     DB_SPEND_IDS,   /* call id -> be64 spend seq (dedup) */
     DB_SPEND_AGG,   /* user NUL be32 day key id NUL model -> 6 x be64 daily totals */
+    DB_PROFILES,    /* profile versions and states ('P', 'S' keys: profiles.c) */
+    DB_EVALS,       /* eval records and owners' listings ('E', 'e' keys: evals.c) */
     DB_COUNT
 };
-
-/* Profiles ('P', 'S' keys: profiles.c) and evals ('E', 'e': evals.c) share
- * the memory database: LMDB's named databases are at store.h's
- * STORE_MAX_DBS. Their keys start with bytes memory.c never uses, so each
- * could move to a database of its own by changing these two lines. */
-#define DB_PROFILES DB_MEMORY
-#define DB_EVALS DB_MEMORY
 
 #define ELOG_RUN_KEY 26             /* run ids are cids */
 #define ELOG_EVENT_KEY (ELOG_RUN_KEY + 8)

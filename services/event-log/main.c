@@ -18,7 +18,8 @@
 
 static const char *const dbnames[DB_COUNT] = {
     "meta", "events", "global", "ids", "runs", "artifacts", "chunks", "refs", "recall",
-    "threads", "thread_act", "thread_runs", "memory", "spend", "spend_ids", "spend_agg"
+    "threads", "thread_act", "thread_runs", "memory", "spend", "spend_ids", "spend_agg",
+    "profiles", "evals"
 };
 
 static int
