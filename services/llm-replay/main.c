@@ -18,6 +18,7 @@
 #include "clog.h"
 #include "gaps.h"
 #include "llm.h"
+#include "oracle.h"
 #include "render.h"
 #include "request.h"
 #include "svc.h"
@@ -40,6 +41,7 @@
 
 static volatile sig_atomic_t s_stop;
 static cassette_set_t *s_set;
+static oracle_t *s_oracle;         /* the eval modes (--eval-set): oracle.h */
 static uint64_t s_extra_latency_ms;
 static gaps_t *s_gaps;
 static atomic_ulong s_requests;     /* model requests answered, for GET /stats */
@@ -220,7 +222,8 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     else {
         if (gaps_request_key (conv, &key))
             gaps_request (s_gaps, key, up->arrived_us);
-        cassette_set_play (s_set, conv, tools, &r);
+        if (!oracle_play (s_oracle, model, conv, &r))
+            cassette_set_play (s_set, conv, tools, &r);
         key = gaps_reply_key (conv, r.text);
     }
     json_decref (conv);
@@ -378,6 +381,30 @@ on_done (void *cls, struct MHD_Connection *con, void **con_cls,
     }
 }
 
+/* The eval sets and the plan (oracle.h); -1 (logged) when one does not load. */
+static int
+load_evals (const char *const sets[], int nsets, const char *plan)
+{
+    char why[512];
+    if (!(s_oracle = oracle_new ()))
+        return -1;
+    for (int i = 0; i < nsets; i++)
+        if (oracle_add_set (s_oracle, sets[i], why, sizeof why)) {
+            clog_error (NULL, "--eval-set: %s", why);
+            oracle_destroy (&s_oracle);
+            return -1;
+        }
+    if (plan && (!nsets || oracle_load_plan (s_oracle, plan, why, sizeof why))) {
+        clog_error (NULL, "--eval-plan: %s", nsets ? why : "needs an --eval-set before it");
+        oracle_destroy (&s_oracle);
+        return -1;
+    }
+    if (nsets)
+        clog_info (NULL, "eval modes: %zu tasks from %d sets, plan %s", oracle_size (s_oracle),
+                   nsets, plan ? plan : "none (every task: oracle)");
+    return 0;
+}
+
 static void
 on_signal (int sig)
 {
@@ -388,7 +415,10 @@ on_signal (int sig)
 int
 main (int argc, char **argv)
 {
-    const char *usage = "[--port N] [--cassettes DIR] [--latency-ms N]";
+    const char *usage = "[--port N] [--cassettes DIR] [--latency-ms N] [--eval-set DIR]... "
+                        "[--eval-plan FILE]";
+    const char *sets[32], *plan = NULL;
+    int nsets = 0;
     xalloc_install ();
     const char *dir = cfg_str ("CAISSON_LLM_REPLAY_DIR");
     if (!*dir)
@@ -411,6 +441,10 @@ main (int argc, char **argv)
             dir = argv[++i];
         else if (i + 1 < argc && strcmp (argv[i], "--latency-ms") == 0)
             s_extra_latency_ms = strtoull (argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp (argv[i], "--eval-set") == 0 && nsets < 32)
+            sets[nsets++] = argv[++i];
+        else if (i + 1 < argc && strcmp (argv[i], "--eval-plan") == 0)
+            plan = argv[++i];
         else {
             fprintf (stderr, "caisson-llm-replay: unknown argument '%s'\nusage: "
                      "caisson-llm-replay %s\n", argv[i], usage);
@@ -424,8 +458,13 @@ main (int argc, char **argv)
     }
     if (!(s_set = cassette_set_load (dir)))
         return 1;
+    if (load_evals (sets, nsets, plan)) {
+        cassette_set_destroy (&s_set);
+        return 1;
+    }
     if (!(s_gaps = gaps_new (MAX_PENDING, MAX_GAPS))) {
         cassette_set_destroy (&s_set);
+        oracle_destroy (&s_oracle);
         return 1;
     }
     signal (SIGPIPE, SIG_IGN);
@@ -436,6 +475,7 @@ main (int argc, char **argv)
     if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
         clog_error (NULL, "CAISSON_LLM_REPLAY_ADDR: '%s' is not an IPv4 address", host);
         cassette_set_destroy (&s_set);
+        oracle_destroy (&s_oracle);
         gaps_destroy (&s_gaps);
         return 2;
     }
@@ -450,6 +490,7 @@ main (int argc, char **argv)
     if (!d) {
         clog_error (NULL, "cannot listen on port %llu", (unsigned long long) port);
         cassette_set_destroy (&s_set);
+        oracle_destroy (&s_oracle);
         gaps_destroy (&s_gaps);
         return 1;
     }
@@ -459,6 +500,7 @@ main (int argc, char **argv)
         pause ();
     MHD_stop_daemon (d);
     cassette_set_destroy (&s_set);
+    oracle_destroy (&s_oracle);
     gaps_destroy (&s_gaps);
     return 0;
 }
