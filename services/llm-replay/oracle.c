@@ -218,7 +218,7 @@ solve (const evaltask_t *t, bool given, const char *sandbox, const char *repo, s
         json_decref (files);
         return;
     }
-    if (strcmp (t->success, "pr") == 0 && turn == step++) {
+    if (strcmp (t->success, "pr") == 0 && turn == step) {
         char title[80], body[200];
         snprintf (title, sizeof title, "Solve %s", t->id);
         snprintf (body, sizeof body, "The reference solution of the eval task %s, written by "
