@@ -1,4 +1,4 @@
-/* evalset: golden task sets on disk (see evalset.h, docs/evals.md § Task
+/* evalset: golden task sets on disk (see evalset.h, evals/README.md § Task
  * format). A set is either a directory of task folders (manifest.json,
  * task.md, files/, tests/, solution/) or, with a mapping file
  * `caisson-set.json` at its root, a directory in the public exercise

@@ -1,5 +1,5 @@
 /* evalset_exercism: a set in the public exercise layout, loaded through
- * its mapping file (caisson-set.json, docs/evals.md § Bringing your own
+ * its mapping file (caisson-set.json, evals/README.md § Bringing your own
  * set) without conversion. Each exercise folder holds .docs/instructions.md
  * (and optionally .docs/instructions.append.md) and .meta/config.json,
  * whose `files` lists the stub (`solution`), the tests (`test`), the

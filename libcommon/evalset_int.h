@@ -34,7 +34,7 @@ int evalset_subdirs (efs_t *e, int dir, json_t *names);
 int evalset_add (evalset_t *self, json_t *doc, const efs_t *e);
 
 /* Loads the exercises of the set at dir (borrowed) as its mapping map
- * says (docs/evals.md § Bringing your own set). 0, or -1 with e's error
+ * says (evals/README.md § Bringing your own set). 0, or -1 with e's error
  * filled in. */
 int evalset_exercism (evalset_t *self, efs_t *e, int dir, const json_t *map);
 
