@@ -39,7 +39,10 @@
 #define MAX_PENDING 65536       /* replies awaiting their next request */
 #define MAX_GAPS (1u << 20)     /* gaps kept for GET /stats */
 
-static volatile sig_atomic_t s_stop;
+/* set by the signal handler, read by the connection threads napping in
+ * a reply's latency: atomic, not only volatile (a lock-free atomic is
+ * async-signal-safe) */
+static atomic_int s_stop;
 static cassette_set_t *s_set;
 static oracle_t *s_oracle;         /* the eval modes (--eval-set): oracle.h */
 static uint64_t s_extra_latency_ms;
@@ -76,7 +79,7 @@ now_us (void)
 static void
 nap_ms (uint64_t ms)
 {
-    while (ms && !s_stop) {
+    while (ms && !atomic_load (&s_stop)) {
         uint64_t step = ms < 50 ? ms : 50;
         usleep ((useconds_t) step * 1000);
         ms -= step;
@@ -409,7 +412,7 @@ static void
 on_signal (int sig)
 {
     (void) sig;
-    s_stop = 1;
+    atomic_store (&s_stop, 1);
 }
 
 int
@@ -496,7 +499,7 @@ main (int argc, char **argv)
     }
     clog_info (NULL, "scripted model on http://%s:%llu/v1 with %zu cassettes from %s", host,
                (unsigned long long) port, cassette_set_size (s_set), dir);
-    while (!s_stop)
+    while (!atomic_load (&s_stop))
         pause ();
     MHD_stop_daemon (d);
     cassette_set_destroy (&s_set);
