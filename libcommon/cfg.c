@@ -344,6 +344,11 @@ static const cfg_entry_t table[] = {
     { "CAISSON_LLM_REPLAY_DIR", "", "caisson-llm-replay",
       "Directories (colon-separated) of cassettes (*.json) the scripted model plays; "
       "empty: the demo cassettes built in." },
+    { "CAISSON_LLM_REPLAY_EVALS", "", "caisson-llm-replay",
+      "Eval task sets (directories, colon-separated) whose tasks the scripted model's "
+      "`oracle` model solves and `giveup` gives up (docs/evals.md), besides any "
+      "`--eval-set`; empty and no `--eval-set`: the sets under the evals/ directory it "
+      "was built from (golden, imported-example), when that is there." },
     { "CAISSON_LLM_REPLAY_CONTEXT", "131072", "caisson-llm-replay, orchestrator",
       "The scripted model's declared context window in tokens (request bytes / 4): it "
       "answers a larger request 400 `context_length_exceeded`, as a provider does; the "

@@ -384,27 +384,58 @@ on_done (void *cls, struct MHD_Connection *con, void **con_cls,
     }
 }
 
+/* Adds the sets CAISSON_LLM_REPLAY_EVALS names (each must load), or when
+ * it is empty and no --eval-set was given (flags) the built-in evals/ sets
+ * that are there; -1 (logged). */
+static int
+load_configured_evals (int flags)
+{
+    const char *cfg = cfg_str ("CAISSON_LLM_REPLAY_EVALS");
+    char why[512], dir[4096];
+    if (!*cfg && !flags) {
+        static const char *const builtin[] = { "golden", "imported-example" };
+        for (size_t i = 0; i < sizeof builtin / sizeof *builtin; i++) {
+            snprintf (dir, sizeof dir, "%s/%s", CAISSON_EVALS_DIR, builtin[i]);
+            if (access (dir, R_OK) == 0 && oracle_add_set (s_oracle, dir, why, sizeof why))
+                clog_warn (NULL, "built-in eval set: %s", why);
+        }
+        return 0;
+    }
+    for (const char *p = cfg; *p; ) {
+        size_t n = strcspn (p, ":");
+        snprintf (dir, sizeof dir, "%.*s", (int) n, p);
+        if (*dir && oracle_add_set (s_oracle, dir, why, sizeof why)) {
+            clog_error (NULL, "CAISSON_LLM_REPLAY_EVALS: %s", why);
+            return -1;
+        }
+        p += n + (p[n] == ':');
+    }
+    return 0;
+}
+
 /* The eval sets and the plan (oracle.h); -1 (logged) when one does not load. */
 static int
 load_evals (const char *const sets[], int nsets, const char *plan)
 {
     char why[512];
-    if (!(s_oracle = oracle_new ()))
+    if (!(s_oracle = oracle_new ()) || load_configured_evals (nsets)) {
+        oracle_destroy (&s_oracle);
         return -1;
+    }
     for (int i = 0; i < nsets; i++)
         if (oracle_add_set (s_oracle, sets[i], why, sizeof why)) {
             clog_error (NULL, "--eval-set: %s", why);
             oracle_destroy (&s_oracle);
             return -1;
         }
-    if (plan && (!nsets || oracle_load_plan (s_oracle, plan, why, sizeof why))) {
-        clog_error (NULL, "--eval-plan: %s", nsets ? why : "needs an --eval-set before it");
+    if (plan && oracle_load_plan (s_oracle, plan, why, sizeof why)) {
+        clog_error (NULL, "--eval-plan: %s", why);
         oracle_destroy (&s_oracle);
         return -1;
     }
-    if (nsets)
-        clog_info (NULL, "eval modes: %zu tasks from %d sets, plan %s", oracle_size (s_oracle),
-                   nsets, plan ? plan : "none (every task: oracle)");
+    if (oracle_size (s_oracle))
+        clog_info (NULL, "eval modes: %zu tasks, plan %s", oracle_size (s_oracle),
+                   plan ? plan : "none (every task: oracle)");
     return 0;
 }
 
