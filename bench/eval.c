@@ -1,0 +1,144 @@
+/* bench-eval: the oracle eval of the golden set (issue 18) at concurrency
+ * 1 and 8, through the whole stack (`caisson up --detach` on a private data
+ * directory and ports, the scripted model's `oracle`), as a team would run
+ * it: `caisson eval run evals/golden --model replay/oracle --concurrency N`.
+ *
+ * For each concurrency: the eval's wall time and tasks per minute; the
+ * time spent in the agent's runs (run.info's seconds: the baseline), and
+ * the harness's own time per task beside it: an attempt's wall time
+ * (sandbox, starting files, the run, the hidden tests, the patch) less its
+ * run's, as p50 and mean. Prints the load average before and after and the
+ * git revision. Needs root (sandboxes): without it says so and exits 0. A
+ * benchmark, not a test: 1 only when it cannot run. */
+#define _GNU_SOURCE
+#include "bench_util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SET CAISSON_SOURCE_DIR "/evals/golden"
+
+static char s_bindir[4096], s_dir[4096];
+
+/* Runs bindir/caisson with args, stdout to out (a path, or NULL: ours),
+ * stderr to dir/bench.log; its exit status, or -1. */
+static int
+caisson (const char *const args[], const char *out)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        char bin[4200], log[4200];
+        snprintf (bin, sizeof bin, "%s/caisson", s_bindir);
+        snprintf (log, sizeof log, "%s/bench.log", s_dir);
+        if (!freopen (log, "a", stderr) || (out && !freopen (out, "w", stdout)))
+            _exit (127);
+        const char *argv[16] = { "caisson" };
+        for (int i = 0; args[i] && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv (bin, (char *const *) argv);
+        _exit (127);
+    }
+    int st;
+    if (pid < 0 || waitpid (pid, &st, 0) < 0)
+        return -1;
+    return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
+}
+
+static double
+num (const json_t *o, const char *key)
+{
+    return json_number_value (json_object_get (o, key));
+}
+
+/* The eval at concurrency conc: runs it, reads its record, prints a row.
+ * 0, or -1. */
+static int
+measure (int conc)
+{
+    char out[4200], id[32], cs[8];
+    snprintf (out, sizeof out, "%s/eval-c%d.json", s_dir, conc);
+    snprintf (id, sizeof id, "bench-c%d", conc);
+    snprintf (cs, sizeof cs, "%d", conc);
+    double t0 = bench_now_ms ();
+    int rc = caisson ((const char *[]) { "eval", "run", SET, "--model", "replay/oracle",
+                                         "--concurrency", cs, "--id", id, "--json", NULL },
+                      out);
+    double wall = (bench_now_ms () - t0) / 1000;
+    json_error_t jerr;
+    json_t *rec = json_load_file (out, 0, &jerr);
+    if (rc != 0 || !rec) {
+        fprintf (stderr, "bench-eval: eval at concurrency %d: exit %d, %s (see %s/bench.log)\n",
+                 conc, rc, rec ? "" : jerr.text, s_dir);
+        json_decref (rec);
+        return -1;
+    }
+    size_t n = 0, passed = 0, i, j;
+    double run_sum = 0, over_sum = 0, over[4096];
+    json_t *task, *att;
+    json_array_foreach (json_object_get (rec, "tasks"), i, task)
+        json_array_foreach (json_object_get (task, "attempts"), j, att) {
+            if (n == sizeof over / sizeof *over)
+                break;
+            double run = num (att, "seconds"), whole = num (att, "wallSeconds");
+            run_sum += run;
+            over[n] = whole - run;
+            over_sum += over[n++];
+            passed += json_is_true (json_object_get (att, "passed"));
+        }
+    json_decref (rec);
+    if (!n) {
+        fprintf (stderr, "bench-eval: the record at %s has no attempts\n", out);
+        return -1;
+    }
+    qsort (over, n, sizeof *over, bench_cmp_double);
+    printf ("| %d | %zu/%zu | %.1f s | %.1f | %.2f s | %.2f s | %.2f s | %.2f |\n", conc, passed,
+            n, wall, n / wall * 60, run_sum / n, over[n / 2], over_sum / n,
+            (over_sum / n) / (run_sum / n));
+    return 0;
+}
+
+int
+main (void)
+{
+    if (geteuid () != 0) {
+        printf ("bench-eval: needs root (sandboxes); not run\n");
+        return 0;
+    }
+    if (bench_stack_env ("eval", s_bindir, sizeof s_bindir, s_dir, sizeof s_dir))
+        return 1;
+    char port[16], url[64], http[64], gw[64];
+    int rp = bench_free_port (), hp = bench_free_port (), gp = bench_free_port ();
+    snprintf (port, sizeof port, "%d", rp);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", rp);
+    snprintf (http, sizeof http, "127.0.0.1:%d", hp);
+    snprintf (gw, sizeof gw, "127.0.0.1:%d", gp);
+    setenv ("CAISSON_DATA", s_dir, 1);
+    setenv ("CAISSON_LLM_REPLAY_PORT", port, 1);
+    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
+    setenv ("CAISSON_HTTP", http, 1);
+    setenv ("CAISSON_GATEWAY_HTTP", gw, 1);
+    unsetenv ("MODEL");
+    unsetenv ("OPENAI_API_KEY");
+    unsetenv ("ANTHROPIC_API_KEY");
+    unsetenv ("CAISSON_LLM_REPLAY_EVALS");
+    /* the golden set's tasks run as one user: let 8 of them run at once */
+    setenv ("CAISSON_RUN_MAX_LIVE_PER_USER", "16", 1);
+    double load0 = bench_load ();
+    if (caisson ((const char *[]) { "up", "--detach", NULL }, "/dev/null")) {
+        fprintf (stderr, "bench-eval: caisson up failed (see %s)\n", s_dir);
+        return 1;
+    }
+    printf ("bench-eval: the golden set (%s), model replay/oracle, load %.2f\n\n", SET, load0);
+    printf ("| concurrency | passed | wall | tasks/min | run (mean) | harness p50 | "
+            "harness mean | harness / run |\n|---|---|---|---|---|---|---|---|\n");
+    int rc = measure (1) || measure (8);
+    caisson ((const char *[]) { "down", NULL }, "/dev/null");
+    printf ("\nrun: the agent's run (run.info seconds); harness: the rest of an attempt (sandbox, "
+            "files, approvals, hidden tests, patch, store). load %.2f at the end; data in %s\n",
+            bench_load (), s_dir);
+    return rc ? 1 : 0;
+}
