@@ -1,6 +1,7 @@
 /* orch_start: run.start for the orchestrator service (see orch_int.h):
  * the request's choices checked (model, budgets, client tools, a tool
- * run's call, the caller's input), the thread's conversation fetched when
+ * run's call, the caller's input), its profile version asked of
+ * event-log and laid under them, the thread's conversation fetched when
  * this instance has none of it, then the run started in runhost. */
 #include "orch_int.h"
 #include "orch.h"
@@ -13,6 +14,7 @@
 #include "llm_provider.h"
 #include "mpjson.h"
 #include "policy.h"
+#include "profilefetch.h"
 #include "prompt.h"
 #include "runhost.h"
 #include "runlease.h"
@@ -56,6 +58,10 @@ typedef struct {
     json_t *effective, *client_tools;
     json_t *tool_call;          /* a tool run's {name, args}, or NULL */
     run_budgets_t max;
+    char profile[PROFILE_NAME_MAX + 1];
+    uint64_t version;           /* pinned, or 0 */
+    bool asked, model_asked;    /* the request named a profile, a model */
+    json_t *settings;           /* profilefetch_settings', or NULL: builtin */
 } starting_t;
 
 static void
@@ -69,6 +75,7 @@ starting_free (starting_t *st)
     json_decref (st->effective);
     json_decref (st->client_tools);
     json_decref (st->tool_call);
+    json_decref (st->settings);
     free (st);
 }
 
@@ -96,6 +103,7 @@ on_started (run_t *r, const char *code, const char *why, void *arg)
         proto_set_str (&rep->body.run_started.run_id, run_id (r));
         proto_set_str (&rep->body.run_started.thread_id, run_thread (r));
         proto_set_str (&rep->body.run_started.model, run_model (r));
+        proto_set_str (&rep->body.run_started.profile, run_profile (r));
     }
     else {
         clog_error (run_id (r), "run not started: its first event was not stored: %s: %s",
@@ -143,11 +151,31 @@ start_input (const proto_run_start_t *b, char *why, size_t whylen)
     return input;
 }
 
-/* run.start's choices checked: the effective policy (new) and client
- * tools (new, or NULL), or NULL with why filled. */
+/* The effective policy (new) for the run's policy (may be NULL), with
+ * the profile's checks (may be NULL) as its `verify` when it names none;
+ * NULL with why filled. */
 static json_t *
-start_choices (orch_t *self, const proto_msg_t *req, run_budgets_t *max, json_t **client_tools,
-               char *why, size_t whylen)
+effective_policy (const json_t *policy, const json_t *checks, bool op, char *why, size_t whylen)
+{
+    if (!checks || json_object_get (policy, "verify"))
+        return policy_effective (policy, op, why, whylen);
+    json_t *p = policy ? json_copy ((json_t *) policy) : json_object ();
+    json_object_set (p, "verify", (json_t *) checks);
+    char inner[256] = "";
+    json_t *e = policy_effective (p, op, inner, sizeof inner);
+    json_decref (p);
+    if (!e)
+        snprintf (why, whylen, "the profile's checks: %s", inner);
+    return e;
+}
+
+/* run.start's choices checked over the profile's budgets and checks
+ * (both may be NULL): the effective policy (new) and client tools (new,
+ * or NULL), or NULL with why filled. */
+static json_t *
+start_choices (orch_t *self, const proto_msg_t *req, const json_t *pbudgets,
+               const json_t *pchecks, run_budgets_t *max, json_t **client_tools, char *why,
+               size_t whylen)
 {
     const proto_run_start_t *b = &req->body.run_start;
     json_t *budgets = decode_map (&b->budgets, "budgets", why, whylen);
@@ -167,8 +195,8 @@ start_choices (orch_t *self, const proto_msg_t *req, run_budgets_t *max, json_t 
     }
     json_t *effective = NULL;
     if (!json_is_false (budgets) && !json_is_false (policy) && !json_is_false (*client_tools)
-        && budgets_within (budgets, &self->defaults, max, why, whylen) == 0)
-        effective = policy_effective (policy, req->env.op, why, whylen);
+        && budgets_with_defaults (budgets, pbudgets, &self->defaults, max, why, whylen) == 0)
+        effective = effective_policy (policy, pchecks, req->env.op, why, whylen);
     json_decref (budgets);
     json_decref (policy);
     if (!effective) {
@@ -211,31 +239,48 @@ orch_start (const proto_msg_t *req, void *arg)
     return rep;
 }
 
+/* NULL when model may run: an error reply to req otherwise. A tool run
+ * calls no model: its name is only a label. */
+static proto_msg_t *
+model_refused (const proto_msg_t *req, const char *model, bool tool_run)
+{
+    const char *name;
+    const llm_provider_t *p = llm_provider_find (model, &name);
+    if (!tool_run && (!p || !*name))
+        return proto_error_new (req, PROTO_ERR_bad_value, "model: unknown provider in '%s' "
+                                "(expected provider/model, e.g. openai/gpt-4o-mini)", model);
+    /* the deployment's default provider, or one it gave a key or a URL:
+     * never a default URL nobody chose (llamacpp's is ui-bridge's port) */
+    const llm_provider_t *own = llm_provider_find (default_model (), NULL);
+    if (!tool_run && p != own && !llm_provider_set_up (p))
+        return proto_error_new (req, PROTO_ERR_bad_value, "model: provider '%.*s' is not set "
+                                "up in this deployment (no key or URL in its environment)",
+                                (int) (name - 1 - model), model);
+    return NULL;
+}
+
+static profilefetch_fn on_profile;
+
 /* run.start with its task, and tool_call checked (borrowed; NULL: a run
- * of the model) */
+ * of the model). Its own choices are checked here, before event-log is
+ * asked for its profile; they are checked again over the profile's. */
 static proto_msg_t *
 start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char *task)
 {
     orch_t *self = svc_state (arg);
     const proto_run_start_t *b = &req->body.run_start;
     const char *model = b->model && *b->model ? b->model : default_model ();
-    const char *name;
-    const llm_provider_t *p = llm_provider_find (model, &name);
-    /* a tool run calls no model: its name is only a label */
-    if (!tool_call && (!p || !*name))
-        return proto_error_new (req, PROTO_ERR_bad_value, "model: unknown provider in '%s' "
-                                "(expected provider/model, e.g. openai/gpt-4o-mini)", model);
-    /* the deployment's default provider, or one it gave a key or a URL:
-     * never a default URL nobody chose (llamacpp's is ui-bridge's port) */
-    const llm_provider_t *own = llm_provider_find (default_model (), NULL);
-    if (!tool_call && p != own && !llm_provider_set_up (p))
-        return proto_error_new (req, PROTO_ERR_bad_value, "model: provider '%.*s' is not set "
-                                "up in this deployment (no key or URL in its environment)",
-                                (int) (name - 1 - model), model);
-    char why[256] = "";
+    proto_msg_t *refused = model_refused (req, model, tool_call != NULL);
+    if (refused)
+        return refused;
+    char why[256] = "", profile[PROFILE_NAME_MAX + 1];
+    uint64_t version;
+    if (profilefetch_parse (b->profile, profile, &version, why, sizeof why))
+        return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
     run_budgets_t max = self->defaults;
     json_t *client_tools;
-    json_t *effective = start_choices (self, req, &max, &client_tools, why, sizeof why);
+    json_t *effective = start_choices (self, req, NULL, NULL, &max, &client_tools, why,
+                                       sizeof why);
     if (!effective)
         return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
     json_t *input = start_input (b, why, sizeof why);
@@ -302,17 +347,109 @@ start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char 
     st->orch = self;
     snprintf (st->id, sizeof st->id, "%s", id);
     st->max = max;
+    snprintf (st->profile, sizeof st->profile, "%s", profile);
+    st->version = version;
+    st->asked = b->profile && *b->profile;
+    st->model_asked = b->model && *b->model;
+    /* asked at every run.start: an activation or a rollback takes effect
+     * for the next run */
+    if (profilefetch_start (runhost_rpc (self->runs), req, profile, version, thread, on_profile,
+                            st))
+        on_profile (NULL, "unavailable", "the request could not be sent", st);
+    return BUS_DEFERRED;
+}
+
+/* Answers st's run.start with rep and drops it. */
+static void
+start_refuse (starting_t *st, proto_msg_t *rep)
+{
+    bus_worker_answer (svc_worker (st->orch->svc), &st->pending, rep);
+    starting_free (st);
+}
+
+/* The profile's settings laid under the request's: its model when the
+ * request names none, its budgets as defaults, its checks as verify.
+ * Returns 0, or -1 with the error reply in *rep. */
+static int
+with_profile (starting_t *st, const json_t *profile, proto_msg_t **rep)
+{
+    const proto_msg_t *req = bus_pending_request (st->pending);
+    char why[256] = "";
+    json_t *budgets, *checks;
+    char *model;
+    st->settings = profilefetch_settings (profile, &budgets, &checks, &model, why, sizeof why);
+    if (!st->settings) {
+        *rep = proto_error_new (req, PROTO_ERR_bad_value, "profile %s: %s", st->profile, why);
+        return -1;
+    }
+    *rep = NULL;
+    if (model && !st->model_asked) {
+        *rep = model_refused (req, model, st->tool_call != NULL);
+        free (st->model);
+        st->model = model;
+        model = NULL;
+    }
+    json_t *client_tools = NULL, *effective = NULL;
+    if (!*rep) {
+        effective = start_choices (st->orch, req, budgets, checks, &st->max, &client_tools, why,
+                                   sizeof why);
+        if (!effective)
+            *rep = proto_error_new (req, PROTO_ERR_bad_value, "%s (profile %s)", why,
+                                    json_string_value (json_object_get (st->settings,
+                                                                        "label")));
+    }
+    if (effective) {
+        json_decref (st->effective);
+        json_decref (st->client_tools);
+        st->effective = effective;
+        st->client_tools = client_tools;
+    }
+    free (model);
+    json_decref (budgets);
+    json_decref (checks);
+    return *rep ? -1 : 0;
+}
+
+/* event-log's answer on the run's profile: the run goes on with it, or
+ * with the deployment's own settings when none is stored and none was
+ * asked for; else run.start is refused. */
+static void
+on_profile (json_t *profile, const char *code, const char *why, void *arg)
+{
+    starting_t *st = arg;
+    orch_t *self = st->orch;
+    const proto_msg_t *req = bus_pending_request (st->pending);
+    proto_msg_t *rep = NULL;
+    if (profile)
+        with_profile (st, profile, &rep);
+    else if (!strcmp (code, "not_found") && st->asked)
+        rep = proto_error_new (req, PROTO_ERR_not_found, "profile: no profile %s%s%.0llu "
+                               "is stored", st->profile, st->version ? "@" : "",
+                               (unsigned long long) st->version);
+    else if (strcmp (code, "not_found")) {
+        clog_error (st->id, "run not started: its profile could not be read: %s: %s", code,
+                    why);
+        proto_ecode_t ecode = proto_error_lookup (code);
+        rep = proto_error_new (req, ecode < PROTO_ERR_COUNT ? ecode : PROTO_ERR_unavailable,
+                               "the run was not started: its profile could not be read: %s",
+                               why);
+    }
+    json_decref (profile);
+    if (rep) {
+        start_refuse (st, rep);
+        return;
+    }
+    const proto_run_start_t *b = &req->body.run_start;
     /* a thread whose last run was on another instance (one now gone):
      * its conversation comes from event-log's record, not blank or stale;
      * a store shared by every instance is never stale */
-    st->local = runstore_thread (self->store, thread);
+    st->local = runstore_thread (self->store, st->thread);
     bool held = json_array_size (st->local) > 0;
     if (b->thread_id && *b->thread_id && (!held || self->lease)
-        && threadfetch_start (runhost_rpc (self->runs), req, thread,
+        && threadfetch_start (runhost_rpc (self->runs), req, st->thread,
                               held ? svc_instance (self->svc) : NULL, on_history, st) == 0)
-        return BUS_DEFERRED;
+        return;
     start_run (st, NULL);
-    return BUS_DEFERRED;
 }
 
 /* Starts st's run on its thread's conversation so far (history, taken;
@@ -330,15 +467,21 @@ start_run (starting_t *st, json_t *history)
     run_spec_t spec = { id, thread, model, req->env.user, st->task, req->env.op, history,
                         effective, client_tools, max, zclock_time (),
                         json_is_object (st->input) ? st->input : NULL };
+    /* the profile's label; its prompt's when it gave the system prompt */
+    const char *label = json_string_value (json_object_get (st->settings, "label"));
+    const char *prompt_version = json_object_get (st->settings, "systemPrompt")
+                               ? label : PROMPT_VERSION;
     json_t *budgets = json_pack ("{s:I, s:I, s:I, s:I}", "steps", (json_int_t) max.steps,
                                  "toolCalls", (json_int_t) max.tool_calls, "wallSeconds",
                                  (json_int_t) max.seconds, "tokens", (json_int_t) max.tokens);
     json_t *data = EVK (run_started, .task = st->task, .user = req->env.user, .threadId = thread,
                         .model = model, .orchestrator = svc_instance (self->svc),
-                        .promptVersion = PROMPT_VERSION, .budgets = budgets,
+                        .promptVersion = prompt_version, .profile = label,
+                        .budgets = budgets,
                         .policy = effective, .toolCall = st->tool_call);
     json_decref (budgets);
-    int rc = runhost_start (self->runs, &spec, req->env.id, data, on_started, st);
+    int rc = runhost_start (self->runs, &spec, st->settings, req->env.id, data, on_started,
+                            st);
     json_decref (history);
     if (rc) {
         bus_worker_answer (svc_worker (self->svc), &st->pending,

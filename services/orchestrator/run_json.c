@@ -50,6 +50,8 @@ run_to_json (const run_t *r)
         json_object_set_new (j, "toolRun", json_true ());
     if (j && r->recalled)
         json_object_set_new (j, "recalled", json_string (r->recalled));
+    if (j && r->profile)
+        json_object_set (j, "profile", r->profile);
     return j;
 }
 
@@ -244,6 +246,13 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
         return -1;
     }
     r->checks = checks ? json_incref (checks) : NULL;
+    json_t *profile = json_object_get (j, "profile");
+    if (profile && (!json_is_object (profile)
+                    || !json_is_string (json_object_get (profile, "label")))) {
+        snprintf (why, whylen, "profile: expected {label, systemPrompt?, toolDescriptions?}");
+        return -1;
+    }
+    r->profile = json_incref (profile);
     json_t *cond = json_object_get (j, "condensed");
     if (cond && check_condensed (cond, json_object_get (j, "messages"), why, whylen))
         return -1;
