@@ -60,8 +60,10 @@ typedef struct {
     run_budgets_t max;
     char profile[PROFILE_NAME_MAX + 1];
     uint64_t version;           /* pinned, or 0 */
-    bool asked, model_asked;    /* the request named a profile, a model */
+    bool profile_asked, model_asked;    /* the request named a profile, a model */
     json_t *settings;           /* profilefetch_settings', or NULL: builtin */
+    json_t *asked;              /* the request's {budgets?, policy?} */
+    bool thread_asked;          /* the request named its thread */
 } starting_t;
 
 static void
@@ -76,6 +78,7 @@ starting_free (starting_t *st)
     json_decref (st->client_tools);
     json_decref (st->tool_call);
     json_decref (st->settings);
+    json_decref (st->asked);
     free (st);
 }
 
@@ -151,31 +154,28 @@ start_input (const proto_run_start_t *b, char *why, size_t whylen)
     return input;
 }
 
-/* The effective policy (new) for the run's policy (may be NULL), with
- * the profile's checks (may be NULL) as its `verify` when it names none;
- * NULL with why filled. */
+/* The run's budgets (into max) and effective policy (new), from the
+ * request's budgets and policy maps (either may be NULL) over the
+ * profile's budgets and checks (either may be NULL); NULL with why
+ * filled. */
 static json_t *
-effective_policy (const json_t *policy, const json_t *checks, bool op, char *why, size_t whylen)
+effective_with (orch_t *self, const json_t *budgets, const json_t *policy, bool op,
+                const json_t *pbudgets, const json_t *pchecks, run_budgets_t *max, char *why,
+                size_t whylen)
 {
-    if (!checks || json_object_get (policy, "verify"))
-        return policy_effective (policy, op, why, whylen);
-    json_t *p = policy ? json_copy ((json_t *) policy) : json_object ();
-    json_object_set (p, "verify", (json_t *) checks);
-    char inner[256] = "";
-    json_t *e = policy_effective (p, op, inner, sizeof inner);
-    json_decref (p);
-    if (!e)
-        snprintf (why, whylen, "the profile's checks: %s", inner);
-    return e;
+    if (budgets_with_defaults (budgets, pbudgets, &self->defaults, max, why, whylen))
+        return NULL;
+    return policy_effective_checks (policy, pchecks, op, why, whylen);
 }
 
-/* run.start's choices checked over the profile's budgets and checks
- * (both may be NULL): the effective policy (new) and client tools (new,
- * or NULL), or NULL with why filled. */
+/* run.start's choices checked: the effective policy (new) and client
+ * tools (new, or NULL), and the request's budgets and policy maps as
+ * given (*asked, new: {budgets?, policy?}; a deferred request keeps no
+ * body, and they are laid over the profile's once it is known); or NULL
+ * with why filled. */
 static json_t *
-start_choices (orch_t *self, const proto_msg_t *req, const json_t *pbudgets,
-               const json_t *pchecks, run_budgets_t *max, json_t **client_tools, char *why,
-               size_t whylen)
+start_choices (orch_t *self, const proto_msg_t *req, run_budgets_t *max, json_t **client_tools,
+               json_t **asked, char *why, size_t whylen)
 {
     const proto_run_start_t *b = &req->body.run_start;
     json_t *budgets = decode_map (&b->budgets, "budgets", why, whylen);
@@ -194,11 +194,21 @@ start_choices (orch_t *self, const proto_msg_t *req, const json_t *pbudgets,
             *client_tools = json_false ();
     }
     json_t *effective = NULL;
-    if (!json_is_false (budgets) && !json_is_false (policy) && !json_is_false (*client_tools)
-        && budgets_with_defaults (budgets, pbudgets, &self->defaults, max, why, whylen) == 0)
-        effective = effective_policy (policy, pchecks, req->env.op, why, whylen);
+    if (!json_is_false (budgets) && !json_is_false (policy) && !json_is_false (*client_tools))
+        effective = effective_with (self, budgets, policy, req->env.op, NULL, NULL, max, why,
+                                    whylen);
+    *asked = effective ? json_object () : NULL;
+    if (*asked && budgets)
+        json_object_set (*asked, "budgets", budgets);
+    if (*asked && policy)
+        json_object_set (*asked, "policy", policy);
     json_decref (budgets);
     json_decref (policy);
+    if (effective && !*asked) {
+        json_decref (effective);
+        effective = NULL;
+        snprintf (why, whylen, "out of memory");
+    }
     if (!effective) {
         json_decref (*client_tools);
         *client_tools = NULL;
@@ -278,19 +288,21 @@ start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char 
     if (profilefetch_parse (b->profile, profile, &version, why, sizeof why))
         return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
     run_budgets_t max = self->defaults;
-    json_t *client_tools;
-    json_t *effective = start_choices (self, req, NULL, NULL, &max, &client_tools, why,
+    json_t *client_tools, *asked;
+    json_t *effective = start_choices (self, req, &max, &client_tools, &asked, why,
                                        sizeof why);
     if (!effective)
         return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
     json_t *input = start_input (b, why, sizeof why);
     if (!input) {
+        json_decref (asked);
         json_decref (effective);
         json_decref (client_tools);
         return proto_error_new (req, PROTO_ERR_bad_value, "%s", why);
     }
     size_t live = req->env.op ? 0 : runhost_live_of (self->runs, req->env.user);
     if (live >= cfg_u64 ("CAISSON_RUN_MAX_LIVE_PER_USER")) {
+        json_decref (asked);
         json_decref (effective);
         json_decref (client_tools);
         json_decref (input);
@@ -300,6 +312,7 @@ start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char 
                                 live);
     }
     if (b->thread_id && *b->thread_id && !cid_name_ok (b->thread_id, 128)) {
+        json_decref (asked);
         json_decref (effective);
         json_decref (client_tools);
         json_decref (input);
@@ -311,6 +324,7 @@ start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char 
     const char *thread = b->thread_id && *b->thread_id ? b->thread_id : id;
     int claim = runstore_check_thread (self->store, thread, req->env.user, req->env.op);
     if (claim) {
+        json_decref (asked);
         json_decref (effective);
         json_decref (client_tools);
         json_decref (input);
@@ -324,6 +338,7 @@ start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char 
      * is refused, never acknowledged and then lost */
     starting_t *st = calloc (1, sizeof *st);
     if (st) {
+        st->asked = asked;
         st->effective = effective;
         st->client_tools = client_tools;
         st->input = input;
@@ -338,6 +353,7 @@ start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char 
         if (st)
             starting_free (st);
         else {
+            json_decref (asked);
             json_decref (effective);
             json_decref (client_tools);
             json_decref (input);
@@ -349,8 +365,9 @@ start_checked (const proto_msg_t *req, void *arg, json_t *tool_call, const char 
     st->max = max;
     snprintf (st->profile, sizeof st->profile, "%s", profile);
     st->version = version;
-    st->asked = b->profile && *b->profile;
+    st->profile_asked = b->profile && *b->profile;
     st->model_asked = b->model && *b->model;
+    st->thread_asked = b->thread_id && *b->thread_id;
     /* asked at every run.start: an activation or a rollback takes effect
      * for the next run */
     if (profilefetch_start (runhost_rpc (self->runs), req, profile, version, thread, on_profile,
@@ -389,10 +406,11 @@ with_profile (starting_t *st, const json_t *profile, proto_msg_t **rep)
         st->model = model;
         model = NULL;
     }
-    json_t *client_tools = NULL, *effective = NULL;
+    json_t *effective = NULL;
     if (!*rep) {
-        effective = start_choices (st->orch, req, budgets, checks, &st->max, &client_tools, why,
-                                   sizeof why);
+        effective = effective_with (st->orch, json_object_get (st->asked, "budgets"),
+                                    json_object_get (st->asked, "policy"), req->env.op, budgets,
+                                    checks, &st->max, why, sizeof why);
         if (!effective)
             *rep = proto_error_new (req, PROTO_ERR_bad_value, "%s (profile %s)", why,
                                     json_string_value (json_object_get (st->settings,
@@ -400,9 +418,7 @@ with_profile (starting_t *st, const json_t *profile, proto_msg_t **rep)
     }
     if (effective) {
         json_decref (st->effective);
-        json_decref (st->client_tools);
         st->effective = effective;
-        st->client_tools = client_tools;
     }
     free (model);
     json_decref (budgets);
@@ -422,7 +438,7 @@ on_profile (json_t *profile, const char *code, const char *why, void *arg)
     proto_msg_t *rep = NULL;
     if (profile)
         with_profile (st, profile, &rep);
-    else if (!strcmp (code, "not_found") && st->asked)
+    else if (!strcmp (code, "not_found") && st->profile_asked)
         rep = proto_error_new (req, PROTO_ERR_not_found, "profile: no profile %s%s%.0llu "
                                "is stored", st->profile, st->version ? "@" : "",
                                (unsigned long long) st->version);
@@ -439,13 +455,12 @@ on_profile (json_t *profile, const char *code, const char *why, void *arg)
         start_refuse (st, rep);
         return;
     }
-    const proto_run_start_t *b = &req->body.run_start;
     /* a thread whose last run was on another instance (one now gone):
      * its conversation comes from event-log's record, not blank or stale;
      * a store shared by every instance is never stale */
     st->local = runstore_thread (self->store, st->thread);
     bool held = json_array_size (st->local) > 0;
-    if (b->thread_id && *b->thread_id && (!held || self->lease)
+    if (st->thread_asked && (!held || self->lease)
         && threadfetch_start (runhost_rpc (self->runs), req, st->thread,
                               held ? svc_instance (self->svc) : NULL, on_history, st) == 0)
         return;
