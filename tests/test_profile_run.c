@@ -36,6 +36,7 @@ static char s_self[1024], s_replay_url[128], s_ollama_url[128], s_capture_path[1
 static const char *s_dir;
 static pid_t s_bus, s_elog, s_replay, s_tools, s_orch, s_capture;
 static bus_client_t *s_client;
+static char s_why[512];         /* the last run.start refusal's message */
 
 /* ---- the stand-ins: tool-runner, and a model that records requests ---- */
 
@@ -294,6 +295,7 @@ start (const char *task, const char *thread, const char *profile, const char *bu
     json_decref (b);
     proto_msg_t *rep = ask ("orchestrator", req, user, op);
     snprintf (code, sizeof code, "%s", error_code (rep));
+    snprintf (s_why, sizeof s_why, "%s", rep->type == PROTO_error ? rep->body.error.message : "");
     if (rep->type == PROTO_run_started) {
         snprintf (id, 128, "%s", rep->body.run_started.run_id);
         snprintf (got, 64, "%s", rep->body.run_started.profile ? rep->body.run_started.profile
@@ -631,8 +633,18 @@ test_pinned (void **state)
     assert_string_equal (got, "default@1");
     assert_string_equal (start ("hello", NULL, "default@99", NULL, "bob", false, id, got),
                          "not_found");
+    assert_non_null (strstr (s_why, "default@99"));
     assert_string_equal (start ("hello", NULL, "ghost", NULL, "bob", false, id, got),
                          "not_found");
+    assert_non_null (strstr (s_why, "ghost"));
+    /* a body the orchestrator cannot use (a check verify does not know)
+     * is refused naming the profile, not run without it */
+    char code[32];
+    assert_int_equal (create ("lint", "{\"checks\": [\"lint\"]}", "ops", true, code), 1);
+    assert_string_equal (start ("hello", NULL, "lint@1", NULL, "ops", true, id, got),
+                         "bad_value");
+    assert_non_null (strstr (s_why, "lint@1"));
+    assert_non_null (strstr (s_why, "unknown check 'lint'"));
 }
 
 /* `caisson profile ...` and `caisson run --profile` against the stack. */

@@ -438,10 +438,13 @@ on_profile (json_t *profile, const char *code, const char *why, void *arg)
     proto_msg_t *rep = NULL;
     if (profile)
         with_profile (st, profile, &rep);
-    else if (!strcmp (code, "not_found") && st->profile_asked)
-        rep = proto_error_new (req, PROTO_ERR_not_found, "profile: no profile %s%s%.0llu "
-                               "is stored", st->profile, st->version ? "@" : "",
-                               (unsigned long long) st->version);
+    else if (!strcmp (code, "not_found") && st->profile_asked) {
+        char pinned[32] = "";
+        if (st->version)
+            snprintf (pinned, sizeof pinned, "@%llu", (unsigned long long) st->version);
+        rep = proto_error_new (req, PROTO_ERR_not_found, "profile: no profile %s%s is stored",
+                               st->profile, pinned);
+    }
     else if (strcmp (code, "not_found")) {
         clog_error (st->id, "run not started: its profile could not be read: %s: %s", code,
                     why);
