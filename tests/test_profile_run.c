@@ -7,7 +7,8 @@
  * reached as provider ollama/) that writes down every request it is sent,
  * so the profile's system prompt and tool descriptions are checked where
  * they matter: in what the model gets. Then the CLI, `caisson profile`,
- * against the same stack. The tests run in order over one stack: each
+ * against the same stack, and run.start while event-log is down. The
+ * tests run in order over one stack: each
  * takes the profiles as the one before left them. */
 #define _GNU_SOURCE /* strcasestr */
 #include "support.h"
@@ -717,6 +718,25 @@ test_cli (void **state)
     assert_non_null (strstr (out, "cli@2"));
 }
 
+/* event-log does not answer: run.start fails rather than run on
+ * settings nobody chose, as when run_started cannot be stored. */
+static void
+test_eventlog_down (void **state)
+{
+    (void) state;
+    char id[128], got[64];
+    support_stop (s_elog, SIGTERM, 5000);
+    bus_client_set_timeout (s_client, 30000, 1);
+    assert_string_equal (start ("hello there", NULL, NULL, NULL, "ops", true, id, got),
+                         "unavailable");
+    assert_non_null (strstr (s_why, "profile"));
+    bus_client_set_timeout (s_client, 2000, 2);
+    s_elog = support_spawn ("caisson-event-log", NULL);
+    support_await_service (s_client, "event-log");
+    start_ok ("hello there", NULL, NULL, NULL, id, got);
+    assert_string_equal (got, "default@1");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -733,6 +753,7 @@ main (int argc, char **argv)
         cmocka_unit_test (test_canary_and_rollback),
         cmocka_unit_test (test_pinned),
         cmocka_unit_test (test_cli),
+        cmocka_unit_test (test_eventlog_down),
     };
     return support_run_group ("profile_run", tests, sizeof tests / sizeof tests[0], stack_up,
                               stack_down);
