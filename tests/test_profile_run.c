@@ -8,8 +8,8 @@
  * so the profile's system prompt and tool descriptions are checked where
  * they matter: in what the model gets. Then the CLI, `caisson profile`,
  * against the same stack, and run.start while event-log is down. The
- * tests run in order over one stack: each
- * takes the profiles as the one before left them. */
+ * tests run in order over one stack: each takes the profiles as the one
+ * before left them. */
 #define _GNU_SOURCE /* strcasestr */
 #include "support.h"
 #include "bus_client.h"
