@@ -691,6 +691,7 @@ test_cli (void **state)
     assert_int_equal (support_run (list, out, sizeof out), 0);
     assert_non_null (strstr (out, "cli: active 1, candidate 2 at 30%"));
     assert_non_null (strstr (out, "default: active 1"));
+    assert_non_null (strstr (out, "capture: no active version"));
     assert_non_null (strstr (out, "first cut"));
     const char *rollback[] = { "caisson", "profile", "rollback", "cli", "--json", "--data",
                                s_dir, NULL };

@@ -237,8 +237,11 @@ static void
 print_state_one (const json_t *p)
 {
     const char *name = json_string_value (json_object_get (p, "name")) ?: "?";
-    printf ("%s: active %lld", name, (long long) json_integer_value (json_object_get (p,
-                                                                                      "active")));
+    json_int_t active = json_integer_value (json_object_get (p, "active"));
+    if (active > 0)
+        printf ("%s: active %lld", name, (long long) active);
+    else
+        printf ("%s: no active version (runs use it only pinned)", name);
     if (json_object_get (p, "candidate"))
         printf (", candidate %lld at %lld%%",
                 (long long) json_integer_value (json_object_get (p, "candidate")),
