@@ -194,7 +194,7 @@ stack_up (void **state)
                                                        s_capture_path, NULL });
     s_orch = spawn_orchestrator ();
     s_client = bus_client_new (getenv ("CAISSON_BUS"));
-    bus_client_set_timeout (s_client, 2000, 2);
+    bus_client_set_timeout (s_client, 5000, 2);
     support_await_service (s_client, "event-log");
     support_await_service (s_client, "tool-runner");
     support_await_service (s_client, "orchestrator");
@@ -731,7 +731,7 @@ test_eventlog_down (void **state)
     assert_string_equal (start ("hello there", NULL, NULL, NULL, "ops", true, id, got),
                          "unavailable");
     assert_non_null (strstr (s_why, "profile"));
-    bus_client_set_timeout (s_client, 2000, 2);
+    bus_client_set_timeout (s_client, 5000, 2);
     s_elog = support_spawn ("caisson-event-log", NULL);
     support_await_service (s_client, "event-log");
     start_ok ("hello there", NULL, NULL, NULL, id, got);
