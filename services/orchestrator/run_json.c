@@ -55,6 +55,24 @@ run_to_json (const run_t *r)
     return j;
 }
 
+/* profile: what profilefetch_settings keeps, every text a string (the
+ * model's request is built from them). Returns 0 or -1. */
+static int
+check_profile (const json_t *p)
+{
+    json_t *prompt = json_object_get (p, "systemPrompt");
+    json_t *descs = json_object_get (p, "toolDescriptions");
+    if (!json_is_object (p) || !json_is_string (json_object_get (p, "label"))
+        || (prompt && !json_is_string (prompt)) || (descs && !json_is_object (descs)))
+        return -1;
+    const char *tool;
+    json_t *text;
+    json_object_foreach ((json_t *) descs, tool, text)
+        if (!json_is_string (text))
+            return -1;
+    return 0;
+}
+
 /* condensed (condense.h): indexes inside the messages, a summary that
  * starts at an assistant message (so no tool result loses its call). */
 static int
@@ -247,9 +265,9 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
     }
     r->checks = checks ? json_incref (checks) : NULL;
     json_t *profile = json_object_get (j, "profile");
-    if (profile && (!json_is_object (profile)
-                    || !json_is_string (json_object_get (profile, "label")))) {
-        snprintf (why, whylen, "profile: expected {label, systemPrompt?, toolDescriptions?}");
+    if (profile && check_profile (profile)) {
+        snprintf (why, whylen, "profile: expected {label, systemPrompt?, toolDescriptions?: "
+                  "{tool: text}}");
         return -1;
     }
     r->profile = json_incref (profile);
