@@ -38,6 +38,7 @@ static const char *s_dir;
 static pid_t s_bus, s_elog, s_replay, s_tools, s_orch, s_capture;
 static bus_client_t *s_client;
 static char s_why[512];         /* the last run.start refusal's message */
+static const char *s_model;     /* the model start() asks for; NULL: none */
 
 /* ---- the stand-ins: tool-runner, and a model that records requests ---- */
 
@@ -288,6 +289,7 @@ start (const char *task, const char *thread, const char *profile, const char *bu
     static char code[32];
     proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
     proto_set_str (&req->body.run_start.task, task);
+    proto_set_str (&req->body.run_start.model, s_model);
     proto_set_str (&req->body.run_start.thread_id, thread);
     proto_set_str (&req->body.run_start.profile, profile);
     json_t *b = budgets ? json_loads (budgets, 0, NULL) : NULL;
@@ -532,6 +534,14 @@ test_prompt_and_restart (void **state)
     assert_capture_request ();
     run_get (id, NULL, profile);
     assert_string_equal (profile, "capture@1");
+    /* the request's model wins over the profile's */
+    s_model = "replay/demo";
+    start_ok ("hello there", NULL, "capture@1", NULL, id, got);
+    s_model = NULL;
+    ev = run_started_of (id);
+    assert_string_equal (support_json_str (ev, "model"), "replay/demo");
+    assert_string_equal (support_json_str (ev, "promptVersion"), "capture@1");
+    json_decref (ev);
 }
 
 /* Version 2 and how it differs from 1. */
