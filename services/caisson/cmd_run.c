@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 typedef struct {
-    const char *command, *task, *model, *thread, *reason, *run, *call;
+    const char *command, *task, *model, *profile, *thread, *reason, *run, *call;
     const char *data;
     bool json;
 } opts_t;
@@ -54,6 +54,8 @@ parse (int argc, char **argv, opts_t *o)
         bool more = i + 1 < argc;
         if (!strcmp (a, "--model") && more)
             o->model = argv[++i];
+        else if (!strcmp (a, "--profile") && more)
+            o->profile = argv[++i];
         else if (!strcmp (a, "--thread") && more)
             o->thread = argv[++i];
         else if (!strcmp (a, "--reason") && more)
@@ -70,7 +72,8 @@ parse (int argc, char **argv, opts_t *o)
         }
     }
     if (!strcmp (o->command, "run") ? !o->task : !o->run || !o->call) {
-        fprintf (stderr, "usage: caisson run [--model M] [--thread T] [--json] \"task\"\n"
+        fprintf (stderr, "usage: caisson run [--model M] [--profile NAME[@V]] [--thread T] [--json] "
+                         "\"task\"\n"
                          "       caisson approve|decline RUN CALL [--reason R]\n");
         return -1;
     }
@@ -271,6 +274,7 @@ run (bus_client_t *c, const opts_t *o)
     proto_msg_t *req = proto_msg_new (PROTO_run_start, NULL);
     proto_set_str (&req->body.run_start.task, o->task);
     proto_set_str (&req->body.run_start.model, o->model);
+    proto_set_str (&req->body.run_start.profile, o->profile);
     proto_set_str (&req->body.run_start.thread_id, o->thread);
     /* to the instance holding the thread's conversation, while it is up */
     char service[160];
@@ -286,8 +290,9 @@ run (bus_client_t *c, const opts_t *o)
     snprintf (id, sizeof id, "%s", rep->body.run_started.run_id);
     snprintf (prefix, sizeof prefix, "run.%s.", id);
     if (!o->json)
-        fprintf (stderr, "caisson: run %s (model %s, thread %s)\n", id,
-                 rep->body.run_started.model, rep->body.run_started.thread_id);
+        fprintf (stderr, "caisson: run %s (model %s, profile %s, thread %s)\n", id,
+                 rep->body.run_started.model, rep->body.run_started.profile
+                 ? rep->body.run_started.profile : "builtin", rep->body.run_started.thread_id);
     proto_msg_destroy (&rep);
     int status = -1, spin = 0;
     int64_t next_poll = zclock_mono () + 1000;

@@ -12,6 +12,7 @@
 #include "cmd_events.h"
 #include "cmd_threads.h"
 #include "cmd_memory.h"
+#include "cmd_profile.h"
 #include "clog.h"
 #include "cmd_token.h"
 #include "cmd_key.h"
@@ -63,10 +64,13 @@ static const char *usage =
     "  prs, pr ID                   the local forge's pull requests\n"
     "  mcp list [--json]            MCP servers whose tools the agent gets: state, tools\n"
     "  mcp set FILE|- | get | clear your own mcp.json (MCP servers for your runs)\n"
-    "  run [--model M] [--thread T] [--json] \"TASK\"\n"
+    "  run [--model M] [--profile NAME[@V]] [--thread T] [--json] \"TASK\"\n"
     "                               run an agent task, streaming it; exit 0 when completed\n"
     "  memory show|edit|set|clear [--thread T] [--json] [TEXT|-]\n"
     "                               the working memory: print, edit in $EDITOR, set, empty\n"
+    "  profile list|show NAME[@V]|create NAME --file F [--note T]|diff NAME A B|\n"
+    "          activate NAME V [--canary PCT]|rollback NAME  [--json]\n"
+    "                               versioned profiles: prompt, tools, budgets, checks, model\n"
     "  approve|decline RUN CALL [--reason R]\n"
     "                               answer a run awaiting approval\n"
     "  sandbox create|ls|info|exec|write|read|rm|pause|resume|net ...\n"
@@ -436,6 +440,10 @@ main (int argc, char **argv)
     if (argc > 1 && cmd_mcp_is (argv[1])) {
         cli_init ();
         return cmd_mcp_main (argc, argv);
+    }
+    if (argc > 1 && cmd_profile_is (argv[1])) {
+        cli_init ();
+        return cmd_profile_main (argc, argv);
     }
     if (argc > 1 && !strcmp (argv[1], "memory")) {
         cli_init ();

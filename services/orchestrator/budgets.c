@@ -1,13 +1,16 @@
 /* budgets: checks a run's budgets against the deployment's (budgets.h). */
 #include "budgets.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-int
-budgets_within (const json_t *b, const run_budgets_t *ceiling, run_budgets_t *out, char *why,
-                size_t whylen)
+/* b's budgets over base into out, each checked against ceiling: one
+ * above it is refused, or lowered to it when cap. */
+static int
+within (const json_t *b, const run_budgets_t *ceiling, const run_budgets_t *base, bool cap,
+        run_budgets_t *out, char *why, size_t whylen)
 {
     static const struct { const char *key, *setting; size_t at; } fields[] = {
         { "steps", "CAISSON_RUN_MAX_STEPS", offsetof (run_budgets_t, steps) },
@@ -15,7 +18,7 @@ budgets_within (const json_t *b, const run_budgets_t *ceiling, run_budgets_t *ou
         { "wallSeconds", "CAISSON_RUN_MAX_SECONDS", offsetof (run_budgets_t, seconds) },
         { "tokens", "CAISSON_RUN_MAX_TOKENS", offsetof (run_budgets_t, tokens) },
     };
-    *out = *ceiling;
+    *out = *base;
     const char *key;
     json_t *v;
     json_object_foreach ((json_t *) b, key, v) {
@@ -33,6 +36,10 @@ budgets_within (const json_t *b, const run_budgets_t *ceiling, run_budgets_t *ou
             snprintf (why, whylen, "budgets.%s: expected a positive integer", key);
             return -1;
         }
+        if ((uint64_t) json_integer_value (v) > limit && cap) {
+            *(uint64_t *) ((char *) out + fields[i].at) = limit;
+            continue;
+        }
         if ((uint64_t) json_integer_value (v) > limit) {
             snprintf (why, whylen, "budgets.%s: %lld is above this deployment's ceiling of "
                       "%llu (%s)", key, (long long) json_integer_value (v),
@@ -42,4 +49,24 @@ budgets_within (const json_t *b, const run_budgets_t *ceiling, run_budgets_t *ou
         *(uint64_t *) ((char *) out + fields[i].at) = (uint64_t) json_integer_value (v);
     }
     return 0;
+}
+
+int
+budgets_within (const json_t *b, const run_budgets_t *ceiling, run_budgets_t *out, char *why,
+                size_t whylen)
+{
+    return within (b, ceiling, ceiling, false, out, why, whylen);
+}
+
+int
+budgets_with_defaults (const json_t *b, const json_t *defaults, const run_budgets_t *ceiling,
+                       run_budgets_t *out, char *why, size_t whylen)
+{
+    run_budgets_t base;
+    char inner[200] = "";
+    if (within (defaults, ceiling, ceiling, true, &base, inner, sizeof inner)) {
+        snprintf (why, whylen, "the profile's %s", inner);
+        return -1;
+    }
+    return within (b, ceiling, &base, false, out, why, whylen);
 }

@@ -35,6 +35,9 @@ info (const proto_msg_t *req, const json_t *snap, const json_t *pending)
     proto_set_str (&b->task, json_string_value (json_object_get (snap, "task")));
     proto_set_str (&b->thread_id, json_string_value (json_object_get (snap, "thread")));
     proto_set_str (&b->model, json_string_value (json_object_get (snap, "model")));
+    const char *profile = json_string_value (json_object_get (json_object_get (snap, "profile"),
+                                                              "label"));
+    proto_set_str (&b->profile, profile ? profile : "builtin");
     proto_set_str (&b->answer, json_string_value (json_object_get (snap, "answer")));
     const char *reason = json_string_value (json_object_get (snap, "reason"));
     proto_set_str (&b->reason, reason && *reason ? reason : NULL);

@@ -191,3 +191,19 @@ refuse:
     json_decref (p);
     return NULL;
 }
+
+json_t *
+policy_effective_checks (const json_t *run_policy, const json_t *checks, bool op, char *why,
+                         size_t whylen)
+{
+    if (!checks || json_object_get (run_policy, "verify"))
+        return policy_effective (run_policy, op, why, whylen);
+    json_t *p = run_policy ? json_copy ((json_t *) run_policy) : json_object ();
+    json_object_set (p, "verify", (json_t *) checks);
+    char inner[256] = "";
+    json_t *e = policy_effective (p, op, inner, sizeof inner);
+    json_decref (p);
+    if (!e)
+        snprintf (why, whylen, "the profile's checks: %s", inner);
+    return e;
+}

@@ -35,4 +35,9 @@ policy_verdict_t policy_check (const json_t *policy, const char *tool, const jso
  * caller may not (op: the caller is an operator). */
 json_t *policy_effective (const json_t *run_policy, bool op, char *why, size_t whylen);
 
+/* As policy_effective, with checks (a profile's, may be NULL) as the
+ * run's `verify` when run_policy names none. */
+json_t *policy_effective_checks (const json_t *run_policy, const json_t *checks, bool op,
+                                 char *why, size_t whylen);
+
 #endif

@@ -5,6 +5,7 @@
  * carries out the calls they ask for and advances the run (run_advance). */
 #include "run_int.h"
 #include "client_input.h"
+#include "prompt.h"
 #include "client_tools.h"
 #include "clog.h"
 #include "condense.h"
@@ -95,6 +96,7 @@ run_destroy (run_t **self_p)
     json_decref (r->policy);
     json_decref (r->client_tools);
     json_decref (r->client_input);
+    json_decref (r->profile);
     json_decref (r->calls);
     json_decref (r->sandboxes);
     json_decref (r->checks);
@@ -108,6 +110,25 @@ const char *run_user (const run_t *self) { return self->user; }
 const char *run_model (const run_t *self) { return self->model; }
 uint64_t run_steps (const run_t *self) { return self->steps; }
 const char *run_thread (const run_t *self) { return self->thread; }
+
+const char *
+run_profile (const run_t *self)
+{
+    return run_str_of (self->profile, "label") ?: "builtin";
+}
+
+void
+run_set_profile (run_t *self, const json_t *profile)
+{
+    json_decref (self->profile);
+    self->profile = json_is_object (profile) ? json_incref ((json_t *) profile) : NULL;
+}
+
+const char *
+run_system_prompt (const run_t *self)
+{
+    return run_str_of (self->profile, "systemPrompt") ?: prompt_system ();
+}
 const char *run_task (const run_t *self) { return self->task; }
 proto_run_status_t run_status_code (const run_t *self) { return self->status; }
 const char *run_status (const run_t *self) { return proto_run_status_name (self->status); }

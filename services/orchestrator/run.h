@@ -129,6 +129,10 @@ const char *run_id (const run_t *self);
 const char *run_user (const run_t *self);
 const char *run_model (const run_t *self);
 const char *run_thread (const run_t *self);
+/* The profile version it uses, `name@version`, or `builtin`. */
+const char *run_profile (const run_t *self);
+/* The system prompt the model is given: the profile's, or prompt.h's. */
+const char *run_system_prompt (const run_t *self);
 /* The task, as the person gave it. */
 const char *run_task (const run_t *self);
 /* The status, and its wire name (proto/runs.def). */
@@ -192,6 +196,10 @@ void run_memory_done (run_t *self, bool ok, const char *content, uint64_t versio
  * (recalltool_render's data, copied; NULL: nothing), shown to the model
  * fenced before the task in every request, and kept in the snapshot. */
 void run_set_recalled (run_t *self, const char *data);
+/* Before the run's first step: the profile version it uses
+ * (profilefetch_settings', {label, systemPrompt?, toolDescriptions?},
+ * borrowed; NULL: builtin), kept in the snapshot. */
+void run_set_profile (run_t *self, const json_t *profile);
 /* Event: the wake the run asked for. */
 void run_wake (run_t *self);
 /* Event: the wall-clock budget ran out. */

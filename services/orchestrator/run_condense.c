@@ -30,9 +30,9 @@ limits (const run_t *r, uint64_t max_out, condense_limits_t *lim)
 }
 
 static uint64_t
-fixed_tokens (const json_t *tools)
+fixed_tokens (const run_t *r, const json_t *tools)
 {
-    return (strlen (prompt_system ()) + 3) / 4 + SYSTEM_SLACK + condense_tools_tokens (tools);
+    return (strlen (run_system_prompt (r)) + 3) / 4 + SYSTEM_SLACK + condense_tools_tokens (tools);
 }
 
 static void
@@ -98,7 +98,7 @@ run_condense_request (run_t *r, const json_t *tools, uint64_t max_out, uint64_t 
     limits (r, max_out, &lim);
     /* a run that never needed it keeps no state in its snapshot */
     json_t *st = r->condense ? r->condense : json_object ();
-    uint64_t fixed = fixed_tokens (tools) + extra_tokens, total = 0;
+    uint64_t fixed = fixed_tokens (r, tools) + extra_tokens, total = 0;
     json_t *steps = json_array ();
     condense_verdict_t v = condense_plan (st, r->messages, r->own_from, fixed, &lim, steps,
                                           &total);

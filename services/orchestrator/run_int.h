@@ -44,6 +44,7 @@ struct _run_t {
     json_t *client_tools;       /* [{name, description?, inputSchema}], or NULL */
     json_t *client_input;       /* the caller's context, state, history, or NULL */
     json_t *checks;             /* the last verify round's [{name, ok, detail}], or NULL */
+    json_t *profile;            /* {label, systemPrompt?, toolDescriptions?}, or NULL: builtin */
     /* the current turn's tool calls: [{id, name, args, state, ...}], state
      * pending | asked | approved | client | done; next: the first not done */
     json_t *calls;

@@ -50,7 +50,27 @@ run_to_json (const run_t *r)
         json_object_set_new (j, "toolRun", json_true ());
     if (j && r->recalled)
         json_object_set_new (j, "recalled", json_string (r->recalled));
+    if (j && r->profile)
+        json_object_set (j, "profile", r->profile);
     return j;
+}
+
+/* profile: what profilefetch_settings keeps, every text a string (the
+ * model's request is built from them). Returns 0 or -1. */
+static int
+check_profile (const json_t *p)
+{
+    json_t *prompt = json_object_get (p, "systemPrompt");
+    json_t *descs = json_object_get (p, "toolDescriptions");
+    if (!json_is_object (p) || !json_is_string (json_object_get (p, "label"))
+        || (prompt && !json_is_string (prompt)) || (descs && !json_is_object (descs)))
+        return -1;
+    const char *tool;
+    json_t *text;
+    json_object_foreach ((json_t *) descs, tool, text)
+        if (!json_is_string (text))
+            return -1;
+    return 0;
 }
 
 /* condensed (condense.h): indexes inside the messages, a summary that
@@ -244,6 +264,13 @@ from_json (run_t *r, const json_t *j, char *why, size_t whylen)
         return -1;
     }
     r->checks = checks ? json_incref (checks) : NULL;
+    json_t *profile = json_object_get (j, "profile");
+    if (profile && check_profile (profile)) {
+        snprintf (why, whylen, "profile: expected {label, systemPrompt?, toolDescriptions?: "
+                  "{tool: text}}");
+        return -1;
+    }
+    r->profile = json_incref (profile);
     json_t *cond = json_object_get (j, "condensed");
     if (cond && check_condensed (cond, json_object_get (j, "messages"), why, whylen))
         return -1;

@@ -232,11 +232,19 @@ run_model_turn (run_t *r, const json_t *cat, const char *memory)
     /* the catalogue's entries are shared, not changed; those the host
      * keeps from models (`unoffered`: names no provider takes) left out */
     json_t *tools = json_array ();
+    const json_t *descs = json_object_get (r->profile, "toolDescriptions");
     size_t i;
     json_t *t;
-    json_array_foreach (cat, i, t)
-        if (!json_is_true (json_object_get (t, "unoffered")))
-            json_array_append (tools, t);
+    json_array_foreach (cat, i, t) {
+        if (json_is_true (json_object_get (t, "unoffered")))
+            continue;
+        /* the profile's description of a tool: on this run's copy only */
+        json_t *desc = json_object_get (descs, run_str_of (t, "name") ?: "");
+        json_t *own = desc ? json_copy (t) : NULL;
+        if (own)
+            json_object_set (own, "description", desc);
+        json_array_append_new (tools, own ? own : json_incref (t));
+    }
     if (r->client_tools)
         json_array_extend (tools, r->client_tools);
     if (r->mem_on)

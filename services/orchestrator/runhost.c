@@ -215,13 +215,15 @@ on_started (const proto_msg_t *reply, const char *error, void *arg)
 }
 
 int
-runhost_start (runhost_t *self, const run_spec_t *spec, const char *cause, json_t *data,
-               runhost_started_fn *fn, void *arg)
+runhost_start (runhost_t *self, const run_spec_t *spec, const json_t *profile,
+               const char *cause, json_t *data, runhost_started_fn *fn, void *arg)
 {
     slot_t *s = slot_new (self);
     starting_t *st = s ? calloc (1, sizeof *st) : NULL;
     if (st)
         s->run = run_new (&runhost_vtable, s, spec);
+    if (s && s->run)
+        run_set_profile (s->run, profile);
     /* the event says what the run is: a tool run's call is in it */
     json_t *tool_call = json_object_get (data, "toolCall");
     if (st && s->run && tool_call && run_make_tool_run (s->run, tool_call))

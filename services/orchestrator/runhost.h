@@ -35,10 +35,11 @@ void runhost_destroy (runhost_t **self_p);
 
 /* Starts a run: emits run_started (data, from EVK, stolen) and, once event-log has
  * stored it, takes the run in and advances it; fn is told either way.
- * cause: the request's id, the causation of run_started. Returns 0, or
- * -1 (nothing started, fn not called). */
-int runhost_start (runhost_t *self, const run_spec_t *spec, const char *cause, json_t *data,
-                   runhost_started_fn *fn, void *arg);
+ * cause: the request's id, the causation of run_started. profile: the
+ * run's (run_set_profile's, borrowed; NULL: builtin). Returns 0, or -1
+ * (nothing started, fn not called). */
+int runhost_start (runhost_t *self, const run_spec_t *spec, const json_t *profile,
+                   const char *cause, json_t *data, runhost_started_fn *fn, void *arg);
 /* The live run id (borrowed), or NULL. */
 run_t *runhost_run (runhost_t *self, const char *id);
 /* A live run's snapshot as stored (new): run_to_json and its `owner`. */

@@ -391,8 +391,8 @@ host_model (void *arg, const json_t *messages, const json_t *tools, uint64_t max
     snprintf (full, sizeof full, "%s/%s", s->provider->name, s->model_name);
     const char *model = via ? full : s->model_name;
     char *body = s->provider->proto == LLM_ANTHROPIC
-        ? llm_anthropic_request (model, prompt_system (), messages, tools, max_out)
-        : llm_openai_request (model, prompt_system (), messages, tools, 0);
+        ? llm_anthropic_request (model, run_system_prompt (s->run), messages, tools, max_out)
+        : llm_openai_request (model, run_system_prompt (s->run), messages, tools, 0);
     uint64_t deadline = (uint64_t) zclock_mono () + (deadline_ms - (uint64_t) zclock_time ());
     /* a summary's text is not the run's answer: not streamed as text_delta */
     llm_delta_fn *delta = run_summarising (s->run) ? NULL : on_delta;
