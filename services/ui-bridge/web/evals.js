@@ -81,14 +81,23 @@ function causeCounts(rec) {
 }
 
 // ---- charts ------------------------------------------------------------------
-const W = 640, H = 220, L = 46, R = 14, T = 12, B = 34;
+// A chart's size in SVG units and its margins (L, R, T, B) for the axes'
+// labels; the page scales it to the width it has.
+const L = 46, R = 14, T = 12, B = 34;
+const TREND = { w: 640, h: 220 }, HIST = { w: 360, h: 180 };
 
-function axes(box, yTicks) {
-  for (const [y, label] of yTicks) {
-    box.append(svg("line", { class: "grid", x1: L, x2: W - R, y1: y, y2: y }));
-    box.append(svg("text", { class: "tick", x: L - 6, y: y + 4, "text-anchor": "end" }, label));
+// An empty chart of size f with grid lines at yTicks [[y, label]], an x
+// axis and its two end labels.
+function frame(f, label, cls, yTicks, xFrom, xTo) {
+  const box = svg("svg", { viewBox: `0 0 ${f.w} ${f.h}`, class: cls, role: "img", "aria-label": label });
+  for (const [y, text] of yTicks) {
+    box.append(svg("line", { class: "grid", x1: L, x2: f.w - R, y1: y, y2: y }));
+    box.append(svg("text", { class: "tick", x: L - 6, y: y + 4, "text-anchor": "end" }, text));
   }
-  box.append(svg("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
+  box.append(svg("line", { class: "axis", x1: L, x2: f.w - R, y1: f.h - B, y2: f.h - B }),
+             svg("text", { class: "tick", x: L, y: f.h - 10 }, xFrom),
+             svg("text", { class: "tick", x: f.w - R, y: f.h - 10, "text-anchor": "end" }, xTo));
+  return box;
 }
 
 // Pass rate over time, one series (line and points) per profile version,
@@ -99,13 +108,11 @@ function trendChart(list) {
   if (!pts.length) return el("p", { class: "event-note" }, "no finished evals to chart yet");
   let x0 = Math.min(...pts.map((p) => p.x)), x1 = Math.max(...pts.map((p) => p.x));
   if (x0 === x1) { x0 -= 3600e3; x1 += 3600e3; }
-  const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
-  const sy = (y) => T + (1 - Math.min(1, Math.max(0, y))) * (H - T - B);
-  const box = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "trend", role: "img",
-                           "aria-label": "pass rate per profile version over time" });
-  axes(box, [0, 0.25, 0.5, 0.75, 1].map((v) => [sy(v), pct(v).replace(".0", "")]));
-  box.append(svg("text", { class: "tick", x: L, y: H - 10 }, when(x0)),
-             svg("text", { class: "tick", x: W - R, y: H - 10, "text-anchor": "end" }, when(x1)));
+  const sx = (x) => L + ((x - x0) / (x1 - x0)) * (TREND.w - L - R);
+  const sy = (y) => T + (1 - Math.min(1, Math.max(0, y))) * (TREND.h - T - B);
+  const box = frame(TREND, "pass rate per profile version over time", "trend",
+                    [0, 0.25, 0.5, 0.75, 1].map((v) => [sy(v), pct(v).replace(".0", "")]),
+                    when(x0), when(x1));
   const series = new Map();
   for (const p of pts.sort((a, b) => a.x - b.x)) {
     const name = profileOf(p.e);
@@ -124,7 +131,7 @@ function trendChart(list) {
                                "data-eval": p.e.id },
                    svgTitle(`${p.e.id} · ${name} · ${pct(p.y)} · ${when(p.e.started)}`)));
     box.append(g);
-    legend.append(el("li", {}, svg("svg", { width: 12, height: 12, viewBox: "0 0 12 12" },
+    legend.append(el("li", {}, svg("svg", { class: "swatch", width: 12, height: 12, viewBox: "0 0 12 12" },
                                    svg("rect", { width: 12, height: 12, fill: colour })),
                      ` ${name} (${ps.length})`));
   });
@@ -140,19 +147,16 @@ function histogram(values, label, fmt) {
   const width = (hi - lo) / bins, counts = new Array(bins).fill(0);
   for (const v of values) counts[Math.min(bins - 1, width ? Math.floor((v - lo) / width) : 0)]++;
   const top = Math.max(...counts);
-  const sy = (c) => T + (1 - c / top) * (H - T - B);
-  const bw = (W - L - R) / bins;
-  const box = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "histogram", role: "img",
-                           "aria-label": label });
-  axes(box, [[sy(0), "0"], [sy(top), String(top)]]);
+  const sy = (c) => T + (1 - c / top) * (HIST.h - T - B);
+  const bw = (HIST.w - L - R) / bins;
+  const box = frame(HIST, label, "histogram", [[sy(0), "0"], [sy(top), String(top)]], fmt(lo),
+                    fmt(hi));
   counts.forEach((c, i) => {
     const from = lo + i * width, to = i === bins - 1 ? hi : from + width;
     box.append(svg("rect", { class: "bar", x: L + i * bw + 1, y: sy(c), width: Math.max(1, bw - 2),
                              height: sy(0) - sy(c), "data-count": c },
                    svgTitle(`${fmt(from)} to ${fmt(to)}: ${c} attempt${c === 1 ? "" : "s"}`)));
   });
-  box.append(svg("text", { class: "tick", x: L, y: H - 10 }, fmt(lo)),
-             svg("text", { class: "tick", x: W - R, y: H - 10, "text-anchor": "end" }, fmt(hi)));
   return box;
 }
 
