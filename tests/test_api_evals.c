@@ -25,6 +25,7 @@ static bus_client_t *s_client;
 /* The hostile task id of alice's evals: shown as text, never as markup. */
 #define XSS_TASK "<img src=x onerror=window.__pwned=1>"
 #define XSS_OUTPUT "FAIL <script>window.__pwned=2</script>"
+#define XSS_PATCH "--- a/x.py\n+++ b/x.py\n@@ -0,0 +1 @@\n+<img src=y onerror=window.__pwned=3>\n"
 #define T0 1765000000000000ULL      /* a start time, microseconds */
 
 /* One task of a made-up eval: its first `passes` attempts pass, the rest
@@ -48,8 +49,10 @@ s_attempt (const task_t *t, int i)
                            "toolCalls", 4, "tests", "exitCode", passed ? 0 : 1, "passed",
                            passed ? 2 : 0, "failed", passed ? 0 : 2, "output",
                            passed ? "2 passed" : XSS_OUTPUT);
-    if (!passed)
+    if (!passed) {
         json_object_set_new (a, "cause", json_string (t->cause));
+        json_object_set_new (a, "patch", json_string (XSS_PATCH));
+    }
     return a;
 }
 
@@ -88,11 +91,16 @@ s_record (const char *id, const char *profile, uint64_t started, int repeat, con
                              (json_int_t) (started + 60000000));
     if (profile)
         json_object_set_new (rec, "profile", json_string (profile));
+    /* pass@k by k, as the harness writes it (pass@1 made up: not shown here) */
+    char k[16];
+    snprintf (k, sizeof k, "%d", repeat);
+    json_t *at = json_pack ("{s:f}", "1", (double) passed / attempts);
+    json_object_set_new (at, k, json_real ((double) tasks_passed / (double) n));
     json_object_set_new (rec, "summary",
-                         json_pack ("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:o}",
+                         json_pack ("{s:i, s:i, s:i, s:f, s:o, s:f, s:f, s:f, s:f, s:o}",
                                     "tasks", (int) n, "attempts", attempts, "passed", passed,
-                                    "passRate", (double) passed / attempts, "passAtK",
-                                    (double) tasks_passed / (double) n, "meanTokens",
+                                    "passRate", (double) passed / attempts, "passAtK", at,
+                                    "meanTokens",
                                     tokens / attempts, "meanSeconds", seconds / attempts,
                                     "meanSteps", 3.0, "costUsd", 0.001 * attempts,
                                     "causes", causes));

@@ -57,6 +57,7 @@ try {
   await page.click('#eval-list tr[data-eval="a-base"] td.id');
   await until("a-base's tasks", async () => (await count("#eval-tasks tbody tr")) === 4);
   expect("title", await text("#eval-title"), "Eval a-base");
+  if (!(await text("#eval-summary")).includes("pass@2 50.0%")) fail("pass@2 is not 50.0%");
   expect("token bars", await count("#eval-tokens svg rect.bar"), 3);
   expect("attempts in the token bars", await sumCounts("#eval-tokens svg rect.bar"), 8);
   expect("runtime bars", await count("#eval-seconds svg rect.bar"), 3);
@@ -77,9 +78,12 @@ try {
   const hostile = rows.find((r) => r[0] === XSS);
   if (!hostile) fail("the task id with markup is not shown as its text");
   await page.click(`#eval-tasks tbody tr[data-task="${XSS}"]`);
-  await until("the attempts", async () => (await count("#eval-tasks tr.attempts pre")) === 2);
+  await until("the attempts", async () => (await count("#eval-tasks tr.attempts td > pre")) === 2);
   if (!(await text("#eval-tasks tr.attempts")).includes("<script>window.__pwned=2</script>"))
     fail("the test output is not shown as text");
+  expect("patches", await count("#eval-tasks tr.attempts details pre.diff"), 2);
+  if (!(await text("#eval-tasks tr.attempts details")).includes("+<img src=y onerror=window.__pwned=3>"))
+    fail("the patch is not shown as text");
   expect("img elements", await count("#view-evals img"), 0);
   expect("script elements in the view", await count("#view-evals script"), 0);
   expect("window.__pwned", await page.evaluate(() => window.__pwned), undefined);

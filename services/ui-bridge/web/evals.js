@@ -66,6 +66,9 @@ function passesOf(t) {
 }
 // A task passes an eval when any of its attempts passed (pass@k).
 const taskPassed = (t) => passesOf(t) > 0;
+// Why an attempt failed: its cause, or harness_error when the harness
+// itself could not run it (as `caisson eval report` counts it).
+const causeOf = (a) => String(a.cause || (a.error ? "harness_error" : "unknown"));
 const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 // Each failure cause with its count, most common first.
@@ -76,7 +79,7 @@ function causeCounts(rec) {
     for (const [c, n] of Object.entries(given)) m.set(c, num(n));
   else
     for (const a of allAttempts(rec))
-      if (!a.passed) m.set(String(a.cause || "unknown"), (m.get(String(a.cause || "unknown")) || 0) + 1);
+      if (!a.passed) m.set(causeOf(a), (m.get(causeOf(a)) || 0) + 1);
   return [...m].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
 }
 
@@ -194,31 +197,45 @@ async function loadEvals() {
 }
 
 // ---- one eval ----------------------------------------------------------------
+// The summary's passAtK, `{k: fraction}` (a bare number is pass@k).
+function passAtK(v) {
+  if (typeof v === "number") return pct(v > 1 ? v / 100 : v);
+  if (!v || typeof v !== "object") return "";
+  return Object.entries(v).map(([k, f]) => `pass@${k} ${pct(num(f))}`).join(" · ");
+}
+
 function summaryList(rec) {
   const s = rec.summary || {};
   const rows = [["Set", rec.set], ["Model", rec.model], ["Profile", profileOf(rec)],
     ["Status", rec.status], ["Started", when(rec.started)], ["Ended", when(rec.ended)],
     ["Tasks", num(s.tasks)], ["Attempts", num(s.attempts)], ["Passed", num(s.passed)],
     ["Pass rate", pct(passRate(s))],
-    ["pass@k", typeof s.passAtK === "number" ? pct(s.passAtK > 1 ? s.passAtK / 100 : s.passAtK) : ""],
+    ["pass@k", passAtK(s.passAtK)],
     ["Mean tokens", round(num(s.meanTokens))], ["Mean seconds", round(num(s.meanSeconds), 1)],
     ["Mean steps", round(num(s.meanSteps), 1)], ["Cost", "$" + num(s.costUsd).toFixed(4)],
     ["Concurrency × repeat", `${num(rec.concurrency)} × ${num(rec.repeat)}`]];
   return rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v ?? ""))]);
 }
 
-// A task's attempts, shown under its row: how each ended and its tests' output.
+// A task's attempts, shown under its row: how each ended, why, its tests'
+// output, its patch and pull request.
 function attemptsRow(t) {
   const box = el("td", { colspan: "6" });
   attemptsOf(t).forEach((a, i) => {
     const tests = a.tests || {};
+    const pr = a.pr && typeof a.pr === "object" ? a.pr.url || JSON.stringify(a.pr) : a.pr;
     box.append(el("div", { class: "attempt" },
-      `attempt ${i + 1}: ${a.passed ? "passed" : "failed"}` + (a.cause ? ` (${a.cause}` +
-        (a.budget ? `: ${a.budget}` : "") + ")" : "") +
-        ` · run ${a.runId ?? ""} ${a.runStatus ?? ""} · tests exit ${tests.exitCode ?? ""}, ` +
-        `${num(tests.passed)} passed, ${num(tests.failed)} failed · ${num(a.steps)} steps, ` +
-        `${num(a.toolCalls)} tool calls, $${num(a.costUsd).toFixed(4)}`),
-      typeof tests.output === "string" && tests.output ? el("pre", {}, tests.output) : "");
+      `attempt ${i + 1}: ${a.passed ? "passed" : `failed (${causeOf(a)}` +
+        (a.budget ? `: ${a.budget}` : "") + ")"} · run ${a.runId ?? "none"} ${a.runStatus ?? ""}` +
+        ` · tests exit ${tests.exitCode ?? "-"}, ${num(tests.passed)} passed, ` +
+        `${num(tests.failed)} failed · ${num(a.steps)} steps, ${num(a.toolCalls)} tool calls, ` +
+        `${round(num(a.seconds), 1)} s, $${num(a.costUsd).toFixed(4)}`),
+      ...[["harness error", a.error], ["run ended", a.reason], ["pull request", pr]]
+        .filter(([, v]) => typeof v === "string" && v)
+        .map(([k, v]) => el("div", { class: "event-note" }, `${k}: ${v}`)),
+      typeof tests.output === "string" && tests.output ? el("pre", {}, tests.output) : "",
+      typeof a.patch === "string" && a.patch
+        ? el("details", {}, el("summary", {}, "patch"), renderDiff(a.patch)) : "");
   });
   return el("tr", { class: "attempts" }, box);
 }
@@ -226,7 +243,7 @@ function attemptsRow(t) {
 function taskRow(t) {
   const atts = attemptsOf(t);
   const causes = new Map();
-  for (const a of atts) if (!a.passed && a.cause) causes.set(String(a.cause), (causes.get(String(a.cause)) || 0) + 1);
+  for (const a of atts) if (!a.passed) causes.set(causeOf(a), (causes.get(causeOf(a)) || 0) + 1);
   const cause = [...causes].map(([c, n]) => (n > 1 ? `${c} (${n})` : c)).join(", ");
   const row = el("tr", { class: taskPassed(t) ? "pass" : "fail", "data-task": String(t.id ?? "") },
     el("td", { class: "id" }, String(t.id ?? "")), el("td", {}, String(t.language ?? "")),
