@@ -99,7 +99,7 @@ try {
   expect("unchanged", await page.getAttribute("#compare-unchanged", "data-count"), "1");
   expect("broken task", await page.$$eval("#compare-tasks tr.broken", (r) => r.map((x) => x.dataset.task).join()),
          "py-fizzbuzz");
-  expect("pass rate change", await text("#compare-rate"), "37.5% → 75.0% (+37.5%)");
+  expect("pass rate change", await text("#compare-rate"), "37.5% → 75.0% (+37.5 points)");
   expect("A and B", await text("#compare-title"), "a-base (A) → a-cand (B)");
   await page.screenshot({ path: `${outdir}/compare.png`, fullPage: true });
 

@@ -227,9 +227,12 @@ function attemptsRow(t) {
     box.append(el("div", { class: "attempt" },
       `attempt ${i + 1}: ${a.passed ? "passed" : `failed (${causeOf(a)}` +
         (a.budget ? `: ${a.budget}` : "") + ")"} · run ${a.runId ?? "none"} ${a.runStatus ?? ""}` +
-        ` · tests exit ${tests.exitCode ?? "-"}, ${num(tests.passed)} passed, ` +
-        `${num(tests.failed)} failed · ${num(a.steps)} steps, ${num(a.toolCalls)} tool calls, ` +
-        `${round(num(a.seconds), 1)} s, $${num(a.costUsd).toFixed(4)}`),
+        ` · tests exit ${tests.exitCode ?? "-"}` +
+        // counts are null when no test runner's output explains them
+        (typeof tests.passed === "number" ? `, ${tests.passed} passed, ${num(tests.failed)} failed` : "") +
+        ` · ${num(a.steps)} steps, ${num(a.toolCalls)} tool calls, ${round(num(a.seconds), 1)} s` +
+        (typeof a.wallSeconds === "number" ? ` (${round(a.wallSeconds, 1)} s with the harness)` : "") +
+        `, $${num(a.costUsd).toFixed(4)}`),
       ...[["harness error", a.error], ["run ended", a.reason], ["pull request", pr]]
         .filter(([, v]) => typeof v === "string" && v)
         .map(([k, v]) => el("div", { class: "event-note" }, `${k}: ${v}`)),
@@ -284,6 +287,8 @@ const delta = (a, b, fmt) => {
   const d = b - a, sign = d > 0 ? "+" : d < 0 ? "−" : "±";
   return `${fmt(a)} → ${fmt(b)} (${sign}${fmt(Math.abs(d))})`;
 };
+// A change of pass rate in percentage points, as `caisson eval report` says it.
+const points = (d) => `${d > 0 ? "+" : d < 0 ? "−" : "±"}${Math.abs(d * 100).toFixed(1)} points`;
 const meanTokens = (rec) => (typeof (rec.summary || {}).meanTokens === "number"
   ? rec.summary.meanTokens : mean(allAttempts(rec).map(tokensOf)));
 const meanSeconds = (rec) => (typeof (rec.summary || {}).meanSeconds === "number"
@@ -319,7 +324,8 @@ async function compareEvals() {
     el("p", {}, count("fixed"), " · ", count("broken"), " · ", count("unchanged"),
        counts.added ? ` · only in B ${counts.added}` : "", counts.removed ? ` · only in A ${counts.removed}` : ""),
     el("dl", {}, el("dt", {}, "Pass rate"),
-       el("dd", { id: "compare-rate" }, delta(passRate(a.summary) || 0, passRate(b.summary) || 0, pct)),
+       el("dd", { id: "compare-rate" }, `${pct(passRate(a.summary) || 0)} → ${pct(passRate(b.summary) || 0)} (` +
+          `${points((passRate(b.summary) || 0) - (passRate(a.summary) || 0))})`),
        el("dt", {}, "Mean tokens"),
        el("dd", { id: "compare-tokens" }, delta(meanTokens(a), meanTokens(b), (v) => String(Math.round(v)))),
        el("dt", {}, "Mean seconds"),
