@@ -299,6 +299,28 @@ test_bad_paths (void **state)
     s_expect_400 ("POST", "/api/profiles/web", s_root, "{\"note\":\"no body\"}", "body");
 }
 
+/* A method a path does not take is 405 naming, once each, those it does. */
+static void
+test_methods (void **state)
+{
+    (void) state;
+    static const char *const cases[][3] = {
+        { "DELETE", "/api/evals/a-base", "GET" },
+        { "POST", "/api/profiles/web/diff", "GET" },    /* two GET patterns match it */
+        { "PUT", "/api/profiles/web", "GET, POST" },
+        { "DELETE", "/api/profiles/web/rollback", "GET, POST" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ui_res_t res = ui_request (cases[i][0], cases[i][1], s_alice, NULL, NULL);
+        char allow[128];
+        ui_header (&res, "Allow", allow, sizeof allow);
+        if (res.status != 405 || strcmp (allow, cases[i][2]))
+            fail_msg ("%s %s: %ld Allow '%s', wanted 405 Allow '%s'", cases[i][0], cases[i][1],
+                      res.status, allow, cases[i][2]);
+        ui_res_free (&res);
+    }
+}
+
 /* A body over the cap is refused before it is parsed. */
 static void
 test_body_cap (void **state)
@@ -474,6 +496,7 @@ main (void)
         cmocka_unit_test (test_owners),
         cmocka_unit_test (test_record),
         cmocka_unit_test (test_bad_paths),
+        cmocka_unit_test (test_methods),
         cmocka_unit_test (test_body_cap),
         cmocka_unit_test (test_profiles_refused),
         cmocka_unit_test (test_profiles_flow),

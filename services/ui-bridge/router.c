@@ -122,7 +122,8 @@ router_handle (http_req_t *req, void *arg)
             break;
         }
         size_t n = strlen (allow);
-        snprintf (allow + n, sizeof allow - n, "%s%s", n ? ", " : "", s_routes[i].method);
+        if (!strstr (allow, s_routes[i].method))    /* two GET patterns may match a path */
+            snprintf (allow + n, sizeof allow - n, "%s%s", n ? ", " : "", s_routes[i].method);
     }
     if (!found) {
         bool api = !strncmp (req->path, "/api/", 5) || !strcmp (req->path, "/agui");
