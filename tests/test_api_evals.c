@@ -59,7 +59,7 @@ s_attempt (const task_t *t, int i)
 /* A whole record as `caisson eval run` writes it (proto/evals.def). */
 static json_t *
 s_record (const char *id, const char *profile, uint64_t started, int repeat, const task_t *tasks,
-          size_t n)
+          size_t n, const char *status)
 {
     json_t *list = json_array (), *causes = json_object ();
     int attempts = 0, passed = 0, tasks_passed = 0;
@@ -87,7 +87,7 @@ s_record (const char *id, const char *profile, uint64_t started, int repeat, con
     }
     json_t *rec = json_pack ("{s:s, s:s, s:s, s:i, s:i, s:s, s:I, s:I}", "id", id, "set", "golden",
                              "model", "replay/oracle", "concurrency", 1, "repeat", repeat,
-                             "status", "done", "started", (json_int_t) started, "ended",
+                             "status", status, "started", (json_int_t) started, "ended",
                              (json_int_t) (started + 60000000));
     if (profile)
         json_object_set_new (rec, "profile", json_string (profile));
@@ -126,8 +126,8 @@ s_put (const char *user, const char *id, json_t *rec)
     proto_msg_destroy (&rep);
 }
 
-/* Alice's two evals (the second fixes two tasks and breaks one, on
- * another profile version) and bob's one. */
+/* Alice's three evals (the second fixes two tasks and breaks one, on
+ * another profile version; the third is still running) and bob's one. */
 static void
 s_put_evals (void)
 {
@@ -144,9 +144,13 @@ s_put_evals (void)
         { "sh-count", "tests_failed", 1, 1, 1100, 11 },
     };
     const task_t bobs[] = { { "bob-secret-task", "tests_failed", 1, 1, 100, 1 } };
-    s_put ("alice", "a-base", s_record ("a-base", "default@1", T0, 2, base, 4));
-    s_put ("alice", "a-cand", s_record ("a-cand", "default@2", T0 + 3600000000ULL, 1, cand, 4));
-    s_put ("bob", "b-one", s_record ("b-one", NULL, T0 + 60000000ULL, 1, bobs, 1));
+    s_put ("alice", "a-base", s_record ("a-base", "default@1", T0, 2, base, 4, "done"));
+    s_put ("alice", "a-cand",
+           s_record ("a-cand", "default@2", T0 + 3600000000ULL, 1, cand, 4, "done"));
+    /* still running: listed, not charted (its pass rate is partial) */
+    s_put ("alice", "a-live",
+           s_record ("a-live", "default@2", T0 + 7200000000ULL, 1, cand, 1, "running"));
+    s_put ("bob", "b-one", s_record ("b-one", NULL, T0 + 60000000ULL, 1, bobs, 1, "done"));
 }
 
 static int
@@ -210,16 +214,16 @@ test_owners (void **state)
     (void) state;
     char ids[256];
     json_t *doc = s_get ("/api/evals", s_alice, 200);
-    assert_string_equal (s_ids (doc, ids, sizeof ids), "a-cand,a-base");   /* newest first */
-    json_t *first = json_array_get (json_object_get (doc, "evals"), 0);
+    assert_string_equal (s_ids (doc, ids, sizeof ids), "a-live,a-cand,a-base");  /* newest first */
+    json_t *first = json_array_get (json_object_get (doc, "evals"), 1);
     assert_null (json_object_get (first, "tasks"));                        /* not in a listing */
     assert_string_equal (support_json_str (first, "profile"), "default@2");
     json_decref (doc);
     doc = s_get ("/api/evals", s_bob, 200);
     assert_string_equal (s_ids (doc, ids, sizeof ids), "b-one");
     json_decref (doc);
-    doc = s_get ("/api/evals?limit=1", s_alice, 200);
-    assert_string_equal (s_ids (doc, ids, sizeof ids), "a-cand");
+    doc = s_get ("/api/evals?limit=2", s_alice, 200);
+    assert_string_equal (s_ids (doc, ids, sizeof ids), "a-live,a-cand");
     json_decref (doc);
     /* another user's eval is not there for alice, nor a listing of theirs */
     json_decref (s_get ("/api/evals/b-one", s_alice, 404));

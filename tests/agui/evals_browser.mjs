@@ -1,13 +1,14 @@
 // The web UI's Evals view in headless Chromium (Debian's chromium, driven
-// by playwright-core), over what test_api_evals stored for alice: two evals
-// (a-base: 4 tasks x 2 attempts on default@1; a-cand: 4 tasks x 1 attempt
-// on default@2, fixing two tasks and breaking one), bob's one (never
-// shown), and the profile `web` (versions 1 and 2, 1 active). The list and
-// the pass-rate chart (a point per eval, a series per profile version); one
-// eval opened (per-task table, causes, token and runtime histograms whose
-// bars count every attempt); the two compared (fixed 2, broken 1,
-// unchanged 1); the profile shown and diffed; and a task id and test
-// output holding markup shown as text, no element made of them.
+// by playwright-core), over what test_api_evals stored for alice: three
+// evals (a-base: 4 tasks x 2 attempts on default@1; a-cand: 4 tasks x 1
+// attempt on default@2, fixing two tasks and breaking one; a-live, still
+// running: listed, not charted), bob's one (never shown), and the profile
+// `web` (versions 1 and 2, 1 active). The list and the pass-rate chart (a
+// point per finished eval, a series per profile version); one eval opened
+// (per-task table, causes, token and runtime histograms whose bars count
+// every attempt); two compared (fixed 2, broken 1, unchanged 1); the
+// profile shown and diffed; and a task id, test output, patch and note
+// holding markup shown as text, no element made of them.
 //   node evals_browser.mjs BASE_URL TOKEN OUTDIR
 // Exits 0 when every expectation held, 1 with the reasons otherwise.
 import { chromium } from "playwright-core";
@@ -43,11 +44,12 @@ const text = (sel) => page.textContent(sel);
 try {
   await page.goto(`${base}/#token=${token}`);
   await page.click('nav button[data-view="evals"]');
-  await until("two evals listed", async () => (await count("#eval-list tr")) === 2);
+  await until("three evals listed", async () => (await count("#eval-list tr")) === 3);
   expect("bob's eval listed", await count('#eval-list tr[data-eval="b-one"]'), 0);
-  expect("rows in order", (await page.$$eval("#eval-list tr", (r) => r.map((x) => x.dataset.eval))).join(), "a-cand,a-base");
+  expect("rows in order", (await page.$$eval("#eval-list tr", (r) => r.map((x) => x.dataset.eval))).join(),
+         "a-live,a-cand,a-base");
   if (!(await text('#eval-list tr[data-eval="a-base"]')).includes("37.5%")) fail("a-base's pass rate is not 37.5%");
-  // the trend: a point per eval, a series per profile version
+  // the trend: a point per finished eval (not a-live), a series per profile version
   expect("trend points", await count("#eval-trend svg circle.point"), 2);
   expect("trend series", await count("#eval-trend svg g.series"), 2);
   const series = await page.$$eval("#eval-trend g.series", (g) => g.map((x) => x.dataset.series).sort().join());

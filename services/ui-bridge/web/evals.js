@@ -104,9 +104,11 @@ function frame(f, label, cls, yTicks, xFrom, xTo) {
 }
 
 // Pass rate over time, one series (line and points) per profile version,
-// from the listing: x the eval's start, y its pass rate.
+// from the listing: x the eval's start, y its pass rate. An eval still
+// running has a partial rate: it is listed, not charted.
 function trendChart(list) {
-  const pts = list.map((e) => ({ e, x: toMs(e.started), y: passRate(e.summary) }))
+  const pts = list.filter((e) => e.status !== "running")
+    .map((e) => ({ e, x: toMs(e.started), y: passRate(e.summary) }))
     .filter((p) => !isNaN(p.x) && p.y !== null);
   if (!pts.length) return el("p", { class: "event-note" }, "no finished evals to chart yet");
   let x0 = Math.min(...pts.map((p) => p.x)), x1 = Math.max(...pts.map((p) => p.x));
