@@ -81,6 +81,28 @@ http_res_t *api_usage (app_t *app, http_req_t *req);
 http_res_t *api_user_budget (app_t *app, http_req_t *req);
 http_res_t *api_spend (app_t *app, http_req_t *req);
 
+/* api_evals.c: GET /api/evals and /api/evals/{id}, the harness's evals
+ * (proto/evals.def) as event-log keeps them, per user. */
+http_res_t *api_evals_list (app_t *app, http_req_t *req);
+http_res_t *api_evals_get (app_t *app, http_req_t *req);
+/* True when id is an eval id: `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`. */
+bool api_eval_id_ok (const char *id);
+/* text (a path segment or query value, may be NULL) as a decimal number
+ * from min to max into *out. NULL, or the 400 naming what. */
+http_res_t *api_number (const char *text, const char *what, uint64_t min, uint64_t max,
+                        uint64_t *out);
+
+/* api_profiles.c: /api/profiles, versioned profiles (proto/profiles.def):
+ * GET the list, GET /{name} (its active version) and /{name}/{version},
+ * GET /{name}/diff?a=&b=; operators POST /{name} (a new version),
+ * /{name}/activate and /{name}/rollback. */
+http_res_t *api_profiles_list (app_t *app, http_req_t *req);
+http_res_t *api_profiles_get (app_t *app, http_req_t *req);
+http_res_t *api_profiles_create (app_t *app, http_req_t *req);
+http_res_t *api_profiles_activate (app_t *app, http_req_t *req);
+http_res_t *api_profiles_rollback (app_t *app, http_req_t *req);
+http_res_t *api_profiles_diff (app_t *app, http_req_t *req);
+
 /* api_agui.c: POST /agui, AG-UI 1.0 over SSE. */
 http_res_t *api_agui (app_t *app, http_req_t *req);
 

@@ -54,6 +54,16 @@ static const route_t s_routes[] = {
     { "GET",    "/api/usage",                   "usage",             true,  api_usage },
     { "PUT",    "/api/users/{}/budget",         "users.budget",      true,  api_user_budget },
     { "GET",    "/api/spend",                   "spend",             true,  api_spend },
+    { "GET",    "/api/evals",                   "evals.list",        true,  api_evals_list },
+    { "GET",    "/api/evals/{}",                "evals.get",         true,  api_evals_get },
+    { "GET",    "/api/profiles",                "profiles.list",     true,  api_profiles_list },
+    { "GET",    "/api/profiles/{}",             "profiles.get",      true,  api_profiles_get },
+    { "POST",   "/api/profiles/{}",             "profiles.create",   true,  api_profiles_create },
+    /* before /{}/{}: "diff" is no version */
+    { "GET",    "/api/profiles/{}/diff",        "profiles.diff",     true,  api_profiles_diff },
+    { "GET",    "/api/profiles/{}/{}",          "profiles.get",      true,  api_profiles_get },
+    { "POST",   "/api/profiles/{}/activate",    "profiles.activate", true,  api_profiles_activate },
+    { "POST",   "/api/profiles/{}/rollback",    "profiles.rollback", true,  api_profiles_rollback },
     { "GET",    "/api/sandboxes",               "sandboxes.list",    true,  api_sandboxes_list },
     { "POST",   "/api/sandboxes",               "sandboxes.create",  true,  api_sandboxes_create },
     { "GET",    "/api/sandboxes/{}",            "sandboxes.get",     true,  api_sandboxes_get },
@@ -112,7 +122,8 @@ router_handle (http_req_t *req, void *arg)
             break;
         }
         size_t n = strlen (allow);
-        snprintf (allow + n, sizeof allow - n, "%s%s", n ? ", " : "", s_routes[i].method);
+        if (!strstr (allow, s_routes[i].method))    /* two GET patterns may match a path */
+            snprintf (allow + n, sizeof allow - n, "%s%s", n ? ", " : "", s_routes[i].method);
     }
     if (!found) {
         bool api = !strncmp (req->path, "/api/", 5) || !strcmp (req->path, "/agui");
