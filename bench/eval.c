@@ -37,7 +37,7 @@ caisson (const char *const args[], const char *out)
         if (!freopen (log, "a", stderr) || (out && !freopen (out, "w", stdout)))
             _exit (127);
         const char *argv[16] = { "caisson" };
-        for (int i = 0; args[i] && i < 14; i++)
+        for (int i = 0; i < 14 && args[i]; i++)
             argv[i + 1] = args[i];
         execv (bin, (char *const *) argv);
         _exit (127);

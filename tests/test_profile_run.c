@@ -149,6 +149,7 @@ capture_main (int port, const char *path)
     setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     if (bind (fd, (struct sockaddr *) &a, sizeof a) || listen (fd, 16)) {
         perror ("capture: bind");
+        close (fd);
         return 1;
     }
     for (;;) {

@@ -269,6 +269,7 @@ profiles_create (const proto_msg_t *req, void *arg)
     if (rep->type == PROTO_profile)
         clog_info (req->env.corr, "profile %s version %llu created by %s", j.name,
                    (unsigned long long) rep->body.profile.version, req->env.user ?: "?");
+    /* cppcheck-suppress returnDanglingLifetime ; the reply is a new message that keeps no pointer into the job */
     return rep;
 }
 
@@ -347,6 +348,7 @@ profiles_get (const proto_msg_t *req, void *arg)
     if (rep)
         return rep;
     j.want = req->body.profile_get.version;
+    /* cppcheck-suppress returnDanglingLifetime ; the reply is a new message that keeps no pointer into the job */
     return finish (&j, store_read (j.el->store, get_txn, &j), profile_reply);
 }
 
@@ -402,6 +404,7 @@ profiles_activate (const proto_msg_t *req, void *arg)
         clog_info (req->env.corr, "profile %s version %llu activated for %llu%% by %s", j.name,
                    (unsigned long long) b->version, (unsigned long long) (b->canary_percent
                    && b->canary_percent < 100 ? b->canary_percent : 100), req->env.user ?: "?");
+    /* cppcheck-suppress returnDanglingLifetime ; the reply is a new message that keeps no pointer into the job */
     return rep;
 }
 
@@ -443,6 +446,7 @@ profiles_rollback (const proto_msg_t *req, void *arg)
     rep = finish (&j, store_write (j.el->store, rollback_txn, &j), one_state);
     if (rep->type == PROTO_profile_state)
         clog_info (req->env.corr, "profile %s rolled back by %s", j.name, req->env.user ?: "?");
+    /* cppcheck-suppress returnDanglingLifetime ; the reply is a new message that keeps no pointer into the job */
     return rep;
 }
 
@@ -490,6 +494,7 @@ profiles_diff (const proto_msg_t *req, void *arg)
         return rep;
     rep = finish (&d.j, store_read (d.j.el->store, diff_txn, &d), diff_reply);
     json_decref (d.va);
+    /* cppcheck-suppress returnDanglingLifetime ; the reply is a new message that keeps no pointer into the job */
     return rep;
 }
 
@@ -528,5 +533,6 @@ profiles_resolve (const proto_msg_t *req, void *arg)
     if (rep)
         return rep;
     j.want = req->body.profile_resolve.version;
+    /* cppcheck-suppress returnDanglingLifetime ; the reply is a new message that keeps no pointer into the job */
     return finish (&j, store_read (j.el->store, resolve_txn, &j), profile_reply);
 }
