@@ -52,12 +52,21 @@ const evaltask_t *evalset_find (const evalset_t *self, const char *id);
 
 /* The prompt the harness gives the agent for task t working in sandbox
  * sandbox_id (NULL for none) on the repository at repo_url (NULL for
- * none): task.md, then where its files are. Caller frees. */
+ * none): task.md, then a paragraph saying where its files are: the
+ * sandbox's workspace, or the repository, which the agent clones with
+ * repo.clone (into /workspace/repo: then files' paths are relative to
+ * the clone), and for a "pr" task that it ends with git.openPR. Caller
+ * frees; NULL when sandbox_id or repo_url holds a backtick or a line
+ * break (the paragraph quotes them between backticks). */
 char *evalset_prompt (const evaltask_t *t, const char *sandbox_id, const char *repo_url);
 
 /* Reads a prompt made by evalset_prompt: the task of self whose task.md it
  * holds, or NULL; sandbox_id (n bytes) gets the sandbox it names, or "". */
 const evaltask_t *evalset_match (const evalset_t *self, const char *prompt, char *sandbox_id,
                                  size_t n);
+
+/* The repository a prompt of task t (made by evalset_prompt) names, into
+ * repo_url (n bytes); false (repo_url "") when it names none. */
+bool evalset_match_repo (const evaltask_t *t, const char *prompt, char *repo_url, size_t n);
 
 #endif

@@ -1,0 +1,6 @@
+def encode(text):
+    raise NotImplementedError("encode")
+
+
+def decode(text):
+    raise NotImplementedError("decode")

@@ -1,0 +1,4 @@
+# lib.sh: what the scripts share
+log() {
+  echo "$*"
+}
