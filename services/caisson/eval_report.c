@@ -172,7 +172,7 @@ print_summary (FILE *out, const json_t *r)
     fprintf (out, "  pass@k       ");
     json_object_foreach (json_object_get (s, "passAtK"), k, v)
         fprintf (out, " pass@%s %.3f", k, json_number_value (v));
-    fprintf (out, "\n  mean tokens   %.0f\n  mean runtime  %.1f s\n  mean steps    %.1f\n"
+    fprintf (out, "\n  mean tokens   %.0f\n  mean runtime  %.2f s\n  mean steps    %.1f\n"
              "  cost          $%.4f\n  causes        ", num (s, "meanTokens"),
              num (s, "meanSeconds"), num (s, "meanSteps"), num (s, "costUsd"));
     print_causes (out, json_object_get (s, "causes"));
@@ -199,7 +199,7 @@ eval_report_print (FILE *out, const json_t *a, const json_t *b)
     json_t *c = eval_report_compare (a, b);
     json_t *pr = json_object_get (c, "passRate"), *tk = json_object_get (c, "meanTokens");
     json_t *sec = json_object_get (c, "meanSeconds");
-    fprintf (out, "%s -> %s\n  pass rate  %+.1f points\n  tokens     %+.0f\n  runtime    %+.1f s\n",
+    fprintf (out, "%s -> %s\n  pass rate  %+.1f points\n  tokens     %+.0f\n  runtime    %+.2f s\n",
              str (a, "id"), str (b, "id"), 100.0 * num (pr, "change"), num (tk, "change"),
              num (sec, "change"));
     print_ids (out, "fixed", json_object_get (c, "fixed"));

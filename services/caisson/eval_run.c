@@ -147,6 +147,20 @@ follow (attempt_t *a, unsigned limit_s, bool *timed_out)
     }
 }
 
+/* Whether events hold the run's end (`complete` or `failed`). */
+static bool
+ended (const json_t *events)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (events, i, e) {
+        const char *kind = json_string_value (json_object_get (e, "kind")) ?: "";
+        if (!strcmp (kind, "complete") || !strcmp (kind, "failed"))
+            return true;
+    }
+    return false;
+}
+
 /* What the run's stored events say: the budget that ran out, its last
  * tool result's fate, the pull request it opened. */
 static void
@@ -157,9 +171,7 @@ evidence (attempt_t *a, eval_outcome_t *out, json_t **pr)
     for (int i = 0; i < 25; i++) {
         json_decref (events);
         events = evalbus_events (a->c, a->run);
-        const char *last = json_string_value (
-            json_object_get (json_array_get (events, json_array_size (events) - 1), "kind"));
-        if (last && (!strcmp (last, "complete") || !strcmp (last, "failed")))
+        if (ended (events))
             break;
         zclock_sleep (POLL_MS);
     }

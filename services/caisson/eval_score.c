@@ -108,8 +108,10 @@ eval_score_tests (bus_client_t *c, const char *sandbox, const char *dir, const e
     testlog_counts_t k = { 0 };
     bool known = counts (t->test_command, log, &k);
     long exit_code = json_is_integer (code) ? (long) json_integer_value (code) : -1;
-    /* pytest's 5 and unittest's 5 (Python 3.12) both mean "no tests" */
-    bool none = says_none (log) || exit_code == 5 || (known && k.passed + k.failed == 0);
+    /* pytest's exit status 5 is "no tests collected"; another command's 5
+     * may count failures */
+    bool none = says_none (log) || (exit_code == 5 && strstr (t->test_command, "pytest"))
+             || (known && k.passed + k.failed == 0);
     size_t len = strlen (log);
     if (len > EVAL_TEST_OUTPUT_MAX) {
         /* the end holds the summary and the failures' tracebacks */

@@ -1,0 +1,10 @@
+# `caisson eval` end to end (issue 18): the golden set through the whole
+# stack (`caisson up`, real sandboxes) with the scripted model's oracle,
+# give-up and mixed plans; reports, list/show, the SWE-bench export, two
+# users (test_eval_e2e; root, skipped otherwise).
+caisson_test(test_eval_e2e test_eval_e2e.c)
+add_dependencies(test_eval_e2e caisson caisson-bus caisson-sandbox-manager caisson-sandbox-init
+                 caisson-tool-runner caisson-ui-bridge caisson-orchestrator caisson-event-log
+                 caisson-llm-replay caisson-gateway caisson-gateway-keys caisson-egress-proxy)
+set_tests_properties(test_eval_e2e PROPERTIES TIMEOUT 900
+                     SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
