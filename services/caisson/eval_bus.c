@@ -56,10 +56,39 @@ evalbus_tool (bus_client_t *c, const char *name, json_t *args, unsigned timeout_
         return NULL;
     }
     /* The same frame is resent until the tool's time is up: its call id
-     * keeps a resend from running the tool twice. */
+     * keeps a resend from running the tool twice. `busy` (every slot, or
+     * this user's share of them, taken: the eval's own runs call tools as
+     * the same user) is asked again after a pause, as the orchestrator does. */
     bus_client_set_timeout (c, 5000, (int) (timeout_s / 5 + 2));
-    proto_msg_t *rep = ask (c, "tool-runner", req, why, n);
+    int64_t give_up = zclock_mono () + (int64_t) timeout_s * 1000;
+    proto_msg_t *rep = NULL;
+    for (int pause = 100;; pause = pause < 1600 ? pause * 2 : pause) {
+        rep = bus_client_request (c, "tool-runner", req);
+        bool busy = rep && rep->type == PROTO_error && !strcmp (rep->body.error.code, "busy");
+        if (!busy || zclock_mono () + pause >= give_up)
+            break;
+        proto_msg_destroy (&rep);
+        zclock_sleep (pause + (int) (randof (pause / 2 + 1)));
+        /* a new message: the broker's answer to the old id was `busy` */
+        proto_msg_t *again = proto_msg_new (PROTO_tools_call, NULL);
+        proto_tools_call_t *b = &again->body.tools_call;
+        proto_set_str (&b->name, call->name);
+        proto_set_str (&b->call_id, call->call_id);
+        b->timeout_ms = call->timeout_ms;
+        b->args = call->args;
+        call->args = (proto_bytes_t) { 0 };
+        proto_msg_destroy (&req);
+        req = again;
+        call = b;
+    }
+    proto_msg_destroy (&req);
     bus_client_set_timeout (c, 5000, 3);
+    if (rep && rep->type == PROTO_error) {
+        snprintf (why, n, "tool-runner: %s: %s", rep->body.error.code, rep->body.error.message);
+        proto_msg_destroy (&rep);
+    }
+    else if (!rep)
+        snprintf (why, n, "tool-runner did not answer");
     if (!rep)
         return NULL;
     *ok = rep->body.tools_result.ok;

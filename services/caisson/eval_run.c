@@ -308,7 +308,9 @@ attempt (attempt_t *a)
     usage (a, info, &out, run_ms);
     out.budget = json_string_value (json_object_get (a->rec, "budget"));
     json_object_set_new (a->rec, "patch", patch (a));
+    int64_t t1 = zclock_mono ();
     json_t *t = tests (a, pr);
+    json_object_set_new (a->rec, "testsSeconds", json_real ((double) (zclock_mono () - t1) / 1000.0));
     bool passed = t && json_integer_value (json_object_get (t, "exitCode")) == 0
                && !json_is_true (json_object_get (t, "ranNone"));
     json_object_set_new (a->rec, "passed", json_boolean (passed));
