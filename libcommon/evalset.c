@@ -1,4 +1,4 @@
-/* evalset: golden task sets on disk (see evalset.h, docs/evals.md § Task
+/* evalset: golden task sets on disk (see evalset.h, evals/README.md § Task
  * format). A set is either a directory of task folders (manifest.json,
  * task.md, files/, tests/, solution/) or, with a mapping file
  * `caisson-set.json` at its root, a directory in the public exercise
@@ -22,6 +22,7 @@ struct evalset_t {
     evaltask_t *tasks;
     json_t **docs;              /* what each task borrows from */
     size_t count;
+    size_t bytes;               /* every task's files, against EVALSET_BYTES_MAX */
 };
 
 bool
@@ -163,29 +164,21 @@ load_native (efs_t *e, int dir, const char *folder)
     return doc;
 }
 
-/* Adds doc (taken) as the next task of self. */
-static int
-add_task (evalset_t *self, json_t *doc, char *why, size_t n)
+int
+evalset_add (evalset_t *self, json_t *doc, const efs_t *e)
 {
-    if (self->count >= EVALSET_TASKS_MAX) {
-        json_decref (doc);
-        snprintf (why, n, "%s: more than %d tasks", self->name, EVALSET_TASKS_MAX);
-        return -1;
-    }
-    json_t **docs = realloc (self->docs, (self->count + 1) * sizeof *docs);
+    const char *bad = self->count >= EVALSET_TASKS_MAX ? "more than 1000 tasks"
+                    : (self->bytes += e->bytes) > EVALSET_BYTES_MAX
+                    ? "the set's files pass its total cap (256 MiB)" : NULL;
+    json_t **docs = bad ? NULL : realloc (self->docs, (self->count + 1) * sizeof *docs);
     if (!docs) {
         json_decref (doc);
+        snprintf (e->why, e->n, "%s: %s", self->name, bad ? bad : "out of memory");
         return -1;
     }
     self->docs = docs;
     docs[self->count++] = doc;
     return 0;
-}
-
-int
-evalset_add (evalset_t *self, json_t *doc, char *why, size_t n)
-{
-    return add_task (self, doc, why, n);
 }
 
 int
@@ -250,7 +243,7 @@ load_folders (evalset_t *self, int dir, char *why, size_t n)
         int fd = efs_open_dir (&e, dir, json_string_value (name), json_string_value (name),
                                false);
         json_t *doc = fd < 0 ? NULL : load_native (&e, fd, json_string_value (name));
-        rc = doc ? add_task (self, doc, why, n) : -1;
+        rc = doc ? evalset_add (self, doc, &e) : -1;
     }
     json_decref (names);
     return rc;

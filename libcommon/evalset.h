@@ -1,4 +1,4 @@
-/* evalset: golden task sets on disk (docs/evals.md § Task format), read by
+/* evalset: golden task sets on disk (evals/README.md § Task format), read by
  * the eval harness (`caisson eval`) and by llm-replay's oracle.
  *
  * A set is a directory of task folders, each with manifest.json, task.md,

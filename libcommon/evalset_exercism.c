@@ -1,5 +1,5 @@
 /* evalset_exercism: a set in the public exercise layout, loaded through
- * its mapping file (caisson-set.json, docs/evals.md § Bringing your own
+ * its mapping file (caisson-set.json, evals/README.md § Bringing your own
  * set) without conversion. Each exercise folder holds .docs/instructions.md
  * (and optionally .docs/instructions.append.md) and .meta/config.json,
  * whose `files` lists the stub (`solution`), the tests (`test`), the
@@ -192,7 +192,7 @@ evalset_exercism (evalset_t *self, efs_t *e, int dir, const json_t *map)
         }
         int fd = efs_open_dir (&one, exdir, n, n, false);
         json_t *doc = fd < 0 ? NULL : load_exercise (&one, fd, id, map);
-        rc = doc ? evalset_add (self, doc, e->why, e->n) : -1;
+        rc = doc ? evalset_add (self, doc, &one) : -1;
     }
     json_decref (names);
     close (exdir);

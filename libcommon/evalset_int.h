@@ -8,6 +8,7 @@
 
 #define EVALSET_MAPPING "caisson-set.json"
 #define EVALSET_TASKS_MAX 1000
+#define EVALSET_BYTES_MAX (256u << 20)  /* a set's files, all tasks counted */
 
 /* Whether id is a task id, `^[a-z0-9][a-z0-9._-]{0,63}$`. */
 bool evalset_id_ok (const char *id);
@@ -27,12 +28,13 @@ int evalset_settings (efs_t *e, const json_t *m, const char *const extra[], json
 int evalset_subdirs (efs_t *e, int dir, json_t *names);
 
 /* Adds a task's document (taken: {id, language, testCommand, timeLimitS,
- * tags, success, approvals, repo, task, files, tests, solution?}) to
- * self. 0, or -1 with why (n bytes) filled in. */
-int evalset_add (evalset_t *self, json_t *doc, char *why, size_t n);
+ * tags, success, approvals, repo, task, files, tests, solution?}), read
+ * with e (its bytes count against the set's cap), to self. 0, or -1
+ * with e's error filled in. */
+int evalset_add (evalset_t *self, json_t *doc, const efs_t *e);
 
 /* Loads the exercises of the set at dir (borrowed) as its mapping map
- * says (docs/evals.md § Bringing your own set). 0, or -1 with e's error
+ * says (evals/README.md § Bringing your own set). 0, or -1 with e's error
  * filled in. */
 int evalset_exercism (evalset_t *self, efs_t *e, int dir, const json_t *map);
 

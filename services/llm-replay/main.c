@@ -18,6 +18,7 @@
 #include "clog.h"
 #include "gaps.h"
 #include "llm.h"
+#include "oracle.h"
 #include "render.h"
 #include "request.h"
 #include "svc.h"
@@ -38,8 +39,12 @@
 #define MAX_PENDING 65536       /* replies awaiting their next request */
 #define MAX_GAPS (1u << 20)     /* gaps kept for GET /stats */
 
-static volatile sig_atomic_t s_stop;
+/* set by the signal handler, read by the connection threads napping in
+ * a reply's latency: atomic, not only volatile (a lock-free atomic is
+ * async-signal-safe) */
+static atomic_int s_stop;
 static cassette_set_t *s_set;
+static oracle_t *s_oracle;         /* the eval modes (--eval-set): oracle.h */
 static uint64_t s_extra_latency_ms;
 static gaps_t *s_gaps;
 static atomic_ulong s_requests;     /* model requests answered, for GET /stats */
@@ -74,7 +79,7 @@ now_us (void)
 static void
 nap_ms (uint64_t ms)
 {
-    while (ms && !s_stop) {
+    while (ms && !atomic_load (&s_stop)) {
         uint64_t step = ms < 50 ? ms : 50;
         usleep ((useconds_t) step * 1000);
         ms -= step;
@@ -220,7 +225,8 @@ play (struct MHD_Connection *con, const upload_t *up, bool anthropic)
     else {
         if (gaps_request_key (conv, &key))
             gaps_request (s_gaps, key, up->arrived_us);
-        cassette_set_play (s_set, conv, tools, &r);
+        if (!oracle_play (s_oracle, model, conv, &r))
+            cassette_set_play (s_set, conv, tools, &r);
         key = gaps_reply_key (conv, r.text);
     }
     json_decref (conv);
@@ -378,17 +384,44 @@ on_done (void *cls, struct MHD_Connection *con, void **con_cls,
     }
 }
 
+/* The eval sets and the plan (oracle.h); -1 (logged) when one does not load. */
+static int
+load_evals (const char *const sets[], int nsets, const char *plan)
+{
+    char why[512];
+    if (!(s_oracle = oracle_new ()))
+        return -1;
+    for (int i = 0; i < nsets; i++)
+        if (oracle_add_set (s_oracle, sets[i], why, sizeof why)) {
+            clog_error (NULL, "--eval-set: %s", why);
+            oracle_destroy (&s_oracle);
+            return -1;
+        }
+    if (plan && (!nsets || oracle_load_plan (s_oracle, plan, why, sizeof why))) {
+        clog_error (NULL, "--eval-plan: %s", nsets ? why : "needs an --eval-set before it");
+        oracle_destroy (&s_oracle);
+        return -1;
+    }
+    if (nsets)
+        clog_info (NULL, "eval modes: %zu tasks from %d sets, plan %s", oracle_size (s_oracle),
+                   nsets, plan ? plan : "none (every task: oracle)");
+    return 0;
+}
+
 static void
 on_signal (int sig)
 {
     (void) sig;
-    s_stop = 1;
+    atomic_store (&s_stop, 1);
 }
 
 int
 main (int argc, char **argv)
 {
-    const char *usage = "[--port N] [--cassettes DIR] [--latency-ms N]";
+    const char *usage = "[--port N] [--cassettes DIR] [--latency-ms N] [--eval-set DIR]... "
+                        "[--eval-plan FILE]";
+    const char *sets[32], *plan = NULL;
+    int nsets = 0;
     xalloc_install ();
     const char *dir = cfg_str ("CAISSON_LLM_REPLAY_DIR");
     if (!*dir)
@@ -411,6 +444,10 @@ main (int argc, char **argv)
             dir = argv[++i];
         else if (i + 1 < argc && strcmp (argv[i], "--latency-ms") == 0)
             s_extra_latency_ms = strtoull (argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp (argv[i], "--eval-set") == 0 && nsets < 32)
+            sets[nsets++] = argv[++i];
+        else if (i + 1 < argc && strcmp (argv[i], "--eval-plan") == 0)
+            plan = argv[++i];
         else {
             fprintf (stderr, "caisson-llm-replay: unknown argument '%s'\nusage: "
                      "caisson-llm-replay %s\n", argv[i], usage);
@@ -424,8 +461,13 @@ main (int argc, char **argv)
     }
     if (!(s_set = cassette_set_load (dir)))
         return 1;
+    if (load_evals (sets, nsets, plan)) {
+        cassette_set_destroy (&s_set);
+        return 1;
+    }
     if (!(s_gaps = gaps_new (MAX_PENDING, MAX_GAPS))) {
         cassette_set_destroy (&s_set);
+        oracle_destroy (&s_oracle);
         return 1;
     }
     signal (SIGPIPE, SIG_IGN);
@@ -436,6 +478,7 @@ main (int argc, char **argv)
     if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
         clog_error (NULL, "CAISSON_LLM_REPLAY_ADDR: '%s' is not an IPv4 address", host);
         cassette_set_destroy (&s_set);
+        oracle_destroy (&s_oracle);
         gaps_destroy (&s_gaps);
         return 2;
     }
@@ -450,15 +493,17 @@ main (int argc, char **argv)
     if (!d) {
         clog_error (NULL, "cannot listen on port %llu", (unsigned long long) port);
         cassette_set_destroy (&s_set);
+        oracle_destroy (&s_oracle);
         gaps_destroy (&s_gaps);
         return 1;
     }
     clog_info (NULL, "scripted model on http://%s:%llu/v1 with %zu cassettes from %s", host,
                (unsigned long long) port, cassette_set_size (s_set), dir);
-    while (!s_stop)
+    while (!atomic_load (&s_stop))
         pause ();
     MHD_stop_daemon (d);
     cassette_set_destroy (&s_set);
+    oracle_destroy (&s_oracle);
     gaps_destroy (&s_gaps);
     return 0;
 }
