@@ -7,3 +7,8 @@ caisson_test(test_eventlog_crash test_eventlog_crash.c eventlog_util.c)
 caisson_test(test_eventlog_status test_eventlog_status.c eventlog_util.c)
 # Thread ownership, tombstones and retention at event-log (issue 14).
 caisson_test(test_thread_guard test_thread_guard.c eventlog_util.c)
+# Issue 18: event-log's versioned profiles and eval records (profiles.def,
+# evals.def) over the bus.
+caisson_test(test_profiles_store test_profiles_store.c eventlog_util.c)
+caisson_test(test_evals_store test_evals_store.c eventlog_util.c)
+set_tests_properties(test_profiles_store test_evals_store PROPERTIES LABELS threaded)

@@ -32,12 +32,20 @@ enum {
     DB_THREADS,     /* thread id -> thread record (JSON text) */
     DB_THREAD_ACT,  /* user NUL be64 lastActivity thread id -> "" (newest last) */
     DB_THREAD_RUNS, /* thread id NUL run key -> "" (its runs, in start order) */
-    DB_MEMORY,      /* "u" user | "t" user NUL thread -> working memory (JSON text) */
+    DB_MEMORY,      /* "u" user | "t" user NUL thread -> working memory (JSON text);
+                     * also profiles and evals (below), under key bytes of their own */
     DB_SPEND,       /* be64 spend seq -> spend record (msgpack) */
     DB_SPEND_IDS,   /* call id -> be64 spend seq (dedup) */
     DB_SPEND_AGG,   /* user NUL be32 day key id NUL model -> 6 x be64 daily totals */
     DB_COUNT
 };
+
+/* Profiles ('P', 'S' keys: profiles.c) and evals ('E', 'e': evals.c) share
+ * the memory database: LMDB's named databases are at store.h's
+ * STORE_MAX_DBS. Their keys start with bytes memory.c never uses, so each
+ * could move to a database of its own by changing these two lines. */
+#define DB_PROFILES DB_MEMORY
+#define DB_EVALS DB_MEMORY
 
 #define ELOG_RUN_KEY 26             /* run ids are cids */
 #define ELOG_EVENT_KEY (ELOG_RUN_KEY + 8)
@@ -140,6 +148,28 @@ proto_msg_t *threads_list (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_get (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_rename (const proto_msg_t *req, void *arg);
 proto_msg_t *threads_delete (const proto_msg_t *req, void *arg);
+
+/* Profiles (profiles.c): the handlers of the profile.* requests. */
+proto_msg_t *profiles_create (const proto_msg_t *req, void *arg);
+proto_msg_t *profiles_list (const proto_msg_t *req, void *arg);
+proto_msg_t *profiles_get (const proto_msg_t *req, void *arg);
+proto_msg_t *profiles_activate (const proto_msg_t *req, void *arg);
+proto_msg_t *profiles_rollback (const proto_msg_t *req, void *arg);
+proto_msg_t *profiles_diff (const proto_msg_t *req, void *arg);
+proto_msg_t *profiles_resolve (const proto_msg_t *req, void *arg);
+/* True when name is a profile name: ^[a-z][a-z0-9-]{0,31}$. */
+bool profile_name_ok (const char *name);
+/* 0 when body is a profile version's body as proto/profiles.def allows;
+ * else -1 with why naming the key at fault (profile_body.c). */
+int profile_body_check (const json_t *body, char *why, size_t len);
+/* What changed from body a (version va) to b (vb), as profile.diff
+ * answers it (profile_diff.c): "" when equal. The caller frees it. */
+char *profile_diff (const json_t *a, const json_t *b, uint64_t va, uint64_t vb);
+
+/* Evals (evals.c): the handlers of eval.put, eval.list and eval.get. */
+proto_msg_t *evals_put (const proto_msg_t *req, void *arg);
+proto_msg_t *evals_list (const proto_msg_t *req, void *arg);
+proto_msg_t *evals_get (const proto_msg_t *req, void *arg);
 
 /* Spend (spend.c): the gateway's per-call records. Handlers of
  * spend.append (services only) and spend.read (users their own). */

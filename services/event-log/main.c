@@ -2,7 +2,8 @@
  * environment under $CAISSON_DATA/event-log: it commits appended events in
  * batches before acknowledging them (journal.c), answers reads of runs,
  * events, transcripts and figures (reader.c, transcript.c), keeps
- * artifacts and applies retention (artifact.c). docs/storage.md gives the
+ * artifacts and applies retention (artifact.c), keeps versioned profiles
+ * (profiles.c) and eval records (evals.c). docs/storage.md gives the
  * layout, docs/events.md the event kinds. */
 #include "cfg.h"
 #include "clog.h"
@@ -156,6 +157,16 @@ static const bus_route_t routes[] = {
     { PROTO_memory_put, memory_put },
     { PROTO_spend_append, spend_append },
     { PROTO_spend_read, spend_read },
+    { PROTO_profile_create, profiles_create },
+    { PROTO_profile_list, profiles_list },
+    { PROTO_profile_get, profiles_get },
+    { PROTO_profile_activate, profiles_activate },
+    { PROTO_profile_rollback, profiles_rollback },
+    { PROTO_profile_diff, profiles_diff },
+    { PROTO_profile_resolve, profiles_resolve },
+    { PROTO_eval_put, evals_put },
+    { PROTO_eval_list, evals_list },
+    { PROTO_eval_get, evals_get },
     BUS_ROUTES_END
 };
 
