@@ -10,8 +10,10 @@
  * SWE-bench export read back by python3's json; one user's evals hidden
  * from another. Needs root (sandboxes); skipped otherwise. */
 #include "support.h"
+#include "eval_score.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -246,10 +248,15 @@ test_imported_set (void **state)
     if (!s_up)
         skip ();
     replay_with (IMPORTED, "{}");
-    const char *extra[] = { "--model", "replay/oracle", NULL };
+    /* two attempts a task: pass@1 and pass@2 both 1 */
+    const char *extra[] = { "--model", "replay/oracle", "--repeat", "2", NULL };
     json_t *r = eval_run ("alice", IMPORTED, "oracle-imported", extra);
     assert_true (summary_int (r, "tasks") >= 1);
-    assert_int_equal (summary_int (r, "passed"), summary_int (r, "tasks"));
+    assert_int_equal (summary_int (r, "attempts"), 2 * summary_int (r, "tasks"));
+    assert_int_equal (summary_int (r, "passed"), summary_int (r, "attempts"));
+    json_t *at = json_object_get (json_object_get (r, "summary"), "passAtK");
+    assert_true (json_number_value (json_object_get (at, "1")) > 0.999);
+    assert_true (json_number_value (json_object_get (at, "2")) > 0.999);
     json_decref (r);
 }
 
@@ -367,10 +374,25 @@ test_other_user (void **state)
     assert_int_equal (strlen (s_out), 0);
 }
 
+/* The unbiased estimator against values worked by hand; runs without root. */
+static void
+test_pass_at_k (void **state)
+{
+    (void) state;
+    assert_true (fabs (eval_pass_at_k (5, 2, 1) - 0.4) < 1e-9);
+    assert_true (fabs (eval_pass_at_k (5, 2, 2) - 0.7) < 1e-9);   /* 1 - C(3,2)/C(5,2) */
+    assert_true (fabs (eval_pass_at_k (10, 3, 5) - (1.0 - 21.0 / 252.0)) < 1e-9);
+    assert_true (eval_pass_at_k (5, 0, 3) == 0.0);
+    assert_true (eval_pass_at_k (5, 5, 1) == 1.0);
+    assert_true (eval_pass_at_k (3, 1, 5) == 1.0);                 /* k capped at n */
+    assert_true (eval_pass_at_k (0, 0, 1) == 0.0);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_pass_at_k),
         cmocka_unit_test (test_oracle_golden),
         cmocka_unit_test (test_giveup_golden),
         cmocka_unit_test (test_mixed_plan),

@@ -8,6 +8,7 @@
  * taken by the main thread only (sigtimedwait), so the attempts' threads
  * can still cancel their runs and end their sandboxes after one. */
 #include "cmd_eval.h"
+#include "cmd_eval_read.h"
 #include "cfg.h"
 #include "cid.h"
 #include "eval_bus.h"
@@ -31,7 +32,7 @@
 /* How long past its time limit a run may go before the harness cancels it. */
 #define GRACE_S 30
 
-static const char *usage =
+const char *const cmd_eval_usage =
     "caisson eval run SET [--model M] [--profile P@V] [--concurrency N] [--repeat K]\n"
     "                     [--time-limit S] [--id ID] [--json] [--data DIR]\n"
     "       caisson eval list [--json]\n"
@@ -245,11 +246,11 @@ static bool
 wait_all (eval_t *e, pthread_t *threads, unsigned n, const sigset_t *sigs)
 {
     bool interrupted = false;
-    for (;;) {
+    while (!interrupted) {
         pthread_mutex_lock (&e->lock);
-        bool done = e->finished >= e->jobs || (interrupted && e->next >= e->jobs);
+        bool done = e->finished >= e->jobs;
         pthread_mutex_unlock (&e->lock);
-        if (done || interrupted)
+        if (done)
             break;
         struct timespec ts = { 0, 200 * 1000000 };
         if (sigtimedwait (sigs, NULL, &ts) > 0) {
@@ -268,7 +269,7 @@ static int
 eval_run (const opts_t *o, const char *data)
 {
     if (o->npos < 1)
-        return fprintf (stderr, "usage: %s\n", usage), 2;
+        return fprintf (stderr, "usage: %s\n", cmd_eval_usage), 2;
     char why[1024] = "", id[80];
     eval_t e = { .o = o };
     if (!(e.set = evalset_load (o->pos[0], why, sizeof why)))
@@ -342,128 +343,12 @@ eval_run (const opts_t *o, const char *data)
     return rc;
 }
 
-static void
-print_json (const json_t *v)
-{
-    char *text = json_dumps (v, JSON_COMPACT);
-    printf ("%s\n", text ? text : "null");
-    free (text);
-}
-
-static int
-eval_list (const opts_t *o, bus_client_t *c)
-{
-    char why[512];
-    json_t *list = evalbus_list (c, why, sizeof why), *r;
-    if (!list)
-        return fprintf (stderr, "caisson: %s\n", why), 1;
-    if (o->json)
-        print_json (list);
-    else {
-        size_t i;
-        printf ("%-40s %-11s %-16s %-20s %8s %6s\n", "ID", "STATUS", "SET", "MODEL", "PASS", "TASKS");
-        json_array_foreach (list, i, r) {
-            json_t *s = json_object_get (r, "summary");
-            printf ("%-40s %-11s %-16s %-20s %7.1f%% %6lld\n",
-                    json_string_value (json_object_get (r, "id")) ?: "",
-                    json_string_value (json_object_get (r, "status")) ?: "",
-                    json_string_value (json_object_get (r, "set")) ?: "",
-                    json_string_value (json_object_get (r, "model")) ?: "(default)",
-                    100.0 * json_number_value (json_object_get (s, "passRate")),
-                    (long long) json_integer_value (json_object_get (s, "tasks")));
-        }
-    }
-    json_decref (list);
-    return 0;
-}
-
-/* The record of eval id (new), or NULL with why printed. */
-static json_t *
-fetch (bus_client_t *c, const char *id)
-{
-    char why[512];
-    json_t *r = evalbus_get (c, id, why, sizeof why);
-    if (!r)
-        fprintf (stderr, "caisson: eval %s: %s\n", id, why);
-    return r;
-}
-
-static void
-print_tasks (const json_t *r)
-{
-    size_t i, j;
-    json_t *t, *a;
-    printf ("\n%-32s %7s  %s\n", "TASK", "PASSES", "CAUSES");
-    json_array_foreach (json_object_get (r, "tasks"), i, t) {
-        json_t *attempts = json_object_get (t, "attempts");
-        printf ("%-32s %3lld/%-3zu ", json_string_value (json_object_get (t, "id")) ?: "",
-                (long long) json_integer_value (json_object_get (t, "passes")),
-                json_array_size (attempts));
-        json_array_foreach (attempts, j, a) {
-            const char *c = json_string_value (json_object_get (a, "cause"));
-            printf (" %s", c ? c : json_object_get (a, "error") ? "harness_error" : "-");
-        }
-        printf ("\n");
-    }
-}
-
-static int
-eval_read (const opts_t *o, bus_client_t *c)
-{
-    if (o->npos < 1 || (!strcmp (o->sub, "show") && o->npos > 1))
-        return fprintf (stderr, "usage: %s\n", usage), 2;
-    json_t *a = fetch (c, o->pos[0]), *b = NULL;
-    if (!a || (o->npos > 1 && !(b = fetch (c, o->pos[1])))) {
-        json_decref (a);
-        return 1;
-    }
-    if (!strcmp (o->sub, "show")) {
-        if (o->json)
-            print_json (a);
-        else {
-            eval_report_print (stdout, a, NULL);
-            print_tasks (a);
-        }
-    }
-    else if (o->json) {
-        json_t *out = json_pack ("{s:O, s:O*}", "a", json_object_get (a, "summary"), "b",
-                                 b ? json_object_get (b, "summary") : NULL);
-        if (b)
-            json_object_set_new (out, "compare", eval_report_compare (a, b));
-        print_json (out);
-        json_decref (out);
-    }
-    else
-        eval_report_print (stdout, a, b);
-    json_decref (a);
-    json_decref (b);
-    return 0;
-}
-
-static int
-eval_export (const opts_t *o, bus_client_t *c)
-{
-    if (o->npos != 1 || !o->swebench)
-        return fprintf (stderr, "usage: %s\n", usage), 2;
-    json_t *r = fetch (c, o->pos[0]);
-    if (!r)
-        return 1;
-    FILE *out = o->out ? fopen (o->out, "w") : stdout;
-    int lines = out ? eval_report_export (out, r) : -1;
-    if (out && out != stdout && fclose (out))
-        lines = -1;
-    if (lines < 0)
-        fprintf (stderr, "caisson: cannot write %s\n", o->out ? o->out : "the output");
-    json_decref (r);
-    return lines < 0 ? 1 : 0;
-}
-
 int
 cmd_eval_main (int argc, char **argv)
 {
     opts_t o = { 0 };
     if (parse (argc, argv, &o))
-        return fprintf (stderr, "usage: %s\n", usage), 2;
+        return fprintf (stderr, "usage: %s\n", cmd_eval_usage), 2;
     char data[PATH_MAX];
     if (stack_prepare (o.data, data, sizeof data))
         return 1;
@@ -481,13 +366,13 @@ cmd_eval_main (int argc, char **argv)
         return 1;
     int rc;
     if (!strcmp (o.sub, "list"))
-        rc = eval_list (&o, c);
+        rc = cmd_eval_list (c, o.json);
     else if (!strcmp (o.sub, "show") || !strcmp (o.sub, "report"))
-        rc = eval_read (&o, c);
+        rc = cmd_eval_read (c, o.sub, o.pos, o.npos, o.json);
     else if (!strcmp (o.sub, "export"))
-        rc = eval_export (&o, c);
+        rc = cmd_eval_export (c, o.pos, o.npos, o.swebench, o.out);
     else {
-        fprintf (stderr, "usage: %s\n", usage);
+        fprintf (stderr, "usage: %s\n", cmd_eval_usage);
         rc = 2;
     }
     bus_client_destroy (&c);

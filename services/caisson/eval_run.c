@@ -300,6 +300,9 @@ attempt (attempt_t *a)
     int64_t run_ms = zclock_mono () - t0;
     out.status = json_string_value (json_object_get (info, "status"));
     json_object_set_new (a->rec, "runStatus", json_string (out.status ? out.status : "unknown"));
+    const char *profile = json_string_value (json_object_get (info, "profile"));
+    if (profile)
+        json_object_set_new (a->rec, "profile", json_string (profile));
     const char *reason = json_string_value (json_object_get (info, "reason"));
     if (reason)
         json_object_set_new (a->rec, "reason", json_string (reason));
