@@ -3,8 +3,10 @@
 # give-up and mixed plans; reports, list/show, the SWE-bench export, two
 # users (test_eval_e2e; root, skipped otherwise).
 caisson_test(test_eval_e2e test_eval_e2e.c ${PROJECT_SOURCE_DIR}/services/caisson/eval_score.c
-             ${PROJECT_SOURCE_DIR}/services/caisson/eval_bus.c)
-# eval_score's pass@k is also tested directly (toolrunner: its testlog)
+             ${PROJECT_SOURCE_DIR}/services/caisson/eval_bus.c
+             ${PROJECT_SOURCE_DIR}/services/caisson/eval_report.c)
+# eval_score's pass@k and eval_report's fitting are also tested directly
+# (toolrunner: its testlog)
 target_include_directories(test_eval_e2e PRIVATE ${PROJECT_SOURCE_DIR}/services/caisson)
 target_link_libraries(test_eval_e2e PRIVATE toolrunner)
 add_dependencies(test_eval_e2e caisson caisson-bus caisson-sandbox-manager caisson-sandbox-init

@@ -10,6 +10,7 @@
  * SWE-bench export read back by python3's json; one user's evals hidden
  * from another. Needs root (sandboxes); skipped otherwise. */
 #include "support.h"
+#include "eval_report.h"
 #include "eval_score.h"
 
 #include <arpa/inet.h>
@@ -388,11 +389,58 @@ test_pass_at_k (void **state)
     assert_true (eval_pass_at_k (0, 0, 1) == 0.0);
 }
 
+/* A record too big for eval.put keeps the patch the export takes of each
+ * task (the first passing attempt's) and drops the others. */
+static void
+test_fit (void **state)
+{
+    (void) state;
+    char *big = malloc (100001);
+    memset (big, 'x', 100000);
+    for (int i = 0; i < 100000; i += 100)
+        big[i] = '\n';
+    big[100000] = '\0';
+    json_t *tasks = json_array ();
+    for (int t = 0; t < 2; t++) {
+        json_t *attempts = json_array ();
+        for (int k = 0; k < 3; k++)
+            json_array_append_new (attempts, json_pack ("{s:b, s:s, s:{s:s}}", "passed", k == 1,
+                                                        "patch", big, "tests", "output", big));
+        json_array_append_new (tasks, json_pack ("{s:s, s:o}", "id", t ? "b" : "a",
+                                                 "attempts", attempts));
+    }
+    json_t *rec = json_pack ("{s:s, s:o}", "id", "e", "tasks", tasks);
+    json_t *same = eval_report_fit (rec, 10u << 20);
+    assert_ptr_equal (same, rec);
+    json_decref (same);
+    json_t *fit = eval_report_fit (rec, 300000);
+    char *text = json_dumps (fit, JSON_COMPACT);
+    assert_true (strlen (text) <= 300000);
+    free (text);
+    size_t i, j;
+    json_t *t, *a;
+    json_array_foreach (json_object_get (fit, "tasks"), i, t)
+        json_array_foreach (json_object_get (t, "attempts"), j, a) {
+            assert_int_equal (json_is_true (json_object_get (a, "patchDropped")), j != 1);
+            assert_int_equal (json_object_get (a, "patch") != NULL, j == 1);
+            assert_true (strlen (support_json_str (json_object_get (a, "tests"), "output"))
+                         <= 512);
+        }
+    /* the record itself is untouched */
+    assert_int_equal (strlen (support_json_str (json_array_get (json_object_get (
+                          json_array_get (json_object_get (rec, "tasks"), 0), "attempts"), 0),
+                          "patch")), 100000);
+    json_decref (fit);
+    json_decref (rec);
+    free (big);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_pass_at_k),
+        cmocka_unit_test (test_fit),
         cmocka_unit_test (test_oracle_golden),
         cmocka_unit_test (test_giveup_golden),
         cmocka_unit_test (test_mixed_plan),

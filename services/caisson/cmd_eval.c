@@ -31,6 +31,9 @@
 #define MAX_REPEAT 100
 /* How long past its time limit a run may go before the harness cancels it. */
 #define GRACE_S 30
+/* The most of a record (compact JSON) eval.put is sent; event-log takes 8
+ * MiB of msgpack, which is no larger than the JSON. */
+#define RECORD_MAX (7u << 20)
 
 const char *const cmd_eval_usage =
     "caisson eval run SET [--model M] [--profile P@V] [--concurrency N] [--repeat K]\n"
@@ -123,8 +126,11 @@ static void
 store (eval_t *e, bus_client_t *c)
 {
     char why[512];
-    if (evalbus_put (c, json_string_value (json_object_get (e->record, "id")), e->record, why,
-                     sizeof why)) {
+    json_t *fit = eval_report_fit (e->record, RECORD_MAX);
+    int rc = evalbus_put (c, json_string_value (json_object_get (e->record, "id")), fit, why,
+                          sizeof why);
+    json_decref (fit);
+    if (rc) {
         fprintf (stderr, "caisson: cannot store the eval: %s\n", why);
         e->errors++;
     }

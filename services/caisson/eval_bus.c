@@ -152,9 +152,18 @@ evalbus_run_start (bus_client_t *c, const char *task, const char *model, const c
     json_t *budgets = json_pack ("{s:i}", "wallSeconds", (int) wall_s);
     mpjson_set (&b->budgets, budgets, 4);
     json_decref (budgets);
-    proto_msg_t *rep = ask (c, "orchestrator", req, why, n);
-    if (!rep)
-        return -1;
+    proto_msg_t *rep = bus_client_request (c, "orchestrator", req);
+    proto_msg_destroy (&req);
+    if (!rep || rep->type == PROTO_error) {
+        int rc = rep && !strcmp (rep->body.error.code, "limit") ? 1 : -1;
+        if (rep)
+            snprintf (why, n, "orchestrator: %s: %s", rep->body.error.code,
+                      rep->body.error.message);
+        else
+            snprintf (why, n, "orchestrator did not answer");
+        proto_msg_destroy (&rep);
+        return rc;
+    }
     snprintf (run, 128, "%s", rep->body.run_started.run_id);
     snprintf (thread, 128, "%s", rep->body.run_started.thread_id);
     proto_msg_destroy (&rep);

@@ -35,7 +35,9 @@ json_t *evalbus_command (bus_client_t *c, const char *sandbox, const char *comma
 void evalbus_destroy_sandbox (bus_client_t *c, const char *sandbox);
 
 /* Starts a run: run.start {task, model?, profile?, budgets: {wallSeconds}}.
- * Returns 0 with its run and thread ids (each 128 bytes), or -1 with why. */
+ * Returns 0 with its run and thread ids (each 128 bytes), 1 when the
+ * orchestrator answered `limit` (the user's live runs: try later), or -1
+ * with why. */
 int evalbus_run_start (bus_client_t *c, const char *task, const char *model, const char *profile,
                        unsigned wall_s, char *run, char *thread, char *why, size_t n);
 

@@ -2,6 +2,7 @@
 #include "eval_report.h"
 #include "eval_score.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,22 +213,86 @@ eval_report_print (FILE *out, const json_t *a, const json_t *b)
     json_decref (c);
 }
 
+static size_t
+size_of (const json_t *v)
+{
+    char *text = json_dumps (v, JSON_COMPACT);
+    size_t n = text ? strlen (text) : SIZE_MAX;
+    free (text);
+    return n;
+}
+
+/* The attempt the export takes of task: its first passing, else its first. */
+static const json_t *
+pick (const json_t *task)
+{
+    json_t *attempts = json_object_get (task, "attempts"), *a;
+    size_t i;
+    json_array_foreach (attempts, i, a)
+        if (json_is_true (json_object_get (a, "passed")))
+            return a;
+    return json_array_get (attempts, 0);
+}
+
+/* s's string at key cut to its first (tail false) or last max bytes, at
+ * a line break (first) or a character boundary (last). */
+static void
+cut (json_t *s, const char *key, size_t max, bool tail)
+{
+    const char *text = json_string_value (json_object_get (s, key));
+    size_t len = text ? strlen (text) : 0;
+    if (len <= max)
+        return;
+    size_t from = 0, to = max;
+    if (tail) {
+        from = len - max;
+        while (from < len && ((unsigned char) text[from] & 0xC0) == 0x80)
+            from++;
+        to = len;
+    }
+    else
+        while (to && text[to - 1] != '\n')
+            to--;
+    json_object_set_new (s, key, json_stringn (text + from, to - from));
+}
+
+json_t *
+eval_report_fit (json_t *record, size_t max)
+{
+    if (size_of (record) <= max)
+        return json_incref (record);
+    json_t *r = json_deep_copy (record), *t, *a;
+    size_t i, j;
+    for (int pass = 0; pass < 3 && size_of (r) > max; pass++)
+        json_array_foreach (json_object_get (r, "tasks"), i, t) {
+            const json_t *keep = pick (t);
+            json_array_foreach (json_object_get (t, "attempts"), j, a) {
+                if (pass == 0 && a != keep && json_object_get (a, "patch")) {
+                    json_object_del (a, "patch");
+                    json_object_set_new (a, "patchDropped", json_true ());
+                }
+                else if (pass == 1)
+                    cut (json_object_get (a, "tests"), "output", 512, true);
+                else if (pass == 2 && a == keep
+                         && json_string_length (json_object_get (a, "patch")) > 32768) {
+                    cut (a, "patch", 32768, false);
+                    json_object_set_new (a, "patchCut", json_true ());
+                }
+            }
+        }
+    return r;
+}
+
 int
 eval_report_export (FILE *out, const json_t *record)
 {
     const char *model = *str (record, "model") ? str (record, "model") : "caisson";
-    size_t i, j;
-    json_t *t, *a;
+    size_t i;
+    json_t *t;
     int lines = 0;
     json_array_foreach (json_object_get (record, "tasks"), i, t) {
-        json_t *attempts = json_object_get (t, "attempts"), *pick = json_array_get (attempts, 0);
-        json_array_foreach (attempts, j, a)
-            if (json_is_true (json_object_get (a, "passed"))) {
-                pick = a;
-                break;
-            }
         json_t *line = json_pack ("{s:s, s:s, s:s}", "instance_id", str (t, "id"),
-                                  "model_name_or_path", model, "model_patch", str (pick, "patch"));
+                                  "model_name_or_path", model, "model_patch", str (pick (t), "patch"));
         char *text = json_dumps (line, JSON_COMPACT);
         json_decref (line);
         if (!text || fprintf (out, "%s\n", text) < 0) {

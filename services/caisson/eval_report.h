@@ -22,6 +22,13 @@ json_t *eval_report_summary (const json_t *tasks, unsigned repeat);
  * attempt of a and in some of b, broken the other way round. */
 json_t *eval_report_compare (const json_t *a, const json_t *b);
 
+/* record, or when its compact JSON passes max bytes a copy made to fit
+ * (new either way): first every patch but the one the export would take
+ * of each task is dropped (`patchDropped: true`), then the tests' outputs
+ * are cut to their last 512 bytes, then the remaining patches to 32 KiB
+ * (`patchCut: true`). What is left may still be too big for a huge set. */
+json_t *eval_report_fit (json_t *record, size_t max);
+
 /* Prints record's summary (and with b, the comparison with b) for people. */
 void eval_report_print (FILE *out, const json_t *a, const json_t *b);
 

@@ -20,6 +20,8 @@
 #define POLL_MS 200
 /* How long a cancelled run may take to end before it is left as it is. */
 #define CANCEL_WAIT_MS 30000
+/* How long an attempt waits for room under a per-user limit. */
+#define LIMIT_WAIT_MS 600000
 
 #define BASE "git --git-dir=/tmp/.caisson-eval.git --work-tree=. "
 #define ID "-c user.name='Caisson eval' -c user.email=eval@caisson.invalid -c commit.gpgsign=false "
@@ -62,16 +64,40 @@ command_ok (attempt_t *a, const char *sandbox, const char *command, const char *
     return rc;
 }
 
+/* Waits a little before asking again for what a per-user limit refused
+ * (the eval's own sandboxes and runs count against it): false when the
+ * eval is stopping or LIMIT_WAIT_MS have passed since since. */
+static bool
+wait_for_room (const attempt_t *a, int64_t since)
+{
+    if (stopped (a) || zclock_mono () - since > LIMIT_WAIT_MS)
+        return false;
+    zclock_sleep (500 + (int) randof (500));
+    return true;
+}
+
 static int
 new_sandbox (attempt_t *a, char *id)
 {
-    json_t *r = NULL;
-    json_t *args = json_pack ("{s:s}", "network", "none");
-    if (evalbus_tool_ok (a->c, "createSandbox", args, 90, &r, a->why, sizeof a->why))
-        return -1;
-    snprintf (id, 128, "%s", json_string_value (json_object_get (r, "sandboxId")) ?: "");
-    json_decref (r);
-    return *id ? 0 : -1;
+    int64_t since = zclock_mono ();
+    for (;;) {
+        bool ok = false;
+        json_t *r = evalbus_tool (a->c, "createSandbox", json_pack ("{s:s}", "network", "none"),
+                                  90, &ok, a->why, sizeof a->why);
+        const char *code = json_string_value (
+            json_object_get (json_object_get (r, "error"), "code"));
+        if (r && !ok && code && !strcmp (code, "too_many_sandboxes") && wait_for_room (a, since)) {
+            json_decref (r);
+            continue;
+        }
+        if (r && !ok)
+            snprintf (a->why, sizeof a->why, "createSandbox failed: %s: %s", code ? code : "?",
+                      json_string_value (json_object_get (json_object_get (r, "error"),
+                                                          "message")) ?: "");
+        snprintf (id, 128, "%s", ok ? json_string_value (json_object_get (r, "sandboxId")) ?: "" : "");
+        json_decref (r);
+        return *id ? 0 : -1;
+    }
 }
 
 static int
@@ -285,11 +311,20 @@ attempt (attempt_t *a)
 {
     unsigned limit = a->o->time_limit_s ? a->o->time_limit_s : a->t->time_limit_s;
     char *prompt = evalset_prompt (a->t, a->sandbox, a->pr ? a->url : NULL);
-    int rc = evalbus_run_start (a->c, prompt, a->o->model, a->o->profile, limit, a->run,
-                                a->thread, a->why, sizeof a->why);
+    if (!prompt) {
+        snprintf (a->why, sizeof a->why, "no prompt for sandbox %s and repository %.512s", a->sandbox,
+                  a->url);
+        return true;
+    }
+    int rc;
+    int64_t since = zclock_mono ();
+    while ((rc = evalbus_run_start (a->c, prompt, a->o->model, a->o->profile, limit, a->run,
+                                    a->thread, a->why, sizeof a->why)) == 1
+           && wait_for_room (a, since))
+        ;
     free (prompt);
     if (rc)
-        return true;
+        return !stopped (a);
     json_object_set_new (a->rec, "runId", json_string (a->run));
     json_object_set_new (a->rec, "threadId", json_string (a->thread));
     int64_t t0 = zclock_mono ();
