@@ -375,6 +375,63 @@ test_other_user (void **state)
     assert_int_equal (strlen (s_out), 0);
 }
 
+/* How many sandboxes the stack holds (every user's: the CLI is an operator). */
+static int
+sandboxes (void)
+{
+    const char *ls[] = { "caisson", "sandbox", "ls", NULL };
+    assert_int_equal (support_run (ls, s_out, sizeof s_out), 0);
+    int n = 0;
+    for (const char *p = s_out; (p = strchr (p, '\n')); p++)
+        n++;
+    return n;
+}
+
+/* Ctrl-C while runs hang: they are cancelled, the sandboxes ended, the
+ * record stored as interrupted, exit 130. */
+static void
+test_interrupt (void **state)
+{
+    (void) state;
+    if (!s_up)
+        skip ();
+    replay_with (IMPORTED, "{\"*\":\"hang\"}");
+    assert_int_equal (sandboxes (), 0);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (!freopen ("/dev/null", "w", stdout))
+            _exit (127);
+        char bin[1024];
+        snprintf (bin, sizeof bin, "%s/caisson", CAISSON_BIN_DIR);
+        execl (bin, bin, "eval", "run", IMPORTED, "--model", "replay/oracle", "--concurrency",
+               "2", "--id", "interrupted", "--user", "carol", (char *) NULL);
+        _exit (127);
+    }
+    /* both attempts' runs are under way once both sandboxes exist and a
+     * moment has passed */
+    for (int i = 0; i < 300 && sandboxes () < 2; i++)
+        usleep (100000);
+    assert_int_equal (sandboxes (), 2);
+    sleep (2);
+    kill (pid, SIGINT);
+    int status;
+    assert_int_equal (waitpid (pid, &status, 0), pid);
+    assert_true (WIFEXITED (status));
+    assert_int_equal (WEXITSTATUS (status), 130);
+    assert_int_equal (sandboxes (), 0);
+    const char *show[] = { "caisson", "eval", "show", "interrupted", "--json", "--user", "carol",
+                           NULL };
+    assert_int_equal (support_run (show, s_out, sizeof s_out), 0);
+    json_t *r = json_loads (s_out, 0, NULL);
+    assert_string_equal (support_json_str (r, "status"), "interrupted");
+    json_decref (r);
+    const char *runs[] = { "caisson", "runs", "--json", "--user", "carol", NULL };
+    assert_int_equal (support_run (runs, s_out, sizeof s_out), 0);
+    if (strstr (s_out, "\"running\"") || !strstr (s_out, "\"cancelled\""))
+        fail_msg ("the interrupted eval's runs are not all cancelled: %.2000s", s_out);
+}
+
 /* The unbiased estimator against values worked by hand; runs without root. */
 static void
 test_pass_at_k (void **state)
@@ -449,6 +506,7 @@ main (void)
         cmocka_unit_test (test_list_show_after_restart),
         cmocka_unit_test (test_swebench_export),
         cmocka_unit_test (test_other_user),
+        cmocka_unit_test (test_interrupt),
     };
     return support_run_group_tests (tests, stack_up, stack_down);
 }

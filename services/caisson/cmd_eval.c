@@ -279,7 +279,7 @@ eval_run (const opts_t *o, const char *data)
     char why[1024] = "", id[80];
     eval_t e = { .o = o };
     if (!(e.set = evalset_load (o->pos[0], why, sizeof why)))
-        return fprintf (stderr, "caisson: %s: %s\n", o->pos[0], why), 1;
+        return fprintf (stderr, "caisson: %s\n", why), 1;
     if (o->id)
         snprintf (id, sizeof id, "%s", o->id);
     else
