@@ -1,6 +1,6 @@
-/* eval_run: see eval_run.h. The run is followed by polling run.get every
- * POLL_MS (a missed answer only delays the next look; nothing depends on
- * catching a published event), and read back afterwards from its stored
+/* eval_run: see eval_run.h. The run is followed by polling run.get (every
+ * POLL_MS once it has run a moment; a missed answer only delays the next
+ * look, and nothing depends on catching a published event), and read back afterwards from its stored
  * events: the failed event's budget, the last tool result, the pull
  * request git.openPR opened. The patch is the work tree against a
  * snapshot the harness commits before the run into a git directory of its
@@ -141,6 +141,7 @@ follow (attempt_t *a, unsigned limit_s, bool *timed_out)
     int64_t give_up = 0;
     char decided[128] = "";
     json_t *info = NULL;
+    int pause = POLL_MS / 8;    /* a quick run is seen quickly; a long one every POLL_MS */
     for (;;) {
         if (stopped (a)) {
             evalbus_run_cancel (a->c, a->run);
@@ -169,7 +170,8 @@ follow (attempt_t *a, unsigned limit_s, bool *timed_out)
         }
         else if (give_up && t >= give_up)
             return info ? info : json_object ();
-        zclock_sleep (POLL_MS);
+        zclock_sleep (pause);
+        pause = pause * 2 < POLL_MS ? pause * 2 : POLL_MS;
     }
 }
 
