@@ -302,6 +302,44 @@ test_symlinked_task_folder (void **state)
     refused (set, (const char *const[]) { "t1", "files", "symlink", NULL });
 }
 
+static void
+test_counts_capped (void **state)
+{
+    (void) state;
+    const char *set = fresh_set ();
+    support_sh ("cd '%s/t1/files' && for i in $(seq 1 501); do echo $i > f$i.txt; done", set);
+    refused (set, (const char *const[]) { "t1", "more than 500 files", NULL });
+    set = fresh_set ();
+    support_sh ("cd '%s' && for i in $(seq 1 1001); do mkdir t1x$i; done", set);
+    refused (set, (const char *const[]) { "more than 1000 task folders", NULL });
+}
+
+/* include picks exercises by name; what it leaves out is not read */
+static void
+test_mapping_include (void **state)
+{
+    (void) state;
+    char set[600], p[700];
+    snprintf (set, sizeof set, "%s/picked", s_dir);
+    support_sh ("cp -r '%s' '%s'", CAISSON_SOURCE_DIR "/evals/imported-example", set);
+    snprintf (p, sizeof p, "%s/caisson-set.json", set);
+    put (p, "{\"layout\": \"exercism\", \"exercises\": \"exercises\", \"include\": [\"rev*\"], "
+            "\"language\": \"python\", \"testCommand\": \"true\", \"timeLimitS\": 60}");
+    support_sh ("ln -s /etc/passwd '%s/exercises/leap/leap_test.py.link'", set);
+    char why[512];
+    evalset_t *s = evalset_load (set, why, sizeof why);
+    if (!s)
+        fail_msg ("%s", why);
+    assert_int_equal (evalset_size (s), 1);
+    assert_non_null (evalset_find (s, "reverse-string"));
+    evalset_destroy (&s);
+    /* examples and stubs must pair up */
+    snprintf (p, sizeof p, "%s/exercises/reverse-string/.meta/config.json", set);
+    put (p, "{\"files\": {\"solution\": [\"reverse_string.py\"], \"test\": "
+            "[\"reverse_string_test.py\"], \"example\": []}}");
+    refused (set, (const char *const[]) { "picked/reverse-string", "files.example", NULL });
+}
+
 int
 main (void)
 {
@@ -318,6 +356,8 @@ main (void)
         cmocka_unit_test (test_manifest_keys),
         cmocka_unit_test (test_deep_nesting_refused),
         cmocka_unit_test (test_symlinked_task_folder),
+        cmocka_unit_test (test_counts_capped),
+        cmocka_unit_test (test_mapping_include),
     };
     return support_run_group_tests (tests, NULL, NULL);
 }
