@@ -98,15 +98,18 @@ eval_score_tests (bus_client_t *c, const char *sandbox, const char *dir, const e
     json_t *code = json_object_get (r, "exitCode");
     const char *out = json_string_value (json_object_get (r, "stdout")) ?: "";
     const char *err = json_string_value (json_object_get (r, "stderr")) ?: "";
+    /* No exit code: the command never finished (the agent's code hung
+     * past the tool's time) or never started. The attempt failed its
+     * tests; the harness did its part. */
+    const char *stop = NULL;
+    if (!json_is_integer (code))
+        stop = json_string_value (json_object_get (json_object_get (r, "error"), "message"))
+             ?: "no exit code";
     char *log = NULL;
-    if (asprintf (&log, "%s%s%s", out, *out && *err ? "\n" : "", err) < 0)
+    if (asprintf (&log, "%s%s%s%s%s%s", out, *out && *err ? "\n" : "", err,
+                  stop ? "\n[the test command did not finish: " : "", stop ? stop : "",
+                  stop ? "]" : "") < 0)
         abort ();
-    if (!json_is_integer (code)) {
-        /* no exit code: it never finished (a timeout), or never started */
-        json_t *e = json_object_get (r, "error");
-        snprintf (why, n, "the test command did not finish: %s",
-                  json_string_value (json_object_get (e, "message")) ?: log);
-    }
     testlog_counts_t k = { 0 };
     bool known = counts (t->test_command, log, &k);
     long exit_code = json_is_integer (code) ? (long) json_integer_value (code) : -1;
