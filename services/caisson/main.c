@@ -19,6 +19,7 @@
 #include "cmd_mcp.h"
 #include "cmd_tool.h"
 #include "cmd_run.h"
+#include "cmd_eval.h"
 #include "keys.h"
 #include "llm_provider.h"
 #include "probe.h"
@@ -73,6 +74,9 @@ static const char *usage =
     "                               versioned profiles: prompt, tools, budgets, checks, model\n"
     "  approve|decline RUN CALL [--reason R]\n"
     "                               answer a run awaiting approval\n"
+    "  eval run|list|show|report|export ...\n"
+    "                               run a golden set through the stack and score it; read,\n"
+    "                               compare and export the results (`caisson eval` for usage)\n"
     "  sandbox create|ls|info|exec|write|read|rm|pause|resume|net ...\n"
     "                               sandboxes (`caisson sandbox` for its usage)\n\n"
     "DIR defaults to $CAISSON_DATA, else ./var. Client commands act as an operator\n"
@@ -144,6 +148,7 @@ run_stack (const args_t *a, int ready)
     setenv ("CAISSON_DATA", a->data, 1);   /* children see the absolute path */
     stack_write_pid (a->data, getpid ());
     stack_write_endpoints (a->data);
+    stack_allow_eval_repos (a->data);   /* `caisson eval`'s pull-request tasks */
     supervisor_t *sup = supervisor_new (a->data, bindir);
     int64_t took = 0;
     int status = 1;
@@ -444,6 +449,10 @@ main (int argc, char **argv)
     if (argc > 1 && cmd_profile_is (argv[1])) {
         cli_init ();
         return cmd_profile_main (argc, argv);
+    }
+    if (argc > 1 && cmd_eval_is (argv[1])) {
+        cli_init ();
+        return cmd_eval_main (argc, argv);
     }
     if (argc > 1 && !strcmp (argv[1], "memory")) {
         cli_init ();

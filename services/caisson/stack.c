@@ -333,3 +333,21 @@ stack_kill_sandboxes (const char *data)
     await_images (data);
     return killed;
 }
+
+int
+stack_allow_eval_repos (const char *data)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    stack_path (data, "eval-repos", dir, sizeof dir);
+    if ((mkdir (dir, 0700) && errno != EEXIST) || !realpath (dir, real))
+        return -1;
+    const char *cur = getenv ("CAISSON_TOOLS_REPO_ALLOW");
+    size_t n = (cur ? strlen (cur) : 0) + strlen (real) + 4;
+    char *list = malloc (n);
+    if (!list)
+        return -1;
+    snprintf (list, n, "%s%s%s/*", cur && *cur ? cur : "", cur && *cur ? "," : "", real);
+    setenv ("CAISSON_TOOLS_REPO_ALLOW", list, 1);
+    free (list);
+    return 0;
+}

@@ -72,6 +72,14 @@ void stack_clear (const char *data);
  * killed. */
 int stack_kill_sandboxes (const char *data);
 
+/* Makes data/eval-repos (where `caisson eval run` keeps the repositories
+ * of its pull-request tasks) and adds the pattern "<it, resolved>/" + "*" to the
+ * repositories tool-runner may clone and push to
+ * (CAISSON_TOOLS_REPO_ALLOW, which the stack's processes inherit), as
+ * `up` does for its offline demo repository. Returns 0, or -1 when the
+ * directory cannot be made. */
+int stack_allow_eval_repos (const char *data);
+
 /* True when pid is alive and runs one of our binaries (guards against a
  * recycled pid). */
 bool stack_is_ours (pid_t pid);
