@@ -4,10 +4,10 @@
  * it: `caisson eval run evals/golden --model replay/oracle --concurrency N`.
  *
  * For each concurrency: the eval's wall time and tasks per minute; the
- * time spent in the agent's runs (run.info's seconds: the baseline), and
- * the harness's own time per task beside it: an attempt's wall time
- * (sandbox, starting files, the run, the hidden tests, the patch) less its
- * run's, as p50 and mean. Prints the load average before and after and the
+ * time spent in the agent's runs (the record's `seconds`: the baseline),
+ * in the hidden tests (`testsSeconds`), and the harness's own time per task
+ * beside them: an attempt's `wallSeconds` less those two (sandbox, starting
+ * files, commits, watching the run, the patch, clean-up), as p50 and mean. Prints the load average before and after and the
  * git revision. Needs root (sandboxes): without it says so and exits 0. A
  * benchmark, not a test: 1 only when it cannot run. */
 #define _GNU_SOURCE
@@ -29,6 +29,7 @@ static char s_bindir[4096], s_dir[4096];
 static int
 caisson (const char *const args[], const char *out)
 {
+    fflush (stdout);            /* else the child's freopen writes our buffer again */
     pid_t pid = fork ();
     if (pid == 0) {
         char bin[4200], log[4200];
@@ -77,15 +78,16 @@ measure (int conc)
         return -1;
     }
     size_t n = 0, passed = 0, i, j;
-    double run_sum = 0, over_sum = 0, over[4096];
+    double run_sum = 0, tests_sum = 0, over_sum = 0, over[4096];
     json_t *task, *att;
     json_array_foreach (json_object_get (rec, "tasks"), i, task)
         json_array_foreach (json_object_get (task, "attempts"), j, att) {
             if (n == sizeof over / sizeof *over)
                 break;
-            double run = num (att, "seconds"), whole = num (att, "wallSeconds");
+            double run = num (att, "seconds"), tests = num (att, "testsSeconds");
             run_sum += run;
-            over[n] = whole - run;
+            tests_sum += tests;
+            over[n] = num (att, "wallSeconds") - run - tests;
             over_sum += over[n++];
             passed += json_is_true (json_object_get (att, "passed"));
         }
@@ -95,9 +97,9 @@ measure (int conc)
         return -1;
     }
     qsort (over, n, sizeof *over, bench_cmp_double);
-    printf ("| %d | %zu/%zu | %.1f s | %.1f | %.2f s | %.2f s | %.2f s | %.2f |\n", conc, passed,
-            n, wall, n / wall * 60, run_sum / n, over[n / 2], over_sum / n,
-            (over_sum / n) / (run_sum / n));
+    printf ("| %d | %zu/%zu | %.1f s | %.1f | %.3f s | %.3f s | %.3f s | %.3f s |\n", conc,
+            passed, n, wall, n / wall * 60, run_sum / n, tests_sum / n, over[n / 2],
+            over_sum / n);
     return 0;
 }
 
@@ -133,12 +135,13 @@ main (void)
         return 1;
     }
     printf ("bench-eval: the golden set (%s), model replay/oracle, load %.2f\n\n", SET, load0);
-    printf ("| concurrency | passed | wall | tasks/min | run (mean) | harness p50 | "
-            "harness mean | harness / run |\n|---|---|---|---|---|---|---|---|\n");
+    printf ("| concurrency | passed | wall | tasks/min | run (mean) | hidden tests (mean) | "
+            "harness p50 | harness mean |\n|---|---|---|---|---|---|---|---|\n");
     int rc = measure (1) || measure (8);
     caisson ((const char *[]) { "down", NULL }, "/dev/null");
-    printf ("\nrun: the agent's run (run.info seconds); harness: the rest of an attempt (sandbox, "
-            "files, approvals, hidden tests, patch, store). load %.2f at the end; data in %s\n",
-            bench_load (), s_dir);
+    printf ("\nper attempt: run = the agent's run (its events' times: the baseline); hidden "
+            "tests = writing and running them (testsSeconds); harness = the rest of the "
+            "attempt's wallSeconds (sandbox, files, commits, watching the run, its events, "
+            "the patch, clean-up). load %.2f at the end; data in %s\n", bench_load (), s_dir);
     return rc ? 1 : 0;
 }
