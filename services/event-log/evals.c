@@ -24,6 +24,7 @@
 #define RECORD_DEPTH 16
 #define LIST_DEFAULT 100
 #define SUMMARY_MAX 65536       /* an index entry keeps a summary up to this size */
+#define STARTED_MAX 64
 
 typedef struct {
     elog_t *el;
@@ -193,7 +194,14 @@ index_of (const json_t *record, const char *id, size_t bytes, char *why, size_t 
         if (v)
             json_object_set (e, strings[i], v);
     }
+    /* a string may be a timestamp, not a payload: a listing holds 100 */
     json_t *started = json_object_get (record, "started");
+    if (json_is_string (started) && json_string_length (started) > STARTED_MAX) {
+        snprintf (why, len, "record.started: microseconds, or a string of at most %d bytes",
+                  STARTED_MAX);
+        json_decref (e);
+        return NULL;
+    }
     if (json_is_integer (started) || json_is_string (started))
         json_object_set (e, "started", started);
     json_t *summary = json_object_get (record, "summary");
@@ -313,7 +321,8 @@ list_txn (MDB_txn *txn, void *arg)
     for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
          !rc && k.mv_size >= plen && !memcmp (k.mv_data, key, plen);
          rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
-        json_t *e = json_loadb (v.mv_data, v.mv_size, 0, NULL);
+        /* a record's strings may hold NUL (valid msgpack and UTF-8) */
+        json_t *e = json_loadb (v.mv_data, v.mv_size, JSON_ALLOW_NUL, NULL);
         if (e)
             json_array_append_new (l->list, e);
     }
@@ -366,8 +375,14 @@ evals_list (const proto_msg_t *req, void *arg)
     }
     free (items);
     json_decref (l.list);
+    /* the list, an entry, its summary: as deep as a record's summary may be */
     proto_msg_t *rep = proto_msg_new (PROTO_eval_listing, req);
-    mpjson_set (&rep->body.eval_listing.evals, page, 8);
+    int rc = mpjson_set (&rep->body.eval_listing.evals, page, RECORD_DEPTH + 2);
     json_decref (page);
+    if (rc) {
+        proto_msg_destroy (&rep);
+        return proto_error_new (req, PROTO_ERR_internal, "eval.list: the listing has no "
+                                "msgpack form");
+    }
     return rep;
 }

@@ -26,6 +26,15 @@ bad (char *why, size_t len, const char *fmt, ...)
     return -1;
 }
 
+/* True when v is a string without NUL: a body's text reaches the
+ * orchestrator and the model as C strings, and event-log's own reader
+ * takes no "\u0000". */
+static bool
+text_ok (const json_t *v)
+{
+    return json_is_string (v) && strlen (json_string_value (v)) == json_string_length (v);
+}
+
 /* True when s is a check name: ^[a-z_][a-z0-9_]{0,63}$. */
 static bool
 check_name_ok (const char *s)
@@ -68,8 +77,8 @@ check_tools (const json_t *tools, char *why, size_t len)
         if (!cid_name_ok (tool, 64))
             return bad (why, len, "body.toolDescriptions: '%.64s' is not a tool name (1 to 64 "
                         "letters, digits, '.', '_', ':' or '-')", tool);
-        if (!json_is_string (text))
-            return bad (why, len, "body.toolDescriptions.%s: a string", tool);
+        if (!text_ok (text))
+            return bad (why, len, "body.toolDescriptions.%s: a string without NUL", tool);
         if (json_string_length (text) > TEXT_MAX)
             return bad (why, len, "body.toolDescriptions.%s: %zu bytes; at most %d", tool,
                         json_string_length (text), TEXT_MAX);
@@ -109,7 +118,7 @@ check_checks (const json_t *checks, char *why, size_t len)
     size_t i;
     json_t *c;
     json_array_foreach (checks, i, c)
-        if (!json_is_string (c) || !check_name_ok (json_string_value (c)))
+        if (!text_ok (c) || !check_name_ok (json_string_value (c)))
             return bad (why, len, "body.checks[%zu]: a check name (^[a-z_][a-z0-9_]{0,63}$)", i);
     return 0;
 }
@@ -138,8 +147,8 @@ profile_body_check (const json_t *body, char *why, size_t len)
     json_object_foreach ((json_t *) body, key, v) {
         int rc = 0;
         if (!strcmp (key, "systemPrompt")) {
-            if (!json_is_string (v))
-                rc = bad (why, len, "body.systemPrompt: a string");
+            if (!text_ok (v))
+                rc = bad (why, len, "body.systemPrompt: a string without NUL");
             else if (json_string_length (v) > TEXT_MAX)
                 rc = bad (why, len, "body.systemPrompt: %zu bytes; at most %d",
                           json_string_length (v), TEXT_MAX);
@@ -151,7 +160,7 @@ profile_body_check (const json_t *body, char *why, size_t len)
         else if (!strcmp (key, "checks"))
             rc = check_checks (v, why, len);
         else if (!strcmp (key, "model")) {
-            if (!json_is_string (v) || !model_ok (json_string_value (v)))
+            if (!text_ok (v) || !model_ok (json_string_value (v)))
                 rc = bad (why, len, "body.model: `provider/model`, at most %d bytes without "
                           "spaces", MODEL_MAX);
         }

@@ -62,7 +62,11 @@ get_json (MDB_txn *txn, elog_t *el, const uint8_t *key, size_t len, int *rc)
     *rc = mdb_get (txn, store_dbi (el->store, DB_PROFILES), &k, &v);
     if (*rc)
         return NULL;
-    return json_loadb (v.mv_data, v.mv_size, 0, NULL);
+    /* one that does not parse answers store_failed, not a reply without its body */
+    json_t *value = json_loadb (v.mv_data, v.mv_size, 0, NULL);
+    if (!value)
+        *rc = MDB_CORRUPTED;
+    return value;
 }
 
 static int

@@ -230,7 +230,19 @@ solve (const evaltask_t *t, bool given, const char *sandbox, const char *repo, s
     r->text = strdup ("Done.");
 }
 
-/* The task conv's latest eval prompt names, *at its message's index. */
+/* The length of a task's text as evalset_match compares it. */
+static size_t
+text_len (const evaltask_t *t)
+{
+    size_t n = strlen (t->task);
+    while (n && strchr (" \t\r\n", t->task[n - 1]))
+        n--;
+    return n;
+}
+
+/* The task conv's latest eval prompt names, *at its message's index. As
+ * within a set, the longest text wins across sets: one set's task may be
+ * a part of another set's. */
 static const evaltask_t *
 find_task (const oracle_t *self, const json_t *conv, size_t *at, char *sandbox, size_t n)
 {
@@ -238,12 +250,19 @@ find_task (const oracle_t *self, const json_t *conv, size_t *at, char *sandbox, 
         json_t *m = json_array_get (conv, i);
         if (strcmp (str (m, "role"), "user"))
             continue;
+        const evaltask_t *best = NULL;
         for (size_t s = 0; s < self->nsets; s++) {
-            const evaltask_t *t = evalset_match (self->sets[s], str (m, "content"), sandbox, n);
-            if (t) {
-                *at = i;
-                return t;
+            char found[SANDBOX_ID_SIZE];
+            const evaltask_t *t = evalset_match (self->sets[s], str (m, "content"), found,
+                                                 sizeof found);
+            if (t && (!best || text_len (t) > text_len (best))) {
+                best = t;
+                snprintf (sandbox, n, "%s", found);
             }
+        }
+        if (best) {
+            *at = i;
+            return best;
         }
     }
     return NULL;
