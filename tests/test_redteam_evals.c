@@ -520,27 +520,34 @@ test_eval_amplification (void **state)
  * eval.put (and every other write: events, runs) answers store_full.
  * What should happen: a per-user byte quota (a new setting, cfg.c, not
  * this module's) refusing bob with `limit` before the store is full.
- * Shown here with a 2 MiB store and a limit of 20 evals. */
+ * Shown here with a 2 MiB store: bob within a limit of 400 evals fills it,
+ * big records first and smaller ones into what is left. */
 static void
 test_eval_store_starved_by_bob (void **state)
 {
     (void) state;
     skip ();
     static const char *const small[] = { "CAISSON_LMDB_MAP_MB=1", "CAISSON_LMDB_MAX_MB=2",
-                                         "CAISSON_EVALS_MAX_PER_USER=20", NULL };
+                                         "CAISSON_EVALS_MAX_PER_USER=400", NULL };
     stack_up ("rt-evals-starve", small);
-    char *pad = malloc (400001);
-    memset (pad, 'p', 400000);
-    pad[400000] = '\0';
-    for (int i = 0; i < 20; i++) {
-        char id[16];
-        snprintf (id, sizeof id, "bob%d", i);
-        json_t *rec = record ("bob");
-        json_object_set_new (rec, "tasks", json_pack ("[s]", pad));
-        proto_msg_t *rep = put ("bob", false, id, rec);
-        proto_msg_destroy (&rep);
+    /* big records until the store is full, then smaller ones into what is left */
+    int made = 0;
+    for (size_t size = 400000; size >= 16 && made < 400; size /= 2) {
+        char *pad = malloc (size + 1);
+        memset (pad, 'p', size);
+        pad[size] = '\0';
+        for (bool full = false; !full && made < 400; made++) {
+            char id[16];
+            snprintf (id, sizeof id, "bob%d", made);
+            json_t *rec = record ("bob");
+            json_object_set_new (rec, "tasks", json_pack ("[s]", pad));
+            proto_msg_t *rep = put ("bob", false, id, rec);
+            full = rep->type == PROTO_error;
+            proto_msg_destroy (&rep);
+        }
+        free (pad);
     }
-    free (pad);
+    print_message ("bob stored %d evals\n", made);
     put_ok ("alice", "mine", record ("golden"));
 }
 
