@@ -1289,6 +1289,36 @@ test_oracle_across_sets (void **state)
     oracle_destroy (&o);
 }
 
+/* Fixed (was DEFECT, low): `caisson-llm-replay --eval-plan FILE` read
+ * the plan with json_load_file, which opens what it is given and reads
+ * to its end: a FIFO (or /dev/zero, a never-ending file) given as the
+ * plan hung the scripted model's start for good, where the set loader
+ * beside it refuses a FIFO. Now the plan must be a regular file of at
+ * most 1 MiB (PLAN_MAX, defined for that and unused). */
+static void
+test_oracle_plan_fifo (void **state)
+{
+    (void) state;
+    char fifo[600], big[600], why[512];
+    snprintf (fifo, sizeof fifo, "%s/plan-fifo", s_tmp);
+    support_sh ("mkfifo '%s'", fifo);
+    oracle_t *o = oracle_new ();
+    assert_int_equal (oracle_add_set (o, fresh (), why, sizeof why), 0);
+    assert_int_equal (oracle_load_plan (o, fifo, why, sizeof why), -1);
+    if (!strstr (why, "regular file"))
+        fail_msg ("the refusal \"%s\" does not name a regular file", why);
+    assert_int_equal (oracle_load_plan (o, "/dev/zero", why, sizeof why), -1);
+    snprintf (big, sizeof big, "%s/plan-big.json", s_tmp);
+    support_sh ("(printf '{\"t1\": \"oracle\"'; head -c 2000000 /dev/zero | tr '\\0' ' ';"
+                " printf '}') > '%s'", big);
+    assert_int_equal (oracle_load_plan (o, big, why, sizeof why), -1);
+    snprintf (big, sizeof big, "%s/plan-ok.json", s_tmp);
+    write_file (big, "{\"t1\": \"giveup\"}");
+    if (oracle_load_plan (o, big, why, sizeof why))
+        fail_msg ("a good plan refused: %s", why);
+    oracle_destroy (&o);
+}
+
 static int
 stop_stack (void **state)
 {
@@ -1325,6 +1355,7 @@ main (void)
         cmocka_unit_test (test_loader_manifest_types),
         cmocka_unit_test (test_loader_include_patterns),
         cmocka_unit_test (test_oracle_across_sets),
+        cmocka_unit_test (test_oracle_plan_fifo),
     };
     s_tmp = strdup (support_sandbox_env ("redteam-evals"));
     return support_run_group_tests (tests, NULL, NULL);

@@ -8,9 +8,13 @@
 #include "evalset.h"
 #include "sandbox_id.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SETS_MAX 32
 #define PLAN_MAX (1u << 20)
@@ -99,16 +103,49 @@ known_task (const oracle_t *self, const char *id)
     return false;
 }
 
-int
-oracle_load_plan (oracle_t *self, const char *file, char *why, size_t n)
+/* The plan in file, which must be a regular file of at most PLAN_MAX
+ * bytes (a FIFO or a device given by mistake is refused, not waited on);
+ * NULL with why. */
+static json_t *
+read_plan (const char *file, char *why, size_t n)
 {
+    int fd = open (file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat (fd, &st) || !S_ISREG (st.st_mode) || st.st_size > PLAN_MAX) {
+        snprintf (why, n, "%s: %s", file, fd < 0 ? strerror (errno)
+                  : !S_ISREG (st.st_mode) ? "not a regular file" : "larger than 1 MiB");
+        if (fd >= 0)
+            close (fd);
+        return NULL;
+    }
+    /* to the cap plus one, not to st_size: the file may grow meanwhile */
+    char *text = malloc (PLAN_MAX + 1);
+    size_t len = 0;
+    ssize_t k = 0;
+    while (text && len <= PLAN_MAX && (k = read (fd, text + len, PLAN_MAX + 1 - len)) > 0)
+        len += (size_t) k;
+    close (fd);
     json_error_t jerr;
-    json_t *plan = json_load_file (file, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *plan = text && k >= 0 && len <= PLAN_MAX
+                 ? json_loadb (text, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!plan && (!text || k < 0 || len > PLAN_MAX))
+        snprintf (jerr.text, sizeof jerr.text, "%s", !text ? "out of memory" : k < 0
+                  ? strerror (errno) : "larger than 1 MiB");
+    free (text);
     if (!json_is_object (plan)) {
         snprintf (why, n, "%s: not a JSON object {taskId: behaviour} (%s)", file, jerr.text);
         json_decref (plan);
-        return -1;
+        return NULL;
     }
+    return plan;
+}
+
+int
+oracle_load_plan (oracle_t *self, const char *file, char *why, size_t n)
+{
+    json_t *plan = read_plan (file, why, n);
+    if (!plan)
+        return -1;
     const char *id;
     json_t *v;
     unsigned hang_s;
