@@ -891,6 +891,44 @@ test_profile_sequences (void **state)
         snprintf (thread, sizeof thread, "th-%d", t);
         assert_int_equal (presolve ("p", 0, thread, NULL), 1);
     }
+    /* diffs and reads at the edges: the same version, one not there, a
+     * profile not there, a version of another profile's number */
+    static const struct { const char *name; uint64_t a, b; const char *code; } diffs[] = {
+        { "p", 2, 2, NULL }, { "p", 4, 1, NULL }, { "p", 1, 99, "not_found" },
+        { "p", 0, 1, "not_found" }, { "nosuch", 1, 2, "not_found" },
+        { "Default", 1, 2, "bad_value" },
+    };
+    for (size_t i = 0; i < sizeof diffs / sizeof diffs[0]; i++) {
+        proto_msg_t *m = proto_msg_new (PROTO_profile_diff, NULL);
+        proto_set_str (&m->body.profile_diff.name, diffs[i].name);
+        m->body.profile_diff.a = diffs[i].a;
+        m->body.profile_diff.b = diffs[i].b;
+        rep = as ("bob", false, m);
+        if (diffs[i].code) {
+            assert_int_equal (rep->type, PROTO_error);
+            assert_string_equal (rep->body.error.code, diffs[i].code);
+        }
+        else {
+            assert_int_equal (rep->type, PROTO_profile_diff_result);
+            if (diffs[i].a == diffs[i].b)
+                assert_string_equal (rep->body.profile_diff_result.diff, "");
+        }
+        proto_msg_destroy (&rep);
+    }
+    assert_int_equal (pcreated ("fresh", prompt_body ("x")), 1);
+    proto_msg_t *m = proto_msg_new (PROTO_profile_get, NULL);
+    proto_set_str (&m->body.profile_get.name, "fresh");
+    expect_error (as ("bob", false, m), "not_found", "no active version");
+    m = proto_msg_new (PROTO_profile_resolve, NULL);
+    proto_set_str (&m->body.profile_resolve.name, "fresh");
+    proto_set_str (&m->body.profile_resolve.thread_id, "t");
+    expect_error (as ("bob", false, m), "not_found", "no active version");
+    /* eval.list past its limit of 1000 */
+    m = proto_msg_new (PROTO_eval_list, NULL);
+    m->body.eval_list.limit = 1001;
+    rep = as ("bob", false, m);
+    assert_int_equal (rep->type, PROTO_error);
+    proto_msg_destroy (&rep);
 }
 
 /* A line of n lines "prefix i\n"; a new string. */
