@@ -72,6 +72,20 @@ ui_token (int slot, const char *user, int operator_)
     return s_tokens[slot];
 }
 
+void
+ui_elog_stack_up (ui_elog_stack_t *s, const char *name)
+{
+    assert_non_null (support_sandbox_env (name));
+    ui_pick_port ();
+    s->bus = support_spawn ("caisson-bus", NULL);
+    s->elog = support_spawn ("caisson-event-log", NULL);
+    s->bridge = support_spawn ("caisson-ui-bridge", NULL);
+    assert_int_equal (ui_wait_ready (), 0);
+    s->alice = ui_token (0, "alice", 0);
+    s->bob = ui_token (1, "bob", 0);
+    s->root = ui_token (2, "root", 1);
+}
+
 static size_t
 s_header (char *data, size_t size, size_t n, void *arg)
 {
