@@ -133,3 +133,18 @@ bench_free_port (void)
         close (fd);
     return port;
 }
+
+void
+bench_replay_env (const char *dir, int replay_port, int gateway_port)
+{
+    char port[16], url[64], gw[64];
+    snprintf (port, sizeof port, "%d", replay_port);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", replay_port);
+    snprintf (gw, sizeof gw, "127.0.0.1:%d", gateway_port);
+    const char *const env[][2] = {
+        { "CAISSON_DATA", dir }, { "CAISSON_LLM_REPLAY_PORT", port },
+        { "CAISSON_LLM_REPLAY_URL", url }, { "CAISSON_GATEWAY_HTTP", gw },
+    };
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+        setenv (env[i][0], env[i][1], 1);
+}

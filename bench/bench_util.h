@@ -1,6 +1,7 @@
 /* bench_util: what the bench programs share: the clock, comparators for
- * sorting samples, the load average, a free port, and a private stack of services started from the
- * program's own bin directory with its endpoints in a temporary one. */
+ * sorting samples, the load average, a free port, and a private stack of
+ * services started from the program's own bin directory with its
+ * endpoints in a temporary one (and the scripted model's settings). */
 #ifndef CAISSON_BENCH_UTIL_H
 #define CAISSON_BENCH_UTIL_H
 
@@ -42,5 +43,11 @@ double bench_load (void);
 
 /* A loopback TCP port free at the moment of asking, or -1. */
 int bench_free_port (void);
+
+/* Points a stack at dir for its data (CAISSON_DATA), at a scripted model
+ * (caisson-llm-replay) on 127.0.0.1:replay_port (CAISSON_LLM_REPLAY_PORT
+ * and CAISSON_LLM_REPLAY_URL, its /v1), and its gateway's HTTP at
+ * 127.0.0.1:gateway_port (CAISSON_GATEWAY_HTTP). */
+void bench_replay_env (const char *dir, int replay_port, int gateway_port);
 
 #endif

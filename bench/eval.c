@@ -112,17 +112,10 @@ main (void)
     }
     if (bench_stack_env ("eval", s_bindir, sizeof s_bindir, s_dir, sizeof s_dir))
         return 1;
-    char port[16], url[64], http[64], gw[64];
-    int rp = bench_free_port (), hp = bench_free_port (), gp = bench_free_port ();
-    snprintf (port, sizeof port, "%d", rp);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", rp);
-    snprintf (http, sizeof http, "127.0.0.1:%d", hp);
-    snprintf (gw, sizeof gw, "127.0.0.1:%d", gp);
-    setenv ("CAISSON_DATA", s_dir, 1);
-    setenv ("CAISSON_LLM_REPLAY_PORT", port, 1);
-    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
+    bench_replay_env (s_dir, bench_free_port (), bench_free_port ());
+    char http[64];
+    snprintf (http, sizeof http, "127.0.0.1:%d", bench_free_port ());
     setenv ("CAISSON_HTTP", http, 1);
-    setenv ("CAISSON_GATEWAY_HTTP", gw, 1);
     unsetenv ("MODEL");
     unsetenv ("OPENAI_API_KEY");
     unsetenv ("ANTHROPIC_API_KEY");

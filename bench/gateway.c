@@ -447,17 +447,11 @@ main (int argc, char **argv)
         || write_cassette ())
         return 1;
     curl_global_init (CURL_GLOBAL_DEFAULT);
-    char port[16], cassettes[300], url[128], gw[64];
+    char cassettes[300];
     int rport = bench_free_port (), gport = bench_free_port ();
-    snprintf (port, sizeof port, "%d", rport);
+    bench_replay_env (s_dir, rport, gport);
     snprintf (cassettes, sizeof cassettes, "%s/cassettes", s_dir);
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", rport);
-    snprintf (gw, sizeof gw, "127.0.0.1:%d", gport);
-    setenv ("CAISSON_DATA", s_dir, 1);
-    setenv ("CAISSON_LLM_REPLAY_PORT", port, 1);
     setenv ("CAISSON_LLM_REPLAY_DIR", cassettes, 1);
-    setenv ("CAISSON_LLM_REPLAY_URL", url, 1);
-    setenv ("CAISSON_GATEWAY_HTTP", gw, 1);
     setenv ("CAISSON_GATEWAY_PRICES", "replay/*=1,2,0,4096", 1);
     snprintf (s_direct, sizeof s_direct, "http://127.0.0.1:%d/v1/chat/completions", rport);
     snprintf (s_via, sizeof s_via, "http://127.0.0.1:%d/v1/chat/completions", gport);

@@ -2,6 +2,7 @@
 #include "eventlog_util.h"
 #include "mpjson.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,6 +68,44 @@ setup_stack (const char *name)
     assert_non_null (s_dir = support_sandbox_env (name));
     setenv ("CAISSON_HEARTBEAT_MS", "100", 1);
     return support_spawn ("caisson-bus", NULL);
+}
+
+void
+elstack_up (elstack_t *s, const char *name, const char *const env[], int timeout_ms,
+            int retries)
+{
+    s->bus = setup_stack (name);
+    s->eventlog = start_eventlog (env);
+    s->client = client_new (timeout_ms, retries);
+}
+
+void
+elstack_down (elstack_t *s)
+{
+    bus_client_destroy (&s->client);
+    support_expect_clean_exit (s->eventlog);
+    support_stop (s->bus, SIGTERM, 5000);
+}
+
+proto_msg_t *
+request_as (bus_client_t *c, const char *user, bool op, proto_msg_t *m)
+{
+    proto_set_str (&m->env.user, user);
+    m->env.op = op;
+    proto_msg_t *rep = request (c, m);
+    assert_non_null (rep);
+    return rep;
+}
+
+void
+expect_error_reply (proto_msg_t *rep, const char *code, const char *text)
+{
+    if (rep->type != PROTO_error)
+        fail_msg ("expected %s (%s), got %s", code, text, proto_type_name (rep->type));
+    if (strcmp (rep->body.error.code, code) || !strstr (rep->body.error.message, text))
+        fail_msg ("expected %s naming '%s', got %s: %s", code, text, rep->body.error.code,
+                  rep->body.error.message);
+    proto_msg_destroy (&rep);
 }
 
 /* A new event.append for run with data given as JSON text (NULL: none). */

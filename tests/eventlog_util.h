@@ -1,5 +1,6 @@
 /* eventlog_util: what the event-log tests share: a private stack (broker
- * and event-log), requests, appends, and reading events and runs back. */
+ * and event-log), requests (as a given user), appends, and reading events
+ * and runs back. */
 #ifndef CAISSON_TEST_EVENTLOG_UTIL_H
 #define CAISSON_TEST_EVENTLOG_UTIL_H
 
@@ -23,6 +24,27 @@ proto_msg_t *request (bus_client_t *c, proto_msg_t *req);
 pid_t setup_stack (const char *name);
 /* Starts event-log with extra "KEY=VALUE" settings and waits for it. */
 pid_t start_eventlog (const char *const env[]);
+
+/* One test's private stack: the broker and event-log in a new sandbox,
+ * and a client of event-log. */
+typedef struct {
+    pid_t bus;
+    pid_t eventlog;
+    bus_client_t *client;
+} elstack_t;
+/* Starts s in a sandbox named name, event-log with the "KEY=VALUE"
+ * settings env (NULL: none), the client's requests timing out after
+ * timeout_ms and retried retries times. */
+void elstack_up (elstack_t *s, const char *name, const char *const env[], int timeout_ms,
+                 int retries);
+/* Ends s's client, expects its event-log to exit cleanly, stops its broker. */
+void elstack_down (elstack_t *s);
+/* Sends m (consumed) to event-log on c as user, an operator when op;
+ * the reply (asserted to come). */
+proto_msg_t *request_as (bus_client_t *c, const char *user, bool op, proto_msg_t *m);
+/* Asserts rep (consumed) is an error with code whose message holds text;
+ * the failure names what came instead. */
+void expect_error_reply (proto_msg_t *rep, const char *code, const char *text);
 
 /* A new event.append for run with data given as JSON text (NULL: none). */
 proto_msg_t *append_msg (const char *run, const char *kind, const char *json);

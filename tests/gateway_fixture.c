@@ -21,35 +21,22 @@ static struct {
     bus_client_t *client;
 } s_gw;
 
-size_t
-gwf_collect (char *data, size_t size, size_t n, void *arg)
-{
-    gwf_buf_t *b = arg;
-    char *p = realloc (b->buf, b->len + size * n + 1);
-    assert_non_null (p);
-    memcpy (p + b->len, data, size * n);
-    b->buf = p;
-    b->len += size * n;
-    b->buf[b->len] = '\0';
-    return size * n;
-}
-
 /* GET url: the body (the caller's, "" on failure) and *status (0 when no
  * answer). */
 static char *
 get (const char *url, long *status)
 {
     CURL *e = curl_easy_init ();
-    gwf_buf_t b = { 0 };
+    http_body_t b = { 0 };
     curl_easy_setopt (e, CURLOPT_URL, url);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, gwf_collect);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, http_body_collect);
     curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 3000L);
     *status = 0;
     if (curl_easy_perform (e) == CURLE_OK)
         curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup (e);
-    return b.buf ? b.buf : strdup ("");
+    return http_body_take (&b);
 }
 
 /* Waits up to 10 s for url to answer 200 while pid lives; fails naming
@@ -302,11 +289,11 @@ gwf_post (const char *base, const char *path, const char *key, bool anthropic, c
     struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
     h = curl_slist_append (h, auth);
     CURL *e = curl_easy_init ();
-    gwf_buf_t b = { 0 };
+    http_body_t b = { 0 };
     curl_easy_setopt (e, CURLOPT_URL, url);
     curl_easy_setopt (e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt (e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, gwf_collect);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, http_body_collect);
     curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 10000L);
     long status = 0;
@@ -381,18 +368,18 @@ gwf_sdk_start (const char *const args[], int *out)
 json_t *
 gwf_sdk_wait (pid_t pid, int out, int *rc)
 {
-    gwf_buf_t b = { 0 };
+    http_body_t b = { 0 };
     char buf[4096];
     ssize_t got;
     while ((got = read (out, buf, sizeof buf)) > 0)
-        gwf_collect (buf, 1, (size_t) got, &b);
+        http_body_collect (buf, 1, (size_t) got, &b);
     close (out);
     int status;
     waitpid (pid, &status, 0);
     if (rc)
         *rc = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
     /* the last line is the result */
-    char *line = b.buf ? b.buf : strdup ("");
+    char *line = http_body_take (&b);
     size_t len = strlen (line);
     while (len && line[len - 1] == '\n')
         line[--len] = '\0';

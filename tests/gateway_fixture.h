@@ -15,6 +15,7 @@
 #define CAISSON_GATEWAY_FIXTURE_H
 
 #include "support.h"
+#include "http_body.h"
 
 #define GWF_PRICES "openai/*=0,1,0,4096;anthropic/*=0,1,0,4096"
 #define GWF_MODELS "openai/*,anthropic/*,openai/t,anthropic/t"
@@ -77,14 +78,6 @@ json_t *gwf_key_settled (const char *user, const char *id);
 
 /* llm-replay's GET /stats `requests`: the model calls it answered. */
 long gwf_replay_requests (void);
-
-/* A growing buffer for curl's answers: gwf_collect is a
- * CURLOPT_WRITEFUNCTION appending to the gwf_buf_t in its WRITEDATA. */
-typedef struct {
-    char *buf;
-    size_t len;
-} gwf_buf_t;
-size_t gwf_collect (char *data, size_t size, size_t n, void *arg);
 
 /* POSTs body to base + path with key as either protocol sends it
  * (Bearer, or x-api-key when anthropic); the answer's bytes (the

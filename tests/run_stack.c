@@ -2,9 +2,9 @@
 #include "run_stack.h"
 #include "support.h"
 #include "ui_support.h"
+#include "tools_standin.h"
 
 #include "bus_worker.h"
-#include "mpjson.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -19,19 +19,10 @@ static proto_msg_t *
 tools_handler (const proto_msg_t *req, void *arg)
 {
     (void) arg;
-    if (req->type == PROTO_tools_list) {
-        json_t *tools = json_array ();
-        static const char *const names[] = { "createSandbox", "repo.clone", "writeFiles",
-                                             "runCommand", "git.openPR" };
-        for (int i = 0; i < 5; i++)
-            json_array_append_new (tools, json_pack ("{s:s,s:s,s:{s:s},s:b}", "name", names[i],
-                                   "description", names[i], "inputSchema", "type", "object",
-                                   "mutates", i == 4));
-        proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-        mpjson_set (&rep->body.tools_catalogue.tools, tools, 16);
-        json_decref (tools);
-        return rep;
-    }
+    static const char *const names[] = { "createSandbox", "repo.clone", "writeFiles",
+                                         "runCommand", "git.openPR" };
+    if (req->type == PROTO_tools_list)
+        return standin_catalogue (req, names, 5, "", 4);
     if (req->type != PROTO_tools_call)
         return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in serves tools only");
     const char *name = req->body.tools_call.name;
@@ -45,15 +36,7 @@ tools_handler (const proto_msg_t *req, void *arg)
                    : !strcmp (name, "writeFiles")
                    ? json_pack ("{s:b,s:[s]}", "success", 1, "filesWritten", "/w/CONTRIBUTING.md")
                    : json_pack ("{s:b}", "success", 1);
-    proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
-    proto_tools_result_t *r = &rep->body.tools_result;
-    proto_set_str (&r->call_id, req->body.tools_call.call_id);
-    proto_set_str (&r->name, name);
-    r->ok = true;
-    r->duration_us = 1500;
-    mpjson_set (&r->result, result, 16);
-    json_decref (result);
-    return rep;
+    return standin_result (req, result, 1500);
 }
 
 int

@@ -98,7 +98,8 @@ support_sandbox_env (const char *name)
 }
 
 pid_t
-support_spawn (const char *program, const char *const extra_env[])
+support_spawn_args (const char *program, const char *const args[],
+                    const char *const extra_env[])
 {
     pid_t pid = fork ();
     if (pid != 0)
@@ -114,8 +115,20 @@ support_spawn (const char *program, const char *const extra_env[])
         dup2 (fd, STDERR_FILENO);
         close (fd);
     }
-    execl (path, path, (char *) NULL);
+    char *argv[32] = { path };
+    for (int i = 0; args && args[i]; i++) {
+        if (i + 2 >= 32)
+            _exit (126);
+        argv[i + 1] = (char *) args[i];
+    }
+    execv (path, argv);
     _exit (127);
+}
+
+pid_t
+support_spawn (const char *program, const char *const extra_env[])
+{
+    return support_spawn_args (program, NULL, extra_env);
 }
 
 pid_t
@@ -525,6 +538,12 @@ bool
 support_llm_replay_up (int port, const char *dir, bool (*ready) (void))
 {
     s_llm_replay = support_spawn_llm_replay (port, dir, NULL);
+    return support_poll (ready);
+}
+
+bool
+support_poll (bool (*ready) (void))
+{
     for (int i = 0; i < 100; i++) {
         if (ready ())
             return true;

@@ -31,6 +31,11 @@ const char *support_sandbox_env (const char *name);
  * The child dies with the test process. Returns the pid or -1. */
 pid_t support_spawn (const char *program, const char *const extra_env[]);
 
+/* support_spawn, with the NULL-terminated arguments args (NULL: none;
+ * at most 30) after the program's path. */
+pid_t support_spawn_args (const char *program, const char *const args[],
+                          const char *const extra_env[]);
+
 /* Starts argv[0] (the test's own program, playing the part argv[1]
  * names) with argv; the child dies with the test process. The pid, or -1. */
 pid_t support_spawn_self (const char *const argv[]);
@@ -120,6 +125,10 @@ pid_t support_spawn_llm_replay (int port, const char *dir, const char *key);
  * cassettes in dir on port, and waits up to 5 s for ready () to say it
  * answers; true when it did. The pid is kept for support_llm_replay_down. */
 bool support_llm_replay_up (int port, const char *dir, bool (*ready) (void));
+
+/* Asks ready () up to 100 times, 50 ms apart (5 s), until it says true;
+ * whether it did. */
+bool support_poll (bool (*ready) (void));
 
 /* A cmocka group teardown: the caisson-llm-replay support_llm_replay_up
  * started must exit cleanly when stopped. */

@@ -18,8 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static pid_t s_bus, s_elog, s_bridge;
-static const char *s_alice, *s_bob, *s_root;
+static ui_elog_stack_t s_ui;
 static bus_client_t *s_client;
 
 /* The hostile task id of alice's evals: shown as text, never as markup. */
@@ -157,15 +156,7 @@ static int
 setup (void **state)
 {
     (void) state;
-    assert_non_null (support_sandbox_env ("api-evals"));
-    ui_pick_port ();
-    s_bus = support_spawn ("caisson-bus", NULL);
-    s_elog = support_spawn ("caisson-event-log", NULL);
-    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
-    assert_int_equal (ui_wait_ready (), 0);
-    s_alice = ui_token (0, "alice", 0);
-    s_bob = ui_token (1, "bob", 0);
-    s_root = ui_token (2, "root", 1);
+    ui_elog_stack_up (&s_ui, "api-evals");
     s_client = support_client_when_up ((const char *const[]) { "event-log", NULL });
     s_put_evals ();
     return 0;
@@ -176,23 +167,31 @@ teardown (void **state)
 {
     (void) state;
     bus_client_destroy (&s_client);
-    support_stop (s_bridge, SIGTERM, 5000);
-    if (s_elog > 0)
-        support_stop (s_elog, SIGTERM, 5000);
-    support_stop (s_bus, SIGTERM, 5000);
+    support_stop (s_ui.bridge, SIGTERM, 5000);
+    if (s_ui.elog > 0)
+        support_stop (s_ui.elog, SIGTERM, 5000);
+    support_stop (s_ui.bus, SIGTERM, 5000);
     return 0;
+}
+
+/* method path as token with body (NULL: none); asserts the status;
+ * returns the JSON (caller frees). */
+static json_t *
+s_call (const char *method, const char *path, const char *token, const char *body, long want)
+{
+    long status;
+    json_t *doc = ui_json (method, path, token, body, &status);
+    if (status != want)
+        fail_msg ("%s %s: %ld, wanted %ld: %s", method, path, status, want,
+                  support_json_str (json_object_get (doc, "error"), "message") ?: "");
+    return doc;
 }
 
 /* GET path as token; asserts the status; returns the JSON (caller frees). */
 static json_t *
 s_get (const char *path, const char *token, long want)
 {
-    long status;
-    json_t *doc = ui_json ("GET", path, token, NULL, &status);
-    if (status != want)
-        fail_msg ("GET %s: %ld, wanted %ld: %s", path, status, want,
-                  support_json_str (json_object_get (doc, "error"), "message") ?: "");
-    return doc;
+    return s_call ("GET", path, token, NULL, want);
 }
 
 /* The ids of a listing's evals, comma-separated, into out. */
@@ -213,25 +212,25 @@ test_owners (void **state)
 {
     (void) state;
     char ids[256];
-    json_t *doc = s_get ("/api/evals", s_alice, 200);
+    json_t *doc = s_get ("/api/evals", s_ui.alice, 200);
     assert_string_equal (s_ids (doc, ids, sizeof ids), "a-live,a-cand,a-base");  /* newest first */
     json_t *first = json_array_get (json_object_get (doc, "evals"), 1);
     assert_null (json_object_get (first, "tasks"));                        /* not in a listing */
     assert_string_equal (support_json_str (first, "profile"), "default@2");
     json_decref (doc);
-    doc = s_get ("/api/evals", s_bob, 200);
+    doc = s_get ("/api/evals", s_ui.bob, 200);
     assert_string_equal (s_ids (doc, ids, sizeof ids), "b-one");
     json_decref (doc);
-    doc = s_get ("/api/evals?limit=2", s_alice, 200);
+    doc = s_get ("/api/evals?limit=2", s_ui.alice, 200);
     assert_string_equal (s_ids (doc, ids, sizeof ids), "a-live,a-cand");
     json_decref (doc);
     /* another user's eval is not there for alice, nor a listing of theirs */
-    json_decref (s_get ("/api/evals/b-one", s_alice, 404));
-    json_decref (s_get ("/api/evals/a-base", s_bob, 404));
-    json_decref (s_get ("/api/evals?user=bob", s_alice, 403));
+    json_decref (s_get ("/api/evals/b-one", s_ui.alice, 404));
+    json_decref (s_get ("/api/evals/a-base", s_ui.bob, 404));
+    json_decref (s_get ("/api/evals?user=bob", s_ui.alice, 403));
     /* an operator sees them */
-    json_decref (s_get ("/api/evals/b-one", s_root, 200));
-    doc = s_get ("/api/evals?user=bob", s_root, 200);
+    json_decref (s_get ("/api/evals/b-one", s_ui.root, 200));
+    doc = s_get ("/api/evals?user=bob", s_ui.root, 200);
     assert_string_equal (s_ids (doc, ids, sizeof ids), "b-one");
     json_decref (doc);
 }
@@ -240,7 +239,7 @@ static void
 test_record (void **state)
 {
     (void) state;
-    json_t *doc = s_get ("/api/evals/a-base", s_alice, 200);
+    json_t *doc = s_get ("/api/evals/a-base", s_ui.alice, 200);
     assert_string_equal (support_json_str (doc, "id"), "a-base");
     assert_string_equal (support_json_str (doc, "user"), "alice");
     json_t *rec = json_object_get (doc, "record");
@@ -274,33 +273,33 @@ static void
 test_bad_paths (void **state)
 {
     (void) state;
-    s_expect_400 ("GET", "/api/evals/-leading-dash", s_alice, NULL, "eval id");
-    s_expect_400 ("GET", "/api/evals/a%20b", s_alice, NULL, "eval id");
-    s_expect_400 ("GET", "/api/evals/a:b", s_alice, NULL, "eval id");
-    s_expect_400 ("GET", "/api/evals/caf%C3%A9", s_alice, NULL, "eval id");
-    s_expect_400 ("GET", "/api/evals/%3Cimg%3E", s_alice, NULL, "eval id");
+    s_expect_400 ("GET", "/api/evals/-leading-dash", s_ui.alice, NULL, "eval id");
+    s_expect_400 ("GET", "/api/evals/a%20b", s_ui.alice, NULL, "eval id");
+    s_expect_400 ("GET", "/api/evals/a:b", s_ui.alice, NULL, "eval id");
+    s_expect_400 ("GET", "/api/evals/caf%C3%A9", s_ui.alice, NULL, "eval id");
+    s_expect_400 ("GET", "/api/evals/%3Cimg%3E", s_ui.alice, NULL, "eval id");
     s_expect_400 ("GET", "/api/evals/"
-                  "a1234567890123456789012345678901234567890123456789012345678901234", s_alice,
+                  "a1234567890123456789012345678901234567890123456789012345678901234", s_ui.alice,
                   NULL, "eval id");     /* 65 characters */
-    s_expect_400 ("GET", "/api/evals?limit=0", s_alice, NULL, "limit");
-    s_expect_400 ("GET", "/api/evals?limit=-1", s_alice, NULL, "limit");
-    s_expect_400 ("GET", "/api/evals?limit=1001", s_alice, NULL, "limit");
-    s_expect_400 ("GET", "/api/profiles/Web", s_alice, NULL, "profile name");
-    s_expect_400 ("GET", "/api/profiles/9lives", s_alice, NULL, "profile name");
-    s_expect_400 ("GET", "/api/profiles/a23456789012345678901234567890123", s_alice, NULL,
+    s_expect_400 ("GET", "/api/evals?limit=0", s_ui.alice, NULL, "limit");
+    s_expect_400 ("GET", "/api/evals?limit=-1", s_ui.alice, NULL, "limit");
+    s_expect_400 ("GET", "/api/evals?limit=1001", s_ui.alice, NULL, "limit");
+    s_expect_400 ("GET", "/api/profiles/Web", s_ui.alice, NULL, "profile name");
+    s_expect_400 ("GET", "/api/profiles/9lives", s_ui.alice, NULL, "profile name");
+    s_expect_400 ("GET", "/api/profiles/a23456789012345678901234567890123", s_ui.alice, NULL,
                   "profile name");      /* 33 characters */
-    s_expect_400 ("GET", "/api/profiles/web/0", s_alice, NULL, "version");
-    s_expect_400 ("GET", "/api/profiles/web/x1", s_alice, NULL, "version");
-    s_expect_400 ("GET", "/api/profiles/web/+1", s_alice, NULL, "version");
-    s_expect_400 ("GET", "/api/profiles/web/diff?a=1", s_alice, NULL, "b (the newer");
-    s_expect_400 ("GET", "/api/profiles/web/diff?a=one&b=2", s_alice, NULL, "a (the older");
-    s_expect_400 ("GET", "/api/profiles/We_b/diff?a=1&b=2", s_alice, NULL, "profile name");
-    s_expect_400 ("POST", "/api/profiles/We%20b", s_root, "{\"body\":{}}", "profile name");
-    s_expect_400 ("POST", "/api/profiles/web/activate", s_root,
+    s_expect_400 ("GET", "/api/profiles/web/0", s_ui.alice, NULL, "version");
+    s_expect_400 ("GET", "/api/profiles/web/x1", s_ui.alice, NULL, "version");
+    s_expect_400 ("GET", "/api/profiles/web/+1", s_ui.alice, NULL, "version");
+    s_expect_400 ("GET", "/api/profiles/web/diff?a=1", s_ui.alice, NULL, "b (the newer");
+    s_expect_400 ("GET", "/api/profiles/web/diff?a=one&b=2", s_ui.alice, NULL, "a (the older");
+    s_expect_400 ("GET", "/api/profiles/We_b/diff?a=1&b=2", s_ui.alice, NULL, "profile name");
+    s_expect_400 ("POST", "/api/profiles/We%20b", s_ui.root, "{\"body\":{}}", "profile name");
+    s_expect_400 ("POST", "/api/profiles/web/activate", s_ui.root,
                   "{\"version\":1,\"canaryPercent\":101}", "canaryPercent");
-    s_expect_400 ("POST", "/api/profiles/web", s_root,
+    s_expect_400 ("POST", "/api/profiles/web", s_ui.root,
                   "{\"name\":\"other\",\"body\":{}}", "name");
-    s_expect_400 ("POST", "/api/profiles/web", s_root, "{\"note\":\"no body\"}", "body");
+    s_expect_400 ("POST", "/api/profiles/web", s_ui.root, "{\"note\":\"no body\"}", "body");
 }
 
 /* A method a path does not take is 405 naming, once each, those it does. */
@@ -315,7 +314,7 @@ test_methods (void **state)
         { "DELETE", "/api/profiles/web/rollback", "GET, POST" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ui_res_t res = ui_request (cases[i][0], cases[i][1], s_alice, NULL, NULL);
+        ui_res_t res = ui_request (cases[i][0], cases[i][1], s_ui.alice, NULL, NULL);
         char allow[128];
         ui_header (&res, "Allow", allow, sizeof allow);
         if (res.status != 405 || strcmp (allow, cases[i][2]))
@@ -337,34 +336,29 @@ test_body_cap (void **state)
     memset (big + o, 'x', n);
     strcpy (big + o + n, "\"}}");
     long status;
-    json_t *doc = ui_json ("POST", "/api/profiles/big", s_root, big, &status);
+    json_t *doc = ui_json ("POST", "/api/profiles/big", s_ui.root, big, &status);
     free (big);
     assert_int_equal (status, 413);
     json_decref (doc);
-    json_decref (s_get ("/api/profiles/big", s_root, 404));
+    json_decref (s_get ("/api/profiles/big", s_ui.root, 404));
 }
 
 /* POST path as token with body; asserts the status; returns the JSON. */
 static json_t *
 s_post (const char *path, const char *token, const char *body, long want)
 {
-    long status;
-    json_t *doc = ui_json ("POST", path, token, body, &status);
-    if (status != want)
-        fail_msg ("POST %s: %ld, wanted %ld: %s", path, status, want,
-                  support_json_str (json_object_get (doc, "error"), "message") ?: "");
-    return doc;
+    return s_call ("POST", path, token, body, want);
 }
 
 static void
 test_profiles_refused (void **state)
 {
     (void) state;
-    json_decref (s_post ("/api/profiles/web", s_alice,
+    json_decref (s_post ("/api/profiles/web", s_ui.alice,
                          "{\"body\":{\"systemPrompt\":\"mine now\"}}", 403));
-    json_decref (s_post ("/api/profiles/default/activate", s_alice, "{\"version\":1}", 403));
-    json_decref (s_post ("/api/profiles/default/rollback", s_alice, NULL, 403));
-    json_decref (s_get ("/api/profiles/web", s_alice, 404));
+    json_decref (s_post ("/api/profiles/default/activate", s_ui.alice, "{\"version\":1}", 403));
+    json_decref (s_post ("/api/profiles/default/rollback", s_ui.alice, NULL, 403));
+    json_decref (s_get ("/api/profiles/web", s_ui.alice, 404));
     /* event-log refuses it too, whoever asks without the envelope's op */
     proto_msg_t *req = proto_msg_new (PROTO_profile_create, NULL);
     proto_set_str (&req->env.user, "alice");
@@ -377,7 +371,7 @@ test_profiles_refused (void **state)
     assert_non_null (rep);
     assert_int_equal (rep->type, PROTO_error);
     proto_msg_destroy (&rep);
-    json_decref (s_get ("/api/profiles/web", s_root, 404));
+    json_decref (s_get ("/api/profiles/web", s_ui.root, 404));
 }
 
 /* The state of profile name in a profile.state answer. */
@@ -399,63 +393,63 @@ static void
 test_profiles_flow (void **state)
 {
     (void) state;
-    json_t *doc = s_post ("/api/profiles/web", s_root,
+    json_t *doc = s_post ("/api/profiles/web", s_ui.root,
                           "{\"body\":{\"systemPrompt\":\"You are v1.\\nBe brief.\\n\"},"
                           "\"note\":\"first\"}", 201);
     assert_int_equal (INT_OF (doc, "version"), 1);
     assert_string_equal (support_json_str (doc, "name"), "web");
     json_decref (doc);
-    doc = s_post ("/api/profiles/web", s_root,
+    doc = s_post ("/api/profiles/web", s_ui.root,
                   "{\"body\":{\"systemPrompt\":\"You are v2.\\nBe brief.\\n\","
                   "\"budgets\":{\"steps\":12}},\"note\":\"second <b>bold</b>\"}", 201);
     assert_int_equal (INT_OF (doc, "version"), 2);
     json_decref (doc);
     /* anyone reads them */
-    doc = s_get ("/api/profiles", s_alice, 200);
+    doc = s_get ("/api/profiles", s_ui.alice, 200);
     assert_int_equal (json_array_size (json_object_get (s_state_of (doc, "web"), "versions")), 2);
     json_decref (doc);
-    doc = s_get ("/api/profiles/web/2", s_alice, 200);
+    doc = s_get ("/api/profiles/web/2", s_ui.alice, 200);
     assert_string_equal (support_json_str (json_object_get (doc, "body"), "systemPrompt"),
                          "You are v2.\nBe brief.\n");
     assert_string_equal (support_json_str (doc, "note"), "second <b>bold</b>");
     json_decref (doc);
-    json_decref (s_get ("/api/profiles/web/3", s_alice, 404));
-    doc = s_get ("/api/profiles/web/diff?a=1&b=2", s_alice, 200);
+    json_decref (s_get ("/api/profiles/web/3", s_ui.alice, 404));
+    doc = s_get ("/api/profiles/web/diff?a=1&b=2", s_ui.alice, 200);
     const char *diff = support_json_str (doc, "diff");
     assert_non_null (diff);
     assert_non_null (strstr (diff, "-You are v1."));
     assert_non_null (strstr (diff, "+You are v2."));
     json_decref (doc);
     /* activate 1; 2 as a canary for 20%; withdraw it; roll 2 out, and back */
-    doc = s_post ("/api/profiles/web/activate", s_root, "{\"version\":1}", 200);
+    doc = s_post ("/api/profiles/web/activate", s_ui.root, "{\"version\":1}", 200);
     assert_int_equal (INT_OF (s_state_of (doc, "web"), "active"), 1);
     json_decref (doc);
-    doc = s_get ("/api/profiles/web", s_alice, 200);
+    doc = s_get ("/api/profiles/web", s_ui.alice, 200);
     assert_int_equal (INT_OF (doc, "version"), 1);
     assert_string_equal (support_json_str (doc, "role"), "active");
     json_decref (doc);
-    doc = s_post ("/api/profiles/web/activate", s_root, "{\"version\":2,\"canaryPercent\":20}",
+    doc = s_post ("/api/profiles/web/activate", s_ui.root, "{\"version\":2,\"canaryPercent\":20}",
                   200);
     json_t *p = s_state_of (doc, "web");
     assert_int_equal (INT_OF (p, "active"), 1);
     assert_int_equal (INT_OF (p, "candidate"), 2);
     assert_int_equal (INT_OF (p, "canaryPercent"), 20);
     json_decref (doc);
-    doc = s_post ("/api/profiles/web/rollback", s_root, NULL, 200);
+    doc = s_post ("/api/profiles/web/rollback", s_ui.root, NULL, 200);
     p = s_state_of (doc, "web");
     assert_int_equal (INT_OF (p, "active"), 1);
     assert_null (json_object_get (p, "candidate"));
     json_decref (doc);
-    doc = s_post ("/api/profiles/web/activate", s_root, "{\"version\":2}", 200);
+    doc = s_post ("/api/profiles/web/activate", s_ui.root, "{\"version\":2}", 200);
     assert_int_equal (INT_OF (s_state_of (doc, "web"), "active"), 2);
     json_decref (doc);
-    doc = s_post ("/api/profiles/web/rollback", s_root, "{}", 200);
+    doc = s_post ("/api/profiles/web/rollback", s_ui.root, "{}", 200);
     assert_int_equal (INT_OF (s_state_of (doc, "web"), "active"), 1);
     json_decref (doc);
     /* nothing left to go back to */
-    json_decref (s_post ("/api/profiles/web/rollback", s_root, NULL, 400));
-    json_decref (s_post ("/api/profiles/web/activate", s_root, "{\"version\":9}", 404));
-    json_decref (s_get ("/api/profiles/nope", s_alice, 404));
+    json_decref (s_post ("/api/profiles/web/rollback", s_ui.root, NULL, 400));
+    json_decref (s_post ("/api/profiles/web/activate", s_ui.root, "{\"version\":9}", 404));
+    json_decref (s_get ("/api/profiles/nope", s_ui.alice, 404));
 }
 
 /* The web UI's Evals view in headless Chromium, as alice, over the evals
@@ -466,7 +460,7 @@ test_web_view (void **state)
     (void) state;
     if (access (getenv ("CHROMIUM") ? getenv ("CHROMIUM") : "/usr/bin/chromium", X_OK))
         skip ();
-    const char *args[] = { "node", "evals_browser.mjs", ui_base, s_alice,
+    const char *args[] = { "node", "evals_browser.mjs", ui_base, s_ui.alice,
                            CAISSON_BIN_DIR "/../ui-screenshots/evals", NULL };
     assert_int_equal (support_run_node (args), 0);
 }
@@ -478,17 +472,17 @@ static void
 test_checked_before_bus (void **state)
 {
     (void) state;
-    assert_int_equal (support_stop (s_elog, SIGTERM, 5000), 0);
-    s_elog = -1;
-    s_expect_400 ("GET", "/api/evals/-x", s_alice, NULL, "eval id");
-    s_expect_400 ("GET", "/api/evals?limit=x", s_alice, NULL, "limit");
-    s_expect_400 ("GET", "/api/profiles/X", s_alice, NULL, "profile name");
-    s_expect_400 ("GET", "/api/profiles/web/diff?a=2&b=x", s_alice, NULL, "b (the newer");
-    s_expect_400 ("POST", "/api/profiles/web/activate", s_root, "{\"version\":\"1\"}",
+    assert_int_equal (support_stop (s_ui.elog, SIGTERM, 5000), 0);
+    s_ui.elog = -1;
+    s_expect_400 ("GET", "/api/evals/-x", s_ui.alice, NULL, "eval id");
+    s_expect_400 ("GET", "/api/evals?limit=x", s_ui.alice, NULL, "limit");
+    s_expect_400 ("GET", "/api/profiles/X", s_ui.alice, NULL, "profile name");
+    s_expect_400 ("GET", "/api/profiles/web/diff?a=2&b=x", s_ui.alice, NULL, "b (the newer");
+    s_expect_400 ("POST", "/api/profiles/web/activate", s_ui.root, "{\"version\":\"1\"}",
                   "version");
-    json_decref (s_post ("/api/profiles/web", s_alice, "{\"body\":{}}", 403));
+    json_decref (s_post ("/api/profiles/web", s_ui.alice, "{\"body\":{}}", 403));
     long status;
-    json_decref (ui_json ("GET", "/api/evals/a-base", s_alice, NULL, &status));
+    json_decref (ui_json ("GET", "/api/evals/a-base", s_ui.alice, NULL, &status));
     if (status != 503 && status != 504)
         fail_msg ("GET /api/evals/a-base without event-log: %ld, wanted 503 or 504", status);
 }

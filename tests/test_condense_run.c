@@ -10,6 +10,7 @@
 #include "support.h"
 #include "bus_client.h"
 #include "bus_tap.h"
+#include "http_body.h"
 #include "mpjson.h"
 #include "orch_fixture.h"
 
@@ -99,32 +100,21 @@ stack_down (void)
     support_stop (s_bus, SIGTERM, 5000);
 }
 
-static size_t
-collect (char *data, size_t size, size_t n, void *arg)
-{
-    char **buf = arg;
-    size_t have = *buf ? strlen (*buf) : 0;
-    char *b = realloc (*buf, have + size * n + 1);
-    assert_non_null (b);
-    memcpy (b + have, data, size * n);
-    b[have + size * n] = '\0';
-    *buf = b;
-    return size * n;
-}
-
 /* The scripted model's GET /stats. */
 static json_t *
 replay_stats (void)
 {
-    char url[128], *body = NULL;
+    char url[128];
     snprintf (url, sizeof url, "http://127.0.0.1:%d/stats", s_port);
+    http_body_t b = { 0 };
     CURL *c = curl_easy_init ();
     curl_easy_setopt (c, CURLOPT_URL, url);
-    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt (c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, http_body_collect);
+    curl_easy_setopt (c, CURLOPT_WRITEDATA, &b);
     assert_int_equal (curl_easy_perform (c), CURLE_OK);
     curl_easy_cleanup (c);
-    json_t *j = json_loads (body ? body : "", 0, NULL);
+    char *body = http_body_take (&b);
+    json_t *j = json_loads (body, 0, NULL);
     free (body);
     assert_non_null (j);
     return j;

@@ -13,27 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bus_client_t *s_cl;
+static elstack_t s_st;
 
+/* Sends m (consumed) to event-log as user, an operator when op; the reply. */
 static proto_msg_t *
 as (const char *user, bool op, proto_msg_t *m)
 {
-    proto_set_str (&m->env.user, user);
-    m->env.op = op;
-    proto_msg_t *rep = request (s_cl, m);
-    assert_non_null (rep);
-    return rep;
-}
-
-static void
-expect_error (proto_msg_t *rep, const char *code, const char *text)
-{
-    if (rep->type != PROTO_error)
-        fail_msg ("expected %s (%s), got %s", code, text, proto_type_name (rep->type));
-    if (strcmp (rep->body.error.code, code) || !strstr (rep->body.error.message, text))
-        fail_msg ("expected %s naming '%s', got %s: %s", code, text, rep->body.error.code,
-                  rep->body.error.message);
-    proto_msg_destroy (&rep);
+    return request_as (s_st.client, user, op, m);
 }
 
 /* A record as the harness stores it, with one task whose output is pad
@@ -111,6 +97,16 @@ list (const char *user, bool op, const char *whose, uint64_t limit)
     return evals;
 }
 
+/* Asserts user's listing (of whose's; NULL: their own; limit 0: no limit)
+ * holds n records. */
+static void
+expect_listed (const char *user, bool op, const char *whose, uint64_t limit, size_t n)
+{
+    json_t *l = list (user, op, whose, limit);
+    assert_int_equal (json_array_size (l), n);
+    json_decref (l);
+}
+
 static const char *
 str_at (json_t *list, size_t i, const char *key)
 {
@@ -123,9 +119,7 @@ static void
 test_users_keep_their_own (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("evals-users");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (5000, 1);
+    elstack_up (&s_st, "evals-users", NULL, 5000, 1);
     put_ok ("alice", "e1", record ("e1", "golden", "running", NULL));
     put_ok ("alice", "e2", record ("e2", "golden", "done", NULL));
     put_ok ("alice", "e3", record ("e3", "other", "done", NULL));
@@ -140,9 +134,7 @@ test_users_keep_their_own (void **state)
     assert_int_equal (int_at (json_object_get (json_array_get (l, 0), "summary"), "passed"), 1);
     assert_null (json_object_get (json_array_get (l, 0), "tasks"));
     json_decref (l);
-    l = list ("alice", false, NULL, 2);
-    assert_int_equal (json_array_size (l), 2);
-    json_decref (l);
+    expect_listed ("alice", false, NULL, 2, 2);
     /* replaced whole, and it moves to the top */
     put_ok ("alice", "e1", record ("e1", "golden", "done", NULL));
     l = list ("alice", false, NULL, 0);
@@ -151,15 +143,13 @@ test_users_keep_their_own (void **state)
     assert_string_equal (str_at (l, 0, "status"), "done");
     json_decref (l);
     /* bob sees none of them, and cannot take e1 over */
-    expect_error (get ("bob", false, "e1"), "not_found", "e1");
-    l = list ("bob", false, NULL, 0);
-    assert_int_equal (json_array_size (l), 0);
-    json_decref (l);
+    expect_error_reply (get ("bob", false, "e1"), "not_found", "e1");
+    expect_listed ("bob", false, NULL, 0, 0);
     proto_msg_t *m = proto_msg_new (PROTO_eval_list, NULL);
     proto_set_str (&m->body.eval_list.user, "alice");
-    expect_error (as ("bob", false, m), "forbidden", "operators");
-    expect_error (put ("bob", false, "e1", record ("e1", "bobs", "done", NULL)), "forbidden",
-                  "another user's");
+    expect_error_reply (as ("bob", false, m), "forbidden", "operators");
+    expect_error_reply (put ("bob", false, "e1", record ("e1", "bobs", "done", NULL)), "forbidden",
+                        "another user's");
     json_t *rec = got ("alice", false, "e1");
     assert_string_equal (support_json_str (rec, "set"), "golden");
     assert_string_equal (support_json_str (rec, "status"), "done");
@@ -171,65 +161,53 @@ test_users_keep_their_own (void **state)
     rec = got ("ops", true, "e2");
     assert_string_equal (support_json_str (rec, "id"), "e2");
     json_decref (rec);
-    l = list ("ops", true, "alice", 0);
-    assert_int_equal (json_array_size (l), 3);
-    json_decref (l);
-    expect_error (get ("alice", false, "nosuch"), "not_found", "nosuch");
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    expect_listed ("ops", true, "alice", 0, 3);
+    expect_error_reply (get ("alice", false, "nosuch"), "not_found", "nosuch");
+    elstack_down (&s_st);
 }
 
 static void
 test_limit_per_user (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("evals-limit");
-    pid_t el = start_eventlog ((const char *const[]) { "CAISSON_EVALS_MAX_PER_USER=3", NULL });
-    s_cl = client_new (5000, 1);
+    static const char *const three[] = { "CAISSON_EVALS_MAX_PER_USER=3", NULL };
+    elstack_up (&s_st, "evals-limit", three, 5000, 1);
     put_ok ("alice", "a1", record ("a1", "s", "done", NULL));
     put_ok ("alice", "a2", record ("a2", "s", "done", NULL));
     put_ok ("alice", "a3", record ("a3", "s", "done", NULL));
-    expect_error (put ("alice", false, "a4", record ("a4", "s", "done", NULL)), "limit",
-                  "CAISSON_EVALS_MAX_PER_USER");
+    expect_error_reply (put ("alice", false, "a4", record ("a4", "s", "done", NULL)), "limit",
+                        "CAISSON_EVALS_MAX_PER_USER");
     put_ok ("alice", "a2", record ("a2", "s", "interrupted", NULL));    /* a replacement is */
     put_ok ("bob", "b1", record ("b1", "s", "done", NULL));            /* per user */
-    json_t *l = list ("alice", false, NULL, 0);
-    assert_int_equal (json_array_size (l), 3);
-    json_decref (l);
-    expect_error (get ("alice", false, "a4"), "not_found", "a4");
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    expect_listed ("alice", false, NULL, 0, 3);
+    expect_error_reply (get ("alice", false, "a4"), "not_found", "a4");
+    elstack_down (&s_st);
 }
 
 static void
 test_bad_records (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("evals-bad");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (5000, 1);
-    expect_error (put ("alice", false, "../x", record ("x", "s", "done", NULL)), "bad_value",
-                  "id");
-    expect_error (put ("alice", false, "-x", record ("x", "s", "done", NULL)), "bad_value", "id");
-    expect_error (put ("alice", false, "x", json_pack ("[i]", 1)), "bad_value", "record");
-    expect_error (put ("alice", false, "x", json_pack ("{s:i}", "set", 3)), "bad_value",
-                  "record.set");
-    expect_error (put ("alice", false, "x", json_pack ("{s:s}", "summary", "all good")),
-                  "bad_value", "record.summary");
+    elstack_up (&s_st, "evals-bad", NULL, 5000, 1);
+    expect_error_reply (put ("alice", false, "../x", record ("x", "s", "done", NULL)), "bad_value",
+                        "id");
+    expect_error_reply (put ("alice", false, "-x", record ("x", "s", "done", NULL)), "bad_value",
+                        "id");
+    expect_error_reply (put ("alice", false, "x", json_pack ("[i]", 1)), "bad_value", "record");
+    expect_error_reply (put ("alice", false, "x", json_pack ("{s:i}", "set", 3)), "bad_value",
+                        "record.set");
+    expect_error_reply (put ("alice", false, "x", json_pack ("{s:s}", "summary", "all good")),
+                        "bad_value", "record.summary");
     /* 17 levels: one too many */
     json_t *deep = json_integer (1);
     for (int i = 0; i < 17; i++)
         deep = json_pack ("{s:o}", "a", deep);
-    expect_error (put ("alice", false, "x", deep), "bad_value", "record");
+    expect_error_reply (put ("alice", false, "x", deep), "bad_value", "record");
     deep = json_integer (1);
     for (int i = 0; i < 16; i++)
         deep = json_pack ("{s:o}", "a", deep);
     put_ok ("alice", "x", deep);
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    elstack_down (&s_st);
 }
 
 /* ---- size, restart, a full store ---------------------------------------------- */
@@ -238,9 +216,7 @@ static void
 test_big_record_and_kill9 (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("evals-big");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (20000, 0);
+    elstack_up (&s_st, "evals-big", NULL, 20000, 0);
     size_t n = 7u << 20;
     char *pad = malloc (n + 1);
     for (size_t i = 0; i < n; i++)
@@ -248,8 +224,8 @@ test_big_record_and_kill9 (void **state)
     pad[n] = '\0';
     put_ok ("alice", "big", record ("big", "golden", "done", pad));
     put_ok ("alice", "small", record ("small", "golden", "done", NULL));
-    support_stop (el, SIGKILL, 1000);
-    el = start_eventlog (NULL);
+    support_stop (s_st.eventlog, SIGKILL, 1000);
+    s_st.eventlog = start_eventlog (NULL);
     json_t *rec = got ("alice", false, "big");
     json_t *task = json_array_get (json_object_get (rec, "tasks"), 0);
     json_t *att = json_array_get (json_object_get (task, "attempts"), 0);
@@ -262,19 +238,15 @@ test_big_record_and_kill9 (void **state)
     assert_true (int_at (json_array_get (l, 1), "bytes") > (json_int_t) n);
     json_decref (l);
     free (pad);
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    elstack_down (&s_st);
 }
 
 static void
 test_store_full (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("evals-full");
     static const char *const small[] = { "CAISSON_LMDB_MAP_MB=1", "CAISSON_LMDB_MAX_MB=2", NULL };
-    pid_t el = start_eventlog (small);
-    s_cl = client_new (10000, 0);
+    elstack_up (&s_st, "evals-full", small, 10000, 0);
     put_ok ("alice", "keep", record ("keep", "golden", "done", NULL));
     char *pad = malloc (400001);
     memset (pad, 'p', 400000);
@@ -290,29 +262,22 @@ test_store_full (void **state)
         proto_msg_destroy (&rep);
     }
     assert_in_range (stored, 1, 6);
-    assert_int_equal (rep->type, PROTO_error);
-    assert_string_equal (rep->body.error.code, "store_full");
-    assert_non_null (strstr (rep->body.error.message, "CAISSON_LMDB_MAX_MB"));
-    proto_msg_destroy (&rep);
+    expect_error_reply (rep, "store_full", "CAISSON_LMDB_MAX_MB");
     /* a replacement too big for the store leaves the stored one */
-    expect_error (put ("alice", false, "keep", record ("keep", "huge", "done", pad)),
-                  "store_full", "CAISSON_LMDB_MAX_MB");
+    expect_error_reply (put ("alice", false, "keep", record ("keep", "huge", "done", pad)),
+                        "store_full", "CAISSON_LMDB_MAX_MB");
     json_t *rec = got ("alice", false, "keep");
     assert_string_equal (support_json_str (rec, "set"), "golden");
     json_decref (rec);
-    support_expect_clean_exit (el);
-    el = start_eventlog (small);
-    json_t *l = list ("alice", false, NULL, 0);
-    assert_int_equal (json_array_size (l), (size_t) stored + 1);
-    json_decref (l);
+    support_expect_clean_exit (s_st.eventlog);
+    s_st.eventlog = start_eventlog (small);
+    expect_listed ("alice", false, NULL, 0, (size_t) stored + 1);
     rec = got ("alice", false, "fill0");
     assert_int_equal (strlen (support_json_str (json_array_get (json_object_get (
         json_array_get (json_object_get (rec, "tasks"), 0), "attempts"), 0), "runId")), 2);
     json_decref (rec);
     free (pad);
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    elstack_down (&s_st);
 }
 
 int

@@ -350,14 +350,14 @@ test_budget_race_curl (void **state)
     char *body = gwf_fixed_body (GWF_MODEL, true, true);
     CURLM *m = curl_multi_init ();
     CURL *e[CALLS];
-    gwf_buf_t out[CALLS];
+    http_body_t out[CALLS];
     memset (out, 0, sizeof out);
     for (int i = 0; i < CALLS; i++) {
         e[i] = curl_easy_init ();
         curl_easy_setopt (e[i], CURLOPT_URL, url);
         curl_easy_setopt (e[i], CURLOPT_HTTPHEADER, h);
         curl_easy_setopt (e[i], CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt (e[i], CURLOPT_WRITEFUNCTION, gwf_collect);
+        curl_easy_setopt (e[i], CURLOPT_WRITEFUNCTION, http_body_collect);
         curl_easy_setopt (e[i], CURLOPT_WRITEDATA, &out[i]);
         curl_easy_setopt (e[i], CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt (e[i], CURLOPT_TIMEOUT_MS, 30000L);

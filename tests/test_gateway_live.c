@@ -5,6 +5,7 @@
  * budget and its reset named. The contract of gkey.reserve and
  * gkey.settle, from both ends. */
 #include "gkeys_util.h"
+#include "http_body.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -16,22 +17,6 @@
 static pid_t s_replay, s_gw;
 static char s_url[64];
 
-typedef struct {
-    char *text;
-    size_t len;
-} buf_t;
-
-static size_t
-on_bytes (char *d, size_t size, size_t n, void *arg)
-{
-    buf_t *b = arg;
-    b->text = realloc (b->text, b->len + size * n + 1);
-    memcpy (b->text + b->len, d, size * n);
-    b->len += size * n;
-    b->text[b->len] = '\0';
-    return size * n;
-}
-
 /* POST body to the gateway's path with key (NULL: GET); the status, and
  * the answer's head and body in *head and *body (new). */
 static long
@@ -40,7 +25,7 @@ call (const char *path, const char *key, const char *body, char **head, char **o
     char url[128], auth[200];
     snprintf (url, sizeof url, "%s%s", s_url, path);
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", key ? key : "");
-    buf_t h = { calloc (1, 1), 0 }, b = { calloc (1, 1), 0 };
+    http_body_t h = { 0 }, b = { 0 };
     CURL *e = curl_easy_init ();
     struct curl_slist *hl = curl_slist_append (NULL, "Content-Type: application/json");
     hl = curl_slist_append (hl, auth);
@@ -48,9 +33,9 @@ call (const char *path, const char *key, const char *body, char **head, char **o
     curl_easy_setopt (e, CURLOPT_HTTPHEADER, hl);
     if (body)
         curl_easy_setopt (e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_bytes);
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, http_body_collect);
     curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt (e, CURLOPT_HEADERFUNCTION, on_bytes);
+    curl_easy_setopt (e, CURLOPT_HEADERFUNCTION, http_body_collect);
     curl_easy_setopt (e, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt (e, CURLOPT_TIMEOUT, 30L);
     curl_easy_perform (e);
@@ -58,8 +43,8 @@ call (const char *path, const char *key, const char *body, char **head, char **o
     curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup (e);
     curl_slist_free_all (hl);
-    *head = h.text;
-    *out = b.text;
+    *head = http_body_take (&h);
+    *out = http_body_take (&b);
     return status;
 }
 

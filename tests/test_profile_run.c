@@ -14,6 +14,7 @@
 #include "support.h"
 #include "bus_client.h"
 #include "mpjson.h"
+#include "tools_standin.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -46,31 +47,13 @@ static proto_msg_t *
 tools_handler (const proto_msg_t *req, void *arg)
 {
     (void) arg;
-    if (req->type == PROTO_tools_list) {
-        json_t *tools = json_array ();
-        static const char *const names[] = { "createSandbox", "writeFiles", "runCommand",
-                                             "git.openPR" };
-        for (int i = 0; i < 4; i++)
-            json_array_append_new (tools, json_pack ("{s:s, s:s+, s:{s:s}, s:b}", "name",
-                                   names[i], "description", "stand-in ", names[i],
-                                   "inputSchema", "type", "object", "mutates", i == 3));
-        proto_msg_t *rep = proto_msg_new (PROTO_tools_catalogue, req);
-        mpjson_set (&rep->body.tools_catalogue.tools, tools, 16);
-        json_decref (tools);
-        return rep;
-    }
+    static const char *const names[] = { "createSandbox", "writeFiles", "runCommand",
+                                         "git.openPR" };
+    if (req->type == PROTO_tools_list)
+        return standin_catalogue (req, names, 4, "stand-in ", 3);
     if (req->type != PROTO_tools_call)
         return proto_error_new (req, PROTO_ERR_unknown_type, "stand-in serves tools only");
-    json_t *result = json_pack ("{s:b, s:s}", "success", 1, "id", "pr-1");
-    proto_msg_t *rep = proto_msg_new (PROTO_tools_result, req);
-    proto_tools_result_t *r = &rep->body.tools_result;
-    proto_set_str (&r->call_id, req->body.tools_call.call_id);
-    proto_set_str (&r->name, req->body.tools_call.name);
-    r->ok = true;
-    r->duration_us = 1000;
-    mpjson_set (&r->result, result, 16);
-    json_decref (result);
-    return rep;
+    return standin_result (req, json_pack ("{s:b, s:s}", "success", 1, "id", "pr-1"), 1000);
 }
 
 static void

@@ -13,29 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bus_client_t *s_cl;
+static elstack_t s_st;
 
-/* Sends m (consumed) as user, an operator when op; the reply. */
+/* Sends m (consumed) to event-log as user, an operator when op; the reply. */
 static proto_msg_t *
 as (const char *user, bool op, proto_msg_t *m)
 {
-    proto_set_str (&m->env.user, user);
-    m->env.op = op;
-    proto_msg_t *rep = request (s_cl, m);
-    assert_non_null (rep);
-    return rep;
-}
-
-/* Asserts rep (consumed) is an error with code whose message holds text. */
-static void
-expect_error (proto_msg_t *rep, const char *code, const char *text)
-{
-    if (rep->type != PROTO_error)
-        fail_msg ("expected %s (%s), got %s", code, text, proto_type_name (rep->type));
-    if (strcmp (rep->body.error.code, code) || !strstr (rep->body.error.message, text))
-        fail_msg ("expected %s naming '%s', got %s: %s", code, text, rep->body.error.code,
-                  rep->body.error.message);
-    proto_msg_destroy (&rep);
+    return request_as (s_st.client, user, op, m);
 }
 
 static proto_msg_t *
@@ -118,6 +102,16 @@ resolve (const char *user, const char *name, uint64_t pinned, const char *thread
     return as (user, false, m);
 }
 
+/* profile.get of name's version v (0: the active one) as bob; the reply. */
+static proto_msg_t *
+get_as_bob (const char *name, uint64_t v)
+{
+    proto_msg_t *m = proto_msg_new (PROTO_profile_get, NULL);
+    proto_set_str (&m->body.profile_get.name, name);
+    m->body.profile_get.version = v;
+    return as ("bob", false, m);
+}
+
 /* The version resolve gives (asserted to give one), its role in role. */
 static uint64_t
 resolved (const char *name, uint64_t pinned, const char *thread, const char **role)
@@ -163,9 +157,7 @@ static void
 test_create_list_get_diff (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("prof-basic");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (5000, 1);
+    elstack_up (&s_st, "prof-basic", NULL, 5000, 1);
     assert_int_equal (created ("default", "{\"systemPrompt\": \"one\\ntwo\\nthree\\nfour\\n\","
                                "\"budgets\": {\"steps\": 10}, \"toolDescriptions\": {\"shell\": "
                                "\"Runs a command\"}}"), 1);
@@ -180,10 +172,7 @@ test_create_list_get_diff (void **state)
                                            "note"), "why");
     json_decref (st);
     /* any user reads a version, its body as stored */
-    proto_msg_t *m = proto_msg_new (PROTO_profile_get, NULL);
-    proto_set_str (&m->body.profile_get.name, "default");
-    m->body.profile_get.version = 1;
-    proto_msg_t *rep = as ("bob", false, m);
+    proto_msg_t *rep = get_as_bob ("default", 1);
     assert_int_equal (rep->type, PROTO_profile);
     assert_string_equal (rep->body.profile.role, "inactive");
     json_t *body = any_json (&rep->body.profile.body);
@@ -191,9 +180,7 @@ test_create_list_get_diff (void **state)
     json_decref (body);
     proto_msg_destroy (&rep);
     /* nothing active yet: version 0 is not found */
-    m = proto_msg_new (PROTO_profile_get, NULL);
-    proto_set_str (&m->body.profile_get.name, "default");
-    expect_error (as ("bob", false, m), "not_found", "no active version");
+    expect_error_reply (get_as_bob ("default", 0), "not_found", "no active version");
     char *d = diff ("default", 1, 2);
     expect_in (d, "--- systemPrompt (version 1)\n+++ systemPrompt (version 2)\n"
                              "@@ -1,4 +1,4 @@\n one\n-two\n+TWO\n three\n four\n");
@@ -206,14 +193,12 @@ test_create_list_get_diff (void **state)
     d = diff ("default", 2, 2);
     assert_string_equal (d, "");
     free (d);
-    m = proto_msg_new (PROTO_profile_diff, NULL);
+    proto_msg_t *m = proto_msg_new (PROTO_profile_diff, NULL);
     proto_set_str (&m->body.profile_diff.name, "default");
     m->body.profile_diff.a = 1;
     m->body.profile_diff.b = 7;
-    expect_error (as ("bob", false, m), "not_found", "no version 7");
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    expect_error_reply (as ("bob", false, m), "not_found", "no version 7");
+    elstack_down (&s_st);
 }
 
 /* A long prompt with two distant edits gives two hunks, each with its
@@ -222,9 +207,7 @@ static void
 test_diff_hunks (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("prof-hunks");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (5000, 1);
+    elstack_up (&s_st, "prof-hunks", NULL, 5000, 1);
     char a[4096] = "", b[4096] = "";
     for (int i = 1; i <= 40; i++) {
         char line[32];
@@ -243,9 +226,7 @@ test_diff_hunks (void **state)
     expect_in (d, "@@ -27,7 +27,6 @@\n line 27\n line 28\n line 29\n-line 30\n"
                              " line 31\n");
     free (d);
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    elstack_down (&s_st);
 }
 
 /* Two long prompts with nothing in common: past the diff's table size it
@@ -255,9 +236,7 @@ static void
 test_diff_capped (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("prof-cap");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (10000, 0);
+    elstack_up (&s_st, "prof-cap", NULL, 10000, 0);
     for (int v = 0; v < 2; v++) {
         json_t *body = json_object ();
         char *text = malloc (60000), *at = text;
@@ -276,9 +255,7 @@ test_diff_capped (void **state)
     expect_in (d, "-a2999\n+b0\n");
     expect_in (d, "+b2999\n");
     free (d);
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    elstack_down (&s_st);
 }
 
 /* ---- roll-out ----------------------------------------------------------------- */
@@ -287,22 +264,20 @@ static void
 test_activate_canary_rollback (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("prof-canary");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (5000, 1);
+    elstack_up (&s_st, "prof-canary", NULL, 5000, 1);
     created ("default", "{\"systemPrompt\": \"v1\"}");
     created ("default", "{\"systemPrompt\": \"v2\"}");
     created ("fresh", "{}");
     /* never activated: resolve finds nothing, unless pinned */
-    expect_error (resolve ("bob", "fresh", 0, "t1"), "not_found", "fresh");
+    expect_error_reply (resolve ("bob", "fresh", 0, "t1"), "not_found", "fresh");
     assert_int_equal (resolved ("fresh", 1, "t1", NULL), 1);
-    expect_error (resolve ("bob", "nosuch", 0, NULL), "not_found", "nosuch");
-    expect_error (activate ("ops", true, "default", 9, 0), "not_found", "no version 9");
+    expect_error_reply (resolve ("bob", "nosuch", 0, NULL), "not_found", "nosuch");
+    expect_error_reply (activate ("ops", true, "default", 9, 0), "not_found", "no version 9");
     json_t *st = state_of (activate ("ops", true, "default", 1, 0), "default");
     assert_int_equal (int_at (st, "active"), 1);
     json_decref (st);
     /* a canary needs an active version to share with */
-    expect_error (activate ("ops", true, "default", 1, 30), "bad_state", "canary");
+    expect_error_reply (activate ("ops", true, "default", 1, 30), "bad_state", "canary");
     const char *role;
     assert_int_equal (resolved (NULL, 0, NULL, &role), 1);     /* the name defaults */
     assert_string_equal (role, "active");
@@ -351,11 +326,9 @@ test_activate_canary_rollback (void **state)
     assert_int_equal (json_array_size (json_object_get (st, "previous")), 0);
     json_decref (st);
     assert_int_equal (resolved ("default", 0, "thread-1", NULL), 1);
-    expect_error (rollback ("ops", true, "default"), "bad_state", "nothing");
-    expect_error (rollback ("ops", true, "nosuch"), "not_found", "nosuch");
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    expect_error_reply (rollback ("ops", true, "default"), "bad_state", "nothing");
+    expect_error_reply (rollback ("ops", true, "nosuch"), "not_found", "nosuch");
+    elstack_down (&s_st);
 }
 
 /* ---- who may do what ---------------------------------------------------------- */
@@ -364,54 +337,47 @@ static void
 test_operators_only (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("prof-ops");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (5000, 1);
+    elstack_up (&s_st, "prof-ops", NULL, 5000, 1);
     created ("default", "{\"systemPrompt\": \"p\"}");
-    expect_error (create ("bob", false, "default", "{}", NULL), "forbidden", "operators only");
-    expect_error (activate ("bob", false, "default", 1, 0), "forbidden", "operators only");
+    expect_error_reply (create ("bob", false, "default", "{}", NULL), "forbidden",
+                        "operators only");
+    expect_error_reply (activate ("bob", false, "default", 1, 0), "forbidden", "operators only");
     json_t *st = state_of (activate ("ops", true, "default", 1, 0), "default");
     json_decref (st);
-    expect_error (rollback ("bob", false, "default"), "forbidden", "operators only");
+    expect_error_reply (rollback ("bob", false, "default"), "forbidden", "operators only");
     /* nothing bob asked changed anything; he may read */
     st = list ("bob", false, "default");
     assert_int_equal (json_array_size (json_object_get (st, "versions")), 1);
     assert_int_equal (int_at (st, "active"), 1);
     json_decref (st);
     assert_int_equal (resolved ("default", 0, "t", NULL), 1);
-    proto_msg_t *m = proto_msg_new (PROTO_profile_get, NULL);
-    proto_set_str (&m->body.profile_get.name, "default");
-    proto_msg_t *rep = as ("bob", false, m);
+    proto_msg_t *rep = get_as_bob ("default", 0);
     assert_int_equal (rep->type, PROTO_profile);
     assert_string_equal (rep->body.profile.role, "active");
     proto_msg_destroy (&rep);
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    elstack_down (&s_st);
 }
 
 static void
 test_bad_bodies (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("prof-bad");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (5000, 1);
-    expect_error (create ("ops", true, "default", "{\"prompt\": \"x\"}", NULL), "bad_value",
-                  "body.prompt: unknown key");
-    expect_error (create ("ops", true, "default", "{\"budgets\": {\"steps\": 0}}", NULL),
-                  "bad_value", "body.budgets.steps");
-    expect_error (create ("ops", true, "default", "{\"budgets\": {\"steps\": \"x\"}}", NULL),
-                  "bad_value", "body.budgets.steps");
-    expect_error (create ("ops", true, "default", "{\"budgets\": {\"minutes\": 3}}", NULL),
-                  "bad_value", "body.budgets.minutes");
-    expect_error (create ("ops", true, "a..b", "{}", NULL), "bad_value", "name");
-    expect_error (create ("ops", true, "../etc", "{}", NULL), "bad_value", "name");
-    expect_error (create ("ops", true, "default", "{\"checks\": [\"Tests-Pass\"]}", NULL),
-                  "bad_value", "body.checks[0]");
-    expect_error (create ("ops", true, "default", "{\"model\": \"no model\"}", NULL),
-                  "bad_value", "body.model");
-    expect_error (create ("ops", true, "default", "[1]", NULL), "bad_value", "body");
+    elstack_up (&s_st, "prof-bad", NULL, 5000, 1);
+    expect_error_reply (create ("ops", true, "default", "{\"prompt\": \"x\"}", NULL), "bad_value",
+                        "body.prompt: unknown key");
+    expect_error_reply (create ("ops", true, "default", "{\"budgets\": {\"steps\": 0}}", NULL),
+                        "bad_value", "body.budgets.steps");
+    expect_error_reply (create ("ops", true, "default", "{\"budgets\": {\"steps\": \"x\"}}", NULL),
+                        "bad_value", "body.budgets.steps");
+    expect_error_reply (create ("ops", true, "default", "{\"budgets\": {\"minutes\": 3}}", NULL),
+                        "bad_value", "body.budgets.minutes");
+    expect_error_reply (create ("ops", true, "a..b", "{}", NULL), "bad_value", "name");
+    expect_error_reply (create ("ops", true, "../etc", "{}", NULL), "bad_value", "name");
+    expect_error_reply (create ("ops", true, "default", "{\"checks\": [\"Tests-Pass\"]}", NULL),
+                        "bad_value", "body.checks[0]");
+    expect_error_reply (create ("ops", true, "default", "{\"model\": \"no model\"}", NULL),
+                        "bad_value", "body.model");
+    expect_error_reply (create ("ops", true, "default", "[1]", NULL), "bad_value", "body");
     /* nested deep under a budget: named by the key that should hold a number */
     char deep[1024] = "{\"budgets\": {\"steps\": ";
     for (int i = 0; i < 20; i++)
@@ -420,7 +386,8 @@ test_bad_bodies (void **state)
     for (int i = 0; i < 20; i++)
         strcat (deep, "}");
     strcat (deep, "}}");
-    expect_error (create ("ops", true, "default", deep, NULL), "bad_value", "body.budgets.steps");
+    expect_error_reply (create ("ops", true, "default", deep, NULL), "bad_value",
+                        "body.budgets.steps");
     /* 65 tool descriptions; 64 are taken */
     char tools[4096] = "{\"toolDescriptions\": {";
     for (int i = 0; i < 65; i++) {
@@ -429,14 +396,12 @@ test_bad_bodies (void **state)
         strcat (tools, one);
     }
     strcat (tools, "}}");
-    expect_error (create ("ops", true, "default", tools, NULL), "bad_value",
-                  "body.toolDescriptions");
+    expect_error_reply (create ("ops", true, "default", tools, NULL), "bad_value",
+                        "body.toolDescriptions");
     char *cut = strstr (tools, ",\"t64\"");
     strcpy (cut, "}}");
     assert_int_equal (created ("default", tools), 1);     /* no refused body took a number */
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    elstack_down (&s_st);
 }
 
 /* ---- restart ------------------------------------------------------------------ */
@@ -445,34 +410,27 @@ static void
 test_kill9_keeps_profiles (void **state)
 {
     (void) state;
-    pid_t bus = setup_stack ("prof-kill");
-    pid_t el = start_eventlog (NULL);
-    s_cl = client_new (5000, 1);
+    elstack_up (&s_st, "prof-kill", NULL, 5000, 1);
     created ("default", "{\"systemPrompt\": \"one\"}");
     created ("default", "{\"systemPrompt\": \"two\"}");
     json_decref (state_of (activate ("ops", true, "default", 1, 0), "default"));
     json_decref (state_of (activate ("ops", true, "default", 2, 50), "default"));
-    support_stop (el, SIGKILL, 1000);
-    el = start_eventlog (NULL);
+    support_stop (s_st.eventlog, SIGKILL, 1000);
+    s_st.eventlog = start_eventlog (NULL);
     json_t *st = list ("bob", false, "default");
     assert_int_equal (int_at (st, "active"), 1);
     assert_int_equal (int_at (st, "candidate"), 2);
     assert_int_equal (int_at (st, "canaryPercent"), 50);
     assert_int_equal (json_array_size (json_object_get (st, "versions")), 2);
     json_decref (st);
-    proto_msg_t *m = proto_msg_new (PROTO_profile_get, NULL);
-    proto_set_str (&m->body.profile_get.name, "default");
-    m->body.profile_get.version = 2;
-    proto_msg_t *rep = as ("bob", false, m);
+    proto_msg_t *rep = get_as_bob ("default", 2);
     assert_int_equal (rep->type, PROTO_profile);
     json_t *body = any_json (&rep->body.profile.body);
     assert_string_equal (support_json_str (body, "systemPrompt"), "two");
     json_decref (body);
     proto_msg_destroy (&rep);
     assert_int_equal (created ("default", "{}"), 3);
-    bus_client_destroy (&s_cl);
-    support_expect_clean_exit (el);
-    support_stop (bus, SIGTERM, 5000);
+    elstack_down (&s_st);
 }
 
 int

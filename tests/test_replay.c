@@ -11,6 +11,7 @@
 #include "cassette.h"
 #include "gaps.h"
 #include "llm.h"
+#include "replay_http.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -22,52 +23,16 @@
 #define TASK "test: two steps"
 #define PAUSE_US 30000
 
-static char s_base[64];
 static char s_cassettes[600];
-
-typedef struct {
-    char *buf;
-    size_t len;
-} body_t;
-
-static size_t
-on_body (char *data, size_t size, size_t n, void *arg)
-{
-    body_t *b = arg;
-    char *p = realloc (b->buf, b->len + size * n + 1);
-    assert_non_null (p);
-    memcpy (p + b->len, data, size * n);
-    b->buf = p;
-    b->len += size * n;
-    b->buf[b->len] = '\0';
-    return size * n;
-}
 
 /* GET (post NULL) or POST to path; returns the body (the caller's) and
  * sets *status. */
 static char *
 http (const char *path, const char *post, long *status)
 {
-    char url[256];
-    snprintf (url, sizeof url, "%s%s", s_base, path);
-    CURL *e = curl_easy_init ();
-    body_t b = { 0 };
-    struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
-    curl_easy_setopt (e, CURLOPT_URL, url);
-    curl_easy_setopt (e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 10000L);
-    if (post)
-        curl_easy_setopt (e, CURLOPT_POSTFIELDS, post);
-    CURLcode rc = curl_easy_perform (e);
-    *status = 0;
-    curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all (h);
-    curl_easy_cleanup (e);
-    if (rc != CURLE_OK)
-        *status = 0;
-    return b.buf ? b.buf : strdup ("");
+    rh_reply_t r = rh_request (path, post, NULL, 10000, NULL);
+    *status = r.status;
+    return r.body;
 }
 
 static json_t *
@@ -253,15 +218,6 @@ test_follow_up_after_script (void **state)
     cassette_set_destroy (&set);
 }
 
-/* True once the scripted model answers its /health with 200. */
-static bool
-replay_healthy (void)
-{
-    long status;
-    free (http ("/health", NULL, &status));
-    return status == 200;
-}
-
 static int
 setup (void **state)
 {
@@ -272,9 +228,9 @@ setup (void **state)
                 "{\"expect\": {\"tool\": \"createSandbox\"}, \"text\": \"Done.\"}]}' "
                 "> %s/cassettes/two.json", dir, dir);
     int port = support_free_port ();
-    snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
+    rh_set_port (port);
     snprintf (s_cassettes, sizeof s_cassettes, "%s/cassettes", dir);
-    return support_llm_replay_up (port, s_cassettes, replay_healthy) ? 0 : -1;
+    return support_llm_replay_up (port, s_cassettes, rh_healthy) ? 0 : -1;
 }
 
 int

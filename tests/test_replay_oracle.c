@@ -13,42 +13,23 @@
 #include "support.h"
 #include "evalset.h"
 #include "llm.h"
+#include "replay_http.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #define GOLDEN CAISSON_SOURCE_DIR "/evals/golden"
 #define IMPORTED CAISSON_SOURCE_DIR "/evals/imported-example"
 
 static const char *s_dir;
-static char s_base[64], s_plan[700];
+static char s_plan[700];
 static pid_t s_pid;
 static evalset_t *s_golden, *s_imported;
-
-typedef struct {
-    char *buf;
-    size_t len;
-} body_t;
-
-static size_t
-on_body (char *data, size_t size, size_t n, void *arg)
-{
-    body_t *b = arg;
-    char *p = realloc (b->buf, b->len + size * n + 1);
-    assert_non_null (p);
-    memcpy (p + b->len, data, size * n);
-    b->buf = p;
-    b->len += size * n;
-    b->buf[b->len] = '\0';
-    return size * n;
-}
 
 /* Set to abandon the requests in flight (curl's progress callback). */
 static atomic_int s_abort;
@@ -66,32 +47,13 @@ on_progress (void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal
 }
 
 /* POST body to path (GET when NULL); the reply's body (new), *status
- * (0 when none came). */
+ * (0 when none came); abandoned when s_abort is set. */
 static char *
 http (const char *path, const char *post, long *status)
 {
-    char url[256];
-    snprintf (url, sizeof url, "%s%s", s_base, path);
-    CURL *e = curl_easy_init ();
-    body_t b = { 0 };
-    struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
-    curl_easy_setopt (e, CURLOPT_URL, url);
-    curl_easy_setopt (e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt (e, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt (e, CURLOPT_XFERINFOFUNCTION, on_progress);
-    if (post)
-        curl_easy_setopt (e, CURLOPT_POSTFIELDS, post);
-    CURLcode rc = curl_easy_perform (e);
-    *status = 0;
-    curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all (h);
-    curl_easy_cleanup (e);
-    if (rc != CURLE_OK)
-        *status = 0;
-    return b.buf ? b.buf : strdup ("");
+    rh_reply_t r = rh_request (path, post, NULL, 60000L, on_progress);
+    *status = r.status;
+    return r.body;
 }
 
 /* What one model turn answered. */
@@ -201,6 +163,19 @@ expect_text (const turn_t *t, const char *contains)
                   t->body);
 }
 
+/* model's first turn on task id of the golden set in sandbox answers
+ * text holding contains, and no call. */
+static void
+first_turn_says (llm_proto_t proto, const char *model, const char *id, const char *sandbox,
+                 const char *contains)
+{
+    json_t *m = start (s_golden, id, sandbox, NULL);
+    turn_t t = model_turn (proto, model, m);
+    expect_text (&t, contains);
+    turn_clear (&t);
+    json_decref (m);
+}
+
 static void
 oracle_solves (llm_proto_t proto)
 {
@@ -303,17 +278,9 @@ test_giveup (void **state)
     for (int p = 0; p < 2; p++) {
         llm_proto_t proto = p ? LLM_ANTHROPIC : LLM_OPENAI;
         /* planned */
-        json_t *m = start (s_golden, "py-word-count", "m1-g", NULL);
-        turn_t t = model_turn (proto, "oracle", m);
-        expect_text (&t, "cannot");
-        turn_clear (&t);
-        json_decref (m);
+        first_turn_says (proto, "oracle", "py-word-count", "m1-g", "cannot");
         /* the model giveup, whatever the plan says */
-        m = start (s_golden, "py-leap-year", "m1-g", NULL);
-        t = model_turn (proto, "giveup", m);
-        expect_text (&t, "cannot");
-        turn_clear (&t);
-        json_decref (m);
+        first_turn_says (proto, "giveup", "py-leap-year", "m1-g", "cannot");
     }
 }
 
@@ -323,13 +290,9 @@ test_wrong_and_toolerror (void **state)
     (void) state;
     for (int p = 0; p < 2; p++) {
         llm_proto_t proto = p ? LLM_ANTHROPIC : LLM_OPENAI;
-        json_t *m = start (s_golden, "py-roman-numerals", "m1-w", NULL);
+        first_turn_says (proto, "oracle", "py-roman-numerals", "m1-w", "Done");
+        json_t *m = start (s_golden, "py-run-length", "m1-e", NULL);
         turn_t t = model_turn (proto, "oracle", m);
-        expect_text (&t, "Done");
-        turn_clear (&t);
-        json_decref (m);
-        m = start (s_golden, "py-run-length", "m1-e", NULL);
-        t = model_turn (proto, "oracle", m);
         const json_t *a = call_at (&t, 0, "writeFiles");
         assert_string_equal (support_json_str (json_array_get (json_object_get (a, "files"), 0),
                                                "path"), "../../outside");
@@ -431,13 +394,9 @@ test_hang (void **state)
     atomic_store (&s_abort, 0);
     assert_int_equal (held.status, 0);      /* nothing came before we gave up */
     turn_clear (&held);
-    for (int p = 0; p < 2; p++) {
-        m = start (s_golden, "py-fix-slugify", "m1-h", NULL);
-        t = model_turn (p ? LLM_ANTHROPIC : LLM_OPENAI, "oracle", m);
-        expect_text (&t, "Done (late)");
-        turn_clear (&t);
-        json_decref (m);
-    }
+    for (int p = 0; p < 2; p++)
+        first_turn_says (p ? LLM_ANTHROPIC : LLM_OPENAI, "oracle", "py-fix-slugify", "m1-h",
+                         "Done (late)");
 }
 
 /* Other models and other prompts are the cassettes'. */
@@ -445,13 +404,9 @@ static void
 test_cassettes_still_answer (void **state)
 {
     (void) state;
-    json_t *m = start (s_golden, "py-leap-year", "m1-c", NULL);
-    turn_t t = model_turn (LLM_OPENAI, "demo", m);
-    expect_text (&t, "offline model");
-    turn_clear (&t);
-    json_decref (m);
-    m = json_pack ("[{s:s, s:s}]", "role", "user", "content", "write me a poem");
-    t = model_turn (LLM_ANTHROPIC, "oracle", m);
+    first_turn_says (LLM_OPENAI, "demo", "py-leap-year", "m1-c", "offline model");
+    json_t *m = json_pack ("[{s:s, s:s}]", "role", "user", "content", "write me a poem");
+    turn_t t = model_turn (LLM_ANTHROPIC, "oracle", m);
     expect_text (&t, "offline model");
     turn_clear (&t);
     json_decref (m);
@@ -481,14 +436,6 @@ test_bad_plans (void **state)
     assert_int_equal (support_run (argv, NULL, 0), 1);
 }
 
-static bool
-ready (void)
-{
-    long status;
-    free (http ("/health", NULL, &status));
-    return status == 200;
-}
-
 static int
 setup (void **state)
 {
@@ -508,26 +455,13 @@ setup (void **state)
            "\"py-fix-slugify\": \"hang:1\"}", f);
     fclose (f);
     int port = support_free_port ();
-    snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
-    char port_s[16], bin[600], log[700];
+    rh_set_port (port);
+    char port_s[16];
     snprintf (port_s, sizeof port_s, "%d", port);
-    snprintf (bin, sizeof bin, "%s/caisson-llm-replay", CAISSON_BIN_DIR);
-    snprintf (log, sizeof log, "%s/caisson-llm-replay.log", s_dir);
-    s_pid = fork ();
-    if (s_pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (!freopen (log, "a", stderr))
-            _exit (126);
-        execl (bin, bin, "--port", port_s, "--eval-set", GOLDEN, "--eval-set", IMPORTED,
-               "--eval-plan", s_plan, (char *) NULL);
-        _exit (127);
-    }
-    for (int i = 0; i < 100; i++) {
-        if (ready ())
-            return 0;
-        usleep (50000);
-    }
-    return -1;
+    s_pid = support_spawn_args ("caisson-llm-replay", (const char *const[]) {
+        "--port", port_s, "--eval-set", GOLDEN, "--eval-set", IMPORTED, "--eval-plan", s_plan,
+        NULL }, NULL);
+    return support_poll (rh_healthy) ? 0 : -1;
 }
 
 static int

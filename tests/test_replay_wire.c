@@ -9,6 +9,7 @@
  * and a request without the key is refused 401. The gateway tests
  * (test_gateway.c) build on all of these. */
 #include "support.h"
+#include "replay_http.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -19,69 +20,23 @@
 #define KEY "sk-replay-wire-secret"
 #define FIXED "gateway: answer with fifty tokens"
 
-static char s_base[64];
 static pid_t s_replay = -1;
-
-typedef struct {
-    char *buf;
-    size_t len;
-} body_t;
-
-static size_t
-on_body (char *data, size_t size, size_t n, void *arg)
-{
-    body_t *b = arg;
-    char *p = realloc (b->buf, b->len + size * n + 1);
-    assert_non_null (p);
-    memcpy (p + b->len, data, size * n);
-    b->buf = p;
-    b->len += size * n;
-    b->buf[b->len] = '\0';
-    return size * n;
-}
-
-/* A reply: its status, Content-Type (static until the next call) and body
- * (the caller's). */
-typedef struct {
-    long status;
-    char ctype[128];
-    char *body;
-} reply_t;
 
 /* GET (post NULL) or POST path with the header hdr (may be NULL) and the
  * key as Bearer when key is not NULL. */
-static reply_t
+static rh_reply_t
 http (const char *path, const char *post, const char *hdr, const char *key)
 {
-    char url[256], auth[128];
-    snprintf (url, sizeof url, "%s%s", s_base, path);
-    CURL *e = curl_easy_init ();
-    body_t b = { 0 };
-    struct curl_slist *h = curl_slist_append (NULL, "Content-Type: application/json");
+    char auth[128];
+    const char *h[3] = { NULL };
+    int n = 0;
     if (hdr)
-        h = curl_slist_append (h, hdr);
+        h[n++] = hdr;
     if (key) {
         snprintf (auth, sizeof auth, "Authorization: Bearer %s", key);
-        h = curl_slist_append (h, auth);
+        h[n++] = auth;
     }
-    curl_easy_setopt (e, CURLOPT_URL, url);
-    curl_easy_setopt (e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt (e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, 10000L);
-    if (post)
-        curl_easy_setopt (e, CURLOPT_POSTFIELDS, post);
-    reply_t r = { 0 };
-    if (curl_easy_perform (e) == CURLE_OK) {
-        curl_easy_getinfo (e, CURLINFO_RESPONSE_CODE, &r.status);
-        char *ct = NULL;
-        curl_easy_getinfo (e, CURLINFO_CONTENT_TYPE, &ct);
-        snprintf (r.ctype, sizeof r.ctype, "%s", ct ? ct : "");
-    }
-    curl_slist_free_all (h);
-    curl_easy_cleanup (e);
-    r.body = b.buf ? b.buf : strdup ("");
-    return r;
+    return rh_request (path, post, h, 10000, NULL);
 }
 
 /* A one-message request body for task; stream and include_usage as given. */
@@ -126,7 +81,7 @@ test_openai_whole (void **state)
 {
     (void) state;
     char *req = request (FIXED, false, false), *text = fixed_text ();
-    reply_t r = http ("/v1/chat/completions", req, NULL, KEY);
+    rh_reply_t r = http ("/v1/chat/completions", req, NULL, KEY);
     assert_int_equal (r.status, 200);
     assert_string_equal (r.ctype, "application/json");
     json_t *j = parse (r.body);
@@ -148,7 +103,7 @@ test_anthropic_whole (void **state)
 {
     (void) state;
     char *req = request (FIXED, false, false), *text = fixed_text ();
-    reply_t r = http ("/v1/messages", req, NULL, KEY);
+    rh_reply_t r = http ("/v1/messages", req, NULL, KEY);
     assert_int_equal (r.status, 200);
     assert_string_equal (r.ctype, "application/json");
     json_t *j = parse (r.body);
@@ -184,7 +139,7 @@ test_stream_usage_on_request (void **state)
 {
     (void) state;
     char *plain = request (FIXED, true, false), *asked = request (FIXED, true, true);
-    reply_t r = http ("/v1/chat/completions", plain, NULL, KEY);
+    rh_reply_t r = http ("/v1/chat/completions", plain, NULL, KEY);
     assert_int_equal (r.status, 200);
     assert_string_equal (r.ctype, "text/event-stream");
     assert_null (strstr (r.body, "\"usage\""));
@@ -210,7 +165,7 @@ static void
 test_models (void **state)
 {
     (void) state;
-    reply_t r = http ("/v1/models", NULL, NULL, KEY);
+    rh_reply_t r = http ("/v1/models", NULL, NULL, KEY);
     assert_int_equal (r.status, 200);
     json_t *j = parse (r.body);
     assert_string_equal (support_json_str (j, "object"), "list");
@@ -238,7 +193,7 @@ test_embeddings_base64 (void **state)
     const char *floats = "{\"model\":\"t\",\"input\":\"a parser crash\",\"dimensions\":8}";
     const char *b64 = "{\"model\":\"t\",\"input\":\"a parser crash\",\"dimensions\":8,"
                       "\"encoding_format\":\"base64\"}";
-    reply_t f = http ("/v1/embeddings", floats, NULL, KEY), b = http ("/v1/embeddings", b64,
+    rh_reply_t f = http ("/v1/embeddings", floats, NULL, KEY), b = http ("/v1/embeddings", b64,
                                                                         NULL, KEY);
     assert_int_equal (f.status, 200);
     assert_int_equal (b.status, 200);
@@ -282,7 +237,7 @@ test_key (void **state)
 {
     (void) state;
     char *req = request (FIXED, false, false);
-    reply_t r = http ("/v1/chat/completions", req, NULL, "sk-other");
+    rh_reply_t r = http ("/v1/chat/completions", req, NULL, "sk-other");
     assert_int_equal (r.status, 401);
     json_t *j = parse (r.body);
     assert_string_equal (support_json_str (json_object_get (j, "error"), "message"),
@@ -308,7 +263,7 @@ test_faults (void **state)
     (void) state;
     for (int i = 0; i < 4; i++) {
         char *req = request ("gateway: fail with 400", i & 1, false);
-        reply_t r = http (i & 2 ? "/v1/messages" : "/v1/chat/completions", req, NULL, KEY);
+        rh_reply_t r = http (i & 2 ? "/v1/messages" : "/v1/chat/completions", req, NULL, KEY);
         assert_int_equal (r.status, 400);
         json_t *j = parse (r.body);
         assert_string_equal (support_json_str (json_object_get (j, "error"), "message"),
@@ -337,16 +292,9 @@ setup (void **state)
     support_sandbox_env ("replay_wire");
     char dir[600];
     int port = support_replay_env (dir, sizeof dir);
-    snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
+    rh_set_port (port);
     s_replay = support_spawn_llm_replay (port, dir, KEY);
-    for (int i = 0; i < 100; i++) {
-        reply_t r = http ("/health", NULL, NULL, NULL);
-        free (r.body);
-        if (r.status == 200)
-            return 0;
-        usleep (50000);
-    }
-    return -1;
+    return support_poll (rh_healthy) ? 0 : -1;
 }
 
 static int

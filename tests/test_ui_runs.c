@@ -20,8 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static pid_t s_bus, s_elog, s_bridge;
-static const char *s_alice, *s_bob, *s_root;
+static ui_elog_stack_t s_ui;
 static bus_client_t *s_client;
 static char s_run[CID_SIZE];
 
@@ -67,15 +66,7 @@ static int
 setup (void **state)
 {
     (void) state;
-    assert_non_null (support_sandbox_env ("uiruns"));
-    ui_pick_port ();
-    s_bus = support_spawn ("caisson-bus", NULL);
-    s_elog = support_spawn ("caisson-event-log", NULL);
-    s_bridge = support_spawn ("caisson-ui-bridge", NULL);
-    assert_int_equal (ui_wait_ready (), 0);
-    s_alice = ui_token (0, "alice", 0);
-    s_bob = ui_token (1, "bob", 0);
-    s_root = ui_token (2, "root", 1);
+    ui_elog_stack_up (&s_ui, "uiruns");
     s_client = bus_client_new (getenv ("CAISSON_BUS"));
     /* The bridge's metrics watcher subscribes at start; the first events
      * after a subscription may go by before it reaches the publisher, so
@@ -111,9 +102,9 @@ teardown (void **state)
 {
     (void) state;
     bus_client_destroy (&s_client);
-    support_expect_clean_exit (s_bridge);
-    support_stop (s_elog, SIGTERM, 3000);
-    support_stop (s_bus, SIGTERM, 2000);
+    support_expect_clean_exit (s_ui.bridge);
+    support_stop (s_ui.elog, SIGTERM, 3000);
+    support_stop (s_ui.bus, SIGTERM, 2000);
     return 0;
 }
 
@@ -122,41 +113,41 @@ test_list_and_isolation (void **state)
 {
     (void) state;
     long status;
-    json_t *doc = ui_json ("GET", "/api/runs", s_alice, NULL, &status);
+    json_t *doc = ui_json ("GET", "/api/runs", s_ui.alice, NULL, &status);
     assert_int_equal (status, 200);
     json_t *runs = json_object_get (doc, "runs");
     assert_int_equal (json_array_size (runs), 1);
     assert_string_equal (json_string_value (json_object_get (json_array_get (runs, 0), "run")),
                          s_run);
     json_decref (doc);
-    doc = ui_json ("GET", "/api/runs", s_bob, NULL, &status);
+    doc = ui_json ("GET", "/api/runs", s_ui.bob, NULL, &status);
     assert_int_equal (json_array_size (json_object_get (doc, "runs")), 0);
     json_decref (doc);
-    doc = ui_json ("GET", "/api/runs?user=alice", s_root, NULL, &status);
+    doc = ui_json ("GET", "/api/runs?user=alice", s_ui.root, NULL, &status);
     assert_int_equal (json_array_size (json_object_get (doc, "runs")), 1);
     json_decref (doc);
-    doc = ui_json ("GET", "/api/runs?user=carol", s_bob, NULL, &status);   /* ignored: bob's */
+    doc = ui_json ("GET", "/api/runs?user=carol", s_ui.bob, NULL, &status);   /* ignored: bob's */
     assert_int_equal (json_array_size (json_object_get (doc, "runs")), 0);
     json_decref (doc);
 
     char path[128];
     snprintf (path, sizeof path, "/api/runs/%s", s_run);
-    doc = ui_json ("GET", path, s_alice, NULL, &status);
+    doc = ui_json ("GET", path, s_ui.alice, NULL, &status);
     assert_int_equal (status, 200);
     assert_string_equal (json_string_value (json_object_get (doc, "task")), "reverse a string");
     json_decref (doc);
-    doc = ui_json ("GET", path, s_bob, NULL, &status);
+    doc = ui_json ("GET", path, s_ui.bob, NULL, &status);
     assert_int_equal (status, 404);
     json_decref (doc);
     snprintf (path, sizeof path, "/api/runs/%s/events", s_run);
-    doc = ui_json ("GET", path, s_bob, NULL, &status);
+    doc = ui_json ("GET", path, s_ui.bob, NULL, &status);
     assert_int_equal (status, 404);
     json_decref (doc);
     snprintf (path, sizeof path, "/api/runs/%s/transcript", s_run);
-    doc = ui_json ("GET", path, s_bob, NULL, &status);
+    doc = ui_json ("GET", path, s_ui.bob, NULL, &status);
     assert_int_equal (status, 404);
     json_decref (doc);
-    doc = ui_json ("GET", "/api/runs/01J0000000000000000000ABCD", s_alice, NULL, &status);
+    doc = ui_json ("GET", "/api/runs/01J0000000000000000000ABCD", s_ui.alice, NULL, &status);
     assert_int_equal (status, 404);
     json_decref (doc);
 }
@@ -173,7 +164,7 @@ sse_open (const char *path, const char *last_id)
     assert_int_equal (connect (fd, (struct sockaddr *) &sa, sizeof sa), 0);
     char req[1024];
     int n = snprintf (req, sizeof req, "GET %s HTTP/1.0\r\nAuthorization: Bearer %s\r\n"
-                      "Accept: text/event-stream\r\n%s%s%s\r\n", path, s_alice,
+                      "Accept: text/event-stream\r\n%s%s%s\r\n", path, s_ui.alice,
                       last_id ? "Last-Event-ID: " : "", last_id ? last_id : "",
                       last_id ? "\r\n" : "");
     assert_int_equal (write (fd, req, (size_t) n), n);
@@ -278,7 +269,7 @@ test_transcript_and_artifact (void **state)
     (void) state;
     char path[256];
     snprintf (path, sizeof path, "/api/runs/%s/transcript?format=md", s_run);
-    ui_res_t r = ui_request ("GET", path, s_alice, NULL, NULL);
+    ui_res_t r = ui_request ("GET", path, s_ui.alice, NULL, NULL);
     assert_int_equal (r.status, 200);
     assert_non_null (strstr (r.body, "reverse a string"));
     char type[128];
@@ -286,12 +277,12 @@ test_transcript_and_artifact (void **state)
     assert_string_equal (type, "text/markdown; charset=utf-8");
     ui_res_free (&r);
     snprintf (path, sizeof path, "/api/runs/%s/transcript?format=jsonl", s_run);
-    r = ui_request ("GET", path, s_alice, NULL, NULL);
+    r = ui_request ("GET", path, s_ui.alice, NULL, NULL);
     assert_int_equal (r.status, 200);
     assert_non_null (strstr (r.body, "writeFiles"));
     ui_res_free (&r);
     snprintf (path, sizeof path, "/api/runs/%s/transcript?format=pdf", s_run);
-    r = ui_request ("GET", path, s_alice, NULL, NULL);
+    r = ui_request ("GET", path, s_ui.alice, NULL, NULL);
     assert_int_equal (r.status, 400);
     ui_res_free (&r);
 
@@ -313,19 +304,19 @@ test_transcript_and_artifact (void **state)
     APPEND (other, artifact, .hash = hash, .kind = "diff", .name = "a.py", .size = strlen (diff));
 
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, other);
-    r = ui_request ("GET", path, s_alice, NULL, NULL);
+    r = ui_request ("GET", path, s_ui.alice, NULL, NULL);
     assert_int_equal (r.status, 200);
     assert_string_equal (r.body, diff);
     ui_res_free (&r);
-    r = ui_request ("GET", path, s_bob, NULL, NULL);
+    r = ui_request ("GET", path, s_ui.bob, NULL, NULL);
     assert_int_equal (r.status, 404);
     ui_res_free (&r);
     snprintf (path, sizeof path, "/api/artifacts/%s?run=%s", hash, s_run);
-    r = ui_request ("GET", path, s_alice, NULL, NULL);       /* a run that does not name it */
+    r = ui_request ("GET", path, s_ui.alice, NULL, NULL);       /* a run that does not name it */
     assert_int_equal (r.status, 404);
     ui_res_free (&r);
     snprintf (path, sizeof path, "/api/artifacts/%s", hash);
-    r = ui_request ("GET", path, s_root, NULL, NULL);
+    r = ui_request ("GET", path, s_ui.root, NULL, NULL);
     assert_int_equal (r.status, 200);
     ui_res_free (&r);
 }
@@ -347,7 +338,7 @@ test_browser_replay (void **state)
             .size = strlen (diff));
     proto_msg_destroy (&rep);
     proto_msg_destroy (&m);
-    const char *args[] = { "node", "browser.mjs", ui_base, s_alice,
+    const char *args[] = { "node", "browser.mjs", ui_base, s_ui.alice,
                            CAISSON_BIN_DIR "/../ui-screenshots/replay", "replay", s_run, diff,
                            NULL };
     assert_int_equal (support_run_node (args), 0);
@@ -377,7 +368,7 @@ test_browser_approval_diff (void **state)
     json_object_set_new (data, "skipped", json_array ());
     json_object_set_new (data, "patch", json_string (patch));
     append_ev (run, EVK_ask_approval, data);
-    const char *argv[] = { "node", "browser.mjs", ui_base, s_alice,
+    const char *argv[] = { "node", "browser.mjs", ui_base, s_ui.alice,
                            CAISSON_BIN_DIR "/../ui-screenshots/approval", "approval", run,
                            "diff --git a/a.py b/a.py", "+++ b/a.py", "-x = 1", "+renamed = 1",
                            NULL };
@@ -389,7 +380,7 @@ static bool
 lists (const char *path, const char *run)
 {
     long status;
-    json_t *doc = ui_json ("GET", path, s_root, NULL, &status), *r;
+    json_t *doc = ui_json ("GET", path, s_ui.root, NULL, &status), *r;
     assert_int_equal (status, 200);
     size_t i;
     bool found = false;
@@ -419,7 +410,7 @@ test_status_filter_and_metrics (void **state)
     char path[128];
     snprintf (path, sizeof path, "/api/runs/%s", run);
     long status;
-    json_t *doc = ui_json ("GET", path, s_root, NULL, &status);
+    json_t *doc = ui_json ("GET", path, s_ui.root, NULL, &status);
     assert_int_equal (json_integer_value (json_object_get (doc, "steps")), 1);
     assert_int_equal (json_integer_value (json_object_get (doc, "toolCalls")), 2);
     json_decref (doc);

@@ -1,6 +1,7 @@
 /* ui_support: HTTP helpers for the ui-bridge tests. See ui_support.h. */
 #include "ui_support.h"
 #include "support.h"
+#include "http_body.h"
 #include "mpjson.h"
 
 #include <arpa/inet.h>
@@ -71,18 +72,18 @@ ui_token (int slot, const char *user, int operator_)
     return s_tokens[slot];
 }
 
-static size_t
-s_body (char *data, size_t size, size_t n, void *arg)
+void
+ui_elog_stack_up (ui_elog_stack_t *s, const char *name)
 {
-    ui_res_t *res = arg;
-    char *grown = realloc (res->body, res->len + size * n + 1);
-    if (!grown)
-        return 0;
-    res->body = grown;
-    memcpy (res->body + res->len, data, size * n);
-    res->len += size * n;
-    res->body[res->len] = '\0';
-    return size * n;
+    assert_non_null (support_sandbox_env (name));
+    ui_pick_port ();
+    s->bus = support_spawn ("caisson-bus", NULL);
+    s->elog = support_spawn ("caisson-event-log", NULL);
+    s->bridge = support_spawn ("caisson-ui-bridge", NULL);
+    assert_int_equal (ui_wait_ready (), 0);
+    s->alice = ui_token (0, "alice", 0);
+    s->bob = ui_token (1, "bob", 0);
+    s->root = ui_token (2, "root", 1);
 }
 
 static size_t
@@ -102,6 +103,7 @@ ui_request (const char *method, const char *path, const char *token, const char 
             const char *const extra[])
 {
     ui_res_t res = { 0 };
+    http_body_t b = { 0 };
     CURL *c = curl_easy_init ();
     char url[1024], auth[256];
     snprintf (url, sizeof url, "%s%s", ui_base, path);
@@ -118,8 +120,8 @@ ui_request (const char *method, const char *path, const char *token, const char 
     curl_easy_setopt (c, CURLOPT_URL, url);
     curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_body);
-    curl_easy_setopt (c, CURLOPT_WRITEDATA, &res);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, http_body_collect);
+    curl_easy_setopt (c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, s_header);
     curl_easy_setopt (c, CURLOPT_HEADERDATA, &res);
     curl_easy_setopt (c, CURLOPT_TIMEOUT, 60L);
@@ -131,8 +133,8 @@ ui_request (const char *method, const char *path, const char *token, const char 
         curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &res.status);
     curl_slist_free_all (h);
     curl_easy_cleanup (c);
-    if (!res.body)
-        res.body = calloc (1, 1);
+    res.len = b.len;
+    res.body = http_body_take (&b);
     return res;
 }
 

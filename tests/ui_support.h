@@ -1,5 +1,6 @@
 /* ui_support: what the ui-bridge tests share: a libcurl HTTP client, a
- * free port, and starting the bus and ui-bridge with a token file. */
+ * free port, and starting the bus and ui-bridge with a token file (with
+ * event-log too: ui_elog_stack_up). */
 #ifndef CAISSON_UI_SUPPORT_H
 #define CAISSON_UI_SUPPORT_H
 
@@ -33,6 +34,19 @@ int ui_wait_ready (void);
 /* Makes a token for user with the real CLI; returns it (static storage
  * per slot 0..3). */
 const char *ui_token (int slot, const char *user, int operator_);
+
+/* The bus, event-log and ui-bridge of a test of the HTTP API over the
+ * real event-log, and the tokens of alice, bob and root (an operator;
+ * ui_token's slots 0 to 2). */
+typedef struct {
+    pid_t bus, elog, bridge;
+    const char *alice, *bob, *root;
+} ui_elog_stack_t;
+
+/* Starts s in a new sandbox named name, the bridge on a free port (as
+ * ui_pick_port), and makes the tokens; fails the test when the bridge
+ * does not come up. */
+void ui_elog_stack_up (ui_elog_stack_t *s, const char *name);
 
 /* One request. method "GET"...; token may be NULL; body may be NULL;
  * extra is a NULL-terminated list of raw header lines or NULL. */

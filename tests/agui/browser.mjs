@@ -7,20 +7,11 @@
 //   node browser.mjs BASE_URL TOKEN OUTDIR run TASK
 //   node browser.mjs BASE_URL TOKEN OUTDIR thread FIRST FOLLOWUP ANSWER
 // Exits 0 when every expectation held, 1 with the reason otherwise.
-import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { openPage, until, finish } from "./browser_util.mjs";
 
 const [base, token, outdir, scenario, arg, ...more] = process.argv.slice(2);
-mkdirSync(outdir, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
-const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-const problems = [];
-page.on("pageerror", (e) => problems.push("page error: " + e.message));
+const { browser, page, problems } = await openPage(outdir);
 page.on("requestfailed", (r) => {
   if (!r.url().startsWith(base)) problems.push("request outside the bridge: " + r.url());
 });
@@ -149,11 +140,6 @@ try {
     page.on("request", (r) => {
       if (r.method() === "POST" && r.url().endsWith("/api/runs")) posted.push(JSON.parse(r.postData()));
     });
-    // the page forbids eval (CSP), so no waitForFunction: poll instead
-    const until = async (what, test) => {
-      for (let i = 0; i < 100; i++, await page.waitForTimeout(100)) if (await test()) return;
-      throw new Error("timed out waiting for " + what);
-    };
     const threadIds = () => page.$$eval("#thread-list li", (els) => els.map((e) => e.dataset.thread));
     const send = async (text, status) => {
       const runs = (await page.$$("#transcript .run")).length;
@@ -195,9 +181,5 @@ try {
   problems.push(e.message);
   await shot("failure").catch(() => {});
 }
-await browser.close();
-if (problems.length) {
-  console.error(problems.join("\n"));
-  process.exit(1);
-}
+await finish(browser, problems);
 console.log("browser: ok");

@@ -11,32 +11,12 @@
 // holding markup shown as text, no element made of them.
 //   node evals_browser.mjs BASE_URL TOKEN OUTDIR
 // Exits 0 when every expectation held, 1 with the reasons otherwise.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { openPage, until, finish } from "./browser_util.mjs";
 
 const [base, token, outdir] = process.argv.slice(2);
-mkdirSync(outdir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
-const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-const problems = [];
-page.on("pageerror", (e) => problems.push("page error: " + e.message));
-const fail = (m) => problems.push(m);
+const { browser, page, problems, fail } = await openPage(outdir);
 const expect = (what, got, want) => { if (got !== want) fail(`${what}: got ${got}, wanted ${want}`); };
 const XSS = "<img src=x onerror=window.__pwned=1>";
-
-// Polls check (an async function) until it holds; the page's CSP forbids
-// the eval that page.waitForFunction needs.
-async function until(what, check) {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("timed out waiting for " + what);
-}
 const count = (sel) => page.$$eval(sel, (els) => els.length);
 const sumCounts = (sel) => page.$$eval(sel, (els) => els.reduce((n, e) => n + Number(e.dataset.count), 0));
 const text = (sel) => page.textContent(sel);
@@ -126,5 +106,4 @@ try {
   if (!added.includes("You are v2.")) fail("the diff does not add v2's line");
   await page.screenshot({ path: `${outdir}/profile.png`, fullPage: true });
 } catch (e) { fail(String(e)); }
-await browser.close();
-if (problems.length) { console.error(problems.join("\n")); process.exit(1); }
+await finish(browser, problems);

@@ -3,35 +3,15 @@
 // sees a change made meanwhile refused rather than overwritten.
 //   node memory_browser.mjs BASE_URL TOKEN OUTDIR
 // Exits 0 when every expectation held, 1 with the reason otherwise.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { openPage, until, finish } from "./browser_util.mjs";
 
 const [base, token, outdir] = process.argv.slice(2);
-mkdirSync(outdir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
-const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-const problems = [];
-page.on("pageerror", (e) => problems.push("page error: " + e.message));
-const fail = (m) => problems.push(m);
+const { browser, page, problems, fail } = await openPage(outdir);
 const memoryApi = (method, body) => page.evaluate(async ([m, b, tok]) => {
   const r = await fetch("/api/memory", { method: m, body: b ? JSON.stringify(b) : undefined,
     headers: { Authorization: "Bearer " + tok, "Content-Type": "application/json" } });
   return { status: r.status, doc: await r.json() };
 }, [method, body, token]);
-
-// Polls check (an async function) until it holds; the page's CSP forbids
-// the eval that page.waitForFunction needs.
-async function until(what, check) {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("timed out waiting for " + what);
-}
 const status = () => page.textContent("#memory-status");
 
 try {
@@ -58,5 +38,4 @@ try {
   await until("the reload", async () => (await page.inputValue("#memory-text"))
                                        === "- changed elsewhere\n");
 } catch (e) { fail(String(e)); }
-await browser.close();
-if (problems.length) { console.error(problems.join("\n")); process.exit(1); }
+await finish(browser, problems);

@@ -4,30 +4,10 @@
 // after a refresh, never in the list), then is revoked from its row.
 //   node usage_browser.mjs BASE_URL TOKEN USER OUTDIR
 // Exits 0 when every expectation held, 1 with the reason otherwise.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { openPage, until, finish } from "./browser_util.mjs";
 
 const [base, token, user, outdir] = process.argv.slice(2);
-mkdirSync(outdir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
-const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-const problems = [];
-page.on("pageerror", (e) => problems.push("page error: " + e.message));
-const fail = (m) => problems.push(m);
-
-// Polls check (an async function) until it holds; the page's CSP forbids
-// the eval that page.waitForFunction needs.
-async function until(what, check) {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("timed out waiting for " + what);
-}
+const { browser, page, problems, fail } = await openPage(outdir);
 const count = (sel) => page.$$eval(sel, (els) => els.length);
 
 try {
@@ -52,5 +32,4 @@ try {
   await page.click(`#key-list tr[data-key="${row}"] button`);
   await until("the key revoked", async () => (await count(`#key-list tr[data-key="${row}"]`)) === 0);
 } catch (e) { fail(String(e)); }
-await browser.close();
-if (problems.length) { console.error(problems.join("\n")); process.exit(1); }
+await finish(browser, problems);
