@@ -168,6 +168,9 @@ static const cfg_entry_t table[] = {
     { "CAISSON_EVALS_MAX_PER_USER", "500", "event-log",
       "Evals (`caisson eval run` records) one user may keep; storing another new one is `limit` "
       "until they delete some. Replacing an existing record is never refused by this count." },
+    { "CAISSON_EVALS_MAX_MB_PER_USER", "256", "event-log",
+      "Bytes (MiB) one user's stored evals may take together; a put past it is `limit` "
+      "(a replacement counts only its new size), so no user fills the store all share." },
     { "CAISSON_EVENTLOG_SYNC", "full", "event-log",
       "Durability of each batch commit: `full` (data and meta page synced), "
       "`nometasync` (meta page not synced: a crash may lose the last batch, never "

@@ -1,5 +1,6 @@
 /* mpjson: msgpack <-> JSON. See mpjson.h. */
 #include "mpjson.h"
+#include "fence.h"
 #include "mpr.h"
 
 #include <msgpack.h>
@@ -7,17 +8,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *decode_item (mpr_t *r, int depth_left, char *why, size_t whylen);
+/* The walk below either builds the JSON value (build) or only checks the
+ * bytes by the same rules, building nothing: then a good item answers
+ * CHECKED (jansson's static true, which needs no freeing). */
+#define CHECKED json_true ()
+
+static json_t *decode_item (mpr_t *r, int depth_left, bool build, char *why, size_t whylen);
+
+/* Valid UTF-8, NUL allowed (as jansson's json_stringn takes it). */
+static bool
+utf8_ok (const uint8_t *p, size_t len)
+{
+    for (;;) {
+        const uint8_t *z = memchr (p, 0, len);
+        size_t n = z ? (size_t) (z - p) : len;
+        if (!fence_utf8_valid ((const char *) p, n))
+            return false;
+        if (!z)
+            return true;
+        p = z + 1;
+        len -= n + 1;
+    }
+}
 
 static json_t *
-decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, char *why, size_t whylen)
+decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, bool build, char *why,
+                  size_t whylen)
 {
     if (depth_left <= 0) {
         snprintf (why, whylen, "nested deeper than the limit");
         return NULL;
     }
     bool map = it->kind == MPR_MAP;
-    json_t *out = map ? json_object () : json_array ();
+    json_t *out = !build ? CHECKED : map ? json_object () : json_array ();
     for (uint32_t i = 0; out && i < it->v.count; i++) {
         char key[1024];
         if (map) {
@@ -36,8 +59,9 @@ decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, char *why, siz
             memcpy (key, k.ptr, k.len);
             key[k.len] = '\0';
         }
-        json_t *v = decode_item (r, depth_left - 1, why, whylen);
-        int rc = !v ? -1 : map ? json_object_set_new (out, key, v) : json_array_append_new (out, v);
+        json_t *v = decode_item (r, depth_left - 1, build, why, whylen);
+        int rc = !v ? -1 : !build ? (map && !utf8_ok ((const uint8_t *) key, strlen (key)))
+                 : map ? json_object_set_new (out, key, v) : json_array_append_new (out, v);
         if (rc) {
             if (v && map)
                 snprintf (why, whylen, "map key '%.64s' is not valid UTF-8", key);
@@ -51,7 +75,7 @@ decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, char *why, siz
 }
 
 static json_t *
-decode_item (mpr_t *r, int depth_left, char *why, size_t whylen)
+decode_item (mpr_t *r, int depth_left, bool build, char *why, size_t whylen)
 {
     mpr_item_t it;
     mpr_err_t rc = mpr_next (r, &it);
@@ -62,6 +86,9 @@ decode_item (mpr_t *r, int depth_left, char *why, size_t whylen)
         return NULL;
     }
     json_t *v = NULL;
+    if (!build && it.kind != MPR_ARRAY && it.kind != MPR_MAP && it.kind != MPR_EXT
+        && it.kind != MPR_UINT && it.kind != MPR_STR && it.kind != MPR_BIN)
+        return CHECKED;
     switch (it.kind) {
     case MPR_NIL: v = json_null (); break;
     case MPR_BOOL: v = json_boolean (it.v.b); break;
@@ -71,20 +98,21 @@ decode_item (mpr_t *r, int depth_left, char *why, size_t whylen)
                       (unsigned long long) it.v.u);
             return NULL;
         }
-        v = json_integer ((json_int_t) it.v.u);
+        v = build ? json_integer ((json_int_t) it.v.u) : CHECKED;
         break;
     case MPR_INT: v = json_integer ((json_int_t) it.v.i); break;
     case MPR_FLOAT: v = json_real (it.v.f); break;
     case MPR_STR:
     case MPR_BIN:
-        v = json_stringn ((const char *) it.ptr, it.len);
+        v = !build ? (utf8_ok (it.ptr, it.len) ? CHECKED : NULL)
+            : json_stringn ((const char *) it.ptr, it.len);
         if (!v) {
             snprintf (why, whylen, "a %s is not valid UTF-8", mpr_kind_name (it.kind));
             return NULL;
         }
         break;
     case MPR_ARRAY:
-    case MPR_MAP: return decode_container (r, &it, depth_left, why, whylen);
+    case MPR_MAP: return decode_container (r, &it, depth_left, build, why, whylen);
     case MPR_EXT:
         snprintf (why, whylen, "msgpack ext values have no JSON form");
         return NULL;
@@ -94,18 +122,31 @@ decode_item (mpr_t *r, int depth_left, char *why, size_t whylen)
     return v;
 }
 
-json_t *
-mpjson_decode (const uint8_t *data, size_t size, int max_depth, char *why, size_t whylen)
+/* One item of data, built or checked; NULL with why. */
+static json_t *
+walk (const uint8_t *data, size_t size, int max_depth, bool build, char *why, size_t whylen)
 {
     mpr_t r;
     mpr_init (&r, data, size);
-    json_t *v = decode_item (&r, max_depth, why, whylen);
+    json_t *v = decode_item (&r, max_depth, build, why, whylen);
     if (v && mpr_left (&r)) {
         snprintf (why, whylen, "%zu bytes after the value", mpr_left (&r));
         json_decref (v);
         return NULL;
     }
     return v;
+}
+
+json_t *
+mpjson_decode (const uint8_t *data, size_t size, int max_depth, char *why, size_t whylen)
+{
+    return walk (data, size, max_depth, true, why, whylen);
+}
+
+int
+mpjson_check (const uint8_t *data, size_t size, int max_depth, char *why, size_t whylen)
+{
+    return walk (data, size, max_depth, false, why, whylen) ? 0 : -1;
 }
 
 static int

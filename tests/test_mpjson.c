@@ -18,6 +18,7 @@ roundtrip (const char *text)
     json_t *out = mpjson_decode (data, size, 32, why, sizeof why);
     assert_non_null (out);
     assert_true (json_equal (in, out));
+    assert_int_equal (mpjson_check (data, size, 32, why, sizeof why), 0);
     free (data);
     json_decref (in);
     json_decref (out);
@@ -42,6 +43,10 @@ expect_refused (const uint8_t *data, size_t size, int depth, const char *reason)
     assert_null (v);
     if (!strstr (why, reason))
         fail_msg ("expected '%s' in '%s'", reason, why);
+    /* mpjson_check refuses it too, for the same reason */
+    char checked[128] = "";
+    assert_int_equal (mpjson_check (data, size, depth, checked, sizeof checked), -1);
+    assert_string_equal (checked, why);
 }
 
 static void
@@ -64,6 +69,14 @@ test_refusals (void **state)
     expect_refused (huge, sizeof huge, 8, "too large");
     const uint8_t trailing[] = { 0x01, 0x02 };
     expect_refused (trailing, sizeof trailing, 8, "after the value");
+    const uint8_t badkey[] = { 0x81, 0xa2, 0xc3, 0x28, 0x01 };    /* {"\xc3(": 1} */
+    expect_refused (badkey, sizeof badkey, 8, "not valid UTF-8");
+    const uint8_t nulstr[] = { 0xa3, 'a', 0x00, 'b' };            /* NUL is taken */
+    char why[128];
+    json_t *v = mpjson_decode (nulstr, sizeof nulstr, 8, why, sizeof why);
+    assert_non_null (v);
+    json_decref (v);
+    assert_int_equal (mpjson_check (nulstr, sizeof nulstr, 8, why, sizeof why), 0);
 }
 
 static void

@@ -12,6 +12,7 @@
 #include "cfg.h"
 #include "clog.h"
 #include "mpjson.h"
+#include "mpr.h"
 #include "xalloc.h"
 
 #include <stdarg.h>
@@ -106,22 +107,31 @@ lookup (MDB_txn *txn, job_t *j)
     return 0;
 }
 
-/* How many evals owner keeps (counted up to stop). */
+/* How many evals owner keeps (count) and their records' bytes, that of
+ * the eval except (being replaced; NULL: none) left out. */
 static int
-count_owned (MDB_txn *txn, elog_t *el, const char *owner, uint64_t stop, uint64_t *count)
+owned (MDB_txn *txn, elog_t *el, const char *owner, const char *except, uint64_t *count,
+       uint64_t *bytes)
 {
-    uint8_t key[KEY_MAX];
+    uint8_t key[KEY_MAX], rkey[KEY_MAX];
     size_t plen = index_key (key, owner, NULL);
     MDB_cursor *cur;
-    int rc = mdb_cursor_open (txn, store_dbi (el->store, DB_EVALS), &cur);
+    MDB_dbi dbi = store_dbi (el->store, DB_EVALS);
+    int rc = mdb_cursor_open (txn, dbi, &cur);
     if (rc)
         return rc;
-    MDB_val k = { plen, key }, v;
-    *count = 0;
+    MDB_val k = { plen, key }, v, rv;
+    *count = *bytes = 0;
     for (rc = mdb_cursor_get (cur, &k, &v, MDB_SET_RANGE);
-         !rc && *count < stop && k.mv_size >= plen && !memcmp (k.mv_data, key, plen);
-         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT))
+         !rc && k.mv_size >= plen && !memcmp (k.mv_data, key, plen);
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
         (*count)++;
+        char id[KEY_MAX];
+        snprintf (id, sizeof id, "%.*s", (int) (k.mv_size - plen), (char *) k.mv_data + plen);
+        MDB_val rk = { record_key (rkey, id), rkey };
+        if ((!except || strcmp (id, except)) && !mdb_get (txn, dbi, &rk, &rv))
+            *bytes += rv.mv_size;
+    }
     mdb_cursor_close (cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -140,16 +150,24 @@ put_txn (MDB_txn *txn, void *arg)
         fail (j, PROTO_ERR_forbidden, "eval '%s' is another user's: choose another id", j->id);
         return 0;
     }
-    if (rc == MDB_NOTFOUND) {
+    bool replacing = rc == 0;
+    if (!replacing)
         snprintf (j->owner, sizeof j->owner, "%s", who (j->req));
-        uint64_t max = cfg_u64 ("CAISSON_EVALS_MAX_PER_USER"), n;
-        if ((rc = count_owned (txn, j->el, j->owner, max, &n)))
-            return rc;
-        if (n >= max) {
-            fail (j, PROTO_ERR_limit, "%s keeps %llu evals, as many as "
-                  "CAISSON_EVALS_MAX_PER_USER allows", j->owner, (unsigned long long) max);
-            return 0;
-        }
+    uint64_t max = cfg_u64 ("CAISSON_EVALS_MAX_PER_USER"), n, bytes;
+    uint64_t quota = cfg_u64 ("CAISSON_EVALS_MAX_MB_PER_USER") << 20;
+    if ((rc = owned (txn, j->el, j->owner, replacing ? j->id : NULL, &n, &bytes)))
+        return rc;
+    if (!replacing && n >= max) {
+        fail (j, PROTO_ERR_limit, "%s keeps %llu evals, as many as "
+              "CAISSON_EVALS_MAX_PER_USER allows", j->owner, (unsigned long long) max);
+        return 0;
+    }
+    if (bytes + b->record.size > quota) {
+        fail (j, PROTO_ERR_limit, "%s's evals would take %llu MiB, more than "
+              "CAISSON_EVALS_MAX_MB_PER_USER (%llu) allows: delete some or store less",
+              j->owner, (unsigned long long) ((bytes + b->record.size) >> 20) + 1,
+              (unsigned long long) (quota >> 20));
+        return 0;
     }
     /* microseconds, so puts in one millisecond still list in their order */
     struct timespec ts;
@@ -217,6 +235,54 @@ index_of (const json_t *record, const char *id, size_t bytes, char *why, size_t 
     return e;
 }
 
+/* The record's indexed keys only, decoded (a new map), or NULL with why:
+ * the record is checked whole by mpjson_check first, so the rest of it,
+ * which may be millions of items, is never built. A summary whose bytes
+ * are more than its index could keep is only checked to be a map, and
+ * left out. */
+static json_t *
+indexed_part (const uint8_t *data, size_t size, char *why, size_t len)
+{
+    static const char *const keys[] = { "set", "model", "profile", "status", "started",
+                                        "summary" };
+    mpr_t r;
+    mpr_item_t it, k;
+    mpr_init (&r, data, size);
+    if (mpr_next (&r, &it) != MPR_OK || it.kind != MPR_MAP) {
+        snprintf (why, len, "record: a map");
+        return NULL;
+    }
+    json_t *part = json_object ();
+    for (uint32_t i = 0; i < it.v.count && mpr_next (&r, &k) == MPR_OK; i++) {
+        const uint8_t *at = r.p;
+        if (mpr_skip (&r, RECORD_DEPTH) != MPR_OK)
+            break;              /* not reached: mpjson_check took it */
+        size_t n = (size_t) (r.p - at), which = 0;
+        while (which < 6 && (k.len != strlen (keys[which])
+                             || memcmp (k.ptr, keys[which], k.len)))
+            which++;
+        if (which == 6)
+            continue;
+        if (which == 5 && n > 2 * SUMMARY_MAX) {
+            mpr_t peek;
+            mpr_item_t top;
+            mpr_init (&peek, at, n);
+            if (mpr_next (&peek, &top) == MPR_OK && top.kind == MPR_MAP)
+                continue;
+            snprintf (why, len, "record.summary: a map");
+            json_decref (part);
+            return NULL;
+        }
+        json_t *v = mpjson_decode (at, n, RECORD_DEPTH - 1, why, len);
+        if (!v) {
+            json_decref (part);
+            return NULL;
+        }
+        json_object_set_new (part, keys[which], v);
+    }
+    return part;
+}
+
 proto_msg_t *
 evals_put (const proto_msg_t *req, void *arg)
 {
@@ -227,9 +293,11 @@ evals_put (const proto_msg_t *req, void *arg)
         return proto_error_new (req, PROTO_ERR_bad_value, "eval.put: id: 1 to 64 letters, "
                                 "digits, '.', '_' or '-', starting with a letter or digit");
     char why[256];
-    json_t *record = mpjson_decode (b->record.data, b->record.size, RECORD_DEPTH, why, sizeof why);
-    if (!record)
+    if (mpjson_check (b->record.data, b->record.size, RECORD_DEPTH, why, sizeof why))
         return proto_error_new (req, PROTO_ERR_bad_value, "eval.put: record: %s", why);
+    json_t *record = indexed_part (b->record.data, b->record.size, why, sizeof why);
+    if (!record)
+        return proto_error_new (req, PROTO_ERR_bad_value, "eval.put: %s", why);
     j.index = index_of (record, j.id, b->record.size, why, sizeof why);
     json_decref (record);
     if (!j.index)
