@@ -82,6 +82,14 @@ got (const char *user, bool op, const char *id)
     return rec;
 }
 
+static proto_msg_t *
+del (const char *user, bool op, const char *id)
+{
+    proto_msg_t *m = proto_msg_new (PROTO_eval_delete, NULL);
+    proto_set_str (&m->body.eval_delete.id, id);
+    return as (user, op, m);
+}
+
 static json_t *
 list (const char *user, bool op, const char *whose, uint64_t limit)
 {
@@ -181,6 +189,20 @@ test_limit_per_user (void **state)
     put_ok ("bob", "b1", record ("b1", "s", "done", NULL));            /* per user */
     expect_listed ("alice", false, NULL, 0, 3);
     expect_error_reply (get ("alice", false, "a4"), "not_found", "a4");
+    /* deleting makes room; bob cannot delete hers, an operator can */
+    expect_error_reply (del ("bob", false, "a1"), "not_found", "a1");
+    proto_msg_t *rep = del ("alice", false, "a1");
+    assert_int_equal (rep->type, PROTO_eval_info);
+    assert_string_equal (rep->body.eval_info.user, "alice");
+    assert_true (rep->body.eval_info.bytes > 0);
+    proto_msg_destroy (&rep);
+    expect_error_reply (get ("alice", false, "a1"), "not_found", "a1");
+    expect_error_reply (del ("alice", false, "a1"), "not_found", "a1");
+    put_ok ("alice", "a4", record ("a4", "s", "done", NULL));
+    rep = del ("root", true, "a4");
+    assert_int_equal (rep->type, PROTO_eval_info);
+    proto_msg_destroy (&rep);
+    expect_listed ("alice", false, NULL, 0, 2);
     elstack_down (&s_st);
 }
 

@@ -164,6 +164,7 @@ char *profile_diff (const json_t *a, const json_t *b, uint64_t va, uint64_t vb);
 proto_msg_t *evals_put (const proto_msg_t *req, void *arg);
 proto_msg_t *evals_list (const proto_msg_t *req, void *arg);
 proto_msg_t *evals_get (const proto_msg_t *req, void *arg);
+proto_msg_t *evals_delete (const proto_msg_t *req, void *arg);
 
 /* Spend (spend.c): the gateway's per-call records. Handlers of
  * spend.append (services only) and spend.read (users their own). */

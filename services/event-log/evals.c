@@ -36,6 +36,7 @@ typedef struct {
     json_t *index;              /* put: the index entry to write */
     MDB_val found;              /* get: the stored value (valid in the transaction) */
     proto_msg_t *rep;           /* get: made inside the transaction */
+    size_t bytes;               /* delete: the record's size */
     proto_ecode_t ecode;
     char why[256];
 } job_t;
@@ -323,6 +324,53 @@ evals_put (const proto_msg_t *req, void *arg)
                    b->record.size);
     }
     json_decref (j.index);
+    return rep;
+}
+
+/* ---- delete ------------------------------------------------------------------- */
+
+static int
+delete_txn (MDB_txn *txn, void *arg)
+{
+    job_t *j = arg;
+    int rc = lookup (txn, j);
+    if (rc == MDB_NOTFOUND || (!rc && strcmp (j->owner, who (j->req)) && !j->req->env.op)) {
+        fail (j, PROTO_ERR_not_found, "no eval '%s'", j->id);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    j->bytes = j->found.mv_size - strlen (j->owner) - 9;
+    uint8_t key[KEY_MAX];
+    MDB_dbi dbi = store_dbi (j->el->store, DB_EVALS);
+    MDB_val k = { record_key (key, j->id), key };
+    if ((rc = mdb_del (txn, dbi, &k, NULL)))
+        return rc;
+    k = (MDB_val) { index_key (key, j->owner, j->id), key };
+    rc = mdb_del (txn, dbi, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+proto_msg_t *
+evals_delete (const proto_msg_t *req, void *arg)
+{
+    job_t j = { .el = svc_state (arg), .req = req, .id = req->body.eval_delete.id,
+                .ecode = PROTO_ERR_COUNT };
+    if (!j.id || !id_ok (j.id))
+        return proto_error_new (req, PROTO_ERR_not_found, "eval.delete: no eval '%.64s'",
+                                j.id ? j.id : "");
+    if (store_write (j.el->store, delete_txn, &j))
+        return proto_error_new (req, PROTO_ERR_store_failed, "eval.delete: %s",
+                                mdb_strerror (store_error (j.el->store)));
+    if (j.ecode != PROTO_ERR_COUNT)
+        return proto_error_new (req, j.ecode, "eval.delete: %s", j.why);
+    proto_msg_t *rep = proto_msg_new (PROTO_eval_info, req);
+    proto_eval_info_t *info = &rep->body.eval_info;
+    proto_set_str (&info->id, j.id);
+    proto_set_str (&info->user, j.owner);
+    info->updated = j.updated;
+    info->bytes = j.bytes;
+    clog_info (req->env.corr, "eval %s of %s deleted by %s", j.id, j.owner, who (req));
     return rep;
 }
 

@@ -168,6 +168,7 @@ static const bus_route_t routes[] = {
     { PROTO_eval_put, evals_put },
     { PROTO_eval_list, evals_list },
     { PROTO_eval_get, evals_get },
+    { PROTO_eval_delete, evals_delete },
     BUS_ROUTES_END
 };
 
