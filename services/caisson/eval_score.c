@@ -6,6 +6,7 @@
 #include "eval_bus.h"
 #include "testlog.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,26 @@ counts (const char *command, const char *log, testlog_counts_t *k)
     return false;
 }
 
+/* Whether command invokes a test runner by name (as a word: `pytest`,
+ * `unittest`, `node --test`, `go test`, `cargo test`, `ctest`), whose
+ * summary the output must then hold. */
+static bool
+invokes_runner (const char *command)
+{
+    static const char *const calls[] = { "pytest", "unittest", "--test", "go test", "cargo test",
+                                         "ctest" };
+    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++)
+        for (const char *p = command; (p = strstr (p, calls[i])); p++) {
+            size_t n = strlen (calls[i]);
+            bool start = p == command || !(isalnum ((unsigned char) p[-1]) || p[-1] == '_'
+                                           || (p[-1] == '-' && calls[i][0] != '-'));
+            bool end = !(isalnum ((unsigned char) p[n]) || p[n] == '_' || p[n] == '-');
+            if (start && end)
+                return true;
+        }
+    return false;
+}
+
 /* Whether the output says no test ran: pytest's "no tests ran",
  * unittest's "Ran 0 tests", node --test's "# tests 0" / "ℹ tests 0". */
 static bool
@@ -115,8 +136,12 @@ eval_score_tests (bus_client_t *c, const char *sandbox, const char *dir, const e
     long exit_code = json_is_integer (code) ? (long) json_integer_value (code) : -1;
     /* pytest's exit status 5 is "no tests collected"; another command's 5
      * may count failures */
+    /* A runner the command invokes that exits 0 with no summary ran no
+     * test the harness can see: the agent's code exiting 0 as the tests
+     * import it is no pass. (A failing command keeps its cause.) */
     bool none = says_none (log) || (exit_code == 5 && strstr (t->test_command, "pytest"))
-             || (known && k.passed + k.failed == 0);
+             || (known && k.passed + k.failed == 0)
+             || (!known && exit_code == 0 && invokes_runner (t->test_command));
     size_t len = strlen (log);
     if (len > EVAL_TEST_OUTPUT_MAX) {
         /* the end holds the summary and the failures' tracebacks */
