@@ -241,6 +241,19 @@ evidence (attempt_t *a, eval_outcome_t *out, json_t **pr)
     json_decref (events);
 }
 
+/* Ends every process the agent left running in its sandbox (a command
+ * started in the background lives on after its call), so none of them
+ * can rewrite the workspace once the patch is taken or the hidden tests
+ * are in. kill(-1) spares only the sandbox's init and the shell sending
+ * it; twice, for a child forked while the first went round. */
+static void
+end_leftovers (attempt_t *a)
+{
+    char why[512];
+    json_decref (evalbus_command (a->c, a->sandbox, "kill -9 -1 2>/dev/null; "
+                                  "kill -9 -1 2>/dev/null; true", "/tmp", 30, why, sizeof why));
+}
+
 /* The change the run made (cut to EVAL_PATCH_MAX at a line), or "". */
 static json_t *
 patch (attempt_t *a)
@@ -347,6 +360,7 @@ attempt (attempt_t *a)
     evidence (a, &out, &pr);
     usage (a, info, &out, run_ms);
     out.budget = json_string_value (json_object_get (a->rec, "budget"));
+    end_leftovers (a);
     json_object_set_new (a->rec, "patch", patch (a));
     int64_t t1 = zclock_mono ();
     json_t *t = tests (a, pr);
