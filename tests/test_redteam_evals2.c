@@ -300,6 +300,59 @@ test_leftover_process (void **state)
     json_decref (r);
 }
 
+/* The agent leaves git configuration in its home (HOME is the workspace)
+ * that makes the harness's own `git add` (taking the patch) start a
+ * process, after the leftovers were ended: it rewrites the hidden tests
+ * as they land. */
+static void
+test_git_filter_respawn (void **state)
+{
+    (void) state;
+    if (!s_up)
+        skip ();
+    const char *set = make_set (
+        "rt-filter", UNITTEST, "", ".gitattributes", "*.py filter=evil\n", ".gitconfig",
+        "[filter \"evil\"]\n\tclean = sh .evil.sh\n", ".evil.sh",
+        "if [ ! -e /tmp/.evil-started ]; then\n  touch /tmp/.evil-started\n"
+        "  sh -c 'cd /workspace; while :; do for f in test_hidden_*.py; do "
+        "[ -f \"$f\" ] || continue; grep -q FAKED \"$f\" && continue; "
+        "printf \"# FAKED\\nimport unittest\\nclass T(unittest.TestCase):\\n"
+        "    def test_ok(self):\\n        pass\\n\" > \"$f\"; done; sleep 0.002; done' "
+        ">/dev/null 2>&1 </dev/null &\nfi\ncat\n",
+        NULL);
+    replay_with (set, "{}");
+    json_t *r = eval_run ("alice", set, "rt-filter");
+    json_t *a = only_attempt (r);
+    if (json_is_true (json_object_get (a, "passed")))
+        fail_msg ("a process the harness's git started for the agent rewrote the hidden tests "
+                  "and the attempt passed: %.3000s", json_dumps (a, JSON_COMPACT));
+    assert_null (json_object_get (a, "error"));
+    json_decref (r);
+}
+
+/* The agent's git configuration (a clean filter) shows the harness's
+ * `git add` the starting file instead of the one it changed: the patch
+ * recorded and exported must still be what was tested. */
+static void
+test_patch_hidden (void **state)
+{
+    (void) state;
+    if (!s_up)
+        skip ();
+    const char *set = make_set (
+        "rt-hide", UNITTEST, "", ".gitattributes", "leap.py filter=hide\n", ".gitconfig",
+        "[filter \"hide\"]\n\tclean = cat .stub\n", ".stub", STUB, "leap.py",
+        "def is_leap(y):\n    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)\n", NULL);
+    replay_with (set, "{}");
+    json_t *r = eval_run ("alice", set, "rt-hide");
+    json_t *a = only_attempt (r);
+    assert_true (json_is_true (json_object_get (a, "passed")));
+    if (!strstr (support_json_str (a, "patch"), "+++ b/leap.py"))
+        fail_msg ("the attempt passed on a change its patch does not hold: %.3000s",
+                  support_json_str (a, "patch"));
+    json_decref (r);
+}
+
 /* A `python3` the agent put ahead of the real one on the sandbox's PATH
  * (/usr/local/bin) answers the test command with success. */
 static void
@@ -485,6 +538,85 @@ test_harness_killed (void **state)
     support_run (rm, s_out, sizeof s_out);
 }
 
+/* The bare repository of alice's pull-request attempt, while it runs
+ * (<data>/eval-repos/<eval>-<task>-<sandbox>.git), into path; false when
+ * there is none yet. */
+static bool
+alices_repo (char *path, size_t len)
+{
+    char dir[700];
+    snprintf (dir, sizeof dir, "%s/eval-repos", s_dir);
+    DIR *d = opendir (dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && !found && (e = readdir (d)))
+        if (strstr (e->d_name, ".git") && !strncmp (e->d_name, "rt-pr-", 6)) {
+            snprintf (path, len, "%s/%s", dir, e->d_name);
+            found = true;
+        }
+    if (d)
+        closedir (d);
+    return found;
+}
+
+/* `caisson tool call NAME ARGS --json --user bob`: the result (new). */
+static json_t *
+bob_calls (const char *name, const char *args)
+{
+    const char *argv[] = { "caisson", "tool", "call", name, args, "--json", "--user", "bob",
+                           NULL };
+    support_run (argv, s_out, sizeof s_out);
+    return json_loads (s_out, 0, NULL);
+}
+
+/* bob (or his agent: every repository under <data>/eval-repos is allowed
+ * to every user) clones the repository of alice's pull-request task while
+ * her attempt runs, given its name. */
+static void
+test_other_users_repo (void **state)
+{
+    (void) state;
+    if (!s_up)
+        skip ();
+    char set[700], path[900];
+    snprintf (set, sizeof set, "%s/rt-prset", s_dir);
+    snprintf (path, sizeof path, "%s/rt-pr/manifest.json", set);
+    put (path, "{\"id\": \"rt-pr\", \"language\": \"python\", \"timeLimitS\": 60, "
+               "\"success\": \"pr\", \"repo\": true, \"testCommand\": \"" UNITTEST "\"}");
+    snprintf (path, sizeof path, "%s/rt-pr/task.md", set);
+    put (path, "Make is_leap in leap.py right and open a pull request.\n");
+    snprintf (path, sizeof path, "%s/rt-pr/files/leap.py", set);
+    put (path, STUB);
+    snprintf (path, sizeof path, "%s/rt-pr/tests/test_hidden_leap.py", set);
+    put (path, HIDDEN);
+    replay_with (set, "{\"*\":\"hang:8\"}");
+    char out[700], repo[1000] = "";
+    snprintf (out, sizeof out, "%s/pr.json", s_dir);
+    pid_t pid = eval_in_background ("alice", set, "rt-pr", out);
+    for (int i = 0; i < 300 && !alices_repo (repo, sizeof repo); i++)
+        usleep (100000);
+    assert_true (*repo);
+    json_t *made = bob_calls ("createSandbox", "{}");
+    const char *sbx = support_json_str (made, "sandboxId");
+    if (!*sbx)
+        sbx = support_json_str (json_object_get (made, "result"), "sandboxId");
+    assert_true (*sbx);
+    char args[1400];
+    snprintf (args, sizeof args, "{\"sandboxId\": \"%s\", \"url\": \"%s\"}", sbx, repo);
+    json_t *r = bob_calls ("repo.clone", args);
+    bool cloned = json_is_true (json_object_get (r, "success"));
+    json_decref (r);
+    json_decref (eval_wait (pid, out));
+    json_decref (made);
+    if (cloned) {
+        print_message ("DEFECT (low): bob cloned alice's eval repository %s (the allow-list "
+                       "<data>/eval-repos/<any> is every user's; only the name's random sandbox "
+                       "token keeps it from him, and git.openPR with a chosen --call-id and "
+                       "title names the branch alice's PR pushed, force-pushed)\n", repo);
+        skip ();
+    }
+}
+
 /* `caisson profile create NAME --file` with body (JSON text): its exit. */
 static int
 profile_create (const char *name, const char *body)
@@ -528,7 +660,7 @@ test_profile_specs (void **state)
 }
 
 /* A profile's budgets above the deployment's ceilings do not lift them:
- * a run on it is refused (naming the profile), not run unbounded. */
+ * a run on it is refused, or runs within the ceilings, never unbounded. */
 static void
 test_profile_budget_ceiling (void **state)
 {
@@ -538,9 +670,10 @@ test_profile_budget_ceiling (void **state)
     assert_int_equal (profile_create ("rtbig", "{\"budgets\": {\"steps\": 1000000000, "
                                       "\"tokens\": 1000000000000, \"wallSeconds\": 100000000}}"),
                       0);
-    int rc = run_with ("rtbig@1");
-    if (rc == 0)
-        fail_msg ("a run started on a profile above the ceilings: %.1000s", s_out);
+    if (run_with ("rtbig@1") == 0
+        && (!strstr (s_out, "\"profile\":\"rtbig@1\"") || strstr (s_out, "1000000000")
+            || strstr (s_out, "100000000,") || strstr (s_out, "100000000}")))
+        fail_msg ("a run on a profile above the ceilings took its budgets: %.1000s", s_out);
 }
 
 /* Canary shares outside 1..99 and versions that do not exist. */
@@ -581,10 +714,13 @@ main (void)
         cmocka_unit_test (test_silent_exit),
         cmocka_unit_test (test_forged_runner),
         cmocka_unit_test (test_leftover_process),
+        cmocka_unit_test (test_git_filter_respawn),
+        cmocka_unit_test (test_patch_hidden),
         cmocka_unit_test (test_path_shadow),
         cmocka_unit_test (test_id_collision),
         cmocka_unit_test (test_id_path),
         cmocka_unit_test (test_harness_killed),
+        cmocka_unit_test (test_other_users_repo),
         cmocka_unit_test (test_profile_specs),
         cmocka_unit_test (test_profile_budget_ceiling),
         cmocka_unit_test (test_profile_canary),
