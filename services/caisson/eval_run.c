@@ -23,7 +23,19 @@
 /* How long an attempt waits for room under a per-user limit. */
 #define LIMIT_WAIT_MS 600000
 
-#define BASE "git --git-dir=/tmp/.caisson-eval.git --work-tree=. "
+/* The harness's git reads none of the agent's configuration (HOME is the
+ * workspace: a ~/.gitconfig there could name a filter, an fsmonitor or a
+ * hook, commands run by the harness's `git add`). */
+#define BASE "HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 git " \
+             "-c core.fsmonitor=false -c core.hooksPath=/dev/null " \
+             "--git-dir=/tmp/.caisson-eval.git --work-tree=. "
+/* The snapshot's own configuration and attributes (in /tmp, where the
+ * agent can write too) made again before the patch is taken: no filter,
+ * textconv or eol conversion, whatever the work tree's .gitattributes say
+ * ($GIT_DIR/info/attributes comes first). */
+#define RESET "printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n' " \
+              "> /tmp/.caisson-eval.git/config && printf '* !filter !diff !text !eol !ident " \
+              "!working-tree-encoding\\n' > /tmp/.caisson-eval.git/info/attributes && "
 #define ID "-c user.name='Caisson eval' -c user.email=eval@caisson.invalid -c commit.gpgsign=false "
 /* Caches and tool state a run leaves that are no part of its change. */
 #define EXCLUDE ".git __pycache__/ '*.pyc' node_modules/ .pytest_cache/ .cache/ .npm/ .config/"
@@ -260,9 +272,9 @@ patch (attempt_t *a)
 {
     char cwd[300], why[512];
     snprintf (cwd, sizeof cwd, "/workspace%s%s", *a->dir ? "/" : "", a->dir);
-    json_t *r = evalbus_command (a->c, a->sandbox, BASE "add -A && " BASE
-                                 "diff --cached --no-color --no-ext-diff", cwd, 120, why,
-                                 sizeof why);
+    json_t *r = evalbus_command (a->c, a->sandbox, RESET BASE "add -A && " BASE
+                                 "diff --cached --no-color --no-ext-diff --no-textconv", cwd,
+                                 120, why, sizeof why);
     const char *text = json_string_value (json_object_get (r, "stdout")) ?: "";
     size_t len = strlen (text);
     if (len > EVAL_PATCH_MAX) {
@@ -281,8 +293,10 @@ patch (attempt_t *a)
 static json_t *
 tests (attempt_t *a, const json_t *pr)
 {
-    if (!a->pr)
+    if (!a->pr) {
+        end_leftovers (a);      /* anything started since the patch was taken */
         return eval_score_tests (a->c, a->sandbox, "", a->t, a->why, sizeof a->why);
+    }
     const char *branch = json_string_value (json_object_get (pr, "branch"));
     if (!branch)
         return NULL;
