@@ -353,6 +353,35 @@ test_patch_hidden (void **state)
     json_decref (r);
 }
 
+/* The agent puts a directory where a hidden test goes, so the test cannot
+ * be written: the attempt does not pass, and the record says why. */
+static void
+test_blocked_tests_path (void **state)
+{
+    (void) state;
+    if (!s_up)
+        skip ();
+    const char *set = make_set ("rt-block", UNITTEST, "", "test_hidden_leap.py/keep", "x\n",
+                                NULL);
+    replay_with (set, "{}");
+    const char *argv[] = { "caisson", "eval", "run", set, "--json", "--user", "alice", "--id",
+                           "rt-block", "--model", "replay/oracle", NULL };
+    int rc = support_run (argv, s_out, sizeof s_out);
+    json_t *r = json_loads (s_out, 0, NULL);
+    json_t *a = only_attempt (r);
+    assert_non_null (a);
+    assert_false (json_is_true (json_object_get (a, "passed")));
+    bool blamed = rc != 0 || json_object_get (a, "error");
+    if (blamed)
+        print_message ("DEFECT (low): a directory the agent left at a hidden test's path is "
+                       "the harness's failure: exit %d, error '%.160s' (counted as "
+                       "harness_error): the harness could clear the hidden tests' paths "
+                       "first\n", rc, support_json_str (a, "error"));
+    json_decref (r);
+    if (blamed)
+        skip ();
+}
+
 /* A `python3` the agent put ahead of the real one on the sandbox's PATH
  * (/usr/local/bin) answers the test command with success. */
 static void
@@ -428,7 +457,9 @@ test_forged_runner (void **state)
     if (passed) {
         print_message ("DEFECT (medium): a `unittest` package the agent wrote in the workspace "
                        "shadows the runner (`python3 -m` puts the workspace first on sys.path) "
-                       "and the attempt passes on a forged summary\n");
+                       "and the attempt passes on a forged summary; more generally the hidden "
+                       "tests run the agent's code in their own process, so it can print any "
+                       "runner's success and exit 0\n");
         skip ();
     }
 }
@@ -530,12 +561,19 @@ test_harness_killed (void **state)
     assert_int_equal (support_run (show, s_out, sizeof s_out), 0);
     json_t *r = json_loads (s_out, 0, NULL);
     const char *status = support_json_str (r, "status");
-    print_message ("after SIGKILL: record status %s, %d sandbox(es) left\n", status,
-                   sandboxes ());
+    bool stale = !strcmp (status, "running");
+    int left = sandboxes ();
     json_decref (r);
     /* clean up what the dead harness left, for the tests after */
     const char *rm[] = { "caisson", "sandbox", "rm", id, NULL };
     support_run (rm, s_out, sizeof s_out);
+    if (stale || left) {
+        print_message ("DEFECT (low): after the harness's SIGKILL the record stays 'running' "
+                       "(%s) in list/show/the web view with nothing telling it from a live "
+                       "eval, and %d sandbox(es) stay until their TTL (CAISSON_SANDBOX_TTL_S, "
+                       "1 h)\n", stale ? "yes" : "no", left);
+        skip ();
+    }
 }
 
 /* The bare repository of alice's pull-request attempt, while it runs
@@ -676,6 +714,35 @@ test_profile_budget_ceiling (void **state)
         fail_msg ("a run on a profile above the ceilings took its budgets: %.1000s", s_out);
 }
 
+/* A profile's system prompt at its 64 KiB limit: a run on it starts and
+ * ends (the context budget holds it), and the orchestrator goes on. */
+static void
+test_profile_big_prompt (void **state)
+{
+    (void) state;
+    if (!s_up)
+        skip ();
+    size_t n = 64u << 10;
+    char *body = malloc (n + 64);
+    assert_non_null (body);
+    int at = snprintf (body, n + 64, "{\"systemPrompt\": \"");
+    memset (body + at, 'w', n - 8);
+    for (size_t i = 0; i < n - 8; i += 6)
+        body[at + i] = ' ';
+    snprintf (body + at + n - 8, 64, "\"}");
+    int rc = profile_create ("rtbigp", body);
+    free (body);
+    assert_int_equal (rc, 0);
+    rc = run_with ("rtbigp@1");
+    print_message ("a run on a 64 KiB system prompt: exit %d, %.200s\n", rc,
+                   strstr (s_out, "\"kind\":\"complete\"") ? "completed"
+                   : strstr (s_out, "\"kind\":\"failed\"") ? strstr (s_out, "\"kind\":\"failed\"")
+                   : s_out);
+    assert_non_null (strstr (s_out, "\"profile\":\"rtbigp@1\""));
+    /* the orchestrator still answers */
+    assert_int_equal (run_with ("rtspec@1"), 0);
+}
+
 /* Canary shares outside 1..99 and versions that do not exist. */
 static void
 test_profile_canary (void **state)
@@ -716,6 +783,7 @@ main (void)
         cmocka_unit_test (test_leftover_process),
         cmocka_unit_test (test_git_filter_respawn),
         cmocka_unit_test (test_patch_hidden),
+        cmocka_unit_test (test_blocked_tests_path),
         cmocka_unit_test (test_path_shadow),
         cmocka_unit_test (test_id_collision),
         cmocka_unit_test (test_id_path),
@@ -724,6 +792,7 @@ main (void)
         cmocka_unit_test (test_profile_specs),
         cmocka_unit_test (test_profile_budget_ceiling),
         cmocka_unit_test (test_profile_canary),
+        cmocka_unit_test (test_profile_big_prompt),
     };
     return support_run_group_tests (tests, stack_up, stack_down);
 }
