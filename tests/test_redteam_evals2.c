@@ -353,8 +353,10 @@ test_patch_hidden (void **state)
     json_decref (r);
 }
 
-/* The agent puts a directory where a hidden test goes, so the test cannot
- * be written: the attempt does not pass, and the record says why. */
+/* The agent puts a directory where a hidden test goes, and a file where a
+ * directory of them goes, so the tests cannot be written as they are: the
+ * attempt fails its tests, and the harness is not blamed (exit 0, no
+ * error). */
 static void
 test_blocked_tests_path (void **state)
 {
@@ -363,6 +365,12 @@ test_blocked_tests_path (void **state)
         skip ();
     const char *set = make_set ("rt-block", UNITTEST, "", "test_hidden_leap.py/keep", "x\n",
                                 NULL);
+    /* and a file where a directory of hidden tests goes */
+    char path[900];
+    snprintf (path, sizeof path, "%s/rt-block/tests/unit/test_hidden_more.py", set);
+    put (path, HIDDEN);
+    snprintf (path, sizeof path, "%s/rt-block/solution/unit", set);
+    put (path, "not a directory\n");
     replay_with (set, "{}");
     const char *argv[] = { "caisson", "eval", "run", set, "--json", "--user", "alice", "--id",
                            "rt-block", "--model", "replay/oracle", NULL };
@@ -371,15 +379,11 @@ test_blocked_tests_path (void **state)
     json_t *a = only_attempt (r);
     assert_non_null (a);
     assert_false (json_is_true (json_object_get (a, "passed")));
-    bool blamed = rc != 0 || json_object_get (a, "error");
-    if (blamed)
-        print_message ("DEFECT (low): a directory the agent left at a hidden test's path is "
-                       "the harness's failure: exit %d, error '%.160s' (counted as "
-                       "harness_error): the harness could clear the hidden tests' paths "
-                       "first\n", rc, support_json_str (a, "error"));
+    if (rc != 0 || json_object_get (a, "error"))
+        fail_msg ("what the agent left at the hidden tests' paths is the harness's failure: "
+                  "exit %d, error '%.300s'", rc, support_json_str (a, "error"));
+    assert_string_equal (support_json_str (a, "cause"), "tests_failed");
     json_decref (r);
-    if (blamed)
-        skip ();
 }
 
 /* A `python3` the agent put ahead of the real one on the sandbox's PATH
