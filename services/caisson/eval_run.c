@@ -266,6 +266,55 @@ end_leftovers (attempt_t *a)
                                   "kill -9 -1 2>/dev/null; true", "/tmp", 30, why, sizeof why));
 }
 
+/* Writes path to out single-quoted for sh (the set's paths hold no
+ * control characters; a quote is closed, escaped and reopened). */
+static void
+quoted (FILE *out, const char *path, size_t len)
+{
+    fputc ('\'', out);
+    for (size_t i = 0; i < len; i++)
+        if (path[i] == '\'')
+            fputs ("'\\''", out);
+        else
+            fputc (path[i], out);
+    fputc ('\'', out);
+}
+
+/* Clears the hidden tests' paths in the run's sandbox: what the agent
+ * left there (a directory at a test's path, a file where a directory of
+ * tests goes) would make writing them fail, and that is the attempt's
+ * failure, not the harness's. Best effort: writing the tests says the rest. */
+static void
+clear_test_paths (attempt_t *a)
+{
+    char *command = NULL, why[512];
+    size_t size = 0;
+    FILE *out = open_memstream (&command, &size);
+    if (!out)
+        return;
+    size_t i;
+    json_t *f;
+    json_array_foreach (a->t->tests, i, f) {
+        const char *path = json_string_value (json_object_get (f, "path")) ?: "";
+        /* each directory above it must be one (or a link to one) */
+        for (const char *slash = path; (slash = strchr (slash, '/')); slash++) {
+            fputs ("{ [ -d ", out);
+            quoted (out, path, (size_t) (slash - path));
+            fputs (" ] || rm -f -- ", out);
+            quoted (out, path, (size_t) (slash - path));
+            fputs ("; }; ", out);
+        }
+        fputs ("rm -rf -- ", out);
+        quoted (out, path, strlen (path));
+        fputs ("; ", out);
+    }
+    fputs ("true", out);
+    if (fclose (out) == 0)
+        json_decref (evalbus_command (a->c, a->sandbox, command, "/workspace", 60, why,
+                                      sizeof why));
+    free (command);
+}
+
 /* The change the run made (cut to EVAL_PATCH_MAX at a line), or "". */
 static json_t *
 patch (attempt_t *a)
@@ -295,6 +344,7 @@ tests (attempt_t *a, const json_t *pr)
 {
     if (!a->pr) {
         end_leftovers (a);      /* anything started since the patch was taken */
+        clear_test_paths (a);
         return eval_score_tests (a->c, a->sandbox, "", a->t, a->why, sizeof a->why);
     }
     const char *branch = json_string_value (json_object_get (pr, "branch"));
