@@ -7,8 +7,11 @@
  * do there with its own tools (`caisson sandbox exec` as the sandbox's
  * user: a process left running, a file outside the workspace). The hidden
  * tests must decide an attempt, not what the agent left behind. Also: the
- * test command runs only in the sandbox; another user's eval id; a harness
- * killed mid-eval. Needs root (sandboxes); skipped otherwise. */
+ * test command runs only in the sandbox; another user's eval id and
+ * repository; a harness killed mid-eval; profiles (run.start's specs,
+ * budgets above the ceilings, canary shares, a 64 KiB prompt). Findings
+ * not fixed are skipped with DEFECT (severity). Needs root (sandboxes);
+ * skipped otherwise. */
 #include "support.h"
 
 #include <arpa/inet.h>
