@@ -211,8 +211,9 @@ static const cfg_entry_t table[] = {
     { "CAISSON_TOOLS_REPO_ALLOW", "", "tool-runner",
       "Comma-separated globs of repositories repo.clone may fetch and git.openPR "
       "push to, e.g. `/srv/git/*` or `https://github.com/org/*`; local paths are "
-      "matched after resolving symlinks and `..`. Empty: none (`caisson up` adds "
-      "its offline demo repository)." },
+      "matched after resolving symlinks and `..`; `{user}` in a pattern stands for the "
+      "calling user, so `/srv/eval-repos/{user}/*` keeps each user to their own. Empty: "
+      "none (`caisson up` adds its offline demo repository and `<data>/eval-repos/{user}/*`)." },
     { "CAISSON_TOOLS_MAX_OUTPUT", "1048576", "tool-runner",
       "Most bytes of a command's stdout or stderr, a file's content or a test "
       "log returned in a result; the rest is cut and `truncated` set." },

@@ -233,6 +233,17 @@ test_owners (void **state)
     doc = s_get ("/api/evals?user=bob", s_ui.root, 200);
     assert_string_equal (s_ids (doc, ids, sizeof ids), "b-one");
     json_decref (doc);
+    /* DELETE: not another user's; the owner's own, once */
+    s_put ("bob", "b-gone", s_record ("b-gone", NULL, T0, 1, NULL, 0, "done"));
+    json_decref (s_call ("DELETE", "/api/evals/b-gone", s_ui.alice, NULL, 404));
+    doc = s_call ("DELETE", "/api/evals/b-gone", s_ui.bob, NULL, 200);
+    assert_string_equal (support_json_str (doc, "id"), "b-gone");
+    json_decref (doc);
+    json_decref (s_call ("DELETE", "/api/evals/b-gone", s_ui.bob, NULL, 404));
+    json_decref (s_get ("/api/evals/b-gone", s_ui.root, 404));
+    doc = s_get ("/api/evals", s_ui.bob, 200);
+    assert_string_equal (s_ids (doc, ids, sizeof ids), "b-one");
+    json_decref (doc);
 }
 
 static void
@@ -308,7 +319,7 @@ test_methods (void **state)
 {
     (void) state;
     static const char *const cases[][3] = {
-        { "DELETE", "/api/evals/a-base", "GET" },
+        { "POST", "/api/evals/a-base", "GET, DELETE" },
         { "POST", "/api/profiles/web/diff", "GET" },    /* two GET patterns match it */
         { "PUT", "/api/profiles/web", "GET, POST" },
         { "DELETE", "/api/profiles/web/rollback", "GET, POST" },

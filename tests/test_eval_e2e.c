@@ -373,6 +373,11 @@ test_other_user (void **state)
                           NULL };
     assert_int_equal (support_run (exp, s_out, sizeof s_out), 1);
     assert_int_equal (strlen (s_out), 0);
+    /* nor delete it: alice's is still there */
+    const char *rm[] = { "caisson", "eval", "rm", s_oracle, "--user", "bob", NULL };
+    assert_int_equal (support_run (rm, s_out, sizeof s_out), 1);
+    const char *hers[] = { "caisson", "eval", "show", s_oracle, "--user", "alice", NULL };
+    assert_int_equal (support_run (hers, s_out, sizeof s_out), 0);
 }
 
 /* How many sandboxes the stack holds (every user's: the CLI is an operator). */
@@ -430,6 +435,11 @@ test_interrupt (void **state)
     assert_int_equal (support_run (runs, s_out, sizeof s_out), 0);
     if (strstr (s_out, "\"running\"") || !strstr (s_out, "\"cancelled\""))
         fail_msg ("the interrupted eval's runs are not all cancelled: %.2000s", s_out);
+    /* its owner deletes it: gone, and a second rm says so */
+    const char *rm[] = { "caisson", "eval", "rm", "interrupted", "--user", "carol", NULL };
+    assert_int_equal (support_run (rm, s_out, sizeof s_out), 0);
+    assert_int_equal (support_run (show, s_out, sizeof s_out), 1);
+    assert_int_equal (support_run (rm, s_out, sizeof s_out), 1);
 }
 
 /* The unbiased estimator against values worked by hand; runs without root. */

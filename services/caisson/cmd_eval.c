@@ -41,7 +41,8 @@ const char *const cmd_eval_usage =
     "       caisson eval list [--json]\n"
     "       caisson eval show ID [--json]\n"
     "       caisson eval report A [B] [--json]\n"
-    "       caisson eval export ID --swebench [-o FILE]";
+    "       caisson eval export ID --swebench [-o FILE]\n"
+    "       caisson eval rm ID [ID]";
 
 typedef struct {
     const char *sub, *pos[2], *model, *profile, *id, *out, *data;
@@ -222,7 +223,7 @@ new_id (const char *set, char *id, size_t n)
     time_t t = time (NULL);
     strftime (when, sizeof when, "%Y%m%d-%H%M%S", gmtime (&t));
     cid_new (rnd);
-    snprintf (id, n, "%s%s%s-%.6s", j && name[0] != '-' && name[0] != '.' ? name : "eval", "-",
+    snprintf (id, n, "%s%s%s-%.6s", j && !strchr ("-._", name[0]) ? name : "eval", "-",
               when, rnd + CID_SIZE - 7);
 }
 
@@ -244,10 +245,17 @@ new_record (const opts_t *o, const evalset_t *set, const char *id)
                            "concurrency", (int) o->concurrency, "repeat", (int) o->repeat,
                            "status", "running", "started", (json_int_t) now_us (), "tasks", tasks);
     json_object_set_new (r, "summary", eval_report_summary (tasks, o->repeat));
+    /* who runs it: a later list or show on this host can tell a harness
+     * that died (kill -9) from one still at work (cmd_eval_read.c) */
+    char host[256] = "";
+    gethostname (host, sizeof host - 1);
+    json_object_set_new (r, "harness", json_pack ("{s:s, s:I}", "host", host, "pid",
+                                                  (json_int_t) getpid ()));
     return r;
 }
 
-/* Waits for the workers, turning the first SIGINT or SIGTERM into a stop. */
+/* Waits for the workers, turning the first SIGINT, SIGTERM or SIGHUP into
+ * a stop. */
 static bool
 wait_all (eval_t *e, pthread_t *threads, unsigned n, const sigset_t *sigs)
 {
@@ -272,10 +280,13 @@ wait_all (eval_t *e, pthread_t *threads, unsigned n, const sigset_t *sigs)
 }
 
 static int
-eval_run (const opts_t *o, const char *data)
+eval_run (const opts_t *o, const char *data, const char *user)
 {
     if (o->npos < 1)
         return fprintf (stderr, "usage: %s\n", cmd_eval_usage), 2;
+    if (!*user || *user == '.' || strchr (user, '/'))
+        return fprintf (stderr, "caisson: user '%s' cannot name the directory of its eval "
+                        "repositories\n", user), 1;
     char why[1024] = "", id[80];
     eval_t e = { .o = o };
     if (!(e.set = evalset_load (o->pos[0], why, sizeof why)))
@@ -286,7 +297,7 @@ eval_run (const opts_t *o, const char *data)
         new_id (evalset_name (e.set), id, sizeof id);
     mprices_t *prices = mprices_load (cfg_str ("CAISSON_GATEWAY_PRICES"), why, sizeof why);
     e.run = (eval_opts_t) { .eval_id = id, .model = o->model, .profile = o->profile,
-                            .time_limit_s = o->time_limit, .grace_s = GRACE_S, .data = data,
+                            .time_limit_s = o->time_limit, .grace_s = GRACE_S, .data = data, .user = user,
                             .prices = prices, .stop = &e.stop };
     size_t ntasks = evalset_size (e.set);
     e.jobs = ntasks * o->repeat;
@@ -308,6 +319,7 @@ eval_run (const opts_t *o, const char *data)
         sigemptyset (&sigs);
         sigaddset (&sigs, SIGINT);
         sigaddset (&sigs, SIGTERM);
+        sigaddset (&sigs, SIGHUP);          /* its terminal closed */
         pthread_sigmask (SIG_BLOCK, &sigs, NULL);
         unsigned n = o->concurrency < e.jobs ? o->concurrency : (unsigned) e.jobs;
         pthread_t threads[MAX_CONCURRENCY];
@@ -366,7 +378,7 @@ cmd_eval_main (int argc, char **argv)
     proto_msg_destroy (&probe);
     proto_set_identity (user, false);
     if (!strcmp (o.sub, "run"))
-        return eval_run (&o, data);
+        return eval_run (&o, data, user);
     bus_client_t *c = evalbus_client (2);
     if (!c)
         return 1;
@@ -375,6 +387,8 @@ cmd_eval_main (int argc, char **argv)
         rc = cmd_eval_list (c, o.json);
     else if (!strcmp (o.sub, "show") || !strcmp (o.sub, "report"))
         rc = cmd_eval_read (c, o.sub, o.pos, o.npos, o.json);
+    else if (!strcmp (o.sub, "rm"))
+        rc = cmd_eval_rm (c, o.pos, o.npos);
     else if (!strcmp (o.sub, "export"))
         rc = cmd_eval_export (c, o.pos, o.npos, o.swebench, o.out);
     else {

@@ -3,9 +3,12 @@
 #include "eval_bus.h"
 #include "eval_report.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 print_json (const json_t *v)
@@ -15,6 +18,33 @@ print_json (const json_t *v)
     free (text);
 }
 
+/* A record still `running` whose harness ran on this host and is gone
+ * (killed, it could not say so) is stored as `interrupted` with a reason,
+ * and the sandboxes it left are destroyed; then true. A live or another
+ * host's harness: false, rec unchanged. */
+static bool
+settle (bus_client_t *c, json_t *rec)
+{
+    const char *status = json_string_value (json_object_get (rec, "status"));
+    const char *id = json_string_value (json_object_get (rec, "id"));
+    json_t *h = json_object_get (rec, "harness");
+    json_int_t pid = json_integer_value (json_object_get (h, "pid"));
+    char host[256] = "", reason[400], why[512];
+    gethostname (host, sizeof host - 1);
+    if (!status || strcmp (status, "running") || !id || pid <= 0 || pid == getpid ()
+        || strcmp (json_string_value (json_object_get (h, "host")) ?: "", host)
+        || kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+        return false;
+    int dropped = evalbus_drop_sandboxes (c, id);
+    snprintf (reason, sizeof reason, "its harness (pid %lld on %s) ended without finishing; "
+              "%d sandbox(es) it left destroyed", (long long) pid, host, dropped);
+    json_object_set_new (rec, "status", json_string ("interrupted"));
+    json_object_set_new (rec, "reason", json_string (reason));
+    if (evalbus_put (c, id, rec, why, sizeof why))
+        fprintf (stderr, "caisson: eval %s: %s\n", id, why);
+    return true;
+}
+
 int
 cmd_eval_list (bus_client_t *c, bool json)
 {
@@ -22,6 +52,16 @@ cmd_eval_list (bus_client_t *c, bool json)
     json_t *list = evalbus_list (c, why, sizeof why), *r;
     if (!list)
         return fprintf (stderr, "caisson: %s\n", why), 1;
+    size_t k;
+    json_array_foreach (list, k, r) {
+        const char *st = json_string_value (json_object_get (r, "status"));
+        json_t *whole = st && !strcmp (st, "running")
+            ? evalbus_get (c, json_string_value (json_object_get (r, "id")), why, sizeof why)
+            : NULL;
+        if (whole && settle (c, whole))
+            json_object_set_new (r, "status", json_string ("interrupted"));
+        json_decref (whole);
+    }
     if (json)
         print_json (list);
     else {
@@ -50,6 +90,8 @@ fetch (bus_client_t *c, const char *id)
     json_t *r = evalbus_get (c, id, why, sizeof why);
     if (!r)
         fprintf (stderr, "caisson: eval %s: %s\n", id, why);
+    else
+        settle (c, r);
     return r;
 }
 
@@ -103,6 +145,24 @@ cmd_eval_read (bus_client_t *c, const char *sub, const char *const pos[], int np
     json_decref (a);
     json_decref (b);
     return 0;
+}
+
+int
+cmd_eval_rm (bus_client_t *c, const char *const pos[], int npos)
+{
+    if (npos < 1)
+        return fprintf (stderr, "usage: %s\n", cmd_eval_usage), 2;
+    int rc = 0;
+    for (int i = 0; i < npos; i++) {
+        char why[512];
+        if (evalbus_delete (c, pos[i], why, sizeof why)) {
+            fprintf (stderr, "caisson: eval %s: %s\n", pos[i], why);
+            rc = 1;
+        }
+        else
+            printf ("deleted eval %s\n", pos[i]);
+    }
+    return rc;
 }
 
 int

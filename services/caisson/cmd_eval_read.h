@@ -17,6 +17,9 @@ int cmd_eval_list (bus_client_t *c, bool json);
 int cmd_eval_read (bus_client_t *c, const char *sub, const char *const pos[], int npos, bool json);
 
 /* `export pos[0] --swebench` into file (NULL: stdout). */
+/* `eval rm ID...`: deletes each of the user's evals named; 0 when all were. */
+int cmd_eval_rm (bus_client_t *c, const char *const pos[], int npos);
+
 int cmd_eval_export (bus_client_t *c, const char *const pos[], int npos, bool swebench,
                      const char *file);
 

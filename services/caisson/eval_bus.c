@@ -141,6 +141,32 @@ evalbus_destroy_sandbox (bus_client_t *c, const char *sandbox)
 }
 
 int
+evalbus_drop_sandboxes (bus_client_t *c, const char *eval_id)
+{
+    char why[256];
+    proto_msg_t *req = proto_msg_new (PROTO_sandbox_list, NULL);
+    json_t *labels = json_pack ("{s:s}", EVAL_SANDBOX_LABEL, eval_id);
+    mpjson_set (&req->body.sandbox_list.labels, labels, 2);
+    json_decref (labels);
+    proto_msg_t *rep = ask (c, "sandbox-manager", req, why, sizeof why);
+    json_t *list = rep ? mpjson_get (&rep->body.sandbox_listed.sandboxes, 8) : NULL, *s;
+    proto_msg_destroy (&rep);
+    size_t i;
+    int n = 0;
+    json_array_foreach (list, i, s) {
+        const char *id = json_string_value (json_object_get (s, "sandboxId"));
+        if (!id)
+            id = json_string_value (json_object_get (s, "sandbox_id"));
+        if (id) {
+            evalbus_destroy_sandbox (c, id);
+            n++;
+        }
+    }
+    json_decref (list);
+    return n;
+}
+
+int
 evalbus_run_start (bus_client_t *c, const char *task, const char *model, const char *profile,
                    unsigned wall_s, char *run, char *thread, char *why, size_t n)
 {
@@ -292,4 +318,15 @@ evalbus_get (bus_client_t *c, const char *id, char *why, size_t n)
     json_t *rec = rep ? mpjson_get (&rep->body.eval_record.record, 16) : NULL;
     proto_msg_destroy (&rep);
     return rec;
+}
+
+int
+evalbus_delete (bus_client_t *c, const char *id, char *why, size_t n)
+{
+    proto_msg_t *req = proto_msg_new (PROTO_eval_delete, NULL);
+    proto_set_str (&req->body.eval_delete.id, id);
+    proto_msg_t *rep = ask (c, "event-log", req, why, n);
+    int rc = rep ? 0 : -1;
+    proto_msg_destroy (&rep);
+    return rc;
 }

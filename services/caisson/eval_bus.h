@@ -5,6 +5,9 @@
 #ifndef CAISSON_EVAL_BUS_H
 #define CAISSON_EVAL_BUS_H
 
+/* The label the harness puts on its sandboxes, naming the eval. */
+#define EVAL_SANDBOX_LABEL "caisson-eval"
+
 #include "bus_client.h"
 #include <jansson.h>
 #include <stdbool.h>
@@ -33,6 +36,9 @@ json_t *evalbus_command (bus_client_t *c, const char *sandbox, const char *comma
 
 /* Ends a sandbox (sandbox.destroy to its manager); quiet on failure. */
 void evalbus_destroy_sandbox (bus_client_t *c, const char *sandbox);
+/* Destroys the caller's sandboxes labelled `caisson-eval: eval_id` (what a
+ * harness that died left); how many. */
+int evalbus_drop_sandboxes (bus_client_t *c, const char *eval_id);
 
 /* Starts a run: run.start {task, model?, profile?, budgets: {wallSeconds}}.
  * Returns 0 with its run and thread ids (each 128 bytes), 1 when the
@@ -60,5 +66,7 @@ int evalbus_put (bus_client_t *c, const char *id, const json_t *record, char *wh
  * (both new); NULL with why. */
 json_t *evalbus_list (bus_client_t *c, char *why, size_t n);
 json_t *evalbus_get (bus_client_t *c, const char *id, char *why, size_t n);
+/* eval.delete of id: 0, or -1 with why (n bytes). */
+int evalbus_delete (bus_client_t *c, const char *id, char *why, size_t n);
 
 #endif

@@ -83,10 +83,19 @@ eval_repo_make (const char *data, const char *name, const json_t *files, char *u
 {
     char root[PATH_MAX], work[PATH_MAX + 80], bare[PATH_MAX + 80];
     snprintf (root, sizeof root, "%s/eval-repos", data);
-    if (mkdir (root, 0700) && errno != EEXIST) {
-        snprintf (why, n, "cannot make %s: %s", root, strerror (errno));
-        return -1;
+    /* name is <user>/<repo>: the user's own directory, which tool-runner
+     * lets only that user's calls reach (CAISSON_TOOLS_REPO_ALLOW's {user}) */
+    const char *slash = strchr (name, '/');
+    for (int level = 0; level < 2; level++) {
+        if (level)
+            snprintf (root, sizeof root, "%s/eval-repos/%.*s", data,
+                      (int) (slash ? slash - name : 0), name);
+        if (mkdir (root, 0700) && errno != EEXIST) {
+            snprintf (why, n, "cannot make %s: %s", root, strerror (errno));
+            return -1;
+        }
     }
+    snprintf (root, sizeof root, "%s/eval-repos", data);
     snprintf (work, sizeof work, "%s/%s.work", root, name);
     snprintf (bare, sizeof bare, "%s/%s.git", root, name);
     char *rm[] = { "rm", "-rf", work, bare, NULL };

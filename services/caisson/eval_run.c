@@ -94,7 +94,9 @@ new_sandbox (attempt_t *a, char *id)
     int64_t since = zclock_mono ();
     for (;;) {
         bool ok = false;
-        json_t *r = evalbus_tool (a->c, "createSandbox", json_pack ("{s:s}", "network", "none"),
+        json_t *r = evalbus_tool (a->c, "createSandbox",
+                                  json_pack ("{s:s, s:{s:s}}", "network", "none", "labels",
+                                             EVAL_SANDBOX_LABEL, a->o->eval_id),
                                   90, &ok, a->why, sizeof a->why);
         const char *code = json_string_value (
             json_object_get (json_object_get (r, "error"), "code"));
@@ -127,7 +129,8 @@ prepare (attempt_t *a)
     if (new_sandbox (a, a->sandbox))
         return -1;
     if (a->pr) {
-        snprintf (a->repo, sizeof a->repo, "%s-%s-%s", a->o->eval_id, a->t->id, a->sandbox);
+        snprintf (a->repo, sizeof a->repo, "%s/%s-%s-%s", a->o->user, a->o->eval_id, a->t->id,
+                  a->sandbox);
         if (eval_repo_make (a->o->data, a->repo, a->t->files, a->url, sizeof a->url, a->why,
                             sizeof a->why)
             || clone_into (a, a->sandbox, "main"))

@@ -21,6 +21,7 @@ typedef struct {
     unsigned time_limit_s;      /* 0: each task's own */
     unsigned grace_s;           /* past the limit before the harness cancels */
     const char *data;           /* the stack's data directory (eval-repos/) */
+    const char *user;           /* whose eval: its repositories are in eval-repos/<user>/ */
     const mprices_t *prices;    /* NULL: costs are 0 */
     const atomic_bool *stop;    /* set on an interrupt */
 } eval_opts_t;

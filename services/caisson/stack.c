@@ -342,11 +342,11 @@ stack_allow_eval_repos (const char *data)
     if ((mkdir (dir, 0700) && errno != EEXIST) || !realpath (dir, real))
         return -1;
     const char *cur = getenv ("CAISSON_TOOLS_REPO_ALLOW");
-    size_t n = (cur ? strlen (cur) : 0) + strlen (real) + 4;
+    size_t n = (cur ? strlen (cur) : 0) + strlen (real) + 12;
     char *list = malloc (n);
     if (!list)
         return -1;
-    snprintf (list, n, "%s%s%s/*", cur && *cur ? cur : "", cur && *cur ? "," : "", real);
+    snprintf (list, n, "%s%s%s/{user}/*", cur && *cur ? cur : "", cur && *cur ? "," : "", real);
     setenv ("CAISSON_TOOLS_REPO_ALLOW", list, 1);
     free (list);
     return 0;

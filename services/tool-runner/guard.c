@@ -261,11 +261,42 @@ guard_command (const guard_t *self, const char *command, json_t **error)
     return 0;
 }
 
+/* Whether a pattern of patterns matches s once `{user}` in it stands for
+ * user (escaped; NULL or "": such a pattern matches nothing). */
+static bool
+matches_as (const json_t *patterns, const char *s, const char *user)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach (patterns, i, p) {
+        const char *pat = json_string_value (p), *at = strstr (pat, "{user}");
+        if (!at) {
+            if (fnmatch (pat, s, 0) == 0)
+                return true;
+            continue;
+        }
+        if (!user || !*user || strlen (pat) + 2 * strlen (user) >= 4096)
+            continue;
+        char expanded[4096];
+        size_t n = (size_t) (at - pat);
+        memcpy (expanded, pat, n);
+        for (const char *u = user; *u; u++) {
+            if (strchr ("*?[]\\", *u))
+                expanded[n++] = '\\';
+            expanded[n++] = *u;
+        }
+        snprintf (expanded + n, sizeof expanded - n, "%s", at + 6);
+        if (fnmatch (expanded, s, 0) == 0)
+            return true;
+    }
+    return false;
+}
+
 bool
-guard_repo (const guard_t *self, const char *url)
+guard_repo (const guard_t *self, const char *url, const char *user)
 {
     for (int i = 0; i < self->nlayers; i++)
-        if (self->layer[i].repo_allow && !matches (self->layer[i].repo_allow, url))
+        if (self->layer[i].repo_allow && !matches_as (self->layer[i].repo_allow, url, user))
             return false;
     return true;
 }

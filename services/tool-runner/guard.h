@@ -46,8 +46,11 @@ int guard_write (const guard_t *self, const char *workspace, const char *abs,
 /* Whether command may run. Returns 0, or -1 with *error (command_denied). */
 int guard_command (const guard_t *self, const char *command, json_t **error);
 
-/* Whether a repository URL or path may be cloned. */
-bool guard_repo (const guard_t *self, const char *url);
+/* Whether a repository URL or path may be cloned, or pushed to, by user
+ * (the call's; NULL: nobody). A pattern's `{user}` stands for user, its
+ * glob characters escaped, so `/srv/eval-repos/{user}/...` admits each user
+ * to their own directory only; with no user such a pattern admits none. */
+bool guard_repo (const guard_t *self, const char *url, const char *user);
 
 size_t guard_max_output (const guard_t *self);
 unsigned guard_timeout (const guard_t *self);

@@ -124,7 +124,7 @@ repo_allowed (const tool_ctx_t *ctx, const char *url, char *resolved, size_t len
         if (dot_segment (url))
             return false;
         snprintf (resolved, len, "%s", url);
-        return guard_repo (ctx->guard, url);
+        return guard_repo (ctx->guard, url, ctx->user);
     }
     /* a glob over a directory of repositories must not admit a path that
      * climbs out of it with `..`, nor a symlink in it that leads elsewhere */
@@ -133,7 +133,7 @@ repo_allowed (const tool_ctx_t *ctx, const char *url, char *resolved, size_t len
         return false;
     snprintf (as_url, sizeof as_url, "file://%s", real);
     snprintf (resolved, len, "%s", real);
-    return guard_repo (ctx->guard, real) || guard_repo (ctx->guard, as_url);
+    return guard_repo (ctx->guard, real, ctx->user) || guard_repo (ctx->guard, as_url, ctx->user);
 }
 
 json_t *

@@ -81,10 +81,11 @@ http_res_t *api_usage (app_t *app, http_req_t *req);
 http_res_t *api_user_budget (app_t *app, http_req_t *req);
 http_res_t *api_spend (app_t *app, http_req_t *req);
 
-/* api_evals.c: GET /api/evals and /api/evals/{id}, the harness's evals
+/* api_evals.c: GET /api/evals and /api/evals/{id}, DELETE /api/evals/{id}, the harness's evals
  * (proto/evals.def) as event-log keeps them, per user. */
 http_res_t *api_evals_list (app_t *app, http_req_t *req);
 http_res_t *api_evals_get (app_t *app, http_req_t *req);
+http_res_t *api_evals_delete (app_t *app, http_req_t *req);
 /* True when id is an eval id: `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`. */
 bool api_eval_id_ok (const char *id);
 /* text (a path segment or query value, may be NULL) as a decimal number

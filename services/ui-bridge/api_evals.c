@@ -3,7 +3,8 @@
  * newest first and each without its tasks; GET /api/evals/{id} reads one
  * whole. An eval is its owner's: anyone else's is 404, as for a run; an
  * operator sees every eval and may list another user's with `?user=`.
- * Only the harness stores evals (eval.put on the bus): HTTP reads them.
+ * DELETE /api/evals/{id} deletes one (its owner, or an operator). Only the
+ * harness stores evals (eval.put on the bus).
  * Path segments and numbers are checked here, so nothing malformed
  * reaches a bus request. */
 #include "api.h"
@@ -75,16 +76,28 @@ api_evals_list (app_t *app, http_req_t *req)
     return err ? err : http_res_json (200, rep);
 }
 
-http_res_t *
-api_evals_get (app_t *app, http_req_t *req)
+/* eval.get or eval.delete (type) of the eval the path names. */
+static http_res_t *
+one (app_t *app, http_req_t *req, proto_type_t type)
 {
     const char *id = req->params[0];
     if (!api_eval_id_ok (id))
         return http_res_error (400, "bad_value", "eval id in the path: 1 to 64 letters, digits, "
                                "'.', '_' or '-', starting with a letter or digit");
     json_t *body = json_pack ("{s:s}", "id", id), *rep;
-    http_res_t *err = app_call_json (app, req, "event-log", PROTO_eval_get, body, TIMEOUT_MS,
-                                     &rep);
+    http_res_t *err = app_call_json (app, req, "event-log", type, body, TIMEOUT_MS, &rep);
     json_decref (body);
     return err ? err : http_res_json (200, rep);
+}
+
+http_res_t *
+api_evals_get (app_t *app, http_req_t *req)
+{
+    return one (app, req, PROTO_eval_get);
+}
+
+http_res_t *
+api_evals_delete (app_t *app, http_req_t *req)
+{
+    return one (app, req, PROTO_eval_delete);
 }

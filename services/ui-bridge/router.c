@@ -56,6 +56,7 @@ static const route_t s_routes[] = {
     { "GET",    "/api/spend",                   "spend",             true,  api_spend },
     { "GET",    "/api/evals",                   "evals.list",        true,  api_evals_list },
     { "GET",    "/api/evals/{}",                "evals.get",         true,  api_evals_get },
+    { "DELETE", "/api/evals/{}",                "evals.delete",      true,  api_evals_delete },
     { "GET",    "/api/profiles",                "profiles.list",     true,  api_profiles_list },
     { "GET",    "/api/profiles/{}",             "profiles.get",      true,  api_profiles_get },
     { "POST",   "/api/profiles/{}",             "profiles.create",   true,  api_profiles_create },
