@@ -281,7 +281,7 @@ test_leftover_process (void **state)
     (void) state;
     if (!s_up)
         skip ();
-    const char *set = make_set ("rt-leftover", UNITTEST, "", NULL);
+    const char *set = make_set ("rt-leftover", UNITTEST, "", (const char *) NULL);
     replay_with (set, "{\"*\":\"hang:6\"}");
     char out[700];
     snprintf (out, sizeof out, "%s/leftover.json", s_dir);
@@ -322,7 +322,7 @@ test_git_filter_respawn (void **state)
         "printf \"# FAKED\\nimport unittest\\nclass T(unittest.TestCase):\\n"
         "    def test_ok(self):\\n        pass\\n\" > \"$f\"; done; sleep 0.002; done' "
         ">/dev/null 2>&1 </dev/null &\nfi\ncat\n",
-        NULL);
+        (const char *) NULL);
     replay_with (set, "{}");
     json_t *r = eval_run ("alice", set, "rt-filter");
     json_t *a = only_attempt (r);
@@ -345,7 +345,7 @@ test_patch_hidden (void **state)
     const char *set = make_set (
         "rt-hide", UNITTEST, "", ".gitattributes", "leap.py filter=hide\n", ".gitconfig",
         "[filter \"hide\"]\n\tclean = cat .stub\n", ".stub", STUB, "leap.py",
-        "def is_leap(y):\n    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)\n", NULL);
+        "def is_leap(y):\n    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)\n", (const char *) NULL);
     replay_with (set, "{}");
     json_t *r = eval_run ("alice", set, "rt-hide");
     json_t *a = only_attempt (r);
@@ -367,7 +367,7 @@ test_blocked_tests_path (void **state)
     if (!s_up)
         skip ();
     const char *set = make_set ("rt-block", UNITTEST, "", "test_hidden_leap.py/keep", "x\n",
-                                NULL);
+                                (const char *) NULL);
     /* and a file where a directory of hidden tests goes */
     char path[900];
     snprintf (path, sizeof path, "%s/rt-block/tests/unit/test_hidden_more.py", set);
@@ -397,7 +397,7 @@ test_path_shadow (void **state)
     (void) state;
     if (!s_up)
         skip ();
-    const char *set = make_set ("rt-shadow", UNITTEST, "", NULL);
+    const char *set = make_set ("rt-shadow", UNITTEST, "", (const char *) NULL);
     replay_with (set, "{\"*\":\"hang:6\"}");
     char out[700];
     snprintf (out, sizeof out, "%s/shadow.json", s_dir);
@@ -431,7 +431,7 @@ test_silent_exit (void **state)
     if (!s_up)
         skip ();
     const char *set = make_set ("rt-exit", UNITTEST, "", "leap.py",
-                                "import os\nos._exit(0)\n", NULL);
+                                "import os\nos._exit(0)\n", (const char *) NULL);
     replay_with (set, "{}");
     json_t *r = eval_run ("alice", set, "rt-exit");
     json_t *a = only_attempt (r);
@@ -455,7 +455,7 @@ test_forged_runner (void **state)
     const char *set = make_set ("rt-forge", UNITTEST, "", "unittest/__init__.py", "",
                                 "unittest/__main__.py",
                                 "import sys\nsys.stderr.write('..\\n------\\n"
-                                "Ran 2 tests in 0.001s\\n\\nOK\\n')\n", NULL);
+                                "Ran 2 tests in 0.001s\\n\\nOK\\n')\n", (const char *) NULL);
     replay_with (set, "{}");
     json_t *r = eval_run ("alice", set, "rt-forge");
     json_t *a = only_attempt (r);
@@ -486,7 +486,7 @@ test_command_in_sandbox_only (void **state)
               "test ! -e /etc/caisson-host-only && " UNITTEST, marker);
     const char *set = make_set ("rt-cmd", command, "", "leap.py",
                                 "def is_leap(y):\n    return y % 4 == 0 and "
-                                "(y % 100 != 0 or y % 400 == 0)\n", NULL);
+                                "(y % 100 != 0 or y % 400 == 0)\n", (const char *) NULL);
     replay_with (set, "{}");
     json_t *r = eval_run ("alice", set, "rt-cmd");
     assert_true (json_is_true (json_object_get (only_attempt (r), "passed")));
@@ -501,7 +501,7 @@ test_id_collision (void **state)
     (void) state;
     if (!s_up)
         skip ();
-    const char *set = make_set ("rt-id", UNITTEST, "", NULL);
+    const char *set = make_set ("rt-id", UNITTEST, "", (const char *) NULL);
     replay_with (set, "{}");
     json_t *r = eval_run ("alice", set, "rt-shared-id");
     json_decref (r);
@@ -531,7 +531,7 @@ test_id_path (void **state)
     (void) state;
     if (!s_up)
         skip ();
-    const char *set = make_set ("rt-idpath", UNITTEST, "", NULL);
+    const char *set = make_set ("rt-idpath", UNITTEST, "", (const char *) NULL);
     replay_with (set, "{}");
     const char *ids[] = { "../../escape", "a/b", ".hidden", "-rf", "x y" };
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
@@ -557,7 +557,7 @@ test_harness_killed (void **state)
     (void) state;
     if (!s_up)
         skip ();
-    const char *set = make_set ("rt-kill", UNITTEST, "", NULL);
+    const char *set = make_set ("rt-kill", UNITTEST, "", (const char *) NULL);
     replay_with (set, "{\"*\":\"hang:30\"}");
     char out[700], id[128] = "";
     snprintf (out, sizeof out, "%s/killed.json", s_dir);

@@ -221,7 +221,8 @@ new_id (const char *set, char *id, size_t n)
                      || (*p >= 'A' && *p <= 'Z')) ? *p : '-';
     name[j] = '\0';
     time_t t = time (NULL);
-    strftime (when, sizeof when, "%Y%m%d-%H%M%S", gmtime (&t));
+    struct tm tm;
+    strftime (when, sizeof when, "%Y%m%d-%H%M%S", gmtime_r (&t, &tm));
     cid_new (rnd);
     snprintf (id, n, "%s%s%s-%.6s", j && !strchr ("-._", name[0]) ? name : "eval", "-",
               when, rnd + CID_SIZE - 7);

@@ -108,7 +108,8 @@ new_sandbox (attempt_t *a, char *id)
             snprintf (a->why, sizeof a->why, "createSandbox failed: %s: %s", code ? code : "?",
                       json_string_value (json_object_get (json_object_get (r, "error"),
                                                           "message")) ?: "");
-        snprintf (id, 128, "%s", ok ? json_string_value (json_object_get (r, "sandboxId")) ?: "" : "");
+        const char *made = ok ? json_string_value (json_object_get (r, "sandboxId")) : NULL;
+        snprintf (id, 128, "%s", made ? made : "");
         json_decref (r);
         return *id ? 0 : -1;
     }

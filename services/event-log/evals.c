@@ -108,6 +108,19 @@ lookup (MDB_txn *txn, job_t *j)
     return 0;
 }
 
+/* lookup of an eval the caller may see (their own; any, for an operator):
+ * 0 with j->found and j->owner set, 0 with j failed `not_found`, or a code. */
+static int
+lookup_visible (MDB_txn *txn, job_t *j)
+{
+    int rc = lookup (txn, j);
+    if (rc == MDB_NOTFOUND || (!rc && strcmp (j->owner, who (j->req)) && !j->req->env.op)) {
+        fail (j, PROTO_ERR_not_found, "no eval '%s'", j->id);
+        return 0;
+    }
+    return rc;
+}
+
 /* How many evals owner keeps (count) and their records' bytes, that of
  * the eval except (being replaced; NULL: none) left out. */
 static int
@@ -333,12 +346,8 @@ static int
 delete_txn (MDB_txn *txn, void *arg)
 {
     job_t *j = arg;
-    int rc = lookup (txn, j);
-    if (rc == MDB_NOTFOUND || (!rc && strcmp (j->owner, who (j->req)) && !j->req->env.op)) {
-        fail (j, PROTO_ERR_not_found, "no eval '%s'", j->id);
-        return 0;
-    }
-    if (rc)
+    int rc = lookup_visible (txn, j);
+    if (rc || j->ecode != PROTO_ERR_COUNT)
         return rc;
     j->bytes = j->found.mv_size - strlen (j->owner) - 9;
     uint8_t key[KEY_MAX];
@@ -380,12 +389,8 @@ static int
 get_txn (MDB_txn *txn, void *arg)
 {
     job_t *j = arg;
-    int rc = lookup (txn, j);
-    if (rc == MDB_NOTFOUND || (!rc && strcmp (j->owner, who (j->req)) && !j->req->env.op)) {
-        fail (j, PROTO_ERR_not_found, "no eval '%s'", j->id);
-        return 0;
-    }
-    if (rc)
+    int rc = lookup_visible (txn, j);
+    if (rc || j->ecode != PROTO_ERR_COUNT)
         return rc;
     size_t skip = strlen (j->owner) + 9;
     j->rep = proto_msg_new (PROTO_eval_record, j->req);
