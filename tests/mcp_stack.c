@@ -18,8 +18,10 @@ mcp_stack_up (const char *cassettes)
     snprintf (dir, sizeof dir, "%s/tests/cassettes/%s", CAISSON_SOURCE_DIR, cassettes);
     setenv ("CAISSON_LLM_REPLAY_DIR", dir, 1);
     setenv ("CAISSON_SANDBOX_POOL", "0", 1);
-    int base = 20000 + (int) (getpid () % 20000);
-    support_stack_up (base, base + 1);
+    /* free ports, not ones derived from the pid: a suite running beside
+     * this one may hold those (ui-bridge then never reported healthy) */
+    int replay = support_free_port ();
+    support_stack_up (replay, support_free_port ());
 }
 
 pid_t

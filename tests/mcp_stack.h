@@ -10,7 +10,7 @@
 
 /* Starts the whole stack with the scripted model replaying
  * tests/cassettes/<cassettes>, no warm sandbox pool (each sandbox is the
- * test's own), on ports derived from this process's pid. */
+ * test's own), on free ports. */
 void mcp_stack_up (const char *cassettes);
 
 /* Starts `caisson run --json [--user user] [--model model] task` in the

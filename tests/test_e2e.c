@@ -33,8 +33,10 @@ stack_up (void **state)
     const char *dir = support_sandbox_env ("e2e");
     assert_non_null (dir);
     /* The scripted model and the HTTP API on ports of this test's own. */
-    int base = 20000 + (int) (getpid () % 20000);
-    support_stack_up (base, base + 1);
+    /* free ports, not ones derived from the pid: a suite running beside
+     * this one may hold those (ui-bridge then never reported healthy) */
+    int replay = support_free_port ();
+    support_stack_up (replay, support_free_port ());
     return 0;
 }
 
