@@ -77,8 +77,9 @@ void sbx_procs_reap (sbx_procs_t *self);
 int sbx_kill_tree (pid_t root, int sig);
 /* Kills those of root's tree that hold one of the pipes ino[0..nino) (a
  * command's leftovers still writing to its output) the same way; returns
- * how many of them are left, zombies included. */
-int sbx_kill_holders (pid_t root, const ino_t *ino, int nino);
+ * how many of them are left, zombies included, and *found how many held a
+ * pipe when it began (a busy machine may see them all gone by the end). */
+int sbx_kill_holders (pid_t root, const ino_t *ino, int nino, int *found);
 
 /* Files (sbx_files.c): each answers one file request, of its own type, at
  * once. They return the reply (an `error` naming the path on refusal). */

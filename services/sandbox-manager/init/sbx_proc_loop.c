@@ -142,13 +142,16 @@ send_exit (sbx_procs_t *self, proc_t *p)
  * a kill or a signal ended it; else only the leftovers still holding its
  * output pipes (a command's output ends with it; what was started to
  * outlive it, `nohup cmd >log &` or background: true, lives on). Returns
- * how many of those are left, zombies included. */
+ * how many of those are left, zombies included; *found (when not NULL)
+ * how many there were. */
 static int
-end_tree (proc_t *p)
+end_tree (proc_t *p, int *found)
 {
-    if (p->timed_out || WIFSIGNALED (p->status))
-        return sbx_kill_tree (p->pid, SIGKILL);
-    return sbx_kill_holders (p->pid, p->pipe_ino, 2);
+    int left = p->timed_out || WIFSIGNALED (p->status) ? sbx_kill_tree (p->pid, SIGKILL)
+        : sbx_kill_holders (p->pid, p->pipe_ino, 2, found);
+    if (found && (p->timed_out || WIFSIGNALED (p->status)))
+        *found = left;
+    return left;
 }
 
 /* Answers the foreground request and waiters once the process is done. */
@@ -158,7 +161,8 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     if (p->exited && (p->fd[1] >= 0 || p->fd[2] >= 0) && now >= p->drain_until) {
         /* the drain's grace is over and leftovers still hold the pipes (a
          * fork bomb's children would hold the pids limit for ever) */
-        int ended = end_tree (p);
+        int ended = 0;
+        end_tree (p, &ended);
         if (ended > 0) {
             p->tree_until = now + TREE_MS;
             /* said where a model reads it, with what to do instead */
@@ -180,7 +184,7 @@ settle (sbx_procs_t *self, proc_t *p, uint64_t now)
     /* A killed tree (a fork bomb's) holds the pids limit until the init has
      * reaped it: answering before that, the next command could not fork. */
     if (done && p->tree_until) {
-        if (now < p->tree_until && end_tree (p) > 0)
+        if (now < p->tree_until && end_tree (p, NULL) > 0)
             done = false;
         else
             p->tree_until = 0;

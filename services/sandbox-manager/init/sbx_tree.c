@@ -90,7 +90,7 @@ holds (int q, const ino_t *ino, int nino)
  * left, zombies included: the init reaps those, and until then they count
  * against the sandbox's pids limit. */
 static int
-kill_rounds (pid_t root, int sig, const ino_t *ino, int nino)
+kill_rounds (pid_t root, int sig, const ino_t *ino, int nino, int *found)
 {
     static tree_t t;
     for (int round = 0; round < ROUNDS; round++) {
@@ -105,6 +105,8 @@ kill_rounds (pid_t root, int sig, const ino_t *ino, int nino)
                 if (!t.zombie[a] && (sig != SIGKILL || kill (t.pid[a], SIGSTOP) == 0))
                     live++;
             }
+        if (round == 0 && found)
+            *found = left;
         for (int a = 0; a < t.n; a++)
             if (t.in[a] && !t.zombie[a])
                 kill (t.pid[a], sig);
@@ -119,11 +121,11 @@ kill_rounds (pid_t root, int sig, const ino_t *ino, int nino)
 int
 sbx_kill_tree (pid_t root, int sig)
 {
-    return kill_rounds (root, sig, NULL, 0);
+    return kill_rounds (root, sig, NULL, 0, NULL);
 }
 
 int
-sbx_kill_holders (pid_t root, const ino_t *ino, int nino)
+sbx_kill_holders (pid_t root, const ino_t *ino, int nino, int *found)
 {
-    return kill_rounds (root, SIGKILL, ino, nino);
+    return kill_rounds (root, SIGKILL, ino, nino, found);
 }
