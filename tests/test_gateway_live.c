@@ -48,6 +48,22 @@ call (const char *path, const char *key, const char *body, char **head, char **o
     return status;
 }
 
+/* Whether GET s_url/health answers 200 within 5 s. */
+static bool
+healthy (void)
+{
+    for (int i = 0; i < 250; i++) {
+        char *h, *b;
+        long st = call ("/health", NULL, NULL, &h, &b);
+        free (h);
+        free (b);
+        if (st == 200)
+            return true;
+        usleep (20000);
+    }
+    return false;
+}
+
 static int
 setup (void **state)
 {
@@ -61,17 +77,14 @@ setup (void **state)
     snprintf (s_url, sizeof s_url, "http://127.0.0.1:%d", gport);
     s_gw = support_spawn ("caisson-gateway", (const char *[]) {
         e_http, "CAISSON_GATEWAY_PRICES=replay/*=0,1,0,4096", NULL });
-    for (int i = 0; i < 250; i++) {
-        char *h, *b;
-        long st = call ("/health", NULL, NULL, &h, &b);
-        free (h);
-        free (b);
-        if (st == 200)
-            return 0;
-        usleep (20000);
-    }
-    fail_msg ("caisson-gateway did not come up");
-    return -1;
+    /* llm-replay too: a call before it listens is the gateway's 502 */
+    snprintf (s_url, sizeof s_url, "http://127.0.0.1:%d", rport);
+    if (!healthy ())
+        fail_msg ("caisson-llm-replay did not come up");
+    snprintf (s_url, sizeof s_url, "http://127.0.0.1:%d", gport);
+    if (!healthy ())
+        fail_msg ("caisson-gateway did not come up");
+    return 0;
 }
 
 static int

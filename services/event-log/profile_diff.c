@@ -3,8 +3,10 @@
  * context) of `systemPrompt` and of each tool description, `- old` /
  * `+ new` for the other keys. The line diff is a longest common
  * subsequence over the lines left once the common head and tail are set
- * aside; past PDIFF_CELLS cells it says so and shows the whole text as
- * replaced instead of allocating without bound. The text stops at
+ * aside; past PDIFF_CELLS cells for one text, or PDIFF_BUDGET for the
+ * whole diff (64 tool descriptions could each take PDIFF_CELLS, and
+ * event-log answers nobody meanwhile), it says so and shows the whole text
+ * as replaced instead of allocating and computing without bound. The text stops at
  * PDIFF_MAX bytes (the reply's limit), saying so. */
 #include "elog.h"
 #include "xalloc.h"
@@ -15,6 +17,7 @@
 
 #define PDIFF_MAX ((1u << 20) - 256)
 #define PDIFF_CELLS (4u << 20)      /* 16 MiB of table at most */
+#define PDIFF_BUDGET (8u << 20)     /* cells over all the keys of one diff */
 #define PDIFF_CONTEXT 3
 #define CUT_NOTE "(diff cut at 1 MiB)\n"
 
@@ -93,7 +96,8 @@ typedef struct {
 /* The edit script turning a[0..n) into b[0..m); *count its length, *capped
  * when the table would have been too large (then: all removed, all added). */
 static op_t *
-script (const line_t *a, size_t n, const line_t *b, size_t m, size_t *count, bool *capped)
+script (const line_t *a, size_t n, const line_t *b, size_t m, size_t *count, bool *capped,
+        size_t *budget)
 {
     op_t *ops = xmalloc ((n + m + 1) * sizeof *ops);
     size_t k = 0, head = 0, tail = 0;
@@ -105,7 +109,10 @@ script (const line_t *a, size_t n, const line_t *b, size_t m, size_t *count, boo
         ops[k++] = (op_t) { ' ', &a[i] };
     size_t an = n - head - tail, bm = m - head - tail;
     const line_t *am = a + head, *bmid = b + head;
-    *capped = (an + 1) * (bm + 1) > PDIFF_CELLS;
+    size_t cells = (an + 1) * (bm + 1);
+    *capped = cells > PDIFF_CELLS || cells > *budget;
+    if (!*capped)
+        *budget -= cells;
     if (*capped) {
         for (size_t i = 0; i < an; i++)
             ops[k++] = (op_t) { '-', &am[i] };
@@ -187,7 +194,7 @@ hunks (sbuf_t *s, const op_t *ops, size_t k)
 /* The line diff of one text key (NULL: absent, compared as empty). */
 static void
 text_diff (sbuf_t *s, const char *label, const char *a, const char *b, uint64_t va,
-           uint64_t vb)
+           uint64_t vb, size_t *budget)
 {
     a = a ? a : "";
     b = b ? b : "";
@@ -200,7 +207,7 @@ text_diff (sbuf_t *s, const char *label, const char *a, const char *b, uint64_t 
     size_t n, m, k;
     bool capped;
     line_t *la = split (a, &n), *lb = split (b, &m);
-    op_t *ops = script (la, n, lb, m, &k, &capped);
+    op_t *ops = script (la, n, lb, m, &k, &capped, budget);
     if (capped) {
         snprintf (head, sizeof head, "(%zu and %zu lines: too many to compare line by line; "
                   "the whole text is shown as replaced)\n", n, m);
@@ -240,9 +247,10 @@ char *
 profile_diff (const json_t *a, const json_t *b, uint64_t va, uint64_t vb)
 {
     sbuf_t s = { 0 };
+    size_t budget = PDIFF_BUDGET;
     puts_ (&s, "");
     text_diff (&s, "systemPrompt", json_string_value (json_object_get (a, "systemPrompt")),
-               json_string_value (json_object_get (b, "systemPrompt")), va, vb);
+               json_string_value (json_object_get (b, "systemPrompt")), va, vb, &budget);
     /* every tool either side names, in name order */
     json_t *ta = json_object_get (a, "toolDescriptions"), *tb = json_object_get (b,
                                                                                "toolDescriptions");
@@ -262,7 +270,7 @@ profile_diff (const json_t *a, const json_t *b, uint64_t va, uint64_t vb)
         char label[128];
         snprintf (label, sizeof label, "toolDescriptions.%s", sorted[i]);
         text_diff (&s, label, json_string_value (json_object_get (ta, sorted[i])),
-                   json_string_value (json_object_get (tb, sorted[i])), va, vb);
+                   json_string_value (json_object_get (tb, sorted[i])), va, vb, &budget);
     }
     free (sorted);
     json_decref (names);
