@@ -1,6 +1,5 @@
 /* mpjson: msgpack <-> JSON. See mpjson.h. */
 #include "mpjson.h"
-#include "fence.h"
 #include "mpr.h"
 
 #include <msgpack.h>
@@ -9,32 +8,35 @@
 #include <string.h>
 
 /* The walk below either builds the JSON value (build) or only checks the
- * bytes by the same rules, building nothing: then a good item answers
- * CHECKED (jansson's static true, which needs no freeing). */
+ * bytes by the same rules, building nothing that outlives one item: then
+ * a good item answers CHECKED (jansson's static true, which needs no
+ * freeing), and *items (when not NULL) counts down the items it may still
+ * take. */
 #define CHECKED json_true ()
 
-static json_t *decode_item (mpr_t *r, int depth_left, bool build, char *why, size_t whylen);
+typedef struct {
+    bool build;
+    size_t *items;
+} walk_t;
 
-/* Valid UTF-8, NUL allowed (as jansson's json_stringn takes it). */
+static json_t *decode_item (mpr_t *r, int depth_left, const walk_t *w, char *why,
+                            size_t whylen);
+
+/* Valid UTF-8 by jansson's own rule (NUL allowed): the string is made and
+ * dropped at once, so a check costs no more than one string at a time. */
 static bool
 utf8_ok (const uint8_t *p, size_t len)
 {
-    for (;;) {
-        const uint8_t *z = memchr (p, 0, len);
-        size_t n = z ? (size_t) (z - p) : len;
-        if (!fence_utf8_valid ((const char *) p, n))
-            return false;
-        if (!z)
-            return true;
-        p = z + 1;
-        len -= n + 1;
-    }
+    json_t *s = json_stringn ((const char *) p, len);
+    json_decref (s);
+    return s != NULL;
 }
 
 static json_t *
-decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, bool build, char *why,
+decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, const walk_t *w, char *why,
                   size_t whylen)
 {
+    bool build = w->build;
     if (depth_left <= 0) {
         snprintf (why, whylen, "nested deeper than the limit");
         return NULL;
@@ -59,7 +61,7 @@ decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, bool build, ch
             memcpy (key, k.ptr, k.len);
             key[k.len] = '\0';
         }
-        json_t *v = decode_item (r, depth_left - 1, build, why, whylen);
+        json_t *v = decode_item (r, depth_left - 1, w, why, whylen);
         int rc = !v ? -1 : !build ? (map && !utf8_ok ((const uint8_t *) key, strlen (key)))
                  : map ? json_object_set_new (out, key, v) : json_array_append_new (out, v);
         if (rc) {
@@ -75,8 +77,13 @@ decode_container (mpr_t *r, const mpr_item_t *it, int depth_left, bool build, ch
 }
 
 static json_t *
-decode_item (mpr_t *r, int depth_left, bool build, char *why, size_t whylen)
+decode_item (mpr_t *r, int depth_left, const walk_t *w, char *why, size_t whylen)
 {
+    bool build = w->build;
+    if (w->items && (*w->items)-- == 0) {
+        snprintf (why, whylen, "more values than the limit");
+        return NULL;
+    }
     mpr_item_t it;
     mpr_err_t rc = mpr_next (r, &it);
     if (rc != MPR_OK) {
@@ -112,7 +119,7 @@ decode_item (mpr_t *r, int depth_left, bool build, char *why, size_t whylen)
         }
         break;
     case MPR_ARRAY:
-    case MPR_MAP: return decode_container (r, &it, depth_left, build, why, whylen);
+    case MPR_MAP: return decode_container (r, &it, depth_left, w, why, whylen);
     case MPR_EXT:
         snprintf (why, whylen, "msgpack ext values have no JSON form");
         return NULL;
@@ -124,11 +131,12 @@ decode_item (mpr_t *r, int depth_left, bool build, char *why, size_t whylen)
 
 /* One item of data, built or checked; NULL with why. */
 static json_t *
-walk (const uint8_t *data, size_t size, int max_depth, bool build, char *why, size_t whylen)
+walk (const uint8_t *data, size_t size, int max_depth, const walk_t *w, char *why,
+      size_t whylen)
 {
     mpr_t r;
     mpr_init (&r, data, size);
-    json_t *v = decode_item (&r, max_depth, build, why, whylen);
+    json_t *v = decode_item (&r, max_depth, w, why, whylen);
     if (v && mpr_left (&r)) {
         snprintf (why, whylen, "%zu bytes after the value", mpr_left (&r));
         json_decref (v);
@@ -140,13 +148,16 @@ walk (const uint8_t *data, size_t size, int max_depth, bool build, char *why, si
 json_t *
 mpjson_decode (const uint8_t *data, size_t size, int max_depth, char *why, size_t whylen)
 {
-    return walk (data, size, max_depth, true, why, whylen);
+    return walk (data, size, max_depth, &(walk_t) { true, NULL }, why, whylen);
 }
 
 int
-mpjson_check (const uint8_t *data, size_t size, int max_depth, char *why, size_t whylen)
+mpjson_check (const uint8_t *data, size_t size, int max_depth, size_t max_items, char *why,
+              size_t whylen)
 {
-    return walk (data, size, max_depth, false, why, whylen) ? 0 : -1;
+    size_t left = max_items;
+    walk_t w = { false, max_items ? &left : NULL };
+    return walk (data, size, max_depth, &w, why, whylen) ? 0 : -1;
 }
 
 static int

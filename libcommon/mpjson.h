@@ -22,10 +22,12 @@ json_t *mpjson_decode (const uint8_t *data, size_t size, int max_depth, char *wh
                        size_t whylen);
 
 /* Checks exactly one msgpack item by mpjson_decode's rules without building
- * anything (no allocation, whatever the item holds): 0 when mpjson_decode
- * would take it, else -1 with the same reason in why. For big documents
- * of which only a part is read. */
-int mpjson_check (const uint8_t *data, size_t size, int max_depth, char *why, size_t whylen);
+ * it (what is allocated is one string at a time, whatever the item holds),
+ * and, when max_items is not 0, that it holds at most max_items values in
+ * all: 0 when mpjson_decode would take it, else -1 with the same reason in
+ * why. For big documents of which only a part is read. */
+int mpjson_check (const uint8_t *data, size_t size, int max_depth, size_t max_items,
+                  char *why, size_t whylen);
 
 /* Encodes value as one msgpack item into a new buffer the caller frees.
  * Integers stay integers; reals become doubles. Returns 0, or -1 when out

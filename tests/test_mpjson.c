@@ -18,7 +18,7 @@ roundtrip (const char *text)
     json_t *out = mpjson_decode (data, size, 32, why, sizeof why);
     assert_non_null (out);
     assert_true (json_equal (in, out));
-    assert_int_equal (mpjson_check (data, size, 32, why, sizeof why), 0);
+    assert_int_equal (mpjson_check (data, size, 32, 0, why, sizeof why), 0);
     free (data);
     json_decref (in);
     json_decref (out);
@@ -45,7 +45,7 @@ expect_refused (const uint8_t *data, size_t size, int depth, const char *reason)
         fail_msg ("expected '%s' in '%s'", reason, why);
     /* mpjson_check refuses it too, for the same reason */
     char checked[128] = "";
-    assert_int_equal (mpjson_check (data, size, depth, checked, sizeof checked), -1);
+    assert_int_equal (mpjson_check (data, size, depth, 0, checked, sizeof checked), -1);
     assert_string_equal (checked, why);
 }
 
@@ -76,7 +76,12 @@ test_refusals (void **state)
     json_t *v = mpjson_decode (nulstr, sizeof nulstr, 8, why, sizeof why);
     assert_non_null (v);
     json_decref (v);
-    assert_int_equal (mpjson_check (nulstr, sizeof nulstr, 8, why, sizeof why), 0);
+    assert_int_equal (mpjson_check (nulstr, sizeof nulstr, 8, 0, why, sizeof why), 0);
+    /* the count of values: [1, 2, 3] is four (the array and its items) */
+    const uint8_t three[] = { 0x93, 0x01, 0x02, 0x03 };
+    assert_int_equal (mpjson_check (three, sizeof three, 8, 4, why, sizeof why), 0);
+    assert_int_equal (mpjson_check (three, sizeof three, 8, 3, why, sizeof why), -1);
+    assert_non_null (strstr (why, "more values"));
 }
 
 static void

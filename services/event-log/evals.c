@@ -23,6 +23,7 @@
 
 #define KEY_MAX 256
 #define RECORD_DEPTH 16
+#define RECORD_ITEMS (2u << 20)   /* values in a record: 1000 tasks x 10 attempts is ~400k */
 #define LIST_DEFAULT 100
 #define SUMMARY_MAX 65536       /* an index entry keeps a summary up to this size */
 #define STARTED_MAX 64
@@ -307,7 +308,8 @@ evals_put (const proto_msg_t *req, void *arg)
         return proto_error_new (req, PROTO_ERR_bad_value, "eval.put: id: 1 to 64 letters, "
                                 "digits, '.', '_' or '-', starting with a letter or digit");
     char why[256];
-    if (mpjson_check (b->record.data, b->record.size, RECORD_DEPTH, why, sizeof why))
+    if (mpjson_check (b->record.data, b->record.size, RECORD_DEPTH, RECORD_ITEMS, why,
+                      sizeof why))
         return proto_error_new (req, PROTO_ERR_bad_value, "eval.put: record: %s", why);
     json_t *record = indexed_part (b->record.data, b->record.size, why, sizeof why);
     if (!record)
