@@ -509,7 +509,14 @@ test_eval_amplification (void **state)
                    before, after);
     put_ok ("alice", "still", record ("golden"));
     free (data);
+#ifdef __SANITIZE_THREAD__
+    /* ThreadSanitizer's shadow grows with every byte touched (the 8 MiB
+     * frame is copied on its way in): a looser bound, still far below the
+     * 350 MiB the tree cost */
+    assert_true (after - before < 256 * 1024);
+#else
     assert_true (after - before < 64 * 1024);
+#endif
 }
 
 /* Fixed (was DEFECT, medium): CAISSON_EVALS_MAX_PER_USER counted records,
